@@ -1,0 +1,55 @@
+using Spectre.Console;
+
+namespace PleSim.Cli;
+
+/// <summary>Where a command writes: machine output (JSON) to <see cref="Out"/>, everything for people to <see cref="Err"/> or a rendered console.</summary>
+public sealed class CliContext
+{
+    public CliContext(TextWriter stdout, TextWriter stderr)
+    {
+        Out = stdout;
+        Err = stderr;
+        bool terminal = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
+        Console_ = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(stdout),
+            Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = terminal ? InteractionSupport.Detect : InteractionSupport.No,
+        });
+        if (!terminal)
+            Console_.Profile.Width = 160;
+        bool errTerminal = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+        ErrConsole = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(stderr),
+            Ansi = errTerminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = errTerminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = errTerminal ? InteractionSupport.Detect : InteractionSupport.No,
+        });
+        if (!errTerminal)
+            ErrConsole.Profile.Width = 160;
+        IsErrTerminal = errTerminal;
+    }
+
+    public TextWriter Out { get; }
+    public TextWriter Err { get; }
+
+    /// <summary>Tables and text for people, on standard output.</summary>
+    public IAnsiConsole Console_ { get; }
+
+    /// <summary>Progress bars and notes, on standard error (so <c>--json</c> output stays clean).</summary>
+    public IAnsiConsole ErrConsole { get; }
+
+    public bool IsErrTerminal { get; }
+
+    public void Error(string message) => Err.WriteLine("plesim: error: " + message);
+}
+
+/// <summary>Exit codes: 0 success, 1 a run failed, 2 bad input (file, option, scenario).</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    public const int RunFailed = 1;
+    public const int BadInput = 2;
+}

@@ -1,0 +1,98 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using PleSim.Experiments.Benchmarks;
+using Spectre.Console;
+
+namespace PleSim.Cli.Commands;
+
+/// <summary><c>plesim bench [engine]</c>: in-process throughput measurements (the full ones are in bench/, BenchmarkDotNet).</summary>
+public static class BenchCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var what = new Argument<string>("what")
+        {
+            Description = "What to measure: engine (hold model vs PriorityQueue), or all",
+            DefaultValueFactory = _ => "all",
+        };
+        what.AcceptOnlyFromAmong("engine", "all");
+        var json = new Option<bool>("--json") { Description = "Print results as JSON" };
+        var quick = new Option<bool>("--quick") { Description = "Fewer events and trials (a smoke test, not a measurement)" };
+        var cmd = new Command("bench", "Measure simulator speed on this machine") { what, json, quick };
+        cmd.SetAction(parse =>
+        {
+            bool q = parse.GetValue(quick);
+            bool asJson = parse.GetValue(json);
+            var log = asJson ? null : new Action<string>(m => ctx.Err.WriteLine(m));
+            var engine = EngineBenchmark.Run(q ? 200_000 : 4_000_000, q ? 1 : 5, log);
+            var arities = ArityBenchmark.Run(q ? 200_000 : 3_000_000, q ? 1 : 3);
+            if (asJson)
+            {
+                ctx.Out.Write(ToJson(engine, arities));
+                return ExitCodes.Ok;
+            }
+            var t = new Table().Border(TableBorder.Rounded).Title("[bold]engine hold model vs bare PriorityQueue<int,long>[/] (median of trials)");
+            foreach (var h in new[] { "variant", "pending N", "engine events/s", "baseline events/s", "engine/baseline", "engine B/event" })
+                t.AddColumn(new TableColumn(h).RightAligned());
+            foreach (var m in engine)
+            {
+                t.AddRow(m.Variant, m.Population.ToString("N0", CultureInfo.InvariantCulture), m.EngineEventsPerSecond.ToString("N0", CultureInfo.InvariantCulture),
+                    m.BaselineEventsPerSecond.ToString("N0", CultureInfo.InvariantCulture), m.Ratio.ToString("0.000", CultureInfo.InvariantCulture),
+                    m.EngineBytesPerEvent.ToString("0.###", CultureInfo.InvariantCulture));
+            }
+            ctx.Console_.Write(t);
+            var a = new Table().Border(TableBorder.Rounded).Title("[bold]event heap arity[/] (bare heap hold loop, ops/s)");
+            foreach (var h in new[] { "pending N", "2-ary", "4-ary", "8-ary" })
+                a.AddColumn(new TableColumn(h).RightAligned());
+            foreach (var r in arities)
+            {
+                a.AddRow(r.Population.ToString("N0", CultureInfo.InvariantCulture), r.Binary.ToString("N0", CultureInfo.InvariantCulture),
+                    r.Quaternary.ToString("N0", CultureInfo.InvariantCulture), r.Octonary.ToString("N0", CultureInfo.InvariantCulture));
+            }
+            ctx.Console_.Write(a);
+            return ExitCodes.Ok;
+        });
+        return cmd;
+    }
+
+    private static string ToJson(IReadOnlyList<HoldMeasurement> engine, IReadOnlyList<ArityMeasurement> arities)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("machine", $"{Environment.ProcessorCount} logical CPUs, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
+            w.WriteStartArray("engine");
+            foreach (var m in engine)
+            {
+                w.WriteStartObject();
+                w.WriteString("variant", m.Variant);
+                w.WriteNumber("pending", m.Population);
+                w.WriteNumber("events_per_trial", m.Events);
+                w.WriteNumber("trials", m.Trials);
+                w.WriteNumber("engine_events_per_second", Math.Round(m.EngineEventsPerSecond));
+                w.WriteNumber("baseline_events_per_second", Math.Round(m.BaselineEventsPerSecond));
+                w.WriteNumber("ratio", Math.Round(m.Ratio, 4));
+                w.WriteNumber("engine_bytes_per_event", m.EngineBytesPerEvent);
+                w.WriteNumber("baseline_bytes_per_event", m.BaselineBytesPerEvent);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("heap_arity");
+            foreach (var r in arities)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("pending", r.Population);
+                w.WriteNumber("arity2_ops_per_second", Math.Round(r.Binary));
+                w.WriteNumber("arity4_ops_per_second", Math.Round(r.Quaternary));
+                w.WriteNumber("arity8_ops_per_second", Math.Round(r.Octonary));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+    }
+}

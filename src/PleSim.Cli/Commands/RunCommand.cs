@@ -1,0 +1,69 @@
+using System.CommandLine;
+using PleSim.Experiments.Running;
+using PleSim.Experiments.Scenarios;
+using PleSim.Reporting;
+
+namespace PleSim.Cli.Commands;
+
+/// <summary><c>plesim run SCENARIO.yaml</c>: runs each seed (in parallel), prints a table or the JSON contract.</summary>
+public static class RunCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var file = new Argument<string>("scenario") { Description = "Scenario file (YAML)" };
+        var runs = new Option<int?>("--runs", "-n") { Description = "Number of runs (seeds); default: the file's 'runs'" };
+        var seed = new Option<ulong?>("--seed", "-s") { Description = "First seed; runs use seed, seed+1, ... (default: the file's 'seed')" };
+        var json = new Option<bool>("--json") { Description = "Print the JSON result contract on standard output instead of tables" };
+        var outDir = new Option<string?>("--out", "-o") { Description = "Also write results.json, runs.csv and summary.csv into this directory" };
+        var set = CommonOptions.Set();
+        var invariants = new Option<bool>("--check-invariants") { Description = "Check every registered model invariant after each event (slow)" };
+        var parallel = new Option<int>("--parallel", "-j") { Description = "Runs at once (default: all cores)", DefaultValueFactory = _ => 0 };
+        var details = new Option<bool>("--details") { Description = "Also print the per-CPU, per-task and per-VM tables of the first run" };
+        var cmd = new Command("run", "Run a scenario: each run is one seed; runs execute in parallel, results are in seed order")
+        {
+            file, runs, seed, json, outDir, set, invariants, parallel, details,
+        };
+        cmd.SetAction(parse =>
+        {
+            var overrides = CommonOptions.ParseOverrides(parse.GetValue(set));
+            var scenario = CommonOptions.LoadOrReport(ctx, parse.GetValue(file)!, overrides);
+            if (scenario is null)
+                return ExitCodes.BadInput;
+            int? n = parse.GetValue(runs);
+            if (n is <= 0)
+                throw new CliInputException($"--runs must be positive, got {n}");
+            var seeds = Runner.Seeds(scenario, n, parse.GetValue(seed));
+            var options = new RunOptions { CheckInvariantsEvery = parse.GetValue(invariants) ? 1 : 0 };
+            var results = Runner.RunMany(scenario, seeds, options, parse.GetValue(parallel));
+            var jsonText = ResultJson.Write(scenario, results);
+            if (parse.GetValue(outDir) is { } dir)
+            {
+                CommonOptions.WriteAtomically(Path.Combine(dir, "results.json"), jsonText);
+                CommonOptions.WriteAtomically(Path.Combine(dir, "runs.csv"), CsvExport.Runs(results));
+                CommonOptions.WriteAtomically(Path.Combine(dir, "summary.csv"), CsvExport.Summary(MetricSummary.OfRuns(results)));
+            }
+            if (parse.GetValue(json))
+            {
+                ctx.Out.Write(jsonText);
+            }
+            else
+            {
+                ctx.Console_.Write(RunTables.Runs(scenario, results));
+                if (results.Length > 1)
+                    ctx.Console_.Write(RunTables.Summary(scenario, results));
+                if (parse.GetValue(details) && results.Length > 0)
+                {
+                    var r = results[0];
+                    ctx.Console_.Write(RunTables.Records($"CPUs (seed {r.Seed})", r.Cpus));
+                    ctx.Console_.Write(RunTables.Records($"tasks (seed {r.Seed})", r.Tasks));
+                    ctx.Console_.Write(RunTables.Records($"groups (seed {r.Seed})", r.Groups));
+                    ctx.Console_.Write(RunTables.Records($"VMs (seed {r.Seed})", r.Vms));
+                }
+            }
+            foreach (var f in results.Where(r => r.Error is not null))
+                ctx.Err.WriteLine($"plesim: run with seed {f.Seed} failed: {f.Error} (reproduce: plesim run {scenario.SourceFile} --runs 1 --seed {f.Seed})");
+            return results.Any(r => r.Error is not null) ? ExitCodes.RunFailed : ExitCodes.Ok;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,34 @@
+using System.CommandLine;
+using PleSim.Experiments.Scenarios;
+
+namespace PleSim.Cli.Commands;
+
+/// <summary><c>plesim validate FILE...</c>: reads and checks scenario files, printing every problem with file:line:column.</summary>
+public static class ValidateCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var files = new Argument<string[]>("files") { Description = "Scenario files to check", Arity = ArgumentArity.OneOrMore };
+        var cmd = new Command("validate", "Check scenario files and report every problem (exit code 2 if any)") { files };
+        cmd.SetAction(parse =>
+        {
+            int bad = 0;
+            foreach (var f in parse.GetValue(files)!)
+            {
+                try
+                {
+                    var s = ScenarioLoader.LoadFile(f);
+                    ctx.Out.WriteLine($"{f}: ok ({s.Name}, kind {s.Kind}, {s.Runs} runs of {s.Duration} after {s.Warmup} warm-up)");
+                }
+                catch (ScenarioException e)
+                {
+                    bad++;
+                    foreach (var d in e.Diagnostics)
+                        ctx.Err.WriteLine(d.ToString());
+                }
+            }
+            return bad == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
+        });
+        return cmd;
+    }
+}

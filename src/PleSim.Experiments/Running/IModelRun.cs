@@ -1,0 +1,47 @@
+using PleSim.Engine;
+using PleSim.Experiments.Scenarios;
+
+namespace PleSim.Experiments.Running;
+
+/// <summary>A model built for one run: the runner drives its simulator through warm-up and measurement.</summary>
+public interface IModelRun
+{
+    Simulator Sim { get; }
+
+    /// <summary>Called at the end of the warm-up: statistics start from here.</summary>
+    void ResetStatistics();
+
+    /// <summary>Writes the metrics and tables of the measured window into <paramref name="result"/>.</summary>
+    void Collect(RunResult result, SimDuration measured);
+}
+
+/// <summary>Options that change how a run is observed, never what it computes.</summary>
+public sealed record RunOptions
+{
+    /// <summary>Check registered invariants every this many events (0 = off).</summary>
+    public long CheckInvariantsEvery { get; init; }
+
+    /// <summary>Receives the model for tracing before it runs (e.g. a Perfetto trace writer).</summary>
+    public Action<IModelRun, Scenario>? Attach { get; init; }
+}
+
+/// <summary>Builds the model a scenario's kind names.</summary>
+public static class ModelCatalog
+{
+    private static readonly Dictionary<string, Func<Scenario, ulong, IModelRun>> Builders = new(StringComparer.Ordinal)
+    {
+        ["engine-hold"] = (s, seed) => new EngineHoldRun(s.EngineHold!, seed),
+    };
+
+    public static IModelRun Build(Scenario scenario, ulong seed) =>
+        Builders.TryGetValue(scenario.Kind, out var build)
+            ? build(scenario, seed)
+            : throw new InvalidOperationException($"no model for kind '{scenario.Kind}'");
+
+    /// <summary>Lets a higher layer add a kind (the system model registers itself).</summary>
+    public static void Register(string kind, Func<Scenario, ulong, IModelRun> build)
+    {
+        lock (Builders)
+            Builders[kind] = build;
+    }
+}

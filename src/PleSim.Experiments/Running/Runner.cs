@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using PleSim.Engine;
+using PleSim.Experiments.Scenarios;
+
+namespace PleSim.Experiments.Running;
+
+/// <summary>Runs scenarios: one seed at a time, or many in parallel with results in seed order.</summary>
+public static class Runner
+{
+    /// <summary>Runs one seed: warm-up, statistics reset, measured window. Never throws for a model failure: the result says so.</summary>
+    public static RunResult RunOne(Scenario scenario, ulong seed, RunOptions? options = null)
+    {
+        options ??= new RunOptions();
+        long t0 = Stopwatch.GetTimestamp();
+        IModelRun? model = null;
+        try
+        {
+            model = ModelCatalog.Build(scenario, seed);
+            options.Attach?.Invoke(model, scenario);
+            if (options.CheckInvariantsEvery > 0)
+                model.Sim.Invariants.Enable(options.CheckInvariantsEvery);
+            var warmEnd = SimTime.Zero + scenario.Warmup;
+            model.Sim.RunUntil(warmEnd);
+            model.ResetStatistics();
+            model.Sim.RunUntil(warmEnd + scenario.Duration);
+            if (options.CheckInvariantsEvery > 0)
+                model.Sim.Invariants.CheckAll();
+            var result = new RunResult { Seed = seed, Events = model.Sim.EventsFired, EventDigest = model.Sim.Digest };
+            model.Collect(result, scenario.Duration);
+            result.WallSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            return result;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            var at = model is null ? "" : $" (at simulated time {model.Sim.Now})";
+            return new RunResult
+            {
+                Seed = seed,
+                Error = $"{e.GetType().Name}: {e.Message}{at}",
+                Events = model?.Sim.EventsFired ?? 0,
+                EventDigest = model?.Sim.Digest ?? 0,
+                WallSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds,
+            };
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="seeds"/> on up to <paramref name="parallelism"/> cores (default: all);
+    /// returns results in the order of <paramref name="seeds"/>. <paramref name="onDone"/> is
+    /// called (from worker threads) as each run finishes.
+    /// </summary>
+    public static RunResult[] RunMany(
+        Scenario scenario,
+        IReadOnlyList<ulong> seeds,
+        RunOptions? options = null,
+        int parallelism = 0,
+        Action<RunResult>? onDone = null,
+        CancellationToken cancel = default)
+    {
+        var results = new RunResult[seeds.Count];
+        var po = new ParallelOptions
+        {
+            MaxDegreeOfParallelism = parallelism > 0 ? parallelism : Environment.ProcessorCount,
+            CancellationToken = cancel,
+        };
+        Parallel.For(0, seeds.Count, po, i =>
+        {
+            results[i] = RunOne(scenario, seeds[i], options);
+            onDone?.Invoke(results[i]);
+        });
+        return results;
+    }
+
+    /// <summary>The seeds of a scenario's runs: <c>seed, seed+1, …</c>, or just <paramref name="seedOverride"/>'s sequence.</summary>
+    public static ulong[] Seeds(Scenario scenario, int? runs = null, ulong? seedOverride = null)
+    {
+        int n = runs ?? scenario.Runs;
+        ulong first = seedOverride ?? scenario.Seed;
+        return Enumerable.Range(0, n).Select(i => first + (ulong)i).ToArray();
+    }
+}

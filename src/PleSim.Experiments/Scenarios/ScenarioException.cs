@@ -1,0 +1,30 @@
+namespace PleSim.Experiments.Scenarios;
+
+/// <summary>One problem found in a scenario file, with where it is and what would be valid.</summary>
+public sealed record ScenarioDiagnostic(string File, int Line, int Column, string KeyPath, string Message)
+{
+    /// <summary><c>file:line:column: error: key.path: message</c>, the form compilers use, so editors can jump to it.</summary>
+    public override string ToString()
+    {
+        var where = Line > 0 ? $"{File}:{Line}:{Column}" : File;
+        var key = string.IsNullOrEmpty(KeyPath) ? "" : KeyPath + ": ";
+        return $"{where}: error: {key}{Message}";
+    }
+}
+
+/// <summary>A scenario could not be read; holds every problem found, in file order.</summary>
+public sealed class ScenarioException : Exception
+{
+    public ScenarioException(IReadOnlyList<ScenarioDiagnostic> diagnostics)
+        : base(string.Join(Environment.NewLine, diagnostics))
+    {
+        Diagnostics = diagnostics;
+    }
+
+    public ScenarioException(ScenarioDiagnostic diagnostic)
+        : this([diagnostic])
+    {
+    }
+
+    public IReadOnlyList<ScenarioDiagnostic> Diagnostics { get; }
+}

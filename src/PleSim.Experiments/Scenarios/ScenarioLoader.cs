@@ -1,0 +1,160 @@
+using System.Security.Cryptography;
+using System.Text;
+using PleSim.Engine;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace PleSim.Experiments.Scenarios;
+
+/// <summary>Reads scenario files into checked <see cref="Scenario"/> values, or a <see cref="ScenarioException"/> listing every problem.</summary>
+public static class ScenarioLoader
+{
+    /// <summary>Reads <paramref name="path"/>; overrides (<c>--set</c>) are applied before checking.</summary>
+    public static Scenario LoadFile(string path, IReadOnlyList<Override>? overrides = null)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ScenarioException(new ScenarioDiagnostic(path, 0, 0, "", $"cannot read the file: {e.Message}"));
+        }
+        return LoadText(text, path, overrides);
+    }
+
+    public static Scenario LoadText(string text, string fileName, IReadOnlyList<Override>? overrides = null)
+    {
+        overrides ??= [];
+        var ctx = new ReadContext(fileName);
+        var root = Parse(text, ctx);
+        if (root is null)
+            throw new ScenarioException(ctx.Diagnostics);
+        foreach (var o in overrides)
+        {
+            var problem = o.ApplyTo(root);
+            if (problem is not null)
+                ctx.Diagnostics.Add(new ScenarioDiagnostic("--set " + o, 0, 0, o.Path, problem));
+        }
+        var scenario = Bind(root, ctx);
+        if (ctx.Diagnostics.Count > 0)
+            throw new ScenarioException(ctx.Diagnostics.OrderBy(d => d.Line).ThenBy(d => d.Column).ToList());
+        var canonical = Canonical(root);
+        return scenario with
+        {
+            SourceFile = fileName,
+            Overrides = overrides,
+            CanonicalText = canonical,
+            Digest = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical))),
+            Provenance = new SortedDictionary<string, string>(ctx.Provenance, StringComparer.Ordinal),
+        };
+    }
+
+    /// <summary>Parses YAML text into its root mapping, reporting syntax errors with their position.</summary>
+    public static YamlMappingNode? Parse(string text, ReadContext ctx)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException e)
+        {
+            var msg = e.InnerException?.Message ?? e.Message;
+            // YamlDotNet prefixes messages with "(Line: …)"; the position is reported separately.
+            int paren = msg.IndexOf("): ", StringComparison.Ordinal);
+            if (msg.StartsWith("(Line", StringComparison.Ordinal) && paren > 0)
+                msg = msg[(paren + 3)..];
+            ctx.Error(e.Start, "", "not valid YAML: " + msg);
+            return null;
+        }
+        if (stream.Documents.Count != 1)
+        {
+            ctx.Error(Mark.Empty, "", stream.Documents.Count == 0 ? "the file is empty" : "expected one YAML document, found several");
+            return null;
+        }
+        if (stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            ctx.Error(stream.Documents[0].RootNode, "", $"expected a mapping at the top level, got {MapReader.Describe(stream.Documents[0].RootNode)}");
+            return null;
+        }
+        return root;
+    }
+
+    private static Scenario Bind(YamlMappingNode root, ReadContext ctx)
+    {
+        var r = new MapReader(root, "", ctx);
+        var name = r.Require("name", Kinds.Text, "unnamed");
+        var description = r.Require("description", Kinds.Text, "");
+        // An invalid kind falls back to "" so that no kind-specific errors pile up behind it.
+        var kind = r.Get("kind", Kinds.Choice(Scenario.KnownKinds), "system", fallback: "");
+        var seed = r.Require("seed", Kinds.Seed, 1UL);
+        var runs = r.Require("runs", Kinds.Int(1, 100_000), 1);
+        var duration = r.Require("duration", Kinds.Duration(SimDuration.FromMicroseconds(1), SimDuration.FromSeconds(24 * 3600)), SimDuration.FromSeconds(1));
+        var warmup = r.Require("warmup", Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(24 * 3600)), SimDuration.Zero);
+        var metrics = r.ScalarList("metrics", Kinds.Text);
+
+        EngineHoldSettings? hold = null;
+        var holdSection = r.Section("engine_hold");
+        if (kind == "engine-hold")
+        {
+            hold = new EngineHoldSettings(
+                holdSection.Get("population", Kinds.Int(1, 10_000_000), 1000),
+                holdSection.Get("mean_delay", Kinds.Duration(new SimDuration(1), SimDuration.FromSeconds(3600)), SimDuration.FromMilliseconds(1)),
+                holdSection.Get("cancel_half", Kinds.Bool, false));
+            holdSection.Done();
+        }
+        else if (holdSection.IsPresent && kind != "")
+        {
+            ctx.Error(root.Children[new YamlScalarNode("engine_hold")], "engine_hold", $"the 'engine_hold' section belongs to kind 'engine-hold', not '{kind}'");
+        }
+
+        var scenario = new Scenario
+        {
+            Name = name,
+            Description = description,
+            Kind = kind,
+            Seed = seed,
+            Runs = runs,
+            Duration = duration,
+            Warmup = warmup,
+            Metrics = metrics,
+            EngineHold = hold,
+        };
+        scenario = SystemSections.Read(r, scenario);
+        r.Done();
+        return scenario;
+    }
+
+    /// <summary>
+    /// A canonical text of the tree: mapping keys sorted, one scalar per line with its path, so the
+    /// digest ignores comments, key order and formatting but not values.
+    /// </summary>
+    public static string Canonical(YamlNode root)
+    {
+        var sb = new StringBuilder();
+        Walk(root, "", sb);
+        return sb.ToString();
+
+        static void Walk(YamlNode node, string path, StringBuilder sb)
+        {
+            switch (node)
+            {
+                case YamlMappingNode m:
+                    foreach (var (k, v) in m.Children.OrderBy(kv => ((YamlScalarNode)kv.Key).Value, StringComparer.Ordinal))
+                        Walk(v, path.Length == 0 ? ((YamlScalarNode)k).Value! : $"{path}.{((YamlScalarNode)k).Value}", sb);
+                    break;
+                case YamlSequenceNode s:
+                    for (int i = 0; i < s.Children.Count; i++)
+                        Walk(s.Children[i], $"{path}[{i}]", sb);
+                    if (s.Children.Count == 0)
+                        sb.Append(path).Append("=[]\n");
+                    break;
+                case YamlScalarNode sc:
+                    sb.Append(path).Append('=').Append(sc.Value).Append('\n');
+                    break;
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+using System.Globalization;
+using CsvHelper;
+using PleSim.Experiments.Running;
+
+namespace PleSim.Reporting;
+
+/// <summary>CSV exports of run results (CsvHelper, RFC 4180 quoting, LF line ends, invariant number format).</summary>
+public static class CsvExport
+{
+    private static readonly CsvWriterOptions Options = CsvWriterOptions.Default with { NewLine = "\n" };
+
+    /// <summary>Writes rows (the first is the header) as CSV text.</summary>
+    public static string Write(IEnumerable<string[]> rows)
+    {
+        using var sw = new StringWriter(CultureInfo.InvariantCulture);
+        using (var csv = CsvWriter.Create(sw, Options, leaveOpen: true))
+        {
+            foreach (var row in rows)
+                csv.WriteRecord(row);
+        }
+        return sw.ToString();
+    }
+
+    /// <summary>One row per run: seed, status, error, then every metric seen in any run.</summary>
+    public static string Runs(IReadOnlyList<RunResult> runs)
+    {
+        var metrics = runs.SelectMany(r => r.Metrics.Select(m => m.Key)).Distinct().ToList();
+        var rows = new List<string[]>();
+        rows.Add(["seed", "status", "error", .. metrics]);
+        foreach (var r in runs)
+        {
+            rows.Add([r.Seed.ToString(CultureInfo.InvariantCulture), r.Status, r.Error ?? "",
+                .. metrics.Select(m => r.Metric(m) is double v ? Num(v) : "")]);
+        }
+        return Write(rows);
+    }
+
+    /// <summary>One row per metric: n, mean, stdev, CI, median, p5, p95, after optional leading columns (e.g. sweep keys).</summary>
+    public static string Summary(IReadOnlyList<MetricSummary> summaries, IReadOnlyList<(string Name, string Value)>? leading = null)
+    {
+        leading ??= [];
+        var rows = new List<string[]>();
+        rows.Add([.. leading.Select(l => l.Name), "metric", "n", "mean", "stdev", "ci95_low", "ci95_high", "median", "p5", "p95"]);
+        foreach (var s in summaries)
+        {
+            rows.Add([.. leading.Select(l => l.Value), s.Metric, s.N.ToString(CultureInfo.InvariantCulture),
+                Num(s.Mean), Num(s.Stdev), Num(s.Ci95Low), Num(s.Ci95High), Num(s.Median), Num(s.P5), Num(s.P95)]);
+        }
+        return Write(rows);
+    }
+
+    /// <summary>Shortest round-trip text of a number; empty for NaN/infinity.</summary>
+    public static string Num(double v) => double.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : "";
+}
