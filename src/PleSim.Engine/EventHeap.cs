@@ -33,7 +33,7 @@ public struct HeapEntry
 /// A d-ary min-heap of <see cref="HeapEntry"/> values ordered by (time, sequence), with a
 /// "hole" at the root after a pop: the hold pattern (pop one event, schedule one) then costs a
 /// single sift-down instead of a sift-down and a sift-up. Arity 2/4/8 were measured
-/// (<c>plesim bench engine</c>, docs/decisions/0002-event-heap.md); the simulator uses 4.
+/// (<c>plesim bench engine</c>, docs/decisions/0002-event-heap.md); the simulator uses 2.
 /// </summary>
 public sealed class EventHeap<TArity> where TArity : struct, IHeapArity
 {

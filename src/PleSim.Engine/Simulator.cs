@@ -16,7 +16,7 @@ public interface ICancellableHandler : IEventHandler
 }
 
 /// <summary>
-/// The discrete-event loop. Pending events live in a 4-ary heap of 24-byte entries ordered by
+/// The discrete-event loop. Pending events live in a binary heap of 24-byte entries ordered by
 /// (time, sequence number); an entry names its handler by a registered id and carries a 64-bit
 /// argument, so scheduling and firing allocate nothing and copy no object references.
 /// </summary>
@@ -32,7 +32,7 @@ public sealed class Simulator
     private const long HandlerMask = (1L << HandlerBits) - 1;
     private const long MaxSequence = (1L << (63 - HandlerBits)) - 1;
 
-    private readonly EventHeap<Arity4> _heap;
+    private readonly EventHeap<Arity2> _heap;
     private readonly List<IEventHandler> _handlerList = [];
     private IEventHandler[] _handlers = new IEventHandler[64];
     private long _nextSequence;
@@ -44,7 +44,7 @@ public sealed class Simulator
 
     public Simulator(int initialCapacity = 1024)
     {
-        _heap = new EventHeap<Arity4>(initialCapacity);
+        _heap = new EventHeap<Arity2>(initialCapacity);
         Invariants = new InvariantSet(this);
     }
 

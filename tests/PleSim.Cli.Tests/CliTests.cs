@@ -1,0 +1,171 @@
+using System.Text.Json;
+using PleSim.Cli;
+
+namespace PleSim.Cli.Tests;
+
+public class CliTests
+{
+    private static (int Code, string Out, string Err) Plesim(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = PlesimCli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    internal static string Repo(params string[] parts)
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "PleSim.slnx")))
+            dir = Path.GetDirectoryName(dir) ?? throw new InvalidOperationException("repository root not found");
+        return Path.Combine([dir, .. parts]);
+    }
+
+    [Fact]
+    public void Help_lists_the_commands()
+    {
+        var (code, output, _) = Plesim("--help");
+        Assert.Equal(0, code);
+        foreach (var c in new[] { "validate", "run", "bench" })
+            Assert.Contains(c, output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Version_prints_a_version()
+    {
+        var (code, output, _) = Plesim("--version");
+        Assert.Equal(0, code);
+        Assert.Matches(@"^\d+\.\d+\.\d+", output.Trim());
+    }
+
+    [Fact]
+    public void Validate_reports_file_line_column_and_a_suggestion_with_exit_code_2()
+    {
+        var bad = Path.Combine(Path.GetTempPath(), $"plesim-bad-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(bad, "name: x\ndescription: y\nkind: engine-hold\nseed: 1\nruns: 1\nduration: 1ms\nwarmup: 0\nengine_hold:\n  mean_dealy: 1ms\n");
+        try
+        {
+            var (code, _, err) = Plesim("validate", bad);
+            Assert.Equal(2, code);
+            Assert.Contains($"{bad}:9:3: error: engine_hold.mean_dealy: unknown key 'mean_dealy'; did you mean 'mean_delay'?", err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(bad);
+        }
+    }
+
+    [Fact]
+    public void Validate_accepts_every_shipped_scenario()
+    {
+        var files = Directory.GetFiles(Repo("scenarios"), "*.yaml", SearchOption.AllDirectories);
+        Assert.NotEmpty(files);
+        var (code, output, err) = Plesim(["validate", .. files]);
+        Assert.True(code == 0, err);
+        Assert.Equal(files.Length, output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+
+    [Fact]
+    public void Run_prints_a_table_of_runs_and_a_summary()
+    {
+        var (code, output, err) = Plesim("run", Repo("scenarios", "engine-hold.yaml"), "--runs", "2");
+        Assert.True(code == 0, err);
+        Assert.Contains("engine-hold — 2 run(s)", output, StringComparison.Ordinal);
+        Assert.Contains("summary", output, StringComparison.Ordinal);
+        Assert.Contains("events_per_sim_second", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Run_json_follows_the_contract()
+    {
+        var (code, output, err) = Plesim("run", Repo("scenarios", "engine-hold.yaml"), "--runs", "2", "--seed", "100", "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        var root = doc.RootElement;
+        Assert.Equal("engine-hold", root.GetProperty("scenario").GetString());
+        var runs = root.GetProperty("runs");
+        Assert.Equal(2, runs.GetArrayLength());
+        Assert.Equal(100UL, runs[0].GetProperty("seed").GetUInt64());
+        Assert.Equal(101UL, runs[1].GetProperty("seed").GetUInt64());
+        foreach (var r in runs.EnumerateArray())
+        {
+            Assert.Equal(JsonValueKind.Object, r.GetProperty("metrics").ValueKind);
+            foreach (var table in new[] { "cpus", "tasks", "vms" })
+                Assert.Equal(JsonValueKind.Array, r.GetProperty(table).ValueKind);
+        }
+        var summary = root.GetProperty("summary").GetProperty("events");
+        foreach (var field in new[] { "mean", "stdev", "ci95_low", "ci95_high", "n" })
+            Assert.True(summary.TryGetProperty(field, out _), field);
+        Assert.Equal(2, summary.GetProperty("n").GetInt32());
+    }
+
+    [Fact]
+    public void Run_json_is_byte_identical_for_the_same_seed()
+    {
+        var a = Plesim("run", Repo("scenarios", "engine-hold.yaml"), "--runs", "2", "--json").Out;
+        var b = Plesim("run", Repo("scenarios", "engine-hold.yaml"), "--runs", "2", "--json").Out;
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public void Run_out_writes_json_and_csv_files()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"plesim-out-{Guid.NewGuid():N}");
+        try
+        {
+            var (code, _, err) = Plesim("run", Repo("scenarios", "engine-hold.yaml"), "--runs", "2", "--out", dir);
+            Assert.True(code == 0, err);
+            Assert.True(File.Exists(Path.Combine(dir, "results.json")));
+            var csv = File.ReadAllLines(Path.Combine(dir, "runs.csv"));
+            Assert.Equal(3, csv.Length);
+            Assert.StartsWith("seed,status,error,events", csv[0], StringComparison.Ordinal);
+            Assert.True(File.Exists(Path.Combine(dir, "summary.csv")));
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void A_bad_scenario_given_to_run_exits_2_with_the_problem_on_stderr()
+    {
+        var (code, output, err) = Plesim("run", "/no/such/file.yaml");
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        Assert.Contains("/no/such/file.yaml: error: cannot read the file", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_unknown_option_exits_2_without_a_stack_trace()
+    {
+        var (code, _, err) = Plesim("run", "x.yaml", "--frobnicate");
+        Assert.Equal(2, code);
+        Assert.Contains("--frobnicate", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_bad_set_assignment_exits_2()
+    {
+        var (code, _, err) = Plesim("run", Repo("scenarios", "engine-hold.yaml"), "--set", "nonsense");
+        Assert.Equal(2, code);
+        Assert.Contains("not key=value", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Bench_quick_json_reports_engine_and_baseline_rates()
+    {
+        var (code, output, err) = Plesim("bench", "engine", "--quick", "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        var engine = doc.RootElement.GetProperty("engine");
+        Assert.Equal(4, engine.GetArrayLength());
+        foreach (var m in engine.EnumerateArray())
+        {
+            Assert.True(m.GetProperty("engine_events_per_second").GetDouble() > 0);
+            Assert.True(m.GetProperty("baseline_events_per_second").GetDouble() > 0);
+        }
+    }
+}

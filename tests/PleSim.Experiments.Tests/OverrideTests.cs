@@ -1,0 +1,91 @@
+using PleSim.Experiments.Scenarios;
+
+namespace PleSim.Experiments.Tests;
+
+public class OverrideTests
+{
+    private const string Hold = """
+        name: hold
+        description: d
+        kind: engine-hold
+        seed: 1
+        runs: 2
+        duration: 10ms
+        warmup: 1ms
+        engine_hold:
+          population: 100
+        """;
+
+    [Fact]
+    public void An_override_replaces_a_value_and_changes_the_digest()
+    {
+        var plain = ScenarioLoader.LoadText(Hold, "h.yaml");
+        var changed = ScenarioLoader.LoadText(Hold, "h.yaml", [Override.Parse("engine_hold.population=7")]);
+        Assert.Equal(100, plain.EngineHold!.Population);
+        Assert.Equal(7, changed.EngineHold!.Population);
+        Assert.NotEqual(plain.Digest, changed.Digest);
+    }
+
+    [Fact]
+    public void An_override_can_add_a_key_the_file_leaves_out()
+    {
+        var s = ScenarioLoader.LoadText(Hold, "h.yaml", [Override.Parse("engine_hold.mean_delay=5us")]);
+        Assert.Equal(5_000, s.EngineHold!.MeanDelay.Ns);
+    }
+
+    [Fact]
+    public void A_misspelt_override_is_reported_like_a_misspelt_key()
+    {
+        var e = Assert.Throws<ScenarioException>(() =>
+            ScenarioLoader.LoadText(Hold, "h.yaml", [Override.Parse("engine_hold.populaton=7")]));
+        Assert.Contains("did you mean 'population'?", e.Diagnostics.Single().Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_index_out_of_range_names_the_list_length()
+    {
+        var text = Hold + "\nmetrics: [events]\n";
+        var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadText(text, "h.yaml", [Override.Parse("metrics[3]=x")]));
+        Assert.Contains("index 3 is out of range ('metrics' has 1 items)", e.Diagnostics.Single().Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void List_items_can_be_overridden_by_index()
+    {
+        var text = Hold + "\nmetrics: [events, pending]\n";
+        var s = ScenarioLoader.LoadText(text, "h.yaml", [Override.Parse("metrics[1]=watchdog_fires")]);
+        Assert.Equal(["events", "watchdog_fires"], s.Metrics);
+    }
+
+    [Theory]
+    [InlineData("novalue")]
+    [InlineData("=3")]
+    public void Malformed_assignments_are_refused(string text) =>
+        Assert.Throws<FormatException>(() => Override.Parse(text));
+
+    [Fact]
+    public void The_digest_ignores_comments_and_key_order_but_not_values()
+    {
+        var reordered = """
+            # a comment
+            warmup: 1ms
+            name: hold
+            engine_hold: {population: 100}
+            description: d
+            kind: engine-hold
+            runs: 2
+            seed: 1
+            duration: 10ms
+            """;
+        Assert.Equal(ScenarioLoader.LoadText(Hold, "a.yaml").Digest, ScenarioLoader.LoadText(reordered, "b.yaml").Digest);
+    }
+
+    [Fact]
+    public void Provenance_is_read_from_value_source_pairs()
+    {
+        var text = Hold.Replace("population: 100", "population: {value: 100, source: \"seed table\"}", StringComparison.Ordinal);
+        var s = ScenarioLoader.LoadText(text, "h.yaml");
+        Assert.Equal(100, s.EngineHold!.Population);
+        Assert.Equal("seed table", s.Provenance["engine_hold.population"]);
+    }
+}
