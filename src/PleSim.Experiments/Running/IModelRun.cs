@@ -31,6 +31,7 @@ public static class ModelCatalog
     private static readonly Dictionary<string, Func<Scenario, ulong, IModelRun>> Builders = new(StringComparer.Ordinal)
     {
         ["engine-hold"] = (s, seed) => new EngineHoldRun(s.EngineHold!, seed),
+        ["system"] = (s, seed) => new SystemRun(s, seed),
     };
 
     public static IModelRun Build(Scenario scenario, ulong seed) =>

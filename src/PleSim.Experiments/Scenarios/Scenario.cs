@@ -24,6 +24,9 @@ public sealed record Scenario
 
     public EngineHoldSettings? EngineHold { get; init; }
 
+    /// <summary>The physical host (kind <c>system</c>).</summary>
+    public HostSettings Host { get; init; } = new();
+
     /// <summary>The file it came from, as given.</summary>
     public string SourceFile { get; init; } = "";
 

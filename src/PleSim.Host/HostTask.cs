@@ -1,0 +1,98 @@
+namespace PleSim.Host;
+
+/// <summary><c>p->state</c> values that matter here. <see cref="Running"/> (0) covers running and runnable.</summary>
+public enum TaskState
+{
+    Running = 0,
+    Interruptible = 1,
+    Waking = 256,
+    Dead = 64,
+}
+
+/// <summary>Why a task stopped executing on its CPU.</summary>
+public enum StopReason
+{
+    /// <summary>Preempted while still runnable (tick, wake-up preemption, remote resched, balancing).</summary>
+    Preempted,
+
+    /// <summary>It blocked (went to sleep) by its own request.</summary>
+    Blocked,
+
+    /// <summary>It called sched_yield or yield_to and another task was picked.</summary>
+    Yielded,
+}
+
+/// <summary>
+/// What a host task does while it runs: the host calls these like the kernel's preempt notifiers
+/// (<c>sched_in</c> / <c>sched_out</c>). A body never continues synchronously after asking the
+/// host to block or yield: its continuation is the next <see cref="OnRun"/>.
+/// </summary>
+public interface ITaskBody
+{
+    /// <summary>The task starts or resumes executing on <paramref name="cpu"/>. <paramref name="switched"/> is
+    /// false when it continues after a yield that picked it again.</summary>
+    void OnRun(HostTask task, int cpu, bool switched);
+
+    /// <summary>The task stops executing. Called synchronously from inside the scheduler.</summary>
+    void OnStop(HostTask task, int cpu, StopReason reason);
+}
+
+/// <summary>
+/// A host thread (<c>struct task_struct</c>, SCHED_NORMAL): its scheduling entity, weight, CPU
+/// affinity, group, and the body that says what it does.
+/// </summary>
+public sealed class HostTask
+{
+    internal HostTask(int id, string name, int nice, ulong affinity, TaskGroup group, ITaskBody body)
+    {
+        Id = id;
+        Name = name;
+        Nice = nice;
+        Affinity = affinity;
+        Group = group;
+        Body = body;
+        Se = new SchedEntity { Task = this, Load = Weights.ForNice(nice) };
+    }
+
+    public int Id { get; }
+    public string Name { get; }
+    public int Nice { get; }
+
+    /// <summary><c>cpus_allowed</c> as a bit mask.</summary>
+    public ulong Affinity { get; internal set; }
+
+    public TaskGroup Group { get; }
+    public ITaskBody Body { get; }
+    public SchedEntity Se { get; }
+    public TaskState State { get; internal set; } = TaskState.Interruptible;
+
+    /// <summary><c>task_cpu(p)</c>: the CPU whose queue the task is on or was last on.</summary>
+    public int Cpu { get; internal set; } = -1;
+
+    /// <summary>True while it is the current task of its CPU (<c>task_running</c>).</summary>
+    public bool OnCpu { get; internal set; }
+
+    /// <summary>True once the task was started (woken as a new task).</summary>
+    public bool Started { get; internal set; }
+
+    public bool IsIdle { get; init; }
+
+    /// <summary>Free for the layer that owns the body (e.g. the hypervisor's VCPU).</summary>
+    public object? Owner { get; set; }
+
+    // Accounting.
+    public long NrVoluntarySwitches;
+    public long NrInvoluntarySwitches;
+    public long NrWakeups;
+    public long NrWakeupsMigrate;
+    public long NrYields;
+    public long NrYieldTo;
+    public long LastRunStart;
+
+    /// <summary>CPU time used (ns): <c>se.sum_exec_runtime</c>, context-switch time included.</summary>
+    public long CpuTimeNs => Se.SumExecRuntime;
+
+    public bool AllowedOn(int cpu) => (Affinity & (1UL << cpu)) != 0;
+
+    public override string ToString() => Name;
+}

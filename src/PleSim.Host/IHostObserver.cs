@@ -1,0 +1,50 @@
+namespace PleSim.Host;
+
+/// <summary>The outcome of <c>yield_to</c>, with the reason when it failed.</summary>
+public enum YieldToResult
+{
+    /// <summary>The target got the next-buddy boost and the caller rescheduled.</summary>
+    Success,
+
+    /// <summary>The target is running on a CPU (<c>task_running</c>).</summary>
+    TargetRunning,
+
+    /// <summary>The target is not runnable (<c>p->state != TASK_RUNNING</c>, e.g. halted).</summary>
+    TargetNotRunnable,
+
+    /// <summary>The target's entity is not on its run queue (<c>!se->on_rq</c>).</summary>
+    TargetNotQueued,
+
+    /// <summary>The target is in another scheduling class.</summary>
+    OtherClass,
+
+    /// <summary>3.9's undercommit exit: both run queues have a single task (-ESRCH).</summary>
+    BothQueuesSingle,
+}
+
+/// <summary>Why a task moved between CPUs.</summary>
+public enum MigrationCause
+{
+    Wakeup,
+    Fork,
+    PeriodicBalance,
+    IdleBalance,
+    NewIdleBalance,
+    ActiveBalance,
+    Affinity,
+}
+
+/// <summary>
+/// Listens to scheduler events (for traces and explanations). Every method has a default that
+/// does nothing; the scheduler calls them only when an observer is attached.
+/// </summary>
+public interface IHostObserver
+{
+    void Switch(int cpu, HostTask prev, HostTask next, StopReason prevReason) { }
+    void Wakeup(HostTask task, int targetCpu, int wakerCpu, bool preemptsCurrent) { }
+    void Migrate(HostTask task, int from, int to, MigrationCause cause) { }
+    void Yield(HostTask task, int cpu) { }
+    void YieldTo(HostTask yielder, HostTask target, YieldToResult result) { }
+    void Buddy(int cpu, string kind, SchedEntity entity) { }
+    void Tick(int cpu) { }
+}

@@ -1,0 +1,463 @@
+using System.Numerics;
+using PleSim.Engine;
+
+namespace PleSim.Host;
+
+/// <summary>Something above the host that owns per-CPU timers (e.g. KVM's guest timers): it decides whether a CPU's tick may stop.</summary>
+public interface IHostTimerSource
+{
+    /// <summary>True when a timer of this source is due on <paramref name="cpu"/> at or before <paramref name="until"/>.</summary>
+    bool HasTimerDue(int cpu, SimTime until);
+}
+
+/// <summary>
+/// Load balancing and wake-up placement, as Linux 2.6.39 does them (kernel/sched_fair.c and the
+/// domain setup of kernel/sched.c): sched domains from the topology, decayed load indexes,
+/// periodic / idle / new-idle / NOHZ-idle balancing, find_busiest_group/queue, move_tasks with
+/// h_load, cache-hot checks, active balancing, and select_task_rq_fair with wake_affine and
+/// select_idle_sibling.
+/// </summary>
+public sealed partial class HostScheduler
+{
+    private const int MaxPinnedInterval = 512;
+    private readonly List<IHostTimerSource> _timerSources = [];
+    private long _maxLoadBalanceInterval;
+
+    // The NOHZ idle-balancer state (the kernel's static "nohz" struct).
+    private int _nohzLoadBalancer;
+    private int _nohzFirstPick;
+    private int _nohzSecondPick;
+    private ulong _nohzIdleCpus;
+    private long _nohzNextBalance;
+    private bool[] _nohzBalanceKick = [];
+    private HrTimer[] _kickTimers = [];
+    private HrTimer[] _activeBalanceTimers = [];
+
+    /// <summary>CPU power of each CPU (<c>rq->cpu_power</c>): 1024, or the SMT share.</summary>
+    private long[] _cpuPower = [];
+
+    /// <summary>Task groups in the kernel's <c>task_groups</c> list order: newest first, the root last.</summary>
+    private IEnumerable<TaskGroup> TaskGroupsListOrder()
+    {
+        for (int i = _groups.Count - 1; i >= 1; i--)
+            yield return _groups[i];
+        yield return RootGroup;
+    }
+
+    public void AddTimerSource(IHostTimerSource source) => _timerSources.Add(source);
+
+    // ---------------------------------------------------------------- domains
+
+    /// <summary>
+    /// Builds the domains of x86 with CONFIG_SCHED_SMT and CONFIG_SCHED_MC on one package:
+    /// SIBLING (the threads of a core; SD_SIBLING_INIT) and MC (the package; SD_MC_INIT, groups =
+    /// cores). The CPU level would span the same CPUs with a single group and is degenerate, as is
+    /// SIBLING without SMT, so they are dropped as <c>cpu_attach_domain</c> does.
+    /// </summary>
+    private void BuildSchedDomains()
+    {
+        int n = NrCpus;
+        var topo = Topology;
+        _cpuPower = new long[n];
+        _nohzBalanceKick = new bool[n];
+        _nohzLoadBalancer = n;
+        _nohzFirstPick = n;
+        _nohzSecondPick = n;
+        _maxLoadBalanceInterval = _tunables.Hz * (long)n / 10;
+        var kick = new NohzKickHandler(this);
+        var active = new ActiveBalanceHandler(this);
+        _kickTimers = new HrTimer[n];
+        _activeBalanceTimers = new HrTimer[n];
+        for (int c = 0; c < n; c++)
+        {
+            _kickTimers[c] = new HrTimer(_sim, kick, c);
+            _activeBalanceTimers[c] = new HrTimer(_sim, active, c);
+        }
+        int t = topo.ThreadsPerCore;
+        long smtGain = 1178;
+        long threadPower = t > 1 ? smtGain / t : Weights.Nice0Load; // default_scale_smt_power
+        for (int c = 0; c < n; c++)
+            _cpuPower[c] = threadPower;
+        // Groups shared across CPUs, one per unit, in CPU order.
+        var threadGroups = Enumerable.Range(0, n).Select(c => new SchedGroup(1UL << c, threadPower)).ToArray();
+        var coreGroups = Enumerable.Range(0, topo.Cores).Select(core => new SchedGroup(topo.SiblingMask(core * t), threadPower * t)).ToArray();
+        for (int cpu = 0; cpu < n; cpu++)
+        {
+            var domains = new List<SchedDomain>();
+            if (t > 1)
+            {
+                var sibling = topo.SiblingMask(cpu);
+                domains.Add(new SchedDomain
+                {
+                    Name = "SIBLING",
+                    Span = sibling,
+                    Groups = Rotate(threadGroups.Where(g => (g.Cpus & sibling) != 0).ToArray(), cpu),
+                    Flags = SdFlags.LoadBalance | SdFlags.BalanceNewidle | SdFlags.BalanceExec | SdFlags.BalanceFork
+                        | SdFlags.WakeAffine | SdFlags.ShareCpupower | SdFlags.SharePkgResources,
+                    MinInterval = 1,
+                    MaxInterval = 2,
+                    BusyFactor = 64,
+                    ImbalancePct = 110,
+                    SmtGain = smtGain,
+                });
+            }
+            if (topo.Cores > 1)
+            {
+                var groups = t > 1 ? coreGroups : threadGroups;
+                domains.Add(new SchedDomain
+                {
+                    Name = "MC",
+                    Span = topo.AllMask,
+                    Groups = Rotate(groups, cpu),
+                    Flags = SdFlags.LoadBalance | SdFlags.BalanceNewidle | SdFlags.BalanceExec | SdFlags.BalanceFork
+                        | SdFlags.WakeAffine | SdFlags.SharePkgResources | SdFlags.PreferSibling,
+                    MinInterval = 1,
+                    MaxInterval = 4,
+                    BusyFactor = 64,
+                    ImbalancePct = 125,
+                    CacheNiceTries = 1,
+                    BusyIdx = 2,
+                    IdleIdx = 0,
+                    NewidleIdx = 0,
+                    WakeIdx = 0,
+                    ForkexecIdx = 0,
+                });
+            }
+            for (int i = 0; i < domains.Count; i++)
+            {
+                domains[i].Parent = i + 1 < domains.Count ? domains[i + 1] : null;
+                domains[i].Child = i > 0 ? domains[i - 1] : null;
+            }
+            Rqs[cpu].Domains = domains.ToArray();
+        }
+    }
+
+    /// <summary>The circular group list as seen from <paramref name="cpu"/>'s domain: starting at its own group.</summary>
+    private static SchedGroup[] Rotate(SchedGroup[] groups, int cpu)
+    {
+        int start = Array.FindIndex(groups, g => g.Contains(cpu));
+        return groups.Skip(start).Concat(groups.Take(start)).ToArray();
+    }
+
+    public long CpuPower(int cpu) => _cpuPower[cpu];
+
+    // ---------------------------------------------------------------- load helpers
+
+    public long WeightedCpuload(int cpu) => Rqs[cpu].Load.Weight;
+
+    /// <summary><c>source_load</c>: a low guess (min of the decayed index and now) at a source CPU's load.</summary>
+    public long SourceLoad(int cpu, int type)
+    {
+        long total = WeightedCpuload(cpu);
+        if (type == 0 || !_features.LbBias)
+            return total;
+        return Math.Min(Rqs[cpu].CpuLoad[type - 1], total);
+    }
+
+    /// <summary><c>target_load</c>: a high guess (max of the decayed index and now) at a target CPU's load.</summary>
+    public long TargetLoad(int cpu, int type)
+    {
+        long total = WeightedCpuload(cpu);
+        if (type == 0 || !_features.LbBias)
+            return total;
+        return Math.Max(Rqs[cpu].CpuLoad[type - 1], total);
+    }
+
+    private long CpuAvgLoadPerTask(int cpu)
+    {
+        var rq = Rqs[cpu];
+        return rq.NrRunning != 0 ? rq.Load.Weight / rq.NrRunning : 0;
+    }
+
+    private bool IdleCpu(int cpu) => Rqs[cpu].IsIdle;
+
+    /// <summary><c>update_h_load</c> / <c>tg_load_down</c>: each group's hierarchical load on <paramref name="cpu"/>, top-down.</summary>
+    private void UpdateHLoad(int cpu)
+    {
+        Walk(RootGroup);
+
+        void Walk(TaskGroup tg)
+        {
+            long load;
+            if (tg.IsRoot)
+            {
+                load = Rqs[cpu].Load.Weight;
+            }
+            else
+            {
+                var parentQ = tg.Parent!.CfsRq[cpu];
+                load = parentQ.HLoad * tg.Se[cpu].Load.Weight / (parentQ.Load.Weight + 1);
+            }
+            tg.CfsRq[cpu].HLoad = load;
+            for (int i = tg.Children.Count - 1; i >= 0; i--)
+                Walk(tg.Children[i]);
+        }
+    }
+
+    /// <summary><c>update_shares</c>: refresh every leaf queue's group share on <paramref name="cpu"/> (update_cfs_load with a global update).</summary>
+    private void UpdateShares(int cpu)
+    {
+        var list = Rqs[cpu].LeafCfsRqs;
+        for (int i = 0; i < list.Count; i++)
+        {
+            var q = list[i];
+            if (q.Tg.IsRoot)
+                continue;
+            UpdateCfsLoad(q, true);
+            UpdateCfsShares(q);
+            if (!q.OnList)
+                i--; // update_cfs_load dropped it from the list
+        }
+    }
+
+    // ---------------------------------------------------------------- wake-up placement
+
+    /// <summary><c>select_task_rq</c>: the class's choice, or a fallback CPU if it is not allowed.</summary>
+    private int SelectTaskRq(HostTask p, SdFlags sdFlag, bool sync, int thisCpu)
+    {
+        int cpu = SelectTaskRqFair(p, sdFlag, sync, thisCpu);
+        if (!p.AllowedOn(cpu))
+            cpu = SelectFallbackRq(p);
+        return cpu;
+    }
+
+    private int SelectFallbackRq(HostTask p)
+    {
+        // select_fallback_rq: an allowed CPU on the same node (one node here), lowest number first.
+        for (int c = 0; c < NrCpus; c++)
+        {
+            if (p.AllowedOn(c))
+                return c;
+        }
+        throw new InvalidOperationException($"{p} has no allowed CPU");
+    }
+
+    /// <summary><c>select_task_rq_fair</c> for SD_BALANCE_WAKE (wake_affine + select_idle_sibling) and SD_BALANCE_FORK (find_idlest_group/cpu).</summary>
+    private int SelectTaskRqFair(HostTask p, SdFlags sdFlag, bool sync, int thisCpu)
+    {
+        SchedDomain? affineSd = null, sd = null;
+        int cpu = thisCpu;
+        int prevCpu = p.Cpu;
+        int newCpu = cpu;
+        bool wantAffine = false;
+        bool wantSd = true;
+        if ((sdFlag & SdFlags.BalanceWake) != 0)
+        {
+            if (p.AllowedOn(cpu) && _features.AffineWakeups)
+                wantAffine = true;
+            newCpu = prevCpu;
+        }
+        foreach (var tmp in Rqs[cpu].Domains)
+        {
+            if (!tmp.Has(SdFlags.LoadBalance))
+                continue;
+            // SD_POWERSAVINGS_BALANCE / SD_PREFER_LOCAL are not set on these domains.
+            if (wantAffine && tmp.Has(SdFlags.WakeAffine) && tmp.SpanContains(prevCpu))
+            {
+                affineSd = tmp;
+                wantAffine = false;
+            }
+            if (!wantSd && !wantAffine)
+                break;
+            if ((tmp.Flags & sdFlag) == 0)
+                continue;
+            if (wantSd)
+                sd = tmp;
+        }
+
+        if (affineSd is not null)
+        {
+            if (cpu == prevCpu || WakeAffine(affineSd, p, sync, thisCpu))
+                return SelectIdleSibling(p, cpu, thisCpu);
+            return SelectIdleSibling(p, prevCpu, thisCpu);
+        }
+
+        while (sd is not null)
+        {
+            int loadIdx = sd.ForkexecIdx;
+            if ((sd.Flags & sdFlag) == 0)
+            {
+                sd = sd.Child;
+                continue;
+            }
+            if ((sdFlag & SdFlags.BalanceWake) != 0)
+                loadIdx = sd.WakeIdx;
+            var group = FindIdlestGroup(sd, p, cpu, loadIdx);
+            if (group is null)
+            {
+                sd = sd.Child;
+                continue;
+            }
+            newCpu = FindIdlestCpu(group, p, cpu);
+            if (newCpu == -1 || newCpu == cpu)
+            {
+                sd = sd.Child;
+                continue;
+            }
+            cpu = newCpu;
+            int weight = sd.SpanWeight;
+            sd = null;
+            foreach (var tmp in Rqs[cpu].Domains)
+            {
+                if (weight <= tmp.SpanWeight)
+                    break;
+                if ((tmp.Flags & sdFlag) != 0)
+                    sd = tmp;
+            }
+        }
+        return newCpu;
+    }
+
+    /// <summary><c>effective_load</c>: how adding <paramref name="wl"/> to a group on <paramref name="cpu"/> changes the load seen at the root.</summary>
+    private long EffectiveLoad(TaskGroup tg, int cpu, long wl, long wg)
+    {
+        if (tg.IsRoot)
+            return wl;
+        for (SchedEntity? se = tg.Se[cpu]; se is not null; se = se.Parent)
+        {
+            var myQ = se.MyQ!;
+            var g = myQ.Tg;
+            long w = myQ.Load.Weight;
+            long lw = g.LoadWeight - myQ.LoadContribution + w + wg;
+            wl += w;
+            if (lw > 0 && wl < lw)
+                wl = wl * g.Shares / lw;
+            else
+                wl = g.Shares;
+            if (wl < Weights.MinShares)
+                wl = Weights.MinShares;
+            wl -= se.Load.Weight;
+            wg = 0;
+        }
+        return wl;
+    }
+
+    /// <summary>
+    /// <c>wake_affine</c>: pull the wakee to the waking CPU when that keeps the two CPUs within half
+    /// the domain's imbalance_pct of each other (or the sync waker is about to sleep), or when the
+    /// waking CPU is lightly loaded.
+    /// </summary>
+    private bool WakeAffine(SchedDomain sd, HostTask p, bool sync, int thisCpu)
+    {
+        int idx = sd.WakeIdx;
+        int prevCpu = p.Cpu;
+        long load = SourceLoad(prevCpu, idx);
+        long thisLoad = TargetLoad(thisCpu, idx);
+        if (sync)
+        {
+            var current = Rqs[thisCpu].Curr;
+            if (!current.IsIdle)
+            {
+                long weight0 = current.Se.Load.Weight;
+                thisLoad += EffectiveLoad(current.Group, thisCpu, -weight0, -weight0);
+                load += EffectiveLoad(current.Group, prevCpu, 0, -weight0);
+            }
+        }
+        var tg = p.Group;
+        long weight = p.Se.Load.Weight;
+        bool balanced;
+        if (thisLoad > 0)
+        {
+            long thisEffLoad = 100 * _cpuPower[prevCpu] * (thisLoad + EffectiveLoad(tg, thisCpu, weight, weight));
+            long prevEffLoad = (100 + ((sd.ImbalancePct - 100) / 2)) * _cpuPower[thisCpu] * (load + EffectiveLoad(tg, prevCpu, 0, weight));
+            balanced = thisEffLoad <= prevEffLoad;
+        }
+        else
+        {
+            balanced = true;
+        }
+        if (sync && balanced)
+            return true;
+        long tlPerTask = CpuAvgLoadPerTask(thisCpu);
+        return balanced || (thisLoad <= load && thisLoad + TargetLoad(prevCpu, idx) <= tlPerTask);
+    }
+
+    /// <summary>
+    /// <c>select_idle_sibling</c>: keep the target if it is this CPU or the previous CPU and idle;
+    /// otherwise the first idle allowed CPU in the cache-sharing domains of the target, stopping at
+    /// the domain that spans both this CPU and the previous one.
+    /// </summary>
+    private int SelectIdleSibling(HostTask p, int target, int thisCpu)
+    {
+        int cpu = thisCpu;
+        int prevCpu = p.Cpu;
+        if (target == cpu && IdleCpu(cpu))
+            return cpu;
+        if (target == prevCpu && IdleCpu(prevCpu))
+            return prevCpu;
+        foreach (var sd in Rqs[target].Domains)
+        {
+            if (!sd.Has(SdFlags.SharePkgResources))
+                break;
+            ulong candidates = sd.Span & p.Affinity;
+            while (candidates != 0)
+            {
+                int i = BitOperations.TrailingZeroCount(candidates);
+                candidates &= candidates - 1;
+                if (IdleCpu(i))
+                {
+                    target = i;
+                    break;
+                }
+            }
+            if (sd.SpanContains(cpu) && sd.SpanContains(prevCpu))
+                break;
+        }
+        return target;
+    }
+
+    /// <summary><c>find_idlest_group</c> (fork/exec balancing).</summary>
+    private SchedGroup? FindIdlestGroup(SchedDomain sd, HostTask p, int thisCpu, int loadIdx)
+    {
+        SchedGroup? idlest = null;
+        long minLoad = long.MaxValue, thisLoad = 0;
+        int imbalance = 100 + ((sd.ImbalancePct - 100) / 2);
+        foreach (var group in sd.Groups)
+        {
+            if ((group.Cpus & p.Affinity) == 0)
+                continue;
+            bool local = group.Contains(thisCpu);
+            long avgLoad = 0;
+            ulong cpus = group.Cpus;
+            while (cpus != 0)
+            {
+                int i = BitOperations.TrailingZeroCount(cpus);
+                cpus &= cpus - 1;
+                avgLoad += local ? SourceLoad(i, loadIdx) : TargetLoad(i, loadIdx);
+            }
+            avgLoad = avgLoad * Weights.Nice0Load / group.CpuPower;
+            if (local)
+            {
+                thisLoad = avgLoad;
+            }
+            else if (avgLoad < minLoad)
+            {
+                minLoad = avgLoad;
+                idlest = group;
+            }
+        }
+        if (idlest is null || 100 * thisLoad < imbalance * minLoad)
+            return null;
+        return idlest;
+    }
+
+    /// <summary><c>find_idlest_cpu</c>.</summary>
+    private int FindIdlestCpu(SchedGroup group, HostTask p, int thisCpu)
+    {
+        long minLoad = long.MaxValue;
+        int idlest = -1;
+        ulong cpus = group.Cpus & p.Affinity;
+        while (cpus != 0)
+        {
+            int i = BitOperations.TrailingZeroCount(cpus);
+            cpus &= cpus - 1;
+            long load = WeightedCpuload(i);
+            if (load < minLoad || (load == minLoad && i == thisCpu))
+            {
+                minLoad = load;
+                idlest = i;
+            }
+        }
+        return idlest;
+    }
+}

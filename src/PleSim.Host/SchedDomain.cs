@@ -1,0 +1,93 @@
+using System.Numerics;
+
+namespace PleSim.Host;
+
+/// <summary>SD_* flags of a scheduling domain (include/linux/sched.h, 2.6.39).</summary>
+[Flags]
+public enum SdFlags
+{
+    None = 0,
+    LoadBalance = 0x0001,
+    BalanceNewidle = 0x0002,
+    BalanceExec = 0x0004,
+    BalanceFork = 0x0008,
+    BalanceWake = 0x0010,
+    WakeAffine = 0x0020,
+    PreferLocal = 0x0040,
+    ShareCpupower = 0x0080,
+    PowersavingsBalance = 0x0100,
+    SharePkgResources = 0x0200,
+    Serialize = 0x0400,
+    AsymPacking = 0x0800,
+    PreferSibling = 0x1000,
+}
+
+/// <summary>The idle state a balancing pass runs in (<c>enum cpu_idle_type</c>).</summary>
+public enum CpuIdleType
+{
+    Idle,
+    NotIdle,
+    NewlyIdle,
+}
+
+/// <summary><c>struct sched_group</c>: a set of CPUs balanced as one unit at a domain level. Shared by the domains of its CPUs.</summary>
+public sealed class SchedGroup(ulong cpus, long cpuPower)
+{
+    public ulong Cpus { get; } = cpus;
+    public long CpuPower { get; set; } = cpuPower;
+    public long CpuPowerOrig { get; set; } = cpuPower;
+    public int GroupWeight => BitOperations.PopCount(Cpus);
+    public int FirstCpu => BitOperations.TrailingZeroCount(Cpus);
+    public bool Contains(int cpu) => (Cpus & (1UL << cpu)) != 0;
+    public override string ToString() => $"group{{{new CpuSetText(Cpus)}}}";
+}
+
+/// <summary>Formats a CPU mask as a kernel cpulist.</summary>
+public readonly record struct CpuSetText(ulong Mask)
+{
+    public override string ToString() => new CpuSet(Mask).ToString();
+}
+
+/// <summary>
+/// <c>struct sched_domain</c> of one CPU at one level: its span, its groups (a circular list that
+/// starts at this CPU's group, as the kernel links them), the SD_*_INIT parameters of
+/// include/linux/topology.h, and the per-domain balancing state.
+/// </summary>
+public sealed class SchedDomain
+{
+    public required string Name { get; init; }
+    public required ulong Span { get; init; }
+    public required SchedGroup[] Groups { get; init; }
+    public required SdFlags Flags { get; init; }
+    public int MinInterval { get; init; } = 1;
+    public int MaxInterval { get; init; } = 4;
+    public int BusyFactor { get; init; } = 64;
+    public int ImbalancePct { get; init; } = 125;
+    public int CacheNiceTries { get; init; }
+    public int BusyIdx { get; init; }
+    public int IdleIdx { get; init; }
+    public int NewidleIdx { get; init; }
+    public int WakeIdx { get; init; }
+    public int ForkexecIdx { get; init; }
+    public long SmtGain { get; init; } = 1178;
+
+    public SchedDomain? Parent { get; set; }
+    public SchedDomain? Child { get; set; }
+
+    /// <summary>Jiffy of the last balancing pass at this level.</summary>
+    public long LastBalance;
+
+    /// <summary>Current balance interval in ms (doubles on balanced passes up to <see cref="MaxInterval"/>).</summary>
+    public long BalanceInterval = 1;
+
+    public int NrBalanceFailed;
+
+    // Statistics.
+    public long LbCount, LbFailed, LbBalanced, LbGained, AlbPushed;
+
+    public int SpanWeight => BitOperations.PopCount(Span);
+    public bool SpanContains(int cpu) => (Span & (1UL << cpu)) != 0;
+    public bool Has(SdFlags f) => (Flags & f) != 0;
+
+    public override string ToString() => $"{Name}{{{new CpuSetText(Span)}}}";
+}

@@ -1,0 +1,53 @@
+namespace PleSim.Host;
+
+/// <summary>
+/// <c>struct sched_entity</c>: what CFS queues — a task's own entity, or a task group's entity on
+/// one CPU (then <see cref="MyQ"/> is the group's queue there). Times are nanoseconds.
+/// </summary>
+public sealed class SchedEntity
+{
+    public LoadWeight Load;
+    public bool OnRq;
+    public long ExecStart;
+    public long SumExecRuntime;
+    public long Vruntime;
+    public long PrevSumExecRuntime;
+    public long NrMigrations;
+
+    /// <summary>The group entity one level up (<c>se->parent</c>), null at the top.</summary>
+    public SchedEntity? Parent;
+
+    /// <summary>The queue this entity is (to be) queued on (<c>se->cfs_rq</c>).</summary>
+    public CfsRq CfsRq = null!;
+
+    /// <summary>The queue this group entity owns (<c>se->my_q</c>); null for a task.</summary>
+    public CfsRq? MyQ;
+
+    /// <summary>The task, for a task's entity; null for a group entity.</summary>
+    public HostTask? Task;
+
+    /// <summary>For group entities: the group and CPU it stands for.</summary>
+    public TaskGroup? Group;
+    public int GroupCpu;
+
+    // schedstats: time spent runnable but waiting (update_stats_wait_start/_end).
+    public long WaitStart;
+    public long WaitSum;
+    public long WaitCount;
+
+    public bool IsTask => MyQ is null;
+
+    /// <summary>Depth in the group hierarchy (<c>depth_se</c>): 0 for an entity on a CPU's root queue.</summary>
+    public int Depth
+    {
+        get
+        {
+            int d = 0;
+            for (var p = Parent; p is not null; p = p.Parent)
+                d++;
+            return d;
+        }
+    }
+
+    public override string ToString() => Task is not null ? Task.Name : $"group {Group?.Path}@cpu{GroupCpu}";
+}

@@ -1,0 +1,76 @@
+using PleSim.Engine;
+
+namespace PleSim.Host;
+
+/// <summary>How the granularity sysctls scale with the CPU count (<c>sysctl_sched_tunable_scaling</c>).</summary>
+public enum TunableScaling
+{
+    None,
+    Log,
+    Linear,
+}
+
+/// <summary>
+/// Scheduler tunables, as the <c>kernel.sched_*</c> sysctls name them. The three granularities
+/// are the <em>normalized</em> (per-CPU) values; the effective ones are scaled by
+/// <c>get_update_sysctl_factor()</c>: 1 + ilog2(min(ncpus, 8)) by default, so 6 ms / 0.75 ms /
+/// 1 ms become 18 ms / 2.25 ms / 3 ms on 4 CPUs.
+/// </summary>
+public sealed record SchedTunables
+{
+    public SimDuration LatencyNs { get; init; } = SimDuration.FromMilliseconds(6);
+    public SimDuration MinGranularityNs { get; init; } = SimDuration.FromMicroseconds(750);
+    public SimDuration WakeupGranularityNs { get; init; } = SimDuration.FromMilliseconds(1);
+    public TunableScaling TunableScaling { get; init; } = TunableScaling.Log;
+
+    /// <summary><c>sched_nr_latency</c>: above this many tasks the period stretches. Not rescaled by the factor (2.6.39).</summary>
+    public int NrLatency { get; init; } = 8;
+
+    /// <summary><c>sysctl_sched_migration_cost</c>: a task that ran this recently is cache hot; also the new-idle gate.</summary>
+    public SimDuration MigrationCostNs { get; init; } = SimDuration.FromMicroseconds(500);
+
+    /// <summary><c>sysctl_sched_nr_migrate</c>: tasks moved per balancing pass at most.</summary>
+    public int NrMigrate { get; init; } = 32;
+
+    /// <summary><c>sysctl_sched_shares_window</c>: the averaging window of group load (10 ms).</summary>
+    public SimDuration SharesWindowNs { get; init; } = SimDuration.FromMilliseconds(10);
+
+    /// <summary>CONFIG_HZ: the scheduler tick frequency.</summary>
+    public int Hz { get; init; } = 1000;
+
+    /// <summary>Stop the tick on idle CPUs (CONFIG_NO_HZ).</summary>
+    public bool NoHz { get; init; } = true;
+
+    /// <summary>CPU time a context switch costs (not part of the kernel; a model parameter).</summary>
+    public SimDuration ContextSwitchCost { get; init; } = SimDuration.FromMicroseconds(2);
+
+    /// <summary>Delay from resched_task on another CPU to that CPU entering schedule() (IPI delivery; a model parameter).</summary>
+    public SimDuration ReschedIpiLatency { get; init; } = SimDuration.FromMicroseconds(2);
+
+    /// <summary>Delay for an idle CPU to start running a task it was woken for (idle exit; a model parameter).</summary>
+    public SimDuration IdleExitLatency { get; init; } = SimDuration.FromMicroseconds(2);
+
+    public SimDuration TickPeriod => new(1_000_000_000L / Hz);
+
+    /// <summary><c>get_update_sysctl_factor()</c> for <paramref name="cpus"/> online CPUs.</summary>
+    public long Factor(int cpus)
+    {
+        int c = Math.Min(cpus, 8);
+        return TunableScaling switch
+        {
+            TunableScaling.None => 1,
+            TunableScaling.Linear => c,
+            _ => 1 + Weights.Ilog2(c),
+        };
+    }
+}
+
+/// <summary>The effective (scaled) values the scheduler uses at run time.</summary>
+public readonly record struct EffectiveTunables(long LatencyNs, long MinGranularityNs, long WakeupGranularityNs, int NrLatency)
+{
+    public static EffectiveTunables For(SchedTunables t, int cpus)
+    {
+        long f = t.Factor(cpus);
+        return new EffectiveTunables(t.LatencyNs.Ns * f, t.MinGranularityNs.Ns * f, t.WakeupGranularityNs.Ns * f, t.NrLatency);
+    }
+}

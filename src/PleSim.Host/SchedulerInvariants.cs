@@ -1,0 +1,65 @@
+using PleSim.Engine;
+
+namespace PleSim.Host;
+
+/// <summary>
+/// The scheduler's invariants, checked when the simulator's invariant hook is on: no task on two
+/// CPUs; per CPU busy + idle = elapsed; task CPU time = CPU busy time; affinity respected;
+/// nr_running and queue contents agree; the running entity is never also in its tree.
+/// </summary>
+internal sealed class SchedulerInvariants(HostScheduler s) : IInvariant
+{
+    public string Name => "host scheduler";
+
+    public string? Check()
+    {
+        s.SyncAccounting();
+        long now = s.Sim.Now.Ns;
+        var seen = new HashSet<HostTask>();
+        long busy = 0;
+        foreach (var rq in s.Rqs)
+        {
+            if (!seen.Add(rq.Curr) && !rq.Curr.IsIdle)
+                return $"{rq.Curr} is current on two CPUs";
+            if (!rq.Curr.IsIdle && rq.Curr.Cpu != rq.Cpu)
+                return $"{rq.Curr} runs on cpu{rq.Cpu} but task_cpu is {rq.Curr.Cpu}";
+            if (rq.BusyNs + rq.IdleNs != now)
+                return $"cpu{rq.Cpu}: busy {rq.BusyNs} + idle {rq.IdleNs} != elapsed {now}";
+            busy += rq.BusyNs;
+            if (rq.IsIdle && rq.NrRunning != 0 && !rq.NeedResched)
+                return $"cpu{rq.Cpu} is idle with {rq.NrRunning} runnable tasks and no resched pending";
+        }
+        long taskTime = 0;
+        var perCpu = new int[s.NrCpus];
+        foreach (var t in s.Tasks)
+        {
+            taskTime += t.CpuTimeNs;
+            if (t.Cpu >= 0 && !t.AllowedOn(t.Cpu))
+                return $"{t} is on cpu{t.Cpu}, outside its affinity";
+            if (t.OnCpu && !ReferenceEquals(s.Rqs[t.Cpu].Curr, t))
+                return $"{t} claims to be on cpu{t.Cpu} but is not its current task";
+            if (t.Se.OnRq)
+                perCpu[t.Cpu]++;
+            if (t.Se.OnRq != (t.State == TaskState.Running && t.Started))
+                return $"{t}: on_rq={t.Se.OnRq} but state={t.State}";
+        }
+        if (taskTime != busy)
+            return $"task CPU time {taskTime} != CPU busy time {busy}";
+        foreach (var rq in s.Rqs)
+        {
+            if (perCpu[rq.Cpu] != rq.NrRunning)
+                return $"cpu{rq.Cpu}: nr_running {rq.NrRunning} but {perCpu[rq.Cpu]} queued tasks";
+        }
+        foreach (var g in s.Groups)
+        {
+            foreach (var q in g.CfsRq)
+            {
+                if (q.Curr is not null && q.Contains(q.Curr))
+                    return $"{q}: the running entity is also in the tree";
+                if (q.TreeCount + (q.Curr is { OnRq: true } ? 1 : 0) != q.NrRunning)
+                    return $"{q}: nr_running {q.NrRunning} but {q.TreeCount} queued + running";
+            }
+        }
+        return null;
+    }
+}
