@@ -25,12 +25,13 @@ public sealed partial class HostScheduler
     private readonly HrTimer[] _reschedTimers;
     private readonly HrTimer[] _switchTimers;
     private readonly HandlerId _resumeId;
+    private readonly RandomStream?[] _tickJitter;
     private bool _checkPlacement;
 
     /// <summary>The effective (CPU-scaled) granularities.</summary>
     public EffectiveTunables Tun { get; }
 
-    public HostScheduler(Simulator sim, HostTopology topology, SchedTunables? tunables = null, SchedFeatures? features = null)
+    public HostScheduler(Simulator sim, HostTopology topology, SchedTunables? tunables = null, SchedFeatures? features = null, RandomStreams? streams = null)
     {
         _sim = sim;
         Topology = topology;
@@ -44,6 +45,7 @@ public sealed partial class HostScheduler
         _tickTimers = new HrTimer[n];
         _reschedTimers = new HrTimer[n];
         _switchTimers = new HrTimer[n];
+        _tickJitter = new RandomStream?[n];
         var tick = new TickHandler(this);
         var resched = new ReschedHandler(this);
         var switchDone = new SwitchDoneHandler(this);
@@ -59,6 +61,7 @@ public sealed partial class HostScheduler
             rq.Cfs = new CfsRq(rq, RootGroup);
             RootGroup.CfsRq[cpu] = rq.Cfs;
             _tickTimers[cpu] = new HrTimer(sim, tick, cpu);
+            _tickJitter[cpu] = _tunables.TickJitter.Ns > 0 && streams is not null ? streams.Get($"host.tick.cpu{cpu}") : null;
             _reschedTimers[cpu] = new HrTimer(sim, resched, cpu);
             _switchTimers[cpu] = new HrTimer(sim, switchDone, cpu);
         }
@@ -66,7 +69,7 @@ public sealed partial class HostScheduler
         for (int cpu = 0; cpu < n; cpu++)
         {
             // Ticks of all CPUs are aligned on jiffies, as in 2.6.39 (no sched_skew_tick yet).
-            _tickTimers[cpu].Start(SimTime.Zero + _tunables.TickPeriod);
+            ArmTick(cpu, 1);
         }
         sim.Invariants.Register(new SchedulerInvariants(this));
     }
@@ -468,6 +471,42 @@ public sealed partial class HostScheduler
         throw new InvalidOperationException($"{p} may run nowhere");
     }
 
+    /// <summary>
+    /// <c>sched_setaffinity</c> / <c>set_cpus_allowed_ptr</c>: a task on a CPU it may no longer use
+    /// is moved to the first allowed CPU (a queued task at once, a running one by the stopper).
+    /// </summary>
+    public void SetAffinity(HostTask p, ulong mask, int callerCpu)
+    {
+        mask &= Topology.AllMask;
+        if (mask == 0)
+            throw new ArgumentException($"empty affinity for {p}", nameof(mask));
+        p.Affinity = mask;
+        if (!p.Started || p.AllowedOn(p.Cpu))
+            return;
+        int dest = System.Numerics.BitOperations.TrailingZeroCount(mask);
+        var rq = Rqs[p.Cpu];
+        if (p.OnCpu)
+        {
+            // migration_cpu_stop: the stopper preempts it, then it is moved like a queued task.
+            PreemptForStopper(rq);
+            MoveQueuedTask(p, rq, dest, callerCpu);
+            Schedule(rq.Cpu, voluntary: false);
+        }
+        else if (p.Se.OnRq)
+        {
+            MoveQueuedTask(p, rq, dest, callerCpu);
+        }
+    }
+
+    private void MoveQueuedTask(HostTask p, RunQueue src, int dest, int callerCpu)
+    {
+        DeactivateTask(src, p, DequeueFlags.None);
+        SetTaskCpu(p, dest, MigrationCause.Affinity);
+        var rq = Rqs[dest];
+        ActivateTask(rq, p, EnqueueFlags.None);
+        CheckPreemptCurr(rq, p, callerCpu);
+    }
+
     /// <summary><c>check_preempt_curr</c>: the idle task is always preempted; otherwise CFS decides.</summary>
     private void CheckPreemptCurr(RunQueue rq, HostTask p, int thisCpu)
     {
@@ -501,7 +540,7 @@ public sealed partial class HostScheduler
         Observer?.Tick(cpu);
         TriggerLoadBalance(rq, cpu);
         // The tick re-arms unless this CPU is idle and may go tickless now (irq_exit re-evaluates NOHZ).
-        _tickTimers[cpu].Forward(_sim.Now, _tunables.TickPeriod);
+        ArmTick(cpu, Jiffies + 1);
         if (rq.IsIdle)
             EnterIdle(rq);
         if (rq.NeedResched && !_reschedTimers[cpu].IsArmed)
@@ -514,9 +553,20 @@ public sealed partial class HostScheduler
         if (!rq.TickStopped)
             return;
         rq.TickStopped = false;
-        long period = _tunables.TickPeriod.Ns;
-        long next = ((_sim.Now.Ns / period) + 1) * period;
-        _tickTimers[rq.Cpu].Start(new SimTime(next));
+        ArmTick(rq.Cpu, Jiffies + 1);
+    }
+
+    /// <summary>
+    /// Arms the tick of <paramref name="cpu"/> for jiffy <paramref name="jiffy"/>: at the jiffy
+    /// boundary, plus the interrupt-delivery jitter (<see cref="SchedTunables.TickJitter"/>) that
+    /// makes simultaneous ticks of different CPUs run in a varying order, as they do on hardware.
+    /// </summary>
+    private void ArmTick(int cpu, long jiffy)
+    {
+        long at = jiffy * _tunables.TickPeriod.Ns;
+        if (_tickJitter[cpu] is { } rng)
+            at += (long)(rng.NextDouble() * _tunables.TickJitter.Ns);
+        _tickTimers[cpu].Start(new SimTime(at));
     }
 
     // ---------------------------------------------------------------- accounting
@@ -553,4 +603,24 @@ public sealed partial class HostScheduler
         public void OnRun(HostTask task, int cpu, bool switched) { }
         public void OnStop(HostTask task, int cpu, StopReason reason) { }
     }
+}
+
+public sealed partial class HostScheduler
+{
+    /// <summary>Test hook: give a queued (or running) entity a new vruntime, keeping its queue ordered.</summary>
+    internal static void SetVruntimeForTest(SchedEntity se, long vruntime)
+    {
+        bool inTree = se.OnRq && se.CfsRq.Curr != se;
+        if (inTree)
+            se.CfsRq.Remove(se);
+        se.Vruntime = vruntime;
+        if (inTree)
+            se.CfsRq.Insert(se);
+    }
+}
+
+public sealed partial class HostScheduler
+{
+    /// <summary>Test hook: one <c>load_balance</c> pass of <paramref name="cpu"/> at <paramref name="sd"/>, run by that CPU.</summary>
+    internal bool LoadBalanceForTest(int cpu, SchedDomain sd, CpuIdleType idle) => LoadBalance(cpu, sd, idle, out _, cpu);
 }

@@ -50,6 +50,14 @@ public sealed record SchedTunables
     /// <summary>Delay for an idle CPU to start running a task it was woken for (idle exit; a model parameter).</summary>
     public SimDuration IdleExitLatency { get; init; } = SimDuration.FromMicroseconds(2);
 
+    /// <summary>
+    /// Each tick interrupt arrives up to this long after the jiffy boundary, uniformly at random
+    /// (per CPU, from the run's seed): ticks are aligned in 2.6.39, but interrupt delivery and
+    /// entry differ by a few hundred ns to microseconds, which decides which CPU's tick work
+    /// (rebalancing, preemption) happens first. A model parameter; 0 = perfectly simultaneous.
+    /// </summary>
+    public SimDuration TickJitter { get; init; } = SimDuration.FromMicroseconds(2);
+
     public SimDuration TickPeriod => new(1_000_000_000L / Hz);
 
     /// <summary><c>get_update_sysctl_factor()</c> for <paramref name="cpus"/> online CPUs.</summary>

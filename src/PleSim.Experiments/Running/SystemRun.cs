@@ -9,8 +9,12 @@ namespace PleSim.Experiments.Running;
 public sealed class SystemRun : IModelRun, IEventHandler
 {
     private readonly List<(HostTask Task, SimDuration At, int Cpu)> _starts = [];
+    private readonly List<(HostTask Task, ulong Mask)> _affinityChanges = [];
+    private readonly HandlerId _affinityId;
     private readonly List<PeriodicBody> _periodic = [];
     private readonly List<PingPongBody> _pingpong = [];
+    private readonly List<(YielderBody Body, string? Target)> _yielders = [];
+    private readonly MigrationCounter _migrations = new();
     private HostStats? _atReset;
 
     public SystemRun(Scenario scenario, ulong seed)
@@ -19,15 +23,31 @@ public sealed class SystemRun : IModelRun, IEventHandler
         Sim = new Simulator();
         Streams = new RandomStreams(seed);
         var h = scenario.Host;
-        Host = new HostScheduler(Sim, h.Topology, h.Sched, h.Features);
+        Host = new HostScheduler(Sim, h.Topology, h.Sched, h.Features, Streams);
         var groups = new Dictionary<string, TaskGroup> { ["/"] = Host.RootGroup };
         foreach (var c in h.Cgroups)
             groups[c.Path] = Host.CreateGroup(c.Path, c.Shares, groups[SystemSections.ParentPath(c.Path)]);
+        var created = new List<(HostTaskSettings Settings, HostTask Task)>();
         foreach (var ts in h.Tasks)
+        {
+            int before = Host.Tasks.Count;
             AddHostTasks(ts, groups);
+            for (int i = before; i < Host.Tasks.Count; i++)
+                created.Add((ts, Host.Tasks[i]));
+        }
+        foreach (var (body, target) in _yielders)
+            body.Target = target is null ? null : Host.Tasks.First(t => t.Name == target);
+        _migrations.Clock = () => Sim.Now.Ns;
+        Host.Observer = _migrations;
         var id = Sim.Register(this);
         for (int i = 0; i < _starts.Count; i++)
             Sim.Schedule(SimTime.Zero + _starts[i].At, id, i);
+        _affinityId = Sim.Register(new AffinityChange(this));
+        foreach (var (ts, task) in created.Where(c => c.Settings.SetAffinityAt is not null))
+        {
+            _affinityChanges.Add((task, ts.LaterAffinity!.Value.Mask));
+            Sim.Schedule(SimTime.Zero + ts.SetAffinityAt!.Value, _affinityId, _affinityChanges.Count - 1);
+        }
     }
 
     public Scenario Scenario { get; }
@@ -69,6 +89,15 @@ public sealed class SystemRun : IModelRun, IEventHandler
                     _starts.Add((tb, ts.StartAt, ts.StartCpu));
                     break;
                 }
+                case "yielder":
+                {
+                    var body = new YielderBody(Host, ts.Run);
+                    var t = Host.CreateTask(name, body, ts.Nice, affinity, group);
+                    body.Attach(t);
+                    _yielders.Add((body, ts.YieldTo));
+                    _starts.Add((t, ts.StartAt, ts.StartCpu));
+                    break;
+                }
                 default:
                 {
                     var t = Host.CreateTask(name, new HogBody(), ts.Nice, affinity, group);
@@ -86,13 +115,25 @@ public sealed class SystemRun : IModelRun, IEventHandler
         Host.WakeUpNewTask(task, cpu);
     }
 
+    private sealed class AffinityChange(SystemRun run) : IEventHandler
+    {
+        public void OnEvent(Simulator sim, long arg)
+        {
+            var (task, mask) = run._affinityChanges[(int)arg];
+            run.Host.SetAffinity(task, mask, task.Cpu < 0 ? 0 : task.Cpu);
+        }
+    }
+
     public void ResetStatistics()
     {
         _atReset = HostStats.Take(Host);
+        _migrations.Reset();
         foreach (var p in _pingpong)
             p.WakeLatencies.Clear();
         foreach (var p in _periodic)
             p.WakeLatencies.Clear();
+        foreach (var (b, _) in _yielders)
+            b.ResetCounts();
     }
 
     public void Collect(RunResult result, SimDuration measured)
@@ -110,6 +151,34 @@ public sealed class SystemRun : IModelRun, IEventHandler
             result.AddMetric($"cpu_share.{rec["task"]}", (double)rec["cpu_share"]!);
         foreach (var rec in result.Groups.Where(g => (string)g["group"]! != "/"))
             result.AddMetric($"group_share.{rec["group"]}", (double)rec["cpu_share"]!);
+        foreach (var cause in Enum.GetValues<MigrationCause>())
+            result.AddMetric($"migrations_per_second.{MigrationCounter.Name(cause)}", _migrations.ByCause[(int)cause] / measured.TotalSeconds);
+        if (_migrations.MinPeriodicGapNs < long.MaxValue)
+            result.AddMetric("min_periodic_balance_gap_ms", _migrations.MinPeriodicGapNs / 1e6);
+        if (_migrations.FirstByCauseNs[(int)MigrationCause.PeriodicBalance] >= 0)
+            result.AddMetric("first_periodic_migration_ms", (_migrations.FirstByCauseNs[(int)MigrationCause.PeriodicBalance] - Scenario.Warmup.Ns) / 1e6);
+        long yOk = 0, yTarget = 0, yOther = 0, ySelf = 0, yFail = 0;
+        foreach (var (b, _) in _yielders)
+        {
+            foreach (var (r, n) in b.Results)
+            {
+                if (r == YieldToResult.Success)
+                    yOk += n;
+                else
+                    yFail += n;
+            }
+            yTarget += b.TargetRanNext;
+            yOther += b.OtherRanNext;
+            ySelf += b.SelfRanNext;
+        }
+        if (_yielders.Count > 0)
+        {
+            result.AddMetric("yield_to_success", yOk);
+            result.AddMetric("yield_to_failed", yFail);
+            result.AddMetric("yield_to_target_ran_next", yOk == 0 ? double.NaN : (double)yTarget / yOk);
+            result.AddMetric("yield_to_other_ran_next", yOk == 0 ? double.NaN : (double)yOther / yOk);
+            result.AddMetric("yield_to_self_ran_next", yOk == 0 ? double.NaN : (double)ySelf / yOk);
+        }
         var lat = _pingpong.SelectMany(p => p.WakeLatencies).Concat(_periodic.SelectMany(p => p.WakeLatencies)).ToArray();
         if (lat.Length > 0)
         {

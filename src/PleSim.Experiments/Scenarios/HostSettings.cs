@@ -37,5 +37,12 @@ public sealed record HostTaskSettings
     public SimDuration Work { get; init; } = SimDuration.FromMicroseconds(50);
     public SimDuration StartAt { get; init; } = SimDuration.Zero;
 
-    public static readonly string[] Kinds = ["hog", "periodic", "pingpong"];
+    /// <summary>A later <c>sched_setaffinity</c>: at this time the affinity becomes <see cref="LaterAffinity"/>.</summary>
+    public SimDuration? SetAffinityAt { get; init; }
+    public CpuSet? LaterAffinity { get; init; }
+
+    /// <summary>For <c>yielder</c>: the task to yield_to (none: sched_yield).</summary>
+    public string? YieldTo { get; init; }
+
+    public static readonly string[] Kinds = ["hog", "periodic", "pingpong", "yielder"];
 }

@@ -56,6 +56,12 @@ internal static class SystemSections
                 r.Context.Error(null, r.Path + ".cgroups", $"cgroup '{c.Path}' needs its parent '{parent}' to be listed before it");
         }
         var tasks = r.List("tasks", (t, i) => ReadTask(t, cpus, paths));
+        var names = tasks.SelectMany(t => t.Count == 1 ? [t.Name] : Enumerable.Range(0, t.Count).Select(i => t.Name + i)).ToList();
+        foreach (var t in tasks.Where(t => t.YieldTo is not null && !names.Contains(t.YieldTo)))
+        {
+            var guess = Suggestions.Closest(t.YieldTo!, names);
+            r.Context.Error(null, r.Path + ".tasks", $"task '{t.Name}' yields to '{t.YieldTo}', which is not a host task{(guess is null ? "" : $"; did you mean '{guess}'?")}");
+        }
         r.Done();
         return settings with { Cgroups = cgroups, Tasks = tasks };
     }
@@ -90,6 +96,7 @@ internal static class SystemSections
             ContextSwitchCost = r.Get("context_switch_cost", Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1)), d.ContextSwitchCost),
             ReschedIpiLatency = r.Get("resched_ipi_latency", Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1)), d.ReschedIpiLatency),
             IdleExitLatency = r.Get("idle_exit_latency", Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1)), d.IdleExitLatency),
+            TickJitter = r.Get("tick_jitter", Kinds.Duration(SimDuration.Zero, SimDuration.FromMicroseconds(500)), d.TickJitter),
         };
         features = new SchedFeatures();
         foreach (var (name, on) in r.Map("features", Kinds.Bool, SchedFeatures.Names))
@@ -118,6 +125,16 @@ internal static class SystemSections
             StartCpu = t.Get("start_cpu", Kinds.Int(0, cpus - 1), 0),
             StartAt = t.Get("start_at", Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(3600)), SimDuration.Zero),
         };
+        var later = t.Section("set_affinity");
+        if (later.IsPresent)
+        {
+            settings = settings with
+            {
+                SetAffinityAt = later.Require("at", Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(3600)), SimDuration.Zero),
+                LaterAffinity = later.Require("cpus", Kinds.CpuList(cpus), CpuSet.All(cpus)),
+            };
+            later.Done();
+        }
         var positive = Kinds.Duration(new SimDuration(1), SimDuration.FromSeconds(60));
         if (kind == "periodic")
         {
@@ -131,6 +148,14 @@ internal static class SystemSections
         else if (kind == "pingpong")
         {
             settings = settings with { Work = t.Get("work", positive, settings.Work) };
+        }
+        else if (kind == "yielder")
+        {
+            settings = settings with
+            {
+                Run = t.Get("run", positive, settings.Run),
+                YieldTo = t.Has("yield_to") ? t.Get("yield_to", Kinds.Text, "") : null,
+            };
         }
         return settings;
     }

@@ -135,3 +135,80 @@ public sealed class PingPongBody : ITaskBody, IWorkDone
             _wokenAt = -1; // it was still running (about to block): it will pick the ball up itself
     }
 }
+
+/// <summary>
+/// Runs <c>run</c> of CPU time, then yields: <c>sched_yield()</c>, or <c>yield_to(target, preempt)</c>
+/// when a target is set. Records each yield_to result and which task the CPU picked next.
+/// </summary>
+public sealed class YielderBody : ITaskBody, IWorkDone
+{
+    private readonly HostScheduler _host;
+    private readonly SimDuration _run;
+    private CpuWork _work = null!;
+
+    public YielderBody(HostScheduler host, SimDuration run)
+    {
+        _host = host;
+        _run = run;
+    }
+
+    public HostTask? Target { get; set; }
+    public long Yields { get; private set; }
+    public Dictionary<YieldToResult, long> Results { get; } = [];
+
+    /// <summary>After successful yield_to calls: how often the target ran next, and how often another task did.</summary>
+    public long TargetRanNext { get; private set; }
+    public long OtherRanNext { get; private set; }
+    public long SelfRanNext { get; private set; }
+
+    public void Attach(HostTask task)
+    {
+        _work = new CpuWork(_host.Sim, task, this);
+        _work.Start(_run.Ns);
+    }
+
+    public void ResetCounts()
+    {
+        Yields = 0;
+        Results.Clear();
+        TargetRanNext = OtherRanNext = SelfRanNext = 0;
+    }
+
+    public void OnRun(HostTask task, int cpu, bool switched)
+    {
+        if (!_work.Pending)
+            _work.Start(_run.Ns);
+        _work.Resume();
+    }
+
+    public void OnStop(HostTask task, int cpu, StopReason reason) => _work.Pause();
+
+    public void OnWorkDone(HostTask task)
+    {
+        Yields++;
+        int cpu = task.Cpu;
+        if (Target is null)
+        {
+            _host.Yield(task);
+            return;
+        }
+        var r = _host.YieldTo(task, Target, preempt: true);
+        Results[r] = Results.GetValueOrDefault(r) + 1;
+        if (r == YieldToResult.Success)
+        {
+            var next = _host.Rqs[cpu].Curr;
+            if (next == Target)
+                TargetRanNext++;
+            else if (next == task)
+                SelfRanNext++;
+            else
+                OtherRanNext++;
+        }
+        else
+        {
+            // A failed yield_to returns at once: keep running.
+            _work.Start(_run.Ns);
+            _work.Resume();
+        }
+    }
+}

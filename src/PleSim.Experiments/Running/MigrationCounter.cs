@@ -1,0 +1,49 @@
+using PleSim.Host;
+
+namespace PleSim.Experiments.Running;
+
+/// <summary>Counts migrations by cause (and the spacing of periodic-balance pulls per destination CPU).</summary>
+internal sealed class MigrationCounter : IHostObserver
+{
+    private readonly Dictionary<int, long> _lastPeriodicByCpu = [];
+
+    public long[] ByCause { get; } = new long[Enum.GetValues<MigrationCause>().Length];
+    public long[] FirstByCauseNs { get; } = Enumerable.Repeat(-1L, Enum.GetValues<MigrationCause>().Length).ToArray();
+    public long MinPeriodicGapNs { get; private set; } = long.MaxValue;
+
+    public static string Name(MigrationCause c) => c switch
+    {
+        MigrationCause.Wakeup => "wakeup",
+        MigrationCause.Fork => "fork",
+        MigrationCause.PeriodicBalance => "periodic_balance",
+        MigrationCause.IdleBalance => "idle_balance",
+        MigrationCause.NewIdleBalance => "newidle_balance",
+        MigrationCause.ActiveBalance => "active_balance",
+        _ => "affinity",
+    };
+
+    public Func<long>? Clock { get; set; }
+
+    public void Reset()
+    {
+        Array.Clear(ByCause);
+        Array.Fill(FirstByCauseNs, -1L);
+        MinPeriodicGapNs = long.MaxValue;
+        _lastPeriodicByCpu.Clear();
+    }
+
+    public void Migrate(HostTask task, int from, int to, MigrationCause cause)
+    {
+        ByCause[(int)cause]++;
+        long now = Clock?.Invoke() ?? 0;
+        if (FirstByCauseNs[(int)cause] < 0)
+            FirstByCauseNs[(int)cause] = now;
+        if (cause == MigrationCause.PeriodicBalance)
+        {
+            // Several tasks moved in one pass count once.
+            if (_lastPeriodicByCpu.TryGetValue(to, out long last) && now != last)
+                MinPeriodicGapNs = Math.Min(MinPeriodicGapNs, now - last);
+            _lastPeriodicByCpu[to] = now;
+        }
+    }
+}

@@ -1,0 +1,147 @@
+using PleSim.Experiments.Running;
+using PleSim.Experiments.Scenarios;
+
+namespace PleSim.Experiments.Tests;
+
+/// <summary>Every scenario under scenarios/host/ runs (with invariants checked) and shows the behaviour its comment promises.</summary>
+public class HostScenarioTests
+{
+    internal static string Repo(params string[] parts)
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "PleSim.slnx")))
+            dir = Path.GetDirectoryName(dir) ?? throw new InvalidOperationException("repository root not found");
+        return Path.Combine([dir, .. parts]);
+    }
+
+    private static RunResult[] Run(string file, int runs = 1, long invariantsEvery = 7, params string[] overrides)
+    {
+        var s = ScenarioLoader.LoadFile(Repo("scenarios", "host", file), overrides.Select(Override.Parse).ToList());
+        var results = Runner.RunMany(s, Runner.Seeds(s, runs), new RunOptions { CheckInvariantsEvery = invariantsEvery });
+        foreach (var r in results)
+            Assert.True(r.Error is null, r.Error);
+        return results;
+    }
+
+    private static double M(RunResult r, string metric) => r.Metric(metric) ?? throw new Xunit.Sdk.XunitException($"no metric {metric}");
+
+    [Fact]
+    public void Two_hogs_on_one_cpu_share_it_50_50_within_1_percent()
+    {
+        foreach (var r in Run("two-hogs-one-cpu.yaml", runs: 2))
+        {
+            Assert.InRange(M(r, "cpu_share.hog0"), 0.495, 0.505);
+            Assert.InRange(M(r, "cpu_share.hog1"), 0.495, 0.505);
+        }
+    }
+
+    [Fact]
+    public void Nice_0_and_nice_5_share_a_cpu_in_the_ratio_of_their_weights_within_3_percent()
+    {
+        var r = Run("nice-weights.yaml")[0];
+        double ratio = M(r, "cpu_share.nice0") / M(r, "cpu_share.nice5");
+        Assert.InRange(ratio, 1024.0 / 335 * 0.97, 1024.0 / 335 * 1.03);
+    }
+
+    [Fact]
+    public void Two_groups_with_equal_shares_get_half_each_within_2_percent_whatever_their_task_counts()
+    {
+        var r = Run("groups-equal-shares.yaml")[0];
+        Assert.InRange(M(r, "group_share./a"), 0.49, 0.51);
+        Assert.InRange(M(r, "group_share./b"), 0.49, 0.51);
+    }
+
+    [Fact]
+    public void Six_hogs_on_four_cpus_each_get_four_sixths_of_a_cpu_within_5_percent()
+    {
+        foreach (var r in Run("six-hogs-four-cpus.yaml", runs: 2, invariantsEvery: 101))
+        {
+            for (int i = 0; i < 6; i++)
+                Assert.InRange(M(r, $"cpu_share.hog{i}"), 4.0 / 6 * 0.95, 4.0 / 6 * 1.05);
+            Assert.True(M(r, "host_migrations_per_second") > 0, "balancing moved nobody");
+        }
+    }
+
+    [Fact]
+    public void Hogs_and_sleepers_settle_one_hog_per_cpu_with_few_migrations()
+    {
+        foreach (var r in Run("hogs-and-sleepers.yaml", runs: 2, invariantsEvery: 13, "duration=2s"))
+        {
+            Assert.InRange(M(r, "host_migrations_per_second"), 0, 20);
+            var hogCpus = r.Tasks.Where(t => ((string)t["task"]!).StartsWith("hog", StringComparison.Ordinal)).Select(t => (long)t["last_cpu"]!).ToList();
+            Assert.Equal(4, hogCpus.Distinct().Count());
+            Assert.InRange(M(r, "host_utilisation"), 0.99, 1.0);
+        }
+    }
+
+    [Fact]
+    public void A_cpu_going_idle_pulls_by_new_idle_balancing_only_when_its_average_idle_passes_the_gate()
+    {
+        var open = Run("newidle-pull.yaml")[0];
+        Assert.True(M(open, "migrations_per_second.newidle_balance") > 0);
+        var gated = Run("newidle-pull.yaml", 1, 7, "host.tasks[0].sleep=100us")[0];
+        Assert.Equal(0, M(gated, "migrations_per_second.newidle_balance"));
+    }
+
+    [Fact]
+    public void A_busy_cpu_pulls_at_most_once_per_balance_interval_times_busy_factor()
+    {
+        foreach (var r in Run("balance-interval.yaml", runs: 2, invariantsEvery: 13))
+        {
+            Assert.True(M(r, "migrations_per_second.periodic_balance") > 0);
+            Assert.True(M(r, "min_periodic_balance_gap_ms") >= 64, $"gap {M(r, "min_periodic_balance_gap_ms")} ms");
+            Assert.True(M(r, "migrations_per_second.periodic_balance") <= 2 * 1000.0 / 64);
+        }
+    }
+
+    [Fact]
+    public void A_cache_hot_task_moves_only_once_the_imbalance_persisted_for_three_balance_passes()
+    {
+        var r = Run("cache-hot.yaml")[0];
+        // Affinity widens at 10 ms; passes at 64, 128 fail (hot); the third (192 ms) may move a hot task.
+        Assert.True(M(r, "first_periodic_migration_ms") >= 3 * 64, $"first pull at {M(r, "first_periodic_migration_ms")} ms");
+        Assert.True(M(r, "migrations_per_second.periodic_balance") > 0);
+    }
+
+    [Fact]
+    public void In_a_ping_pong_pair_with_a_hog_the_wakee_preempts_the_hog_at_once()
+    {
+        foreach (var r in Run("pingpong-hog.yaml", runs: 2))
+        {
+            // Wake-up preemption: the typical latency is one context switch (2 us); the rare worst
+            // case (the waker still running its slice) stays under one sched_latency (6 ms here).
+            Assert.True(M(r, "wakeup_latency_p99_us") <= 10, $"p99 {M(r, "wakeup_latency_p99_us")} us");
+            Assert.True(M(r, "wakeup_latency_max_us") <= 6_000, $"max {M(r, "wakeup_latency_max_us")} us");
+            Assert.InRange(M(r, "cpu_share.hog"), 0.30, 0.36);
+        }
+    }
+
+    [Fact]
+    public void After_yield_to_the_target_or_the_leftmost_runs_next_and_the_target_often_wins()
+    {
+        var r = Run("yield-to.yaml", runs: 1)[0];
+        Assert.True(M(r, "yield_to_success") > 100);
+        Assert.True(M(r, "yield_to_target_ran_next") > 0.3);
+        Assert.Equal(1.0, M(r, "yield_to_target_ran_next") + M(r, "yield_to_other_ran_next") + M(r, "yield_to_self_ran_next"), 9);
+    }
+
+    [Fact]
+    public void Yield_to_across_groups_reaches_the_target_only_with_hierarchical_buddies()
+    {
+        var on = Run("yield-to-groups.yaml")[0];
+        var off = Run("yield-to-groups.yaml", 1, 7, "host.sched.features.HIERARCHICAL_BUDDIES=false")[0];
+        double withHierarchy = M(on, "yield_to_target_ran_next");
+        double leafOnly = M(off, "yield_to_target_ran_next");
+        // Leaf-only buddies give the target no advantage over the other two (about 1/3 each).
+        Assert.InRange(leafOnly, 0.25, 0.40);
+        Assert.True(withHierarchy > leafOnly + 0.1, $"with hierarchy {withHierarchy}, leaf only {leafOnly}");
+    }
+
+    [Fact]
+    public void Every_host_scenario_is_covered_by_a_test_here()
+    {
+        var files = Directory.GetFiles(Repo("scenarios", "host"), "*.yaml").Select(Path.GetFileName).Order().ToList();
+        var source = File.ReadAllText(Path.Combine(Path.GetDirectoryName(Repo("PleSim.slnx"))!, "tests", "PleSim.Experiments.Tests", "HostScenarioTests.cs"));
+        Assert.All(files, f => Assert.Contains($"\"{f}\"", source, StringComparison.Ordinal));
+    }
+}

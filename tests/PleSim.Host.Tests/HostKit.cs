@@ -1,0 +1,38 @@
+using PleSim.Engine;
+using PleSim.Host;
+using PleSim.Host.Workloads;
+
+namespace PleSim.Host.Tests;
+
+/// <summary>A small host for tests: invariants on after every event, no tick jitter unless asked.</summary>
+internal sealed class HostKit
+{
+    public HostKit(int cpus, SchedTunables? tunables = null, SchedFeatures? features = null, int threadsPerCore = 1)
+    {
+        Sim = new Simulator();
+        Host = new HostScheduler(Sim, new HostTopology(cpus / threadsPerCore, threadsPerCore), tunables ?? new SchedTunables { TickJitter = SimDuration.Zero }, features, new RandomStreams(1))
+        {
+            CheckPlacement = true,
+        };
+        Sim.Invariants.Enable(1);
+    }
+
+    public Simulator Sim { get; }
+    public HostScheduler Host { get; }
+
+    public HostTask Hog(string name, ulong affinity = ulong.MaxValue, int nice = 0, TaskGroup? group = null, int startCpu = 0)
+    {
+        var t = Host.CreateTask(name, new HogBody(), nice, affinity, group);
+        Host.WakeUpNewTask(t, startCpu);
+        return t;
+    }
+
+    public void RunFor(SimDuration d) => Sim.RunUntil(Sim.Now + d);
+
+    public void RunMs(long ms) => RunFor(SimDuration.FromMilliseconds(ms));
+
+    /// <summary>Runs until nothing happens at the current instant (pending switches complete).</summary>
+    public void Settle() => RunFor(SimDuration.FromMicroseconds(50));
+
+    public static ulong Cpu(params int[] cpus) => cpus.Aggregate(0UL, (m, c) => m | (1UL << c));
+}
