@@ -282,7 +282,7 @@ public sealed partial class HostScheduler
         if ((flags & EnqueueFlags.Wakeup) != 0)
             PlaceEntity(cfsRq, se, false);
 
-        if (_checkPlacement && se.Vruntime - (cfsRq.MinVruntime - SleeperCredit) < 0)
+        if ((_checkPlacement || _sim.Invariants.Enabled) && se.Vruntime - (cfsRq.MinVruntime - SleeperCredit) < 0)
             throw new InvalidOperationException($"{se} enqueued {cfsRq.MinVruntime - se.Vruntime} ns behind min_vruntime on {cfsRq}, more than the sleeper credit");
 
         if (se != cfsRq.Curr)
@@ -553,18 +553,21 @@ public sealed partial class HostScheduler
     {
         for (SchedEntity? e = se; e is not null; e = _features.HierarchicalBuddies ? e.Parent : null)
             e.CfsRq.Last = e;
+        Observer?.Buddy(se.CfsRq.Rq.Cpu, "last", se);
     }
 
     private void SetNextBuddy(SchedEntity se)
     {
         for (SchedEntity? e = se; e is not null; e = _features.HierarchicalBuddies ? e.Parent : null)
             e.CfsRq.Next = e;
+        Observer?.Buddy(se.CfsRq.Rq.Cpu, "next", se);
     }
 
     private void SetSkipBuddy(SchedEntity se)
     {
         for (SchedEntity? e = se; e is not null; e = _features.HierarchicalBuddies ? e.Parent : null)
             e.CfsRq.Skip = e;
+        Observer?.Buddy(se.CfsRq.Rq.Cpu, "skip", se);
     }
 
     /// <summary><c>find_matching_se</c>: walk both entities up until they share a queue.</summary>

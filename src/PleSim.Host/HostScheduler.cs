@@ -84,8 +84,17 @@ public sealed partial class HostScheduler
     public Simulator Sim => _sim;
     public int NrCpus => Rqs.Length;
 
-    /// <summary>Receives scheduler events (traces); null when nobody listens.</summary>
-    public IHostObserver? Observer { get; set; }
+    /// <summary>Receives scheduler events (traces, counters); null when nobody listens.</summary>
+    public IHostObserver? Observer { get; private set; }
+
+    /// <summary>Adds a listener; several are fanned out in the order they were added.</summary>
+    public void AddObserver(IHostObserver observer) =>
+        Observer = Observer switch
+        {
+            null => observer,
+            FanOutObserver f => f.With(observer),
+            var single => new FanOutObserver([single, observer]),
+        };
 
     /// <summary>Check at every enqueue that placement never leaves an entity behind min_vruntime by more than the sleeper credit.</summary>
     public bool CheckPlacement

@@ -48,3 +48,51 @@ public interface IHostObserver
     void Buddy(int cpu, string kind, SchedEntity entity) { }
     void Tick(int cpu) { }
 }
+
+/// <summary>Calls several observers in turn.</summary>
+internal sealed class FanOutObserver(IHostObserver[] observers) : IHostObserver
+{
+    public FanOutObserver With(IHostObserver o) => new([.. observers, o]);
+
+    public void Switch(int cpu, HostTask prev, HostTask next, StopReason prevReason)
+    {
+        foreach (var o in observers)
+            o.Switch(cpu, prev, next, prevReason);
+    }
+
+    public void Wakeup(HostTask task, int targetCpu, int wakerCpu, bool preemptsCurrent)
+    {
+        foreach (var o in observers)
+            o.Wakeup(task, targetCpu, wakerCpu, preemptsCurrent);
+    }
+
+    public void Migrate(HostTask task, int from, int to, MigrationCause cause)
+    {
+        foreach (var o in observers)
+            o.Migrate(task, from, to, cause);
+    }
+
+    public void Yield(HostTask task, int cpu)
+    {
+        foreach (var o in observers)
+            o.Yield(task, cpu);
+    }
+
+    public void YieldTo(HostTask yielder, HostTask target, YieldToResult result)
+    {
+        foreach (var o in observers)
+            o.YieldTo(yielder, target, result);
+    }
+
+    public void Buddy(int cpu, string kind, SchedEntity entity)
+    {
+        foreach (var o in observers)
+            o.Buddy(cpu, kind, entity);
+    }
+
+    public void Tick(int cpu)
+    {
+        foreach (var o in observers)
+            o.Tick(cpu);
+    }
+}

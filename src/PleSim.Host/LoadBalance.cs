@@ -36,13 +36,11 @@ public sealed partial class HostScheduler
     /// <summary>CPU power of each CPU (<c>rq->cpu_power</c>): 1024, or the SMT share.</summary>
     private long[] _cpuPower = [];
 
-    /// <summary>Task groups in the kernel's <c>task_groups</c> list order: newest first, the root last.</summary>
-    private IEnumerable<TaskGroup> TaskGroupsListOrder()
-    {
-        for (int i = _groups.Count - 1; i >= 1; i--)
-            yield return _groups[i];
-        yield return RootGroup;
-    }
+    /// <summary>
+    /// The i-th task group in the kernel's <c>task_groups</c> list order (newest first, the root
+    /// last): <c>sched_create_group</c> adds at the head.
+    /// </summary>
+    private TaskGroup TaskGroupInListOrder(int i) => i == _groups.Count - 1 ? RootGroup : _groups[_groups.Count - 1 - i];
 
     public void AddTimerSource(IHostTimerSource source) => _timerSources.Add(source);
 

@@ -346,8 +346,9 @@ public sealed partial class HostScheduler
         long remLoadMove = maxLoadMove;
         int busiestCpu = busiest.Cpu;
         UpdateHLoad(busiestCpu);
-        foreach (var tg in TaskGroupsListOrder())
+        for (int g = 0; g < _groups.Count; g++)
         {
+            var tg = TaskGroupInListOrder(g);
             var busiestCfsRq = tg.CfsRq[busiestCpu];
             long busiestHLoad = busiestCfsRq.HLoad;
             long busiestWeight = busiestCfsRq.Load.Weight;
@@ -538,10 +539,13 @@ public sealed partial class HostScheduler
     private bool MoveOneTask(RunQueue thisRq, RunQueue busiest, SchedDomain sd, int balancingCpu)
     {
         bool pinned = false;
-        foreach (var cfsRq in busiest.LeafCfsRqs.ToArray())
+        var leaves = busiest.LeafCfsRqs;
+        for (int l = 0; l < leaves.Count; l++)
         {
-            foreach (var p in cfsRq.Tasks.ToArray())
+            var tasks = leaves[l].Tasks;
+            for (int i = 0; i < tasks.Count; i++)
             {
+                var p = tasks[i];
                 if (!CanMigrateTask(p, busiest, thisRq.Cpu, sd, balancingCpu, ref pinned))
                     continue;
                 PullTask(busiest, p, thisRq, balancingCpu, MigrationCause.ActiveBalance);

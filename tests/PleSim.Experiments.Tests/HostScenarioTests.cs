@@ -145,3 +145,20 @@ public class HostScenarioTests
         Assert.All(files, f => Assert.Contains($"\"{f}\"", source, StringComparison.Ordinal));
     }
 }
+
+public class HostAllocationTests
+{
+    [Fact]
+    public void A_busy_balancing_host_allocates_nothing_per_event_in_steady_state()
+    {
+        var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "host", "six-hogs-four-cpus.yaml"));
+        var model = new SystemRun(s, 3);
+        model.Sim.RunUntil(new Engine.SimTime(2_000_000_000));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        long e0 = model.Sim.EventsFired;
+        model.Sim.RunUntil(new Engine.SimTime(6_000_000_000));
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(model.Sim.EventsFired - e0 > 10_000);
+        Assert.Equal(0, bytes);
+    }
+}

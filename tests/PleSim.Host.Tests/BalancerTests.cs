@@ -105,11 +105,11 @@ public class BalancerTests
     {
         var kit = new HostKit(2, new SchedTunables { NoHz = false, TickJitter = SimDuration.Zero });
         var pulls = new List<long>();
-        kit.Host.Observer = new OnMigrate((t, from, to, cause) =>
+        kit.Host.AddObserver(new OnMigrate((t, from, to, cause) =>
         {
             if (cause == MigrationCause.PeriodicBalance)
                 pulls.Add(kit.Sim.Now.Ns);
-        });
+        }));
         for (int i = 0; i < 3; i++)
             kit.Hog("h" + i);
         kit.RunMs(2_000);

@@ -14,10 +14,10 @@ public static class BenchCommand
     {
         var what = new Argument<string>("what")
         {
-            Description = "What to measure: engine (hold model vs PriorityQueue), or all",
+            Description = "What to measure: engine (hold model vs PriorityQueue), host (8 hogs on 4 CPUs), or all",
             DefaultValueFactory = _ => "all",
         };
-        what.AcceptOnlyFromAmong("engine", "all");
+        what.AcceptOnlyFromAmong("engine", "host", "all");
         var json = new Option<bool>("--json") { Description = "Print results as JSON" };
         var quick = new Option<bool>("--quick") { Description = "Fewer events and trials (a smoke test, not a measurement)" };
         var cmd = new Command("bench", "Measure simulator speed on this machine") { what, json, quick };
@@ -26,13 +26,37 @@ public static class BenchCommand
             bool q = parse.GetValue(quick);
             bool asJson = parse.GetValue(json);
             var log = asJson ? null : new Action<string>(m => ctx.Err.WriteLine(m));
-            var engine = EngineBenchmark.Run(q ? 200_000 : 4_000_000, q ? 1 : 5, log);
-            var arities = ArityBenchmark.Run(q ? 200_000 : 3_000_000, q ? 1 : 3);
+            string w = parse.GetValue(what)!;
+            bool doEngine = w is "engine" or "all";
+            bool doHost = w is "host" or "all";
+            IReadOnlyList<HoldMeasurement> engine = doEngine ? EngineBenchmark.Run(q ? 200_000 : 4_000_000, q ? 1 : 5, log) : [];
+            IReadOnlyList<ArityMeasurement> arities = doEngine ? ArityBenchmark.Run(q ? 200_000 : 3_000_000, q ? 1 : 3) : [];
+            var hosts = new List<HostMeasurement>();
+            if (doHost)
+            {
+                log?.Invoke("measuring host: 8 hogs on 4 CPUs ...");
+                hosts.Add(HostBenchmark.Measure(HostBenchmark.EightHogsFourCpus, Engine.SimDuration.FromSeconds(q ? 2 : 20)));
+            }
             if (asJson)
             {
-                ctx.Out.Write(ToJson(engine, arities));
+                ctx.Out.Write(ToJson(engine, arities, hosts));
                 return ExitCodes.Ok;
             }
+            if (hosts.Count > 0)
+            {
+                var h = new Table().Border(TableBorder.Rounded).Title("[bold]host scheduler[/] (simulated seconds per wall second)");
+                foreach (var col in new[] { "scenario", "simulated s", "wall s", "sim s / wall s", "events/s", "bytes/event" })
+                    h.AddColumn(new TableColumn(col).RightAligned());
+                foreach (var m in hosts)
+                {
+                    h.AddRow(m.Name, m.SimulatedSeconds.ToString("0.##", CultureInfo.InvariantCulture), m.WallSeconds.ToString("0.###", CultureInfo.InvariantCulture),
+                        m.SimSecondsPerWallSecond.ToString("0.#", CultureInfo.InvariantCulture), m.EventsPerSecond.ToString("N0", CultureInfo.InvariantCulture),
+                        m.BytesPerEvent.ToString("0.##", CultureInfo.InvariantCulture));
+                }
+                ctx.Console_.Write(h);
+            }
+            if (!doEngine)
+                return ExitCodes.Ok;
             var t = new Table().Border(TableBorder.Rounded).Title("[bold]engine hold model vs bare PriorityQueue<int,long>[/] (median of trials)");
             foreach (var h in new[] { "variant", "pending N", "engine events/s", "baseline events/s", "engine/baseline", "engine B/event" })
                 t.AddColumn(new TableColumn(h).RightAligned());
@@ -57,7 +81,7 @@ public static class BenchCommand
         return cmd;
     }
 
-    private static string ToJson(IReadOnlyList<HoldMeasurement> engine, IReadOnlyList<ArityMeasurement> arities)
+    private static string ToJson(IReadOnlyList<HoldMeasurement> engine, IReadOnlyList<ArityMeasurement> arities, IReadOnlyList<HostMeasurement> hosts)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
@@ -88,6 +112,19 @@ public static class BenchCommand
                 w.WriteNumber("arity2_ops_per_second", Math.Round(r.Binary));
                 w.WriteNumber("arity4_ops_per_second", Math.Round(r.Quaternary));
                 w.WriteNumber("arity8_ops_per_second", Math.Round(r.Octonary));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("host");
+            foreach (var m in hosts)
+            {
+                w.WriteStartObject();
+                w.WriteString("scenario", m.Name);
+                w.WriteNumber("simulated_seconds", m.SimulatedSeconds);
+                w.WriteNumber("wall_seconds", Math.Round(m.WallSeconds, 4));
+                w.WriteNumber("sim_seconds_per_wall_second", Math.Round(m.SimSecondsPerWallSecond, 2));
+                w.WriteNumber("events_per_second", Math.Round(m.EventsPerSecond));
+                w.WriteNumber("bytes_per_event", Math.Round(m.BytesPerEvent, 3));
                 w.WriteEndObject();
             }
             w.WriteEndArray();

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using PleSim.Experiments.Running;
 using PleSim.Experiments.Scenarios;
+using PleSim.Engine;
 using PleSim.Reporting;
+using PleSim.Reporting.Trace;
 
 namespace PleSim.Cli.Commands;
 
@@ -19,9 +21,12 @@ public static class RunCommand
         var invariants = new Option<bool>("--check-invariants") { Description = "Check every registered model invariant after each event (slow)" };
         var parallel = new Option<int>("--parallel", "-j") { Description = "Runs at once (default: all cores)", DefaultValueFactory = _ => 0 };
         var details = new Option<bool>("--details") { Description = "Also print the per-CPU, per-task and per-VM tables of the first run" };
+        var trace = new Option<string?>("--trace") { Description = "Write a Chrome/Perfetto trace (JSON) of the first run to this file (open it in ui.perfetto.dev)" };
+        var traceFrom = new Option<string>("--trace-from") { Description = "Start of the traced window (simulated time, e.g. 100ms)", DefaultValueFactory = _ => "0" };
+        var traceFor = new Option<string>("--trace-for") { Description = "Length of the traced window (default 200ms)", DefaultValueFactory = _ => "200ms" };
         var cmd = new Command("run", "Run a scenario: each run is one seed; runs execute in parallel, results are in seed order")
         {
-            file, runs, seed, json, outDir, set, invariants, parallel, details,
+            file, runs, seed, json, outDir, set, invariants, parallel, details, trace, traceFrom, traceFor,
         };
         cmd.SetAction(parse =>
         {
@@ -34,6 +39,14 @@ public static class RunCommand
                 throw new CliInputException($"--runs must be positive, got {n}");
             var seeds = Runner.Seeds(scenario, n, parse.GetValue(seed));
             var options = new RunOptions { CheckInvariantsEvery = parse.GetValue(invariants) ? 1 : 0 };
+            TraceRecorder? recorder = null;
+            if (parse.GetValue(trace) is { } tracePath)
+            {
+                var from = ParseTime(parse.GetValue(traceFrom)!, "--trace-from");
+                var length = ParseTime(parse.GetValue(traceFor)!, "--trace-for");
+                recorder = new TraceRecorder(tracePath, seeds[0], SimTime.Zero + from, SimTime.Zero + from + length);
+                options = recorder.Apply(options);
+            }
             var results = Runner.RunMany(scenario, seeds, options, parse.GetValue(parallel));
             var jsonText = ResultJson.Write(scenario, results);
             if (parse.GetValue(outDir) is { } dir)
@@ -60,10 +73,17 @@ public static class RunCommand
                     ctx.Console_.Write(RunTables.Records($"VMs (seed {r.Seed})", r.Vms));
                 }
             }
+            if (recorder is not null)
+                ctx.Err.WriteLine($"plesim: trace of seed {seeds[0]} ({recorder.Events} events, {recorder.From}..{recorder.To}) written to {parse.GetValue(trace)}");
             foreach (var f in results.Where(r => r.Error is not null))
                 ctx.Err.WriteLine($"plesim: run with seed {f.Seed} failed: {f.Error} (reproduce: plesim run {scenario.SourceFile} --runs 1 --seed {f.Seed})");
             return results.Any(r => r.Error is not null) ? ExitCodes.RunFailed : ExitCodes.Ok;
         });
         return cmd;
     }
+
+    private static SimDuration ParseTime(string text, string option) =>
+        SimDuration.TryParse(text, out var d, out var error) && d >= SimDuration.Zero
+            ? d
+            : throw new CliInputException($"{option}: {error}");
 }

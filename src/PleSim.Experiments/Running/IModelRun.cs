@@ -21,8 +21,11 @@ public sealed record RunOptions
     /// <summary>Check registered invariants every this many events (0 = off).</summary>
     public long CheckInvariantsEvery { get; init; }
 
-    /// <summary>Receives the model for tracing before it runs (e.g. a Perfetto trace writer).</summary>
-    public Action<IModelRun, Scenario>? Attach { get; init; }
+    /// <summary>Receives the model (and the run's seed) before it runs, e.g. to attach a trace writer.</summary>
+    public Action<IModelRun, Scenario, ulong>? Attach { get; init; }
+
+    /// <summary>Called when the run ended (successfully or not), before its results are collected.</summary>
+    public Action<IModelRun, ulong>? AfterRun { get; init; }
 }
 
 /// <summary>Builds the model a scenario's kind names.</summary>

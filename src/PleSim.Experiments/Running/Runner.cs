@@ -16,7 +16,7 @@ public static class Runner
         try
         {
             model = ModelCatalog.Build(scenario, seed);
-            options.Attach?.Invoke(model, scenario);
+            options.Attach?.Invoke(model, scenario, seed);
             if (options.CheckInvariantsEvery > 0)
                 model.Sim.Invariants.Enable(options.CheckInvariantsEvery);
             var warmEnd = SimTime.Zero + scenario.Warmup;
@@ -25,6 +25,7 @@ public static class Runner
             model.Sim.RunUntil(warmEnd + scenario.Duration);
             if (options.CheckInvariantsEvery > 0)
                 model.Sim.Invariants.CheckAll();
+            options.AfterRun?.Invoke(model, seed);
             var result = new RunResult { Seed = seed, Events = model.Sim.EventsFired, EventDigest = model.Sim.Digest };
             model.Collect(result, scenario.Duration);
             result.WallSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
@@ -32,6 +33,8 @@ public static class Runner
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
+            if (model is not null)
+                options.AfterRun?.Invoke(model, seed);
             var at = model is null ? "" : $" (at simulated time {model.Sim.Now})";
             return new RunResult
             {

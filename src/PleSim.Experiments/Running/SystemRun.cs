@@ -38,7 +38,7 @@ public sealed class SystemRun : IModelRun, IEventHandler
         foreach (var (body, target) in _yielders)
             body.Target = target is null ? null : Host.Tasks.First(t => t.Name == target);
         _migrations.Clock = () => Sim.Now.Ns;
-        Host.Observer = _migrations;
+        Host.AddObserver(_migrations);
         var id = Sim.Register(this);
         for (int i = 0; i < _starts.Count; i++)
             Sim.Schedule(SimTime.Zero + _starts[i].At, id, i);

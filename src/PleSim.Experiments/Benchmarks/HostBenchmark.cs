@@ -1,0 +1,50 @@
+using System.Diagnostics;
+using PleSim.Engine;
+using PleSim.Experiments.Running;
+using PleSim.Experiments.Scenarios;
+
+namespace PleSim.Experiments.Benchmarks;
+
+/// <summary>Simulated host-seconds per wall-second, and events per second, of one host scenario.</summary>
+public sealed record HostMeasurement(string Name, double SimulatedSeconds, double WallSeconds, long Events, double SimSecondsPerWallSecond, double EventsPerSecond, double BytesPerEvent);
+
+public static class HostBenchmark
+{
+    /// <summary>8 CPU hogs on 4 CPUs at HZ=1000 (the issue's reference configuration).</summary>
+    public const string EightHogsFourCpus = """
+        name: bench-8-hogs-4-cpus
+        description: 8 CPU hogs on 4 CPUs, HZ=1000
+        kind: system
+        seed: 1
+        runs: 1
+        duration: 20s
+        warmup: 0
+        host:
+          cpus: 4
+          sched: {hz: 1000}
+          tasks:
+            - {name: hog, count: 8}
+        """;
+
+    public static HostMeasurement Measure(string scenarioText, SimDuration duration)
+    {
+        var s = ScenarioLoader.LoadText(scenarioText, "bench.yaml");
+        // Warm the JIT on a short run first.
+        RunFor(s, SimDuration.FromMilliseconds(200));
+        return RunFor(s, duration);
+    }
+
+    private static HostMeasurement RunFor(Scenario s, SimDuration duration)
+    {
+        var model = new SystemRun(s, 1);
+        model.Sim.RunUntil(SimTime.Zero + SimDuration.FromMilliseconds(10));
+        long e0 = model.Sim.EventsFired;
+        long b0 = GC.GetAllocatedBytesForCurrentThread();
+        long t0 = Stopwatch.GetTimestamp();
+        model.Sim.RunUntil(model.Sim.Now + duration);
+        double wall = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - b0;
+        long events = model.Sim.EventsFired - e0;
+        return new HostMeasurement(s.Name, duration.TotalSeconds, wall, events, duration.TotalSeconds / wall, events / wall, (double)bytes / events);
+    }
+}

@@ -1,0 +1,71 @@
+using PleSim.Engine;
+using PleSim.Host;
+
+namespace PleSim.Reporting.Trace;
+
+/// <summary>
+/// Records the host scheduler into a <see cref="ChromeTrace"/>: one track per physical CPU with
+/// the task that ran (and context switches), instant events for wake-ups, migrations, yields,
+/// yield_to (with result and target) and buddy settings.
+/// </summary>
+public sealed class HostTraceObserver : IHostObserver
+{
+    public const int HostPid = 1;
+    private readonly HostScheduler _host;
+    private readonly ChromeTrace _trace;
+    private readonly long[] _runningSince;
+    private readonly HostTask?[] _running;
+
+    public HostTraceObserver(HostScheduler host, ChromeTrace trace)
+    {
+        _host = host;
+        _trace = trace;
+        _runningSince = new long[host.NrCpus];
+        _running = new HostTask?[host.NrCpus];
+        trace.NameProcess(HostPid, "host CPUs", 0);
+        for (int c = 0; c < host.NrCpus; c++)
+            trace.NameThread(HostPid, c, $"CPU {c}");
+    }
+
+    private long Now => _host.Sim.Now.Ns;
+
+    /// <summary>Closes the open slices (call at the end of the run).</summary>
+    public void Finish()
+    {
+        for (int c = 0; c < _running.Length; c++)
+        {
+            if (_running[c] is { } t)
+                _trace.Slice(HostPid, c, t.Name, "sched", _runningSince[c], Now, ChromeTrace.Args(("group", t.Group.Path)));
+            _running[c] = null;
+        }
+    }
+
+    public void Switch(int cpu, HostTask prev, HostTask next, StopReason prevReason)
+    {
+        if (_running[cpu] is { } t)
+        {
+            _trace.Slice(HostPid, cpu, t.Name, "sched", _runningSince[cpu], Now,
+                ChromeTrace.Args(("group", t.Group.Path), ("stopped", prevReason.ToString())));
+        }
+        _running[cpu] = next.IsIdle ? null : next;
+        _runningSince[cpu] = Now;
+    }
+
+    public void Wakeup(HostTask task, int targetCpu, int wakerCpu, bool preemptsCurrent) =>
+        _trace.Instant(HostPid, targetCpu, "wakeup " + task.Name, "wakeup", Now,
+            ChromeTrace.Args(("task", task.Name), ("waker_cpu", wakerCpu), ("preempts", preemptsCurrent)));
+
+    public void Migrate(HostTask task, int from, int to, MigrationCause cause) =>
+        _trace.Instant(HostPid, to, $"migrate {task.Name} {from}->{to}", "migrate", Now,
+            ChromeTrace.Args(("task", task.Name), ("from", from), ("to", to), ("cause", cause.ToString())));
+
+    public void Yield(HostTask task, int cpu) =>
+        _trace.Instant(HostPid, cpu, "yield " + task.Name, "yield", Now, ChromeTrace.Args(("task", task.Name)));
+
+    public void YieldTo(HostTask yielder, HostTask target, YieldToResult result) =>
+        _trace.Instant(HostPid, yielder.Cpu, $"yield_to {target.Name}: {result}", "yield_to", Now,
+            ChromeTrace.Args(("yielder", yielder.Name), ("target", target.Name), ("target_cpu", target.Cpu), ("result", result.ToString())));
+
+    public void Buddy(int cpu, string kind, SchedEntity entity) =>
+        _trace.Instant(HostPid, cpu, $"{kind} buddy {entity}", "buddy", Now, ChromeTrace.Args(("kind", kind), ("entity", entity.ToString())));
+}
