@@ -2,6 +2,7 @@ using PleSim.Engine;
 using PleSim.Experiments.Scenarios;
 using PleSim.Host;
 using PleSim.Host.Workloads;
+using PleSim.Hypervisor;
 
 namespace PleSim.Experiments.Running;
 
@@ -39,6 +40,21 @@ public sealed class SystemRun : IModelRun, IEventHandler
             body.Target = target is null ? null : Host.Tasks.First(t => t.Name == target);
         _migrations.Clock = () => Sim.Now.Ns;
         Host.AddObserver(_migrations);
+        if (scenario.Vms.Count > 0)
+        {
+            Kvm = new Kvm(Host, scenario.Kvm, TscFrequency.FromMegahertz(h.TscMhz));
+            foreach (var vs in scenario.Vms)
+            {
+                TaskGroup group;
+                if (vs.Cgroup == "own")
+                    group = Host.CreateGroup("/" + vs.Name, vs.CgroupShares);
+                else
+                    group = groups[vs.Cgroup];
+                Vms.Add(new VmRuntime(this, vs, Kvm, group));
+            }
+            foreach (var vm in Vms)
+                Kvm.Start(vm.Vm, vm.Settings.StartCpu);
+        }
         var id = Sim.Register(this);
         for (int i = 0; i < _starts.Count; i++)
             Sim.Schedule(SimTime.Zero + _starts[i].At, id, i);
@@ -54,6 +70,13 @@ public sealed class SystemRun : IModelRun, IEventHandler
     public Simulator Sim { get; }
     public RandomStreams Streams { get; }
     public HostScheduler Host { get; }
+    public Kvm? Kvm { get; }
+    public List<VmRuntime> Vms { get; } = [];
+    private Dictionary<string, double>[] _vmAtReset = [];
+    private long _resetAt;
+
+    /// <summary>A VM's workload finished its fixed amount of work (boot storm): the run ends.</summary>
+    internal void OnVmFinished(VmRuntime vm) => Sim.Stop();
 
     private void AddHostTasks(HostTaskSettings ts, Dictionary<string, TaskGroup> groups)
     {
@@ -127,6 +150,8 @@ public sealed class SystemRun : IModelRun, IEventHandler
     public void ResetStatistics()
     {
         _atReset = HostStats.Take(Host);
+        _resetAt = Sim.Now.Ns;
+        _vmAtReset = Vms.Select(v => v.Counters()).ToArray();
         _migrations.Reset();
         foreach (var p in _pingpong)
             p.WakeLatencies.Clear();
@@ -146,13 +171,18 @@ public sealed class SystemRun : IModelRun, IEventHandler
             TaskYields = new long[end.TaskCpu.Length], TaskYieldTo = new long[end.TaskCpu.Length],
             CpuBusy = new long[Host.NrCpus], CpuIdle = new long[Host.NrCpus], CpuSwitches = new long[Host.NrCpus], GroupCpu = new long[Host.Groups.Count],
         };
-        HostStats.Report(Host, start, end, measured.TotalSeconds, result);
-        foreach (var rec in result.Tasks)
+        // A run that stopped early (a boot storm that finished) is measured up to that point.
+        double seconds = Math.Min(measured.TotalSeconds, (Sim.Now.Ns - _resetAt) / 1e9);
+        if (seconds <= 0)
+            seconds = measured.TotalSeconds;
+        HostStats.Report(Host, start, end, seconds, result);
+        VmReport.Report(this, _vmAtReset, seconds, result);
+        foreach (var rec in result.Tasks.Where(t => Host.Tasks.First(x => x.Name == (string)t["task"]!).Owner is null))
             result.AddMetric($"cpu_share.{rec["task"]}", (double)rec["cpu_share"]!);
         foreach (var rec in result.Groups.Where(g => (string)g["group"]! != "/"))
             result.AddMetric($"group_share.{rec["group"]}", (double)rec["cpu_share"]!);
         foreach (var cause in Enum.GetValues<MigrationCause>())
-            result.AddMetric($"migrations_per_second.{MigrationCounter.Name(cause)}", _migrations.ByCause[(int)cause] / measured.TotalSeconds);
+            result.AddMetric($"migrations_per_second.{MigrationCounter.Name(cause)}", _migrations.ByCause[(int)cause] / seconds);
         if (_migrations.MinPeriodicGapNs < long.MaxValue)
             result.AddMetric("min_periodic_balance_gap_ms", _migrations.MinPeriodicGapNs / 1e6);
         if (_migrations.FirstByCauseNs[(int)MigrationCause.PeriodicBalance] >= 0)

@@ -27,6 +27,14 @@ public sealed record Scenario
     /// <summary>The physical host (kind <c>system</c>).</summary>
     public HostSettings Host { get; init; } = new();
 
+    /// <summary>KVM: PLE and the PAUSE-exit handler.</summary>
+    public PleSim.Hypervisor.KvmSettings Kvm { get; init; } = new();
+
+    public IReadOnlyList<VmSettings> Vms { get; init; } = [];
+
+    /// <summary>The metric compared with a reference (e.g. the seed's table), if the scenario names one.</summary>
+    public string? CompareMetric { get; init; }
+
     /// <summary>The file it came from, as given.</summary>
     public string SourceFile { get; init; } = "";
 

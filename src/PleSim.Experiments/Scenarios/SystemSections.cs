@@ -1,5 +1,7 @@
 using PleSim.Engine;
+using PleSim.Guest;
 using PleSim.Host;
+using PleSim.Workloads;
 
 namespace PleSim.Experiments.Scenarios;
 
@@ -23,7 +25,171 @@ internal static class SystemSections
             return scenario;
         }
         var host = ReadHost(root.Section("host"));
-        return scenario with { Host = host };
+        var kvm = ReadKvm(root.Section("kvm"));
+        var hostGroups = new HashSet<string>(host.Cgroups.Select(c => c.Path)) { "/" };
+        var vms = root.List("vms", (v, i) => ReadVm(v, host.Cpus, hostGroups));
+        foreach (var dup in vms.GroupBy(v => v.Name).Where(g => g.Count() > 1))
+            root.Context.Error(null, "vms", $"two VMs are called '{dup.Key}'");
+        var compare = root.Has("compare_metric") ? root.Get("compare_metric", Kinds.Text, "") : null;
+        return scenario with { Host = host, Kvm = kvm, Vms = vms, CompareMetric = compare };
+    }
+
+    private static PleSim.Hypervisor.KvmSettings ReadKvm(MapReader r)
+    {
+        var d = new PleSim.Hypervisor.KvmSettings();
+        var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(10));
+        var c = r.Section("costs");
+        var dc = d.Costs;
+        var costs = new PleSim.Hypervisor.ExitCosts
+        {
+            Exit = c.Get("exit", small, dc.Exit),
+            Entry = c.Get("entry", small, dc.Entry),
+            PauseHandler = c.Get("pause_handler", small, dc.PauseHandler),
+            YieldCandidate = c.Get("yield_candidate", small, dc.YieldCandidate),
+            YieldTo = c.Get("yield_to", small, dc.YieldTo),
+            HltHandler = c.Get("hlt_handler", small, dc.HltHandler),
+            IcrWriteHandler = c.Get("icr_write_handler", small, dc.IcrWriteHandler),
+            KickIpiLatency = c.Get("kick_ipi_latency", small, dc.KickIpiLatency),
+            UserspaceExit = c.Get("userspace_exit", small, dc.UserspaceExit),
+        };
+        c.Done();
+        var settings = new PleSim.Hypervisor.KvmSettings
+        {
+            Vendor = r.Get("vendor", Kinds.Choice("intel", "amd"), "intel") == "amd" ? PleSim.Hypervisor.CpuVendor.Amd : PleSim.Hypervisor.CpuVendor.Intel,
+            PleHandler = r.Get("ple_handler", Kinds.Choice(PleSim.Hypervisor.PleHandlers.Names), d.PleHandler),
+            PleGap = r.Get("ple_gap", Kinds.Integer(0, 1 << 30), d.PleGap),
+            PleWindow = r.Get("ple_window", Kinds.Integer(1, 1L << 31), d.PleWindow),
+            PauseFilterCount = r.Get("pause_filter_count", Kinds.Integer(0, 1 << 30), d.PauseFilterCount),
+            PauseLoopCycles = r.Get("pause_loop_cycles", Kinds.Integer(1, 100_000), d.PauseLoopCycles),
+            SpinLoopGapCycles = r.Get("spin_loop_gap_cycles", Kinds.Integer(1, 100_000), d.SpinLoopGapCycles),
+            SleepTimeout = r.Get("sleep_timeout", Kinds.Duration(new SimDuration(1), SimDuration.FromSeconds(1)), d.SleepTimeout),
+            Costs = costs,
+        };
+        r.Done();
+        return settings;
+    }
+
+    private static VmSettings ReadVm(MapReader v, int hostCpus, HashSet<string> hostGroups)
+    {
+        var name = v.Require("name", Kinds.Text, "vm");
+        var cgroup = v.Get("cgroup", Kinds.Text, "/");
+        if (cgroup != "own" && !hostGroups.Contains(cgroup))
+        {
+            var guess = Suggestions.Closest(cgroup, hostGroups.Append("own"));
+            v.Context.Error(null, v.Path + ".cgroup", $"'{cgroup}' is neither '/', 'own' nor a path under host.cgroups{(guess is null ? "" : $"; did you mean '{guess}'?")}");
+        }
+        int vcpus = v.Get("vcpus", Kinds.Int(1, 64), 4);
+        var settings = new VmSettings
+        {
+            Name = name,
+            Vcpus = vcpus,
+            Affinity = v.Has("affinity") ? v.Get("affinity", Kinds.CpuList(hostCpus), CpuSet.All(hostCpus)) : null,
+            Cgroup = cgroup,
+            CgroupShares = v.Get("cgroup_shares", Kinds.Integer(Weights.MinShares, Weights.MaxShares), Weights.Nice0Load),
+            StartCpu = v.Get("start_cpu", Kinds.Int(0, hostCpus - 1), 0),
+            Guest = ReadGuest(v.Section("guest")),
+            Workload = ReadWorkload(v.Section("workload"), vcpus),
+        };
+        return settings;
+    }
+
+    private static GuestSettings ReadGuest(MapReader g)
+    {
+        var d = new GuestSettings();
+        var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(10));
+        var gran = Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(1));
+        var c = g.Section("costs");
+        var dc = d.Costs;
+        var costs = new GuestCosts
+        {
+            ContextSwitch = c.Get("context_switch", small, dc.ContextSwitch),
+            TickHandler = c.Get("tick_handler", small, dc.TickHandler),
+            IdleTickHandler = c.Get("idle_tick_handler", small, dc.IdleTickHandler),
+            ReschedIpiHandler = c.Get("resched_ipi_handler", small, dc.ReschedIpiHandler),
+            CallFunctionHandler = c.Get("call_function_handler", small, dc.CallFunctionHandler),
+            LockAcquire = c.Get("lock_acquire", small, dc.LockAcquire),
+            LockRelease = c.Get("lock_release", small, dc.LockRelease),
+            LockHandover = c.Get("lock_handover", small, dc.LockHandover),
+            WakeupPath = c.Get("wakeup_path", small, dc.WakeupPath),
+            Enqueue = c.Get("enqueue", small, dc.Enqueue),
+            Migrate = c.Get("migrate", small, dc.Migrate),
+            IdleExit = c.Get("idle_exit", small, dc.IdleExit),
+        };
+        c.Done();
+        var settings = new GuestSettings
+        {
+            Hz = g.Get("hz", Kinds.Int(10, 10_000), d.Hz),
+            TicklessIdle = g.Get("tickless_idle", Kinds.Bool, d.TicklessIdle),
+            Topology = g.Get("topology", Kinds.Choice("sockets", "cores"), "sockets") == "cores" ? GuestTopology.Cores : GuestTopology.Sockets,
+            Spinlock = g.Get("spinlock", Kinds.Choice("ticket", "test-and-set"), "ticket") == "test-and-set" ? SpinlockKind.TestAndSet : SpinlockKind.Ticket,
+            Latency = g.Get("latency", gran, d.Latency),
+            MinGranularity = g.Get("min_granularity", gran, d.MinGranularity),
+            WakeupGranularity = g.Get("wakeup_granularity", gran, d.WakeupGranularity),
+            IdlePull = g.Get("idle_pull", Kinds.Bool, d.IdlePull),
+            Costs = costs,
+        };
+        g.Done();
+        return settings;
+    }
+
+    private static WorkloadSettings ReadWorkload(MapReader w, int vcpus)
+    {
+        var kind = w.Get("kind", Kinds.Choice(WorkloadSettings.Kinds), "idle");
+        var d = new WorkloadSettings();
+        var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(100));
+        var settings = new WorkloadSettings { Kind = kind };
+        switch (kind)
+        {
+            case "hog":
+                settings = settings with { Loops = w.Get("loops", Kinds.Int(0, vcpus), 0) };
+                break;
+            case "lock-bench":
+            case "boot-storm":
+                settings = settings with
+                {
+                    Threads = kind == "lock-bench" ? w.Get("threads", Kinds.Int(1, 4096), d.Threads) : vcpus,
+                    Locks = w.Get("locks", Kinds.Int(1, 1024), d.Locks),
+                    Hold = w.Get("hold", small, d.Hold),
+                    Think = w.Get("think", small, d.Think),
+                    Iterations = w.Get("iterations", Kinds.Integer(1, long.MaxValue), kind == "lock-bench" ? long.MaxValue : d.Iterations),
+                };
+                break;
+            case "amqp-perftest":
+                settings = settings with { Amqp = ReadAmqp(w) };
+                break;
+        }
+        w.Done();
+        return settings;
+    }
+
+    private static AmqpSettings ReadAmqp(MapReader w)
+    {
+        var d = new AmqpSettings();
+        var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(100));
+        var perByte = Kinds.Number(0, 100);
+        return new AmqpSettings
+        {
+            PayloadBytes = w.Get("payload", Kinds.Int(0, 1 << 20), d.PayloadBytes),
+            FrameOverheadBytes = w.Get("frame_overhead_bytes", Kinds.Int(0, 4096), d.FrameOverheadBytes),
+            BufferBytes = w.Get("buffer_bytes", Kinds.Int(512, 1 << 24), d.BufferBytes),
+            ClientIoThreads = w.Get("client_io_threads", Kinds.Int(1, 64), d.ClientIoThreads),
+            BrokerWorkers = w.Get("broker_workers", Kinds.Int(1, 64), d.BrokerWorkers),
+            PublisherLimitBytes = w.Get("publisher_limit_bytes", Kinds.Int(1024, 1 << 30), d.PublisherLimitBytes),
+            PublishPerMessage = w.Get("publish_per_message", small, d.PublishPerMessage),
+            ClientEncodePerMessage = w.Get("client_encode_per_message", small, d.ClientEncodePerMessage),
+            BrokerInPerMessage = w.Get("broker_in_per_message", small, d.BrokerInPerMessage),
+            BrokerOutPerMessage = w.Get("broker_out_per_message", small, d.BrokerOutPerMessage),
+            ClientDecodePerMessage = w.Get("client_decode_per_message", small, d.ClientDecodePerMessage),
+            SubscribePerMessage = w.Get("subscribe_per_message", small, d.SubscribePerMessage),
+            WriteFixed = w.Get("write_fixed", small, d.WriteFixed),
+            WriteNsPerByte = w.Get("write_ns_per_byte", perByte, d.WriteNsPerByte),
+            ReadFixed = w.Get("read_fixed", small, d.ReadFixed),
+            ReadNsPerByte = w.Get("read_ns_per_byte", perByte, d.ReadNsPerByte),
+            TcpReceive = w.Get("tcp_receive", small, d.TcpReceive),
+            EpollCtl = w.Get("epoll_ctl", small, d.EpollCtl),
+            SocketLockHold = w.Get("socket_lock_hold", small, d.SocketLockHold),
+            BrokerReadBudget = w.Get("broker_read_budget", small, d.BrokerReadBudget),
+        };
     }
 
     private static HostSettings ReadHost(MapReader r)

@@ -1,0 +1,85 @@
+using PleSim.Host;
+using PleSim.Hypervisor;
+
+namespace PleSim.Experiments.Running;
+
+/// <summary>Per-VM tables and metrics of a measured window: where VCPU time went, PLE activity, lock-holder preemption, workload rates.</summary>
+internal static class VmReport
+{
+    public static void Report(SystemRun run, Dictionary<string, double>[] atReset, double seconds, RunResult result)
+    {
+        for (int i = 0; i < run.Vms.Count; i++)
+        {
+            var vm = run.Vms[i];
+            var end = vm.Counters();
+            var start = i < atReset.Length ? atReset[i] : [];
+            double D(string k) => end.GetValueOrDefault(k) - start.GetValueOrDefault(k);
+            double vcpuNs = vm.Vm.Vcpus.Count * seconds * 1e9;
+            double cpuNs = D("cpu_ns");
+            double yieldCalls = D("yield_to_calls");
+            double yieldOk = D("yield_to." + YieldToResult.Success);
+            var rec = new Record()
+                .Add("vm", vm.Name)
+                .Add("vcpus", (long)vm.Vm.Vcpus.Count)
+                .Add("workload", vm.Settings.Workload.Kind)
+                .Add("cpus_used", cpuNs / (seconds * 1e9))
+                .Add("host_share", cpuNs / (seconds * 1e9 * run.Host.NrCpus));
+            foreach (var cat in Enum.GetValues<VcpuTime>())
+            {
+                if (cat == VcpuTime.NotStarted)
+                    continue;
+                rec.Add("frac_" + VmRuntime.TimeName(cat), D("time." + VmRuntime.TimeName(cat)) / vcpuNs);
+            }
+            rec.Add("pause_exits_per_s", D("pause_exits") / seconds)
+                .Add("yield_to_per_s", yieldCalls / seconds)
+                .Add("yield_to_success_rate", yieldCalls > 0 ? yieldOk / yieldCalls : double.NaN)
+                .Add("dy_walks_without_yield", D("dy_walks") > 0 ? D("dy_walks_without_yield") / D("dy_walks") : double.NaN)
+                .Add("halts_per_s", D("halts") / seconds)
+                .Add("ipis_per_s", D("ipi_exits") / seconds)
+                .Add("lock_contended_fraction", D("lock_acquisitions") > 0 ? D("lock_contended") / D("lock_acquisitions") : double.NaN)
+                .Add("holder_preempted_at_spin_per_s", D("lock_holder_preempted_at_spin") / seconds)
+                .Add("next_waiter_preempted_per_s", D("lock_next_waiter_preempted") / seconds)
+                .Add("frac_lock_holder_preempted", D("lock_holder_preempted_ns") / vcpuNs)
+                .Add("host_migrations_per_s", D("host_migrations") / seconds);
+            foreach (var cause in new[] { "woken_by_holder", "same_vm", "other_vm", "host_task" })
+                rec.Add("lhp_per_s." + cause, D("lhp." + cause) / seconds);
+            foreach (var kv in YieldResults(D))
+                rec.Add(kv.Key, kv.Value);
+            result.Vms.Add(rec);
+
+            string p = vm.Name + ".";
+            result.AddMetric(p + "cpus_used", cpuNs / (seconds * 1e9));
+            result.AddMetric(p + "frac_spin", D("time.spin") / vcpuNs);
+            result.AddMetric(p + "frac_pause_exit", D("time.pause_exit") / vcpuNs);
+            result.AddMetric(p + "frac_halted", D("time.halted") / vcpuNs);
+            result.AddMetric(p + "frac_preempted", D("time.preempted") / vcpuNs);
+            result.AddMetric(p + "frac_lock_holder_preempted", D("lock_holder_preempted_ns") / vcpuNs);
+            result.AddMetric(p + "pause_exits_per_second", D("pause_exits") / seconds);
+            result.AddMetric(p + "yield_to_success_rate", yieldCalls > 0 ? yieldOk / yieldCalls : double.NaN);
+            result.AddMetric(p + "lock_holder_preemptions_per_second", (D("lhp.woken_by_holder") + D("lhp.same_vm") + D("lhp.other_vm") + D("lhp.host_task")) / seconds);
+            if (vm.Amqp is not null)
+            {
+                double pub = D("amqp.published") / seconds;
+                double sub = D("amqp.received") / seconds;
+                result.AddMetric(p + "publish_rate", pub);
+                result.AddMetric(p + "subscribe_rate", sub);
+                result.AddMetric(p + "total_transfers_per_second", pub + sub);
+                result.AddMetric(p + "mean_batch", D("amqp.batches") > 0 ? D("amqp.batched_messages") / D("amqp.batches") : double.NaN);
+            }
+            if (vm.LockLoops.Count > 0)
+                result.AddMetric(p + "lock_iterations_per_second", D("lockbench.iterations") / seconds);
+            if (vm.BootStorm is { } b)
+                result.AddMetric(p + "completion_time_ms", b.CompletedAt >= 0 ? b.CompletedAt / 1e6 : double.NaN);
+        }
+    }
+
+    private static IEnumerable<KeyValuePair<string, object>> YieldResults(Func<string, double> d)
+    {
+        foreach (var r in Enum.GetValues<YieldToResult>())
+        {
+            double n = d("yield_to." + r);
+            if (n > 0)
+                yield return new("yield_to." + r, n);
+        }
+    }
+}

@@ -1,0 +1,146 @@
+using PleSim.Engine;
+using PleSim.Experiments.Scenarios;
+using PleSim.Guest;
+using PleSim.Host;
+using PleSim.Hypervisor;
+using PleSim.Workloads;
+
+namespace PleSim.Experiments.Running;
+
+/// <summary>One VM as built for a run: the KVM VM, its guest kernel and its workload, and its counters.</summary>
+public sealed class VmRuntime
+{
+    public VmRuntime(SystemRun run, VmSettings settings, Kvm kvm, TaskGroup group)
+    {
+        Settings = settings;
+        var host = run.Host;
+        ulong affinity = settings.Affinity?.Mask ?? host.Topology.AllMask;
+        Vm = kvm.CreateVm(settings.Name, settings.Vcpus, affinity, group);
+        Kernel = new GuestKernel(kvm, Vm, settings.Guest);
+        var w = settings.Workload;
+        switch (w.Kind)
+        {
+            case "hog":
+                for (int i = 0; i < w.Loops; i++)
+                {
+                    var hog = new GuestHog();
+                    Hogs.Add(hog);
+                    Kernel.CreateThread($"loop{i}", hog, i, pinned: true);
+                }
+                break;
+            case "amqp-perftest":
+                Amqp = new AmqpPerftest(Kernel, w.Amqp);
+                break;
+            case "lock-bench":
+            {
+                var lk = Enumerable.Range(0, w.Locks).Select(i => Kernel.NewLock($"bench.lock{i}")).ToArray();
+                var rng = run.Streams.Get($"vm.{settings.Name}.lockbench");
+                long hold = w.Hold.Ns, think = w.Think.Ns;
+                for (int i = 0; i < w.Threads; i++)
+                {
+                    var loop = new LockLoop(lk[i % lk.Length], () => hold, () => Math.Max(1, rng.Exponential(new SimDuration(think)).Ns), w.Iterations);
+                    LockLoops.Add(loop);
+                    Kernel.CreateThread($"bench{i}", loop, i % settings.Vcpus);
+                }
+                break;
+            }
+            case "boot-storm":
+                BootStorm = new BootStorm(Kernel, w.Locks, w.Hold.Ns, w.Think.Ns, w.Iterations, () => run.OnVmFinished(this));
+                break;
+        }
+        Kernel.Start();
+    }
+
+    public VmSettings Settings { get; }
+    public Vm Vm { get; }
+    public GuestKernel Kernel { get; }
+    public AmqpPerftest? Amqp { get; }
+    public BootStorm? BootStorm { get; }
+    public List<GuestHog> Hogs { get; } = [];
+    public List<LockLoop> LockLoops { get; } = [];
+    public string Name => Settings.Name;
+
+    /// <summary>Every cumulative counter of this VM by name, so a window is reported as end minus start.</summary>
+    public Dictionary<string, double> Counters()
+    {
+        var c = new Dictionary<string, double>(StringComparer.Ordinal);
+        void Add(string k, double v) => c[k] = c.GetValueOrDefault(k) + v;
+        foreach (var v in Vm.Vcpus)
+        {
+            Add("cpu_ns", v.Task.CpuTimeNs);
+            foreach (var cat in Enum.GetValues<VcpuTime>())
+                Add("time." + TimeName(cat), v.TimeIn(cat));
+            var s = v.Stats;
+            Add("pause_exits", s.PauseExits);
+            Add("hlt_exits", s.HltExits);
+            Add("halts", s.Halts);
+            Add("ipi_exits", s.IpiExits);
+            Add("external_exits", s.ExternalExits);
+            Add("userspace_exits", s.UserspaceExits);
+            Add("interrupts", s.Interrupts);
+            Add("kicks", s.Kicks);
+            Add("wakes_from_halt", s.WakeFromHalt);
+            Add("lock_holder_preempted_ns", s.LockHolderPreemptedNs);
+            Add("host_migrations", v.Task.Se.NrMigrations);
+        }
+        var st = Vm.Stats;
+        Add("yield_to_calls", st.YieldToCalls);
+        foreach (var r in Enum.GetValues<YieldToResult>())
+            Add("yield_to." + r, st.YieldToResults.GetValueOrDefault(r));
+        Add("dy_walks", st.DirectedYieldWalks);
+        Add("dy_walks_without_yield", st.WalksWithoutYield);
+        Add("dy_candidates", st.CandidatesExamined);
+        Add("dy_skipped_self", st.SkippedSelf);
+        Add("dy_skipped_halted", st.SkippedWaitQueue);
+        Add("dy_skipped_in_guest", st.SkippedInGuest);
+        Add("dy_skipped_no_pid", st.SkippedNoPid);
+        Add("ple_sleeps", st.PleSleeps);
+        Add("plain_yields", st.PlainYields);
+        foreach (var cause in new[] { "woken_by_holder", "same_vm", "other_vm", "host_task", "stopper" })
+            Add("lhp." + cause, st.LockHolderPreemptions.GetValueOrDefault(cause));
+        foreach (var l in Kernel.Locks)
+        {
+            Add("lock_acquisitions", l.Acquisitions);
+            Add("lock_contended", l.Contended);
+            Add("lock_spin_ns", l.SpinNs);
+            Add("lock_hold_ns", l.HoldNs);
+            Add("lock_holder_preempted_at_spin", l.HolderPreemptedAtSpin);
+            Add("lock_next_waiter_preempted", l.NextWaiterPreempted);
+        }
+        foreach (var g in Kernel.Cpus)
+        {
+            Add("guest_switches", g.Switches);
+            Add("guest_idle_halts", g.IdleHalts);
+            Add("guest_pulls", g.Pulls);
+            Add("guest_resched_ipis", g.ReschedIpisSent);
+        }
+        if (Amqp is { } a)
+        {
+            Add("amqp.published", a.Published);
+            Add("amqp.received", a.Received);
+            Add("amqp.enqueued", a.Enqueued);
+            Add("amqp.batches", a.Batches);
+            Add("amqp.batched_messages", a.BatchedMessages);
+        }
+        foreach (var h in Hogs)
+            Add("hog.chunks", h.Chunks);
+        foreach (var l in LockLoops)
+            Add("lockbench.iterations", l.Iterations);
+        if (BootStorm is { } b)
+            Add("bootstorm.iterations", b.Iterations);
+        return c;
+    }
+
+    public static string TimeName(VcpuTime t) => t switch
+    {
+        VcpuTime.GuestRun => "guest_run",
+        VcpuTime.GuestSpin => "spin",
+        VcpuTime.PauseExit => "pause_exit",
+        VcpuTime.OtherExit => "other_exit",
+        VcpuTime.Halted => "halted",
+        VcpuTime.PleSleep => "ple_sleep",
+        VcpuTime.Preempted => "preempted",
+        VcpuTime.Userspace => "userspace",
+        _ => "not_started",
+    };
+}

@@ -1,0 +1,43 @@
+using PleSim.Engine;
+using PleSim.Guest;
+using PleSim.Host;
+using PleSim.Hypervisor;
+using PleSim.Workloads;
+
+namespace PleSim.Experiments.Scenarios;
+
+/// <summary>One VM of a <c>system</c> scenario: its VCPUs, placement, cgroup, guest kernel and workload.</summary>
+public sealed record VmSettings
+{
+    public required string Name { get; init; }
+    public int Vcpus { get; init; } = 4;
+    public CpuSet? Affinity { get; init; }
+
+    /// <summary>Host cgroup of its VCPU threads: "/" (root, the seed's setup), "own" (a new /NAME), or a path from host.cgroups.</summary>
+    public string Cgroup { get; init; } = "/";
+
+    public long CgroupShares { get; init; } = 1024;
+    public int StartCpu { get; init; }
+    public GuestSettings Guest { get; init; } = new();
+    public WorkloadSettings Workload { get; init; } = new();
+}
+
+/// <summary>What runs in a VM.</summary>
+public sealed record WorkloadSettings
+{
+    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm"];
+
+    public string Kind { get; init; } = "idle";
+
+    /// <summary>hog: infinite loops, one pinned to each of VCPUs 0..loops-1 (the others stay idle).</summary>
+    public int Loops { get; init; }
+
+    public AmqpSettings Amqp { get; init; } = new();
+
+    /// <summary>lock-bench / boot-storm.</summary>
+    public int Threads { get; init; } = 4;
+    public int Locks { get; init; } = 1;
+    public SimDuration Hold { get; init; } = SimDuration.FromMicroseconds(1);
+    public SimDuration Think { get; init; } = SimDuration.FromMicroseconds(5);
+    public long Iterations { get; init; } = 2000;
+}

@@ -1,0 +1,66 @@
+namespace PleSim.Guest;
+
+/// <summary>What a guest thread does next.</summary>
+public enum ActionKind
+{
+    /// <summary>Run <see cref="GuestAction.Ns"/> of code.</summary>
+    Compute,
+
+    /// <summary>spin_lock(L).</summary>
+    Lock,
+
+    /// <summary>spin_unlock(L).</summary>
+    Unlock,
+
+    /// <summary>Wake one waiter of a wait queue, or leave a pending wake-up (futex/condvar/epoll semantics).</summary>
+    Signal,
+
+    /// <summary>Consume a pending wake-up, or sleep on the wait queue until signalled.</summary>
+    Wait,
+
+    /// <summary><see cref="Signal"/> with the wait-queue lock already held (e.g. <c>wake_up_locked</c> under ep->lock).</summary>
+    SignalLocked,
+
+    /// <summary>IPI every other busy VCPU (call-function) and spin until each has acknowledged (TLB shootdown).</summary>
+    Shootdown,
+
+    /// <summary>An I/O exit to QEMU userspace of <see cref="GuestAction.Ns"/>.</summary>
+    IoExit,
+
+    /// <summary>sched_yield in the guest.</summary>
+    Yield,
+
+    /// <summary>The thread ends.</summary>
+    Exit,
+
+    /// <summary>Runs program logic at this point in guest time (zero duration): state changes that must happen exactly then.</summary>
+    Call,
+}
+
+/// <summary>Program logic run by a <see cref="ActionKind.Call"/> action.</summary>
+public interface IGuestCallback
+{
+    void Run(GuestThread thread, int code);
+}
+
+/// <summary>One step of a guest thread (a value: producing one allocates nothing).</summary>
+public readonly record struct GuestAction(ActionKind Kind, long Ns = 0, GuestSpinLock? Lock = null, WaitQueue? Queue = null, bool UserMode = false, IGuestCallback? Callback = null, int Code = 0)
+{
+    public static GuestAction Call(IGuestCallback callback, int code) => new(ActionKind.Call, Callback: callback, Code: code);
+    public static GuestAction Compute(long ns, bool userMode = false) => new(ActionKind.Compute, ns, UserMode: userMode);
+    public static GuestAction Acquire(GuestSpinLock l) => new(ActionKind.Lock, Lock: l);
+    public static GuestAction Release(GuestSpinLock l) => new(ActionKind.Unlock, Lock: l);
+    public static GuestAction Signal(WaitQueue q) => new(ActionKind.Signal, Queue: q);
+    public static GuestAction Wait(WaitQueue q) => new(ActionKind.Wait, Queue: q);
+    public static GuestAction SignalLocked(WaitQueue q) => new(ActionKind.SignalLocked, Queue: q);
+    public static GuestAction Shootdown() => new(ActionKind.Shootdown);
+    public static GuestAction IoExit(long ns) => new(ActionKind.IoExit, ns);
+    public static readonly GuestAction YieldCpu = new(ActionKind.Yield);
+    public static readonly GuestAction Exit = new(ActionKind.Exit);
+}
+
+/// <summary>A guest thread's behaviour: asked for the next action each time the previous one completed.</summary>
+public interface IThreadProgram
+{
+    GuestAction Next(GuestThread thread);
+}

@@ -1,0 +1,542 @@
+using PleSim.Engine;
+using PleSim.Hypervisor;
+
+namespace PleSim.Guest;
+
+/// <summary>
+/// The guest kernel on one VCPU: its run queue (a small CFS: vruntime order, sleeper placement,
+/// wake-up and tick preemption), its run-queue spinlock, and the kernel code paths it executes —
+/// lock/unlock, wake-ups (wait-queue lock → run-queue lock → enqueue → reschedule IPI, all under
+/// the locks, as 2.6.3x's try_to_wake_up does), schedule(), idle pull, HLT, TLB shootdowns.
+/// Kernel paths are queued as micro-operations and turned into VCPU operations one at a time.
+/// </summary>
+public sealed class GuestCpu : IGuestCpu
+{
+    private enum Micro
+    {
+        Compute,
+        Lock,
+        Unlock,
+        SignalDo,
+        WaitDo,
+        BlockIfSleeping,
+        WakeSelect,
+        EnqueueDo,
+        Ipi,
+        Pick,
+        Shootdown,
+        WaitBarrier,
+        IoExit,
+        PullDo,
+    }
+
+    private struct Op
+    {
+        public Micro Kind;
+        public long Ns;
+        public bool User;
+        public GuestSpinLock? Lock;
+        public WaitQueue? Queue;
+        public GuestThread? Thread;
+        public GuestCpu? Cpu;
+        public int Vector;
+    }
+
+    private readonly GuestKernel _k;
+    private readonly List<GuestThread> _queue = []; // runnable, not running, by vruntime
+    private Op[] _ops = new Op[32];
+    private int _head;
+    private int _count;
+    private GuestSpinLock? _spinningOn;
+    private bool _halting;
+    private readonly ShootdownBarrier _barrier = new();
+    private readonly List<ShootdownBarrier> _acksOwed = [];
+
+    internal GuestCpu(GuestKernel kernel, int index, Vcpu vcpu)
+    {
+        _k = kernel;
+        Index = index;
+        Vcpu = vcpu;
+        RqLock = kernel.NewLock($"rq{index}.lock");
+        _barrier.Initiator = this;
+    }
+
+    public int Index { get; }
+    public Vcpu Vcpu { get; }
+
+    /// <summary>The guest run-queue lock (<c>rq->lock</c>).</summary>
+    public GuestSpinLock RqLock { get; }
+
+    public GuestThread? Curr { get; private set; }
+    public bool NeedResched { get; internal set; }
+    public long MinVruntime { get; private set; }
+
+    /// <summary>Spinlocks this CPU's code holds now.</summary>
+    public int LocksHeld { get; private set; }
+
+    public int NrRunning => _queue.Count + (Curr is null ? 0 : 1);
+    public bool IsIdle => Curr is null;
+
+    // Statistics.
+    public long Switches, IdleHalts, Pulls, ReschedIpisSent, TicksHandled;
+
+    private long Now => _k.Kvm.Sim.Now.Ns;
+    private GuestSettings S => _k.Settings;
+
+    public override string ToString() => $"{_k.Name}/cpu{Index}";
+
+    // ------------------------------------------------------------------ op queue
+
+    private void PushBack(in Op op)
+    {
+        if (_count == _ops.Length)
+            Grow();
+        _ops[(_head + _count) % _ops.Length] = op;
+        _count++;
+    }
+
+    private void PushFront(in Op op)
+    {
+        if (_count == _ops.Length)
+            Grow();
+        _head = (_head - 1 + _ops.Length) % _ops.Length;
+        _ops[_head] = op;
+        _count++;
+    }
+
+    private Op PopFront()
+    {
+        var op = _ops[_head];
+        _ops[_head] = default;
+        _head = (_head + 1) % _ops.Length;
+        _count--;
+        return op;
+    }
+
+    private void Grow()
+    {
+        var bigger = new Op[_ops.Length * 2];
+        for (int i = 0; i < _count; i++)
+            bigger[i] = _ops[(_head + i) % _ops.Length];
+        _ops = bigger;
+        _head = 0;
+    }
+
+    private void Push(Micro kind, long ns = 0, GuestSpinLock? lk = null, WaitQueue? q = null, GuestThread? t = null, GuestCpu? cpu = null, int vector = 0, bool user = false) =>
+        PushBack(new Op { Kind = kind, Ns = ns, Lock = lk, Queue = q, Thread = t, Cpu = cpu, Vector = vector, User = user });
+
+    // ------------------------------------------------------------------ IGuestCpu
+
+    public void OnOpDone(Vcpu vcpu)
+    {
+        if (_spinningOn is not null)
+        {
+            _spinningOn = null;
+            LocksHeld++;
+            PushFront(new Op { Kind = Micro.Compute, Ns = S.Costs.LockHandover.Ns });
+        }
+        if (_halting)
+        {
+            _halting = false;
+            if (S.TicklessIdle)
+                Vcpu.SetGuestTimer(S.TickPeriod);
+            PushFront(new Op { Kind = Micro.Compute, Ns = S.Costs.IdleExit.Ns });
+        }
+        for (int guard = 0; guard < 1000; guard++)
+        {
+            if (_count > 0)
+            {
+                var op = PopFront();
+                if (Execute(op))
+                    return;
+                continue;
+            }
+            if (Curr is null)
+            {
+                IdleStep();
+                if (_count == 0)
+                    return; // halted
+                continue;
+            }
+            if (NeedResched && LocksHeld == 0)
+            {
+                PushSchedule();
+                continue;
+            }
+            Expand(Curr.Program.Next(Curr));
+        }
+        throw new InvalidOperationException($"{this}: no progress (the program keeps returning zero-time actions)");
+    }
+
+    public long OnInterrupt(Vcpu vcpu, int vector) => vector switch
+    {
+        Vectors.Timer => Curr is null ? S.Costs.IdleTickHandler.Ns : S.Costs.TickHandler.Ns,
+        Vectors.Reschedule => S.Costs.ReschedIpiHandler.Ns,
+        Vectors.CallFunction => S.Costs.CallFunctionHandler.Ns,
+        _ => 0,
+    };
+
+    public void OnInterruptDone(Vcpu vcpu, int vector)
+    {
+        switch (vector)
+        {
+            case Vectors.Timer:
+                TicksHandled++;
+                TickCheckPreempt();
+                break;
+            case Vectors.Reschedule:
+                if (_queue.Count > 0)
+                    NeedResched = true;
+                break;
+            case Vectors.CallFunction:
+                foreach (var b in _acksOwed)
+                {
+                    b.Remaining--;
+                    if (b.Remaining == 0)
+                        b.Initiator!.Vcpu.NotifySpinRelease();
+                }
+                _acksOwed.Clear();
+                break;
+        }
+    }
+
+    public bool HoldsSpinlock(Vcpu vcpu) => LocksHeld > 0;
+
+    // ------------------------------------------------------------------ actions
+
+    private void Expand(GuestAction a)
+    {
+        switch (a.Kind)
+        {
+            case ActionKind.Compute:
+                Push(Micro.Compute, Math.Max(1, a.Ns), user: a.UserMode);
+                break;
+            case ActionKind.Lock:
+                Push(Micro.Lock, lk: a.Lock);
+                break;
+            case ActionKind.Unlock:
+                Push(Micro.Unlock, lk: a.Lock);
+                break;
+            case ActionKind.Signal:
+                a.Queue!.Signals++;
+                Push(Micro.Lock, lk: a.Queue.Lock);
+                Push(Micro.SignalDo, q: a.Queue);
+                Push(Micro.Unlock, lk: a.Queue.Lock);
+                break;
+            case ActionKind.SignalLocked:
+                if (a.Queue!.Lock.Owner != this)
+                    throw new InvalidOperationException($"{Curr}: SignalLocked on {a.Queue} without holding {a.Queue.Lock}");
+                a.Queue.Signals++;
+                Push(Micro.SignalDo, q: a.Queue);
+                break;
+            case ActionKind.Wait:
+                a.Queue!.Waits++;
+                Push(Micro.Lock, lk: a.Queue.Lock);
+                Push(Micro.WaitDo, q: a.Queue);
+                Push(Micro.Unlock, lk: a.Queue.Lock);
+                Push(Micro.BlockIfSleeping);
+                break;
+            case ActionKind.Shootdown:
+                Push(Micro.Shootdown);
+                break;
+            case ActionKind.IoExit:
+                Push(Micro.IoExit, a.Ns);
+                break;
+            case ActionKind.Yield:
+                Curr!.Vruntime = Math.Max(Curr.Vruntime, _queue.Count > 0 ? _queue[^1].Vruntime : Curr.Vruntime);
+                PushSchedule();
+                break;
+            case ActionKind.Exit:
+                Curr!.State = ThreadState.Done;
+                PushSchedule();
+                break;
+            case ActionKind.Call:
+                a.Callback!.Run(Curr!, a.Code);
+                break;
+        }
+    }
+
+    private void PushSchedule()
+    {
+        Push(Micro.Lock, lk: RqLock);
+        Push(Micro.Compute, S.Costs.ContextSwitch.Ns);
+        Push(Micro.Pick);
+        Push(Micro.Unlock, lk: RqLock);
+    }
+
+    /// <summary>Executes one micro-operation; true when it started a VCPU operation (time passes).</summary>
+    private bool Execute(Op op)
+    {
+        switch (op.Kind)
+        {
+            case Micro.Compute:
+                Vcpu.Compute(op.Ns);
+                return true;
+            case Micro.Lock:
+                if (op.Lock!.TryFast(this, out long token))
+                {
+                    LocksHeld++;
+                    Vcpu.Compute(S.Costs.LockAcquire.Ns);
+                }
+                else
+                {
+                    _spinningOn = op.Lock;
+                    Vcpu.Spin(op.Lock, token);
+                }
+                return true;
+            case Micro.Unlock:
+                LocksHeld--;
+                op.Lock!.Release(this);
+                Vcpu.Compute(S.Costs.LockRelease.Ns);
+                return true;
+            case Micro.SignalDo:
+                if (op.Queue!.Waiters.Count > 0)
+                    PushFront(new Op { Kind = Micro.WakeSelect, Thread = op.Queue.Waiters.Dequeue() });
+                else
+                    op.Queue.Pending++;
+                return false;
+            case Micro.WaitDo:
+                if (op.Queue!.Pending > 0)
+                {
+                    op.Queue.Pending--;
+                }
+                else
+                {
+                    op.Queue.Sleeps++;
+                    op.Queue.Waiters.Enqueue(Curr!);
+                    Curr!.State = ThreadState.Sleeping;
+                }
+                return false;
+            case Micro.BlockIfSleeping:
+                if (Curr is { State: ThreadState.Sleeping } t)
+                {
+                    t.State = ThreadState.Blocked;
+                    PushFront(new Op { Kind = Micro.Unlock, Lock = RqLock });
+                    PushFront(new Op { Kind = Micro.Pick });
+                    PushFront(new Op { Kind = Micro.Compute, Ns = S.Costs.ContextSwitch.Ns });
+                    PushFront(new Op { Kind = Micro.Lock, Lock = RqLock });
+                }
+                return false;
+            case Micro.WakeSelect:
+                return WakeSelect(op.Thread!);
+            case Micro.EnqueueDo:
+                return EnqueueDo(op.Thread!, op.Cpu!);
+            case Micro.Ipi:
+                ReschedIpisSent += op.Vector == Vectors.Reschedule ? 1 : 0;
+                Vcpu.SendIpi(op.Cpu!.Vcpu, op.Vector);
+                return true;
+            case Micro.Pick:
+                Pick();
+                return false;
+            case Micro.Shootdown:
+                StartShootdown();
+                return false;
+            case Micro.WaitBarrier:
+                if (_barrier.Remaining == 0)
+                    return false;
+                Vcpu.Spin(_barrier, 0);
+                return true;
+            case Micro.IoExit:
+                Vcpu.ExitToUserspace(op.Ns);
+                return true;
+            case Micro.PullDo:
+                PullDo(op.Thread!, op.Cpu!);
+                return false;
+        }
+        return false;
+    }
+
+    // ------------------------------------------------------------------ wake-up
+
+    private bool WakeSelect(GuestThread t)
+    {
+        if (t.State == ThreadState.Sleeping)
+        {
+            // Still on its CPU, before schedule(): try_to_wake_up just sets it running again.
+            t.State = ThreadState.Running;
+            t.Wakeups++;
+            return false;
+        }
+        if (t.State != ThreadState.Blocked)
+            return false;
+        var target = _k.SelectWakeTarget(t, this);
+        PushFront(new Op { Kind = Micro.Unlock, Lock = target.RqLock });
+        PushFront(new Op { Kind = Micro.EnqueueDo, Thread = t, Cpu = target });
+        PushFront(new Op { Kind = Micro.Lock, Lock = target.RqLock });
+        Vcpu.Compute(S.Costs.WakeupPath.Ns);
+        return true;
+    }
+
+    /// <summary>Enqueue a woken thread on <paramref name="target"/> (whose rq lock we hold) and decide on preemption and the reschedule IPI.</summary>
+    private bool EnqueueDo(GuestThread t, GuestCpu target)
+    {
+        var from = _k.Cpus[t.Cpu];
+        long rel = t.Vruntime - from.MinVruntime;
+        if (t.Cpu != target.Index)
+            t.Migrations++;
+        t.Cpu = target.Index;
+        t.State = ThreadState.Runnable;
+        t.Wakeups++;
+        long v = rel + target.MinVruntime;
+        t.Vruntime = Math.Max(v, target.MinVruntime - (S.Latency.Ns / 2));
+        target.Enqueue(t);
+        bool preempt;
+        if (target.Curr is null)
+        {
+            preempt = true;
+        }
+        else
+        {
+            target.UpdateCurr();
+            preempt = target.Curr.Vruntime - t.Vruntime > S.WakeupGranularity.Ns;
+        }
+        if (preempt && !target.NeedResched)
+        {
+            target.NeedResched = true;
+            // resched_task on another CPU sends the IPI here, inside the run-queue lock (and the
+            // caller's wait-queue lock): the idle VCPU has to be woken out of HLT.
+            if (target != this)
+                PushFront(new Op { Kind = Micro.Ipi, Cpu = target, Vector = Vectors.Reschedule });
+        }
+        Vcpu.Compute(S.Costs.Enqueue.Ns);
+        return true;
+    }
+
+    // ------------------------------------------------------------------ scheduling
+
+    internal void EnqueueInitial(GuestThread t) => Enqueue(t);
+
+    private void Enqueue(GuestThread t)
+    {
+        int i = _queue.Count;
+        while (i > 0 && t.Vruntime < _queue[i - 1].Vruntime)
+            i--;
+        _queue.Insert(i, t);
+    }
+
+    internal void UpdateCurr()
+    {
+        if (Curr is null)
+            return;
+        long now = Now;
+        long d = now - Curr.ExecStart;
+        if (d <= 0)
+            return;
+        Curr.Vruntime += d;
+        Curr.RuntimeNs += d;
+        Curr.ExecStart = now;
+        long min = Curr.Vruntime;
+        if (_queue.Count > 0)
+            min = Math.Min(min, _queue[0].Vruntime);
+        MinVruntime = Math.Max(MinVruntime, min);
+    }
+
+    /// <summary>The core of schedule(): put the previous thread back (if still runnable) and pick the leftmost.</summary>
+    private void Pick()
+    {
+        var prev = Curr;
+        if (prev is not null)
+        {
+            UpdateCurr();
+            if (prev.State == ThreadState.Running)
+            {
+                prev.State = ThreadState.Runnable;
+                Enqueue(prev);
+            }
+        }
+        GuestThread? next = null;
+        if (_queue.Count > 0)
+        {
+            next = _queue[0];
+            _queue.RemoveAt(0);
+            next.State = ThreadState.Running;
+            next.ExecStart = Now;
+            next.SliceStart = Now;
+            MinVruntime = Math.Max(MinVruntime, next.Vruntime);
+        }
+        if (next != prev)
+            Switches++;
+        Curr = next;
+        NeedResched = false;
+    }
+
+    private void TickCheckPreempt()
+    {
+        if (Curr is null || _queue.Count == 0)
+            return;
+        UpdateCurr();
+        int nr = _queue.Count + 1;
+        long period = nr > 8 ? S.MinGranularity.Ns * nr : S.Latency.Ns;
+        long ideal = period / nr;
+        if (Now - Curr.SliceStart > ideal || Curr.Vruntime - _queue[0].Vruntime > ideal)
+            NeedResched = true;
+    }
+
+    private void IdleStep()
+    {
+        if (_queue.Count > 0)
+        {
+            PushSchedule();
+            return;
+        }
+        if (S.IdlePull && _k.FindPull(this) is var (t, src) && t is not null)
+        {
+            Pulls++;
+            Push(Micro.Lock, lk: src!.RqLock);
+            Push(Micro.Compute, S.Costs.Migrate.Ns);
+            Push(Micro.PullDo, t: t, cpu: src);
+            Push(Micro.Unlock, lk: src.RqLock);
+            return;
+        }
+        // Nothing to run: the idle loop halts (interrupts enabled, TIF_POLLING clear).
+        IdleHalts++;
+        _halting = true;
+        if (S.TicklessIdle)
+            Vcpu.SetGuestTimer(SimDuration.Zero);
+        Vcpu.Halt();
+    }
+
+    private void PullDo(GuestThread t, GuestCpu src)
+    {
+        if (t.State != ThreadState.Runnable || t.Cpu != src.Index || !src._queue.Remove(t))
+            return; // it ran meanwhile
+        long rel = t.Vruntime - src.MinVruntime;
+        t.Cpu = Index;
+        t.Migrations++;
+        t.Vruntime = rel + MinVruntime;
+        Enqueue(t);
+    }
+
+    /// <summary>A queued thread this idle CPU may pull (new-idle balancing), from the busiest queue.</summary>
+    internal GuestThread? Pullable(GuestCpu to)
+    {
+        foreach (var t in _queue)
+        {
+            if (t.AllowedOn(to.Index))
+                return t;
+        }
+        return null;
+    }
+
+    internal int QueuedCount => _queue.Count;
+
+    // ------------------------------------------------------------------ TLB shootdown
+
+    private void StartShootdown()
+    {
+        _barrier.Remaining = 0;
+        foreach (var c in _k.Cpus)
+        {
+            if (c == this || c.Curr is null)
+                continue;
+            _barrier.Remaining++;
+            c._acksOwed.Add(_barrier);
+        }
+        PushFront(new Op { Kind = Micro.WaitBarrier });
+        foreach (var c in _k.Cpus)
+        {
+            if (c._acksOwed.Contains(_barrier))
+                PushFront(new Op { Kind = Micro.Ipi, Cpu = c, Vector = Vectors.CallFunction });
+        }
+    }
+}

@@ -1,0 +1,138 @@
+using PleSim.Engine;
+using PleSim.Hypervisor;
+
+namespace PleSim.Guest;
+
+/// <summary>
+/// One VM's guest kernel: a <see cref="GuestCpu"/> per VCPU, its threads, spinlocks and wait
+/// queues. Wake-up placement follows 2.6.3x's <c>select_task_rq_fair</c> for the topology QEMU
+/// shows the guest.
+/// </summary>
+public sealed class GuestKernel
+{
+    private readonly List<GuestThread> _threads = [];
+    private readonly List<GuestSpinLock> _locks = [];
+    private readonly List<WaitQueue> _queues = [];
+
+    public GuestKernel(Kvm kvm, Vm vm, GuestSettings settings)
+    {
+        Kvm = kvm;
+        Vm = vm;
+        Settings = settings;
+        Name = vm.Name;
+        Cpus = new GuestCpu[vm.Vcpus.Count];
+        for (int i = 0; i < Cpus.Length; i++)
+        {
+            Cpus[i] = new GuestCpu(this, i, vm.Vcpus[i]);
+            vm.Vcpus[i].AttachGuest(Cpus[i]);
+        }
+    }
+
+    public Kvm Kvm { get; }
+    public Vm Vm { get; }
+    public GuestSettings Settings { get; }
+    public string Name { get; }
+    public GuestCpu[] Cpus { get; }
+    public IReadOnlyList<GuestThread> Threads => _threads;
+    public IReadOnlyList<GuestSpinLock> Locks => _locks;
+    public IReadOnlyList<WaitQueue> Queues => _queues;
+
+    public GuestSpinLock NewLock(string name)
+    {
+        var l = new GuestSpinLock(this, name, Settings.Spinlock);
+        _locks.Add(l);
+        return l;
+    }
+
+    /// <summary>A wait queue with its own spinlock, or sharing <paramref name="lk"/> (e.g. an epoll instance's ep->lock).</summary>
+    public WaitQueue NewWaitQueue(string name, GuestSpinLock? lk = null)
+    {
+        var q = new WaitQueue(name, lk ?? NewLock(name + ".lock"));
+        _queues.Add(q);
+        return q;
+    }
+
+    /// <summary>Creates a runnable thread on <paramref name="cpu"/> (optionally pinned there).</summary>
+    public GuestThread CreateThread(string name, IThreadProgram program, int cpu, bool pinned = false)
+    {
+        ulong all = (1UL << Cpus.Length) - 1;
+        var t = new GuestThread(_threads.Count, name, program, cpu, pinned ? 1UL << cpu : all);
+        _threads.Add(t);
+        t.Vruntime = Cpus[cpu].MinVruntime;
+        Cpus[cpu].EnqueueInitial(t);
+        return t;
+    }
+
+    /// <summary>Starts the guest: every VCPU's local APIC timer ticks at the guest's HZ.</summary>
+    public void Start()
+    {
+        foreach (var c in Cpus)
+            c.Vcpu.SetGuestTimer(Settings.TickPeriod);
+    }
+
+    /// <summary>
+    /// Where a woken thread goes: its previous VCPU or the waker's (<c>wake_affine</c>), then, with
+    /// a one-socket topology, an idle VCPU of the package (<c>select_idle_sibling</c>); with
+    /// QEMU's <c>-smp N</c> (N sockets) there is no cache-sharing domain to search.
+    /// </summary>
+    internal GuestCpu SelectWakeTarget(GuestThread t, GuestCpu waker)
+    {
+        var prev = Cpus[t.Cpu];
+        if (t.Affinity == 1UL << prev.Index)
+            return prev;
+        GuestCpu target;
+        if (!t.AllowedOn(waker.Index))
+            target = prev;
+        else if (waker == prev || WakeAffine(waker, prev))
+            target = waker;
+        else
+            target = prev;
+        // select_idle_sibling: this CPU or the previous one if idle, ...
+        if (target == waker && waker.IsIdle)
+            return waker;
+        if (target == prev && prev.IsIdle)
+            return prev;
+        if (Settings.Topology == GuestTopology.Cores)
+        {
+            // ... else the first idle allowed CPU of the package.
+            foreach (var c in Cpus)
+            {
+                if (c.IsIdle && t.AllowedOn(c.Index))
+                    return c;
+            }
+        }
+        return target;
+    }
+
+    /// <summary>
+    /// <c>wake_affine</c> with every thread weighing NICE_0_LOAD and the guest's package-level
+    /// imbalance_pct (125): wake on the waker's CPU when that keeps loads within half the margin,
+    /// or when the waker's CPU is lightly loaded.
+    /// </summary>
+    private static bool WakeAffine(GuestCpu waker, GuestCpu prev)
+    {
+        const long w = 1024;
+        long thisLoad = waker.NrRunning * w;
+        long load = prev.NrRunning * w;
+        bool balanced = thisLoad == 0 || 100 * (thisLoad + w) <= 112 * load;
+        if (balanced)
+            return true;
+        long tlPerTask = waker.NrRunning == 0 ? 0 : thisLoad / waker.NrRunning;
+        return thisLoad <= load && thisLoad + load <= tlPerTask;
+    }
+
+    /// <summary>An idle CPU's pull candidate: a queued thread of the busiest other queue.</summary>
+    internal (GuestThread? Thread, GuestCpu? From) FindPull(GuestCpu idle)
+    {
+        GuestCpu? busiest = null;
+        foreach (var c in Cpus)
+        {
+            if (c == idle || c.QueuedCount == 0)
+                continue;
+            if (busiest is null || c.QueuedCount > busiest.QueuedCount)
+                busiest = c;
+        }
+        var t = busiest?.Pullable(idle);
+        return t is null ? (null, null) : (t, busiest);
+    }
+}

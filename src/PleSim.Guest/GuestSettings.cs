@@ -1,0 +1,79 @@
+using PleSim.Engine;
+
+namespace PleSim.Guest;
+
+/// <summary>The guest kernel's spinlock implementation.</summary>
+public enum SpinlockKind
+{
+    /// <summary>Ticket spinlock (x86 default 2.6.25–3.x): FIFO, a preempted next-in-line waiter blocks everyone.</summary>
+    Ticket,
+
+    /// <summary>Test-and-set: whoever sees the lock free first takes it.</summary>
+    TestAndSet,
+}
+
+/// <summary>The CPU topology QEMU shows the guest, which decides the guest's idle-CPU search on wake-up.</summary>
+public enum GuestTopology
+{
+    /// <summary><c>-smp N</c> (QEMU's default then): N sockets of one core; no cache-sharing domain, so wake-ups go to the waker's or the previous VCPU.</summary>
+    Sockets,
+
+    /// <summary>One socket of N cores: <c>select_idle_sibling</c> looks for an idle VCPU in the package.</summary>
+    Cores,
+}
+
+/// <summary>Guest-side costs (guest time, i.e. time the VCPU spends in guest mode).</summary>
+public sealed record GuestCosts
+{
+    public SimDuration ContextSwitch { get; init; } = SimDuration.FromNanoseconds(1500);
+    public SimDuration TickHandler { get; init; } = SimDuration.FromNanoseconds(1000);
+    public SimDuration IdleTickHandler { get; init; } = SimDuration.FromNanoseconds(2000);
+    public SimDuration ReschedIpiHandler { get; init; } = SimDuration.FromNanoseconds(500);
+    public SimDuration CallFunctionHandler { get; init; } = SimDuration.FromNanoseconds(1000);
+    public SimDuration LockAcquire { get; init; } = SimDuration.FromNanoseconds(30);
+    public SimDuration LockRelease { get; init; } = SimDuration.FromNanoseconds(20);
+
+    /// <summary>Cache-line transfer from the releasing VCPU to the next owner.</summary>
+    public SimDuration LockHandover { get; init; } = SimDuration.FromNanoseconds(150);
+
+    /// <summary>try_to_wake_up's work outside the run-queue lock (select_task_rq, statistics).</summary>
+    public SimDuration WakeupPath { get; init; } = SimDuration.FromNanoseconds(300);
+
+    /// <summary>Enqueueing a woken task under the target run-queue lock (+ check_preempt_curr).</summary>
+    public SimDuration Enqueue { get; init; } = SimDuration.FromNanoseconds(250);
+
+    /// <summary>Moving a runnable thread to an idle VCPU (new-idle pull), under the source run-queue lock.</summary>
+    public SimDuration Migrate { get; init; } = SimDuration.FromNanoseconds(400);
+
+    /// <summary>Time from waking on a halted VCPU's interrupt to running schedule() (the idle loop's exit).</summary>
+    public SimDuration IdleExit { get; init; } = SimDuration.FromNanoseconds(500);
+}
+
+/// <summary>The guest kernel model: tick, idle, topology, spinlock kind, its scheduler's granularities, costs.</summary>
+public sealed record GuestSettings
+{
+    /// <summary>The guest's CONFIG_HZ (its periodic tick).</summary>
+    public int Hz { get; init; } = 1000;
+
+    /// <summary>Idle VCPUs stop their tick (guest CONFIG_NO_HZ).</summary>
+    public bool TicklessIdle { get; init; }
+
+    public GuestTopology Topology { get; init; } = GuestTopology.Sockets;
+    public SpinlockKind Spinlock { get; init; } = SpinlockKind.Ticket;
+
+    /// <summary>Guest sched_latency (after the guest's own CPU scaling).</summary>
+    public SimDuration Latency { get; init; } = SimDuration.FromMilliseconds(18);
+
+    /// <summary>Guest sched_min_granularity.</summary>
+    public SimDuration MinGranularity { get; init; } = SimDuration.FromMicroseconds(2250);
+
+    /// <summary>Guest sched_wakeup_granularity.</summary>
+    public SimDuration WakeupGranularity { get; init; } = SimDuration.FromMilliseconds(3);
+
+    /// <summary>An idle VCPU pulls a queued thread from another VCPU before halting (new-idle balancing).</summary>
+    public bool IdlePull { get; init; } = true;
+
+    public GuestCosts Costs { get; init; } = new();
+
+    public SimDuration TickPeriod => new(1_000_000_000L / Hz);
+}

@@ -1,0 +1,57 @@
+namespace PleSim.Guest;
+
+/// <summary>Scheduling state of a guest thread.</summary>
+public enum ThreadState
+{
+    Runnable,
+    Running,
+
+    /// <summary>It put itself on a wait queue and is about to schedule() (a wake-up now cancels the sleep).</summary>
+    Sleeping,
+
+    /// <summary>Off the run queue, waiting for a wake-up.</summary>
+    Blocked,
+    Done,
+}
+
+/// <summary>A guest kernel thread or process (task_struct in the guest).</summary>
+public sealed class GuestThread
+{
+    internal GuestThread(int id, string name, IThreadProgram program, int cpu, ulong affinity)
+    {
+        Id = id;
+        Name = name;
+        Program = program;
+        Cpu = cpu;
+        Affinity = affinity;
+    }
+
+    public int Id { get; }
+    public string Name { get; }
+    public IThreadProgram Program { get; }
+    public ThreadState State { get; internal set; } = ThreadState.Runnable;
+
+    /// <summary>The VCPU it runs on or last ran on.</summary>
+    public int Cpu { get; internal set; }
+
+    /// <summary>VCPUs it may run on (a bit per VCPU).</summary>
+    public ulong Affinity { get; }
+
+    /// <summary>The guest CFS virtual runtime (ns).</summary>
+    public long Vruntime { get; internal set; }
+
+    /// <summary>Guest (wall) time it was the current thread of a VCPU.</summary>
+    public long RuntimeNs { get; internal set; }
+    internal long ExecStart;
+    internal long SliceStart;
+
+    /// <summary>Spinlocks held now (a guest kernel does not preempt a lock holder).</summary>
+    public int LocksHeld { get; internal set; }
+
+    public long Wakeups { get; internal set; }
+    public long Migrations { get; internal set; }
+
+    public bool AllowedOn(int cpu) => (Affinity & (1UL << cpu)) != 0;
+
+    public override string ToString() => Name;
+}

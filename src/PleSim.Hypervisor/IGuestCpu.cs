@@ -1,0 +1,45 @@
+namespace PleSim.Hypervisor;
+
+/// <summary>Interrupt vectors the model delivers (a bit each).</summary>
+public static class Vectors
+{
+    public const int Reschedule = 0;      // RESCHEDULE_VECTOR
+    public const int Timer = 1;           // LOCAL_TIMER_VECTOR
+    public const int CallFunction = 2;    // CALL_FUNCTION_VECTOR (TLB shootdown, smp_call_function)
+    public const int Count = 3;
+
+    public static string Name(int v) => v switch
+    {
+        Reschedule => "resched",
+        Timer => "timer",
+        CallFunction => "call-function",
+        _ => "vector" + v,
+    };
+}
+
+/// <summary>
+/// The guest kernel's side of one VCPU: what the "hardware" calls. The guest drives its VCPU only
+/// through <see cref="Vcpu"/>'s operations (compute, spin, halt, send an IPI, exit to userspace);
+/// it never sees the host scheduler.
+/// </summary>
+public interface IGuestCpu
+{
+    /// <summary>The last operation finished: start the next one.</summary>
+    void OnOpDone(Vcpu vcpu);
+
+    /// <summary>An interrupt is injected: return the guest time its handler takes.</summary>
+    long OnInterrupt(Vcpu vcpu, int vector);
+
+    /// <summary>The handler of <paramref name="vector"/> finished (effects such as need_resched take place here).</summary>
+    void OnInterruptDone(Vcpu vcpu, int vector);
+
+    /// <summary>True while the guest code on this VCPU holds a spinlock (for lock-holder preemption statistics).</summary>
+    bool HoldsSpinlock(Vcpu vcpu);
+}
+
+/// <summary>A lock word a VCPU spins on: asked again each time the VCPU could observe a change.</summary>
+public interface ISpinTarget
+{
+    /// <summary>Try to take it (the ticket or flag check at the end of a PAUSE loop iteration).</summary>
+    bool TryAcquire(Vcpu vcpu, long token);
+}

@@ -1,0 +1,150 @@
+using PleSim.Engine;
+using PleSim.Host;
+
+namespace PleSim.Hypervisor;
+
+/// <summary>
+/// The hypervisor: VMs whose VCPUs are host tasks, interrupt delivery (<c>kvm_vcpu_kick</c>), PLE
+/// detection and the PAUSE-exit handler policy. It listens to the host scheduler like KVM's
+/// preempt notifiers do, and tells the host which CPUs have guest timers pending (so NOHZ idle
+/// does not stop their tick).
+/// </summary>
+public sealed class Kvm : IHostTimerSource, IHostObserver
+{
+    private readonly List<Vm> _vms = [];
+    private readonly long _pleWindowNs;
+
+    public Kvm(HostScheduler host, KvmSettings settings, TscFrequency tsc)
+    {
+        Host = host;
+        Settings = settings;
+        Tsc = tsc;
+        Handler = PleHandlers.Create(settings.PleHandler);
+        _pleWindowNs = ComputeWindowNs();
+        host.AddTimerSource(this);
+        host.AddObserver(this);
+    }
+
+    public HostScheduler Host { get; }
+    public Simulator Sim => Host.Sim;
+    public KvmSettings Settings { get; }
+    public TscFrequency Tsc { get; }
+    public IPleHandler Handler { get; }
+    public IReadOnlyList<Vm> Vms => _vms;
+
+    /// <summary>The pause-loop time before a PAUSE exit (0 = no exits).</summary>
+    public long PleWindowNs(bool userMode)
+    {
+        if (!Handler.PleEnabled)
+            return 0;
+        // Intel PLE only fires at CPL 0; AMD's pause filter counts at any privilege level.
+        if (userMode && Settings.Vendor == CpuVendor.Intel)
+            return 0;
+        return _pleWindowNs;
+    }
+
+    private long ComputeWindowNs()
+    {
+        if (Settings.Vendor == CpuVendor.Amd)
+            return Settings.PauseFilterCount <= 0 ? 0 : Tsc.ToDuration(new TscCycles(Settings.PauseFilterCount * Settings.PauseLoopCycles)).Ns;
+        // ple_gap 0 disables PLE; a loop whose PAUSEs are further apart than ple_gap never counts.
+        if (Settings.PleGap <= 0 || Settings.SpinLoopGapCycles > Settings.PleGap)
+            return 0;
+        return Tsc.ToDuration(new TscCycles(Settings.PleWindow)).Ns;
+    }
+
+    /// <summary>Creates a VM with <paramref name="vcpus"/> VCPU threads allowed on <paramref name="affinity"/>, in <paramref name="group"/>.</summary>
+    public Vm CreateVm(string name, int vcpus, ulong affinity, TaskGroup? group = null)
+    {
+        var vm = new Vm(_vms.Count, name, group ?? Host.RootGroup);
+        for (int i = 0; i < vcpus; i++)
+        {
+            var v = new Vcpu(this, vm, i);
+            var task = Host.CreateTask($"{name}/vcpu{i}", v, 0, affinity, vm.Group);
+            task.Owner = v;
+            v.Task = task;
+            vm.Vcpus.Add(v);
+        }
+        _vms.Add(vm);
+        return vm;
+    }
+
+    /// <summary>Starts the VCPU threads (QEMU creating them, forked from <paramref name="parentCpu"/>).</summary>
+    public void Start(Vm vm, int parentCpu = 0)
+    {
+        foreach (var v in vm.Vcpus)
+        {
+            if (v.Guest is null)
+                throw new InvalidOperationException($"{v} has no guest attached");
+            Host.WakeUpNewTask(v.Task, parentCpu);
+        }
+    }
+
+    /// <summary>
+    /// <c>kvm_vcpu_kick</c> with an interrupt: mark it pending; wake the VCPU if its wait queue is
+    /// active (halted or PLE-sleeping), or force it out of guest mode with a host IPI if it runs
+    /// on another CPU; otherwise it is injected at the next VM entry.
+    /// </summary>
+    public void Kick(Vcpu target, int vector, Vcpu? from)
+    {
+        target.SetPending(vector);
+        target.Stats.Kicks++;
+        int fromCpu = from?.Task.Cpu ?? target.Task.Cpu;
+        if (target.WaitQueueActive)
+        {
+            target.Stats.WakeFromHalt++;
+            if (from is not null)
+            {
+                from.LastWoken = target;
+                from.LastWokenAt = Sim.Now.Ns;
+            }
+            Host.TryToWakeUp(target.Task, fromCpu);
+        }
+        else if (target.InGuestMode)
+        {
+            // A local timer interrupt exits at once; a kick from another CPU needs a host IPI.
+            target.ForceExit(from is null ? SimDuration.Zero : Settings.Costs.KickIpiLatency);
+        }
+    }
+
+    /// <summary>A PAUSE exit's handler work is done: run the policy.</summary>
+    internal bool HandlePauseExit(Vcpu me)
+    {
+        me.Vm.Stats.PauseExits++;
+        return Handler.OnPauseExit(this, me);
+    }
+
+    // ------------------------------------------------------------------ IHostTimerSource
+
+    public bool HasTimerDue(int cpu, SimTime until)
+    {
+        foreach (var vm in _vms)
+        {
+            foreach (var v in vm.Vcpus)
+            {
+                if (v.Task.Cpu == cpu && v.GuestTimerArmed && v.GuestTimerExpires <= until)
+                    return true;
+            }
+        }
+        return false;
+    }
+
+    // ------------------------------------------------------------------ IHostObserver
+
+    /// <summary>Classifies lock-holder preemptions by what took the CPU.</summary>
+    public void Switch(int cpu, HostTask prev, HostTask next, StopReason prevReason)
+    {
+        if (prevReason != StopReason.Preempted || prev.Owner is not Vcpu v || v.Guest is null || !v.Guest.HoldsSpinlock(v))
+            return;
+        string cause = next.Owner switch
+        {
+            Vcpu n when n.Vm == v.Vm && v.LastWoken == n && Sim.Now.Ns - v.LastWokenAt < 1_000_000 => "woken_by_holder",
+            Vcpu n when n.Vm == v.Vm => "same_vm",
+            Vcpu => "other_vm",
+            _ when next.IsIdle => "stopper",
+            _ => "host_task",
+        };
+        var d = v.Vm.Stats.LockHolderPreemptions;
+        d[cause] = d.GetValueOrDefault(cause) + 1;
+    }
+}

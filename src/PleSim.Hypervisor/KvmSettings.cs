@@ -1,0 +1,73 @@
+using PleSim.Engine;
+
+namespace PleSim.Hypervisor;
+
+/// <summary>Which CPU vendor's pause-loop detection the host has.</summary>
+public enum CpuVendor
+{
+    /// <summary>Intel VMX Pause-Loop Exiting: <c>ple_gap</c> / <c>ple_window</c> in TSC cycles, guest CPL 0 only.</summary>
+    Intel,
+
+    /// <summary>AMD SVM pause filter: a count of PAUSE instructions, at any privilege level.</summary>
+    Amd,
+}
+
+/// <summary>The costs of VM exits and KVM work, as simulated time (host CPU time of the VCPU thread).</summary>
+public sealed record ExitCosts
+{
+    /// <summary>Hardware VM exit (guest → host) including the minimal exit dispatch.</summary>
+    public SimDuration Exit { get; init; } = SimDuration.FromNanoseconds(450);
+
+    /// <summary>VM entry (host → guest), including interrupt injection.</summary>
+    public SimDuration Entry { get; init; } = SimDuration.FromNanoseconds(450);
+
+    /// <summary><c>handle_pause</c> + <c>kvm_vcpu_on_spin</c> fixed part.</summary>
+    public SimDuration PauseHandler { get; init; } = SimDuration.FromNanoseconds(300);
+
+    /// <summary>Per candidate VCPU examined by the directed-yield walk (pid lookup, flags).</summary>
+    public SimDuration YieldCandidate { get; init; } = SimDuration.FromNanoseconds(60);
+
+    /// <summary>A <c>yield_to</c> call (double run-queue lock, checks, buddies).</summary>
+    public SimDuration YieldTo { get; init; } = SimDuration.FromNanoseconds(500);
+
+    /// <summary><c>handle_halt</c> / <c>kvm_emulate_halt</c> before blocking.</summary>
+    public SimDuration HltHandler { get; init; } = SimDuration.FromNanoseconds(300);
+
+    /// <summary>APIC ICR write emulation (<c>apic_send_ipi</c>, <c>kvm_vcpu_kick</c>).</summary>
+    public SimDuration IcrWriteHandler { get; init; } = SimDuration.FromNanoseconds(900);
+
+    /// <summary>Host physical IPI delivery to force a running VCPU out of guest mode.</summary>
+    public SimDuration KickIpiLatency { get; init; } = SimDuration.FromNanoseconds(1000);
+
+    /// <summary>Round trip of an exit to QEMU userspace (I/O emulation), besides the emulated work.</summary>
+    public SimDuration UserspaceExit { get; init; } = SimDuration.FromMicroseconds(5);
+}
+
+/// <summary>The <c>kvm:</c> section: PLE hardware and the PAUSE-exit handler policy.</summary>
+public sealed record KvmSettings
+{
+    public CpuVendor Vendor { get; init; } = CpuVendor.Intel;
+
+    /// <summary>PAUSE-exit handler policy name (see <see cref="PleHandlers.Names"/>).</summary>
+    public string PleHandler { get; init; } = "directed-yield-2011";
+
+    /// <summary>Intel: max TSC cycles between two PAUSEs of one loop (0 disables PLE). 128 from 2.6.39 (41 before).</summary>
+    public long PleGap { get; init; } = 128;
+
+    /// <summary>Intel: TSC cycles a pause loop may run before it exits (kvm-intel default 4096).</summary>
+    public long PleWindow { get; init; } = 4096;
+
+    /// <summary>AMD: PAUSE instructions before an exit (2.6.39: 3000).</summary>
+    public long PauseFilterCount { get; init; } = 3000;
+
+    /// <summary>AMD: cycles one iteration of a spin loop (PAUSE + lock read) takes, to turn the count into time.</summary>
+    public long PauseLoopCycles { get; init; } = 40;
+
+    /// <summary>Cycles between two PAUSEs in a guest spin loop (compared with ple_gap).</summary>
+    public long SpinLoopGapCycles { get; init; } = 40;
+
+    /// <summary>Pre-2011 handler: how long the VCPU sleeps on its wait queue.</summary>
+    public SimDuration SleepTimeout { get; init; } = SimDuration.FromMicroseconds(100);
+
+    public ExitCosts Costs { get; init; } = new();
+}

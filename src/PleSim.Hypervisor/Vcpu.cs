@@ -1,0 +1,646 @@
+using PleSim.Engine;
+using PleSim.Host;
+
+namespace PleSim.Hypervisor;
+
+/// <summary>Where a VCPU thread is: executing guest code, in KVM (an exit), in QEMU userspace, or blocked.</summary>
+public enum VcpuMode
+{
+    /// <summary>In guest mode (VMX non-root): PF_VCPU is set while the task runs.</summary>
+    Guest,
+
+    /// <summary>Handling a VM exit in KVM (host kernel), or entering the guest.</summary>
+    Exit,
+
+    /// <summary>In QEMU userspace emulating an I/O exit.</summary>
+    Userspace,
+
+    /// <summary>Halted: blocked in <c>kvm_vcpu_block</c> on its wait queue.</summary>
+    Halted,
+
+    /// <summary>Sleeping in the pre-2011 PAUSE handler (on its wait queue, with a timeout).</summary>
+    PleSleep,
+}
+
+/// <summary>The guest operation a VCPU is executing.</summary>
+public enum GuestOp
+{
+    None,
+    Compute,
+    Spin,
+    Halt,
+    SendIpi,
+    Userspace,
+}
+
+/// <summary>What a VCPU's time went to (host wall time, per VCPU).</summary>
+public enum VcpuTime
+{
+    GuestRun,
+    GuestSpin,
+    PauseExit,
+    OtherExit,
+    Halted,
+    PleSleep,
+    Preempted,
+    Userspace,
+    NotStarted,
+}
+
+/// <summary>
+/// A virtual CPU: a host task (the VCPU thread) whose body runs the guest while it is scheduled.
+/// Guest operations progress only in guest mode on a CPU; exits, their handlers and re-entries
+/// cost host CPU time; PAUSE loops exit after the PLE window; HLT blocks the thread until an
+/// interrupt kicks it, like <c>kvm_vcpu_block</c> / <c>kvm_vcpu_kick</c> (virt/kvm/kvm_main.c, 2.6.39).
+/// </summary>
+public sealed class Vcpu : ITaskBody
+{
+    private enum Seg
+    {
+        None,
+        Exit,
+        Userspace,
+        Irq,
+        Compute,
+    }
+
+    private enum ExitKind
+    {
+        None,
+        Entry,
+        Pause,
+        Hlt,
+        IcrWrite,
+        External,
+    }
+
+    private readonly Kvm _kvm;
+    private readonly HrTimer _segTimer;
+    private readonly HrTimer _pleTimer;
+    private readonly HrTimer _sleepTimer;
+    private readonly HrTimer _kickTimer;
+    private readonly HrTimer _guestTimer;
+    private readonly long[] _time = new long[Enum.GetValues<VcpuTime>().Length];
+    private VcpuTime _cat = VcpuTime.NotStarted;
+    private long _catSince;
+
+    private GuestOp _op;
+    private long _opRemaining;
+    private ISpinTarget? _spinTarget;
+    private long _spinToken;
+    private bool _spinUser;
+    private Vcpu? _ipiTarget;
+    private int _ipiVector;
+    private int _irqVector = -1;
+    private long _irqRemaining;
+    private int _pending;
+    private ExitKind _exitKind;
+    private long _exitRemaining;
+    private bool _inPauseEpisode;
+    private Seg _seg;
+    private long _segStart = -1;
+    private long _guestTimerPeriod;
+    private long _lhpSince = -1;
+
+    internal Vcpu(Kvm kvm, Vm vm, int index)
+    {
+        _kvm = kvm;
+        Vm = vm;
+        Index = index;
+        var sim = kvm.Sim;
+        var h = new Handlers(this);
+        _segTimer = new HrTimer(sim, h, 0);
+        _pleTimer = new HrTimer(sim, h, 1);
+        _sleepTimer = new HrTimer(sim, h, 2);
+        _kickTimer = new HrTimer(sim, h, 3);
+        _guestTimer = new HrTimer(sim, h, 4);
+    }
+
+    public Vm Vm { get; }
+
+    /// <summary>Index in the VM (<c>vcpu->vcpu_id</c>, the order <c>kvm_for_each_vcpu</c> walks).</summary>
+    public int Index { get; }
+
+    public HostTask Task { get; internal set; } = null!;
+    public IGuestCpu Guest { get; private set; } = null!;
+
+    /// <summary>Connects the guest kernel's side of this VCPU (once, before the VM starts).</summary>
+    public void AttachGuest(IGuestCpu guest) => Guest = Guest is null ? guest : throw new InvalidOperationException($"{this} already has a guest");
+    public VcpuMode Mode { get; private set; } = VcpuMode.Exit;
+    public GuestOp Op => _op;
+
+    /// <summary><c>vcpu->pid</c>: the thread that last ran KVM_RUN for it (null until its first run).</summary>
+    public HostTask? Pid { get; private set; }
+
+    /// <summary>The host scheduled it out while it was runnable (what 3.10 calls <c>vcpu->preempted</c>).</summary>
+    public bool Preempted { get; private set; }
+
+    /// <summary><c>PF_VCPU</c>: the thread is on a CPU in guest mode.</summary>
+    public bool InGuestMode => Mode == VcpuMode.Guest && IsExecuting;
+
+    /// <summary>The wait queue is active (<c>waitqueue_active(&amp;vcpu->wq)</c>): halted or sleeping in the PLE handler.</summary>
+    public bool WaitQueueActive => Mode is VcpuMode.Halted or VcpuMode.PleSleep;
+
+    /// <summary>3.7's dy_eligible bookkeeping: in a spin loop (set for the PAUSE handler's duration) and the flip flag.</summary>
+    public bool InSpinLoop { get; internal set; }
+    public bool DyEligible { get; internal set; }
+
+    /// <summary>The last VCPU this one kicked out of HLT (to classify lock-holder preemptions).</summary>
+    public Vcpu? LastWoken { get; internal set; }
+    public long LastWokenAt { get; internal set; }
+
+    public VcpuStats Stats { get; } = new();
+
+    public override string ToString() => $"{Vm.Name}/vcpu{Index}";
+
+    // ------------------------------------------------------------------ guest operations
+
+    /// <summary>Executes <paramref name="ns"/> of guest code.</summary>
+    public void Compute(long ns)
+    {
+        RequireIdleOp();
+        _op = GuestOp.Compute;
+        _opRemaining = Math.Max(0, ns);
+    }
+
+    /// <summary>A PAUSE loop on <paramref name="target"/> until <see cref="ISpinTarget.TryAcquire"/> succeeds.</summary>
+    public void Spin(ISpinTarget target, long token, bool userMode = false)
+    {
+        RequireIdleOp();
+        _op = GuestOp.Spin;
+        _spinTarget = target;
+        _spinToken = token;
+        _spinUser = userMode;
+        Stats.Spins++;
+    }
+
+    /// <summary>HLT: exit and block until an interrupt is pending.</summary>
+    public void Halt()
+    {
+        RequireIdleOp();
+        _op = GuestOp.Halt;
+    }
+
+    /// <summary>Writes the APIC ICR to send <paramref name="vector"/> to <paramref name="target"/> (one exit).</summary>
+    public void SendIpi(Vcpu target, int vector)
+    {
+        RequireIdleOp();
+        _op = GuestOp.SendIpi;
+        _ipiTarget = target;
+        _ipiVector = vector;
+    }
+
+    /// <summary>An I/O exit handled by QEMU in userspace for <paramref name="ns"/> (PF_VCPU clear meanwhile).</summary>
+    public void ExitToUserspace(long ns)
+    {
+        RequireIdleOp();
+        _op = GuestOp.Userspace;
+        _opRemaining = ns;
+    }
+
+    /// <summary>Programs the local APIC timer to fire every <paramref name="period"/> (0 stops it).</summary>
+    public void SetGuestTimer(SimDuration period)
+    {
+        _guestTimerPeriod = period.Ns;
+        if (period.Ns <= 0)
+        {
+            _guestTimer.Cancel();
+            return;
+        }
+        if (!_guestTimer.IsArmed)
+        {
+            long p = period.Ns;
+            long next = ((_kvm.Sim.Now.Ns / p) + 1) * p;
+            _guestTimer.Start(new SimTime(next));
+        }
+    }
+
+    public bool GuestTimerArmed => _guestTimer.IsArmed;
+    public SimTime GuestTimerExpires => _guestTimer.Expires;
+
+    /// <summary>The lock this VCPU spins on may have changed: look again (after a cache-line transfer if it gets it).</summary>
+    public void NotifySpinRelease()
+    {
+        if (_op != GuestOp.Spin || Mode != VcpuMode.Guest || _irqVector >= 0 || !IsExecuting)
+            return; // it will look when it next executes the loop
+        // The PLE window keeps counting: the loop goes on unless the lock is now ours.
+        Run();
+    }
+
+    private void RequireIdleOp()
+    {
+        if (_op != GuestOp.None)
+            throw new InvalidOperationException($"{this}: a new guest operation while {_op} is in progress");
+    }
+
+    /// <summary>The thread is on its CPU and past the context switch.</summary>
+    private bool IsExecuting => Task.OnCpu && !_switchPending;
+
+    private bool _switchPending = true;
+
+    // ------------------------------------------------------------------ host hooks (preempt notifiers)
+
+    public void OnRun(HostTask task, int cpu, bool switched)
+    {
+        _switchPending = false;
+        Preempted = false;
+        if (_lhpSince >= 0)
+        {
+            Stats.LockHolderPreemptedNs += _kvm.Sim.Now.Ns - _lhpSince;
+            _lhpSince = -1;
+        }
+        if (Pid is null)
+        {
+            Pid = task;
+            Mode = VcpuMode.Exit;
+            _exitKind = ExitKind.Entry;
+            _exitRemaining = Costs.Entry.Ns;
+        }
+        else if (Mode == VcpuMode.Guest)
+        {
+            // Scheduled out from guest mode (external interrupt exit + schedule): pay the exit and re-enter.
+            Mode = VcpuMode.Exit;
+            _exitKind = ExitKind.Entry;
+            _exitRemaining = Costs.Exit.Ns + Costs.Entry.Ns;
+        }
+        else if (Mode is VcpuMode.Halted or VcpuMode.PleSleep)
+        {
+            _sleepTimer.Cancel();
+            Mode = VcpuMode.Exit;
+            _exitKind = ExitKind.Entry;
+            _exitRemaining = Costs.Entry.Ns;
+        }
+        Account();
+        Run();
+    }
+
+    public void OnStop(HostTask task, int cpu, StopReason reason)
+    {
+        Freeze();
+        _switchPending = true;
+        if (reason != StopReason.Blocked)
+        {
+            Preempted = reason == StopReason.Preempted;
+            if (Preempted && Guest.HoldsSpinlock(this))
+                _lhpSince = _kvm.Sim.Now.Ns;
+        }
+        Account();
+    }
+
+    // ------------------------------------------------------------------ the state machine
+
+    private ExitCosts Costs => _kvm.Settings.Costs;
+
+    private void StartSeg(Seg seg, long ns)
+    {
+        _seg = seg;
+        _segStart = _kvm.Sim.Now.Ns;
+        _segTimer.Start(new SimTime(_segStart + ns));
+    }
+
+    /// <summary>Stops the running segment (preemption, forced exit), keeping what is left of it.</summary>
+    private void Freeze()
+    {
+        _pleTimer.Cancel();
+        if (_seg == Seg.None)
+            return;
+        long ran = _kvm.Sim.Now.Ns - _segStart;
+        switch (_seg)
+        {
+            case Seg.Exit:
+            case Seg.Userspace:
+                _exitRemaining -= ran;
+                break;
+            case Seg.Irq:
+                _irqRemaining -= ran;
+                break;
+            case Seg.Compute:
+                _opRemaining -= ran;
+                break;
+        }
+        _segTimer.Cancel();
+        _seg = Seg.None;
+        _segStart = -1;
+    }
+
+    private void OnSegmentDone()
+    {
+        switch (_seg)
+        {
+            case Seg.Exit:
+            case Seg.Userspace:
+                _exitRemaining = 0;
+                break;
+            case Seg.Irq:
+                _irqRemaining = 0;
+                break;
+            case Seg.Compute:
+                _opRemaining = 0;
+                break;
+        }
+        _seg = Seg.None;
+        _segStart = -1;
+        Account();
+        Run();
+    }
+
+    /// <summary>Advances the VCPU until it waits for time to pass, blocks or yields.</summary>
+    private void Run()
+    {
+        if (!IsExecuting)
+            return;
+        for (int guard = 0; guard < 10_000; guard++)
+        {
+            switch (Mode)
+            {
+                case VcpuMode.Exit:
+                    if (_exitRemaining > 0)
+                    {
+                        StartSeg(Seg.Exit, _exitRemaining);
+                        Account();
+                        return;
+                    }
+                    if (!FinishExit())
+                        return;
+                    continue;
+                case VcpuMode.Userspace:
+                    if (_exitRemaining > 0)
+                    {
+                        StartSeg(Seg.Userspace, _exitRemaining);
+                        Account();
+                        return;
+                    }
+                    _op = GuestOp.None;
+                    EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                    continue;
+                case VcpuMode.Guest:
+                    if (_irqVector >= 0)
+                    {
+                        if (_irqRemaining > 0)
+                        {
+                            StartSeg(Seg.Irq, _irqRemaining);
+                            Account();
+                            return;
+                        }
+                        int v = _irqVector;
+                        _irqVector = -1;
+                        Guest.OnInterruptDone(this, v);
+                        if (!IsExecuting || Mode != VcpuMode.Guest)
+                            return;
+                        continue;
+                    }
+                    if (_pending != 0)
+                    {
+                        TakeInterrupt();
+                        continue;
+                    }
+                    if (!RunOp())
+                        return;
+                    continue;
+                default:
+                    return; // blocked
+            }
+        }
+        throw new InvalidOperationException($"{this}: the guest made no progress (it keeps issuing zero-time operations)");
+    }
+
+    /// <summary>Runs the current guest operation; false when the VCPU now waits (time, exit, block).</summary>
+    private bool RunOp()
+    {
+        switch (_op)
+        {
+            case GuestOp.None:
+                Guest.OnOpDone(this);
+                if (_op == GuestOp.None)
+                    throw new InvalidOperationException($"{this}: the guest gave no operation");
+                return IsExecuting && Mode == VcpuMode.Guest;
+            case GuestOp.Compute:
+                if (_opRemaining > 0)
+                {
+                    StartSeg(Seg.Compute, _opRemaining);
+                    Account();
+                    return false;
+                }
+                _op = GuestOp.None;
+                return true;
+            case GuestOp.Spin:
+                if (_spinTarget!.TryAcquire(this, _spinToken))
+                {
+                    _pleTimer.Cancel();
+                    _op = GuestOp.None;
+                    _spinTarget = null;
+                    Account();
+                    return true;
+                }
+                Account();
+                long window = _kvm.PleWindowNs(_spinUser);
+                if (window > 0 && !_pleTimer.IsArmed)
+                    _pleTimer.Start(_kvm.Sim.Now + new SimDuration(window));
+                return false;
+            case GuestOp.Halt:
+                EnterExit(ExitKind.Hlt, Costs.Exit.Ns + Costs.HltHandler.Ns);
+                Stats.HltExits++;
+                return true;
+            case GuestOp.SendIpi:
+                EnterExit(ExitKind.IcrWrite, Costs.Exit.Ns + Costs.IcrWriteHandler.Ns);
+                Stats.IpiExits++;
+                return true;
+            case GuestOp.Userspace:
+                Mode = VcpuMode.Userspace;
+                _exitRemaining = Costs.Exit.Ns + Costs.UserspaceExit.Ns + _opRemaining;
+                Stats.UserspaceExits++;
+                Account();
+                return true;
+        }
+        return false;
+    }
+
+    private void EnterExit(ExitKind kind, long ns)
+    {
+        Mode = VcpuMode.Exit;
+        _exitKind = kind;
+        _exitRemaining = ns;
+        Account();
+    }
+
+    /// <summary>What happens when the exit's work is done; false when the thread blocked or yielded.</summary>
+    private bool FinishExit()
+    {
+        switch (_exitKind)
+        {
+            case ExitKind.Entry:
+                Mode = VcpuMode.Guest;
+                _exitKind = ExitKind.None;
+                _inPauseEpisode = false;
+                Account();
+                return true;
+            case ExitKind.Hlt:
+                _op = GuestOp.None; // HLT retired; the next instruction runs after an interrupt
+                if (_pending != 0)
+                {
+                    EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                    return true;
+                }
+                Mode = VcpuMode.Halted;
+                Stats.Halts++;
+                Account();
+                _kvm.Host.Block(Task);
+                return false;
+            case ExitKind.IcrWrite:
+                _op = GuestOp.None;
+                var target = _ipiTarget!;
+                _ipiTarget = null;
+                EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                _kvm.Kick(target, _ipiVector, this);
+                return IsExecuting;
+            case ExitKind.External:
+                EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                return true;
+            case ExitKind.Pause:
+                return _kvm.HandlePauseExit(this);
+        }
+        throw new InvalidOperationException($"{this}: exit {_exitKind} has no continuation");
+    }
+
+    private void TakeInterrupt()
+    {
+        int v = System.Numerics.BitOperations.TrailingZeroCount(_pending);
+        _pending &= ~(1 << v);
+        _pleTimer.Cancel();
+        _irqVector = v;
+        _irqRemaining = Guest.OnInterrupt(this, v);
+        Stats.Interrupts++;
+        Account();
+    }
+
+    // ------------------------------------------------------------------ called by KVM
+
+    /// <summary>Called by the PAUSE handler policies: re-enter after <paramref name="extraCost"/> of handler work.</summary>
+    internal void ContinueAfterPauseHandler(long extraCost) => EnterExit(ExitKind.Entry, Costs.Entry.Ns + extraCost);
+
+    /// <summary>The pre-2011 handler: sleep on the wait queue for <paramref name="timeout"/> (a kick ends it early).</summary>
+    internal void SleepOnWaitQueue(SimDuration timeout)
+    {
+        Mode = VcpuMode.PleSleep;
+        _exitKind = ExitKind.Entry;
+        _exitRemaining = Costs.Entry.Ns;
+        Account();
+        _sleepTimer.StartAfter(timeout);
+        _kvm.Host.Block(Task);
+    }
+
+    /// <summary>Marks <paramref name="vector"/> pending; the caller wakes or kicks the VCPU as needed.</summary>
+    internal void SetPending(int vector) => _pending |= 1 << vector;
+
+    public bool HasPendingInterrupt => _pending != 0;
+
+    /// <summary>Forces a running VCPU out of guest mode after the IPI latency (kick).</summary>
+    internal void ForceExit(SimDuration after)
+    {
+        var when = _kvm.Sim.Now + after;
+        if (!_kickTimer.IsArmed || _kickTimer.Expires > when)
+            _kickTimer.Start(when);
+    }
+
+    private void OnKickArrived()
+    {
+        if (Mode != VcpuMode.Guest || !IsExecuting)
+            return; // not in guest mode: the interrupt is injected at the next entry
+        Freeze();
+        EnterExit(ExitKind.External, Costs.Exit.Ns);
+        Stats.ExternalExits++;
+        Run();
+    }
+
+    private void OnPleWindowExpired()
+    {
+        if (_op != GuestOp.Spin || Mode != VcpuMode.Guest || !IsExecuting)
+            return;
+        Stats.PauseExits++;
+        _inPauseEpisode = true;
+        EnterExit(ExitKind.Pause, Costs.Exit.Ns + Costs.PauseHandler.Ns);
+        Run();
+    }
+
+    private void OnSleepTimeout()
+    {
+        if (Mode == VcpuMode.PleSleep)
+            _kvm.Host.TryToWakeUp(Task, Task.Cpu);
+    }
+
+    private void OnGuestTimer()
+    {
+        if (_guestTimerPeriod > 0)
+            _guestTimer.Forward(_kvm.Sim.Now, new SimDuration(_guestTimerPeriod));
+        _kvm.Kick(this, Vectors.Timer, null);
+    }
+
+    // ------------------------------------------------------------------ accounting
+
+    private VcpuTime CurrentCategory()
+    {
+        if (Pid is null)
+            return VcpuTime.NotStarted;
+        if (Mode == VcpuMode.Halted)
+            return VcpuTime.Halted;
+        if (Mode == VcpuMode.PleSleep)
+            return VcpuTime.PleSleep;
+        if (!IsExecuting)
+            return VcpuTime.Preempted;
+        return Mode switch
+        {
+            VcpuMode.Guest when _irqVector < 0 && _op == GuestOp.Spin => VcpuTime.GuestSpin,
+            VcpuMode.Guest => VcpuTime.GuestRun,
+            VcpuMode.Userspace => VcpuTime.Userspace,
+            _ => _inPauseEpisode || _exitKind == ExitKind.Pause ? VcpuTime.PauseExit : VcpuTime.OtherExit,
+        };
+    }
+
+    /// <summary>Charges the time since the last change to the category it was in, and recomputes the category.</summary>
+    private void Account()
+    {
+        long now = _kvm.Sim.Now.Ns;
+        _time[(int)_cat] += now - _catSince;
+        _catSince = now;
+        _cat = CurrentCategory();
+    }
+
+    /// <summary>Time per category up to now (ns).</summary>
+    public long TimeIn(VcpuTime category)
+    {
+        Account();
+        return _time[(int)category];
+    }
+
+    private sealed class Handlers(Vcpu v) : IEventHandler
+    {
+        public void OnEvent(Simulator sim, long arg)
+        {
+            switch (arg)
+            {
+                case 0:
+                    v.OnSegmentDone();
+                    break;
+                case 1:
+                    v.OnPleWindowExpired();
+                    break;
+                case 2:
+                    v.OnSleepTimeout();
+                    break;
+                case 3:
+                    v.OnKickArrived();
+                    break;
+                case 4:
+                    v.OnGuestTimer();
+                    break;
+            }
+        }
+    }
+}
+
+/// <summary>Counters of one VCPU.</summary>
+public sealed class VcpuStats
+{
+    public long PauseExits, HltExits, Halts, IpiExits, ExternalExits, UserspaceExits, Interrupts, Spins, Kicks, WakeFromHalt;
+    public long LockHolderPreemptedNs;
+}
