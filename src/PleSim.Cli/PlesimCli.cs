@@ -16,6 +16,7 @@ public static class PlesimCli
         root.Subcommands.Add(ValidateCommand.Create(ctx));
         root.Subcommands.Add(RunCommand.Create(ctx));
         root.Subcommands.Add(BenchCommand.Create(ctx));
+        root.Subcommands.Add(ReproduceCommand.Create(ctx));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
@@ -33,6 +34,19 @@ public static class PlesimCli
         {
             ctx.Error(e.Message);
             return ExitCodes.BadInput;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            ctx.Error(e.Message);
+            return ExitCodes.BadInput;
+        }
+        catch (Exception e)
+        {
+            // Never a stack trace for the user: say what failed; PLESIM_DEBUG=1 shows the trace.
+            ctx.Error($"internal error: {e.GetType().Name}: {e.Message}");
+            if (Environment.GetEnvironmentVariable("PLESIM_DEBUG") == "1")
+                stderr.WriteLine(e);
+            return ExitCodes.RunFailed;
         }
     }
 }

@@ -21,6 +21,7 @@ public sealed class GuestCpu : IGuestCpu
         WaitDo,
         BlockIfSleeping,
         WakeSelect,
+        WakeCheck,
         EnqueueDo,
         Ipi,
         Pick,
@@ -308,9 +309,10 @@ public sealed class GuestCpu : IGuestCpu
                 }
                 return false;
             case Micro.BlockIfSleeping:
-                if (Curr is { State: ThreadState.Sleeping } t)
+                // schedule(): the thread is dequeued under the run-queue lock (in Pick) unless a
+                // wake-up set it running again first.
+                if (Curr is { State: ThreadState.Sleeping })
                 {
-                    t.State = ThreadState.Blocked;
                     PushFront(new Op { Kind = Micro.Unlock, Lock = RqLock });
                     PushFront(new Op { Kind = Micro.Pick });
                     PushFront(new Op { Kind = Micro.Compute, Ns = S.Costs.ContextSwitch.Ns });
@@ -319,6 +321,9 @@ public sealed class GuestCpu : IGuestCpu
                 return false;
             case Micro.WakeSelect:
                 return WakeSelect(op.Thread!);
+            case Micro.WakeCheck:
+                WakeCheck(op.Thread!, op.Cpu!);
+                return false;
             case Micro.EnqueueDo:
                 return EnqueueDo(op.Thread!, op.Cpu!);
             case Micro.Ipi:
@@ -348,23 +353,54 @@ public sealed class GuestCpu : IGuestCpu
 
     // ------------------------------------------------------------------ wake-up
 
+    /// <summary>try_to_wake_up, first part: lock the run queue the thread is on (<c>task_rq_lock</c>).</summary>
     private bool WakeSelect(GuestThread t)
     {
+        var rq = _k.Cpus[t.Cpu];
+        PushFront(new Op { Kind = Micro.WakeCheck, Thread = t, Cpu = rq });
+        PushFront(new Op { Kind = Micro.Lock, Lock = rq.RqLock });
+        Vcpu.Compute(S.Costs.WakeupPath.Ns);
+        return true;
+    }
+
+    /// <summary>
+    /// try_to_wake_up under the thread's run-queue lock: a thread still on its CPU (it has not
+    /// been through schedule() yet) is just set running; a blocked one gets a CPU
+    /// (select_task_rq) and is enqueued there under that CPU's lock.
+    /// </summary>
+    private void WakeCheck(GuestThread t, GuestCpu locked)
+    {
+        if (t.Cpu != locked.Index)
+        {
+            // It moved before we got the lock: task_rq_lock retries.
+            PushFront(new Op { Kind = Micro.WakeSelect, Thread = t });
+            PushFront(new Op { Kind = Micro.Unlock, Lock = locked.RqLock });
+            return;
+        }
         if (t.State == ThreadState.Sleeping)
         {
-            // Still on its CPU, before schedule(): try_to_wake_up just sets it running again.
             t.State = ThreadState.Running;
             t.Wakeups++;
-            return false;
+            PushFront(new Op { Kind = Micro.Unlock, Lock = locked.RqLock });
+            return;
         }
         if (t.State != ThreadState.Blocked)
-            return false;
+        {
+            PushFront(new Op { Kind = Micro.Unlock, Lock = locked.RqLock });
+            return;
+        }
         var target = _k.SelectWakeTarget(t, this);
+        if (target == locked)
+        {
+            PushFront(new Op { Kind = Micro.Unlock, Lock = locked.RqLock });
+            PushFront(new Op { Kind = Micro.EnqueueDo, Thread = t, Cpu = target });
+            return;
+        }
+        // Moving to another CPU: drop this lock, take the target's (2.6.3x ttwu).
         PushFront(new Op { Kind = Micro.Unlock, Lock = target.RqLock });
         PushFront(new Op { Kind = Micro.EnqueueDo, Thread = t, Cpu = target });
         PushFront(new Op { Kind = Micro.Lock, Lock = target.RqLock });
-        Vcpu.Compute(S.Costs.WakeupPath.Ns);
-        return true;
+        PushFront(new Op { Kind = Micro.Unlock, Lock = locked.RqLock });
     }
 
     /// <summary>Enqueue a woken thread on <paramref name="target"/> (whose rq lock we hold) and decide on preemption and the reschedule IPI.</summary>
@@ -435,6 +471,8 @@ public sealed class GuestCpu : IGuestCpu
     private void Pick()
     {
         var prev = Curr;
+        if (LocksHeld != 1)
+            throw new InvalidOperationException($"{this}: schedule() with {LocksHeld - 1} spinlock(s) held besides the run-queue lock (thread {prev})");
         if (prev is not null)
         {
             UpdateCurr();
@@ -442,6 +480,10 @@ public sealed class GuestCpu : IGuestCpu
             {
                 prev.State = ThreadState.Runnable;
                 Enqueue(prev);
+            }
+            else if (prev.State == ThreadState.Sleeping)
+            {
+                prev.State = ThreadState.Blocked; // deactivate_task(DEQUEUE_SLEEP)
             }
         }
         GuestThread? next = null;
@@ -519,6 +561,8 @@ public sealed class GuestCpu : IGuestCpu
     }
 
     internal int QueuedCount => _queue.Count;
+
+    internal bool IsQueued(GuestThread t) => _queue.Contains(t);
 
     // ------------------------------------------------------------------ TLB shootdown
 

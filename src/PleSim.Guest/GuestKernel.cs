@@ -26,6 +26,7 @@ public sealed class GuestKernel
             Cpus[i] = new GuestCpu(this, i, vm.Vcpus[i]);
             vm.Vcpus[i].AttachGuest(Cpus[i]);
         }
+        kvm.Sim.Invariants.Register(new GuestInvariants(this));
     }
 
     public Kvm Kvm { get; }
@@ -134,5 +135,39 @@ public sealed class GuestKernel
         }
         var t = busiest?.Pullable(idle);
         return t is null ? (null, null) : (t, busiest);
+    }
+}
+
+/// <summary>A guest's invariants: a thread runs on at most one VCPU, runnable threads are queued exactly once, a lock has at most one owner which holds it.</summary>
+internal sealed class GuestInvariants(GuestKernel k) : PleSim.Engine.IInvariant
+{
+    public string Name => $"guest {k.Name}";
+
+    public string? Check()
+    {
+        var running = new Dictionary<GuestThread, GuestCpu>();
+        foreach (var c in k.Cpus)
+        {
+            if (c.Curr is { } t && !running.TryAdd(t, c))
+                return $"{t} is current on {running[t]} and {c}";
+            if (c.LocksHeld < 0)
+                return $"{c} holds {c.LocksHeld} locks";
+        }
+        foreach (var t in k.Threads)
+        {
+            int queued = k.Cpus.Count(c => c.IsQueued(t));
+            if (t.State == ThreadState.Runnable && queued != 1)
+                return $"{t} is runnable but queued {queued} times";
+            if (t.State != ThreadState.Runnable && queued != 0)
+                return $"{t} is {t.State} but queued";
+            if (t.State == ThreadState.Running && !running.ContainsKey(t))
+                return $"{t} is running but no VCPU's current thread";
+        }
+        foreach (var l in k.Locks)
+        {
+            if (l.Owner is { } o && o.LocksHeld <= 0)
+                return $"{l} is owned by {o}, which holds no lock";
+        }
+        return null;
     }
 }

@@ -57,6 +57,11 @@ internal static class VmReport
             result.AddMetric(p + "pause_exits_per_second", D("pause_exits") / seconds);
             result.AddMetric(p + "yield_to_success_rate", yieldCalls > 0 ? yieldOk / yieldCalls : double.NaN);
             result.AddMetric(p + "lock_holder_preemptions_per_second", (D("lhp.woken_by_holder") + D("lhp.same_vm") + D("lhp.other_vm") + D("lhp.host_task")) / seconds);
+            foreach (var cause in new[] { "woken_by_holder", "same_vm", "other_vm", "host_task" })
+                result.AddMetric(p + "lhp." + cause, D("lhp." + cause) / seconds);
+            result.AddMetric(p + "frac_guest_run", D("time.guest_run") / vcpuNs);
+            result.AddMetric(p + "frac_other_exit", D("time.other_exit") / vcpuNs);
+            result.AddMetric(p + "frac_ple_sleep", D("time.ple_sleep") / vcpuNs);
             if (vm.Amqp is not null)
             {
                 double pub = D("amqp.published") / seconds;

@@ -1,0 +1,83 @@
+using System.CommandLine;
+using System.Diagnostics;
+using PleSim.Experiments.Reproduce;
+using PleSim.Experiments.Scenarios;
+using PleSim.Reporting;
+using Spectre.Console;
+
+namespace PleSim.Cli.Commands;
+
+/// <summary><c>plesim reproduce riel-2011</c>: the seed's benchmark grid, side by side with the seed's table.</summary>
+public static class ReproduceCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var experiment = new Argument<string>("experiment") { Description = "The experiment to reproduce (riel-2011)" };
+        experiment.AcceptOnlyFromAmong("riel-2011");
+        var runs = new Option<int?>("--runs", "-n") { Description = "Runs per cell (default: the scenario's, 30; --quick: 3)" };
+        var quick = new Option<bool>("--quick") { Description = "3 runs per cell of 300 ms: a quick look, well under a minute on 2 cores" };
+        var json = new Option<bool>("--json") { Description = "Print the cells as JSON on standard output" };
+        var outDir = new Option<string?>("--out", "-o") { Description = "Also write reproduce.json and reproduce.txt into this directory" };
+        var cgroups = new Option<bool>("--cgroups") { Description = "Put each VM in its own cpu cgroup (the seed's 80%/320% observation)" };
+        var scenario = new Option<string?>("--scenario") { Description = "Scenario file to use instead of the built-in scenarios/riel-2011/amqp.yaml" };
+        var parallel = new Option<int>("--parallel", "-j") { Description = "Runs at once (default: all cores)", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("reproduce", "Reproduce the seed's benchmark table (AMQP messages/s, two 4-VCPU guests on 4 CPUs)")
+        {
+            experiment, runs, quick, json, outDir, cgroups, scenario, parallel,
+        };
+        cmd.SetAction(parse =>
+        {
+            bool q = parse.GetValue(quick);
+            bool cg = parse.GetValue(cgroups);
+            Scenario s;
+            try
+            {
+                s = Riel2011.LoadScenario(parse.GetValue(scenario), cg, q);
+            }
+            catch (ScenarioException e)
+            {
+                foreach (var d in e.Diagnostics)
+                    ctx.Err.WriteLine(d.ToString());
+                return ExitCodes.BadInput;
+            }
+            int n = parse.GetValue(runs) ?? (q ? 3 : s.Runs);
+            if (n < 2)
+                throw new CliInputException($"--runs must be at least 2 (a confidence interval needs two runs), got {n}");
+            var sw = Stopwatch.StartNew();
+            var cells = Progress.Run(ctx, $"riel-2011 ({Riel2011.Grid().Count} cells × {n} runs)",
+                report => Riel2011.Run(s, n, parse.GetValue(parallel), report), quiet: parse.GetValue(json) && !ctx.IsErrTerminal);
+            sw.Stop();
+            var jsonText = ReproduceReport.Json(cells, n, s.Digest, cg);
+            var text = new StringWriter();
+            var textConsole = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+            {
+                Out = new Spectre.Console.AnsiConsoleOutput(text),
+                Ansi = Spectre.Console.AnsiSupport.No,
+                ColorSystem = Spectre.Console.ColorSystemSupport.NoColors,
+            });
+            textConsole.Profile.Width = 200;
+            foreach (var console in new[] { ctx.Console_, textConsole })
+            {
+                if (console == ctx.Console_ && parse.GetValue(json))
+                    continue;
+                foreach (var p in Riel2011.Payloads)
+                    console.Write(ReproduceReport.Main(cells, p));
+                console.Write(ReproduceReport.Ratios(cells));
+                console.Write(ReproduceReport.Explain(cells));
+                console.WriteLine($"Compared metric: {cells[0].Metric} (messages delivered to the subscriber per second). {cells.Sum(c => c.Runs.Length)} runs in {sw.Elapsed.TotalSeconds:0.0} s wall time on {Environment.ProcessorCount} cores.");
+            }
+            if (parse.GetValue(json))
+                ctx.Out.Write(jsonText);
+            if (parse.GetValue(outDir) is { } dir)
+            {
+                CommonOptions.WriteAtomically(Path.Combine(dir, "reproduce.json"), jsonText);
+                CommonOptions.WriteAtomically(Path.Combine(dir, "reproduce.txt"), text.ToString());
+            }
+            int failed = cells.Sum(c => c.Failed);
+            if (failed > 0)
+                ctx.Err.WriteLine($"plesim: {failed} runs failed; their seeds and errors are in the JSON output");
+            return failed > 0 ? ExitCodes.RunFailed : ExitCodes.Ok;
+        });
+        return cmd;
+    }
+}

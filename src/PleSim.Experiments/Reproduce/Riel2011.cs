@@ -1,0 +1,156 @@
+using PleSim.Engine;
+using PleSim.Experiments.Running;
+using PleSim.Experiments.Scenarios;
+
+namespace PleSim.Experiments.Reproduce;
+
+/// <summary>One cell of the seed's grid: payload × PAUSE handler × overcommit.</summary>
+public sealed record CellSpec(int Payload, string Handler, int Loops)
+{
+    /// <summary>"1x", "1.5x", "2x": runnable VCPUs per CPU (4 AMQP + loops on 4 CPUs).</summary>
+    public string Overcommit => Loops switch { 0 => "1x", 2 => "1.5x", 4 => "2x", _ => $"{(4 + Loops) / 4.0:0.##}x" };
+
+    public IReadOnlyList<Override> Overrides =>
+    [
+        Override.Parse($"vms[0].workload.payload={Payload}"),
+        Override.Parse($"kvm.ple_handler={Handler}"),
+        Override.Parse($"vms[1].workload.loops={Loops}"),
+    ];
+}
+
+/// <summary>The result of one cell: its runs and their summaries.</summary>
+public sealed class CellResult(CellSpec spec, double? seedValue, bool calibrated, RunResult[] runs, string metric)
+{
+    public CellSpec Spec { get; } = spec;
+    public double? SeedValue { get; } = seedValue;
+
+    /// <summary>True for the no-overcommit cells of the seed's table: the model's costs were calibrated on them.</summary>
+    public bool Calibrated { get; } = calibrated;
+
+    public RunResult[] Runs { get; } = runs;
+    public string Metric { get; } = metric;
+    public MetricSummary Summary => MetricSummary.Of(Metric, Values(Metric));
+
+    public double RelError => SeedValue is double s ? (Summary.Mean - s) / s : double.NaN;
+
+    public IReadOnlyList<double> Values(string metric) =>
+        Runs.Where(r => r.Error is null && r.Metric(metric) is double v && double.IsFinite(v)).Select(r => r.Metric(metric)!.Value).ToList();
+
+    public double Mean(string metric)
+    {
+        var v = Values(metric);
+        return v.Count == 0 ? double.NaN : v.Average();
+    }
+
+    public int Failed => Runs.Count(r => r.Error is not null);
+}
+
+/// <summary>
+/// <c>plesim reproduce riel-2011</c>: the seed's grid (payload {8, 16} × handler {none, the 2011
+/// directed yield, and the extra rows sleep and yield} × {0, 2, 4} loops), each cell run with the
+/// same seeds, side by side with the seed's own numbers.
+/// </summary>
+public static class Riel2011
+{
+    public static readonly int[] Payloads = [8, 16];
+    public static readonly string[] Handlers = ["none", "directed-yield-2011", "sleep", "yield"];
+    public static readonly int[] Loops = [0, 2, 4];
+
+    /// <summary>The seed's table (messages/s, mean of 30 runs): "no PLE" and "PLE" rows.</summary>
+    public static double? SeedValue(int payload, string handler, int loops) => (payload, handler, loops) switch
+    {
+        (8, "none", 0) => 223801,
+        (8, "none", 2) => 135137,
+        (8, "none", 4) => 104951,
+        (8, "directed-yield-2011", 0) => 224135,
+        (8, "directed-yield-2011", 2) => 141105,
+        (8, "directed-yield-2011", 4) => 118744,
+        (16, "none", 0) => 222424,
+        (16, "none", 2) => 126175,
+        (16, "none", 4) => 105299,
+        (16, "directed-yield-2011", 0) => 222534,
+        (16, "directed-yield-2011", 2) => 138082,
+        (16, "directed-yield-2011", 4) => 132945,
+        _ => null,
+    };
+
+    /// <summary>Loads the experiment's scenario: a file, or the built-in copy of scenarios/riel-2011/amqp.yaml.</summary>
+    public static Scenario LoadScenario(string? path, bool cgroups, bool quick)
+    {
+        var extra = new List<Override>();
+        if (cgroups)
+        {
+            extra.Add(Override.Parse("vms[0].cgroup=own"));
+            extra.Add(Override.Parse("vms[1].cgroup=own"));
+        }
+        if (quick)
+        {
+            extra.Add(Override.Parse("duration=300ms"));
+            extra.Add(Override.Parse("warmup=100ms"));
+        }
+        if (path is not null)
+            return ScenarioLoader.LoadFile(path, extra);
+        using var s = typeof(Riel2011).Assembly.GetManifestResourceStream("riel-2011-amqp.yaml")
+            ?? throw new InvalidOperationException("the built-in riel-2011 scenario is missing");
+        using var reader = new StreamReader(s);
+        return ScenarioLoader.LoadText(reader.ReadToEnd(), "scenarios/riel-2011/amqp.yaml (built in)", extra);
+    }
+
+    public static IReadOnlyList<CellSpec> Grid() =>
+        (from p in Payloads from h in Handlers from l in Loops select new CellSpec(p, h, l)).ToList();
+
+    /// <summary>Runs every cell × run on all cores; <paramref name="onRunDone"/> reports progress.</summary>
+    public static IReadOnlyList<CellResult> Run(Scenario baseScenario, int runs, int parallelism = 0, Action<int, int>? onRunDone = null, CancellationToken cancel = default)
+    {
+        var grid = Grid();
+        var scenarios = grid.Select(c => baseScenario.SourceFile.EndsWith("(built in)", StringComparison.Ordinal)
+            ? Reload(baseScenario, c)
+            : ScenarioLoader.LoadFile(baseScenario.SourceFile, [.. baseScenario.Overrides, .. c.Overrides])).ToArray();
+        var seeds = Runner.Seeds(baseScenario, runs);
+        var results = new RunResult[grid.Count, runs];
+        int total = grid.Count * runs, done = 0;
+        var po = new ParallelOptions { MaxDegreeOfParallelism = parallelism > 0 ? parallelism : Environment.ProcessorCount, CancellationToken = cancel };
+        // Longest cells (most overcommitted) first keeps the cores busy to the end.
+        var order = Enumerable.Range(0, total).OrderByDescending(k => grid[k / runs].Loops).ThenBy(k => k).ToArray();
+        Parallel.ForEach(order, po, k =>
+        {
+            int c = k / runs, r = k % runs;
+            results[c, r] = Runner.RunOne(scenarios[c], seeds[r]);
+            onRunDone?.Invoke(Interlocked.Increment(ref done), total);
+        });
+        string metric = baseScenario.CompareMetric ?? "amqp.subscribe_rate";
+        return grid.Select((c, i) => new CellResult(c, SeedValue(c.Payload, c.Handler, c.Loops),
+            c.Loops == 0 && SeedValue(c.Payload, c.Handler, c.Loops) is not null,
+            Enumerable.Range(0, runs).Select(r => results[i, r]).ToArray(), metric)).ToList();
+    }
+
+    private static Scenario Reload(Scenario baseScenario, CellSpec c)
+    {
+        using var s = typeof(Riel2011).Assembly.GetManifestResourceStream("riel-2011-amqp.yaml")!;
+        using var reader = new StreamReader(s);
+        return ScenarioLoader.LoadText(reader.ReadToEnd(), baseScenario.SourceFile, [.. baseScenario.Overrides, .. c.Overrides]);
+    }
+
+    /// <summary>Throughput relative to the same row's no-overcommit cell (simulated, and the seed's).</summary>
+    public static (double Sim, double? Seed) Relative(IReadOnlyList<CellResult> cells, CellResult cell)
+    {
+        var baseCell = cells.First(c => c.Spec.Payload == cell.Spec.Payload && c.Spec.Handler == cell.Spec.Handler && c.Spec.Loops == 0);
+        double sim = cell.Summary.Mean / baseCell.Summary.Mean;
+        double? seed = cell.SeedValue is double s && baseCell.SeedValue is double b ? s / b : null;
+        return (sim, seed);
+    }
+
+    /// <summary>Gain of a handler over "none" in the same payload/overcommit cell, with the paired 95% CI (same seeds).</summary>
+    public static (double Gain, double Low, double High, double? Seed) GainOverNone(IReadOnlyList<CellResult> cells, CellResult cell)
+    {
+        var none = cells.First(c => c.Spec.Payload == cell.Spec.Payload && c.Spec.Handler == "none" && c.Spec.Loops == cell.Spec.Loops);
+        double baseMean = none.Summary.Mean;
+        var pairs = cell.Runs.Zip(none.Runs)
+            .Where(p => p.First.Error is null && p.Second.Error is null)
+            .Select(p => p.First.Metric(cell.Metric)!.Value - p.Second.Metric(cell.Metric)!.Value)
+            .ToList();
+        var d = MetricSummary.Of("diff", pairs);
+        double? seed = cell.SeedValue is double s && none.SeedValue is double n ? (s - n) / n : null;
+        return (d.Mean / baseMean, d.Ci95Low / baseMean, d.Ci95High / baseMean, seed);
+    }
+}

@@ -1,0 +1,195 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using PleSim.Experiments.Reproduce;
+using PleSim.Experiments.Running;
+using Spectre.Console;
+
+namespace PleSim.Reporting;
+
+/// <summary>Tables and JSON of <c>plesim reproduce riel-2011</c>.</summary>
+public static class ReproduceReport
+{
+    private static string N(double v) => double.IsFinite(v) ? v.ToString("N0", CultureInfo.InvariantCulture) : "–";
+    private static string P(double v) => Formats.Percent(v);
+    private static string F3(double v) => double.IsFinite(v) ? v.ToString("0.000", CultureInfo.InvariantCulture) : "–";
+
+    private static string HandlerLabel(string h) => h switch
+    {
+        "none" => "no PLE",
+        "directed-yield-2011" => "PLE (directed yield 2011)",
+        "sleep" => "PLE + sleep (pre-2011)",
+        "yield" => "PLE + sched_yield",
+        _ => h,
+    };
+
+    /// <summary>Seed value, simulated mean, 95% CI, relative error, calibrated/predicted — per payload, handler and overcommit.</summary>
+    public static Table Main(IReadOnlyList<CellResult> cells, int payload)
+    {
+        var t = new Table().Border(TableBorder.Rounded)
+            .Title($"[bold]{payload}-byte payload[/] — {Markup.Escape(cells[0].Metric)} (seed | simulated mean [[95% CI]] | error)");
+        t.AddColumn("handler");
+        foreach (var l in Riel2011.Loops)
+            t.AddColumn(new TableColumn(new CellSpec(payload, "none", l).Overcommit + " overcommit").RightAligned());
+        foreach (var h in Riel2011.Handlers)
+        {
+            var row = new List<string> { Markup.Escape(HandlerLabel(h)) };
+            foreach (var l in Riel2011.Loops)
+            {
+                var c = cells.First(x => x.Spec.Payload == payload && x.Spec.Handler == h && x.Spec.Loops == l);
+                var s = c.Summary;
+                string seed = c.SeedValue is double sv ? N(sv) : "(not in seed)";
+                string tag = c.SeedValue is null ? "" : c.Calibrated ? " [grey]calibrated[/]" : " [blue]predicted[/]";
+                string err = c.SeedValue is null ? "" : $" {Formats.SignedPercent(c.RelError)}";
+                string fails = c.Failed > 0 ? $" [red]{c.Failed} failed[/]" : "";
+                row.Add($"{seed}\n{N(s.Mean)} [[{N(s.Ci95Low)}, {N(s.Ci95High)}]]\n{err}{tag}{fails}");
+            }
+            t.AddRow(row.ToArray());
+        }
+        return t;
+    }
+
+    /// <summary>Throughput relative to no overcommit, and the gain of each PLE handler over no PLE (paired, same seeds).</summary>
+    public static Table Ratios(IReadOnlyList<CellResult> cells)
+    {
+        var t = new Table().Border(TableBorder.Rounded).Title("[bold]derived ratios[/] (simulated vs seed)");
+        t.AddColumn("payload");
+        t.AddColumn("handler");
+        foreach (var l in Riel2011.Loops.Skip(1))
+            t.AddColumn(new TableColumn($"{new CellSpec(8, "none", l).Overcommit} / 1x").RightAligned());
+        foreach (var l in Riel2011.Loops)
+            t.AddColumn(new TableColumn($"gain vs no PLE {new CellSpec(8, "none", l).Overcommit}").RightAligned());
+        foreach (var p in Riel2011.Payloads)
+        {
+            foreach (var h in Riel2011.Handlers)
+            {
+                var row = new List<string> { p + " B", Markup.Escape(HandlerLabel(h)) };
+                foreach (var l in Riel2011.Loops.Skip(1))
+                {
+                    var c = cells.First(x => x.Spec.Payload == p && x.Spec.Handler == h && x.Spec.Loops == l);
+                    var (sim, seed) = Riel2011.Relative(cells, c);
+                    row.Add($"{F3(sim)} ({(seed is double s ? F3(s) : "–")})");
+                }
+                foreach (var l in Riel2011.Loops)
+                {
+                    var c = cells.First(x => x.Spec.Payload == p && x.Spec.Handler == h && x.Spec.Loops == l);
+                    if (h == "none")
+                    {
+                        row.Add("–");
+                        continue;
+                    }
+                    var (gain, lo, hi, seed) = Riel2011.GainOverNone(cells, c);
+                    row.Add($"{Formats.SignedPercent(gain)} [[{Formats.SignedPercent(lo)}, {Formats.SignedPercent(hi)}]] ({(seed is double s ? Formats.SignedPercent(s) : "–")})");
+                }
+                t.AddRow(row.ToArray());
+            }
+        }
+        return t;
+    }
+
+    /// <summary>Where the time went, per cell: CPU per guest, the AMQP guest's VCPU time, PLE activity, lock-holder preemption.</summary>
+    public static Table Explain(IReadOnlyList<CellResult> cells)
+    {
+        var t = new Table().Border(TableBorder.Simple).Title("[bold]where the time went[/] (means over runs; AMQP guest VCPU time as fractions of 4 VCPUs)");
+        foreach (var h in new[] { "payload", "handler", "load", "CPUs amqp", "CPUs loops", "amqp VCPU busy", "spin", "PAUSE exit", "halted", "preempted", "holder preempted", "PAUSE exits/s", "yield_to ok", "LHP/s (woken by holder / same VM / other VM)" })
+            t.AddColumn(new TableColumn(h).RightAligned());
+        foreach (var c in cells)
+        {
+            double lhpW = c.Mean("amqp.lhp_per_s.woken_by_holder");
+            t.AddRow(
+                c.Spec.Payload + " B",
+                Markup.Escape(c.Spec.Handler),
+                c.Spec.Overcommit,
+                F3(c.Mean("amqp.cpus_used")),
+                F3(c.Mean("loops.cpus_used")),
+                P(c.Mean("amqp.cpus_used") / 4),
+                P(c.Mean("amqp.frac_spin")),
+                P(c.Mean("amqp.frac_pause_exit")),
+                P(c.Mean("amqp.frac_halted")),
+                P(c.Mean("amqp.frac_preempted")),
+                P(c.Mean("amqp.frac_lock_holder_preempted")),
+                N(c.Mean("amqp.pause_exits_per_second")),
+                P(c.Mean("amqp.yield_to_success_rate")),
+                $"{N(c.Mean("amqp.lhp.woken_by_holder"))} / {N(c.Mean("amqp.lhp.same_vm"))} / {N(c.Mean("amqp.lhp.other_vm"))}");
+            _ = lhpW;
+        }
+        return t;
+    }
+
+    /// <summary>The <c>--json</c> document: one entry per cell with everything the tables show.</summary>
+    public static string Json(IReadOnlyList<CellResult> cells, int runs, string scenarioDigest, bool cgroups)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("experiment", "riel-2011");
+            w.WriteString("metric", cells[0].Metric);
+            w.WriteString("scenario_digest", scenarioDigest);
+            w.WriteNumber("runs_per_cell", runs);
+            w.WriteBoolean("cgroups", cgroups);
+            w.WriteStartArray("cells");
+            foreach (var c in cells)
+            {
+                var s = c.Summary;
+                w.WriteStartObject();
+                w.WriteNumber("payload", c.Spec.Payload);
+                w.WriteString("handler", c.Spec.Handler);
+                w.WriteString("overcommit", c.Spec.Overcommit);
+                w.WriteNumber("loops", c.Spec.Loops);
+                if (c.SeedValue is double sv)
+                    w.WriteNumber("seed_value", sv);
+                else
+                    w.WriteNull("seed_value");
+                ResultJson.WriteNumber(w, "mean", s.Mean);
+                ResultJson.WriteNumber(w, "stdev", s.Stdev);
+                ResultJson.WriteNumber(w, "ci95_low", s.Ci95Low);
+                ResultJson.WriteNumber(w, "ci95_high", s.Ci95High);
+                ResultJson.WriteNumber(w, "rel_error", c.RelError);
+                w.WriteBoolean("calibrated", c.Calibrated);
+                w.WriteNumber("n", s.N);
+                w.WriteNumber("failed_runs", c.Failed);
+                var (rel, relSeed) = Riel2011.Relative(cells, c);
+                ResultJson.WriteNumber(w, "relative_to_no_overcommit", rel);
+                if (relSeed is double rs)
+                    w.WriteNumber("seed_relative_to_no_overcommit", rs);
+                if (c.Spec.Handler != "none")
+                {
+                    var (gain, lo, hi, gseed) = Riel2011.GainOverNone(cells, c);
+                    ResultJson.WriteNumber(w, "gain_over_no_ple", gain);
+                    ResultJson.WriteNumber(w, "gain_ci95_low", lo);
+                    ResultJson.WriteNumber(w, "gain_ci95_high", hi);
+                    if (gseed is double gs)
+                        w.WriteNumber("seed_gain_over_no_ple", gs);
+                }
+                w.WriteStartObject("cpu_share_per_vm");
+                ResultJson.WriteNumber(w, "amqp", c.Mean("amqp.cpus_used"));
+                ResultJson.WriteNumber(w, "loops", c.Mean("loops.cpus_used"));
+                w.WriteEndObject();
+                w.WriteStartObject("rates");
+                foreach (var m in new[] { "publish_rate", "subscribe_rate", "total_transfers_per_second", "mean_batch" })
+                    ResultJson.WriteNumber(w, m, c.Mean("amqp." + m));
+                w.WriteEndObject();
+                w.WriteStartObject("amqp_vcpu_time");
+                foreach (var m in new[] { "guest_run", "spin", "pause_exit", "other_exit", "halted", "ple_sleep", "preempted", "lock_holder_preempted" })
+                    ResultJson.WriteNumber(w, m, c.Mean("amqp.frac_" + m));
+                w.WriteEndObject();
+                ResultJson.WriteNumber(w, "amqp_vcpu_utilisation", c.Mean("amqp.cpus_used") / 4);
+                ResultJson.WriteNumber(w, "pause_exits_per_second", c.Mean("amqp.pause_exits_per_second"));
+                ResultJson.WriteNumber(w, "yield_to_success_rate", c.Mean("amqp.yield_to_success_rate"));
+                w.WriteStartObject("lock_holder_preemptions_per_second");
+                foreach (var cause in new[] { "woken_by_holder", "same_vm", "other_vm", "host_task" })
+                    ResultJson.WriteNumber(w, cause, c.Mean("amqp.lhp." + cause));
+                w.WriteEndObject();
+                w.WriteStartArray("seeds");
+                foreach (var r in c.Runs)
+                    w.WriteNumberValue(r.Seed);
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+    }
+}
