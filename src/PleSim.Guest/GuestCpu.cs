@@ -552,9 +552,11 @@ public sealed class GuestCpu : IGuestCpu
     /// <summary>A queued thread this idle CPU may pull (new-idle balancing), from the busiest queue.</summary>
     internal GuestThread? Pullable(GuestCpu to)
     {
+        long now = Now;
         foreach (var t in _queue)
         {
-            if (t.AllowedOn(to.Index))
+            // task_hot: a thread that ran within sched_migration_cost stays where its cache is.
+            if (t.AllowedOn(to.Index) && now - t.ExecStart >= S.MigrationCost.Ns)
                 return t;
         }
         return null;

@@ -73,6 +73,9 @@ public sealed record GuestSettings
     /// <summary>An idle VCPU pulls a queued thread from another VCPU before halting (new-idle balancing).</summary>
     public bool IdlePull { get; init; } = true;
 
+    /// <summary>Guest sched_migration_cost: a thread that ran this recently is cache hot and is not pulled (task_hot).</summary>
+    public SimDuration MigrationCost { get; init; } = SimDuration.FromMicroseconds(500);
+
     public GuestCosts Costs { get; init; } = new();
 
     public SimDuration TickPeriod => new(1_000_000_000L / Hz);

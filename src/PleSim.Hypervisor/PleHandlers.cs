@@ -122,79 +122,97 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
         vm.Stats.DirectedYieldWalks++;
         if (Options.DyEligible)
             me.InSpinLoop = true;
-        for (int pass = 0; pass < 2; pass++)
+        Span<int> order = stackalloc int[2 * n + 1];
+        int count = WalkOrder(n, last, Options.InclusiveSkip, order);
+        for (int k = 0; k < count; k++)
         {
-            // kvm_for_each_vcpu(i, ...): in pass 0 the first index that is "skipped" jumps i to
-            // last_boosted_vcpu, and the loop's i++ then continues after it.
-            for (int i = 0; i < n; i++)
+            int i = order[k];
+            var v = vm.Vcpus[i];
+            cost += costs.YieldCandidate.Ns;
+            vm.Stats.CandidatesExamined++;
+            if (v == me)
             {
-                if (pass == 0 && (Options.InclusiveSkip ? i <= last : i < last))
-                {
-                    i = last;
-                    continue;
-                }
-                if (pass == 1 && i > last)
-                    break;
-                var v = vm.Vcpus[i];
-                cost += costs.YieldCandidate.Ns;
-                vm.Stats.CandidatesExamined++;
-                if (v == me)
-                {
-                    vm.Stats.SkippedSelf++;
-                    continue;
-                }
-                if (Options.PreemptedOnly && !v.Preempted)
-                {
-                    vm.Stats.SkippedNotPreempted++;
-                    continue;
-                }
-                if (v.WaitQueueActive)
-                {
-                    vm.Stats.SkippedWaitQueue++;
-                    continue;
-                }
-                if (Options.DyEligible && !Eligible(v))
-                {
-                    vm.Stats.SkippedIneligible++;
-                    continue;
-                }
-                var task = v.Pid;
-                if (task is null)
-                {
-                    vm.Stats.SkippedNoPid++;
-                    continue;
-                }
-                if (v.InGuestMode)
-                {
-                    vm.Stats.SkippedInGuest++;
-                    continue;
-                }
-                cost += costs.YieldTo.Ns;
-                vm.Stats.YieldToCalls++;
-                // The handler's work so far is paid on re-entry; the continuation is set before
-                // yield_to, because a successful yield_to schedules at once.
+                vm.Stats.SkippedSelf++;
+                continue;
+            }
+            if (Options.PreemptedOnly && !v.Preempted)
+            {
+                vm.Stats.SkippedNotPreempted++;
+                continue;
+            }
+            if (v.WaitQueueActive)
+            {
+                vm.Stats.SkippedWaitQueue++;
+                continue;
+            }
+            if (Options.DyEligible && !Eligible(v))
+            {
+                vm.Stats.SkippedIneligible++;
+                continue;
+            }
+            var task = v.Pid;
+            if (task is null)
+            {
+                vm.Stats.SkippedNoPid++;
+                continue;
+            }
+            if (v.InGuestMode)
+            {
+                vm.Stats.SkippedInGuest++;
+                continue;
+            }
+            cost += costs.YieldTo.Ns;
+            vm.Stats.YieldToCalls++;
+            // The handler's work so far is paid on re-entry; the continuation is set before
+            // yield_to, because a successful yield_to schedules at once.
+            me.ContinueAfterPauseHandler(cost);
+            var r = kvm.Host.YieldTo(me.Task, task, preempt: true, undercommitCheck: Options.UndercommitExit);
+            vm.Stats.CountYieldTo(r);
+            if (r == YieldToResult.Success)
+            {
+                vm.LastBoostedVcpu = i;
+                Done(me);
+                return false;
+            }
+            if (r == YieldToResult.BothQueuesSingle)
+            {
+                // 3.9-3.15 returned bool: -ESRCH read as "yielded" and ended the walk.
+                Done(me);
                 me.ContinueAfterPauseHandler(cost);
-                var r = kvm.Host.YieldTo(me.Task, task, preempt: true, undercommitCheck: Options.UndercommitExit);
-                vm.Stats.CountYieldTo(r);
-                if (r == YieldToResult.Success)
-                {
-                    vm.LastBoostedVcpu = i;
-                    Done(me);
-                    return false;
-                }
-                if (r == YieldToResult.BothQueuesSingle)
-                {
-                    // 3.9-3.15 returned bool: -ESRCH read as "yielded" and ended the walk.
-                    Done(me);
-                    me.ContinueAfterPauseHandler(cost);
-                    return true;
-                }
+                return true;
             }
         }
         vm.Stats.WalksWithoutYield++;
         Done(me);
         me.ContinueAfterPauseHandler(cost);
         return true;
+    }
+
+    /// <summary>
+    /// The VCPU indexes <c>kvm_vcpu_on_spin</c> examines, in order, written exactly as the
+    /// kernel's loop runs: in pass 0 the first index below last_boosted_vcpu (2.6.39: &lt;; 3.6:
+    /// &lt;=) jumps <c>i</c> to last_boosted_vcpu and the loop's <c>i++</c> continues after it — so
+    /// with last_boosted_vcpu = 0 the 2.6.39 walk starts at 0 and visits it twice. Pass 1 runs
+    /// from 0 up to last_boosted_vcpu. (The caller stops at the first successful yield.)
+    /// </summary>
+    public static int WalkOrder(int n, int last, bool inclusiveSkip, Span<int> order)
+    {
+        int count = 0;
+        for (int pass = 0; pass < 2; pass++)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                if (pass == 0 && (inclusiveSkip ? i <= last : i < last))
+                {
+                    i = last;
+                    continue;
+                }
+                if (pass == 1 && i > last)
+                    break;
+                order[count++] = i;
+            }
+        }
+        return count;
     }
 
     private void Done(Vcpu me)

@@ -126,6 +126,7 @@ internal static class SystemSections
             MinGranularity = g.Get("min_granularity", gran, d.MinGranularity),
             WakeupGranularity = g.Get("wakeup_granularity", gran, d.WakeupGranularity),
             IdlePull = g.Get("idle_pull", Kinds.Bool, d.IdlePull),
+            MigrationCost = g.Get("migration_cost", gran, d.MigrationCost),
             Costs = costs,
         };
         g.Done();

@@ -1,0 +1,99 @@
+using PleSim.Engine;
+using PleSim.Host;
+using PleSim.Host.Workloads;
+using PleSim.Hypervisor;
+
+namespace PleSim.Hypervisor.Tests;
+
+/// <summary>A scripted guest CPU: issues the operations it is given, in order, then computes forever.</summary>
+internal sealed class ScriptGuest : IGuestCpu
+{
+    private readonly Queue<Action<Vcpu>> _ops = new();
+
+    public List<(long At, int Vector)> Interrupts { get; } = [];
+    public List<long> OpsDoneAt { get; } = [];
+    public bool HoldsLock { get; set; }
+    public long HandlerNs { get; set; } = 500;
+    public Simulator Sim { get; set; } = null!;
+
+    public ScriptGuest Then(Action<Vcpu> op)
+    {
+        _ops.Enqueue(op);
+        return this;
+    }
+
+    public void OnOpDone(Vcpu vcpu)
+    {
+        OpsDoneAt.Add(Sim.Now.Ns);
+        if (_ops.TryDequeue(out var op))
+            op(vcpu);
+        else
+            vcpu.Compute(1_000_000);
+    }
+
+    public long OnInterrupt(Vcpu vcpu, int vector)
+    {
+        Interrupts.Add((Sim.Now.Ns, vector));
+        return HandlerNs;
+    }
+
+    public void OnInterruptDone(Vcpu vcpu, int vector)
+    {
+    }
+
+    public bool HoldsSpinlock(Vcpu vcpu) => HoldsLock;
+}
+
+/// <summary>A lock word tests release by hand.</summary>
+internal sealed class TestLock : ISpinTarget
+{
+    public bool Free { get; set; }
+    public Vcpu? TakenBy { get; private set; }
+
+    public bool TryAcquire(Vcpu vcpu, long token)
+    {
+        if (!Free)
+            return false;
+        Free = false;
+        TakenBy = vcpu;
+        return true;
+    }
+}
+
+internal sealed class KvmKit
+{
+    public KvmKit(int cpus, string handler = "directed-yield-2011", KvmSettings? settings = null)
+    {
+        Sim = new Simulator();
+        Host = new HostScheduler(Sim, HostTopology.Cpus(cpus), new SchedTunables { TickJitter = SimDuration.Zero }, null, new RandomStreams(1));
+        Kvm = new Kvm(Host, (settings ?? new KvmSettings()) with { PleHandler = handler }, TscFrequency.FromMegahertz(2900));
+        Sim.Invariants.Enable(1);
+    }
+
+    public Simulator Sim { get; }
+    public HostScheduler Host { get; }
+    public Kvm Kvm { get; }
+
+    public (Vm Vm, ScriptGuest[] Guests) Vm(string name, int vcpus, ulong affinity = ulong.MaxValue)
+    {
+        var vm = Kvm.CreateVm(name, vcpus, affinity);
+        var guests = new ScriptGuest[vcpus];
+        for (int i = 0; i < vcpus; i++)
+        {
+            guests[i] = new ScriptGuest { Sim = Sim };
+            vm.Vcpus[i].AttachGuest(guests[i]);
+        }
+        return (vm, guests);
+    }
+
+    public HostTask Hog(string name, ulong affinity)
+    {
+        var t = Host.CreateTask(name, new HogBody(), 0, affinity);
+        Host.WakeUpNewTask(t, System.Numerics.BitOperations.TrailingZeroCount(affinity));
+        return t;
+    }
+
+    public void RunUs(long us) => Sim.RunUntil(Sim.Now + SimDuration.FromMicroseconds(us));
+
+    public static ulong Cpu(params int[] cpus) => cpus.Aggregate(0UL, (m, c) => m | (1UL << c));
+}
