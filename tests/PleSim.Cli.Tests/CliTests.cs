@@ -169,3 +169,58 @@ public class CliTests
         }
     }
 }
+
+public class ReproduceTests
+{
+    [Fact]
+    public void Reproduce_quick_json_has_every_cell_with_seed_values_and_is_deterministic()
+    {
+        string Run()
+        {
+            var o = new StringWriter();
+            var e = new StringWriter();
+            int code = PlesimCli.Run(["reproduce", "riel-2011", "--quick", "--runs", "2", "--json"], o, e);
+            Assert.True(code == 0, e.ToString());
+            return o.ToString();
+        }
+        var a = Run();
+        using var doc = System.Text.Json.JsonDocument.Parse(a);
+        var cells = doc.RootElement.GetProperty("cells");
+        Assert.Equal(24, cells.GetArrayLength());
+        int seeded = 0, calibrated = 0;
+        foreach (var c in cells.EnumerateArray())
+        {
+            foreach (var f in new[] { "payload", "handler", "overcommit", "seed_value", "mean", "ci95_low", "ci95_high", "rel_error", "calibrated", "cpu_share_per_vm", "amqp_vcpu_time", "pause_exits_per_second", "yield_to_success_rate", "lock_holder_preemptions_per_second" })
+                Assert.True(c.TryGetProperty(f, out _), f);
+            if (c.GetProperty("seed_value").ValueKind == System.Text.Json.JsonValueKind.Number)
+                seeded++;
+            if (c.GetProperty("calibrated").GetBoolean())
+                calibrated++;
+        }
+        Assert.Equal(12, seeded);
+        Assert.Equal(4, calibrated);
+        Assert.Equal(a, Run());
+    }
+
+    [Fact]
+    public void Reproduce_rejects_an_unknown_experiment()
+    {
+        var e = new StringWriter();
+        Assert.Equal(2, PlesimCli.Run(["reproduce", "riel-2012"], new StringWriter(), e));
+    }
+}
+
+public class ShippedScenarioTests
+{
+    [Fact]
+    public void Every_shipped_scenario_runs_a_short_window_without_failures()
+    {
+        foreach (var f in Directory.GetFiles(CliTests.Repo("scenarios"), "*.yaml", SearchOption.AllDirectories))
+        {
+            var o = new StringWriter();
+            var e = new StringWriter();
+            int code = PlesimCli.Run(["run", f, "--runs", "1", "--set", "duration=20ms", "--set", "warmup=0", "--json"], o, e);
+            Assert.True(code == 0, $"{f}: {e}");
+        }
+    }
+}

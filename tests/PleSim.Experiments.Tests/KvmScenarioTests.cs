@@ -1,0 +1,103 @@
+using PleSim.Experiments.Running;
+using PleSim.Experiments.Scenarios;
+
+namespace PleSim.Experiments.Tests;
+
+/// <summary>The KVM scenarios (scenarios/kvm, scenarios/riel-2011) run with invariants on and show their mechanisms.</summary>
+public class KvmScenarioTests
+{
+    private static Scenario Load(string dir, string file, params string[] overrides) =>
+        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", dir, file), overrides.Select(Override.Parse).ToList());
+
+    private static RunResult RunOk(Scenario s, ulong seed, long invariantsEvery = 0)
+    {
+        var r = Runner.RunOne(s, seed, new RunOptions { CheckInvariantsEvery = invariantsEvery });
+        Assert.True(r.Error is null, r.Error);
+        return r;
+    }
+
+    private static double M(RunResult r, string m) => r.Metric(m) ?? throw new Xunit.Sdk.XunitException($"no metric {m}");
+
+    [Fact]
+    public void In_the_boot_storm_the_pre_2011_sleep_is_several_times_slower_than_the_directed_yield()
+    {
+        var small = new[] { "host.cpus=16", "vms[0].vcpus=16", "vms[0].workload.iterations=150" };
+        double Time(string h) => M(RunOk(Load("kvm", "boot-storm.yaml", [.. small, $"kvm.ple_handler={h}"]), 1, invariantsEvery: 97), "boot.completion_time_ms");
+        double none = Time("none"), dy = Time("directed-yield-2011"), sleep = Time("sleep");
+        Assert.True(sleep > 3 * dy, $"sleep {sleep} ms vs directed yield {dy} ms");
+        Assert.True(none <= dy, $"no PLE {none} ms vs directed yield {dy} ms: with running holders, PAUSE exits only cost");
+    }
+
+    [Fact]
+    public void The_lock_bench_spins_without_exits_when_ple_is_off_and_exits_with_it_on()
+    {
+        var off = RunOk(Load("kvm", "lock-bench.yaml", "kvm.ple_handler=none", "duration=100ms", "warmup=20ms"), 1, invariantsEvery: 31);
+        var on = RunOk(Load("kvm", "lock-bench.yaml", "duration=100ms", "warmup=20ms"), 1, invariantsEvery: 31);
+        Assert.Equal(0, M(off, "bench.pause_exits_per_second"));
+        Assert.True(M(off, "bench.frac_spin") > 0.01);
+        Assert.True(M(on, "bench.pause_exits_per_second") > 1000);
+        Assert.True(M(on, "bench.lock_iterations_per_second") > 0);
+    }
+
+    private static Scenario Amqp(params string[] overrides) =>
+        Load("riel-2011", "amqp.yaml", ["duration=300ms", "warmup=100ms", .. overrides]);
+
+    [Fact]
+    public void Without_overcommit_the_ple_handlers_are_within_two_percent_of_no_ple()
+    {
+        // Full-length windows: the subscriber receives whole 64 KB buffers, so short windows are coarse.
+        double Rate(string h) => Enumerable.Range(0, 2).Average(i => M(RunOk(Amqp($"kvm.ple_handler={h}", "duration=1s", "warmup=200ms"), (ulong)(2011 + i)), "amqp.subscribe_rate"));
+        double none = Rate("none");
+        foreach (var h in new[] { "directed-yield-2011", "sleep" })
+            Assert.InRange(Rate(h) / none, 0.98, 1.02);
+    }
+
+    [Fact]
+    public void The_amqp_guest_runs_with_every_invariant_checked()
+    {
+        var r = RunOk(Amqp("vms[1].workload.loops=2", "duration=50ms", "warmup=10ms"), 7, invariantsEvery: 1);
+        Assert.True(M(r, "amqp.subscribe_rate") > 0);
+    }
+
+    [Fact]
+    public void At_one_and_a_half_times_overcommit_the_directed_yield_beats_no_ple()
+    {
+        double Rate(string h) => Enumerable.Range(0, 6).Average(i => M(RunOk(Amqp($"kvm.ple_handler={h}", "vms[1].workload.loops=2"), (ulong)(2011 + i)), "amqp.subscribe_rate"));
+        Assert.True(Rate("directed-yield-2011") > Rate("none"));
+    }
+
+    [Fact]
+    public void Results_come_from_the_model_changing_ple_window_or_sched_latency_changes_them()
+    {
+        string[] oc = ["vms[1].workload.loops=2"];
+        double Rate(params string[] o) => M(RunOk(Amqp([.. oc, .. o]), 2011), "amqp.publish_rate");
+        double baseRate = Rate();
+        Assert.NotEqual(baseRate, Rate("kvm.ple_window=65536"));
+        Assert.NotEqual(baseRate, Rate("host.sched.latency_ns=24ms"));
+        Assert.NotEqual(baseRate, Rate("vms[0].guest.spinlock=test-and-set"));
+    }
+
+    [Fact]
+    public void The_same_seed_gives_byte_identical_json_for_a_kvm_scenario()
+    {
+        var s = Amqp("vms[1].workload.loops=4");
+        var a = ResultJson.Write(s, [RunOk(s, 3), RunOk(s, 4)]);
+        var b = ResultJson.Write(s, Runner.RunMany(s, [3UL, 4UL], parallelism: 2));
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public void Every_vm_reports_its_cpu_and_where_its_vcpu_time_went()
+    {
+        var r = RunOk(Amqp("vms[1].workload.loops=2"), 2011);
+        Assert.Equal(2, r.Vms.Count);
+        foreach (var vm in r.Vms)
+        {
+            double sum = new[] { "guest_run", "spin", "pause_exit", "other_exit", "halted", "ple_sleep", "preempted", "userspace" }
+                .Sum(k => (double)vm["frac_" + k]!);
+            Assert.InRange(sum, 0.98, 1.001); // all VCPU time is accounted
+        }
+        double used = M(r, "amqp.cpus_used") + M(r, "loops.cpus_used");
+        Assert.InRange(used, 3.6, 4.0); // 6 VCPUs (4 of them halting now and then) on 4 CPUs
+    }
+}

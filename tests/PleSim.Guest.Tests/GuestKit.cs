@@ -1,0 +1,54 @@
+using PleSim.Engine;
+using PleSim.Guest;
+using PleSim.Host;
+using PleSim.Hypervisor;
+
+namespace PleSim.Guest.Tests;
+
+/// <summary>A guest program from a list of actions (then it exits).</summary>
+internal sealed class ListProgram(params GuestAction[] actions) : IThreadProgram
+{
+    private int _i;
+
+    public GuestAction Next(GuestThread thread) => _i < actions.Length ? actions[_i++] : GuestAction.Exit;
+}
+
+/// <summary>A program that records when it passed a point (a Call).</summary>
+internal sealed class Marker : IGuestCallback
+{
+    public List<(string Thread, long At, int Code)> Hits { get; } = [];
+    public Simulator Sim { get; set; } = null!;
+
+    public void Run(GuestThread thread, int code) => Hits.Add((thread.Name, Sim.Now.Ns, code));
+}
+
+internal sealed class GuestKit
+{
+    public GuestKit(int cpus, int vcpus, string handler = "directed-yield-2011", GuestSettings? guest = null)
+    {
+        Sim = new Simulator();
+        Host = new HostScheduler(Sim, HostTopology.Cpus(cpus), new SchedTunables { TickJitter = SimDuration.Zero }, null, new RandomStreams(1));
+        Kvm = new Kvm(Host, new KvmSettings { PleHandler = handler }, TscFrequency.FromMegahertz(2900));
+        Vm = Kvm.CreateVm("vm", vcpus, Host.Topology.AllMask);
+        Kernel = new GuestKernel(Kvm, Vm, guest ?? new GuestSettings());
+        Marker.Sim = Sim;
+        Sim.Invariants.Enable(1);
+    }
+
+    public Simulator Sim { get; }
+    public HostScheduler Host { get; }
+    public Kvm Kvm { get; }
+    public Vm Vm { get; }
+    public GuestKernel Kernel { get; }
+    public Marker Marker { get; } = new();
+
+    public void Start()
+    {
+        Kernel.Start();
+        Kvm.Start(Vm);
+    }
+
+    public void RunUs(long us) => Sim.RunUntil(Sim.Now + SimDuration.FromMicroseconds(us));
+
+    public GuestAction Mark(int code) => GuestAction.Call(Marker, code);
+}

@@ -1,0 +1,74 @@
+using PleSim.Guest;
+using PleSim.Hypervisor;
+
+namespace PleSim.Guest.Tests;
+
+public class WakeupTests
+{
+    [Fact]
+    public void A_signal_before_the_wait_is_not_lost()
+    {
+        var kit = new GuestKit(2, 2);
+        var q = kit.Kernel.NewWaitQueue("q");
+        kit.Kernel.CreateThread("signaller", new ListProgram(GuestAction.Signal(q)), 0, pinned: true);
+        kit.Kernel.CreateThread("waiter", new ListProgram(GuestAction.Compute(50_000), GuestAction.Wait(q), kit.Mark(1)), 1, pinned: true);
+        kit.Start();
+        kit.RunUs(1_000);
+        Assert.Single(kit.Marker.Hits);
+        Assert.Equal(0, q.Pending);
+    }
+
+    [Fact]
+    public void Waking_a_thread_on_a_halted_vcpu_sends_a_reschedule_ipi_inside_the_locks_and_wakes_the_vcpu()
+    {
+        var kit = new GuestKit(2, 2);
+        var q = kit.Kernel.NewWaitQueue("q");
+        var outer = kit.Kernel.NewLock("outer");
+        kit.Kernel.CreateThread("waiter", new ListProgram(GuestAction.Wait(q), kit.Mark(1)), 1, pinned: true);
+        kit.Kernel.CreateThread("waker", new ListProgram(
+            GuestAction.Compute(100_000),
+            GuestAction.Acquire(outer),
+            GuestAction.Signal(q),
+            kit.Mark(0),
+            GuestAction.Release(outer)), 0, pinned: true);
+        kit.Start();
+        kit.RunUs(50);
+        Assert.Equal(VcpuMode.Halted, kit.Vm.Vcpus[1].Mode);
+        kit.RunUs(500);
+        var hits = kit.Marker.Hits.ToDictionary(h => h.Code, h => h.At);
+        Assert.True(hits.ContainsKey(1), "the waiter ran");
+        Assert.Equal(1, kit.Kernel.Cpus[0].ReschedIpisSent);
+        Assert.Equal(1, kit.Vm.Vcpus[0].Stats.IpiExits);
+        Assert.Equal(1, kit.Vm.Vcpus[1].Stats.WakeFromHalt);
+        // The IPI exit happened while the waker held both its own lock and the wait-queue lock.
+        Assert.True(outer.HoldNs > kit.Kvm.Settings.Costs.Exit.Ns + kit.Kvm.Settings.Costs.IcrWriteHandler.Ns);
+    }
+
+    [Fact]
+    public void An_idle_vcpu_halts_and_a_thread_woken_on_the_wakers_own_busy_vcpu_needs_no_ipi()
+    {
+        var kit = new GuestKit(1, 1);
+        var q = kit.Kernel.NewWaitQueue("q");
+        kit.Kernel.CreateThread("waiter", new ListProgram(GuestAction.Wait(q), kit.Mark(1)), 0);
+        kit.Kernel.CreateThread("waker", new ListProgram(GuestAction.Compute(10_000), GuestAction.Signal(q), GuestAction.Compute(10_000)), 0);
+        kit.Start();
+        kit.RunUs(2_000);
+        Assert.Single(kit.Marker.Hits);
+        Assert.Equal(0, kit.Kernel.Cpus[0].ReschedIpisSent);
+        Assert.True(kit.Kernel.Cpus[0].IdleHalts >= 1);
+    }
+
+    [Fact]
+    public void A_tlb_shootdown_waits_until_every_busy_vcpu_acknowledged()
+    {
+        var kit = new GuestKit(3, 3);
+        kit.Kernel.CreateThread("busy1", new ListProgram(GuestAction.Compute(2_000_000, userMode: true)), 1, pinned: true);
+        kit.Kernel.CreateThread("busy2", new ListProgram(GuestAction.Compute(2_000_000, userMode: true)), 2, pinned: true);
+        kit.Kernel.CreateThread("initiator", new ListProgram(GuestAction.Compute(50_000), GuestAction.Shootdown(), kit.Mark(0)), 0, pinned: true);
+        kit.Start();
+        kit.RunUs(300);
+        Assert.Single(kit.Marker.Hits);
+        Assert.Equal(2, kit.Vm.Vcpus[0].Stats.IpiExits);
+        Assert.All(new[] { 1, 2 }, i => Assert.True(kit.Vm.Vcpus[i].Stats.Interrupts >= 1));
+    }
+}
