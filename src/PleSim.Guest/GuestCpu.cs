@@ -132,6 +132,8 @@ public sealed class GuestCpu : IGuestCpu
     {
         if (_spinningOn is not null)
         {
+            if (Curr is { } holder)
+                _k.Observer?.Acquired(holder, this, _spinningOn);
             _spinningOn = null;
             LocksHeld++;
             PushFront(new Op { Kind = Micro.Compute, Ns = S.Costs.LockHandover.Ns });
@@ -277,16 +279,22 @@ public sealed class GuestCpu : IGuestCpu
                 if (op.Lock!.TryFast(this, out long token))
                 {
                     LocksHeld++;
+                    if (Curr is { } t0)
+                        _k.Observer?.Acquired(t0, this, op.Lock);
                     Vcpu.Compute(S.Costs.LockAcquire.Ns);
                 }
                 else
                 {
                     _spinningOn = op.Lock;
+                    if (Curr is { } t1)
+                        _k.Observer?.SpinStart(t1, this, op.Lock);
                     Vcpu.Spin(op.Lock, token);
                 }
                 return true;
             case Micro.Unlock:
                 LocksHeld--;
+                if (Curr is { } t2)
+                    _k.Observer?.Released(t2, this, op.Lock!);
                 op.Lock!.Release(this);
                 Vcpu.Compute(S.Costs.LockRelease.Ns);
                 return true;

@@ -38,6 +38,9 @@ public sealed class GuestKernel
     public IReadOnlyList<GuestSpinLock> Locks => _locks;
     public IReadOnlyList<WaitQueue> Queues => _queues;
 
+    /// <summary>Receives lock events (traces); null when nobody listens.</summary>
+    public IGuestObserver? Observer { get; set; }
+
     public GuestSpinLock NewLock(string name)
     {
         var l = new GuestSpinLock(this, name, Settings.Spinlock);
@@ -136,6 +139,14 @@ public sealed class GuestKernel
         var t = busiest?.Pullable(idle);
         return t is null ? (null, null) : (t, busiest);
     }
+}
+
+/// <summary>Lock activity of guest threads, for traces.</summary>
+public interface IGuestObserver
+{
+    void SpinStart(GuestThread thread, GuestCpu cpu, GuestSpinLock lk) { }
+    void Acquired(GuestThread thread, GuestCpu cpu, GuestSpinLock lk) { }
+    void Released(GuestThread thread, GuestCpu cpu, GuestSpinLock lk) { }
 }
 
 /// <summary>A guest's invariants: a thread runs on at most one VCPU, runnable threads are queued exactly once, a lock has at most one owner which holds it.</summary>

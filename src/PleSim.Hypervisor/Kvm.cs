@@ -32,6 +32,9 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     public IPleHandler Handler { get; }
     public IReadOnlyList<Vm> Vms => _vms;
 
+    /// <summary>Receives PAUSE exits, halts and kicks (traces); null when nobody listens.</summary>
+    public IKvmObserver? Observer { get; set; }
+
     /// <summary>The pause-loop time before a PAUSE exit (0 = no exits).</summary>
     public long PleWindowNs(bool userMode)
     {
@@ -89,6 +92,7 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     {
         target.SetPending(vector);
         target.Stats.Kicks++;
+        Observer?.Kick(from, target, vector);
         int fromCpu = from?.Task.Cpu ?? target.Task.Cpu;
         if (target.WaitQueueActive)
         {
@@ -111,6 +115,7 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     internal bool HandlePauseExit(Vcpu me)
     {
         me.Vm.Stats.PauseExits++;
+        Observer?.PauseExit(me);
         return Handler.OnPauseExit(this, me);
     }
 
@@ -147,4 +152,11 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
         var d = v.Vm.Stats.LockHolderPreemptions;
         d[cause] = d.GetValueOrDefault(cause) + 1;
     }
+}
+
+/// <summary>KVM events, for traces.</summary>
+public interface IKvmObserver
+{
+    void PauseExit(Vcpu vcpu) { }
+    void Kick(Vcpu? from, Vcpu target, int vector) { }
 }

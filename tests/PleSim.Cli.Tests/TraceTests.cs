@@ -88,3 +88,30 @@ public class TraceTests
         Assert.Equal(2, code);
     }
 }
+
+public class KvmTraceTests
+{
+    [Fact]
+    public void A_kvm_trace_has_vcpus_on_cpu_tracks_guest_lock_slices_and_ple_events()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"plesim-kvm-trace-{Guid.NewGuid():N}.json");
+        try
+        {
+            int code = PlesimCli.Run(["run", CliTests.Repo("scenarios", "kvm", "lock-bench.yaml"), "--runs", "1", "--set", "duration=30ms", "--set", "warmup=0",
+                "--trace", path, "--trace-for", "30ms"], new StringWriter(), new StringWriter());
+            Assert.Equal(0, code);
+            TraceTests.ValidateTrace(path, minSlices: 20);
+            var text = File.ReadAllText(path);
+            Assert.Contains("\"guest bench\"", text, StringComparison.Ordinal);
+            Assert.Contains("\"name\":\"bench/vcpu0\"", text, StringComparison.Ordinal);
+            Assert.Contains("\"name\":\"hold bench.lock0\"", text, StringComparison.Ordinal);
+            Assert.Contains("\"name\":\"spin bench.lock0\"", text, StringComparison.Ordinal);
+            Assert.Contains("PAUSE exit", text, StringComparison.Ordinal);
+            Assert.Contains("\"cat\":\"yield_to\"", text, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}

@@ -26,7 +26,23 @@ public sealed class TraceRecorder
             sr.Host.AddObserver(o);
             return o.Finish;
         },
+        (model, trace) =>
+        {
+            if (model is not SystemRun sr || sr.Kvm is null || sr.Vms.Count == 0)
+                return null;
+            var observers = sr.Vms.Select(v => new GuestTraceObserver(v.Kernel, trace)).ToList();
+            for (int i = 0; i < observers.Count; i++)
+                sr.Vms[i].Kernel.Observer = observers[i];
+            sr.Kvm.Observer = new FanOutKvm(observers);
+            return () => observers.ForEach(o => o.Finish());
+        },
     ];
+
+    private sealed class FanOutKvm(List<GuestTraceObserver> all) : PleSim.Hypervisor.IKvmObserver
+    {
+        public void PauseExit(PleSim.Hypervisor.Vcpu vcpu) => all.ForEach(o => o.PauseExit(vcpu));
+        public void Kick(PleSim.Hypervisor.Vcpu? from, PleSim.Hypervisor.Vcpu target, int vector) => all.ForEach(o => o.Kick(from, target, vector));
+    }
 
     public TraceRecorder(string path, ulong seed, SimTime from, SimTime to)
     {
