@@ -44,14 +44,4 @@ public static class CommonOptions
             return null;
         }
     }
-
-    /// <summary>Writes a file atomically (temporary file + rename) so a crash never leaves a half-written result.</summary>
-    public static void WriteAtomically(string path, string content)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        File.WriteAllText(tmp, content);
-        File.Move(tmp, path, overwrite: true);
-    }
 }

@@ -70,8 +70,8 @@ public static class ReproduceCommand
                 ctx.Out.Write(jsonText);
             if (parse.GetValue(outDir) is { } dir)
             {
-                CommonOptions.WriteAtomically(Path.Combine(dir, "reproduce.json"), jsonText);
-                CommonOptions.WriteAtomically(Path.Combine(dir, "reproduce.txt"), text.ToString());
+                AtomicFile.Write(Path.Combine(dir, "reproduce.json"), jsonText);
+                AtomicFile.Write(Path.Combine(dir, "reproduce.txt"), text.ToString());
             }
             int failed = cells.Sum(c => c.Failed);
             if (failed > 0)

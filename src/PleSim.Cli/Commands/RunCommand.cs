@@ -51,9 +51,9 @@ public static class RunCommand
             var jsonText = ResultJson.Write(scenario, results);
             if (parse.GetValue(outDir) is { } dir)
             {
-                CommonOptions.WriteAtomically(Path.Combine(dir, "results.json"), jsonText);
-                CommonOptions.WriteAtomically(Path.Combine(dir, "runs.csv"), CsvExport.Runs(results));
-                CommonOptions.WriteAtomically(Path.Combine(dir, "summary.csv"), CsvExport.Summary(MetricSummary.OfRuns(results)));
+                AtomicFile.Write(Path.Combine(dir, "results.json"), jsonText);
+                AtomicFile.Write(Path.Combine(dir, "runs.csv"), CsvExport.Runs(results));
+                AtomicFile.Write(Path.Combine(dir, "summary.csv"), CsvExport.Summary(MetricSummary.OfRuns(results)));
             }
             if (parse.GetValue(json))
             {

@@ -62,6 +62,7 @@ internal static class VmReport
             result.AddMetric(p + "frac_guest_run", D("time.guest_run") / vcpuNs);
             result.AddMetric(p + "frac_other_exit", D("time.other_exit") / vcpuNs);
             result.AddMetric(p + "frac_ple_sleep", D("time.ple_sleep") / vcpuNs);
+            result.AddMetric(p + "frac_userspace", D("time.userspace") / vcpuNs);
             if (vm.Amqp is not null)
             {
                 double pub = D("amqp.published") / seconds;

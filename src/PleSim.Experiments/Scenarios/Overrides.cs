@@ -6,10 +6,20 @@ namespace PleSim.Experiments.Scenarios;
 
 /// <summary>
 /// One <c>key.path=value</c> assignment from the command line (<c>--set</c>) or a sweep point.
-/// Paths use dots and list indexes: <c>kvm.ple_window</c>, <c>vms[1].workload.loops</c>.
+/// Paths use dots and list indexes: <c>kvm.ple_window</c>, <c>vms[1].workload.loops</c>. A path whose
+/// first key is not in the file may be the unique tail of a path that is (<c>ple_window</c> for
+/// <c>kvm.ple_window</c>).
 /// </summary>
 public sealed partial record Override(string Path, string Value)
 {
+    /// <summary>Where the assignment came from, for error messages (default: <c>--set path=value</c>).</summary>
+    public string Origin { get; init; } = "";
+
+    /// <summary>The provenance recorded for the overridden value.</summary>
+    public string Source { get; init; } = "";
+
+    public string OriginText => Origin.Length > 0 ? Origin : "--set " + this;
+
     public static Override Parse(string assignment)
     {
         int eq = assignment.IndexOf('=', StringComparison.Ordinal);
@@ -39,13 +49,71 @@ public sealed partial record Override(string Path, string Value)
     }
 
     /// <summary>
+    /// The full path this assignment names in <paramref name="root"/>: itself when its first key is
+    /// in the file, else the one existing path it is the tail of. Returns null (and a problem) when the
+    /// tail is ambiguous; unknown paths are returned unchanged for the binder to report.
+    /// </summary>
+    public string? Resolve(YamlMappingNode root, out string? problem)
+    {
+        problem = null;
+        var segments = SplitPath(Path);
+        if (segments is null || segments.Count == 0 || root.Children.ContainsKey(new YamlScalarNode(segments[0].Key)))
+            return Path;
+        var matches = new List<string>();
+        foreach (var full in LeafPaths(root, ""))
+        {
+            if (full.EndsWith("." + Path, StringComparison.Ordinal))
+                matches.Add(full);
+        }
+        if (matches.Count > 1)
+        {
+            problem = $"'{Path}' is ambiguous: it could be {string.Join(" or ", matches)}; write the full path";
+            return null;
+        }
+        return matches.Count == 1 ? matches[0] : Path;
+    }
+
+    /// <summary>Every leaf's path (a <c>{value, source}</c> pair counts as a leaf).</summary>
+    private static IEnumerable<string> LeafPaths(YamlNode node, string path)
+    {
+        switch (node)
+        {
+            case YamlMappingNode m when !IsValueSource(m):
+                foreach (var (k, v) in m.Children)
+                {
+                    var key = ((YamlScalarNode)k).Value;
+                    foreach (var p in LeafPaths(v, path.Length == 0 ? key! : $"{path}.{key}"))
+                        yield return p;
+                }
+                break;
+            case YamlSequenceNode s:
+                for (int i = 0; i < s.Children.Count; i++)
+                {
+                    foreach (var p in LeafPaths(s.Children[i], $"{path}[{i}]"))
+                        yield return p;
+                }
+                break;
+            default:
+                if (path.Length > 0)
+                    yield return path;
+                break;
+        }
+    }
+
+    private static bool IsValueSource(YamlMappingNode m) => m.Children.ContainsKey(new YamlScalarNode("value"));
+
+    /// <summary>
     /// Applies this assignment to a YAML tree. Missing mapping keys are created (the binder
-    /// then reports unknown ones like any other key); list indexes must exist.
+    /// then reports unknown ones like any other key); list indexes must exist. A value written as
+    /// <c>{value, source}</c> keeps that form, with the source saying it was overridden.
     /// Returns a problem description, or null on success.
     /// </summary>
     public string? ApplyTo(YamlMappingNode root)
     {
-        var segments = SplitPath(Path);
+        var path = Resolve(root, out var ambiguity);
+        if (path is null)
+            return ambiguity;
+        var segments = SplitPath(path);
         if (segments is null || segments.Count == 0)
             return $"'{Path}' is not a key path (expected e.g. kvm.ple_window or vms[1].workload.loops)";
         YamlNode current = root;
@@ -54,30 +122,30 @@ public sealed partial record Override(string Path, string Value)
             var (key, indexes) = segments[s];
             bool last = s == segments.Count - 1 && indexes.Count == 0;
             if (current is not YamlMappingNode map)
-                return $"'{Path}': '{key}' is inside {MapReader.Describe(current)}, not a mapping";
+                return $"'{path}': '{key}' is inside {MapReader.Describe(current)}, not a mapping";
             var k = new YamlScalarNode(key);
             if (last)
             {
-                map.Children[k] = ParseValue(Value);
+                map.Children[k] = Replacement(map.Children.TryGetValue(k, out var old) ? old : null);
                 return null;
             }
             if (!map.Children.TryGetValue(k, out var next))
             {
                 if (indexes.Count > 0)
-                    return $"'{Path}': there is no list '{key}' to index";
+                    return $"'{path}': there is no list '{key}' to index";
                 next = new YamlMappingNode();
                 map.Children[k] = next;
             }
             for (int i = 0; i < indexes.Count; i++)
             {
                 if (next is not YamlSequenceNode seq)
-                    return $"'{Path}': '{key}' is not a list";
+                    return $"'{path}': '{key}' is not a list";
                 int index = indexes[i];
                 if (index >= seq.Children.Count)
-                    return $"'{Path}': index {index} is out of range ('{key}' has {seq.Children.Count} items)";
+                    return $"'{path}': index {index} is out of range ('{key}' has {seq.Children.Count} items)";
                 if (s == segments.Count - 1 && i == indexes.Count - 1)
                 {
-                    seq.Children[index] = ParseValue(Value);
+                    seq.Children[index] = Replacement(seq.Children[index]);
                     return null;
                 }
                 next = seq.Children[index];
@@ -85,6 +153,20 @@ public sealed partial record Override(string Path, string Value)
             current = next;
         }
         return null;
+    }
+
+    private YamlNode Replacement(YamlNode? old)
+    {
+        var value = ParseValue(Value);
+        if (old is YamlMappingNode m && IsValueSource(m))
+        {
+            // The same text whatever the origin, so that a sweep point and the equivalent --set have one digest.
+            var source = Source.Length > 0 ? Source : "override";
+            return new YamlMappingNode(
+                new YamlScalarNode("value"), value,
+                new YamlScalarNode("source"), new YamlScalarNode(source));
+        }
+        return value;
     }
 
     /// <summary>A value is read as YAML (so lists and mappings work); otherwise as a plain string.</summary>

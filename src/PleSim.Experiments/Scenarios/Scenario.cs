@@ -38,6 +38,12 @@ public sealed record Scenario
     /// <summary>The file it came from, as given.</summary>
     public string SourceFile { get; init; } = "";
 
+    /// <summary>The text of the file, as read (before overrides).</summary>
+    public string SourceText { get; init; } = "";
+
+    /// <summary>The file's <c>sweep:</c> section (empty when it has none); not part of <see cref="Digest"/>.</summary>
+    public Sweeps.SweepSpec Sweep { get; init; } = Sweeps.SweepSpec.Empty;
+
     /// <summary>The overrides applied on top of the file (<c>--set</c>, sweep points).</summary>
     public IReadOnlyList<Override> Overrides { get; init; } = [];
 

@@ -31,24 +31,51 @@ public static class ScenarioLoader
         var root = Parse(text, ctx);
         if (root is null)
             throw new ScenarioException(ctx.Diagnostics);
+        // The sweep section describes a family of scenarios; it is not part of any one of them (nor of its digest).
+        var sweep = Sweeps.SweepSpec.Empty;
+        var sweepKey = new YamlScalarNode("sweep");
+        if (root.Children.TryGetValue(sweepKey, out var sweepNode))
+        {
+            sweep = Sweeps.SweepSpec.Read(sweepNode, ctx);
+            root.Children.Remove(sweepKey);
+        }
+        var resolved = new List<Override>(overrides.Count);
         foreach (var o in overrides)
         {
             var problem = o.ApplyTo(root);
             if (problem is not null)
-                ctx.Diagnostics.Add(new ScenarioDiagnostic("--set " + o, 0, 0, o.Path, problem));
+                ctx.Diagnostics.Add(new ScenarioDiagnostic(o.OriginText, 0, 0, o.Path, problem));
+            resolved.Add(o.Resolve(root, out _) is { } full && full != o.Path ? o with { Path = full } : o);
         }
         var scenario = Bind(root, ctx);
         if (ctx.Diagnostics.Count > 0)
-            throw new ScenarioException(ctx.Diagnostics.OrderBy(d => d.Line).ThenBy(d => d.Column).ToList());
+            throw new ScenarioException(AttributeToOverrides(ctx.Diagnostics, resolved, fileName).OrderBy(d => d.Line).ThenBy(d => d.Column).ToList());
         var canonical = Canonical(root);
         return scenario with
         {
             SourceFile = fileName,
-            Overrides = overrides,
+            SourceText = text,
+            Sweep = sweep,
+            Overrides = resolved,
             CanonicalText = canonical,
             Digest = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical))),
             Provenance = new SortedDictionary<string, string>(ctx.Provenance, StringComparer.Ordinal),
         };
+    }
+
+    /// <summary>
+    /// A problem in a value that an override put there is not in the file: name the override
+    /// (<c>--set …</c> or the sweep entry) instead of a position.
+    /// </summary>
+    private static IEnumerable<ScenarioDiagnostic> AttributeToOverrides(IEnumerable<ScenarioDiagnostic> diagnostics, IReadOnlyList<Override> overrides, string fileName)
+    {
+        foreach (var d in diagnostics)
+        {
+            var o = d.File == fileName
+                ? overrides.LastOrDefault(o => d.KeyPath == o.Path || d.KeyPath.StartsWith(o.Path + ".", StringComparison.Ordinal) || d.KeyPath.StartsWith(o.Path + "[", StringComparison.Ordinal))
+                : null;
+            yield return o is null ? d : d with { File = o.OriginText, Line = 0, Column = 0 };
+        }
     }
 
     /// <summary>Parses YAML text into its root mapping, reporting syntax errors with their position.</summary>

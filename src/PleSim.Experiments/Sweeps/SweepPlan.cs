@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using PleSim.Experiments.Scenarios;
+
+namespace PleSim.Experiments.Sweeps;
+
+/// <summary>One point of a sweep: its assignments (one per axis) and the scenario they give.</summary>
+public sealed record SweepPoint(int Index, IReadOnlyList<Override> Assignments, Scenario Scenario, string Label);
+
+/// <summary>
+/// A sweep ready to run: the points (each a checked scenario), runs per point, optional adaptive
+/// target, and a digest that identifies all of it. Run <c>k</c> of every point uses seed
+/// <c>seed + k</c> of that point's scenario, so points are paired by seed.
+/// </summary>
+public sealed class SweepPlan
+{
+    public const string Format = "plesim-sweep/1";
+
+    private SweepPlan(Scenario baseScenario, SweepSpec spec, IReadOnlyList<SweepPoint> points, int runs, AdaptiveTarget? adaptive)
+    {
+        Base = baseScenario;
+        Spec = spec;
+        Points = points;
+        Runs = runs;
+        Adaptive = adaptive;
+        var sb = new StringBuilder();
+        sb.Append(Format).Append('\n');
+        sb.Append("runs=").Append(runs.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        sb.Append("adaptive=").Append(adaptive?.ToString() ?? "off").Append('\n');
+        foreach (var p in points)
+            sb.Append(p.Index.ToString(CultureInfo.InvariantCulture)).Append(' ').Append(p.Label).Append(' ').Append(p.Scenario.Digest).Append('\n');
+        Digest = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
+    }
+
+    /// <summary>The scenario file without any sweep assignment (fixed <c>--set</c> values applied).</summary>
+    public Scenario Base { get; }
+
+    public SweepSpec Spec { get; }
+
+    public IReadOnlyList<SweepPoint> Points { get; }
+
+    /// <summary>Runs per point (the first batch, when adaptive).</summary>
+    public int Runs { get; }
+
+    public AdaptiveTarget? Adaptive { get; }
+
+    /// <summary>SHA-256 over the format, runs, adaptive target and every point's label and scenario digest.</summary>
+    public string Digest { get; }
+
+    /// <summary>The axes that vary (the grid's dimensions).</summary>
+    public IReadOnlyList<SweepAxis> Varied => Spec.Varied;
+
+    /// <summary>The unit number of run <paramref name="run"/> of point <paramref name="point"/> (used to deal units to shards).</summary>
+    public long Unit(int point, int run) => ((long)point * Runs) + run;
+
+    /// <summary>
+    /// Builds a plan from a scenario file and command-line axes. Every point is loaded and checked
+    /// before anything runs; all problems are reported together in one <see cref="ScenarioException"/>.
+    /// </summary>
+    public static SweepPlan Create(string file, IEnumerable<SweepAxis> cliAxes, SweepMode? mode = null, int? runs = null, ulong? seed = null, AdaptiveTarget? adaptive = null)
+    {
+        var baseScenario = ScenarioLoader.LoadFile(file);
+        return Create(baseScenario, cliAxes, mode, runs, seed, adaptive);
+    }
+
+    /// <summary>Builds a plan from an already loaded scenario (its text and file name are used to load the points).</summary>
+    public static SweepPlan Create(Scenario fromFile, IEnumerable<SweepAxis> cliAxes, SweepMode? mode = null, int? runs = null, ulong? seed = null, AdaptiveTarget? adaptive = null)
+    {
+        var spec = fromFile.Sweep.With(cliAxes, mode);
+        if (seed is ulong s)
+            spec = spec.With([new SweepAxis("seed", [s.ToString(CultureInfo.InvariantCulture)], "--seed " + s)]);
+        IReadOnlyList<IReadOnlyList<Scenarios.Override>> grid;
+        try
+        {
+            grid = spec.Expand();
+        }
+        catch (FormatException e)
+        {
+            throw new ScenarioException(new ScenarioDiagnostic("--zip", 0, 0, "", e.Message));
+        }
+        var fixedOverrides = spec.Axes.Where(a => !a.IsVaried).Select(a => new Scenarios.Override(a.Path, a.Values[0]) { Origin = a.Origin }).ToList();
+        var baseScenario = ScenarioLoader.LoadText(fromFile.SourceText, fromFile.SourceFile, fixedOverrides);
+        var diagnostics = new List<ScenarioDiagnostic>();
+        var points = new List<SweepPoint>(grid.Count);
+        for (int i = 0; i < grid.Count; i++)
+        {
+            try
+            {
+                var sc = ScenarioLoader.LoadText(fromFile.SourceText, fromFile.SourceFile, grid[i]);
+                var varied = sc.Overrides.Where((o, k) => spec.Axes[k].IsVaried).ToList();
+                var label = varied.Count == 0 ? "(base)" : string.Join(" ", varied.Select(o => o.ToString()));
+                points.Add(new SweepPoint(i, sc.Overrides, sc, label));
+            }
+            catch (ScenarioException e)
+            {
+                foreach (var d in e.Diagnostics)
+                {
+                    if (!diagnostics.Contains(d))
+                        diagnostics.Add(d);
+                }
+            }
+        }
+        if (diagnostics.Count > 0)
+            throw new ScenarioException(diagnostics);
+        int n = runs ?? baseScenario.Runs;
+        if (n < 1)
+            throw new ScenarioException(new ScenarioDiagnostic("--runs", 0, 0, "", $"runs per point must be at least 1, got {n}"));
+        if (adaptive is not null && n < 2)
+            throw new ScenarioException(new ScenarioDiagnostic("--runs", 0, 0, "", "adaptive repetitions start from at least 2 runs per point (a confidence interval needs two)"));
+        // Sweep axes resolved against the file (short paths such as ple_window become kvm.ple_window).
+        var resolvedAxes = spec.Axes.Select((a, k) => points.Count > 0 ? a with { Path = points[0].Assignments[k].Path } : a).ToList();
+        return new SweepPlan(baseScenario, spec with { Axes = resolvedAxes }, points, n, adaptive);
+    }
+}
