@@ -17,6 +17,9 @@ public static class PlesimCli
         root.Subcommands.Add(RunCommand.Create(ctx));
         root.Subcommands.Add(BenchCommand.Create(ctx));
         root.Subcommands.Add(ReproduceCommand.Create(ctx));
+        root.Subcommands.Add(SweepCommand.Create(ctx));
+        root.Subcommands.Add(MergeCommand.Create(ctx));
+        root.Subcommands.Add(ReportCommand.Create(ctx));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
@@ -31,6 +34,11 @@ public static class PlesimCli
             return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
         }
         catch (CliInputException e)
+        {
+            ctx.Error(e.Message);
+            return ExitCodes.BadInput;
+        }
+        catch (PleSim.Experiments.Sweeps.StoreException e)
         {
             ctx.Error(e.Message);
             return ExitCodes.BadInput;

@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Text.Json;
+using PuppeteerSharp;
+
+namespace PleSim.Cli.Tests;
+
+/// <summary>
+/// The HTML report opened in a real headless browser (Debian's Chromium driven by PuppeteerSharp):
+/// it loads without console errors or failed requests, its tables hold the values of points.json,
+/// every plot renders, and a screenshot is kept as a test artifact (TestResults/report.png).
+/// </summary>
+public sealed class ReportBrowserTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), $"plesim-browser-{Guid.NewGuid():N}");
+
+    public ReportBrowserTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>Chromium's path: PLESIM_CHROMIUM, else Debian's /usr/bin/chromium (installed by scripts/install-prerequisites.sh).</summary>
+    private static string Chromium()
+    {
+        var path = Environment.GetEnvironmentVariable("PLESIM_CHROMIUM") ?? "/usr/bin/chromium";
+        if (!File.Exists(path))
+        {
+            var (ok, output) = Prerequisites.EnsureInstalled();
+            Assert.True(File.Exists(path),
+                $"Chromium is needed to check the HTML report in a real browser, and {path} does not exist. " +
+                $"Install it with scripts/install-prerequisites.sh (Debian package 'chromium'), or point PLESIM_CHROMIUM at a Chromium binary. " +
+                $"The install script {(ok ? "ran" : "failed")}: {output.Trim()}");
+        }
+        return path;
+    }
+
+    [Fact]
+    public async Task The_html_report_renders_in_chromium_with_the_expected_values_and_plots()
+    {
+        var chromium = Chromium();
+        var (code, _, err) = SweepCliTests.Plesim(["sweep", CliTests.Repo("scenarios", "engine-hold.yaml"), .. SweepCliTests.Grid, "--out", _dir]);
+        Assert.True(code == 0, err);
+        var html = Path.Combine(_dir, "report.html");
+        (code, _, err) = SweepCliTests.Plesim("report", _dir, "--html", html);
+        Assert.True(code == 0, err);
+
+        await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
+        {
+            ExecutablePath = chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+        });
+        await using var page = await browser.NewPageAsync();
+        await page.SetViewportAsync(new ViewPortOptions { Width = 1200, Height = 900 });
+        var problems = new List<string>();
+        page.Console += (_, e) =>
+        {
+            if (e.Message.Type is ConsoleType.Error or ConsoleType.Warning)
+                problems.Add($"console {e.Message.Type}: {e.Message.Text}");
+        };
+        page.PageError += (_, e) => problems.Add("page error: " + e.Message);
+        page.RequestFailed += (_, e) => problems.Add("request failed: " + e.Request.Url);
+        var response = await page.GoToAsync(new Uri(html).AbsoluteUri, WaitUntilNavigation.Load);
+        Assert.True(response is null || response.Ok, $"loading the report failed: {response?.Status}");
+        Assert.Empty(problems);
+
+        // The points table holds the means of points.json, point by point.
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "points.json")));
+        var cells = await page.EvaluateExpressionAsync<string[][]>(
+            "Array.from(document.querySelectorAll('#points tbody tr')).map(tr => Array.from(tr.querySelectorAll('td[data-metric]')).map(td => td.dataset.metric + '=' + td.dataset.mean))");
+        var points = json.RootElement.GetProperty("points");
+        Assert.Equal(points.GetArrayLength(), cells.Length);
+        for (int i = 0; i < cells.Length; i++)
+        {
+            Assert.NotEmpty(cells[i]);
+            foreach (var cell in cells[i])
+            {
+                var metric = cell[..cell.IndexOf('=', StringComparison.Ordinal)];
+                var mean = double.Parse(cell[(cell.IndexOf('=', StringComparison.Ordinal) + 1)..], CultureInfo.InvariantCulture);
+                Assert.Equal(points[i].GetProperty("metrics").GetProperty(metric).GetProperty("mean").GetDouble(), mean);
+            }
+        }
+        var shownText = await page.EvaluateExpressionAsync<string>("document.querySelector('#points tbody tr td[data-metric]').textContent");
+        Assert.Contains("±", shownText, StringComparison.Ordinal);
+        var comparisons = await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#comparisons tbody tr').length");
+        Assert.Equal(json.RootElement.GetProperty("comparisons").GetArrayLength(), comparisons);
+
+        // Every plot is an inline SVG that the browser laid out with a real size and drew content in.
+        var plots = await page.EvaluateExpressionAsync<JsonElement>("""
+            Array.from(document.querySelectorAll('figure.plot')).map(f => {
+              const svg = f.querySelector('svg');
+              if (!svg) return { id: f.id, width: 0, height: 0, shapes: 0, texts: '' };
+              const r = svg.getBoundingClientRect();
+              const b = svg.getBBox();
+              return { id: f.id, width: r.width, height: r.height, bboxw: b.width, bboxh: b.height,
+                       shapes: svg.querySelectorAll('path, line, rect, circle, polyline, polygon, ellipse').length,
+                       texts: Array.from(svg.querySelectorAll('text')).map(t => t.textContent).join('|') };
+            })
+            """);
+        Assert.True(plots.GetArrayLength() >= 2, "expected metric plots");
+        foreach (var p in plots.EnumerateArray())
+        {
+            var id = p.GetProperty("id").GetString();
+            Assert.True(p.GetProperty("width").GetDouble() > 100 && p.GetProperty("height").GetDouble() > 100, $"{id} has no size");
+            Assert.True(p.GetProperty("bboxw").GetDouble() > 50 && p.GetProperty("bboxh").GetDouble() > 50, $"{id} drew nothing");
+            Assert.True(p.GetProperty("shapes").GetInt32() > 5, $"{id} has too few shapes");
+        }
+        var eventsPlot = plots.EnumerateArray().Single(p => p.GetProperty("id").GetString() == "plot-metric-events");
+        Assert.Contains("cancel_half=true", eventsPlot.GetProperty("texts").GetString(), StringComparison.Ordinal);
+
+        var shot = CliTests.Repo("TestResults", "report.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(shot)!);
+        await page.ScreenshotAsync(shot, new ScreenshotOptions { FullPage = true });
+        Assert.True(new FileInfo(shot).Length > 10_000, "the screenshot is suspiciously small");
+        Assert.Empty(problems);
+    }
+}
