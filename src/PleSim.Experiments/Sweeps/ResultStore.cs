@@ -68,10 +68,13 @@ public sealed class ResultStore : IDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<string, string> _meta;
 
-    private ResultStore(SqliteConnection db, string path)
+    private readonly bool _readOnly;
+
+    private ResultStore(SqliteConnection db, string path, bool readOnly)
     {
         _db = db;
         Path = path;
+        _readOnly = readOnly;
         _meta = ReadMeta(db, path);
     }
 
@@ -103,7 +106,11 @@ public sealed class ResultStore : IDisposable
         var db = Connect(path, readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWrite);
         try
         {
-            return new ResultStore(db, path);
+            var store = new ResultStore(db, path, readOnly);
+            // While a sweep writes, a write-ahead log lets readers (a progress monitor, a report) in without blocking it.
+            if (!readOnly)
+                Exec(db, "PRAGMA journal_mode=WAL");
+            return store;
         }
         catch
         {
@@ -204,7 +211,22 @@ public sealed class ResultStore : IDisposable
         }
     }
 
-    public void Dispose() => _db.Dispose();
+    /// <summary>Closes the store; a writer first returns it to a single file (no -wal/-shm beside it) when no one else has it open.</summary>
+    public void Dispose()
+    {
+        if (!_readOnly)
+        {
+            try
+            {
+                Exec(_db, "PRAGMA journal_mode=DELETE");
+            }
+            catch (SqliteException)
+            {
+                // Another connection still reads it: it stays in WAL mode, which is just as valid.
+            }
+        }
+        _db.Dispose();
+    }
 
     /// <summary>
     /// Combines stores of one sweep (e.g. its shards) into a new store at <paramref name="output"/>,
@@ -349,9 +371,6 @@ public sealed class ResultStore : IDisposable
             tx.Commit();
         }
         File.Move(tmp, full, overwrite: true);
-        // The live store uses a write-ahead log: readers (a progress monitor, a report) never block the writer.
-        using var live = Connect(full, SqliteOpenMode.ReadWrite);
-        Exec(live, "PRAGMA journal_mode=WAL");
     }
 
     private static void DeleteWithJournal(string path)
