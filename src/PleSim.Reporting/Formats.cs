@@ -20,7 +20,10 @@ public static class Formats
             return v.ToString("N1", CultureInfo.InvariantCulture);
         if (a >= 1)
             return v.ToString("0.###", CultureInfo.InvariantCulture);
-        return v.ToString("0.####", CultureInfo.InvariantCulture);
+        if (a >= 0.001)
+            return v.ToString("0.####", CultureInfo.InvariantCulture);
+        // Small values keep three significant digits instead of rounding to a misleading "0" or "-0".
+        return v.ToString("0.##E+0", CultureInfo.InvariantCulture);
     }
 
     public static string Percent(double fraction) =>

@@ -82,15 +82,15 @@ public static partial class Plots
 
     /// <summary>
     /// Stacked bar chart: one bar per label, segments stacked bottom-up in the given order, each
-    /// with its colour and a legend entry; long labels are rotated.
+    /// with its colour and a legend entry; labels may have several lines (<c>\n</c>) and are slanted when wide.
     /// </summary>
-    public static Plot StackedShares(string title, IReadOnlyList<string> barLabels, string yLabel, IReadOnlyList<StackSegment> segments)
+    public static Plot StackedShares(string title, IReadOnlyList<string> barLabels, string yLabel, IReadOnlyList<StackSegment> segments, string xLabel = "")
     {
         if (barLabels.Count == 0)
             throw new ArgumentException("a bar chart needs at least one bar", nameof(barLabels));
         if (segments.Count == 0)
             throw new ArgumentException("a stacked bar chart needs at least one segment", nameof(segments));
-        var plot = NewPlot(title, "", yLabel);
+        var plot = NewPlot(title, xLabel, yLabel);
         var bottoms = new double[barLabels.Count];
         for (int s = 0; s < segments.Count; s++)
         {
@@ -113,11 +113,14 @@ public static partial class Plots
         for (int i = 0; i < barLabels.Count; i++)
             ticks.AddMajor(i, barLabels[i]);
         plot.Axes.Bottom.TickGenerator = ticks;
-        if (barLabels.Count > 3 || barLabels.Any(l => l.Length > 12))
+        // Labels wider than a bar's slot are slanted, and the axis made tall enough for them.
+        int longest = barLabels.SelectMany(l => l.Split('\n')).Max(l => l.Length);
+        int lines = barLabels.Max(l => l.Split('\n').Length);
+        if (longest * 7 > 560 / barLabels.Count)
         {
-            plot.Axes.Bottom.TickLabelStyle.Rotation = 30;
-            plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
-            plot.Axes.Bottom.MinimumSize = 40 + (6.5f * Math.Min(60, barLabels.Max(l => l.Length)));
+            plot.Axes.Bottom.TickLabelStyle.Rotation = 35;
+            plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.UpperLeft;
+            plot.Axes.Bottom.MinimumSize = 30 + (4.2f * Math.Min(50, longest)) + (14 * lines);
         }
         plot.Axes.SetLimitsX(-0.6, barLabels.Count - 0.4);
         plot.Axes.SetLimitsY(0, Math.Max(1.0, bottoms.Max()) * 1.02);
@@ -128,13 +131,29 @@ public static partial class Plots
     /// <summary>The plot as a PNG of <see cref="Width"/> × <see cref="Height"/> pixels.</summary>
     public static byte[] Png(Plot plot) => plot.GetImageBytes(Width, Height, ImageFormat.Png);
 
-    /// <summary>The plot as SVG text (no XML prolog), ready to inline in an HTML page.</summary>
-    public static string Svg(Plot plot)
+    /// <summary>
+    /// The plot as SVG text (no XML prolog), ready to inline in an HTML page. ScottPlot numbers its
+    /// clip paths with a process-wide counter; they are renumbered from 0 in order of appearance,
+    /// with <paramref name="idPrefix"/> in front, so the text is the same on every render and
+    /// several plots can share one page without their ids colliding.
+    /// </summary>
+    public static string Svg(Plot plot, string idPrefix = "")
     {
         var svg = plot.GetSvgXml(Width, Height);
         int start = svg.IndexOf("<svg", StringComparison.Ordinal);
-        return start > 0 ? svg[start..] : svg;
+        if (start > 0)
+            svg = svg[start..];
+        var renumbered = new Dictionary<string, string>(StringComparer.Ordinal);
+        return ClipId().Replace(svg, m =>
+        {
+            if (!renumbered.TryGetValue(m.Value, out var id))
+                renumbered[m.Value] = id = $"{idPrefix}cl_{renumbered.Count}";
+            return id;
+        });
     }
+
+    [GeneratedRegex(@"\bcl_[0-9a-fA-F]+\b")]
+    private static partial Regex ClipId();
 
     /// <summary>Writes <c>path.png</c> and <c>path.svg</c>, each atomically.</summary>
     public static void Save(Plot plot, string pathWithoutExtension)

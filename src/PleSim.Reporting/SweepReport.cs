@@ -68,13 +68,13 @@ public static class SweepReport
             var cats = TimeCategories.Where(c => r.AllMetrics.Contains($"{vm}.frac_{c}")).ToList();
             var segments = cats.Select(c => new StackSegment(c,
                 view.Points.Select(p => p.Of($"{vm}.frac_{c}") is { N: > 0 } s ? s.Mean : double.NaN).ToList())).ToList();
-            var labels = view.Points.Select(p => ShortLabel(p.Point, varied)).ToList();
+            var labels = view.Points.Select(p => varied.Count == 0 ? "(base)" : string.Join("\n", varied.Select(a => p.Point.ValueOf(a.Path)))).ToList();
             var title = $"Where VM '{vm}' VCPU time went";
             plots.Add(new SweepPlot(
                 "cpu-share-" + FileSafe(vm),
                 title,
                 $"Share of VM '{vm}' VCPU time (mean over runs) in each state at each point: guest_run (guest code), spin (PAUSE loops inside the guest), pause_exit and other_exit (exit handling), userspace, ple_sleep, halted (idle in HLT), preempted (runnable but not running on the host).",
-                PleSim.Reporting.Plots.StackedShares(title, labels, "fraction of VCPU time", segments)));
+                PleSim.Reporting.Plots.StackedShares(title, labels, "fraction of VCPU time", segments, string.Join(" / ", varied.Select(a => a.Path)))));
         }
         return plots;
     }
@@ -92,9 +92,6 @@ public static class SweepReport
 
     private static string SeriesKey(StoredPoint p, IReadOnlyList<StoredAxis> others) =>
         string.Join(" ", others.Select(a => $"{Short(a.Path)}={p.ValueOf(a.Path)}"));
-
-    private static string ShortLabel(StoredPoint p, IReadOnlyList<StoredAxis> varied) =>
-        varied.Count == 0 ? "(base)" : string.Join(" ", varied.Select(a => $"{Short(a.Path)}={p.ValueOf(a.Path)}"));
 
     /// <summary>The last key of a path: <c>kvm.ple_window</c> → <c>ple_window</c>.</summary>
     public static string Short(string path) => path[(path.LastIndexOf('.') + 1)..];
@@ -116,6 +113,18 @@ public static class SweepReport
         string Raw(double v) => double.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : "";
         int ok = r.Runs.Count(x => x.Ok), failed = r.Runs.Count - ok, missing = r.Missing().Count;
 
+        void ComparisonTable(string id, IEnumerable<PairedComparison> rows)
+        {
+            h.Append(CultureInfo.InvariantCulture, $"<div class=\"wide\"><table id=\"{id}\">\n<thead><tr><th>metric</th><th>at</th><th>value</th><th>n</th><th>baseline mean</th><th>mean difference</th><th>95% CI</th><th>relative</th></tr></thead>\n<tbody>\n");
+            foreach (var c in rows)
+            {
+                h.Append(CultureInfo.InvariantCulture, $"<tr{(c.Significant ? " class=\"sig\"" : "")}><td>{E(c.Metric)}</td><td>{E(c.Context.Length == 0 ? "—" : c.Context)}</td><td>{E(c.Value)}</td>");
+                h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\">{c.Difference.N}</td><td class=\"num\">{N(c.BaselineMean)}</td><td class=\"num\" data-diff=\"{Raw(c.Difference.Mean)}\">{N(c.Difference.Mean)}</td>");
+                h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\">[{N(c.Difference.Ci95Low)}, {N(c.Difference.Ci95High)}]</td><td class=\"num\">{E(Formats.SignedPercent(c.Relative))}</td></tr>\n");
+            }
+            h.Append("</tbody>\n</table></div>\n");
+        }
+
         h.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
         h.Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
         h.Append(CultureInfo.InvariantCulture, $"<title>PleSim sweep report: {E(r.ScenarioName)}</title>\n");
@@ -124,7 +133,8 @@ public static class SweepReport
             body { font-family: "DejaVu Sans", Verdana, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; line-height: 1.4; }
             h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccc; }
             table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-            th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; } th { background: #f2f2f2; }
+            th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; white-space: nowrap; } th { background: #f2f2f2; }
+            .wide { overflow-x: auto; max-width: 100%; }
             td.num { text-align: right; font-variant-numeric: tabular-nums; }
             .sig { font-weight: bold; } .fail { color: #b00; }
             figure { margin: 1.5em 0; } figure svg { max-width: 100%; height: auto; border: 1px solid #eee; }
@@ -150,7 +160,7 @@ public static class SweepReport
         h.Append("</dl>\n");
 
         h.Append("<h2>Points</h2>\n<p>Mean ± half-width of the 95% confidence interval (Student t) over each point's successful runs.</p>\n");
-        h.Append("<table id=\"points\">\n<thead><tr><th>#</th>");
+        h.Append("<div class=\"wide\"><table id=\"points\">\n<thead><tr><th>#</th>");
         foreach (var a in r.Varied)
             h.Append(CultureInfo.InvariantCulture, $"<th>{E(a.Path)}</th>");
         h.Append("<th>runs</th>");
@@ -170,21 +180,23 @@ public static class SweepReport
             }
             h.Append("</tr>\n");
         }
-        h.Append("</tbody>\n</table>\n");
+        h.Append("</tbody>\n</table></div>\n");
 
         if (view.Comparisons.Count > 0)
         {
             var c0 = view.Comparisons[0];
             h.Append(CultureInfo.InvariantCulture, $"<h2>Paired comparisons: {E(c0.Axis)} against {E(c0.BaselineValue)}</h2>\n");
             h.Append("<p>Runs with the same seed are paired; the difference is value − baseline, with its 95% confidence interval. Bold: the interval excludes zero.</p>\n");
-            h.Append("<table id=\"comparisons\">\n<thead><tr><th>metric</th><th>at</th><th>value</th><th>n</th><th>baseline mean</th><th>mean difference</th><th>95% CI</th><th>relative</th></tr></thead>\n<tbody>\n");
-            foreach (var c in view.Comparisons)
+            // The first two key metrics up front; the rest folded away (all are in comparisons.csv).
+            var main = view.KeyMetrics.Take(2).ToHashSet();
+            ComparisonTable("comparisons", view.Comparisons.Where(c => main.Contains(c.Metric)));
+            var rest = view.Comparisons.Where(c => !main.Contains(c.Metric)).ToList();
+            if (rest.Count > 0)
             {
-                h.Append(CultureInfo.InvariantCulture, $"<tr{(c.Significant ? " class=\"sig\"" : "")}><td>{E(c.Metric)}</td><td>{E(c.Context.Length == 0 ? "—" : c.Context)}</td><td>{E(c.Value)}</td>");
-                h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\">{c.Difference.N}</td><td class=\"num\">{N(c.BaselineMean)}</td><td class=\"num\" data-diff=\"{Raw(c.Difference.Mean)}\">{N(c.Difference.Mean)}</td>");
-                h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\">[{N(c.Difference.Ci95Low)}, {N(c.Difference.Ci95High)}]</td><td class=\"num\">{E(Formats.SignedPercent(c.Relative))}</td></tr>\n");
+                h.Append(CultureInfo.InvariantCulture, $"<details><summary>the other {view.KeyMetrics.Count - main.Count} metrics</summary>\n");
+                ComparisonTable("comparisons-more", rest);
+                h.Append("</details>\n");
             }
-            h.Append("</tbody>\n</table>\n");
         }
 
         if (plots.Count > 0)
@@ -193,7 +205,7 @@ public static class SweepReport
             foreach (var p in plots)
             {
                 h.Append(CultureInfo.InvariantCulture, $"<figure class=\"plot\" id=\"plot-{E(p.FileStem)}\">\n");
-                h.Append(PleSim.Reporting.Plots.Svg(p.Plot));
+                h.Append(PleSim.Reporting.Plots.Svg(p.Plot, p.FileStem.Replace('.', '_') + "_"));
                 h.Append(CultureInfo.InvariantCulture, $"\n<figcaption>{E(p.Caption)}</figcaption>\n</figure>\n");
             }
         }

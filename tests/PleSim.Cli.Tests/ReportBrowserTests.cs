@@ -80,7 +80,7 @@ public sealed class ReportBrowserTests : IDisposable
         }
         var shownText = await page.EvaluateExpressionAsync<string>("document.querySelector('#points tbody tr td[data-metric]').textContent");
         Assert.Contains("±", shownText, StringComparison.Ordinal);
-        var comparisons = await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#comparisons tbody tr').length");
+        var comparisons = await page.EvaluateExpressionAsync<int>("document.querySelectorAll('#comparisons tbody tr, #comparisons-more tbody tr').length");
         Assert.Equal(json.RootElement.GetProperty("comparisons").GetArrayLength(), comparisons);
 
         // Every plot is an inline SVG that the browser laid out with a real size and drew content in.

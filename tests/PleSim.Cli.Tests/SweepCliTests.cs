@@ -132,6 +132,12 @@ public sealed class SweepCliTests : IDisposable
         Assert.Contains("<svg", text, StringComparison.Ordinal);
         Assert.DoesNotContain("src=\"http", text, StringComparison.Ordinal);
         Assert.Contains("name: engine-hold", text, StringComparison.Ordinal);
+        // Deterministic: the same store gives the same page, byte for byte.
+        Assert.Equal(0, Plesim("report", Out("r"), "--html", html + ".again").Code);
+        Assert.Equal(text, File.ReadAllText(html + ".again"));
+        // Inline plots on one page never share an element id.
+        var ids = System.Text.RegularExpressions.Regex.Matches(text, "id=\"([^\"]+)\"").Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(ids.Count, ids.Distinct().Count());
     }
 
     /// <summary>
