@@ -196,6 +196,25 @@ public sealed class SweepCliTests : IDisposable
         }
     }
 
+    /// <summary>Every shipped scenario with a sweep section runs its whole grid (quick variant: 1 run of 20 ms per point).</summary>
+    [Fact]
+    public void Shipped_sweep_scenarios_run_their_grid()
+    {
+        var files = Directory.GetFiles(CliTests.Repo("scenarios"), "*.yaml", SearchOption.AllDirectories)
+            .Where(f => File.ReadAllLines(f).Any(l => l.StartsWith("sweep:", StringComparison.Ordinal)))
+            .ToList();
+        Assert.NotEmpty(files);
+        foreach (var f in files)
+        {
+            var dir = Out(Path.GetFileNameWithoutExtension(f));
+            var (code, _, err) = Plesim("sweep", f, "--runs", "1", "--set", "duration=20ms", "--set", "warmup=5ms", "--quiet", "--out", dir);
+            Assert.True(code == 0, $"{f}: {err}");
+            var results = SweepResults.Load([Path.Combine(dir, ResultStore.FileName)]);
+            Assert.True(results.Points.Count > 1, $"{f}: the sweep section gave one point");
+            Assert.Equal(results.Points.Count, results.Runs.Count(r => r.Ok));
+        }
+    }
+
     /// <summary>
     /// The exports of a fixed sweep match the checked-in golden files byte for byte (set
     /// PLESIM_UPDATE_GOLDEN=1 to rewrite them after a deliberate change, and review the diff).

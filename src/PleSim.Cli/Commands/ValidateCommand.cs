@@ -1,5 +1,6 @@
 using System.CommandLine;
 using PleSim.Experiments.Scenarios;
+using PleSim.Experiments.Sweeps;
 
 namespace PleSim.Cli.Commands;
 
@@ -18,7 +19,9 @@ public static class ValidateCommand
                 try
                 {
                     var s = ScenarioLoader.LoadFile(f);
-                    ctx.Out.WriteLine($"{f}: ok ({s.Name}, kind {s.Kind}, {s.Runs} runs of {s.Duration} after {s.Warmup} warm-up)");
+                    // A sweep section is checked point by point: every value must make a valid scenario.
+                    var sweep = s.Sweep.Axes.Count > 0 ? $", sweep of {SweepPlan.Create(s, []).Points.Count} points" : "";
+                    ctx.Out.WriteLine($"{f}: ok ({s.Name}, kind {s.Kind}, {s.Runs} runs of {s.Duration} after {s.Warmup} warm-up{sweep})");
                 }
                 catch (ScenarioException e)
                 {
