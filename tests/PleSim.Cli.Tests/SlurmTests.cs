@@ -45,18 +45,12 @@ public sealed class SlurmTests : IDisposable
 
             var (code, _, err) = SweepCliTests.Plesim(["sweep", hold, .. SweepCliTests.Grid, "--out", Path.Combine(_dir, "single")]);
             Assert.True(code == 0, err);
-            Assert.Equal(Rows(Path.Combine(_dir, "single", ResultStore.FileName)), Rows(Path.Combine(slurmOut, ResultStore.FileName)));
+            Assert.Equal(SweepCliTests.Rows(Path.Combine(_dir, "single", ResultStore.FileName)), SweepCliTests.Rows(Path.Combine(slurmOut, ResultStore.FileName)));
         }
         finally
         {
             if (startedHere)
                 Prerequisites.Shell(CliTests.Repo("deploy", "slurm", "stop-cluster.sh"), []);
         }
-    }
-
-    private static List<string> Rows(string store)
-    {
-        using var s = ResultStore.Open(store, readOnly: true);
-        return s.Runs().Select(r => r.ResultText()).ToList();
     }
 }

@@ -31,7 +31,7 @@ public sealed class SweepCliTests : IDisposable
 
     private string Out(string name) => Path.Combine(_dir, name);
 
-    private static List<string> Rows(string store)
+    internal static List<string> Rows(string store)
     {
         using var s = ResultStore.Open(store, readOnly: true);
         return s.Runs().Select(r => r.ResultText()).ToList();

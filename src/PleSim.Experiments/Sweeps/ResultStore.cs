@@ -147,29 +147,13 @@ public sealed class ResultStore : IDisposable
     /// <summary>Records a finished run in its own transaction.</summary>
     public void Add(int point, int run, string scenarioDigest, RunResult r, string worker)
     {
-        var metrics = MetricsJson(r.Metrics);
+        var row = new StoredRun(point, run, r.Seed, scenarioDigest, r.Status, r.Error, r.Metrics,
+            r.Events, r.EventDigest.ToString("x16", CultureInfo.InvariantCulture), r.WallSeconds,
+            DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture), worker);
         lock (_gate)
         {
             using var tx = _db.BeginTransaction();
-            using var cmd = _db.CreateCommand();
-            cmd.Transaction = tx;
-            cmd.CommandText = """
-                INSERT INTO runs(point, run, seed, scenario_digest, status, error, metrics, events, event_digest, wall_seconds, finished_utc, worker)
-                VALUES ($point, $run, $seed, $digest, $status, $error, $metrics, $events, $event_digest, $wall, $finished, $worker)
-                """;
-            cmd.Parameters.AddWithValue("$point", point);
-            cmd.Parameters.AddWithValue("$run", run);
-            cmd.Parameters.AddWithValue("$seed", unchecked((long)r.Seed));
-            cmd.Parameters.AddWithValue("$digest", scenarioDigest);
-            cmd.Parameters.AddWithValue("$status", r.Status);
-            cmd.Parameters.AddWithValue("$error", (object?)r.Error ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("$metrics", metrics);
-            cmd.Parameters.AddWithValue("$events", r.Events);
-            cmd.Parameters.AddWithValue("$event_digest", r.EventDigest.ToString("x16", CultureInfo.InvariantCulture));
-            cmd.Parameters.AddWithValue("$wall", r.WallSeconds);
-            cmd.Parameters.AddWithValue("$finished", DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture));
-            cmd.Parameters.AddWithValue("$worker", worker);
-            cmd.ExecuteNonQuery();
+            InsertRun(_db, tx, row);
             tx.Commit();
         }
     }
@@ -359,19 +343,20 @@ public sealed class ResultStore : IDisposable
                     ("$p", p.Point), ("$l", p.Label), ("$a", JsonSerializer.Serialize(p.Assignments.Select(a => new[] { a.Key, a.Value }))), ("$d", p.ScenarioDigest));
             }
             foreach (var r in runs)
-            {
-                Exec(db, """
-                    INSERT INTO runs(point, run, seed, scenario_digest, status, error, metrics, events, event_digest, wall_seconds, finished_utc, worker)
-                    VALUES ($point, $run, $seed, $digest, $status, $error, $metrics, $events, $event_digest, $wall, $finished, $worker)
-                    """, tx,
-                    ("$point", r.Point), ("$run", r.Run), ("$seed", unchecked((long)r.Seed)), ("$digest", r.ScenarioDigest), ("$status", r.Status),
-                    ("$error", (object?)r.Error ?? DBNull.Value), ("$metrics", MetricsJson(r.Metrics)), ("$events", r.Events), ("$event_digest", r.EventDigest),
-                    ("$wall", r.WallSeconds), ("$finished", r.FinishedUtc), ("$worker", r.Worker));
-            }
+                InsertRun(db, tx, r);
             tx.Commit();
         }
         File.Move(tmp, full, overwrite: true);
     }
+
+    private static void InsertRun(SqliteConnection db, SqliteTransaction tx, StoredRun r) =>
+        Exec(db, """
+            INSERT INTO runs(point, run, seed, scenario_digest, status, error, metrics, events, event_digest, wall_seconds, finished_utc, worker)
+            VALUES ($point, $run, $seed, $digest, $status, $error, $metrics, $events, $event_digest, $wall, $finished, $worker)
+            """, tx,
+            ("$point", r.Point), ("$run", r.Run), ("$seed", unchecked((long)r.Seed)), ("$digest", r.ScenarioDigest), ("$status", r.Status),
+            ("$error", (object?)r.Error ?? DBNull.Value), ("$metrics", MetricsJson(r.Metrics)), ("$events", r.Events), ("$event_digest", r.EventDigest),
+            ("$wall", r.WallSeconds), ("$finished", r.FinishedUtc), ("$worker", r.Worker));
 
     private static void DeleteWithJournal(string path)
     {
