@@ -24,9 +24,8 @@ public static class SweepReport
     {
         var r = view.Results;
         var varied = r.Varied;
-        if (xAxis is not null && varied.All(a => a.Path != xAxis))
-            throw new StoreException($"--x {xAxis}: not a swept key of this sweep (swept: {(varied.Count == 0 ? "none" : string.Join(", ", varied.Select(a => a.Path)))})");
-        var x = xAxis is null ? varied.FirstOrDefault() : varied.First(a => a.Path == xAxis);
+        var x = xAxis is null ? varied.FirstOrDefault() : varied.FirstOrDefault(a => a.Path == xAxis)
+            ?? throw new ArgumentException($"'{xAxis}' is not a swept key of this sweep", nameof(xAxis));
         var others = varied.Where(a => a != x).ToList();
         var xLabels = x?.Values ?? ["(base)"];
         // Series: each combination of the other swept keys that occurs, in point order.

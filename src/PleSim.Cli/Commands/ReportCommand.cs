@@ -31,6 +31,8 @@ public static class ReportCommand
                 (axis, value) = eq > 0 ? (b[..eq], b[(eq + 1)..]) : (b, null);
             }
             var view = SweepView.Of(results, parse.GetValue(metric), axis, value);
+            if (parse.GetValue(x) is { } xKey && results.Varied.All(a => a.Path != xKey))
+                throw new StoreException($"--x {xKey}: not a swept key of this sweep (swept: {(results.Varied.Count == 0 ? "none" : string.Join(", ", results.Varied.Select(a => a.Path)))})");
             var outDir = File.Exists(dir) ? Path.GetDirectoryName(Path.GetFullPath(dir))! : dir;
             SweepOutputs.WriteExports(view, outDir);
             var written = new List<string>(SweepOutputs.ExportFiles);
