@@ -4,12 +4,9 @@ namespace PleSim.Guest.Tests;
 
 public class SpinlockTests
 {
-    [Fact]
-    public void A_ticket_lock_is_granted_in_ticket_order()
+    /// <summary>Four threads, one per VCPU, ask for <paramref name="lk"/> 20 us apart, mark when they get it and hold it 100 us.</summary>
+    private static void FourContenders(GuestKit kit, GuestSpinLock lk)
     {
-        // Four VCPUs on four CPUs; threads ask for the lock 1 us apart while the first holds it.
-        var kit = new GuestKit(4, 4);
-        var lk = kit.Kernel.NewLock("L");
         for (int i = 0; i < 4; i++)
         {
             kit.Kernel.CreateThread($"t{i}", new ListProgram(
@@ -19,6 +16,15 @@ public class SpinlockTests
                 GuestAction.Compute(100_000),
                 GuestAction.Release(lk)), i, pinned: true);
         }
+    }
+
+    [Fact]
+    public void A_ticket_lock_is_granted_in_ticket_order()
+    {
+        // Four VCPUs on four CPUs; threads ask for the lock 1 us apart while the first holds it.
+        var kit = new GuestKit(4, 4);
+        var lk = kit.Kernel.NewLock("L");
+        FourContenders(kit, lk);
         kit.Start();
         kit.RunUs(1_000);
         Assert.Equal([0, 1, 2, 3], kit.Marker.Hits.Select(h => h.Code));
@@ -55,15 +61,7 @@ public class SpinlockTests
         var kit = new GuestKit(4, 4, guest: new GuestSettings { Spinlock = SpinlockKind.TestAndSet });
         var lk = kit.Kernel.NewLock("L");
         Assert.Equal(SpinlockKind.TestAndSet, lk.Kind);
-        for (int i = 0; i < 4; i++)
-        {
-            kit.Kernel.CreateThread($"t{i}", new ListProgram(
-                GuestAction.Compute(1 + (i * 20_000)),
-                GuestAction.Acquire(lk),
-                kit.Mark(i),
-                GuestAction.Compute(100_000),
-                GuestAction.Release(lk)), i, pinned: true);
-        }
+        FourContenders(kit, lk);
         kit.Start();
         kit.RunUs(500);
         Assert.Equal(4, kit.Marker.Hits.Count);

@@ -5,6 +5,19 @@ namespace PleSim.Hypervisor.Tests;
 
 public class PleTests
 {
+    /// <summary>VCPU 0 spins on CPU 0; VCPU 1 is in a long QEMU userspace exit (PF_VCPU clear), pinned to CPU 1.</summary>
+    private static (KvmKit Kit, Vm Vm) SpinnerAndVcpuInUserspace()
+    {
+        var kit = new KvmKit(2);
+        var (vm, g) = kit.Vm("vm", 2);
+        g[0].Then(v => v.Spin(new TestLock(), 0));
+        g[1].Then(v => v.ExitToUserspace(500_000_000));
+        kit.Kvm.Start(vm);
+        kit.Host.SetAffinity(vm.Vcpus[0].Task, KvmKit.Cpu(0), 0);
+        kit.Host.SetAffinity(vm.Vcpus[1].Task, KvmKit.Cpu(1), 0);
+        return (kit, vm);
+    }
+
     [Fact]
     public void A_kernel_mode_spin_exits_after_ple_window_cycles_and_then_again_with_a_fresh_window()
     {
@@ -118,13 +131,7 @@ public class PleTests
     {
         // vcpu1 exits to userspace for a long I/O emulation and is preempted there: PF_VCPU is
         // clear and it is runnable, so the walk reaches yield_to and succeeds.
-        var kit = new KvmKit(2);
-        var (vm, g) = kit.Vm("vm", 2);
-        g[0].Then(v => v.Spin(new TestLock(), 0));
-        g[1].Then(v => v.ExitToUserspace(500_000_000));
-        kit.Kvm.Start(vm);
-        kit.Host.SetAffinity(vm.Vcpus[0].Task, KvmKit.Cpu(0), 0);
-        kit.Host.SetAffinity(vm.Vcpus[1].Task, KvmKit.Cpu(1), 0);
+        var (kit, vm) = SpinnerAndVcpuInUserspace();
         kit.Hog("hog", KvmKit.Cpu(1));
         kit.RunUs(100_000);
         Assert.Equal(VcpuMode.Userspace, vm.Vcpus[1].Mode);
@@ -137,13 +144,7 @@ public class PleTests
     {
         // vcpu1 runs on its own CPU but in QEMU userspace (PF_VCPU clear): KVM does not test
         // "running", so the walk calls yield_to, which fails because the target is running.
-        var kit = new KvmKit(2);
-        var (vm, g) = kit.Vm("vm", 2);
-        g[0].Then(v => v.Spin(new TestLock(), 0));
-        g[1].Then(v => v.ExitToUserspace(500_000_000));
-        kit.Kvm.Start(vm);
-        kit.Host.SetAffinity(vm.Vcpus[0].Task, KvmKit.Cpu(0), 0);
-        kit.Host.SetAffinity(vm.Vcpus[1].Task, KvmKit.Cpu(1), 0);
+        var (kit, vm) = SpinnerAndVcpuInUserspace();
         kit.RunUs(1_000);
         Assert.True(vm.Vcpus[1].Task.OnCpu);
         long failed = vm.Stats.YieldToResults.GetValueOrDefault(PleSim.Host.YieldToResult.TargetRunning);
