@@ -95,7 +95,6 @@ public static class ReproduceReport
             t.AddColumn(new TableColumn(h).RightAligned());
         foreach (var c in cells)
         {
-            double lhpW = c.Mean("amqp.lhp_per_s.woken_by_holder");
             t.AddRow(
                 c.Spec.Payload + " B",
                 Markup.Escape(c.Spec.Handler),
@@ -111,9 +110,75 @@ public static class ReproduceReport
                 N(c.Mean("amqp.pause_exits_per_second")),
                 P(c.Mean("amqp.yield_to_success_rate")),
                 $"{N(c.Mean("amqp.lhp.woken_by_holder"))} / {N(c.Mean("amqp.lhp.same_vm"))} / {N(c.Mean("amqp.lhp.other_vm"))}");
-            _ = lhpW;
         }
         return t;
+    }
+
+    private static IEnumerable<CellResult> Overcommitted(IReadOnlyList<CellResult> cells) => cells.Where(c => c.Spec.Loops > 0);
+
+    /// <summary>How CPU time was divided between the guests in the overcommitted cells (and, with cgroups, the groups' entity weights).</summary>
+    public static Table Split(IReadOnlyList<CellResult> cells, bool cgroups)
+    {
+        var t = new Table().Border(TableBorder.Simple)
+            .Title($"[bold]CPU split between the guests[/] ({(cgroups ? "each guest in its own cpu cgroup" : "guests in the root group, as in the seed's table")})");
+        var heads = new List<string> { "payload", "handler", "load", "CPUs amqp", "CPUs loops", "amqp share of the guests' CPU: mean [run range]", $"runs with a guest ≤ {Riel2011.ImbalancedShare:0%}" };
+        if (cgroups)
+            heads.AddRange(["/amqp entity weight", "/loops entity weight"]);
+        foreach (var h in heads)
+            t.AddColumn(new TableColumn(Markup.Escape(h)).RightAligned());
+        foreach (var c in Overcommitted(cells))
+        {
+            var x = Riel2011.Split(c);
+            var row = new List<string>
+            {
+                c.Spec.Payload + " B", Markup.Escape(c.Spec.Handler), c.Spec.Overcommit, F3(x.AmqpCpus), F3(x.LoopsCpus),
+                $"{P(x.AmqpShare)} [[{P(x.AmqpShareMin)}, {P(x.AmqpShareMax)}]]", $"{x.ImbalancedRuns} of {x.Runs}",
+            };
+            if (cgroups)
+                row.AddRange([N(x.AmqpGroupWeight), N(x.LoopsGroupWeight)]);
+            t.AddRow(row.ToArray());
+        }
+        return t;
+    }
+
+    /// <summary>
+    /// What the split says against the seed's two remarks on it: without cgroups the guests "got
+    /// close to the same amount of CPU time"; with cgroups one guest often got 80% and the other 320%.
+    /// </summary>
+    public static IReadOnlyList<string> SplitVerdict(IReadOnlyList<CellResult> cells, bool cgroups)
+    {
+        var lines = new List<string>();
+        string ShareAt(int loops)
+        {
+            var xs = cells.Where(c => c.Spec.Loops == loops).Select(Riel2011.Split).ToList();
+            return $"{P(xs.Min(x => x.AmqpShareMin))}–{P(xs.Max(x => x.AmqpShareMax))}";
+        }
+        double HaltedAt(int loops) => cells.Where(c => c.Spec.Loops == loops).Average(c => c.Mean("amqp.frac_halted"));
+        var over = Overcommitted(cells).Select(Riel2011.Split).ToList();
+        int imbalanced = over.Sum(x => x.ImbalancedRuns), runs = over.Sum(x => x.Runs);
+        if (!cgroups)
+        {
+            lines.Add("Seed (no cgroups): the guests \"got close to the same amount of CPU time in each test run\".");
+            lines.Add($"Simulated: the AMQP guest got {ShareAt(2)} of the guests' CPU time at 1.5x and {ShareAt(4)} at 2x (run range over all handlers); " +
+                $"{imbalanced} of {runs} overcommitted runs had a guest at ≤ {Riel2011.ImbalancedShare:0%}.");
+            lines.Add($"Below 50% the AMQP guest asks for less than its half: its VCPUs were halted {P(HaltedAt(2))} of the time at 1.5x and {P(HaltedAt(4))} at 2x.");
+            return lines;
+        }
+        lines.Add("Seed (cgroups): \"one guest getting only 80% CPU time and the other guest 320%\" (often).");
+        lines.Add($"Simulated with each guest in its own cpu cgroup: {imbalanced} of {runs} overcommitted runs had a guest at ≤ {Riel2011.ImbalancedShare:0%} of the guests' CPU time — " +
+            (imbalanced * 5 >= runs ? "the imbalance appears." : imbalanced > 0 ? "the imbalance appears only in a few runs." : "the 80/320 imbalance does not appear."));
+        string Weights(int loops)
+        {
+            var xs = cells.Where(c => c.Spec.Loops == loops).Select(Riel2011.Split).ToList();
+            return $"/amqp {N(xs.Average(x => x.AmqpGroupWeight))} vs /loops {N(xs.Average(x => x.LoopsGroupWeight))}";
+        }
+        lines.Add("Mechanism: the VCPUs of each guest compete through their group's per-CPU entity weight, which update_cfs_shares sets to " +
+            "shares × (the group's load on that CPU) / (its load on all CPUs). Mean weights on the CPUs where a group was runnable " +
+            $"(sampled at host ticks; trace: the \"weight\" counter tracks): {Weights(2)} at 1.5x, {Weights(4)} at 2x.");
+        lines.Add(imbalanced * 5 >= runs
+            ? "The starved guest's group entity weight is the lower one above: its load spread thin over the CPUs leaves it a small weight on each."
+            : $"Neither group is starved of weight, so the split follows how much CPU each guest asks for (AMQP VCPUs halted {P(HaltedAt(2))} at 1.5x, {P(HaltedAt(4))} at 2x).");
+        return lines;
     }
 
     /// <summary>The <c>--json</c> document: one entry per cell with everything the tables show.</summary>
@@ -165,6 +230,18 @@ public static class ReproduceReport
                 w.WriteStartObject("cpu_share_per_vm");
                 ResultJson.WriteNumber(w, "amqp", c.Mean("amqp.cpus_used"));
                 ResultJson.WriteNumber(w, "loops", c.Mean("loops.cpus_used"));
+                w.WriteEndObject();
+                var split = Riel2011.Split(c);
+                w.WriteStartObject("cpu_split");
+                ResultJson.WriteNumber(w, "amqp_share", split.AmqpShare);
+                ResultJson.WriteNumber(w, "amqp_share_min", split.AmqpShareMin);
+                ResultJson.WriteNumber(w, "amqp_share_max", split.AmqpShareMax);
+                w.WriteNumber("imbalanced_runs", split.ImbalancedRuns);
+                if (cgroups)
+                {
+                    ResultJson.WriteNumber(w, "amqp_group_weight", split.AmqpGroupWeight);
+                    ResultJson.WriteNumber(w, "loops_group_weight", split.LoopsGroupWeight);
+                }
                 w.WriteEndObject();
                 w.WriteStartObject("rates");
                 foreach (var m in new[] { "publish_rate", "subscribe_rate", "total_transfers_per_second", "mean_batch" })

@@ -190,7 +190,7 @@ public class ReproduceTests
         int seeded = 0, calibrated = 0;
         foreach (var c in cells.EnumerateArray())
         {
-            foreach (var f in new[] { "payload", "handler", "overcommit", "seed_value", "mean", "ci95_low", "ci95_high", "rel_error", "calibrated", "cpu_share_per_vm", "amqp_vcpu_time", "pause_exits_per_second", "yield_to_success_rate", "lock_holder_preemptions_per_second" })
+            foreach (var f in new[] { "payload", "handler", "overcommit", "seed_value", "mean", "ci95_low", "ci95_high", "rel_error", "calibrated", "cpu_share_per_vm", "cpu_split", "amqp_vcpu_time", "pause_exits_per_second", "yield_to_success_rate", "lock_holder_preemptions_per_second" })
                 Assert.True(c.TryGetProperty(f, out _), f);
             if (c.GetProperty("seed_value").ValueKind == System.Text.Json.JsonValueKind.Number)
                 seeded++;
@@ -200,6 +200,45 @@ public class ReproduceTests
         Assert.Equal(12, seeded);
         Assert.Equal(4, calibrated);
         Assert.Equal(a, Run());
+    }
+
+    [Fact]
+    public void Reproduce_with_cgroups_reports_the_split_the_group_weights_and_a_verdict()
+    {
+        var dir = Directory.CreateTempSubdirectory("plesim-cg").FullName;
+        try
+        {
+            var o = new StringWriter();
+            var e = new StringWriter();
+            int code = PlesimCli.Run(["reproduce", "riel-2011", "--quick", "--runs", "2", "--cgroups", "--out", dir], o, e);
+            Assert.True(code == 0, e.ToString());
+            string text = File.ReadAllText(Path.Combine(dir, "reproduce.txt"));
+            Assert.Contains("CPU split between the guests", text, StringComparison.Ordinal);
+            Assert.Contains("Seed (cgroups)", text, StringComparison.Ordinal);
+            Assert.Matches(@"\d+ of 32 overcommitted runs had a guest at ≤ 25%", text);
+            Assert.Matches("the (80/320 )?imbalance (does not appear|appears)", text);
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "reproduce.json")));
+            Assert.True(doc.RootElement.GetProperty("cgroups").GetBoolean());
+            foreach (var c in doc.RootElement.GetProperty("cells").EnumerateArray())
+            {
+                var split = c.GetProperty("cpu_split");
+                double share = split.GetProperty("amqp_share").GetDouble();
+                var cpu = c.GetProperty("cpu_share_per_vm");
+                double amqp = cpu.GetProperty("amqp").GetDouble(), loops = cpu.GetProperty("loops").GetDouble();
+                Assert.InRange(share, 0, 1);
+                Assert.InRange(amqp + loops, 0, 4.0001);
+                if (c.GetProperty("loops").GetInt32() == 0)
+                    continue;
+                if (c.GetProperty("loops").GetInt32() == 4)
+                    Assert.InRange(amqp + loops, 3.99, 4.0001); // four hogs: no CPU idles
+                Assert.InRange(split.GetProperty("amqp_group_weight").GetDouble(), 2, 1024);
+                Assert.InRange(split.GetProperty("loops_group_weight").GetDouble(), 2, 1024);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
     }
 
     [Fact]

@@ -52,6 +52,8 @@ public class TraceTests
             Assert.Contains("\"yield_to C: Success\"", text, StringComparison.Ordinal);
             Assert.Contains("\"CPU 0\"", text, StringComparison.Ordinal);
             Assert.Contains("\"cat\":\"buddy\"", text, StringComparison.Ordinal);
+            // Group entity weights (update_cfs_shares) as counter tracks, one series per CPU.
+            Assert.Matches(@"\{""name"":""/a weight"",""ph"":""C"",""ts"":[0-9.]+,""pid"":1,""tid"":0,""args"":\{""cpu[0-9]+"":[0-9]+\}\}", text);
         }
         finally
         {

@@ -18,6 +18,15 @@ public sealed record CellSpec(int Payload, string Handler, int Loops)
     ];
 }
 
+/// <summary>
+/// CPU time division between the two guests in a cell: CPUs used, the AMQP guest's share of the
+/// guests' total (mean and run range), runs where one guest got at most
+/// <see cref="Riel2011.ImbalancedShare"/>, and — with cgroups — each guest group's mean per-CPU
+/// entity weight (NaN without cgroups).
+/// </summary>
+public sealed record CpuSplit(double AmqpCpus, double LoopsCpus, double AmqpShare, double AmqpShareMin, double AmqpShareMax,
+    int ImbalancedRuns, int Runs, double AmqpGroupWeight, double LoopsGroupWeight);
+
 /// <summary>The result of one cell: its runs and their summaries.</summary>
 public sealed class CellResult(CellSpec spec, double? seedValue, bool calibrated, RunResult[] runs, string metric)
 {
@@ -138,6 +147,29 @@ public static class Riel2011
         double sim = cell.Summary.Mean / baseCell.Summary.Mean;
         double? seed = cell.SeedValue is double s && baseCell.SeedValue is double b ? s / b : null;
         return (sim, seed);
+    }
+
+    /// <summary>
+    /// The seed's 80%/320% case: a run counts as imbalanced when one guest got at most this share
+    /// of the CPU time the two guests got together (80 of 400 is 20%; 25% leaves room for noise).
+    /// </summary>
+    public const double ImbalancedShare = 0.25;
+
+    /// <summary>How the CPU time was divided between the guests in one cell, run by run.</summary>
+    public static CpuSplit Split(CellResult cell)
+    {
+        var shares = cell.Runs.Where(r => r.Error is null)
+            .Select(r => (Amqp: r.Metric("amqp.cpus_used") ?? double.NaN, Loops: r.Metric("loops.cpus_used") ?? double.NaN))
+            .Where(x => double.IsFinite(x.Amqp) && double.IsFinite(x.Loops) && x.Amqp + x.Loops > 0)
+            .Select(x => x.Amqp / (x.Amqp + x.Loops))
+            .ToList();
+        return new CpuSplit(
+            cell.Mean("amqp.cpus_used"), cell.Mean("loops.cpus_used"),
+            shares.Count == 0 ? double.NaN : shares.Average(),
+            shares.Count == 0 ? double.NaN : shares.Min(),
+            shares.Count == 0 ? double.NaN : shares.Max(),
+            shares.Count(x => x <= ImbalancedShare || x >= 1 - ImbalancedShare), shares.Count,
+            cell.Mean("group_weight./amqp"), cell.Mean("group_weight./loops"));
     }
 
     /// <summary>Gain of a handler over "none" in the same payload/overcommit cell, with the paired 95% CI (same seeds).</summary>

@@ -16,6 +16,7 @@ public sealed class SystemRun : IModelRun, IEventHandler
     private readonly List<PingPongBody> _pingpong = [];
     private readonly List<(YielderBody Body, string? Target)> _yielders = [];
     private readonly MigrationCounter _migrations = new();
+    private readonly GroupWeightSampler? _groupWeights;
     private HostStats? _atReset;
 
     public SystemRun(Scenario scenario, ulong seed)
@@ -54,6 +55,11 @@ public sealed class SystemRun : IModelRun, IEventHandler
             }
             foreach (var vm in Vms)
                 Kvm.Start(vm.Vm, vm.Settings.StartCpu);
+        }
+        if (Host.Groups.Count > 1)
+        {
+            _groupWeights = new GroupWeightSampler(Host.Groups);
+            Host.AddObserver(_groupWeights);
         }
         var id = Sim.Register(this);
         for (int i = 0; i < _starts.Count; i++)
@@ -153,6 +159,7 @@ public sealed class SystemRun : IModelRun, IEventHandler
         _resetAt = Sim.Now.Ns;
         _vmAtReset = Vms.Select(v => v.Counters()).ToArray();
         _migrations.Reset();
+        _groupWeights?.Reset();
         foreach (var p in _pingpong)
             p.WakeLatencies.Clear();
         foreach (var p in _periodic)
@@ -181,6 +188,7 @@ public sealed class SystemRun : IModelRun, IEventHandler
             result.AddMetric($"cpu_share.{rec["task"]}", (double)rec["cpu_share"]!);
         foreach (var rec in result.Groups.Where(g => (string)g["group"]! != "/"))
             result.AddMetric($"group_share.{rec["group"]}", (double)rec["cpu_share"]!);
+        _groupWeights?.Report(result);
         foreach (var cause in Enum.GetValues<MigrationCause>())
             result.AddMetric($"migrations_per_second.{MigrationCounter.Name(cause)}", _migrations.ByCause[(int)cause] / seconds);
         if (_migrations.MinPeriodicGapNs < long.MaxValue)

@@ -6,7 +6,9 @@ namespace PleSim.Reporting.Trace;
 /// <summary>
 /// Records the host scheduler into a <see cref="ChromeTrace"/>: one track per physical CPU with
 /// the task that ran (and context switches), instant events for wake-ups, migrations, yields,
-/// yield_to (with result and target) and buddy settings.
+/// yield_to (with result and target) and buddy settings; with task groups, a "&lt;group&gt; weight"
+/// counter per CPU with the group entity's weight (<c>update_cfs_shares</c>), sampled at host ticks
+/// (0 while the group has nothing runnable on that CPU).
 /// </summary>
 public sealed class HostTraceObserver : IHostObserver
 {
@@ -15,6 +17,8 @@ public sealed class HostTraceObserver : IHostObserver
     private readonly ChromeTrace _trace;
     private readonly long[] _runningSince;
     private readonly HostTask?[] _running;
+    private readonly TaskGroup[] _groups;
+    private readonly long[,] _lastWeight;
 
     public HostTraceObserver(HostScheduler host, ChromeTrace trace)
     {
@@ -22,6 +26,11 @@ public sealed class HostTraceObserver : IHostObserver
         _trace = trace;
         _runningSince = new long[host.NrCpus];
         _running = new HostTask?[host.NrCpus];
+        _groups = host.Groups.Where(g => !g.IsRoot).ToArray();
+        _lastWeight = new long[_groups.Length, host.NrCpus];
+        for (int g = 0; g < _groups.Length; g++)
+            for (int c = 0; c < host.NrCpus; c++)
+                _lastWeight[g, c] = -1;
         trace.NameProcess(HostPid, "host CPUs", 0);
         for (int c = 0; c < host.NrCpus; c++)
             trace.NameThread(HostPid, c, $"CPU {c}");
@@ -65,6 +74,19 @@ public sealed class HostTraceObserver : IHostObserver
     public void YieldTo(HostTask yielder, HostTask target, YieldToResult result) =>
         _trace.Instant(HostPid, yielder.Cpu, $"yield_to {target.Name}: {result}", "yield_to", Now,
             ChromeTrace.Args(("yielder", yielder.Name), ("target", target.Name), ("target_cpu", target.Cpu), ("result", result.ToString())));
+
+    public void Tick(int cpu)
+    {
+        for (int g = 0; g < _groups.Length; g++)
+        {
+            var group = _groups[g];
+            long w = group.CfsRq[cpu].NrRunning == 0 ? 0 : group.Se[cpu].Load.Weight;
+            if (w == _lastWeight[g, cpu])
+                continue;
+            _lastWeight[g, cpu] = w;
+            _trace.Counter(HostPid, group.Path + " weight", Now, $"cpu{cpu}", w);
+        }
+    }
 
     public void Buddy(int cpu, string kind, SchedEntity entity) =>
         _trace.Instant(HostPid, cpu, $"{kind} buddy {entity}", "buddy", Now, ChromeTrace.Args(("kind", kind), ("entity", entity.ToString())));
