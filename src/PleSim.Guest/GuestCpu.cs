@@ -69,6 +69,16 @@ public sealed class GuestCpu : IGuestCpu
     public GuestSpinLock RqLock { get; }
 
     public GuestThread? Curr { get; private set; }
+
+    /// <summary>
+    /// The address space loaded on this VCPU (x86 <c>cpu_tlbstate.active_mm</c>, 2.6.32): that of
+    /// the thread running, or — lazy TLB — of the last one when idle; -1 after an idle VCPU left
+    /// it (<c>leave_mm</c> on a flush IPI). The VCPU is in that mm's <c>mm_cpumask</c>.
+    /// </summary>
+    public int ActiveMm { get; private set; } = -1;
+
+    /// <summary>TLB-shootdown IPIs this VCPU received while idle in lazy-TLB mode.</summary>
+    public long LazyTlbFlushes { get; private set; }
     public bool NeedResched { get; internal set; }
     public long MinVruntime { get; private set; }
 
@@ -192,6 +202,12 @@ public sealed class GuestCpu : IGuestCpu
                     NeedResched = true;
                 break;
             case Vectors.CallFunction:
+                if (Curr is null && ActiveMm >= 0)
+                {
+                    // flush_tlb_func in TLBSTATE_LAZY: leave_mm, so later flushes skip this VCPU.
+                    LazyTlbFlushes++;
+                    ActiveMm = -1;
+                }
                 foreach (var b in _acksOwed)
                 {
                     b.Remaining--;
@@ -507,6 +523,8 @@ public sealed class GuestCpu : IGuestCpu
         if (next != prev)
             Switches++;
         Curr = next;
+        if (next is not null)
+            ActiveMm = next.Mm; // switch_mm: leave the previous mm's cpumask, join this one's
         NeedResched = false;
     }
 
@@ -576,12 +594,19 @@ public sealed class GuestCpu : IGuestCpu
 
     // ------------------------------------------------------------------ TLB shootdown
 
+    /// <summary>
+    /// <c>flush_tlb_others</c> (arch/x86/mm/tlb.c, 2.6.32): IPI every other VCPU in the mm's
+    /// cpumask — those running a thread of this address space and idle ones still holding it
+    /// lazily (a halted VCPU must be woken and scheduled by the host to acknowledge) — and spin
+    /// (cpu_relax, visible to PLE) until all have flushed.
+    /// </summary>
     private void StartShootdown()
     {
         _barrier.Remaining = 0;
+        int mm = Curr!.Mm;
         foreach (var c in _k.Cpus)
         {
-            if (c == this || c.Curr is null)
+            if (c == this || c.ActiveMm != mm)
                 continue;
             _barrier.Remaining++;
             c._acksOwed.Add(_barrier);

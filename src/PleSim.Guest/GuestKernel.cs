@@ -56,11 +56,11 @@ public sealed class GuestKernel
         return q;
     }
 
-    /// <summary>Creates a runnable thread on <paramref name="cpu"/> (optionally pinned there).</summary>
-    public GuestThread CreateThread(string name, IThreadProgram program, int cpu, bool pinned = false)
+    /// <summary>Creates a runnable thread on <paramref name="cpu"/> (optionally pinned there), in address space <paramref name="mm"/>.</summary>
+    public GuestThread CreateThread(string name, IThreadProgram program, int cpu, bool pinned = false, int mm = 0)
     {
         ulong all = (1UL << Cpus.Length) - 1;
-        var t = new GuestThread(_threads.Count, name, program, cpu, pinned ? 1UL << cpu : all);
+        var t = new GuestThread(_threads.Count, name, program, cpu, pinned ? 1UL << cpu : all, mm);
         _threads.Add(t);
         t.Vruntime = Cpus[cpu].MinVruntime;
         Cpus[cpu].EnqueueInitial(t);

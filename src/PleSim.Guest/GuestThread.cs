@@ -17,9 +17,10 @@ public enum ThreadState
 /// <summary>A guest kernel thread or process (task_struct in the guest).</summary>
 public sealed class GuestThread
 {
-    internal GuestThread(int id, string name, IThreadProgram program, int cpu, ulong affinity)
+    internal GuestThread(int id, string name, IThreadProgram program, int cpu, ulong affinity, int mm)
     {
         Id = id;
+        Mm = mm;
         Name = name;
         Program = program;
         Cpu = cpu;
@@ -29,6 +30,9 @@ public sealed class GuestThread
     public int Id { get; }
     public string Name { get; }
     public IThreadProgram Program { get; }
+
+    /// <summary>The address space (<c>mm_struct</c>) it runs in: threads of one process share it; a TLB shootdown targets the VCPUs that have it loaded.</summary>
+    public int Mm { get; }
     public ThreadState State { get; internal set; } = ThreadState.Runnable;
 
     /// <summary>The VCPU it runs on or last ran on.</summary>

@@ -68,6 +68,17 @@ public sealed record AmqpSettings
     /// <summary>TCP receive buffer of a loopback socket: a writer blocks (sk_stream_wait_memory) when the peer's is full.</summary>
     public int SocketBufferBytes { get; init; } = 1 << 20;
 
+    /// <summary>
+    /// A broker worker returns freed message memory to the kernel (glibc trimming a per-thread
+    /// arena with <c>madvise(MADV_DONTNEED)</c>) once per this many messages written to the
+    /// subscriber: a TLB shootdown to every VCPU holding qpidd's mm, lazily idle ones included.
+    /// 0 (the default) leaves it out: no published rate exists; it is a what-if knob.
+    /// </summary>
+    public int BrokerTrimEveryMessages { get; init; }
+
+    /// <summary><c>madvise</c> + <c>zap_page_range</c> before the flush IPIs.</summary>
+    public SimDuration Madvise { get; init; } = SimDuration.FromNanoseconds(2000);
+
     /// <summary>Simulation granularity: the publisher encodes up to this many messages per step.</summary>
     public int PublisherChunk { get; init; } = 16;
 }
@@ -146,15 +157,25 @@ public sealed class AmqpPerftest
 
         int cpus = kernel.Cpus.Length;
         int next = 0;
-        kernel.CreateThread("perftest-pub", new Publisher(this), next++ % cpus);
-        kernel.CreateThread("perftest-sub", new Subscriber(this), next++ % cpus);
+        kernel.CreateThread("perftest-pub", new Publisher(this), next++ % cpus, mm: PerftestMm);
+        kernel.CreateThread("perftest-sub", new Subscriber(this), next++ % cpus, mm: PerftestMm);
         for (int i = 0; i < settings.ClientIoThreads; i++)
-            kernel.CreateThread($"client-io{i}", new ClientIo(this), next++ % cpus);
+            kernel.CreateThread($"client-io{i}", new ClientIo(this), next++ % cpus, mm: PerftestMm);
         for (int i = 0; i < settings.BrokerWorkers; i++)
-            kernel.CreateThread($"qpidd-worker{i}", new BrokerWorker(this), next++ % cpus);
+            kernel.CreateThread($"qpidd-worker{i}", new BrokerWorker(this), next++ % cpus, mm: QpiddMm);
     }
 
+    /// <summary>The two processes' address spaces.</summary>
+    public const int PerftestMm = 1, QpiddMm = 2;
+
     public AmqpSettings Settings { get; }
+
+    /// <summary>Messages written to the subscriber since the broker last trimmed its arena.</summary>
+    internal long FreedSinceTrim;
+
+    /// <summary>Arena trims (TLB shootdowns) the broker did.</summary>
+    public long BrokerTrims { get; internal set; }
+
     internal long Now => _k.Kvm.Sim.Now.Ns;
 
     public long Published { get; internal set; }
@@ -511,6 +532,15 @@ internal sealed class BrokerWorker(AmqpPerftest m) : ScriptedProgram
             GuestAction.Release(rx.WqLock),
             GuestAction.Release(rx.Slock),
             GuestAction.Call(this, WriteMore));
+        // The messages written before are freed by now; once enough have been, the arena's top
+        // chunk goes back to the kernel before this batch (EmitNow puts it in front).
+        m.FreedSinceTrim += n;
+        if (s.BrokerTrimEveryMessages > 0 && m.FreedSinceTrim >= s.BrokerTrimEveryMessages)
+        {
+            m.FreedSinceTrim %= s.BrokerTrimEveryMessages;
+            m.BrokerTrims++;
+            EmitNow(GuestAction.Compute(s.Madvise.Ns), GuestAction.Shootdown());
+        }
     }
 }
 

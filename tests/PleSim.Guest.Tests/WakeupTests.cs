@@ -71,4 +71,25 @@ public class WakeupTests
         Assert.Equal(2, kit.Vm.Vcpus[0].Stats.IpiExits);
         Assert.All(new[] { 1, 2 }, i => Assert.True(kit.Vm.Vcpus[i].Stats.Interrupts >= 1));
     }
+
+    [Fact]
+    public void A_tlb_shootdown_also_wakes_an_idle_vcpu_holding_the_mm_lazily_and_only_once()
+    {
+        var kit = new GuestKit(3, 3);
+        kit.Kernel.CreateThread("same-mm", new ListProgram(GuestAction.Compute(20_000)), 1, pinned: true, mm: 0);
+        kit.Kernel.CreateThread("other-mm", new ListProgram(GuestAction.Compute(20_000)), 2, pinned: true, mm: 1);
+        kit.Kernel.CreateThread("initiator", new ListProgram(
+            GuestAction.Compute(100_000), GuestAction.Shootdown(), kit.Mark(0), GuestAction.Shootdown(), kit.Mark(1)), 0, pinned: true, mm: 0);
+        kit.Start();
+        kit.RunUs(400);
+        Assert.Equal([0, 1], kit.Marker.Hits.Select(h => h.Code));
+        // VCPU 1 went idle still holding mm 0 (lazy TLB): the first flush had to wake it from HLT.
+        Assert.Equal(1, kit.Kernel.Cpus[1].LazyTlbFlushes);
+        Assert.Equal(-1, kit.Kernel.Cpus[1].ActiveMm);
+        Assert.True(kit.Vm.Vcpus[1].Stats.WakeFromHalt >= 1);
+        // VCPU 2 holds another mm: never a target. After leave_mm, the second flush has no target.
+        Assert.Equal(0, kit.Kernel.Cpus[2].LazyTlbFlushes);
+        Assert.Equal(1, kit.Kernel.Cpus[2].ActiveMm);
+        Assert.Equal(1, kit.Vm.Vcpus[0].Stats.IpiExits);
+    }
 }

@@ -113,6 +113,7 @@ public sealed class VmRuntime
             Add("guest_idle_halts", g.IdleHalts);
             Add("guest_pulls", g.Pulls);
             Add("guest_resched_ipis", g.ReschedIpisSent);
+            Add("guest_lazy_tlb_flushes", g.LazyTlbFlushes);
         }
         if (Amqp is { } a)
         {
@@ -121,6 +122,7 @@ public sealed class VmRuntime
             Add("amqp.enqueued", a.Enqueued);
             Add("amqp.batches", a.Batches);
             Add("amqp.batched_messages", a.BatchedMessages);
+            Add("amqp.broker_trims", a.BrokerTrims);
         }
         foreach (var h in Hogs)
             Add("hog.chunks", h.Chunks);
