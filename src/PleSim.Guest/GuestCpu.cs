@@ -50,6 +50,9 @@ public sealed class GuestCpu : IGuestCpu
     private int _count;
     private GuestSpinLock? _spinningOn;
     private bool _halting;
+    private bool _inNohz;             // in nohz.cpu_mask (tickless idle)
+    private bool _inNohzRecently;     // rq->in_nohz_recently
+    private bool _nohzBalanceDue;     // an idle tick of the NOHZ balancer
     private readonly ShootdownBarrier _barrier = new();
     private readonly List<ShootdownBarrier> _acksOwed = [];
 
@@ -76,6 +79,9 @@ public sealed class GuestCpu : IGuestCpu
     /// it (<c>leave_mm</c> on a flush IPI). The VCPU is in that mm's <c>mm_cpumask</c>.
     /// </summary>
     public int ActiveMm { get; private set; } = -1;
+
+    /// <summary>Idle VCPUs this one kicked as the NOHZ idle balancer.</summary>
+    public long NohzKicks { get; private set; }
 
     /// <summary>TLB-shootdown IPIs this VCPU received while idle in lazy-TLB mode.</summary>
     public long LazyTlbFlushes { get; private set; }
@@ -196,6 +202,8 @@ public sealed class GuestCpu : IGuestCpu
             case Vectors.Timer:
                 TicksHandled++;
                 TickCheckPreempt();
+                if (S.TicklessIdle)
+                    NohzTick();
                 break;
             case Vectors.Reschedule:
                 if (_queue.Count > 0)
@@ -524,7 +532,15 @@ public sealed class GuestCpu : IGuestCpu
             Switches++;
         Curr = next;
         if (next is not null)
+        {
             ActiveMm = next.Mm; // switch_mm: leave the previous mm's cpumask, join this one's
+            if (_inNohz)
+            {
+                // Leaving the idle loop: tick_nohz_restart_sched_tick → select_nohz_load_balancer(0).
+                _inNohz = false;
+                _k.NohzExit(this);
+            }
+        }
         NeedResched = false;
     }
 
@@ -540,12 +556,48 @@ public sealed class GuestCpu : IGuestCpu
             NeedResched = true;
     }
 
+    /// <summary>trigger_load_balance's NOHZ part (2.6.32), at a guest tick of a tickless guest.</summary>
+    private void NohzTick()
+    {
+        if (Curr is null)
+        {
+            _nohzBalanceDue = _k.NohzBalancer == Index;
+            return;
+        }
+        // A busy VCPU that was tickless recently and sees no balancer kicks the first idle one,
+        // which then takes over (its idle loop re-runs select_nohz_load_balancer).
+        if (_inNohzRecently)
+        {
+            _inNohzRecently = false;
+            if (_k.NohzBalancer == -1 && _k.NohzMask != 0)
+                PushFront(new Op { Kind = Micro.Ipi, Cpu = _k.Cpus[System.Numerics.BitOperations.TrailingZeroCount(_k.NohzMask)], Vector = Vectors.Reschedule });
+        }
+    }
+
     private void IdleStep()
     {
         if (_queue.Count > 0)
         {
             PushSchedule();
             return;
+        }
+        if (_nohzBalanceDue)
+        {
+            // The balancer's idle tick: every other tickless idle VCPU that could pull a queued
+            // thread is kicked (rebalance_domains on its behalf ends in resched_cpu).
+            _nohzBalanceDue = false;
+            bool kicked = false;
+            foreach (var c in _k.Cpus)
+            {
+                if (c != this && (_k.NohzMask & (1UL << c.Index)) != 0 && _k.FindPull(c).Thread is not null)
+                {
+                    NohzKicks++;
+                    kicked = true;
+                    Push(Micro.Ipi, cpu: c, vector: Vectors.Reschedule);
+                }
+            }
+            if (kicked)
+                return;
         }
         if (S.IdlePull && _k.FindPull(this) is var (t, src) && t is not null)
         {
@@ -560,7 +612,13 @@ public sealed class GuestCpu : IGuestCpu
         IdleHalts++;
         _halting = true;
         if (S.TicklessIdle)
-            Vcpu.SetGuestTimer(SimDuration.Zero);
+        {
+            // tick_nohz_stop_sched_tick: the tick stops unless this VCPU is the NOHZ balancer.
+            _inNohz = true;
+            _inNohzRecently = true;
+            if (!_k.NohzEnter(this))
+                Vcpu.SetGuestTimer(SimDuration.Zero);
+        }
         Vcpu.Halt();
     }
 

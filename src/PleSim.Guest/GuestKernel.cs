@@ -125,6 +125,41 @@ public sealed class GuestKernel
         return thisLoad <= load && thisLoad + load <= tlPerTask;
     }
 
+    // ------------------------------------------------------------------ NOHZ idle balancing
+    // 2.6.32 kernel/sched.c select_nohz_load_balancer / trigger_load_balance: tickless idle CPUs
+    // are in nohz.cpu_mask; one of them, nohz.load_balancer, keeps its tick and balances on behalf
+    // of the others (here it kicks an idle VCPU that has work to pull, which then pulls it).
+
+    /// <summary><c>nohz.load_balancer</c>: the idle VCPU that keeps its tick for idle balancing, or -1.</summary>
+    public int NohzBalancer { get; private set; } = -1;
+
+    /// <summary><c>nohz.cpu_mask</c>: tickless idle VCPUs (a bit each).</summary>
+    public ulong NohzMask { get; private set; }
+
+    /// <summary><c>select_nohz_load_balancer(1)</c>: true if <paramref name="c"/> must keep its tick (it is the balancer).</summary>
+    internal bool NohzEnter(GuestCpu c)
+    {
+        NohzMask |= 1UL << c.Index;
+        if (System.Numerics.BitOperations.PopCount(NohzMask) == Cpus.Length)
+        {
+            // Every VCPU idle: nothing to balance, the owner sleeps too.
+            if (NohzBalancer == c.Index)
+                NohzBalancer = -1;
+            return false;
+        }
+        if (NohzBalancer == -1)
+            NohzBalancer = c.Index;
+        return NohzBalancer == c.Index;
+    }
+
+    /// <summary><c>select_nohz_load_balancer(0)</c>: <paramref name="c"/> leaves idle.</summary>
+    internal void NohzExit(GuestCpu c)
+    {
+        NohzMask &= ~(1UL << c.Index);
+        if (NohzBalancer == c.Index)
+            NohzBalancer = -1;
+    }
+
     /// <summary>An idle CPU's pull candidate: a queued thread of the busiest other queue.</summary>
     internal (GuestThread? Thread, GuestCpu? From) FindPull(GuestCpu idle)
     {

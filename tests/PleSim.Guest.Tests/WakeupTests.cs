@@ -92,4 +92,35 @@ public class WakeupTests
         Assert.Equal(1, kit.Kernel.Cpus[2].ActiveMm);
         Assert.Equal(1, kit.Vm.Vcpus[0].Stats.IpiExits);
     }
+
+    [Fact]
+    public void In_a_tickless_guest_the_nohz_balancer_keeps_ticking_and_spreads_queued_threads_to_idle_vcpus()
+    {
+        // Three CPU-bound threads start queued on VCPU 0; VCPUs 1 and 2 find them cache-hot, halt
+        // and stop their ticks — except the first, which becomes nohz.load_balancer, keeps
+        // ticking, pulls one thread and kicks the other idle VCPU to pull the last.
+        var kit = new GuestKit(3, 3, guest: new GuestSettings { TicklessIdle = true });
+        for (int i = 0; i < 3; i++)
+            kit.Kernel.CreateThread($"hog{i}", new ListProgram(GuestAction.Compute(50_000_000, userMode: true)), 0);
+        kit.Start();
+        kit.RunUs(10_000);
+        Assert.All(kit.Kernel.Cpus, c => Assert.NotNull(c.Curr));
+        Assert.Equal(3, kit.Kernel.Cpus.Select(c => c.Curr!.Name).Distinct().Count());
+        Assert.Equal(-1, kit.Kernel.NohzBalancer);
+        Assert.Equal(0UL, kit.Kernel.NohzMask);
+        Assert.True(kit.Kernel.Cpus.Sum(c => c.NohzKicks) + kit.Kernel.Cpus.Sum(c => c.Pulls) >= 2);
+    }
+
+    [Fact]
+    public void When_every_vcpu_of_a_tickless_guest_is_idle_no_vcpu_keeps_its_tick()
+    {
+        var kit = new GuestKit(2, 2, guest: new GuestSettings { TicklessIdle = true });
+        kit.Kernel.CreateThread("short", new ListProgram(GuestAction.Compute(100_000)), 0);
+        kit.Start();
+        kit.RunUs(20_000);
+        Assert.Equal(-1, kit.Kernel.NohzBalancer);
+        Assert.Equal(3UL, kit.Kernel.NohzMask);
+        // A few ticks while the thread ran, none for the ~19 ms everything was idle.
+        Assert.InRange(kit.Kernel.Cpus.Sum(c => c.TicksHandled), 0, 4);
+    }
 }
