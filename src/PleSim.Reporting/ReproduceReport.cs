@@ -182,7 +182,7 @@ public static class ReproduceReport
     }
 
     /// <summary>The <c>--json</c> document: one entry per cell with everything the tables show.</summary>
-    public static string Json(IReadOnlyList<CellResult> cells, int runs, string scenarioDigest, bool cgroups)
+    public static string Json(IReadOnlyList<CellResult> cells, int runs, string scenarioDigest, bool cgroups, IReadOnlyList<string>? variant = null)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
@@ -193,6 +193,10 @@ public static class ReproduceReport
             w.WriteString("scenario_digest", scenarioDigest);
             w.WriteNumber("runs_per_cell", runs);
             w.WriteBoolean("cgroups", cgroups);
+            w.WriteStartArray("variant");
+            foreach (var v in variant ?? [])
+                w.WriteStringValue(v);
+            w.WriteEndArray();
             w.WriteStartArray("cells");
             foreach (var c in cells)
             {

@@ -242,6 +242,32 @@ public class ReproduceTests
     }
 
     [Fact]
+    public void Reproduce_runs_a_what_if_variant_of_the_whole_table_but_not_of_its_grid_keys()
+    {
+        var e = new StringWriter();
+        Assert.Equal(2, PlesimCli.Run(["reproduce", "riel-2011", "--quick", "--set", "loops=3"], new StringWriter(), e));
+        Assert.Contains("vms[1].workload.loops: the reproduction sets this key in every cell", e.ToString(), StringComparison.Ordinal);
+
+        string Json(params string[] extra)
+        {
+            var o = new StringWriter();
+            var err = new StringWriter();
+            Assert.True(PlesimCli.Run(["reproduce", "riel-2011", "--quick", "--runs", "2", "--json", .. extra], o, err) == 0, err.ToString());
+            return o.ToString();
+        }
+        using var plain = System.Text.Json.JsonDocument.Parse(Json());
+        using var variant = System.Text.Json.JsonDocument.Parse(Json("--set", "ple_window=65536"));
+        Assert.Equal(0, plain.RootElement.GetProperty("variant").GetArrayLength());
+        Assert.Equal("kvm.ple_window=65536", variant.RootElement.GetProperty("variant")[0].GetString());
+        Assert.NotEqual(plain.RootElement.GetProperty("scenario_digest").GetString(), variant.RootElement.GetProperty("scenario_digest").GetString());
+        // A 16x longer window means far fewer PAUSE exits at 1.5x under the directed yield.
+        double Exits(System.Text.Json.JsonDocument d) => d.RootElement.GetProperty("cells").EnumerateArray()
+            .Where(c => c.GetProperty("handler").GetString() == "directed-yield-2011" && c.GetProperty("overcommit").GetString() == "1.5x")
+            .Sum(c => c.GetProperty("pause_exits_per_second").GetDouble());
+        Assert.True(Exits(variant) < Exits(plain) / 2, $"{Exits(variant)} vs {Exits(plain)}");
+    }
+
+    [Fact]
     public void Reproduce_rejects_an_unknown_experiment()
     {
         var e = new StringWriter();

@@ -21,18 +21,21 @@ public static class ReproduceCommand
         var cgroups = new Option<bool>("--cgroups") { Description = "Put each VM in its own cpu cgroup (the seed's 80%/320% observation)" };
         var scenario = new Option<string?>("--scenario") { Description = "Scenario file to use instead of the built-in scenarios/riel-2011/amqp.yaml" };
         var parallel = new Option<int>("--parallel", "-j") { Description = "Runs at once (default: all cores)", DefaultValueFactory = _ => 0 };
+        var set = CommonOptions.Set();
+        set.Description = "A what-if of the whole table: override a scenario key in every cell, e.g. --set vms[0].guest.tickless_idle=true (repeatable; not the grid's own keys)";
         var cmd = new Command("reproduce", "Reproduce the seed's benchmark table (AMQP messages/s, two 4-VCPU guests on 4 CPUs)")
         {
-            experiment, runs, quick, json, outDir, cgroups, scenario, parallel,
+            experiment, runs, quick, json, outDir, cgroups, scenario, parallel, set,
         };
         cmd.SetAction(parse =>
         {
             bool q = parse.GetValue(quick);
             bool cg = parse.GetValue(cgroups);
+            var variantOverrides = CommonOptions.ParseOverrides(parse.GetValue(set));
             Scenario s;
             try
             {
-                s = Riel2011.LoadScenario(parse.GetValue(scenario), cg, q);
+                s = Riel2011.LoadScenario(parse.GetValue(scenario), cg, q, variantOverrides);
             }
             catch (ScenarioException e)
             {
@@ -47,7 +50,8 @@ public static class ReproduceCommand
             var cells = Progress.Run(ctx, $"riel-2011 ({Riel2011.Grid().Count} cells × {n} runs)",
                 report => Riel2011.Run(s, n, parse.GetValue(parallel), report), quiet: parse.GetValue(json) && !ctx.IsErrTerminal);
             sw.Stop();
-            var jsonText = ReproduceReport.Json(cells, n, s.Digest, cg);
+            var variant = Riel2011.Variant(s, variantOverrides.Count);
+            var jsonText = ReproduceReport.Json(cells, n, s.Digest, cg, variant);
             var text = new StringWriter();
             var textConsole = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
             {
@@ -60,6 +64,8 @@ public static class ReproduceCommand
             {
                 if (console == ctx.Console_ && parse.GetValue(json))
                     continue;
+                if (variant.Count > 0)
+                    console.WriteLine($"What-if variant: {string.Join(" ", variant.Select(v => "--set " + v))} in every cell (the no-overcommit cells were calibrated without it).");
                 foreach (var p in Riel2011.Payloads)
                     console.Write(ReproduceReport.Main(cells, p));
                 console.Write(ReproduceReport.Ratios(cells));

@@ -83,8 +83,14 @@ public static class Riel2011
         _ => null,
     };
 
-    /// <summary>Loads the experiment's scenario: a file, or the built-in copy of scenarios/riel-2011/amqp.yaml.</summary>
-    public static Scenario LoadScenario(string? path, bool cgroups, bool quick)
+    /// <summary>The keys the grid sets in every cell; a variant (<c>--set</c>) may not set them.</summary>
+    public static readonly string[] GridKeys = ["vms[0].workload.payload", "kvm.ple_handler", "vms[1].workload.loops"];
+
+    /// <summary>
+    /// Loads the experiment's scenario: a file, or the built-in copy of scenarios/riel-2011/amqp.yaml,
+    /// with <paramref name="variant"/> overrides applied to every cell (a what-if of the whole table).
+    /// </summary>
+    public static Scenario LoadScenario(string? path, bool cgroups, bool quick, IReadOnlyList<Override>? variant = null)
     {
         var extra = new List<Override>();
         if (cgroups)
@@ -97,13 +103,31 @@ public static class Riel2011
             extra.Add(Override.Parse("duration=300ms"));
             extra.Add(Override.Parse("warmup=100ms"));
         }
+        extra.AddRange(variant ?? []);
+        Scenario scenario;
         if (path is not null)
-            return ScenarioLoader.LoadFile(path, extra);
-        using var s = typeof(Riel2011).Assembly.GetManifestResourceStream("riel-2011-amqp.yaml")
-            ?? throw new InvalidOperationException("the built-in riel-2011 scenario is missing");
-        using var reader = new StreamReader(s);
-        return ScenarioLoader.LoadText(reader.ReadToEnd(), "scenarios/riel-2011/amqp.yaml (built in)", extra);
+        {
+            scenario = ScenarioLoader.LoadFile(path, extra);
+        }
+        else
+        {
+            using var s = typeof(Riel2011).Assembly.GetManifestResourceStream("riel-2011-amqp.yaml")
+                ?? throw new InvalidOperationException("the built-in riel-2011 scenario is missing");
+            using var reader = new StreamReader(s);
+            scenario = ScenarioLoader.LoadText(reader.ReadToEnd(), "scenarios/riel-2011/amqp.yaml (built in)", extra);
+        }
+        var clashes = scenario.Overrides.Where(o => GridKeys.Contains(o.Path))
+            .Select(o => new ScenarioDiagnostic(o.OriginText, 0, 0, o.Path,
+                $"the reproduction sets this key in every cell (its grid: {string.Join(", ", GridKeys)}); use 'plesim sweep' to vary it"))
+            .ToList();
+        if (clashes.Count > 0)
+            throw new ScenarioException(clashes);
+        return scenario;
     }
+
+    /// <summary>The last <paramref name="count"/> overrides of a loaded scenario — the variant's, with full key paths — as <c>key=value</c>.</summary>
+    public static IReadOnlyList<string> Variant(Scenario s, int count) =>
+        s.Overrides.Skip(s.Overrides.Count - count).Select(o => o.ToString()).ToList();
 
     public static IReadOnlyList<CellSpec> Grid() =>
         (from p in Payloads from h in Handlers from l in Loops select new CellSpec(p, h, l)).ToList();
