@@ -561,16 +561,18 @@ public sealed class GuestCpu : IGuestCpu
     {
         if (Curr is null)
         {
-            _nohzBalanceDue = _k.NohzBalancer == Index;
+            _nohzBalanceDue = S.IdlePull && _k.NohzBalancer == Index;
             return;
         }
         // A busy VCPU that was tickless recently and sees no balancer kicks the first idle one,
-        // which then takes over (its idle loop re-runs select_nohz_load_balancer).
+        // which then takes over (its idle loop re-runs select_nohz_load_balancer). The IPI is sent
+        // from the tick's softirq, inside the interrupt already being handled: its ICR-write exit
+        // is folded into the tick handler's cost (it happens at most once per idle period).
         if (_inNohzRecently)
         {
             _inNohzRecently = false;
             if (_k.NohzBalancer == -1 && _k.NohzMask != 0)
-                PushFront(new Op { Kind = Micro.Ipi, Cpu = _k.Cpus[System.Numerics.BitOperations.TrailingZeroCount(_k.NohzMask)], Vector = Vectors.Reschedule });
+                _k.Kvm.Kick(_k.Cpus[System.Numerics.BitOperations.TrailingZeroCount(_k.NohzMask)].Vcpu, Vectors.Reschedule, Vcpu);
         }
     }
 

@@ -123,4 +123,24 @@ public class WakeupTests
         // A few ticks while the thread ran, none for the ~19 ms everything was idle.
         Assert.InRange(kit.Kernel.Cpus.Sum(c => c.TicksHandled), 0, 4);
     }
+
+    [Fact]
+    public void When_the_nohz_balancer_goes_busy_a_busy_vcpu_kicks_an_idle_one_to_take_over()
+    {
+        var kit = new GuestKit(3, 3, guest: new GuestSettings { TicklessIdle = true });
+        var q = kit.Kernel.NewWaitQueue("q");
+        kit.Kernel.CreateThread("waker", new ListProgram(GuestAction.Compute(3_000_000), GuestAction.Signal(q), GuestAction.Compute(50_000_000)), 0, pinned: true);
+        kit.Kernel.CreateThread("late", new ListProgram(GuestAction.Wait(q), GuestAction.Compute(50_000_000)), 1, pinned: true);
+        kit.Kernel.CreateThread("short", new ListProgram(GuestAction.Compute(20_000)), 2, pinned: true);
+        kit.Start();
+        kit.RunUs(2_000);
+        Assert.Equal(1, kit.Kernel.NohzBalancer); // VCPU 1 went idle first and kept its tick
+        long ticks2 = kit.Kernel.Cpus[2].TicksHandled;
+        kit.RunUs(5_000);
+        // VCPU 1 got work at 3 ms and left the balancer role; at its next tick it kicked VCPU 2.
+        Assert.NotNull(kit.Kernel.Cpus[1].Curr);
+        Assert.Equal(2, kit.Kernel.NohzBalancer);
+        Assert.Equal(4UL, kit.Kernel.NohzMask);
+        Assert.True(kit.Kernel.Cpus[2].TicksHandled >= ticks2 + 2, "the new balancer ticks");
+    }
 }
