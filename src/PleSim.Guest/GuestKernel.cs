@@ -67,11 +67,14 @@ public sealed class GuestKernel
         return t;
     }
 
-    /// <summary>Starts the guest: every VCPU's local APIC timer ticks at the guest's HZ.</summary>
-    public void Start()
+    /// <summary>Starts the guest: every VCPU's local APIC timer ticks at the guest's HZ, on a grid offset by <paramref name="tickPhase"/>.</summary>
+    public void Start(SimDuration tickPhase = default)
     {
         foreach (var c in Cpus)
+        {
+            c.Vcpu.GuestTimerPhase = tickPhase;
             c.Vcpu.SetGuestTimer(Settings.TickPeriod);
+        }
     }
 
     /// <summary>

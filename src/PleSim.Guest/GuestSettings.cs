@@ -58,6 +58,12 @@ public sealed record GuestSettings
     /// <summary>Idle VCPUs stop their tick (guest CONFIG_NO_HZ).</summary>
     public bool TicklessIdle { get; init; }
 
+    /// <summary>
+    /// The guest's tick grid starts at a random offset from the host's (drawn per VM from the run's
+    /// seed), as a guest booted at an arbitrary moment has; false puts both on the same grid.
+    /// </summary>
+    public bool RandomTickPhase { get; init; }
+
     public GuestTopology Topology { get; init; } = GuestTopology.Sockets;
     public SpinlockKind Spinlock { get; init; } = SpinlockKind.Ticket;
 

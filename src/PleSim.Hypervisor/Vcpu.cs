@@ -100,6 +100,7 @@ public sealed class Vcpu : ITaskBody
     private Seg _seg;
     private long _segStart = -1;
     private long _guestTimerPeriod;
+    private long _guestTimerPhase;
     private long _lhpSince = -1;
 
     internal Vcpu(Kvm kvm, Vm vm, int index)
@@ -198,7 +199,17 @@ public sealed class Vcpu : ITaskBody
         _opRemaining = ns;
     }
 
-    /// <summary>Programs the local APIC timer to fire every <paramref name="period"/> (0 stops it).</summary>
+    /// <summary>
+    /// The offset of the guest's tick grid from host time 0: ticks fire at phase + k × period (the
+    /// guest kernel's jiffies grid, fixed when it booted; a stopped tick restarts on the same grid).
+    /// </summary>
+    public SimDuration GuestTimerPhase
+    {
+        get => new(_guestTimerPhase);
+        set => _guestTimerPhase = value.Ns;
+    }
+
+    /// <summary>Programs the local APIC timer to fire every <paramref name="period"/> on the tick grid (0 stops it).</summary>
     public void SetGuestTimer(SimDuration period)
     {
         _guestTimerPeriod = period.Ns;
@@ -210,7 +221,8 @@ public sealed class Vcpu : ITaskBody
         if (!_guestTimer.IsArmed)
         {
             long p = period.Ns;
-            long next = ((_kvm.Sim.Now.Ns / p) + 1) * p;
+            long since = _kvm.Sim.Now.Ns - _guestTimerPhase;
+            long next = since < 0 ? _guestTimerPhase : _guestTimerPhase + (since / p + 1) * p;
             _guestTimer.Start(new SimTime(next));
         }
     }

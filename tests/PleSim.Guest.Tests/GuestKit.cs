@@ -42,9 +42,9 @@ internal sealed class GuestKit
     public GuestKernel Kernel { get; }
     public Marker Marker { get; } = new();
 
-    public void Start()
+    public void Start(SimDuration tickPhase = default)
     {
-        Kernel.Start();
+        Kernel.Start(tickPhase);
         Kvm.Start(Vm);
     }
 

@@ -1,3 +1,4 @@
+using PleSim.Engine;
 using PleSim.Guest;
 using PleSim.Hypervisor;
 
@@ -142,5 +143,27 @@ public class WakeupTests
         Assert.Equal(2, kit.Kernel.NohzBalancer);
         Assert.Equal(4UL, kit.Kernel.NohzMask);
         Assert.True(kit.Kernel.Cpus[2].TicksHandled >= ticks2 + 2, "the new balancer ticks");
+    }
+
+    [Fact]
+    public void The_guest_tick_grid_is_offset_by_its_phase_and_a_stopped_tick_restarts_on_it()
+    {
+        var kit = new GuestKit(3, 3, guest: new GuestSettings { TicklessIdle = true });
+        var q = kit.Kernel.NewWaitQueue("q");
+        kit.Kernel.CreateThread("t0", new ListProgram(GuestAction.Compute(2_600_000), GuestAction.Wait(q), GuestAction.Compute(1_000_000)), 0, pinned: true);
+        kit.Kernel.CreateThread("t1", new ListProgram(GuestAction.Compute(4_050_000), GuestAction.Signal(q), GuestAction.Compute(5_000_000)), 1, pinned: true);
+        kit.Kernel.CreateThread("t2", new ListProgram(GuestAction.Compute(20_000)), 2, pinned: true);
+        kit.Start(SimDuration.FromMicroseconds(300));
+        Assert.Equal(300_000, kit.Vm.Vcpus[0].GuestTimerExpires.Ns);
+        kit.RunUs(2_700);
+        // Ticks at 0.3, 1.3 and 2.3 ms while busy; then idle with its tick stopped (VCPU 2 balances).
+        Assert.Equal(3, kit.Kernel.Cpus[0].TicksHandled);
+        Assert.Equal(2, kit.Kernel.NohzBalancer);
+        Assert.False(kit.Vm.Vcpus[0].GuestTimerArmed);
+        kit.RunUs(1_500);
+        // Woken at ~4.05 ms by t1's wake-up IPI: the tick restarted on the 0.3 ms grid.
+        Assert.NotNull(kit.Kernel.Cpus[0].Curr);
+        Assert.True(kit.Vm.Vcpus[0].GuestTimerArmed);
+        Assert.Equal(4_300_000, kit.Vm.Vcpus[0].GuestTimerExpires.Ns);
     }
 }

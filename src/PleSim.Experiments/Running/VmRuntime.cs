@@ -48,7 +48,10 @@ public sealed class VmRuntime
                 BootStorm = new BootStorm(Kernel, w.Locks, w.Hold.Ns, w.Think.Ns, w.Iterations, () => run.OnVmFinished(this));
                 break;
         }
-        Kernel.Start();
+        var phase = settings.Guest.RandomTickPhase
+            ? new SimDuration(run.Streams.Get($"vm.{settings.Name}.tick_phase").NextInt((int)settings.Guest.TickPeriod.Ns))
+            : SimDuration.Zero;
+        Kernel.Start(phase);
     }
 
     public VmSettings Settings { get; }

@@ -120,6 +120,7 @@ internal static class SystemSections
         {
             Hz = g.Get("hz", Kinds.Int(10, 10_000), d.Hz),
             TicklessIdle = g.Get("tickless_idle", Kinds.Bool, d.TicklessIdle),
+            RandomTickPhase = g.Get("tick_phase", Kinds.Choice("aligned", "random"), d.RandomTickPhase ? "random" : "aligned") == "random",
             Topology = g.Get("topology", Kinds.Choice("sockets", "cores"), "sockets") == "cores" ? GuestTopology.Cores : GuestTopology.Sockets,
             Spinlock = g.Get("spinlock", Kinds.Choice("ticket", "test-and-set"), "ticket") == "test-and-set" ? SpinlockKind.TestAndSet : SpinlockKind.Ticket,
             Latency = g.Get("latency", gran, d.Latency),
