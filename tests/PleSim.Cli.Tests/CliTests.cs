@@ -168,6 +168,23 @@ public class CliTests
             Assert.True(m.GetProperty("baseline_events_per_second").GetDouble() > 0);
         }
     }
+
+    [Fact]
+    public void Bench_host_measures_the_hogs_and_the_full_riel_2011_system_without_allocating_per_event()
+    {
+        var (code, output, err) = Plesim("bench", "host", "--quick", "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        var hosts = doc.RootElement.GetProperty("host").EnumerateArray().ToList();
+        Assert.Equal(["bench-8-hogs-4-cpus", "riel-2011-amqp"], hosts.Select(h => h.GetProperty("scenario").GetString()));
+        foreach (var h in hosts)
+        {
+            Assert.True(h.GetProperty("events_per_second").GetDouble() > 0);
+            // The event loop, guests and KVM included, allocates nothing once warm (a few bytes of
+            // slack for one-off growth of a pooled buffer).
+            Assert.True(h.GetProperty("bytes_per_event").GetDouble() < 0.5, h.ToString());
+        }
+    }
 }
 
 public class ReproduceTests

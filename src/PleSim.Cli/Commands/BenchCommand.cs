@@ -14,7 +14,7 @@ public static class BenchCommand
     {
         var what = new Argument<string>("what")
         {
-            Description = "What to measure: engine (hold model vs PriorityQueue), host (8 hogs on 4 CPUs), or all",
+            Description = "What to measure: engine (hold model vs PriorityQueue), host (8 hogs on 4 CPUs, and the riel-2011 system at 2x), or all",
             DefaultValueFactory = _ => "all",
         };
         what.AcceptOnlyFromAmong("engine", "host", "all");
@@ -36,6 +36,8 @@ public static class BenchCommand
             {
                 log?.Invoke("measuring host: 8 hogs on 4 CPUs ...");
                 hosts.Add(HostBenchmark.Measure(HostBenchmark.EightHogsFourCpus, Engine.SimDuration.FromSeconds(q ? 2 : 20)));
+                log?.Invoke("measuring the riel-2011 system at 2x (AMQP guest + 4 loops, directed yield) ...");
+                hosts.Add(HostBenchmark.Measure(HostBenchmark.Riel2011TwoX(), Engine.SimDuration.FromMilliseconds(q ? 500 : 5000)));
             }
             if (asJson)
             {
@@ -44,7 +46,7 @@ public static class BenchCommand
             }
             if (hosts.Count > 0)
             {
-                var h = new Table().Border(TableBorder.Rounded).Title("[bold]host scheduler[/] (simulated seconds per wall second)");
+                var h = new Table().Border(TableBorder.Rounded).Title("[bold]host scheduler and full system[/] (simulated seconds per wall second)");
                 foreach (var col in new[] { "scenario", "simulated s", "wall s", "sim s / wall s", "events/s", "bytes/event" })
                     h.AddColumn(new TableColumn(col).RightAligned());
                 foreach (var m in hosts)

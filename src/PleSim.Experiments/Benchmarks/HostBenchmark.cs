@@ -26,9 +26,15 @@ public static class HostBenchmark
             - {name: hog, count: 8}
         """;
 
-    public static HostMeasurement Measure(string scenarioText, SimDuration duration)
+    public static HostMeasurement Measure(string scenarioText, SimDuration duration) =>
+        Measure(ScenarioLoader.LoadText(scenarioText, "bench.yaml"), duration);
+
+    /// <summary>The seed's system at 2x with the 2011 directed yield: two 4-VCPU guests (AMQP + 4 loops) on 4 CPUs.</summary>
+    public static Scenario Riel2011TwoX() =>
+        Reproduce.Riel2011.ForCell(Reproduce.Riel2011.LoadScenario(null, cgroups: false, quick: false), new Reproduce.CellSpec(8, "directed-yield-2011", 4));
+
+    public static HostMeasurement Measure(Scenario s, SimDuration duration)
     {
-        var s = ScenarioLoader.LoadText(scenarioText, "bench.yaml");
         // Warm the JIT on a short run first.
         RunFor(s, SimDuration.FromMilliseconds(200));
         return RunFor(s, duration);

@@ -136,9 +136,7 @@ public static class Riel2011
     public static IReadOnlyList<CellResult> Run(Scenario baseScenario, int runs, int parallelism = 0, Action<int, int>? onRunDone = null, CancellationToken cancel = default)
     {
         var grid = Grid();
-        var scenarios = grid.Select(c => baseScenario.SourceFile.EndsWith("(built in)", StringComparison.Ordinal)
-            ? Reload(baseScenario, c)
-            : ScenarioLoader.LoadFile(baseScenario.SourceFile, [.. baseScenario.Overrides, .. c.Overrides])).ToArray();
+        var scenarios = grid.Select(c => ForCell(baseScenario, c)).ToArray();
         var seeds = Runner.Seeds(baseScenario, runs);
         var results = new RunResult[grid.Count, runs];
         int total = grid.Count * runs, done = 0;
@@ -157,8 +155,11 @@ public static class Riel2011
             Enumerable.Range(0, runs).Select(r => results[i, r]).ToArray(), metric)).ToList();
     }
 
-    private static Scenario Reload(Scenario baseScenario, CellSpec c)
+    /// <summary>The scenario of one cell: the experiment's scenario (file or built in, with its overrides) plus the cell's own keys.</summary>
+    public static Scenario ForCell(Scenario baseScenario, CellSpec c)
     {
+        if (!baseScenario.SourceFile.EndsWith("(built in)", StringComparison.Ordinal))
+            return ScenarioLoader.LoadFile(baseScenario.SourceFile, [.. baseScenario.Overrides, .. c.Overrides]);
         using var s = typeof(Riel2011).Assembly.GetManifestResourceStream("riel-2011-amqp.yaml")!;
         using var reader = new StreamReader(s);
         return ScenarioLoader.LoadText(reader.ReadToEnd(), baseScenario.SourceFile, [.. baseScenario.Overrides, .. c.Overrides]);
