@@ -654,6 +654,10 @@ public sealed class GuestCpu : IGuestCpu
 
     // ------------------------------------------------------------------ TLB shootdown
 
+    internal GuestKernel Kernel => _k;
+
+    internal bool OwesAck(ShootdownBarrier b) => _acksOwed.Contains(b);
+
     /// <summary>
     /// <c>flush_tlb_others</c> (arch/x86/mm/tlb.c, 2.6.32): IPI every other VCPU in the mm's
     /// cpumask — those running a thread of this address space and idle ones still holding it

@@ -45,6 +45,20 @@ public sealed class GuestSpinLock : ISpinTarget
 
     private long Now => _kernel.Kvm.Sim.Now.Ns;
 
+    public bool WaitsOn(Vcpu spinner, long token, Vcpu candidate)
+    {
+        if (Owner?.Vcpu == candidate)
+            return true;
+        if (Kind != SpinlockKind.Ticket)
+            return false;
+        foreach (var w in _waiters)
+        {
+            if (w.Cpu.Vcpu == candidate && w.Ticket < token)
+                return true; // ahead in line: the lock reaches us only after it had its turn
+        }
+        return false;
+    }
+
     /// <summary>The fast path: take the lock now, or join the waiters (returning the ticket to spin for).</summary>
     internal bool TryFast(GuestCpu cpu, out long token)
     {
@@ -174,4 +188,14 @@ internal sealed class ShootdownBarrier : ISpinTarget
     public GuestCpu? Initiator;
 
     public bool TryAcquire(Vcpu vcpu, long token) => Remaining == 0;
+
+    public bool WaitsOn(Vcpu spinner, long token, Vcpu candidate)
+    {
+        foreach (var c in Initiator!.Kernel.Cpus)
+        {
+            if (c.Vcpu == candidate)
+                return c.OwesAck(this);
+        }
+        return false;
+    }
 }

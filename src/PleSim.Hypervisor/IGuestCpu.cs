@@ -42,4 +42,12 @@ public interface ISpinTarget
 {
     /// <summary>Try to take it (the ticket or flag check at the end of a PAUSE loop iteration).</summary>
     bool TryAcquire(Vcpu vcpu, long token);
+
+    /// <summary>
+    /// True if <paramref name="spinner"/> (spinning with <paramref name="token"/>) waits on
+    /// <paramref name="candidate"/>: running it would bring the release closer (the holder, a
+    /// ticket waiter ahead, a VCPU that owes an acknowledgement). A diagnostic only: KVM cannot
+    /// know this; it tells whether a directed yield boosted the right VCPU.
+    /// </summary>
+    bool WaitsOn(Vcpu spinner, long token, Vcpu candidate) => false;
 }

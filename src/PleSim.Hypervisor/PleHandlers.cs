@@ -170,6 +170,8 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
             vm.Stats.CountYieldTo(r);
             if (r == YieldToResult.Success)
             {
+                if (me.SpinWaitsOn(v))
+                    vm.Stats.YieldToHits++;
                 vm.LastBoostedVcpu = i;
                 Done(me);
                 return false;

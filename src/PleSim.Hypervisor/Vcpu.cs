@@ -164,6 +164,9 @@ public sealed class Vcpu : ITaskBody
         _opRemaining = Math.Max(0, ns);
     }
 
+    /// <summary>True if this VCPU is spinning on something that <paramref name="candidate"/> holds up (see <see cref="ISpinTarget.WaitsOn"/>).</summary>
+    public bool SpinWaitsOn(Vcpu candidate) => _spinTarget?.WaitsOn(this, _spinToken, candidate) ?? false;
+
     /// <summary>A PAUSE loop on <paramref name="target"/> until <see cref="ISpinTarget.TryAcquire"/> succeeds.</summary>
     public void Spin(ISpinTarget target, long token, bool userMode = false)
     {

@@ -33,6 +33,9 @@ public sealed class VmStats
 {
     public long PauseExits;
     public long YieldToCalls;
+
+    /// <summary>Successful yield_to calls whose target was a VCPU the spinner waited on (diagnostic).</summary>
+    public long YieldToHits;
     public long DirectedYieldWalks;
     public long WalksWithoutYield;
     public long CandidatesExamined;

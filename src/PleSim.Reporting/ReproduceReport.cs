@@ -91,7 +91,7 @@ public static class ReproduceReport
     public static Table Explain(IReadOnlyList<CellResult> cells)
     {
         var t = new Table().Border(TableBorder.Simple).Title("[bold]where the time went[/] (means over runs; AMQP guest VCPU time as fractions of 4 VCPUs)");
-        foreach (var h in new[] { "payload", "handler", "load", "CPUs amqp", "CPUs loops", "amqp VCPU busy", "spin", "PAUSE exit", "halted", "preempted", "holder preempted", "PAUSE exits/s", "yield_to ok", "LHP/s (woken by holder / same VM / other VM)" })
+        foreach (var h in new[] { "payload", "handler", "load", "CPUs amqp", "CPUs loops", "amqp VCPU busy", "spin", "PAUSE exit", "halted", "preempted", "holder preempted", "PAUSE exits/s", "yield_to ok", "yield_to hit", "LHP/s (woken by holder / same VM / other VM)" })
             t.AddColumn(new TableColumn(h).RightAligned());
         foreach (var c in cells)
         {
@@ -109,6 +109,7 @@ public static class ReproduceReport
                 P(c.Mean("amqp.frac_lock_holder_preempted")),
                 N(c.Mean("amqp.pause_exits_per_second")),
                 P(c.Mean("amqp.yield_to_success_rate")),
+                P(c.Mean("amqp.yield_to_hit_rate")),
                 $"{N(c.Mean("amqp.lhp.woken_by_holder"))} / {N(c.Mean("amqp.lhp.same_vm"))} / {N(c.Mean("amqp.lhp.other_vm"))}");
         }
         return t;
@@ -258,6 +259,7 @@ public static class ReproduceReport
                 ResultJson.WriteNumber(w, "amqp_vcpu_utilisation", c.Mean("amqp.cpus_used") / 4);
                 ResultJson.WriteNumber(w, "pause_exits_per_second", c.Mean("amqp.pause_exits_per_second"));
                 ResultJson.WriteNumber(w, "yield_to_success_rate", c.Mean("amqp.yield_to_success_rate"));
+                ResultJson.WriteNumber(w, "yield_to_hit_rate", c.Mean("amqp.yield_to_hit_rate"));
                 w.WriteStartObject("lock_holder_preemptions_per_second");
                 foreach (var cause in new[] { "woken_by_holder", "same_vm", "other_vm", "host_task" })
                     ResultJson.WriteNumber(w, cause, c.Mean("amqp.lhp." + cause));

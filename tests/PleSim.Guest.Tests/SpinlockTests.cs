@@ -18,6 +18,25 @@ public class SpinlockTests
         }
     }
 
+    [Theory]
+    [InlineData(SpinlockKind.Ticket)]
+    [InlineData(SpinlockKind.TestAndSet)]
+    public void A_spinner_waits_on_the_holder_and_with_a_ticket_lock_on_the_waiters_ahead(SpinlockKind kind)
+    {
+        var kit = new GuestKit(4, 4, handler: "none", guest: new GuestSettings { Spinlock = kind });
+        var lk = kit.Kernel.NewLock("L");
+        FourContenders(kit, lk);
+        kit.Start();
+        kit.RunUs(50); // t0 holds; t1 (asked at 20 us) and t2 (40 us) spin; t3 asks at 60 us
+        var v = kit.Vm.Vcpus;
+        Assert.True(v[1].SpinWaitsOn(v[0]));
+        Assert.True(v[2].SpinWaitsOn(v[0]));
+        Assert.Equal(kind == SpinlockKind.Ticket, v[2].SpinWaitsOn(v[1])); // ahead in line
+        Assert.False(v[1].SpinWaitsOn(v[2]));                               // behind
+        Assert.False(v[3].SpinWaitsOn(v[0]));                               // not spinning
+        Assert.False(v[0].SpinWaitsOn(v[1]));                               // the holder waits on nobody
+    }
+
     [Fact]
     public void A_ticket_lock_is_granted_in_ticket_order()
     {

@@ -33,6 +33,7 @@ internal static class VmReport
             rec.Add("pause_exits_per_s", D("pause_exits") / seconds)
                 .Add("yield_to_per_s", yieldCalls / seconds)
                 .Add("yield_to_success_rate", yieldCalls > 0 ? yieldOk / yieldCalls : double.NaN)
+                .Add("yield_to_hit_rate", yieldOk > 0 ? D("yield_to_hits") / yieldOk : double.NaN)
                 .Add("dy_walks_without_yield", D("dy_walks") > 0 ? D("dy_walks_without_yield") / D("dy_walks") : double.NaN)
                 .Add("halts_per_s", D("halts") / seconds)
                 .Add("ipis_per_s", D("ipi_exits") / seconds)
@@ -56,6 +57,7 @@ internal static class VmReport
             result.AddMetric(p + "frac_lock_holder_preempted", D("lock_holder_preempted_ns") / vcpuNs);
             result.AddMetric(p + "pause_exits_per_second", D("pause_exits") / seconds);
             result.AddMetric(p + "yield_to_success_rate", yieldCalls > 0 ? yieldOk / yieldCalls : double.NaN);
+            result.AddMetric(p + "yield_to_hit_rate", yieldOk > 0 ? D("yield_to_hits") / yieldOk : double.NaN);
             result.AddMetric(p + "lock_holder_preemptions_per_second", (D("lhp.woken_by_holder") + D("lhp.same_vm") + D("lhp.other_vm") + D("lhp.host_task")) / seconds);
             foreach (var cause in new[] { "woken_by_holder", "same_vm", "other_vm", "host_task" })
                 result.AddMetric(p + "lhp." + cause, D("lhp." + cause) / seconds);

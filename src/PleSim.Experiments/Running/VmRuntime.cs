@@ -88,6 +88,7 @@ public sealed class VmRuntime
         }
         var st = Vm.Stats;
         Add("yield_to_calls", st.YieldToCalls);
+        Add("yield_to_hits", st.YieldToHits);
         foreach (var r in Enum.GetValues<YieldToResult>())
             Add("yield_to." + r, st.YieldToResults.GetValueOrDefault(r));
         Add("dy_walks", st.DirectedYieldWalks);
