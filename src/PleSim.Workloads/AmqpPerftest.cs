@@ -69,12 +69,18 @@ public sealed record AmqpSettings
     public int SocketBufferBytes { get; init; } = 1 << 20;
 
     /// <summary>
-    /// A broker worker returns freed message memory to the kernel (glibc trimming a per-thread
-    /// arena with <c>madvise(MADV_DONTNEED)</c>) once per this many messages written to the
-    /// subscriber: a TLB shootdown to every VCPU holding qpidd's mm, lazily idle ones included.
-    /// 0 (the default) leaves it out: no published rate exists; it is a what-if knob.
+    /// Broker heap per message (the message object, its frames and their bodies). The messages a
+    /// worker writes to the subscriber are freed into the per-thread malloc arena that allocated
+    /// them; glibc 2.12 (malloc/malloc.c <c>_int_free</c>, malloc/arena.c <c>heap_trim</c>) trims
+    /// such an arena with <c>madvise(MADV_DONTNEED)</c> whenever a free coalesces at least
+    /// <see cref="TrimFreeBytes"/> — with no trim threshold for non-main arenas until BZ #17195 —
+    /// and the kernel then shoots down the TLBs of every VCPU holding qpidd's mm. 0 leaves
+    /// allocator trimming out of the model.
     /// </summary>
-    public int BrokerTrimEveryMessages { get; init; }
+    public int HeapBytesPerMessage { get; init; }
+
+    /// <summary>glibc's FASTBIN_CONSOLIDATION_THRESHOLD (64 KiB): a free of at least this much makes a per-thread arena try heap_trim.</summary>
+    public int TrimFreeBytes { get; init; } = 65536;
 
     /// <summary><c>madvise</c> + <c>zap_page_range</c> before the flush IPIs.</summary>
     public SimDuration Madvise { get; init; } = SimDuration.FromNanoseconds(2000);
@@ -170,7 +176,7 @@ public sealed class AmqpPerftest
 
     public AmqpSettings Settings { get; }
 
-    /// <summary>Messages written to the subscriber since the broker last trimmed its arena.</summary>
+    /// <summary>Heap bytes the broker freed since it last trimmed an arena.</summary>
     internal long FreedSinceTrim;
 
     /// <summary>Arena trims (TLB shootdowns) the broker did.</summary>
@@ -532,12 +538,13 @@ internal sealed class BrokerWorker(AmqpPerftest m) : ScriptedProgram
             GuestAction.Release(rx.WqLock),
             GuestAction.Release(rx.Slock),
             GuestAction.Call(this, WriteMore));
-        // The messages written before are freed by now; once enough have been, the arena's top
-        // chunk goes back to the kernel before this batch (EmitNow puts it in front).
-        m.FreedSinceTrim += n;
-        if (s.BrokerTrimEveryMessages > 0 && m.FreedSinceTrim >= s.BrokerTrimEveryMessages)
+        // The messages written before are freed by now; once 64 KiB have been, the arena's top
+        // goes back to the kernel (heap_trim → madvise → TLB shootdown) before this batch
+        // (EmitNow puts it in front). At most one trim per write.
+        m.FreedSinceTrim += n * s.HeapBytesPerMessage;
+        if (s.HeapBytesPerMessage > 0 && m.FreedSinceTrim >= s.TrimFreeBytes)
         {
-            m.FreedSinceTrim %= s.BrokerTrimEveryMessages;
+            m.FreedSinceTrim %= s.TrimFreeBytes;
             m.BrokerTrims++;
             EmitNow(GuestAction.Compute(s.Madvise.Ns), GuestAction.Shootdown());
         }

@@ -247,7 +247,7 @@ public class ReproduceTests
                 if (c.GetProperty("loops").GetInt32() == 0)
                     continue;
                 if (c.GetProperty("loops").GetInt32() == 4)
-                    Assert.InRange(amqp + loops, 3.99, 4.0001); // four hogs: no CPU idles
+                    Assert.InRange(amqp + loops, 3.9, 4.0001); // four hogs: CPUs (almost) never idle
                 Assert.InRange(split.GetProperty("amqp_group_weight").GetDouble(), 2, 1024);
                 Assert.InRange(split.GetProperty("loops_group_weight").GetDouble(), 2, 1024);
             }

@@ -73,7 +73,7 @@ internal static class VmReport
                 result.AddMetric(p + "subscribe_rate", sub);
                 result.AddMetric(p + "total_transfers_per_second", pub + sub);
                 result.AddMetric(p + "mean_batch", D("amqp.batches") > 0 ? D("amqp.batched_messages") / D("amqp.batches") : double.NaN);
-                if (vm.Amqp.Settings.BrokerTrimEveryMessages > 0)
+                if (vm.Amqp.Settings.HeapBytesPerMessage > 0)
                 {
                     result.AddMetric(p + "tlb_shootdowns_per_second", D("amqp.broker_trims") / seconds);
                     result.AddMetric(p + "lazy_tlb_flushes_per_second", D("guest_lazy_tlb_flushes") / seconds);

@@ -191,7 +191,8 @@ internal static class SystemSections
             EpollCtl = w.Get("epoll_ctl", small, d.EpollCtl),
             SocketLockHold = w.Get("socket_lock_hold", small, d.SocketLockHold),
             BrokerReadBudget = w.Get("broker_read_budget", small, d.BrokerReadBudget),
-            BrokerTrimEveryMessages = w.Get("broker_trim_every_messages", Kinds.Int(0, 1 << 30), d.BrokerTrimEveryMessages),
+            HeapBytesPerMessage = w.Get("heap_bytes_per_message", Kinds.Int(0, 1 << 20), d.HeapBytesPerMessage),
+            TrimFreeBytes = w.Get("trim_free_bytes", Kinds.Int(4096, 1 << 30), d.TrimFreeBytes),
             Madvise = w.Get("madvise", small, d.Madvise),
         };
     }
