@@ -50,7 +50,6 @@ public sealed class GuestCpu : IGuestCpu
     private int _count;
     private GuestSpinLock? _spinningOn;
     private bool _halting;
-    private bool _inNohz;             // in nohz.cpu_mask (tickless idle)
     private bool _inNohzRecently;     // rq->in_nohz_recently
     private bool _nohzBalanceDue;     // an idle tick of the NOHZ balancer
     private readonly ShootdownBarrier _barrier = new();
@@ -534,12 +533,9 @@ public sealed class GuestCpu : IGuestCpu
         if (next is not null)
         {
             ActiveMm = next.Mm; // switch_mm: leave the previous mm's cpumask, join this one's
-            if (_inNohz)
-            {
-                // Leaving the idle loop: tick_nohz_restart_sched_tick → select_nohz_load_balancer(0).
-                _inNohz = false;
+            // Leaving the idle loop: tick_nohz_restart_sched_tick → select_nohz_load_balancer(0).
+            if (S.TicklessIdle)
                 _k.NohzExit(this);
-            }
         }
         NeedResched = false;
     }
@@ -616,7 +612,6 @@ public sealed class GuestCpu : IGuestCpu
         if (S.TicklessIdle)
         {
             // tick_nohz_stop_sched_tick: the tick stops unless this VCPU is the NOHZ balancer.
-            _inNohz = true;
             _inNohzRecently = true;
             if (!_k.NohzEnter(this))
                 Vcpu.SetGuestTimer(SimDuration.Zero);
@@ -653,8 +648,6 @@ public sealed class GuestCpu : IGuestCpu
     internal bool IsQueued(GuestThread t) => _queue.Contains(t);
 
     // ------------------------------------------------------------------ TLB shootdown
-
-    internal GuestKernel Kernel => _k;
 
     internal bool OwesAck(ShootdownBarrier b) => _acksOwed.Contains(b);
 

@@ -189,13 +189,5 @@ internal sealed class ShootdownBarrier : ISpinTarget
 
     public bool TryAcquire(Vcpu vcpu, long token) => Remaining == 0;
 
-    public bool WaitsOn(Vcpu spinner, long token, Vcpu candidate)
-    {
-        foreach (var c in Initiator!.Kernel.Cpus)
-        {
-            if (c.Vcpu == candidate)
-                return c.OwesAck(this);
-        }
-        return false;
-    }
+    public bool WaitsOn(Vcpu spinner, long token, Vcpu candidate) => candidate.Guest is GuestCpu c && c.OwesAck(this);
 }

@@ -38,5 +38,8 @@ public sealed class TaskGroup
 
     public int Depth => Parent is null ? 0 : Parent.Depth + 1;
 
+    /// <summary>The weight of this group's entity on <paramref name="cpu"/> (set by update_cfs_shares), or 0 while the group has nothing runnable there.</summary>
+    public long RunnableWeight(int cpu) => CfsRq[cpu].NrRunning == 0 ? 0 : Se[cpu].Load.Weight;
+
     public override string ToString() => Path;
 }

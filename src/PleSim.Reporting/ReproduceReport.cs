@@ -149,14 +149,11 @@ public static class ReproduceReport
     public static IReadOnlyList<string> SplitVerdict(IReadOnlyList<CellResult> cells, bool cgroups)
     {
         var lines = new List<string>();
-        string ShareAt(int loops)
-        {
-            var xs = cells.Where(c => c.Spec.Loops == loops).Select(Riel2011.Split).ToList();
-            return $"{P(xs.Min(x => x.AmqpShareMin))}–{P(xs.Max(x => x.AmqpShareMax))}";
-        }
+        var over = Overcommitted(cells).Select(c => (c.Spec.Loops, Split: Riel2011.Split(c))).ToList();
+        List<CpuSplit> At(int loops) => over.Where(x => x.Loops == loops).Select(x => x.Split).ToList();
+        string ShareAt(int loops) => $"{P(At(loops).Min(x => x.AmqpShareMin))}–{P(At(loops).Max(x => x.AmqpShareMax))}";
         double HaltedAt(int loops) => cells.Where(c => c.Spec.Loops == loops).Average(c => c.Mean("amqp.frac_halted"));
-        var over = Overcommitted(cells).Select(Riel2011.Split).ToList();
-        int imbalanced = over.Sum(x => x.ImbalancedRuns), runs = over.Sum(x => x.Runs);
+        int imbalanced = over.Sum(x => x.Split.ImbalancedRuns), runs = over.Sum(x => x.Split.Runs);
         if (!cgroups)
         {
             lines.Add("Seed (no cgroups): the guests \"got close to the same amount of CPU time in each test run\".");
@@ -168,11 +165,7 @@ public static class ReproduceReport
         lines.Add("Seed (cgroups): \"one guest getting only 80% CPU time and the other guest 320%\" (often).");
         lines.Add($"Simulated with each guest in its own cpu cgroup: {imbalanced} of {runs} overcommitted runs had a guest at ≤ {Riel2011.ImbalancedShare:0%} of the guests' CPU time — " +
             (imbalanced * 5 >= runs ? "the imbalance appears." : imbalanced > 0 ? "the imbalance appears only in a few runs." : "the 80/320 imbalance does not appear."));
-        string Weights(int loops)
-        {
-            var xs = cells.Where(c => c.Spec.Loops == loops).Select(Riel2011.Split).ToList();
-            return $"/amqp {N(xs.Average(x => x.AmqpGroupWeight))} vs /loops {N(xs.Average(x => x.LoopsGroupWeight))}";
-        }
+        string Weights(int loops) => $"/amqp {N(At(loops).Average(x => x.AmqpGroupWeight))} vs /loops {N(At(loops).Average(x => x.LoopsGroupWeight))}";
         lines.Add("Mechanism: the VCPUs of each guest compete through their group's per-CPU entity weight, which update_cfs_shares sets to " +
             "shares × (the group's load on that CPU) / (its load on all CPUs). Mean weights on the CPUs where a group was runnable " +
             $"(sampled at host ticks; trace: the \"weight\" counter tracks): {Weights(2)} at 1.5x, {Weights(4)} at 2x.");

@@ -34,10 +34,10 @@ internal sealed class GroupWeightSampler : IHostObserver
     {
         for (int i = 0; i < _groups.Length; i++)
         {
-            var g = _groups[i];
-            if (g.CfsRq[cpu].NrRunning == 0)
+            long w = _groups[i].RunnableWeight(cpu);
+            if (w == 0)
                 continue;
-            _weightSum[i] += g.Se[cpu].Load.Weight;
+            _weightSum[i] += w;
             _runnableTicks[i]++;
         }
     }

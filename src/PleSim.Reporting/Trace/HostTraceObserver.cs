@@ -79,12 +79,11 @@ public sealed class HostTraceObserver : IHostObserver
     {
         for (int g = 0; g < _groups.Length; g++)
         {
-            var group = _groups[g];
-            long w = group.CfsRq[cpu].NrRunning == 0 ? 0 : group.Se[cpu].Load.Weight;
+            long w = _groups[g].RunnableWeight(cpu);
             if (w == _lastWeight[g, cpu])
                 continue;
             _lastWeight[g, cpu] = w;
-            _trace.Counter(HostPid, group.Path + " weight", Now, $"cpu{cpu}", w);
+            _trace.Counter(HostPid, _groups[g].Path + " weight", Now, $"cpu{cpu}", w);
         }
     }
 
