@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts a one-node Slurm cluster on this machine, for testing sweeps as job arrays (the
-# recipe of ../shared/reference/slurm-one-node.md, verified on Debian 12 without systemd).
+# usual one-node recipe: slurmctld + slurmd + munge on localhost, verified on Debian 12 without systemd).
 # Everything Slurm writes (config, spool, logs, PIDs) lives in a state directory:
 #   ${PLESIM_SLURM_STATE:-/tmp/plesim-slurm}
 # and callers use the cluster with:  source "$PLESIM_SLURM_STATE/env"   (sets SLURM_CONF)
