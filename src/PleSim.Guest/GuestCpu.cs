@@ -29,6 +29,7 @@ public sealed class GuestCpu : IGuestCpu
         WaitBarrier,
         IoExit,
         PullDo,
+        IrqRestore,
     }
 
     private struct Op
@@ -41,6 +42,7 @@ public sealed class GuestCpu : IGuestCpu
         public GuestThread? Thread;
         public GuestCpu? Cpu;
         public int Vector;
+        public bool Flag;
     }
 
     private readonly GuestKernel _k;
@@ -49,6 +51,8 @@ public sealed class GuestCpu : IGuestCpu
     private int _head;
     private int _count;
     private GuestSpinLock? _spinningOn;
+    private bool _spinSavedIf;         // the flags local_irq_save returned before the spin
+    private bool _if = true;           // RFLAGS.IF
     private bool _halting;
     private bool _inNohzRecently;     // rq->in_nohz_recently
     private bool _nohzBalanceDue;     // an idle tick of the NOHZ balancer
@@ -60,7 +64,10 @@ public sealed class GuestCpu : IGuestCpu
         _k = kernel;
         Index = index;
         Vcpu = vcpu;
-        RqLock = kernel.NewLock($"rq{index}.lock");
+        // rq->lock is always taken with interrupts off (2.6.32 kernel/sched.c: schedule() takes it
+        // with spin_lock_irq, try_to_wake_up through task_rq_lock = local_irq_save + spin_lock,
+        // idle_balance runs under it from schedule()).
+        RqLock = kernel.NewLock($"rq{index}.lock", LockIrq.IrqSave);
         _barrier.Initiator = this;
     }
 
@@ -86,6 +93,12 @@ public sealed class GuestCpu : IGuestCpu
     public long LazyTlbFlushes { get; private set; }
     public bool NeedResched { get; internal set; }
     public long MinVruntime { get; private set; }
+
+    /// <summary>The interrupt flag (RFLAGS.IF): false while this CPU's code runs with interrupts disabled.</summary>
+    public bool InterruptsEnabled => _if;
+
+    /// <summary>Times this CPU re-enabled interrupts (<c>local_irq_restore</c> to on) while an interrupt was pending.</summary>
+    public long IrqRestoresWithPending { get; private set; }
 
     /// <summary>Spinlocks this CPU's code holds now.</summary>
     public int LocksHeld { get; private set; }
@@ -149,6 +162,7 @@ public sealed class GuestCpu : IGuestCpu
         {
             if (Curr is { } holder)
                 _k.Observer?.Acquired(holder, this, _spinningOn);
+            _spinningOn.SavedIf = _spinSavedIf;
             _spinningOn = null;
             LocksHeld++;
             PushFront(new Op { Kind = Micro.Compute, Ns = S.Costs.LockHandover.Ns });
@@ -228,6 +242,33 @@ public sealed class GuestCpu : IGuestCpu
 
     public bool HoldsSpinlock(Vcpu vcpu) => LocksHeld > 0;
 
+    bool IGuestCpu.InterruptsEnabled(Vcpu vcpu) => _if;
+
+    // ------------------------------------------------------------------ interrupt flag
+
+    /// <summary><c>local_irq_save</c>: returns the flag as it was and disables interrupts (nests: the caller keeps what it got).</summary>
+    private bool LocalIrqSave()
+    {
+        bool flags = _if;
+        _if = false;
+        return flags;
+    }
+
+    /// <summary>
+    /// <c>local_irq_restore(flags)</c>: puts the flag back as saved. Re-enabling with an interrupt
+    /// pending delivers it at once; true when that happened (the guest continues after the handler).
+    /// </summary>
+    private bool LocalIrqRestore(bool flags)
+    {
+        if (!flags || _if)
+            return false;
+        _if = true;
+        if (!Vcpu.HasPendingInterrupt)
+            return false;
+        IrqRestoresWithPending++;
+        return Vcpu.OnInterruptsEnabled();
+    }
+
     // ------------------------------------------------------------------ actions
 
     private void Expand(GuestAction a)
@@ -299,8 +340,12 @@ public sealed class GuestCpu : IGuestCpu
                 Vcpu.Compute(op.Ns);
                 return true;
             case Micro.Lock:
-                if (op.Lock!.TryFast(this, out long token))
+                // spin_lock_irqsave: interrupts go off before the lock word is touched, and stay
+                // off while spinning (x86 ticket locks ignore the saved flags).
+                bool saved = op.Lock!.Irq == LockIrq.IrqSave ? LocalIrqSave() : _if;
+                if (op.Lock.TryFast(this, out long token))
                 {
+                    op.Lock.SavedIf = saved;
                     LocksHeld++;
                     if (Curr is { } t0)
                         _k.Observer?.Acquired(t0, this, op.Lock);
@@ -308,6 +353,7 @@ public sealed class GuestCpu : IGuestCpu
                 }
                 else
                 {
+                    _spinSavedIf = saved;
                     _spinningOn = op.Lock;
                     if (Curr is { } t1)
                         _k.Observer?.SpinStart(t1, this, op.Lock);
@@ -318,9 +364,15 @@ public sealed class GuestCpu : IGuestCpu
                 LocksHeld--;
                 if (Curr is { } t2)
                     _k.Observer?.Released(t2, this, op.Lock!);
-                op.Lock!.Release(this);
+                // spin_unlock_irqrestore: the unlock, then local_irq_restore (read the flags
+                // first: the release may hand the lock to a waiter at once).
+                if (op.Lock!.Irq == LockIrq.IrqSave)
+                    PushFront(new Op { Kind = Micro.IrqRestore, Flag = op.Lock.SavedIf });
+                op.Lock.Release(this);
                 Vcpu.Compute(S.Costs.LockRelease.Ns);
                 return true;
+            case Micro.IrqRestore:
+                return LocalIrqRestore(op.Flag);
             case Micro.SignalDo:
                 if (op.Queue!.Waiters.Count > 0)
                     PushFront(new Op { Kind = Micro.WakeSelect, Thread = op.Queue.Waiters.Dequeue() });
@@ -502,6 +554,8 @@ public sealed class GuestCpu : IGuestCpu
     private void Pick()
     {
         var prev = Curr;
+        if (_if)
+            throw new InvalidOperationException($"{this}: schedule() with interrupts enabled under the run-queue lock");
         if (LocksHeld != 1)
             throw new InvalidOperationException($"{this}: schedule() with {LocksHeld - 1} spinlock(s) held besides the run-queue lock (thread {prev})");
         if (prev is not null)
@@ -606,7 +660,10 @@ public sealed class GuestCpu : IGuestCpu
             Push(Micro.Unlock, lk: src.RqLock);
             return;
         }
-        // Nothing to run: the idle loop halts (interrupts enabled, TIF_POLLING clear).
+        // Nothing to run: the idle loop halts (interrupts enabled, TIF_POLLING clear): x86
+        // default_idle/safe_halt is "sti; hlt", so a pending interrupt ends the halt at once.
+        if (!_if || LocksHeld != 0)
+            throw new InvalidOperationException($"{this}: HLT with interrupts disabled or a spinlock held");
         IdleHalts++;
         _halting = true;
         if (S.TicklessIdle)
@@ -659,6 +716,11 @@ public sealed class GuestCpu : IGuestCpu
     /// </summary>
     private void StartShootdown()
     {
+        // The sender waits for the acknowledgements with interrupts enabled (only preemption is
+        // off, flush_tlb_mm → preempt_disable): it can take — and acknowledge — another CPU's
+        // flush while it waits. Shooting down with interrupts off would deadlock two senders.
+        if (!_if)
+            throw new InvalidOperationException($"{this}: TLB shootdown with interrupts disabled");
         _barrier.Remaining = 0;
         int mm = Curr!.Mm;
         foreach (var c in _k.Cpus)

@@ -41,17 +41,24 @@ public sealed class GuestKernel
     /// <summary>Receives lock events (traces); null when nobody listens.</summary>
     public IGuestObserver? Observer { get; set; }
 
-    public GuestSpinLock NewLock(string name)
+    /// <summary>A spinlock the kernel takes as <paramref name="irq"/> says (plain <c>spin_lock</c> unless told).</summary>
+    public GuestSpinLock NewLock(string name, LockIrq irq = LockIrq.Plain)
     {
-        var l = new GuestSpinLock(this, name, Settings.Spinlock);
+        var l = new GuestSpinLock(this, name, Settings.Spinlock, irq);
         _locks.Add(l);
         return l;
     }
 
-    /// <summary>A wait queue with its own spinlock, or sharing <paramref name="lk"/> (e.g. an epoll instance's ep->lock).</summary>
-    public WaitQueue NewWaitQueue(string name, GuestSpinLock? lk = null)
+    /// <summary>
+    /// A wait queue with its own spinlock, or sharing <paramref name="lk"/> (e.g. an epoll instance's
+    /// ep->lock). Its own lock is a <c>wait_queue_head_t</c> lock, taken with interrupts off
+    /// (<c>__wake_up</c> in kernel/sched.c, <c>prepare_to_wait</c> in kernel/wait.c, 2.6.32:
+    /// <c>spin_lock_irqsave(&amp;q->lock)</c>) unless <paramref name="irq"/> says otherwise — a futex's
+    /// hash-bucket lock, for one, is a plain <c>spin_lock(&amp;hb->lock)</c> (kernel/futex.c).
+    /// </summary>
+    public WaitQueue NewWaitQueue(string name, GuestSpinLock? lk = null, LockIrq irq = LockIrq.IrqSave)
     {
-        var q = new WaitQueue(name, lk ?? NewLock(name + ".lock"));
+        var q = new WaitQueue(name, lk ?? NewLock(name + ".lock", irq));
         _queues.Add(q);
         return q;
     }

@@ -3,6 +3,31 @@ using PleSim.Hypervisor;
 namespace PleSim.Guest;
 
 /// <summary>
+/// How the kernel paths take a spinlock, i.e. what they do with the CPU's interrupt flag. Each
+/// lock says how 2.6.32/2.6.39 takes it (see docs/kernel-map.md for the function each comes from).
+/// </summary>
+public enum LockIrq
+{
+    /// <summary><c>spin_lock</c>: interrupts stay as they are (e.g. the futex hash-bucket lock).</summary>
+    Plain,
+
+    /// <summary>
+    /// <c>spin_lock_bh</c> / <c>bh_lock_sock</c> in softirq context: softirqs off, hardware
+    /// interrupts on. The model has no separate softirq state, so for interrupts this is <see cref="Plain"/>.
+    /// </summary>
+    Bh,
+
+    /// <summary>
+    /// <c>spin_lock_irqsave</c> / <c>spin_lock_irq</c>: <c>local_irq_save</c>, then the lock; the
+    /// unlock restores the saved flag. On x86 the spin itself runs with interrupts off: the ticket
+    /// lock's <c>__raw_spin_lock_flags</c> (arch/x86/include/asm/spinlock.h, 2.6.32) ignores the
+    /// flags. <c>spin_lock_irq</c> differs only in re-enabling unconditionally; every path taking a
+    /// lock that way runs with interrupts on, so saving and restoring is the same thing.
+    /// </summary>
+    IrqSave,
+}
+
+/// <summary>
 /// A guest kernel spinlock. Ticket (x86 <c>__ticket_spin_lock</c>): <c>xadd</c> takes the next
 /// ticket, waiters spin with PAUSE until the head reaches theirs, unlock increments the head —
 /// strictly FIFO, so a preempted next waiter holds everyone up. Test-and-set: on release all
@@ -25,15 +50,22 @@ public sealed class GuestSpinLock : ISpinTarget
         public long Since;
     }
 
-    internal GuestSpinLock(GuestKernel kernel, string name, SpinlockKind kind)
+    internal GuestSpinLock(GuestKernel kernel, string name, SpinlockKind kind, LockIrq irq)
     {
         _kernel = kernel;
         Name = name;
         Kind = kind;
+        Irq = irq;
     }
 
     public string Name { get; }
     public SpinlockKind Kind { get; }
+
+    /// <summary>How the kernel takes this lock (what it does with the interrupt flag).</summary>
+    public LockIrq Irq { get; }
+
+    /// <summary>The holder's saved interrupt flag (the <c>flags</c> of <c>spin_lock_irqsave</c>), restored on unlock.</summary>
+    internal bool SavedIf { get; set; }
 
     /// <summary>The CPU whose code holds the lock (null when free).</summary>
     public GuestCpu? Owner { get; private set; }

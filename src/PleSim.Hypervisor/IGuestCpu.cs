@@ -35,6 +35,12 @@ public interface IGuestCpu
 
     /// <summary>True while the guest code on this VCPU holds a spinlock (for lock-holder preemption statistics).</summary>
     bool HoldsSpinlock(Vcpu vcpu);
+
+    /// <summary>
+    /// The guest's RFLAGS.IF: false while its code runs with interrupts disabled. A pending
+    /// interrupt then waits until the guest re-enables them (it calls <see cref="Vcpu.OnInterruptsEnabled"/>).
+    /// </summary>
+    bool InterruptsEnabled(Vcpu vcpu) => true;
 }
 
 /// <summary>A lock word a VCPU spins on: asked again each time the VCPU could observe a change.</summary>

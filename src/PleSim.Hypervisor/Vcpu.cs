@@ -72,6 +72,7 @@ public sealed class Vcpu : ITaskBody
         Hlt,
         IcrWrite,
         External,
+        IrqWindow,
     }
 
     private readonly Kvm _kvm;
@@ -94,6 +95,9 @@ public sealed class Vcpu : ITaskBody
     private int _irqVector = -1;
     private long _irqRemaining;
     private int _pending;
+    private bool _irqWindowArmed;
+    private int _deferredMask;
+    private readonly long[] _deferredSince = new long[Vectors.Count];
     private ExitKind _exitKind;
     private long _exitRemaining;
     private bool _inPauseEpisode;
@@ -406,8 +410,12 @@ public sealed class Vcpu : ITaskBody
                     }
                     if (_pending != 0)
                     {
-                        TakeInterrupt();
-                        continue;
+                        if (Guest.InterruptsEnabled(this))
+                        {
+                            TakeInterrupt();
+                            continue;
+                        }
+                        NoteDeferred();
                     }
                     if (!RunOp())
                         return;
@@ -426,9 +434,10 @@ public sealed class Vcpu : ITaskBody
         {
             case GuestOp.None:
                 Guest.OnOpDone(this);
-                if (_op == GuestOp.None)
+                // No operation is fine only if re-enabling interrupts started a deferred delivery.
+                if (_op == GuestOp.None && Mode == VcpuMode.Guest && _irqVector < 0)
                     throw new InvalidOperationException($"{this}: the guest gave no operation");
-                return IsExecuting && Mode == VcpuMode.Guest;
+                return IsExecuting;
             case GuestOp.Compute:
                 if (_opRemaining > 0)
                 {
@@ -487,7 +496,16 @@ public sealed class Vcpu : ITaskBody
                 Mode = VcpuMode.Guest;
                 _exitKind = ExitKind.None;
                 _inPauseEpisode = false;
+                // vcpu_enter_guest → inject_pending_event (arch/x86/kvm/x86.c, 2.6.39): an interrupt
+                // the guest cannot take now (RFLAGS.IF = 0) stays in the IRR and KVM asks for an
+                // exit as soon as the guest can (vmx.c enable_irq_window: VIRTUAL_INTR_PENDING).
+                if (_pending != 0 && !Guest.InterruptsEnabled(this))
+                    _irqWindowArmed = true;
                 Account();
+                return true;
+            case ExitKind.IrqWindow:
+                // vmx.c handle_interrupt_window: clear the window request and re-enter, injecting.
+                EnterExit(ExitKind.Entry, Costs.Entry.Ns);
                 return true;
             case ExitKind.Hlt:
                 _op = GuestOp.None; // HLT retired; the next instruction runs after an interrupt
@@ -521,11 +539,59 @@ public sealed class Vcpu : ITaskBody
     {
         int v = System.Numerics.BitOperations.TrailingZeroCount(_pending);
         _pending &= ~(1 << v);
+        if ((_deferredMask & (1 << v)) != 0)
+        {
+            _deferredMask &= ~(1 << v);
+            Vm.Stats.IrqsDeferred++;
+            Vm.Stats.IrqDeferredNs += _kvm.Sim.Now.Ns - _deferredSince[v];
+        }
+        if (_pending == 0)
+            _irqWindowArmed = false;
         _pleTimer.Cancel();
         _irqVector = v;
         _irqRemaining = Guest.OnInterrupt(this, v);
         Stats.Interrupts++;
         Account();
+    }
+
+    /// <summary>
+    /// Pending interrupts the guest, executing in guest mode, could not take because its
+    /// RFLAGS.IF is clear: from now on they wait for the guest to re-enable (counted per VM).
+    /// </summary>
+    private void NoteDeferred()
+    {
+        int fresh = _pending & ~_deferredMask;
+        if (fresh == 0)
+            return;
+        long now = _kvm.Sim.Now.Ns;
+        for (int v = 0; v < Vectors.Count; v++)
+        {
+            if ((fresh & (1 << v)) != 0)
+                _deferredSince[v] = now;
+        }
+        _deferredMask |= fresh;
+    }
+
+    /// <summary>
+    /// The guest set RFLAGS.IF again (<c>sti</c>/<c>popf</c> of <c>local_irq_restore</c>). A pending
+    /// interrupt held back by IF = 0 is taken at once: if KVM armed interrupt-window exiting at the
+    /// last entry, the guest first exits (<c>handle_interrupt_window</c>) and the interrupt is
+    /// injected on re-entry; otherwise it is delivered directly. Returns true if a delivery
+    /// started: the guest must then not start an operation (it continues after the handler).
+    /// </summary>
+    public bool OnInterruptsEnabled()
+    {
+        if (_pending == 0 || Mode != VcpuMode.Guest || _irqVector >= 0 || !IsExecuting)
+            return false;
+        if (_irqWindowArmed)
+        {
+            _irqWindowArmed = false;
+            Stats.IrqWindowExits++;
+            EnterExit(ExitKind.IrqWindow, Costs.Exit.Ns);
+            return true;
+        }
+        TakeInterrupt();
+        return true;
     }
 
     // ------------------------------------------------------------------ called by KVM
@@ -657,5 +723,8 @@ public sealed class Vcpu : ITaskBody
 public sealed class VcpuStats
 {
     public long PauseExits, HltExits, Halts, IpiExits, ExternalExits, UserspaceExits, Interrupts, Spins, Kicks, WakeFromHalt;
+
+    /// <summary>Interrupt-window exits: the guest re-enabled interrupts with one pending (vmx.c handle_interrupt_window).</summary>
+    public long IrqWindowExits;
     public long LockHolderPreemptedNs;
 }

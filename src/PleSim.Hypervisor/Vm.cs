@@ -44,6 +44,10 @@ public sealed class VmStats
     public long PleSleeps;
     public long PlainYields;
 
+    /// <summary>Interrupts a VCPU in guest mode could not take because the guest had them disabled (RFLAGS.IF = 0), and their total wait until it re-enabled.</summary>
+    public long IrqsDeferred;
+    public long IrqDeferredNs;
+
     /// <summary>Lock-holder preemptions by what took the CPU: "woken_by_holder", "same_vm", "other_vm", "host_task".</summary>
     public readonly SortedDictionary<string, long> LockHolderPreemptions = new(StringComparer.Ordinal);
 

@@ -150,14 +150,22 @@ public sealed class AmqpPerftest
     {
         _k = kernel;
         Settings = settings;
-        ClientEp = new Epoll(kernel.NewWaitQueue("client.ep"));
-        BrokerEp = new Epoll(kernel.NewWaitQueue("broker.ep"));
-        PubOut = new Endpoint(EndpointKind.PubOut, ClientEp, kernel.NewLock("client.pubsock.slock"), kernel.NewLock("client.pubsock.wq"));
-        PubIn = new Endpoint(EndpointKind.PubIn, BrokerEp, kernel.NewLock("broker.pubsock.slock"), kernel.NewLock("broker.pubsock.wq")) { Armed = true };
-        SubOut = new Endpoint(EndpointKind.SubOut, BrokerEp, kernel.NewLock("broker.subsock.slock"), kernel.NewLock("broker.subsock.wq"));
-        SubIn = new Endpoint(EndpointKind.SubIn, ClientEp, kernel.NewLock("client.subsock.slock"), kernel.NewLock("client.subsock.wq")) { Armed = true };
-        PubSpace = kernel.NewWaitQueue("futex.pubspace");
-        SubQueue = kernel.NewWaitQueue("futex.subqueue");
+        // How 2.6.32 takes each lock (docs/kernel-map.md): ep->lock with interrupts off
+        // (fs/eventpoll.c ep_poll / ep_poll_callback: spin_lock_irqsave, ep_modify: spin_lock_irq);
+        // the socket lock's spinlock with softirqs off (net/core/sock.c lock_sock_nested:
+        // spin_lock_bh; net/ipv4/tcp_ipv4.c tcp_v4_rcv: bh_lock_sock in softirq context);
+        // the socket's wait-queue lock with interrupts off (sock_def_readable →
+        // wake_up_interruptible_sync_poll → __wake_up_sync_key: spin_lock_irqsave, and
+        // sk_stream_wait_memory → prepare_to_wait); a futex's hash-bucket lock plain
+        // (kernel/futex.c futex_wake / queue_lock: spin_lock(&hb->lock)).
+        ClientEp = new Epoll(kernel.NewWaitQueue("client.ep", irq: LockIrq.IrqSave));
+        BrokerEp = new Epoll(kernel.NewWaitQueue("broker.ep", irq: LockIrq.IrqSave));
+        PubOut = new Endpoint(EndpointKind.PubOut, ClientEp, kernel.NewLock("client.pubsock.slock", LockIrq.Bh), kernel.NewLock("client.pubsock.wq", LockIrq.IrqSave));
+        PubIn = new Endpoint(EndpointKind.PubIn, BrokerEp, kernel.NewLock("broker.pubsock.slock", LockIrq.Bh), kernel.NewLock("broker.pubsock.wq", LockIrq.IrqSave)) { Armed = true };
+        SubOut = new Endpoint(EndpointKind.SubOut, BrokerEp, kernel.NewLock("broker.subsock.slock", LockIrq.Bh), kernel.NewLock("broker.subsock.wq", LockIrq.IrqSave));
+        SubIn = new Endpoint(EndpointKind.SubIn, ClientEp, kernel.NewLock("client.subsock.slock", LockIrq.Bh), kernel.NewLock("client.subsock.wq", LockIrq.IrqSave)) { Armed = true };
+        PubSpace = kernel.NewWaitQueue("futex.pubspace", irq: LockIrq.Plain);
+        SubQueue = kernel.NewWaitQueue("futex.subqueue", irq: LockIrq.Plain);
         PubSockSpace = kernel.NewWaitQueue("broker.pubsock.space", PubIn.WqLock);
         SubSockSpace = kernel.NewWaitQueue("client.subsock.space", SubIn.WqLock);
 

@@ -15,6 +15,9 @@ public sealed class BootStorm
 
     public BootStorm(GuestKernel kernel, int locks, long holdNs, long thinkNs, long iterations, Action onAllDone)
     {
+        // Plain locks: a Windows spinlock raises the IRQL to DISPATCH_LEVEL, which masks neither
+        // the clock nor IPIs (both above it), so the interrupt flag stays set (assumption: the
+        // boot storm's locks are such KSPIN_LOCKs).
         var lk = Enumerable.Range(0, Math.Max(1, locks)).Select(i => kernel.NewLock($"boot.lock{i}")).ToArray();
         for (int i = 0; i < kernel.Cpus.Length; i++)
         {

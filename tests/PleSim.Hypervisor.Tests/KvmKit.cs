@@ -42,6 +42,11 @@ internal sealed class ScriptGuest : IGuestCpu
     }
 
     public bool HoldsSpinlock(Vcpu vcpu) => HoldsLock;
+
+    /// <summary>The guest's interrupt flag (RFLAGS.IF).</summary>
+    public bool IrqEnabled { get; set; } = true;
+
+    public bool InterruptsEnabled(Vcpu vcpu) => IrqEnabled;
 }
 
 /// <summary>A lock word tests release by hand.</summary>

@@ -41,7 +41,10 @@ internal static class VmReport
                 .Add("holder_preempted_at_spin_per_s", D("lock_holder_preempted_at_spin") / seconds)
                 .Add("next_waiter_preempted_per_s", D("lock_next_waiter_preempted") / seconds)
                 .Add("frac_lock_holder_preempted", D("lock_holder_preempted_ns") / vcpuNs)
-                .Add("host_migrations_per_s", D("host_migrations") / seconds);
+                .Add("host_migrations_per_s", D("host_migrations") / seconds)
+                .Add("irqs_deferred_per_s", D("irqs_deferred") / seconds)
+                .Add("irq_deferred_mean_us", D("irqs_deferred") > 0 ? D("irq_deferred_ns") / D("irqs_deferred") / 1e3 : double.NaN)
+                .Add("irq_window_exits_per_s", D("irq_window_exits") / seconds);
             foreach (var cause in new[] { "woken_by_holder", "same_vm", "other_vm", "host_task" })
                 rec.Add("lhp_per_s." + cause, D("lhp." + cause) / seconds);
             foreach (var kv in YieldResults(D))
@@ -65,6 +68,12 @@ internal static class VmReport
             result.AddMetric(p + "frac_other_exit", D("time.other_exit") / vcpuNs);
             result.AddMetric(p + "frac_ple_sleep", D("time.ple_sleep") / vcpuNs);
             result.AddMetric(p + "frac_userspace", D("time.userspace") / vcpuNs);
+            // Interrupts held back because the guest had them disabled (RFLAGS.IF = 0, e.g. spinning
+            // on or holding a spin_lock_irqsave lock), their mean wait until it re-enabled, and the
+            // interrupt-window exits that re-enable cost.
+            result.AddMetric(p + "irqs_deferred_per_second", D("irqs_deferred") / seconds);
+            result.AddMetric(p + "irq_deferred_mean_us", D("irqs_deferred") > 0 ? D("irq_deferred_ns") / D("irqs_deferred") / 1e3 : double.NaN);
+            result.AddMetric(p + "irq_window_exits_per_second", D("irq_window_exits") / seconds);
             if (vm.Amqp is not null)
             {
                 double pub = D("amqp.published") / seconds;

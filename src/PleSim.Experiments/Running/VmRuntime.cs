@@ -33,6 +33,7 @@ public sealed class VmRuntime
                 break;
             case "lock-bench":
             {
+                // The microbenchmark's locks are plain spin_lock (interrupts stay on).
                 var lk = Enumerable.Range(0, w.Locks).Select(i => Kernel.NewLock($"bench.lock{i}")).ToArray();
                 var rng = run.Streams.Get($"vm.{settings.Name}.lockbench");
                 long hold = w.Hold.Ns, think = w.Think.Ns;
@@ -83,6 +84,7 @@ public sealed class VmRuntime
             Add("interrupts", s.Interrupts);
             Add("kicks", s.Kicks);
             Add("wakes_from_halt", s.WakeFromHalt);
+            Add("irq_window_exits", s.IrqWindowExits);
             Add("lock_holder_preempted_ns", s.LockHolderPreemptedNs);
             Add("host_migrations", v.Task.Se.NrMigrations);
         }
@@ -100,6 +102,8 @@ public sealed class VmRuntime
         Add("dy_skipped_no_pid", st.SkippedNoPid);
         Add("ple_sleeps", st.PleSleeps);
         Add("plain_yields", st.PlainYields);
+        Add("irqs_deferred", st.IrqsDeferred);
+        Add("irq_deferred_ns", st.IrqDeferredNs);
         foreach (var cause in new[] { "woken_by_holder", "same_vm", "other_vm", "host_task", "stopper" })
             Add("lhp." + cause, st.LockHolderPreemptions.GetValueOrDefault(cause));
         foreach (var l in Kernel.Locks)
