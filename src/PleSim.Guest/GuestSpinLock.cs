@@ -41,7 +41,25 @@ public sealed class GuestSpinLock : ISpinTarget
     public int Waiting => _waiters.Count;
 
     // Statistics.
-    public long Acquisitions, Contended, SpinNs, HoldNs, HolderPreemptedAtSpin, NextWaiterPreempted;
+    public long Acquisitions, Contended, SpinNs, HoldNs, HolderPreemptedAtSpin;
+
+    /// <summary>
+    /// Ticket hand-offs whose next ticket belonged to a waiter whose VCPU thread was off its host
+    /// CPU at the release (preempted, yielded, or asleep in the PAUSE handler): lock waiter
+    /// preemption. A waiter in a VM exit on its CPU (e.g. its own PAUSE handler) is not counted:
+    /// it re-enters and takes the lock within the exit's cost.
+    /// </summary>
+    public long HandoffsToDescheduledWaiter;
+
+    private long _stalledNs;
+    private long _stalledSince = -1;
+
+    /// <summary>
+    /// Time the lock was free while its next ticket belonged to a descheduled waiter (from each
+    /// counted hand-off until that waiter took the lock): every other waiter spins through it.
+    /// Includes a stall in progress, so a window's difference is exact.
+    /// </summary>
+    public long StalledOnDescheduledWaiterNs => _stalledNs + (_stalledSince >= 0 ? Now - _stalledSince : 0);
 
     private long Now => _kernel.Kvm.Sim.Now.Ns;
 
@@ -98,6 +116,11 @@ public sealed class GuestSpinLock : ISpinTarget
         var w = _waiters[i];
         _waiters.RemoveAt(i);
         SpinNs += Now - w.Since;
+        if (_stalledSince >= 0)
+        {
+            _stalledNs += Now - _stalledSince;
+            _stalledSince = -1;
+        }
         Take(w.Cpu);
         return true;
     }
@@ -126,8 +149,11 @@ public sealed class GuestSpinLock : ISpinTarget
                 if (_waiters[i].Ticket != _head)
                     continue;
                 var next = _waiters[i].Cpu;
-                if (!next.Vcpu.InGuestMode)
-                    NextWaiterPreempted++;
+                if (!next.Vcpu.Task.OnCpu)
+                {
+                    HandoffsToDescheduledWaiter++;
+                    _stalledSince = Now;
+                }
                 next.Vcpu.NotifySpinRelease();
                 break;
             }
