@@ -23,6 +23,7 @@ public sealed class GuestSpinLock : ISpinTarget
         public GuestCpu Cpu;
         public long Ticket;
         public long Since;
+        public long BusyAtStall; // its VCPU's spin + PAUSE-exit time when the current stall began (or it joined it)
     }
 
     internal GuestSpinLock(GuestKernel kernel, string name, SpinlockKind kind)
@@ -60,6 +61,14 @@ public sealed class GuestSpinLock : ISpinTarget
     /// Includes a stall in progress, so a window's difference is exact.
     /// </summary>
     public long StalledOnDescheduledWaiterNs => _stalledNs + (_stalledSince >= 0 ? Now - _stalledSince : 0);
+
+    /// <summary>
+    /// VCPU time the other waiters burnt (spinning in guest mode or in PAUSE exits) during those
+    /// stalls: the cost of lock waiter preemption. Counted when the stall ends.
+    /// </summary>
+    public long SpinBehindDescheduledWaiterNs;
+
+    private static long Busy(GuestCpu c) => c.Vcpu.TimeIn(VcpuTime.GuestSpin) + c.Vcpu.TimeIn(VcpuTime.PauseExit);
 
     private long Now => _kernel.Kvm.Sim.Now.Ns;
 
@@ -101,7 +110,7 @@ public sealed class GuestSpinLock : ISpinTarget
         Contended++;
         if (Owner is { } o && o.Vcpu.Preempted)
             HolderPreemptedAtSpin++;
-        _waiters.Add(new Waiter { Cpu = cpu, Ticket = token, Since = Now });
+        _waiters.Add(new Waiter { Cpu = cpu, Ticket = token, Since = Now, BusyAtStall = _stalledSince >= 0 ? Busy(cpu) : 0 });
         return false;
     }
 
@@ -120,6 +129,8 @@ public sealed class GuestSpinLock : ISpinTarget
         {
             _stalledNs += Now - _stalledSince;
             _stalledSince = -1;
+            for (int k = 0; k < _waiters.Count; k++)
+                SpinBehindDescheduledWaiterNs += Busy(_waiters[k].Cpu) - _waiters[k].BusyAtStall;
         }
         Take(w.Cpu);
         return true;
@@ -153,6 +164,12 @@ public sealed class GuestSpinLock : ISpinTarget
                 {
                     HandoffsToDescheduledWaiter++;
                     _stalledSince = Now;
+                    for (int k = 0; k < _waiters.Count; k++)
+                    {
+                        var w = _waiters[k];
+                        w.BusyAtStall = Busy(w.Cpu);
+                        _waiters[k] = w;
+                    }
                 }
                 next.Vcpu.NotifySpinRelease();
                 break;

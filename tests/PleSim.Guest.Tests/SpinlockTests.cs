@@ -152,4 +152,33 @@ public class SpinlockTests
         Assert.Equal(0, lk.HandoffsToDescheduledWaiter);
         Assert.Equal(0, lk.StalledOnDescheduledWaiterNs);
     }
+
+    [Fact]
+    public void The_waiters_behind_a_descheduled_next_waiter_spin_through_the_stall()
+    {
+        // Two CPUs, PLE off. The holder (vcpu0) and the next waiter (vcpu1) share CPU 0; the last
+        // waiter (vcpu2) has CPU 1 to itself. When the holder releases, vcpu1 is preempted, so
+        // vcpu2 spins on CPU 1 for the whole stall, though the lock is free. The computes are
+        // longer than a host slice (6 ms here), so the order of the tickets does not depend on
+        // which VCPU of CPU 0 runs first.
+        var kit = new GuestKit(2, 3, handler: "none");
+        var v = kit.Vm.Vcpus;
+        kit.Host.SetAffinity(v[0].Task, 0b01, 0);
+        kit.Host.SetAffinity(v[1].Task, 0b01, 0);
+        kit.Host.SetAffinity(v[2].Task, 0b10, 0);
+        var lk = kit.Kernel.NewLock("L");
+        kit.Kernel.CreateThread("holder", new ListProgram(
+            GuestAction.Acquire(lk), GuestAction.Compute(20_000_000), kit.Mark(0), GuestAction.Release(lk), GuestAction.Compute(20_000_000)), 0, pinned: true);
+        kit.Kernel.CreateThread("next", new ListProgram(
+            GuestAction.Compute(7_000_000), GuestAction.Acquire(lk), kit.Mark(1), GuestAction.Compute(1_000), GuestAction.Release(lk)), 1, pinned: true);
+        kit.Kernel.CreateThread("last", new ListProgram(
+            GuestAction.Compute(25_000_000), GuestAction.Acquire(lk), kit.Mark(2), GuestAction.Release(lk)), 2, pinned: true);
+        kit.Start();
+        kit.RunUs(120_000);
+        Assert.Equal([0, 1, 2], kit.Marker.Hits.OrderBy(h => h.At).Select(h => h.Code));
+        Assert.Equal(1, lk.HandoffsToDescheduledWaiter);
+        long stall = lk.StalledOnDescheduledWaiterNs;
+        Assert.True(stall > 100_000, $"stall {stall} ns");
+        Assert.InRange(lk.SpinBehindDescheduledWaiterNs, stall - 50_000, stall);
+    }
 }

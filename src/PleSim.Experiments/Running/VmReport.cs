@@ -41,6 +41,7 @@ internal static class VmReport
                 .Add("holder_preempted_at_spin_per_s", D("lock_holder_preempted_at_spin") / seconds)
                 .Add("handoffs_to_descheduled_waiter_per_s", D("lock_handoffs_to_descheduled_waiter") / seconds)
                 .Add("lock_stalled_on_descheduled_waiter", D("lock_stalled_on_descheduled_waiter_ns") / (seconds * 1e9))
+                .Add("frac_spin_behind_descheduled_waiter", D("lock_spin_behind_descheduled_waiter_ns") / vcpuNs)
                 .Add("frac_lock_holder_preempted", D("lock_holder_preempted_ns") / vcpuNs)
                 .Add("host_migrations_per_s", D("host_migrations") / seconds);
             foreach (var cause in new[] { "woken_by_holder", "same_vm", "other_vm", "host_task" })
@@ -87,6 +88,7 @@ internal static class VmReport
                 // its CPU, and the lock-time fraction the lock stood free waiting for it.
                 result.AddMetric(p + "lock_handoffs_to_descheduled_waiter_per_second", D("lock_handoffs_to_descheduled_waiter") / seconds);
                 result.AddMetric(p + "lock_stalled_on_descheduled_waiter", D("lock_stalled_on_descheduled_waiter_ns") / (seconds * 1e9));
+                result.AddMetric(p + "frac_spin_behind_descheduled_waiter", D("lock_spin_behind_descheduled_waiter_ns") / vcpuNs);
             }
             if (vm.BootStorm is { } b)
                 result.AddMetric(p + "completion_time_ms", b.CompletedAt >= 0 ? b.CompletedAt / 1e6 : double.NaN);

@@ -111,6 +111,7 @@ public sealed class VmRuntime
             Add("lock_holder_preempted_at_spin", l.HolderPreemptedAtSpin);
             Add("lock_handoffs_to_descheduled_waiter", l.HandoffsToDescheduledWaiter);
             Add("lock_stalled_on_descheduled_waiter_ns", l.StalledOnDescheduledWaiterNs);
+            Add("lock_spin_behind_descheduled_waiter_ns", l.SpinBehindDescheduledWaiterNs);
         }
         foreach (var g in Kernel.Cpus)
         {
