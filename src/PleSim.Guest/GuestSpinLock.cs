@@ -48,6 +48,7 @@ public sealed class GuestSpinLock : ISpinTarget
         public GuestCpu Cpu;
         public long Ticket;
         public long Since;
+        public long BusyAtStall; // its VCPU's spin + PAUSE-exit time when the current stall began (or it joined it)
     }
 
     internal GuestSpinLock(GuestKernel kernel, string name, SpinlockKind kind, LockIrq irq)
@@ -73,7 +74,33 @@ public sealed class GuestSpinLock : ISpinTarget
     public int Waiting => _waiters.Count;
 
     // Statistics.
-    public long Acquisitions, Contended, SpinNs, HoldNs, HolderPreemptedAtSpin, NextWaiterPreempted;
+    public long Acquisitions, Contended, SpinNs, HoldNs, HolderPreemptedAtSpin;
+
+    /// <summary>
+    /// Ticket hand-offs whose next ticket belonged to a waiter whose VCPU thread was off its host
+    /// CPU at the release (preempted, yielded, or asleep in the PAUSE handler): lock waiter
+    /// preemption. A waiter in a VM exit on its CPU (e.g. its own PAUSE handler) is not counted:
+    /// it re-enters and takes the lock within the exit's cost.
+    /// </summary>
+    public long HandoffsToDescheduledWaiter;
+
+    private long _stalledNs;
+    private long _stalledSince = -1;
+
+    /// <summary>
+    /// Time the lock was free while its next ticket belonged to a descheduled waiter (from each
+    /// counted hand-off until that waiter took the lock): every other waiter spins through it.
+    /// Includes a stall in progress, so a window's difference is exact.
+    /// </summary>
+    public long StalledOnDescheduledWaiterNs => _stalledNs + (_stalledSince >= 0 ? Now - _stalledSince : 0);
+
+    /// <summary>
+    /// VCPU time the other waiters burnt (spinning in guest mode or in PAUSE exits) during those
+    /// stalls: the cost of lock waiter preemption. Counted when the stall ends.
+    /// </summary>
+    public long SpinBehindDescheduledWaiterNs;
+
+    private static long Busy(GuestCpu c) => c.Vcpu.TimeIn(VcpuTime.GuestSpin) + c.Vcpu.TimeIn(VcpuTime.PauseExit);
 
     private long Now => _kernel.Kvm.Sim.Now.Ns;
 
@@ -115,7 +142,7 @@ public sealed class GuestSpinLock : ISpinTarget
         Contended++;
         if (Owner is { } o && o.Vcpu.Preempted)
             HolderPreemptedAtSpin++;
-        _waiters.Add(new Waiter { Cpu = cpu, Ticket = token, Since = Now });
+        _waiters.Add(new Waiter { Cpu = cpu, Ticket = token, Since = Now, BusyAtStall = _stalledSince >= 0 ? Busy(cpu) : 0 });
         return false;
     }
 
@@ -130,6 +157,13 @@ public sealed class GuestSpinLock : ISpinTarget
         var w = _waiters[i];
         _waiters.RemoveAt(i);
         SpinNs += Now - w.Since;
+        if (_stalledSince >= 0)
+        {
+            _stalledNs += Now - _stalledSince;
+            _stalledSince = -1;
+            for (int k = 0; k < _waiters.Count; k++)
+                SpinBehindDescheduledWaiterNs += Busy(_waiters[k].Cpu) - _waiters[k].BusyAtStall;
+        }
         Take(w.Cpu);
         return true;
     }
@@ -158,8 +192,17 @@ public sealed class GuestSpinLock : ISpinTarget
                 if (_waiters[i].Ticket != _head)
                     continue;
                 var next = _waiters[i].Cpu;
-                if (!next.Vcpu.InGuestMode)
-                    NextWaiterPreempted++;
+                if (!next.Vcpu.Task.OnCpu)
+                {
+                    HandoffsToDescheduledWaiter++;
+                    _stalledSince = Now;
+                    for (int k = 0; k < _waiters.Count; k++)
+                    {
+                        var w = _waiters[k];
+                        w.BusyAtStall = Busy(w.Cpu);
+                        _waiters[k] = w;
+                    }
+                }
                 next.Vcpu.NotifySpinRelease();
                 break;
             }

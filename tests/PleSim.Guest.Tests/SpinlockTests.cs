@@ -102,4 +102,83 @@ public class SpinlockTests
         long acquired = h.First(x => x.Code == 1).At;
         Assert.InRange(acquired - released, kit.Kernel.Settings.Costs.LockHandover.Ns - 30, kit.Kernel.Settings.Costs.LockHandover.Ns + 100);
     }
+
+    [Fact]
+    public void A_hand_off_to_a_waiter_whose_vcpu_is_off_its_cpu_is_counted_and_the_lock_stalls_until_it_runs()
+    {
+        // One CPU, two VCPUs, PLE off: only one VCPU runs at a time, so when the holder releases,
+        // the waiter (which took its ticket in an earlier slice) is preempted. The lock stands
+        // free, reserved for it, until the host runs its VCPU again.
+        var kit = new GuestKit(1, 2, handler: "none");
+        var lk = kit.Kernel.NewLock("L");
+        kit.Kernel.CreateThread("holder", new ListProgram(
+            GuestAction.Acquire(lk), GuestAction.Compute(10_000_000), kit.Mark(0), GuestAction.Release(lk), GuestAction.Compute(20_000_000)), 0, pinned: true);
+        kit.Kernel.CreateThread("waiter", new ListProgram(
+            GuestAction.Compute(4_000_000), GuestAction.Acquire(lk), kit.Mark(1), GuestAction.Release(lk)), 1, pinned: true);
+        kit.Start();
+        kit.RunUs(60_000);
+        long released = kit.Marker.Hits.Single(h => h.Code == 0).At;
+        long acquired = kit.Marker.Hits.Single(h => h.Code == 1).At;
+        Assert.True(acquired - released > 100_000, $"the waiter got the lock {acquired - released} ns after the release: it should wait for a host slice");
+        Assert.Equal(1, lk.HandoffsToDescheduledWaiter);
+        long stall = lk.StalledOnDescheduledWaiterNs;
+        Assert.InRange(stall, acquired - released - 50_000, acquired - released);
+    }
+
+    [Fact]
+    public void A_waiter_in_its_own_pause_exit_is_not_counted_as_a_descheduled_waiter()
+    {
+        // Two VCPUs on two CPUs with the directed yield: nothing is ever preempted, but the waiter
+        // spends much of its wait in PAUSE exits (host mode, on its CPU), so many releases find
+        // it out of guest mode. It re-enters and takes the lock within the exit: no stall.
+        var kit = new GuestKit(2, 2);
+        var lk = kit.Kernel.NewLock("L");
+        for (int t = 0; t < 2; t++)
+        {
+            var actions = new List<GuestAction>();
+            for (int k = 0; k < 200; k++)
+            {
+                actions.Add(GuestAction.Acquire(lk));
+                actions.Add(GuestAction.Compute(20_000 + (t * 3_000) + (k % 7 * 1_000)));
+                actions.Add(GuestAction.Release(lk));
+                actions.Add(GuestAction.Compute(1_000));
+            }
+            kit.Kernel.CreateThread($"t{t}", new ListProgram([.. actions]), t, pinned: true);
+        }
+        kit.Start();
+        kit.RunUs(20_000);
+        Assert.True(lk.Contended > 100, $"only {lk.Contended} contended acquisitions");
+        Assert.True(kit.Vm.Vcpus.Sum(v => v.Stats.PauseExits) > 1000, "the waiters should PAUSE-exit while they wait");
+        Assert.Equal(0, lk.HandoffsToDescheduledWaiter);
+        Assert.Equal(0, lk.StalledOnDescheduledWaiterNs);
+    }
+
+    [Fact]
+    public void The_waiters_behind_a_descheduled_next_waiter_spin_through_the_stall()
+    {
+        // Two CPUs, PLE off. The holder (vcpu0) and the next waiter (vcpu1) share CPU 0; the last
+        // waiter (vcpu2) has CPU 1 to itself. When the holder releases, vcpu1 is preempted, so
+        // vcpu2 spins on CPU 1 for the whole stall, though the lock is free. The computes are
+        // longer than a host slice (6 ms here), so the order of the tickets does not depend on
+        // which VCPU of CPU 0 runs first.
+        var kit = new GuestKit(2, 3, handler: "none");
+        var v = kit.Vm.Vcpus;
+        kit.Host.SetAffinity(v[0].Task, 0b01, 0);
+        kit.Host.SetAffinity(v[1].Task, 0b01, 0);
+        kit.Host.SetAffinity(v[2].Task, 0b10, 0);
+        var lk = kit.Kernel.NewLock("L");
+        kit.Kernel.CreateThread("holder", new ListProgram(
+            GuestAction.Acquire(lk), GuestAction.Compute(20_000_000), kit.Mark(0), GuestAction.Release(lk), GuestAction.Compute(20_000_000)), 0, pinned: true);
+        kit.Kernel.CreateThread("next", new ListProgram(
+            GuestAction.Compute(7_000_000), GuestAction.Acquire(lk), kit.Mark(1), GuestAction.Compute(1_000), GuestAction.Release(lk)), 1, pinned: true);
+        kit.Kernel.CreateThread("last", new ListProgram(
+            GuestAction.Compute(25_000_000), GuestAction.Acquire(lk), kit.Mark(2), GuestAction.Release(lk)), 2, pinned: true);
+        kit.Start();
+        kit.RunUs(120_000);
+        Assert.Equal([0, 1, 2], kit.Marker.Hits.OrderBy(h => h.At).Select(h => h.Code));
+        Assert.Equal(1, lk.HandoffsToDescheduledWaiter);
+        long stall = lk.StalledOnDescheduledWaiterNs;
+        Assert.True(stall > 100_000, $"stall {stall} ns");
+        Assert.InRange(lk.SpinBehindDescheduledWaiterNs, stall - 50_000, stall);
+    }
 }

@@ -39,7 +39,9 @@ internal static class VmReport
                 .Add("ipis_per_s", D("ipi_exits") / seconds)
                 .Add("lock_contended_fraction", D("lock_acquisitions") > 0 ? D("lock_contended") / D("lock_acquisitions") : double.NaN)
                 .Add("holder_preempted_at_spin_per_s", D("lock_holder_preempted_at_spin") / seconds)
-                .Add("next_waiter_preempted_per_s", D("lock_next_waiter_preempted") / seconds)
+                .Add("handoffs_to_descheduled_waiter_per_s", D("lock_handoffs_to_descheduled_waiter") / seconds)
+                .Add("lock_stalled_on_descheduled_waiter", D("lock_stalled_on_descheduled_waiter_ns") / (seconds * 1e9))
+                .Add("frac_spin_behind_descheduled_waiter", D("lock_spin_behind_descheduled_waiter_ns") / vcpuNs)
                 .Add("frac_lock_holder_preempted", D("lock_holder_preempted_ns") / vcpuNs)
                 .Add("host_migrations_per_s", D("host_migrations") / seconds)
                 .Add("irqs_deferred_per_s", D("irqs_deferred") / seconds)
@@ -89,7 +91,14 @@ internal static class VmReport
                 }
             }
             if (vm.LockLoops.Count > 0)
+            {
                 result.AddMetric(p + "lock_iterations_per_second", D("lockbench.iterations") / seconds);
+                // Lock waiter preemption (ticket locks): hand-offs to a waiter whose VCPU was off
+                // its CPU, and the lock-time fraction the lock stood free waiting for it.
+                result.AddMetric(p + "lock_handoffs_to_descheduled_waiter_per_second", D("lock_handoffs_to_descheduled_waiter") / seconds);
+                result.AddMetric(p + "lock_stalled_on_descheduled_waiter", D("lock_stalled_on_descheduled_waiter_ns") / (seconds * 1e9));
+                result.AddMetric(p + "frac_spin_behind_descheduled_waiter", D("lock_spin_behind_descheduled_waiter_ns") / vcpuNs);
+            }
             if (vm.BootStorm is { } b)
                 result.AddMetric(p + "completion_time_ms", b.CompletedAt >= 0 ? b.CompletedAt / 1e6 : double.NaN);
         }

@@ -113,7 +113,9 @@ public sealed class VmRuntime
             Add("lock_spin_ns", l.SpinNs);
             Add("lock_hold_ns", l.HoldNs);
             Add("lock_holder_preempted_at_spin", l.HolderPreemptedAtSpin);
-            Add("lock_next_waiter_preempted", l.NextWaiterPreempted);
+            Add("lock_handoffs_to_descheduled_waiter", l.HandoffsToDescheduledWaiter);
+            Add("lock_stalled_on_descheduled_waiter_ns", l.StalledOnDescheduledWaiterNs);
+            Add("lock_spin_behind_descheduled_waiter_ns", l.SpinBehindDescheduledWaiterNs);
         }
         foreach (var g in Kernel.Cpus)
         {
