@@ -28,8 +28,8 @@ public static class BackgroundPresets
     private static readonly IReadOnlyList<BackgroundThreadSettings> Rhel6KvmHost =
     [
         // keventd, the per-CPU "events/N" workqueue thread of 2.6.32 (a kworker bound to the CPU
-        // from 2.6.36). Nice -5: kernel/kthread.c KTHREAD_NICE_LEVEL, which kthreadd gave every
-        // kernel thread it created up to 2.6.35 (RHEL 6's 2.6.32 included).
+        // from 2.6.36). Nice -5: kernel/kthread.c KTHREAD_NICE_LEVEL, which kthreadd gives every
+        // kernel thread it creates in RHEL 6's 2.6.32 (later kernels dropped it: their kworkers run at nice 0).
         new()
         {
             Name = "events",
@@ -80,6 +80,17 @@ public static class BackgroundPresets
             Scope = "host",
             Nice = -5,
             Timers = [new() { Name = "bdi_forker_task", Period = S(5), Cost = Us(3), Rearm = "after_run", Phase = "random" }],
+        },
+        // mm/backing-dev.c bdi_sync_supers (2.6.32: the "sync_supers" thread, the old kupdated
+        // job): sync_supers_timer_fn wakes it every dirty_writeback_interval (5 s), re-armed with
+        // round_jiffies_up; the thread sets nice 0 itself. Cost: sync_supers() walking the
+        // super blocks with nothing dirty (assumption 3 us; range 1-10 us).
+        new()
+        {
+            Name = "sync_supers",
+            Scope = "host",
+            Nice = 0,
+            Timers = [new() { Name = "sync_supers_timer_fn", Period = S(5), Cost = Us(3), Rearm = "on_grid", Phase = "round_jiffies" }],
         },
         // mm/huge_memory.c khugepaged (RHEL 6.0 backports transparent huge pages, enabled
         // "always"): set_user_nice(current, 19), scans khugepaged_pages_to_scan (HPAGE_PMD_NR*8 =
