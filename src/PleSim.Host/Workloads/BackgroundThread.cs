@@ -31,9 +31,10 @@ public readonly record struct BackgroundTimer(string Name, SimDuration Period, S
 /// <c>cache_reap</c>), QEMU's I/O thread running expired timers from <c>qemu_run_all_timers</c>,
 /// a kthread such as khugepaged between scans. The timer wakes the thread from the CPU it last
 /// ran on (a timer fires on the CPU that armed it), through <c>try_to_wake_up</c>.
-/// A timer whose previous item is still queued does not queue a second one (a pending
-/// delayed work is not queued twice; QEMU runs an expired timer once): that is counted as
-/// coalesced. Allocation-free once built.
+/// A timer whose previous item is still queued or running does not queue a second one (a
+/// pending delayed work is not queued twice; QEMU runs an expired timer once; the kernel would
+/// accept a re-queue while the work runs, which matters only when a cost nears its period):
+/// that is counted as coalesced. Allocation-free once built.
 /// </summary>
 public sealed class BackgroundThreadBody : ITaskBody, IWorkDone, IEventHandler
 {
