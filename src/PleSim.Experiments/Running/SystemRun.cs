@@ -15,6 +15,8 @@ public sealed class SystemRun : IModelRun, IEventHandler
     private readonly List<PeriodicBody> _periodic = [];
     private readonly List<PingPongBody> _pingpong = [];
     private readonly List<(YielderBody Body, string? Target)> _yielders = [];
+    private readonly List<BackgroundThreadBody> _background = [];
+    private long _backgroundCpuAtReset;
     private readonly MigrationCounter _migrations = new();
     private readonly GroupWeightSampler? _groupWeights;
     private HostStats? _atReset;
@@ -56,6 +58,7 @@ public sealed class SystemRun : IModelRun, IEventHandler
             foreach (var vm in Vms)
                 Kvm.Start(vm.Vm, vm.Settings.StartCpu);
         }
+        AddBackground(h);
         if (Host.Groups.Count > 1)
         {
             _groupWeights = new GroupWeightSampler(Host.Groups);
@@ -137,6 +140,75 @@ public sealed class SystemRun : IModelRun, IEventHandler
         }
     }
 
+    /// <summary>
+    /// The host's background threads (<c>host.background</c>), created after every VCPU so task
+    /// numbers and random streams of the rest are the same with them or without. A per-CPU thread
+    /// is bound to its CPU in the root group (a kernel thread); a per-VM one is a thread of the
+    /// VM's QEMU process, so it has the VM's group and affinity; a host one may run anywhere.
+    /// Each starts asleep (created at time 0 on its CPU) and wakes at its timers' expiries.
+    /// </summary>
+    private void AddBackground(HostSettings h)
+    {
+        var threads = h.Background.Threads;
+        if (threads.Count == 0)
+            return;
+        // The host's jiffies count whole seconds from boot, at an arbitrary offset from the run's start.
+        long second = SimDuration.FromSeconds(1).Ns;
+        long secondPhase = (long)(Streams.Get("background.jiffies").NextUInt64() % (ulong)second);
+        long jiffy = second / h.Sched.Hz;
+        foreach (var ts in threads)
+        {
+            switch (ts.Scope)
+            {
+                case "cpu":
+                    for (int cpu = 0; cpu < Host.NrCpus; cpu++)
+                        AddBackgroundThread($"{ts.Name}/{cpu}", ts, 1UL << cpu, Host.RootGroup, cpu, cpu, secondPhase, jiffy);
+                    break;
+                case "vm":
+                    foreach (var vm in Vms)
+                        AddBackgroundThread($"{ts.Name}:{vm.Name}", ts, vm.Settings.Affinity?.Mask ?? Host.Topology.AllMask, vm.Vm.Group, vm.Settings.StartCpu, 0, secondPhase, jiffy);
+                    break;
+                default:
+                    AddBackgroundThread(ts.Name, ts, Host.Topology.AllMask, Host.RootGroup, 0, 0, secondPhase, jiffy);
+                    break;
+            }
+        }
+    }
+
+    private void AddBackgroundThread(string name, BackgroundThreadSettings ts, ulong affinity, TaskGroup group, int startCpu, int cpuNumber, long secondPhase, long jiffy)
+    {
+        var timers = new BackgroundTimer[ts.Timers.Count];
+        for (int i = 0; i < timers.Length; i++)
+        {
+            var t = ts.Timers[i];
+            long period = t.Period.Ns;
+            var rng = Streams.Get($"background.{name}.{t.Name}");
+            long phase;
+            if (t.Phase == "round_jiffies")
+            {
+                // __round_jiffies: expiries on whole seconds, shifted 3 jiffies earlier per CPU
+                // number so the CPUs do not all fire in the same jiffy; which second of a
+                // multi-second period is drawn per run.
+                long seconds = period / SimDuration.FromSeconds(1).Ns;
+                phase = secondPhase + (rng.NextInt((int)seconds) * SimDuration.FromSeconds(1).Ns) - (3 * jiffy * cpuNumber);
+                phase = ((phase % period) + period) % period;
+            }
+            else
+            {
+                phase = (long)(rng.NextUInt64() % (ulong)period);
+            }
+            timers[i] = new BackgroundTimer(t.Name, t.Period, t.Cost, t.Rearm == "on_grid" ? TimerRearm.OnGrid : TimerRearm.AfterRun, new SimDuration(phase));
+        }
+        var body = new BackgroundThreadBody(Host, timers);
+        var task = Host.CreateTask(name, body, ts.Nice, affinity, group);
+        body.Attach(task);
+        _background.Add(body);
+        _starts.Add((task, SimDuration.Zero, startCpu));
+    }
+
+    /// <summary>The background threads (empty without <c>host.background</c>).</summary>
+    public IReadOnlyList<BackgroundThreadBody> Background => _background;
+
     /// <summary>Starts task number <paramref name="arg"/> (forked from its start CPU).</summary>
     public void OnEvent(Simulator sim, long arg)
     {
@@ -166,6 +238,12 @@ public sealed class SystemRun : IModelRun, IEventHandler
             p.WakeLatencies.Clear();
         foreach (var (b, _) in _yielders)
             b.ResetCounts();
+        _backgroundCpuAtReset = 0;
+        foreach (var b in _background)
+        {
+            b.ResetCounts();
+            _backgroundCpuAtReset += b.Task.CpuTimeNs;
+        }
     }
 
     public void Collect(RunResult result, SimDuration measured)
@@ -216,6 +294,23 @@ public sealed class SystemRun : IModelRun, IEventHandler
             result.AddMetric("yield_to_target_ran_next", yOk == 0 ? double.NaN : (double)yTarget / yOk);
             result.AddMetric("yield_to_other_ran_next", yOk == 0 ? double.NaN : (double)yOther / yOk);
             result.AddMetric("yield_to_self_ran_next", yOk == 0 ? double.NaN : (double)ySelf / yOk);
+        }
+        if (_background.Count > 0)
+        {
+            // CPUs' worth of time the background threads took, and their work items (timer expiries run) per second.
+            long cpu = 0, items = 0, coalesced = 0;
+            foreach (var b in _background)
+            {
+                cpu += b.Task.CpuTimeNs;
+                for (int i = 0; i < b.Done.Length; i++)
+                {
+                    items += b.Done[i];
+                    coalesced += b.Coalesced[i];
+                }
+            }
+            result.AddMetric("host.background_cpus", (cpu - _backgroundCpuAtReset) / 1e9 / seconds);
+            result.AddMetric("host.background_items_per_second", items / seconds);
+            result.AddMetric("host.background_coalesced_per_second", coalesced / seconds);
         }
         var lat = _pingpong.SelectMany(p => p.WakeLatencies).Concat(_periodic.SelectMany(p => p.WakeLatencies)).ToArray();
         if (lat.Length > 0)

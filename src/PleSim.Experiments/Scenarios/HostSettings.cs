@@ -14,6 +14,7 @@ public sealed record HostSettings
     public SchedFeatures Features { get; init; } = new();
     public IReadOnlyList<CgroupSettings> Cgroups { get; init; } = [];
     public IReadOnlyList<HostTaskSettings> Tasks { get; init; } = [];
+    public BackgroundSettings Background { get; init; } = new();
 
     public HostTopology Topology => new(Cpus / ThreadsPerCore, ThreadsPerCore);
 }
@@ -45,4 +46,53 @@ public sealed record HostTaskSettings
     public string? YieldTo { get; init; }
 
     public static readonly string[] Kinds = ["hog", "periodic", "pingpong", "yielder"];
+}
+
+/// <summary>
+/// <c>host.background</c>: the host's own periodic work next to the VCPU threads (kernel worker
+/// threads, QEMU's I/O thread, kthreads such as khugepaged). Absent: none (host-only test
+/// scenarios keep their meaning). <see cref="Threads"/> is the effective list: the preset's
+/// threads with the file's <c>threads:</c> entries applied, disabled ones removed, and nothing
+/// at all when <c>enabled: false</c>.
+/// </summary>
+public sealed record BackgroundSettings
+{
+    public string Preset { get; init; } = "none";
+    public bool Enabled { get; init; } = true;
+    public IReadOnlyList<BackgroundThreadSettings> Threads { get; init; } = [];
+}
+
+/// <summary>
+/// One background thread: <c>scope: cpu</c> (one per host CPU, bound to it, root group: a
+/// per-CPU kernel thread such as <c>events/N</c>), <c>vm</c> (one per VM, in the VM's group with
+/// the VM's affinity: a QEMU thread) or <c>host</c> (one, root group, any CPU: a kthread).
+/// </summary>
+public sealed record BackgroundThreadSettings
+{
+    public required string Name { get; init; }
+    public string Scope { get; init; } = "host";
+    public int Nice { get; init; }
+    public bool Enabled { get; init; } = true;
+    public IReadOnlyList<BackgroundTimerSettings> Timers { get; init; } = [];
+
+    public static readonly string[] Scopes = ["cpu", "vm", "host"];
+}
+
+/// <summary>
+/// One timer of a background thread: every <see cref="Period"/> a work item costing
+/// <see cref="Cost"/> of CPU time. <see cref="Rearm"/>: <c>on_grid</c> or <c>after_run</c>
+/// (PleSim.Host.Workloads.TimerRearm). <see cref="Phase"/>: <c>random</c> (first expiry uniform
+/// in one period, per run) or <c>round_jiffies</c> (the kernel's <c>round_jiffies_relative</c>:
+/// whole seconds of a per-run host second grid, less 3 jiffies per CPU number).
+/// </summary>
+public sealed record BackgroundTimerSettings
+{
+    public required string Name { get; init; }
+    public SimDuration Period { get; init; }
+    public SimDuration Cost { get; init; }
+    public string Rearm { get; init; } = "after_run";
+    public string Phase { get; init; } = "random";
+
+    public static readonly string[] Rearms = ["on_grid", "after_run"];
+    public static readonly string[] Phases = ["random", "round_jiffies"];
 }
