@@ -66,6 +66,7 @@ public sealed class GuestCpu : IGuestCpu
 
     public int Index { get; }
     public Vcpu Vcpu { get; }
+    internal GuestKernel Kernel => _k;
 
     /// <summary>The guest run-queue lock (<c>rq->lock</c>).</summary>
     public GuestSpinLock RqLock { get; }
@@ -222,6 +223,7 @@ public sealed class GuestCpu : IGuestCpu
                         b.Initiator!.Vcpu.NotifySpinRelease();
                 }
                 _acksOwed.Clear();
+                Vcpu.Vm.ReclassifySpinners(); // ground truth: initiators still waiting owe one debtor less
                 break;
         }
     }

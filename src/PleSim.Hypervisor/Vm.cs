@@ -25,6 +25,28 @@ public sealed class Vm
 
     public VmStats Stats { get; } = new();
 
+    /// <summary>Ground truth (oracle, read-only): bit i set while VCPU i's time is accounted as spinning.</summary>
+    internal ulong SpinningMask;
+
+    /// <summary>
+    /// Ground truth (oracle, read-only): every spinning VCPU of this VM (except
+    /// <paramref name="except"/>) takes its spin cause again. Called when a VCPU's presence
+    /// changes, and by guest code whose state a cause depends on (acknowledgements; later,
+    /// interrupts being disabled). Changes no model state.
+    /// </summary>
+    public void ReclassifySpinners(Vcpu? except = null)
+    {
+        ulong m = SpinningMask;
+        while (m != 0)
+        {
+            int i = System.Numerics.BitOperations.TrailingZeroCount(m);
+            m &= m - 1;
+            var v = Vcpus[i];
+            if (v != except)
+                v.ReclassifySpin();
+        }
+    }
+
     public override string ToString() => Name;
 }
 
@@ -48,4 +70,10 @@ public sealed class VmStats
     public readonly SortedDictionary<string, long> LockHolderPreemptions = new(StringComparer.Ordinal);
 
     public void CountYieldTo(YieldToResult r) => YieldToResults[r] = YieldToResults.GetValueOrDefault(r) + 1;
+
+    /// <summary>Ground truth: yield_to calls by <see cref="YieldLabel"/> (they add up to <see cref="YieldToCalls"/>).</summary>
+    public readonly long[] YieldToLabels = new long[GroundTruth.Labels.Length];
+
+    /// <summary>Ground truth: PAUSE exits by the spin cause of the exiting VCPU at the exit.</summary>
+    public readonly long[] PauseExitsByCause = new long[GroundTruth.Causes.Length];
 }
