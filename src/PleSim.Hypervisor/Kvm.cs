@@ -118,7 +118,6 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     internal bool HandlePauseExit(Vcpu me)
     {
         me.Vm.Stats.PauseExits++;
-        me.Vm.Stats.PauseExitsByCause[(int)me.SpinCause]++;
         Observer?.PauseExit(me);
         return Handler.OnPauseExit(this, me);
     }

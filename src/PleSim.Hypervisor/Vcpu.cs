@@ -122,6 +122,7 @@ public sealed class Vcpu : ITaskBody
         _sleepTimer = new HrTimer(sim, h, 2);
         _kickTimer = new HrTimer(sim, h, 3);
         _guestTimer = new HrTimer(sim, h, 4);
+        vm.AddPresence();
     }
 
     public Vm Vm { get; }
@@ -592,6 +593,7 @@ public sealed class Vcpu : ITaskBody
         if (_op != GuestOp.Spin || Mode != VcpuMode.Guest || !IsExecuting)
             return;
         Stats.PauseExits++;
+        Vm.Stats.PauseExitsByCause[(int)_spinCause]++; // ground truth: why it was spinning when the window expired
         _inPauseEpisode = true;
         EnterExit(ExitKind.Pause, Costs.Exit.Ns + Costs.PauseHandler.Ns);
         Run();
@@ -656,8 +658,13 @@ public sealed class Vcpu : ITaskBody
             Vm.SpinningMask &= ~(1UL << Index);
         }
         TraceSpin(now);
-        if (GroundTruth.Presence(old) != GroundTruth.Presence(_cat))
+        var was = GroundTruth.Presence(old);
+        var isNow = GroundTruth.Presence(_cat);
+        if (was != isNow)
+        {
+            Vm.PresenceChanged(was, isNow, now);
             Vm.ReclassifySpinners(this);
+        }
     }
 
     /// <summary>

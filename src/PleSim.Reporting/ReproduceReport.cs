@@ -143,8 +143,8 @@ public static class ReproduceReport
     {
         var causes = ShownCauses(cells, vm);
         var t = new Table().Border(TableBorder.Simple)
-            .Title($"[bold]where the time went — ground truth[/] ({vm} guest; spin by cause as % of spin time; yield_to calls and PAUSE-exit walks per run, by label)");
-        var heads = new List<string> { "payload", "handler", "load", "spin" };
+            .Title($"[bold]where the time went — ground truth[/] ({vm} guest; VM split = share of time some of its VCPUs ran while others waited preempted; spin as % of VCPU time, then by cause as % of spin time; yield_to calls and PAUSE-exit walks per run, by label)");
+        var heads = new List<string> { "payload", "handler", "load", "VM split", "spin" };
         heads.AddRange(causes.Select(CauseHeader));
         heads.AddRange(["yield_to", "→ holder", "→ next waiter", "→ waiter ahead", "→ ack debtor", "→ other spinner", "→ unrelated", "failed", "walks", "walks w/o yield"]);
         foreach (var h in heads)
@@ -153,7 +153,7 @@ public static class ReproduceReport
         {
             double M(string m) => c.Mean($"{vm}.{m}");
             double spin = M("spin_ns");
-            var row = new List<string> { c.Spec.Payload + " B", Markup.Escape(c.Spec.Handler), c.Spec.Overcommit, P(M("frac_spin")) };
+            var row = new List<string> { c.Spec.Payload + " B", Markup.Escape(c.Spec.Handler), c.Spec.Overcommit, P(M("frac_time_split")), P(M("frac_spin")) };
             row.AddRange(causes.Select(k => P(spin > 0 ? M("spin_ns." + GroundTruth.Name(k)) / spin : double.NaN)));
             double failed = GroundTruth.Labels.Where(l => l >= YieldLabel.FailedTargetRunning).Sum(l => M("yield_to." + GroundTruth.Name(l)));
             row.Add(Formats.Number(M("yield_to_calls")));
@@ -236,6 +236,7 @@ public static class ReproduceReport
     {
         double M(string m) => c.Mean($"{vm}.{m}");
         w.WriteStartObject(vm);
+        ResultJson.WriteNumber(w, "frac_time_split", M("frac_time_split"));
         ResultJson.WriteNumber(w, "spin_ns", M("spin_ns"));
         w.WriteStartObject("spin_ns_by_cause");
         foreach (var k in GroundTruth.Causes)

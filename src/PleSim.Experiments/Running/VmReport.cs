@@ -66,6 +66,7 @@ internal static class VmReport
             result.AddMetric(p + "frac_ple_sleep", D("time.ple_sleep") / vcpuNs);
             result.AddMetric(p + "frac_userspace", D("time.userspace") / vcpuNs);
             GroundTruthMetrics(p, D, result);
+            result.AddMetric(p + "frac_time_split", D("split_ns") / (seconds * 1e9));
             if (vm.Amqp is not null)
             {
                 double pub = D("amqp.published") / seconds;

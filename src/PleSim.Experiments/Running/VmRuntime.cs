@@ -89,6 +89,7 @@ public sealed class VmRuntime
             Add("host_migrations", v.Task.Se.NrMigrations);
         }
         var st = Vm.Stats;
+        Add("split_ns", Vm.SplitNs(Kernel.Kvm.Sim.Now.Ns));
         Add("yield_to_calls", st.YieldToCalls);
         Add("yield_to_hits", st.YieldToHits);
         foreach (var r in Enum.GetValues<YieldToResult>())
