@@ -657,13 +657,17 @@ public sealed class Vcpu : ITaskBody
         {
             Vm.SpinningMask &= ~(1UL << Index);
         }
-        TraceSpin(now);
+        if (_traceOpen || _cat == VcpuTime.GuestSpin)
+            TraceSpin(now);
+        if (old == _cat)
+            return;
         var was = GroundTruth.Presence(old);
         var isNow = GroundTruth.Presence(_cat);
         if (was != isNow)
         {
             Vm.PresenceChanged(was, isNow, now);
-            Vm.ReclassifySpinners(this);
+            if (Vm.SpinningMask != 0)
+                Vm.ReclassifySpinners(this);
         }
     }
 
