@@ -135,33 +135,57 @@ public static class ReproduceReport
     };
 
     /// <summary>
-    /// The ground truth behind "where the time went" (docs/ground-truth.md): why the AMQP guest's
-    /// VCPUs spun, as shares of their spin time (pooled over runs, so a row adds up to 100%), and
-    /// what every yield_to call did (means per run; the labels add up to the calls).
+    /// The ground truth behind "where the time went" (docs/ground-truth.md), part 1: why the
+    /// guest's VCPUs spun, as shares of their spin time (pooled over runs, so a row adds up to
+    /// 100%), next to the share of time the VM was split (some VCPUs running, some preempted).
     /// </summary>
-    public static Table GroundTruthTable(IReadOnlyList<CellResult> cells, string vm = "amqp")
+    public static Table SpinCauseTable(IReadOnlyList<CellResult> cells, string vm = "amqp")
     {
         var causes = ShownCauses(cells, vm);
         var t = new Table().Border(TableBorder.Simple)
-            .Title($"[bold]where the time went — ground truth[/] ({vm} guest; VM split = share of time some of its VCPUs ran while others waited preempted; spin as % of VCPU time, then by cause as % of spin time; yield_to calls and PAUSE-exit walks per run, by label)");
+            .Title($"[bold]why the {vm} guest spun[/] (ground truth; VM split = time some of its VCPUs ran while others were preempted; spin = share of VCPU time; causes = share of spin time)");
         var heads = new List<string> { "payload", "handler", "load", "VM split", "spin" };
         heads.AddRange(causes.Select(CauseHeader));
-        heads.AddRange(["yield_to", "→ holder", "→ next waiter", "→ waiter ahead", "→ ack debtor", "→ other spinner", "→ unrelated", "failed", "walks", "walks w/o yield"]);
         foreach (var h in heads)
-            t.AddColumn(new TableColumn(Markup.Escape(h)).RightAligned());
+            t.AddColumn(h == "handler" ? new TableColumn(h).RightAligned().NoWrap() : new TableColumn(Markup.Escape(h)).RightAligned());
         foreach (var c in cells)
         {
             double M(string m) => c.Mean($"{vm}.{m}");
             double spin = M("spin_ns");
             var row = new List<string> { c.Spec.Payload + " B", Markup.Escape(c.Spec.Handler), c.Spec.Overcommit, P(M("frac_time_split")), P(M("frac_spin")) };
             row.AddRange(causes.Select(k => P(spin > 0 ? M("spin_ns." + GroundTruth.Name(k)) / spin : double.NaN)));
+            t.AddRow(row.ToArray());
+        }
+        return t;
+    }
+
+    /// <summary>
+    /// Part 2: what every yield_to call of the directed-yield walks did (means per run): a success
+    /// by what the boosted VCPU was to the spinner, a failure by its reason; the labels add up to
+    /// the calls. Walks and walks that ended without a yield beside them. Only PLE handlers that walk.
+    /// </summary>
+    public static Table YieldLabelTable(IReadOnlyList<CellResult> cells, string vm = "amqp")
+    {
+        var t = new Table().Border(TableBorder.Simple)
+            .Title($"[bold]what each yield_to boosted[/] (ground truth; {vm} guest; means per run)");
+        var labels = new[] { YieldLabel.Holder, YieldLabel.NextWaiter, YieldLabel.WaiterAhead, YieldLabel.AckDebtor, YieldLabel.OtherSpinner, YieldLabel.Unrelated };
+        var heads = new List<string> { "payload", "handler", "load", "PAUSE exits", "walks", "walks w/o yield", "yield_to", "→ holder", "→ next waiter", "→ waiter ahead", "→ ack debtor", "→ other spinner", "→ unrelated", "failed: target running", "failed: other" };
+        foreach (var h in heads)
+            t.AddColumn(h == "handler" ? new TableColumn(h).RightAligned().NoWrap() : new TableColumn(Markup.Escape(h)).RightAligned());
+        static string N0(double v) => double.IsFinite(v) ? v.ToString(v < 10 ? "0.#" : "N0", CultureInfo.InvariantCulture) : "–";
+        foreach (var c in cells.Where(c => c.Mean($"{vm}.dy_walks") > 0))
+        {
+            double M(string m) => c.Mean($"{vm}.{m}");
+            double running = M("yield_to." + GroundTruth.Name(YieldLabel.FailedTargetRunning));
             double failed = GroundTruth.Labels.Where(l => l >= YieldLabel.FailedTargetRunning).Sum(l => M("yield_to." + GroundTruth.Name(l)));
-            row.Add(Formats.Number(M("yield_to_calls")));
-            foreach (var l in new[] { YieldLabel.Holder, YieldLabel.NextWaiter, YieldLabel.WaiterAhead, YieldLabel.AckDebtor, YieldLabel.OtherSpinner, YieldLabel.Unrelated })
-                row.Add(Formats.Number(M("yield_to." + GroundTruth.Name(l))));
-            row.Add(Formats.Number(failed));
-            row.Add(Formats.Number(M("dy_walks")));
-            row.Add(Formats.Number(M("dy_walks_without_yield")));
+            var row = new List<string>
+            {
+                c.Spec.Payload + " B", Markup.Escape(c.Spec.Handler), c.Spec.Overcommit,
+                N0(M("pause_exits")), N0(M("dy_walks")), N0(M("dy_walks_without_yield")), N0(M("yield_to_calls")),
+            };
+            row.AddRange(labels.Select(l => N0(M("yield_to." + GroundTruth.Name(l)))));
+            row.Add(N0(running));
+            row.Add(N0(failed - running));
             t.AddRow(row.ToArray());
         }
         return t;
