@@ -73,6 +73,7 @@ public sealed class GuestCpu : IGuestCpu
 
     public int Index { get; }
     public Vcpu Vcpu { get; }
+    internal GuestKernel Kernel => _k;
 
     /// <summary>The guest run-queue lock (<c>rq->lock</c>).</summary>
     public GuestSpinLock RqLock { get; }
@@ -236,6 +237,7 @@ public sealed class GuestCpu : IGuestCpu
                         b.Initiator!.Vcpu.NotifySpinRelease();
                 }
                 _acksOwed.Clear();
+                Vcpu.Vm.ReclassifySpinners(); // ground truth: initiators still waiting owe one debtor less
                 break;
         }
     }
@@ -251,6 +253,8 @@ public sealed class GuestCpu : IGuestCpu
     {
         bool flags = _if;
         _if = false;
+        if (flags)
+            Vcpu.Vm.ReclassifySpinners(Vcpu); // ground truth: an acknowledgement owed by this CPU now waits for IF
         return flags;
     }
 
@@ -263,6 +267,7 @@ public sealed class GuestCpu : IGuestCpu
         if (!flags || _if)
             return false;
         _if = true;
+        Vcpu.Vm.ReclassifySpinners(Vcpu);
         if (!Vcpu.HasPendingInterrupt)
             return false;
         IrqRestoresWithPending++;

@@ -118,6 +118,45 @@ public sealed class GuestSpinLock : ISpinTarget
         return false;
     }
 
+    /// <summary>
+    /// Ground truth (oracle, read-only; docs/ground-truth.md): why <paramref name="spinner"/> still
+    /// spins. Held: by where the holder's VCPU is. Free ticket lock: reserved for the first waiter
+    /// in line, by where that waiter's VCPU is. Otherwise (a running holder, a hand-over under
+    /// way, a free test-and-set lock nobody has looked at yet): plain contention.
+    /// </summary>
+    public SpinCause Cause(Vcpu spinner, long token)
+    {
+        if (Owner is { } o)
+            return GroundTruth.HolderCause(o.Vcpu);
+        if (Kind == SpinlockKind.Ticket && _waiters.Count > 0 && _waiters[0].Cpu.Vcpu != spinner)
+            return GroundTruth.NextWaiterCause(_waiters[0].Cpu.Vcpu); // waiters are kept in ticket order
+        return SpinCause.Contention;
+    }
+
+    /// <summary>Ground truth (oracle, read-only): what <paramref name="candidate"/> is to <paramref name="spinner"/>.</summary>
+    public SpinRelation Relation(Vcpu spinner, long token, Vcpu candidate)
+    {
+        if (Owner?.Vcpu == candidate)
+            return SpinRelation.Holder;
+        for (int i = 0; i < _waiters.Count; i++)
+        {
+            var w = _waiters[i];
+            if (w.Cpu.Vcpu != candidate)
+                continue;
+            if (Kind != SpinlockKind.Ticket || w.Ticket > token)
+                return SpinRelation.OtherSpinner;
+            return i == 0 ? SpinRelation.NextWaiter : SpinRelation.WaiterAhead;
+        }
+        return SpinRelation.Unrelated;
+    }
+
+    /// <summary>Ground truth: the owner or the line changed, so every waiter takes its spin cause again.</summary>
+    private void ReclassifyWaiters()
+    {
+        for (int i = 0; i < _waiters.Count; i++)
+            _waiters[i].Cpu.Vcpu.ReclassifySpin();
+    }
+
     /// <summary>The fast path: take the lock now, or join the waiters (returning the ticket to spin for).</summary>
     internal bool TryFast(GuestCpu cpu, out long token)
     {
@@ -174,6 +213,7 @@ public sealed class GuestSpinLock : ISpinTarget
         _locked = true;
         _acquiredAt = Now;
         Acquisitions++;
+        ReclassifyWaiters();
     }
 
     /// <summary>spin_unlock: hand over (ticket) or free (test-and-set), and let the waiters look.</summary>
@@ -184,6 +224,7 @@ public sealed class GuestSpinLock : ISpinTarget
         HoldNs += Now - _acquiredAt;
         Owner = null;
         _locked = false;
+        ReclassifyWaiters();
         if (Kind == SpinlockKind.Ticket)
         {
             _head++;
@@ -265,4 +306,27 @@ internal sealed class ShootdownBarrier : ISpinTarget
     public bool TryAcquire(Vcpu vcpu, long token) => Remaining == 0;
 
     public bool WaitsOn(Vcpu spinner, long token, Vcpu candidate) => candidate.Guest is GuestCpu c && c.OwesAck(this);
+
+    /// <summary>
+    /// Ground truth (oracle, read-only): the worst place among the VCPUs that still owe an
+    /// acknowledgement — preempted, then halted, then (a hook) interrupts off, else in flight.
+    /// </summary>
+    public SpinCause Cause(Vcpu spinner, long token)
+    {
+        var worst = SpinCause.AckInFlight;
+        foreach (var c in Initiator!.Kernel.Cpus)
+        {
+            if (c == Initiator || !c.OwesAck(this))
+                continue;
+            var cause = GroundTruth.AckCause(c.Vcpu);
+            if (cause == SpinCause.AckInFlight && !c.InterruptsEnabled)
+                cause = SpinCause.AckOwedIrqsOff; // on a CPU in guest mode, but IF=0: the IPI waits for the re-enable
+            if (cause < worst)
+                worst = cause;
+        }
+        return worst;
+    }
+
+    public SpinRelation Relation(Vcpu spinner, long token, Vcpu candidate) =>
+        candidate.Guest is GuestCpu c && c.OwesAck(this) ? SpinRelation.AckDebtor : SpinRelation.Unrelated;
 }

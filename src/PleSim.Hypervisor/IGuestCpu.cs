@@ -56,4 +56,16 @@ public interface ISpinTarget
     /// know this; it tells whether a directed yield boosted the right VCPU.
     /// </summary>
     bool WaitsOn(Vcpu spinner, long token, Vcpu candidate) => false;
+
+    /// <summary>
+    /// Ground truth (oracle, read-only; docs/ground-truth.md): why <paramref name="spinner"/> is
+    /// still spinning at this instant. The target must tell its spinners to re-classify
+    /// (<see cref="Vcpu.ReclassifySpin"/>) whenever its own state changes the answer (owner, next
+    /// waiter, acknowledgements owed); changes of other VCPUs' presence reach spinners through
+    /// <see cref="Vm.ReclassifySpinners"/>. Never used by any decision of the model.
+    /// </summary>
+    SpinCause Cause(Vcpu spinner, long token) => SpinCause.Other;
+
+    /// <summary>Ground truth (oracle, read-only): what <paramref name="candidate"/> is to <paramref name="spinner"/> (labels yield_to calls).</summary>
+    SpinRelation Relation(Vcpu spinner, long token, Vcpu candidate) => SpinRelation.Unrelated;
 }

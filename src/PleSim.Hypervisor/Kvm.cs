@@ -59,6 +59,9 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     /// <summary>Creates a VM with <paramref name="vcpus"/> VCPU threads allowed on <paramref name="affinity"/>, in <paramref name="group"/>.</summary>
     public Vm CreateVm(string name, int vcpus, ulong affinity, TaskGroup? group = null)
     {
+        // KVM_MAX_VCPUS is 64 on x86 (arch/x86/include/asm/kvm_host.h, 2.6.39); Vm.SpinningMask relies on it.
+        if (vcpus is < 1 or > 64)
+            throw new ArgumentOutOfRangeException(nameof(vcpus), vcpus, "a VM has 1 to 64 VCPUs (KVM_MAX_VCPUS)");
         var vm = new Vm(_vms.Count, name, group ?? Host.RootGroup);
         for (int i = 0; i < vcpus; i++)
         {
@@ -119,6 +122,22 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
         return Handler.OnPauseExit(this, me);
     }
 
+    /// <summary>
+    /// Counts one yield_to call of a directed-yield walk: its result, and its ground-truth label
+    /// (<paramref name="relation"/> = what the target was to the spinner just before the call,
+    /// from <see cref="Vcpu.SpinRelationTo"/>). Statistics and traces only.
+    /// </summary>
+    public void CountYieldTo(Vcpu me, Vcpu target, SpinRelation relation, YieldToResult result)
+    {
+        var st = me.Vm.Stats;
+        st.CountYieldTo(result);
+        var label = GroundTruth.Label(result, relation);
+        st.YieldToLabels[(int)label]++;
+        if (result == YieldToResult.Success && GroundTruth.IsWaitedOn(relation))
+            st.YieldToHits++;
+        Observer?.YieldTo(me, target, result, label);
+    }
+
     // ------------------------------------------------------------------ IHostTimerSource
 
     public bool HasTimerDue(int cpu, SimTime until)
@@ -159,4 +178,10 @@ public interface IKvmObserver
 {
     void PauseExit(Vcpu vcpu) { }
     void Kick(Vcpu? from, Vcpu target, int vector) { }
+
+    /// <summary>Ground truth: <paramref name="vcpu"/> spun for <paramref name="cause"/> over [start, end) ns.</summary>
+    void SpinSegment(Vcpu vcpu, SpinCause cause, long startNs, long endNs) { }
+
+    /// <summary>A directed-yield walk called yield_to; <paramref name="label"/> is its ground-truth label.</summary>
+    void YieldTo(Vcpu me, Vcpu target, YieldToResult result, YieldLabel label) { }
 }

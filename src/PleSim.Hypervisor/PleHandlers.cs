@@ -166,12 +166,11 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
             // The handler's work so far is paid on re-entry; the continuation is set before
             // yield_to, because a successful yield_to schedules at once.
             me.ContinueAfterPauseHandler(cost);
+            var relation = me.SpinRelationTo(v); // ground truth for the statistics only, never for the choice
             var r = kvm.Host.YieldTo(me.Task, task, preempt: true, undercommitCheck: Options.UndercommitExit);
-            vm.Stats.CountYieldTo(r);
+            kvm.CountYieldTo(me, v, relation, r);
             if (r == YieldToResult.Success)
             {
-                if (me.SpinWaitsOn(v))
-                    vm.Stats.YieldToHits++;
                 vm.LastBoostedVcpu = i;
                 Done(me);
                 return false;

@@ -85,6 +85,13 @@ public sealed class Vcpu : ITaskBody
     private VcpuTime _cat = VcpuTime.NotStarted;
     private long _catSince;
 
+    // Ground truth (oracle, read-only; docs/ground-truth.md): GuestSpin time split by cause.
+    private readonly long[] _spinByCause = new long[GroundTruth.Causes.Length];
+    private SpinCause _spinCause = SpinCause.Other;
+    private bool _traceOpen;
+    private SpinCause _traceCause;
+    private long _traceSince;
+
     private GuestOp _op;
     private long _opRemaining;
     private ISpinTarget? _spinTarget;
@@ -119,6 +126,7 @@ public sealed class Vcpu : ITaskBody
         _sleepTimer = new HrTimer(sim, h, 2);
         _kickTimer = new HrTimer(sim, h, 3);
         _guestTimer = new HrTimer(sim, h, 4);
+        vm.AddPresence();
     }
 
     public Vm Vm { get; }
@@ -170,6 +178,19 @@ public sealed class Vcpu : ITaskBody
 
     /// <summary>True if this VCPU is spinning on something that <paramref name="candidate"/> holds up (see <see cref="ISpinTarget.WaitsOn"/>).</summary>
     public bool SpinWaitsOn(Vcpu candidate) => _spinTarget?.WaitsOn(this, _spinToken, candidate) ?? false;
+
+    /// <summary>Ground truth (oracle, read-only): what <paramref name="candidate"/> is to this VCPU's spin (Unrelated when not spinning).</summary>
+    public SpinRelation SpinRelationTo(Vcpu candidate) =>
+        _op == GuestOp.Spin && _spinTarget is { } t ? t.Relation(this, _spinToken, candidate) : SpinRelation.Unrelated;
+
+    /// <summary>Where this VCPU is, as of its last accounting step (what spinners' causes are computed from).</summary>
+    public VcpuPresence Presence => GroundTruth.Presence(_cat);
+
+    /// <summary>The cause its spin time is charged to now (meaningful while <see cref="Spinning"/>).</summary>
+    public SpinCause SpinCause => _spinCause;
+
+    /// <summary>Its time is being accounted as <see cref="VcpuTime.GuestSpin"/>.</summary>
+    public bool Spinning => _cat == VcpuTime.GuestSpin;
 
     /// <summary>A PAUSE loop on <paramref name="target"/> until <see cref="ISpinTarget.TryAcquire"/> succeeds.</summary>
     public void Spin(ISpinTarget target, long token, bool userMode = false)
@@ -638,6 +659,7 @@ public sealed class Vcpu : ITaskBody
         if (_op != GuestOp.Spin || Mode != VcpuMode.Guest || !IsExecuting)
             return;
         Stats.PauseExits++;
+        Vm.Stats.PauseExitsByCause[(int)_spinCause]++; // ground truth: why it was spinning when the window expired
         _inPauseEpisode = true;
         EnterExit(ExitKind.Pause, Costs.Exit.Ns + Costs.PauseHandler.Ns);
         Run();
@@ -677,13 +699,98 @@ public sealed class Vcpu : ITaskBody
         };
     }
 
-    /// <summary>Charges the time since the last change to the category it was in, and recomputes the category.</summary>
+    /// <summary>
+    /// Charges the time since the last change to the category it was in (and spin time to its
+    /// cause), and recomputes the category. When its presence (in guest / in exit / halted / off
+    /// CPU) changes, the VM's spinners re-classify: they may be waiting on this VCPU.
+    /// </summary>
     private void Account()
     {
         long now = _kvm.Sim.Now.Ns;
-        _time[(int)_cat] += now - _catSince;
+        long d = now - _catSince;
+        _time[(int)_cat] += d;
+        if (_cat == VcpuTime.GuestSpin)
+            _spinByCause[(int)_spinCause] += d;
         _catSince = now;
+        var old = _cat;
         _cat = CurrentCategory();
+        if (_cat == VcpuTime.GuestSpin)
+        {
+            _spinCause = _spinTarget!.Cause(this, _spinToken);
+            Vm.SpinningMask |= 1UL << Index;
+        }
+        else if (old == VcpuTime.GuestSpin)
+        {
+            Vm.SpinningMask &= ~(1UL << Index);
+        }
+        if (_traceOpen || _cat == VcpuTime.GuestSpin)
+            TraceSpin(now);
+        if (old == _cat)
+            return;
+        var was = GroundTruth.Presence(old);
+        var isNow = GroundTruth.Presence(_cat);
+        if (was != isNow)
+        {
+            Vm.PresenceChanged(was, isNow, now);
+            if (Vm.SpinningMask != 0)
+                Vm.ReclassifySpinners(this);
+        }
+    }
+
+    /// <summary>
+    /// Ground truth (oracle, read-only): what this spin waits on may have changed (the lock's owner
+    /// or next waiter, an acknowledgement, another VCPU's presence). Charges the spin time so far
+    /// to the cause it had and takes the cause again; the category does not change.
+    /// </summary>
+    public void ReclassifySpin()
+    {
+        if (_cat != VcpuTime.GuestSpin)
+            return;
+        long now = _kvm.Sim.Now.Ns;
+        long d = now - _catSince;
+        _time[(int)VcpuTime.GuestSpin] += d;
+        _spinByCause[(int)_spinCause] += d;
+        _catSince = now;
+        _spinCause = _spinTarget!.Cause(this, _spinToken);
+        TraceSpin(now);
+    }
+
+    /// <summary>Spin time charged to <paramref name="cause"/> up to now (ns); the causes add up to <see cref="VcpuTime.GuestSpin"/>.</summary>
+    public long SpinTimeIn(SpinCause cause)
+    {
+        Account();
+        return _spinByCause[(int)cause];
+    }
+
+    /// <summary>Reports spin segments of one cause to the KVM observer (traces): a segment ends when the cause or the category changes.</summary>
+    private void TraceSpin(long now)
+    {
+        var obs = _kvm.Observer;
+        if (obs is null)
+            return;
+        bool spinning = _cat == VcpuTime.GuestSpin;
+        if (_traceOpen && (!spinning || _spinCause != _traceCause))
+        {
+            _traceOpen = false;
+            if (now > _traceSince)
+                obs.SpinSegment(this, _traceCause, _traceSince, now);
+        }
+        if (spinning && !_traceOpen)
+        {
+            _traceOpen = true;
+            _traceCause = _spinCause;
+            _traceSince = now;
+        }
+    }
+
+    /// <summary>Ends the open spin segment at the current time (the end of a trace).</summary>
+    public void CloseSpinTrace()
+    {
+        Account();
+        if (_traceOpen && _kvm.Sim.Now.Ns > _traceSince)
+            _kvm.Observer?.SpinSegment(this, _traceCause, _traceSince, _kvm.Sim.Now.Ns);
+        _traceOpen = false;
+        TraceSpin(_kvm.Sim.Now.Ns);
     }
 
     /// <summary>Time per category up to now (ns).</summary>

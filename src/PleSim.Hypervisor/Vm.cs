@@ -25,6 +25,57 @@ public sealed class Vm
 
     public VmStats Stats { get; } = new();
 
+    /// <summary>Ground truth (oracle, read-only): bit i set while VCPU i's time is accounted as spinning.</summary>
+    internal ulong SpinningMask;
+
+    /// <summary>
+    /// Ground truth (oracle, read-only): every spinning VCPU of this VM (except
+    /// <paramref name="except"/>) takes its spin cause again. Called when a VCPU's presence
+    /// changes, and by guest code whose state a cause depends on (acknowledgements; later,
+    /// interrupts being disabled). Changes no model state.
+    /// </summary>
+    public void ReclassifySpinners(Vcpu? except = null)
+    {
+        ulong m = SpinningMask;
+        while (m != 0)
+        {
+            int i = System.Numerics.BitOperations.TrailingZeroCount(m);
+            m &= m - 1;
+            var v = Vcpus[i];
+            if (v != except)
+                v.ReclassifySpin();
+        }
+    }
+
+    // Ground truth: how many VCPUs are where, and the time the VM spent split (see SplitNs).
+    private readonly int[] _presence = new int[4];
+    private long _splitNs;
+    private long _splitSince;
+
+    private bool IsSplit => _presence[(int)VcpuPresence.OffCpu] > 0 && _presence[(int)VcpuPresence.InGuest] + _presence[(int)VcpuPresence.InExit] > 0;
+
+    /// <summary>A new VCPU starts off CPU.</summary>
+    internal void AddPresence() => _presence[(int)VcpuPresence.OffCpu]++;
+
+    internal void PresenceChanged(VcpuPresence from, VcpuPresence to, long now)
+    {
+        bool was = IsSplit;
+        _presence[(int)from]--;
+        _presence[(int)to]++;
+        bool split = IsSplit;
+        if (was && !split)
+            _splitNs += now - _splitSince;
+        else if (!was && split)
+            _splitSince = now;
+    }
+
+    /// <summary>
+    /// Ground truth: wall time (ns, up to <paramref name="now"/>) during which some of this VM's
+    /// VCPUs were on a CPU and some runnable but not on a CPU — the only time a VCPU of the VM can
+    /// spin on a preempted one. A VM whose VCPUs the host happens to run together has little of it.
+    /// </summary>
+    public long SplitNs(long now) => _splitNs + (IsSplit ? now - _splitSince : 0);
+
     public override string ToString() => Name;
 }
 
@@ -52,4 +103,10 @@ public sealed class VmStats
     public readonly SortedDictionary<string, long> LockHolderPreemptions = new(StringComparer.Ordinal);
 
     public void CountYieldTo(YieldToResult r) => YieldToResults[r] = YieldToResults.GetValueOrDefault(r) + 1;
+
+    /// <summary>Ground truth: yield_to calls by <see cref="YieldLabel"/> (they add up to <see cref="YieldToCalls"/>).</summary>
+    public readonly long[] YieldToLabels = new long[GroundTruth.Labels.Length];
+
+    /// <summary>Ground truth: PAUSE exits by the spin cause of the exiting VCPU when its PLE window expired.</summary>
+    public readonly long[] PauseExitsByCause = new long[GroundTruth.Causes.Length];
 }

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using PleSim.Experiments.Reproduce;
 using PleSim.Experiments.Running;
+using PleSim.Hypervisor;
 using Spectre.Console;
 
 namespace PleSim.Reporting;
@@ -115,6 +116,81 @@ public static class ReproduceReport
         return t;
     }
 
+    /// <summary>Spin causes shown in the ground-truth table: every cause some cell spent time on.</summary>
+    private static List<SpinCause> ShownCauses(IReadOnlyList<CellResult> cells, string vm) =>
+        GroundTruth.Causes.Where(k => cells.Any(c => c.Mean($"{vm}.spin_ns.{GroundTruth.Name(k)}") > 0)).ToList();
+
+    private static string CauseHeader(SpinCause k) => k switch
+    {
+        SpinCause.HolderPreempted => "holder preempted",
+        SpinCause.HolderInExit => "holder in exit",
+        SpinCause.NextWaiterPreempted => "next waiter preempted",
+        SpinCause.NextWaiterInExit => "next waiter in exit",
+        SpinCause.AckOwedPreempted => "ack owed: preempted",
+        SpinCause.AckOwedHalted => "ack owed: halted",
+        SpinCause.AckOwedIrqsOff => "ack owed: IRQs off",
+        SpinCause.AckInFlight => "ack in flight",
+        SpinCause.Contention => "contention",
+        _ => "other",
+    };
+
+    /// <summary>
+    /// The ground truth behind "where the time went" (docs/ground-truth.md), part 1: why the
+    /// guest's VCPUs spun, as shares of their spin time (pooled over runs, so a row adds up to
+    /// 100%), next to the share of time the VM was split (some VCPUs running, some preempted).
+    /// </summary>
+    public static Table SpinCauseTable(IReadOnlyList<CellResult> cells, string vm = "amqp")
+    {
+        var causes = ShownCauses(cells, vm);
+        var t = new Table().Border(TableBorder.Simple)
+            .Title($"[bold]why the {vm} guest spun[/] (ground truth; VM split = time some of its VCPUs ran while others were preempted; spin = share of VCPU time; causes = share of spin time)");
+        var heads = new List<string> { "payload", "handler", "load", "VM split", "spin" };
+        heads.AddRange(causes.Select(CauseHeader));
+        foreach (var h in heads)
+            t.AddColumn(h == "handler" ? new TableColumn(h).RightAligned().NoWrap() : new TableColumn(Markup.Escape(h)).RightAligned());
+        foreach (var c in cells)
+        {
+            double M(string m) => c.Mean($"{vm}.{m}");
+            double spin = M("spin_ns");
+            var row = new List<string> { c.Spec.Payload + " B", Markup.Escape(c.Spec.Handler), c.Spec.Overcommit, P(M("frac_time_split")), P(M("frac_spin")) };
+            row.AddRange(causes.Select(k => P(spin > 0 ? M("spin_ns." + GroundTruth.Name(k)) / spin : double.NaN)));
+            t.AddRow(row.ToArray());
+        }
+        return t;
+    }
+
+    /// <summary>
+    /// Part 2: what every yield_to call of the directed-yield walks did (means per run): a success
+    /// by what the boosted VCPU was to the spinner, a failure by its reason; the labels add up to
+    /// the calls. Walks and walks that ended without a yield beside them. Only PLE handlers that walk.
+    /// </summary>
+    public static Table YieldLabelTable(IReadOnlyList<CellResult> cells, string vm = "amqp")
+    {
+        var t = new Table().Border(TableBorder.Simple)
+            .Title($"[bold]what each yield_to boosted[/] (ground truth; {vm} guest; means per run)");
+        var labels = new[] { YieldLabel.Holder, YieldLabel.NextWaiter, YieldLabel.WaiterAhead, YieldLabel.AckDebtor, YieldLabel.OtherSpinner, YieldLabel.Unrelated };
+        var heads = new List<string> { "payload", "handler", "load", "PAUSE exits", "walks", "walks w/o yield", "yield_to", "→ holder", "→ next waiter", "→ waiter ahead", "→ ack debtor", "→ other spinner", "→ unrelated", "failed: target running", "failed: other" };
+        foreach (var h in heads)
+            t.AddColumn(h == "handler" ? new TableColumn(h).RightAligned().NoWrap() : new TableColumn(Markup.Escape(h)).RightAligned());
+        static string N0(double v) => double.IsFinite(v) ? v.ToString(v < 10 ? "0.#" : "N0", CultureInfo.InvariantCulture) : "–";
+        foreach (var c in cells.Where(c => c.Mean($"{vm}.dy_walks") > 0))
+        {
+            double M(string m) => c.Mean($"{vm}.{m}");
+            double running = M("yield_to." + GroundTruth.Name(YieldLabel.FailedTargetRunning));
+            double failed = GroundTruth.Labels.Where(l => l >= YieldLabel.FailedTargetRunning).Sum(l => M("yield_to." + GroundTruth.Name(l)));
+            var row = new List<string>
+            {
+                c.Spec.Payload + " B", Markup.Escape(c.Spec.Handler), c.Spec.Overcommit,
+                N0(M("pause_exits")), N0(M("dy_walks")), N0(M("dy_walks_without_yield")), N0(M("yield_to_calls")),
+            };
+            row.AddRange(labels.Select(l => N0(M("yield_to." + GroundTruth.Name(l)))));
+            row.Add(N0(running));
+            row.Add(N0(failed - running));
+            t.AddRow(row.ToArray());
+        }
+        return t;
+    }
+
     private static IEnumerable<CellResult> Overcommitted(IReadOnlyList<CellResult> cells) => cells.Where(c => c.Spec.Loops > 0);
 
     /// <summary>How CPU time was divided between the guests in the overcommitted cells (and, with cgroups, the groups' entity weights).</summary>
@@ -173,6 +249,41 @@ public static class ReproduceReport
             ? "The starved guest's group entity weight is the lower one above: its load spread thin over the CPUs leaves it a small weight on each."
             : $"Neither group is starved of weight, so the split follows how much CPU each guest asks for (AMQP VCPUs halted {P(HaltedAt(2))} at 1.5x, {P(HaltedAt(4))} at 2x).");
         return lines;
+    }
+
+    /// <summary>
+    /// One VM's ground truth in a cell (means over runs): spin time by cause (ns, adding up to
+    /// spin_ns) and as shares, PAUSE exits by cause, yield_to calls by label (adding up to
+    /// yield_to_calls), walks, walks without a yield and candidate skips by reason.
+    /// </summary>
+    private static void WriteGroundTruth(Utf8JsonWriter w, CellResult c, string vm)
+    {
+        double M(string m) => c.Mean($"{vm}.{m}");
+        w.WriteStartObject(vm);
+        ResultJson.WriteNumber(w, "frac_time_split", M("frac_time_split"));
+        ResultJson.WriteNumber(w, "spin_ns", M("spin_ns"));
+        w.WriteStartObject("spin_ns_by_cause");
+        foreach (var k in GroundTruth.Causes)
+            ResultJson.WriteNumber(w, GroundTruth.Name(k), M("spin_ns." + GroundTruth.Name(k)));
+        w.WriteEndObject();
+        ResultJson.WriteNumber(w, "pause_exits", M("pause_exits"));
+        w.WriteStartObject("pause_exits_by_cause");
+        foreach (var k in GroundTruth.Causes)
+            ResultJson.WriteNumber(w, GroundTruth.Name(k), M("pause_exits." + GroundTruth.Name(k)));
+        w.WriteEndObject();
+        ResultJson.WriteNumber(w, "yield_to_calls", M("yield_to_calls"));
+        w.WriteStartObject("yield_to_by_label");
+        foreach (var l in GroundTruth.Labels)
+            ResultJson.WriteNumber(w, GroundTruth.Name(l), M("yield_to." + GroundTruth.Name(l)));
+        w.WriteEndObject();
+        ResultJson.WriteNumber(w, "dy_walks", M("dy_walks"));
+        ResultJson.WriteNumber(w, "dy_walks_without_yield", M("dy_walks_without_yield"));
+        ResultJson.WriteNumber(w, "dy_candidates", M("dy_candidates"));
+        w.WriteStartObject("dy_skipped");
+        foreach (var (name, _) in VmRuntime.SkipReasons)
+            ResultJson.WriteNumber(w, name, M("dy_skipped." + name));
+        w.WriteEndObject();
+        w.WriteEndObject();
     }
 
     /// <summary>The <c>--json</c> document: one entry per cell with everything the tables show.</summary>
@@ -253,6 +364,10 @@ public static class ReproduceReport
                 ResultJson.WriteNumber(w, "pause_exits_per_second", c.Mean("amqp.pause_exits_per_second"));
                 ResultJson.WriteNumber(w, "yield_to_success_rate", c.Mean("amqp.yield_to_success_rate"));
                 ResultJson.WriteNumber(w, "yield_to_hit_rate", c.Mean("amqp.yield_to_hit_rate"));
+                w.WriteStartObject("ground_truth");
+                foreach (var vm in new[] { "amqp", "loops" })
+                    WriteGroundTruth(w, c, vm);
+                w.WriteEndObject();
                 w.WriteStartObject("lock_holder_preemptions_per_second");
                 foreach (var cause in new[] { "woken_by_holder", "same_vm", "other_vm", "host_task" })
                     ResultJson.WriteNumber(w, cause, c.Mean("amqp.lhp." + cause));

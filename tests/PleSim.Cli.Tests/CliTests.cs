@@ -209,6 +209,7 @@ public class ReproduceTests
         {
             foreach (var f in new[] { "payload", "handler", "overcommit", "seed_value", "mean", "ci95_low", "ci95_high", "rel_error", "calibrated", "cpu_share_per_vm", "cpu_split", "amqp_vcpu_time", "pause_exits_per_second", "yield_to_success_rate", "lock_holder_preemptions_per_second" })
                 Assert.True(c.TryGetProperty(f, out _), f);
+            CheckGroundTruth(c);
             if (c.GetProperty("seed_value").ValueKind == System.Text.Json.JsonValueKind.Number)
                 seeded++;
             if (c.GetProperty("calibrated").GetBoolean())
@@ -217,6 +218,34 @@ public class ReproduceTests
         Assert.Equal(12, seeded);
         Assert.Equal(4, calibrated);
         Assert.Equal(a, Run());
+    }
+
+    /// <summary>
+    /// A cell's ground truth (docs/ground-truth.md) for both guests: spin time by cause adds up to
+    /// the measured spin time, yield_to labels to the yield_to calls, PAUSE exits by cause to the
+    /// PAUSE exits (means over runs of exact per-run sums, so equal up to rounding).
+    /// </summary>
+    private static void CheckGroundTruth(System.Text.Json.JsonElement cell)
+    {
+        static double Sum(System.Text.Json.JsonElement o) => o.EnumerateObject().Sum(p => p.Value.GetDouble());
+        foreach (var vm in new[] { "amqp", "loops" })
+        {
+            var g = cell.GetProperty("ground_truth").GetProperty(vm);
+            double spin = g.GetProperty("spin_ns").GetDouble();
+            Assert.Equal(spin, Sum(g.GetProperty("spin_ns_by_cause")), 1e-6 * Math.Max(1, spin));
+            double calls = g.GetProperty("yield_to_calls").GetDouble();
+            Assert.Equal(calls, Sum(g.GetProperty("yield_to_by_label")), 1e-9 * Math.Max(1, calls));
+            double exits = g.GetProperty("pause_exits").GetDouble();
+            Assert.Equal(exits, Sum(g.GetProperty("pause_exits_by_cause")), 1e-9 * Math.Max(1, exits));
+            if (vm == "amqp" && cell.GetProperty("loops").GetInt32() > 0)
+                Assert.True(spin > 0, "the AMQP guest spins when overcommitted");
+            if (cell.GetProperty("handler").GetString() == "none")
+                Assert.Equal(0, calls);
+        }
+        // The spin time of the ground truth is the spin time of "where the time went".
+        double frac = cell.GetProperty("amqp_vcpu_time").GetProperty("spin").GetDouble();
+        double ns = cell.GetProperty("ground_truth").GetProperty("amqp").GetProperty("spin_ns").GetDouble();
+        Assert.Equal(frac > 0, ns > 0);
     }
 
     [Fact]

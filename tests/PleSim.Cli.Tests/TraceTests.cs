@@ -110,6 +110,11 @@ public class KvmTraceTests
             Assert.Contains("\"name\":\"spin bench.lock0\"", text, StringComparison.Ordinal);
             Assert.Contains("PAUSE exit", text, StringComparison.Ordinal);
             Assert.Contains("\"cat\":\"yield_to\"", text, StringComparison.Ordinal);
+            // Ground truth: spin-cause slices per VCPU and labelled yield_to calls.
+            Assert.Contains("\"name\":\"vcpu0 spin cause\"", text, StringComparison.Ordinal);
+            Assert.Contains("\"cat\":\"spin_cause\"", text, StringComparison.Ordinal);
+            Assert.Contains("\"cat\":\"yield_to_label\"", text, StringComparison.Ordinal);
+            Assert.Contains("\"label\":\"failed_target_running\"", text, StringComparison.Ordinal);
         }
         finally
         {

@@ -70,6 +70,8 @@ public static class ReproduceCommand
                     console.Write(ReproduceReport.Main(cells, p));
                 console.Write(ReproduceReport.Ratios(cells));
                 console.Write(ReproduceReport.Explain(cells));
+                console.Write(ReproduceReport.SpinCauseTable(cells));
+                console.Write(ReproduceReport.YieldLabelTable(cells));
                 console.Write(ReproduceReport.Split(cells, cg));
                 foreach (var line in ReproduceReport.SplitVerdict(cells, cg))
                     console.WriteLine(line);

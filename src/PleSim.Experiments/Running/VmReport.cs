@@ -76,6 +76,8 @@ internal static class VmReport
             result.AddMetric(p + "irqs_deferred_per_second", D("irqs_deferred") / seconds);
             result.AddMetric(p + "irq_deferred_mean_us", D("irqs_deferred") > 0 ? D("irq_deferred_ns") / D("irqs_deferred") / 1e3 : double.NaN);
             result.AddMetric(p + "irq_window_exits_per_second", D("irq_window_exits") / seconds);
+            GroundTruthMetrics(p, D, result);
+            result.AddMetric(p + "frac_time_split", D("split_ns") / (seconds * 1e9));
             if (vm.Amqp is not null)
             {
                 double pub = D("amqp.published") / seconds;
@@ -102,6 +104,35 @@ internal static class VmReport
             if (vm.BootStorm is { } b)
                 result.AddMetric(p + "completion_time_ms", b.CompletedAt >= 0 ? b.CompletedAt / 1e6 : double.NaN);
         }
+    }
+
+    /// <summary>
+    /// Ground truth of the window (docs/ground-truth.md), as counts so that the parts can be
+    /// checked against the whole: spin time by cause (ns; they add up to <c>spin_ns</c>) and as a
+    /// share of spin, PAUSE exits by the spinner's cause, every yield_to call by label (they add
+    /// up to <c>yield_to_calls</c>), walks without a yield and candidate skips by reason.
+    /// </summary>
+    private static void GroundTruthMetrics(string p, Func<string, double> d, RunResult result)
+    {
+        double spin = d("time.spin");
+        result.AddMetric(p + "spin_ns", spin);
+        foreach (var cause in GroundTruth.Causes)
+        {
+            string n = GroundTruth.Name(cause);
+            result.AddMetric(p + "spin_ns." + n, d("spin_ns." + n));
+            result.AddMetric(p + "spin_share." + n, spin > 0 ? d("spin_ns." + n) / spin : double.NaN);
+        }
+        result.AddMetric(p + "pause_exits", d("pause_exits"));
+        foreach (var cause in GroundTruth.Causes)
+            result.AddMetric(p + "pause_exits." + GroundTruth.Name(cause), d("pause_exits_by_cause." + GroundTruth.Name(cause)));
+        result.AddMetric(p + "yield_to_calls", d("yield_to_calls"));
+        foreach (var label in GroundTruth.Labels)
+            result.AddMetric(p + "yield_to." + GroundTruth.Name(label), d("yield_to_label." + GroundTruth.Name(label)));
+        result.AddMetric(p + "dy_walks", d("dy_walks"));
+        result.AddMetric(p + "dy_walks_without_yield", d("dy_walks_without_yield"));
+        result.AddMetric(p + "dy_candidates", d("dy_candidates"));
+        foreach (var (name, counter) in VmRuntime.SkipReasons)
+            result.AddMetric(p + "dy_skipped." + name, d(counter));
     }
 
     private static IEnumerable<KeyValuePair<string, object>> YieldResults(Func<string, double> d)

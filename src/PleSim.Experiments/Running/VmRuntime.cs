@@ -74,6 +74,8 @@ public sealed class VmRuntime
             Add("cpu_ns", v.Task.CpuTimeNs);
             foreach (var cat in Enum.GetValues<VcpuTime>())
                 Add("time." + TimeName(cat), v.TimeIn(cat));
+            foreach (var cause in GroundTruth.Causes)
+                Add("spin_ns." + GroundTruth.Name(cause), v.SpinTimeIn(cause));
             var s = v.Stats;
             Add("pause_exits", s.PauseExits);
             Add("hlt_exits", s.HltExits);
@@ -89,6 +91,7 @@ public sealed class VmRuntime
             Add("host_migrations", v.Task.Se.NrMigrations);
         }
         var st = Vm.Stats;
+        Add("split_ns", Vm.SplitNs(Kernel.Kvm.Sim.Now.Ns));
         Add("yield_to_calls", st.YieldToCalls);
         Add("yield_to_hits", st.YieldToHits);
         foreach (var r in Enum.GetValues<YieldToResult>())
@@ -100,6 +103,12 @@ public sealed class VmRuntime
         Add("dy_skipped_halted", st.SkippedWaitQueue);
         Add("dy_skipped_in_guest", st.SkippedInGuest);
         Add("dy_skipped_no_pid", st.SkippedNoPid);
+        Add("dy_skipped_not_preempted", st.SkippedNotPreempted);
+        Add("dy_skipped_ineligible", st.SkippedIneligible);
+        foreach (var label in GroundTruth.Labels)
+            Add("yield_to_label." + GroundTruth.Name(label), st.YieldToLabels[(int)label]);
+        foreach (var cause in GroundTruth.Causes)
+            Add("pause_exits_by_cause." + GroundTruth.Name(cause), st.PauseExitsByCause[(int)cause]);
         Add("ple_sleeps", st.PleSleeps);
         Add("plain_yields", st.PlainYields);
         Add("irqs_deferred", st.IrqsDeferred);
@@ -142,6 +151,13 @@ public sealed class VmRuntime
             Add("bootstorm.iterations", b.Iterations);
         return c;
     }
+
+    /// <summary>Skip reasons of the directed-yield walk's candidate loop (metric suffix, counter).</summary>
+    public static readonly (string Name, string Counter)[] SkipReasons =
+    [
+        ("self", "dy_skipped_self"), ("halted", "dy_skipped_halted"), ("no_pid", "dy_skipped_no_pid"),
+        ("in_guest", "dy_skipped_in_guest"), ("not_preempted", "dy_skipped_not_preempted"), ("ineligible", "dy_skipped_ineligible"),
+    ];
 
     public static string TimeName(VcpuTime t) => t switch
     {

@@ -42,6 +42,8 @@ public sealed class TraceRecorder
     {
         public void PauseExit(PleSim.Hypervisor.Vcpu vcpu) => all.ForEach(o => o.PauseExit(vcpu));
         public void Kick(PleSim.Hypervisor.Vcpu? from, PleSim.Hypervisor.Vcpu target, int vector) => all.ForEach(o => o.Kick(from, target, vector));
+        public void SpinSegment(PleSim.Hypervisor.Vcpu vcpu, PleSim.Hypervisor.SpinCause cause, long startNs, long endNs) => all.ForEach(o => o.SpinSegment(vcpu, cause, startNs, endNs));
+        public void YieldTo(PleSim.Hypervisor.Vcpu me, PleSim.Hypervisor.Vcpu target, PleSim.Host.YieldToResult result, PleSim.Hypervisor.YieldLabel label) => all.ForEach(o => o.YieldTo(me, target, result, label));
     }
 
     public TraceRecorder(string path, ulong seed, SimTime from, SimTime to)
