@@ -73,6 +73,8 @@ public static class ReproduceCommand
                 console.Write(ReproduceReport.Split(cells, cg));
                 foreach (var line in ReproduceReport.SplitVerdict(cells, cg))
                     console.WriteLine(line);
+                foreach (var line in ReproduceReport.BasisAndShape(cells))
+                    console.WriteLine(line);
                 console.WriteLine($"Compared metric: {cells[0].Metric} (messages delivered to the subscriber per second). {cells.Sum(c => c.Runs.Length)} runs in {sw.Elapsed.TotalSeconds:0.0} s wall time on {Environment.ProcessorCount} cores.");
             }
             if (parse.GetValue(json))
