@@ -134,6 +134,10 @@ public class UncertaintyTests
         Assert.Equal(("1000ns", "2000ns", "3000ns"), (delay.ValueAt(0), delay.ValueAt(0.5), delay.ValueAt(1)));
         Assert.Equal(("false", "false", "true", "true"), (cancel.ValueAt(0), cancel.ValueAt(0.49), cancel.ValueAt(0.5), cancel.ValueAt(1)));
         Assert.Equal("1.25", num.ValueAt(0.75));
+        // On a 4-level grid a 3-value set reaches every value and a Δ step moves to a neighbour.
+        var hz = ScenarioLoader.LoadText(Head + "unknowns:\n  - key: runs\n    values: [1, 2, 3]\n    source: s\n", "h.yaml").Unknowns[0];
+        Assert.Equal(["1", "2", "2", "3"], new[] { 0.0, 1 / 3.0, 2 / 3.0, 1.0 }.Select(x => hz.ValueAt(x, grid: true)));
+        Assert.Equal(["1", "2", "3", "3"], new[] { 0.0, 1 / 3.0, 2 / 3.0, 1.0 }.Select(x => hz.ValueAt(x)));
         Assert.Equal(ScenarioLoader.LoadText(Head, "u.yaml").Digest, s.Digest);
     }
 
@@ -180,7 +184,7 @@ public class UncertaintyTests
         // Point d × 12 + c is cell c with design point d's values; the digest of the unchanged file is not affected.
         var p = study.Plan.Points[(2 * 12) + 5];
         Assert.Equal(study.Cells[5].Loops, p.Scenario.Vms[1].Workload.Loops);
-        Assert.Equal(study.Unknowns[0].ValueAt(study.Coordinates(2)[0]), p.Assignments.First(a => a.Path == study.Unknowns[0].Keys[0]).Value);
+        Assert.Equal(study.Unknowns[0].ValueAt(study.Coordinates(2)[0], grid: true), p.Assignments.First(a => a.Path == study.Unknowns[0].Keys[0]).Value);
         Assert.Equal(SimDuration.FromMilliseconds(300), p.Scenario.Duration); // --quick's window is a fixed axis
     }
 

@@ -15,7 +15,7 @@ public static class ReproduceCommand
     {
         var experiment = new Argument<string>("experiment") { Description = "The experiment to reproduce (riel-2011)" };
         experiment.AcceptOnlyFromAmong("riel-2011");
-        var runs = new Option<int?>("--runs", "-n") { Description = "Runs per cell (default: the scenario's, 30; --quick: 3)" };
+        var runs = new Option<int?>("--runs", "-n") { Description = "Runs per cell (default: the scenario's, 30; --quick: 3); with --uncertainty, runs per sampled point and cell (default 3; --quick: 1)" };
         var quick = new Option<bool>("--quick") { Description = "3 runs per cell of 300 ms: a quick look, well under a minute on 2 cores" };
         var json = new Option<bool>("--json") { Description = "Print the cells as JSON on standard output" };
         var outDir = new Option<string?>("--out", "-o") { Description = "Also write reproduce.json and reproduce.txt into this directory" };
@@ -23,9 +23,9 @@ public static class ReproduceCommand
         var scenario = new Option<string?>("--scenario") { Description = "Scenario file to use instead of the built-in scenarios/riel-2011/amqp.yaml" };
         var parallel = new Option<int>("--parallel", "-j") { Description = "Runs at once (default: all cores)", DefaultValueFactory = _ => 0 };
         var uncertainty = new Option<bool>("--uncertainty") { Description = "Sample the scenario's unknowns (Morris elementary effects + a Latin-hypercube band) over the published cells; resumable store in --out (default out/riel-2011-uncertainty)" };
-        var trajectories = new Option<int?>("--trajectories") { Description = "--uncertainty: Morris trajectories (default 6; --quick: 2)" };
+        var trajectories = new Option<int?>("--trajectories") { Description = "--uncertainty: Morris trajectories (default 10; --quick: 2)" };
         var levels = new Option<int?>("--levels") { Description = "--uncertainty: Morris grid levels p, even (default 4)" };
-        var bandPoints = new Option<int?>("--band-points") { Description = "--uncertainty: Latin-hypercube points for the band (default 24; --quick: 8; 0: the band comes from the Morris points)" };
+        var bandPoints = new Option<int?>("--band-points") { Description = "--uncertainty: Latin-hypercube points for the band (default 64; --quick: 8; 0: the band comes from the Morris points)" };
         var resume = new Option<bool>("--resume") { Description = "--uncertainty: continue the study stored in --out (run only what is missing)" };
         var shard = new Option<string?>("--shard") { Description = "--uncertainty: run only share i of N (0-based, e.g. 0/4); then plesim merge DIR and run again with --resume" };
         var shardCount = new Option<int?>("--shard-count") { Description = "--uncertainty: number of shards when the index comes from JOB_COMPLETION_INDEX" };

@@ -12,8 +12,12 @@ public sealed record UncertaintyOptions(int Trajectories, int Levels, int LhsPoi
     /// <summary><c>--quick</c>: a look in well under a minute (with 300 ms windows).</summary>
     public static readonly UncertaintyOptions Quick = new(2, 4, 8, 1);
 
-    /// <summary>The full study, sized for under 30 minutes on 2 cores (docs/decisions/0016).</summary>
-    public static readonly UncertaintyOptions Full = new(6, 4, 24, 3);
+    /// <summary>
+    /// The full study: 10 trajectories (320 points with 31 unknowns) + 64 band points, × 12 cells × 3 runs
+    /// = 13,824 runs of 1.2 simulated s, ~190k events each: 9-15 minutes on 2 cores as measured
+    /// (docs/decisions/0016).
+    /// </summary>
+    public static readonly UncertaintyOptions Full = new(10, 4, 64, 3);
 }
 
 /// <summary>The band of one cell's outcomes over the band sample, and whether the published value is inside.</summary>
@@ -64,7 +68,7 @@ public sealed class Riel2011Uncertainty
 
     public int DesignPoints => Morris.Points.Count + Lhs.Length;
 
-    /// <summary>The unit coordinates of design point <paramref name="d"/> (Morris points first, then the Latin hypercube).</summary>
+    /// <summary>The unit coordinates of design point <paramref name="d"/> (Morris points first, then the Latin hypercube; a set unknown's value is <c>ValueAt(x, grid: d &lt; Morris.Points.Count)</c>).</summary>
     public double[] Coordinates(int d) => d < Morris.Points.Count ? Morris.Points[d] : Lhs[d - Morris.Points.Count];
 
     /// <summary>
@@ -129,7 +133,7 @@ public sealed class Riel2011Uncertainty
             var values = new List<string>(designPoints * cells.Count);
             for (int d = 0; d < designPoints; d++)
             {
-                var v = u.ValueAt(Coord(d)[i]);
+                var v = u.ValueAt(Coord(d)[i], grid: d < morris.Points.Count);
                 for (int c = 0; c < cells.Count; c++)
                     values.Add(v);
             }

@@ -62,13 +62,18 @@ public sealed record Unknown(
 {
     /// <summary>
     /// The value at unit coordinate <paramref name="x"/> ∈ [0, 1]: a set of n values is cut into n
-    /// equal slices of [0, 1]; a range maps linearly (integers and durations rounded to the nearest unit).
+    /// equal slices of [0, 1] (each value equally likely under uniform sampling), or, for points of
+    /// a level grid (<paramref name="grid"/>), spread evenly over it (value round(x·(n−1)), so that
+    /// a grid step moves between neighbouring values and the first and last value are both reached);
+    /// a range maps linearly (integers and durations rounded to the nearest unit).
     /// </summary>
-    public string ValueAt(double x)
+    public string ValueAt(double x, bool grid = false)
     {
         x = Math.Clamp(x, 0, 1);
         switch (Kind)
         {
+            case UnknownKind.Set when grid:
+                return Values[(int)Math.Round(x * (Values.Count - 1), MidpointRounding.AwayFromZero)];
             case UnknownKind.Set:
                 return Values[Math.Min((int)Math.Floor(x * Values.Count), Values.Count - 1)];
             case UnknownKind.IntegerRange:
