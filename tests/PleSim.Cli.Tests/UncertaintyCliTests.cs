@@ -25,6 +25,26 @@ public class UncertaintyCliTests
         return path;
     }
 
+    [Fact]
+    public void Validate_checks_every_value_an_unknown_can_take()
+    {
+        var root = Directory.CreateTempSubdirectory("plesim-unv").FullName;
+        try
+        {
+            var good = TinyScenario(root);
+            Assert.Contains("2 unknowns", SweepCliTests.Plesim("validate", good).Out, StringComparison.Ordinal);
+            var bad = Path.Combine(root, "bad.yaml");
+            File.WriteAllText(bad, File.ReadAllText(good).Replace("values: [100, 1000]", "values: [100, 0]", StringComparison.Ordinal));
+            var (code, _, err) = SweepCliTests.Plesim("validate", bad);
+            Assert.Equal(2, code);
+            Assert.Contains("(unknowns[0]) (value 0): error: vms[0].guest.hz:", err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(root, true);
+        }
+    }
+
     private static string[] Args(string scenario, string dir, params string[] extra) =>
         ["reproduce", "riel-2011", "--uncertainty", "--quick", "--scenario", scenario, "--trajectories", "1", "--band-points", "2", "--runs", "2",
          "--set", "duration=40ms", "--set", "warmup=10ms", "--out", dir, "-j", "2", .. extra];

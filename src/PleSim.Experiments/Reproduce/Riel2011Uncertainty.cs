@@ -92,24 +92,8 @@ public sealed class Riel2011Uncertainty
                     problems.Add(new ScenarioDiagnostic(u.Origin, 0, 0, k, "the key is also fixed by --set; drop one of the two"));
             }
         }
-        // Every value of a set and both ends of a range, loaded into the scenario (in parallel; problems in file order).
-        var checks = unknowns.SelectMany(u => u.ExtremeValues().Select(v => (u, v))).ToArray();
-        var found = new IReadOnlyList<ScenarioDiagnostic>[checks.Length];
-        Parallel.For(0, checks.Length, j =>
-        {
-            var (u, v) = checks[j];
-            try
-            {
-                ScenarioLoader.LoadText(baseScenario.SourceText, baseScenario.SourceFile,
-                    [.. baseScenario.Overrides, .. u.Keys.Select(k => new Override(k, v) { Origin = $"{u.Origin} (value {v})" })]);
-                found[j] = [];
-            }
-            catch (ScenarioException e)
-            {
-                found[j] = e.Diagnostics;
-            }
-        });
-        foreach (var d in found.SelectMany(f => f))
+        // Every value of a set and both ends of a range, loaded into the scenario.
+        foreach (var d in UnknownValues.Check(baseScenario))
         {
             if (!problems.Contains(d))
                 problems.Add(d);
