@@ -16,9 +16,9 @@ public static class ReproduceCommand
         var experiment = new Argument<string>("experiment") { Description = "The experiment to reproduce (riel-2011)" };
         experiment.AcceptOnlyFromAmong("riel-2011");
         var runs = new Option<int?>("--runs", "-n") { Description = "Runs per cell (default: the scenario's, 30; --quick: 3); with --uncertainty, runs per sampled point and cell (default 3; --quick: 1)" };
-        var quick = new Option<bool>("--quick") { Description = "3 runs per cell of 300 ms: a quick look, well under a minute on 2 cores" };
+        var quick = new Option<bool>("--quick") { Description = "3 runs per cell of 300 ms: a quick look, well under a minute on 2 cores (with --uncertainty: 2 trajectories, 8 band points, 1 run of 300 ms)" };
         var json = new Option<bool>("--json") { Description = "Print the cells as JSON on standard output" };
-        var outDir = new Option<string?>("--out", "-o") { Description = "Also write reproduce.json and reproduce.txt into this directory" };
+        var outDir = new Option<string?>("--out", "-o") { Description = "Also write reproduce.json and reproduce.txt into this directory (--uncertainty: the study's results.sqlite, uncertainty.json and uncertainty.txt)" };
         var cgroups = new Option<bool>("--cgroups") { Description = "Put each VM in its own cpu cgroup (the seed's 80%/320% observation)" };
         var scenario = new Option<string?>("--scenario") { Description = "Scenario file to use instead of the built-in scenarios/riel-2011/amqp.yaml" };
         var parallel = new Option<int>("--parallel", "-j") { Description = "Runs at once (default: all cores)", DefaultValueFactory = _ => 0 };
@@ -68,6 +68,11 @@ public static class ReproduceCommand
                 }
                 return UncertaintyCommand.Run(ctx, s, options, parse.GetValue(outDir) ?? Path.Combine("out", q ? "riel-2011-uncertainty-quick" : "riel-2011-uncertainty"),
                     parse.GetValue(resume), sh, parse.GetValue(parallel), parse.GetValue(json));
+            }
+            if (parse.GetValue(resume) || parse.GetValue(shard) is not null || parse.GetValue(shardCount) is not null
+                || parse.GetValue(trajectories) is not null || parse.GetValue(levels) is not null || parse.GetValue(bandPoints) is not null)
+            {
+                throw new CliInputException("--resume, --shard, --shard-count, --trajectories, --levels and --band-points belong to --uncertainty");
             }
             int n = parse.GetValue(runs) ?? (q ? 3 : s.Runs);
             if (n < 2)
