@@ -24,11 +24,11 @@ public static class ReproduceReport
         _ => h,
     };
 
-    /// <summary>Seed value, simulated mean, 95% CI, relative error, calibrated/predicted — per payload, handler and overcommit.</summary>
+    /// <summary>Published value, simulated mean, 95% CI, relative error, basis (calibrated/informed/predicted) — per payload, handler and overcommit.</summary>
     public static Table Main(IReadOnlyList<CellResult> cells, int payload)
     {
         var t = new Table().Border(TableBorder.Rounded)
-            .Title($"[bold]{payload}-byte payload[/] — {Markup.Escape(cells[0].Metric)} (seed | simulated mean [[95% CI]] | error)");
+            .Title($"[bold]{payload}-byte payload[/] — {Markup.Escape(cells[0].Metric)} (published | simulated mean [[95% CI]] | error basis)");
         t.AddColumn("handler");
         foreach (var l in Riel2011.Loops)
             t.AddColumn(new TableColumn(new CellSpec(payload, "none", l).Overcommit + " overcommit").RightAligned());
@@ -39,9 +39,9 @@ public static class ReproduceReport
             {
                 var c = cells.First(x => x.Spec.Payload == payload && x.Spec.Handler == h && x.Spec.Loops == l);
                 var s = c.Summary;
-                string seed = c.SeedValue is double sv ? N(sv) : "(not in seed)";
-                string tag = c.SeedValue is null ? "" : c.Calibrated ? " [grey]calibrated[/]" : " [blue]predicted[/]";
-                string err = c.SeedValue is null ? "" : $" {Formats.SignedPercent(c.RelError)}";
+                string seed = c.PublishedValue is double sv ? N(sv) : "(not published)";
+                string tag = c.Basis is { } b ? $" [{BasisColour(b.Kind)}]{b.Kind}[/]" : "";
+                string err = c.PublishedValue is null ? "" : $" {Formats.SignedPercent(c.RelError)}";
                 string fails = c.Failed > 0 ? $" [red]{c.Failed} failed[/]" : "";
                 row.Add($"{seed}\n{N(s.Mean)} [[{N(s.Ci95Low)}, {N(s.Ci95High)}]]\n{err}{tag}{fails}");
             }
@@ -53,7 +53,7 @@ public static class ReproduceReport
     /// <summary>Throughput relative to no overcommit, and the gain of each PLE handler over no PLE (paired, same seeds).</summary>
     public static Table Ratios(IReadOnlyList<CellResult> cells)
     {
-        var t = new Table().Border(TableBorder.Rounded).Title("[bold]derived ratios[/] (simulated vs seed)");
+        var t = new Table().Border(TableBorder.Rounded).Title("[bold]derived ratios[/] (simulated vs published)");
         t.AddColumn("payload");
         t.AddColumn("handler");
         foreach (var l in Riel2011.Loops.Skip(1))
@@ -68,8 +68,8 @@ public static class ReproduceReport
                 foreach (var l in Riel2011.Loops.Skip(1))
                 {
                     var c = cells.First(x => x.Spec.Payload == p && x.Spec.Handler == h && x.Spec.Loops == l);
-                    var (sim, seed) = Riel2011.Relative(cells, c);
-                    row.Add($"{F3(sim)} ({(seed is double s ? F3(s) : "–")})");
+                    var (sim, published) = Riel2011.Relative(cells, c);
+                    row.Add($"{F3(sim)} ({(published is double s ? F3(s) : "–")})");
                 }
                 foreach (var l in Riel2011.Loops)
                 {
@@ -79,8 +79,8 @@ public static class ReproduceReport
                         row.Add("–");
                         continue;
                     }
-                    var (gain, lo, hi, seed) = Riel2011.GainOverNone(cells, c);
-                    row.Add($"{Formats.SignedPercent(gain)} [[{Formats.SignedPercent(lo)}, {Formats.SignedPercent(hi)}]] ({(seed is double s ? Formats.SignedPercent(s) : "–")})");
+                    var (gain, lo, hi, published) = Riel2011.GainOverNone(cells, c);
+                    row.Add($"{Formats.SignedPercent(gain)} [[{Formats.SignedPercent(lo)}, {Formats.SignedPercent(hi)}]] ({(published is double s ? Formats.SignedPercent(s) : "–")})");
                 }
                 t.AddRow(row.ToArray());
             }
@@ -197,7 +197,7 @@ public static class ReproduceReport
     public static Table Split(IReadOnlyList<CellResult> cells, bool cgroups)
     {
         var t = new Table().Border(TableBorder.Simple)
-            .Title($"[bold]CPU split between the guests[/] ({(cgroups ? "each guest in its own cpu cgroup" : "guests in the root group, as in the seed's table")})");
+            .Title($"[bold]CPU split between the guests[/] ({(cgroups ? "each guest in its own cpu cgroup" : "guests in the root group, as in the published table")})");
         var heads = new List<string> { "payload", "handler", "load", "CPUs amqp", "CPUs loops", "amqp share of the guests' CPU: mean [run range]", $"runs with a guest ≤ {Riel2011.ImbalancedShare:0%}" };
         if (cgroups)
             heads.AddRange(["/amqp entity weight", "/loops entity weight"]);
@@ -232,13 +232,13 @@ public static class ReproduceReport
         int imbalanced = over.Sum(x => x.Split.ImbalancedRuns), runs = over.Sum(x => x.Split.Runs);
         if (!cgroups)
         {
-            lines.Add("Seed (no cgroups): the guests \"got close to the same amount of CPU time in each test run\".");
+            lines.Add("Published (no cgroups): the guests \"got close to the same amount of CPU time in each test run\".");
             lines.Add($"Simulated: the AMQP guest got {ShareAt(2)} of the guests' CPU time at 1.5x and {ShareAt(4)} at 2x (run range over all handlers); " +
                 $"{imbalanced} of {runs} overcommitted runs had a guest at ≤ {Riel2011.ImbalancedShare:0%}.");
             lines.Add($"Below 50% the AMQP guest asks for less than its half: its VCPUs were halted {P(HaltedAt(2))} of the time at 1.5x and {P(HaltedAt(4))} at 2x.");
             return lines;
         }
-        lines.Add("Seed (cgroups): \"one guest getting only 80% CPU time and the other guest 320%\" (often).");
+        lines.Add("Published (cgroups): \"one guest getting only 80% CPU time and the other guest 320%\" (often).");
         lines.Add($"Simulated with each guest in its own cpu cgroup: {imbalanced} of {runs} overcommitted runs had a guest at ≤ {Riel2011.ImbalancedShare:0%} of the guests' CPU time — " +
             (imbalanced * 5 >= runs ? "the imbalance appears." : imbalanced > 0 ? "the imbalance appears only in a few runs." : "the 80/320 imbalance does not appear."));
         string Weights(int loops) => $"/amqp {N(At(loops).Average(x => x.AmqpGroupWeight))} vs /loops {N(At(loops).Average(x => x.LoopsGroupWeight))}";
@@ -286,6 +286,43 @@ public static class ReproduceReport
         w.WriteEndObject();
     }
 
+    private static string BasisColour(string kind) => kind switch
+    {
+        Experiments.Scenarios.Basis.Calibrated => "grey",
+        Experiments.Scenarios.Basis.Informed => "yellow",
+        _ => "blue",
+    };
+
+    /// <summary>Published cells per basis, in the order calibrated, informed, predicted.</summary>
+    public static IReadOnlyList<(string Kind, int Count)> BasisCounts(IReadOnlyList<CellResult> cells) =>
+        Experiments.Scenarios.Basis.All.Select(k => (k, cells.Count(c => c.Basis?.Kind == k))).ToList();
+
+    /// <summary>The shape verdict of a reproduction's cells (simulated means against the published values).</summary>
+    public static ShapeVerdict Shape(IReadOnlyList<CellResult> cells) =>
+        ShapeVerdict.Of(cells.Select(c => new ShapeInput(c.Spec.Payload, c.Spec.Handler, c.Spec.Loops, c.Summary.Mean, c.PublishedValue)).ToList());
+
+    /// <summary>
+    /// The summary under the tables: cells by basis (each basis with its reasons and records), and
+    /// the shape verdict — the published table's shape checked on the simulated one.
+    /// </summary>
+    public static IReadOnlyList<string> BasisAndShape(IReadOnlyList<CellResult> cells)
+    {
+        var lines = new List<string>();
+        var counts = BasisCounts(cells);
+        lines.Add($"Published cells by basis: {string.Join(", ", counts.Select(c => $"{c.Count} {c.Kind}"))} (of {cells.Count(c => c.PublishedValue is not null)}).");
+        foreach (var g in cells.Where(c => c.Basis is not null).GroupBy(c => c.Basis!).OrderBy(g => Array.IndexOf(Experiments.Scenarios.Basis.All, g.Key.Kind)))
+        {
+            var loads = string.Join(", ", g.Select(c => c.Spec.Overcommit).Distinct());
+            lines.Add($"  {g.Key.Kind} ({g.Count()} cells at {loads}): {g.Key.Note}{(g.Key.Record.Length > 0 ? $" ({g.Key.Record})" : "")}");
+        }
+        var shape = Shape(cells);
+        lines.Add($"Shape verdict (simulated | published; a report, not a test): {shape.Agreeing} of {shape.Checks.Count} properties agree; " +
+            $"{shape.CellsWithin} of {shape.CellsCompared} published cells within {shape.Tolerance:0%}.");
+        foreach (var ch in shape.Checks)
+            lines.Add($"  {(ch.Agrees ? "agrees" : "differs")}: {ch.Property}: {ch.Simulated} | {ch.Published}");
+        return lines;
+    }
+
     /// <summary>The <c>--json</c> document: one entry per cell with everything the tables show.</summary>
     public static string Json(IReadOnlyList<CellResult> cells, int runs, string scenarioDigest, bool cgroups, IReadOnlyList<string>? variant = null)
     {
@@ -311,30 +348,41 @@ public static class ReproduceReport
                 w.WriteString("handler", c.Spec.Handler);
                 w.WriteString("overcommit", c.Spec.Overcommit);
                 w.WriteNumber("loops", c.Spec.Loops);
-                if (c.SeedValue is double sv)
-                    w.WriteNumber("seed_value", sv);
+                if (c.PublishedValue is double sv)
+                    w.WriteNumber("published_value", sv);
                 else
-                    w.WriteNull("seed_value");
+                    w.WriteNull("published_value");
                 ResultJson.WriteNumber(w, "mean", s.Mean);
                 ResultJson.WriteNumber(w, "stdev", s.Stdev);
                 ResultJson.WriteNumber(w, "ci95_low", s.Ci95Low);
                 ResultJson.WriteNumber(w, "ci95_high", s.Ci95High);
                 ResultJson.WriteNumber(w, "rel_error", c.RelError);
-                w.WriteBoolean("calibrated", c.Calibrated);
+                if (c.Basis is { } basis)
+                {
+                    w.WriteString("basis", basis.Kind);
+                    w.WriteString("basis_note", basis.Note);
+                    w.WriteString("basis_record", basis.Record);
+                }
+                else
+                {
+                    w.WriteNull("basis");
+                    w.WriteNull("basis_note");
+                    w.WriteNull("basis_record");
+                }
                 w.WriteNumber("n", s.N);
                 w.WriteNumber("failed_runs", c.Failed);
-                var (rel, relSeed) = Riel2011.Relative(cells, c);
+                var (rel, relPublished) = Riel2011.Relative(cells, c);
                 ResultJson.WriteNumber(w, "relative_to_no_overcommit", rel);
-                if (relSeed is double rs)
-                    w.WriteNumber("seed_relative_to_no_overcommit", rs);
+                if (relPublished is double rs)
+                    w.WriteNumber("published_relative_to_no_overcommit", rs);
                 if (c.Spec.Handler != "none")
                 {
-                    var (gain, lo, hi, gseed) = Riel2011.GainOverNone(cells, c);
+                    var (gain, lo, hi, gpub) = Riel2011.GainOverNone(cells, c);
                     ResultJson.WriteNumber(w, "gain_over_no_ple", gain);
                     ResultJson.WriteNumber(w, "gain_ci95_low", lo);
                     ResultJson.WriteNumber(w, "gain_ci95_high", hi);
-                    if (gseed is double gs)
-                        w.WriteNumber("seed_gain_over_no_ple", gs);
+                    if (gpub is double gs)
+                        w.WriteNumber("published_gain_over_no_ple", gs);
                 }
                 w.WriteStartObject("cpu_share_per_vm");
                 ResultJson.WriteNumber(w, "amqp", c.Mean("amqp.cpus_used"));
@@ -379,6 +427,27 @@ public static class ReproduceReport
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            w.WriteStartObject("basis_counts");
+            foreach (var (kind, count) in BasisCounts(cells))
+                w.WriteNumber(kind, count);
+            w.WriteEndObject();
+            var shape = Shape(cells);
+            w.WriteStartObject("shape_verdict");
+            w.WriteNumber("tolerance", shape.Tolerance);
+            w.WriteNumber("cells_within_tolerance", shape.CellsWithin);
+            w.WriteNumber("cells_compared", shape.CellsCompared);
+            w.WriteStartArray("checks");
+            foreach (var ch in shape.Checks)
+            {
+                w.WriteStartObject();
+                w.WriteString("property", ch.Property);
+                w.WriteString("simulated", ch.Simulated);
+                w.WriteString("published", ch.Published);
+                w.WriteBoolean("agrees", ch.Agrees);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(ms.ToArray()) + "\n";

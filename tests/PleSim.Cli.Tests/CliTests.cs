@@ -190,7 +190,7 @@ public class CliTests
 public class ReproduceTests
 {
     [Fact]
-    public void Reproduce_quick_json_has_every_cell_with_seed_values_and_is_deterministic()
+    public void Reproduce_quick_json_has_every_cell_with_published_values_and_basis_and_is_deterministic()
     {
         string Run()
         {
@@ -204,19 +204,34 @@ public class ReproduceTests
         using var doc = System.Text.Json.JsonDocument.Parse(a);
         var cells = doc.RootElement.GetProperty("cells");
         Assert.Equal(24, cells.GetArrayLength());
-        int seeded = 0, calibrated = 0;
+        int seeded = 0, calibrated = 0, informed = 0;
         foreach (var c in cells.EnumerateArray())
         {
-            foreach (var f in new[] { "payload", "handler", "overcommit", "seed_value", "mean", "ci95_low", "ci95_high", "rel_error", "calibrated", "cpu_share_per_vm", "cpu_split", "amqp_vcpu_time", "pause_exits_per_second", "yield_to_success_rate", "lock_holder_preemptions_per_second" })
+            foreach (var f in new[] { "payload", "handler", "overcommit", "published_value", "mean", "ci95_low", "ci95_high", "rel_error", "basis", "basis_note", "cpu_share_per_vm", "cpu_split", "amqp_vcpu_time", "pause_exits_per_second", "yield_to_success_rate", "lock_holder_preemptions_per_second" })
                 Assert.True(c.TryGetProperty(f, out _), f);
             CheckGroundTruth(c);
-            if (c.GetProperty("seed_value").ValueKind == System.Text.Json.JsonValueKind.Number)
+            bool published = c.GetProperty("published_value").ValueKind == System.Text.Json.JsonValueKind.Number;
+            if (published)
                 seeded++;
-            if (c.GetProperty("calibrated").GetBoolean())
+            // Basis is data from the scenario: a published cell has one, a row the publication lacks has none.
+            Assert.Equal(published, c.GetProperty("basis").ValueKind == System.Text.Json.JsonValueKind.String);
+            if (c.GetProperty("basis").GetString() == "calibrated")
                 calibrated++;
+            if (c.GetProperty("basis").GetString() == "informed")
+            {
+                informed++;
+                Assert.Contains("0009", c.GetProperty("basis_record").GetString(), StringComparison.Ordinal);
+            }
         }
         Assert.Equal(12, seeded);
         Assert.Equal(4, calibrated);
+        Assert.Equal(8, informed);
+        var counts = doc.RootElement.GetProperty("basis_counts");
+        Assert.Equal((4, 8, 0), (counts.GetProperty("calibrated").GetInt32(), counts.GetProperty("informed").GetInt32(), counts.GetProperty("predicted").GetInt32()));
+        var shape = doc.RootElement.GetProperty("shape_verdict");
+        Assert.Equal(12, shape.GetProperty("cells_compared").GetInt32());
+        Assert.Equal(6, shape.GetProperty("checks").GetArrayLength()); // per payload: two gain signs and one growth
+        Assert.DoesNotContain("seed_value", a, StringComparison.Ordinal);
         Assert.Equal(a, Run());
     }
 
@@ -260,7 +275,10 @@ public class ReproduceTests
             Assert.True(code == 0, e.ToString());
             string text = File.ReadAllText(Path.Combine(dir, "reproduce.txt"));
             Assert.Contains("CPU split between the guests", text, StringComparison.Ordinal);
-            Assert.Contains("Seed (cgroups)", text, StringComparison.Ordinal);
+            Assert.Contains("Published (cgroups)", text, StringComparison.Ordinal);
+            Assert.Contains("Published cells by basis: 4 calibrated, 8 informed, 0 predicted (of 12).", text, StringComparison.Ordinal);
+            Assert.Contains("Shape verdict", text, StringComparison.Ordinal);
+            Assert.Contains("informed", text, StringComparison.Ordinal);
             Assert.Matches(@"\d+ of 32 overcommitted runs had a guest at ≤ 25%", text);
             Assert.Matches("the (80/320 )?imbalance (does not appear|appears)", text);
             using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "reproduce.json")));

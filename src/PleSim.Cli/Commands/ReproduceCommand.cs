@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using PleSim.Experiments.Reproduce;
 using PleSim.Experiments.Scenarios;
+using PleSim.Experiments.Sweeps;
 using PleSim.Reporting;
 using Spectre.Console;
 
@@ -14,18 +15,26 @@ public static class ReproduceCommand
     {
         var experiment = new Argument<string>("experiment") { Description = "The experiment to reproduce (riel-2011)" };
         experiment.AcceptOnlyFromAmong("riel-2011");
-        var runs = new Option<int?>("--runs", "-n") { Description = "Runs per cell (default: the scenario's, 30; --quick: 3)" };
-        var quick = new Option<bool>("--quick") { Description = "3 runs per cell of 300 ms: a quick look, well under a minute on 2 cores" };
+        var runs = new Option<int?>("--runs", "-n") { Description = "Runs per cell (default: the scenario's, 30; --quick: 3); with --uncertainty, runs per sampled point and cell (default 3; --quick: 1)" };
+        var quick = new Option<bool>("--quick") { Description = "3 runs per cell of 300 ms: a quick look, well under a minute on 2 cores (with --uncertainty: 2 trajectories, 8 band points, 1 run of 300 ms)" };
         var json = new Option<bool>("--json") { Description = "Print the cells as JSON on standard output" };
-        var outDir = new Option<string?>("--out", "-o") { Description = "Also write reproduce.json and reproduce.txt into this directory" };
+        var outDir = new Option<string?>("--out", "-o") { Description = "Also write reproduce.json and reproduce.txt into this directory (--uncertainty: the study's results.sqlite, uncertainty.json and uncertainty.txt)" };
         var cgroups = new Option<bool>("--cgroups") { Description = "Put each VM in its own cpu cgroup (the seed's 80%/320% observation)" };
         var scenario = new Option<string?>("--scenario") { Description = "Scenario file to use instead of the built-in scenarios/riel-2011/amqp.yaml" };
         var parallel = new Option<int>("--parallel", "-j") { Description = "Runs at once (default: all cores)", DefaultValueFactory = _ => 0 };
+        var uncertainty = new Option<bool>("--uncertainty") { Description = "Sample the scenario's unknowns (Morris elementary effects + a Latin-hypercube band) over the published cells; resumable store in --out (default out/riel-2011-uncertainty)" };
+        var trajectories = new Option<int?>("--trajectories") { Description = "--uncertainty: Morris trajectories (default 10; --quick: 2)" };
+        var levels = new Option<int?>("--levels") { Description = "--uncertainty: Morris grid levels p, even (default 4)" };
+        var bandPoints = new Option<int?>("--band-points") { Description = "--uncertainty: Latin-hypercube points for the band (default 64; --quick: 8; 0: the band comes from the Morris points)" };
+        var resume = new Option<bool>("--resume") { Description = "--uncertainty: continue the study stored in --out (run only what is missing)" };
+        var shard = new Option<string?>("--shard") { Description = "--uncertainty: run only share i of N (0-based, e.g. 0/4); then plesim merge DIR and run again with --resume" };
+        var shardCount = new Option<int?>("--shard-count") { Description = "--uncertainty: number of shards when the index comes from JOB_COMPLETION_INDEX" };
         var set = CommonOptions.Set();
         set.Description = "A what-if of the whole table: override a scenario key in every cell, e.g. --set vms[0].guest.tickless_idle=true (repeatable; not the grid's own keys)";
         var cmd = new Command("reproduce", "Reproduce the seed's benchmark table (AMQP messages/s, two 4-VCPU guests on 4 CPUs)")
         {
             experiment, runs, quick, json, outDir, cgroups, scenario, parallel, set,
+            uncertainty, trajectories, levels, bandPoints, resume, shard, shardCount,
         };
         cmd.SetAction(parse =>
         {
@@ -42,6 +51,28 @@ public static class ReproduceCommand
                 foreach (var d in e.Diagnostics)
                     ctx.Err.WriteLine(d.ToString());
                 return ExitCodes.BadInput;
+            }
+            if (parse.GetValue(uncertainty))
+            {
+                var d = q ? UncertaintyOptions.Quick : UncertaintyOptions.Full;
+                var options = new UncertaintyOptions(parse.GetValue(trajectories) ?? d.Trajectories, parse.GetValue(levels) ?? d.Levels,
+                    parse.GetValue(bandPoints) ?? d.LhsPoints, parse.GetValue(runs) ?? d.Runs);
+                Shard sh;
+                try
+                {
+                    sh = parse.GetValue(shard) is { } sv ? Shard.Parse(sv) : Shard.FromEnvironment(Environment.GetEnvironmentVariable, parse.GetValue(shardCount)) ?? Shard.All;
+                }
+                catch (FormatException e)
+                {
+                    throw new CliInputException(e.Message);
+                }
+                return UncertaintyCommand.Run(ctx, s, options, parse.GetValue(outDir) ?? Path.Combine("out", q ? "riel-2011-uncertainty-quick" : "riel-2011-uncertainty"),
+                    parse.GetValue(resume), sh, parse.GetValue(parallel), parse.GetValue(json));
+            }
+            if (parse.GetValue(resume) || parse.GetValue(shard) is not null || parse.GetValue(shardCount) is not null
+                || parse.GetValue(trajectories) is not null || parse.GetValue(levels) is not null || parse.GetValue(bandPoints) is not null)
+            {
+                throw new CliInputException("--resume, --shard, --shard-count, --trajectories, --levels and --band-points belong to --uncertainty");
             }
             int n = parse.GetValue(runs) ?? (q ? 3 : s.Runs);
             if (n < 2)
@@ -74,6 +105,8 @@ public static class ReproduceCommand
                 console.Write(ReproduceReport.YieldLabelTable(cells));
                 console.Write(ReproduceReport.Split(cells, cg));
                 foreach (var line in ReproduceReport.SplitVerdict(cells, cg))
+                    console.WriteLine(line);
+                foreach (var line in ReproduceReport.BasisAndShape(cells))
                     console.WriteLine(line);
                 console.WriteLine($"Compared metric: {cells[0].Metric} (messages delivered to the subscriber per second). {cells.Sum(c => c.Runs.Length)} runs in {sw.Elapsed.TotalSeconds:0.0} s wall time on {Environment.ProcessorCount} cores.");
             }

@@ -21,7 +21,11 @@ public static class ValidateCommand
                     var s = ScenarioLoader.LoadFile(f);
                     // A sweep section is checked point by point: every value must make a valid scenario.
                     var sweep = s.Sweep.Axes.Count > 0 ? $", sweep of {SweepPlan.Create(s, []).Points.Count} points" : "";
-                    ctx.Out.WriteLine($"{f}: ok ({s.Name}, kind {s.Kind}, {s.Runs} runs of {s.Duration} after {s.Warmup} warm-up{sweep})");
+                    // So is an unknowns section: every value of a set and both ends of a range.
+                    if (PleSim.Experiments.Uncertainty.UnknownValues.Check(s) is { Count: > 0 } problems)
+                        throw new ScenarioException(problems);
+                    var unknowns = s.Unknowns.Count > 0 ? $", {s.Unknowns.Count} unknowns" : "";
+                    ctx.Out.WriteLine($"{f}: ok ({s.Name}, kind {s.Kind}, {s.Runs} runs of {s.Duration} after {s.Warmup} warm-up{sweep}{unknowns})");
                 }
                 catch (ScenarioException e)
                 {

@@ -27,20 +27,32 @@ public sealed record CellSpec(int Payload, string Handler, int Loops)
 public sealed record CpuSplit(double AmqpCpus, double LoopsCpus, double AmqpShare, double AmqpShareMin, double AmqpShareMax,
     int ImbalancedRuns, int Runs, double AmqpGroupWeight, double LoopsGroupWeight);
 
+/// <summary>
+/// How a cell's simulated value relates to the published one (<see cref="Basis"/>: calibrated,
+/// informed or predicted), why, and the document that records it. From the scenario's
+/// <c>reproduce.basis</c> rules.
+/// </summary>
+public sealed record CellBasis(string Kind, string Note, string Record)
+{
+    public static readonly CellBasis Predicted = new(Basis.Predicted, "no model value was fitted to this cell and no modelling choice was made after seeing it", "");
+}
+
 /// <summary>The result of one cell: its runs and their summaries.</summary>
-public sealed class CellResult(CellSpec spec, double? seedValue, bool calibrated, RunResult[] runs, string metric)
+public sealed class CellResult(CellSpec spec, double? publishedValue, CellBasis? basis, RunResult[] runs, string metric)
 {
     public CellSpec Spec { get; } = spec;
-    public double? SeedValue { get; } = seedValue;
 
-    /// <summary>True for the no-overcommit cells of the seed's table: the model's costs were calibrated on them.</summary>
-    public bool Calibrated { get; } = calibrated;
+    /// <summary>The publication's value for this cell (null: a row the publication does not have).</summary>
+    public double? PublishedValue { get; } = publishedValue;
+
+    /// <summary>How the cell relates to the published value (null when there is none).</summary>
+    public CellBasis? Basis { get; } = basis;
 
     public RunResult[] Runs { get; } = runs;
     public string Metric { get; } = metric;
     public MetricSummary Summary => MetricSummary.Of(Metric, Values(Metric));
 
-    public double RelError => SeedValue is double s ? (Summary.Mean - s) / s : double.NaN;
+    public double RelError => PublishedValue is double s ? (Summary.Mean - s) / s : double.NaN;
 
     public IReadOnlyList<double> Values(string metric) =>
         Runs.Where(r => r.Error is null && r.Metric(metric) is double v && double.IsFinite(v)).Select(r => r.Metric(metric)!.Value).ToList();
@@ -65,8 +77,8 @@ public static class Riel2011
     public static readonly string[] Handlers = ["none", "directed-yield-2011", "sleep", "yield"];
     public static readonly int[] Loops = [0, 2, 4];
 
-    /// <summary>The seed's table (messages/s, mean of 30 runs): "no PLE" and "PLE" rows.</summary>
-    public static double? SeedValue(int payload, string handler, int loops) => (payload, handler, loops) switch
+    /// <summary>The published table (the seed's mail; messages/s, mean of 30 runs): "no PLE" and "PLE" rows.</summary>
+    public static double? PublishedValue(int payload, string handler, int loops) => (payload, handler, loops) switch
     {
         (8, "none", 0) => 223801,
         (8, "none", 2) => 135137,
@@ -120,6 +132,7 @@ public static class Riel2011
             .Select(o => new ScenarioDiagnostic(o.OriginText, 0, 0, o.Path,
                 $"the reproduction sets this key in every cell (its grid: {string.Join(", ", GridKeys)}); use 'plesim sweep' to vary it"))
             .ToList();
+        clashes.AddRange(CheckBasisRules(scenario));
         if (clashes.Count > 0)
             throw new ScenarioException(clashes);
         return scenario;
@@ -150,10 +163,31 @@ public static class Riel2011
             onRunDone?.Invoke(Interlocked.Increment(ref done), total);
         });
         string metric = baseScenario.CompareMetric ?? "amqp.subscribe_rate";
-        return grid.Select((c, i) => new CellResult(c, SeedValue(c.Payload, c.Handler, c.Loops),
-            c.Loops == 0 && SeedValue(c.Payload, c.Handler, c.Loops) is not null,
+        return grid.Select((c, i) => new CellResult(c, PublishedValue(c.Payload, c.Handler, c.Loops), BasisOf(baseScenario, c),
             Enumerable.Range(0, runs).Select(r => results[i, r]).ToArray(), metric)).ToList();
     }
+
+    /// <summary>
+    /// The basis of a cell with a published value: the first of the scenario's <c>reproduce.basis</c>
+    /// rules whose selector matches the cell's grid keys; <c>predicted</c> when none does. Null for a
+    /// row the publication does not have.
+    /// </summary>
+    public static CellBasis? BasisOf(Scenario scenario, CellSpec c)
+    {
+        if (PublishedValue(c.Payload, c.Handler, c.Loops) is null)
+            return null;
+        var keys = c.Overrides.ToDictionary(o => o.Path, o => o.Value, StringComparer.Ordinal);
+        var rule = scenario.ReproduceBasis.FirstOrDefault(r => r.Matches(keys));
+        return rule is null ? CellBasis.Predicted : new CellBasis(rule.Basis, rule.Note, rule.Record);
+    }
+
+    /// <summary>Basis rules that select on a key the grid does not set can never match as meant: report them with their position.</summary>
+    private static IEnumerable<ScenarioDiagnostic> CheckBasisRules(Scenario s) =>
+        from r in s.ReproduceBasis
+        from kv in r.Cells
+        where !GridKeys.Contains(kv.Key)
+        select new ScenarioDiagnostic(r.Origin, 0, 0, "reproduce.basis.cells." + kv.Key,
+            $"the cells are told apart by the grid's keys only ({string.Join(", ", GridKeys)})");
 
     /// <summary>The scenario of one cell: the experiment's scenario (file or built in, with its overrides) plus the cell's own keys.</summary>
     public static Scenario ForCell(Scenario baseScenario, CellSpec c)
@@ -165,13 +199,13 @@ public static class Riel2011
         return ScenarioLoader.LoadText(reader.ReadToEnd(), baseScenario.SourceFile, [.. baseScenario.Overrides, .. c.Overrides]);
     }
 
-    /// <summary>Throughput relative to the same row's no-overcommit cell (simulated, and the seed's).</summary>
-    public static (double Sim, double? Seed) Relative(IReadOnlyList<CellResult> cells, CellResult cell)
+    /// <summary>Throughput relative to the same row's no-overcommit cell (simulated, and the published).</summary>
+    public static (double Sim, double? Published) Relative(IReadOnlyList<CellResult> cells, CellResult cell)
     {
         var baseCell = cells.First(c => c.Spec.Payload == cell.Spec.Payload && c.Spec.Handler == cell.Spec.Handler && c.Spec.Loops == 0);
         double sim = cell.Summary.Mean / baseCell.Summary.Mean;
-        double? seed = cell.SeedValue is double s && baseCell.SeedValue is double b ? s / b : null;
-        return (sim, seed);
+        double? published = cell.PublishedValue is double s && baseCell.PublishedValue is double b ? s / b : null;
+        return (sim, published);
     }
 
     /// <summary>
@@ -198,7 +232,7 @@ public static class Riel2011
     }
 
     /// <summary>Gain of a handler over "none" in the same payload/overcommit cell, with the paired 95% CI (same seeds).</summary>
-    public static (double Gain, double Low, double High, double? Seed) GainOverNone(IReadOnlyList<CellResult> cells, CellResult cell)
+    public static (double Gain, double Low, double High, double? Published) GainOverNone(IReadOnlyList<CellResult> cells, CellResult cell)
     {
         var none = cells.First(c => c.Spec.Payload == cell.Spec.Payload && c.Spec.Handler == "none" && c.Spec.Loops == cell.Spec.Loops);
         double baseMean = none.Summary.Mean;
@@ -207,7 +241,7 @@ public static class Riel2011
             .Select(p => p.First.Metric(cell.Metric)!.Value - p.Second.Metric(cell.Metric)!.Value)
             .ToList();
         var d = MetricSummary.Of("diff", pairs);
-        double? seed = cell.SeedValue is double s && none.SeedValue is double n ? (s - n) / n : null;
-        return (d.Mean / baseMean, d.Ci95Low / baseMean, d.Ci95High / baseMean, seed);
+        double? published = cell.PublishedValue is double s && none.PublishedValue is double n ? (s - n) / n : null;
+        return (d.Mean / baseMean, d.Ci95Low / baseMean, d.Ci95High / baseMean, published);
     }
 }

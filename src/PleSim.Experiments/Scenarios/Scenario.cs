@@ -44,6 +44,12 @@ public sealed record Scenario
     /// <summary>The file's <c>sweep:</c> section (empty when it has none); not part of <see cref="Digest"/>.</summary>
     public Sweeps.SweepSpec Sweep { get; init; } = Sweeps.SweepSpec.Empty;
 
+    /// <summary>The file's <c>reproduce.basis</c> rules: how each reproduced cell relates to the published value; not part of <see cref="Digest"/>.</summary>
+    public IReadOnlyList<BasisRule> ReproduceBasis { get; init; } = [];
+
+    /// <summary>The file's <c>unknowns:</c> section: set-up values the publication does not state; not part of <see cref="Digest"/>.</summary>
+    public IReadOnlyList<Unknown> Unknowns { get; init; } = [];
+
     /// <summary>The overrides applied on top of the file (<c>--set</c>, sweep points).</summary>
     public IReadOnlyList<Override> Overrides { get; init; } = [];
 

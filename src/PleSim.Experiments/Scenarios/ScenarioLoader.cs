@@ -39,6 +39,21 @@ public static class ScenarioLoader
             sweep = Sweeps.SweepSpec.Read(sweepNode, ctx);
             root.Children.Remove(sweepKey);
         }
+        // So are an experiment's reproduction notes and the unknowns it samples: the same point has one digest with or without them.
+        IReadOnlyList<BasisRule> basis = [];
+        var reproduceKey = new YamlScalarNode("reproduce");
+        if (root.Children.TryGetValue(reproduceKey, out var reproduceNode))
+        {
+            basis = ExperimentSections.ReadReproduce(reproduceNode, ctx);
+            root.Children.Remove(reproduceKey);
+        }
+        IReadOnlyList<Unknown> unknowns = [];
+        var unknownsKey = new YamlScalarNode("unknowns");
+        if (root.Children.TryGetValue(unknownsKey, out var unknownsNode))
+        {
+            unknowns = ExperimentSections.ReadUnknowns(unknownsNode, ctx);
+            root.Children.Remove(unknownsKey);
+        }
         var resolved = new List<Override>(overrides.Count);
         foreach (var o in overrides)
         {
@@ -56,6 +71,8 @@ public static class ScenarioLoader
             SourceFile = fileName,
             SourceText = text,
             Sweep = sweep,
+            ReproduceBasis = basis,
+            Unknowns = unknowns,
             Overrides = resolved,
             CanonicalText = canonical,
             Digest = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical))),

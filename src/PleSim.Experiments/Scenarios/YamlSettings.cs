@@ -205,6 +205,9 @@ public sealed class MapReader
 
     public bool IsPresent => _node is not null;
 
+    /// <summary>The mapping this reader reads (null when absent).</summary>
+    public YamlMappingNode? RawNode => _node;
+
     /// <summary>True when the file sets <paramref name="key"/> (and marks it as known).</summary>
     public bool Has(string key)
     {

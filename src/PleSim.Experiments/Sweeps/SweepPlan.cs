@@ -82,23 +82,32 @@ public sealed class SweepPlan
         var fixedOverrides = spec.Axes.Where(a => !a.IsVaried).Select(a => new Scenarios.Override(a.Path, a.Values[0]) { Origin = a.Origin }).ToList();
         var baseScenario = ScenarioLoader.LoadText(fromFile.SourceText, fromFile.SourceFile, fixedOverrides);
         var diagnostics = new List<ScenarioDiagnostic>();
-        var points = new List<SweepPoint>(grid.Count);
-        for (int i = 0; i < grid.Count; i++)
+        // Points are loaded in parallel (large designs have thousands) into their slots; problems are gathered in point order.
+        var loaded = new SweepPoint?[grid.Count];
+        var problems = new IReadOnlyList<ScenarioDiagnostic>?[grid.Count];
+        Parallel.For(0, grid.Count, i =>
         {
             try
             {
                 var sc = ScenarioLoader.LoadText(fromFile.SourceText, fromFile.SourceFile, grid[i]);
                 var varied = sc.Overrides.Where((o, k) => spec.Axes[k].IsVaried).ToList();
                 var label = varied.Count == 0 ? "(base)" : string.Join(" ", varied.Select(o => o.ToString()));
-                points.Add(new SweepPoint(i, sc.Overrides, sc, label));
+                loaded[i] = new SweepPoint(i, sc.Overrides, sc, label);
             }
             catch (ScenarioException e)
             {
-                foreach (var d in e.Diagnostics)
-                {
-                    if (!diagnostics.Contains(d))
-                        diagnostics.Add(d);
-                }
+                problems[i] = e.Diagnostics;
+            }
+        });
+        var points = new List<SweepPoint>(grid.Count);
+        for (int i = 0; i < grid.Count; i++)
+        {
+            if (loaded[i] is { } p)
+                points.Add(p);
+            foreach (var d in problems[i] ?? [])
+            {
+                if (!diagnostics.Contains(d))
+                    diagnostics.Add(d);
             }
         }
         if (diagnostics.Count > 0)

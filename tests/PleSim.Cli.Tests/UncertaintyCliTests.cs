@@ -1,0 +1,114 @@
+namespace PleSim.Cli.Tests;
+
+/// <summary><c>plesim reproduce riel-2011 --uncertainty</c> end to end, on a two-unknown copy of the scenario with 40 ms windows.</summary>
+public class UncertaintyCliTests
+{
+    private static string TinyScenario(string dir)
+    {
+        var text = File.ReadAllText(CliTests.Repo("scenarios", "riel-2011", "amqp.yaml"));
+        int at = text.IndexOf("\nunknowns:", StringComparison.Ordinal);
+        var path = Path.Combine(dir, "tiny.yaml");
+        File.WriteAllText(path, text[..at] + """
+
+            unknowns:
+              - name: guest HZ
+                keys:
+                  - vms[0].guest.hz
+                  - vms[1].guest.hz
+                values: [100, 1000]
+                source: "test"
+              - name: write copy cost per byte
+                key: vms[0].workload.write_ns_per_byte
+                range: [0.06, 0.24]
+                source: "test"
+            """);
+        return path;
+    }
+
+    [Fact]
+    public void Validate_checks_every_value_an_unknown_can_take()
+    {
+        var root = Directory.CreateTempSubdirectory("plesim-unv").FullName;
+        try
+        {
+            var good = TinyScenario(root);
+            Assert.Contains("2 unknowns", SweepCliTests.Plesim("validate", good).Out, StringComparison.Ordinal);
+            var bad = Path.Combine(root, "bad.yaml");
+            File.WriteAllText(bad, File.ReadAllText(good).Replace("values: [100, 1000]", "values: [100, 0]", StringComparison.Ordinal));
+            var (code, _, err) = SweepCliTests.Plesim("validate", bad);
+            Assert.Equal(2, code);
+            Assert.Contains("(unknowns[0]) (value 0): error: vms[0].guest.hz:", err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(root, true);
+        }
+    }
+
+    private static string[] Args(string scenario, string dir, params string[] extra) =>
+        ["reproduce", "riel-2011", "--uncertainty", "--quick", "--scenario", scenario, "--trajectories", "1", "--band-points", "2", "--runs", "2",
+         "--set", "duration=40ms", "--set", "warmup=10ms", "--out", dir, "-j", "2", .. extra];
+
+    [Fact]
+    public void A_tiny_study_reports_bands_and_rankings_and_resumes_and_shards_to_the_same_result()
+    {
+        var root = Directory.CreateTempSubdirectory("plesim-unc").FullName;
+        try
+        {
+            var scenario = TinyScenario(root);
+            var dir = Path.Combine(root, "a");
+            var (code, text, err) = SweepCliTests.Plesim(Args(scenario, dir));
+            Assert.True(code == 0, err);
+            Assert.Contains("Morris elementary effects: 1 trajectories × (2 unknowns + 1) points on a 4-level grid", text, StringComparison.Ordinal);
+            Assert.Contains("2-point Latin hypercube", text, StringComparison.Ordinal);
+            Assert.Contains("published inside", text, StringComparison.Ordinal);
+            Assert.Contains("12 cells × 2 run(s) = 120 runs", err, StringComparison.Ordinal);
+            var json = File.ReadAllText(Path.Combine(dir, "uncertainty.json"));
+            using (var doc = System.Text.Json.JsonDocument.Parse(json))
+            {
+                var r = doc.RootElement;
+                Assert.Equal("morris-elementary-effects", r.GetProperty("method").GetProperty("ranking").GetString());
+                Assert.Equal("latin-hypercube", r.GetProperty("method").GetProperty("band_sample").GetString());
+                Assert.Equal(2, r.GetProperty("unknowns").GetArrayLength());
+                Assert.Equal(12, r.GetProperty("cells").GetArrayLength());
+                foreach (var c in r.GetProperty("cells").EnumerateArray())
+                {
+                    var band = c.GetProperty("band");
+                    Assert.Equal(2, band.GetProperty("points").GetInt32());
+                    Assert.True(band.GetProperty("min").GetDouble() <= band.GetProperty("p5").GetDouble());
+                    Assert.True(band.GetProperty("p95").GetDouble() <= band.GetProperty("max").GetDouble());
+                    double pub = c.GetProperty("published_value").GetDouble();
+                    Assert.Equal(pub >= band.GetProperty("min").GetDouble() && pub <= band.GetProperty("max").GetDouble(), c.GetProperty("published_inside").GetBoolean());
+                    var effects = c.GetProperty("effects");
+                    Assert.Equal(2, effects.GetArrayLength());
+                    Assert.True(effects[0].GetProperty("mu_star").GetDouble() >= effects[1].GetProperty("mu_star").GetDouble());
+                    Assert.Equal(1, effects[0].GetProperty("effects").GetInt32()); // one trajectory: one effect per unknown
+                }
+            }
+
+            // The store is complete: resuming runs nothing and gives the same document; starting over without --resume is refused.
+            (code, _, err) = SweepCliTests.Plesim(Args(scenario, dir, "--resume"));
+            Assert.True(code == 0, err);
+            Assert.Contains("0 run(s) done now", err, StringComparison.Ordinal);
+            Assert.Equal(json, File.ReadAllText(Path.Combine(dir, "uncertainty.json")));
+            Assert.NotEqual(0, SweepCliTests.Plesim(Args(scenario, dir)).Code);
+
+            // Two shards, merged, then analysed: the same result.
+            var sharded = Path.Combine(root, "s");
+            foreach (var s in new[] { "0/2", "1/2" })
+            {
+                (code, _, err) = SweepCliTests.Plesim(Args(scenario, sharded, "--shard", s));
+                Assert.True(code == 0, err);
+            }
+            Assert.Equal(0, SweepCliTests.Plesim("merge", sharded).Code);
+            (code, _, err) = SweepCliTests.Plesim(Args(scenario, sharded, "--resume"));
+            Assert.True(code == 0, err);
+            Assert.Contains("0 run(s) done now", err, StringComparison.Ordinal);
+            Assert.Equal(json, File.ReadAllText(Path.Combine(sharded, "uncertainty.json")));
+        }
+        finally
+        {
+            Directory.Delete(root, true);
+        }
+    }
+}
