@@ -98,6 +98,9 @@ public sealed class VmRuntime
         Add("dy_skipped_halted", st.SkippedWaitQueue);
         Add("dy_skipped_in_guest", st.SkippedInGuest);
         Add("dy_skipped_no_pid", st.SkippedNoPid);
+        Add("dy_skipped_not_preempted", st.SkippedNotPreempted);
+        Add("dy_skipped_ineligible", st.SkippedIneligible);
+        Add("dy_rq_lock_wait_ns", st.RqLockWaitNs);
         Add("ple_sleeps", st.PleSleeps);
         Add("plain_yields", st.PlainYields);
         foreach (var cause in new[] { "woken_by_holder", "same_vm", "other_vm", "host_task", "stopper" })
