@@ -109,10 +109,10 @@ public sealed record DirectedYieldOptions
     public int UndercommitTries { get; init; } = 3;
 
     /// <summary>
-    /// 3.9–3.16: <c>yield_to</c> was declared <c>bool</c>, so its -ESRCH came back as true: the handler
+    /// 3.9 until the mid-2014 signedness fix (3.16/3.17): <c>yield_to</c> was declared <c>bool</c>, so its -ESRCH came back as true: the handler
     /// took it for a successful boost (<c>yielded &gt; 0</c>), recorded the candidate as
     /// last_boosted_vcpu and stopped, so <see cref="UndercommitTries"/> never counted down (the
-    /// return type became int in 3.17). False: the intended semantics.
+    /// return type became int with that fix). False: the intended semantics.
     /// </summary>
     public bool EsrchReadsAsSuccess { get; init; } = true;
 
@@ -223,7 +223,7 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
             {
                 if (Options.EsrchReadsAsSuccess)
                 {
-                    // 3.9-3.16: the bool return turned -ESRCH into "yielded": last_boosted_vcpu = i
+                    // 3.9 to 3.16/3.17: the bool return turned -ESRCH into "yielded": last_boosted_vcpu = i
                     // and the walk ends (yield_to itself did not schedule).
                     vm.LastBoostedVcpu = i;
                     return true;

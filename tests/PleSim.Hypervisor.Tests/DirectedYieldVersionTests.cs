@@ -109,7 +109,7 @@ public class DirectedYieldVersionTests
     public void In_3_9_the_first_esrch_reads_as_a_successful_boost_and_ends_the_walk()
     {
         // vcpu0 and vcpu2 are each alone on their CPUs: yield_to returns -ESRCH, which the bool
-        // return type of 3.9-3.16 turns into "yielded": last_boosted_vcpu = 2, walk over, vcpu3 never tried.
+        // return type of 3.9 to 3.16/3.17 turns into "yielded": last_boosted_vcpu = 2, walk over, vcpu3 never tried.
         var (kit, vm, log) = FourVcpuWalk("directed-yield-3.9");
         Assert.Equal([(2, YieldToResult.BothQueuesSingle)], Calls(log));
         Assert.Equal(2, vm.LastBoostedVcpu);
@@ -124,7 +124,7 @@ public class DirectedYieldVersionTests
     [Fact]
     public void With_esrch_read_as_failure_the_walk_counts_tries_down_and_goes_on()
     {
-        // int return (3.17+): -ESRCH costs one of the three tries; vcpu3's CPU has two tasks, so its
+        // int return (after the 2014 fix): -ESRCH costs one of the three tries; vcpu3's CPU has two tasks, so its
         // yield_to is a real one and succeeds.
         var (_, vm, log) = FourVcpuWalk("directed-yield-3.9", new DirectedYieldOverrides { EsrchReadsAsSuccess = false });
         Assert.Equal([(2, YieldToResult.BothQueuesSingle), (3, YieldToResult.Success)], Calls(log));
