@@ -9,7 +9,7 @@ namespace PleSim.Host;
 /// <remarks>
 /// Execution model: the current task of a CPU runs continuously; its <see cref="ITaskBody"/>
 /// schedules its own events and calls <see cref="Block"/>, <see cref="Yield"/>,
-/// <see cref="YieldTo"/> and <see cref="TryToWakeUp"/>. <c>schedule()</c> runs synchronously;
+/// <see cref="YieldTo(HostTask, HostTask, bool, bool)"/> and <see cref="TryToWakeUp"/>. <c>schedule()</c> runs synchronously;
 /// the picked task starts running after <see cref="SchedTunables.ContextSwitchCost"/>.
 /// A resched request (TIF_NEED_RESCHED) reaches the target CPU's <c>schedule()</c> at once when it
 /// is local, after an IPI latency when remote.
@@ -396,6 +396,62 @@ public sealed partial class HostScheduler
             ReschedTask(pRq, curr.Cpu);
         Schedule(curr.Cpu, voluntary: true);
         return result;
+    }
+
+    /// <summary>
+    /// <c>double_rq_lock(rq, p_rq)</c> … <c>double_rq_unlock</c> as a time booking: the caller
+    /// starts at <paramref name="startNs"/> (≥ now: the PAUSE handler's walk runs ahead of the
+    /// event clock), takes the earliest time at which both locks are free for the whole section,
+    /// pays <paramref name="acquireNs"/> per distinct lock (the lock's cache line moves to this CPU)
+    /// and holds both for <paramref name="holdNs"/>. Returns the release time. Simplifications
+    /// (decision 0010): the caller waits for both locks together instead of holding the first while
+    /// spinning on the second; bookings are served in the order the walks run, not strictly by
+    /// request time; only yield_to callers book the locks (schedule(), wake-ups and the tick take
+    /// them without waiting or delaying anyone).
+    /// </summary>
+    public long DoubleRqLock(int cpu, int pCpu, long startNs, long acquireNs, long holdNs)
+    {
+        long now = _sim.Now.Ns;
+        var a = Rqs[cpu].Lock;
+        var b = Rqs[pCpu].Lock;
+        a.Prune(now);
+        b.Prune(now);
+        long len = (cpu == pCpu ? 1 : 2) * acquireNs + holdNs;
+        long t = Math.Max(startNs, now);
+        if (a.Full || b.Full)
+        {
+            t = Math.Max(t, Math.Max(a.LastEnd, b.LastEnd));
+            return t + len; // not booked: too many bookings ahead (never seen; keeps the loop allocation-free)
+        }
+        bool moved = true;
+        while (moved)
+        {
+            moved = a.Push(ref t, len);
+            if (b != a)
+                moved |= b.Push(ref t, len);
+        }
+        a.Book(t, len);
+        if (b != a)
+            b.Book(t, len);
+        return t + len;
+    }
+
+    /// <summary>
+    /// <see cref="YieldTo(HostTask, HostTask, bool, bool)"/> with the run-queue locks timed: the
+    /// call starts at <paramref name="startNs"/> and <paramref name="doneNs"/> is when it has
+    /// released both locks (<see cref="DoubleRqLock"/>). The 3.9 undercommit test runs before the
+    /// locks are taken, so an <c>-ESRCH</c> result costs no lock time. The outcome is decided with
+    /// the queues as they are now (the walk does not advance the event clock).
+    /// </summary>
+    public YieldToResult YieldTo(HostTask curr, HostTask p, bool preempt, bool undercommitCheck, long startNs, long acquireNs, long holdNs, out long doneNs)
+    {
+        RequireCurrent(curr);
+        var rq = Rqs[curr.Cpu];
+        var pRq = Rqs[p.Cpu < 0 ? curr.Cpu : p.Cpu];
+        doneNs = undercommitCheck && rq.NrRunning == 1 && pRq.NrRunning == 1
+            ? startNs
+            : DoubleRqLock(rq.Cpu, pRq.Cpu, startNs, acquireNs, holdNs);
+        return YieldTo(curr, p, preempt, undercommitCheck);
     }
 
     /// <summary>

@@ -61,6 +61,12 @@ public sealed class RunQueue
     public bool TickStopped;
     public bool IdleAtTick;
 
+    /// <summary>
+    /// <c>rq->lock</c> as booked by <c>yield_to</c> callers (<see cref="HostScheduler.DoubleRqLock"/>);
+    /// only they book it (decision 0010).
+    /// </summary>
+    public RqLock Lock { get; } = new();
+
     /// <summary>A context switch is in progress: <see cref="Curr"/> was picked but has not started running yet.</summary>
     internal bool SwitchInProgress;
 

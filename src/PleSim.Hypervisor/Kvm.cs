@@ -19,7 +19,7 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
         Host = host;
         Settings = settings;
         Tsc = tsc;
-        Handler = PleHandlers.Create(settings.PleHandler);
+        Handler = PleHandlers.Create(settings.PleHandler, settings.DirectedYield);
         _pleWindowNs = ComputeWindowNs();
         host.AddTimerSource(this);
         host.AddObserver(this);
@@ -105,7 +105,10 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
                 from.LastWoken = target;
                 from.LastWokenAt = Sim.Now.Ns;
             }
-            Host.TryToWakeUp(target.Task, fromCpu);
+            // wake_up_interruptible → autoremove_wake_function: a successful wake-up removes the
+            // waiter from the queue at once, so the VCPU stops being "waiting" before it runs.
+            if (Host.TryToWakeUp(target.Task, fromCpu))
+                target.RemovedFromWaitQueue();
         }
         else if (target.InGuestMode)
         {

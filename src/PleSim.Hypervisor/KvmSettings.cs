@@ -24,11 +24,34 @@ public sealed record ExitCosts
     /// <summary><c>handle_pause</c> + <c>kvm_vcpu_on_spin</c> fixed part.</summary>
     public SimDuration PauseHandler { get; init; } = SimDuration.FromNanoseconds(300);
 
-    /// <summary>Per candidate VCPU examined by the directed-yield walk (pid lookup, flags).</summary>
+    /// <summary>
+    /// Per candidate VCPU examined by the directed-yield walk: the loop step and the flag tests
+    /// (<c>vcpu == me</c>, <c>waitqueue_active</c>, <c>vcpu->pid</c> under RCU). Assumption (a few
+    /// reads of lines that are usually cached): see docs/decisions/0010-directed-yield-walk-costs.md.
+    /// </summary>
     public SimDuration YieldCandidate { get; init; } = SimDuration.FromNanoseconds(60);
 
-    /// <summary>A <c>yield_to</c> call (double run-queue lock, checks, buddies).</summary>
-    public SimDuration YieldTo { get; init; } = SimDuration.FromNanoseconds(500);
+    /// <summary>
+    /// <c>get_pid_task</c> + <c>put_task_struct</c> for a candidate that has a pid: an atomic
+    /// increment and decrement of the target's <c>task_struct</c> usage count, a line the target's
+    /// CPU and every other walker also write. Assumption: two contended atomics ≈ 2 × 50 ns (0010).
+    /// </summary>
+    public SimDuration GetPidTask { get; init; } = SimDuration.FromNanoseconds(100);
+
+    /// <summary>
+    /// Taking one run-queue lock in <c>double_rq_lock</c> when it is free: the lock's cache line
+    /// comes from the CPU that last held it (usually another socket in the boot storm).
+    /// Assumption: one cross-socket cache-line transfer ≈ 100 ns on 2010–2012 Xeons (0010).
+    /// </summary>
+    public SimDuration RqLockAcquire { get; init; } = SimDuration.FromNanoseconds(100);
+
+    /// <summary>
+    /// The part of <c>yield_to</c> done while both run-queue locks are held (task_rq re-check,
+    /// class checks, <c>task_running</c>/<c>p->state</c>; on success <c>yield_to_task_fair</c> and
+    /// <c>resched_task</c>) plus <c>double_rq_unlock</c>. Other yield_to callers needing either lock
+    /// wait for it (<see cref="PleSim.Host.HostScheduler.DoubleRqLock"/>). Assumption (0010).
+    /// </summary>
+    public SimDuration YieldTo { get; init; } = SimDuration.FromNanoseconds(200);
 
     /// <summary><c>handle_halt</c> / <c>kvm_emulate_halt</c> before blocking.</summary>
     public SimDuration HltHandler { get; init; } = SimDuration.FromNanoseconds(300);
@@ -70,4 +93,32 @@ public sealed record KvmSettings
     public SimDuration SleepTimeout { get; init; } = SimDuration.FromMicroseconds(100);
 
     public ExitCosts Costs { get; init; } = new();
+
+    /// <summary>Per-option overrides of the directed-yield preset (<c>kvm.directed_yield.*</c>); null fields keep the preset.</summary>
+    public DirectedYieldOverrides DirectedYield { get; init; } = new();
+}
+
+/// <summary>
+/// Scenario overrides of a <see cref="DirectedYieldOptions"/> preset, one per kernel-version
+/// switch; a null field keeps the preset's value. Ignored by the handlers that do not walk.
+/// </summary>
+public sealed record DirectedYieldOverrides
+{
+    public bool? InclusiveSkip { get; init; }
+    public bool? DyEligible { get; init; }
+    public bool? UndercommitExit { get; init; }
+    public int? UndercommitTries { get; init; }
+    public bool? EsrchReadsAsSuccess { get; init; }
+    public bool? PreemptedOnly { get; init; }
+
+    /// <summary>The preset with these overrides applied.</summary>
+    public DirectedYieldOptions Apply(DirectedYieldOptions preset) => preset with
+    {
+        InclusiveSkip = InclusiveSkip ?? preset.InclusiveSkip,
+        DyEligible = DyEligible ?? preset.DyEligible,
+        UndercommitExit = UndercommitExit ?? preset.UndercommitExit,
+        UndercommitTries = UndercommitTries ?? preset.UndercommitTries,
+        EsrchReadsAsSuccess = EsrchReadsAsSuccess ?? preset.EsrchReadsAsSuccess,
+        PreemptedOnly = PreemptedOnly ?? preset.PreemptedOnly,
+    };
 }

@@ -23,19 +23,26 @@ public static class PleHandlers
 {
     public static readonly string[] Names =
     [
-        "none", "sleep", "yield", "directed-yield-2011", "directed-yield-3.6", "directed-yield-3.10",
+        "none", "sleep", "yield", "directed-yield-2011", "directed-yield-3.6", "directed-yield-3.7", "directed-yield-3.9", "directed-yield-3.10",
     ];
 
-    public static IPleHandler Create(string name) => name switch
+    /// <summary>The policy called <paramref name="name"/>; a directed yield takes its version's preset with <paramref name="overrides"/> applied.</summary>
+    public static IPleHandler Create(string name, DirectedYieldOverrides? overrides = null)
     {
-        "none" => new NoPle(),
-        "sleep" => new SleepHandler(),
-        "yield" => new YieldHandler(),
-        "directed-yield-2011" => new DirectedYield(name, DirectedYieldOptions.Linux2639),
-        "directed-yield-3.6" => new DirectedYield(name, DirectedYieldOptions.Linux36),
-        "directed-yield-3.10" => new DirectedYield(name, DirectedYieldOptions.Linux310),
-        _ => throw new ArgumentException($"unknown PLE handler '{name}' (valid: {string.Join(", ", Names)})", nameof(name)),
-    };
+        var o = overrides ?? new DirectedYieldOverrides();
+        return name switch
+        {
+            "none" => new NoPle(),
+            "sleep" => new SleepHandler(),
+            "yield" => new YieldHandler(),
+            "directed-yield-2011" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux2639)),
+            "directed-yield-3.6" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux36)),
+            "directed-yield-3.7" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux37)),
+            "directed-yield-3.9" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux39)),
+            "directed-yield-3.10" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux310)),
+            _ => throw new ArgumentException($"unknown PLE handler '{name}' (valid: {string.Join(", ", Names)})", nameof(name)),
+        };
+    }
 }
 
 /// <summary>PLE off (the seed's "no PLE"): VCPUs spin in the guest until the lock is released.</summary>
@@ -78,24 +85,45 @@ public sealed class YieldHandler : IPleHandler
     }
 }
 
-/// <summary>Switches that distinguish the directed-yield versions.</summary>
+/// <summary>
+/// Switches that distinguish the directed-yield versions (virt/kvm/kvm_main.c
+/// <c>kvm_vcpu_on_spin</c>, kernel/sched/core.c <c>yield_to</c>); each is a scenario key
+/// <c>kvm.directed_yield.*</c> that overrides the handler's preset.
+/// </summary>
 public sealed record DirectedYieldOptions
 {
     /// <summary>3.6: pass 0 skips indexes ≤ last_boosted_vcpu (2.6.39: only &lt;).</summary>
     public bool InclusiveSkip { get; init; }
 
-    /// <summary>3.7: a candidate in a spin loop is eligible every other time it is examined.</summary>
+    /// <summary>
+    /// 3.7: a candidate in a spin loop is eligible every other time it is examined
+    /// (<c>kvm_vcpu_eligible_for_directed_yield</c>); the spinner is "in a spin loop" from the start of
+    /// its handler until the handler returns, descheduled time inside a successful yield_to included.
+    /// </summary>
     public bool DyEligible { get; init; }
 
-    /// <summary>3.9: yield_to reports -ESRCH when both run queues hold one task, which (returned as bool until 3.16) ends the walk.</summary>
+    /// <summary>3.9: yield_to reports -ESRCH (without taking the run-queue locks) when both run queues hold one task.</summary>
     public bool UndercommitExit { get; init; }
+
+    /// <summary>3.9: <c>try = 3</c> in <c>kvm_vcpu_on_spin</c>: the walk ends after this many -ESRCH results (when they read as failures).</summary>
+    public int UndercommitTries { get; init; } = 3;
+
+    /// <summary>
+    /// 3.9 until the mid-2014 signedness fix (3.16/3.17): <c>yield_to</c> was declared <c>bool</c>, so its -ESRCH came back as true: the handler
+    /// took it for a successful boost (<c>yielded &gt; 0</c>), recorded the candidate as
+    /// last_boosted_vcpu and stopped, so <see cref="UndercommitTries"/> never counted down (the
+    /// return type became int with that fix). False: the intended semantics.
+    /// </summary>
+    public bool EsrchReadsAsSuccess { get; init; } = true;
 
     /// <summary>3.10: only VCPUs marked preempted are candidates.</summary>
     public bool PreemptedOnly { get; init; }
 
     public static readonly DirectedYieldOptions Linux2639 = new();
     public static readonly DirectedYieldOptions Linux36 = new() { InclusiveSkip = true };
-    public static readonly DirectedYieldOptions Linux310 = new() { InclusiveSkip = true, DyEligible = true, UndercommitExit = true, PreemptedOnly = true };
+    public static readonly DirectedYieldOptions Linux37 = Linux36 with { DyEligible = true };
+    public static readonly DirectedYieldOptions Linux39 = Linux37 with { UndercommitExit = true };
+    public static readonly DirectedYieldOptions Linux310 = Linux39 with { PreemptedOnly = true };
 }
 
 /// <summary>
@@ -104,7 +132,10 @@ public sealed record DirectedYieldOptions
 /// active), VCPUs without a pid and those in guest mode; the first successful
 /// <c>yield_to(task, preempt=1)</c> wins and becomes the new <c>last_boosted_vcpu</c>. Failed
 /// yield_to calls (e.g. a target running in host mode) cost time and the walk goes on. No sleep
-/// when nothing succeeded.
+/// when nothing succeeded. The walk runs in one event; its time (per candidate, get_pid_task, and
+/// each yield_to's wait for and hold of both run-queue locks, booked on the host's queues so that
+/// concurrent walkers serialise) is spent in the handler before the re-entry (decision 0010).
+/// Later versions' switches: <see cref="DirectedYieldOptions"/>.
 /// </summary>
 public sealed class DirectedYield(string name, DirectedYieldOptions options) : IPleHandler
 {
@@ -118,8 +149,13 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
         var costs = kvm.Settings.Costs;
         int last = vm.LastBoostedVcpu;
         int n = vm.Vcpus.Count;
+        long now = kvm.Sim.Now.Ns;
         long cost = 0;
+        int tries = Options.UndercommitTries;
         vm.Stats.DirectedYieldWalks++;
+        // kvm_vcpu_set_in_spin_loop(me, true) (3.7); the handler's return clears it and dy_eligible
+        // (Vcpu, ExitKind.PauseReturn) - after the walk's time, or after a successful yield_to
+        // once this VCPU runs again.
         if (Options.DyEligible)
             me.InSpinLoop = true;
         Span<int> order = stackalloc int[2 * n + 1];
@@ -130,14 +166,15 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
             var v = vm.Vcpus[i];
             cost += costs.YieldCandidate.Ns;
             vm.Stats.CandidatesExamined++;
-            if (v == me)
-            {
-                vm.Stats.SkippedSelf++;
-                continue;
-            }
+            // 3.10 tests vcpu->preempted first, then vcpu == me.
             if (Options.PreemptedOnly && !v.Preempted)
             {
                 vm.Stats.SkippedNotPreempted++;
+                continue;
+            }
+            if (v == me)
+            {
+                vm.Stats.SkippedSelf++;
                 continue;
             }
             if (v.WaitQueueActive)
@@ -156,35 +193,45 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
                 vm.Stats.SkippedNoPid++;
                 continue;
             }
+            cost += costs.GetPidTask.Ns;
             if (v.InGuestMode)
             {
                 vm.Stats.SkippedInGuest++;
                 continue;
             }
-            cost += costs.YieldTo.Ns;
             vm.Stats.YieldToCalls++;
-            // The handler's work so far is paid on re-entry; the continuation is set before
-            // yield_to, because a successful yield_to schedules at once.
+            // The continuation is set before yield_to, because a successful yield_to schedules at
+            // once; it is set again below with the time the run-queue locks took. The handler's
+            // work is paid before the re-entry (after this VCPU runs again when it yielded).
             me.ContinueAfterPauseHandler(cost);
             var relation = me.SpinRelationTo(v); // ground truth for the statistics only, never for the choice
-            var r = kvm.Host.YieldTo(me.Task, task, preempt: true, undercommitCheck: Options.UndercommitExit);
+            long lockNs = (task.Cpu == me.Task.Cpu ? 1 : 2) * costs.RqLockAcquire.Ns + costs.YieldTo.Ns;
+            var r = kvm.Host.YieldTo(me.Task, task, preempt: true, Options.UndercommitExit,
+                now + cost, costs.RqLockAcquire.Ns, costs.YieldTo.Ns, out long done);
+            if (done > now + cost)
+                vm.Stats.RqLockWaitNs += done - now - cost - lockNs;
+            cost = done - now;
+            me.ContinueAfterPauseHandler(cost);
             kvm.CountYieldTo(me, v, relation, r);
             if (r == YieldToResult.Success)
             {
                 vm.LastBoostedVcpu = i;
-                Done(me);
                 return false;
             }
             if (r == YieldToResult.BothQueuesSingle)
             {
-                // 3.9-3.15 returned bool: -ESRCH read as "yielded" and ended the walk.
-                Done(me);
-                me.ContinueAfterPauseHandler(cost);
-                return true;
+                if (Options.EsrchReadsAsSuccess)
+                {
+                    // 3.9 to 3.16/3.17: the bool return turned -ESRCH into "yielded": last_boosted_vcpu = i
+                    // and the walk ends (yield_to itself did not schedule).
+                    vm.LastBoostedVcpu = i;
+                    return true;
+                }
+                if (--tries == 0)
+                    return true;
             }
         }
         vm.Stats.WalksWithoutYield++;
-        Done(me);
         me.ContinueAfterPauseHandler(cost);
         return true;
     }
@@ -214,15 +261,6 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
             }
         }
         return count;
-    }
-
-    private void Done(Vcpu me)
-    {
-        if (Options.DyEligible)
-        {
-            me.InSpinLoop = false;
-            me.DyEligible = false;
-        }
     }
 
     /// <summary><c>kvm_vcpu_eligible_for_directed_yield</c> (3.7): not spinning, or every other look while spinning.</summary>

@@ -73,6 +73,9 @@ public sealed class Vcpu : ITaskBody
         IcrWrite,
         External,
         IrqWindow,
+
+        /// <summary>The PAUSE handler's remaining work (the directed-yield walk); its end is the handler's return.</summary>
+        PauseReturn,
     }
 
     private readonly Kvm _kvm;
@@ -113,6 +116,7 @@ public sealed class Vcpu : ITaskBody
     private long _guestTimerPeriod;
     private long _guestTimerPhase;
     private long _lhpSince = -1;
+    private bool _onWaitQueue;
 
     internal Vcpu(Kvm kvm, Vm vm, int index)
     {
@@ -151,10 +155,21 @@ public sealed class Vcpu : ITaskBody
     /// <summary><c>PF_VCPU</c>: the thread is on a CPU in guest mode.</summary>
     public bool InGuestMode => Mode == VcpuMode.Guest && IsExecuting;
 
-    /// <summary>The wait queue is active (<c>waitqueue_active(&amp;vcpu->wq)</c>): halted or sleeping in the PLE handler.</summary>
-    public bool WaitQueueActive => Mode is VcpuMode.Halted or VcpuMode.PleSleep;
+    /// <summary>
+    /// The wait queue is active (<c>waitqueue_active(&amp;vcpu->wq)</c>): the thread is on it from
+    /// <c>prepare_to_wait</c> (halt, or the pre-2011 PLE sleep) until a wake-up through the queue
+    /// removes it (<c>DEFINE_WAIT</c>'s <c>autoremove_wake_function</c>: a successful
+    /// <c>try_to_wake_up</c> deletes the entry at once) or, after a wake-up that bypassed the queue
+    /// (the sleep's hrtimer), until it runs and calls <c>finish_wait</c>. A kicked VCPU that has
+    /// not run yet is therefore not "waiting" (kvm_vcpu_block, 2.6.39).
+    /// </summary>
+    public bool WaitQueueActive => _onWaitQueue;
 
-    /// <summary>3.7's dy_eligible bookkeeping: in a spin loop (set for the PAUSE handler's duration) and the flip flag.</summary>
+    /// <summary>
+    /// 3.7's dy_eligible bookkeeping (<c>vcpu->spin_loop</c>): in a spin loop from the start of the
+    /// PAUSE handler until it returns (the time descheduled in a successful yield_to included), and
+    /// the flag <c>kvm_vcpu_eligible_for_directed_yield</c> flips each time it looks.
+    /// </summary>
     public bool InSpinLoop { get; internal set; }
     public bool DyEligible { get; internal set; }
 
@@ -305,6 +320,7 @@ public sealed class Vcpu : ITaskBody
         }
         else if (Mode is VcpuMode.Halted or VcpuMode.PleSleep)
         {
+            _onWaitQueue = false; // finish_wait
             _sleepTimer.Cancel();
             Mode = VcpuMode.Exit;
             _exitKind = ExitKind.Entry;
@@ -536,6 +552,7 @@ public sealed class Vcpu : ITaskBody
                     return true;
                 }
                 Mode = VcpuMode.Halted;
+                _onWaitQueue = true; // prepare_to_wait
                 Stats.Halts++;
                 Account();
                 _kvm.Host.Block(Task);
@@ -552,6 +569,13 @@ public sealed class Vcpu : ITaskBody
                 return true;
             case ExitKind.Pause:
                 return _kvm.HandlePauseExit(this);
+            case ExitKind.PauseReturn:
+                // kvm_vcpu_on_spin returns (3.7+): kvm_vcpu_set_in_spin_loop(me, false) and
+                // kvm_vcpu_set_dy_eligible(me, false). Never set without the 3.7 option.
+                InSpinLoop = false;
+                DyEligible = false;
+                EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                return true;
         }
         throw new InvalidOperationException($"{this}: exit {_exitKind} has no continuation");
     }
@@ -617,19 +641,23 @@ public sealed class Vcpu : ITaskBody
 
     // ------------------------------------------------------------------ called by KVM
 
-    /// <summary>Called by the PAUSE handler policies: re-enter after <paramref name="extraCost"/> of handler work.</summary>
-    internal void ContinueAfterPauseHandler(long extraCost) => EnterExit(ExitKind.Entry, Costs.Entry.Ns + extraCost);
+    /// <summary>Called by the PAUSE handler policies: the handler returns after <paramref name="extraCost"/> more work, then the VCPU re-enters.</summary>
+    internal void ContinueAfterPauseHandler(long extraCost) => EnterExit(ExitKind.PauseReturn, extraCost);
 
     /// <summary>The pre-2011 handler: sleep on the wait queue for <paramref name="timeout"/> (a kick ends it early).</summary>
     internal void SleepOnWaitQueue(SimDuration timeout)
     {
         Mode = VcpuMode.PleSleep;
+        _onWaitQueue = true; // prepare_to_wait
         _exitKind = ExitKind.Entry;
         _exitRemaining = Costs.Entry.Ns;
         Account();
         _sleepTimer.StartAfter(timeout);
         _kvm.Host.Block(Task);
     }
+
+    /// <summary>A wake-up through the wait queue succeeded: <c>autoremove_wake_function</c> took the thread off it.</summary>
+    internal void RemovedFromWaitQueue() => _onWaitQueue = false;
 
     /// <summary>Marks <paramref name="vector"/> pending; the caller wakes or kicks the VCPU as needed.</summary>
     internal void SetPending(int vector) => _pending |= 1 << vector;

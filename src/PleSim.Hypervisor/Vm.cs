@@ -91,6 +91,9 @@ public sealed class VmStats
     public long WalksWithoutYield;
     public long CandidatesExamined;
     public long SkippedSelf, SkippedWaitQueue, SkippedNoPid, SkippedInGuest, SkippedNotPreempted, SkippedIneligible;
+
+    /// <summary>Time the walks' yield_to calls waited for run-queue locks other callers held (ns).</summary>
+    public long RqLockWaitNs;
     public readonly Dictionary<YieldToResult, long> YieldToResults = [];
     public long PleSleeps;
     public long PlainYields;

@@ -29,6 +29,33 @@ public class KvmScenarioTests
     }
 
     [Fact]
+    public void The_directed_yield_options_are_scenario_keys_that_override_the_preset()
+    {
+        var s = Load("kvm", "boot-storm.yaml", "kvm.ple_handler=directed-yield-3.9", "kvm.directed_yield.esrch_reads_as_success=false", "kvm.directed_yield.undercommit_tries=2", "kvm.directed_yield.dy_eligible=false");
+        var dy = Assert.IsType<PleSim.Hypervisor.DirectedYield>(PleSim.Hypervisor.PleHandlers.Create(s.Kvm.PleHandler, s.Kvm.DirectedYield));
+        Assert.Equal(PleSim.Hypervisor.DirectedYieldOptions.Linux39 with { EsrchReadsAsSuccess = false, UndercommitTries = 2, DyEligible = false }, dy.Options);
+        // Unset keys keep the preset.
+        var plain = Load("kvm", "boot-storm.yaml", "kvm.ple_handler=directed-yield-3.10");
+        Assert.Equal(PleSim.Hypervisor.DirectedYieldOptions.Linux310, ((PleSim.Hypervisor.DirectedYield)PleSim.Hypervisor.PleHandlers.Create(plain.Kvm.PleHandler, plain.Kvm.DirectedYield)).Options);
+        var e = Assert.Throws<ScenarioException>(() => Load("kvm", "boot-storm.yaml", "kvm.directed_yield.undercommit_tries=0"));
+        Assert.Contains("undercommit_tries", e.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void In_the_boot_storm_the_2011_walks_wait_for_run_queue_locks_and_no_ple_beats_every_handler()
+    {
+        var small = new[] { "host.cpus=16", "vms[0].vcpus=16", "vms[0].workload.iterations=150" };
+        RunResult Run(string h) => RunOk(Load("kvm", "boot-storm.yaml", [.. small, $"kvm.ple_handler={h}"]), 1);
+        double none = M(Run("none"), "boot.completion_time_ms");
+        var dy = Run("directed-yield-2011");
+        Assert.True(M(dy, "boot.frac_rq_lock_wait") > 0);
+        // 3.10 calls yield_to on nobody here (nobody is preempted): no lock time.
+        Assert.Equal(0, M(Run("directed-yield-3.10"), "boot.frac_rq_lock_wait"));
+        foreach (var h in new[] { "directed-yield-2011", "directed-yield-3.6", "directed-yield-3.7", "directed-yield-3.9", "directed-yield-3.10" })
+            Assert.True(none < M(Run(h), "boot.completion_time_ms"), $"{h} vs no PLE {none} ms");
+    }
+
+    [Fact]
     public void The_lock_bench_spins_without_exits_when_ple_is_off_and_exits_with_it_on()
     {
         var off = RunOk(Load("kvm", "lock-bench.yaml", "kvm.ple_handler=none", "duration=100ms", "warmup=20ms"), 1, invariantsEvery: 31);

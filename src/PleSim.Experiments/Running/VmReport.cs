@@ -63,6 +63,7 @@ internal static class VmReport
             result.AddMetric(p + "pause_exits_per_second", D("pause_exits") / seconds);
             result.AddMetric(p + "yield_to_success_rate", yieldCalls > 0 ? yieldOk / yieldCalls : double.NaN);
             result.AddMetric(p + "yield_to_hit_rate", yieldOk > 0 ? D("yield_to_hits") / yieldOk : double.NaN);
+            result.AddMetric(p + "frac_rq_lock_wait", D("dy_rq_lock_wait_ns") / vcpuNs);
             result.AddMetric(p + "lock_holder_preemptions_per_second", (D("lhp.woken_by_holder") + D("lhp.same_vm") + D("lhp.other_vm") + D("lhp.host_task")) / seconds);
             foreach (var cause in new[] { "woken_by_holder", "same_vm", "other_vm", "host_task" })
                 result.AddMetric(p + "lhp." + cause, D("lhp." + cause) / seconds);

@@ -109,6 +109,7 @@ public sealed class VmRuntime
             Add("yield_to_label." + GroundTruth.Name(label), st.YieldToLabels[(int)label]);
         foreach (var cause in GroundTruth.Causes)
             Add("pause_exits_by_cause." + GroundTruth.Name(cause), st.PauseExitsByCause[(int)cause]);
+        Add("dy_rq_lock_wait_ns", st.RqLockWaitNs);
         Add("ple_sleeps", st.PleSleeps);
         Add("plain_yields", st.PlainYields);
         Add("irqs_deferred", st.IrqsDeferred);

@@ -51,8 +51,22 @@ internal static class SystemSections
             IcrWriteHandler = c.Get("icr_write_handler", small, dc.IcrWriteHandler),
             KickIpiLatency = c.Get("kick_ipi_latency", small, dc.KickIpiLatency),
             UserspaceExit = c.Get("userspace_exit", small, dc.UserspaceExit),
+            GetPidTask = c.Get("get_pid_task", small, dc.GetPidTask),
+            RqLockAcquire = c.Get("rq_lock_acquire", small, dc.RqLockAcquire),
         };
         c.Done();
+        // Per-option overrides of the directed-yield preset the handler name selects (absent = preset).
+        var dy = r.Section("directed_yield");
+        var overrides = new PleSim.Hypervisor.DirectedYieldOverrides
+        {
+            InclusiveSkip = dy.Has("inclusive_skip") ? dy.Get("inclusive_skip", Kinds.Bool, false) : null,
+            DyEligible = dy.Has("dy_eligible") ? dy.Get("dy_eligible", Kinds.Bool, false) : null,
+            UndercommitExit = dy.Has("undercommit_exit") ? dy.Get("undercommit_exit", Kinds.Bool, false) : null,
+            UndercommitTries = dy.Has("undercommit_tries") ? dy.Get("undercommit_tries", Kinds.Int(1, 1000), 3) : null,
+            EsrchReadsAsSuccess = dy.Has("esrch_reads_as_success") ? dy.Get("esrch_reads_as_success", Kinds.Bool, true) : null,
+            PreemptedOnly = dy.Has("preempted_only") ? dy.Get("preempted_only", Kinds.Bool, false) : null,
+        };
+        dy.Done();
         var settings = new PleSim.Hypervisor.KvmSettings
         {
             Vendor = r.Get("vendor", Kinds.Choice("intel", "amd"), "intel") == "amd" ? PleSim.Hypervisor.CpuVendor.Amd : PleSim.Hypervisor.CpuVendor.Intel,
@@ -64,6 +78,7 @@ internal static class SystemSections
             SpinLoopGapCycles = r.Get("spin_loop_gap_cycles", Kinds.Integer(1, 100_000), d.SpinLoopGapCycles),
             SleepTimeout = r.Get("sleep_timeout", Kinds.Duration(new SimDuration(1), SimDuration.FromSeconds(1)), d.SleepTimeout),
             Costs = costs,
+            DirectedYield = overrides,
         };
         r.Done();
         return settings;
