@@ -55,7 +55,7 @@ public static class CatalogReport
     {
         var c = r.Case;
         var t = new Table().Border(TableBorder.Rounded)
-            .Title($"{c.Name} — {Markup.Escape(c.Published.Unit)} (published | simulated mean [95% CI])");
+            .Title(Markup.Escape($"{c.Name} — {c.Published.Unit} (published | simulated mean [95% CI])"));
         t.AddColumn("row");
         foreach (var col in c.Published.Columns)
             t.AddColumn(new TableColumn(Markup.Escape(col)).RightAligned());
@@ -88,11 +88,12 @@ public static class CatalogReport
         foreach (var p in r.Predicates)
         {
             string pub = p.OnPublished == Judgement.NoValue ? "no numbers" : $"{Word(p.OnPublished)} on {Vals(p.PublishedValues, false)}";
-            string sim = !c.IsExpressible ? "not simulated" : p.OnSimulated == Judgement.NoValue ? "no value" : $"{Word(p.OnSimulated)} on {Vals(p.SimulatedValues, true)}";
+            string sim = !c.IsExpressible ? "not simulated" : p.OnSimulated == Judgement.NoValue ? "no value" : $"{Word(p.OnSimulated)} on {Vals(p.SimulatedValues, true)}"
+                + (p.SimulatedDifference is { } d ? $", paired difference {Num(d.Mean)} [{Num(d.Low)}, {Num(d.High)}]" : "");
             lines.Add($"  {p.Predicate.Claim}: {p.Predicate} — published: {pub} | simulated: {sim}");
         }
         if (c.Calibrate is { } k)
-            lines.Add($"Calibrated: {k.Key} = {k.Value}, fitted on column {k.Column} ({k.Note}); every other column is a prediction.");
+            lines.Add($"Calibrated: {k.Key} = {k.Value}, fitted on column {k.Column} ({k.Note}).");
         lines.Add(c.IsExpressible
             ? $"Verdict: {r.Verdict.ToUpperInvariant()} ({r.Holding} of {r.Predicates.Count} predicates hold; {r.RunsPerCell} runs per cell{(r.Quick ? ", --quick" : "")}, {r.WallSeconds.ToString("0.0", Inv)} s)."
             : $"Verdict: CANNOT EXPRESS YET — missing: {c.CannotExpress}");
@@ -211,6 +212,7 @@ public static class CatalogReport
                 w.WriteString("on_simulated", r.Case.IsExpressible ? Word(p.OnSimulated) : "not simulated");
                 WriteIntervals(w, "published_values", p.PublishedValues);
                 WriteIntervals(w, "simulated_values", p.SimulatedValues);
+                WriteIntervals(w, "simulated_paired_difference", p.SimulatedDifference is { } d ? [d] : []);
                 w.WriteEndObject();
             }
             w.WriteEndArray();

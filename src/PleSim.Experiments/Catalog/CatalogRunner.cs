@@ -15,7 +15,7 @@ public sealed record CaseCell(string Row, string Column, IReadOnlyList<string> O
 }
 
 /// <summary>The judgement of one shape predicate on the published and on the simulated table.</summary>
-public sealed record PredicateResult(ShapePredicate Predicate, Judgement OnPublished, Interval[] PublishedValues, Judgement OnSimulated, Interval[] SimulatedValues);
+public sealed record PredicateResult(ShapePredicate Predicate, Judgement OnPublished, Interval[] PublishedValues, Judgement OnSimulated, Interval[] SimulatedValues, Interval? SimulatedDifference = null);
 
 /// <summary>What running (or declining to run) one case gave.</summary>
 public sealed record CaseResult(CatalogCase Case, string Verdict, IReadOnlyList<CaseCell> Cells, IReadOnlyList<PredicateResult> Predicates, int RunsPerCell, bool Quick, double WallSeconds, string ScenarioDigest)
@@ -60,19 +60,22 @@ public static class CatalogRunner
             return new CaseCell(g.Row, g.Column, g.Set, rr, MetricSummary.Of(e.Metric, vals));
         }).ToList();
         sw.Stop();
-        var preds = Judge(c, cref => cells.FirstOrDefault(x => x.Row == cref.Row && x.Column == cref.Column)?.Value, ran: true);
+        var preds = Judge(c, cref => cells.FirstOrDefault(x => x.Row == cref.Row && x.Column == cref.Column) is { } cell
+            ? cell.Runs.Select(x => x.Error is null && x.Metric(e.Metric) is double v ? v : double.NaN).ToArray()
+            : null, ran: true);
         string verdict = cells.Any(x => x.Value is null) ? Verdicts.Failed : Verdicts.Of(preds.Select(p => p.OnSimulated));
         return new CaseResult(c, verdict, cells, preds, n, quick, sw.Elapsed.TotalSeconds, baseScenario.Digest);
     }
 
-    private static List<PredicateResult> Judge(CatalogCase c, Func<CellRef, Interval?> simulated, bool ran)
+    /// <summary>Judges every predicate of a case on its published numbers and, when it ran, on the simulated runs (paired by seed).</summary>
+    public static List<PredicateResult> Judge(CatalogCase c, Func<CellRef, double[]?> simulatedRuns, bool ran)
     {
         var list = new List<PredicateResult>();
         foreach (var p in c.Shape)
         {
             var (jp, vp) = p.Judge(x => c.Published.Value(x.Row, x.Column) is double v ? Interval.Exact(v) : null);
-            var (js, vs) = ran ? p.Judge(simulated) : (Judgement.NoValue, []);
-            list.Add(new PredicateResult(p, jp, vp, js, vs));
+            var (js, vs, d) = ran ? p.JudgePaired(simulatedRuns) : (Judgement.NoValue, [], null);
+            list.Add(new PredicateResult(p, jp, vp, js, vs, d));
         }
         return list;
     }

@@ -101,8 +101,10 @@ public enum Judgement
 /// <summary>
 /// One machine-checkable statement about a case's table: <c>greater: [A, B]</c> (A &gt; B),
 /// <c>positive: A</c>, <c>negative: A</c>, <c>between: [A, low, high]</c>, <c>near: [A, B, tol]</c>
-/// (|A − B| ≤ tol·|B|). Judged on the means; with confidence intervals a statement holds or fails
-/// only when the intervals settle it, otherwise it is inconclusive.
+/// (|A − B| ≤ tol·|B|). A published table is exact, so a statement simply holds or fails on it. On
+/// simulated runs (<see cref="JudgePaired"/>) a statement holds or fails only when the 95% confidence
+/// interval settles it — of the operand, or of the per-seed difference of two operands — otherwise
+/// it is inconclusive.
 /// </summary>
 public sealed record ShapePredicate(string Kind, IReadOnlyList<Operand> Operands, double Low, double High, string Claim)
 {
@@ -143,6 +145,85 @@ public sealed record ShapePredicate(string Kind, IReadOnlyList<Operand> Operands
             _ => Judgement.NoValue,
         };
         return (j, values);
+    }
+
+    /// <summary>
+    /// Judges the predicate on simulated runs paired by seed (run k of every cell has the same seed):
+    /// each operand becomes a per-run series — a cell's values, gain(A; B) as (A_k − B_k) / mean(B),
+    /// ratio(A; B) as A_k / mean(B) — and a comparison of two operands is judged on the 95% CI of
+    /// their per-run difference (Student t), as the paired gains of <c>reproduce riel-2011</c> are.
+    /// Returns each operand's interval and, for two operands, the interval of the difference.
+    /// </summary>
+    public (Judgement Judgement, Interval[] Values, Interval? Difference) JudgePaired(Func<CellRef, double[]?> runs)
+    {
+        var series = new double[Operands.Count][];
+        for (int i = 0; i < Operands.Count; i++)
+        {
+            if (Series(Operands[i], runs) is not { } s)
+                return (Judgement.NoValue, [], null);
+            series[i] = s;
+        }
+        var values = series.Select(Summary).ToArray();
+        if (values.Any(v => !double.IsFinite(v.Mean)))
+            return (Judgement.NoValue, [], null);
+        if (Operands.Count == 1)
+        {
+            var x = values[0];
+            var one = Kind switch
+            {
+                "positive" => Compare(x.Low > 0, x.High <= 0),
+                "negative" => Compare(x.High < 0, x.Low >= 0),
+                "between" => Compare(x.Low >= Low && x.High <= High, x.High < Low || x.Low > High),
+                _ => Judgement.NoValue,
+            };
+            return (one, values, null);
+        }
+        var diff = new List<double>();
+        for (int k = 0; k < series[0].Length && k < series[1].Length; k++)
+        {
+            if (double.IsFinite(series[0][k]) && double.IsFinite(series[1][k]))
+                diff.Add(series[0][k] - series[1][k]);
+        }
+        var d = Summary([.. diff]);
+        if (!double.IsFinite(d.Mean))
+            return (Judgement.NoValue, values, null);
+        var j = Kind switch
+        {
+            "greater" => Compare(d.Low > 0, d.High <= 0),
+            "near" => NearDifference(d, High * Math.Abs(values[1].Mean)),
+            _ => Judgement.NoValue,
+        };
+        return (j, values, d);
+    }
+
+    private static Judgement NearDifference(Interval d, double bound) =>
+        d.Low >= -bound && d.High <= bound ? Judgement.Holds
+        : d.Low > bound || d.High < -bound ? Judgement.Fails
+        : Judgement.Inconclusive;
+
+    private static double[]? Series(Operand op, Func<CellRef, double[]?> runs)
+    {
+        if (runs(op.A) is not { } a)
+            return null;
+        if (op.Kind == Operand.Cell)
+            return a;
+        if (op.B is null || runs(op.B) is not { } b)
+            return null;
+        double meanB = b.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average();
+        if (!double.IsFinite(meanB) || meanB == 0)
+            return null;
+        var s = new double[Math.Min(a.Length, b.Length)];
+        for (int k = 0; k < s.Length; k++)
+            s[k] = op.Kind == Operand.Gain ? (a[k] - b[k]) / meanB : a[k] / meanB;
+        return s;
+    }
+
+    /// <summary>Mean and 95% CI (Student t) of the finite values; a single value has a zero-width interval.</summary>
+    private static Interval Summary(double[] values)
+    {
+        var v = values.Where(double.IsFinite).ToList();
+        var m = Running.MetricSummary.Of("", v);
+        return v.Count == 1 ? Interval.Exact(m.Mean) : new Interval(m.Mean, m.Ci95Low, m.Ci95High);
     }
 
     private static Judgement Compare(bool settledTrue, bool settledFalse) =>
