@@ -124,6 +124,25 @@ public class CatalogCliTests
     }
 
     [Fact]
+    public void A_case_file_being_written_is_checked_with_file_line_column()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"plesim-case-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, File.ReadAllText(CliTests.Repo("cases", "zhai-2009-intel-ple.yaml"))
+            .Replace("positive: \"kernel build @ 2x\"", "negative: \"kernel build @ 2x\"", StringComparison.Ordinal));
+        try
+        {
+            var (code, _, err) = Plesim("reproduce", file);
+            Assert.Equal(2, code);
+            Assert.Matches($@"{System.Text.RegularExpressions.Regex.Escape(file)}:\d+:\d+: error: name: the case 'zhai-2009-intel-ple' must be in a file named", err);
+            Assert.Matches(@":\d+:\d+: error: shape\[0\]: .* does not hold on the published numbers", err);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void Bad_catalog_invocations_are_refused_with_exit_code_2()
     {
         var (code, _, err) = Plesim("reproduce", "riel-2011-bot");

@@ -65,6 +65,20 @@ public static class CatalogCommand
         {
             selected = [.. cases];
         }
+        else if (name.EndsWith(".yaml", StringComparison.Ordinal))
+        {
+            // A case file being written: check it (file:line:column errors) and run it.
+            try
+            {
+                selected = [CaseLoader.LoadFile(name)];
+            }
+            catch (ScenarioException e)
+            {
+                foreach (var d in e.Diagnostics)
+                    ctx.Err.WriteLine(d.ToString());
+                return ExitCodes.BadInput;
+            }
+        }
         else if (cases.FirstOrDefault(c => c.Name == name) is { } one)
         {
             selected = [one];

@@ -12,7 +12,7 @@ public static class ReproduceCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var experiment = new Argument<string?>("experiment") { Description = "riel-2011 (the seed's full experiment), a case of the catalog of published results, or 'all' (the scorecard)", Arity = ArgumentArity.ZeroOrOne };
+        var experiment = new Argument<string?>("experiment") { Description = "riel-2011 (the seed's full experiment), a case of the catalog of published results, 'all' (the scorecard), or a case file (NAME.yaml) to check and run", Arity = ArgumentArity.ZeroOrOne };
         var list = new Option<bool>("--list") { Description = "List the catalog of published results: name, source, set-up, what was measured, whether PleSim can express it" };
         var runs = new Option<int?>("--runs", "-n") { Description = "Runs per cell (default: the scenario's, 30; --quick: 3)" };
         var quick = new Option<bool>("--quick") { Description = "3 runs per cell of 300 ms: a quick look, well under a minute on 2 cores" };

@@ -96,8 +96,9 @@ public static partial class CaseLoader
 
         var setup = r.Require("setup", Kinds.Text, "");
         var measured = r.Require("measured", Kinds.Text, "");
+        int beforeTable = ctx.Diagnostics.Count;
         var published = ReadPublished(r, root, ctx);
-        var shape = ReadShape(r, root, ctx, published);
+        var shape = ReadShape(r, root, ctx, published, beforeTable);
 
         bool hasExpr = r.Has("expression");
         var cannot = r.Get("cannot_express", Kinds.Text, "");
@@ -189,7 +190,7 @@ public static partial class CaseLoader
         return new PublishedTable(unit, columns, rows, approximate, qualitative, note.Trim());
     }
 
-    private static List<ShapePredicate> ReadShape(MapReader r, YamlMappingNode root, ReadContext ctx, PublishedTable table)
+    private static List<ShapePredicate> ReadShape(MapReader r, YamlMappingNode root, ReadContext ctx, PublishedTable table, int beforeTable)
     {
         var shape = r.List("shape", (item, i) =>
         {
@@ -258,8 +259,9 @@ public static partial class CaseLoader
         var list = shape.Where(x => x is not null).Select(x => x!).ToList();
         if (shape.Count == 0)
             ctx.Error(Mark.Empty, "shape", "a case states its expected shape: at least one predicate (greater, positive, negative, between, near)");
-        // The shape must be a faithful reading of the published numbers: check it on them.
-        if (ctx.Diagnostics.Count == 0)
+        // The shape must be a faithful reading of the published numbers: check it on them (when the
+        // table and the shape themselves are well formed).
+        if (ctx.Diagnostics.Count == beforeTable)
         {
             for (int i = 0; i < list.Count; i++)
             {
