@@ -143,6 +143,27 @@ public class CatalogCliTests
     }
 
     [Fact]
+    public void A_case_file_that_is_not_preregistered_is_checked_but_never_run()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"plesim-case-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, "riel-2011-boot.yaml");
+        var text = File.ReadAllText(CliTests.Repo("cases", "riel-2011-boot.yaml"));
+        File.WriteAllText(file, System.Text.RegularExpressions.Regex.Replace(text, "preregistered_commit: [0-9a-f]+", "preregistered_commit: pending"));
+        try
+        {
+            var (code, output, err) = Plesim("reproduce", file, "--json");
+            Assert.True(code == 0, err);
+            Assert.Contains("is well formed. Not run: it is not pre-registered yet", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("\"results\"", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void Bad_catalog_invocations_are_refused_with_exit_code_2()
     {
         var (code, _, err) = Plesim("reproduce", "riel-2011-bot");

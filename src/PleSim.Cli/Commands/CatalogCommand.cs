@@ -78,6 +78,13 @@ public static class CatalogCommand
                     ctx.Err.WriteLine(d.ToString());
                 return ExitCodes.BadInput;
             }
+            if (selected[0] is { IsExpressible: true, PreregisteredCommit: "pending" } p)
+            {
+                // Pre-registration (decision 0018): the model never runs on a case before it is committed.
+                ctx.Out.WriteLine($"{name}: the case '{p.Name}' is well formed. Not run: it is not pre-registered yet — commit it, " +
+                    "write that commit into preregistered_commit, then run it.");
+                return ExitCodes.Ok;
+            }
         }
         else if (cases.FirstOrDefault(c => c.Name == name) is { } one)
         {
