@@ -13,8 +13,8 @@ public static class ReproduceCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var experiment = new Argument<string>("experiment") { Description = "The experiment to reproduce (riel-2011)" };
-        experiment.AcceptOnlyFromAmong("riel-2011");
+        var experiment = new Argument<string?>("experiment") { Description = "riel-2011 (the seed's full experiment), a case of the catalog of published results, 'all' (the scorecard), or a case file (NAME.yaml) to check and run", Arity = ArgumentArity.ZeroOrOne };
+        var list = new Option<bool>("--list") { Description = "List the catalog of published results: name, source, set-up, what was measured, whether PleSim can express it" };
         var runs = new Option<int?>("--runs", "-n") { Description = "Runs per cell (default: the scenario's, 30; --quick: 3); with --uncertainty, runs per sampled point and cell (default 3; --quick: 1)" };
         var quick = new Option<bool>("--quick") { Description = "3 runs per cell of 300 ms: a quick look, well under a minute on 2 cores (with --uncertainty: 2 trajectories, 8 band points, 1 run of 300 ms)" };
         var json = new Option<bool>("--json") { Description = "Print the cells as JSON on standard output" };
@@ -33,11 +33,14 @@ public static class ReproduceCommand
         set.Description = "A what-if of the whole table: override a scenario key in every cell, e.g. --set vms[0].guest.tickless_idle=true (repeatable; not the grid's own keys)";
         var cmd = new Command("reproduce", "Reproduce the seed's benchmark table (AMQP messages/s, two 4-VCPU guests on 4 CPUs)")
         {
-            experiment, runs, quick, json, outDir, cgroups, scenario, parallel, set,
+            experiment, runs, quick, json, outDir, cgroups, scenario, parallel, set, list,
             uncertainty, trajectories, levels, bandPoints, resume, shard, shardCount,
         };
         cmd.SetAction(parse =>
         {
+            if (CatalogCommand.Dispatch(ctx, parse, new CatalogOptions(experiment, list, runs, quick, json, parallel, outDir,
+                [cgroups, scenario, set, uncertainty, trajectories, levels, bandPoints, resume, shard, shardCount])) is int code)
+                return code;
             bool q = parse.GetValue(quick);
             bool cg = parse.GetValue(cgroups);
             var variantOverrides = CommonOptions.ParseOverrides(parse.GetValue(set));

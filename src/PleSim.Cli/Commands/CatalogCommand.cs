@@ -1,0 +1,161 @@
+using System.CommandLine;
+using PleSim.Experiments.Catalog;
+using PleSim.Experiments.Scenarios;
+using PleSim.Reporting;
+using Spectre.Console;
+
+namespace PleSim.Cli.Commands;
+
+/// <summary>The options of <c>plesim reproduce</c> the catalog uses.</summary>
+public sealed record CatalogOptions(
+    Argument<string?> Experiment,
+    Option<bool> List,
+    Option<int?> Runs,
+    Option<bool> Quick,
+    Option<bool> Json,
+    Option<int> Parallel,
+    Option<string?> Out,
+    IReadOnlyList<Option> RielOnly);
+
+/// <summary>
+/// The catalog of published results behind <c>plesim reproduce</c>: <c>--list</c>, a case by name,
+/// and <c>all</c> with its scorecard. <c>riel-2011</c> by itself stays the full experiment of
+/// <see cref="ReproduceCommand"/> (this class returns null for it).
+/// </summary>
+public static class CatalogCommand
+{
+    /// <summary>Handles the catalog forms of <c>reproduce</c>; null when the command is the built-in riel-2011 experiment.</summary>
+    public static int? Dispatch(CliContext ctx, ParseResult parse, CatalogOptions o)
+    {
+        var name = parse.GetValue(o.Experiment);
+        bool list = parse.GetValue(o.List);
+        if (name == "riel-2011" && !list)
+            return null;
+        IReadOnlyList<CatalogCase> cases;
+        try
+        {
+            cases = CaseLoader.BuiltIn();
+        }
+        catch (ScenarioException e)
+        {
+            foreach (var d in e.Diagnostics)
+                ctx.Err.WriteLine(d.ToString());
+            return ExitCodes.BadInput;
+        }
+        bool json = parse.GetValue(o.Json);
+        if (list)
+        {
+            if (name is not null)
+                throw new CliInputException("--list takes no experiment name (it lists them all)");
+            if (json)
+                ctx.Out.Write(CatalogReport.ListJson(cases));
+            else
+                ctx.Out.Write(CatalogReport.List(cases));
+            return ExitCodes.Ok;
+        }
+        if (name is null)
+            throw new CliInputException("name a case to reproduce (plesim reproduce --list shows them), or 'all'");
+        foreach (var opt in o.RielOnly)
+        {
+            if (parse.GetResult(opt) is { Implicit: false })
+                throw new CliInputException($"{opt.Name} applies to 'plesim reproduce riel-2011' only");
+        }
+        List<CatalogCase> selected;
+        if (name == "all")
+        {
+            selected = [.. cases];
+        }
+        else if (name.EndsWith(".yaml", StringComparison.Ordinal))
+        {
+            // A case file being written: check it (file:line:column errors) and run it.
+            try
+            {
+                selected = [CaseLoader.LoadFile(name)];
+            }
+            catch (ScenarioException e)
+            {
+                foreach (var d in e.Diagnostics)
+                    ctx.Err.WriteLine(d.ToString());
+                return ExitCodes.BadInput;
+            }
+            if (selected[0] is { IsExpressible: true, PreregisteredCommit: "pending" } p)
+            {
+                // Pre-registration (decision 0018): the model never runs on a case before it is committed.
+                ctx.Out.WriteLine($"{name}: the case '{p.Name}' is well formed. Not run: it is not pre-registered yet — commit it, " +
+                    "write that commit into preregistered_commit, then run it.");
+                return ExitCodes.Ok;
+            }
+        }
+        else if (cases.FirstOrDefault(c => c.Name == name) is { } one)
+        {
+            selected = [one];
+        }
+        else
+        {
+            var guess = Suggestions.Closest(name, cases.Select(c => c.Name).Append("all"));
+            throw new CliInputException($"no case named '{name}'{(guess is null ? "" : $"; did you mean '{guess}'?")} (plesim reproduce --list shows the catalog)");
+        }
+        bool quick = parse.GetValue(o.Quick);
+        int? runs = parse.GetValue(o.Runs);
+        if (runs is < 2)
+            throw new CliInputException($"--runs must be at least 2 (a confidence interval needs two runs), got {runs}");
+        var results = new List<CaseResult>();
+        foreach (var c in selected)
+        {
+            CaseResult r;
+            try
+            {
+                r = c.IsExpressible
+                    ? Progress.Run(ctx, $"{c.Name} ({c.Expression!.Rows.Count * c.Expression.Columns.Count} cells)",
+                        report => CatalogRunner.Run(c, quick, runs, parse.GetValue(o.Parallel), report), quiet: json && !ctx.IsErrTerminal)
+                    : CatalogRunner.Run(c, quick);
+            }
+            catch (ScenarioException e)
+            {
+                foreach (var d in e.Diagnostics)
+                    ctx.Err.WriteLine(d.ToString());
+                return ExitCodes.BadInput;
+            }
+            results.Add(r);
+        }
+        var jsonText = CatalogReport.ResultsJson(results);
+        var text = new StringWriter();
+        var textConsole = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Out = new Spectre.Console.AnsiConsoleOutput(text),
+            Ansi = Spectre.Console.AnsiSupport.No,
+            ColorSystem = Spectre.Console.ColorSystemSupport.NoColors,
+        });
+        textConsole.Profile.Width = 200;
+        foreach (var console in new[] { ctx.Console_, textConsole })
+        {
+            if (console == ctx.Console_ && json)
+                continue;
+            foreach (var r in results)
+            {
+                if (name == "all" && !r.Case.IsExpressible)
+                    continue; // the scorecard names what is missing
+                console.Write(CatalogReport.Table(r));
+                foreach (var line in CatalogReport.Verdict(r))
+                    console.WriteLine(line);
+                console.WriteLine();
+            }
+            if (name == "all")
+            {
+                console.Write(CatalogReport.Scorecard(results));
+                console.WriteLine(CatalogReport.Totals(results));
+            }
+        }
+        if (json)
+            ctx.Out.Write(jsonText);
+        if (parse.GetValue(o.Out) is { } dir)
+        {
+            AtomicFile.Write(Path.Combine(dir, "catalog.json"), jsonText);
+            AtomicFile.Write(Path.Combine(dir, "catalog.txt"), text.ToString());
+        }
+        int failed = results.Sum(r => r.Cells.Sum(c => c.Failed));
+        if (failed > 0)
+            ctx.Err.WriteLine($"plesim: {failed} runs failed; their seeds and errors are in the JSON output");
+        return failed > 0 ? ExitCodes.RunFailed : ExitCodes.Ok;
+    }
+}

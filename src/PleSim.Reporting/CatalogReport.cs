@@ -1,0 +1,358 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using PleSim.Experiments.Catalog;
+using PleSim.Experiments.Running;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace PleSim.Reporting;
+
+/// <summary>
+/// Text and JSON for the catalog of published results: the case list (<c>reproduce --list</c>), one
+/// case side by side with its source (<c>reproduce NAME</c>), and the scorecard (<c>reproduce all</c>).
+/// </summary>
+public static class CatalogReport
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>One paragraph per case: name, source, set-up, what was measured, whether PleSim can express it, pre-registration.</summary>
+    public static string List(IReadOnlyList<CatalogCase> cases)
+    {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"{cases.Count} cases in the catalog of published results ({cases.Count(c => c.IsExpressible)} expressible, {cases.Count(c => !c.IsExpressible)} not yet).\n");
+        foreach (var c in cases)
+        {
+            sb.Append('\n');
+            sb.Append(CultureInfo.InvariantCulture, $"{c.Name} ({c.Source.Date}): {c.Title}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"  source:    {SourceLine(c.Source)}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"  set-up:    {c.Setup}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"  measured:  {c.Measured}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"  published: {c.Published.Rows.Count} row(s) x {c.Published.Columns.Count} column(s) in {c.Published.Unit}{(c.Published.Approximate ? " (approximate)" : "")}{(c.Published.Qualitative ? " (a claim without numbers)" : "")}; shape: {c.Shape.Count} predicate(s)\n");
+            sb.Append(CultureInfo.InvariantCulture, $"  status:    {Status(c)}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"  pre-registered in commit {c.PreregisteredCommit}\n");
+        }
+        return sb.ToString();
+    }
+
+    public static string SourceLine(CaseSource s)
+    {
+        var parts = new List<string> { s.Authors, $"\"{s.Title}\"", s.Venue, s.Date };
+        if (s.Url.Length > 0)
+            parts.Add(s.Url);
+        if (s.MessageId.Length > 0)
+            parts.Add("message-id " + s.MessageId);
+        return string.Join(", ", parts);
+    }
+
+    public static string Status(CatalogCase c) => c.Expression is { } e
+        ? $"expressible: {e.Scenario}, metric {e.Metric}, {e.Rows.Count} row(s) x {e.Columns.Count} column(s), {e.Runs} runs per cell"
+          + (c.Calibrate is { } k ? $"; calibrated: {k.Key} = {k.Value} on column {k.Column}" : "")
+        : "cannot express yet: " + c.CannotExpress;
+
+    /// <summary>A case's table: per cell the published value and the simulated mean with its 95% CI.</summary>
+    public static IRenderable Table(CaseResult r)
+    {
+        var c = r.Case;
+        var t = new Table().Border(TableBorder.Rounded)
+            .Title(Markup.Escape($"{c.Name} — {c.Published.Unit} (published | simulated mean [95% CI])"));
+        t.AddColumn("row");
+        foreach (var col in c.Published.Columns)
+            t.AddColumn(new TableColumn(Markup.Escape(col)).RightAligned());
+        foreach (var row in c.Published.Rows)
+        {
+            var cells = new List<string> { Markup.Escape(row.Name) };
+            for (int i = 0; i < c.Published.Columns.Count; i++)
+            {
+                string pub = row.Values[i] is double v ? Num(v) : "–";
+                var sim = r.Simulated(new CellRef(row.Name, c.Published.Columns[i]));
+                string s = sim is { } x ? $"{Num(x.Mean)} [{Num(x.Low)}, {Num(x.High)}]" : r.Case.IsExpressible ? "(no value)" : "(not simulated)";
+                cells.Add(Markup.Escape($"{pub}\n{s}"));
+            }
+            t.AddRow(cells.ToArray());
+        }
+        return t;
+    }
+
+    /// <summary>The lines under a case's table: each shape predicate judged on the published and the simulated numbers, the verdict, calibration, pre-registration.</summary>
+    public static IReadOnlyList<string> Verdict(CaseResult r)
+    {
+        var c = r.Case;
+        var lines = new List<string>
+        {
+            $"Source: {SourceLine(c.Source)}",
+            $"Set-up: {c.Setup}",
+            $"Measured: {c.Measured}" + (c.Published.Note.Length > 0 ? $" ({c.Published.Note})" : ""),
+            "Expected shape (published | simulated):",
+        };
+        foreach (var p in r.Predicates)
+        {
+            string pub = p.OnPublished == Judgement.NoValue ? "no numbers" : $"{Word(p.OnPublished)} on {Vals(p.PublishedValues, false)}";
+            string sim = !c.IsExpressible ? "not simulated" : p.OnSimulated == Judgement.NoValue ? "no value" : $"{Word(p.OnSimulated)} on {Vals(p.SimulatedValues, true)}"
+                + (p.SimulatedDifference is { } d ? $", paired difference {Num(d.Mean)} [{Num(d.Low)}, {Num(d.High)}]" : "");
+            lines.Add($"  {p.Predicate.Claim}: {p.Predicate} — published: {pub} | simulated: {sim}");
+        }
+        if (c.Calibrate is { } k)
+            lines.Add($"Calibrated: {k.Key} = {k.Value}, fitted on column {k.Column} ({k.Note}).");
+        lines.Add(c.IsExpressible
+            ? $"Verdict: {r.Verdict.ToUpperInvariant()} ({r.Holding} of {r.Predicates.Count} predicates hold; {r.RunsPerCell} runs per cell{(r.Quick ? ", --quick" : "")}, {r.WallSeconds.ToString("0.0", Inv)} s)."
+            : $"Verdict: CANNOT EXPRESS YET — missing: {c.CannotExpress}");
+        lines.Add($"Pre-registered in commit {c.PreregisteredCommit}" + (c.PreregistrationNote.Length > 0 ? $" ({c.PreregistrationNote})" : "."));
+        return lines;
+    }
+
+    /// <summary>The scorecard of <c>reproduce all</c>: one row per case and the totals.</summary>
+    public static IRenderable Scorecard(IReadOnlyList<CaseResult> results)
+    {
+        var t = new Table().Border(TableBorder.Rounded).Title("catalog scorecard");
+        t.AddColumn("case");
+        t.AddColumn("date");
+        t.AddColumn("verdict");
+        t.AddColumn(new TableColumn("shape holds").RightAligned());
+        t.AddColumn(new TableColumn("runs/cell").RightAligned());
+        t.AddColumn(new TableColumn("wall s").RightAligned());
+        t.AddColumn("pre-registered");
+        t.AddColumn("missing feature / note");
+        foreach (var r in results)
+        {
+            var c = r.Case;
+            t.AddRow(
+                Markup.Escape(c.Name),
+                Markup.Escape(c.Source.Date),
+                Markup.Escape(r.Verdict),
+                c.IsExpressible ? $"{r.Holding}/{r.Predicates.Count}" : "–",
+                c.IsExpressible ? r.RunsPerCell.ToString(Inv) : "–",
+                c.IsExpressible ? r.WallSeconds.ToString("0.0", Inv) : "–",
+                Markup.Escape(Short(c.PreregisteredCommit)),
+                Markup.Escape(c.IsExpressible ? (c.Calibrate is { } k ? $"calibrated {k.Key} = {k.Value} on {k.Column}" : "") : c.CannotExpress));
+        }
+        return t;
+    }
+
+    public static string Totals(IReadOnlyList<CaseResult> results)
+    {
+        int Count(string v) => results.Count(r => r.Verdict == v);
+        return $"{results.Count} cases: {Count(Verdicts.Matches)} match, {Count(Verdicts.DoesNotMatch)} do not match, " +
+               $"{Count(Verdicts.Inconclusive)} inconclusive, {Count(Verdicts.CannotExpress)} cannot express yet" +
+               (Count(Verdicts.Failed) > 0 ? $", {Count(Verdicts.Failed)} with failed runs" : "") + ".";
+    }
+
+    /// <summary><c>--list --json</c>: every case with every field of its file.</summary>
+    public static string ListJson(IReadOnlyList<CatalogCase> cases) => Write(w =>
+    {
+        w.WriteStartObject();
+        w.WriteStartArray("cases");
+        foreach (var c in cases)
+            WriteCase(w, c);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    });
+
+    /// <summary><c>reproduce NAME --json</c> / <c>reproduce all --json</c>: the cases, their cells, predicates, verdicts and the totals.</summary>
+    public static string ResultsJson(IReadOnlyList<CaseResult> results) => Write(w =>
+    {
+        w.WriteStartObject();
+        w.WriteStartObject("totals");
+        foreach (var v in new[] { Verdicts.Matches, Verdicts.DoesNotMatch, Verdicts.Inconclusive, Verdicts.CannotExpress, Verdicts.Failed })
+            w.WriteNumber(v, results.Count(r => r.Verdict == v));
+        w.WriteEndObject();
+        w.WriteStartArray("results");
+        foreach (var r in results)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", r.Case.Name);
+            w.WriteString("verdict", r.Verdict);
+            w.WriteString("preregistered_commit", r.Case.PreregisteredCommit);
+            w.WriteNumber("runs_per_cell", r.RunsPerCell);
+            w.WriteBoolean("quick", r.Quick);
+            w.WriteNumber("wall_seconds", Math.Round(r.WallSeconds, 3));
+            w.WriteString("scenario_digest", r.ScenarioDigest);
+            if (r.Case.IsExpressible)
+                w.WriteNull("missing_feature");
+            else
+                w.WriteString("missing_feature", r.Case.CannotExpress);
+            w.WriteStartArray("cells");
+            foreach (var cell in r.Cells)
+            {
+                w.WriteStartObject();
+                w.WriteString("row", cell.Row);
+                w.WriteString("column", cell.Column);
+                if (r.Case.Published.Value(cell.Row, cell.Column) is double pv)
+                    w.WriteNumber("published", pv);
+                else
+                    w.WriteNull("published");
+                ResultJson.WriteNumber(w, "mean", cell.Summary.Mean);
+                ResultJson.WriteNumber(w, "ci95_low", cell.Summary.Ci95Low);
+                ResultJson.WriteNumber(w, "ci95_high", cell.Summary.Ci95High);
+                w.WriteNumber("n", cell.Summary.N);
+                w.WriteNumber("failed_runs", cell.Failed);
+                w.WriteStartArray("overrides");
+                foreach (var o in cell.Overrides)
+                    w.WriteStringValue(o);
+                w.WriteEndArray();
+                w.WriteStartArray("failures");
+                foreach (var f in cell.Runs.Where(x => x.Error is not null))
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("seed", f.Seed);
+                    w.WriteString("error", f.Error);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("predicates");
+            foreach (var p in r.Predicates)
+            {
+                w.WriteStartObject();
+                w.WriteString("claim", p.Predicate.Claim);
+                w.WriteString("predicate", p.Predicate.ToString());
+                w.WriteString("on_published", Word(p.OnPublished));
+                w.WriteString("on_simulated", r.Case.IsExpressible ? Word(p.OnSimulated) : "not simulated");
+                WriteIntervals(w, "published_values", p.PublishedValues);
+                WriteIntervals(w, "simulated_values", p.SimulatedValues);
+                WriteIntervals(w, "simulated_paired_difference", p.SimulatedDifference is { } d ? [d] : []);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WritePropertyName("case");
+            WriteCase(w, r.Case);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    });
+
+    private static void WriteIntervals(Utf8JsonWriter w, string name, Interval[] values)
+    {
+        w.WriteStartArray(name);
+        foreach (var v in values)
+        {
+            w.WriteStartObject();
+            ResultJson.WriteNumber(w, "mean", v.Mean);
+            ResultJson.WriteNumber(w, "ci95_low", v.Low);
+            ResultJson.WriteNumber(w, "ci95_high", v.High);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void WriteCase(Utf8JsonWriter w, CatalogCase c)
+    {
+        w.WriteStartObject();
+        w.WriteString("name", c.Name);
+        w.WriteString("title", c.Title);
+        w.WriteStartObject("source");
+        w.WriteString("authors", c.Source.Authors);
+        w.WriteString("title", c.Source.Title);
+        w.WriteString("venue", c.Source.Venue);
+        w.WriteString("date", c.Source.Date);
+        w.WriteString("url", c.Source.Url);
+        w.WriteString("message_id", c.Source.MessageId);
+        w.WriteString("note", c.Source.Note);
+        w.WriteEndObject();
+        w.WriteString("setup", c.Setup);
+        w.WriteString("measured", c.Measured);
+        w.WriteStartObject("published");
+        w.WriteString("unit", c.Published.Unit);
+        w.WriteBoolean("approximate", c.Published.Approximate);
+        w.WriteBoolean("qualitative", c.Published.Qualitative);
+        w.WriteString("note", c.Published.Note);
+        w.WriteStartArray("columns");
+        foreach (var col in c.Published.Columns)
+            w.WriteStringValue(col);
+        w.WriteEndArray();
+        w.WriteStartArray("rows");
+        foreach (var row in c.Published.Rows)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", row.Name);
+            w.WriteStartArray("values");
+            foreach (var v in row.Values)
+            {
+                if (v is double d)
+                    w.WriteNumberValue(d);
+                else
+                    w.WriteNullValue();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+        w.WriteStartArray("shape");
+        foreach (var p in c.Shape)
+        {
+            w.WriteStartObject();
+            w.WriteString("claim", p.Claim);
+            w.WriteString("kind", p.Kind);
+            w.WriteString("predicate", p.ToString());
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteBoolean("expressible", c.IsExpressible);
+        if (c.Expression is { } e)
+        {
+            w.WriteStartObject("expression");
+            w.WriteString("scenario", e.Scenario);
+            w.WriteString("metric", e.Metric);
+            w.WriteNumber("runs", e.Runs);
+            w.WriteNumber("quick_runs", e.QuickRuns);
+            w.WriteString("builtin", e.Builtin);
+            w.WriteEndObject();
+            w.WriteNull("cannot_express");
+        }
+        else
+        {
+            w.WriteNull("expression");
+            w.WriteString("cannot_express", c.CannotExpress);
+        }
+        if (c.Calibrate is { } k)
+        {
+            w.WriteStartObject("calibrate");
+            w.WriteString("column", k.Column);
+            w.WriteString("key", k.Key);
+            w.WriteString("value", k.Value);
+            w.WriteString("note", k.Note);
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull("calibrate");
+        }
+        w.WriteString("preregistered_commit", c.PreregisteredCommit);
+        w.WriteString("preregistration_note", c.PreregistrationNote);
+        w.WriteEndObject();
+    }
+
+    private static string Write(Action<Utf8JsonWriter> body)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            body(w);
+        return Encoding.UTF8.GetString(ms.ToArray()) + "\n";
+    }
+
+    private static string Word(Judgement j) => j switch
+    {
+        Judgement.Holds => "holds",
+        Judgement.Fails => "fails",
+        Judgement.Inconclusive => "inconclusive",
+        _ => "no value",
+    };
+
+    private static string Vals(Interval[] values, bool ci) =>
+        string.Join(" vs ", values.Select(v => ci && v.Low != v.High ? $"{Num(v.Mean)} [{Num(v.Low)}, {Num(v.High)}]" : Num(v.Mean)));
+
+    private static string Short(string commit) => commit.Length > 12 ? commit[..12] : commit;
+
+    /// <summary>Numbers as people read them: thousands separators for large values, four significant digits for small ones.</summary>
+    public static string Num(double v)
+    {
+        if (!double.IsFinite(v))
+            return double.IsNaN(v) ? "NaN" : v > 0 ? "∞" : "−∞";
+        double a = Math.Abs(v);
+        return a >= 1000 ? v.ToString("#,0", Inv) : a >= 1 ? v.ToString("0.###", Inv) : v.ToString("0.####", Inv);
+    }
+}

@@ -1,0 +1,268 @@
+using PleSim.Experiments.Catalog;
+using PleSim.Experiments.Scenarios;
+
+namespace PleSim.Experiments.Tests;
+
+/// <summary>The catalog's case format: parsing, errors with positions, and the shape evaluator on synthetic numbers.</summary>
+public class CatalogTests
+{
+    /// <summary>A minimal valid case (cannot express), with the shape given; f.yaml names it 'demo'.</summary>
+    private static string Case(string shape, string table = "", string tail = "cannot_express: a workload kind\n") =>
+        "name: demo\n" +
+        "title: a demo\n" +
+        "source: {authors: A. Author, title: A patch, venue: LKML, date: 2012-07-10, url: https://example.org/x}\n" +
+        "setup: two guests\n" +
+        "measured: throughput\n" +
+        (table.Length > 0 ? table :
+        "published:\n" +
+        "  unit: ops/s\n" +
+        "  columns: [1x, 2x]\n" +
+        "  rows:\n" +
+        "    - {name: base, values: [100, 50]}\n" +
+        "    - {name: patched, values: [101, 80]}\n") +
+        "shape:\n" + shape +
+        tail +
+        "preregistered_commit: pending\n";
+
+    private const string GoodShape =
+        "  - {claim: same at 1x, near: [\"patched @ 1x\", \"base @ 1x\", 0.02]}\n" +
+        "  - {claim: gain at 2x, greater: [\"patched @ 2x\", \"base @ 2x\"]}\n" +
+        "  - {claim: gain grows, greater: [\"gain(patched @ 2x; base @ 2x)\", \"gain(patched @ 1x; base @ 1x)\"]}\n";
+
+    private static IReadOnlyList<ScenarioDiagnostic> Errors(string text, string file = "demo.yaml") =>
+        Assert.Throws<ScenarioException>(() => CaseLoader.LoadText(text, file)).Diagnostics;
+
+    [Fact]
+    public void A_valid_case_parses_into_its_parts()
+    {
+        var c = CaseLoader.LoadText(Case(GoodShape), "demo.yaml");
+        Assert.Equal("demo", c.Name);
+        Assert.Equal("2012-07-10", c.Source.Date);
+        Assert.Equal(["1x", "2x"], c.Published.Columns);
+        Assert.Equal(80, c.Published.Value("patched", "2x"));
+        Assert.Equal(3, c.Shape.Count);
+        Assert.Equal("gain", c.Shape[2].Operands[0].Kind);
+        Assert.False(c.IsExpressible);
+        Assert.Equal("a workload kind", c.CannotExpress);
+        Assert.Equal("pending", c.PreregisteredCommit);
+    }
+
+    [Fact]
+    public void Errors_carry_file_line_column_and_key_path()
+    {
+        var d = Errors(Case(GoodShape).Replace("measured: throughput\n", "measured: throughput\nmesured: x\n", StringComparison.Ordinal));
+        var e = Assert.Single(d);
+        Assert.Equal(("demo.yaml", 6, 1, "mesured"), (e.File, e.Line, e.Column, e.KeyPath));
+        Assert.Contains("did you mean 'measured'?", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_shape_that_does_not_hold_on_the_published_numbers_is_rejected()
+    {
+        var d = Errors(Case("  - {claim: wrong way, greater: [\"base @ 2x\", \"patched @ 2x\"]}\n"));
+        var e = Assert.Single(d);
+        Assert.Equal("shape[0]", e.KeyPath);
+        Assert.True(e.Line > 0);
+        Assert.Contains("does not hold on the published numbers", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Unknown_rows_and_columns_in_the_shape_get_suggestions()
+    {
+        var d = Errors(Case("  - {claim: x, greater: [\"patchd @ 2x\", \"base @ 3x\"]}\n"));
+        Assert.Contains(d, x => x.Message.Contains("'patchd' is not a row", StringComparison.Ordinal) && x.Message.Contains("did you mean 'patched'?", StringComparison.Ordinal));
+        Assert.Contains(d, x => x.Message.Contains("'3x' is not a column", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Malformed_predicates_are_reported()
+    {
+        Assert.Contains(Errors(Case("  - {claim: x, bigger: [\"a @ 1x\", \"b @ 1x\"]}\n")), x => x.Message.Contains("needs one of: greater", StringComparison.Ordinal));
+        Assert.Contains(Errors(Case("  - {claim: x, greater: [\"patched @ 2x\"]}\n")), x => x.Message.Contains("greater takes [A, B]", StringComparison.Ordinal));
+        Assert.Contains(Errors(Case("  - {claim: x, positive: \"patched 2x\"}\n")), x => x.Message.Contains("is not a cell", StringComparison.Ordinal));
+        Assert.Contains(Errors(Case("  - {claim: x, between: [\"patched @ 2x\", 5, 1]}\n")), x => x.Message.Contains("above high", StringComparison.Ordinal));
+        Assert.Contains(Errors(Case("  - {claim: x, positive: \"patched @ 2x\", negative: \"base @ 1x\"}\n")), x => x.Message.Contains("exactly one of", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_case_needs_an_expression_or_the_missing_feature_but_not_both()
+    {
+        Assert.Contains(Errors(Case(GoodShape, tail: "")), x => x.KeyPath == "expression");
+        var both = Errors(Case(GoodShape, tail: "cannot_express: x\nexpression: {scenario: s.yaml, metric: m, runs: 2, rows: {base: [], patched: []}, columns: {1x: [], 2x: []}}\n"));
+        Assert.Contains(both, x => x.Message.Contains("not both", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_expression_must_cover_the_published_rows_and_columns()
+    {
+        var d = Errors(Case(GoodShape, tail: "expression: {scenario: s.yaml, metric: m, runs: 2, rows: {base: [], patchd: [\"kvm.ple_handler=none\"]}, columns: {1x: [], 2x: [noequals]}}\n"));
+        Assert.Contains(d, x => x.Message.Contains("'patchd' is not a row", StringComparison.Ordinal));
+        Assert.Contains(d, x => x.Message.Contains("'patched' has no overrides", StringComparison.Ordinal));
+        Assert.Contains(d, x => x.Message.Contains("not key=value", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Source_date_address_commit_name_and_row_length_are_checked()
+    {
+        var text = Case(GoodShape)
+            .Replace("date: 2012-07-10, url: https://example.org/x", "date: July 2012", StringComparison.Ordinal)
+            .Replace("preregistered_commit: pending", "preregistered_commit: HEAD", StringComparison.Ordinal)
+            .Replace("[101, 80]", "[101]", StringComparison.Ordinal);
+        var d = Errors(text, "other.yaml");
+        Assert.Contains(d, x => x.KeyPath == "source.date");
+        Assert.Contains(d, x => x.KeyPath == "source" && x.Message.Contains("url", StringComparison.Ordinal));
+        Assert.Contains(d, x => x.KeyPath == "preregistered_commit");
+        Assert.Contains(d, x => x.KeyPath == "name" && x.Message.Contains("demo.yaml", StringComparison.Ordinal));
+        Assert.Contains(d, x => x.KeyPath == "published.rows[1].values");
+        Assert.All(d, x => Assert.Equal("other.yaml", x.File));
+    }
+
+    [Fact]
+    public void A_qualitative_table_has_no_numbers_and_an_empty_table_must_say_it_is_qualitative()
+    {
+        const string empty = "published:\n  unit: ms\n  columns: [c]\n  rows:\n    - {name: a, values: [~]}\n    - {name: b, values: [~]}\n";
+        const string shape = "  - {claim: a slower, greater: [\"a @ c\", \"b @ c\"]}\n";
+        Assert.Contains(Errors(Case(shape, empty)), x => x.Message.Contains("qualitative: true", StringComparison.Ordinal));
+        var ok = CaseLoader.LoadText(Case(shape, empty.Replace("rows:", "qualitative: true\n  rows:", StringComparison.Ordinal)), "demo.yaml");
+        Assert.True(ok.Published.Qualitative);
+        Assert.Null(ok.Published.Value("a", "c"));
+    }
+
+    [Fact]
+    public void Calibration_names_a_published_column_and_needs_an_expression()
+    {
+        var d = Errors(Case(GoodShape) + "calibrate: {column: 3x, key: k, value: v}\n");
+        Assert.Contains(d, x => x.KeyPath == "calibrate.column");
+        Assert.Contains(d, x => x.KeyPath == "calibrate" && x.Message.Contains("expression", StringComparison.Ordinal));
+    }
+
+    // --- the shape evaluator, on synthetic numbers (never a case's own result) ---
+
+    private static ShapePredicate P(string kind, string a, string? b = null, double low = 0, double high = 0)
+    {
+        var ops = new List<Operand> { Operand.Parse(a, out _)! };
+        if (b is not null)
+            ops.Add(Operand.Parse(b, out _)!);
+        return new ShapePredicate(kind, ops, low, high, "");
+    }
+
+    private static Func<CellRef, double[]?> Runs(Dictionary<string, double[]> cells) =>
+        c => cells.TryGetValue(c.ToString(), out var v) ? v : null;
+
+    [Fact]
+    public void Greater_holds_fails_or_is_inconclusive_from_the_paired_difference()
+    {
+        var p = P("greater", "x @ c", "y @ c");
+        Assert.Equal(Judgement.Holds, p.JudgePaired(Runs(new() { ["x @ c"] = [10, 11, 12], ["y @ c"] = [9, 10, 11] })).Judgement);
+        Assert.Equal(Judgement.Fails, p.JudgePaired(Runs(new() { ["x @ c"] = [9, 10, 11], ["y @ c"] = [10, 11, 12] })).Judgement);
+        Assert.Equal(Judgement.Inconclusive, p.JudgePaired(Runs(new() { ["x @ c"] = [10, 14, 12], ["y @ c"] = [11, 10, 12] })).Judgement);
+        Assert.Equal(Judgement.NoValue, p.JudgePaired(Runs(new() { ["x @ c"] = [1, 2] })).Judgement);
+    }
+
+    [Fact]
+    public void Pairing_by_seed_settles_what_unpaired_intervals_cannot()
+    {
+        // Large run-to-run spread shared by both cells, constant difference of 1: the cells' own
+        // intervals overlap, the paired difference does not include 0.
+        var p = P("greater", "x @ c", "y @ c");
+        var (j, values, d) = p.JudgePaired(Runs(new() { ["x @ c"] = [101, 201, 301, 151], ["y @ c"] = [100, 200, 300, 150] }));
+        Assert.Equal(Judgement.Holds, j);
+        Assert.True(values[0].Low < values[1].High);
+        Assert.Equal(1, d!.Value.Mean, 9);
+        Assert.Equal(Judgement.Inconclusive, p.Judge(c => c.Row == "x" ? new Interval(188, 60, 316) : new Interval(187, 59, 315)).Judgement);
+    }
+
+    [Fact]
+    public void Gain_and_ratio_operands_are_relative_to_the_second_cell()
+    {
+        var table = new Dictionary<string, double> { ["a @ c"] = 150, ["b @ c"] = 100 };
+        Interval? Pub(CellRef c) => table.TryGetValue(c.ToString(), out var v) ? Interval.Exact(v) : null;
+        Assert.Equal(0.5, Operand.Parse("gain(a @ c; b @ c)", out _)!.Evaluate(Pub)!.Value.Mean, 12);
+        Assert.Equal(1.5, Operand.Parse("ratio(a @ c; b @ c)", out _)!.Evaluate(Pub)!.Value.Mean, 12);
+        Assert.Equal(Judgement.Holds, P("between", "gain(a @ c; b @ c)", low: 0.4, high: 0.6).Judge(Pub).Judgement);
+        Assert.Equal(Judgement.Fails, P("between", "gain(a @ c; b @ c)", low: 0.6, high: 0.9).Judge(Pub).Judgement);
+        var paired = P("positive", "gain(a @ c; b @ c)").JudgePaired(Runs(new() { ["a @ c"] = [150, 160, 140], ["b @ c"] = [100, 110, 90] }));
+        Assert.Equal(Judgement.Holds, paired.Judgement);
+        Assert.Equal(0.5, paired.Values[0].Mean, 12);
+    }
+
+    [Fact]
+    public void Near_uses_a_relative_tolerance_of_the_second_operand()
+    {
+        var p = P("near", "x @ c", "y @ c", high: 0.02);
+        Assert.Equal(Judgement.Holds, p.JudgePaired(Runs(new() { ["x @ c"] = [101, 101.2, 100.8], ["y @ c"] = [100, 100, 100] })).Judgement);
+        Assert.Equal(Judgement.Fails, p.JudgePaired(Runs(new() { ["x @ c"] = [105, 106, 104], ["y @ c"] = [100, 100, 100] })).Judgement);
+        Assert.Equal(Judgement.Inconclusive, p.JudgePaired(Runs(new() { ["x @ c"] = [95, 105, 103], ["y @ c"] = [100, 100, 100] })).Judgement);
+    }
+
+    [Fact]
+    public void Positive_negative_and_between_on_one_operand()
+    {
+        // n = 3: the 95% half-width is 4.30 × stdev / √3.
+        var runs = Runs(new() { ["x @ c"] = [2, 2.1, 1.9], ["z @ c"] = [-2, -2.1, -1.9] });
+        Assert.Equal(Judgement.Holds, P("positive", "x @ c").JudgePaired(runs).Judgement);
+        Assert.Equal(Judgement.Fails, P("positive", "z @ c").JudgePaired(runs).Judgement);
+        Assert.Equal(Judgement.Holds, P("negative", "z @ c").JudgePaired(runs).Judgement);
+        Assert.Equal(Judgement.Holds, P("between", "x @ c", low: 1.5, high: 10).JudgePaired(runs).Judgement);
+        Assert.Equal(Judgement.Inconclusive, P("between", "x @ c", low: 2.05, high: 10).JudgePaired(runs).Judgement);
+        Assert.Equal(Judgement.Fails, P("between", "x @ c", low: 3, high: 10).JudgePaired(runs).Judgement);
+    }
+
+    [Fact]
+    public void The_verdict_is_the_worst_judgement()
+    {
+        Assert.Equal(Verdicts.Matches, Verdicts.Of([Judgement.Holds, Judgement.Holds]));
+        Assert.Equal(Verdicts.Inconclusive, Verdicts.Of([Judgement.Holds, Judgement.Inconclusive]));
+        Assert.Equal(Verdicts.Inconclusive, Verdicts.Of([Judgement.Holds, Judgement.NoValue]));
+        Assert.Equal(Verdicts.DoesNotMatch, Verdicts.Of([Judgement.Inconclusive, Judgement.Fails, Judgement.Holds]));
+    }
+
+    [Fact]
+    public void A_case_that_cannot_be_expressed_is_not_run_and_says_why()
+    {
+        var c = CaseLoader.LoadText(Case(GoodShape), "demo.yaml");
+        var r = CatalogRunner.Run(c, quick: true);
+        Assert.Equal(Verdicts.CannotExpress, r.Verdict);
+        Assert.Empty(r.Cells);
+        Assert.All(r.Predicates, p => Assert.Equal(Judgement.NoValue, p.OnSimulated));
+        Assert.All(r.Predicates, p => Assert.Equal(Judgement.Holds, p.OnPublished));
+    }
+
+    [Fact]
+    public void Every_shipped_case_parses_and_names_its_preregistration_commit()
+    {
+        var cases = CaseLoader.BuiltIn();
+        var files = Directory.GetFiles(Repo("cases"), "*.yaml").Select(f => Path.GetFileNameWithoutExtension(f)!).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(files, cases.Select(c => c.Name).Order(StringComparer.Ordinal).ToList());
+        Assert.True(cases.Count >= 9, "the issue asks for the seed and at least eight published cases");
+        Assert.All(cases, c => Assert.Matches("^[0-9a-f]{40}$", c.PreregisteredCommit));
+        Assert.All(cases.Where(c => !c.IsExpressible), c => Assert.NotEmpty(c.CannotExpress));
+        Assert.Contains(cases, c => c.Name == "riel-2011" && c.Expression?.Builtin == "riel-2011");
+    }
+
+    [Fact]
+    public void An_expressible_case_runs_every_cell_with_the_same_seeds()
+    {
+        const string table = "published:\n  unit: ops\n  columns: [c]\n  rows:\n    - {name: a, values: [~]}\n    - {name: b, values: [~]}\n  qualitative: true\n";
+        const string shape = "  - {claim: x, greater: [\"a @ c\", \"b @ c\"]}\n";
+        var text = Case(shape, table, tail:
+            "expression:\n  scenario: scenarios/kvm/lock-bench.yaml\n  metric: bench.lock_iterations_per_second\n  runs: 2\n" +
+            "  quick: {runs: 2, set: [duration=20ms, warmup=5ms]}\n" +
+            "  rows: {a: [\"kvm.ple_handler=none\"], b: [\"kvm.ple_handler=directed-yield-2011\"]}\n  columns: {c: []}\n");
+        var r = CatalogRunner.Run(CaseLoader.LoadText(text, "demo.yaml"), quick: true, parallelism: 1);
+        Assert.Equal(2, r.Cells.Count);
+        Assert.All(r.Cells, c => Assert.Equal(2, c.Runs.Length));
+        Assert.Equal(r.Cells[0].Runs.Select(x => x.Seed), r.Cells[1].Runs.Select(x => x.Seed));
+        Assert.Contains("kvm.ple_handler=none", r.Cells[0].Overrides);
+        Assert.Contains("duration=20ms", r.Cells[0].Overrides);
+        Assert.NotEqual(Verdicts.CannotExpress, r.Verdict);
+    }
+
+    private static string Repo(params string[] parts)
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "PleSim.slnx")))
+            dir = Path.GetDirectoryName(dir) ?? throw new InvalidOperationException("repository root not found");
+        return Path.Combine([dir, .. parts]);
+    }
+}
