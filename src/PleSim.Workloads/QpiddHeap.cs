@@ -153,6 +153,17 @@ public sealed class QpiddHeap
         return trims;
     }
 
+    /// <summary>
+    /// What-if: thread <paramref name="thread"/> mallocs and frees a scratch block of
+    /// <paramref name="bytes"/> in its own arena (a request of ≥ 1 KiB consolidates that arena's
+    /// fastbins first). Returns the heap_trim shrinks the free caused.
+    /// </summary>
+    public int Scratch(int thread, int bytes)
+    {
+        var a = _arenas[thread];
+        return Count(a.Free(a.Malloc(bytes)));
+    }
+
     private int Count(int bytes)
     {
         if (bytes == 0)

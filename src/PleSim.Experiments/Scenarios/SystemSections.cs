@@ -202,6 +202,7 @@ internal static class SystemSections
             MessageAllocations = w.Get("message_allocations", AllocationList, d.MessageAllocations),
             QueueNodeBytes = w.Get("queue_node_bytes", Kinds.Int(0, 1 << 20), d.QueueNodeBytes),
             QueuedMessageBytes = w.Get("queued_message_bytes", Kinds.Int(1, 4096), d.QueuedMessageBytes),
+            BatchScratchBytes = w.Get("batch_scratch_bytes", Kinds.Int(0, 1 << 20), d.BatchScratchBytes),
             Arena = new GlibcArenaSettings
             {
                 TopPad = w.Get("glibc_top_pad", Kinds.Int(0, 1 << 26), d.Arena.TopPad),
