@@ -26,6 +26,9 @@ public sealed record GlibcArenaSettings
 
     /// <summary>The request that created the arena (the thread's first malloc), passed to _int_new_arena.</summary>
     public int FirstRequest { get; init; }
+
+    /// <summary>Simulation only: heap size the chunk tables are allocated for up front (they grow past it, allocating).</summary>
+    public int PreallocatedHeapBytes { get; init; } = 4 << 20;
 }
 
 /// <summary>
@@ -57,8 +60,8 @@ public sealed class GlibcArena
     private readonly GlibcArenaSettings _s;
     private int[] _size;   // chunk size in bytes, at the chunk's unit
     private int[] _prev;   // unit of the physically preceding chunk (-1 for the first)
-    private int[] _fd;     // list links (fastbins use _fd only)
-    private int[] _bk;
+    // List links of a free chunk live in its second unit, as glibc keeps fd/bk in the chunk's
+    // user data: Fd(c) = _size[c + 1], Bk(c) = _prev[c + 1] (every chunk spans ≥ 2 units).
     private byte[] _state;
     private byte[] _list;
     private readonly int[] _headFd = new int[LargeList + 1];
@@ -101,11 +104,9 @@ public sealed class GlibcArena
         if (misalign > 0)
             first += Align - misalign;
         _firstUnit = first / Align;
-        int units = Math.Max(HeapSize / Align, 4096) * 2;
+        int units = Math.Max(HeapSize, settings.PreallocatedHeapBytes) / Align + 2;
         _size = new int[units];
         _prev = new int[units];
-        _fd = new int[units];
-        _bk = new int[units];
         _state = new byte[units];
         _list = new byte[units];
         _top = _firstUnit;
@@ -165,7 +166,7 @@ public sealed class GlibcArena
             victim = _fast[fi];
             if (victim >= 0)
             {
-                _fast[fi] = _fd[victim];
+                _fast[fi] = Fd(victim);
                 _state[victim] = InUse;
                 return victim * Align;
             }
@@ -196,7 +197,7 @@ public sealed class GlibcArena
             while ((victim = _headBk[UnsortedList]) >= 0)
             {
                 int size = _size[victim];
-                if (small && _bk[victim] < 0 && victim == _lastRemainder && size > nb + MinSize)
+                if (small && Bk(victim) < 0 && victim == _lastRemainder && size > nb + MinSize)
                 {
                     Unlink(victim);
                     int rem = Split(victim, nb);
@@ -276,7 +277,7 @@ public sealed class GlibcArena
         {
             // TRIM_FASTBINS is 0: even a chunk bordering top goes to its fastbin.
             int fi = FastIndex(size);
-            _fd[p] = _fast[fi];
+            Fd(p) = _fast[fi];
             _fast[fi] = p;
             _state[p] = Fast;
             _haveFastChunks = true;
@@ -305,7 +306,7 @@ public sealed class GlibcArena
             _fast[fi] = -1;
             while (p >= 0)
             {
-                int next = _fd[p];
+                int next = Fd(p);
                 Coalesce(p, _size[p]);
                 p = next;
             }
@@ -337,7 +338,7 @@ public sealed class GlibcArena
             MprotectSize = (int)newSize; // mprotect(PROT_READ|PROT_WRITE): no TLB flush needed
         HeapSize = (int)newSize;
         MaxHeapSize = Math.Max(MaxHeapSize, HeapSize);
-        EnsureUnits(HeapSize / Align + 1);
+        EnsureUnits(HeapSize / Align + 2);
         Grows++;
     }
 
@@ -381,7 +382,7 @@ public sealed class GlibcArena
         _state[victim] = InUse;
         _top = victim + nb / Align;
         _prev[_top] = victim;
-        EnsureUnits(_top + 1);
+        EnsureUnits(_top + 2);
         return victim * Align;
     }
 
@@ -402,7 +403,7 @@ public sealed class GlibcArena
     private int SmallestLargeFit(int nb)
     {
         int best = -1;
-        for (int c = _headFd[LargeList]; c >= 0; c = _fd[c])
+        for (int c = _headFd[LargeList]; c >= 0; c = Fd(c))
         {
             if (_size[c] >= nb && (best < 0 || _size[c] < _size[best]))
                 best = c;
@@ -415,10 +416,10 @@ public sealed class GlibcArena
         _list[c] = (byte)list;
         _state[c] = Binned;
         int first = _headFd[list];
-        _fd[c] = first;
-        _bk[c] = -1;
+        Fd(c) = first;
+        Bk(c) = -1;
         if (first >= 0)
-            _bk[first] = c;
+            Bk(first) = c;
         else
             _headBk[list] = c;
         _headFd[list] = c;
@@ -427,11 +428,14 @@ public sealed class GlibcArena
     private void Unlink(int c)
     {
         int list = _list[c];
-        int f = _fd[c], b = _bk[c];
-        if (b >= 0) _fd[b] = f; else _headFd[list] = f;
-        if (f >= 0) _bk[f] = b; else _headBk[list] = b;
+        int f = Fd(c), b = Bk(c);
+        if (b >= 0) Fd(b) = f; else _headFd[list] = f;
+        if (f >= 0) Bk(f) = b; else _headBk[list] = b;
         _state[c] = InUse;
     }
+
+    private ref int Fd(int c) => ref _size[c + 1];
+    private ref int Bk(int c) => ref _prev[c + 1];
 
     private static int FastIndex(int size) => (size >> 4) - 2;
 
@@ -444,8 +448,6 @@ public sealed class GlibcArena
         int n = Math.Max(units + 1, _size.Length * 2);
         Array.Resize(ref _size, n);
         Array.Resize(ref _prev, n);
-        Array.Resize(ref _fd, n);
-        Array.Resize(ref _bk, n);
         Array.Resize(ref _state, n);
         Array.Resize(ref _list, n);
     }
@@ -455,10 +457,10 @@ public sealed class GlibcArena
     {
         long sum = TopSize;
         for (int fi = 0; fi < NFastBins; fi++)
-            for (int c = _fast[fi]; c >= 0; c = _fd[c])
+            for (int c = _fast[fi]; c >= 0; c = Fd(c))
                 sum += _size[c];
         for (int l = 0; l <= LargeList; l++)
-            for (int c = _headFd[l]; c >= 0; c = _fd[c])
+            for (int c = _headFd[l]; c >= 0; c = Fd(c))
                 sum += _size[c];
         return sum;
     }

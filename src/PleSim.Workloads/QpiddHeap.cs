@@ -34,11 +34,11 @@ public sealed class QpiddHeap
             _arenas[i] = new GlibcArena(arena);
         _requests = (int[])messageRequests.Clone();
         _perMessage = 1 + _requests.Length;
-        _ring = new int[_perMessage * 4096];
+        _ring = new int[_perMessage * 16384];
         _nodeBytes = queueNodeBytes;
         // libstdc++ __deque_buf_size: 512 / sizeof(T) elements per node when sizeof(T) < 512.
         _nodeMessages = queueNodeBytes > 0 && queuedMessageBytes > 0 ? Math.Max(1, queueNodeBytes / queuedMessageBytes) : 0;
-        _nodeRing = new int[2 * 256];
+        _nodeRing = new int[2 * 1024];
     }
 
     public IReadOnlyList<GlibcArena> Arenas => _arenas;
