@@ -58,12 +58,18 @@ public sealed class GlibcArena
     private const byte InUse = 0, Fast = 1, Binned = 2;
 
     private readonly GlibcArenaSettings _s;
-    private int[] _size;   // chunk size in bytes, at the chunk's unit
-    private int[] _prev;   // unit of the physically preceding chunk (-1 for the first)
+    /// <summary>What the model keeps per 16-byte unit; one array so a chunk's fields share a cache line.</summary>
+    private struct Unit
+    {
+        public int Size;   // chunk size in bytes, at the chunk's unit
+        public int Prev;   // unit of the physically preceding chunk (-1 for the first)
+        public byte State;
+        public byte List;
+    }
+
+    private Unit[] _u;
     // List links of a free chunk live in its second unit, as glibc keeps fd/bk in the chunk's
-    // user data: Fd(c) = _size[c + 1], Bk(c) = _prev[c + 1] (every chunk spans ≥ 2 units).
-    private byte[] _state;
-    private byte[] _list;
+    // user data: Fd(c) = _u[c + 1].Size, Bk(c) = _u[c + 1].Prev (every chunk spans ≥ 2 units).
     private readonly int[] _headFd = new int[LargeList + 1];
     private readonly int[] _headBk = new int[LargeList + 1];
     private readonly int[] _fast = new int[NFastBins];
@@ -105,12 +111,9 @@ public sealed class GlibcArena
             first += Align - misalign;
         _firstUnit = first / Align;
         int units = Math.Max(HeapSize, settings.PreallocatedHeapBytes) / Align + 2;
-        _size = new int[units];
-        _prev = new int[units];
-        _state = new byte[units];
-        _list = new byte[units];
+        _u = new Unit[units];
         _top = _firstUnit;
-        _prev[_top] = -1;
+        _u[_top].Prev = -1;
     }
 
     public GlibcArenaSettings Settings => _s;
@@ -147,7 +150,7 @@ public sealed class GlibcArena
     }
 
     /// <summary>Chunk size of an allocated chunk (from its offset).</summary>
-    public int ChunkSize(int offset) => _size[offset / Align];
+    public int ChunkSize(int offset) => _u[offset / Align].Size;
 
     public bool HaveFastChunks => _haveFastChunks;
 
@@ -167,7 +170,7 @@ public sealed class GlibcArena
             if (victim >= 0)
             {
                 _fast[fi] = Fd(victim);
-                _state[victim] = InUse;
+                _u[victim].State = InUse;
                 return victim * Align;
             }
         }
@@ -180,7 +183,7 @@ public sealed class GlibcArena
             if (victim >= 0)
             {
                 Unlink(victim);
-                _state[victim] = InUse;
+                _u[victim].State = InUse;
                 return victim * Align;
             }
         }
@@ -196,20 +199,20 @@ public sealed class GlibcArena
             int iters = 0;
             while ((victim = _headBk[UnsortedList]) >= 0)
             {
-                int size = _size[victim];
+                int size = _u[victim].Size;
                 if (small && Bk(victim) < 0 && victim == _lastRemainder && size > nb + MinSize)
                 {
                     Unlink(victim);
                     int rem = Split(victim, nb);
                     InsertFront(UnsortedList, rem);
                     _lastRemainder = rem;
-                    _state[victim] = InUse;
+                    _u[victim].State = InUse;
                     return victim * Align;
                 }
                 Unlink(victim);
                 if (size == nb)
                 {
-                    _state[victim] = InUse;
+                    _u[victim].State = InUse;
                     return victim * Align;
                 }
                 InsertFront(size < MinLargeSize ? size / Align : LargeList, victim);
@@ -236,14 +239,14 @@ public sealed class GlibcArena
             if (victim >= 0)
             {
                 Unlink(victim);
-                if (_size[victim] - nb >= MinSize)
+                if (_u[victim].Size - nb >= MinSize)
                 {
                     int rem = Split(victim, nb);
                     InsertFront(UnsortedList, rem);
                     if (small)
                         _lastRemainder = rem;
                 }
-                _state[victim] = InUse;
+                _u[victim].State = InUse;
                 return victim * Align;
             }
 
@@ -268,10 +271,10 @@ public sealed class GlibcArena
     public int Free(int offset)
     {
         int p = offset / Align;
-        if (offset % Align != 0 || p < _firstUnit || p >= _top || _state[p] != InUse || _size[p] == 0)
+        if (offset % Align != 0 || p < _firstUnit || p >= _top || _u[p].State != InUse || _u[p].Size == 0)
             throw new InvalidOperationException($"free of {offset}: not an allocated chunk (double free or corruption)");
         Frees++;
-        int size = _size[p];
+        int size = _u[p].Size;
 
         if (size <= _s.MaxFast)
         {
@@ -279,7 +282,7 @@ public sealed class GlibcArena
             int fi = FastIndex(size);
             Fd(p) = _fast[fi];
             _fast[fi] = p;
-            _state[p] = Fast;
+            _u[p].State = Fast;
             _haveFastChunks = true;
             return 0;
         }
@@ -307,7 +310,7 @@ public sealed class GlibcArena
             while (p >= 0)
             {
                 int next = Fd(p);
-                Coalesce(p, _size[p]);
+                Coalesce(p, _u[p].Size);
                 p = next;
             }
         }
@@ -346,31 +349,31 @@ public sealed class GlibcArena
     private int Coalesce(int p, int size)
     {
         int next = p + size / Align;
-        int prev = _prev[p];
-        if (prev >= 0 && _state[prev] == Binned)
+        int prev = _u[p].Prev;
+        if (prev >= 0 && _u[prev].State == Binned)
         {
             Unlink(prev);
-            size += _size[prev];
-            _size[p] = 0;
+            size += _u[prev].Size;
+            _u[p].Size = 0;
             p = prev;
         }
         if (next == _top)
         {
-            _size[p] = 0;
+            _u[p].Size = 0;
             _top = p;
-            _state[p] = InUse;
+            _u[p].State = InUse;
             return size + (HeapSize - next * Align);
         }
-        if (_state[next] == Binned)
+        if (_u[next].State == Binned)
         {
             Unlink(next);
-            size += _size[next];
-            _size[next] = 0;
+            size += _u[next].Size;
+            _u[next].Size = 0;
         }
-        _size[p] = size;
-        _state[p] = Binned;
+        _u[p].Size = size;
+        _u[p].State = Binned;
         int after = p + size / Align;
-        _prev[after] = p;
+        _u[after].Prev = p;
         InsertFront(UnsortedList, p);
         return size;
     }
@@ -378,10 +381,10 @@ public sealed class GlibcArena
     private int SplitTop(int nb)
     {
         int victim = _top;
-        _size[victim] = nb;
-        _state[victim] = InUse;
+        _u[victim].Size = nb;
+        _u[victim].State = InUse;
         _top = victim + nb / Align;
-        _prev[_top] = victim;
+        _u[_top].Prev = victim;
         EnsureUnits(_top + 2);
         return victim * Align;
     }
@@ -389,14 +392,14 @@ public sealed class GlibcArena
     /// <summary>Cuts <paramref name="victim"/> to <paramref name="nb"/> bytes; returns the remainder chunk (free, not linked).</summary>
     private int Split(int victim, int nb)
     {
-        int size = _size[victim];
+        int size = _u[victim].Size;
         int rem = victim + nb / Align;
-        _size[victim] = nb;
-        _size[rem] = size - nb;
-        _prev[rem] = victim;
-        _state[rem] = Binned;
+        _u[victim].Size = nb;
+        _u[rem].Size = size - nb;
+        _u[rem].Prev = victim;
+        _u[rem].State = Binned;
         int after = rem + (size - nb) / Align;
-        _prev[after] = rem;
+        _u[after].Prev = rem;
         return rem;
     }
 
@@ -405,7 +408,7 @@ public sealed class GlibcArena
         int best = -1;
         for (int c = _headFd[LargeList]; c >= 0; c = Fd(c))
         {
-            if (_size[c] >= nb && (best < 0 || _size[c] < _size[best]))
+            if (_u[c].Size >= nb && (best < 0 || _u[c].Size < _u[best].Size))
                 best = c;
         }
         return best;
@@ -413,8 +416,8 @@ public sealed class GlibcArena
 
     private void InsertFront(int list, int c)
     {
-        _list[c] = (byte)list;
-        _state[c] = Binned;
+        _u[c].List = (byte)list;
+        _u[c].State = Binned;
         int first = _headFd[list];
         Fd(c) = first;
         Bk(c) = -1;
@@ -427,15 +430,15 @@ public sealed class GlibcArena
 
     private void Unlink(int c)
     {
-        int list = _list[c];
+        int list = _u[c].List;
         int f = Fd(c), b = Bk(c);
         if (b >= 0) Fd(b) = f; else _headFd[list] = f;
         if (f >= 0) Bk(f) = b; else _headBk[list] = b;
-        _state[c] = InUse;
+        _u[c].State = InUse;
     }
 
-    private ref int Fd(int c) => ref _size[c + 1];
-    private ref int Bk(int c) => ref _prev[c + 1];
+    private ref int Fd(int c) => ref _u[c + 1].Size;
+    private ref int Bk(int c) => ref _u[c + 1].Prev;
 
     private static int FastIndex(int size) => (size >> 4) - 2;
 
@@ -443,13 +446,9 @@ public sealed class GlibcArena
 
     private void EnsureUnits(int units)
     {
-        if (units < _size.Length)
+        if (units < _u.Length)
             return;
-        int n = Math.Max(units + 1, _size.Length * 2);
-        Array.Resize(ref _size, n);
-        Array.Resize(ref _prev, n);
-        Array.Resize(ref _state, n);
-        Array.Resize(ref _list, n);
+        Array.Resize(ref _u, Math.Max(units + 1, _u.Length * 2));
     }
 
     /// <summary>Free bytes held in fastbins, bins and top (for tests and invariants).</summary>
@@ -458,10 +457,10 @@ public sealed class GlibcArena
         long sum = TopSize;
         for (int fi = 0; fi < NFastBins; fi++)
             for (int c = _fast[fi]; c >= 0; c = Fd(c))
-                sum += _size[c];
+                sum += _u[c].Size;
         for (int l = 0; l <= LargeList; l++)
             for (int c = _headFd[l]; c >= 0; c = Fd(c))
-                sum += _size[c];
+                sum += _u[c].Size;
         return sum;
     }
 
@@ -473,21 +472,21 @@ public sealed class GlibcArena
         bool prevFree = false;
         while (c < _top)
         {
-            int size = _size[c];
+            int size = _u[c].Size;
             if (size < MinSize || size % Align != 0)
                 throw new InvalidOperationException($"chunk at {c * Align}: bad size {size}");
-            if (_prev[c] != prev)
-                throw new InvalidOperationException($"chunk at {c * Align}: prev link {_prev[c]} ≠ {prev}");
-            bool free = _state[c] == Binned;
+            if (_u[c].Prev != prev)
+                throw new InvalidOperationException($"chunk at {c * Align}: prev link {_u[c].Prev} ≠ {prev}");
+            bool free = _u[c].State == Binned;
             if (free && prevFree)
                 throw new InvalidOperationException($"chunk at {c * Align}: two adjacent free chunks were not coalesced");
-            if (_state[c] == InUse)
+            if (_u[c].State == InUse)
                 inUse += size;
             prevFree = free;
             prev = c;
             c += size / Align;
         }
-        if (c != _top || _prev[_top] != prev)
+        if (c != _top || _u[_top].Prev != prev)
             throw new InvalidOperationException("the last chunk does not end at top");
         if (prevFree)
             throw new InvalidOperationException("a free chunk borders top");
