@@ -77,6 +77,7 @@ public sealed class GlibcArena
     private int _top;            // unit of the top chunk
     private int _lastRemainder = -1;
     private bool _haveFastChunks;
+    private ulong _binmap;       // bit b: small bin b holds a chunk (glibc's binmap, exact here)
 
     public GlibcArena(GlibcArenaSettings settings)
     {
@@ -225,14 +226,10 @@ public sealed class GlibcArena
             victim = -1;
             if (small)
             {
-                for (int b = nb / Align + 1; b < LargeList; b++)
-                {
-                    if (_headBk[b] >= 0)
-                    {
-                        victim = _headBk[b];
-                        break;
-                    }
-                }
+                // The binmap: one bit per non-empty small bin.
+                ulong above = _binmap & (~0UL << (nb / Align + 1));
+                if (above != 0)
+                    victim = _headBk[System.Numerics.BitOperations.TrailingZeroCount(above)];
             }
             if (victim < 0)
                 victim = SmallestLargeFit(nb);
@@ -418,6 +415,8 @@ public sealed class GlibcArena
     {
         _u[c].List = (byte)list;
         _u[c].State = Binned;
+        if (list != UnsortedList && list != LargeList)
+            _binmap |= 1UL << list;
         int first = _headFd[list];
         Fd(c) = first;
         Bk(c) = -1;
@@ -434,6 +433,8 @@ public sealed class GlibcArena
         int f = Fd(c), b = Bk(c);
         if (b >= 0) Fd(b) = f; else _headFd[list] = f;
         if (f >= 0) Bk(f) = b; else _headBk[list] = b;
+        if (_headFd[list] < 0 && list != UnsortedList && list != LargeList)
+            _binmap &= ~(1UL << list);
         _u[c].State = InUse;
     }
 
