@@ -69,24 +69,66 @@ public sealed record AmqpSettings
     public int SocketBufferBytes { get; init; } = 1 << 20;
 
     /// <summary>
-    /// Broker heap per message (the message object, its frames and their bodies). The messages a
-    /// worker writes to the subscriber are freed into the per-thread malloc arena that allocated
-    /// them; glibc 2.12 (malloc/malloc.c <c>_int_free</c>, malloc/arena.c <c>heap_trim</c>) trims
-    /// such an arena with <c>madvise(MADV_DONTNEED)</c> whenever a free coalesces at least
-    /// <see cref="TrimFreeBytes"/> — with no trim threshold for non-main arenas until BZ #17195 —
-    /// and the kernel then shoots down the TLBs of every VCPU holding qpidd's mm. 0 leaves
-    /// allocator trimming out of the model.
+    /// How the broker's heap reaches the kernel. <see cref="BrokerAllocator.Glibc212"/> runs every
+    /// message's allocations and frees through a model of glibc 2.12's per-thread arenas
+    /// (<see cref="GlibcArena"/>): a shrink happens only when a free coalesces to ≥ 64 KiB and the
+    /// top chunk then exceeds top_pad + MINSIZE + a page (malloc.c <c>_int_free</c>, arena.c
+    /// <c>heap_trim</c>), and each shrink is a <c>madvise(MADV_DONTNEED)</c> that shoots down the
+    /// TLBs of every VCPU holding qpidd's mm. <see cref="BrokerAllocator.SummingWhatIf"/> is the
+    /// earlier rule (one trim per <see cref="TrimFreeBytes"/> freed, summed across writes), kept
+    /// as a what-if; it is not glibc's (docs/decisions/0014).
     /// </summary>
+    public BrokerAllocator Allocator { get; init; } = BrokerAllocator.None;
+
+    /// <summary>What-if rule only: broker heap per message, summed across writes.</summary>
     public int HeapBytesPerMessage { get; init; }
 
-    /// <summary>glibc's FASTBIN_CONSOLIDATION_THRESHOLD (64 KiB): a free of at least this much makes a per-thread arena try heap_trim.</summary>
+    /// <summary>What-if rule only: one trim per this many bytes freed.</summary>
     public int TrimFreeBytes { get; init; } = 65536;
+
+    /// <summary>
+    /// glibc model: the malloc() request sizes of one message's objects in the broker, in
+    /// allocation order; the first is the owning object and is freed last. The content string
+    /// (libstdc++ COW rep: 24 + payload + 1 bytes) is added from <see cref="PayloadBytes"/>.
+    /// </summary>
+    public int[] MessageAllocations { get; init; } = [440, 72, 264, 40, 24];
+
+    /// <summary>glibc model: the broker queue's std::deque node (libstdc++: 512 bytes) and the size of one QueuedMessage in it.</summary>
+    public int QueueNodeBytes { get; init; } = 512;
+    public int QueuedMessageBytes { get; init; } = 24;
+
+    /// <summary>
+    /// glibc model, what-if: a scratch block a broker worker mallocs and frees in its own arena
+    /// once per read batch and once per write batch (0: none). Whether qpidd 0.8 makes such a
+    /// request of ≥ 1 KiB per batch is not known; one would consolidate the arena's fastbins.
+    /// </summary>
+    public int BatchScratchBytes { get; init; }
+
+    /// <summary>glibc model: the arena tunables.</summary>
+    public GlibcArenaSettings Arena { get; init; } = new();
+
+    /// <summary>The request sizes the glibc model allocates per message (the listed objects plus the content string).</summary>
+    public int[] MessageRequests()
+    {
+        var r = new int[MessageAllocations.Length + 1];
+        MessageAllocations.CopyTo(r, 0);
+        r[^1] = 24 + PayloadBytes + 1;
+        return r;
+    }
 
     /// <summary><c>madvise</c> + <c>zap_page_range</c> before the flush IPIs.</summary>
     public SimDuration Madvise { get; init; } = SimDuration.FromNanoseconds(2000);
 
     /// <summary>Simulation granularity: the publisher encodes up to this many messages per step.</summary>
     public int PublisherChunk { get; init; } = 16;
+}
+
+/// <summary>How broker frees turn into arena trims (see <see cref="AmqpSettings.Allocator"/>).</summary>
+public enum BrokerAllocator
+{
+    None,
+    Glibc212,
+    SummingWhatIf,
 }
 
 /// <summary>
@@ -175,8 +217,10 @@ public sealed class AmqpPerftest
         kernel.CreateThread("perftest-sub", new Subscriber(this), next++ % cpus, mm: PerftestMm);
         for (int i = 0; i < settings.ClientIoThreads; i++)
             kernel.CreateThread($"client-io{i}", new ClientIo(this), next++ % cpus, mm: PerftestMm);
+        if (settings.Allocator == BrokerAllocator.Glibc212)
+            Heap = new QpiddHeap(settings.BrokerWorkers, settings.Arena, settings.MessageRequests(), settings.QueueNodeBytes, settings.QueuedMessageBytes);
         for (int i = 0; i < settings.BrokerWorkers; i++)
-            kernel.CreateThread($"qpidd-worker{i}", new BrokerWorker(this), next++ % cpus, mm: QpiddMm);
+            kernel.CreateThread($"qpidd-worker{i}", new BrokerWorker(this, i), next++ % cpus, mm: QpiddMm);
     }
 
     /// <summary>The two processes' address spaces.</summary>
@@ -184,8 +228,11 @@ public sealed class AmqpPerftest
 
     public AmqpSettings Settings { get; }
 
-    /// <summary>Heap bytes the broker freed since it last trimmed an arena.</summary>
+    /// <summary>What-if rule: heap bytes the broker freed since it last trimmed an arena.</summary>
     internal long FreedSinceTrim;
+
+    /// <summary>The broker's glibc arenas (one per worker thread), when <see cref="AmqpSettings.Allocator"/> is glibc-2.12.</summary>
+    public QpiddHeap? Heap { get; }
 
     /// <summary>Arena trims (TLB shootdowns) the broker did.</summary>
     public long BrokerTrims { get; internal set; }
@@ -412,7 +459,7 @@ internal sealed class ClientIo(AmqpPerftest m) : ScriptedProgram
 }
 
 /// <summary>Stages C and D: a qpidd worker serving the connection epoll hands it (EPOLLONESHOT: one worker per connection).</summary>
-internal sealed class BrokerWorker(AmqpPerftest m) : ScriptedProgram
+internal sealed class BrokerWorker(AmqpPerftest m, int index) : ScriptedProgram
 {
     private const int Pick = 0, Enqueue = 1, ReadMore = 2, ArmSubOut = 3, RearmPubIn = 4, DeliverSubIn = 5, WriteMore = 6, RetryWrite = 7;
     private long _n;
@@ -442,6 +489,13 @@ internal sealed class BrokerWorker(AmqpPerftest m) : ScriptedProgram
                 }
                 break;
             case Enqueue:
+                // Decoding allocated the messages in this worker's arena (malloc never trims).
+                if (m.Heap is { } heap)
+                {
+                    heap.Enqueue(index, _n);
+                    if (s.BatchScratchBytes > 0)
+                        Trim(heap.Scratch(index, s.BatchScratchBytes));
+                }
                 m.QueueDepth += _n;
                 m.Enqueued += _n;
                 if (m.ConsumerParked)
@@ -492,6 +546,16 @@ internal sealed class BrokerWorker(AmqpPerftest m) : ScriptedProgram
                 else
                     m.ConsumerParked = true; // park the consumer, stop watching for writability
                 break;
+        }
+    }
+
+    /// <summary>Each heap_trim that shrank a heap: this thread's madvise, then the TLB shootdown, before what is planned.</summary>
+    private void Trim(int trims)
+    {
+        for (int i = 0; i < trims; i++)
+        {
+            m.BrokerTrims++;
+            EmitNow(GuestAction.Compute(m.Settings.Madvise.Ns), GuestAction.Shootdown());
         }
     }
 
@@ -546,15 +610,23 @@ internal sealed class BrokerWorker(AmqpPerftest m) : ScriptedProgram
             GuestAction.Release(rx.WqLock),
             GuestAction.Release(rx.Slock),
             GuestAction.Call(this, WriteMore));
-        // The messages written before are freed by now; once 64 KiB have been, the arena's top
-        // goes back to the kernel (heap_trim → madvise → TLB shootdown) before this batch
-        // (EmitNow puts it in front). At most one trim per write.
-        m.FreedSinceTrim += n * s.HeapBytesPerMessage;
-        if (s.HeapBytesPerMessage > 0 && m.FreedSinceTrim >= s.TrimFreeBytes)
+        // The dequeued messages are released as they are encoded, before the write: each chunk
+        // goes back to the arena that allocated it, and every heap_trim that shrinks a heap is a
+        // madvise by this thread → TLB shootdown (EmitNow puts them in front of the batch).
+        if (m.Heap is { } heap)
         {
-            m.FreedSinceTrim %= s.TrimFreeBytes;
-            m.BrokerTrims++;
-            EmitNow(GuestAction.Compute(s.Madvise.Ns), GuestAction.Shootdown());
+            Trim(heap.Dequeue(n) + (s.BatchScratchBytes > 0 ? heap.Scratch(index, s.BatchScratchBytes) : 0));
+        }
+        else if (s.Allocator == BrokerAllocator.SummingWhatIf && s.HeapBytesPerMessage > 0)
+        {
+            // What-if (not glibc's rule): bytes freed are summed across writes, one trim per 64 KiB.
+            m.FreedSinceTrim += n * s.HeapBytesPerMessage;
+            if (m.FreedSinceTrim >= s.TrimFreeBytes)
+            {
+                m.FreedSinceTrim %= s.TrimFreeBytes;
+                m.BrokerTrims++;
+                EmitNow(GuestAction.Compute(s.Madvise.Ns), GuestAction.Shootdown());
+            }
         }
     }
 }

@@ -161,4 +161,18 @@ public class HostAllocationTests
         Assert.True(model.Sim.EventsFired - e0 > 10_000);
         Assert.Equal(0, bytes);
     }
+
+    [Fact]
+    public void The_amqp_guest_with_glibc_arenas_allocates_nothing_per_event_in_steady_state()
+    {
+        var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "riel-2011", "amqp.yaml"));
+        var model = new SystemRun(s, 2011);
+        model.Sim.RunUntil(new Engine.SimTime(1_000_000_000));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        long e0 = model.Sim.EventsFired;
+        model.Sim.RunUntil(new Engine.SimTime(2_000_000_000));
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(model.Sim.EventsFired - e0 > 10_000);
+        Assert.Equal(0, bytes);
+    }
 }

@@ -1,5 +1,6 @@
 using PleSim.Host;
 using PleSim.Hypervisor;
+using PleSim.Workloads;
 
 namespace PleSim.Experiments.Running;
 
@@ -87,9 +88,18 @@ internal static class VmReport
                 result.AddMetric(p + "subscribe_rate", sub);
                 result.AddMetric(p + "total_transfers_per_second", pub + sub);
                 result.AddMetric(p + "mean_batch", D("amqp.batches") > 0 ? D("amqp.batched_messages") / D("amqp.batches") : double.NaN);
-                if (vm.Amqp.Settings.HeapBytesPerMessage > 0)
+                if (vm.Amqp.Settings.Allocator != BrokerAllocator.None)
                 {
                     result.AddMetric(p + "tlb_shootdowns_per_second", D("amqp.broker_trims") / seconds);
+                    result.AddMetric(p + "broker_trims_per_message", D("amqp.received") > 0 ? D("amqp.broker_trims") / D("amqp.received") : double.NaN);
+                    result.AddMetric(p + "broker_trimmed_kib_per_second", D("amqp.broker_trimmed_bytes") / 1024 / seconds);
+                    if (vm.Amqp.Heap is { } heap)
+                    {
+                        result.AddMetric(p + "broker_heap_trim_calls_per_second", D("amqp.broker_heap_trim_calls") / seconds);
+                        result.AddMetric(p + "broker_arena_consolidations_per_second", D("amqp.broker_arena_consolidations") / seconds);
+                        result.AddMetric(p + "broker_arena_max_heap_kib", heap.MaxHeapSize / 1024.0);
+                        result.AddMetric(p + "broker_queue_max_depth", heap.MaxOutstanding);
+                    }
                     result.AddMetric(p + "lazy_tlb_flushes_per_second", D("guest_lazy_tlb_flushes") / seconds);
                 }
             }

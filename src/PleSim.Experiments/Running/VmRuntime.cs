@@ -143,6 +143,9 @@ public sealed class VmRuntime
             Add("amqp.batches", a.Batches);
             Add("amqp.batched_messages", a.BatchedMessages);
             Add("amqp.broker_trims", a.BrokerTrims);
+            Add("amqp.broker_trimmed_bytes", a.Heap?.TrimmedBytes ?? 0);
+            Add("amqp.broker_heap_trim_calls", a.Heap?.TrimAttempts ?? 0);
+            Add("amqp.broker_arena_consolidations", a.Heap?.Consolidations ?? 0);
         }
         foreach (var h in Hogs)
             Add("hog.chunks", h.Chunks);

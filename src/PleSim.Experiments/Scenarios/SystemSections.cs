@@ -206,11 +206,54 @@ internal static class SystemSections
             EpollCtl = w.Get("epoll_ctl", small, d.EpollCtl),
             SocketLockHold = w.Get("socket_lock_hold", small, d.SocketLockHold),
             BrokerReadBudget = w.Get("broker_read_budget", small, d.BrokerReadBudget),
+            Allocator = w.Get("allocator", Kinds.Choice("none", "glibc-2.12", "summing-what-if"), "none") switch
+            {
+                "glibc-2.12" => BrokerAllocator.Glibc212,
+                "summing-what-if" => BrokerAllocator.SummingWhatIf,
+                _ => BrokerAllocator.None,
+            },
             HeapBytesPerMessage = w.Get("heap_bytes_per_message", Kinds.Int(0, 1 << 20), d.HeapBytesPerMessage),
             TrimFreeBytes = w.Get("trim_free_bytes", Kinds.Int(4096, 1 << 30), d.TrimFreeBytes),
+            MessageAllocations = w.Get("message_allocations", AllocationList, d.MessageAllocations),
+            QueueNodeBytes = w.Get("queue_node_bytes", Kinds.Int(0, 1 << 20), d.QueueNodeBytes),
+            QueuedMessageBytes = w.Get("queued_message_bytes", Kinds.Int(1, 4096), d.QueuedMessageBytes),
+            BatchScratchBytes = w.Get("batch_scratch_bytes", Kinds.Int(0, 1 << 20), d.BatchScratchBytes),
+            Arena = new GlibcArenaSettings
+            {
+                TopPad = w.Get("glibc_top_pad", Kinds.Int(0, 1 << 26), d.Arena.TopPad),
+                MaxFast = w.Get("glibc_max_fast", MaxFastKind, d.Arena.MaxFast),
+                ConsolidationThreshold = w.Get("glibc_consolidation_threshold", Kinds.Int(1024, 1 << 26), d.Arena.ConsolidationThreshold),
+                HeapMaxSize = w.Get("glibc_heap_max_size", Kinds.Int(1 << 20, 1 << 30), d.Arena.HeapMaxSize),
+                PageSize = w.Get("page_size", PageSizeKind, d.Arena.PageSize),
+            },
             Madvise = w.Get("madvise", small, d.Madvise),
         };
     }
+
+    /// <summary>malloc() request sizes in bytes, comma-separated: <c>440,72,264</c>.</summary>
+    private static readonly ValueKind<int[]> AllocationList = new("a comma-separated list of malloc request sizes in bytes (1-131071), like 440,72,264", text =>
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var sizes = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out sizes[i]) || sizes[i] < 1 || sizes[i] >= 131072)
+                return (false, sizes, $"'{parts[i]}' is not a request size between 1 and 131071 bytes");
+        }
+        return (true, sizes, null);
+    });
+
+    private static readonly ValueKind<int> MaxFastKind = new("a fastbin chunk limit: a multiple of 16 from 32 to 160", text =>
+    {
+        var (ok, v, problem) = Kinds.Int(32, 160).Parse(text);
+        return ok && v % 16 != 0 ? (false, v, $"{v} is not a multiple of 16") : (ok, v, problem);
+    });
+
+    private static readonly ValueKind<int> PageSizeKind = new("a power of two from 4096", text =>
+    {
+        var (ok, v, problem) = Kinds.Int(4096, 1 << 30).Parse(text);
+        return ok && (v & (v - 1)) != 0 ? (false, v, $"{v} is not a power of two") : (ok, v, problem);
+    });
 
     private static HostSettings ReadHost(MapReader r)
     {

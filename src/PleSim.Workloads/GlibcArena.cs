@@ -1,0 +1,498 @@
+namespace PleSim.Workloads;
+
+/// <summary>
+/// The tunables of one glibc 2.12 non-main arena on x86_64 (SIZE_SZ 8, MALLOC_ALIGNMENT 16).
+/// Defaults are the library's; see docs/decisions/0014-glibc-arena-model.md.
+/// </summary>
+public sealed record GlibcArenaSettings
+{
+    /// <summary>mp_.top_pad: DEFAULT_TOP_PAD, defined to 131072 in sysdeps/generic/malloc-machine.h (2.12), overriding malloc.c's 0.</summary>
+    public int TopPad { get; init; } = 131072;
+
+    /// <summary>malloc_getpagesize on x86_64.</summary>
+    public int PageSize { get; init; } = 4096;
+
+    /// <summary>global_max_fast: set_max_fast(DEFAULT_MXFAST = 64 * SIZE_SZ / 4 = 128) = (128 + SIZE_SZ) &amp; ~MALLOC_ALIGN_MASK = 128 (chunk bytes).</summary>
+    public int MaxFast { get; init; } = 128;
+
+    /// <summary>FASTBIN_CONSOLIDATION_THRESHOLD (malloc.c 2.12): a free that coalesces to this size consolidates fastbins and calls heap_trim.</summary>
+    public int ConsolidationThreshold { get; init; } = 65536;
+
+    /// <summary>HEAP_MAX_SIZE = 2 * DEFAULT_MMAP_THRESHOLD_MAX = 2 * 4 * 1024 * 1024 * sizeof(long) = 64 MiB (arena.c 2.12, 64-bit).</summary>
+    public int HeapMaxSize { get; init; } = 64 << 20;
+
+    /// <summary>Bytes before the first chunk of a new arena's heap: sizeof(heap_info) 32 + sizeof(struct malloc_state) 2184 (PER_THREAD build), then aligned so chunk2mem is 16-aligned.</summary>
+    public int HeaderBytes { get; init; } = 32 + 2184;
+
+    /// <summary>The request that created the arena (the thread's first malloc), passed to _int_new_arena.</summary>
+    public int FirstRequest { get; init; }
+
+    /// <summary>Simulation only: heap size the chunk tables are allocated for up front (they grow past it, allocating).</summary>
+    public int PreallocatedHeapBytes { get; init; } = 4 << 20;
+}
+
+/// <summary>
+/// One glibc 2.12 non-main malloc arena (a per-thread arena of a PER_THREAD/ATOMIC_FASTBINS build,
+/// as Fedora 13–14 and RHEL 6 ship it), on a single sub-heap: chunks with boundary tags, a top
+/// chunk, fastbins, the unsorted bin, small bins and the large chunks, following
+/// <c>_int_malloc</c>, <c>_int_free</c>, <c>malloc_consolidate</c>, <c>sYSMALLOc</c> (non-main
+/// arena branch → <c>grow_heap</c>) and <c>heap_trim</c> → <c>shrink_heap</c> of malloc/malloc.c and
+/// malloc/arena.c at glibc-2.12. Chunks are named by their offset in the heap in 16-byte units.
+/// Simplifications (documented in docs/decisions/0014): one sub-heap (a request beyond
+/// HEAP_MAX_SIZE throws instead of creating a second heap, so heap_trim's "heap goes away" loop
+/// never applies); the large bins are one set searched best-fit (smallest chunk that fits, which is
+/// what glibc's sorted large bins and binmap scan pick, up to ties); no mmap()ed chunks.
+/// Allocation-free after construction except when the heap reaches a new high-water mark.
+/// </summary>
+public sealed class GlibcArena
+{
+    private const int SizeSz = 8;
+    private const int Align = 16;
+    private const int MinSize = 32;
+    private const int MinLargeSize = 1024; // NSMALLBINS 64 * SMALLBIN_WIDTH 16
+    private const int NFastBins = 10;      // fastbin_index(request2size(MAX_FAST_SIZE = 160)) + 1
+    private const int LargeList = 64;      // list id of the (simplified) large bins
+    private const int UnsortedList = 0;    // list id of the unsorted bin (smallbin index 0 is unused in glibc too)
+    private const int MaxIters = 10000;    // MAX_ITERS of the unsorted scan
+
+    private const byte InUse = 0, Fast = 1, Binned = 2;
+
+    private readonly GlibcArenaSettings _s;
+    /// <summary>What the model keeps per 16-byte unit; one array so a chunk's fields share a cache line.</summary>
+    private struct Unit
+    {
+        public int Size;   // chunk size in bytes, at the chunk's unit
+        public int Prev;   // unit of the physically preceding chunk (-1 for the first)
+        public byte State;
+        public byte List;
+    }
+
+    private Unit[] _u;
+    // List links of a free chunk live in its second unit, as glibc keeps fd/bk in the chunk's
+    // user data: Fd(c) = _u[c + 1].Size, Bk(c) = _u[c + 1].Prev (every chunk spans ≥ 2 units).
+    private readonly int[] _headFd = new int[LargeList + 1];
+    private readonly int[] _headBk = new int[LargeList + 1];
+    private readonly int[] _fast = new int[NFastBins];
+    private readonly int _firstUnit;
+    private int _top;            // unit of the top chunk
+    private int _lastRemainder = -1;
+    private bool _haveFastChunks;
+    private ulong _binmap;       // bit b: small bin b holds a chunk (glibc's binmap, exact here)
+
+    public GlibcArena(GlibcArenaSettings settings)
+    {
+        _s = settings;
+        if (settings.MaxFast > 160 || settings.MaxFast % Align != 0)
+            throw new ArgumentException("max_fast must be a multiple of 16 up to MAX_FAST_SIZE's chunk (160)", nameof(settings));
+        if (settings.PageSize < 4096 || (settings.PageSize & (settings.PageSize - 1)) != 0)
+            throw new ArgumentException("page size must be a power of two ≥ 4096", nameof(settings));
+        Array.Fill(_headFd, -1);
+        Array.Fill(_headBk, -1);
+        Array.Fill(_fast, -1);
+
+        // _int_new_arena → new_heap(size + sizeof(heap_info) + sizeof(malloc_state) + MALLOC_ALIGNMENT, top_pad).
+        long size = (long)settings.FirstRequest + settings.HeaderBytes + Align;
+        const long heapMinSize = 32 * 1024; // HEAP_MIN_SIZE
+        if (size + settings.TopPad < heapMinSize)
+            size = heapMinSize;
+        else if (size + settings.TopPad <= settings.HeapMaxSize)
+            size += settings.TopPad;
+        else if (size > settings.HeapMaxSize)
+            throw new ArgumentException("first request larger than a heap", nameof(settings));
+        else
+            size = settings.HeapMaxSize;
+        HeapSize = PageUp(size);
+        MprotectSize = HeapSize;
+        MaxHeapSize = HeapSize;
+
+        // The top chunk starts after the headers, placed so that chunk2mem (chunk + 16) is aligned.
+        int first = settings.HeaderBytes;
+        int misalign = (first + 2 * SizeSz) & (Align - 1);
+        if (misalign > 0)
+            first += Align - misalign;
+        _firstUnit = first / Align;
+        int units = Math.Max(HeapSize, settings.PreallocatedHeapBytes) / Align + 2;
+        _u = new Unit[units];
+        _top = _firstUnit;
+        _u[_top].Prev = -1;
+    }
+
+    public GlibcArenaSettings Settings => _s;
+
+    /// <summary>h->size: bytes of the sub-heap that are mapped read-write and not trimmed.</summary>
+    public int HeapSize { get; private set; }
+
+    /// <summary>h->mprotect_size: the high-water mark made accessible (madvise does not lower it).</summary>
+    public int MprotectSize { get; private set; }
+
+    public int MaxHeapSize { get; private set; }
+
+    /// <summary>Offset of the top chunk in the heap, and its size.</summary>
+    public int TopOffset => _top * Align;
+    public int TopSize => HeapSize - _top * Align;
+
+    /// <summary>heap_trim calls that shrank the heap (each is one madvise(MADV_DONTNEED)), and the bytes given back.</summary>
+    public long Trims { get; private set; }
+    public long TrimmedBytes { get; private set; }
+
+    /// <summary>heap_trim calls (from frees that coalesced to ≥ FASTBIN_CONSOLIDATION_THRESHOLD), shrinking or not.</summary>
+    public long TrimAttempts { get; private set; }
+
+    public long Consolidations { get; private set; }
+    public long Grows { get; private set; }
+    public long Mallocs { get; private set; }
+    public long Frees { get; private set; }
+
+    /// <summary>request2size: the chunk size glibc uses for a malloc(<paramref name="bytes"/>).</summary>
+    public static int Request2Size(int bytes)
+    {
+        int n = bytes + SizeSz + Align - 1;
+        return n < MinSize ? MinSize : n & ~(Align - 1);
+    }
+
+    /// <summary>Chunk size of an allocated chunk (from its offset).</summary>
+    public int ChunkSize(int offset) => _u[offset / Align].Size;
+
+    public bool HaveFastChunks => _haveFastChunks;
+
+    /// <summary>_int_malloc: returns the chunk's offset in the heap.</summary>
+    public int Malloc(int bytes)
+    {
+        if (bytes < 0 || bytes >= _s.HeapMaxSize / 2)
+            throw new ArgumentOutOfRangeException(nameof(bytes), "requests of mmap size are not modelled");
+        Mallocs++;
+        int nb = Request2Size(bytes);
+        int victim;
+
+        if (nb <= _s.MaxFast)
+        {
+            int fi = FastIndex(nb);
+            victim = _fast[fi];
+            if (victim >= 0)
+            {
+                _fast[fi] = Fd(victim);
+                _u[victim].State = InUse;
+                return victim * Align;
+            }
+        }
+
+        bool small = nb < MinLargeSize;
+        if (small)
+        {
+            int bin = nb / Align;
+            victim = _headBk[bin]; // last(bin)
+            if (victim >= 0)
+            {
+                Unlink(victim);
+                _u[victim].State = InUse;
+                return victim * Align;
+            }
+        }
+        else if (_haveFastChunks)
+        {
+            Consolidate();
+        }
+
+        for (; ; )
+        {
+            // The unsorted chunks, oldest first: an exact fit is taken, the last remainder is split
+            // for a small request when it is the only one, everything else goes into its bin.
+            int iters = 0;
+            while ((victim = _headBk[UnsortedList]) >= 0)
+            {
+                int size = _u[victim].Size;
+                if (small && Bk(victim) < 0 && victim == _lastRemainder && size > nb + MinSize)
+                {
+                    Unlink(victim);
+                    int rem = Split(victim, nb);
+                    InsertFront(UnsortedList, rem);
+                    _lastRemainder = rem;
+                    _u[victim].State = InUse;
+                    return victim * Align;
+                }
+                Unlink(victim);
+                if (size == nb)
+                {
+                    _u[victim].State = InUse;
+                    return victim * Align;
+                }
+                InsertFront(size < MinLargeSize ? size / Align : LargeList, victim);
+                if (++iters >= MaxIters)
+                    break;
+            }
+
+            // Best fit among the bins above nb's (binmap scan): the next non-empty small bin's
+            // last chunk, else the smallest large chunk that fits.
+            victim = -1;
+            if (small)
+            {
+                // The binmap: one bit per non-empty small bin.
+                ulong above = _binmap & (~0UL << (nb / Align + 1));
+                if (above != 0)
+                    victim = _headBk[System.Numerics.BitOperations.TrailingZeroCount(above)];
+            }
+            if (victim < 0)
+                victim = SmallestLargeFit(nb);
+            if (victim >= 0)
+            {
+                Unlink(victim);
+                if (_u[victim].Size - nb >= MinSize)
+                {
+                    int rem = Split(victim, nb);
+                    InsertFront(UnsortedList, rem);
+                    if (small)
+                        _lastRemainder = rem;
+                }
+                _u[victim].State = InUse;
+                return victim * Align;
+            }
+
+            // use_top
+            if (TopSize >= nb + MinSize)
+                return SplitTop(nb);
+            if (_haveFastChunks)
+            {
+                Consolidate(); // ATOMIC_FASTBINS: for any request size, then retry
+                continue;
+            }
+            // sYSMALLOc, non-main arena: grow_heap by MINSIZE + nb - old top size, page-rounded.
+            GrowHeap(MinSize + nb - TopSize);
+            return SplitTop(nb);
+        }
+    }
+
+    /// <summary>
+    /// _int_free of the chunk at <paramref name="offset"/>. Returns the bytes heap_trim gave back to
+    /// the kernel with madvise(MADV_DONTNEED) (0 if it did not shrink the heap).
+    /// </summary>
+    public int Free(int offset)
+    {
+        int p = offset / Align;
+        if (offset % Align != 0 || p < _firstUnit || p >= _top || _u[p].State != InUse || _u[p].Size == 0)
+            throw new InvalidOperationException($"free of {offset}: not an allocated chunk (double free or corruption)");
+        Frees++;
+        int size = _u[p].Size;
+
+        if (size <= _s.MaxFast)
+        {
+            // TRIM_FASTBINS is 0: even a chunk bordering top goes to its fastbin.
+            int fi = FastIndex(size);
+            Fd(p) = _fast[fi];
+            _fast[fi] = p;
+            _u[p].State = Fast;
+            _haveFastChunks = true;
+            return 0;
+        }
+
+        size = Coalesce(p, size);
+        if (size >= _s.ConsolidationThreshold)
+        {
+            if (_haveFastChunks)
+                Consolidate();
+            // Non-main arena: always try heap_trim (no trim threshold in 2.12), pad = mp_.top_pad.
+            return HeapTrim(_s.TopPad);
+        }
+        return 0;
+    }
+
+    /// <summary>malloc_consolidate: every fastbin chunk is coalesced with its free neighbours (or into top) and put in the unsorted bin.</summary>
+    public void Consolidate()
+    {
+        Consolidations++;
+        _haveFastChunks = false;
+        for (int fi = 0; fi < NFastBins; fi++)
+        {
+            int p = _fast[fi];
+            _fast[fi] = -1;
+            while (p >= 0)
+            {
+                int next = Fd(p);
+                Coalesce(p, _u[p].Size);
+                p = next;
+            }
+        }
+    }
+
+    /// <summary>heap_trim (arena.c 2.12) for a single heap: keep pad + MINSIZE and round to pages; shrink_heap madvises the rest away.</summary>
+    private int HeapTrim(int pad)
+    {
+        TrimAttempts++;
+        long page = _s.PageSize;
+        long topSize = TopSize;
+        long extra = ((topSize - pad - MinSize + (page - 1)) / page - 1) * page; // C division truncates toward zero, as here
+        if (extra < page)
+            return 0;
+        // shrink_heap: not __libc_enable_secure → madvise(MADV_DONTNEED); h->size shrinks, mprotect_size stays.
+        HeapSize -= (int)extra;
+        Trims++;
+        TrimmedBytes += extra;
+        return (int)extra;
+    }
+
+    private void GrowHeap(long diff)
+    {
+        long newSize = HeapSize + PageUp(diff);
+        if (newSize > _s.HeapMaxSize)
+            throw new InvalidOperationException("the arena's heap is full: a second heap (new_heap) is not modelled");
+        if (newSize > MprotectSize)
+            MprotectSize = (int)newSize; // mprotect(PROT_READ|PROT_WRITE): no TLB flush needed
+        HeapSize = (int)newSize;
+        MaxHeapSize = Math.Max(MaxHeapSize, HeapSize);
+        EnsureUnits(HeapSize / Align + 2);
+        Grows++;
+    }
+
+    /// <summary>Coalesces a chunk being freed with free neighbours (in bins, not fastbins) or into top; returns the resulting size.</summary>
+    private int Coalesce(int p, int size)
+    {
+        int next = p + size / Align;
+        int prev = _u[p].Prev;
+        if (prev >= 0 && _u[prev].State == Binned)
+        {
+            Unlink(prev);
+            size += _u[prev].Size;
+            _u[p].Size = 0;
+            p = prev;
+        }
+        if (next == _top)
+        {
+            _u[p].Size = 0;
+            _top = p;
+            _u[p].State = InUse;
+            return size + (HeapSize - next * Align);
+        }
+        if (_u[next].State == Binned)
+        {
+            Unlink(next);
+            size += _u[next].Size;
+            _u[next].Size = 0;
+        }
+        _u[p].Size = size;
+        _u[p].State = Binned;
+        int after = p + size / Align;
+        _u[after].Prev = p;
+        InsertFront(UnsortedList, p);
+        return size;
+    }
+
+    private int SplitTop(int nb)
+    {
+        int victim = _top;
+        _u[victim].Size = nb;
+        _u[victim].State = InUse;
+        _top = victim + nb / Align;
+        _u[_top].Prev = victim;
+        EnsureUnits(_top + 2);
+        return victim * Align;
+    }
+
+    /// <summary>Cuts <paramref name="victim"/> to <paramref name="nb"/> bytes; returns the remainder chunk (free, not linked).</summary>
+    private int Split(int victim, int nb)
+    {
+        int size = _u[victim].Size;
+        int rem = victim + nb / Align;
+        _u[victim].Size = nb;
+        _u[rem].Size = size - nb;
+        _u[rem].Prev = victim;
+        _u[rem].State = Binned;
+        int after = rem + (size - nb) / Align;
+        _u[after].Prev = rem;
+        return rem;
+    }
+
+    private int SmallestLargeFit(int nb)
+    {
+        int best = -1;
+        for (int c = _headFd[LargeList]; c >= 0; c = Fd(c))
+        {
+            if (_u[c].Size >= nb && (best < 0 || _u[c].Size < _u[best].Size))
+                best = c;
+        }
+        return best;
+    }
+
+    private void InsertFront(int list, int c)
+    {
+        _u[c].List = (byte)list;
+        _u[c].State = Binned;
+        if (list != UnsortedList && list != LargeList)
+            _binmap |= 1UL << list;
+        int first = _headFd[list];
+        Fd(c) = first;
+        Bk(c) = -1;
+        if (first >= 0)
+            Bk(first) = c;
+        else
+            _headBk[list] = c;
+        _headFd[list] = c;
+    }
+
+    private void Unlink(int c)
+    {
+        int list = _u[c].List;
+        int f = Fd(c), b = Bk(c);
+        if (b >= 0) Fd(b) = f; else _headFd[list] = f;
+        if (f >= 0) Bk(f) = b; else _headBk[list] = b;
+        if (_headFd[list] < 0 && list != UnsortedList && list != LargeList)
+            _binmap &= ~(1UL << list);
+        _u[c].State = InUse;
+    }
+
+    private ref int Fd(int c) => ref _u[c + 1].Size;
+    private ref int Bk(int c) => ref _u[c + 1].Prev;
+
+    private static int FastIndex(int size) => (size >> 4) - 2;
+
+    private int PageUp(long bytes) => (int)((bytes + _s.PageSize - 1) & ~(long)(_s.PageSize - 1));
+
+    private void EnsureUnits(int units)
+    {
+        if (units < _u.Length)
+            return;
+        Array.Resize(ref _u, Math.Max(units + 1, _u.Length * 2));
+    }
+
+    /// <summary>Free bytes held in fastbins, bins and top (for tests and invariants).</summary>
+    public long FreeBytes()
+    {
+        long sum = TopSize;
+        for (int fi = 0; fi < NFastBins; fi++)
+            for (int c = _fast[fi]; c >= 0; c = Fd(c))
+                sum += _u[c].Size;
+        for (int l = 0; l <= LargeList; l++)
+            for (int c = _headFd[l]; c >= 0; c = Fd(c))
+                sum += _u[c].Size;
+        return sum;
+    }
+
+    /// <summary>Walks the heap from the first chunk to top; throws if the boundary tags disagree. Returns the bytes in use.</summary>
+    public long CheckHeap()
+    {
+        long inUse = 0;
+        int c = _firstUnit, prev = -1;
+        bool prevFree = false;
+        while (c < _top)
+        {
+            int size = _u[c].Size;
+            if (size < MinSize || size % Align != 0)
+                throw new InvalidOperationException($"chunk at {c * Align}: bad size {size}");
+            if (_u[c].Prev != prev)
+                throw new InvalidOperationException($"chunk at {c * Align}: prev link {_u[c].Prev} ≠ {prev}");
+            bool free = _u[c].State == Binned;
+            if (free && prevFree)
+                throw new InvalidOperationException($"chunk at {c * Align}: two adjacent free chunks were not coalesced");
+            if (_u[c].State == InUse)
+                inUse += size;
+            prevFree = free;
+            prev = c;
+            c += size / Align;
+        }
+        if (c != _top || _u[_top].Prev != prev)
+            throw new InvalidOperationException("the last chunk does not end at top");
+        if (prevFree)
+            throw new InvalidOperationException("a free chunk borders top");
+        if (TopSize < MinSize)
+            throw new InvalidOperationException("top smaller than MINSIZE");
+        return inUse;
+    }
+}

@@ -1,0 +1,183 @@
+namespace PleSim.Workloads;
+
+/// <summary>
+/// The broker's per-message heap traffic through glibc 2.12 per-thread arenas. Each qpidd worker
+/// thread has its own arena (PER_THREAD build: arena_get2 gives each new thread a fresh arena while
+/// there are fewer than 8 × cores). The worker that reads a message off the publisher connection
+/// allocates it (stage C) in its arena; the worker that writes it to the subscriber frees it
+/// (stage D), and free() returns every chunk to the arena that allocated it (arena_for_chunk →
+/// heap_for_ptr), whichever thread frees it. The queue is FIFO, so messages are freed in the
+/// order they were allocated. The queue's std::deque allocates one node per
+/// <see cref="QueueNodeMessages"/> messages on push_back and frees it on the pop_front that empties
+/// it. Allocation-free per event: messages are kept in a preallocated ring (it grows only when the
+/// queue reaches a new maximum depth).
+/// </summary>
+public sealed class QpiddHeap
+{
+    private readonly GlibcArena[] _arenas;
+    private readonly int[] _requests;
+    private readonly int _perMessage; // ints per ring entry: arena, then one chunk offset per request
+    private int[] _ring;
+    private long _head, _count;       // message ring (oldest at _head)
+    private readonly int _nodeBytes;
+    private readonly int _nodeMessages;
+    private int[] _nodeRing;          // per deque node: arena, offset
+    private long _nodeHead, _nodeCount;
+    private long _pushed, _popped;
+
+    public QpiddHeap(int threads, GlibcArenaSettings arena, int[] messageRequests, int queueNodeBytes, int queuedMessageBytes)
+    {
+        if (threads < 1)
+            throw new ArgumentOutOfRangeException(nameof(threads));
+        _arenas = new GlibcArena[threads];
+        for (int i = 0; i < threads; i++)
+            _arenas[i] = new GlibcArena(arena);
+        _requests = (int[])messageRequests.Clone();
+        _perMessage = 1 + _requests.Length;
+        _ring = new int[_perMessage * 16384];
+        _nodeBytes = queueNodeBytes;
+        // libstdc++ __deque_buf_size: 512 / sizeof(T) elements per node when sizeof(T) < 512.
+        _nodeMessages = queueNodeBytes > 0 && queuedMessageBytes > 0 ? Math.Max(1, queueNodeBytes / queuedMessageBytes) : 0;
+        _nodeRing = new int[2 * 1024];
+    }
+
+    public IReadOnlyList<GlibcArena> Arenas => _arenas;
+    public int QueueNodeMessages => _nodeMessages;
+    public long Outstanding => _count;
+
+    /// <summary>heap_trim shrinks (madvise calls) over all arenas, and the bytes they gave back.</summary>
+    public long Trims { get; private set; }
+    public long TrimmedBytes { get; private set; }
+
+    /// <summary>heap_trim calls over all arenas (frees that coalesced to ≥ the consolidation threshold), shrinking or not.</summary>
+    public long TrimAttempts
+    {
+        get
+        {
+            long n = 0;
+            foreach (var a in _arenas)
+                n += a.TrimAttempts;
+            return n;
+        }
+    }
+
+    /// <summary>malloc_consolidate runs over all arenas.</summary>
+    public long Consolidations
+    {
+        get
+        {
+            long n = 0;
+            foreach (var a in _arenas)
+                n += a.Consolidations;
+            return n;
+        }
+    }
+
+    /// <summary>The largest sub-heap any arena reached (bytes).</summary>
+    public long MaxHeapSize
+    {
+        get
+        {
+            long n = 0;
+            foreach (var a in _arenas)
+                n = Math.Max(n, a.MaxHeapSize);
+            return n;
+        }
+    }
+
+    /// <summary>The deepest the broker queue got (messages).</summary>
+    public long MaxOutstanding { get; private set; }
+
+    /// <summary>Thread <paramref name="thread"/> decodes and enqueues <paramref name="n"/> messages (malloc never trims).</summary>
+    public void Enqueue(int thread, long n)
+    {
+        var a = _arenas[thread];
+        for (long i = 0; i < n; i++)
+        {
+            if (_count * _perMessage == _ring.Length)
+            {
+                _ring = GrowRing(_ring, _head * _perMessage, _count * _perMessage);
+                _head = 0;
+            }
+            long slot = ((_head + _count) * _perMessage) % _ring.Length;
+            _ring[slot] = thread;
+            for (int r = 0; r < _requests.Length; r++)
+                _ring[slot + 1 + r] = a.Malloc(_requests[r]);
+            _count++;
+            if (_count > MaxOutstanding)
+                MaxOutstanding = _count;
+            if (_nodeMessages > 0 && (_pushed + 1) % _nodeMessages == 0)
+            {
+                // push_back into the last slot of the back node: _M_push_back_aux allocates the next node.
+                if (_nodeCount * 2 == _nodeRing.Length)
+                {
+                    _nodeRing = GrowRing(_nodeRing, _nodeHead * 2, _nodeCount * 2);
+                    _nodeHead = 0;
+                }
+                long ns = ((_nodeHead + _nodeCount) * 2) % _nodeRing.Length;
+                _nodeRing[ns] = thread;
+                _nodeRing[ns + 1] = a.Malloc(_nodeBytes);
+                _nodeCount++;
+            }
+            _pushed++;
+        }
+    }
+
+    /// <summary>
+    /// A worker dequeues and writes the <paramref name="n"/> oldest messages, freeing them (each chunk
+    /// into its own arena). Returns how many heap_trim calls shrank a heap: each is one
+    /// madvise(MADV_DONTNEED) the freeing thread makes.
+    /// </summary>
+    public int Dequeue(long n)
+    {
+        int trims = 0;
+        for (long i = 0; i < n && _count > 0; i++)
+        {
+            long slot = _head * _perMessage;
+            var a = _arenas[_ring[slot]];
+            for (int r = 0; r < _requests.Length; r++)
+                trims += Count(a.Free(_ring[slot + 1 + r]));
+            _head = (_head + 1) % (_ring.Length / _perMessage);
+            _count--;
+            _popped++;
+            if (_nodeMessages > 0 && _popped % _nodeMessages == 0 && _popped >= 2 * _nodeMessages && _nodeCount > 0)
+            {
+                // pop_front of a node's last element: _M_pop_front_aux deallocates the node (the
+                // deque's first node predates the model and is left out).
+                long ns = _nodeHead * 2;
+                trims += Count(_arenas[_nodeRing[ns]].Free(_nodeRing[ns + 1]));
+                _nodeHead = (_nodeHead + 1) % (_nodeRing.Length / 2);
+                _nodeCount--;
+            }
+        }
+        return trims;
+    }
+
+    /// <summary>
+    /// What-if: thread <paramref name="thread"/> mallocs and frees a scratch block of
+    /// <paramref name="bytes"/> in its own arena (a request of ≥ 1 KiB consolidates that arena's
+    /// fastbins first). Returns the heap_trim shrinks the free caused.
+    /// </summary>
+    public int Scratch(int thread, int bytes)
+    {
+        var a = _arenas[thread];
+        return Count(a.Free(a.Malloc(bytes)));
+    }
+
+    private int Count(int bytes)
+    {
+        if (bytes == 0)
+            return 0;
+        Trims++;
+        TrimmedBytes += bytes;
+        return 1;
+    }
+
+    private static int[] GrowRing(int[] ring, long head, long count)
+    {
+        var b = new int[ring.Length * 2];
+        for (long i = 0; i < count; i++)
+            b[i] = ring[(head + i) % ring.Length];
+        return b;
+    }
+}
