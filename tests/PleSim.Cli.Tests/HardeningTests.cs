@@ -112,6 +112,10 @@ public sealed class HardeningTests : IDisposable
         }
         var e = Assert.Throws<StoreException>(() => ResultStore.Open(store));
         Assert.Contains($"(pid {child.Id} on ", e.Message, StringComparison.Ordinal);
+        // A store still being written is not merged half done.
+        var merge = Plesim("merge", store, "--out", Out("w-merged"));
+        Assert.Equal(2, merge.Code);
+        Assert.Contains($"{store} is still being written by a plesim sweep (pid {child.Id} on ", merge.Err, StringComparison.Ordinal);
         // Readers are not writers: status and the store read-only still work meanwhile.
         var status = Plesim("status", Out("w"));
         Assert.True(status.Code == 0, status.Err);
@@ -123,6 +127,28 @@ public sealed class HardeningTests : IDisposable
         Assert.Equal(12, SweepCliTests.Rows(store).Count);
         // Once it is done the store can be written again.
         Assert.Equal(0, Plesim(["sweep", Hold, .. Slow, "--out", Out("w"), "--resume"]).Code);
+    }
+
+    /// <summary>Two sweeps started together on a new directory: one runs the whole sweep, the other is refused.</summary>
+    [Fact]
+    public void Of_two_sweeps_started_together_on_one_directory_one_completes_and_the_other_is_refused()
+    {
+        var dir = Out("race");
+        var (a, aErr) = StartSweep(dir);
+        var (b, bErr) = StartSweep(dir);
+        using (a)
+        using (b)
+        {
+            Assert.True(a.WaitForExit(120_000) && b.WaitForExit(120_000), "the sweeps did not finish");
+            a.WaitForExit();
+            b.WaitForExit();
+            var codes = new[] { a.ExitCode, b.ExitCode };
+            Array.Sort(codes);
+            Assert.True(codes[0] == 0 && codes[1] == 2, $"exit codes {a.ExitCode}, {b.ExitCode}\n{Text(aErr)}\n{Text(bErr)}");
+            var loser = a.ExitCode == 2 ? Text(aErr) : Text(bErr);
+            Assert.Matches("is being written by another plesim \\(pid \\d+ on |already exists: continue that sweep with --resume", loser);
+        }
+        Assert.Equal(12, SweepCliTests.Rows(Path.Combine(dir, ResultStore.FileName)).Count);
     }
 
     [Fact]

@@ -103,10 +103,10 @@ public static class StatusCommand
                     shardsSeen.Add(shard.Number);
                     shardCount = shard.Count;
                 }
-                bool writing = File.Exists(path + ".writer") && IsLocked(path);
+                var writer = StoreLock.Writer(path);
                 string merged = meta.TryGetValue("merged_from", out var from) ? $", merged from {from}" : "";
                 w.WriteLine($"  {Path.GetFileName(path)} (shard {shard}{merged}): {done} run(s) stored ({done - failed} ok, {failed} failed), {missingText}" +
-                    (writing ? $"; being written now ({File.ReadAllText(path + ".writer").Trim()})" : ""));
+                    (writer is null ? "" : $"; being written now ({writer})"));
             }
             if (shardCount > 0)
             {
@@ -141,20 +141,5 @@ public static class StatusCommand
             yield return $"swept keys ({meta.GetValueOrDefault("mode", "cartesian")}): " + string.Join("; ", varied.Select(a => $"{a.GetProperty("path").GetString()} = {Values(a)}"));
         if (fixedKeys.Count > 0)
             yield return "fixed: " + string.Join(", ", fixedKeys.Select(a => $"{a.GetProperty("path").GetString()}={Values(a)}"));
-    }
-
-    private static bool IsLocked(string store)
-    {
-        try
-        {
-            using (new FileStream(store + ".lock", FileMode.Open, FileAccess.ReadWrite, FileShare.None))
-            {
-            }
-            return false;
-        }
-        catch (IOException)
-        {
-            return true;
-        }
     }
 }

@@ -344,6 +344,12 @@ public sealed class ResultStore : IDisposable
     /// </summary>
     public static int Merge(IReadOnlyList<string> inputs, string output)
     {
+        // A shard still running would be merged half done; its runs would be missing from the result.
+        foreach (var path in inputs)
+        {
+            if (StoreLock.Writer(path) is { } writer)
+                throw new StoreException($"{path} is still being written by a plesim sweep ({writer}); wait for it to finish, then merge");
+        }
         var (meta, points, runs) = Combine(inputs);
         meta["shard"] = Sweeps.Shard.All.ToString();
         meta["shard_numbering"] = "from-1";

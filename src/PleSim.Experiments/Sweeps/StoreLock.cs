@@ -70,6 +70,41 @@ public sealed class StoreLock : IDisposable
         return new StoreLock(file, writerPath);
     }
 
+    /// <summary>
+    /// Who writes the store now ("pid N on HOST, since ..."), or null when no one does. Only probes
+    /// the lock when a writer note exists, so a reader hardly ever holds the lock for the instant
+    /// of the probe (a writer starting in that instant would be refused).
+    /// </summary>
+    public static string? Writer(string storePath)
+    {
+        var full = Path.GetFullPath(storePath);
+        var writerPath = full + ".writer";
+        if (!File.Exists(writerPath))
+            return null;
+        try
+        {
+            using (new FileStream(full + ".lock", FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+            {
+            }
+            return null; // a note left by a writer that was killed
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+        catch (IOException)
+        {
+            try
+            {
+                return File.ReadAllText(writerPath).Trim();
+            }
+            catch (IOException)
+            {
+                return "pid unknown";
+            }
+        }
+    }
+
     /// <summary>Releases the lock (the writer note is removed first, while the lock is still held).</summary>
     public void Dispose()
     {
