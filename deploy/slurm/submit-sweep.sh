@@ -36,7 +36,9 @@ out=$(realpath -m "$2")
 shift 2
 mkdir -p "$out"
 
-array=$(sbatch --parsable "${wait[@]}" "${extra[@]}" --array="0-$((shards - 1))" --chdir="$out" \
+# Array task K = shard K of N (plesim counts shards from 1; it reads SLURM_ARRAY_TASK_MIN, so
+# an array numbered from 0 works too).
+array=$(sbatch --parsable "${wait[@]}" "${extra[@]}" --array="1-${shards}" --chdir="$out" \
   "$here/sweep.sbatch" "$scenario" "$out" "$@") || {
   echo "submit-sweep.sh: the sweep array failed (job ${array:-?}); logs: $out/plesim-sweep-*.out" >&2
   exit 1

@@ -46,10 +46,21 @@ public sealed class CliContext
     public void Error(string message) => Err.WriteLine("plesim: error: " + message);
 }
 
-/// <summary>Exit codes: 0 success, 1 a run failed, 2 bad input (file, option, scenario).</summary>
+/// <summary>
+/// Exit codes: 0 success, 1 a run failed, 2 bad input (file, option, scenario, store), and for a
+/// sweep stopped by a signal the shell's 128 + signal number: 130 (SIGINT, Ctrl+C) and 143
+/// (SIGTERM, what Slurm and Kubernetes send); its finished runs are stored and --resume continues.
+/// </summary>
 public static class ExitCodes
 {
     public const int Ok = 0;
     public const int RunFailed = 1;
     public const int BadInput = 2;
+    public const int InterruptedBySigint = 130;
+    public const int InterruptedBySigterm = 143;
+
+    /// <summary>The lines the help prints about exit codes.</summary>
+    public const string Help =
+        "Exit codes: 0 ok; 1 a run failed; 2 bad input (scenario, option, output path, result store); " +
+        "130 / 143 a sweep interrupted by SIGINT (Ctrl+C) / SIGTERM (Slurm, Kubernetes): its finished runs are stored, --resume continues.";
 }

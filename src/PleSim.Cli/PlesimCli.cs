@@ -5,14 +5,14 @@ using PleSim.Cli.Commands;
 namespace PleSim.Cli;
 
 /// <summary>The <c>plesim</c> command line. In-process entry point for tests: <see cref="Run"/>.</summary>
-public static class PlesimCli
+public static partial class PlesimCli
 {
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         var ctx = new CliContext(stdout, stderr);
         var root = new RootCommand(
             "PleSim: a deterministic simulator of KVM guests on the Linux 2.6.39 scheduler, with Pause-Loop Exiting " +
-            "and its handlers (sleep, yield, the 2011 directed yield and later policies).");
+            "and its handlers (sleep, yield, the 2011 directed yield and later policies). " + ExitCodes.Help);
         root.Subcommands.Add(ValidateCommand.Create(ctx));
         root.Subcommands.Add(RunCommand.Create(ctx));
         root.Subcommands.Add(BenchCommand.Create(ctx));
@@ -20,12 +20,13 @@ public static class PlesimCli
         root.Subcommands.Add(SweepCommand.Create(ctx));
         root.Subcommands.Add(MergeCommand.Create(ctx));
         root.Subcommands.Add(ReportCommand.Create(ctx));
+        root.Subcommands.Add(StatusCommand.Create(ctx));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
         {
             foreach (var e in parse.Errors)
-                ctx.Error(e.Message);
+                ctx.Error(PlainWords(e.Message));
             stderr.WriteLine("Try 'plesim --help' for the commands and options.");
             return ExitCodes.BadInput;
         }
@@ -57,6 +58,34 @@ public static class PlesimCli
             return ExitCodes.RunFailed;
         }
     }
+}
+
+public static partial class PlesimCli
+{
+    /// <summary>
+    /// System.CommandLine names the .NET type it could not parse a value as
+    /// (<c>System.Nullable`1[System.Int32]</c>); say what was expected in plain words instead.
+    /// </summary>
+    internal static string PlainWords(string message)
+    {
+        var m = TypeError().Match(message);
+        if (!m.Success)
+            return message;
+        var type = m.Groups["type"].Value;
+        string expected = type switch
+        {
+            _ when type.Contains("Int32", StringComparison.Ordinal) => "a whole number",
+            _ when type.Contains("UInt64", StringComparison.Ordinal) => "a whole number from 0 to 18446744073709551615",
+            _ when type.Contains("Int64", StringComparison.Ordinal) => "a whole number",
+            _ when type.Contains("Double", StringComparison.Ordinal) => "a number",
+            _ when type.Contains("Boolean", StringComparison.Ordinal) => "true or false",
+            _ => "a value of another form",
+        };
+        return $"{m.Groups["option"].Value}: '{m.Groups["value"].Value}' is not {expected}";
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"Cannot parse argument '(?<value>.*)' for (option|command|argument) '(?<option>[^']*)' as expected type '?(?<type>[^'\s]+?)'?\.?$")]
+    private static partial System.Text.RegularExpressions.Regex TypeError();
 }
 
 /// <summary>Bad input found while running a command (a missing file, an unusable option value).</summary>

@@ -25,4 +25,16 @@ public class DeployTests
         var plan = PleSim.Experiments.Sweeps.SweepPlan.Create(CliTests.Repo("scenarios", "riel-2011", "amqp.yaml"), sets.Select(PleSim.Experiments.Sweeps.SweepSpec.ParseAxis));
         Assert.Equal(8, plan.Points.Count);
     }
+
+    [Fact]
+    public void The_slurm_array_numbers_tasks_like_plesim_numbers_shards_from_1()
+    {
+        var submit = File.ReadAllText(CliTests.Repo("deploy", "slurm", "submit-sweep.sh"));
+        Assert.Contains("--array=\"1-${shards}\"", submit, StringComparison.Ordinal);
+        // Task K of an array 1-N is shard K of N.
+        var shard = PleSim.Experiments.Sweeps.Shard.FromEnvironment(
+            n => n switch { "SLURM_ARRAY_TASK_ID" => "3", "SLURM_ARRAY_TASK_MIN" => "1", "SLURM_ARRAY_TASK_COUNT" => "4", _ => null }, null);
+        Assert.Equal("3/4", shard.ToString());
+        Assert.Equal("shard-3-of-4.sqlite", shard!.Value.StoreFileName);
+    }
 }

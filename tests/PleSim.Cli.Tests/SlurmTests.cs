@@ -39,8 +39,8 @@ public sealed class SlurmTests : IDisposable
             var logs = string.Join("\n", Directory.Exists(slurmOut) ? Directory.GetFiles(slurmOut, "*.out").Select(f => $"== {f}\n{File.ReadAllText(f)}") : []);
             Assert.True(submit.Code == 0, $"submit-sweep.sh failed:\n{submit.Output}\n{logs}");
             Assert.Contains("sweep array job:", submit.Output, StringComparison.Ordinal);
-            for (int i = 0; i < 3; i++)
-                Assert.True(File.Exists(Path.Combine(slurmOut, $"shard-{i}-of-3.sqlite")), $"shard {i} store missing\n{logs}");
+            for (int k = 1; k <= 3; k++)
+                Assert.True(File.Exists(Path.Combine(slurmOut, $"shard-{k}-of-3.sqlite")), $"shard {k} store missing\n{logs}");
             Assert.Contains("merged 12 run(s) of 4 point(s) from 3 store(s)", logs, StringComparison.Ordinal);
 
             var (code, _, err) = SweepCliTests.Plesim(["sweep", hold, .. SweepCliTests.Grid, "--out", Path.Combine(_dir, "single")]);

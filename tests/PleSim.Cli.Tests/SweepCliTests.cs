@@ -77,13 +77,14 @@ public sealed class SweepCliTests : IDisposable
     public void Two_shards_run_one_after_the_other_and_merged_equal_the_single_sweep()
     {
         Assert.Equal(0, Plesim(["sweep", Hold, .. Grid, "--out", Out("single")]).Code);
-        foreach (var s in new[] { "0/2", "1/2" })
+        foreach (var s in new[] { "1/2", "2/2" })
         {
             var (c, _, e) = Plesim(["sweep", Hold, .. Grid, "--out", Out("sharded"), "--shard", s]);
             Assert.True(c == 0, e);
             Assert.Contains("plesim merge", e, StringComparison.Ordinal);
         }
-        Assert.True(File.Exists(Path.Combine(Out("sharded"), "shard-0-of-2.sqlite")));
+        Assert.True(File.Exists(Path.Combine(Out("sharded"), "shard-1-of-2.sqlite")));
+        Assert.True(File.Exists(Path.Combine(Out("sharded"), "shard-2-of-2.sqlite")));
         var (code, _, err) = Plesim("merge", Out("sharded"));
         Assert.True(code == 0, err);
         Assert.Contains("merged 12 run(s) of 4 point(s) from 2 store(s)", err, StringComparison.Ordinal);
@@ -96,9 +97,9 @@ public sealed class SweepCliTests : IDisposable
     [Fact]
     public void Merge_refuses_shards_of_different_sweeps()
     {
-        Assert.Equal(0, Plesim(["sweep", Hold, .. Grid, "--out", Out("m"), "--shard", "0/2"]).Code);
-        Assert.Equal(0, Plesim(["sweep", Hold, .. Grid, "--set", "engine_hold.mean_delay=2ms", "--out", Out("m2"), "--shard", "1/2"]).Code);
-        File.Copy(Path.Combine(Out("m2"), "shard-1-of-2.sqlite"), Path.Combine(Out("m"), "shard-1-of-2.sqlite"));
+        Assert.Equal(0, Plesim(["sweep", Hold, .. Grid, "--out", Out("m"), "--shard", "1/2"]).Code);
+        Assert.Equal(0, Plesim(["sweep", Hold, .. Grid, "--set", "engine_hold.mean_delay=2ms", "--out", Out("m2"), "--shard", "2/2"]).Code);
+        File.Copy(Path.Combine(Out("m2"), "shard-2-of-2.sqlite"), Path.Combine(Out("m"), "shard-2-of-2.sqlite"));
         var (code, _, err) = Plesim("merge", Out("m"));
         Assert.Equal(2, code);
         Assert.Contains("is from a different sweep", err, StringComparison.Ordinal);
@@ -112,9 +113,12 @@ public sealed class SweepCliTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("--set engine_hold.population=100,lots (value 2: lots): error: engine_hold.population:", err, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Out("bad")));
-        (code, _, err) = Plesim("sweep", Hold, "--shard", "3/3", "--out", Out("bad"));
+        (code, _, err) = Plesim("sweep", Hold, "--shard", "4/3", "--out", Out("bad"));
         Assert.Equal(2, code);
-        Assert.Contains("shard index 3 is not in 0..2", err, StringComparison.Ordinal);
+        Assert.Contains("shards are counted from 1, so K must be in 1..3", err, StringComparison.Ordinal);
+        (code, _, err) = Plesim("sweep", Hold, "--shard", "0/3", "--out", Out("bad"));
+        Assert.Equal(2, code);
+        Assert.Contains("the shards of 3 are 1/3 .. 3/3", err, StringComparison.Ordinal);
     }
 
     [Fact]

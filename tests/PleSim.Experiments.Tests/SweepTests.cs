@@ -171,8 +171,14 @@ public sealed class SweepTests : IDisposable
         Assert.Null(Shard.FromEnvironment(Env(), null));
         Assert.Contains("--shard-count", Assert.Throws<FormatException>(() => Shard.FromEnvironment(Env(("JOB_COMPLETION_INDEX", "3")), null)).Message, StringComparison.Ordinal);
         Assert.Throws<FormatException>(() => Shard.FromEnvironment(Env(("JOB_COMPLETION_INDEX", "5")), 5));
-        Assert.Throws<FormatException>(() => Shard.Parse("4/4"));
-        Assert.Equal(new Shard(0, 1), Shard.Parse("0/1"));
+        // --shard counts from 1, as test runners do: 1/4 .. 4/4 (positions 0..3 inside).
+        Assert.Equal(new Shard(3, 4), Shard.Parse("4/4"));
+        Assert.Equal(new Shard(0, 4), Shard.Parse("1/4"));
+        Assert.Equal("4/4", new Shard(3, 4).ToString());
+        Assert.Equal("shard-4-of-4.sqlite", new Shard(3, 4).StoreFileName);
+        Assert.Contains("counted from 1", Assert.Throws<FormatException>(() => Shard.Parse("0/4")).Message, StringComparison.Ordinal);
+        Assert.Throws<FormatException>(() => Shard.Parse("5/4"));
+        Assert.Equal(new Shard(0, 1), Shard.Parse("1/1"));
 
         static Func<string, string?> Env(params (string K, string V)[] vars) => k => vars.FirstOrDefault(v => v.K == k).V;
     }
@@ -247,7 +253,7 @@ public sealed class SweepTests : IDisposable
         Assert.Contains("the scenario (hold.yaml) changed", Assert.Throws<StoreException>(() => store.CheckResumable(changedFile, Shard.All)).Message, StringComparison.Ordinal);
         Assert.Contains("runs per point changed (3 then, 4 now)", Assert.Throws<StoreException>(() => store.CheckResumable(Plan(runs: 4, sets: TwoAxes), Shard.All)).Message, StringComparison.Ordinal);
         Assert.Contains("swept keys", Assert.Throws<StoreException>(() => store.CheckResumable(Plan(sets: ["engine_hold.population=50,100"]), Shard.All)).Message, StringComparison.Ordinal);
-        Assert.Contains("holds shard 0/1", Assert.Throws<StoreException>(() => store.CheckResumable(plan, new Shard(0, 2))).Message, StringComparison.Ordinal);
+        Assert.Contains("holds shard 1/1, not 1/2", Assert.Throws<StoreException>(() => store.CheckResumable(plan, new Shard(0, 2))).Message, StringComparison.Ordinal);
         store.CheckResumable(Plan(sets: TwoAxes), Shard.All); // the same sweep, planned again
         Assert.Throws<StoreException>(() => ResultStore.Create(path, plan, Shard.All));
     }
@@ -267,6 +273,37 @@ public sealed class SweepTests : IDisposable
         Assert.Equal(6, results.Runs.Count);
         Assert.Equal(2, results.Summaries()[0].Ok);
         Assert.Equal(1, results.Summaries()[0].Failed);
+    }
+
+    /// <summary>
+    /// Progress (done, total) counts every stored run once: adaptive rounds list a point's earlier
+    /// runs again, and a resumed sweep starts from what the store holds.
+    /// </summary>
+    [Fact]
+    public void Progress_counts_each_run_once_in_adaptive_rounds_and_after_a_resume()
+    {
+        var capped = Plan(runs: 2, adaptive: AdaptiveTarget.Parse("events=0.0001%", 6), sets: ["engine_hold.population=50,100"]);
+        List<(int Done, int Total)> Record(string name, RunOptions? options = null, CancellationToken cancel = default)
+        {
+            var seen = new List<(int, int)>();
+            var path = Path.Combine(_dir, name);
+            using var store = File.Exists(path) ? ResultStore.Open(path) : ResultStore.Create(path, capped, Shard.All);
+            SweepRunner.Run(capped, store, Shard.All, 2, options, (d, t) => { lock (seen) seen.Add((d, t)); }, cancel);
+            return seen;
+        }
+        var whole = Record("whole.sqlite");
+        Assert.All(whole, p => Assert.True(p.Done <= p.Total, $"{p.Done}/{p.Total}"));
+        Assert.Equal((12, 12), whole.MaxBy(p => p.Done));
+
+        using var cts = new CancellationTokenSource();
+        int started = 0;
+        var stop = new RunOptions { Attach = (_, _, _) => { if (Interlocked.Increment(ref started) == 7) cts.Cancel(); } };
+        Record("resumed.sqlite", stop, cts.Token);
+        int stored = ResultLines(Path.Combine(_dir, "resumed.sqlite")).Count;
+        var resumed = Record("resumed.sqlite");
+        Assert.All(resumed, p => Assert.True(p.Done <= p.Total, $"{p.Done}/{p.Total}"));
+        Assert.True(resumed[0].Done >= Math.Min(stored, 4), $"first report {resumed[0]} with {stored} stored");
+        Assert.Equal((12, 12), resumed.MaxBy(p => p.Done));
     }
 
     [Fact]

@@ -13,6 +13,43 @@ public static class CommonOptions
         Arity = ArgumentArity.ZeroOrMore,
     };
 
+    /// <summary><c>--parallel/-j N</c>: runs at once; 0 (the default) means one per core; negative values are refused.</summary>
+    public static Option<int> Parallel()
+    {
+        var o = new Option<int>("--parallel", "-j") { Description = "Runs at once: a whole number ≥ 1, or 0 for one per core (the default)", DefaultValueFactory = _ => 0 };
+        o.Validators.Add(r =>
+        {
+            if (r.Tokens.Count > 0 && r.GetValueOrDefault<int>() < 0)
+                r.AddError($"--parallel: expected a whole number ≥ 1 (or 0 for one run per core), got {r.Tokens[^1].Value}");
+        });
+        return o;
+    }
+
+    /// <summary>
+    /// Refuses a first seed whose runs would pass the largest seed (2^64 − 1) and wrap around to 0:
+    /// run k uses seed + k, so <paramref name="runs"/> runs need seed ≤ 2^64 − runs.
+    /// </summary>
+    public static void CheckSeedRange(ulong first, long runs, string what)
+    {
+        if (runs > 0 && first > ulong.MaxValue - (ulong)(runs - 1))
+        {
+            throw new CliInputException($"{what}: seed {first} with {runs} run(s) would pass the largest seed, 18446744073709551615 (run k uses seed + k); " +
+                $"use a seed of at most {ulong.MaxValue - (ulong)(runs - 1)}");
+        }
+    }
+
+    /// <summary>A simulated-time option such as <c>--trace-from 100ms</c>; negative values are refused, and zero when <paramref name="positive"/>.</summary>
+    public static PleSim.Engine.SimDuration ParseTime(string text, string option, bool positive = false)
+    {
+        if (!PleSim.Engine.SimDuration.TryParse(text, out var d, out var error))
+            throw new CliInputException($"{option}: {error}");
+        if (d < PleSim.Engine.SimDuration.Zero)
+            throw new CliInputException($"{option}: '{text}' is negative; expected a simulated time ≥ 0 ({PleSim.Engine.TimeUnits.Accepted})");
+        if (positive && d == PleSim.Engine.SimDuration.Zero)
+            throw new CliInputException($"{option}: expected a length > 0, got '{text}'");
+        return d;
+    }
+
     public static IReadOnlyList<Override> ParseOverrides(string[]? assignments)
     {
         var list = new List<Override>();

@@ -29,7 +29,7 @@ public static class MergeCommand
                 {
                     var shards = SweepResults.ShardStores(g);
                     if (shards.Count == 0)
-                        throw new StoreException($"{g} holds no shard stores (shard-<i>-of-<N>.sqlite)");
+                        throw new StoreException($"{g} holds no shard stores (shard-<K>-of-<N>.sqlite)");
                     stores.AddRange(shards);
                 }
                 else
@@ -40,6 +40,7 @@ public static class MergeCommand
             var dir = parse.GetValue(outDir) ?? (given.Length == 1 && Directory.Exists(given[0])
                 ? given[0]
                 : throw new CliInputException("give --out DIR for the merged store (several inputs, or a file)"));
+            OutputPaths.CheckDirectory(dir, "--out");
             var output = Path.Combine(dir, ResultStore.FileName);
             int n = ResultStore.Merge(stores, output);
             var merged = SweepResults.Load([output]);

@@ -34,6 +34,12 @@ public static class ReportCommand
             if (parse.GetValue(x) is { } xKey && results.Varied.All(a => a.Path != xKey))
                 throw new StoreException($"--x {xKey}: not a swept key of this sweep (swept: {(results.Varied.Count == 0 ? "none" : string.Join(", ", results.Varied.Select(a => a.Path)))})");
             var outDir = File.Exists(dir) ? Path.GetDirectoryName(Path.GetFullPath(dir))! : dir;
+            // The exports go beside the store; check that, and the HTML file, before writing anything.
+            OutputPaths.CheckDirectory(outDir, "report (exports beside the store)");
+            if (!parse.GetValue(noPlots))
+                OutputPaths.CheckDirectory(Path.Combine(outDir, "plots"), "report (plots)");
+            if (parse.GetValue(html) is { } htmlCheck)
+                OutputPaths.CheckFile(htmlCheck, "--html");
             SweepOutputs.WriteExports(view, outDir);
             var written = new List<string>(SweepOutputs.ExportFiles);
             IReadOnlyList<SweepPlot> plots = [];

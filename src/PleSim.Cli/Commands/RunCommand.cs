@@ -19,7 +19,7 @@ public static class RunCommand
         var outDir = new Option<string?>("--out", "-o") { Description = "Also write results.json, runs.csv and summary.csv into this directory" };
         var set = CommonOptions.Set();
         var invariants = new Option<bool>("--check-invariants") { Description = "Check every registered model invariant after each event (slow)" };
-        var parallel = new Option<int>("--parallel", "-j") { Description = "Runs at once (default: all cores)", DefaultValueFactory = _ => 0 };
+        var parallel = CommonOptions.Parallel();
         var details = new Option<bool>("--details") { Description = "Also print the per-CPU, per-task and per-VM tables of the first run" };
         var trace = new Option<string?>("--trace") { Description = "Write a Chrome/Perfetto trace (JSON) of the first run to this file (open it in ui.perfetto.dev)" };
         var traceFrom = new Option<string>("--trace-from") { Description = "Start of the traced window (simulated time, e.g. 100ms)", DefaultValueFactory = _ => "0" };
@@ -37,13 +37,27 @@ public static class RunCommand
             int? n = parse.GetValue(runs);
             if (n is <= 0)
                 throw new CliInputException($"--runs must be positive, got {n}");
+            CommonOptions.CheckSeedRange(parse.GetValue(seed) ?? scenario.Seed, n ?? scenario.Runs, parse.GetValue(seed) is null ? $"{scenario.SourceFile}: seed" : "--seed");
             var seeds = Runner.Seeds(scenario, n, parse.GetValue(seed));
+            // Every output path is checked before the first run, not found unwritable after it.
+            if (parse.GetValue(outDir) is { } checkDir)
+                OutputPaths.CheckDirectory(checkDir, "--out");
             var options = new RunOptions { CheckInvariantsEvery = parse.GetValue(invariants) ? 1 : 0 };
             TraceRecorder? recorder = null;
             if (parse.GetValue(trace) is { } tracePath)
             {
-                var from = ParseTime(parse.GetValue(traceFrom)!, "--trace-from");
-                var length = ParseTime(parse.GetValue(traceFor)!, "--trace-for");
+                var from = CommonOptions.ParseTime(parse.GetValue(traceFrom)!, "--trace-from");
+                var length = CommonOptions.ParseTime(parse.GetValue(traceFor)!, "--trace-for", positive: true);
+                OutputPaths.CheckFile(tracePath, "--trace");
+                var end = scenario.Warmup + scenario.Duration;
+                if (from >= end)
+                {
+                    ctx.Err.WriteLine($"plesim: warning: the trace window starts at {from}, after the run ends ({end} = warm-up {scenario.Warmup} + duration {scenario.Duration}); the trace will hold no events");
+                }
+                else if (from + length > end)
+                {
+                    ctx.Err.WriteLine($"plesim: warning: the trace window {from}..{from + length} ends after the run ({end} = warm-up {scenario.Warmup} + duration {scenario.Duration}); it is traced up to {end}");
+                }
                 recorder = new TraceRecorder(tracePath, seeds[0], SimTime.Zero + from, SimTime.Zero + from + length);
                 options = recorder.Apply(options);
             }
@@ -81,9 +95,4 @@ public static class RunCommand
         });
         return cmd;
     }
-
-    private static SimDuration ParseTime(string text, string option) =>
-        SimDuration.TryParse(text, out var d, out var error) && d >= SimDuration.Zero
-            ? d
-            : throw new CliInputException($"{option}: {error}");
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using PleSim.Experiments.Running;
 using PleSim.Experiments.Scenarios;
 using PleSim.Experiments.Sweeps;
@@ -14,7 +15,11 @@ public static class SweepCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var file = new Argument<string>("scenario") { Description = "Scenario file (YAML); its 'sweep:' section, if any, gives the grid" };
+        var file = new Argument<string?>("scenario")
+        {
+            Description = "Scenario file (YAML); its 'sweep:' section, if any, gives the grid. With --resume it may be left out: the store's scenario and grid are used",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
         var set = new Option<string[]>("--set")
         {
             Description = "Sweep a key: --set kvm.ple_window=1024,4096,16384 (repeatable; a single value fixes the key; replaces the file's axis of the same key)",
@@ -24,23 +29,24 @@ public static class SweepCommand
         var runs = new Option<int?>("--runs", "-n") { Description = "Runs (seeds) per point; default: the file's 'runs'" };
         var seed = new Option<ulong?>("--seed", "-s") { Description = "First seed (run k of every point uses seed+k); default: the file's 'seed'" };
         var outDir = new Option<string?>("--out", "-o") { Description = "Output directory (result store, CSV/JSON exports); default: out/<scenario name>" };
-        var resume = new Option<bool>("--resume") { Description = "Continue the sweep stored in --out: run only what is missing (refused if the scenario or grid changed)" };
-        var shard = new Option<string?>("--shard") { Description = "Run only share i of N (0-based, e.g. 0/4); default: from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the sweep stored in --out: run only what is missing. Without a scenario file, the store's scenario and grid are used; with one, it must be the same sweep" };
+        var shard = new Option<string?>("--shard") { Description = "Run only shard K of N, counted from 1 (1/4 .. 4/4; store DIR/shard-K-of-N.sqlite); default: from SLURM_ARRAY_TASK_ID (relative to SLURM_ARRAY_TASK_MIN) and SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX (0-based) with --shard-count" };
         var shardCount = new Option<int?>("--shard-count") { Description = "Number of shards when the index comes from JOB_COMPLETION_INDEX (Kubernetes indexed Job)" };
         var target = new Option<string?>("--target-ci") { Description = "Adaptive runs: add runs to a point until the 95% CI half-width of a metric is below a target, e.g. amqp.subscribe_rate=1% or =1500" };
         var maxRuns = new Option<int>("--max-runs") { Description = "Adaptive runs: at most this many runs per point", DefaultValueFactory = _ => 100 };
-        var parallel = new Option<int>("--parallel", "-j") { Description = "Runs at once (default: all cores)", DefaultValueFactory = _ => 0 };
+        var parallel = CommonOptions.Parallel();
         var invariants = new Option<bool>("--check-invariants") { Description = "Check every registered model invariant after each event (slow)" };
         var metric = new Option<string[]>("--metric", "-m") { Description = "Metric(s) for the tables (default: the scenario's compare_metric and metrics list)", Arity = ArgumentArity.ZeroOrMore };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress output" };
-        var cmd = new Command("sweep", "Run a scenario over a grid of key values (points × runs), into a resumable SQLite store")
+        var cmd = new Command("sweep", "Run a scenario over a grid of key values (points × runs), into a resumable SQLite store. " +
+            "SIGINT (Ctrl+C) or SIGTERM stops starting runs, stores the ones in flight and exits 130 or 143; --resume continues")
         {
             file, set, zip, runs, seed, outDir, resume, shard, shardCount, target, maxRuns, parallel, invariants, metric, quiet,
         };
         cmd.SetAction(parse =>
         {
-            var path = parse.GetValue(file)!;
-            Scenario fromFile;
+            var path = parse.GetValue(file);
+            bool fromStore = path is null;
             SweepPlan plan;
             AdaptiveTarget? adaptive;
             List<SweepAxis> axes;
@@ -55,24 +61,73 @@ public static class SweepCommand
             {
                 throw new CliInputException(e.Message);
             }
-            try
+            string dir;
+            if (fromStore)
             {
-                fromFile = ScenarioLoader.LoadFile(path);
-                plan = SweepPlan.Create(fromFile, axes, parse.GetValue(zip) ? SweepMode.Zip : null, parse.GetValue(runs), parse.GetValue(seed), adaptive);
+                // plesim sweep --resume --out DIR: the grid is the store's.
+                if (!parse.GetValue(resume) || parse.GetValue(outDir) is null)
+                    throw new CliInputException("give the scenario file (plesim sweep SCENARIO.yaml ...), or continue a stored sweep with: plesim sweep --resume --out DIR");
+                var changing = new List<string>();
+                if (axes.Count > 0) changing.Add("--set");
+                if (parse.GetValue(zip)) changing.Add("--zip");
+                if (parse.GetValue(runs) is not null) changing.Add("--runs");
+                if (parse.GetValue(seed) is not null) changing.Add("--seed");
+                if (adaptive is not null) changing.Add("--target-ci");
+                if (changing.Count > 0)
+                    throw new CliInputException($"{string.Join(", ", changing)}: a sweep resumed from its store keeps the store's grid; give the scenario file too to check a grid against the store");
+                dir = parse.GetValue(outDir)!;
+                var stored = Path.Combine(dir, sh.StoreFileName);
+                if (!File.Exists(stored))
+                {
+                    var shards = Directory.Exists(dir) ? SweepResults.ShardStores(dir) : [];
+                    throw new StoreException(shards.Count > 0 && sh.IsAll
+                        ? $"{stored}: no such result store; {dir} holds shard stores ({string.Join(", ", shards.Select(Path.GetFileName))}): resume one with --shard K/N"
+                        : $"{stored}: no such result store to resume");
+                }
+                using (var peek = ResultStore.Open(stored, readOnly: true))
+                {
+                    try
+                    {
+                        plan = SweepPlan.FromStore(peek.Meta, stored);
+                    }
+                    catch (ScenarioException e)
+                    {
+                        foreach (var d in e.Diagnostics)
+                            ctx.Err.WriteLine(d.ToString());
+                        throw new StoreException($"{stored}: the stored scenario no longer loads with this build of plesim (above); it cannot be resumed");
+                    }
+                }
+                path = plan.Base.SourceFile;
             }
-            catch (ScenarioException e)
+            else
             {
-                foreach (var d in e.Diagnostics)
-                    ctx.Err.WriteLine(d.ToString());
-                return ExitCodes.BadInput;
+                try
+                {
+                    var fromFile = ScenarioLoader.LoadFile(path!);
+                    plan = SweepPlan.Create(fromFile, axes, parse.GetValue(zip) ? SweepMode.Zip : null, parse.GetValue(runs), parse.GetValue(seed), adaptive);
+                }
+                catch (ScenarioException e)
+                {
+                    foreach (var d in e.Diagnostics)
+                        ctx.Err.WriteLine(d.ToString());
+                    return ExitCodes.BadInput;
+                }
+                dir = parse.GetValue(outDir) ?? Path.Combine("out", SafeName(plan.Base.Name));
             }
-            var dir = parse.GetValue(outDir) ?? Path.Combine("out", SafeName(plan.Base.Name));
+            // Where the store and the exports go is checked before anything runs.
+            OutputPaths.CheckDirectory(dir, "--out");
             var storePath = Path.Combine(dir, sh.StoreFileName);
             ResultStore store;
             if (File.Exists(storePath))
             {
                 if (!parse.GetValue(resume))
+                {
+                    // Being written right now says more than "already exists".
+                    using (StoreLock.Acquire(storePath))
+                    {
+                    }
                     throw new StoreException($"{storePath} already exists: continue that sweep with --resume, or choose another --out directory");
+                }
                 store = ResultStore.Open(storePath);
                 try
                 {
@@ -88,30 +143,29 @@ public static class SweepCommand
             {
                 store = ResultStore.Create(storePath, plan, sh);
             }
+            string resumeHint = $"plesim sweep --resume --out {Quote(dir)}{(sh.IsAll ? "" : $" --shard {sh}")}";
             using (store)
             {
-                ctx.Err.WriteLine($"plesim: sweep '{plan.Base.Name}': {plan.Points.Count} point(s) × {plan.Runs} run(s){(plan.Adaptive is null ? "" : $" (adaptive: {plan.Adaptive})")}" +
+                ctx.Err.WriteLine($"plesim: sweep '{plan.Base.Name}'{(fromStore ? $" (from {storePath})" : "")}: {plan.Points.Count} point(s) × {plan.Runs} run(s){(plan.Adaptive is null ? "" : $" (adaptive: {plan.Adaptive})")}" +
                     $"{(sh.IsAll ? "" : $", shard {sh}")} → {storePath}");
                 var options = new RunOptions { CheckInvariantsEvery = parse.GetValue(invariants) ? 1 : 0 };
-                // Ctrl+C stops starting runs; the ones in flight finish and are stored, so --resume loses nothing.
+                // SIGINT (Ctrl+C) and SIGTERM (Slurm, Kubernetes, kill) alike stop starting runs; the
+                // ones in flight finish and are stored, the store is closed back to one file, and
+                // --resume loses nothing. A second signal ends the process at once.
                 using var cancel = new CancellationTokenSource();
-                ConsoleCancelEventHandler onCtrlC = (_, e) =>
+                int signal = 0;
+                void OnSignal(PosixSignalContext c)
                 {
-                    e.Cancel = true;
+                    if (Interlocked.CompareExchange(ref signal, c.Signal == PosixSignal.SIGTERM ? 15 : 2, 0) != 0)
+                        return; // second signal: the default action (terminate)
+                    c.Cancel = true;
                     cancel.Cancel();
-                };
-                Console.CancelKeyPress += onCtrlC;
-                SweepOutcome outcome;
-                try
-                {
-                    outcome = Progress.Run(ctx, $"sweep {plan.Base.Name}{(sh.IsAll ? "" : $" shard {sh}")}",
-                        report => SweepRunner.Run(plan, store, sh, parse.GetValue(parallel), options, report, cancel.Token),
-                        quiet: parse.GetValue(quiet));
                 }
-                finally
-                {
-                    Console.CancelKeyPress -= onCtrlC;
-                }
+                using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+                using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+                var outcome = Progress.Run(ctx, $"sweep {plan.Base.Name}{(sh.IsAll ? "" : $" shard {sh}")}",
+                    report => SweepRunner.Run(plan, store, sh, parse.GetValue(parallel), options, report, cancel.Token),
+                    quiet: parse.GetValue(quiet));
                 ctx.Err.WriteLine($"plesim: {outcome.Ran} run(s) done now, {outcome.AlreadyStored} were already stored" +
                     (outcome.Failed.Count > 0 ? $", {outcome.Failed.Count} failed" : ""));
                 foreach (var n in outcome.Notes)
@@ -120,12 +174,13 @@ public static class SweepCommand
                 {
                     var sets = string.Concat(plan.Points[f.Point].Assignments.Select(a => $" --set {Quote(a.ToString())}"));
                     ctx.Err.WriteLine($"plesim: point {f.Point} ({f.Label}) run {f.Run} (seed {f.Seed}) failed: {f.Error}");
-                    ctx.Err.WriteLine($"        reproduce: plesim run {Quote(path)}{sets} --runs 1 --seed {f.Seed}");
+                    ctx.Err.WriteLine($"        reproduce: plesim run {Quote(path!)}{sets} --runs 1 --seed {f.Seed}");
                 }
                 if (outcome.Interrupted)
                 {
-                    ctx.Err.WriteLine($"plesim: interrupted; the finished runs are stored; continue with: plesim sweep {Quote(path)} ... --out {Quote(dir)} --resume");
-                    return ExitCodes.RunFailed;
+                    int sig = Volatile.Read(ref signal);
+                    ctx.Err.WriteLine($"plesim: interrupted{(sig == 15 ? " by SIGTERM" : sig == 2 ? " by SIGINT" : "")}; the finished runs are stored; continue with: {resumeHint}");
+                    return sig == 15 ? ExitCodes.InterruptedBySigterm : ExitCodes.InterruptedBySigint;
                 }
                 if (sh.IsAll)
                 {

@@ -69,12 +69,14 @@ public sealed class ResultStore : IDisposable
     private readonly Dictionary<string, string> _meta;
 
     private readonly bool _readOnly;
+    private readonly StoreLock? _lock;
 
-    private ResultStore(SqliteConnection db, string path, bool readOnly)
+    private ResultStore(SqliteConnection db, string path, bool readOnly, StoreLock? writerLock)
     {
         _db = db;
         Path = path;
         _readOnly = readOnly;
+        _lock = writerLock;
         _meta = ReadMeta(db, path);
     }
 
@@ -87,43 +89,124 @@ public sealed class ResultStore : IDisposable
 
     public string Shard => _meta["shard"];
 
+    /// <summary>The shard this store holds (stores made before shards were counted from 1 wrote 0-based <c>i/N</c>).</summary>
+    public Shard StoredShard => Sweeps.Shard.ParseStored(Shard, _meta.GetValueOrDefault("shard_numbering") == "from-1");
+
     /// <summary>Creates a new store for <paramref name="plan"/> (atomically: a temporary file renamed into place). Refuses an existing file.</summary>
     public static ResultStore Create(string path, SweepPlan plan, Shard shard)
     {
-        if (File.Exists(path))
-            throw new StoreException($"{path} already exists: continue that sweep with --resume, or choose another --out directory");
-        var meta = DescribeSweep(plan, shard);
-        var points = plan.Points.Select(p => new StoredPoint(p.Index, p.Label, p.Assignments.Select(a => new KeyValuePair<string, string>(a.Path, a.Value)).ToList(), p.Scenario.Digest)).ToList();
-        CreateFile(path, meta, points, []);
-        return Open(path);
-    }
-
-    /// <summary>Opens an existing store (read-write unless <paramref name="readOnly"/>).</summary>
-    public static ResultStore Open(string path, bool readOnly = false)
-    {
-        if (!File.Exists(path))
-            throw new StoreException($"{path}: no such result store");
-        var db = Connect(path, readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWrite);
+        // The lock comes first: of two sweeps started on one directory, the second is refused
+        // before it reads or writes anything.
+        var writerLock = StoreLock.Acquire(path);
         try
         {
-            var store = new ResultStore(db, path, readOnly);
+            if (File.Exists(path))
+                throw new StoreException($"{path} already exists: continue that sweep with --resume, or choose another --out directory");
+            var meta = DescribeSweep(plan, shard);
+            var points = plan.Points.Select(p => new StoredPoint(p.Index, p.Label, p.Assignments.Select(a => new KeyValuePair<string, string>(a.Path, a.Value)).ToList(), p.Scenario.Digest)).ToList();
+            CreateFile(path, meta, points, []);
+            return Open(path, readOnly: false, writerLock);
+        }
+        catch
+        {
+            writerLock.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens an existing store (read-write unless <paramref name="readOnly"/>; a writer holds the
+    /// store's lock until it is disposed, so a second writer is refused). A damaged store (truncated,
+    /// bit-flipped, not SQLite, tables missing) is a <see cref="StoreException"/> saying so.
+    /// </summary>
+    public static ResultStore Open(string path, bool readOnly = false) => Open(path, readOnly, null);
+
+    private static ResultStore Open(string path, bool readOnly, StoreLock? heldLock)
+    {
+        if (!File.Exists(path))
+        {
+            heldLock?.Dispose();
+            throw new StoreException($"{path}: no such result store");
+        }
+        StoreLock? writerLock = heldLock;
+        SqliteConnection? db = null;
+        try
+        {
+            if (!readOnly)
+                writerLock ??= StoreLock.Acquire(path);
+            db = Connect(path, readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWrite);
+            CheckIntact(db, path);
+            var store = new ResultStore(db, path, readOnly, writerLock);
             // While a sweep writes, a write-ahead log lets readers (a progress monitor, a report) in without blocking it.
             if (!readOnly)
                 Exec(db, "PRAGMA journal_mode=WAL");
             return store;
         }
+        catch (SqliteException e)
+        {
+            db?.Dispose();
+            writerLock?.Dispose();
+            throw Damaged(path, e);
+        }
         catch
         {
-            db.Dispose();
+            db?.Dispose();
+            writerLock?.Dispose();
             throw;
         }
     }
 
+    /// <summary>
+    /// SQLite's own check of the file (<c>PRAGMA quick_check</c>: page structure, b-trees, record
+    /// formats; linear in the file's size, a fraction of a second for a large sweep), then the
+    /// three tables a result store has.
+    /// </summary>
+    private static void CheckIntact(SqliteConnection db, string path)
+    {
+        var problems = new List<string>();
+        using (var cmd = db.CreateCommand())
+        {
+            cmd.CommandText = "PRAGMA quick_check(5)";
+            using var rd = cmd.ExecuteReader();
+            while (rd.Read())
+            {
+                var line = rd.GetString(0);
+                if (line != "ok")
+                    problems.Add(line);
+            }
+        }
+        if (problems.Count > 0)
+        {
+            throw new StoreException($"{path} is damaged (SQLite's quick_check: {string.Join("; ", problems)}); " +
+                "it may have been truncated or altered on disk. Restore it from a copy, or run the sweep again into a new --out directory");
+        }
+        var tables = new HashSet<string>(StringComparer.Ordinal);
+        using (var cmd = db.CreateCommand())
+        {
+            cmd.CommandText = "SELECT name FROM sqlite_master WHERE type = 'table'";
+            using var rd = cmd.ExecuteReader();
+            while (rd.Read())
+                tables.Add(rd.GetString(0));
+        }
+        var missing = new[] { "meta", "points", "runs" }.Where(t => !tables.Contains(t)).ToList();
+        if (missing.Count > 0)
+            throw new StoreException($"{path} is not a PleSim result store: table(s) {string.Join(", ", missing)} missing");
+    }
+
+    /// <summary>A SQLite error reading a store, as a store problem naming the file.</summary>
+    private static StoreException Damaged(string path, SqliteException e) =>
+        e.SqliteErrorCode switch
+        {
+            11 or 26 => new StoreException($"{path} is damaged or is not an SQLite file ({e.Message.TrimEnd('.')}); " +
+                "it may have been truncated or altered on disk. Restore it from a copy, or run the sweep again into a new --out directory"),
+            _ => new StoreException($"{path}: cannot read the result store ({e.Message.TrimEnd('.')})"),
+        };
+
     /// <summary>Refuses to resume when the sweep differs from the one the store was started with, saying what changed.</summary>
     public void CheckResumable(SweepPlan plan, Shard shard)
     {
-        if (Shard != shard.ToString())
-            throw new StoreException($"{Path} holds shard {Shard}, not {shard}: resume each shard with its own --shard");
+        if (StoredShard != shard)
+            throw new StoreException($"{Path} holds shard {StoredShard}, not {shard}: resume each shard with its own --shard");
         if (SweepDigest == plan.Digest)
             return;
         var now = DescribeSweep(plan, shard);
@@ -164,12 +247,33 @@ public sealed class ResultStore : IDisposable
         {
             using var cmd = _db.CreateCommand();
             cmd.CommandText = "SELECT point, label, assignments, scenario_digest FROM points ORDER BY point";
-            using var rd = cmd.ExecuteReader();
             var list = new List<StoredPoint>();
-            while (rd.Read())
+            try
             {
-                var assignments = JsonSerializer.Deserialize<List<string[]>>(rd.GetString(2)) ?? [];
-                list.Add(new StoredPoint(rd.GetInt32(0), rd.GetString(1), assignments.Select(a => new KeyValuePair<string, string>(a[0], a[1])).ToList(), rd.GetString(3)));
+                using var rd = cmd.ExecuteReader();
+                while (rd.Read())
+                {
+                    List<string[]> assignments;
+                    try
+                    {
+                        assignments = JsonSerializer.Deserialize<List<string[]>>(rd.GetString(2)) ?? [];
+                        if (assignments.Any(a => a is null || a.Length != 2 || a[0] is null || a[1] is null))
+                            throw new JsonException("an assignment is not a [key, value] pair");
+                    }
+                    catch (JsonException e)
+                    {
+                        throw new StoreException($"{Path} is damaged: point {rd.GetInt32(0)} has malformed assignments ({e.Message})");
+                    }
+                    list.Add(new StoredPoint(rd.GetInt32(0), rd.GetString(1), assignments.Select(a => new KeyValuePair<string, string>(a[0], a[1])).ToList(), rd.GetString(3)));
+                }
+            }
+            catch (SqliteException e)
+            {
+                throw Damaged(Path, e);
+            }
+            catch (InvalidCastException e)
+            {
+                throw new StoreException($"{Path} is damaged: a row of table points has a value of the wrong type ({e.Message})");
             }
             return list;
         }
@@ -182,14 +286,34 @@ public sealed class ResultStore : IDisposable
         {
             using var cmd = _db.CreateCommand();
             cmd.CommandText = "SELECT point, run, seed, scenario_digest, status, error, metrics, events, event_digest, wall_seconds, finished_utc, worker FROM runs ORDER BY point, run";
-            using var rd = cmd.ExecuteReader();
             var list = new List<StoredRun>();
-            while (rd.Read())
+            try
             {
-                list.Add(new StoredRun(
-                    rd.GetInt32(0), rd.GetInt32(1), unchecked((ulong)rd.GetInt64(2)), rd.GetString(3), rd.GetString(4),
-                    rd.IsDBNull(5) ? null : rd.GetString(5), ParseMetrics(rd.GetString(6)), rd.GetInt64(7), rd.GetString(8),
-                    rd.GetDouble(9), rd.GetString(10), rd.GetString(11)));
+                using var rd = cmd.ExecuteReader();
+                while (rd.Read())
+                {
+                    List<KeyValuePair<string, double>> metrics;
+                    try
+                    {
+                        metrics = ParseMetrics(rd.GetString(6));
+                    }
+                    catch (Exception e) when (e is JsonException or InvalidOperationException)
+                    {
+                        throw new StoreException($"{Path} is damaged: point {rd.GetInt32(0)} run {rd.GetInt32(1)} has malformed metrics JSON ({e.Message})");
+                    }
+                    list.Add(new StoredRun(
+                        rd.GetInt32(0), rd.GetInt32(1), unchecked((ulong)rd.GetInt64(2)), rd.GetString(3), rd.GetString(4),
+                        rd.IsDBNull(5) ? null : rd.GetString(5), metrics, rd.GetInt64(7), rd.GetString(8),
+                        rd.GetDouble(9), rd.GetString(10), rd.GetString(11)));
+                }
+            }
+            catch (SqliteException e)
+            {
+                throw Damaged(Path, e);
+            }
+            catch (Exception e) when (e is InvalidCastException or FormatException)
+            {
+                throw new StoreException($"{Path} is damaged: a row of table runs has a value of the wrong type ({e.Message})");
             }
             return list;
         }
@@ -210,6 +334,7 @@ public sealed class ResultStore : IDisposable
             }
         }
         _db.Dispose();
+        _lock?.Dispose();
     }
 
     /// <summary>
@@ -219,9 +344,17 @@ public sealed class ResultStore : IDisposable
     /// </summary>
     public static int Merge(IReadOnlyList<string> inputs, string output)
     {
+        // A shard still running would be merged half done; its runs would be missing from the result.
+        foreach (var path in inputs)
+        {
+            if (StoreLock.Writer(path) is { } writer)
+                throw new StoreException($"{path} is still being written by a plesim sweep ({writer}); wait for it to finish, then merge");
+        }
         var (meta, points, runs) = Combine(inputs);
         meta["shard"] = Sweeps.Shard.All.ToString();
+        meta["shard_numbering"] = "from-1";
         meta["merged_from"] = string.Join(", ", inputs.Select(i => $"{System.IO.Path.GetFileName(i)} (shard {ShardOf(i)})"));
+        using var writerLock = StoreLock.Acquire(output);
         if (File.Exists(output))
         {
             // Merging into an existing store replaces it; its runs are among the inputs or lost on purpose.
@@ -279,7 +412,7 @@ public sealed class ResultStore : IDisposable
     private static string ShardOf(string path)
     {
         using var s = Open(path, readOnly: true);
-        return s.Shard;
+        return s.StoredShard.ToString();
     }
 
     private static Dictionary<string, string> DescribeSweep(SweepPlan plan, Shard shard)
@@ -300,6 +433,7 @@ public sealed class ResultStore : IDisposable
             ["runs"] = plan.Runs.ToString(CultureInfo.InvariantCulture),
             ["adaptive"] = plan.Adaptive?.ToString() ?? "off",
             ["shard"] = shard.ToString(),
+            ["shard_numbering"] = "from-1",
             ["plesim_version"] = VersionInfo.Text,
             ["created_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
             ["environment"] = VersionInfo.Environment,
@@ -389,6 +523,10 @@ public sealed class ResultStore : IDisposable
         catch (SqliteException e)
         {
             throw new StoreException($"{path} is not a PleSim result store ({e.Message})");
+        }
+        catch (InvalidCastException e)
+        {
+            throw new StoreException($"{path} is damaged: a row of table meta has a value of the wrong type ({e.Message})");
         }
         if (meta.GetValueOrDefault("format") != FormatName)
             throw new StoreException($"{path} is not a PleSim result store of format {FormatName} (format: '{meta.GetValueOrDefault("format") ?? "none"}')");

@@ -70,6 +70,58 @@ public sealed class SweepPlan
         var spec = fromFile.Sweep.With(cliAxes, mode);
         if (seed is ulong s)
             spec = spec.With([new SweepAxis("seed", [s.ToString(CultureInfo.InvariantCulture)], "--seed " + s)]);
+        return Create(fromFile, spec, runs, adaptive);
+    }
+
+    /// <summary>
+    /// The sweep a store was started with, rebuilt from its <c>meta</c>: the scenario text as it was
+    /// then, the axes (resolved paths and values), mode, runs and adaptive target. Its digest equals
+    /// the store's when the build computes the same scenarios (<see cref="ResultStore.CheckResumable"/> checks).
+    /// </summary>
+    public static SweepPlan FromStore(IReadOnlyDictionary<string, string> meta, string storePath)
+    {
+        string Get(string key) => meta.TryGetValue(key, out var v) ? v : throw new StoreException($"{storePath}: the store's meta has no '{key}', so its sweep cannot be rebuilt; give the scenario file and its --set options");
+        var file = Get("scenario_file");
+        var text = Get("scenario_text");
+        List<SweepAxis> axes;
+        try
+        {
+            axes = (System.Text.Json.JsonSerializer.Deserialize<List<System.Text.Json.JsonElement>>(Get("axes")) ?? [])
+                .Select(a => new SweepAxis(
+                    a.GetProperty("path").GetString()!,
+                    a.GetProperty("values").EnumerateArray().Select(v => v.GetString()!).ToList(),
+                    $"{storePath} (the stored sweep's {a.GetProperty("path").GetString()})"))
+                .ToList();
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or KeyNotFoundException)
+        {
+            throw new StoreException($"{storePath} is damaged: its stored axes are not readable ({e.Message})");
+        }
+        var mode = Get("mode") == "zip" ? SweepMode.Zip : SweepMode.Cartesian;
+        if (!int.TryParse(Get("runs"), NumberStyles.None, CultureInfo.InvariantCulture, out int runs))
+            throw new StoreException($"{storePath} is damaged: runs per point '{meta["runs"]}' is not a number");
+        AdaptiveTarget? adaptive = null;
+        if (meta.GetValueOrDefault("adaptive", "off") is var a && a != "off")
+        {
+            int cut = a.LastIndexOf(" max ", StringComparison.Ordinal);
+            try
+            {
+                adaptive = cut > 0 && int.TryParse(a[(cut + 5)..], NumberStyles.None, CultureInfo.InvariantCulture, out int max)
+                    ? AdaptiveTarget.Parse(a[..cut], max)
+                    : throw new FormatException($"'{a}' is not an adaptive target");
+            }
+            catch (FormatException e)
+            {
+                throw new StoreException($"{storePath} is damaged: {e.Message}");
+            }
+        }
+        // The file's own sweep section is not used: the stored axes are the whole grid, in order.
+        var scenario = ScenarioLoader.LoadText(text, file, []);
+        return Create(scenario, new SweepSpec(axes, mode), runs, adaptive);
+    }
+
+    private static SweepPlan Create(Scenario fromFile, SweepSpec spec, int? runs, AdaptiveTarget? adaptive)
+    {
         IReadOnlyList<IReadOnlyList<Scenarios.Override>> grid;
         try
         {
@@ -117,6 +169,17 @@ public sealed class SweepPlan
             throw new ScenarioException(new ScenarioDiagnostic("--runs", 0, 0, "", $"runs per point must be at least 1, got {n}"));
         if (adaptive is not null && n < 2)
             throw new ScenarioException(new ScenarioDiagnostic("--runs", 0, 0, "", "adaptive repetitions start from at least 2 runs per point (a confidence interval needs two)"));
+        // Run k uses seed + k: the last run's seed must not pass 2^64 - 1 and wrap around to 0.
+        long most = Math.Max(n, adaptive?.MaxRuns ?? 0);
+        foreach (var p in points)
+        {
+            if (p.Scenario.Seed > ulong.MaxValue - (ulong)(most - 1))
+            {
+                var origin = spec.Axes.FirstOrDefault(a => a.Path == "seed")?.Origin ?? fromFile.SourceFile;
+                throw new ScenarioException(new ScenarioDiagnostic(origin, 0, 0, "seed",
+                    $"seed {p.Scenario.Seed} with up to {most} run(s) per point would pass the largest seed, 18446744073709551615 (run k uses seed + k); use a seed of at most {ulong.MaxValue - (ulong)(most - 1)}"));
+            }
+        }
         // Sweep axes resolved against the file (short paths such as ple_window become kvm.ple_window).
         var resolvedAxes = spec.Axes.Select((a, k) => points.Count > 0 ? a with { Path = points[0].Assignments[k].Path } : a).ToList();
         return new SweepPlan(baseScenario, spec with { Axes = resolvedAxes }, points, n, adaptive);

@@ -28,6 +28,7 @@ public sealed class SweepRunner
     private readonly ConcurrentBag<FailedRun> _failed = [];
     private readonly List<string> _notes = [];
     private Dictionary<(int Point, int Run), StoredRun> _stored;
+    private readonly HashSet<(int Point, int Run)> _counted = [];
     private int _ran;
     private int _done;
     private int _total;
@@ -85,7 +86,15 @@ public sealed class SweepRunner
     private bool Execute(IReadOnlyList<(int Point, int Run)> units)
     {
         var todo = units.Where(u => !_stored.ContainsKey(u)).ToList();
-        _done += units.Count - todo.Count;
+        // Done = units of this sweep found in the store, each counted once: adaptive rounds list a
+        // point's earlier runs again, and a resumed sweep starts with what is stored.
+        foreach (var u in units)
+        {
+            if (_stored.ContainsKey(u) && _counted.Add(u))
+                _done++;
+        }
+        foreach (var u in todo)
+            _counted.Add(u);
         _progress?.Invoke(_done, _total);
         var po = new ParallelOptions { MaxDegreeOfParallelism = _parallelism, CancellationToken = _cancel };
         try
@@ -112,6 +121,14 @@ public sealed class SweepRunner
         return true;
     }
 
+    private int StoredRunsOf(int point)
+    {
+        int have = 0;
+        while (_stored.ContainsKey((point, have)))
+            have++;
+        return have;
+    }
+
     /// <summary>
     /// Adaptive repetitions, in rounds: every unfinished point is brought to its target count, then
     /// each point's CI is checked and its next target set. Decisions depend only on stored results
@@ -123,6 +140,15 @@ public sealed class SweepRunner
         var want = owned.ToDictionary(p => p, _ => _plan.Runs);
         var open = new SortedSet<int>(owned);
         _total = owned.Count * _plan.Runs;
+        // A resumed adaptive sweep may have stored more than the first batch; those runs count in the total.
+        foreach (var p in owned)
+        {
+            int have = 0;
+            while (_stored.ContainsKey((p, have)))
+                have++;
+            if (have > _plan.Runs)
+                _total += have - _plan.Runs;
+        }
         bool metricSeen = false;
         while (open.Count > 0)
         {
@@ -147,7 +173,9 @@ public sealed class SweepRunner
                     continue;
                 }
                 int next = target.NextCount(s, want[p]);
-                _total += next - want[p];
+                int counted = Math.Max(want[p], StoredRunsOf(p));
+                if (next > counted)
+                    _total += next - counted;
                 want[p] = next;
             }
         }
