@@ -70,6 +70,13 @@ public sealed class HardeningTests : IDisposable
         (code, _, err) = Plesim("merge", Path.Combine(Out("s"), "results.sqlite"), "--out", Path.Combine(file, "merged"));
         Assert.Equal(2, code);
         Assert.Contains($"--out {Path.Combine(file, "merged")}: cannot write there: {file} is a file, not a directory", err, StringComparison.Ordinal);
+
+        // reproduce checks its --out before the first of its runs, not after them.
+        (code, output, err) = Plesim("reproduce", "riel-2011", "--quick", "--out", file);
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        Assert.Contains($"--out {file}: cannot write there: it is a file, not a directory", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("runs in", err, StringComparison.Ordinal);
     }
 
     [SkippableFact]

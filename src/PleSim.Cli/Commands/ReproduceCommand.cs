@@ -21,7 +21,7 @@ public static class ReproduceCommand
         var outDir = new Option<string?>("--out", "-o") { Description = "Also write reproduce.json and reproduce.txt into this directory (--uncertainty: the study's results.sqlite, uncertainty.json and uncertainty.txt)" };
         var cgroups = new Option<bool>("--cgroups") { Description = "Put each VM in its own cpu cgroup (the seed's 80%/320% observation)" };
         var scenario = new Option<string?>("--scenario") { Description = "Scenario file to use instead of the built-in scenarios/riel-2011/amqp.yaml" };
-        var parallel = new Option<int>("--parallel", "-j") { Description = "Runs at once (default: all cores)", DefaultValueFactory = _ => 0 };
+        var parallel = CommonOptions.Parallel();
         var uncertainty = new Option<bool>("--uncertainty") { Description = "Sample the scenario's unknowns (Morris elementary effects + a Latin-hypercube band) over the published cells; resumable store in --out (default out/riel-2011-uncertainty)" };
         var trajectories = new Option<int?>("--trajectories") { Description = "--uncertainty: Morris trajectories (default 10; --quick: 2)" };
         var levels = new Option<int?>("--levels") { Description = "--uncertainty: Morris grid levels p, even (default 4)" };
@@ -38,6 +38,9 @@ public static class ReproduceCommand
         };
         cmd.SetAction(parse =>
         {
+            // Every output path is checked before the first run (a bad --out must not fail after 720 runs).
+            if (parse.GetValue(outDir) is { } outPath)
+                OutputPaths.CheckDirectory(outPath, "--out");
             if (CatalogCommand.Dispatch(ctx, parse, new CatalogOptions(experiment, list, runs, quick, json, parallel, outDir,
                 [cgroups, scenario, set, uncertainty, trajectories, levels, bandPoints, resume, shard, shardCount])) is int code)
                 return code;
