@@ -36,8 +36,8 @@ public enum LockIrq
 public sealed class GuestSpinLock : ISpinTarget
 {
     private readonly GuestKernel _kernel;
-    private readonly List<Waiter> _waiters = [];
-    private Waiter[] _scratch = new Waiter[8];
+    private readonly List<Waiter> _waiters;
+    private Waiter[] _scratch;
     private long _head;
     private long _tail;
     private bool _locked;
@@ -57,6 +57,10 @@ public sealed class GuestSpinLock : ISpinTarget
         Name = name;
         Kind = kind;
         Irq = irq;
+        // At most one waiter per guest CPU: room for all of them up front, so the first contention
+        // of a lock in the middle of a run does not allocate.
+        _waiters = new List<Waiter>(kernel.Cpus.Length);
+        _scratch = new Waiter[Math.Max(8, kernel.Cpus.Length)];
     }
 
     public string Name { get; }

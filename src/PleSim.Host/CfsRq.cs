@@ -66,6 +66,14 @@ public sealed class CfsRq
 
     public SchedEntity TreeAt(int i) => _tree[i];
 
+    /// <summary>Makes room for <paramref name="entities"/> queued entities (set up only: the event loop never allocates).</summary>
+    internal void Reserve(int entities)
+    {
+        if (_tree.Length < entities)
+            Array.Resize(ref _tree, entities);
+        Tasks.EnsureCapacity(entities);
+    }
+
     /// <summary><c>__enqueue_entity</c>.</summary>
     public void Insert(SchedEntity se)
     {

@@ -146,6 +146,13 @@ public sealed partial class HostScheduler
             throw new ArgumentException($"task '{name}' has an empty CPU affinity on a {NrCpus}-CPU host", nameof(affinity));
         var t = new HostTask(_tasks.Count, name, nice, affinity, group ?? RootGroup, body);
         _tasks.Add(t);
+        // Every queue the task can be on (its group's and each ancestor's, on every CPU) gets room
+        // for all tasks at once, so a burst of wake-ups in a run never grows an array mid-run.
+        for (var g = t.Group; g is not null; g = g.Parent)
+        {
+            foreach (var q in g.CfsRq)
+                q?.Reserve(_tasks.Count);
+        }
         return t;
     }
 

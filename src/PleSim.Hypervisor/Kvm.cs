@@ -163,16 +163,15 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     {
         if (prevReason != StopReason.Preempted || prev.Owner is not Vcpu v || v.Guest is null || !v.Guest.HoldsSpinlock(v))
             return;
-        string cause = next.Owner switch
+        var cause = next.Owner switch
         {
-            Vcpu n when n.Vm == v.Vm && v.LastWoken == n && Sim.Now.Ns - v.LastWokenAt < 1_000_000 => "woken_by_holder",
-            Vcpu n when n.Vm == v.Vm => "same_vm",
-            Vcpu => "other_vm",
-            _ when next.IsIdle => "stopper",
-            _ => "host_task",
+            Vcpu n when n.Vm == v.Vm && v.LastWoken == n && Sim.Now.Ns - v.LastWokenAt < 1_000_000 => LhpCause.WokenByHolder,
+            Vcpu n when n.Vm == v.Vm => LhpCause.SameVm,
+            Vcpu => LhpCause.OtherVm,
+            _ when next.IsIdle => LhpCause.Stopper,
+            _ => LhpCause.HostTask,
         };
-        var d = v.Vm.Stats.LockHolderPreemptions;
-        d[cause] = d.GetValueOrDefault(cause) + 1;
+        v.Vm.Stats.LockHolderPreemptions[(int)cause]++;
     }
 }
 

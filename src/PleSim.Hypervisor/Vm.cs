@@ -94,7 +94,8 @@ public sealed class VmStats
 
     /// <summary>Time the walks' yield_to calls waited for run-queue locks other callers held (ns).</summary>
     public long RqLockWaitNs;
-    public readonly Dictionary<YieldToResult, long> YieldToResults = [];
+    /// <summary>yield_to calls by result, indexed by <see cref="YieldToResult"/> (an array: counting never allocates).</summary>
+    public readonly long[] YieldToResults = new long[Enum.GetValues<YieldToResult>().Length];
     public long PleSleeps;
     public long PlainYields;
 
@@ -102,14 +103,37 @@ public sealed class VmStats
     public long IrqsDeferred;
     public long IrqDeferredNs;
 
-    /// <summary>Lock-holder preemptions by what took the CPU: "woken_by_holder", "same_vm", "other_vm", "host_task".</summary>
-    public readonly SortedDictionary<string, long> LockHolderPreemptions = new(StringComparer.Ordinal);
+    /// <summary>Lock-holder preemptions by what took the CPU, indexed by <see cref="LhpCause"/> (an array: counting never allocates).</summary>
+    public readonly long[] LockHolderPreemptions = new long[Enum.GetValues<LhpCause>().Length];
 
-    public void CountYieldTo(YieldToResult r) => YieldToResults[r] = YieldToResults.GetValueOrDefault(r) + 1;
+    public void CountYieldTo(YieldToResult r) => YieldToResults[(int)r]++;
+
+    /// <summary>The metric name of a lock-holder-preemption cause (lhp.NAME).</summary>
+    public static string LhpCauseName(LhpCause c) => c switch
+    {
+        LhpCause.WokenByHolder => "woken_by_holder",
+        LhpCause.SameVm => "same_vm",
+        LhpCause.OtherVm => "other_vm",
+        LhpCause.HostTask => "host_task",
+        _ => "stopper",
+    };
 
     /// <summary>Ground truth: yield_to calls by <see cref="YieldLabel"/> (they add up to <see cref="YieldToCalls"/>).</summary>
     public readonly long[] YieldToLabels = new long[GroundTruth.Labels.Length];
 
     /// <summary>Ground truth: PAUSE exits by the spin cause of the exiting VCPU when its PLE window expired.</summary>
     public readonly long[] PauseExitsByCause = new long[GroundTruth.Causes.Length];
+}
+
+/// <summary>What took the CPU from a VCPU that held a guest spinlock (metric names: <see cref="VmStats.LhpCauseName"/>).</summary>
+public enum LhpCause
+{
+    /// <summary>A VCPU of the same VM that the holder itself woke less than 1 ms earlier.</summary>
+    WokenByHolder,
+    SameVm,
+    OtherVm,
+    HostTask,
+
+    /// <summary>The CPU went idle (the holder was taken away by the stopper / migration).</summary>
+    Stopper,
 }

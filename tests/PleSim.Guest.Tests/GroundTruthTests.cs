@@ -119,7 +119,7 @@ public class GroundTruthTests
         var st = kit.Vm.Stats;
         Assert.True(st.YieldToLabels[(int)YieldLabel.Holder] > 0, "no yield_to to the holder succeeded");
         Assert.Equal(st.YieldToCalls, st.YieldToLabels.Sum());
-        Assert.Equal(st.YieldToResults.GetValueOrDefault(PleSim.Host.YieldToResult.Success), st.YieldToLabels[(int)YieldLabel.Holder]);
+        Assert.Equal(st.YieldToResults[(int)PleSim.Host.YieldToResult.Success], st.YieldToLabels[(int)YieldLabel.Holder]);
         Assert.Equal(0, st.YieldToLabels[(int)YieldLabel.Unrelated]);
         Assert.Equal(st.YieldToLabels[(int)YieldLabel.Holder], st.YieldToHits);
         Assert.Equal(st.PauseExits, st.PauseExitsByCause.Sum());

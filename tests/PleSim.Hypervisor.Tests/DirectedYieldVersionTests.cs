@@ -157,9 +157,9 @@ public class DirectedYieldVersionTests
         g[0].Then(v => v.Compute(2_000_000)).Then(v => v.Spin(new TestLock(), 0));
         kit.Kvm.Start(vm);
         var v0 = vm.Vcpus[0];
-        for (int k = 0; k < 200_000 && vm.Stats.YieldToResults.GetValueOrDefault(YieldToResult.Success) == 0; k++)
+        for (int k = 0; k < 200_000 && vm.Stats.YieldToResults[(int)YieldToResult.Success] == 0; k++)
             kit.Sim.RunUntil(kit.Sim.Now + SimDuration.FromMicroseconds(1));
-        Assert.True(vm.Stats.YieldToResults.GetValueOrDefault(YieldToResult.Success) > 0);
+        Assert.True(vm.Stats.YieldToResults[(int)YieldToResult.Success] > 0);
         Assert.False(v0.Task.OnCpu);
         Assert.True(v0.InSpinLoop, "in_spin_loop must stay set while the yielder is descheduled");
         // It runs again (tick preemption of vcpu1), finishes the handler and re-enters: flag clear.

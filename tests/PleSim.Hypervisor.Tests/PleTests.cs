@@ -108,7 +108,7 @@ public class PleTests
         kit.Host.SetAffinity(vm.Vcpus[1].Task, KvmKit.Cpu(1), 0);
         kit.Hog("hog", KvmKit.Cpu(1));
         kit.RunUs(200_000);
-        Assert.True(vm.Stats.YieldToResults.GetValueOrDefault(PleSim.Host.YieldToResult.Success) > 0);
+        Assert.True(vm.Stats.YieldToResults[(int)PleSim.Host.YieldToResult.Success] > 0);
         Assert.Equal(1, vm.LastBoostedVcpu);
     }
 
@@ -136,7 +136,7 @@ public class PleTests
         kit.RunUs(100_000);
         Assert.Equal(VcpuMode.Userspace, vm.Vcpus[1].Mode);
         Assert.NotNull(vm.Vcpus[1].Pid);
-        Assert.True(vm.Stats.YieldToResults.GetValueOrDefault(PleSim.Host.YieldToResult.Success) > 0);
+        Assert.True(vm.Stats.YieldToResults[(int)PleSim.Host.YieldToResult.Success] > 0);
     }
 
     [Fact]
@@ -147,7 +147,7 @@ public class PleTests
         var (kit, vm) = SpinnerAndVcpuInUserspace();
         kit.RunUs(1_000);
         Assert.True(vm.Vcpus[1].Task.OnCpu);
-        long failed = vm.Stats.YieldToResults.GetValueOrDefault(PleSim.Host.YieldToResult.TargetRunning);
+        long failed = vm.Stats.YieldToResults[(int)PleSim.Host.YieldToResult.TargetRunning];
         Assert.True(failed > 100, $"{failed} failed yield_to calls");
         Assert.Equal(failed, vm.Stats.YieldToCalls);
         Assert.Equal(vm.Stats.DirectedYieldWalks, vm.Stats.WalksWithoutYield);

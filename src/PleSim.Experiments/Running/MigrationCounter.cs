@@ -5,7 +5,9 @@ namespace PleSim.Experiments.Running;
 /// <summary>Counts migrations by cause (and the spacing of periodic-balance pulls per destination CPU).</summary>
 internal sealed class MigrationCounter : IHostObserver
 {
-    private readonly Dictionary<int, long> _lastPeriodicByCpu = [];
+    // Per destination CPU: the time of its last periodic-balance pull (-1: none). An array grown
+    // only when a higher CPU index first appears, so steady-state counting never allocates.
+    private long[] _lastPeriodicByCpu = [];
 
     public long[] ByCause { get; } = new long[Enum.GetValues<MigrationCause>().Length];
     public long[] FirstByCauseNs { get; } = Enumerable.Repeat(-1L, Enum.GetValues<MigrationCause>().Length).ToArray();
@@ -29,7 +31,7 @@ internal sealed class MigrationCounter : IHostObserver
         Array.Clear(ByCause);
         Array.Fill(FirstByCauseNs, -1L);
         MinPeriodicGapNs = long.MaxValue;
-        _lastPeriodicByCpu.Clear();
+        Array.Fill(_lastPeriodicByCpu, -1L);
     }
 
     public void Migrate(HostTask task, int from, int to, MigrationCause cause)
@@ -41,7 +43,14 @@ internal sealed class MigrationCounter : IHostObserver
         if (cause == MigrationCause.PeriodicBalance)
         {
             // Several tasks moved in one pass count once.
-            if (_lastPeriodicByCpu.TryGetValue(to, out long last) && now != last)
+            if (to >= _lastPeriodicByCpu.Length)
+            {
+                int old = _lastPeriodicByCpu.Length;
+                Array.Resize(ref _lastPeriodicByCpu, Math.Max(to + 1, 2 * old));
+                Array.Fill(_lastPeriodicByCpu, -1L, old, _lastPeriodicByCpu.Length - old);
+            }
+            long last = _lastPeriodicByCpu[to];
+            if (last >= 0 && now != last)
                 MinPeriodicGapNs = Math.Min(MinPeriodicGapNs, now - last);
             _lastPeriodicByCpu[to] = now;
         }

@@ -95,7 +95,7 @@ public sealed class VmRuntime
         Add("yield_to_calls", st.YieldToCalls);
         Add("yield_to_hits", st.YieldToHits);
         foreach (var r in Enum.GetValues<YieldToResult>())
-            Add("yield_to." + r, st.YieldToResults.GetValueOrDefault(r));
+            Add("yield_to." + r, st.YieldToResults[(int)r]);
         Add("dy_walks", st.DirectedYieldWalks);
         Add("dy_walks_without_yield", st.WalksWithoutYield);
         Add("dy_candidates", st.CandidatesExamined);
@@ -114,8 +114,8 @@ public sealed class VmRuntime
         Add("plain_yields", st.PlainYields);
         Add("irqs_deferred", st.IrqsDeferred);
         Add("irq_deferred_ns", st.IrqDeferredNs);
-        foreach (var cause in new[] { "woken_by_holder", "same_vm", "other_vm", "host_task", "stopper" })
-            Add("lhp." + cause, st.LockHolderPreemptions.GetValueOrDefault(cause));
+        foreach (var cause in Enum.GetValues<LhpCause>())
+            Add("lhp." + VmStats.LhpCauseName(cause), st.LockHolderPreemptions[(int)cause]);
         foreach (var l in Kernel.Locks)
         {
             Add("lock_acquisitions", l.Acquisitions);
