@@ -161,8 +161,7 @@ public sealed class GuestCpu : IGuestCpu
     {
         if (_spinningOn is not null)
         {
-            if (Curr is { } holder)
-                _k.Observer?.Acquired(holder, this, _spinningOn);
+            _k.Observer?.Acquired(Curr, this, _spinningOn);
             _spinningOn.SavedIf = _spinSavedIf;
             _spinningOn = null;
             LocksHeld++;
@@ -352,23 +351,20 @@ public sealed class GuestCpu : IGuestCpu
                 {
                     op.Lock.SavedIf = saved;
                     LocksHeld++;
-                    if (Curr is { } t0)
-                        _k.Observer?.Acquired(t0, this, op.Lock);
+                    _k.Observer?.Acquired(Curr, this, op.Lock);
                     Vcpu.Compute(S.Costs.LockAcquire.Ns);
                 }
                 else
                 {
                     _spinSavedIf = saved;
                     _spinningOn = op.Lock;
-                    if (Curr is { } t1)
-                        _k.Observer?.SpinStart(t1, this, op.Lock);
+                    _k.Observer?.SpinStart(Curr, this, op.Lock);
                     Vcpu.Spin(op.Lock, token);
                 }
                 return true;
             case Micro.Unlock:
                 LocksHeld--;
-                if (Curr is { } t2)
-                    _k.Observer?.Released(t2, this, op.Lock!);
+                _k.Observer?.Released(Curr, this, op.Lock!);
                 // spin_unlock_irqrestore: the unlock, then local_irq_restore (read the flags
                 // first: the release may hand the lock to a waiter at once).
                 if (op.Lock!.Irq == LockIrq.IrqSave)

@@ -186,12 +186,12 @@ public sealed class GuestKernel
     }
 }
 
-/// <summary>Lock activity of guest threads, for traces.</summary>
+/// <summary>Lock activity on guest CPUs, for traces; <c>thread</c> is the CPU's current thread (null when idle).</summary>
 public interface IGuestObserver
 {
-    void SpinStart(GuestThread thread, GuestCpu cpu, GuestSpinLock lk) { }
-    void Acquired(GuestThread thread, GuestCpu cpu, GuestSpinLock lk) { }
-    void Released(GuestThread thread, GuestCpu cpu, GuestSpinLock lk) { }
+    void SpinStart(GuestThread? thread, GuestCpu cpu, GuestSpinLock lk) { }
+    void Acquired(GuestThread? thread, GuestCpu cpu, GuestSpinLock lk) { }
+    void Released(GuestThread? thread, GuestCpu cpu, GuestSpinLock lk) { }
 }
 
 /// <summary>A guest's invariants: a thread runs on at most one VCPU, runnable threads are queued exactly once, a lock has at most one owner which holds it.</summary>

@@ -89,6 +89,8 @@ public static class RunCommand
             }
             if (recorder is not null)
                 ctx.Err.WriteLine($"plesim: trace of seed {seeds[0]} ({recorder.Events} events, {recorder.From}..{recorder.To}) written to {parse.GetValue(trace)}");
+            if (recorder is { Events: 0 })
+                ctx.Err.WriteLine($"plesim: warning: the trace window {recorder.From}..{recorder.To} caught no events (does it lie outside the run?)");
             foreach (var f in results.Where(r => r.Error is not null))
                 ctx.Err.WriteLine($"plesim: run with seed {f.Seed} failed: {f.Error} (reproduce: plesim run {scenario.SourceFile} --runs 1 --seed {f.Seed})");
             return results.Any(r => r.Error is not null) ? ExitCodes.RunFailed : ExitCodes.Ok;

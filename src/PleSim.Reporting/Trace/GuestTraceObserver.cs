@@ -5,19 +5,26 @@ namespace PleSim.Reporting.Trace;
 
 /// <summary>
 /// Records a guest into a <see cref="ChromeTrace"/>: one process per VM with a track per guest
-/// thread holding "spin L" and "hold L" slices; PAUSE exits and interrupts sent (with their
-/// target) as instant events on the host CPU track where the VCPU runs. Ground truth
+/// thread holding "spin L" and "hold L" slices, and a "cpuN locks" track per guest CPU for the
+/// run-queue locks (and for locks taken with no thread current); PAUSE exits and interrupts sent
+/// (with their target) as instant events on the host CPU track where the VCPU runs. Ground truth
 /// (docs/ground-truth.md): a "spin cause" track per VCPU whose slices are named by the cause the
 /// spin time was charged to, and each yield_to of a directed-yield walk as an instant event with
 /// its label.
 /// </summary>
+/// <remarks>
+/// A slice ends on the track it began on, whoever is current at the release: <c>rq-&gt;lock</c>
+/// is taken by the outgoing thread in <c>schedule()</c> and released by the incoming one
+/// (<c>finish_task_switch</c>), so it belongs to the CPU, not to a thread (decision 0021).
+/// </remarks>
 public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
 {
     private readonly ChromeTrace _trace;
     private readonly GuestKernel _kernel;
     private readonly int _pid;
-    private readonly Dictionary<(GuestThread, GuestSpinLock), long> _spinSince = [];
-    private readonly Dictionary<(GuestThread, GuestSpinLock), long> _holdSince = [];
+    private readonly HashSet<GuestSpinLock> _cpuTrackLocks = [];
+    private readonly Dictionary<(GuestCpu, GuestSpinLock), (long Since, int Tid)> _spinSince = [];
+    private readonly Dictionary<GuestSpinLock, (long Since, int Tid, string Taker)> _holdSince = [];
 
     public GuestTraceObserver(GuestKernel kernel, ChromeTrace trace)
     {
@@ -29,26 +36,45 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
             trace.NameThread(_pid, t.Id, t.Name);
         foreach (var v in kernel.Vm.Vcpus)
             trace.NameThread(_pid, SpinCauseTid(v), $"vcpu{v.Index} spin cause");
+        foreach (var c in kernel.Cpus)
+        {
+            _cpuTrackLocks.Add(c.RqLock);
+            trace.NameThread(_pid, CpuTid(c), $"cpu{c.Index} locks");
+        }
     }
 
     /// <summary>Spin-cause tracks sit after the thread tracks.</summary>
     private static int SpinCauseTid(Vcpu v) => 100_000 + v.Index;
 
+    /// <summary>Per-guest-CPU lock tracks sit after the spin-cause tracks.</summary>
+    public static int CpuTid(GuestCpu c) => 200_000 + c.Index;
+
     private long Now => _kernel.Kvm.Sim.Now.Ns;
 
-    public void SpinStart(GuestThread thread, GuestCpu cpu, GuestSpinLock lk) => _spinSince[(thread, lk)] = Now;
+    /// <summary>The track a lock's slices go on: the CPU's for run-queue locks and when no thread is current, else the thread's.</summary>
+    private int Track(GuestThread? thread, GuestCpu cpu, GuestSpinLock lk) =>
+        thread is null || _cpuTrackLocks.Contains(lk) ? CpuTid(cpu) : thread.Id;
 
-    public void Acquired(GuestThread thread, GuestCpu cpu, GuestSpinLock lk)
+    private static string Who(GuestThread? thread) => thread?.Name ?? "idle";
+
+    public void SpinStart(GuestThread? thread, GuestCpu cpu, GuestSpinLock lk) => _spinSince[(cpu, lk)] = (Now, Track(thread, cpu, lk));
+
+    public void Acquired(GuestThread? thread, GuestCpu cpu, GuestSpinLock lk)
     {
-        if (_spinSince.Remove((thread, lk), out long since))
-            _trace.Slice(_pid, thread.Id, "spin " + lk.Name, "lock", since, Now, ChromeTrace.Args(("vcpu", cpu.Index)));
-        _holdSince[(thread, lk)] = Now;
+        if (_spinSince.Remove((cpu, lk), out var spin))
+            _trace.Slice(_pid, spin.Tid, "spin " + lk.Name, "lock", spin.Since, Now, ChromeTrace.Args(("vcpu", cpu.Index), ("thread", Who(thread))));
+        _holdSince[lk] = (Now, Track(thread, cpu, lk), Who(thread));
     }
 
-    public void Released(GuestThread thread, GuestCpu cpu, GuestSpinLock lk)
+    public void Released(GuestThread? thread, GuestCpu cpu, GuestSpinLock lk)
     {
-        if (_holdSince.Remove((thread, lk), out long since))
-            _trace.Slice(_pid, thread.Id, "hold " + lk.Name, "lock", since, Now, ChromeTrace.Args(("vcpu", cpu.Index)));
+        if (!_holdSince.Remove(lk, out var hold))
+            return;
+        var by = Who(thread);
+        var args = by == hold.Taker
+            ? ChromeTrace.Args(("vcpu", cpu.Index), ("thread", by))
+            : ChromeTrace.Args(("vcpu", cpu.Index), ("taken_by", hold.Taker), ("released_by", by));
+        _trace.Slice(_pid, hold.Tid, "hold " + lk.Name, "lock", hold.Since, Now, args);
     }
 
     public void PauseExit(Vcpu vcpu)
@@ -87,10 +113,10 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
     {
         foreach (var v in _kernel.Vm.Vcpus)
             v.CloseSpinTrace();
-        foreach (var ((t, lk), since) in _holdSince)
-            _trace.Slice(_pid, t.Id, "hold " + lk.Name, "lock", since, Now);
-        foreach (var ((t, lk), since) in _spinSince)
-            _trace.Slice(_pid, t.Id, "spin " + lk.Name, "lock", since, Now);
+        foreach (var (lk, hold) in _holdSince)
+            _trace.Slice(_pid, hold.Tid, "hold " + lk.Name, "lock", hold.Since, Now);
+        foreach (var ((_, lk), spin) in _spinSince)
+            _trace.Slice(_pid, spin.Tid, "spin " + lk.Name, "lock", spin.Since, Now);
         _holdSince.Clear();
         _spinSince.Clear();
     }

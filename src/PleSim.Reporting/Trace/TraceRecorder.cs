@@ -5,14 +5,17 @@ using PleSim.Experiments.Scenarios;
 namespace PleSim.Reporting.Trace;
 
 /// <summary>
-/// Attaches trace observers to one run (the first seed) and writes the Chrome/Perfetto JSON
-/// file when it ends. Layers register what they can trace through <see cref="Attachers"/>.
+/// Attaches trace observers to one run (the first seed) and streams the Chrome/Perfetto JSON
+/// file while it runs: events go to "&lt;path&gt;.tmp", which is renamed to the path when the run
+/// ends, so a failed write never leaves a half-written file under the final name (decision
+/// 0021). Layers register what they can trace through <see cref="Attachers"/>.
 /// </summary>
 public sealed class TraceRecorder
 {
     private readonly string _path;
     private readonly ulong _seed;
     private ChromeTrace? _trace;
+    private FileStream? _file;
     private readonly List<Action> _finishers = [];
 
     /// <summary>Functions that attach observers for a model kind; each returns a finisher or null if it does not apply.</summary>
@@ -56,7 +59,17 @@ public sealed class TraceRecorder
 
     public SimTime From { get; }
     public SimTime To { get; }
-    public int Events => _trace?.EventCount ?? 0;
+
+    /// <summary>Slices, instants and counters written (metadata excluded); 0 when the window caught nothing.</summary>
+    public long Events => _trace?.DataEventCount ?? 0;
+
+    /// <summary>Size of the written file in bytes.</summary>
+    public long Bytes => _trace?.BytesWritten ?? 0;
+
+    /// <summary>Bytes the trace holds in memory now (bounded; for tests).</summary>
+    public long RetainedBytes => _trace?.RetainedBytes ?? 0;
+
+    private string TempPath => _path + ".tmp";
 
     public RunOptions Apply(RunOptions options) => options with { Attach = Attach, AfterRun = AfterRun };
 
@@ -64,7 +77,9 @@ public sealed class TraceRecorder
     {
         if (seed != _seed)
             return;
-        _trace = new ChromeTrace(From, To);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_path))!);
+        _file = new FileStream(TempPath, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1);
+        _trace = new ChromeTrace(From, To, _file);
         foreach (var a in Attachers)
         {
             if (a(model, _trace) is { } finish)
@@ -74,14 +89,33 @@ public sealed class TraceRecorder
 
     private void AfterRun(IModelRun model, ulong seed)
     {
-        if (seed != _seed || _trace is null)
+        if (seed != _seed || _trace is null || _file is null)
             return;
-        foreach (var f in _finishers)
-            f();
-        var dir = Path.GetDirectoryName(Path.GetFullPath(_path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = _path + ".tmp";
-        File.WriteAllText(tmp, _trace.ToJson());
-        File.Move(tmp, _path, overwrite: true);
+        try
+        {
+            foreach (var f in _finishers)
+                f();
+            _trace.Complete();
+            _trace.Dispose();
+            _file.Dispose();
+            _file = null;
+            File.Move(TempPath, _path, overwrite: true);
+        }
+        catch
+        {
+            Abort();
+            throw;
+        }
+    }
+
+    /// <summary>Drops an unfinished trace: closes and deletes the temporary file (the final path is untouched).</summary>
+    public void Abort()
+    {
+        if (_file is null)
+            return;
+        _trace?.Dispose();
+        _file.Dispose();
+        _file = null;
+        File.Delete(TempPath);
     }
 }
