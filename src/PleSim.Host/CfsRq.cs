@@ -29,6 +29,10 @@ public sealed class CfsRq
     public int NrRunning;
     public long MinVruntime;
 
+    /// <summary>EEVDF (6.6+): Σ (vruntime − min_vruntime) × weight and Σ weight over the tree (not curr): <c>avg_vruntime</c>, <c>avg_load</c>.</summary>
+    public long AvgVruntime;
+    public long AvgLoad;
+
     /// <summary>The running entity at this level (not in the tree while it runs).</summary>
     public SchedEntity? Curr;
 

@@ -7,6 +7,7 @@ public enum EnqueueFlags
     None = 0,
     Wakeup = 1,   // ENQUEUE_WAKEUP
     Waking = 4,   // ENQUEUE_WAKING
+    Initial = 0x80, // ENQUEUE_INITIAL (6.6+: a new task; EEVDF only)
 }
 
 [Flags]
@@ -72,6 +73,11 @@ public sealed partial class HostScheduler
     /// <summary><c>update_curr</c>: charge the running entity of this queue for the time since exec_start.</summary>
     internal void UpdateCurr(CfsRq cfsRq)
     {
+        if (_eevdf)
+        {
+            UpdateCurrEevdf(cfsRq);
+            return;
+        }
         var curr = cfsRq.Curr;
         if (curr is null)
             return;
@@ -189,6 +195,11 @@ public sealed partial class HostScheduler
     /// <summary><c>reweight_entity</c>.</summary>
     private void ReweightEntity(CfsRq cfsRq, SchedEntity se, long weight)
     {
+        if (_eevdf)
+        {
+            ReweightEntityEevdf(cfsRq, se, weight);
+            return;
+        }
         if (se.OnRq)
         {
             if (cfsRq.Curr == se)

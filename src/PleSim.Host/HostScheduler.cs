@@ -27,6 +27,7 @@ public sealed partial class HostScheduler
     private readonly HandlerId _resumeId;
     private readonly RandomStream?[] _tickJitter;
     private bool _checkPlacement;
+    private readonly bool _eevdf;
 
     /// <summary>The effective (CPU-scaled) granularities.</summary>
     public EffectiveTunables Tun { get; }
@@ -37,6 +38,7 @@ public sealed partial class HostScheduler
         Topology = topology;
         _tunables = tunables ?? new SchedTunables();
         _features = features ?? new SchedFeatures();
+        _eevdf = _features.Class != FairClass.Cfs2639;
         int n = topology.NrCpus;
         Tun = EffectiveTunables.For(_tunables, n);
         Rqs = new RunQueue[n];
@@ -160,14 +162,20 @@ public sealed partial class HostScheduler
 
     private void ActivateTask(RunQueue rq, HostTask p, EnqueueFlags flags)
     {
-        EnqueueTaskFair(rq, p, flags);
+        if (_eevdf)
+            EnqueueTaskEevdf(rq, p, flags);
+        else
+            EnqueueTaskFair(rq, p, flags);
         p.Se.OnRq = true;
         rq.NrRunning++;
     }
 
     private void DeactivateTask(RunQueue rq, HostTask p, DequeueFlags flags)
     {
-        DequeueTaskFair(rq, p, flags);
+        if (_eevdf)
+            DequeueTaskEevdf(rq, p, flags);
+        else
+            DequeueTaskFair(rq, p, flags);
         p.Se.OnRq = false;
         rq.NrRunning--;
     }
@@ -258,8 +266,8 @@ public sealed partial class HostScheduler
             IdleBalance(cpu, rq);
 
         if (!prev.IsIdle)
-            PutPrevTaskFair(rq, prev);
-        var next = PickNextTaskFair(rq) ?? rq.Idle;
+            PutPrevTask(rq, prev);
+        var next = (_eevdf ? PickNextTaskEevdf(rq) : PickNextTaskFair(rq)) ?? rq.Idle;
         rq.NeedResched = false;
 
         if (!ReferenceEquals(prev, next))
@@ -362,7 +370,10 @@ public sealed partial class HostScheduler
         RequireCurrent(task);
         var rq = Rqs[task.Cpu];
         task.NrYields++;
-        YieldTaskFair(rq);
+        if (_eevdf)
+            YieldTaskEevdf(rq);
+        else
+            YieldTaskFair(rq);
         Observer?.Yield(task, task.Cpu);
         Schedule(task.Cpu, voluntary: true);
     }
@@ -391,7 +402,7 @@ public sealed partial class HostScheduler
             result = YieldToResult.TargetRunning;
         else if (p.State != TaskState.Running)
             result = YieldToResult.TargetNotRunnable;
-        else if (!YieldToTaskFair(rq, p))
+        else if (!(_eevdf ? YieldToTaskEevdf(rq, p) : YieldToTaskFair(rq, p)))
             result = YieldToResult.TargetNotQueued;
         else
             result = YieldToResult.Success;
@@ -474,7 +485,9 @@ public sealed partial class HostScheduler
         int origCpu = p.Cpu;
         p.State = TaskState.Waking;
         // task_waking_fair: normalise against the old queue; enqueue adds the new queue's min_vruntime.
-        p.Se.Vruntime -= p.Se.CfsRq.MinVruntime;
+        // (6.6+: no normalisation; the lag saved at dequeue places the task on any queue.)
+        if (!_eevdf)
+            p.Se.Vruntime -= p.Se.CfsRq.MinVruntime;
         int cpu = SelectTaskRq(p, SdFlags.BalanceWake, sync, wakerCpu);
         if (cpu != origCpu)
         {
@@ -521,15 +534,23 @@ public sealed partial class HostScheduler
         // normalise. PleSim forks from a parent in the child's own group on parentCpu.
         var forkRq = p.Se.CfsRq;
         UpdateCurr(forkRq);
-        p.Se.Vruntime = forkRq.Curr?.Vruntime ?? 0;
-        PlaceEntity(forkRq, p.Se, initial: true);
-        p.Se.Vruntime -= p.Se.CfsRq.MinVruntime;
+        if (_eevdf)
+        {
+            // task_fork_fair (6.6): place_entity(ENQUEUE_INITIAL); enqueue places it again.
+            PlaceEntityEevdf(forkRq, p.Se, initial: true);
+        }
+        else
+        {
+            p.Se.Vruntime = forkRq.Curr?.Vruntime ?? 0;
+            PlaceEntity(forkRq, p.Se, initial: true);
+            p.Se.Vruntime -= p.Se.CfsRq.MinVruntime;
+        }
         int cpu = SelectTaskRq(p, SdFlags.BalanceFork, false, parentCpu);
         if (cpu != startCpu)
             SetTaskCpu(p, cpu, MigrationCause.Fork);
         p.State = TaskState.Running;
         var rq = Rqs[cpu];
-        ActivateTask(rq, p, EnqueueFlags.None);
+        ActivateTask(rq, p, _eevdf ? EnqueueFlags.Initial : EnqueueFlags.None);
         CheckPreemptCurr(rq, p, parentCpu);
     }
 
@@ -584,6 +605,8 @@ public sealed partial class HostScheduler
     {
         if (rq.Curr.IsIdle)
             ReschedTask(rq, thisCpu);
+        else if (_eevdf)
+            CheckPreemptWakeupFair(rq, p, thisCpu);
         else
             CheckPreemptWakeup(rq, p, thisCpu);
     }
@@ -607,7 +630,12 @@ public sealed partial class HostScheduler
         var rq = Rqs[cpu];
         UpdateCpuLoad(rq);
         if (!rq.IsIdle)
-            TaskTickFair(rq, rq.Curr);
+        {
+            if (_eevdf)
+                TaskTickEevdf(rq, rq.Curr);
+            else
+                TaskTickFair(rq, rq.Curr);
+        }
         rq.IdleAtTick = rq.IsIdle;
         Observer?.Tick(cpu);
         TriggerLoadBalance(rq, cpu);

@@ -524,7 +524,7 @@ public sealed partial class HostScheduler
             rq.SwitchInProgress = false;
         }
         AccountCpu(rq);
-        PutPrevTaskFair(rq, prev);
+        PutPrevTask(rq, prev);
         prev.NrInvoluntarySwitches++;
         prev.OnCpu = false;
         rq.Curr = rq.Idle;

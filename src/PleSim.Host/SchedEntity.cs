@@ -14,6 +14,12 @@ public sealed class SchedEntity
     public long PrevSumExecRuntime;
     public long NrMigrations;
 
+    // EEVDF (6.6+; unused by CFS 2.6.39): the virtual deadline, the request size (sysctl_sched_base_slice)
+    // and the virtual lag saved at dequeue (while running: the deadline stashed at pick, RUN_TO_PARITY).
+    public long Deadline;
+    public long Slice;
+    public long Vlag;
+
     /// <summary>The group entity one level up (<c>se->parent</c>), null at the top.</summary>
     public SchedEntity? Parent;
 

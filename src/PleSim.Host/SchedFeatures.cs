@@ -37,11 +37,34 @@ public sealed record SchedFeatures
     /// </summary>
     public bool HierarchicalBuddies { get; init; } = true;
 
+    /// <summary>
+    /// Which fair class runs (<c>host.scheduler</c>): CFS of 2.6.39 (the default) or EEVDF as
+    /// kernel/sched/fair.c has it at 6.6, 6.12 or 6.14 (Eevdf.cs; decision 0024).
+    /// </summary>
+    public FairClass Class { get; init; } = FairClass.Cfs2639;
+
+    /// <summary>EEVDF: keep a sleeper's or migrating task's lag across dequeue/enqueue (<c>place_entity</c>); 6.6 default on.</summary>
+    public bool PlaceLag { get; init; } = true;
+
+    /// <summary>EEVDF: a new task's first deadline is half a slice away; 6.6 default on.</summary>
+    public bool PlaceDeadlineInitial { get; init; } = true;
+
+    /// <summary>EEVDF: the running entity keeps the CPU until it is ineligible or got a new slice; 6.6 default on.</summary>
+    public bool RunToParity { get; init; } = true;
+
+    /// <summary>
+    /// EEVDF 6.14+: pick the next buddy (set by yield_to, wake-up with NEXT_BUDDY, a group's
+    /// dequeue) when it is eligible (commit 2a77e4be12cb, "Untangle NEXT_BUDDY and
+    /// pick_next_task()"). Before 6.14 the NEXT_BUDDY feature (off) decided it.
+    /// </summary>
+    public bool PickBuddy { get; init; } = true;
+
     /// <summary>The names accepted in scenario files (kernel spelling).</summary>
     public static readonly string[] Names =
     [
         "GENTLE_FAIR_SLEEPERS", "START_DEBIT", "WAKEUP_PREEMPT", "AFFINE_WAKEUPS", "NEXT_BUDDY",
         "LAST_BUDDY", "CACHE_HOT_BUDDY", "LB_BIAS", "HIERARCHICAL_BUDDIES",
+        "PLACE_LAG", "PLACE_DEADLINE_INITIAL", "RUN_TO_PARITY", "PICK_BUDDY",
     ];
 
     public SchedFeatures With(string name, bool on) => name switch
@@ -55,6 +78,10 @@ public sealed record SchedFeatures
         "CACHE_HOT_BUDDY" => this with { CacheHotBuddy = on },
         "LB_BIAS" => this with { LbBias = on },
         "HIERARCHICAL_BUDDIES" => this with { HierarchicalBuddies = on },
+        "PLACE_LAG" => this with { PlaceLag = on },
+        "PLACE_DEADLINE_INITIAL" => this with { PlaceDeadlineInitial = on },
+        "RUN_TO_PARITY" => this with { RunToParity = on },
+        "PICK_BUDDY" => this with { PickBuddy = on },
         _ => throw new ArgumentException($"unknown scheduler feature '{name}'", nameof(name)),
     };
 }

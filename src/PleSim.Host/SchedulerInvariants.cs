@@ -58,6 +58,19 @@ internal sealed class SchedulerInvariants(HostScheduler s) : IInvariant
                     return $"{q}: the running entity is also in the tree";
                 if (q.TreeCount + (q.Curr is { OnRq: true } ? 1 : 0) != q.NrRunning)
                     return $"{q}: nr_running {q.NrRunning} but {q.TreeCount} queued + running";
+                if (s.Features.Class != FairClass.Cfs2639)
+                {
+                    // EEVDF: avg_vruntime/avg_load are the tree's Σ key·w and Σ w.
+                    long load = 0, sum = 0;
+                    for (int i = 0; i < q.TreeCount; i++)
+                    {
+                        var e = q.TreeAt(i);
+                        load += e.Load.Weight;
+                        sum += (e.Vruntime - q.MinVruntime) * e.Load.Weight;
+                    }
+                    if (load != q.AvgLoad || sum != q.AvgVruntime)
+                        return $"{q}: avg_load {q.AvgLoad} / avg_vruntime {q.AvgVruntime} but the tree sums to {load} / {sum}";
+                }
             }
         }
         return null;

@@ -176,3 +176,62 @@ public class HostAllocationTests
         Assert.Equal(0, bytes);
     }
 }
+
+/// <summary>The host scenarios under EEVDF (host.scheduler, decision 0024): shares still follow weights.</summary>
+public class EevdfScenarioTests
+{
+    private static RunResult[] Run(string file, string scheduler, int runs = 1, long invariantsEvery = 7, params string[] overrides)
+    {
+        var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "host", file), [Override.Parse($"host.scheduler={scheduler}"), .. overrides.Select(Override.Parse)]);
+        Assert.Equal(HostSettings.ClassOf(scheduler), s.Host.Features.Class);
+        var results = Runner.RunMany(s, Runner.Seeds(s, runs), new RunOptions { CheckInvariantsEvery = invariantsEvery });
+        foreach (var r in results)
+            Assert.True(r.Error is null, r.Error);
+        return results;
+    }
+
+    private static double M(RunResult r, string metric) => r.Metric(metric) ?? throw new Xunit.Sdk.XunitException($"no metric {metric}");
+
+    [Theory]
+    [InlineData("eevdf-6.6")]
+    [InlineData("eevdf-6.14")]
+    public void Two_hogs_share_a_cpu_and_nice_weights_and_group_shares_hold(string scheduler)
+    {
+        var two = Run("two-hogs-one-cpu.yaml", scheduler)[0];
+        Assert.InRange(M(two, "cpu_share.hog0"), 0.495, 0.505);
+        var nice = Run("nice-weights.yaml", scheduler)[0];
+        double ratio = M(nice, "cpu_share.nice0") / M(nice, "cpu_share.nice5");
+        Assert.InRange(ratio, 1024.0 / 335 * 0.97, 1024.0 / 335 * 1.03);
+        var groups = Run("groups-equal-shares.yaml", scheduler)[0];
+        Assert.InRange(M(groups, "group_share./a"), 0.49, 0.51);
+    }
+
+    [Fact]
+    public void Six_hogs_on_four_cpus_each_get_four_sixths_under_eevdf_with_the_2_6_39_balancer()
+    {
+        var r = Run("six-hogs-four-cpus.yaml", "eevdf-6.6", 1, 101)[0];
+        for (int i = 0; i < 6; i++)
+            Assert.InRange(M(r, $"cpu_share.hog{i}"), 4.0 / 6 * 0.95, 4.0 / 6 * 1.05);
+    }
+
+    [Fact]
+    public void An_unknown_scheduler_is_an_error_at_its_key()
+    {
+        var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "host", "nice-weights.yaml"), [Override.Parse("host.scheduler=eevdf-7")]));
+        Assert.Contains("scheduler", e.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_eevdf_host_allocates_nothing_per_event_in_steady_state()
+    {
+        var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "host", "six-hogs-four-cpus.yaml"), [Override.Parse("host.scheduler=eevdf-6.14")]);
+        var model = new SystemRun(s, 3);
+        model.Sim.RunUntil(new Engine.SimTime(2_000_000_000));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        long e0 = model.Sim.EventsFired;
+        model.Sim.RunUntil(new Engine.SimTime(6_000_000_000));
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(model.Sim.EventsFired - e0 > 10_000);
+        Assert.Equal(0, bytes);
+    }
+}

@@ -20,7 +20,9 @@ public static class BenchCommand
         what.AcceptOnlyFromAmong("engine", "host", "all");
         var json = new Option<bool>("--json") { Description = "Print results as JSON" };
         var quick = new Option<bool>("--quick") { Description = "Fewer events and trials (a smoke test, not a measurement)" };
-        var cmd = new Command("bench", "Measure simulator speed on this machine") { what, json, quick };
+        var scheduler = new Option<string>("--scheduler") { Description = "host.scheduler for the host measurements (cfs-2.6.39, eevdf-6.6, eevdf-6.12, eevdf-6.14)", DefaultValueFactory = _ => "cfs-2.6.39" };
+        scheduler.AcceptOnlyFromAmong(PleSim.Experiments.Scenarios.HostSettings.Schedulers);
+        var cmd = new Command("bench", "Measure simulator speed on this machine") { what, json, quick, scheduler };
         cmd.SetAction(parse =>
         {
             bool q = parse.GetValue(quick);
@@ -35,9 +37,10 @@ public static class BenchCommand
             if (doHost)
             {
                 log?.Invoke("measuring host: 8 hogs on 4 CPUs ...");
-                hosts.Add(HostBenchmark.Measure(HostBenchmark.EightHogsFourCpus, Engine.SimDuration.FromSeconds(q ? 2 : 20)));
+                string sched = parse.GetValue(scheduler)!;
+                hosts.Add(HostBenchmark.Measure(HostBenchmark.EightHogsFourCpus, Engine.SimDuration.FromSeconds(q ? 2 : 20), sched));
                 log?.Invoke("measuring the riel-2011 system at 2x (AMQP guest + 4 loops, directed yield) ...");
-                hosts.Add(HostBenchmark.Measure(HostBenchmark.Riel2011TwoX(), Engine.SimDuration.FromMilliseconds(q ? 500 : 5000)));
+                hosts.Add(HostBenchmark.Measure(HostBenchmark.WithScheduler(HostBenchmark.Riel2011TwoX(), sched), Engine.SimDuration.FromMilliseconds(q ? 500 : 5000)));
             }
             if (asJson)
             {

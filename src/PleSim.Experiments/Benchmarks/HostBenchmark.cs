@@ -26,8 +26,16 @@ public static class HostBenchmark
             - {name: hog, count: 8}
         """;
 
-    public static HostMeasurement Measure(string scenarioText, SimDuration duration) =>
-        Measure(ScenarioLoader.LoadText(scenarioText, "bench.yaml"), duration);
+    public static HostMeasurement Measure(string scenarioText, SimDuration duration, string scheduler = "cfs-2.6.39") =>
+        Measure(WithScheduler(ScenarioLoader.LoadText(scenarioText, "bench.yaml"), scheduler), duration);
+
+    /// <summary>The scenario with <c>host.scheduler</c> set to <paramref name="scheduler"/> (decision 0024); the name says which when it is not CFS.</summary>
+    public static Scenario WithScheduler(Scenario s, string scheduler) =>
+        scheduler == s.Host.Scheduler ? s : s with
+        {
+            Name = $"{s.Name} ({scheduler})",
+            Host = s.Host with { Scheduler = scheduler, Features = s.Host.Features with { Class = HostSettings.ClassOf(scheduler) } },
+        };
 
     /// <summary>The seed's system at 2x with the 2011 directed yield: two 4-VCPU guests (AMQP + 4 loops) on 4 CPUs.</summary>
     public static Scenario Riel2011TwoX() =>

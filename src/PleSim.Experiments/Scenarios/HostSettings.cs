@@ -17,6 +17,17 @@ public sealed record HostSettings
     public BackgroundSettings Background { get; init; } = new();
 
     public HostTopology Topology => new(Cpus / ThreadsPerCore, ThreadsPerCore);
+
+    /// <summary>The values of <c>host.scheduler</c>: CFS of 2.6.39, or EEVDF as fair.c has it at 6.6, 6.12 and 6.14 (decision 0024).</summary>
+    public static readonly string[] Schedulers = ["cfs-2.6.39", "eevdf-6.6", "eevdf-6.12", "eevdf-6.14"];
+
+    public static FairClass ClassOf(string scheduler) => scheduler switch
+    {
+        "eevdf-6.6" => FairClass.Eevdf66,
+        "eevdf-6.12" => FairClass.Eevdf612,
+        "eevdf-6.14" => FairClass.Eevdf614,
+        _ => FairClass.Cfs2639,
+    };
 }
 
 /// <summary>A cpu cgroup: <c>{path: /vm1, shares: 1024}</c>; nesting follows the path.</summary>

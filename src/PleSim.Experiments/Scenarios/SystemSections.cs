@@ -266,10 +266,11 @@ internal static class SystemSections
             Cpus = cpus,
             ThreadsPerCore = threads,
             TscMhz = r.Get("tsc_mhz", Kinds.Integer(100, 10_000), 2900),
-            Scheduler = r.Get("scheduler", Kinds.Choice("cfs-2.6.39"), "cfs-2.6.39"),
+            Scheduler = r.Get("scheduler", Kinds.Choice(HostSettings.Schedulers), "cfs-2.6.39"),
             Sched = ReadSched(r.Section("sched"), out var features),
             Features = features,
         };
+        settings = settings with { Features = features with { Class = HostSettings.ClassOf(settings.Scheduler) } };
         var cgroups = r.List("cgroups", (c, _) =>
         {
             var path = c.Require("path", Kinds.Text, "/x");

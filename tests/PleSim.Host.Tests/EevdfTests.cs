@@ -1,0 +1,239 @@
+using PleSim.Engine;
+using PleSim.Host;
+
+namespace PleSim.Host.Tests;
+
+/// <summary>
+/// EEVDF (kernel/sched/fair.c v6.6, 6.14) against schedules worked out by hand from the source.
+/// One CPU (factor 1: base slice 0.75 ms), HZ=1000, no tick jitter and no context-switch cost,
+/// so every number below follows from place_entity / update_deadline / pick_eevdf alone.
+/// min_vruntime starts at M = −2^20; all vruntimes are quoted relative to it.
+/// </summary>
+public class EevdfTests
+{
+    private const long M = -(1L << 20);
+
+    private static HostKit Kit(FairClass cls = FairClass.Eevdf66, SchedFeatures? features = null, int cpus = 1) =>
+        new(cpus, new SchedTunables { TickJitter = SimDuration.Zero, ContextSwitchCost = SimDuration.Zero },
+            (features ?? new SchedFeatures()) with { Class = cls });
+
+    private static void At(HostKit kit, long us) => kit.Sim.RunUntil(new SimTime(us * 1000));
+
+    [Fact]
+    public void Three_equal_hogs_take_turns_of_one_tick_in_fork_order()
+    {
+        // t=0: A, B, C forked: v=0 each (V=0), deadline 0.375 ms (half a slice, PLACE_DEADLINE_INITIAL).
+        // A runs (equal deadlines: first in the tree). t=1: A at v=1e6 passed its deadline: new one
+        // 1.75e6, resched; V=(1e6+0+0)/3 ⇒ A ineligible; B, C eligible with deadline 0.375e6 ⇒ B.
+        // t=2: C (the only one still at v=0 has the earliest deadline). t=3: all at 1e6 with
+        // deadline 1.75e6 ⇒ tree order A (put back first), then B, C.
+        var kit = Kit();
+        var a = kit.Hog("A");
+        var b = kit.Hog("B");
+        var c = kit.Hog("C");
+        Assert.Equal(M, b.Se.Vruntime);
+        Assert.Equal(M + 375_000, b.Se.Deadline);
+        var expect = new[] { a, b, c, a, b, c, a };
+        for (int i = 0; i < expect.Length; i++)
+        {
+            At(kit, i * 1000 + 500);
+            Assert.Same(expect[i], kit.Host.Rqs[0].Curr);
+        }
+        // At 6.5 ms B has run [1,2) and [4,5): v=2e6, deadline one slice beyond.
+        Assert.Equal(M + 2_000_000, b.Se.Vruntime);
+        Assert.Equal(M + 2_750_000, b.Se.Deadline);
+    }
+
+    [Fact]
+    public void Nice_0_against_nice_5_runs_three_ticks_for_one_by_eligibility()
+    {
+        // A (1024), B (nice 5: 335; 1 ms of it is ≈3.06e6 of virtual time).
+        // t=0 A (deadline 0.375e6 < B's ≈1.15e6). t=1: A v=1e6, V=(1e6·1024)/1359≈0.75e6 ⇒ A
+        // ineligible ⇒ B. t=2: B v≈3.06e6, V≈1.51e6 ⇒ B ineligible, A eligible ⇒ A.
+        // t=3: A v=2e6 ≤ V≈2.26e6 ⇒ A again. t=4: A 3e6 ≤ V≈3.01e6 ⇒ A. t=5: A 4e6 > V≈3.77e6 ⇒ B.
+        var kit = Kit();
+        var a = kit.Hog("A");
+        var b = kit.Hog("B", nice: 5);
+        var expect = new[] { a, b, a, a, a, b };
+        for (int i = 0; i < expect.Length; i++)
+        {
+            At(kit, i * 1000 + 500);
+            Assert.Same(expect[i], kit.Host.Rqs[0].Curr);
+        }
+        kit.RunMs(3000);
+        double share = (double)a.CpuTimeNs / (a.CpuTimeNs + b.CpuTimeNs);
+        Assert.InRange(share, 1024.0 / 1359 - 0.01, 1024.0 / 1359 + 0.01);
+    }
+
+    [Fact]
+    public void Lag_is_kept_across_a_migration_and_inflated_so_that_it_survives_placement()
+    {
+        // CPU 0: A and B (pinned), CPU 1: C. At t=2.5 ms A runs (v=1.5e6), B waits at v=1e6:
+        // V=1.25e6, B's lag +0.25e6. Moved to CPU 1 (C alone, V=v_C), B is placed at
+        // V − 0.25e6·(1024+1024)/1024 so that, with B counted, its lag is again 0.25e6.
+        var kit = Kit(cpus: 2);
+        var a = kit.Hog("A", affinity: HostKit.Cpu(0));
+        var b = kit.Hog("B", affinity: HostKit.Cpu(0));
+        var c = kit.Hog("C", affinity: HostKit.Cpu(1), startCpu: 1);
+        At(kit, 2500);
+        Assert.Same(a, kit.Host.Rqs[0].Curr);
+        kit.Host.SetAffinity(b, HostKit.Cpu(1), 0);
+        Assert.Equal(250_000, b.Se.Vlag);
+        var q1 = kit.Host.Rqs[1].Cfs;
+        Assert.Same(q1, b.Se.CfsRq);
+        Assert.Equal(c.Se.Vruntime - 500_000, b.Se.Vruntime);
+        long lag = HostScheduler.AvgVruntimeOf(q1) - b.Se.Vruntime;
+        Assert.InRange(lag, 250_000 - 1, 250_000 + 1);
+    }
+
+    [Fact]
+    public void Without_place_lag_a_moved_task_lands_on_the_average()
+    {
+        var kit = Kit(features: new SchedFeatures { PlaceLag = false }, cpus: 2);
+        kit.Hog("A", affinity: HostKit.Cpu(0));
+        var b = kit.Hog("B", affinity: HostKit.Cpu(0));
+        var c = kit.Hog("C", affinity: HostKit.Cpu(1), startCpu: 1);
+        At(kit, 2500);
+        kit.Host.SetAffinity(b, HostKit.Cpu(1), 0);
+        Assert.Equal(c.Se.Vruntime, b.Se.Vruntime);
+    }
+
+    [Fact]
+    public void Yield_pushes_the_deadline_one_slice_and_sets_no_skip_buddy()
+    {
+        // t=0.2 ms: A runs (v=0.2e6, deadline 0.375e6), B waits (v=0, deadline 0.375e6).
+        // sched_yield: deadline 0.375e6 + 0.75e6; V=0.1e6 ⇒ A ineligible ⇒ B.
+        var kit = Kit();
+        var a = kit.Hog("A");
+        var b = kit.Hog("B");
+        At(kit, 200);
+        Assert.Same(a, kit.Host.Rqs[0].Curr);
+        kit.Host.Yield(a);
+        Assert.Equal(M + 1_125_000, a.Se.Deadline);
+        Assert.Equal(M + 200_000, a.Se.Vruntime);
+        Assert.Null(kit.Host.Rqs[0].Cfs.Skip);
+        Assert.Same(b, kit.Host.Rqs[0].Curr);
+    }
+
+    /// <summary>t=0.2 ms: A runs; B and C wait with equal vruntime and deadline, B first in the tree; A yields to C.</summary>
+    private static (HostKit Kit, HostTask A, HostTask B, HostTask C) YieldToSetup(FairClass cls)
+    {
+        var kit = Kit(cls);
+        var a = kit.Hog("A");
+        var b = kit.Hog("B");
+        var c = kit.Hog("C");
+        At(kit, 200);
+        Assert.Same(a, kit.Host.Rqs[0].Curr);
+        Assert.Equal(YieldToResult.Success, kit.Host.YieldTo(a, c, preempt: true));
+        return (kit, a, b, c);
+    }
+
+    [Fact]
+    public void In_6_6_the_yield_to_buddy_is_ignored_and_pick_eevdf_chooses()
+    {
+        var (kit, _, b, c) = YieldToSetup(FairClass.Eevdf66);
+        Assert.Same(c.Se, kit.Host.Rqs[0].Cfs.Next); // set, but NEXT_BUDDY is off
+        Assert.Same(b, kit.Host.Rqs[0].Curr);
+    }
+
+    [Fact]
+    public void In_6_12_the_yield_to_buddy_is_still_ignored()
+    {
+        var (kit, _, b, _) = YieldToSetup(FairClass.Eevdf612);
+        Assert.Same(b, kit.Host.Rqs[0].Curr);
+    }
+
+    [Fact]
+    public void In_6_6_with_next_buddy_on_the_eligible_buddy_is_picked()
+    {
+        var kit = Kit(features: new SchedFeatures { NextBuddy = true });
+        var a = kit.Hog("A");
+        kit.Hog("B");
+        var c = kit.Hog("C");
+        At(kit, 200);
+        kit.Host.YieldTo(a, c, preempt: true);
+        Assert.Same(c, kit.Host.Rqs[0].Curr);
+    }
+
+    [Fact]
+    public void In_6_14_pick_buddy_honours_an_eligible_yield_to_target()
+    {
+        var (kit, _, _, c) = YieldToSetup(FairClass.Eevdf614);
+        Assert.Same(c, kit.Host.Rqs[0].Curr);
+    }
+
+    [Fact]
+    public void In_6_14_without_pick_buddy_the_target_is_ignored()
+    {
+        var kit = Kit(FairClass.Eevdf614, new SchedFeatures { PickBuddy = false });
+        var a = kit.Hog("A");
+        var b = kit.Hog("B");
+        var c = kit.Hog("C");
+        At(kit, 200);
+        kit.Host.YieldTo(a, c, preempt: true);
+        Assert.Same(b, kit.Host.Rqs[0].Curr);
+    }
+
+    [Fact]
+    public void In_6_14_an_ineligible_yield_to_target_is_not_picked()
+    {
+        // Round robin A [0,1), B [1,2), C from 2 ms. At 2.5 ms: A and B at v=1e6, C at 0.5e6,
+        // V≈0.83e6 ⇒ A, B ineligible. C yields to A: C's deadline moves on, but C is the only
+        // eligible entity, so it runs on; the buddy A is ignored because it is not eligible.
+        var kit = Kit(FairClass.Eevdf614);
+        var a = kit.Hog("A");
+        kit.Hog("B");
+        var c = kit.Hog("C");
+        At(kit, 2500);
+        Assert.Same(c, kit.Host.Rqs[0].Curr);
+        Assert.False(HostScheduler.EntityEligible(a.Se.CfsRq, a.Se));
+        Assert.Equal(YieldToResult.Success, kit.Host.YieldTo(c, a, preempt: true));
+        Assert.Same(c, kit.Host.Rqs[0].Curr);
+        Assert.Same(a.Se, kit.Host.Rqs[0].Cfs.Next);
+    }
+
+    [Fact]
+    public void Run_to_parity_keeps_the_current_task_against_an_earlier_deadline_until_the_tick()
+    {
+        // A (nice 5) alone: v=0, deadline ≈1.15e6 (half its vslice). At 0.1 ms (A at v≈0.31e6) D
+        // (nice 0) is forked at V = v_A with deadline v_A + 0.375e6, earlier than A's. A is still
+        // eligible and on the request it was picked with ⇒ no preemption; at the 1 ms tick A's
+        // deadline has passed ⇒ new request, resched ⇒ D.
+        var kit = Kit();
+        var a = kit.Hog("A", nice: 5);
+        At(kit, 100);
+        var d = kit.Hog("D");
+        Assert.True(d.Se.Deadline - a.Se.Deadline < 0);
+        At(kit, 900);
+        Assert.Same(a, kit.Host.Rqs[0].Curr);
+        At(kit, 1100);
+        Assert.Same(d, kit.Host.Rqs[0].Curr);
+    }
+
+    [Fact]
+    public void Without_run_to_parity_the_earlier_deadline_preempts_at_wakeup()
+    {
+        var kit = Kit(features: new SchedFeatures { RunToParity = false });
+        kit.Hog("A", nice: 5);
+        At(kit, 100);
+        var d = kit.Hog("D");
+        At(kit, 110);
+        Assert.Same(d, kit.Host.Rqs[0].Curr);
+    }
+
+    [Fact]
+    public void Groups_share_by_shares_and_lag_sums_stay_consistent()
+    {
+        // Invariants (avg_vruntime/avg_load = the tree's sums) are checked after every event by the kit.
+        var kit = Kit(cpus: 2);
+        var g1 = kit.Host.CreateGroup("/a");
+        var g2 = kit.Host.CreateGroup("/b");
+        for (int i = 0; i < 3; i++)
+            kit.Hog($"a{i}", group: g1, startCpu: i % 2);
+        kit.Hog("b0", group: g2, startCpu: 1);
+        kit.RunMs(2000);
+        kit.Host.SyncAccounting();
+        double shareA = (double)g1.CpuTimeNs / (g1.CpuTimeNs + g2.CpuTimeNs);
+        Assert.InRange(shareA, 0.45, 0.55);
+    }
+}
