@@ -367,7 +367,10 @@ public sealed class HardeningTests : IDisposable
         Assert.Contains("ends after the run (5ms", err, StringComparison.Ordinal);
         (code, _, err) = Plesim("run", Hold, "--runs", "1", "--set", "duration=5ms", "--set", "warmup=0", "--trace", Out("in.json"), "--trace-for", "1ms");
         Assert.True(code == 0, err);
-        Assert.DoesNotContain("warning", err, StringComparison.Ordinal);
+        // A window inside the run draws no window warning (an engine-hold run has no host to
+        // trace, so the recorder's own "caught no events" note may still appear).
+        Assert.DoesNotContain("after the run", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("ends after", err, StringComparison.Ordinal);
     }
 
     [Fact]

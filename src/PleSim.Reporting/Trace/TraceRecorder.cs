@@ -95,6 +95,9 @@ public sealed class TraceRecorder
         {
             foreach (var f in _finishers)
                 f();
+            // The finishers hold the observers and through them the whole model: let it go once
+            // the trace is written (a recorder kept for its counters must not keep a run alive).
+            _finishers.Clear();
             _trace.Complete();
             _trace.Dispose();
             _file.Dispose();
