@@ -34,6 +34,22 @@ internal static class SystemSections
         return scenario with { Host = host, Kvm = kvm, Vms = vms, CompareMetric = compare };
     }
 
+    /// <summary>The <c>kvm</c> keys a <c>kvm.version</c> preset sets (decision 0022).</summary>
+    public static readonly string[] VersionCoveredKeys =
+    [
+        "ple_handler", "directed_yield", "ple_window_dynamic", "ple_window_grow", "ple_window_shrink", "ple_window_max",
+        "pause_filter_thresh", "halt_poll_ns", "halt_poll_adaptive", "halt_poll_ns_grow", "halt_poll_ns_shrink", "halt_poll_ns_grow_start",
+    ];
+
+    /// <summary>Removes the file's values of <see cref="VersionCoveredKeys"/> (a version given from outside the file replaces them).</summary>
+    public static void DropVersionCoveredKeys(YamlDotNet.RepresentationModel.YamlMappingNode root)
+    {
+        if (!root.Children.TryGetValue(new YamlDotNet.RepresentationModel.YamlScalarNode("kvm"), out var kvm) || kvm is not YamlDotNet.RepresentationModel.YamlMappingNode map)
+            return;
+        foreach (var key in VersionCoveredKeys)
+            map.Children.Remove(new YamlDotNet.RepresentationModel.YamlScalarNode(key));
+    }
+
     private static PleSim.Hypervisor.KvmSettings ReadKvm(MapReader r)
     {
         // kvm.version (decision 0022): a release's handler, window policy and halt polling become the
