@@ -380,7 +380,8 @@ public sealed class Vcpu : ITaskBody
                 Ready = true; // kvm_sched_out (5.3)
                 // kvm_arch_vcpu_put (4.14): preempted_in_kernel = CPL 0. Only while in guest mode
                 // does the guest's own mode matter; preempted in an exit it is past the guest's instruction.
-                PreemptedInKernel = _op == GuestOp.Spin ? !_spinUser : Guest.InKernelMode(this);
+                // An interrupt handler in progress runs at CPL 0 whatever it interrupted.
+                PreemptedInKernel = _irqVector >= 0 || (_op == GuestOp.Spin ? !_spinUser : Guest.InKernelMode(this));
             }
             if (Preempted && Guest.HoldsSpinlock(this))
                 _lhpSince = _kvm.Sim.Now.Ns;
