@@ -364,6 +364,13 @@ public sealed class Vcpu : ITaskBody
             _exitKind = ExitKind.Entry;
             _exitRemaining = Costs.Entry.Ns;
         }
+        else if (HaltPolling)
+        {
+            // Preempted while polling: the loop resumes only while before its wall-clock stop and
+            // while single_task_running() (kvm_vcpu_block); otherwise it ends now and blocks.
+            long now = _kvm.Sim.Now.Ns;
+            _exitRemaining = now >= _pollStop || _kvm.Host.Rqs[cpu].NrRunning > 1 ? 0 : _pollStop - now;
+        }
         Account();
         Run();
     }
