@@ -335,9 +335,15 @@ public sealed class GuestCpu : IGuestCpu
         Push(Micro.Unlock, lk: RqLock);
     }
 
+    // The guest's CPL for KVM (IGuestCpu.InKernelMode): user code is a user-mode Compute; everything else runs in the kernel.
+    private bool _inUser;
+
+    public bool InKernelMode(Vcpu vcpu) => !_inUser;
+
     /// <summary>Executes one micro-operation; true when it started a VCPU operation (time passes).</summary>
     private bool Execute(Op op)
     {
+        _inUser = op.Kind == Micro.Compute && op.User;
         switch (op.Kind)
         {
             case Micro.Compute:

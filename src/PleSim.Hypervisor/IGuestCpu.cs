@@ -41,6 +41,13 @@ public interface IGuestCpu
     /// interrupt then waits until the guest re-enables them (it calls <see cref="Vcpu.OnInterruptsEnabled"/>).
     /// </summary>
     bool InterruptsEnabled(Vcpu vcpu) => true;
+
+    /// <summary>
+    /// The guest runs at CPL 0 (kernel mode) on this VCPU now: read by KVM when the VCPU thread is
+    /// preempted (4.14 <c>preempted_in_kernel</c>, for <c>yield_to_kernel_mode</c>). A guest that
+    /// does not model user mode answers true.
+    /// </summary>
+    bool InKernelMode(Vcpu vcpu) => true;
 }
 
 /// <summary>A lock word a VCPU spins on: asked again each time the VCPU could observe a change.</summary>

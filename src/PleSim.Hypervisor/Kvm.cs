@@ -46,10 +46,62 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
         return _pleWindowNs;
     }
 
+    /// <summary>The pause-loop time before <paramref name="v"/>'s next PAUSE exit: its own window when the window is dynamic (3.18).</summary>
+    public long PleWindowNs(Vcpu v, bool userMode)
+    {
+        long baseNs = PleWindowNs(userMode);
+        if (baseNs == 0 || !Settings.PleWindowPolicy.Dynamic)
+            return baseNs;
+        if (v.PleWindowNs < 0)
+            v.PleWindowNs = WindowToNs(v.PleWindow);
+        return v.PleWindowNs;
+    }
+
+    /// <summary>The module's base window: <c>ple_window</c> cycles (VMX) or <c>pause_filter_count</c> PAUSEs (SVM).</summary>
+    public long BaseWindow => Settings.Vendor == CpuVendor.Amd ? Settings.PauseFilterCount : Settings.PleWindow;
+
+    private long WindowToNs(long window) => Settings.Vendor == CpuVendor.Amd
+        ? Tsc.ToDuration(new TscCycles(window * Settings.PauseLoopCycles)).Ns
+        : Tsc.ToDuration(new TscCycles(window)).Ns;
+
+    /// <summary><c>grow_ple_window</c> (vmx.c <c>handle_pause</c> 3.18; svm.c <c>pause_interception</c> 4.18).</summary>
+    private void GrowPleWindow(Vcpu v)
+    {
+        var p = Settings.PleWindowPolicy;
+        long next = PleWindowPolicy.GrowWindow(v.PleWindow, BaseWindow, p.Grow, p.Max);
+        if (next != v.PleWindow)
+        {
+            v.PleWindow = next;
+            v.PleWindowNs = -1;
+        }
+    }
+
+    /// <summary>
+    /// The VCPU thread is scheduled in (<c>kvm_sched_in</c> → <c>vmx_sched_in</c> /
+    /// <c>svm_sched_in</c>, 3.18/4.18): <c>shrink_ple_window</c> when the window is dynamic.
+    /// </summary>
+    internal void OnSchedIn(Vcpu v)
+    {
+        var p = Settings.PleWindowPolicy;
+        if (!p.Dynamic)
+            return;
+        long next = PleWindowPolicy.ShrinkWindow(v.PleWindow, BaseWindow, p.Shrink);
+        if (next != v.PleWindow)
+        {
+            v.PleWindow = next;
+            v.PleWindowNs = -1;
+        }
+    }
+
     private long ComputeWindowNs()
     {
         if (Settings.Vendor == CpuVendor.Amd)
+        {
+            // pause_filter_thresh (4.18): PAUSEs further apart than this reset the count, so such a loop never exits.
+            if (Settings.PauseFilterThresh > 0 && Settings.SpinLoopGapCycles > Settings.PauseFilterThresh)
+                return 0;
             return Settings.PauseFilterCount <= 0 ? 0 : Tsc.ToDuration(new TscCycles(Settings.PauseFilterCount * Settings.PauseLoopCycles)).Ns;
+        }
         // ple_gap 0 disables PLE; a loop whose PAUSEs are further apart than ple_gap never counts.
         if (Settings.PleGap <= 0 || Settings.SpinLoopGapCycles > Settings.PleGap)
             return 0;
@@ -65,7 +117,7 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
         var vm = new Vm(_vms.Count, name, group ?? Host.RootGroup);
         for (int i = 0; i < vcpus; i++)
         {
-            var v = new Vcpu(this, vm, i);
+            var v = new Vcpu(this, vm, i) { PleWindow = BaseWindow, HaltPollNs = Settings.HaltPoll.Adaptive ? 0 : Settings.HaltPoll.HaltPollNs };
             var task = Host.CreateTask($"{name}/vcpu{i}", v, 0, affinity, vm.Group);
             task.Owner = v;
             v.Task = task;
@@ -108,7 +160,16 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
             // wake_up_interruptible → autoremove_wake_function: a successful wake-up removes the
             // waiter from the queue at once, so the VCPU stops being "waiting" before it runs.
             if (Host.TryToWakeUp(target.Task, fromCpu))
+            {
                 target.RemovedFromWaitQueue();
+                target.Ready = true; // kvm_vcpu_wake_up (5.3)
+            }
+        }
+        else if (target.HaltPolling)
+        {
+            // Polling in kvm_vcpu_block (4.0+): not on the wait queue and not in guest mode, so no
+            // wake-up and no IPI; the poll loop sees the interrupt at once.
+            target.EndHaltPollOnEvent();
         }
         else if (target.InGuestMode)
         {
@@ -122,6 +183,8 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     {
         me.Vm.Stats.PauseExits++;
         Observer?.PauseExit(me);
+        if (Settings.PleWindowPolicy.Dynamic)
+            GrowPleWindow(me);
         return Handler.OnPauseExit(this, me);
     }
 

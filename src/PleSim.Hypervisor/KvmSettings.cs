@@ -96,6 +96,126 @@ public sealed record KvmSettings
 
     /// <summary>Per-option overrides of the directed-yield preset (<c>kvm.directed_yield.*</c>); null fields keep the preset.</summary>
     public DirectedYieldOverrides DirectedYield { get; init; } = new();
+
+    /// <summary>The <c>kvm.version</c> preset these settings came from (null: none; see <see cref="KvmVersions"/>).</summary>
+    public string? Version { get; init; }
+
+    /// <summary>The per-VCPU PLE window / pause-filter count policy (3.18 VMX, 4.18 SVM); static by default (2.6.39).</summary>
+    public PleWindowPolicy PleWindowPolicy { get; init; } = new();
+
+    /// <summary>Halt polling in <c>kvm_vcpu_block</c> (4.0; adaptive from 4.3); off by default (2.6.39).</summary>
+    public HaltPollSettings HaltPoll { get; init; } = new();
+
+    /// <summary>
+    /// AMD: <c>pause_filter_thresh</c> (svm.c, 4.18): cycles between two PAUSEs above which the
+    /// hardware resets the filter count, so a loop slower than this never exits (the AMD analogue of
+    /// ple_gap). 0: no threshold (older CPUs and kernels): every PAUSE counts.
+    /// </summary>
+    public long PauseFilterThresh { get; init; }
+}
+
+/// <summary>
+/// The dynamic PLE window (arch/x86/kvm/vmx.c 3.18, <c>grow_ple_window</c> / <c>shrink_ple_window</c>;
+/// the SVM pause-filter count from 4.18, svm.c <c>grow_ple_window</c>): each PAUSE exit grows the
+/// VCPU's window (in <c>handle_pause</c> / <c>pause_interception</c>), each time the VCPU thread is
+/// scheduled in shrinks it (<c>vmx_sched_in</c> / <c>svm_sched_in</c>; from 6.x in
+/// <c>vmx_vcpu_load</c> when <c>vcpu->scheduled_out</c>). The arithmetic of <c>__grow_ple_window</c> /
+/// <c>__shrink_ple_window</c>: a modifier below 1 resets to the base; a modifier smaller than the
+/// base multiplies (divides), otherwise it adds (subtracts); the result is clamped to [base, max].
+/// </summary>
+public sealed record PleWindowPolicy
+{
+    /// <summary>False: the window is the fixed <c>ple_window</c> / <c>pause_filter_count</c> (before 3.18 / 4.18).</summary>
+    public bool Dynamic { get; init; }
+
+    /// <summary><c>ple_window_grow</c> / <c>pause_filter_count_grow</c> (default 2 since they exist).</summary>
+    public long Grow { get; init; } = 2;
+
+    /// <summary><c>ple_window_shrink</c> / <c>pause_filter_count_shrink</c> (default 0: reset to the base at sched-in).</summary>
+    public long Shrink { get; init; }
+
+    /// <summary>
+    /// <c>ple_window_max</c> in cycles (VMX; 3.18: INT_MAX, clamped so that one more grow cannot
+    /// overflow; 4.18: UINT_MAX) or <c>pause_filter_count_max</c> in PAUSEs (SVM: USHRT_MAX).
+    /// </summary>
+    public long Max { get; init; } = int.MaxValue;
+
+    /// <summary><c>__grow_ple_window</c> (x86.h, 4.18; vmx.c 3.18 is the same with the max applied before the multiply).</summary>
+    public static long GrowWindow(long val, long baseWindow, long modifier, long max)
+    {
+        if (modifier < 1)
+            return baseWindow;
+        long ret = modifier < baseWindow ? val * modifier : val + modifier;
+        return Math.Min(ret, max);
+    }
+
+    /// <summary><c>__shrink_ple_window</c>: the floor is the base window.</summary>
+    public static long ShrinkWindow(long val, long baseWindow, long modifier)
+    {
+        if (modifier < 1)
+            return baseWindow;
+        long ret = modifier < baseWindow ? val / modifier : val - modifier;
+        return Math.Max(ret, baseWindow);
+    }
+}
+
+/// <summary>
+/// Halt polling (virt/kvm/kvm_main.c <c>kvm_vcpu_block</c>): before blocking, a halting VCPU polls
+/// for a wake-up condition for up to its poll time while its CPU runs nothing else
+/// (<c>single_task_running()</c>); a kick in that time ends the poll without any wake-up. 4.0 polls
+/// for the fixed <c>halt_poll_ns</c>; from 4.3 (dynamic halt-polling) each VCPU has its own
+/// <c>vcpu->halt_poll_ns</c> that grows after a short halt and shrinks after a long one, capped by
+/// the module's <c>halt_poll_ns</c>.
+/// </summary>
+public sealed record HaltPollSettings
+{
+    /// <summary>The module parameter <c>halt_poll_ns</c> (0 = no polling).</summary>
+    public long HaltPollNs { get; init; }
+
+    /// <summary>4.3+: per-VCPU adaptive poll time; false = 4.0–4.2: always poll <see cref="HaltPollNs"/>.</summary>
+    public bool Adaptive { get; init; }
+
+    /// <summary><c>halt_poll_ns_grow</c> (default 2; 0 = never grow).</summary>
+    public long Grow { get; init; } = 2;
+
+    /// <summary><c>halt_poll_ns_shrink</c> (default 0 = reset to 0).</summary>
+    public long Shrink { get; init; }
+
+    /// <summary>The first non-zero poll time after a grow from 0 (4.3: 10 µs hard-coded; 5.1: <c>halt_poll_ns_grow_start</c>, default 10000).</summary>
+    public long GrowStart { get; init; } = 10_000;
+
+    /// <summary><c>grow_halt_poll_ns</c>: multiply, at least the start value, at most the module maximum.</summary>
+    public long GrowPoll(long val)
+    {
+        if (Grow == 0)
+            return val;
+        long next = val * Grow;
+        if (next < GrowStart)
+            next = GrowStart;
+        return Math.Min(next, HaltPollNs);
+    }
+
+    /// <summary><c>shrink_halt_poll_ns</c>: divide, or reset to 0 when the divisor is 0.</summary>
+    public long ShrinkPoll(long val) => Shrink == 0 ? 0 : val / Shrink;
+
+    /// <summary>
+    /// The adjustment at the end of <c>kvm_vcpu_block</c> (4.3+): <paramref name="blockNs"/> is the
+    /// time from the start of the halt (polling included) until the VCPU runs again.
+    /// </summary>
+    public long Adjust(long vcpuPollNs, long blockNs)
+    {
+        if (!Adaptive)
+            return HaltPollNs;
+        if (HaltPollNs == 0)
+            return 0;
+        if (blockNs <= vcpuPollNs)
+            return vcpuPollNs;
+        if (vcpuPollNs != 0 && blockNs > HaltPollNs)
+            return ShrinkPoll(vcpuPollNs); // a long block: shrink
+        if (vcpuPollNs < HaltPollNs && blockNs < HaltPollNs)
+            return GrowPoll(vcpuPollNs); // a short halt and a poll too short for it: grow
+        return vcpuPollNs;
+    }
 }
 
 /// <summary>
@@ -110,6 +230,10 @@ public sealed record DirectedYieldOverrides
     public int? UndercommitTries { get; init; }
     public bool? EsrchReadsAsSuccess { get; init; }
     public bool? PreemptedOnly { get; init; }
+    public bool? YieldToKernelMode { get; init; }
+    public bool? ReadyCandidates { get; init; }
+    public bool? SingleWalk { get; init; }
+    public bool? SingleWalkStoresCounter { get; init; }
 
     /// <summary>The preset with these overrides applied.</summary>
     public DirectedYieldOptions Apply(DirectedYieldOptions preset) => preset with
@@ -120,5 +244,24 @@ public sealed record DirectedYieldOverrides
         UndercommitTries = UndercommitTries ?? preset.UndercommitTries,
         EsrchReadsAsSuccess = EsrchReadsAsSuccess ?? preset.EsrchReadsAsSuccess,
         PreemptedOnly = PreemptedOnly ?? preset.PreemptedOnly,
+        YieldToKernelMode = YieldToKernelMode ?? preset.YieldToKernelMode,
+        ReadyCandidates = ReadyCandidates ?? preset.ReadyCandidates,
+        SingleWalk = SingleWalk ?? preset.SingleWalk,
+        SingleWalkStoresCounter = SingleWalkStoresCounter ?? preset.SingleWalkStoresCounter,
+    };
+
+    /// <summary>These overrides where set, else <paramref name="fallback"/>'s (explicit keys over a version preset).</summary>
+    public DirectedYieldOverrides Over(DirectedYieldOverrides fallback) => new()
+    {
+        InclusiveSkip = InclusiveSkip ?? fallback.InclusiveSkip,
+        DyEligible = DyEligible ?? fallback.DyEligible,
+        UndercommitExit = UndercommitExit ?? fallback.UndercommitExit,
+        UndercommitTries = UndercommitTries ?? fallback.UndercommitTries,
+        EsrchReadsAsSuccess = EsrchReadsAsSuccess ?? fallback.EsrchReadsAsSuccess,
+        PreemptedOnly = PreemptedOnly ?? fallback.PreemptedOnly,
+        YieldToKernelMode = YieldToKernelMode ?? fallback.YieldToKernelMode,
+        ReadyCandidates = ReadyCandidates ?? fallback.ReadyCandidates,
+        SingleWalk = SingleWalk ?? fallback.SingleWalk,
+        SingleWalkStoresCounter = SingleWalkStoresCounter ?? fallback.SingleWalkStoresCounter,
     };
 }

@@ -24,6 +24,7 @@ public static class PleHandlers
     public static readonly string[] Names =
     [
         "none", "sleep", "yield", "directed-yield-2011", "directed-yield-3.6", "directed-yield-3.7", "directed-yield-3.9", "directed-yield-3.10",
+        "directed-yield-3.17", "directed-yield-4.14", "directed-yield-5.3", "directed-yield-6.13",
     ];
 
     /// <summary>The policy called <paramref name="name"/>; a directed yield takes its version's preset with <paramref name="overrides"/> applied.</summary>
@@ -40,6 +41,10 @@ public static class PleHandlers
             "directed-yield-3.7" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux37)),
             "directed-yield-3.9" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux39)),
             "directed-yield-3.10" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux310)),
+            "directed-yield-3.17" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux317)),
+            "directed-yield-4.14" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux414)),
+            "directed-yield-5.3" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux53)),
+            "directed-yield-6.13" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux613)),
             _ => throw new ArgumentException($"unknown PLE handler '{name}' (valid: {string.Join(", ", Names)})", nameof(name)),
         };
     }
@@ -119,11 +124,47 @@ public sealed record DirectedYieldOptions
     /// <summary>3.10: only VCPUs marked preempted are candidates.</summary>
     public bool PreemptedOnly { get; init; }
 
+    /// <summary>
+    /// 4.14 (<c>kvm_vcpu_on_spin(me, yield_to_kernel_mode)</c>, "KVM: add spinlock optimization
+    /// framework" and its x86 part): when the spinner exited from kernel mode (VMX: always, PLE only
+    /// fires at CPL 0; SVM: <c>svm_get_cpl() == 0</c>), a preempted candidate whose guest was in user
+    /// mode when it was scheduled out (<c>vcpu->arch.preempted_in_kernel</c>, set in
+    /// <c>kvm_arch_vcpu_put</c>) is skipped: it cannot hold a kernel spinlock.
+    /// </summary>
+    public bool YieldToKernelMode { get; init; }
+
+    /// <summary>
+    /// 5.3 ("KVM: Boost vCPUs that are delivering interrupts"): the candidate test is
+    /// <c>vcpu->ready</c> instead of <c>vcpu->preempted</c>: set when the thread is preempted and when
+    /// <c>kvm_vcpu_wake_up</c> wakes it, cleared at sched-in; the user-mode skip then applies only to
+    /// candidates that were preempted. Replaces <see cref="PreemptedOnly"/> when set.
+    /// </summary>
+    public bool ReadyCandidates { get; init; }
+
+    /// <summary>
+    /// 6.13 ("KVM: Rework core loop of kvm_vcpu_on_spin() to use a single for-loop", commit
+    /// 7e513617da71): one walk over last_boosted_vcpu+1 … last_boosted_vcpu−1, wrapping, the
+    /// spinner's own index skipped; replaces the two passes of <see cref="DirectedYield.WalkOrder"/>.
+    /// </summary>
+    public bool SingleWalk { get; init; }
+
+    /// <summary>
+    /// 6.13 until the 6.18/6.19 fix: the single walk stored its loop counter <c>i</c>, not the VCPU
+    /// index <c>idx</c>, as last_boosted_vcpu (the two differ whenever the walk did not start at 0).
+    /// </summary>
+    public bool SingleWalkStoresCounter { get; init; }
+
     public static readonly DirectedYieldOptions Linux2639 = new();
     public static readonly DirectedYieldOptions Linux36 = new() { InclusiveSkip = true };
     public static readonly DirectedYieldOptions Linux37 = Linux36 with { DyEligible = true };
     public static readonly DirectedYieldOptions Linux39 = Linux37 with { UndercommitExit = true };
     public static readonly DirectedYieldOptions Linux310 = Linux39 with { PreemptedOnly = true };
+
+    /// <summary>3.10 with <c>yield_to</c> returning int (the 2014 signedness fix): -ESRCH counts down <c>try</c>.</summary>
+    public static readonly DirectedYieldOptions Linux317 = Linux310 with { EsrchReadsAsSuccess = false };
+    public static readonly DirectedYieldOptions Linux414 = Linux317 with { YieldToKernelMode = true };
+    public static readonly DirectedYieldOptions Linux53 = Linux414 with { ReadyCandidates = true };
+    public static readonly DirectedYieldOptions Linux613 = Linux53 with { SingleWalk = true, SingleWalkStoresCounter = true };
 }
 
 /// <summary>
@@ -159,15 +200,17 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
         if (Options.DyEligible)
             me.InSpinLoop = true;
         Span<int> order = stackalloc int[2 * n + 1];
-        int count = WalkOrder(n, last, Options.InclusiveSkip, order);
+        int count = Options.SingleWalk ? SingleWalkOrder(n, last, order) : WalkOrder(n, last, Options.InclusiveSkip, order);
+        // yield_to_kernel_mode (4.14): VMX passes true (PLE exits only at CPL 0); SVM passes CPL == 0.
+        bool toKernel = Options.YieldToKernelMode && !me.SpinningInUserMode;
         for (int k = 0; k < count; k++)
         {
             int i = order[k];
             var v = vm.Vcpus[i];
             cost += costs.YieldCandidate.Ns;
             vm.Stats.CandidatesExamined++;
-            // 3.10 tests vcpu->preempted first, then vcpu == me.
-            if (Options.PreemptedOnly && !v.Preempted)
+            // 3.10 tests vcpu->preempted first, then vcpu == me; 5.3 tests vcpu->ready instead.
+            if (Options.ReadyCandidates ? !v.Ready : Options.PreemptedOnly && !v.Preempted)
             {
                 vm.Stats.SkippedNotPreempted++;
                 continue;
@@ -180,6 +223,12 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
             if (v.WaitQueueActive)
             {
                 vm.Stats.SkippedWaitQueue++;
+                continue;
+            }
+            // 4.14: a candidate preempted while its guest ran user code cannot hold a kernel lock.
+            if (toKernel && v.Preempted && !v.PreemptedInKernel)
+            {
+                vm.Stats.SkippedUserMode++;
                 continue;
             }
             if (Options.DyEligible && !Eligible(v))
@@ -215,7 +264,7 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
             kvm.CountYieldTo(me, v, relation, r);
             if (r == YieldToResult.Success)
             {
-                vm.LastBoostedVcpu = i;
+                vm.LastBoostedVcpu = Options.SingleWalkStoresCounter ? SingleWalkCounter(n, last, i) : i;
                 return false;
             }
             if (r == YieldToResult.BothQueuesSingle)
@@ -262,6 +311,21 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
         }
         return count;
     }
+
+    /// <summary>
+    /// 6.13's walk: <c>idx = (last_boosted_vcpu + 1 + i) % nr_vcpus</c> for i in [0, nr_vcpus), every
+    /// index once (the spinner's own index is skipped by the caller's <c>vcpu == me</c> test).
+    /// </summary>
+    public static int SingleWalkOrder(int n, int last, Span<int> order)
+    {
+        int start = last + 1;
+        for (int i = 0; i < n; i++)
+            order[i] = (start + i) % n;
+        return n;
+    }
+
+    /// <summary>The loop counter <c>i</c> at which the single walk reaches index <paramref name="idx"/> (what 6.13 stored).</summary>
+    public static int SingleWalkCounter(int n, int last, int idx) => ((idx - (last + 1)) % n + n) % n;
 
     /// <summary><c>kvm_vcpu_eligible_for_directed_yield</c> (3.7): not spinning, or every other look while spinning.</summary>
     private static bool Eligible(Vcpu v)

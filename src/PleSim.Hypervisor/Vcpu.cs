@@ -76,6 +76,9 @@ public sealed class Vcpu : ITaskBody
 
         /// <summary>The PAUSE handler's remaining work (the directed-yield walk); its end is the handler's return.</summary>
         PauseReturn,
+
+        /// <summary>Halt polling in <c>kvm_vcpu_block</c> (4.0+): the thread stays on its CPU looking for a wake-up condition.</summary>
+        HaltPoll,
     }
 
     private readonly Kvm _kvm;
@@ -117,6 +120,9 @@ public sealed class Vcpu : ITaskBody
     private long _guestTimerPhase;
     private long _lhpSince = -1;
     private bool _onWaitQueue;
+    private long _haltStart = -1;
+    private long _pollStart;
+    private long _pollStop;
 
     internal Vcpu(Kvm kvm, Vm vm, int index)
     {
@@ -172,6 +178,33 @@ public sealed class Vcpu : ITaskBody
     /// </summary>
     public bool InSpinLoop { get; internal set; }
     public bool DyEligible { get; internal set; }
+
+    /// <summary>
+    /// 5.3 <c>vcpu->ready</c>: set when the thread is preempted (<c>kvm_sched_out</c> with the task
+    /// still running) and when <c>kvm_vcpu_wake_up</c> wakes it; cleared when it is scheduled in.
+    /// </summary>
+    public bool Ready { get; internal set; }
+
+    /// <summary>
+    /// 4.14 <c>vcpu->arch.preempted_in_kernel</c>: the guest was at CPL 0 when the thread was last
+    /// preempted (asked of the guest through <see cref="IGuestCpu.InKernelMode"/>; a user-mode spin is user mode).
+    /// </summary>
+    public bool PreemptedInKernel { get; private set; }
+
+    /// <summary>The current operation is a spin loop in guest user mode (the PAUSE exit's CPL &gt; 0; AMD only).</summary>
+    public bool SpinningInUserMode => _op == GuestOp.Spin && _spinUser;
+
+    /// <summary>
+    /// The VCPU's current PLE window (<c>vmx->ple_window</c>, TSC cycles) or pause-filter count
+    /// (<c>control->pause_filter_count</c>, PAUSEs); the module's base value until the dynamic window changes it.
+    /// </summary>
+    public long PleWindow { get; internal set; }
+
+    /// <summary>The window above as simulated time (recomputed when it changes).</summary>
+    internal long PleWindowNs { get; set; } = -1;
+
+    /// <summary>4.3+ <c>vcpu->halt_poll_ns</c>: how long the next halt polls (4.0–4.2: always the module's halt_poll_ns).</summary>
+    public long HaltPollNs { get; internal set; }
 
     /// <summary>The last VCPU this one kicked out of HLT (to classify lock-holder preemptions).</summary>
     public Vcpu? LastWoken { get; internal set; }
@@ -299,6 +332,9 @@ public sealed class Vcpu : ITaskBody
     {
         _switchPending = false;
         Preempted = false;
+        Ready = false; // kvm_sched_in (5.3)
+        if (switched)
+            _kvm.OnSchedIn(this); // vmx_sched_in → shrink_ple_window (3.18)
         if (_lhpSince >= 0)
         {
             Stats.LockHolderPreemptedNs += _kvm.Sim.Now.Ns - _lhpSince;
@@ -320,11 +356,20 @@ public sealed class Vcpu : ITaskBody
         }
         else if (Mode is VcpuMode.Halted or VcpuMode.PleSleep)
         {
+            if (Mode == VcpuMode.Halted)
+                EndHalt();
             _onWaitQueue = false; // finish_wait
             _sleepTimer.Cancel();
             Mode = VcpuMode.Exit;
             _exitKind = ExitKind.Entry;
             _exitRemaining = Costs.Entry.Ns;
+        }
+        else if (HaltPolling)
+        {
+            // Preempted while polling: the loop resumes only while before its wall-clock stop and
+            // while single_task_running() (kvm_vcpu_block); otherwise it ends now and blocks.
+            long now = _kvm.Sim.Now.Ns;
+            _exitRemaining = now >= _pollStop || _kvm.Host.Rqs[cpu].NrRunning > 1 ? 0 : _pollStop - now;
         }
         Account();
         Run();
@@ -337,6 +382,14 @@ public sealed class Vcpu : ITaskBody
         if (reason != StopReason.Blocked)
         {
             Preempted = reason == StopReason.Preempted;
+            if (Preempted)
+            {
+                Ready = true; // kvm_sched_out (5.3)
+                // kvm_arch_vcpu_put (4.14): preempted_in_kernel = CPL 0. Only while in guest mode
+                // does the guest's own mode matter; preempted in an exit it is past the guest's instruction.
+                // An interrupt handler in progress runs at CPL 0 whatever it interrupted.
+                PreemptedInKernel = _irqVector >= 0 || (_op == GuestOp.Spin ? !_spinUser : Guest.InKernelMode(this));
+            }
             if (Preempted && Guest.HoldsSpinlock(this))
                 _lhpSince = _kvm.Sim.Now.Ns;
         }
@@ -494,7 +547,7 @@ public sealed class Vcpu : ITaskBody
                     return true;
                 }
                 Account();
-                long window = _kvm.PleWindowNs(_spinUser);
+                long window = _kvm.PleWindowNs(this, _spinUser);
                 if (window > 0 && !_pleTimer.IsArmed)
                     _pleTimer.Start(_kvm.Sim.Now + new SimDuration(window));
                 return false;
@@ -551,12 +604,79 @@ public sealed class Vcpu : ITaskBody
                     EnterExit(ExitKind.Entry, Costs.Entry.Ns);
                     return true;
                 }
-                Mode = VcpuMode.Halted;
-                _onWaitQueue = true; // prepare_to_wait
-                Stats.Halts++;
-                Account();
-                _kvm.Host.Block(Task);
-                return false;
+                _haltStart = _kvm.Sim.Now.Ns;
+                // kvm_vcpu_block (4.0+): poll first while this CPU has nothing else to run (single_task_running).
+                long poll = _kvm.Settings.HaltPoll.HaltPollNs == 0 ? 0 : _kvm.Settings.HaltPoll.Adaptive ? HaltPollNs : _kvm.Settings.HaltPoll.HaltPollNs;
+                if (poll > 0 && _kvm.Host.Rqs[Task.Cpu].NrRunning == 1)
+                {
+                    Stats.HaltPollAttempts++;
+                    _pollStart = _haltStart;
+                    _pollStop = _haltStart + poll;
+                    EnterExit(ExitKind.HaltPoll, poll);
+                    return true;
+                }
+                return BlockHalted();
+            case ExitKind.HaltPoll:
+                // The poll ran out (ktime past stop) with no wake-up condition: block.
+                Stats.HaltPollNs += _kvm.Sim.Now.Ns - _pollStart;
+                return BlockHalted();
+            default:
+                return FinishExitRest();
+        }
+        throw new InvalidOperationException($"{this}: exit {_exitKind} has no continuation");
+    }
+
+    /// <summary>The blocking part of <c>kvm_vcpu_block</c>: on the wait queue, off the CPU until a kick wakes it.</summary>
+    private bool BlockHalted()
+    {
+        Mode = VcpuMode.Halted;
+        _onWaitQueue = true; // prepare_to_wait
+        Stats.Halts++;
+        Account();
+        _kvm.Host.Block(Task);
+        return false;
+    }
+
+    /// <summary>
+    /// The end of <c>kvm_vcpu_block</c> (the VCPU runs again, or its poll saw the interrupt): 4.3's
+    /// adaptive poll time is adjusted from the halt's whole length, polling included.
+    /// </summary>
+    private void EndHalt()
+    {
+        if (_haltStart < 0)
+            return;
+        long blockNs = _kvm.Sim.Now.Ns - _haltStart;
+        _haltStart = -1;
+        var hp = _kvm.Settings.HaltPoll;
+        if (hp.Adaptive)
+            HaltPollNs = hp.Adjust(HaltPollNs, blockNs);
+    }
+
+    /// <summary>True while the VCPU polls in <c>kvm_vcpu_block</c> (on or off its CPU).</summary>
+    public bool HaltPolling => Mode == VcpuMode.Exit && _exitKind == ExitKind.HaltPoll;
+
+    /// <summary>
+    /// A kick found the VCPU polling: <c>kvm_vcpu_check_block</c> sees the pending interrupt on the
+    /// poll's next iteration, so the poll ends there and the VCPU re-enters, without any wake-up
+    /// (it was never on the wait queue).
+    /// </summary>
+    internal void EndHaltPollOnEvent()
+    {
+        if (!HaltPolling)
+            return;
+        if (IsExecuting)
+            Freeze();
+        Stats.HaltPollSuccessful++;
+        Stats.HaltPollNs += _kvm.Sim.Now.Ns - _pollStart;
+        EndHalt();
+        EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+        Run();
+    }
+
+    private bool FinishExitRest()
+    {
+        switch (_exitKind)
+        {
             case ExitKind.IcrWrite:
                 _op = GuestOp.None;
                 var target = _ipiTarget!;
@@ -862,4 +982,7 @@ public sealed class VcpuStats
     /// <summary>Interrupt-window exits: the guest re-enabled interrupts with one pending (vmx.c handle_interrupt_window).</summary>
     public long IrqWindowExits;
     public long LockHolderPreemptedNs;
+
+    /// <summary>Halt polling (4.0+): polls started, polls that saw a wake-up condition (no block, no wake-up), time spent polling (ns).</summary>
+    public long HaltPollAttempts, HaltPollSuccessful, HaltPollNs;
 }

@@ -92,6 +92,9 @@ public sealed class VmStats
     public long CandidatesExamined;
     public long SkippedSelf, SkippedWaitQueue, SkippedNoPid, SkippedInGuest, SkippedNotPreempted, SkippedIneligible;
 
+    /// <summary>4.14: candidates skipped because they were preempted in guest user mode (yield_to_kernel_mode).</summary>
+    public long SkippedUserMode;
+
     /// <summary>Time the walks' yield_to calls waited for run-queue locks other callers held (ns).</summary>
     public long RqLockWaitNs;
     /// <summary>yield_to calls by result, indexed by <see cref="YieldToResult"/> (an array: counting never allocates).</summary>

@@ -42,6 +42,31 @@ public class KvmScenarioTests
     }
 
     [Fact]
+    public void Kvm_version_is_a_preset_that_explicit_keys_override_and_a_bad_version_names_its_place()
+    {
+        var s = Load("kvm", "boot-storm.yaml", "kvm.version=4.19", "kvm.halt_poll_ns=0", "kvm.directed_yield.yield_to_kernel_mode=false");
+        Assert.Equal("4.19", s.Kvm.Version);
+        Assert.Equal("directed-yield-4.14", s.Kvm.PleHandler);
+        Assert.True(s.Kvm.PleWindowPolicy.Dynamic);
+        Assert.Equal(0, s.Kvm.HaltPoll.HaltPollNs);
+        Assert.True(s.Kvm.HaltPoll.Adaptive); // unset keys keep the preset
+        var dy = (PleSim.Hypervisor.DirectedYield)PleSim.Hypervisor.PleHandlers.Create(s.Kvm.PleHandler, s.Kvm.DirectedYield);
+        Assert.Equal(PleSim.Hypervisor.DirectedYieldOptions.Linux414 with { YieldToKernelMode = false }, dy.Options);
+        // An explicit handler wins over the version's; the file's own ple_handler does not win over a --set version.
+        Assert.Equal("none", Load("kvm", "boot-storm.yaml", "kvm.version=6.13", "kvm.ple_handler=none").Kvm.PleHandler);
+        Assert.Equal("directed-yield-2011", Load("kvm", "boot-storm.yaml").Kvm.PleHandler);
+        // A version in the file itself: the file's other keys override it.
+        var inFile = PleSim.Experiments.Scenarios.ScenarioLoader.LoadText(
+            "name: t\ndescription: d\nseed: 1\nruns: 1\nduration: 1ms\nwarmup: 0s\nkind: system\nkvm:\n  version: \"5.3\"\n  halt_poll_ns: 1000\nvms:\n  - name: a\n    vcpus: 2\n    workload: {kind: hog, loops: 2}\n", "t.yaml");
+        Assert.Equal("directed-yield-5.3", inFile.Kvm.PleHandler);
+        Assert.Equal(1000, inFile.Kvm.HaltPoll.HaltPollNs);
+        var e = Assert.Throws<ScenarioException>(() => Load("kvm", "boot-storm.yaml", "kvm.version=4.1"));
+        Assert.Contains("version", e.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+        var e2 = Assert.Throws<ScenarioException>(() => Load("kvm", "boot-storm.yaml", "kvm.halt_poll_ns=-1"));
+        Assert.Contains("halt_poll_ns", e2.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void In_the_boot_storm_the_2011_walks_wait_for_run_queue_locks_and_no_ple_beats_every_handler()
     {
         var small = new[] { "host.cpus=16", "vms[0].vcpus=16", "vms[0].workload.iterations=150" };

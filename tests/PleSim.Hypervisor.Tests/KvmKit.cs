@@ -47,6 +47,11 @@ internal sealed class ScriptGuest : IGuestCpu
     public bool IrqEnabled { get; set; } = true;
 
     public bool InterruptsEnabled(Vcpu vcpu) => IrqEnabled;
+
+    /// <summary>The guest's CPL is 0 (kernel mode); false: user code runs.</summary>
+    public bool KernelMode { get; set; } = true;
+
+    public bool InKernelMode(Vcpu vcpu) => KernelMode;
 }
 
 /// <summary>A lock word tests release by hand.</summary>
@@ -67,10 +72,10 @@ internal sealed class TestLock : ISpinTarget
 
 internal sealed class KvmKit
 {
-    public KvmKit(int cpus, string handler = "directed-yield-2011", KvmSettings? settings = null)
+    public KvmKit(int cpus, string handler = "directed-yield-2011", KvmSettings? settings = null, SchedFeatures? features = null)
     {
         Sim = new Simulator();
-        Host = new HostScheduler(Sim, HostTopology.Cpus(cpus), new SchedTunables { TickJitter = SimDuration.Zero }, null, new RandomStreams(1));
+        Host = new HostScheduler(Sim, HostTopology.Cpus(cpus), new SchedTunables { TickJitter = SimDuration.Zero }, features, new RandomStreams(1));
         Kvm = new Kvm(Host, (settings ?? new KvmSettings()) with { PleHandler = handler }, TscFrequency.FromMegahertz(2900));
         Sim.Invariants.Enable(1);
     }

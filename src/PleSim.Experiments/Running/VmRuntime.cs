@@ -87,6 +87,9 @@ public sealed class VmRuntime
             Add("kicks", s.Kicks);
             Add("wakes_from_halt", s.WakeFromHalt);
             Add("irq_window_exits", s.IrqWindowExits);
+            Add("halt_poll_attempts", s.HaltPollAttempts);
+            Add("halt_poll_successful", s.HaltPollSuccessful);
+            Add("halt_poll_ns", s.HaltPollNs);
             Add("lock_holder_preempted_ns", s.LockHolderPreemptedNs);
             Add("host_migrations", v.Task.Se.NrMigrations);
         }
@@ -105,6 +108,7 @@ public sealed class VmRuntime
         Add("dy_skipped_no_pid", st.SkippedNoPid);
         Add("dy_skipped_not_preempted", st.SkippedNotPreempted);
         Add("dy_skipped_ineligible", st.SkippedIneligible);
+        Add("dy_skipped_user_mode", st.SkippedUserMode);
         foreach (var label in GroundTruth.Labels)
             Add("yield_to_label." + GroundTruth.Name(label), st.YieldToLabels[(int)label]);
         foreach (var cause in GroundTruth.Causes)

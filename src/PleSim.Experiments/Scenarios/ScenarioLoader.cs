@@ -54,6 +54,13 @@ public static class ScenarioLoader
             unknowns = ExperimentSections.ReadUnknowns(unknownsNode, ctx);
             root.Children.Remove(unknownsKey);
         }
+        // kvm.version set from outside the file (--set, a sweep point) replaces the file's choices of
+        // what a release covers; --set keys still override the preset (decision 0022).
+        foreach (var o in overrides)
+        {
+            if (o.Path == "kvm.version")
+                SystemSections.DropVersionCoveredKeys(root);
+        }
         var resolved = new List<Override>(overrides.Count);
         foreach (var o in overrides)
         {

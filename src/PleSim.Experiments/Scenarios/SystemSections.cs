@@ -34,9 +34,30 @@ internal static class SystemSections
         return scenario with { Host = host, Kvm = kvm, Vms = vms, CompareMetric = compare };
     }
 
+    /// <summary>The <c>kvm</c> keys a <c>kvm.version</c> preset sets (decision 0022).</summary>
+    public static readonly string[] VersionCoveredKeys =
+    [
+        "ple_handler", "directed_yield", "ple_window_dynamic", "ple_window_grow", "ple_window_shrink", "ple_window_max",
+        "pause_filter_thresh", "halt_poll_ns", "halt_poll_adaptive", "halt_poll_ns_grow", "halt_poll_ns_shrink", "halt_poll_ns_grow_start",
+    ];
+
+    /// <summary>Removes the file's values of <see cref="VersionCoveredKeys"/> (a version given from outside the file replaces them).</summary>
+    public static void DropVersionCoveredKeys(YamlDotNet.RepresentationModel.YamlMappingNode root)
+    {
+        if (!root.Children.TryGetValue(new YamlDotNet.RepresentationModel.YamlScalarNode("kvm"), out var kvm) || kvm is not YamlDotNet.RepresentationModel.YamlMappingNode map)
+            return;
+        foreach (var key in VersionCoveredKeys)
+            map.Children.Remove(new YamlDotNet.RepresentationModel.YamlScalarNode(key));
+    }
+
     private static PleSim.Hypervisor.KvmSettings ReadKvm(MapReader r)
     {
-        var d = new PleSim.Hypervisor.KvmSettings();
+        // kvm.version (decision 0022): a release's handler, window policy and halt polling become the
+        // defaults of the keys below; a key that is set explicitly overrides its preset value.
+        var vendor = r.Get("vendor", Kinds.Choice("intel", "amd"), "intel") == "amd" ? PleSim.Hypervisor.CpuVendor.Amd : PleSim.Hypervisor.CpuVendor.Intel;
+        var d = new PleSim.Hypervisor.KvmSettings { Vendor = vendor };
+        if (r.Has("version"))
+            d = PleSim.Hypervisor.KvmVersions.Apply(r.Get("version", Kinds.Choice(PleSim.Hypervisor.KvmVersions.Names), "2.6.39"), d);
         var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(10));
         var c = r.Section("costs");
         var dc = d.Costs;
@@ -65,11 +86,33 @@ internal static class SystemSections
             UndercommitTries = dy.Has("undercommit_tries") ? dy.Get("undercommit_tries", Kinds.Int(1, 1000), 3) : null,
             EsrchReadsAsSuccess = dy.Has("esrch_reads_as_success") ? dy.Get("esrch_reads_as_success", Kinds.Bool, true) : null,
             PreemptedOnly = dy.Has("preempted_only") ? dy.Get("preempted_only", Kinds.Bool, false) : null,
-        };
+            YieldToKernelMode = dy.Has("yield_to_kernel_mode") ? dy.Get("yield_to_kernel_mode", Kinds.Bool, false) : null,
+            ReadyCandidates = dy.Has("ready") ? dy.Get("ready", Kinds.Bool, false) : null,
+            SingleWalk = dy.Has("single_walk") ? dy.Get("single_walk", Kinds.Bool, false) : null,
+            SingleWalkStoresCounter = dy.Has("single_walk_stores_counter") ? dy.Get("single_walk_stores_counter", Kinds.Bool, false) : null,
+        }.Over(d.DirectedYield);
         dy.Done();
+        var dw = d.PleWindowPolicy;
+        var window = new PleSim.Hypervisor.PleWindowPolicy
+        {
+            Dynamic = r.Get("ple_window_dynamic", Kinds.Bool, dw.Dynamic),
+            Grow = r.Get("ple_window_grow", Kinds.Integer(0, 1L << 31), dw.Grow),
+            Shrink = r.Get("ple_window_shrink", Kinds.Integer(0, 1L << 31), dw.Shrink),
+            Max = r.Get("ple_window_max", Kinds.Integer(1, uint.MaxValue), dw.Max),
+        };
+        var dp = d.HaltPoll;
+        var poll = new PleSim.Hypervisor.HaltPollSettings
+        {
+            HaltPollNs = r.Get("halt_poll_ns", Kinds.Integer(0, 1_000_000_000), dp.HaltPollNs),
+            Adaptive = r.Get("halt_poll_adaptive", Kinds.Bool, dp.Adaptive),
+            Grow = r.Get("halt_poll_ns_grow", Kinds.Integer(0, 1000), dp.Grow),
+            Shrink = r.Get("halt_poll_ns_shrink", Kinds.Integer(0, 1000), dp.Shrink),
+            GrowStart = r.Get("halt_poll_ns_grow_start", Kinds.Integer(1, 1_000_000_000), dp.GrowStart),
+        };
         var settings = new PleSim.Hypervisor.KvmSettings
         {
-            Vendor = r.Get("vendor", Kinds.Choice("intel", "amd"), "intel") == "amd" ? PleSim.Hypervisor.CpuVendor.Amd : PleSim.Hypervisor.CpuVendor.Intel,
+            Vendor = vendor,
+            Version = d.Version,
             PleHandler = r.Get("ple_handler", Kinds.Choice(PleSim.Hypervisor.PleHandlers.Names), d.PleHandler),
             PleGap = r.Get("ple_gap", Kinds.Integer(0, 1 << 30), d.PleGap),
             PleWindow = r.Get("ple_window", Kinds.Integer(1, 1L << 31), d.PleWindow),
@@ -79,6 +122,9 @@ internal static class SystemSections
             SleepTimeout = r.Get("sleep_timeout", Kinds.Duration(new SimDuration(1), SimDuration.FromSeconds(1)), d.SleepTimeout),
             Costs = costs,
             DirectedYield = overrides,
+            PleWindowPolicy = window,
+            HaltPoll = poll,
+            PauseFilterThresh = r.Get("pause_filter_thresh", Kinds.Integer(0, 1 << 30), d.PauseFilterThresh),
         };
         r.Done();
         return settings;

@@ -1,0 +1,119 @@
+namespace PleSim.Hypervisor;
+
+/// <summary>
+/// One KVM release as far as this model is concerned: the PAUSE-exit handler (and its per-version
+/// switches), the PLE window / pause-filter policy, the pause-filter threshold and halt polling,
+/// with the module defaults of that release. What each entry rests on (the commit, the function,
+/// and whether it was read at the tag) is in docs/kernel-map.md and docs/decisions/0022.
+/// </summary>
+public sealed record KvmVersion
+{
+    public required string Version { get; init; }
+
+    /// <summary>The PAUSE-exit handler (a <see cref="PleHandlers.Names"/> entry).</summary>
+    public required string PleHandler { get; init; }
+
+    /// <summary>Switches the handler's own preset does not carry (e.g. the 3.17 signedness fix on the 3.10 walk).</summary>
+    public DirectedYieldOverrides DirectedYield { get; init; } = new();
+
+    /// <summary>VMX: <c>ple_window</c> grow/shrink/max (3.18+).</summary>
+    public PleWindowPolicy IntelWindow { get; init; } = new();
+
+    /// <summary>SVM: <c>pause_filter_count</c> grow/shrink/max (4.18+).</summary>
+    public PleWindowPolicy AmdWindow { get; init; } = new();
+
+    /// <summary>SVM: <c>pause_filter_thresh</c> (4.18+: 128 cycles; 0 before).</summary>
+    public long PauseFilterThresh { get; init; }
+
+    public HaltPollSettings HaltPoll { get; init; } = new();
+}
+
+/// <summary>The <c>kvm.version</c> presets: each release switches on exactly what it had (as far as verified).</summary>
+public static class KvmVersions
+{
+    // 3.18 vmx.c: ple_window_grow = 2, ple_window_shrink = 0, ple_window_max = INT_MAX (kept below the overflow by ple_window_actual_max).
+    private static readonly PleWindowPolicy Vmx318 = new() { Dynamic = true, Grow = 2, Shrink = 0, Max = int.MaxValue };
+
+    // 4.18 (common x86.h helpers): KVM_VMX_DEFAULT_PLE_WINDOW_MAX = UINT_MAX.
+    private static readonly PleWindowPolicy Vmx418 = Vmx318 with { Max = uint.MaxValue };
+
+    // 4.18 svm.c: pause_filter_count_grow = 2, _shrink = 0, _max = KVM_SVM_DEFAULT_PLE_WINDOW_MAX (USHRT_MAX).
+    private static readonly PleWindowPolicy Svm418 = new() { Dynamic = true, Grow = 2, Shrink = 0, Max = ushort.MaxValue };
+
+    // 4.0 kvm_vcpu_block: fixed halt_poll_ns, default 0 (assumption: off by default; not read at the v4.0 tag).
+    private static readonly HaltPollSettings Poll40 = new() { HaltPollNs = 0, Adaptive = false };
+
+    // 4.3 dynamic halt-polling: per-VCPU halt_poll_ns, grow 2 (from 10 µs), shrink 0 (reset); x86
+    // default 400000 ns (assumption: the value before the later 200000; not read at a 4.x tag).
+    private static readonly HaltPollSettings Poll43 = new() { HaltPollNs = 400_000, Adaptive = true, Grow = 2, Shrink = 0, GrowStart = 10_000 };
+
+    // 5.x x86 KVM_HALT_POLL_NS_DEFAULT 200000 (seen in a 2021 x86 kvm_host.h); shrink still 0 (assumption for 5.10).
+    private static readonly HaltPollSettings Poll510 = Poll43 with { HaltPollNs = 200_000 };
+
+    // 6.12 kvm_main.c: halt_poll_ns_shrink = 2 ("halves"); x86 default 200000; grow 2, grow_start 10000.
+    private static readonly HaltPollSettings Poll612 = Poll510 with { Shrink = 2 };
+
+    /// <summary>The releases, oldest first.</summary>
+    public static readonly KvmVersion[] All =
+    [
+        new() { Version = "2.6.39", PleHandler = "directed-yield-2011" },
+        new() { Version = "3.6", PleHandler = "directed-yield-3.6" },
+        new() { Version = "3.7", PleHandler = "directed-yield-3.7" },
+        new() { Version = "3.9", PleHandler = "directed-yield-3.9" },
+        new() { Version = "3.10", PleHandler = "directed-yield-3.10" },
+        new() { Version = "3.18", PleHandler = "directed-yield-3.17", IntelWindow = Vmx318 },
+        new() { Version = "4.0", PleHandler = "directed-yield-3.17", IntelWindow = Vmx318, HaltPoll = Poll40 },
+        new() { Version = "4.2", PleHandler = "directed-yield-3.17", IntelWindow = Vmx318, HaltPoll = Poll40 },
+        new() { Version = "4.3", PleHandler = "directed-yield-3.17", IntelWindow = Vmx318, HaltPoll = Poll43 },
+        new() { Version = "4.14", PleHandler = "directed-yield-4.14", IntelWindow = Vmx318, HaltPoll = Poll43 },
+        new() { Version = "4.15", PleHandler = "directed-yield-4.14", IntelWindow = Vmx318, HaltPoll = Poll43 },
+        new() { Version = "4.19", PleHandler = "directed-yield-4.14", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll43 },
+        new() { Version = "5.3", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll43 },
+        new() { Version = "5.10", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll510 },
+        new() { Version = "6.1", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612 },
+        new() { Version = "6.12", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612 },
+        new() { Version = "6.13", PleHandler = "directed-yield-6.13", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612 },
+    ];
+
+    /// <summary>The version names, for the scenario key's choices.</summary>
+    public static string[] Names
+    {
+        get
+        {
+            var names = new string[All.Length];
+            for (int i = 0; i < All.Length; i++)
+                names[i] = All[i].Version;
+            return names;
+        }
+    }
+
+    /// <summary>The entry for <paramref name="version"/>; throws for an unknown one.</summary>
+    public static KvmVersion Get(string version)
+    {
+        foreach (var v in All)
+        {
+            if (v.Version == version)
+                return v;
+        }
+        throw new ArgumentException($"unknown KVM version '{version}' (valid: {string.Join(", ", Names)})", nameof(version));
+    }
+
+    /// <summary>
+    /// <paramref name="baseSettings"/> switched to <paramref name="version"/>: the handler, the
+    /// directed-yield switches (the preset's, under any already in <paramref name="baseSettings"/>),
+    /// the window policy of <paramref name="baseSettings"/>'s vendor, the threshold and halt polling.
+    /// </summary>
+    public static KvmSettings Apply(string version, KvmSettings baseSettings)
+    {
+        var v = Get(version);
+        return baseSettings with
+        {
+            Version = v.Version,
+            PleHandler = v.PleHandler,
+            DirectedYield = baseSettings.DirectedYield.Over(v.DirectedYield),
+            PleWindowPolicy = baseSettings.Vendor == CpuVendor.Amd ? v.AmdWindow : v.IntelWindow,
+            PauseFilterThresh = v.PauseFilterThresh,
+            HaltPoll = v.HaltPoll,
+        };
+    }
+}
