@@ -235,13 +235,6 @@ public sealed class GuestSpinLock : ISpinTarget
         var w = _waiters[i];
         _waiters.RemoveAt(i);
         SpinNs += Now - w.Since;
-        if (_stalledSince >= 0)
-        {
-            _stalledNs += Now - _stalledSince;
-            _stalledSince = -1;
-            for (int k = 0; k < _waiters.Count; k++)
-                SpinBehindDescheduledWaiterNs += Busy(_waiters[k].Cpu) - _waiters[k].BusyAtStall;
-        }
         Take(w.Cpu);
         return true;
     }
@@ -287,6 +280,15 @@ public sealed class GuestSpinLock : ISpinTarget
 
     private void Take(GuestCpu cpu)
     {
+        // The stall behind a descheduled next waiter ends when anyone takes the lock: that
+        // waiter, or (PV queued lock) a newcomer stealing it.
+        if (_stalledSince >= 0)
+        {
+            _stalledNs += Now - _stalledSince;
+            _stalledSince = -1;
+            for (int k = 0; k < _waiters.Count; k++)
+                SpinBehindDescheduledWaiterNs += Busy(_waiters[k].Cpu) - _waiters[k].BusyAtStall;
+        }
         Owner = cpu;
         _locked = true;
         _acquiredAt = Now;
