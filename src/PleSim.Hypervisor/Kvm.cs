@@ -123,13 +123,14 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     /// <summary>
     /// KVM_HC_KICK_CPU → <c>kvm_pv_kick_cpu_op</c> (arch/x86/kvm/x86.c, 3.12): an APIC_DM_REMRD
     /// "interrupt" whose delivery sets <c>pv_unhalted</c> and calls <c>kvm_vcpu_kick</c> — wakes the
-    /// target if it is halted, forces it out of guest mode if it runs (a later HLT then does not block).
+    /// target if it waits on its queue (halted, even with IF clear; or in the pre-2011 PLE sleep),
+    /// forces it out of guest mode if it runs (a later HLT then does not block).
     /// </summary>
     public void PvKickCpu(Vcpu target, Vcpu from)
     {
         target.PvUnhalted = true;
         target.Stats.PvKicks++;
-        if (target.WaitQueueActive && target.Mode == VcpuMode.Halted)
+        if (target.WaitQueueActive)
         {
             target.Stats.WakeFromHalt++;
             if (Host.TryToWakeUp(target.Task, from.Task.Cpu))
