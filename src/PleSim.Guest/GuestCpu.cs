@@ -30,6 +30,8 @@ public sealed class GuestCpu : IGuestCpu
         IoExit,
         PullDo,
         IrqRestore,
+        Hypercall,
+        PvYieldCheck,
     }
 
     private struct Op
@@ -52,6 +54,8 @@ public sealed class GuestCpu : IGuestCpu
     private int _count;
     private GuestSpinLock? _spinningOn;
     private bool _spinSavedIf;         // the flags local_irq_save returned before the spin
+    private long _spinToken;           // the ticket / queue position the spin waits for
+    private bool _pvHalting;           // halted in a PV lock slow path (kvm_lock_spinning / pv_wait)
     private bool _if = true;           // RFLAGS.IF
     private bool _halting;
     private bool _inNohzRecently;     // rq->in_nohz_recently
@@ -110,8 +114,17 @@ public sealed class GuestCpu : IGuestCpu
     // Statistics.
     public long Switches, IdleHalts, Pulls, ReschedIpisSent, TicksHandled;
 
+    /// <summary>KVM_HC_KICK_CPU hypercalls this CPU's unlocks made; shootdown targets skipped by PV TLB flush; KVM_HC_SCHED_YIELD calls.</summary>
+    public long PvKicksSent, PvTlbFlushSkips, PvSchedYieldsSent;
+
+    /// <summary>The steal-time <c>preempted</c> flag of <paramref name="cpu"/> as this guest reads it (<c>kvm_vcpu_is_preempted</c>, 4.10+).</summary>
+    public static bool VcpuIsPreempted(GuestCpu cpu) => cpu.Vcpu.StealTimePreempted;
+
     private long Now => _k.Kvm.Sim.Now.Ns;
     private GuestSettings S => _k.Settings;
+
+    /// <summary>SPIN_THRESHOLD PAUSE loops in time (each loop as long as KVM's PAUSE-loop model says).</summary>
+    private long SpinThresholdNs => _k.Kvm.Tsc.ToDuration(new TscCycles(S.SpinThresholdLoops * _k.Kvm.Settings.PauseLoopCycles)).Ns;
 
     public override string ToString() => $"{_k.Name}/cpu{Index}";
 
@@ -159,6 +172,31 @@ public sealed class GuestCpu : IGuestCpu
 
     public void OnOpDone(Vcpu vcpu)
     {
+        if (_pvHalting)
+        {
+            // Back from the PV slow path's halt (kicked, an interrupt under safe_halt, or a stale
+            // pv_unhalted): leave waiting_cpus and spin SPIN_THRESHOLD loops again.
+            _pvHalting = false;
+            _spinningOn!.LeaveSlowpath(this);
+            Vcpu.Spin(_spinningOn, _spinToken, false, SpinThresholdNs);
+            return;
+        }
+        if (_spinningOn is not null && Vcpu.SpinTimedOut)
+        {
+            // SPIN_THRESHOLD loops without the lock: the PV slow path. The halt keeps the interrupt
+            // flag the waiter had (kvm_lock_spinning: halt() if the saved flags had IF clear — an
+            // irqsave lock — else safe_halt(), which takes interrupts while halted).
+            if (_spinningOn.EnterSlowpath(this, _spinToken))
+            {
+                _pvHalting = true;
+                Vcpu.Halt();
+            }
+            else
+            {
+                Vcpu.Spin(_spinningOn, _spinToken, false, SpinThresholdNs);
+            }
+            return;
+        }
         if (_spinningOn is not null)
         {
             _k.Observer?.Acquired(Curr, this, _spinningOn);
@@ -364,8 +402,9 @@ public sealed class GuestCpu : IGuestCpu
                 {
                     _spinSavedIf = saved;
                     _spinningOn = op.Lock;
+                    _spinToken = token;
                     _k.Observer?.SpinStart(Curr, this, op.Lock);
-                    Vcpu.Spin(op.Lock, token);
+                    Vcpu.Spin(op.Lock, token, false, op.Lock.IsPv ? SpinThresholdNs : -1);
                 }
                 return true;
             case Micro.Unlock:
@@ -375,9 +414,32 @@ public sealed class GuestCpu : IGuestCpu
                 // first: the release may hand the lock to a waiter at once).
                 if (op.Lock!.Irq == LockIrq.IrqSave)
                     PushFront(new Op { Kind = Micro.IrqRestore, Flag = op.Lock.SavedIf });
-                op.Lock.Release(this);
+                // A PV lock whose next waiter halted: the unlock's slow path kicks it (a hypercall
+                // after the release, before the flags are restored).
+                if (op.Lock.Release(this) is { } kick)
+                    PushFront(new Op { Kind = Micro.Hypercall, Cpu = kick, Vector = (int)Hypercall.KickCpu });
                 Vcpu.Compute(S.Costs.LockRelease.Ns);
                 return true;
+            case Micro.Hypercall:
+                if (op.Vector == (int)Hypercall.KickCpu)
+                    PvKicksSent++;
+                else
+                    PvSchedYieldsSent++;
+                Vcpu.Hypercall((Hypercall)op.Vector, op.Cpu!.Vcpu);
+                return true;
+            case Micro.PvYieldCheck:
+                // kvm_smp_send_call_func_ipi (5.3): after the IPIs, yield to the first target
+                // (for_each_cpu order) that vcpu_is_preempted says is preempted, and stop.
+                foreach (var c in _k.Cpus)
+                {
+                    if (c != this && c.OwesAck(_barrier) && VcpuIsPreempted(c))
+                    {
+                        PvSchedYieldsSent++;
+                        Vcpu.Hypercall(Hypercall.SchedYield, c.Vcpu);
+                        return true;
+                    }
+                }
+                return false;
             case Micro.IrqRestore:
                 return LocalIrqRestore(op.Flag);
             case Micro.SignalDo:
@@ -734,10 +796,20 @@ public sealed class GuestCpu : IGuestCpu
         {
             if (c == this || c.ActiveMm != mm)
                 continue;
+            // PV TLB flush (4.16 kvm_flush_tlb_others): a VCPU whose steal-time area says
+            // preempted gets KVM_VCPU_FLUSH_TLB set there instead of an IPI; it flushes at its
+            // next entry and owes no acknowledgement.
+            if (S.PvTlbFlush && c.Vcpu.TrySetFlushTlbAtEntry())
+            {
+                PvTlbFlushSkips++;
+                continue;
+            }
             _barrier.Remaining++;
             c._acksOwed.Add(_barrier);
         }
         PushFront(new Op { Kind = Micro.WaitBarrier });
+        if (S.PvSchedYield && _barrier.Remaining > 0)
+            PushFront(new Op { Kind = Micro.PvYieldCheck });
         foreach (var c in _k.Cpus)
         {
             if (c._acksOwed.Contains(_barrier))

@@ -10,6 +10,29 @@ public enum SpinlockKind
 
     /// <summary>Test-and-set: whoever sees the lock free first takes it.</summary>
     TestAndSet,
+
+    /// <summary>
+    /// Paravirtual ticket spinlock (3.12–4.1 with CONFIG_PARAVIRT_SPINLOCKS on KVM): a ticket lock
+    /// whose waiter spins SPIN_THRESHOLD loops, then registers (<c>kvm_lock_spinning</c>) and halts;
+    /// the unlocker of its ticket kicks it with KVM_HC_KICK_CPU (<c>kvm_unlock_kick</c>).
+    /// </summary>
+    PvTicket,
+
+    /// <summary>
+    /// Queued spinlock (x86 default from 4.2, kernel/locking/qspinlock.c) without paravirt: waiters
+    /// queue (MCS), the queue head spins on the lock word and takes it when it is free; nobody
+    /// overtakes the queue. For lock-waiter preemption it behaves as the ticket lock (the pending-bit
+    /// and cache-locality details are not modelled).
+    /// </summary>
+    Queued,
+
+    /// <summary>
+    /// Paravirtual queued spinlock (kernel/locking/qspinlock_paravirt.h): queued waiters spin
+    /// SPIN_THRESHOLD loops then <c>pv_wait</c> (halt); the head, too, halts after SPIN_THRESHOLD with
+    /// the lock hashed, and the unlocker <c>pv_kick</c>s it; a newcomer takes a free lock even with a
+    /// queue (PV lock stealing, 4.6+).
+    /// </summary>
+    PvQueued,
 }
 
 /// <summary>The CPU topology QEMU shows the guest, which decides the guest's idle-CPU search on wake-up.</summary>
@@ -66,6 +89,31 @@ public sealed record GuestSettings
 
     public GuestTopology Topology { get; init; } = GuestTopology.Sockets;
     public SpinlockKind Spinlock { get; init; } = SpinlockKind.Ticket;
+
+    /// <summary>
+    /// The guest kernel version whose paravirtual features were picked (<c>guest.kernel</c>; null:
+    /// none given). Informational: the individual settings below are what the model uses.
+    /// </summary>
+    public string? KernelVersion { get; init; }
+
+    /// <summary>
+    /// SPIN_THRESHOLD: the PAUSE loops a paravirtual lock waiter spins before it halts (1 &lt;&lt; 15
+    /// in arch/x86/include/asm/spinlock.h 3.12 and in qspinlock_paravirt.h's users). The time one
+    /// loop takes is KVM's <c>PauseLoopCycles</c> (the same PAUSE loop PLE counts).
+    /// </summary>
+    public int SpinThresholdLoops { get; init; } = 1 << 15;
+
+    /// <summary>
+    /// PV TLB flush (4.16 <c>kvm_flush_tlb_others</c>): a shootdown skips VCPUs whose steal-time
+    /// area says preempted, marking them KVM_VCPU_FLUSH_TLB instead; they flush at their next entry.
+    /// </summary>
+    public bool PvTlbFlush { get; init; }
+
+    /// <summary>
+    /// PV sched yield (5.3 <c>kvm_smp_send_call_func_ipi</c>): after sending call-function IPIs the
+    /// sender yields (KVM_HC_SCHED_YIELD) to the first target that is preempted.
+    /// </summary>
+    public bool PvSchedYield { get; init; }
 
     /// <summary>Guest sched_latency (after the guest's own CPU scaling).</summary>
     public SimDuration Latency { get; init; } = SimDuration.FromMilliseconds(18);

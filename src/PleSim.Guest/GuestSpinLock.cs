@@ -49,6 +49,7 @@ public sealed class GuestSpinLock : ISpinTarget
         public long Ticket;
         public long Since;
         public long BusyAtStall; // its VCPU's spin + PAUSE-exit time when the current stall began (or it joined it)
+        public bool Slowpath;    // PV: registered to be kicked (kvm_lock_spinning's waiting_cpus / a halted, hashed pv node)
     }
 
     internal GuestSpinLock(GuestKernel kernel, string name, SpinlockKind kind, LockIrq irq)
@@ -65,6 +66,20 @@ public sealed class GuestSpinLock : ISpinTarget
 
     public string Name { get; }
     public SpinlockKind Kind { get; }
+
+    /// <summary>Waiters are served in arrival order (ticket, queued); test-and-set is not.</summary>
+    public bool IsFifo => Kind != SpinlockKind.TestAndSet;
+
+    /// <summary>A paravirtual lock: waiters halt after SPIN_THRESHOLD loops and are kicked by a hypercall.</summary>
+    public bool IsPv => Kind is SpinlockKind.PvTicket or SpinlockKind.PvQueued;
+
+    private bool IsTicket => Kind is SpinlockKind.Ticket or SpinlockKind.PvTicket;
+
+    /// <summary>PV slow-path entries (a waiter gave up spinning and registered to be kicked) and the halts that followed.</summary>
+    public long PvSlowpaths, PvHalts;
+
+    /// <summary>Newcomers that took a free PV queued lock ahead of its queue (lock stealing).</summary>
+    public long Steals;
 
     /// <summary>How the kernel takes this lock (what it does with the interrupt flag).</summary>
     public LockIrq Irq { get; }
@@ -112,7 +127,7 @@ public sealed class GuestSpinLock : ISpinTarget
     {
         if (Owner?.Vcpu == candidate)
             return true;
-        if (Kind != SpinlockKind.Ticket)
+        if (!IsFifo)
             return false;
         foreach (var w in _waiters)
         {
@@ -132,7 +147,7 @@ public sealed class GuestSpinLock : ISpinTarget
     {
         if (Owner is { } o)
             return GroundTruth.HolderCause(o.Vcpu);
-        if (Kind == SpinlockKind.Ticket && _waiters.Count > 0 && _waiters[0].Cpu.Vcpu != spinner)
+        if (IsFifo && _waiters.Count > 0 && _waiters[0].Cpu.Vcpu != spinner)
             return GroundTruth.NextWaiterCause(_waiters[0].Cpu.Vcpu); // waiters are kept in ticket order
         return SpinCause.Contention;
     }
@@ -147,7 +162,7 @@ public sealed class GuestSpinLock : ISpinTarget
             var w = _waiters[i];
             if (w.Cpu.Vcpu != candidate)
                 continue;
-            if (Kind != SpinlockKind.Ticket || w.Ticket > token)
+            if (!IsFifo || w.Ticket > token)
                 return SpinRelation.OtherSpinner;
             return i == 0 ? SpinRelation.NextWaiter : SpinRelation.WaiterAhead;
         }
@@ -164,11 +179,35 @@ public sealed class GuestSpinLock : ISpinTarget
     /// <summary>The fast path: take the lock now, or join the waiters (returning the ticket to spin for).</summary>
     internal bool TryFast(GuestCpu cpu, out long token)
     {
-        if (Kind == SpinlockKind.Ticket)
+        if (IsTicket)
         {
             token = _tail++;
             if (token == _head && Owner is null)
             {
+                Take(cpu);
+                return true;
+            }
+        }
+        else if (Kind == SpinlockKind.Queued)
+        {
+            // queued_spin_lock: the fast path (and the pending/trylock steps) take a free lock only
+            // when nobody is queued; otherwise join the queue's tail.
+            token = _tail++;
+            if (!_locked && _waiters.Count == 0)
+            {
+                Take(cpu);
+                return true;
+            }
+        }
+        else if (Kind == SpinlockKind.PvQueued)
+        {
+            // PV: the slow path's trylock steals a free lock even when a queue exists
+            // (pv_queued_spin_steal_lock / pv_hybrid_queued_unfair_trylock, 4.6+).
+            token = _tail++;
+            if (!_locked)
+            {
+                if (_waiters.Count > 0)
+                    Steals++;
                 Take(cpu);
                 return true;
             }
@@ -195,11 +234,58 @@ public sealed class GuestSpinLock : ISpinTarget
         int i = IndexOf(vcpu);
         if (i < 0)
             return false;
-        if (Kind == SpinlockKind.Ticket ? token != _head || Owner is not null : _locked)
+        if (!CanTake(i, token))
             return false;
         var w = _waiters[i];
         _waiters.RemoveAt(i);
         SpinNs += Now - w.Since;
+        Take(w.Cpu);
+        return true;
+    }
+
+    /// <summary>The lock word lets waiter <paramref name="i"/> (with <paramref name="token"/>) take the lock now.</summary>
+    private bool CanTake(int i, long token) => Kind switch
+    {
+        SpinlockKind.Ticket or SpinlockKind.PvTicket => token == _head && Owner is null,
+        SpinlockKind.Queued or SpinlockKind.PvQueued => !_locked && i == 0, // the queue head
+        _ => !_locked,
+    };
+
+    /// <summary>
+    /// PV slow path entry (3.12 <c>kvm_lock_spinning</c>: register in waiting_cpus and set the
+    /// slow-path flag; qspinlock: node state halted / lock hashed) and the re-check made after it.
+    /// True: the lock is still not ours, halt; false: it became ours meanwhile, spin again (and take it).
+    /// </summary>
+    internal bool EnterSlowpath(GuestCpu cpu, long token)
+    {
+        int i = IndexOf(cpu.Vcpu);
+        if (i < 0)
+            throw new InvalidOperationException($"{cpu} enters the slow path of {Name} without waiting on it");
+        PvSlowpaths++;
+        if (CanTake(i, token))
+            return false; // "check again make sure it didn't become free while we weren't looking"
+        var w = _waiters[i];
+        w.Slowpath = true;
+        _waiters[i] = w;
+        PvHalts++;
+        return true;
+    }
+
+    /// <summary>The PV halt returned (kick, interrupt or spurious): leave waiting_cpus (<c>cpumask_clear_cpu</c>).</summary>
+    internal void LeaveSlowpath(GuestCpu cpu)
+    {
+        int i = IndexOf(cpu.Vcpu);
+        if (i < 0)
+            return;
+        var w = _waiters[i];
+        w.Slowpath = false;
+        _waiters[i] = w;
+    }
+
+    private void Take(GuestCpu cpu)
+    {
+        // The stall behind a descheduled next waiter ends when anyone takes the lock: that
+        // waiter, or (PV queued lock) a newcomer stealing it.
         if (_stalledSince >= 0)
         {
             _stalledNs += Now - _stalledSince;
@@ -207,12 +293,6 @@ public sealed class GuestSpinLock : ISpinTarget
             for (int k = 0; k < _waiters.Count; k++)
                 SpinBehindDescheduledWaiterNs += Busy(_waiters[k].Cpu) - _waiters[k].BusyAtStall;
         }
-        Take(w.Cpu);
-        return true;
-    }
-
-    private void Take(GuestCpu cpu)
-    {
         Owner = cpu;
         _locked = true;
         _acquiredAt = Now;
@@ -220,8 +300,12 @@ public sealed class GuestSpinLock : ISpinTarget
         ReclassifyWaiters();
     }
 
-    /// <summary>spin_unlock: hand over (ticket) or free (test-and-set), and let the waiters look.</summary>
-    internal void Release(GuestCpu cpu)
+    /// <summary>
+    /// spin_unlock: hand over (ticket) or free (test-and-set, queued), and let the waiters look.
+    /// Returns the waiter the unlocker must kick with KVM_HC_KICK_CPU (a PV lock whose next waiter
+    /// is in the slow path: 3.12 <c>kvm_unlock_kick</c>, qspinlock <c>__pv_queued_spin_unlock_slowpath</c>), else null.
+    /// </summary>
+    internal GuestCpu? Release(GuestCpu cpu)
     {
         if (Owner != cpu)
             throw new InvalidOperationException($"{cpu} releases {Name}, held by {Owner?.ToString() ?? "nobody"}");
@@ -229,14 +313,16 @@ public sealed class GuestSpinLock : ISpinTarget
         Owner = null;
         _locked = false;
         ReclassifyWaiters();
-        if (Kind == SpinlockKind.Ticket)
+        if (IsFifo)
         {
-            _head++;
+            if (IsTicket)
+                _head++;
             for (int i = 0; i < _waiters.Count; i++)
             {
-                if (_waiters[i].Ticket != _head)
+                if (IsTicket ? _waiters[i].Ticket != _head : i != 0)
                     continue;
                 var next = _waiters[i].Cpu;
+                bool kick = IsPv && _waiters[i].Slowpath;
                 if (!next.Vcpu.Task.OnCpu)
                 {
                     HandoffsToDescheduledWaiter++;
@@ -249,9 +335,9 @@ public sealed class GuestSpinLock : ISpinTarget
                     }
                 }
                 next.Vcpu.NotifySpinRelease();
-                break;
+                return kick ? next : null;
             }
-            return;
+            return null;
         }
         // Test-and-set: every spinner looks; the first that runs takes it.
         int n = _waiters.Count;
@@ -260,6 +346,7 @@ public sealed class GuestSpinLock : ISpinTarget
         _waiters.CopyTo(_scratch);
         for (int i = 0; i < n && !_locked; i++)
             _scratch[i].Cpu.Vcpu.NotifySpinRelease();
+        return null;
     }
 
     private int IndexOf(Vcpu vcpu)

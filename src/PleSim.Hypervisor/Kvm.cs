@@ -149,7 +149,10 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
         target.Stats.Kicks++;
         Observer?.Kick(from, target, vector);
         int fromCpu = from?.Task.Cpu ?? target.Task.Cpu;
-        if (target.WaitQueueActive)
+        // A VCPU halted with RFLAGS.IF clear (the PV lock slow path's halt() under an irqsave
+        // lock) is not runnable for an interrupt: kvm_arch_vcpu_runnable requires
+        // kvm_arch_interrupt_allowed. Only KVM_HC_KICK_CPU (pv_unhalted) wakes it.
+        if (target.WaitQueueActive && !(target.Mode == VcpuMode.Halted && !target.Guest.InterruptsEnabled(target)))
         {
             target.Stats.WakeFromHalt++;
             if (from is not null)
@@ -176,6 +179,43 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
             // A local timer interrupt exits at once; a kick from another CPU needs a host IPI.
             target.ForceExit(from is null ? SimDuration.Zero : Settings.Costs.KickIpiLatency);
         }
+    }
+
+    /// <summary>
+    /// KVM_HC_KICK_CPU → <c>kvm_pv_kick_cpu_op</c> (arch/x86/kvm/x86.c, 3.12): an APIC_DM_REMRD
+    /// "interrupt" whose delivery sets <c>pv_unhalted</c> and calls <c>kvm_vcpu_kick</c> — wakes the
+    /// target if it waits on its queue (halted, even with IF clear; or in the pre-2011 PLE sleep),
+    /// forces it out of guest mode if it runs (a later HLT then does not block).
+    /// </summary>
+    public void PvKickCpu(Vcpu target, Vcpu from)
+    {
+        target.PvUnhalted = true;
+        target.Stats.PvKicks++;
+        if (target.WaitQueueActive)
+        {
+            target.Stats.WakeFromHalt++;
+            if (Host.TryToWakeUp(target.Task, from.Task.Cpu))
+                target.RemovedFromWaitQueue();
+        }
+        else if (target.InGuestMode)
+        {
+            target.ForceExit(Settings.Costs.KickIpiLatency);
+        }
+    }
+
+    /// <summary>
+    /// KVM_HC_SCHED_YIELD → <c>kvm_sched_yield</c> (arch/x86/kvm/x86.c, 5.3): if the target VCPU is
+    /// <c>ready</c> (put while runnable) yield to its thread (<c>kvm_vcpu_yield_to</c> → yield_to).
+    /// The caller's continuation (re-entry) is already set.
+    /// </summary>
+    public void SchedYield(Vcpu me, Vcpu target)
+    {
+        me.Vm.Stats.PvSchedYields++;
+        if (!target.StealTimePreempted || target.Task.OnCpu || target.Pid is not { } task)
+            return;
+        var r = Host.YieldTo(me.Task, task, preempt: true);
+        if (r == YieldToResult.Success)
+            me.Vm.Stats.PvSchedYieldSuccesses++;
     }
 
     /// <summary>A PAUSE exit's handler work is done: run the policy.</summary>

@@ -59,6 +59,14 @@ public sealed record ExitCosts
     /// <summary>APIC ICR write emulation (<c>apic_send_ipi</c>, <c>kvm_vcpu_kick</c>).</summary>
     public SimDuration IcrWriteHandler { get; init; } = SimDuration.FromNanoseconds(900);
 
+    /// <summary>
+    /// <c>handle_vmcall</c> → <c>kvm_emulate_hypercall</c> dispatch plus the small handlers the
+    /// guest's paravirtual paths call (KVM_HC_KICK_CPU → <c>kvm_pv_kick_cpu_op</c>,
+    /// KVM_HC_SCHED_YIELD → <c>kvm_sched_yield</c> before its yield_to). Assumption: the same order
+    /// as the ICR-write handler, a little less (no APIC register decoding); docs/decisions/0023.
+    /// </summary>
+    public SimDuration HypercallHandler { get; init; } = SimDuration.FromNanoseconds(600);
+
     /// <summary>Host physical IPI delivery to force a running VCPU out of guest mode.</summary>
     public SimDuration KickIpiLatency { get; init; } = SimDuration.FromNanoseconds(1000);
 

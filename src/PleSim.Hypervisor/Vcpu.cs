@@ -31,6 +31,19 @@ public enum GuestOp
     Halt,
     SendIpi,
     Userspace,
+
+    /// <summary>VMCALL: a paravirtual hypercall (one exit, the handler, its effect).</summary>
+    Hypercall,
+}
+
+/// <summary>The KVM hypercalls the guest model issues (include/uapi/linux/kvm_para.h numbers).</summary>
+public enum Hypercall
+{
+    /// <summary>KVM_HC_KICK_CPU (5, 3.12): wake a VCPU halted in a PV lock slow path (<c>kvm_pv_kick_cpu_op</c>).</summary>
+    KickCpu = 5,
+
+    /// <summary>KVM_HC_SCHED_YIELD (11, 5.3): yield to the preempted VCPU an IPI was sent to (<c>kvm_sched_yield</c>).</summary>
+    SchedYield = 11,
 }
 
 /// <summary>What a VCPU's time went to (host wall time, per VCPU).</summary>
@@ -73,6 +86,7 @@ public sealed class Vcpu : ITaskBody
         IcrWrite,
         External,
         IrqWindow,
+        Hypercall,
 
         /// <summary>The PAUSE handler's remaining work (the directed-yield walk); its end is the handler's return.</summary>
         PauseReturn,
@@ -87,6 +101,7 @@ public sealed class Vcpu : ITaskBody
     private readonly HrTimer _sleepTimer;
     private readonly HrTimer _kickTimer;
     private readonly HrTimer _guestTimer;
+    private readonly HrTimer _spinLimitTimer;
     private readonly long[] _time = new long[Enum.GetValues<VcpuTime>().Length];
     private VcpuTime _cat = VcpuTime.NotStarted;
     private long _catSince;
@@ -103,6 +118,11 @@ public sealed class Vcpu : ITaskBody
     private ISpinTarget? _spinTarget;
     private long _spinToken;
     private bool _spinUser;
+    private long _spinBudget = -1;   // guest-mode spin time left before the loop gives up (-1: no limit)
+    private long _spinBudgetSince = -1;
+    private Hypercall _hypercall;
+    private Vcpu? _hypercallTarget;
+    private bool _flushTlbAtEntry;
     private Vcpu? _ipiTarget;
     private int _ipiVector;
     private int _irqVector = -1;
@@ -136,6 +156,7 @@ public sealed class Vcpu : ITaskBody
         _sleepTimer = new HrTimer(sim, h, 2);
         _kickTimer = new HrTimer(sim, h, 3);
         _guestTimer = new HrTimer(sim, h, 4);
+        _spinLimitTimer = new HrTimer(sim, h, 5);
         vm.AddPresence();
     }
 
@@ -212,6 +233,24 @@ public sealed class Vcpu : ITaskBody
 
     public VcpuStats Stats { get; } = new();
 
+    /// <summary>
+    /// <c>vcpu->arch.pv.pv_unhalted</c> (3.12, arch/x86/kvm/lapic.c APIC_DM_REMRD): set by a
+    /// KVM_HC_KICK_CPU aimed at this VCPU; while set a HLT does not block
+    /// (<c>kvm_arch_vcpu_runnable</c>); cleared when the VCPU leaves the halted state.
+    /// </summary>
+    public bool PvUnhalted { get; internal set; }
+
+    /// <summary>
+    /// The <c>preempted</c> byte of the steal-time area (KVM_VCPU_PREEMPTED, 4.10+): set by
+    /// <c>kvm_steal_time_set_preempted</c> when the VCPU thread is put while still runnable
+    /// (preempted or yielded: <c>kvm_sched_out</c> with the task RUNNING), cleared by
+    /// <c>record_steal_time</c> at its next entry. What the guest's <c>vcpu_is_preempted</c> reads.
+    /// </summary>
+    public bool StealTimePreempted { get; private set; }
+
+    /// <summary>A spin with a loop limit (<see cref="Spin(ISpinTarget, long, bool, long)"/>) ended because the limit ran out.</summary>
+    public bool SpinTimedOut { get; private set; }
+
     public override string ToString() => $"{Vm.Name}/vcpu{Index}";
 
     // ------------------------------------------------------------------ guest operations
@@ -241,15 +280,51 @@ public sealed class Vcpu : ITaskBody
     public bool Spinning => _cat == VcpuTime.GuestSpin;
 
     /// <summary>A PAUSE loop on <paramref name="target"/> until <see cref="ISpinTarget.TryAcquire"/> succeeds.</summary>
-    public void Spin(ISpinTarget target, long token, bool userMode = false)
+    public void Spin(ISpinTarget target, long token, bool userMode = false) => Spin(target, token, userMode, -1);
+
+    /// <summary>
+    /// A PAUSE loop that gives up after <paramref name="limitNs"/> of looping in guest mode (the
+    /// <c>SPIN_THRESHOLD</c> loops of a paravirtual lock's fast spin; time in exits, interrupts or
+    /// off the CPU does not count). The operation then ends with <see cref="SpinTimedOut"/> set.
+    /// Negative: no limit.
+    /// </summary>
+    public void Spin(ISpinTarget target, long token, bool userMode, long limitNs)
     {
         RequireIdleOp();
         _op = GuestOp.Spin;
         _spinTarget = target;
         _spinToken = token;
         _spinUser = userMode;
+        _spinBudget = limitNs;
+        SpinTimedOut = false;
         Stats.Spins++;
     }
+
+    /// <summary>VMCALL <paramref name="nr"/> aimed at <paramref name="target"/>: one exit, the handler, its effect, re-entry.</summary>
+    public void Hypercall(Hypercall nr, Vcpu target)
+    {
+        RequireIdleOp();
+        _op = GuestOp.Hypercall;
+        _hypercall = nr;
+        _hypercallTarget = target;
+    }
+
+    /// <summary>
+    /// PV TLB flush (4.16 <c>kvm_flush_tlb_others</c>): the guest swaps the steal-time
+    /// <c>preempted</c> byte to KVM_VCPU_PREEMPTED | KVM_VCPU_FLUSH_TLB instead of sending this
+    /// VCPU an IPI. Succeeds only while it is marked preempted; the flush then happens at its next
+    /// entry (<c>record_steal_time</c>).
+    /// </summary>
+    public bool TrySetFlushTlbAtEntry()
+    {
+        if (!StealTimePreempted)
+            return false;
+        _flushTlbAtEntry = true;
+        return true;
+    }
+
+    /// <summary>A PV TLB flush is waiting for this VCPU's next entry.</summary>
+    public bool FlushTlbAtEntryPending => _flushTlbAtEntry;
 
     /// <summary>HLT: exit and block until an interrupt is pending.</summary>
     public void Halt()
@@ -335,6 +410,18 @@ public sealed class Vcpu : ITaskBody
         Ready = false; // kvm_sched_in (5.3)
         if (switched)
             _kvm.OnSchedIn(this); // vmx_sched_in → shrink_ple_window (3.18)
+        if (StealTimePreempted)
+        {
+            // record_steal_time (4.16): xchg the preempted byte to 0; KVM_VCPU_FLUSH_TLB in it
+            // means a flush was deferred to this entry (kvm_vcpu_flush_tlb; its cost is folded
+            // into the entry).
+            StealTimePreempted = false;
+            if (_flushTlbAtEntry)
+            {
+                _flushTlbAtEntry = false;
+                Stats.PvTlbFlushesAtEntry++;
+            }
+        }
         if (_lhpSince >= 0)
         {
             Stats.LockHolderPreemptedNs += _kvm.Sim.Now.Ns - _lhpSince;
@@ -357,7 +444,10 @@ public sealed class Vcpu : ITaskBody
         else if (Mode is VcpuMode.Halted or VcpuMode.PleSleep)
         {
             if (Mode == VcpuMode.Halted)
+            {
                 EndHalt();
+                PvUnhalted = false; // __vcpu_run leaving KVM_MP_STATE_HALTED (3.12)
+            }
             _onWaitQueue = false; // finish_wait
             _sleepTimer.Cancel();
             Mode = VcpuMode.Exit;
@@ -390,6 +480,7 @@ public sealed class Vcpu : ITaskBody
                 // An interrupt handler in progress runs at CPL 0 whatever it interrupted.
                 PreemptedInKernel = _irqVector >= 0 || (_op == GuestOp.Spin ? !_spinUser : Guest.InKernelMode(this));
             }
+            StealTimePreempted = true; // kvm_arch_vcpu_put → kvm_steal_time_set_preempted
             if (Preempted && Guest.HoldsSpinlock(this))
                 _lhpSince = _kvm.Sim.Now.Ns;
         }
@@ -411,6 +502,7 @@ public sealed class Vcpu : ITaskBody
     private void Freeze()
     {
         _pleTimer.Cancel();
+        PauseSpinBudget();
         if (_seg == Seg.None)
             return;
         long ran = _kvm.Sim.Now.Ns - _segStart;
@@ -541,15 +633,27 @@ public sealed class Vcpu : ITaskBody
                 if (_spinTarget!.TryAcquire(this, _spinToken))
                 {
                     _pleTimer.Cancel();
+                    PauseSpinBudget();
+                    _spinBudget = -1;
                     _op = GuestOp.None;
                     _spinTarget = null;
                     Account();
+                    return true;
+                }
+                if (_spinBudget == 0)
+                {
+                    EndSpinTimedOut();
                     return true;
                 }
                 Account();
                 long window = _kvm.PleWindowNs(this, _spinUser);
                 if (window > 0 && !_pleTimer.IsArmed)
                     _pleTimer.Start(_kvm.Sim.Now + new SimDuration(window));
+                if (_spinBudget > 0 && !_spinLimitTimer.IsArmed)
+                {
+                    _spinBudgetSince = _kvm.Sim.Now.Ns;
+                    _spinLimitTimer.Start(new SimTime(_spinBudgetSince + _spinBudget));
+                }
                 return false;
             case GuestOp.Halt:
                 EnterExit(ExitKind.Hlt, Costs.Exit.Ns + Costs.HltHandler.Ns);
@@ -558,6 +662,10 @@ public sealed class Vcpu : ITaskBody
             case GuestOp.SendIpi:
                 EnterExit(ExitKind.IcrWrite, Costs.Exit.Ns + Costs.IcrWriteHandler.Ns);
                 Stats.IpiExits++;
+                return true;
+            case GuestOp.Hypercall:
+                EnterExit(ExitKind.Hypercall, Costs.Exit.Ns + Costs.HypercallHandler.Ns);
+                Stats.Hypercalls++;
                 return true;
             case GuestOp.Userspace:
                 Mode = VcpuMode.Userspace;
@@ -571,6 +679,7 @@ public sealed class Vcpu : ITaskBody
 
     private void EnterExit(ExitKind kind, long ns)
     {
+        PauseSpinBudget(); // out of guest mode: the loop does not run
         Mode = VcpuMode.Exit;
         _exitKind = kind;
         _exitRemaining = ns;
@@ -599,8 +708,10 @@ public sealed class Vcpu : ITaskBody
                 return true;
             case ExitKind.Hlt:
                 _op = GuestOp.None; // HLT retired; the next instruction runs after an interrupt
-                if (_pending != 0)
+                // kvm_arch_vcpu_runnable: an interrupt the guest can take (IF set), or pv_unhalted.
+                if ((_pending != 0 && Guest.InterruptsEnabled(this)) || PvUnhalted)
                 {
+                    PvUnhalted = false;
                     EnterExit(ExitKind.Entry, Costs.Entry.Ns);
                     return true;
                 }
@@ -687,6 +798,18 @@ public sealed class Vcpu : ITaskBody
             case ExitKind.External:
                 EnterExit(ExitKind.Entry, Costs.Entry.Ns);
                 return true;
+            case ExitKind.Hypercall:
+            {
+                _op = GuestOp.None;
+                var hcTarget = _hypercallTarget!;
+                _hypercallTarget = null;
+                EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                if (_hypercall == PleSim.Hypervisor.Hypercall.KickCpu)
+                    _kvm.PvKickCpu(hcTarget, this);
+                else
+                    _kvm.SchedYield(this, hcTarget);
+                return IsExecuting;
+            }
             case ExitKind.Pause:
                 return _kvm.HandlePauseExit(this);
             case ExitKind.PauseReturn:
@@ -713,6 +836,7 @@ public sealed class Vcpu : ITaskBody
         if (_pending == 0)
             _irqWindowArmed = false;
         _pleTimer.Cancel();
+        PauseSpinBudget();
         _irqVector = v;
         _irqRemaining = Guest.OnInterrupt(this, v);
         Stats.Interrupts++;
@@ -810,6 +934,48 @@ public sealed class Vcpu : ITaskBody
         Vm.Stats.PauseExitsByCause[(int)_spinCause]++; // ground truth: why it was spinning when the window expired
         _inPauseEpisode = true;
         EnterExit(ExitKind.Pause, Costs.Exit.Ns + Costs.PauseHandler.Ns);
+        Run();
+    }
+
+    /// <summary>Stops counting the spin budget (the loop is not executing), keeping what is left.</summary>
+    private void PauseSpinBudget()
+    {
+        if (_spinBudgetSince < 0)
+            return;
+        _spinBudget = Math.Max(0, _spinBudget - (_kvm.Sim.Now.Ns - _spinBudgetSince));
+        _spinBudgetSince = -1;
+        _spinLimitTimer.Cancel();
+    }
+
+    private void EndSpinTimedOut()
+    {
+        _pleTimer.Cancel();
+        _spinLimitTimer.Cancel();
+        _spinBudgetSince = -1;
+        _spinBudget = -1;
+        _op = GuestOp.None;
+        _spinTarget = null;
+        SpinTimedOut = true;
+        Account();
+    }
+
+    private void OnSpinLimit()
+    {
+        _spinBudgetSince = -1;
+        _spinBudget = 0;
+        if (_op != GuestOp.Spin || Mode != VcpuMode.Guest || _irqVector >= 0 || !IsExecuting)
+            return; // it notices when the loop runs again
+        if (_spinTarget!.TryAcquire(this, _spinToken))
+        {
+            _pleTimer.Cancel();
+            _spinBudget = -1;
+            _op = GuestOp.None;
+            _spinTarget = null;
+            Account();
+            Run();
+            return;
+        }
+        EndSpinTimedOut();
         Run();
     }
 
@@ -969,6 +1135,9 @@ public sealed class Vcpu : ITaskBody
                 case 4:
                     v.OnGuestTimer();
                     break;
+                case 5:
+                    v.OnSpinLimit();
+                    break;
             }
         }
     }
@@ -979,8 +1148,14 @@ public sealed class VcpuStats
 {
     public long PauseExits, HltExits, Halts, IpiExits, ExternalExits, UserspaceExits, Interrupts, Spins, Kicks, WakeFromHalt;
 
+    /// <summary>KVM_HC_KICK_CPU hypercalls aimed at this VCPU.</summary>
+    public long PvKicks;
+
     /// <summary>Interrupt-window exits: the guest re-enabled interrupts with one pending (vmx.c handle_interrupt_window).</summary>
     public long IrqWindowExits;
+
+    /// <summary>VMCALLs (paravirtual hypercalls) and the PV TLB flushes done at entry instead of by IPI.</summary>
+    public long Hypercalls, PvTlbFlushesAtEntry;
     public long LockHolderPreemptedNs;
 
     /// <summary>Halt polling (4.0+): polls started, polls that saw a wake-up condition (no block, no wake-up), time spent polling (ns).</summary>

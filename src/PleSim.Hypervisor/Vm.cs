@@ -85,6 +85,9 @@ public sealed class VmStats
     public long PauseExits;
     public long YieldToCalls;
 
+    /// <summary>KVM_HC_SCHED_YIELD hypercalls (5.3 PV sched yield) and those whose yield_to succeeded.</summary>
+    public long PvSchedYields, PvSchedYieldSuccesses;
+
     /// <summary>Successful yield_to calls whose target was a VCPU the spinner waited on (diagnostic).</summary>
     public long YieldToHits;
     public long DirectedYieldWalks;

@@ -78,6 +78,13 @@ internal static class VmReport
             result.AddMetric(p + "irqs_deferred_per_second", D("irqs_deferred") / seconds);
             result.AddMetric(p + "irq_deferred_mean_us", D("irqs_deferred") > 0 ? D("irq_deferred_ns") / D("irqs_deferred") / 1e3 : double.NaN);
             result.AddMetric(p + "irq_window_exits_per_second", D("irq_window_exits") / seconds);
+            // Paravirtual guest (decision 0023): PV lock halts and KVM_HC_KICK_CPU kicks, PV queued
+            // lock steals, shootdown targets skipped by PV TLB flush, KVM_HC_SCHED_YIELD calls.
+            result.AddMetric(p + "pv_lock_halts_per_second", D("lock_pv_halts") / seconds);
+            result.AddMetric(p + "pv_kicks_per_second", D("guest_pv_kicks") / seconds);
+            result.AddMetric(p + "lock_steals_per_second", D("lock_steals") / seconds);
+            result.AddMetric(p + "pv_tlb_flush_skips_per_second", D("guest_pv_tlb_flush_skips") / seconds);
+            result.AddMetric(p + "pv_sched_yields_per_second", D("guest_pv_sched_yields") / seconds);
             GroundTruthMetrics(p, D, result);
             result.AddMetric(p + "frac_time_split", D("split_ns") / (seconds * 1e9));
             if (vm.Amqp is not null)

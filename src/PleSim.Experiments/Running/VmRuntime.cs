@@ -130,6 +130,8 @@ public sealed class VmRuntime
             Add("lock_handoffs_to_descheduled_waiter", l.HandoffsToDescheduledWaiter);
             Add("lock_stalled_on_descheduled_waiter_ns", l.StalledOnDescheduledWaiterNs);
             Add("lock_spin_behind_descheduled_waiter_ns", l.SpinBehindDescheduledWaiterNs);
+            Add("lock_pv_halts", l.PvHalts);
+            Add("lock_steals", l.Steals);
         }
         foreach (var g in Kernel.Cpus)
         {
@@ -138,6 +140,9 @@ public sealed class VmRuntime
             Add("guest_pulls", g.Pulls);
             Add("guest_resched_ipis", g.ReschedIpisSent);
             Add("guest_lazy_tlb_flushes", g.LazyTlbFlushes);
+            Add("guest_pv_kicks", g.PvKicksSent);
+            Add("guest_pv_tlb_flush_skips", g.PvTlbFlushSkips);
+            Add("guest_pv_sched_yields", g.PvSchedYieldsSent);
         }
         if (Amqp is { } a)
         {

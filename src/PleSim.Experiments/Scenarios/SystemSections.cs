@@ -70,6 +70,7 @@ internal static class SystemSections
             YieldTo = c.Get("yield_to", small, dc.YieldTo),
             HltHandler = c.Get("hlt_handler", small, dc.HltHandler),
             IcrWriteHandler = c.Get("icr_write_handler", small, dc.IcrWriteHandler),
+            HypercallHandler = c.Get("hypercall_handler", small, dc.HypercallHandler),
             KickIpiLatency = c.Get("kick_ipi_latency", small, dc.KickIpiLatency),
             UserspaceExit = c.Get("userspace_exit", small, dc.UserspaceExit),
             GetPidTask = c.Get("get_pid_task", small, dc.GetPidTask),
@@ -154,6 +155,15 @@ internal static class SystemSections
         return settings;
     }
 
+    private static string SpinlockName(SpinlockKind k) => k switch
+    {
+        SpinlockKind.TestAndSet => "test-and-set",
+        SpinlockKind.PvTicket => "pv-ticket",
+        SpinlockKind.Queued => "qspinlock",
+        SpinlockKind.PvQueued => "pv-qspinlock",
+        _ => "ticket",
+    };
+
     private static GuestSettings ReadGuest(MapReader g)
     {
         var d = new GuestSettings();
@@ -177,13 +187,28 @@ internal static class SystemSections
             IdleExit = c.Get("idle_exit", small, dc.IdleExit),
         };
         c.Done();
+        // guest.kernel picks a consistent set of paravirtual features; the individual keys override it.
+        string? kernel = g.Has("kernel") ? g.Get("kernel", Kinds.Choice(GuestKernelPresets.Versions), GuestKernelPresets.Versions[0]) : null;
+        if (kernel is not null)
+            d = GuestKernelPresets.Apply(d, kernel);
         var settings = new GuestSettings
         {
+            KernelVersion = kernel,
             Hz = g.Get("hz", Kinds.Int(10, 10_000), d.Hz),
             TicklessIdle = g.Get("tickless_idle", Kinds.Bool, d.TicklessIdle),
             RandomTickPhase = g.Get("tick_phase", Kinds.Choice("aligned", "random"), d.RandomTickPhase ? "random" : "aligned") == "random",
             Topology = g.Get("topology", Kinds.Choice("sockets", "cores"), "sockets") == "cores" ? GuestTopology.Cores : GuestTopology.Sockets,
-            Spinlock = g.Get("spinlock", Kinds.Choice("ticket", "test-and-set"), "ticket") == "test-and-set" ? SpinlockKind.TestAndSet : SpinlockKind.Ticket,
+            Spinlock = g.Get("spinlock", Kinds.Choice("ticket", "test-and-set", "pv-ticket", "qspinlock", "pv-qspinlock"), SpinlockName(d.Spinlock)) switch
+            {
+                "test-and-set" => SpinlockKind.TestAndSet,
+                "pv-ticket" => SpinlockKind.PvTicket,
+                "qspinlock" => SpinlockKind.Queued,
+                "pv-qspinlock" => SpinlockKind.PvQueued,
+                _ => SpinlockKind.Ticket,
+            },
+            SpinThresholdLoops = g.Get("spin_threshold", Kinds.Int(1, 1 << 24), d.SpinThresholdLoops),
+            PvTlbFlush = g.Get("pv_tlb_flush", Kinds.Bool, d.PvTlbFlush),
+            PvSchedYield = g.Get("pv_sched_yield", Kinds.Bool, d.PvSchedYield),
             Latency = g.Get("latency", gran, d.Latency),
             MinGranularity = g.Get("min_granularity", gran, d.MinGranularity),
             WakeupGranularity = g.Get("wakeup_granularity", gran, d.WakeupGranularity),
