@@ -33,6 +33,12 @@ public static class ValidateCommand
                     foreach (var d in e.Diagnostics)
                         ctx.Err.WriteLine(d.ToString());
                 }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // A loader bug must not stop the other files, and must say which file hit it.
+                    bad++;
+                    ctx.Err.WriteLine($"{f}: internal error while checking this file: {e.GetType().Name}: {YamlGuard.Clip(e.Message, 200)} (please report it)");
+                }
             }
             return bad == 0 ? ExitCodes.Ok : ExitCodes.BadInput;
         });

@@ -42,7 +42,14 @@ public sealed partial record Override(string Path, string Value)
             var m = SegmentPattern().Match(seg);
             if (!m.Success)
                 return null;
-            var idx = m.Groups["index"].Captures.Select(c => int.Parse(c.Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            var idx = new List<int>();
+            foreach (Capture c in m.Groups["index"].Captures)
+            {
+                // An index too large for an int cannot name an item of any list a file can hold.
+                if (!int.TryParse(c.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var i))
+                    return null;
+                idx.Add(i);
+            }
             result.Add((m.Groups["key"].Value, idx));
         }
         return result;
@@ -81,7 +88,8 @@ public sealed partial record Override(string Path, string Value)
             case YamlMappingNode m when !IsValueSource(m):
                 foreach (var (k, v) in m.Children)
                 {
-                    var key = ((YamlScalarNode)k).Value;
+                    if (k is not YamlScalarNode { Value: { } key })
+                        continue;
                     foreach (var p in LeafPaths(v, path.Length == 0 ? key! : $"{path}.{key}"))
                         yield return p;
                 }
@@ -115,7 +123,7 @@ public sealed partial record Override(string Path, string Value)
             return ambiguity;
         var segments = SplitPath(path);
         if (segments is null || segments.Count == 0)
-            return $"'{Path}' is not a key path (expected e.g. kvm.ple_window or vms[1].workload.loops)";
+            return $"'{YamlGuard.Clip(Path)}' is not a key path (expected e.g. kvm.ple_window or vms[1].workload.loops; list indexes below {int.MaxValue})";
         YamlNode current = root;
         for (int s = 0; s < segments.Count; s++)
         {

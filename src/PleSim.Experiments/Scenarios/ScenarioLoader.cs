@@ -15,6 +15,9 @@ public static class ScenarioLoader
         string text;
         try
         {
+            // Refuse an oversized file before reading it (a UTF-8 file has at least as many bytes as characters).
+            if (new FileInfo(path) is { Exists: true } info && info.Length > 4L * YamlGuard.MaxDocumentChars)
+                throw new ScenarioException(new ScenarioDiagnostic(path, 0, 0, "", $"the file has {info.Length} bytes; scenario files are limited to {YamlGuard.MaxDocumentChars} characters (YamlGuard.MaxDocumentChars)"));
             text = File.ReadAllText(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -98,10 +101,19 @@ public static class ScenarioLoader
     /// <summary>Parses YAML text into its root mapping, reporting syntax errors with their position.</summary>
     public static YamlMappingNode? Parse(string text, ReadContext ctx)
     {
+        if (!YamlGuard.Check(text, ctx))
+            return null;
         var stream = new YamlStream();
+        var parser = new Parser(new StringReader(text));
         try
         {
-            stream.Load(new StringReader(text));
+            stream.Load(parser);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException or NullReferenceException or FormatException or OverflowException)
+        {
+            // YamlDotNet throws these (not YamlException) on some malformed input; report where it stopped.
+            ctx.Error(parser.Current?.Start ?? Mark.Empty, "", "not valid YAML: this cannot be read here (a value where a key was expected, or a misplaced alias or indicator?)");
+            return null;
         }
         catch (YamlException e)
         {

@@ -33,7 +33,7 @@ public static class Kinds
         {
             var t = text.Replace("_", "", StringComparison.Ordinal);
             if (!long.TryParse(t, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
-                return (false, 0, $"expected {expected}, got '{text}'");
+                return (false, 0, $"expected {expected}, got '{YamlGuard.Clip(text)}'");
             if (v < min || v > max)
                 return (false, v, $"{v} is out of range: expected {expected}");
             return (true, v, null);
@@ -58,7 +58,7 @@ public static class Kinds
         return new ValueKind<double>(expected, text =>
         {
             if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || double.IsNaN(v))
-                return (false, 0, $"expected {expected}, got '{text}'");
+                return (false, 0, $"expected {expected}, got '{YamlGuard.Clip(text)}'");
             if (v < min || v > max)
                 return (false, v, $"{Fmt(v)} is out of range: expected {expected}");
             return (true, v, null);
@@ -69,7 +69,7 @@ public static class Kinds
     {
         "true" or "True" or "TRUE" or "yes" or "on" => (true, true, null),
         "false" or "False" or "FALSE" or "no" or "off" => (true, false, null),
-        _ => (false, false, $"expected true or false, got '{text}'"),
+        _ => (false, false, $"expected true or false, got '{YamlGuard.Clip(text)}'"),
     });
 
     public static readonly ValueKind<string> Text = new("a string", text => (true, text, null));
@@ -77,7 +77,7 @@ public static class Kinds
     public static readonly ValueKind<ulong> Seed = new("a non-negative integer seed", text =>
         ulong.TryParse(text.Replace("_", "", StringComparison.Ordinal), NumberStyles.None, CultureInfo.InvariantCulture, out var v)
             ? (true, v, null)
-            : (false, 0UL, $"expected a non-negative integer seed, got '{text}'"));
+            : (false, 0UL, $"expected a non-negative integer seed, got '{YamlGuard.Clip(text)}'"));
 
     /// <summary>A duration with a unit; a bare integer is accepted as nanoseconds when <paramref name="bareIsNs"/> (keys named <c>…_ns</c>).</summary>
     public static ValueKind<SimDuration> Duration(SimDuration min, SimDuration max, bool bareIsNs = false)
@@ -110,7 +110,7 @@ public static class Kinds
                 return (true, text, null);
             var guess = Suggestions.Closest(text, choices);
             var hint = guess is null ? "" : $"; did you mean '{guess}'?";
-            return (false, text, $"'{text}' is not valid{hint} Valid choices: {string.Join(", ", choices)}");
+            return (false, text, $"'{YamlGuard.Clip(text)}' is not valid{hint} Valid choices: {string.Join(", ", choices)}");
         });
     }
 
@@ -325,7 +325,7 @@ public sealed class MapReader
             var guess = Suggestions.Closest(s.Value, _known);
             var hint = guess is null ? "" : $"; did you mean '{guess}'?";
             var valid = _known.Count == 0 ? "this section takes no keys" : "valid keys here: " + string.Join(", ", _known);
-            _ctx.Error(s, Join(s.Value), $"unknown key '{s.Value}'{hint} ({valid})");
+            _ctx.Error(s, Join(s.Value), $"unknown key '{YamlGuard.Clip(s.Value)}'{hint} ({valid})");
         }
     }
 
@@ -379,7 +379,7 @@ public sealed class MapReader
         YamlMappingNode => "a mapping",
         YamlSequenceNode => "a list",
         YamlScalarNode s when IsNull(s) => "nothing",
-        YamlScalarNode s => $"'{s.Value}'",
+        YamlScalarNode s => $"'{YamlGuard.Clip(s.Value)}'",
         _ => "an unsupported YAML node",
     };
 }

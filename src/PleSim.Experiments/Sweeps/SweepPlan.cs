@@ -64,6 +64,24 @@ public sealed class SweepPlan
         return Create(baseScenario, cliAxes, mode, runs, seed, adaptive);
     }
 
+    /// <summary>
+    /// Where a grid problem (zip lengths, size) comes from: the file's sweep section when every
+    /// varied axis and the mode come from it (at the first varied axis), else the command line.
+    /// </summary>
+    private static ScenarioDiagnostic GridProblem(string file, SweepSpec spec, SweepMode? cliMode, string message)
+    {
+        var prefix = file + ":";
+        var varied = spec.Varied;
+        if (varied.Count > 0 && cliMode is null && varied.All(a => a.Origin.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            var where = varied[0].Origin[prefix.Length..].Split(' ', 2)[0].Split(':');
+            if (where.Length == 2 && int.TryParse(where[0], CultureInfo.InvariantCulture, out var line) && int.TryParse(where[1], CultureInfo.InvariantCulture, out var column))
+                return new ScenarioDiagnostic(file, line, column, "sweep.set", message);
+        }
+        var origin = cliMode == SweepMode.Zip || spec.Mode == SweepMode.Zip ? "--zip" : "--set";
+        return new ScenarioDiagnostic(origin, 0, 0, "", message);
+    }
+
     /// <summary>Builds a plan from an already loaded scenario (its text and file name are used to load the points).</summary>
     public static SweepPlan Create(Scenario fromFile, IEnumerable<SweepAxis> cliAxes, SweepMode? mode = null, int? runs = null, ulong? seed = null, AdaptiveTarget? adaptive = null)
     {
@@ -77,7 +95,7 @@ public sealed class SweepPlan
         }
         catch (FormatException e)
         {
-            throw new ScenarioException(new ScenarioDiagnostic("--zip", 0, 0, "", e.Message));
+            throw new ScenarioException(GridProblem(fromFile.SourceFile, spec, mode, e.Message));
         }
         var fixedOverrides = spec.Axes.Where(a => !a.IsVaried).Select(a => new Scenarios.Override(a.Path, a.Values[0]) { Origin = a.Origin }).ToList();
         var baseScenario = ScenarioLoader.LoadText(fromFile.SourceText, fromFile.SourceFile, fixedOverrides);
