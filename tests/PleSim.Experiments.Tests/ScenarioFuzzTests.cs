@@ -15,13 +15,17 @@ namespace PleSim.Experiments.Tests;
 /// another exception, within a time and allocation bound. 1,000 cases by default;
 /// <c>PLESIM_FUZZ_CASES=10000</c> runs more (and <c>PLESIM_FUZZ_SEED</c> replays a failure).
 /// </summary>
+[Collection(nameof(ScenarioFuzzTests))]
 public class ScenarioFuzzTests
 {
     /// <summary>Slowest a single case may be (a hang shows up as this timeout).</summary>
-    private static readonly TimeSpan CaseTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan CaseTimeout = TimeSpan.FromSeconds(20);
 
-    /// <summary>Most bytes one case may allocate on its thread (the largest legal input loads in well under this).</summary>
-    private const long MaxAllocatedBytes = 512L << 20;
+    /// <summary>Most bytes one case may allocate on its own thread (work done on pool threads by a sweep is not counted here).</summary>
+    private const long MaxAllocatedBytes = 2L << 30;
+
+    /// <summary>Most the managed heap may grow while one case runs (a 10,000-point sweep grid, the largest allowed, stays well below).</summary>
+    private const long MaxHeapGrowthBytes = 1L << 30;
 
     private static readonly string[] Seeds = LoadSeeds();
 
@@ -87,10 +91,32 @@ public class ScenarioFuzzTests
             if (failure is null && allocated > MaxAllocatedBytes)
                 failure = new InvalidOperationException($"allocated {allocated} bytes (limit {MaxAllocatedBytes})");
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        // The managed heap is sampled while the case runs (the grid of a sweep is loaded on several threads).
         var sw = Stopwatch.StartNew();
-        if (!task.Wait(CaseTimeout))
-            throw new TimeoutException($"a case took longer than {CaseTimeout.TotalSeconds} s");
-        if (failure is not null)
+        try
+        {
+            Watch(task, sw, () => failure);
+        }
+        catch (Exception)
+        {
+            // Keep the whole failing input (CsCheck prints it cut short).
+            File.WriteAllText(Path.Combine(Path.GetTempPath(), "plesim-fuzz-failure.yaml"), text);
+            throw;
+        }
+    }
+
+    private static void Watch(Task task, Stopwatch sw, Func<Exception?> result)
+    {
+        long baseline = GC.GetTotalMemory(false), peak = baseline;
+        while (!task.Wait(5))
+        {
+            peak = Math.Max(peak, GC.GetTotalMemory(false));
+            if (sw.Elapsed > CaseTimeout)
+                throw new TimeoutException($"a case took longer than {CaseTimeout.TotalSeconds} s");
+        }
+        if (peak - baseline > MaxHeapGrowthBytes)
+            throw new InvalidOperationException($"the managed heap grew by {peak - baseline} bytes (limit {MaxHeapGrowthBytes})");
+        if (result() is { } failure)
             throw new InvalidOperationException($"{failure.GetType().Name}: {failure.Message} (after {sw.ElapsedMilliseconds} ms)", failure);
     }
 
@@ -209,4 +235,10 @@ public class ScenarioFuzzTests
         Assert.NotEmpty(files);
         return files.Select(File.ReadAllText).ToArray();
     }
+}
+
+/// <summary>The fuzz test measures the heap, so it runs alone.</summary>
+[CollectionDefinition(nameof(ScenarioFuzzTests), DisableParallelization = true)]
+public sealed class ScenarioFuzzCollection
+{
 }

@@ -80,6 +80,36 @@ public sealed partial record Override(string Path, string Value)
         return matches.Count == 1 ? matches[0] : Path;
     }
 
+    /// <summary>
+    /// True when this path names nothing in the file, neither from its first key nor as the tail of
+    /// a path there: it may be the tail of a key the file leaves at its default.
+    /// </summary>
+    internal bool NeedsSchema(YamlMappingNode root)
+    {
+        var segments = SplitPath(Path);
+        return segments is { Count: > 0 } && !root.Children.ContainsKey(new YamlScalarNode(segments[0].Key))
+            && !LeafPaths(root, "").Any(full => full.EndsWith("." + Path, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// This assignment with its path completed from <paramref name="knownPaths"/> (every key the
+    /// scenario's kind accepts): unchanged when the path is already full or matches nothing, a
+    /// problem when it is the tail of several.
+    /// </summary>
+    internal Override CompleteFrom(IReadOnlyCollection<string> knownPaths, out string? problem)
+    {
+        problem = null;
+        if (knownPaths.Contains(Path))
+            return this;
+        var matches = knownPaths.Where(p => p.EndsWith("." + Path, StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        if (matches.Count > 1)
+        {
+            problem = $"'{YamlGuard.Clip(Path)}' is ambiguous: it could be {string.Join(" or ", matches.Take(10))}; write the full path";
+            return this;
+        }
+        return matches.Count == 1 ? this with { Path = matches[0] } : this;
+    }
+
     /// <summary>Every leaf's path (a <c>{value, source}</c> pair counts as a leaf).</summary>
     private static IEnumerable<string> LeafPaths(YamlNode node, string path)
     {

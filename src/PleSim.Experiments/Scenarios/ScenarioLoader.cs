@@ -57,6 +57,25 @@ public static class ScenarioLoader
             unknowns = ExperimentSections.ReadUnknowns(unknownsNode, ctx);
             root.Children.Remove(unknownsKey);
         }
+        // A short path (ple_window) may name a key the file leaves at its default: complete it from the schema of the file's kind.
+        if (overrides.Any(o => o.NeedsSchema(root)))
+        {
+            var schema = new ReadContext(fileName);
+            Bind(root, schema);
+            var completed = new List<Override>(overrides.Count);
+            foreach (var o in overrides)
+            {
+                if (!o.NeedsSchema(root))
+                {
+                    completed.Add(o);
+                    continue;
+                }
+                completed.Add(o.CompleteFrom(schema.KnownPaths, out var problem));
+                if (problem is not null)
+                    ctx.Diagnostics.Add(new ScenarioDiagnostic(o.OriginText, 0, 0, o.Path, problem));
+            }
+            overrides = completed;
+        }
         var resolved = new List<Override>(overrides.Count);
         foreach (var o in overrides)
         {
@@ -147,6 +166,9 @@ public static class ScenarioLoader
         var kind = r.Get("kind", Kinds.Choice(Scenario.KnownKinds), "system", fallback: "");
         var seed = r.Require("seed", Kinds.Seed, 1UL);
         var runs = r.Require("runs", Kinds.Int(1, 100_000), 1);
+        // Run k uses seed + k (Scenario.SeedOfRun): the last run's seed must not wrap past 2^64 − 1.
+        if (!r.Failed("seed") && !r.Failed("runs") && seed > ulong.MaxValue - (ulong)(runs - 1))
+            r.Error("seed", $"run k uses seed + k, so with {runs} runs the seed must be at most {ulong.MaxValue - (ulong)(runs - 1)} (2^64 − {runs})");
         var duration = r.Require("duration", Kinds.Duration(SimDuration.FromMicroseconds(1), SimDuration.FromSeconds(24 * 3600)), SimDuration.FromSeconds(1));
         var warmup = r.Require("warmup", Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(24 * 3600)), SimDuration.Zero);
         var metrics = r.ScalarList("metrics", Kinds.Text);

@@ -59,19 +59,25 @@ public static class YamlGuard
                 {
                     case DocumentStart:
                         frames.Clear();
+                        anchors.Clear();
                         total = 0;
                         break;
                     case Scalar s:
                         if (!CheckTag(s.Tag, s, ctx))
                             return false;
-                        if (!s.Anchor.IsEmpty)
-                            anchors[s.Anchor.Value] = (1, true);
+                        if (!s.Anchor.IsEmpty && !Define(anchors, s.Anchor.Value, (1, true), ev, ctx))
+                            return false;
                         if (!AddNode(frames, 1, isScalar: true, ev, ctx, ref total))
                             return false;
                         break;
                     case AnchorAlias a:
-                        var (size, scalar) = anchors.TryGetValue(a.Value.Value, out var known) ? known : (1, true);
-                        if (!AddNode(frames, size, scalar, ev, ctx, ref total))
+                        // YamlDotNet resolves an alias to a later anchor too; YAML does not allow it, and its size is not known yet.
+                        if (!anchors.TryGetValue(a.Value.Value, out var known))
+                        {
+                            ctx.Error(ev.Start, "", $"alias '*{Clip(a.Value.Value)}' refers to no anchor defined before it (&{Clip(a.Value.Value)})");
+                            return false;
+                        }
+                        if (!AddNode(frames, known.Size, known.Scalar, ev, ctx, ref total))
                             return false;
                         break;
                     case NodeEvent n when n is SequenceStart or MappingStart:
@@ -88,14 +94,14 @@ public static class YamlGuard
                             ctx.Error(n.Start, "", $"lists and mappings are nested more than {MaxDepth} deep (YamlGuard.MaxDepth)");
                             return false;
                         }
-                        frames.Push(new Frame(n.Anchor.IsEmpty ? null : n.Anchor.Value, n is MappingStart, n.Start,
+                        frames.Push(new Frame(n.Anchor.IsEmpty ? null : n.Anchor.Value, n is MappingStart, n,
                             n is SequenceStart { Style: SequenceStyle.Flow } or MappingStart { Style: MappingStyle.Flow }));
                         break;
                     case SequenceEnd or MappingEnd:
                         var f = frames.Pop();
                         long own = 1 + f.Size;
-                        if (f.Anchor is not null)
-                            anchors[f.Anchor] = (own, false);
+                        if (f.Anchor is not null && !Define(anchors, f.Anchor, (own, false), f.StartEvent, ctx))
+                            return false;
                         if (frames.Count > 0)
                         {
                             var parent = frames.Peek();
@@ -153,6 +159,17 @@ public static class YamlGuard
         return true;
     }
 
+    /// <summary>Records an anchor; one defined twice is refused (YamlDotNet and YAML disagree on which an alias then means).</summary>
+    private static bool Define(Dictionary<string, (long Size, bool Scalar)> anchors, string name, (long, bool) value, ParsingEvent ev, ReadContext ctx)
+    {
+        if (!anchors.TryAdd(name, value))
+        {
+            ctx.Error(ev.Start, "", $"anchor '&{Clip(name)}' is defined twice: give each anchor its own name");
+            return false;
+        }
+        return true;
+    }
+
     private static bool CheckTag(TagName tag, ParsingEvent ev, ReadContext ctx)
     {
         if (tag.IsEmpty)
@@ -161,12 +178,13 @@ public static class YamlGuard
         return false;
     }
 
-    private sealed class Frame(string? anchor, bool isMapping, Mark start, bool isFlow)
+    private sealed class Frame(string? anchor, bool isMapping, ParsingEvent startEvent, bool isFlow)
     {
+        public ParsingEvent StartEvent { get; } = startEvent;
         public bool IsFlow { get; } = isFlow;
         public string? Anchor { get; } = anchor;
         public bool IsMapping { get; } = isMapping;
-        public Mark Start { get; } = start;
+        public Mark Start => StartEvent.Start;
         public long Size { get; set; }
         public bool ExpectKey { get; set; } = true;
     }

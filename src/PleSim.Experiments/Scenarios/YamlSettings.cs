@@ -109,7 +109,7 @@ public static class Kinds
             if (Array.IndexOf(choices, text) >= 0)
                 return (true, text, null);
             var guess = Suggestions.Closest(text, choices);
-            var hint = guess is null ? "" : $"; did you mean '{guess}'?";
+            var hint = guess is null ? "." : $"; did you mean '{guess}'?";
             return (false, text, $"'{YamlGuard.Clip(text)}' is not valid{hint} Valid choices: {string.Join(", ", choices)}");
         });
     }
@@ -146,6 +146,9 @@ public sealed class ReadContext
     /// <summary>Key path → the source the file gives for that value (<c>{value: …, source: …}</c>).</summary>
     public SortedDictionary<string, string> Provenance { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Every key path the binder asked for, present in the file or not (the schema of this file's kind).</summary>
+    public HashSet<string> KnownPaths { get; } = new(StringComparer.Ordinal);
+
     public void Error(YamlNode? node, string path, string message)
     {
         var mark = node?.Start ?? Mark.Empty;
@@ -170,6 +173,7 @@ public sealed class MapReader
     private readonly List<string> _known = [];
     private readonly Dictionary<string, YamlNode> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, YamlNode> _keyNodes = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _failed = new(StringComparer.Ordinal);
 
     public MapReader(YamlNode? node, string path, ReadContext ctx, Mark? parentMark = null)
     {
@@ -235,6 +239,7 @@ public sealed class MapReader
         if (!_entries.TryGetValue(key, out var node))
         {
             _ctx.Error(_mark, Join(key), $"required key '{key}' is missing: expected {kind.Expected}");
+            _failed.Add(key);
             return fallback;
         }
         return ReadLeaf(key, node, kind, fallback);
@@ -352,21 +357,39 @@ public sealed class MapReader
         if (node is not YamlScalarNode scalar || scalar.Value is null || IsNull(node))
         {
             _ctx.Error(node, path, $"expected {kind.Expected}, got {Describe(node)}");
+            _failed.Add(key);
             return fallback;
         }
         var (ok, value, problem) = kind.Parse(scalar.Value);
         if (!ok)
         {
             _ctx.Error(scalar, path, problem ?? $"expected {kind.Expected}");
+            _failed.Add(key);
             return fallback;
         }
         return value;
     }
 
+    /// <summary>
+    /// Reports a problem that involves several values (a cross-field check), located at the value of
+    /// <paramref name="key"/>, or at this mapping when the file does not set it.
+    /// </summary>
+    public void Error(string key, string message)
+    {
+        var mark = _entries.TryGetValue(key, out var node) ? node.Start : _mark;
+        _ctx.Error(mark, Join(key), message);
+    }
+
+    /// <summary>True when the value of <paramref name="key"/> was invalid (checks that depend on it should be skipped).</summary>
+    public bool Failed(string key) => _failed.Contains(key);
+
     private void Know(string key)
     {
         if (!_known.Contains(key))
+        {
             _known.Add(key);
+            _ctx.KnownPaths.Add(Join(key));
+        }
     }
 
     private string Join(string key) => string.IsNullOrEmpty(Path) ? key : $"{Path}.{key}";

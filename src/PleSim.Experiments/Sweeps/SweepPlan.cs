@@ -64,6 +64,12 @@ public sealed class SweepPlan
         return Create(baseScenario, cliAxes, mode, runs, seed, adaptive);
     }
 
+    /// <summary>Most characters of scenario text a sweep plan may parse (points × file length; see decision 0020).</summary>
+    public const long MaxGridChars = 10_000_000;
+
+    /// <summary>Most problems listed for one sweep (every point may repeat the same mistake with another value).</summary>
+    public const int MaxDiagnostics = 200;
+
     /// <summary>
     /// Where a grid problem (zip lengths, size) comes from: the file's sweep section when every
     /// varied axis and the mode come from it (at the first varied axis), else the command line.
@@ -97,6 +103,12 @@ public sealed class SweepPlan
         {
             throw new ScenarioException(GridProblem(fromFile.SourceFile, spec, mode, e.Message));
         }
+        // Every point parses the whole file again: bound that work too, not only the point count.
+        if ((long)grid.Count * fromFile.SourceText.Length > MaxGridChars)
+        {
+            throw new ScenarioException(GridProblem(fromFile.SourceFile, spec, mode,
+                $"the sweep has {grid.Count} points of a {fromFile.SourceText.Length}-character file: building it would read {(long)grid.Count * fromFile.SourceText.Length} characters, and sweeps are limited to {MaxGridChars} (SweepPlan.MaxGridChars): use fewer points or a shorter file"));
+        }
         var fixedOverrides = spec.Axes.Where(a => !a.IsVaried).Select(a => new Scenarios.Override(a.Path, a.Values[0]) { Origin = a.Origin }).ToList();
         var baseScenario = ScenarioLoader.LoadText(fromFile.SourceText, fromFile.SourceFile, fixedOverrides);
         var diagnostics = new List<ScenarioDiagnostic>();
@@ -118,21 +130,31 @@ public sealed class SweepPlan
             }
         });
         var points = new List<SweepPoint>(grid.Count);
+        var seen = new HashSet<ScenarioDiagnostic>();
+        int more = 0;
         for (int i = 0; i < grid.Count; i++)
         {
             if (loaded[i] is { } p)
                 points.Add(p);
             foreach (var d in problems[i] ?? [])
             {
-                if (!diagnostics.Contains(d))
+                if (!seen.Add(d))
+                    continue;
+                if (diagnostics.Count < MaxDiagnostics)
                     diagnostics.Add(d);
+                else
+                    more++;
             }
         }
+        if (more > 0)
+            diagnostics.Add(new ScenarioDiagnostic(fromFile.SourceFile, 0, 0, "sweep", $"… and {more} more problems at other points (only the first {MaxDiagnostics} are listed)"));
         if (diagnostics.Count > 0)
             throw new ScenarioException(diagnostics);
         int n = runs ?? baseScenario.Runs;
         if (n < 1)
             throw new ScenarioException(new ScenarioDiagnostic("--runs", 0, 0, "", $"runs per point must be at least 1, got {n}"));
+        if (points.Any(p => p.Scenario.Seed > ulong.MaxValue - (ulong)(n - 1)))
+            throw new ScenarioException(new ScenarioDiagnostic("--runs", 0, 0, "", $"run k uses seed + k, so with {n} runs every point's seed must be at most {ulong.MaxValue - (ulong)(n - 1)}"));
         if (adaptive is not null && n < 2)
             throw new ScenarioException(new ScenarioDiagnostic("--runs", 0, 0, "", "adaptive repetitions start from at least 2 runs per point (a confidence interval needs two)"));
         // Sweep axes resolved against the file (short paths such as ple_window become kvm.ple_window).
