@@ -15,12 +15,26 @@ public static class MetricNames
     /// <summary>How long the probe run lasts (simulated time).</summary>
     public static readonly SimDuration ProbeDuration = SimDuration.FromMicroseconds(100);
 
+    /// <summary>
+    /// Metrics of the system model that are reported only once the event they time has happened
+    /// (SystemRun.Collect: the first periodic-balance migration, the gap between two of them, and
+    /// wake-up latencies, which need a wake-up). A probe run is too short to see them, so they are
+    /// valid for every system scenario. Keep in step with the conditional AddMetric calls there.
+    /// </summary>
+    public static readonly IReadOnlyList<string> EventDependent =
+        ["min_periodic_balance_gap_ms", "first_periodic_migration_ms", "wakeup_latency_mean_us", "wakeup_latency_p99_us", "wakeup_latency_max_us"];
+
     /// <summary>The metric names a run of <paramref name="scenario"/> reports, or null when the probe run fails.</summary>
     public static IReadOnlyList<string>? Of(Scenario scenario)
     {
         var probe = scenario with { Duration = ProbeDuration, Warmup = SimDuration.Zero, Runs = 1 };
         var result = Runner.RunOne(probe, scenario.Seed);
-        return result.Error is null ? result.Metrics.Select(m => m.Key).Distinct().ToList() : null;
+        if (result.Error is not null)
+            return null;
+        var names = result.Metrics.Select(m => m.Key).ToList();
+        if (scenario.Kind == "system")
+            names.AddRange(EventDependent);
+        return names.Distinct().ToList();
     }
 
     /// <summary>A located problem for each listed metric the model does not produce, with the closest valid names.</summary>
