@@ -120,6 +120,16 @@ public class InputLimitTests
         Assert.Contains("did you mean 'events_per_sim_second'?", d.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("engine-hold.yaml")]
+    [InlineData("kvm/lock-bench.yaml")]
+    public void Riel_2011_refuses_a_scenario_without_its_shape(string file)
+    {
+        var e = Assert.Throws<ScenarioException>(() => PleSim.Experiments.Reproduce.Riel2011.LoadScenario(Path.Combine(RepoDir(), "scenarios", file), cgroups: false, quick: true));
+        var d = Assert.Single(e.Diagnostics);
+        Assert.Contains("riel-2011 needs a system scenario whose vms[0] runs the amqp-perftest workload", d.Message, StringComparison.Ordinal);
+    }
+
     private static string RepoDir()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using CsCheck;
+using Xunit.Abstractions;
 using PleSim.Experiments.Scenarios;
 using PleSim.Experiments.Sweeps;
 using PleSim.Experiments.Uncertainty;
@@ -41,9 +42,18 @@ public class ScenarioFuzzTests
     internal static int CaseCount() =>
         int.TryParse(Environment.GetEnvironmentVariable("PLESIM_FUZZ_CASES"), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n : 1000;
 
+    private readonly ITestOutputHelper _output;
+
+    public ScenarioFuzzTests(ITestOutputHelper output) => _output = output;
+
+    private static long _slowestMs, _cases;
+
     [Fact]
     public void Mutated_scenarios_give_a_scenario_or_located_errors_never_a_crash()
     {
+        _slowestMs = 0;
+        _cases = 0;
+        var total = Stopwatch.StartNew();
         var gen = Gen.Select(Gen.Int[0, Seeds.Length - 1], Gen.Select(Gen.Int[0, 15], Gen.Int[0, 1 << 20], Gen.Int[0, 1 << 20], Gen.Int[0, 1 << 20]).Array[1, 5]);
         var seed = Environment.GetEnvironmentVariable("PLESIM_FUZZ_SEED");
         gen.Sample(
@@ -52,6 +62,7 @@ public class ScenarioFuzzTests
             iter: CaseCount(),
             threads: 1,
             print: c => Printable(Mutate(Seeds[c.Item1], c.Item2)));
+        _output.WriteLine($"{_cases} cases in {total.Elapsed.TotalSeconds:0.0} s; slowest case {_slowestMs} ms");
     }
 
     /// <summary>Reads <paramref name="text"/> as <c>validate</c> does; throws when the outcome is not a scenario or located diagnostics.</summary>
@@ -116,6 +127,9 @@ public class ScenarioFuzzTests
         }
         if (peak - baseline > MaxHeapGrowthBytes)
             throw new InvalidOperationException($"the managed heap grew by {peak - baseline} bytes (limit {MaxHeapGrowthBytes})");
+        Interlocked.Increment(ref _cases);
+        if (sw.ElapsedMilliseconds > Interlocked.Read(ref _slowestMs))
+            Interlocked.Exchange(ref _slowestMs, sw.ElapsedMilliseconds);
         if (result() is { } failure)
             throw new InvalidOperationException($"{failure.GetType().Name}: {failure.Message} (after {sw.ElapsedMilliseconds} ms)", failure);
     }
