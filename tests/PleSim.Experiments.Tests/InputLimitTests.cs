@@ -54,6 +54,16 @@ public class InputLimitTests
     }
 
     [Fact]
+    public void An_alias_bomb_in_a_set_value_is_not_expanded()
+    {
+        var bomb = "[" + string.Join(", ", Enumerable.Range(0, 9).Select(i => $"&a{i} [" + (i == 0 ? "x, x, x, x, x, x, x, x, x, x" : string.Join(", ", Enumerable.Repeat($"*a{i - 1}", 10))) + "]")) + "]";
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var d = Single(Hold, [new Override("runs", bomb)]);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), sw.Elapsed.ToString());
+        Assert.StartsWith("--set runs=", d.File, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_grid_above_the_limit_is_refused_before_it_is_expanded()
     {
         var values = string.Join(", ", Enumerable.Range(1, 200));

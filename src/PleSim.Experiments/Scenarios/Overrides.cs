@@ -210,6 +210,9 @@ public sealed partial record Override(string Path, string Value)
     /// <summary>A value is read as YAML (so lists and mappings work); otherwise as a plain string.</summary>
     private static YamlNode ParseValue(string text)
     {
+        // The same limits as a file (depth, alias expansion, tags): a value that breaks them stays plain text for the binder to refuse.
+        if (!YamlGuard.Check("v: " + text, new ReadContext("--set")))
+            return new YamlScalarNode(text);
         try
         {
             var stream = new YamlStream();
@@ -220,8 +223,9 @@ public sealed partial record Override(string Path, string Value)
                 return v;
             }
         }
-        catch (YamlException)
+        catch (Exception e) when (e is YamlException or InvalidOperationException or ArgumentException)
         {
+            // Not YAML (YamlDotNet throws other exceptions on some malformed text too): a plain string.
         }
         return new YamlScalarNode(text);
     }
