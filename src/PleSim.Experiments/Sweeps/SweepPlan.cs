@@ -89,7 +89,12 @@ public sealed class SweepPlan
     }
 
     /// <summary>Builds a plan from an already loaded scenario (its text and file name are used to load the points).</summary>
-    public static SweepPlan Create(Scenario fromFile, IEnumerable<SweepAxis> cliAxes, SweepMode? mode = null, int? runs = null, ulong? seed = null, AdaptiveTarget? adaptive = null)
+    /// <remarks>
+    /// A sweep written by a user (the file's <c>sweep:</c> section, <c>--set</c> axes) is held to
+    /// <see cref="SweepSpec.MaxGridPoints"/> and <see cref="MaxGridChars"/>; a design the program
+    /// builds itself from bounded options (the uncertainty analysis) passes <paramref name="bounded"/> = false.
+    /// </remarks>
+    public static SweepPlan Create(Scenario fromFile, IEnumerable<SweepAxis> cliAxes, SweepMode? mode = null, int? runs = null, ulong? seed = null, AdaptiveTarget? adaptive = null, bool bounded = true)
     {
         var spec = fromFile.Sweep.With(cliAxes, mode);
         if (seed is ulong s)
@@ -97,14 +102,14 @@ public sealed class SweepPlan
         IReadOnlyList<IReadOnlyList<Scenarios.Override>> grid;
         try
         {
-            grid = spec.Expand();
+            grid = spec.Expand(bounded ? SweepSpec.MaxGridPoints : int.MaxValue);
         }
         catch (FormatException e)
         {
             throw new ScenarioException(GridProblem(fromFile.SourceFile, spec, mode, e.Message));
         }
         // Every point parses the whole file again: bound that work too, not only the point count.
-        if ((long)grid.Count * fromFile.SourceText.Length > MaxGridChars)
+        if (bounded && (long)grid.Count * fromFile.SourceText.Length > MaxGridChars)
         {
             throw new ScenarioException(GridProblem(fromFile.SourceFile, spec, mode,
                 $"the sweep has {grid.Count} points of a {fromFile.SourceText.Length}-character file: building it would read {(long)grid.Count * fromFile.SourceText.Length} characters, and sweeps are limited to {MaxGridChars} (SweepPlan.MaxGridChars): use fewer points or a shorter file"));

@@ -65,7 +65,7 @@ public sealed record SweepSpec(IReadOnlyList<SweepAxis> Axes, SweepMode Mode)
     /// points vary the last axis fastest, as nested loops in the order given. Throws
     /// <see cref="FormatException"/> when zipped axes differ in length.
     /// </summary>
-    public IReadOnlyList<IReadOnlyList<Override>> Expand()
+    public IReadOnlyList<IReadOnlyList<Override>> Expand(int maxPoints = MaxGridPoints)
     {
         if (Axes.Count == 0)
             return [[]];
@@ -74,9 +74,9 @@ public sealed record SweepSpec(IReadOnlyList<SweepAxis> Axes, SweepMode Mode)
         foreach (var a in Varied)
         {
             count = Mode == SweepMode.Zip ? Math.Max(count, a.Values.Count) : count * a.Values.Count;
-            if (count > MaxGridPoints)
+            if (count > maxPoints)
             {
-                throw new FormatException($"the sweep has more than {MaxGridPoints} points ("
+                throw new FormatException($"the sweep has more than {maxPoints} points ("
                     + string.Join(Mode == SweepMode.Zip ? ", " : " x ", Varied.Select(v => $"{YamlGuard.Clip(v.Path)} ({v.Values.Count})"))
                     + $"); sweeps are limited to {MaxGridPoints} points (SweepSpec.MaxGridPoints): split it into several sweeps");
             }
