@@ -24,6 +24,9 @@ public static class ValidateCommand
                     // So is an unknowns section: every value of a set and both ends of a range.
                     if (PleSim.Experiments.Uncertainty.UnknownValues.Check(s) is { Count: > 0 } problems)
                         throw new ScenarioException(problems);
+                    // And the metrics it lists must be ones its model reports.
+                    if (PleSim.Experiments.Running.MetricNames.Check(s) is { Count: > 0 } unknownMetrics)
+                        throw new ScenarioException(unknownMetrics);
                     var unknowns = s.Unknowns.Count > 0 ? $", {s.Unknowns.Count} unknowns" : "";
                     ctx.Out.WriteLine($"{f}: ok ({s.Name}, kind {s.Kind}, {s.Runs} runs of {s.Duration} after {s.Warmup} warm-up{sweep}{unknowns})");
                 }
@@ -32,6 +35,12 @@ public static class ValidateCommand
                     bad++;
                     foreach (var d in e.Diagnostics)
                         ctx.Err.WriteLine(d.ToString());
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // A loader bug must not stop the other files, and must say which file hit it.
+                    bad++;
+                    ctx.Err.WriteLine($"{f}: internal error while checking this file: {e.GetType().Name}: {YamlGuard.Clip(e.Message, 200)} (please report it)");
                 }
             }
             return bad == 0 ? ExitCodes.Ok : ExitCodes.BadInput;

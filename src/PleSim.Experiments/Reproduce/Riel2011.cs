@@ -128,6 +128,14 @@ public static class Riel2011
             using var reader = new StreamReader(s);
             scenario = ScenarioLoader.LoadText(reader.ReadToEnd(), "scenarios/riel-2011/amqp.yaml (built in)", extra);
         }
+        // The grid sets vms[0].workload.payload and vms[1].workload.loops: the scenario must have that shape.
+        if (scenario.Kind != "system" || scenario.Vms.Count < 2 || scenario.Vms[0].Workload.Kind != "amqp-perftest" || scenario.Vms[1].Workload.Kind != "hog")
+        {
+            var shape = scenario.Kind != "system" ? $"kind '{scenario.Kind}'"
+                : $"{scenario.Vms.Count} VM(s){(scenario.Vms.Count > 0 ? $", vms[0] runs '{scenario.Vms[0].Workload.Kind}'" : "")}{(scenario.Vms.Count > 1 ? $", vms[1] runs '{scenario.Vms[1].Workload.Kind}'" : "")}";
+            throw new ScenarioException(new ScenarioDiagnostic(scenario.SourceFile, 0, 0, "vms",
+                $"riel-2011 needs a system scenario whose vms[0] runs the amqp-perftest workload and vms[1] the hog workload (its grid sets {string.Join(", ", GridKeys)}); this one has {shape}"));
+        }
         var clashes = scenario.Overrides.Where(o => GridKeys.Contains(o.Path))
             .Select(o => new ScenarioDiagnostic(o.OriginText, 0, 0, o.Path,
                 $"the reproduction sets this key in every cell (its grid: {string.Join(", ", GridKeys)}); use 'plesim sweep' to vary it"))

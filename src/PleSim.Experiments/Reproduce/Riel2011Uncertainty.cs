@@ -137,7 +137,7 @@ public sealed class Riel2011Uncertainty
         foreach (var o in baseScenario.Overrides)
             axes.Add(new SweepAxis(o.Path, [o.Value], o.OriginText));
         // The points come from the file's text; the base scenario's overrides are fixed axes of the sweep.
-        var plan = SweepPlan.Create(baseScenario with { Sweep = SweepSpec.Empty }, axes, SweepMode.Zip, options.Runs);
+        var plan = SweepPlan.Create(baseScenario with { Sweep = SweepSpec.Empty }, axes, SweepMode.Zip, options.Runs, bounded: false);
         return new Riel2011Uncertainty(baseScenario, options, morris, lhs, cells, plan);
     }
 

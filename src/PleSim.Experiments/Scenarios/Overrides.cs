@@ -42,7 +42,14 @@ public sealed partial record Override(string Path, string Value)
             var m = SegmentPattern().Match(seg);
             if (!m.Success)
                 return null;
-            var idx = m.Groups["index"].Captures.Select(c => int.Parse(c.Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            var idx = new List<int>();
+            foreach (Capture c in m.Groups["index"].Captures)
+            {
+                // An index too large for an int cannot name an item of any list a file can hold.
+                if (!int.TryParse(c.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var i))
+                    return null;
+                idx.Add(i);
+            }
             result.Add((m.Groups["key"].Value, idx));
         }
         return result;
@@ -73,6 +80,36 @@ public sealed partial record Override(string Path, string Value)
         return matches.Count == 1 ? matches[0] : Path;
     }
 
+    /// <summary>
+    /// True when this path names nothing in the file, neither from its first key nor as the tail of
+    /// a path there: it may be the tail of a key the file leaves at its default.
+    /// </summary>
+    internal bool NeedsSchema(YamlMappingNode root)
+    {
+        var segments = SplitPath(Path);
+        return segments is { Count: > 0 } && !root.Children.ContainsKey(new YamlScalarNode(segments[0].Key))
+            && !LeafPaths(root, "").Any(full => full.EndsWith("." + Path, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// This assignment with its path completed from <paramref name="knownPaths"/> (every key the
+    /// scenario's kind accepts): unchanged when the path is already full or matches nothing, a
+    /// problem when it is the tail of several.
+    /// </summary>
+    internal Override CompleteFrom(IReadOnlyCollection<string> knownPaths, out string? problem)
+    {
+        problem = null;
+        if (knownPaths.Contains(Path))
+            return this;
+        var matches = knownPaths.Where(p => p.EndsWith("." + Path, StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        if (matches.Count > 1)
+        {
+            problem = $"'{YamlGuard.Clip(Path)}' is ambiguous: it could be {string.Join(" or ", matches.Take(10))}; write the full path";
+            return this;
+        }
+        return matches.Count == 1 ? this with { Path = matches[0] } : this;
+    }
+
     /// <summary>Every leaf's path (a <c>{value, source}</c> pair counts as a leaf).</summary>
     private static IEnumerable<string> LeafPaths(YamlNode node, string path)
     {
@@ -81,7 +118,8 @@ public sealed partial record Override(string Path, string Value)
             case YamlMappingNode m when !IsValueSource(m):
                 foreach (var (k, v) in m.Children)
                 {
-                    var key = ((YamlScalarNode)k).Value;
+                    if (k is not YamlScalarNode { Value: { } key })
+                        continue;
                     foreach (var p in LeafPaths(v, path.Length == 0 ? key! : $"{path}.{key}"))
                         yield return p;
                 }
@@ -115,7 +153,7 @@ public sealed partial record Override(string Path, string Value)
             return ambiguity;
         var segments = SplitPath(path);
         if (segments is null || segments.Count == 0)
-            return $"'{Path}' is not a key path (expected e.g. kvm.ple_window or vms[1].workload.loops)";
+            return $"'{YamlGuard.Clip(Path)}' is not a key path (expected e.g. kvm.ple_window or vms[1].workload.loops; list indexes below {int.MaxValue})";
         YamlNode current = root;
         for (int s = 0; s < segments.Count; s++)
         {
@@ -172,6 +210,9 @@ public sealed partial record Override(string Path, string Value)
     /// <summary>A value is read as YAML (so lists and mappings work); otherwise as a plain string.</summary>
     private static YamlNode ParseValue(string text)
     {
+        // The same limits as a file (depth, alias expansion, tags): a value that breaks them stays plain text for the binder to refuse.
+        if (!YamlGuard.Check("v: " + text, new ReadContext("--set")))
+            return new YamlScalarNode(text);
         try
         {
             var stream = new YamlStream();
@@ -182,8 +223,9 @@ public sealed partial record Override(string Path, string Value)
                 return v;
             }
         }
-        catch (YamlException)
+        catch (Exception e) when (e is YamlException or InvalidOperationException or ArgumentException)
         {
+            // Not YAML (YamlDotNet throws other exceptions on some malformed text too): a plain string.
         }
         return new YamlScalarNode(text);
     }

@@ -3,6 +3,18 @@ namespace PleSim.Experiments.Scenarios;
 /// <summary>One problem found in a scenario file, with where it is and what would be valid.</summary>
 public sealed record ScenarioDiagnostic(string File, int Line, int Column, string KeyPath, string Message)
 {
+    /// <summary>Longest message kept (values in it are cut at <see cref="YamlGuard.MaxEchoChars"/> where they are quoted; this bounds the rest).</summary>
+    public const int MaxMessageChars = 2000;
+
+    /// <summary>Longest key path and origin kept.</summary>
+    public const int MaxPathChars = 200;
+
+    public string File { get; init; } = YamlGuard.Clip(File, MaxPathChars);
+
+    public string KeyPath { get; init; } = YamlGuard.Clip(KeyPath, MaxPathChars);
+
+    public string Message { get; init; } = YamlGuard.Clip(Message, MaxMessageChars);
+
     /// <summary><c>file:line:column: error: key.path: message</c>, the form compilers use, so editors can jump to it.</summary>
     public override string ToString()
     {

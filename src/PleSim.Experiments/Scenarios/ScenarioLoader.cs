@@ -15,6 +15,9 @@ public static class ScenarioLoader
         string text;
         try
         {
+            // Refuse an oversized file before reading it (a UTF-8 file has at least as many bytes as characters).
+            if (new FileInfo(path) is { Exists: true } info && info.Length > 4L * YamlGuard.MaxDocumentChars)
+                throw new ScenarioException(new ScenarioDiagnostic(path, 0, 0, "", $"the file has {info.Length} bytes; scenario files are limited to {YamlGuard.MaxDocumentChars} characters (YamlGuard.MaxDocumentChars)"));
             text = File.ReadAllText(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -53,6 +56,25 @@ public static class ScenarioLoader
         {
             unknowns = ExperimentSections.ReadUnknowns(unknownsNode, ctx);
             root.Children.Remove(unknownsKey);
+        }
+        // A short path (ple_window) may name a key the file leaves at its default: complete it from the schema of the file's kind.
+        if (overrides.Any(o => o.NeedsSchema(root)))
+        {
+            var schema = new ReadContext(fileName);
+            Bind(root, schema);
+            var completed = new List<Override>(overrides.Count);
+            foreach (var o in overrides)
+            {
+                if (!o.NeedsSchema(root))
+                {
+                    completed.Add(o);
+                    continue;
+                }
+                completed.Add(o.CompleteFrom(schema.KnownPaths, out var problem));
+                if (problem is not null)
+                    ctx.Diagnostics.Add(new ScenarioDiagnostic(o.OriginText, 0, 0, o.Path, problem));
+            }
+            overrides = completed;
         }
         // kvm.version set from outside the file (--set, a sweep point) replaces the file's choices of
         // what a release covers; --set keys still override the preset (decision 0022).
@@ -105,10 +127,19 @@ public static class ScenarioLoader
     /// <summary>Parses YAML text into its root mapping, reporting syntax errors with their position.</summary>
     public static YamlMappingNode? Parse(string text, ReadContext ctx)
     {
+        if (!YamlGuard.Check(text, ctx))
+            return null;
         var stream = new YamlStream();
+        var parser = new Parser(new StringReader(text));
         try
         {
-            stream.Load(new StringReader(text));
+            stream.Load(parser);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException or NullReferenceException or FormatException or OverflowException)
+        {
+            // YamlDotNet throws these (not YamlException) on some malformed input; report where it stopped.
+            ctx.Error(parser.Current?.Start ?? Mark.Empty, "", "not valid YAML: this cannot be read here (a value where a key was expected, or a misplaced alias or indicator?)");
+            return null;
         }
         catch (YamlException e)
         {
@@ -142,6 +173,9 @@ public static class ScenarioLoader
         var kind = r.Get("kind", Kinds.Choice(Scenario.KnownKinds), "system", fallback: "");
         var seed = r.Require("seed", Kinds.Seed, 1UL);
         var runs = r.Require("runs", Kinds.Int(1, 100_000), 1);
+        // Run k uses seed + k (Scenario.SeedOfRun): the last run's seed must not wrap past 2^64 − 1.
+        if (!r.Failed("seed") && !r.Failed("runs") && seed > ulong.MaxValue - (ulong)(runs - 1))
+            r.Error("seed", $"run k uses seed + k, so with {runs} runs the seed must be at most {ulong.MaxValue - (ulong)(runs - 1)} (2^64 − {runs})");
         var duration = r.Require("duration", Kinds.Duration(SimDuration.FromMicroseconds(1), SimDuration.FromSeconds(24 * 3600)), SimDuration.FromSeconds(1));
         var warmup = r.Require("warmup", Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(24 * 3600)), SimDuration.Zero);
         var metrics = r.ScalarList("metrics", Kinds.Text);

@@ -13,6 +13,9 @@ internal static class SystemSections
 {
     private static readonly string[] SystemOnly = ["host", "kvm", "vms"];
 
+    /// <summary>Most CPUs a host may have.</summary>
+    private const int MaxCpus = 64;
+
     public static Scenario Read(MapReader root, Scenario scenario)
     {
         if (scenario.Kind != "system")
@@ -20,16 +23,19 @@ internal static class SystemSections
             foreach (var section in SystemOnly)
             {
                 if (root.Has(section) && scenario.Kind != "")
-                    root.Context.Error(null, section, $"the '{section}' section belongs to kind 'system', not '{scenario.Kind}'");
+                    root.Error(section, $"the '{section}' section belongs to kind 'system', not '{scenario.Kind}'");
             }
             return scenario;
         }
-        var host = ReadHost(root.Section("host"));
+        var hostSection = root.Section("host");
+        var host = ReadHost(hostSection);
         var kvm = ReadKvm(root.Section("kvm"));
         var hostGroups = new HashSet<string>(host.Cgroups.Select(c => c.Path)) { "/" };
-        var vms = root.List("vms", (v, i) => ReadVm(v, host.Cpus, hostGroups));
+        // When host.cpus is invalid, CPU numbers are checked against the largest host instead, so that one bad value gives one error.
+        int cpuLimit = hostSection.Failed("cpus") ? MaxCpus : host.Cpus;
+        var vms = root.List("vms", (v, i) => ReadVm(v, cpuLimit, hostGroups));
         foreach (var dup in vms.GroupBy(v => v.Name).Where(g => g.Count() > 1))
-            root.Context.Error(null, "vms", $"two VMs are called '{dup.Key}'");
+            root.Error("vms", $"two VMs are called '{dup.Key}'");
         var compare = root.Has("compare_metric") ? root.Get("compare_metric", Kinds.Text, "") : null;
         return scenario with { Host = host, Kvm = kvm, Vms = vms, CompareMetric = compare };
     }
@@ -138,9 +144,11 @@ internal static class SystemSections
         if (cgroup != "own" && !hostGroups.Contains(cgroup))
         {
             var guess = Suggestions.Closest(cgroup, hostGroups.Append("own"));
-            v.Context.Error(null, v.Path + ".cgroup", $"'{cgroup}' is neither '/', 'own' nor a path under host.cgroups{(guess is null ? "" : $"; did you mean '{guess}'?")}");
+            v.Error("cgroup", $"'{cgroup}' is neither '/', 'own' nor a path under host.cgroups{(guess is null ? "" : $"; did you mean '{guess}'?")}");
         }
         int vcpus = v.Get("vcpus", Kinds.Int(1, 64), 4);
+        if (v.Failed("vcpus"))
+            vcpus = 64; // checks that depend on the VCPU count (workload.loops) then stay quiet
         var settings = new VmSettings
         {
             Name = name,
@@ -328,10 +336,10 @@ internal static class SystemSections
 
     private static HostSettings ReadHost(MapReader r)
     {
-        int cpus = r.Get("cpus", Kinds.Int(1, 64), 4);
+        int cpus = r.Get("cpus", Kinds.Int(1, MaxCpus), 4);
         int threads = r.Get("threads_per_core", Kinds.Int(1, 4), 1);
-        if (cpus % threads != 0)
-            r.Context.Error(null, r.Path + ".threads_per_core", $"{cpus} CPUs do not divide into cores of {threads} threads");
+        if (!r.Failed("cpus") && !r.Failed("threads_per_core") && cpus % threads != 0)
+            r.Error("threads_per_core", $"{cpus} CPUs do not divide into cores of {threads} threads");
         var settings = new HostSettings
         {
             Cpus = cpus,
@@ -346,7 +354,7 @@ internal static class SystemSections
         {
             var path = c.Require("path", Kinds.Text, "/x");
             if (!path.StartsWith('/') || path == "/" || path.EndsWith('/'))
-                c.Context.Error(null, c.Path + ".path", $"'{path}' is not a cgroup path like /vm1 or /vms/vm1");
+                c.Error("path", $"'{path}' is not a cgroup path like /vm1 or /vms/vm1");
             return new CgroupSettings(path, c.Get("shares", Kinds.Integer(Weights.MinShares, Weights.MaxShares), Weights.Nice0Load));
         });
         var paths = new HashSet<string>(cgroups.Select(c => c.Path)) { "/" };
@@ -354,14 +362,14 @@ internal static class SystemSections
         {
             var parent = ParentPath(c.Path);
             if (!paths.Contains(parent))
-                r.Context.Error(null, r.Path + ".cgroups", $"cgroup '{c.Path}' needs its parent '{parent}' to be listed before it");
+                r.Error("cgroups", $"cgroup '{c.Path}' needs its parent '{parent}' to be listed before it");
         }
-        var tasks = r.List("tasks", (t, i) => ReadTask(t, cpus, paths));
+        var tasks = r.List("tasks", (t, i) => ReadTask(t, r.Failed("cpus") ? MaxCpus : cpus, paths));
         var names = tasks.SelectMany(t => t.Count == 1 ? [t.Name] : Enumerable.Range(0, t.Count).Select(i => t.Name + i)).ToList();
         foreach (var t in tasks.Where(t => t.YieldTo is not null && !names.Contains(t.YieldTo)))
         {
             var guess = Suggestions.Closest(t.YieldTo!, names);
-            r.Context.Error(null, r.Path + ".tasks", $"task '{t.Name}' yields to '{t.YieldTo}', which is not a host task{(guess is null ? "" : $"; did you mean '{guess}'?")}");
+            r.Error("tasks", $"task '{t.Name}' yields to '{t.YieldTo}', which is not a host task{(guess is null ? "" : $"; did you mean '{guess}'?")}");
         }
         var background = ReadBackground(r.Section("background"));
         r.Done();
@@ -386,7 +394,7 @@ internal static class SystemSections
         var baseThreads = BackgroundPresets.Get(preset);
         var given = b.List("threads", (t, _) => ReadBackgroundThread(t, baseThreads));
         foreach (var dup in given.GroupBy(t => t.Name).Where(g => g.Count() > 1))
-            b.Context.Error(null, b.Path + ".threads", $"two background threads are called '{dup.Key}'");
+            b.Error("threads", $"two background threads are called '{dup.Key}'");
         var threads = Merge(baseThreads, given, t => t.Name);
         b.Done();
         return new BackgroundSettings
@@ -420,10 +428,10 @@ internal static class SystemSections
         var baseTimers = bt?.Timers ?? [];
         var given = t.List("timers", (m, _) => ReadBackgroundTimer(m, baseTimers));
         foreach (var dup in given.GroupBy(x => x.Name).Where(g => g.Count() > 1))
-            t.Context.Error(null, t.Path + ".timers", $"two timers of '{name}' are called '{dup.Key}'");
+            t.Error("timers", $"two timers of '{name}' are called '{dup.Key}'");
         var timers = Merge(baseTimers, given, x => x.Name);
         if (timers.Count == 0)
-            t.Context.Error(null, t.Path + ".timers", $"background thread '{name}' needs at least one timer (name, period, cost)");
+            t.Error("timers", $"background thread '{name}' needs at least one timer (name, period, cost)");
         return new BackgroundThreadSettings
         {
             Name = name,
@@ -446,9 +454,9 @@ internal static class SystemSections
         var rearm = m.Get("rearm", Kinds.Choice(BackgroundTimerSettings.Rearms), bt?.Rearm ?? "after_run");
         var phase = m.Get("phase", Kinds.Choice(BackgroundTimerSettings.Phases), bt?.Phase ?? "random");
         if (cost >= period)
-            m.Context.Error(null, m.Path + ".cost", $"a work item of {cost} every {period} never lets the thread sleep: the cost must be shorter than the period");
+            m.Error("cost", $"a work item of {cost} every {period} never lets the thread sleep: the cost must be shorter than the period");
         if (phase == "round_jiffies" && period.Ns % oneSecond.Ns != 0)
-            m.Context.Error(null, m.Path + ".period", $"phase round_jiffies rounds expiries to whole seconds: the period must be a whole number of seconds, not {period}");
+            m.Error("period", $"phase round_jiffies rounds expiries to whole seconds: the period must be a whole number of seconds, not {period}");
         return new BackgroundTimerSettings { Name = name, Period = period, Cost = cost, Rearm = rearm, Phase = phase };
     }
 
@@ -498,7 +506,7 @@ internal static class SystemSections
         if (!cgroups.Contains(cgroup))
         {
             var guess = Suggestions.Closest(cgroup, cgroups);
-            t.Context.Error(null, t.Path + ".cgroup", $"no cgroup '{cgroup}' is defined under host.cgroups{(guess is null ? "" : $"; did you mean '{guess}'?")}");
+            t.Error("cgroup", $"no cgroup '{cgroup}' is defined under host.cgroups{(guess is null ? "" : $"; did you mean '{guess}'?")}");
         }
         var settings = new HostTaskSettings
         {

@@ -33,7 +33,7 @@ public static class Kinds
         {
             var t = text.Replace("_", "", StringComparison.Ordinal);
             if (!long.TryParse(t, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
-                return (false, 0, $"expected {expected}, got '{text}'");
+                return (false, 0, $"expected {expected}, got '{YamlGuard.Clip(text)}'");
             if (v < min || v > max)
                 return (false, v, $"{v} is out of range: expected {expected}");
             return (true, v, null);
@@ -58,7 +58,7 @@ public static class Kinds
         return new ValueKind<double>(expected, text =>
         {
             if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || double.IsNaN(v))
-                return (false, 0, $"expected {expected}, got '{text}'");
+                return (false, 0, $"expected {expected}, got '{YamlGuard.Clip(text)}'");
             if (v < min || v > max)
                 return (false, v, $"{Fmt(v)} is out of range: expected {expected}");
             return (true, v, null);
@@ -69,7 +69,7 @@ public static class Kinds
     {
         "true" or "True" or "TRUE" or "yes" or "on" => (true, true, null),
         "false" or "False" or "FALSE" or "no" or "off" => (true, false, null),
-        _ => (false, false, $"expected true or false, got '{text}'"),
+        _ => (false, false, $"expected true or false, got '{YamlGuard.Clip(text)}'"),
     });
 
     public static readonly ValueKind<string> Text = new("a string", text => (true, text, null));
@@ -77,7 +77,7 @@ public static class Kinds
     public static readonly ValueKind<ulong> Seed = new("a non-negative integer seed", text =>
         ulong.TryParse(text.Replace("_", "", StringComparison.Ordinal), NumberStyles.None, CultureInfo.InvariantCulture, out var v)
             ? (true, v, null)
-            : (false, 0UL, $"expected a non-negative integer seed, got '{text}'"));
+            : (false, 0UL, $"expected a non-negative integer seed, got '{YamlGuard.Clip(text)}'"));
 
     /// <summary>A duration with a unit; a bare integer is accepted as nanoseconds when <paramref name="bareIsNs"/> (keys named <c>…_ns</c>).</summary>
     public static ValueKind<SimDuration> Duration(SimDuration min, SimDuration max, bool bareIsNs = false)
@@ -109,8 +109,8 @@ public static class Kinds
             if (Array.IndexOf(choices, text) >= 0)
                 return (true, text, null);
             var guess = Suggestions.Closest(text, choices);
-            var hint = guess is null ? "" : $"; did you mean '{guess}'?";
-            return (false, text, $"'{text}' is not valid{hint} Valid choices: {string.Join(", ", choices)}");
+            var hint = guess is null ? "." : $"; did you mean '{guess}'?";
+            return (false, text, $"'{YamlGuard.Clip(text)}' is not valid{hint} Valid choices: {string.Join(", ", choices)}");
         });
     }
 
@@ -146,6 +146,9 @@ public sealed class ReadContext
     /// <summary>Key path → the source the file gives for that value (<c>{value: …, source: …}</c>).</summary>
     public SortedDictionary<string, string> Provenance { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Every key path the binder asked for, present in the file or not (the schema of this file's kind).</summary>
+    public HashSet<string> KnownPaths { get; } = new(StringComparer.Ordinal);
+
     public void Error(YamlNode? node, string path, string message)
     {
         var mark = node?.Start ?? Mark.Empty;
@@ -170,6 +173,7 @@ public sealed class MapReader
     private readonly List<string> _known = [];
     private readonly Dictionary<string, YamlNode> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, YamlNode> _keyNodes = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _failed = new(StringComparer.Ordinal);
 
     public MapReader(YamlNode? node, string path, ReadContext ctx, Mark? parentMark = null)
     {
@@ -235,6 +239,7 @@ public sealed class MapReader
         if (!_entries.TryGetValue(key, out var node))
         {
             _ctx.Error(_mark, Join(key), $"required key '{key}' is missing: expected {kind.Expected}");
+            _failed.Add(key);
             return fallback;
         }
         return ReadLeaf(key, node, kind, fallback);
@@ -325,7 +330,7 @@ public sealed class MapReader
             var guess = Suggestions.Closest(s.Value, _known);
             var hint = guess is null ? "" : $"; did you mean '{guess}'?";
             var valid = _known.Count == 0 ? "this section takes no keys" : "valid keys here: " + string.Join(", ", _known);
-            _ctx.Error(s, Join(s.Value), $"unknown key '{s.Value}'{hint} ({valid})");
+            _ctx.Error(s, Join(s.Value), $"unknown key '{YamlGuard.Clip(s.Value)}'{hint} ({valid})");
         }
     }
 
@@ -352,21 +357,39 @@ public sealed class MapReader
         if (node is not YamlScalarNode scalar || scalar.Value is null || IsNull(node))
         {
             _ctx.Error(node, path, $"expected {kind.Expected}, got {Describe(node)}");
+            _failed.Add(key);
             return fallback;
         }
         var (ok, value, problem) = kind.Parse(scalar.Value);
         if (!ok)
         {
             _ctx.Error(scalar, path, problem ?? $"expected {kind.Expected}");
+            _failed.Add(key);
             return fallback;
         }
         return value;
     }
 
+    /// <summary>
+    /// Reports a problem that involves several values (a cross-field check), located at the value of
+    /// <paramref name="key"/>, or at this mapping when the file does not set it.
+    /// </summary>
+    public void Error(string key, string message)
+    {
+        var mark = _entries.TryGetValue(key, out var node) ? node.Start : _mark;
+        _ctx.Error(mark, Join(key), message);
+    }
+
+    /// <summary>True when the value of <paramref name="key"/> was invalid (checks that depend on it should be skipped).</summary>
+    public bool Failed(string key) => _failed.Contains(key);
+
     private void Know(string key)
     {
         if (!_known.Contains(key))
+        {
             _known.Add(key);
+            _ctx.KnownPaths.Add(Join(key));
+        }
     }
 
     private string Join(string key) => string.IsNullOrEmpty(Path) ? key : $"{Path}.{key}";
@@ -379,7 +402,7 @@ public sealed class MapReader
         YamlMappingNode => "a mapping",
         YamlSequenceNode => "a list",
         YamlScalarNode s when IsNull(s) => "nothing",
-        YamlScalarNode s => $"'{s.Value}'",
+        YamlScalarNode s => $"'{YamlGuard.Clip(s.Value)}'",
         _ => "an unsupported YAML node",
     };
 }

@@ -64,13 +64,42 @@ public sealed class SweepPlan
         return Create(baseScenario, cliAxes, mode, runs, seed, adaptive);
     }
 
+    /// <summary>Most characters of scenario text a sweep plan may parse (points × file length; see decision 0020).</summary>
+    public const long MaxGridChars = 10_000_000;
+
+    /// <summary>Most problems listed for one sweep (every point may repeat the same mistake with another value).</summary>
+    public const int MaxDiagnostics = 200;
+
+    /// <summary>
+    /// Where a grid problem (zip lengths, size) comes from: the file's sweep section when every
+    /// varied axis and the mode come from it (at the first varied axis), else the command line.
+    /// </summary>
+    private static ScenarioDiagnostic GridProblem(string file, SweepSpec spec, SweepMode? cliMode, string message)
+    {
+        var prefix = file + ":";
+        var varied = spec.Varied;
+        if (varied.Count > 0 && cliMode is null && varied.All(a => a.Origin.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            var where = varied[0].Origin[prefix.Length..].Split(' ', 2)[0].Split(':');
+            if (where.Length == 2 && int.TryParse(where[0], CultureInfo.InvariantCulture, out var line) && int.TryParse(where[1], CultureInfo.InvariantCulture, out var column))
+                return new ScenarioDiagnostic(file, line, column, "sweep.set", message);
+        }
+        var origin = cliMode == SweepMode.Zip || spec.Mode == SweepMode.Zip ? "--zip" : "--set";
+        return new ScenarioDiagnostic(origin, 0, 0, "", message);
+    }
+
     /// <summary>Builds a plan from an already loaded scenario (its text and file name are used to load the points).</summary>
-    public static SweepPlan Create(Scenario fromFile, IEnumerable<SweepAxis> cliAxes, SweepMode? mode = null, int? runs = null, ulong? seed = null, AdaptiveTarget? adaptive = null)
+    /// <remarks>
+    /// A sweep written by a user (the file's <c>sweep:</c> section, <c>--set</c> axes) is held to
+    /// <see cref="SweepSpec.MaxGridPoints"/> and <see cref="MaxGridChars"/>; a design the program
+    /// builds itself from bounded options (the uncertainty analysis) passes <paramref name="bounded"/> = false.
+    /// </remarks>
+    public static SweepPlan Create(Scenario fromFile, IEnumerable<SweepAxis> cliAxes, SweepMode? mode = null, int? runs = null, ulong? seed = null, AdaptiveTarget? adaptive = null, bool bounded = true)
     {
         var spec = fromFile.Sweep.With(cliAxes, mode);
         if (seed is ulong s)
             spec = spec.With([new SweepAxis("seed", [s.ToString(CultureInfo.InvariantCulture)], "--seed " + s)]);
-        return Create(fromFile, spec, runs, adaptive);
+        return Create(fromFile, spec, runs, adaptive, mode, bounded);
     }
 
     /// <summary>
@@ -117,19 +146,26 @@ public sealed class SweepPlan
         }
         // The file's own sweep section is not used: the stored axes are the whole grid, in order.
         var scenario = ScenarioLoader.LoadText(text, file, []);
-        return Create(scenario, new SweepSpec(axes, mode), runs, adaptive);
+        // The grid was held to the limits when the sweep was started; resuming it is not refused.
+        return Create(scenario, new SweepSpec(axes, mode), runs, adaptive, mode, bounded: false);
     }
 
-    private static SweepPlan Create(Scenario fromFile, SweepSpec spec, int? runs, AdaptiveTarget? adaptive)
+    private static SweepPlan Create(Scenario fromFile, SweepSpec spec, int? runs, AdaptiveTarget? adaptive, SweepMode? mode, bool bounded)
     {
         IReadOnlyList<IReadOnlyList<Scenarios.Override>> grid;
         try
         {
-            grid = spec.Expand();
+            grid = spec.Expand(bounded ? SweepSpec.MaxGridPoints : int.MaxValue);
         }
         catch (FormatException e)
         {
-            throw new ScenarioException(new ScenarioDiagnostic("--zip", 0, 0, "", e.Message));
+            throw new ScenarioException(GridProblem(fromFile.SourceFile, spec, mode, e.Message));
+        }
+        // Every point parses the whole file again: bound that work too, not only the point count.
+        if (bounded && (long)grid.Count * fromFile.SourceText.Length > MaxGridChars)
+        {
+            throw new ScenarioException(GridProblem(fromFile.SourceFile, spec, mode,
+                $"the sweep has {grid.Count} points of a {fromFile.SourceText.Length}-character file: building it would read {(long)grid.Count * fromFile.SourceText.Length} characters, and sweeps are limited to {MaxGridChars} (SweepPlan.MaxGridChars): use fewer points or a shorter file"));
         }
         var fixedOverrides = spec.Axes.Where(a => !a.IsVaried).Select(a => new Scenarios.Override(a.Path, a.Values[0]) { Origin = a.Origin }).ToList();
         var baseScenario = ScenarioLoader.LoadText(fromFile.SourceText, fromFile.SourceFile, fixedOverrides);
@@ -152,21 +188,31 @@ public sealed class SweepPlan
             }
         });
         var points = new List<SweepPoint>(grid.Count);
+        var seen = new HashSet<ScenarioDiagnostic>();
+        int more = 0;
         for (int i = 0; i < grid.Count; i++)
         {
             if (loaded[i] is { } p)
                 points.Add(p);
             foreach (var d in problems[i] ?? [])
             {
-                if (!diagnostics.Contains(d))
+                if (!seen.Add(d))
+                    continue;
+                if (diagnostics.Count < MaxDiagnostics)
                     diagnostics.Add(d);
+                else
+                    more++;
             }
         }
+        if (more > 0)
+            diagnostics.Add(new ScenarioDiagnostic(fromFile.SourceFile, 0, 0, "sweep", $"… and {more} more problems at other points (only the first {MaxDiagnostics} are listed)"));
         if (diagnostics.Count > 0)
             throw new ScenarioException(diagnostics);
         int n = runs ?? baseScenario.Runs;
         if (n < 1)
             throw new ScenarioException(new ScenarioDiagnostic("--runs", 0, 0, "", $"runs per point must be at least 1, got {n}"));
+        if (points.Any(p => p.Scenario.Seed > ulong.MaxValue - (ulong)(n - 1)))
+            throw new ScenarioException(new ScenarioDiagnostic("--runs", 0, 0, "", $"run k uses seed + k, so with {n} runs every point's seed must be at most {ulong.MaxValue - (ulong)(n - 1)}"));
         if (adaptive is not null && n < 2)
             throw new ScenarioException(new ScenarioDiagnostic("--runs", 0, 0, "", "adaptive repetitions start from at least 2 runs per point (a confidence interval needs two)"));
         // Run k uses seed + k: the last run's seed must not pass 2^64 - 1 and wrap around to 0.

@@ -26,6 +26,9 @@ public sealed record SweepSpec(IReadOnlyList<SweepAxis> Axes, SweepMode Mode)
 {
     public static readonly SweepSpec Empty = new([], SweepMode.Cartesian);
 
+    /// <summary>Most points a sweep may have (each is a loaded scenario held in memory while the plan is built; see decision 0020).</summary>
+    public const int MaxGridPoints = 10_000;
+
     /// <summary>The axes with more than one value (the grid's dimensions), in order.</summary>
     public IReadOnlyList<SweepAxis> Varied => Axes.Where(a => a.IsVaried).ToList();
 
@@ -62,17 +65,29 @@ public sealed record SweepSpec(IReadOnlyList<SweepAxis> Axes, SweepMode Mode)
     /// points vary the last axis fastest, as nested loops in the order given. Throws
     /// <see cref="FormatException"/> when zipped axes differ in length.
     /// </summary>
-    public IReadOnlyList<IReadOnlyList<Override>> Expand()
+    public IReadOnlyList<IReadOnlyList<Override>> Expand(int maxPoints = MaxGridPoints)
     {
         if (Axes.Count == 0)
             return [[]];
+        // Count before expanding: a grid is built in memory with a loaded scenario per point.
+        long count = 1;
+        foreach (var a in Varied)
+        {
+            count = Mode == SweepMode.Zip ? Math.Max(count, a.Values.Count) : count * a.Values.Count;
+            if (count > maxPoints)
+            {
+                throw new FormatException($"the sweep has more than {maxPoints} points ("
+                    + string.Join(Mode == SweepMode.Zip ? ", " : " x ", Varied.Select(v => $"{YamlGuard.Clip(v.Path)} ({v.Values.Count})"))
+                    + $"); sweeps are limited to {MaxGridPoints} points (SweepSpec.MaxGridPoints): split it into several sweeps");
+            }
+        }
         if (Mode == SweepMode.Zip)
         {
             var lengths = Varied.Select(a => a.Values.Count).Distinct().ToList();
             if (lengths.Count > 1)
             {
                 throw new FormatException("--zip pairs the i-th values of every swept key, so they need equally long lists; got "
-                    + string.Join(", ", Varied.Select(a => $"{a.Path} ({a.Values.Count})")));
+                    + string.Join(", ", Varied.Select(a => $"{YamlGuard.Clip(a.Path)} ({a.Values.Count})")));
             }
             int n = lengths.Count == 0 ? 1 : lengths[0];
             return Enumerable.Range(0, n)
@@ -163,10 +178,14 @@ public sealed record SweepSpec(IReadOnlyList<SweepAxis> Axes, SweepMode Mode)
             {
                 foreach (var (k, v) in setMap.Children)
                 {
-                    var path = ((YamlScalarNode)k).Value ?? "";
+                    if (k is not YamlScalarNode { Value: { } path })
+                    {
+                        ctx.Error(k, "sweep.set", "keys must be plain key paths, not lists or mappings");
+                        continue;
+                    }
                     if (Override.SplitPath(path) is null)
                     {
-                        ctx.Error(k, "sweep.set", $"'{path}' is not a key path (expected e.g. kvm.ple_window or vms[1].workload.loops)");
+                        ctx.Error(k, "sweep.set", $"'{YamlGuard.Clip(path)}' is not a key path (expected e.g. kvm.ple_window or vms[1].workload.loops)");
                         continue;
                     }
                     var items = v is YamlSequenceNode seq ? seq.Children.ToList() : [v];

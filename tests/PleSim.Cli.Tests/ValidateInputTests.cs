@@ -1,0 +1,63 @@
+using PleSim.Cli;
+
+namespace PleSim.Cli.Tests;
+
+/// <summary>Bad scenario input through <c>plesim validate</c> and <c>--set</c>: located errors, never an internal error.</summary>
+public class ValidateInputTests
+{
+    private static (int Code, string Out, string Err) Plesim(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = PlesimCli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public void A_broken_file_does_not_stop_a_multi_file_validate_and_is_named()
+    {
+        var bad = Path.Combine(Path.GetTempPath(), $"plesim-unclosed-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(bad, "a: [b\nc: 1\n");
+        try
+        {
+            var good = CliTests.Repo("scenarios", "engine-hold.yaml");
+            var (code, output, err) = Plesim("validate", bad, good);
+            Assert.Equal(2, code);
+            Assert.Contains($"{bad}:1:4: error: not valid YAML", err, StringComparison.Ordinal);
+            Assert.DoesNotContain("internal error", err, StringComparison.Ordinal);
+            Assert.Contains($"{good}: ok", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(bad);
+        }
+    }
+
+    [Fact]
+    public void A_huge_list_index_in_set_is_a_located_error()
+    {
+        var (code, _, err) = Plesim("validate", CliTests.Repo("scenarios", "kvm", "lock-bench.yaml"));
+        Assert.Equal(0, code);
+        (code, _, err) = Plesim("run", CliTests.Repo("scenarios", "kvm", "lock-bench.yaml"), "--set", "vms[2147483648].vcpus=1");
+        Assert.Equal(2, code);
+        Assert.Contains("--set vms[2147483648].vcpus=1: error:", err, StringComparison.Ordinal);
+        Assert.Contains("is not a key path", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_unknown_metric_is_refused_with_a_suggestion()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"plesim-metric-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(file, "name: x\ndescription: y\nkind: engine-hold\nseed: 1\nruns: 1\nduration: 1ms\nwarmup: 0\nmetrics: [events, event_per_sim_second]\n");
+        try
+        {
+            var (code, _, err) = Plesim("validate", file);
+            Assert.Equal(2, code);
+            Assert.Contains($"{file}:8:19: error: metrics[1]: 'event_per_sim_second' is not a metric this scenario reports; did you mean 'events_per_sim_second'?", err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+}
