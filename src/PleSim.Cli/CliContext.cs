@@ -44,6 +44,23 @@ public sealed class CliContext
     public bool IsErrTerminal { get; }
 
     public void Error(string message) => Err.WriteLine("plesim: error: " + message);
+
+    /// <summary>
+    /// The consoles a report is written to: the terminal (unless <paramref name="jsonOnStdout"/>,
+    /// when standard output carries JSON) and a plain 200-column console into <paramref name="text"/>,
+    /// the copy saved with <c>--out</c>.
+    /// </summary>
+    public IReadOnlyList<IAnsiConsole> ReportConsoles(StringWriter text, bool jsonOnStdout)
+    {
+        var plain = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(text),
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+        });
+        plain.Profile.Width = 200;
+        return jsonOnStdout ? [plain] : [Console_, plain];
+    }
 }
 
 /// <summary>

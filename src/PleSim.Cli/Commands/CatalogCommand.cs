@@ -120,17 +120,8 @@ public static class CatalogCommand
         }
         var jsonText = CatalogReport.ResultsJson(results);
         var text = new StringWriter();
-        var textConsole = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        foreach (var console in ctx.ReportConsoles(text, json))
         {
-            Out = new Spectre.Console.AnsiConsoleOutput(text),
-            Ansi = Spectre.Console.AnsiSupport.No,
-            ColorSystem = Spectre.Console.ColorSystemSupport.NoColors,
-        });
-        textConsole.Profile.Width = 200;
-        foreach (var console in new[] { ctx.Console_, textConsole })
-        {
-            if (console == ctx.Console_ && json)
-                continue;
             foreach (var r in results)
             {
                 if (name == "all" && !r.Case.IsExpressible)

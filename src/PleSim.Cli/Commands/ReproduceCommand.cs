@@ -90,17 +90,8 @@ public static class ReproduceCommand
             var variant = Riel2011.Variant(s, variantOverrides.Count);
             var jsonText = ReproduceReport.Json(cells, n, s.Digest, cg, variant);
             var text = new StringWriter();
-            var textConsole = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+            foreach (var console in ctx.ReportConsoles(text, parse.GetValue(json)))
             {
-                Out = new Spectre.Console.AnsiConsoleOutput(text),
-                Ansi = Spectre.Console.AnsiSupport.No,
-                ColorSystem = Spectre.Console.ColorSystemSupport.NoColors,
-            });
-            textConsole.Profile.Width = 200;
-            foreach (var console in new[] { ctx.Console_, textConsole })
-            {
-                if (console == ctx.Console_ && parse.GetValue(json))
-                    continue;
                 if (variant.Count > 0)
                     console.WriteLine($"What-if variant: {string.Join(" ", variant.Select(v => "--set " + v))} in every cell (the no-overcommit cells were calibrated without it).");
                 foreach (var p in Riel2011.Payloads)

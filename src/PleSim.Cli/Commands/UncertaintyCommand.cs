@@ -92,17 +92,8 @@ internal static class UncertaintyCommand
             long events = stored.Sum(r => r.Events);
             var jsonText = UncertaintyReport.Json(study, cells);
             var text = new StringWriter();
-            var textConsole = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+            foreach (var console in ctx.ReportConsoles(text, json))
             {
-                Out = new Spectre.Console.AnsiConsoleOutput(text),
-                Ansi = Spectre.Console.AnsiSupport.No,
-                ColorSystem = Spectre.Console.ColorSystemSupport.NoColors,
-            });
-            textConsole.Profile.Width = 200;
-            foreach (var console in new[] { ctx.Console_, textConsole })
-            {
-                if (console == ctx.Console_ && json)
-                    continue;
                 console.Write(UncertaintyReport.Bands(study, cells));
                 foreach (var p in Riel2011.Payloads)
                     console.Write(UncertaintyReport.Effects(study, cells, p));
