@@ -151,12 +151,12 @@ public sealed class Vcpu : ITaskBody
         Index = index;
         var sim = kvm.Sim;
         var h = new Handlers(this);
-        _segTimer = new HrTimer(sim, h, 0);
-        _pleTimer = new HrTimer(sim, h, 1);
-        _sleepTimer = new HrTimer(sim, h, 2);
-        _kickTimer = new HrTimer(sim, h, 3);
-        _guestTimer = new HrTimer(sim, h, 4);
-        _spinLimitTimer = new HrTimer(sim, h, 5);
+        _segTimer = new HrTimer(sim, h, (long)VcpuTimer.Segment);
+        _pleTimer = new HrTimer(sim, h, (long)VcpuTimer.PleWindow);
+        _sleepTimer = new HrTimer(sim, h, (long)VcpuTimer.SleepTimeout);
+        _kickTimer = new HrTimer(sim, h, (long)VcpuTimer.KickArrival);
+        _guestTimer = new HrTimer(sim, h, (long)VcpuTimer.GuestApicTimer);
+        _spinLimitTimer = new HrTimer(sim, h, (long)VcpuTimer.SpinLimit);
         vm.AddPresence();
     }
 
@@ -1114,28 +1114,53 @@ public sealed class Vcpu : ITaskBody
         return _time[(int)category];
     }
 
+    /// <summary>
+    /// The VCPU's timers; the value is the event argument (fixed numbers: the event digest folds
+    /// them in, so renumbering would change every digest).
+    /// </summary>
+    private enum VcpuTimer : long
+    {
+        /// <summary>The running segment (exit work, guest compute, an interrupt handler) is done.</summary>
+        Segment = 0,
+
+        /// <summary>The PAUSE loop has lasted the PLE window: a PAUSE exit.</summary>
+        PleWindow = 1,
+
+        /// <summary>The pre-2011 handler's <c>schedule_hrtimeout</c> expired.</summary>
+        SleepTimeout = 2,
+
+        /// <summary>A kick's host IPI reaches the VCPU's CPU and forces an exit.</summary>
+        KickArrival = 3,
+
+        /// <summary>The guest's local APIC timer (its tick) fires.</summary>
+        GuestApicTimer = 4,
+
+        /// <summary>A spin with a loop budget (the paravirtual locks' SPIN_THRESHOLD) ran out.</summary>
+        SpinLimit = 5,
+    }
+
     private sealed class Handlers(Vcpu v) : IEventHandler
     {
         public void OnEvent(Simulator sim, long arg)
         {
-            switch (arg)
+            switch ((VcpuTimer)arg)
             {
-                case 0:
+                case VcpuTimer.Segment:
                     v.OnSegmentDone();
                     break;
-                case 1:
+                case VcpuTimer.PleWindow:
                     v.OnPleWindowExpired();
                     break;
-                case 2:
+                case VcpuTimer.SleepTimeout:
                     v.OnSleepTimeout();
                     break;
-                case 3:
+                case VcpuTimer.KickArrival:
                     v.OnKickArrived();
                     break;
-                case 4:
+                case VcpuTimer.GuestApicTimer:
                     v.OnGuestTimer();
                     break;
-                case 5:
+                case VcpuTimer.SpinLimit:
                     v.OnSpinLimit();
                     break;
             }
