@@ -19,6 +19,8 @@ public sealed class InstallTests : IDisposable
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workDir };
         foreach (var a in args)
             psi.ArgumentList.Add(a);
+        // The pack/publish inside the script must not leave MSBuild worker nodes behind the test.
+        psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
