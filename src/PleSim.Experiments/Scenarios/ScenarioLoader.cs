@@ -106,6 +106,7 @@ public static class ScenarioLoader
             CanonicalText = canonical,
             Digest = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical))),
             Provenance = new SortedDictionary<string, string>(ctx.Provenance, StringComparer.Ordinal),
+            Effective = ctx.Effective.ToArray(),
         };
     }
 
