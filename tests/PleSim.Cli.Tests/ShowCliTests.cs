@@ -86,3 +86,27 @@ public class ShowCliTests
         Assert.Contains("ple_window", err, StringComparison.Ordinal);
     }
 }
+
+public class MetricsCliTests
+{
+    [Fact]
+    public void Metrics_of_lock_bench_lists_its_throughput_with_a_unit_and_nothing_undefined()
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = PlesimCli.Run(["metrics", CliTests.Repo("scenarios", "kvm", "lock-bench.yaml")], o, e);
+        Assert.True(code == 0, e.ToString());
+        var lines = o.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(lines, l => l.StartsWith("bench.lock_iterations_per_second ", StringComparison.Ordinal) && l.Contains("[1/s]", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains("no definition", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Metrics_without_a_scenario_lists_every_family()
+    {
+        var o = new StringWriter();
+        int code = PlesimCli.Run(["metrics"], o, new StringWriter());
+        Assert.Equal(0, code);
+        Assert.Equal(PleSim.Experiments.Running.MetricDefinitions.All.Count, o.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+    }
+}
