@@ -165,6 +165,15 @@ public static class ScenarioLoader
         return root;
     }
 
+    /// <summary>Binds <paramref name="text"/> only to learn the keys the binder asks for (problems are ignored): the schema of that file's shape.</summary>
+    public static ReadContext KeysOf(string text)
+    {
+        var ctx = new ReadContext("schema");
+        if (Parse(text, ctx) is { } root)
+            Bind(root, ctx);
+        return ctx;
+    }
+
     private static Scenario Bind(YamlMappingNode root, ReadContext ctx)
     {
         var r = new MapReader(root, "", ctx);

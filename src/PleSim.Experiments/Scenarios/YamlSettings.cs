@@ -152,6 +152,9 @@ public sealed class ReadContext
     /// <summary>Key path → the value the binder settled on (from the file or its default), in the order it was read (<c>plesim show</c>).</summary>
     public List<EffectiveSetting> Effective { get; } = [];
 
+    /// <summary>Leaf key path → what a valid value looks like (the schema's descriptions).</summary>
+    public Dictionary<string, string> Expected { get; } = new(StringComparer.Ordinal);
+
     private readonly Dictionary<string, int> _effectiveIndex = new(StringComparer.Ordinal);
 
     /// <summary>Records the value bound to <paramref name="path"/>; a later read of the same path replaces the earlier one.</summary>
@@ -265,6 +268,7 @@ public sealed class MapReader
     public T Get<T>(string key, ValueKind<T> kind, T defaultValue, T? fallback = default)
     {
         Know(key);
+        _ctx.Expected[Join(key)] = kind.Expected;
         if (!_entries.TryGetValue(key, out var node))
         {
             _ctx.RecordEffective(Join(key), defaultValue, fromFile: false);
@@ -278,6 +282,7 @@ public sealed class MapReader
     public T Require<T>(string key, ValueKind<T> kind, T fallback)
     {
         Know(key);
+        _ctx.Expected[Join(key)] = kind.Expected;
         if (!_entries.TryGetValue(key, out var node))
         {
             _ctx.Error(_mark, Join(key), $"required key '{key}' is missing: expected {kind.Expected}");
@@ -322,6 +327,7 @@ public sealed class MapReader
     public IReadOnlyList<T> ScalarList<T>(string key, ValueKind<T> kind)
     {
         Know(key);
+        _ctx.Expected[Join(key)] = "a list of " + kind.Expected;
         if (!_entries.TryGetValue(key, out var node) || IsNull(node))
             return [];
         var nodes = node is YamlSequenceNode seq ? seq.Children : (IList<YamlNode>)[node];
