@@ -14,6 +14,8 @@ public static partial class PlesimCli
             "PleSim: a deterministic simulator of KVM guests on the Linux 2.6.39 scheduler, with Pause-Loop Exiting " +
             "and its handlers (sleep, yield, the 2011 directed yield and later policies). " + ExitCodes.Help);
         root.Subcommands.Add(ValidateCommand.Create(ctx));
+        root.Subcommands.Add(ShowCommand.Create(ctx));
+        root.Subcommands.Add(MetricsCommand.Create(ctx));
         root.Subcommands.Add(RunCommand.Create(ctx));
         root.Subcommands.Add(BenchCommand.Create(ctx));
         root.Subcommands.Add(ReproduceCommand.Create(ctx));

@@ -5,6 +5,9 @@ namespace PleSim.Reporting;
 /// <summary>Number formatting for people: invariant culture, sensible precision.</summary>
 public static class Formats
 {
+    /// <summary>What a table shows instead of a zero-width confidence interval when every run gave the same value.</summary>
+    public const string AllRunsEqual = "(all runs equal)";
+
     public static string Number(double v)
     {
         if (double.IsNaN(v))

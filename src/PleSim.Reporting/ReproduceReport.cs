@@ -43,7 +43,7 @@ public static class ReproduceReport
                 string tag = c.Basis is { } b ? $" [{BasisColour(b.Kind)}]{b.Kind}[/]" : "";
                 string err = c.PublishedValue is null ? "" : $" {Formats.SignedPercent(c.RelError)}";
                 string fails = c.Failed > 0 ? $" [red]{c.Failed} failed[/]" : "";
-                row.Add($"{seed}\n{N(s.Mean)} [[{N(s.Ci95Low)}, {N(s.Ci95High)}]]\n{err}{tag}{fails}");
+                row.Add($"{seed}\n{N(s.Mean)} {(s.AllRunsEqual ? Formats.AllRunsEqual : $"[[{N(s.Ci95Low)}, {N(s.Ci95High)}]]")}\n{err}{tag}{fails}");
             }
             t.AddRow(row.ToArray());
         }

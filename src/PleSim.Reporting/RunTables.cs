@@ -44,8 +44,9 @@ public static class RunTables
             t.AddColumn(new TableColumn(h).RightAligned());
         foreach (var s in MetricSummary.OfRuns(runs).Where(s => shown.Contains(s.Metric)))
         {
+            // Identical runs have no interval to show: say so rather than print a zero-width CI.
             t.AddRow(Markup.Escape(s.Metric), s.N.ToString(System.Globalization.CultureInfo.InvariantCulture), Formats.Number(s.Mean), Formats.Number(s.Stdev),
-                Formats.Number(s.Ci95Low), Formats.Number(s.Ci95High), Formats.Number(s.Median));
+                s.AllRunsEqual ? Markup.Escape(Formats.AllRunsEqual) : Formats.Number(s.Ci95Low), s.AllRunsEqual ? "—" : Formats.Number(s.Ci95High), Formats.Number(s.Median));
         }
         return t;
     }

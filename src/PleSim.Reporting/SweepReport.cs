@@ -119,7 +119,7 @@ public static class SweepReport
             {
                 h.Append(CultureInfo.InvariantCulture, $"<tr{(c.Significant ? " class=\"sig\"" : "")}><td>{E(c.Metric)}</td><td>{E(c.Context.Length == 0 ? "—" : c.Context)}</td><td>{E(c.Value)}</td>");
                 h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\">{c.Difference.N}</td><td class=\"num\">{N(c.BaselineMean)}</td><td class=\"num\" data-diff=\"{Raw(c.Difference.Mean)}\">{N(c.Difference.Mean)}</td>");
-                h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\">[{N(c.Difference.Ci95Low)}, {N(c.Difference.Ci95High)}]</td><td class=\"num\">{E(Formats.SignedPercent(c.Relative))}</td></tr>\n");
+                h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\">{(c.Difference.AllRunsEqual ? E($"= {N(c.Difference.Mean)}, all pairs equal") : $"[{N(c.Difference.Ci95Low)}, {N(c.Difference.Ci95High)}]")}</td><td class=\"num\">{E(Formats.SignedPercent(c.Relative))}</td></tr>\n");
             }
             h.Append("</tbody>\n</table></div>\n");
         }

@@ -78,7 +78,9 @@ public static class SweepTables
             t.AddColumn(new TableColumn(h).RightAligned());
         foreach (var c in rows)
         {
-            var ci = $"[{Formats.Number(c.Difference.Ci95Low)}, {Formats.Number(c.Difference.Ci95High)}]";
+            var ci = c.Difference.AllRunsEqual
+                ? $"= {Formats.Number(c.Difference.Mean)}, all pairs equal"
+                : $"[{Formats.Number(c.Difference.Ci95Low)}, {Formats.Number(c.Difference.Ci95High)}]";
             t.AddRow(Markup.Escape(c.Metric), Markup.Escape(c.Context.Length == 0 ? "—" : c.Context), Markup.Escape(c.Value),
                 c.Difference.N.ToString(CultureInfo.InvariantCulture), Formats.Number(c.BaselineMean), Formats.Number(c.Difference.Mean),
                 Markup.Escape(ci) + (c.Significant ? " *" : ""), Formats.SignedPercent(c.Relative));
@@ -88,10 +90,11 @@ public static class SweepTables
         return t;
     }
 
-    /// <summary><c>mean ± half-width</c>, or the mean alone for one run, or – without data.</summary>
+    /// <summary><c>mean ± half-width</c>, or the mean alone for one run, <c>mean (all runs equal)</c> when the runs agree exactly, or – without data.</summary>
     public static string MeanCi(PleSim.Experiments.Running.MetricSummary? s) =>
         s is null || s.N == 0 ? "–"
         : s.N == 1 ? Formats.Number(s.Mean)
+        : s.AllRunsEqual ? $"{Formats.Number(s.Mean)} {Formats.AllRunsEqual}"
         : $"{Formats.Number(s.Mean)} ± {Formats.Number(s.Ci95HalfWidth)}";
 }
 

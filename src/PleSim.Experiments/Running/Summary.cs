@@ -7,6 +7,12 @@ public sealed record MetricSummary(string Metric, int N, double Mean, double Std
 {
     public double Ci95HalfWidth => (Ci95High - Ci95Low) / 2;
 
+    /// <summary>
+    /// True when every one of two or more runs gave the same value (the spread is exactly zero: Welford's
+    /// sum of squares stays 0 only for identical values). Tables then say so instead of a zero-width CI.
+    /// </summary>
+    public bool AllRunsEqual => N > 1 && Stdev == 0;
+
     /// <summary>Summary of <paramref name="values"/> (NaN fields where they are undefined, e.g. a CI of one value).</summary>
     public static MetricSummary Of(string metric, IReadOnlyList<double> values)
     {

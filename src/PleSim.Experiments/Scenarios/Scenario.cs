@@ -62,6 +62,9 @@ public sealed record Scenario
     /// <summary>Key path → source of the value, as the file states it.</summary>
     public IReadOnlyDictionary<string, string> Provenance { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Every value the binder read, after overrides and presets, with defaults filled in, in reading order (<c>plesim show</c>).</summary>
+    public IReadOnlyList<EffectiveSetting> Effective { get; init; } = [];
+
     /// <summary>The seed of run <paramref name="index"/> (0-based): runs use consecutive seeds from <see cref="Seed"/>.</summary>
     public ulong SeedOfRun(int index) => Seed + (ulong)index;
 }

@@ -106,6 +106,7 @@ public static class ScenarioLoader
             CanonicalText = canonical,
             Digest = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical))),
             Provenance = new SortedDictionary<string, string>(ctx.Provenance, StringComparer.Ordinal),
+            Effective = ctx.Effective.ToArray(),
         };
     }
 
@@ -162,6 +163,15 @@ public static class ScenarioLoader
             return null;
         }
         return root;
+    }
+
+    /// <summary>Binds <paramref name="text"/> only to learn the keys the binder asks for (problems are ignored): the schema of that file's shape.</summary>
+    public static ReadContext KeysOf(string text)
+    {
+        var ctx = new ReadContext("schema");
+        if (Parse(text, ctx) is { } root)
+            Bind(root, ctx);
+        return ctx;
     }
 
     private static Scenario Bind(YamlMappingNode root, ReadContext ctx)

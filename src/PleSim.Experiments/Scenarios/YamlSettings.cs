@@ -149,6 +149,29 @@ public sealed class ReadContext
     /// <summary>Every key path the binder asked for, present in the file or not (the schema of this file's kind).</summary>
     public HashSet<string> KnownPaths { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Key path → the value the binder settled on (from the file or its default), in the order it was read (<c>plesim show</c>).</summary>
+    public List<EffectiveSetting> Effective { get; } = [];
+
+    /// <summary>Leaf key path → what a valid value looks like (the schema's descriptions).</summary>
+    public Dictionary<string, string> Expected { get; } = new(StringComparer.Ordinal);
+
+    private readonly Dictionary<string, int> _effectiveIndex = new(StringComparer.Ordinal);
+
+    /// <summary>Records the value bound to <paramref name="path"/>; a later read of the same path replaces the earlier one.</summary>
+    public void RecordEffective(string path, object? value, bool fromFile)
+    {
+        var e = new EffectiveSetting(path, EffectiveSetting.Format(value), fromFile);
+        if (_effectiveIndex.TryGetValue(path, out var i))
+        {
+            Effective[i] = e;
+        }
+        else
+        {
+            _effectiveIndex[path] = Effective.Count;
+            Effective.Add(e);
+        }
+    }
+
     public void Error(YamlNode? node, string path, string message)
     {
         var mark = node?.Start ?? Mark.Empty;
@@ -157,6 +180,23 @@ public sealed class ReadContext
 
     public void Error(Mark mark, string path, string message) =>
         Diagnostics.Add(new ScenarioDiagnostic(File, (int)mark.Line, (int)mark.Column, path, message));
+}
+
+/// <summary>One bound scenario value: its key path, its value as text, and whether the file (or an override) gave it.</summary>
+public sealed record EffectiveSetting(string Path, string Value, bool FromFile)
+{
+    /// <summary>A bound value as scenario-file text (invariant culture; durations with their unit; lists as <c>[a, b]</c>).</summary>
+    public static string Format(object? value) => value switch
+    {
+        null => "null",
+        bool b => b ? "true" : "false",
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        string t => t,
+        SimDuration sd => sd.ToString(),
+        System.Collections.IEnumerable list => "[" + string.Join(", ", list.Cast<object?>().Select(Format)) + "]",
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
 }
 
 /// <summary>
@@ -228,21 +268,30 @@ public sealed class MapReader
     public T Get<T>(string key, ValueKind<T> kind, T defaultValue, T? fallback = default)
     {
         Know(key);
+        _ctx.Expected[Join(key)] = kind.Expected;
         if (!_entries.TryGetValue(key, out var node))
+        {
+            _ctx.RecordEffective(Join(key), defaultValue, fromFile: false);
             return defaultValue;
-        return ReadLeaf(key, node, kind, fallback ?? defaultValue);
+        }
+        var value = ReadLeaf(key, node, kind, fallback ?? defaultValue);
+        _ctx.RecordEffective(Join(key), value, fromFile: true);
+        return value;
     }
 
     public T Require<T>(string key, ValueKind<T> kind, T fallback)
     {
         Know(key);
+        _ctx.Expected[Join(key)] = kind.Expected;
         if (!_entries.TryGetValue(key, out var node))
         {
             _ctx.Error(_mark, Join(key), $"required key '{key}' is missing: expected {kind.Expected}");
             _failed.Add(key);
             return fallback;
         }
-        return ReadLeaf(key, node, kind, fallback);
+        var value = ReadLeaf(key, node, kind, fallback);
+        _ctx.RecordEffective(Join(key), value, fromFile: true);
+        return value;
     }
 
     /// <summary>A nested mapping; an absent key gives an empty reader (every value takes its default).</summary>
@@ -278,6 +327,7 @@ public sealed class MapReader
     public IReadOnlyList<T> ScalarList<T>(string key, ValueKind<T> kind)
     {
         Know(key);
+        _ctx.Expected[Join(key)] = "a list of " + kind.Expected;
         if (!_entries.TryGetValue(key, out var node) || IsNull(node))
             return [];
         var nodes = node is YamlSequenceNode seq ? seq.Children : (IList<YamlNode>)[node];
@@ -296,6 +346,7 @@ public sealed class MapReader
             else
                 items.Add(v);
         }
+        _ctx.RecordEffective(Join(key), items, fromFile: true);
         return items;
     }
 

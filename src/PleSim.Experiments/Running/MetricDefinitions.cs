@@ -1,0 +1,125 @@
+namespace PleSim.Experiments.Running;
+
+/// <summary>
+/// One-line definitions and units of the metrics the models report (<c>plesim metrics</c>), by family.
+/// A pattern is matched segment by segment on the dot-separated name: <c>*</c> is one segment (a VM
+/// name, a cause, a label), <c>**</c> is the rest of the name (a task or cgroup path). The first
+/// matching row wins. A metric added to a model without a row here fails a test.
+/// </summary>
+public static class MetricDefinitions
+{
+    /// <summary>One family of metrics.</summary>
+    public sealed record Definition(string Pattern, string Unit, string Meaning);
+
+    /// <summary>The table. "VCPU time" is the VM's VCPU-thread time in the measured window (VCPUs × window).</summary>
+    public static readonly IReadOnlyList<Definition> All =
+    [
+        // engine-hold
+        new("events", "events", "events the engine executed in the measured window"),
+        new("events_per_sim_second", "1/s (simulated)", "events executed per simulated second"),
+        new("pending", "events", "events still queued at the end of the run"),
+        new("watchdog_fires", "count", "times the hold model's watchdog fired"),
+        // host
+        new("host_switches_per_second", "1/s", "context switches on all physical CPUs, per second"),
+        new("host_migrations_per_second", "1/s", "task migrations between physical CPUs, per second"),
+        new("host_utilisation", "fraction", "busy time of the physical CPUs over their total time"),
+        new("host.background_cpus", "CPUs", "CPU time of the host's background tasks, in CPUs"),
+        new("host.background_items_per_second", "1/s", "work items the background tasks ran, per second"),
+        new("host.background_coalesced_per_second", "1/s", "background work items coalesced with one already queued, per second"),
+        new("cpu_share.**", "fraction of one CPU", "CPU time of the named host task over the window"),
+        new("group_share.**", "fraction of one CPU", "CPU time of the named host cgroup over the window"),
+        new("group_weight.**", "load weight", "mean CFS weight of the named cgroup's entity while runnable, sampled at ticks"),
+        new("migrations_per_second.*", "1/s", "host task migrations of this cause (wakeup, fork, periodic/idle/newidle/active balance, affinity), per second"),
+        new("min_periodic_balance_gap_ms", "ms", "shortest gap between two periodic-balance migrations (reported once two happened)"),
+        new("first_periodic_migration_ms", "ms", "time after warm-up of the first periodic-balance migration (reported once one happened)"),
+        new("wakeup_latency_mean_us", "µs", "mean host wake-up latency (wake-up to running)"),
+        new("wakeup_latency_p99_us", "µs", "99th percentile host wake-up latency"),
+        new("wakeup_latency_max_us", "µs", "largest host wake-up latency"),
+        new("yield_to_success", "count", "host yield_to() calls that succeeded (host yield-to scenarios)"),
+        new("yield_to_failed", "count", "host yield_to() calls that failed"),
+        new("yield_to_target_ran_next", "fraction", "successful yield_to() calls after which the target ran next"),
+        new("yield_to_other_ran_next", "fraction", "successful yield_to() calls after which a third task ran next"),
+        new("yield_to_self_ran_next", "fraction", "successful yield_to() calls after which the yielder ran again next"),
+        // per VM: time shares (of VCPU time)
+        new("*.cpus_used", "CPUs", "host CPU time of the VM's VCPU threads, in CPUs"),
+        new("*.frac_spin", "share of VCPU time", "VCPU time spent spinning on a guest lock in guest mode"),
+        new("*.frac_pause_exit", "share of VCPU time", "VCPU time in PAUSE-loop exits (exit, handler, entry)"),
+        new("*.frac_halted", "share of VCPU time", "VCPU time halted in the guest (idle or waiting)"),
+        new("*.frac_preempted", "share of VCPU time", "VCPU time runnable but not running on the host (preempted)"),
+        new("*.frac_lock_holder_preempted", "share of VCPU time", "VCPU time preempted while holding a guest lock"),
+        new("*.frac_rq_lock_wait", "share of VCPU time", "VCPU time waiting for a host runqueue lock in the directed-yield walk"),
+        new("*.frac_guest_run", "share of VCPU time", "VCPU time running guest code"),
+        new("*.frac_other_exit", "share of VCPU time", "VCPU time in exits other than PAUSE (IPIs, HLT, hypercalls, ...)"),
+        new("*.frac_ple_sleep", "share of VCPU time", "VCPU time asleep in the sleep PAUSE handler"),
+        new("*.frac_userspace", "share of VCPU time", "VCPU time in user-space (QEMU) exits"),
+        new("*.frac_spin_behind_descheduled_waiter", "share of VCPU time", "VCPU time spinning behind a ticket waiter that is not running"),
+        new("*.frac_time_split", "share of the window", "time some of the VM's VCPUs were on a CPU while others were runnable but off-CPU (the only time a VCPU can spin on a preempted one)"),
+        new("*.lock_stalled_on_descheduled_waiter", "fraction of the window", "time a released lock waited for its next, descheduled, waiter"),
+        // per VM: rates
+        new("*.pause_exits_per_second", "1/s", "PAUSE-loop exits of the VM's VCPUs, per second"),
+        new("*.lock_holder_preemptions_per_second", "1/s", "preemptions of a VCPU holding a guest lock, per second (sum of lhp.*)"),
+        new("*.lhp.*", "1/s", "lock-holder preemptions by who preempted (woken_by_holder, same_vm, other_vm, host_task), per second"),
+        new("*.irqs_deferred_per_second", "1/s", "guest interrupts delivered late because the VCPU was not running, per second"),
+        new("*.irq_deferred_mean_us", "µs", "mean delay of a deferred guest interrupt"),
+        new("*.irq_window_exits_per_second", "1/s", "interrupt-window exits, per second"),
+        new("*.pv_lock_halts_per_second", "1/s", "paravirtual spinlock halts (pv_wait), per second"),
+        new("*.pv_kicks_per_second", "1/s", "paravirtual kicks (KICK_CPU hypercalls), per second"),
+        new("*.lock_steals_per_second", "1/s", "locks taken out of queue order (test-and-set or qspinlock steals), per second"),
+        new("*.pv_tlb_flush_skips_per_second", "1/s", "TLB-flush IPIs skipped for preempted VCPUs (PV TLB flush), per second"),
+        new("*.pv_sched_yields_per_second", "1/s", "SCHED_YIELD hypercalls, per second"),
+        new("*.lock_handoffs_to_descheduled_waiter_per_second", "1/s", "lock releases whose next waiter was not running, per second"),
+        new("*.yield_to_success_rate", "fraction", "PAUSE-handler yield_to() calls that succeeded"),
+        new("*.yield_to_hit_rate", "fraction", "successful yield_to() calls whose target was a VCPU the yielder was waiting on (ground truth)"),
+        // per VM: workloads
+        new("*.publish_rate", "messages/s", "AMQP messages published per second"),
+        new("*.subscribe_rate", "messages/s", "AMQP messages consumed per second"),
+        new("*.total_transfers_per_second", "messages/s", "AMQP messages published plus consumed, per second"),
+        new("*.mean_batch", "messages", "mean messages per consumer batch"),
+        new("*.tlb_shootdowns_per_second", "1/s", "broker heap trims that shoot down TLBs, per second"),
+        new("*.broker_trims_per_message", "trims/message", "broker heap trims per message received"),
+        new("*.broker_trimmed_kib_per_second", "KiB/s", "memory the broker's heap trims returned, per second"),
+        new("*.broker_heap_trim_calls_per_second", "1/s", "heap-trim calls of the broker's allocator, per second"),
+        new("*.broker_arena_consolidations_per_second", "1/s", "allocator arena consolidations in the broker, per second"),
+        new("*.broker_arena_max_heap_kib", "KiB", "largest heap of the broker's arena"),
+        new("*.broker_queue_max_depth", "messages", "deepest the broker's queue got"),
+        new("*.lazy_tlb_flushes_per_second", "1/s", "lazy-TLB flushes in the guest, per second"),
+        new("*.lock_iterations_per_second", "1/s", "lock-bench critical sections completed, per second"),
+        new("*.completion_time_ms", "ms", "boot-storm: time until every VCPU finished its iterations (NaN if not within the run)"),
+        // per VM: ground truth (counts in the window; docs/ground-truth.md)
+        new("*.spin_ns", "ns", "VCPU time spinning on guest locks in the window"),
+        new("*.spin_ns.*", "ns", "spin time by the cause the spinner waited on (they add up to spin_ns)"),
+        new("*.spin_share.*", "fraction of spin", "share of spin_ns with this cause"),
+        new("*.pause_exits", "count", "PAUSE-loop exits in the window"),
+        new("*.pause_exits.*", "count", "PAUSE-loop exits by the spinner's cause"),
+        new("*.yield_to_calls", "count", "yield_to() calls of the PAUSE handler in the window"),
+        new("*.yield_to.*", "count", "yield_to() calls by the target's label or the failure reason (they add up to yield_to_calls)"),
+        new("*.dy_walks", "count", "directed-yield candidate walks"),
+        new("*.dy_walks_without_yield", "count", "directed-yield walks that yielded to nobody"),
+        new("*.dy_candidates", "count", "VCPUs the directed-yield walks looked at"),
+        new("*.dy_skipped.*", "count", "directed-yield candidates skipped, by reason"),
+    ];
+
+    /// <summary>The definition of <paramref name="metric"/>, or null when no row covers it.</summary>
+    public static Definition? Of(string metric)
+    {
+        var segments = metric.Split('.');
+        foreach (var d in All)
+        {
+            if (Matches(d.Pattern.Split('.'), segments))
+                return d;
+        }
+        return null;
+    }
+
+    private static bool Matches(string[] pattern, string[] name)
+    {
+        for (int i = 0; i < pattern.Length; i++)
+        {
+            if (pattern[i] == "**")
+                return i < name.Length;
+            if (i >= name.Length || (pattern[i] != "*" && pattern[i] != name[i]))
+                return false;
+        }
+        return pattern.Length == name.Length;
+    }
+}
