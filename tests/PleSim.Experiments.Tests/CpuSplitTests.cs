@@ -41,7 +41,7 @@ public class CpuSplitTests
     [Fact]
     public void Split_counts_the_runs_where_one_guest_got_at_most_a_quarter()
     {
-        var cell = new CellResult(new CellSpec(8, "none", 4), 104951, CellBasis.Predicted,
+        var cell = new CellResult(new CellSpec(8, "none", 4), 100_000, CellBasis.Predicted,
             [Run(1, 2.0, 2.0), Run(2, 0.8, 3.2), Run(3, 3.1, 0.9), Run(4, 1.2, 2.8), new RunResult { Seed = 5, Error = "boom" }],
             "amqp.subscribe_rate");
         var x = Riel2011.Split(cell);
