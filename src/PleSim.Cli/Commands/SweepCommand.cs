@@ -117,54 +117,16 @@ public static class SweepCommand
             // Where the store and the exports go is checked before anything runs.
             OutputPaths.CheckDirectory(dir, "--out");
             var storePath = Path.Combine(dir, sh.StoreFileName);
-            ResultStore store;
-            if (File.Exists(storePath))
-            {
-                if (!parse.GetValue(resume))
-                {
-                    // Being written right now says more than "already exists".
-                    using (StoreLock.Acquire(storePath))
-                    {
-                    }
-                    throw new StoreException($"{storePath} already exists: continue that sweep with --resume, or choose another --out directory");
-                }
-                store = ResultStore.Open(storePath);
-                try
-                {
-                    store.CheckResumable(plan, sh);
-                }
-                catch
-                {
-                    store.Dispose();
-                    throw;
-                }
-            }
-            else
-            {
-                store = ResultStore.Create(storePath, plan, sh);
-            }
+            var store = ResultStore.OpenFor(storePath, plan, sh, parse.GetValue(resume), "continue that sweep with --resume");
             string resumeHint = $"plesim sweep --resume --out {Quote(dir)}{(sh.IsAll ? "" : $" --shard {sh}")}";
             using (store)
             {
                 ctx.Err.WriteLine($"plesim: sweep '{plan.Base.Name}'{(fromStore ? $" (from {storePath})" : "")}: {plan.Points.Count} point(s) × {plan.Runs} run(s){(plan.Adaptive is null ? "" : $" (adaptive: {plan.Adaptive})")}" +
                     $"{(sh.IsAll ? "" : $", shard {sh}")} → {storePath}");
                 var options = new RunOptions { CheckInvariantsEvery = parse.GetValue(invariants) ? 1 : 0 };
-                // SIGINT (Ctrl+C) and SIGTERM (Slurm, Kubernetes, kill) alike stop starting runs; the
-                // ones in flight finish and are stored, the store is closed back to one file, and
-                // --resume loses nothing. A second signal ends the process at once.
-                using var cancel = new CancellationTokenSource();
-                int signal = 0;
-                void OnSignal(PosixSignalContext c)
-                {
-                    if (Interlocked.CompareExchange(ref signal, c.Signal == PosixSignal.SIGTERM ? 15 : 2, 0) != 0)
-                        return; // second signal: the default action (terminate)
-                    c.Cancel = true;
-                    cancel.Cancel();
-                }
-                using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-                using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+                using var signals = new StopSignals();
                 var outcome = Progress.Run(ctx, $"sweep {plan.Base.Name}{(sh.IsAll ? "" : $" shard {sh}")}",
-                    report => SweepRunner.Run(plan, store, sh, parse.GetValue(parallel), options, report, cancel.Token),
+                    report => SweepRunner.Run(plan, store, sh, parse.GetValue(parallel), options, report, signals.Token),
                     quiet: parse.GetValue(quiet));
                 ctx.Err.WriteLine($"plesim: {outcome.Ran} run(s) done now, {outcome.AlreadyStored} were already stored" +
                     (outcome.Failed.Count > 0 ? $", {outcome.Failed.Count} failed" : ""));
@@ -178,9 +140,8 @@ public static class SweepCommand
                 }
                 if (outcome.Interrupted)
                 {
-                    int sig = Volatile.Read(ref signal);
-                    ctx.Err.WriteLine($"plesim: interrupted{(sig == 15 ? " by SIGTERM" : sig == 2 ? " by SIGINT" : "")}; the finished runs are stored; continue with: {resumeHint}");
-                    return sig == 15 ? ExitCodes.InterruptedBySigterm : ExitCodes.InterruptedBySigint;
+                    ctx.Err.WriteLine($"plesim: interrupted{signals.By}; the finished runs are stored; continue with: {resumeHint}");
+                    return signals.ExitCode;
                 }
                 if (sh.IsAll)
                 {

@@ -30,48 +30,15 @@ internal static class UncertaintyCommand
         }
         var plan = study.Plan;
         var storePath = Path.Combine(dir, sh.StoreFileName);
-        ResultStore store;
-        if (File.Exists(storePath))
-        {
-            if (!resume)
-                throw new StoreException($"{storePath} already exists: continue that study with --resume, or choose another --out directory");
-            store = ResultStore.Open(storePath);
-            try
-            {
-                store.CheckResumable(plan, sh);
-            }
-            catch
-            {
-                store.Dispose();
-                throw;
-            }
-        }
-        else
-        {
-            store = ResultStore.Create(storePath, plan, sh);
-        }
+        var store = ResultStore.OpenFor(storePath, plan, sh, resume, "continue that study with --resume");
         using (store)
         {
             ctx.Err.WriteLine($"plesim: riel-2011 uncertainty: {study.Unknowns.Count} unknowns, {study.DesignPoints} sampled points × {study.Cells.Count} cells × {plan.Runs} run(s) " +
                 $"= {plan.Points.Count * plan.Runs} runs{(sh.IsAll ? "" : $", shard {sh}")} → {storePath} (planned in {sw.Elapsed.TotalSeconds:0.0} s)");
-            using var cancel = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCtrlC = (_, e) =>
-            {
-                e.Cancel = true;
-                cancel.Cancel();
-            };
-            Console.CancelKeyPress += onCtrlC;
-            SweepOutcome outcome;
+            using var signals = new StopSignals();
             var runSw = Stopwatch.StartNew();
-            try
-            {
-                outcome = Progress.Run(ctx, $"riel-2011 uncertainty{(sh.IsAll ? "" : $" shard {sh}")}",
-                    report => SweepRunner.Run(plan, store, sh, parallel, null, report, cancel.Token), quiet: json && !ctx.IsErrTerminal);
-            }
-            finally
-            {
-                Console.CancelKeyPress -= onCtrlC;
-            }
+            var outcome = Progress.Run(ctx, $"riel-2011 uncertainty{(sh.IsAll ? "" : $" shard {sh}")}",
+                report => SweepRunner.Run(plan, store, sh, parallel, null, report, signals.Token), quiet: json && !ctx.IsErrTerminal);
             runSw.Stop();
             ctx.Err.WriteLine($"plesim: {outcome.Ran} run(s) done now in {runSw.Elapsed.TotalSeconds:0.0} s, {outcome.AlreadyStored} were already stored" +
                 (outcome.Failed.Count > 0 ? $", {outcome.Failed.Count} failed" : ""));
@@ -79,8 +46,8 @@ internal static class UncertaintyCommand
                 ctx.Err.WriteLine($"plesim: point {f.Point} run {f.Run} (seed {f.Seed}) failed: {f.Error}");
             if (outcome.Interrupted)
             {
-                ctx.Err.WriteLine($"plesim: interrupted; the finished runs are stored; continue with: plesim reproduce riel-2011 --uncertainty ... --out {SweepCommand.Quote(dir)} --resume");
-                return ExitCodes.RunFailed;
+                ctx.Err.WriteLine($"plesim: interrupted{signals.By}; the finished runs are stored; continue with: plesim reproduce riel-2011 --uncertainty ... --out {SweepCommand.Quote(dir)} --resume");
+                return signals.ExitCode;
             }
             if (!sh.IsAll)
             {

@@ -92,6 +92,37 @@ public sealed class ResultStore : IDisposable
     /// <summary>The shard this store holds (stores made before shards were counted from 1 wrote 0-based <c>i/N</c>).</summary>
     public Shard StoredShard => Sweeps.Shard.ParseStored(Shard, _meta.GetValueOrDefault("shard_numbering") == "from-1");
 
+    /// <summary>
+    /// The store a job writes <paramref name="plan"/>'s runs to: a new one, or — only with
+    /// <paramref name="resume"/> — the existing one after checking that it holds the same sweep.
+    /// An existing store without <paramref name="resume"/> is refused (saying so if another
+    /// process is writing it, else with <paramref name="resumeAdvice"/>).
+    /// </summary>
+    public static ResultStore OpenFor(string path, SweepPlan plan, Shard shard, bool resume, string resumeAdvice)
+    {
+        if (!File.Exists(path))
+            return Create(path, plan, shard);
+        if (!resume)
+        {
+            // Being written right now says more than "already exists".
+            using (StoreLock.Acquire(path))
+            {
+            }
+            throw new StoreException($"{path} already exists: {resumeAdvice}, or choose another --out directory");
+        }
+        var store = Open(path);
+        try
+        {
+            store.CheckResumable(plan, shard);
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+        return store;
+    }
+
     /// <summary>Creates a new store for <paramref name="plan"/> (atomically: a temporary file renamed into place). Refuses an existing file.</summary>
     public static ResultStore Create(string path, SweepPlan plan, Shard shard)
     {
