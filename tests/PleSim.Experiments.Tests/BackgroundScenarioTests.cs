@@ -214,9 +214,7 @@ public class BackgroundAllocationTests
         Assert.NotEmpty(model.Background);
         model.Sim.RunUntil(new SimTime(2_000_000_000));
         long done0 = model.Background.Sum(b => b.Done.Sum());
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        model.Sim.RunUntil(new SimTime(12_000_000_000));
-        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        var (bytes, _) = SteadyState.Measure(model, 2_000_000_000, 12_000_000_000);
         Assert.True(model.Background.Sum(b => b.Done.Sum()) - done0 > 20);
         Assert.Equal(0, bytes);
     }

@@ -90,12 +90,8 @@ public class GroundTruthAllocationTests
         // Spinning, PAUSE exits, yield_to labels, presence changes and re-classification all run here.
         var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "kvm", "lock-bench.yaml"), [Override.Parse($"kvm.ple_handler={handler}")]);
         var model = new SystemRun(s, 1);
-        model.Sim.RunUntil(new Engine.SimTime(200_000_000));
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        long e0 = model.Sim.EventsFired;
-        model.Sim.RunUntil(new Engine.SimTime(400_000_000));
-        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.True(model.Sim.EventsFired - e0 > 10_000);
+        var (bytes, events) = SteadyState.Measure(model, 200_000_000, 400_000_000);
+        Assert.True(events > 10_000);
         Assert.True(model.Vms[0].Vm.Vcpus.Sum(v => v.TimeIn(Hypervisor.VcpuTime.GuestSpin)) > 0);
         Assert.Equal(0, bytes);
     }

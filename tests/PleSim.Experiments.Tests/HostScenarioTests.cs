@@ -153,12 +153,8 @@ public class HostAllocationTests
     {
         var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "host", "six-hogs-four-cpus.yaml"));
         var model = new SystemRun(s, 3);
-        model.Sim.RunUntil(new Engine.SimTime(2_000_000_000));
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        long e0 = model.Sim.EventsFired;
-        model.Sim.RunUntil(new Engine.SimTime(6_000_000_000));
-        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.True(model.Sim.EventsFired - e0 > 10_000);
+        var (bytes, events) = SteadyState.Measure(model, 2_000_000_000, 6_000_000_000);
+        Assert.True(events > 10_000);
         Assert.Equal(0, bytes);
     }
 
@@ -167,12 +163,8 @@ public class HostAllocationTests
     {
         var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "riel-2011", "amqp.yaml"));
         var model = new SystemRun(s, 2011);
-        model.Sim.RunUntil(new Engine.SimTime(1_000_000_000));
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        long e0 = model.Sim.EventsFired;
-        model.Sim.RunUntil(new Engine.SimTime(2_000_000_000));
-        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.True(model.Sim.EventsFired - e0 > 10_000);
+        var (bytes, events) = SteadyState.Measure(model, 1_000_000_000, 2_000_000_000);
+        Assert.True(events > 10_000);
         Assert.Equal(0, bytes);
     }
 }
@@ -226,12 +218,8 @@ public class EevdfScenarioTests
     {
         var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "host", "six-hogs-four-cpus.yaml"), [Override.Parse("host.scheduler=eevdf-6.14")]);
         var model = new SystemRun(s, 3);
-        model.Sim.RunUntil(new Engine.SimTime(2_000_000_000));
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        long e0 = model.Sim.EventsFired;
-        model.Sim.RunUntil(new Engine.SimTime(6_000_000_000));
-        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.True(model.Sim.EventsFired - e0 > 10_000);
+        var (bytes, events) = SteadyState.Measure(model, 2_000_000_000, 6_000_000_000);
+        Assert.True(events > 10_000);
         Assert.Equal(0, bytes);
     }
 }

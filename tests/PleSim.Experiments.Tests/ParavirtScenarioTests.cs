@@ -55,9 +55,7 @@ public class ParavirtScenarioTests
         var model = new SystemRun(s, 1);
         model.Sim.RunUntil(new Engine.SimTime(200_000_000));
         long pv0 = model.Vms[0].Kernel.Locks.Sum(l => l.PvHalts + l.Steals);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        model.Sim.RunUntil(new Engine.SimTime(400_000_000));
-        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        var (bytes, _) = SteadyState.Measure(model, 200_000_000, 400_000_000);
         Assert.True(model.Vms[0].Kernel.Locks.Sum(l => l.PvHalts + l.Steals) > pv0); // PV halts (3.12) or lock steals (5.10) in the window
         Assert.Equal(0, bytes);
     }
