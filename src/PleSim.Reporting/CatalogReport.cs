@@ -47,6 +47,8 @@ public static class CatalogReport
 
     public static string Status(CatalogCase c) => c.Expression is { } e
         ? $"expressible: {e.Scenario}, metric {e.Metric}, {e.Rows.Count} row(s) x {e.Columns.Count} column(s), {e.Runs} runs per cell"
+          + string.Concat(e.PerRow.Select(p => $"; row {p.Key}: {p.Value.Scenario}, metric {p.Value.Metric}"))
+          + (e.Relative is { } rel ? $"; each cell is the % change over its base ({string.Join(" ", rel.Base)}), {(rel.LowerIsBetter ? "lower" : "higher")} is better" : "")
           + (c.Calibrate is { } k ? $"; calibrated: {k.Key} = {k.Value} on column {k.Column}" : "")
         : "cannot express yet: " + c.CannotExpress;
 
@@ -300,6 +302,27 @@ public static class CatalogReport
             w.WriteNumber("runs", e.Runs);
             w.WriteNumber("quick_runs", e.QuickRuns);
             w.WriteString("builtin", e.Builtin);
+            w.WriteStartObject("per_row");
+            foreach (var (row, t) in e.PerRow)
+            {
+                w.WriteStartObject(row);
+                w.WriteString("scenario", t.Scenario);
+                w.WriteString("metric", t.Metric);
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+            if (e.Relative is { } rel)
+            {
+                w.WriteStartObject("relative");
+                w.WriteStartArray("base");
+                foreach (var o in rel.Base)
+                    w.WriteStringValue(o);
+                w.WriteEndArray();
+                w.WriteString("better", rel.LowerIsBetter ? "lower" : "higher");
+                w.WriteEndObject();
+            }
+            else
+                w.WriteNull("relative");
             w.WriteEndObject();
             w.WriteNull("cannot_express");
         }

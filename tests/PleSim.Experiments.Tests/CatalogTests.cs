@@ -258,6 +258,49 @@ public class CatalogTests
         Assert.NotEqual(Verdicts.CannotExpress, r.Verdict);
     }
 
+    [Fact]
+    public void A_relative_case_runs_each_cell_and_its_base_with_the_same_seeds_and_reports_the_change()
+    {
+        const string table = "published:\n  unit: \"% change\"\n  columns: [c]\n  rows:\n    - {name: a, values: [5]}\n    - {name: b, values: [-3]}\n";
+        const string shape = "  - {claim: a improves, positive: \"a @ c\"}\n";
+        var text = Case(shape, table, tail:
+            "expression:\n  scenario: scenarios/kvm/lock-bench.yaml\n  metric: bench.lock_iterations_per_second\n  runs: 2\n" +
+            "  quick: {runs: 2, set: [duration=20ms, warmup=5ms]}\n" +
+            "  rows: {a: [\"kvm.ple_handler=directed-yield-2011\"], b: [\"kvm.ple_handler=none\"]}\n  columns: {c: []}\n" +
+            "  per_row: {b: {metric: bench.cpus_used}}\n" +
+            "  relative: {base: [\"kvm.ple_handler=sleep\"], better: higher}\n");
+        var c = CaseLoader.LoadText(text, "demo.yaml");
+        Assert.Equal("bench.cpus_used", c.Expression!.MetricOf("b"));
+        Assert.Equal("bench.lock_iterations_per_second", c.Expression.MetricOf("a"));
+        var r = CatalogRunner.Run(c, quick: true, parallelism: 1);
+        var a = r.Cells[0];
+        Assert.Equal(4, a.Runs.Length); // two variant runs, then two base runs
+        Assert.Equal(a.Runs.Take(2).Select(x => x.Seed), a.Runs.Skip(2).Select(x => x.Seed));
+        for (int k = 0; k < 2; k++)
+        {
+            double v = a.Runs[k].Metric("bench.lock_iterations_per_second")!.Value, b = a.Runs[k + 2].Metric("bench.lock_iterations_per_second")!.Value;
+            Assert.Equal(100 * (v - b) / b, a.Values[k], 9);
+        }
+        Assert.Contains("over the base", a.Summary.Metric, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Lower_is_better_turns_a_shorter_time_into_a_positive_change_and_bad_relative_keys_are_reported()
+    {
+        var lower = new RelativeCells(["x=1"], LowerIsBetter: true);
+        Assert.Equal(10, lower.Change(90, 100), 9);
+        Assert.Equal(-10, new RelativeCells(["x=1"], false).Change(90, 100), 9);
+        Assert.True(double.IsNaN(lower.Change(90, 0)));
+        const string table = "published:\n  unit: \"%\"\n  columns: [c]\n  rows:\n    - {name: a, values: [5]}\n";
+        var text = Case("  - {claim: a improves, positive: \"a @ c\"}\n", table, tail:
+            "expression:\n  scenario: s.yaml\n  metric: m\n  runs: 2\n  rows: {a: []}\n  columns: {c: []}\n" +
+            "  per_row: {z: {metric: q}}\n  relative: {base: [], better: sideways}\n");
+        var d = Errors(text);
+        Assert.Contains(d, e => e.KeyPath == "expression.per_row.z");
+        Assert.Contains(d, e => e.KeyPath == "expression.relative.base");
+        Assert.Contains(d, e => e.KeyPath.StartsWith("expression.relative.better", StringComparison.Ordinal));
+    }
+
     private static string Repo(params string[] parts)
     {
         var dir = AppContext.BaseDirectory;

@@ -289,8 +289,31 @@ public static partial class CaseLoader
         var builtin = e.Get("builtin", Kinds.Choice("riel-2011"), "");
         var rows = ReadAxis(e, root, ctx, "rows", table.Rows.Select(x => x.Name).ToList());
         var columns = ReadAxis(e, root, ctx, "columns", table.Columns);
+        var perRow = new Dictionary<string, RowTarget>(StringComparer.Ordinal);
+        var pr = e.Section("per_row");
+        foreach (var n in pr.PresentKeys.ToList())
+        {
+            var t = pr.Section(n);
+            if (table.Rows.All(x => x.Name != n))
+                ctx.Error(Node(root, "expression", "per_row"), $"expression.per_row.{n}", $"'{n}' is not a row of the published table{Hint(n, table.Rows.Select(x => x.Name))}");
+            perRow[n] = new RowTarget(t.Get("scenario", Kinds.Text, scenario), t.Get("metric", Kinds.Text, metric));
+            t.Done();
+        }
+        pr.Done();
+        RelativeCells? relative = null;
+        var rel = e.Section("relative");
+        if (rel.IsPresent)
+        {
+            var baseSet = rel.ScalarList("base", Kinds.Text);
+            CheckOverrides(baseSet, Node(root, "expression", "relative", "base"), "expression.relative.base", ctx);
+            if (baseSet.Count == 0)
+                ctx.Error(Node(root, "expression", "relative"), "expression.relative.base", "a relative case needs the overrides that turn a cell into its base (e.g. [kvm.ple_handler=directed-yield-2011])");
+            bool lower = rel.Require("better", Kinds.Choice("higher", "lower"), "higher") == "lower";
+            relative = new RelativeCells(baseSet, lower);
+            rel.Done();
+        }
         e.Done();
-        return new CaseExpression(scenario, metric, runs, quickRuns, quickSet, rows, columns, builtin);
+        return new CaseExpression(scenario, metric, runs, quickRuns, quickSet, rows, columns, builtin) { PerRow = perRow, Relative = relative };
     }
 
     private static List<(string, IReadOnlyList<string>)> ReadAxis(MapReader e, YamlMappingNode root, ReadContext ctx, string key, IReadOnlyList<string> names)

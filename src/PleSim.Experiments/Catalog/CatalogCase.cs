@@ -42,7 +42,35 @@ public sealed record CaseExpression(
     IReadOnlyList<string> QuickSet,
     IReadOnlyList<(string Name, IReadOnlyList<string> Set)> Rows,
     IReadOnlyList<(string Name, IReadOnlyList<string> Set)> Columns,
-    string Builtin);
+    string Builtin)
+{
+    /// <summary>Rows measured on another scenario or metric than the expression's (e.g. one row per benchmark).</summary>
+    public IReadOnlyDictionary<string, RowTarget> PerRow { get; init; } = new Dictionary<string, RowTarget>();
+
+    /// <summary>When the published values are changes of a variant over a base: how each cell's base is made and which direction is better.</summary>
+    public RelativeCells? Relative { get; init; }
+
+    public string ScenarioOf(string row) => PerRow.TryGetValue(row, out var t) ? t.Scenario : Scenario;
+
+    public string MetricOf(string row) => PerRow.TryGetValue(row, out var t) ? t.Metric : Metric;
+}
+
+/// <summary>The scenario and metric of one row of a case whose rows are different benchmarks.</summary>
+public sealed record RowTarget(string Scenario, string Metric);
+
+/// <summary>
+/// A case whose published values are relative changes (%): every cell also runs its base (the cell's
+/// overrides, then <see cref="Base"/>) with the same seeds, and the cell's value per seed is
+/// 100 × (variant − base) / base when higher is better, or 100 × (base − variant) / base when lower is
+/// better (times): positive means the variant improved.
+/// </summary>
+public sealed record RelativeCells(IReadOnlyList<string> Base, bool LowerIsBetter)
+{
+    /// <summary>The change of one seed's variant over its base, in percent (NaN when either is missing or the base is 0).</summary>
+    public double Change(double variant, double @base) =>
+        !double.IsFinite(variant) || !double.IsFinite(@base) || @base == 0 ? double.NaN
+        : LowerIsBetter ? 100 * (@base - variant) / @base : 100 * (variant - @base) / @base;
+}
 
 /// <summary>A calibrated value the case declares: which column it was fitted on, which key, the value and where the fit is described.</summary>
 public sealed record CaseCalibration(string Column, string Key, string Value, string Note);

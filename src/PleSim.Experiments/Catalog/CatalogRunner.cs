@@ -7,6 +7,9 @@ namespace PleSim.Experiments.Catalog;
 /// <summary>One simulated cell of a case: its runs and the compared metric's summary.</summary>
 public sealed record CaseCell(string Row, string Column, IReadOnlyList<string> Overrides, RunResult[] Runs, MetricSummary Summary)
 {
+    /// <summary>The cell's value per seed (NaN where a run failed): the metric, or for a relative case the change over the base.</summary>
+    public double[] Values { get; init; } = [];
+
     public int Failed => Runs.Count(r => r.Error is not null);
 
     public Interval? Value => Summary.N >= 2 && double.IsFinite(Summary.Mean)
@@ -38,15 +41,37 @@ public static class CatalogRunner
             return new CaseResult(c, Verdicts.CannotExpress, [], Judge(c, _ => null, ran: false), 0, quick, 0, "");
         var sw = Stopwatch.StartNew();
         int n = runs ?? (quick ? e.QuickRuns : e.Runs);
+        IReadOnlyList<string> quickSet = quick ? e.QuickSet : [];
         var grid = (from row in e.Rows from col in e.Columns
-                    select (Row: row.Name, Column: col.Name, Set: (IReadOnlyList<string>)[.. row.Set, .. col.Set, .. (quick ? e.QuickSet : [])])).ToList();
-        var text = ScenarioText(e.Scenario, out var sourceName);
-        var scenarios = grid.Select(g => ScenarioLoader.LoadText(text, sourceName,
-            g.Set.Select(o => Override.Parse(o) with { Origin = $"{c.Name}: {g.Row} @ {g.Column}: {o}" }).ToList())).ToArray();
-        var baseScenario = ScenarioLoader.LoadText(text, sourceName, quick ? e.QuickSet.Select(Override.Parse).ToList() : []);
+                    select (Row: row.Name, Column: col.Name, Set: (IReadOnlyList<string>)[.. row.Set, .. col.Set, .. quickSet])).ToList();
+        // A relative case runs each cell twice: the variant (the cell's overrides) and its base (then
+        // the base overrides); run k of both has the same seed, so the change is paired per seed.
+        int sides = e.Relative is null ? 1 : 2;
+        var scenarios = new Scenario[grid.Count * sides];
+        var texts = new Dictionary<string, (string Text, string Source)>(StringComparer.Ordinal);
+        (string Text, string Source) TextOf(string path)
+        {
+            if (!texts.TryGetValue(path, out var t))
+                texts[path] = t = (ScenarioText(path, out var src), src);
+            return t;
+        }
+        for (int i = 0; i < grid.Count; i++)
+        {
+            var g = grid[i];
+            var (text, sourceName) = TextOf(e.ScenarioOf(g.Row));
+            for (int side = 0; side < sides; side++)
+            {
+                IReadOnlyList<string> set = side == 0 ? g.Set : [.. g.Set, .. e.Relative!.Base];
+                string label = side == 0 ? $"{g.Row} @ {g.Column}" : $"{g.Row} @ {g.Column} (base)";
+                scenarios[i * sides + side] = ScenarioLoader.LoadText(text, sourceName,
+                    set.Select(o => Override.Parse(o) with { Origin = $"{c.Name}: {label}: {o}" }).ToList());
+            }
+        }
+        var (firstText, firstSource) = TextOf(e.Scenario);
+        var baseScenario = ScenarioLoader.LoadText(firstText, firstSource, quickSet.Select(Override.Parse).ToList());
         var seeds = Runner.Seeds(baseScenario, n);
-        var results = new RunResult[grid.Count, n];
-        int total = grid.Count * n, done = 0;
+        var results = new RunResult[scenarios.Length, n];
+        int total = scenarios.Length * n, done = 0;
         var po = new ParallelOptions { MaxDegreeOfParallelism = parallelism > 0 ? parallelism : Environment.ProcessorCount };
         Parallel.For(0, total, po, k =>
         {
@@ -55,14 +80,27 @@ public static class CatalogRunner
         });
         var cells = grid.Select((g, i) =>
         {
-            var rr = Enumerable.Range(0, n).Select(r => results[i, r]).ToArray();
-            var vals = rr.Where(x => x.Error is null && x.Metric(e.Metric) is double v && double.IsFinite(v)).Select(x => x.Metric(e.Metric)!.Value).ToList();
-            return new CaseCell(g.Row, g.Column, g.Set, rr, MetricSummary.Of(e.Metric, vals));
+            string metric = e.MetricOf(g.Row);
+            double ValueOf(RunResult x) => x.Error is null && x.Metric(metric) is double v ? v : double.NaN;
+            var variant = Enumerable.Range(0, n).Select(r => results[i * sides, r]).ToArray();
+            double[] values;
+            RunResult[] all;
+            if (e.Relative is { } rel)
+            {
+                var bases = Enumerable.Range(0, n).Select(r => results[i * sides + 1, r]).ToArray();
+                values = Enumerable.Range(0, n).Select(r => rel.Change(ValueOf(variant[r]), ValueOf(bases[r]))).ToArray();
+                all = [.. variant, .. bases];
+                metric = $"change of {metric} over the base (%)";
+            }
+            else
+            {
+                values = variant.Select(ValueOf).ToArray();
+                all = variant;
+            }
+            return new CaseCell(g.Row, g.Column, g.Set, all, MetricSummary.Of(metric, values.Where(double.IsFinite).ToList())) { Values = values };
         }).ToList();
         sw.Stop();
-        var preds = Judge(c, cref => cells.FirstOrDefault(x => x.Row == cref.Row && x.Column == cref.Column) is { } cell
-            ? cell.Runs.Select(x => x.Error is null && x.Metric(e.Metric) is double v ? v : double.NaN).ToArray()
-            : null, ran: true);
+        var preds = Judge(c, cref => cells.FirstOrDefault(x => x.Row == cref.Row && x.Column == cref.Column)?.Values, ran: true);
         string verdict = cells.Any(x => x.Value is null) ? Verdicts.Failed : Verdicts.Of(preds.Select(p => p.OnSimulated));
         return new CaseResult(c, verdict, cells, preds, n, quick, sw.Elapsed.TotalSeconds, baseScenario.Digest);
     }
