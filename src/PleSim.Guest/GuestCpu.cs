@@ -91,6 +91,9 @@ public sealed class GuestCpu : IGuestCpu
     /// </summary>
     public int ActiveMm { get; private set; } = -1;
 
+    /// <summary><c>exec_mmap</c> → <c>activate_mm</c>: the current thread switches to a new address space.</summary>
+    internal void ActivateMm(int mm) => ActiveMm = mm;
+
     /// <summary>Idle VCPUs this one kicked as the NOHZ idle balancer.</summary>
     public long NohzKicks { get; private set; }
 
@@ -116,6 +119,9 @@ public sealed class GuestCpu : IGuestCpu
 
     /// <summary>KVM_HC_KICK_CPU hypercalls this CPU's unlocks made; shootdown targets skipped by PV TLB flush; KVM_HC_SCHED_YIELD calls.</summary>
     public long PvKicksSent, PvTlbFlushSkips, PvSchedYieldsSent;
+
+    /// <summary>TLB shootdowns this CPU started (<c>flush_tlb_others</c> calls) and the flush IPIs they sent.</summary>
+    public long Shootdowns, ShootdownIpis;
 
     /// <summary>The steal-time <c>preempted</c> flag of <paramref name="cpu"/> as this guest reads it (<c>kvm_vcpu_is_preempted</c>, 4.10+).</summary>
     public static bool VcpuIsPreempted(GuestCpu cpu) => cpu.Vcpu.StealTimePreempted;
@@ -807,6 +813,8 @@ public sealed class GuestCpu : IGuestCpu
             _barrier.Remaining++;
             c._acksOwed.Add(_barrier);
         }
+        Shootdowns++;
+        ShootdownIpis += _barrier.Remaining;
         PushFront(new Op { Kind = Micro.WaitBarrier });
         if (S.PvSchedYield && _barrier.Remaining > 0)
             PushFront(new Op { Kind = Micro.PvYieldCheck });
