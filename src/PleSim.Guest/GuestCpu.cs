@@ -61,7 +61,7 @@ public sealed class GuestCpu : IGuestCpu
     private bool _inNohzRecently;     // rq->in_nohz_recently
     private bool _nohzBalanceDue;     // an idle tick of the NOHZ balancer
     private readonly ShootdownBarrier _barrier = new();
-    private readonly List<ShootdownBarrier> _acksOwed = [];
+    private readonly List<ShootdownBarrier> _acksOwed;
 
     internal GuestCpu(GuestKernel kernel, int index, Vcpu vcpu)
     {
@@ -73,6 +73,8 @@ public sealed class GuestCpu : IGuestCpu
         // idle_balance runs under it from schedule()).
         RqLock = kernel.NewLock($"rq{index}.lock", LockIrq.IrqSave);
         _barrier.Initiator = this;
+        _acksOwed = new List<ShootdownBarrier>(vcpu.Vm.Vcpus.Count); // one per other sender at most: no growth when the first flush IPI comes late
+
     }
 
     public int Index { get; }
@@ -122,6 +124,9 @@ public sealed class GuestCpu : IGuestCpu
 
     /// <summary>TLB shootdowns this CPU started (<c>flush_tlb_others</c> calls) and the flush IPIs they sent.</summary>
     public long Shootdowns, ShootdownIpis;
+
+    /// <summary>Call-function (TLB-flush) IPIs this CPU handled.</summary>
+    public long CallFunctionsHandled { get; private set; }
 
     /// <summary>The steal-time <c>preempted</c> flag of <paramref name="cpu"/> as this guest reads it (<c>kvm_vcpu_is_preempted</c>, 4.10+).</summary>
     public static bool VcpuIsPreempted(GuestCpu cpu) => cpu.Vcpu.StealTimePreempted;
@@ -267,6 +272,7 @@ public sealed class GuestCpu : IGuestCpu
                     NeedResched = true;
                 break;
             case Vectors.CallFunction:
+                CallFunctionsHandled++;
                 if (Curr is null && ActiveMm >= 0)
                 {
                     // flush_tlb_func in TLBSTATE_LAZY: leave_mm, so later flushes skip this VCPU.

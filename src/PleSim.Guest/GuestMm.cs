@@ -105,9 +105,15 @@ public sealed class GuestZone : IGuestCallback
                 _pcp[cpu]++;
                 if (_pcp[cpu] >= Costs.PcpHigh)
                 {
+                    // Drain a batch; the rest of the pages are freed after it (one drain at a time,
+                    // so the program's queue stays short however many pages go).
                     Drains++;
                     _pcp[cpu] -= Costs.PcpBatch;
-                    sink.EmitNow(GuestAction.Acquire(Lock), GuestAction.Compute(bulk), GuestAction.Release(Lock));
+                    if (n > 1)
+                        sink.EmitNow(GuestAction.Acquire(Lock), GuestAction.Compute(bulk), GuestAction.Release(Lock), FreePages(n - 1));
+                    else
+                        sink.EmitNow(GuestAction.Acquire(Lock), GuestAction.Compute(bulk), GuestAction.Release(Lock));
+                    return;
                 }
             }
         }

@@ -94,6 +94,9 @@ public sealed class Kernbench
     public int Started { get; internal set; }
     public int Completed { get; internal set; }
 
+    /// <summary>The most compilers make had running at once.</summary>
+    public int MaxRunning { get; internal set; }
+
     /// <summary>When make reaped the last unit (ns), or -1.</summary>
     public long CompletedAt { get; private set; } = -1;
 
@@ -133,6 +136,7 @@ internal sealed class MakeProcess : MmProgram
             // flush_tlb_mm(oldmm) (the parent's pages went copy-on-write); then wake_up_new_task.
             _b.Started++;
             _running++;
+            _b.MaxRunning = Math.Max(_b.MaxRunning, _running);
             var mm = _b.MakeMm;
             Emit(mm.MmapSem.DownWrite);
             Emit(GuestAction.Compute(s.Fork.Ns));
