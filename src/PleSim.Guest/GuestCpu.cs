@@ -61,7 +61,7 @@ public sealed class GuestCpu : IGuestCpu
     private bool _inNohzRecently;     // rq->in_nohz_recently
     private bool _nohzBalanceDue;     // an idle tick of the NOHZ balancer
     private readonly ShootdownBarrier _barrier = new();
-    private readonly List<ShootdownBarrier> _acksOwed = [];
+    private readonly List<ShootdownBarrier> _acksOwed;
 
     internal GuestCpu(GuestKernel kernel, int index, Vcpu vcpu)
     {
@@ -73,6 +73,8 @@ public sealed class GuestCpu : IGuestCpu
         // idle_balance runs under it from schedule()).
         RqLock = kernel.NewLock($"rq{index}.lock", LockIrq.IrqSave);
         _barrier.Initiator = this;
+        _acksOwed = new List<ShootdownBarrier>(vcpu.Vm.Vcpus.Count); // one per other sender at most: no growth when the first flush IPI comes late
+
     }
 
     public int Index { get; }
@@ -90,6 +92,9 @@ public sealed class GuestCpu : IGuestCpu
     /// it (<c>leave_mm</c> on a flush IPI). The VCPU is in that mm's <c>mm_cpumask</c>.
     /// </summary>
     public int ActiveMm { get; private set; } = -1;
+
+    /// <summary><c>exec_mmap</c> → <c>activate_mm</c>: the current thread switches to a new address space.</summary>
+    internal void ActivateMm(int mm) => ActiveMm = mm;
 
     /// <summary>Idle VCPUs this one kicked as the NOHZ idle balancer.</summary>
     public long NohzKicks { get; private set; }
@@ -116,6 +121,12 @@ public sealed class GuestCpu : IGuestCpu
 
     /// <summary>KVM_HC_KICK_CPU hypercalls this CPU's unlocks made; shootdown targets skipped by PV TLB flush; KVM_HC_SCHED_YIELD calls.</summary>
     public long PvKicksSent, PvTlbFlushSkips, PvSchedYieldsSent;
+
+    /// <summary>TLB shootdowns this CPU started (<c>flush_tlb_others</c> calls) and the flush IPIs they sent.</summary>
+    public long Shootdowns, ShootdownIpis;
+
+    /// <summary>Call-function (TLB-flush) IPIs this CPU handled.</summary>
+    public long CallFunctionsHandled { get; private set; }
 
     /// <summary>The steal-time <c>preempted</c> flag of <paramref name="cpu"/> as this guest reads it (<c>kvm_vcpu_is_preempted</c>, 4.10+).</summary>
     public static bool VcpuIsPreempted(GuestCpu cpu) => cpu.Vcpu.StealTimePreempted;
@@ -261,6 +272,7 @@ public sealed class GuestCpu : IGuestCpu
                     NeedResched = true;
                 break;
             case Vectors.CallFunction:
+                CallFunctionsHandled++;
                 if (Curr is null && ActiveMm >= 0)
                 {
                     // flush_tlb_func in TLBSTATE_LAZY: leave_mm, so later flushes skip this VCPU.
@@ -807,6 +819,8 @@ public sealed class GuestCpu : IGuestCpu
             _barrier.Remaining++;
             c._acksOwed.Add(_barrier);
         }
+        Shootdowns++;
+        ShootdownIpis += _barrier.Remaining;
         PushFront(new Op { Kind = Micro.WaitBarrier });
         if (S.PvSchedYield && _barrier.Remaining > 0)
             PushFront(new Op { Kind = Micro.PvYieldCheck });

@@ -74,6 +74,18 @@ public sealed class GuestKernel
         return t;
     }
 
+    /// <summary>
+    /// <c>exec</c> gives running thread <paramref name="t"/> the new address space <paramref name="mm"/>
+    /// (2.6.39 fs/exec.c <c>exec_mmap</c>: <c>activate_mm</c> loads it on the thread's VCPU, which
+    /// leaves the old mm's cpumask).
+    /// </summary>
+    public void ExecMm(GuestThread t, int mm)
+    {
+        t.Mm = mm;
+        if (Cpus[t.Cpu].Curr == t)
+            Cpus[t.Cpu].ActivateMm(mm);
+    }
+
     /// <summary>Starts the guest: every VCPU's local APIC timer ticks at the guest's HZ, on a grid offset by <paramref name="tickPhase"/>.</summary>
     public void Start(SimDuration tickPhase = default)
     {

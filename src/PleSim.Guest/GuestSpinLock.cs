@@ -380,7 +380,7 @@ public sealed class WaitQueue
     public GuestSpinLock Lock { get; }
 
     public long Pending { get; internal set; }
-    internal readonly Queue<GuestThread> Waiters = new();
+    internal readonly Queue<GuestThread> Waiters = new(4); // allocated up front: a queue whose first sleeper comes late does not allocate in the event loop
     public int Sleepers => Waiters.Count;
 
     public long Signals, Waits, Sleeps;

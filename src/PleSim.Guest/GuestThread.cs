@@ -32,7 +32,7 @@ public sealed class GuestThread
     public IThreadProgram Program { get; }
 
     /// <summary>The address space (<c>mm_struct</c>) it runs in: threads of one process share it; a TLB shootdown targets the VCPUs that have it loaded.</summary>
-    public int Mm { get; }
+    public int Mm { get; internal set; }
     public ThreadState State { get; internal set; } = ThreadState.Runnable;
 
     /// <summary>The VCPU it runs on or last ran on.</summary>

@@ -121,6 +121,24 @@ internal static class VmReport
             }
             if (vm.BootStorm is { } b)
                 result.AddMetric(p + "completion_time_ms", b.CompletedAt >= 0 ? b.CompletedAt / 1e6 : double.NaN);
+            if (vm.Ebizzy is not null || vm.Kernbench is not null)
+            {
+                // The guest mm paths (decision 0026): faults, mmap_sem acquisitions that had to queue,
+                // TLB shootdowns and their flush IPIs, zone->lock batches.
+                double sem = D("mm.mmap_sem_read") + D("mm.mmap_sem_write");
+                result.AddMetric(p + "page_faults_per_s", D("mm.faults") / seconds);
+                result.AddMetric(p + "mmap_sem_slow_fraction", sem > 0 ? (D("mm.mmap_sem_read_slow") + D("mm.mmap_sem_write_slow")) / sem : double.NaN);
+                result.AddMetric(p + "shootdowns_per_s", D("guest_shootdowns") / seconds);
+                result.AddMetric(p + "shootdown_ipis_per_s", D("guest_shootdown_ipis") / seconds);
+                result.AddMetric(p + "zone_lock_batches_per_s", (D("mm.zone_refills") + D("mm.zone_drains")) / seconds);
+            }
+            if (vm.Ebizzy is not null)
+                result.AddMetric(p + "records_per_s", D("ebizzy.records") / seconds);
+            if (vm.Kernbench is { } kb)
+            {
+                result.AddMetric(p + "elapsed_s", kb.CompletedAt >= 0 ? kb.CompletedAt / 1e9 : double.NaN);
+                result.AddMetric(p + "units_per_s", D("kernbench.units") / seconds);
+            }
         }
     }
 

@@ -48,6 +48,12 @@ public sealed class VmRuntime
             case "boot-storm":
                 BootStorm = new BootStorm(Kernel, w.Locks, w.Hold.Ns, w.Think.Ns, w.Iterations, () => run.OnVmFinished(this));
                 break;
+            case "ebizzy":
+                Ebizzy = new Ebizzy(Kernel, w.Ebizzy, mmId: 1, onAllDone: () => run.OnVmFinished(this));
+                break;
+            case "kernbench":
+                Kernbench = new Kernbench(Kernel, w.Kernbench, run.Streams.Get($"vm.{settings.Name}.kernbench"), () => run.OnVmFinished(this));
+                break;
         }
         var phase = settings.Guest.RandomTickPhase
             ? new SimDuration(run.Streams.Get($"vm.{settings.Name}.tick_phase").NextInt((int)settings.Guest.TickPeriod.Ns))
@@ -60,6 +66,8 @@ public sealed class VmRuntime
     public GuestKernel Kernel { get; }
     public AmqpPerftest? Amqp { get; }
     public BootStorm? BootStorm { get; }
+    public Ebizzy? Ebizzy { get; }
+    public Kernbench? Kernbench { get; }
     public List<GuestHog> Hogs { get; } = [];
     public List<LockLoop> LockLoops { get; } = [];
     public string Name => Settings.Name;
@@ -143,6 +151,8 @@ public sealed class VmRuntime
             Add("guest_pv_kicks", g.PvKicksSent);
             Add("guest_pv_tlb_flush_skips", g.PvTlbFlushSkips);
             Add("guest_pv_sched_yields", g.PvSchedYieldsSent);
+            Add("guest_shootdowns", g.Shootdowns);
+            Add("guest_shootdown_ipis", g.ShootdownIpis);
         }
         if (Amqp is { } a)
         {
@@ -162,7 +172,38 @@ public sealed class VmRuntime
             Add("lockbench.iterations", l.Iterations);
         if (BootStorm is { } b)
             Add("bootstorm.iterations", b.Iterations);
+        if (Ebizzy is { } e)
+        {
+            Add("ebizzy.records", e.Records);
+            AddMm(e.Mm, e.Zone);
+            foreach (var t in e.Threads)
+                Add("ebizzy.trims", t.Trims);
+        }
+        if (Kernbench is { } kb)
+        {
+            Add("kernbench.units", kb.Completed);
+            AddMm(kb.MakeMm, kb.Zone);
+            foreach (var cc in kb.Compilers)
+                AddMm(cc.Mm, null);
+        }
         return c;
+
+        void AddMm(GuestMm mm, GuestZone? zone)
+        {
+            Add("mm.faults", mm.Faults);
+            Add("mm.mmaps", mm.Mmaps);
+            Add("mm.munmaps", mm.Munmaps);
+            Add("mm.madvises", mm.Madvises);
+            Add("mm.mmap_sem_read", mm.MmapSem.ReadAcquisitions);
+            Add("mm.mmap_sem_read_slow", mm.MmapSem.ReadSlow);
+            Add("mm.mmap_sem_write", mm.MmapSem.WriteAcquisitions);
+            Add("mm.mmap_sem_write_slow", mm.MmapSem.WriteSlow);
+            if (zone is not null)
+            {
+                Add("mm.zone_refills", zone.Refills);
+                Add("mm.zone_drains", zone.Drains);
+            }
+        }
     }
 
     /// <summary>Skip reasons of the directed-yield walk's candidate loop (metric suffix, counter).</summary>

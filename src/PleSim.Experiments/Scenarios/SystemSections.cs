@@ -253,9 +253,97 @@ internal static class SystemSections
             case "amqp-perftest":
                 settings = settings with { Amqp = ReadAmqp(w) };
                 break;
+            case "ebizzy":
+                settings = settings with { Ebizzy = ReadEbizzy(w) };
+                break;
+            case "kernbench":
+                settings = settings with { Kernbench = ReadKernbench(w) };
+                break;
         }
         w.Done();
         return settings;
+    }
+
+    /// <summary>ebizzy 0.3's options (-t -n -s -S -m -M -R -T -l -z) and the model's costs.</summary>
+    private static EbizzySettings ReadEbizzy(MapReader w)
+    {
+        var d = new EbizzySettings();
+        var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(100));
+        var s = new EbizzySettings
+        {
+            Threads = w.Get("threads", Kinds.Int(0, 4096), d.Threads),
+            Chunks = w.Get("chunks", Kinds.Int(1, 1 << 20), d.Chunks),
+            ChunkSize = w.Get("chunk_size", Kinds.Int(8, 16 << 20), d.ChunkSize),
+            Seconds = w.Get("seconds", Kinds.Int(1, 1 << 20), d.Seconds),
+            AlwaysMmap = w.Get("always_mmap", Kinds.Bool, d.AlwaysMmap),
+            NeverMmap = w.Get("never_mmap", Kinds.Bool, d.NeverMmap),
+            RandomSize = w.Get("random_size", Kinds.Bool, d.RandomSize),
+            TouchPages = w.Get("touch_pages", Kinds.Bool, d.TouchPages),
+            NoLibMemcpy = w.Get("no_lib_memcpy", Kinds.Bool, d.NoLibMemcpy),
+            Linear = w.Get("linear", Kinds.Bool, d.Linear),
+            MemcpyNsPerByte = w.Get("memcpy_ns_per_byte", Kinds.Number(0, 100), d.MemcpyNsPerByte),
+            ByteCopyNsPerByte = w.Get("byte_copy_ns_per_byte", Kinds.Number(0, 100), d.ByteCopyNsPerByte),
+            Compare = w.Get("compare", small, d.Compare),
+            LinearNsPerRecord = w.Get("linear_ns_per_record", Kinds.Number(0, 1000), d.LinearNsPerRecord),
+            Touch = w.Get("touch", small, d.Touch),
+            Syscall = w.Get("syscall", small, d.Syscall),
+            Arena = d.Arena with
+            {
+                TopPad = w.Get("glibc_top_pad", Kinds.Int(0, 1 << 26), d.Arena.TopPad),
+                HeapMaxSize = w.Get("glibc_heap_max_size", Kinds.Int(1 << 20, 1 << 30), d.Arena.HeapMaxSize),
+            },
+            Mm = ReadMmCosts(w),
+        };
+        if (s.AlwaysMmap && s.NeverMmap)
+            w.Error("always_mmap", "always_mmap (-m) and never_mmap (-M) exclude each other, as in ebizzy");
+        if (!s.AlwaysMmap && s.ChunkSize + (1 << 16) > s.Arena.HeapMaxSize)
+            w.Error("chunk_size", $"a chunk of {s.ChunkSize} bytes does not fit one arena heap (glibc_heap_max_size {s.Arena.HeapMaxSize}); the model has one heap per arena");
+        return s;
+    }
+
+    /// <summary>kernbench (make -j) and the per-unit costs.</summary>
+    private static KernbenchSettings ReadKernbench(MapReader w)
+    {
+        var d = new KernbenchSettings();
+        var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(100));
+        return new KernbenchSettings
+        {
+            Jobs = w.Get("jobs", Kinds.Int(0, 4096), d.Jobs),
+            CompileUnits = w.Get("compile_units", Kinds.Int(1, 1 << 24), d.CompileUnits),
+            CompileTime = w.Get("compile_time", Kinds.Duration(SimDuration.FromMicroseconds(1), SimDuration.FromSeconds(100)), d.CompileTime),
+            CompileTimeCv = w.Get("compile_time_cv", Kinds.Number(0, 10), d.CompileTimeCv),
+            PagesPerUnit = w.Get("pages_per_unit", Kinds.Int(0, 1 << 22), d.PagesPerUnit),
+            Fork = w.Get("fork", small, d.Fork),
+            Exec = w.Get("exec", small, d.Exec),
+            Exit = w.Get("exit", small, d.Exit),
+            FsLockAcquisitions = w.Get("fs_lock_acquisitions", Kinds.Int(0, 1 << 20), d.FsLockAcquisitions),
+            FsLockHold = w.Get("fs_lock_hold", small, d.FsLockHold),
+            WriteOutput = w.Get("write_output", small, d.WriteOutput),
+            Mm = ReadMmCosts(w),
+        };
+    }
+
+    /// <summary>The guest mm paths' costs and per-CPU page-list sizes, shared by the mm workloads.</summary>
+    private static MmCosts ReadMmCosts(MapReader w)
+    {
+        var d = new MmCosts();
+        var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(100));
+        var c = new MmCosts
+        {
+            PageFault = w.Get("page_fault", small, d.PageFault),
+            ClearPage = w.Get("clear_page", small, d.ClearPage),
+            SetPte = w.Get("set_pte", small, d.SetPte),
+            BuddyPerPage = w.Get("buddy_per_page", small, d.BuddyPerPage),
+            ZapPerPage = w.Get("zap_per_page", small, d.ZapPerPage),
+            Mmap = w.Get("mmap", small, d.Mmap),
+            Munmap = w.Get("munmap", small, d.Munmap),
+            Madvise = w.Get("madvise", small, d.Madvise),
+            PcpBatch = w.Get("pcp_batch", Kinds.Int(1, 4096), d.PcpBatch),
+            PcpHigh = w.Get("pcp_high", Kinds.Int(2, 1 << 16), d.PcpHigh),
+        };
+        if (c.PcpHigh <= c.PcpBatch)
+            w.Error("pcp_high", $"pcp_high ({c.PcpHigh}) must exceed pcp_batch ({c.PcpBatch})");
+        return c;
     }
 
     private static AmqpSettings ReadAmqp(MapReader w)

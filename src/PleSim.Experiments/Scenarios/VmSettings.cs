@@ -25,7 +25,7 @@ public sealed record VmSettings
 /// <summary>What runs in a VM.</summary>
 public sealed record WorkloadSettings
 {
-    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm"];
+    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm", "ebizzy", "kernbench"];
 
     public string Kind { get; init; } = "idle";
 
@@ -40,4 +40,10 @@ public sealed record WorkloadSettings
     public SimDuration Hold { get; init; } = SimDuration.FromMicroseconds(1);
     public SimDuration Think { get; init; } = SimDuration.FromMicroseconds(5);
     public long Iterations { get; init; } = 2000;
+
+    /// <summary>ebizzy (its options in its own spelling; docs/decisions/0026-mm-paths-ebizzy-kernbench.md).</summary>
+    public EbizzySettings Ebizzy { get; init; } = new();
+
+    /// <summary>kernbench (make -j).</summary>
+    public KernbenchSettings Kernbench { get; init; } = new();
 }

@@ -1,0 +1,99 @@
+using PleSim.Guest;
+
+namespace PleSim.Workloads;
+
+/// <summary>
+/// A thread program that goes through the guest's memory-management paths: page faults, mmap,
+/// munmap, madvise(MADV_DONTNEED), exit_mmap — each as the 2.6.39 kernel orders its locks, the
+/// rwsem and zone decisions taken when the thread gets there (<see cref="IActionSink"/>).
+/// </summary>
+public abstract class MmProgram : ScriptedProgram, IActionSink
+{
+    /// <summary>This task's wait-list entry for mmap_sem.</summary>
+    public RwSemWaiter? RwSemWaiter { get; init; }
+
+    void IActionSink.EmitNow(params ReadOnlySpan<GuestAction> actions) => EmitNow(actions);
+
+    /// <summary>
+    /// One anonymous page fault (2.6.39 arch/x86/mm/fault.c <c>do_page_fault</c>: down_read(mmap_sem),
+    /// find_vma, mm/memory.c <c>handle_mm_fault</c> → <c>do_anonymous_page</c>: alloc_zeroed_user_highpage
+    /// (buddy allocator + clear_page) outside the PTE lock, then <c>pte_offset_map_lock</c>, set_pte_at,
+    /// unlock; up_read).
+    /// </summary>
+    protected void EmitPageFault(GuestMm mm, GuestSpinLock pte)
+    {
+        var c = mm.Costs;
+        mm.Faults++;
+        Emit(GuestAction.Compute(c.PageFault.Ns));
+        Emit(mm.MmapSem.DownRead);
+        Emit(mm.Zone.AllocPage);
+        Emit(GuestAction.Compute(c.ClearPage.Ns));
+        Emit(GuestAction.Acquire(pte));
+        Emit(GuestAction.Compute(c.SetPte.Ns));
+        Emit(GuestAction.Release(pte));
+        Emit(mm.MmapSem.UpRead);
+    }
+
+    /// <summary><c>sys_mmap_pgoff</c> (2.6.39 mm/mmap.c): down_write(mmap_sem), <c>do_mmap_pgoff</c>, up_write. Pages are faulted in later.</summary>
+    protected void EmitMmap(GuestMm mm)
+    {
+        mm.Mmaps++;
+        Emit(mm.MmapSem.DownWrite);
+        Emit(GuestAction.Compute(mm.Costs.Mmap.Ns));
+        Emit(mm.MmapSem.UpWrite);
+    }
+
+    /// <summary>
+    /// <c>sys_munmap</c> (2.6.39 mm/mmap.c): down_write(mmap_sem), <c>do_munmap</c> → <c>unmap_region</c>:
+    /// zap the <paramref name="pages"/> present under the PTE lock into the mmu_gather,
+    /// <c>tlb_finish_mmu</c> flushes the TLB — <c>flush_tlb_mm</c> → <c>flush_tlb_others</c> IPIs the
+    /// other CPUs in mm_cpumask and waits — then frees the gathered pages; up_write.
+    /// </summary>
+    protected void EmitMunmap(GuestMm mm, int pages, GuestSpinLock pte)
+    {
+        mm.Munmaps++;
+        Emit(mm.MmapSem.DownWrite);
+        Emit(GuestAction.Compute(mm.Costs.Munmap.Ns));
+        EmitZapFlushFree(mm, pages, pte);
+        Emit(mm.MmapSem.UpWrite);
+    }
+
+    /// <summary>
+    /// <c>madvise(MADV_DONTNEED)</c> (2.6.39 mm/madvise.c: <c>madvise_need_mmap_write</c> is false for
+    /// it, so down_read(mmap_sem)); <c>madvise_dontneed</c> → <c>zap_page_range</c> zaps, flushes
+    /// (shootdown) and frees the pages; up_read.
+    /// </summary>
+    protected void EmitMadviseDontneed(GuestMm mm, int pages, GuestSpinLock pte)
+    {
+        mm.Madvises++;
+        Emit(mm.MmapSem.DownRead);
+        Emit(GuestAction.Compute(mm.Costs.Madvise.Ns));
+        EmitZapFlushFree(mm, pages, pte);
+        Emit(mm.MmapSem.UpRead);
+    }
+
+    /// <summary>
+    /// <c>exit_mmap</c> (2.6.39 mm/mmap.c, the last user gone, no mmap_sem): <c>unmap_vmas</c> over
+    /// every page, <c>free_pgtables</c>, <c>tlb_finish_mmu</c> (the flush reaches CPUs that still
+    /// hold this mm lazily), the pages back to the allocator.
+    /// </summary>
+    protected void EmitExitMmap(GuestMm mm, int pages, GuestSpinLock pte)
+    {
+        Emit(GuestAction.Compute(mm.Costs.Munmap.Ns));
+        EmitZapFlushFree(mm, pages, pte);
+    }
+
+    private void EmitZapFlushFree(GuestMm mm, int pages, GuestSpinLock pte)
+    {
+        mm.PagesZapped += pages;
+        if (pages > 0)
+        {
+            Emit(GuestAction.Acquire(pte));
+            Emit(GuestAction.Compute(mm.Costs.ZapPerPage.Ns * pages));
+            Emit(GuestAction.Release(pte));
+        }
+        Emit(GuestAction.Shootdown());
+        if (pages > 0)
+            Emit(mm.Zone.FreePages(pages));
+    }
+}
