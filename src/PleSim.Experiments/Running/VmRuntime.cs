@@ -48,6 +48,10 @@ public sealed class VmRuntime
             case "boot-storm":
                 BootStorm = new BootStorm(Kernel, w.Locks, w.Hold.Ns, w.Think.Ns, w.Iterations, () => run.OnVmFinished(this));
                 break;
+            case "hackbench":
+                // Like the boot storm, a fixed amount of work: the run ends when every message is delivered.
+                Hackbench = new Hackbench(Kernel, w.Hackbench, () => run.OnVmFinished(this));
+                break;
         }
         var phase = settings.Guest.RandomTickPhase
             ? new SimDuration(run.Streams.Get($"vm.{settings.Name}.tick_phase").NextInt((int)settings.Guest.TickPeriod.Ns))
@@ -60,6 +64,7 @@ public sealed class VmRuntime
     public GuestKernel Kernel { get; }
     public AmqpPerftest? Amqp { get; }
     public BootStorm? BootStorm { get; }
+    public Hackbench? Hackbench { get; }
     public List<GuestHog> Hogs { get; } = [];
     public List<LockLoop> LockLoops { get; } = [];
     public string Name => Settings.Name;
@@ -143,6 +148,12 @@ public sealed class VmRuntime
             Add("guest_pv_kicks", g.PvKicksSent);
             Add("guest_pv_tlb_flush_skips", g.PvTlbFlushSkips);
             Add("guest_pv_sched_yields", g.PvSchedYieldsSent);
+            Add("guest_pv_send_ipis", g.PvSendIpisSent);
+            Add("guest_pv_send_ipi_exits_saved", g.PvSendIpiExitsSaved);
+            Add("guest_haltpolls", g.HaltPolls);
+            Add("guest_haltpoll_hits", g.HaltPollHits);
+            Add("guest_haltpoll_ns", g.HaltPollNs);
+            Add("guest_polling_wakeups", g.PollingWakeups);
         }
         if (Amqp is { } a)
         {
@@ -162,6 +173,14 @@ public sealed class VmRuntime
             Add("lockbench.iterations", l.Iterations);
         if (BootStorm is { } b)
             Add("bootstorm.iterations", b.Iterations);
+        if (Hackbench is { } hb)
+        {
+            Add("hackbench.sent", hb.Sent);
+            Add("hackbench.received", hb.Received);
+            Add("hackbench.sender_sleeps", hb.SenderSleeps);
+            Add("hackbench.receiver_sleeps", hb.ReceiverSleeps);
+            Add("hackbench.mutex_contended", hb.MutexContended);
+        }
         return c;
     }
 
