@@ -658,6 +658,8 @@ public sealed class GuestCpu : IGuestCpu
 
     internal void EnqueueInitial(GuestThread t) => Enqueue(t);
 
+    internal void ReserveQueue(int threads) => _queue.EnsureCapacity(threads);
+
     private void Enqueue(GuestThread t)
     {
         int i = _queue.Count;

@@ -187,12 +187,15 @@ public sealed class Hackbench
                 QueueLock = k.NewLock($"hb{index}.sk_receive_queue", LockIrq.IrqSave);
                 ReadWq = k.NewWaitQueue($"hb{index}.rx.wait");
                 WriteWq = k.NewWaitQueue($"hb{index}.tx.wait");
+                WriteWq.Reserve(s.Fds);
             }
             else
             {
                 ReadWq = k.NewWaitQueue($"hb{index}.pipe.wait");
                 WriteWq = ReadWq; // pipe->wait: one queue for both sides
                 MutexWq = k.NewWaitQueue($"hb{index}.i_mutex.wait", irq: LockIrq.Plain);
+                ReadWq.Reserve(s.Fds + 1);
+                MutexWq.Reserve(s.Fds + 1);
                 Lens = new int[s.PipeBuffers];
             }
         }
@@ -219,14 +222,36 @@ public sealed class Hackbench
         public readonly WaitQueue? MutexWq;
         public int PipeSleepers;
     }
+}
 
-    /// <summary>Wakes every thread registered on <paramref name="q"/>: __wake_up under the queue lock, one try_to_wake_up each.</summary>
-    internal static void WakeAll(IFrontEmitter p, WaitQueue q, int sleepers)
+/// <summary>
+/// __wake_up of every thread registered on a queue (non-exclusive waiters): the queue lock, one
+/// try_to_wake_up per sleeper, unlock. Planned one wake-up at a time so that a program's plan
+/// stays a few actions long however many sleep.
+/// </summary>
+internal sealed class WakeAll(IFrontEmitter p) : IGuestCallback
+{
+    private WaitQueue? _q;
+    private int _left;
+
+    public void Start(WaitQueue q, int sleepers)
     {
-        p.Now(GuestAction.Release(q.Lock));
-        for (int i = 0; i < sleepers; i++)
-            p.Now(GuestAction.SignalLocked(q));
+        _q = q;
+        _left = sleepers;
+        p.Now(GuestAction.Call(this, 0));
         p.Now(GuestAction.Acquire(q.Lock));
+    }
+
+    public void Run(GuestThread thread, int code)
+    {
+        if (_left == 0)
+        {
+            p.Now(GuestAction.Release(_q!.Lock));
+            return;
+        }
+        _left--;
+        p.Now(GuestAction.Call(this, 0));
+        p.Now(GuestAction.SignalLocked(_q!));
     }
 }
 
@@ -237,8 +262,19 @@ internal interface IFrontEmitter
 }
 
 /// <summary>hackbench.c sender(): for each loop, write one message to each receiver of the group.</summary>
-internal sealed class Sender(Hackbench hb, int group) : ScriptedProgram, IFrontEmitter
+internal sealed class Sender : ScriptedProgram, IFrontEmitter
 {
+    private readonly Hackbench hb;
+    private readonly int group;
+    private readonly WakeAll _wakeAll;
+
+    public Sender(Hackbench hb, int group)
+    {
+        this.hb = hb;
+        this.group = group;
+        _wakeAll = new WakeAll(this);
+    }
+
     private const int Alloc = 0, Enqueue = 1, DataReady = 2, MutexTry = 3, PipeWrite = 4, PipeDone = 5;
     private long _loop;
     private int _j;
@@ -364,7 +400,7 @@ internal sealed class Sender(Hackbench hb, int group) : ScriptedProgram, IFrontE
                 if (n > 0)
                 {
                     r.PipeSleepers = 0;
-                    Hackbench.WakeAll(this, r.ReadWq, n);
+                    _wakeAll.Start(r.ReadWq, n);
                 }
                 PipeMutex.Unlock(hb, this, r);
                 break;
@@ -374,8 +410,19 @@ internal sealed class Sender(Hackbench hb, int group) : ScriptedProgram, IFrontE
 }
 
 /// <summary>hackbench.c receiver(): read one message at a time until it has <c>fds × loops</c>.</summary>
-internal sealed class ReceiverProgram(Hackbench hb, Hackbench.Receiver r) : ScriptedProgram, IFrontEmitter
+internal sealed class ReceiverProgram : ScriptedProgram, IFrontEmitter
 {
+    private readonly Hackbench hb;
+    private readonly Hackbench.Receiver r;
+    private readonly WakeAll _wakeAll;
+
+    public ReceiverProgram(Hackbench hb, Hackbench.Receiver r)
+    {
+        this.hb = hb;
+        this.r = r;
+        _wakeAll = new WakeAll(this);
+    }
+
     private const int Check = 0, Dequeue = 1, Free = 2, MutexTry = 3, PipeRead = 4, PipeDone = 5;
     private long _got;
     private bool _done;
@@ -449,7 +496,7 @@ internal sealed class ReceiverProgram(Hackbench hb, Hackbench.Receiver r) : Scri
                 {
                     int n = r.WritersSleeping;
                     r.WritersSleeping = 0;
-                    Hackbench.WakeAll(this, r.WriteWq, n);
+                    _wakeAll.Start(r.WriteWq, n);
                 }
                 break;
             }
@@ -487,7 +534,7 @@ internal sealed class ReceiverProgram(Hackbench hb, Hackbench.Receiver r) : Scri
                 if (n > 0)
                 {
                     r.PipeSleepers = 0;
-                    Hackbench.WakeAll(this, r.WriteWq, n);
+                    _wakeAll.Start(r.WriteWq, n);
                 }
                 PipeMutex.Unlock(hb, this, r);
                 break;

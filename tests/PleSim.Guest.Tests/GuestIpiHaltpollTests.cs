@@ -147,4 +147,33 @@ public class GuestIpiHaltpollTests
             Assert.Equal(expect, kit.Kernel.Cpus[1].PollLimitNs);
         }
     }
+
+    /// <summary>A program that repeats its actions forever.</summary>
+    private sealed class Loop(params GuestAction[] actions) : IThreadProgram
+    {
+        private int _i;
+
+        public GuestAction Next(GuestThread thread) => actions[_i++ % actions.Length];
+    }
+
+    [Fact]
+    public void Pv_send_ipi_and_haltpoll_allocate_nothing_per_event_in_steady_state()
+    {
+        var kit = new GuestKit(4, 4, handler: "directed-yield-2011", guest: new GuestSettings { PvSendIpi = true, Haltpoll = true });
+        var q = kit.Kernel.NewWaitQueue("q");
+        kit.Kernel.CreateThread("a", new Loop(GuestAction.Compute(50_000), GuestAction.Shootdown()), 0, pinned: true, mm: 1);
+        kit.Kernel.CreateThread("b", new Loop(GuestAction.Compute(100_000)), 1, pinned: true, mm: 1);
+        kit.Kernel.CreateThread("c", new Loop(GuestAction.Compute(30_000), GuestAction.Signal(q)), 2, pinned: true, mm: 1);
+        kit.Kernel.CreateThread("w", new Loop(GuestAction.Wait(q), GuestAction.Compute(5_000)), 3, pinned: true, mm: 2);
+        kit.Start();
+        kit.Sim.Invariants.Disable(); // the checks themselves allocate
+        kit.RunUs(20_000);
+        long pv0 = kit.Kernel.Cpus[0].PvSendIpisSent, polls0 = kit.Kernel.Cpus[3].HaltPolls;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        kit.RunUs(40_000);
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(kit.Kernel.Cpus[0].PvSendIpisSent > pv0);
+        Assert.True(kit.Kernel.Cpus[3].HaltPolls > polls0);
+        Assert.Equal(0, bytes);
+    }
 }
