@@ -801,6 +801,14 @@ public sealed class GuestCpu : IGuestCpu
             throw new InvalidOperationException($"{this}: HLT with interrupts disabled or a spinlock held");
         if (S.Haltpoll)
         {
+            if (NeedResched)
+            {
+                // The poll ended on need_resched but the thread went elsewhere (pulled by another
+                // CPU): do_idle leaves its loop and schedule_idle() picks the idle task again,
+                // clearing the flag, before the next cpuidle round.
+                PushSchedule();
+                return;
+            }
             if (HaltpollSelectsPoll())
             {
                 // poll_idle (drivers/cpuidle/poll_state.c): TIF_POLLING_NRFLAG on, then cpu_relax()

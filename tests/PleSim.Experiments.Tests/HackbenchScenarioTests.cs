@@ -43,6 +43,17 @@ public class HackbenchScenarioTests
         Assert.All(MetricNames(r), m => Assert.NotNull(MetricDefinitions.Of(m)));
     }
 
+    [Fact]
+    public void A_haltpoll_vcpu_whose_woken_thread_was_pulled_away_schedules_idle_and_goes_on()
+    {
+        // Seed 3 at 2x overcommit without PLE: a poll ends on need_resched after another VCPU
+        // pulled the thread; the idle loop must run schedule() (clearing the flag), not poll again at once.
+        var s = Hb("kvm.ple_handler=none", "vms[1].workload.loops=4", "vms[0].guest.haltpoll=true", "duration=30s");
+        var r = Runner.RunOne(s, 3, new RunOptions());
+        Assert.True(r.Error is null, r.Error);
+        Assert.False(double.IsNaN(M(r, "hackbench.elapsed_s")));
+    }
+
     private static IEnumerable<string> MetricNames(RunResult r) => r.Metrics.Select(kv => kv.Key);
 
     private static double M(RunResult r, string name) => r.Metrics.Single(kv => kv.Key == name).Value;
