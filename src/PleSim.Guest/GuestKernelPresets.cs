@@ -4,7 +4,7 @@ namespace PleSim.Guest;
 /// <c>guest.kernel</c>: the paravirtual spinlock and steal-time features a given upstream x86 guest
 /// kernel uses on KVM (with the distribution default CONFIG_PARAVIRT_SPINLOCKS=y and a host that
 /// offers the features). Only these keys are set; everything else keeps its own default, and each
-/// of <c>guest.spinlock</c>, <c>guest.pv_tlb_flush</c>, <c>guest.pv_sched_yield</c> given
+/// of <c>guest.spinlock</c>, <c>guest.pv_tlb_flush</c>, <c>guest.pv_sched_yield</c>, <c>guest.pv_send_ipi</c> given
 /// explicitly overrides the preset. docs/decisions/0023-paravirtual-guest-kernel.md lists where each
 /// version's row comes from.
 /// </summary>
