@@ -32,6 +32,7 @@ public sealed class GuestCpu : IGuestCpu
         IrqRestore,
         Hypercall,
         PvYieldCheck,
+        PvSendIpi,
     }
 
     private struct Op
@@ -45,6 +46,7 @@ public sealed class GuestCpu : IGuestCpu
         public GuestCpu? Cpu;
         public int Vector;
         public bool Flag;
+        public ulong Mask;
     }
 
     private readonly GuestKernel _k;
@@ -62,6 +64,12 @@ public sealed class GuestCpu : IGuestCpu
     private bool _nohzBalanceDue;     // an idle tick of the NOHZ balancer
     private readonly ShootdownBarrier _barrier = new();
     private readonly List<ShootdownBarrier> _acksOwed;
+    private readonly PollState _pollTarget;
+    private bool _polling;             // in poll_idle: TIF_POLLING_NRFLAG set
+    private long _pollStart;
+    private bool _lastWasPoll;         // haltpoll governor: dev->last_state_idx == 0
+    private bool _pollTimeLimit;       // dev->poll_time_limit: the last poll ran out
+    private long _haltEnteredAt = -1;  // start of a haltpoll-governed HLT (its residency)
 
     internal GuestCpu(GuestKernel kernel, int index, Vcpu vcpu)
     {
@@ -75,6 +83,11 @@ public sealed class GuestCpu : IGuestCpu
         _barrier.Initiator = this;
         _acksOwed = new List<ShootdownBarrier>(vcpu.Vm.Vcpus.Count); // one per other sender at most: no growth when the first flush IPI comes late
 
+        _pollTarget = new PollState(this);
+        // arch_haltpoll_enable (5.4 arch/x86/kernel/kvm.c): MSR_KVM_POLL_CONTROL = 0 — the host
+        // stops halt polling for this VCPU (kvm_arch_no_poll).
+        if (kernel.Settings.Haltpoll)
+            vcpu.PollControl = false;
     }
 
     public int Index { get; }
@@ -127,6 +140,21 @@ public sealed class GuestCpu : IGuestCpu
 
     /// <summary>Call-function (TLB-flush) IPIs this CPU handled.</summary>
     public long CallFunctionsHandled { get; private set; }
+    /// <summary>KVM_HC_SEND_IPI hypercalls this CPU made, and the ICR-write exits they replaced beyond the one exit each costs.</summary>
+    public long PvSendIpisSent, PvSendIpiExitsSaved;
+
+    /// <summary>
+    /// Guest haltpoll: polls started (<c>poll_idle</c>), polls ended by a wake-up (need_resched),
+    /// guest time spent polling (ns), wake-ups of this CPU that needed no IPI because it polled,
+    /// and the governor's grows and shrinks of <see cref="PollLimitNs"/>.
+    /// </summary>
+    public long HaltPolls, HaltPollHits, HaltPollNs, PollingWakeups, PollLimitGrows, PollLimitShrinks;
+
+    /// <summary>The haltpoll governor's <c>dev->poll_limit_ns</c> (0 at <c>haltpoll_enable_device</c>).</summary>
+    public long PollLimitNs { get; private set; }
+
+    /// <summary>In <c>poll_idle</c> now (TIF_POLLING_NRFLAG set): a wake-up sets need_resched without an IPI.</summary>
+    public bool Polling => _polling;
 
     /// <summary>The steal-time <c>preempted</c> flag of <paramref name="cpu"/> as this guest reads it (<c>kvm_vcpu_is_preempted</c>, 4.10+).</summary>
     public static bool VcpuIsPreempted(GuestCpu cpu) => cpu.Vcpu.StealTimePreempted;
@@ -183,6 +211,17 @@ public sealed class GuestCpu : IGuestCpu
 
     public void OnOpDone(Vcpu vcpu)
     {
+        if (_polling)
+        {
+            // poll_idle returned: need_resched, or the time limit (dev->poll_time_limit). The
+            // governor's reflect records the state; polls do not adjust the limit.
+            _polling = false;
+            HaltPollNs += Now - _pollStart;
+            _pollTimeLimit = !PollWakeCondition;
+            if (!_pollTimeLimit)
+                HaltPollHits++;
+            _lastWasPoll = true;
+        }
         if (_pvHalting)
         {
             // Back from the PV slow path's halt (kicked, an interrupt under safe_halt, or a stale
@@ -219,6 +258,13 @@ public sealed class GuestCpu : IGuestCpu
         if (_halting)
         {
             _halting = false;
+            if (_haltEnteredAt >= 0)
+            {
+                // haltpoll_reflect after the HLT state: adjust the poll limit from its residency.
+                AdjustPollLimit(Now - _haltEnteredAt);
+                _haltEnteredAt = -1;
+                _lastWasPoll = false;
+            }
             if (S.TicklessIdle)
                 Vcpu.SetGuestTimer(S.TickPeriod);
             PushFront(new Op { Kind = Micro.Compute, Ns = S.Costs.IdleExit.Ns });
@@ -511,6 +557,11 @@ public sealed class GuestCpu : IGuestCpu
             case Micro.PullDo:
                 PullDo(op.Thread!, op.Cpu!);
                 return false;
+            case Micro.PvSendIpi:
+                PvSendIpisSent++;
+                PvSendIpiExitsSaved += System.Numerics.BitOperations.PopCount(op.Mask) - 1;
+                Vcpu.SendIpiMany(op.Mask, op.Vector);
+                return true;
         }
         return false;
     }
@@ -596,7 +647,19 @@ public sealed class GuestCpu : IGuestCpu
             // resched_task on another CPU sends the IPI here, inside the run-queue lock (and the
             // caller's wait-queue lock): the idle VCPU has to be woken out of HLT.
             if (target != this)
-                PushFront(new Op { Kind = Micro.Ipi, Cpu = target, Vector = Vectors.Reschedule });
+            {
+                if (target._polling)
+                {
+                    // resched_task → tsk_is_polling: the target's idle loop polls need_resched
+                    // (TIF_POLLING_NRFLAG, poll_idle), so no IPI: it sees the flag on its next look.
+                    target.PollingWakeups++;
+                    target.Vcpu.NotifySpinRelease();
+                }
+                else
+                {
+                    PushFront(new Op { Kind = Micro.Ipi, Cpu = target, Vector = Vectors.Reschedule });
+                }
+            }
         }
         Vcpu.Compute(S.Costs.Enqueue.Ns);
         return true;
@@ -605,6 +668,8 @@ public sealed class GuestCpu : IGuestCpu
     // ------------------------------------------------------------------ scheduling
 
     internal void EnqueueInitial(GuestThread t) => Enqueue(t);
+
+    internal void ReserveQueue(int threads) => _queue.EnsureCapacity(threads);
 
     private void Enqueue(GuestThread t)
     {
@@ -745,6 +810,29 @@ public sealed class GuestCpu : IGuestCpu
         // default_idle/safe_halt is "sti; hlt", so a pending interrupt ends the halt at once.
         if (!_if || LocksHeld != 0)
             throw new InvalidOperationException($"{this}: HLT with interrupts disabled or a spinlock held");
+        if (S.Haltpoll)
+        {
+            if (NeedResched)
+            {
+                // The poll ended on need_resched but the thread went elsewhere (pulled by another
+                // CPU): do_idle leaves its loop and schedule_idle() picks the idle task again,
+                // clearing the flag, before the next cpuidle round.
+                PushSchedule();
+                return;
+            }
+            if (HaltpollSelectsPoll())
+            {
+                // poll_idle (drivers/cpuidle/poll_state.c): TIF_POLLING_NRFLAG on, then cpu_relax()
+                // until need_resched or the limit (cpuidle_poll_time = dev->poll_limit_ns, read on
+                // local_clock, i.e. wall time): a PAUSE loop, seen by PLE like any other.
+                HaltPolls++;
+                _polling = true;
+                _pollStart = Now;
+                Vcpu.Spin(_pollTarget, 0, false, PollLimitNs);
+                return;
+            }
+            _haltEnteredAt = Now;
+        }
         IdleHalts++;
         _halting = true;
         if (S.TicklessIdle)
@@ -824,10 +912,76 @@ public sealed class GuestCpu : IGuestCpu
         PushFront(new Op { Kind = Micro.WaitBarrier });
         if (S.PvSchedYield && _barrier.Remaining > 0)
             PushFront(new Op { Kind = Micro.PvYieldCheck });
+        ulong mask = 0;
         foreach (var c in _k.Cpus)
         {
             if (c._acksOwed.Contains(_barrier))
+                mask |= 1UL << c.Index;
+        }
+        if (S.PvSendIpi && System.Numerics.BitOperations.PopCount(mask) >= 2)
+        {
+            // 4.19+: native_send_call_func_ipi → apic->send_IPI_mask = kvm_send_ipi_mask: one
+            // KVM_HC_SEND_IPI for the whole mask. (One target takes smp_call_function_many's
+            // single-CPU path, apic->send_IPI: an ICR write, below.)
+            PushFront(new Op { Kind = Micro.PvSendIpi, Mask = mask, Vector = Vectors.CallFunction });
+            return;
+        }
+        foreach (var c in _k.Cpus)
+        {
+            if ((mask & (1UL << c.Index)) != 0)
                 PushFront(new Op { Kind = Micro.Ipi, Cpu = c, Vector = Vectors.CallFunction });
         }
+    }
+
+    // ------------------------------------------------------------------ guest haltpoll (5.4)
+
+    /// <summary>What ends <c>poll_idle</c> early: need_resched (a wake-up enqueued a thread here).</summary>
+    private bool PollWakeCondition => NeedResched || _queue.Count > 0;
+
+    /// <summary>
+    /// <c>haltpoll_select</c> (drivers/cpuidle/governors/haltpoll.c, 5.4): with a zero limit halt;
+    /// after a poll that ran out halt, after one that was ended by a wake-up poll again; after a
+    /// halt poll.
+    /// </summary>
+    private bool HaltpollSelectsPoll()
+    {
+        if (PollLimitNs == 0)
+            return false;
+        if (_lastWasPoll)
+            return !_pollTimeLimit;
+        return true;
+    }
+
+    /// <summary>
+    /// <c>adjust_poll_limit</c> (haltpoll.c, 5.4), called with the HLT state's residency: grow when
+    /// it lasted longer than the current limit but no longer than <c>guest_halt_poll_ns</c> (a
+    /// longer poll would have caught the wake-up); shrink when it lasted longer than
+    /// <c>guest_halt_poll_ns</c> (no poll could have). The multiply/divide is KVM's own.
+    /// </summary>
+    private void AdjustPollLimit(long blockNs)
+    {
+        var hp = S.HaltPoll;
+        if (blockNs > PollLimitNs && blockNs <= hp.HaltPollNs)
+        {
+            // haltpoll.c: val = limit × grow, at least grow_start, at most guest_halt_poll_ns
+            // (a zero grow factor still restarts at grow_start there, unlike KVM's).
+            long val = hp.Grow == 0 ? Math.Min(hp.GrowStart, hp.HaltPollNs) : hp.GrowPoll(PollLimitNs);
+            if (val != PollLimitNs)
+                PollLimitGrows++;
+            PollLimitNs = val;
+        }
+        else if (blockNs > hp.HaltPollNs && S.HaltPollAllowShrink)
+        {
+            long val = hp.ShrinkPoll(PollLimitNs);
+            if (val != PollLimitNs)
+                PollLimitShrinks++;
+            PollLimitNs = val;
+        }
+    }
+
+    /// <summary><c>poll_idle</c>'s loop condition as a spin target: done on need_resched or once the wall-clock limit passed.</summary>
+    private sealed class PollState(GuestCpu cpu) : ISpinTarget
+    {
+        public bool TryAcquire(Vcpu vcpu, long token) => cpu.PollWakeCondition || cpu.Now - cpu._pollStart >= cpu.PollLimitNs;
     }
 }

@@ -69,6 +69,9 @@ public sealed class GuestKernel
         ulong all = (1UL << Cpus.Length) - 1;
         var t = new GuestThread(_threads.Count, name, program, cpu, pinned ? 1UL << cpu : all, mm);
         _threads.Add(t);
+        // Every run queue can hold every thread: sized now, not while the simulation runs.
+        foreach (var c in Cpus)
+            c.ReserveQueue(_threads.Count);
         t.Vruntime = Cpus[cpu].MinVruntime;
         Cpus[cpu].EnqueueInitial(t);
         return t;

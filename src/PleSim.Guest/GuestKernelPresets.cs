@@ -4,7 +4,7 @@ namespace PleSim.Guest;
 /// <c>guest.kernel</c>: the paravirtual spinlock and steal-time features a given upstream x86 guest
 /// kernel uses on KVM (with the distribution default CONFIG_PARAVIRT_SPINLOCKS=y and a host that
 /// offers the features). Only these keys are set; everything else keeps its own default, and each
-/// of <c>guest.spinlock</c>, <c>guest.pv_tlb_flush</c>, <c>guest.pv_sched_yield</c> given
+/// of <c>guest.spinlock</c>, <c>guest.pv_tlb_flush</c>, <c>guest.pv_sched_yield</c>, <c>guest.pv_send_ipi</c> given
 /// explicitly overrides the preset. docs/decisions/0023-paravirtual-guest-kernel.md lists where each
 /// version's row comes from.
 /// </summary>
@@ -17,15 +17,19 @@ public static class GuestKernelPresets
     public static GuestSettings Apply(GuestSettings s, string version) => version switch
     {
         // Plain ticket locks (x86 since 2.6.25); no PV spinlock for KVM guests before 3.12.
-        "2.6.32" or "2.6.39" => s with { KernelVersion = version, Spinlock = SpinlockKind.Ticket, PvTlbFlush = false, PvSchedYield = false },
+        "2.6.32" or "2.6.39" => s with { KernelVersion = version, Spinlock = SpinlockKind.Ticket, PvTlbFlush = false, PvSchedYield = false, PvSendIpi = false },
         // 3.12: KVM PV ticket locks (kvm_spinlock_init: pv_lock_ops.lock_spinning / unlock_kick).
-        "3.12" => s with { KernelVersion = version, Spinlock = SpinlockKind.PvTicket, PvTlbFlush = false, PvSchedYield = false },
+        "3.12" => s with { KernelVersion = version, Spinlock = SpinlockKind.PvTicket, PvTlbFlush = false, PvSchedYield = false, PvSendIpi = false },
         // 4.2: queued spinlocks replace ticket locks on x86, with the PV variant on KVM.
-        "4.2" => s with { KernelVersion = version, Spinlock = SpinlockKind.PvQueued, PvTlbFlush = false, PvSchedYield = false },
+        "4.2" => s with { KernelVersion = version, Spinlock = SpinlockKind.PvQueued, PvTlbFlush = false, PvSchedYield = false, PvSendIpi = false },
         // 4.16: KVM_FEATURE_PV_TLB_FLUSH (kvm_flush_tlb_others).
-        "4.16" => s with { KernelVersion = version, Spinlock = SpinlockKind.PvQueued, PvTlbFlush = true, PvSchedYield = false },
+        "4.16" => s with { KernelVersion = version, Spinlock = SpinlockKind.PvQueued, PvTlbFlush = true, PvSchedYield = false, PvSendIpi = false },
+        // 4.19: KVM_FEATURE_PV_SEND_IPI (kvm_setup_pv_ipi) — so every later row has it.
         // 5.3: KVM_FEATURE_PV_SCHED_YIELD (kvm_smp_send_call_func_ipi); 5.10 and 6.1 keep the set.
-        "5.3" or "5.10" or "6.1" => s with { KernelVersion = version, Spinlock = SpinlockKind.PvQueued, PvTlbFlush = true, PvSchedYield = true },
+        // Guest haltpoll (5.4) is on in none: from 5.6 cpuidle-haltpoll loads only with the
+        // KVM_HINTS_REALTIME hint (haltpoll_want), which an overcommitted host does not give
+        // (docs/decisions/0027).
+        "5.3" or "5.10" or "6.1" => s with { KernelVersion = version, Spinlock = SpinlockKind.PvQueued, PvTlbFlush = true, PvSchedYield = true, PvSendIpi = true },
         _ => throw new ArgumentOutOfRangeException(nameof(version), version, "unknown guest kernel version"),
     };
 }

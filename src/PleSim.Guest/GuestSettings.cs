@@ -1,4 +1,5 @@
 using PleSim.Engine;
+using PleSim.Hypervisor;
 
 namespace PleSim.Guest;
 
@@ -114,6 +115,35 @@ public sealed record GuestSettings
     /// sender yields (KVM_HC_SCHED_YIELD) to the first target that is preempted.
     /// </summary>
     public bool PvSchedYield { get; init; }
+
+    /// <summary>
+    /// PV send-IPI (4.19 <c>kvm_setup_pv_ipi</c>: <c>apic->send_IPI_mask</c> = <c>kvm_send_ipi_mask</c>):
+    /// an IPI to a CPU mask is one KVM_HC_SEND_IPI hypercall instead of one ICR write (one exit) per
+    /// destination. Only the mask paths are replaced: a single-destination IPI (<c>apic->send_IPI</c>:
+    /// the reschedule IPI, <c>smp_call_function_many</c>'s one-CPU fast path) stays an ICR write.
+    /// </summary>
+    public bool PvSendIpi { get; init; }
+
+    /// <summary>
+    /// Guest halt polling (5.4 drivers/cpuidle/cpuidle-haltpoll.c with the haltpoll governor): an
+    /// idle VCPU first polls (<c>poll_idle</c>: a PAUSE loop with TIF_POLLING_NRFLAG set, so a
+    /// wake-up needs no IPI) for its per-CPU <c>poll_limit_ns</c>, then executes HLT; the limit
+    /// grows and shrinks as <see cref="HaltPoll"/> says. Turning it on writes MSR_KVM_POLL_CONTROL
+    /// = 0, which stops KVM's own halt polling for the VCPU (<c>kvm_arch_no_poll</c>).
+    /// </summary>
+    public bool Haltpoll { get; init; }
+
+    /// <summary>
+    /// The haltpoll governor's parameters (drivers/cpuidle/governors/haltpoll.c, 5.4 module
+    /// parameters): <c>guest_halt_poll_ns</c> 200000, <c>guest_halt_poll_grow</c> 2,
+    /// <c>guest_halt_poll_shrink</c> 2, <c>guest_halt_poll_grow_start</c> 50000. The grow and shrink
+    /// arithmetic is KVM's (<see cref="HaltPollSettings.GrowPoll"/>, <see cref="HaltPollSettings.ShrinkPoll"/>);
+    /// when to apply them is the governor's (<see cref="GuestCpu"/>'s <c>AdjustPollLimit</c>).
+    /// </summary>
+    public HaltPollSettings HaltPoll { get; init; } = new() { HaltPollNs = 200_000, Adaptive = true, Grow = 2, Shrink = 2, GrowStart = 50_000 };
+
+    /// <summary><c>guest_halt_poll_allow_shrink</c> (default true).</summary>
+    public bool HaltPollAllowShrink { get; init; } = true;
 
     /// <summary>Guest sched_latency (after the guest's own CPU scaling).</summary>
     public SimDuration Latency { get; init; } = SimDuration.FromMilliseconds(18);

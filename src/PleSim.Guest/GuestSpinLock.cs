@@ -383,6 +383,9 @@ public sealed class WaitQueue
     internal readonly Queue<GuestThread> Waiters = new(4); // allocated up front: a queue whose first sleeper comes late does not allocate in the event loop
     public int Sleepers => Waiters.Count;
 
+    /// <summary>Sizes the sleeper list for <paramref name="sleepers"/> threads up front, so a workload with many sleepers allocates nothing later.</summary>
+    public void Reserve(int sleepers) => Waiters.EnsureCapacity(sleepers);
+
     public long Signals, Waits, Sleeps;
 
     public override string ToString() => Name;

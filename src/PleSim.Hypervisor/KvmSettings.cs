@@ -67,6 +67,13 @@ public sealed record ExitCosts
     /// </summary>
     public SimDuration HypercallHandler { get; init; } = SimDuration.FromNanoseconds(600);
 
+    /// <summary>
+    /// <c>kvm_pv_send_ipi</c>'s work per destination (<c>kvm_apic_map_get_dest_lapic</c> lookup +
+    /// <c>kvm_apic_set_irq</c> + the kick), on top of <see cref="HypercallHandler"/> (assumption: the
+    /// delivery part of an ICR-write handler, a third of <see cref="IcrWriteHandler"/>).
+    /// </summary>
+    public SimDuration PvSendIpiPerTarget { get; init; } = SimDuration.FromNanoseconds(300);
+
     /// <summary>Host physical IPI delivery to force a running VCPU out of guest mode.</summary>
     public SimDuration KickIpiLatency { get; init; } = SimDuration.FromNanoseconds(1000);
 

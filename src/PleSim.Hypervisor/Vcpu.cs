@@ -42,6 +42,9 @@ public enum Hypercall
     /// <summary>KVM_HC_KICK_CPU (5, 3.12): wake a VCPU halted in a PV lock slow path (<c>kvm_pv_kick_cpu_op</c>).</summary>
     KickCpu = 5,
 
+    /// <summary>KVM_HC_SEND_IPI (10, 4.19): one IPI to every VCPU of a bitmap (<c>kvm_pv_send_ipi</c>, arch/x86/kvm/lapic.c).</summary>
+    SendIpi = 10,
+
     /// <summary>KVM_HC_SCHED_YIELD (11, 5.3): yield to the preempted VCPU an IPI was sent to (<c>kvm_sched_yield</c>).</summary>
     SchedYield = 11,
 }
@@ -122,6 +125,8 @@ public sealed class Vcpu : ITaskBody
     private long _spinBudgetSince = -1;
     private Hypercall _hypercall;
     private Vcpu? _hypercallTarget;
+    private ulong _hypercallMask;
+    private int _hypercallVector;
     private bool _flushTlbAtEntry;
     private Vcpu? _ipiTarget;
     private int _ipiVector;
@@ -227,6 +232,12 @@ public sealed class Vcpu : ITaskBody
     /// <summary>4.3+ <c>vcpu->halt_poll_ns</c>: how long the next halt polls (4.0–4.2: always the module's halt_poll_ns).</summary>
     public long HaltPollNs { get; internal set; }
 
+    /// <summary>
+    /// Bit 0 of MSR_KVM_POLL_CONTROL (5.4, KVM_FEATURE_POLL_CONTROL): 1 at reset; a guest running
+    /// cpuidle-haltpoll writes 0 and KVM then skips halt polling for it (<c>kvm_arch_no_poll</c>).
+    /// </summary>
+    public bool PollControl { get; set; } = true;
+
     /// <summary>The last VCPU this one kicked out of HLT (to classify lock-holder preemptions).</summary>
     public Vcpu? LastWoken { get; internal set; }
     public long LastWokenAt { get; internal set; }
@@ -307,6 +318,22 @@ public sealed class Vcpu : ITaskBody
         _op = GuestOp.Hypercall;
         _hypercall = nr;
         _hypercallTarget = target;
+    }
+
+    /// <summary>
+    /// KVM_HC_SEND_IPI (4.19 guest <c>kvm_send_ipi_mask</c> → <c>__send_ipi_mask</c>): one VMCALL
+    /// carries a bitmap of destinations (VCPU indices here: APIC ID = VCPU index, all within one
+    /// 128-bit cluster); the host's <c>kvm_pv_send_ipi</c> delivers <paramref name="vector"/> to each
+    /// (<c>kvm_apic_set_irq</c> → kick). One exit instead of one ICR write per destination.
+    /// </summary>
+    public void SendIpiMany(ulong mask, int vector)
+    {
+        RequireIdleOp();
+        _op = GuestOp.Hypercall;
+        _hypercall = PleSim.Hypervisor.Hypercall.SendIpi;
+        _hypercallTarget = null;
+        _hypercallMask = mask;
+        _hypercallVector = vector;
     }
 
     /// <summary>
@@ -664,7 +691,11 @@ public sealed class Vcpu : ITaskBody
                 Stats.IpiExits++;
                 return true;
             case GuestOp.Hypercall:
-                EnterExit(ExitKind.Hypercall, Costs.Exit.Ns + Costs.HypercallHandler.Ns);
+                // kvm_pv_send_ipi walks the bitmap: the handler's work grows with the destinations.
+                long perTarget = _hypercall == PleSim.Hypervisor.Hypercall.SendIpi
+                    ? System.Numerics.BitOperations.PopCount(_hypercallMask) * Costs.PvSendIpiPerTarget.Ns
+                    : 0;
+                EnterExit(ExitKind.Hypercall, Costs.Exit.Ns + Costs.HypercallHandler.Ns + perTarget);
                 Stats.Hypercalls++;
                 return true;
             case GuestOp.Userspace:
@@ -718,7 +749,7 @@ public sealed class Vcpu : ITaskBody
                 _haltStart = _kvm.Sim.Now.Ns;
                 // kvm_vcpu_block (4.0+): poll first while this CPU has nothing else to run (single_task_running).
                 long poll = _kvm.Settings.HaltPoll.HaltPollNs == 0 ? 0 : _kvm.Settings.HaltPoll.Adaptive ? HaltPollNs : _kvm.Settings.HaltPoll.HaltPollNs;
-                if (poll > 0 && _kvm.Host.Rqs[Task.Cpu].NrRunning == 1)
+                if (poll > 0 && PollControl && _kvm.Host.Rqs[Task.Cpu].NrRunning == 1)
                 {
                     Stats.HaltPollAttempts++;
                     _pollStart = _haltStart;
@@ -801,13 +832,28 @@ public sealed class Vcpu : ITaskBody
             case ExitKind.Hypercall:
             {
                 _op = GuestOp.None;
-                var hcTarget = _hypercallTarget!;
+                var hcTarget = _hypercallTarget;
                 _hypercallTarget = null;
                 EnterExit(ExitKind.Entry, Costs.Entry.Ns);
-                if (_hypercall == PleSim.Hypervisor.Hypercall.KickCpu)
-                    _kvm.PvKickCpu(hcTarget, this);
+                if (_hypercall == PleSim.Hypervisor.Hypercall.SendIpi)
+                {
+                    // kvm_pv_send_ipi (4.19 lapic.c): for each set bit, kvm_apic_set_irq on that
+                    // VCPU (which sets the IRR and kicks it), in ascending APIC-ID order.
+                    ulong m = _hypercallMask;
+                    _hypercallMask = 0;
+                    Stats.PvSendIpis++;
+                    Stats.PvSendIpiTargets += System.Numerics.BitOperations.PopCount(m);
+                    while (m != 0)
+                    {
+                        int i = System.Numerics.BitOperations.TrailingZeroCount(m);
+                        m &= m - 1;
+                        _kvm.Kick(Vm.Vcpus[i], _hypercallVector, this);
+                    }
+                }
+                else if (_hypercall == PleSim.Hypervisor.Hypercall.KickCpu)
+                    _kvm.PvKickCpu(hcTarget!, this);
                 else
-                    _kvm.SchedYield(this, hcTarget);
+                    _kvm.SchedYield(this, hcTarget!);
                 return IsExecuting;
             }
             case ExitKind.Pause:
@@ -1181,6 +1227,9 @@ public sealed class VcpuStats
 
     /// <summary>VMCALLs (paravirtual hypercalls) and the PV TLB flushes done at entry instead of by IPI.</summary>
     public long Hypercalls, PvTlbFlushesAtEntry;
+
+    /// <summary>KVM_HC_SEND_IPI hypercalls this VCPU made, and the destinations they carried (each would have been one ICR-write exit).</summary>
+    public long PvSendIpis, PvSendIpiTargets;
     public long LockHolderPreemptedNs;
 
     /// <summary>Halt polling (4.0+): polls started, polls that saw a wake-up condition (no block, no wake-up), time spent polling (ns).</summary>

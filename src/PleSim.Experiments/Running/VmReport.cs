@@ -85,6 +85,21 @@ internal static class VmReport
             result.AddMetric(p + "lock_steals_per_second", D("lock_steals") / seconds);
             result.AddMetric(p + "pv_tlb_flush_skips_per_second", D("guest_pv_tlb_flush_skips") / seconds);
             result.AddMetric(p + "pv_sched_yields_per_second", D("guest_pv_sched_yields") / seconds);
+            if (vm.Settings.Guest.PvSendIpi)
+            {
+                // PV send-IPI (decision 0027): hypercalls, and the ICR-write exits they replaced.
+                result.AddMetric(p + "pv_send_ipis_per_second", D("guest_pv_send_ipis") / seconds);
+                result.AddMetric(p + "pv_send_ipi_exits_saved", D("guest_pv_send_ipi_exits_saved"));
+            }
+            if (vm.Settings.Guest.Haltpoll)
+            {
+                // Guest haltpoll (decision 0027): polls, the share that a wake-up ended, polling time,
+                // and wake-ups that needed no IPI because the target polled.
+                result.AddMetric(p + "guest_haltpolls_per_second", D("guest_haltpolls") / seconds);
+                result.AddMetric(p + "guest_haltpoll_hit_rate", D("guest_haltpolls") > 0 ? D("guest_haltpoll_hits") / D("guest_haltpolls") : double.NaN);
+                result.AddMetric(p + "frac_guest_haltpoll", D("guest_haltpoll_ns") / vcpuNs);
+                result.AddMetric(p + "polling_wakeups_per_second", D("guest_polling_wakeups") / seconds);
+            }
             GroundTruthMetrics(p, D, result);
             result.AddMetric(p + "frac_time_split", D("split_ns") / (seconds * 1e9));
             if (vm.Amqp is not null)
@@ -138,6 +153,18 @@ internal static class VmReport
             {
                 result.AddMetric(p + "elapsed_s", kb.CompletedAt >= 0 ? kb.CompletedAt / 1e9 : double.NaN);
                 result.AddMetric(p + "units_per_s", D("kernbench.units") / seconds);
+            }
+            if (vm.Hackbench is { } hb)
+            {
+                // hackbench's "Time:" (all messages delivered), and messages per second of it.
+                double elapsed = hb.CompletedAt >= 0 ? hb.CompletedAt / 1e9 : double.NaN;
+                result.AddMetric(p + "elapsed_s", elapsed);
+                result.AddMetric(p + "messages_per_second", hb.Received / (hb.CompletedAt >= 0 ? elapsed : seconds));
+                result.AddMetric(p + "sender_sleeps_per_message", hb.Received > 0 ? D("hackbench.sender_sleeps") / hb.Received : double.NaN);
+                result.AddMetric(p + "receiver_sleeps_per_message", hb.Received > 0 ? D("hackbench.receiver_sleeps") / hb.Received : double.NaN);
+                result.AddMetric(p + "resched_ipis_per_message", hb.Received > 0 ? D("guest_resched_ipis") / hb.Received : double.NaN);
+                result.AddMetric(p + "ipi_exits_per_message", hb.Received > 0 ? D("ipi_exits") / hb.Received : double.NaN);
+                result.AddMetric(p + "hlt_exits_per_message", hb.Received > 0 ? D("hlt_exits") / hb.Received : double.NaN);
             }
         }
     }

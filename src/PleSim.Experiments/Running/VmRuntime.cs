@@ -54,6 +54,10 @@ public sealed class VmRuntime
             case "kernbench":
                 Kernbench = new Kernbench(Kernel, w.Kernbench, run.Streams.Get($"vm.{settings.Name}.kernbench"), () => run.OnVmFinished(this));
                 break;
+            case "hackbench":
+                // Like the boot storm, a fixed amount of work: the run ends when every message is delivered.
+                Hackbench = new Hackbench(Kernel, w.Hackbench, () => run.OnVmFinished(this));
+                break;
         }
         var phase = settings.Guest.RandomTickPhase
             ? new SimDuration(run.Streams.Get($"vm.{settings.Name}.tick_phase").NextInt((int)settings.Guest.TickPeriod.Ns))
@@ -68,6 +72,7 @@ public sealed class VmRuntime
     public BootStorm? BootStorm { get; }
     public Ebizzy? Ebizzy { get; }
     public Kernbench? Kernbench { get; }
+    public Hackbench? Hackbench { get; }
     public List<GuestHog> Hogs { get; } = [];
     public List<LockLoop> LockLoops { get; } = [];
     public string Name => Settings.Name;
@@ -153,6 +158,12 @@ public sealed class VmRuntime
             Add("guest_pv_sched_yields", g.PvSchedYieldsSent);
             Add("guest_shootdowns", g.Shootdowns);
             Add("guest_shootdown_ipis", g.ShootdownIpis);
+            Add("guest_pv_send_ipis", g.PvSendIpisSent);
+            Add("guest_pv_send_ipi_exits_saved", g.PvSendIpiExitsSaved);
+            Add("guest_haltpolls", g.HaltPolls);
+            Add("guest_haltpoll_hits", g.HaltPollHits);
+            Add("guest_haltpoll_ns", g.HaltPollNs);
+            Add("guest_polling_wakeups", g.PollingWakeups);
         }
         if (Amqp is { } a)
         {
@@ -185,6 +196,14 @@ public sealed class VmRuntime
             AddMm(kb.MakeMm, kb.Zone);
             foreach (var cc in kb.Compilers)
                 AddMm(cc.Mm, null);
+        }
+        if (Hackbench is { } hb)
+        {
+            Add("hackbench.sent", hb.Sent);
+            Add("hackbench.received", hb.Received);
+            Add("hackbench.sender_sleeps", hb.SenderSleeps);
+            Add("hackbench.receiver_sleeps", hb.ReceiverSleeps);
+            Add("hackbench.mutex_contended", hb.MutexContended);
         }
         return c;
 

@@ -47,6 +47,7 @@ public static class ScenarioSchema
           - {name: v4, workload: {kind: boot-storm}}
           - {name: v5, workload: {kind: ebizzy}}
           - {name: v6, workload: {kind: kernbench}}
+          - {name: v7, workload: {kind: hackbench}}
         """,
         """
         name: s

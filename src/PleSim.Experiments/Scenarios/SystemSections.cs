@@ -217,6 +217,17 @@ internal static class SystemSections
             SpinThresholdLoops = g.Get("spin_threshold", Kinds.Int(1, 1 << 24), d.SpinThresholdLoops),
             PvTlbFlush = g.Get("pv_tlb_flush", Kinds.Bool, d.PvTlbFlush),
             PvSchedYield = g.Get("pv_sched_yield", Kinds.Bool, d.PvSchedYield),
+            PvSendIpi = g.Get("pv_send_ipi", Kinds.Bool, d.PvSendIpi),
+            Haltpoll = g.Get("haltpoll", Kinds.Bool, d.Haltpoll),
+            // The haltpoll governor's module parameters (guest_halt_poll_*), haltpoll.c 5.4.
+            HaltPoll = d.HaltPoll with
+            {
+                HaltPollNs = g.Get("halt_poll_ns", Kinds.Integer(0, 1_000_000_000), d.HaltPoll.HaltPollNs),
+                Grow = g.Get("halt_poll_grow", Kinds.Integer(0, 1024), d.HaltPoll.Grow),
+                Shrink = g.Get("halt_poll_shrink", Kinds.Integer(0, 1024), d.HaltPoll.Shrink),
+                GrowStart = g.Get("halt_poll_grow_start", Kinds.Integer(1, 1_000_000_000), d.HaltPoll.GrowStart),
+            },
+            HaltPollAllowShrink = g.Get("halt_poll_allow_shrink", Kinds.Bool, d.HaltPollAllowShrink),
             Latency = g.Get("latency", gran, d.Latency),
             MinGranularity = g.Get("min_granularity", gran, d.MinGranularity),
             WakeupGranularity = g.Get("wakeup_granularity", gran, d.WakeupGranularity),
@@ -258,6 +269,9 @@ internal static class SystemSections
                 break;
             case "kernbench":
                 settings = settings with { Kernbench = ReadKernbench(w) };
+                break;
+            case "hackbench":
+                settings = settings with { Hackbench = ReadHackbench(w) };
                 break;
         }
         w.Done();
@@ -344,6 +358,31 @@ internal static class SystemSections
         if (c.PcpHigh <= c.PcpBatch)
             w.Error("pcp_high", $"pcp_high ({c.PcpHigh}) must exceed pcp_batch ({c.PcpBatch})");
         return c;
+    }
+
+    /// <summary>hackbench's options by their own names (-g groups, -f fds, -l loops, -s datasize, -T/-P mode, -p ipc) and the kernel constants.</summary>
+    private static HackbenchSettings ReadHackbench(MapReader w)
+    {
+        var d = new HackbenchSettings();
+        var cost = Kinds.Integer(0, 100_000_000);
+        return new HackbenchSettings
+        {
+            Groups = w.Get("groups", Kinds.Int(1, 1000), d.Groups),
+            Fds = w.Get("fds", Kinds.Int(1, 1000), d.Fds),
+            Loops = w.Get("loops", Kinds.Integer(1, 1_000_000_000), d.Loops),
+            DataSize = w.Get("datasize", Kinds.Int(1, 4096), d.DataSize),
+            Threads = w.Get("mode", Kinds.Choice("process", "thread"), "process") == "thread",
+            Ipc = w.Get("ipc", Kinds.Choice("socket", "pipe"), "socket") == "pipe" ? HackbenchIpc.Pipe : HackbenchIpc.Socket,
+            SndBuf = w.Get("sk_sndbuf", Kinds.Int(1, 1 << 30), d.SndBuf),
+            SkbOverhead = w.Get("skb_overhead", Kinds.Int(0, 4096), d.SkbOverhead),
+            PipeBuffers = w.Get("pipe_buffers", Kinds.Int(1, 1024), d.PipeBuffers),
+            WriteFixedNs = w.Get("write_fixed_ns", cost, d.WriteFixedNs),
+            ReadFixedNs = w.Get("read_fixed_ns", cost, d.ReadFixedNs),
+            CopyNsPerByte = w.Get("copy_ns_per_byte", Kinds.Number(0, 100), d.CopyNsPerByte),
+            QueueOpNs = w.Get("queue_op_ns", cost, d.QueueOpNs),
+            MutexFastNs = w.Get("mutex_fast_ns", cost, d.MutexFastNs),
+            UserPerMessageNs = w.Get("user_per_message_ns", cost, d.UserPerMessageNs),
+        };
     }
 
     private static AmqpSettings ReadAmqp(MapReader w)
