@@ -48,6 +48,10 @@ public sealed class VmRuntime
             case "boot-storm":
                 BootStorm = new BootStorm(Kernel, w.Locks, w.Hold.Ns, w.Think.Ns, w.Iterations, () => run.OnVmFinished(this));
                 break;
+            case "sysbench":
+                // sysbench exits when every thread is done (max-requests handed out, or the mutex test's one request each).
+                Sysbench = new Sysbench(Kernel, w.Sysbench, run.Streams.Get($"vm.{settings.Name}.sysbench"), () => run.OnVmFinished(this));
+                break;
         }
         var phase = settings.Guest.RandomTickPhase
             ? new SimDuration(run.Streams.Get($"vm.{settings.Name}.tick_phase").NextInt((int)settings.Guest.TickPeriod.Ns))
@@ -60,6 +64,7 @@ public sealed class VmRuntime
     public GuestKernel Kernel { get; }
     public AmqpPerftest? Amqp { get; }
     public BootStorm? BootStorm { get; }
+    public Sysbench? Sysbench { get; }
     public List<GuestHog> Hogs { get; } = [];
     public List<LockLoop> LockLoops { get; } = [];
     public string Name => Settings.Name;
@@ -162,6 +167,29 @@ public sealed class VmRuntime
             Add("lockbench.iterations", l.Iterations);
         if (BootStorm is { } b)
             Add("bootstorm.iterations", b.Iterations);
+        foreach (var m in Kernel.Mutexes)
+        {
+            Add("mutex.acquisitions", m.Acquisitions);
+            Add("mutex.spin_acquisitions", m.SpinAcquisitions);
+            Add("mutex.slow_acquisitions", m.SlowAcquisitions);
+            Add("mutex.sleeps", m.Sleeps);
+            Add("mutex.spin_give_ups", m.SpinGiveUps);
+            Add("mutex.spin_give_ups_vcpu_preempted", m.SpinGiveUpsVcpuPreempted);
+        }
+        foreach (var f in Kernel.Futexes)
+        {
+            Add("futex.wait_calls", f.WaitCalls);
+            Add("futex.would_block", f.WouldBlock);
+            Add("futex.wake_calls", f.WakeCalls);
+            Add("futex.woken", f.Woken);
+        }
+        if (Sysbench is { } sb)
+        {
+            Add("sysbench.events", sb.Events);
+            Add("sysbench.yields", sb.Yields);
+            Add("sysbench.mutex_rounds", sb.MutexRounds);
+            Add("sysbench.contended_locks", sb.ContendedLocks);
+        }
         return c;
     }
 

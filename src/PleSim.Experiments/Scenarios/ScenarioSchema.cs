@@ -45,6 +45,7 @@ public static class ScenarioSchema
           - {name: v2, workload: {kind: amqp-perftest}}
           - {name: v3, workload: {kind: lock-bench}}
           - {name: v4, workload: {kind: boot-storm}}
+          - {name: v5, workload: {kind: sysbench}}
         """,
         """
         name: s

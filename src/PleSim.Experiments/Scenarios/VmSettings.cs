@@ -25,7 +25,7 @@ public sealed record VmSettings
 /// <summary>What runs in a VM.</summary>
 public sealed record WorkloadSettings
 {
-    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm"];
+    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm", "sysbench"];
 
     public string Kind { get; init; } = "idle";
 
@@ -33,6 +33,9 @@ public sealed record WorkloadSettings
     public int Loops { get; init; }
 
     public AmqpSettings Amqp { get; init; } = new();
+
+    /// <summary>sysbench: its options in sysbench 0.4's spelling (<c>test</c>, <c>num-threads</c>, ...).</summary>
+    public SysbenchSettings Sysbench { get; init; } = new();
 
     /// <summary>lock-bench / boot-storm.</summary>
     public int Threads { get; init; } = 4;
