@@ -208,4 +208,41 @@ public class MutexFutexTests
         Assert.All(many, f => Assert.InRange(f.Bucket, 0, GuestKernel.FutexHashBuckets - 1));
         Assert.True(many.Select(f => f.BucketLock).Distinct().Count() <= GuestKernel.FutexHashBuckets);
     }
+
+    /// <summary>Cycles through its actions forever.</summary>
+    private sealed class LoopProgram(params GuestAction[] actions) : IThreadProgram
+    {
+        private int _i;
+
+        public GuestAction Next(GuestThread thread) => actions[_i++ % actions.Length];
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Mutex_and_futex_paths_allocate_nothing_per_event_in_steady_state(bool vcpuIsPreemptedCheck)
+    {
+        // Four threads on three VCPUs, one of which shares its CPU with a hog: owner spinning,
+        // give-ups, wait-list sleeps and wake-ups, and futex calls (a wait that finds the word
+        // changed, a wake with nobody queued: the sysbench scenario test covers futex sleeps).
+        var kit = new GuestKit(2, 3, guest: new GuestSettings { VcpuIsPreemptedCheck = vcpuIsPreemptedCheck });
+        var m = kit.Kernel.NewMutex("M");
+        var f = kit.Kernel.NewFutex("F", 0, 0x1000);
+        for (int i = 0; i < 4; i++)
+            kit.Kernel.CreateThread($"t{i}", new LoopProgram(GuestAction.MutexLock(m), GuestAction.Compute(20_000), GuestAction.MutexUnlock(m), GuestAction.Compute(5_000, userMode: true),
+                GuestAction.FutexWake(f, 1), GuestAction.FutexWait(f, 1)), i % 3);
+        kit.Start();
+        Pin(kit, [0, 1, 1], 0);
+        kit.RunUs(200_000);
+        kit.Sim.Invariants.Disable(); // the invariant checks themselves allocate; they ran during the warm-up
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        long e0 = kit.Sim.EventsFired;
+        long a0 = m.Acquisitions, s0 = m.Sleeps, sp0 = m.Spins;
+        kit.RunUs(200_000);
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(kit.Sim.EventsFired - e0 > 5_000);
+        Assert.True(m.Acquisitions > a0 && m.Sleeps > s0 && m.Spins > sp0, $"acq {m.Acquisitions - a0}, sleeps {m.Sleeps - s0}, spins {m.Spins - sp0}");
+        Assert.True(f.WaitCalls > 0 && f.WouldBlock == f.WaitCalls);
+        Assert.Equal(0, bytes);
+    }
 }
