@@ -84,4 +84,33 @@ public class SysbenchScenarioTests
         Assert.True(model.Vms[0].Kernel.Futexes.Sum(f => f.WaitCalls) > 0);
         Assert.Equal(0, bytes);
     }
+
+    [Theory]
+    [InlineData("2.6.39")]
+    [InlineData("5.10")]
+    public void The_lock_bench_on_a_kernel_mutex_spins_on_preempted_owners_only_without_vcpu_is_preempted(string kernel)
+    {
+        // lock-bench at 2x overcommit with lock_type: mutex, PLE off (so nothing but the guest ends
+        // a spin). A 2.6.39 guest spins on owners whose VCPU the host preempted; a 5.10 guest reads
+        // the steal-time flag and stops instead.
+        var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "kvm", "lock-bench.yaml"),
+            new[] { "vms[0].workload.lock_type=mutex", $"vms[0].guest.kernel={kernel}", "kvm.ple_handler=none", "duration=100ms", "warmup=20ms" }.Select(Override.Parse).ToList());
+        Assert.Equal("mutex", s.Vms[0].Workload.LockType);
+        var r = Runner.RunOne(s, 1, new RunOptions { CheckInvariantsEvery = 31 });
+        Assert.True(r.Error is null, r.Error);
+        var causes = GroundTruth.Causes.Select(GroundTruth.Name).ToList();
+        Assert.Equal(M(r, "bench.spin_ns"), causes.Sum(c => M(r, "bench.spin_ns." + c)));
+        Assert.True(M(r, "bench.lock_iterations_per_second") > 0);
+        Assert.True(M(r, "bench.mutex_acquisitions_per_second") > 0);
+        double giveUps = M(r, "bench.mutex_spin_give_ups_vcpu_preempted_per_second");
+        if (kernel == "2.6.39")
+        {
+            Assert.Equal(0, giveUps);
+            Assert.True(M(r, "bench.spin_ns.mutex_owner_preempted") > 0);
+        }
+        else
+        {
+            Assert.True(giveUps > 0);
+        }
+    }
 }

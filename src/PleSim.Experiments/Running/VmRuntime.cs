@@ -33,13 +33,17 @@ public sealed class VmRuntime
                 break;
             case "lock-bench":
             {
-                // The microbenchmark's locks are plain spin_lock (interrupts stay on).
-                var lk = Enumerable.Range(0, w.Locks).Select(i => Kernel.NewLock($"bench.lock{i}")).ToArray();
+                // The microbenchmark's locks are plain spin_lock (interrupts stay on), or kernel mutexes (lock_type: mutex).
+                var lk = w.LockType == "mutex" ? [] : Enumerable.Range(0, w.Locks).Select(i => Kernel.NewLock($"bench.lock{i}")).ToArray();
                 var rng = run.Streams.Get($"vm.{settings.Name}.lockbench");
                 long hold = w.Hold.Ns, think = w.Think.Ns;
+                var mx = w.LockType == "mutex" ? Enumerable.Range(0, w.Locks).Select(i => Kernel.NewMutex($"bench.mutex{i}")).ToArray() : null;
                 for (int i = 0; i < w.Threads; i++)
                 {
-                    var loop = new LockLoop(lk[i % lk.Length], () => hold, () => Math.Max(1, rng.Exponential(new SimDuration(think)).Ns), w.Iterations);
+                    Func<long> thinkNs = () => Math.Max(1, rng.Exponential(new SimDuration(think)).Ns);
+                    var loop = mx is null
+                        ? new LockLoop(lk[i % lk.Length], () => hold, thinkNs, w.Iterations)
+                        : new LockLoop(mx[i % mx.Length], () => hold, thinkNs, w.Iterations);
                     LockLoops.Add(loop);
                     Kernel.CreateThread($"bench{i}", loop, i % settings.Vcpus);
                 }

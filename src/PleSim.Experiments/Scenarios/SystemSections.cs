@@ -252,6 +252,8 @@ internal static class SystemSections
                     Think = w.Get("think", small, d.Think),
                     Iterations = w.Get("iterations", Kinds.Integer(1, long.MaxValue), kind == "lock-bench" ? long.MaxValue : d.Iterations),
                 };
+                if (kind == "lock-bench")
+                    settings = settings with { LockType = w.Get("lock_type", Kinds.Choice("spinlock", "mutex"), d.LockType) };
                 break;
             case "amqp-perftest":
                 settings = settings with { Amqp = ReadAmqp(w) };

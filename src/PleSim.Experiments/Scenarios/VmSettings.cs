@@ -43,4 +43,7 @@ public sealed record WorkloadSettings
     public SimDuration Hold { get; init; } = SimDuration.FromMicroseconds(1);
     public SimDuration Think { get; init; } = SimDuration.FromMicroseconds(5);
     public long Iterations { get; init; } = 2000;
+
+    /// <summary>lock-bench: the lock the threads take — a spinlock, or a kernel mutex (<c>mutex</c>, decision 0025).</summary>
+    public string LockType { get; init; } = "spinlock";
 }
