@@ -300,6 +300,20 @@ internal sealed class GuestInvariants(GuestKernel k) : PleSim.Engine.IInvariant
             if (l.Owner is { } o && o.LocksHeld <= 0)
                 return $"{l} is owned by {o}, which holds no lock";
         }
+        foreach (var m in k.Mutexes)
+        {
+            if (m.Owner is { } o && o.MutexesHeld <= 0)
+                return $"{m} is owned by {o}, which holds no mutex";
+            if (m.Count == 1 && m.Owner is not null)
+                return $"{m} is free (count 1) but owned by {m.Owner}";
+            if (m.Count > 1)
+                return $"{m} has count {m.Count}";
+        }
+        foreach (var t in k.Threads)
+        {
+            if (t.MutexWait is { } w && t.State == ThreadState.Blocked && !w.OnWaitList(t))
+                return $"{t} sleeps in {w}'s slow path but is not on its wait list";
+        }
         return null;
     }
 }

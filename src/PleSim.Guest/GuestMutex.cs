@@ -55,6 +55,9 @@ public sealed class GuestMutex : ISpinTarget
     /// <summary>Threads on <c>wait_list</c> (FIFO).</summary>
     public int Waiters => _waitList.Count;
 
+    /// <summary><paramref name="t"/> is on <c>wait_list</c>.</summary>
+    internal bool OnWaitList(GuestThread t) => _waitList.Contains(t);
+
     /// <summary>VCPUs in the owner-spin loop now.</summary>
     public int Spinners => _spinners.Count;
 
