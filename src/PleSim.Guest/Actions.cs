@@ -35,6 +35,18 @@ public enum ActionKind
 
     /// <summary>Runs program logic at this point in guest time (zero duration): state changes that must happen exactly then.</summary>
     Call,
+
+    /// <summary><c>mutex_lock(M)</c>: fast path, optimistic owner spinning, then the wait list and sleep (<see cref="GuestMutex"/>).</summary>
+    MutexLock,
+
+    /// <summary><c>mutex_unlock(M)</c>: release, and wake the first waiter if any may sleep.</summary>
+    MutexUnlock,
+
+    /// <summary><c>futex(F, FUTEX_WAIT, val)</c>: sleep on F if its word still holds <see cref="GuestAction.Ns"/> (<see cref="Futex"/>).</summary>
+    FutexWait,
+
+    /// <summary><c>futex(F, FUTEX_WAKE, n)</c>: wake up to <see cref="GuestAction.Ns"/> waiters of F.</summary>
+    FutexWake,
 }
 
 /// <summary>Program logic run by a <see cref="ActionKind.Call"/> action.</summary>
@@ -44,8 +56,12 @@ public interface IGuestCallback
 }
 
 /// <summary>One step of a guest thread (a value: producing one allocates nothing).</summary>
-public readonly record struct GuestAction(ActionKind Kind, long Ns = 0, GuestSpinLock? Lock = null, WaitQueue? Queue = null, bool UserMode = false, IGuestCallback? Callback = null, int Code = 0)
+public readonly record struct GuestAction(ActionKind Kind, long Ns = 0, GuestSpinLock? Lock = null, WaitQueue? Queue = null, bool UserMode = false, IGuestCallback? Callback = null, int Code = 0, GuestMutex? Mutex = null, Futex? Futex = null)
 {
+    public static GuestAction MutexLock(GuestMutex m) => new(ActionKind.MutexLock, Mutex: m);
+    public static GuestAction MutexUnlock(GuestMutex m) => new(ActionKind.MutexUnlock, Mutex: m);
+    public static GuestAction FutexWait(Futex f, int val) => new(ActionKind.FutexWait, val, Futex: f);
+    public static GuestAction FutexWake(Futex f, int nrWake) => new(ActionKind.FutexWake, nrWake, Futex: f);
     public static GuestAction Call(IGuestCallback callback, int code) => new(ActionKind.Call, Callback: callback, Code: code);
     public static GuestAction Compute(long ns, bool userMode = false) => new(ActionKind.Compute, ns, UserMode: userMode);
     public static GuestAction Acquire(GuestSpinLock l) => new(ActionKind.Lock, Lock: l);

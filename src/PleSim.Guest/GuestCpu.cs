@@ -33,6 +33,13 @@ public sealed class GuestCpu : IGuestCpu
         Hypercall,
         PvYieldCheck,
         PvSendIpi,
+        MutexLock,
+        MutexSlow,
+        MutexRetry,
+        MutexUnlock,
+        MutexUnlockSlow,
+        FutexWaitDo,
+        FutexWakeDo,
     }
 
     private struct Op
@@ -42,6 +49,8 @@ public sealed class GuestCpu : IGuestCpu
         public bool User;
         public GuestSpinLock? Lock;
         public WaitQueue? Queue;
+        public GuestMutex? Mutex;
+        public Futex? Futex;
         public GuestThread? Thread;
         public GuestCpu? Cpu;
         public int Vector;
@@ -55,6 +64,7 @@ public sealed class GuestCpu : IGuestCpu
     private int _head;
     private int _count;
     private GuestSpinLock? _spinningOn;
+    private GuestMutex? _mutexSpinning;  // in the mutex owner-spin loop (mutex_spin_on_owner)
     private bool _spinSavedIf;         // the flags local_irq_save returned before the spin
     private long _spinToken;           // the ticket / queue position the spin waits for
     private bool _pvHalting;           // halted in a PV lock slow path (kvm_lock_spinning / pv_wait)
@@ -155,6 +165,11 @@ public sealed class GuestCpu : IGuestCpu
 
     /// <summary>In <c>poll_idle</c> now (TIF_POLLING_NRFLAG set): a wake-up sets need_resched without an IPI.</summary>
     public bool Polling => _polling;
+    /// <summary>The owner the mutex owner-spin loop of this CPU watches (the <c>owner</c> argument of <c>mutex_spin_on_owner</c>).</summary>
+    internal GuestThread? MutexSpinOwner;
+
+    /// <summary>How this CPU's last mutex owner-spin ended: with the lock (else it gave up).</summary>
+    internal bool MutexSpinAcquired;
 
     /// <summary>The steal-time <c>preempted</c> flag of <paramref name="cpu"/> as this guest reads it (<c>kvm_vcpu_is_preempted</c>, 4.10+).</summary>
     public static bool VcpuIsPreempted(GuestCpu cpu) => cpu.Vcpu.StealTimePreempted;
@@ -247,6 +262,17 @@ public sealed class GuestCpu : IGuestCpu
             }
             return;
         }
+        if (_mutexSpinning is { } sm)
+        {
+            // The owner-spin loop ended: with the lock (the cmpxchg pulled the line over), or
+            // for the slow path: wait_lock, wait_list, and maybe sleep.
+            _mutexSpinning = null;
+            MutexSpinOwner = null;
+            if (MutexSpinAcquired)
+                PushFront(new Op { Kind = Micro.Compute, Ns = S.Costs.LockHandover.Ns });
+            else
+                PushMutexSlowFront(sm, Micro.MutexSlow);
+        }
         if (_spinningOn is not null)
         {
             _k.Observer?.Acquired(Curr, this, _spinningOn);
@@ -288,6 +314,12 @@ public sealed class GuestCpu : IGuestCpu
             if (NeedResched && LocksHeld == 0)
             {
                 PushSchedule();
+                continue;
+            }
+            if (Curr.MutexWait is { } mw)
+            {
+                // Back from schedule() in __mutex_lock_common's wait loop: retake wait_lock and retry.
+                PushMutexSlowFront(mw, Micro.MutexRetry);
                 continue;
             }
             Expand(Curr.Program.Next(Curr));
@@ -338,6 +370,8 @@ public sealed class GuestCpu : IGuestCpu
     }
 
     public bool HoldsSpinlock(Vcpu vcpu) => LocksHeld > 0;
+
+    void IGuestCpu.OnStealTimePreempted(Vcpu vcpu) => _k.StealTimePreempted(this);
 
     bool IGuestCpu.InterruptsEnabled(Vcpu vcpu) => _if;
 
@@ -420,7 +454,42 @@ public sealed class GuestCpu : IGuestCpu
             case ActionKind.Call:
                 a.Callback!.Run(Curr!, a.Code);
                 break;
+            case ActionKind.MutexLock:
+                PushBack(new Op { Kind = Micro.MutexLock, Mutex = a.Mutex });
+                break;
+            case ActionKind.MutexUnlock:
+                PushBack(new Op { Kind = Micro.MutexUnlock, Mutex = a.Mutex });
+                break;
+            case ActionKind.FutexWait:
+                // sys_futex → futex_wait → futex_wait_setup (queue_lock) → futex_wait_queue_me (queue_me unlocks) → schedule.
+                a.Futex!.WaitCalls++;
+                Push(Micro.Compute, S.Costs.Syscall.Ns);
+                Push(Micro.Lock, lk: a.Futex.BucketLock);
+                PushBack(new Op { Kind = Micro.FutexWaitDo, Futex = a.Futex, Ns = a.Ns });
+                Push(Micro.Unlock, lk: a.Futex.BucketLock);
+                Push(Micro.BlockIfSleeping);
+                break;
+            case ActionKind.FutexWake:
+                a.Futex!.WakeCalls++;
+                Push(Micro.Compute, S.Costs.Syscall.Ns);
+                Push(Micro.Lock, lk: a.Futex.BucketLock);
+                PushBack(new Op { Kind = Micro.FutexWakeDo, Futex = a.Futex, Ns = a.Ns });
+                Push(Micro.Unlock, lk: a.Futex.BucketLock);
+                break;
         }
+    }
+
+    /// <summary>
+    /// Queues, ahead of anything queued, <c>__mutex_lock_common</c>'s locked part: take
+    /// <c>wait_lock</c>, <paramref name="step"/> (first round or retry), drop it, and schedule() if
+    /// the step set the thread to sleep.
+    /// </summary>
+    private void PushMutexSlowFront(GuestMutex m, Micro step)
+    {
+        PushFront(new Op { Kind = Micro.BlockIfSleeping });
+        PushFront(new Op { Kind = Micro.Unlock, Lock = m.WaitLock });
+        PushFront(new Op { Kind = step, Mutex = m });
+        PushFront(new Op { Kind = Micro.Lock, Lock = m.WaitLock });
     }
 
     private void PushSchedule()
@@ -562,7 +631,107 @@ public sealed class GuestCpu : IGuestCpu
                 PvSendIpiExitsSaved += System.Numerics.BitOperations.PopCount(op.Mask) - 1;
                 Vcpu.SendIpiMany(op.Mask, op.Vector);
                 return true;
+            case Micro.MutexLock:
+                return MutexLock(op.Mutex!);
+            case Micro.MutexSlow:
+            case Micro.MutexRetry:
+            {
+                var t = Curr!;
+                bool got = op.Kind == Micro.MutexSlow ? op.Mutex!.SlowPathFirst(t) : op.Mutex!.SlowPathRetry(t);
+                if (got)
+                {
+                    t.MutexWait = null;
+                }
+                else
+                {
+                    // __set_task_state(TASK_UNINTERRUPTIBLE) under wait_lock; schedule() after the unlock.
+                    t.MutexWait = op.Mutex;
+                    t.State = ThreadState.Sleeping;
+                }
+                return false;
+            }
+            case Micro.MutexUnlock:
+                if (!op.Mutex!.Unlock(Curr!))
+                {
+                    // __mutex_unlock_slowpath: under wait_lock.
+                    PushFront(new Op { Kind = Micro.Unlock, Lock = op.Mutex.WaitLock });
+                    PushFront(new Op { Kind = Micro.MutexUnlockSlow, Mutex = op.Mutex });
+                    PushFront(new Op { Kind = Micro.Lock, Lock = op.Mutex.WaitLock });
+                }
+                Vcpu.Compute(S.Costs.LockRelease.Ns);
+                return true;
+            case Micro.MutexUnlockSlow:
+                // wake_up_process(first waiter), under wait_lock.
+                if (op.Mutex!.UnlockSlowPath() is { } first)
+                    PushFront(new Op { Kind = Micro.WakeSelect, Thread = first });
+                return false;
+            case Micro.FutexWaitDo:
+            {
+                var f = op.Futex!;
+                if (f.Value != op.Ns)
+                {
+                    f.WouldBlock++; // the word changed: -EWOULDBLOCK, back to user space
+                    return false;
+                }
+                // set_current_state(TASK_INTERRUPTIBLE); queue_me: on the bucket's chain.
+                f.Waiters.Enqueue(Curr!);
+                Curr!.State = ThreadState.Sleeping;
+                return false;
+            }
+            case Micro.FutexWakeDo:
+            {
+                // Wake up to nr_wake waiters of this key, in queue order, under the bucket lock
+                // (wake_futex → wake_up_state). WakeSelect ops run first-in-front, so push in reverse.
+                var f = op.Futex!;
+                int n = (int)Math.Min(op.Ns, f.Waiters.Count);
+                f.Woken += n;
+                if (_wakeScratch.Length < n)
+                    _wakeScratch = new GuestThread?[n * 2];
+                for (int i = 0; i < n; i++)
+                    _wakeScratch[i] = f.Waiters.Dequeue();
+                for (int i = n - 1; i >= 0; i--)
+                {
+                    PushFront(new Op { Kind = Micro.WakeSelect, Thread = _wakeScratch[i] });
+                    _wakeScratch[i] = null;
+                }
+                return false;
+            }
         }
+        return false;
+    }
+
+    private GuestThread?[] _wakeScratch = new GuestThread?[64];
+
+    /// <summary>
+    /// <c>mutex_lock</c>: the fast path; failing it, <c>__mutex_lock_common</c>'s owner-spin loop
+    /// (a PAUSE loop on the mutex) when enabled and worth starting, else the slow path at once.
+    /// </summary>
+    private bool MutexLock(GuestMutex m)
+    {
+        var t = Curr!;
+        if (m.FastPath(t))
+        {
+            Vcpu.Compute(S.Costs.LockAcquire.Ns);
+            return true;
+        }
+        if (S.MutexSpinOnOwner)
+        {
+            MutexSpinOwner = null;
+            switch (m.Step(this))
+            {
+                case GuestMutex.SpinStep.Acquired:
+                    MutexSpinOwner = null;
+                    Vcpu.Compute(S.Costs.LockAcquire.Ns);
+                    return true;
+                case GuestMutex.SpinStep.KeepSpinning:
+                    _mutexSpinning = m;
+                    m.AddSpinner(this);
+                    Vcpu.Spin(m, 0);
+                    return true;
+            }
+            MutexSpinOwner = null;
+        }
+        PushMutexSlowFront(m, Micro.MutexSlow);
         return false;
     }
 
@@ -730,6 +899,8 @@ public sealed class GuestCpu : IGuestCpu
         if (next != prev)
             Switches++;
         Curr = next;
+        if (prev is not null && next != prev && prev.MutexesHeld > 0)
+            _k.MutexOwnerSwitchedOut(prev); // owner->on_cpu is now 0: its owner-spinners stop
         if (next is not null)
         {
             ActiveMm = next.Mm; // switch_mm: leave the previous mm's cpumask, join this one's

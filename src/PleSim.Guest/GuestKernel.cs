@@ -13,6 +13,10 @@ public sealed class GuestKernel
     private readonly List<GuestThread> _threads = [];
     private readonly List<GuestSpinLock> _locks = [];
     private readonly List<WaitQueue> _queues = [];
+    private readonly List<GuestMutex> _mutexes = [];
+    private readonly List<Futex> _futexes = [];
+    private GuestSpinLock?[]? _futexBuckets;
+    private HrTimer? _stealPoll;
 
     public GuestKernel(Kvm kvm, Vm vm, GuestSettings settings)
     {
@@ -37,6 +41,78 @@ public sealed class GuestKernel
     public IReadOnlyList<GuestThread> Threads => _threads;
     public IReadOnlyList<GuestSpinLock> Locks => _locks;
     public IReadOnlyList<WaitQueue> Queues => _queues;
+    public IReadOnlyList<GuestMutex> Mutexes => _mutexes;
+    public IReadOnlyList<Futex> Futexes => _futexes;
+
+    /// <summary>FUTEX_HASHBITS (kernel/futex.c 2.6.39: 8 unless CONFIG_BASE_SMALL): 256 hash buckets.</summary>
+    public const int FutexHashBuckets = 1 << 8;
+
+    /// <summary>A kernel <c>struct mutex</c> (<see cref="GuestMutex"/>) with its own <c>wait_lock</c>.</summary>
+    public GuestMutex NewMutex(string name)
+    {
+        var m = new GuestMutex(this, name);
+        _mutexes.Add(m);
+        // vcpu_is_preempted is read in the owner-spin loop: the guest must learn when KVM sets the flag.
+        _stealPoll ??= new HrTimer(Kvm.Sim, new StealPollHandler(this));
+        return m;
+    }
+
+    /// <summary>
+    /// A private futex word at <paramref name="address"/> of address space <paramref name="mm"/>; its
+    /// hash bucket's lock is created with the first futex hashed there. The bucket is a deterministic
+    /// hash of the key (<paramref name="maxWaiters"/>: room reserved for waiters, so queueing does not allocate; FNV-1a here, where the kernel uses jhash2 with a boot-time seed from 3.13 and
+    /// none before: which keys collide differs, how a collision costs does not).
+    /// </summary>
+    public Futex NewFutex(string name, int mm, long address, int maxWaiters = 64)
+    {
+        _futexBuckets ??= new GuestSpinLock?[FutexHashBuckets];
+        int bucket = (int)(StableHash.Combine(StableHash.Combine(14695981039346656037UL, (ulong)mm), (ulong)address) % FutexHashBuckets);
+        var lk = _futexBuckets[bucket] ??= NewLock($"futex_queues[{bucket}].lock");
+        var f = new Futex(name, mm, address, lk, bucket, maxWaiters);
+        _futexes.Add(f);
+        return f;
+    }
+
+    /// <summary>KVM set <paramref name="c"/>'s steal-time preempted flag: owner spinners that read it look again (in a separate event).</summary>
+    internal void StealTimePreempted(GuestCpu c)
+    {
+        if (!Settings.VcpuIsPreemptedCheck || _stealPoll is null || _stealPoll.IsArmed)
+            return;
+        foreach (var m in _mutexes)
+        {
+            if (m.Spinners > 0 && m.Owner is { } o && o.Cpu == c.Index)
+            {
+                // The flag is written during the host's context switch; the spinners' next loop
+                // iteration reads it. Looking in an event of its own keeps the host switch atomic.
+                _stealPoll.StartAfter(SimDuration.Zero);
+                return;
+            }
+        }
+    }
+
+    private void StealPoll()
+    {
+        foreach (var m in _mutexes)
+        {
+            if (m.Spinners > 0)
+                m.NotifySpinners();
+        }
+    }
+
+    /// <summary>A mutex owner left its CPU (guest context switch): spinners of the mutexes it owns see <c>owner->on_cpu</c> drop.</summary>
+    internal void MutexOwnerSwitchedOut(GuestThread t)
+    {
+        foreach (var m in _mutexes)
+        {
+            if (m.Owner == t && m.Spinners > 0)
+                m.OwnerSwitchedOut();
+        }
+    }
+
+    private sealed class StealPollHandler(GuestKernel k) : IEventHandler
+    {
+        public void OnEvent(Simulator sim, long arg) => k.StealPoll();
+    }
 
     /// <summary>Receives lock events (traces); null when nobody listens.</summary>
     public IGuestObserver? Observer { get; set; }
@@ -238,6 +314,20 @@ internal sealed class GuestInvariants(GuestKernel k) : PleSim.Engine.IInvariant
         {
             if (l.Owner is { } o && o.LocksHeld <= 0)
                 return $"{l} is owned by {o}, which holds no lock";
+        }
+        foreach (var m in k.Mutexes)
+        {
+            if (m.Owner is { } o && o.MutexesHeld <= 0)
+                return $"{m} is owned by {o}, which holds no mutex";
+            if (m.Count == 1 && m.Owner is not null)
+                return $"{m} is free (count 1) but owned by {m.Owner}";
+            if (m.Count > 1)
+                return $"{m} has count {m.Count}";
+        }
+        foreach (var t in k.Threads)
+        {
+            if (t.MutexWait is { } w && t.State == ThreadState.Blocked && !w.OnWaitList(t))
+                return $"{t} sleeps in {w}'s slow path but is not on its wait list";
         }
         return null;
     }

@@ -71,6 +71,13 @@ public sealed record GuestCosts
 
     /// <summary>Time from waking on a halted VCPU's interrupt to running schedule() (the idle loop's exit).</summary>
     public SimDuration IdleExit { get; init; } = SimDuration.FromNanoseconds(500);
+
+    /// <summary>
+    /// A system call's entry and exit (SYSCALL, the kernel entry code, SYSRET), charged once per
+    /// futex call. Assumption: a null system call took about 0.1 µs on 2011 x86 servers (lmbench's
+    /// lat_syscall null order of magnitude); not measured here.
+    /// </summary>
+    public SimDuration Syscall { get; init; } = SimDuration.FromNanoseconds(100);
 }
 
 /// <summary>The guest kernel model: tick, idle, topology, spinlock kind, its scheduler's granularities, costs.</summary>
@@ -144,6 +151,21 @@ public sealed record GuestSettings
 
     /// <summary><c>guest_halt_poll_allow_shrink</c> (default true).</summary>
     public bool HaltPollAllowShrink { get; init; } = true;
+
+    /// <summary>
+    /// CONFIG_MUTEX_SPIN_ON_OWNER (2.6.39 kernel/Kconfig.locks: on for SMP kernels without
+    /// DEBUG_MUTEXES): a contended <c>mutex_lock</c> first spins while the owner runs on a CPU
+    /// (<c>mutex_spin_on_owner</c>) before it queues and sleeps. False: straight to the wait list.
+    /// </summary>
+    public bool MutexSpinOnOwner { get; init; } = true;
+
+    /// <summary>
+    /// The owner-spin loops also stop when <c>vcpu_is_preempted(task_cpu(owner))</c> says the owner's
+    /// VCPU is preempted (4.10+: <c>mutex_spin_on_owner</c> in kernel/locking/mutex.c reads the KVM
+    /// steal-time <c>preempted</c> flag). False: 2.6.39's <c>owner->on_cpu</c> check only, which a
+    /// preempted VCPU's current thread still passes.
+    /// </summary>
+    public bool VcpuIsPreemptedCheck { get; init; }
 
     /// <summary>Guest sched_latency (after the guest's own CPU scaling).</summary>
     public SimDuration Latency { get; init; } = SimDuration.FromMilliseconds(18);

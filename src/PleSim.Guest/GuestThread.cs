@@ -52,6 +52,15 @@ public sealed class GuestThread
     /// <summary>Spinlocks held now (a guest kernel does not preempt a lock holder).</summary>
     public int LocksHeld { get; internal set; }
 
+    /// <summary>Kernel mutexes (<see cref="GuestMutex"/>) it owns now (it may sleep or be preempted holding them).</summary>
+    public int MutexesHeld { get; internal set; }
+
+    /// <summary>
+    /// The mutex whose slow path it is in (on its <c>wait_list</c>, asleep or just woken): when it
+    /// runs next, it retakes <c>wait_lock</c> and retries before its program continues.
+    /// </summary>
+    internal GuestMutex? MutexWait;
+
     public long Wakeups { get; internal set; }
     public long Migrations { get; internal set; }
 

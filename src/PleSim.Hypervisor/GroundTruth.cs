@@ -44,6 +44,20 @@ public enum SpinCause
     /// <summary>Plain contention: the holder runs guest code (or the hand-over to a running waiter is in progress).</summary>
     Contention,
 
+    /// <summary>
+    /// Guest mutex optimistic spinning (<c>mutex_spin_on_owner</c>, 2.6.39 kernel/sched.c): the
+    /// mutex owner is the current thread of a VCPU that runs guest code — the spin the kernel means
+    /// to do, waiting for an owner that is about to release.
+    /// </summary>
+    MutexOwnerRunning,
+
+    /// <summary>
+    /// Guest mutex optimistic spinning while the owner's VCPU is not in guest mode (off CPU, halted
+    /// or in an exit): the guest still sees the owner "on a CPU" (<c>owner->on_cpu</c>) and spins;
+    /// a 4.10+ guest stops once <c>vcpu_is_preempted</c> says so.
+    /// </summary>
+    MutexOwnerPreempted,
+
     /// <summary>The spin target does not classify (none of the shipped targets).</summary>
     Other,
 }
@@ -178,6 +192,8 @@ public static class GroundTruth
         SpinCause.AckOwedIrqsOff => "ack_owed_irqs_off",
         SpinCause.AckInFlight => "ack_in_flight",
         SpinCause.Contention => "contention",
+        SpinCause.MutexOwnerRunning => "mutex_owner_running",
+        SpinCause.MutexOwnerPreempted => "mutex_owner_preempted",
         _ => "other",
     };
 

@@ -48,6 +48,13 @@ public interface IGuestCpu
     /// does not model user mode answers true.
     /// </summary>
     bool InKernelMode(Vcpu vcpu) => true;
+
+    /// <summary>
+    /// KVM just set this VCPU's steal-time <c>preempted</c> flag (<see cref="Vcpu.StealTimePreempted"/>):
+    /// guest code polling it (<c>vcpu_is_preempted</c> in an owner-spin loop) may stop. Called from the
+    /// host's context switch: the guest must not start VCPU operations from here (defer them).
+    /// </summary>
+    void OnStealTimePreempted(Vcpu vcpu) { }
 }
 
 /// <summary>A lock word a VCPU spins on: asked again each time the VCPU could observe a change.</summary>

@@ -512,6 +512,8 @@ public sealed class Vcpu : ITaskBody
                 _lhpSince = _kvm.Sim.Now.Ns;
         }
         Account();
+        if (reason != StopReason.Blocked)
+            Guest.OnStealTimePreempted(this);
     }
 
     // ------------------------------------------------------------------ the state machine

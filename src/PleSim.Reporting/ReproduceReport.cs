@@ -131,6 +131,8 @@ public static class ReproduceReport
         SpinCause.AckOwedIrqsOff => "ack owed: IRQs off",
         SpinCause.AckInFlight => "ack in flight",
         SpinCause.Contention => "contention",
+        SpinCause.MutexOwnerRunning => "mutex: owner running",
+        SpinCause.MutexOwnerPreempted => "mutex: owner preempted",
         _ => "other",
     };
 

@@ -20,11 +20,13 @@ public sealed class GuestHog : IThreadProgram
 
 /// <summary>
 /// The lock microbenchmark thread: think (user mode), take the lock, hold it, release, count one
-/// iteration; stops after <see cref="Iterations"/> when a limit is set.
+/// iteration; stops after <see cref="Iterations"/> when a limit is set. The lock is a spinlock, or
+/// a kernel mutex (<see cref="GuestMutex"/>) when built with one.
 /// </summary>
 public sealed class LockLoop : ScriptedProgram
 {
-    private readonly GuestSpinLock _lock;
+    private readonly GuestSpinLock? _lock;
+    private readonly GuestMutex? _mutex;
     private readonly Func<long> _hold;
     private readonly Func<long> _think;
     private readonly long _limit;
@@ -37,6 +39,15 @@ public sealed class LockLoop : ScriptedProgram
         _think = think;
         _limit = limit;
         _done = done;
+    }
+
+    /// <summary>The same loop around a kernel mutex (<c>mutex_lock</c> / <c>mutex_unlock</c>).</summary>
+    public LockLoop(GuestMutex m, Func<long> hold, Func<long> think, long limit = long.MaxValue)
+    {
+        _mutex = m;
+        _hold = hold;
+        _think = think;
+        _limit = limit;
     }
 
     public long Iterations { get; private set; }
@@ -55,9 +66,9 @@ public sealed class LockLoop : ScriptedProgram
             return;
         }
         Emit(GuestAction.Compute(_think(), userMode: true));
-        Emit(GuestAction.Acquire(_lock));
+        Emit(_mutex is null ? GuestAction.Acquire(_lock!) : GuestAction.MutexLock(_mutex));
         Emit(GuestAction.Compute(_hold()));
-        Emit(GuestAction.Release(_lock));
+        Emit(_mutex is null ? GuestAction.Release(_lock!) : GuestAction.MutexUnlock(_mutex));
         Emit(0);
     }
 

@@ -166,6 +166,28 @@ internal static class VmReport
                 result.AddMetric(p + "ipi_exits_per_message", hb.Received > 0 ? D("ipi_exits") / hb.Received : double.NaN);
                 result.AddMetric(p + "hlt_exits_per_message", hb.Received > 0 ? D("hlt_exits") / hb.Received : double.NaN);
             }
+            if (vm.Kernel.Mutexes.Count > 0)
+            {
+                result.AddMetric(p + "mutex_acquisitions_per_second", D("mutex.acquisitions") / seconds);
+                result.AddMetric(p + "mutex_spin_acquisitions_per_second", D("mutex.spin_acquisitions") / seconds);
+                result.AddMetric(p + "mutex_sleeps_per_second", D("mutex.sleeps") / seconds);
+                result.AddMetric(p + "mutex_spin_give_ups_per_second", D("mutex.spin_give_ups") / seconds);
+                result.AddMetric(p + "mutex_spin_give_ups_vcpu_preempted_per_second", D("mutex.spin_give_ups_vcpu_preempted") / seconds);
+            }
+            if (vm.Kernel.Futexes.Count > 0)
+            {
+                result.AddMetric(p + "futex_waits_per_second", D("futex.wait_calls") / seconds);
+                result.AddMetric(p + "futex_sleeps_per_second", (D("futex.wait_calls") - D("futex.would_block")) / seconds);
+                result.AddMetric(p + "futex_wakes_per_second", D("futex.wake_calls") / seconds);
+            }
+            if (vm.Sysbench is { } sb)
+            {
+                result.AddMetric(p + "sysbench_events_per_second", D("sysbench.events") / seconds);
+                result.AddMetric(p + "sysbench_yields_per_second", D("sysbench.yields") / seconds);
+                result.AddMetric(p + "sysbench_mutex_rounds_per_second", D("sysbench.mutex_rounds") / seconds);
+                result.AddMetric(p + "sysbench_contended_locks_per_second", D("sysbench.contended_locks") / seconds);
+                result.AddMetric(p + "sysbench_total_time_s", sb.CompletedAt >= 0 ? sb.CompletedAt / 1e9 : double.NaN);
+            }
         }
     }
 

@@ -33,13 +33,17 @@ public sealed class VmRuntime
                 break;
             case "lock-bench":
             {
-                // The microbenchmark's locks are plain spin_lock (interrupts stay on).
-                var lk = Enumerable.Range(0, w.Locks).Select(i => Kernel.NewLock($"bench.lock{i}")).ToArray();
+                // The microbenchmark's locks are plain spin_lock (interrupts stay on), or kernel mutexes (lock_type: mutex).
+                var lk = w.LockType == "mutex" ? [] : Enumerable.Range(0, w.Locks).Select(i => Kernel.NewLock($"bench.lock{i}")).ToArray();
                 var rng = run.Streams.Get($"vm.{settings.Name}.lockbench");
                 long hold = w.Hold.Ns, think = w.Think.Ns;
+                var mx = w.LockType == "mutex" ? Enumerable.Range(0, w.Locks).Select(i => Kernel.NewMutex($"bench.mutex{i}")).ToArray() : null;
                 for (int i = 0; i < w.Threads; i++)
                 {
-                    var loop = new LockLoop(lk[i % lk.Length], () => hold, () => Math.Max(1, rng.Exponential(new SimDuration(think)).Ns), w.Iterations);
+                    Func<long> thinkNs = () => Math.Max(1, rng.Exponential(new SimDuration(think)).Ns);
+                    var loop = mx is null
+                        ? new LockLoop(lk[i % lk.Length], () => hold, thinkNs, w.Iterations)
+                        : new LockLoop(mx[i % mx.Length], () => hold, thinkNs, w.Iterations);
                     LockLoops.Add(loop);
                     Kernel.CreateThread($"bench{i}", loop, i % settings.Vcpus);
                 }
@@ -58,6 +62,10 @@ public sealed class VmRuntime
                 // Like the boot storm, a fixed amount of work: the run ends when every message is delivered.
                 Hackbench = new Hackbench(Kernel, w.Hackbench, () => run.OnVmFinished(this));
                 break;
+            case "sysbench":
+                // sysbench exits when every thread is done (max-requests handed out, or the mutex test's one request each).
+                Sysbench = new Sysbench(Kernel, w.Sysbench, run.Streams.Get($"vm.{settings.Name}.sysbench"), () => run.OnVmFinished(this));
+                break;
         }
         var phase = settings.Guest.RandomTickPhase
             ? new SimDuration(run.Streams.Get($"vm.{settings.Name}.tick_phase").NextInt((int)settings.Guest.TickPeriod.Ns))
@@ -73,6 +81,7 @@ public sealed class VmRuntime
     public Ebizzy? Ebizzy { get; }
     public Kernbench? Kernbench { get; }
     public Hackbench? Hackbench { get; }
+    public Sysbench? Sysbench { get; }
     public List<GuestHog> Hogs { get; } = [];
     public List<LockLoop> LockLoops { get; } = [];
     public string Name => Settings.Name;
@@ -204,6 +213,29 @@ public sealed class VmRuntime
             Add("hackbench.sender_sleeps", hb.SenderSleeps);
             Add("hackbench.receiver_sleeps", hb.ReceiverSleeps);
             Add("hackbench.mutex_contended", hb.MutexContended);
+        }
+        foreach (var m in Kernel.Mutexes)
+        {
+            Add("mutex.acquisitions", m.Acquisitions);
+            Add("mutex.spin_acquisitions", m.SpinAcquisitions);
+            Add("mutex.slow_acquisitions", m.SlowAcquisitions);
+            Add("mutex.sleeps", m.Sleeps);
+            Add("mutex.spin_give_ups", m.SpinGiveUps);
+            Add("mutex.spin_give_ups_vcpu_preempted", m.SpinGiveUpsVcpuPreempted);
+        }
+        foreach (var f in Kernel.Futexes)
+        {
+            Add("futex.wait_calls", f.WaitCalls);
+            Add("futex.would_block", f.WouldBlock);
+            Add("futex.wake_calls", f.WakeCalls);
+            Add("futex.woken", f.Woken);
+        }
+        if (Sysbench is { } sb)
+        {
+            Add("sysbench.events", sb.Events);
+            Add("sysbench.yields", sb.Yields);
+            Add("sysbench.mutex_rounds", sb.MutexRounds);
+            Add("sysbench.contended_locks", sb.ContendedLocks);
         }
         return c;
 

@@ -48,6 +48,7 @@ public static class ScenarioSchema
           - {name: v5, workload: {kind: ebizzy}}
           - {name: v6, workload: {kind: kernbench}}
           - {name: v7, workload: {kind: hackbench}}
+          - {name: v8, workload: {kind: sysbench}}
         """,
         """
         name: s

@@ -193,6 +193,7 @@ internal static class SystemSections
             Enqueue = c.Get("enqueue", small, dc.Enqueue),
             Migrate = c.Get("migrate", small, dc.Migrate),
             IdleExit = c.Get("idle_exit", small, dc.IdleExit),
+            Syscall = c.Get("syscall", small, dc.Syscall),
         };
         c.Done();
         // guest.kernel picks a consistent set of paravirtual features; the individual keys override it.
@@ -228,6 +229,8 @@ internal static class SystemSections
                 GrowStart = g.Get("halt_poll_grow_start", Kinds.Integer(1, 1_000_000_000), d.HaltPoll.GrowStart),
             },
             HaltPollAllowShrink = g.Get("halt_poll_allow_shrink", Kinds.Bool, d.HaltPollAllowShrink),
+            MutexSpinOnOwner = g.Get("mutex_spin_on_owner", Kinds.Bool, d.MutexSpinOnOwner),
+            VcpuIsPreemptedCheck = g.Get("vcpu_is_preempted", Kinds.Bool, d.VcpuIsPreemptedCheck),
             Latency = g.Get("latency", gran, d.Latency),
             MinGranularity = g.Get("min_granularity", gran, d.MinGranularity),
             WakeupGranularity = g.Get("wakeup_granularity", gran, d.WakeupGranularity),
@@ -260,6 +263,8 @@ internal static class SystemSections
                     Think = w.Get("think", small, d.Think),
                     Iterations = w.Get("iterations", Kinds.Integer(1, long.MaxValue), kind == "lock-bench" ? long.MaxValue : d.Iterations),
                 };
+                if (kind == "lock-bench")
+                    settings = settings with { LockType = w.Get("lock_type", Kinds.Choice("spinlock", "mutex"), d.LockType) };
                 break;
             case "amqp-perftest":
                 settings = settings with { Amqp = ReadAmqp(w) };
@@ -272,6 +277,9 @@ internal static class SystemSections
                 break;
             case "hackbench":
                 settings = settings with { Hackbench = ReadHackbench(w) };
+                break;
+            case "sysbench":
+                settings = settings with { Sysbench = ReadSysbench(w) };
                 break;
         }
         w.Done();
@@ -382,6 +390,25 @@ internal static class SystemSections
             QueueOpNs = w.Get("queue_op_ns", cost, d.QueueOpNs),
             MutexFastNs = w.Get("mutex_fast_ns", cost, d.MutexFastNs),
             UserPerMessageNs = w.Get("user_per_message_ns", cost, d.UserPerMessageNs),
+        };
+    }
+
+    /// <summary>sysbench 0.4 options, spelled as on its command line (tests/threads/sb_threads.c, tests/mutex/sb_mutex.c, sysbench.c).</summary>
+    private static SysbenchSettings ReadSysbench(MapReader w)
+    {
+        var d = new SysbenchSettings();
+        return new SysbenchSettings
+        {
+            Test = w.Get("test", Kinds.Choice("threads", "mutex"), "threads") == "mutex" ? SysbenchTest.Mutex : SysbenchTest.Threads,
+            NumThreads = w.Get("num-threads", Kinds.Int(1, 4096), d.NumThreads),
+            MaxRequests = w.Get("max-requests", Kinds.Integer(0, long.MaxValue), d.MaxRequests),
+            ThreadYields = w.Get("thread-yields", Kinds.Int(0, 1 << 30), d.ThreadYields),
+            ThreadLocks = w.Get("thread-locks", Kinds.Int(1, 65000), d.ThreadLocks),
+            MutexNum = w.Get("mutex-num", Kinds.Int(1, 65000), d.MutexNum),
+            MutexLocks = w.Get("mutex-locks", Kinds.Integer(1, long.MaxValue), d.MutexLocks),
+            MutexLoops = w.Get("mutex-loops", Kinds.Int(0, 1 << 30), d.MutexLoops),
+            LoopIterationNs = w.Get("loop_iteration_ns", Kinds.Number(0, 1000), d.LoopIterationNs),
+            RandomR = w.Get("random_r", Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1)), d.RandomR),
         };
     }
 

@@ -25,7 +25,7 @@ public sealed record VmSettings
 /// <summary>What runs in a VM.</summary>
 public sealed record WorkloadSettings
 {
-    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm", "ebizzy", "kernbench", "hackbench"];
+    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm", "ebizzy", "kernbench", "hackbench", "sysbench"];
 
     public string Kind { get; init; } = "idle";
 
@@ -36,6 +36,8 @@ public sealed record WorkloadSettings
 
     /// <summary>hackbench: rt-tests hackbench / perf bench sched messaging (keys in hackbench's spelling).</summary>
     public HackbenchSettings Hackbench { get; init; } = new();
+    /// <summary>sysbench: its options in sysbench 0.4's spelling (<c>test</c>, <c>num-threads</c>, ...).</summary>
+    public SysbenchSettings Sysbench { get; init; } = new();
 
     /// <summary>lock-bench / boot-storm.</summary>
     public int Threads { get; init; } = 4;
@@ -49,4 +51,6 @@ public sealed record WorkloadSettings
 
     /// <summary>kernbench (make -j).</summary>
     public KernbenchSettings Kernbench { get; init; } = new();
+    /// <summary>lock-bench: the lock the threads take — a spinlock, or a kernel mutex (<c>mutex</c>, decision 0025).</summary>
+    public string LockType { get; init; } = "spinlock";
 }
