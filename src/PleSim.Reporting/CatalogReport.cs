@@ -186,6 +186,21 @@ public static class CatalogReport
                 ResultJson.WriteNumber(w, "ci95_high", cell.Summary.Ci95High);
                 w.WriteNumber("n", cell.Summary.N);
                 w.WriteNumber("failed_runs", cell.Failed);
+                // Every run's seed and compared value (null: failed or no value), so a reader can pair cells by seed.
+                w.WriteNumber("runs", cell.Runs.Length);
+                w.WriteStartArray("seeds");
+                foreach (var x in cell.Runs)
+                    w.WriteNumberValue(x.Seed);
+                w.WriteEndArray();
+                w.WriteStartArray("values");
+                foreach (var x in cell.Runs)
+                {
+                    if (x.Error is null && x.Metric(r.Case.Expression!.Metric) is double v && double.IsFinite(v))
+                        w.WriteNumberValue(v);
+                    else
+                        w.WriteNullValue();
+                }
+                w.WriteEndArray();
                 w.WriteStartArray("overrides");
                 foreach (var o in cell.Overrides)
                     w.WriteStringValue(o);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using PleSim.Experiments.Running;
 using PleSim.Experiments.Scenarios;
+using PleSim.Experiments.Sweeps;
 
 namespace PleSim.Experiments.Catalog;
 
@@ -25,6 +26,12 @@ public sealed record CaseResult(CatalogCase Case, string Verdict, IReadOnlyList<
     public int Holding => Predicates.Count(p => p.OnSimulated == Judgement.Holds);
 }
 
+/// <summary>One cell of a case's grid before it runs: its row, column and overrides.</summary>
+public sealed record CaseCellSpec(string Row, string Column, IReadOnlyList<string> Set);
+
+/// <summary>A case ready to run: its cells and the sweep plan (one point per cell, in the order of <see cref="Grid"/>).</summary>
+public sealed record CasePlan(CatalogCase Case, bool Quick, int Runs, IReadOnlyList<CaseCellSpec> Grid, SweepPlan Sweep);
+
 /// <summary>
 /// Runs catalog cases: every cell of the case's grid (the row's overrides, then the column's, then
 /// <c>--quick</c>'s) with the same seeds in every cell, and judges the case's shape on the simulated
@@ -34,37 +41,96 @@ public static class CatalogRunner
 {
     public static CaseResult Run(CatalogCase c, bool quick, int? runs = null, int parallelism = 0, Action<int, int>? onRunDone = null)
     {
-        if (c.Expression is not { } e)
-            return new CaseResult(c, Verdicts.CannotExpress, [], Judge(c, _ => null, ran: false), 0, quick, 0, "");
+        if (c.Expression is null)
+            return NotExpressible(c, quick);
         var sw = Stopwatch.StartNew();
+        var plan = Plan(c, quick, runs);
+        var points = plan.Sweep.Points;
+        int n = plan.Runs;
+        var results = new RunResult[points.Count, n];
+        int total = points.Count * n, done = 0;
+        var po = new ParallelOptions { MaxDegreeOfParallelism = parallelism > 0 ? parallelism : Environment.ProcessorCount };
+        Parallel.For(0, total, po, k =>
+        {
+            var sc = points[k / n].Scenario;
+            results[k / n, k % n] = Runner.RunOne(sc, sc.SeedOfRun(k % n));
+            onRunDone?.Invoke(Interlocked.Increment(ref done), total);
+        });
+        sw.Stop();
+        return Assemble(plan, (i, r) => results[i, r], sw.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>The result of a case that names a missing feature: not run, its verdict says so.</summary>
+    public static CaseResult NotExpressible(CatalogCase c, bool quick) =>
+        new(c, Verdicts.CannotExpress, [], Judge(c, _ => null, ran: false), 0, quick, 0, "");
+
+    /// <summary>
+    /// A case's grid as a sweep plan: one point per cell (the row's overrides, then the column's,
+    /// then <c>--quick</c>'s), labelled <c>row @ column</c>, in row-major order; run k of every cell
+    /// uses seed + k of the case's scenario, so the cells are paired by seed. The same plan serves
+    /// an in-memory run (<see cref="Run"/>) and a stored, resumable, shardable one
+    /// (<see cref="FromStore"/>), so both give the same runs.
+    /// </summary>
+    /// <param name="resumeWith">The command that continues a stored run of this plan (recorded in the store).</param>
+    public static CasePlan Plan(CatalogCase c, bool quick, int? runs = null, string? resumeWith = null)
+    {
+        var e = c.Expression ?? throw new InvalidOperationException($"{c.Name} cannot be expressed: {c.CannotExpress}");
         int n = runs ?? (quick ? e.QuickRuns : e.Runs);
         var grid = (from row in e.Rows from col in e.Columns
                     select (Row: row.Name, Column: col.Name, Set: (IReadOnlyList<string>)[.. row.Set, .. col.Set, .. (quick ? e.QuickSet : [])])).ToList();
         var text = ScenarioText(e.Scenario, out var sourceName);
-        var scenarios = grid.Select(g => ScenarioLoader.LoadText(text, sourceName,
-            g.Set.Select(o => Override.Parse(o) with { Origin = $"{c.Name}: {g.Row} @ {g.Column}: {o}" }).ToList())).ToArray();
         var baseScenario = ScenarioLoader.LoadText(text, sourceName, quick ? e.QuickSet.Select(Override.Parse).ToList() : []);
-        var seeds = Runner.Seeds(baseScenario, n);
-        var results = new RunResult[grid.Count, n];
-        int total = grid.Count * n, done = 0;
-        var po = new ParallelOptions { MaxDegreeOfParallelism = parallelism > 0 ? parallelism : Environment.ProcessorCount };
-        Parallel.For(0, total, po, k =>
+        var points = grid.Select(g => ($"{g.Row} @ {g.Column}",
+            (IReadOnlyList<Override>)g.Set.Select(o => Override.Parse(o) with { Origin = $"{c.Name}: {g.Row} @ {g.Column}: {o}" }).ToList())).ToList();
+        var sweep = SweepPlan.FromPoints(baseScenario, points, n,
+            resumeWith ?? $"plesim reproduce {c.Name}{(quick ? " --quick" : "")}{(runs is int r ? $" --runs {r}" : "")} --out DIR --resume");
+        return new CasePlan(c, quick, n, grid.Select(g => new CaseCellSpec(g.Row, g.Column, g.Set)).ToList(), sweep);
+    }
+
+    /// <summary>
+    /// A case's result from the runs of its plan held in a result store (all of them: an unsharded
+    /// or merged store). Nothing is run. The cells, predicates and verdict are computed exactly as
+    /// after an in-memory run: from each run's seed, error and metric value.
+    /// </summary>
+    public static CaseResult FromStore(CasePlan plan, IReadOnlyList<StoredRun> stored, double wallSeconds)
+    {
+        var byKey = new Dictionary<(int, int), StoredRun>();
+        foreach (var r in stored)
+            byKey[(r.Point, r.Run)] = r;
+        return Assemble(plan, (i, k) =>
         {
-            results[k / n, k % n] = Runner.RunOne(scenarios[k / n], seeds[k % n]);
-            onRunDone?.Invoke(Interlocked.Increment(ref done), total);
-        });
-        var cells = grid.Select((g, i) =>
+            if (!byKey.TryGetValue((i, k), out var s))
+                throw new InvalidOperationException($"{plan.Case.Name}: cell {plan.Sweep.Points[i].Label} run {k} is not in the store");
+            var rr = new RunResult
+            {
+                Seed = s.Seed,
+                Error = s.Error ?? (s.Ok ? null : "failed"),
+                Events = s.Events,
+                EventDigest = ulong.Parse(s.EventDigest, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture),
+                WallSeconds = s.WallSeconds,
+            };
+            rr.Metrics.AddRange(s.Metrics);
+            return rr;
+        }, wallSeconds);
+    }
+
+    /// <summary>Cells, predicates and verdict from run k of cell i (<paramref name="run"/>).</summary>
+    private static CaseResult Assemble(CasePlan plan, Func<int, int, RunResult> run, double wallSeconds)
+    {
+        var c = plan.Case;
+        var e = c.Expression!;
+        int n = plan.Runs;
+        var cells = plan.Grid.Select((g, i) =>
         {
-            var rr = Enumerable.Range(0, n).Select(r => results[i, r]).ToArray();
+            var rr = Enumerable.Range(0, n).Select(k => run(i, k)).ToArray();
             var vals = rr.Where(x => x.Error is null && x.Metric(e.Metric) is double v && double.IsFinite(v)).Select(x => x.Metric(e.Metric)!.Value).ToList();
             return new CaseCell(g.Row, g.Column, g.Set, rr, MetricSummary.Of(e.Metric, vals));
         }).ToList();
-        sw.Stop();
         var preds = Judge(c, cref => cells.FirstOrDefault(x => x.Row == cref.Row && x.Column == cref.Column) is { } cell
             ? cell.Runs.Select(x => x.Error is null && x.Metric(e.Metric) is double v ? v : double.NaN).ToArray()
             : null, ran: true);
         string verdict = cells.Any(x => x.Value is null) ? Verdicts.Failed : Verdicts.Of(preds.Select(p => p.OnSimulated));
-        return new CaseResult(c, verdict, cells, preds, n, quick, sw.Elapsed.TotalSeconds, baseScenario.Digest);
+        return new CaseResult(c, verdict, cells, preds, n, plan.Quick, wallSeconds, plan.Sweep.Base.Digest);
     }
 
     /// <summary>Judges every predicate of a case on its published numbers and, when it ran, on the simulated runs (paired by seed).</summary>
