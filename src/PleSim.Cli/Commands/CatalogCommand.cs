@@ -170,7 +170,7 @@ public static class CatalogCommand
             ctx.Err.WriteLine($"plesim: {ranNow} run(s) done now, {stored} were already stored{(failedNow > 0 ? $", {failedNow} failed" : "")} (stores in {outDir}/CASE/)");
         if (!sh.IsAll)
         {
-            ctx.Err.WriteLine($"plesim: shard {sh} of {(name == "all" ? "the catalog" : name)} complete; when every shard is done: plesim merge {SweepCommand.Quote(outDir!)}, " +
+            ctx.Err.WriteLine($"plesim: shard {sh} of {(name == "all" ? "the catalog" : selected[0].Name)} complete; when every shard is done: plesim merge {SweepCommand.Quote(outDir!)}, " +
                 $"then the same command without --shard and with --resume prints the {(name == "all" ? "scorecard" : "table")} from the merged stores");
             return failedNow > 0 ? ExitCodes.RunFailed : ExitCodes.Ok;
         }

@@ -58,14 +58,19 @@ public static class CatalogStore
             }
             using var store = ResultStore.Open(path, readOnly: true);
             int runs = int.Parse(store.Meta["runs"], System.Globalization.CultureInfo.InvariantCulture);
-            var plan = new[] { false, true }.Select(q => CatalogRunner.Plan(c, q, runs)).FirstOrDefault(p => p.Sweep.Digest == store.SweepDigest)
+            // The grid decides --quick; where a case's quick grid is its full grid (no quick overrides),
+            // the command that wrote the store says which it was.
+            bool quickHint = store.Meta.GetValueOrDefault("resume_with", "").Contains(" --quick", StringComparison.Ordinal);
+            var plan = new[] { quickHint, !quickHint }.Select(q => CatalogRunner.Plan(c, q, runs)).FirstOrDefault(p => p.Sweep.Digest == store.SweepDigest)
                 ?? throw new StoreException($"{path} does not hold case {c.Name} as this build defines it (the case file or its scenario changed since it was run); run it again into a new --out directory");
             var stored = store.Runs();
             if (stored.Count < plan.Grid.Count * plan.Runs)
                 throw new StoreException($"{path} holds {stored.Count} of the {plan.Grid.Count * plan.Runs} runs of {c.Name}: continue it with: {store.Meta.GetValueOrDefault("resume_with", "plesim reproduce all --out DIR --resume")}");
             results.Add(CatalogRunner.FromStore(plan, stored, 0));
         }
-        return results;
+        // Cases that cannot be expressed were "run" with the same --quick as the stored ones.
+        bool quick = results.Any(r => r.Case.IsExpressible && r.Quick);
+        return results.Select(r => r.Case.IsExpressible ? r : r with { Quick = quick }).ToList();
     }
 
     /// <summary>
