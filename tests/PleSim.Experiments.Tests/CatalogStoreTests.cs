@@ -48,6 +48,10 @@ public sealed class CatalogStoreTests : IDisposable
         var plan = CatalogRunner.Plan(c, quick: true);
         Assert.Equal(["a @ c1", "a @ c2", "b @ c1", "b @ c2"], plan.Sweep.Points.Select(p => p.Label));
 
+        // --resume of a case never run into this directory starts it (the catalog was interrupted before it).
+        var fresh = CatalogStore.Run(plan, Path.Combine(_dir, "elsewhere"), Shard.All, resume: true, parallelism: 1);
+        Assert.Equal(Text(memory), Text(fresh.Result!));
+
         // Stop after the fifth run: the finished runs are stored, nothing else.
         using var cts = new CancellationTokenSource();
         var first = CatalogStore.Run(plan, _dir, Shard.All, resume: false, parallelism: 1,

@@ -52,7 +52,7 @@ public static class CatalogStore
             var path = Path.Combine(dir, ResultStore.FileName);
             if (!File.Exists(path))
             {
-                if (SweepResults.ShardStores(dir).Count > 0)
+                if (Directory.Exists(dir) && SweepResults.ShardStores(dir).Count > 0)
                     throw new StoreException($"{dir} holds shard stores but no {ResultStore.FileName}: merge them first with plesim merge {outDir}");
                 continue; // not run into this directory
             }
@@ -84,7 +84,7 @@ public static class CatalogStore
     {
         var dir = CaseDirectory(outDir, plan.Case);
         var storePath = Path.Combine(dir, shard.StoreFileName);
-        if (shard.IsAll && resume && !File.Exists(storePath) && SweepResults.ShardStores(dir) is { Count: > 0 } shards)
+        if (shard.IsAll && resume && !File.Exists(storePath) && Directory.Exists(dir) && SweepResults.ShardStores(dir) is { Count: > 0 } shards)
         {
             throw new StoreException($"{storePath}: no such result store, but {dir} holds shard stores ({string.Join(", ", shards.Select(Path.GetFileName))}): " +
                 $"merge them first with plesim merge {outDir} (or continue one shard with --shard K/N)");
