@@ -188,6 +188,23 @@ public static class CatalogReport
                 ResultJson.WriteNumber(w, "ci95_high", cell.Summary.Ci95High);
                 w.WriteNumber("n", cell.Summary.N);
                 w.WriteNumber("failed_runs", cell.Failed);
+                // Every seed's compared value (null: failed or no value), so a reader can pair cells by
+                // seed; for a relative case the value is the change over the base run of that seed.
+                w.WriteString("metric", cell.Summary.Metric);
+                w.WriteNumber("runs", cell.Values.Length);
+                w.WriteStartArray("seeds");
+                for (int k = 0; k < cell.Values.Length; k++)
+                    w.WriteNumberValue(cell.Runs[k].Seed);
+                w.WriteEndArray();
+                w.WriteStartArray("values");
+                foreach (var v in cell.Values)
+                {
+                    if (double.IsFinite(v))
+                        w.WriteNumberValue(v);
+                    else
+                        w.WriteNullValue();
+                }
+                w.WriteEndArray();
                 w.WriteStartArray("overrides");
                 foreach (var o in cell.Overrides)
                     w.WriteStringValue(o);

@@ -99,6 +99,195 @@ public class CatalogCliTests
         var riel = results.Single(r => r.GetProperty("name").GetString() == "riel-2011");
         Assert.Equal(12, riel.GetProperty("cells").GetArrayLength());
         Assert.Equal("vms[0].workload.broker_in_per_message", riel.GetProperty("case").GetProperty("calibrate").GetProperty("key").GetString());
+        foreach (var r in results)
+            AssertCompleteResult(r, runs: 2);
+    }
+
+    /// <summary>
+    /// Everything the scorecard of one case stands on is in its JSON: the source (authors, title,
+    /// venue, date, url or message id), set-up, what was measured, the published table, every
+    /// simulated cell with mean, CI, run count, seeds and values, every predicate with its verdict
+    /// and intervals, the case's verdict, pre-registration commit, missing feature and calibration.
+    /// </summary>
+    internal static void AssertCompleteResult(JsonElement r, int runs)
+    {
+        var name = r.GetProperty("name").GetString()!;
+        var c = r.GetProperty("case");
+        Assert.Equal(name, c.GetProperty("name").GetString());
+        foreach (var key in new[] { "title", "setup", "measured" })
+            Assert.False(string.IsNullOrWhiteSpace(c.GetProperty(key).GetString()), $"{name}: case.{key}");
+        var src = c.GetProperty("source");
+        foreach (var key in new[] { "authors", "title", "venue", "date" })
+            Assert.False(string.IsNullOrWhiteSpace(src.GetProperty(key).GetString()), $"{name}: source.{key}");
+        Assert.True(src.GetProperty("url").GetString()!.Length + src.GetProperty("message_id").GetString()!.Length > 0, $"{name}: source has neither url nor message_id");
+        var pub = c.GetProperty("published");
+        Assert.False(string.IsNullOrWhiteSpace(pub.GetProperty("unit").GetString()), $"{name}: published.unit");
+        var columns = pub.GetProperty("columns").EnumerateArray().Select(x => x.GetString()!).ToList();
+        var rows = pub.GetProperty("rows").EnumerateArray().ToList();
+        Assert.NotEmpty(columns);
+        Assert.NotEmpty(rows);
+        Assert.All(rows, row => Assert.Equal(columns.Count, row.GetProperty("values").GetArrayLength()));
+        Assert.Matches("^[0-9a-f]{40}$", r.GetProperty("preregistered_commit").GetString()!);
+        Assert.Equal(r.GetProperty("preregistered_commit").GetString(), c.GetProperty("preregistered_commit").GetString());
+        Assert.True(c.TryGetProperty("calibrate", out var cal), $"{name}: calibrate");
+        if (cal.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var key in new[] { "column", "key", "value" })
+                Assert.False(string.IsNullOrWhiteSpace(cal.GetProperty(key).GetString()), $"{name}: calibrate.{key}");
+            Assert.Contains(cal.GetProperty("column").GetString(), columns);
+        }
+        else
+        {
+            Assert.Equal(JsonValueKind.Null, cal.ValueKind);
+        }
+        var verdict = r.GetProperty("verdict").GetString();
+        Assert.Contains(verdict, new[] { "matches", "does not match", "inconclusive", "cannot express yet", "runs failed" });
+        bool expressible = c.GetProperty("expressible").GetBoolean();
+        Assert.Equal(!expressible, verdict == "cannot express yet");
+        Assert.Equal(expressible ? JsonValueKind.Null : JsonValueKind.String, c.GetProperty("cannot_express").ValueKind);
+        var cells = r.GetProperty("cells").EnumerateArray().ToList();
+        if (expressible)
+        {
+            Assert.Equal(rows.Count * columns.Count, cells.Count);
+            foreach (var cell in cells)
+            {
+                var at = $"{name}: {cell.GetProperty("row").GetString()} @ {cell.GetProperty("column").GetString()}";
+                Assert.Contains(cell.GetProperty("column").GetString(), columns);
+                Assert.Contains(rows, row => row.GetProperty("name").GetString() == cell.GetProperty("row").GetString());
+                Assert.True(cell.TryGetProperty("published", out _), at);
+                Assert.Equal(runs, cell.GetProperty("runs").GetInt32());
+                Assert.Equal(runs, cell.GetProperty("n").GetInt32() + cell.GetProperty("failed_runs").GetInt32());
+                var values = cell.GetProperty("values").EnumerateArray().Where(v => v.ValueKind == JsonValueKind.Number).Select(v => v.GetDouble()).ToList();
+                Assert.Equal(cell.GetProperty("n").GetInt32(), values.Count);
+                Assert.Equal(runs, cell.GetProperty("seeds").GetArrayLength());
+                double mean = cell.GetProperty("mean").GetDouble();
+                Assert.Equal(values.Average(), mean, 9);
+                Assert.True(cell.GetProperty("ci95_low").GetDouble() <= mean && mean <= cell.GetProperty("ci95_high").GetDouble(), at);
+            }
+            // Cells are paired by seed: every cell ran the same seeds.
+            Assert.Single(cells.Select(x => string.Join(",", x.GetProperty("seeds").EnumerateArray().Select(v => v.GetUInt64()))).Distinct());
+            Assert.Equal(runs, r.GetProperty("runs_per_cell").GetInt32());
+        }
+        else
+        {
+            Assert.Empty(cells);
+            Assert.False(string.IsNullOrWhiteSpace(r.GetProperty("missing_feature").GetString()));
+        }
+        var shape = c.GetProperty("shape").EnumerateArray().ToList();
+        var predicates = r.GetProperty("predicates").EnumerateArray().ToList();
+        Assert.NotEmpty(predicates);
+        Assert.Equal(shape.Count, predicates.Count);
+        foreach (var p in predicates)
+        {
+            Assert.False(string.IsNullOrWhiteSpace(p.GetProperty("claim").GetString()), $"{name}: predicate claim");
+            Assert.False(string.IsNullOrWhiteSpace(p.GetProperty("predicate").GetString()), $"{name}: predicate");
+            Assert.Contains(p.GetProperty("on_published").GetString(), new[] { "holds", "no value" });
+            var onSim = p.GetProperty("on_simulated").GetString();
+            Assert.Contains(onSim, expressible ? new[] { "holds", "fails", "inconclusive", "no value" } : ["not simulated"]);
+            foreach (var key in new[] { "published_values", "simulated_values", "simulated_paired_difference" })
+            {
+                foreach (var v in p.GetProperty(key).EnumerateArray())
+                {
+                    foreach (var k in new[] { "mean", "ci95_low", "ci95_high" })
+                        Assert.True(v.TryGetProperty(k, out _), $"{name}: {key}.{k}");
+                }
+            }
+            if (expressible && onSim != "no value")
+                Assert.NotEqual(0, p.GetProperty("simulated_values").GetArrayLength());
+        }
+    }
+
+    /// <summary>A case file on the lock benchmark (2 × 2 cells, 20 ms runs with --quick), named like its file.</summary>
+    internal static string TinyCaseFile(string dir, string name = "tiny-lock")
+    {
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, name + ".yaml");
+        File.WriteAllText(file,
+            $"name: {name}\n" +
+            "title: a small case for tests\n" +
+            "source: {authors: A. Author, title: A patch, venue: LKML, date: 2012-07-10, url: https://example.org/x, message_id: <x@example.org>}\n" +
+            "setup: one guest on the lock benchmark\n" +
+            "measured: lock iterations per second\n" +
+            "published:\n  unit: ops/s\n  columns: [c1, c2]\n  rows:\n    - {name: a, values: [10, 12]}\n    - {name: b, values: [8, 9]}\n" +
+            "shape:\n  - {claim: a above b, greater: [\"a @ c1\", \"b @ c1\"]}\n  - {claim: a gains, positive: \"gain(a @ c2; b @ c2)\"}\n" +
+            "expression:\n  scenario: scenarios/kvm/lock-bench.yaml\n  metric: bench.lock_iterations_per_second\n  runs: 4\n" +
+            "  quick: {runs: 3, set: [duration=20ms, warmup=5ms]}\n" +
+            "  rows: {a: [\"kvm.ple_handler=none\"], b: [\"kvm.ple_handler=directed-yield-2011\"]}\n" +
+            "  columns: {c1: [], c2: [\"kvm.ple_window=1024\"]}\n" +
+            "calibrate: {column: c1, key: kvm.ple_window, value: \"4096\", note: a test calibration}\n" +
+            "preregistered_commit: 0123456789abcdef0123456789abcdef01234567\n");
+        return file;
+    }
+
+    /// <summary>JSON output without the wall-time fields (the only part of a result that depends on the machine).</summary>
+    internal static string WithoutTimings(string json) =>
+        string.Join("\n", json.Split('\n').Where(l => !l.Contains("\"wall_seconds\"", StringComparison.Ordinal)));
+
+    [Fact]
+    public void A_case_run_in_shards_merged_and_resumed_prints_the_in_memory_result_without_running_again()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"plesim-catshard-{Guid.NewGuid():N}");
+        try
+        {
+            var file = TinyCaseFile(Path.Combine(dir, "cases"));
+            var outDir = Path.Combine(dir, "out");
+            var (code, memory, err) = Plesim("reproduce", file, "--quick", "--json", "-j", "1");
+            Assert.True(code == 0, err);
+            using (var doc = JsonDocument.Parse(memory))
+                AssertCompleteResult(doc.RootElement.GetProperty("results")[0], runs: 3);
+
+            (code, var shardOut, err) = Plesim("reproduce", file, "--quick", "--out", outDir, "--shard", "1/2", "-j", "1");
+            Assert.True(code == 0, err);
+            Assert.Contains("shard 1/2 of tiny-lock complete", err, StringComparison.Ordinal);
+            Assert.DoesNotContain("Verdict", shardOut, StringComparison.Ordinal);
+            Assert.True(File.Exists(Path.Combine(outDir, "tiny-lock", "shard-1-of-2.sqlite")));
+
+            // status on the catalog output names the case and the shard still missing.
+            (code, var status, err) = Plesim("status", outDir);
+            Assert.True(code == 0, err);
+            Assert.Contains("tiny-lock:", status, StringComparison.Ordinal);
+            Assert.Contains("shards without a store yet: 2/2", status, StringComparison.Ordinal);
+            Assert.Contains("a @ c1", status, StringComparison.Ordinal);
+
+            // (Shard 2 from SLURM_ARRAY_TASK_ID is what deploy/slurm/catalog.sbatch does; DeployTests runs it. Setting the
+            // variables here would leak into tests running in parallel in this process.)
+            (code, _, err) = Plesim("reproduce", file, "--quick", "--out", outDir, "--shard", "2/2", "--resume", "-j", "1");
+            Assert.True(code == 0, err);
+            Assert.Contains("shard 2/2 of tiny-lock complete", err, StringComparison.Ordinal);
+
+            // Before the merge the whole case cannot be read; after it, nothing runs again.
+            (code, _, err) = Plesim("reproduce", file, "--quick", "--out", outDir, "--resume");
+            Assert.Equal(2, code);
+            Assert.Contains("plesim merge", err, StringComparison.Ordinal);
+            (code, _, err) = Plesim("merge", outDir);
+            Assert.True(code == 0, err);
+            Assert.Contains("tiny-lock: merged 12 run(s) of 4 point(s) from 2 store(s)", err, StringComparison.Ordinal);
+            (code, var resumed, err) = Plesim("reproduce", file, "--quick", "--out", outDir, "--resume", "--json");
+            Assert.True(code == 0, err);
+            Assert.Contains("0 run(s) done now, 12 were already stored", err, StringComparison.Ordinal);
+            Assert.Equal(WithoutTimings(memory), WithoutTimings(resumed));
+            Assert.Equal(WithoutTimings(memory), WithoutTimings(File.ReadAllText(Path.Combine(outDir, "catalog.json"))));
+
+            // An existing store is not overwritten without --resume; a store is not resumed as a plain sweep.
+            (code, _, err) = Plesim("reproduce", file, "--quick", "--out", outDir);
+            Assert.Equal(2, code);
+            Assert.Contains("--resume", err, StringComparison.Ordinal);
+            (code, _, err) = Plesim("sweep", "--resume", "--out", Path.Combine(outDir, "tiny-lock"));
+            Assert.Equal(2, code);
+            Assert.Contains("continue it with: plesim reproduce", err, StringComparison.Ordinal);
+            // Without --quick the grid differs: refused, not mixed.
+            (code, _, err) = Plesim("reproduce", file, "--out", outDir, "--resume");
+            Assert.Equal(2, code);
+            Assert.Contains("different sweep", err, StringComparison.Ordinal);
+            // Shards need --out.
+            Assert.Equal(2, Plesim("reproduce", file, "--quick", "--shard", "1/2").Code);
+            Assert.Equal(2, Plesim("reproduce", file, "--quick", "--out", outDir, "--shard", "0/2").Code);
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, true);
+        }
     }
 
     [Fact]
@@ -115,6 +304,18 @@ public class CatalogCliTests
                 Assert.Contains(name.Length > 34 ? name[..34] : name, output, StringComparison.Ordinal);
             Assert.True(File.Exists(Path.Combine(dir, "catalog.json")));
             Assert.Contains("catalog scorecard", File.ReadAllText(Path.Combine(dir, "catalog.txt")), StringComparison.Ordinal);
+            Assert.True(File.Exists(Path.Combine(dir, "riel-2011", "results.sqlite")));
+            Assert.True(File.Exists(Path.Combine(dir, "riel-2011-boot", "results.sqlite")));
+
+            // plesim report judges the catalog again from its stores: the same JSON, and an HTML scorecard.
+            var html = Path.Combine(dir, "catalog.html");
+            (code, var report, err) = Plesim("report", dir, "--json", "--html", html);
+            Assert.True(code == 0, err);
+            Assert.Equal(WithoutTimings(File.ReadAllText(Path.Combine(dir, "catalog.json"))), WithoutTimings(report));
+            var page = File.ReadAllText(html);
+            Assert.Contains("id=\"scorecard\"", page, StringComparison.Ordinal);
+            foreach (var name in CaseFiles())
+                Assert.Contains($"data-case=\"{name}\"", page, StringComparison.Ordinal);
         }
         finally
         {

@@ -37,4 +37,45 @@ public class DeployTests
         Assert.Equal("3/4", shard.ToString());
         Assert.Equal("shard-3-of-4.sqlite", shard!.Value.StoreFileName);
     }
+    [Fact]
+    public void The_catalog_sbatch_script_runs_array_tasks_as_shards_then_merges_and_prints_the_scorecard()
+    {
+        var submit = File.ReadAllText(CliTests.Repo("deploy", "slurm", "submit-catalog.sh"));
+        Assert.Contains("--array=\"1-${shards}\"", submit, StringComparison.Ordinal);
+        // The array script run as Slurm runs it (its environment), without a scheduler.
+        var dir = Path.Combine(Path.GetTempPath(), $"plesim-catsbatch-{Guid.NewGuid():N}");
+        try
+        {
+            var file = CatalogCliTests.TinyCaseFile(Path.Combine(dir, "cases"));
+            var outDir = Path.Combine(dir, "out");
+            var plesim = $"dotnet {Path.Combine(AppContext.BaseDirectory, "plesim.dll")}";
+            var script = CliTests.Repo("deploy", "slurm", "catalog.sbatch");
+            foreach (var task in new[] { "1", "2" })
+            {
+                var env = new Dictionary<string, string>
+                {
+                    ["PLESIM"] = plesim,
+                    ["SLURM_ARRAY_TASK_ID"] = task,
+                    ["SLURM_ARRAY_TASK_MIN"] = "1",
+                    ["SLURM_ARRAY_TASK_COUNT"] = "2",
+                };
+                var shard = Prerequisites.Shell(script, [file, outDir, "--quick"], env, timeoutSeconds: 300);
+                Assert.True(shard.Code == 0, shard.Output);
+                Assert.True(File.Exists(Path.Combine(outDir, "tiny-lock", $"shard-{task}-of-2.sqlite")), shard.Output);
+            }
+            var final = Prerequisites.Shell(script, [file, outDir, "--quick"], new Dictionary<string, string> { ["PLESIM"] = plesim }, timeoutSeconds: 300);
+            Assert.True(final.Code == 0, final.Output);
+            Assert.Contains("tiny-lock: merged 12 run(s) of 4 point(s) from 2 store(s)", final.Output, StringComparison.Ordinal);
+            Assert.Contains("0 run(s) done now, 12 were already stored", final.Output, StringComparison.Ordinal);
+            Assert.Contains("Verdict: ", final.Output, StringComparison.Ordinal);
+            var (code, memory, err) = SweepCliTests.Plesim("reproduce", file, "--quick", "--json", "-j", "1");
+            Assert.True(code == 0, err);
+            Assert.Equal(CatalogCliTests.WithoutTimings(memory), CatalogCliTests.WithoutTimings(File.ReadAllText(Path.Combine(outDir, "catalog.json"))));
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, true);
+        }
+    }
 }

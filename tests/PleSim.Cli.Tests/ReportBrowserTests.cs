@@ -112,4 +112,65 @@ public sealed class ReportBrowserTests : IDisposable
         Assert.True(new FileInfo(shot).Length > 10_000, "the screenshot is suspiciously small");
         Assert.Empty(problems);
     }
+    [Fact]
+    public async Task The_catalog_scorecard_renders_in_chromium_with_the_values_of_its_json()
+    {
+        var chromium = Chromium();
+        var file = CatalogCliTests.TinyCaseFile(Path.Combine(_dir, "cases"));
+        var outDir = Path.Combine(_dir, "catalog");
+        var (code, _, err) = SweepCliTests.Plesim("reproduce", file, "--quick", "--out", outDir, "-j", "1");
+        Assert.True(code == 0, err);
+        var jsonPath = Path.Combine(outDir, "catalog.json");
+        var html = Path.Combine(_dir, "catalog.html");
+        (code, _, err) = SweepCliTests.Plesim("report", jsonPath, "--html", html);
+        Assert.True(code == 0, err);
+
+        await using var browser = await Puppeteer.LaunchAsync(new LaunchOptions
+        {
+            ExecutablePath = chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+        });
+        await using var page = await browser.NewPageAsync();
+        await page.SetViewportAsync(new ViewPortOptions { Width = 1200, Height = 900 });
+        var problems = new List<string>();
+        page.Console += (_, e) =>
+        {
+            if (e.Message.Type is ConsoleType.Error or ConsoleType.Warning)
+                problems.Add($"console {e.Message.Type}: {e.Message.Text}");
+        };
+        page.PageError += (_, e) => problems.Add("page error: " + e.Message);
+        page.RequestFailed += (_, e) => problems.Add("request failed: " + e.Request.Url);
+        var response = await page.GoToAsync(new Uri(html).AbsoluteUri, WaitUntilNavigation.Load);
+        Assert.True(response is null || response.Ok, $"loading the scorecard failed: {response?.Status}");
+
+        using var json = JsonDocument.Parse(File.ReadAllText(jsonPath));
+        var result = json.RootElement.GetProperty("results")[0];
+        // The scorecard row: the case, its verdict and how many predicates hold.
+        var row = await page.EvaluateExpressionAsync<string[]>(
+            "Array.from(document.querySelectorAll('#scorecard tbody tr')).map(tr => tr.dataset.case + '|' + tr.dataset.verdict + '|' + tr.children[3].textContent)");
+        int holds = result.GetProperty("predicates").EnumerateArray().Count(p => p.GetProperty("on_simulated").GetString() == "holds");
+        Assert.Equal([$"tiny-lock|{result.GetProperty("verdict").GetString()}|{holds}/2"], row);
+        // Every cell shows the published value and the simulated mean of the JSON.
+        var cells = await page.EvaluateExpressionAsync<string[]>(
+            "Array.from(document.querySelectorAll('#cells-tiny-lock td[data-mean]')).map(td => td.dataset.row + '@' + td.dataset.column + '=' + td.dataset.mean + '/' + td.dataset.published)");
+        var expected = result.GetProperty("cells").EnumerateArray().Select(c =>
+            $"{c.GetProperty("row").GetString()}@{c.GetProperty("column").GetString()}={c.GetProperty("mean").GetDouble().ToString("R", CultureInfo.InvariantCulture)}/{c.GetProperty("published").GetDouble().ToString("R", CultureInfo.InvariantCulture)}").ToArray();
+        Assert.Equal(expected.Order(StringComparer.Ordinal), cells.Order(StringComparer.Ordinal));
+        // Every predicate with its judgement; the source link, calibration and pre-registration are on the page.
+        var judgements = await page.EvaluateExpressionAsync<string[]>("Array.from(document.querySelectorAll('#predicates-tiny-lock tbody tr')).map(tr => tr.dataset.judgement)");
+        Assert.Equal(result.GetProperty("predicates").EnumerateArray().Select(p => p.GetProperty("on_simulated").GetString()), judgements);
+        var text = await page.EvaluateExpressionAsync<string>("document.body.innerText");
+        Assert.Contains("kvm.ple_window = 4096, fitted on column c1", text, StringComparison.Ordinal);
+        Assert.Contains("0123456789abcdef0123456789abcdef01234567", text, StringComparison.Ordinal);
+        Assert.Contains("message-id <x@example.org>", text, StringComparison.Ordinal);
+        var width = await page.EvaluateExpressionAsync<double>("document.querySelector('#scorecard').getBoundingClientRect().width");
+        Assert.True(width > 300, $"the scorecard table is {width} px wide");
+
+        var shot = CliTests.Repo("TestResults", "catalog-report.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(shot)!);
+        await page.ScreenshotAsync(shot, new ScreenshotOptions { FullPage = true });
+        Assert.True(new FileInfo(shot).Length > 10_000, "the screenshot is suspiciously small");
+        Assert.Empty(problems);
+    }
 }

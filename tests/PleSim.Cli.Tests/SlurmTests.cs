@@ -53,4 +53,40 @@ public sealed class SlurmTests : IDisposable
                 Prerequisites.Shell(CliTests.Repo("deploy", "slurm", "stop-cluster.sh"), []);
         }
     }
+    [SkippableFact]
+    public void The_catalog_as_a_job_array_then_merge_and_resume_gives_the_in_memory_scorecard()
+    {
+        var start = Prerequisites.Shell(CliTests.Repo("deploy", "slurm", "start-cluster.sh"), []);
+        Skip.If(start.Code == 3, start.Output.Trim());
+        Assert.True(start.Code == 0, "start-cluster.sh failed:\n" + start.Output);
+        bool startedHere = !start.Output.Contains("already running", StringComparison.Ordinal);
+        try
+        {
+            var state = Environment.GetEnvironmentVariable("PLESIM_SLURM_STATE") ?? "/tmp/plesim-slurm";
+            var conf = File.ReadAllText(Path.Combine(state, "env")).Trim().Split('=', 2)[1];
+            var env = new Dictionary<string, string>
+            {
+                ["SLURM_CONF"] = conf,
+                ["PLESIM"] = $"dotnet {Path.Combine(AppContext.BaseDirectory, "plesim.dll")}",
+            };
+            var file = CatalogCliTests.TinyCaseFile(Path.Combine(_dir, "cases"));
+            var slurmOut = Path.Combine(_dir, "catalog");
+            var submit = Prerequisites.Shell(CliTests.Repo("deploy", "slurm", "submit-catalog.sh"),
+                ["--wait", "--shards", "2", file, slurmOut, "--quick"], env, timeoutSeconds: 300);
+            var logs = string.Join("\n", Directory.Exists(slurmOut) ? Directory.GetFiles(slurmOut, "*.out").Select(f => $"== {f}\n{File.ReadAllText(f)}") : []);
+            Assert.True(submit.Code == 0, $"submit-catalog.sh failed:\n{submit.Output}\n{logs}");
+            Assert.Contains("catalog array job:", submit.Output, StringComparison.Ordinal);
+            for (int k = 1; k <= 2; k++)
+                Assert.True(File.Exists(Path.Combine(slurmOut, "tiny-lock", $"shard-{k}-of-2.sqlite")), $"shard {k} store missing\n{logs}");
+            Assert.Contains("0 run(s) done now, 12 were already stored", logs, StringComparison.Ordinal);
+            var (code, memory, err) = SweepCliTests.Plesim("reproduce", file, "--quick", "--json", "-j", "1");
+            Assert.True(code == 0, err);
+            Assert.Equal(CatalogCliTests.WithoutTimings(memory), CatalogCliTests.WithoutTimings(File.ReadAllText(Path.Combine(slurmOut, "catalog.json"))));
+        }
+        finally
+        {
+            if (startedHere)
+                Prerequisites.Shell(CliTests.Repo("deploy", "slurm", "stop-cluster.sh"), []);
+        }
+    }
 }

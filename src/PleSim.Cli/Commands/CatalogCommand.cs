@@ -1,6 +1,7 @@
 using System.CommandLine;
 using PleSim.Experiments.Catalog;
 using PleSim.Experiments.Scenarios;
+using PleSim.Experiments.Sweeps;
 using PleSim.Reporting;
 using Spectre.Console;
 
@@ -15,6 +16,9 @@ public sealed record CatalogOptions(
     Option<bool> Json,
     Option<int> Parallel,
     Option<string?> Out,
+    Option<bool> Resume,
+    Option<string?> Shard,
+    Option<int?> ShardCount,
     IReadOnlyList<Option> RielOnly);
 
 /// <summary>
@@ -99,16 +103,59 @@ public static class CatalogCommand
         int? runs = parse.GetValue(o.Runs);
         if (runs is < 2)
             throw new CliInputException($"--runs must be at least 2 (a confidence interval needs two runs), got {runs}");
+        var outDir = parse.GetValue(o.Out);
+        bool resume = parse.GetValue(o.Resume);
+        Shard? shard;
+        try
+        {
+            shard = parse.GetValue(o.Shard) is { } sv ? Shard.Parse(sv)
+                : outDir is null && parse.GetValue(o.ShardCount) is null ? null
+                : Shard.FromEnvironment(Environment.GetEnvironmentVariable, parse.GetValue(o.ShardCount));
+        }
+        catch (FormatException e)
+        {
+            throw new CliInputException(e.Message);
+        }
+        if (outDir is null && (resume || shard is not null))
+            throw new CliInputException("--resume, --shard and --shard-count work on the result stores in --out DIR: give --out");
+        var sh = shard ?? Shard.All;
         var results = new List<CaseResult>();
+        int ranNow = 0, stored = 0, failedNow = 0;
+        using var signals = outDir is null ? null : new StopSignals();
         foreach (var c in selected)
         {
-            CaseResult r;
+            CaseResult? r;
             try
             {
-                r = c.IsExpressible
-                    ? Progress.Run(ctx, $"{c.Name} ({c.Expression!.Rows.Count * c.Expression.Columns.Count} cells)",
-                        report => CatalogRunner.Run(c, quick, runs, parse.GetValue(o.Parallel), report), quiet: json && !ctx.IsErrTerminal)
-                    : CatalogRunner.Run(c, quick);
+                if (!c.IsExpressible)
+                {
+                    r = CatalogRunner.NotExpressible(c, quick);
+                }
+                else if (outDir is null)
+                {
+                    r = Progress.Run(ctx, $"{c.Name} ({c.Expression!.Rows.Count * c.Expression.Columns.Count} cells)",
+                        report => CatalogRunner.Run(c, quick, runs, parse.GetValue(o.Parallel), report), quiet: json && !ctx.IsErrTerminal);
+                }
+                else
+                {
+                    // Through the sweep store (decision 0035): resumable, shardable, merged by plesim merge.
+                    var command = $"plesim reproduce {name}{(quick ? " --quick" : "")}{(runs is int n ? $" --runs {n}" : "")} --out {SweepCommand.Quote(outDir)}";
+                    var plan = CatalogRunner.Plan(c, quick, runs, command + " --resume");
+                    OutputPaths.CheckDirectory(CatalogStore.CaseDirectory(outDir, c), "--out");
+                    var outcome = Progress.Run(ctx, $"{c.Name} ({plan.Grid.Count} cells × {plan.Runs} runs{(sh.IsAll ? "" : $", shard {sh}")})",
+                        report => CatalogStore.Run(plan, outDir, sh, resume, parse.GetValue(o.Parallel), report, signals!.Token), quiet: json && !ctx.IsErrTerminal);
+                    ranNow += outcome.Sweep.Ran;
+                    stored += outcome.Sweep.AlreadyStored;
+                    failedNow += outcome.Sweep.Failed.Count;
+                    foreach (var f in outcome.Sweep.Failed.Take(10))
+                        ctx.Err.WriteLine($"plesim: {c.Name}: cell {plan.Sweep.Points[f.Point].Label} run {f.Run} (seed {f.Seed}) failed: {f.Error}");
+                    if (outcome.Sweep.Interrupted)
+                    {
+                        ctx.Err.WriteLine($"plesim: interrupted{signals!.By} in {c.Name}; the finished runs are stored in {outDir}; continue with: {command}{(sh.IsAll ? "" : $" --shard {sh}")} --resume");
+                        return signals.ExitCode;
+                    }
+                    r = outcome.Result;
+                }
             }
             catch (ScenarioException e)
             {
@@ -116,7 +163,16 @@ public static class CatalogCommand
                     ctx.Err.WriteLine(d.ToString());
                 return ExitCodes.BadInput;
             }
-            results.Add(r);
+            if (r is not null)
+                results.Add(r);
+        }
+        if (outDir is not null)
+            ctx.Err.WriteLine($"plesim: {ranNow} run(s) done now, {stored} were already stored{(failedNow > 0 ? $", {failedNow} failed" : "")} (stores in {outDir}/CASE/)");
+        if (!sh.IsAll)
+        {
+            ctx.Err.WriteLine($"plesim: shard {sh} of {(name == "all" ? "the catalog" : selected[0].Name)} complete; when every shard is done: plesim merge {SweepCommand.Quote(outDir!)}, " +
+                $"then the same command without --shard and with --resume prints the {(name == "all" ? "scorecard" : "table")} from the merged stores");
+            return failedNow > 0 ? ExitCodes.RunFailed : ExitCodes.Ok;
         }
         var jsonText = CatalogReport.ResultsJson(results);
         var text = new StringWriter();

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using PleSim.Experiments.Catalog;
 using PleSim.Experiments.Sweeps;
 
 namespace PleSim.Cli.Commands;
@@ -18,6 +19,27 @@ public static class MergeCommand
         cmd.SetAction(parse =>
         {
             var given = parse.GetValue(inputs)!;
+            // A catalog output directory (plesim reproduce all --out DIR --shard K/N): one sweep per case in DIR/CASE/.
+            if (given.Length == 1 && Directory.Exists(given[0]) && SweepResults.ShardStores(given[0]).Count == 0
+                && CatalogStore.CaseDirectories(given[0]) is { Count: > 0 } caseDirs)
+            {
+                var root = parse.GetValue(outDir) ?? given[0];
+                int merged = 0;
+                foreach (var caseDir in caseDirs)
+                {
+                    var shardStores = SweepResults.ShardStores(caseDir);
+                    if (shardStores.Count == 0)
+                        continue; // already merged, or run without shards
+                    var target = Path.Combine(root, Path.GetFileName(caseDir));
+                    OutputPaths.CheckDirectory(target, "--out");
+                    Merge(ctx, shardStores, Path.Combine(target, ResultStore.FileName), Path.GetFileName(caseDir) + ": ");
+                    merged++;
+                }
+                if (merged == 0)
+                    throw new StoreException($"{given[0]} is a catalog output whose case directories hold no shard stores (shard-<K>-of-<N>.sqlite): nothing to merge");
+                ctx.Err.WriteLine($"plesim: merged the shard stores of {merged} case(s); print the scorecard from them with: plesim reproduce all --out {SweepCommand.Quote(root)} --resume (with the shards' --quick/--runs)");
+                return ExitCodes.Ok;
+            }
             var stores = new List<string>();
             foreach (var g in given)
             {
@@ -41,20 +63,24 @@ public static class MergeCommand
                 ? given[0]
                 : throw new CliInputException("give --out DIR for the merged store (several inputs, or a file)"));
             OutputPaths.CheckDirectory(dir, "--out");
-            var output = Path.Combine(dir, ResultStore.FileName);
-            int n = ResultStore.Merge(stores, output);
-            var merged = SweepResults.Load([output]);
-            var missing = merged.Missing();
-            int failed = merged.Runs.Count(r => !r.Ok);
-            ctx.Err.WriteLine($"plesim: merged {n} run(s) of {merged.Points.Count} point(s) from {stores.Count} store(s) into {output}" +
-                (failed > 0 ? $"; {failed} run(s) had failed" : ""));
-            if (missing.Count > 0)
-            {
-                ctx.Err.WriteLine($"plesim: warning: {missing.Count} run(s) are missing (e.g. point {missing[0].Point} run {missing[0].Run}); " +
-                    "run the missing shards (with --resume) and merge again");
-            }
+            Merge(ctx, stores, Path.Combine(dir, ResultStore.FileName), "");
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    private static void Merge(CliContext ctx, IReadOnlyList<string> stores, string output, string prefix)
+    {
+        int n = ResultStore.Merge(stores, output);
+        var merged = SweepResults.Load([output]);
+        var missing = merged.Missing();
+        int failed = merged.Runs.Count(r => !r.Ok);
+        ctx.Err.WriteLine($"plesim: {prefix}merged {n} run(s) of {merged.Points.Count} point(s) from {stores.Count} store(s) into {output}" +
+            (failed > 0 ? $"; {failed} run(s) had failed" : ""));
+        if (missing.Count > 0)
+        {
+            ctx.Err.WriteLine($"plesim: {prefix}warning: {missing.Count} run(s) are missing (e.g. point {missing[0].Point} run {missing[0].Run}); " +
+                "run the missing shards (with --resume) and merge again");
+        }
     }
 }

@@ -9,7 +9,7 @@ public static class ReportCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var input = new Argument<string>("dir") { Description = "A sweep's output directory (results.sqlite, or its shard stores) or a store file" };
+        var input = new Argument<string>("dir") { Description = "A sweep's output directory (results.sqlite, or its shard stores) or a store file; or a catalog output (plesim reproduce all --out DIR) or its catalog.json: the scorecard" };
         var html = new Option<string?>("--html") { Description = "Write a single-file HTML report (tables, plots, scenario, environment, seeds) here" };
         var metric = new Option<string[]>("--metric", "-m") { Description = "Metric(s) to tabulate and plot (default: the scenario's compare_metric and metrics list)", Arity = ArgumentArity.ZeroOrMore };
         var x = new Option<string?>("--x") { Description = "Swept key on the plots' x axis (default: the first swept key)" };
@@ -23,6 +23,8 @@ public static class ReportCommand
         cmd.SetAction(parse =>
         {
             var dir = parse.GetValue(input)!;
+            if (CatalogReportCommand.Applies(dir))
+                return CatalogReportCommand.Run(ctx, dir, parse.GetValue(html), parse.GetValue(json));
             var results = SweepResults.Load(SweepResults.FindStores(dir));
             string? axis = null, value = null;
             if (parse.GetValue(baseline) is { } b)

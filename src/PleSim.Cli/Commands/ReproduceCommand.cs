@@ -18,7 +18,7 @@ public static class ReproduceCommand
         var runs = new Option<int?>("--runs", "-n") { Description = "Runs per cell (default: the scenario's, 30; --quick: 3); with --uncertainty, runs per sampled point and cell (default 3; --quick: 1)" };
         var quick = new Option<bool>("--quick") { Description = "3 runs per cell of 300 ms: a quick look, well under a minute on 2 cores (with --uncertainty: 2 trajectories, 8 band points, 1 run of 300 ms)" };
         var json = new Option<bool>("--json") { Description = "Print the cells as JSON on standard output" };
-        var outDir = new Option<string?>("--out", "-o") { Description = "Also write reproduce.json and reproduce.txt into this directory (--uncertainty: the study's results.sqlite, uncertainty.json and uncertainty.txt)" };
+        var outDir = new Option<string?>("--out", "-o") { Description = "Also write reproduce.json and reproduce.txt into this directory (--uncertainty: the study's results.sqlite, uncertainty.json and uncertainty.txt; a catalog case or all: every run in DIR/CASE/results.sqlite, then catalog.json and catalog.txt)" };
         var cgroups = new Option<bool>("--cgroups") { Description = "Put each VM in its own cpu cgroup (the seed's 80%/320% observation)" };
         var scenario = new Option<string?>("--scenario") { Description = "Scenario file to use instead of the built-in scenarios/riel-2011/amqp.yaml" };
         var parallel = CommonOptions.Parallel();
@@ -26,9 +26,9 @@ public static class ReproduceCommand
         var trajectories = new Option<int?>("--trajectories") { Description = "--uncertainty: Morris trajectories (default 10; --quick: 2)" };
         var levels = new Option<int?>("--levels") { Description = "--uncertainty: Morris grid levels p, even (default 4)" };
         var bandPoints = new Option<int?>("--band-points") { Description = "--uncertainty: Latin-hypercube points for the band (default 64; --quick: 8; 0: the band comes from the Morris points)" };
-        var resume = new Option<bool>("--resume") { Description = "--uncertainty: continue the study stored in --out (run only what is missing)" };
-        var shard = new Option<string?>("--shard") { Description = "--uncertainty: run only share i of N (0-based, e.g. 0/4); then plesim merge DIR and run again with --resume" };
-        var shardCount = new Option<int?>("--shard-count") { Description = "--uncertainty: number of shards when the index comes from JOB_COMPLETION_INDEX" };
+        var resume = new Option<bool>("--resume") { Description = "--uncertainty, or a catalog case / all with --out: continue the runs stored in --out (run only what is missing)" };
+        var shard = new Option<string?>("--shard") { Description = "--uncertainty, or a catalog case / all with --out: run only shard K of N, counted from 1 (e.g. 1/4 .. 4/4); then plesim merge DIR and run again with --resume" };
+        var shardCount = new Option<int?>("--shard-count") { Description = "--uncertainty or the catalog: number of shards when the index comes from JOB_COMPLETION_INDEX" };
         var set = CommonOptions.Set();
         set.Description = "A what-if of the whole table: override a scenario key in every cell, e.g. --set vms[0].guest.tickless_idle=true (repeatable; not the grid's own keys)";
         var cmd = new Command("reproduce", "Reproduce the seed's benchmark table (AMQP messages/s, two 4-VCPU guests on 4 CPUs)")
@@ -41,8 +41,8 @@ public static class ReproduceCommand
             // Every output path is checked before the first run (a bad --out must not fail after 720 runs).
             if (parse.GetValue(outDir) is { } outPath)
                 OutputPaths.CheckDirectory(outPath, "--out");
-            if (CatalogCommand.Dispatch(ctx, parse, new CatalogOptions(experiment, list, runs, quick, json, parallel, outDir,
-                [cgroups, scenario, set, uncertainty, trajectories, levels, bandPoints, resume, shard, shardCount])) is int code)
+            if (CatalogCommand.Dispatch(ctx, parse, new CatalogOptions(experiment, list, runs, quick, json, parallel, outDir, resume, shard, shardCount,
+                [cgroups, scenario, set, uncertainty, trajectories, levels, bandPoints])) is int code)
                 return code;
             bool q = parse.GetValue(quick);
             bool cg = parse.GetValue(cgroups);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using PleSim.Experiments.Catalog;
 using PleSim.Experiments.Sweeps;
 
 namespace PleSim.Cli.Commands;
@@ -15,9 +16,26 @@ public static class StatusCommand
     {
         var input = new Argument<string>("dir") { Description = "A sweep's output directory (results.sqlite and/or shard-K-of-N.sqlite) or a store file" };
         var cmd = new Command("status", "Show a stored sweep: scenario, swept keys, points, runs done/failed/missing, shards") { input };
-        cmd.SetAction(parse =>
+        cmd.SetAction(parse => Show(ctx, parse.GetValue(input)!));
+        return cmd;
+    }
+
+    private static int Show(CliContext ctx, string dir)
+    {
         {
-            var dir = parse.GetValue(input)!;
+            // A catalog output directory (plesim reproduce all --out DIR): one sweep per case in DIR/CASE/.
+            if (Directory.Exists(dir) && !File.Exists(Path.Combine(dir, ResultStore.FileName)) && SweepResults.ShardStores(dir).Count == 0
+                && CatalogStore.CaseDirectories(dir) is { Count: > 0 } caseDirs)
+            {
+                ctx.Out.WriteLine($"catalog output {dir}: {caseDirs.Count} case(s) with result stores");
+                foreach (var caseDir in caseDirs)
+                {
+                    ctx.Out.WriteLine();
+                    ctx.Out.WriteLine($"{Path.GetFileName(caseDir)}:");
+                    Show(ctx, caseDir);
+                }
+                return ExitCodes.Ok;
+            }
             var stores = new List<string>();
             if (File.Exists(dir))
             {
@@ -55,8 +73,11 @@ public static class StatusCommand
                 {
                     first = meta;
                     w.WriteLine($"sweep '{meta["scenario_name"]}' from {meta["scenario_file"]} (sweep digest {meta["sweep_digest"][..12]}…, plesim {meta.GetValueOrDefault("plesim_version", "?")})");
-                    foreach (var line in Axes(meta))
-                        w.WriteLine("  " + line);
+                    if (meta.TryGetValue("resume_with", out var by))
+                        w.WriteLine($"  points given one by one ({string.Join("; ", points.Take(4).Select(p => p.Label))}{(points.Count > 4 ? "; …" : "")}); written by: {by}");
+                    else
+                        foreach (var line in Axes(meta))
+                            w.WriteLine("  " + line);
                     w.WriteLine($"  points: {points.Count} × {perPoint} run(s) per point{(adaptive ? $", adaptive: {meta["adaptive"]} (more runs where the CI is wide)" : $" = {points.Count * perPoint} runs")}");
                 }
                 else if (meta["sweep_digest"] != first["sweep_digest"])
@@ -117,15 +138,14 @@ public static class StatusCommand
             if (first is not null && first.GetValueOrDefault("adaptive", "off") == "off")
             {
                 w.WriteLine($"total: {totalDone} of {totalExpected} run(s) stored ({totalFailed} failed), {totalMissing} missing" +
-                    (totalMissing > 0 && shardCount == 0 ? $"; continue with: plesim sweep --resume --out {SweepCommand.Quote(dir)}" : ""));
+                    (totalMissing > 0 && shardCount == 0 ? $"; continue with: {first.GetValueOrDefault("resume_with") ?? $"plesim sweep --resume --out {SweepCommand.Quote(dir)}"}" : ""));
             }
             else
             {
                 w.WriteLine($"total: {totalDone} run(s) stored ({totalFailed} failed)");
             }
             return ExitCodes.Ok;
-        });
-        return cmd;
+        }
     }
 
     /// <summary>The swept keys with their values, then the keys fixed by a single value.</summary>

@@ -86,6 +86,9 @@ public static class SweepCommand
                 }
                 using (var peek = ResultStore.Open(stored, readOnly: true))
                 {
+                    // A plan the program built itself (a catalog case) is not a grid of the file: its command continues it.
+                    if (peek.Meta.TryGetValue("resume_with", out var resumeWith))
+                        throw new StoreException($"{stored} was not written by plesim sweep; continue it with: {resumeWith}");
                     try
                     {
                         plan = SweepPlan.FromStore(peek.Meta, stored);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using PleSim.Experiments.Running;
 using PleSim.Experiments.Scenarios;
+using PleSim.Experiments.Sweeps;
 
 namespace PleSim.Experiments.Catalog;
 
@@ -28,6 +29,19 @@ public sealed record CaseResult(CatalogCase Case, string Verdict, IReadOnlyList<
     public int Holding => Predicates.Count(p => p.OnSimulated == Judgement.Holds);
 }
 
+/// <summary>One cell of a case's grid before it runs: its row, column and overrides.</summary>
+public sealed record CaseCellSpec(string Row, string Column, IReadOnlyList<string> Set);
+
+/// <summary>
+/// A case ready to run: its cells and the sweep plan — one point per cell in the order of
+/// <see cref="Grid"/>, or for a relative case two (the cell, then its base: points 2i and 2i + 1).
+/// </summary>
+public sealed record CasePlan(CatalogCase Case, bool Quick, int Runs, IReadOnlyList<CaseCellSpec> Grid, SweepPlan Sweep)
+{
+    /// <summary>Points per cell: 2 when every cell also runs its base (<see cref="CaseExpression.Relative"/>), else 1.</summary>
+    public int Sides => Case.Expression?.Relative is null ? 1 : 2;
+}
+
 /// <summary>
 /// Runs catalog cases: every cell of the case's grid (the row's overrides, then the column's, then
 /// <c>--quick</c>'s) with the same seeds in every cell, and judges the case's shape on the simulated
@@ -37,58 +51,115 @@ public static class CatalogRunner
 {
     public static CaseResult Run(CatalogCase c, bool quick, int? runs = null, int parallelism = 0, Action<int, int>? onRunDone = null)
     {
-        if (c.Expression is not { } e)
-            return new CaseResult(c, Verdicts.CannotExpress, [], Judge(c, _ => null, ran: false), 0, quick, 0, "");
+        if (c.Expression is null)
+            return NotExpressible(c, quick);
         var sw = Stopwatch.StartNew();
+        var plan = Plan(c, quick, runs);
+        var points = plan.Sweep.Points;
+        int n = plan.Runs;
+        var results = new RunResult[points.Count, n];
+        int total = points.Count * n, done = 0;
+        var po = new ParallelOptions { MaxDegreeOfParallelism = parallelism > 0 ? parallelism : Environment.ProcessorCount };
+        Parallel.For(0, total, po, k =>
+        {
+            var sc = points[k / n].Scenario;
+            results[k / n, k % n] = Runner.RunOne(sc, sc.SeedOfRun(k % n));
+            onRunDone?.Invoke(Interlocked.Increment(ref done), total);
+        });
+        sw.Stop();
+        return Assemble(plan, (i, r) => results[i, r], sw.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>The result of a case that names a missing feature: not run, its verdict says so.</summary>
+    public static CaseResult NotExpressible(CatalogCase c, bool quick) =>
+        new(c, Verdicts.CannotExpress, [], Judge(c, _ => null, ran: false), 0, quick, 0, "");
+
+    /// <summary>
+    /// A case's grid as a sweep plan: one point per cell (the row's overrides, then the column's,
+    /// then <c>--quick</c>'s), labelled <c>row @ column</c>, in row-major order; run k of every cell
+    /// uses seed + k of the case's scenario, so the cells are paired by seed. The same plan serves
+    /// an in-memory run (<see cref="Run"/>) and a stored, resumable, shardable one
+    /// (<see cref="FromStore"/>), so both give the same runs.
+    /// </summary>
+    /// <param name="resumeWith">The command that continues a stored run of this plan (recorded in the store).</param>
+    public static CasePlan Plan(CatalogCase c, bool quick, int? runs = null, string? resumeWith = null)
+    {
+        var e = c.Expression ?? throw new InvalidOperationException($"{c.Name} cannot be expressed: {c.CannotExpress}");
         int n = runs ?? (quick ? e.QuickRuns : e.Runs);
         IReadOnlyList<string> quickSet = quick ? e.QuickSet : [];
         var grid = (from row in e.Rows from col in e.Columns
-                    select (Row: row.Name, Column: col.Name, Set: (IReadOnlyList<string>)[.. row.Set, .. col.Set, .. quickSet])).ToList();
-        // A relative case runs each cell twice: the variant (the cell's overrides) and its base (then
-        // the base overrides); run k of both has the same seed, so the change is paired per seed.
-        int sides = e.Relative is null ? 1 : 2;
-        var scenarios = new Scenario[grid.Count * sides];
-        var texts = new Dictionary<string, (string Text, string Source)>(StringComparer.Ordinal);
-        (string Text, string Source) TextOf(string path)
+                    select new CaseCellSpec(row.Name, col.Name, [.. row.Set, .. col.Set, .. quickSet])).ToList();
+        var texts = new Dictionary<string, (string Text, string File)>(StringComparer.Ordinal);
+        (string Text, string File) TextOf(string path)
         {
             if (!texts.TryGetValue(path, out var t))
                 texts[path] = t = (ScenarioText(path, out var src), src);
             return t;
         }
-        for (int i = 0; i < grid.Count; i++)
+        var (text, sourceName) = TextOf(e.Scenario);
+        var baseScenario = ScenarioLoader.LoadText(text, sourceName, quickSet.Select(Override.Parse).ToList());
+        // A relative case runs each cell twice, the cell and then its base (the cell's overrides,
+        // then the base's), with the same seeds: the change is paired per seed.
+        var points = new List<(string, IReadOnlyList<Override>, (string, string)?)>();
+        foreach (var g in grid)
         {
-            var g = grid[i];
-            var (text, sourceName) = TextOf(e.ScenarioOf(g.Row));
-            for (int side = 0; side < sides; side++)
-            {
-                IReadOnlyList<string> set = side == 0 ? g.Set : [.. g.Set, .. e.Relative!.Base];
-                string label = side == 0 ? $"{g.Row} @ {g.Column}" : $"{g.Row} @ {g.Column} (base)";
-                scenarios[i * sides + side] = ScenarioLoader.LoadText(text, sourceName,
-                    set.Select(o => Override.Parse(o) with { Origin = $"{c.Name}: {label}: {o}" }).ToList());
-            }
+            var source = e.ScenarioOf(g.Row) == e.Scenario ? ((string, string)?)null : TextOf(e.ScenarioOf(g.Row));
+            points.Add(($"{g.Row} @ {g.Column}", Parse(g.Set, $"{c.Name}: {g.Row} @ {g.Column}"), source));
+            if (e.Relative is { } rel)
+                points.Add(($"{g.Row} @ {g.Column} (base)", Parse([.. g.Set, .. rel.Base], $"{c.Name}: {g.Row} @ {g.Column} (base)"), source));
         }
-        var (firstText, firstSource) = TextOf(e.Scenario);
-        var baseScenario = ScenarioLoader.LoadText(firstText, firstSource, quickSet.Select(Override.Parse).ToList());
-        var seeds = Runner.Seeds(baseScenario, n);
-        var results = new RunResult[scenarios.Length, n];
-        int total = scenarios.Length * n, done = 0;
-        var po = new ParallelOptions { MaxDegreeOfParallelism = parallelism > 0 ? parallelism : Environment.ProcessorCount };
-        Parallel.For(0, total, po, k =>
+        var sweep = SweepPlan.FromPoints(baseScenario, points, n,
+            resumeWith ?? $"plesim reproduce {c.Name}{(quick ? " --quick" : "")}{(runs is int r ? $" --runs {r}" : "")} --out DIR --resume");
+        return new CasePlan(c, quick, n, grid, sweep);
+    }
+
+    private static List<Override> Parse(IReadOnlyList<string> set, string origin) =>
+        set.Select(o => Override.Parse(o) with { Origin = $"{origin}: {o}" }).ToList();
+
+    /// <summary>
+    /// A case's result from the runs of its plan held in a result store (all of them: an unsharded
+    /// or merged store). Nothing is run. The cells, predicates and verdict are computed exactly as
+    /// after an in-memory run: from each run's seed, error and metric value.
+    /// </summary>
+    public static CaseResult FromStore(CasePlan plan, IReadOnlyList<StoredRun> stored, double wallSeconds)
+    {
+        var byKey = new Dictionary<(int, int), StoredRun>();
+        foreach (var r in stored)
+            byKey[(r.Point, r.Run)] = r;
+        return Assemble(plan, (i, k) =>
         {
-            results[k / n, k % n] = Runner.RunOne(scenarios[k / n], seeds[k % n]);
-            onRunDone?.Invoke(Interlocked.Increment(ref done), total);
-        });
-        var cells = grid.Select((g, i) =>
+            if (!byKey.TryGetValue((i, k), out var s))
+                throw new InvalidOperationException($"{plan.Case.Name}: cell {plan.Sweep.Points[i].Label} run {k} is not in the store");
+            var rr = new RunResult
+            {
+                Seed = s.Seed,
+                Error = s.Error ?? (s.Ok ? null : "failed"),
+                Events = s.Events,
+                EventDigest = ulong.Parse(s.EventDigest, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture),
+                WallSeconds = s.WallSeconds,
+            };
+            rr.Metrics.AddRange(s.Metrics);
+            return rr;
+        }, wallSeconds);
+    }
+
+    /// <summary>Cells, predicates and verdict from run k of point i (<paramref name="run"/>).</summary>
+    private static CaseResult Assemble(CasePlan plan, Func<int, int, RunResult> run, double wallSeconds)
+    {
+        var c = plan.Case;
+        var e = c.Expression!;
+        int n = plan.Runs, sides = plan.Sides;
+        var cells = plan.Grid.Select((g, i) =>
         {
             string metric = e.MetricOf(g.Row);
             double ValueOf(RunResult x) => x.Error is null && x.Metric(metric) is double v ? v : double.NaN;
-            var variant = Enumerable.Range(0, n).Select(r => results[i * sides, r]).ToArray();
+            var variant = Enumerable.Range(0, n).Select(k => run(i * sides, k)).ToArray();
             double[] values;
             RunResult[] all;
             if (e.Relative is { } rel)
             {
-                var bases = Enumerable.Range(0, n).Select(r => results[i * sides + 1, r]).ToArray();
-                values = Enumerable.Range(0, n).Select(r => rel.Change(ValueOf(variant[r]), ValueOf(bases[r]))).ToArray();
+                var bases = Enumerable.Range(0, n).Select(k => run(i * sides + 1, k)).ToArray();
+                values = Enumerable.Range(0, n).Select(k => rel.Change(ValueOf(variant[k]), ValueOf(bases[k]))).ToArray();
                 all = [.. variant, .. bases];
                 metric = $"change of {metric} over the base (%)";
             }
@@ -99,10 +170,9 @@ public static class CatalogRunner
             }
             return new CaseCell(g.Row, g.Column, g.Set, all, MetricSummary.Of(metric, values.Where(double.IsFinite).ToList())) { Values = values };
         }).ToList();
-        sw.Stop();
         var preds = Judge(c, cref => cells.FirstOrDefault(x => x.Row == cref.Row && x.Column == cref.Column)?.Values, ran: true);
         string verdict = cells.Any(x => x.Value is null) ? Verdicts.Failed : Verdicts.Of(preds.Select(p => p.OnSimulated));
-        return new CaseResult(c, verdict, cells, preds, n, quick, sw.Elapsed.TotalSeconds, baseScenario.Digest);
+        return new CaseResult(c, verdict, cells, preds, n, plan.Quick, wallSeconds, plan.Sweep.Base.Digest);
     }
 
     /// <summary>Judges every predicate of a case on its published numbers and, when it ran, on the simulated runs (paired by seed).</summary>

@@ -449,7 +449,7 @@ public sealed class ResultStore : IDisposable
     private static Dictionary<string, string> DescribeSweep(SweepPlan plan, Shard shard)
     {
         var axes = JsonSerializer.Serialize(plan.Spec.Axes.Select(a => new Dictionary<string, object> { ["path"] = a.Path, ["values"] = a.Values, ["varied"] = a.IsVaried }));
-        return new Dictionary<string, string>(StringComparer.Ordinal)
+        var meta = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["format"] = FormatName,
             ["sweep_digest"] = plan.Digest,
@@ -469,6 +469,10 @@ public sealed class ResultStore : IDisposable
             ["created_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
             ["environment"] = VersionInfo.Environment,
         };
+        // A plan the program built itself (a catalog case) says which command continues it.
+        if (plan.ResumeWith is { } resumeWith)
+            meta["resume_with"] = resumeWith;
+        return meta;
     }
 
     private static void CreateFile(string path, Dictionary<string, string> meta, IReadOnlyList<StoredPoint> points, IReadOnlyList<StoredRun> runs)

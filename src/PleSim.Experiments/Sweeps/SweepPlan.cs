@@ -33,6 +33,53 @@ public sealed class SweepPlan
         Digest = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
     }
 
+    /// <summary>
+    /// Set by a program that builds its own plan (the catalog: <c>reproduce all</c>): the command that
+    /// continues it, recorded in the store's meta as <c>resume_with</c>. Not part of the digest.
+    /// </summary>
+    public string? ResumeWith { get; private init; }
+
+    /// <summary>
+    /// A plan whose points are given one by one rather than as a grid of axes (the cells of a
+    /// catalog case: each sets its own keys). Each point is the file of <paramref name="baseScenario"/>
+    /// loaded with that point's overrides; run k of every point uses seed + k of its scenario, as in
+    /// any sweep. The plan's spec has no axes: the points table of the store holds each point's
+    /// assignments, and its label names it.
+    /// </summary>
+    public static SweepPlan FromPoints(Scenario baseScenario, IReadOnlyList<(string Label, IReadOnlyList<Override> Set)> points, int runs, string resumeWith) =>
+        FromPoints(baseScenario, points.Select(p => (p.Label, p.Set, ((string, string)?)null)).ToList(), runs, resumeWith);
+
+    /// <summary>As above, where a point may name its own scenario file (text, name) instead of the base's: one row of a catalog case measured on another benchmark.</summary>
+    public static SweepPlan FromPoints(Scenario baseScenario, IReadOnlyList<(string Label, IReadOnlyList<Override> Set, (string Text, string File)? Source)> points, int runs, string resumeWith)
+    {
+        if (runs < 1)
+            throw new ScenarioException(new ScenarioDiagnostic("--runs", 0, 0, "", $"runs per point must be at least 1, got {runs}"));
+        var loaded = new SweepPoint?[points.Count];
+        var problems = new IReadOnlyList<ScenarioDiagnostic>?[points.Count];
+        Parallel.For(0, points.Count, i =>
+        {
+            try
+            {
+                var (text, file) = points[i].Source ?? (baseScenario.SourceText, baseScenario.SourceFile);
+                var sc = ScenarioLoader.LoadText(text, file, points[i].Set);
+                loaded[i] = new SweepPoint(i, sc.Overrides, sc, points[i].Label);
+            }
+            catch (ScenarioException e)
+            {
+                problems[i] = e.Diagnostics;
+            }
+        });
+        var diagnostics = problems.Where(p => p is not null).SelectMany(p => p!).Distinct().Take(MaxDiagnostics).ToList();
+        if (diagnostics.Count > 0)
+            throw new ScenarioException(diagnostics);
+        foreach (var p in loaded)
+        {
+            if (p!.Scenario.Seed > ulong.MaxValue - (ulong)(runs - 1))
+                throw new ScenarioException(new ScenarioDiagnostic(baseScenario.SourceFile, 0, 0, "seed", $"seed {p.Scenario.Seed} with {runs} run(s) would pass the largest seed (run k uses seed + k)"));
+        }
+        return new SweepPlan(baseScenario, SweepSpec.Empty, loaded.Select(p => p!).ToList(), runs, null) { ResumeWith = resumeWith };
+    }
+
     /// <summary>The scenario file without any sweep assignment (fixed <c>--set</c> values applied).</summary>
     public Scenario Base { get; }
 
