@@ -86,6 +86,8 @@ internal static class VmReport
             result.AddMetric(p + "pv_tlb_flush_skips_per_second", D("guest_pv_tlb_flush_skips") / seconds);
             result.AddMetric(p + "pv_sched_yields_per_second", D("guest_pv_sched_yields") / seconds);
             GroundTruthMetrics(p, D, result);
+            if (vm.Kernel.Kvm.Settings.CandidateFilter is not null)
+                result.AddMetric(p + "dy_skipped.by_filter", D("dy_skipped_by_filter"));
             result.AddMetric(p + "frac_time_split", D("split_ns") / (seconds * 1e9));
             if (vm.Amqp is not null)
             {

@@ -121,7 +121,7 @@ internal static class SystemSections
             Vendor = vendor,
             Version = d.Version,
             PleHandler = r.Get("ple_handler", PleHandlerKind(), d.PleHandler),
-            CandidateFilter = r.Has("candidate_filter") ? NullIfNone(r.Get("candidate_filter", CandidateFilterKind(), "none")) : null,
+            CandidateFilter = NullIfNone(r.Get("candidate_filter", CandidateFilterKind(), "none")),
             PleGap = r.Get("ple_gap", Kinds.Integer(0, 1 << 30), d.PleGap),
             PleWindow = r.Get("ple_window", Kinds.Integer(1, 1L << 31), d.PleWindow),
             PauseFilterCount = r.Get("pause_filter_count", Kinds.Integer(0, 1 << 30), d.PauseFilterCount),
@@ -192,7 +192,7 @@ internal static class SystemSections
         return settings;
     }
 
-    private static string SpinlockName(SpinlockKind k) => k switch
+    internal static string SpinlockName(SpinlockKind k) => k switch
     {
         SpinlockKind.TestAndSet => "test-and-set",
         SpinlockKind.PvTicket => "pv-ticket",
