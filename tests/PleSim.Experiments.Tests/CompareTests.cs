@@ -100,3 +100,39 @@ public class CompareTests
         Assert.StartsWith("oracle,", csv[2], StringComparison.Ordinal);
     }
 }
+
+/// <summary>A plug-in handler for the allocation test: every preempted VCPU, in index order.</summary>
+public sealed class PreemptedInOrderPlugin : PleSim.Plugins.IPauseHandlerPlugin
+{
+    public string Name => "test-preempted-in-order";
+
+    public void Initialize(PleSim.Engine.RandomStream random)
+    {
+    }
+
+    public PleSim.Plugins.PauseDecision OnPauseExit(PleSim.Plugins.IPauseExit exit, Span<int> order)
+    {
+        int n = 0;
+        for (int i = 0; i < exit.VcpuCount; i++)
+        {
+            if (i != exit.SpinnerIndex && exit.Vcpu(i).Preempted)
+                order[n++] = i;
+        }
+        return new PleSim.Plugins.PauseDecision(n, PleSim.Plugins.PauseFallback.ReEnter);
+    }
+}
+
+public class PluginAllocationTests
+{
+    [Fact]
+    public void A_plugin_handler_allocates_nothing_per_event_in_steady_state()
+    {
+        PluginRegistry.RegisterHandler("test-preempted-in-order", typeof(PreemptedInOrderPlugin));
+        var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "kvm", "lock-bench.yaml"), [Override.Parse("kvm.ple_handler=plugin:test-preempted-in-order")]);
+        var model = new SystemRun(s, 1);
+        var (bytes, events) = SteadyState.Measure(model, 200_000_000, 400_000_000);
+        Assert.True(events > 10_000);
+        Assert.True(model.Vms[0].Vm.Stats.DirectedYieldWalks > 0);
+        Assert.Equal(0, bytes);
+    }
+}
