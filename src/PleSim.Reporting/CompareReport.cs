@@ -21,8 +21,8 @@ public static class CompareReport
         var t = new Table().Border(TableBorder.Rounded)
             .Title($"[bold]{Markup.Escape(c.ScenarioName)}[/] — {c.Seeds.Count} paired run(s) per policy, seeds {c.Seeds[0]}…{c.Seeds[^1]}");
         t.AddColumn("policy");
-        t.AddColumn(new TableColumn(Markup.Escape(c.Metric) + "\n(95% CI)").RightAligned());
-        t.AddColumn(new TableColumn($"gain vs {Markup.Escape(c.Outcomes[0].Policy.Name)}\n(paired 95% CI)").RightAligned());
+        t.AddColumn(new TableColumn(Markup.Escape(c.Metric) + "\n(mean ± 95% CI)").RightAligned());
+        t.AddColumn(new TableColumn($"gain vs {Markup.Escape(c.Outcomes[0].Policy.Name)}\n(± paired 95% CI)").RightAligned());
         t.AddColumn(new TableColumn("spin\nms/s").RightAligned());
         foreach (var (col, _) in SpinGroups)
             t.AddColumn(new TableColumn(col + "\nms/s").RightAligned());
@@ -32,8 +32,9 @@ public static class CompareReport
         {
             var o = c.Outcomes[i];
             var s = o.Throughput(c.Metric);
-            string tp = s.N == 0 ? "[red]no runs[/]" : $"{Formats.Number(s.Mean)} [{Formats.Number(s.Ci95Low)}, {Formats.Number(s.Ci95High)}]";
-            string gain = c.Gain(i) is { } g ? $"{Formats.SignedPercent(g.Gain)} [{Formats.SignedPercent(g.Low)}, {Formats.SignedPercent(g.High)}]" : "(baseline)";
+            // Student-t intervals are symmetric: mean ± half-width.
+            string tp = s.N == 0 ? "no runs" : $"{Formats.Number(s.Mean)} ± {Formats.Number(s.Ci95HalfWidth)}";
+            string gain = c.Gain(i) is { } g ? $"{Formats.SignedPercent(g.Gain)} ± {Formats.Percent((g.High - g.Low) / 2)}" : "(baseline)";
             var spin = o.SpinByCause().ToDictionary(x => x.Cause, x => x.MsPerSecond);
             var cells = new List<string>
             {
