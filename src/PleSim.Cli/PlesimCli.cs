@@ -17,6 +17,7 @@ public static partial class PlesimCli
         root.Subcommands.Add(ShowCommand.Create(ctx));
         root.Subcommands.Add(MetricsCommand.Create(ctx));
         root.Subcommands.Add(RunCommand.Create(ctx));
+        root.Subcommands.Add(CompareCommand.Create(ctx));
         root.Subcommands.Add(BenchCommand.Create(ctx));
         root.Subcommands.Add(ReproduceCommand.Create(ctx));
         root.Subcommands.Add(SweepCommand.Create(ctx));

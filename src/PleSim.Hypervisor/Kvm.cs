@@ -14,12 +14,12 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     private readonly List<Vm> _vms = [];
     private readonly long _pleWindowNs;
 
-    public Kvm(HostScheduler host, KvmSettings settings, TscFrequency tsc)
+    public Kvm(HostScheduler host, KvmSettings settings, TscFrequency tsc, RandomStreams? streams = null)
     {
         Host = host;
         Settings = settings;
         Tsc = tsc;
-        Handler = PleHandlers.Create(settings.PleHandler, settings.DirectedYield);
+        Handler = PleHandlers.Create(settings.PleHandler, settings.DirectedYield, streams, settings.CandidateFilter);
         _pleWindowNs = ComputeWindowNs();
         host.AddTimerSource(this);
         host.AddObserver(this);

@@ -89,6 +89,9 @@ public sealed record KvmSettings
     /// <summary>PAUSE-exit handler policy name (see <see cref="PleHandlers.Names"/>).</summary>
     public string PleHandler { get; init; } = "directed-yield-2011";
 
+    /// <summary>A plug-in candidate filter for directed-yield walks (<c>plugin:NAME</c>, decision 0028); null: none.</summary>
+    public string? CandidateFilter { get; init; }
+
     /// <summary>Intel: max TSC cycles between two PAUSEs of one loop (0 disables PLE). 128 from 2.6.39 (41 before).</summary>
     public long PleGap { get; init; } = 128;
 

@@ -24,8 +24,43 @@ public static class PleHandlers
     public static readonly string[] Names =
     [
         "none", "sleep", "yield", "directed-yield-2011", "directed-yield-3.6", "directed-yield-3.7", "directed-yield-3.9", "directed-yield-3.10",
-        "directed-yield-3.17", "directed-yield-4.14", "directed-yield-5.3", "directed-yield-6.13",
+        "directed-yield-3.17", "directed-yield-4.14", "directed-yield-5.3", "directed-yield-6.13", OracleHandler.HandlerName,
     ];
+
+    /// <summary>True for a name <see cref="Create(string, DirectedYieldOverrides?, PleSim.Engine.RandomStreams?, string?)"/> accepts: a built-in or <c>plugin:NAME</c> of a loaded plug-in.</summary>
+    public static bool IsKnown(string name) =>
+        Array.IndexOf(Names, name) >= 0
+        || (name.StartsWith(PluginRegistry.Prefix, StringComparison.Ordinal) && PluginRegistry.HasHandler(name[PluginRegistry.Prefix.Length..]));
+
+    /// <summary>
+    /// The policy called <paramref name="name"/> for one run: built-ins as <see cref="Create(string, DirectedYieldOverrides?)"/>,
+    /// <c>plugin:NAME</c> a fresh instance of a loaded plug-in with its own stream of <paramref name="streams"/>;
+    /// <paramref name="candidateFilter"/> (<c>plugin:NAME</c> or null) is handed to directed-yield walks.
+    /// </summary>
+    public static IPleHandler Create(string name, DirectedYieldOverrides? overrides, PleSim.Engine.RandomStreams? streams, string? candidateFilter)
+    {
+        streams ??= new PleSim.Engine.RandomStreams(0);
+        IPleHandler handler;
+        if (name.StartsWith(PluginRegistry.Prefix, StringComparison.Ordinal))
+        {
+            var plugin = name[PluginRegistry.Prefix.Length..];
+            handler = new PluginPleHandler(PluginRegistry.CreateHandler(plugin), streams.Get("plugin." + plugin));
+        }
+        else
+        {
+            handler = Create(name, overrides);
+        }
+        if (candidateFilter is not null)
+        {
+            if (!candidateFilter.StartsWith(PluginRegistry.Prefix, StringComparison.Ordinal))
+                throw new ArgumentException($"kvm.candidate_filter '{candidateFilter}' is not plugin:NAME", nameof(candidateFilter));
+            var f = candidateFilter[PluginRegistry.Prefix.Length..];
+            var filter = new PluginCandidateFilter(PluginRegistry.CreateFilter(f), streams.Get("plugin-filter." + f));
+            if (handler is DirectedYield dy)
+                dy.Filter = filter;
+        }
+        return handler;
+    }
 
     /// <summary>The policy called <paramref name="name"/>; a directed yield takes its version's preset with <paramref name="overrides"/> applied.</summary>
     public static IPleHandler Create(string name, DirectedYieldOverrides? overrides = null)
@@ -45,6 +80,7 @@ public static class PleHandlers
             "directed-yield-4.14" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux414)),
             "directed-yield-5.3" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux53)),
             "directed-yield-6.13" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux613)),
+            OracleHandler.HandlerName => new OracleHandler(),
             _ => throw new ArgumentException($"unknown PLE handler '{name}' (valid: {string.Join(", ", Names)})", nameof(name)),
         };
     }
@@ -184,6 +220,9 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
     public bool PleEnabled => true;
     public DirectedYieldOptions Options { get; } = options;
 
+    /// <summary>A plug-in candidate filter (<c>kvm.candidate_filter</c>, decision 0028), asked after the kernel's own tests; null: none.</summary>
+    public PluginCandidateFilter? Filter { get; set; }
+
     public bool OnPauseExit(Kvm kvm, Vcpu me)
     {
         var vm = me.Vm;
@@ -234,6 +273,11 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
             if (Options.DyEligible && !Eligible(v))
             {
                 vm.Stats.SkippedIneligible++;
+                continue;
+            }
+            if (Filter is not null && !Filter.Accept(kvm, me, v))
+            {
+                vm.Stats.SkippedByFilter++;
                 continue;
             }
             var task = v.Pid;

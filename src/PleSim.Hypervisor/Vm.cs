@@ -98,6 +98,9 @@ public sealed class VmStats
     /// <summary>4.14: candidates skipped because they were preempted in guest user mode (yield_to_kernel_mode).</summary>
     public long SkippedUserMode;
 
+    /// <summary>Candidates a plug-in candidate filter (<c>kvm.candidate_filter</c>) rejected.</summary>
+    public long SkippedByFilter;
+
     /// <summary>Time the walks' yield_to calls waited for run-queue locks other callers held (ns).</summary>
     public long RqLockWaitNs;
     /// <summary>yield_to calls by result, indexed by <see cref="YieldToResult"/> (an array: counting never allocates).</summary>

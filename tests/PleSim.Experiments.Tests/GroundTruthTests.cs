@@ -85,6 +85,7 @@ public class GroundTruthAllocationTests
     [InlineData("directed-yield-2011")]
     [InlineData("directed-yield-3.10")]
     [InlineData("sleep")]
+    [InlineData("oracle")]
     public void The_lock_bench_with_its_ground_truth_allocates_nothing_per_event_in_steady_state(string handler)
     {
         // Spinning, PAUSE exits, yield_to labels, presence changes and re-classification all run here.

@@ -13,6 +13,30 @@ public static class CommonOptions
         Arity = ArgumentArity.ZeroOrMore,
     };
 
+    /// <summary><c>--plugin PATH.dll</c> (repeatable): plug-in assemblies to load before the scenario (decision 0028).</summary>
+    public static Option<string[]> Plugin() => new("--plugin")
+    {
+        Description = "Load a plug-in assembly (a PAUSE handler or candidate filter, selected in the scenario as plugin:NAME); repeatable",
+        AllowMultipleArgumentsPerToken = false,
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+
+    /// <summary>Loads every <c>--plugin</c> file; a bad one is a usage error naming the file and the reason.</summary>
+    public static void LoadPlugins(string[]? paths)
+    {
+        foreach (var p in paths ?? [])
+        {
+            try
+            {
+                PleSim.Experiments.Plugins.PluginLoader.Load(p);
+            }
+            catch (PleSim.Experiments.Plugins.PluginLoadException e)
+            {
+                throw new CliInputException("--plugin: " + e.Message);
+            }
+        }
+    }
+
     /// <summary><c>--parallel/-j N</c>: runs at once; 0 (the default) means one per core; negative values are refused.</summary>
     public static Option<int> Parallel()
     {

@@ -20,16 +20,18 @@ public static class RunCommand
         var set = CommonOptions.Set();
         var invariants = new Option<bool>("--check-invariants") { Description = "Check every registered model invariant after each event (slow)" };
         var parallel = CommonOptions.Parallel();
+        var plugin = CommonOptions.Plugin();
         var details = new Option<bool>("--details") { Description = "Also print the per-CPU, per-task and per-VM tables of the first run" };
         var trace = new Option<string?>("--trace") { Description = "Write a Chrome/Perfetto trace (JSON) of the first run to this file (open it in ui.perfetto.dev)" };
         var traceFrom = new Option<string>("--trace-from") { Description = "Start of the traced window (simulated time, e.g. 100ms)", DefaultValueFactory = _ => "0" };
         var traceFor = new Option<string>("--trace-for") { Description = "Length of the traced window (default 200ms)", DefaultValueFactory = _ => "200ms" };
         var cmd = new Command("run", "Run a scenario: each run is one seed; runs execute in parallel, results are in seed order")
         {
-            file, runs, seed, json, outDir, set, invariants, parallel, details, trace, traceFrom, traceFor,
+            file, runs, seed, json, outDir, set, invariants, parallel, plugin, details, trace, traceFrom, traceFor,
         };
         cmd.SetAction(parse =>
         {
+            CommonOptions.LoadPlugins(parse.GetValue(plugin));
             var overrides = CommonOptions.ParseOverrides(parse.GetValue(set));
             var scenario = CommonOptions.LoadOrReport(ctx, parse.GetValue(file)!, overrides);
             if (scenario is null)

@@ -10,9 +10,11 @@ public static class ValidateCommand
     public static Command Create(CliContext ctx)
     {
         var files = new Argument<string[]>("files") { Description = "Scenario files to check", Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("validate", "Check scenario files and report every problem (exit code 2 if any)") { files };
+        var plugin = CommonOptions.Plugin();
+        var cmd = new Command("validate", "Check scenario files and report every problem (exit code 2 if any)") { files, plugin };
         cmd.SetAction(parse =>
         {
+            CommonOptions.LoadPlugins(parse.GetValue(plugin));
             int bad = 0;
             foreach (var f in parse.GetValue(files)!)
             {

@@ -243,13 +243,8 @@ public static class Riel2011
     public static (double Gain, double Low, double High, double? Published) GainOverNone(IReadOnlyList<CellResult> cells, CellResult cell)
     {
         var none = cells.First(c => c.Spec.Payload == cell.Spec.Payload && c.Spec.Handler == "none" && c.Spec.Loops == cell.Spec.Loops);
-        double baseMean = none.Summary.Mean;
-        var pairs = cell.Runs.Zip(none.Runs)
-            .Where(p => p.First.Error is null && p.Second.Error is null)
-            .Select(p => p.First.Metric(cell.Metric)!.Value - p.Second.Metric(cell.Metric)!.Value)
-            .ToList();
-        var d = MetricSummary.Of("diff", pairs);
+        var (gain, low, high, _) = MetricSummary.PairedGain(cell.Runs, none.Runs, cell.Metric, none.Summary.Mean);
         double? published = cell.PublishedValue is double s && none.PublishedValue is double n ? (s - n) / n : null;
-        return (d.Mean / baseMean, d.Ci95Low / baseMean, d.Ci95High / baseMean, published);
+        return (gain, low, high, published);
     }
 }

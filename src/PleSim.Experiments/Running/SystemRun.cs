@@ -45,7 +45,7 @@ public sealed class SystemRun : IModelRun, IEventHandler
         Host.AddObserver(_migrations);
         if (scenario.Vms.Count > 0)
         {
-            Kvm = new Kvm(Host, scenario.Kvm, TscFrequency.FromMegahertz(h.TscMhz));
+            Kvm = new Kvm(Host, scenario.Kvm, TscFrequency.FromMegahertz(h.TscMhz), Streams);
             foreach (var vs in scenario.Vms)
             {
                 TaskGroup group;

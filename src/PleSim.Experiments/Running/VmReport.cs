@@ -101,6 +101,8 @@ internal static class VmReport
                 result.AddMetric(p + "polling_wakeups_per_second", D("guest_polling_wakeups") / seconds);
             }
             GroundTruthMetrics(p, D, result);
+            if (vm.Kernel.Kvm.Settings.CandidateFilter is not null)
+                result.AddMetric(p + "dy_skipped.by_filter", D("dy_skipped_by_filter"));
             result.AddMetric(p + "frac_time_split", D("split_ns") / (seconds * 1e9));
             if (vm.Amqp is not null)
             {

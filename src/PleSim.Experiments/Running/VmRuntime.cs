@@ -131,6 +131,8 @@ public sealed class VmRuntime
         Add("dy_skipped_not_preempted", st.SkippedNotPreempted);
         Add("dy_skipped_ineligible", st.SkippedIneligible);
         Add("dy_skipped_user_mode", st.SkippedUserMode);
+        if (Kernel.Kvm.Settings.CandidateFilter is not null)
+            Add("dy_skipped_by_filter", st.SkippedByFilter);
         foreach (var label in GroundTruth.Labels)
             Add("yield_to_label." + GroundTruth.Name(label), st.YieldToLabels[(int)label]);
         foreach (var cause in GroundTruth.Causes)

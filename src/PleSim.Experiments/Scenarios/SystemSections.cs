@@ -120,7 +120,8 @@ internal static class SystemSections
         {
             Vendor = vendor,
             Version = d.Version,
-            PleHandler = r.Get("ple_handler", Kinds.Choice(PleSim.Hypervisor.PleHandlers.Names), d.PleHandler),
+            PleHandler = r.Get("ple_handler", PleHandlerKind(), d.PleHandler),
+            CandidateFilter = NullIfNone(r.Get("candidate_filter", CandidateFilterKind(), "none")),
             PleGap = r.Get("ple_gap", Kinds.Integer(0, 1 << 30), d.PleGap),
             PleWindow = r.Get("ple_window", Kinds.Integer(1, 1L << 31), d.PleWindow),
             PauseFilterCount = r.Get("pause_filter_count", Kinds.Integer(0, 1 << 30), d.PauseFilterCount),
@@ -136,6 +137,34 @@ internal static class SystemSections
         r.Done();
         return settings;
     }
+
+    /// <summary><c>kvm.ple_handler</c>: a built-in handler, or <c>plugin:NAME</c> of a plug-in loaded with <c>--plugin</c> (decision 0028).</summary>
+    private static ValueKind<string> PleHandlerKind()
+    {
+        var builtin = Kinds.Choice(PleSim.Hypervisor.PleHandlers.Names);
+        return new ValueKind<string>(builtin.Expected + ", or plugin:NAME (a plug-in loaded with --plugin)", text =>
+            text.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? PluginName(text, PleSim.Hypervisor.PluginRegistry.HandlerNames) : builtin.Parse(text));
+    }
+
+    /// <summary><c>kvm.candidate_filter</c>: <c>none</c> or <c>plugin:NAME</c>.</summary>
+    private static ValueKind<string> CandidateFilterKind() =>
+        new("none or plugin:NAME (a candidate filter loaded with --plugin)", text =>
+            text == "none" ? (true, text, null)
+            : text.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? PluginName(text, PleSim.Hypervisor.PluginRegistry.FilterNames)
+            : (false, text, $"'{YamlGuard.Clip(text)}' is neither none nor plugin:NAME"));
+
+    private static (bool, string, string?) PluginName(string text, IReadOnlyList<string> loaded)
+    {
+        var name = text[PleSim.Hypervisor.PluginRegistry.Prefix.Length..];
+        if (loaded.Contains(name))
+            return (true, text, null);
+        if (loaded.Count == 0)
+            return (false, text, $"no plug-in is loaded, so '{YamlGuard.Clip(text)}' names nothing: pass --plugin PATH.dll (the assembly that defines '{YamlGuard.Clip(name)}')");
+        var guess = Suggestions.Closest(name, loaded);
+        return (false, text, $"no loaded plug-in is called '{YamlGuard.Clip(name)}'{(guess is null ? "" : $"; did you mean 'plugin:{guess}'?")} (loaded: {string.Join(", ", loaded)})");
+    }
+
+    private static string? NullIfNone(string v) => v == "none" ? null : v;
 
     private static VmSettings ReadVm(MapReader v, int hostCpus, HashSet<string> hostGroups)
     {
@@ -163,7 +192,7 @@ internal static class SystemSections
         return settings;
     }
 
-    private static string SpinlockName(SpinlockKind k) => k switch
+    internal static string SpinlockName(SpinlockKind k) => k switch
     {
         SpinlockKind.TestAndSet => "test-and-set",
         SpinlockKind.PvTicket => "pv-ticket",

@@ -1,0 +1,65 @@
+using PleSim.Experiments.Compare;
+using Spectre.Console;
+
+namespace PleSim.Reporting;
+
+/// <summary>The table and the plot of <c>plesim compare</c>.</summary>
+public static class CompareReport
+{
+    /// <summary>Spin-cause groups shown as table columns (the JSON and CSV carry every cause).</summary>
+    public static readonly (string Column, string[] Causes)[] SpinGroups =
+    [
+        ("holder", ["holder_preempted", "holder_in_exit"]),
+        ("next waiter", ["next_waiter_preempted", "next_waiter_in_exit"]),
+        ("ack owed", ["ack_owed_preempted", "ack_owed_halted", "ack_owed_irqs_off", "ack_in_flight"]),
+        ("contention", ["contention", "other"]),
+    ];
+
+    /// <summary>One row per policy: throughput with CI, paired gain over the first, spin by cause, exits/s, yield_to precision.</summary>
+    public static Table Table(PolicyComparisonResult c)
+    {
+        var t = new Table().Border(TableBorder.Rounded)
+            .Title($"[bold]{Markup.Escape(c.ScenarioName)}[/] — {c.Seeds.Count} paired run(s) per policy, seeds {c.Seeds[0]}…{c.Seeds[^1]}");
+        t.AddColumn("policy");
+        t.AddColumn(new TableColumn(Markup.Escape(c.Metric) + "\n(mean ± 95% CI)").RightAligned());
+        t.AddColumn(new TableColumn($"gain vs {Markup.Escape(c.Outcomes[0].Policy.Name)}\n(± paired 95% CI)").RightAligned());
+        t.AddColumn(new TableColumn("spin\nms/s").RightAligned());
+        foreach (var (col, _) in SpinGroups)
+            t.AddColumn(new TableColumn(col + "\nms/s").RightAligned());
+        t.AddColumn(new TableColumn("PAUSE\nexits/s").RightAligned());
+        t.AddColumn(new TableColumn("yield_to\nprecision").RightAligned());
+        for (int i = 0; i < c.Outcomes.Count; i++)
+        {
+            var o = c.Outcomes[i];
+            var s = o.Throughput(c.Metric);
+            // Student-t intervals are symmetric: mean ± half-width.
+            string tp = s.N == 0 ? "no runs" : $"{Formats.Number(s.Mean)} ± {Formats.Number(s.Ci95HalfWidth)}";
+            string gain = c.Gain(i) is { } g ? $"{Formats.SignedPercent(g.Gain)} ± {Formats.Percent((g.High - g.Low) / 2)}" : "(baseline)";
+            var spin = o.SpinByCause().ToDictionary(x => x.Cause, x => x.MsPerSecond);
+            var cells = new List<string>
+            {
+                Markup.Escape(o.Policy.Name) + (o.Failed > 0 ? $" [red]({o.Failed} failed)[/]" : ""),
+                Markup.Escape(tp),
+                Markup.Escape(gain),
+                Formats.Number(spin.Values.Sum()),
+            };
+            foreach (var (_, causes) in SpinGroups)
+                cells.Add(Formats.Number(causes.Sum(k => spin.GetValueOrDefault(k))));
+            cells.Add(Formats.Number(o.MeanOverVms("pause_exits_per_second")));
+            var (hits, calls, precision) = o.YieldToPrecision();
+            cells.Add(calls > 0 ? $"{Formats.Percent(precision)} ({hits.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)}/{calls.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)})" : "–");
+            t.AddRow(cells.ToArray());
+        }
+        t.Caption("spin: VCPU-ms spent spinning per simulated second, all VMs, by ground-truth cause; yield_to precision: calls that boosted a VCPU the spinner waited on / all calls (every run, every VM)");
+        return t;
+    }
+
+    /// <summary>The plot: the throughput metric per policy with its 95% CI.</summary>
+    public static ScottPlot.Plot Plot(PolicyComparisonResult c)
+    {
+        var labels = c.Outcomes.Select(o => o.Policy.Name).ToList();
+        var sums = c.Outcomes.Select(o => o.Throughput(c.Metric)).ToList();
+        var series = new PlotSeries(c.Metric, [.. sums.Select(s => s.Mean)], [.. sums.Select(s => s.Ci95Low)], [.. sums.Select(s => s.Ci95High)]);
+        return Plots.MetricVsKey($"{c.ScenarioName}: {c.Metric} by policy ({c.Seeds.Count} paired runs, 95% CI)", "policy", labels, c.Metric, [series]);
+    }
+}
