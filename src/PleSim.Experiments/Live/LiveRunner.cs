@@ -107,7 +107,10 @@ public static class LiveRunner
             var (endAt, end, statEnd) = Snapshot(workers);
             control.Stop = true;
             foreach (var t in threads)
-                t.Join();
+            {
+                if (!t.Join(TimeSpan.FromSeconds(10)))
+                    throw new LiveException($"live thread '{t.Name}' did not stop within 10 s of the end of the window");
+            }
             var loadAfter = ProcParsers.LoadAverage(File.ReadAllText("/proc/loadavg"));
             var tasks = new LiveTaskResult[workers.Length];
             for (int i = 0; i < workers.Length; i++)
