@@ -82,6 +82,21 @@ public class LiveTests
         Assert.Equal(5.0, LatencySummary.Rank([5000], 0.99));
     }
 
+    [Fact]
+    public void Latency_histograms_put_each_value_in_the_first_bucket_whose_edge_it_does_not_pass()
+    {
+        // 2 µs exactly is in "≤2"; 2.001 µs in "≤5"; 20 ms beyond the last edge.
+        var h = LatencyHistogram.Of([1000, 2000, 2001, 20_000_000])!;
+        Assert.Equal(LatencyHistogram.EdgesUs.Length + 1, h.Length);
+        Assert.Equal(0.5, h[0]);
+        Assert.Equal(0.25, h[1]);
+        Assert.Equal(0.25, h[^1]);
+        Assert.Equal(1.0, h.Sum(), 12);
+        Assert.Null(LatencyHistogram.Of([]));
+        Assert.Equal("≤2", LatencyHistogram.Headings()[0]);
+        Assert.Equal(">10000", LatencyHistogram.Headings()[^1]);
+    }
+
     private static Scenario Load(string yaml, params string[] overrides) =>
         ScenarioLoader.LoadText(yaml, "live-test.yaml", overrides.Select(Override.Parse).ToList());
 
@@ -241,6 +256,8 @@ public class LiveTests
         Assert.Contains(" 75.00% ", hogLine, StringComparison.Ordinal);
         var liveLat = text.Split('\n').First(l => l.Contains(" live  ", StringComparison.Ordinal) && l.Contains(" 4 ", StringComparison.Ordinal));
         Assert.Equal(["live", "4", "2.0", "250.0", "250.0", "250.0"], liveLat.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        var liveHist = text.Split('\n').Last(l => l.Contains(" live  ", StringComparison.Ordinal));
+        Assert.Equal(["live", "50.0", "25.0", "0.0", "0.0", "0.0", "0.0", "0.0", "25.0", "0.0", "0.0", "0.0", "0.0", "0.0"], liveHist.Split(' ', StringSplitOptions.RemoveEmptyEntries));
         // A second model run gives the same table (the model side is deterministic).
         var again = LiveComparison.Build(scenario, LiveComparison.RunModel(scenario, 1), live);
         Assert.Equal(text, again.ToText());
@@ -251,6 +268,7 @@ public class LiveTests
         Assert.Equal(0.6, tasks[0].GetProperty("live").GetProperty("cpu_share").GetDouble(), 9);
         Assert.Equal(250.0, tasks[1].GetProperty("live").GetProperty("wakeup_latency_us").GetProperty("p99").GetDouble(), 9);
         Assert.False(tasks[0].GetProperty("live").TryGetProperty("wakeup_latency_us", out _));
+        Assert.Equal(0.25, tasks[1].GetProperty("live").GetProperty("wakeup_latency_histogram")[7].GetProperty("fraction").GetDouble(), 9);
         Assert.Equal("eevdf-6.14", doc.RootElement.GetProperty("model").GetProperty("scheduler").GetString());
         Assert.Equal(0.01, doc.RootElement.GetProperty("live").GetProperty("steal_cpu_seconds").GetDouble(), 9);
     }

@@ -22,7 +22,7 @@ public static class LiveCommand
         var set = CommonOptions.Set();
         var model = new Option<string>("--model-scheduler")
         {
-            Description = $"The modelled host scheduler to compare with: {string.Join(", ", HostSettings.Schedulers)} (default {DefaultModelScheduler}, the closest to this machine's 6.18)",
+            Description = $"The modelled host scheduler to compare with: {string.Join(", ", HostSettings.Schedulers)} (default {DefaultModelScheduler}, the newest modelled EEVDF)",
             DefaultValueFactory = _ => DefaultModelScheduler,
         };
         model.AcceptOnlyFromAmong(HostSettings.Schedulers);

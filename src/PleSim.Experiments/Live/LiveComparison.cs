@@ -25,6 +25,35 @@ public readonly record struct LatencySummary(long Count, double P50Us, double P9
     }
 }
 
+/// <summary>How a latency sample spreads over fixed buckets (µs upper edges), to compare shapes rather than a few ranks.</summary>
+public static class LatencyHistogram
+{
+    /// <summary>Upper edges of the buckets in µs; the last bucket holds everything above the last edge.</summary>
+    public static readonly double[] EdgesUs = [2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
+
+    /// <summary>The fraction of the sample in each bucket (<see cref="EdgesUs"/>.Length + 1 of them), or null for an empty sample.</summary>
+    public static double[]? Of(long[] ns)
+    {
+        if (ns.Length == 0)
+            return null;
+        var counts = new double[EdgesUs.Length + 1];
+        foreach (long v in ns)
+        {
+            int b = 0;
+            while (b < EdgesUs.Length && v / 1e3 > EdgesUs[b])
+                b++;
+            counts[b]++;
+        }
+        for (int i = 0; i < counts.Length; i++)
+            counts[i] /= ns.Length;
+        return counts;
+    }
+
+    /// <summary>Column headings: <c>≤2</c>, <c>≤5</c>, …, <c>&gt;10000</c> (µs).</summary>
+    public static string[] Headings() =>
+        [.. EdgesUs.Select(e => "≤" + e.ToString(CultureInfo.InvariantCulture)), ">" + EdgesUs[^1].ToString(CultureInfo.InvariantCulture)];
+}
+
 /// <summary>One task's row: the model's prediction and the live measurement side by side.</summary>
 public sealed record ComparisonRow
 {
@@ -52,6 +81,10 @@ public sealed record ComparisonRow
 
     public LatencySummary? ModelLatency { get; init; }
     public LatencySummary? LiveLatency { get; init; }
+
+    /// <summary>Fractions per <see cref="LatencyHistogram"/> bucket, or null without wake-ups.</summary>
+    public double[]? ModelHistogram { get; init; }
+    public double[]? LiveHistogram { get; init; }
 }
 
 /// <summary>The model's run of the scenario (deterministic) and its per-task wake-up latencies.</summary>
@@ -130,6 +163,8 @@ public sealed record LiveComparison
                 LiveWaitMsPerSecond = t.Window.RunDelayNs / 1e6 / ls,
                 ModelLatency = model.Latencies.TryGetValue(t.Spec.Name, out var ml) ? LatencySummary.Of(ml) : null,
                 LiveLatency = t.Spec.RecordsLatency ? LatencySummary.Of(t.Latencies) : null,
+                ModelHistogram = ml is null ? null : LatencyHistogram.Of(ml),
+                LiveHistogram = t.Spec.RecordsLatency ? LatencyHistogram.Of(t.Latencies) : null,
             });
         }
         return new LiveComparison
@@ -185,6 +220,20 @@ public sealed record LiveComparison
                 sb.Append(LatencyLine("".PadRight(w), "live", r.LiveLatency));
             }
         }
+        if (Rows.Any(r => r.ModelHistogram is not null || r.LiveHistogram is not null))
+        {
+            sb.Append('\n');
+            sb.Append("wake-up latency histogram: % of wake-ups per bucket (upper edge, µs)\n");
+            sb.Append(Inv($"{"task".PadRight(w)}  {"side",-5}"));
+            foreach (var h in LatencyHistogram.Headings())
+                sb.Append(Inv($" {h,6}"));
+            sb.Append('\n');
+            foreach (var r in Rows.Where(r => r.ModelHistogram is not null || r.LiveHistogram is not null))
+            {
+                sb.Append(HistogramLine(r.Task.PadRight(w), "model", r.ModelHistogram));
+                sb.Append(HistogramLine("".PadRight(w), "live", r.LiveHistogram));
+            }
+        }
         var dropped = Live.Tasks.Where(t => t.LatenciesDropped > 0).ToList();
         foreach (var t in dropped)
             sb.Append(Inv($"warning: {t.Spec.Name}: {t.LatenciesDropped} wake-ups did not fit the latency buffer and are not counted\n"));
@@ -194,6 +243,14 @@ public sealed record LiveComparison
     private static string LatencyLine(string task, string side, LatencySummary? s) => s is { } v
         ? Inv($"{task}  {side,-5} {v.Count,8} {v.P50Us,9:0.0} {v.P90Us,9:0.0} {v.P99Us,9:0.0} {v.MaxUs,9:0.0}\n")
         : Inv($"{task}  {side,-5} {0,8} {"-",9} {"-",9} {"-",9} {"-",9}\n");
+
+    private static string HistogramLine(string task, string side, double[]? h)
+    {
+        var sb = new StringBuilder(Inv($"{task}  {side,-5}"));
+        for (int i = 0; i <= LatencyHistogram.EdgesUs.Length; i++)
+            sb.Append(Inv($" {(h is null ? "-" : (h[i] * 100).ToString("0.0", CultureInfo.InvariantCulture)),6}"));
+        return sb.Append('\n').ToString();
+    }
 
     private static string Pct(double f) => (f * 100).ToString("0.00", CultureInfo.InvariantCulture) + "%";
 
@@ -243,8 +300,8 @@ public sealed record LiveComparison
                 j.WriteString("kind", r.Kind);
                 j.WriteNumber("nice", r.Nice);
                 j.WriteString("cpus", r.Cpus);
-                Side(j, "model", r.ModelShare, r.ModelOfTotal, r.ModelVoluntaryPerSecond, r.ModelInvoluntaryPerSecond, r.ModelWaitMsPerSecond, r.ModelLatency);
-                Side(j, "live", r.LiveShare, r.LiveOfTotal, r.LiveVoluntaryPerSecond, r.LiveInvoluntaryPerSecond, r.LiveWaitMsPerSecond, r.LiveLatency);
+                Side(j, "model", r.ModelShare, r.ModelOfTotal, r.ModelVoluntaryPerSecond, r.ModelInvoluntaryPerSecond, r.ModelWaitMsPerSecond, r.ModelLatency, r.ModelHistogram);
+                Side(j, "live", r.LiveShare, r.LiveOfTotal, r.LiveVoluntaryPerSecond, r.LiveInvoluntaryPerSecond, r.LiveWaitMsPerSecond, r.LiveLatency, r.LiveHistogram);
                 j.WriteEndObject();
             }
             j.WriteEndArray();
@@ -253,7 +310,7 @@ public sealed record LiveComparison
         return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
     }
 
-    private static void Side(Utf8JsonWriter j, string name, double share, double ofTotal, double vol, double invol, double waitMs, LatencySummary? lat)
+    private static void Side(Utf8JsonWriter j, string name, double share, double ofTotal, double vol, double invol, double waitMs, LatencySummary? lat, double[]? histogram)
     {
         j.WriteStartObject(name);
         j.WriteNumber("cpu_share", share);
@@ -270,6 +327,21 @@ public sealed record LiveComparison
             j.WriteNumber("p99", v.P99Us);
             j.WriteNumber("max", v.MaxUs);
             j.WriteEndObject();
+        }
+        if (histogram is not null)
+        {
+            j.WriteStartArray("wakeup_latency_histogram");
+            for (int i = 0; i < histogram.Length; i++)
+            {
+                j.WriteStartObject();
+                if (i < LatencyHistogram.EdgesUs.Length)
+                    j.WriteNumber("le_us", LatencyHistogram.EdgesUs[i]);
+                else
+                    j.WriteNull("le_us");
+                j.WriteNumber("fraction", histogram[i]);
+                j.WriteEndObject();
+            }
+            j.WriteEndArray();
         }
         j.WriteEndObject();
     }
