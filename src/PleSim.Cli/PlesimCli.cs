@@ -24,6 +24,7 @@ public static partial class PlesimCli
         root.Subcommands.Add(MergeCommand.Create(ctx));
         root.Subcommands.Add(ReportCommand.Create(ctx));
         root.Subcommands.Add(StatusCommand.Create(ctx));
+        root.Subcommands.Add(LiveCommand.Create(ctx));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)

@@ -16,6 +16,7 @@ public sealed class SystemRun : IModelRun, IEventHandler
     private readonly List<PingPongBody> _pingpong = [];
     private readonly List<(YielderBody Body, string? Target)> _yielders = [];
     private readonly List<BackgroundThreadBody> _background = [];
+    private readonly List<(string Task, List<long> Latencies)> _wakeLatencies = [];
     private long _backgroundCpuAtReset;
     private readonly MigrationCounter _migrations = new();
     private readonly GroupWeightSampler? _groupWeights;
@@ -102,6 +103,7 @@ public sealed class SystemRun : IModelRun, IEventHandler
                     var t = Host.CreateTask(name, body, ts.Nice, affinity, group);
                     body.Attach(t);
                     _periodic.Add(body);
+                    _wakeLatencies.Add((name, body.WakeLatencies));
                     _starts.Add((t, ts.StartAt, ts.StartCpu));
                     break;
                 }
@@ -117,6 +119,8 @@ public sealed class SystemRun : IModelRun, IEventHandler
                     b.Attach(tb, startsWithBall: false);
                     _pingpong.Add(a);
                     _pingpong.Add(b);
+                    _wakeLatencies.Add((ta.Name, a.WakeLatencies));
+                    _wakeLatencies.Add((tb.Name, b.WakeLatencies));
                     _starts.Add((ta, ts.StartAt, ts.StartCpu));
                     _starts.Add((tb, ts.StartAt, ts.StartCpu));
                     break;
@@ -205,6 +209,12 @@ public sealed class SystemRun : IModelRun, IEventHandler
         _background.Add(body);
         _starts.Add((task, SimDuration.Zero, startCpu));
     }
+
+    /// <summary>
+    /// The wake-up latencies (ns) of each periodic and ping-pong task since the statistics were
+    /// reset, by task name, in the order they happened (<c>plesim live</c> compares them per task).
+    /// </summary>
+    public IReadOnlyList<(string Task, List<long> Latencies)> WakeLatenciesByTask => _wakeLatencies;
 
     /// <summary>The background threads (empty without <c>host.background</c>).</summary>
     public IReadOnlyList<BackgroundThreadBody> Background => _background;
