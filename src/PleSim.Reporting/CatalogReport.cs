@@ -47,7 +47,7 @@ public static class CatalogReport
 
     public static string Status(CatalogCase c) => c.Expression is { } e
         ? $"expressible: {e.Scenario}, metric {e.Metric}, {e.Rows.Count} row(s) x {e.Columns.Count} column(s), {e.Runs} runs per cell"
-          + string.Concat(e.PerRow.Select(p => $"; row {p.Key}: {p.Value.Scenario}, metric {p.Value.Metric}"))
+          + string.Concat(e.PerRow.Select(p => $"; row {p.Key}: {p.Value.Scenario}, metric {p.Value.Metric}{(p.Value.LowerIsBetter is bool lower ? (lower ? ", lower is better" : ", higher is better") : "")}"))
           + (e.Relative is { } rel ? $"; each cell is the % change over its base ({string.Join(" ", rel.Base)}), {(rel.LowerIsBetter ? "lower" : "higher")} is better" : "")
           + (c.Calibrate is { } k ? $"; calibrated: {k.Key} = {k.Value} on column {k.Column}" : "")
         : "cannot express yet: " + c.CannotExpress;
@@ -325,6 +325,8 @@ public static class CatalogReport
                 w.WriteStartObject(row);
                 w.WriteString("scenario", t.Scenario);
                 w.WriteString("metric", t.Metric);
+                if (t.LowerIsBetter is bool lower)
+                    w.WriteString("better", lower ? "lower" : "higher");
                 w.WriteEndObject();
             }
             w.WriteEndObject();

@@ -291,6 +291,12 @@ public class CatalogTests
         Assert.Equal(10, lower.Change(90, 100), 9);
         Assert.Equal(-10, new RelativeCells(["x=1"], false).Change(90, 100), 9);
         Assert.True(double.IsNaN(lower.Change(90, 0)));
+        const string oneRow = "published:\n  unit: \"%\"\n  columns: [c]\n  rows:\n    - {name: a, values: [5]}\n    - {name: t, values: [5]}\n";
+        var perRow = CaseLoader.LoadText(Case("  - {claim: a improves, positive: \"a @ c\"}\n", oneRow, tail:
+            "expression:\n  scenario: s.yaml\n  metric: m\n  runs: 2\n  rows: {a: [], t: []}\n  columns: {c: []}\n" +
+            "  per_row: {t: {metric: elapsed, better: lower}}\n  relative: {base: [\"x=1\"], better: higher}\n"), "demo.yaml");
+        Assert.False(perRow.Expression!.RelativeOf("a")!.LowerIsBetter);
+        Assert.True(perRow.Expression.RelativeOf("t")!.LowerIsBetter);
         const string table = "published:\n  unit: \"%\"\n  columns: [c]\n  rows:\n    - {name: a, values: [5]}\n";
         var text = Case("  - {claim: a improves, positive: \"a @ c\"}\n", table, tail:
             "expression:\n  scenario: s.yaml\n  metric: m\n  runs: 2\n  rows: {a: []}\n  columns: {c: []}\n" +

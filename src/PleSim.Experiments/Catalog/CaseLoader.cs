@@ -296,7 +296,8 @@ public static partial class CaseLoader
             var t = pr.Section(n);
             if (table.Rows.All(x => x.Name != n))
                 ctx.Error(Node(root, "expression", "per_row"), $"expression.per_row.{n}", $"'{n}' is not a row of the published table{Hint(n, table.Rows.Select(x => x.Name))}");
-            perRow[n] = new RowTarget(t.Get("scenario", Kinds.Text, scenario), t.Get("metric", Kinds.Text, metric));
+            bool? lower = t.Has("better") ? t.Get("better", Kinds.Choice("higher", "lower"), "higher") == "lower" : null;
+            perRow[n] = new RowTarget(t.Get("scenario", Kinds.Text, scenario), t.Get("metric", Kinds.Text, metric), lower);
             t.Done();
         }
         pr.Done();

@@ -53,10 +53,17 @@ public sealed record CaseExpression(
     public string ScenarioOf(string row) => PerRow.TryGetValue(row, out var t) ? t.Scenario : Scenario;
 
     public string MetricOf(string row) => PerRow.TryGetValue(row, out var t) ? t.Metric : Metric;
+
+    /// <summary>The relative rule of one row: the case's, with the row's own direction when it names one.</summary>
+    public RelativeCells? RelativeOf(string row) =>
+        Relative is { } r && PerRow.TryGetValue(row, out var t) && t.LowerIsBetter is bool lower ? r with { LowerIsBetter = lower } : Relative;
 }
 
-/// <summary>The scenario and metric of one row of a case whose rows are different benchmarks.</summary>
-public sealed record RowTarget(string Scenario, string Metric);
+/// <summary>
+/// The scenario and metric of one row of a case whose rows are different benchmarks, and for a
+/// relative case whether lower is better for that row's metric (null: the case's rule).
+/// </summary>
+public sealed record RowTarget(string Scenario, string Metric, bool? LowerIsBetter = null);
 
 /// <summary>
 /// A case whose published values are relative changes (%): every cell also runs its base (the cell's

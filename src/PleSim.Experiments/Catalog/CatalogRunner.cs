@@ -156,7 +156,7 @@ public static class CatalogRunner
             var variant = Enumerable.Range(0, n).Select(k => run(i * sides, k)).ToArray();
             double[] values;
             RunResult[] all;
-            if (e.Relative is { } rel)
+            if (e.RelativeOf(g.Row) is { } rel)
             {
                 var bases = Enumerable.Range(0, n).Select(k => run(i * sides + 1, k)).ToArray();
                 values = Enumerable.Range(0, n).Select(k => rel.Change(ValueOf(variant[k]), ValueOf(bases[k]))).ToArray();
