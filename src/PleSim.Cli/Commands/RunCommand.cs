@@ -37,6 +37,13 @@ public static class RunCommand
             var scenario = CommonOptions.LoadOrReport(ctx, parse.GetValue(file)!, overrides);
             if (scenario is null)
                 return ExitCodes.BadInput;
+            // The metrics it names (metrics:, compare_metric) must be ones its model reports.
+            if (MetricNames.Check(scenario) is { Count: > 0 } unknownMetrics)
+            {
+                foreach (var d in unknownMetrics)
+                    ctx.Err.WriteLine(d.ToString());
+                return ExitCodes.BadInput;
+            }
             int? n = parse.GetValue(runs);
             if (n is <= 0)
                 throw new CliInputException($"--runs must be positive, got {n}");
