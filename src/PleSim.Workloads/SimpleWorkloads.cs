@@ -18,11 +18,18 @@ public sealed class GuestHog : IThreadProgram
     }
 }
 
+/// <summary>The steps of <see cref="LockLoop"/>.</summary>
+public enum LockLoopStep
+{
+    /// <summary>The lock was released: one iteration done.</summary>
+    IterationDone,
+}
+
 /// <summary>
 /// The lock microbenchmark thread: think (user mode), take the lock, hold it, release, count one
 /// iteration; stops after <see cref="Iterations"/> when a limit is set.
 /// </summary>
-public sealed class LockLoop : ScriptedProgram
+public sealed class LockLoop : ScriptedProgram<LockLoopStep>
 {
     private readonly GuestSpinLock _lock;
     private readonly Func<long> _hold;
@@ -58,8 +65,8 @@ public sealed class LockLoop : ScriptedProgram
         Emit(GuestAction.Acquire(_lock));
         Emit(GuestAction.Compute(_hold()));
         Emit(GuestAction.Release(_lock));
-        Emit(0);
+        Emit(LockLoopStep.IterationDone);
     }
 
-    public override void Run(GuestThread thread, int code) => Iterations++;
+    protected override void Run(GuestThread thread, LockLoopStep step) => Iterations++;
 }
