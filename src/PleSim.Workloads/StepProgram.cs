@@ -13,9 +13,10 @@ namespace PleSim.Workloads;
 public abstract class ScriptedProgram<TStep> : ScriptedProgram
     where TStep : unmanaged, Enum
 {
-    static ScriptedProgram()
+    protected ScriptedProgram()
     {
-        if (Enum.GetUnderlyingType(typeof(TStep)) != typeof(int))
+        // Checked once per program instance (when the model is built), not per step.
+        if (Unsafe.SizeOf<TStep>() != sizeof(int) || Enum.GetUnderlyingType(typeof(TStep)) != typeof(int))
             throw new InvalidOperationException($"{typeof(TStep).Name}: the steps of a program must be an int enum");
     }
 

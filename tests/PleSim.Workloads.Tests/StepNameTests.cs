@@ -53,8 +53,8 @@ public class StepNameTests
     [Fact]
     public void A_step_enum_that_is_not_int_is_refused()
     {
-        var e = Assert.Throws<TypeInitializationException>(() => new LongSteps());
-        Assert.Contains("int enum", e.InnerException!.Message, StringComparison.Ordinal);
+        var e = Assert.Throws<InvalidOperationException>(() => new LongSteps());
+        Assert.Contains("int enum", e.Message, StringComparison.Ordinal);
     }
 
     private enum Step
