@@ -17,8 +17,10 @@ public sealed class CliContext
             ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
             Interactive = terminal ? InteractionSupport.Detect : InteractionSupport.No,
         });
+        // Redirected, tables are laid out for a fixed width, whatever the terminal or COLUMNS
+        // says: the text is deterministic and fits a 120-column viewer (decision 0029).
         if (!terminal)
-            Console_.Profile.Width = 160;
+            Console_.Profile.Width = RedirectedWidth;
         bool errTerminal = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
         ErrConsole = AnsiConsole.Create(new AnsiConsoleSettings
         {
@@ -31,6 +33,9 @@ public sealed class CliContext
             ErrConsole.Profile.Width = 160;
         IsErrTerminal = errTerminal;
     }
+
+    /// <summary>The width tables are laid out for when standard output is not a terminal.</summary>
+    public const int RedirectedWidth = 120;
 
     public TextWriter Out { get; }
     public TextWriter Err { get; }
@@ -47,7 +52,7 @@ public sealed class CliContext
 
     /// <summary>
     /// The consoles a report is written to: the terminal (unless <paramref name="jsonOnStdout"/>,
-    /// when standard output carries JSON) and a plain 200-column console into <paramref name="text"/>,
+    /// when standard output carries JSON) and a plain console of <see cref="RedirectedWidth"/> columns into <paramref name="text"/>,
     /// the copy saved with <c>--out</c>.
     /// </summary>
     public IReadOnlyList<IAnsiConsole> ReportConsoles(StringWriter text, bool jsonOnStdout)
@@ -58,7 +63,7 @@ public sealed class CliContext
             Ansi = AnsiSupport.No,
             ColorSystem = ColorSystemSupport.NoColors,
         });
-        plain.Profile.Width = 200;
+        plain.Profile.Width = RedirectedWidth;
         return jsonOnStdout ? [plain] : [Console_, plain];
     }
 }

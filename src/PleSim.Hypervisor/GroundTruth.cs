@@ -121,6 +121,22 @@ public enum VcpuPresence
     OffCpu,
 }
 
+/// <summary>
+/// Ground truth (oracle, read-only) taken just before a directed yield's <c>yield_to</c>, for its
+/// statistics: what the target was to the spinner (<see cref="Vcpu.SpinRelationTo"/>). Opaque to
+/// the handler that takes it: it can only hand it to <see cref="Kvm.CountYieldTo(Vcpu, Vcpu, YieldToWitness, YieldToResult)"/>,
+/// so the walk's choices cannot depend on it (a test holds decision code to that).
+/// </summary>
+public readonly struct YieldToWitness
+{
+    private YieldToWitness(SpinRelation relation) => Relation = relation;
+
+    internal SpinRelation Relation { get; }
+
+    /// <summary>What <paramref name="target"/> is to <paramref name="spinner"/>'s spin now.</summary>
+    public static YieldToWitness Before(Vcpu spinner, Vcpu target) => new(spinner.SpinRelationTo(target));
+}
+
 /// <summary>Names and mappings of the ground-truth categories (metric keys use these names).</summary>
 public static class GroundTruth
 {

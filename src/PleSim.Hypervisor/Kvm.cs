@@ -228,6 +228,9 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
         return Handler.OnPauseExit(this, me);
     }
 
+    /// <summary>Counts one yield_to call of a directed-yield walk, labelled with the ground truth taken before it.</summary>
+    public void CountYieldTo(Vcpu me, Vcpu target, YieldToWitness before, YieldToResult result) => CountYieldTo(me, target, before.Relation, result);
+
     /// <summary>
     /// Counts one yield_to call of a directed-yield walk: its result, and its ground-truth label
     /// (<paramref name="relation"/> = what the target was to the spinner just before the call,

@@ -297,7 +297,7 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
             // once; it is set again below with the time the run-queue locks took. The handler's
             // work is paid before the re-entry (after this VCPU runs again when it yielded).
             me.ContinueAfterPauseHandler(cost);
-            var relation = me.SpinRelationTo(v); // ground truth for the statistics only, never for the choice
+            var before = YieldToWitness.Before(me, v); // ground truth for the statistics only: opaque to this walk
             long lockNs = (task.Cpu == me.Task.Cpu ? 1 : 2) * costs.RqLockAcquire.Ns + costs.YieldTo.Ns;
             var r = kvm.Host.YieldTo(me.Task, task, preempt: true, Options.UndercommitExit,
                 now + cost, costs.RqLockAcquire.Ns, costs.YieldTo.Ns, out long done);
@@ -305,7 +305,7 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
                 vm.Stats.RqLockWaitNs += done - now - cost - lockNs;
             cost = done - now;
             me.ContinueAfterPauseHandler(cost);
-            kvm.CountYieldTo(me, v, relation, r);
+            kvm.CountYieldTo(me, v, before, r);
             if (r == YieldToResult.Success)
             {
                 vm.LastBoostedVcpu = Options.SingleWalkStoresCounter ? SingleWalkCounter(n, last, i) : i;

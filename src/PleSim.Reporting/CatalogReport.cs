@@ -56,11 +56,11 @@ public static class CatalogReport
     public static IRenderable Table(CaseResult r)
     {
         var c = r.Case;
-        var t = new Table().Border(TableBorder.Rounded)
+        var t = new FitTable(keyColumns: 1).Border(TableBorder.Rounded)
             .Title(Markup.Escape($"{c.Name} — {c.Published.Unit} (published | simulated mean [95% CI])"));
         t.AddColumn("row");
         foreach (var col in c.Published.Columns)
-            t.AddColumn(new TableColumn(Markup.Escape(col)).RightAligned());
+            t.AddColumn(Markup.Escape(col), rightAligned: true);
         foreach (var row in c.Published.Rows)
         {
             var cells = new List<string> { Markup.Escape(row.Name) };
@@ -106,13 +106,13 @@ public static class CatalogReport
     /// <summary>The scorecard of <c>reproduce all</c>: one row per case and the totals.</summary>
     public static IRenderable Scorecard(IReadOnlyList<CaseResult> results)
     {
-        var t = new Table().Border(TableBorder.Rounded).Title("catalog scorecard");
+        var t = new FitTable(keyColumns: 1).Border(TableBorder.Rounded).Title("catalog scorecard");
         t.AddColumn("case");
         t.AddColumn("date");
         t.AddColumn("verdict");
-        t.AddColumn(new TableColumn("shape holds").RightAligned());
-        t.AddColumn(new TableColumn("runs/cell").RightAligned());
-        t.AddColumn(new TableColumn("wall s").RightAligned());
+        t.AddColumn("shape holds", rightAligned: true);
+        t.AddColumn("runs/cell", rightAligned: true);
+        t.AddColumn("wall s", rightAligned: true);
         t.AddColumn("pre-registered");
         t.AddColumn("missing feature / note");
         foreach (var r in results)

@@ -49,6 +49,24 @@ public static class CsvExport
         return Write(rows);
     }
 
+    /// <summary>One row per record (CPU, task, group, VM), one column per field; numbers in full.</summary>
+    public static string Records(IReadOnlyList<Record> records)
+    {
+        if (records.Count == 0)
+            return "";
+        var fields = records[0].Fields.Select(f => f.Key).ToList();
+        var rows = new List<string[]> { fields.ToArray() };
+        foreach (var r in records)
+            rows.Add(fields.Select(f => r[f] switch
+            {
+                null => "",
+                double d => Num(d),
+                IFormattable x => x.ToString(null, CultureInfo.InvariantCulture),
+                var o => o.ToString() ?? "",
+            }).ToArray());
+        return Write(rows);
+    }
+
     /// <summary>Shortest round-trip text of a number; empty for NaN/infinity.</summary>
     public static string Num(double v) => double.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : "";
 }

@@ -75,7 +75,8 @@ public static partial class Plots
         plot.Axes.Bottom.TickGenerator = ticks;
         plot.Axes.SetLimitsX(-0.5, xLabels.Count - 0.5);
         plot.Axes.Margins(bottom: 0.1, top: 0.15);
-        if (series.Count > 1 || series[0].Name != yLabel)
+        // One series named after the metric needs no legend (the y axis title names it, with its unit).
+        if (series.Count > 1 || (series[0].Name != yLabel && !yLabel.StartsWith(series[0].Name + " [", StringComparison.Ordinal)))
             plot.ShowLegend(Edge.Right);
         return plot;
     }

@@ -25,13 +25,13 @@ public static class ReproduceReport
     };
 
     /// <summary>Published value, simulated mean, 95% CI, relative error, basis (calibrated/informed/predicted) — per payload, handler and overcommit.</summary>
-    public static Table Main(IReadOnlyList<CellResult> cells, int payload)
+    public static FitTable Main(IReadOnlyList<CellResult> cells, int payload)
     {
-        var t = new Table().Border(TableBorder.Rounded)
+        var t = new FitTable(keyColumns: 1).Border(TableBorder.Rounded)
             .Title($"[bold]{payload}-byte payload[/] — {Markup.Escape(cells[0].Metric)} (published | simulated mean [[95% CI]] | error basis)");
         t.AddColumn("handler");
         foreach (var l in Riel2011.Loops)
-            t.AddColumn(new TableColumn(new CellSpec(payload, "none", l).Overcommit + " overcommit").RightAligned());
+            t.AddColumn(new CellSpec(payload, "none", l).Overcommit + " overcommit", rightAligned: true);
         foreach (var h in Riel2011.Handlers)
         {
             var row = new List<string> { Markup.Escape(HandlerLabel(h)) };
@@ -51,15 +51,15 @@ public static class ReproduceReport
     }
 
     /// <summary>Throughput relative to no overcommit, and the gain of each PLE handler over no PLE (paired, same seeds).</summary>
-    public static Table Ratios(IReadOnlyList<CellResult> cells)
+    public static FitTable Ratios(IReadOnlyList<CellResult> cells)
     {
-        var t = new Table().Border(TableBorder.Rounded).Title("[bold]derived ratios[/] (simulated vs published)");
+        var t = new FitTable(keyColumns: 2).Border(TableBorder.Rounded).Title("[bold]derived ratios[/] (simulated vs published)");
         t.AddColumn("payload");
         t.AddColumn("handler");
         foreach (var l in Riel2011.Loops.Skip(1))
-            t.AddColumn(new TableColumn($"{new CellSpec(8, "none", l).Overcommit} / 1x").RightAligned());
+            t.AddColumn($"{new CellSpec(8, "none", l).Overcommit} / 1x", rightAligned: true);
         foreach (var l in Riel2011.Loops)
-            t.AddColumn(new TableColumn($"gain vs no PLE {new CellSpec(8, "none", l).Overcommit}").RightAligned());
+            t.AddColumn($"gain vs no PLE {new CellSpec(8, "none", l).Overcommit}", rightAligned: true);
         foreach (var p in Riel2011.Payloads)
         {
             foreach (var h in Riel2011.Handlers)
@@ -89,11 +89,11 @@ public static class ReproduceReport
     }
 
     /// <summary>Where the time went, per cell: CPU per guest, the AMQP guest's VCPU time, PLE activity, lock-holder preemption.</summary>
-    public static Table Explain(IReadOnlyList<CellResult> cells)
+    public static FitTable Explain(IReadOnlyList<CellResult> cells)
     {
-        var t = new Table().Border(TableBorder.Simple).Title("[bold]where the time went[/] (means over runs; AMQP guest VCPU time as fractions of 4 VCPUs)");
+        var t = new FitTable(keyColumns: 3).Border(TableBorder.Simple).Title("[bold]where the time went[/] (means over runs; AMQP guest VCPU time as fractions of 4 VCPUs)");
         foreach (var h in new[] { "payload", "handler", "load", "CPUs amqp", "CPUs loops", "amqp VCPU busy", "spin", "PAUSE exit", "halted", "preempted", "holder preempted", "PAUSE exits/s", "yield_to ok", "yield_to hit", "LHP/s (woken by holder / same VM / other VM)" })
-            t.AddColumn(new TableColumn(h).RightAligned());
+            t.AddColumn(h, rightAligned: true);
         foreach (var c in cells)
         {
             t.AddRow(
@@ -141,15 +141,15 @@ public static class ReproduceReport
     /// guest's VCPUs spun, as shares of their spin time (pooled over runs, so a row adds up to
     /// 100%), next to the share of time the VM was split (some VCPUs running, some preempted).
     /// </summary>
-    public static Table SpinCauseTable(IReadOnlyList<CellResult> cells, string vm = "amqp")
+    public static FitTable SpinCauseTable(IReadOnlyList<CellResult> cells, string vm = "amqp")
     {
         var causes = ShownCauses(cells, vm);
-        var t = new Table().Border(TableBorder.Simple)
+        var t = new FitTable(keyColumns: 3).Border(TableBorder.Simple)
             .Title($"[bold]why the {vm} guest spun[/] (ground truth; VM split = time some of its VCPUs ran while others were preempted; spin = share of VCPU time; causes = share of spin time)");
         var heads = new List<string> { "payload", "handler", "load", "VM split", "spin" };
         heads.AddRange(causes.Select(CauseHeader));
         foreach (var h in heads)
-            t.AddColumn(h == "handler" ? new TableColumn(h).RightAligned().NoWrap() : new TableColumn(Markup.Escape(h)).RightAligned());
+            t.AddColumn(h == "handler" ? h : Markup.Escape(h), rightAligned: true);
         foreach (var c in cells)
         {
             double M(string m) => c.Mean($"{vm}.{m}");
@@ -166,14 +166,14 @@ public static class ReproduceReport
     /// by what the boosted VCPU was to the spinner, a failure by its reason; the labels add up to
     /// the calls. Walks and walks that ended without a yield beside them. Only PLE handlers that walk.
     /// </summary>
-    public static Table YieldLabelTable(IReadOnlyList<CellResult> cells, string vm = "amqp")
+    public static FitTable YieldLabelTable(IReadOnlyList<CellResult> cells, string vm = "amqp")
     {
-        var t = new Table().Border(TableBorder.Simple)
+        var t = new FitTable(keyColumns: 3).Border(TableBorder.Simple)
             .Title($"[bold]what each yield_to boosted[/] (ground truth; {vm} guest; means per run)");
         var labels = new[] { YieldLabel.Holder, YieldLabel.NextWaiter, YieldLabel.WaiterAhead, YieldLabel.AckDebtor, YieldLabel.OtherSpinner, YieldLabel.Unrelated };
         var heads = new List<string> { "payload", "handler", "load", "PAUSE exits", "walks", "walks w/o yield", "yield_to", "→ holder", "→ next waiter", "→ waiter ahead", "→ ack debtor", "→ other spinner", "→ unrelated", "failed: target running", "failed: other" };
         foreach (var h in heads)
-            t.AddColumn(h == "handler" ? new TableColumn(h).RightAligned().NoWrap() : new TableColumn(Markup.Escape(h)).RightAligned());
+            t.AddColumn(h == "handler" ? h : Markup.Escape(h), rightAligned: true);
         static string N0(double v) => double.IsFinite(v) ? v.ToString(v < 10 ? "0.#" : "N0", CultureInfo.InvariantCulture) : "–";
         foreach (var c in cells.Where(c => c.Mean($"{vm}.dy_walks") > 0))
         {
@@ -196,15 +196,15 @@ public static class ReproduceReport
     private static IEnumerable<CellResult> Overcommitted(IReadOnlyList<CellResult> cells) => cells.Where(c => c.Spec.Loops > 0);
 
     /// <summary>How CPU time was divided between the guests in the overcommitted cells (and, with cgroups, the groups' entity weights).</summary>
-    public static Table Split(IReadOnlyList<CellResult> cells, bool cgroups)
+    public static FitTable Split(IReadOnlyList<CellResult> cells, bool cgroups)
     {
-        var t = new Table().Border(TableBorder.Simple)
+        var t = new FitTable(keyColumns: 3).Border(TableBorder.Simple)
             .Title($"[bold]CPU split between the guests[/] ({(cgroups ? "each guest in its own cpu cgroup" : "guests in the root group, as in the published table")})");
         var heads = new List<string> { "payload", "handler", "load", "CPUs amqp", "CPUs loops", "amqp share of the guests' CPU: mean [run range]", $"runs with a guest ≤ {Riel2011.ImbalancedShare:0%}" };
         if (cgroups)
             heads.AddRange(["/amqp entity weight", "/loops entity weight"]);
         foreach (var h in heads)
-            t.AddColumn(new TableColumn(Markup.Escape(h)).RightAligned());
+            t.AddColumn(Markup.Escape(h), rightAligned: true);
         foreach (var c in Overcommitted(cells))
         {
             var x = Riel2011.Split(c);

@@ -16,14 +16,15 @@ public static class RunTables
     }
 
     /// <summary>One row per run: seed, status, the shown metrics.</summary>
-    public static Table Runs(Scenario scenario, IReadOnlyList<RunResult> runs)
+    /// <remarks>Too wide for the console, it is transposed (a row per metric, a column per seed) or split (<see cref="FitTable"/>).</remarks>
+    public static FitTable Runs(Scenario scenario, IReadOnlyList<RunResult> runs)
     {
         var metrics = ShownMetrics(scenario, runs);
-        var t = new Table().Border(TableBorder.Rounded).Title($"[bold]{Markup.Escape(scenario.Name)}[/] — {runs.Count} run(s)");
+        var t = new FitTable(keyColumns: 1).Border(TableBorder.Rounded).Title($"[bold]{Markup.Escape(scenario.Name)}[/] — {runs.Count} run(s)");
         t.AddColumn("seed");
         t.AddColumn("status");
         foreach (var m in metrics)
-            t.AddColumn(new TableColumn(Markup.Escape(m)).RightAligned());
+            t.AddColumn(Markup.Escape(m), rightAligned: true);
         foreach (var r in runs)
         {
             var cells = new List<string> { r.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture), r.Error is null ? "ok" : "[red]failed[/]" };
@@ -35,13 +36,13 @@ public static class RunTables
     }
 
     /// <summary>Mean, spread and 95% CI of each shown metric.</summary>
-    public static Table Summary(Scenario scenario, IReadOnlyList<RunResult> runs)
+    public static FitTable Summary(Scenario scenario, IReadOnlyList<RunResult> runs)
     {
         var shown = ShownMetrics(scenario, runs);
-        var t = new Table().Border(TableBorder.Rounded).Title("[bold]summary[/] (95% CI: Student t)");
+        var t = new FitTable(keyColumns: 1, transposable: false).Border(TableBorder.Rounded).Title("[bold]summary[/] (95% CI: Student t)");
         t.AddColumn("metric");
         foreach (var h in new[] { "n", "mean", "stdev", "95% CI low", "95% CI high", "median" })
-            t.AddColumn(new TableColumn(h).RightAligned());
+            t.AddColumn(h, rightAligned: true);
         foreach (var s in MetricSummary.OfRuns(runs).Where(s => shown.Contains(s.Metric)))
         {
             // Identical runs have no interval to show: say so rather than print a zero-width CI.
@@ -51,15 +52,18 @@ public static class RunTables
         return t;
     }
 
-    /// <summary>A table of records (CPUs, tasks, VMs), with the given title.</summary>
-    public static Table Records(string title, IReadOnlyList<Record> records)
+    /// <summary>
+    /// A table of records (CPUs, tasks, VMs), with the given title. Too wide for the console, it is
+    /// transposed (a row per field, a column per record) or split into groups of columns (<see cref="FitTable"/>).
+    /// </summary>
+    public static FitTable Records(string title, IReadOnlyList<Record> records)
     {
-        var t = new Table().Border(TableBorder.Simple).Title(Markup.Escape(title));
+        var t = new FitTable(keyColumns: 1).Border(TableBorder.Simple).Title(Markup.Escape(title));
         if (records.Count == 0)
             return t.AddColumn("(none)");
         var cols = records[0].Fields.Select(f => f.Key).ToList();
         foreach (var c in cols)
-            t.AddColumn(new TableColumn(Markup.Escape(c)));
+            t.AddColumn(Markup.Escape(c));
         foreach (var r in records)
             t.AddRow(cols.Select(c => Markup.Escape(Formats.Value(r[c]))).ToArray());
         return t;

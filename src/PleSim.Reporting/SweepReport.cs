@@ -60,7 +60,7 @@ public static class SweepReport
                 title,
                 $"{metric}: mean over runs with its 95% confidence interval (Student t), per value of {x?.Path ?? "the single point"}" +
                     (others.Count > 0 ? $"; one line per {string.Join(" × ", others.Select(o => o.Path))}." : "."),
-                PleSim.Reporting.Plots.MetricVsKey(title, x?.Path ?? "", xLabels, metric, lines)));
+                PleSim.Reporting.Plots.MetricVsKey(title, x is null ? "" : AxisLabels.Key(x.Path, x.Values), xLabels, AxisLabels.Metric(metric), lines)));
         }
         foreach (var vm in VmNames(r))
         {
@@ -73,7 +73,7 @@ public static class SweepReport
                 "cpu-share-" + FileSafe(vm),
                 title,
                 $"Share of VM '{vm}' VCPU time (mean over runs) in each state at each point: guest_run (guest code), spin (PAUSE loops inside the guest), pause_exit and other_exit (exit handling), userspace, ple_sleep, halted (idle in HLT), preempted (runnable but not running on the host).",
-                PleSim.Reporting.Plots.StackedShares(title, labels, "fraction of VCPU time", segments, string.Join(" / ", varied.Select(a => a.Path)))));
+                PleSim.Reporting.Plots.StackedShares(title, labels, "share of VCPU time [fraction]", segments, string.Join(" / ", varied.Select(a => $"{a.Path} [{AxisLabels.KeyUnit(a.Path, a.Values)}]")))));
         }
         return plots;
     }
@@ -134,12 +134,14 @@ public static class SweepReport
             table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
             th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; white-space: nowrap; } th { background: #f2f2f2; }
             .wide { overflow-x: auto; max-width: 100%; }
+            td.long { white-space: normal; overflow-wrap: anywhere; min-width: 16em; }
             td.num { text-align: right; font-variant-numeric: tabular-nums; }
             .sig { font-weight: bold; } .fail { color: #b00; }
-            figure { margin: 1.5em 0; } figure svg { max-width: 100%; height: auto; border: 1px solid #eee; }
+            figure { margin: 1.5em 0; } figure svg { max-width: 100%; height: auto; border: 1px solid #eee; box-sizing: border-box; }
             figcaption { font-size: 0.85em; color: #555; max-width: 800px; }
-            pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 0.8em; }
-            dl.meta dt { font-weight: bold; float: left; clear: left; width: 11em; } dl.meta dd { margin-left: 12em; }
+            pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 0.8em; white-space: pre-wrap; overflow-wrap: anywhere; }
+            dl.meta dt { font-weight: bold; float: left; clear: left; width: 11em; } dl.meta dd { margin-left: 12em; overflow-wrap: anywhere; }
+            summary { overflow-wrap: anywhere; }
             </style>
             </head>
             <body>
@@ -213,28 +215,28 @@ public static class SweepReport
         foreach (var p in view.Points)
         {
             h.Append(CultureInfo.InvariantCulture, $"<details><summary>point {p.Point.Point}: {E(p.Point.Label)} ({p.Ok} runs)</summary>\n");
-            h.Append("<table class=\"metrics\"><thead><tr><th>metric</th><th>n</th><th>mean</th><th>stdev</th><th>95% CI</th><th>median</th><th>p5</th><th>p95</th></tr></thead><tbody>\n");
+            h.Append("<div class=\"wide\"><table class=\"metrics\"><thead><tr><th>metric</th><th>n</th><th>mean</th><th>stdev</th><th>95% CI</th><th>median</th><th>p5</th><th>p95</th></tr></thead><tbody>\n");
             foreach (var s in p.Metrics)
             {
                 h.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(s.Metric)}</td><td class=\"num\">{s.N}</td><td class=\"num\">{N(s.Mean)}</td><td class=\"num\">{N(s.Stdev)}</td>");
                 h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\">[{N(s.Ci95Low)}, {N(s.Ci95High)}]</td><td class=\"num\">{N(s.Median)}</td><td class=\"num\">{N(s.P5)}</td><td class=\"num\">{N(s.P95)}</td></tr>\n");
             }
-            h.Append("</tbody></table>\n");
+            h.Append("</tbody></table></div>\n");
             h.Append(CultureInfo.InvariantCulture, $"<p>Seeds: {E(string.Join(", ", p.Seeds))}. Scenario digest: <code>{E(p.Point.ScenarioDigest)}</code></p>\n</details>\n");
         }
 
         var failures = r.Runs.Where(x => !x.Ok).ToList();
         if (failures.Count > 0)
         {
-            h.Append("<h2>Failed runs</h2>\n<table id=\"failed\"><thead><tr><th>point</th><th>run</th><th>seed</th><th>error</th><th>reproduce</th></tr></thead><tbody>\n");
+            h.Append("<h2>Failed runs</h2>\n<div class=\"wide\"><table id=\"failed\"><thead><tr><th>point</th><th>run</th><th>seed</th><th>error</th><th>reproduce</th></tr></thead><tbody>\n");
             var points = r.Points.ToDictionary(p => p.Point);
             foreach (var f in failures)
             {
                 var sets = string.Concat(points[f.Point].Assignments.Select(a => $" --set {a.Key}={a.Value}"));
-                h.Append(CultureInfo.InvariantCulture, $"<tr><td class=\"num\">{f.Point}</td><td class=\"num\">{f.Run}</td><td class=\"num\">{f.Seed}</td><td>{E(f.Error ?? "")}</td>");
-                h.Append(CultureInfo.InvariantCulture, $"<td><code>plesim run {E(r.Meta["scenario_file"])}{E(sets)} --runs 1 --seed {f.Seed}</code></td></tr>\n");
+                h.Append(CultureInfo.InvariantCulture, $"<tr><td class=\"num\">{f.Point}</td><td class=\"num\">{f.Run}</td><td class=\"num\">{f.Seed}</td><td class=\"long\">{E(f.Error ?? "")}</td>");
+                h.Append(CultureInfo.InvariantCulture, $"<td class=\"long\"><code>plesim run {E(r.Meta["scenario_file"])}{E(sets)} --runs 1 --seed {f.Seed}</code></td></tr>\n");
             }
-            h.Append("</tbody></table>\n");
+            h.Append("</tbody></table></div>\n");
         }
 
         h.Append("<h2>Scenario</h2>\n");

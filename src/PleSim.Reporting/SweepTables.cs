@@ -40,18 +40,18 @@ public sealed record SweepView(SweepResults Results, IReadOnlyList<PointSummary>
 public static class SweepTables
 {
     /// <summary>One row per point: the swept values, runs, and mean ± 95% CI half-width of up to <paramref name="maxMetrics"/> key metrics.</summary>
-    public static Table Points(SweepView view, int maxMetrics = 5)
+    public static FitTable Points(SweepView view, int maxMetrics = 5)
     {
         var r = view.Results;
         var metrics = view.KeyMetrics.Take(maxMetrics).ToList();
-        var t = new Table().Border(TableBorder.Rounded)
+        var t = new FitTable(keyColumns: 1 + r.Varied.Count).Border(TableBorder.Rounded)
             .Title($"[bold]{Markup.Escape(r.ScenarioName)}[/] — {view.Points.Count} point(s), mean ± 95% CI half-width (Student t)");
         t.AddColumn("#");
         foreach (var a in r.Varied)
             t.AddColumn(Markup.Escape(a.Path));
-        t.AddColumn(new TableColumn("runs").RightAligned());
+        t.AddColumn("runs", rightAligned: true);
         foreach (var m in metrics)
-            t.AddColumn(new TableColumn(Markup.Escape(m)).RightAligned());
+            t.AddColumn(Markup.Escape(m), rightAligned: true);
         foreach (var p in view.Points)
         {
             var cells = new List<string> { p.Point.Point.ToString(CultureInfo.InvariantCulture) };
@@ -64,18 +64,18 @@ public static class SweepTables
     }
 
     /// <summary>Paired comparisons (same seeds) of each value of the baseline axis against its baseline value.</summary>
-    public static Table Comparisons(SweepView view, int maxMetrics = 2)
+    public static FitTable Comparisons(SweepView view, int maxMetrics = 2)
     {
         var metrics = view.KeyMetrics.Take(maxMetrics).ToHashSet();
         var rows = view.Comparisons.Where(c => metrics.Contains(c.Metric)).ToList();
         var first = rows.FirstOrDefault();
-        var t = new Table().Border(TableBorder.Rounded).Title(first is null
+        var t = new FitTable(keyColumns: 3).Border(TableBorder.Rounded).Title(first is null
             ? "[bold]paired comparisons[/] (none: nothing to compare)"
             : $"[bold]paired comparisons[/]: {Markup.Escape(first.Axis)} vs {Markup.Escape(first.BaselineValue)}, same seeds (difference = value − baseline)");
         foreach (var h in new[] { "metric", "at", "value" })
             t.AddColumn(h);
         foreach (var h in new[] { "n", "baseline mean", "mean difference", "95% CI", "relative" })
-            t.AddColumn(new TableColumn(h).RightAligned());
+            t.AddColumn(h, rightAligned: true);
         foreach (var c in rows)
         {
             var ci = c.Difference.AllRunsEqual

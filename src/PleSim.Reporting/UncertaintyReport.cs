@@ -20,13 +20,13 @@ public static class UncertaintyReport
     private static string Handler(string h) => h == "none" ? "no PLE" : h == "directed-yield-2011" ? "PLE" : h;
 
     /// <summary>Per cell: published value, band (min–max, p5–p95) and whether the published value lies inside.</summary>
-    public static Table Bands(Riel2011Uncertainty study, IReadOnlyList<UncertainCell> cells)
+    public static FitTable Bands(Riel2011Uncertainty study, IReadOnlyList<UncertainCell> cells)
     {
-        var t = new Table().Border(TableBorder.Rounded)
+        var t = new FitTable(keyColumns: 3).Border(TableBorder.Rounded)
             .Title($"[bold]band of outcomes over the unknowns[/] — {Markup.Escape(study.Base.CompareMetric ?? "amqp.subscribe_rate")} " +
                 $"({(study.Lhs.Length > 0 ? $"{study.Lhs.Length}-point Latin hypercube" : "the Morris points")}, cell means of {study.Options.Runs} run(s))");
         foreach (var h in new[] { "payload", "handler", "load", "published", "band mean", "min – max", "p5 – p95", "published inside" })
-            t.AddColumn(new TableColumn(h).RightAligned());
+            t.AddColumn(h, rightAligned: true);
         foreach (var c in cells)
         {
             var b = c.Band;
@@ -47,15 +47,15 @@ public static class UncertaintyReport
             .ToList();
 
     /// <summary>μ* and σ of every unknown in every cell of one payload, as % of the cell's band mean; unknowns ranked by their mean μ* over the payload's cells.</summary>
-    public static Table Effects(Riel2011Uncertainty study, IReadOnlyList<UncertainCell> cells, int payload)
+    public static FitTable Effects(Riel2011Uncertainty study, IReadOnlyList<UncertainCell> cells, int payload)
     {
         var mine = cells.Where(c => c.Spec.Payload == payload).ToList();
-        var t = new Table().Border(TableBorder.Simple)
+        var t = new FitTable(keyColumns: 2).Border(TableBorder.Simple)
             .Title($"[bold]{payload}-byte payload: what moves each cell[/] — Morris μ* (σ) as % of the cell's band mean, unknowns ranked by mean μ*");
         t.AddColumn("rank");
         t.AddColumn("unknown");
         foreach (var c in mine)
-            t.AddColumn(new TableColumn(Markup.Escape($"{Handler(c.Spec.Handler)} {c.Spec.Overcommit}")).RightAligned());
+            t.AddColumn(Markup.Escape($"{Handler(c.Spec.Handler)} {c.Spec.Overcommit}"), rightAligned: true);
         var order = Ranking(mine, study.Unknowns.Count);
         for (int r = 0; r < order.Count; r++)
         {

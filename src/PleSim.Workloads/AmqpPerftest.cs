@@ -296,19 +296,31 @@ public sealed class AmqpPerftest
     }
 }
 
-/// <summary>Stage A: the publisher encodes a message; when the write watch is off it arms it (epoll_ctl MOD), waking an I/O thread.</summary>
-internal sealed class Publisher(AmqpPerftest m) : ScriptedProgram
+/// <summary>The steps of <see cref="Publisher"/>.</summary>
+internal enum PublisherStep
 {
-    private const int CheckSpace = 0, Published = 1, ArmPubOut = 2;
+    /// <summary>Below the buffer limit: encode a chunk of messages; else wait for space.</summary>
+    CheckSpace,
+
+    /// <summary>The chunk is encoded: count it and arm the write watch if it is off.</summary>
+    Published,
+
+    /// <summary>Under the epoll lock: arm the publisher connection's write watch (epoll_ctl MOD).</summary>
+    ArmPubOut,
+}
+
+/// <summary>Stage A: the publisher encodes a message; when the write watch is off it arms it (epoll_ctl MOD), waking an I/O thread.</summary>
+internal sealed class Publisher(AmqpPerftest m) : ScriptedProgram<PublisherStep>
+{
     private long _k;
 
-    protected override void Plan(GuestThread thread) => Emit(CheckSpace);
+    protected override void Plan(GuestThread thread) => Emit(PublisherStep.CheckSpace);
 
-    public override void Run(GuestThread thread, int code)
+    protected override void Run(GuestThread thread, PublisherStep step)
     {
-        switch (code)
+        switch (step)
         {
-            case CheckSpace:
+            case PublisherStep.CheckSpace:
                 if (m.PublisherOverLimit)
                 {
                     m.PubWaiting = true;
@@ -319,10 +331,10 @@ internal sealed class Publisher(AmqpPerftest m) : ScriptedProgram
                     // Encode up to a chunk of messages, stopping where the buffer limit is reached.
                     long room = Math.Max(1, (m.Settings.PublisherLimitBytes / m.WireBytes) - m.PubPending + 1);
                     _k = Math.Min(m.Settings.PublisherChunk, room);
-                    EmitNow(GuestAction.Compute(m.Settings.PublishPerMessage.Ns * _k, userMode: true), GuestAction.Call(this, Published));
+                    EmitNow(GuestAction.Compute(m.Settings.PublishPerMessage.Ns * _k, userMode: true), Call(PublisherStep.Published));
                 }
                 break;
-            case Published:
+            case PublisherStep.Published:
                 m.PubPending += _k;
                 m.Published += _k;
                 if (!m.PubWatch)
@@ -331,11 +343,11 @@ internal sealed class Publisher(AmqpPerftest m) : ScriptedProgram
                     EmitNow(
                         GuestAction.Acquire(m.ClientEp.Lock),
                         GuestAction.Compute(m.Settings.EpollCtl.Ns),
-                        GuestAction.Call(this, ArmPubOut),
+                        Call(PublisherStep.ArmPubOut),
                         GuestAction.Release(m.ClientEp.Lock));
                 }
                 break;
-            case ArmPubOut:
+            case PublisherStep.ArmPubOut:
                 m.PubOut.Armed = true;
                 if (m.HasWork(m.PubOut) && m.MakeReady(m.PubOut))
                     EmitNow(GuestAction.SignalLocked(m.ClientEp.Wq));
@@ -344,36 +356,57 @@ internal sealed class Publisher(AmqpPerftest m) : ScriptedProgram
     }
 }
 
-/// <summary>Stages B and E: a client I/O thread serving whichever connection epoll reports.</summary>
-internal sealed class ClientIo(AmqpPerftest m) : ScriptedProgram
+/// <summary>The steps of <see cref="ClientIo"/>.</summary>
+internal enum ClientIoStep
 {
-    private const int Pick = 0, DeliverPubIn = 1, AfterPubWrite = 2, PushToSubscriber = 3, RearmSubIn = 4, RetryWrite = 5;
+    /// <summary>Woken by epoll: take a ready connection and serve it.</summary>
+    Pick,
+
+    /// <summary>Written to the broker: the bytes arrive on the broker's publisher connection.</summary>
+    DeliverPubIn,
+
+    /// <summary>After a write: wake the publisher if it waits for buffer space; write again while messages are pending, else drop the write watch.</summary>
+    AfterPubWrite,
+
+    /// <summary>Read from the broker: hand the messages to the subscriber.</summary>
+    PushToSubscriber,
+
+    /// <summary>Under the epoll lock: re-arm the subscriber connection's read watch.</summary>
+    RearmSubIn,
+
+    /// <summary>The socket had no space: try the write again.</summary>
+    RetryWrite,
+}
+
+/// <summary>Stages B and E: a client I/O thread serving whichever connection epoll reports.</summary>
+internal sealed class ClientIo(AmqpPerftest m) : ScriptedProgram<ClientIoStep>
+{
     private long _n;
 
     protected override void Plan(GuestThread thread)
     {
         Emit(GuestAction.Wait(m.ClientEp.Wq));
-        Emit(Pick);
+        Emit(ClientIoStep.Pick);
     }
 
-    public override void Run(GuestThread thread, int code)
+    protected override void Run(GuestThread thread, ClientIoStep step)
     {
         var s = m.Settings;
-        switch (code)
+        switch (step)
         {
-            case Pick:
+            case ClientIoStep.Pick:
                 var e = m.Take(m.ClientEp);
                 if (e == m.PubOut)
                     WriteToBroker();
                 else if (e == m.SubIn)
                     ReadFromBroker();
                 break;
-            case DeliverPubIn:
+            case ClientIoStep.DeliverPubIn:
                 m.BrokerRx += _n;
                 if (m.MakeReady(m.PubIn))
                     EmitNow(GuestAction.Signal(m.BrokerEp.Wq));
                 break;
-            case AfterPubWrite:
+            case ClientIoStep.AfterPubWrite:
                 if (m.PubWaiting && !m.PublisherOverLimit)
                 {
                     m.PubWaiting = false;
@@ -384,10 +417,10 @@ internal sealed class ClientIo(AmqpPerftest m) : ScriptedProgram
                 else
                     m.PubWatch = false;
                 break;
-            case RetryWrite:
+            case ClientIoStep.RetryWrite:
                 WriteToBroker();
                 break;
-            case PushToSubscriber:
+            case ClientIoStep.PushToSubscriber:
                 m.SubQueued += _n;
                 if (m.SubWaiting)
                 {
@@ -395,7 +428,7 @@ internal sealed class ClientIo(AmqpPerftest m) : ScriptedProgram
                     EmitNow(GuestAction.Signal(m.SubQueue));
                 }
                 break;
-            case RearmSubIn:
+            case ClientIoStep.RearmSubIn:
                 m.SubIn.Armed = true;
                 if (m.HasWork(m.SubIn) && m.MakeReady(m.SubIn))
                     EmitNow(GuestAction.SignalLocked(m.ClientEp.Wq));
@@ -412,7 +445,7 @@ internal sealed class ClientIo(AmqpPerftest m) : ScriptedProgram
         {
             // The broker's receive buffer is full: sk_stream_wait_memory until it reads.
             m.PubWriterWaiting = true;
-            EmitNow(GuestAction.Wait(m.PubSockSpace), GuestAction.Call(this, RetryWrite));
+            EmitNow(GuestAction.Wait(m.PubSockSpace), Call(ClientIoStep.RetryWrite));
             return;
         }
         m.PubPending -= n;
@@ -425,10 +458,10 @@ internal sealed class ClientIo(AmqpPerftest m) : ScriptedProgram
             GuestAction.Acquire(rx.Slock),
             GuestAction.Compute(s.TcpReceive.Ns),
             GuestAction.Acquire(rx.WqLock),
-            GuestAction.Call(this, DeliverPubIn),
+            Call(ClientIoStep.DeliverPubIn),
             GuestAction.Release(rx.WqLock),
             GuestAction.Release(rx.Slock),
-            GuestAction.Call(this, AfterPubWrite));
+            Call(ClientIoStep.AfterPubWrite));
     }
 
     /// <summary>read() what the broker sent, decode it, and hand framesets to the subscriber; then re-arm.</summary>
@@ -450,33 +483,60 @@ internal sealed class ClientIo(AmqpPerftest m) : ScriptedProgram
             GuestAction.Release(sock.Slock),
             GuestAction.Compute(m.ReadNs(n)),
             GuestAction.Compute(Math.Max(1, s.ClientDecodePerMessage.Ns * n), userMode: true),
-            GuestAction.Call(this, PushToSubscriber),
+            Call(ClientIoStep.PushToSubscriber),
             GuestAction.Acquire(m.ClientEp.Lock),
             GuestAction.Compute(s.EpollCtl.Ns),
-            GuestAction.Call(this, RearmSubIn),
+            Call(ClientIoStep.RearmSubIn),
             GuestAction.Release(m.ClientEp.Lock));
     }
 }
 
-/// <summary>Stages C and D: a qpidd worker serving the connection epoll hands it (EPOLLONESHOT: one worker per connection).</summary>
-internal sealed class BrokerWorker(AmqpPerftest m, int index) : ScriptedProgram
+/// <summary>The steps of <see cref="BrokerWorker"/>.</summary>
+internal enum BrokerStep
 {
-    private const int Pick = 0, Enqueue = 1, ReadMore = 2, ArmSubOut = 3, RearmPubIn = 4, DeliverSubIn = 5, WriteMore = 6, RetryWrite = 7;
+    /// <summary>Woken by epoll: take a ready connection and serve it.</summary>
+    Pick,
+
+    /// <summary>Messages read from the publisher connection: put them on the queue; arm the subscriber's write watch if the consumer is parked.</summary>
+    Enqueue,
+
+    /// <summary>After a read: read again while bytes wait and the read budget lasts, else re-arm the read watch.</summary>
+    ReadMore,
+
+    /// <summary>Under the epoll lock: arm the subscriber connection's write watch.</summary>
+    ArmSubOut,
+
+    /// <summary>Under the epoll lock: re-arm the publisher connection's read watch.</summary>
+    RearmPubIn,
+
+    /// <summary>Written to the client: the bytes arrive on the client's subscriber connection.</summary>
+    DeliverSubIn,
+
+    /// <summary>After a write: write again while messages are queued, else park the consumer (stop watching for writability).</summary>
+    WriteMore,
+
+    /// <summary>The socket had no space: try the write again.</summary>
+    RetryWrite,
+}
+
+/// <summary>Stages C and D: a qpidd worker serving the connection epoll hands it (EPOLLONESHOT: one worker per connection).</summary>
+internal sealed class BrokerWorker(AmqpPerftest m, int index) : ScriptedProgram<BrokerStep>
+{
     private long _n;
     private long _readStarted;
 
     protected override void Plan(GuestThread thread)
     {
         Emit(GuestAction.Wait(m.BrokerEp.Wq));
-        Emit(Pick);
+        Emit(BrokerStep.Pick);
     }
 
-    public override void Run(GuestThread thread, int code)
+    protected override void Run(GuestThread thread, BrokerStep step)
     {
         var s = m.Settings;
-        switch (code)
+        switch (step)
         {
-            case Pick:
+            case BrokerStep.Pick:
                 var e = m.Take(m.BrokerEp);
                 if (e == m.PubIn)
                 {
@@ -488,7 +548,7 @@ internal sealed class BrokerWorker(AmqpPerftest m, int index) : ScriptedProgram
                     WriteToClient();
                 }
                 break;
-            case Enqueue:
+            case BrokerStep.Enqueue:
                 // Decoding allocated the messages in this worker's arena (malloc never trims).
                 if (m.Heap is { } heap)
                 {
@@ -504,16 +564,16 @@ internal sealed class BrokerWorker(AmqpPerftest m, int index) : ScriptedProgram
                     EmitNow(
                         GuestAction.Acquire(m.BrokerEp.Lock),
                         GuestAction.Compute(s.EpollCtl.Ns),
-                        GuestAction.Call(this, ArmSubOut),
+                        Call(BrokerStep.ArmSubOut),
                         GuestAction.Release(m.BrokerEp.Lock));
                 }
                 break;
-            case ArmSubOut:
+            case BrokerStep.ArmSubOut:
                 m.SubOut.Armed = true;
                 if (m.HasWork(m.SubOut) && m.MakeReady(m.SubOut))
                     EmitNow(GuestAction.SignalLocked(m.BrokerEp.Wq));
                 break;
-            case ReadMore:
+            case BrokerStep.ReadMore:
                 if (m.BrokerRx > 0 && m.Now - _readStarted < s.BrokerReadBudget.Ns)
                 {
                     ReadFromClient();
@@ -523,24 +583,24 @@ internal sealed class BrokerWorker(AmqpPerftest m, int index) : ScriptedProgram
                     EmitNow(
                         GuestAction.Acquire(m.BrokerEp.Lock),
                         GuestAction.Compute(s.EpollCtl.Ns),
-                        GuestAction.Call(this, RearmPubIn),
+                        Call(BrokerStep.RearmPubIn),
                         GuestAction.Release(m.BrokerEp.Lock));
                 }
                 break;
-            case RearmPubIn:
+            case BrokerStep.RearmPubIn:
                 m.PubIn.Armed = true;
                 if (m.HasWork(m.PubIn) && m.MakeReady(m.PubIn))
                     EmitNow(GuestAction.SignalLocked(m.BrokerEp.Wq));
                 break;
-            case DeliverSubIn:
+            case BrokerStep.DeliverSubIn:
                 m.ClientRx += _n;
                 if (m.MakeReady(m.SubIn))
                     EmitNow(GuestAction.Signal(m.ClientEp.Wq));
                 break;
-            case RetryWrite:
+            case BrokerStep.RetryWrite:
                 WriteToClient();
                 break;
-            case WriteMore:
+            case BrokerStep.WriteMore:
                 if (m.QueueDepth > 0)
                     WriteToClient();
                 else
@@ -577,8 +637,8 @@ internal sealed class BrokerWorker(AmqpPerftest m, int index) : ScriptedProgram
             GuestAction.Release(sock.Slock),
             GuestAction.Compute(m.ReadNs(n)),
             GuestAction.Compute(Math.Max(1, s.BrokerInPerMessage.Ns * n), userMode: true),
-            GuestAction.Call(this, Enqueue),
-            GuestAction.Call(this, ReadMore));
+            Call(BrokerStep.Enqueue),
+            Call(BrokerStep.ReadMore));
     }
 
     private void WriteToClient()
@@ -593,7 +653,7 @@ internal sealed class BrokerWorker(AmqpPerftest m, int index) : ScriptedProgram
         if (n <= 0)
         {
             m.SubWriterWaiting = true;
-            EmitNow(GuestAction.Wait(m.SubSockSpace), GuestAction.Call(this, RetryWrite));
+            EmitNow(GuestAction.Wait(m.SubSockSpace), Call(BrokerStep.RetryWrite));
             return;
         }
         m.QueueDepth -= n;
@@ -606,10 +666,10 @@ internal sealed class BrokerWorker(AmqpPerftest m, int index) : ScriptedProgram
             GuestAction.Acquire(rx.Slock),
             GuestAction.Compute(s.TcpReceive.Ns),
             GuestAction.Acquire(rx.WqLock),
-            GuestAction.Call(this, DeliverSubIn),
+            Call(BrokerStep.DeliverSubIn),
             GuestAction.Release(rx.WqLock),
             GuestAction.Release(rx.Slock),
-            GuestAction.Call(this, WriteMore));
+            Call(BrokerStep.WriteMore));
         // The dequeued messages are released as they are encoded, before the write: each chunk
         // goes back to the arena that allocated it, and every heap_trim that shrinks a heap is a
         // madvise by this thread → TLB shootdown (EmitNow puts them in front of the batch).
@@ -631,23 +691,32 @@ internal sealed class BrokerWorker(AmqpPerftest m, int index) : ScriptedProgram
     }
 }
 
-/// <summary>Stage F: the subscriber pops framesets and accounts messages; it sleeps on the queue's condition when empty.</summary>
-internal sealed class Subscriber(AmqpPerftest m) : ScriptedProgram
+/// <summary>The steps of <see cref="Subscriber"/>.</summary>
+internal enum SubscriberStep
 {
-    private const int TakeCode = 0, ReceivedCode = 1;
+    /// <summary>Take the queued messages and process them, or wait for some.</summary>
+    Take,
+
+    /// <summary>The messages are processed: count them.</summary>
+    Received,
+}
+
+/// <summary>Stage F: the subscriber pops framesets and accounts messages; it sleeps on the queue's condition when empty.</summary>
+internal sealed class Subscriber(AmqpPerftest m) : ScriptedProgram<SubscriberStep>
+{
     private long _n;
 
-    protected override void Plan(GuestThread thread) => Emit(TakeCode);
+    protected override void Plan(GuestThread thread) => Emit(SubscriberStep.Take);
 
-    public override void Run(GuestThread thread, int code)
+    protected override void Run(GuestThread thread, SubscriberStep step)
     {
-        if (code == TakeCode)
+        if (step == SubscriberStep.Take)
         {
             if (m.SubQueued > 0)
             {
                 _n = m.SubQueued;
                 m.SubQueued = 0;
-                EmitNow(GuestAction.Compute(m.Settings.SubscribePerMessage.Ns * _n, userMode: true), GuestAction.Call(this, ReceivedCode));
+                EmitNow(GuestAction.Compute(m.Settings.SubscribePerMessage.Ns * _n, userMode: true), Call(SubscriberStep.Received));
             }
             else
             {

@@ -18,12 +18,19 @@ public sealed class GuestHog : IThreadProgram
     }
 }
 
+/// <summary>The steps of <see cref="LockLoop"/>.</summary>
+public enum LockLoopStep
+{
+    /// <summary>The lock was released: one iteration done.</summary>
+    IterationDone,
+}
+
 /// <summary>
 /// The lock microbenchmark thread: think (user mode), take the lock, hold it, release, count one
 /// iteration; stops after <see cref="Iterations"/> when a limit is set. The lock is a spinlock, or
 /// a kernel mutex (<see cref="GuestMutex"/>) when built with one.
 /// </summary>
-public sealed class LockLoop : ScriptedProgram
+public sealed class LockLoop : ScriptedProgram<LockLoopStep>
 {
     private readonly GuestSpinLock? _lock;
     private readonly GuestMutex? _mutex;
@@ -69,8 +76,8 @@ public sealed class LockLoop : ScriptedProgram
         Emit(_mutex is null ? GuestAction.Acquire(_lock!) : GuestAction.MutexLock(_mutex));
         Emit(GuestAction.Compute(_hold()));
         Emit(_mutex is null ? GuestAction.Release(_lock!) : GuestAction.MutexUnlock(_mutex));
-        Emit(0);
+        Emit(LockLoopStep.IterationDone);
     }
 
-    public override void Run(GuestThread thread, int code) => Iterations++;
+    protected override void Run(GuestThread thread, LockLoopStep step) => Iterations++;
 }

@@ -274,6 +274,12 @@ public class ReproduceTests
             int code = PlesimCli.Run(["reproduce", "riel-2011", "--quick", "--runs", "2", "--cgroups", "--out", dir], o, e);
             Assert.True(code == 0, e.ToString());
             string text = File.ReadAllText(Path.Combine(dir, "reproduce.txt"));
+            // Redirected and saved, the wide tables are split or transposed to the fixed width (decision 0029), never wrapped or cut.
+            foreach (var copy in new[] { o.ToString(), text })
+            {
+                Assert.True(copy.Split('\n').Max(l => l.Length) <= CliContext.RedirectedWidth, copy);
+                Assert.DoesNotContain("…", copy, StringComparison.Ordinal);
+            }
             Assert.Contains("CPU split between the guests", text, StringComparison.Ordinal);
             Assert.Contains("Published (cgroups)", text, StringComparison.Ordinal);
             Assert.Contains("Published cells by basis: 4 calibrated, 8 informed, 0 predicted (of 12).", text, StringComparison.Ordinal);

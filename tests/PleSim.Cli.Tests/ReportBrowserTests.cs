@@ -7,7 +7,8 @@ namespace PleSim.Cli.Tests;
 /// <summary>
 /// The HTML report opened in a real headless browser (Debian's Chromium driven by PuppeteerSharp):
 /// it loads without console errors or failed requests, its tables hold the values of points.json,
-/// every plot renders, and a screenshot is kept as a test artifact (TestResults/report.png).
+/// every plot renders with units on both axes, nothing overflows the page sideways (wide tables
+/// scroll in their box, the scenario's long lines wrap), and a screenshot is kept as a test artifact (TestResults/report.png).
 /// </summary>
 public sealed class ReportBrowserTests : IDisposable
 {
@@ -36,7 +37,11 @@ public sealed class ReportBrowserTests : IDisposable
     public async Task The_html_report_renders_in_chromium_with_the_expected_values_and_plots()
     {
         var chromium = Chromium();
-        var (code, _, err) = SweepCliTests.Plesim(["sweep", CliTests.Repo("scenarios", "engine-hold.yaml"), .. SweepCliTests.Grid, "--out", _dir]);
+        // The shipped scenario with a line longer than the page: the scenario listing must wrap it, not clip it.
+        var scenario = Path.Combine(_dir, "engine-hold.yaml");
+        File.WriteAllText(scenario, File.ReadAllText(CliTests.Repo("scenarios", "engine-hold.yaml")) +
+            "# " + string.Join(" ", Enumerable.Range(0, 40).Select(i => $"a-long-comment-word-{i}")) + "\n");
+        var (code, _, err) = SweepCliTests.Plesim(["sweep", scenario, .. SweepCliTests.Grid, "--out", _dir]);
         Assert.True(code == 0, err);
         var html = Path.Combine(_dir, "report.html");
         (code, _, err) = SweepCliTests.Plesim("report", _dir, "--html", html);
@@ -105,6 +110,45 @@ public sealed class ReportBrowserTests : IDisposable
         }
         var eventsPlot = plots.EnumerateArray().Single(p => p.GetProperty("id").GetString() == "plot-metric-events");
         Assert.Contains("cancel_half=true", eventsPlot.GetProperty("texts").GetString(), StringComparison.Ordinal);
+        // Both axes of every plot are titled with their unit: "name [unit]".
+        foreach (var p in plots.EnumerateArray())
+        {
+            var titled = p.GetProperty("texts").GetString()!.Split('|').Select(t => t.Trim()).Where(t => System.Text.RegularExpressions.Regex.IsMatch(t, @"^\S+ \[[^\]]+\]")).ToList();
+            Assert.True(titled.Count >= 2, $"{p.GetProperty("id").GetString()}: axis titles without a unit: {p.GetProperty("texts").GetString()}");
+        }
+        Assert.Contains("engine_hold.population [events]", eventsPlot.GetProperty("texts").GetString(), StringComparison.Ordinal);
+        Assert.Contains("events [events]", eventsPlot.GetProperty("texts").GetString(), StringComparison.Ordinal);
+
+        // Nothing sticks out of the page sideways, on a wide and on a narrow window, with every
+        // folded section open: wide tables scroll inside their own box, long lines wrap.
+        foreach (var width in new[] { 1200, 640 })
+        {
+            await page.SetViewportAsync(new ViewPortOptions { Width = width, Height = 900 });
+            var overflow = await page.EvaluateExpressionAsync<string[]>("""
+                (() => {
+                  for (const d of document.querySelectorAll('details')) d.open = true;
+                  const W = document.documentElement.clientWidth;
+                  const bad = [];
+                  for (const e of document.body.querySelectorAll('*')) {
+                    let p = e.parentElement, inScroller = false;
+                    while (p && p !== document.body) {
+                      const o = getComputedStyle(p).overflowX;
+                      if (o === 'auto' || o === 'scroll' || o === 'hidden') { inScroller = true; break; }
+                      p = p.parentElement;
+                    }
+                    if (inScroller) continue;
+                    const r = e.getBoundingClientRect();
+                    if (r.right > W + 0.5) bad.push(e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + ' ends at ' + Math.round(r.right));
+                  }
+                  for (const p of document.querySelectorAll('pre'))
+                    if (p.scrollWidth > p.clientWidth + 1) bad.push('pre' + (p.id ? '#' + p.id : '') + ' hides ' + (p.scrollWidth - p.clientWidth) + ' px of its lines');
+                  if (document.documentElement.scrollWidth > W) bad.push('the page scrolls sideways: ' + document.documentElement.scrollWidth + ' > ' + W);
+                  return bad;
+                })()
+                """);
+            Assert.True(overflow.Length == 0, $"at {width} px: {string.Join("; ", overflow)}");
+        }
+        await page.SetViewportAsync(new ViewPortOptions { Width = 1200, Height = 900 });
 
         var shot = CliTests.Repo("TestResults", "report.png");
         Directory.CreateDirectory(Path.GetDirectoryName(shot)!);

@@ -16,7 +16,8 @@ public static class RunCommand
         var runs = new Option<int?>("--runs", "-n") { Description = "Number of runs (seeds); default: the file's 'runs'" };
         var seed = new Option<ulong?>("--seed", "-s") { Description = "First seed; runs use seed, seed+1, ... (default: the file's 'seed')" };
         var json = new Option<bool>("--json") { Description = "Print the JSON result contract on standard output instead of tables" };
-        var outDir = new Option<string?>("--out", "-o") { Description = "Also write results.json, runs.csv and summary.csv into this directory" };
+        var csv = new Option<bool>("--csv") { Description = "Print one CSV row per run (seed, status, error, every metric) on standard output instead of tables" };
+        var outDir = new Option<string?>("--out", "-o") { Description = "Also write results.json, runs.csv and summary.csv into this directory (with --details also cpus.csv, tasks.csv, groups.csv, vms.csv of the first run)" };
         var set = CommonOptions.Set();
         var invariants = new Option<bool>("--check-invariants") { Description = "Check every registered model invariant after each event (slow)" };
         var parallel = CommonOptions.Parallel();
@@ -27,15 +28,24 @@ public static class RunCommand
         var traceFor = new Option<string>("--trace-for") { Description = "Length of the traced window (default 200ms)", DefaultValueFactory = _ => "200ms" };
         var cmd = new Command("run", "Run a scenario: each run is one seed; runs execute in parallel, results are in seed order")
         {
-            file, runs, seed, json, outDir, set, invariants, parallel, plugin, details, trace, traceFrom, traceFor,
+            file, runs, seed, json, csv, outDir, set, invariants, parallel, plugin, details, trace, traceFrom, traceFor,
         };
         cmd.SetAction(parse =>
         {
+            if (parse.GetValue(json) && parse.GetValue(csv))
+                throw new CliInputException("--json and --csv both choose what standard output carries: give one of them");
             CommonOptions.LoadPlugins(parse.GetValue(plugin));
             var overrides = CommonOptions.ParseOverrides(parse.GetValue(set));
             var scenario = CommonOptions.LoadOrReport(ctx, parse.GetValue(file)!, overrides);
             if (scenario is null)
                 return ExitCodes.BadInput;
+            // The metrics it names (metrics:, compare_metric) must be ones its model reports.
+            if (MetricNames.Check(scenario) is { Count: > 0 } unknownMetrics)
+            {
+                foreach (var d in unknownMetrics)
+                    ctx.Err.WriteLine(d.ToString());
+                return ExitCodes.BadInput;
+            }
             int? n = parse.GetValue(runs);
             if (n is <= 0)
                 throw new CliInputException($"--runs must be positive, got {n}");
@@ -70,10 +80,22 @@ public static class RunCommand
                 AtomicFile.Write(Path.Combine(dir, "results.json"), jsonText);
                 AtomicFile.Write(Path.Combine(dir, "runs.csv"), CsvExport.Runs(results));
                 AtomicFile.Write(Path.Combine(dir, "summary.csv"), CsvExport.Summary(MetricSummary.OfRuns(results)));
+                if (parse.GetValue(details) && results.Length > 0)
+                {
+                    var r = results[0];
+                    AtomicFile.Write(Path.Combine(dir, "cpus.csv"), CsvExport.Records(r.Cpus));
+                    AtomicFile.Write(Path.Combine(dir, "tasks.csv"), CsvExport.Records(r.Tasks));
+                    AtomicFile.Write(Path.Combine(dir, "groups.csv"), CsvExport.Records(r.Groups));
+                    AtomicFile.Write(Path.Combine(dir, "vms.csv"), CsvExport.Records(r.Vms));
+                }
             }
             if (parse.GetValue(json))
             {
                 ctx.Out.Write(jsonText);
+            }
+            else if (parse.GetValue(csv))
+            {
+                ctx.Out.Write(CsvExport.Runs(results));
             }
             else
             {

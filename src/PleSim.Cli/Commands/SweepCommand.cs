@@ -117,6 +117,19 @@ public static class SweepCommand
                 }
                 dir = parse.GetValue(outDir) ?? Path.Combine("out", SafeName(plan.Base.Name));
             }
+            // Every metric named (in the file, by --metric, by --target-ci) must be one the model
+            // reports: checked against a probe run of the base scenario before the first run.
+            var located = fromStore ? [] : MetricNames.Check(plan.Base);
+            foreach (var d in located)
+                ctx.Err.WriteLine(d.ToString());
+            var named = (parse.GetValue(metric) ?? []).Select(m => (m, "--metric")).ToList();
+            if (adaptive is not null)
+                named.Add((adaptive.Metric, "--target-ci"));
+            var unknown = MetricNames.CheckNames(plan.Base, named);
+            foreach (var u in unknown)
+                ctx.Error(u);
+            if (located.Count > 0 || unknown.Count > 0)
+                return ExitCodes.BadInput;
             // Where the store and the exports go is checked before anything runs.
             OutputPaths.CheckDirectory(dir, "--out");
             var storePath = Path.Combine(dir, sh.StoreFileName);

@@ -37,34 +37,96 @@ public static class MetricNames
         return names.Distinct().ToList();
     }
 
-    /// <summary>A located problem for each listed metric the model does not produce, with the closest valid names.</summary>
+    /// <summary>
+    /// A located problem for each metric the scenario names that its model does not produce: the
+    /// <c>metrics:</c> list and <c>compare_metric</c>, with the closest valid names.
+    /// </summary>
     public static IReadOnlyList<ScenarioDiagnostic> Check(Scenario scenario)
     {
-        if (scenario.Metrics.Count == 0 || Of(scenario) is not { } valid)
+        if ((scenario.Metrics.Count == 0 && scenario.CompareMetric is null) || Of(scenario) is not { } valid)
             return [];
         var known = new HashSet<string>(valid, StringComparer.Ordinal);
-        var items = ListNodes(scenario);
+        var root = ScenarioLoader.Parse(scenario.SourceText, new ReadContext(scenario.SourceFile));
+        var items = ListNodes(root, "metrics");
         var problems = new List<ScenarioDiagnostic>();
         for (int i = 0; i < scenario.Metrics.Count; i++)
         {
             var name = scenario.Metrics[i];
             if (known.Contains(name))
                 continue;
-            var guess = Suggestions.Closest(name, valid);
-            var hint = guess is null ? "" : $"; did you mean '{guess}'?";
             var node = i < items.Count ? items[i] : null;
-            var listed = valid.Count <= 40 ? string.Join(", ", valid) : string.Join(", ", valid.Take(40)) + $", … ({valid.Count} in all)";
-            problems.Add(new ScenarioDiagnostic(scenario.SourceFile, (int)(node?.Start.Line ?? 0), (int)(node?.Start.Column ?? 0), $"metrics[{i}]",
-                $"'{YamlGuard.Clip(name)}' is not a metric this scenario reports{hint} (it reports: {listed})"));
+            problems.Add(new ScenarioDiagnostic(scenario.SourceFile, (int)(node?.Start.Line ?? 0), (int)(node?.Start.Column ?? 0), $"metrics[{i}]", Unknown(name, valid)));
+        }
+        if (scenario.CompareMetric is { } compare && !known.Contains(compare))
+        {
+            var node = ListNodes(root, "compare_metric").FirstOrDefault();
+            problems.Add(new ScenarioDiagnostic(scenario.SourceFile, (int)(node?.Start.Line ?? 0), (int)(node?.Start.Column ?? 0), "compare_metric", Unknown(compare, valid)));
         }
         return problems;
     }
 
-    /// <summary>The nodes of the file's metrics list, for positions.</summary>
-    private static List<YamlNode> ListNodes(Scenario scenario)
+    /// <summary>
+    /// Names given on the command line (<paramref name="names"/>: the name and the option that gave
+    /// it, e.g. <c>--metric</c>) that the model of <paramref name="scenario"/> does not produce, each
+    /// as one line: "OPTION: 'name' is not a metric …; did you mean …?". Empty when all are valid
+    /// (or when the probe run fails: the run itself then reports why).
+    /// </summary>
+    public static IReadOnlyList<string> CheckNames(Scenario scenario, IEnumerable<(string Name, string Where)> names)
     {
-        var root = ScenarioLoader.Parse(scenario.SourceText, new ReadContext(scenario.SourceFile));
-        if (root is not null && root.Children.TryGetValue(new YamlScalarNode("metrics"), out var node))
+        var list = names.ToList();
+        if (list.Count == 0 || Of(scenario) is not { } valid)
+            return [];
+        var known = new HashSet<string>(valid, StringComparer.Ordinal);
+        return list.Where(n => !known.Contains(n.Name)).Select(n => $"{n.Where}: {Unknown(n.Name, valid)}").ToList();
+    }
+
+    /// <summary>"'name' is not a metric this scenario reports; did you mean …?", or the names it reports when none is close.</summary>
+    public static string Unknown(string name, IReadOnlyList<string> valid)
+    {
+        var near = NearMatches(name, valid);
+        var hint = near.Count switch
+        {
+            0 => "",
+            1 => $"; did you mean '{near[0]}'?",
+            _ => $"; did you mean {string.Join(", ", near.Take(near.Count - 1).Select(n => $"'{n}'"))} or '{near[^1]}'?",
+        };
+        // With near matches, the full list would bury them: it is one command away.
+        var listed = near.Count > 0 ? $"'plesim metrics SCENARIO' lists all {valid.Count}"
+            : "it reports: " + (valid.Count <= 40 ? string.Join(", ", valid) : string.Join(", ", valid.Take(40)) + $", … ({valid.Count} in all; 'plesim metrics SCENARIO' lists them)");
+        return $"'{YamlGuard.Clip(name)}' is not a metric this scenario reports{hint} ({listed})";
+    }
+
+    /// <summary>
+    /// Up to <paramref name="max"/> valid names close to <paramref name="name"/>, from the first of
+    /// these that has any: names that end with it as whole segments (<c>frac_spin</c> →
+    /// <c>bench.frac_spin</c>, <c>loops.frac_spin</c>); likely typos (edit distance at most a third of
+    /// the length, at least 2; only those within 2 of the closest); names that contain it.
+    /// </summary>
+    public static IReadOnlyList<string> NearMatches(string name, IReadOnlyList<string> valid, int max = 3)
+    {
+        var lower = name.ToLowerInvariant();
+        var tail = valid.Where(v => v.EndsWith("." + lower, StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal).ToList();
+        if (tail.Count > 0)
+            return tail.Take(max).ToList();
+        var typos = new List<(int Distance, string Name)>();
+        foreach (var v in valid)
+        {
+            int d = Suggestions.Distance(lower, v.ToLowerInvariant());
+            if (d <= Math.Max(2, Math.Max(lower.Length, v.Length) / 3))
+                typos.Add((d, v));
+        }
+        if (typos.Count > 0)
+        {
+            int best = typos.Min(t => t.Distance);
+            return typos.Where(t => t.Distance <= best + 2).OrderBy(t => t.Distance).ThenBy(t => t.Name, StringComparer.Ordinal).Take(max).Select(t => t.Name).ToList();
+        }
+        return valid.Where(v => v.Contains(lower, StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal).Take(max).ToList();
+    }
+
+    /// <summary>The nodes of a top-level key's value (a list's items, or the scalar), for positions.</summary>
+    private static List<YamlNode> ListNodes(YamlMappingNode? root, string key)
+    {
+        if (root is not null && root.Children.TryGetValue(new YamlScalarNode(key), out var node))
             return node is YamlSequenceNode seq ? [.. seq.Children] : [node];
         return [];
     }
