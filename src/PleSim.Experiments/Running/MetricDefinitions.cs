@@ -62,6 +62,8 @@ public static class MetricDefinitions
         new("*.irqs_deferred_per_second", "1/s", "guest interrupts delivered late because the VCPU was not running, per second"),
         new("*.irq_deferred_mean_us", "µs", "mean delay of a deferred guest interrupt"),
         new("*.irq_window_exits_per_second", "1/s", "interrupt-window exits, per second"),
+        new("*.ipi_exits_per_second", "1/s", "IPI exits (APIC ICR writes; with x2APIC an MSR write, one per destination), per second"),
+        new("*.hlt_exits_per_second", "1/s", "HLT exits of the VM's VCPUs, per second"),
         new("*.pv_lock_halts_per_second", "1/s", "paravirtual spinlock halts (pv_wait), per second"),
         new("*.pv_kicks_per_second", "1/s", "paravirtual kicks (KICK_CPU hypercalls), per second"),
         new("*.lock_steals_per_second", "1/s", "locks taken out of queue order (test-and-set or qspinlock steals), per second"),

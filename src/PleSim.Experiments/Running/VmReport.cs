@@ -78,6 +78,10 @@ internal static class VmReport
             result.AddMetric(p + "irqs_deferred_per_second", D("irqs_deferred") / seconds);
             result.AddMetric(p + "irq_deferred_mean_us", D("irqs_deferred") > 0 ? D("irq_deferred_ns") / D("irqs_deferred") / 1e3 : double.NaN);
             result.AddMetric(p + "irq_window_exits_per_second", D("irq_window_exits") / seconds);
+            // IPIs sent by writing the APIC ICR (x2APIC: an MSR write, one exit per destination) and
+            // HLT exits; a PV send-IPI hypercall is not an ICR exit.
+            result.AddMetric(p + "ipi_exits_per_second", D("ipi_exits") / seconds);
+            result.AddMetric(p + "hlt_exits_per_second", D("hlt_exits") / seconds);
             // Paravirtual guest (decision 0023): PV lock halts and KVM_HC_KICK_CPU kicks, PV queued
             // lock steals, shootdown targets skipped by PV TLB flush, KVM_HC_SCHED_YIELD calls.
             result.AddMetric(p + "pv_lock_halts_per_second", D("lock_pv_halts") / seconds);
