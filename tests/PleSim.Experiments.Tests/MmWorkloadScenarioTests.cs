@@ -46,6 +46,22 @@ public class MmWorkloadScenarioTests
     }
 
     [Fact]
+    public void With_two_benchmark_guests_the_run_ends_when_the_slower_one_is_done()
+    {
+        // The second guest runs a much smaller kernbench: it finishes first, and the run goes on
+        // until the first guest's last unit is reaped, so both report their own elapsed time.
+        var text = File.ReadAllText(HostScenarioTests.Repo("scenarios", "workloads", "kernbench.yaml"))
+            .Replace("    workload: {kind: hog, loops: 4}", "    workload: {kind: kernbench, jobs: 4, compile_units: 2, compile_time: 2ms}", StringComparison.Ordinal)
+            .Replace("loops.cpus_used", "loops.elapsed_s", StringComparison.Ordinal);
+        var s = ScenarioLoader.LoadText(text, "two-kernbench.yaml", [Override.Parse("vms[0].workload.compile_units=20"), Override.Parse("vms[0].workload.compile_time=2ms")]);
+        var r = Runner.RunOne(s, 1, new RunOptions());
+        Assert.True(r.Error is null, r.Error);
+        double slow = M(r, "kernbench.elapsed_s"), fast = M(r, "loops.elapsed_s");
+        Assert.True(double.IsFinite(slow) && double.IsFinite(fast), $"elapsed {slow} and {fast}");
+        Assert.True(fast < slow, $"the small build ({fast} s) should end before the large one ({slow} s)");
+    }
+
+    [Fact]
     public void The_same_seed_gives_byte_identical_json()
     {
         var s = Load("ebizzy.yaml", "duration=40ms", "warmup=10ms");

@@ -85,8 +85,25 @@ public sealed class SystemRun : IModelRun, IEventHandler
     private Dictionary<string, double>[] _vmAtReset = [];
     private long _resetAt;
 
-    /// <summary>A VM's workload finished its fixed amount of work (boot storm): the run ends.</summary>
-    internal void OnVmFinished(VmRuntime vm) => Sim.Stop();
+    /// <summary>
+    /// A VM's workload finished its fixed amount of work (boot storm, kernbench, hackbench, a
+    /// limited sysbench, ebizzy's -S): the run ends once every VM with a fixed amount of work has
+    /// finished (VMs of hogs or idle VMs never do), so each benchmark VM reports its own time.
+    /// </summary>
+    internal void OnVmFinished(VmRuntime vm)
+    {
+        if (vm.Finished)
+            return;
+        vm.Finished = true;
+        int pending = 0;
+        foreach (var v in Vms)
+        {
+            if (v.HasFixedWork && !v.Finished)
+                pending++;
+        }
+        if (pending == 0)
+            Sim.Stop();
+    }
 
     private void AddHostTasks(HostTaskSettings ts, Dictionary<string, TaskGroup> groups)
     {

@@ -74,6 +74,12 @@ public sealed class VmRuntime
     }
 
     public VmSettings Settings { get; }
+
+    /// <summary>The workload does a fixed amount of work and reports when it is done (<see cref="SystemRun.OnVmFinished"/>).</summary>
+    public bool HasFixedWork => Settings.Workload.Kind is "boot-storm" or "ebizzy" or "kernbench" or "hackbench" or "sysbench";
+
+    /// <summary>The workload has reported that it is done.</summary>
+    public bool Finished { get; internal set; }
     public Vm Vm { get; }
     public GuestKernel Kernel { get; }
     public AmqpPerftest? Amqp { get; }
