@@ -131,11 +131,17 @@ public sealed class Ebizzy
     }
 }
 
+/// <summary>The steps of <see cref="EbizzyThread"/>.</summary>
+public enum EbizzyStep
+{
+    /// <summary>A record is searched and its buffer freed: count it.</summary>
+    Record,
+}
+
 /// <summary>One ebizzy thread: the <c>search_mem</c> loop as a state machine.</summary>
-public sealed class EbizzyThread : MmProgram
+public sealed class EbizzyThread : MmProgram<EbizzyStep>
 {
     private const int PageSize = 4096;
-    private const int CodeRecord = 0;
 
     private readonly Ebizzy _e;
     private readonly EbizzySettings _s;
@@ -329,12 +335,12 @@ public sealed class EbizzyThread : MmProgram
                 EmitMadviseDontneed(_e.Mm, present, _pte);
             }
         }
-        Emit(CodeRecord);
+        Emit(EbizzyStep.Record);
     }
 
-    public override void Run(GuestThread thread, int code)
+    protected override void Run(GuestThread thread, EbizzyStep step)
     {
-        if (code == CodeRecord)
+        if (step == EbizzyStep.Record)
         {
             Records++;
             _e.Records++;

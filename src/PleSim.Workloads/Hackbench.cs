@@ -261,8 +261,30 @@ internal interface IFrontEmitter
     void Now(in GuestAction a);
 }
 
+/// <summary>The steps of <see cref="Sender"/>.</summary>
+internal enum SenderStep
+{
+    /// <summary>Socket: charge an skb to the sending socket, or sleep until there is room (sock_alloc_send_pskb).</summary>
+    Alloc,
+
+    /// <summary>Socket, under the receive-queue lock: the skb is on the receiver's queue.</summary>
+    Enqueue,
+
+    /// <summary>Socket: sk_data_ready, waking the reader if it sleeps; the message is sent.</summary>
+    DataReady,
+
+    /// <summary>Pipe: take the pipe's mutex, or sleep on it and retry.</summary>
+    MutexTry,
+
+    /// <summary>Pipe, under the mutex: write into a page buffer, or sleep on pipe->wait while all are full.</summary>
+    PipeWrite,
+
+    /// <summary>Pipe: the write is done (or the writer goes to sleep): wake pipe->wait if a buffer was added, unlock.</summary>
+    PipeDone,
+}
+
 /// <summary>hackbench.c sender(): for each loop, write one message to each receiver of the group.</summary>
-internal sealed class Sender : ScriptedProgram, IFrontEmitter
+internal sealed class Sender : ScriptedProgram<SenderStep>, IFrontEmitter
 {
     private readonly Hackbench hb;
     private readonly int group;
@@ -275,7 +297,6 @@ internal sealed class Sender : ScriptedProgram, IFrontEmitter
         _wakeAll = new WakeAll(this);
     }
 
-    private const int Alloc = 0, Enqueue = 1, DataReady = 2, MutexTry = 3, PipeWrite = 4, PipeDone = 5;
     private long _loop;
     private int _j;
     private bool _doWakeup;
@@ -295,12 +316,12 @@ internal sealed class Sender : ScriptedProgram, IFrontEmitter
         Emit(GuestAction.Compute(hb.Settings.UserPerMessageNs, userMode: true));
         if (hb.Settings.Ipc == HackbenchIpc.Socket)
         {
-            Emit(Alloc);
+            Emit(SenderStep.Alloc);
         }
         else
         {
-            Emit(MutexTry);
-            Emit(PipeWrite);
+            Emit(SenderStep.MutexTry);
+            Emit(SenderStep.PipeWrite);
         }
     }
 
@@ -314,19 +335,19 @@ internal sealed class Sender : ScriptedProgram, IFrontEmitter
         }
     }
 
-    public override void Run(GuestThread thread, int code)
+    protected override void Run(GuestThread thread, SenderStep step)
     {
         var s = hb.Settings;
         var r = Target;
-        switch (code)
+        switch (step)
         {
-            case Alloc:
+            case SenderStep.Alloc:
                 // sock_alloc_send_pskb: room while sk_wmem_alloc < sk_sndbuf; else sock_wait_for_wmem.
                 if (r.WmemAlloc >= s.SndBuf)
                 {
                     hb.SenderSleeps++;
                     r.WritersSleeping++;
-                    EmitNow(GuestAction.Wait(r.WriteWq), GuestAction.Call(this, Alloc));
+                    EmitNow(GuestAction.Wait(r.WriteWq), Call(SenderStep.Alloc));
                     return;
                 }
                 r.WmemAlloc += s.TrueSize; // skb_set_owner_w
@@ -335,17 +356,17 @@ internal sealed class Sender : ScriptedProgram, IFrontEmitter
                     GuestAction.Acquire(r.StateLock!),
                     GuestAction.Acquire(r.QueueLock!),
                     GuestAction.Compute(s.QueueOpNs),
-                    GuestAction.Call(this, Enqueue),
+                    Call(SenderStep.Enqueue),
                     GuestAction.Release(r.QueueLock!),
                     GuestAction.Release(r.StateLock!),
-                    GuestAction.Call(this, DataReady));
+                    Call(SenderStep.DataReady));
                 break;
-            case Enqueue:
+            case SenderStep.Enqueue:
                 r.Queued++;
                 if (r.Queued > hb.MaxQueued)
                     hb.MaxQueued = r.Queued;
                 break;
-            case DataReady:
+            case SenderStep.DataReady:
                 // sock_def_readable: wq_has_sleeper → wake_up_interruptible_sync_poll. The woken
                 // reader leaves the queue at once (autoremove_wake_function).
                 bool wake = r.ReaderSleeping;
@@ -354,10 +375,10 @@ internal sealed class Sender : ScriptedProgram, IFrontEmitter
                 if (wake)
                     EmitNow(GuestAction.Signal(r.ReadWq));
                 break;
-            case MutexTry:
-                PipeMutex.Lock(hb, this, r, thread, MutexTry);
+            case SenderStep.MutexTry:
+                PipeMutex.Lock(hb, this, r, thread, Call(SenderStep.MutexTry));
                 break;
-            case PipeWrite:
+            case SenderStep.PipeWrite:
             {
                 int last = (r.CurBuf + r.NrBufs - 1) % s.PipeBuffers;
                 if (r.NrBufs > 0 && r.Lens![last] + s.DataSize <= s.PageSize)
@@ -378,7 +399,7 @@ internal sealed class Sender : ScriptedProgram, IFrontEmitter
                     // Full: pipe_wait — on pipe->wait (registered under the mutex), unlock, sleep, relock, retry.
                     hb.SenderSleeps++;
                     r.PipeSleepers++;
-                    EmitNow(GuestAction.Call(this, PipeDone), GuestAction.Wait(r.WriteWq), GuestAction.Call(this, MutexTry), GuestAction.Call(this, PipeWrite));
+                    EmitNow(Call(SenderStep.PipeDone), GuestAction.Wait(r.WriteWq), Call(SenderStep.MutexTry), Call(SenderStep.PipeWrite));
                     _doWakeup = false;
                     _sleeping = true;
                     return;
@@ -386,10 +407,10 @@ internal sealed class Sender : ScriptedProgram, IFrontEmitter
                 r.Queued++;
                 if (r.Queued > hb.MaxQueued)
                     hb.MaxQueued = r.Queued;
-                EmitNow(GuestAction.Compute(s.WriteFixedNs + hb.CopyNs), GuestAction.Call(this, PipeDone));
+                EmitNow(GuestAction.Compute(s.WriteFixedNs + hb.CopyNs), Call(SenderStep.PipeDone));
                 break;
             }
-            case PipeDone:
+            case SenderStep.PipeDone:
             {
                 bool sleeping = _sleeping;
                 _sleeping = false;
@@ -409,8 +430,30 @@ internal sealed class Sender : ScriptedProgram, IFrontEmitter
     }
 }
 
+/// <summary>The steps of <see cref="ReceiverProgram"/>.</summary>
+internal enum ReceiverStep
+{
+    /// <summary>Socket, under unix_state_lock: dequeue an skb, or sleep until one is queued.</summary>
+    Check,
+
+    /// <summary>Socket, under the receive-queue lock: the skb is taken off the queue; the message is read.</summary>
+    Dequeue,
+
+    /// <summary>Socket: the skb is freed (sock_wfree), waking the sleeping senders once the socket is writable.</summary>
+    Free,
+
+    /// <summary>Pipe: take the pipe's mutex, or sleep on it and retry.</summary>
+    MutexTry,
+
+    /// <summary>Pipe, under the mutex: read from the first page buffer, or sleep on pipe->wait while the pipe is empty.</summary>
+    PipeRead,
+
+    /// <summary>Pipe: the read is done (or the reader goes to sleep): wake pipe->wait if a buffer was released, unlock.</summary>
+    PipeDone,
+}
+
 /// <summary>hackbench.c receiver(): read one message at a time until it has <c>fds × loops</c>.</summary>
-internal sealed class ReceiverProgram : ScriptedProgram, IFrontEmitter
+internal sealed class ReceiverProgram : ScriptedProgram<ReceiverStep>, IFrontEmitter
 {
     private readonly Hackbench hb;
     private readonly Hackbench.Receiver r;
@@ -423,7 +466,6 @@ internal sealed class ReceiverProgram : ScriptedProgram, IFrontEmitter
         _wakeAll = new WakeAll(this);
     }
 
-    private const int Check = 0, Dequeue = 1, Free = 2, MutexTry = 3, PipeRead = 4, PipeDone = 5;
     private long _got;
     private bool _done;
     private bool _doWakeup;
@@ -450,45 +492,45 @@ internal sealed class ReceiverProgram : ScriptedProgram, IFrontEmitter
             // mutex_lock(&u->readlock): one reader per socket, the fast path.
             Emit(GuestAction.Compute(hb.Settings.MutexFastNs));
             Emit(GuestAction.Acquire(r.StateLock!));
-            Emit(Check);
+            Emit(ReceiverStep.Check);
         }
         else
         {
-            Emit(MutexTry);
-            Emit(PipeRead);
+            Emit(ReceiverStep.MutexTry);
+            Emit(ReceiverStep.PipeRead);
         }
     }
 
-    public override void Run(GuestThread thread, int code)
+    protected override void Run(GuestThread thread, ReceiverStep step)
     {
         var s = hb.Settings;
-        switch (code)
+        switch (step)
         {
-            case Check:
+            case ReceiverStep.Check:
                 // Under unix_state_lock(sk): an skb, or unix_stream_data_wait (prepare_to_wait under
                 // the same lock the sender queues under, so no wake-up is lost).
                 if (r.Queued == 0)
                 {
                     hb.ReceiverSleeps++;
                     r.ReaderSleeping = true;
-                    EmitNow(GuestAction.Release(r.StateLock!), GuestAction.Wait(r.ReadWq), GuestAction.Acquire(r.StateLock!), GuestAction.Call(this, Check));
+                    EmitNow(GuestAction.Release(r.StateLock!), GuestAction.Wait(r.ReadWq), GuestAction.Acquire(r.StateLock!), Call(ReceiverStep.Check));
                     return;
                 }
                 EmitNow(
                     GuestAction.Acquire(r.QueueLock!),
                     GuestAction.Compute(s.QueueOpNs),
-                    GuestAction.Call(this, Dequeue),
+                    Call(ReceiverStep.Dequeue),
                     GuestAction.Release(r.QueueLock!),
                     GuestAction.Release(r.StateLock!),
                     GuestAction.Compute(s.ReadFixedNs + hb.CopyNs),
-                    GuestAction.Call(this, Free));
+                    Call(ReceiverStep.Free));
                 break;
-            case Dequeue:
+            case ReceiverStep.Dequeue:
                 r.Queued--;
                 _got++;
                 hb.Received++;
                 break;
-            case Free:
+            case ReceiverStep.Free:
             {
                 // consume_skb → sock_wfree → unix_write_space: wake the senders once writable.
                 r.WmemAlloc -= s.TrueSize;
@@ -500,17 +542,17 @@ internal sealed class ReceiverProgram : ScriptedProgram, IFrontEmitter
                 }
                 break;
             }
-            case MutexTry:
-                PipeMutex.Lock(hb, this, r, thread, MutexTry);
+            case ReceiverStep.MutexTry:
+                PipeMutex.Lock(hb, this, r, thread, Call(ReceiverStep.MutexTry));
                 break;
-            case PipeRead:
+            case ReceiverStep.PipeRead:
                 if (r.NrBufs == 0)
                 {
                     // Empty (writers remain): pipe_wait.
                     hb.ReceiverSleeps++;
                     r.PipeSleepers++;
                     _doWakeup = false;
-                    EmitNow(GuestAction.Call(this, PipeDone), GuestAction.Wait(r.ReadWq), GuestAction.Call(this, MutexTry), GuestAction.Call(this, PipeRead));
+                    EmitNow(Call(ReceiverStep.PipeDone), GuestAction.Wait(r.ReadWq), Call(ReceiverStep.MutexTry), Call(ReceiverStep.PipeRead));
                     return;
                 }
                 r.Lens![r.CurBuf] -= s.DataSize;
@@ -526,9 +568,9 @@ internal sealed class ReceiverProgram : ScriptedProgram, IFrontEmitter
                 r.Queued--;
                 _got++;
                 hb.Received++;
-                EmitNow(GuestAction.Compute(s.ReadFixedNs + hb.CopyNs), GuestAction.Call(this, PipeDone));
+                EmitNow(GuestAction.Compute(s.ReadFixedNs + hb.CopyNs), Call(ReceiverStep.PipeDone));
                 break;
-            case PipeDone:
+            case ReceiverStep.PipeDone:
             {
                 int n = _doWakeup ? r.PipeSleepers : 0;
                 if (n > 0)
@@ -551,9 +593,9 @@ internal sealed class ReceiverProgram : ScriptedProgram, IFrontEmitter
 /// </summary>
 internal static class PipeMutex
 {
-    public static void Lock(Hackbench hb, ScriptedProgram p, Hackbench.Receiver r, GuestThread me, int retryCode)
+    /// <summary>Takes the mutex for <paramref name="me"/>, or plans a sleep on its wait list followed by <paramref name="retry"/> (the caller's own lock step).</summary>
+    public static void Lock(Hackbench hb, IFrontEmitter access, Hackbench.Receiver r, GuestThread me, in GuestAction retry)
     {
-        var access = (IFrontEmitter)p;
         if (r.MutexOwner is null)
         {
             r.MutexOwner = me;
@@ -563,13 +605,12 @@ internal static class PipeMutex
         hb.MutexContended++;
         r.MutexWaiters++;
         // Wait, then retry the lock: the retry is inserted in front of the caller's next step.
-        access.Now(GuestAction.Call((IGuestCallback)p, retryCode));
+        access.Now(retry);
         access.Now(GuestAction.Wait(r.MutexWq!));
     }
 
-    public static void Unlock(Hackbench hb, ScriptedProgram p, Hackbench.Receiver r)
+    public static void Unlock(Hackbench hb, IFrontEmitter access, Hackbench.Receiver r)
     {
-        var access = (IFrontEmitter)p;
         r.MutexOwner = null;
         if (r.MutexWaiters > 0)
         {

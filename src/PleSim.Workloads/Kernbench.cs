@@ -113,10 +113,16 @@ public sealed class Kernbench
     }
 }
 
-/// <summary>make: fork while a job slot is free and units remain, else wait4 for a child.</summary>
-internal sealed class MakeProcess : MmProgram
+/// <summary>The steps of <see cref="MakeProcess"/>.</summary>
+internal enum MakeStep
 {
-    private const int CodeFork = 0, CodeReap = 1;
+    /// <summary>wait4 returned a child: one compiler fewer running.</summary>
+    Reap,
+}
+
+/// <summary>make: fork while a job slot is free and units remain, else wait4 for a child.</summary>
+internal sealed class MakeProcess : MmProgram<MakeStep>
+{
     private readonly Kernbench _b;
     private CompilerProcess? _child;
     private int _running;
@@ -150,7 +156,7 @@ internal sealed class MakeProcess : MmProgram
             // wait4: sleep until a child's exit notifies the parent, then reap it.
             Emit(GuestAction.Wait(_b.ChildExit));
             Emit(GuestAction.Compute(s.Exit.Ns / 2));
-            Emit(CodeReap);
+            Emit(MakeStep.Reap);
             return;
         }
         if (_b.CompletedAt < 0)
@@ -158,17 +164,26 @@ internal sealed class MakeProcess : MmProgram
         Emit(GuestAction.Exit);
     }
 
-    public override void Run(GuestThread thread, int code)
+    protected override void Run(GuestThread thread, MakeStep step)
     {
-        if (code == CodeReap)
+        if (step == MakeStep.Reap)
             _running--;
     }
 }
 
-/// <summary>One job slot's compiler process: woken by make's fork, exec, fault, compile, write, exit.</summary>
-public sealed class CompilerProcess : MmProgram
+/// <summary>The steps of <see cref="CompilerProcess"/>.</summary>
+public enum CompilerStep
 {
-    private const int CodeExec = 0, CodeExited = 1;
+    /// <summary>exec: the process gets a fresh mm (exec_mmap → activate_mm).</summary>
+    Exec,
+
+    /// <summary>The unit is written and the process exits: counted, its slot back to make.</summary>
+    Exited,
+}
+
+/// <summary>One job slot's compiler process: woken by make's fork, exec, fault, compile, write, exit.</summary>
+public sealed class CompilerProcess : MmProgram<CompilerStep>
+{
     private readonly Kernbench _b;
     private readonly RandomStream _rng;
     private readonly GuestSpinLock _pte;
@@ -209,7 +224,7 @@ public sealed class CompilerProcess : MmProgram
             case 1:
             {
                 // exec: a fresh mm (exec_mmap → activate_mm), the compiler's image mapped.
-                Emit(CodeExec);
+                Emit(CompilerStep.Exec);
                 Emit(GuestAction.Compute(s.Exec.Ns));
                 double ct = _rng.LogNormalMeanCv(s.CompileTime.Ns, s.CompileTimeCv);
                 _computePerPage = Math.Max(1, (long)(ct / Math.Max(1, s.PagesPerUnit)));
@@ -239,16 +254,16 @@ public sealed class CompilerProcess : MmProgram
                 Emit(GuestAction.Compute(s.WriteOutput.Ns));
                 EmitExitMmap(_mm, s.PagesPerUnit, _pte);
                 Emit(GuestAction.Compute(s.Exit.Ns / 2));
-                Emit(CodeExited);
+                Emit(CompilerStep.Exited);
                 Emit(GuestAction.Signal(_b.ChildExit)); // exit_notify → the parent's wait4 wakes
                 _step = 0;
                 return;
         }
     }
 
-    public override void Run(GuestThread thread, int code)
+    protected override void Run(GuestThread thread, CompilerStep step)
     {
-        if (code == CodeExec)
+        if (step == CompilerStep.Exec)
         {
             _mm.Id = _b.NewMmId();
             _b.Kernel.ExecMm(thread, _mm.Id);

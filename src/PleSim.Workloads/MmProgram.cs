@@ -6,8 +6,10 @@ namespace PleSim.Workloads;
 /// A thread program that goes through the guest's memory-management paths: page faults, mmap,
 /// munmap, madvise(MADV_DONTNEED), exit_mmap — each as the 2.6.39 kernel orders its locks, the
 /// rwsem and zone decisions taken when the thread gets there (<see cref="IActionSink"/>).
+/// <typeparamref name="TStep"/> names the program's own steps (see <see cref="ScriptedProgram{TStep}"/>).
 /// </summary>
-public abstract class MmProgram : ScriptedProgram, IActionSink
+public abstract class MmProgram<TStep> : ScriptedProgram<TStep>, IActionSink
+    where TStep : unmanaged, Enum
 {
     /// <summary>This task's wait-list entry for mmap_sem.</summary>
     public RwSemWaiter? RwSemWaiter { get; init; }

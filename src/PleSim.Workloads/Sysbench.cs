@@ -170,16 +170,41 @@ public sealed class Sysbench
     }
 }
 
-/// <summary>One sysbench worker thread: <c>runner_thread</c>'s request loop on glibc low-level locks.</summary>
-internal sealed class SysbenchThread : ScriptedProgram
+/// <summary>The steps of <see cref="SysbenchThread"/>; the lock steps carry the mutex's index as their argument.</summary>
+internal enum SysbenchStep
 {
-    // Call codes: operation in the high bits, mutex index in the low 16 (Current: the one rand() picked).
-    private const int OpShift = 16;
-    private const int IdxMask = 0xFFFF;
-    private const int Current = IdxMask;
-    private const int RequestIdx = IdxMask - 1;
-    private const int RandomIdx = IdxMask - 2;
-    private const int OpLockTry = 1, OpLockWait = 2, OpUnlock = 3, OpGetRequest = 4, OpEventDone = 5, OpPickMutex = 6, OpYieldDone = 7, OpRoundDone = 8;
+    /// <summary><c>lll_lock</c>'s <c>lock cmpxchg</c> 0 → 1 on the mutex; failing that, <c>__lll_lock_wait</c>.</summary>
+    LockTry,
+
+    /// <summary>Woken from FUTEX_WAIT in <c>__lll_lock_wait</c>: the <c>xchg</c> of 2 again.</summary>
+    LockWait,
+
+    /// <summary><c>lll_unlock</c>'s <c>lock decl</c> on the mutex; <c>__lll_unlock_wake</c> if there may be waiters.</summary>
+    Unlock,
+
+    /// <summary><c>threads_get_request</c> (under the global mutex): the next request's lock, or none left.</summary>
+    GetRequest,
+
+    /// <summary>A request executed to the end: one event.</summary>
+    EventDone,
+
+    /// <summary><c>rand() % mutex_num</c> (under glibc's random lock): the mutex of this round.</summary>
+    PickMutex,
+
+    /// <summary>A sched_yield of the threads test returned.</summary>
+    YieldDone,
+
+    /// <summary>A lock round of the mutex test is done (global_var incremented).</summary>
+    RoundDone,
+}
+
+/// <summary>One sysbench worker thread: <c>runner_thread</c>'s request loop on glibc low-level locks.</summary>
+internal sealed class SysbenchThread : ScriptedProgram<SysbenchStep>
+{
+    // The lock steps' argument: a test mutex's index, or one of these (Current: the one rand() picked).
+    private const int Current = MaxArg;
+    private const int RequestIdx = MaxArg - 1;
+    private const int RandomIdx = MaxArg - 2;
 
     private readonly Sysbench _b;
     private readonly GuestCosts _c;
@@ -206,13 +231,13 @@ internal sealed class SysbenchThread : ScriptedProgram
     private void EmitLock(int idx)
     {
         Emit(GuestAction.Compute(_c.LockAcquire.Ns, userMode: true)); // lock cmpxchg
-        Emit((OpLockTry << OpShift) | idx);
+        Emit(SysbenchStep.LockTry, idx);
     }
 
     private void EmitUnlock(int idx)
     {
         Emit(GuestAction.Compute(_c.LockRelease.Ns, userMode: true)); // lock decl
-        Emit((OpUnlock << OpShift) | idx);
+        Emit(SysbenchStep.Unlock, idx);
     }
 
     protected override void Plan(GuestThread thread)
@@ -224,7 +249,7 @@ internal sealed class SysbenchThread : ScriptedProgram
                 {
                     // threads_get_request: under the global mutex.
                     EmitLock(RequestIdx);
-                    Emit(OpGetRequest << OpShift);
+                    Emit(SysbenchStep.GetRequest);
                     EmitUnlock(RequestIdx);
                 }
                 else
@@ -234,7 +259,7 @@ internal sealed class SysbenchThread : ScriptedProgram
                     _i = 0;
                 }
                 if (_state == 0)
-                    _state = 1; // the request's outcome is known once OpGetRequest ran
+                    _state = 1; // the request's outcome is known once GetRequest ran
                 return;
             case 1:
                 if (_lockNum < 0)
@@ -250,11 +275,11 @@ internal sealed class SysbenchThread : ScriptedProgram
                         EmitLock(_lockNum);
                         Emit(GuestAction.Compute(_c.Syscall.Ns));
                         Emit(GuestAction.YieldCpu);
-                        Emit(OpYieldDone << OpShift);
+                        Emit(SysbenchStep.YieldDone);
                         EmitUnlock(_lockNum);
                         return;
                     }
-                    Emit(OpEventDone << OpShift);
+                    Emit(SysbenchStep.EventDone);
                     _state = 0;
                     return;
                 }
@@ -264,18 +289,18 @@ internal sealed class SysbenchThread : ScriptedProgram
                     // current_lock = rand() % mutex_num: random() under glibc's lock.
                     EmitLock(RandomIdx);
                     Emit(GuestAction.Compute(S.RandomR.Ns, userMode: true));
-                    Emit(OpPickMutex << OpShift);
+                    Emit(SysbenchStep.PickMutex);
                     EmitUnlock(RandomIdx);
                     long loop = (long)(S.MutexLoops * S.LoopIterationNs);
                     if (loop > 0)
                         Emit(GuestAction.Compute(loop, userMode: true));
                     EmitLock(Current);
                     Emit(GuestAction.Compute(1, userMode: true)); // global_var++
-                    Emit(OpRoundDone << OpShift);
+                    Emit(SysbenchStep.RoundDone);
                     EmitUnlock(Current);
                     return;
                 }
-                Emit(OpEventDone << OpShift);
+                Emit(SysbenchStep.EventDone);
                 _lockNum = -1;
                 return;
             default:
@@ -291,13 +316,15 @@ internal sealed class SysbenchThread : ScriptedProgram
         Emit(GuestAction.Exit);
     }
 
-    public override void Run(GuestThread thread, int code)
+    // Every step comes with its argument (see below); this overload is not reached.
+    protected override void Run(GuestThread thread, SysbenchStep step) =>
+        throw new InvalidOperationException($"{nameof(SysbenchThread)} runs {step} with its argument");
+
+    protected override void Run(GuestThread thread, SysbenchStep step, int idx)
     {
-        int op = code >> OpShift;
-        int idx = code & IdxMask;
-        switch (op)
+        switch (step)
         {
-            case OpLockTry:
+            case SysbenchStep.LockTry:
             {
                 var m = Mutex(idx);
                 var f = m.Word;
@@ -311,15 +338,15 @@ internal sealed class SysbenchThread : ScriptedProgram
                 // __lll_lock_wait: a word already at 2 waits first; otherwise xchg 2 first.
                 m.Contended++;
                 if (old == 2)
-                    EmitNow(GuestAction.FutexWait(f, 2), GuestAction.Compute(_c.LockAcquire.Ns, userMode: true), GuestAction.Call(this, (OpLockWait << OpShift) | idx));
+                    EmitNow(GuestAction.FutexWait(f, 2), GuestAction.Compute(_c.LockAcquire.Ns, userMode: true), Call(SysbenchStep.LockWait, idx));
                 else
                     LockWait(m, idx);
                 return;
             }
-            case OpLockWait:
+            case SysbenchStep.LockWait:
                 LockWait(Mutex(idx), idx);
                 return;
-            case OpUnlock:
+            case SysbenchStep.Unlock:
             {
                 var f = Mutex(idx).Word;
                 int old = f.Value;
@@ -333,20 +360,20 @@ internal sealed class SysbenchThread : ScriptedProgram
                 EmitNow(GuestAction.FutexWake(f, 1));
                 return;
             }
-            case OpGetRequest:
+            case SysbenchStep.GetRequest:
                 _lockNum = _b.GetThreadsRequest();
                 _i = 0;
                 return;
-            case OpPickMutex:
+            case SysbenchStep.PickMutex:
                 _lockNum = _b.RandomMutex();
                 return;
-            case OpYieldDone:
+            case SysbenchStep.YieldDone:
                 _b.YieldDone();
                 return;
-            case OpRoundDone:
+            case SysbenchStep.RoundDone:
                 _b.RoundDone();
                 return;
-            case OpEventDone:
+            case SysbenchStep.EventDone:
                 _b.EventDone();
                 return;
         }
@@ -363,6 +390,6 @@ internal sealed class SysbenchThread : ScriptedProgram
             m.Locks++;
             return;
         }
-        EmitNow(GuestAction.FutexWait(f, 2), GuestAction.Compute(_c.LockAcquire.Ns, userMode: true), GuestAction.Call(this, (OpLockWait << OpShift) | idx));
+        EmitNow(GuestAction.FutexWait(f, 2), GuestAction.Compute(_c.LockAcquire.Ns, userMode: true), Call(SysbenchStep.LockWait, idx));
     }
 }

@@ -57,6 +57,47 @@ public class StepNameTests
         Assert.Contains("int enum", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(7)]
+    [InlineData(0xFFFF)]
+    public void A_step_carries_its_argument_and_both_come_back(int arg)
+    {
+        var program = new ArgRecorder();
+        var action = program.Plan(Step.Second, arg);
+        Assert.Equal(ActionKind.Call, action.Kind);
+        action.Callback!.Run(null!, action.Code);
+        Assert.Equal(Step.Second, program.Ran);
+        Assert.Equal(arg, program.Arg);
+    }
+
+    [Fact]
+    public void A_step_without_argument_runs_with_argument_zero()
+    {
+        var program = new ArgRecorder();
+        var action = program.Plan(Step.Second);
+        Assert.Equal((int)Step.Second, action.Code);
+        action.Callback!.Run(null!, action.Code);
+        Assert.Equal(Step.Second, program.Ran);
+        Assert.Equal(0, program.Arg);
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(0x10000)]
+    public void An_argument_outside_16_bits_is_refused(int arg)
+    {
+        var program = new ArgRecorder();
+        Assert.Throws<ArgumentOutOfRangeException>(() => program.Plan(Step.First, arg));
+    }
+
+    [Fact]
+    public void A_step_value_outside_16_bits_is_refused()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => new HighSteps());
+        Assert.Contains("0..65535", e.Message, StringComparison.Ordinal);
+    }
+
     private enum Step
     {
         First,
@@ -77,6 +118,41 @@ public class StepNameTests
         protected override void Plan(GuestThread thread) => Emit(Step.First);
 
         protected override void Run(GuestThread thread, Step step) => Ran = step;
+    }
+
+    private enum HighStep
+    {
+        Low = 1,
+        High = 0x10000,
+    }
+
+    private sealed class ArgRecorder : ScriptedProgram<Step>
+    {
+        public Step? Ran { get; private set; }
+        public int Arg { get; private set; } = -1;
+
+        public GuestAction Plan(Step step) => Call(step);
+
+        public GuestAction Plan(Step step, int arg) => Call(step, arg);
+
+        protected override void Plan(GuestThread thread) => Emit(Step.First, 1);
+
+        protected override void Run(GuestThread thread, Step step) => throw new InvalidOperationException("the argument overload runs");
+
+        protected override void Run(GuestThread thread, Step step, int arg)
+        {
+            Ran = step;
+            Arg = arg;
+        }
+    }
+
+    private sealed class HighSteps : ScriptedProgram<HighStep>
+    {
+        protected override void Plan(GuestThread thread) => Emit(HighStep.Low);
+
+        protected override void Run(GuestThread thread, HighStep step)
+        {
+        }
     }
 
     private sealed class LongSteps : ScriptedProgram<WideStep>
