@@ -172,6 +172,26 @@ internal static class VmReport
                 result.AddMetric(p + "ipi_exits_per_message", hb.Received > 0 ? D("ipi_exits") / hb.Received : double.NaN);
                 result.AddMetric(p + "hlt_exits_per_message", hb.Received > 0 ? D("hlt_exits") / hb.Received : double.NaN);
             }
+            if (vm.PingPong is { } pp)
+            {
+                // perf bench sched pipe: total time / loops = usecs/op. With loops > 0 the time is
+                // until the last pair finished; with loops = 0 the measured window.
+                bool done = pp.CompletedAt >= 0;
+                double elapsedNs = done ? pp.CompletedAt : seconds * 1e9;
+                double trips = done ? pp.RoundTrips : D("pingpong.round_trips");
+                double perPair = trips / pp.Settings.Pairs;
+                double msgs = done ? pp.Messages : D("pingpong.messages");
+                result.AddMetric(p + "elapsed_s", done ? elapsedNs / 1e9 : double.NaN);
+                result.AddMetric(p + "round_trips_per_second", trips / (elapsedNs / 1e9));
+                result.AddMetric(p + "usecs_per_op", perPair > 0 ? elapsedNs / 1e3 / perPair : double.NaN);
+                result.AddMetric(p + "ns_per_switch", perPair > 0 ? elapsedNs / (2 * perPair) : double.NaN);
+                result.AddMetric(p + "receiver_sleeps_per_message", msgs > 0 ? D("pingpong.receiver_sleeps") / msgs : double.NaN);
+                result.AddMetric(p + "ipi_exits_per_message", msgs > 0 ? D("ipi_exits") / msgs : double.NaN);
+                result.AddMetric(p + "hlt_exits_per_message", msgs > 0 ? D("hlt_exits") / msgs : double.NaN);
+                // KVM halt polling (kvm.halt_poll_ns): polls that saw a wake-up before the limit, and polling time.
+                result.AddMetric(p + "kvm_halt_poll_success_rate", D("halt_poll_attempts") > 0 ? D("halt_poll_successful") / D("halt_poll_attempts") : double.NaN);
+                result.AddMetric(p + "frac_kvm_halt_poll", D("halt_poll_ns") / vcpuNs);
+            }
             if (vm.Kernel.Mutexes.Count > 0)
             {
                 result.AddMetric(p + "mutex_acquisitions_per_second", D("mutex.acquisitions") / seconds);

@@ -62,6 +62,10 @@ public sealed class VmRuntime
                 // Like the boot storm, a fixed amount of work: the run ends when every message is delivered.
                 Hackbench = new Hackbench(Kernel, w.Hackbench, () => run.OnVmFinished(this));
                 break;
+            case "pingpong":
+                // loops > 0: a fixed amount of work, the run ends when every pair has done its round trips.
+                PingPong = new PingPong(Kernel, w.PingPong, () => run.OnVmFinished(this));
+                break;
             case "sysbench":
                 // sysbench exits when every thread is done (max-requests handed out, or the mutex test's one request each).
                 Sysbench = new Sysbench(Kernel, w.Sysbench, run.Streams.Get($"vm.{settings.Name}.sysbench"), () => run.OnVmFinished(this));
@@ -76,7 +80,8 @@ public sealed class VmRuntime
     public VmSettings Settings { get; }
 
     /// <summary>The workload does a fixed amount of work and reports when it is done (<see cref="SystemRun.OnVmFinished"/>).</summary>
-    public bool HasFixedWork => Settings.Workload.Kind is "boot-storm" or "ebizzy" or "kernbench" or "hackbench" or "sysbench";
+    public bool HasFixedWork => Settings.Workload.Kind is "boot-storm" or "ebizzy" or "kernbench" or "hackbench" or "sysbench"
+        || (Settings.Workload.Kind == "pingpong" && Settings.Workload.PingPong.Loops > 0);
 
     /// <summary>The workload has reported that it is done.</summary>
     public bool Finished { get; internal set; }
@@ -88,6 +93,7 @@ public sealed class VmRuntime
     public Kernbench? Kernbench { get; }
     public Hackbench? Hackbench { get; }
     public Sysbench? Sysbench { get; }
+    public PingPong? PingPong { get; }
     public List<GuestHog> Hogs { get; } = [];
     public List<LockLoop> LockLoops { get; } = [];
     public string Name => Settings.Name;
@@ -221,6 +227,12 @@ public sealed class VmRuntime
             Add("hackbench.sender_sleeps", hb.SenderSleeps);
             Add("hackbench.receiver_sleeps", hb.ReceiverSleeps);
             Add("hackbench.mutex_contended", hb.MutexContended);
+        }
+        if (PingPong is { } pp)
+        {
+            Add("pingpong.round_trips", pp.RoundTrips);
+            Add("pingpong.messages", pp.Messages);
+            Add("pingpong.receiver_sleeps", pp.ReceiverSleeps);
         }
         foreach (var m in Kernel.Mutexes)
         {

@@ -49,6 +49,7 @@ public static class ScenarioSchema
           - {name: v6, workload: {kind: kernbench}}
           - {name: v7, workload: {kind: hackbench}}
           - {name: v8, workload: {kind: sysbench}}
+          - {name: v9, workload: {kind: pingpong}}
         """,
         """
         name: s

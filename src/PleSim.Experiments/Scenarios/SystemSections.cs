@@ -310,6 +310,9 @@ internal static class SystemSections
             case "sysbench":
                 settings = settings with { Sysbench = ReadSysbench(w) };
                 break;
+            case "pingpong":
+                settings = settings with { PingPong = ReadPingPong(w, vcpus) };
+                break;
         }
         w.Done();
         return settings;
@@ -420,6 +423,27 @@ internal static class SystemSections
             MutexFastNs = w.Get("mutex_fast_ns", cost, d.MutexFastNs),
             UserPerMessageNs = w.Get("user_per_message_ns", cost, d.UserPerMessageNs),
         };
+    }
+
+    /// <summary>pingpong (perf bench sched pipe and its futex variant; decision 0036).</summary>
+    private static PingPongSettings ReadPingPong(MapReader w, int vcpus)
+    {
+        var d = new PingPongSettings();
+        var cost = Kinds.Integer(0, 100_000_000);
+        var s = new PingPongSettings
+        {
+            Transport = w.Get("transport", Kinds.Choice("pipe", "futex"), "pipe") == "futex" ? PingPongTransport.Futex : PingPongTransport.Pipe,
+            Pairs = w.Get("pairs", Kinds.Int(1, 1024), d.Pairs),
+            Loops = w.Get("loops", Kinds.Integer(0, 1_000_000_000_000), d.Loops),
+            SameCpu = w.Get("same_cpu", Kinds.Bool, d.SameCpu),
+            UserWorkNs = w.Get("user_work_ns", cost, d.UserWorkNs),
+            UserLoopNs = w.Get("user_loop_ns", cost, d.UserLoopNs),
+            PipeWriteNs = w.Get("pipe_write_ns", cost, d.PipeWriteNs),
+            PipeReadNs = w.Get("pipe_read_ns", cost, d.PipeReadNs),
+        };
+        if (!s.SameCpu && vcpus < 2)
+            w.Error("same_cpu", "same_cpu: false puts a pair's threads on VCPUs 0 and 1; this VM has one VCPU");
+        return s;
     }
 
     /// <summary>sysbench 0.4 options, spelled as on its command line (tests/threads/sb_threads.c, tests/mutex/sb_mutex.c, sysbench.c).</summary>
