@@ -917,7 +917,7 @@ public sealed class GuestCpu : IGuestCpu
             return;
         UpdateCurr();
         int nr = _queue.Count + 1;
-        long period = nr > 8 ? S.MinGranularity.Ns * nr : S.Latency.Ns;
+        long period = PleSim.Host.HostScheduler.SchedPeriod(nr, S.Latency.Ns, S.MinGranularity.Ns, PleSim.Host.SchedTunables.DefaultNrLatency);
         long ideal = period / nr;
         if (Now - Curr.SliceStart > ideal || Curr.Vruntime - _queue[0].Vruntime > ideal)
             NeedResched = true;

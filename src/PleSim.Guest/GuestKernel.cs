@@ -216,7 +216,7 @@ public sealed class GuestKernel
     /// </summary>
     private static bool WakeAffine(GuestCpu waker, GuestCpu prev)
     {
-        const long w = 1024;
+        const long w = PleSim.Host.Weights.Nice0Load;
         long thisLoad = waker.NrRunning * w;
         long load = prev.NrRunning * w;
         bool balanced = thisLoad == 0 || 100 * (thisLoad + w) <= 112 * load;

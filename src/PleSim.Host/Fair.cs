@@ -28,8 +28,14 @@ public sealed partial class HostScheduler
     private long ClockTask(RunQueue rq) => _sim.Now.Ns;
 
     /// <summary><c>__sched_period</c>: sched_latency, stretched to nr × min_granularity above sched_nr_latency.</summary>
-    public long SchedPeriod(long nrRunning) =>
-        nrRunning > Tun.NrLatency ? Tun.MinGranularityNs * nrRunning : Tun.LatencyNs;
+    public long SchedPeriod(long nrRunning) => SchedPeriod(nrRunning, Tun.LatencyNs, Tun.MinGranularityNs, Tun.NrLatency);
+
+    /// <summary>
+    /// <c>__sched_period</c> on given tunables — the one formula the host and the guest scheduler
+    /// (whose tunables are the guest kernel's) both use.
+    /// </summary>
+    public static long SchedPeriod(long nrRunning, long latencyNs, long minGranularityNs, int nrLatency) =>
+        nrRunning > nrLatency ? minGranularityNs * nrRunning : latencyNs;
 
     /// <summary><c>sched_slice</c>: the wall-time share of the period for <paramref name="se"/>, through every level.</summary>
     public long SchedSlice(CfsRq cfsRq, SchedEntity se)

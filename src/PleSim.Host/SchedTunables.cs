@@ -24,7 +24,10 @@ public sealed record SchedTunables
     public TunableScaling TunableScaling { get; init; } = TunableScaling.Log;
 
     /// <summary><c>sched_nr_latency</c>: above this many tasks the period stretches. Not rescaled by the factor (2.6.39).</summary>
-    public int NrLatency { get; init; } = 8;
+    public int NrLatency { get; init; } = DefaultNrLatency;
+
+    /// <summary><c>sched_nr_latency</c>'s default, 8 (kernel/sched_fair.c, 2.6.39); the guest scheduler uses it too.</summary>
+    public const int DefaultNrLatency = 8;
 
     /// <summary><c>sysctl_sched_migration_cost</c>: a task that ran this recently is cache hot; also the new-idle gate.</summary>
     public SimDuration MigrationCostNs { get; init; } = SimDuration.FromMicroseconds(500);
