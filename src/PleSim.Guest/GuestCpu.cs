@@ -192,6 +192,16 @@ public sealed class GuestCpu : IGuestCpu
         _count++;
     }
 
+    /// <summary>
+    /// Queues a kernel path to run next, written in the order it runs: <c>RunNext(lock, work,
+    /// unlock)</c> runs the lock first. (The ops go to the front of the queue, last one first.)
+    /// </summary>
+    private void RunNext(params ReadOnlySpan<Op> path)
+    {
+        for (int i = path.Length - 1; i >= 0; i--)
+            PushFront(path[i]);
+    }
+
     private void PushFront(in Op op)
     {
         if (_count == _ops.Length)
@@ -486,10 +496,11 @@ public sealed class GuestCpu : IGuestCpu
     /// </summary>
     private void PushMutexSlowFront(GuestMutex m, Micro step)
     {
-        PushFront(new Op { Kind = Micro.BlockIfSleeping });
-        PushFront(new Op { Kind = Micro.Unlock, Lock = m.WaitLock });
-        PushFront(new Op { Kind = step, Mutex = m });
-        PushFront(new Op { Kind = Micro.Lock, Lock = m.WaitLock });
+        RunNext(
+            new Op { Kind = Micro.Lock, Lock = m.WaitLock },
+            new Op { Kind = step, Mutex = m },
+            new Op { Kind = Micro.Unlock, Lock = m.WaitLock },
+            new Op { Kind = Micro.BlockIfSleeping });
     }
 
     private void PushSchedule()
@@ -592,10 +603,11 @@ public sealed class GuestCpu : IGuestCpu
                 // wake-up set it running again first.
                 if (Curr is { State: ThreadState.Sleeping })
                 {
-                    PushFront(new Op { Kind = Micro.Unlock, Lock = RqLock });
-                    PushFront(new Op { Kind = Micro.Pick });
-                    PushFront(new Op { Kind = Micro.Compute, Ns = S.Costs.ContextSwitch.Ns });
-                    PushFront(new Op { Kind = Micro.Lock, Lock = RqLock });
+                    RunNext(
+                        new Op { Kind = Micro.Lock, Lock = RqLock },
+                        new Op { Kind = Micro.Compute, Ns = S.Costs.ContextSwitch.Ns },
+                        new Op { Kind = Micro.Pick },
+                        new Op { Kind = Micro.Unlock, Lock = RqLock });
                 }
                 return false;
             case Micro.WakeSelect:
@@ -654,9 +666,10 @@ public sealed class GuestCpu : IGuestCpu
                 if (!op.Mutex!.Unlock(Curr!))
                 {
                     // __mutex_unlock_slowpath: under wait_lock.
-                    PushFront(new Op { Kind = Micro.Unlock, Lock = op.Mutex.WaitLock });
-                    PushFront(new Op { Kind = Micro.MutexUnlockSlow, Mutex = op.Mutex });
-                    PushFront(new Op { Kind = Micro.Lock, Lock = op.Mutex.WaitLock });
+                    RunNext(
+                        new Op { Kind = Micro.Lock, Lock = op.Mutex.WaitLock },
+                        new Op { Kind = Micro.MutexUnlockSlow, Mutex = op.Mutex },
+                        new Op { Kind = Micro.Unlock, Lock = op.Mutex.WaitLock });
                 }
                 Vcpu.Compute(S.Costs.LockRelease.Ns);
                 return true;
@@ -741,8 +754,9 @@ public sealed class GuestCpu : IGuestCpu
     private bool WakeSelect(GuestThread t)
     {
         var rq = _k.Cpus[t.Cpu];
-        PushFront(new Op { Kind = Micro.WakeCheck, Thread = t, Cpu = rq });
-        PushFront(new Op { Kind = Micro.Lock, Lock = rq.RqLock });
+        RunNext(
+            new Op { Kind = Micro.Lock, Lock = rq.RqLock },
+            new Op { Kind = Micro.WakeCheck, Thread = t, Cpu = rq });
         Vcpu.Compute(S.Costs.WakeupPath.Ns);
         return true;
     }
@@ -757,8 +771,9 @@ public sealed class GuestCpu : IGuestCpu
         if (t.Cpu != locked.Index)
         {
             // It moved before we got the lock: task_rq_lock retries.
-            PushFront(new Op { Kind = Micro.WakeSelect, Thread = t });
-            PushFront(new Op { Kind = Micro.Unlock, Lock = locked.RqLock });
+            RunNext(
+                new Op { Kind = Micro.Unlock, Lock = locked.RqLock },
+                new Op { Kind = Micro.WakeSelect, Thread = t });
             return;
         }
         if (t.State == ThreadState.Sleeping)
@@ -776,15 +791,17 @@ public sealed class GuestCpu : IGuestCpu
         var target = _k.SelectWakeTarget(t, this);
         if (target == locked)
         {
-            PushFront(new Op { Kind = Micro.Unlock, Lock = locked.RqLock });
-            PushFront(new Op { Kind = Micro.EnqueueDo, Thread = t, Cpu = target });
+            RunNext(
+                new Op { Kind = Micro.EnqueueDo, Thread = t, Cpu = target },
+                new Op { Kind = Micro.Unlock, Lock = locked.RqLock });
             return;
         }
         // Moving to another CPU: drop this lock, take the target's (2.6.3x ttwu).
-        PushFront(new Op { Kind = Micro.Unlock, Lock = target.RqLock });
-        PushFront(new Op { Kind = Micro.EnqueueDo, Thread = t, Cpu = target });
-        PushFront(new Op { Kind = Micro.Lock, Lock = target.RqLock });
-        PushFront(new Op { Kind = Micro.Unlock, Lock = locked.RqLock });
+        RunNext(
+            new Op { Kind = Micro.Unlock, Lock = locked.RqLock },
+            new Op { Kind = Micro.Lock, Lock = target.RqLock },
+            new Op { Kind = Micro.EnqueueDo, Thread = t, Cpu = target },
+            new Op { Kind = Micro.Unlock, Lock = target.RqLock });
     }
 
     /// <summary>Enqueue a woken thread on <paramref name="target"/> (whose rq lock we hold) and decide on preemption and the reschedule IPI.</summary>
