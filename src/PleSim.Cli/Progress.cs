@@ -10,7 +10,7 @@ namespace PleSim.Cli;
 public static class Progress
 {
     /// <summary>Runs <paramref name="work"/>, which reports (done, total) through the callback it is given.</summary>
-    public static T Run<T>(CliContext ctx, string label, Func<Action<int, int>, T> work, bool quiet = false)
+    public static T Run<T>(CliContext ctx, string label, Func<Action<int, int>, T> work, bool quiet = false, string unit = "runs")
     {
         if (quiet)
             return work((_, _) => { });
@@ -33,18 +33,20 @@ public static class Progress
         }
         var sw = Stopwatch.StartNew();
         long lastPrint = -10_000;
+        bool finished = false;
         var gate = new object();
         var r = work((done, total) =>
         {
             lock (gate)
             {
                 long ms = sw.ElapsedMilliseconds;
-                if (done != total && ms - lastPrint < 5_000)
+                if ((done != total && ms - lastPrint < 5_000) || finished)
                     return;
+                finished = done == total;
                 lastPrint = ms;
                 double secs = ms / 1000.0;
                 string eta = done > 0 && done < total ? $", ~{TimeSpan.FromSeconds(secs / done * (total - done)):m\\:ss} left" : "";
-                ctx.Err.WriteLine($"{label}: {done}/{total} runs, {secs:0} s elapsed{eta}");
+                ctx.Err.WriteLine($"{label}: {done}/{total} {unit}, {secs:0} s elapsed{eta}");
             }
         });
         return r;

@@ -98,6 +98,9 @@ public sealed class Simulator
     /// <summary>Stops <see cref="RunUntil"/> after the event being fired returns.</summary>
     public void Stop() => _stopRequested = true;
 
+    /// <summary>The last <see cref="RunUntil"/> returned because of <see cref="Stop"/> (until the next one starts).</summary>
+    public bool StopRequested => _stopRequested;
+
     /// <summary>
     /// Fires events in (time, sequence) order while their time is at most <paramref name="limit"/>
     /// (events at exactly <paramref name="limit"/> fire), then sets <see cref="Now"/> to

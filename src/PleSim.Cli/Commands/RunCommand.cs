@@ -73,7 +73,7 @@ public static class RunCommand
                 recorder = new TraceRecorder(tracePath, seeds[0], SimTime.Zero + from, SimTime.Zero + from + length);
                 options = recorder.Apply(options);
             }
-            var results = Runner.RunMany(scenario, seeds, options, parse.GetValue(parallel));
+            var results = RunWithProgress(ctx, scenario, seeds, options, parse.GetValue(parallel));
             var jsonText = ResultJson.Write(scenario, results);
             if (parse.GetValue(outDir) is { } dir)
             {
@@ -120,5 +120,39 @@ public static class RunCommand
             return results.Any(r => r.Error is not null) ? ExitCodes.RunFailed : ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// The runs, with a progress bar (or a line every 5 s when stderr is not a terminal) counting
+    /// simulated time across all runs, so a long run shows how far it is and when it will end. Off
+    /// the terminal it appears only when the runs simulate 10 s or more in total.
+    /// </summary>
+    private static RunResult[] RunWithProgress(CliContext ctx, Scenario scenario, ulong[] seeds, RunOptions options, int parallel)
+    {
+        long perRunMs = (scenario.Warmup + scenario.Duration).Ns / 1_000_000;
+        long totalMs = perRunMs * seeds.Length;
+        if (totalMs <= 0 || (!ctx.IsErrTerminal && totalMs < 10_000))
+            return Runner.RunMany(scenario, seeds, options, parallel);
+        var index = new Dictionary<ulong, int>();
+        for (int i = 0; i < seeds.Length; i++)
+            index[seeds[i]] = i;
+        var reachedMs = new long[seeds.Length];
+        return Progress.Run(ctx, $"{scenario.Name} ({seeds.Length} run(s))", report =>
+        {
+            var watched = options with
+            {
+                Progress = (seed, now) =>
+                {
+                    Interlocked.Exchange(ref reachedMs[index[seed]], now.Ns / 1_000_000);
+                    long sum = 0;
+                    foreach (var r in reachedMs)
+                        sum += Interlocked.Read(in r);
+                    report((int)Math.Min(sum, int.MaxValue), (int)Math.Min(totalMs, int.MaxValue));
+                },
+            };
+            var results = Runner.RunMany(scenario, seeds, watched, parallel, r => Interlocked.Exchange(ref reachedMs[index[r.Seed]], perRunMs));
+            report((int)Math.Min(totalMs, int.MaxValue), (int)Math.Min(totalMs, int.MaxValue));
+            return results;
+        }, unit: "simulated ms");
     }
 }

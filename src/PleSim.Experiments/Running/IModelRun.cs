@@ -26,6 +26,16 @@ public sealed record RunOptions
 
     /// <summary>Called when the run ended (successfully or not), before its results are collected.</summary>
     public Action<IModelRun, ulong>? AfterRun { get; init; }
+
+    /// <summary>
+    /// Called with (seed, simulated time reached) every <see cref="ProgressEvery"/> of simulated
+    /// time, for progress bars. The run is then advanced in slices of that length, which fires the
+    /// same events in the same order (a test compares the event digests).
+    /// </summary>
+    public Action<ulong, SimTime>? Progress { get; init; }
+
+    /// <summary>The simulated time between two <see cref="Progress"/> calls.</summary>
+    public SimDuration ProgressEvery { get; init; } = SimDuration.FromMilliseconds(50);
 }
 
 /// <summary>Builds the model a scenario's kind names.</summary>

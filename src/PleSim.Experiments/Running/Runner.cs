@@ -20,9 +20,9 @@ public static class Runner
             if (options.CheckInvariantsEvery > 0)
                 model.Sim.Invariants.Enable(options.CheckInvariantsEvery);
             var warmEnd = SimTime.Zero + scenario.Warmup;
-            model.Sim.RunUntil(warmEnd);
+            Advance(model.Sim, warmEnd, seed, options);
             model.ResetStatistics();
-            model.Sim.RunUntil(warmEnd + scenario.Duration);
+            Advance(model.Sim, warmEnd + scenario.Duration, seed, options);
             if (options.CheckInvariantsEvery > 0)
                 model.Sim.Invariants.CheckAll();
             options.AfterRun?.Invoke(model, seed);
@@ -72,6 +72,27 @@ public static class Runner
             onDone?.Invoke(results[i]);
         });
         return results;
+    }
+
+    /// <summary>
+    /// <c>RunUntil(end)</c>, in slices of <see cref="RunOptions.ProgressEvery"/> when someone
+    /// watches progress; a stop (a benchmark finished) ends the phase as it does in one call.
+    /// </summary>
+    private static void Advance(Simulator sim, SimTime end, ulong seed, RunOptions options)
+    {
+        if (options.Progress is not { } report || options.ProgressEvery.Ns <= 0)
+        {
+            sim.RunUntil(end);
+            return;
+        }
+        while (sim.Now < end)
+        {
+            long next = Math.Min(end.Ns, sim.Now.Ns + options.ProgressEvery.Ns);
+            sim.RunUntil(new SimTime(next));
+            report(seed, sim.Now);
+            if (sim.StopRequested)
+                return;
+        }
     }
 
     /// <summary>The seeds of a scenario's runs: <c>seed, seed+1, …</c>, or just <paramref name="seedOverride"/>'s sequence.</summary>
