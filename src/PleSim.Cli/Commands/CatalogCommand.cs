@@ -35,17 +35,8 @@ public static class CatalogCommand
         bool list = parse.GetValue(o.List);
         if (name == "riel-2011" && !list)
             return null;
-        IReadOnlyList<CatalogCase> cases;
-        try
-        {
-            cases = CaseLoader.BuiltIn();
-        }
-        catch (ScenarioException e)
-        {
-            foreach (var d in e.Diagnostics)
-                ctx.Err.WriteLine(d.ToString());
+        if (BuiltInCases(ctx) is not { } cases)
             return ExitCodes.BadInput;
-        }
         bool json = parse.GetValue(o.Json);
         if (list)
         {
@@ -204,5 +195,20 @@ public static class CatalogCommand
         if (failed > 0)
             ctx.Err.WriteLine($"plesim: {failed} runs failed; their seeds and errors are in the JSON output");
         return failed > 0 ? ExitCodes.RunFailed : ExitCodes.Ok;
+    }
+
+    /// <summary>The cases built into the program, or null after printing why they cannot be read.</summary>
+    internal static IReadOnlyList<CatalogCase>? BuiltInCases(CliContext ctx)
+    {
+        try
+        {
+            return CaseLoader.BuiltIn();
+        }
+        catch (ScenarioException e)
+        {
+            foreach (var d in e.Diagnostics)
+                ctx.Err.WriteLine(d.ToString());
+            return null;
+        }
     }
 }

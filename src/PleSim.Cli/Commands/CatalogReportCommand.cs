@@ -33,17 +33,8 @@ internal static class CatalogReportCommand
         }
         else
         {
-            IReadOnlyList<CatalogCase> cases;
-            try
-            {
-                cases = CaseLoader.BuiltIn();
-            }
-            catch (ScenarioException e)
-            {
-                foreach (var d in e.Diagnostics)
-                    ctx.Err.WriteLine(d.ToString());
+            if (CatalogCommand.BuiltInCases(ctx) is not { } cases)
                 return ExitCodes.BadInput;
-            }
             var results = CatalogStore.Load(path, cases);
             text = CatalogReport.ResultsJson(results);
             origin = $"the result stores in {Path.GetFileName(Path.GetFullPath(path).TrimEnd('/'))}/ (judged again by this build)";
