@@ -25,6 +25,13 @@ public struct CpuMask : IEquatable<CpuMask>
 
     private Bits _bits;
 
+    // Number of leading words that may be non-zero: every word at or above it is zero. An upper
+    // bound only (clearing bits does not lower it), kept so that a small machine's masks cost
+    // one word per operation instead of all sixteen.
+    private int _used;
+
+    private readonly ref ulong At(int w) => ref Unsafe.Add(ref Unsafe.As<Bits, ulong>(ref Unsafe.AsRef(in _bits)), w);
+
     /// <summary>The mask holding only <paramref name="cpu"/> (<c>cpumask_of</c>).</summary>
     public static CpuMask Of(int cpu)
     {
@@ -44,6 +51,7 @@ public struct CpuMask : IEquatable<CpuMask>
             m._bits[w] = ulong.MaxValue;
         if ((cpus & 63) != 0)
             m._bits[full] = (1UL << (cpus & 63)) - 1;
+        m._used = (cpus + 63) >> 6;
         return m;
     }
 
@@ -52,6 +60,7 @@ public struct CpuMask : IEquatable<CpuMask>
     {
         var m = default(CpuMask);
         m._bits[0] = low;
+        m._used = 1;
         return m;
     }
 
@@ -59,20 +68,33 @@ public struct CpuMask : IEquatable<CpuMask>
     public static implicit operator CpuMask(ulong low) => FromUInt64(low);
 
     /// <summary>The 64-bit word <paramref name="index"/> of the bitmap.</summary>
-    public readonly ulong Word(int index) => _bits[index];
+    public readonly ulong Word(int index) => _bits[index]; // zero above _used
 
-    public readonly bool Contains(int cpu) => (uint)cpu < NrCpus && (_bits[cpu >> 6] & (1UL << (cpu & 63))) != 0;
+    public readonly bool Contains(int cpu) => (uint)(cpu >> 6) < (uint)_used && (At(cpu >> 6) & (1UL << (cpu & 63))) != 0;
 
-    public void Set(int cpu) => _bits[cpu >> 6] |= 1UL << (cpu & 63);
+    public void Set(int cpu)
+    {
+        int w = cpu >> 6;
+        if ((uint)w >= Words)
+            throw new ArgumentOutOfRangeException(nameof(cpu), cpu, $"CPU numbers go up to {NrCpus - 1}");
+        At(w) |= 1UL << (cpu & 63);
+        if (w >= _used)
+            _used = w + 1;
+    }
 
-    public void Clear(int cpu) => _bits[cpu >> 6] &= ~(1UL << (cpu & 63));
+    public void Clear(int cpu)
+    {
+        int w = cpu >> 6;
+        if ((uint)w < (uint)_used)
+            At(w) &= ~(1UL << (cpu & 63));
+    }
 
     public readonly bool IsEmpty
     {
         get
         {
-            for (int w = 0; w < Words; w++)
-                if (_bits[w] != 0)
+            for (int w = 0; w < _used; w++)
+                if (At(w) != 0)
                     return false;
             return true;
         }
@@ -84,8 +106,8 @@ public struct CpuMask : IEquatable<CpuMask>
         get
         {
             int n = 0;
-            for (int w = 0; w < Words; w++)
-                n += BitOperations.PopCount(_bits[w]);
+            for (int w = 0; w < _used; w++)
+                n += BitOperations.PopCount(At(w));
             return n;
         }
     }
@@ -96,25 +118,26 @@ public struct CpuMask : IEquatable<CpuMask>
     /// <summary>Lowest CPU ≥ <paramref name="from"/> in the mask, or −1 (<c>find_next_bit</c>).</summary>
     public readonly int Next(int from)
     {
-        if ((uint)from >= NrCpus)
-            return -1;
         int w = from >> 6;
-        ulong word = _bits[w] & (ulong.MaxValue << (from & 63));
+        if ((uint)w >= (uint)_used)
+            return -1;
+        ulong word = At(w) & (ulong.MaxValue << (from & 63));
         while (true)
         {
             if (word != 0)
                 return (w << 6) + BitOperations.TrailingZeroCount(word);
-            if (++w == Words)
+            if (++w >= _used)
                 return -1;
-            word = _bits[w];
+            word = At(w);
         }
     }
 
     /// <summary>Whether the two masks share a CPU (<c>cpumask_intersects</c>).</summary>
     public readonly bool Intersects(in CpuMask other)
     {
-        for (int w = 0; w < Words; w++)
-            if ((_bits[w] & other._bits[w]) != 0)
+        int n = Math.Min(_used, other._used);
+        for (int w = 0; w < n; w++)
+            if ((At(w) & other.At(w)) != 0)
                 return true;
         return false;
     }
@@ -124,20 +147,23 @@ public struct CpuMask : IEquatable<CpuMask>
 
     public void And(in CpuMask other)
     {
-        for (int w = 0; w < Words; w++)
-            _bits[w] &= other._bits[w];
+        for (int w = 0; w < _used; w++)
+            At(w) &= other.At(w); // zero above other._used
+        _used = Math.Min(_used, other._used);
     }
 
     public void Or(in CpuMask other)
     {
-        for (int w = 0; w < Words; w++)
-            _bits[w] |= other._bits[w];
+        for (int w = 0; w < other._used; w++)
+            At(w) |= other.At(w);
+        _used = Math.Max(_used, other._used);
     }
 
     public void AndNot(in CpuMask other)
     {
-        for (int w = 0; w < Words; w++)
-            _bits[w] &= ~other._bits[w];
+        int n = Math.Min(_used, other._used);
+        for (int w = 0; w < n; w++)
+            At(w) &= ~other.At(w);
     }
 
     public static CpuMask operator &(in CpuMask a, in CpuMask b)
@@ -156,8 +182,9 @@ public struct CpuMask : IEquatable<CpuMask>
 
     public readonly bool Equals(CpuMask other)
     {
-        for (int w = 0; w < Words; w++)
-            if (_bits[w] != other._bits[w])
+        int n = Math.Max(_used, other._used);
+        for (int w = 0; w < n; w++)
+            if (At(w) != other.At(w))
                 return false;
         return true;
     }
@@ -168,7 +195,7 @@ public struct CpuMask : IEquatable<CpuMask>
     {
         ulong h = 14695981039346656037UL;
         for (int w = 0; w < Words; w++)
-            h = (h ^ _bits[w]) * 1099511628211UL;
+            h = (h ^ _bits[w]) * 1099511628211UL; // every word: equal masks may differ in _used
         return (int)(h ^ (h >> 32));
     }
 

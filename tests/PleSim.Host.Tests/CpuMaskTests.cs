@@ -85,6 +85,34 @@ public class CpuMaskTests
     }
 
     [Fact]
+    public void Masks_with_the_same_cpus_are_equal_however_they_were_built()
+    {
+        var high = CpuMask.Of(700);
+        high.Clear(700);
+        Assert.True(high.IsEmpty);
+        Assert.Equal(default(CpuMask), high);
+        Assert.Equal(default(CpuMask).GetHashCode(), high.GetHashCode());
+        var narrowed = CpuMask.All(1024);
+        narrowed.And(CpuMask.Of(3));
+        Assert.Equal(CpuMask.Of(3), narrowed);
+        Assert.Equal(-1, narrowed.Next(4));
+        var widened = CpuMask.Of(3);
+        widened.Or(CpuMask.Of(900));
+        Assert.Equal(900, widened.Next(4));
+        widened.AndNot(CpuMask.All(1024));
+        Assert.True(widened.IsEmpty);
+        Assert.Equal(-1, widened.First);
+    }
+
+    [Fact]
+    public void Setting_a_cpu_beyond_the_capacity_is_refused()
+    {
+        var m = default(CpuMask);
+        Assert.Throws<ArgumentOutOfRangeException>(() => m.Set(CpuMask.NrCpus));
+        Assert.Throws<ArgumentOutOfRangeException>(() => CpuMask.All(CpuMask.NrCpus + 1));
+    }
+
+    [Fact]
     public void A_64_bit_word_converts_to_cpus_0_to_63()
     {
         CpuMask m = 0b1011UL;
