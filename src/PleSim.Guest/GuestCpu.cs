@@ -1,4 +1,5 @@
 using PleSim.Engine;
+using PleSim.Host;
 using PleSim.Hypervisor;
 
 namespace PleSim.Guest;
@@ -55,8 +56,11 @@ public sealed class GuestCpu : IGuestCpu
         public GuestCpu? Cpu;
         public int Vector;
         public bool Flag;
-        public ulong Mask;
     }
+
+    // Destinations of the pending PvSendIpi op (kept out of Op so that queued ops stay small; a
+    // CPU has at most one: it is pushed at the front by the shootdown that then waits on it).
+    private CpuMask _pvSendIpiMask;
 
     private readonly GuestKernel _k;
     private readonly List<GuestThread> _queue = []; // runnable, not running, by vruntime
@@ -640,8 +644,8 @@ public sealed class GuestCpu : IGuestCpu
                 return false;
             case Micro.PvSendIpi:
                 PvSendIpisSent++;
-                PvSendIpiExitsSaved += System.Numerics.BitOperations.PopCount(op.Mask) - 1;
-                Vcpu.SendIpiMany(op.Mask, op.Vector);
+                PvSendIpiExitsSaved += _pvSendIpiMask.Count - 1;
+                Vcpu.SendIpiMany(_pvSendIpiMask, op.Vector);
                 return true;
             case Micro.MutexLock:
                 return MutexLock(op.Mutex!);
@@ -955,8 +959,8 @@ public sealed class GuestCpu : IGuestCpu
         if (_inNohzRecently)
         {
             _inNohzRecently = false;
-            if (_k.NohzBalancer == -1 && _k.NohzMask != 0)
-                _k.Kvm.Kick(_k.Cpus[System.Numerics.BitOperations.TrailingZeroCount(_k.NohzMask)].Vcpu, Vectors.Reschedule, Vcpu);
+            if (_k.NohzBalancer == -1 && !_k.NohzMask.IsEmpty)
+                _k.Kvm.Kick(_k.Cpus[_k.NohzMask.First].Vcpu, Vectors.Reschedule, Vcpu);
         }
     }
 
@@ -975,7 +979,7 @@ public sealed class GuestCpu : IGuestCpu
             bool kicked = false;
             foreach (var c in _k.Cpus)
             {
-                if (c != this && (_k.NohzMask & (1UL << c.Index)) != 0 && _k.FindPull(c).Thread is not null)
+                if (c != this && _k.NohzMask.Contains(c.Index) && _k.FindPull(c).Thread is not null)
                 {
                     NohzKicks++;
                     kicked = true;
@@ -1100,23 +1104,24 @@ public sealed class GuestCpu : IGuestCpu
         PushFront(new Op { Kind = Micro.WaitBarrier });
         if (S.PvSchedYield && _barrier.Remaining > 0)
             PushFront(new Op { Kind = Micro.PvYieldCheck });
-        ulong mask = 0;
+        var mask = default(CpuMask);
         foreach (var c in _k.Cpus)
         {
             if (c._acksOwed.Contains(_barrier))
-                mask |= 1UL << c.Index;
+                mask.Set(c.Index);
         }
-        if (S.PvSendIpi && System.Numerics.BitOperations.PopCount(mask) >= 2)
+        if (S.PvSendIpi && mask.Count >= 2)
         {
             // 4.19+: native_send_call_func_ipi → apic->send_IPI_mask = kvm_send_ipi_mask: one
             // KVM_HC_SEND_IPI for the whole mask. (One target takes smp_call_function_many's
             // single-CPU path, apic->send_IPI: an ICR write, below.)
-            PushFront(new Op { Kind = Micro.PvSendIpi, Mask = mask, Vector = Vectors.CallFunction });
+            _pvSendIpiMask = mask;
+            PushFront(new Op { Kind = Micro.PvSendIpi, Vector = Vectors.CallFunction });
             return;
         }
         foreach (var c in _k.Cpus)
         {
-            if ((mask & (1UL << c.Index)) != 0)
+            if (mask.Contains(c.Index))
                 PushFront(new Op { Kind = Micro.Ipi, Cpu = c, Vector = Vectors.CallFunction });
         }
     }

@@ -1,4 +1,5 @@
 using PleSim.Engine;
+using PleSim.Host;
 using PleSim.Hypervisor;
 
 namespace PleSim.Guest;
@@ -142,8 +143,7 @@ public sealed class GuestKernel
     /// <summary>Creates a runnable thread on <paramref name="cpu"/> (optionally pinned there), in address space <paramref name="mm"/>.</summary>
     public GuestThread CreateThread(string name, IThreadProgram program, int cpu, bool pinned = false, int mm = 0)
     {
-        ulong all = (1UL << Cpus.Length) - 1;
-        var t = new GuestThread(_threads.Count, name, program, cpu, pinned ? 1UL << cpu : all, mm);
+        var t = new GuestThread(_threads.Count, name, program, cpu, pinned ? CpuMask.Of(cpu) : CpuMask.All(Cpus.Length), mm);
         _threads.Add(t);
         // Every run queue can hold every thread: sized now, not while the simulation runs.
         foreach (var c in Cpus)
@@ -183,7 +183,7 @@ public sealed class GuestKernel
     internal GuestCpu SelectWakeTarget(GuestThread t, GuestCpu waker)
     {
         var prev = Cpus[t.Cpu];
-        if (t.Affinity == 1UL << prev.Index)
+        if (t.Affinity.IsOnly(prev.Index))
             return prev;
         GuestCpu target;
         if (!t.AllowedOn(waker.Index))
@@ -235,13 +235,15 @@ public sealed class GuestKernel
     public int NohzBalancer { get; private set; } = -1;
 
     /// <summary><c>nohz.cpu_mask</c>: tickless idle VCPUs (a bit each).</summary>
-    public ulong NohzMask { get; private set; }
+    public ref readonly CpuMask NohzMask => ref _nohzMask;
+
+    private CpuMask _nohzMask;
 
     /// <summary><c>select_nohz_load_balancer(1)</c>: true if <paramref name="c"/> must keep its tick (it is the balancer).</summary>
     internal bool NohzEnter(GuestCpu c)
     {
-        NohzMask |= 1UL << c.Index;
-        if (System.Numerics.BitOperations.PopCount(NohzMask) == Cpus.Length)
+        _nohzMask.Set(c.Index);
+        if (_nohzMask.Count == Cpus.Length)
         {
             // Every VCPU idle: nothing to balance, the owner sleeps too.
             if (NohzBalancer == c.Index)
@@ -256,7 +258,7 @@ public sealed class GuestKernel
     /// <summary><c>select_nohz_load_balancer(0)</c>: <paramref name="c"/> leaves idle.</summary>
     internal void NohzExit(GuestCpu c)
     {
-        NohzMask &= ~(1UL << c.Index);
+        _nohzMask.Clear(c.Index);
         if (NohzBalancer == c.Index)
             NohzBalancer = -1;
     }

@@ -1,3 +1,5 @@
+using PleSim.Host;
+
 namespace PleSim.Guest;
 
 /// <summary>Scheduling state of a guest thread.</summary>
@@ -17,14 +19,14 @@ public enum ThreadState
 /// <summary>A guest kernel thread or process (task_struct in the guest).</summary>
 public sealed class GuestThread
 {
-    internal GuestThread(int id, string name, IThreadProgram program, int cpu, ulong affinity, int mm)
+    internal GuestThread(int id, string name, IThreadProgram program, int cpu, CpuMask affinity, int mm)
     {
         Id = id;
         Mm = mm;
         Name = name;
         Program = program;
         Cpu = cpu;
-        Affinity = affinity;
+        _affinity = affinity;
     }
 
     public int Id { get; }
@@ -39,7 +41,8 @@ public sealed class GuestThread
     public int Cpu { get; internal set; }
 
     /// <summary>VCPUs it may run on (a bit per VCPU).</summary>
-    public ulong Affinity { get; }
+    private readonly CpuMask _affinity;
+    public ref readonly CpuMask Affinity => ref _affinity;
 
     /// <summary>The guest CFS virtual runtime (ns).</summary>
     public long Vruntime { get; internal set; }
@@ -64,7 +67,7 @@ public sealed class GuestThread
     public long Wakeups { get; internal set; }
     public long Migrations { get; internal set; }
 
-    public bool AllowedOn(int cpu) => (Affinity & (1UL << cpu)) != 0;
+    public bool AllowedOn(int cpu) => _affinity.Contains(cpu);
 
     public override string ToString() => Name;
 }

@@ -1,17 +1,15 @@
 using System.Globalization;
-using System.Numerics;
-using System.Text;
 
 namespace PleSim.Host;
 
-/// <summary>A set of up to 64 CPUs, written in the kernel's cpulist format (<c>0-3,6</c>).</summary>
-public readonly record struct CpuSet(ulong Mask)
+/// <summary>A set of up to <see cref="CpuMask.NrCpus"/> CPUs, written in the kernel's cpulist format (<c>0-3,6</c>).</summary>
+public readonly record struct CpuSet(CpuMask Mask)
 {
-    public static CpuSet All(int cpus) => new(cpus >= 64 ? ulong.MaxValue : (1UL << cpus) - 1);
+    public static CpuSet All(int cpus) => new(CpuMask.All(cpus));
 
-    public int Count => BitOperations.PopCount(Mask);
+    public int Count => Mask.Count;
 
-    public bool Contains(int cpu) => (Mask & (1UL << cpu)) != 0;
+    public bool Contains(int cpu) => Mask.Contains(cpu);
 
     public static bool TryParse(string text, int cpuCount, out CpuSet set, out string? problem)
     {
@@ -23,7 +21,7 @@ public readonly record struct CpuSet(ulong Mask)
             set = All(cpuCount);
             return true;
         }
-        ulong mask = 0;
+        var mask = default(CpuMask);
         foreach (var part in t.Split(',', StringSplitOptions.TrimEntries))
         {
             var range = part.Split('-', StringSplitOptions.TrimEntries);
@@ -35,15 +33,15 @@ public readonly record struct CpuSet(ulong Mask)
                 problem = $"'{text}' is not a CPU list: expected e.g. 0-3 or 0,2,4-5 or 'all'";
                 return false;
             }
-            if (hi >= cpuCount || hi >= 64)
+            if (hi >= cpuCount || hi >= CpuMask.NrCpus)
             {
                 problem = $"CPU {hi} does not exist: the host has CPUs 0-{cpuCount - 1}";
                 return false;
             }
             for (int c = lo; c <= hi; c++)
-                mask |= 1UL << c;
+                mask.Set(c);
         }
-        if (mask == 0)
+        if (mask.IsEmpty)
         {
             problem = "a CPU list must name at least one CPU";
             return false;
@@ -52,25 +50,5 @@ public readonly record struct CpuSet(ulong Mask)
         return true;
     }
 
-    public override string ToString()
-    {
-        var sb = new StringBuilder();
-        int c = 0;
-        while (c < 64)
-        {
-            if (!Contains(c))
-            {
-                c++;
-                continue;
-            }
-            int start = c;
-            while (c + 1 < 64 && Contains(c + 1))
-                c++;
-            if (sb.Length > 0)
-                sb.Append(',');
-            sb.Append(start == c ? $"{start}" : $"{start}-{c}");
-            c++;
-        }
-        return sb.ToString();
-    }
+    public override string ToString() => Mask.ToString();
 }

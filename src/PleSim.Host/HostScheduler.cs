@@ -54,7 +54,7 @@ public sealed partial class HostScheduler
         _resumeId = sim.Register(new ResumeHandler(this));
         for (int cpu = 0; cpu < n; cpu++)
         {
-            var idle = new HostTask(-1 - cpu, $"swapper/{cpu}", 0, 1UL << cpu, RootGroup, IdleBody.Instance) { IsIdle = true };
+            var idle = new HostTask(-1 - cpu, $"swapper/{cpu}", 0, CpuMask.Of(cpu), RootGroup, IdleBody.Instance) { IsIdle = true };
             idle.Cpu = cpu;
             idle.State = TaskState.Running;
             idle.OnCpu = true;
@@ -140,13 +140,14 @@ public sealed partial class HostScheduler
     }
 
     /// <summary>Creates a task (not yet runnable: call <see cref="WakeUpNewTask"/>).</summary>
-    public HostTask CreateTask(string name, ITaskBody body, int nice = 0, ulong affinity = ulong.MaxValue, TaskGroup? group = null)
+    public HostTask CreateTask(string name, ITaskBody body, int nice = 0, CpuMask? affinity = null, TaskGroup? group = null)
     {
-        ulong all = NrCpus >= 64 ? ulong.MaxValue : (1UL << NrCpus) - 1;
-        affinity &= all;
-        if (affinity == 0)
+        var mask = Topology.AllMask;
+        if (affinity is { } a)
+            mask.And(a);
+        if (mask.IsEmpty)
             throw new ArgumentException($"task '{name}' has an empty CPU affinity on a {NrCpus}-CPU host", nameof(affinity));
-        var t = new HostTask(_tasks.Count, name, nice, affinity, group ?? RootGroup, body);
+        var t = new HostTask(_tasks.Count, name, nice, mask, group ?? RootGroup, body);
         _tasks.Add(t);
         // Every queue the task can be on (its group's and each ancestor's, on every CPU) gets room
         // for all tasks at once, so a burst of wake-ups in a run never grows an array mid-run.
@@ -191,7 +192,7 @@ public sealed partial class HostScheduler
     /// <summary><c>set_task_cpu</c>.</summary>
     internal void SetTaskCpu(HostTask p, int newCpu, MigrationCause cause)
     {
-        if ((p.Affinity & (1UL << newCpu)) == 0)
+        if (!p.AllowedOn(newCpu))
             throw new InvalidOperationException($"{p} moved to CPU {newCpu} outside its affinity");
         if (p.Cpu != newCpu)
         {
@@ -568,15 +569,15 @@ public sealed partial class HostScheduler
     /// <c>sched_setaffinity</c> / <c>set_cpus_allowed_ptr</c>: a task on a CPU it may no longer use
     /// is moved to the first allowed CPU (a queued task at once, a running one by the stopper).
     /// </summary>
-    public void SetAffinity(HostTask p, ulong mask, int callerCpu)
+    public void SetAffinity(HostTask p, CpuMask mask, int callerCpu)
     {
-        mask &= Topology.AllMask;
-        if (mask == 0)
+        mask.And(Topology.AllMask);
+        if (mask.IsEmpty)
             throw new ArgumentException($"empty affinity for {p}", nameof(mask));
         p.Affinity = mask;
         if (!p.Started || p.AllowedOn(p.Cpu))
             return;
-        int dest = System.Numerics.BitOperations.TrailingZeroCount(mask);
+        int dest = mask.First;
         var rq = Rqs[p.Cpu];
         if (p.OnCpu)
         {

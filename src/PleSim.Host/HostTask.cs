@@ -43,7 +43,7 @@ public interface ITaskBody
 /// </summary>
 public sealed class HostTask
 {
-    internal HostTask(int id, string name, int nice, ulong affinity, TaskGroup group, ITaskBody body)
+    internal HostTask(int id, string name, int nice, CpuMask affinity, TaskGroup group, ITaskBody body)
     {
         Id = id;
         Name = name;
@@ -59,7 +59,10 @@ public sealed class HostTask
     public int Nice { get; }
 
     /// <summary><c>cpus_allowed</c> as a bit mask.</summary>
-    public ulong Affinity { get; internal set; }
+    private CpuMask _affinity;
+    public CpuMask Affinity { get => _affinity; internal set => _affinity = value; }
+    /// <summary>The affinity mask without a copy.</summary>
+    public ref readonly CpuMask AffinityRef => ref _affinity;
 
     public TaskGroup Group { get; }
     public ITaskBody Body { get; }
@@ -92,7 +95,7 @@ public sealed class HostTask
     /// <summary>CPU time used (ns): <c>se.sum_exec_runtime</c>, context-switch time included.</summary>
     public long CpuTimeNs => Se.SumExecRuntime;
 
-    public bool AllowedOn(int cpu) => (Affinity & (1UL << cpu)) != 0;
+    public bool AllowedOn(int cpu) => _affinity.Contains(cpu);
 
     public override string ToString() => Name;
 }

@@ -12,16 +12,16 @@ public sealed record HostTopology(int Cores, int ThreadsPerCore = 1)
     public int CoreOf(int cpu) => cpu / ThreadsPerCore;
 
     /// <summary>The CPUs sharing <paramref name="cpu"/>'s core (its SMT siblings, itself included).</summary>
-    public ulong SiblingMask(int cpu)
+    public CpuMask SiblingMask(int cpu)
     {
         int first = CoreOf(cpu) * ThreadsPerCore;
-        ulong mask = 0;
+        var mask = default(CpuMask);
         for (int i = 0; i < ThreadsPerCore; i++)
-            mask |= 1UL << (first + i);
+            mask.Set(first + i);
         return mask;
     }
 
-    public ulong AllMask => NrCpus >= 64 ? ulong.MaxValue : (1UL << NrCpus) - 1;
+    public CpuMask AllMask => CpuMask.All(NrCpus);
 
     public static HostTopology Cpus(int cpus) => new(cpus, 1);
 }

@@ -27,7 +27,7 @@ public sealed partial class HostScheduler
     private int _nohzLoadBalancer;
     private int _nohzFirstPick;
     private int _nohzSecondPick;
-    private ulong _nohzIdleCpus;
+    private CpuMask _nohzIdleCpus;
     private long _nohzNextBalance;
     private bool[] _nohzBalanceKick = [];
     private HrTimer[] _kickTimers = [];
@@ -77,7 +77,7 @@ public sealed partial class HostScheduler
         for (int c = 0; c < n; c++)
             _cpuPower[c] = threadPower;
         // Groups shared across CPUs, one per unit, in CPU order.
-        var threadGroups = Enumerable.Range(0, n).Select(c => new SchedGroup(1UL << c, threadPower)).ToArray();
+        var threadGroups = Enumerable.Range(0, n).Select(c => new SchedGroup(CpuMask.Of(c), threadPower)).ToArray();
         var coreGroups = Enumerable.Range(0, topo.Cores).Select(core => new SchedGroup(topo.SiblingMask(core * t), threadPower * t)).ToArray();
         for (int cpu = 0; cpu < n; cpu++)
         {
@@ -89,7 +89,7 @@ public sealed partial class HostScheduler
                 {
                     Name = "SIBLING",
                     Span = sibling,
-                    Groups = Rotate(threadGroups.Where(g => (g.Cpus & sibling) != 0).ToArray(), cpu),
+                    Groups = Rotate(threadGroups.Where(g => g.Cpus.Intersects(sibling)).ToArray(), cpu),
                     Flags = SdFlags.LoadBalance | SdFlags.BalanceNewidle | SdFlags.BalanceExec | SdFlags.BalanceFork
                         | SdFlags.WakeAffine | SdFlags.ShareCpupower | SdFlags.SharePkgResources,
                     MinInterval = 1,
@@ -387,11 +387,12 @@ public sealed partial class HostScheduler
         {
             if (!sd.Has(SdFlags.SharePkgResources))
                 break;
-            ulong candidates = sd.Span & p.Affinity;
-            while (candidates != 0)
+            ref readonly var span = ref sd.SpanRef;
+            ref readonly var allowed = ref p.AffinityRef;
+            for (int i = span.First; i >= 0; i = span.Next(i + 1))
             {
-                int i = BitOperations.TrailingZeroCount(candidates);
-                candidates &= candidates - 1;
+                if (!allowed.Contains(i))
+                    continue;
                 if (IdleCpu(i))
                 {
                     target = i;
@@ -412,15 +413,13 @@ public sealed partial class HostScheduler
         int imbalance = 100 + ((sd.ImbalancePct - 100) / 2);
         foreach (var group in sd.Groups)
         {
-            if ((group.Cpus & p.Affinity) == 0)
+            if (!group.Cpus.Intersects(p.AffinityRef))
                 continue;
             bool local = group.Contains(thisCpu);
             long avgLoad = 0;
-            ulong cpus = group.Cpus;
-            while (cpus != 0)
+            ref readonly var cpus = ref group.Cpus;
+            for (int i = cpus.First; i >= 0; i = cpus.Next(i + 1))
             {
-                int i = BitOperations.TrailingZeroCount(cpus);
-                cpus &= cpus - 1;
                 avgLoad += local ? SourceLoad(i, loadIdx) : TargetLoad(i, loadIdx);
             }
             avgLoad = avgLoad * Weights.Nice0Load / group.CpuPower;
@@ -444,11 +443,12 @@ public sealed partial class HostScheduler
     {
         long minLoad = long.MaxValue;
         int idlest = -1;
-        ulong cpus = group.Cpus & p.Affinity;
-        while (cpus != 0)
+        ref readonly var cpus = ref group.Cpus;
+        ref readonly var allowed = ref p.AffinityRef;
+        for (int i = cpus.First; i >= 0; i = cpus.Next(i + 1))
         {
-            int i = BitOperations.TrailingZeroCount(cpus);
-            cpus &= cpus - 1;
+            if (!allowed.Contains(i))
+                continue;
             long load = WeightedCpuload(i);
             if (load < minLoad || (load == minLoad && i == thisCpu))
             {

@@ -33,18 +33,18 @@ public sealed partial class HostScheduler
     private static long DivRoundClosest(long x, long d) => (x + (d / 2)) / d;
 
     /// <summary><c>update_sg_lb_stats</c>. Returns false when this CPU is not the one to balance at this level.</summary>
-    private bool UpdateSgLbStats(SchedDomain sd, SchedGroup group, int thisCpu, CpuIdleType idle, int loadIdx, bool localGroup, ulong cpus, ref SgLbStats sgs)
+    private bool UpdateSgLbStats(SchedDomain sd, SchedGroup group, int thisCpu, CpuIdleType idle, int loadIdx, bool localGroup, in CpuMask cpus, ref SgLbStats sgs)
     {
         long maxCpuLoad = 0, minCpuLoad = long.MaxValue, maxNrRunning = 0;
         int balanceCpu = -1;
         bool firstIdle = false;
         if (localGroup)
             balanceCpu = group.FirstCpu;
-        ulong mask = group.Cpus & cpus;
-        while (mask != 0)
+        ref readonly var groupCpus = ref group.Cpus;
+        for (int i = groupCpus.First; i >= 0; i = groupCpus.Next(i + 1))
         {
-            int i = BitOperations.TrailingZeroCount(mask);
-            mask &= mask - 1;
+            if (!cpus.Contains(i))
+                continue;
             var rq = Rqs[i];
             long load;
             if (localGroup)
@@ -105,7 +105,7 @@ public sealed partial class HostScheduler
     }
 
     /// <summary><c>update_sd_lb_stats</c>. Returns false when this CPU should not balance at this level.</summary>
-    private bool UpdateSdLbStats(SchedDomain sd, int thisCpu, CpuIdleType idle, ulong cpus, ref SdLbStats sds)
+    private bool UpdateSdLbStats(SchedDomain sd, int thisCpu, CpuIdleType idle, in CpuMask cpus, ref SdLbStats sds)
     {
         bool preferSibling = sd.Child is { } child && child.Has(SdFlags.PreferSibling);
         int loadIdx = GetSdLoadIdx(sd, idle);
@@ -212,7 +212,7 @@ public sealed partial class HostScheduler
     private static long SatMul(long a, long b) => a > long.MaxValue / Math.Max(b, 1) ? long.MaxValue : a * b;
 
     /// <summary><c>find_busiest_group</c>: the busiest group of the domain if pulling from it is worth it, and the imbalance.</summary>
-    private SchedGroup? FindBusiestGroup(SchedDomain sd, int thisCpu, out long imbalance, CpuIdleType idle, ulong cpus, out bool balance)
+    private SchedGroup? FindBusiestGroup(SchedDomain sd, int thisCpu, out long imbalance, CpuIdleType idle, in CpuMask cpus, out bool balance)
     {
         var sds = default(SdLbStats);
         imbalance = 0;
@@ -245,20 +245,18 @@ public sealed partial class HostScheduler
     }
 
     /// <summary><c>find_busiest_queue</c>: the CPU of the group with the most power-scaled load (a lone task heavier than the imbalance is left alone).</summary>
-    private RunQueue? FindBusiestQueue(SchedDomain sd, SchedGroup group, long imbalance, ulong cpus)
+    private RunQueue? FindBusiestQueue(SchedDomain sd, SchedGroup group, long imbalance, in CpuMask cpus)
     {
         RunQueue? busiest = null;
         long maxLoad = 0;
-        ulong mask = group.Cpus;
-        while (mask != 0)
+        ref readonly var mask = ref group.Cpus;
+        for (int i = mask.First; i >= 0; i = mask.Next(i + 1))
         {
-            int i = BitOperations.TrailingZeroCount(mask);
-            mask &= mask - 1;
             long power = _cpuPower[i];
             long capacity = DivRoundClosest(power, Weights.Nice0Load);
             if (capacity == 0)
                 capacity = FixSmallCapacity(sd, group);
-            if ((cpus & (1UL << i)) == 0)
+            if (!cpus.Contains(i))
                 continue;
             var rq = Rqs[i];
             long wl = WeightedCpuload(i);
@@ -393,7 +391,7 @@ public sealed partial class HostScheduler
     private bool LoadBalance(int thisCpu, SchedDomain sd, CpuIdleType idle, out bool balance, int balancingCpu)
     {
         var thisRq = Rqs[thisCpu];
-        ulong cpus = Topology.AllMask;
+        var cpus = Topology.AllMask;
         bool allPinned = false, activeBalance = false, ldMoved = false;
         sd.LbCount++;
         while (true)
@@ -415,8 +413,8 @@ public sealed partial class HostScheduler
                     ReschedCpu(thisCpu, balancingCpu);
                 if (allPinned)
                 {
-                    cpus &= ~(1UL << busiest.Cpu);
-                    if (cpus != 0)
+                    cpus.Clear(busiest.Cpu);
+                    if (!cpus.IsEmpty)
                         continue;
                     goto outBalanced;
                 }
@@ -683,9 +681,9 @@ public sealed partial class HostScheduler
         int ilb = _nohzLoadBalancer;
         if (ilb >= NrCpus)
         {
-            if (_nohzIdleCpus == 0)
+            if (_nohzIdleCpus.IsEmpty)
                 return;
-            ilb = BitOperations.TrailingZeroCount(_nohzIdleCpus);
+            ilb = _nohzIdleCpus.First;
         }
         if (!_nohzBalanceKick[ilb])
         {
@@ -706,11 +704,9 @@ public sealed partial class HostScheduler
         var thisRq = Rqs[thisCpu];
         if (idle != CpuIdleType.Idle || !_nohzBalanceKick[thisCpu])
             return;
-        ulong mask = _nohzIdleCpus;
-        while (mask != 0)
+        var mask = _nohzIdleCpus; // walked as a snapshot (the model did so before decision 0038)
+        for (int balanceCpu = mask.First; balanceCpu >= 0; balanceCpu = mask.Next(balanceCpu + 1))
         {
-            int balanceCpu = BitOperations.TrailingZeroCount(mask);
-            mask &= mask - 1;
             if (balanceCpu == thisCpu)
                 continue;
             if (thisRq.NeedResched)
@@ -735,7 +731,7 @@ public sealed partial class HostScheduler
         int none = NrCpus;
         if (stopTick)
         {
-            _nohzIdleCpus |= 1UL << cpu;
+            _nohzIdleCpus.Set(cpu);
             if (_nohzFirstPick == cpu)
                 _nohzFirstPick = none;
             if (_nohzSecondPick == cpu)
@@ -745,9 +741,9 @@ public sealed partial class HostScheduler
         }
         else
         {
-            if ((_nohzIdleCpus & (1UL << cpu)) == 0)
+            if (!_nohzIdleCpus.Contains(cpu))
                 return;
-            _nohzIdleCpus &= ~(1UL << cpu);
+            _nohzIdleCpus.Clear(cpu);
             if (_nohzLoadBalancer == cpu)
                 _nohzLoadBalancer = none;
         }

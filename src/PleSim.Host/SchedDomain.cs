@@ -1,5 +1,3 @@
-using System.Numerics;
-
 namespace PleSim.Host;
 
 /// <summary>SD_* flags of a scheduling domain (include/linux/sched.h, 2.6.39).</summary>
@@ -31,21 +29,16 @@ public enum CpuIdleType
 }
 
 /// <summary><c>struct sched_group</c>: a set of CPUs balanced as one unit at a domain level. Shared by the domains of its CPUs.</summary>
-public sealed class SchedGroup(ulong cpus, long cpuPower)
+public sealed class SchedGroup(CpuMask cpus, long cpuPower)
 {
-    public ulong Cpus { get; } = cpus;
+    private readonly CpuMask _cpus = cpus;
+    public ref readonly CpuMask Cpus => ref _cpus;
     public long CpuPower { get; set; } = cpuPower;
     public long CpuPowerOrig { get; set; } = cpuPower;
-    public int GroupWeight => BitOperations.PopCount(Cpus);
-    public int FirstCpu => BitOperations.TrailingZeroCount(Cpus);
-    public bool Contains(int cpu) => (Cpus & (1UL << cpu)) != 0;
-    public override string ToString() => $"group{{{new CpuSetText(Cpus)}}}";
-}
-
-/// <summary>Formats a CPU mask as a kernel cpulist.</summary>
-public readonly record struct CpuSetText(ulong Mask)
-{
-    public override string ToString() => new CpuSet(Mask).ToString();
+    public int GroupWeight => _cpus.Count;
+    public int FirstCpu => _cpus.First;
+    public bool Contains(int cpu) => _cpus.Contains(cpu);
+    public override string ToString() => $"group{{{_cpus}}}";
 }
 
 /// <summary>
@@ -56,7 +49,10 @@ public readonly record struct CpuSetText(ulong Mask)
 public sealed class SchedDomain
 {
     public required string Name { get; init; }
-    public required ulong Span { get; init; }
+    private readonly CpuMask _span;
+    public required CpuMask Span { get => _span; init => _span = value; }
+    /// <summary>The span without a copy.</summary>
+    public ref readonly CpuMask SpanRef => ref _span;
     public required SchedGroup[] Groups { get; init; }
     public required SdFlags Flags { get; init; }
     public int MinInterval { get; init; } = 1;
@@ -85,9 +81,9 @@ public sealed class SchedDomain
     // Statistics.
     public long LbCount, LbFailed, LbBalanced, LbGained, AlbPushed;
 
-    public int SpanWeight => BitOperations.PopCount(Span);
-    public bool SpanContains(int cpu) => (Span & (1UL << cpu)) != 0;
+    public int SpanWeight => _span.Count;
+    public bool SpanContains(int cpu) => _span.Contains(cpu);
     public bool Has(SdFlags f) => (Flags & f) != 0;
 
-    public override string ToString() => $"{Name}{{{new CpuSetText(Span)}}}";
+    public override string ToString() => $"{Name}{{{_span}}}";
 }

@@ -108,12 +108,16 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
         return Tsc.ToDuration(new TscCycles(Settings.PleWindow)).Ns;
     }
 
+    /// <summary>Largest VM the model holds: its VCPU bitmaps (spinning mask, PV send-IPI, guest cpumasks) are <see cref="CpuMask"/>s.</summary>
+    public const int MaxVcpus = CpuMask.NrCpus;
+
     /// <summary>Creates a VM with <paramref name="vcpus"/> VCPU threads allowed on <paramref name="affinity"/>, in <paramref name="group"/>.</summary>
-    public Vm CreateVm(string name, int vcpus, ulong affinity, TaskGroup? group = null)
+    public Vm CreateVm(string name, int vcpus, CpuMask affinity, TaskGroup? group = null)
     {
-        // KVM_MAX_VCPUS is 64 on x86 (arch/x86/include/asm/kvm_host.h, 2.6.39); Vm.SpinningMask relies on it.
-        if (vcpus is < 1 or > 64)
-            throw new ArgumentOutOfRangeException(nameof(vcpus), vcpus, "a VM has 1 to 64 VCPUs (KVM_MAX_VCPUS)");
+        // KVM_MAX_VCPUS was 64 on x86 in 2.6.39 (arch/x86/include/asm/kvm_host.h); later kernels
+        // raised it. The model's limit is the capacity of its VCPU bitmaps (CpuMask.NrCpus, decision 0038).
+        if (vcpus < 1 || vcpus > MaxVcpus)
+            throw new ArgumentOutOfRangeException(nameof(vcpus), vcpus, $"a VM has 1 to {MaxVcpus} VCPUs");
         var vm = new Vm(_vms.Count, name, group ?? Host.RootGroup);
         for (int i = 0; i < vcpus; i++)
         {

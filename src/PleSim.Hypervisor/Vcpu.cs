@@ -125,7 +125,7 @@ public sealed class Vcpu : ITaskBody
     private long _spinBudgetSince = -1;
     private Hypercall _hypercall;
     private Vcpu? _hypercallTarget;
-    private ulong _hypercallMask;
+    private CpuMask _hypercallMask;
     private int _hypercallVector;
     private bool _flushTlbAtEntry;
     private Vcpu? _ipiTarget;
@@ -326,7 +326,7 @@ public sealed class Vcpu : ITaskBody
     /// 128-bit cluster); the host's <c>kvm_pv_send_ipi</c> delivers <paramref name="vector"/> to each
     /// (<c>kvm_apic_set_irq</c> → kick). One exit instead of one ICR write per destination.
     /// </summary>
-    public void SendIpiMany(ulong mask, int vector)
+    public void SendIpiMany(in CpuMask mask, int vector)
     {
         RequireIdleOp();
         _op = GuestOp.Hypercall;
@@ -695,7 +695,7 @@ public sealed class Vcpu : ITaskBody
             case GuestOp.Hypercall:
                 // kvm_pv_send_ipi walks the bitmap: the handler's work grows with the destinations.
                 long perTarget = _hypercall == PleSim.Hypervisor.Hypercall.SendIpi
-                    ? System.Numerics.BitOperations.PopCount(_hypercallMask) * Costs.PvSendIpiPerTarget.Ns
+                    ? _hypercallMask.Count * Costs.PvSendIpiPerTarget.Ns
                     : 0;
                 EnterExit(ExitKind.Hypercall, Costs.Exit.Ns + Costs.HypercallHandler.Ns + perTarget);
                 Stats.Hypercalls++;
@@ -841,14 +841,12 @@ public sealed class Vcpu : ITaskBody
                 {
                     // kvm_pv_send_ipi (4.19 lapic.c): for each set bit, kvm_apic_set_irq on that
                     // VCPU (which sets the IRR and kicks it), in ascending APIC-ID order.
-                    ulong m = _hypercallMask;
-                    _hypercallMask = 0;
+                    var m = _hypercallMask;
+                    _hypercallMask = default;
                     Stats.PvSendIpis++;
-                    Stats.PvSendIpiTargets += System.Numerics.BitOperations.PopCount(m);
-                    while (m != 0)
+                    Stats.PvSendIpiTargets += m.Count;
+                    for (int i = m.First; i >= 0; i = m.Next(i + 1))
                     {
-                        int i = System.Numerics.BitOperations.TrailingZeroCount(m);
-                        m &= m - 1;
                         _kvm.Kick(Vm.Vcpus[i], _hypercallVector, this);
                     }
                 }
@@ -1079,11 +1077,11 @@ public sealed class Vcpu : ITaskBody
         if (_cat == VcpuTime.GuestSpin)
         {
             _spinCause = _spinTarget!.Cause(this, _spinToken);
-            Vm.SpinningMask |= 1UL << Index;
+            Vm.SpinningMask.Set(Index);
         }
         else if (old == VcpuTime.GuestSpin)
         {
-            Vm.SpinningMask &= ~(1UL << Index);
+            Vm.SpinningMask.Clear(Index);
         }
         if (_traceOpen || _cat == VcpuTime.GuestSpin)
             TraceSpin(now);
@@ -1094,7 +1092,7 @@ public sealed class Vcpu : ITaskBody
         if (was != isNow)
         {
             Vm.PresenceChanged(was, isNow, now);
-            if (Vm.SpinningMask != 0)
+            if (!Vm.SpinningMask.IsEmpty)
                 Vm.ReclassifySpinners(this);
         }
     }

@@ -26,7 +26,7 @@ public sealed class Vm
     public VmStats Stats { get; } = new();
 
     /// <summary>Ground truth (oracle, read-only): bit i set while VCPU i's time is accounted as spinning.</summary>
-    internal ulong SpinningMask;
+    internal CpuMask SpinningMask;
 
     /// <summary>
     /// Ground truth (oracle, read-only): every spinning VCPU of this VM (except
@@ -36,11 +36,9 @@ public sealed class Vm
     /// </summary>
     public void ReclassifySpinners(Vcpu? except = null)
     {
-        ulong m = SpinningMask;
-        while (m != 0)
+        var m = SpinningMask;
+        for (int i = m.First; i >= 0; i = m.Next(i + 1))
         {
-            int i = System.Numerics.BitOperations.TrailingZeroCount(m);
-            m &= m - 1;
             var v = Vcpus[i];
             if (v != except)
                 v.ReclassifySpin();

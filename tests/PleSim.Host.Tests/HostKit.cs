@@ -20,7 +20,7 @@ internal sealed class HostKit
     public Simulator Sim { get; }
     public HostScheduler Host { get; }
 
-    public HostTask Hog(string name, ulong affinity = ulong.MaxValue, int nice = 0, TaskGroup? group = null, int startCpu = 0)
+    public HostTask Hog(string name, CpuMask? affinity = null, int nice = 0, TaskGroup? group = null, int startCpu = 0)
     {
         var t = Host.CreateTask(name, new HogBody(), nice, affinity, group);
         Host.WakeUpNewTask(t, startCpu);
@@ -34,5 +34,11 @@ internal sealed class HostKit
     /// <summary>Runs until nothing happens at the current instant (pending switches complete).</summary>
     public void Settle() => RunFor(SimDuration.FromMicroseconds(50));
 
-    public static ulong Cpu(params int[] cpus) => cpus.Aggregate(0UL, (m, c) => m | (1UL << c));
+    public static CpuMask Cpu(params int[] cpus)
+    {
+        var m = default(CpuMask);
+        foreach (int c in cpus)
+            m.Set(c);
+        return m;
+    }
 }

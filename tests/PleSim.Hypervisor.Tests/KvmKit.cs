@@ -84,9 +84,9 @@ internal sealed class KvmKit
     public HostScheduler Host { get; }
     public Kvm Kvm { get; }
 
-    public (Vm Vm, ScriptGuest[] Guests) Vm(string name, int vcpus, ulong affinity = ulong.MaxValue)
+    public (Vm Vm, ScriptGuest[] Guests) Vm(string name, int vcpus, CpuMask? affinity = null)
     {
-        var vm = Kvm.CreateVm(name, vcpus, affinity);
+        var vm = Kvm.CreateVm(name, vcpus, affinity ?? Host.Topology.AllMask);
         var guests = new ScriptGuest[vcpus];
         for (int i = 0; i < vcpus; i++)
         {

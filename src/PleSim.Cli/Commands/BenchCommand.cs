@@ -14,10 +14,10 @@ public static class BenchCommand
     {
         var what = new Argument<string>("what")
         {
-            Description = "What to measure: engine (hold model vs PriorityQueue), host (8 hogs on 4 CPUs, and the riel-2011 system at 2x), or all",
+            Description = "What to measure: engine (hold model vs PriorityQueue), host (8 hogs on 4 CPUs, and the riel-2011 system at 2x), scale (four 64-VCPU guests on 256 CPUs, and on 128 CPUs = 2x), or all",
             DefaultValueFactory = _ => "all",
         };
-        what.AcceptOnlyFromAmong("engine", "host", "all");
+        what.AcceptOnlyFromAmong("engine", "host", "scale", "all");
         var json = new Option<bool>("--json") { Description = "Print results as JSON" };
         var quick = new Option<bool>("--quick") { Description = "Fewer events and trials (a smoke test, not a measurement)" };
         var scheduler = new Option<string>("--scheduler") { Description = "host.scheduler for the host measurements (cfs-2.6.39, eevdf-6.6, eevdf-6.12, eevdf-6.14)", DefaultValueFactory = _ => "cfs-2.6.39" };
@@ -31,6 +31,7 @@ public static class BenchCommand
             string w = parse.GetValue(what)!;
             bool doEngine = w is "engine" or "all";
             bool doHost = w is "host" or "all";
+            bool doScale = w is "scale" or "all";
             IReadOnlyList<HoldMeasurement> engine = doEngine ? EngineBenchmark.Run(q ? 200_000 : 4_000_000, q ? 1 : 5, log) : [];
             IReadOnlyList<ArityMeasurement> arities = doEngine ? ArityBenchmark.Run(q ? 200_000 : 3_000_000, q ? 1 : 3) : [];
             var hosts = new List<HostMeasurement>();
@@ -41,6 +42,13 @@ public static class BenchCommand
                 hosts.Add(HostBenchmark.Measure(HostBenchmark.EightHogsFourCpus, Engine.SimDuration.FromSeconds(q ? 2 : 20), sched));
                 log?.Invoke("measuring the riel-2011 system at 2x (AMQP guest + 4 loops, directed yield) ...");
                 hosts.Add(HostBenchmark.Measure(HostBenchmark.WithScheduler(HostBenchmark.Riel2011TwoX(), sched), Engine.SimDuration.FromMilliseconds(q ? 500 : 5000)));
+            }
+            if (doScale)
+            {
+                log?.Invoke("measuring scale: 256 CPUs, four 64-VCPU guests (2 lock-bench, 2 hog), 1x ...");
+                hosts.Add(HostBenchmark.Measure(HostBenchmark.ScaleFourGuests256Cpus, Engine.SimDuration.FromMilliseconds(q ? 50 : 1000), parse.GetValue(scheduler)!));
+                log?.Invoke("measuring scale: the same guests on 128 CPUs (2x) ...");
+                hosts.Add(HostBenchmark.Measure(HostBenchmark.ScaleFourGuestsTwoX, Engine.SimDuration.FromMilliseconds(q ? 50 : 1000), parse.GetValue(scheduler)!));
             }
             if (asJson)
             {

@@ -51,8 +51,8 @@ public sealed record LivePlan
                 throw new LiveException($"{where}task '{ts.Name}' is in cgroup {ts.Cgroup}: cgroups cannot be reproduced live");
             if (ts.Nice < 0 && !Environment.IsPrivilegedProcess)
                 throw new LiveException($"{where}task '{ts.Name}' has nice {ts.Nice}: a negative nice level needs CAP_SYS_NICE (run as root) or a scenario with nice ≥ 0");
-            ulong mask = ts.Affinity?.Mask ?? all;
-            ulong later = ts.LaterAffinity?.Mask ?? all;
+            ulong mask = ts.Affinity?.Mask.Word(0) ?? all; // live hosts have at most 64 CPUs (checked above)
+            ulong later = ts.LaterAffinity?.Mask.Word(0) ?? all;
             if ((mask & ~all) != 0 || (later & ~all) != 0)
                 throw new LiveException($"{where}task '{ts.Name}': its affinity names a CPU beyond the scenario's {h.Cpus}");
             var kind = ts.Kind switch

@@ -10,7 +10,7 @@ namespace PleSim.Experiments.Running;
 public sealed class SystemRun : IModelRun, IEventHandler
 {
     private readonly List<(HostTask Task, SimDuration At, int Cpu)> _starts = [];
-    private readonly List<(HostTask Task, ulong Mask)> _affinityChanges = [];
+    private readonly List<(HostTask Task, CpuMask Mask)> _affinityChanges = [];
     private readonly HandlerId _affinityId;
     private readonly List<PeriodicBody> _periodic = [];
     private readonly List<PingPongBody> _pingpong = [];
@@ -107,7 +107,7 @@ public sealed class SystemRun : IModelRun, IEventHandler
 
     private void AddHostTasks(HostTaskSettings ts, Dictionary<string, TaskGroup> groups)
     {
-        ulong affinity = ts.Affinity?.Mask ?? Host.Topology.AllMask;
+        var affinity = ts.Affinity?.Mask ?? Host.Topology.AllMask;
         var group = groups[ts.Cgroup];
         for (int i = 0; i < ts.Count; i++)
         {
@@ -183,7 +183,7 @@ public sealed class SystemRun : IModelRun, IEventHandler
             {
                 case "cpu":
                     for (int cpu = 0; cpu < Host.NrCpus; cpu++)
-                        AddBackgroundThread($"{ts.Name}/{cpu}", ts, 1UL << cpu, Host.RootGroup, cpu, cpu, secondPhase, jiffy);
+                        AddBackgroundThread($"{ts.Name}/{cpu}", ts, CpuMask.Of(cpu), Host.RootGroup, cpu, cpu, secondPhase, jiffy);
                     break;
                 case "vm":
                     foreach (var vm in Vms)
@@ -196,7 +196,7 @@ public sealed class SystemRun : IModelRun, IEventHandler
         }
     }
 
-    private void AddBackgroundThread(string name, BackgroundThreadSettings ts, ulong affinity, TaskGroup group, int startCpu, int cpuNumber, long secondPhase, long jiffy)
+    private void AddBackgroundThread(string name, BackgroundThreadSettings ts, CpuMask affinity, TaskGroup group, int startCpu, int cpuNumber, long secondPhase, long jiffy)
     {
         var timers = new BackgroundTimer[ts.Timers.Count];
         for (int i = 0; i < timers.Length; i++)

@@ -14,7 +14,7 @@ public sealed class VmRuntime
     {
         Settings = settings;
         var host = run.Host;
-        ulong affinity = settings.Affinity?.Mask ?? host.Topology.AllMask;
+        var affinity = settings.Affinity?.Mask ?? host.Topology.AllMask;
         Vm = kvm.CreateVm(settings.Name, settings.Vcpus, affinity, group);
         Kernel = new GuestKernel(kvm, Vm, settings.Guest);
         var w = settings.Workload;

@@ -1,6 +1,7 @@
 using PleSim.Engine;
 using PleSim.Guest;
 using PleSim.Host;
+using PleSim.Hypervisor;
 using PleSim.Workloads;
 
 namespace PleSim.Experiments.Scenarios;
@@ -13,8 +14,11 @@ internal static class SystemSections
 {
     private static readonly string[] SystemOnly = ["host", "kvm", "vms"];
 
-    /// <summary>Most CPUs a host may have.</summary>
-    private const int MaxCpus = 64;
+    /// <summary>Most CPUs a host may have (issue 12's target; the bitmaps hold <see cref="CpuMask.NrCpus"/>, decision 0038).</summary>
+    private const int MaxCpus = 512;
+
+    /// <summary>Most VCPUs a VM may have (<see cref="Kvm.MaxVcpus"/>).</summary>
+    private const int MaxVcpus = Kvm.MaxVcpus;
 
     public static Scenario Read(MapReader root, Scenario scenario)
     {
@@ -175,9 +179,9 @@ internal static class SystemSections
             var guess = Suggestions.Closest(cgroup, hostGroups.Append("own"));
             v.Error("cgroup", $"'{cgroup}' is neither '/', 'own' nor a path under host.cgroups{(guess is null ? "" : $"; did you mean '{guess}'?")}");
         }
-        int vcpus = v.Get("vcpus", Kinds.Int(1, 64), 4);
+        int vcpus = v.Get("vcpus", Kinds.Int(1, MaxVcpus), 4);
         if (v.Failed("vcpus"))
-            vcpus = 64; // checks that depend on the VCPU count (workload.loops) then stay quiet
+            vcpus = MaxVcpus; // checks that depend on the VCPU count (workload.loops) then stay quiet
         var settings = new VmSettings
         {
             Name = name,
