@@ -1,0 +1,219 @@
+using PleSim.Engine;
+using PleSim.Host;
+using PleSim.Hypervisor;
+
+namespace PleSim.Guest;
+
+/// <summary>A guest CPU: the scheduler — enqueue, pick, tick preemption, NOHZ, the idle loop, pulls.</summary>
+public sealed partial class GuestCpu
+{
+    // ------------------------------------------------------------------ scheduling
+
+    internal void EnqueueInitial(GuestThread t) => Enqueue(t);
+
+    internal void ReserveQueue(int threads) => _queue.EnsureCapacity(threads);
+
+    private void Enqueue(GuestThread t)
+    {
+        int i = _queue.Count;
+        while (i > 0 && t.Vruntime < _queue[i - 1].Vruntime)
+            i--;
+        _queue.Insert(i, t);
+    }
+
+    internal void UpdateCurr()
+    {
+        if (Curr is null)
+            return;
+        long now = Now;
+        long d = now - Curr.ExecStart;
+        if (d <= 0)
+            return;
+        Curr.Vruntime += d;
+        Curr.RuntimeNs += d;
+        Curr.ExecStart = now;
+        long min = Curr.Vruntime;
+        if (_queue.Count > 0)
+            min = Math.Min(min, _queue[0].Vruntime);
+        MinVruntime = Math.Max(MinVruntime, min);
+    }
+
+    /// <summary>The core of schedule(): put the previous thread back (if still runnable) and pick the leftmost.</summary>
+    private void Pick()
+    {
+        var prev = Curr;
+        if (_if)
+            throw new InvalidOperationException($"{this}: schedule() with interrupts enabled under the run-queue lock");
+        if (LocksHeld != 1)
+            throw new InvalidOperationException($"{this}: schedule() with {LocksHeld - 1} spinlock(s) held besides the run-queue lock (thread {prev})");
+        if (prev is not null)
+        {
+            UpdateCurr();
+            if (prev.State == ThreadState.Running)
+            {
+                prev.State = ThreadState.Runnable;
+                Enqueue(prev);
+            }
+            else if (prev.State == ThreadState.Sleeping)
+            {
+                prev.State = ThreadState.Blocked; // deactivate_task(DEQUEUE_SLEEP)
+            }
+        }
+        GuestThread? next = null;
+        if (_queue.Count > 0)
+        {
+            next = _queue[0];
+            _queue.RemoveAt(0);
+            next.State = ThreadState.Running;
+            next.ExecStart = Now;
+            next.SliceStart = Now;
+            MinVruntime = Math.Max(MinVruntime, next.Vruntime);
+        }
+        if (next != prev)
+            Switches++;
+        Curr = next;
+        if (prev is not null && next != prev && prev.MutexesHeld > 0)
+            _k.MutexOwnerSwitchedOut(prev); // owner->on_cpu is now 0: its owner-spinners stop
+        if (next is not null)
+        {
+            ActiveMm = next.Mm; // switch_mm: leave the previous mm's cpumask, join this one's
+            // Leaving the idle loop: tick_nohz_restart_sched_tick → select_nohz_load_balancer(0).
+            if (S.TicklessIdle)
+                _k.NohzExit(this);
+        }
+        NeedResched = false;
+    }
+
+    private void TickCheckPreempt()
+    {
+        if (Curr is null || _queue.Count == 0)
+            return;
+        UpdateCurr();
+        int nr = _queue.Count + 1;
+        long period = PleSim.Host.HostScheduler.SchedPeriod(nr, S.Latency.Ns, S.MinGranularity.Ns, PleSim.Host.SchedTunables.DefaultNrLatency);
+        long ideal = period / nr;
+        if (Now - Curr.SliceStart > ideal || Curr.Vruntime - _queue[0].Vruntime > ideal)
+            NeedResched = true;
+    }
+
+    /// <summary>trigger_load_balance's NOHZ part (2.6.32), at a guest tick of a tickless guest.</summary>
+    private void NohzTick()
+    {
+        if (Curr is null)
+        {
+            _nohzBalanceDue = S.IdlePull && _k.NohzBalancer == Index;
+            return;
+        }
+        // A busy VCPU that was tickless recently and sees no balancer kicks the first idle one,
+        // which then takes over (its idle loop re-runs select_nohz_load_balancer). The IPI is sent
+        // from the tick's softirq, inside the interrupt already being handled: its ICR-write exit
+        // is folded into the tick handler's cost (it happens at most once per idle period).
+        if (_inNohzRecently)
+        {
+            _inNohzRecently = false;
+            if (_k.NohzBalancer == -1 && !_k.NohzMask.IsEmpty)
+                _k.Kvm.Kick(_k.Cpus[_k.NohzMask.First].Vcpu, Vectors.Reschedule, Vcpu);
+        }
+    }
+
+    private void IdleStep()
+    {
+        if (_queue.Count > 0)
+        {
+            PushSchedule();
+            return;
+        }
+        if (_nohzBalanceDue)
+        {
+            // The balancer's idle tick: every other tickless idle VCPU that could pull a queued
+            // thread is kicked (rebalance_domains on its behalf ends in resched_cpu).
+            _nohzBalanceDue = false;
+            bool kicked = false;
+            foreach (var c in _k.Cpus)
+            {
+                if (c != this && _k.NohzMask.Contains(c.Index) && _k.FindPull(c).Thread is not null)
+                {
+                    NohzKicks++;
+                    kicked = true;
+                    Push(Micro.Ipi, cpu: c, vector: Vectors.Reschedule);
+                }
+            }
+            if (kicked)
+                return;
+        }
+        if (S.IdlePull && _k.FindPull(this) is var (t, src) && t is not null)
+        {
+            Pulls++;
+            Push(Micro.Lock, lk: src!.RqLock);
+            Push(Micro.Compute, S.Costs.Migrate.Ns);
+            Push(Micro.PullDo, t: t, cpu: src);
+            Push(Micro.Unlock, lk: src.RqLock);
+            return;
+        }
+        // Nothing to run: the idle loop halts (interrupts enabled, TIF_POLLING clear): x86
+        // default_idle/safe_halt is "sti; hlt", so a pending interrupt ends the halt at once.
+        if (!_if || LocksHeld != 0)
+            throw new InvalidOperationException($"{this}: HLT with interrupts disabled or a spinlock held");
+        if (S.Haltpoll)
+        {
+            if (NeedResched)
+            {
+                // The poll ended on need_resched but the thread went elsewhere (pulled by another
+                // CPU): do_idle leaves its loop and schedule_idle() picks the idle task again,
+                // clearing the flag, before the next cpuidle round.
+                PushSchedule();
+                return;
+            }
+            if (HaltpollSelectsPoll())
+            {
+                // poll_idle (drivers/cpuidle/poll_state.c): TIF_POLLING_NRFLAG on, then cpu_relax()
+                // until need_resched or the limit (cpuidle_poll_time = dev->poll_limit_ns, read on
+                // local_clock, i.e. wall time): a PAUSE loop, seen by PLE like any other.
+                HaltPolls++;
+                _polling = true;
+                _pollStart = Now;
+                Vcpu.Spin(_pollTarget, 0, false, PollLimitNs);
+                return;
+            }
+            _haltEnteredAt = Now;
+        }
+        IdleHalts++;
+        _halting = true;
+        if (S.TicklessIdle)
+        {
+            // tick_nohz_stop_sched_tick: the tick stops unless this VCPU is the NOHZ balancer.
+            _inNohzRecently = true;
+            if (!_k.NohzEnter(this))
+                Vcpu.SetGuestTimer(SimDuration.Zero);
+        }
+        Vcpu.Halt();
+    }
+
+    private void PullDo(GuestThread t, GuestCpu src)
+    {
+        if (t.State != ThreadState.Runnable || t.Cpu != src.Index || !src._queue.Remove(t))
+            return; // it ran meanwhile
+        long rel = t.Vruntime - src.MinVruntime;
+        t.Cpu = Index;
+        t.Migrations++;
+        t.Vruntime = rel + MinVruntime;
+        Enqueue(t);
+    }
+
+    /// <summary>A queued thread this idle CPU may pull (new-idle balancing), from the busiest queue.</summary>
+    internal GuestThread? Pullable(GuestCpu to)
+    {
+        long now = Now;
+        foreach (var t in _queue)
+        {
+            // task_hot: a thread that ran within sched_migration_cost stays where its cache is.
+            if (t.AllowedOn(to.Index) && now - t.ExecStart >= S.MigrationCost.Ns)
+                return t;
+        }
+        return null;
+    }
+
+    internal int QueuedCount => _queue.Count;
+
+    internal bool IsQueued(GuestThread t) => _queue.Contains(t);
+}
