@@ -141,7 +141,8 @@ public class OracleAndPluginTests
         foreach (var file in Directory.GetFiles(dir, "*.cs"))
         {
             var name = Path.GetFileName(file);
-            if (maintainers.Contains(name))
+            // Vcpu is one class over several partial files (Vcpu.cs, Vcpu.Accounting.cs, ...): all maintain it.
+            if (maintainers.Contains(name) || name.StartsWith("Vcpu.", StringComparison.Ordinal))
                 continue;
             var text = File.ReadAllText(file);
             Assert.False(reads.IsMatch(text), $"{name} reads ground truth");

@@ -1,0 +1,96 @@
+using PleSim.Engine;
+using PleSim.Host;
+
+namespace PleSim.Hypervisor;
+
+/// <summary>A VCPU: the host scheduler's hooks (preempt notifiers: kvm_sched_in / kvm_sched_out).</summary>
+public sealed partial class Vcpu
+{
+    // ------------------------------------------------------------------ host hooks (preempt notifiers)
+
+    public void OnRun(HostTask task, int cpu, bool switched)
+    {
+        _switchPending = false;
+        Preempted = false;
+        Ready = false; // kvm_sched_in (5.3)
+        if (switched)
+            _kvm.OnSchedIn(this); // vmx_sched_in → shrink_ple_window (3.18)
+        if (StealTimePreempted)
+        {
+            // record_steal_time (4.16): xchg the preempted byte to 0; KVM_VCPU_FLUSH_TLB in it
+            // means a flush was deferred to this entry (kvm_vcpu_flush_tlb; its cost is folded
+            // into the entry).
+            StealTimePreempted = false;
+            if (_flushTlbAtEntry)
+            {
+                _flushTlbAtEntry = false;
+                Stats.PvTlbFlushesAtEntry++;
+            }
+        }
+        if (_lhpSince >= 0)
+        {
+            Stats.LockHolderPreemptedNs += _kvm.Sim.Now.Ns - _lhpSince;
+            _lhpSince = -1;
+        }
+        if (Pid is null)
+        {
+            Pid = task;
+            Mode = VcpuMode.Exit;
+            _exitKind = ExitKind.Entry;
+            _exitRemaining = Costs.Entry.Ns;
+        }
+        else if (Mode == VcpuMode.Guest)
+        {
+            // Scheduled out from guest mode (external interrupt exit + schedule): pay the exit and re-enter.
+            Mode = VcpuMode.Exit;
+            _exitKind = ExitKind.Entry;
+            _exitRemaining = Costs.Exit.Ns + Costs.Entry.Ns;
+        }
+        else if (Mode is VcpuMode.Halted or VcpuMode.PleSleep)
+        {
+            if (Mode == VcpuMode.Halted)
+            {
+                EndHalt();
+                PvUnhalted = false; // __vcpu_run leaving KVM_MP_STATE_HALTED (3.12)
+            }
+            _onWaitQueue = false; // finish_wait
+            _sleepTimer.Cancel();
+            Mode = VcpuMode.Exit;
+            _exitKind = ExitKind.Entry;
+            _exitRemaining = Costs.Entry.Ns;
+        }
+        else if (HaltPolling)
+        {
+            // Preempted while polling: the loop resumes only while before its wall-clock stop and
+            // while single_task_running() (kvm_vcpu_block); otherwise it ends now and blocks.
+            long now = _kvm.Sim.Now.Ns;
+            _exitRemaining = now >= _pollStop || _kvm.Host.Rqs[cpu].NrRunning > 1 ? 0 : _pollStop - now;
+        }
+        Account();
+        Run();
+    }
+
+    public void OnStop(HostTask task, int cpu, StopReason reason)
+    {
+        Freeze();
+        _switchPending = true;
+        if (reason != StopReason.Blocked)
+        {
+            Preempted = reason == StopReason.Preempted;
+            if (Preempted)
+            {
+                Ready = true; // kvm_sched_out (5.3)
+                // kvm_arch_vcpu_put (4.14): preempted_in_kernel = CPL 0. Only while in guest mode
+                // does the guest's own mode matter; preempted in an exit it is past the guest's instruction.
+                // An interrupt handler in progress runs at CPL 0 whatever it interrupted.
+                PreemptedInKernel = _irqVector >= 0 || (_op == GuestOp.Spin ? !_spinUser : Guest.InKernelMode(this));
+            }
+            StealTimePreempted = true; // kvm_arch_vcpu_put → kvm_steal_time_set_preempted
+            if (Preempted && Guest.HoldsSpinlock(this))
+                _lhpSince = _kvm.Sim.Now.Ns;
+        }
+        Account();
+        if (reason != StopReason.Blocked)
+            Guest.OnStealTimePreempted(this);
+    }
+}

@@ -1,0 +1,117 @@
+using PleSim.Engine;
+using PleSim.Host;
+
+namespace PleSim.Hypervisor;
+
+/// <summary>A VCPU: what KVM and its timers call on it (after the PAUSE handler, wait queues, kicks, forced exits, PLE window and spin timers, the guest timer).</summary>
+public sealed partial class Vcpu
+{
+    // ------------------------------------------------------------------ called by KVM
+
+    /// <summary>Called by the PAUSE handler policies: the handler returns after <paramref name="extraCost"/> more work, then the VCPU re-enters.</summary>
+    internal void ContinueAfterPauseHandler(long extraCost) => EnterExit(ExitKind.PauseReturn, extraCost);
+
+    /// <summary>The pre-2011 handler: sleep on the wait queue for <paramref name="timeout"/> (a kick ends it early).</summary>
+    internal void SleepOnWaitQueue(SimDuration timeout)
+    {
+        Mode = VcpuMode.PleSleep;
+        _onWaitQueue = true; // prepare_to_wait
+        _exitKind = ExitKind.Entry;
+        _exitRemaining = Costs.Entry.Ns;
+        Account();
+        _sleepTimer.StartAfter(timeout);
+        _kvm.Host.Block(Task);
+    }
+
+    /// <summary>A wake-up through the wait queue succeeded: <c>autoremove_wake_function</c> took the thread off it.</summary>
+    internal void RemovedFromWaitQueue() => _onWaitQueue = false;
+
+    /// <summary>Marks <paramref name="vector"/> pending; the caller wakes or kicks the VCPU as needed.</summary>
+    internal void SetPending(int vector) => _pending |= 1 << vector;
+
+    public bool HasPendingInterrupt => _pending != 0;
+
+    /// <summary>Forces a running VCPU out of guest mode after the IPI latency (kick).</summary>
+    internal void ForceExit(SimDuration after)
+    {
+        var when = _kvm.Sim.Now + after;
+        if (!_kickTimer.IsArmed || _kickTimer.Expires > when)
+            _kickTimer.Start(when);
+    }
+
+    private void OnKickArrived()
+    {
+        if (Mode != VcpuMode.Guest || !IsExecuting)
+            return; // not in guest mode: the interrupt is injected at the next entry
+        Freeze();
+        EnterExit(ExitKind.External, Costs.Exit.Ns);
+        Stats.ExternalExits++;
+        Run();
+    }
+
+    private void OnPleWindowExpired()
+    {
+        if (_op != GuestOp.Spin || Mode != VcpuMode.Guest || !IsExecuting)
+            return;
+        Stats.PauseExits++;
+        Vm.Stats.PauseExitsByCause[(int)_spinCause]++; // ground truth: why it was spinning when the window expired
+        _inPauseEpisode = true;
+        EnterExit(ExitKind.Pause, Costs.Exit.Ns + Costs.PauseHandler.Ns);
+        Run();
+    }
+
+    /// <summary>Stops counting the spin budget (the loop is not executing), keeping what is left.</summary>
+    private void PauseSpinBudget()
+    {
+        if (_spinBudgetSince < 0)
+            return;
+        _spinBudget = Math.Max(0, _spinBudget - (_kvm.Sim.Now.Ns - _spinBudgetSince));
+        _spinBudgetSince = -1;
+        _spinLimitTimer.Cancel();
+    }
+
+    private void EndSpinTimedOut()
+    {
+        _pleTimer.Cancel();
+        _spinLimitTimer.Cancel();
+        _spinBudgetSince = -1;
+        _spinBudget = -1;
+        _op = GuestOp.None;
+        _spinTarget = null;
+        SpinTimedOut = true;
+        Account();
+    }
+
+    private void OnSpinLimit()
+    {
+        _spinBudgetSince = -1;
+        _spinBudget = 0;
+        if (_op != GuestOp.Spin || Mode != VcpuMode.Guest || _irqVector >= 0 || !IsExecuting)
+            return; // it notices when the loop runs again
+        if (_spinTarget!.TryAcquire(this, _spinToken))
+        {
+            _pleTimer.Cancel();
+            _spinBudget = -1;
+            _op = GuestOp.None;
+            _spinTarget = null;
+            Account();
+            Run();
+            return;
+        }
+        EndSpinTimedOut();
+        Run();
+    }
+
+    private void OnSleepTimeout()
+    {
+        if (Mode == VcpuMode.PleSleep)
+            _kvm.Host.TryToWakeUp(Task, Task.Cpu);
+    }
+
+    private void OnGuestTimer()
+    {
+        if (_guestTimerPeriod > 0)
+            _guestTimer.Forward(_kvm.Sim.Now, new SimDuration(_guestTimerPeriod));
+        _kvm.Kick(this, Vectors.Timer, null);
+    }
+}

@@ -1,0 +1,421 @@
+using PleSim.Engine;
+using PleSim.Host;
+
+namespace PleSim.Hypervisor;
+
+/// <summary>A VCPU: the exit/entry state machine (guest-mode segments, exits and re-entries, halts and halt polling, interrupt delivery).</summary>
+public sealed partial class Vcpu
+{
+    // ------------------------------------------------------------------ the state machine
+
+    private ExitCosts Costs => _kvm.Settings.Costs;
+
+    private void StartSeg(Seg seg, long ns)
+    {
+        _seg = seg;
+        _segStart = _kvm.Sim.Now.Ns;
+        _segTimer.Start(new SimTime(_segStart + ns));
+    }
+
+    /// <summary>Stops the running segment (preemption, forced exit), keeping what is left of it.</summary>
+    private void Freeze()
+    {
+        _pleTimer.Cancel();
+        PauseSpinBudget();
+        if (_seg == Seg.None)
+            return;
+        long ran = _kvm.Sim.Now.Ns - _segStart;
+        switch (_seg)
+        {
+            case Seg.Exit:
+            case Seg.Userspace:
+                _exitRemaining -= ran;
+                break;
+            case Seg.Irq:
+                _irqRemaining -= ran;
+                break;
+            case Seg.Compute:
+                _opRemaining -= ran;
+                break;
+        }
+        _segTimer.Cancel();
+        _seg = Seg.None;
+        _segStart = -1;
+    }
+
+    private void OnSegmentDone()
+    {
+        switch (_seg)
+        {
+            case Seg.Exit:
+            case Seg.Userspace:
+                _exitRemaining = 0;
+                break;
+            case Seg.Irq:
+                _irqRemaining = 0;
+                break;
+            case Seg.Compute:
+                _opRemaining = 0;
+                break;
+        }
+        _seg = Seg.None;
+        _segStart = -1;
+        Account();
+        Run();
+    }
+
+    /// <summary>Advances the VCPU until it waits for time to pass, blocks or yields.</summary>
+    private void Run()
+    {
+        if (!IsExecuting)
+            return;
+        for (int guard = 0; guard < 10_000; guard++)
+        {
+            switch (Mode)
+            {
+                case VcpuMode.Exit:
+                    if (_exitRemaining > 0)
+                    {
+                        StartSeg(Seg.Exit, _exitRemaining);
+                        Account();
+                        return;
+                    }
+                    if (!FinishExit())
+                        return;
+                    continue;
+                case VcpuMode.Userspace:
+                    if (_exitRemaining > 0)
+                    {
+                        StartSeg(Seg.Userspace, _exitRemaining);
+                        Account();
+                        return;
+                    }
+                    _op = GuestOp.None;
+                    EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                    continue;
+                case VcpuMode.Guest:
+                    if (_irqVector >= 0)
+                    {
+                        if (_irqRemaining > 0)
+                        {
+                            StartSeg(Seg.Irq, _irqRemaining);
+                            Account();
+                            return;
+                        }
+                        int v = _irqVector;
+                        _irqVector = -1;
+                        Guest.OnInterruptDone(this, v);
+                        if (!IsExecuting || Mode != VcpuMode.Guest)
+                            return;
+                        continue;
+                    }
+                    if (_pending != 0)
+                    {
+                        if (Guest.InterruptsEnabled(this))
+                        {
+                            TakeInterrupt();
+                            continue;
+                        }
+                        NoteDeferred();
+                    }
+                    if (!RunOp())
+                        return;
+                    continue;
+                default:
+                    return; // blocked
+            }
+        }
+        throw new InvalidOperationException($"{this}: the guest made no progress (it keeps issuing zero-time operations)");
+    }
+
+    /// <summary>Runs the current guest operation; false when the VCPU now waits (time, exit, block).</summary>
+    private bool RunOp()
+    {
+        switch (_op)
+        {
+            case GuestOp.None:
+                Guest.OnOpDone(this);
+                // No operation is fine only if re-enabling interrupts started a deferred delivery.
+                if (_op == GuestOp.None && Mode == VcpuMode.Guest && _irqVector < 0)
+                    throw new InvalidOperationException($"{this}: the guest gave no operation");
+                return IsExecuting;
+            case GuestOp.Compute:
+                if (_opRemaining > 0)
+                {
+                    StartSeg(Seg.Compute, _opRemaining);
+                    Account();
+                    return false;
+                }
+                _op = GuestOp.None;
+                return true;
+            case GuestOp.Spin:
+                if (_spinTarget!.TryAcquire(this, _spinToken))
+                {
+                    _pleTimer.Cancel();
+                    PauseSpinBudget();
+                    _spinBudget = -1;
+                    _op = GuestOp.None;
+                    _spinTarget = null;
+                    Account();
+                    return true;
+                }
+                if (_spinBudget == 0)
+                {
+                    EndSpinTimedOut();
+                    return true;
+                }
+                Account();
+                long window = _kvm.PleWindowNs(this, _spinUser);
+                if (window > 0 && !_pleTimer.IsArmed)
+                    _pleTimer.Start(_kvm.Sim.Now + new SimDuration(window));
+                if (_spinBudget > 0 && !_spinLimitTimer.IsArmed)
+                {
+                    _spinBudgetSince = _kvm.Sim.Now.Ns;
+                    _spinLimitTimer.Start(new SimTime(_spinBudgetSince + _spinBudget));
+                }
+                return false;
+            case GuestOp.Halt:
+                EnterExit(ExitKind.Hlt, Costs.Exit.Ns + Costs.HltHandler.Ns);
+                Stats.HltExits++;
+                return true;
+            case GuestOp.SendIpi:
+                EnterExit(ExitKind.IcrWrite, Costs.Exit.Ns + Costs.IcrWriteHandler.Ns);
+                Stats.IpiExits++;
+                return true;
+            case GuestOp.Hypercall:
+                // kvm_pv_send_ipi walks the bitmap: the handler's work grows with the destinations.
+                long perTarget = _hypercall == PleSim.Hypervisor.Hypercall.SendIpi
+                    ? _hypercallMask.Count * Costs.PvSendIpiPerTarget.Ns
+                    : 0;
+                EnterExit(ExitKind.Hypercall, Costs.Exit.Ns + Costs.HypercallHandler.Ns + perTarget);
+                Stats.Hypercalls++;
+                return true;
+            case GuestOp.Userspace:
+                Mode = VcpuMode.Userspace;
+                _exitRemaining = Costs.Exit.Ns + Costs.UserspaceExit.Ns + _opRemaining;
+                Stats.UserspaceExits++;
+                Account();
+                return true;
+        }
+        return false;
+    }
+
+    private void EnterExit(ExitKind kind, long ns)
+    {
+        PauseSpinBudget(); // out of guest mode: the loop does not run
+        Mode = VcpuMode.Exit;
+        _exitKind = kind;
+        _exitRemaining = ns;
+        Account();
+    }
+
+    /// <summary>What happens when the exit's work is done; false when the thread blocked or yielded.</summary>
+    private bool FinishExit()
+    {
+        switch (_exitKind)
+        {
+            case ExitKind.Entry:
+                Mode = VcpuMode.Guest;
+                _exitKind = ExitKind.None;
+                _inPauseEpisode = false;
+                // vcpu_enter_guest → inject_pending_event (arch/x86/kvm/x86.c, 2.6.39): an interrupt
+                // the guest cannot take now (RFLAGS.IF = 0) stays in the IRR and KVM asks for an
+                // exit as soon as the guest can (vmx.c enable_irq_window: VIRTUAL_INTR_PENDING).
+                if (_pending != 0 && !Guest.InterruptsEnabled(this))
+                    _irqWindowArmed = true;
+                Account();
+                return true;
+            case ExitKind.IrqWindow:
+                // vmx.c handle_interrupt_window: clear the window request and re-enter, injecting.
+                EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                return true;
+            case ExitKind.Hlt:
+                _op = GuestOp.None; // HLT retired; the next instruction runs after an interrupt
+                // kvm_arch_vcpu_runnable: an interrupt the guest can take (IF set), or pv_unhalted.
+                if ((_pending != 0 && Guest.InterruptsEnabled(this)) || PvUnhalted)
+                {
+                    PvUnhalted = false;
+                    EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                    return true;
+                }
+                _haltStart = _kvm.Sim.Now.Ns;
+                // kvm_vcpu_block (4.0+): poll first while this CPU has nothing else to run (single_task_running).
+                long poll = _kvm.Settings.HaltPoll.HaltPollNs == 0 ? 0 : _kvm.Settings.HaltPoll.Adaptive ? HaltPollNs : _kvm.Settings.HaltPoll.HaltPollNs;
+                if (poll > 0 && PollControl && _kvm.Host.Rqs[Task.Cpu].NrRunning == 1)
+                {
+                    Stats.HaltPollAttempts++;
+                    _pollStart = _haltStart;
+                    _pollStop = _haltStart + poll;
+                    EnterExit(ExitKind.HaltPoll, poll);
+                    return true;
+                }
+                return BlockHalted();
+            case ExitKind.HaltPoll:
+                // The poll ran out (ktime past stop) with no wake-up condition: block.
+                Stats.HaltPollNs += _kvm.Sim.Now.Ns - _pollStart;
+                return BlockHalted();
+            default:
+                return FinishExitRest();
+        }
+        throw new InvalidOperationException($"{this}: exit {_exitKind} has no continuation");
+    }
+
+    /// <summary>The blocking part of <c>kvm_vcpu_block</c>: on the wait queue, off the CPU until a kick wakes it.</summary>
+    private bool BlockHalted()
+    {
+        Mode = VcpuMode.Halted;
+        _onWaitQueue = true; // prepare_to_wait
+        Stats.Halts++;
+        Account();
+        _kvm.Host.Block(Task);
+        return false;
+    }
+
+    /// <summary>
+    /// The end of <c>kvm_vcpu_block</c> (the VCPU runs again, or its poll saw the interrupt): 4.3's
+    /// adaptive poll time is adjusted from the halt's whole length, polling included.
+    /// </summary>
+    private void EndHalt()
+    {
+        if (_haltStart < 0)
+            return;
+        long blockNs = _kvm.Sim.Now.Ns - _haltStart;
+        _haltStart = -1;
+        var hp = _kvm.Settings.HaltPoll;
+        if (hp.Adaptive)
+            HaltPollNs = hp.Adjust(HaltPollNs, blockNs);
+    }
+
+    /// <summary>True while the VCPU polls in <c>kvm_vcpu_block</c> (on or off its CPU).</summary>
+    public bool HaltPolling => Mode == VcpuMode.Exit && _exitKind == ExitKind.HaltPoll;
+
+    /// <summary>
+    /// A kick found the VCPU polling: <c>kvm_vcpu_check_block</c> sees the pending interrupt on the
+    /// poll's next iteration, so the poll ends there and the VCPU re-enters, without any wake-up
+    /// (it was never on the wait queue).
+    /// </summary>
+    internal void EndHaltPollOnEvent()
+    {
+        if (!HaltPolling)
+            return;
+        if (IsExecuting)
+            Freeze();
+        Stats.HaltPollSuccessful++;
+        Stats.HaltPollNs += _kvm.Sim.Now.Ns - _pollStart;
+        EndHalt();
+        EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+        Run();
+    }
+
+    private bool FinishExitRest()
+    {
+        switch (_exitKind)
+        {
+            case ExitKind.IcrWrite:
+                _op = GuestOp.None;
+                var target = _ipiTarget!;
+                _ipiTarget = null;
+                EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                _kvm.Kick(target, _ipiVector, this);
+                return IsExecuting;
+            case ExitKind.External:
+                EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                return true;
+            case ExitKind.Hypercall:
+            {
+                _op = GuestOp.None;
+                var hcTarget = _hypercallTarget;
+                _hypercallTarget = null;
+                EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                if (_hypercall == PleSim.Hypervisor.Hypercall.SendIpi)
+                {
+                    // kvm_pv_send_ipi (4.19 lapic.c): for each set bit, kvm_apic_set_irq on that
+                    // VCPU (which sets the IRR and kicks it), in ascending APIC-ID order.
+                    var m = _hypercallMask;
+                    _hypercallMask = default;
+                    Stats.PvSendIpis++;
+                    Stats.PvSendIpiTargets += m.Count;
+                    for (int i = m.First; i >= 0; i = m.Next(i + 1))
+                    {
+                        _kvm.Kick(Vm.Vcpus[i], _hypercallVector, this);
+                    }
+                }
+                else if (_hypercall == PleSim.Hypervisor.Hypercall.KickCpu)
+                    _kvm.PvKickCpu(hcTarget!, this);
+                else
+                    _kvm.SchedYield(this, hcTarget!);
+                return IsExecuting;
+            }
+            case ExitKind.Pause:
+                return _kvm.HandlePauseExit(this);
+            case ExitKind.PauseReturn:
+                // kvm_vcpu_on_spin returns (3.7+): kvm_vcpu_set_in_spin_loop(me, false) and
+                // kvm_vcpu_set_dy_eligible(me, false). Never set without the 3.7 option.
+                InSpinLoop = false;
+                DyEligible = false;
+                EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                return true;
+        }
+        throw new InvalidOperationException($"{this}: exit {_exitKind} has no continuation");
+    }
+
+    private void TakeInterrupt()
+    {
+        int v = System.Numerics.BitOperations.TrailingZeroCount(_pending);
+        _pending &= ~(1 << v);
+        if ((_deferredMask & (1 << v)) != 0)
+        {
+            _deferredMask &= ~(1 << v);
+            Vm.Stats.IrqsDeferred++;
+            Vm.Stats.IrqDeferredNs += _kvm.Sim.Now.Ns - _deferredSince[v];
+        }
+        if (_pending == 0)
+            _irqWindowArmed = false;
+        _pleTimer.Cancel();
+        PauseSpinBudget();
+        _irqVector = v;
+        _irqRemaining = Guest.OnInterrupt(this, v);
+        Stats.Interrupts++;
+        Account();
+    }
+
+    /// <summary>
+    /// Pending interrupts the guest, executing in guest mode, could not take because its
+    /// RFLAGS.IF is clear: from now on they wait for the guest to re-enable (counted per VM).
+    /// </summary>
+    private void NoteDeferred()
+    {
+        int fresh = _pending & ~_deferredMask;
+        if (fresh == 0)
+            return;
+        long now = _kvm.Sim.Now.Ns;
+        for (int v = 0; v < Vectors.Count; v++)
+        {
+            if ((fresh & (1 << v)) != 0)
+                _deferredSince[v] = now;
+        }
+        _deferredMask |= fresh;
+    }
+
+    /// <summary>
+    /// The guest set RFLAGS.IF again (<c>sti</c>/<c>popf</c> of <c>local_irq_restore</c>). A pending
+    /// interrupt held back by IF = 0 is taken at once: if KVM armed interrupt-window exiting at the
+    /// last entry, the guest first exits (<c>handle_interrupt_window</c>) and the interrupt is
+    /// injected on re-entry; otherwise it is delivered directly. Returns true if a delivery
+    /// started: the guest must then not start an operation (it continues after the handler).
+    /// </summary>
+    public bool OnInterruptsEnabled()
+    {
+        if (_pending == 0 || Mode != VcpuMode.Guest || _irqVector >= 0 || !IsExecuting)
+            return false;
+        if (_irqWindowArmed)
+        {
+            _irqWindowArmed = false;
+            Stats.IrqWindowExits++;
+            EnterExit(ExitKind.IrqWindow, Costs.Exit.Ns);
+            return true;
+        }
+        TakeInterrupt();
+        return true;
+    }
+}
