@@ -50,25 +50,25 @@ public sealed class VmRuntime
                 break;
             }
             case "boot-storm":
-                BootStorm = new BootStorm(Kernel, w.Locks, w.Hold.Ns, w.Think.Ns, w.Iterations, () => run.OnVmFinished(this));
+                BootStorm = new BootStorm(Kernel, w.Locks, w.Hold.Ns, w.Think.Ns, w.Iterations, FinishCallback(run));
                 break;
             case "ebizzy":
-                Ebizzy = new Ebizzy(Kernel, w.Ebizzy, mmId: 1, onAllDone: () => run.OnVmFinished(this));
+                Ebizzy = new Ebizzy(Kernel, w.Ebizzy, mmId: 1, onAllDone: FinishCallback(run));
                 break;
             case "kernbench":
-                Kernbench = new Kernbench(Kernel, w.Kernbench, run.Streams.Get($"vm.{settings.Name}.kernbench"), () => run.OnVmFinished(this));
+                Kernbench = new Kernbench(Kernel, w.Kernbench, run.Streams.Get($"vm.{settings.Name}.kernbench"), FinishCallback(run));
                 break;
             case "hackbench":
                 // Like the boot storm, a fixed amount of work: the run ends when every message is delivered.
-                Hackbench = new Hackbench(Kernel, w.Hackbench, () => run.OnVmFinished(this));
+                Hackbench = new Hackbench(Kernel, w.Hackbench, FinishCallback(run));
                 break;
             case "pingpong":
                 // loops > 0: a fixed amount of work, the run ends when every pair has done its round trips.
-                PingPong = new PingPong(Kernel, w.PingPong, () => run.OnVmFinished(this));
+                PingPong = new PingPong(Kernel, w.PingPong, FinishCallback(run, fixedWork: w.PingPong.Loops > 0));
                 break;
             case "sysbench":
                 // sysbench exits when every thread is done (max-requests handed out, or the mutex test's one request each).
-                Sysbench = new Sysbench(Kernel, w.Sysbench, run.Streams.Get($"vm.{settings.Name}.sysbench"), () => run.OnVmFinished(this));
+                Sysbench = new Sysbench(Kernel, w.Sysbench, run.Streams.Get($"vm.{settings.Name}.sysbench"), FinishCallback(run));
                 break;
         }
         var phase = settings.Guest.RandomTickPhase
@@ -79,9 +79,18 @@ public sealed class VmRuntime
 
     public VmSettings Settings { get; }
 
-    /// <summary>The workload does a fixed amount of work and reports when it is done (<see cref="SystemRun.OnVmFinished"/>).</summary>
-    public bool HasFixedWork => Settings.Workload.Kind is "boot-storm" or "ebizzy" or "kernbench" or "hackbench" or "sysbench"
-        || (Settings.Workload.Kind == "pingpong" && Settings.Workload.PingPong.Loops > 0);
+    /// <summary>
+    /// The workload does a fixed amount of work and reports when it is done (<see cref="SystemRun.OnVmFinished"/>):
+    /// set where the workload is given its finish callback, so the two cannot disagree.
+    /// </summary>
+    public bool HasFixedWork { get; private set; }
+
+    /// <summary>The callback a workload calls when its work is done; marks this VM as one the run waits for.</summary>
+    private Action FinishCallback(SystemRun run, bool fixedWork = true)
+    {
+        HasFixedWork = fixedWork;
+        return () => run.OnVmFinished(this);
+    }
 
     /// <summary>The workload has reported that it is done.</summary>
     public bool Finished { get; internal set; }
