@@ -417,6 +417,28 @@ public sealed partial class HostScheduler
         return result;
     }
 
+    private long _rqLockSectionFloorNs;
+
+    /// <summary>
+    /// The shortest section any <see cref="DoubleRqLock"/> caller books (one acquisition plus the
+    /// hold: a same-CPU yield_to). Declared once by the hypervisor; gaps between bookings shorter
+    /// than this can never be used, so the bookings merge across them (<see cref="RqLock"/>),
+    /// which keeps a busy lock's booking list short without changing any outcome. A call booking
+    /// less throws. 0 (the default) merges only back-to-back bookings.
+    /// </summary>
+    public long RqLockSectionFloorNs
+    {
+        get => _rqLockSectionFloorNs;
+        set
+        {
+            if (value < 0)
+                throw new ArgumentOutOfRangeException(nameof(value));
+            _rqLockSectionFloorNs = value;
+            foreach (var rq in Rqs)
+                rq.Lock.MergeGapBelowNs = Math.Max(1, value);
+        }
+    }
+
     /// <summary>
     /// <c>double_rq_lock(rq, p_rq)</c> … <c>double_rq_unlock</c> as a time booking: the caller
     /// starts at <paramref name="startNs"/> (≥ now: the PAUSE handler's walk runs ahead of the
@@ -436,6 +458,8 @@ public sealed partial class HostScheduler
         a.Prune(now);
         b.Prune(now);
         long len = (cpu == pCpu ? 1 : 2) * acquireNs + holdNs;
+        if (len < _rqLockSectionFloorNs)
+            throw new InvalidOperationException($"a yield_to section of {len} ns is shorter than the declared floor {_rqLockSectionFloorNs} ns");
         long t = Math.Max(startNs, now);
         if (a.Full || b.Full)
         {

@@ -21,6 +21,8 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
         Tsc = tsc;
         Handler = PleHandlers.Create(settings.PleHandler, settings.DirectedYield, streams, settings.CandidateFilter);
         _pleWindowNs = ComputeWindowNs();
+        // Every yield_to a handler makes holds one or two rq locks for acquire + hold at least.
+        host.RqLockSectionFloorNs = settings.Costs.RqLockAcquire.Ns + settings.Costs.YieldTo.Ns;
         host.AddTimerSource(this);
         host.AddObserver(this);
     }
