@@ -23,7 +23,8 @@ public sealed class QpiddHeap
     private readonly int _nodeMessages;
     private int[] _nodeRing;          // per deque node: arena, offset
     private long _nodeHead, _nodeCount;
-    private long _pushed, _popped;
+    private long _popped;
+    private long _pushesToNextNode, _popsToNodeEnd; // countdowns to the next node boundary (no division per message)
 
     public QpiddHeap(int threads, GlibcArenaSettings arena, int[] messageRequests, int queueNodeBytes, int queuedMessageBytes)
     {
@@ -39,6 +40,7 @@ public sealed class QpiddHeap
         // libstdc++ __deque_buf_size: 512 / sizeof(T) elements per node when sizeof(T) < 512.
         _nodeMessages = queueNodeBytes > 0 && queuedMessageBytes > 0 ? Math.Max(1, queueNodeBytes / queuedMessageBytes) : 0;
         _nodeRing = new int[2 * 1024];
+        _pushesToNextNode = _popsToNodeEnd = _nodeMessages;
     }
 
     public IReadOnlyList<GlibcArena> Arenas => _arenas;
@@ -94,32 +96,41 @@ public sealed class QpiddHeap
         var a = _arenas[thread];
         for (long i = 0; i < n; i++)
         {
-            if (_count * _perMessage == _ring.Length)
+            long capacity = _ring.Length / _perMessage;
+            if (_count == capacity)
             {
                 _ring = GrowRing(_ring, _head * _perMessage, _count * _perMessage);
                 _head = 0;
+                capacity = _ring.Length / _perMessage;
             }
-            long slot = ((_head + _count) * _perMessage) % _ring.Length;
+            long index = _head + _count;
+            if (index >= capacity)
+                index -= capacity;
+            long slot = index * _perMessage;
             _ring[slot] = thread;
             for (int r = 0; r < _requests.Length; r++)
                 _ring[slot + 1 + r] = a.Malloc(_requests[r]);
             _count++;
             if (_count > MaxOutstanding)
                 MaxOutstanding = _count;
-            if (_nodeMessages > 0 && (_pushed + 1) % _nodeMessages == 0)
+            if (_nodeMessages > 0 && --_pushesToNextNode == 0)
             {
                 // push_back into the last slot of the back node: _M_push_back_aux allocates the next node.
-                if (_nodeCount * 2 == _nodeRing.Length)
+                _pushesToNextNode = _nodeMessages;
+                long nodeCapacity = _nodeRing.Length / 2;
+                if (_nodeCount == nodeCapacity)
                 {
                     _nodeRing = GrowRing(_nodeRing, _nodeHead * 2, _nodeCount * 2);
                     _nodeHead = 0;
+                    nodeCapacity = _nodeRing.Length / 2;
                 }
-                long ns = ((_nodeHead + _nodeCount) * 2) % _nodeRing.Length;
-                _nodeRing[ns] = thread;
-                _nodeRing[ns + 1] = a.Malloc(_nodeBytes);
+                long node = _nodeHead + _nodeCount;
+                if (node >= nodeCapacity)
+                    node -= nodeCapacity;
+                _nodeRing[node * 2] = thread;
+                _nodeRing[node * 2 + 1] = a.Malloc(_nodeBytes);
                 _nodeCount++;
             }
-            _pushed++;
         }
     }
 
@@ -131,23 +142,31 @@ public sealed class QpiddHeap
     public int Dequeue(long n)
     {
         int trims = 0;
+        long capacity = _ring.Length / _perMessage;
         for (long i = 0; i < n && _count > 0; i++)
         {
             long slot = _head * _perMessage;
             var a = _arenas[_ring[slot]];
             for (int r = 0; r < _requests.Length; r++)
                 trims += Count(a.Free(_ring[slot + 1 + r]));
-            _head = (_head + 1) % (_ring.Length / _perMessage);
+            if (++_head == capacity)
+                _head = 0;
             _count--;
             _popped++;
-            if (_nodeMessages > 0 && _popped % _nodeMessages == 0 && _popped >= 2 * _nodeMessages && _nodeCount > 0)
+            // pop_front of a node's last element: _M_pop_front_aux deallocates the node (the
+            // deque's first node predates the model and is left out: the first pop that ends a
+            // node is the (2 × per-node)-th).
+            if (_nodeMessages > 0 && --_popsToNodeEnd == 0)
             {
-                // pop_front of a node's last element: _M_pop_front_aux deallocates the node (the
-                // deque's first node predates the model and is left out).
-                long ns = _nodeHead * 2;
-                trims += Count(_arenas[_nodeRing[ns]].Free(_nodeRing[ns + 1]));
-                _nodeHead = (_nodeHead + 1) % (_nodeRing.Length / 2);
-                _nodeCount--;
+                _popsToNodeEnd = _nodeMessages;
+                if (_popped >= 2 * _nodeMessages && _nodeCount > 0)
+                {
+                    long ns = _nodeHead * 2;
+                    trims += Count(_arenas[_nodeRing[ns]].Free(_nodeRing[ns + 1]));
+                    if (++_nodeHead == _nodeRing.Length / 2)
+                        _nodeHead = 0;
+                    _nodeCount--;
+                }
             }
         }
         return trims;
