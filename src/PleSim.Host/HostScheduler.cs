@@ -15,8 +15,8 @@ namespace PleSim.Host;
 /// is local, after an IPI latency when remote.
 /// The class is spread over partial files along the kernel's seams: this one (state, set-up, run
 /// queue operations, affinity, accounting), HostScheduler.Schedule.cs (resched, <c>schedule()</c>),
-/// HostScheduler.Wakeup.cs, HostScheduler.Yield.cs, HostScheduler.Tick.cs, CpuLoad.cs, Fair.cs,
-/// Eevdf.cs and the LoadBalance*.cs files.
+/// HostScheduler.Wakeup.cs, HostScheduler.Yield.cs, HostScheduler.Tick.cs, CpuLoad.cs, the Fair*.cs
+/// files (CFS), Eevdf.cs and the LoadBalance*.cs files.
 /// </remarks>
 public sealed partial class HostScheduler
 {
