@@ -3,7 +3,7 @@ namespace PleSim.Host;
 /// <summary>The fair class the host runs (<c>host.scheduler</c>; decision 0024).</summary>
 public enum FairClass
 {
-    /// <summary>CFS of kernel/sched_fair.c, 2.6.39 (Fair.cs).</summary>
+    /// <summary>CFS of kernel/sched_fair.c, 2.6.39 (Fair*.cs).</summary>
     Cfs2639,
 
     /// <summary>EEVDF, kernel/sched/fair.c at v6.6: NEXT_BUDDY (off) gates picking the next buddy.</summary>
@@ -24,7 +24,7 @@ public enum FairClass
 /// they apply): virtual lag, eligibility against the load-weighted average vruntime, virtual
 /// deadlines one base slice of virtual time ahead, placement that keeps lag, deadline-based
 /// wake-up preemption, and yield as a deadline push. Method names are the kernel's in C# casing
-/// with an <c>Eevdf</c> suffix where CFS 2.6.39 has a function of the same name (Fair.cs);
+/// with an <c>Eevdf</c> suffix where CFS 2.6.39 has a function of the same name (Fair*.cs);
 /// docs/kernel-map.md lists them. Group entity weights still come from 2.6.39's
 /// <c>update_cfs_shares</c>, and the load balancer is 2.6.39's (decision 0024).
 /// </summary>

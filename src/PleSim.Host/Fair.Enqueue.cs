@@ -1,0 +1,170 @@
+namespace PleSim.Host;
+
+/// <summary>
+/// The fair class, enqueue and dequeue (Linux 2.6.39 kernel/sched_fair.c): vruntime placement of
+/// a new or waking entity (<c>place_entity</c>), <c>enqueue_entity</c> / <c>dequeue_entity</c> with
+/// <c>clear_buddies</c>, and <c>enqueue_task_fair</c> / <c>dequeue_task_fair</c> up the hierarchy.
+/// </summary>
+public sealed partial class HostScheduler
+{
+    // ---------------------------------------------------------------- placement, enqueue, dequeue
+
+    /// <summary>
+    /// <c>place_entity</c>: a new task starts one vslice after min_vruntime (START_DEBIT); a waking
+    /// task gets at most sched_latency of sleeper credit (half with GENTLE_FAIR_SLEEPERS), and never
+    /// gains time by being placed backwards.
+    /// </summary>
+    internal void PlaceEntity(CfsRq cfsRq, SchedEntity se, bool initial)
+    {
+        long vruntime = cfsRq.MinVruntime;
+        if (initial && _features.StartDebit)
+            vruntime += SchedVslice(cfsRq, se);
+        if (!initial)
+        {
+            long thresh = SleeperCredit;
+            vruntime -= thresh;
+        }
+        se.Vruntime = MaxVruntime(se.Vruntime, vruntime);
+    }
+
+    /// <summary>The sleeper credit of place_entity: sched_latency, halved with GENTLE_FAIR_SLEEPERS.</summary>
+    public long SleeperCredit => _features.GentleFairSleepers ? Tun.LatencyNs >> 1 : Tun.LatencyNs;
+
+    private void EnqueueEntity(CfsRq cfsRq, SchedEntity se, EnqueueFlags flags)
+    {
+        // Renormalise before update_curr() moves min_vruntime.
+        if ((flags & EnqueueFlags.Wakeup) == 0 || (flags & EnqueueFlags.Waking) != 0)
+            se.Vruntime += cfsRq.MinVruntime;
+
+        UpdateCurr(cfsRq);
+        UpdateCfsLoad(cfsRq, false);
+        AccountEntityEnqueue(cfsRq, se);
+        UpdateCfsShares(cfsRq);
+
+        if ((flags & EnqueueFlags.Wakeup) != 0)
+            PlaceEntity(cfsRq, se, false);
+
+        if ((_checkPlacement || _sim.Invariants.Enabled) && se.Vruntime - (cfsRq.MinVruntime - SleeperCredit) < 0)
+            throw new InvalidOperationException($"{se} enqueued {cfsRq.MinVruntime - se.Vruntime} ns behind min_vruntime on {cfsRq}, more than the sleeper credit");
+
+        if (se != cfsRq.Curr)
+        {
+            se.WaitStart = _sim.Now.Ns;
+            cfsRq.Insert(se);
+        }
+        se.OnRq = true;
+
+        if (cfsRq.NrRunning == 1)
+            ListAddLeafCfsRq(cfsRq);
+    }
+
+    private void ClearBuddiesLast(SchedEntity se)
+    {
+        for (var e = se; e is not null; e = e.Parent)
+        {
+            if (e.CfsRq.Last == e)
+                e.CfsRq.Last = null;
+            else
+                break;
+        }
+    }
+
+    private void ClearBuddiesNext(SchedEntity se)
+    {
+        for (var e = se; e is not null; e = e.Parent)
+        {
+            if (e.CfsRq.Next == e)
+                e.CfsRq.Next = null;
+            else
+                break;
+        }
+    }
+
+    private void ClearBuddiesSkip(SchedEntity se)
+    {
+        for (var e = se; e is not null; e = e.Parent)
+        {
+            if (e.CfsRq.Skip == e)
+                e.CfsRq.Skip = null;
+            else
+                break;
+        }
+    }
+
+    /// <summary><c>clear_buddies</c>: forget every buddy hint that points at <paramref name="se"/> (and up while they point at its ancestors).</summary>
+    internal void ClearBuddies(CfsRq cfsRq, SchedEntity se)
+    {
+        if (cfsRq.Last == se)
+            ClearBuddiesLast(se);
+        if (cfsRq.Next == se)
+            ClearBuddiesNext(se);
+        if (cfsRq.Skip == se)
+            ClearBuddiesSkip(se);
+    }
+
+    private void DequeueEntity(CfsRq cfsRq, SchedEntity se, DequeueFlags flags)
+    {
+        UpdateCurr(cfsRq);
+        if (se != cfsRq.Curr)
+            WaitEnd(se);
+        ClearBuddies(cfsRq, se);
+        if (se != cfsRq.Curr)
+            cfsRq.Remove(se);
+        se.OnRq = false;
+        UpdateCfsLoad(cfsRq, false);
+        AccountEntityDequeue(cfsRq, se);
+        UpdateMinVruntime(cfsRq);
+        UpdateCfsShares(cfsRq);
+
+        // Normalise after min_vruntime was updated (it may follow ->curr).
+        if ((flags & DequeueFlags.Sleep) == 0)
+            se.Vruntime -= cfsRq.MinVruntime;
+    }
+
+    private void WaitEnd(SchedEntity se)
+    {
+        if (se.WaitStart == 0)
+            return;
+        se.WaitSum += _sim.Now.Ns - se.WaitStart;
+        se.WaitCount++;
+        se.WaitStart = 0;
+    }
+
+    /// <summary><c>enqueue_task_fair</c>.</summary>
+    private void EnqueueTaskFair(RunQueue rq, HostTask p, EnqueueFlags flags)
+    {
+        SchedEntity? se = p.Se;
+        for (; se is not null; se = se.Parent)
+        {
+            if (se.OnRq)
+                break;
+            EnqueueEntity(se.CfsRq, se, flags);
+            flags = EnqueueFlags.Wakeup;
+        }
+        for (; se is not null; se = se.Parent)
+        {
+            UpdateCfsLoad(se.CfsRq, false);
+            UpdateCfsShares(se.CfsRq);
+        }
+    }
+
+    /// <summary><c>dequeue_task_fair</c>.</summary>
+    private void DequeueTaskFair(RunQueue rq, HostTask p, DequeueFlags flags)
+    {
+        SchedEntity? se = p.Se;
+        for (; se is not null; se = se.Parent)
+        {
+            var cfsRq = se.CfsRq;
+            DequeueEntity(cfsRq, se, flags);
+            // Don't dequeue the parent if it has other entities besides us.
+            if (cfsRq.Load.Weight != 0)
+                break;
+            flags |= DequeueFlags.Sleep;
+        }
+        for (; se is not null; se = se.Parent)
+        {
+            UpdateCfsLoad(se.CfsRq, false);
+            UpdateCfsShares(se.CfsRq);
+        }
+    }
+}

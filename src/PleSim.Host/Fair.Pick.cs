@@ -1,0 +1,104 @@
+namespace PleSim.Host;
+
+/// <summary>
+/// The fair class, picking the next entity (Linux 2.6.39 kernel/sched_fair.c): <c>set_next_entity</c>,
+/// <c>wakeup_preempt_entity</c>, <c>pick_next_entity</c> with its buddy rules, <c>put_prev_entity</c>,
+/// and <c>pick_next_task_fair</c> / <c>put_prev_task_fair</c> down the hierarchy.
+/// </summary>
+public sealed partial class HostScheduler
+{
+    // ---------------------------------------------------------------- picking
+
+    /// <summary><c>set_next_entity</c>.</summary>
+    private void SetNextEntity(CfsRq cfsRq, SchedEntity se)
+    {
+        if (se.OnRq)
+        {
+            WaitEnd(se);
+            cfsRq.Remove(se);
+        }
+        se.ExecStart = ClockTask(cfsRq.Rq);
+        cfsRq.Curr = se;
+        se.PrevSumExecRuntime = se.SumExecRuntime;
+    }
+
+    /// <summary><c>wakeup_gran</c>: the wake-up granularity in <paramref name="se"/>'s virtual time.</summary>
+    private long WakeupGran(SchedEntity se)
+    {
+        long gran = Tun.WakeupGranularityNs;
+        if (se.Load.Weight != Weights.Nice0Load)
+            gran = Weights.CalcDeltaFair(gran, ref se.Load);
+        return gran;
+    }
+
+    /// <summary>
+    /// <c>wakeup_preempt_entity(curr, se)</c>: -1 if <paramref name="curr"/> is not ahead of
+    /// <paramref name="se"/> in vruntime, 1 if ahead by more than a wake-up granularity, else 0.
+    /// </summary>
+    public int WakeupPreemptEntity(SchedEntity curr, SchedEntity se)
+    {
+        long vdiff = curr.Vruntime - se.Vruntime;
+        if (vdiff <= 0)
+            return -1;
+        long gran = WakeupGran(se);
+        return vdiff > gran ? 1 : 0;
+    }
+
+    /// <summary>
+    /// <c>pick_next_entity</c>: the leftmost, except: avoid the skip buddy if the second is within a
+    /// wake-up granularity; prefer the last buddy, then (winning) the next buddy, each only if within
+    /// a wake-up granularity of the leftmost. Buddies pointing at the choice are cleared.
+    /// </summary>
+    private SchedEntity PickNextEntity(CfsRq cfsRq)
+    {
+        var se = cfsRq.First!;
+        var left = se;
+        if (cfsRq.Skip == se)
+        {
+            var second = cfsRq.After(se);
+            if (second is not null && WakeupPreemptEntity(second, left) < 1)
+                se = second;
+        }
+        if (cfsRq.Last is not null && WakeupPreemptEntity(cfsRq.Last, left) < 1)
+            se = cfsRq.Last;
+        if (cfsRq.Next is not null && WakeupPreemptEntity(cfsRq.Next, left) < 1)
+            se = cfsRq.Next;
+        ClearBuddies(cfsRq, se);
+        return se;
+    }
+
+    private void PutPrevEntity(CfsRq cfsRq, SchedEntity prev)
+    {
+        if (prev.OnRq)
+        {
+            UpdateCurr(cfsRq);
+            prev.WaitStart = _sim.Now.Ns;
+            cfsRq.Insert(prev);
+        }
+        cfsRq.Curr = null;
+    }
+
+    /// <summary><c>pick_next_task_fair</c>: pick down the hierarchy.</summary>
+    private HostTask? PickNextTaskFair(RunQueue rq)
+    {
+        var cfsRq = rq.Cfs;
+        if (cfsRq.NrRunning == 0)
+            return null;
+        SchedEntity se;
+        do
+        {
+            se = PickNextEntity(cfsRq);
+            SetNextEntity(cfsRq, se);
+            cfsRq = se.MyQ!;
+        }
+        while (cfsRq is not null);
+        return se.Task;
+    }
+
+    /// <summary><c>put_prev_task_fair</c>.</summary>
+    private void PutPrevTaskFair(RunQueue rq, HostTask prev)
+    {
+        for (SchedEntity? se = prev.Se; se is not null; se = se.Parent)
+            PutPrevEntity(se.CfsRq, se);
+    }
+}

@@ -1,0 +1,111 @@
+namespace PleSim.Host;
+
+/// <summary>
+/// Wake-ups (Linux 2.6.39 kernel/sched.c): <c>try_to_wake_up</c> (with the rq's <c>avg_idle</c>),
+/// <c>wake_up_new_task</c> (fork balancing) and <c>check_preempt_curr</c>.
+/// </summary>
+public sealed partial class HostScheduler
+{
+    /// <summary>
+    /// <c>try_to_wake_up(p, TASK_NORMAL, wake_flags)</c> executed on <paramref name="wakerCpu"/>:
+    /// choose a CPU (select_task_rq_fair), enqueue as a waking sleeper (place_entity), and check
+    /// wake-up preemption of the task running there. Returns false if it was not sleeping.
+    /// </summary>
+    public bool TryToWakeUp(HostTask p, int wakerCpu, bool sync = false)
+    {
+        if (p.State == TaskState.Running || !p.Started)
+            return false;
+        var rq = Rqs[p.Cpu];
+        int origCpu = p.Cpu;
+        p.State = TaskState.Waking;
+        // task_waking_fair: normalise against the old queue; enqueue adds the new queue's min_vruntime.
+        // (6.6+: no normalisation; the lag saved at dequeue places the task on any queue.)
+        if (!_eevdf)
+            p.Se.Vruntime -= p.Se.CfsRq.MinVruntime;
+        int cpu = SelectTaskRq(p, SdFlags.BalanceWake, sync, wakerCpu);
+        if (cpu != origCpu)
+        {
+            SetTaskCpu(p, cpu, MigrationCause.Wakeup);
+            p.NrWakeupsMigrate++;
+        }
+        rq = Rqs[cpu];
+        p.NrWakeups++;
+        ActivateTask(rq, p, EnqueueFlags.Wakeup | EnqueueFlags.Waking);
+        bool wasResched = rq.NeedResched;
+        CheckPreemptCurr(rq, p, wakerCpu);
+        p.State = TaskState.Running;
+        if (rq.IdleStamp != 0)
+        {
+            long delta = _sim.Now.Ns - rq.IdleStamp;
+            long max = 2 * _tunables.MigrationCostNs.Ns;
+            if (delta > max)
+                rq.AvgIdle = max;
+            else
+                UpdateAvg(ref rq.AvgIdle, delta);
+            rq.IdleStamp = 0;
+        }
+        Observer?.Wakeup(p, cpu, wakerCpu, !wasResched && rq.NeedResched);
+        return true;
+    }
+
+    /// <summary><c>update_avg</c>: avg += (sample − avg) / 8.</summary>
+    private static void UpdateAvg(ref long avg, long sample)
+    {
+        long diff = sample - avg;
+        avg += diff >> 3;
+    }
+
+    /// <summary><c>wake_up_new_task</c>: a new task's first placement (fork balancing) and enqueue with START_DEBIT.</summary>
+    public void WakeUpNewTask(HostTask p, int parentCpu = 0)
+    {
+        if (p.Started)
+            throw new InvalidOperationException($"{p} was already started");
+        p.Started = true;
+        // sched_fork: the child starts on the parent's CPU with the parent queue's placement.
+        int startCpu = p.AllowedOn(parentCpu) ? parentCpu : FirstAllowed(p);
+        SetTaskCpu(p, startCpu, MigrationCause.Fork);
+        // task_fork_fair: start from the running entity's vruntime, place_entity(initial), then
+        // normalise. PleSim forks from a parent in the child's own group on parentCpu.
+        var forkRq = p.Se.CfsRq;
+        UpdateCurr(forkRq);
+        if (_eevdf)
+        {
+            // task_fork_fair (6.6): place_entity(ENQUEUE_INITIAL); enqueue places it again.
+            PlaceEntityEevdf(forkRq, p.Se, initial: true);
+        }
+        else
+        {
+            p.Se.Vruntime = forkRq.Curr?.Vruntime ?? 0;
+            PlaceEntity(forkRq, p.Se, initial: true);
+            p.Se.Vruntime -= p.Se.CfsRq.MinVruntime;
+        }
+        int cpu = SelectTaskRq(p, SdFlags.BalanceFork, false, parentCpu);
+        if (cpu != startCpu)
+            SetTaskCpu(p, cpu, MigrationCause.Fork);
+        p.State = TaskState.Running;
+        var rq = Rqs[cpu];
+        ActivateTask(rq, p, _eevdf ? EnqueueFlags.Initial : EnqueueFlags.None);
+        CheckPreemptCurr(rq, p, parentCpu);
+    }
+
+    private int FirstAllowed(HostTask p)
+    {
+        for (int c = 0; c < NrCpus; c++)
+        {
+            if (p.AllowedOn(c))
+                return c;
+        }
+        throw new InvalidOperationException($"{p} may run nowhere");
+    }
+
+    /// <summary><c>check_preempt_curr</c>: the idle task is always preempted; otherwise CFS decides.</summary>
+    private void CheckPreemptCurr(RunQueue rq, HostTask p, int thisCpu)
+    {
+        if (rq.Curr.IsIdle)
+            ReschedTask(rq, thisCpu);
+        else if (_eevdf)
+            CheckPreemptWakeupFair(rq, p, thisCpu);
+        else
+            CheckPreemptWakeup(rq, p, thisCpu);
+    }
+}

@@ -1,0 +1,140 @@
+namespace PleSim.Host;
+
+/// <summary>
+/// Yielding (Linux 2.6.39 kernel/sched.c): <c>sys_sched_yield</c>, <c>yield_to</c> (the call KVM's
+/// directed yield makes) and the <c>double_rq_lock</c> it takes, timed.
+/// </summary>
+public sealed partial class HostScheduler
+{
+    /// <summary><c>sched_yield()</c>: skip buddy, then schedule(). The task continues in its next <see cref="ITaskBody.OnRun"/>.</summary>
+    public void Yield(HostTask task)
+    {
+        RequireCurrent(task);
+        var rq = Rqs[task.Cpu];
+        task.NrYields++;
+        if (_eevdf)
+            YieldTaskEevdf(rq);
+        else
+            YieldTaskFair(rq);
+        Observer?.Yield(task, task.Cpu);
+        Schedule(task.Cpu, voluntary: true);
+    }
+
+    /// <summary>
+    /// <c>yield_to(p, preempt)</c> (kernel/sched.c, 2.6.39): fails if the target is running, not
+    /// runnable, or not queued; otherwise sets next buddies up the target's hierarchy and skip
+    /// buddies up the yielder's (none when the yielder's CPU has one task — still a success),
+    /// reschedules the target's CPU when <paramref name="preempt"/> and it is another CPU, and
+    /// the yielder calls schedule(). With <paramref name="undercommitCheck"/> (3.9) it first
+    /// returns <see cref="YieldToResult.BothQueuesSingle"/> when both queues hold one task.
+    /// On success the yielder continues in its next <see cref="ITaskBody.OnRun"/>; on failure it
+    /// continues at once (the call returns).
+    /// </summary>
+    public YieldToResult YieldTo(HostTask curr, HostTask p, bool preempt, bool undercommitCheck = false)
+    {
+        RequireCurrent(curr);
+        var rq = Rqs[curr.Cpu];
+        var pRq = Rqs[p.Cpu < 0 ? curr.Cpu : p.Cpu];
+        YieldToResult result;
+        if (undercommitCheck && rq.NrRunning == 1 && pRq.NrRunning == 1)
+            result = YieldToResult.BothQueuesSingle;
+        else if (p.IsIdle)
+            result = YieldToResult.OtherClass;
+        else if (p.OnCpu)
+            result = YieldToResult.TargetRunning;
+        else if (p.State != TaskState.Running)
+            result = YieldToResult.TargetNotRunnable;
+        else if (!(_eevdf ? YieldToTaskEevdf(rq, p) : YieldToTaskFair(rq, p)))
+            result = YieldToResult.TargetNotQueued;
+        else
+            result = YieldToResult.Success;
+        curr.NrYieldTo++;
+        Observer?.YieldTo(curr, p, result);
+        if (result != YieldToResult.Success)
+            return result;
+        if (preempt && rq != pRq)
+            ReschedTask(pRq, curr.Cpu);
+        Schedule(curr.Cpu, voluntary: true);
+        return result;
+    }
+
+    private long _rqLockSectionFloorNs;
+
+    /// <summary>
+    /// The shortest section any <see cref="DoubleRqLock"/> caller books (one acquisition plus the
+    /// hold: a same-CPU yield_to). Declared once by the hypervisor; gaps between bookings shorter
+    /// than this can never be used, so the bookings merge across them (<see cref="RqLock"/>),
+    /// which keeps a busy lock's booking list short without changing any outcome. A call booking
+    /// less throws. 0 (the default) merges only back-to-back bookings.
+    /// </summary>
+    public long RqLockSectionFloorNs
+    {
+        get => _rqLockSectionFloorNs;
+        set
+        {
+            if (value < 0)
+                throw new ArgumentOutOfRangeException(nameof(value));
+            _rqLockSectionFloorNs = value;
+            foreach (var rq in Rqs)
+                rq.Lock.MergeGapBelowNs = Math.Max(1, value);
+        }
+    }
+
+    /// <summary>
+    /// <c>double_rq_lock(rq, p_rq)</c> … <c>double_rq_unlock</c> as a time booking: the caller
+    /// starts at <paramref name="startNs"/> (≥ now: the PAUSE handler's walk runs ahead of the
+    /// event clock), takes the earliest time at which both locks are free for the whole section,
+    /// pays <paramref name="acquireNs"/> per distinct lock (the lock's cache line moves to this CPU)
+    /// and holds both for <paramref name="holdNs"/>. Returns the release time. Simplifications
+    /// (decision 0010): the caller waits for both locks together instead of holding the first while
+    /// spinning on the second; bookings are served in the order the walks run, not strictly by
+    /// request time; only yield_to callers book the locks (schedule(), wake-ups and the tick take
+    /// them without waiting or delaying anyone).
+    /// </summary>
+    public long DoubleRqLock(int cpu, int pCpu, long startNs, long acquireNs, long holdNs)
+    {
+        long now = _sim.Now.Ns;
+        var a = Rqs[cpu].Lock;
+        var b = Rqs[pCpu].Lock;
+        a.Prune(now);
+        b.Prune(now);
+        long len = (cpu == pCpu ? 1 : 2) * acquireNs + holdNs;
+        if (len < _rqLockSectionFloorNs)
+            throw new InvalidOperationException($"a yield_to section of {len} ns is shorter than the declared floor {_rqLockSectionFloorNs} ns");
+        long t = Math.Max(startNs, now);
+        if (a.Full || b.Full)
+        {
+            t = Math.Max(t, Math.Max(a.LastEnd, b.LastEnd));
+            return t + len; // not booked: too many bookings ahead (never seen; keeps the loop allocation-free)
+        }
+        bool moved = true;
+        while (moved)
+        {
+            moved = a.Push(ref t, len);
+            if (b != a)
+                moved |= b.Push(ref t, len);
+        }
+        a.Book(t, len);
+        if (b != a)
+            b.Book(t, len);
+        return t + len;
+    }
+
+    /// <summary>
+    /// <see cref="YieldTo(HostTask, HostTask, bool, bool)"/> with the run-queue locks timed: the
+    /// call starts at <paramref name="startNs"/> and <paramref name="doneNs"/> is when it has
+    /// released both locks (<see cref="DoubleRqLock"/>). The 3.9 undercommit test runs before the
+    /// locks are taken, so an <c>-ESRCH</c> result costs no lock time. The outcome is decided with
+    /// the queues as they are now (the walk does not advance the event clock).
+    /// </summary>
+    public YieldToResult YieldTo(HostTask curr, HostTask p, bool preempt, bool undercommitCheck, long startNs, long acquireNs, long holdNs, out long doneNs)
+    {
+        RequireCurrent(curr);
+        var rq = Rqs[curr.Cpu];
+        var pRq = Rqs[p.Cpu < 0 ? curr.Cpu : p.Cpu];
+        doneNs = undercommitCheck && rq.NrRunning == 1 && pRq.NrRunning == 1
+            ? startNs
+            : DoubleRqLock(rq.Cpu, pRq.Cpu, startNs, acquireNs, holdNs);
+        return YieldTo(curr, p, preempt, undercommitCheck);
+    }
+}
