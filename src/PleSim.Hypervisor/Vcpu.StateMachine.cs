@@ -74,6 +74,11 @@ public sealed partial class Vcpu
             switch (Mode)
             {
                 case VcpuMode.Exit:
+                    if (CoStopPending && _exitKind == ExitKind.Entry)
+                    {
+                        BlockCoStopped();
+                        return;
+                    }
                     if (_exitRemaining > 0)
                     {
                         StartSeg(Seg.Exit, _exitRemaining);
@@ -269,6 +274,45 @@ public sealed partial class Vcpu
         Account();
         _kvm.Host.Block(Task);
         return false;
+    }
+
+    /// <summary>
+    /// Co-stop (decision 0040): the VCPU was about to enter the guest with a co-stop pending. The
+    /// thread blocks there, keeping what is left of the entry, and runs it when it is co-started.
+    /// </summary>
+    private void BlockCoStopped()
+    {
+        CoStopPending = false;
+        CoStopped = true;
+        Stats.CoStops++;
+        Account();
+        _kvm.Host.Block(Task);
+    }
+
+    /// <summary>
+    /// The co-scheduler co-stops this VCPU: it leaves its CPU at its next VM entry. In guest mode
+    /// it is forced out at once (an IPI, as a kick); in an exit or in QEMU it finishes that first;
+    /// off its CPU (waiting, halted) it blocks as soon as it runs again and reaches the entry.
+    /// </summary>
+    internal void RequestCoStop()
+    {
+        if (CoStopped)
+            return;
+        CoStopPending = true;
+        if (InGuestMode)
+            ForceExit(Costs.KickIpiLatency);
+    }
+
+    /// <summary>The co-scheduler co-starts this VCPU: a co-stopped thread is woken; a pending co-stop is withdrawn.</summary>
+    internal void CoStart()
+    {
+        CoStopPending = false;
+        if (!CoStopped)
+            return;
+        CoStopped = false;
+        Stats.CoStarts++;
+        Account();
+        _kvm.Host.TryToWakeUp(Task, Task.Cpu);
     }
 
     /// <summary>

@@ -61,6 +61,9 @@ public enum VcpuTime
     Preempted,
     Userspace,
     NotStarted,
+
+    /// <summary>Co-stopped by the co-scheduling comparator (decision 0040): blocked until co-started.</summary>
+    CoStopped,
 }
 
 /// <summary>
@@ -259,6 +262,12 @@ public sealed partial class Vcpu : ITaskBody
     /// </summary>
     public bool StealTimePreempted { get; private set; }
 
+    /// <summary>Co-stopped (decision 0040): the thread is blocked by the co-scheduler until it is co-started.</summary>
+    public bool CoStopped { get; private set; }
+
+    /// <summary>A co-stop is decided and takes effect at the VCPU's next VM entry.</summary>
+    public bool CoStopPending { get; private set; }
+
     /// <summary>A spin with a loop limit (<see cref="Spin(ISpinTarget, long, bool, long)"/>) ended because the limit ran out.</summary>
     public bool SpinTimedOut { get; private set; }
 
@@ -285,4 +294,7 @@ public sealed class VcpuStats
 
     /// <summary>Halt polling (4.0+): polls started, polls that saw a wake-up condition (no block, no wake-up), time spent polling (ns).</summary>
     public long HaltPollAttempts, HaltPollSuccessful, HaltPollNs;
+
+    /// <summary>Co-scheduling (decision 0040): times the thread blocked co-stopped, and times it was co-started from it.</summary>
+    public long CoStops, CoStarts;
 }
