@@ -165,6 +165,37 @@ public sealed class CoschedGroup
         return _mode == CoschedulingMode.Gang ? DecideGang() : DecideRelaxed(now);
     }
 
+    /// <summary>True when a VCPU that is not idle is off its CPU (waiting for one, or co-stopped).</summary>
+    public bool AnyOffCpu
+    {
+        get
+        {
+            for (int j = 0; j < _state.Length; j++)
+            {
+                if (_state[j] is CoschedState.Waiting or CoschedState.CoStopped)
+                    return true;
+            }
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Gang: VCPU i, about to enter the guest, must not enter while a sibling that is not idle is
+    /// off its CPU (waiting for one, or co-stopped): the VM runs only with all its runnable VCPUs
+    /// placed. It waits at its entry on its CPU until they are.
+    /// </summary>
+    public bool HoldAtEntry(int i)
+    {
+        if (_mode != CoschedulingMode.Gang)
+            return false;
+        for (int j = 0; j < _state.Length; j++)
+        {
+            if (j != i && _state[j] is CoschedState.Waiting or CoschedState.CoStopped)
+                return true;
+        }
+        return false;
+    }
+
     private long DecideRelaxed(long now)
     {
         int n = _state.Length;
@@ -231,7 +262,15 @@ public sealed class CoschedGroup
         if (!_gangStopping && descheduled && running)
             _gangStopping = true;
         if (!_gangStopping)
-            return -1;
+        {
+            // VCPUs that held at their entry (HoldAtEntry) are co-stopped outside a stop: once
+            // nobody runs or waits, they are started together like a stopped gang.
+            bool held = false;
+            for (int i = 0; i < n; i++)
+                held |= _state[i] == CoschedState.CoStopped;
+            if (!held || running || waiting)
+                return -1;
+        }
         if (running || waiting)
         {
             for (int i = 0; i < n; i++)
@@ -248,7 +287,7 @@ public sealed class CoschedGroup
         _gangStopping = false;
         for (int i = 0; i < n; i++)
         {
-            if (_stop[i])
+            if (_stop[i] || _state[i] == CoschedState.CoStopped)
             {
                 _stop[i] = false;
                 StartNow[i] = true;
@@ -281,6 +320,9 @@ public sealed class Coscheduler
     public CoschedGroup GroupOf(Vm vm) => _vms[vm.Index].Group;
 
     internal void AddVm(Vm vm) => _vms.Add(new VmCosched(this, vm));
+
+    /// <summary>Gang: <paramref name="v"/> may not enter the guest now (see <see cref="CoschedGroup.HoldAtEntry"/>).</summary>
+    internal bool HoldAtEntry(Vcpu v) => _vms[v.Vm.Index].Group.HoldAtEntry(v.Index);
 
     internal void OnStateChanged(Vcpu v, CoschedState s)
     {
@@ -326,6 +368,11 @@ public sealed class Coscheduler
                 {
                     vcpus[i].CoStart();
                 }
+            }
+            if (Group.Mode == CoschedulingMode.Gang && !Group.AnyOffCpu)
+            {
+                for (int i = 0; i < vcpus.Count; i++)
+                    vcpus[i].ReleaseGangWait();
             }
             if (next >= 0)
                 DecideAt(new SimTime(next));

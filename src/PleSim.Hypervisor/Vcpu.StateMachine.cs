@@ -74,10 +74,15 @@ public sealed partial class Vcpu
             switch (Mode)
             {
                 case VcpuMode.Exit:
-                    if (CoStopPending && _exitKind == ExitKind.Entry)
+                    if (_exitKind is ExitKind.Entry or ExitKind.GangWait && _kvm.Coscheduler is { } cosched)
                     {
-                        BlockCoStopped();
-                        return;
+                        if (CoStopPending)
+                        {
+                            BlockCoStopped();
+                            return;
+                        }
+                        if (!GangWaitAtEntry(cosched))
+                            return;
                     }
                     if (_exitRemaining > 0)
                     {
@@ -282,11 +287,49 @@ public sealed partial class Vcpu
     /// </summary>
     private void BlockCoStopped()
     {
+        if (_exitKind == ExitKind.GangWait)
+        {
+            _exitKind = ExitKind.Entry;
+            Stats.GangWaitNs += _kvm.Sim.Now.Ns - _gangWaitSince;
+        }
         CoStopPending = false;
         CoStopped = true;
         Stats.CoStops++;
         Account();
         _kvm.Host.Block(Task);
+    }
+
+    /// <summary>
+    /// Gang (decision 0040): at VM entry the VCPU waits on its CPU, in KVM, while a sibling that
+    /// is not idle is off its CPU; it enters once all are placed (the co-scheduler releases it,
+    /// <see cref="ReleaseGangWait"/>). False while it waits.
+    /// </summary>
+    private bool GangWaitAtEntry(Coscheduler cosched)
+    {
+        if (cosched.HoldAtEntry(this))
+        {
+            if (_exitKind != ExitKind.GangWait)
+            {
+                _exitKind = ExitKind.GangWait;
+                _gangWaitSince = _kvm.Sim.Now.Ns;
+                Stats.GangWaits++;
+            }
+            Account();
+            return false;
+        }
+        if (_exitKind == ExitKind.GangWait)
+        {
+            _exitKind = ExitKind.Entry;
+            Stats.GangWaitNs += _kvm.Sim.Now.Ns - _gangWaitSince;
+        }
+        return true;
+    }
+
+    /// <summary>Gang: every sibling is placed; a VCPU waiting at its entry on its CPU goes on into the guest.</summary>
+    internal void ReleaseGangWait()
+    {
+        if (Mode == VcpuMode.Exit && _exitKind == ExitKind.GangWait && IsExecuting)
+            Run();
     }
 
     /// <summary>
@@ -301,6 +344,8 @@ public sealed partial class Vcpu
         CoStopPending = true;
         if (InGuestMode)
             ForceExit(Costs.KickIpiLatency);
+        else if (Mode == VcpuMode.Exit && _exitKind == ExitKind.GangWait && IsExecuting)
+            Run(); // waiting at its entry: it blocks there now
     }
 
     /// <summary>The co-scheduler co-starts this VCPU: a co-stopped thread is woken; a pending co-stop is withdrawn.</summary>

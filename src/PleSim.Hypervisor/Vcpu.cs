@@ -99,6 +99,9 @@ public sealed partial class Vcpu : ITaskBody
 
         /// <summary>Halt polling in <c>kvm_vcpu_block</c> (4.0+): the thread stays on its CPU looking for a wake-up condition.</summary>
         HaltPoll,
+
+        /// <summary>Gang co-scheduling (decision 0040): at VM entry, waiting on the CPU for the siblings to be placed (the entry's cost is still ahead).</summary>
+        GangWait,
     }
 
     private readonly Kvm _kvm;
@@ -151,6 +154,7 @@ public sealed partial class Vcpu : ITaskBody
     private long _haltStart = -1;
     private long _pollStart;
     private long _pollStop;
+    private long _gangWaitSince;
 
     internal Vcpu(Kvm kvm, Vm vm, int index)
     {
@@ -297,4 +301,7 @@ public sealed class VcpuStats
 
     /// <summary>Co-scheduling (decision 0040): times the thread blocked co-stopped, and times it was co-started from it.</summary>
     public long CoStops, CoStarts;
+
+    /// <summary>Gang: times the VCPU waited at its entry on its CPU for siblings to be placed, and the time it waited there (ns).</summary>
+    public long GangWaits, GangWaitNs;
 }

@@ -141,6 +141,23 @@ public class CoschedulingTests
         Assert.DoesNotContain(true, g.StopNow);
     }
 
+    [Fact]
+    public void Gang_holds_a_vcpu_at_its_entry_while_a_busy_sibling_is_off_its_cpu_but_not_for_an_idle_one()
+    {
+        var g = new CoschedGroup(CoschedulingMode.Gang, 3 * Ms, 3);
+        g.SetState(0, CoschedState.Running, 0);
+        g.SetState(1, CoschedState.Idle, 0);
+        g.SetState(2, CoschedState.Waiting, 0);
+        Assert.True(g.HoldAtEntry(0)); // vcpu2 waits for a CPU
+        Assert.True(g.AnyOffCpu);
+        g.SetState(2, CoschedState.Running, 1 * Us);
+        Assert.False(g.HoldAtEntry(0)); // the idle vcpu1 does not count
+        Assert.False(g.AnyOffCpu);
+        g.SetState(1, CoschedState.CoStopped, 2 * Us);
+        Assert.True(g.HoldAtEntry(2));
+        Assert.False(Relaxed(2).HoldAtEntry(0)); // relaxed never holds
+    }
+
     // ---------------------------------------------------------------- with VCPU threads on a host
 
     /// <summary>

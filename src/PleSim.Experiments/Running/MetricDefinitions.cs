@@ -53,6 +53,7 @@ public static class MetricDefinitions
         new("*.frac_ple_sleep", "share of VCPU time", "VCPU time asleep in the sleep PAUSE handler"),
         new("*.frac_userspace", "share of VCPU time", "VCPU time in user-space (QEMU) exits"),
         new("*.frac_costopped", "share of VCPU time", "VCPU time co-stopped by the co-scheduling comparator (host.coscheduling gang or relaxed)"),
+        new("*.frac_gang_wait", "share of VCPU time", "VCPU time from reaching VM entry with a gang sibling off its CPU until entering or being co-stopped (host.coscheduling gang; counted when the wait ends)"),
         new("*.costops_per_second", "1/s", "times a VCPU of the VM blocked co-stopped (host.coscheduling gang or relaxed), per second"),
         new("*.frac_spin_behind_descheduled_waiter", "share of VCPU time", "VCPU time spinning behind a ticket waiter that is not running"),
         new("*.frac_time_split", "share of the window", "time some of the VM's VCPUs were on a CPU while others were runnable but off-CPU (the only time a VCPU can spin on a preempted one)"),

@@ -83,6 +83,7 @@ internal static class VmReport
                 // Co-scheduling comparator (decision 0040): VCPU time co-stopped, and how often a VCPU was.
                 result.AddMetric(p + "frac_costopped", D("time.costopped") / vcpuNs);
                 result.AddMetric(p + "costops_per_second", D("costops") / seconds);
+                result.AddMetric(p + "frac_gang_wait", D("gang_wait_ns") / vcpuNs);
             }
             // IPIs sent by writing the APIC ICR (x2APIC: an MSR write, one exit per destination) and
             // HLT exits; a PV send-IPI hypercall is not an ICR exit.

@@ -135,6 +135,7 @@ public sealed class VmRuntime
             Add("halt_poll_ns", s.HaltPollNs);
             Add("lock_holder_preempted_ns", s.LockHolderPreemptedNs);
             Add("costops", s.CoStops);
+            Add("gang_wait_ns", s.GangWaitNs);
             Add("host_migrations", v.Task.Se.NrMigrations);
         }
         var st = Vm.Stats;
