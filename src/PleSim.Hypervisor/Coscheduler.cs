@@ -15,7 +15,8 @@ public enum CoschedulingMode
 
     /// <summary>
     /// Strict (gang) co-scheduling: a VM's VCPUs are stopped together when the host deschedules
-    /// one of them while siblings run, and started together once all of them are off their CPUs.
+    /// one of them while siblings run, started together once all of them are off their CPUs, and
+    /// enter the guest only when every busy sibling is on a CPU (they wait at their entry).
     /// </summary>
     Gang,
 
@@ -79,7 +80,9 @@ public enum CoschedState
 /// Gang: when a VCPU that has run since it was last woken waits for a CPU (the host descheduled
 /// it) while a sibling is on a CPU, every sibling that is running or waiting is co-stopped; once
 /// none is running or waiting (each is co-stopped or idle) all the co-stopped ones are started in
-/// one step. An idle VCPU woken while the VM is being stopped is co-stopped too.
+/// one step. An idle VCPU woken while the VM is being stopped is co-stopped too. A VCPU reaching
+/// its VM entry while a busy sibling is off its CPU waits there on its CPU (<see cref="HoldAtEntry"/>)
+/// until all are placed.
 /// </para>
 /// </summary>
 public sealed class CoschedGroup
@@ -263,8 +266,8 @@ public sealed class CoschedGroup
             _gangStopping = true;
         if (!_gangStopping)
         {
-            // VCPUs that held at their entry (HoldAtEntry) are co-stopped outside a stop: once
-            // nobody runs or waits, they are started together like a stopped gang.
+            // Not stopping: start any co-stopped VCPU left over once nobody runs or waits (a
+            // safety net; co-stops come from a stop, which ends by starting them all).
             bool held = false;
             for (int i = 0; i < n; i++)
                 held |= _state[i] == CoschedState.CoStopped;
@@ -301,7 +304,8 @@ public sealed class CoschedGroup
 /// The co-scheduler of a host (<c>host.coscheduling</c> other than none): one
 /// <see cref="CoschedGroup"/> per VM, fed by the VCPUs' state changes, deciding in an event of
 /// its own at the same instant (so no decision runs inside a VCPU's or the host scheduler's
-/// state change), and co-stopping / co-starting VCPUs through <see cref="Vcpu"/>.
+/// state change), and co-stopping / co-starting VCPUs through <see cref="Vcpu"/>; for gang it
+/// also releases the VCPUs waiting at their entry once every busy sibling is on a CPU.
 /// </summary>
 public sealed class Coscheduler
 {
