@@ -119,6 +119,9 @@ public enum VcpuPresence
 
     /// <summary>Runnable but not on a CPU (preempted, yielded, not started).</summary>
     OffCpu,
+
+    /// <summary>Co-stopped by the co-scheduling comparator (decision 0040): off its CPU and not runnable until co-started.</summary>
+    CoStopped,
 }
 
 /// <summary>
@@ -148,6 +151,7 @@ public static class GroundTruth
         VcpuTime.GuestRun or VcpuTime.GuestSpin => VcpuPresence.InGuest,
         VcpuTime.PauseExit or VcpuTime.OtherExit or VcpuTime.Userspace => VcpuPresence.InExit,
         VcpuTime.Halted or VcpuTime.PleSleep => VcpuPresence.Halted,
+        VcpuTime.CoStopped => VcpuPresence.CoStopped,
         _ => VcpuPresence.OffCpu,
     };
 
@@ -170,7 +174,7 @@ public static class GroundTruth
     /// <summary>The cause a single VCPU owing an acknowledgement contributes (the worst over all debtors applies).</summary>
     public static SpinCause AckCause(Vcpu debtor) => debtor.Presence switch
     {
-        VcpuPresence.OffCpu => SpinCause.AckOwedPreempted,
+        VcpuPresence.OffCpu or VcpuPresence.CoStopped => SpinCause.AckOwedPreempted,
         VcpuPresence.Halted => SpinCause.AckOwedHalted,
         _ => SpinCause.AckInFlight,
     };

@@ -37,6 +37,17 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     /// <summary>Receives PAUSE exits, halts and kicks (traces); null when nobody listens.</summary>
     public IKvmObserver? Observer { get; set; }
 
+    /// <summary>The co-scheduling comparator (<c>host.coscheduling</c>, decision 0040); null when VCPUs are scheduled on their own (KVM).</summary>
+    public Coscheduler? Coscheduler { get; private set; }
+
+    /// <summary>Turns on gang or relaxed co-scheduling of every VM created after this call (decision 0040).</summary>
+    public void EnableCoscheduling(CoschedSettings settings)
+    {
+        if (_vms.Count > 0)
+            throw new InvalidOperationException("co-scheduling is enabled before the first VM is created");
+        Coscheduler = settings.Mode == CoschedulingMode.None ? null : new Coscheduler(this, settings);
+    }
+
     /// <summary>The pause-loop time before a PAUSE exit (0 = no exits).</summary>
     public long PleWindowNs(bool userMode)
     {
@@ -129,6 +140,7 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
             v.Task = task;
             vm.Vcpus.Add(v);
         }
+        Coscheduler?.AddVm(vm);
         _vms.Add(vm);
         return vm;
     }

@@ -12,6 +12,8 @@ public sealed partial class Vcpu
     {
         if (Pid is null)
             return VcpuTime.NotStarted;
+        if (CoStopped)
+            return VcpuTime.CoStopped;
         if (Mode == VcpuMode.Halted)
             return VcpuTime.Halted;
         if (Mode == VcpuMode.PleSleep)
@@ -55,6 +57,13 @@ public sealed partial class Vcpu
             TraceSpin(now);
         if (old == _cat)
             return;
+        if (_kvm.Coscheduler is { } cosched)
+        {
+            var from = CoschedStateOf(old);
+            var to = CoschedStateOf(_cat);
+            if (from != to)
+                cosched.OnStateChanged(this, to);
+        }
         var was = GroundTruth.Presence(old);
         var isNow = GroundTruth.Presence(_cat);
         if (was != isNow)
@@ -64,6 +73,15 @@ public sealed partial class Vcpu
                 Vm.ReclassifySpinners(this);
         }
     }
+
+    /// <summary>What the co-scheduler sees of a category: the thread runs, waits for a CPU, is idle or is co-stopped.</summary>
+    private static CoschedState CoschedStateOf(VcpuTime c) => c switch
+    {
+        VcpuTime.GuestRun or VcpuTime.GuestSpin or VcpuTime.PauseExit or VcpuTime.OtherExit or VcpuTime.Userspace => CoschedState.Running,
+        VcpuTime.Halted or VcpuTime.PleSleep => CoschedState.Idle,
+        VcpuTime.CoStopped => CoschedState.CoStopped,
+        _ => CoschedState.Waiting,
+    };
 
     /// <summary>
     /// Ground truth (oracle, read-only): what this spin waits on may have changed (the lock's owner

@@ -74,6 +74,16 @@ public sealed partial class Vcpu
             switch (Mode)
             {
                 case VcpuMode.Exit:
+                    if (_exitKind is ExitKind.Entry or ExitKind.GangWait && _kvm.Coscheduler is { } cosched)
+                    {
+                        if (CoStopPending)
+                        {
+                            BlockCoStopped();
+                            return;
+                        }
+                        if (!GangWaitAtEntry(cosched))
+                            return;
+                    }
                     if (_exitRemaining > 0)
                     {
                         StartSeg(Seg.Exit, _exitRemaining);
@@ -269,6 +279,85 @@ public sealed partial class Vcpu
         Account();
         _kvm.Host.Block(Task);
         return false;
+    }
+
+    /// <summary>
+    /// Co-stop (decision 0040): the VCPU was about to enter the guest with a co-stop pending. The
+    /// thread blocks there, keeping what is left of the entry, and runs it when it is co-started.
+    /// </summary>
+    private void BlockCoStopped()
+    {
+        if (_exitKind == ExitKind.GangWait)
+        {
+            _exitKind = ExitKind.Entry;
+            Stats.GangWaitNs += _kvm.Sim.Now.Ns - _gangWaitSince;
+        }
+        CoStopPending = false;
+        CoStopped = true;
+        Stats.CoStops++;
+        Account();
+        _kvm.Host.Block(Task);
+    }
+
+    /// <summary>
+    /// Gang (decision 0040): at VM entry the VCPU waits on its CPU, in KVM, while a sibling that
+    /// is not idle is off its CPU; it enters once all are placed (the co-scheduler releases it,
+    /// <see cref="ReleaseGangWait"/>). False while it waits.
+    /// </summary>
+    private bool GangWaitAtEntry(Coscheduler cosched)
+    {
+        if (cosched.HoldAtEntry(this))
+        {
+            if (_exitKind != ExitKind.GangWait)
+            {
+                _exitKind = ExitKind.GangWait;
+                _gangWaitSince = _kvm.Sim.Now.Ns;
+                Stats.GangWaits++;
+            }
+            Account();
+            return false;
+        }
+        if (_exitKind == ExitKind.GangWait)
+        {
+            _exitKind = ExitKind.Entry;
+            Stats.GangWaitNs += _kvm.Sim.Now.Ns - _gangWaitSince;
+        }
+        return true;
+    }
+
+    /// <summary>Gang: every sibling is placed; a VCPU waiting at its entry on its CPU goes on into the guest.</summary>
+    internal void ReleaseGangWait()
+    {
+        if (Mode == VcpuMode.Exit && _exitKind == ExitKind.GangWait && IsExecuting)
+            Run();
+    }
+
+    /// <summary>
+    /// The co-scheduler co-stops this VCPU: it leaves its CPU at its next VM entry. In guest mode
+    /// it is forced out at once (an IPI, as a kick); in an exit or in QEMU it finishes that first;
+    /// off its CPU (waiting, halted) it blocks as soon as it runs again and reaches the entry.
+    /// </summary>
+    internal void RequestCoStop()
+    {
+        if (CoStopped)
+            return;
+        CoStopPending = true;
+        if (InGuestMode)
+            ForceExit(Costs.KickIpiLatency);
+        else if (Mode == VcpuMode.Exit && _exitKind == ExitKind.GangWait && IsExecuting)
+            Run(); // waiting at its entry: it blocks there now
+    }
+
+    /// <summary>The co-scheduler co-starts this VCPU: a co-stopped thread is woken; a pending co-stop is withdrawn.</summary>
+    internal void CoStart()
+    {
+        CoStopPending = false;
+        if (!CoStopped)
+            return;
+        CoStopped = false;
+        Stats.CoStarts++;
+        Account();
+        _kvm.Host.TryToWakeUp(Task, Task.Cpu);
     }
 
     /// <summary>

@@ -61,6 +61,9 @@ public enum VcpuTime
     Preempted,
     Userspace,
     NotStarted,
+
+    /// <summary>Co-stopped by the co-scheduling comparator (decision 0040): blocked until co-started.</summary>
+    CoStopped,
 }
 
 /// <summary>
@@ -96,6 +99,9 @@ public sealed partial class Vcpu : ITaskBody
 
         /// <summary>Halt polling in <c>kvm_vcpu_block</c> (4.0+): the thread stays on its CPU looking for a wake-up condition.</summary>
         HaltPoll,
+
+        /// <summary>Gang co-scheduling (decision 0040): at VM entry, waiting on the CPU for the siblings to be placed (the entry's cost is still ahead).</summary>
+        GangWait,
     }
 
     private readonly Kvm _kvm;
@@ -148,6 +154,7 @@ public sealed partial class Vcpu : ITaskBody
     private long _haltStart = -1;
     private long _pollStart;
     private long _pollStop;
+    private long _gangWaitSince;
 
     internal Vcpu(Kvm kvm, Vm vm, int index)
     {
@@ -259,6 +266,12 @@ public sealed partial class Vcpu : ITaskBody
     /// </summary>
     public bool StealTimePreempted { get; private set; }
 
+    /// <summary>Co-stopped (decision 0040): the thread is blocked by the co-scheduler until it is co-started.</summary>
+    public bool CoStopped { get; private set; }
+
+    /// <summary>A co-stop is decided and takes effect at the VCPU's next VM entry.</summary>
+    public bool CoStopPending { get; private set; }
+
     /// <summary>A spin with a loop limit (<see cref="Spin(ISpinTarget, long, bool, long)"/>) ended because the limit ran out.</summary>
     public bool SpinTimedOut { get; private set; }
 
@@ -285,4 +298,10 @@ public sealed class VcpuStats
 
     /// <summary>Halt polling (4.0+): polls started, polls that saw a wake-up condition (no block, no wake-up), time spent polling (ns).</summary>
     public long HaltPollAttempts, HaltPollSuccessful, HaltPollNs;
+
+    /// <summary>Co-scheduling (decision 0040): times the thread blocked co-stopped, and times it was co-started from it.</summary>
+    public long CoStops, CoStarts;
+
+    /// <summary>Gang: times the VCPU waited at its entry on its CPU for siblings to be placed, and the time it waited there (ns).</summary>
+    public long GangWaits, GangWaitNs;
 }

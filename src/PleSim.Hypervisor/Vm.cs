@@ -46,11 +46,11 @@ public sealed class Vm
     }
 
     // Ground truth: how many VCPUs are where, and the time the VM spent split (see SplitNs).
-    private readonly int[] _presence = new int[4];
+    private readonly int[] _presence = new int[5];
     private long _splitNs;
     private long _splitSince;
 
-    private bool IsSplit => _presence[(int)VcpuPresence.OffCpu] > 0 && _presence[(int)VcpuPresence.InGuest] + _presence[(int)VcpuPresence.InExit] > 0;
+    private bool IsSplit => _presence[(int)VcpuPresence.OffCpu] + _presence[(int)VcpuPresence.CoStopped] > 0 && _presence[(int)VcpuPresence.InGuest] + _presence[(int)VcpuPresence.InExit] > 0;
 
     /// <summary>A new VCPU starts off CPU.</summary>
     internal void AddPresence() => _presence[(int)VcpuPresence.OffCpu]++;
@@ -105,6 +105,9 @@ public sealed class VmStats
     public readonly long[] YieldToResults = new long[Enum.GetValues<YieldToResult>().Length];
     public long PleSleeps;
     public long PlainYields;
+
+    /// <summary>Co-stops the co-scheduler decided (decision 0040): each takes effect at the VCPU's next VM entry, or is withdrawn by a co-start first.</summary>
+    public long CoStopDecisions;
 
     /// <summary>Interrupts a VCPU in guest mode could not take because the guest had them disabled (RFLAGS.IF = 0), and their total wait until it re-enabled.</summary>
     public long IrqsDeferred;

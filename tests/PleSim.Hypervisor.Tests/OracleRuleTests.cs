@@ -10,7 +10,8 @@ namespace PleSim.Hypervisor.Tests;
 /// a real host does not have. They feed statistics and traces only; no decision reads them.
 /// <para>
 /// This test reads the compiled code (IL) of every decision path of the hypervisor model — every
-/// PAUSE-exit handler (<see cref="IPleHandler"/>), <see cref="PleHandlers"/>, and <see cref="Kvm"/>
+/// PAUSE-exit handler (<see cref="IPleHandler"/>), <see cref="PleHandlers"/>, the co-scheduler
+/// (<see cref="Coscheduler"/>, <see cref="CoschedGroup"/>, decision 0040), and <see cref="Kvm"/>
 /// except its statistics methods — including the lambdas and local functions they contain, and
 /// fails if any of them calls, reads or loads an oracle member. A handler whose type name contains
 /// "Oracle" is exempt by name: it is the explicitly allowed upper bound that knows the ground
@@ -56,7 +57,7 @@ public class OracleRuleTests
     /// <summary>The decision types: handlers (but any named Oracle), the handler registry, KVM.</summary>
     private static IEnumerable<Type> DecisionTypes() =>
         typeof(Kvm).Assembly.GetTypes()
-            .Where(t => t == typeof(Kvm) || t == typeof(PleHandlers) || (typeof(IPleHandler).IsAssignableFrom(t) && !t.IsInterface))
+            .Where(t => t == typeof(Kvm) || t == typeof(PleHandlers) || t == typeof(Coscheduler) || t == typeof(CoschedGroup) || (typeof(IPleHandler).IsAssignableFrom(t) && !t.IsInterface))
             .Where(t => !t.Name.Contains("Oracle", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Every method of <paramref name="t"/> and of its nested (compiler-generated closure) types.</summary>

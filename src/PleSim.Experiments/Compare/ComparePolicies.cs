@@ -21,6 +21,7 @@ public sealed record PolicySpec(string Name, string Kind, IReadOnlyList<Override
 /// The policies <c>plesim compare --policies</c> accepts, each turned into <c>--set</c> assignments
 /// in this one place: a PAUSE handler (<c>kvm.ple_handler</c>, built-in or <c>plugin:NAME</c>), a
 /// guest lock kind (<c>guest.spinlock</c> of every VM), a host scheduler (<c>host.scheduler</c>), a
+/// co-scheduling comparator (<c>gang</c>, <c>relaxed-cosched</c>: <c>host.coscheduling</c>), a
 /// KVM release (<c>kvm-VERSION</c>), a guest kernel (<c>guest-VERSION</c>), a stack preset
 /// (<see cref="Stacks"/>), a raw <c>key=value</c>, or several joined with '+'
 /// (<c>eevdf-6.6+oracle</c>; later parts win).
@@ -43,6 +44,9 @@ public static class ComparePolicies
     /// <summary>The guest lock kinds (values of <c>guest.spinlock</c>).</summary>
     public static readonly string[] LockKinds = ["ticket", "test-and-set", "pv-ticket", "qspinlock", "pv-qspinlock"];
 
+    /// <summary>The co-scheduling comparators (decision 0040) by policy name, and the <c>host.coscheduling</c> value each sets.</summary>
+    public static readonly (string Name, string Value)[] Coscheduling = [("gang", "gang"), ("relaxed-cosched", "relaxed")];
+
     /// <summary>Every single-word policy name, for error messages.</summary>
     public static IEnumerable<string> KnownNames =>
         Stacks.Select(s => s.Name)
@@ -50,6 +54,7 @@ public static class ComparePolicies
             .Concat(PluginRegistry.HandlerNames.Select(n => PluginRegistry.Prefix + n))
             .Concat(LockKinds)
             .Concat(HostSettings.Schedulers)
+            .Concat(Coscheduling.Select(c => c.Name))
             .Concat(KvmVersions.Names.Select(v => "kvm-" + v))
             .Concat(GuestKernelPresets.Versions.Select(v => "guest-" + v));
 
@@ -100,6 +105,11 @@ public static class ComparePolicies
             throw new ArgumentException($"policy '{part}': no plug-in PAUSE handler called '{part[PluginRegistry.Prefix.Length..]}' is loaded (pass --plugin PATH.dll)");
         if (Array.IndexOf(LockKinds, part) >= 0)
             return ("guest_lock", [.. Enumerable.Range(0, vmCount).Select(i => new Override($"vms[{i}].guest.spinlock", part))]);
+        foreach (var (name, value) in Coscheduling)
+        {
+            if (part == name)
+                return ("coscheduling", [new("host.coscheduling", value)]);
+        }
         if (HostSettings.Schedulers.Contains(part))
             return ("host_scheduler", [new("host.scheduler", part)]);
         if (part.StartsWith("kvm-", StringComparison.Ordinal) && KvmVersions.Names.Contains(part[4..]))
@@ -108,7 +118,7 @@ public static class ComparePolicies
             return ("guest_kernel", GuestKernel(part[6..], vmCount));
         var guess = Suggestions.Closest(part, KnownNames);
         throw new ArgumentException($"'{part}' is not a policy{(guess is null ? "" : $"; did you mean '{guess}'?")} " +
-            $"(a PAUSE handler, plugin:NAME, a guest lock kind, a host scheduler, kvm-VERSION, guest-VERSION, a stack preset ({string.Join(", ", Stacks.Select(s => s.Name))}), key=value, or several joined with '+')");
+            $"(a PAUSE handler, plugin:NAME, a guest lock kind, a host scheduler, gang or relaxed-cosched, kvm-VERSION, guest-VERSION, a stack preset ({string.Join(", ", Stacks.Select(s => s.Name))}), key=value, or several joined with '+')");
     }
 
     /// <summary><c>guest.kernel</c> of every VM, with the preset's lock and PV switches set explicitly.</summary>

@@ -47,6 +47,7 @@ public sealed class SystemRun : IModelRun, IEventHandler
         if (scenario.Vms.Count > 0)
         {
             Kvm = new Kvm(Host, scenario.Kvm, TscFrequency.FromMegahertz(h.TscMhz), Streams);
+            Kvm.EnableCoscheduling(h.Coscheduling);
             foreach (var vs in scenario.Vms)
             {
                 TaskGroup group;

@@ -27,7 +27,7 @@ internal static class VmReport
                 .Add("host_share", cpuNs / (seconds * 1e9 * run.Host.NrCpus));
             foreach (var cat in Enum.GetValues<VcpuTime>())
             {
-                if (cat == VcpuTime.NotStarted)
+                if (cat == VcpuTime.NotStarted || (cat == VcpuTime.CoStopped && run.Kvm?.Coscheduler is null))
                     continue;
                 rec.Add("frac_" + VmRuntime.TimeName(cat), D("time." + VmRuntime.TimeName(cat)) / vcpuNs);
             }
@@ -78,6 +78,13 @@ internal static class VmReport
             result.AddMetric(p + "irqs_deferred_per_second", D("irqs_deferred") / seconds);
             result.AddMetric(p + "irq_deferred_mean_us", D("irqs_deferred") > 0 ? D("irq_deferred_ns") / D("irqs_deferred") / 1e3 : double.NaN);
             result.AddMetric(p + "irq_window_exits_per_second", D("irq_window_exits") / seconds);
+            if (run.Kvm?.Coscheduler is not null)
+            {
+                // Co-scheduling comparator (decision 0040): VCPU time co-stopped, and how often a VCPU was.
+                result.AddMetric(p + "frac_costopped", D("time.costopped") / vcpuNs);
+                result.AddMetric(p + "costops_per_second", D("costops") / seconds);
+                result.AddMetric(p + "frac_gang_wait", D("gang_wait_ns") / vcpuNs);
+            }
             // IPIs sent by writing the APIC ICR (x2APIC: an MSR write, one exit per destination) and
             // HLT exits; a PV send-IPI hypercall is not an ICR exit.
             result.AddMetric(p + "ipi_exits_per_second", D("ipi_exits") / seconds);

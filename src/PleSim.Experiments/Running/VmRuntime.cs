@@ -134,6 +134,8 @@ public sealed class VmRuntime
             Add("halt_poll_successful", s.HaltPollSuccessful);
             Add("halt_poll_ns", s.HaltPollNs);
             Add("lock_holder_preempted_ns", s.LockHolderPreemptedNs);
+            Add("costops", s.CoStops);
+            Add("gang_wait_ns", s.GangWaitNs);
             Add("host_migrations", v.Task.Se.NrMigrations);
         }
         var st = Vm.Stats;
@@ -303,6 +305,7 @@ public sealed class VmRuntime
         VcpuTime.PleSleep => "ple_sleep",
         VcpuTime.Preempted => "preempted",
         VcpuTime.Userspace => "userspace",
+        VcpuTime.CoStopped => "costopped",
         _ => "not_started",
     };
 }

@@ -1,5 +1,6 @@
 using PleSim.Engine;
 using PleSim.Host;
+using PleSim.Hypervisor;
 
 namespace PleSim.Experiments.Scenarios;
 
@@ -15,6 +16,9 @@ public sealed record HostSettings
     public IReadOnlyList<CgroupSettings> Cgroups { get; init; } = [];
     public IReadOnlyList<HostTaskSettings> Tasks { get; init; } = [];
     public BackgroundSettings Background { get; init; } = new();
+
+    /// <summary><c>host.coscheduling</c> and <c>host.coscheduling_skew_threshold</c>: the co-scheduling comparator (decision 0040).</summary>
+    public CoschedSettings Coscheduling { get; init; } = new();
 
     public HostTopology Topology => new(Cpus / ThreadsPerCore, ThreadsPerCore);
 

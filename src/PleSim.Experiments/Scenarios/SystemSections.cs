@@ -557,6 +557,11 @@ internal static class SystemSections
             ThreadsPerCore = threads,
             TscMhz = r.Get("tsc_mhz", Kinds.Integer(100, 10_000), 2900),
             Scheduler = r.Get("scheduler", Kinds.Choice(HostSettings.Schedulers), "cfs-2.6.39"),
+            Coscheduling = new CoschedSettings
+            {
+                Mode = CoschedSettings.Parse(r.Get("coscheduling", Kinds.Choice(CoschedSettings.Names), "none")),
+                SkewThreshold = r.Get("coscheduling_skew_threshold", Kinds.Duration(SimDuration.FromMicroseconds(1), SimDuration.FromSeconds(10)), SimDuration.FromMilliseconds(3)),
+            },
             Sched = ReadSched(r.Section("sched"), out var features),
             Features = features,
         };
