@@ -93,7 +93,7 @@ public sealed partial class HostScheduler
     }
 
     private static long FixSmallCapacity(SchedDomain sd, SchedGroup group) =>
-        sd.Name == "SIBLING" && group.CpuPower * 32 > group.CpuPowerOrig * 29 ? 1 : 0;
+        sd.Has(SdFlags.ShareCpupower) && group.CpuPower * 32 > group.CpuPowerOrig * 29 ? 1 : 0;
 
     private static bool UpdateSdPickBusiest(ref SdLbStats sds, in SgLbStats sgs)
     {
@@ -240,6 +240,8 @@ public sealed partial class HostScheduler
                 return null;
             }
         }
+        if (NumaImbalanceAllowed(sd, sds))
+            return null; // 6.x's allowed NUMA imbalance (LoadBalanceNuma.cs)
         imbalance = CalculateImbalance(ref sds, thisCpu);
         return sds.Busiest;
     }
@@ -609,8 +611,12 @@ public sealed partial class HostScheduler
             interval = MsecsToJiffies(interval);
             interval = Math.Clamp(interval, 1, _maxLoadBalanceInterval);
             bool balance = true;
-            if (Jiffies - (sd.LastBalance + interval) >= 0)
+            // SD_SERIALIZE: one CPU at a time balances the NUMA levels (the "balancing" trylock; LoadBalanceNuma.cs).
+            bool serialize = sd.Has(SdFlags.Serialize);
+            if ((!serialize || TryLockBalancing(balancingCpu, sd)) && Jiffies - (sd.LastBalance + interval) >= 0)
             {
+                if (serialize)
+                    HoldBalancing(balancingCpu);
                 if (LoadBalance(cpu, sd, idle, out balance, balancingCpu))
                     idle = CpuIdleType.NotIdle;
                 sd.LastBalance = Jiffies;
