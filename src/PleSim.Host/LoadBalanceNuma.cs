@@ -65,4 +65,8 @@ public sealed partial class HostScheduler
         bool allow = sds.ThisNrRunning + 1 <= sd.ImbNumaNr; // allow_numa_imbalance
         return allow && imbalance <= NumaImbalanceMin;
     }
+
+    internal void RebalanceDomainsForTest(int cpu, CpuIdleType idle) => RebalanceDomains(cpu, idle, cpu);
+
+    internal int SelectWakeCpuForTest(HostTask p, bool sync, int thisCpu) => SelectTaskRq(p, SdFlags.BalanceWake, sync, thisCpu);
 }
