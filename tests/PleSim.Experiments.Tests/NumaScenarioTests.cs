@@ -17,19 +17,6 @@ public class NumaScenarioTests
 
     private static double M(RunResult r, string metric) => r.Metric(metric) ?? throw new Xunit.Sdk.XunitException($"no metric {metric}");
 
-    [Theory]
-    [InlineData("cfs-2.6.39")]
-    [InlineData("eevdf-6.6")]
-    public void Hogs_on_an_overloaded_node_spill_to_the_idle_node_only_by_cross_node_migrations(string scheduler)
-    {
-        var r = Run($"host.scheduler={scheduler}")[0];
-        Assert.True(M(r, "host_node_migrations_per_second") > 0, "some hog must cross to node 1");
-        // Node 0 alone could keep at most 8 of 16 CPUs busy.
-        Assert.True(M(r, "host_utilisation") > 0.5, $"utilisation {M(r, "host_utilisation")}");
-        int onNode1 = r.Tasks.Count(t => ((string)t["task"]!).StartsWith("hog", StringComparison.Ordinal) && (long)t["last_cpu"]! >= 8);
-        Assert.True(onNode1 > 0);
-    }
-
     [Fact]
     public void The_balancing_lock_is_contended_only_when_a_pass_holds_it_for_some_time()
     {
