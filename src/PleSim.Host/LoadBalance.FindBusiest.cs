@@ -103,6 +103,8 @@ public sealed partial class HostScheduler
                 return null;
             }
         }
+        if (NumaImbalanceAllowed(sd, sds))
+            return null; // 6.x's allowed NUMA imbalance (LoadBalanceNuma.cs)
         imbalance = CalculateImbalance(ref sds, thisCpu);
         return sds.Busiest;
     }

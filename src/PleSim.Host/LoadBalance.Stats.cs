@@ -95,7 +95,7 @@ public sealed partial class HostScheduler
     }
 
     private static long FixSmallCapacity(SchedDomain sd, SchedGroup group) =>
-        sd.Name == "SIBLING" && group.CpuPower * 32 > group.CpuPowerOrig * 29 ? 1 : 0;
+        sd.Has(SdFlags.ShareCpupower) && group.CpuPower * 32 > group.CpuPowerOrig * 29 ? 1 : 0;
 
     private static bool UpdateSdPickBusiest(ref SdLbStats sds, in SgLbStats sgs)
     {

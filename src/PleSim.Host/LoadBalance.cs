@@ -47,10 +47,9 @@ public sealed partial class HostScheduler
     // ---------------------------------------------------------------- domains
 
     /// <summary>
-    /// Builds the domains of x86 with CONFIG_SCHED_SMT and CONFIG_SCHED_MC on one package:
-    /// SIBLING (the threads of a core; SD_SIBLING_INIT) and MC (the package; SD_MC_INIT, groups =
-    /// cores). The CPU level would span the same CPUs with a single group and is degenerate, as is
-    /// SIBLING without SMT, so they are dropped as <c>cpu_attach_domain</c> does.
+    /// Sets up the balancer's per-CPU state and the sched domains of the host's kernel
+    /// (<see cref="SchedDomainBuilder"/>, decision 0039): on one node, SIBLING (with SMT) and MC
+    /// for 2.6.39, SMT and MC for 6.x; with several NUMA nodes the node levels above them.
     /// </summary>
     private void BuildSchedDomains()
     {
@@ -71,70 +70,12 @@ public sealed partial class HostScheduler
             _kickTimers[c] = new HrTimer(_sim, kick, c);
             _activeBalanceTimers[c] = new HrTimer(_sim, active, c);
         }
-        int t = topo.ThreadsPerCore;
-        long smtGain = 1178;
-        long threadPower = t > 1 ? smtGain / t : Weights.Nice0Load; // default_scale_smt_power
+        long threadPower = SchedDomainBuilder.CpuPower(topo, _features.Class);
         for (int c = 0; c < n; c++)
             _cpuPower[c] = threadPower;
-        // Groups shared across CPUs, one per unit, in CPU order.
-        var threadGroups = Enumerable.Range(0, n).Select(c => new SchedGroup(CpuMask.Of(c), threadPower)).ToArray();
-        var coreGroups = Enumerable.Range(0, topo.Cores).Select(core => new SchedGroup(topo.SiblingMask(core * t), threadPower * t)).ToArray();
+        var domains = SchedDomainBuilder.Build(topo, _features.Class, _cpuPower);
         for (int cpu = 0; cpu < n; cpu++)
-        {
-            var domains = new List<SchedDomain>();
-            if (t > 1)
-            {
-                var sibling = topo.SiblingMask(cpu);
-                domains.Add(new SchedDomain
-                {
-                    Name = "SIBLING",
-                    Span = sibling,
-                    Groups = Rotate(threadGroups.Where(g => g.Cpus.Intersects(sibling)).ToArray(), cpu),
-                    Flags = SdFlags.LoadBalance | SdFlags.BalanceNewidle | SdFlags.BalanceExec | SdFlags.BalanceFork
-                        | SdFlags.WakeAffine | SdFlags.ShareCpupower | SdFlags.SharePkgResources,
-                    MinInterval = 1,
-                    MaxInterval = 2,
-                    BusyFactor = 64,
-                    ImbalancePct = 110,
-                    SmtGain = smtGain,
-                });
-            }
-            if (topo.Cores > 1)
-            {
-                var groups = t > 1 ? coreGroups : threadGroups;
-                domains.Add(new SchedDomain
-                {
-                    Name = "MC",
-                    Span = topo.AllMask,
-                    Groups = Rotate(groups, cpu),
-                    Flags = SdFlags.LoadBalance | SdFlags.BalanceNewidle | SdFlags.BalanceExec | SdFlags.BalanceFork
-                        | SdFlags.WakeAffine | SdFlags.SharePkgResources | SdFlags.PreferSibling,
-                    MinInterval = 1,
-                    MaxInterval = 4,
-                    BusyFactor = 64,
-                    ImbalancePct = 125,
-                    CacheNiceTries = 1,
-                    BusyIdx = 2,
-                    IdleIdx = 0,
-                    NewidleIdx = 0,
-                    WakeIdx = 0,
-                    ForkexecIdx = 0,
-                });
-            }
-            for (int i = 0; i < domains.Count; i++)
-            {
-                domains[i].Parent = i + 1 < domains.Count ? domains[i + 1] : null;
-                domains[i].Child = i > 0 ? domains[i - 1] : null;
-            }
-            Rqs[cpu].Domains = domains.ToArray();
-        }
-    }
-
-    /// <summary>The circular group list as seen from <paramref name="cpu"/>'s domain: starting at its own group.</summary>
-    private static SchedGroup[] Rotate(SchedGroup[] groups, int cpu)
-    {
-        int start = Array.FindIndex(groups, g => g.Contains(cpu));
-        return groups.Skip(start).Concat(groups.Take(start)).ToArray();
+            Rqs[cpu].Domains = domains[cpu];
     }
 
     public long CpuPower(int cpu) => _cpuPower[cpu];
@@ -221,7 +162,14 @@ public sealed partial class HostScheduler
 
     private int SelectFallbackRq(HostTask p)
     {
-        // select_fallback_rq: an allowed CPU on the same node (one node here), lowest number first.
+        // select_fallback_rq (2.6.39, kernel/sched.c): an allowed CPU on the node of the task's
+        // CPU, lowest number first; else any allowed CPU.
+        int node = (uint)p.Cpu < (uint)NrCpus ? Topology.NodeOf(p.Cpu) : 0;
+        for (int c = 0; c < NrCpus; c++)
+        {
+            if (Topology.NodeOf(c) == node && p.AllowedOn(c))
+                return c;
+        }
         for (int c = 0; c < NrCpus; c++)
         {
             if (p.AllowedOn(c))

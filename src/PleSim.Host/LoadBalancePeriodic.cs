@@ -152,8 +152,12 @@ public sealed partial class HostScheduler
             interval = MsecsToJiffies(interval);
             interval = Math.Clamp(interval, 1, _maxLoadBalanceInterval);
             bool balance = true;
-            if (Jiffies - (sd.LastBalance + interval) >= 0)
+            // SD_SERIALIZE: one CPU at a time balances the NUMA levels (the "balancing" trylock; LoadBalanceNuma.cs).
+            bool serialize = sd.Has(SdFlags.Serialize);
+            if ((!serialize || TryLockBalancing(balancingCpu, sd)) && Jiffies - (sd.LastBalance + interval) >= 0)
             {
+                if (serialize)
+                    HoldBalancing(balancingCpu);
                 if (LoadBalance(cpu, sd, idle, out balance, balancingCpu))
                     idle = CpuIdleType.NotIdle;
                 sd.LastBalance = Jiffies;

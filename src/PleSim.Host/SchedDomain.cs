@@ -18,6 +18,12 @@ public enum SdFlags
     Serialize = 0x0400,
     AsymPacking = 0x0800,
     PreferSibling = 0x1000,
+
+    /// <summary>SD_NUMA of 6.x (include/linux/sched/sd_flags.h): a level built from the node distance table. 2.6.39 has no such flag.</summary>
+    Numa = 0x2000,
+
+    /// <summary>SD_OVERLAP of 6.x: the level's groups may overlap (NUMA levels, build_overlap_sched_groups).</summary>
+    Overlap = 0x4000,
 }
 
 /// <summary>The idle state a balancing pass runs in (<c>enum cpu_idle_type</c>).</summary>
@@ -67,6 +73,13 @@ public sealed class SchedDomain
     public int ForkexecIdx { get; init; }
     public long SmtGain { get; init; } = 1178;
 
+    /// <summary>
+    /// 6.x's <c>sd-&gt;imb_numa_nr</c> (build_sched_domains): how many running tasks a NUMA level
+    /// tolerates on the destination before <c>adjust_numa_imbalance</c> stops allowing an
+    /// imbalance. 0 on 2.6.39 domains (no such field).
+    /// </summary>
+    public int ImbNumaNr { get; set; }
+
     public SchedDomain? Parent { get; set; }
     public SchedDomain? Child { get; set; }
 
@@ -80,6 +93,9 @@ public sealed class SchedDomain
 
     // Statistics.
     public long LbCount, LbFailed, LbBalanced, LbGained, AlbPushed;
+
+    /// <summary>Passes skipped at this (SD_SERIALIZE) level because another CPU held the <c>balancing</c> lock.</summary>
+    public long SerializeSkipped;
 
     public int SpanWeight => _span.Count;
     public bool SpanContains(int cpu) => _span.Contains(cpu);

@@ -61,6 +61,15 @@ public sealed record SchedTunables
     /// </summary>
     public SimDuration TickJitter { get; init; } = SimDuration.FromMicroseconds(2);
 
+    /// <summary>
+    /// How long a load_balance pass at an SD_SERIALIZE level holds the global <c>balancing</c>
+    /// lock of rebalance_domains (2.6.39 kernel/sched_fair.c; 6.x the same lock): another CPU
+    /// whose tick reaches a serialised level meanwhile fails the trylock and skips the level.
+    /// The pass itself takes no simulated time; this is its duration for the lock only.
+    /// A model parameter (assumption: a few microseconds for find_busiest_group over two nodes).
+    /// </summary>
+    public SimDuration SerializedBalanceHold { get; init; } = SimDuration.FromMicroseconds(2);
+
     public SimDuration TickPeriod => new(1_000_000_000L / Hz);
 
     /// <summary><c>get_update_sysctl_factor()</c> for <paramref name="cpus"/> online CPUs.</summary>

@@ -137,6 +137,19 @@ public class HostScenarioTests
         Assert.True(withHierarchy > leafOnly + 0.1, $"with hierarchy {withHierarchy}, leaf only {leafOnly}");
     }
 
+    [Theory]
+    [InlineData("cfs-2.6.39")]
+    [InlineData("eevdf-6.6")]
+    public void Hogs_on_an_overloaded_numa_node_spill_to_the_idle_node_by_cross_node_migrations(string scheduler)
+    {
+        // Decision 0039: the NODE level (2.6.39) or the NUMA level (6.x) is the only way across.
+        var r = Run("numa-balance.yaml", 1, 13, $"host.scheduler={scheduler}")[0];
+        Assert.True(M(r, "host_node_migrations_per_second") > 0, "some hog must cross to node 1");
+        // Node 0 alone could keep at most 8 of the 16 CPUs busy.
+        Assert.True(M(r, "host_utilisation") > 0.5, $"utilisation {M(r, "host_utilisation")}");
+        Assert.Contains(r.Tasks, t => ((string)t["task"]!).StartsWith("hog", StringComparison.Ordinal) && (long)t["last_cpu"]! >= 8);
+    }
+
     [Fact]
     public void Every_host_scenario_is_covered_by_a_test_here()
     {

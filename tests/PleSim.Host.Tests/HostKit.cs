@@ -8,9 +8,14 @@ namespace PleSim.Host.Tests;
 internal sealed class HostKit
 {
     public HostKit(int cpus, SchedTunables? tunables = null, SchedFeatures? features = null, int threadsPerCore = 1)
+        : this(new HostTopology(cpus / threadsPerCore, threadsPerCore), tunables, features)
+    {
+    }
+
+    public HostKit(HostTopology topology, SchedTunables? tunables = null, SchedFeatures? features = null)
     {
         Sim = new Simulator();
-        Host = new HostScheduler(Sim, new HostTopology(cpus / threadsPerCore, threadsPerCore), tunables ?? new SchedTunables { TickJitter = SimDuration.Zero }, features, new RandomStreams(1))
+        Host = new HostScheduler(Sim, topology, tunables ?? new SchedTunables { TickJitter = SimDuration.Zero }, features, new RandomStreams(1))
         {
             CheckPlacement = true,
         };

@@ -22,6 +22,8 @@ public static class MetricDefinitions
         // host
         new("host_switches_per_second", "1/s", "context switches on all physical CPUs, per second"),
         new("host_migrations_per_second", "1/s", "task migrations between physical CPUs, per second"),
+        new("host_node_migrations_per_second", "1/s", "task migrations between CPUs of different NUMA nodes, per second (hosts with host.numa.nodes > 1)"),
+        new("serialized_balance_skips_per_second", "1/s", "times a CPU skipped an SD_SERIALIZE domain level because another CPU held the balancing lock, per second (NUMA hosts)"),
         new("host_utilisation", "fraction", "busy time of the physical CPUs over their total time"),
         new("host.background_cpus", "CPUs", "CPU time of the host's background tasks, in CPUs"),
         new("host.background_items_per_second", "1/s", "work items the background tasks ran, per second"),

@@ -26,17 +26,26 @@ internal sealed class MigrationCounter : IHostObserver
 
     public Func<long>? Clock { get; set; }
 
+    /// <summary>Each CPU's NUMA node (null: one node, nothing counted as cross-node).</summary>
+    public int[]? CpuNode { get; set; }
+
+    /// <summary>Migrations whose source and destination CPUs are on different NUMA nodes.</summary>
+    public long CrossNode { get; private set; }
+
     public void Reset()
     {
         Array.Clear(ByCause);
         Array.Fill(FirstByCauseNs, -1L);
         MinPeriodicGapNs = long.MaxValue;
+        CrossNode = 0;
         Array.Fill(_lastPeriodicByCpu, -1L);
     }
 
     public void Migrate(HostTask task, int from, int to, MigrationCause cause)
     {
         ByCause[(int)cause]++;
+        if (CpuNode is { } nodes && (uint)from < (uint)nodes.Length && nodes[from] != nodes[to])
+            CrossNode++;
         long now = Clock?.Invoke() ?? 0;
         if (FirstByCauseNs[(int)cause] < 0)
             FirstByCauseNs[(int)cause] = now;

@@ -19,6 +19,7 @@ public sealed class SystemRun : IModelRun, IEventHandler
     private readonly List<(string Task, List<long> Latencies)> _wakeLatencies = [];
     private long _backgroundCpuAtReset;
     private readonly MigrationCounter _migrations = new();
+    private long _serializeSkipsAtReset;
     private readonly GroupWeightSampler? _groupWeights;
     private HostStats? _atReset;
 
@@ -43,6 +44,8 @@ public sealed class SystemRun : IModelRun, IEventHandler
         foreach (var (body, target) in _yielders)
             body.Target = target is null ? null : Host.Tasks.First(t => t.Name == target);
         _migrations.Clock = () => Sim.Now.Ns;
+        if (Host.Topology.NrNodes > 1)
+            _migrations.CpuNode = Enumerable.Range(0, Host.NrCpus).Select(Host.Topology.NodeOf).ToArray();
         Host.AddObserver(_migrations);
         if (scenario.Vms.Count > 0)
         {
@@ -259,6 +262,7 @@ public sealed class SystemRun : IModelRun, IEventHandler
         _resetAt = Sim.Now.Ns;
         _vmAtReset = Vms.Select(v => v.Counters()).ToArray();
         _migrations.Reset();
+        _serializeSkipsAtReset = Host.SerializeSkips;
         _groupWeights?.Reset();
         foreach (var p in _pingpong)
             p.WakeLatencies.Clear();
@@ -297,6 +301,12 @@ public sealed class SystemRun : IModelRun, IEventHandler
         _groupWeights?.Report(result);
         foreach (var cause in Enum.GetValues<MigrationCause>())
             result.AddMetric($"migrations_per_second.{MigrationCounter.Name(cause)}", _migrations.ByCause[(int)cause] / seconds);
+        if (Host.Topology.NrNodes > 1)
+        {
+            // NUMA hosts only (decision 0039): one-node runs keep their metric set unchanged.
+            result.AddMetric("host_node_migrations_per_second", _migrations.CrossNode / seconds);
+            result.AddMetric("serialized_balance_skips_per_second", (Host.SerializeSkips - _serializeSkipsAtReset) / seconds);
+        }
         if (_migrations.MinPeriodicGapNs < long.MaxValue)
             result.AddMetric("min_periodic_balance_gap_ms", _migrations.MinPeriodicGapNs / 1e6);
         if (_migrations.FirstByCauseNs[(int)MigrationCause.PeriodicBalance] >= 0)

@@ -20,7 +20,32 @@ public sealed record HostSettings
     /// <summary><c>host.coscheduling</c> and <c>host.coscheduling_skew_threshold</c>: the co-scheduling comparator (decision 0040).</summary>
     public CoschedSettings Coscheduling { get; init; } = new();
 
-    public HostTopology Topology => new(Cpus / ThreadsPerCore, ThreadsPerCore);
+    /// <summary>The <c>host.numa</c> section: NUMA nodes, which CPUs each holds, the SLIT (decision 0039).</summary>
+    public NumaSettings Numa { get; init; } = new();
+
+    public HostTopology Topology
+    {
+        get
+        {
+            var t = new HostTopology(Cpus / ThreadsPerCore, ThreadsPerCore);
+            if (Numa.Nodes == 1)
+                return t;
+            int[]? cpuNode = null;
+            if (Numa.NodeCpus is { } lists)
+            {
+                cpuNode = new int[Cpus];
+                for (int k = 0; k < lists.Count; k++)
+                {
+                    for (int c = 0; c < Cpus; c++)
+                    {
+                        if (lists[k].Contains(c))
+                            cpuNode[c] = k;
+                    }
+                }
+            }
+            return t.WithNodes(Numa.Nodes, cpuNode, Numa.Distance);
+        }
+    }
 
     /// <summary>The values of <c>host.scheduler</c>: CFS of 2.6.39, or EEVDF as fair.c has it at 6.6, 6.12 and 6.14 (decision 0024).</summary>
     public static readonly string[] Schedulers = ["cfs-2.6.39", "eevdf-6.6", "eevdf-6.12", "eevdf-6.14"];
@@ -32,6 +57,19 @@ public sealed record HostSettings
         "eevdf-6.14" => FairClass.Eevdf614,
         _ => FairClass.Cfs2639,
     };
+}
+
+/// <summary>
+/// <c>host.numa</c>: <c>nodes</c> (NUMA nodes = sockets, each one package with its own
+/// last-level cache; default 1), <c>cpus</c> (each node's CPU list, separated by ';'; default
+/// equal blocks of consecutive cores) and <c>distance</c> (the SLIT rows separated by ';';
+/// default 10 local, 20 remote).
+/// </summary>
+public sealed record NumaSettings
+{
+    public int Nodes { get; init; } = 1;
+    public IReadOnlyList<CpuSet>? NodeCpus { get; init; }
+    public int[][]? Distance { get; init; }
 }
 
 /// <summary>A cpu cgroup: <c>{path: /vm1, shares: 1024}</c>; nesting follows the path.</summary>

@@ -588,9 +588,103 @@ internal static class SystemSections
             r.Error("tasks", $"task '{t.Name}' yields to '{t.YieldTo}', which is not a host task{(guess is null ? "" : $"; did you mean '{guess}'?")}");
         }
         var background = ReadBackground(r.Section("background"));
+        var numa = ReadNuma(r.Section("numa"), r.Failed("cpus") || r.Failed("threads_per_core") ? 0 : cpus, threads);
         r.Done();
-        return settings with { Cgroups = cgroups, Tasks = tasks, Background = background };
+        return settings with { Cgroups = cgroups, Tasks = tasks, Background = background, Numa = numa };
     }
+
+    /// <summary>
+    /// <c>host.numa</c> (decision 0039): <c>nodes</c>, <c>cpus</c> (one CPU list per node,
+    /// separated by ';', like <c>"0-7; 8-15"</c>: whole cores, every CPU on exactly one node) and
+    /// <c>distance</c> (the SLIT as <c>/sys/devices/system/node/nodeN/distance</c> prints each
+    /// row, rows separated by ';': <c>"10 20; 20 10"</c>). <paramref name="cpus"/> is 0 when
+    /// host.cpus was invalid (the CPU checks are skipped).
+    /// </summary>
+    private static NumaSettings ReadNuma(MapReader r, int cpus, int threads)
+    {
+        int nodes = r.Get("nodes", Kinds.Int(1, 64), 1);
+        var lists = r.Get("cpus", NodeCpuListsKind, null);
+        var distance = r.Get("distance", DistanceTableKind, null);
+        if (cpus > 0 && !r.Failed("nodes"))
+        {
+            int cores = cpus / threads;
+            if (lists is null && !r.Failed("cpus") && cores % nodes != 0)
+                r.Error("nodes", $"{cores} cores do not divide into {nodes} nodes of equal size; give host.numa.cpus");
+            if (lists is not null && NodeCpusProblem(lists, nodes, cpus, threads) is { } p1)
+                r.Error("cpus", p1);
+            if (distance is not null && (distance.Length != nodes ? $"the table has {distance.Length} rows for {nodes} nodes" : HostTopology.ValidateDistances(distance)) is { } p2)
+                r.Error("distance", p2);
+        }
+        r.Done();
+        return new NumaSettings { Nodes = nodes, NodeCpus = lists, Distance = distance };
+    }
+
+    private static string? NodeCpusProblem(IReadOnlyList<CpuSet> lists, int nodes, int cpus, int threads)
+    {
+        if (lists.Count != nodes)
+            return $"{lists.Count} CPU lists for {nodes} nodes";
+        var seen = new int[cpus];
+        for (int k = 0; k < lists.Count; k++)
+        {
+            for (int c = 0; c < cpus; c++)
+            {
+                if (!lists[k].Contains(c))
+                    continue;
+                if (seen[c]++ > 0)
+                    return $"CPU {c} is on more than one node";
+                int first = c / threads * threads;
+                for (int s = first; s < first + threads; s++)
+                {
+                    if (!lists[k].Contains(s))
+                        return $"node {k} holds CPU {c} but not its SMT sibling {s} (a core's threads share a node)";
+                }
+            }
+            if (lists[k].Count == 0)
+                return $"node {k} has no CPU";
+            if (lists[k].Mask.Next(cpus) >= 0)
+                return $"node {k} lists CPU {lists[k].Mask.Next(cpus)}, but the host has CPUs 0-{cpus - 1}";
+        }
+        for (int c = 0; c < cpus; c++)
+        {
+            if (seen[c] == 0)
+                return $"CPU {c} is on no node";
+        }
+        return null;
+    }
+
+    /// <summary>One CPU list per node, separated by ';': <c>0-7; 8-15</c>.</summary>
+    private static readonly ValueKind<IReadOnlyList<CpuSet>?> NodeCpuListsKind = new(
+        $"one CPU list per node separated by ';', like \"0-7; 8-15\" (CPUs below {MaxCpus})", text =>
+        {
+            var parts = text.Split(';', StringSplitOptions.TrimEntries);
+            var sets = new List<CpuSet>(parts.Length);
+            foreach (var part in parts)
+            {
+                if (!CpuSet.TryParse(part, MaxCpus, out var set, out var problem))
+                    return (false, null, $"'{YamlGuard.Clip(part)}': {problem}");
+                sets.Add(set);
+            }
+            return (true, sets, null);
+        });
+
+    /// <summary>The SLIT, rows separated by ';', entries by spaces: <c>10 20; 20 10</c>.</summary>
+    private static readonly ValueKind<int[][]?> DistanceTableKind = new(
+        "the node distance table, rows separated by ';' and entries by spaces, like \"10 20; 20 10\"", text =>
+        {
+            var rows = text.Split(';', StringSplitOptions.TrimEntries);
+            var table = new int[rows.Length][];
+            for (int i = 0; i < rows.Length; i++)
+            {
+                var cells = rows[i].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                table[i] = new int[cells.Length];
+                for (int j = 0; j < cells.Length; j++)
+                {
+                    if (!int.TryParse(cells[j], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out table[i][j]))
+                        return (false, null, $"'{YamlGuard.Clip(cells[j])}' in row {i} is not a distance (an integer)");
+                }
+            }
+            return (true, table, null);
+        });
 
     /// <summary>
     /// <c>host.background</c>: <c>preset</c> (none | rhel6-kvm-host), <c>enabled</c> (false drops
@@ -707,6 +801,7 @@ internal static class SystemSections
             ReschedIpiLatency = r.Get("resched_ipi_latency", Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1)), d.ReschedIpiLatency),
             IdleExitLatency = r.Get("idle_exit_latency", Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1)), d.IdleExitLatency),
             TickJitter = r.Get("tick_jitter", Kinds.Duration(SimDuration.Zero, SimDuration.FromMicroseconds(500)), d.TickJitter),
+            SerializedBalanceHold = r.Get("serialized_balance_hold", Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1)), d.SerializedBalanceHold),
         };
         features = new SchedFeatures();
         foreach (var (name, on) in r.Map("features", Kinds.Bool, SchedFeatures.Names))
