@@ -262,7 +262,7 @@ public sealed partial class GuestCpu : IGuestCpu
             _pvHalting = false;
             _spinningOn!.LeaveSlowpath(this);
             if (_spinningOn.Kind == SpinlockKind.Plugin)
-                PluginLockWait();
+                PluginLockWait(continuing: false);
             else
                 Vcpu.Spin(_spinningOn, _spinToken, false, SpinThresholdNs);
             return;
@@ -271,7 +271,7 @@ public sealed partial class GuestCpu : IGuestCpu
         {
             // A plug-in lock's spin budget ran out: ask the plug-in again.
             _waitLoops += _waitBudgetLoops;
-            PluginLockWait();
+            PluginLockWait(continuing: true);
             return;
         }
         if (_spinningOn is not null && Vcpu.SpinTimedOut)
@@ -564,7 +564,7 @@ public sealed partial class GuestCpu : IGuestCpu
                     {
                         _waitLoops = 0;
                         _waitHalts = 0;
-                        PluginLockWait();
+                        PluginLockWait(continuing: false);
                     }
                     else
                     {
@@ -758,15 +758,16 @@ public sealed partial class GuestCpu : IGuestCpu
     /// A plug-in lock's waiter takes its next step (decision 0041): if the lock word already says
     /// the lock is ours, spin (the loop's first look takes it); otherwise ask the plug-in — spin a
     /// budget of PAUSE loops, or enter the PV slow path (register, re-check, halt) as
-    /// <c>kvm_lock_spinning</c> does.
+    /// <c>kvm_lock_spinning</c> does. <paramref name="continuing"/>: a budget just ran out and the
+    /// loop goes on (<see cref="Vcpu.ContinueSpin"/>: one PAUSE loop to PLE).
     /// </summary>
-    private void PluginLockWait()
+    private void PluginLockWait(bool continuing)
     {
         var lk = _spinningOn!;
         _waitBudgetLoops = 0;
         if (lk.IsFreeFor(this, _spinToken))
         {
-            Vcpu.Spin(lk, _spinToken, false, -1);
+            PluginLockSpin(lk, continuing, -1);
             return;
         }
         var d = _k.LockPlugin!.OnWait(lk.PluginState(this), new GuestSpinlockWaiter(_spinToken, _waitLoops, _waitHalts, !_if));
@@ -786,13 +787,21 @@ public sealed partial class GuestCpu : IGuestCpu
         }
         if (d.Loops <= 0)
         {
-            Vcpu.Spin(lk, _spinToken, false, -1);
+            PluginLockSpin(lk, continuing, -1);
             return;
         }
         // At most 2^32 loops per budget (about a minute of spinning): keeps the cycle product in range.
         _waitBudgetLoops = Math.Min(d.Loops, 1L << 32);
-        long ns = _k.Kvm.Tsc.ToDuration(new TscCycles(_waitBudgetLoops * _k.Kvm.Settings.PauseLoopCycles)).Ns;
-        Vcpu.Spin(lk, _spinToken, false, Math.Max(1, ns));
+        long ns = Math.Max(1, _k.Kvm.Tsc.ToDuration(new TscCycles(_waitBudgetLoops * _k.Kvm.Settings.PauseLoopCycles)).Ns);
+        PluginLockSpin(lk, continuing, ns);
+    }
+
+    private void PluginLockSpin(GuestSpinLock lk, bool continuing, long limitNs)
+    {
+        if (continuing)
+            Vcpu.ContinueSpin(lk, _spinToken, false, limitNs);
+        else
+            Vcpu.Spin(lk, _spinToken, false, limitNs);
     }
 
     /// <summary>
