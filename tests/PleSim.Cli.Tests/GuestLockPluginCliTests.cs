@@ -12,6 +12,8 @@ internal static class DotnetBuild
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDir };
         foreach (var a in args)
             psi.ArgumentList.Add(a);
+        // No MSBuild worker nodes left behind the test.
+        psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEnd();
