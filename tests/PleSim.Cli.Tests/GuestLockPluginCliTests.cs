@@ -105,6 +105,12 @@ public class GuestLockPluginCliTests(SpinThenHaltFixture plugin) : IClassFixture
         var (code, output, err) = Plesim(Run("plugin:preempt-aware", "--set", "vms[0].guest.vcpu_is_preempted=true"));
         Assert.True(code == 0, err);
         Assert.True(Metric(output, "bench.pv_lock_halts_per_second") > 0);
+        // plesim compare takes a guest-lock plug-in as a policy: every VM's guest.spinlock.
+        (code, output, err) = Plesim(["compare", LockBench, "--policies", "pv-ticket,plugin:spin-then-halt", "--runs", "2", "--set", "duration=150ms", "--set", "warmup=50ms",
+            "--set", "kvm.ple_handler=none", "--metric", "bench.lock_iterations_per_second", "--plugin", plugin.Dll, "--json"]);
+        Assert.True(code == 0, err);
+        using (var doc = JsonDocument.Parse(output))
+            Assert.Equal(2, doc.RootElement.GetProperty("policies").GetArrayLength());
         (code, _, err) = Plesim(Run("plugin:spin-then-hal"));
         Assert.Equal(2, code);
         Assert.Contains("spinlock", err, StringComparison.Ordinal);
