@@ -249,3 +249,88 @@ public class GuestLockPluginTests
         Assert.Contains("no plug-in guest lock called 'no-such-lock'", e.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>
+/// The rule of decision 0041, read from the compiled code: the guest code that builds a lock
+/// plug-in's view and carries out its decisions reads no ground truth and nothing of the host — of
+/// a VCPU it may only start a spin or a halt, or read the steal-time preempted flag KVM writes for
+/// the guest.
+/// </summary>
+public class GuestLockPluginRuleTests
+{
+    private static readonly Dictionary<short, System.Reflection.Emit.OpCode> OpCodesByValue =
+        typeof(System.Reflection.Emit.OpCodes).GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+            .Select(f => (System.Reflection.Emit.OpCode)f.GetValue(null)!)
+            .ToDictionary(o => o.Value);
+
+    /// <summary>The methods and fields the IL of <paramref name="method"/> refers to.</summary>
+    private static List<System.Reflection.MemberInfo> References(System.Reflection.MethodBase method)
+    {
+        var found = new List<System.Reflection.MemberInfo>();
+        var il = method.GetMethodBody()!.GetILAsByteArray()!;
+        int i = 0;
+        while (i < il.Length)
+        {
+            short value = il[i] == 0xFE ? (short)(0xFE00 | il[i + 1]) : il[i];
+            i += il[i] == 0xFE ? 2 : 1;
+            var op = OpCodesByValue[value];
+            int size = op.OperandType switch
+            {
+                System.Reflection.Emit.OperandType.InlineNone => 0,
+                System.Reflection.Emit.OperandType.ShortInlineBrTarget or System.Reflection.Emit.OperandType.ShortInlineI or System.Reflection.Emit.OperandType.ShortInlineVar => 1,
+                System.Reflection.Emit.OperandType.InlineVar => 2,
+                System.Reflection.Emit.OperandType.InlineI8 or System.Reflection.Emit.OperandType.InlineR => 8,
+                System.Reflection.Emit.OperandType.InlineSwitch => 4 + (4 * BitConverter.ToInt32(il, i)),
+                _ => 4,
+            };
+            if (op.OperandType is System.Reflection.Emit.OperandType.InlineMethod or System.Reflection.Emit.OperandType.InlineField or System.Reflection.Emit.OperandType.InlineTok)
+            {
+                try
+                {
+                    found.Add(method.Module.ResolveMember(BitConverter.ToInt32(il, i))!);
+                }
+                catch (ArgumentException)
+                {
+                }
+            }
+            i += size;
+        }
+        return found;
+    }
+
+    [Fact]
+    public void The_plugin_lock_path_reads_no_ground_truth_and_nothing_of_the_host()
+    {
+        const System.Reflection.BindingFlags all = System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic |
+            System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.DeclaredOnly;
+        var methods = new[]
+        {
+            typeof(GuestSpinLock).GetMethod("PluginState", all)!,
+            typeof(GuestSpinLock).GetMethod("IsFreeFor", all)!,
+            typeof(GuestSpinLock).GetMethod("HaltedWaiterBehindNext", all)!,
+            typeof(GuestSpinLock).GetMethod("CanTake", all)!,
+            typeof(GuestCpu).GetMethod("PluginLockWait", all)!,
+            typeof(GuestCpu).GetMethod("PluginLockSpin", all)!,
+            typeof(GuestCpu).GetMethod(nameof(GuestCpu.VcpuIsPreempted), all)!,
+        };
+        string[] vcpuAllowed = ["Spin", "ContinueSpin", "Halt", "get_StealTimePreempted"];
+        var bad = new List<string>();
+        foreach (var m in methods)
+        {
+            foreach (var r in References(m))
+            {
+                var t = r.DeclaringType;
+                bool host = t?.Assembly == typeof(PleSim.Host.HostTask).Assembly;
+                bool vcpu = t == typeof(Vcpu) && !vcpuAllowed.Contains(r.Name);
+                bool oracle = t == typeof(GroundTruth) || (t == typeof(ISpinTarget) && r.Name is "WaitsOn" or "Cause" or "Relation")
+                    || r.Name is "WaitsOn" or "Cause" or "Relation" or "ReclassifyWaiters";
+                if (host || vcpu || oracle)
+                    bad.Add($"{m.DeclaringType!.Name}.{m.Name} → {t?.Name}.{r.Name}");
+            }
+        }
+        Assert.True(bad.Count == 0, string.Join("\n", bad));
+        // The scan sees what it should: the view reads the steal-time flag, the wait starts spins and halts.
+        Assert.Contains(References(typeof(GuestCpu).GetMethod(nameof(GuestCpu.VcpuIsPreempted), all)!), r => r.Name == "get_StealTimePreempted");
+        Assert.Contains(References(typeof(GuestCpu).GetMethod("PluginLockWait", all)!), r => r.DeclaringType == typeof(Vcpu) && r.Name == "Halt");
+    }
+}
