@@ -1,6 +1,7 @@
 using PleSim.Engine;
 using PleSim.Host;
 using PleSim.Hypervisor;
+using PleSim.Plugins;
 
 namespace PleSim.Guest;
 
@@ -72,6 +73,9 @@ public sealed partial class GuestCpu : IGuestCpu
     private bool _spinSavedIf;         // the flags local_irq_save returned before the spin
     private long _spinToken;           // the ticket / queue position the spin waits for
     private bool _pvHalting;           // halted in a PV lock slow path (kvm_lock_spinning / pv_wait)
+    private long _waitLoops;           // plug-in lock: PAUSE loops spun in this wait (budgets used up)
+    private int _waitHalts;            // plug-in lock: halts in this wait
+    private long _waitBudgetLoops;     // plug-in lock: the budget of the spin under way (0: until ours)
     private bool _if = true;           // RFLAGS.IF
     private bool _halting;
     private bool _inNohzRecently;     // rq->in_nohz_recently
@@ -257,7 +261,17 @@ public sealed partial class GuestCpu : IGuestCpu
             // pv_unhalted): leave waiting_cpus and spin SPIN_THRESHOLD loops again.
             _pvHalting = false;
             _spinningOn!.LeaveSlowpath(this);
-            Vcpu.Spin(_spinningOn, _spinToken, false, SpinThresholdNs);
+            if (_spinningOn.Kind == SpinlockKind.Plugin)
+                PluginLockWait(continuing: false);
+            else
+                Vcpu.Spin(_spinningOn, _spinToken, false, SpinThresholdNs);
+            return;
+        }
+        if (_spinningOn is { Kind: SpinlockKind.Plugin } && Vcpu.SpinTimedOut)
+        {
+            // A plug-in lock's spin budget ran out: ask the plug-in again.
+            _waitLoops += _waitBudgetLoops;
+            PluginLockWait(continuing: true);
             return;
         }
         if (_spinningOn is not null && Vcpu.SpinTimedOut)
@@ -546,7 +560,16 @@ public sealed partial class GuestCpu : IGuestCpu
                     _spinningOn = op.Lock;
                     _spinToken = token;
                     _k.Observer?.SpinStart(Curr, this, op.Lock);
-                    Vcpu.Spin(op.Lock, token, false, op.Lock.IsPv ? SpinThresholdNs : -1);
+                    if (op.Lock.Kind == SpinlockKind.Plugin)
+                    {
+                        _waitLoops = 0;
+                        _waitHalts = 0;
+                        PluginLockWait(continuing: false);
+                    }
+                    else
+                    {
+                        Vcpu.Spin(op.Lock, token, false, op.Lock.IsPv ? SpinThresholdNs : -1);
+                    }
                 }
                 return true;
             case Micro.Unlock:
@@ -558,7 +581,19 @@ public sealed partial class GuestCpu : IGuestCpu
                     PushFront(new Op { Kind = Micro.IrqRestore, Flag = op.Lock.SavedIf });
                 // A PV lock whose next waiter halted: the unlock's slow path kicks it (a hypercall
                 // after the release, before the flags are restored).
-                if (op.Lock.Release(this) is { } kick)
+                var next = op.Lock.Release(this);
+                if (op.Lock.Kind == SpinlockKind.Plugin)
+                {
+                    // A plug-in lock's unlock may kick halted waiters behind the next one early
+                    // (decision 0041); they run after the next one's kick, in ticket order.
+                    int extra = _k.LockPlugin!.OnUnlock(op.Lock.PluginState(this));
+                    for (int k = Math.Min(extra, _k.Cpus.Length); k >= 1; k--)
+                    {
+                        if (op.Lock.HaltedWaiterBehindNext(k) is { } early)
+                            PushFront(new Op { Kind = Micro.Hypercall, Cpu = early, Vector = (int)Hypercall.KickCpu });
+                    }
+                }
+                if (next is { } kick)
                     PushFront(new Op { Kind = Micro.Hypercall, Cpu = kick, Vector = (int)Hypercall.KickCpu });
                 Vcpu.Compute(S.Costs.LockRelease.Ns);
                 return true;
@@ -718,6 +753,56 @@ public sealed partial class GuestCpu : IGuestCpu
     }
 
     private GuestThread?[] _wakeScratch = new GuestThread?[64];
+
+    /// <summary>
+    /// A plug-in lock's waiter takes its next step (decision 0041): if the lock word already says
+    /// the lock is ours, spin (the loop's first look takes it); otherwise ask the plug-in — spin a
+    /// budget of PAUSE loops, or enter the PV slow path (register, re-check, halt) as
+    /// <c>kvm_lock_spinning</c> does. <paramref name="continuing"/>: a budget just ran out and the
+    /// loop goes on (<see cref="Vcpu.ContinueSpin"/>: one PAUSE loop to PLE).
+    /// </summary>
+    private void PluginLockWait(bool continuing)
+    {
+        var lk = _spinningOn!;
+        _waitBudgetLoops = 0;
+        if (lk.IsFreeFor(this, _spinToken))
+        {
+            PluginLockSpin(lk, continuing, -1);
+            return;
+        }
+        var d = _k.LockPlugin!.OnWait(lk.PluginState(this), new GuestSpinlockWaiter(_spinToken, _waitLoops, _waitHalts, !_if));
+        if (d.Action == GuestSpinAction.Halt)
+        {
+            if (lk.EnterSlowpath(this, _spinToken))
+            {
+                _waitHalts++;
+                _pvHalting = true;
+                Vcpu.Halt();
+            }
+            else
+            {
+                Vcpu.Spin(lk, _spinToken, false, -1);
+            }
+            return;
+        }
+        if (d.Loops <= 0)
+        {
+            PluginLockSpin(lk, continuing, -1);
+            return;
+        }
+        // At most 2^32 loops per budget (about a minute of spinning): keeps the cycle product in range.
+        _waitBudgetLoops = Math.Min(d.Loops, 1L << 32);
+        long ns = Math.Max(1, _k.Kvm.Tsc.ToDuration(new TscCycles(_waitBudgetLoops * _k.Kvm.Settings.PauseLoopCycles)).Ns);
+        PluginLockSpin(lk, continuing, ns);
+    }
+
+    private void PluginLockSpin(GuestSpinLock lk, bool continuing, long limitNs)
+    {
+        if (continuing)
+            Vcpu.ContinueSpin(lk, _spinToken, false, limitNs);
+        else
+            Vcpu.Spin(lk, _spinToken, false, limitNs);
+    }
 
     /// <summary>
     /// <c>mutex_lock</c>: the fast path; failing it, <c>__mutex_lock_common</c>'s owner-spin loop

@@ -1,6 +1,7 @@
 using PleSim.Engine;
 using PleSim.Host;
 using PleSim.Hypervisor;
+using PleSim.Plugins;
 
 namespace PleSim.Guest;
 
@@ -19,12 +20,23 @@ public sealed class GuestKernel
     private GuestSpinLock?[]? _futexBuckets;
     private HrTimer? _stealPoll;
 
-    public GuestKernel(Kvm kvm, Vm vm, GuestSettings settings)
+    /// <param name="streams">The run's random streams; a plug-in spinlock (<see cref="SpinlockKind.Plugin"/>) draws from <c>vm.NAME.plugin-lock.PLUGIN</c>.</param>
+    public GuestKernel(Kvm kvm, Vm vm, GuestSettings settings, RandomStreams? streams = null)
     {
         Kvm = kvm;
         Vm = vm;
         Settings = settings;
         Name = vm.Name;
+        if (settings.Spinlock == SpinlockKind.Plugin)
+        {
+            // One instance per VM per run (decision 0041), created before the first lock.
+            var plugin = settings.SpinlockPlugin ?? throw new ArgumentException($"{vm.Name}: guest.spinlock is a plug-in lock but names no plug-in");
+            LockPlugin = PluginRegistry.CreateGuestLock(plugin);
+            string stream = $"vm.{vm.Name}.plugin-lock.{plugin}";
+            long loopNs = Math.Max(1, kvm.Tsc.ToDuration(new TscCycles(kvm.Settings.PauseLoopCycles)).Ns);
+            LockPlugin.Initialize(streams?.Get(stream) ?? new RandomStream(0, stream),
+                new GuestKernelInfo(vm.Index, vm.Vcpus.Count, settings.SpinThresholdLoops, loopNs, settings.VcpuIsPreemptedCheck));
+        }
         Cpus = new GuestCpu[vm.Vcpus.Count];
         for (int i = 0; i < Cpus.Length; i++)
         {
@@ -35,6 +47,9 @@ public sealed class GuestKernel
     }
 
     public Kvm Kvm { get; }
+
+    /// <summary>The spinlock policy plug-in of <see cref="SpinlockKind.Plugin"/> locks (decision 0041); null otherwise.</summary>
+    internal IGuestSpinlockPlugin? LockPlugin { get; }
     public Vm Vm { get; }
     public GuestSettings Settings { get; }
     public string Name { get; }
@@ -121,7 +136,7 @@ public sealed class GuestKernel
     /// <summary>A spinlock the kernel takes as <paramref name="irq"/> says (plain <c>spin_lock</c> unless told).</summary>
     public GuestSpinLock NewLock(string name, LockIrq irq = LockIrq.Plain)
     {
-        var l = new GuestSpinLock(this, name, Settings.Spinlock, irq);
+        var l = new GuestSpinLock(this, name, Settings.Spinlock, irq, _locks.Count);
         _locks.Add(l);
         return l;
     }

@@ -34,6 +34,14 @@ public enum SpinlockKind
     /// queue (PV lock stealing, 4.6+).
     /// </summary>
     PvQueued,
+
+    /// <summary>
+    /// A ticket lock whose waiting and unlock a plug-in decides (<c>guest.spinlock: plugin:NAME</c>,
+    /// decision 0041): waiters spin PAUSE loops or halt in the PV slow path as
+    /// <see cref="PleSim.Plugins.IGuestSpinlockPlugin"/> says; the unlocker kicks the next waiter
+    /// if it halted, and as many more halted waiters as the plug-in asks.
+    /// </summary>
+    Plugin,
 }
 
 /// <summary>The CPU topology QEMU shows the guest, which decides the guest's idle-CPU search on wake-up.</summary>
@@ -97,6 +105,9 @@ public sealed record GuestSettings
 
     public GuestTopology Topology { get; init; } = GuestTopology.Sockets;
     public SpinlockKind Spinlock { get; init; } = SpinlockKind.Ticket;
+
+    /// <summary>The plug-in (its name after <c>plugin:</c>) that <see cref="SpinlockKind.Plugin"/> locks use; null otherwise.</summary>
+    public string? SpinlockPlugin { get; init; }
 
     /// <summary>
     /// The guest kernel version whose paravirtual features were picked (<c>guest.kernel</c>; null:

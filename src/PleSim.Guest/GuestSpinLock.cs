@@ -1,4 +1,5 @@
 using PleSim.Hypervisor;
+using PleSim.Plugins;
 
 namespace PleSim.Guest;
 
@@ -52,9 +53,10 @@ public sealed class GuestSpinLock : ISpinTarget
         public bool Slowpath;    // PV: registered to be kicked (kvm_lock_spinning's waiting_cpus / a halted, hashed pv node)
     }
 
-    internal GuestSpinLock(GuestKernel kernel, string name, SpinlockKind kind, LockIrq irq)
+    internal GuestSpinLock(GuestKernel kernel, string name, SpinlockKind kind, LockIrq irq, int index = 0)
     {
         _kernel = kernel;
+        Index = index;
         Name = name;
         Kind = kind;
         Irq = irq;
@@ -67,13 +69,19 @@ public sealed class GuestSpinLock : ISpinTarget
     public string Name { get; }
     public SpinlockKind Kind { get; }
 
+    /// <summary>The lock's index in its guest kernel (creation order).</summary>
+    public int Index { get; }
+
     /// <summary>Waiters are served in arrival order (ticket, queued); test-and-set is not.</summary>
     public bool IsFifo => Kind != SpinlockKind.TestAndSet;
 
     /// <summary>A paravirtual lock: waiters halt after SPIN_THRESHOLD loops and are kicked by a hypercall.</summary>
     public bool IsPv => Kind is SpinlockKind.PvTicket or SpinlockKind.PvQueued;
 
-    private bool IsTicket => Kind is SpinlockKind.Ticket or SpinlockKind.PvTicket;
+    private bool IsTicket => Kind is SpinlockKind.Ticket or SpinlockKind.PvTicket or SpinlockKind.Plugin;
+
+    /// <summary>Waiters can halt in a slow path and are kicked by the unlocker: the PV locks and a plug-in lock (decision 0041).</summary>
+    private bool HasSlowpath => IsPv || Kind == SpinlockKind.Plugin;
 
     /// <summary>PV slow-path entries (a waiter gave up spinning and registered to be kicked) and the halts that followed.</summary>
     public long PvSlowpaths, PvHalts;
@@ -246,7 +254,7 @@ public sealed class GuestSpinLock : ISpinTarget
     /// <summary>The lock word lets waiter <paramref name="i"/> (with <paramref name="token"/>) take the lock now.</summary>
     private bool CanTake(int i, long token) => Kind switch
     {
-        SpinlockKind.Ticket or SpinlockKind.PvTicket => token == _head && Owner is null,
+        SpinlockKind.Ticket or SpinlockKind.PvTicket or SpinlockKind.Plugin => token == _head && Owner is null,
         SpinlockKind.Queued or SpinlockKind.PvQueued => !_locked && i == 0, // the queue head
         _ => !_locked,
     };
@@ -322,7 +330,7 @@ public sealed class GuestSpinLock : ISpinTarget
                 if (IsTicket ? _waiters[i].Ticket != _head : i != 0)
                     continue;
                 var next = _waiters[i].Cpu;
-                bool kick = IsPv && _waiters[i].Slowpath;
+                bool kick = HasSlowpath && _waiters[i].Slowpath;
                 if (!next.Vcpu.Task.OnCpu)
                 {
                     HandoffsToDescheduledWaiter++;
@@ -346,6 +354,51 @@ public sealed class GuestSpinLock : ISpinTarget
         _waiters.CopyTo(_scratch);
         for (int i = 0; i < n && !_locked; i++)
             _scratch[i].Cpu.Vcpu.NotifySpinRelease();
+        return null;
+    }
+
+    /// <summary>The lock word lets <paramref name="cpu"/>, waiting with <paramref name="token"/>, take the lock now.</summary>
+    internal bool IsFreeFor(GuestCpu cpu, long token)
+    {
+        int i = IndexOf(cpu.Vcpu);
+        return i >= 0 && CanTake(i, token);
+    }
+
+    /// <summary>
+    /// A plug-in lock's state as the guest's own lock code reads it from <paramref name="cpu"/>
+    /// (decision 0041): the ticket word, the owner-CPU field this lock writes when it is taken (as
+    /// CONFIG_DEBUG_SPINLOCK's <c>owner_cpu</c>), the waiters registered as halted (3.12's
+    /// <c>waiting_cpus</c>), and <c>vcpu_is_preempted</c> of the owner's CPU when the guest reads
+    /// steal time. No host-side state: never where a VCPU's thread is.
+    /// </summary>
+    internal GuestSpinlockState PluginState(GuestCpu cpu)
+    {
+        int halted = 0;
+        bool nextHalted = false;
+        for (int i = 0; i < _waiters.Count; i++)
+        {
+            if (!_waiters[i].Slowpath)
+                continue;
+            halted++;
+            if (_waiters[i].Ticket == _head)
+                nextHalted = true;
+        }
+        var owner = Owner;
+        bool ownerPreempted = owner is not null && _kernel.Settings.VcpuIsPreemptedCheck && GuestCpu.VcpuIsPreempted(owner);
+        return new GuestSpinlockState(Index, cpu.Index, _head, _tail, owner?.Index ?? -1, ownerPreempted, halted, nextHalted, Now);
+    }
+
+    /// <summary>
+    /// The <paramref name="k"/>-th (1-based) waiter registered as halted behind the next owner, in
+    /// ticket order (a plug-in unlock's early kicks, decision 0041); null when there is none.
+    /// </summary>
+    internal GuestCpu? HaltedWaiterBehindNext(int k)
+    {
+        for (int i = 0; i < _waiters.Count; i++)
+        {
+            if (_waiters[i].Slowpath && _waiters[i].Ticket > _head && --k == 0)
+                return _waiters[i].Cpu;
+        }
         return null;
     }
 

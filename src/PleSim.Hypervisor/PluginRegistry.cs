@@ -4,7 +4,7 @@ using PleSim.Plugins;
 namespace PleSim.Hypervisor;
 
 /// <summary>
-/// The plug-in PAUSE handlers and candidate filters loaded into this process (decision 0028),
+/// The plug-in PAUSE handlers, candidate filters and guest spinlock policies (decision 0041) loaded into this process (decision 0028),
 /// by name. Loading (an <c>AssemblyLoadContext</c> per file) is done outside the model, by
 /// <c>PleSim.Experiments.Plugins.PluginLoader</c>; the model only makes a fresh instance per run.
 /// Registration happens before any run starts; lookups are thread-safe.
@@ -17,6 +17,7 @@ public static partial class PluginRegistry
     private static readonly Lock Gate = new();
     private static readonly Dictionary<string, Type> Handlers = new(StringComparer.Ordinal);
     private static readonly Dictionary<string, Type> Filters = new(StringComparer.Ordinal);
+    private static readonly Dictionary<string, Type> GuestLocks = new(StringComparer.Ordinal);
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     private static partial Regex NamePattern();
@@ -29,6 +30,9 @@ public static partial class PluginRegistry
 
     /// <summary>Registers a candidate-filter type. Re-registering the same type is a no-op.</summary>
     public static void RegisterFilter(string name, Type type) => Register(Filters, "candidate filter", name, type);
+
+    /// <summary>Registers a guest spinlock policy type (decision 0041). Re-registering the same type is a no-op.</summary>
+    public static void RegisterGuestLock(string name, Type type) => Register(GuestLocks, "guest lock", name, type);
 
     private static void Register(Dictionary<string, Type> map, string what, string name, Type type)
     {
@@ -52,6 +56,11 @@ public static partial class PluginRegistry
     /// <summary>The registered filter names, sorted.</summary>
     public static IReadOnlyList<string> FilterNames { get { lock (Gate) return [.. Filters.Keys.Order(StringComparer.Ordinal)]; } }
 
+    /// <summary>The registered guest-lock names, sorted.</summary>
+    public static IReadOnlyList<string> GuestLockNames { get { lock (Gate) return [.. GuestLocks.Keys.Order(StringComparer.Ordinal)]; } }
+
+    public static bool HasGuestLock(string name) { lock (Gate) return GuestLocks.ContainsKey(name); }
+
     public static bool HasHandler(string name) { lock (Gate) return Handlers.ContainsKey(name); }
 
     public static bool HasFilter(string name) { lock (Gate) return Filters.ContainsKey(name); }
@@ -62,6 +71,9 @@ public static partial class PluginRegistry
     /// <summary>A new instance of the filter called <paramref name="name"/>.</summary>
     public static IYieldCandidateFilter CreateFilter(string name) => (IYieldCandidateFilter)Create(Filters, "candidate filter", name);
 
+    /// <summary>A new instance of the guest spinlock policy called <paramref name="name"/>.</summary>
+    public static IGuestSpinlockPlugin CreateGuestLock(string name) => (IGuestSpinlockPlugin)Create(GuestLocks, "guest lock", name);
+
     private static object Create(Dictionary<string, Type> map, string what, string name)
     {
         Type? type;
@@ -69,7 +81,7 @@ public static partial class PluginRegistry
             map.TryGetValue(name, out type);
         if (type is null)
         {
-            var known = what == "PAUSE handler" ? HandlerNames : FilterNames;
+            var known = what switch { "PAUSE handler" => HandlerNames, "guest lock" => GuestLockNames, _ => FilterNames };
             throw new ArgumentException($"no plug-in {what} called '{name}' is loaded ({(known.Count == 0 ? "no plug-in is loaded: pass --plugin PATH.dll" : "loaded: " + string.Join(", ", known))})");
         }
         return Activator.CreateInstance(type) ?? throw new InvalidOperationException($"{type.FullName} could not be created");

@@ -53,6 +53,25 @@ public sealed partial class Vcpu
         Stats.Spins++;
     }
 
+    private long _pleExpiresAtTimeout = -1; // PLE window's expiry when the last budgeted spin timed out
+    private long _timedOutAt = -1;
+
+    /// <summary>
+    /// <see cref="Spin(ISpinTarget, long, bool, long)"/> for a loop whose budget has just run out
+    /// (<see cref="SpinTimedOut"/>, at this same instant) and that goes on with a new budget, as a
+    /// plug-in guest lock's waiter does between two looks at the lock (decision 0041): to the
+    /// hardware it is one PAUSE loop (the few instructions between budgets are far below
+    /// <c>ple_gap</c>), so PLE's window keeps counting where it was instead of starting again.
+    /// </summary>
+    public void ContinueSpin(ISpinTarget target, long token, bool userMode, long limitNs)
+    {
+        long now = _kvm.Sim.Now.Ns;
+        bool resume = SpinTimedOut && _timedOutAt == now && _pleExpiresAtTimeout > now;
+        Spin(target, token, userMode, limitNs);
+        if (resume)
+            _pleTimer.Start(new SimTime(_pleExpiresAtTimeout));
+    }
+
     /// <summary>VMCALL <paramref name="nr"/> aimed at <paramref name="target"/>: one exit, the handler, its effect, re-entry.</summary>
     public void Hypercall(Hypercall nr, Vcpu target)
     {

@@ -72,6 +72,9 @@ public sealed partial class Vcpu
 
     private void EndSpinTimedOut()
     {
+        // Where PLE's window stood, for a loop that goes on at once (ContinueSpin).
+        _pleExpiresAtTimeout = _pleTimer.IsArmed ? _pleTimer.Expires.Ns : -1;
+        _timedOutAt = _kvm.Sim.Now.Ns;
         _pleTimer.Cancel();
         _spinLimitTimer.Cancel();
         _spinBudgetSince = -1;

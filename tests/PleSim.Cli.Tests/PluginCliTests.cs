@@ -109,7 +109,7 @@ public class PluginCliTests(ExamplePluginFixture plugin) : IClassFixture<Example
         var reporting = typeof(PleSim.Reporting.Formats).Assembly.Location;
         (code, _, err) = Plesim(["run", Amqp, "--plugin", reporting]);
         Assert.Equal(2, code);
-        Assert.Contains("defines no public class implementing IPauseHandlerPlugin or IYieldCandidateFilter", err, StringComparison.Ordinal);
+        Assert.Contains("defines no public class implementing IPauseHandlerPlugin, IYieldCandidateFilter or IGuestSpinlockPlugin", err, StringComparison.Ordinal);
         (code, _, err) = Plesim(["run", Amqp, "--set", "kvm.ple_handler=plugin:nothing-loaded-by-this-name"]);
         Assert.Equal(2, code);
         Assert.Contains("kvm.ple_handler", err, StringComparison.Ordinal);

@@ -136,3 +136,37 @@ public class PluginAllocationTests
         Assert.Equal(0, bytes);
     }
 }
+
+/// <summary>A guest-lock plug-in for the allocation test: 64-loop budgets, halt after 512 loops or when the owner is preempted, one early kick.</summary>
+public sealed class ChunkedHaltingLock : PleSim.Plugins.IGuestSpinlockPlugin
+{
+    public string Name => "test-chunked-halting";
+
+    public void Initialize(PleSim.Engine.RandomStream random, in PleSim.Plugins.GuestKernelInfo kernel)
+    {
+    }
+
+    public PleSim.Plugins.GuestSpinDecision OnWait(in PleSim.Plugins.GuestSpinlockState lockState, in PleSim.Plugins.GuestSpinlockWaiter me) =>
+        lockState.OwnerPreempted || me.SpinLoops >= 512 * (me.Halts + 1)
+            ? PleSim.Plugins.GuestSpinDecision.Halt
+            : PleSim.Plugins.GuestSpinDecision.Spin(64);
+
+    public int OnUnlock(in PleSim.Plugins.GuestSpinlockState lockState) => 1;
+}
+
+public class GuestLockPluginAllocationTests
+{
+    [Fact]
+    public void A_guest_lock_plugin_allocates_nothing_per_event_in_steady_state()
+    {
+        PluginRegistry.RegisterGuestLock("test-chunked-halting", typeof(ChunkedHaltingLock));
+        var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "kvm", "lock-bench.yaml"),
+            [Override.Parse("vms[0].guest.spinlock=plugin:test-chunked-halting"), Override.Parse("vms[0].guest.vcpu_is_preempted=true")]);
+        var model = new SystemRun(s, 1);
+        var (bytes, events) = SteadyState.Measure(model, 200_000_000, 400_000_000);
+        Assert.True(events > 10_000);
+        var locks = model.Vms[0].Kernel.Locks;
+        Assert.True(locks.Sum(l => l.PvHalts) > 0, "the plug-in lock should halt waiters");
+        Assert.Equal(0, bytes);
+    }
+}

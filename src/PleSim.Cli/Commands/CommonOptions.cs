@@ -16,7 +16,7 @@ public static class CommonOptions
     /// <summary><c>--plugin PATH.dll</c> (repeatable): plug-in assemblies to load before the scenario (decision 0028).</summary>
     public static Option<string[]> Plugin() => new("--plugin")
     {
-        Description = "Load a plug-in assembly (a PAUSE handler or candidate filter, selected in the scenario as plugin:NAME); repeatable",
+        Description = "Load a plug-in assembly (a PAUSE handler, candidate filter or guest spinlock policy, selected in the scenario as plugin:NAME); repeatable",
         AllowMultipleArgumentsPerToken = false,
         Arity = ArgumentArity.ZeroOrMore,
     };

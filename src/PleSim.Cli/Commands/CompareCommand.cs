@@ -20,7 +20,7 @@ public static class CompareCommand
         var policies = new Option<string>("--policies", "-p")
         {
             Description = "Comma-separated policies; the first is the baseline. Each is a PAUSE handler (none, yield, directed-yield-2011, oracle, plugin:NAME, …), " +
-                "a guest lock (ticket, pv-qspinlock, …), a host scheduler (cfs-2.6.39, eevdf-6.6, …), kvm-VERSION, guest-VERSION, a stack preset " +
+                "a guest lock (ticket, pv-qspinlock, plugin:NAME of a guest-lock plug-in, …), a host scheduler (cfs-2.6.39, eevdf-6.6, …), kvm-VERSION, guest-VERSION, a stack preset " +
                 $"({string.Join(", ", ComparePolicies.Stacks.Select(s => s.Name))}), key=value, or several joined with '+'",
             Required = true,
         };

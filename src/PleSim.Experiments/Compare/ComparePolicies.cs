@@ -20,7 +20,8 @@ public sealed record PolicySpec(string Name, string Kind, IReadOnlyList<Override
 /// <summary>
 /// The policies <c>plesim compare --policies</c> accepts, each turned into <c>--set</c> assignments
 /// in this one place: a PAUSE handler (<c>kvm.ple_handler</c>, built-in or <c>plugin:NAME</c>), a
-/// guest lock kind (<c>guest.spinlock</c> of every VM), a host scheduler (<c>host.scheduler</c>), a
+/// guest lock kind (<c>guest.spinlock</c> of every VM, built-in or <c>plugin:NAME</c> of a guest-lock
+/// plug-in; a name both kinds of plug-in use is the PAUSE handler), a host scheduler (<c>host.scheduler</c>), a
 /// co-scheduling comparator (<c>gang</c>, <c>relaxed-cosched</c>: <c>host.coscheduling</c>), a
 /// KVM release (<c>kvm-VERSION</c>), a guest kernel (<c>guest-VERSION</c>), a stack preset
 /// (<see cref="Stacks"/>), a raw <c>key=value</c>, or several joined with '+'
@@ -101,8 +102,10 @@ public static class ComparePolicies
         }
         if (PleHandlers.IsKnown(part))
             return ("ple_handler", [new("kvm.ple_handler", part)]);
+        if (part.StartsWith(PluginRegistry.Prefix, StringComparison.Ordinal) && PluginRegistry.HasGuestLock(part[PluginRegistry.Prefix.Length..]))
+            return ("guest_lock", [.. Enumerable.Range(0, vmCount).Select(i => new Override($"vms[{i}].guest.spinlock", part))]); // a guest-lock plug-in (decision 0041)
         if (part.StartsWith(PluginRegistry.Prefix, StringComparison.Ordinal))
-            throw new ArgumentException($"policy '{part}': no plug-in PAUSE handler called '{part[PluginRegistry.Prefix.Length..]}' is loaded (pass --plugin PATH.dll)");
+            throw new ArgumentException($"policy '{part}': no plug-in PAUSE handler or guest lock called '{part[PluginRegistry.Prefix.Length..]}' is loaded (pass --plugin PATH.dll)");
         if (Array.IndexOf(LockKinds, part) >= 0)
             return ("guest_lock", [.. Enumerable.Range(0, vmCount).Select(i => new Override($"vms[{i}].guest.spinlock", part))]);
         foreach (var (name, value) in Coscheduling)

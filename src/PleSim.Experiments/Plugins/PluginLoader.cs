@@ -9,12 +9,13 @@ namespace PleSim.Experiments.Plugins;
 public sealed class PluginLoadException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>What one plug-in assembly registered.</summary>
-public sealed record LoadedPlugin(string Path, IReadOnlyList<string> Handlers, IReadOnlyList<string> Filters);
+public sealed record LoadedPlugin(string Path, IReadOnlyList<string> Handlers, IReadOnlyList<string> Filters, IReadOnlyList<string> GuestLocks);
 
 /// <summary>
 /// Loads plug-in assemblies (<c>--plugin PATH.dll</c>, decision 0028), each into its own
 /// <see cref="AssemblyLoadContext"/>, and registers every public, non-abstract class that
-/// implements <see cref="IPauseHandlerPlugin"/> or <see cref="IYieldCandidateFilter"/> in
+/// implements <see cref="IPauseHandlerPlugin"/>, <see cref="IYieldCandidateFilter"/> or
+/// <see cref="IGuestSpinlockPlugin"/> (decision 0041) in
 /// <see cref="PluginRegistry"/> under its <c>Name</c>. The plug-in API assemblies
 /// (<c>PleSim.Plugins.Abstractions</c>, <c>PleSim.Engine</c>) always come from the host, so the
 /// plug-in's types are the host's types whatever copies sit next to the plug-in; the plug-in's
@@ -70,11 +71,13 @@ public static class PluginLoader
         }
         var handlers = new List<string>();
         var filters = new List<string>();
+        var guestLocks = new List<string>();
         foreach (var t in types.OrderBy(t => t.FullName, StringComparer.Ordinal))
         {
             bool isHandler = typeof(IPauseHandlerPlugin).IsAssignableFrom(t);
             bool isFilter = typeof(IYieldCandidateFilter).IsAssignableFrom(t);
-            if (!isHandler && !isFilter)
+            bool isGuestLock = typeof(IGuestSpinlockPlugin).IsAssignableFrom(t);
+            if (!isHandler && !isFilter && !isGuestLock)
                 continue;
             if (t.IsAbstract || t.IsInterface || t.ContainsGenericParameters)
                 continue;
@@ -105,18 +108,24 @@ public static class PluginLoader
                     PluginRegistry.RegisterFilter(name, t);
                     filters.Add(name);
                 }
+                if (isGuestLock)
+                {
+                    var name = ((IGuestSpinlockPlugin)instance).Name;
+                    PluginRegistry.RegisterGuestLock(name, t);
+                    guestLocks.Add(name);
+                }
             }
             catch (ArgumentException e)
             {
                 throw new PluginLoadException($"plug-in '{path}': {e.Message}", e);
             }
         }
-        if (handlers.Count == 0 && filters.Count == 0)
+        if (handlers.Count == 0 && filters.Count == 0 && guestLocks.Count == 0)
         {
             throw new PluginLoadException(
-                $"plug-in '{path}' defines no public class implementing {nameof(IPauseHandlerPlugin)} or {nameof(IYieldCandidateFilter)} (from PleSim.Plugins.Abstractions)");
+                $"plug-in '{path}' defines no public class implementing {nameof(IPauseHandlerPlugin)}, {nameof(IYieldCandidateFilter)} or {nameof(IGuestSpinlockPlugin)} (from PleSim.Plugins.Abstractions)");
         }
-        return new LoadedPlugin(full, handlers, filters);
+        return new LoadedPlugin(full, handlers, filters, guestLocks);
     }
 
     /// <summary>One plug-in's context: shared API assemblies from the host, the rest from the plug-in's directory.</summary>

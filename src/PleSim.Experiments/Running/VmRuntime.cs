@@ -16,7 +16,7 @@ public sealed class VmRuntime
         var host = run.Host;
         var affinity = settings.Affinity?.Mask ?? host.Topology.AllMask;
         Vm = kvm.CreateVm(settings.Name, settings.Vcpus, affinity, group);
-        Kernel = new GuestKernel(kvm, Vm, settings.Guest);
+        Kernel = new GuestKernel(kvm, Vm, settings.Guest, run.Streams);
         var w = settings.Workload;
         switch (w.Kind)
         {

@@ -157,6 +157,14 @@ internal static class SystemSections
             : text.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? PluginName(text, PleSim.Hypervisor.PluginRegistry.FilterNames)
             : (false, text, $"'{YamlGuard.Clip(text)}' is neither none nor plugin:NAME"));
 
+    /// <summary><c>guest.spinlock</c>: a built-in lock, or <c>plugin:NAME</c> of a guest-lock plug-in loaded with <c>--plugin</c> (decision 0041).</summary>
+    private static ValueKind<string> SpinlockKindKind()
+    {
+        var builtin = Kinds.Choice("ticket", "test-and-set", "pv-ticket", "qspinlock", "pv-qspinlock");
+        return new ValueKind<string>(builtin.Expected + ", or plugin:NAME (a guest-lock plug-in loaded with --plugin)", text =>
+            text.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? PluginName(text, PleSim.Hypervisor.PluginRegistry.GuestLockNames) : builtin.Parse(text));
+    }
+
     private static (bool, string, string?) PluginName(string text, IReadOnlyList<string> loaded)
     {
         var name = text[PleSim.Hypervisor.PluginRegistry.Prefix.Length..];
@@ -233,6 +241,7 @@ internal static class SystemSections
         string? kernel = g.Has("kernel") ? g.Get("kernel", Kinds.Choice(GuestKernelPresets.Versions), GuestKernelPresets.Versions[0]) : null;
         if (kernel is not null)
             d = GuestKernelPresets.Apply(d, kernel);
+        string spinlock = g.Get("spinlock", SpinlockKindKind(), SpinlockName(d.Spinlock));
         var settings = new GuestSettings
         {
             KernelVersion = kernel,
@@ -240,14 +249,16 @@ internal static class SystemSections
             TicklessIdle = g.Get("tickless_idle", Kinds.Bool, d.TicklessIdle),
             RandomTickPhase = g.Get("tick_phase", Kinds.Choice("aligned", "random"), d.RandomTickPhase ? "random" : "aligned") == "random",
             Topology = g.Get("topology", Kinds.Choice("sockets", "cores"), "sockets") == "cores" ? GuestTopology.Cores : GuestTopology.Sockets,
-            Spinlock = g.Get("spinlock", Kinds.Choice("ticket", "test-and-set", "pv-ticket", "qspinlock", "pv-qspinlock"), SpinlockName(d.Spinlock)) switch
+            Spinlock = spinlock switch
             {
                 "test-and-set" => SpinlockKind.TestAndSet,
                 "pv-ticket" => SpinlockKind.PvTicket,
                 "qspinlock" => SpinlockKind.Queued,
                 "pv-qspinlock" => SpinlockKind.PvQueued,
+                _ when spinlock.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) => SpinlockKind.Plugin,
                 _ => SpinlockKind.Ticket,
             },
+            SpinlockPlugin = spinlock.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? spinlock[PleSim.Hypervisor.PluginRegistry.Prefix.Length..] : null,
             SpinThresholdLoops = g.Get("spin_threshold", Kinds.Int(1, 1 << 24), d.SpinThresholdLoops),
             PvTlbFlush = g.Get("pv_tlb_flush", Kinds.Bool, d.PvTlbFlush),
             PvSchedYield = g.Get("pv_sched_yield", Kinds.Bool, d.PvSchedYield),
