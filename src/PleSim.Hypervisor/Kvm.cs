@@ -205,8 +205,10 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     /// target if it waits on its queue (halted, even with IF clear; or in the pre-2011 PLE sleep),
     /// forces it out of guest mode if it runs (a later HLT then does not block).
     /// </summary>
-    public void PvKickCpu(Vcpu target, Vcpu from)
+    public void PvKickCpu(Vcpu? target, Vcpu from)
     {
+        if (target is null)
+            return; // the APIC id names no VCPU: kvm_irq_delivery_to_apic delivers to nobody
         target.PvUnhalted = true;
         target.Stats.PvKicks++;
         if (target.WaitQueueActive)
@@ -256,8 +258,8 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     /// runnable or woken by <c>kvm_vcpu_wake_up</c>, cleared when it is scheduled in — so never set
     /// for a VCPU that runs, in guest mode or not); (5.13: never to itself — the ready test already
     /// excludes it here); then <c>kvm_vcpu_yield_to</c>: no pid, no yield; otherwise
-    /// <c>get_pid_task</c> and <c>yield_to(task, 1)</c> with its two run-queue locks, timed and
-    /// booked as the PAUSE handler's walk books them. The cost is added to the caller's re-entry.
+    /// <c>get_pid_task</c> and <c>yield_to(task, 1)</c> (with its 3.9 -ESRCH test when both run queues
+    /// hold one task) and its two run-queue locks, timed and booked as the PAUSE handler's walk books them. The cost is added to the caller's re-entry.
     /// </summary>
     internal SchedYieldOutcome KvmSchedYield(Vcpu me, Vcpu? target)
     {
@@ -277,7 +279,8 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
         // As in the PAUSE walk: the continuation is set before yield_to (a successful one schedules
         // at once), then again with the time the run-queue locks took.
         me.ContinueAfterHypercall(cost);
-        var r = Host.YieldTo(me.Task, task, preempt: true, undercommitCheck: false,
+        // yield_to has had the 3.9 test "both run queues hold one task: -ESRCH" ever since.
+        var r = Host.YieldTo(me.Task, task, preempt: true, undercommitCheck: true,
             now + cost, costs.RqLockAcquire.Ns, costs.YieldTo.Ns, out long done);
         me.ContinueAfterHypercall(done - now);
         return r == YieldToResult.Success ? SchedYieldOutcome.Yielded : SchedYieldOutcome.YieldToFailed;

@@ -18,7 +18,7 @@ public enum SchedYieldOutcome
     /// <summary><c>kvm_vcpu_yield_to</c>: the target has no <c>vcpu->pid</c> yet.</summary>
     NoPid,
 
-    /// <summary><c>yield_to</c> returned 0 or an error (target running, not runnable, not queued).</summary>
+    /// <summary><c>yield_to</c> returned 0 or an error (-ESRCH: both run queues hold one task; target running, not runnable, not queued).</summary>
     YieldToFailed,
 
     /// <summary><c>yield_to</c> succeeded: the caller was scheduled out for the target.</summary>
