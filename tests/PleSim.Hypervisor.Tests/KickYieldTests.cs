@@ -59,7 +59,7 @@ public class KickYieldTests
     /// host has it preempted. Returns the VM, whether vcpu1 was preempted when the guest issued the
     /// hypercall, and when the hypercall operation completed (vcpu0 back in guest mode).
     /// </summary>
-    private static (Vm Vm, bool PreemptedAtKick, long KickDoneNs) KickPreemptedVcpu(bool kickYield)
+    private static (Vm Vm, bool PreemptedAtKick, long KickDoneNs) KickPreemptedVcpu(bool kickYield, Hypercall nr = Hypercall.KickCpu)
     {
         var kit = new KvmKit(2, "directed-yield-2011", new KvmSettings { KickYield = kickYield });
         var (vm, g) = kit.Vm("vm", 2);
@@ -76,7 +76,7 @@ public class KickYieldTests
             }
             preemptedAtKick = true;
             kickOp = g[0].OpsDoneAt.Count; // the index its completion will have
-            v.Hypercall(Hypercall.KickCpu, t);
+            v.Hypercall(nr, t);
         }
         g[0].Then(v => v.Compute(1_000)).Then(KickWhenPreempted);
         g[1].Then(v => v.Compute(1_000_000_000));
@@ -111,6 +111,35 @@ public class KickYieldTests
         Assert.True(on > 0 && off > 0);
         var c = new ExitCosts();
         Assert.Equal(c.GetPidTask.Ns + 2 * c.RqLockAcquire.Ns + c.YieldTo.Ns, on - off);
+    }
+
+    [Fact]
+    public void Sched_yield_goes_through_the_same_kvm_sched_yield_with_its_cost()
+    {
+        // KVM_HC_SCHED_YIELD at the same moment: the same tests, the same yield_to and the same
+        // time before the re-entry as the kick yield; it is counted as a sched yield, not a kick yield.
+        var (vm, preempted, done) = KickPreemptedVcpu(kickYield: false, Hypercall.SchedYield);
+        var (_, _, kickDone) = KickPreemptedVcpu(kickYield: true);
+        Assert.True(preempted);
+        Assert.Equal((1L, 1L, 0L), (vm.Stats.PvSchedYields, vm.Stats.PvSchedYieldSuccesses, vm.Stats.KickYields));
+        Assert.Equal(1, vm.Vcpus[0].Task.NrYieldTo);
+        Assert.Equal(0, vm.Vcpus[1].Stats.PvKicks);
+        Assert.Equal(kickDone, done);
+    }
+
+    [Fact]
+    public void Sched_yield_to_a_halted_vcpu_that_nobody_woke_does_not_yield()
+    {
+        // A halted VCPU was put blocked: kvm_sched_out left ready clear, and no wake-up set it.
+        var kit = new KvmKit(1, "directed-yield-2011", new KvmSettings());
+        var (vm, g) = kit.Vm("vm", 2);
+        g[1].Then(v => v.Halt());
+        g[0].Then(v => v.Compute(200_000)).Then(v => v.Hypercall(Hypercall.SchedYield, vm.Vcpus[1]));
+        kit.Kvm.Start(vm);
+        kit.RunUs(1000);
+        Assert.True(vm.Vcpus[1].WaitQueueActive);
+        Assert.Equal((1L, 0L), (vm.Stats.PvSchedYields, vm.Stats.PvSchedYieldSuccesses));
+        Assert.Equal(0, vm.Vcpus[0].Task.NrYieldTo);
     }
 
     [Fact]
