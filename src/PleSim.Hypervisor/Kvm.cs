@@ -205,15 +205,20 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     /// target if it waits on its queue (halted, even with IF clear; or in the pre-2011 PLE sleep),
     /// forces it out of guest mode if it runs (a later HLT then does not block).
     /// </summary>
-    public void PvKickCpu(Vcpu target, Vcpu from)
+    public void PvKickCpu(Vcpu? target, Vcpu from)
     {
+        if (target is null)
+            return; // the APIC id names no VCPU: kvm_irq_delivery_to_apic delivers to nobody
         target.PvUnhalted = true;
         target.Stats.PvKicks++;
         if (target.WaitQueueActive)
         {
             target.Stats.WakeFromHalt++;
             if (Host.TryToWakeUp(target.Task, from.Task.Cpu))
+            {
                 target.RemovedFromWaitQueue();
+                target.Ready = true; // kvm_vcpu_kick → kvm_vcpu_wake_up (5.3), as in Kick
+            }
         }
         else if (target.InGuestMode)
         {
@@ -222,18 +227,63 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     }
 
     /// <summary>
-    /// KVM_HC_SCHED_YIELD → <c>kvm_sched_yield</c> (arch/x86/kvm/x86.c, 5.3): if the target VCPU is
-    /// <c>ready</c> (put while runnable) yield to its thread (<c>kvm_vcpu_yield_to</c> → yield_to).
-    /// The caller's continuation (re-entry) is already set.
+    /// The boost of KVM_HC_KICK_CPU (5.3, commit 266e85a5ec91; decision 0043): once
+    /// <c>kvm_pv_kick_cpu_op</c> has woken the waiter, the same hypercall calls
+    /// <c>kvm_sched_yield</c> with the kicked APIC id, so the unlocker hands its CPU to it.
+    /// <paramref name="target"/> null: the APIC id maps to no VCPU. Only with <see cref="KvmSettings.KickYield"/>.
     /// </summary>
-    public void SchedYield(Vcpu me, Vcpu target)
+    public SchedYieldOutcome KickYield(Vcpu me, Vcpu? target)
+    {
+        me.Vm.Stats.KickYields++;
+        var o = KvmSchedYield(me, target);
+        me.Vm.Stats.CountKickYield(o);
+        return o;
+    }
+
+    /// <summary>KVM_HC_SCHED_YIELD (5.3 PV sched yield, the guest's IPI sender): <c>kvm_sched_yield</c> on the IPI target.</summary>
+    public SchedYieldOutcome SchedYield(Vcpu me, Vcpu? target)
     {
         me.Vm.Stats.PvSchedYields++;
-        if (!target.StealTimePreempted || target.Task.OnCpu || target.Pid is not { } task)
-            return;
-        var r = Host.YieldTo(me.Task, task, preempt: true);
-        if (r == YieldToResult.Success)
+        var o = KvmSchedYield(me, target);
+        if (o == SchedYieldOutcome.Yielded)
             me.Vm.Stats.PvSchedYieldSuccesses++;
+        return o;
+    }
+
+    /// <summary>
+    /// <c>kvm_sched_yield</c> (arch/x86/kvm/x86.c), shared by KVM_HC_SCHED_YIELD and the kick
+    /// yield, run at the end of the hypercall handler with the caller's re-entry already set:
+    /// (5.14: bail out if <c>single_task_running()</c>); look the APIC id up in the APIC map (null:
+    /// no VCPU); no yield unless the target is <c>ready</c> (5.3: set when its thread is put while
+    /// runnable or woken by <c>kvm_vcpu_wake_up</c>, cleared when it is scheduled in — so never set
+    /// for a VCPU that runs, in guest mode or not); (5.13: never to itself — the ready test already
+    /// excludes it here); then <c>kvm_vcpu_yield_to</c>: no pid, no yield; otherwise
+    /// <c>get_pid_task</c> and <c>yield_to(task, 1)</c> (with its 3.9 -ESRCH test when both run queues
+    /// hold one task) and its two run-queue locks, timed and booked as the PAUSE handler's walk books them. The cost is added to the caller's re-entry.
+    /// </summary>
+    internal SchedYieldOutcome KvmSchedYield(Vcpu me, Vcpu? target)
+    {
+        if (Settings.SchedYieldSingleTaskBail && Host.Rqs[me.Task.Cpu].NrRunning <= 1)
+            return SchedYieldOutcome.SingleTaskRunning;
+        if (target is null)
+            return SchedYieldOutcome.NoTarget;
+        if (!target.Ready)
+            return SchedYieldOutcome.NotReady;
+        if (target == me)
+            return SchedYieldOutcome.Self;
+        if (target.Pid is not { } task)
+            return SchedYieldOutcome.NoPid;
+        var costs = Settings.Costs;
+        long now = Sim.Now.Ns;
+        long cost = costs.GetPidTask.Ns;
+        // As in the PAUSE walk: the continuation is set before yield_to (a successful one schedules
+        // at once), then again with the time the run-queue locks took.
+        me.ContinueAfterHypercall(cost);
+        // yield_to has had the 3.9 test "both run queues hold one task: -ESRCH" ever since.
+        var r = Host.YieldTo(me.Task, task, preempt: true, undercommitCheck: true,
+            now + cost, costs.RqLockAcquire.Ns, costs.YieldTo.Ns, out long done);
+        me.ContinueAfterHypercall(done - now);
+        return r == YieldToResult.Success ? SchedYieldOutcome.Yielded : SchedYieldOutcome.YieldToFailed;
     }
 
     /// <summary>A PAUSE exit's handler work is done: run the policy.</summary>

@@ -130,6 +130,21 @@ public sealed record KvmSettings
     /// ple_gap). 0: no threshold (older CPUs and kernels): every PAUSE counts.
     /// </summary>
     public long PauseFilterThresh { get; init; }
+
+    /// <summary>
+    /// KVM_HC_KICK_CPU also yields to the kicked VCPU (arch/x86/kvm/x86.c <c>kvm_emulate_hypercall</c>,
+    /// 5.3, commit 266e85a5ec91 "Boost queue head vCPU"): after <c>kvm_pv_kick_cpu_op</c> the handler
+    /// calls <c>kvm_sched_yield</c> on the same APIC id, so a PV unlock hands its CPU to the waiter it
+    /// just woke. Off before 5.3 (decision 0043).
+    /// </summary>
+    public bool KickYield { get; init; }
+
+    /// <summary>
+    /// <c>kvm_sched_yield</c> first bails out when <c>single_task_running()</c> (the caller's run
+    /// queue holds only the caller: nobody to yield to here; 5.14, "Bail out of direct yield in case
+    /// of under-committed scenarios"). Applies to KVM_HC_SCHED_YIELD and to the kick yield. Off before 5.14 (0043).
+    /// </summary>
+    public bool SchedYieldSingleTaskBail { get; init; }
 }
 
 /// <summary>

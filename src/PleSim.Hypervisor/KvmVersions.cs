@@ -26,6 +26,12 @@ public sealed record KvmVersion
     public long PauseFilterThresh { get; init; }
 
     public HaltPollSettings HaltPoll { get; init; } = new();
+
+    /// <summary>KVM_HC_KICK_CPU → <c>kvm_sched_yield</c> on the kicked VCPU (5.3+; decision 0043).</summary>
+    public bool KickYield { get; init; }
+
+    /// <summary><c>kvm_sched_yield</c>'s <c>single_task_running()</c> bail-out (5.14+; decision 0043).</summary>
+    public bool SchedYieldSingleTaskBail { get; init; }
 }
 
 /// <summary>The <c>kvm.version</c> presets: each release switches on exactly what it had (as far as verified).</summary>
@@ -68,11 +74,13 @@ public static class KvmVersions
         new() { Version = "4.14", PleHandler = "directed-yield-4.14", IntelWindow = Vmx318, HaltPoll = Poll43 },
         new() { Version = "4.15", PleHandler = "directed-yield-4.14", IntelWindow = Vmx318, HaltPoll = Poll43 },
         new() { Version = "4.19", PleHandler = "directed-yield-4.14", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll43 },
-        new() { Version = "5.3", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll43 },
-        new() { Version = "5.10", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll510 },
-        new() { Version = "6.1", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612 },
-        new() { Version = "6.12", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612 },
-        new() { Version = "6.13", PleHandler = "directed-yield-6.13", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612 },
+        // 5.3: 266e85a5ec91 (posted and applied 24 July 2019, after 5.2 was released) adds the kick
+        // yield and the vcpu->ready test in kvm_sched_yield; 5.14 adds the single_task_running() bail-out.
+        new() { Version = "5.3", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll43, KickYield = true },
+        new() { Version = "5.10", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll510, KickYield = true },
+        new() { Version = "6.1", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
+        new() { Version = "6.12", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
+        new() { Version = "6.13", PleHandler = "directed-yield-6.13", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
     ];
 
     /// <summary>The version names, for the scenario key's choices.</summary>
@@ -114,6 +122,8 @@ public static class KvmVersions
             PleWindowPolicy = baseSettings.Vendor == CpuVendor.Amd ? v.AmdWindow : v.IntelWindow,
             PauseFilterThresh = v.PauseFilterThresh,
             HaltPoll = v.HaltPoll,
+            KickYield = v.KickYield,
+            SchedYieldSingleTaskBail = v.SchedYieldSingleTaskBail,
         };
     }
 }

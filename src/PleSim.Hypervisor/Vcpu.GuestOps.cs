@@ -72,8 +72,11 @@ public sealed partial class Vcpu
             _pleTimer.Start(new SimTime(_pleExpiresAtTimeout));
     }
 
-    /// <summary>VMCALL <paramref name="nr"/> aimed at <paramref name="target"/>: one exit, the handler, its effect, re-entry.</summary>
-    public void Hypercall(Hypercall nr, Vcpu target)
+    /// <summary>
+    /// VMCALL <paramref name="nr"/> aimed at <paramref name="target"/>: one exit, the handler, its
+    /// effect, re-entry. Null: an APIC id that maps to no VCPU (the handler finds nobody).
+    /// </summary>
+    public void Hypercall(Hypercall nr, Vcpu? target)
     {
         RequireIdleOp();
         _op = GuestOp.Hypercall;

@@ -11,6 +11,9 @@ public sealed partial class Vcpu
     /// <summary>Called by the PAUSE handler policies: the handler returns after <paramref name="extraCost"/> more work, then the VCPU re-enters.</summary>
     internal void ContinueAfterPauseHandler(long extraCost) => EnterExit(ExitKind.PauseReturn, extraCost);
 
+    /// <summary>A hypercall handler's extra work (kvm_sched_yield's yield_to): the re-entry after it.</summary>
+    internal void ContinueAfterHypercall(long extraCost) => EnterExit(ExitKind.Entry, Costs.Entry.Ns + extraCost);
+
     /// <summary>The pre-2011 handler: sleep on the wait queue for <paramref name="timeout"/> (a kick ends it early).</summary>
     internal void SleepOnWaitQueue(SimDuration timeout)
     {

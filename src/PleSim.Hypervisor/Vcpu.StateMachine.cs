@@ -430,9 +430,13 @@ public sealed partial class Vcpu
                     }
                 }
                 else if (_hypercall == PleSim.Hypervisor.Hypercall.KickCpu)
-                    _kvm.PvKickCpu(hcTarget!, this);
+                {
+                    _kvm.PvKickCpu(hcTarget, this);
+                    if (_kvm.Settings.KickYield)
+                        _kvm.KickYield(this, hcTarget); // 5.3 (decision 0043)
+                }
                 else
-                    _kvm.SchedYield(this, hcTarget!);
+                    _kvm.SchedYield(this, hcTarget);
                 return IsExecuting;
             }
             case ExitKind.Pause:

@@ -86,6 +86,15 @@ public sealed class VmStats
     /// <summary>KVM_HC_SCHED_YIELD hypercalls (5.3 PV sched yield) and those whose yield_to succeeded.</summary>
     public long PvSchedYields, PvSchedYieldSuccesses;
 
+    /// <summary>
+    /// The kick yield (5.3, decision 0043): KVM_HC_KICK_CPU hypercalls that called kvm_sched_yield,
+    /// and how each ended (<see cref="SchedYieldOutcome"/>, indexed by its value).
+    /// </summary>
+    public long KickYields;
+    public readonly long[] KickYieldOutcomes = new long[SchedYieldOutcomes.Count];
+
+    public void CountKickYield(SchedYieldOutcome o) => KickYieldOutcomes[(int)o]++;
+
     /// <summary>Successful yield_to calls whose target was a VCPU the spinner waited on (diagnostic).</summary>
     public long YieldToHits;
     public long DirectedYieldWalks;

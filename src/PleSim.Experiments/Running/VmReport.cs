@@ -96,6 +96,16 @@ internal static class VmReport
             result.AddMetric(p + "lock_steals_per_second", D("lock_steals") / seconds);
             result.AddMetric(p + "pv_tlb_flush_skips_per_second", D("guest_pv_tlb_flush_skips") / seconds);
             result.AddMetric(p + "pv_sched_yields_per_second", D("guest_pv_sched_yields") / seconds);
+            if (vm.Kernel.Kvm.Settings.KickYield)
+            {
+                // The kick yield (decision 0043): kvm_sched_yield calls from KVM_HC_KICK_CPU, the share
+                // whose yield_to succeeded, and why the others did not yield.
+                double ky = D("kick_yields");
+                result.AddMetric(p + "kick_yields_per_second", ky / seconds);
+                result.AddMetric(p + "kick_yield_success_rate", ky > 0 ? D("kick_yield.yielded") / ky : double.NaN);
+                result.AddMetric(p + "kick_yield_not_ready_rate", ky > 0 ? D("kick_yield.not_ready") / ky : double.NaN);
+                result.AddMetric(p + "kick_yield_failed_rate", ky > 0 ? D("kick_yield.yield_to_failed") / ky : double.NaN);
+            }
             if (vm.Settings.Guest.PvSendIpi)
             {
                 // PV send-IPI (decision 0027): hypercalls, and the ICR-write exits they replaced.

@@ -161,6 +161,13 @@ public sealed class VmRuntime
         foreach (var cause in GroundTruth.Causes)
             Add("pause_exits_by_cause." + GroundTruth.Name(cause), st.PauseExitsByCause[(int)cause]);
         Add("dy_rq_lock_wait_ns", st.RqLockWaitNs);
+        if (Kernel.Kvm.Settings.KickYield)
+        {
+            // The kick yield (decision 0043): calls and how each ended.
+            Add("kick_yields", st.KickYields);
+            for (int o = 0; o < SchedYieldOutcomes.Count; o++)
+                Add("kick_yield." + SchedYieldOutcomes.Name((SchedYieldOutcome)o), st.KickYieldOutcomes[o]);
+        }
         Add("ple_sleeps", st.PleSleeps);
         Add("plain_yields", st.PlainYields);
         Add("irqs_deferred", st.IrqsDeferred);

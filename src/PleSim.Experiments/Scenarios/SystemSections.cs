@@ -49,6 +49,7 @@ internal static class SystemSections
     [
         "ple_handler", "directed_yield", "ple_window_dynamic", "ple_window_grow", "ple_window_shrink", "ple_window_max",
         "pause_filter_thresh", "halt_poll_ns", "halt_poll_adaptive", "halt_poll_ns_grow", "halt_poll_ns_shrink", "halt_poll_ns_grow_start",
+        "kick_yield", "sched_yield_single_task_bail",
     ];
 
     /// <summary>Removes the file's values of <see cref="VersionCoveredKeys"/> (a version given from outside the file replaces them).</summary>
@@ -137,6 +138,10 @@ internal static class SystemSections
             PleWindowPolicy = window,
             HaltPoll = poll,
             PauseFilterThresh = r.Get("pause_filter_thresh", Kinds.Integer(0, 1 << 30), d.PauseFilterThresh),
+            // Decision 0043: KVM_HC_KICK_CPU also calls kvm_sched_yield (5.3+), and kvm_sched_yield's
+            // single_task_running() bail-out (5.14+).
+            KickYield = r.Get("kick_yield", Kinds.Bool, d.KickYield),
+            SchedYieldSingleTaskBail = r.Get("sched_yield_single_task_bail", Kinds.Bool, d.SchedYieldSingleTaskBail),
         };
         r.Done();
         return settings;
