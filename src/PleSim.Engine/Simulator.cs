@@ -32,7 +32,7 @@ public sealed class Simulator
     private const long HandlerMask = (1L << HandlerBits) - 1;
     private const long MaxSequence = (1L << (63 - HandlerBits)) - 1;
 
-    private readonly EventHeap<Arity2> _heap;
+    private readonly LadderEventQueue _heap;
     private readonly List<IEventHandler> _handlerList = [];
     private IEventHandler[] _handlers = new IEventHandler[64];
     private long _nextSequence;
@@ -44,7 +44,7 @@ public sealed class Simulator
 
     public Simulator(int initialCapacity = 1024)
     {
-        _heap = new EventHeap<Arity2>(initialCapacity);
+        _heap = new LadderEventQueue(initialCapacity);
         Invariants = new InvariantSet(this);
     }
 
