@@ -136,6 +136,23 @@ public sealed class LadderEventQueue
         return _heap.PopMin();
     }
 
+    /// <summary>Removes the smallest entry into <paramref name="entry"/> if the queue is not empty and its time is at most <paramref name="limit"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryPopUntil(long limit, out HeapEntry entry)
+    {
+        if (_count == 0)
+        {
+            entry = default;
+            return false;
+        }
+        if (_heap.Count == 0)
+            Refill();
+        if (!_heap.TryPopUntil(limit, out entry))
+            return false;
+        _count--;
+        return true;
+    }
+
     private void PushFar(long time, long key, long arg)
     {
         int node = NewNode(time, key, arg);

@@ -114,11 +114,8 @@ public sealed class Simulator
         _stopRequested = false;
         long popped = 0;
         long staleBefore = _stalePopped;
-        while (_heap.Count > 0)
+        while (_heap.TryPopUntil(limit.Ns, out var e))
         {
-            if (_heap.PeekMin().Time > limit.Ns)
-                break;
-            var e = _heap.PopMin();
             Now = new SimTime(e.Time);
             _digest = (_digest ^ (ulong)e.Time) * 1099511628211UL;
             _digest = (_digest ^ (ulong)e.Key) * 1099511628211UL;
