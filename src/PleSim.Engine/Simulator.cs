@@ -17,7 +17,8 @@ public interface ICancellableHandler : IEventHandler
 
 /// <summary>
 /// The discrete-event loop. Pending events live in a binary heap of 24-byte entries ordered by
-/// (time, sequence number); an entry names its handler by a registered id and carries a 64-bit
+/// (time, sequence number), with a ladder queue in front of it for large populations
+/// (<see cref="LadderEventQueue"/>); an entry names its handler by a registered id and carries a 64-bit
 /// argument, so scheduling and firing allocate nothing and copy no object references.
 /// </summary>
 /// <remarks>
