@@ -149,6 +149,25 @@ public class LadderQueueTests
         Assert.Equal(expected, popped);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void The_event_loop_allocates_nothing_in_steady_state_with_the_ladder_on(bool cancelHalf)
+    {
+        var sim = new Simulator(1024);
+        var model = new HoldModel(sim, LadderEventQueue.SpillThreshold + 8_000, HoldModel.DrawDelays(1, 1 << 12, SimDuration.FromMilliseconds(1)), cancelHalf);
+        // Warm up: the pool and rung tables reach their working size.
+        sim.RunUntil(sim.Now + SimDuration.FromMilliseconds(30));
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        long firedBefore = sim.EventsFired;
+        sim.RunUntil(sim.Now + SimDuration.FromMilliseconds(20));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        long fired = sim.EventsFired - firedBefore;
+        Assert.True(fired >= 200_000, $"only {fired} events fired");
+        Assert.Equal(0, allocated);
+        GC.KeepAlive(model);
+    }
+
     [Fact]
     public void Renumbering_above_the_spill_threshold_keeps_the_order()
     {
