@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace PleSim.Engine;
 
@@ -41,7 +42,14 @@ public sealed class EventHeap<TArity> where TArity : struct, IHeapArity
     private int _count;      // entries in _items, including the hole at index 0 when _hole
     private bool _hole;      // _items[0] is vacant (popped, not yet refilled)
 
-    public EventHeap(int capacity = 1024) => _items = new HeapEntry[Math.Max(capacity, 16)];
+    // _items[_count] is always a sentinel that no entry is greater than (see SiftDown2).
+    private static readonly HeapEntry Sentinel = new() { Time = long.MaxValue, Key = long.MaxValue, Arg = 0 };
+
+    public EventHeap(int capacity = 1024)
+    {
+        _items = new HeapEntry[Math.Max(capacity, 16) + 1];
+        _items[0] = Sentinel;
+    }
 
     /// <summary>Number of entries held.</summary>
     public int Count
@@ -50,12 +58,13 @@ public sealed class EventHeap<TArity> where TArity : struct, IHeapArity
         get => _hole ? _count - 1 : _count;
     }
 
-    public int Capacity => _items.Length;
+    public int Capacity => _items.Length - 1;
 
     public void Clear()
     {
         _count = 0;
         _hole = false;
+        _items[0] = Sentinel;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -68,8 +77,9 @@ public sealed class EventHeap<TArity> where TArity : struct, IHeapArity
             SiftDown(0, e);
             return;
         }
-        if (_count == _items.Length)
+        if (_count + 1 == _items.Length)
             Grow();
+        _items[_count + 1] = Sentinel;
         SiftUp(_count++, e);
     }
 
@@ -93,12 +103,31 @@ public sealed class EventHeap<TArity> where TArity : struct, IHeapArity
         return top;
     }
 
+    /// <summary>
+    /// Removes the smallest entry into <paramref name="entry"/> if its time is at most
+    /// <paramref name="limit"/> (a peek and a pop in one step); the heap must not be empty.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryPopUntil(long limit, out HeapEntry entry)
+    {
+        if (_hole)
+            FillHole();
+        ref var top = ref _items[0];
+        entry = top;
+        if (top.Time > limit)
+            return false;
+        _hole = true;
+        return true;
+    }
+
     private void FillHole()
     {
         _hole = false;
         int last = --_count;
+        var e = _items[last];
+        _items[last] = Sentinel;
         if (last > 0)
-            SiftDown(0, _items[last]);
+            SiftDown(0, e);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -119,6 +148,11 @@ public sealed class EventHeap<TArity> where TArity : struct, IHeapArity
 
     private void SiftDown(int i, HeapEntry e)
     {
+        if (TArity.Log2 == 1)
+        {
+            SiftDown2(i, e);
+            return;
+        }
         var items = _items;
         int n = _count;
         int arity = 1 << TArity.Log2;
@@ -142,7 +176,36 @@ public sealed class EventHeap<TArity> where TArity : struct, IHeapArity
         items[i] = e;
     }
 
-    private void Grow() => Array.Resize(ref _items, _items.Length * 2);
+    /// <summary>
+    /// The binary sift-down. The sentinel after the last entry stands in for a missing right
+    /// child (it never wins), so each level makes one bounds test and one child choice, taken
+    /// with a flag rather than a branch on the (unpredictable) time comparison.
+    /// </summary>
+    private void SiftDown2(int i, HeapEntry e)
+    {
+        ref var items = ref MemoryMarshal.GetArrayDataReference(_items);
+        int n = _count;
+        while (true)
+        {
+            int l = (i << 1) + 1;
+            if (l >= n)
+                break;
+            ref var a = ref Unsafe.Add(ref items, l);
+            ref var b = ref Unsafe.Add(ref a, 1);
+            bool right = b.Time < a.Time;
+            if (b.Time == a.Time)
+                right = b.Key < a.Key;
+            int min = l + (right ? 1 : 0);
+            ref var m = ref Unsafe.Add(ref items, min);
+            if (!HeapEntry.Less(m, e))
+                break;
+            Unsafe.Add(ref items, i) = m;
+            i = min;
+        }
+        Unsafe.Add(ref items, i) = e;
+    }
+
+    private void Grow() => Array.Resize(ref _items, ((_items.Length - 1) * 2) + 1);
 
     /// <summary>
     /// Removes every entry for which <paramref name="remove"/> says so and restores heap order
@@ -160,6 +223,7 @@ public sealed class EventHeap<TArity> where TArity : struct, IHeapArity
         }
         int removed = _count - kept;
         _count = kept;
+        _items[kept] = Sentinel;
         for (int i = ((_count - 2) >> TArity.Log2); i >= 0; i--)
             SiftDown(i, _items[i]);
         return removed;

@@ -17,7 +17,8 @@ public interface ICancellableHandler : IEventHandler
 
 /// <summary>
 /// The discrete-event loop. Pending events live in a binary heap of 24-byte entries ordered by
-/// (time, sequence number); an entry names its handler by a registered id and carries a 64-bit
+/// (time, sequence number), with a ladder queue in front of it for large populations
+/// (<see cref="LadderEventQueue"/>); an entry names its handler by a registered id and carries a 64-bit
 /// argument, so scheduling and firing allocate nothing and copy no object references.
 /// </summary>
 /// <remarks>
@@ -32,7 +33,7 @@ public sealed class Simulator
     private const long HandlerMask = (1L << HandlerBits) - 1;
     private const long MaxSequence = (1L << (63 - HandlerBits)) - 1;
 
-    private readonly EventHeap<Arity2> _heap;
+    private readonly LadderEventQueue _heap;
     private readonly List<IEventHandler> _handlerList = [];
     private IEventHandler[] _handlers = new IEventHandler[64];
     private long _nextSequence;
@@ -44,7 +45,7 @@ public sealed class Simulator
 
     public Simulator(int initialCapacity = 1024)
     {
-        _heap = new EventHeap<Arity2>(initialCapacity);
+        _heap = new LadderEventQueue(initialCapacity);
         Invariants = new InvariantSet(this);
     }
 
@@ -114,11 +115,8 @@ public sealed class Simulator
         _stopRequested = false;
         long popped = 0;
         long staleBefore = _stalePopped;
-        while (_heap.Count > 0)
+        while (_heap.TryPopUntil(limit.Ns, out var e))
         {
-            if (_heap.PeekMin().Time > limit.Ns)
-                break;
-            var e = _heap.PopMin();
             Now = new SimTime(e.Time);
             _digest = (_digest ^ (ulong)e.Time) * 1099511628211UL;
             _digest = (_digest ^ (ulong)e.Key) * 1099511628211UL;
