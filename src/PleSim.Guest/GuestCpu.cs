@@ -11,6 +11,9 @@ namespace PleSim.Guest;
 /// lock/unlock, wake-ups (wait-queue lock → run-queue lock → enqueue → reschedule IPI, all under
 /// the locks, as 2.6.3x's try_to_wake_up does), schedule(), idle pull, HLT, TLB shootdowns.
 /// Kernel paths are queued as micro-operations and turned into VCPU operations one at a time.
+/// This file holds the state, the op-queue dispatch (<see cref="OnOpDone"/>, <c>Execute</c>) and the
+/// <c>IGuestCpu</c> glue; the other parts are GuestCpu.OpQueue, .Actions, .Interrupts, .Locks,
+/// .Wakeup, .Scheduling, .Shootdown and .Haltpoll (decision 0042).
 /// </summary>
 public sealed partial class GuestCpu : IGuestCpu
 {
@@ -190,56 +193,6 @@ public sealed partial class GuestCpu : IGuestCpu
 
     public override string ToString() => $"{_k.Name}/cpu{Index}";
 
-    // ------------------------------------------------------------------ op queue
-
-    private void PushBack(in Op op)
-    {
-        if (_count == _ops.Length)
-            Grow();
-        _ops[(_head + _count) % _ops.Length] = op;
-        _count++;
-    }
-
-    /// <summary>
-    /// Queues a kernel path to run next, written in the order it runs: <c>RunNext(lock, work,
-    /// unlock)</c> runs the lock first. (The ops go to the front of the queue, last one first.)
-    /// </summary>
-    private void RunNext(params ReadOnlySpan<Op> path)
-    {
-        for (int i = path.Length - 1; i >= 0; i--)
-            PushFront(path[i]);
-    }
-
-    private void PushFront(in Op op)
-    {
-        if (_count == _ops.Length)
-            Grow();
-        _head = (_head - 1 + _ops.Length) % _ops.Length;
-        _ops[_head] = op;
-        _count++;
-    }
-
-    private Op PopFront()
-    {
-        var op = _ops[_head];
-        _ops[_head] = default;
-        _head = (_head + 1) % _ops.Length;
-        _count--;
-        return op;
-    }
-
-    private void Grow()
-    {
-        var bigger = new Op[_ops.Length * 2];
-        for (int i = 0; i < _count; i++)
-            bigger[i] = _ops[(_head + i) % _ops.Length];
-        _ops = bigger;
-        _head = 0;
-    }
-
-    private void Push(Micro kind, long ns = 0, GuestSpinLock? lk = null, WaitQueue? q = null, GuestThread? t = null, GuestCpu? cpu = null, int vector = 0, bool user = false) =>
-        PushBack(new Op { Kind = kind, Ns = ns, Lock = lk, Queue = q, Thread = t, Cpu = cpu, Vector = vector, User = user });
-
     // ------------------------------------------------------------------ IGuestCpu
 
     public void OnOpDone(Vcpu vcpu)
@@ -355,179 +308,11 @@ public sealed partial class GuestCpu : IGuestCpu
         throw new InvalidOperationException($"{this}: no progress (the program keeps returning zero-time actions)");
     }
 
-    public long OnInterrupt(Vcpu vcpu, int vector) => vector switch
-    {
-        Vectors.Timer => Curr is null ? S.Costs.IdleTickHandler.Ns : S.Costs.TickHandler.Ns,
-        Vectors.Reschedule => S.Costs.ReschedIpiHandler.Ns,
-        Vectors.CallFunction => S.Costs.CallFunctionHandler.Ns,
-        _ => 0,
-    };
-
-    public void OnInterruptDone(Vcpu vcpu, int vector)
-    {
-        switch (vector)
-        {
-            case Vectors.Timer:
-                TicksHandled++;
-                TickCheckPreempt();
-                if (S.TicklessIdle)
-                    NohzTick();
-                break;
-            case Vectors.Reschedule:
-                if (_queue.Count > 0)
-                    NeedResched = true;
-                break;
-            case Vectors.CallFunction:
-                CallFunctionsHandled++;
-                if (Curr is null && ActiveMm >= 0)
-                {
-                    // flush_tlb_func in TLBSTATE_LAZY: leave_mm, so later flushes skip this VCPU.
-                    LazyTlbFlushes++;
-                    ActiveMm = -1;
-                }
-                foreach (var b in _acksOwed)
-                {
-                    b.Remaining--;
-                    if (b.Remaining == 0)
-                        b.Initiator!.Vcpu.NotifySpinRelease();
-                }
-                _acksOwed.Clear();
-                Vcpu.Vm.ReclassifySpinners(); // ground truth: initiators still waiting owe one debtor less
-                break;
-        }
-    }
-
     public bool HoldsSpinlock(Vcpu vcpu) => LocksHeld > 0;
 
     void IGuestCpu.OnStealTimePreempted(Vcpu vcpu) => _k.StealTimePreempted(this);
 
     bool IGuestCpu.InterruptsEnabled(Vcpu vcpu) => _if;
-
-    // ------------------------------------------------------------------ interrupt flag
-
-    /// <summary><c>local_irq_save</c>: returns the flag as it was and disables interrupts (nests: the caller keeps what it got).</summary>
-    private bool LocalIrqSave()
-    {
-        bool flags = _if;
-        _if = false;
-        if (flags)
-            Vcpu.Vm.ReclassifySpinners(Vcpu); // ground truth: an acknowledgement owed by this CPU now waits for IF
-        return flags;
-    }
-
-    /// <summary>
-    /// <c>local_irq_restore(flags)</c>: puts the flag back as saved. Re-enabling with an interrupt
-    /// pending delivers it at once; true when that happened (the guest continues after the handler).
-    /// </summary>
-    private bool LocalIrqRestore(bool flags)
-    {
-        if (!flags || _if)
-            return false;
-        _if = true;
-        Vcpu.Vm.ReclassifySpinners(Vcpu);
-        if (!Vcpu.HasPendingInterrupt)
-            return false;
-        IrqRestoresWithPending++;
-        return Vcpu.OnInterruptsEnabled();
-    }
-
-    // ------------------------------------------------------------------ actions
-
-    private void Expand(GuestAction a)
-    {
-        switch (a.Kind)
-        {
-            case ActionKind.Compute:
-                Push(Micro.Compute, Math.Max(1, a.Ns), user: a.UserMode);
-                break;
-            case ActionKind.Lock:
-                Push(Micro.Lock, lk: a.Lock);
-                break;
-            case ActionKind.Unlock:
-                Push(Micro.Unlock, lk: a.Lock);
-                break;
-            case ActionKind.Signal:
-                a.Queue!.Signals++;
-                Push(Micro.Lock, lk: a.Queue.Lock);
-                Push(Micro.SignalDo, q: a.Queue);
-                Push(Micro.Unlock, lk: a.Queue.Lock);
-                break;
-            case ActionKind.SignalLocked:
-                if (a.Queue!.Lock.Owner != this)
-                    throw new InvalidOperationException($"{Curr}: SignalLocked on {a.Queue} without holding {a.Queue.Lock}");
-                a.Queue.Signals++;
-                Push(Micro.SignalDo, q: a.Queue);
-                break;
-            case ActionKind.Wait:
-                a.Queue!.Waits++;
-                Push(Micro.Lock, lk: a.Queue.Lock);
-                Push(Micro.WaitDo, q: a.Queue);
-                Push(Micro.Unlock, lk: a.Queue.Lock);
-                Push(Micro.BlockIfSleeping);
-                break;
-            case ActionKind.Shootdown:
-                Push(Micro.Shootdown);
-                break;
-            case ActionKind.IoExit:
-                Push(Micro.IoExit, a.Ns);
-                break;
-            case ActionKind.Yield:
-                Curr!.Vruntime = Math.Max(Curr.Vruntime, _queue.Count > 0 ? _queue[^1].Vruntime : Curr.Vruntime);
-                PushSchedule();
-                break;
-            case ActionKind.Exit:
-                Curr!.State = ThreadState.Done;
-                PushSchedule();
-                break;
-            case ActionKind.Call:
-                a.Callback!.Run(Curr!, a.Code);
-                break;
-            case ActionKind.MutexLock:
-                PushBack(new Op { Kind = Micro.MutexLock, Mutex = a.Mutex });
-                break;
-            case ActionKind.MutexUnlock:
-                PushBack(new Op { Kind = Micro.MutexUnlock, Mutex = a.Mutex });
-                break;
-            case ActionKind.FutexWait:
-                // sys_futex → futex_wait → futex_wait_setup (queue_lock) → futex_wait_queue_me (queue_me unlocks) → schedule.
-                a.Futex!.WaitCalls++;
-                Push(Micro.Compute, S.Costs.Syscall.Ns);
-                Push(Micro.Lock, lk: a.Futex.BucketLock);
-                PushBack(new Op { Kind = Micro.FutexWaitDo, Futex = a.Futex, Ns = a.Ns });
-                Push(Micro.Unlock, lk: a.Futex.BucketLock);
-                Push(Micro.BlockIfSleeping);
-                break;
-            case ActionKind.FutexWake:
-                a.Futex!.WakeCalls++;
-                Push(Micro.Compute, S.Costs.Syscall.Ns);
-                Push(Micro.Lock, lk: a.Futex.BucketLock);
-                PushBack(new Op { Kind = Micro.FutexWakeDo, Futex = a.Futex, Ns = a.Ns });
-                Push(Micro.Unlock, lk: a.Futex.BucketLock);
-                break;
-        }
-    }
-
-    /// <summary>
-    /// Queues, ahead of anything queued, <c>__mutex_lock_common</c>'s locked part: take
-    /// <c>wait_lock</c>, <paramref name="step"/> (first round or retry), drop it, and schedule() if
-    /// the step set the thread to sleep.
-    /// </summary>
-    private void PushMutexSlowFront(GuestMutex m, Micro step)
-    {
-        RunNext(
-            new Op { Kind = Micro.Lock, Lock = m.WaitLock },
-            new Op { Kind = step, Mutex = m },
-            new Op { Kind = Micro.Unlock, Lock = m.WaitLock },
-            new Op { Kind = Micro.BlockIfSleeping });
-    }
-
-    private void PushSchedule()
-    {
-        Push(Micro.Lock, lk: RqLock);
-        Push(Micro.Compute, S.Costs.ContextSwitch.Ns);
-        Push(Micro.Pick);
-        Push(Micro.Unlock, lk: RqLock);
-    }
 
     // The guest's CPL for KVM (IGuestCpu.InKernelMode): user code is a user-mode Compute; everything else runs in the kernel.
     private bool _inUser;
@@ -753,87 +538,4 @@ public sealed partial class GuestCpu : IGuestCpu
     }
 
     private GuestThread?[] _wakeScratch = new GuestThread?[64];
-
-    /// <summary>
-    /// A plug-in lock's waiter takes its next step (decision 0041): if the lock word already says
-    /// the lock is ours, spin (the loop's first look takes it); otherwise ask the plug-in — spin a
-    /// budget of PAUSE loops, or enter the PV slow path (register, re-check, halt) as
-    /// <c>kvm_lock_spinning</c> does. <paramref name="continuing"/>: a budget just ran out and the
-    /// loop goes on (<see cref="Vcpu.ContinueSpin"/>: one PAUSE loop to PLE).
-    /// </summary>
-    private void PluginLockWait(bool continuing)
-    {
-        var lk = _spinningOn!;
-        _waitBudgetLoops = 0;
-        if (lk.IsFreeFor(this, _spinToken))
-        {
-            PluginLockSpin(lk, continuing, -1);
-            return;
-        }
-        var d = _k.LockPlugin!.OnWait(lk.PluginState(this), new GuestSpinlockWaiter(_spinToken, _waitLoops, _waitHalts, !_if));
-        if (d.Action == GuestSpinAction.Halt)
-        {
-            if (lk.EnterSlowpath(this, _spinToken))
-            {
-                _waitHalts++;
-                _pvHalting = true;
-                Vcpu.Halt();
-            }
-            else
-            {
-                Vcpu.Spin(lk, _spinToken, false, -1);
-            }
-            return;
-        }
-        if (d.Loops <= 0)
-        {
-            PluginLockSpin(lk, continuing, -1);
-            return;
-        }
-        // At most 2^32 loops per budget (about a minute of spinning): keeps the cycle product in range.
-        _waitBudgetLoops = Math.Min(d.Loops, 1L << 32);
-        long ns = Math.Max(1, _k.Kvm.Tsc.ToDuration(new TscCycles(_waitBudgetLoops * _k.Kvm.Settings.PauseLoopCycles)).Ns);
-        PluginLockSpin(lk, continuing, ns);
-    }
-
-    private void PluginLockSpin(GuestSpinLock lk, bool continuing, long limitNs)
-    {
-        if (continuing)
-            Vcpu.ContinueSpin(lk, _spinToken, false, limitNs);
-        else
-            Vcpu.Spin(lk, _spinToken, false, limitNs);
-    }
-
-    /// <summary>
-    /// <c>mutex_lock</c>: the fast path; failing it, <c>__mutex_lock_common</c>'s owner-spin loop
-    /// (a PAUSE loop on the mutex) when enabled and worth starting, else the slow path at once.
-    /// </summary>
-    private bool MutexLock(GuestMutex m)
-    {
-        var t = Curr!;
-        if (m.FastPath(t))
-        {
-            Vcpu.Compute(S.Costs.LockAcquire.Ns);
-            return true;
-        }
-        if (S.MutexSpinOnOwner)
-        {
-            MutexSpinOwner = null;
-            switch (m.Step(this))
-            {
-                case GuestMutex.SpinStep.Acquired:
-                    MutexSpinOwner = null;
-                    Vcpu.Compute(S.Costs.LockAcquire.Ns);
-                    return true;
-                case GuestMutex.SpinStep.KeepSpinning:
-                    _mutexSpinning = m;
-                    m.AddSpinner(this);
-                    Vcpu.Spin(m, 0);
-                    return true;
-            }
-            MutexSpinOwner = null;
-        }
-        PushMutexSlowFront(m, Micro.MutexSlow);
-        return false;
-    }
 }

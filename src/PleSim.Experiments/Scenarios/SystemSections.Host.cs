@@ -1,0 +1,207 @@
+using PleSim.Engine;
+using PleSim.Guest;
+using PleSim.Host;
+using PleSim.Hypervisor;
+using PleSim.Workloads;
+
+namespace PleSim.Experiments.Scenarios;
+
+/// <summary>The <c>host</c> section: CPUs and topology, <c>host.numa</c> (decision 0039), <c>host.sched</c> tunables and features, and host tasks.</summary>
+internal static partial class SystemSections
+{
+    private static HostSettings ReadHost(MapReader r)
+    {
+        int cpus = r.Get("cpus", Kinds.Int(1, MaxCpus), 4);
+        int threads = r.Get("threads_per_core", Kinds.Int(1, 4), 1);
+        if (!r.Failed("cpus") && !r.Failed("threads_per_core") && cpus % threads != 0)
+            r.Error("threads_per_core", $"{cpus} CPUs do not divide into cores of {threads} threads");
+        var settings = new HostSettings
+        {
+            Cpus = cpus,
+            ThreadsPerCore = threads,
+            TscMhz = r.Get("tsc_mhz", Kinds.Integer(100, 10_000), 2900),
+            Scheduler = r.Get("scheduler", Kinds.Choice(HostSettings.Schedulers), "cfs-2.6.39"),
+            Coscheduling = new CoschedSettings
+            {
+                Mode = CoschedSettings.Parse(r.Get("coscheduling", Kinds.Choice(CoschedSettings.Names), "none")),
+                SkewThreshold = r.Get("coscheduling_skew_threshold", Kinds.Duration(SimDuration.FromMicroseconds(1), SimDuration.FromSeconds(10)), SimDuration.FromMilliseconds(3)),
+            },
+            Sched = ReadSched(r.Section("sched"), out var features),
+            Features = features,
+        };
+        settings = settings with { Features = features with { Class = HostSettings.ClassOf(settings.Scheduler) } };
+        var cgroups = r.List("cgroups", (c, _) =>
+        {
+            var path = c.Require("path", Kinds.Text, "/x");
+            if (!path.StartsWith('/') || path == "/" || path.EndsWith('/'))
+                c.Error("path", $"'{path}' is not a cgroup path like /vm1 or /vms/vm1");
+            return new CgroupSettings(path, c.Get("shares", Kinds.Integer(Weights.MinShares, Weights.MaxShares), Weights.Nice0Load));
+        });
+        var paths = new HashSet<string>(cgroups.Select(c => c.Path)) { "/" };
+        foreach (var c in cgroups)
+        {
+            var parent = ParentPath(c.Path);
+            if (!paths.Contains(parent))
+                r.Error("cgroups", $"cgroup '{c.Path}' needs its parent '{parent}' to be listed before it");
+        }
+        var tasks = r.List("tasks", (t, i) => ReadTask(t, r.Failed("cpus") ? MaxCpus : cpus, paths));
+        var names = tasks.SelectMany(t => t.Count == 1 ? [t.Name] : Enumerable.Range(0, t.Count).Select(i => t.Name + i)).ToList();
+        foreach (var t in tasks.Where(t => t.YieldTo is not null && !names.Contains(t.YieldTo)))
+        {
+            var guess = Suggestions.Closest(t.YieldTo!, names);
+            r.Error("tasks", $"task '{t.Name}' yields to '{t.YieldTo}', which is not a host task{(guess is null ? "" : $"; did you mean '{guess}'?")}");
+        }
+        var background = ReadBackground(r.Section("background"));
+        var numa = ReadNuma(r.Section("numa"), r.Failed("cpus") || r.Failed("threads_per_core") ? 0 : cpus, threads);
+        r.Done();
+        return settings with { Cgroups = cgroups, Tasks = tasks, Background = background, Numa = numa };
+    }
+
+    /// <summary>
+    /// <c>host.numa</c> (decision 0039): <c>nodes</c>, <c>cpus</c> (one CPU list per node,
+    /// separated by ';', like <c>"0-7; 8-15"</c>: whole cores, every CPU on exactly one node) and
+    /// <c>distance</c> (the SLIT as <c>/sys/devices/system/node/nodeN/distance</c> prints each
+    /// row, rows separated by ';': <c>"10 20; 20 10"</c>). <paramref name="cpus"/> is 0 when
+    /// host.cpus was invalid (the CPU checks are skipped).
+    /// </summary>
+    private static NumaSettings ReadNuma(MapReader r, int cpus, int threads)
+    {
+        int nodes = r.Get("nodes", Kinds.Int(1, 64), 1);
+        var lists = r.Get("cpus", NodeCpuListsKind, null);
+        var distance = r.Get("distance", DistanceTableKind, null);
+        if (cpus > 0 && !r.Failed("nodes"))
+        {
+            int cores = cpus / threads;
+            if (lists is null && !r.Failed("cpus") && cores % nodes != 0)
+                r.Error("nodes", $"{cores} cores do not divide into {nodes} nodes of equal size; give host.numa.cpus");
+            if (lists is not null && NodeCpusProblem(lists, nodes, cpus, threads) is { } p1)
+                r.Error("cpus", p1);
+            if (distance is not null && (distance.Length != nodes ? $"the table has {distance.Length} rows for {nodes} nodes" : HostTopology.ValidateDistances(distance)) is { } p2)
+                r.Error("distance", p2);
+        }
+        r.Done();
+        return new NumaSettings { Nodes = nodes, NodeCpus = lists, Distance = distance };
+    }
+
+    private static string? NodeCpusProblem(IReadOnlyList<CpuSet> lists, int nodes, int cpus, int threads)
+    {
+        if (lists.Count != nodes)
+            return $"{lists.Count} CPU lists for {nodes} nodes";
+        var seen = new int[cpus];
+        for (int k = 0; k < lists.Count; k++)
+        {
+            for (int c = 0; c < cpus; c++)
+            {
+                if (!lists[k].Contains(c))
+                    continue;
+                if (seen[c]++ > 0)
+                    return $"CPU {c} is on more than one node";
+                int first = c / threads * threads;
+                for (int s = first; s < first + threads; s++)
+                {
+                    if (!lists[k].Contains(s))
+                        return $"node {k} holds CPU {c} but not its SMT sibling {s} (a core's threads share a node)";
+                }
+            }
+            if (lists[k].Count == 0)
+                return $"node {k} has no CPU";
+            if (lists[k].Mask.Next(cpus) >= 0)
+                return $"node {k} lists CPU {lists[k].Mask.Next(cpus)}, but the host has CPUs 0-{cpus - 1}";
+        }
+        for (int c = 0; c < cpus; c++)
+        {
+            if (seen[c] == 0)
+                return $"CPU {c} is on no node";
+        }
+        return null;
+    }
+
+    private static SchedTunables ReadSched(MapReader r, out SchedFeatures features)
+    {
+        var d = new SchedTunables();
+        var max = SimDuration.FromSeconds(10);
+        var t = new SchedTunables
+        {
+            LatencyNs = r.Get("latency_ns", Kinds.Duration(SimDuration.FromMicroseconds(100), max, bareIsNs: true), d.LatencyNs),
+            MinGranularityNs = r.Get("min_granularity_ns", Kinds.Duration(SimDuration.FromMicroseconds(100), max, bareIsNs: true), d.MinGranularityNs),
+            WakeupGranularityNs = r.Get("wakeup_granularity_ns", Kinds.Duration(SimDuration.Zero, max, bareIsNs: true), d.WakeupGranularityNs),
+            TunableScaling = r.Get("tunable_scaling", Kinds.Choice("none", "log", "linear"), "log") switch
+            {
+                "none" => TunableScaling.None,
+                "linear" => TunableScaling.Linear,
+                _ => TunableScaling.Log,
+            },
+            NrLatency = r.Get("nr_latency", Kinds.Int(1, 1000), d.NrLatency),
+            MigrationCostNs = r.Get("migration_cost_ns", Kinds.Duration(SimDuration.Zero, max, bareIsNs: true), d.MigrationCostNs),
+            NrMigrate = r.Get("nr_migrate", Kinds.Int(1, 1024), d.NrMigrate),
+            SharesWindowNs = r.Get("shares_window_ns", Kinds.Duration(SimDuration.FromMicroseconds(100), max, bareIsNs: true), d.SharesWindowNs),
+            Hz = r.Get("hz", Kinds.Int(10, 10_000), d.Hz),
+            NoHz = r.Get("nohz", Kinds.Bool, d.NoHz),
+            ContextSwitchCost = r.Get("context_switch_cost", Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1)), d.ContextSwitchCost),
+            ReschedIpiLatency = r.Get("resched_ipi_latency", Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1)), d.ReschedIpiLatency),
+            IdleExitLatency = r.Get("idle_exit_latency", Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1)), d.IdleExitLatency),
+            TickJitter = r.Get("tick_jitter", Kinds.Duration(SimDuration.Zero, SimDuration.FromMicroseconds(500)), d.TickJitter),
+            SerializedBalanceHold = r.Get("serialized_balance_hold", Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1)), d.SerializedBalanceHold),
+        };
+        features = new SchedFeatures();
+        foreach (var (name, on) in r.Map("features", Kinds.Bool, SchedFeatures.Names))
+            features = features.With(name, on);
+        r.Done();
+        return t;
+    }
+
+    private static HostTaskSettings ReadTask(MapReader t, int cpus, HashSet<string> cgroups)
+    {
+        var kind = t.Get("kind", Kinds.Choice(HostTaskSettings.Kinds), "hog");
+        var cgroup = t.Get("cgroup", Kinds.Text, "/");
+        if (!cgroups.Contains(cgroup))
+        {
+            var guess = Suggestions.Closest(cgroup, cgroups);
+            t.Error("cgroup", $"no cgroup '{cgroup}' is defined under host.cgroups{(guess is null ? "" : $"; did you mean '{guess}'?")}");
+        }
+        var settings = new HostTaskSettings
+        {
+            Name = t.Require("name", Kinds.Text, "task"),
+            Kind = kind,
+            Count = t.Get("count", Kinds.Int(1, 4096), 1),
+            Nice = t.Get("nice", Kinds.Int(-20, 19), 0),
+            Cgroup = cgroup,
+            Affinity = t.Has("affinity") ? t.Get("affinity", Kinds.CpuList(cpus), CpuSet.All(cpus)) : null,
+            StartCpu = t.Get("start_cpu", Kinds.Int(0, cpus - 1), 0),
+            StartAt = t.Get("start_at", Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(3600)), SimDuration.Zero),
+        };
+        var later = t.Section("set_affinity");
+        if (later.IsPresent)
+        {
+            settings = settings with
+            {
+                SetAffinityAt = later.Require("at", Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(3600)), SimDuration.Zero),
+                LaterAffinity = later.Require("cpus", Kinds.CpuList(cpus), CpuSet.All(cpus)),
+            };
+            later.Done();
+        }
+        var positive = Kinds.Duration(new SimDuration(1), SimDuration.FromSeconds(60));
+        if (kind == "periodic")
+        {
+            settings = settings with
+            {
+                Run = t.Get("run", positive, settings.Run),
+                Sleep = t.Get("sleep", positive, settings.Sleep),
+                Jitter = t.Get("jitter", Kinds.Bool, false),
+            };
+        }
+        else if (kind == "pingpong")
+        {
+            settings = settings with { Work = t.Get("work", positive, settings.Work) };
+        }
+        else if (kind == "yielder")
+        {
+            settings = settings with
+            {
+                Run = t.Get("run", positive, settings.Run),
+                YieldTo = t.Has("yield_to") ? t.Get("yield_to", Kinds.Text, "") : null,
+            };
+        }
+        return settings;
+    }
+}

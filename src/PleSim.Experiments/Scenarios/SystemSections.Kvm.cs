@@ -1,0 +1,114 @@
+using PleSim.Engine;
+using PleSim.Guest;
+using PleSim.Host;
+using PleSim.Hypervisor;
+using PleSim.Workloads;
+
+namespace PleSim.Experiments.Scenarios;
+
+/// <summary>The <c>kvm</c> section: module parameters, the PAUSE-exit handler and its plug-in options (decisions 0022, 0028).</summary>
+internal static partial class SystemSections
+{
+    private static PleSim.Hypervisor.KvmSettings ReadKvm(MapReader r)
+    {
+        // kvm.version (decision 0022): a release's handler, window policy and halt polling become the
+        // defaults of the keys below; a key that is set explicitly overrides its preset value.
+        var vendor = r.Get("vendor", Kinds.Choice("intel", "amd"), "intel") == "amd" ? PleSim.Hypervisor.CpuVendor.Amd : PleSim.Hypervisor.CpuVendor.Intel;
+        var d = new PleSim.Hypervisor.KvmSettings { Vendor = vendor };
+        if (r.Has("version"))
+            d = PleSim.Hypervisor.KvmVersions.Apply(r.Get("version", Kinds.Choice(PleSim.Hypervisor.KvmVersions.Names), "2.6.39"), d);
+        var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(10));
+        var c = r.Section("costs");
+        var dc = d.Costs;
+        var costs = new PleSim.Hypervisor.ExitCosts
+        {
+            Exit = c.Get("exit", small, dc.Exit),
+            Entry = c.Get("entry", small, dc.Entry),
+            PauseHandler = c.Get("pause_handler", small, dc.PauseHandler),
+            YieldCandidate = c.Get("yield_candidate", small, dc.YieldCandidate),
+            YieldTo = c.Get("yield_to", small, dc.YieldTo),
+            HltHandler = c.Get("hlt_handler", small, dc.HltHandler),
+            IcrWriteHandler = c.Get("icr_write_handler", small, dc.IcrWriteHandler),
+            HypercallHandler = c.Get("hypercall_handler", small, dc.HypercallHandler),
+            KickIpiLatency = c.Get("kick_ipi_latency", small, dc.KickIpiLatency),
+            UserspaceExit = c.Get("userspace_exit", small, dc.UserspaceExit),
+            GetPidTask = c.Get("get_pid_task", small, dc.GetPidTask),
+            RqLockAcquire = c.Get("rq_lock_acquire", small, dc.RqLockAcquire),
+        };
+        c.Done();
+        // Per-option overrides of the directed-yield preset the handler name selects (absent = preset).
+        var dy = r.Section("directed_yield");
+        var overrides = new PleSim.Hypervisor.DirectedYieldOverrides
+        {
+            InclusiveSkip = dy.Has("inclusive_skip") ? dy.Get("inclusive_skip", Kinds.Bool, false) : null,
+            DyEligible = dy.Has("dy_eligible") ? dy.Get("dy_eligible", Kinds.Bool, false) : null,
+            UndercommitExit = dy.Has("undercommit_exit") ? dy.Get("undercommit_exit", Kinds.Bool, false) : null,
+            UndercommitTries = dy.Has("undercommit_tries") ? dy.Get("undercommit_tries", Kinds.Int(1, 1000), 3) : null,
+            EsrchReadsAsSuccess = dy.Has("esrch_reads_as_success") ? dy.Get("esrch_reads_as_success", Kinds.Bool, true) : null,
+            PreemptedOnly = dy.Has("preempted_only") ? dy.Get("preempted_only", Kinds.Bool, false) : null,
+            YieldToKernelMode = dy.Has("yield_to_kernel_mode") ? dy.Get("yield_to_kernel_mode", Kinds.Bool, false) : null,
+            ReadyCandidates = dy.Has("ready") ? dy.Get("ready", Kinds.Bool, false) : null,
+            SingleWalk = dy.Has("single_walk") ? dy.Get("single_walk", Kinds.Bool, false) : null,
+            SingleWalkStoresCounter = dy.Has("single_walk_stores_counter") ? dy.Get("single_walk_stores_counter", Kinds.Bool, false) : null,
+        }.Over(d.DirectedYield);
+        dy.Done();
+        var dw = d.PleWindowPolicy;
+        var window = new PleSim.Hypervisor.PleWindowPolicy
+        {
+            Dynamic = r.Get("ple_window_dynamic", Kinds.Bool, dw.Dynamic),
+            Grow = r.Get("ple_window_grow", Kinds.Integer(0, 1L << 31), dw.Grow),
+            Shrink = r.Get("ple_window_shrink", Kinds.Integer(0, 1L << 31), dw.Shrink),
+            Max = r.Get("ple_window_max", Kinds.Integer(1, uint.MaxValue), dw.Max),
+        };
+        var dp = d.HaltPoll;
+        var poll = new PleSim.Hypervisor.HaltPollSettings
+        {
+            HaltPollNs = r.Get("halt_poll_ns", Kinds.Integer(0, 1_000_000_000), dp.HaltPollNs),
+            Adaptive = r.Get("halt_poll_adaptive", Kinds.Bool, dp.Adaptive),
+            Grow = r.Get("halt_poll_ns_grow", Kinds.Integer(0, 1000), dp.Grow),
+            Shrink = r.Get("halt_poll_ns_shrink", Kinds.Integer(0, 1000), dp.Shrink),
+            GrowStart = r.Get("halt_poll_ns_grow_start", Kinds.Integer(1, 1_000_000_000), dp.GrowStart),
+        };
+        var settings = new PleSim.Hypervisor.KvmSettings
+        {
+            Vendor = vendor,
+            Version = d.Version,
+            PleHandler = r.Get("ple_handler", PleHandlerKind(), d.PleHandler),
+            CandidateFilter = NullIfNone(r.Get("candidate_filter", CandidateFilterKind(), "none")),
+            PleGap = r.Get("ple_gap", Kinds.Integer(0, 1 << 30), d.PleGap),
+            PleWindow = r.Get("ple_window", Kinds.Integer(1, 1L << 31), d.PleWindow),
+            PauseFilterCount = r.Get("pause_filter_count", Kinds.Integer(0, 1 << 30), d.PauseFilterCount),
+            PauseLoopCycles = r.Get("pause_loop_cycles", Kinds.Integer(1, 100_000), d.PauseLoopCycles),
+            SpinLoopGapCycles = r.Get("spin_loop_gap_cycles", Kinds.Integer(1, 100_000), d.SpinLoopGapCycles),
+            SleepTimeout = r.Get("sleep_timeout", Kinds.Duration(new SimDuration(1), SimDuration.FromSeconds(1)), d.SleepTimeout),
+            Costs = costs,
+            DirectedYield = overrides,
+            PleWindowPolicy = window,
+            HaltPoll = poll,
+            PauseFilterThresh = r.Get("pause_filter_thresh", Kinds.Integer(0, 1 << 30), d.PauseFilterThresh),
+            // Decision 0043: KVM_HC_KICK_CPU also calls kvm_sched_yield (5.3+), and kvm_sched_yield's
+            // single_task_running() bail-out (5.14+).
+            KickYield = r.Get("kick_yield", Kinds.Bool, d.KickYield),
+            SchedYieldSingleTaskBail = r.Get("sched_yield_single_task_bail", Kinds.Bool, d.SchedYieldSingleTaskBail),
+        };
+        r.Done();
+        return settings;
+    }
+
+    /// <summary><c>kvm.ple_handler</c>: a built-in handler, or <c>plugin:NAME</c> of a plug-in loaded with <c>--plugin</c> (decision 0028).</summary>
+    private static ValueKind<string> PleHandlerKind()
+    {
+        var builtin = Kinds.Choice(PleSim.Hypervisor.PleHandlers.Names);
+        return new ValueKind<string>(builtin.Expected + ", or plugin:NAME (a plug-in loaded with --plugin)", text =>
+            text.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? PluginName(text, PleSim.Hypervisor.PluginRegistry.HandlerNames) : builtin.Parse(text));
+    }
+
+    /// <summary><c>kvm.candidate_filter</c>: <c>none</c> or <c>plugin:NAME</c>.</summary>
+    private static ValueKind<string> CandidateFilterKind() =>
+        new("none or plugin:NAME (a candidate filter loaded with --plugin)", text =>
+            text == "none" ? (true, text, null)
+            : text.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? PluginName(text, PleSim.Hypervisor.PluginRegistry.FilterNames)
+            : (false, text, $"'{YamlGuard.Clip(text)}' is neither none nor plugin:NAME"));
+
+    private static string? NullIfNone(string v) => v == "none" ? null : v;
+}

@@ -1,0 +1,127 @@
+using PleSim.Engine;
+using PleSim.Guest;
+using PleSim.Host;
+using PleSim.Hypervisor;
+using PleSim.Workloads;
+
+namespace PleSim.Experiments.Scenarios;
+
+/// <summary>The <c>vms</c> section: each VM (VCPUs, pinning, cgroup) and its <c>guest</c> kernel settings.</summary>
+internal static partial class SystemSections
+{
+    /// <summary><c>guest.spinlock</c>: a built-in lock, or <c>plugin:NAME</c> of a guest-lock plug-in loaded with <c>--plugin</c> (decision 0041).</summary>
+    private static ValueKind<string> SpinlockKindKind()
+    {
+        var builtin = Kinds.Choice("ticket", "test-and-set", "pv-ticket", "qspinlock", "pv-qspinlock");
+        return new ValueKind<string>(builtin.Expected + ", or plugin:NAME (a guest-lock plug-in loaded with --plugin)", text =>
+            text.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? PluginName(text, PleSim.Hypervisor.PluginRegistry.GuestLockNames) : builtin.Parse(text));
+    }
+
+    private static VmSettings ReadVm(MapReader v, int hostCpus, HashSet<string> hostGroups)
+    {
+        var name = v.Require("name", Kinds.Text, "vm");
+        var cgroup = v.Get("cgroup", Kinds.Text, "/");
+        if (cgroup != "own" && !hostGroups.Contains(cgroup))
+        {
+            var guess = Suggestions.Closest(cgroup, hostGroups.Append("own"));
+            v.Error("cgroup", $"'{cgroup}' is neither '/', 'own' nor a path under host.cgroups{(guess is null ? "" : $"; did you mean '{guess}'?")}");
+        }
+        int vcpus = v.Get("vcpus", Kinds.Int(1, MaxVcpus), 4);
+        if (v.Failed("vcpus"))
+            vcpus = MaxVcpus; // checks that depend on the VCPU count (workload.loops) then stay quiet
+        var settings = new VmSettings
+        {
+            Name = name,
+            Vcpus = vcpus,
+            Affinity = v.Has("affinity") ? v.Get("affinity", Kinds.CpuList(hostCpus), CpuSet.All(hostCpus)) : null,
+            Cgroup = cgroup,
+            CgroupShares = v.Get("cgroup_shares", Kinds.Integer(Weights.MinShares, Weights.MaxShares), Weights.Nice0Load),
+            StartCpu = v.Get("start_cpu", Kinds.Int(0, hostCpus - 1), 0),
+            Guest = ReadGuest(v.Section("guest")),
+            Workload = ReadWorkload(v.Section("workload"), vcpus),
+        };
+        return settings;
+    }
+
+    internal static string SpinlockName(SpinlockKind k) => k switch
+    {
+        SpinlockKind.TestAndSet => "test-and-set",
+        SpinlockKind.PvTicket => "pv-ticket",
+        SpinlockKind.Queued => "qspinlock",
+        SpinlockKind.PvQueued => "pv-qspinlock",
+        _ => "ticket",
+    };
+
+    private static GuestSettings ReadGuest(MapReader g)
+    {
+        var d = new GuestSettings();
+        var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(10));
+        var gran = Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(1));
+        var c = g.Section("costs");
+        var dc = d.Costs;
+        var costs = new GuestCosts
+        {
+            ContextSwitch = c.Get("context_switch", small, dc.ContextSwitch),
+            TickHandler = c.Get("tick_handler", small, dc.TickHandler),
+            IdleTickHandler = c.Get("idle_tick_handler", small, dc.IdleTickHandler),
+            ReschedIpiHandler = c.Get("resched_ipi_handler", small, dc.ReschedIpiHandler),
+            CallFunctionHandler = c.Get("call_function_handler", small, dc.CallFunctionHandler),
+            LockAcquire = c.Get("lock_acquire", small, dc.LockAcquire),
+            LockRelease = c.Get("lock_release", small, dc.LockRelease),
+            LockHandover = c.Get("lock_handover", small, dc.LockHandover),
+            WakeupPath = c.Get("wakeup_path", small, dc.WakeupPath),
+            Enqueue = c.Get("enqueue", small, dc.Enqueue),
+            Migrate = c.Get("migrate", small, dc.Migrate),
+            IdleExit = c.Get("idle_exit", small, dc.IdleExit),
+            Syscall = c.Get("syscall", small, dc.Syscall),
+        };
+        c.Done();
+        // guest.kernel picks a consistent set of paravirtual features; the individual keys override it.
+        string? kernel = g.Has("kernel") ? g.Get("kernel", Kinds.Choice(GuestKernelPresets.Versions), GuestKernelPresets.Versions[0]) : null;
+        if (kernel is not null)
+            d = GuestKernelPresets.Apply(d, kernel);
+        string spinlock = g.Get("spinlock", SpinlockKindKind(), SpinlockName(d.Spinlock));
+        var settings = new GuestSettings
+        {
+            KernelVersion = kernel,
+            Hz = g.Get("hz", Kinds.Int(10, 10_000), d.Hz),
+            TicklessIdle = g.Get("tickless_idle", Kinds.Bool, d.TicklessIdle),
+            RandomTickPhase = g.Get("tick_phase", Kinds.Choice("aligned", "random"), d.RandomTickPhase ? "random" : "aligned") == "random",
+            Topology = g.Get("topology", Kinds.Choice("sockets", "cores"), "sockets") == "cores" ? GuestTopology.Cores : GuestTopology.Sockets,
+            Spinlock = spinlock switch
+            {
+                "test-and-set" => SpinlockKind.TestAndSet,
+                "pv-ticket" => SpinlockKind.PvTicket,
+                "qspinlock" => SpinlockKind.Queued,
+                "pv-qspinlock" => SpinlockKind.PvQueued,
+                _ when spinlock.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) => SpinlockKind.Plugin,
+                _ => SpinlockKind.Ticket,
+            },
+            SpinlockPlugin = spinlock.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? spinlock[PleSim.Hypervisor.PluginRegistry.Prefix.Length..] : null,
+            SpinThresholdLoops = g.Get("spin_threshold", Kinds.Int(1, 1 << 24), d.SpinThresholdLoops),
+            PvTlbFlush = g.Get("pv_tlb_flush", Kinds.Bool, d.PvTlbFlush),
+            PvSchedYield = g.Get("pv_sched_yield", Kinds.Bool, d.PvSchedYield),
+            PvSendIpi = g.Get("pv_send_ipi", Kinds.Bool, d.PvSendIpi),
+            Haltpoll = g.Get("haltpoll", Kinds.Bool, d.Haltpoll),
+            // The haltpoll governor's module parameters (guest_halt_poll_*), haltpoll.c 5.4.
+            HaltPoll = d.HaltPoll with
+            {
+                HaltPollNs = g.Get("halt_poll_ns", Kinds.Integer(0, 1_000_000_000), d.HaltPoll.HaltPollNs),
+                Grow = g.Get("halt_poll_grow", Kinds.Integer(0, 1024), d.HaltPoll.Grow),
+                Shrink = g.Get("halt_poll_shrink", Kinds.Integer(0, 1024), d.HaltPoll.Shrink),
+                GrowStart = g.Get("halt_poll_grow_start", Kinds.Integer(1, 1_000_000_000), d.HaltPoll.GrowStart),
+            },
+            HaltPollAllowShrink = g.Get("halt_poll_allow_shrink", Kinds.Bool, d.HaltPollAllowShrink),
+            MutexSpinOnOwner = g.Get("mutex_spin_on_owner", Kinds.Bool, d.MutexSpinOnOwner),
+            VcpuIsPreemptedCheck = g.Get("vcpu_is_preempted", Kinds.Bool, d.VcpuIsPreemptedCheck),
+            Latency = g.Get("latency", gran, d.Latency),
+            MinGranularity = g.Get("min_granularity", gran, d.MinGranularity),
+            WakeupGranularity = g.Get("wakeup_granularity", gran, d.WakeupGranularity),
+            IdlePull = g.Get("idle_pull", Kinds.Bool, d.IdlePull),
+            MigrationCost = g.Get("migration_cost", gran, d.MigrationCost),
+            Costs = costs,
+        };
+        g.Done();
+        return settings;
+    }
+}

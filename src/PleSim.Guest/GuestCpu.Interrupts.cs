@@ -1,0 +1,79 @@
+using PleSim.Hypervisor;
+
+namespace PleSim.Guest;
+
+/// <summary>A guest CPU: interrupt handlers (timer tick, reschedule IPI, call-function IPI) and the interrupt flag (<c>local_irq_save</c> / <c>local_irq_restore</c>).</summary>
+public sealed partial class GuestCpu
+{
+    // ------------------------------------------------------------------ interrupts
+
+    public long OnInterrupt(Vcpu vcpu, int vector) => vector switch
+    {
+        Vectors.Timer => Curr is null ? S.Costs.IdleTickHandler.Ns : S.Costs.TickHandler.Ns,
+        Vectors.Reschedule => S.Costs.ReschedIpiHandler.Ns,
+        Vectors.CallFunction => S.Costs.CallFunctionHandler.Ns,
+        _ => 0,
+    };
+
+    public void OnInterruptDone(Vcpu vcpu, int vector)
+    {
+        switch (vector)
+        {
+            case Vectors.Timer:
+                TicksHandled++;
+                TickCheckPreempt();
+                if (S.TicklessIdle)
+                    NohzTick();
+                break;
+            case Vectors.Reschedule:
+                if (_queue.Count > 0)
+                    NeedResched = true;
+                break;
+            case Vectors.CallFunction:
+                CallFunctionsHandled++;
+                if (Curr is null && ActiveMm >= 0)
+                {
+                    // flush_tlb_func in TLBSTATE_LAZY: leave_mm, so later flushes skip this VCPU.
+                    LazyTlbFlushes++;
+                    ActiveMm = -1;
+                }
+                foreach (var b in _acksOwed)
+                {
+                    b.Remaining--;
+                    if (b.Remaining == 0)
+                        b.Initiator!.Vcpu.NotifySpinRelease();
+                }
+                _acksOwed.Clear();
+                Vcpu.Vm.ReclassifySpinners(); // ground truth: initiators still waiting owe one debtor less
+                break;
+        }
+    }
+
+    // ------------------------------------------------------------------ interrupt flag
+
+    /// <summary><c>local_irq_save</c>: returns the flag as it was and disables interrupts (nests: the caller keeps what it got).</summary>
+    private bool LocalIrqSave()
+    {
+        bool flags = _if;
+        _if = false;
+        if (flags)
+            Vcpu.Vm.ReclassifySpinners(Vcpu); // ground truth: an acknowledgement owed by this CPU now waits for IF
+        return flags;
+    }
+
+    /// <summary>
+    /// <c>local_irq_restore(flags)</c>: puts the flag back as saved. Re-enabling with an interrupt
+    /// pending delivers it at once; true when that happened (the guest continues after the handler).
+    /// </summary>
+    private bool LocalIrqRestore(bool flags)
+    {
+        if (!flags || _if)
+            return false;
+        _if = true;
+        Vcpu.Vm.ReclassifySpinners(Vcpu);
+        if (!Vcpu.HasPendingInterrupt)
+            return false;
+        IrqRestoresWithPending++;
+        return Vcpu.OnInterruptsEnabled();
+    }
+}

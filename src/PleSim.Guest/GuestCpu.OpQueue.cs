@@ -1,0 +1,55 @@
+namespace PleSim.Guest;
+
+/// <summary>A guest CPU: the micro-op queue a kernel path is written into (push at the back, run next at the front, pop).</summary>
+public sealed partial class GuestCpu
+{
+    // ------------------------------------------------------------------ op queue
+
+    private void PushBack(in Op op)
+    {
+        if (_count == _ops.Length)
+            Grow();
+        _ops[(_head + _count) % _ops.Length] = op;
+        _count++;
+    }
+
+    /// <summary>
+    /// Queues a kernel path to run next, written in the order it runs: <c>RunNext(lock, work,
+    /// unlock)</c> runs the lock first. (The ops go to the front of the queue, last one first.)
+    /// </summary>
+    private void RunNext(params ReadOnlySpan<Op> path)
+    {
+        for (int i = path.Length - 1; i >= 0; i--)
+            PushFront(path[i]);
+    }
+
+    private void PushFront(in Op op)
+    {
+        if (_count == _ops.Length)
+            Grow();
+        _head = (_head - 1 + _ops.Length) % _ops.Length;
+        _ops[_head] = op;
+        _count++;
+    }
+
+    private Op PopFront()
+    {
+        var op = _ops[_head];
+        _ops[_head] = default;
+        _head = (_head + 1) % _ops.Length;
+        _count--;
+        return op;
+    }
+
+    private void Grow()
+    {
+        var bigger = new Op[_ops.Length * 2];
+        for (int i = 0; i < _count; i++)
+            bigger[i] = _ops[(_head + i) % _ops.Length];
+        _ops = bigger;
+        _head = 0;
+    }
+
+    private void Push(Micro kind, long ns = 0, GuestSpinLock? lk = null, WaitQueue? q = null, GuestThread? t = null, GuestCpu? cpu = null, int vector = 0, bool user = false) =>
+        PushBack(new Op { Kind = kind, Ns = ns, Lock = lk, Queue = q, Thread = t, Cpu = cpu, Vector = vector, User = user });
+}
