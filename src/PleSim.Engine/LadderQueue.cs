@@ -270,15 +270,7 @@ public sealed class LadderEventQueue
                 continue;
             }
             _heapLast = bLast;
-            while (list >= 0)
-            {
-                ref var e = ref _pool[list];
-                _heap.Push(e.Time, e.Key, e.Arg);
-                int nx = _next[list];
-                _next[list] = _free;
-                _free = list;
-                list = nx;
-            }
+            PourIntoHeap(list);
             return;
         }
     }
