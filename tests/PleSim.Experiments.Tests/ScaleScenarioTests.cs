@@ -71,4 +71,18 @@ public class ScaleScenarioTests
         int ran = model.Vms.Sum(vm => vm.Vm.Vcpus.Count(v => v.Task.CpuTimeNs > 0 || v.Task.OnCpu));
         Assert.True(ran >= s.Host.Cpus, $"{ran} VCPUs ran on {s.Host.Cpus} CPUs");
     }
+
+    [Fact]
+    public void The_scale_benchmarks_take_a_kvm_release_in_place_of_the_2011_directed_yield()
+    {
+        var old = ScenarioLoader.LoadText(HostBenchmark.ScaleFourGuests256Cpus, "bench.yaml");
+        Assert.Equal("directed-yield-2011", old.Kvm.PleHandler);
+        var now = ScenarioLoader.LoadText(HostBenchmark.WithKvmVersion(HostBenchmark.ScaleFourGuests256Cpus, "6.12"), "bench.yaml");
+        Assert.Equal("directed-yield-5.3", now.Kvm.PleHandler);
+        Assert.True(now.Kvm.PleWindowPolicy.Dynamic);
+        Assert.EndsWith("-kvm-6.12", now.Name);
+        Assert.Equal(256, now.Host.Cpus);
+        Assert.Same(HostBenchmark.ScaleFourGuestsTwoX, HostBenchmark.WithKvmVersion(HostBenchmark.ScaleFourGuestsTwoX, "2.6.39"));
+        Assert.Throws<ArgumentException>(() => HostBenchmark.WithKvmVersion(HostBenchmark.ScaleFourGuestsTwoX, "9.99"));
+    }
 }

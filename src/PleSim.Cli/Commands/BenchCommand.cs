@@ -22,7 +22,9 @@ public static class BenchCommand
         var quick = new Option<bool>("--quick") { Description = "Fewer events and trials (a smoke test, not a measurement)" };
         var scheduler = new Option<string>("--scheduler") { Description = "host.scheduler for the host measurements (cfs-2.6.39, eevdf-6.6, eevdf-6.12, eevdf-6.14)", DefaultValueFactory = _ => "cfs-2.6.39" };
         scheduler.AcceptOnlyFromAmong(PleSim.Experiments.Scenarios.HostSettings.Schedulers);
-        var cmd = new Command("bench", "Measure simulator speed on this machine") { what, json, quick, scheduler };
+        var kvmVersion = new Option<string>("--kvm-version") { Description = "kvm.version for the scale measurements instead of the 2011 directed yield (e.g. 6.12)", DefaultValueFactory = _ => "2.6.39" };
+        kvmVersion.AcceptOnlyFromAmong(PleSim.Hypervisor.KvmVersions.Names);
+        var cmd = new Command("bench", "Measure simulator speed on this machine") { what, json, quick, scheduler, kvmVersion };
         cmd.SetAction(parse =>
         {
             bool q = parse.GetValue(quick);
@@ -46,9 +48,10 @@ public static class BenchCommand
             if (doScale)
             {
                 log?.Invoke("measuring scale: 256 CPUs, four 64-VCPU guests (2 lock-bench, 2 hog), 1x ...");
-                hosts.Add(HostBenchmark.Measure(HostBenchmark.ScaleFourGuests256Cpus, Engine.SimDuration.FromMilliseconds(q ? 50 : 1000), parse.GetValue(scheduler)!));
+                string kvm = parse.GetValue(kvmVersion)!;
+                hosts.Add(HostBenchmark.Measure(HostBenchmark.WithKvmVersion(HostBenchmark.ScaleFourGuests256Cpus, kvm), Engine.SimDuration.FromMilliseconds(q ? 50 : 1000), parse.GetValue(scheduler)!));
                 log?.Invoke("measuring scale: the same guests on 128 CPUs (2x) ...");
-                hosts.Add(HostBenchmark.Measure(HostBenchmark.ScaleFourGuestsTwoX, Engine.SimDuration.FromMilliseconds(q ? 50 : 1000), parse.GetValue(scheduler)!));
+                hosts.Add(HostBenchmark.Measure(HostBenchmark.WithKvmVersion(HostBenchmark.ScaleFourGuestsTwoX, kvm), Engine.SimDuration.FromMilliseconds(q ? 50 : 1000), parse.GetValue(scheduler)!));
             }
             if (asJson)
             {
