@@ -94,9 +94,9 @@ public sealed class QpiddHeap
     public void Enqueue(int thread, long n)
     {
         var a = _arenas[thread];
+        long capacity = _ring.Length / _perMessage;
         for (long i = 0; i < n; i++)
         {
-            long capacity = _ring.Length / _perMessage;
             if (_count == capacity)
             {
                 _ring = GrowRing(_ring, _head * _perMessage, _count * _perMessage);
