@@ -49,9 +49,9 @@ public static class BenchCommand
             {
                 log?.Invoke("measuring scale: 256 CPUs, four 64-VCPU guests (2 lock-bench, 2 hog), 1x ...");
                 string kvm = parse.GetValue(kvmVersion)!;
-                hosts.Add(HostBenchmark.Measure(HostBenchmark.WithKvmVersion(HostBenchmark.ScaleFourGuests256Cpus, kvm), Engine.SimDuration.FromMilliseconds(q ? 50 : 1000), parse.GetValue(scheduler)!));
+                hosts.Add(HostBenchmark.Measure(HostBenchmark.WithScheduler(HostBenchmark.WithKvmVersion(HostBenchmark.ScaleFourGuests256Cpus, kvm), parse.GetValue(scheduler)!), Engine.SimDuration.FromMilliseconds(q ? 50 : 1000)));
                 log?.Invoke("measuring scale: the same guests on 128 CPUs (2x) ...");
-                hosts.Add(HostBenchmark.Measure(HostBenchmark.WithKvmVersion(HostBenchmark.ScaleFourGuestsTwoX, kvm), Engine.SimDuration.FromMilliseconds(q ? 50 : 1000), parse.GetValue(scheduler)!));
+                hosts.Add(HostBenchmark.Measure(HostBenchmark.WithScheduler(HostBenchmark.WithKvmVersion(HostBenchmark.ScaleFourGuestsTwoX, kvm), parse.GetValue(scheduler)!), Engine.SimDuration.FromMilliseconds(q ? 50 : 1000)));
             }
             if (asJson)
             {

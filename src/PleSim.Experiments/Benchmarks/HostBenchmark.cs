@@ -59,25 +59,18 @@ public static class HostBenchmark
         .Replace("cpus: 256", "cpus: 128", StringComparison.Ordinal);
 
     /// <summary>
-    /// A scale scenario's text with its 2011 directed yield replaced by a KVM release
-    /// (<c>kvm.version</c>: that release's handler, PLE window and halt polling; decision 0022);
-    /// the name says which. Null or "2.6.39" leaves the text as it is.
+    /// A scale scenario with its 2011 directed yield replaced by a KVM release, as
+    /// <c>--set kvm.version=…</c> replaces a file's handler (that release's handler, PLE window and
+    /// halt polling; decision 0022); the name says which. "2.6.39" loads the text as it is.
     /// </summary>
-    public static string WithKvmVersion(string scenarioText, string? version)
+    public static Scenario WithKvmVersion(string scenarioText, string version)
     {
-        if (version is null or "2.6.39")
-            return scenarioText;
         if (!PleSim.Hypervisor.KvmVersions.Names.Contains(version))
             throw new ArgumentException($"unknown KVM version '{version}' (valid: {string.Join(", ", PleSim.Hypervisor.KvmVersions.Names)})", nameof(version));
-        var lines = scenarioText.Split('\n');
-        for (int i = 0; i < lines.Length; i++)
-        {
-            if (lines[i].TrimStart().StartsWith("ple_handler: directed-yield-2011", StringComparison.Ordinal))
-                lines[i] = lines[i].Replace("ple_handler: directed-yield-2011", $"version: \"{version}\"", StringComparison.Ordinal);
-            else if (lines[i].TrimStart().StartsWith("name: bench-scale", StringComparison.Ordinal))
-                lines[i] += $"-kvm-{version}";
-        }
-        return string.Join('\n', lines);
+        if (version == "2.6.39")
+            return ScenarioLoader.LoadText(scenarioText, "bench.yaml");
+        var s = ScenarioLoader.LoadText(scenarioText, "bench.yaml", [new Override("kvm.version", version)]);
+        return s with { Name = $"{s.Name}-kvm-{version}" };
     }
 
     public static HostMeasurement Measure(string scenarioText, SimDuration duration, string scheduler = "cfs-2.6.39") =>
