@@ -13,19 +13,10 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-wait=()
-shards=4
-extra=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --wait) wait=(--wait); shift ;;
-    --shards) shards=$2; shift 2 ;;
-    --sbatch) read -ra extra <<< "$2"; shift 2 ;;
-    --) shift; break ;;
-    -*) echo "submit-catalog.sh: unknown option $1" >&2; exit 2 ;;
-    *) break ;;
-  esac
-done
+# shellcheck source=submit-options.sh
+source "$here/submit-options.sh"
+parse_submit_options submit-catalog.sh "$@"
+shift "$consumed"
 what=all
 if [ $# -ge 2 ] && [[ "$2" != -* ]]; then
   what=$1

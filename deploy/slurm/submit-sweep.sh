@@ -14,19 +14,10 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-wait=()
-shards=4
-extra=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --wait) wait=(--wait); shift ;;
-    --shards) shards=$2; shift 2 ;;
-    --sbatch) read -ra extra <<< "$2"; shift 2 ;;
-    --) shift; break ;;
-    -*) echo "submit-sweep.sh: unknown option $1" >&2; exit 2 ;;
-    *) break ;;
-  esac
-done
+# shellcheck source=submit-options.sh
+source "$here/submit-options.sh"
+parse_submit_options submit-sweep.sh "$@"
+shift "$consumed"
 if [ $# -lt 2 ] || ! [[ "$shards" =~ ^[1-9][0-9]*$ ]]; then
   echo "usage: $0 [--wait] [--shards N] [--sbatch \"OPTIONS\"] SCENARIO OUTDIR [plesim sweep options...]" >&2
   exit 2

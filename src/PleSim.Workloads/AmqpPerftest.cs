@@ -14,7 +14,7 @@ namespace PleSim.Workloads;
 /// counters); the threads' programs are in AmqpPerftest.Client.cs (publisher, client I/O,
 /// subscriber) and AmqpPerftest.Broker.cs (qpidd workers), the parameters in AmqpPerftest.Settings.cs.
 /// </summary>
-public sealed class AmqpPerftest
+public sealed class AmqpPerftest : IDisposable
 {
     internal enum EndpointKind
     {
@@ -108,6 +108,9 @@ public sealed class AmqpPerftest
 
     /// <summary>The broker's glibc arenas (one per worker thread), when <see cref="AmqpSettings.Allocator"/> is glibc-2.12.</summary>
     public QpiddHeap? Heap { get; }
+
+    /// <summary>Gives the heap model's large arrays back for the next run on this thread (after the run's results were collected).</summary>
+    public void Dispose() => Heap?.Dispose();
 
     /// <summary>Arena trims (TLB shootdowns) the broker did.</summary>
     public long BrokerTrims { get; internal set; }

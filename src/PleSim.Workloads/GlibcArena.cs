@@ -1,3 +1,5 @@
+using PleSim.Engine;
+
 namespace PleSim.Workloads;
 
 /// <summary>
@@ -42,9 +44,11 @@ public sealed record GlibcArenaSettings
 /// HEAP_MAX_SIZE throws instead of creating a second heap, so heap_trim's "heap goes away" loop
 /// never applies); the large bins are one set searched best-fit (smallest chunk that fits, which is
 /// what glibc's sorted large bins and binmap scan pick, up to ties); no mmap()ed chunks.
-/// Allocation-free after construction except when the heap reaches a new high-water mark.
+/// Allocation-free after construction except when the heap reaches a new high-water mark. The
+/// chunk table is rented from the thread's <see cref="RunArrays{T}"/> and goes back on
+/// <see cref="Dispose"/> (the arena is unusable afterwards; its counters stay readable).
 /// </summary>
-public sealed class GlibcArena
+public sealed class GlibcArena : IDisposable
 {
     private const int SizeSz = 8;
     private const int Align = 16;
@@ -112,12 +116,32 @@ public sealed class GlibcArena
             first += Align - misalign;
         _firstUnit = first / Align;
         int units = Math.Max(HeapSize, settings.PreallocatedHeapBytes) / Align + 2;
-        _u = new Unit[units];
+        _u = RunArrays<Unit>.Rent(units);
         _top = _firstUnit;
         _u[_top].Prev = -1;
     }
 
     public GlibcArenaSettings Settings => _s;
+
+    /// <summary>
+    /// Returns the chunk table to the thread's spares. Every unit the arena wrote lies below the
+    /// highest heap end it reached (<see cref="MprotectSize"/>) plus one unit (the top chunk's
+    /// header is written at most at HeapSize / 16 − 2, a boundary tag one past a chunk at most at
+    /// top), so that prefix is what gets cleared.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_u is null)
+            return;
+        RunArrays<Unit>.Return(_u, MprotectSize / Align + 2);
+        _u = null!;
+    }
+
+    /// <summary>For tests: the calling thread's spare chunk tables are all zero (the dirty bound above held).</summary>
+    internal static bool SpareTablesAreClear() => RunArrays<Unit>.SparesAreClear();
+
+    /// <summary>For tests: how many spare chunk tables the calling thread holds.</summary>
+    internal static int SpareTables => RunArrays<Unit>.SpareCount;
 
     /// <summary>h->size: bytes of the sub-heap that are mapped read-write and not trimmed.</summary>
     public int HeapSize { get; private set; }

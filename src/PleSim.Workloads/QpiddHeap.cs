@@ -1,3 +1,5 @@
+using PleSim.Engine;
+
 namespace PleSim.Workloads;
 
 /// <summary>
@@ -12,7 +14,7 @@ namespace PleSim.Workloads;
 /// it. Allocation-free per event: messages are kept in a preallocated ring (it grows only when the
 /// queue reaches a new maximum depth).
 /// </summary>
-public sealed class QpiddHeap
+public sealed class QpiddHeap : IDisposable
 {
     private readonly GlibcArena[] _arenas;
     private readonly int[] _requests;
@@ -35,7 +37,7 @@ public sealed class QpiddHeap
             _arenas[i] = new GlibcArena(arena);
         _requests = (int[])messageRequests.Clone();
         _perMessage = 1 + _requests.Length;
-        _ring = new int[_perMessage * 16384];
+        _ring = RunArrays<int>.Rent(_perMessage * 16384);
         _nodeBytes = queueNodeBytes;
         // libstdc++ __deque_buf_size: 512 / sizeof(T) elements per node when sizeof(T) < 512.
         _nodeMessages = queueNodeBytes > 0 && queuedMessageBytes > 0 ? Math.Max(1, queueNodeBytes / queuedMessageBytes) : 0;
@@ -44,6 +46,16 @@ public sealed class QpiddHeap
     }
 
     public IReadOnlyList<GlibcArena> Arenas => _arenas;
+
+    /// <summary>Returns the arenas' chunk tables and the message ring to the thread's spares (see <see cref="RunArrays{T}"/>); the counters stay readable.</summary>
+    public void Dispose()
+    {
+        foreach (var a in _arenas)
+            a.Dispose();
+        if (_ring.Length > 0)
+            RunArrays<int>.Return(_ring, _ring.Length);
+        _ring = [];
+    }
     public int QueueNodeMessages => _nodeMessages;
     public long Outstanding => _count;
 

@@ -252,3 +252,61 @@ public class QpiddHeapTests
         Assert.InRange(a.TopSize, 131072 + 32, 131072 + 32 + 4096);
     }
 }
+
+public class GlibcArenaReuseTests
+{
+    /// <summary>A random malloc/free sequence that grows and trims the heap; returns every offset and the trim count.</summary>
+    private static List<long> Exercise(GlibcArena a)
+    {
+        var rng = new Random(11);
+        var live = new List<int>();
+        var record = new List<long>();
+        for (int step = 0; step < 8000; step++)
+        {
+            if (live.Count > 0 && rng.Next(100) < 48)
+            {
+                int i = rng.Next(live.Count);
+                record.Add(-1 - a.Free(live[i]));
+                live[i] = live[^1];
+                live.RemoveAt(live.Count - 1);
+            }
+            else
+            {
+                int req = rng.Next(3) switch { 0 => rng.Next(1, 120), 1 => rng.Next(120, 5000), _ => rng.Next(1, 70_000) };
+                int c = a.Malloc(req);
+                live.Add(c);
+                record.Add(c);
+            }
+        }
+        record.Add(a.Trims);
+        record.Add(a.Grows);
+        return record;
+    }
+
+    [Fact]
+    public void A_disposed_arena_leaves_a_clear_table_and_the_next_arena_on_the_thread_behaves_as_a_fresh_one()
+    {
+        List<long>? first = null, second = null;
+        bool clear = false;
+        int spares = -1;
+        var settings = new GlibcArenaSettings { FirstRequest = 440, PreallocatedHeapBytes = 64 << 10 };
+        var t = new Thread(() =>
+        {
+            var a = new GlibcArena(settings);
+            first = Exercise(a);
+            Assert.True(a.MaxHeapSize > settings.PreallocatedHeapBytes, "the sequence must grow the table past its first size");
+            a.Dispose();
+            spares = GlibcArena.SpareTables;
+            clear = GlibcArena.SpareTablesAreClear();
+            var b = new GlibcArena(settings); // gets the returned table
+            second = Exercise(b);
+            b.CheckHeap();
+        });
+        t.Start();
+        t.Join();
+        Assert.Equal(1, spares);
+        Assert.True(clear, "Dispose cleared less than the arena wrote");
+        Assert.Equal(first, second);
+        Assert.Contains(first!, x => x < -1); // some frees trimmed
+    }
+}

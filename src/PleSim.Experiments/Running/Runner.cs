@@ -45,6 +45,10 @@ public static class Runner
                 WallSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds,
             };
         }
+        finally
+        {
+            (model as IDisposable)?.Dispose();
+        }
     }
 
     /// <summary>

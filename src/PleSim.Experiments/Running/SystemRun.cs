@@ -7,7 +7,7 @@ using PleSim.Hypervisor;
 namespace PleSim.Experiments.Running;
 
 /// <summary>The <c>system</c> kind: a host (and, later, VMs) built from the scenario.</summary>
-public sealed class SystemRun : IModelRun, IEventHandler
+public sealed class SystemRun : IModelRun, IEventHandler, IDisposable
 {
     private readonly List<(HostTask Task, SimDuration At, int Cpu)> _starts = [];
     private readonly List<(HostTask Task, CpuMask Mask)> _affinityChanges = [];
@@ -86,6 +86,17 @@ public sealed class SystemRun : IModelRun, IEventHandler
     public HostScheduler Host { get; }
     public Kvm? Kvm { get; }
     public List<VmRuntime> Vms { get; } = [];
+
+    /// <summary>
+    /// Ends the model's life: the large per-run arrays go back to the thread for the next run
+    /// (<see cref="PleSim.Engine.RunArrays{T}"/>). The runner calls it after the results were
+    /// collected; a model that is not disposed just leaves them to the garbage collector.
+    /// </summary>
+    public void Dispose()
+    {
+        foreach (var vm in Vms)
+            vm.Dispose();
+    }
     private Dictionary<string, double>[] _vmAtReset = [];
     private long _resetAt;
 

@@ -8,7 +8,7 @@ using PleSim.Workloads;
 namespace PleSim.Experiments.Running;
 
 /// <summary>One VM as built for a run: the KVM VM, its guest kernel and its workload, and its counters.</summary>
-public sealed class VmRuntime
+public sealed class VmRuntime : IDisposable
 {
     public VmRuntime(SystemRun run, VmSettings settings, Kvm kvm, TaskGroup group)
     {
@@ -97,6 +97,9 @@ public sealed class VmRuntime
     public Vm Vm { get; }
     public GuestKernel Kernel { get; }
     public AmqpPerftest? Amqp { get; }
+
+    /// <summary>Returns the workload's per-run arrays (see <see cref="PleSim.Engine.RunArrays{T}"/>); counters stay readable.</summary>
+    public void Dispose() => Amqp?.Dispose();
     public BootStorm? BootStorm { get; }
     public Ebizzy? Ebizzy { get; }
     public Kernbench? Kernbench { get; }
