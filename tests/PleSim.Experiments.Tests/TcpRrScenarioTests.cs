@@ -224,6 +224,7 @@ public class TcpRrScenarioTests
         // The metric is the cpus table's utilisation of the pinned CPUs: busy time (any task) over the window.
         double busy = r.Cpus.Where(c => (long)c["cpu"]! is 0 or 1).Sum(c => (double)c["utilisation"]!) / 2;
         Assert.Equal(busy, M(r, "idle.host_c0_share"), 12);
+        Assert.Equal(100 * busy, M(r, "idle.host_c0_percent"), 10);
         Assert.True(busy > 0);
 
         // The periodic tick (no nohz) wakes the VCPU every tick instead: far more C0.

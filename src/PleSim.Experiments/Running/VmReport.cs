@@ -229,7 +229,9 @@ internal static class VmReport
             {
                 // The physical CPUs the VM is pinned to: their C0 residency (decision 0045).
                 double cpus = aff.Mask.Count;
-                result.AddMetric(p + "host_c0_share", D("affinity_cpus_busy_ns") / (cpus * seconds * 1e9));
+                double c0 = D("affinity_cpus_busy_ns") / (cpus * seconds * 1e9);
+                result.AddMetric(p + "host_c0_share", c0);
+                result.AddMetric(p + "host_c0_percent", 100 * c0);
                 result.AddMetric(p + "guest_timer_expiries_per_second", D("guest_timer_expiries") / seconds);
             }
             if (vm.Kernel.Mutexes.Count > 0)
