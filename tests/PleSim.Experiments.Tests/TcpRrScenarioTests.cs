@@ -158,11 +158,15 @@ public class TcpRrScenarioTests
         Assert.Equal(800, d.Works);
     }
 
-    [Fact]
-    public void Fixed_transactions_end_the_run_and_every_stream_does_its_own()
+    [Theory]
+    [InlineData("0", "1")]      // two VCPUs sharing host CPU 0, the worker on CPU 1
+    [InlineData("0-1", "2")]    // a VCPU per CPU: the softirq on VCPU 0 wakes streams on VCPU 1 with an IPI
+    public void Fixed_transactions_end_the_run_and_every_stream_does_its_own(string affinity, string workerCpu)
     {
-        var s = Rr("vms[0].workload.streams=3", "vms[0].workload.transactions=200", "vms[0].vcpus=2", "vms[0].affinity=0", "duration=2s");
+        var s = Rr("vms[0].workload.streams=3", "vms[0].workload.transactions=200", "vms[0].vcpus=2", $"vms[0].affinity={affinity}", "host.cpus=3",
+            $"vms[0].workload.vhost.worker_cpu={workerCpu}", $"vms[0].workload.vhost.nic_irq_cpu={workerCpu}", "duration=2s", "kvm.version=4.3", "kvm.halt_poll_ns=400000");
         var model = new SystemRun(s, 3);
+        model.Sim.Invariants.Enable(97);
         model.Sim.RunUntil(new SimTime(2_000_000_000));
         var vm = model.Vms[0];
         var rr = vm.TcpRr!;
