@@ -47,6 +47,26 @@ public enum ActionKind
 
     /// <summary><c>futex(F, FUTEX_WAKE, n)</c>: wake up to <see cref="GuestAction.Ns"/> waiters of F.</summary>
     FutexWake,
+
+    /// <summary>Write a virtqueue's notify address (<c>virtqueue_notify</c> → <c>vp_notify</c>): an ioeventfd exit that signals <see cref="GuestAction.Fd"/>.</summary>
+    Notify,
+}
+
+/// <summary>
+/// A device interrupt handler of the guest kernel (<c>request_irq</c> on a vector, decision 0045):
+/// its top half's time, and a bottom half (softirq) that runs next on the interrupted CPU as kernel
+/// paths queued with <see cref="GuestCpu.BottomHalf"/>.
+/// </summary>
+public interface IGuestIrqHandler
+{
+    /// <summary>The top half's guest time (irq entry, the handler, irq exit without the softirq).</summary>
+    long HardIrqNs { get; }
+
+    /// <summary>The top half finished on <paramref name="cpu"/>: true to run <see cref="SoftIrq"/> next (a softirq was raised).</summary>
+    bool OnHardIrq(GuestCpu cpu);
+
+    /// <summary>One step of the bottom half on <paramref name="cpu"/>: queue its work with <see cref="GuestCpu.BottomHalf"/>.</summary>
+    void SoftIrq(GuestCpu cpu);
 }
 
 /// <summary>Program logic run by a <see cref="ActionKind.Call"/> action.</summary>
@@ -56,8 +76,9 @@ public interface IGuestCallback
 }
 
 /// <summary>One step of a guest thread (a value: producing one allocates nothing).</summary>
-public readonly record struct GuestAction(ActionKind Kind, long Ns = 0, GuestSpinLock? Lock = null, WaitQueue? Queue = null, bool UserMode = false, IGuestCallback? Callback = null, int Code = 0, GuestMutex? Mutex = null, Futex? Futex = null)
+public readonly record struct GuestAction(ActionKind Kind, long Ns = 0, GuestSpinLock? Lock = null, WaitQueue? Queue = null, bool UserMode = false, IGuestCallback? Callback = null, int Code = 0, GuestMutex? Mutex = null, Futex? Futex = null, PleSim.Hypervisor.IIoEventFd? Fd = null)
 {
+    public static GuestAction Notify(PleSim.Hypervisor.IIoEventFd fd) => new(ActionKind.Notify, Fd: fd);
     public static GuestAction MutexLock(GuestMutex m) => new(ActionKind.MutexLock, Mutex: m);
     public static GuestAction MutexUnlock(GuestMutex m) => new(ActionKind.MutexUnlock, Mutex: m);
     public static GuestAction FutexWait(Futex f, int val) => new(ActionKind.FutexWait, val, Futex: f);

@@ -69,6 +69,9 @@ public sealed partial class GuestCpu
                 Push(Micro.Unlock, lk: a.Futex.BucketLock);
                 Push(Micro.BlockIfSleeping);
                 break;
+            case ActionKind.Notify:
+                PushBack(new Op { Kind = Micro.Notify, Fd = a.Fd });
+                break;
             case ActionKind.FutexWake:
                 a.Futex!.WakeCalls++;
                 Push(Micro.Compute, S.Costs.Syscall.Ns);

@@ -9,10 +9,10 @@ public sealed partial class GuestCpu
 
     public long OnInterrupt(Vcpu vcpu, int vector) => vector switch
     {
-        Vectors.Timer => Curr is null ? S.Costs.IdleTickHandler.Ns : S.Costs.TickHandler.Ns,
+        Vectors.Timer => (Curr is null ? S.Costs.IdleTickHandler.Ns : S.Costs.TickHandler.Ns) + RunExpiredTimers(),
         Vectors.Reschedule => S.Costs.ReschedIpiHandler.Ns,
         Vectors.CallFunction => S.Costs.CallFunctionHandler.Ns,
-        _ => 0,
+        _ => _k.IrqHandler(vector)?.HardIrqNs ?? 0,
     };
 
     public void OnInterruptDone(Vcpu vcpu, int vector)
@@ -45,6 +45,10 @@ public sealed partial class GuestCpu
                 }
                 _acksOwed.Clear();
                 Vcpu.Vm.ReclassifySpinners(); // ground truth: initiators still waiting owe one debtor less
+                break;
+            default:
+                if (_k.IrqHandler(vector) is { } h && h.OnHardIrq(this))
+                    RaiseSoftIrq(h);
                 break;
         }
     }

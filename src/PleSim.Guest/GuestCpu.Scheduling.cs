@@ -184,7 +184,7 @@ public sealed partial class GuestCpu
             // tick_nohz_stop_sched_tick: the tick stops unless this VCPU is the NOHZ balancer.
             _inNohzRecently = true;
             if (!_k.NohzEnter(this))
-                Vcpu.SetGuestTimer(SimDuration.Zero);
+                StopTick();
         }
         Vcpu.Halt();
     }

@@ -45,6 +45,8 @@ public sealed partial class GuestCpu : IGuestCpu
         MutexUnlockSlow,
         FutexWaitDo,
         FutexWakeDo,
+        Notify,
+        SoftIrq,
     }
 
     private struct Op
@@ -58,6 +60,8 @@ public sealed partial class GuestCpu : IGuestCpu
         public Futex? Futex;
         public GuestThread? Thread;
         public GuestCpu? Cpu;
+        public IIoEventFd? Fd;
+        public IGuestIrqHandler? Irq;
         public int Vector;
         public bool Flag;
     }
@@ -459,6 +463,12 @@ public sealed partial class GuestCpu : IGuestCpu
             case Micro.IoExit:
                 Vcpu.ExitToUserspace(op.Ns);
                 return true;
+            case Micro.Notify:
+                Vcpu.NotifyIoEventFd(op.Fd!);
+                return true;
+            case Micro.SoftIrq:
+                op.Irq!.SoftIrq(this);
+                return false;
             case Micro.PullDo:
                 PullDo(op.Thread!, op.Cpu!);
                 return false;

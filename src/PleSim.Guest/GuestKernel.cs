@@ -187,8 +187,26 @@ public sealed class GuestKernel
         {
             c.Vcpu.GuestTimerPhase = tickPhase;
             c.Vcpu.SetGuestTimer(Settings.TickPeriod);
+            c.StartTimers();
         }
     }
+
+    private readonly IGuestIrqHandler?[] _irqHandlers = new IGuestIrqHandler?[Vectors.Count];
+
+    /// <summary>
+    /// <c>request_irq</c>: <paramref name="handler"/> handles device interrupt <paramref name="vector"/>
+    /// on every VCPU (one handler per vector; the timer and IPI vectors are the kernel's own).
+    /// </summary>
+    public void RequestIrq(int vector, IGuestIrqHandler handler)
+    {
+        if (vector < Vectors.VirtioNetInput || vector >= Vectors.Count)
+            throw new ArgumentOutOfRangeException(nameof(vector), vector, "not a device interrupt vector");
+        if (_irqHandlers[vector] is not null)
+            throw new InvalidOperationException($"{Name}: vector {Vectors.Name(vector)} already has a handler");
+        _irqHandlers[vector] = handler;
+    }
+
+    internal IGuestIrqHandler? IrqHandler(int vector) => vector >= 0 && vector < _irqHandlers.Length ? _irqHandlers[vector] : null;
 
     /// <summary>
     /// Where a woken thread goes: its previous VCPU or the waker's (<c>wake_affine</c>), then, with

@@ -88,6 +88,14 @@ public sealed record GuestCosts
     public SimDuration Syscall { get; init; } = SimDuration.FromNanoseconds(100);
 }
 
+/// <summary>
+/// A periodic kernel timer of every guest CPU (<c>guest.timers</c>, decision 0045): a timer-wheel
+/// timer or delayed work (vmstat_update, a watchdog, writeback) whose function costs
+/// <see cref="Cost"/> of guest time every <see cref="Period"/>. It runs from the tick's timer
+/// softirq; a tickless idle CPU programs its APIC timer for it, so it wakes the idle VCPU.
+/// </summary>
+public readonly record struct GuestTimer(string Name, SimDuration Period, SimDuration Cost);
+
 /// <summary>The guest kernel model: tick, idle, topology, spinlock kind, its scheduler's granularities, costs.</summary>
 public sealed record GuestSettings
 {
@@ -96,6 +104,9 @@ public sealed record GuestSettings
 
     /// <summary>Idle VCPUs stop their tick (guest CONFIG_NO_HZ).</summary>
     public bool TicklessIdle { get; init; }
+
+    /// <summary>Periodic kernel timers of each VCPU (none by default: the model's idle guest then has no wake-ups but its tick).</summary>
+    public IReadOnlyList<GuestTimer> Timers { get; init; } = [];
 
     /// <summary>
     /// The guest's tick grid starts at a random offset from the host's (drawn per VM from the run's

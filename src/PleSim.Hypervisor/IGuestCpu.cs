@@ -6,13 +6,20 @@ public static class Vectors
     public const int Reschedule = 0;      // RESCHEDULE_VECTOR
     public const int Timer = 1;           // LOCAL_TIMER_VECTOR
     public const int CallFunction = 2;    // CALL_FUNCTION_VECTOR (TLB shootdown, smp_call_function)
-    public const int Count = 3;
+
+    /// <summary>
+    /// The MSI-X vector of a virtio-net receive queue (virtio_pci's per-virtqueue vector; the guest's
+    /// handler is <c>vring_interrupt</c> → <c>skb_recv_done</c>), raised by the host through an irqfd.
+    /// </summary>
+    public const int VirtioNetInput = 3;
+    public const int Count = 4;
 
     public static string Name(int v) => v switch
     {
         Reschedule => "resched",
         Timer => "timer",
         CallFunction => "call-function",
+        VirtioNetInput => "virtio-net-input",
         _ => "vector" + v,
     };
 }
@@ -82,4 +89,15 @@ public interface ISpinTarget
 
     /// <summary>Ground truth (oracle, read-only): what <paramref name="candidate"/> is to <paramref name="spinner"/> (labels yield_to calls).</summary>
     SpinRelation Relation(Vcpu spinner, long token, Vcpu candidate) => SpinRelation.Unrelated;
+}
+
+/// <summary>
+/// An eventfd KVM signals when the guest writes a registered I/O address (<c>KVM_IOEVENTFD</c>,
+/// virt/kvm/eventfd.c <c>ioeventfd_write</c> → <c>eventfd_signal</c>): the virtqueue notification of
+/// a vhost device. <see cref="Signal"/> runs on the host CPU of the exiting VCPU, inside the exit.
+/// </summary>
+public interface IIoEventFd
+{
+    /// <summary><c>eventfd_signal</c> → the eventfd's wait queue (for vhost: <c>vhost_poll_wakeup</c>), on <paramref name="cpu"/>.</summary>
+    void Signal(int cpu);
 }

@@ -161,12 +161,24 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
     /// active (halted or PLE-sleeping), or force it out of guest mode with a host IPI if it runs
     /// on another CPU; otherwise it is injected at the next VM entry.
     /// </summary>
-    public void Kick(Vcpu target, int vector, Vcpu? from)
+    public void Kick(Vcpu target, int vector, Vcpu? from) =>
+        Deliver(target, vector, from, from?.Task.Cpu ?? target.Task.Cpu, from is null ? SimDuration.Zero : Settings.Costs.KickIpiLatency);
+
+    /// <summary>
+    /// An MSI through an irqfd (virt/kvm/eventfd.c <c>irqfd_wakeup</c>, 4.2: an MSI route is
+    /// injected at once from the signalling context with <c>kvm_set_msi</c> →
+    /// <c>kvm_irq_delivery_to_apic</c> → <c>__apic_accept_irq</c> → <c>kvm_vcpu_kick</c>), from a host
+    /// task running on <paramref name="fromCpu"/> (a vhost worker's <c>vhost_signal</c>): wakes a halted
+    /// VCPU from that CPU, ends a halt poll, or forces a running VCPU out with a host IPI.
+    /// </summary>
+    public void InjectMsi(Vcpu target, int vector, int fromCpu) =>
+        Deliver(target, vector, null, fromCpu, fromCpu == target.Task.Cpu ? SimDuration.Zero : Settings.Costs.KickIpiLatency);
+
+    private void Deliver(Vcpu target, int vector, Vcpu? from, int fromCpu, SimDuration ipiLatency)
     {
         target.SetPending(vector);
         target.Stats.Kicks++;
         Observer?.Kick(from, target, vector);
-        int fromCpu = from?.Task.Cpu ?? target.Task.Cpu;
         // A VCPU halted with RFLAGS.IF clear (the PV lock slow path's halt() under an irqsave
         // lock) is not runnable for an interrupt: kvm_arch_vcpu_runnable requires
         // kvm_arch_interrupt_allowed. Only KVM_HC_KICK_CPU (pv_unhalted) wakes it.
@@ -195,7 +207,7 @@ public sealed class Kvm : IHostTimerSource, IHostObserver
         else if (target.InGuestMode)
         {
             // A local timer interrupt exits at once; a kick from another CPU needs a host IPI.
-            target.ForceExit(from is null ? SimDuration.Zero : Settings.Costs.KickIpiLatency);
+            target.ForceExit(ipiLatency);
         }
     }
 

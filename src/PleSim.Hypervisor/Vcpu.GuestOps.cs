@@ -133,6 +133,33 @@ public sealed partial class Vcpu
         _ipiVector = vector;
     }
 
+    /// <summary>
+    /// A write to the I/O address KVM registered for <paramref name="fd"/> (<c>KVM_IOEVENTFD</c>: a
+    /// virtio queue notify, <c>vp_notify</c>): one exit, handled in KVM without QEMU; the eventfd is
+    /// signalled at the handler's end, from this VCPU's host CPU.
+    /// </summary>
+    public void NotifyIoEventFd(IIoEventFd fd)
+    {
+        RequireIdleOp();
+        _op = GuestOp.IoEventFd;
+        _ioEventFd = fd;
+    }
+
+    /// <summary>
+    /// Takes back what is left of the guest computation an interrupt stopped (the handler has
+    /// just finished; no segment runs), so that the guest can run its bottom half first and then
+    /// resume the rest as a new computation. -1 if the current operation is not a computation.
+    /// </summary>
+    public long TakeComputeRemainder()
+    {
+        if (_op != GuestOp.Compute || _seg != Seg.None)
+            return -1;
+        long rest = _opRemaining;
+        _op = GuestOp.None;
+        _opRemaining = 0;
+        return rest;
+    }
+
     /// <summary>An I/O exit handled by QEMU in userspace for <paramref name="ns"/> (PF_VCPU clear meanwhile).</summary>
     public void ExitToUserspace(long ns)
     {
@@ -154,6 +181,8 @@ public sealed partial class Vcpu
     /// <summary>Programs the local APIC timer to fire every <paramref name="period"/> on the tick grid (0 stops it).</summary>
     public void SetGuestTimer(SimDuration period)
     {
+        if (_guestTimerPeriod == 0 && period.Ns > 0)
+            _guestTimer.Cancel(); // a one-shot (SetGuestTimerOneShot) gives way to the periodic tick
         _guestTimerPeriod = period.Ns;
         if (period.Ns <= 0)
         {
@@ -167,6 +196,16 @@ public sealed partial class Vcpu
             long next = since < 0 ? _guestTimerPhase : _guestTimerPhase + (since / p + 1) * p;
             _guestTimer.Start(new SimTime(next));
         }
+    }
+
+    /// <summary>
+    /// Programs the local APIC timer to fire once at <paramref name="at"/> (a tickless idle guest's
+    /// next timer event, <c>tick_nohz_stop_sched_tick</c> → <c>tick_program_event</c>).
+    /// </summary>
+    public void SetGuestTimerOneShot(SimTime at)
+    {
+        _guestTimerPeriod = 0;
+        _guestTimer.Start(at);
     }
 
     public bool GuestTimerArmed => _guestTimer.IsArmed;

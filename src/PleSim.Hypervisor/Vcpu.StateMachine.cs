@@ -200,6 +200,10 @@ public sealed partial class Vcpu
                 EnterExit(ExitKind.Hypercall, Costs.Exit.Ns + Costs.HypercallHandler.Ns + perTarget);
                 Stats.Hypercalls++;
                 return true;
+            case GuestOp.IoEventFd:
+                EnterExit(ExitKind.IoEventFd, Costs.Exit.Ns + Costs.IoEventFdHandler.Ns);
+                Stats.IoEventFdExits++;
+                return true;
             case GuestOp.Userspace:
                 Mode = VcpuMode.Userspace;
                 _exitRemaining = Costs.Exit.Ns + Costs.UserspaceExit.Ns + _opRemaining;
@@ -410,6 +414,17 @@ public sealed partial class Vcpu
             case ExitKind.External:
                 EnterExit(ExitKind.Entry, Costs.Entry.Ns);
                 return true;
+            case ExitKind.IoEventFd:
+            {
+                // ioeventfd_write → eventfd_signal (virt/kvm/eventfd.c): the eventfd's waiter (a
+                // vhost worker's vhost_poll) is woken from this CPU; then the VCPU re-enters.
+                _op = GuestOp.None;
+                var fd = _ioEventFd!;
+                _ioEventFd = null;
+                EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                fd.Signal(Task.Cpu);
+                return IsExecuting;
+            }
             case ExitKind.Hypercall:
             {
                 _op = GuestOp.None;

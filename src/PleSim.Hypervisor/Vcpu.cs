@@ -34,6 +34,9 @@ public enum GuestOp
 
     /// <summary>VMCALL: a paravirtual hypercall (one exit, the handler, its effect).</summary>
     Hypercall,
+
+    /// <summary>A write to an ioeventfd address (a virtqueue notify): one exit handled in KVM, which signals the eventfd.</summary>
+    IoEventFd,
 }
 
 /// <summary>The KVM hypercalls the guest model issues (include/uapi/linux/kvm_para.h numbers).</summary>
@@ -100,6 +103,9 @@ public sealed partial class Vcpu : ITaskBody
         /// <summary>Halt polling in <c>kvm_vcpu_block</c> (4.0+): the thread stays on its CPU looking for a wake-up condition.</summary>
         HaltPoll,
 
+        /// <summary>An ioeventfd write (virtqueue notify): the handler signals the eventfd at its end.</summary>
+        IoEventFd,
+
         /// <summary>Gang co-scheduling (decision 0040): at VM entry, waiting on the CPU for the siblings to be placed (the entry's cost is still ahead).</summary>
         GangWait,
     }
@@ -135,6 +141,7 @@ public sealed partial class Vcpu : ITaskBody
     private int _hypercallVector;
     private bool _flushTlbAtEntry;
     private Vcpu? _ipiTarget;
+    private IIoEventFd? _ioEventFd;
     private int _ipiVector;
     private int _irqVector = -1;
     private long _irqRemaining;
@@ -294,6 +301,9 @@ public sealed class VcpuStats
 
     /// <summary>KVM_HC_SEND_IPI hypercalls this VCPU made, and the destinations they carried (each would have been one ICR-write exit).</summary>
     public long PvSendIpis, PvSendIpiTargets;
+
+    /// <summary>ioeventfd exits (virtqueue notifications handled in KVM, decision 0045).</summary>
+    public long IoEventFdExits;
     public long LockHolderPreemptedNs;
 
     /// <summary>Halt polling (4.0+): polls started, polls that saw a wake-up condition (no block, no wake-up), time spent polling (ns).</summary>

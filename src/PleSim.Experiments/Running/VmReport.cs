@@ -209,6 +209,31 @@ internal static class VmReport
                 result.AddMetric(p + "kvm_halt_poll_success_rate", D("halt_poll_attempts") > 0 ? D("halt_poll_successful") / D("halt_poll_attempts") : double.NaN);
                 result.AddMetric(p + "frac_kvm_halt_poll", D("halt_poll_ns") / vcpuNs);
             }
+            if (vm.TcpRr is { } rr)
+            {
+                // netperf TCP_RR (decision 0045): transactions per second and the mean transaction
+                // time (send() called to recv() returned), over the window (or until the last stream finished).
+                bool done = rr.CompletedAt >= 0;
+                double tx = done ? rr.Transactions : D("tcp_rr.transactions");
+                double latNs = done ? rr.LatencySumNs : D("tcp_rr.latency_ns");
+                double elapsedS = done ? rr.CompletedAt / 1e9 : seconds;
+                result.AddMetric(p + "tcp_rr_transactions_per_second", tx / elapsedS);
+                result.AddMetric(p + "tcp_rr_latency_us", tx > 0 ? latNs / tx / 1e3 : double.NaN);
+                result.AddMetric(p + "vhost_notifies_per_transaction", tx > 0 ? D("vhost.notifies") / tx : double.NaN);
+                result.AddMetric(p + "virtio_net_interrupts_per_transaction", tx > 0 ? D("tcp_rr.rx_interrupts") / tx : double.NaN);
+                result.AddMetric(p + "hlt_exits_per_transaction", tx > 0 ? D("hlt_exits") / tx : double.NaN);
+                result.AddMetric(p + "kvm_halt_poll_success_rate", D("halt_poll_attempts") > 0 ? D("halt_poll_successful") / D("halt_poll_attempts") : double.NaN);
+                result.AddMetric(p + "frac_kvm_halt_poll", D("halt_poll_ns") / vcpuNs);
+            }
+            if (vm.Settings.Affinity is { } aff)
+            {
+                // The physical CPUs the VM is pinned to: their C0 residency (decision 0045).
+                double cpus = aff.Mask.Count;
+                double c0 = D("affinity_cpus_busy_ns") / (cpus * seconds * 1e9);
+                result.AddMetric(p + "host_c0_share", c0);
+                result.AddMetric(p + "host_c0_percent", 100 * c0);
+                result.AddMetric(p + "guest_timer_expiries_per_second", D("guest_timer_expiries") / seconds);
+            }
             if (vm.Kernel.Mutexes.Count > 0)
             {
                 result.AddMetric(p + "mutex_acquisitions_per_second", D("mutex.acquisitions") / seconds);

@@ -14,6 +14,7 @@ public sealed class VmRuntime : IDisposable
     {
         Settings = settings;
         var host = run.Host;
+        _host = host;
         var affinity = settings.Affinity?.Mask ?? host.Topology.AllMask;
         Vm = kvm.CreateVm(settings.Name, settings.Vcpus, affinity, group);
         Kernel = new GuestKernel(kvm, Vm, settings.Guest, run.Streams);
@@ -66,6 +67,10 @@ public sealed class VmRuntime : IDisposable
                 // loops > 0: a fixed amount of work, the run ends when every pair has done its round trips.
                 PingPong = new PingPong(Kernel, w.PingPong, FinishCallback(run, fixedWork: w.PingPong.Loops > 0));
                 break;
+            case "tcp-rr":
+                // transactions > 0: a fixed amount of work, the run ends when every stream has done them.
+                TcpRr = new TcpRr(Kernel, w.TcpRr, FinishCallback(run, fixedWork: w.TcpRr.Transactions > 0));
+                break;
             case "sysbench":
                 // sysbench exits when every thread is done (max-requests handed out, or the mutex test's one request each).
                 Sysbench = new Sysbench(Kernel, w.Sysbench, run.Streams.Get($"vm.{settings.Name}.sysbench"), FinishCallback(run));
@@ -78,6 +83,8 @@ public sealed class VmRuntime : IDisposable
     }
 
     public VmSettings Settings { get; }
+
+    private readonly HostScheduler _host;
 
     /// <summary>
     /// The workload does a fixed amount of work and reports when it is done (<see cref="SystemRun.OnVmFinished"/>):
@@ -106,6 +113,7 @@ public sealed class VmRuntime : IDisposable
     public Hackbench? Hackbench { get; }
     public Sysbench? Sysbench { get; }
     public PingPong? PingPong { get; }
+    public TcpRr? TcpRr { get; }
     public List<GuestHog> Hogs { get; } = [];
     public List<LockLoop> LockLoops { get; } = [];
     public string Name => Settings.Name;
@@ -254,6 +262,25 @@ public sealed class VmRuntime : IDisposable
             Add("pingpong.round_trips", pp.RoundTrips);
             Add("pingpong.messages", pp.Messages);
             Add("pingpong.receiver_sleeps", pp.ReceiverSleeps);
+        }
+        if (Settings.Affinity is { } aff)
+        {
+            // Busy time of the host CPUs the VM is pinned to (any task on them: C0), accounted up to now.
+            _host.SyncAccounting();
+            var m = aff.Mask;
+            for (int cpu = m.First; cpu >= 0; cpu = m.Next(cpu + 1))
+                Add("affinity_cpus_busy_ns", _host.Rqs[cpu].BusyNs);
+            foreach (var gc in Kernel.Cpus)
+                Add("guest_timer_expiries", gc.TimerExpiries);
+        }
+        if (TcpRr is { } rr)
+        {
+            Add("tcp_rr.transactions", rr.Transactions);
+            Add("tcp_rr.latency_ns", rr.LatencySumNs);
+            Add("tcp_rr.rx_interrupts", rr.RxInterrupts);
+            Add("vhost.notifies", rr.Device.Notifies);
+            Add("vhost.interrupts", rr.Device.Interrupts);
+            Add("vhost.works", rr.Device.Works);
         }
         foreach (var m in Kernel.Mutexes)
         {

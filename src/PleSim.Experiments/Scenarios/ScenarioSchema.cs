@@ -50,6 +50,7 @@ public static class ScenarioSchema
           - {name: v7, workload: {kind: hackbench}}
           - {name: v8, workload: {kind: sysbench}}
           - {name: v9, workload: {kind: pingpong}}
+          - {name: v10, guest: {timers: [{name: t}]}, workload: {kind: tcp-rr}}
         """,
         """
         name: s

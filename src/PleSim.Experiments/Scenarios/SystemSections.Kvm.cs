@@ -29,6 +29,7 @@ internal static partial class SystemSections
             YieldTo = c.Get("yield_to", small, dc.YieldTo),
             HltHandler = c.Get("hlt_handler", small, dc.HltHandler),
             IcrWriteHandler = c.Get("icr_write_handler", small, dc.IcrWriteHandler),
+            IoEventFdHandler = c.Get("ioeventfd_handler", small, dc.IoEventFdHandler),
             HypercallHandler = c.Get("hypercall_handler", small, dc.HypercallHandler),
             KickIpiLatency = c.Get("kick_ipi_latency", small, dc.KickIpiLatency),
             UserspaceExit = c.Get("userspace_exit", small, dc.UserspaceExit),

@@ -38,7 +38,7 @@ internal static partial class SystemSections
             CgroupShares = v.Get("cgroup_shares", Kinds.Integer(Weights.MinShares, Weights.MaxShares), Weights.Nice0Load),
             StartCpu = v.Get("start_cpu", Kinds.Int(0, hostCpus - 1), 0),
             Guest = ReadGuest(v.Section("guest")),
-            Workload = ReadWorkload(v.Section("workload"), vcpus),
+            Workload = ReadWorkload(v.Section("workload"), vcpus, hostCpus),
         };
         return settings;
     }
@@ -119,9 +119,28 @@ internal static partial class SystemSections
             WakeupGranularity = g.Get("wakeup_granularity", gran, d.WakeupGranularity),
             IdlePull = g.Get("idle_pull", Kinds.Bool, d.IdlePull),
             MigrationCost = g.Get("migration_cost", gran, d.MigrationCost),
+            Timers = ReadGuestTimers(g),
             Costs = costs,
         };
         g.Done();
         return settings;
+    }
+
+    /// <summary><c>guest.timers</c>: periodic kernel timers of every VCPU (name, period, cost; decision 0045).</summary>
+    private static IReadOnlyList<GuestTimer> ReadGuestTimers(MapReader g)
+    {
+        var timers = g.List("timers", (m, _) =>
+        {
+            var name = m.Require("name", Kinds.Text, "timer");
+            var period = m.Require("period", Kinds.Duration(SimDuration.FromMicroseconds(100), SimDuration.FromSeconds(3600)), SimDuration.FromSeconds(1));
+            var cost = m.Require("cost", Kinds.Duration(new SimDuration(1), SimDuration.FromMilliseconds(10)), SimDuration.FromMicroseconds(1));
+            if (cost >= period)
+                m.Error("cost", $"a timer function of {cost} every {period} never lets the VCPU idle: the cost must be shorter than the period");
+            return new GuestTimer(name, period, cost);
+        });
+        var dup = timers.GroupBy(t => t.Name).FirstOrDefault(x => x.Count() > 1);
+        if (dup is not null)
+            g.Error("timers", $"two guest timers are called '{dup.Key}'");
+        return timers;
     }
 }

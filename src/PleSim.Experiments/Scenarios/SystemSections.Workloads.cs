@@ -9,7 +9,7 @@ namespace PleSim.Experiments.Scenarios;
 /// <summary>The <c>vms[].workload</c> section: the workload kind and each benchmark's options and costs.</summary>
 internal static partial class SystemSections
 {
-    private static WorkloadSettings ReadWorkload(MapReader w, int vcpus)
+    private static WorkloadSettings ReadWorkload(MapReader w, int vcpus, int hostCpus)
     {
         var kind = w.Get("kind", Kinds.Choice(WorkloadSettings.Kinds), "idle");
         var d = new WorkloadSettings();
@@ -50,6 +50,9 @@ internal static partial class SystemSections
                 break;
             case "pingpong":
                 settings = settings with { PingPong = ReadPingPong(w, vcpus) };
+                break;
+            case "tcp-rr":
+                settings = settings with { TcpRr = ReadTcpRr(w, hostCpus) };
                 break;
         }
         w.Done();
@@ -182,6 +185,38 @@ internal static partial class SystemSections
         if (!s.SameCpu && vcpus < 2)
             w.Error("same_cpu", "same_cpu: false puts a pair's threads on VCPUs 0 and 1; this VM has one VCPU");
         return s;
+    }
+
+    /// <summary>tcp-rr (netperf TCP_RR over virtio-net with vhost-net; decision 0045).</summary>
+    private static TcpRrSettings ReadTcpRr(MapReader w, int hostCpus)
+    {
+        var d = new TcpRrSettings();
+        var dv = d.Vhost;
+        var cost = Kinds.Integer(0, 100_000_000);
+        var delay = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(100));
+        var v = w.Section("vhost");
+        var vhost = new VhostNetSettings
+        {
+            HandleTx = v.Get("handle_tx", delay, dv.HandleTx),
+            HandleRx = v.Get("handle_rx", delay, dv.HandleRx),
+            Peer = v.Get("peer", delay, dv.Peer),
+            HostRx = v.Get("host_rx", delay, dv.HostRx),
+            WorkerCpu = v.Get("worker_cpu", Kinds.Int(-1, hostCpus - 1), dv.WorkerCpu),
+            NicIrqCpu = v.Get("nic_irq_cpu", Kinds.Int(-1, hostCpus - 1), dv.NicIrqCpu),
+        };
+        v.Done();
+        return new TcpRrSettings
+        {
+            Streams = w.Get("streams", Kinds.Int(1, 1024), d.Streams),
+            Transactions = w.Get("transactions", Kinds.Integer(0, 1_000_000_000_000), d.Transactions),
+            UserLoopNs = w.Get("user_loop_ns", cost, d.UserLoopNs),
+            SendPathNs = w.Get("send_path_ns", cost, d.SendPathNs),
+            RecvPathNs = w.Get("recv_path_ns", cost, d.RecvPathNs),
+            HardIrqNs = w.Get("hardirq_ns", cost, d.HardIrqNs),
+            RxPacketNs = w.Get("rx_packet_ns", cost, d.RxPacketNs),
+            NapiCompleteNs = w.Get("napi_complete_ns", cost, d.NapiCompleteNs),
+            Vhost = vhost,
+        };
     }
 
     /// <summary>sysbench 0.4 options, spelled as on its command line (tests/threads/sb_threads.c, tests/mutex/sb_mutex.c, sysbench.c).</summary>

@@ -25,7 +25,7 @@ public sealed record VmSettings
 /// <summary>What runs in a VM.</summary>
 public sealed record WorkloadSettings
 {
-    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm", "ebizzy", "kernbench", "hackbench", "sysbench", "pingpong"];
+    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm", "ebizzy", "kernbench", "hackbench", "sysbench", "pingpong", "tcp-rr"];
 
     public string Kind { get; init; } = "idle";
 
@@ -38,6 +38,9 @@ public sealed record WorkloadSettings
     public HackbenchSettings Hackbench { get; init; } = new();
     /// <summary>pingpong: two threads per pair handing a token back and forth (perf bench sched pipe; decision 0036).</summary>
     public PingPongSettings PingPong { get; init; } = new();
+
+    /// <summary>tcp-rr: netperf TCP_RR over virtio-net/vhost-net to a peer outside the host (decision 0045).</summary>
+    public TcpRrSettings TcpRr { get; init; } = new();
     /// <summary>sysbench: its options in sysbench 0.4's spelling (<c>test</c>, <c>num-threads</c>, ...).</summary>
     public SysbenchSettings Sysbench { get; init; } = new();
 
