@@ -86,6 +86,13 @@ public sealed partial class HostScheduler
                 prev.NrVoluntarySwitches++;
             else
                 prev.NrInvoluntarySwitches++;
+            if (prevStarted && !prev.IsIdle)
+            {
+                long stint = _sim.Now.Ns - prev.LastRunStart;
+                prev.NrStints++;
+                prev.StintNs += stint;
+                prev.StintNsSquared += (double)stint * stint;
+            }
             prev.OnCpu = false;
             next.OnCpu = true;
             rq.Curr = next;
@@ -115,6 +122,7 @@ public sealed partial class HostScheduler
             else if (voluntary)
             {
                 // sched_yield/yield_to returned without a switch: the caller continues.
+                prev.NrYieldsKeptCpu++;
                 _sim.Schedule(_sim.Now, _resumeId, cpu);
             }
         }

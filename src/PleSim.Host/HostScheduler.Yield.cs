@@ -17,6 +17,7 @@ public sealed partial class HostScheduler
         else
             YieldTaskFair(rq);
         Observer?.Yield(task, task.Cpu);
+        task.NrYieldSchedules++;
         Schedule(task.Cpu, voluntary: true);
     }
 
@@ -54,6 +55,7 @@ public sealed partial class HostScheduler
             return result;
         if (preempt && rq != pRq)
             ReschedTask(pRq, curr.Cpu);
+        curr.NrYieldSchedules++;
         Schedule(curr.Cpu, voluntary: true);
         return result;
     }

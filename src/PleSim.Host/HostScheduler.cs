@@ -262,6 +262,26 @@ public sealed partial class HostScheduler
         rq.LastAccountStamp = now;
     }
 
+    /// <summary>
+    /// Brings the CPUs' busy/idle time up to now and nothing else: for observers that must not
+    /// change the run. (<see cref="SyncAccounting"/> calls update_curr, which under EEVDF checks
+    /// the deadline and may reschedule, and under either class splits a vruntime charge in two,
+    /// which rounds differently for weights other than NICE_0_LOAD.)
+    /// </summary>
+    internal void AccountCpus()
+    {
+        foreach (var rq in Rqs)
+            AccountCpu(rq);
+    }
+
+    /// <summary>A task's sum_exec_runtime as update_curr would make it now, without calling update_curr.</summary>
+    internal long CpuTimeNowNs(HostTask t)
+    {
+        var se = t.Se;
+        long pending = ReferenceEquals(se.CfsRq?.Curr, se) ? _sim.Now.Ns - se.ExecStart : 0;
+        return se.SumExecRuntime + Math.Max(0, pending);
+    }
+
     /// <summary>Brings every counter up to the current time (call before reading statistics).</summary>
     public void SyncAccounting()
     {

@@ -92,6 +92,25 @@ public sealed class HostTask
     public long NrYieldTo;
     public long LastRunStart;
 
+    /// <summary>
+    /// Yields (<c>sched_yield</c>, or a <c>yield_to</c> that reached schedule()) after which
+    /// schedule() picked this task again, so it kept its CPU. Under 2.6.39 the skip buddy is passed
+    /// over only when the next entity is within the wake-up granularity of it (pick_next_entity),
+    /// and the yield costs no vruntime; under EEVDF (6.6–6.14) the yielder keeps the CPU whenever it
+    /// is the only eligible entity, and each such yield pushes its deadline a slice further
+    /// (yield_task_fair), so it runs that much longer (decision 0044).
+    /// </summary>
+    public long NrYieldsKeptCpu;
+
+    /// <summary>Yields that reached schedule(): every <c>sched_yield</c> and every successful <c>yield_to</c>.</summary>
+    public long NrYieldSchedules;
+
+    /// <summary>Uninterrupted stints on a CPU (from the end of the switch to it until it was switched out) that ended, their total and the sum of their squares (ns²).</summary>
+    public long NrStints, StintNs;
+
+    /// <summary>Σ stint² in ns² (a double: one 1 s stint is 1e18 ns²); Σ stint² / Σ stint is the time-weighted mean stint.</summary>
+    public double StintNsSquared;
+
     /// <summary>CPU time used (ns): <c>se.sum_exec_runtime</c>, context-switch time included.</summary>
     public long CpuTimeNs => Se.SumExecRuntime;
 

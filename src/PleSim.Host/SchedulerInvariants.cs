@@ -13,7 +13,9 @@ internal sealed class SchedulerInvariants(HostScheduler s) : IInvariant
 
     public string? Check()
     {
-        s.SyncAccounting();
+        // Observe only: SyncAccounting's update_curr would, under EEVDF, test the deadline between
+        // ticks and reschedule, so a checked run would differ from an unchecked one (decision 0044).
+        s.AccountCpus();
         long now = s.Sim.Now.Ns;
         var seen = new HashSet<HostTask>();
         long busy = 0;
@@ -33,7 +35,7 @@ internal sealed class SchedulerInvariants(HostScheduler s) : IInvariant
         var perCpu = new int[s.NrCpus];
         foreach (var t in s.Tasks)
         {
-            taskTime += t.CpuTimeNs;
+            taskTime += s.CpuTimeNowNs(t);
             if (t.Cpu >= 0 && !t.AllowedOn(t.Cpu))
                 return $"{t} is on cpu{t.Cpu}, outside its affinity";
             if (t.OnCpu && !ReferenceEquals(s.Rqs[t.Cpu].Curr, t))

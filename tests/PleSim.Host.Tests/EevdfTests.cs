@@ -192,6 +192,60 @@ public class EevdfTests
         Assert.Same(a.Se, kit.Host.Rqs[0].Cfs.Next);
     }
 
+    [Theory]
+    [InlineData(FairClass.Eevdf66)]
+    [InlineData(FairClass.Eevdf612)]
+    [InlineData(FairClass.Eevdf614)]
+    public void An_eligible_yielder_keeps_the_cpu_and_each_yield_lengthens_its_stint_by_a_slice(FairClass cls)
+    {
+        // yield_task_fair of 6.6.0–6.14.0 only pushes the deadline (the later "forfeit vruntime on
+        // yield" change, 79104becf42b, is not in these releases). A [0,1): at the 1 ms tick A is at
+        // v=1e6, past its deadline ⇒ B (v=0, deadline 0.375e6). At 1.2 ms B (v=0.2e6) yields:
+        // V=(1e6+0.2e6)/2=0.6e6, B is eligible and A is not, so pick_eevdf returns B again; its
+        // deadline moved to 0.375e6+0.75e6=1.125e6. At 1.4 ms the same (V=0.7e6): deadline 1.875e6.
+        // The 2 ms tick finds B at v=1e6 < 1.875e6: no new request, no resched (without the yields
+        // B's deadline would have passed and A, at V, would run). The 3 ms tick: B at v=2e6 ≥ 1.875e6
+        // ⇒ resched; V=1.5e6 ⇒ A. B's stint is [1, 3) ms: two slices longer than its request.
+        var kit = Kit(cls);
+        var a = kit.Hog("A");
+        var b = kit.Hog("B");
+        At(kit, 1200);
+        Assert.Same(b, kit.Host.Rqs[0].Curr);
+        kit.Host.Yield(b);
+        Assert.Equal(M + 1_125_000, b.Se.Deadline);
+        At(kit, 1400);
+        Assert.Same(b, kit.Host.Rqs[0].Curr);
+        kit.Host.Yield(b);
+        Assert.Equal(M + 1_875_000, b.Se.Deadline);
+        Assert.Equal(2, b.NrYieldSchedules);
+        Assert.Equal(2, b.NrYieldsKeptCpu);
+        At(kit, 2500);
+        Assert.Same(b, kit.Host.Rqs[0].Curr);
+        At(kit, 3500);
+        Assert.Same(a, kit.Host.Rqs[0].Curr);
+        Assert.Equal(1, b.NrStints);
+        Assert.Equal(2_000_000, b.StintNs);
+        Assert.Equal(4e12, b.StintNsSquared);
+        Assert.Equal(1, a.NrStints);
+        Assert.Equal(1_000_000, a.StintNs);
+    }
+
+    [Fact]
+    public void An_ineligible_yielder_hands_the_cpu_on_and_counts_no_kept_yield()
+    {
+        // A at 0.2 ms is ahead of B (V=0.1e6): the yield moves its deadline and pick_eevdf takes B.
+        var kit = Kit();
+        var a = kit.Hog("A");
+        kit.Hog("B");
+        At(kit, 200);
+        kit.Host.Yield(a);
+        At(kit, 300);
+        Assert.Equal(1, a.NrYieldSchedules);
+        Assert.Equal(0, a.NrYieldsKeptCpu);
+        Assert.Equal(1, a.NrStints);
+        Assert.Equal(200_000, a.StintNs);
+    }
+
     [Fact]
     public void Run_to_parity_keeps_the_current_task_against_an_earlier_deadline_until_the_tick()
     {

@@ -148,6 +148,10 @@ public sealed class VmRuntime : IDisposable
             Add("costops", s.CoStops);
             Add("gang_wait_ns", s.GangWaitNs);
             Add("host_migrations", v.Task.Se.NrMigrations);
+            Add("host_yield_schedules", v.Task.NrYieldSchedules);
+            Add("host_yields_kept_cpu", v.Task.NrYieldsKeptCpu);
+            Add("host_stint_ns", v.Task.StintNs);
+            Add("host_stint_ns_squared", v.Task.StintNsSquared);
         }
         var st = Vm.Stats;
         Add("split_ns", Vm.SplitNs(Kernel.Kvm.Sim.Now.Ns));
