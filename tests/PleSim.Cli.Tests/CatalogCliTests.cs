@@ -344,6 +344,35 @@ public class CatalogCliTests
     }
 
     [Fact]
+    public void Pending_cases_are_never_run_even_among_all_and_each_is_named()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"plesim-case-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, "riel-2011-boot.yaml");
+        var text = File.ReadAllText(CliTests.Repo("cases", "riel-2011-boot.yaml"));
+        File.WriteAllText(file, System.Text.RegularExpressions.Regex.Replace(text, "preregistered_commit: [0-9a-f]+", "preregistered_commit: pending"));
+        try
+        {
+            var pending = PleSim.Experiments.Catalog.CaseLoader.LoadFile(file);
+            var registered = PleSim.Experiments.Catalog.CaseLoader.LoadFile(CliTests.Repo("cases", "tosatti-2019-cpuidle-haltpoll.yaml"));
+            var output = new StringWriter();
+            var errors = new StringWriter();
+            var kept = PleSim.Cli.Commands.CatalogCommand.SkipPending([pending, registered], null, output, errors);
+            Assert.Same(registered, Assert.Single(kept));
+            Assert.Equal("", output.ToString());
+            Assert.Contains("riel-2011-boot: not run: it is not pre-registered yet", errors.ToString(), StringComparison.Ordinal);
+
+            output = new StringWriter();
+            Assert.Empty(PleSim.Cli.Commands.CatalogCommand.SkipPending([pending], null, output, new StringWriter()));
+            Assert.Contains("riel-2011-boot: not run", output.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void A_case_file_that_is_not_preregistered_is_checked_but_never_run()
     {
         var dir = Path.Combine(Path.GetTempPath(), $"plesim-case-{Guid.NewGuid():N}");

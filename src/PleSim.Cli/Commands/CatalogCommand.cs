@@ -28,6 +28,30 @@ public sealed record CatalogOptions(
 /// </summary>
 public static class CatalogCommand
 {
+    /// <summary>
+    /// Pre-registration (decision 0018): the model never runs on a case before it is committed,
+    /// whether it is named, a file being written (<paramref name="file"/>), or one of 'all' (a
+    /// built-in case is pending only between the commit that adds it and the one that records that
+    /// commit). Says so for each pending case — on <paramref name="output"/> when it was the only
+    /// one asked for, else on <paramref name="errors"/> — and returns the others.
+    /// </summary>
+    internal static List<CatalogCase> SkipPending(List<CatalogCase> selected, string? file, TextWriter output, TextWriter errors)
+    {
+        var kept = new List<CatalogCase>(selected.Count);
+        foreach (var c in selected)
+        {
+            if (c is not { IsExpressible: true, PreregisteredCommit: "pending" })
+            {
+                kept.Add(c);
+                continue;
+            }
+            var what = file is null ? $"{c.Name}: not run" : $"{file}: the case '{c.Name}' is well formed. Not run";
+            (selected.Count == 1 ? output : errors).WriteLine($"{what}: it is not pre-registered yet — commit it, " +
+                "write that commit into preregistered_commit, then run it.");
+        }
+        return kept;
+    }
+
     /// <summary>Handles the catalog forms of <c>reproduce</c>; null when the command is the built-in riel-2011 experiment.</summary>
     public static int? Dispatch(CliContext ctx, ParseResult parse, CatalogOptions o)
     {
@@ -73,13 +97,6 @@ public static class CatalogCommand
                     ctx.Err.WriteLine(d.ToString());
                 return ExitCodes.BadInput;
             }
-            if (selected[0] is { IsExpressible: true, PreregisteredCommit: "pending" } p)
-            {
-                // Pre-registration (decision 0018): the model never runs on a case before it is committed.
-                ctx.Out.WriteLine($"{name}: the case '{p.Name}' is well formed. Not run: it is not pre-registered yet — commit it, " +
-                    "write that commit into preregistered_commit, then run it.");
-                return ExitCodes.Ok;
-            }
         }
         else if (cases.FirstOrDefault(c => c.Name == name) is { } one)
         {
@@ -90,6 +107,9 @@ public static class CatalogCommand
             var guess = Suggestions.Closest(name, cases.Select(c => c.Name).Append("all"));
             throw new CliInputException($"no case named '{name}'{(guess is null ? "" : $"; did you mean '{guess}'?")} (plesim reproduce --list shows the catalog)");
         }
+        selected = SkipPending(selected, name.EndsWith(".yaml", StringComparison.Ordinal) ? name : null, ctx.Out, ctx.Err);
+        if (selected.Count == 0)
+            return ExitCodes.Ok;
         bool quick = parse.GetValue(o.Quick);
         int? runs = parse.GetValue(o.Runs);
         if (runs is < 2)
