@@ -107,12 +107,14 @@ public sealed partial class HostScheduler
             t = Math.Max(t, Math.Max(a.LastEnd, b.LastEnd));
             return t + len; // not booked: too many bookings ahead (never seen; keeps the loop allocation-free)
         }
-        bool moved = true;
-        while (moved)
+        // After a Push, [t, t + len) is free in that lock; alternate until one call leaves t where
+        // it was (then it is free in both). The same t as repeating both until neither moves.
+        a.Push(ref t, len);
+        if (b != a)
         {
-            moved = a.Push(ref t, len);
-            if (b != a)
-                moved |= b.Push(ref t, len);
+            while (b.Push(ref t, len) && a.Push(ref t, len))
+            {
+            }
         }
         a.Book(t, len);
         if (b != a)
