@@ -60,6 +60,9 @@ public sealed partial class HostScheduler
 
     private long _rqLockSectionFloorNs;
 
+    // Rqs[cpu].Lock for every CPU, one load away (DoubleRqLock reaches a different CPU's lock per call).
+    private readonly RqLock[] _rqLocks;
+
     /// <summary>
     /// The shortest section any <see cref="DoubleRqLock"/> caller books (one acquisition plus the
     /// hold: a same-CPU yield_to). Declared once by the hypervisor; gaps between bookings shorter
@@ -94,8 +97,8 @@ public sealed partial class HostScheduler
     public long DoubleRqLock(int cpu, int pCpu, long startNs, long acquireNs, long holdNs)
     {
         long now = _sim.Now.Ns;
-        var a = Rqs[cpu].Lock;
-        var b = Rqs[pCpu].Lock;
+        var a = _rqLocks[cpu];
+        var b = _rqLocks[pCpu];
         a.Prune(now);
         b.Prune(now);
         long len = (cpu == pCpu ? 1 : 2) * acquireNs + holdNs;

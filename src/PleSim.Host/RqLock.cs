@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace PleSim.Host;
 
 /// <summary>
@@ -30,8 +32,15 @@ public sealed class RqLock
         public long End;
     }
 
-    private readonly Booking[] _b = new Booking[Capacity];
+    // The bookings inside this object, after its counters: no separate array to reach.
+    [InlineArray(Capacity)]
+    private struct Bookings
+    {
+        private Booking _e;
+    }
+
     private int _first, _last; // live bookings are [_first, _last)
+    private Bookings _b;
 
     /// <summary>Bookings not yet over.</summary>
     public int Count => _last - _first;
@@ -49,7 +58,7 @@ public sealed class RqLock
     /// <summary>Drops the bookings that ended by <paramref name="now"/>.</summary>
     internal void Prune(long now)
     {
-        var b = _b;
+        Span<Booking> b = _b;
         int first = _first, last = _last;
         while (first < last && b[first].End <= now)
             first++;
@@ -60,7 +69,7 @@ public sealed class RqLock
         }
         if (first >= CompactAfter)
         {
-            Array.Copy(b, first, b, 0, last - first);
+            b.Slice(first, last - first).CopyTo(b);
             last -= first;
             first = 0;
             _last = last;
@@ -74,7 +83,7 @@ public sealed class RqLock
         bool moved = false;
         // The bookings are disjoint and sorted, so their ends are sorted too: start at the first one
         // that ends after t.
-        var b = _b;
+        Span<Booking> b = _b;
         int lo = _first, hi = _last;
         while (lo < hi)
         {
@@ -106,7 +115,7 @@ public sealed class RqLock
         if (len <= 0)
             return;
         long end = t + len;
-        var b = _b;
+        Span<Booking> b = _b;
         int i = _last;
         while (i > _first && b[i - 1].Start > t)
             i--;
@@ -116,7 +125,7 @@ public sealed class RqLock
         {
             // Fills the gap between two bookings up to unusable slivers: they become one.
             b[i - 1].End = b[i].End;
-            Array.Copy(b, i + 1, b, i, _last - i - 1);
+            b.Slice(i + 1, _last - i - 1).CopyTo(b.Slice(i));
             _last--;
             return;
         }
@@ -136,7 +145,7 @@ public sealed class RqLock
                 throw new InvalidOperationException("run-queue lock bookings are full");
             // Compact: move the live part to the front.
             int n = _last - _first;
-            Array.Copy(b, _first, b, 0, n);
+            b.Slice(_first, n).CopyTo(b);
             i -= _first;
             _first = 0;
             _last = n;
