@@ -112,16 +112,19 @@ public sealed partial class HostScheduler
         }
         // After a Push, [t, t + len) is free in that lock; alternate until one call leaves t where
         // it was (then it is free in both). The same t as repeating both until neither moves.
-        a.Push(ref t, len);
+        // The last Push on each lock was made at the final t or moved t to it, so the place it
+        // found for a booking there is current: book without searching again.
+        a.Push(ref t, len, out int atA);
+        int atB = 0;
         if (b != a)
         {
-            while (b.Push(ref t, len) && a.Push(ref t, len))
+            while (b.Push(ref t, len, out atB) && a.Push(ref t, len, out atA))
             {
             }
         }
-        a.Book(t, len);
+        a.BookAt(t, len, atA);
         if (b != a)
-            b.Book(t, len);
+            b.BookAt(t, len, atB);
         return t + len;
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
 namespace PleSim.Host;
@@ -78,7 +79,14 @@ public sealed class RqLock
     }
 
     /// <summary>True if [<paramref name="t"/>, <paramref name="t"/> + <paramref name="len"/>) overlaps a booking; then <paramref name="t"/> moves to its end.</summary>
-    internal bool Push(ref long t, long len)
+    internal bool Push(ref long t, long len) => Push(ref t, len, out _);
+
+    /// <summary>
+    /// <see cref="Push(ref long, long)"/>, also giving where a booking at the resulting
+    /// <paramref name="t"/> goes (<paramref name="at"/>: the first booking that starts after it; every
+    /// earlier one ends by then), for <see cref="BookAt"/> as long as the bookings do not change.
+    /// </summary>
+    internal bool Push(ref long t, long len, out int at)
     {
         bool moved = false;
         // The bookings are disjoint and sorted, so their ends are sorted too: start at the first one
@@ -90,13 +98,15 @@ public sealed class RqLock
         int lo = _last;
         while (lo > _first && b[lo - 1].End > t)
             lo--;
-        for (int i = lo; i < _last; i++)
+        int i = lo;
+        for (; i < _last; i++)
         {
             if (b[i].Start >= t + len)
                 break;
             t = b[i].End;
             moved = true;
         }
+        at = i;
         return moved;
     }
 
@@ -104,18 +114,26 @@ public sealed class RqLock
     /// Books [<paramref name="t"/>, <paramref name="t"/> + <paramref name="len"/>), which must be free.
     /// A booking separated from a neighbour by a gap no section fits in (<see cref="MergeGapBelowNs"/>)
     /// is merged with it: a busy lock then holds a few long intervals instead of the many short
-    /// ones a walk books, and <see cref="Push"/> moves a caller to the same time either way (it
+    /// ones a walk books, and <see cref="Push(ref long, long)"/> moves a caller to the same time either way (it
     /// would step over every booking of such a run to its end, since no gap in it is long enough).
     /// </summary>
     internal void Book(long t, long len)
+    {
+        ReadOnlySpan<Booking> b = _b;
+        int i = _last;
+        while (i > _first && b[i - 1].Start > t)
+            i--;
+        BookAt(t, len, i);
+    }
+
+    /// <summary><see cref="Book"/> with the place <paramref name="i"/> already found (by <see cref="Push(ref long, long, out int)"/>).</summary>
+    internal void BookAt(long t, long len, int i)
     {
         if (len <= 0)
             return;
         long end = t + len;
         Span<Booking> b = _b;
-        int i = _last;
-        while (i > _first && b[i - 1].Start > t)
-            i--;
+        Debug.Assert(i >= _first && i <= _last && (i == _first || b[i - 1].Start <= t) && (i == _last || b[i].Start > t), "booking place");
         bool joinsPrev = i > _first && t - b[i - 1].End < MergeGapBelowNs;
         bool joinsNext = i < _last && b[i].Start - end < MergeGapBelowNs;
         if (joinsPrev && joinsNext)
