@@ -5,7 +5,7 @@ public sealed partial class GuestCpu
 {
     // ------------------------------------------------------------------ actions
 
-    private void Expand(GuestAction a)
+    private void Expand(in GuestAction a)
     {
         switch (a.Kind)
         {

@@ -9,7 +9,12 @@ public sealed partial class GuestCpu
     {
         if (_count == _ops.Length)
             Grow();
-        _ops[(_head + _count) % _ops.Length] = op;
+        // The ring's index arithmetic by compare-and-wrap, not %: _head and _count are below the
+        // length, so one subtraction wraps (an integer division per op was a measurable cost).
+        int i = _head + _count;
+        if (i >= _ops.Length)
+            i -= _ops.Length;
+        _ops[i] = op;
         _count++;
     }
 
@@ -27,7 +32,7 @@ public sealed partial class GuestCpu
     {
         if (_count == _ops.Length)
             Grow();
-        _head = (_head - 1 + _ops.Length) % _ops.Length;
+        _head = (_head == 0 ? _ops.Length : _head) - 1;
         _ops[_head] = op;
         _count++;
     }
@@ -36,7 +41,8 @@ public sealed partial class GuestCpu
     {
         var op = _ops[_head];
         _ops[_head] = default;
-        _head = (_head + 1) % _ops.Length;
+        if (++_head == _ops.Length)
+            _head = 0;
         _count--;
         return op;
     }

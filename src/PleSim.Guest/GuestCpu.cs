@@ -285,7 +285,7 @@ public sealed partial class GuestCpu : IGuestCpu
             if (_count > 0)
             {
                 var op = PopFront();
-                if (Execute(op))
+                if (Execute(in op))
                     return;
                 continue;
             }
@@ -324,7 +324,7 @@ public sealed partial class GuestCpu : IGuestCpu
     public bool InKernelMode(Vcpu vcpu) => !_inUser;
 
     /// <summary>Executes one micro-operation; true when it started a VCPU operation (time passes).</summary>
-    private bool Execute(Op op)
+    private bool Execute(in Op op)
     {
         _inUser = op.Kind == Micro.Compute && op.User;
         switch (op.Kind)

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using PleSim.Hypervisor;
 using PleSim.Plugins;
 
@@ -47,6 +48,8 @@ public sealed class GuestSpinLock : ISpinTarget
     private struct Waiter
     {
         public GuestCpu Cpu;
+        public Vcpu Vcpu;        // Cpu.Vcpu, kept here so scans over the waiters read one object less
+        public int VcpuIndex;    // Vcpu.Index: its bit in the VM's spinning mask
         public long Ticket;
         public long Since;
         public long BusyAtStall; // its VCPU's spin + PAUSE-exit time when the current stall began (or it joined it)
@@ -139,7 +142,7 @@ public sealed class GuestSpinLock : ISpinTarget
             return false;
         foreach (var w in _waiters)
         {
-            if (w.Cpu.Vcpu == candidate && w.Ticket < token)
+            if (w.Vcpu == candidate && w.Ticket < token)
                 return true; // ahead in line: the lock reaches us only after it had its turn
         }
         return false;
@@ -155,8 +158,8 @@ public sealed class GuestSpinLock : ISpinTarget
     {
         if (Owner is { } o)
             return GroundTruth.HolderCause(o.Vcpu);
-        if (IsFifo && _waiters.Count > 0 && _waiters[0].Cpu.Vcpu != spinner)
-            return GroundTruth.NextWaiterCause(_waiters[0].Cpu.Vcpu); // waiters are kept in ticket order
+        if (IsFifo && _waiters.Count > 0 && _waiters[0].Vcpu != spinner)
+            return GroundTruth.NextWaiterCause(_waiters[0].Vcpu); // waiters are kept in ticket order
         return SpinCause.Contention;
     }
 
@@ -165,10 +168,11 @@ public sealed class GuestSpinLock : ISpinTarget
     {
         if (Owner?.Vcpu == candidate)
             return SpinRelation.Holder;
-        for (int i = 0; i < _waiters.Count; i++)
+        var ws = CollectionsMarshal.AsSpan(_waiters);
+        for (int i = 0; i < ws.Length; i++)
         {
-            var w = _waiters[i];
-            if (w.Cpu.Vcpu != candidate)
+            ref var w = ref ws[i];
+            if (w.Vcpu != candidate)
                 continue;
             if (!IsFifo || w.Ticket > token)
                 return SpinRelation.OtherSpinner;
@@ -180,8 +184,15 @@ public sealed class GuestSpinLock : ISpinTarget
     /// <summary>Ground truth: the owner or the line changed, so every waiter takes its spin cause again.</summary>
     private void ReclassifyWaiters()
     {
-        for (int i = 0; i < _waiters.Count; i++)
-            _waiters[i].Cpu.Vcpu.ReclassifySpin();
+        // ReclassifySpin does nothing unless the VCPU's time is accounted as spinning, which is
+        // what the VM's spinning mask records: test the mask instead of reading every waiter's VCPU.
+        var vm = _kernel.Vm;
+        var ws = CollectionsMarshal.AsSpan(_waiters);
+        for (int i = 0; i < ws.Length; i++)
+        {
+            if (vm.IsSpinning(ws[i].VcpuIndex))
+                ws[i].Vcpu.ReclassifySpin();
+        }
     }
 
     /// <summary>The fast path: take the lock now, or join the waiters (returning the ticket to spin for).</summary>
@@ -232,7 +243,7 @@ public sealed class GuestSpinLock : ISpinTarget
         Contended++;
         if (Owner is { } o && o.Vcpu.Preempted)
             HolderPreemptedAtSpin++;
-        _waiters.Add(new Waiter { Cpu = cpu, Ticket = token, Since = Now, BusyAtStall = _stalledSince >= 0 ? Busy(cpu) : 0 });
+        _waiters.Add(new Waiter { Cpu = cpu, Vcpu = cpu.Vcpu, VcpuIndex = cpu.Vcpu.Index, Ticket = token, Since = Now, BusyAtStall = _stalledSince >= 0 ? Busy(cpu) : 0 });
         return false;
     }
 
@@ -404,9 +415,10 @@ public sealed class GuestSpinLock : ISpinTarget
 
     private int IndexOf(Vcpu vcpu)
     {
-        for (int i = 0; i < _waiters.Count; i++)
+        var ws = CollectionsMarshal.AsSpan(_waiters);
+        for (int i = 0; i < ws.Length; i++)
         {
-            if (_waiters[i].Cpu.Vcpu == vcpu)
+            if (ws[i].Vcpu == vcpu)
                 return i;
         }
         return -1;

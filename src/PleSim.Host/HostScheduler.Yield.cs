@@ -62,6 +62,9 @@ public sealed partial class HostScheduler
 
     private long _rqLockSectionFloorNs;
 
+    // Rqs[cpu].Lock for every CPU, one load away (DoubleRqLock reaches a different CPU's lock per call).
+    private readonly RqLock[] _rqLocks;
+
     /// <summary>
     /// The shortest section any <see cref="DoubleRqLock"/> caller books (one acquisition plus the
     /// hold: a same-CPU yield_to). Declared once by the hypervisor; gaps between bookings shorter
@@ -96,8 +99,8 @@ public sealed partial class HostScheduler
     public long DoubleRqLock(int cpu, int pCpu, long startNs, long acquireNs, long holdNs)
     {
         long now = _sim.Now.Ns;
-        var a = Rqs[cpu].Lock;
-        var b = Rqs[pCpu].Lock;
+        var a = _rqLocks[cpu];
+        var b = _rqLocks[pCpu];
         a.Prune(now);
         b.Prune(now);
         long len = (cpu == pCpu ? 1 : 2) * acquireNs + holdNs;
@@ -109,16 +112,21 @@ public sealed partial class HostScheduler
             t = Math.Max(t, Math.Max(a.LastEnd, b.LastEnd));
             return t + len; // not booked: too many bookings ahead (never seen; keeps the loop allocation-free)
         }
-        bool moved = true;
-        while (moved)
-        {
-            moved = a.Push(ref t, len);
-            if (b != a)
-                moved |= b.Push(ref t, len);
-        }
-        a.Book(t, len);
+        // After a Push, [t, t + len) is free in that lock; alternate until one call leaves t where
+        // it was (then it is free in both). The same t as repeating both until neither moves.
+        // The last Push on each lock was made at the final t or moved t to it, so the place it
+        // found for a booking there is current: book without searching again.
+        a.Push(ref t, len, out int atA);
+        int atB = 0;
         if (b != a)
-            b.Book(t, len);
+        {
+            while (b.Push(ref t, len, out atB) && a.Push(ref t, len, out atA))
+            {
+            }
+        }
+        a.BookAt(t, len, atA);
+        if (b != a)
+            b.BookAt(t, len, atB);
         return t + len;
     }
 

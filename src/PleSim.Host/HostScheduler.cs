@@ -46,6 +46,7 @@ public sealed partial class HostScheduler
         int n = topology.NrCpus;
         Tun = EffectiveTunables.For(_tunables, n);
         Rqs = new RunQueue[n];
+        _rqLocks = new RqLock[n];
         RootGroup = new TaskGroup("/", null, Weights.Nice0Load, n);
         _groups.Add(RootGroup);
         _tickTimers = new HrTimer[n];
@@ -64,6 +65,7 @@ public sealed partial class HostScheduler
             idle.OnCpu = true;
             var rq = new RunQueue(cpu, idle) { AvgIdle = 2 * _tunables.MigrationCostNs.Ns };
             Rqs[cpu] = rq;
+            _rqLocks[cpu] = rq.Lock;
             rq.Cfs = new CfsRq(rq, RootGroup);
             RootGroup.CfsRq[cpu] = rq.Cfs;
             _tickTimers[cpu] = new HrTimer(sim, tick, cpu);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using PleSim.Host;
 
 namespace PleSim.Hypervisor;
@@ -146,6 +147,7 @@ public static class GroundTruth
     public static readonly SpinCause[] Causes = Enum.GetValues<SpinCause>();
     public static readonly YieldLabel[] Labels = Enum.GetValues<YieldLabel>();
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static VcpuPresence Presence(VcpuTime category) => category switch
     {
         VcpuTime.GuestRun or VcpuTime.GuestSpin => VcpuPresence.InGuest,

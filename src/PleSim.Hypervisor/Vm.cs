@@ -28,6 +28,9 @@ public sealed class Vm
     /// <summary>Ground truth (oracle, read-only): bit i set while VCPU i's time is accounted as spinning.</summary>
     internal CpuMask SpinningMask;
 
+    /// <summary>Ground truth (oracle, read-only): VCPU <paramref name="index"/>'s time is accounted as spinning (<see cref="VcpuTime.GuestSpin"/>).</summary>
+    public bool IsSpinning(int index) => SpinningMask.Contains(index);
+
     /// <summary>
     /// Ground truth (oracle, read-only): every spinning VCPU of this VM (except
     /// <paramref name="except"/>) takes its spin cause again. Called when a VCPU's presence

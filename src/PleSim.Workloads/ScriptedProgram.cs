@@ -23,7 +23,8 @@ public abstract class ScriptedProgram : IThreadProgram, IGuestCallback
         }
         var a = _buf[_head];
         _buf[_head] = default;
-        _head = (_head + 1) % _buf.Length;
+        if (++_head == _buf.Length) // wrap by compare, not % (an integer division per action)
+            _head = 0;
         _count--;
         return a;
     }
@@ -40,7 +41,10 @@ public abstract class ScriptedProgram : IThreadProgram, IGuestCallback
     {
         if (_count == _buf.Length)
             Grow();
-        _buf[(_head + _count) % _buf.Length] = a;
+        int i = _head + _count; // both below the length: one subtraction wraps
+        if (i >= _buf.Length)
+            i -= _buf.Length;
+        _buf[i] = a;
         _count++;
     }
 
@@ -53,7 +57,7 @@ public abstract class ScriptedProgram : IThreadProgram, IGuestCallback
         {
             if (_count == _buf.Length)
                 Grow();
-            _head = (_head - 1 + _buf.Length) % _buf.Length;
+            _head = (_head == 0 ? _buf.Length : _head) - 1;
             _buf[_head] = actions[i];
             _count++;
         }
