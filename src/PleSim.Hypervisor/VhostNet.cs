@@ -71,13 +71,13 @@ public sealed class VhostNet : ITaskBody, IWorkDone, IIoEventFd
     private readonly HostScheduler _host;
     private readonly Vcpu _irqVcpu;
     private readonly int _vector;
-    private readonly IntRing _txAvail;    // TX virtqueue: packets the guest added, not yet taken
-    private readonly IntRing _wire;       // on the wire / at the peer, in order of their return
-    private readonly LongRing _wireAt;    // when each returns to the host's NIC
-    private readonly IntRing _nic;        // in the host's receive path
-    private readonly LongRing _nicAt;     // when each reaches the tap socket
-    private readonly IntRing _tapRx;      // the tap socket's receive queue
-    private readonly IntRing _rxUsed;     // RX virtqueue: used buffers the guest has not taken
+    private readonly Ring<int> _txAvail;    // TX virtqueue: packets the guest added, not yet taken
+    private readonly Ring<int> _wire;       // on the wire / at the peer, in order of their return
+    private readonly Ring<long> _wireAt;    // when each returns to the host's NIC
+    private readonly Ring<int> _nic;        // in the host's receive path
+    private readonly Ring<long> _nicAt;     // when each reaches the tap socket
+    private readonly Ring<int> _tapRx;      // the tap socket's receive queue
+    private readonly Ring<int> _rxUsed;     // RX virtqueue: used buffers the guest has not taken
     private readonly Work[] _workList = new Work[2];
     private int _workHead, _workCount;
     private bool _txQueued, _rxQueued;
@@ -99,13 +99,13 @@ public sealed class VhostNet : ITaskBody, IWorkDone, IIoEventFd
         Settings = settings;
         Name = name;
         int cap = Math.Max(1, maxInFlight);
-        _txAvail = new IntRing(cap);
-        _wire = new IntRing(cap);
-        _wireAt = new LongRing(cap);
-        _nic = new IntRing(cap);
-        _nicAt = new LongRing(cap);
-        _tapRx = new IntRing(cap);
-        _rxUsed = new IntRing(cap);
+        _txAvail = new Ring<int>(cap);
+        _wire = new Ring<int>(cap);
+        _wireAt = new Ring<long>(cap);
+        _nic = new Ring<int>(cap);
+        _nicAt = new Ring<long>(cap);
+        _tapRx = new Ring<int>(cap);
+        _rxUsed = new Ring<int>(cap);
         _wireTimer = new HrTimer(kvm.Sim, new Arrival(this), 0);
         _nicTimer = new HrTimer(kvm.Sim, new Arrival(this), 1);
         var affinity = settings.WorkerCpu >= 0 ? CpuMask.Of(settings.WorkerCpu) : (CpuMask?)null;
@@ -337,50 +337,28 @@ public sealed class VhostNet : ITaskBody, IWorkDone, IIoEventFd
         }
     }
 
-    /// <summary>A fixed-capacity FIFO of ints (no allocation after construction).</summary>
-    private sealed class IntRing(int capacity)
+    /// <summary>A fixed-capacity FIFO (no allocation after construction).</summary>
+    private sealed class Ring<T>(int capacity) where T : struct
     {
-        private readonly int[] _a = new int[capacity];
+        private readonly T[] _a = new T[capacity];
         private int _head;
         public int Count { get; private set; }
+        public T Peek() => _a[_head];
 
-        public void Push(int v)
+        public void Push(T v)
         {
             if (Count == _a.Length)
                 throw new InvalidOperationException("vhost-net: more packets in flight than the rings hold");
-            _a[(_head + Count) % _a.Length] = v;
+            int i = _head + Count;
+            _a[i >= _a.Length ? i - _a.Length : i] = v;
             Count++;
         }
 
-        public int Pop()
+        public T Pop()
         {
-            int v = _a[_head];
-            _head = (_head + 1) % _a.Length;
-            Count--;
-            return v;
-        }
-    }
-
-    /// <summary>A fixed-capacity FIFO of longs.</summary>
-    private sealed class LongRing(int capacity)
-    {
-        private readonly long[] _a = new long[capacity];
-        private int _head;
-        public int Count { get; private set; }
-        public long Peek() => _a[_head];
-
-        public void Push(long v)
-        {
-            if (Count == _a.Length)
-                throw new InvalidOperationException("vhost-net: more packets in flight than the rings hold");
-            _a[(_head + Count) % _a.Length] = v;
-            Count++;
-        }
-
-        public long Pop()
-        {
-            long v = _a[_head];
-            _head = (_head + 1) % _a.Length;
+            T v = _a[_head];
+            if (++_head == _a.Length)
+                _head = 0;
             Count--;
             return v;
         }

@@ -343,14 +343,21 @@ public class CatalogCliTests
         }
     }
 
-    [Fact]
-    public void Pending_cases_are_never_run_even_among_all_and_each_is_named()
+    /// <summary>A copy of a shipped case, in a directory of its own, with its pre-registration undone.</summary>
+    private static (string Dir, string File) PendingCopy(string caseName)
     {
         var dir = Path.Combine(Path.GetTempPath(), $"plesim-case-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
-        var file = Path.Combine(dir, "riel-2011-boot.yaml");
-        var text = File.ReadAllText(CliTests.Repo("cases", "riel-2011-boot.yaml"));
+        var file = Path.Combine(dir, caseName + ".yaml");
+        var text = File.ReadAllText(CliTests.Repo("cases", caseName + ".yaml"));
         File.WriteAllText(file, System.Text.RegularExpressions.Regex.Replace(text, "preregistered_commit: [0-9a-f]+", "preregistered_commit: pending"));
+        return (dir, file);
+    }
+
+    [Fact]
+    public void Pending_cases_are_never_run_even_among_all_and_each_is_named()
+    {
+        var (dir, file) = PendingCopy("riel-2011-boot");
         try
         {
             var pending = PleSim.Experiments.Catalog.CaseLoader.LoadFile(file);
@@ -375,11 +382,7 @@ public class CatalogCliTests
     [Fact]
     public void A_case_file_that_is_not_preregistered_is_checked_but_never_run()
     {
-        var dir = Path.Combine(Path.GetTempPath(), $"plesim-case-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
-        var file = Path.Combine(dir, "riel-2011-boot.yaml");
-        var text = File.ReadAllText(CliTests.Repo("cases", "riel-2011-boot.yaml"));
-        File.WriteAllText(file, System.Text.RegularExpressions.Regex.Replace(text, "preregistered_commit: [0-9a-f]+", "preregistered_commit: pending"));
+        var (dir, file) = PendingCopy("riel-2011-boot");
         try
         {
             var (code, output, err) = Plesim("reproduce", file, "--json");
