@@ -17,6 +17,13 @@ public enum FairClass
 
     /// <summary>EEVDF at v6.14 with NO_DELAY_DEQUEUE: PICK_BUDDY (on) — an eligible next buddy is picked, so yield_to steers the pick.</summary>
     Eevdf614,
+
+    /// <summary>
+    /// EEVDF at v6.17 with NO_DELAY_DEQUEUE: as 6.14, and <c>yield_task_fair</c> forfeits an
+    /// eligible yielder's remaining request (commit 79104becf42b, "sched/fair: Forfeit vruntime on
+    /// yield", merged for 6.17 and taken into 6.12.y stable).
+    /// </summary>
+    Eevdf617,
 }
 
 /// <summary>
@@ -34,7 +41,7 @@ public sealed partial class HostScheduler
     public long BaseSliceNs => Tun.MinGranularityNs;
 
     /// <summary>Whether <c>pick_next_entity</c> takes an eligible next buddy: NEXT_BUDDY up to 6.13, PICK_BUDDY from 6.14.</summary>
-    private bool PickNextBuddy => _features.Class == FairClass.Eevdf614 ? _features.PickBuddy : _features.NextBuddy;
+    private bool PickNextBuddy => _features.Class >= FairClass.Eevdf614 ? _features.PickBuddy : _features.NextBuddy;
 
     // ---------------------------------------------------------------- the average and eligibility
 
@@ -489,7 +496,12 @@ public sealed partial class HostScheduler
 
     // ---------------------------------------------------------------- yield
 
-    /// <summary><c>yield_task_fair</c> (6.6–6.14): clear buddies, update_curr, and push the deadline one request further (no skip buddy any more).</summary>
+    /// <summary>
+    /// <c>yield_task_fair</c>: clear buddies, update_curr, then (6.6–6.14) push the deadline one
+    /// request further (no skip buddy any more), or (6.17) forfeit the rest of the request if the
+    /// yielder is eligible — its vruntime jumps to its deadline, the deadline moves one request on
+    /// and min_vruntime follows; an ineligible yielder keeps both (the other entity is picked anyway).
+    /// </summary>
     private void YieldTaskEevdf(RunQueue rq)
     {
         var curr = rq.Curr;
@@ -499,10 +511,20 @@ public sealed partial class HostScheduler
             return;
         ClearBuddiesEevdf(cfsRq, se);
         UpdateCurr(cfsRq);
-        se.Deadline += Weights.CalcDeltaFair(se.Slice, ref se.Load);
+        if (_features.Class < FairClass.Eevdf617)
+        {
+            se.Deadline += Weights.CalcDeltaFair(se.Slice, ref se.Load);
+            return;
+        }
+        if (EntityEligible(cfsRq, se))
+        {
+            se.Vruntime = se.Deadline;
+            se.Deadline += Weights.CalcDeltaFair(se.Slice, ref se.Load);
+            UpdateMinVruntimeEevdf(cfsRq);
+        }
     }
 
-    /// <summary><c>yield_to_task_fair</c> (6.6–6.14): next buddy up the target's hierarchy, then yield. Whether the pick honours the buddy depends on the version.</summary>
+    /// <summary><c>yield_to_task_fair</c> (6.6–6.17): next buddy up the target's hierarchy, then yield. Whether the pick honours the buddy depends on the version.</summary>
     private bool YieldToTaskEevdf(RunQueue rq, HostTask p)
     {
         if (!p.Se.OnRq)

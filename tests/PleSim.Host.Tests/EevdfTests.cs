@@ -231,6 +231,54 @@ public class EevdfTests
     }
 
     [Fact]
+    public void From_6_17_an_eligible_yielder_forfeits_the_rest_of_its_request()
+    {
+        // yield_task_fair with 79104becf42b (6.17): an eligible yielder's vruntime jumps to its
+        // deadline and the deadline moves one request on. Same start as the 6.6–6.14 case above:
+        // at 1.2 ms B (v=0.2e6, d=0.375e6) yields while eligible (V=0.6e6) ⇒ v=0.375e6, d=1.125e6;
+        // V=(1e6+0.375e6)/2=0.6875e6 leaves A ineligible, so B runs on. At 1.4 ms B (v=0.575e6,
+        // V=0.7875e6) yields again ⇒ v=1.125e6, d=1.875e6; now V=1.0625e6 and only A (v=1e6) is
+        // eligible ⇒ A runs from 1.4 ms, where 6.6–6.14 keep B until the 3 ms tick.
+        var kit = Kit(FairClass.Eevdf617);
+        var a = kit.Hog("A");
+        var b = kit.Hog("B");
+        At(kit, 1200);
+        Assert.Same(b, kit.Host.Rqs[0].Curr);
+        kit.Host.Yield(b);
+        Assert.Equal(M + 375_000, b.Se.Vruntime);
+        Assert.Equal(M + 1_125_000, b.Se.Deadline);
+        At(kit, 1400);
+        Assert.Same(b, kit.Host.Rqs[0].Curr);
+        kit.Host.Yield(b);
+        Assert.Equal(M + 1_125_000, b.Se.Vruntime);
+        Assert.Equal(M + 1_875_000, b.Se.Deadline);
+        At(kit, 1500);
+        Assert.Same(a, kit.Host.Rqs[0].Curr);
+        Assert.Equal(2, b.NrYieldSchedules);
+        Assert.Equal(1, b.NrYieldsKeptCpu);
+    }
+
+    [Theory]
+    [InlineData(FairClass.Eevdf614, 375_000 + 750_000)]
+    [InlineData(FairClass.Eevdf617, 375_000)]
+    public void An_ineligible_yielder_keeps_its_deadline_from_6_17_and_pushes_it_before(FairClass cls, long deadline)
+    {
+        // A at 0.2 ms (v=0.2e6) is ahead of B (v=0, V=0.1e6): ineligible. 6.6–6.14 push its
+        // deadline one request (0.375e6 → 1.125e6); 6.17 leaves vruntime and deadline alone.
+        // Either way pick_eevdf takes B.
+        var kit = Kit(cls);
+        var a = kit.Hog("A");
+        var b = kit.Hog("B");
+        At(kit, 200);
+        Assert.Same(a, kit.Host.Rqs[0].Curr);
+        kit.Host.Yield(a);
+        Assert.Equal(M + deadline, a.Se.Deadline);
+        Assert.Equal(M + 200_000, a.Se.Vruntime);
+        At(kit, 300);
+        Assert.Same(b, kit.Host.Rqs[0].Curr);
+    }
+
+    [Fact]
     public void An_ineligible_yielder_hands_the_cpu_on_and_counts_no_kept_yield()
     {
         // A at 0.2 ms is ahead of B (V=0.1e6): the yield moves its deadline and pick_eevdf takes B.

@@ -47,14 +47,15 @@ public sealed record HostSettings
         }
     }
 
-    /// <summary>The values of <c>host.scheduler</c>: CFS of 2.6.39, or EEVDF as fair.c has it at 6.6, 6.12 and 6.14 (decision 0024).</summary>
-    public static readonly string[] Schedulers = ["cfs-2.6.39", "eevdf-6.6", "eevdf-6.12", "eevdf-6.14"];
+    /// <summary>The values of <c>host.scheduler</c>: CFS of 2.6.39, or EEVDF as fair.c has it at 6.6, 6.12, 6.14 and 6.17 (decision 0024).</summary>
+    public static readonly string[] Schedulers = ["cfs-2.6.39", "eevdf-6.6", "eevdf-6.12", "eevdf-6.14", "eevdf-6.17"];
 
     public static FairClass ClassOf(string scheduler) => scheduler switch
     {
         "eevdf-6.6" => FairClass.Eevdf66,
         "eevdf-6.12" => FairClass.Eevdf612,
         "eevdf-6.14" => FairClass.Eevdf614,
+        "eevdf-6.17" => FairClass.Eevdf617,
         _ => FairClass.Cfs2639,
     };
 }
