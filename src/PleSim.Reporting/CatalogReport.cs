@@ -68,7 +68,10 @@ public static class CatalogReport
             {
                 string pub = row.Values[i] is double v ? Num(v) : "–";
                 var sim = r.Simulated(new CellRef(row.Name, c.Published.Columns[i]));
-                string s = sim is { } x ? $"{Num(x.Mean)} [{Num(x.Low)}, {Num(x.High)}]" : r.Case.IsExpressible ? "(no value)" : "(not simulated)";
+                // A cell whose runs all gave the same value (every cost fixed, no random input) says so
+                // rather than printing a zero-width interval, as the run and sweep tables do.
+                string s = sim is { } x ? (x.Low == x.High ? $"{Num(x.Mean)} {Formats.AllRunsEqual}" : $"{Num(x.Mean)} [{Num(x.Low)}, {Num(x.High)}]")
+                    : r.Case.IsExpressible ? "(no value)" : "(not simulated)";
                 cells.Add(Markup.Escape($"{pub}\n{s}"));
             }
             t.AddRow(cells.ToArray());
@@ -91,7 +94,7 @@ public static class CatalogReport
         {
             string pub = p.OnPublished == Judgement.NoValue ? "no numbers" : $"{Word(p.OnPublished)} on {Vals(p.PublishedValues, false)}";
             string sim = !c.IsExpressible ? "not simulated" : p.OnSimulated == Judgement.NoValue ? "no value" : $"{Word(p.OnSimulated)} on {Vals(p.SimulatedValues, true)}"
-                + (p.SimulatedDifference is { } d ? $", paired difference {Num(d.Mean)} [{Num(d.Low)}, {Num(d.High)}]" : "");
+                + (p.SimulatedDifference is { } d ? $", paired difference {Num(d.Mean)} {(d.Low == d.High ? "(all pairs equal)" : $"[{Num(d.Low)}, {Num(d.High)}]")}" : "");
             lines.Add($"  {p.Predicate.Claim}: {p.Predicate} — published: {pub} | simulated: {sim}");
         }
         if (c.Calibrate is { } k)

@@ -343,6 +343,18 @@ public class CatalogCliTests
         }
     }
 
+    [Fact]
+    public void A_cell_whose_runs_are_all_equal_says_so_instead_of_a_zero_width_interval()
+    {
+        // wanpeng-2015's cells have fixed costs and no random input: every run of a cell is the same.
+        var (code, output, err) = Plesim("reproduce", "wanpeng-2015-dynamic-halt-poll", "--quick");
+        Assert.True(code == 0, err);
+        Assert.Contains("(all runs equal)", output, StringComparison.Ordinal);
+        Assert.Contains("paired difference", output, StringComparison.Ordinal);
+        Assert.Contains("(all pairs equal)", output, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"\[(-?[0-9][0-9.,E+-]*), \1\]", output);
+    }
+
     /// <summary>A copy of a shipped case, in a directory of its own, with its pre-registration undone.</summary>
     private static (string Dir, string File) PendingCopy(string caseName)
     {
