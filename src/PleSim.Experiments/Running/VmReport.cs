@@ -55,6 +55,13 @@ internal static class VmReport
             result.Vms.Add(rec);
 
             string p = vm.Name + ".";
+            // KVM halt polling (kvm.halt_poll_ns), for the wake-up-bound workloads: polls that saw a
+            // wake-up before the limit, and the share of VCPU time spent polling.
+            void KvmHaltPollMetrics()
+            {
+                result.AddMetric(p + "kvm_halt_poll_success_rate", D("halt_poll_attempts") > 0 ? D("halt_poll_successful") / D("halt_poll_attempts") : double.NaN);
+                result.AddMetric(p + "frac_kvm_halt_poll", D("halt_poll_ns") / vcpuNs);
+            }
             result.AddMetric(p + "cpus_used", cpuNs / (seconds * 1e9));
             result.AddMetric(p + "frac_spin", D("time.spin") / vcpuNs);
             result.AddMetric(p + "frac_pause_exit", D("time.pause_exit") / vcpuNs);
@@ -210,9 +217,7 @@ internal static class VmReport
                 result.AddMetric(p + "receiver_sleeps_per_message", msgs > 0 ? D("pingpong.receiver_sleeps") / msgs : double.NaN);
                 result.AddMetric(p + "ipi_exits_per_message", msgs > 0 ? D("ipi_exits") / msgs : double.NaN);
                 result.AddMetric(p + "hlt_exits_per_message", msgs > 0 ? D("hlt_exits") / msgs : double.NaN);
-                // KVM halt polling (kvm.halt_poll_ns): polls that saw a wake-up before the limit, and polling time.
-                result.AddMetric(p + "kvm_halt_poll_success_rate", D("halt_poll_attempts") > 0 ? D("halt_poll_successful") / D("halt_poll_attempts") : double.NaN);
-                result.AddMetric(p + "frac_kvm_halt_poll", D("halt_poll_ns") / vcpuNs);
+                KvmHaltPollMetrics();
             }
             if (vm.TcpRr is { } rr)
             {
@@ -227,8 +232,7 @@ internal static class VmReport
                 result.AddMetric(p + "vhost_notifies_per_transaction", tx > 0 ? D("vhost.notifies") / tx : double.NaN);
                 result.AddMetric(p + "virtio_net_interrupts_per_transaction", tx > 0 ? D("tcp_rr.rx_interrupts") / tx : double.NaN);
                 result.AddMetric(p + "hlt_exits_per_transaction", tx > 0 ? D("hlt_exits") / tx : double.NaN);
-                result.AddMetric(p + "kvm_halt_poll_success_rate", D("halt_poll_attempts") > 0 ? D("halt_poll_successful") / D("halt_poll_attempts") : double.NaN);
-                result.AddMetric(p + "frac_kvm_halt_poll", D("halt_poll_ns") / vcpuNs);
+                KvmHaltPollMetrics();
             }
             if (vm.Settings.Affinity is { } aff)
             {

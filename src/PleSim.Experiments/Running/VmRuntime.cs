@@ -104,9 +104,6 @@ public sealed class VmRuntime : IDisposable
     public Vm Vm { get; }
     public GuestKernel Kernel { get; }
     public AmqpPerftest? Amqp { get; }
-
-    /// <summary>Returns the workload's per-run arrays (see <see cref="PleSim.Engine.RunArrays{T}"/>); counters stay readable.</summary>
-    public void Dispose() => Amqp?.Dispose();
     public BootStorm? BootStorm { get; }
     public Ebizzy? Ebizzy { get; }
     public Kernbench? Kernbench { get; }
@@ -117,6 +114,9 @@ public sealed class VmRuntime : IDisposable
     public List<GuestHog> Hogs { get; } = [];
     public List<LockLoop> LockLoops { get; } = [];
     public string Name => Settings.Name;
+
+    /// <summary>Returns the workload's per-run arrays (see <see cref="PleSim.Engine.RunArrays{T}"/>); counters stay readable.</summary>
+    public void Dispose() => Amqp?.Dispose();
 
     /// <summary>Every cumulative counter of this VM by name, so a window is reported as end minus start.</summary>
     public Dictionary<string, double> Counters()
