@@ -207,7 +207,21 @@ public class TcpRrScenarioTests
     {
         var r = Run(Idle("vms[0].guest.timers=[]"));
         Assert.Equal(0, M(r, "idle.host_c0_share"));
-        Assert.Equal(0, M(r, "idle.guest_timer_expiries_per_second"));
+        // No guest.timers: no timer metric at all (rather than a zero that looks measured).
+        Assert.DoesNotContain(r.Metrics, kv => kv.Key == "idle.guest_timer_expiries_per_second");
+    }
+
+    [Fact]
+    public void Timer_expiries_are_reported_for_an_unpinned_vm_too()
+    {
+        // Guest timers do not depend on pinning: without vms[].affinity there is no C0 metric, but
+        // the expiries are still counted (1/s + 20/s per VCPU, two VCPUs).
+        var path = HostScenarioTests.Repo("scenarios", "workloads", "idle-timers.yaml");
+        var text = File.ReadAllText(path).Replace("    affinity: 0-1\n", "", StringComparison.Ordinal);
+        Assert.DoesNotContain("affinity:", text, StringComparison.Ordinal);
+        var r = Run(ScenarioLoader.LoadText(text, path, [Override.Parse("duration=2s")]));
+        Assert.DoesNotContain(r.Metrics, kv => kv.Key == "idle.host_c0_share");
+        Assert.Equal(2 * 21, M(r, "idle.guest_timer_expiries_per_second"), 1);
     }
 
     [Fact]

@@ -121,7 +121,7 @@ public static class MetricDefinitions
         new("*.hlt_exits_per_transaction", "1/transaction", "tcp-rr: HLT exits of the VM, per transaction"),
         new("*.host_c0_share", "fraction", "VMs with vms[].affinity: share of time the host CPUs of the affinity were in C0, i.e. running any task (a VCPU thread's halt polling included; the idle task's time is C-state time), over CPUs x window (decision 0045)"),
         new("*.host_c0_percent", "%", "VMs with vms[].affinity: host_c0_share in percent (the unit C-state residency tools such as turbostat print)"),
-        new("*.guest_timer_expiries_per_second", "1/s", "VMs with vms[].affinity: guest housekeeping timer (guest.timers) expiries on all its VCPUs, per second"),
+        new("*.guest_timer_expiries_per_second", "1/s", "VMs with guest.timers: housekeeping timer expiries on all its VCPUs, per second"),
         new("*.round_trips_per_second", "1/s", "pingpong: round trips (token there and back) of all pairs per second of elapsed time"),
         new("*.usecs_per_op", "us/op", "pingpong: elapsed time / round trips per pair, in microseconds (perf bench sched pipe's usecs/op)"),
         new("*.ns_per_switch", "ns", "pingpong: elapsed time / (2 x round trips per pair): one hand-over of the token (a context switch on a shared VCPU)"),

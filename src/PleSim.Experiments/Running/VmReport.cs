@@ -241,8 +241,9 @@ internal static class VmReport
                 double c0 = D("affinity_cpus_busy_ns") / (cpus * seconds * 1e9);
                 result.AddMetric(p + "host_c0_share", c0);
                 result.AddMetric(p + "host_c0_percent", 100 * c0);
-                result.AddMetric(p + "guest_timer_expiries_per_second", D("guest_timer_expiries") / seconds);
             }
+            if (vm.Kernel.Settings.Timers.Count > 0)
+                result.AddMetric(p + "guest_timer_expiries_per_second", D("guest_timer_expiries") / seconds);
             if (vm.Kernel.Mutexes.Count > 0)
             {
                 result.AddMetric(p + "mutex_acquisitions_per_second", D("mutex.acquisitions") / seconds);

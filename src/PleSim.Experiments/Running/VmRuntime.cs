@@ -274,6 +274,9 @@ public sealed class VmRuntime : IDisposable
             var m = aff.Mask;
             for (int cpu = m.First; cpu >= 0; cpu = m.Next(cpu + 1))
                 Add("affinity_cpus_busy_ns", _host.Rqs[cpu].BusyNs);
+        }
+        if (Kernel.Settings.Timers.Count > 0)
+        {
             foreach (var gc in Kernel.Cpus)
                 Add("guest_timer_expiries", gc.TimerExpiries);
         }
