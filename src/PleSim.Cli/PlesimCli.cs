@@ -11,8 +11,9 @@ public static partial class PlesimCli
     {
         var ctx = new CliContext(stdout, stderr);
         var root = new RootCommand(
-            "PleSim: a deterministic simulator of KVM guests on the Linux 2.6.39 scheduler, with Pause-Loop Exiting " +
-            "and its handlers (sleep, yield, the 2011 directed yield and later policies). " + ExitCodes.Help);
+            "PleSim: a deterministic simulator of KVM guests on a Linux host scheduler (CFS of 2.6.39, EEVDF of 6.6-6.17), " +
+            "with Pause-Loop Exiting and KVM's handlers from the 2011 directed yield to today's, and guest kernels from 2.6.39 to 6.x " +
+            "(ticket, paravirtual and queued spin locks, IPIs, halts). " + ExitCodes.Help);
         root.Subcommands.Add(ValidateCommand.Create(ctx));
         root.Subcommands.Add(ShowCommand.Create(ctx));
         root.Subcommands.Add(MetricsCommand.Create(ctx));

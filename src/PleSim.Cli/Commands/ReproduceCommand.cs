@@ -31,7 +31,7 @@ public static class ReproduceCommand
         var shardCount = new Option<int?>("--shard-count") { Description = "--uncertainty or the catalog: number of shards when the index comes from JOB_COMPLETION_INDEX" };
         var set = CommonOptions.Set();
         set.Description = "A what-if of the whole table: override a scenario key in every cell, e.g. --set vms[0].guest.tickless_idle=true (repeatable; not the grid's own keys)";
-        var cmd = new Command("reproduce", "Reproduce the seed's benchmark table (AMQP messages/s, two 4-VCPU guests on 4 CPUs)")
+        var cmd = new Command("reproduce", "Reproduce published results: riel-2011 (the 2011 directed-yield series' AMQP table, two 4-VCPU guests on 4 CPUs), a case of the catalog, or all of it as a scorecard")
         {
             experiment, runs, quick, json, outDir, cgroups, scenario, parallel, set, list,
             uncertainty, trajectories, levels, bandPoints, resume, shard, shardCount,
