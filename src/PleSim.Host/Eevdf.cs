@@ -6,6 +6,15 @@ public enum FairClass
     /// <summary>CFS of kernel/sched_fair.c, 2.6.39 (Fair*.cs).</summary>
     Cfs2639,
 
+    /// <summary>
+    /// CFS as kernel/sched/fair.c has it at v4.19, for what changed since 2.6.39 in wake-up
+    /// preemption, buddies and yield: a wake-up preemption makes the wakee the next buddy and
+    /// updates the entity where the two hierarchies meet, and a task going to sleep makes its
+    /// parent group entity the next buddy. Load tracking (PELT), group shares, domains and the load
+    /// balancer stay 2.6.39's (decision 0049).
+    /// </summary>
+    Cfs419,
+
     /// <summary>EEVDF, kernel/sched/fair.c at v6.6: NEXT_BUDDY (off) gates picking the next buddy.</summary>
     Eevdf66,
 
@@ -35,6 +44,12 @@ public enum FairClass
 /// docs/kernel-map.md lists them. Group entity weights still come from 2.6.39's
 /// <c>update_cfs_shares</c>, and the load balancer is 2.6.39's (decision 0024).
 /// </summary>
+public static class FairClasses
+{
+    /// <summary>Whether the class is one of the EEVDF versions (6.6 and later).</summary>
+    public static bool IsEevdf(this FairClass c) => c >= FairClass.Eevdf66;
+}
+
 public sealed partial class HostScheduler
 {
     /// <summary><c>sysctl_sched_base_slice</c>: 0.75 ms normalized, scaled like min_granularity was (it replaced it in 6.6).</summary>

@@ -52,7 +52,13 @@ public sealed partial class HostScheduler
         }
     }
 
-    /// <summary><c>check_preempt_wakeup</c>: preempt the running task for a woken one that is ahead by more than a wake-up granularity.</summary>
+    /// <summary>
+    /// <c>check_preempt_wakeup</c>: preempt the running task for a woken one that is ahead by more
+    /// than a wake-up granularity. 2.6.39 updates the running task's own queue, then compares where
+    /// the two hierarchies meet. 4.19 (<see cref="FairClass.Cfs419"/>) updates the queue where they
+    /// meet, so a group entity is compared with its current vruntime, and a preempting wakee becomes
+    /// the next buddy ("bias pick_next to pick the sched entity that is triggering this preemption").
+    /// </summary>
     private void CheckPreemptWakeup(RunQueue rq, HostTask p, int thisCpu)
     {
         var curr = rq.Curr;
@@ -62,16 +68,26 @@ public sealed partial class HostScheduler
         bool scale = cfsRq.NrRunning >= Tun.NrLatency;
         if (se == pse)
             return;
+        bool nextBuddyMarked = false;
         if (_features.NextBuddy && scale)
+        {
             SetNextBuddy(pse);
+            nextBuddyMarked = true;
+        }
         if (rq.NeedResched)
             return;
         if (!_features.WakeupPreempt)
             return;
-        UpdateCurr(cfsRq);
+        bool v419 = _features.Class == FairClass.Cfs419;
+        if (!v419)
+            UpdateCurr(cfsRq);
         FindMatchingSe(ref se, ref pse);
+        if (v419)
+            UpdateCurr(se.CfsRq);
         if (WakeupPreemptEntity(se, pse) != 1)
             return;
+        if (v419 && !nextBuddyMarked)
+            SetNextBuddy(pse);
         ReschedTask(rq, thisCpu);
         if (!se.OnRq)
             return;

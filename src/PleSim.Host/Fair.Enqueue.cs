@@ -148,9 +148,15 @@ public sealed partial class HostScheduler
         }
     }
 
-    /// <summary><c>dequeue_task_fair</c>.</summary>
+    /// <summary>
+    /// <c>dequeue_task_fair</c>. From 4.19's (<see cref="FairClass.Cfs419"/>): when a sleeping task
+    /// leaves a group queue that still holds others, the group's entity one level up becomes the
+    /// next buddy, so the CPU prefers another task of the same group if that is not unfair. The
+    /// load updates stay 2.6.39's.
+    /// </summary>
     private void DequeueTaskFair(RunQueue rq, HostTask p, DequeueFlags flags)
     {
+        bool taskSleep = (flags & DequeueFlags.Sleep) != 0;
         SchedEntity? se = p.Se;
         for (; se is not null; se = se.Parent)
         {
@@ -158,7 +164,11 @@ public sealed partial class HostScheduler
             DequeueEntity(cfsRq, se, flags);
             // Don't dequeue the parent if it has other entities besides us.
             if (cfsRq.Load.Weight != 0)
+            {
+                if (taskSleep && se.Parent is { } parent && _features.Class == FairClass.Cfs419)
+                    SetNextBuddy(parent);
                 break;
+            }
             flags |= DequeueFlags.Sleep;
         }
         for (; se is not null; se = se.Parent)

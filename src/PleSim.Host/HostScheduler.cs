@@ -42,7 +42,7 @@ public sealed partial class HostScheduler
         Topology = topology;
         _tunables = tunables ?? new SchedTunables();
         _features = features ?? new SchedFeatures();
-        _eevdf = _features.Class != FairClass.Cfs2639;
+        _eevdf = _features.Class.IsEevdf();
         int n = topology.NrCpus;
         Tun = EffectiveTunables.For(_tunables, n);
         Rqs = new RunQueue[n];

@@ -30,13 +30,13 @@ public static class SchedDomainBuilder
     /// SCHED_CAPACITY_SCALE (1024); smt_gain no longer exists.
     /// </summary>
     public static long CpuPower(HostTopology topo, FairClass cls) =>
-        cls == FairClass.Cfs2639 && topo.ThreadsPerCore > 1 ? SmtGain / topo.ThreadsPerCore : Weights.Nice0Load;
+        !cls.IsEevdf() && topo.ThreadsPerCore > 1 ? SmtGain / topo.ThreadsPerCore : Weights.Nice0Load;
 
     /// <summary>The domains of every CPU, lowest level first, after degenerate levels are removed.</summary>
     public static SchedDomain[][] Build(HostTopology topo, FairClass cls, long[] cpuPower)
     {
         var b = new Builder(topo, cls, cpuPower);
-        return cls == FairClass.Cfs2639 ? b.Build2639() : b.Build6x();
+        return cls.IsEevdf() ? b.Build6x() : b.Build2639();
     }
 
     /// <summary>A domain under construction (the kernel's struct before cpu_attach_domain).</summary>

@@ -60,7 +60,7 @@ internal sealed class SchedulerInvariants(HostScheduler s) : IInvariant
                     return $"{q}: the running entity is also in the tree";
                 if (q.TreeCount + (q.Curr is { OnRq: true } ? 1 : 0) != q.NrRunning)
                     return $"{q}: nr_running {q.NrRunning} but {q.TreeCount} queued + running";
-                if (s.Features.Class != FairClass.Cfs2639)
+                if (s.Features.Class.IsEevdf())
                 {
                     // EEVDF: avg_vruntime/avg_load are the tree's Σ key·w and Σ w.
                     long load = 0, sum = 0;

@@ -16,8 +16,9 @@ public class CompareTests
     [Fact]
     public void A_stack_preset_sets_the_host_scheduler_the_kvm_release_and_every_guest_kernel_with_its_lock()
     {
-        var prepared = PolicyComparison.Prepare(Amqp, ["stack-2011", "stack-2024", "stack-2011+oracle"], Short);
+        var prepared = PolicyComparison.Prepare(Amqp, ["stack-2011", "stack-2024", "stack-2011+oracle", "stack-2019"], Short);
         var (s2011, s2024, mixed) = (prepared[0].Scenario, prepared[1].Scenario, prepared[2].Scenario);
+        Assert.Equal("cfs-4.19", prepared[3].Scenario.Host.Scheduler);
         Assert.Equal("cfs-2.6.39", s2011.Host.Scheduler);
         Assert.Equal("2.6.39", s2011.Kvm.Version);
         Assert.Equal("directed-yield-2011", s2011.Kvm.PleHandler);

@@ -139,6 +139,7 @@ public class HostScenarioTests
 
     [Theory]
     [InlineData("cfs-2.6.39")]
+    [InlineData("cfs-4.19")]
     [InlineData("eevdf-6.6")]
     public void Hogs_on_an_overloaded_numa_node_spill_to_the_idle_node_by_cross_node_migrations(string scheduler)
     {

@@ -14,6 +14,7 @@ public class InvariantObservationTests
 {
     [Theory]
     [InlineData(FairClass.Cfs2639)]
+    [InlineData(FairClass.Cfs419)]
     [InlineData(FairClass.Eevdf66)]
     [InlineData(FairClass.Eevdf614)]
     public void A_checked_run_is_the_same_run(FairClass cls)

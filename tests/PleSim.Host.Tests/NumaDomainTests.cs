@@ -226,7 +226,7 @@ public class NumaDomainTests
             kit.RunMs(3);
             a.Affinity = b.Affinity = CpuMask.All(8);
             var top = kit.Host.Rqs[4].Domains[^1];
-            Assert.Equal(features.Class == FairClass.Cfs2639 ? "NODE" : "NUMA", top.Name);
+            Assert.Equal(features.Class.IsEevdf() ? "NUMA" : "NODE", top.Name);
             top.LastBalance = -1000;
             bool moved = kit.Host.LoadBalanceForTest(4, top, CpuIdleType.NewlyIdle);
             Assert.Equal(pulls, moved);

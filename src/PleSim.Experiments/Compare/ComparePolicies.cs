@@ -30,14 +30,15 @@ public sealed record PolicySpec(string Name, string Kind, IReadOnlyList<Override
 public static class ComparePolicies
 {
     /// <summary>
-    /// The stack presets, oldest first. Only one CFS is modelled (2.6.39), so the stacks between
-    /// 2011 and EEVDF keep it: they change KVM and the guest, not the host scheduler.
+    /// The stack presets, oldest first. The stacks between 2011 and EEVDF run <c>cfs-4.19</c>: CFS
+    /// with the wake-up and buddy rules of 4.19 (the next-buddy hints date from 3.0), and 2.6.39's
+    /// load tracking and balancing (decision 0049).
     /// </summary>
     public static readonly IReadOnlyList<StackPreset> Stacks =
     [
         new("stack-2011", "cfs-2.6.39", "2.6.39", "2.6.39", "the seed: CFS 2.6.39, KVM 2.6.39 directed yield, ticket-lock guest"),
-        new("stack-2014", "cfs-2.6.39", "3.18", "3.12", "KVM 3.18 (dynamic PLE window, 3.10 candidate rules), PV ticket-lock guest 3.12; host CFS stays 2.6.39 (no later CFS modelled)"),
-        new("stack-2019", "cfs-2.6.39", "4.19", "4.16", "KVM 4.19 (kernel-mode candidates, halt polling), PV qspinlock + PV TLB flush guest 4.16; host CFS stays 2.6.39"),
+        new("stack-2014", "cfs-4.19", "3.18", "3.12", "KVM 3.18 (dynamic PLE window, 3.10 candidate rules), PV ticket-lock guest 3.12; host CFS with 4.19's wake-up and buddy rules"),
+        new("stack-2019", "cfs-4.19", "4.19", "4.16", "CFS 4.19 host (wake-up and buddy rules), KVM 4.19 (kernel-mode candidates, halt polling), PV qspinlock + PV TLB flush guest 4.16"),
         new("stack-2024", "eevdf-6.6", "6.1", "6.1", "EEVDF 6.6 host, KVM 6.1 (ready candidates, halt polling with shrink), PV qspinlock + PV TLB flush + PV sched yield guest 6.1"),
         new("stack-today", "eevdf-6.17", "6.13", "6.1", "EEVDF 6.17 host (yield forfeits the rest of the request), KVM 6.13 (single-loop candidate walk), guest 6.1 (the latest guest preset)"),
     ];

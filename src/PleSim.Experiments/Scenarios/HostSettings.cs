@@ -47,11 +47,12 @@ public sealed record HostSettings
         }
     }
 
-    /// <summary>The values of <c>host.scheduler</c>: CFS of 2.6.39, or EEVDF as fair.c has it at 6.6, 6.12, 6.14 and 6.17 (decision 0024).</summary>
-    public static readonly string[] Schedulers = ["cfs-2.6.39", "eevdf-6.6", "eevdf-6.12", "eevdf-6.14", "eevdf-6.17"];
+    /// <summary>The values of <c>host.scheduler</c>: CFS of 2.6.39 and 4.19 (decision 0049), or EEVDF as fair.c has it at 6.6, 6.12, 6.14 and 6.17 (decision 0024).</summary>
+    public static readonly string[] Schedulers = ["cfs-2.6.39", "cfs-4.19", "eevdf-6.6", "eevdf-6.12", "eevdf-6.14", "eevdf-6.17"];
 
     public static FairClass ClassOf(string scheduler) => scheduler switch
     {
+        "cfs-4.19" => FairClass.Cfs419,
         "eevdf-6.6" => FairClass.Eevdf66,
         "eevdf-6.12" => FairClass.Eevdf612,
         "eevdf-6.14" => FairClass.Eevdf614,
