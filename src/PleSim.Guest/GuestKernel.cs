@@ -211,9 +211,23 @@ public sealed class GuestKernel
     /// <summary>
     /// Where a woken thread goes: its previous VCPU or the waker's (<c>wake_affine</c>), then, with
     /// a one-socket topology, an idle VCPU of the package (<c>select_idle_sibling</c>); with
-    /// QEMU's <c>-smp N</c> (N sockets) there is no cache-sharing domain to search.
+    /// QEMU's <c>-smp N</c> (N sockets) there is no cache-sharing domain to search. With
+    /// <see cref="GuestSettings.AvailableIdleCpu"/> (4.19's <c>select_idle_sibling</c>) "idle" is
+    /// <see cref="AvailableIdleCpu"/>: an idle VCPU whose steal-time flag says it is preempted is
+    /// passed over.
     /// </summary>
     internal GuestCpu SelectWakeTarget(GuestThread t, GuestCpu waker)
+    {
+        var cpu = SelectIdleSibling(t, waker);
+        if (cpu.IsIdle && GuestCpu.VcpuIsPreempted(cpu))
+            WakeupsToPreemptedIdleVcpu++;
+        return cpu;
+    }
+
+    /// <summary>Woken threads sent to an idle VCPU whose steal-time flag said it was preempted (they wait for the host to run it).</summary>
+    public long WakeupsToPreemptedIdleVcpu { get; private set; }
+
+    private GuestCpu SelectIdleSibling(GuestThread t, GuestCpu waker)
     {
         var prev = Cpus[t.Cpu];
         if (t.Affinity.IsOnly(prev.Index))
@@ -226,21 +240,31 @@ public sealed class GuestKernel
         else
             target = prev;
         // select_idle_sibling: this CPU or the previous one if idle, ...
-        if (target == waker && waker.IsIdle)
+        if (target == waker && AvailableIdleCpu(waker))
             return waker;
-        if (target == prev && prev.IsIdle)
+        if (target == prev && AvailableIdleCpu(prev))
             return prev;
         if (Settings.Topology == GuestTopology.Cores)
         {
             // ... else the first idle allowed CPU of the package.
             foreach (var c in Cpus)
             {
-                if (c.IsIdle && t.AllowedOn(c.Index))
+                if (AvailableIdleCpu(c) && t.AllowedOn(c.Index))
                     return c;
             }
         }
         return target;
     }
+
+    /// <summary>
+    /// Whether <paramref name="c"/> can take a woken thread at once: <c>idle_cpu</c>, and from 4.19
+    /// (<see cref="GuestSettings.AvailableIdleCpu"/>) also not <c>vcpu_is_preempted</c>
+    /// (kernel/sched/core.c v4.19 <c>available_idle_cpu</c>, which <c>select_idle_sibling</c> and the
+    /// idle-core/idle-CPU scans call; commit 943d355d7fee). A halted VCPU is not preempted (its
+    /// thread blocked), so this passes over only idle VCPUs the host preempted before they halted.
+    /// </summary>
+    internal bool AvailableIdleCpu(GuestCpu c) =>
+        c.IsIdle && !(Settings.AvailableIdleCpu && GuestCpu.VcpuIsPreempted(c));
 
     /// <summary>
     /// <c>wake_affine</c> with every thread weighing NICE_0_LOAD and the guest's package-level

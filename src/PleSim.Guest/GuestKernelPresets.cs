@@ -33,5 +33,10 @@ public static class GuestKernelPresets
         // (docs/decisions/0027).
         "5.3" or "5.10" or "6.1" => s with { KernelVersion = version, Spinlock = SpinlockKind.PvQueued, PvTlbFlush = true, PvSchedYield = true, PvSendIpi = true, VcpuIsPreemptedCheck = true },
         _ => throw new ArgumentOutOfRangeException(nameof(version), version, "unknown guest kernel version"),
+    } with
+    {
+        // select_idle_sibling's available_idle_cpu (vcpu_is_preempted), read in v4.19; commit
+        // 943d355d7fee came after 4.16 was released.
+        AvailableIdleCpu = Array.IndexOf(Versions, version) >= Array.IndexOf(Versions, "5.3"),
     };
 }

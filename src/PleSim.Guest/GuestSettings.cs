@@ -189,6 +189,13 @@ public sealed record GuestSettings
     /// </summary>
     public bool VcpuIsPreemptedCheck { get; init; }
 
+    /// <summary>
+    /// Wake-up placement skips idle VCPUs that <c>vcpu_is_preempted</c> says are preempted
+    /// (<c>available_idle_cpu</c> in <c>select_idle_sibling</c>; in v4.19, not in the 4.16 preset;
+    /// commit 943d355d7fee). False: any idle VCPU will do (<c>idle_cpu</c> only).
+    /// </summary>
+    public bool AvailableIdleCpu { get; init; }
+
     /// <summary>Guest sched_latency (after the guest's own CPU scaling).</summary>
     public SimDuration Latency { get; init; } = SimDuration.FromMilliseconds(18);
 

@@ -166,4 +166,52 @@ public class WakeupTests
         Assert.True(kit.Vm.Vcpus[0].GuestTimerArmed);
         Assert.Equal(4_300_000, kit.Vm.Vcpus[0].GuestTimerExpires.Ns);
     }
+
+    /// <summary>
+    /// Three VCPUs on three host CPUs (one guest package, so select_idle_sibling searches it); a host
+    /// hog shares CPU 1 with VCPU 1, which idles in guest haltpoll (its poll limit grown to 1 s after
+    /// the first short halt), so the host preempts VCPU 1 while its guest CPU is idle. Runs until
+    /// that state, with "w" (last on VCPU 1, allowed anywhere) asleep, and asks where a wake-up from
+    /// VCPU 0 would put "w".
+    /// </summary>
+    private static (bool Available, int Target, long Counted) WakeWhileIdleVcpuPreempted(bool availableIdleCpu)
+    {
+        var hp = new GuestSettings().HaltPoll with { HaltPollNs = 2_000_000_000, GrowStart = 1_000_000_000 };
+        var g = new GuestSettings { Hz = 100, Topology = GuestTopology.Cores, Haltpoll = true, HaltPoll = hp, AvailableIdleCpu = availableIdleCpu };
+        var kit = new GuestKit(3, 3, handler: "none", guest: g);
+        var q = kit.Kernel.NewWaitQueue("q");
+        var w = kit.Kernel.CreateThread("w", new ListProgram(GuestAction.Wait(q), GuestAction.Compute(30_000), GuestAction.Wait(q)), 1);
+        kit.Kernel.CreateThread("s", new ListProgram(GuestAction.Compute(200_000), GuestAction.Signal(q), GuestAction.Compute(100_000_000)), 0, pinned: true);
+        kit.Start();
+        kit.RunUs(1);
+        for (int i = 0; i < 3; i++)
+        {
+            var one = default(PleSim.Host.CpuMask);
+            one.Set(i);
+            kit.Host.SetAffinity(kit.Vm.Vcpus[i].Task, one, 0);
+        }
+        var only1 = default(PleSim.Host.CpuMask);
+        only1.Set(1);
+        kit.Host.WakeUpNewTask(kit.Host.CreateTask("hog", new PleSim.Host.Workloads.HogBody(), affinity: only1), 1);
+        var c1 = kit.Kernel.Cpus[1];
+        for (int i = 0; i < 100_000 && !(c1.HaltPolls > 0 && c1.IsIdle && kit.Vm.Vcpus[1].StealTimePreempted && w.Cpu == 1 && w.State == ThreadState.Blocked); i++)
+            kit.RunUs(1);
+        Assert.True(c1.IsIdle && kit.Vm.Vcpus[1].StealTimePreempted && w.Cpu == 1, "VCPU 1 never was idle and preempted with w asleep on it");
+        Assert.True(kit.Kernel.Cpus[2].IsIdle && !kit.Vm.Vcpus[2].StealTimePreempted);
+        var target = kit.Kernel.SelectWakeTarget(w, kit.Kernel.Cpus[0]);
+        return (kit.Kernel.AvailableIdleCpu(c1), target.Index, kit.Kernel.WakeupsToPreemptedIdleVcpu);
+    }
+
+    [Fact]
+    public void With_available_idle_cpu_a_woken_thread_skips_an_idle_vcpu_the_host_preempted()
+    {
+        // idle_cpu only (before 4.18): w's previous VCPU is idle, so w would be queued there while
+        // the host runs the hog instead of it.
+        var old = WakeWhileIdleVcpuPreempted(false);
+        Assert.Equal((true, 1, 1L), old);
+        // available_idle_cpu: vcpu_is_preempted rules VCPU 1 out; VCPU 2 (halted: its thread sleeps,
+        // so KVM never set its preempted flag) is the first available idle VCPU of the package.
+        var now = WakeWhileIdleVcpuPreempted(true);
+        Assert.Equal((false, 2, 0L), now);
+    }
 }

@@ -114,6 +114,7 @@ internal static partial class SystemSections
             HaltPollAllowShrink = g.Get("halt_poll_allow_shrink", Kinds.Bool, d.HaltPollAllowShrink),
             MutexSpinOnOwner = g.Get("mutex_spin_on_owner", Kinds.Bool, d.MutexSpinOnOwner),
             VcpuIsPreemptedCheck = g.Get("vcpu_is_preempted", Kinds.Bool, d.VcpuIsPreemptedCheck),
+            AvailableIdleCpu = g.Get("available_idle_cpu", Kinds.Bool, d.AvailableIdleCpu),
             Latency = g.Get("latency", gran, d.Latency),
             MinGranularity = g.Get("min_granularity", gran, d.MinGranularity),
             WakeupGranularity = g.Get("wakeup_granularity", gran, d.WakeupGranularity),
