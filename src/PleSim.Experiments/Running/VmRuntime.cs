@@ -71,6 +71,10 @@ public sealed class VmRuntime : IDisposable
                 // transactions > 0: a fixed amount of work, the run ends when every stream has done them.
                 TcpRr = new TcpRr(Kernel, w.TcpRr, FinishCallback(run, fixedWork: w.TcpRr.Transactions > 0));
                 break;
+            case "dbench":
+                // dbench runs for the scenario's duration (its -t); throughput is counted in the window.
+                Dbench = new Dbench(Kernel, w.Dbench);
+                break;
             case "sysbench":
                 // sysbench exits when every thread is done (max-requests handed out, or the mutex test's one request each).
                 Sysbench = new Sysbench(Kernel, w.Sysbench, run.Streams.Get($"vm.{settings.Name}.sysbench"), FinishCallback(run));
@@ -111,6 +115,7 @@ public sealed class VmRuntime : IDisposable
     public Sysbench? Sysbench { get; }
     public PingPong? PingPong { get; }
     public TcpRr? TcpRr { get; }
+    public Dbench? Dbench { get; }
     public List<GuestHog> Hogs { get; } = [];
     public List<LockLoop> LockLoops { get; } = [];
     public string Name => Settings.Name;
@@ -301,6 +306,11 @@ public sealed class VmRuntime : IDisposable
             Add("futex.would_block", f.WouldBlock);
             Add("futex.wake_calls", f.WakeCalls);
             Add("futex.woken", f.Woken);
+        }
+        if (Dbench is { } db)
+        {
+            Add("dbench.bytes", db.Bytes);
+            Add("dbench.ops", db.Ops);
         }
         if (Sysbench is { } sb)
         {
