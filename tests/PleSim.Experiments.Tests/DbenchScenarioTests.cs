@@ -45,6 +45,20 @@ public class DbenchScenarioTests
         Assert.Equal(0, bytes);
     }
 
+    [Theory]
+    [InlineData("pv-ticket", true, Guest.SpinlockKind.PvTicket)]
+    [InlineData("pv-ticket", false, Guest.SpinlockKind.Ticket)]
+    [InlineData("pv-qspinlock", false, Guest.SpinlockKind.Queued)]
+    [InlineData("ticket", true, Guest.SpinlockKind.Ticket)]
+    public void Without_pv_unhalt_the_guests_pv_locks_stay_native(string spinlock, bool pvUnhalt, Guest.SpinlockKind expected)
+    {
+        // kvm_spinlock_init returns early when KVM does not offer KVM_FEATURE_PV_UNHALT.
+        var model = new SystemRun(Load($"vms[0].guest.spinlock={spinlock}", $"kvm.pv_unhalt={(pvUnhalt ? "true" : "false")}"), 1);
+        var locks = model.Vms[0].Kernel.Locks;
+        Assert.NotEmpty(locks);
+        Assert.All(locks, l => Assert.Equal(expected, l.Kind));
+    }
+
     [Fact]
     public void An_unknown_dbench_key_is_reported_with_its_location()
     {
