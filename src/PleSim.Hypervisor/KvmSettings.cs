@@ -154,6 +154,15 @@ public sealed record KvmSettings
     /// of under-committed scenarios"). Applies to KVM_HC_SCHED_YIELD and to the kick yield. Off before 5.14 (0043).
     /// </summary>
     public bool SchedYieldSingleTaskBail { get; init; }
+
+    /// <summary>
+    /// KVM offers KVM_FEATURE_PV_UNHALT (with KVM_HC_KICK_CPU; 3.12, the host half of the PV ticketlock
+    /// series). A guest's <c>kvm_spinlock_init</c> (arch/x86/kernel/kvm.c, 3.12 and later) returns
+    /// without installing the paravirtual lock ops when the feature is missing, so its PV ticket or PV
+    /// queued locks run as plain ticket or queued locks. On by default in every <c>kvm.version</c>
+    /// (so no existing scenario changes); <c>false</c> is the pre-3.12 host of decision 0048.
+    /// </summary>
+    public bool PvUnhalt { get; init; } = true;
 }
 
 /// <summary>

@@ -101,6 +101,8 @@ public static class MetricDefinitions
         new("*.records_per_s", "records/s", "ebizzy: records (search_mem iterations) completed per second, all threads"),
         new("*.elapsed_s", "s", "kernbench: time until make reaped the last compile unit; hackbench: until every receiver got all its messages (hackbench's Time:); pingpong: until every pair did its loops; NaN if not within the run"),
         new("*.units_per_s", "units/s", "kernbench: compile units finished per second"),
+        new("*.dbench_mb_per_s", "MB/s", "dbench: its Throughput figure, 10^6 bytes of ReadX and WriteX per second of the window, all clients"),
+        new("*.dbench_ops_per_s", "1/s", "dbench: load-file operations (lines) completed per second, all clients"),
         new("*.page_faults_per_s", "1/s", "ebizzy/kernbench: guest anonymous page faults per second"),
         new("*.mmap_sem_slow_fraction", "fraction", "ebizzy/kernbench: mmap_sem acquisitions (read and write) that had to queue on the wait list"),
         new("*.shootdowns_per_s", "1/s", "TLB shootdowns started in the guest (flush_tlb_others calls), per second"),

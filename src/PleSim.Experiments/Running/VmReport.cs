@@ -258,6 +258,13 @@ internal static class VmReport
                 result.AddMetric(p + "futex_sleeps_per_second", (D("futex.wait_calls") - D("futex.would_block")) / seconds);
                 result.AddMetric(p + "futex_wakes_per_second", D("futex.wake_calls") / seconds);
             }
+            if (vm.Dbench is not null)
+            {
+                // dbench's "Throughput N MB/sec" (10^6 bytes of ReadX and WriteX per second, all
+                // clients) and load-file lines per second (decision 0048).
+                result.AddMetric(p + "dbench_mb_per_s", 1e-6 * D("dbench.bytes") / seconds);
+                result.AddMetric(p + "dbench_ops_per_s", D("dbench.ops") / seconds);
+            }
             if (vm.Sysbench is { } sb)
             {
                 result.AddMetric(p + "sysbench_events_per_second", D("sysbench.events") / seconds);

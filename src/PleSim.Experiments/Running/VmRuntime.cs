@@ -17,7 +17,7 @@ public sealed class VmRuntime : IDisposable
         _host = host;
         var affinity = settings.Affinity?.Mask ?? host.Topology.AllMask;
         Vm = kvm.CreateVm(settings.Name, settings.Vcpus, affinity, group);
-        Kernel = new GuestKernel(kvm, Vm, settings.Guest, run.Streams);
+        Kernel = new GuestKernel(kvm, Vm, WithHostFeatures(settings.Guest, kvm.Settings), run.Streams);
         var w = settings.Workload;
         switch (w.Kind)
         {
@@ -71,6 +71,10 @@ public sealed class VmRuntime : IDisposable
                 // transactions > 0: a fixed amount of work, the run ends when every stream has done them.
                 TcpRr = new TcpRr(Kernel, w.TcpRr, FinishCallback(run, fixedWork: w.TcpRr.Transactions > 0));
                 break;
+            case "dbench":
+                // dbench runs for the scenario's duration (its -t); throughput is counted in the window.
+                Dbench = new Dbench(Kernel, w.Dbench);
+                break;
             case "sysbench":
                 // sysbench exits when every thread is done (max-requests handed out, or the mutex test's one request each).
                 Sysbench = new Sysbench(Kernel, w.Sysbench, run.Streams.Get($"vm.{settings.Name}.sysbench"), FinishCallback(run));
@@ -83,6 +87,19 @@ public sealed class VmRuntime : IDisposable
     }
 
     public VmSettings Settings { get; }
+
+    /// <summary>
+    /// The guest as the host's features let it run: without KVM_FEATURE_PV_UNHALT (<c>kvm.pv_unhalt:
+    /// false</c>) <c>kvm_spinlock_init</c> leaves the native lock ops in place, so PV ticket and PV
+    /// queued locks are plain ticket and queued locks (decision 0048).
+    /// </summary>
+    internal static GuestSettings WithHostFeatures(GuestSettings guest, KvmSettings kvm) =>
+        kvm.PvUnhalt ? guest : guest.Spinlock switch
+        {
+            SpinlockKind.PvTicket => guest with { Spinlock = SpinlockKind.Ticket },
+            SpinlockKind.PvQueued => guest with { Spinlock = SpinlockKind.Queued },
+            _ => guest,
+        };
 
     private readonly HostScheduler _host;
 
@@ -111,6 +128,7 @@ public sealed class VmRuntime : IDisposable
     public Sysbench? Sysbench { get; }
     public PingPong? PingPong { get; }
     public TcpRr? TcpRr { get; }
+    public Dbench? Dbench { get; }
     public List<GuestHog> Hogs { get; } = [];
     public List<LockLoop> LockLoops { get; } = [];
     public string Name => Settings.Name;
@@ -304,6 +322,11 @@ public sealed class VmRuntime : IDisposable
             Add("futex.would_block", f.WouldBlock);
             Add("futex.wake_calls", f.WakeCalls);
             Add("futex.woken", f.Woken);
+        }
+        if (Dbench is { } db)
+        {
+            Add("dbench.bytes", db.Bytes);
+            Add("dbench.ops", db.Ops);
         }
         if (Sysbench is { } sb)
         {

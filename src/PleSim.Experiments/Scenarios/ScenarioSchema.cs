@@ -51,6 +51,7 @@ public static class ScenarioSchema
           - {name: v8, workload: {kind: sysbench}}
           - {name: v9, workload: {kind: pingpong}}
           - {name: v10, guest: {timers: [{name: t}]}, workload: {kind: tcp-rr}}
+          - {name: v11, workload: {kind: dbench}}
         """,
         """
         name: s

@@ -91,6 +91,8 @@ internal static partial class SystemSections
             // single_task_running() bail-out (5.14+).
             KickYield = r.Get("kick_yield", Kinds.Bool, d.KickYield),
             SchedYieldSingleTaskBail = r.Get("sched_yield_single_task_bail", Kinds.Bool, d.SchedYieldSingleTaskBail),
+            // Decision 0048: without KVM_FEATURE_PV_UNHALT the guests' PV spinlocks stay native.
+            PvUnhalt = r.Get("pv_unhalt", Kinds.Bool, d.PvUnhalt),
         };
         r.Done();
         return settings;

@@ -54,6 +54,9 @@ internal static partial class SystemSections
             case "tcp-rr":
                 settings = settings with { TcpRr = ReadTcpRr(w, hostCpus) };
                 break;
+            case "dbench":
+                settings = settings with { Dbench = ReadDbench(w) };
+                break;
         }
         w.Done();
         return settings;
@@ -115,6 +118,58 @@ internal static partial class SystemSections
             FsLockHold = w.Get("fs_lock_hold", small, d.FsLockHold),
             WriteOutput = w.Get("write_output", small, d.WriteOutput),
             Mm = ReadMmCosts(w),
+        };
+    }
+
+    /// <summary>dbench 4's client count and the tmpfs paths' costs (decision 0048, docs/dbench.md).</summary>
+    private static DbenchSettings ReadDbench(MapReader w)
+    {
+        var d = new DbenchSettings();
+        var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1));
+        var dm = d.Mm;
+        var mm = new MmCosts
+        {
+            BuddyPerPage = w.Get("buddy_per_page", small, dm.BuddyPerPage),
+            PcpBatch = w.Get("pcp_batch", Kinds.Int(1, 4096), dm.PcpBatch),
+            PcpHigh = w.Get("pcp_high", Kinds.Int(2, 1 << 16), dm.PcpHigh),
+        };
+        if (mm.PcpHigh <= mm.PcpBatch)
+            w.Error("pcp_high", $"pcp_high ({mm.PcpHigh}) must exceed pcp_batch ({mm.PcpBatch})");
+        return new DbenchSettings
+        {
+            Clients = w.Get("clients", Kinds.Int(0, 4096), d.Clients),
+            IoSize = w.Get("io_size", Kinds.Int(1, 1 << 24), d.IoSize),
+            UserPerLine = w.Get("user_per_line", small, d.UserPerLine),
+            KillProbe = w.Get("kill_probe", small, d.KillProbe),
+            PathLookup = w.Get("path_lookup", small, d.PathLookup),
+            Readdir = w.Get("readdir", small, d.Readdir),
+            Open = w.Get("open", small, d.Open),
+            Create = w.Get("create", small, d.Create),
+            OpenMiss = w.Get("open_miss", small, d.OpenMiss),
+            Close = w.Get("close", small, d.Close),
+            Unlink = w.Get("unlink", small, d.Unlink),
+            Rename = w.Get("rename", small, d.Rename),
+            Fstat = w.Get("fstat", small, d.Fstat),
+            Setattr = w.Get("setattr", small, d.Setattr),
+            Statfs = w.Get("statfs", small, d.Statfs),
+            Fcntl = w.Get("fcntl", small, d.Fcntl),
+            Fsync = w.Get("fsync", small, d.Fsync),
+            ReadFixed = w.Get("read_fixed", small, d.ReadFixed),
+            WriteFixed = w.Get("write_fixed", small, d.WriteFixed),
+            CopyNsPerByte = w.Get("copy_ns_per_byte", Kinds.Number(0, 100), d.CopyNsPerByte),
+            PageCacheAdd = w.Get("page_cache_add", small, d.PageCacheAdd),
+            TruncatePerPage = w.Get("truncate_per_page", small, d.TruncatePerPage),
+            StatLockHold = w.Get("stat_lock_hold", small, d.StatLockHold),
+            InodeSbListHold = w.Get("inode_sb_list_hold", small, d.InodeSbListHold),
+            RenameLockHold = w.Get("rename_lock_hold", small, d.RenameLockHold),
+            FileLockHold = w.Get("file_lock_hold", small, d.FileLockHold),
+            LruPerPage = w.Get("lru_per_page", small, d.LruPerPage),
+            PercpuFold = w.Get("percpu_fold", small, d.PercpuFold),
+            PercpuSumPerCpu = w.Get("percpu_sum_per_cpu", small, d.PercpuSumPerCpu),
+            PagevecSize = w.Get("pagevec_size", Kinds.Int(1, 1024), d.PagevecSize),
+            SwapClusterMax = w.Get("swap_cluster_max", Kinds.Int(1, 1024), d.SwapClusterMax),
+            PercpuBatch = w.Get("percpu_batch", Kinds.Int(0, 1 << 20), d.PercpuBatch),
+            Mm = mm,
         };
     }
 

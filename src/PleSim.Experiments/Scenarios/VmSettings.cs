@@ -25,7 +25,7 @@ public sealed record VmSettings
 /// <summary>What runs in a VM.</summary>
 public sealed record WorkloadSettings
 {
-    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm", "ebizzy", "kernbench", "hackbench", "sysbench", "pingpong", "tcp-rr"];
+    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm", "ebizzy", "kernbench", "hackbench", "sysbench", "pingpong", "tcp-rr", "dbench"];
 
     public string Kind { get; init; } = "idle";
 
@@ -56,6 +56,9 @@ public sealed record WorkloadSettings
 
     /// <summary>kernbench (make -j).</summary>
     public KernbenchSettings Kernbench { get; init; } = new();
+
+    /// <summary>dbench: client processes replaying its load file on tmpfs (decision 0048).</summary>
+    public DbenchSettings Dbench { get; init; } = new();
     /// <summary>lock-bench: the lock the threads take — a spinlock, or a kernel mutex (<c>mutex</c>, decision 0025).</summary>
     public string LockType { get; init; } = "spinlock";
 }
