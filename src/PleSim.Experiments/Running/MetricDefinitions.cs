@@ -77,7 +77,7 @@ public static class MetricDefinitions
         new("*.pmtlock_timeouts_per_second", "1/s", "preemptable ticket lock: waiters whose timeout ((ticket - head) x guest.pmtlock_timeout_unit loops) ran out before the head reached their ticket, per second"),
         new("*.out_of_order_acquisitions_per_second", "1/s", "preemptable ticket lock: acquisitions by a waiter whose timeout had run out, while the head was not at its ticket (out of ticket order), per second"),
         new("*.contended_acquisitions", "count", "guest spinlock acquisitions that had to wait (the fast path failed), in the window"),
-        new("*.spin_within_65536_iterations", "fraction", "share of contended spinlock acquisitions whose waiter executed fewer than 2^16 PAUSE-loop iterations (guest-mode spin time over one loop)"),
+        new("*.spin_within_65536_iterations_pct", "%", "share of contended spinlock acquisitions whose waiter executed fewer than 2^16 PAUSE-loop iterations (guest-mode spin time over one loop)"),
         new("*.spin_iterations_p50", "iterations", "median PAUSE-loop iterations per contended spinlock acquisition, as the upper edge of its log2 bucket (0: none)"),
         new("*.spin_iterations_p99", "iterations", "99th percentile of PAUSE-loop iterations per contended spinlock acquisition, as the upper edge of its log2 bucket"),
         new("*.spin_iterations_log2.*", "count", "contended spinlock acquisitions in log2 bucket b of PAUSE-loop iterations: b = 0 none, b >= 1 [2^(b-1), 2^b); only non-empty buckets are listed"),

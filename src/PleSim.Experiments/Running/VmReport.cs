@@ -303,7 +303,7 @@ internal static class VmReport
         double within = 0;
         for (int b = 0; b <= 16; b++)
             within += counts[b];
-        result.AddMetric(p + "spin_within_65536_iterations", total > 0 ? within / total : double.NaN);
+        result.AddMetric(p + "spin_within_65536_iterations_pct", total > 0 ? 100 * within / total : double.NaN);
         result.AddMetric(p + "spin_iterations_p50", SpinIterationQuantile(counts, total, 0.50));
         result.AddMetric(p + "spin_iterations_p99", SpinIterationQuantile(counts, total, 0.99));
         for (int b = 0; b < names.Length; b++)
