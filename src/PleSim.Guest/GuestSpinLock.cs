@@ -205,7 +205,11 @@ public sealed class GuestSpinLock : ISpinTarget
             if (w.Vcpu != candidate)
                 continue;
             if (IsPreemptable)
-                return w.Ticket == _head ? SpinRelation.NextWaiter : w.Ticket < token ? SpinRelation.WaiterAhead : SpinRelation.OtherSpinner;
+            {
+                // The next ticket to be served: the head once the holder's unlock has moved it.
+                long next = Owner is null ? _head : _head + 1;
+                return w.Ticket == next ? SpinRelation.NextWaiter : w.Ticket < token ? SpinRelation.WaiterAhead : SpinRelation.OtherSpinner;
+            }
             if (!IsFifo || w.Ticket > token)
                 return SpinRelation.OtherSpinner;
             return i == 0 ? SpinRelation.NextWaiter : SpinRelation.WaiterAhead;
