@@ -231,6 +231,14 @@ public sealed partial class GuestCpu : IGuestCpu
             PluginLockWait(continuing: true);
             return;
         }
+        if (_spinningOn is { Kind: SpinlockKind.PreemptableTicket } && Vcpu.SpinTimedOut)
+        {
+            // The preemptable loop's timeout ran out (decision 0046): one last look at the head, then
+            // the lock word — or, if the head moved, the loop goes on with the new timeout. To the
+            // hardware it is one PAUSE loop throughout.
+            Vcpu.ContinueSpin(_spinningOn, _spinToken, false, _spinningOn.PreemptableTimeout(this));
+            return;
+        }
         if (_spinningOn is not null && Vcpu.SpinTimedOut)
         {
             // SPIN_THRESHOLD loops without the lock: the PV slow path. The halt keeps the interrupt
@@ -357,7 +365,7 @@ public sealed partial class GuestCpu : IGuestCpu
                     }
                     else
                     {
-                        Vcpu.Spin(op.Lock, token, false, op.Lock.IsPv ? SpinThresholdNs : -1);
+                        Vcpu.Spin(op.Lock, token, false, op.Lock.IsPv ? SpinThresholdNs : op.Lock.SpinLimitNs(this));
                     }
                 }
                 return true;

@@ -36,6 +36,16 @@ public enum SpinlockKind
     PvQueued,
 
     /// <summary>
+    /// Preemptable ticket spinlock (Ouyang and Lange, VEE 2013; the authors' pmtlock patch v1.0 for
+    /// 3.5, arch/x86/include/asm/spinlock.h <c>__ticket_spin_lock</c>): a waiter takes a ticket and
+    /// loops until the head reaches it or a timeout of (ticket - head) x TIMEOUT_UNIT loops runs out,
+    /// the timeout recomputed whenever the head moves; then it spins on a separate <c>lock</c> word with
+    /// <c>xchg</c> (test-and-set), so a waiter whose timeout ran out can take a free lock ahead of
+    /// earlier, preempted waiters. Unlock increments the head and clears the word. Decision 0046.
+    /// </summary>
+    PreemptableTicket,
+
+    /// <summary>
     /// A ticket lock whose waiting and unlock a plug-in decides (<c>guest.spinlock: plugin:NAME</c>,
     /// decision 0041): waiters spin PAUSE loops or halt in the PV slow path as
     /// <see cref="PleSim.Plugins.IGuestSpinlockPlugin"/> says; the unlocker kicks the next waiter
@@ -132,6 +142,13 @@ public sealed record GuestSettings
     /// loop takes is KVM's <c>PauseLoopCycles</c> (the same PAUSE loop PLE counts).
     /// </summary>
     public int SpinThresholdLoops { get; init; } = 1 << 15;
+
+    /// <summary>
+    /// The preemptable ticket lock's TIMEOUT_UNIT: PAUSE loops of timeout per ticket ahead of the
+    /// waiter (pmtlock v1.0, the version of the VEE 2013 paper: <c>#define TIMEOUT_UNIT (1&lt;&lt;14)</c>;
+    /// v2.0 keeps 2^14 as <c>pmtlock_timeout_shift = 14</c>). Only <see cref="SpinlockKind.PreemptableTicket"/> reads it.
+    /// </summary>
+    public int PmtlockTimeoutUnit { get; init; } = 1 << 14;
 
     /// <summary>
     /// PV TLB flush (4.16 <c>kvm_flush_tlb_others</c>): a shootdown skips VCPUs whose steal-time

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using PleSim.Engine;
 using PleSim.Hypervisor;
 using PleSim.Plugins;
 
@@ -54,6 +55,9 @@ public sealed class GuestSpinLock : ISpinTarget
         public long Since;
         public long BusyAtStall; // its VCPU's spin + PAUSE-exit time when the current stall began (or it joined it)
         public bool Slowpath;    // PV: registered to be kicked (kvm_lock_spinning's waiting_cpus / a halted, hashed pv node)
+        public long SpinAtJoin;  // its VCPU's guest-mode spin time when it joined (the loop iterations of this wait are counted from it)
+        public long HeadSeen;    // preemptable ticket: the head its timeout was last computed from
+        public bool Spinning;    // preemptable ticket: past the preemptable loop, spinning on the lock word (xchg)
     }
 
     internal GuestSpinLock(GuestKernel kernel, string name, SpinlockKind kind, LockIrq irq, int index = 0)
@@ -76,7 +80,10 @@ public sealed class GuestSpinLock : ISpinTarget
     public int Index { get; }
 
     /// <summary>Waiters are served in arrival order (ticket, queued); test-and-set is not.</summary>
-    public bool IsFifo => Kind != SpinlockKind.TestAndSet;
+    public bool IsFifo => Kind is not (SpinlockKind.TestAndSet or SpinlockKind.PreemptableTicket);
+
+    /// <summary>The preemptable ticket lock (decision 0046): ticket order until a waiter's timeout runs out.</summary>
+    private bool IsPreemptable => Kind == SpinlockKind.PreemptableTicket;
 
     /// <summary>A paravirtual lock: waiters halt after SPIN_THRESHOLD loops and are kicked by a hypercall.</summary>
     public bool IsPv => Kind is SpinlockKind.PvTicket or SpinlockKind.PvQueued;
@@ -91,6 +98,27 @@ public sealed class GuestSpinLock : ISpinTarget
 
     /// <summary>Newcomers that took a free PV queued lock ahead of its queue (lock stealing).</summary>
     public long Steals;
+
+    /// <summary>
+    /// Preemptable ticket lock (decision 0046): waiters whose timeout ran out before the head reached
+    /// their ticket (they left the preemptable loop for the lock word), and acquisitions out of ticket
+    /// order: by a waiter whose ticket the head had not reached (an earlier ticket was still unserved).
+    /// </summary>
+    public long PreemptableTimeouts, OutOfOrderAcquisitions;
+
+    /// <summary>Buckets of <see cref="SpinIterationsLog2"/>: 0 iterations, then [2^(b-1), 2^b) for b = 1..63.</summary>
+    public const int SpinIterationBuckets = 64;
+
+    /// <summary>
+    /// Contended acquisitions by the PAUSE-loop iterations the waiter executed before it got the lock
+    /// (its guest-mode spin time over one loop; time preempted, halted or in exits runs no iteration):
+    /// bucket 0 holds 0 iterations, bucket b ≥ 1 holds [2^(b-1), 2^b). Preallocated.
+    /// </summary>
+    public readonly long[] SpinIterationsLog2 = new long[SpinIterationBuckets];
+
+    /// <summary>The histogram bucket of <paramref name="iterations"/> (see <see cref="SpinIterationsLog2"/>).</summary>
+    public static int SpinIterationBucket(long iterations) =>
+        iterations <= 0 ? 0 : Math.Min(SpinIterationBuckets - 1, 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)iterations));
 
     /// <summary>How the kernel takes this lock (what it does with the interrupt flag).</summary>
     public LockIrq Irq { get; }
@@ -138,7 +166,7 @@ public sealed class GuestSpinLock : ISpinTarget
     {
         if (Owner?.Vcpu == candidate)
             return true;
-        if (!IsFifo)
+        if (!IsFifo && !IsPreemptable)
             return false;
         foreach (var w in _waiters)
         {
@@ -160,6 +188,8 @@ public sealed class GuestSpinLock : ISpinTarget
             return GroundTruth.HolderCause(o.Vcpu);
         if (IsFifo && _waiters.Count > 0 && _waiters[0].Vcpu != spinner)
             return GroundTruth.NextWaiterCause(_waiters[0].Vcpu); // waiters are kept in ticket order
+        if (IsPreemptable && HeadWaiter() is { } hw && _waiters[hw].Vcpu != spinner)
+            return GroundTruth.NextWaiterCause(_waiters[hw].Vcpu); // free: the head's ticket holder has not looked yet
         return SpinCause.Contention;
     }
 
@@ -174,6 +204,12 @@ public sealed class GuestSpinLock : ISpinTarget
             ref var w = ref ws[i];
             if (w.Vcpu != candidate)
                 continue;
+            if (IsPreemptable)
+            {
+                // The next ticket to be served: the head once the holder's unlock has moved it.
+                long next = Owner is null ? _head : _head + 1;
+                return w.Ticket == next ? SpinRelation.NextWaiter : w.Ticket < token ? SpinRelation.WaiterAhead : SpinRelation.OtherSpinner;
+            }
             if (!IsFifo || w.Ticket > token)
                 return SpinRelation.OtherSpinner;
             return i == 0 ? SpinRelation.NextWaiter : SpinRelation.WaiterAhead;
@@ -202,6 +238,17 @@ public sealed class GuestSpinLock : ISpinTarget
         {
             token = _tail++;
             if (token == _head && Owner is null)
+            {
+                Take(cpu);
+                return true;
+            }
+        }
+        else if (IsPreemptable)
+        {
+            // pmtlock __ticket_spin_lock: xadd takes a ticket; a waiter whose ticket is already the
+            // head skips the preemptable loop and goes straight to the xchg on the lock word.
+            token = _tail++;
+            if (token == _head && !_locked)
             {
                 Take(cpu);
                 return true;
@@ -243,7 +290,12 @@ public sealed class GuestSpinLock : ISpinTarget
         Contended++;
         if (Owner is { } o && o.Vcpu.Preempted)
             HolderPreemptedAtSpin++;
-        _waiters.Add(new Waiter { Cpu = cpu, Vcpu = cpu.Vcpu, VcpuIndex = cpu.Vcpu.Index, Ticket = token, Since = Now, BusyAtStall = _stalledSince >= 0 ? Busy(cpu) : 0 });
+        _waiters.Add(new Waiter
+        {
+            Cpu = cpu, Vcpu = cpu.Vcpu, VcpuIndex = cpu.Vcpu.Index, Ticket = token, Since = Now,
+            BusyAtStall = _stalledSince >= 0 ? Busy(cpu) : 0, SpinAtJoin = cpu.Vcpu.GuestSpinNsNow,
+            HeadSeen = _head, Spinning = IsPreemptable && token == _head,
+        });
         return false;
     }
 
@@ -253,13 +305,130 @@ public sealed class GuestSpinLock : ISpinTarget
         int i = IndexOf(vcpu);
         if (i < 0)
             return false;
+        if (IsPreemptable && !_waiters[i].Spinning)
+            LookAtHead(i);
         if (!CanTake(i, token))
             return false;
         var w = _waiters[i];
         _waiters.RemoveAt(i);
         SpinNs += Now - w.Since;
+        CountSpinIterations(w);
+        if (IsPreemptable && w.Ticket > _head)
+            OutOfOrderAcquisitions++; // earlier tickets not yet served: only a waiter whose timeout ran out gets here
         Take(w.Cpu);
         return true;
+    }
+
+    /// <summary>Adds a contended acquisition to the iteration histogram: the waiter's loop time over one PAUSE loop.</summary>
+    private void CountSpinIterations(in Waiter w)
+    {
+        long spinNs = w.Vcpu.GuestSpinNsNow - w.SpinAtJoin;
+        long iterations = spinNs <= 0 ? 0 : _kernel.Kvm.Tsc.ToCycles(new SimDuration(spinNs)).Value / Math.Max(1, _kernel.Kvm.Settings.PauseLoopCycles);
+        SpinIterationsLog2[SpinIterationBucket(iterations)]++;
+    }
+
+    /// <summary>
+    /// One pass of pmtlock's preemptable loop for waiter <paramref name="i"/> (v1.0
+    /// <c>__ticket_spin_lock</c>): read the head; once it has reached the ticket, leave the loop for
+    /// the lock word; if it moved, recompute the timeout, (ticket - head) x TIMEOUT_UNIT loops from now.
+    /// The waiter's VCPU runs this whenever it looks at the lock (at each release while it spins, and
+    /// when it runs again after being preempted), so a waiter that was off its CPU sees only the head's
+    /// latest value, as the real loop does.
+    /// </summary>
+    private void LookAtHead(int i)
+    {
+        var w = _waiters[i];
+        switch (PreemptableLook(w.Ticket, _head, w.HeadSeen, timedOut: false))
+        {
+            case PmtStep.Spin:
+                w.Spinning = true;
+                _waiters[i] = w;
+                w.Vcpu.RestartSpinBudget(-1);
+                break;
+            case PmtStep.NewTimeout:
+                w.HeadSeen = _head;
+                _waiters[i] = w;
+                w.Vcpu.RestartSpinBudget(PreemptableTimeoutNs(w.Ticket - _head));
+                break;
+        }
+    }
+
+    /// <summary>What a preemptable-loop waiter does after one look at the head (decision 0046).</summary>
+    public enum PmtStep
+    {
+        /// <summary>Loop on: the head has not moved and the timeout has not run out.</summary>
+        KeepLooping,
+
+        /// <summary>The head moved but has not reached the ticket: timeout = (ticket - head) x TIMEOUT_UNIT loops, from now.</summary>
+        NewTimeout,
+
+        /// <summary>Leave the loop for the lock word (<c>goto spin</c>): the head reached the ticket, or the timeout ran out.</summary>
+        Spin,
+    }
+
+    /// <summary>
+    /// pmtlock v1.0's preemptable loop, one pass: the waiter holds <paramref name="ticket"/>, last
+    /// computed its timeout from head <paramref name="headSeen"/>, reads <paramref name="head"/> now;
+    /// <paramref name="timedOut"/>: this is the pass on which <c>timeout--</c> reaches zero. The head
+    /// reaching (or passing: v1.0's <c>inc.tail &lt;= current_head</c>) the ticket sends it to the lock
+    /// word; a moved head restarts the timeout even on the last pass (the check comes before the
+    /// decrement); otherwise a run-out timeout sends it to the lock word, out of turn.
+    /// </summary>
+    internal static PmtStep PreemptableLook(long ticket, long head, long headSeen, bool timedOut) =>
+        head >= ticket ? PmtStep.Spin
+        : head != headSeen ? PmtStep.NewTimeout
+        : timedOut ? PmtStep.Spin
+        : PmtStep.KeepLooping;
+
+    /// <summary>The preemptable loop's timeout in PAUSE loops for a waiter <paramref name="position"/> tickets behind the head (at most 2^32).</summary>
+    internal static long PreemptableTimeoutLoops(long position, int timeoutUnit) => Math.Min(Math.Max(0, position) * timeoutUnit, 1L << 32);
+
+    /// <summary>The preemptable loop's timeout for a waiter <paramref name="position"/> tickets behind the head, in loop time.</summary>
+    private long PreemptableTimeoutNs(long position)
+    {
+        long loops = PreemptableTimeoutLoops(position, _kernel.Settings.PmtlockTimeoutUnit);
+        return Math.Max(1, _kernel.Kvm.Tsc.ToDuration(new TscCycles(loops * _kernel.Kvm.Settings.PauseLoopCycles)).Ns);
+    }
+
+    /// <summary>
+    /// The loop limit <paramref name="cpu"/>'s spin starts with (negative: none): a preemptable
+    /// ticket lock waiter still in the preemptable loop gets its timeout; every other waiter spins
+    /// until it gets the lock (the PV locks' SPIN_THRESHOLD is the caller's).
+    /// </summary>
+    internal long SpinLimitNs(GuestCpu cpu)
+    {
+        if (!IsPreemptable)
+            return -1;
+        int i = IndexOf(cpu.Vcpu);
+        if (i < 0 || _waiters[i].Spinning)
+            return -1;
+        return PreemptableTimeoutNs(_waiters[i].Ticket - _waiters[i].HeadSeen);
+    }
+
+    /// <summary>
+    /// The preemptable loop's timeout ran out (<c>while (timeout--)</c> reached zero) for
+    /// <paramref name="cpu"/>: its last look at the head; unless the head moved meanwhile (then the
+    /// loop goes on with the new timeout, returned), it leaves for the lock word (returns -1).
+    /// </summary>
+    internal long PreemptableTimeout(GuestCpu cpu)
+    {
+        int i = IndexOf(cpu.Vcpu);
+        if (i < 0)
+            throw new InvalidOperationException($"{cpu} times out on {Name} without waiting on it");
+        var w = _waiters[i];
+        if (w.Spinning)
+            return -1;
+        if (PreemptableLook(w.Ticket, _head, w.HeadSeen, timedOut: true) == PmtStep.NewTimeout)
+        {
+            w.HeadSeen = _head;
+            _waiters[i] = w;
+            return PreemptableTimeoutNs(w.Ticket - _head);
+        }
+        w.Spinning = true;
+        _waiters[i] = w;
+        if (_head < w.Ticket)
+            PreemptableTimeouts++; // out of turn: the head has not reached its ticket
+        return -1;
     }
 
     /// <summary>The lock word lets waiter <paramref name="i"/> (with <paramref name="token"/>) take the lock now.</summary>
@@ -267,6 +436,7 @@ public sealed class GuestSpinLock : ISpinTarget
     {
         SpinlockKind.Ticket or SpinlockKind.PvTicket or SpinlockKind.Plugin => token == _head && Owner is null,
         SpinlockKind.Queued or SpinlockKind.PvQueued => !_locked && i == 0, // the queue head
+        SpinlockKind.PreemptableTicket => !_locked && _waiters[i].Spinning, // xchg(&lock->lock, 1) == 0
         _ => !_locked,
     };
 
@@ -332,6 +502,24 @@ public sealed class GuestSpinLock : ISpinTarget
         Owner = null;
         _locked = false;
         ReclassifyWaiters();
+        if (IsPreemptable)
+        {
+            // pmtlock unlock: the head moves on, the lock word is cleared. Every waiter looks: those in
+            // the preemptable loop see the head move (the next ticket's holder leaves the loop, the
+            // others recompute their timeout), those on the lock word try the xchg; the first that
+            // runs, in ticket order, takes it.
+            _head++;
+            int h = HeadWaiter() ?? -1;
+            if (h >= 0 && !_waiters[h].Cpu.Vcpu.Task.OnCpu)
+                StartStall();
+            int m = _waiters.Count;
+            if (_scratch.Length < m)
+                _scratch = new Waiter[m * 2];
+            _waiters.CopyTo(_scratch);
+            for (int k = 0; k < m; k++)
+                _scratch[k].Vcpu.NotifySpinRelease();
+            return null;
+        }
         if (IsFifo)
         {
             if (IsTicket)
@@ -343,16 +531,7 @@ public sealed class GuestSpinLock : ISpinTarget
                 var next = _waiters[i].Cpu;
                 bool kick = HasSlowpath && _waiters[i].Slowpath;
                 if (!next.Vcpu.Task.OnCpu)
-                {
-                    HandoffsToDescheduledWaiter++;
-                    _stalledSince = Now;
-                    for (int k = 0; k < _waiters.Count; k++)
-                    {
-                        var w = _waiters[k];
-                        w.BusyAtStall = Busy(w.Cpu);
-                        _waiters[k] = w;
-                    }
-                }
+                    StartStall();
                 next.Vcpu.NotifySpinRelease();
                 return kick ? next : null;
             }
@@ -365,6 +544,31 @@ public sealed class GuestSpinLock : ISpinTarget
         _waiters.CopyTo(_scratch);
         for (int i = 0; i < n && !_locked; i++)
             _scratch[i].Cpu.Vcpu.NotifySpinRelease();
+        return null;
+    }
+
+    /// <summary>The release handed the next ticket to a waiter whose VCPU is off its CPU: a lock-waiter-preemption stall starts.</summary>
+    private void StartStall()
+    {
+        HandoffsToDescheduledWaiter++;
+        _stalledSince = Now;
+        for (int k = 0; k < _waiters.Count; k++)
+        {
+            var w = _waiters[k];
+            w.BusyAtStall = Busy(w.Cpu);
+            _waiters[k] = w;
+        }
+    }
+
+    /// <summary>Preemptable ticket lock: the index of the waiter holding the head's ticket, if any.</summary>
+    private int? HeadWaiter()
+    {
+        var ws = CollectionsMarshal.AsSpan(_waiters);
+        for (int i = 0; i < ws.Length; i++)
+        {
+            if (ws[i].Ticket == _head)
+                return i;
+        }
         return null;
     }
 

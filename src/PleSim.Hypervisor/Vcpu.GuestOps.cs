@@ -53,6 +53,35 @@ public sealed partial class Vcpu
         Stats.Spins++;
     }
 
+    /// <summary>
+    /// Gives the spin under way a new budget of <paramref name="limitNs"/> guest-mode loop time from
+    /// now (negative: no limit), as a loop that recomputes its own timeout does (the preemptable
+    /// ticket lock's waiter when the ticket head moves, decision 0046). The PLE window is not touched:
+    /// to the hardware it is the same PAUSE loop. Does nothing when the VCPU is not spinning.
+    /// </summary>
+    public void RestartSpinBudget(long limitNs)
+    {
+        if (_op != GuestOp.Spin)
+            return;
+        bool counting = _spinBudgetSince >= 0;
+        _spinLimitTimer.Cancel();
+        _spinBudgetSince = -1;
+        _spinBudget = limitNs < 0 ? -1 : Math.Max(1, limitNs);
+        if (counting && _spinBudget > 0)
+        {
+            _spinBudgetSince = _kvm.Sim.Now.Ns;
+            _spinLimitTimer.Start(new SimTime(_spinBudgetSince + _spinBudget));
+        }
+    }
+
+    /// <summary>
+    /// Guest-mode spin time so far (ns), read without accounting: the time charged to
+    /// <see cref="VcpuTime.GuestSpin"/> plus the current stretch if the VCPU is spinning now. The
+    /// loop iterations a lock waiter executed are this time over one PAUSE loop.
+    /// </summary>
+    public long GuestSpinNsNow =>
+        _time[(int)VcpuTime.GuestSpin] + (_cat == VcpuTime.GuestSpin ? _kvm.Sim.Now.Ns - _catSince : 0);
+
     private long _pleExpiresAtTimeout = -1; // PLE window's expiry when the last budgeted spin timed out
     private long _timedOutAt = -1;
 

@@ -44,7 +44,7 @@ public static class ComparePolicies
     ];
 
     /// <summary>The guest lock kinds (values of <c>guest.spinlock</c>).</summary>
-    public static readonly string[] LockKinds = ["ticket", "test-and-set", "pv-ticket", "qspinlock", "pv-qspinlock"];
+    public static readonly string[] LockKinds = ["ticket", "test-and-set", "pv-ticket", "qspinlock", "pv-qspinlock", "preemptable-ticket"];
 
     /// <summary>The co-scheduling comparators (decision 0040) by policy name, and the <c>host.coscheduling</c> value each sets.</summary>
     public static readonly (string Name, string Value)[] Coscheduling = [("gang", "gang"), ("relaxed-cosched", "relaxed")];

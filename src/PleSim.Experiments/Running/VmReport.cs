@@ -1,3 +1,4 @@
+using PleSim.Guest;
 using PleSim.Host;
 using PleSim.Hypervisor;
 using PleSim.Workloads;
@@ -101,6 +102,14 @@ internal static class VmReport
             result.AddMetric(p + "pv_lock_halts_per_second", D("lock_pv_halts") / seconds);
             result.AddMetric(p + "pv_kicks_per_second", D("guest_pv_kicks") / seconds);
             result.AddMetric(p + "lock_steals_per_second", D("lock_steals") / seconds);
+            if (vm.Settings.Guest.Spinlock == SpinlockKind.PreemptableTicket)
+            {
+                // Preemptable ticket lock (decision 0046): waiters whose timeout ran out, and the
+                // acquisitions such a waiter made out of ticket order.
+                result.AddMetric(p + "pmtlock_timeouts_per_second", D("lock_pmtlock_timeouts") / seconds);
+                result.AddMetric(p + "out_of_order_acquisitions_per_second", D("lock_out_of_order_acquisitions") / seconds);
+            }
+            SpinIterationMetrics(p, D, result);
             result.AddMetric(p + "pv_tlb_flush_skips_per_second", D("guest_pv_tlb_flush_skips") / seconds);
             result.AddMetric(p + "pv_sched_yields_per_second", D("guest_pv_sched_yields") / seconds);
             if (vm.Kernel.Kvm.Settings.KickYield)
@@ -282,6 +291,51 @@ internal static class VmReport
     /// share of spin, PAUSE exits by the spinner's cause, every yield_to call by label (they add
     /// up to <c>yield_to_calls</c>), walks without a yield and candidate skips by reason.
     /// </summary>
+    /// <summary>
+    /// The distribution of PAUSE-loop iterations per contended spinlock acquisition in the window
+    /// (decision 0046): the non-empty buckets of the log2 histogram (counts; bucket b ≥ 1 holds
+    /// [2^(b-1), 2^b) iterations, bucket 0 none), the share of acquisitions that took fewer than 2^16
+    /// iterations, and the 50th and 99th percentiles as the upper edge of their bucket.
+    /// </summary>
+    private static void SpinIterationMetrics(string p, Func<string, double> d, RunResult result)
+    {
+        var names = VmRuntime.SpinIterationCounterNames;
+        var counts = new double[names.Length];
+        double total = 0;
+        for (int b = 0; b < names.Length; b++)
+        {
+            counts[b] = d(names[b]);
+            total += counts[b];
+        }
+        result.AddMetric(p + "contended_acquisitions", total);
+        double within = 0;
+        for (int b = 0; b <= 16; b++)
+            within += counts[b];
+        result.AddMetric(p + "spin_within_65536_iterations_pct", total > 0 ? 100 * within / total : double.NaN);
+        result.AddMetric(p + "spin_iterations_p50", SpinIterationQuantile(counts, total, 0.50));
+        result.AddMetric(p + "spin_iterations_p99", SpinIterationQuantile(counts, total, 0.99));
+        for (int b = 0; b < names.Length; b++)
+        {
+            if (counts[b] > 0)
+                result.AddMetric(p + "spin_iterations_log2." + b.ToString(System.Globalization.CultureInfo.InvariantCulture), counts[b]);
+        }
+    }
+
+    /// <summary>The upper edge (2^b; 0 for bucket 0) of the log2 bucket that holds the <paramref name="q"/> quantile; NaN without acquisitions.</summary>
+    internal static double SpinIterationQuantile(IReadOnlyList<double> counts, double total, double q)
+    {
+        if (total <= 0)
+            return double.NaN;
+        double seen = 0;
+        for (int b = 0; b < counts.Count; b++)
+        {
+            seen += counts[b];
+            if (seen >= q * total)
+                return b == 0 ? 0 : Math.Pow(2, b);
+        }
+        return Math.Pow(2, counts.Count - 1);
+    }
+
     private static void GroundTruthMetrics(string p, Func<string, double> d, RunResult result)
     {
         double spin = d("time.spin");

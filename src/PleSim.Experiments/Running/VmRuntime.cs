@@ -137,6 +137,10 @@ public sealed class VmRuntime : IDisposable
     public void Dispose() => Amqp?.Dispose();
 
     /// <summary>Every cumulative counter of this VM by name, so a window is reported as end minus start.</summary>
+    /// <summary>The counter names of the spin-iteration histogram's buckets (decision 0046).</summary>
+    internal static readonly string[] SpinIterationCounterNames =
+        Enumerable.Range(0, GuestSpinLock.SpinIterationBuckets).Select(b => "lock_spin_iterations_log2." + b).ToArray();
+
     public Dictionary<string, double> Counters()
     {
         var c = new Dictionary<string, double>(StringComparer.Ordinal);
@@ -219,6 +223,10 @@ public sealed class VmRuntime : IDisposable
             Add("lock_spin_behind_descheduled_waiter_ns", l.SpinBehindDescheduledWaiterNs);
             Add("lock_pv_halts", l.PvHalts);
             Add("lock_steals", l.Steals);
+            Add("lock_pmtlock_timeouts", l.PreemptableTimeouts);
+            Add("lock_out_of_order_acquisitions", l.OutOfOrderAcquisitions);
+            for (int bucket = 0; bucket < GuestSpinLock.SpinIterationBuckets; bucket++)
+                Add(SpinIterationCounterNames[bucket], l.SpinIterationsLog2[bucket]);
         }
         foreach (var g in Kernel.Cpus)
         {

@@ -12,7 +12,7 @@ internal static partial class SystemSections
     /// <summary><c>guest.spinlock</c>: a built-in lock, or <c>plugin:NAME</c> of a guest-lock plug-in loaded with <c>--plugin</c> (decision 0041).</summary>
     private static ValueKind<string> SpinlockKindKind()
     {
-        var builtin = Kinds.Choice("ticket", "test-and-set", "pv-ticket", "qspinlock", "pv-qspinlock");
+        var builtin = Kinds.Choice("ticket", "test-and-set", "pv-ticket", "qspinlock", "pv-qspinlock", "preemptable-ticket");
         return new ValueKind<string>(builtin.Expected + ", or plugin:NAME (a guest-lock plug-in loaded with --plugin)", text =>
             text.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? PluginName(text, PleSim.Hypervisor.PluginRegistry.GuestLockNames) : builtin.Parse(text));
     }
@@ -49,6 +49,7 @@ internal static partial class SystemSections
         SpinlockKind.PvTicket => "pv-ticket",
         SpinlockKind.Queued => "qspinlock",
         SpinlockKind.PvQueued => "pv-qspinlock",
+        SpinlockKind.PreemptableTicket => "preemptable-ticket",
         _ => "ticket",
     };
 
@@ -94,11 +95,14 @@ internal static partial class SystemSections
                 "pv-ticket" => SpinlockKind.PvTicket,
                 "qspinlock" => SpinlockKind.Queued,
                 "pv-qspinlock" => SpinlockKind.PvQueued,
+                "preemptable-ticket" => SpinlockKind.PreemptableTicket,
                 _ when spinlock.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) => SpinlockKind.Plugin,
                 _ => SpinlockKind.Ticket,
             },
             SpinlockPlugin = spinlock.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? spinlock[PleSim.Hypervisor.PluginRegistry.Prefix.Length..] : null,
             SpinThresholdLoops = g.Get("spin_threshold", Kinds.Int(1, 1 << 24), d.SpinThresholdLoops),
+            // pmtlock's TIMEOUT_UNIT (loops per ticket ahead; v1.0 of the VEE 2013 paper: 1 << 14).
+            PmtlockTimeoutUnit = g.Get("pmtlock_timeout_unit", Kinds.Int(1, 1 << 24), d.PmtlockTimeoutUnit),
             PvTlbFlush = g.Get("pv_tlb_flush", Kinds.Bool, d.PvTlbFlush),
             PvSchedYield = g.Get("pv_sched_yield", Kinds.Bool, d.PvSchedYield),
             PvSendIpi = g.Get("pv_send_ipi", Kinds.Bool, d.PvSendIpi),
