@@ -86,7 +86,7 @@ public sealed partial class GuestRwSem : IOwnerSpin
     /// <summary>4.19: spins abandoned because <c>vcpu_is_preempted</c> reported the owner's VCPU (head) or the VCPU of the node ahead (OSQ).</summary>
     public long SpinGiveUpsVcpuPreempted;
 
-    /// <summary>4.19: writer sleeps in <c>rwsem_down_write_failed</c>, and retries after a wake-up that found the lock taken (lost it).</summary>
+    /// <summary>4.19: writer sleeps in <c>rwsem_down_write_failed</c>, and wake-ups after which the writer found the lock taken again (lost it) and slept on.</summary>
     public long WriterSleeps, WriterRetriesLost;
 
     /// <summary>4.19: <c>rwsem_wake</c> calls that did nothing because a spinner was present and <c>wait_lock</c> was held.</summary>
@@ -178,7 +178,10 @@ public sealed partial class GuestRwSem : IOwnerSpin
             case OpWriteWoken:
                 // Back from schedule(): sleep again while any locker is active, else retake wait_lock.
                 if (Readers > 0 || Writer is not null)
+                {
+                    WriterRetriesLost++; // woken, but a spinner (or a reader grant) got there first
                     sink.EmitNow(GuestAction.Wait(sink.RwSemWaiter!.Queue), GuestAction.Call(this, OpWriteWoken));
+                }
                 else
                     sink.EmitNow(GuestAction.Acquire(WaitLock), GuestAction.Call(this, OpWriteRetry));
                 break;
