@@ -42,7 +42,8 @@ public sealed class RwSemWaiter
 /// (spin_lock_irqsave, <c>rwsem_wake</c>) and <c>__rwsem_do_wake</c> grants the lock to the run of
 /// readers at the head of the queue or to the single writer there, and wakes them with the lock
 /// already theirs (hand-off: nobody can steal it in between). No optimistic spinning: 2.6.39 has
-/// none (it came with 3.16's rwsem-xadd.c <c>rwsem_optimistic_spin</c>, not modelled).
+/// none (it came with 3.16's rwsem-xadd.c <c>rwsem_optimistic_spin</c>); <c>guest.rwsem: "4.19"</c>
+/// runs 4.19's algorithm instead (GuestRwSem.Xadd419.cs, decision 0050).
 /// Operations are <see cref="GuestAction.Call"/>s of this object (see <see cref="DownRead"/> etc.):
 /// the decision is taken when the thread reaches that point in guest time, and the slow path's
 /// actions are inserted into the thread's program (<see cref="IActionSink"/>).
