@@ -64,11 +64,14 @@ public sealed class GuestKernel
     public IReadOnlyList<GuestRwSem> RwSems => _rwsems;
 
     /// <summary>A 4.19 rw_semaphore: its spinners read <c>owner->on_cpu</c> and <c>vcpu_is_preempted</c>.</summary>
-    internal void RegisterRwSem(GuestRwSem s)
-    {
-        _rwsems.Add(s);
-        _stealPoll ??= new HrTimer(Kvm.Sim, new StealPollHandler(this));
-    }
+    internal void RegisterRwSem(GuestRwSem s) => _rwsems.Add(s);
+
+    /// <summary>
+    /// The first rw_semaphore spin creates the event that re-reads <c>vcpu_is_preempted</c> (once per
+    /// kernel; created then rather than with the semaphore, so that a semaphore nobody spins on
+    /// leaves the run's event registrations as they were).
+    /// </summary>
+    internal void EnsureStealPoll() => _stealPoll ??= new HrTimer(Kvm.Sim, new StealPollHandler(this));
 
     /// <summary>A task left its CPU: spinners of the 4.19 rw_semaphores it owns for writing see <c>owner->on_cpu</c> drop.</summary>
     internal void RwSemOwnerSwitchedOut(GuestThread t)

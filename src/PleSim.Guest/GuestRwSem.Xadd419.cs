@@ -357,6 +357,7 @@ public sealed partial class GuestRwSem : IOwnerSpin
         }
         Spins++;
         _spinAcquired ??= new bool[_k.Cpus.Length];
+        _k.EnsureStealPoll();
         _osq!.Add(cpu); // osq_lock: xchg the tail; the head is the lock's spinner
         if (Step(cpu) == SpinStep.KeepSpinning)
             return true;
