@@ -193,3 +193,18 @@ public class RwSemSpinTests
         Assert.True(At(kit, 2) - At(kit, 1) >= 50_000, "w2 waited for w1's hold");
     }
 }
+
+/// <summary>Which guest kernel preset runs which rw_semaphore (decision 0050).</summary>
+public class RwSemPresetTests
+{
+    [Theory]
+    [InlineData("2.6.32", RwSemAlgorithm.Lib2639)]
+    [InlineData("2.6.39", RwSemAlgorithm.Lib2639)]
+    [InlineData("3.12", RwSemAlgorithm.Lib2639)]
+    [InlineData("4.2", RwSemAlgorithm.Xadd419)]
+    [InlineData("4.16", RwSemAlgorithm.Xadd419)]
+    [InlineData("5.10", RwSemAlgorithm.Xadd419)]
+    [InlineData("6.1", RwSemAlgorithm.Xadd419)]
+    public void The_kernel_preset_selects_the_4_19_rwsem_from_4_2(string version, RwSemAlgorithm expected) =>
+        Assert.Equal(expected, GuestKernelPresets.Apply(new GuestSettings(), version).RwSem);
+}
