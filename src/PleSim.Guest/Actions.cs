@@ -50,6 +50,9 @@ public enum ActionKind
 
     /// <summary>Write a virtqueue's notify address (<c>virtqueue_notify</c> → <c>vp_notify</c>): an ioeventfd exit that signals <see cref="GuestAction.Fd"/>.</summary>
     Notify,
+
+    /// <summary>An optimistic owner-spin of a sleeping lock (<see cref="GuestAction.Callback"/> is its <see cref="IOwnerSpin"/>): a PAUSE loop of the VCPU (4.19 <c>rwsem_optimistic_spin</c>).</summary>
+    OwnerSpin,
 }
 
 /// <summary>
@@ -84,6 +87,7 @@ public readonly record struct GuestAction(ActionKind Kind, long Ns = 0, GuestSpi
     public static GuestAction FutexWait(Futex f, int val) => new(ActionKind.FutexWait, val, Futex: f);
     public static GuestAction FutexWake(Futex f, int nrWake) => new(ActionKind.FutexWake, nrWake, Futex: f);
     public static GuestAction Call(IGuestCallback callback, int code) => new(ActionKind.Call, Callback: callback, Code: code);
+    internal static GuestAction OwnerSpin(GuestRwSem sem) => new(ActionKind.OwnerSpin, Callback: sem);
     public static GuestAction Compute(long ns, bool userMode = false) => new(ActionKind.Compute, ns, UserMode: userMode);
     public static GuestAction Acquire(GuestSpinLock l) => new(ActionKind.Lock, Lock: l);
     public static GuestAction Release(GuestSpinLock l) => new(ActionKind.Unlock, Lock: l);

@@ -72,6 +72,9 @@ public sealed partial class GuestCpu
             case ActionKind.Notify:
                 PushBack(new Op { Kind = Micro.Notify, Fd = a.Fd });
                 break;
+            case ActionKind.OwnerSpin:
+                PushBack(new Op { Kind = Micro.OwnerSpin, OwnerSpin = (IOwnerSpin)a.Callback! });
+                break;
             case ActionKind.FutexWake:
                 a.Futex!.WakeCalls++;
                 Push(Micro.Compute, S.Costs.Syscall.Ns);

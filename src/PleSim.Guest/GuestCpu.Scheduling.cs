@@ -74,6 +74,8 @@ public sealed partial class GuestCpu
         Curr = next;
         if (prev is not null && next != prev && prev.MutexesHeld > 0)
             _k.MutexOwnerSwitchedOut(prev); // owner->on_cpu is now 0: its owner-spinners stop
+        if (prev is not null && next != prev && _k.RwSems.Count > 0)
+            _k.RwSemOwnerSwitchedOut(prev); // the same for a 4.19 rw_semaphore's writer owner
         if (next is not null)
         {
             ActiveMm = next.Mm; // switch_mm: leave the previous mm's cpumask, join this one's

@@ -47,6 +47,7 @@ public sealed partial class GuestCpu : IGuestCpu
         FutexWakeDo,
         Notify,
         SoftIrq,
+        OwnerSpin,
     }
 
     private struct Op
@@ -62,6 +63,7 @@ public sealed partial class GuestCpu : IGuestCpu
         public GuestCpu? Cpu;
         public IIoEventFd? Fd;
         public IGuestIrqHandler? Irq;
+        public IOwnerSpin? OwnerSpin;
         public int Vector;
         public bool Flag;
     }
@@ -77,6 +79,7 @@ public sealed partial class GuestCpu : IGuestCpu
     private int _count;
     private GuestSpinLock? _spinningOn;
     private GuestMutex? _mutexSpinning;  // in the mutex owner-spin loop (mutex_spin_on_owner)
+    private IOwnerSpin? _ownerSpinning;  // in another sleeping lock's owner-spin loop (4.19 rwsem_optimistic_spin)
     private bool _spinSavedIf;         // the flags local_irq_save returned before the spin
     private long _spinToken;           // the ticket / queue position the spin waits for
     private bool _pvHalting;           // halted in a PV lock slow path (kvm_lock_spinning / pv_wait)
@@ -265,6 +268,12 @@ public sealed partial class GuestCpu : IGuestCpu
                 PushFront(new Op { Kind = Micro.Compute, Ns = S.Costs.LockHandover.Ns });
             else
                 PushMutexSlowFront(sm, Micro.MutexSlow);
+        }
+        if (_ownerSpinning is { } os)
+        {
+            // The spin ended (TryAcquire said so): the lock queues what follows into the program.
+            _ownerSpinning = null;
+            os.SpinEnded(this);
         }
         if (_spinningOn is not null)
         {
@@ -484,6 +493,12 @@ public sealed partial class GuestCpu : IGuestCpu
                 PvSendIpisSent++;
                 PvSendIpiExitsSaved += _pvSendIpiMask.Count - 1;
                 Vcpu.SendIpiMany(_pvSendIpiMask, op.Vector);
+                return true;
+            case Micro.OwnerSpin:
+                if (!op.OwnerSpin!.BeginSpin(this))
+                    return false;
+                _ownerSpinning = op.OwnerSpin;
+                Vcpu.Spin(op.OwnerSpin, 0);
                 return true;
             case Micro.MutexLock:
                 return MutexLock(op.Mutex!);

@@ -16,6 +16,7 @@ public sealed class GuestKernel
     private readonly List<GuestSpinLock> _locks = [];
     private readonly List<WaitQueue> _queues = [];
     private readonly List<GuestMutex> _mutexes = [];
+    private readonly List<GuestRwSem> _rwsems = [];
     private readonly List<Futex> _futexes = [];
     private GuestSpinLock?[]? _futexBuckets;
     private HrTimer? _stealPoll;
@@ -58,6 +59,26 @@ public sealed class GuestKernel
     public IReadOnlyList<GuestSpinLock> Locks => _locks;
     public IReadOnlyList<WaitQueue> Queues => _queues;
     public IReadOnlyList<GuestMutex> Mutexes => _mutexes;
+
+    /// <summary>The rw_semaphores that spin on their owner (<c>guest.rwsem: "4.19"</c>); empty otherwise.</summary>
+    public IReadOnlyList<GuestRwSem> RwSems => _rwsems;
+
+    /// <summary>A 4.19 rw_semaphore: its spinners read <c>owner->on_cpu</c> and <c>vcpu_is_preempted</c>.</summary>
+    internal void RegisterRwSem(GuestRwSem s) => _rwsems.Add(s);
+
+    /// <summary>
+    /// The first rw_semaphore spin creates the event that re-reads <c>vcpu_is_preempted</c> (once per
+    /// kernel; created then rather than with the semaphore, so that a semaphore nobody spins on
+    /// leaves the run's event registrations as they were).
+    /// </summary>
+    internal void EnsureStealPoll() => _stealPoll ??= new HrTimer(Kvm.Sim, new StealPollHandler(this));
+
+    /// <summary>A task left its CPU: spinners of the 4.19 rw_semaphores it owns for writing see <c>owner->on_cpu</c> drop.</summary>
+    internal void RwSemOwnerSwitchedOut(GuestThread t)
+    {
+        for (int i = 0; i < _rwsems.Count; i++)
+            _rwsems[i].TaskSwitchedOut(t);
+    }
     public IReadOnlyList<Futex> Futexes => _futexes;
 
     /// <summary>FUTEX_HASHBITS (kernel/futex.c 2.6.39: 8 unless CONFIG_BASE_SMALL): 256 hash buckets.</summary>
@@ -104,6 +125,14 @@ public sealed class GuestKernel
                 return;
             }
         }
+        for (int i = 0; i < _rwsems.Count; i++)
+        {
+            if (_rwsems[i].SpinnersWatch(c.Index))
+            {
+                _stealPoll.StartAfter(SimDuration.Zero);
+                return;
+            }
+        }
     }
 
     private void StealPoll()
@@ -112,6 +141,11 @@ public sealed class GuestKernel
         {
             if (m.Spinners > 0)
                 m.NotifySpinners();
+        }
+        for (int i = 0; i < _rwsems.Count; i++)
+        {
+            if (_rwsems[i].Spinners > 0)
+                _rwsems[i].NotifySpinners();
         }
     }
 

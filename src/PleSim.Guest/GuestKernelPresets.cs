@@ -1,10 +1,10 @@
 namespace PleSim.Guest;
 
 /// <summary>
-/// <c>guest.kernel</c>: the paravirtual spinlock and steal-time features a given upstream x86 guest
-/// kernel uses on KVM (with the distribution default CONFIG_PARAVIRT_SPINLOCKS=y and a host that
+/// <c>guest.kernel</c>: the paravirtual spinlock and steal-time features (and the <c>rw_semaphore</c>
+/// algorithm) a given upstream x86 guest kernel uses on KVM (with the distribution default CONFIG_PARAVIRT_SPINLOCKS=y and a host that
 /// offers the features). Only these keys are set; everything else keeps its own default, and each
-/// of <c>guest.spinlock</c>, <c>guest.pv_tlb_flush</c>, <c>guest.pv_sched_yield</c>, <c>guest.pv_send_ipi</c> given
+/// of <c>guest.spinlock</c>, <c>guest.pv_tlb_flush</c>, <c>guest.pv_sched_yield</c>, <c>guest.pv_send_ipi</c>, <c>guest.rwsem</c> given
 /// explicitly overrides the preset. docs/decisions/0023-paravirtual-guest-kernel.md lists where each
 /// version's row comes from.
 /// </summary>
@@ -38,5 +38,11 @@ public static class GuestKernelPresets
         // select_idle_sibling's available_idle_cpu (vcpu_is_preempted), read in v4.19; commit
         // 943d355d7fee came after 4.16 was released.
         AvailableIdleCpu = Array.IndexOf(Versions, version) >= Array.IndexOf(Versions, "5.3"),
+        // rw_semaphore writer optimistic spinning (3.16 rwsem_optimistic_spin) and write lock
+        // stealing (3.10): every row from 4.2 on runs the 4.19 rwsem-xadd.c model (decision 0050).
+        // It is exact for 4.16 (reader-owned marking since 4.9, vcpu_is_preempted since 4.10, both
+        // as in 4.19); 4.2 predates the reader-owned marking; 5.3+ have the rwsem rework (reader
+        // spinning, hand-off bit), which is not modelled — both approximated by 4.19's.
+        RwSem = Array.IndexOf(Versions, version) >= Array.IndexOf(Versions, "4.2") ? RwSemAlgorithm.Xadd419 : RwSemAlgorithm.Lib2639,
     };
 }

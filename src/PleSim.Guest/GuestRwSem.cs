@@ -28,6 +28,9 @@ public sealed class RwSemWaiter
     public WaitQueue Queue { get; }
     internal bool Writer;
     internal GuestThread? Thread;
+
+    /// <summary>4.19: a reader's <c>waiter.task</c> was cleared by <c>__rwsem_mark_wake</c> (the read lock is its own).</summary>
+    internal bool Granted;
 }
 
 /// <summary>
@@ -39,12 +42,13 @@ public sealed class RwSemWaiter
 /// (spin_lock_irqsave, <c>rwsem_wake</c>) and <c>__rwsem_do_wake</c> grants the lock to the run of
 /// readers at the head of the queue or to the single writer there, and wakes them with the lock
 /// already theirs (hand-off: nobody can steal it in between). No optimistic spinning: 2.6.39 has
-/// none (it came with 3.16's rwsem-xadd.c <c>rwsem_optimistic_spin</c>, not modelled).
+/// none (it came with 3.16's rwsem-xadd.c <c>rwsem_optimistic_spin</c>); <c>guest.rwsem: "4.19"</c>
+/// runs 4.19's algorithm instead (GuestRwSem.Xadd419.cs, decision 0050).
 /// Operations are <see cref="GuestAction.Call"/>s of this object (see <see cref="DownRead"/> etc.):
 /// the decision is taken when the thread reaches that point in guest time, and the slow path's
 /// actions are inserted into the thread's program (<see cref="IActionSink"/>).
 /// </summary>
-public sealed class GuestRwSem : IGuestCallback
+public sealed partial class GuestRwSem : IGuestCallback
 {
     private const int OpDownRead = 0, OpUpRead = 1, OpDownWrite = 2, OpUpWrite = 3, OpSlow = 4, OpWake = 5;
 
@@ -59,6 +63,12 @@ public sealed class GuestRwSem : IGuestCallback
         Name = name;
         // 2.6.39: rwsem_down_failed_common takes it with spin_lock_irq, rwsem_wake with spin_lock_irqsave.
         WaitLock = kernel.NewLock(name + ".wait_lock", LockIrq.IrqSave);
+        if (kernel.Settings.RwSem == RwSemAlgorithm.Xadd419)
+        {
+            _xadd419 = true;
+            _osq = new List<GuestCpu>(kernel.Cpus.Length);
+            kernel.RegisterRwSem(this);
+        }
     }
 
     public string Name { get; }
@@ -92,6 +102,11 @@ public sealed class GuestRwSem : IGuestCallback
         var sink = thread.Program as IActionSink
             ?? throw new InvalidOperationException($"{thread}: {Name} needs a program that is an IActionSink");
         long atomic = _k.Settings.Costs.LockAcquire.Ns; // the locked xadd/cmpxchg on sem->count
+        if (_xadd419)
+        {
+            Run419(thread, sink, code, atomic);
+            return;
+        }
         switch (code)
         {
             case OpDownRead:

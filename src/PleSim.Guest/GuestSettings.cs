@@ -207,6 +207,14 @@ public sealed record GuestSettings
     public bool VcpuIsPreemptedCheck { get; init; }
 
     /// <summary>
+    /// <c>guest.rwsem</c>: the <c>rw_semaphore</c> slow paths (decision 0050) — 2.6.39's lib/rwsem.c
+    /// (no spinning, hand-off to the queue head; the default) or 4.19's rwsem-xadd.c (writers spin
+    /// on the owner through the OSQ, reading <see cref="VcpuIsPreemptedCheck"/>; woken writers may
+    /// lose the lock to a spinner).
+    /// </summary>
+    public RwSemAlgorithm RwSem { get; init; } = RwSemAlgorithm.Lib2639;
+
+    /// <summary>
     /// Wake-up placement skips idle VCPUs that <c>vcpu_is_preempted</c> says are preempted
     /// (<c>available_idle_cpu</c> in <c>select_idle_sibling</c>; in v4.19, not in the 4.16 preset;
     /// commit 943d355d7fee). False: any idle VCPU will do (<c>idle_cpu</c> only).

@@ -261,6 +261,18 @@ internal static class VmReport
                 result.AddMetric(p + "mutex_spin_give_ups_per_second", D("mutex.spin_give_ups") / seconds);
                 result.AddMetric(p + "mutex_spin_give_ups_vcpu_preempted_per_second", D("mutex.spin_give_ups_vcpu_preempted") / seconds);
             }
+            if (vm.Kernel.RwSems.Count > 0)
+            {
+                // 4.19 rw_semaphores (guest.rwsem: "4.19", decision 0050): writer optimistic spinning.
+                result.AddMetric(p + "rwsem_spins_per_second", D("rwsem.spins") / seconds);
+                result.AddMetric(p + "rwsem_spin_skipped_reader_owned_per_second", D("rwsem.spin_skipped_reader_owned") / seconds);
+                result.AddMetric(p + "rwsem_spin_acquisitions_per_second", D("rwsem.spin_acquisitions") / seconds);
+                result.AddMetric(p + "rwsem_spin_steals_per_second", D("rwsem.spin_steals") / seconds);
+                result.AddMetric(p + "rwsem_spin_give_ups_per_second", D("rwsem.spin_give_ups") / seconds);
+                result.AddMetric(p + "rwsem_spin_give_ups_vcpu_preempted_per_second", D("rwsem.spin_give_ups_vcpu_preempted") / seconds);
+                result.AddMetric(p + "rwsem_writer_sleeps_per_second", D("rwsem.writer_sleeps") / seconds);
+                result.AddMetric(p + "rwsem_writer_retries_lost_per_second", D("rwsem.writer_retries_lost") / seconds);
+            }
             if (vm.Kernel.Futexes.Count > 0)
             {
                 result.AddMetric(p + "futex_waits_per_second", D("futex.wait_calls") / seconds);

@@ -324,6 +324,18 @@ public sealed class VmRuntime : IDisposable
             Add("mutex.spin_give_ups", m.SpinGiveUps);
             Add("mutex.spin_give_ups_vcpu_preempted", m.SpinGiveUpsVcpuPreempted);
         }
+        foreach (var r in Kernel.RwSems)
+        {
+            // Only 4.19 rw_semaphores are listed (guest.rwsem: "4.19", decision 0050).
+            Add("rwsem.spins", r.Spins);
+            Add("rwsem.spin_skipped_reader_owned", r.SpinSkippedReaderOwned);
+            Add("rwsem.spin_acquisitions", r.SpinAcquisitions);
+            Add("rwsem.spin_steals", r.SpinSteals);
+            Add("rwsem.spin_give_ups", r.SpinGiveUps);
+            Add("rwsem.spin_give_ups_vcpu_preempted", r.SpinGiveUpsVcpuPreempted);
+            Add("rwsem.writer_sleeps", r.WriterSleeps);
+            Add("rwsem.writer_retries_lost", r.WriterRetriesLost);
+        }
         foreach (var f in Kernel.Futexes)
         {
             Add("futex.wait_calls", f.WaitCalls);

@@ -119,6 +119,8 @@ internal static partial class SystemSections
             MutexSpinOnOwner = g.Get("mutex_spin_on_owner", Kinds.Bool, d.MutexSpinOnOwner),
             VcpuIsPreemptedCheck = g.Get("vcpu_is_preempted", Kinds.Bool, d.VcpuIsPreemptedCheck),
             AvailableIdleCpu = g.Get("available_idle_cpu", Kinds.Bool, d.AvailableIdleCpu),
+            // guest.rwsem: the rw_semaphore algorithm (decision 0050): 2.6.39 lib/rwsem.c or 4.19 rwsem-xadd.c.
+            RwSem = g.Get("rwsem", Kinds.Choice("2.6.39", "4.19"), d.RwSem == RwSemAlgorithm.Xadd419 ? "4.19" : "2.6.39") == "4.19" ? RwSemAlgorithm.Xadd419 : RwSemAlgorithm.Lib2639,
             Latency = g.Get("latency", gran, d.Latency),
             MinGranularity = g.Get("min_granularity", gran, d.MinGranularity),
             WakeupGranularity = g.Get("wakeup_granularity", gran, d.WakeupGranularity),
