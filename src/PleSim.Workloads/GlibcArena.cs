@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using PleSim.Engine;
 
 namespace PleSim.Workloads;
@@ -62,6 +63,7 @@ public sealed class GlibcArena : IDisposable
     private const byte InUse = 0, Fast = 1, Binned = 2;
 
     private readonly GlibcArenaSettings _s;
+    private readonly int _maxFast, _consolidationThreshold, _topPad; // the settings read on every call, kept next to the bins
     /// <summary>What the model keeps per 16-byte unit; one array so a chunk's fields share a cache line.</summary>
     private struct Unit
     {
@@ -86,6 +88,9 @@ public sealed class GlibcArena : IDisposable
     public GlibcArena(GlibcArenaSettings settings)
     {
         _s = settings;
+        _maxFast = settings.MaxFast;
+        _consolidationThreshold = settings.ConsolidationThreshold;
+        _topPad = settings.TopPad;
         if (settings.MaxFast > 160 || settings.MaxFast % Align != 0)
             throw new ArgumentException("max_fast must be a multiple of 16 up to MAX_FAST_SIZE's chunk (160)", nameof(settings));
         if (settings.PageSize < 4096 || (settings.PageSize & (settings.PageSize - 1)) != 0)
@@ -182,13 +187,26 @@ public sealed class GlibcArena : IDisposable
     /// <summary>_int_malloc: returns the chunk's offset in the heap.</summary>
     public int Malloc(int bytes)
     {
-        if (bytes < 0 || bytes >= _s.HeapMaxSize / 2)
+        if (!Models(bytes))
             throw new ArgumentOutOfRangeException(nameof(bytes), "requests of mmap size are not modelled");
+        return MallocChunk(Request2Size(bytes));
+    }
+
+    /// <summary>Whether <see cref="Malloc"/> models a request of <paramref name="bytes"/> (not an mmap()ed chunk).</summary>
+    public bool Models(int bytes) => bytes >= 0 && bytes < _s.HeapMaxSize / 2;
+
+    /// <summary>
+    /// <see cref="Malloc"/> of a request <see cref="Models"/> accepts, given as its chunk size
+    /// <paramref name="nb"/> = <see cref="Request2Size"/>(bytes), what _int_malloc computes first
+    /// (checked_request2size). The broker's requests are the same for every message, so their chunk
+    /// sizes are computed once (<see cref="QpiddHeap"/>).
+    /// </summary>
+    internal int MallocChunk(int nb)
+    {
         Mallocs++;
-        int nb = Request2Size(bytes);
         int victim;
 
-        if (nb <= _s.MaxFast)
+        if (nb <= _maxFast)
         {
             int fi = FastIndex(nb);
             victim = _fast[fi];
@@ -297,7 +315,7 @@ public sealed class GlibcArena : IDisposable
         Frees++;
         int size = _u[p].Size;
 
-        if (size <= _s.MaxFast)
+        if (size <= _maxFast)
         {
             // TRIM_FASTBINS is 0: even a chunk bordering top goes to its fastbin.
             int fi = FastIndex(size);
@@ -309,12 +327,12 @@ public sealed class GlibcArena : IDisposable
         }
 
         size = Coalesce(p, size);
-        if (size >= _s.ConsolidationThreshold)
+        if (size >= _consolidationThreshold)
         {
             if (_haveFastChunks)
                 Consolidate();
             // Non-main arena: always try heap_trim (no trim threshold in 2.12), pad = mp_.top_pad.
-            return HeapTrim(_s.TopPad);
+            return HeapTrim(_topPad);
         }
         return 0;
     }
@@ -435,6 +453,7 @@ public sealed class GlibcArena : IDisposable
         return best;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void InsertFront(int list, int c)
     {
         _u[c].List = (byte)list;
@@ -451,6 +470,7 @@ public sealed class GlibcArena : IDisposable
         _headFd[list] = c;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Unlink(int c)
     {
         int list = _u[c].List;

@@ -18,6 +18,8 @@ public sealed class QpiddHeap : IDisposable
 {
     private readonly GlibcArena[] _arenas;
     private readonly int[] _requests;
+    private readonly int[] _chunkSizes;  // request2size of each request, or -1 for one the arena does not model (Malloc throws then)
+    private readonly int _nodeChunkSize;
     private readonly int _perMessage; // ints per ring entry: arena, then one chunk offset per request
     private int[] _ring;
     private long _head, _count;       // message ring (oldest at _head)
@@ -36,9 +38,13 @@ public sealed class QpiddHeap : IDisposable
         for (int i = 0; i < threads; i++)
             _arenas[i] = new GlibcArena(arena);
         _requests = (int[])messageRequests.Clone();
+        _chunkSizes = new int[_requests.Length];
+        for (int r = 0; r < _requests.Length; r++)
+            _chunkSizes[r] = _arenas[0].Models(_requests[r]) ? GlibcArena.Request2Size(_requests[r]) : -1;
         _perMessage = 1 + _requests.Length;
         _ring = RunArrays<int>.Rent(_perMessage * 16384);
         _nodeBytes = queueNodeBytes;
+        _nodeChunkSize = _arenas[0].Models(queueNodeBytes) ? GlibcArena.Request2Size(queueNodeBytes) : -1;
         // libstdc++ __deque_buf_size: 512 / sizeof(T) elements per node when sizeof(T) < 512.
         _nodeMessages = queueNodeBytes > 0 && queuedMessageBytes > 0 ? Math.Max(1, queueNodeBytes / queuedMessageBytes) : 0;
         _nodeRing = new int[2 * 1024];
@@ -120,8 +126,9 @@ public sealed class QpiddHeap : IDisposable
                 index -= capacity;
             long slot = index * _perMessage;
             _ring[slot] = thread;
-            for (int r = 0; r < _requests.Length; r++)
-                _ring[slot + 1 + r] = a.Malloc(_requests[r]);
+            var sizes = _chunkSizes;
+            for (int r = 0; r < sizes.Length; r++)
+                _ring[slot + 1 + r] = sizes[r] >= 0 ? a.MallocChunk(sizes[r]) : a.Malloc(_requests[r]);
             _count++;
             if (_count > MaxOutstanding)
                 MaxOutstanding = _count;
@@ -140,7 +147,7 @@ public sealed class QpiddHeap : IDisposable
                 if (node >= nodeCapacity)
                     node -= nodeCapacity;
                 _nodeRing[node * 2] = thread;
-                _nodeRing[node * 2 + 1] = a.Malloc(_nodeBytes);
+                _nodeRing[node * 2 + 1] = _nodeChunkSize >= 0 ? a.MallocChunk(_nodeChunkSize) : a.Malloc(_nodeBytes);
                 _nodeCount++;
             }
         }

@@ -192,6 +192,39 @@ public class GlibcArenaTests
         }
         Assert.True(a.Trims > 0 && a.Consolidations > 0 && a.Grows > 0);
     }
+
+    [Fact]
+    public void MallocChunk_of_request2size_takes_the_same_chunks_as_malloc()
+    {
+        // The broker's path (chunk sizes computed once) against the public one, on the same random sequence.
+        var rng = new Random(11);
+        var byRequest = NewArena();
+        var byChunk = NewArena();
+        var live = new List<int>();
+        for (int step = 0; step < 20_000; step++)
+        {
+            if (live.Count > 0 && rng.Next(100) < 48)
+            {
+                int i = rng.Next(live.Count);
+                Assert.Equal(byRequest.Free(live[i]), byChunk.Free(live[i]));
+                live[i] = live[^1];
+                live.RemoveAt(live.Count - 1);
+            }
+            else
+            {
+                int req = rng.Next(3) switch { 0 => rng.Next(1, 120), 1 => rng.Next(120, 1000), _ => rng.Next(1, 70_000) };
+                Assert.True(byChunk.Models(req));
+                int c = byRequest.Malloc(req);
+                Assert.Equal(c, byChunk.MallocChunk(GlibcArena.Request2Size(req)));
+                live.Add(c);
+            }
+        }
+        Assert.Equal(byRequest.CheckHeap(), byChunk.CheckHeap());
+        Assert.Equal((byRequest.Mallocs, byRequest.Frees, byRequest.Trims, byRequest.Consolidations, byRequest.HeapSize),
+            (byChunk.Mallocs, byChunk.Frees, byChunk.Trims, byChunk.Consolidations, byChunk.HeapSize));
+        Assert.False(byChunk.Models(-1));
+        Assert.False(byChunk.Models(new GlibcArenaSettings().HeapMaxSize / 2));
+    }
 }
 
 public class QpiddHeapTests
@@ -212,6 +245,14 @@ public class QpiddHeapTests
         Assert.Equal(30 * 2 + 1, h.Arenas[0].Frees); // popping message 41 frees the node thread 0 allocated
         Assert.Equal(15 * 2, h.Arenas[1].Frees); // thread 1's node is the deque's back node: still in use
         Assert.Equal(0, h.Outstanding);
+    }
+
+    [Fact]
+    public void A_request_of_mmap_size_fails_when_a_message_is_enqueued_not_before()
+    {
+        var h = new QpiddHeap(1, new GlibcArenaSettings(), [440, 40 << 20], 512, 24);
+        Assert.Throws<ArgumentOutOfRangeException>(() => h.Enqueue(0, 1));
+        Assert.Equal(1, h.Arenas[0].Mallocs); // the first request was taken before the second failed
     }
 
     [Fact]

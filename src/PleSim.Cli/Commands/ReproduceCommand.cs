@@ -90,7 +90,11 @@ public static class ReproduceCommand
             var variant = Riel2011.Variant(s, variantOverrides.Count);
             var jsonText = ReproduceReport.Json(cells, n, s.Digest, cg, variant);
             var text = new StringWriter();
-            foreach (var console in ctx.ReportConsoles(text, parse.GetValue(json)))
+            var consoles = ctx.ReportConsoles(text, parse.GetValue(json));
+            // The plain-text copy (the last console) is only written out with --out: without it, skip rendering it.
+            if (parse.GetValue(outDir) is null)
+                consoles = consoles.Take(consoles.Count - 1).ToList();
+            foreach (var console in consoles)
             {
                 if (variant.Count > 0)
                     console.WriteLine($"What-if variant: {string.Join(" ", variant.Select(v => "--set " + v))} in every cell (the no-overcommit cells were calibrated without it).");

@@ -157,14 +157,32 @@ public static class Riel2011
     public static IReadOnlyList<CellResult> Run(Scenario baseScenario, int runs, int parallelism = 0, Action<int, int>? onRunDone = null, CancellationToken cancel = default)
     {
         var grid = Grid();
-        var scenarios = grid.Select(c => ForCell(baseScenario, c)).ToArray();
+        var po = new ParallelOptions { MaxDegreeOfParallelism = parallelism > 0 ? parallelism : Environment.ProcessorCount, CancellationToken = cancel };
+        // The cells' scenarios are read on all cores (each parses and checks the YAML); a cell that
+        // fails to load throws as the serial loop did: the first such cell in grid order.
+        var scenarios = new Scenario[grid.Count];
+        var loadErrors = new Exception?[grid.Count];
+        Parallel.For(0, grid.Count, po, i =>
+        {
+            try
+            {
+                scenarios[i] = ForCell(baseScenario, grid[i]);
+            }
+            catch (Exception e)
+            {
+                loadErrors[i] = e;
+            }
+        });
+        if (Array.Find(loadErrors, e => e is not null) is { } loadError)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(loadError);
         var seeds = Runner.Seeds(baseScenario, runs);
         var results = new RunResult[grid.Count, runs];
         int total = grid.Count * runs, done = 0;
-        var po = new ParallelOptions { MaxDegreeOfParallelism = parallelism > 0 ? parallelism : Environment.ProcessorCount, CancellationToken = cancel };
-        // Longest cells (most overcommitted) first keeps the cores busy to the end.
+        // Longest cells (most overcommitted) first keeps the cores busy to the end. The runs are
+        // handed out one at a time in that order (a plain array would be split into ranges, one
+        // per core, and the second core would start in the middle of the order).
         var order = Enumerable.Range(0, total).OrderByDescending(k => grid[k / runs].Loops).ThenBy(k => k).ToArray();
-        Parallel.ForEach(order, po, k =>
+        Parallel.ForEach(System.Collections.Concurrent.Partitioner.Create(order, System.Collections.Concurrent.EnumerablePartitionerOptions.NoBuffering), po, k =>
         {
             int c = k / runs, r = k % runs;
             results[c, r] = Runner.RunOne(scenarios[c], seeds[r]);
