@@ -7,6 +7,39 @@ public sealed partial class GuestCpu
 
     private void Expand(in GuestAction a)
     {
+        // The three actions of a lock loop are written straight into a free (zeroed) ring slot;
+        // the rest go through ExpandOther, whose many Op temporaries the JIT zeroes on every call.
+        switch (a.Kind)
+        {
+            case ActionKind.Compute:
+            {
+                ref var o = ref PushBackSlot();
+                o.Kind = Micro.Compute;
+                o.Ns = Math.Max(1, a.Ns);
+                o.User = a.UserMode;
+                return;
+            }
+            case ActionKind.Lock:
+            {
+                ref var o = ref PushBackSlot();
+                o.Kind = Micro.Lock;
+                o.Lock = a.Lock;
+                return;
+            }
+            case ActionKind.Unlock:
+            {
+                ref var o = ref PushBackSlot();
+                o.Kind = Micro.Unlock;
+                o.Lock = a.Lock;
+                return;
+            }
+        }
+        ExpandOther(in a);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void ExpandOther(in GuestAction a)
+    {
         switch (a.Kind)
         {
             case ActionKind.Compute:

@@ -101,6 +101,29 @@ public sealed partial class Vcpu
         TraceSpin(now);
     }
 
+    /// <summary>
+    /// <see cref="ReclassifySpin()"/> with the cause already taken by the caller: the spin target
+    /// <paramref name="target"/> computed <c>target.Cause(this, token)</c> for its waiters at once
+    /// (it is the same for all but one of them). A VCPU spinning on anything else takes its own cause.
+    /// </summary>
+    public void ReclassifySpin(ISpinTarget target, SpinCause cause)
+    {
+        if (_cat != VcpuTime.GuestSpin)
+            return;
+        if (!ReferenceEquals(_spinTarget, target))
+        {
+            ReclassifySpin();
+            return;
+        }
+        long now = _kvm.Sim.Now.Ns;
+        long d = now - _catSince;
+        _time[(int)VcpuTime.GuestSpin] += d;
+        _spinByCause[(int)_spinCause] += d;
+        _catSince = now;
+        _spinCause = cause;
+        TraceSpin(now);
+    }
+
     /// <summary>Spin time charged to <paramref name="cause"/> up to now (ns); the causes add up to <see cref="VcpuTime.GuestSpin"/>.</summary>
     public long SpinTimeIn(SpinCause cause)
     {
