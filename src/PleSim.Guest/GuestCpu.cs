@@ -325,7 +325,8 @@ public sealed partial class GuestCpu : IGuestCpu
                 PushMutexSlowFront(mw, Micro.MutexRetry);
                 continue;
             }
-            Expand(Curr.Program.Next(Curr));
+            if (Expand(Curr.Program.Next(Curr)))
+                return;
         }
         throw new InvalidOperationException($"{this}: no progress (the program keeps returning zero-time actions)");
     }

@@ -92,13 +92,7 @@ public sealed partial class Vcpu
     {
         if (_cat != VcpuTime.GuestSpin)
             return;
-        long now = _kvm.Sim.Now.Ns;
-        long d = now - _catSince;
-        _time[(int)VcpuTime.GuestSpin] += d;
-        _spinByCause[(int)_spinCause] += d;
-        _catSince = now;
-        _spinCause = _spinTarget!.Cause(this, _spinToken);
-        TraceSpin(now);
+        SetSpinCause(_spinTarget!.Cause(this, _spinToken));
     }
 
     /// <summary>
@@ -113,6 +107,20 @@ public sealed partial class Vcpu
         if (!ReferenceEquals(_spinTarget, target))
         {
             ReclassifySpin();
+            return;
+        }
+        SetSpinCause(cause);
+    }
+
+    // A spin whose cause is unchanged is left alone: charging its time now or at the next change
+    // gives the same sums (they are only read through Account), so only a change charges the time
+    // so far to the old cause and, for traces, ends its segment.
+    private void SetSpinCause(SpinCause cause)
+    {
+        if (cause == _spinCause)
+        {
+            if (!_traceOpen && _kvm.Observer is not null)
+                TraceSpin(_kvm.Sim.Now.Ns);
             return;
         }
         long now = _kvm.Sim.Now.Ns;
