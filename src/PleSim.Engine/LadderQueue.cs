@@ -43,8 +43,8 @@ public sealed class LadderEventQueue
     private bool _ladder;
 
     // Pool of linked entries for buckets and the top.
-    private HeapEntry[] _pool = [];
-    private int[] _next = [];
+    private HeapEntry[] _pool;
+    private int[] _next;
     private int _free = -1;
     private int _poolUsed;
 
@@ -83,10 +83,15 @@ public sealed class LadderEventQueue
         _foldThreshold = foldThreshold;
         _bucketThreshold = bucketThreshold;
         _heap = new EventHeap<Arity2>(capacity);
+        // A caller that expects more events than the switch-on threshold gets the ladder's pool
+        // and rung tables sized for them up front, as it gets the heap's array.
+        int reserve = capacity > spillThreshold ? capacity : 0;
+        _pool = new HeapEntry[reserve];
+        _next = new int[reserve];
         for (int r = 0; r < MaxRungs; r++)
         {
-            _heads[r] = [];
-            _counts[r] = [];
+            _heads[r] = new int[reserve];
+            _counts[r] = new int[reserve];
         }
     }
 
@@ -201,6 +206,22 @@ public sealed class LadderEventQueue
                 int size = Math.Max(1024, _pool.Length * 2);
                 Array.Resize(ref _pool, size);
                 Array.Resize(ref _next, size);
+                // Every rung's tables grow with the pool (a rung never has more buckets than the
+                // pool has entries), so a rung first used, or first needing more buckets, later in
+                // a run finds them allocated: the ladder allocates only when the population
+                // reaches a new high, as the heap's array does.
+                for (int r = 0; r < MaxRungs; r++)
+                {
+                    if (_heads[r].Length < size)
+                    {
+                        var heads = new int[size];
+                        var counts = new int[size];
+                        _heads[r].AsSpan().CopyTo(heads);
+                        _counts[r].AsSpan().CopyTo(counts);
+                        _heads[r] = heads;
+                        _counts[r] = counts;
+                    }
+                }
             }
             node = _poolUsed++;
         }
