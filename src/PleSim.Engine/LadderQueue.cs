@@ -206,22 +206,6 @@ public sealed class LadderEventQueue
                 int size = Math.Max(1024, _pool.Length * 2);
                 Array.Resize(ref _pool, size);
                 Array.Resize(ref _next, size);
-                // Every rung's tables grow with the pool (a rung never has more buckets than the
-                // pool has entries), so a rung first used, or first needing more buckets, later in
-                // a run finds them allocated: the ladder allocates only when the population
-                // reaches a new high, as the heap's array does.
-                for (int r = 0; r < MaxRungs; r++)
-                {
-                    if (_heads[r].Length < size)
-                    {
-                        var heads = new int[size];
-                        var counts = new int[size];
-                        _heads[r].AsSpan().CopyTo(heads);
-                        _counts[r].AsSpan().CopyTo(counts);
-                        _heads[r] = heads;
-                        _counts[r] = counts;
-                    }
-                }
             }
             node = _poolUsed++;
         }
