@@ -20,16 +20,16 @@ namespace PleSim.Engine;
 /// bucket, fire in sequence order.</para>
 /// <para>Buckets and the top are singly linked lists threaded through one pool of entries,
 /// so moving an event between them allocates nothing once the pool has reached the working
-/// population. Below <see cref="SpillThreshold"/> pending events (the simulator's usual
-/// regime) the ladder is not used at all and every operation is the heap's.</para>
+/// population. Below <see cref="SpillThreshold"/> pending events (a host of a few CPUs) the
+/// ladder is not used at all and every operation is the heap's.</para>
 /// </remarks>
 public sealed class LadderEventQueue
 {
-    /// <summary>Heap population at which the ladder is switched on.</summary>
-    public const int SpillThreshold = 16_384;
+    /// <summary>Heap population at which the ladder is switched on (decision 0002: measured on the simulator's own event mix in 2026-11-26's scale work).</summary>
+    public const int SpillThreshold = 256;
 
     /// <summary>Total population under which the ladder is folded back into the heap (hysteresis).</summary>
-    public const int FoldThreshold = 4_096;
+    public const int FoldThreshold = 64;
 
     /// <summary>A bucket with more events than this is split into a finer rung instead of being poured into the heap.</summary>
     public const int BucketThreshold = 64;
@@ -43,8 +43,8 @@ public sealed class LadderEventQueue
     private bool _ladder;
 
     // Pool of linked entries for buckets and the top.
-    private HeapEntry[] _pool = [];
-    private int[] _next = [];
+    private HeapEntry[] _pool;
+    private int[] _next;
     private int _free = -1;
     private int _poolUsed;
 
@@ -83,10 +83,15 @@ public sealed class LadderEventQueue
         _foldThreshold = foldThreshold;
         _bucketThreshold = bucketThreshold;
         _heap = new EventHeap<Arity2>(capacity);
+        // A caller that expects more events than the switch-on threshold gets the ladder's pool
+        // and rung tables sized for them up front, as it gets the heap's array.
+        int reserve = capacity > spillThreshold ? capacity : 0;
+        _pool = new HeapEntry[reserve];
+        _next = new int[reserve];
         for (int r = 0; r < MaxRungs; r++)
         {
-            _heads[r] = [];
-            _counts[r] = [];
+            _heads[r] = new int[reserve];
+            _counts[r] = new int[reserve];
         }
     }
 

@@ -5,7 +5,52 @@ public sealed partial class GuestCpu
 {
     // ------------------------------------------------------------------ actions
 
-    private void Expand(in GuestAction a)
+    /// <summary>
+    /// Turns a program action into its kernel path. True when the path's only op was started at
+    /// once: with the queue empty, it is the op the dispatch loop would pop next, so the lock
+    /// loop's actions (compute, lock, unlock) run without a round trip through the ring.
+    /// </summary>
+    private bool Expand(in GuestAction a)
+    {
+        // The three actions of a lock loop are written straight into a local op or a free
+        // (zeroed) ring slot; the rest go through ExpandOther, whose many Op temporaries the JIT
+        // zeroes on every call.
+        switch (a.Kind)
+        {
+            case ActionKind.Compute:
+            {
+                if (_count == 0)
+                {
+                    var op = new Op { Kind = Micro.Compute, Ns = Math.Max(1, a.Ns), User = a.UserMode };
+                    return Execute(in op);
+                }
+                ref var o = ref PushBackSlot();
+                o.Kind = Micro.Compute;
+                o.Ns = Math.Max(1, a.Ns);
+                o.User = a.UserMode;
+                return false;
+            }
+            case ActionKind.Lock:
+            case ActionKind.Unlock:
+            {
+                var kind = a.Kind == ActionKind.Lock ? Micro.Lock : Micro.Unlock;
+                if (_count == 0)
+                {
+                    var op = new Op { Kind = kind, Lock = a.Lock };
+                    return Execute(in op);
+                }
+                ref var o = ref PushBackSlot();
+                o.Kind = kind;
+                o.Lock = a.Lock;
+                return false;
+            }
+        }
+        ExpandOther(in a);
+        return false;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void ExpandOther(in GuestAction a)
     {
         switch (a.Kind)
         {

@@ -224,10 +224,23 @@ public sealed class GuestSpinLock : ISpinTarget
         // what the VM's spinning mask records: test the mask instead of reading every waiter's VCPU.
         var vm = _kernel.Vm;
         var ws = CollectionsMarshal.AsSpan(_waiters);
+        // Cause(spinner, token) once for all of them: it depends on the spinner only through
+        // "is it the first waiter" (which, on a free lock, is plain contention).
+        Vcpu? first = null;
+        SpinCause common;
+        if (Owner is { } o)
+            common = GroundTruth.HolderCause(o.Vcpu);
+        else if (IsFifo && ws.Length > 0)
+        {
+            first = ws[0].Vcpu;
+            common = GroundTruth.NextWaiterCause(first);
+        }
+        else
+            common = SpinCause.Contention;
         for (int i = 0; i < ws.Length; i++)
         {
             if (vm.IsSpinning(ws[i].VcpuIndex))
-                ws[i].Vcpu.ReclassifySpin();
+                ws[i].Vcpu.ReclassifySpin(this, ws[i].Vcpu == first ? SpinCause.Contention : common);
         }
     }
 

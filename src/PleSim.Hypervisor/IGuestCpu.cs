@@ -81,7 +81,7 @@ public interface ISpinTarget
     /// <summary>
     /// Ground truth (oracle, read-only; docs/ground-truth.md): why <paramref name="spinner"/> is
     /// still spinning at this instant. The target must tell its spinners to re-classify
-    /// (<see cref="Vcpu.ReclassifySpin"/>) whenever its own state changes the answer (owner, next
+    /// (<see cref="Vcpu.ReclassifySpin()"/>) whenever its own state changes the answer (owner, next
     /// waiter, acknowledgements owed); changes of other VCPUs' presence reach spinners through
     /// <see cref="Vm.ReclassifySpinners"/>. Never used by any decision of the model.
     /// </summary>

@@ -92,12 +92,43 @@ public sealed partial class Vcpu
     {
         if (_cat != VcpuTime.GuestSpin)
             return;
+        SetSpinCause(_spinTarget!.Cause(this, _spinToken));
+    }
+
+    /// <summary>
+    /// <see cref="ReclassifySpin()"/> with the cause already taken by the caller: the spin target
+    /// <paramref name="target"/> computed <c>target.Cause(this, token)</c> for its waiters at once
+    /// (it is the same for all but one of them). A VCPU spinning on anything else takes its own cause.
+    /// </summary>
+    public void ReclassifySpin(ISpinTarget target, SpinCause cause)
+    {
+        if (_cat != VcpuTime.GuestSpin)
+            return;
+        if (!ReferenceEquals(_spinTarget, target))
+        {
+            ReclassifySpin();
+            return;
+        }
+        SetSpinCause(cause);
+    }
+
+    // A spin whose cause is unchanged is left alone: charging its time now or at the next change
+    // gives the same sums (they are only read through Account), so only a change charges the time
+    // so far to the old cause and, for traces, ends its segment.
+    private void SetSpinCause(SpinCause cause)
+    {
+        if (cause == _spinCause)
+        {
+            if (!_traceOpen && _kvm.Observer is not null)
+                TraceSpin(_kvm.Sim.Now.Ns);
+            return;
+        }
         long now = _kvm.Sim.Now.Ns;
         long d = now - _catSince;
         _time[(int)VcpuTime.GuestSpin] += d;
         _spinByCause[(int)_spinCause] += d;
         _catSince = now;
-        _spinCause = _spinTarget!.Cause(this, _spinToken);
+        _spinCause = cause;
         TraceSpin(now);
     }
 

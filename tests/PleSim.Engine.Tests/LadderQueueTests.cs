@@ -155,7 +155,7 @@ public class LadderQueueTests
     public void The_event_loop_allocates_nothing_in_steady_state_with_the_ladder_on(bool cancelHalf)
     {
         var sim = new Simulator(1024);
-        var model = new HoldModel(sim, LadderEventQueue.SpillThreshold + 8_000, HoldModel.DrawDelays(1, 1 << 12, SimDuration.FromMilliseconds(1)), cancelHalf);
+        var model = new HoldModel(sim, LadderEventQueue.SpillThreshold + 24_000, HoldModel.DrawDelays(1, 1 << 12, SimDuration.FromMilliseconds(1)), cancelHalf);
         // Warm up: the pool and rung tables reach their working size.
         sim.RunUntil(sim.Now + SimDuration.FromMilliseconds(30));
         long before = GC.GetAllocatedBytesForCurrentThread();
