@@ -240,6 +240,19 @@ public sealed class GuestKernel
         _irqHandlers[vector] = handler;
     }
 
+    /// <summary>
+    /// Ground truth (oracle, read-only) shared by the sleeping locks' owner-spin loops (mutex
+    /// owner spinning, 4.19 rwsem writer spinning): an owner whose VCPU runs guest code is what
+    /// owner spinning is for; an owner whose VCPU is elsewhere (off CPU, halted, in an exit) is
+    /// preempted for the spinner; no owner (a release in progress) is contention.
+    /// </summary>
+    internal SpinCause OwnerSpinCause(GuestThread? owner) =>
+        owner is null ? SpinCause.Contention
+        : Cpus[owner.Cpu].Vcpu.Presence == VcpuPresence.InGuest ? SpinCause.MutexOwnerRunning : SpinCause.MutexOwnerPreempted;
+
+    /// <summary>Whether <paramref name="candidate"/> is the VCPU <paramref name="owner"/> last ran on (statistics only).</summary>
+    internal bool IsOwnerVcpu(GuestThread? owner, Vcpu candidate) => owner is { } o && Cpus[o.Cpu].Vcpu == candidate;
+
     internal IGuestIrqHandler? IrqHandler(int vector) => vector >= 0 && vector < _irqHandlers.Length ? _irqHandlers[vector] : null;
 
     /// <summary>

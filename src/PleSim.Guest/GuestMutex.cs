@@ -256,24 +256,14 @@ public sealed class GuestMutex : ISpinTarget
         return true;
     }
 
-    public bool WaitsOn(Vcpu spinner, long token, Vcpu candidate) => Owner is { } o && _k.Cpus[o.Cpu].Vcpu == candidate;
+    public bool WaitsOn(Vcpu spinner, long token, Vcpu candidate) => _k.IsOwnerVcpu(Owner, candidate);
 
-    /// <summary>
-    /// Ground truth (oracle, read-only): an owner whose VCPU runs guest code is what owner spinning
-    /// is for (<see cref="SpinCause.MutexOwnerRunning"/>); an owner whose VCPU is elsewhere (off CPU,
-    /// halted, in an exit) is <see cref="SpinCause.MutexOwnerPreempted"/>; no owner (a release in
-    /// progress): contention.
-    /// </summary>
-    public SpinCause Cause(Vcpu spinner, long token)
-    {
-        if (Owner is not { } o)
-            return SpinCause.Contention;
-        return _k.Cpus[o.Cpu].Vcpu.Presence == VcpuPresence.InGuest ? SpinCause.MutexOwnerRunning : SpinCause.MutexOwnerPreempted;
-    }
+    /// <summary>Ground truth (oracle, read-only): see <see cref="GuestKernel.OwnerSpinCause"/>.</summary>
+    public SpinCause Cause(Vcpu spinner, long token) => _k.OwnerSpinCause(Owner);
 
     public SpinRelation Relation(Vcpu spinner, long token, Vcpu candidate)
     {
-        if (Owner is { } o && _k.Cpus[o.Cpu].Vcpu == candidate)
+        if (_k.IsOwnerVcpu(Owner, candidate))
             return SpinRelation.Holder;
         for (int i = 0; i < _spinners.Count; i++)
         {

@@ -518,19 +518,14 @@ public sealed partial class GuestRwSem : IOwnerSpin
         return true;
     }
 
-    public bool WaitsOn(Vcpu spinner, long token, Vcpu candidate) => _owner is { } o && _k.Cpus[o.Cpu].Vcpu == candidate;
+    public bool WaitsOn(Vcpu spinner, long token, Vcpu candidate) => _k.IsOwnerVcpu(_owner, candidate);
 
-    /// <summary>Ground truth (oracle): a writer owner on a running VCPU is what spinning is for; on a VCPU elsewhere it is preempted; otherwise contention.</summary>
-    public SpinCause Cause(Vcpu spinner, long token)
-    {
-        if (_owner is not { } o)
-            return SpinCause.Contention;
-        return _k.Cpus[o.Cpu].Vcpu.Presence == VcpuPresence.InGuest ? SpinCause.MutexOwnerRunning : SpinCause.MutexOwnerPreempted;
-    }
+    /// <summary>Ground truth (oracle, read-only): the writer owner, as for the mutex (<see cref="GuestKernel.OwnerSpinCause"/>).</summary>
+    public SpinCause Cause(Vcpu spinner, long token) => _k.OwnerSpinCause(_owner);
 
     public SpinRelation Relation(Vcpu spinner, long token, Vcpu candidate)
     {
-        if (_owner is { } o && _k.Cpus[o.Cpu].Vcpu == candidate)
+        if (_k.IsOwnerVcpu(_owner, candidate))
             return SpinRelation.Holder;
         var osq = _osq!;
         for (int i = 0; i < osq.Count; i++)
