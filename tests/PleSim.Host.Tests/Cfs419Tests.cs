@@ -18,14 +18,7 @@ public class Cfs419Tests
     private static (HostKit Kit, HostTask Hog, HostTask Sleeper) WakeFarBehind(FairClass cls)
     {
         var kit = Kit(cls);
-        var hog = kit.Hog("hog");
-        var s = kit.Host.CreateTask("s", new HogBody());
-        kit.Host.WakeUpNewTask(s);
-        kit.RunMs(20);
-        while (!s.OnCpu)
-            kit.RunMs(1);
-        kit.Host.Block(s);
-        kit.RunMs(50);
+        var (hog, s) = kit.HogAndBlockedSleeper(20, 50);
         kit.Host.TryToWakeUp(s, 0);
         return (kit, hog, s);
     }
@@ -55,14 +48,7 @@ public class Cfs419Tests
     public void A_wakee_that_does_not_preempt_is_no_buddy_in_4_19_either()
     {
         var kit = Kit(FairClass.Cfs419);
-        var hog = kit.Hog("hog");
-        var s = kit.Host.CreateTask("s", new HogBody());
-        kit.Host.WakeUpNewTask(s);
-        kit.Settle();
-        while (!s.OnCpu)
-            kit.RunMs(1);
-        kit.Host.Block(s);
-        kit.Settle();
+        var (hog, s) = kit.HogAndBlockedSleeper(0, 0);
         HostScheduler.SetVruntimeForTest(hog.Se, hog.Se.CfsRq.MinVruntime);
         s.Se.Vruntime = hog.Se.Vruntime - 500_000; // within the 1 ms wake-up granularity
         kit.Host.TryToWakeUp(s, 0);

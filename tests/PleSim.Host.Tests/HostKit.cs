@@ -32,6 +32,29 @@ internal sealed class HostKit
         return t;
     }
 
+    /// <summary>
+    /// A hog and a task "s": s runs (after <paramref name="runFirstMs"/>, or at once for 0), then
+    /// blocks, and the hog runs alone for <paramref name="sleepMs"/> (0: only until things settle).
+    /// </summary>
+    public (HostTask Hog, HostTask Sleeper) HogAndBlockedSleeper(long runFirstMs, long sleepMs)
+    {
+        var hog = Hog("hog");
+        var s = Host.CreateTask("s", new HogBody());
+        Host.WakeUpNewTask(s);
+        if (runFirstMs > 0)
+            RunMs(runFirstMs);
+        else
+            Settle();
+        while (!s.OnCpu)
+            RunMs(1);
+        Host.Block(s);
+        if (sleepMs > 0)
+            RunMs(sleepMs);
+        else
+            Settle();
+        return (hog, s);
+    }
+
     public void RunFor(SimDuration d) => Sim.RunUntil(Sim.Now + d);
 
     public void RunMs(long ms) => RunFor(SimDuration.FromMilliseconds(ms));

@@ -10,14 +10,7 @@ public class PreemptionTests
     public void A_woken_task_more_than_a_wakeup_granularity_behind_preempts_the_running_one()
     {
         var kit = new HostKit(1);
-        var hog = kit.Hog("hog");
-        var s = kit.Host.CreateTask("s", new HogBody());
-        kit.Host.WakeUpNewTask(s);
-        kit.RunMs(20);
-        while (!s.OnCpu)
-            kit.RunMs(1);
-        kit.Host.Block(s);
-        kit.RunMs(50); // hog runs alone; s keeps its old vruntime, far behind
+        var (hog, s) = kit.HogAndBlockedSleeper(20, 50); // hog runs alone; s keeps its old vruntime, far behind
         kit.Host.TryToWakeUp(s, 0);
         Assert.True(kit.Host.Rqs[0].NeedResched);
         kit.Settle();
@@ -29,14 +22,7 @@ public class PreemptionTests
     public void A_woken_task_within_a_wakeup_granularity_does_not_preempt()
     {
         var kit = new HostKit(1);
-        var hog = kit.Hog("hog");
-        var s = kit.Host.CreateTask("s", new HogBody());
-        kit.Host.WakeUpNewTask(s);
-        kit.Settle();
-        while (!s.OnCpu)
-            kit.RunMs(1);
-        kit.Host.Block(s);
-        kit.Settle();
+        var (hog, s) = kit.HogAndBlockedSleeper(0, 0);
         // s slept only now: its vruntime is about min_vruntime; the hog just started its turn.
         HostScheduler.SetVruntimeForTest(hog.Se, hog.Se.CfsRq.MinVruntime);
         // 0.5 ms behind the hog: less than the 1 ms wake-up granularity (place_entity never
