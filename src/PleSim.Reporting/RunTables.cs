@@ -35,7 +35,19 @@ public static class RunTables
         return t;
     }
 
-    /// <summary>Mean, spread and 95% CI of each shown metric.</summary>
+    /// <summary>Marks a lower 95% bound below 0 of a quantity no run had below 0 (see <see cref="BelowZeroNote"/>).</summary>
+    public const string BelowZeroMark = "†";
+
+    /// <summary>Why such a bound is printed, and how to read it.</summary>
+    public const string BelowZeroNote =
+        "† the interval reaches below 0 though no run was below 0: Student's t with few runs is wide (t = 12.71 for 2 runs, " +
+        "2.78 for 5), and it does not know the quantity cannot be negative; read the bound as 0, or narrow it with more runs (--runs N)";
+
+    /// <summary>
+    /// Mean, spread and 95% CI of each shown metric. Identical runs say so instead of a zero-width
+    /// interval; a lower bound below 0 for a quantity whose runs are all ≥ 0 (a rate or a share on
+    /// a few seeds) is marked, and the table's caption says why.
+    /// </summary>
     public static FitTable Summary(Scenario scenario, IReadOnlyList<RunResult> runs)
     {
         var shown = ShownMetrics(scenario, runs);
@@ -43,13 +55,35 @@ public static class RunTables
         t.AddColumn("metric");
         foreach (var h in new[] { "n", "mean", "stdev", "95% CI low", "95% CI high", "median" })
             t.AddColumn(h, rightAligned: true);
+        bool marked = false;
         foreach (var s in MetricSummary.OfRuns(runs).Where(s => shown.Contains(s.Metric)))
         {
-            // Identical runs have no interval to show: say so rather than print a zero-width CI.
+            string low;
+            if (s.AllRunsEqual)
+                low = Markup.Escape(Formats.AllRunsEqual);
+            else if (s.Ci95Low < 0 && NoRunBelowZero(runs, s.Metric))
+            {
+                low = Formats.Number(s.Ci95Low) + " " + BelowZeroMark;
+                marked = true;
+            }
+            else
+                low = Formats.Number(s.Ci95Low);
             t.AddRow(Markup.Escape(s.Metric), s.N.ToString(System.Globalization.CultureInfo.InvariantCulture), Formats.Number(s.Mean), Formats.Number(s.Stdev),
-                s.AllRunsEqual ? Markup.Escape(Formats.AllRunsEqual) : Formats.Number(s.Ci95Low), s.AllRunsEqual ? "—" : Formats.Number(s.Ci95High), Formats.Number(s.Median));
+                low, s.AllRunsEqual ? "—" : Formats.Number(s.Ci95High), Formats.Number(s.Median));
         }
+        if (marked)
+            t.Caption(Markup.Escape(BelowZeroNote));
         return t;
+    }
+
+    private static bool NoRunBelowZero(IReadOnlyList<RunResult> runs, string metric)
+    {
+        foreach (var r in runs)
+        {
+            if (r.Error is null && r.Metric(metric) is double v && v < 0)
+                return false;
+        }
+        return true;
     }
 
     /// <summary>

@@ -44,4 +44,25 @@ public class DeterministicSummaryTests
         Assert.True(MetricSummary.Of("m", [0.1, 0.1, 0.1]).AllRunsEqual);
         Assert.False(MetricSummary.Of("m", [0.1]).AllRunsEqual);
     }
+
+    [Fact]
+    public void A_lower_bound_below_zero_of_a_never_negative_quantity_is_marked_and_explained()
+    {
+        // Two runs of a rate, 1 and 9: the t interval (t = 12.71) reaches far below 0.
+        var scenario = new Scenario { Name = "t", Description = "", Kind = "system", Seed = 1, Runs = 2, Duration = PleSim.Engine.SimDuration.FromMilliseconds(1), Warmup = PleSim.Engine.SimDuration.Zero };
+        var rate = new[] { Run(1, 42, 1), Run(2, 42, 9) };
+        Assert.True(MetricSummary.Of("varying", [1, 9]).Ci95Low < 0);
+        var text = Render(RunTables.Summary(scenario, rate));
+        var row = text.Split('\n').Single(l => l.Contains(" varying ", StringComparison.Ordinal));
+        Assert.Contains(RunTables.BelowZeroMark, row, StringComparison.Ordinal);
+        Assert.Contains("cannot be negative", text.Replace("\n", " ", StringComparison.Ordinal).Replace("│", " ", StringComparison.Ordinal), StringComparison.Ordinal);
+
+        // A quantity one of whose runs is negative (a change) has a genuine negative bound: no mark.
+        var change = new[] { Run(1, 42, -1), Run(2, 42, 9) };
+        var plain = Render(RunTables.Summary(scenario, change));
+        Assert.DoesNotContain(RunTables.BelowZeroMark, plain, StringComparison.Ordinal);
+        // A bound that stays above 0: no mark either.
+        var tight = new[] { Run(1, 42, 10), Run(2, 42, 10.5), Run(3, 42, 10.2) };
+        Assert.DoesNotContain(RunTables.BelowZeroMark, Render(RunTables.Summary(scenario, tight)), StringComparison.Ordinal);
+    }
 }
