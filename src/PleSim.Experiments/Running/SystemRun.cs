@@ -61,7 +61,19 @@ public sealed class SystemRun : IModelRun, IEventHandler, IDisposable
                 Vms.Add(new VmRuntime(this, vs, Kvm, group));
             }
             foreach (var vm in Vms)
-                Kvm.Start(vm.Vm, vm.Settings.StartCpu);
+            {
+                var spread = vm.Settings.VcpuStartSpread.Ns;
+                if (spread == 0)
+                {
+                    Kvm.Start(vm.Vm, vm.Settings.StartCpu);
+                    continue;
+                }
+                // vcpu_start_spread (decision 0051): each VCPU thread forked at its own instant,
+                // from the VM's start CPU, through the same start events as host tasks.
+                var rng = Streams.Get($"vm.{vm.Settings.Name}.vcpu_start");
+                foreach (var v in vm.Vm.Vcpus)
+                    _starts.Add((v.Task, SimDuration.FromNanoseconds((long)(rng.NextUInt64() % (ulong)spread)), vm.Settings.StartCpu));
+            }
         }
         AddBackground(h);
         if (Host.Groups.Count > 1)

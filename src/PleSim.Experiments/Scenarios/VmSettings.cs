@@ -18,6 +18,16 @@ public sealed record VmSettings
 
     public long CgroupShares { get; init; } = 1024;
     public int StartCpu { get; init; }
+
+    /// <summary>
+    /// <c>vms[].vcpu_start_spread</c>: each VCPU thread is forked at its own instant drawn
+    /// uniformly from [0, spread) with the run's seed (stream <c>vm.NAME.vcpu_start</c>), instead
+    /// of all at t = 0. 0 (the default) keeps the convention of decision 0044: every VCPU thread
+    /// forked at one instant. A way to sample the start-up phases a scenario does not know
+    /// (decision 0051).
+    /// </summary>
+    public SimDuration VcpuStartSpread { get; init; }
+
     public GuestSettings Guest { get; init; } = new();
     public WorkloadSettings Workload { get; init; } = new();
 }
