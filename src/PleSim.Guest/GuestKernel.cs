@@ -26,7 +26,7 @@ public sealed class GuestKernel
     {
         Kvm = kvm;
         Vm = vm;
-        Settings = settings;
+        Settings = settings = KvmSpinlockInit(settings, kvm.Settings);
         Name = vm.Name;
         if (settings.Spinlock == SpinlockKind.Plugin)
         {
@@ -239,6 +239,19 @@ public sealed class GuestKernel
             throw new InvalidOperationException($"{Name}: vector {Vectors.Name(vector)} already has a handler");
         _irqHandlers[vector] = handler;
     }
+
+    /// <summary>
+    /// <c>kvm_spinlock_init</c> (arch/x86/kernel/kvm.c): without KVM_FEATURE_PV_UNHALT from the host
+    /// (<c>kvm.pv_unhalt: false</c>) the guest leaves the native lock ops in place, so PV ticket and
+    /// PV queued locks run as plain ticket and queued locks (decision 0048).
+    /// </summary>
+    private static GuestSettings KvmSpinlockInit(GuestSettings guest, KvmSettings kvm) =>
+        kvm.PvUnhalt ? guest : guest.Spinlock switch
+        {
+            SpinlockKind.PvTicket => guest with { Spinlock = SpinlockKind.Ticket },
+            SpinlockKind.PvQueued => guest with { Spinlock = SpinlockKind.Queued },
+            _ => guest,
+        };
 
     /// <summary>
     /// Ground truth (oracle, read-only) shared by the sleeping locks' owner-spin loops (mutex

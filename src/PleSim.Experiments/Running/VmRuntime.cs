@@ -17,7 +17,7 @@ public sealed class VmRuntime : IDisposable
         _host = host;
         var affinity = settings.Affinity?.Mask ?? host.Topology.AllMask;
         Vm = kvm.CreateVm(settings.Name, settings.Vcpus, affinity, group);
-        Kernel = new GuestKernel(kvm, Vm, WithHostFeatures(settings.Guest, kvm.Settings), run.Streams);
+        Kernel = new GuestKernel(kvm, Vm, settings.Guest, run.Streams);
         var w = settings.Workload;
         switch (w.Kind)
         {
@@ -87,19 +87,6 @@ public sealed class VmRuntime : IDisposable
     }
 
     public VmSettings Settings { get; }
-
-    /// <summary>
-    /// The guest as the host's features let it run: without KVM_FEATURE_PV_UNHALT (<c>kvm.pv_unhalt:
-    /// false</c>) <c>kvm_spinlock_init</c> leaves the native lock ops in place, so PV ticket and PV
-    /// queued locks are plain ticket and queued locks (decision 0048).
-    /// </summary>
-    internal static GuestSettings WithHostFeatures(GuestSettings guest, KvmSettings kvm) =>
-        kvm.PvUnhalt ? guest : guest.Spinlock switch
-        {
-            SpinlockKind.PvTicket => guest with { Spinlock = SpinlockKind.Ticket },
-            SpinlockKind.PvQueued => guest with { Spinlock = SpinlockKind.Queued },
-            _ => guest,
-        };
 
     private readonly HostScheduler _host;
 
