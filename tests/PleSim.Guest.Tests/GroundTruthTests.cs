@@ -7,19 +7,6 @@ namespace PleSim.Guest.Tests;
 /// <summary>Hand-worked cases of the ground-truth classification (docs/ground-truth.md).</summary>
 public class GroundTruthTests
 {
-    /// <summary>Pins VCPU i to CPU cpus[i] and a hog to each CPU in <paramref name="hogCpus"/>.</summary>
-    private static void Place(GuestKit kit, int[] cpus, params int[] hogCpus)
-    {
-        for (int i = 0; i < cpus.Length; i++)
-            kit.Host.SetAffinity(kit.Vm.Vcpus[i].Task, 1UL << cpus[i], 0);
-        foreach (int c in hogCpus)
-        {
-            var t = kit.Host.CreateTask($"hog{c}", new HogBody(), 0, 1UL << c);
-            kit.Host.WakeUpNewTask(t, c);
-        }
-    }
-
-    private static long SpinSum(Vcpu v) => GroundTruth.Causes.Sum(c => v.SpinTimeIn(c));
 
     [Fact]
     public void A_spinner_whose_holder_is_preempted_accrues_holder_preempted_time()
@@ -31,7 +18,7 @@ public class GroundTruthTests
         kit.Kernel.CreateThread("holder", new ListProgram(GuestAction.Acquire(lk), GuestAction.Compute(20_000_000), GuestAction.Release(lk)), 0, pinned: true);
         kit.Kernel.CreateThread("waiter", new ListProgram(GuestAction.Compute(100_000), GuestAction.Acquire(lk), GuestAction.Release(lk)), 1, pinned: true);
         kit.Start();
-        Place(kit, [0, 1], 0);
+        kit.Pin([0, 1], 0);
         var holder = kit.Vm.Vcpus[0];
         var waiter = kit.Vm.Vcpus[1];
         long checkedPreempted = 0;
@@ -57,7 +44,7 @@ public class GroundTruthTests
         Assert.True(preempted > 1_000_000, $"holder_preempted {preempted} ns");
         Assert.True(waiter.SpinTimeIn(SpinCause.Contention) > 1_000_000);
         Assert.Equal(0, waiter.SpinTimeIn(SpinCause.NextWaiterPreempted));
-        Assert.Equal(waiter.TimeIn(VcpuTime.GuestSpin), SpinSum(waiter));
+        Assert.Equal(waiter.TimeIn(VcpuTime.GuestSpin), GuestKit.SpinSum(waiter));
         // The holder itself never spun.
         Assert.Equal(0, holder.TimeIn(VcpuTime.GuestSpin));
     }
@@ -82,7 +69,7 @@ public class GroundTruthTests
         kit.Kernel.CreateThread("next", Rounds(lk, 40, 1_000, 30_000, 100_000), 1, pinned: true);
         kit.Kernel.CreateThread("last", Rounds(lk, 40, 1_000, 30_000, 200_000), 2, pinned: true);
         kit.Start();
-        Place(kit, [0, 1, 2], 1);
+        kit.Pin([0, 1, 2], 1);
         var next = kit.Vm.Vcpus[1];
         var last = kit.Vm.Vcpus[2];
         long seen = 0;
@@ -98,8 +85,8 @@ public class GroundTruthTests
         }
         long behind = last.SpinTimeIn(SpinCause.NextWaiterPreempted);
         Assert.True(seen > 0 && behind > 100_000, $"seen {seen} times, {behind} ns behind a preempted next waiter");
-        Assert.Equal(last.TimeIn(VcpuTime.GuestSpin), SpinSum(last));
-        Assert.Equal(next.TimeIn(VcpuTime.GuestSpin), SpinSum(next));
+        Assert.Equal(last.TimeIn(VcpuTime.GuestSpin), GuestKit.SpinSum(last));
+        Assert.Equal(next.TimeIn(VcpuTime.GuestSpin), GuestKit.SpinSum(next));
         Assert.Equal(0, next.SpinTimeIn(SpinCause.NextWaiterPreempted)); // its own CPU is the hogged one: nobody ahead of it is preempted
         Assert.True(next.SpinTimeIn(SpinCause.Contention) > 0);
     }
@@ -114,7 +101,7 @@ public class GroundTruthTests
         kit.Kernel.CreateThread("holder", new ListProgram(GuestAction.Acquire(lk), GuestAction.Compute(20_000_000), GuestAction.Release(lk)), 0, pinned: true);
         kit.Kernel.CreateThread("waiter", new ListProgram(GuestAction.Compute(100_000), GuestAction.Acquire(lk), GuestAction.Release(lk)), 1, pinned: true);
         kit.Start();
-        Place(kit, [0, 1], 0);
+        kit.Pin([0, 1], 0);
         kit.RunUs(60_000);
         var st = kit.Vm.Stats;
         Assert.True(st.YieldToLabels[(int)YieldLabel.Holder] > 0, "no yield_to to the holder succeeded");
@@ -168,7 +155,7 @@ public class GroundTruthTests
             var seg = observe ? new Segments() : null;
             kit.Kvm.Observer = seg;
             kit.Start();
-            Place(kit, [0, 1, 2], 0, 1);
+            kit.Pin([0, 1, 2], 0, 1);
             kit.RunUs(30_000);
             foreach (var v in kit.Vm.Vcpus)
                 v.CloseSpinTrace();

@@ -48,6 +48,21 @@ internal sealed class GuestKit
         Kvm.Start(Vm);
     }
 
+    /// <summary>A VCPU's spin time summed over every ground-truth cause (equals its guest-spin time when the labels are complete).</summary>
+    public static long SpinSum(Vcpu v) => GroundTruth.Causes.Sum(c => v.SpinTimeIn(c));
+
+    /// <summary>Pins VCPU i to host CPU cpus[i] and a host hog to each CPU in <paramref name="hogCpus"/>.</summary>
+    public void Pin(int[] cpus, params int[] hogCpus)
+    {
+        for (int i = 0; i < cpus.Length; i++)
+            Host.SetAffinity(Vm.Vcpus[i].Task, 1UL << cpus[i], 0);
+        foreach (int c in hogCpus)
+        {
+            var t = Host.CreateTask($"hog{c}", new PleSim.Host.Workloads.HogBody(), 0, 1UL << c);
+            Host.WakeUpNewTask(t, c);
+        }
+    }
+
     public void RunUs(long us) => Sim.RunUntil(Sim.Now + SimDuration.FromMicroseconds(us));
 
     public GuestAction Mark(int code) => GuestAction.Call(Marker, code);

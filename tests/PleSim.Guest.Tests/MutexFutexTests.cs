@@ -7,18 +7,6 @@ namespace PleSim.Guest.Tests;
 /// <summary>Hand-worked cases of the guest kernel mutex (2.6.39 kernel/mutex.c) and futex (kernel/futex.c).</summary>
 public class MutexFutexTests
 {
-    private static void Pin(GuestKit kit, int[] cpus, params int[] hogCpus)
-    {
-        for (int i = 0; i < cpus.Length; i++)
-            kit.Host.SetAffinity(kit.Vm.Vcpus[i].Task, 1UL << cpus[i], 0);
-        foreach (int c in hogCpus)
-        {
-            var t = kit.Host.CreateTask($"hog{c}", new HogBody(), 0, 1UL << c);
-            kit.Host.WakeUpNewTask(t, c);
-        }
-    }
-
-    private static long SpinSum(Vcpu v) => GroundTruth.Causes.Sum(c => v.SpinTimeIn(c));
 
     [Fact]
     public void A_waiter_spins_while_the_owner_runs_and_takes_the_mutex_without_sleeping()
@@ -31,7 +19,7 @@ public class MutexFutexTests
         kit.Kernel.CreateThread("owner", new ListProgram(GuestAction.MutexLock(m), GuestAction.Compute(200_000), GuestAction.MutexUnlock(m), kit.Mark(1)), 0, pinned: true);
         kit.Kernel.CreateThread("waiter", new ListProgram(GuestAction.Compute(50_000), GuestAction.MutexLock(m), kit.Mark(2), GuestAction.MutexUnlock(m)), 1, pinned: true);
         kit.Start();
-        Pin(kit, [0, 1]);
+        kit.Pin([0, 1]);
         kit.RunUs(400);
         Assert.Equal(2, m.Acquisitions);
         Assert.Equal(1, m.FastAcquisitions);
@@ -41,7 +29,7 @@ public class MutexFutexTests
         var w = kit.Vm.Vcpus[1];
         long spin = w.TimeIn(VcpuTime.GuestSpin);
         Assert.InRange(spin, 140_000, 160_000); // from ~50 µs to ~200 µs
-        Assert.Equal(spin, SpinSum(w));
+        Assert.Equal(spin, GuestKit.SpinSum(w));
         Assert.True(w.SpinTimeIn(SpinCause.MutexOwnerRunning) > 140_000);
         // The waiter passed its mark after the owner released.
         var marks = kit.Marker.Hits;
@@ -62,7 +50,7 @@ public class MutexFutexTests
         kit.Kernel.CreateThread("waiter", new ListProgram(GuestAction.Compute(50_000), GuestAction.MutexLock(m), kit.Mark(2), GuestAction.MutexUnlock(m)), 1, pinned: true);
         kit.Kernel.CreateThread("signaller", new ListProgram(GuestAction.Compute(300_000), GuestAction.Signal(q)), 2, pinned: true);
         kit.Start();
-        Pin(kit, [0, 1, 2]);
+        kit.Pin([0, 1, 2]);
         kit.RunUs(200);
         Assert.Equal(1, m.Waiters);
         Assert.Equal(1, m.Sleeps);
@@ -89,7 +77,7 @@ public class MutexFutexTests
             kit.Kernel.CreateThread($"w{i}", new ListProgram(GuestAction.Compute(i * 20_000), GuestAction.MutexLock(m), kit.Mark(i), GuestAction.Compute(10_000), GuestAction.MutexUnlock(m)), i, pinned: true);
         kit.Kernel.CreateThread("signaller", new ListProgram(GuestAction.Compute(200_000), GuestAction.Signal(q)), 0, pinned: true);
         kit.Start();
-        Pin(kit, [0, 1, 2, 3]);
+        kit.Pin([0, 1, 2, 3]);
         kit.RunUs(150);
         Assert.Equal(3, m.Waiters);
         kit.RunUs(400);
@@ -111,12 +99,12 @@ public class MutexFutexTests
         kit.Kernel.CreateThread("owner", new ListProgram(GuestAction.MutexLock(m), GuestAction.Compute(20_000_000), GuestAction.MutexUnlock(m)), 0, pinned: true);
         kit.Kernel.CreateThread("waiter", new ListProgram(GuestAction.Compute(100_000), GuestAction.MutexLock(m), GuestAction.MutexUnlock(m)), 1, pinned: true);
         kit.Start();
-        Pin(kit, [0, 1], 0);
+        kit.Pin([0, 1], 0);
         for (int step = 0; step < 10000 && m.Acquisitions < 2; step++)
             kit.RunUs(10);
         Assert.Equal(2, m.Acquisitions);
         var w = kit.Vm.Vcpus[1];
-        Assert.Equal(w.TimeIn(VcpuTime.GuestSpin), SpinSum(w));
+        Assert.Equal(w.TimeIn(VcpuTime.GuestSpin), GuestKit.SpinSum(w));
         long preemptedSpin = w.SpinTimeIn(SpinCause.MutexOwnerPreempted);
         if (vcpuIsPreemptedCheck)
         {
@@ -153,7 +141,7 @@ public class MutexFutexTests
         kit.Kernel.CreateThread("owner", new ListProgram(GuestAction.MutexLock(m), GuestAction.Compute(20_000_000), GuestAction.MutexUnlock(m)), 0, pinned: true);
         kit.Kernel.CreateThread("waiter", new ListProgram(GuestAction.Compute(100_000), GuestAction.MutexLock(m), GuestAction.MutexUnlock(m)), 1, pinned: true);
         kit.Start();
-        Pin(kit, [0, 1], 0);
+        kit.Pin([0, 1], 0);
         for (int step = 0; step < 10000 && m.Acquisitions < 2; step++)
             kit.RunUs(10);
         Assert.Equal(2, m.Acquisitions);
@@ -174,7 +162,7 @@ public class MutexFutexTests
         kit.Kernel.CreateThread("b1", new ListProgram(GuestAction.FutexWait(b, 0), kit.Mark(3)), 2, pinned: true);
         kit.Kernel.CreateThread("waker", new ListProgram(GuestAction.Compute(100_000), GuestAction.FutexWake(a, 1)), 3, pinned: true);
         kit.Start();
-        Pin(kit, [0, 1, 2, 3]);
+        kit.Pin([0, 1, 2, 3]);
         kit.RunUs(300);
         Assert.Equal([1], kit.Marker.Hits.Select(h => h.Code).ToArray());
         Assert.Equal(1, a.Sleepers);
@@ -232,7 +220,7 @@ public class MutexFutexTests
             kit.Kernel.CreateThread($"t{i}", new LoopProgram(GuestAction.MutexLock(m), GuestAction.Compute(20_000), GuestAction.MutexUnlock(m), GuestAction.Compute(5_000, userMode: true),
                 GuestAction.FutexWake(f, 1), GuestAction.FutexWait(f, 1)), i % 3);
         kit.Start();
-        Pin(kit, [0, 1, 1], 0);
+        kit.Pin([0, 1, 1], 0);
         kit.RunUs(200_000);
         kit.Sim.Invariants.Disable(); // the invariant checks themselves allocate; they ran during the warm-up
         long before = GC.GetAllocatedBytesForCurrentThread();

@@ -13,17 +13,6 @@ public class RwSemSpinTests
 
     private static long At(GuestKit kit, int code) => kit.Marker.Hits.Single(h => h.Code == code).At;
 
-    private static void Pin(GuestKit kit, int[] cpus, params int[] hogCpus)
-    {
-        for (int i = 0; i < cpus.Length; i++)
-            kit.Host.SetAffinity(kit.Vm.Vcpus[i].Task, 1UL << cpus[i], 0);
-        foreach (int c in hogCpus)
-        {
-            var t = kit.Host.CreateTask($"hog{c}", new HogBody(), 0, 1UL << c);
-            kit.Host.WakeUpNewTask(t, c);
-        }
-    }
-
     [Fact]
     public void A_writer_spins_while_the_writer_owner_runs_and_takes_the_lock_when_it_is_released()
     {
@@ -35,7 +24,7 @@ public class RwSemSpinTests
         Thread(kit, "w0", 0, sem.DownWrite, GuestAction.Compute(200_000), kit.Mark(1), sem.UpWrite);
         Thread(kit, "w1", 1, GuestAction.Compute(50_000), sem.DownWrite, kit.Mark(2), sem.UpWrite);
         kit.Start();
-        Pin(kit, [0, 1]);
+        kit.Pin([0, 1]);
         kit.RunUs(120);
         Assert.Equal(1, sem.Spinners);
         Assert.Equal(0, sem.Waiting);
@@ -62,7 +51,7 @@ public class RwSemSpinTests
         Thread(kit, "w0", 0, sem.DownWrite, GuestAction.Compute(200_000), sem.UpWrite);
         Thread(kit, "w1", 1, GuestAction.Compute(50_000), sem.DownWrite, kit.Mark(2), sem.UpWrite);
         kit.Start();
-        Pin(kit, [0, 1]);
+        kit.Pin([0, 1]);
         kit.RunUs(400);
         Assert.False(sem.Xadd419);
         Assert.Equal(0, sem.Spins);
@@ -84,7 +73,7 @@ public class RwSemSpinTests
         Thread(kit, "w0", 0, sem.DownWrite, GuestAction.Compute(20_000_000), sem.UpWrite);
         Thread(kit, "w1", 1, GuestAction.Compute(100_000), sem.DownWrite, kit.Mark(2), sem.UpWrite);
         kit.Start();
-        Pin(kit, [0, 1], 0);
+        kit.Pin([0, 1], 0);
         for (int step = 0; step < 10000 && kit.Marker.Hits.Count == 0; step++)
             kit.RunUs(10);
         Assert.Single(kit.Marker.Hits);
@@ -116,7 +105,7 @@ public class RwSemSpinTests
         Thread(kit, "r0", 0, sem.DownRead, GuestAction.Compute(100_000), kit.Mark(1), sem.UpRead);
         Thread(kit, "w", 1, GuestAction.Compute(10_000), sem.DownWrite, kit.Mark(2), sem.UpWrite);
         kit.Start();
-        Pin(kit, [0, 1]);
+        kit.Pin([0, 1]);
         kit.RunUs(50);
         Assert.True(sem.ReaderOwned);
         Assert.Equal(1, sem.Waiting);
@@ -148,7 +137,7 @@ public class RwSemSpinTests
         Thread(kit, "w2", 2, GuestAction.Compute(150_000), sem.DownWrite, kit.Mark(2), GuestAction.Compute(20_000), sem.UpWrite);
         Thread(kit, "s", 3, GuestAction.Compute(100_000), GuestAction.Signal(q));
         kit.Start();
-        Pin(kit, [0, 1, 2, 3]);
+        kit.Pin([0, 1, 2, 3]);
         kit.RunUs(60);
         Assert.Equal(1, sem.Waiting);
         Assert.Equal("w1", sem.WaiterAt(0)!.Name);
@@ -182,7 +171,7 @@ public class RwSemSpinTests
         Thread(kit, "w1", 1, GuestAction.Compute(20_000), sem.DownWrite, kit.Mark(1), GuestAction.Compute(50_000), sem.UpWrite);
         Thread(kit, "w2", 2, GuestAction.Compute(40_000), sem.DownWrite, kit.Mark(2), sem.UpWrite);
         kit.Start();
-        Pin(kit, [0, 1, 2]);
+        kit.Pin([0, 1, 2]);
         kit.RunUs(100);
         Assert.Equal(2, sem.Spinners);
         kit.RunUs(500);

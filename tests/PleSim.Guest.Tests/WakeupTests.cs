@@ -184,15 +184,7 @@ public class WakeupTests
         kit.Kernel.CreateThread("s", new ListProgram(GuestAction.Compute(200_000), GuestAction.Signal(q), GuestAction.Compute(100_000_000)), 0, pinned: true);
         kit.Start();
         kit.RunUs(1);
-        for (int i = 0; i < 3; i++)
-        {
-            var one = default(PleSim.Host.CpuMask);
-            one.Set(i);
-            kit.Host.SetAffinity(kit.Vm.Vcpus[i].Task, one, 0);
-        }
-        var only1 = default(PleSim.Host.CpuMask);
-        only1.Set(1);
-        kit.Host.WakeUpNewTask(kit.Host.CreateTask("hog", new PleSim.Host.Workloads.HogBody(), affinity: only1), 1);
+        kit.Pin([0, 1, 2], 1);
         var c1 = kit.Kernel.Cpus[1];
         for (int i = 0; i < 100_000 && !(c1.HaltPolls > 0 && c1.IsIdle && kit.Vm.Vcpus[1].StealTimePreempted && w.Cpu == 1 && w.State == ThreadState.Blocked); i++)
             kit.RunUs(1);
