@@ -44,11 +44,24 @@ public static partial class PluginRegistry
             {
                 if (existing == type)
                     return;
-                throw new ArgumentException($"two plug-in {what}s are called '{name}': {existing.FullName} ({existing.Assembly.Location}) and {type.FullName} ({type.Assembly.Location})");
+                throw new ArgumentException($"two plug-in {what}s are called '{name}': {existing.FullName} ({Origin(existing)}) and {type.FullName} ({Origin(type)})");
             }
             map[name] = type;
         }
     }
+
+    /// <summary>Where a type came from: its assembly's file (a plug-in loaded from a path), or the
+    /// assembly's name when it has no file of its own (a built-in type inside a single-file build).</summary>
+    private static string Origin(Type type)
+    {
+        var assembly = type.Assembly;
+        string file = assembly.IsDynamic ? "" : LocationOf(assembly);
+        return file.Length > 0 ? file : assembly.GetName().Name ?? assembly.FullName ?? "?";
+    }
+
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("SingleFile", "IL3000",
+        Justification = "An empty Location (an assembly inside a single-file build) is handled by Origin.")]
+    private static string LocationOf(System.Reflection.Assembly assembly) => assembly.Location;
 
     /// <summary>The registered handler names, sorted.</summary>
     public static IReadOnlyList<string> HandlerNames { get { lock (Gate) return [.. Handlers.Keys.Order(StringComparer.Ordinal)]; } }

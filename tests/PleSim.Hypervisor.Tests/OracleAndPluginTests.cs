@@ -192,6 +192,19 @@ public class OracleAndPluginTests
         Assert.Throws<ArgumentException>(() => PluginRegistry.RegisterHandler("bad name!", typeof(FixedOrderPlugin)));
     }
 
+    [Fact]
+    public void Two_plugins_under_one_name_are_refused_naming_both_and_where_they_came_from()
+    {
+        PluginRegistry.RegisterHandler("test-duplicate-name", typeof(FixedOrderPlugin));
+        PluginRegistry.RegisterHandler("test-duplicate-name", typeof(FixedOrderPlugin)); // the same type again: no error
+        var e = Assert.Throws<ArgumentException>(() => PluginRegistry.RegisterHandler("test-duplicate-name", typeof(RefuseTwoFilter)));
+        Assert.Contains("two plug-in PAUSE handlers are called 'test-duplicate-name'", e.Message, StringComparison.Ordinal);
+        Assert.Contains(typeof(FixedOrderPlugin).FullName!, e.Message, StringComparison.Ordinal);
+        Assert.Contains(typeof(RefuseTwoFilter).FullName!, e.Message, StringComparison.Ordinal);
+        // Both types live in this test assembly, loaded from a file: its path is the origin.
+        Assert.Contains("PleSim.Hypervisor.Tests.dll", e.Message, StringComparison.Ordinal);
+    }
+
     private static string RepoRoot()
     {
         var dir = AppContext.BaseDirectory;
