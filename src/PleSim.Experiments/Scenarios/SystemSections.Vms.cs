@@ -86,7 +86,7 @@ internal static partial class SystemSections
         string spinlock = g.Get("spinlock", SpinlockKindKind(), SpinlockName(d.Spinlock));
         // An s390 guest (decision 0055) executes no PAUSE: pause-loop exiting cannot apply to it.
         if (spinlock == "s390" && kvm.PleHandler != "none")
-            g.Error("spinlock", $"an s390 guest has no PAUSE instruction, so no pause-loop exiting: set kvm.ple_handler: none (it is '{kvm.PleHandler}'{(kvm.Version is null ? "" : $", from kvm.version {kvm.Version}")})");
+            g.Error("spinlock", $"an s390 guest has no PAUSE instruction, so no pause-loop exiting: set kvm.ple_handler: none (it is '{kvm.PleHandler}'{(kvm.Version is null ? "" : $"; kvm.version {kvm.Version}")})");
         var settings = new GuestSettings
         {
             KernelVersion = kernel,
