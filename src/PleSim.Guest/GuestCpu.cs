@@ -208,7 +208,9 @@ public sealed partial class GuestCpu : IGuestCpu
     internal bool MutexSpinAcquired;
 
     /// <summary>The steal-time <c>preempted</c> flag of <paramref name="cpu"/> as this guest reads it (<c>kvm_vcpu_is_preempted</c>, 4.10+).</summary>
-    public static bool VcpuIsPreempted(GuestCpu cpu) => cpu.Vcpu.StealTimePreempted;
+    /// <remarks>An s390 guest (<c>guest.spinlock: s390</c>, decision 0055) reads <see cref="ArchVcpuIsPreempted"/> instead.</remarks>
+    public static bool VcpuIsPreempted(GuestCpu cpu) =>
+        cpu._k.Settings.Spinlock == SpinlockKind.S390 ? ArchVcpuIsPreempted(cpu) : cpu.Vcpu.StealTimePreempted;
 
     private long Now => _k.Kvm.Sim.Now.Ns;
     private GuestSettings S => _k.Settings;
@@ -250,6 +252,18 @@ public sealed partial class GuestCpu : IGuestCpu
             // A plug-in lock's spin budget ran out: ask the plug-in again.
             _waitLoops += _waitBudgetLoops;
             PluginLockWait(continuing: true);
+            return;
+        }
+        if (_diag9cThenSpin)
+        {
+            // Back from the s390 lock's diag 9c (decision 0055): the wait loop resumes.
+            S390AfterDiag();
+            return;
+        }
+        if (_spinningOn is { Kind: SpinlockKind.S390 } && Vcpu.SpinTimedOut)
+        {
+            // spin_retry + 2 looks at a held s390 lock: diag 9c to its owner (decision 0055).
+            S390RetryExpired(_spinningOn);
             return;
         }
         if (_spinningOn is { Kind: SpinlockKind.PreemptableTicket } && Vcpu.SpinTimedOut)
@@ -390,6 +404,10 @@ public sealed partial class GuestCpu : IGuestCpu
                         _waitLoops = 0;
                         _waitHalts = 0;
                         PluginLockWait(continuing: false);
+                    }
+                    else if (op.Lock.Kind == SpinlockKind.S390)
+                    {
+                        S390LockWait(op.Lock); // arch_spin_lock_classic (decision 0055)
                     }
                     else
                     {

@@ -28,6 +28,9 @@ public sealed class GuestKernel
         Vm = vm;
         Settings = settings = KvmSpinlockInit(settings, kvm.Settings);
         Name = vm.Name;
+        // An s390 guest (decision 0055) executes no PAUSE, so no pause-loop exiting applies to it.
+        if (settings.Spinlock == SpinlockKind.S390 && kvm.Handler.PleEnabled)
+            throw new ArgumentException($"{vm.Name}: an s390 guest (guest.spinlock: s390) has no pause-loop exiting: the host's kvm.ple_handler must be 'none', not '{kvm.Handler.Name}'");
         if (settings.Spinlock == SpinlockKind.Plugin)
         {
             // One instance per VM per run (decision 0041), created before the first lock.

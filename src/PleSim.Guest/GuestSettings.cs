@@ -52,6 +52,18 @@ public enum SpinlockKind
     /// if it halted, and as many more halted waiters as the plug-in asks.
     /// </summary>
     Plugin,
+
+    /// <summary>
+    /// The s390 spinlock of a KVM guest on shared (not dedicated) CPUs (<c>guest.spinlock: s390</c>,
+    /// decision 0055): arch/s390/lib/spinlock.c, Linux 6.17, <c>arch_spin_lock_classic</c> (what
+    /// <c>arch_spin_lock_wait</c> runs unless CIF_DEDICATED_CPU). The lock word holds the owner's CPU
+    /// number + 1; a waiter spins with plain loads (no PAUSE, so no pause-loop exits) and takes the
+    /// lock with compare-and-swap when it reads it free (no order among waiters). On entry it yields
+    /// to the owner with DIAGNOSE 0x9c if <c>arch_vcpu_is_preempted</c> says the owner's VCPU is not
+    /// running; then every <c>spin_retry</c> + 2 looks at a held lock it issues diag 9c to the owner
+    /// again — unconditionally, as a guest that is not in an LPAR does.
+    /// </summary>
+    S390,
 }
 
 /// <summary>The CPU topology QEMU shows the guest, which decides the guest's idle-CPU search on wake-up.</summary>
@@ -149,6 +161,21 @@ public sealed record GuestSettings
     /// v2.0 keeps 2^14 as <c>pmtlock_timeout_shift = 14</c>). Only <see cref="SpinlockKind.PreemptableTicket"/> reads it.
     /// </summary>
     public int PmtlockTimeoutUnit { get; init; } = 1 << 14;
+
+    /// <summary>
+    /// s390 <c>spin_retry</c> (arch/s390/lib/spinlock.c, 6.17: 1000 from <c>spin_retry_init</c>; the
+    /// <c>spin_retry=</c> boot parameter and the kernel.spin_retry sysctl change it): the lock's retry
+    /// count. Only <see cref="SpinlockKind.S390"/> reads it.
+    /// </summary>
+    public int SpinRetry { get; init; } = 1000;
+
+    /// <summary>
+    /// TSC cycles of one pass of the s390 lock's wait loop (a load with the NIAI 4 hint, a compare and
+    /// a branch on a line the owner holds unchanged): assumption, a few nanoseconds. Turns
+    /// <see cref="SpinRetry"/> into time, and spin time into the iteration histogram. Only
+    /// <see cref="SpinlockKind.S390"/> reads it.
+    /// </summary>
+    public long S390SpinLoopCycles { get; init; } = 10;
 
     /// <summary>
     /// PV TLB flush (4.16 <c>kvm_flush_tlb_others</c>): a shootdown skips VCPUs whose steal-time

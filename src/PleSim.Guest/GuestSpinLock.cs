@@ -80,7 +80,7 @@ public sealed class GuestSpinLock : ISpinTarget
     public int Index { get; }
 
     /// <summary>Waiters are served in arrival order (ticket, queued); test-and-set is not.</summary>
-    public bool IsFifo => Kind is not (SpinlockKind.TestAndSet or SpinlockKind.PreemptableTicket);
+    public bool IsFifo => Kind is not (SpinlockKind.TestAndSet or SpinlockKind.PreemptableTicket or SpinlockKind.S390);
 
     /// <summary>The preemptable ticket lock (decision 0046): ticket order until a waiter's timeout runs out.</summary>
     private bool IsPreemptable => Kind == SpinlockKind.PreemptableTicket;
@@ -336,7 +336,9 @@ public sealed class GuestSpinLock : ISpinTarget
     private void CountSpinIterations(in Waiter w)
     {
         long spinNs = w.Vcpu.GuestSpinNsNow - w.SpinAtJoin;
-        long iterations = spinNs <= 0 ? 0 : _kernel.Kvm.Tsc.ToCycles(new SimDuration(spinNs)).Value / Math.Max(1, _kernel.Kvm.Settings.PauseLoopCycles);
+        // One pass of the loop: a PAUSE loop on x86, the s390 lock's load-and-compare (decision 0055).
+        long loopCycles = Kind == SpinlockKind.S390 ? _kernel.Settings.S390SpinLoopCycles : _kernel.Kvm.Settings.PauseLoopCycles;
+        long iterations = spinNs <= 0 ? 0 : _kernel.Kvm.Tsc.ToCycles(new SimDuration(spinNs)).Value / Math.Max(1, loopCycles);
         SpinIterationsLog2[SpinIterationBucket(iterations)]++;
     }
 
@@ -443,6 +445,20 @@ public sealed class GuestSpinLock : ISpinTarget
             PreemptableTimeouts++; // out of turn: the head has not reached its ticket
         return -1;
     }
+
+    /// <summary>
+    /// s390 (decision 0055): the lock word as <c>arch_spin_lock_classic</c> reads it — 0 when free,
+    /// else the owner's CPU number + 1 in its low 16 bits (<c>SPINLOCK_LOCKVAL</c>,
+    /// <c>_Q_LOCK_CPU_MASK</c>; arch/s390/lib/spinlock.c, 6.17). The classic lock keeps no queue, so
+    /// the tail and steal fields stay 0.
+    /// </summary>
+    public int S390LockValue => Owner is null ? 0 : Owner.Index + 1;
+
+    /// <summary>
+    /// <c>arch_spin_yield_target</c> without a queue node (the classic lock): the CPU number + 1 of the
+    /// owner the lock word <paramref name="lockValue"/> names, 0 for none.
+    /// </summary>
+    public static int S390YieldTarget(int lockValue) => lockValue & 0xffff;
 
     /// <summary>The lock word lets waiter <paramref name="i"/> (with <paramref name="token"/>) take the lock now.</summary>
     private bool CanTake(int i, long token) => Kind switch

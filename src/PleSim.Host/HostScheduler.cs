@@ -114,6 +114,9 @@ public sealed partial class HostScheduler
     /// <summary>Jiffies since boot.</summary>
     public long Jiffies => _sim.Now.Ns / _tunables.TickPeriod.Ns;
 
+    /// <summary>The host's <c>HZ</c> (ticks per second).</summary>
+    public int Hz => _tunables.Hz;
+
     // ---------------------------------------------------------------- setup API
 
     /// <summary>Creates a cpu cgroup under <paramref name="parent"/> (the root when null).</summary>

@@ -9,7 +9,7 @@ namespace PleSim.Hypervisor;
 /// preempt notifiers do, and tells the host which CPUs have guest timers pending (so NOHZ idle
 /// does not stop their tick).
 /// </summary>
-public sealed class Kvm : IHostTimerSource, IHostObserver
+public sealed partial class Kvm : IHostTimerSource, IHostObserver
 {
     private readonly List<Vm> _vms = [];
     private readonly long _pleWindowNs;

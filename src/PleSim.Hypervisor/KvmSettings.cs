@@ -163,6 +163,14 @@ public sealed record KvmSettings
     /// (so no existing scenario changes); <c>false</c> is the pre-3.12 host of decision 0048.
     /// </summary>
     public bool PvUnhalt { get; init; } = true;
+
+    /// <summary>
+    /// kvm-s390's <c>diag9c_forwarding_hz</c> module parameter (arch/s390/kvm/kvm-s390.c, 6.17: the most
+    /// diag 0x9c forwards per second, 0 = off, the default): a diag 9c naming a VCPU that is loaded on a
+    /// host CPU may be forwarded to the host's own hypervisor if that host CPU is preempted
+    /// (<see cref="Kvm.Diag9c"/>; decision 0055). Only s390 guests issue diag 9c.
+    /// </summary>
+    public long Diag9cForwardingHz { get; init; }
 }
 
 /// <summary>

@@ -450,6 +450,8 @@ public sealed partial class Vcpu
                     if (_kvm.Settings.KickYield)
                         _kvm.KickYield(this, hcTarget); // 5.3 (decision 0043)
                 }
+                else if (_hypercall == PleSim.Hypervisor.Hypercall.Diag9c)
+                    _kvm.Diag9c(this, hcTarget); // s390 diag 0x9c (decision 0055)
                 else
                     _kvm.SchedYield(this, hcTarget);
                 return IsExecuting;

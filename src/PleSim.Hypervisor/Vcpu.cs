@@ -50,6 +50,14 @@ public enum Hypercall
 
     /// <summary>KVM_HC_SCHED_YIELD (11, 5.3): yield to the preempted VCPU an IPI was sent to (<c>kvm_sched_yield</c>).</summary>
     SchedYield = 11,
+
+    /// <summary>
+    /// Not an x86 hypercall: the s390 guest's DIAGNOSE 0x9c (directed yield, <c>smp_yield_cpu</c>), an
+    /// instruction intercept that KVM handles in <c>__diag_time_slice_end_directed</c>
+    /// (arch/s390/kvm/diag.c, 6.17; <see cref="Kvm.Diag9c"/>). It takes the same exit path as a
+    /// hypercall here (decision 0055).
+    /// </summary>
+    Diag9c = 0x9c,
 }
 
 /// <summary>What a VCPU's time went to (host wall time, per VCPU).</summary>
@@ -197,6 +205,14 @@ public sealed partial class Vcpu : ITaskBody
 
     /// <summary>The host scheduled it out while it was runnable (what 3.10 calls <c>vcpu->preempted</c>).</summary>
     public bool Preempted { get; private set; }
+
+    /// <summary>
+    /// Loaded on a host CPU: scheduled in and past the context switch (from <c>kvm_sched_in</c> →
+    /// <c>kvm_arch_vcpu_load</c> to <c>kvm_sched_out</c> → <c>kvm_arch_vcpu_put</c>). On s390 this is when
+    /// <c>vcpu-&gt;cpu &gt;= 0</c> and CPUSTAT_RUNNING is set (what a guest's SIGP SENSE RUNNING STATUS
+    /// reads; kvm-s390.c, 6.17). A VCPU halt-polling in <c>kvm_vcpu_block</c> is still loaded.
+    /// </summary>
+    public bool Loaded => IsExecuting;
 
     /// <summary><c>PF_VCPU</c>: the thread is on a CPU in guest mode.</summary>
     public bool InGuestMode => Mode == VcpuMode.Guest && IsExecuting;

@@ -90,6 +90,13 @@ public sealed class VmStats
     public long PvSchedYields, PvSchedYieldSuccesses;
 
     /// <summary>
+    /// s390 DIAGNOSE 0x9c (decision 0055): KVM's <c>instruction_diagnose_9c</c>, and how each call ended
+    /// (<see cref="Diag9cOutcome"/>, indexed by its value; all but yielded and forwarded are <c>diag_9c_ignored</c>).
+    /// </summary>
+    public long Diag9cCalls;
+    public readonly long[] Diag9cOutcomes = new long[PleSim.Hypervisor.Diag9cOutcomes.Count];
+
+    /// <summary>
     /// The kick yield (5.3, decision 0043): KVM_HC_KICK_CPU hypercalls that called kvm_sched_yield,
     /// and how each ended (<see cref="SchedYieldOutcome"/>, indexed by its value).
     /// </summary>

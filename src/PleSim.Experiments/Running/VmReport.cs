@@ -109,6 +109,23 @@ internal static class VmReport
                 result.AddMetric(p + "pmtlock_timeouts_per_second", D("lock_pmtlock_timeouts") / seconds);
                 result.AddMetric(p + "out_of_order_acquisitions_per_second", D("lock_out_of_order_acquisitions") / seconds);
             }
+            if (vm.Settings.Guest.Spinlock == SpinlockKind.S390)
+            {
+                // s390 guest (decision 0055): DIAGNOSE 0x9c directed yields — calls (KVM's
+                // instruction_diagnose_9c), the share whose yield_to succeeded, the share ignored, and
+                // how each ended; the share issued on entry to the wait (owner's VCPU not running).
+                double calls = D("diag9c_calls");
+                result.AddMetric(p + "diag9c_calls", calls);
+                result.AddMetric(p + "diag9c_calls_per_second", calls / seconds);
+                result.AddMetric(p + "diag9c_yield_rate", calls > 0 ? D("diag9c.yielded") / calls : double.NaN);
+                result.AddMetric(p + "diag9c_ignored_rate", calls > 0 ? (calls - D("diag9c.yielded") - D("diag9c.forwarded")) / calls : double.NaN);
+                result.AddMetric(p + "diag9c_at_entry_rate", calls > 0 ? D("guest_diag9c_at_entry") / calls : double.NaN);
+                for (int o = 0; o < Diag9cOutcomes.Count; o++)
+                {
+                    string name = Diag9cOutcomes.Name((Diag9cOutcome)o);
+                    result.AddMetric(p + "diag9c_outcome." + name, calls > 0 ? D("diag9c." + name) / calls : double.NaN);
+                }
+            }
             SpinIterationMetrics(p, D, result);
             result.AddMetric(p + "pv_tlb_flush_skips_per_second", D("guest_pv_tlb_flush_skips") / seconds);
             result.AddMetric(p + "pv_sched_yields_per_second", D("guest_pv_sched_yields") / seconds);

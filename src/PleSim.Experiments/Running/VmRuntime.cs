@@ -192,6 +192,15 @@ public sealed class VmRuntime : IDisposable
             for (int o = 0; o < SchedYieldOutcomes.Count; o++)
                 Add("kick_yield." + SchedYieldOutcomes.Name((SchedYieldOutcome)o), st.KickYieldOutcomes[o]);
         }
+        if (Kernel.Settings.Spinlock == SpinlockKind.S390)
+        {
+            // s390 diag 9c (decision 0055): KVM's instruction_diagnose_9c and how each call ended.
+            Add("diag9c_calls", st.Diag9cCalls);
+            for (int o = 0; o < Diag9cOutcomes.Count; o++)
+                Add("diag9c." + Diag9cOutcomes.Name((Diag9cOutcome)o), st.Diag9cOutcomes[o]);
+            foreach (var g in Kernel.Cpus)
+                Add("guest_diag9c_at_entry", g.Diag9cAtEntry);
+        }
         Add("ple_sleeps", st.PleSleeps);
         Add("plain_yields", st.PlainYields);
         Add("irqs_deferred", st.IrqsDeferred);

@@ -93,6 +93,9 @@ internal static partial class SystemSections
             SchedYieldSingleTaskBail = r.Get("sched_yield_single_task_bail", Kinds.Bool, d.SchedYieldSingleTaskBail),
             // Decision 0048: without KVM_FEATURE_PV_UNHALT the guests' PV spinlocks stay native.
             PvUnhalt = r.Get("pv_unhalt", Kinds.Bool, d.PvUnhalt),
+            // kvm-s390's diag9c_forwarding_hz (6.17, default 0 = off): forwards of a diag 9c naming a
+            // running VCPU, per second (decision 0055; only s390 guests issue diag 9c).
+            Diag9cForwardingHz = r.Get("diag9c_forwarding_hz", Kinds.Integer(0, uint.MaxValue), d.Diag9cForwardingHz),
         };
         r.Done();
         return settings;

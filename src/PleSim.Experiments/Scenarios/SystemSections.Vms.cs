@@ -12,12 +12,12 @@ internal static partial class SystemSections
     /// <summary><c>guest.spinlock</c>: a built-in lock, or <c>plugin:NAME</c> of a guest-lock plug-in loaded with <c>--plugin</c> (decision 0041).</summary>
     private static ValueKind<string> SpinlockKindKind()
     {
-        var builtin = Kinds.Choice("ticket", "test-and-set", "pv-ticket", "qspinlock", "pv-qspinlock", "preemptable-ticket");
+        var builtin = Kinds.Choice("ticket", "test-and-set", "pv-ticket", "qspinlock", "pv-qspinlock", "preemptable-ticket", "s390");
         return new ValueKind<string>(builtin.Expected + ", or plugin:NAME (a guest-lock plug-in loaded with --plugin)", text =>
             text.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? PluginName(text, PleSim.Hypervisor.PluginRegistry.GuestLockNames) : builtin.Parse(text));
     }
 
-    private static VmSettings ReadVm(MapReader v, int hostCpus, HashSet<string> hostGroups)
+    private static VmSettings ReadVm(MapReader v, int hostCpus, HashSet<string> hostGroups, PleSim.Hypervisor.KvmSettings kvm)
     {
         var name = v.Require("name", Kinds.Text, "vm");
         var cgroup = v.Get("cgroup", Kinds.Text, "/");
@@ -38,7 +38,7 @@ internal static partial class SystemSections
             CgroupShares = v.Get("cgroup_shares", Kinds.Integer(Weights.MinShares, Weights.MaxShares), Weights.Nice0Load),
             StartCpu = v.Get("start_cpu", Kinds.Int(0, hostCpus - 1), 0),
             VcpuStartSpread = v.Get("vcpu_start_spread", Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(60)), SimDuration.Zero),
-            Guest = ReadGuest(v.Section("guest")),
+            Guest = ReadGuest(v.Section("guest"), kvm),
             Workload = ReadWorkload(v.Section("workload"), vcpus, hostCpus),
         };
         return settings;
@@ -51,10 +51,11 @@ internal static partial class SystemSections
         SpinlockKind.Queued => "qspinlock",
         SpinlockKind.PvQueued => "pv-qspinlock",
         SpinlockKind.PreemptableTicket => "preemptable-ticket",
+        SpinlockKind.S390 => "s390",
         _ => "ticket",
     };
 
-    private static GuestSettings ReadGuest(MapReader g)
+    private static GuestSettings ReadGuest(MapReader g, PleSim.Hypervisor.KvmSettings kvm)
     {
         var d = new GuestSettings();
         var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(10));
@@ -83,6 +84,9 @@ internal static partial class SystemSections
         if (kernel is not null)
             d = GuestKernelPresets.Apply(d, kernel);
         string spinlock = g.Get("spinlock", SpinlockKindKind(), SpinlockName(d.Spinlock));
+        // An s390 guest (decision 0055) executes no PAUSE: pause-loop exiting cannot apply to it.
+        if (spinlock == "s390" && kvm.PleHandler != "none")
+            g.Error("spinlock", $"an s390 guest has no PAUSE instruction, so no pause-loop exiting: set kvm.ple_handler: none (it is '{kvm.PleHandler}'{(kvm.Version is null ? "" : $"; kvm.version {kvm.Version}")})");
         var settings = new GuestSettings
         {
             KernelVersion = kernel,
@@ -97,6 +101,7 @@ internal static partial class SystemSections
                 "qspinlock" => SpinlockKind.Queued,
                 "pv-qspinlock" => SpinlockKind.PvQueued,
                 "preemptable-ticket" => SpinlockKind.PreemptableTicket,
+                "s390" => SpinlockKind.S390,
                 _ when spinlock.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) => SpinlockKind.Plugin,
                 _ => SpinlockKind.Ticket,
             },
@@ -104,6 +109,10 @@ internal static partial class SystemSections
             SpinThresholdLoops = g.Get("spin_threshold", Kinds.Int(1, 1 << 24), d.SpinThresholdLoops),
             // pmtlock's TIMEOUT_UNIT (loops per ticket ahead; v1.0 of the VEE 2013 paper: 1 << 14).
             PmtlockTimeoutUnit = g.Get("pmtlock_timeout_unit", Kinds.Int(1, 1 << 24), d.PmtlockTimeoutUnit),
+            // s390 spin_retry (arch/s390/lib/spinlock.c, 6.17: 1000) and the s390 wait loop's pass in
+            // TSC cycles (assumption), read by guest.spinlock: s390 only (decision 0055).
+            SpinRetry = g.Get("spin_retry", Kinds.Int(0, 1 << 24), d.SpinRetry),
+            S390SpinLoopCycles = g.Get("s390_spin_loop_cycles", Kinds.Integer(1, 100_000), d.S390SpinLoopCycles),
             PvTlbFlush = g.Get("pv_tlb_flush", Kinds.Bool, d.PvTlbFlush),
             PvSchedYield = g.Get("pv_sched_yield", Kinds.Bool, d.PvSchedYield),
             PvSendIpi = g.Get("pv_send_ipi", Kinds.Bool, d.PvSendIpi),
