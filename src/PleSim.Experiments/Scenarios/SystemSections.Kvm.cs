@@ -93,7 +93,26 @@ internal static partial class SystemSections
             SchedYieldSingleTaskBail = r.Get("sched_yield_single_task_bail", Kinds.Bool, d.SchedYieldSingleTaskBail),
             // Decision 0048: without KVM_FEATURE_PV_UNHALT the guests' PV spinlocks stay native.
             PvUnhalt = r.Get("pv_unhalt", Kinds.Bool, d.PvUnhalt),
+            // Decision 0052: part 2 of Wanpeng Li's unmerged series (v2, 2025-12-19), IPI-aware
+            // directed yield, with its module parameters ipi_tracking_enabled, ipi_window_ns and
+            // enable_relaxed_boost at the patches' defaults.
+            IpiAwareYield = r.Get("ipi_aware_yield", Kinds.Bool, d.IpiAwareYield),
+            IpiTracking = r.Get("ipi_tracking", Kinds.Bool, d.IpiTracking),
+            IpiWindow = r.Get("ipi_window", Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(10)), d.IpiWindow),
+            RelaxedBoost = r.Get("relaxed_boost", Kinds.Bool, d.RelaxedBoost),
         };
+        if (!settings.IpiAwareYield)
+        {
+            foreach (var knob in new[] { "ipi_tracking", "ipi_window", "relaxed_boost" })
+            {
+                if (r.Has(knob))
+                    r.Error(knob, $"kvm.{knob} is a module parameter of the IPI-aware directed yield; it needs kvm.ipi_aware_yield: true");
+            }
+        }
+        else if (!r.Failed("ple_handler") && settings.PleHandler != "directed-yield-6.13")
+        {
+            r.Error("ipi_aware_yield", $"the IPI-aware directed yield patches kvm_vcpu_on_spin's single walk (6.13+, the series is based on 6.19-rc1): it needs kvm.ple_handler directed-yield-6.13 (or kvm.version 6.13), not '{settings.PleHandler}'");
+        }
         r.Done();
         return settings;
     }
