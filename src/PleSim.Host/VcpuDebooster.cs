@@ -139,7 +139,8 @@ public sealed class DeboostStats
 
 public sealed partial class HostScheduler
 {
-    private DeboostRqState[]? _deboost;
+    // Allocated by the constructor when SchedFeatures.VcpuDebooster is on.
+    private readonly DeboostRqState[]? _deboost;
 
     /// <summary>The debooster's counters (all zero unless <see cref="SchedFeatures.VcpuDebooster"/>).</summary>
     public DeboostStats Deboost { get; } = new();
@@ -157,11 +158,10 @@ public sealed partial class HostScheduler
     /// </summary>
     private void YieldToDeboost(RunQueue rq, HostTask target)
     {
-        _deboost ??= NewDeboostState(Rqs.Length);
         var stats = Deboost;
         stats.Attempts++;
         long now = ClockTask(rq); // update_rq_clock(rq); rq_clock(rq)
-        var state = _deboost[rq.Cpu];
+        var state = _deboost![rq.Cpu];
         if (state.RateLimited(now))
         {
             stats.RateLimited++;
