@@ -545,6 +545,9 @@ public sealed partial class HostScheduler
         if (!p.Se.OnRq)
             return false;
         SetNextBuddy(p.Se);
+        // The vCPU debooster (unmerged series, v2 patch 5; decision 0052): before yield_task_fair.
+        if (_features.VcpuDebooster)
+            YieldToDeboost(rq, p);
         YieldTaskEevdf(rq);
         return true;
     }

@@ -53,6 +53,7 @@ public sealed partial class HostScheduler
         _reschedTimers = new HrTimer[n];
         _switchTimers = new HrTimer[n];
         _tickJitter = new RandomStream?[n];
+        _deboost = _features.VcpuDebooster ? NewDeboostState(n) : null; // decision 0052
         var tick = new TickHandler(this);
         var resched = new ReschedHandler(this);
         var switchDone = new SwitchDoneHandler(this);

@@ -59,6 +59,15 @@ public sealed record SchedFeatures
     /// </summary>
     public bool PickBuddy { get; init; } = true;
 
+    /// <summary>
+    /// The vCPU debooster of Wanpeng Li's unmerged series "sched/kvm: Semantics-aware vCPU
+    /// scheduling for oversubscribed KVM" (v2, 2025-12-19, patches 1-5; decision 0052): with the
+    /// patches applied (and their sysctl <c>vcpu_debooster_enabled</c> at its default 1),
+    /// <c>yield_to_task_fair</c> adds a bounded vruntime penalty to the yielder. EEVDF only; off = the
+    /// kernel without the series (<c>host.yield_to_debooster</c>; not a sched_feat flag).
+    /// </summary>
+    public bool VcpuDebooster { get; init; }
+
     /// <summary>The names accepted in scenario files (kernel spelling).</summary>
     public static readonly string[] Names =
     [

@@ -171,6 +171,22 @@ public sealed record KvmSettings
     /// (<see cref="Kvm.Diag9c"/>; decision 0055). Only s390 guests issue diag 9c.
     /// </summary>
     public long Diag9cForwardingHz { get; init; }
+
+    /// <summary>
+    /// Part 2 (patches 6-9) of Wanpeng Li's unmerged series "sched/kvm: Semantics-aware vCPU
+    /// scheduling for oversubscribed KVM" (v2, 2025-12-19, against v6.19-rc1; decision 0052):
+    /// IPI-aware directed yield. False (default): KVM without the series.
+    /// </summary>
+    public bool IpiAwareYield { get; init; }
+
+    /// <summary>Patch 6 module parameter <c>ipi_tracking_enabled</c> (default true): record IPIs and answer "is IPI receiver"; only with <see cref="IpiAwareYield"/>.</summary>
+    public bool IpiTracking { get; init; } = true;
+
+    /// <summary>Patch 6 module parameter <c>ipi_window_ns</c>: the recency window, 50 ms by default.</summary>
+    public SimDuration IpiWindow { get; init; } = SimDuration.FromMilliseconds(50);
+
+    /// <summary>Patch 9 module parameter <c>enable_relaxed_boost</c> (default true): a second, preempted-only walk when the first yielded nothing.</summary>
+    public bool RelaxedBoost { get; init; } = true;
 }
 
 /// <summary>

@@ -242,88 +242,140 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
         int count = Options.SingleWalk ? SingleWalkOrder(n, last, order) : WalkOrder(n, last, Options.InclusiveSkip, order);
         // yield_to_kernel_mode (4.14): VMX passes true (PLE exits only at CPL 0); SVM passes CPL == 0.
         bool toKernel = Options.YieldToKernelMode && !me.SpinningInUserMode;
-        for (int k = 0; k < count; k++)
+        // IPI-aware directed yield (unmerged series v2 patches 8-9, decision 0052): the first walk
+        // uses kvm_vcpu_is_good_yield_candidate; if it yielded nothing and enable_relaxed_boost is on,
+        // the retry label runs the same walk again with only a vcpu->preempted gate (yielded reset,
+        // try not reset, last_boosted_vcpu unchanged so the same order).
+        var settings = kvm.Settings;
+        bool ipiAware = settings.IpiAwareYield;
+        long windowNs = settings.IpiWindow.Ns;
+        var ipiStats = vm.Stats.IpiAware;
+        bool exhausted = false;
+        for (int round = 0; round < 2; round++)
         {
-            int i = order[k];
-            var v = vm.Vcpus[i];
-            cost += costs.YieldCandidate.Ns;
-            vm.Stats.CandidatesExamined++;
-            // 3.10 tests vcpu->preempted first, then vcpu == me; 5.3 tests vcpu->ready instead.
-            if (Options.ReadyCandidates ? !v.Ready : Options.PreemptedOnly && !v.Preempted)
+            bool relaxed = round == 1;
+            if (relaxed)
             {
-                vm.Stats.SkippedNotPreempted++;
-                continue;
+                if (!ipiAware || !settings.RelaxedBoost)
+                    break;
+                ipiStats.RelaxedRounds++;
             }
-            if (v == me)
+            exhausted = false;
+            for (int k = 0; k < count; k++)
             {
-                vm.Stats.SkippedSelf++;
-                continue;
-            }
-            if (v.WaitQueueActive)
-            {
-                vm.Stats.SkippedWaitQueue++;
-                continue;
-            }
-            // 4.14: a candidate preempted while its guest ran user code cannot hold a kernel lock.
-            if (toKernel && v.Preempted && !v.PreemptedInKernel)
-            {
-                vm.Stats.SkippedUserMode++;
-                continue;
-            }
-            if (Options.DyEligible && !Eligible(v))
-            {
-                vm.Stats.SkippedIneligible++;
-                continue;
-            }
-            if (Filter is not null && !Filter.Accept(kvm, me, v))
-            {
-                vm.Stats.SkippedByFilter++;
-                continue;
-            }
-            var task = v.Pid;
-            if (task is null)
-            {
-                vm.Stats.SkippedNoPid++;
-                continue;
-            }
-            cost += costs.GetPidTask.Ns;
-            if (v.InGuestMode)
-            {
-                vm.Stats.SkippedInGuest++;
-                continue;
-            }
-            vm.Stats.YieldToCalls++;
-            // The continuation is set before yield_to, because a successful yield_to schedules at
-            // once; it is set again below with the time the run-queue locks took. The handler's
-            // work is paid before the re-entry (after this VCPU runs again when it yielded).
-            me.ContinueAfterPauseHandler(cost);
-            var before = YieldToWitness.Before(me, v); // ground truth for the statistics only: opaque to this walk
-            long lockNs = (task.Cpu == me.Task.Cpu ? 1 : 2) * costs.RqLockAcquire.Ns + costs.YieldTo.Ns;
-            var r = kvm.Host.YieldTo(me.Task, task, preempt: true, Options.UndercommitExit,
-                now + cost, costs.RqLockAcquire.Ns, costs.YieldTo.Ns, out long done);
-            if (done > now + cost)
-                vm.Stats.RqLockWaitNs += done - now - cost - lockNs;
-            cost = done - now;
-            me.ContinueAfterPauseHandler(cost);
-            kvm.CountYieldTo(me, v, before, r);
-            if (r == YieldToResult.Success)
-            {
-                vm.LastBoostedVcpu = Options.SingleWalkStoresCounter ? SingleWalkCounter(n, last, i) : i;
-                return false;
-            }
-            if (r == YieldToResult.BothQueuesSingle)
-            {
-                if (Options.EsrchReadsAsSuccess)
+                int i = order[k];
+                var v = vm.Vcpus[i];
+                cost += costs.YieldCandidate.Ns;
+                vm.Stats.CandidatesExamined++;
+                // 3.10 tests vcpu->preempted first, then vcpu == me; 5.3 tests vcpu->ready instead.
+                if (Options.ReadyCandidates ? !v.Ready : Options.PreemptedOnly && !v.Preempted)
                 {
-                    // 3.9 to 3.16/3.17: the bool return turned -ESRCH into "yielded": last_boosted_vcpu = i
-                    // and the walk ends (yield_to itself did not schedule).
-                    vm.LastBoostedVcpu = i;
-                    return true;
+                    vm.Stats.SkippedNotPreempted++;
+                    continue;
                 }
-                if (--tries == 0)
-                    return true;
+                if (v == me)
+                {
+                    vm.Stats.SkippedSelf++;
+                    continue;
+                }
+                if (v.WaitQueueActive)
+                {
+                    vm.Stats.SkippedWaitQueue++;
+                    continue;
+                }
+                var tier = YieldCandidateTier.Rejected;
+                if (ipiAware)
+                {
+                    if (!relaxed)
+                    {
+                        tier = IpiAwareYield.IsGoodYieldCandidate(me, v, toKernel, now + cost, windowNs, settings.IpiTracking);
+                        ipiStats.Tiers[(int)tier]++;
+                        if (tier == YieldCandidateTier.Rejected)
+                            continue;
+                    }
+                    else if (!v.Preempted)
+                    {
+                        ipiStats.RelaxedSkippedNotPreempted++;
+                        continue;
+                    }
+                }
+                // 4.14: a candidate preempted while its guest ran user code cannot hold a kernel lock.
+                else if (toKernel && v.Preempted && !v.PreemptedInKernel)
+                {
+                    vm.Stats.SkippedUserMode++;
+                    continue;
+                }
+                if (Options.DyEligible && !Eligible(v))
+                {
+                    vm.Stats.SkippedIneligible++;
+                    continue;
+                }
+                if (Filter is not null && !Filter.Accept(kvm, me, v))
+                {
+                    vm.Stats.SkippedByFilter++;
+                    continue;
+                }
+                var task = v.Pid;
+                if (task is null)
+                {
+                    vm.Stats.SkippedNoPid++;
+                    continue;
+                }
+                cost += costs.GetPidTask.Ns;
+                if (v.InGuestMode)
+                {
+                    vm.Stats.SkippedInGuest++;
+                    continue;
+                }
+                vm.Stats.YieldToCalls++;
+                // The continuation is set before yield_to, because a successful yield_to schedules at
+                // once; it is set again below with the time the run-queue locks took. The handler's
+                // work is paid before the re-entry (after this VCPU runs again when it yielded).
+                me.ContinueAfterPauseHandler(cost);
+                var before = YieldToWitness.Before(me, v); // ground truth for the statistics only: opaque to this walk
+                long lockNs = (task.Cpu == me.Task.Cpu ? 1 : 2) * costs.RqLockAcquire.Ns + costs.YieldTo.Ns;
+                var r = kvm.Host.YieldTo(me.Task, task, preempt: true, Options.UndercommitExit,
+                    now + cost, costs.RqLockAcquire.Ns, costs.YieldTo.Ns, out long done);
+                if (done > now + cost)
+                    vm.Stats.RqLockWaitNs += done - now - cost - lockNs;
+                cost = done - now;
+                me.ContinueAfterPauseHandler(cost);
+                kvm.CountYieldTo(me, v, before, r);
+                if (r == YieldToResult.Success)
+                {
+                    if (ipiAware)
+                    {
+                        if (relaxed)
+                            ipiStats.RelaxedYields++;
+                        else if (tier == YieldCandidateTier.IpiReceiver)
+                            ipiStats.YieldsToIpiReceiver++;
+                    }
+                    vm.LastBoostedVcpu = Options.SingleWalkStoresCounter ? SingleWalkCounter(n, last, i) : i;
+                    return false;
+                }
+                if (r == YieldToResult.BothQueuesSingle)
+                {
+                    if (Options.EsrchReadsAsSuccess)
+                    {
+                        // 3.9 to 3.16/3.17: the bool return turned -ESRCH into "yielded": last_boosted_vcpu = i
+                        // and the walk ends (yield_to itself did not schedule).
+                        vm.LastBoostedVcpu = i;
+                        return true;
+                    }
+                    if (--tries == 0)
+                    {
+                        if (!ipiAware)
+                            return true;
+                        // 9/9: the break leaves yielded < 0, so the relaxed walk still runs; try stays at
+                        // 0 there and its next -ESRCH takes it to -1, which no longer ends the walk.
+                        exhausted = true;
+                        break;
+                    }
+                }
             }
         }
+        if (exhausted)
+            return true;
         vm.Stats.WalksWithoutYield++;
         me.ContinueAfterPauseHandler(cost);
         return true;

@@ -410,6 +410,10 @@ public sealed partial class Vcpu
                 _ipiTarget = null;
                 EnterExit(ExitKind.Entry, Costs.Entry.Ns);
                 _kvm.Kick(target, _ipiVector, this);
+                // IPI-aware directed yield (unmerged series v2 patch 7, decision 0052): an ICR write
+                // is a LAPIC-sourced, fixed, single-destination IPI delivered by kvm_irq_delivery_to_apic.
+                if (_kvm.Settings.IpiAwareYield)
+                    IpiAwareYield.TrackIpiCommunication(this, target, _kvm.Sim.Now.Ns, _kvm.Settings.IpiTracking);
                 return IsExecuting;
             case ExitKind.External:
                 EnterExit(ExitKind.Entry, Costs.Entry.Ns);
@@ -484,6 +488,11 @@ public sealed partial class Vcpu
         _pleTimer.Cancel();
         PauseSpinBudget();
         _irqVector = v;
+        // The guest's handler acknowledges the LAPIC first (x86 ack_APIC_irq at the entry of the
+        // IPI and timer handlers): with the IPI-aware directed yield (decision 0052) KVM's EOI
+        // emulation runs the series' clearing (v2 patch 7; assumes no PV EOI and no APICv).
+        if (_kvm.Settings.IpiAwareYield)
+            IpiAwareYield.ClearIpiOnEoi(this, _kvm.Sim.Now.Ns, _kvm.Settings.IpiWindow.Ns, _kvm.Settings.IpiTracking);
         _irqRemaining = Guest.OnInterrupt(this, v);
         Stats.Interrupts++;
         Account();

@@ -120,6 +120,9 @@ public sealed class VmStats
 
     /// <summary>Time the walks' yield_to calls waited for run-queue locks other callers held (ns).</summary>
     public long RqLockWaitNs;
+
+    /// <summary>IPI-aware directed yield (kvm.ipi_aware_yield, decision 0052): counters, <see cref="IpiAwareStats"/>.</summary>
+    public readonly IpiAwareStats IpiAware = new();
     /// <summary>yield_to calls by result, indexed by <see cref="YieldToResult"/> (an array: counting never allocates).</summary>
     public readonly long[] YieldToResults = new long[Enum.GetValues<YieldToResult>().Length];
     public long PleSleeps;

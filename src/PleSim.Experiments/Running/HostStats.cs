@@ -9,6 +9,9 @@ public sealed class HostStats
     public long[] CpuBusy = [], CpuIdle = [], CpuSwitches = [];
     public long[] GroupCpu = [];
 
+    /// <summary>The vCPU debooster's counters (decision 0052), empty when host.yield_to_debooster is off.</summary>
+    public long[] Deboost = [];
+
     public static HostStats Take(HostScheduler host)
     {
         host.SyncAccounting();
@@ -27,6 +30,9 @@ public sealed class HostStats
             CpuIdle = host.Rqs.Select(r => r.IdleNs).ToArray(),
             CpuSwitches = host.Rqs.Select(r => r.NrSwitches).ToArray(),
             GroupCpu = host.Groups.Select(g => g.CpuTimeNs).ToArray(),
+            Deboost = host.Features.VcpuDebooster
+                ? [host.Deboost.Attempts, host.Deboost.Applied, host.Deboost.RateLimited, host.Deboost.OtherRq, host.Deboost.NoContention, host.Deboost.Debounced, host.Deboost.PenaltyNs]
+                : [],
         };
 
         long WaitNow(HostTask x) => x.Se.WaitSum + (x.Se.WaitStart != 0 ? host.Sim.Now.Ns - x.Se.WaitStart : 0);
@@ -82,6 +88,17 @@ public sealed class HostStats
         }
         result.AddMetric("host_switches_per_second", switches / seconds);
         result.AddMetric("host_migrations_per_second", migrations / seconds);
+        if (end.Deboost.Length > 0)
+        {
+            long Db(int k) => end.Deboost[k] - start.Deboost[k];
+            result.AddMetric("host.yield_deboost_attempts_per_second", Db(0) / seconds);
+            result.AddMetric("host.yield_deboosts_per_second", Db(1) / seconds);
+            result.AddMetric("host.yield_deboost_rate_limited_per_second", Db(2) / seconds);
+            result.AddMetric("host.yield_deboost_other_rq_per_second", Db(3) / seconds);
+            result.AddMetric("host.yield_deboost_no_contention_per_second", Db(4) / seconds);
+            result.AddMetric("host.yield_deboost_debounced_per_second", Db(5) / seconds);
+            result.AddMetric("host.yield_deboost_mean_penalty_us", Db(1) > 0 ? Db(6) / (double)Db(1) / 1e3 : double.NaN);
+        }
         result.AddMetric("host_utilisation", Enumerable.Range(0, host.NrCpus).Sum(c => end.CpuBusy[c] - start.CpuBusy[c]) / (windowNs * host.NrCpus));
     }
 }

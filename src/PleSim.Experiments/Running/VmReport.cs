@@ -139,6 +139,18 @@ internal static class VmReport
                 result.AddMetric(p + "kick_yield_not_ready_rate", ky > 0 ? D("kick_yield.not_ready") / ky : double.NaN);
                 result.AddMetric(p + "kick_yield_failed_rate", ky > 0 ? D("kick_yield.yield_to_failed") / ky : double.NaN);
             }
+            if (vm.Kernel.Kvm.Settings.IpiAwareYield)
+            {
+                // IPI-aware directed yield (decision 0052): what the series did in this VM's walks.
+                result.AddMetric(p + "ipi_aware_ipis_tracked_per_second", D("ipi_aware.ipis_tracked") / seconds);
+                result.AddMetric(p + "ipi_aware_sender_clears_per_second", D("ipi_aware.sender_pending_cleared") / seconds);
+                result.AddMetric(p + "ipi_aware_receiver_candidates_per_second", D("ipi_aware.tier.ipi_receiver") / seconds);
+                result.AddMetric(p + "ipi_aware_preempted_candidates_per_second", D("ipi_aware.tier.preempted") / seconds);
+                result.AddMetric(p + "ipi_aware_rejected_candidates_per_second", D("ipi_aware.tier.rejected") / seconds);
+                result.AddMetric(p + "ipi_aware_yields_to_ipi_receiver_per_second", D("ipi_aware.yields_to_ipi_receiver") / seconds);
+                result.AddMetric(p + "ipi_aware_relaxed_rounds_per_second", D("ipi_aware.relaxed_rounds") / seconds);
+                result.AddMetric(p + "ipi_aware_relaxed_yields_per_second", D("ipi_aware.relaxed_yields") / seconds);
+            }
             if (vm.Settings.Guest.PvSendIpi)
             {
                 // PV send-IPI (decision 0027): hypercalls, and the ICR-write exits they replaced.

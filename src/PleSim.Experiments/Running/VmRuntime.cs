@@ -201,6 +201,22 @@ public sealed class VmRuntime : IDisposable
             foreach (var g in Kernel.Cpus)
                 Add("guest_diag9c_at_entry", g.Diag9cAtEntry);
         }
+        if (Kernel.Kvm.Settings.IpiAwareYield)
+        {
+            // IPI-aware directed yield (decision 0052): tracking, EOI clearing, candidate tiers, relaxed walks.
+            var ia = st.IpiAware;
+            Add("ipi_aware.ipis_tracked", ia.IpisTracked);
+            Add("ipi_aware.eois", ia.Eois);
+            Add("ipi_aware.sender_pending_cleared", ia.SenderPendingCleared);
+            Add("ipi_aware.tier.ipi_receiver", ia.Tiers[(int)YieldCandidateTier.IpiReceiver]);
+            Add("ipi_aware.tier.pending_interrupt", ia.Tiers[(int)YieldCandidateTier.PendingInterrupt]);
+            Add("ipi_aware.tier.preempted", ia.Tiers[(int)YieldCandidateTier.Preempted]);
+            Add("ipi_aware.tier.rejected", ia.Tiers[(int)YieldCandidateTier.Rejected]);
+            Add("ipi_aware.yields_to_ipi_receiver", ia.YieldsToIpiReceiver);
+            Add("ipi_aware.relaxed_rounds", ia.RelaxedRounds);
+            Add("ipi_aware.relaxed_skipped_not_preempted", ia.RelaxedSkippedNotPreempted);
+            Add("ipi_aware.relaxed_yields", ia.RelaxedYields);
+        }
         Add("ple_sleeps", st.PleSleeps);
         Add("plain_yields", st.PlainYields);
         Add("irqs_deferred", st.IrqsDeferred);

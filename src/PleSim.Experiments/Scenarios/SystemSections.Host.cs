@@ -29,7 +29,11 @@ internal static partial class SystemSections
             Sched = ReadSched(r.Section("sched"), out var features),
             Features = features,
         };
-        settings = settings with { Features = features with { Class = HostSettings.ClassOf(settings.Scheduler) } };
+        // Decision 0052: part 1 (the vCPU debooster) of Wanpeng Li's unmerged series (v2, 2025-12-19).
+        bool debooster = r.Get("yield_to_debooster", Kinds.Bool, false);
+        settings = settings with { Features = features with { Class = HostSettings.ClassOf(settings.Scheduler), VcpuDebooster = debooster } };
+        if (debooster && !r.Failed("scheduler") && !settings.Features.Class.IsEevdf())
+            r.Error("yield_to_debooster", $"the vCPU debooster patches EEVDF's yield_to_task_fair (deadline, base slice; the series is based on 6.19-rc1): it needs host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
         var cgroups = r.List("cgroups", (c, _) =>
         {
             var path = c.Require("path", Kinds.Text, "/x");

@@ -96,7 +96,26 @@ internal static partial class SystemSections
             // kvm-s390's diag9c_forwarding_hz (6.17, default 0 = off): forwards of a diag 9c naming a
             // running VCPU, per second (decision 0055; only s390 guests issue diag 9c).
             Diag9cForwardingHz = r.Get("diag9c_forwarding_hz", Kinds.Integer(0, uint.MaxValue), d.Diag9cForwardingHz),
+            // Decision 0052: part 2 of Wanpeng Li's unmerged series (v2, 2025-12-19), IPI-aware
+            // directed yield, with its module parameters ipi_tracking_enabled, ipi_window_ns and
+            // enable_relaxed_boost at the patches' defaults.
+            IpiAwareYield = r.Get("ipi_aware_yield", Kinds.Bool, d.IpiAwareYield),
+            IpiTracking = r.Get("ipi_tracking", Kinds.Bool, d.IpiTracking),
+            IpiWindow = r.Get("ipi_window", Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(10)), d.IpiWindow),
+            RelaxedBoost = r.Get("relaxed_boost", Kinds.Bool, d.RelaxedBoost),
         };
+        if (!settings.IpiAwareYield)
+        {
+            foreach (var knob in new[] { "ipi_tracking", "ipi_window", "relaxed_boost" })
+            {
+                if (r.Has(knob))
+                    r.Error(knob, $"kvm.{knob} is a module parameter of the IPI-aware directed yield; it needs kvm.ipi_aware_yield: true");
+            }
+        }
+        else if (!r.Failed("ple_handler") && settings.PleHandler != "directed-yield-6.13")
+        {
+            r.Error("ipi_aware_yield", $"the IPI-aware directed yield patches kvm_vcpu_on_spin's single walk (6.13+, the series is based on 6.19-rc1): it needs kvm.ple_handler directed-yield-6.13 (or kvm.version 6.13), not '{settings.PleHandler}'");
+        }
         r.Done();
         return settings;
     }
