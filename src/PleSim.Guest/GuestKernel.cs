@@ -177,11 +177,12 @@ public sealed class GuestKernel
 
     /// <summary>
     /// A spinlock of a fixed implementation whatever <c>guest.spinlock</c> says: a user-space lock
-    /// such as glibc's <c>pthread_spin_lock</c> (a test-and-set loop with PAUSE) is not the kernel's.
+    /// such as glibc's <c>pthread_spin_lock</c> (a test-and-set loop with PAUSE, <paramref name="userSpace"/>)
+    /// is not the kernel's.
     /// </summary>
-    public GuestSpinLock NewLock(string name, SpinlockKind kind, LockIrq irq = LockIrq.Plain)
+    public GuestSpinLock NewLock(string name, SpinlockKind kind, bool userSpace, LockIrq irq = LockIrq.Plain)
     {
-        var l = new GuestSpinLock(this, name, kind, irq, _locks.Count);
+        var l = new GuestSpinLock(this, name, kind, irq, _locks.Count) { UserSpace = userSpace };
         _locks.Add(l);
         return l;
     }

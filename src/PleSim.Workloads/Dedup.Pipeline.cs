@@ -81,7 +81,7 @@ public sealed class Dedup
         // pthread_spin_lock; every piece of one MAXBUF buffer shares its control block, so its lock.
         BlockLocks = new GuestSpinLock[Input.Blocks];
         for (int b = 0; b < BlockLocks.Length; b++)
-            BlockLocks[b] = kernel.NewLock($"dedup.mbuffer.locks[buf{b}]", SpinlockKind.TestAndSet);
+            BlockLocks[b] = kernel.NewLock($"dedup.mbuffer.locks[buf{b}]", SpinlockKind.TestAndSet, userSpace: true);
         _blockRefs = (int[])Input.BlockRefs.Clone();
         _contentOriginal = new int[Math.Max(1, Input.ContentCount)];
         Array.Fill(_contentOriginal, -1);
