@@ -50,7 +50,7 @@ public sealed partial class GuestCpu
             }
             else
             {
-                Vcpu.Spin(lk, _spinToken, false, -1);
+                Vcpu.Spin(lk, _spinToken, lk.UserSpace, -1);
             }
             return;
         }
@@ -68,9 +68,9 @@ public sealed partial class GuestCpu
     private void PluginLockSpin(GuestSpinLock lk, bool continuing, long limitNs)
     {
         if (continuing)
-            Vcpu.ContinueSpin(lk, _spinToken, false, limitNs);
+            Vcpu.ContinueSpin(lk, _spinToken, lk.UserSpace, limitNs);
         else
-            Vcpu.Spin(lk, _spinToken, false, limitNs);
+            Vcpu.Spin(lk, _spinToken, lk.UserSpace, limitNs);
     }
 
     /// <summary>

@@ -244,7 +244,7 @@ public sealed partial class GuestCpu : IGuestCpu
             if (_spinningOn.Kind == SpinlockKind.Plugin)
                 PluginLockWait(continuing: false);
             else
-                Vcpu.Spin(_spinningOn, _spinToken, false, SpinThresholdNs);
+                Vcpu.Spin(_spinningOn, _spinToken, _spinningOn.UserSpace, SpinThresholdNs);
             return;
         }
         if (_spinningOn is { Kind: SpinlockKind.Plugin } && Vcpu.SpinTimedOut)
@@ -271,7 +271,7 @@ public sealed partial class GuestCpu : IGuestCpu
             // The preemptable loop's timeout ran out (decision 0046): one last look at the head, then
             // the lock word — or, if the head moved, the loop goes on with the new timeout. To the
             // hardware it is one PAUSE loop throughout.
-            Vcpu.ContinueSpin(_spinningOn, _spinToken, false, _spinningOn.PreemptableTimeout(this));
+            Vcpu.ContinueSpin(_spinningOn, _spinToken, _spinningOn.UserSpace, _spinningOn.PreemptableTimeout(this));
             return;
         }
         if (_spinningOn is not null && Vcpu.SpinTimedOut)
@@ -286,7 +286,7 @@ public sealed partial class GuestCpu : IGuestCpu
             }
             else
             {
-                Vcpu.Spin(_spinningOn, _spinToken, false, SpinThresholdNs);
+                Vcpu.Spin(_spinningOn, _spinToken, _spinningOn.UserSpace, SpinThresholdNs);
             }
             return;
         }
@@ -411,7 +411,7 @@ public sealed partial class GuestCpu : IGuestCpu
                     }
                     else
                     {
-                        Vcpu.Spin(op.Lock, token, false, op.Lock.IsPv ? SpinThresholdNs : op.Lock.SpinLimitNs(this));
+                        Vcpu.Spin(op.Lock, token, op.Lock.UserSpace, op.Lock.IsPv ? SpinThresholdNs : op.Lock.SpinLimitNs(this));
                     }
                 }
                 return true;

@@ -179,6 +179,18 @@ public sealed class GuestKernel
     }
 
     /// <summary>
+    /// A spinlock of a fixed implementation whatever <c>guest.spinlock</c> says: a user-space lock
+    /// such as glibc's <c>pthread_spin_lock</c> (a test-and-set loop with PAUSE, <paramref name="userSpace"/>)
+    /// is not the kernel's.
+    /// </summary>
+    public GuestSpinLock NewLock(string name, SpinlockKind kind, bool userSpace, LockIrq irq = LockIrq.Plain)
+    {
+        var l = new GuestSpinLock(this, name, kind, irq, _locks.Count) { UserSpace = userSpace };
+        _locks.Add(l);
+        return l;
+    }
+
+    /// <summary>
     /// A wait queue with its own spinlock, or sharing <paramref name="lk"/> (e.g. an epoll instance's
     /// ep->lock). Its own lock is a <c>wait_queue_head_t</c> lock, taken with interrupts off
     /// (<c>__wake_up</c> in kernel/sched.c, <c>prepare_to_wait</c> in kernel/wait.c, 2.6.32:

@@ -76,6 +76,14 @@ public sealed class GuestSpinLock : ISpinTarget
     public string Name { get; }
     public SpinlockKind Kind { get; }
 
+    /// <summary>
+    /// A user-space lock (glibc's <c>pthread_spin_lock</c>): its waiters spin at CPL 3, so their PAUSE
+    /// loops are user-mode spins to the hardware (Intel PLE counts only at CPL 0; KVM's
+    /// <c>yield_to_kernel_mode</c> sees a user-mode spinner). Guest preemption of its holder is not
+    /// modelled (the holds of the one user of it, dedup's mbuffer locks, are tens of nanoseconds).
+    /// </summary>
+    public bool UserSpace { get; init; }
+
     /// <summary>The lock's index in its guest kernel (creation order).</summary>
     public int Index { get; }
 

@@ -315,6 +315,31 @@ internal static class VmReport
                 result.AddMetric(p + "dbench_mb_per_s", 1e-6 * D("dbench.bytes") / seconds);
                 result.AddMetric(p + "dbench_ops_per_s", D("dbench.ops") / seconds);
             }
+            if (vm.Dedup is { } dd)
+            {
+                // PARSEC dedup (decision 0054): input MB (10^6 bytes) and chunks written per second
+                // (until Reorder finished, or over the window), and where the pipeline waited.
+                bool done = dd.Done;
+                double elapsedS = done ? dd.CompletedAt / 1e9 : seconds;
+                double chunks = done ? dd.Written : D("dedup.written");
+                double bytes = done ? dd.WrittenBytes : D("dedup.written_bytes");
+                double per = D("dedup.written") > 0 ? 1 / D("dedup.written") : double.NaN;
+                result.AddMetric(p + "dedup_elapsed_s", done ? elapsedS : double.NaN);
+                result.AddMetric(p + "dedup_mb_per_s", 1e-6 * bytes / elapsedS);
+                result.AddMetric(p + "dedup_chunks_per_s", chunks / elapsedS);
+                double looked = D("dedup.lookups");
+                result.AddMetric(p + "dedup_duplicate_fraction", looked > 0 ? D("dedup.duplicates") / looked : double.NaN);
+                result.AddMetric(p + "dedup_hashtable_contended_fraction", looked > 0 ? D("dedup.bucket_contended") / looked : double.NaN);
+                foreach (var k in Enum.GetValues<DedupQueueKind>())
+                {
+                    string q = Dedup.QueueName(k);
+                    result.AddMetric(p + "dedup_" + q + "_waits_per_chunk", D("dedup." + q + ".empty_waits") * per);
+                    result.AddMetric(p + "dedup_" + q + "_mutex_contended_per_chunk", D("dedup." + q + ".mutex_contended") * per);
+                }
+                result.AddMetric(p + "dedup_queue_full_waits_per_chunk", D("dedup.queue_full_waits") * per);
+                result.AddMetric(p + "dedup_reorder_chunk_waits_per_chunk", (D("dedup.chunk_lock_contended") + D("dedup.chunk_cond_waits")) * per);
+                result.AddMetric(p + "dedup_futex_sleeps_per_chunk", (D("futex.wait_calls") - D("futex.would_block")) * per);
+            }
             if (vm.Sysbench is { } sb)
             {
                 result.AddMetric(p + "sysbench_events_per_second", D("sysbench.events") / seconds);

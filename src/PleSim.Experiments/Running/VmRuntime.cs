@@ -75,6 +75,10 @@ public sealed class VmRuntime : IDisposable
                 // dbench runs for the scenario's duration (its -t); throughput is counted in the window.
                 Dbench = new Dbench(Kernel, w.Dbench);
                 break;
+            case "dedup":
+                // A fixed amount of work: the run ends when Reorder has written the last chunk.
+                Dedup = new Dedup(Kernel, w.Dedup, run.Streams.Get($"vm.{settings.Name}.dedup"), FinishCallback(run));
+                break;
             case "sysbench":
                 // sysbench exits when every thread is done (max-requests handed out, or the mutex test's one request each).
                 Sysbench = new Sysbench(Kernel, w.Sysbench, run.Streams.Get($"vm.{settings.Name}.sysbench"), FinishCallback(run));
@@ -116,6 +120,7 @@ public sealed class VmRuntime : IDisposable
     public PingPong? PingPong { get; }
     public TcpRr? TcpRr { get; }
     public Dbench? Dbench { get; }
+    public Dedup? Dedup { get; }
     public List<GuestHog> Hogs { get; } = [];
     public List<LockLoop> LockLoops { get; } = [];
     public string Name => Settings.Name;
@@ -359,6 +364,23 @@ public sealed class VmRuntime : IDisposable
         {
             Add("dbench.bytes", db.Bytes);
             Add("dbench.ops", db.Ops);
+        }
+        if (Dedup is { } dd)
+        {
+            Add("dedup.written", dd.Written);
+            Add("dedup.written_bytes", dd.WrittenBytes);
+            Add("dedup.lookups", dd.Lookups);
+            Add("dedup.unique", dd.Unique);
+            Add("dedup.duplicates", dd.Duplicates);
+            Add("dedup.bucket_contended", dd.BucketContended);
+            Add("dedup.chunk_lock_contended", dd.ChunkLockContended);
+            Add("dedup.chunk_cond_waits", dd.ChunkCondWaits);
+            Add("dedup.queue_full_waits", dd.QueueFullWaits());
+            foreach (var k in Enum.GetValues<DedupQueueKind>())
+            {
+                Add("dedup." + Dedup.QueueName(k) + ".empty_waits", dd.QueueEmptyWaits(k));
+                Add("dedup." + Dedup.QueueName(k) + ".mutex_contended", dd.QueueMutexContended(k));
+            }
         }
         if (Sysbench is { } sb)
         {

@@ -52,6 +52,7 @@ public static class ScenarioSchema
           - {name: v9, workload: {kind: pingpong}}
           - {name: v10, guest: {timers: [{name: t}]}, workload: {kind: tcp-rr}}
           - {name: v11, workload: {kind: dbench}}
+          - {name: v12, workload: {kind: dedup}}
         """,
         """
         name: s

@@ -57,6 +57,9 @@ internal static partial class SystemSections
             case "dbench":
                 settings = settings with { Dbench = ReadDbench(w) };
                 break;
+            case "dedup":
+                settings = settings with { Dedup = ReadDedup(w) };
+                break;
         }
         w.Done();
         return settings;
@@ -171,6 +174,54 @@ internal static partial class SystemSections
             PercpuBatch = w.Get("percpu_batch", Kinds.Int(0, 1 << 20), d.PercpuBatch),
             Mm = mm,
         };
+    }
+
+    /// <summary>PARSEC 3.0 dedup: <c>-t</c>, the input's shape, encoder.c / dedupdef.h constants and the costs (decision 0054, docs/dedup.md).</summary>
+    private static DedupSettings ReadDedup(MapReader w)
+    {
+        var d = new DedupSettings();
+        var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(10));
+        var perByte = Kinds.Number(0, 10_000);
+        var s = new DedupSettings
+        {
+            Threads = w.Get("threads", Kinds.Int(0, 4096), d.Threads),
+            InputBytes = w.Get("input_bytes", Kinds.Integer(1, 16L << 30), d.InputBytes),
+            DuplicateFraction = w.Get("duplicate_fraction", Kinds.Number(0, 1), d.DuplicateFraction),
+            CompressedFraction = w.Get("compressed_fraction", Kinds.Number(0, 2), d.CompressedFraction),
+            MaxBuf = w.Get("maxbuf", Kinds.Int(4096, 1 << 30), d.MaxBuf),
+            AnchorJump = w.Get("anchor_jump", Kinds.Int(1, 1 << 30), d.AnchorJump),
+            RabinMaskBits = w.Get("rabin_mask_bits", Kinds.Int(0, 30), d.RabinMaskBits),
+            NWindow = w.Get("nwindow", Kinds.Int(1, 4096), d.NWindow),
+            QueueSize = w.Get("queue_size", Kinds.Int(1, 1 << 26), d.QueueSize),
+            MaxThreadsPerQueue = w.Get("max_threads_per_queue", Kinds.Int(1, 4096), d.MaxThreadsPerQueue),
+            MaxPerFetch = w.Get("max_per_fetch", Kinds.Int(1, 1 << 20), d.MaxPerFetch),
+            ChunkAnchorPerFetch = w.Get("chunk_anchor_per_fetch", Kinds.Int(1, 1 << 16), d.ChunkAnchorPerFetch),
+            ChunkAnchorPerInsert = w.Get("chunk_anchor_per_insert", Kinds.Int(1, 1 << 16), d.ChunkAnchorPerInsert),
+            ItemPerFetch = w.Get("item_per_fetch", Kinds.Int(1, 1 << 16), d.ItemPerFetch),
+            ItemPerInsert = w.Get("item_per_insert", Kinds.Int(1, 1 << 16), d.ItemPerInsert),
+            AnchorDataPerInsert = w.Get("anchor_data_per_insert", Kinds.Int(1, 1 << 16), d.AnchorDataPerInsert),
+            HashTableMinSize = w.Get("hashtable_min_size", Kinds.Int(1, 25_000_000), d.HashTableMinSize),
+            RabinNsPerByte = w.Get("rabin_ns_per_byte", perByte, d.RabinNsPerByte),
+            RabinInit = w.Get("rabin_init", small, d.RabinInit),
+            Sha1NsPerByte = w.Get("sha1_ns_per_byte", perByte, d.Sha1NsPerByte),
+            DeflateNsPerByte = w.Get("deflate_ns_per_byte", perByte, d.DeflateNsPerByte),
+            DeflateCall = w.Get("deflate_call", small, d.DeflateCall),
+            CopyNsPerByte = w.Get("copy_ns_per_byte", perByte, d.CopyNsPerByte),
+            PageFirstTouch = w.Get("page_first_touch", small, d.PageFirstTouch),
+            MunmapPerPage = w.Get("munmap_per_page", small, d.MunmapPerPage),
+            ChunkAlloc = w.Get("chunk_alloc", small, d.ChunkAlloc),
+            HashLookup = w.Get("hash_lookup", small, d.HashLookup),
+            HashInsert = w.Get("hash_insert", small, d.HashInsert),
+            QueueItem = w.Get("queue_item", small, d.QueueItem),
+            ReorderPerChunk = w.Get("reorder_per_chunk", small, d.ReorderPerChunk),
+            ReorderCacheInsert = w.Get("reorder_cache_insert", small, d.ReorderCacheInsert),
+            ReorderCacheRemove = w.Get("reorder_cache_remove", small, d.ReorderCacheRemove),
+            WriteCall = w.Get("write_call", small, d.WriteCall),
+            MbufferLockHold = w.Get("mbuffer_lock_hold", small, d.MbufferLockHold),
+        };
+        if (s.AnchorJump >= s.MaxBuf)
+            w.Error("anchor_jump", $"anchor_jump ({s.AnchorJump}) must be below maxbuf ({s.MaxBuf}): Fragment could never cut a coarse chunk");
+        return s;
     }
 
     /// <summary>The guest mm paths' costs and per-CPU page-list sizes, shared by the mm workloads.</summary>

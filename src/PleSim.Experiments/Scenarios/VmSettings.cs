@@ -35,7 +35,7 @@ public sealed record VmSettings
 /// <summary>What runs in a VM.</summary>
 public sealed record WorkloadSettings
 {
-    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm", "ebizzy", "kernbench", "hackbench", "sysbench", "pingpong", "tcp-rr", "dbench"];
+    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm", "ebizzy", "kernbench", "hackbench", "sysbench", "pingpong", "tcp-rr", "dbench", "dedup"];
 
     public string Kind { get; init; } = "idle";
 
@@ -69,6 +69,9 @@ public sealed record WorkloadSettings
 
     /// <summary>dbench: client processes replaying its load file on tmpfs (decision 0048).</summary>
     public DbenchSettings Dbench { get; init; } = new();
+
+    /// <summary>dedup: PARSEC 3.0's deduplication pipeline (<c>dedup -c -p -t N</c>; decision 0054, docs/dedup.md).</summary>
+    public DedupSettings Dedup { get; init; } = new();
     /// <summary>lock-bench: the lock the threads take — a spinlock, or a kernel mutex (<c>mutex</c>, decision 0025).</summary>
     public string LockType { get; init; } = "spinlock";
 }

@@ -1,0 +1,57 @@
+using PleSim.Experiments.Running;
+using PleSim.Experiments.Scenarios;
+
+namespace PleSim.Experiments.Tests;
+
+/// <summary>The dedup scenario: it loads, runs to completion with every invariant checked, is deterministic, allocates nothing per event in steady state, and refuses bad keys with a location.</summary>
+public class DedupScenarioTests
+{
+    private static Scenario Load(params string[] overrides) =>
+        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "workloads", "dedup.yaml"), overrides.Select(Override.Parse).ToList());
+
+    private static double M(RunResult r, string m) => r.Metric(m) ?? throw new Xunit.Sdk.XunitException($"no metric {m}");
+
+    [Fact]
+    public void Dedup_runs_to_completion_with_invariants_checked_and_reports_its_rates()
+    {
+        // 16 MB instead of simlarge's input: the same pipeline, a shorter run.
+        var s = Load("vms[0].workload.input_bytes=16000000");
+        var r = Runner.RunOne(s, 1, new RunOptions { CheckInvariantsEvery = 97 });
+        Assert.True(r.Error is null, r.Error);
+        double elapsed = M(r, "dedup.dedup_elapsed_s");
+        Assert.True(elapsed > 0 && elapsed < 5, $"elapsed {elapsed}");
+        // MB/s is the input (10^6 bytes) over the elapsed time: the whole input was written.
+        Assert.Equal(16.0 / elapsed, M(r, "dedup.dedup_mb_per_s"), 6);
+        Assert.True(M(r, "dedup.dedup_chunks_per_s") > 0);
+        double dup = M(r, "dedup.dedup_duplicate_fraction");
+        Assert.InRange(dup, 0, 1);
+        Assert.True(M(r, "dedup.dedup_futex_sleeps_per_chunk") >= 0);
+    }
+
+    [Fact]
+    public void The_same_seed_gives_byte_identical_json()
+    {
+        var s = Load("vms[0].workload.input_bytes=4000000");
+        var a = ResultJson.Write(s, [Runner.RunOne(s, 3, new RunOptions()), Runner.RunOne(s, 4, new RunOptions())]);
+        var b = ResultJson.Write(s, Runner.RunMany(s, [3UL, 4UL], parallelism: 2));
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public void Dedup_allocates_nothing_per_event_in_steady_state()
+    {
+        var model = new SystemRun(Load(), 1);
+        var (bytes, events) = SteadyState.Measure(model, 80_000_000, 180_000_000);
+        Assert.True(events > 10_000);
+        Assert.Equal(0, bytes);
+    }
+
+    [Fact]
+    public void An_unknown_dedup_key_is_reported_with_its_location()
+    {
+        var e = Assert.Throws<ScenarioException>(() => Load("vms[0].workload.thread=3"));
+        Assert.Contains("threads", e.Message);
+        var e2 = Assert.Throws<ScenarioException>(() => Load("vms[0].workload.anchor_jump=268435456"));
+        Assert.Contains("maxbuf", e2.Message);
+    }
+}
