@@ -35,6 +35,9 @@ internal static partial class SystemSections
             UserspaceExit = c.Get("userspace_exit", small, dc.UserspaceExit),
             GetPidTask = c.Get("get_pid_task", small, dc.GetPidTask),
             RqLockAcquire = c.Get("rq_lock_acquire", small, dc.RqLockAcquire),
+            // s390 guests' SIGP (decision 0055 addendum): the intercept handler and the interpreted instruction.
+            SigpHandler = c.Get("sigp_handler", small, dc.SigpHandler),
+            SigpInterpreted = c.Get("sigp_interpreted", small, dc.SigpInterpreted),
         };
         c.Done();
         // Per-option overrides of the directed-yield preset the handler name selects (absent = preset).
@@ -96,6 +99,8 @@ internal static partial class SystemSections
             // kvm-s390's diag9c_forwarding_hz (6.17, default 0 = off): forwards of a diag 9c naming a
             // running VCPU, per second (decision 0055; only s390 guests issue diag 9c).
             Diag9cForwardingHz = r.Get("diag9c_forwarding_hz", Kinds.Integer(0, uint.MaxValue), d.Diag9cForwardingHz),
+            // The SIGP interpretation facility (sclp.has_sigpif → ECA_SIGPI, kvm-s390.c 6.17; decision 0055 addendum).
+            SigpInterpretation = r.Get("sigp_interpretation", Kinds.Bool, d.SigpInterpretation),
         };
         r.Done();
         return settings;
