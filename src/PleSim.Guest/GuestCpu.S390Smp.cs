@@ -39,6 +39,20 @@ public sealed partial class GuestCpu
     /// </summary>
     private bool S390EcCall(GuestCpu target, int vector)
     {
+        if (!S390PostEc(target, vector))
+            return false;
+        ReschedIpisSent += vector == Vectors.Reschedule ? 1 : 0;
+        SigpExternalCallsSent++;
+        Vcpu.SigpExternalCall(target.Vcpu);
+        return true;
+    }
+
+    /// <summary>
+    /// <c>pcpu_ec_call</c>'s <c>test_and_set_bit</c> on <paramref name="target"/>'s <c>ec_mask</c>: true when the
+    /// bit was clear (a SIGP must follow); false, counted in <see cref="EcCallsCoalesced"/>, when it was set.
+    /// </summary>
+    internal bool S390PostEc(GuestCpu target, int vector)
+    {
         int bit = vector == Vectors.Reschedule ? EcSchedule : EcCallFunctionSingle;
         if ((target._ecMask & bit) != 0)
         {
@@ -46,9 +60,6 @@ public sealed partial class GuestCpu
             return false;
         }
         target._ecMask |= bit;
-        ReschedIpisSent += vector == Vectors.Reschedule ? 1 : 0;
-        SigpExternalCallsSent++;
-        Vcpu.SigpExternalCall(target.Vcpu);
         return true;
     }
 
@@ -60,7 +71,7 @@ public sealed partial class GuestCpu
     /// (<c>this_cpu_xchg(ec_mask, 0)</c>); a request posted from now on comes with a new external call.
     /// Returns the handler's time: <c>scheduler_ipi</c>, and <c>generic_smp_call_function_single_interrupt</c> if asked.
     /// </summary>
-    private long S390ExtCallEnter()
+    internal long S390ExtCallEnter()
     {
         _ecHandling = _ecMask;
         _ecMask = 0;

@@ -172,4 +172,21 @@ public class S390SmpTests
             kit.Kvm.SigpIntercepted(v1, v2);
         Assert.Equal(1, v1.Stats.SigpBusy);
     }
+
+    [Fact]
+    public void A_request_whose_ec_mask_bit_is_still_set_sends_no_sigp_until_the_handler_takes_the_bits()
+    {
+        // pcpu_ec_call: test_and_set_bit(ec_bit, &pcpu->ec_mask) — set: return; smp_handle_ext_call
+        // swaps the mask to 0 on entry, so a request after that needs a new SIGP.
+        var kit = new GuestKit(3, 3, handler: "none", guest: S390());
+        var (c0, c1, c2) = (kit.Kernel.Cpus[0], kit.Kernel.Cpus[1], kit.Kernel.Cpus[2]);
+        Assert.True(c0.S390PostEc(c2, Vectors.Reschedule));
+        Assert.False(c1.S390PostEc(c2, Vectors.Reschedule)); // the same request pending: coalesced
+        Assert.True(c1.S390PostEc(c2, Vectors.CallFunction)); // another kind: its own bit, its own SIGP
+        Assert.Equal(1, c1.EcCallsCoalesced);
+        Assert.Equal(0, c0.EcCallsCoalesced);
+        long handler = c2.S390ExtCallEnter(); // one interrupt takes both requests
+        Assert.Equal(c2.Kernel.Settings.Costs.ReschedIpiHandler.Ns + c2.Kernel.Settings.Costs.CallFunctionHandler.Ns, handler);
+        Assert.True(c0.S390PostEc(c2, Vectors.Reschedule)); // after the swap: a new SIGP
+    }
 }
