@@ -10,7 +10,7 @@ public sealed partial class GuestCpu
     public long OnInterrupt(Vcpu vcpu, int vector) => vector switch
     {
         Vectors.Timer => (Curr is null ? S.Costs.IdleTickHandler.Ns : S.Costs.TickHandler.Ns) + RunExpiredTimers(),
-        Vectors.Reschedule => S.Costs.ReschedIpiHandler.Ns,
+        Vectors.Reschedule => IsS390 ? S390ExtCallEnter() : S.Costs.ReschedIpiHandler.Ns,
         Vectors.CallFunction => S.Costs.CallFunctionHandler.Ns,
         _ => _k.IrqHandler(vector)?.HardIrqNs ?? 0,
     };
@@ -26,6 +26,11 @@ public sealed partial class GuestCpu
                     NohzTick();
                 break;
             case Vectors.Reschedule:
+                if (IsS390)
+                {
+                    S390ExtCallDone(); // s390 external call (decision 0055 addendum)
+                    break;
+                }
                 if (_queue.Count > 0)
                     NeedResched = true;
                 break;

@@ -114,7 +114,11 @@ public sealed partial class GuestCpu
         {
             _inNohzRecently = false;
             if (_k.NohzBalancer == -1 && !_k.NohzMask.IsEmpty)
+            {
+                if (IsS390)
+                    S390PostSchedule(_k.Cpus[_k.NohzMask.First]);
                 _k.Kvm.Kick(_k.Cpus[_k.NohzMask.First].Vcpu, Vectors.Reschedule, Vcpu);
+            }
         }
     }
 

@@ -19,6 +19,11 @@ public sealed partial class GuestCpu
     /// </summary>
     private void StartShootdown()
     {
+        if (IsS390)
+        {
+            S390FlushTlbMm(); // a broadcast flush, no IPIs (decision 0055 addendum)
+            return;
+        }
         // The sender waits for the acknowledgements with interrupts enabled (only preemption is
         // off, flush_tlb_mm → preempt_disable): it can take — and acknowledge — another CPU's
         // flush while it waits. Shooting down with interrupts off would deadlock two senders.

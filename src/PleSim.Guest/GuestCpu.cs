@@ -500,6 +500,8 @@ public sealed partial class GuestCpu : IGuestCpu
             case Micro.EnqueueDo:
                 return EnqueueDo(op.Thread!, op.Cpu!);
             case Micro.Ipi:
+                if (IsS390)
+                    return S390EcCall(op.Cpu!, op.Vector); // SIGP external call (decision 0055 addendum)
                 ReschedIpisSent += op.Vector == Vectors.Reschedule ? 1 : 0;
                 Vcpu.SendIpi(op.Cpu!.Vcpu, op.Vector);
                 return true;

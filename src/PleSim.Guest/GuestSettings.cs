@@ -178,6 +178,15 @@ public sealed record GuestSettings
     public long S390SpinLoopCycles { get; init; } = 10;
 
     /// <summary>
+    /// One s390 TLB flush of an address space on the flushing CPU (decision 0055 addendum): the
+    /// broadcast invalidation instruction (IDTE of <c>__tlb_flush_idte</c>, or a global IPTE of
+    /// <c>ptep_ipte_global</c>), which the machine completes on every CPU before it ends; no IPI, no
+    /// acknowledgement. Assumption: of the order of a microsecond (a machine-wide quiesce); no
+    /// published figure found. Only s390 guests (<see cref="SpinlockKind.S390"/>) read it.
+    /// </summary>
+    public SimDuration S390TlbFlushCost { get; init; } = SimDuration.FromMicroseconds(1);
+
+    /// <summary>
     /// PV TLB flush (4.16 <c>kvm_flush_tlb_others</c>): a shootdown skips VCPUs whose steal-time
     /// area says preempted, marking them KVM_VCPU_FLUSH_TLB instead; they flush at their next entry.
     /// </summary>

@@ -83,6 +83,24 @@ public sealed record ExitCosts
     /// </summary>
     public SimDuration IoEventFdHandler { get; init; } = SimDuration.FromNanoseconds(900);
 
+    /// <summary>
+    /// s390 guests only (decision 0055): KVM's SIGP intercept handler for an external call, when the
+    /// SIGP instruction is intercepted (arch/s390/kvm/sigp.c, 6.17: <c>kvm_s390_handle_sigp</c> →
+    /// <c>handle_sigp_dst</c> → <c>__sigp_external_call</c> → <c>kvm_s390_inject_vcpu</c>), or the
+    /// partial-execution intercept of an interpreted one whose target waits
+    /// (<c>kvm_s390_handle_sigp_pei</c> → <c>kvm_s390_vcpu_wakeup</c>). Assumption: the order of the
+    /// x86 ICR-write handler (decode the order, find the target, set its interrupt state, wake it).
+    /// </summary>
+    public SimDuration SigpHandler { get; init; } = SimDuration.FromNanoseconds(900);
+
+    /// <summary>
+    /// s390 guests only: the time a SIGP EXTERNAL CALL takes on the sender when the machine's SIGP
+    /// interpretation facility executes it without an intercept (it sets the external-call-pending
+    /// state of the target's SCA entry, or finds it set and stores the status). Assumption: a
+    /// millicoded instruction with a cross-CPU update, of the order of 100 ns; no published figure found.
+    /// </summary>
+    public SimDuration SigpInterpreted { get; init; } = SimDuration.FromNanoseconds(100);
+
     /// <summary>Host physical IPI delivery to force a running VCPU out of guest mode.</summary>
     public SimDuration KickIpiLatency { get; init; } = SimDuration.FromNanoseconds(1000);
 
@@ -187,6 +205,14 @@ public sealed record KvmSettings
 
     /// <summary>Patch 9 module parameter <c>enable_relaxed_boost</c> (default true): a second, preempted-only walk when the first yielded nothing.</summary>
     public bool RelaxedBoost { get; init; } = true;
+
+    /// <summary>
+    /// The machine offers the SIGP interpretation facility (<c>sclp.has_sigpif</c>) and KVM turns it on
+    /// for every VCPU (arch/s390/kvm/kvm-s390.c, 6.17: <c>kvm_s390_vcpu_setup</c> sets ECA_SIGPI). Then
+    /// a SIGP EXTERNAL CALL runs without an intercept unless its target waits (<see cref="Kvm.SigpExternalCall"/>).
+    /// On by default (assumption: the facility of current machines). Only s390 guests issue SIGP.
+    /// </summary>
+    public bool SigpInterpretation { get; init; } = true;
 }
 
 /// <summary>

@@ -163,6 +163,18 @@ public sealed partial class Vcpu
     }
 
     /// <summary>
+    /// s390 SIGP EXTERNAL CALL to <paramref name="target"/> (arch/s390/kernel/smp.c 6.17
+    /// <c>pcpu_ec_call</c> → <c>pcpu_sigp_retry</c>; decision 0055 addendum): no exit when the machine
+    /// interprets it, an intercept otherwise (<see cref="Kvm.SigpExternalCall"/>).
+    /// </summary>
+    public void SigpExternalCall(Vcpu target)
+    {
+        RequireIdleOp();
+        _op = GuestOp.Sigp;
+        _sigpTarget = target;
+    }
+
+    /// <summary>
     /// A write to the I/O address KVM registered for <paramref name="fd"/> (<c>KVM_IOEVENTFD</c>: a
     /// virtio queue notify, <c>vp_notify</c>): one exit, handled in KVM without QEMU; the eventfd is
     /// signalled at the handler's end, from this VCPU's host CPU.

@@ -37,15 +37,46 @@ public sealed partial class Vcpu
     /// <summary>Forces a running VCPU out of guest mode after the IPI latency (kick).</summary>
     internal void ForceExit(SimDuration after)
     {
+        _kickForExit = true;
         var when = _kvm.Sim.Now + after;
         if (!_kickTimer.IsArmed || _kickTimer.Expires > when)
             _kickTimer.Start(when);
     }
 
+    /// <summary>
+    /// s390 with SIGP interpretation (decision 0055 addendum): the machine presents the external call
+    /// to this VCPU while it runs in SIE, after <paramref name="after"/>, without an exit: the guest takes
+    /// the interrupt where it is (it waits if its PSW disables external interrupts).
+    /// </summary>
+    internal void PresentInSie(SimDuration after)
+    {
+        var when = _kvm.Sim.Now + after;
+        if (!_kickTimer.IsArmed || _kickTimer.Expires > when)
+            _kickTimer.Start(when);
+    }
+
+    /// <summary>An s390 external call is pending for this VCPU (KVM's IRQ_PEND_EXT_EXTERNAL, or the SCA entry's with SIGP interpretation).</summary>
+    internal bool ExtCallPending => (_pending & (1 << Vectors.Reschedule)) != 0;
+
+    /// <summary>In the s390 wait state as KVM sees it (CPUSTAT_WAIT, set by <c>kvm_s390_handle_wait</c>'s <c>__set_cpu_idle</c> around <c>kvm_vcpu_halt</c>): halted or halt polling.</summary>
+    internal bool InS390Wait => Mode == VcpuMode.Halted || HaltPolling;
+
     private void OnKickArrived()
     {
+        bool exit = _kickForExit;
+        _kickForExit = false;
         if (Mode != VcpuMode.Guest || !IsExecuting)
             return; // not in guest mode: the interrupt is injected at the next entry
+        if (!exit)
+        {
+            // s390, an interpreted SIGP (PresentInSie): the interrupt is taken in guest mode. One being
+            // handled, or none pending any more, leaves nothing to do now.
+            if (_irqVector >= 0 || _pending == 0 || !Guest.InterruptsEnabled(this))
+                return;
+            Freeze();
+            Run();
+            return;
+        }
         Freeze();
         EnterExit(ExitKind.External, Costs.Exit.Ns);
         Stats.ExternalExits++;

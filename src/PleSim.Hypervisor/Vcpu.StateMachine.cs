@@ -200,6 +200,28 @@ public sealed partial class Vcpu
                 EnterExit(ExitKind.Hypercall, Costs.Exit.Ns + Costs.HypercallHandler.Ns + perTarget);
                 Stats.Hypercalls++;
                 return true;
+            case GuestOp.Sigp:
+            {
+                Stats.SigpExternalCalls++;
+                switch (_kvm.SigpExternalCall(this, _sigpTarget!))
+                {
+                    case SigpPath.Intercept:
+                        Stats.SigpInstIntercepts++;
+                        EnterExit(ExitKind.SigpInstruction, Costs.Exit.Ns + Costs.SigpHandler.Ns);
+                        return true;
+                    case SigpPath.PartialExecution:
+                        Stats.SigpPeiIntercepts++;
+                        EnterExit(ExitKind.SigpPartialExecution, Costs.Exit.Ns + Costs.SigpHandler.Ns);
+                        return true;
+                    default:
+                        // Interpreted (accepted, or condition code 1): the instruction's own time in
+                        // guest mode, no exit.
+                        _sigpTarget = null;
+                        _op = GuestOp.Compute;
+                        _opRemaining = Costs.SigpInterpreted.Ns;
+                        return true;
+                }
+            }
             case GuestOp.IoEventFd:
                 EnterExit(ExitKind.IoEventFd, Costs.Exit.Ns + Costs.IoEventFdHandler.Ns);
                 Stats.IoEventFdExits++;
@@ -418,6 +440,22 @@ public sealed partial class Vcpu
             case ExitKind.External:
                 EnterExit(ExitKind.Entry, Costs.Entry.Ns);
                 return true;
+            case ExitKind.SigpInstruction:
+            case ExitKind.SigpPartialExecution:
+            {
+                // The SIGP handler's end: inject (or find the external call pending) and wake the target
+                // (kvm_s390_handle_sigp), or wake the waiting target (kvm_s390_handle_sigp_pei); re-enter.
+                _op = GuestOp.None;
+                var st = _sigpTarget!;
+                _sigpTarget = null;
+                bool pei = _exitKind == ExitKind.SigpPartialExecution;
+                EnterExit(ExitKind.Entry, Costs.Entry.Ns);
+                if (pei)
+                    _kvm.SigpPei(this, st);
+                else
+                    _kvm.SigpIntercepted(this, st);
+                return IsExecuting;
+            }
             case ExitKind.IoEventFd:
             {
                 // ioeventfd_write → eventfd_signal (virt/kvm/eventfd.c): the eventfd's waiter (a

@@ -37,6 +37,12 @@ public enum GuestOp
 
     /// <summary>A write to an ioeventfd address (a virtqueue notify): one exit handled in KVM, which signals the eventfd.</summary>
     IoEventFd,
+
+    /// <summary>
+    /// s390 SIGP EXTERNAL CALL to another VCPU (the guest's <c>pcpu_ec_call</c>, decision 0055 addendum):
+    /// interpreted by the machine without an exit, or an intercept, as <see cref="Kvm.SigpExternalCall"/> decides.
+    /// </summary>
+    Sigp,
 }
 
 /// <summary>The KVM hypercalls the guest model issues (include/uapi/linux/kvm_para.h numbers).</summary>
@@ -116,6 +122,18 @@ public sealed partial class Vcpu : ITaskBody
 
         /// <summary>Gang co-scheduling (decision 0040): at VM entry, waiting on the CPU for the siblings to be placed (the entry's cost is still ahead).</summary>
         GangWait,
+
+        /// <summary>
+        /// s390: the SIGP instruction intercepted (intercept code ICPT_INST 0x04, ipa 0xae00;
+        /// arch/s390/kvm/intercept.c → <c>kvm_s390_handle_sigp</c>), when SIGP interpretation is off.
+        /// </summary>
+        SigpInstruction,
+
+        /// <summary>
+        /// s390: the partial-execution intercept of an interpreted SIGP EXTERNAL CALL whose target waits
+        /// (ICPT_PARTEXEC 0x38, ipa 0xae00; <c>handle_partial_execution</c> → <c>kvm_s390_handle_sigp_pei</c>).
+        /// </summary>
+        SigpPartialExecution,
     }
 
     private readonly Kvm _kvm;
@@ -151,6 +169,8 @@ public sealed partial class Vcpu : ITaskBody
     private Vcpu? _ipiTarget;
     private IIoEventFd? _ioEventFd;
     private int _ipiVector;
+    private Vcpu? _sigpTarget;       // s390: the target of the SIGP EXTERNAL CALL under way
+    private bool _kickForExit;       // the armed kick timer forces an exit (else: an interrupt presented in SIE, s390)
     private int _irqVector = -1;
     private long _irqRemaining;
     private int _pending;
@@ -317,6 +337,15 @@ public sealed class VcpuStats
 
     /// <summary>KVM_HC_SEND_IPI hypercalls this VCPU made, and the destinations they carried (each would have been one ICR-write exit).</summary>
     public long PvSendIpis, PvSendIpiTargets;
+
+    /// <summary>
+    /// s390 SIGP EXTERNAL CALLs this VCPU issued (decision 0055 addendum), and how they went: executed by
+    /// the SIGP interpretation facility without an exit and accepted; answered "external call pending"
+    /// (condition code 1, status stored: the target had one pending, no new interrupt); intercepted as an
+    /// instruction (ICPT_INST, KVM's <c>instruction_sigp_external_call</c>); intercepted for partial
+    /// execution because the target waited (ICPT_PARTEXEC).
+    /// </summary>
+    public long SigpExternalCalls, SigpInterpreted, SigpBusy, SigpInstIntercepts, SigpPeiIntercepts;
 
     /// <summary>ioeventfd exits (virtqueue notifications handled in KVM, decision 0045).</summary>
     public long IoEventFdExits;

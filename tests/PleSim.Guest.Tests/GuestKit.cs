@@ -24,11 +24,11 @@ internal sealed class Marker : IGuestCallback
 
 internal sealed class GuestKit
 {
-    public GuestKit(int cpus, int vcpus, string handler = "directed-yield-2011", GuestSettings? guest = null)
+    public GuestKit(int cpus, int vcpus, string handler = "directed-yield-2011", GuestSettings? guest = null, KvmSettings? kvm = null)
     {
         Sim = new Simulator();
         Host = new HostScheduler(Sim, HostTopology.Cpus(cpus), new SchedTunables { TickJitter = SimDuration.Zero }, null, new RandomStreams(1));
-        Kvm = new Kvm(Host, new KvmSettings { PleHandler = handler }, TscFrequency.FromMegahertz(2900));
+        Kvm = new Kvm(Host, kvm ?? new KvmSettings { PleHandler = handler }, TscFrequency.FromMegahertz(2900));
         Vm = Kvm.CreateVm("vm", vcpus, Host.Topology.AllMask);
         Kernel = new GuestKernel(Kvm, Vm, guest ?? new GuestSettings());
         Marker.Sim = Sim;

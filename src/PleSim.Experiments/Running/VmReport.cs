@@ -120,6 +120,17 @@ internal static class VmReport
                 result.AddMetric(p + "diag9c_yield_rate", calls > 0 ? D("diag9c.yielded") / calls : double.NaN);
                 result.AddMetric(p + "diag9c_ignored_rate", calls > 0 ? (calls - D("diag9c.yielded") - D("diag9c.forwarded")) / calls : double.NaN);
                 result.AddMetric(p + "diag9c_at_entry_rate", calls > 0 ? D("guest_diag9c_at_entry") / calls : double.NaN);
+                // SIGP EXTERNAL CALLs (the s390 reschedule/call-function IPIs) and how each went, the
+                // intercepts they cost by intercept code, and TLB flushes by kind (decision 0055 addendum).
+                double sigps = D("sigp_external_calls");
+                result.AddMetric(p + "sigp_external_calls_per_second", sigps / seconds);
+                result.AddMetric(p + "sigp_interpreted_rate", sigps > 0 ? D("sigp_interpreted") / sigps : double.NaN);
+                result.AddMetric(p + "sigp_busy_rate", sigps > 0 ? D("sigp_busy") / sigps : double.NaN);
+                result.AddMetric(p + "sigp_intercepts_per_second.inst", D("sigp_intercepts.inst") / seconds);
+                result.AddMetric(p + "sigp_intercepts_per_second.partexec", D("sigp_intercepts.partexec") / seconds);
+                result.AddMetric(p + "ec_calls_coalesced_per_second", D("guest_ec_calls_coalesced") / seconds);
+                result.AddMetric(p + "s390_tlb_flushes_per_second.lazy", D("guest_s390_tlb_flushes.lazy") / seconds);
+                result.AddMetric(p + "s390_tlb_flushes_per_second.global", D("guest_s390_tlb_flushes.global") / seconds);
                 for (int o = 0; o < Diag9cOutcomes.Count; o++)
                 {
                     string name = Diag9cOutcomes.Name((Diag9cOutcome)o);

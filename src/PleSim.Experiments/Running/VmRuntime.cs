@@ -205,6 +205,21 @@ public sealed class VmRuntime : IDisposable
                 Add("diag9c." + Diag9cOutcomes.Name((Diag9cOutcome)o), st.Diag9cOutcomes[o]);
             foreach (var g in Kernel.Cpus)
                 Add("guest_diag9c_at_entry", g.Diag9cAtEntry);
+            // s390 SIGP external calls and TLB flushes (decision 0055 addendum).
+            foreach (var v in Vm.Vcpus)
+            {
+                Add("sigp_external_calls", v.Stats.SigpExternalCalls);
+                Add("sigp_interpreted", v.Stats.SigpInterpreted);
+                Add("sigp_busy", v.Stats.SigpBusy);
+                Add("sigp_intercepts.inst", v.Stats.SigpInstIntercepts);
+                Add("sigp_intercepts.partexec", v.Stats.SigpPeiIntercepts);
+            }
+            foreach (var g in Kernel.Cpus)
+            {
+                Add("guest_ec_calls_coalesced", g.EcCallsCoalesced);
+                Add("guest_s390_tlb_flushes.lazy", g.S390TlbFlushesLazy);
+                Add("guest_s390_tlb_flushes.global", g.S390TlbFlushesGlobal);
+            }
         }
         if (Kernel.Kvm.Settings.IpiAwareYield)
         {

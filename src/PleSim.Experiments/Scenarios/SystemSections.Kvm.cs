@@ -35,6 +35,9 @@ internal static partial class SystemSections
             UserspaceExit = c.Get("userspace_exit", small, dc.UserspaceExit),
             GetPidTask = c.Get("get_pid_task", small, dc.GetPidTask),
             RqLockAcquire = c.Get("rq_lock_acquire", small, dc.RqLockAcquire),
+            // s390 guests' SIGP (decision 0055 addendum): the intercept handler and the interpreted instruction.
+            SigpHandler = c.Get("sigp_handler", small, dc.SigpHandler),
+            SigpInterpreted = c.Get("sigp_interpreted", small, dc.SigpInterpreted),
         };
         c.Done();
         // Per-option overrides of the directed-yield preset the handler name selects (absent = preset).
@@ -103,6 +106,8 @@ internal static partial class SystemSections
             IpiTracking = r.Get("ipi_tracking", Kinds.Bool, d.IpiTracking),
             IpiWindow = r.Get("ipi_window", Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(10)), d.IpiWindow),
             RelaxedBoost = r.Get("relaxed_boost", Kinds.Bool, d.RelaxedBoost),
+            // The SIGP interpretation facility (sclp.has_sigpif → ECA_SIGPI, kvm-s390.c 6.17; decision 0055 addendum).
+            SigpInterpretation = r.Get("sigp_interpretation", Kinds.Bool, d.SigpInterpretation),
         };
         if (!settings.IpiAwareYield)
         {

@@ -113,6 +113,8 @@ internal static partial class SystemSections
             // TSC cycles (assumption), read by guest.spinlock: s390 only (decision 0055).
             SpinRetry = g.Get("spin_retry", Kinds.Int(0, 1 << 24), d.SpinRetry),
             S390SpinLoopCycles = g.Get("s390_spin_loop_cycles", Kinds.Integer(1, 100_000), d.S390SpinLoopCycles),
+            // s390's broadcast TLB flush on the flushing CPU (assumption; decision 0055 addendum).
+            S390TlbFlushCost = g.Get("s390_tlb_flush_cost", Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1)), d.S390TlbFlushCost),
             PvTlbFlush = g.Get("pv_tlb_flush", Kinds.Bool, d.PvTlbFlush),
             PvSchedYield = g.Get("pv_sched_yield", Kinds.Bool, d.PvSchedYield),
             PvSendIpi = g.Get("pv_send_ipi", Kinds.Bool, d.PvSendIpi),
