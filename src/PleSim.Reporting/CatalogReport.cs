@@ -191,6 +191,7 @@ public static class CatalogReport
                 ResultJson.WriteNumber(w, "ci95_high", cell.Summary.Ci95High);
                 w.WriteNumber("n", cell.Summary.N);
                 w.WriteNumber("failed_runs", cell.Failed);
+                w.WriteNumber("no_value_runs", cell.NoValue);
                 // Every seed's compared value (null: failed or no value), so a reader can pair cells by
                 // seed; for a relative case the value is the change over the base run of that seed.
                 w.WriteString("metric", cell.Summary.Metric);

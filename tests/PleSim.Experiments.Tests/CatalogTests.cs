@@ -285,6 +285,24 @@ public class CatalogTests
     }
 
     [Fact]
+    public void A_change_over_a_base_of_zero_is_no_value_not_a_failure()
+    {
+        // No PAUSE handler in the base: 0 PAUSE exits, so the change of the exit rate is undefined.
+        const string table = "published:\n  unit: \"% change\"\n  columns: [c]\n  rows:\n    - {name: a, values: [5]}\n";
+        var text = Case("  - {claim: a grows, positive: \"a @ c\"}\n", table, tail:
+            "expression:\n  scenario: scenarios/kvm/lock-bench.yaml\n  metric: bench.pause_exits_per_second\n  runs: 2\n" +
+            "  quick: {runs: 2, set: [duration=20ms, warmup=5ms]}\n" +
+            "  rows: {a: [\"kvm.ple_handler=directed-yield-2011\"]}\n  columns: {c: []}\n" +
+            "  relative: {base: [\"kvm.ple_handler=none\"], better: higher}\n");
+        var cell = CatalogRunner.Run(CaseLoader.LoadText(text, "demo.yaml"), quick: true, parallelism: 1).Cells[0];
+        Assert.All(cell.Runs, r => Assert.Null(r.Error));
+        Assert.All(cell.Runs.Skip(2), r => Assert.Equal(0, r.Metric("bench.pause_exits_per_second")));
+        Assert.Equal(0, cell.Failed);
+        Assert.Equal(2, cell.NoValue);
+        Assert.Equal(0, cell.Summary.N);
+    }
+
+    [Fact]
     public void Lower_is_better_turns_a_shorter_time_into_a_positive_change_and_bad_relative_keys_are_reported()
     {
         var lower = new RelativeCells(["x=1"], LowerIsBetter: true);
@@ -305,6 +323,19 @@ public class CatalogTests
         Assert.Contains(d, e => e.KeyPath == "expression.per_row.z");
         Assert.Contains(d, e => e.KeyPath == "expression.relative.base");
         Assert.Contains(d, e => e.KeyPath.StartsWith("expression.relative.better", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void An_override_whose_left_side_is_not_a_key_path_is_reported_when_the_case_is_loaded()
+    {
+        const string table = "published:\n  unit: \"%\"\n  columns: [c]\n  rows:\n    - {name: a, values: [5]}\n";
+        var text = Case("  - {claim: a improves, positive: \"a @ c\"}\n", table, tail:
+            "expression:\n  scenario: s.yaml\n  metric: m\n  runs: 2\n  quick: {runs: 2, set: [\"vms[*].workload.loops=2\"]}\n" +
+            "  rows: {a: [\"vms[0].workload.loops=4\"]}\n  columns: {c: [\"kvm..ple_window=2\"]}\n");
+        var d = Errors(text);
+        Assert.Contains(d, e => e.KeyPath == "expression.quick.set" && e.Message.Contains("vms[*]", StringComparison.Ordinal));
+        Assert.Contains(d, e => e.KeyPath == "expression.columns.c");
+        Assert.DoesNotContain(d, e => e.KeyPath == "expression.rows.a");
     }
 
     private static string Repo(params string[] parts)

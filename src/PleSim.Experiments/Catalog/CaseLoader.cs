@@ -346,7 +346,9 @@ public static partial class CaseLoader
         {
             try
             {
-                Override.Parse(o);
+                // The path's shape is checked here, not first when a cell is run (vms[*] is not a key path).
+                if (Override.SplitPath(Override.Parse(o).Path) is null)
+                    ctx.Error(node, path, $"'{YamlGuard.Clip(o)}': the left side is not a key path (expected e.g. kvm.ple_window or vms[1].workload.loops)");
             }
             catch (FormatException ex)
             {

@@ -13,6 +13,22 @@ public sealed record CaseCell(string Row, string Column, IReadOnlyList<string> O
 
     public int Failed => Runs.Count(r => r.Error is not null);
 
+    /// <summary>
+    /// Seeds whose runs all succeeded but gave no value: the metric was not reported, or, for a
+    /// relative case, the base was 0 so the change is undefined. They are left out of the summary.
+    /// </summary>
+    public int NoValue
+    {
+        get
+        {
+            int n = Values.Length, count = 0;
+            for (int k = 0; k < n; k++)
+                if (!double.IsFinite(Values[k]) && Runs[k].Error is null && (Runs.Length == n || Runs[k + n].Error is null))
+                    count++;
+            return count;
+        }
+    }
+
     public Interval? Value => Summary.N >= 2 && double.IsFinite(Summary.Mean)
         ? new Interval(Summary.Mean, Summary.Ci95Low, Summary.Ci95High)
         : Summary.N == 1 ? Interval.Exact(Summary.Mean) : null;
