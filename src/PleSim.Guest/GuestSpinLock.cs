@@ -237,10 +237,18 @@ public sealed class GuestSpinLock : ISpinTarget
         }
         else
             common = SpinCause.Contention;
+        // A waiter already spinning on this lock with that cause is left alone without reading its
+        // Vcpu (Vm.SpinsOn): ReclassifySpin would change nothing, unless an observer records spin
+        // segments (it may open one).
+        bool quiet = _kernel.Kvm.Observer is null;
         for (int i = 0; i < ws.Length; i++)
         {
-            if (vm.IsSpinning(ws[i].VcpuIndex))
-                ws[i].Vcpu.ReclassifySpin(this, ws[i].Vcpu == first ? SpinCause.Contention : common);
+            if (!vm.IsSpinning(ws[i].VcpuIndex))
+                continue;
+            var cause = ws[i].Vcpu == first ? SpinCause.Contention : common;
+            if (quiet && vm.SpinsOn(ws[i].VcpuIndex, this, cause))
+                continue;
+            ws[i].Vcpu.ReclassifySpin(this, cause);
         }
     }
 

@@ -48,6 +48,8 @@ public sealed partial class Vcpu
         {
             _spinCause = _spinTarget!.Cause(this, _spinToken);
             Vm.SpinningMask.Set(Index);
+            Vm.SpinTargets[Index] = _spinTarget;
+            Vm.SpinCauses[Index] = _spinCause;
         }
         else if (old == VcpuTime.GuestSpin)
         {
@@ -129,6 +131,7 @@ public sealed partial class Vcpu
         _spinByCause[(int)_spinCause] += d;
         _catSince = now;
         _spinCause = cause;
+        Vm.SpinCauses[Index] = cause;
         TraceSpin(now);
     }
 
