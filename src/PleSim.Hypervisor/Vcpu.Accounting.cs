@@ -48,8 +48,8 @@ public sealed partial class Vcpu
         {
             _spinCause = _spinTarget!.Cause(this, _spinToken);
             Vm.SpinningMask.Set(Index);
-            Vm.SpinTargets[Index] = _spinTarget;
-            Vm.SpinCauses[Index] = _spinCause;
+            Vm.Spins[Index].Target = _spinTarget;
+            Vm.Spins[Index].Cause = _spinCause;
         }
         else if (old == VcpuTime.GuestSpin)
         {
@@ -131,7 +131,7 @@ public sealed partial class Vcpu
         _spinByCause[(int)_spinCause] += d;
         _catSince = now;
         _spinCause = cause;
-        Vm.SpinCauses[Index] = cause;
+        Vm.Spins[Index].Cause = cause;
         TraceSpin(now);
     }
 

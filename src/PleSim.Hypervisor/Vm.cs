@@ -35,8 +35,14 @@ public sealed class Vm
     // the Vcpu when they are set (meaningful only while its bit in SpinningMask is set), so that a
     // lock's hand-over can tell which waiters' causes change without reading every waiter's Vcpu
     // object (a measurable cost of a 256-CPU run, bench/RESULTS.md).
-    internal ISpinTarget?[] SpinTargets = [];
-    internal SpinCause[] SpinCauses = [];
+    // (An array of structs: storing a reference in it needs no array-covariance check.)
+    internal struct SpinCopy
+    {
+        public ISpinTarget? Target;
+        public SpinCause Cause;
+    }
+
+    internal SpinCopy[] Spins = [];
 
     /// <summary>
     /// Ground truth (oracle, read-only): VCPU <paramref name="index"/> spins on
@@ -45,7 +51,7 @@ public sealed class Vm
     /// nothing (but open a trace segment for an observer attached in the middle of the spin).
     /// </summary>
     public bool SpinsOn(int index, ISpinTarget target, SpinCause cause) =>
-        SpinningMask.Contains(index) && SpinCauses[index] == cause && ReferenceEquals(SpinTargets[index], target);
+        SpinningMask.Contains(index) && Spins[index].Cause == cause && ReferenceEquals(Spins[index].Target, target);
 
     /// <summary>
     /// Ground truth (oracle, read-only): every spinning VCPU of this VM (except
@@ -75,8 +81,7 @@ public sealed class Vm
     internal void AddPresence()
     {
         _presence[(int)VcpuPresence.OffCpu]++;
-        Array.Resize(ref SpinTargets, SpinTargets.Length + 1);
-        Array.Resize(ref SpinCauses, SpinCauses.Length + 1);
+        Array.Resize(ref Spins, Spins.Length + 1);
     }
 
     internal void PresenceChanged(VcpuPresence from, VcpuPresence to, long now)
