@@ -81,7 +81,7 @@ public interface IGuestCallback
 /// <summary>
 /// One step of a guest thread (a value: producing one allocates nothing). An action names at most
 /// one object (a lock, a wait queue, a callback, a mutex, a futex or an eventfd), so they share one
-/// field and an action is 32 bytes instead of 72: every action is copied out of its program's ring
+/// field and an action is 24 bytes instead of 72: every action is copied out of its program's ring
 /// on its way to the guest CPU, which was a measurable cost of a 256-CPU run (bench/RESULTS.md).
 /// Each object property gives null unless the action was built with that one, as separate fields did.
 /// </summary>
@@ -106,7 +106,11 @@ public readonly record struct GuestAction
         SetObject(ref _obj, ref _slot, Fd, ObjectSlot.Fd);
     }
 
-    public ActionKind Kind { get; init; }
+    // Kept in a byte with the other small fields: an action is 24 bytes, which the JIT copies with a
+    // 16-byte and an 8-byte move; reading Kind right after a 32-byte (one vector) copy stalled the load.
+    private readonly byte _kind;
+
+    public ActionKind Kind { get => (ActionKind)_kind; init => _kind = checked((byte)value); }
     public long Ns { get; init; }
     public bool UserMode { get; init; }
     public int Code { get; init; }
