@@ -45,7 +45,6 @@ public sealed class GuestSpinLock : ISpinTarget
     private long _tail;
     private bool _locked;
     private long _acquiredAt;
-    private PleSim.Host.CpuMask _waiterMask; // the waiters' VCPU indices (a VCPU waits at most once)
 
     private struct Waiter
     {
@@ -238,18 +237,18 @@ public sealed class GuestSpinLock : ISpinTarget
         }
         else
             common = SpinCause.Contention;
-        if (_kernel.Kvm.Observer is null)
-        {
-            // Without an observer the order of the calls changes nothing (each touches only its own
-            // VCPU's accounting): the VM walks the waiters' mask and skips those already spinning on
-            // this lock with that cause, without reading their Vcpu or the waiter list.
-            vm.ReclassifySpinningWaiters(_waiterMask, this, first?.Index ?? -1, common);
-            return;
-        }
+        // A waiter already spinning on this lock with that cause is left alone without reading its
+        // Vcpu (Vm.SpinsOn): ReclassifySpin would change nothing, unless an observer records spin
+        // segments (it may open one).
+        bool quiet = _kernel.Kvm.Observer is null;
         for (int i = 0; i < ws.Length; i++)
         {
-            if (vm.IsSpinning(ws[i].VcpuIndex))
-                ws[i].Vcpu.ReclassifySpin(this, ws[i].Vcpu == first ? SpinCause.Contention : common);
+            if (!vm.IsSpinning(ws[i].VcpuIndex))
+                continue;
+            var cause = ws[i].Vcpu == first ? SpinCause.Contention : common;
+            if (quiet && vm.SpinsOn(ws[i].VcpuIndex, this, cause))
+                continue;
+            ws[i].Vcpu.ReclassifySpin(this, cause);
         }
     }
 
@@ -318,7 +317,6 @@ public sealed class GuestSpinLock : ISpinTarget
             BusyAtStall = _stalledSince >= 0 ? Busy(cpu) : 0, SpinAtJoin = cpu.Vcpu.GuestSpinNsNow,
             HeadSeen = _head, Spinning = IsPreemptable && token == _head,
         });
-        _waiterMask.Set(cpu.Vcpu.Index);
         return false;
     }
 
@@ -334,7 +332,6 @@ public sealed class GuestSpinLock : ISpinTarget
             return false;
         var w = _waiters[i];
         _waiters.RemoveAt(i);
-        _waiterMask.Clear(w.VcpuIndex);
         SpinNs += Now - w.Since;
         CountSpinIterations(w);
         if (IsPreemptable && w.Ticket > _head)
@@ -639,19 +636,6 @@ public sealed class GuestSpinLock : ISpinTarget
                 return _waiters[i].Cpu;
         }
         return null;
-    }
-
-    /// <summary>Test hook: the waiters' mask holds exactly the VCPU of each waiter, once.</summary>
-    internal bool WaiterMaskMatches()
-    {
-        var m = _waiterMask;
-        foreach (var w in _waiters)
-        {
-            if (!m.Contains(w.VcpuIndex))
-                return false;
-            m.Clear(w.VcpuIndex);
-        }
-        return m.IsEmpty;
     }
 
     private int IndexOf(Vcpu vcpu)

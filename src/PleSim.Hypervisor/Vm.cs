@@ -54,27 +54,6 @@ public sealed class Vm
         SpinningMask.Contains(index) && Spins[index].Cause == cause && ReferenceEquals(Spins[index].Target, target);
 
     /// <summary>
-    /// Ground truth (oracle, read-only): <see cref="Vcpu.ReclassifySpin(ISpinTarget, SpinCause)"/>
-    /// for each spinning VCPU in <paramref name="waiters"/> (a lock's waiters), with plain contention
-    /// for VCPU <paramref name="first"/> (the first waiter of a free FIFO lock; -1: none) and
-    /// <paramref name="common"/> for the others, in index order; a VCPU whose copy says it already
-    /// spins on <paramref name="target"/> with that cause is skipped (nothing would change). For a
-    /// VM without an observer (with one, the calls' order would order trace segments).
-    /// </summary>
-    public void ReclassifySpinningWaiters(in CpuMask waiters, ISpinTarget target, int first, SpinCause common)
-    {
-        var m = waiters;
-        m.And(SpinningMask);
-        for (int i = m.First; i >= 0; i = m.Next(i + 1))
-        {
-            var cause = i == first ? SpinCause.Contention : common;
-            if (Spins[i].Cause == cause && ReferenceEquals(Spins[i].Target, target))
-                continue;
-            Vcpus[i].ReclassifySpin(target, cause);
-        }
-    }
-
-    /// <summary>
     /// Ground truth (oracle, read-only): every spinning VCPU of this VM (except
     /// <paramref name="except"/>) takes its spin cause again. Called when a VCPU's presence
     /// changes, and by guest code whose state a cause depends on (acknowledgements; later,
