@@ -323,6 +323,10 @@ public sealed class GuestSpinLock : ISpinTarget
     /// <summary>The spin loop's check: ticket: is the head ours? test-and-set: is it free?</summary>
     public bool TryAcquire(Vcpu vcpu, long token)
     {
+        // The lock word alone says no (CanTake for any waiter): no need to find the spinner among
+        // the waiters first. Not for the preemptable ticket lock, whose loop looks at the head first.
+        if (LockWordBusy(token))
+            return false;
         int i = IndexOf(vcpu);
         if (i < 0)
             return false;
@@ -451,6 +455,14 @@ public sealed class GuestSpinLock : ISpinTarget
             PreemptableTimeouts++; // out of turn: the head has not reached its ticket
         return -1;
     }
+
+    /// <summary><see cref="CanTake"/> is false for every waiter with <paramref name="token"/>, whatever its place (always false for the preemptable ticket lock).</summary>
+    private bool LockWordBusy(long token) => Kind switch
+    {
+        SpinlockKind.Ticket or SpinlockKind.PvTicket or SpinlockKind.Plugin => token != _head || Owner is not null,
+        SpinlockKind.PreemptableTicket => false,
+        _ => _locked,
+    };
 
     /// <summary>The lock word lets waiter <paramref name="i"/> (with <paramref name="token"/>) take the lock now.</summary>
     private bool CanTake(int i, long token) => Kind switch
