@@ -35,6 +35,14 @@ public readonly record struct TscFrequency
     /// (so a non-zero cost never becomes free).</summary>
     public SimDuration ToDuration(TscCycles cycles)
     {
+        // The same integer arithmetic in 64 bits when the product fits (below ~9.2e9 cycles): a
+        // 128-bit division is a library call, and spin loops convert on every contended acquisition.
+        long high = Math.BigMul(cycles.Value, 1_000_000_000, out long low);
+        if (high == 0 && low >= 0)
+        {
+            long q64 = Math.DivRem(low, Hz, out long rem);
+            return new SimDuration(rem != 0 ? q64 + 1 : q64);
+        }
         Int128 num = (Int128)cycles.Value * 1_000_000_000;
         Int128 q = Int128.DivRem(num, Hz).Quotient;
         if (q * Hz != num && num > 0)
@@ -43,7 +51,14 @@ public readonly record struct TscFrequency
     }
 
     /// <summary>Cycles that elapse in <paramref name="d"/>, rounded down.</summary>
-    public TscCycles ToCycles(SimDuration d) => new((long)((Int128)d.Ns * Hz / 1_000_000_000));
+    public TscCycles ToCycles(SimDuration d)
+    {
+        // 64-bit when the product fits (below ~3.2 s at 2.9 GHz), as in ToDuration.
+        long high = Math.BigMul(d.Ns, Hz, out long low);
+        if (high == 0 && low >= 0)
+            return new(low / 1_000_000_000);
+        return new((long)((Int128)d.Ns * Hz / 1_000_000_000));
+    }
 
     public override string ToString() => $"{Hz / 1e6:0.###} MHz";
 }

@@ -143,7 +143,21 @@ public sealed partial class GuestCpu : IGuestCpu
     /// <summary>The guest run-queue lock (<c>rq->lock</c>).</summary>
     public GuestSpinLock RqLock { get; }
 
-    public GuestThread? Curr { get; private set; }
+    public GuestThread? Curr
+    {
+        get => _curr;
+        private set
+        {
+            _curr = value;
+            _currProgram = value?.Program;
+        }
+    }
+
+    private GuestThread? _curr;
+
+    // Curr.Program, kept here: the dispatch loads the program without waiting for the thread's
+    // cache line first, so the two loads can overlap (256-CPU run, bench/RESULTS.md).
+    private IThreadProgram? _currProgram;
 
     /// <summary>
     /// The address space loaded on this VCPU (x86 <c>cpu_tlbstate.active_mm</c>, 2.6.32): that of
@@ -356,7 +370,7 @@ public sealed partial class GuestCpu : IGuestCpu
                 PushMutexSlowFront(mw, Micro.MutexRetry);
                 continue;
             }
-            if (Expand(Curr.Program.Next(Curr)))
+            if (Expand(_currProgram!.Next(Curr)))
                 return;
         }
         throw new InvalidOperationException($"{this}: no progress (the program keeps returning zero-time actions)");

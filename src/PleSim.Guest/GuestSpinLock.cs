@@ -245,10 +245,18 @@ public sealed class GuestSpinLock : ISpinTarget
         }
         else
             common = SpinCause.Contention;
+        // A waiter already spinning on this lock with that cause is left alone without reading its
+        // Vcpu (Vm.SpinsOn): ReclassifySpin would change nothing, unless an observer records spin
+        // segments (it may open one).
+        bool quiet = _kernel.Kvm.Observer is null;
         for (int i = 0; i < ws.Length; i++)
         {
-            if (vm.IsSpinning(ws[i].VcpuIndex))
-                ws[i].Vcpu.ReclassifySpin(this, ws[i].Vcpu == first ? SpinCause.Contention : common);
+            if (!vm.IsSpinning(ws[i].VcpuIndex))
+                continue;
+            var cause = ws[i].Vcpu == first ? SpinCause.Contention : common;
+            if (quiet && vm.SpinsOn(ws[i].VcpuIndex, this, cause))
+                continue;
+            ws[i].Vcpu.ReclassifySpin(this, cause);
         }
     }
 
@@ -323,6 +331,10 @@ public sealed class GuestSpinLock : ISpinTarget
     /// <summary>The spin loop's check: ticket: is the head ours? test-and-set: is it free?</summary>
     public bool TryAcquire(Vcpu vcpu, long token)
     {
+        // The lock word alone says no (CanTake for any waiter): no need to find the spinner among
+        // the waiters first. Not for the preemptable ticket lock, whose loop looks at the head first.
+        if (LockWordBusy(token))
+            return false;
         int i = IndexOf(vcpu);
         if (i < 0)
             return false;
@@ -467,6 +479,14 @@ public sealed class GuestSpinLock : ISpinTarget
     /// owner the lock word <paramref name="lockValue"/> names, 0 for none.
     /// </summary>
     public static int S390YieldTarget(int lockValue) => lockValue & 0xffff;
+
+    /// <summary><see cref="CanTake"/> is false for every waiter with <paramref name="token"/>, whatever its place (always false for the preemptable ticket lock).</summary>
+    private bool LockWordBusy(long token) => Kind switch
+    {
+        SpinlockKind.Ticket or SpinlockKind.PvTicket or SpinlockKind.Plugin => token != _head || Owner is not null,
+        SpinlockKind.PreemptableTicket => false,
+        _ => _locked,
+    };
 
     /// <summary>The lock word lets waiter <paramref name="i"/> (with <paramref name="token"/>) take the lock now.</summary>
     private bool CanTake(int i, long token) => Kind switch

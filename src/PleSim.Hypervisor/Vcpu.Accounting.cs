@@ -48,6 +48,8 @@ public sealed partial class Vcpu
         {
             _spinCause = _spinTarget!.Cause(this, _spinToken);
             Vm.SpinningMask.Set(Index);
+            Vm.Spins[Index].Target = _spinTarget;
+            Vm.Spins[Index].Cause = _spinCause;
         }
         else if (old == VcpuTime.GuestSpin)
         {
@@ -129,6 +131,7 @@ public sealed partial class Vcpu
         _spinByCause[(int)_spinCause] += d;
         _catSince = now;
         _spinCause = cause;
+        Vm.Spins[Index].Cause = cause;
         TraceSpin(now);
     }
 

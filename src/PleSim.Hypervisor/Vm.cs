@@ -31,6 +31,28 @@ public sealed class Vm
     /// <summary>Ground truth (oracle, read-only): VCPU <paramref name="index"/>'s time is accounted as spinning (<see cref="VcpuTime.GuestSpin"/>).</summary>
     public bool IsSpinning(int index) => SpinningMask.Contains(index);
 
+    // Ground truth: a spinning VCPU's target and the cause its spin time is charged to, copied from
+    // the Vcpu when they are set (meaningful only while its bit in SpinningMask is set), so that a
+    // lock's hand-over can tell which waiters' causes change without reading every waiter's Vcpu
+    // object (a measurable cost of a 256-CPU run, bench/RESULTS.md).
+    // (An array of structs: storing a reference in it needs no array-covariance check.)
+    internal struct SpinCopy
+    {
+        public ISpinTarget? Target;
+        public SpinCause Cause;
+    }
+
+    internal SpinCopy[] Spins = [];
+
+    /// <summary>
+    /// Ground truth (oracle, read-only): VCPU <paramref name="index"/> spins on
+    /// <paramref name="target"/> with its time charged to <paramref name="cause"/>, so that
+    /// <see cref="Vcpu.ReclassifySpin(ISpinTarget, SpinCause)"/> with that cause would change
+    /// nothing (but open a trace segment for an observer attached in the middle of the spin).
+    /// </summary>
+    public bool SpinsOn(int index, ISpinTarget target, SpinCause cause) =>
+        SpinningMask.Contains(index) && Spins[index].Cause == cause && ReferenceEquals(Spins[index].Target, target);
+
     /// <summary>
     /// Ground truth (oracle, read-only): every spinning VCPU of this VM (except
     /// <paramref name="except"/>) takes its spin cause again. Called when a VCPU's presence
@@ -55,8 +77,12 @@ public sealed class Vm
 
     private bool IsSplit => _presence[(int)VcpuPresence.OffCpu] + _presence[(int)VcpuPresence.CoStopped] > 0 && _presence[(int)VcpuPresence.InGuest] + _presence[(int)VcpuPresence.InExit] > 0;
 
-    /// <summary>A new VCPU starts off CPU.</summary>
-    internal void AddPresence() => _presence[(int)VcpuPresence.OffCpu]++;
+    /// <summary>A new VCPU starts off CPU (and not spinning).</summary>
+    internal void AddPresence()
+    {
+        _presence[(int)VcpuPresence.OffCpu]++;
+        Array.Resize(ref Spins, Spins.Length + 1);
+    }
 
     internal void PresenceChanged(VcpuPresence from, VcpuPresence to, long now)
     {

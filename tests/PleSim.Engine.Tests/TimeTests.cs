@@ -66,6 +66,31 @@ public class TimeTests
     }
 
     [Fact]
+    public void Cycle_conversions_agree_with_128_bit_arithmetic_on_both_sides_of_the_64_bit_path()
+    {
+        // ToDuration / ToCycles compute in 64 bits while the product fits and in 128 bits beyond:
+        // both must give the 128-bit result (rounded up / down) everywhere, the switch-over included.
+        foreach (long hz in new long[] { 1, 999_999_999, 2_900_000_000, 3_000_000_000, 1_000_000_000_000 })
+        {
+            var tsc = new TscFrequency(hz);
+            long cyclesEdge = long.MaxValue / 1_000_000_000;
+            long nsEdge = long.MaxValue / hz;
+            foreach (long v in new[] { 0L, 1, 2, 4096, 2_899_999_999, cyclesEdge - 1, cyclesEdge, cyclesEdge + 1, nsEdge - 1, nsEdge, nsEdge + 1, long.MaxValue / 4, -1, -4096, -cyclesEdge - 1, long.MinValue / 2 })
+            {
+                Int128 num = (Int128)v * 1_000_000_000;
+                Int128 q = Int128.DivRem(num, hz).Quotient;
+                if (q * hz != num && num > 0)
+                    q++;
+                if (q >= long.MinValue && q <= long.MaxValue)
+                    Assert.Equal((long)q, tsc.ToDuration(new TscCycles(v)).Ns);
+                Int128 c = (Int128)v * hz / 1_000_000_000;
+                if (c >= long.MinValue && c <= long.MaxValue)
+                    Assert.Equal((long)c, tsc.ToCycles(new SimDuration(v)).Value);
+            }
+        }
+    }
+
+    [Fact]
     public void A_tsc_frequency_must_be_positive() =>
         Assert.Throws<ArgumentOutOfRangeException>(() => new TscFrequency(0));
 }
