@@ -674,6 +674,9 @@ public sealed class GuestSpinLock : ISpinTarget
         return null;
     }
 
+    /// <summary>Ground truth (read-only): whether <paramref name="vcpu"/> waits for this lock.</summary>
+    public bool HasWaiter(Vcpu vcpu) => IndexOf(vcpu) >= 0;
+
     private int IndexOf(Vcpu vcpu)
     {
         var ws = CollectionsMarshal.AsSpan(_waiters);
