@@ -110,13 +110,6 @@ public sealed partial class Kvm
         }
         if (target.Pid is not { } task)
             return Diag9cOutcome.YieldToFailed; // kvm_vcpu_yield_to: no pid, returns 0
-        var costs = Settings.Costs;
-        long now = Sim.Now.Ns;
-        long cost = costs.GetPidTask.Ns;
-        me.ContinueAfterHypercall(cost);
-        var r = Host.YieldTo(me.Task, task, preempt: true, undercommitCheck: true,
-            now + cost, costs.RqLockAcquire.Ns, costs.YieldTo.Ns, out long done);
-        me.ContinueAfterHypercall(done - now);
-        return r == YieldToResult.Success ? Diag9cOutcome.Yielded : Diag9cOutcome.YieldToFailed;
+        return YieldToFromHypercall(me, task) == YieldToResult.Success ? Diag9cOutcome.Yielded : Diag9cOutcome.YieldToFailed;
     }
 }

@@ -288,17 +288,26 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
             return SchedYieldOutcome.Self;
         if (target.Pid is not { } task)
             return SchedYieldOutcome.NoPid;
+        return YieldToFromHypercall(me, task) == YieldToResult.Success ? SchedYieldOutcome.Yielded : SchedYieldOutcome.YieldToFailed;
+    }
+
+    /// <summary>
+    /// <c>kvm_vcpu_yield_to</c> called from a hypercall handler (<c>kvm_sched_yield</c>, s390's diag
+    /// 9c): the target's task is looked up (<c>get_pid_task</c>) and the host's <c>yield_to</c> runs
+    /// on the calling VCPU's thread. As in the PAUSE walk, the caller's continuation is set before
+    /// <c>yield_to</c> (a successful one schedules at once), then again with the time the run-queue
+    /// locks took. <c>yield_to</c> has had the 3.9 test "both run queues hold one task: -ESRCH" ever since.
+    /// </summary>
+    internal YieldToResult YieldToFromHypercall(Vcpu me, HostTask task)
+    {
         var costs = Settings.Costs;
         long now = Sim.Now.Ns;
         long cost = costs.GetPidTask.Ns;
-        // As in the PAUSE walk: the continuation is set before yield_to (a successful one schedules
-        // at once), then again with the time the run-queue locks took.
         me.ContinueAfterHypercall(cost);
-        // yield_to has had the 3.9 test "both run queues hold one task: -ESRCH" ever since.
         var r = Host.YieldTo(me.Task, task, preempt: true, undercommitCheck: true,
             now + cost, costs.RqLockAcquire.Ns, costs.YieldTo.Ns, out long done);
         me.ContinueAfterHypercall(done - now);
-        return r == YieldToResult.Success ? SchedYieldOutcome.Yielded : SchedYieldOutcome.YieldToFailed;
+        return r;
     }
 
     /// <summary>A PAUSE exit's handler work is done: run the policy.</summary>

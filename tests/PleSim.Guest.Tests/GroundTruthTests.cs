@@ -49,13 +49,6 @@ public class GroundTruthTests
         Assert.Equal(0, holder.TimeIn(VcpuTime.GuestSpin));
     }
 
-    /// <summary><paramref name="rounds"/> × (take the lock, hold, release, think).</summary>
-    private static ListProgram Rounds(GuestSpinLock lk, int rounds, long holdNs, long thinkNs, long startNs) =>
-        new([GuestAction.Compute(startNs), .. Enumerable.Range(0, rounds).SelectMany(_ => new[]
-        {
-            GuestAction.Acquire(lk), GuestAction.Compute(holdNs), GuestAction.Release(lk), GuestAction.Compute(thinkNs),
-        })]);
-
     [Fact]
     public void A_spinner_behind_a_preempted_next_waiter_accrues_next_waiter_preempted_time()
     {
@@ -65,9 +58,9 @@ public class GroundTruthTests
         // running — VCPU 1, preempted — and VCPU 2's spin is charged to the next waiter.
         var kit = new GuestKit(3, 3, handler: "none");
         var lk = kit.Kernel.NewLock("L");
-        kit.Kernel.CreateThread("holder", Rounds(lk, 40, 1_700_000, 20_000, 1), 0, pinned: true);
-        kit.Kernel.CreateThread("next", Rounds(lk, 40, 1_000, 30_000, 100_000), 1, pinned: true);
-        kit.Kernel.CreateThread("last", Rounds(lk, 40, 1_000, 30_000, 200_000), 2, pinned: true);
+        kit.Kernel.CreateThread("holder", GuestKit.LockRounds(lk, 40, 1_700_000, 20_000, 1), 0, pinned: true);
+        kit.Kernel.CreateThread("next", GuestKit.LockRounds(lk, 40, 1_000, 30_000, 100_000), 1, pinned: true);
+        kit.Kernel.CreateThread("last", GuestKit.LockRounds(lk, 40, 1_000, 30_000, 200_000), 2, pinned: true);
         kit.Start();
         kit.Pin([0, 1, 2], 1);
         var next = kit.Vm.Vcpus[1];
@@ -151,7 +144,7 @@ public class GroundTruthTests
             var kit = new GuestKit(3, 3);
             var lk = kit.Kernel.NewLock("L");
             for (int i = 0; i < 3; i++)
-                kit.Kernel.CreateThread($"t{i}", Rounds(lk, 30, 500_000, 20_000, 1 + (i * 30_000)), i, pinned: true);
+                kit.Kernel.CreateThread($"t{i}", GuestKit.LockRounds(lk, 30, 500_000, 20_000, 1 + (i * 30_000)), i, pinned: true);
             var seg = observe ? new Segments() : null;
             kit.Kvm.Observer = seg;
             kit.Start();

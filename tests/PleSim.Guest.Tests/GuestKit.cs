@@ -48,6 +48,13 @@ internal sealed class GuestKit
         Kvm.Start(Vm);
     }
 
+    /// <summary>After <paramref name="startNs"/> (if any), <paramref name="rounds"/> × (take the lock, hold, release, think).</summary>
+    public static ListProgram LockRounds(GuestSpinLock lk, int rounds, long holdNs, long thinkNs, long startNs = 0) =>
+        new([.. startNs > 0 ? [GuestAction.Compute(startNs)] : Array.Empty<GuestAction>(), .. Enumerable.Range(0, rounds).SelectMany(_ => new[]
+        {
+            GuestAction.Acquire(lk), GuestAction.Compute(holdNs), GuestAction.Release(lk), GuestAction.Compute(thinkNs),
+        })]);
+
     /// <summary>A VCPU's spin time summed over every ground-truth cause (equals its guest-spin time when the labels are complete).</summary>
     public static long SpinSum(Vcpu v) => GroundTruth.Causes.Sum(c => v.SpinTimeIn(c));
 

@@ -13,12 +13,6 @@ namespace PleSim.Guest.Tests;
 /// </summary>
 public class SpinCauseAgreementTests
 {
-    private static ListProgram Rounds(GuestSpinLock lk, int rounds, long holdNs, long thinkNs) =>
-        new([.. Enumerable.Range(0, rounds).SelectMany(_ => new[]
-        {
-            GuestAction.Acquire(lk), GuestAction.Compute(holdNs), GuestAction.Release(lk), GuestAction.Compute(thinkNs),
-        })]);
-
     private sealed class Agreement(Vm vm, GuestSpinLock lk) : IInvariant
     {
         public long Checks { get; private set; }
@@ -59,7 +53,7 @@ public class SpinCauseAgreementTests
         var check = new Agreement(kit.Vm, lk);
         kit.Sim.Invariants.Register(check);
         for (int i = 0; i < 4; i++)
-            kit.Kernel.CreateThread($"t{i}", Rounds(lk, 2000, 40_000, 10_000), i, pinned: true);
+            kit.Kernel.CreateThread($"t{i}", GuestKit.LockRounds(lk, 2000, 40_000, 10_000), i, pinned: true);
         kit.Start();
         kit.Pin([0, 1, 0, 1]);
         kit.RunUs(60_000);

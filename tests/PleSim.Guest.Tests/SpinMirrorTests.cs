@@ -9,12 +9,6 @@ namespace PleSim.Guest.Tests;
 /// </summary>
 public class SpinMirrorTests
 {
-    private static ListProgram Rounds(GuestSpinLock lk, int rounds, long holdNs, long thinkNs) =>
-        new([.. Enumerable.Range(0, rounds).SelectMany(_ => new[]
-        {
-            GuestAction.Acquire(lk), GuestAction.Compute(holdNs), GuestAction.Release(lk), GuestAction.Compute(thinkNs),
-        })]);
-
     /// <summary>Checked after every event (GuestKit enables invariants at every event).</summary>
     private sealed class MirrorCheck(Vm vm, GuestSpinLock lk, GuestSpinLock other) : IInvariant
     {
@@ -57,7 +51,7 @@ public class SpinMirrorTests
         var check = new MirrorCheck(kit.Vm, lk, other);
         kit.Sim.Invariants.Register(check);
         for (int i = 0; i < 4; i++)
-            kit.Kernel.CreateThread($"t{i}", Rounds(lk, 2000, 40_000, 10_000), i, pinned: true);
+            kit.Kernel.CreateThread($"t{i}", GuestKit.LockRounds(lk, 2000, 40_000, 10_000), i, pinned: true);
         kit.Start();
         kit.Pin([0, 1, 0, 1]);
         kit.RunUs(60_000);
