@@ -391,18 +391,13 @@ public sealed class DedupThread : ScriptedProgram<DedupStep>
         switch (step)
         {
             case DedupStep.LockTry:
+            case DedupStep.CondRelock:
             {
-                var m = _d.Mutexes[arg];
-                var f = m.Word;
-                int old = f.Value;
-                if (old == 0)
-                {
-                    f.Value = 1;
-                    m.Locks++;
+                // CondRelock: __pthread_mutex_cond_lock's lll_cond_lock (cmpxchg 0 → 2).
+                if (_d.Mutexes[arg].TryLock(out bool sawWaiters, condLock: step == DedupStep.CondRelock))
                     return;
-                }
                 Contended(arg);
-                if (old == 2)
+                if (sawWaiters)
                     PutFutexWaitLock(arg);
                 else
                     LockWait(arg);
@@ -411,33 +406,11 @@ public sealed class DedupThread : ScriptedProgram<DedupStep>
             case DedupStep.LockWait:
                 LockWait(arg);
                 break;
-            case DedupStep.CondRelock:
-            {
-                // __pthread_mutex_cond_lock: lll_cond_lock, cmpxchg 0 → 2 (a woken waiter cannot know whether others wait).
-                var m = _d.Mutexes[arg];
-                var f = m.Word;
-                if (f.Value == 0)
-                {
-                    f.Value = 2;
-                    m.Locks++;
-                    return;
-                }
-                Contended(arg);
-                if (f.Value == 2)
-                    PutFutexWaitLock(arg);
-                else
-                    LockWait(arg);
-                break;
-            }
             case DedupStep.Unlock:
             {
-                var f = _d.Mutexes[arg].Word;
-                int old = f.Value;
-                if (old == 0)
-                    throw new InvalidOperationException($"dedup: unlock of the free mutex {f.Name}");
-                f.Value = 0;
-                if (old != 1)
-                    Put(GuestAction.FutexWake(f, 1)); // __lll_unlock_wake
+                var m = _d.Mutexes[arg];
+                if (m.Unlock())
+                    Put(GuestAction.FutexWake(m.Word, 1)); // __lll_unlock_wake
                 break;
             }
             case DedupStep.CondWait:
@@ -636,7 +609,6 @@ public sealed class DedupThread : ScriptedProgram<DedupStep>
 
     private void Contended(int m)
     {
-        _d.Mutexes[m].Contended++;
         if (m >= _d.ChunkMutexBase)
         {
             if (Stage == DedupStage.Reorder)
@@ -656,16 +628,8 @@ public sealed class DedupThread : ScriptedProgram<DedupStep>
     /// <summary><c>__lll_lock_wait</c>'s loop: <c>xchg</c> 2; 0 back means the lock is ours, else FUTEX_WAIT(word, 2) and again.</summary>
     private void LockWait(int m)
     {
-        var mx = _d.Mutexes[m];
-        var f = mx.Word;
-        int old = f.Value;
-        f.Value = 2;
-        if (old == 0)
-        {
-            mx.Locks++;
-            return;
-        }
-        PutFutexWaitLock(m);
+        if (!_d.Mutexes[m].ExchangeTwo())
+            PutFutexWaitLock(m);
     }
 
     private void DequeueCheck(int qi)

@@ -65,6 +65,47 @@ public sealed class PthreadMutex
     /// <summary>Locks taken, and those that went through <c>__lll_lock_wait</c> (contended).</summary>
     public long Locks, Contended;
 
+    /// <summary>
+    /// <c>lll_lock</c>'s fast path, <c>lock cmpxchg</c> 0 → 1 (or 0 → 2 for <c>lll_cond_lock</c>, which
+    /// <c>__pthread_mutex_cond_lock</c> uses after a condition wait: a woken waiter cannot know whether
+    /// others wait). True: taken. False: contended, <c>__lll_lock_wait</c> follows; <paramref name="sawWaiters"/>
+    /// says the word was already 2, so it starts with FUTEX_WAIT(word, 2) instead of the <c>xchg</c>.
+    /// </summary>
+    public bool TryLock(out bool sawWaiters, bool condLock = false)
+    {
+        int old = Word.Value;
+        sawWaiters = old == 2;
+        if (old == 0)
+        {
+            Word.Value = condLock ? 2 : 1;
+            Locks++;
+            return true;
+        }
+        Contended++;
+        return false;
+    }
+
+    /// <summary><c>__lll_lock_wait</c>'s <c>xchg</c> of 2: true when the word was 0 (taken, left at 2); false: FUTEX_WAIT(word, 2) next.</summary>
+    public bool ExchangeTwo()
+    {
+        int old = Word.Value;
+        Word.Value = 2;
+        if (old != 0)
+            return false;
+        Locks++;
+        return true;
+    }
+
+    /// <summary><c>lll_unlock</c>: <c>lock decl</c> to 0; true when the word was 2, so <c>__lll_unlock_wake</c> must FUTEX_WAKE(word, 1).</summary>
+    public bool Unlock()
+    {
+        int old = Word.Value;
+        if (old == 0)
+            throw new InvalidOperationException($"unlock of the free mutex {Word.Name}");
+        Word.Value = 0;
+        return old != 1;
+    }
+
     public override string ToString() => Word.Name;
 }
 
@@ -327,18 +368,11 @@ internal sealed class SysbenchThread : ScriptedProgram<SysbenchStep>
             case SysbenchStep.LockTry:
             {
                 var m = Mutex(idx);
-                var f = m.Word;
-                int old = f.Value;
-                if (old == 0)
-                {
-                    f.Value = 1;
-                    m.Locks++;
+                if (m.TryLock(out bool sawWaiters))
                     return;
-                }
                 // __lll_lock_wait: a word already at 2 waits first; otherwise xchg 2 first.
-                m.Contended++;
-                if (old == 2)
-                    EmitNow(GuestAction.FutexWait(f, 2), GuestAction.Compute(_c.LockAcquire.Ns, userMode: true), Call(SysbenchStep.LockWait, idx));
+                if (sawWaiters)
+                    EmitNow(GuestAction.FutexWait(m.Word, 2), GuestAction.Compute(_c.LockAcquire.Ns, userMode: true), Call(SysbenchStep.LockWait, idx));
                 else
                     LockWait(m, idx);
                 return;
@@ -348,16 +382,10 @@ internal sealed class SysbenchThread : ScriptedProgram<SysbenchStep>
                 return;
             case SysbenchStep.Unlock:
             {
-                var f = Mutex(idx).Word;
-                int old = f.Value;
-                if (old == 1)
-                {
-                    f.Value = 0;
-                    return;
-                }
                 // __lll_unlock_wake: the word goes to 0, then one waiter is woken.
-                f.Value = 0;
-                EmitNow(GuestAction.FutexWake(f, 1));
+                var m = Mutex(idx);
+                if (m.Unlock())
+                    EmitNow(GuestAction.FutexWake(m.Word, 1));
                 return;
             }
             case SysbenchStep.GetRequest:
@@ -382,14 +410,7 @@ internal sealed class SysbenchThread : ScriptedProgram<SysbenchStep>
     /// <summary>The <c>xchg</c> of 2 in <c>__lll_lock_wait</c>'s loop: 0 back means the lock is ours; else FUTEX_WAIT(word, 2) and again.</summary>
     private void LockWait(PthreadMutex m, int idx)
     {
-        var f = m.Word;
-        int old = f.Value;
-        f.Value = 2;
-        if (old == 0)
-        {
-            m.Locks++;
-            return;
-        }
-        EmitNow(GuestAction.FutexWait(f, 2), GuestAction.Compute(_c.LockAcquire.Ns, userMode: true), Call(SysbenchStep.LockWait, idx));
+        if (!m.ExchangeTwo())
+            EmitNow(GuestAction.FutexWait(m.Word, 2), GuestAction.Compute(_c.LockAcquire.Ns, userMode: true), Call(SysbenchStep.LockWait, idx));
     }
 }
