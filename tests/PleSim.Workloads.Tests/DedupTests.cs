@@ -20,36 +20,8 @@ public class DedupTests
         DuplicateFraction = 0.3,
     };
 
-    private sealed class Kit
-    {
-        public Kit(int vcpus, DedupSettings s, ulong seed = 7)
-        {
-            Sim = new Simulator();
-            var host = new HostScheduler(Sim, HostTopology.Cpus(vcpus), new SchedTunables { TickJitter = SimDuration.Zero }, null, new RandomStreams(1));
-            Kvm = new Kvm(host, new KvmSettings { PleHandler = "none" }, TscFrequency.FromMegahertz(2900));
-            var vm = Kvm.CreateVm("vm", vcpus, host.Topology.AllMask);
-            Kernel = new GuestKernel(Kvm, vm, new GuestSettings());
-            Bench = new Dedup(Kernel, s, new RandomStream(seed, "dedup"), () => Done = true);
-            Sim.Invariants.Enable(1);
-            Kernel.Start();
-            Kvm.Start(vm);
-        }
-
-        public Simulator Sim { get; }
-        public Kvm Kvm { get; }
-        public GuestKernel Kernel { get; }
-        public Dedup Bench { get; }
-        public bool Done { get; private set; }
-
-        public void RunUntilDone(long maxMs)
-        {
-            for (long ms = 0; ms < maxMs && !Done; ms++)
-                Sim.RunUntil(Sim.Now + SimDuration.FromMilliseconds(1));
-            Assert.True(Done, "dedup did not finish");
-            // Let the other threads reach their exit.
-            Sim.RunUntil(Sim.Now + SimDuration.FromMilliseconds(5));
-        }
-    }
+    private static WorkloadKit<Dedup> Kit(int vcpus, DedupSettings s, ulong seed = 7) =>
+        new(vcpus, (kernel, done) => new Dedup(kernel, s, new RandomStream(seed, "dedup"), done));
 
     [Fact]
     public void The_input_is_cut_as_Fragment_and_FragmentRefine_cut_it()
@@ -96,8 +68,8 @@ public class DedupTests
     [InlineData(4, 6)]
     public void Every_chunk_goes_through_every_stage_once_and_is_written_in_order(int vcpus, int threads)
     {
-        var kit = new Kit(vcpus, Small(threads));
-        kit.RunUntilDone(2000);
+        var kit = Kit(vcpus, Small(threads));
+        kit.RunUntilDone(2000, afterMs: 5);
         var d = kit.Bench;
         var inp = d.Input;
         Assert.Equal(inp.CoarseChunks, d.CoarseChunks);
@@ -140,13 +112,13 @@ public class DedupTests
     public void Threads_share_queues_four_to_one_and_move_items_in_batches()
     {
         // -t 6: nqueues = ceil(6 / 4) = 2; the last queue has the remaining 2 threads as producers.
-        var kit = new Kit(4, Small(6));
+        var kit = Kit(4, Small(6));
         var d = kit.Bench;
         Assert.Equal(2, d.NQueues);
         Assert.Equal(1, d.Queue(DedupQueueKind.Refine, 1).Producers);
         Assert.Equal(4, d.Queue(DedupQueueKind.Compress, 0).Producers);
         Assert.Equal(2, d.Queue(DedupQueueKind.Compress, 1).Producers);
-        kit.RunUntilDone(2000);
+        kit.RunUntilDone(2000, afterMs: 5);
         // Fragment hands coarse chunks round robin, one per enqueue.
         long refineIn = d.Queue(DedupQueueKind.Refine, 0).Enqueued + d.Queue(DedupQueueKind.Refine, 1).Enqueued;
         Assert.Equal(d.Input.CoarseChunks, refineIn);
@@ -168,8 +140,8 @@ public class DedupTests
     {
         // One thread per stage: FragmentRefine asks for work while Fragment is still copying its first
         // buffer, so it waits on refine_que's notEmpty; Fragment's enqueue signals it awake.
-        var kit = new Kit(2, Small(1));
-        kit.RunUntilDone(2000);
+        var kit = Kit(2, Small(1));
+        kit.RunUntilDone(2000, afterMs: 5);
         var d = kit.Bench;
         var q = d.Queue(DedupQueueKind.Refine, 0);
         var notEmpty = d.Conds[0]; // refine_que[0].notEmpty
@@ -186,8 +158,8 @@ public class DedupTests
     public void A_full_queue_blocks_its_producer_on_notFull_until_the_consumer_takes_items()
     {
         var s = Small(2) with { QueueSize = 3 };
-        var kit = new Kit(2, s);
-        kit.RunUntilDone(4000);
+        var kit = Kit(2, s);
+        kit.RunUntilDone(4000, afterMs: 5);
         var d = kit.Bench;
         Assert.True(d.QueueFullWaits() > 0, "no producer ever found a queue full");
         Assert.Equal(d.Input.Chunks, d.Written);
@@ -199,9 +171,9 @@ public class DedupTests
     {
         // A 53-bucket table (the first prime above 1) and mostly repeated content: threads meet on bucket mutexes.
         var s = Small(8) with { HashTableMinSize = 1, DuplicateFraction = 0.9, RabinMaskBits = 8, Sha1NsPerByte = 0.01, HashLookup = SimDuration.FromMicroseconds(2) };
-        var kit = new Kit(8, s);
+        var kit = Kit(8, s);
         Assert.Equal(53, kit.Bench.TableLength);
-        kit.RunUntilDone(4000);
+        kit.RunUntilDone(4000, afterMs: 5);
         var d = kit.Bench;
         Assert.True(d.BucketContended > 0, "no bucket lock was contended");
         long slotContended = 0;
@@ -220,8 +192,8 @@ public class DedupTests
     {
         ulong Run(ulong seed)
         {
-            var kit = new Kit(4, Small(3), seed);
-            kit.RunUntilDone(2000);
+            var kit = Kit(4, Small(3), seed);
+            kit.RunUntilDone(2000, afterMs: 5);
             return kit.Sim.Digest;
         }
         Assert.Equal(Run(5), Run(5));

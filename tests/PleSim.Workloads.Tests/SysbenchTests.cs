@@ -9,41 +9,15 @@ namespace PleSim.Workloads.Tests;
 /// <summary>Hand-worked counts of sysbench 0.4's threads and mutex tests on glibc low-level locks.</summary>
 public class SysbenchTests
 {
-    private sealed class Kit
-    {
-        public Kit(int vcpus, SysbenchSettings s)
-        {
-            Sim = new Simulator();
-            var host = new HostScheduler(Sim, HostTopology.Cpus(vcpus), new SchedTunables { TickJitter = SimDuration.Zero }, null, new RandomStreams(1));
-            Kvm = new Kvm(host, new KvmSettings { PleHandler = "none" }, TscFrequency.FromMegahertz(2900));
-            var vm = Kvm.CreateVm("vm", vcpus, host.Topology.AllMask);
-            Kernel = new GuestKernel(Kvm, vm, new GuestSettings());
-            Bench = new Sysbench(Kernel, s, new RandomStream(7, "sysbench"), () => Done = true);
-            Sim.Invariants.Enable(1);
-            Kernel.Start();
-            Kvm.Start(vm);
-        }
-
-        public Simulator Sim { get; }
-        public Kvm Kvm { get; }
-        public GuestKernel Kernel { get; }
-        public Sysbench Bench { get; }
-        public bool Done { get; private set; }
-
-        public void RunUntilDone(long maxMs)
-        {
-            for (long ms = 0; ms < maxMs && !Done; ms++)
-                Sim.RunUntil(Sim.Now + SimDuration.FromMilliseconds(1));
-            Assert.True(Done, "sysbench did not finish");
-        }
-    }
+    private static WorkloadKit<Sysbench> Kit(int vcpus, SysbenchSettings s) =>
+        new(vcpus, (kernel, done) => new Sysbench(kernel, s, new RandomStream(7, "sysbench"), done));
 
     [Fact]
     public void One_thread_does_max_requests_times_thread_yields_rounds_round_robin_over_the_locks()
     {
         // Requests 0, 1, 2 use locks 0, 1, 0 (req_performed % thread-locks); the fourth get_request
         // finds the budget spent. Alone, nothing contends: no futex call at all.
-        var kit = new Kit(1, new SysbenchSettings { NumThreads = 1, MaxRequests = 3, ThreadYields = 5, ThreadLocks = 2 });
+        var kit = Kit(1, new SysbenchSettings { NumThreads = 1, MaxRequests = 3, ThreadYields = 5, ThreadLocks = 2 });
         kit.RunUntilDone(100);
         var b = kit.Bench;
         Assert.Equal(3, b.Events);
@@ -62,7 +36,7 @@ public class SysbenchTests
         // The holder yields with the mutex held, so the other thread finds it taken and sleeps in
         // FUTEX_WAIT; each unlock that saw waiters (word 2) wakes one. All requests complete,
         // every word ends at 0 and nobody is left queued.
-        var kit = new Kit(1, new SysbenchSettings { NumThreads = 2, MaxRequests = 6, ThreadYields = 10, ThreadLocks = 1 });
+        var kit = Kit(1, new SysbenchSettings { NumThreads = 2, MaxRequests = 6, ThreadYields = 10, ThreadLocks = 1 });
         kit.RunUntilDone(1000);
         var b = kit.Bench;
         Assert.Equal(6, b.Events);
@@ -79,7 +53,7 @@ public class SysbenchTests
     [Fact]
     public void The_mutex_test_does_mutex_locks_rounds_per_thread_each_behind_a_rand_lock()
     {
-        var kit = new Kit(2, new SysbenchSettings { Test = SysbenchTest.Mutex, NumThreads = 3, MutexLocks = 50, MutexLoops = 100, MutexNum = 4 });
+        var kit = Kit(2, new SysbenchSettings { Test = SysbenchTest.Mutex, NumThreads = 3, MutexLocks = 50, MutexLoops = 100, MutexNum = 4 });
         kit.RunUntilDone(1000);
         var b = kit.Bench;
         Assert.Equal(3, b.Events); // one request per thread
