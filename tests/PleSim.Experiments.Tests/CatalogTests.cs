@@ -241,6 +241,24 @@ public class CatalogTests
     }
 
     [Fact]
+    public void Every_scenario_a_shipped_case_names_is_built_into_the_program_as_the_repository_has_it()
+    {
+        // An installed plesim runs the catalog outside any checkout: each case's scenarios must come
+        // from the assembly, byte for byte the repository's file.
+        var asm = typeof(CatalogRunner).Assembly;
+        var paths = CaseLoader.BuiltIn().Where(c => c.Expression is { Builtin: "" })
+            .SelectMany(c => c.Published.Rows.Select(r => c.Expression!.ScenarioOf(r.Name))).Distinct().ToList();
+        Assert.NotEmpty(paths);
+        foreach (var path in paths)
+        {
+            using var stream = asm.GetManifestResourceStream(path);
+            Assert.True(stream is not null, $"{path} is not built in");
+            using var reader = new StreamReader(stream!);
+            Assert.Equal(File.ReadAllText(Repo(path.Split('/'))), reader.ReadToEnd());
+        }
+    }
+
+    [Fact]
     public void An_expressible_case_runs_every_cell_with_the_same_seeds()
     {
         const string table = "published:\n  unit: ops\n  columns: [c]\n  rows:\n    - {name: a, values: [~]}\n    - {name: b, values: [~]}\n  qualitative: true\n";
