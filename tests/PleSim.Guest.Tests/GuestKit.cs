@@ -55,6 +55,20 @@ internal sealed class GuestKit
             GuestAction.Acquire(lk), GuestAction.Compute(holdNs), GuestAction.Release(lk), GuestAction.Compute(thinkNs),
         })]);
 
+    /// <summary>
+    /// One thread per VCPU doing 2,000 rounds of 40 µs holds of <paramref name="lk"/> and 10 µs thinks,
+    /// VCPU i pinned to host CPU i mod 2, run for <paramref name="us"/>: with four VCPUs on two CPUs and
+    /// PLE off, holders and waiters are preempted by their CPU's other VCPU in the middle of spins.
+    /// </summary>
+    public void RunLockRoundsTwoPerCpu(GuestSpinLock lk, long us)
+    {
+        for (int i = 0; i < Vm.Vcpus.Count; i++)
+            Kernel.CreateThread($"t{i}", LockRounds(lk, 2000, 40_000, 10_000), i, pinned: true);
+        Start();
+        Pin([.. Enumerable.Range(0, Vm.Vcpus.Count).Select(i => i % 2)]);
+        RunUs(us);
+    }
+
     /// <summary>A VCPU's spin time summed over every ground-truth cause (equals its guest-spin time when the labels are complete).</summary>
     public static long SpinSum(Vcpu v) => GroundTruth.Causes.Sum(c => v.SpinTimeIn(c));
 

@@ -52,11 +52,7 @@ public class SpinCauseAgreementTests
         Assert.Equal(kind, lk.Kind);
         var check = new Agreement(kit.Vm, lk);
         kit.Sim.Invariants.Register(check);
-        for (int i = 0; i < 4; i++)
-            kit.Kernel.CreateThread($"t{i}", GuestKit.LockRounds(lk, 2000, 40_000, 10_000), i, pinned: true);
-        kit.Start();
-        kit.Pin([0, 1, 0, 1]);
-        kit.RunUs(60_000);
+        kit.RunLockRoundsTwoPerCpu(lk, 60_000);
         Assert.True(check.Checks > 1000, $"{check.Checks} checks of a spinning waiter");
         // The states where the two writers could differ were reached: a free lock whose next ticket's
         // VCPU is not running (a test-and-set lock has no next waiter to blame).

@@ -50,11 +50,7 @@ public class SpinMirrorTests
         var other = kit.Kernel.NewLock("M");
         var check = new MirrorCheck(kit.Vm, lk, other);
         kit.Sim.Invariants.Register(check);
-        for (int i = 0; i < 4; i++)
-            kit.Kernel.CreateThread($"t{i}", GuestKit.LockRounds(lk, 2000, 40_000, 10_000), i, pinned: true);
-        kit.Start();
-        kit.Pin([0, 1, 0, 1]);
-        kit.RunUs(60_000);
+        kit.RunLockRoundsTwoPerCpu(lk, 60_000);
         Assert.True(check.SpinningChecks > 1000, $"{check.SpinningChecks} checks of a spinning VCPU");
         Assert.True(check.Seen.Count >= 2, $"causes seen: {string.Join(", ", check.Seen)}");
     }

@@ -133,22 +133,14 @@ public class IpiAwareYieldTests
         for (int i = 0; i < 4; i++)
             kit.Host.SetAffinity(vm.Vcpus[i].Task, KvmKit.Cpu(i), 0);
         kit.RunUs(100);
-        int[] hogCpus = vcpu3Preempted ? [1, 3] : [1];
-        foreach (int cpu in hogCpus)
-        {
-            var hog = kit.Host.CreateTask("hog" + cpu, new HogBody(), -20, KvmKit.Cpu(cpu));
-            kit.Host.WakeUpNewTask(hog, cpu);
-        }
+        kit.UrgentHogs(vcpu3Preempted ? [1, 3] : [1]);
         for (int k = 0; k < 1000 && !(vm.Vcpus[1].Preempted && (!vcpu3Preempted || vm.Vcpus[3].Preempted)); k++)
             kit.RunUs(100);
         Assert.True(vm.Vcpus[1] is { Preempted: true, PreemptedInKernel: false });
         Assert.Equal(vcpu3Preempted, vm.Vcpus[3].Preempted);
         var log = new YieldToLog(vm);
         kit.Host.AddObserver(log);
-        kit.Kvm.Kick(vm.Vcpus[0], Vectors.Reschedule, null);
-        for (int k = 0; k < 100_000 && vm.Stats.DirectedYieldWalks < 1; k++)
-            kit.Sim.RunUntil(kit.Sim.Now + new SimDuration(50));
-        Assert.Equal(1, vm.Stats.DirectedYieldWalks);
+        kit.KickAndRunOneWalk(vm);
         return (vm, log);
     }
 

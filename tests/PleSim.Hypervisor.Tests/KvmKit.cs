@@ -105,5 +105,24 @@ internal sealed class KvmKit
 
     public void RunUs(long us) => Sim.RunUntil(Sim.Now + SimDuration.FromMicroseconds(us));
 
+    /// <summary>A nice −20 hog pinned to each of <paramref name="cpus"/>: it preempts the VCPU running there.</summary>
+    public void UrgentHogs(params int[] cpus)
+    {
+        foreach (int cpu in cpus)
+        {
+            var hog = Host.CreateTask("hog" + cpu, new HogBody(), -20, Cpu(cpu));
+            Host.WakeUpNewTask(hog, cpu);
+        }
+    }
+
+    /// <summary>Kicks <paramref name="vm"/>'s VCPU 0 out of its halt (into its scripted spin) and runs until it made one directed-yield walk.</summary>
+    public void KickAndRunOneWalk(Vm vm)
+    {
+        Kvm.Kick(vm.Vcpus[0], Vectors.Reschedule, null);
+        for (int k = 0; k < 100_000 && vm.Stats.DirectedYieldWalks < 1; k++)
+            Sim.RunUntil(Sim.Now + new SimDuration(50));
+        Assert.Equal(1, vm.Stats.DirectedYieldWalks);
+    }
+
     public static ulong Cpu(params int[] cpus) => cpus.Aggregate(0UL, (m, c) => m | (1UL << c));
 }

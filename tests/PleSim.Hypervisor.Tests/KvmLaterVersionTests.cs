@@ -213,16 +213,12 @@ public class KvmLaterVersionTests
         kit.Host.SetAffinity(vm.Vcpus[0].Task, KvmKit.Cpu(0), 0);
         kit.Host.SetAffinity(vm.Vcpus[1].Task, KvmKit.Cpu(1), 0);
         kit.RunUs(100);
-        var hog = kit.Host.CreateTask("hog", new HogBody(), -20, KvmKit.Cpu(1));
-        kit.Host.WakeUpNewTask(hog, 1);
+        kit.UrgentHogs(1);
         for (int k = 0; k < 1000 && !(vm.Vcpus[1].Preempted && !vm.Vcpus[1].Task.OnCpu); k++)
             kit.RunUs(100);
         Assert.True(vm.Vcpus[1].Preempted);
         Assert.Equal(vcpu1Kernel, vm.Vcpus[1].PreemptedInKernel);
-        kit.Kvm.Kick(vm.Vcpus[0], Vectors.Reschedule, null);
-        for (int k = 0; k < 100_000 && vm.Stats.DirectedYieldWalks < 1; k++)
-            kit.Sim.RunUntil(kit.Sim.Now + new SimDuration(50));
-        Assert.Equal(1, vm.Stats.DirectedYieldWalks);
+        kit.KickAndRunOneWalk(vm);
         return vm;
     }
 
@@ -261,10 +257,7 @@ public class KvmLaterVersionTests
         Assert.True(vm.Vcpus[1].Ready);
         Assert.False(vm.Vcpus[1].Preempted);
         Assert.False(vm.Vcpus[1].Task.OnCpu);
-        kit.Kvm.Kick(vm.Vcpus[0], Vectors.Reschedule, null);
-        for (int k = 0; k < 100_000 && vm.Stats.DirectedYieldWalks < 1; k++)
-            kit.Sim.RunUntil(kit.Sim.Now + new SimDuration(50));
-        Assert.Equal(1, vm.Stats.DirectedYieldWalks);
+        kit.KickAndRunOneWalk(vm);
         return vm;
     }
 

@@ -77,20 +77,13 @@ public class OracleAndPluginTests
         for (int i = 0; i < 4; i++)
             kit.Host.SetAffinity(vm.Vcpus[i].Task, KvmKit.Cpu(i), 0);
         kit.RunUs(100);
-        foreach (int cpu in new[] { 2, 3 })
-        {
-            var hog = kit.Host.CreateTask("hog" + cpu, new HogBody(), -20, KvmKit.Cpu(cpu));
-            kit.Host.WakeUpNewTask(hog, cpu);
-        }
+        kit.UrgentHogs(2, 3);
         for (int k = 0; k < 1000 && !(vm.Vcpus[2].Preempted && vm.Vcpus[3].Preempted && !vm.Vcpus[2].Task.OnCpu && !vm.Vcpus[3].Task.OnCpu); k++)
             kit.RunUs(100);
         Assert.True(vm.Vcpus[2].Preempted && vm.Vcpus[3].Preempted, "vcpu2 and vcpu3 should be preempted by the hogs");
         var log = new YieldToLog(vm);
         kit.Host.AddObserver(log);
-        kit.Kvm.Kick(vm.Vcpus[0], Vectors.Reschedule, null);
-        for (int k = 0; k < 100_000 && vm.Stats.DirectedYieldWalks < 1; k++)
-            kit.Sim.RunUntil(kit.Sim.Now + new SimDuration(50));
-        Assert.Equal(1, vm.Stats.DirectedYieldWalks);
+        kit.KickAndRunOneWalk(vm);
         return (vm, log);
     }
 
