@@ -94,6 +94,10 @@ public static class CatalogHtml
             if (c.GetProperty("cannot_express") is { ValueKind: JsonValueKind.String } missing)
                 Meta("cannot express yet", missing.GetString()!);
             Meta("pre-registered", Str(r, "preregistered_commit") + (Str(c, "preregistration_note") is { Length: > 0 } pn ? $" ({pn})" : ""));
+            // Written after the result was seen; a catalog.json of an older PleSim has none.
+            if (c.TryGetProperty("explanations", out var ex) && ex.GetArrayLength() > 0)
+                Meta("explained after the result", "", "<ul class=\"explanations\">" + string.Concat(ex.EnumerateArray().Select(x =>
+                    $"<li>{E(Str(x, "text"))}{(Str(x, "doc") is { Length: > 0 } d ? $" (<code>{E(d)}</code>)" : "")}</li>")) + "</ul>");
             h.Append("</dl>\n");
 
             // The published table with the simulated cells beside each published value.
@@ -120,6 +124,12 @@ public static class CatalogHtml
                         int failed = cell.GetProperty("failed_runs").GetInt32();
                         sim = $"{N(mean)} [{N(Num(cell, "ci95_low"))}, {N(Num(cell, "ci95_high"))}] ({cell.GetProperty("n").GetInt32()}{(failed > 0 ? $", {failed} failed" : "")})";
                         attrs += $" data-mean=\"{Raw(mean)}\" data-n=\"{cell.GetProperty("n").GetInt32()}\"";
+                        if (cell.TryGetProperty("seeds_disagree", out var split) && split.GetBoolean())
+                        {
+                            sim += "; the seeds disagree: " + string.Join(", ", cell.GetProperty("values").EnumerateArray()
+                                .Select(v => v.ValueKind == JsonValueKind.Number ? N(v.GetDouble()) : "–"));
+                            attrs += " data-seeds-disagree=\"true\"";
+                        }
                     }
                     h.Append(Inv, $"<td class=\"num\"{attrs}>{N(pv)}<br>{E(sim)}</td>");
                 }

@@ -103,7 +103,56 @@ public static class CatalogReport
             ? $"Verdict: {r.Verdict.ToUpperInvariant()} ({r.Holding} of {r.Predicates.Count} predicates hold; {r.RunsPerCell} runs per cell{(r.Quick ? ", --quick" : "")}, {r.WallSeconds.ToString("0.0", Inv)} s)."
             : $"Verdict: CANNOT EXPRESS YET — missing: {c.CannotExpress}");
         lines.Add($"Pre-registered in commit {c.PreregisteredCommit}" + (c.PreregistrationNote.Length > 0 ? $" ({c.PreregistrationNote})" : "."));
+        lines.AddRange(SeedSplits(r));
+        if (c.Explanations.Count > 0)
+        {
+            lines.Add("Explained after the result was seen (not part of the prediction; the verdict stands):");
+            foreach (var x in c.Explanations)
+                lines.Add($"  - {x.Text}" + (x.Doc.Length > 0 ? $" ({x.Doc})" : ""));
+        }
         return lines;
+    }
+
+    /// <summary>
+    /// One line per cell whose seeds disagree (<see cref="CaseCell.SeedsDisagree"/>): the compared
+    /// metric of every seed (for a relative case its base, the variant and the change), so a wide
+    /// interval shows whether the runs scatter or split into groups.
+    /// </summary>
+    public static IReadOnlyList<string> SeedSplits(CaseResult r)
+    {
+        var lines = new List<string>();
+        foreach (var cell in r.Cells)
+        {
+            bool relative = r.Case.Expression?.RelativeOf(cell.Row) is not null;
+            if (!cell.SeedsDisagree(relative))
+                continue;
+            var seeds = new List<string>();
+            for (int k = 0; k < cell.Values.Length; k++)
+            {
+                var seed = cell.Runs[k].Seed;
+                seeds.Add(relative
+                    ? $"{seed}: {Num(cell.BaseMetricValues[k])} → {Num(cell.MetricValues[k])} ({Signed(cell.Values[k])}%)"
+                    : $"{seed}: {Num(cell.Values[k])}");
+            }
+            string spread = relative
+                ? $"; base {Range(cell.BaseMetricValues)}, with the change {Range(cell.MetricValues)}"
+                : "";
+            lines.Add($"Seeds disagree in {cell.Row} @ {cell.Column} — {cell.MetricName} per seed"
+                + (relative ? " (base → with the change, change)" : "") + $": {string.Join(", ", seeds)}{spread}.");
+        }
+        return lines;
+    }
+
+    private static string Signed(double v) => double.IsFinite(v) ? v.ToString("+0.#;-0.#;0", Inv) : Num(v);
+
+    /// <summary>"lo–hi (k×)" of the finite values.</summary>
+    private static string Range(double[] values)
+    {
+        var f = values.Where(double.IsFinite).ToList();
+        if (f.Count == 0)
+            return "(no value)";
+        double lo = f.Min(), hi = f.Max();
+        return $"{Num(lo)}–{Num(hi)}" + (lo > 0 ? $" ({(hi / lo).ToString(hi / lo >= 10 ? "0" : "0.0", Inv)}×)" : "");
     }
 
     /// <summary>The scorecard of <c>reproduce all</c>: one row per case and the totals.</summary>
@@ -200,15 +249,14 @@ public static class CatalogReport
                 for (int k = 0; k < cell.Values.Length; k++)
                     w.WriteNumberValue(cell.Runs[k].Seed);
                 w.WriteEndArray();
-                w.WriteStartArray("values");
-                foreach (var v in cell.Values)
-                {
-                    if (double.IsFinite(v))
-                        w.WriteNumberValue(v);
-                    else
-                        w.WriteNullValue();
-                }
-                w.WriteEndArray();
+                WriteValues(w, "values", cell.Values);
+                // The compared metric per seed (and for a relative case in the base runs), so the
+                // change can be recomputed and a split between groups of seeds seen.
+                w.WriteString("compared_metric", cell.MetricName);
+                WriteValues(w, "metric_values", cell.MetricValues);
+                if (r.Case.Expression?.RelativeOf(cell.Row) is not null)
+                    WriteValues(w, "base_metric_values", cell.BaseMetricValues);
+                w.WriteBoolean("seeds_disagree", cell.SeedsDisagree(r.Case.Expression?.RelativeOf(cell.Row) is not null));
                 w.WriteStartArray("overrides");
                 foreach (var o in cell.Overrides)
                     w.WriteStringValue(o);
@@ -246,6 +294,19 @@ public static class CatalogReport
         w.WriteEndArray();
         w.WriteEndObject();
     });
+
+    private static void WriteValues(Utf8JsonWriter w, string name, double[] values)
+    {
+        w.WriteStartArray(name);
+        foreach (var v in values)
+        {
+            if (double.IsFinite(v))
+                w.WriteNumberValue(v);
+            else
+                w.WriteNullValue();
+        }
+        w.WriteEndArray();
+    }
 
     private static void WriteIntervals(Utf8JsonWriter w, string name, Interval[] values)
     {
@@ -369,6 +430,15 @@ public static class CatalogReport
         }
         w.WriteString("preregistered_commit", c.PreregisteredCommit);
         w.WriteString("preregistration_note", c.PreregistrationNote);
+        w.WriteStartArray("explanations");
+        foreach (var x in c.Explanations)
+        {
+            w.WriteStartObject();
+            w.WriteString("text", x.Text);
+            w.WriteString("doc", x.Doc);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
         w.WriteEndObject();
     }
 

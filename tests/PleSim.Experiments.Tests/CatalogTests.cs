@@ -1,4 +1,5 @@
 using PleSim.Experiments.Catalog;
+using PleSim.Experiments.Running;
 using PleSim.Experiments.Scenarios;
 
 namespace PleSim.Experiments.Tests;
@@ -300,6 +301,58 @@ public class CatalogTests
             Assert.Equal(100 * (v - b) / b, a.Values[k], 9);
         }
         Assert.Contains("over the base", a.Summary.Metric, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_relative_cell_keeps_both_sides_per_seed_and_says_when_its_seeds_disagree()
+    {
+        const string table = "published:\n  unit: \"% change\"\n  columns: [c]\n  rows:\n    - {name: a, values: [5]}\n";
+        var text = Case("  - {claim: a improves, positive: \"a @ c\"}\n", table, tail:
+            "expression:\n  scenario: scenarios/kvm/lock-bench.yaml\n  metric: bench.lock_iterations_per_second\n  runs: 2\n" +
+            "  quick: {runs: 2, set: [duration=20ms, warmup=5ms]}\n" +
+            "  rows: {a: [\"kvm.ple_handler=directed-yield-2011\"]}\n  columns: {c: []}\n" +
+            "  relative: {base: [\"kvm.ple_handler=none\"], better: higher}\n");
+        var cell = CatalogRunner.Run(CaseLoader.LoadText(text, "demo.yaml"), quick: true, parallelism: 1).Cells[0];
+        Assert.Equal("bench.lock_iterations_per_second", cell.MetricName);
+        for (int k = 0; k < 2; k++)
+        {
+            Assert.Equal(cell.Runs[k].Metric(cell.MetricName), cell.MetricValues[k]);
+            Assert.Equal(cell.Runs[k + 2].Metric(cell.MetricName), cell.BaseMetricValues[k]);
+        }
+
+        // The rule itself, on made-up values: a gain and a loss beyond 5% disagree; two gains do not;
+        // an absolute cell disagrees when its largest value is twice its smallest.
+        static CaseCell With(params double[] v) => new("r", "c", [], [], MetricSummary.Of("m", v)) { Values = v };
+        Assert.True(With(40, -300, 10).SeedsDisagree(relative: true));
+        Assert.False(With(40, 3, 10).SeedsDisagree(relative: true));
+        Assert.False(With(4, -4).SeedsDisagree(relative: true));
+        Assert.True(With(0.3, 0.31, 12.7).SeedsDisagree(relative: false));
+        Assert.False(With(0.3, 0.5).SeedsDisagree(relative: false));
+        Assert.False(With(double.NaN, 5).SeedsDisagree(relative: true));
+    }
+
+    [Fact]
+    public void Explanations_are_read_after_the_expression_and_must_point_into_docs()
+    {
+        const string table = "published:\n  unit: ops\n  columns: [c]\n  rows:\n    - {name: a, values: [1]}\n";
+        const string expr = "expression:\n  scenario: scenarios/kvm/lock-bench.yaml\n  metric: bench.cpus_used\n  runs: 2\n" +
+            "  rows: {a: []}\n  columns: {c: []}\n";
+        var c = CaseLoader.LoadText(Case("  - {claim: x, positive: \"a @ c\"}\n", table, tail: expr +
+            "explanations:\n  - {text: \"the runs split\", doc: docs/anomalies/x.md}\n"), "demo.yaml");
+        Assert.Equal([new CaseExplanation("the runs split", "docs/anomalies/x.md")], c.Explanations);
+        var e = Errors(Case("  - {claim: x, positive: \"a @ c\"}\n", table, tail: expr +
+            "explanations:\n  - {text: t, doc: ../notes.md}\n"));
+        Assert.Contains(e, d => d.KeyPath == "explanations[0].doc");
+        e = Errors(Case(GoodShape, tail: "cannot_express: x\nexplanations:\n  - {text: t}\n"));
+        Assert.Contains(e, d => d.KeyPath == "explanations");
+    }
+
+    [Fact]
+    public void Every_shipped_explanation_names_a_document_that_exists()
+    {
+        var docs = CaseLoader.BuiltIn().SelectMany(c => c.Explanations).Where(x => x.Doc.Length > 0).ToList();
+        Assert.NotEmpty(docs);
+        Assert.All(docs, x => Assert.True(File.Exists(Repo(x.Doc.Split('/'))), $"{x.Doc} does not exist"));
     }
 
     [Fact]

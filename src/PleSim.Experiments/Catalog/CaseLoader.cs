@@ -129,6 +129,16 @@ public static partial class CaseLoader
         if (!CommitPattern().IsMatch(commit))
             ctx.Error(Node(root, "preregistered_commit"), "preregistered_commit", $"'{commit}' is not a commit: 7 to 40 lower-case hex digits, or 'pending' before the pre-registration commit exists");
         var note = r.Get("preregistration_note", Kinds.Text, "");
+        var explanations = r.List("explanations", (item, i) =>
+        {
+            var text = item.Require("text", Kinds.Text, "");
+            var doc = item.Get("doc", Kinds.Text, "");
+            if (doc.Length > 0 && (Path.IsPathRooted(doc) || !doc.StartsWith("docs/", StringComparison.Ordinal) || doc.Contains("..", StringComparison.Ordinal)))
+                ctx.Error(Node(root, "explanations", i, "doc"), $"explanations[{i}].doc", $"'{doc}' must be a path inside the repository's docs/ folder (e.g. docs/anomalies/NAME.md)");
+            return new CaseExplanation(text.Trim(), doc);
+        });
+        if (explanations.Count > 0 && expression is null)
+            ctx.Error(Node(root, "explanations"), "explanations", "only a case with an expression has a result to explain");
         r.Done();
 
         if (ctx.Diagnostics.Count > 0)
@@ -147,6 +157,7 @@ public static partial class CaseLoader
             Calibrate = calibrate,
             PreregisteredCommit = commit,
             PreregistrationNote = note.Trim(),
+            Explanations = explanations,
             File = fileName,
         };
     }

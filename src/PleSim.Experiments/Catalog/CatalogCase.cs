@@ -79,6 +79,12 @@ public sealed record RelativeCells(IReadOnlyList<string> Base, bool LowerIsBette
         : LowerIsBetter ? 100 * (@base - variant) / @base : 100 * (variant - @base) / @base;
 }
 
+/// <summary>
+/// An explanation of a case's result written after the result was seen: what the simulator's ground
+/// truth shows happened, and where it is documented. It never changes the verdict.
+/// </summary>
+public sealed record CaseExplanation(string Text, string Doc);
+
 /// <summary>A calibrated value the case declares: which column it was fitted on, which key, the value and where the fit is described.</summary>
 public sealed record CaseCalibration(string Column, string Key, string Value, string Note);
 
@@ -110,6 +116,9 @@ public sealed record CatalogCase
 
     /// <summary>Anything a reader must know about how blind the pre-registration was (e.g. the model had run this scenario before).</summary>
     public string PreregistrationNote { get; init; } = "";
+
+    /// <summary>Explanations of the result, written after it was seen (empty until then).</summary>
+    public IReadOnlyList<CaseExplanation> Explanations { get; init; } = [];
 
     public string File { get; init; } = "";
 

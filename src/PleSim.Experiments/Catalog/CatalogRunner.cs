@@ -11,7 +11,33 @@ public sealed record CaseCell(string Row, string Column, IReadOnlyList<string> O
     /// <summary>The cell's value per seed (NaN where a run failed): the metric, or for a relative case the change over the base.</summary>
     public double[] Values { get; init; } = [];
 
+    /// <summary>The compared metric per seed in the cell's own runs (NaN where a run failed or did not report it).</summary>
+    public double[] MetricValues { get; init; } = [];
+
+    /// <summary>For a relative case, the compared metric per seed in the base runs (empty otherwise).</summary>
+    public double[] BaseMetricValues { get; init; } = [];
+
+    /// <summary>The compared metric's name (for a relative case, of the variant and base runs, not of the change).</summary>
+    public string MetricName { get; init; } = "";
+
     public int Failed => Runs.Count(r => r.Error is not null);
+
+    /// <summary>
+    /// Whether the seeds disagree so much that the interval says little on its own: for a relative
+    /// case, some seed gains and another loses, each by more than <paramref name="minChange"/> percent;
+    /// for an absolute one, the largest value is at least <paramref name="minRatio"/> times the smallest
+    /// (both positive). A reader is then shown every seed (<c>plesim reproduce</c> prints them).
+    /// </summary>
+    public bool SeedsDisagree(bool relative, double minChange = 5, double minRatio = 2)
+    {
+        var finite = Values.Where(double.IsFinite).ToList();
+        if (finite.Count < 2)
+            return false;
+        if (relative)
+            return finite.Max() > minChange && finite.Min() < -minChange;
+        double lo = finite.Min(), hi = finite.Max();
+        return lo > 0 && hi >= minRatio * lo;
+    }
 
     /// <summary>
     /// Seeds whose runs all succeeded but gave no value: the metric was not reported, or, for a
@@ -170,21 +196,29 @@ public static class CatalogRunner
             string metric = e.MetricOf(g.Row);
             double ValueOf(RunResult x) => x.Error is null && x.Metric(metric) is double v ? v : double.NaN;
             var variant = Enumerable.Range(0, n).Select(k => run(i * sides, k)).ToArray();
-            double[] values;
+            double[] values, own = variant.Select(ValueOf).ToArray(), baseValues = [];
             RunResult[] all;
+            string compared = metric;
             if (e.RelativeOf(g.Row) is { } rel)
             {
                 var bases = Enumerable.Range(0, n).Select(k => run(i * sides + 1, k)).ToArray();
-                values = Enumerable.Range(0, n).Select(k => rel.Change(ValueOf(variant[k]), ValueOf(bases[k]))).ToArray();
+                baseValues = bases.Select(ValueOf).ToArray();
+                values = Enumerable.Range(0, n).Select(k => rel.Change(own[k], baseValues[k])).ToArray();
                 all = [.. variant, .. bases];
-                metric = $"change of {metric} over the base (%)";
+                compared = $"change of {metric} over the base (%)";
             }
             else
             {
-                values = variant.Select(ValueOf).ToArray();
+                values = own;
                 all = variant;
             }
-            return new CaseCell(g.Row, g.Column, g.Set, all, MetricSummary.Of(metric, values.Where(double.IsFinite).ToList())) { Values = values };
+            return new CaseCell(g.Row, g.Column, g.Set, all, MetricSummary.Of(compared, values.Where(double.IsFinite).ToList()))
+            {
+                Values = values,
+                MetricValues = own,
+                BaseMetricValues = baseValues,
+                MetricName = metric,
+            };
         }).ToList();
         var preds = Judge(c, cref => cells.FirstOrDefault(x => x.Row == cref.Row && x.Column == cref.Column)?.Values, ran: true);
         string verdict = cells.Any(x => x.Value is null) ? Verdicts.Failed : Verdicts.Of(preds.Select(p => p.OnSimulated));
