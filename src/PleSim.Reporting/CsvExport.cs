@@ -35,6 +35,22 @@ public static class CsvExport
         return Write(rows);
     }
 
+    /// <summary>One row per seed and slice of the window: seed, from_ms, to_ms, status, error, every metric.</summary>
+    public static string Timeline(IReadOnlyList<(ulong Seed, TimelineWindow[] Windows)> runs)
+    {
+        var metrics = runs.SelectMany(r => r.Windows).SelectMany(w => w.Result.Metrics.Select(m => m.Key)).Distinct().ToList();
+        var rows = new List<string[]> { new[] { "seed", "from_ms", "to_ms", "status", "error" }.Concat(metrics).ToArray() };
+        foreach (var (seed, windows) in runs)
+        {
+            foreach (var w in windows)
+            {
+                rows.Add([seed.ToString(CultureInfo.InvariantCulture), Num(w.From.Ns / 1e6), Num(w.To.Ns / 1e6), w.Result.Status, w.Result.Error ?? "",
+                    .. metrics.Select(m => w.Result.Metric(m) is double v ? Num(v) : "")]);
+            }
+        }
+        return Write(rows);
+    }
+
     /// <summary>One row per metric: n, mean, stdev, CI, median, p5, p95, after optional leading columns (e.g. sweep keys).</summary>
     public static string Summary(IReadOnlyList<MetricSummary> summaries, IReadOnlyList<(string Name, string Value)>? leading = null)
     {

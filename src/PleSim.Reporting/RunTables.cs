@@ -15,6 +15,33 @@ public static class RunTables
         return runs.Where(r => r.Error is null).SelectMany(r => r.Metrics.Select(m => m.Key)).Distinct().ToList();
     }
 
+    /// <summary>
+    /// The timeline of one metric: a row per seed, a column per slice of the measured window (its
+    /// start and end in simulated ms), so a start-up transient or a switch between states shows.
+    /// </summary>
+    public static FitTable Timeline(string metric, IReadOnlyList<(ulong Seed, TimelineWindow[] Windows)> runs)
+    {
+        var t = new FitTable(keyColumns: 1).Border(TableBorder.Rounded).Title(Markup.Escape(metric));
+        t.AddColumn(Markup.Escape("seed \\ ms"));
+        var slices = runs.Select(r => r.Windows.Length).DefaultIfEmpty(0).Max();
+        var longest = runs.First(r => r.Windows.Length == slices).Windows;
+        foreach (var w in longest)
+            t.AddColumn(Markup.Escape($"{Ms(w.From.Ns)}–{Ms(w.To.Ns)}"), rightAligned: true);
+        foreach (var (seed, windows) in runs)
+        {
+            var cells = new List<string> { seed.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+            for (int i = 0; i < slices; i++)
+            {
+                cells.Add(i >= windows.Length ? "" : windows[i].Result.Error is not null ? "failed"
+                    : windows[i].Result.Metric(metric) is double v ? Markup.Escape(Formats.Number(v)) : "–");
+            }
+            t.AddRow(cells.ToArray());
+        }
+        return t;
+    }
+
+    private static string Ms(long ns) => (ns / 1e6).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>One row per run: seed, status, the shown metrics.</summary>
     /// <remarks>Too wide for the console, it is transposed (a row per metric, a column per seed) or split (<see cref="FitTable"/>).</remarks>
     public static FitTable Runs(Scenario scenario, IReadOnlyList<RunResult> runs)

@@ -31,6 +31,35 @@ public class CliTests
     }
 
     [Fact]
+    public void Run_timeline_prints_each_metric_per_slice_and_writes_timeline_csv()
+    {
+        var dir = Directory.CreateTempSubdirectory("plesim-timeline").FullName;
+        try
+        {
+            var (code, output, err) = Plesim("run", Repo("scenarios", "kvm", "lock-bench.yaml"), "--runs", "2", "--set", "duration=30ms",
+                "--set", "warmup=5ms", "--timeline", "10ms", "--out", dir);
+            Assert.True(code == 0, err);
+            Assert.Contains("seed \\ ms", output, StringComparison.Ordinal);
+            Assert.Contains("25–35", output, StringComparison.Ordinal);
+            var lines = File.ReadAllLines(Path.Combine(dir, "timeline.csv"));
+            Assert.StartsWith("seed,from_ms,to_ms,status,error,", lines[0], StringComparison.Ordinal);
+            Assert.Equal(1 + 2 * 3, lines.Length); // two seeds, three slices each
+            Assert.StartsWith("1,5,15,ok,", lines[1], StringComparison.Ordinal);
+
+            (code, _, err) = Plesim("run", Repo("scenarios", "kvm", "lock-bench.yaml"), "--set", "duration=1s", "--timeline", "1ms");
+            Assert.Equal(2, code);
+            Assert.Contains("1000 slices; at most 200", err, StringComparison.Ordinal);
+            (code, _, err) = Plesim("run", Repo("scenarios", "kvm", "lock-bench.yaml"), "--timeline", "-5ms");
+            Assert.Equal(2, code);
+            Assert.Contains("--timeline", err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Version_prints_a_version()
     {
         var (code, output, _) = Plesim("--version");

@@ -26,9 +26,10 @@ public static class RunCommand
         var trace = new Option<string?>("--trace") { Description = "Write a Chrome/Perfetto trace (JSON) of the first run to this file (open it in ui.perfetto.dev)" };
         var traceFrom = new Option<string>("--trace-from") { Description = "Start of the traced window (simulated time, e.g. 100ms)", DefaultValueFactory = _ => "0" };
         var traceFor = new Option<string>("--trace-for") { Description = "Length of the traced window (default 200ms)", DefaultValueFactory = _ => "200ms" };
+        var timeline = new Option<string?>("--timeline") { Description = $"Also measure the window in slices of this simulated length (e.g. 50ms, at most {Timeline.MaxWindows} slices) and print each shown metric per slice and seed, to see whether the window is steady; with --out also timeline.csv" };
         var cmd = new Command("run", "Run a scenario: each run is one seed; runs execute in parallel, results are in seed order")
         {
-            file, runs, seed, json, csv, outDir, set, invariants, parallel, plugin, details, trace, traceFrom, traceFor,
+            file, runs, seed, json, csv, outDir, set, invariants, parallel, plugin, details, trace, traceFrom, traceFor, timeline,
         };
         cmd.SetAction(parse =>
         {
@@ -54,6 +55,13 @@ public static class RunCommand
             // Every output path is checked before the first run, not found unwritable after it.
             if (parse.GetValue(outDir) is { } checkDir)
                 OutputPaths.CheckDirectory(checkDir, "--out");
+            SimDuration? step = null;
+            if (parse.GetValue(timeline) is { } stepText)
+            {
+                step = CommonOptions.ParseTime(stepText, "--timeline", positive: true);
+                if (Timeline.Windows(scenario, step.Value) > Timeline.MaxWindows)
+                    throw new CliInputException($"--timeline {stepText} cuts the {scenario.Duration} window into {Timeline.Windows(scenario, step.Value)} slices; at most {Timeline.MaxWindows}: give a longer step");
+            }
             var options = new RunOptions { CheckInvariantsEvery = parse.GetValue(invariants) ? 1 : 0 };
             TraceRecorder? recorder = null;
             if (parse.GetValue(trace) is { } tracePath)
@@ -74,12 +82,15 @@ public static class RunCommand
                 options = recorder.Apply(options);
             }
             var results = RunWithProgress(ctx, scenario, seeds, options, parse.GetValue(parallel));
+            var slices = step is { } st ? RunTimelines(scenario, seeds, st, parse.GetValue(parallel)) : null;
             var jsonText = ResultJson.Write(scenario, results);
             if (parse.GetValue(outDir) is { } dir)
             {
                 AtomicFile.Write(Path.Combine(dir, "results.json"), jsonText);
                 AtomicFile.Write(Path.Combine(dir, "runs.csv"), CsvExport.Runs(results));
                 AtomicFile.Write(Path.Combine(dir, "summary.csv"), CsvExport.Summary(MetricSummary.OfRuns(results)));
+                if (slices is not null)
+                    AtomicFile.Write(Path.Combine(dir, "timeline.csv"), CsvExport.Timeline(slices));
                 if (parse.GetValue(details) && results.Length > 0)
                 {
                     var r = results[0];
@@ -110,6 +121,11 @@ public static class RunCommand
                     ctx.Console_.Write(RunTables.Records($"groups (seed {r.Seed})", r.Groups));
                     ctx.Console_.Write(RunTables.Records($"VMs (seed {r.Seed})", r.Vms));
                 }
+                if (slices is not null)
+                {
+                    foreach (var m in RunTables.ShownMetrics(scenario, results))
+                        ctx.Console_.Write(RunTables.Timeline(m, slices));
+                }
             }
             if (recorder is not null)
                 ctx.Err.WriteLine($"plesim: trace of seed {seeds[0]} ({recorder.Events} events, {recorder.From}..{recorder.To}) written to {parse.GetValue(trace)}");
@@ -120,6 +136,15 @@ public static class RunCommand
             return results.Any(r => r.Error is not null) ? ExitCodes.RunFailed : ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>Every seed's window in slices of <paramref name="step"/> (a second simulation of each seed, in parallel).</summary>
+    private static (ulong Seed, TimelineWindow[] Windows)[] RunTimelines(Scenario scenario, ulong[] seeds, SimDuration step, int parallel)
+    {
+        var timelines = new (ulong, TimelineWindow[])[seeds.Length];
+        var po = new ParallelOptions { MaxDegreeOfParallelism = parallel > 0 ? parallel : Environment.ProcessorCount };
+        Parallel.For(0, seeds.Length, po, i => timelines[i] = (seeds[i], Timeline.Run(scenario, seeds[i], step)));
+        return timelines;
     }
 
     /// <summary>
