@@ -56,7 +56,8 @@ public sealed partial class GuestRwSem : IEventHandler
     /// <summary>MAX_READERS_WAKEUP (5.3): readers granted per <c>rwsem_mark_wake</c>.</summary>
     public const int MaxReadersWakeup = 0x100;
 
-    private readonly bool _v53;
+    private readonly bool _v53;     // the 5.3 family: 5.3 or 6.1
+    private readonly bool _v61;     // 6.1's variant
     private int _readBias;          // readers whose RWSEM_READER_BIAS is in the count without being a hold
     private bool _handoff;          // RWSEM_FLAG_HANDOFF
     private bool _rdNonspinnable;   // RWSEM_RD_NONSPINNABLE in sem->owner
@@ -88,6 +89,12 @@ public sealed partial class GuestRwSem : IEventHandler
 
     /// <summary>5.3: hand-off writers that spun on the owner (<c>rwsem_spin_on_owner</c> in the slow-path loop).</summary>
     public long HandoffSpins;
+
+    /// <summary>6.1: read locks taken by the slow path's reader optimistic lock stealing (no spin).</summary>
+    public long ReaderSteals;
+
+    /// <summary>This semaphore runs 6.1's variant.</summary>
+    public bool Rwsem61 => _v61;
 
     /// <summary>This semaphore runs the 5.3 algorithm.</summary>
     public bool Rwsem53 => _v53;
@@ -129,6 +136,12 @@ public sealed partial class GuestRwSem : IEventHandler
                 _readBias++; // the bias stays in the count until backed out
                 w.BiasHeld = true;
                 w.Granted = false;
+                w.HandoffSet = false;
+                if (_v61)
+                {
+                    ReadSlowPath61(thread, sink, w, atomic);
+                    break;
+                }
                 // rwsem_down_read_slowpath: waiter.last_rowner.
                 w.LastRowner = _readerOwned ? _rowner : null;
                 w.LastRdNonspinnable = _rdNonspinnable;
@@ -166,6 +179,7 @@ public sealed partial class GuestRwSem : IEventHandler
                 WriteSlow++;
                 var w = Waiter(thread, sink, writer: true);
                 w.SpinMode = ModeWriter;
+                w.HandoffSet = false;
                 sink.EmitNow(GuestAction.Compute(atomic), GuestAction.OwnerSpin(this));
                 break;
             }
@@ -177,8 +191,9 @@ public sealed partial class GuestRwSem : IEventHandler
                 Enqueue(w);
                 if (w.WState == WriterNotFirst && Writer is null)
                 {
+                    // 5.3: wake readers ahead (or the head, nobody holding it); 6.1: rwsem_cond_wake_waiter.
                     sink.EmitNow(GuestAction.Call(this, Op53WriteRetry));
-                    MarkWake53(sink, Readers + _readBias > 0 ? RwSemWake.Readers : RwSemWake.Any);
+                    CondWakeWaiter(sink);
                     break;
                 }
                 WriteLoop53(thread, sink);
@@ -191,6 +206,14 @@ public sealed partial class GuestRwSem : IEventHandler
             {
                 // The block loop after schedule().
                 var w = sink.RwSemWaiter!;
+                if (_v61)
+                {
+                    // 6.1: every wake-up retries rwsem_try_write_lock.
+                    if (Locked53)
+                        WriterRetriesLost++;
+                    sink.EmitNow(GuestAction.Acquire(WaitLock), GuestAction.Call(this, Op53WriteRetry));
+                    break;
+                }
                 if (w.WState == WriterHandoff)
                 {
                     sink.EmitNow(GuestAction.Acquire(WaitLock), GuestAction.Call(this, Op53WriteRetry));
@@ -219,7 +242,7 @@ public sealed partial class GuestRwSem : IEventHandler
                 Readers--;
                 if (!Locked53 && _count > 0)
                 {
-                    _wrNonspinnable = false; // clear_wr_nonspinnable
+                    ClearNonspinnable();
                     sink.EmitNow(GuestAction.Compute(atomic), GuestAction.Acquire(WaitLock), GuestAction.Call(this, Op53Wake));
                 }
                 else
@@ -258,7 +281,8 @@ public sealed partial class GuestRwSem : IEventHandler
     {
         var w = sink.RwSemWaiter!;
         bool wasEmpty = _count == 0;
-        if (wasEmpty && w.BiasHeld && Writer is null && !_handoff)
+        // 6.1 no longer looks at the hand-off bit here (an empty list has none).
+        if (wasEmpty && w.BiasHeld && Writer is null && (_v61 || !_handoff))
         {
             // The list is empty and nobody excludes it: the bias already in the count is the read lock.
             w.BiasHeld = false;
@@ -280,6 +304,12 @@ public sealed partial class GuestRwSem : IEventHandler
         }
         // Sleep until granted (queued first, so that the wake-ups and the unlock come before it).
         sink.EmitNow(GuestAction.Wait(w.Queue), GuestAction.Call(this, Op53ReadWoken));
+        if (_v61)
+        {
+            CondWakeWaiter(sink);
+            sink.EmitNow(GuestAction.Release(WaitLock));
+            return;
+        }
         bool wake = false;
         if (!Locked53)
         {
@@ -303,7 +333,7 @@ public sealed partial class GuestRwSem : IEventHandler
             sink.EmitNow(GuestAction.Release(WaitLock));
             return;
         }
-        if (w.WState == WriterHandoff)
+        if (_v61 ? w.HandoffSet : w.WState == WriterHandoff)
         {
             // After setting the hand-off bit: spin on a running writer owner; OWNER_NULL → trylock again.
             w.SpinMode = ModeHandoff;
@@ -317,6 +347,8 @@ public sealed partial class GuestRwSem : IEventHandler
     /// <summary><c>rwsem_try_write_lock(sem, wstate)</c> (5.3).</summary>
     private bool TryWriteLock53(RwSemWaiter w)
     {
+        if (_v61)
+            return TryWriteLock61(w);
         if (_handoff && w.WState == WriterNotFirst)
             return false;
         if (Locked53)
@@ -349,11 +381,13 @@ public sealed partial class GuestRwSem : IEventHandler
     /// <summary><c>__rwsem_set_reader_owned</c>: the reader task with RWSEM_READER_OWNED; RD_NONSPINNABLE is kept, WR_NONSPINNABLE is not.</summary>
     private bool SetReaderOwned53(GuestThread? t, bool notify = true)
     {
-        bool changed = !_readerOwned || _wrNonspinnable;
+        // 6.1 keeps its single RWSEM_NONSPINNABLE bit.
+        bool changed = !_readerOwned || (_wrNonspinnable && !_v61);
         _readerOwned = true;
         _owner = null;
         _rowner = t;
-        _wrNonspinnable = false;
+        if (!_v61)
+            _wrNonspinnable = false;
         if (!changed)
             return false;
         if (notify)
@@ -388,10 +422,15 @@ public sealed partial class GuestRwSem : IEventHandler
             if (Writer is not null)
             {
                 // The first grant failed: a writer stole it. Past the head's timeout, ask for a hand-off.
-                if (!_handoff && Jiffies > head.Timeout)
+                if (Jiffies > head.Timeout)
                 {
-                    _handoff = true;
-                    HandoffsSetByReader++;
+                    if (!_handoff)
+                    {
+                        _handoff = true;
+                        HandoffsSetByReader++;
+                    }
+                    if (_v61)
+                        head.HandoffSet = true;
                 }
                 return;
             }
@@ -721,12 +760,88 @@ public sealed partial class GuestRwSem : IEventHandler
     {
         if (w.Writer)
         {
-            w.DisableRspin = _rdNonspinnable || _wrNonspinnable;
+            w.DisableRspin = !_v61 && (_rdNonspinnable || _wrNonspinnable); // rwsem_disable_reader_optspin is 5.3's
             w.Timeout = Jiffies + WaitTimeoutJiffies;
             Sink(cpu).EmitNow(GuestAction.Acquire(WaitLock), GuestAction.Call(this, Op53WriteQueue));
         }
         else
             Sink(cpu).EmitNow(GuestAction.Acquire(WaitLock), GuestAction.Call(this, Op53ReadQueue));
+    }
+
+    /// <summary>
+    /// 6.1 <c>rwsem_down_read_slowpath</c> up to the queue: no spinning; reader optimistic lock
+    /// stealing unless readers own it with others (so that a stream of readers cannot starve a
+    /// sleeping waiter) — it takes the lock when no writer holds it and no hand-off is pending, and
+    /// if it is the only reader, wakes the readers queued (RWSEM_WAKE_READ_OWNED).
+    /// </summary>
+    private void ReadSlowPath61(GuestThread thread, IActionSink sink, RwSemWaiter w, long atomic)
+    {
+        int rcnt = Readers + _readBias; // count >> RWSEM_READER_SHIFT, this reader's bias included
+        if (!(_readerOwned && rcnt > 1 && Writer is null) && Writer is null && !_handoff)
+        {
+            ReaderSteals++;
+            w.BiasHeld = false;
+            _readBias--;
+            Readers++; // the bias is the lock
+            w.Thread = null;
+            SetReaderOwned53(thread);
+            if (rcnt == 1 && _count > 0)
+                sink.EmitNow(GuestAction.Compute(atomic), GuestAction.Acquire(WaitLock), GuestAction.Call(this, Op53WakeReadOwned));
+            else
+                sink.EmitNow(GuestAction.Compute(atomic));
+            return;
+        }
+        sink.EmitNow(GuestAction.Compute(atomic), GuestAction.Acquire(WaitLock), GuestAction.Call(this, Op53ReadQueue));
+    }
+
+    /// <summary>
+    /// The slow paths' wake-up of the waiters queued ahead, under <c>wait_lock</c>. 5.3 (writer, not
+    /// first): unless a writer holds it, readers if readers hold it, else whatever heads the queue.
+    /// 6.1 <c>rwsem_cond_wake_waiter</c>: the same, and with nobody holding it, clear_nonspinnable.
+    /// </summary>
+    private void CondWakeWaiter(IActionSink sink)
+    {
+        if (Writer is not null)
+            return;
+        if (Readers + _readBias > 0)
+            MarkWake53(sink, RwSemWake.Readers);
+        else
+        {
+            if (_v61)
+                ClearNonspinnable();
+            MarkWake53(sink, RwSemWake.Any);
+        }
+    }
+
+    /// <summary>5.3 <c>clear_wr_nonspinnable</c>; 6.1 <c>clear_nonspinnable</c> (its one bit).</summary>
+    private void ClearNonspinnable()
+    {
+        _wrNonspinnable = false;
+        if (_v61)
+            _rdNonspinnable = false;
+    }
+
+    /// <summary>
+    /// 6.1 <c>rwsem_try_write_lock(sem, waiter)</c>: a hand-off bit binds only when the first waiter
+    /// set it (<c>handoff_set</c>) and this is not that waiter; any waiter past its timeout may set
+    /// the bit, and it is the first waiter that gets <c>handoff_set</c>.
+    /// </summary>
+    private bool TryWriteLock61(RwSemWaiter w)
+    {
+        var first = _wait[_head];
+        if (_handoff && first.HandoffSet && w != first)
+            return false;
+        if (Locked53)
+        {
+            if (_handoff || Jiffies <= w.Timeout)
+                return false;
+            _handoff = true;
+            first.HandoffSet = true;
+            HandoffsSetByWriter++;
+            return false;
+        }
+        _handoff = false;
+        return true;
     }
 
     /// <summary>The reader-owned spin threshold passed: the spinner looks again.</summary>

@@ -23,6 +23,16 @@ public enum RwSemAlgorithm
     /// RWSEM_FLAG_HANDOFF, which forbids stealing (decision 0057, GuestRwSem.Rwsem53.cs).
     /// </summary>
     Rwsem53,
+
+    /// <summary>
+    /// 6.1 kernel/locking/rwsem.c: readers no longer spin (5.11, "Remove reader optimistic spinning")
+    /// but steal the lock once in the slow path when no writer holds it and no hand-off is pending;
+    /// one nonspinnable bit; any waiter past its timeout may set the hand-off bit, which only the
+    /// first waiter's <c>handoff_set</c> makes binding, and that waiter spins on the owner
+    /// (5.16–6.1 hand-off rework); the slow paths wake waiters only when no writer holds the lock
+    /// (<c>rwsem_cond_wake_waiter</c>). Decision 0057.
+    /// </summary>
+    Rwsem61,
 }
 
 /// <summary>

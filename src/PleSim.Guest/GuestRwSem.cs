@@ -46,6 +46,9 @@ public sealed class RwSemWaiter
     internal bool DisableRspin;
     internal byte WState;
 
+    /// <summary>6.1: <c>waiter.handoff_set</c> (this waiter, first in the list, is the one the hand-off bit is for).</summary>
+    internal bool HandoffSet;
+
     /// <summary>5.3: what the next owner spin of this task is (writer or reader <c>rwsem_optimistic_spin</c>, or the hand-off writer's <c>rwsem_spin_on_owner</c>).</summary>
     internal byte SpinMode;
 }
@@ -80,10 +83,11 @@ public sealed partial class GuestRwSem : IGuestCallback
         Name = name;
         // 2.6.39: rwsem_down_failed_common takes it with spin_lock_irq, rwsem_wake with spin_lock_irqsave.
         WaitLock = kernel.NewLock(name + ".wait_lock", LockIrq.IrqSave);
-        if (kernel.Settings.RwSem is RwSemAlgorithm.Xadd419 or RwSemAlgorithm.Rwsem53)
+        if (kernel.Settings.RwSem is RwSemAlgorithm.Xadd419 or RwSemAlgorithm.Rwsem53 or RwSemAlgorithm.Rwsem61)
         {
             _xadd419 = kernel.Settings.RwSem == RwSemAlgorithm.Xadd419;
             _v53 = !_xadd419;
+            _v61 = kernel.Settings.RwSem == RwSemAlgorithm.Rwsem61;
             _osq = new List<GuestCpu>(kernel.Cpus.Length);
             kernel.RegisterRwSem(this);
         }

@@ -8,6 +8,8 @@ public class RwSem53Tests
 {
     private static GuestSettings V53(bool check = true) => new() { RwSem = RwSemAlgorithm.Rwsem53, VcpuIsPreemptedCheck = check };
 
+    private static GuestSettings V61() => new() { RwSem = RwSemAlgorithm.Rwsem61, VcpuIsPreemptedCheck = true };
+
     private static GuestThread Thread(GuestKit kit, string name, int cpu, params GuestAction[] a) =>
         kit.Kernel.CreateThread(name, new SinkProgram(kit.Kernel, name, a), cpu, pinned: true);
 
@@ -197,6 +199,29 @@ public class RwSem53Tests
     }
 
     [Fact]
+    public void In_6_1_the_same_reader_does_not_spin_it_queues_and_is_granted_at_up_write()
+    {
+        // As the first case, with 6.1: reader optimistic spinning is gone (5.11). The fast path
+        // fails (writer); a writer holds it, so no stealing either: the reader queues and sleeps.
+        var kit = new GuestKit(2, 2, handler: "none", guest: V61());
+        var sem = new GuestRwSem(kit.Kernel, "sem");
+        Thread(kit, "w", 0, sem.DownWrite, GuestAction.Compute(200_000), kit.Mark(1), sem.UpWrite);
+        Thread(kit, "r", 1, GuestAction.Compute(50_000), sem.DownRead, kit.Mark(2), sem.UpRead);
+        kit.Start();
+        kit.Pin([0, 1]);
+        kit.RunUs(120);
+        Assert.True(sem.Rwsem61);
+        Assert.Equal(0, sem.Spinners);
+        Assert.Equal(1, sem.Waiting);
+        kit.RunUs(300);
+        Assert.Equal(0, sem.ReaderSpins);
+        Assert.Equal(0, sem.ReaderSteals);
+        Assert.Equal(1, sem.Grants);
+        Assert.Equal(0, kit.Vm.Vcpus[1].TimeIn(VcpuTime.GuestSpin));
+        Assert.True(At(kit, 2) > At(kit, 1));
+    }
+
+    [Fact]
     public void Reader_and_writer_spinners_share_the_osq_in_arrival_order()
     {
         // w0 holds it 0..200 µs; w1 (20 µs) heads the OSQ, r2 (40 µs) spins on its own node. w1 takes
@@ -218,12 +243,15 @@ public class RwSem53Tests
         Assert.True(At(kit, 2) - At(kit, 1) >= 50_000, "r2 waited for w1's hold");
     }
 
-    [Fact]
-    public void Under_contention_and_host_preemption_the_count_never_shows_a_writer_and_readers_and_everyone_finishes()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Under_contention_and_host_preemption_the_count_never_shows_a_writer_and_readers_and_everyone_finishes(bool v61)
     {
         // Four threads on 4 VCPUs of 3 CPUs (one shared with a hog) take the semaphore 200 times each,
-        // mixing reads and writes. Sampled every 2 µs: never a writer together with readers.
-        var kit = new GuestKit(3, 4, handler: "none", guest: V53());
+        // mixing reads and writes. Sampled every 2 µs: never a writer together with readers. 5.3's
+        // readers spin and never steal in the slow path; 6.1's steal and never spin.
+        var kit = new GuestKit(3, 4, handler: "none", guest: v61 ? V61() : V53());
         var sem = new GuestRwSem(kit.Kernel, "sem");
         for (int t = 0; t < 4; t++)
         {
@@ -253,6 +281,17 @@ public class RwSem53Tests
         Assert.Equal(0, sem.ReaderCount);
         Assert.Equal(0, sem.Waiting);
         Assert.Equal(0, sem.Spinners);
-        Assert.True(sem.Spins + sem.ReaderSpins > 0, "somebody spun");
+        Assert.True(sem.Spins > 0, "writers spun");
+        if (v61)
+        {
+            Assert.Equal(0, sem.ReaderSpins);
+            Assert.True(sem.ReaderSteals > 0, "readers stole in the slow path");
+            Assert.Equal(sem.ReaderNonspinnable, sem.WriterNonspinnable); // one RWSEM_NONSPINNABLE bit
+        }
+        else
+        {
+            Assert.True(sem.ReaderSpins > 0, "readers spun");
+            Assert.Equal(0, sem.ReaderSteals);
+        }
     }
 }
