@@ -558,6 +558,8 @@ public sealed partial class GuestRwSem : IEventHandler
                 // Undo the read bias from down_read before spinning.
                 w.BiasHeld = false;
                 _readBias--;
+                if (!Locked53)
+                    NotifySpinners(); // the count's lock bits just cleared
             }
             _spinPrev![c] = OwnerNull;
             _k.EnsureStealPoll();
