@@ -221,6 +221,41 @@ public class RwSem53Tests
         Assert.True(At(kit, 2) > At(kit, 1));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void The_first_writer_past_its_timeout_sets_the_handoff_bit_spins_on_the_owner_and_gets_the_lock_before_a_spinner(bool v61)
+    {
+        // w0 takes it and sleeps on Q holding it; w1 (10 µs) cannot spin (owner off its CPU), queues
+        // first and sleeps. s wakes w0 at 6 ms; w2 spins on the running w0 and steals the lock at
+        // up_write. w1, woken by that up_write, finds it taken and, past RWSEM_WAIT_TIMEOUT,
+        // becomes the hand-off writer (5.3 WRITER_HANDOFF; 6.1 handoff_set as the first waiter):
+        // rwsem_try_write_lock sets RWSEM_FLAG_HANDOFF and w1 spins on w2. w3 spins on w2 too; at
+        // w2's release the bit stops w3's rwsem_try_write_lock_unqueued and w1 takes the lock.
+        var kit = new GuestKit(5, 5, handler: "none", guest: v61 ? V61() : V53());
+        var sem = new GuestRwSem(kit.Kernel, "sem");
+        var q = kit.Kernel.NewWaitQueue("Q");
+        Thread(kit, "w0", 0, sem.DownWrite, GuestAction.Wait(q), GuestAction.Compute(50_000), sem.UpWrite);
+        Thread(kit, "w1", 1, GuestAction.Compute(10_000), sem.DownWrite, kit.Mark(1), GuestAction.Compute(10_000), sem.UpWrite);
+        Thread(kit, "w2", 2, GuestAction.Compute(6_020_000), sem.DownWrite, kit.Mark(2), GuestAction.Compute(100_000), sem.UpWrite);
+        Thread(kit, "s", 3, GuestAction.Compute(6_000_000), GuestAction.Signal(q));
+        Thread(kit, "w3", 4, GuestAction.Compute(6_090_000), sem.DownWrite, kit.Mark(3), sem.UpWrite);
+        kit.Start();
+        kit.Pin([0, 1, 2, 3, 4]);
+        kit.RunUs(6_120);
+        Assert.True(sem.Handoff);
+        Assert.Equal(1, sem.HandoffsSetByWriter);
+        Assert.Equal(1, sem.HandoffSpins);
+        Assert.Equal(2, sem.Spinners); // w1 on the owner (outside the OSQ), w3 in the OSQ
+        kit.RunUs(1_000);
+        Assert.Equal(3, kit.Marker.Hits.Count);
+        Assert.True(At(kit, 2) < At(kit, 1) && At(kit, 1) < At(kit, 3), "w2 stole it; the hand-off writer w1 came before the spinner w3");
+        Assert.Equal(1, sem.SpinSteals); // w2's; w3 took it with nobody queued
+        Assert.False(sem.Handoff);
+        Assert.Equal(0, sem.Waiting);
+        Assert.Equal(0, sem.Spinners);
+    }
+
     [Fact]
     public void Reader_and_writer_spinners_share_the_osq_in_arrival_order()
     {
