@@ -38,11 +38,17 @@ public static class GuestKernelPresets
         // select_idle_sibling's available_idle_cpu (vcpu_is_preempted), read in v4.19; commit
         // 943d355d7fee came after 4.16 was released.
         AvailableIdleCpu = Array.IndexOf(Versions, version) >= Array.IndexOf(Versions, "5.3"),
-        // rw_semaphore writer optimistic spinning (3.16 rwsem_optimistic_spin) and write lock
-        // stealing (3.10): every row from 4.2 on runs the 4.19 rwsem-xadd.c model (decision 0050).
-        // It is exact for 4.16 (reader-owned marking since 4.9, vcpu_is_preempted since 4.10, both
-        // as in 4.19); 4.2 predates the reader-owned marking; 5.3+ have the rwsem rework (reader
-        // spinning, hand-off bit), which is not modelled — both approximated by 4.19's.
-        RwSem = Array.IndexOf(Versions, version) >= Array.IndexOf(Versions, "4.2") ? RwSemAlgorithm.Xadd419 : RwSemAlgorithm.Lib2639,
+        // rw_semaphore: writer optimistic spinning (3.16 rwsem_optimistic_spin) and write lock
+        // stealing (3.10) from 4.2 on, the 4.19 rwsem-xadd.c model (decision 0050) — exact for 4.16
+        // (reader-owned marking since 4.9, vcpu_is_preempted since 4.10, both as in 4.19); 4.2
+        // predates the reader-owned marking. 5.3's rwsem.c rework (reader spinning, spinning on
+        // reader owners, hand-off bit) runs unchanged in substance through 5.10; 5.11 removed
+        // reader spinning and 5.16–6.1 reworked the hand-off: the 6.1 model (decision 0057).
+        RwSem = version switch
+        {
+            "5.3" or "5.10" => RwSemAlgorithm.Rwsem53,
+            "6.1" => RwSemAlgorithm.Rwsem61,
+            _ => Array.IndexOf(Versions, version) >= Array.IndexOf(Versions, "4.2") ? RwSemAlgorithm.Xadd419 : RwSemAlgorithm.Lib2639,
+        },
     };
 }

@@ -14,6 +14,25 @@ public enum RwSemAlgorithm
     /// and may lose it to a spinner (3.10+ lock stealing); readers do not spin (that came with 5.3).
     /// </summary>
     Xadd419,
+
+    /// <summary>
+    /// 5.3 kernel/locking/rwsem.c (the rework, kept through 5.10): the writer bit, waiters and
+    /// hand-off flags and the reader count share one word; readers spin too (<c>rwsem_optimistic_spin</c>
+    /// with <c>wlock</c> false), writers spin on reader-owned locks for a bounded time
+    /// (<c>rwsem_rspin_threshold</c>), and a waiter that waited past <c>RWSEM_WAIT_TIMEOUT</c> sets
+    /// RWSEM_FLAG_HANDOFF, which forbids stealing (decision 0057, GuestRwSem.Rwsem53.cs).
+    /// </summary>
+    Rwsem53,
+
+    /// <summary>
+    /// 6.1 kernel/locking/rwsem.c: readers no longer spin (5.11, "Remove reader optimistic spinning")
+    /// but steal the lock once in the slow path when no writer holds it and no hand-off is pending;
+    /// one nonspinnable bit; any waiter past its timeout may set the hand-off bit, which only the
+    /// first waiter's <c>handoff_set</c> makes binding, and that waiter spins on the owner
+    /// (5.16–6.1 hand-off rework); the slow paths wake waiters only when no writer holds the lock
+    /// (<c>rwsem_cond_wake_waiter</c>). Decision 0057.
+    /// </summary>
+    Rwsem61,
 }
 
 /// <summary>
@@ -96,7 +115,7 @@ public sealed partial class GuestRwSem : IOwnerSpin
     public bool Xadd419 => _xadd419;
 
     /// <summary>VCPUs in the OSQ / owner-spin loop now.</summary>
-    public int Spinners => _osq?.Count ?? 0;
+    public int Spinners => (_osq?.Count ?? 0) + (_hspin?.Count ?? 0);
 
     /// <summary><c>sem->owner</c> is a writer task: that task (4.19), else null.</summary>
     public GuestThread? OwnerTask => _owner;
@@ -350,6 +369,8 @@ public sealed partial class GuestRwSem : IOwnerSpin
 
     bool IOwnerSpin.BeginSpin(GuestCpu cpu)
     {
+        if (_v53)
+            return BeginSpin53(cpu);
         if (!CanSpinOnOwner(cpu))
         {
             QueueWriter(cpu);
@@ -368,6 +389,11 @@ public sealed partial class GuestRwSem : IOwnerSpin
 
     void IOwnerSpin.SpinEnded(GuestCpu cpu)
     {
+        if (_v53)
+        {
+            SpinEnded53(cpu);
+            return;
+        }
         if (_spinAcquired![cpu.Index])
         {
             // The cmpxchg that took it pulled the count's cache line over.
@@ -475,6 +501,14 @@ public sealed partial class GuestRwSem : IOwnerSpin
             if (i < osq.Count)
                 osq[i].Vcpu.NotifySpinRelease();
         }
+        if (_hspin is { } h)
+        {
+            for (int i = h.Count - 1; i >= 0; i--)
+            {
+                if (i < h.Count)
+                    h[i].Vcpu.NotifySpinRelease();
+            }
+        }
     }
 
     private void ReclassifySpinners()
@@ -482,13 +516,18 @@ public sealed partial class GuestRwSem : IOwnerSpin
         var osq = _osq!;
         for (int i = 0; i < osq.Count; i++)
             osq[i].Vcpu.ReclassifySpin();
+        if (_hspin is { } h)
+        {
+            for (int i = 0; i < h.Count; i++)
+                h[i].Vcpu.ReclassifySpin();
+        }
     }
 
     /// <summary>A spinner reads the steal-time flag of <paramref name="cpu"/>: the owner's, or an OSQ predecessor's.</summary>
     internal bool SpinnersWatch(int cpu)
     {
         var osq = _osq!;
-        if (osq.Count == 0)
+        if (osq.Count == 0 && _hspin is not { Count: > 0 })
             return false;
         if (_owner is { } o && o.Cpu == cpu)
             return true;
@@ -503,7 +542,7 @@ public sealed partial class GuestRwSem : IOwnerSpin
     /// <summary>The writer owning it left its CPU (guest context switch): its spinners see <c>on_cpu</c> drop.</summary>
     internal void TaskSwitchedOut(GuestThread t)
     {
-        if (_owner == t && _osq!.Count > 0)
+        if (_owner == t && (_osq!.Count > 0 || _hspin is { Count: > 0 }))
             NotifySpinners();
     }
 
@@ -512,6 +551,8 @@ public sealed partial class GuestRwSem : IOwnerSpin
     public bool TryAcquire(Vcpu vcpu, long token)
     {
         var cpu = (GuestCpu)vcpu.Guest;
+        if (_v53)
+            return TryAcquire53(cpu);
         if (Step(cpu) == SpinStep.KeepSpinning)
             return false;
         Leave(cpu);

@@ -31,6 +31,26 @@ public sealed class RwSemWaiter
 
     /// <summary>4.19: a reader's <c>waiter.task</c> was cleared by <c>__rwsem_mark_wake</c> (the read lock is its own).</summary>
     internal bool Granted;
+
+    /// <summary>5.3: <c>waiter.timeout</c>, in jiffies (<c>jiffies + RWSEM_WAIT_TIMEOUT</c> when it queued).</summary>
+    internal long Timeout;
+
+    /// <summary>5.3: a reader's RWSEM_READER_BIAS from the failed fast path is still in the count (it did not spin).</summary>
+    internal bool BiasHeld;
+
+    /// <summary>5.3: <c>waiter.last_rowner</c>: the reader task in the owner field at slowpath entry (null if not reader-owned), and its RWSEM_RD_NONSPINNABLE bit.</summary>
+    internal GuestThread? LastRowner;
+    internal bool LastRdNonspinnable;
+
+    /// <summary>5.3: the writer's <c>disable_rspin</c> (nonspinnable bits seen after its spin failed) and <c>wstate</c>.</summary>
+    internal bool DisableRspin;
+    internal byte WState;
+
+    /// <summary>6.1: <c>waiter.handoff_set</c> (this waiter, first in the list, is the one the hand-off bit is for).</summary>
+    internal bool HandoffSet;
+
+    /// <summary>5.3: what the next owner spin of this task is (writer or reader <c>rwsem_optimistic_spin</c>, or the hand-off writer's <c>rwsem_spin_on_owner</c>).</summary>
+    internal byte SpinMode;
 }
 
 /// <summary>
@@ -63,9 +83,11 @@ public sealed partial class GuestRwSem : IGuestCallback
         Name = name;
         // 2.6.39: rwsem_down_failed_common takes it with spin_lock_irq, rwsem_wake with spin_lock_irqsave.
         WaitLock = kernel.NewLock(name + ".wait_lock", LockIrq.IrqSave);
-        if (kernel.Settings.RwSem == RwSemAlgorithm.Xadd419)
+        if (kernel.Settings.RwSem is RwSemAlgorithm.Xadd419 or RwSemAlgorithm.Rwsem53 or RwSemAlgorithm.Rwsem61)
         {
-            _xadd419 = true;
+            _xadd419 = kernel.Settings.RwSem == RwSemAlgorithm.Xadd419;
+            _v53 = !_xadd419;
+            _v61 = kernel.Settings.RwSem == RwSemAlgorithm.Rwsem61;
             _osq = new List<GuestCpu>(kernel.Cpus.Length);
             kernel.RegisterRwSem(this);
         }
@@ -105,6 +127,11 @@ public sealed partial class GuestRwSem : IGuestCallback
         if (_xadd419)
         {
             Run419(thread, sink, code, atomic);
+            return;
+        }
+        if (_v53)
+        {
+            Run53(thread, sink, code, atomic);
             return;
         }
         switch (code)

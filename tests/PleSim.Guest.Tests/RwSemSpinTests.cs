@@ -183,7 +183,7 @@ public class RwSemSpinTests
     }
 }
 
-/// <summary>Which guest kernel preset runs which rw_semaphore (decision 0050).</summary>
+/// <summary>Which guest kernel preset runs which rw_semaphore (decisions 0050, 0057).</summary>
 public class RwSemPresetTests
 {
     [Theory]
@@ -192,8 +192,9 @@ public class RwSemPresetTests
     [InlineData("3.12", RwSemAlgorithm.Lib2639)]
     [InlineData("4.2", RwSemAlgorithm.Xadd419)]
     [InlineData("4.16", RwSemAlgorithm.Xadd419)]
-    [InlineData("5.10", RwSemAlgorithm.Xadd419)]
-    [InlineData("6.1", RwSemAlgorithm.Xadd419)]
-    public void The_kernel_preset_selects_the_4_19_rwsem_from_4_2(string version, RwSemAlgorithm expected) =>
+    [InlineData("5.3", RwSemAlgorithm.Rwsem53)]
+    [InlineData("5.10", RwSemAlgorithm.Rwsem53)]
+    [InlineData("6.1", RwSemAlgorithm.Rwsem61)]
+    public void The_kernel_preset_selects_the_rwsem_its_version_ran(string version, RwSemAlgorithm expected) =>
         Assert.Equal(expected, GuestKernelPresets.Apply(new GuestSettings(), version).RwSem);
 }

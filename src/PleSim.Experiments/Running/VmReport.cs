@@ -312,6 +312,20 @@ internal static class VmReport
                 result.AddMetric(p + "rwsem_spin_give_ups_vcpu_preempted_per_second", D("rwsem.spin_give_ups_vcpu_preempted") / seconds);
                 result.AddMetric(p + "rwsem_writer_sleeps_per_second", D("rwsem.writer_sleeps") / seconds);
                 result.AddMetric(p + "rwsem_writer_retries_lost_per_second", D("rwsem.writer_retries_lost") / seconds);
+                if (vm.Kernel.RwSems[0].Rwsem53)
+                {
+                    // 5.3 / 6.1 rw_semaphores (guest.rwsem: "5.3" / "6.1", decision 0057): reader spinning (5.3) or stealing (6.1), nonspinnable bits, hand-off.
+                    result.AddMetric(p + "rwsem_reader_spins_per_second", D("rwsem.reader_spins") / seconds);
+                    result.AddMetric(p + "rwsem_reader_spin_acquisitions_per_second", D("rwsem.reader_spin_acquisitions") / seconds);
+                    result.AddMetric(p + "rwsem_reader_phase_trylocks_per_second", D("rwsem.reader_phase_trylocks") / seconds);
+                    result.AddMetric(p + "rwsem_spin_skipped_nonspinnable_per_second", D("rwsem.spin_skipped_nonspinnable") / seconds);
+                    result.AddMetric(p + "rwsem_spin_skipped_owner_not_running_per_second", D("rwsem.spin_skipped_owner_not_running") / seconds);
+                    result.AddMetric(p + "rwsem_spin_reader_owned_timeouts_per_second", D("rwsem.spin_reader_owned_timeouts") / seconds);
+                    result.AddMetric(p + "rwsem_handoffs_set_by_reader_per_second", D("rwsem.handoffs_set_by_reader") / seconds);
+                    result.AddMetric(p + "rwsem_handoffs_set_by_writer_per_second", D("rwsem.handoffs_set_by_writer") / seconds);
+                    result.AddMetric(p + "rwsem_handoff_spins_per_second", D("rwsem.handoff_spins") / seconds);
+                    result.AddMetric(p + "rwsem_reader_steals_per_second", D("rwsem.reader_steals") / seconds);
+                }
             }
             if (vm.Kernel.Futexes.Count > 0)
             {

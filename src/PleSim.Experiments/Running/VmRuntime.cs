@@ -367,6 +367,20 @@ public sealed class VmRuntime : IDisposable
             Add("rwsem.spin_give_ups_vcpu_preempted", r.SpinGiveUpsVcpuPreempted);
             Add("rwsem.writer_sleeps", r.WriterSleeps);
             Add("rwsem.writer_retries_lost", r.WriterRetriesLost);
+            if (r.Rwsem53)
+            {
+                // 5.3 and 6.1 rw_semaphores (guest.rwsem: "5.3" / "6.1", decision 0057): reader spinning or stealing, the hand-off bit.
+                Add("rwsem.reader_spins", r.ReaderSpins);
+                Add("rwsem.reader_spin_acquisitions", r.ReaderSpinAcquisitions);
+                Add("rwsem.reader_phase_trylocks", r.ReaderPhaseTrylocks);
+                Add("rwsem.spin_skipped_nonspinnable", r.SpinSkippedNonspinnable);
+                Add("rwsem.spin_skipped_owner_not_running", r.SpinSkippedOwnerNotRunning);
+                Add("rwsem.spin_reader_owned_timeouts", r.SpinReaderOwnedTimeouts);
+                Add("rwsem.handoffs_set_by_reader", r.HandoffsSetByReader);
+                Add("rwsem.handoffs_set_by_writer", r.HandoffsSetByWriter);
+                Add("rwsem.handoff_spins", r.HandoffSpins);
+                Add("rwsem.reader_steals", r.ReaderSteals);
+            }
         }
         foreach (var f in Kernel.Futexes)
         {

@@ -44,6 +44,15 @@ internal static partial class SystemSections
         return settings;
     }
 
+    /// <summary>The <c>guest.rwsem</c> value of an algorithm (decisions 0050, 0057).</summary>
+    internal static string RwSemName(RwSemAlgorithm a) => a switch
+    {
+        RwSemAlgorithm.Xadd419 => "4.19",
+        RwSemAlgorithm.Rwsem53 => "5.3",
+        RwSemAlgorithm.Rwsem61 => "6.1",
+        _ => "2.6.39",
+    };
+
     internal static string SpinlockName(SpinlockKind k) => k switch
     {
         SpinlockKind.TestAndSet => "test-and-set",
@@ -132,7 +141,14 @@ internal static partial class SystemSections
             VcpuIsPreemptedCheck = g.Get("vcpu_is_preempted", Kinds.Bool, d.VcpuIsPreemptedCheck),
             AvailableIdleCpu = g.Get("available_idle_cpu", Kinds.Bool, d.AvailableIdleCpu),
             // guest.rwsem: the rw_semaphore algorithm (decision 0050): 2.6.39 lib/rwsem.c or 4.19 rwsem-xadd.c.
-            RwSem = g.Get("rwsem", Kinds.Choice("2.6.39", "4.19"), d.RwSem == RwSemAlgorithm.Xadd419 ? "4.19" : "2.6.39") == "4.19" ? RwSemAlgorithm.Xadd419 : RwSemAlgorithm.Lib2639,
+            // "5.3" / "6.1": kernel/locking/rwsem.c as 5.3 (through 5.10) and 6.1 have it (decision 0057).
+            RwSem = g.Get("rwsem", Kinds.Choice("2.6.39", "4.19", "5.3", "6.1"), RwSemName(d.RwSem)) switch
+            {
+                "4.19" => RwSemAlgorithm.Xadd419,
+                "5.3" => RwSemAlgorithm.Rwsem53,
+                "6.1" => RwSemAlgorithm.Rwsem61,
+                _ => RwSemAlgorithm.Lib2639,
+            },
             Latency = g.Get("latency", gran, d.Latency),
             MinGranularity = g.Get("min_granularity", gran, d.MinGranularity),
             WakeupGranularity = g.Get("wakeup_granularity", gran, d.WakeupGranularity),
