@@ -232,6 +232,91 @@ public sealed partial class GuestCpu : IGuestCpu
     /// <summary>SPIN_THRESHOLD PAUSE loops in time (each loop as long as KVM's PAUSE-loop model says).</summary>
     private long SpinThresholdNs => _k.Kvm.Tsc.ToDuration(new TscCycles(S.SpinThresholdLoops * _k.Kvm.Settings.PauseLoopCycles)).Ns;
 
+    /// <summary><c>PV_PREV_CHECK_MASK</c> (qspinlock_paravirt.h, 4.5+): <c>pv_wait_node</c> reads its predecessor's state on the loops whose count has these bits clear.</summary>
+    internal const int PvPrevCheckMask = 0xff;
+
+    private long _pvLoopsLeft; // pv_wait_node's loop counter: SPIN_THRESHOLD loops of this round not yet spun (0: none pending; only with wait-early)
+    private bool _pvEarly;     // the slow path about to be entered comes from pv_wait_early
+
+    /// <summary>
+    /// A PV lock waiter starts a round of SPIN_THRESHOLD loops (the first, or after a halt or a
+    /// re-check that found the lock still taken). With <c>pv_wait_early</c> on a PV queued lock
+    /// (decision 0058) the round is spun in pieces that end on the check iterations; otherwise in one piece.
+    /// </summary>
+    private void PvSpinStart(GuestSpinLock lk)
+    {
+        _pvEarly = false;
+        if (lk.Kind == SpinlockKind.PvQueued && S.PvQspinlockWaitEarly != PvWaitEarly.Off)
+        {
+            _pvLoopsLeft = S.SpinThresholdLoops;
+            PvNodeSpin(lk, continuing: false);
+            return;
+        }
+        _pvLoopsLeft = 0;
+        Vcpu.Spin(lk, _spinToken, lk.UserSpace, SpinThresholdNs);
+    }
+
+    /// <summary>
+    /// 4.5+ <c>pv_wait_node</c> (qspinlock_paravirt.h): the loop counts down from SPIN_THRESHOLD and,
+    /// on every count with the low <see cref="PvPrevCheckMask"/> bits clear (the first count
+    /// included), asks <c>pv_wait_early</c> whether the predecessor is not running; if so the node
+    /// stops spinning and halts. Spun here as PAUSE loops up to the next check; a node that became
+    /// the queue head spins the rest of the round in one piece (the head's loop has no such check).
+    /// At a spin's very start a check that fires is spun as one loop before the slow path (the real
+    /// loop breaks before its first <c>cpu_relax</c>; one PAUSE loop is the model's granularity).
+    /// </summary>
+    private void PvNodeSpin(GuestSpinLock lk, bool continuing)
+    {
+        long left = _pvLoopsLeft;
+        long chunk;
+        if (!lk.IsQueuedBehindHead(this))
+        {
+            chunk = left;
+        }
+        else if ((left & PvPrevCheckMask) == 0 && lk.PvWaitEarly(this))
+        {
+            _pvEarly = true;
+            _pvLoopsLeft = 0;
+            if (continuing)
+            {
+                PvEnterSlowpath(lk);
+                return;
+            }
+            chunk = left = 1;
+        }
+        else
+        {
+            chunk = (left & PvPrevCheckMask) == 0 ? Math.Min(PvPrevCheckMask + 1, left) : left & PvPrevCheckMask;
+        }
+        _pvLoopsLeft = left - chunk;
+        long ns = Math.Max(1, _k.Kvm.Tsc.ToDuration(new TscCycles(chunk * _k.Kvm.Settings.PauseLoopCycles)).Ns);
+        if (continuing)
+            Vcpu.ContinueSpin(lk, _spinToken, lk.UserSpace, ns);
+        else
+            Vcpu.Spin(lk, _spinToken, lk.UserSpace, ns);
+    }
+
+    /// <summary>
+    /// The PV slow path after a round of loops (or a <c>pv_wait_early</c>): register, re-check, and
+    /// halt if the lock is still not ours; otherwise spin a new round.
+    /// </summary>
+    private void PvEnterSlowpath(GuestSpinLock lk)
+    {
+        bool early = _pvEarly;
+        _pvEarly = false;
+        if (lk.EnterSlowpath(this, _spinToken))
+        {
+            if (early)
+                lk.PvWaitEarlies++;
+            _pvHalting = true;
+            Vcpu.Halt();
+        }
+        else
+        {
+            PvSpinStart(lk);
+        }
+    }
+
     public override string ToString() => $"{_k.Name}/cpu{Index}";
 
     // ------------------------------------------------------------------ IGuestCpu
@@ -258,7 +343,7 @@ public sealed partial class GuestCpu : IGuestCpu
             if (_spinningOn.Kind == SpinlockKind.Plugin)
                 PluginLockWait(continuing: false);
             else
-                Vcpu.Spin(_spinningOn, _spinToken, _spinningOn.UserSpace, SpinThresholdNs);
+                PvSpinStart(_spinningOn);
             return;
         }
         if (_spinningOn is { Kind: SpinlockKind.Plugin } && Vcpu.SpinTimedOut)
@@ -293,15 +378,13 @@ public sealed partial class GuestCpu : IGuestCpu
             // SPIN_THRESHOLD loops without the lock: the PV slow path. The halt keeps the interrupt
             // flag the waiter had (kvm_lock_spinning: halt() if the saved flags had IF clear — an
             // irqsave lock — else safe_halt(), which takes interrupts while halted).
-            if (_spinningOn.EnterSlowpath(this, _spinToken))
+            if (_pvLoopsLeft > 0)
             {
-                _pvHalting = true;
-                Vcpu.Halt();
+                // pv_wait_node between two pv_wait_early checks (decision 0058): the loop goes on.
+                PvNodeSpin(_spinningOn, continuing: true);
+                return;
             }
-            else
-            {
-                Vcpu.Spin(_spinningOn, _spinToken, _spinningOn.UserSpace, SpinThresholdNs);
-            }
+            PvEnterSlowpath(_spinningOn);
             return;
         }
         if (_mutexSpinning is { } sm)
@@ -425,7 +508,15 @@ public sealed partial class GuestCpu : IGuestCpu
                     }
                     else
                     {
-                        Vcpu.Spin(op.Lock, token, op.Lock.UserSpace, op.Lock.IsPv ? SpinThresholdNs : op.Lock.SpinLimitNs(this));
+                        if (op.Lock.IsPv)
+                        {
+                            PvSpinStart(op.Lock);
+                        }
+                        else
+                        {
+                            _pvLoopsLeft = 0;
+                            Vcpu.Spin(op.Lock, token, op.Lock.UserSpace, op.Lock.SpinLimitNs(this));
+                        }
                     }
                 }
                 return true;

@@ -257,14 +257,21 @@ public sealed class GuestKernel
 
     /// <summary>
     /// <c>kvm_spinlock_init</c> (arch/x86/kernel/kvm.c): without KVM_FEATURE_PV_UNHALT from the host
-    /// (<c>kvm.pv_unhalt: false</c>) the guest leaves the native lock ops in place, so PV ticket and
-    /// PV queued locks run as plain ticket and queued locks (decision 0048).
+    /// (<c>kvm.pv_unhalt: false</c>) the guest leaves the native lock ops in place (decision 0048).
+    /// A 3.x PV ticket lock then runs as the plain ticket lock. A 4.2+ queued-lock guest runs the
+    /// native <c>queued_spin_lock_slowpath</c>, whose first step on a hypervisor is
+    /// <c>virt_spin_lock</c> (arch/x86/include/asm/qspinlock.h; 4.2's <c>virt_queued_spin_lock</c>:
+    /// cmpxchg the whole word from 0 with <c>cpu_relax</c> between tries): a test-and-set lock. From
+    /// 4.15 it is gated by <c>virt_spin_lock_key</c>, which KVM's <c>kvm_spinlock_init</c> disables only
+    /// after it found PV_UNHALT (dedicated / KVM_HINTS_REALTIME hint, one CPU, <c>nopvspin</c>) up to
+    /// 6.17; the 2025 reorder checks the REALTIME hint first — no host here gives that hint, so every
+    /// version 4.2+ without PV_UNHALT uses the test-and-set lock (decision 0058).
     /// </summary>
     private static GuestSettings KvmSpinlockInit(GuestSettings guest, KvmSettings kvm) =>
         kvm.PvUnhalt ? guest : guest.Spinlock switch
         {
             SpinlockKind.PvTicket => guest with { Spinlock = SpinlockKind.Ticket },
-            SpinlockKind.PvQueued => guest with { Spinlock = SpinlockKind.Queued },
+            SpinlockKind.PvQueued => guest with { Spinlock = SpinlockKind.TestAndSet },
             _ => guest,
         };
 

@@ -35,6 +35,17 @@ public static class GuestKernelPresets
         _ => throw new ArgumentOutOfRangeException(nameof(version), version, "unknown guest kernel version"),
     } with
     {
+        // The PV queued spinlock's version (decision 0058): 4.2-4.4 neither steal nor wait early;
+        // 4.5 added both (1c4941fd53af, cd0272fab785); the steal became 4.15's hybrid unfair trylock
+        // loop (not modelled: one attempt, as 4.5); pv_wait_early also read vcpu_is_preempted from
+        // 4.11 (75437bb304b2) until the revert merged for 5.4.
+        PvQspinlockSteal = Array.IndexOf(Versions, version) >= Array.IndexOf(Versions, "4.16"),
+        PvQspinlockWaitEarly = version switch
+        {
+            "4.2" => PvWaitEarly.Off,
+            "4.16" or "5.3" => PvWaitEarly.HaltedOrPreempted,
+            _ => PvWaitEarly.Halted,
+        },
         // select_idle_sibling's available_idle_cpu (vcpu_is_preempted), read in v4.19; commit
         // 943d355d7fee came after 4.16 was released.
         AvailableIdleCpu = Array.IndexOf(Versions, version) >= Array.IndexOf(Versions, "5.3"),

@@ -30,8 +30,10 @@ public enum SpinlockKind
     /// <summary>
     /// Paravirtual queued spinlock (kernel/locking/qspinlock_paravirt.h): queued waiters spin
     /// SPIN_THRESHOLD loops then <c>pv_wait</c> (halt); the head, too, halts after SPIN_THRESHOLD with
-    /// the lock hashed, and the unlocker <c>pv_kick</c>s it; a newcomer takes a free lock even with a
-    /// queue (PV lock stealing, 4.6+).
+    /// the lock hashed, and the unlocker <c>pv_kick</c>s it. Per version (decision 0058): from 4.5 a
+    /// newcomer takes a free lock ahead of the queue unless the queue head is actively spinning (the
+    /// pending bit; <see cref="GuestSettings.PvQspinlockSteal"/>), and a queued node halts early when its
+    /// predecessor is not running (<see cref="GuestSettings.PvQspinlockWaitEarly"/>).
     /// </summary>
     PvQueued,
 
@@ -156,6 +158,21 @@ public sealed record GuestSettings
     public int SpinThresholdLoops { get; init; } = 1 << 15;
 
     /// <summary>
+    /// <c>guest.pv_qspinlock_steal</c> (<see cref="SpinlockKind.PvQueued"/> only; decision 0058): a
+    /// waiter entering the PV slow path takes the lock once, ahead of the queue, when neither the
+    /// locked nor the pending byte is set (<c>pv_queued_spin_steal_lock</c>, commit 1c4941fd53af, 4.5);
+    /// the queue head sets pending while it actively spins, which forbids it. False (4.2-4.4): only
+    /// the fast path's cmpxchg on a wholly zero lock word (no queue) takes a lock, as the native lock.
+    /// </summary>
+    public bool PvQspinlockSteal { get; init; } = true;
+
+    /// <summary>
+    /// <c>guest.pv_qspinlock_wait_early</c> (<see cref="SpinlockKind.PvQueued"/> only; decision 0058):
+    /// <c>pv_wait_node</c>'s queue-node adaptive spinning (<c>pv_wait_early</c>, commit cd0272fab785, 4.5).
+    /// </summary>
+    public PvWaitEarly PvQspinlockWaitEarly { get; init; } = PvWaitEarly.Halted;
+
+    /// <summary>
     /// The preemptable ticket lock's TIMEOUT_UNIT: PAUSE loops of timeout per ticket ahead of the
     /// waiter (pmtlock v1.0, the version of the VEE 2013 paper: <c>#define TIMEOUT_UNIT (1&lt;&lt;14)</c>;
     /// v2.0 keeps 2^14 as <c>pmtlock_timeout_shift = 14</c>). Only <see cref="SpinlockKind.PreemptableTicket"/> reads it.
@@ -275,4 +292,20 @@ public sealed record GuestSettings
     public GuestCosts Costs { get; init; } = new();
 
     public SimDuration TickPeriod => new(1_000_000_000L / Hz);
+}
+
+/// <summary>
+/// What a queued (non-head) PV queued-spinlock waiter checks every <c>PV_PREV_CHECK_MASK</c> + 1
+/// loops of <c>pv_wait_node</c>, halting at once if it holds (kernel/locking/qspinlock_paravirt.h).
+/// </summary>
+public enum PvWaitEarly
+{
+    /// <summary>4.2-4.4: no early wait; the node spins SPIN_THRESHOLD loops before it halts.</summary>
+    Off,
+
+    /// <summary>4.5-4.10 and 5.4 on: the predecessor's node state is not <c>vcpu_running</c> (it halted in <c>pv_wait</c>).</summary>
+    Halted,
+
+    /// <summary>4.11-5.3 (commit 75437bb304b2, reverted for 5.4): that, or <c>vcpu_is_preempted(prev->cpu)</c>.</summary>
+    HaltedOrPreempted,
 }

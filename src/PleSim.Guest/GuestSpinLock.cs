@@ -107,6 +107,31 @@ public sealed class GuestSpinLock : ISpinTarget
     /// <summary>Newcomers that took a free PV queued lock ahead of its queue (lock stealing).</summary>
     public long Steals;
 
+    /// <summary>PV queued lock: queued nodes that halted before SPIN_THRESHOLD because their predecessor was not running (<c>pv_wait_early</c>; qstat pv_wait_early).</summary>
+    public long PvWaitEarlies;
+
+    /// <summary>
+    /// <c>pv_wait_early</c> (qspinlock_paravirt.h, 4.5+) for <paramref name="cpu"/>'s node, read on a
+    /// check iteration: true when it is queued behind another node (not the queue head: the head waits
+    /// in <c>pv_wait_head_or_lock</c>, which has no early wait) whose state is not <c>vcpu_running</c>
+    /// — halted in <c>pv_wait</c>, i.e. in the slow path here — or, with
+    /// <see cref="PvWaitEarly.HaltedOrPreempted"/> (4.11-5.3), whose VCPU the steal-time flag marks preempted.
+    /// </summary>
+    internal bool PvWaitEarly(GuestCpu cpu)
+    {
+        var mode = _kernel.Settings.PvQspinlockWaitEarly;
+        if (Kind != SpinlockKind.PvQueued || mode == Guest.PvWaitEarly.Off)
+            return false;
+        int i = IndexOf(cpu.Vcpu);
+        if (i <= 0)
+            return false; // the queue head, or not waiting
+        var prev = _waiters[i - 1];
+        return prev.Slowpath || (mode == Guest.PvWaitEarly.HaltedOrPreempted && GuestCpu.VcpuIsPreempted(prev.Cpu));
+    }
+
+    /// <summary>Whether <paramref name="cpu"/> waits on this PV queued lock behind the queue head (its spin is <c>pv_wait_node</c>'s).</summary>
+    internal bool IsQueuedBehindHead(GuestCpu cpu) => Kind == SpinlockKind.PvQueued && IndexOf(cpu.Vcpu) > 0;
+
     /// <summary>
     /// Preemptable ticket lock (decision 0046): waiters whose timeout ran out before the head reached
     /// their ticket (they left the preemptable loop for the lock word), and acquisitions out of ticket
@@ -296,10 +321,14 @@ public sealed class GuestSpinLock : ISpinTarget
         }
         else if (Kind == SpinlockKind.PvQueued)
         {
-            // PV: the slow path's trylock steals a free lock even when a queue exists
-            // (pv_queued_spin_steal_lock / pv_hybrid_queued_unfair_trylock, 4.6+).
+            // 4.5+ (commit 1c4941fd53af, pv_queued_spin_steal_lock): entering the PV slow path, one
+            // trylock that succeeds when neither the locked nor the pending byte is set, even with a
+            // queue. The queue head sets pending while it spins in pv_wait_head_or_lock and clears it
+            // before it halts: stealing is possible only while the head is halted (or not yet back on
+            // its CPU after the kick). A head whose VCPU is preempted mid-spin keeps pending set.
+            // 4.2-4.4: only a wholly zero lock word (no tail) is taken, as the native lock.
             token = _tail++;
-            if (!_locked)
+            if (!_locked && (_waiters.Count == 0 || (_kernel.Settings.PvQspinlockSteal && _waiters[0].Slowpath)))
             {
                 if (_waiters.Count > 0)
                     Steals++;

@@ -48,11 +48,11 @@ public class DbenchScenarioTests
     [Theory]
     [InlineData("pv-ticket", true, Guest.SpinlockKind.PvTicket)]
     [InlineData("pv-ticket", false, Guest.SpinlockKind.Ticket)]
-    [InlineData("pv-qspinlock", false, Guest.SpinlockKind.Queued)]
+    [InlineData("pv-qspinlock", false, Guest.SpinlockKind.TestAndSet)] // 4.2+ virt_spin_lock (decision 0058)
     [InlineData("ticket", true, Guest.SpinlockKind.Ticket)]
     public void Without_pv_unhalt_the_guests_pv_locks_stay_native(string spinlock, bool pvUnhalt, Guest.SpinlockKind expected)
     {
-        // kvm_spinlock_init returns early when KVM does not offer KVM_FEATURE_PV_UNHALT.
+        // kvm_spinlock_init returns early when KVM does not offer KVM_FEATURE_PV_UNHALT (a queued-lock guest then runs virt_spin_lock).
         var model = new SystemRun(Load($"vms[0].guest.spinlock={spinlock}", $"kvm.pv_unhalt={(pvUnhalt ? "true" : "false")}"), 1);
         var locks = model.Vms[0].Kernel.Locks;
         Assert.NotEmpty(locks);

@@ -64,6 +64,13 @@ internal static partial class SystemSections
         _ => "ticket",
     };
 
+    private static string WaitEarlyName(PvWaitEarly w) => w switch
+    {
+        PvWaitEarly.Off => "off",
+        PvWaitEarly.HaltedOrPreempted => "halted-or-preempted",
+        _ => "halted",
+    };
+
     private static GuestSettings ReadGuest(MapReader g, PleSim.Hypervisor.KvmSettings kvm)
     {
         var d = new GuestSettings();
@@ -116,6 +123,14 @@ internal static partial class SystemSections
             },
             SpinlockPlugin = spinlock.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? spinlock[PleSim.Hypervisor.PluginRegistry.Prefix.Length..] : null,
             SpinThresholdLoops = g.Get("spin_threshold", Kinds.Int(1, 1 << 24), d.SpinThresholdLoops),
+            // The PV queued spinlock's lock stealing and pv_wait_early (decision 0058; guest.kernel sets both per version).
+            PvQspinlockSteal = g.Get("pv_qspinlock_steal", Kinds.Bool, d.PvQspinlockSteal),
+            PvQspinlockWaitEarly = g.Get("pv_qspinlock_wait_early", Kinds.Choice("off", "halted", "halted-or-preempted"), WaitEarlyName(d.PvQspinlockWaitEarly)) switch
+            {
+                "off" => PvWaitEarly.Off,
+                "halted-or-preempted" => PvWaitEarly.HaltedOrPreempted,
+                _ => PvWaitEarly.Halted,
+            },
             // pmtlock's TIMEOUT_UNIT (loops per ticket ahead; v1.0 of the VEE 2013 paper: 1 << 14).
             PmtlockTimeoutUnit = g.Get("pmtlock_timeout_unit", Kinds.Int(1, 1 << 24), d.PmtlockTimeoutUnit),
             // s390 spin_retry (arch/s390/lib/spinlock.c, 6.17: 1000) and the s390 wait loop's pass in
