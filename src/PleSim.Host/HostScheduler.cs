@@ -32,6 +32,7 @@ public sealed partial class HostScheduler
     private readonly RandomStream?[] _tickJitter;
     private bool _checkPlacement;
     private readonly bool _eevdf;
+    private readonly bool _pelt;
 
     /// <summary>The effective (CPU-scaled) granularities.</summary>
     public EffectiveTunables Tun { get; }
@@ -43,6 +44,9 @@ public sealed partial class HostScheduler
         _tunables = tunables ?? new SchedTunables();
         _features = features ?? new SchedFeatures();
         _eevdf = _features.Class.IsEevdf();
+        _pelt = _features.Pelt;
+        if (_pelt && !_eevdf)
+            throw new ArgumentException("PELT load tracking (decision 0056) is modelled for the EEVDF hosts only", nameof(features));
         int n = topology.NrCpus;
         Tun = EffectiveTunables.For(_tunables, n);
         Rqs = new RunQueue[n];
@@ -143,9 +147,16 @@ public sealed partial class HostScheduler
                 CfsRq = parentSe?.MyQ ?? rq.Cfs,
             };
             se.Load.Set(0);
+            if (_pelt)
+                InitGroupEntityPelt(se); // 6.x: weight NICE_0_LOAD, attached with empty sums
             tg.Se[cpu] = se;
         }
         _groups.Add(tg);
+        if (_pelt)
+        {
+            for (int cpu = 0; cpu < NrCpus; cpu++)
+                Rqs[cpu].LeafCfsRqs.EnsureCapacity(_groups.Count);
+        }
         return tg;
     }
 
@@ -210,6 +221,9 @@ public sealed partial class HostScheduler
             {
                 p.Se.NrMigrations++;
                 Observer?.Migrate(p, p.Cpu, newCpu, cause);
+                // migrate_task_rq_fair (6.6); wake_up_new_task places with __set_task_cpu, which does not call it.
+                if (_pelt && cause != MigrationCause.Fork)
+                    MigrateTaskRqPelt(p);
             }
         }
         SetTaskRq(p, newCpu);
@@ -247,7 +261,7 @@ public sealed partial class HostScheduler
 
     private void MoveQueuedTask(HostTask p, RunQueue src, int dest, int callerCpu)
     {
-        DeactivateTask(src, p, DequeueFlags.None);
+        DeactivateTask(src, p, DequeueFlags.Migrating);
         SetTaskCpu(p, dest, MigrationCause.Affinity);
         var rq = Rqs[dest];
         ActivateTask(rq, p, EnqueueFlags.None);

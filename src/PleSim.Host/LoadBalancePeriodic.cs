@@ -110,7 +110,10 @@ public sealed partial class HostScheduler
         thisRq.IdleStamp = _sim.Now.Ns;
         if (thisRq.AvgIdle < _tunables.MigrationCostNs.Ns)
             return;
-        UpdateShares(thisCpu);
+        if (_pelt)
+            UpdateBlockedAverages(thisCpu); // newidle_balance (6.6)
+        else
+            UpdateShares(thisCpu);
         bool pulled = false;
         foreach (var sd in thisRq.Domains)
         {
@@ -141,7 +144,10 @@ public sealed partial class HostScheduler
         var rq = Rqs[cpu];
         long nextBalance = Jiffies + (60L * _tunables.Hz);
         bool updateNextBalance = false;
-        UpdateShares(cpu);
+        if (_pelt)
+            UpdateBlockedAverages(cpu); // run_rebalance_domains / _nohz_idle_balance (6.6)
+        else
+            UpdateShares(cpu);
         foreach (var sd in rq.Domains)
         {
             if (!sd.Has(SdFlags.LoadBalance))

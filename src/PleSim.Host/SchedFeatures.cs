@@ -68,6 +68,14 @@ public sealed record SchedFeatures
     /// </summary>
     public bool VcpuDebooster { get; init; }
 
+    /// <summary>
+    /// Load tracking and group shares of 6.x (<c>host.load_tracking: pelt-6.6</c>; decision 0056):
+    /// PELT (kernel/sched/pelt.c and fair.c at v6.6) with <c>calc_group_shares</c> and
+    /// <c>update_blocked_averages</c>, instead of 2.6.39's <c>update_cfs_load</c>/<c>update_cfs_shares</c>.
+    /// EEVDF only; PleSim's own switch, not a sched_feat flag.
+    /// </summary>
+    public bool Pelt { get; init; }
+
     /// <summary>The names accepted in scenario files (kernel spelling).</summary>
     public static readonly string[] Names =
     [

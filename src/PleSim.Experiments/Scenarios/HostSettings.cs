@@ -11,6 +11,15 @@ public sealed record HostSettings
     public int ThreadsPerCore { get; init; } = 1;
     public long TscMhz { get; init; } = 2900;
     public string Scheduler { get; init; } = "cfs-2.6.39";
+
+    /// <summary>
+    /// <c>host.load_tracking</c> (decision 0056): 2.6.39's update_cfs_load/update_cfs_shares, or
+    /// PELT with calc_group_shares as fair.c has them at v6.6 (EEVDF hosts only; their default).
+    /// </summary>
+    public string LoadTracking { get; init; } = "2.6.39";
+
+    /// <summary>The values of <c>host.load_tracking</c>.</summary>
+    public static readonly string[] LoadTrackings = ["2.6.39", "pelt-6.6"];
     public SchedTunables Sched { get; init; } = new();
     public SchedFeatures Features { get; init; } = new();
     public IReadOnlyList<CgroupSettings> Cgroups { get; init; } = [];

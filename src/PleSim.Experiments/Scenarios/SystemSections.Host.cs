@@ -32,6 +32,12 @@ internal static partial class SystemSections
         // Decision 0052: part 1 (the vCPU debooster) of Wanpeng Li's unmerged series (v2, 2025-12-19).
         bool debooster = r.Get("yield_to_debooster", Kinds.Bool, false);
         settings = settings with { Features = features with { Class = HostSettings.ClassOf(settings.Scheduler), VcpuDebooster = debooster } };
+        // Decision 0056: load tracking and group shares by kernel version (PELT of 6.6 on the EEVDF hosts).
+        bool eevdf = settings.Features.Class.IsEevdf();
+        var tracking = r.Get("load_tracking", Kinds.Choice(HostSettings.LoadTrackings), eevdf ? "pelt-6.6" : "2.6.39");
+        if (tracking == "pelt-6.6" && !eevdf && !r.Failed("scheduler"))
+            r.Error("load_tracking", $"PELT load tracking (pelt-6.6) is modelled with the EEVDF classes only: it needs host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
+        settings = settings with { LoadTracking = tracking, Features = settings.Features with { Pelt = tracking == "pelt-6.6" && eevdf } };
         if (debooster && !r.Failed("scheduler") && !settings.Features.Class.IsEevdf())
             r.Error("yield_to_debooster", $"the vCPU debooster patches EEVDF's yield_to_task_fair (deadline, base slice; the series is based on 6.19-rc1): it needs host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
         var cgroups = r.List("cgroups", (c, _) =>
