@@ -528,6 +528,12 @@ public sealed partial class HostScheduler
             cfsRq = se.MyQ!;
         }
         while (cfsRq is not null);
+        if (_lb66 && se.Task is { } p)
+        {
+            // "Move the next running task to the front of the list, so our cfs_tasks list becomes MRU one."
+            rq.CfsTasks.Remove(p);
+            rq.CfsTasks.Insert(0, p);
+        }
         return se.Task;
     }
 

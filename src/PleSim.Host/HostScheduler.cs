@@ -33,6 +33,7 @@ public sealed partial class HostScheduler
     private bool _checkPlacement;
     private readonly bool _eevdf;
     private readonly bool _pelt;
+    private readonly bool _lb66;
 
     /// <summary>The effective (CPU-scaled) granularities.</summary>
     public EffectiveTunables Tun { get; }
@@ -47,6 +48,9 @@ public sealed partial class HostScheduler
         _pelt = _features.Pelt;
         if (_pelt && !_eevdf)
             throw new ArgumentException("PELT load tracking (decision 0056) is modelled for the EEVDF hosts only", nameof(features));
+        _lb66 = _features.LoadBalance66;
+        if (_lb66 && !_pelt)
+            throw new ArgumentException("the 6.6 load balancer (decision 0056) needs PELT load tracking", nameof(features));
         int n = topology.NrCpus;
         Tun = EffectiveTunables.For(_tunables, n);
         Rqs = new RunQueue[n];
@@ -176,6 +180,11 @@ public sealed partial class HostScheduler
         {
             foreach (var q in g.CfsRq)
                 q?.Reserve(_tasks.Count);
+        }
+        if (_lb66)
+        {
+            foreach (var rq in Rqs)
+                rq.CfsTasks.EnsureCapacity(_tasks.Count);
         }
         return t;
     }

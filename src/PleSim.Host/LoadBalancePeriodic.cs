@@ -26,6 +26,8 @@ public sealed partial class HostScheduler
     /// </summary>
     private bool LoadBalance(int thisCpu, SchedDomain sd, CpuIdleType idle, out bool balance, int balancingCpu)
     {
+        if (_lb66)
+            return LoadBalance66(thisCpu, sd, idle, out balance, balancingCpu);
         var thisRq = Rqs[thisCpu];
         var cpus = Topology.AllMask;
         bool allPinned = false, activeBalance = false, ldMoved = false;
@@ -108,8 +110,18 @@ public sealed partial class HostScheduler
     {
         long nextBalance = Jiffies + _tunables.Hz;
         thisRq.IdleStamp = _sim.Now.Ns;
-        if (thisRq.AvgIdle < _tunables.MigrationCostNs.Ns)
+        if (_lb66)
+        {
+            // newidle_balance (6.6): skipped while no CPU has a second task (rd->overload); the
+            // avg_idle < max_newidle_lb_cost test never holds here, as PleSim charges balancing no
+            // CPU time (max_newidle_lb_cost stays 0; decision 0056).
+            if (!RootDomainOverloaded())
+                return;
+        }
+        else if (thisRq.AvgIdle < _tunables.MigrationCostNs.Ns)
+        {
             return;
+        }
         if (_pelt)
             UpdateBlockedAverages(thisCpu); // newidle_balance (6.6)
         else

@@ -76,6 +76,12 @@ public sealed record SchedFeatures
     /// </summary>
     public bool Pelt { get; init; }
 
+    /// <summary>
+    /// The load balancer of 6.x (<c>host.load_balance: "6.6"</c>; decision 0056): group types and
+    /// migration types on PELT loads, kernel/sched/fair.c v6.6. Needs <see cref="Pelt"/>. PleSim's own switch.
+    /// </summary>
+    public bool LoadBalance66 { get; init; }
+
     /// <summary>The names accepted in scenario files (kernel spelling).</summary>
     public static readonly string[] Names =
     [

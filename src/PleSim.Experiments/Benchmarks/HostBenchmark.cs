@@ -86,7 +86,8 @@ public static class HostBenchmark
             {
                 Scheduler = scheduler,
                 LoadTracking = HostSettings.ClassOf(scheduler).IsEevdf() ? "pelt-6.6" : "2.6.39",
-                Features = s.Host.Features with { Class = HostSettings.ClassOf(scheduler), Pelt = HostSettings.ClassOf(scheduler).IsEevdf() },
+                LoadBalance = HostSettings.ClassOf(scheduler).IsEevdf() ? "6.6" : "2.6.39",
+                Features = s.Host.Features with { Class = HostSettings.ClassOf(scheduler), Pelt = HostSettings.ClassOf(scheduler).IsEevdf(), LoadBalance66 = HostSettings.ClassOf(scheduler).IsEevdf() },
             },
         };
 

@@ -18,6 +18,15 @@ public sealed record HostSettings
     /// </summary>
     public string LoadTracking { get; init; } = "2.6.39";
 
+    /// <summary>
+    /// <c>host.load_balance</c> (decision 0056): 2.6.39's load balancer, or 6.6's (group and
+    /// migration types on PELT loads; needs pelt-6.6; the EEVDF hosts' default).
+    /// </summary>
+    public string LoadBalance { get; init; } = "2.6.39";
+
+    /// <summary>The values of <c>host.load_balance</c>.</summary>
+    public static readonly string[] LoadBalancers = ["2.6.39", "6.6"];
+
     /// <summary>The values of <c>host.load_tracking</c>.</summary>
     public static readonly string[] LoadTrackings = ["2.6.39", "pelt-6.6"];
     public SchedTunables Sched { get; init; } = new();

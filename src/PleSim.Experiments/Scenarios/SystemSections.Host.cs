@@ -37,7 +37,15 @@ internal static partial class SystemSections
         var tracking = r.Get("load_tracking", Kinds.Choice(HostSettings.LoadTrackings), eevdf ? "pelt-6.6" : "2.6.39");
         if (tracking == "pelt-6.6" && !eevdf && !r.Failed("scheduler"))
             r.Error("load_tracking", $"PELT load tracking (pelt-6.6) is modelled with the EEVDF classes only: it needs host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
-        settings = settings with { LoadTracking = tracking, Features = settings.Features with { Pelt = tracking == "pelt-6.6" && eevdf } };
+        var balance = r.Get("load_balance", Kinds.Choice(HostSettings.LoadBalancers), eevdf && tracking == "pelt-6.6" ? "6.6" : "2.6.39");
+        if (balance == "6.6" && tracking != "pelt-6.6" && !r.Failed("load_tracking") && !r.Failed("scheduler"))
+            r.Error("load_balance", $"the 6.6 load balancer reads PELT loads: it needs host.load_tracking pelt-6.6 (and an eevdf-* scheduler), not '{tracking}'");
+        settings = settings with
+        {
+            LoadTracking = tracking,
+            LoadBalance = balance,
+            Features = settings.Features with { Pelt = tracking == "pelt-6.6" && eevdf, LoadBalance66 = balance == "6.6" && tracking == "pelt-6.6" && eevdf },
+        };
         if (debooster && !r.Failed("scheduler") && !settings.Features.Class.IsEevdf())
             r.Error("yield_to_debooster", $"the vCPU debooster patches EEVDF's yield_to_task_fair (deadline, base slice; the series is based on 6.19-rc1): it needs host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
         var cgroups = r.List("cgroups", (c, _) =>
