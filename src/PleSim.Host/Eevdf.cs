@@ -41,8 +41,9 @@ public enum FairClass
 /// deadlines one base slice of virtual time ahead, placement that keeps lag, deadline-based
 /// wake-up preemption, and yield as a deadline push. Method names are the kernel's in C# casing
 /// with an <c>Eevdf</c> suffix where CFS 2.6.39 has a function of the same name (Fair*.cs);
-/// docs/kernel-map.md lists them. Group entity weights still come from 2.6.39's
-/// <c>update_cfs_shares</c>, and the load balancer is 2.6.39's (decision 0024).
+/// docs/kernel-map.md lists them. Group entity weights come from PELT and 6.6's
+/// <c>calc_group_shares</c>, and the load balancer is 6.6's (Fair.Pelt.cs, LoadBalance66.cs;
+/// decision 0056), unless <c>host.load_tracking</c>/<c>host.load_balance</c> ask for 2.6.39's.
 /// </summary>
 public static class FairClasses
 {
