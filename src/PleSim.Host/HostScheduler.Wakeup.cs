@@ -66,6 +66,7 @@ public sealed partial class HostScheduler
         // sched_fork: the child starts on the parent's CPU with the parent queue's placement.
         int startCpu = p.AllowedOn(parentCpu) ? parentCpu : FirstAllowed(p);
         SetTaskCpu(p, startCpu, MigrationCause.Fork);
+        p.RecentUsedCpu = startCpu; // wake_up_new_task (6.x)
         // task_fork_fair: start from the running entity's vruntime, place_entity(initial), then
         // normalise. PleSim forks from a parent in the child's own group on parentCpu.
         var forkRq = p.Se.CfsRq;

@@ -34,6 +34,7 @@ public sealed partial class HostScheduler
     private readonly bool _eevdf;
     private readonly bool _pelt;
     private readonly bool _lb66;
+    private readonly bool _wake66;
 
     /// <summary>The effective (CPU-scaled) granularities.</summary>
     public EffectiveTunables Tun { get; }
@@ -51,6 +52,14 @@ public sealed partial class HostScheduler
         _lb66 = _features.LoadBalance66;
         if (_lb66 && !_pelt)
             throw new ArgumentException("the 6.6 load balancer (decision 0056) needs PELT load tracking", nameof(features));
+        _wake66 = _features.WakeSelect66;
+        if (_wake66 && !_lb66)
+            throw new ArgumentException("6.6 wake-up placement (decision 0056) needs the 6.6 load balancer", nameof(features));
+        if (_wake66)
+        {
+            _llcHasIdleCores = new bool[topology.NrCpus];
+            _llcNrIdleScan = new int[topology.NrCpus];
+        }
         int n = topology.NrCpus;
         Tun = EffectiveTunables.For(_tunables, n);
         Rqs = new RunQueue[n];

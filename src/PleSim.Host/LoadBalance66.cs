@@ -144,8 +144,11 @@ public sealed partial class HostScheduler
             sgs.AvgLoad = sgs.GroupLoad * Pelt.SchedCapacityScale / sgs.GroupCapacity;
     }
 
-    /// <summary><c>update_sd_pick_busiest</c> (v6.6, symmetric capacities).</summary>
-    internal static bool UpdateSdPickBusiest66(in SdLbStats66 sds, in SgLbStats66 sgs)
+    /// <summary>
+    /// <c>update_sd_pick_busiest</c> (v6.6, symmetric capacities). <paramref name="smtGroups"/>:
+    /// the level's groups are SMT cores (SD_SHARE_CPUCAPACITY in their flags).
+    /// </summary>
+    internal static bool UpdateSdPickBusiest66(in SdLbStats66 sds, in SgLbStats66 sgs, bool smtGroups = false)
     {
         ref readonly var busiest = ref sds.BusiestStat;
         if (sgs.SumHNrRunning == 0)
@@ -169,7 +172,11 @@ public sealed partial class HostScheduler
                     goto case GroupType.HasSpare;
                 goto case GroupType.FullyBusy;
             case GroupType.FullyBusy:
-                if (sgs.AvgLoad <= busiest.AvgLoad)
+                // avg_load is only computed for overloaded groups (0 here): on a tie the later
+                // group wins, except that a busiest SMT group is kept.
+                if (sgs.AvgLoad < busiest.AvgLoad)
+                    return false;
+                if (sgs.AvgLoad == busiest.AvgLoad && smtGroups)
                     return false;
                 break;
             case GroupType.HasSpare:
@@ -186,17 +193,19 @@ public sealed partial class HostScheduler
     /// <summary><c>update_sd_lb_stats</c> (v6.6): the local group's and the busiest group's statistics, and the domain totals.</summary>
     internal void UpdateSdLbStats66(ref LbEnv66 env, ref SdLbStats66 sds)
     {
+        long sumUtil = 0;
         foreach (var sg in env.Sd.Groups)
         {
             bool local = sg.Contains(env.DstCpu);
             var sgs = default(SgLbStats66);
             UpdateSgLbStats66(ref env, sg, ref sgs, local);
+            sumUtil += sgs.GroupUtil;
             if (local)
             {
                 sds.Local = sg;
                 sds.LocalStat = sgs;
             }
-            else if (UpdateSdPickBusiest66(sds, sgs))
+            else if (UpdateSdPickBusiest66(sds, sgs, GroupSharesCpuCapacity(env.Sd)))
             {
                 sds.Busiest = sg;
                 sds.BusiestStat = sgs;
@@ -207,6 +216,7 @@ public sealed partial class HostScheduler
         // The busiest group's flags are its child level's: SD_PREFER_SIBLING spreads tasks across siblings.
         if (sds.Busiest is not null)
             sds.PreferSibling = env.Sd.Child is { } c && c.Has(SdFlags.PreferSibling);
+        UpdateIdleCpuScan(env, sumUtil);
     }
 
     // ---------------------------------------------------------------- the imbalance

@@ -82,6 +82,13 @@ public sealed record SchedFeatures
     /// </summary>
     public bool LoadBalance66 { get; init; }
 
+    /// <summary>
+    /// Wake-up CPU selection of 6.x (<c>host.wake_placement: "6.6"</c>; decision 0056):
+    /// wake_affine on PELT loads, select_idle_sibling with recent_used_cpu and SIS_UTIL. Needs
+    /// <see cref="LoadBalance66"/> (the balancer updates the scan depth). PleSim's own switch.
+    /// </summary>
+    public bool WakeSelect66 { get; init; }
+
     /// <summary>The names accepted in scenario files (kernel spelling).</summary>
     public static readonly string[] Names =
     [

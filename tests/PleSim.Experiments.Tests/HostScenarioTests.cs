@@ -237,6 +237,12 @@ public class EevdfScenarioTests
         Assert.False(ScenarioLoader.LoadFile(file).Host.Features.Pelt);
         var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(file, [Override.Parse("host.load_tracking=pelt-6.6")]));
         Assert.Contains("load_tracking", e.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+        var six = ScenarioLoader.LoadFile(file, [Override.Parse("host.scheduler=eevdf-6.14")]).Host.Features;
+        Assert.True(six.LoadBalance66 && six.WakeSelect66);
+        var e2 = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(file, [Override.Parse("host.scheduler=eevdf-6.6"), Override.Parse("host.load_balance=2.6.39"), Override.Parse("host.wake_placement=6.6")]));
+        Assert.Contains("wake_placement", e2.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+        var e3 = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(file, [Override.Parse("host.scheduler=eevdf-6.6"), Override.Parse("host.load_tracking=2.6.39"), Override.Parse("host.load_balance=6.6")]));
+        Assert.Contains("load_balance", e3.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
     }
 
     [Fact]

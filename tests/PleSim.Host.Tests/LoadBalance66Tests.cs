@@ -85,6 +85,12 @@ public class LoadBalance66Tests
         lighter.AvgLoad = 1400;
         Assert.False(HostScheduler.UpdateSdPickBusiest66(sds, lighter)); // overloaded: by avg_load
         Assert.False(HostScheduler.UpdateSdPickBusiest66(sds, spare0)); // a lower type loses
+        // Fully busy groups (avg_load 0): a later one replaces the busiest, unless they are SMT cores.
+        var full = Stats(2, 2, 2048, 2040, 2048);
+        full.GroupType = GroupType.FullyBusy;
+        sds.BusiestStat = full;
+        Assert.True(HostScheduler.UpdateSdPickBusiest66(sds, full, smtGroups: false));
+        Assert.False(HostScheduler.UpdateSdPickBusiest66(sds, full, smtGroups: true));
     }
 
     // ---------------------------------------------------------------- calculate_imbalance

@@ -87,7 +87,14 @@ public static class HostBenchmark
                 Scheduler = scheduler,
                 LoadTracking = HostSettings.ClassOf(scheduler).IsEevdf() ? "pelt-6.6" : "2.6.39",
                 LoadBalance = HostSettings.ClassOf(scheduler).IsEevdf() ? "6.6" : "2.6.39",
-                Features = s.Host.Features with { Class = HostSettings.ClassOf(scheduler), Pelt = HostSettings.ClassOf(scheduler).IsEevdf(), LoadBalance66 = HostSettings.ClassOf(scheduler).IsEevdf() },
+                WakePlacement = HostSettings.ClassOf(scheduler).IsEevdf() ? "6.6" : "2.6.39",
+                Features = s.Host.Features with
+                {
+                    Class = HostSettings.ClassOf(scheduler),
+                    Pelt = HostSettings.ClassOf(scheduler).IsEevdf(),
+                    LoadBalance66 = HostSettings.ClassOf(scheduler).IsEevdf(),
+                    WakeSelect66 = HostSettings.ClassOf(scheduler).IsEevdf(),
+                },
             },
         };
 

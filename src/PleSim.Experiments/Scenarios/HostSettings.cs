@@ -24,6 +24,16 @@ public sealed record HostSettings
     /// </summary>
     public string LoadBalance { get; init; } = "2.6.39";
 
+    /// <summary>
+    /// <c>host.wake_placement</c> (decision 0056): 2.6.39's select_task_rq_fair for wake-ups, or
+    /// 6.6's (wake_affine on PELT loads, select_idle_sibling with SIS_UTIL; needs load_balance 6.6,
+    /// whose default it follows).
+    /// </summary>
+    public string WakePlacement { get; init; } = "2.6.39";
+
+    /// <summary>The values of <c>host.wake_placement</c>.</summary>
+    public static readonly string[] WakePlacements = ["2.6.39", "6.6"];
+
     /// <summary>The values of <c>host.load_balance</c>.</summary>
     public static readonly string[] LoadBalancers = ["2.6.39", "6.6"];
 

@@ -40,11 +40,16 @@ internal static partial class SystemSections
         var balance = r.Get("load_balance", Kinds.Choice(HostSettings.LoadBalancers), eevdf && tracking == "pelt-6.6" ? "6.6" : "2.6.39");
         if (balance == "6.6" && tracking != "pelt-6.6" && !r.Failed("load_tracking") && !r.Failed("scheduler"))
             r.Error("load_balance", $"the 6.6 load balancer reads PELT loads: it needs host.load_tracking pelt-6.6 (and an eevdf-* scheduler), not '{tracking}'");
+        bool lb66 = balance == "6.6" && tracking == "pelt-6.6" && eevdf;
+        var wake = r.Get("wake_placement", Kinds.Choice(HostSettings.WakePlacements), lb66 ? "6.6" : "2.6.39");
+        if (wake == "6.6" && !lb66 && !r.Failed("load_balance") && !r.Failed("load_tracking") && !r.Failed("scheduler"))
+            r.Error("wake_placement", $"6.6 wake-up placement reads PELT loads and the 6.6 balancer's SIS_UTIL scan depth: it needs host.load_balance 6.6 (with pelt-6.6 and an eevdf-* scheduler), not '{balance}'");
         settings = settings with
         {
             LoadTracking = tracking,
             LoadBalance = balance,
-            Features = settings.Features with { Pelt = tracking == "pelt-6.6" && eevdf, LoadBalance66 = balance == "6.6" && tracking == "pelt-6.6" && eevdf },
+            WakePlacement = wake,
+            Features = settings.Features with { Pelt = tracking == "pelt-6.6" && eevdf, LoadBalance66 = lb66, WakeSelect66 = wake == "6.6" && lb66 },
         };
         if (debooster && !r.Failed("scheduler") && !settings.Features.Class.IsEevdf())
             r.Error("yield_to_debooster", $"the vCPU debooster patches EEVDF's yield_to_task_fair (deadline, base slice; the series is based on 6.19-rc1): it needs host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
