@@ -6,8 +6,9 @@ namespace PleSim.Host;
 /// <c>wake_wide</c>, <c>wake_affine</c> (<c>wake_affine_idle</c>, <c>wake_affine_weight</c> on PELT
 /// loads), <c>select_idle_sibling</c> with <c>recent_used_cpu</c>, <c>select_idle_smt</c>,
 /// <c>select_idle_cpu</c>/<c>select_idle_core</c> and SIS_UTIL's scan depth
-/// (<c>update_idle_cpu_scan</c>), and the LLC's <c>has_idle_cores</c> hint. Fork and exec still
-/// take 2.6.39's <c>find_idlest_group</c>/<c>find_idlest_cpu</c> slow path.
+/// (<c>update_idle_cpu_scan</c>), and the LLC's <c>has_idle_cores</c> hint; and the fork slow path
+/// (<c>find_idlest_cpu</c>, <c>find_idlest_group</c> with <c>update_sg_wakeup_stats</c> and
+/// <c>update_pick_idlest</c>, <c>find_idlest_group_cpu</c>).
 /// </summary>
 public sealed partial class HostScheduler
 {
@@ -221,7 +222,7 @@ public sealed partial class HostScheduler
         return i >= 0 ? i : target;
     }
 
-    /// <summary><c>select_task_rq_fair</c> (v6.6) for a wake-up; fork keeps 2.6.39's slow path.</summary>
+    /// <summary><c>select_task_rq_fair</c> (v6.6) for a wake-up (the fast path: 6.x domains have no SD_BALANCE_WAKE).</summary>
     private int SelectTaskRqWake66(HostTask p, bool sync, int thisCpu)
     {
         int prevCpu = p.Cpu;
@@ -251,6 +252,212 @@ public sealed partial class HostScheduler
                 break;
         }
         return SelectIdleSibling66(p, prevCpu, newCpu);
+    }
+
+    // ---------------------------------------------------------------- the slow path (fork)
+
+    /// <summary>
+    /// <c>update_sg_wakeup_stats</c> (v6.6) for a new task: it is attached nowhere yet, so
+    /// <c>cpu_load_without</c>/<c>cpu_util_without</c>/<c>cpu_runnable_without</c> are the plain
+    /// values; avg_load for fully busy and overloaded groups.
+    /// </summary>
+    private void UpdateSgWakeupStats(SchedDomain sd, SchedGroup group, ref SgLbStats66 sgs)
+    {
+        ref readonly var cpus = ref group.Cpus;
+        for (int i = cpus.First; i >= 0; i = cpus.Next(i + 1))
+        {
+            var rq = Rqs[i];
+            sgs.GroupLoad += CpuLoadPelt(i);
+            sgs.GroupUtil += CpuUtilCfs(i);
+            sgs.GroupRunnable += CpuRunnable(i);
+            sgs.SumHNrRunning += rq.Cfs.HNrRunning;
+            sgs.SumNrRunning += rq.NrRunning;
+            if (rq.NrRunning == 0 && IdleCpu(i))
+                sgs.IdleCpus++;
+        }
+        sgs.GroupCapacity = group.CpuPower;
+        sgs.GroupWeight = group.GroupWeight;
+        sgs.GroupType = GroupClassify(sd.ImbalancePct, group, sgs);
+        if (sgs.GroupType is GroupType.FullyBusy or GroupType.Overloaded)
+            sgs.AvgLoad = sgs.GroupLoad * Pelt.SchedCapacityScale / sgs.GroupCapacity;
+    }
+
+    /// <summary><c>update_pick_idlest</c> (v6.6): the less busy type; then lower avg_load, or more idle CPUs then lower util.</summary>
+    internal static bool UpdatePickIdlest(in SgLbStats66 idlest, in SgLbStats66 sgs)
+    {
+        if (sgs.GroupType < idlest.GroupType)
+            return true;
+        if (sgs.GroupType > idlest.GroupType)
+            return false;
+        switch (sgs.GroupType)
+        {
+            case GroupType.Overloaded:
+            case GroupType.FullyBusy:
+                return idlest.AvgLoad > sgs.AvgLoad;
+            case GroupType.HasSpare:
+                if (idlest.IdleCpus > sgs.IdleCpus)
+                    return false;
+                return !(idlest.IdleCpus == sgs.IdleCpus && idlest.GroupUtil <= sgs.GroupUtil);
+            default:
+                return false; // imbalanced, smt_balance: not used on the slow path
+        }
+    }
+
+    /// <summary><c>find_idlest_group</c> (v6.6): the idlest allowed remote group, if it beats the local one.</summary>
+    private SchedGroup? FindIdlestGroup66(SchedDomain sd, HostTask p, int thisCpu)
+    {
+        SchedGroup? idlest = null, local = null;
+        var idlestSgs = new SgLbStats66 { AvgLoad = uint.MaxValue, GroupType = GroupType.Overloaded };
+        var localSgs = default(SgLbStats66);
+        foreach (var group in sd.Groups)
+        {
+            if (!group.Cpus.Intersects(p.AffinityRef))
+                continue;
+            var sgs = default(SgLbStats66);
+            UpdateSgWakeupStats(sd, group, ref sgs);
+            if (group.Contains(thisCpu))
+            {
+                local = group;
+                localSgs = sgs;
+            }
+            else if (UpdatePickIdlest(idlestSgs, sgs))
+            {
+                idlest = group;
+                idlestSgs = sgs;
+            }
+        }
+        if (idlest is null)
+            return null;
+        if (local is null)
+            return idlest;
+        if (localSgs.GroupType < idlestSgs.GroupType)
+            return null;
+        if (localSgs.GroupType > idlestSgs.GroupType)
+            return idlest;
+        switch (localSgs.GroupType)
+        {
+            case GroupType.Overloaded:
+            case GroupType.FullyBusy:
+                long imbalance = Weights.Nice0Load * (sd.ImbalancePct - 100) / 100;
+                if (sd.Has(SdFlags.Numa) && idlestSgs.AvgLoad + imbalance >= localSgs.AvgLoad)
+                    return null;
+                if (idlestSgs.AvgLoad >= localSgs.AvgLoad + imbalance)
+                    return null;
+                if (100 * localSgs.AvgLoad <= sd.ImbalancePct * idlestSgs.AvgLoad)
+                    return null;
+                break;
+            case GroupType.HasSpare:
+                if (sd.Has(SdFlags.Numa))
+                {
+                    // Keep a task near its parent while the destination stays under imb_numa_nr
+                    // (no NUMA balancing preferred node is modelled).
+                    var allowedLocal = local.Cpus & p.AffinityRef;
+                    int imbNumaNr = p.AffinityRef.Count < NrCpus ? Math.Min(allowedLocal.Count, sd.ImbNumaNr) : sd.ImbNumaNr;
+                    long imb = Math.Abs(localSgs.IdleCpus - idlestSgs.IdleCpus);
+                    if (AdjustNumaImbalance66(imb, localSgs.SumNrRunning + 1, imbNumaNr) == 0)
+                        return null;
+                }
+                if (localSgs.IdleCpus >= idlestSgs.IdleCpus)
+                    return null;
+                break;
+            default:
+                return null;
+        }
+        return idlest;
+    }
+
+    /// <summary>
+    /// <c>find_idlest_group_cpu</c> (v6.6, no cpuidle states): the most recently idled allowed CPU,
+    /// else the least loaded one. A CPU idle since before the run counts as idled at boot (idle
+    /// stamp 1, the oldest).
+    /// </summary>
+    private int FindIdlestGroupCpu(SchedGroup group, HostTask p, int thisCpu)
+    {
+        if (group.GroupWeight == 1)
+            return group.FirstCpu;
+        long minLoad = long.MaxValue, latestIdle = 0;
+        int leastLoaded = thisCpu, shallowestIdle = -1;
+        ref readonly var cpus = ref group.Cpus;
+        for (int i = cpus.First; i >= 0; i = cpus.Next(i + 1))
+        {
+            if (!p.AllowedOn(i))
+                continue;
+            var rq = Rqs[i];
+            if (IdleCpu(i) && rq.NrRunning == 0)
+            {
+                long stamp = rq.IdleStamp != 0 ? rq.IdleStamp : 1;
+                if (stamp > latestIdle)
+                {
+                    latestIdle = stamp;
+                    shallowestIdle = i;
+                }
+            }
+            else if (shallowestIdle == -1)
+            {
+                long load = CpuLoadPelt(i);
+                if (load < minLoad)
+                {
+                    minLoad = load;
+                    leastLoaded = i;
+                }
+            }
+        }
+        return shallowestIdle != -1 ? shallowestIdle : leastLoaded;
+    }
+
+    /// <summary><c>find_idlest_cpu</c> (v6.6): down the SD_BALANCE_FORK domains, idlest group then its idlest CPU.</summary>
+    private int FindIdlestCpu66(SchedDomain? sd, HostTask p, int cpu, int prevCpu)
+    {
+        if (sd is null)
+            return prevCpu;
+        if (!sd.Span.Intersects(p.AffinityRef))
+            return prevCpu;
+        int newCpu = cpu;
+        while (sd is not null)
+        {
+            if (!sd.Has(SdFlags.BalanceFork))
+            {
+                sd = sd.Child;
+                continue;
+            }
+            var group = FindIdlestGroup66(sd, p, cpu);
+            if (group is null)
+            {
+                sd = sd.Child;
+                continue;
+            }
+            newCpu = FindIdlestGroupCpu(group, p, cpu);
+            if (newCpu == cpu)
+            {
+                sd = sd.Child;
+                continue;
+            }
+            cpu = newCpu;
+            int weight = sd.SpanWeight;
+            sd = null;
+            foreach (var tmp in Rqs[cpu].Domains)
+            {
+                if (weight <= tmp.SpanWeight)
+                    break;
+                if (tmp.Has(SdFlags.BalanceFork))
+                    sd = tmp;
+            }
+        }
+        return newCpu;
+    }
+
+    /// <summary><c>select_task_rq_fair</c> (v6.6) for a fork: the highest SD_BALANCE_FORK domain from the bottom, then the slow path.</summary>
+    private int SelectTaskRqFork66(HostTask p, int thisCpu)
+    {
+        SchedDomain? sd = null;
+        foreach (var tmp in Rqs[thisCpu].Domains)
+        {
+            if (tmp.Has(SdFlags.BalanceFork))
+                sd = tmp;
+            else
+                break;
+        }
+        return sd is null ? p.Cpu : FindIdlestCpu66(sd, p, thisCpu, p.Cpu);
     }
 
     /// <summary><c>update_idle_core</c> / <c>__update_idle_core</c>: a CPU going idle on a now fully idle core sets its LLC's has_idle_cores.</summary>

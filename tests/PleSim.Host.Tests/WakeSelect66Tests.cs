@@ -66,6 +66,42 @@ public class WakeSelect66Tests
     }
 
     [Fact]
+    public void Forked_hogs_go_one_per_idle_cpu_by_find_idlest_group()
+    {
+        // The first stays (local group as idle as any); each next one goes to the first group with
+        // the most idle CPUs (update_pick_idlest), beating the busier local group.
+        var kit = Kit(4);
+        var hogs = new HostTask[4];
+        for (int i = 0; i < 4; i++)
+            hogs[i] = kit.Hog($"h{i}");
+        for (int i = 0; i < 4; i++)
+            Assert.Equal(i, hogs[i].Cpu);
+        // A fifth finds every group busier than none: it stays on the parent's CPU's side
+        // (fully busy everywhere, no group beats the local one by imbalance_pct).
+        var fifth = kit.Hog("h4");
+        Assert.Equal(0, fifth.Cpu);
+    }
+
+    [Fact]
+    public void The_idlest_group_is_the_less_busy_type_then_the_most_idle_cpus_then_the_lower_util()
+    {
+        var busy = new HostScheduler.SgLbStats66 { GroupType = GroupType.FullyBusy, AvgLoad = 900 };
+        var spare1 = new HostScheduler.SgLbStats66 { GroupType = GroupType.HasSpare, IdleCpus = 1, GroupUtil = 300 };
+        var spare2 = new HostScheduler.SgLbStats66 { GroupType = GroupType.HasSpare, IdleCpus = 2, GroupUtil = 600 };
+        var spare1Low = spare1;
+        spare1Low.GroupUtil = 100;
+        Assert.True(HostScheduler.UpdatePickIdlest(busy, spare1));
+        Assert.False(HostScheduler.UpdatePickIdlest(spare1, busy));
+        Assert.True(HostScheduler.UpdatePickIdlest(spare1, spare2));
+        Assert.True(HostScheduler.UpdatePickIdlest(spare1, spare1Low));
+        Assert.False(HostScheduler.UpdatePickIdlest(spare1Low, spare1));
+        var lighter = busy;
+        lighter.AvgLoad = 800;
+        Assert.True(HostScheduler.UpdatePickIdlest(busy, lighter));
+        Assert.False(HostScheduler.UpdatePickIdlest(lighter, busy));
+    }
+
+    [Fact]
     public void Wake_up_placement_needs_the_6_6_balancer()
     {
         Assert.Throws<ArgumentException>(() => new HostKit(2, null, new SchedFeatures { Class = FairClass.Eevdf66, Pelt = true, WakeSelect66 = true }));
