@@ -50,6 +50,18 @@ public sealed class CfsRq
     public long LoadUnaccExecTime;
     public long LoadContribution;
 
+    // PELT (6.x; decision 0056): the queue's sched_avg, its last contribution to tg->load_avg,
+    // pending propagation to the group entity above (propagate, prop_runnable_sum), load of tasks
+    // that migrated away while asleep (cfs_rq->removed), and h_nr_running (tasks queued here
+    // and below).
+    public SchedAvg Avg;
+    public long TgLoadAvgContrib;
+    public bool Propagate;
+    public long PropRunnableSum;
+    public int RemovedNr;
+    public long RemovedLoadAvg, RemovedUtilAvg, RemovedRunnableAvg;
+    public int HNrRunning;
+
     /// <summary>Hierarchical load (<c>h_load</c>), computed by <c>update_h_load</c> for balancing.</summary>
     public long HLoad;
 

@@ -41,8 +41,9 @@ public enum FairClass
 /// deadlines one base slice of virtual time ahead, placement that keeps lag, deadline-based
 /// wake-up preemption, and yield as a deadline push. Method names are the kernel's in C# casing
 /// with an <c>Eevdf</c> suffix where CFS 2.6.39 has a function of the same name (Fair*.cs);
-/// docs/kernel-map.md lists them. Group entity weights still come from 2.6.39's
-/// <c>update_cfs_shares</c>, and the load balancer is 2.6.39's (decision 0024).
+/// docs/kernel-map.md lists them. Group entity weights come from PELT and 6.6's
+/// <c>calc_group_shares</c>, and the load balancer is 6.6's (Fair.Pelt.cs, LoadBalance66.cs;
+/// decision 0056), unless <c>host.load_tracking</c>/<c>host.load_balance</c> ask for 2.6.39's.
 /// </summary>
 public static class FairClasses
 {
@@ -250,6 +251,8 @@ public sealed partial class HostScheduler
                 AvgVruntimeSub(cfsRq, se);
             AccountEntityDequeue(cfsRq, se);
         }
+        if (_pelt)
+            ReweightDequeueLoadAvg(cfsRq, se);
         if (weight != 0 && oldWeight != weight)
         {
             if (!se.OnRq)
@@ -264,6 +267,8 @@ public sealed partial class HostScheduler
             }
         }
         se.Load.Set(weight);
+        if (_pelt)
+            ReweightEnqueueLoadAvg(cfsRq, se);
         if (se.OnRq)
         {
             AccountEntityEnqueue(cfsRq, se);
@@ -282,11 +287,23 @@ public sealed partial class HostScheduler
         if (curr)
             PlaceEntityEevdf(cfsRq, se, initial);
         UpdateCurr(cfsRq);
-        UpdateCfsLoad(cfsRq, false);
+        if (_pelt)
+        {
+            // 6.6: sync and attach the load averages, refresh the runnable weight, reweight a group
+            // entity from its queue's share — all before placing it (decision 0056).
+            UpdateLoadAvg(cfsRq, se, UpdateLoadFlags.UpdateTg | UpdateLoadFlags.DoAttach);
+            SeUpdateRunnable(se);
+            UpdateCfsGroup(se);
+        }
+        else
+        {
+            UpdateCfsLoad(cfsRq, false);
+        }
         if (!curr)
             PlaceEntityEevdf(cfsRq, se, initial);
         AccountEntityEnqueue(cfsRq, se);
-        UpdateCfsShares(cfsRq);
+        if (!_pelt)
+            UpdateCfsShares(cfsRq);
         if (!curr)
         {
             se.WaitStart = _sim.Now.Ns;
@@ -294,13 +311,29 @@ public sealed partial class HostScheduler
         }
         se.OnRq = true;
         if (cfsRq.NrRunning == 1)
-            ListAddLeafCfsRq(cfsRq);
+        {
+            if (_pelt)
+                ListAddLeafCfsRqPelt(cfsRq);
+            else
+                ListAddLeafCfsRq(cfsRq);
+        }
     }
 
     /// <summary><c>dequeue_entity</c> (6.6): save the lag, leave the tree and the average, then min_vruntime may advance.</summary>
-    private void DequeueEntityEevdf(CfsRq cfsRq, SchedEntity se)
+    private void DequeueEntityEevdf(CfsRq cfsRq, SchedEntity se, DequeueFlags flags)
     {
         UpdateCurr(cfsRq);
+        if (_pelt)
+        {
+            // 6.6: a queued task moving to another CPU leaves the queue's averages (DO_DETACH).
+            var action = UpdateLoadFlags.UpdateTg;
+            if (se.IsTask && (flags & DequeueFlags.Migrating) != 0)
+                action |= UpdateLoadFlags.DoDetach;
+            UpdateLoadAvg(cfsRq, se, action);
+            if ((action & UpdateLoadFlags.DoDetach) != 0)
+                se.Avg.LastUpdateTime = 0; // migrate_task_rq_fair, which follows at once: "tell new CPU we are migrated"
+            SeUpdateRunnable(se);
+        }
         if (se != cfsRq.Curr)
             WaitEnd(se);
         ClearBuddiesEevdf(cfsRq, se);
@@ -308,9 +341,17 @@ public sealed partial class HostScheduler
         if (se != cfsRq.Curr)
             DequeueTreeEevdf(cfsRq, se);
         se.OnRq = false;
-        UpdateCfsLoad(cfsRq, false);
-        AccountEntityDequeue(cfsRq, se);
-        UpdateCfsShares(cfsRq);
+        if (_pelt)
+        {
+            AccountEntityDequeue(cfsRq, se);
+            UpdateCfsGroup(se);
+        }
+        else
+        {
+            UpdateCfsLoad(cfsRq, false);
+            AccountEntityDequeue(cfsRq, se);
+            UpdateCfsShares(cfsRq);
+        }
         UpdateMinVruntimeEevdf(cfsRq);
     }
 
@@ -323,12 +364,23 @@ public sealed partial class HostScheduler
             if (se.OnRq)
                 break;
             EnqueueEntityEevdf(se.CfsRq, se, flags);
+            se.CfsRq.HNrRunning++;
             flags = EnqueueFlags.Wakeup;
         }
         for (; se is not null; se = se.Parent)
         {
-            UpdateCfsLoad(se.CfsRq, false);
-            UpdateCfsShares(se.CfsRq);
+            if (_pelt)
+            {
+                UpdateLoadAvg(se.CfsRq, se, UpdateLoadFlags.UpdateTg);
+                SeUpdateRunnable(se);
+                UpdateCfsGroup(se);
+            }
+            else
+            {
+                UpdateCfsLoad(se.CfsRq, false);
+                UpdateCfsShares(se.CfsRq);
+            }
+            se.CfsRq.HNrRunning++;
         }
     }
 
@@ -344,14 +396,30 @@ public sealed partial class HostScheduler
         for (; se is not null; se = se.Parent)
         {
             var cfsRq = se.CfsRq;
-            DequeueEntityEevdf(cfsRq, se);
+            DequeueEntityEevdf(cfsRq, se, flags);
+            cfsRq.HNrRunning--;
             if (cfsRq.Load.Weight != 0)
             {
                 if (taskSleep && se.Parent is not null)
                     SetNextBuddy(se.Parent);
                 break;
             }
+            flags &= ~DequeueFlags.Migrating; // only the task's own entity is detached
         }
+        if (_pelt)
+        {
+            // 6.6: "avoid re-evaluating load for this entity" — carry on from the parent.
+            for (se = se?.Parent; se is not null; se = se.Parent)
+            {
+                UpdateLoadAvg(se.CfsRq, se, UpdateLoadFlags.UpdateTg);
+                SeUpdateRunnable(se);
+                UpdateCfsGroup(se);
+                se.CfsRq.HNrRunning--;
+            }
+            return;
+        }
+        for (var a = se?.Parent; a is not null; a = a.Parent)
+            a.CfsRq.HNrRunning--;
         for (; se is not null; se = se.Parent)
         {
             UpdateCfsLoad(se.CfsRq, false);
@@ -424,6 +492,8 @@ public sealed partial class HostScheduler
         {
             WaitEnd(se);
             DequeueTreeEevdf(cfsRq, se);
+            if (_pelt)
+                UpdateLoadAvg(cfsRq, se, UpdateLoadFlags.UpdateTg);
             se.Vlag = se.Deadline;
         }
         se.ExecStart = ClockTask(cfsRq.Rq);
@@ -439,6 +509,8 @@ public sealed partial class HostScheduler
             UpdateCurr(cfsRq);
             prev.WaitStart = _sim.Now.Ns;
             EnqueueTreeEevdf(cfsRq, prev);
+            if (_pelt)
+                UpdateLoadAvg(cfsRq, prev, UpdateLoadFlags.None);
         }
         cfsRq.Curr = null;
     }
@@ -457,6 +529,12 @@ public sealed partial class HostScheduler
             cfsRq = se.MyQ!;
         }
         while (cfsRq is not null);
+        if (_lb66 && se.Task is { } p)
+        {
+            // "Move the next running task to the front of the list, so our cfs_tasks list becomes MRU one."
+            rq.CfsTasks.Remove(p);
+            rq.CfsTasks.Insert(0, p);
+        }
         return se.Task;
     }
 
@@ -480,7 +558,15 @@ public sealed partial class HostScheduler
         for (SchedEntity? se = curr.Se; se is not null; se = se.Parent)
         {
             UpdateCurr(se.CfsRq);
-            UpdateEntitySharesTick(se.CfsRq);
+            if (_pelt)
+            {
+                UpdateLoadAvg(se.CfsRq, se, UpdateLoadFlags.UpdateTg);
+                UpdateCfsGroup(se);
+            }
+            else
+            {
+                UpdateEntitySharesTick(se.CfsRq);
+            }
         }
     }
 

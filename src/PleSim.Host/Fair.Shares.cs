@@ -16,7 +16,11 @@ public sealed partial class HostScheduler
         if (se.Parent is null)
             cfsRq.Rq.Load.Add(se.Load.Weight); // inc_cpu_load
         if (se.Task is { } t)
+        {
             cfsRq.Tasks.Insert(0, t); // list_add at the head
+            if (_lb66)
+                cfsRq.Rq.CfsTasks.Insert(0, t); // 6.x: rq->cfs_tasks
+        }
         cfsRq.NrRunning++;
     }
 
@@ -26,7 +30,11 @@ public sealed partial class HostScheduler
         if (se.Parent is null)
             cfsRq.Rq.Load.Sub(se.Load.Weight); // dec_cpu_load
         if (se.Task is { } t)
+        {
             cfsRq.Tasks.Remove(t);
+            if (_lb66)
+                cfsRq.Rq.CfsTasks.Remove(t);
+        }
         cfsRq.NrRunning--;
     }
 

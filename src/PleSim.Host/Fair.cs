@@ -15,6 +15,7 @@ public enum DequeueFlags
 {
     None = 0,
     Sleep = 1,    // DEQUEUE_SLEEP
+    Migrating = 0x100, // PleSim's stand-in for task_on_rq_migrating(): a queued task moved to another CPU (PELT detaches it)
 }
 
 /// <summary>

@@ -101,6 +101,8 @@ public sealed partial class HostScheduler
             Observer?.Switch(cpu, prev, next, reason);
             if (next.IsIdle)
             {
+                if (_wake66)
+                    UpdateIdleCore(rq.Cpu); // set_next_task_idle (6.x)
                 EnterIdle(rq);
             }
             else

@@ -61,9 +61,12 @@ public sealed partial class HostScheduler
         if (p.Started)
             throw new InvalidOperationException($"{p} was already started");
         p.Started = true;
+        if (_pelt)
+            InitEntityRunnableAverage(p.Se); // sched_fork (6.x)
         // sched_fork: the child starts on the parent's CPU with the parent queue's placement.
         int startCpu = p.AllowedOn(parentCpu) ? parentCpu : FirstAllowed(p);
         SetTaskCpu(p, startCpu, MigrationCause.Fork);
+        p.RecentUsedCpu = startCpu; // wake_up_new_task (6.x)
         // task_fork_fair: start from the running entity's vruntime, place_entity(initial), then
         // normalise. PleSim forks from a parent in the child's own group on parentCpu.
         var forkRq = p.Se.CfsRq;
@@ -84,6 +87,8 @@ public sealed partial class HostScheduler
             SetTaskCpu(p, cpu, MigrationCause.Fork);
         p.State = TaskState.Running;
         var rq = Rqs[cpu];
+        if (_pelt)
+            PostInitEntityUtilAvg(p.Se);
         ActivateTask(rq, p, _eevdf ? EnqueueFlags.Initial : EnqueueFlags.None);
         CheckPreemptCurr(rq, p, parentCpu);
     }

@@ -32,6 +32,9 @@ public sealed partial class HostScheduler
     private readonly RandomStream?[] _tickJitter;
     private bool _checkPlacement;
     private readonly bool _eevdf;
+    private readonly bool _pelt;
+    private readonly bool _lb66;
+    private readonly bool _wake66;
 
     /// <summary>The effective (CPU-scaled) granularities.</summary>
     public EffectiveTunables Tun { get; }
@@ -43,6 +46,20 @@ public sealed partial class HostScheduler
         _tunables = tunables ?? new SchedTunables();
         _features = features ?? new SchedFeatures();
         _eevdf = _features.Class.IsEevdf();
+        _pelt = _features.Pelt;
+        if (_pelt && !_eevdf)
+            throw new ArgumentException("PELT load tracking (decision 0056) is modelled for the EEVDF hosts only", nameof(features));
+        _lb66 = _features.LoadBalance66;
+        if (_lb66 && !_pelt)
+            throw new ArgumentException("the 6.6 load balancer (decision 0056) needs PELT load tracking", nameof(features));
+        _wake66 = _features.WakeSelect66;
+        if (_wake66 && !_lb66)
+            throw new ArgumentException("6.6 wake-up placement (decision 0056) needs the 6.6 load balancer", nameof(features));
+        if (_wake66)
+        {
+            _llcHasIdleCores = new bool[topology.NrCpus];
+            _llcNrIdleScan = new int[topology.NrCpus];
+        }
         int n = topology.NrCpus;
         Tun = EffectiveTunables.For(_tunables, n);
         Rqs = new RunQueue[n];
@@ -143,9 +160,16 @@ public sealed partial class HostScheduler
                 CfsRq = parentSe?.MyQ ?? rq.Cfs,
             };
             se.Load.Set(0);
+            if (_pelt)
+                InitGroupEntityPelt(se); // 6.x: weight NICE_0_LOAD, attached with empty sums
             tg.Se[cpu] = se;
         }
         _groups.Add(tg);
+        if (_pelt)
+        {
+            for (int cpu = 0; cpu < NrCpus; cpu++)
+                Rqs[cpu].LeafCfsRqs.EnsureCapacity(_groups.Count);
+        }
         return tg;
     }
 
@@ -165,6 +189,11 @@ public sealed partial class HostScheduler
         {
             foreach (var q in g.CfsRq)
                 q?.Reserve(_tasks.Count);
+        }
+        if (_lb66)
+        {
+            foreach (var rq in Rqs)
+                rq.CfsTasks.EnsureCapacity(_tasks.Count);
         }
         return t;
     }
@@ -210,6 +239,9 @@ public sealed partial class HostScheduler
             {
                 p.Se.NrMigrations++;
                 Observer?.Migrate(p, p.Cpu, newCpu, cause);
+                // migrate_task_rq_fair (6.6); wake_up_new_task places with __set_task_cpu, which does not call it.
+                if (_pelt && cause != MigrationCause.Fork)
+                    MigrateTaskRqPelt(p);
             }
         }
         SetTaskRq(p, newCpu);
@@ -247,7 +279,7 @@ public sealed partial class HostScheduler
 
     private void MoveQueuedTask(HostTask p, RunQueue src, int dest, int callerCpu)
     {
-        DeactivateTask(src, p, DequeueFlags.None);
+        DeactivateTask(src, p, DequeueFlags.Migrating);
         SetTaskCpu(p, dest, MigrationCause.Affinity);
         var rq = Rqs[dest];
         ActivateTask(rq, p, EnqueueFlags.None);

@@ -88,6 +88,12 @@ public sealed class HostTask
     public long NrInvoluntarySwitches;
     public long NrWakeups;
     public long NrWakeupsMigrate;
+
+    // 6.x wake-up placement (decision 0056): record_wakee's flips and select_idle_sibling's hint.
+    public long WakeeFlips;
+    public long WakeeFlipDecayTs;
+    public HostTask? LastWakee;
+    public int RecentUsedCpu = -1;
     public long NrYields;
     public long NrYieldTo;
     public long LastRunStart;

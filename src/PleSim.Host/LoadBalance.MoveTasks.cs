@@ -36,7 +36,7 @@ public sealed partial class HostScheduler
     /// <summary><c>pull_task</c>.</summary>
     private void PullTask(RunQueue src, HostTask p, RunQueue thisRq, int balancingCpu, MigrationCause cause)
     {
-        DeactivateTask(src, p, DequeueFlags.None);
+        DeactivateTask(src, p, DequeueFlags.Migrating);
         SetTaskCpu(p, thisRq.Cpu, cause);
         ActivateTask(thisRq, p, EnqueueFlags.None);
         CheckPreemptCurr(thisRq, p, balancingCpu);

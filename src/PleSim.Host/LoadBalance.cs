@@ -181,6 +181,8 @@ public sealed partial class HostScheduler
     /// <summary><c>select_task_rq_fair</c> for SD_BALANCE_WAKE (wake_affine + select_idle_sibling) and SD_BALANCE_FORK (find_idlest_group/cpu).</summary>
     private int SelectTaskRqFair(HostTask p, SdFlags sdFlag, bool sync, int thisCpu)
     {
+        if (_wake66)
+            return (sdFlag & SdFlags.BalanceWake) != 0 ? SelectTaskRqWake66(p, sync, thisCpu) : SelectTaskRqFork66(p, thisCpu);
         SchedDomain? affineSd = null, sd = null;
         int cpu = thisCpu;
         int prevCpu = p.Cpu;

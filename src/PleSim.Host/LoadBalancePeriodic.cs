@@ -26,6 +26,8 @@ public sealed partial class HostScheduler
     /// </summary>
     private bool LoadBalance(int thisCpu, SchedDomain sd, CpuIdleType idle, out bool balance, int balancingCpu)
     {
+        if (_lb66)
+            return LoadBalance66(thisCpu, sd, idle, out balance, balancingCpu);
         var thisRq = Rqs[thisCpu];
         var cpus = Topology.AllMask;
         bool allPinned = false, activeBalance = false, ldMoved = false;
@@ -108,9 +110,22 @@ public sealed partial class HostScheduler
     {
         long nextBalance = Jiffies + _tunables.Hz;
         thisRq.IdleStamp = _sim.Now.Ns;
-        if (thisRq.AvgIdle < _tunables.MigrationCostNs.Ns)
+        if (_lb66)
+        {
+            // newidle_balance (6.6): skipped while no CPU has a second task (rd->overload); the
+            // avg_idle < max_newidle_lb_cost test never holds here, as PleSim charges balancing no
+            // CPU time (max_newidle_lb_cost stays 0; decision 0056).
+            if (!RootDomainOverloaded())
+                return;
+        }
+        else if (thisRq.AvgIdle < _tunables.MigrationCostNs.Ns)
+        {
             return;
-        UpdateShares(thisCpu);
+        }
+        if (_pelt)
+            UpdateBlockedAverages(thisCpu); // newidle_balance (6.6)
+        else
+            UpdateShares(thisCpu);
         bool pulled = false;
         foreach (var sd in thisRq.Domains)
         {
@@ -141,7 +156,10 @@ public sealed partial class HostScheduler
         var rq = Rqs[cpu];
         long nextBalance = Jiffies + (60L * _tunables.Hz);
         bool updateNextBalance = false;
-        UpdateShares(cpu);
+        if (_pelt)
+            UpdateBlockedAverages(cpu); // run_rebalance_domains / _nohz_idle_balance (6.6)
+        else
+            UpdateShares(cpu);
         foreach (var sd in rq.Domains)
         {
             if (!sd.Has(SdFlags.LoadBalance))

@@ -50,6 +50,15 @@ public sealed class RunQueue
     /// <summary>Leaf CFS queues with load (<c>leaf_cfs_rq_list</c>), most recently added first.</summary>
     public readonly List<CfsRq> LeafCfsRqs = [];
 
+    /// <summary>
+    /// <c>rq-&gt;cfs_tasks</c> (6.x balancer): the CFS tasks queued here, most recently picked first;
+    /// <c>detach_tasks</c> walks it from the tail. Maintained only with host.load_balance 6.6.
+    /// </summary>
+    public readonly List<HostTask> CfsTasks = [];
+
+    /// <summary>PELT (6.x): <c>tmp_alone_branch</c> as an index into <see cref="LeafCfsRqs"/>: where a queue whose parent is not listed yet goes.</summary>
+    public int TmpAloneBranch;
+
     /// <summary>The scheduling domains of this CPU, lowest level first (<c>rq->sd</c> and its parents).</summary>
     public SchedDomain[] Domains = [];
 

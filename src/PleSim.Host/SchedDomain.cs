@@ -43,6 +43,9 @@ public sealed class SchedGroup(CpuMask cpus, long cpuPower)
     public long CpuPowerOrig { get; set; } = cpuPower;
     public int GroupWeight => _cpus.Count;
     public int FirstCpu => _cpus.First;
+
+    /// <summary><c>sgc-&gt;imbalance</c> (6.x balancer): tasks pinned by affinity kept a child level from balancing.</summary>
+    public bool Imbalance;
     public bool Contains(int cpu) => _cpus.Contains(cpu);
     public override string ToString() => $"group{{{_cpus}}}";
 }

@@ -20,6 +20,12 @@ public sealed class SchedEntity
     public long Slice;
     public long Vlag;
 
+    // PELT (6.x; host.load_tracking pelt-6.6, decision 0056): the entity's load tracking
+    // (<c>se->avg</c>) and, for a group entity, its runnable weight (<c>runnable_weight</c> =
+    // the group queue's h_nr_running, se_update_runnable).
+    public SchedAvg Avg;
+    public long RunnableWeight;
+
     /// <summary>The group entity one level up (<c>se->parent</c>), null at the top.</summary>
     public SchedEntity? Parent;
 

@@ -68,6 +68,27 @@ public sealed record SchedFeatures
     /// </summary>
     public bool VcpuDebooster { get; init; }
 
+    /// <summary>
+    /// Load tracking and group shares of 6.x (<c>host.load_tracking: pelt-6.6</c>; decision 0056):
+    /// PELT (kernel/sched/pelt.c and fair.c at v6.6) with <c>calc_group_shares</c> and
+    /// <c>update_blocked_averages</c>, instead of 2.6.39's <c>update_cfs_load</c>/<c>update_cfs_shares</c>.
+    /// EEVDF only; PleSim's own switch, not a sched_feat flag.
+    /// </summary>
+    public bool Pelt { get; init; }
+
+    /// <summary>
+    /// The load balancer of 6.x (<c>host.load_balance: "6.6"</c>; decision 0056): group types and
+    /// migration types on PELT loads, kernel/sched/fair.c v6.6. Needs <see cref="Pelt"/>. PleSim's own switch.
+    /// </summary>
+    public bool LoadBalance66 { get; init; }
+
+    /// <summary>
+    /// Wake-up CPU selection of 6.x (<c>host.wake_placement: "6.6"</c>; decision 0056):
+    /// wake_affine on PELT loads, select_idle_sibling with recent_used_cpu and SIS_UTIL. Needs
+    /// <see cref="LoadBalance66"/> (the balancer updates the scan depth). PleSim's own switch.
+    /// </summary>
+    public bool WakeSelect66 { get; init; }
+
     /// <summary>The names accepted in scenario files (kernel spelling).</summary>
     public static readonly string[] Names =
     [

@@ -30,6 +30,9 @@ public sealed class TaskGroup
     /// <summary><c>tg->load_weight</c>: the sum of the per-CPU load contributions.</summary>
     public long LoadWeight;
 
+    /// <summary>PELT (6.x, decision 0056): <c>tg->load_avg</c>, the sum of the queues' published load_avg contributions.</summary>
+    public long LoadAvg;
+
     public CfsRq[] CfsRq { get; }
     public SchedEntity[] Se { get; }
 

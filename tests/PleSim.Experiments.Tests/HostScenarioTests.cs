@@ -228,6 +228,35 @@ public class EevdfScenarioTests
     }
 
     [Fact]
+    public void Load_tracking_defaults_by_version_and_pelt_needs_an_eevdf_host()
+    {
+        // Decision 0056: the EEVDF hosts track load with PELT (6.6) unless told otherwise.
+        string file = HostScenarioTests.Repo("scenarios", "host", "nice-weights.yaml");
+        Assert.True(ScenarioLoader.LoadFile(file, [Override.Parse("host.scheduler=eevdf-6.6")]).Host.Features.Pelt);
+        Assert.False(ScenarioLoader.LoadFile(file, [Override.Parse("host.scheduler=eevdf-6.6"), Override.Parse("host.load_tracking=2.6.39")]).Host.Features.Pelt);
+        Assert.False(ScenarioLoader.LoadFile(file).Host.Features.Pelt);
+        var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(file, [Override.Parse("host.load_tracking=pelt-6.6")]));
+        Assert.Contains("load_tracking", e.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+        var six = ScenarioLoader.LoadFile(file, [Override.Parse("host.scheduler=eevdf-6.14")]).Host.Features;
+        Assert.True(six.LoadBalance66 && six.WakeSelect66);
+        var e2 = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(file, [Override.Parse("host.scheduler=eevdf-6.6"), Override.Parse("host.load_balance=2.6.39"), Override.Parse("host.wake_placement=6.6")]));
+        Assert.Contains("wake_placement", e2.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+        var e3 = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(file, [Override.Parse("host.scheduler=eevdf-6.6"), Override.Parse("host.load_tracking=2.6.39"), Override.Parse("host.load_balance=6.6")]));
+        Assert.Contains("load_balance", e3.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_eevdf_host_with_groups_and_pelt_allocates_nothing_per_event_in_steady_state()
+    {
+        var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "host", "groups-equal-shares.yaml"), [Override.Parse("host.scheduler=eevdf-6.6"), Override.Parse("host.cpus=2")]);
+        Assert.True(s.Host.Features.Pelt);
+        var model = new SystemRun(s, 3);
+        var (bytes, events) = SteadyState.Measure(model, 1_000_000_000, 3_000_000_000);
+        Assert.True(events > 1_000);
+        Assert.Equal(0, bytes);
+    }
+
+    [Fact]
     public void An_eevdf_host_allocates_nothing_per_event_in_steady_state()
     {
         var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "host", "six-hogs-four-cpus.yaml"), [Override.Parse("host.scheduler=eevdf-6.14")]);

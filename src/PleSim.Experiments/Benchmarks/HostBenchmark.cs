@@ -2,6 +2,7 @@ using System.Diagnostics;
 using PleSim.Engine;
 using PleSim.Experiments.Running;
 using PleSim.Experiments.Scenarios;
+using PleSim.Host;
 
 namespace PleSim.Experiments.Benchmarks;
 
@@ -81,7 +82,20 @@ public static class HostBenchmark
         scheduler == s.Host.Scheduler ? s : s with
         {
             Name = $"{s.Name} ({scheduler})",
-            Host = s.Host with { Scheduler = scheduler, Features = s.Host.Features with { Class = HostSettings.ClassOf(scheduler) } },
+            Host = s.Host with
+            {
+                Scheduler = scheduler,
+                LoadTracking = HostSettings.ClassOf(scheduler).IsEevdf() ? "pelt-6.6" : "2.6.39",
+                LoadBalance = HostSettings.ClassOf(scheduler).IsEevdf() ? "6.6" : "2.6.39",
+                WakePlacement = HostSettings.ClassOf(scheduler).IsEevdf() ? "6.6" : "2.6.39",
+                Features = s.Host.Features with
+                {
+                    Class = HostSettings.ClassOf(scheduler),
+                    Pelt = HostSettings.ClassOf(scheduler).IsEevdf(),
+                    LoadBalance66 = HostSettings.ClassOf(scheduler).IsEevdf(),
+                    WakeSelect66 = HostSettings.ClassOf(scheduler).IsEevdf(),
+                },
+            },
         };
 
     /// <summary>The seed's system at 2x with the 2011 directed yield: two 4-VCPU guests (AMQP + 4 loops) on 4 CPUs.</summary>

@@ -12,6 +12,9 @@ public sealed class HostStats
     /// <summary>The vCPU debooster's counters (decision 0052), empty when host.yield_to_debooster is off.</summary>
     public long[] Deboost = [];
 
+    /// <summary>The 6.6 balancer's counters (decision 0056): passes with an imbalance, then tasks moved, by migration type (load, util, task); empty with the 2.6.39 balancer.</summary>
+    public long[] Lb66 = [];
+
     public static HostStats Take(HostScheduler host)
     {
         host.SyncAccounting();
@@ -33,6 +36,7 @@ public sealed class HostStats
             Deboost = host.Features.VcpuDebooster
                 ? [host.Deboost.Attempts, host.Deboost.Applied, host.Deboost.RateLimited, host.Deboost.OtherRq, host.Deboost.NoContention, host.Deboost.Debounced, host.Deboost.PenaltyNs]
                 : [],
+            Lb66 = host.UsesLoadBalance66 ? [.. host.Lb66ImbalanceByType[..3], .. host.Lb66TasksMovedByType[..3]] : [],
         };
 
         long WaitNow(HostTask x) => x.Se.WaitSum + (x.Se.WaitStart != 0 ? host.Sim.Now.Ns - x.Se.WaitStart : 0);
@@ -98,6 +102,15 @@ public sealed class HostStats
             result.AddMetric("host.yield_deboost_no_contention_per_second", Db(4) / seconds);
             result.AddMetric("host.yield_deboost_debounced_per_second", Db(5) / seconds);
             result.AddMetric("host.yield_deboost_mean_penalty_us", Db(1) > 0 ? Db(6) / (double)Db(1) / 1e3 : double.NaN);
+        }
+        if (end.Lb66.Length > 0)
+        {
+            string[] types = ["load", "util", "task"];
+            for (int k = 0; k < 3; k++)
+            {
+                result.AddMetric($"host.lb_migrate_{types[k]}_passes_per_second", (end.Lb66[k] - start.Lb66[k]) / seconds);
+                result.AddMetric($"host.lb_migrate_{types[k]}_tasks_per_second", (end.Lb66[3 + k] - start.Lb66[3 + k]) / seconds);
+            }
         }
         result.AddMetric("host_utilisation", Enumerable.Range(0, host.NrCpus).Sum(c => end.CpuBusy[c] - start.CpuBusy[c]) / (windowNs * host.NrCpus));
     }

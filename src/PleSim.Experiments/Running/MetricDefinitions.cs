@@ -115,6 +115,12 @@ public static class MetricDefinitions
         new("host.yield_deboost_no_contention_per_second", "1/s", "debooster attempts stopped because the common queue held one task, per second"),
         new("host.yield_deboost_debounced_per_second", "1/s", "penalties lowered by the reverse-pair debounce (B yields to A within 600 us of A to B), per second"),
         new("host.yield_deboost_mean_penalty_us", "us (virtual time)", "mean vruntime penalty the debooster added"),
+        new("host.lb_migrate_load_passes_per_second", "1/s", "6.6 load_balance passes whose imbalance was migrate_load (both groups loaded: move PELT load), per second (host.load_balance 6.6)"),
+        new("host.lb_migrate_util_passes_per_second", "1/s", "6.6 load_balance passes whose imbalance was migrate_util (fill spare capacity beside an overloaded group), per second"),
+        new("host.lb_migrate_task_passes_per_second", "1/s", "6.6 load_balance passes whose imbalance was migrate_task (even out task counts or idle CPUs), per second"),
+        new("host.lb_migrate_load_tasks_per_second", "1/s", "tasks the 6.6 balancer moved (detach_tasks) in migrate_load passes, per second"),
+        new("host.lb_migrate_util_tasks_per_second", "1/s", "tasks the 6.6 balancer moved in migrate_util passes, per second"),
+        new("host.lb_migrate_task_tasks_per_second", "1/s", "tasks the 6.6 balancer moved in migrate_task passes, per second"),
         new("*.yield_to_success_rate", "fraction", "PAUSE-handler yield_to() calls that succeeded"),
         new("*.yield_to_hit_rate", "fraction", "successful yield_to() calls whose target was a VCPU the yielder was waiting on (ground truth)"),
         // per VM: workloads

@@ -11,6 +11,34 @@ public sealed record HostSettings
     public int ThreadsPerCore { get; init; } = 1;
     public long TscMhz { get; init; } = 2900;
     public string Scheduler { get; init; } = "cfs-2.6.39";
+
+    /// <summary>
+    /// <c>host.load_tracking</c> (decision 0056): 2.6.39's update_cfs_load/update_cfs_shares, or
+    /// PELT with calc_group_shares as fair.c has them at v6.6 (EEVDF hosts only; their default).
+    /// </summary>
+    public string LoadTracking { get; init; } = "2.6.39";
+
+    /// <summary>
+    /// <c>host.load_balance</c> (decision 0056): 2.6.39's load balancer, or 6.6's (group and
+    /// migration types on PELT loads; needs pelt-6.6; the EEVDF hosts' default).
+    /// </summary>
+    public string LoadBalance { get; init; } = "2.6.39";
+
+    /// <summary>
+    /// <c>host.wake_placement</c> (decision 0056): 2.6.39's select_task_rq_fair for wake-ups, or
+    /// 6.6's (wake_affine on PELT loads, select_idle_sibling with SIS_UTIL; needs load_balance 6.6,
+    /// whose default it follows).
+    /// </summary>
+    public string WakePlacement { get; init; } = "2.6.39";
+
+    /// <summary>The values of <c>host.wake_placement</c>.</summary>
+    public static readonly string[] WakePlacements = ["2.6.39", "6.6"];
+
+    /// <summary>The values of <c>host.load_balance</c>.</summary>
+    public static readonly string[] LoadBalancers = ["2.6.39", "6.6"];
+
+    /// <summary>The values of <c>host.load_tracking</c>.</summary>
+    public static readonly string[] LoadTrackings = ["2.6.39", "pelt-6.6"];
     public SchedTunables Sched { get; init; } = new();
     public SchedFeatures Features { get; init; } = new();
     public IReadOnlyList<CgroupSettings> Cgroups { get; init; } = [];

@@ -32,6 +32,25 @@ internal static partial class SystemSections
         // Decision 0052: part 1 (the vCPU debooster) of Wanpeng Li's unmerged series (v2, 2025-12-19).
         bool debooster = r.Get("yield_to_debooster", Kinds.Bool, false);
         settings = settings with { Features = features with { Class = HostSettings.ClassOf(settings.Scheduler), VcpuDebooster = debooster } };
+        // Decision 0056: load tracking and group shares by kernel version (PELT of 6.6 on the EEVDF hosts).
+        bool eevdf = settings.Features.Class.IsEevdf();
+        var tracking = r.Get("load_tracking", Kinds.Choice(HostSettings.LoadTrackings), eevdf ? "pelt-6.6" : "2.6.39");
+        if (tracking == "pelt-6.6" && !eevdf && !r.Failed("scheduler"))
+            r.Error("load_tracking", $"PELT load tracking (pelt-6.6) is modelled with the EEVDF classes only: it needs host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
+        var balance = r.Get("load_balance", Kinds.Choice(HostSettings.LoadBalancers), eevdf && tracking == "pelt-6.6" ? "6.6" : "2.6.39");
+        if (balance == "6.6" && tracking != "pelt-6.6" && !r.Failed("load_tracking") && !r.Failed("scheduler"))
+            r.Error("load_balance", $"the 6.6 load balancer reads PELT loads: it needs host.load_tracking pelt-6.6 (and an eevdf-* scheduler), not '{tracking}'");
+        bool lb66 = balance == "6.6" && tracking == "pelt-6.6" && eevdf;
+        var wake = r.Get("wake_placement", Kinds.Choice(HostSettings.WakePlacements), lb66 ? "6.6" : "2.6.39");
+        if (wake == "6.6" && !lb66 && !r.Failed("load_balance") && !r.Failed("load_tracking") && !r.Failed("scheduler"))
+            r.Error("wake_placement", $"6.6 wake-up placement reads PELT loads and the 6.6 balancer's SIS_UTIL scan depth: it needs host.load_balance 6.6 (with pelt-6.6 and an eevdf-* scheduler), not '{balance}'");
+        settings = settings with
+        {
+            LoadTracking = tracking,
+            LoadBalance = balance,
+            WakePlacement = wake,
+            Features = settings.Features with { Pelt = tracking == "pelt-6.6" && eevdf, LoadBalance66 = lb66, WakeSelect66 = wake == "6.6" && lb66 },
+        };
         if (debooster && !r.Failed("scheduler") && !settings.Features.Class.IsEevdf())
             r.Error("yield_to_debooster", $"the vCPU debooster patches EEVDF's yield_to_task_fair (deadline, base slice; the series is based on 6.19-rc1): it needs host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
         var cgroups = r.List("cgroups", (c, _) =>
