@@ -350,6 +350,15 @@ internal static class VmReport
                 result.AddMetric(p + "dedup_queue_full_waits_per_chunk", D("dedup.queue_full_waits") * per);
                 result.AddMetric(p + "dedup_reorder_chunk_waits_per_chunk", (D("dedup.chunk_lock_contended") + D("dedup.chunk_cond_waits")) * per);
                 result.AddMetric(p + "dedup_futex_sleeps_per_chunk", (D("futex.wait_calls") - D("futex.would_block")) * per);
+                if (dd.Malloc is not null)
+                {
+                    // glibc malloc (decision 0054 addendum): frees of another thread's chunks, those that took the
+                    // owner arena's mutex, arena mutexes found taken, heap_trim madvises.
+                    result.AddMetric(p + "dedup_cross_thread_frees_per_chunk", D("dedup.cross_thread_frees") * per);
+                    result.AddMetric(p + "dedup_cross_thread_locked_frees_per_chunk", D("dedup.cross_thread_locked_frees") * per);
+                    result.AddMetric(p + "dedup_arena_contended_per_chunk", D("dedup.arena_contended") * per);
+                    result.AddMetric(p + "dedup_heap_trims_per_chunk", D("dedup.heap_trims") * per);
+                }
             }
             if (vm.Sysbench is { } sb)
             {
