@@ -95,7 +95,7 @@ public sealed class Dedup
         for (int b = 0; b < BlockLocks.Length; b++)
             BlockLocks[b] = kernel.NewLock($"dedup.mbuffer.locks[buf{b}]", SpinlockKind.TestAndSet, userSpace: true);
         _blockRefs = (int[])Input.BlockRefs.Clone();
-        BlockPtl = new GuestSpinLock[Input.Blocks];
+        BlockPtl = new GuestSpinLock[Malloc is null ? 0 : Input.Blocks];
         for (int b = 0; b < BlockPtl.Length; b++)
             BlockPtl[b] = kernel.NewLock($"dedup.maxbuf[buf{b}].ptl");
         int allocs = Math.Max(1, Input.Chunks);

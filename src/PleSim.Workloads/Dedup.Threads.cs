@@ -135,6 +135,19 @@ public sealed class DedupThread : MmProgram<DedupStep>
         }
     }
 
+    /// <summary>
+    /// Simulation only: the heap size this thread's arena's chunk table is made for, so that it does not
+    /// grow (allocate) during the run: Compress arenas hold zlib's ~270 KB and the compressed buffers
+    /// Reorder has not freed yet (about 4.4 MiB each in the shipped scenario), FragmentRefine arenas the
+    /// unique chunks' chunk_t (never freed in the run), the others little.
+    /// </summary>
+    private int ArenaTableHint => Stage switch
+    {
+        DedupStage.Compress => 8 << 20,
+        DedupStage.Refine => 2 << 20,
+        _ => 0,
+    };
+
     /// <summary>Arena mutex acquisitions of this thread (locked malloc, free and realloc paths).</summary>
     public long ArenaLocks;
 
@@ -281,7 +294,7 @@ public sealed class DedupThread : MmProgram<DedupStep>
                 if (_tc.Arena < 0)
                 {
                     // arena_get2 → _int_new_arena → new_heap: mmap of HEAP_MAX_SIZE (PROT_NONE), mprotect of the first part.
-                    m.AttachArena(_tc);
+                    m.AttachArena(_tc, ArenaTableHint);
                     PutSyscallMmap();
                 }
                 _opArena = _tc.Arena;

@@ -120,7 +120,7 @@ public sealed class GlibcMalloc
     private readonly bool[][] _present;
     private int _next;
 
-    /// <param name="arenas">Arenas to build up front: the most the program's threads can create (min(threads, limit − 1)).</param>
+    /// <param name="arenas">The most arenas the program's threads can create (min(threads, limit − 1)): their mutexes are made now, each arena on the first malloc that needs it.</param>
     public GlibcMalloc(GuestKernel kernel, GlibcMallocSettings settings, string name, int mm, long futexBase, int arenas, int waiters)
     {
         Settings = settings;
@@ -134,7 +134,6 @@ public sealed class GlibcMalloc
         _present = new bool[n][];
         for (int i = 0; i < n; i++)
         {
-            Arenas[i] = new GlibcArena(settings.Arena);
             // The arena's mutex is the first word of its malloc_state, just after the heap_info at the heap's start.
             Mutexes[i] = new PthreadMutex(kernel.NewFutex($"{name}.arena{i + 1}.mutex", mm, futexBase + ((long)i * settings.Arena.HeapMaxSize) + 32, waiters));
             Ptl[i] = kernel.NewLock($"{name}.arena{i + 1}.ptl");
@@ -149,6 +148,7 @@ public sealed class GlibcMalloc
     /// <summary>narenas_limit (M_ARENA_MAX or 8 × CPUs).</summary>
     public int Limit { get; }
 
+    /// <summary>The arenas (an entry stays null until a thread's first malloc makes it).</summary>
     public GlibcArena[] Arenas { get; }
     public PthreadMutex[] Mutexes { get; }
 
@@ -170,11 +170,19 @@ public sealed class GlibcMalloc
     /// reused_arena's round robin (glibc's also visits the main arena and prefers one whose mutex it can
     /// take at once: the model's threads never use the main arena, and the round robin ignores the try-lock).
     /// </summary>
-    public int AttachArena(GlibcTcache t)
+    /// <param name="preallocatedHeapBytes">Simulation only: heap bytes the new arena's chunk table is sized for up front (0: the settings').</param>
+    public int AttachArena(GlibcTcache t, int preallocatedHeapBytes = 0)
     {
         int a;
         if (Created < Arenas.Length)
+        {
             a = Created++;
+            // _int_new_arena: made once per arena, on the thread's first malloc (not per event).
+            var st = Settings.Arena;
+            if (preallocatedHeapBytes > 0)
+                st = st with { PreallocatedHeapBytes = preallocatedHeapBytes };
+            Arenas[a] = new GlibcArena(st);
+        }
         else
         {
             a = _next;
