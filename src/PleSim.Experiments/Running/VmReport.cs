@@ -220,7 +220,7 @@ internal static class VmReport
             }
             if (vm.BootStorm is { } b)
                 result.AddMetric(p + "completion_time_ms", b.CompletedAt >= 0 ? b.CompletedAt / 1e6 : double.NaN);
-            if (vm.Ebizzy is not null || vm.Kernbench is not null)
+            if (vm.Ebizzy is not null || vm.Kernbench is not null || vm.Dedup?.Mm is not null)
             {
                 // The guest mm paths (decision 0026): faults, mmap_sem acquisitions that had to queue,
                 // TLB shootdowns and their flush IPIs, zone->lock batches.

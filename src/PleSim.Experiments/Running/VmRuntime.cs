@@ -395,6 +395,8 @@ public sealed class VmRuntime : IDisposable
             Add("dedup.cross_thread_locked_frees", dd.CrossThreadLockedFrees);
             Add("dedup.arena_contended", dd.ArenaContended);
             Add("dedup.heap_trims", dd.HeapTrims);
+            if (dd.Mm is { } dm)
+                AddMm(dm, dd.Zone);
             foreach (var k in Enum.GetValues<DedupQueueKind>())
             {
                 Add("dedup." + Dedup.QueueName(k) + ".empty_waits", dd.QueueEmptyWaits(k));
