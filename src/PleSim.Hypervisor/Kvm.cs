@@ -235,6 +235,16 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
                 target.Ready = true; // kvm_vcpu_kick → kvm_vcpu_wake_up (5.3), as in Kick
             }
         }
+        else if (target.HaltPolling)
+        {
+            // Polling in kvm_vcpu_block: kvm_vcpu_check_block → kvm_arch_vcpu_runnable sees
+            // pv_unhalted on the poll's next iteration, so the poll ends and the VCPU re-enters;
+            // leaving the halted state clears pv_unhalted (vcpu_block, 3.12+). Without this branch a
+            // kick that landed during the poll was lost when the poll ran out and the VCPU blocked
+            // with IF clear, where no interrupt wakes it.
+            target.EndHaltPollOnEvent();
+            target.PvUnhalted = false;
+        }
         else if (target.InGuestMode)
         {
             target.ForceExit(Settings.Costs.KickIpiLatency);

@@ -41,9 +41,18 @@ public sealed class Dedup
         int threadsTotal = (3 * n) + 2;
         int q4 = 4 * NQueues;
         int slots = threadsTotal;
-        Mutexes = new PthreadMutex[q4 + (2 * slots)];
-        Conds = new PthreadCond[(2 * q4) + slots];
         const int mm = 1;
+        if (settings.ModelMalloc)
+        {
+            // Every pipeline thread mallocs, so each makes its arena on its first malloc (Reorder's own
+            // allocations are not modelled, so it never does). Heaps live at HEAP_MAX_SIZE-aligned addresses.
+            Malloc = new GlibcMalloc(kernel, settings.Malloc, "dedup.malloc", mm, 0x7f40_0000_0000, threadsTotal - 1, threadsTotal);
+            Zone = new GuestZone(kernel, "dedup.zone.normal", settings.Mm with { ZapPerPage = settings.MunmapPerPage });
+            Mm = new GuestMm(kernel, mm, Zone);
+        }
+        int arenaMutexes = Malloc?.Mutexes.Length ?? 0;
+        Mutexes = new PthreadMutex[q4 + (2 * slots) + arenaMutexes];
+        Conds = new PthreadCond[(2 * q4) + slots];
         // User addresses of the futex words (only their futex hash buckets depend on them).
         const long queueBase = 0x0060_0000, bucketBase = 0x7f10_0000_0000, chunkBase = 0x7f20_0000_0000;
         Queues = new DedupQueue[q4];
@@ -74,6 +83,9 @@ public sealed class Dedup
             Mutexes[ChunkMutexBase + sIdx] = new PthreadMutex(kernel.NewFutex($"dedup.chunk.lock_slot{sIdx}", mm, chunkBase + (sIdx * 128L), threadsTotal));
             Conds[ChunkCondBase + sIdx] = new PthreadCond(kernel.NewFutex($"dedup.chunk.update_slot{sIdx}", mm, chunkBase + (sIdx * 128L) + 48, threadsTotal));
         }
+        ArenaMutexBase = q4 + (2 * slots);
+        for (int a = 0; a < arenaMutexes; a++)
+            Mutexes[ArenaMutexBase + a] = Malloc!.Mutexes[a];
         TableLength = settings.HashTableLength;
         BucketPool = new DedupSyncPool(TableLength, slots);
         ChunkPool = new DedupSyncPool(Math.Max(1, Input.Chunks), slots);
@@ -83,6 +95,16 @@ public sealed class Dedup
         for (int b = 0; b < BlockLocks.Length; b++)
             BlockLocks[b] = kernel.NewLock($"dedup.mbuffer.locks[buf{b}]", SpinlockKind.TestAndSet, userSpace: true);
         _blockRefs = (int[])Input.BlockRefs.Clone();
+        BlockPtl = new GuestSpinLock[Malloc is null ? 0 : Input.Blocks];
+        for (int b = 0; b < BlockPtl.Length; b++)
+            BlockPtl[b] = kernel.NewLock($"dedup.maxbuf[buf{b}].ptl");
+        int allocs = Math.Max(1, Input.Chunks);
+        ChunkArena = new int[allocs];
+        ChunkOffset = new int[allocs];
+        BufArena = new int[allocs];
+        BufOffset = new int[allocs];
+        McbArena = new int[allocs];
+        McbOffset = new int[allocs];
         _contentOriginal = new int[Math.Max(1, Input.ContentCount)];
         Array.Fill(_contentOriginal, -1);
         Original = new int[Input.Chunks];
@@ -142,6 +164,26 @@ public sealed class Dedup
     public GuestSpinLock[] BlockLocks { get; }
 
     public IReadOnlyList<DedupThread> ThreadPrograms => _threads;
+
+    /// <summary>The process's glibc malloc (null when <see cref="DedupSettings.ModelMalloc"/> is off), and the guest mm it maps through.</summary>
+    public GlibcMalloc? Malloc { get; }
+    public GuestZone? Zone { get; }
+    public GuestMm? Mm { get; }
+
+    /// <summary>Index of the first arena mutex in <see cref="Mutexes"/>.</summary>
+    internal int ArenaMutexBase { get; }
+
+    /// <summary>Each MAXBUF buffer's mapping's page-table lock.</summary>
+    internal GuestSpinLock[] BlockPtl { get; }
+
+    /// <summary>Per fine chunk: where its chunk_t, its compressed buffer and that buffer's mcb_t were allocated (arena, offset; arena −1: mmapped, offset the mapping's pages).</summary>
+    internal readonly int[] ChunkArena, ChunkOffset, BufArena, BufOffset, McbArena, McbOffset;
+
+    /// <summary>Frees of a chunk another thread allocated: all, and those that took the owner's arena mutex; arena mutex acquisitions that found it taken.</summary>
+    public long CrossThreadFrees, CrossThreadLockedFrees, ArenaContended;
+
+    /// <summary>heap_trim calls that gave pages back with madvise(MADV_DONTNEED) (each a TLB shootdown).</summary>
+    public long HeapTrims;
 
     internal int BucketBase { get; }
     internal int ChunkMutexBase { get; }

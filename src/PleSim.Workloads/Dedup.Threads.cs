@@ -38,6 +38,9 @@ public enum DedupStep
     WriteCheck,
     WriteDone,
     Finish,
+    MemStart,
+    MemLocked,
+    Fault,
 }
 
 /// <summary>
@@ -49,14 +52,42 @@ public enum DedupStep
 /// glibc's low-level lock on a futex word (<see cref="PthreadMutex"/>) and condition variables
 /// <see cref="PthreadCond"/>.
 /// </summary>
-public sealed class DedupThread : ScriptedProgram<DedupStep>
+public sealed class DedupThread : MmProgram<DedupStep>
 {
+    private enum MemKind : byte
+    {
+        Malloc,
+        Free,
+        Shrink,
+    }
+
+    /// <summary>One malloc, free or realloc of the thread, queued in program order: where the chunk's (arena, offset) is kept, the request, the bytes the caller then touches.</summary>
+    private struct MemOp
+    {
+        public MemKind Kind;
+        public int Bytes;
+        public int Touch;
+        public int[] Arena;
+        public int[] Offset;
+        public int Index;
+    }
+
+    private readonly GlibcMalloc? _m;
+    private readonly GlibcTcache? _tc;
+    private readonly MemOp[] _ops = new MemOp[32];
+    private int _opHead, _opCount;
+    private MemOp _op;              // the operation between MemStart and MemLocked
+    private int _opArena, _opOffset, _opNb;
+    private int _faultArena;        // the arena (or −1 − buffer) whose pages the Fault chain touches
+    private readonly int[] _zArena = new int[5], _zOff = new int[5]; // zlib's five deflateInit blocks
+    private readonly int[] _sinkArena = new int[1], _sinkOff = new int[1]; // allocations the run never frees
+
     private readonly Dedup _d;
     private readonly GuestCosts _c;
     private readonly DedupRing _recv;
     private readonly DedupRing _sendA;
     private readonly DedupRing _sendB;
-    private readonly GuestAction[] _buf = new GuestAction[24];
+    private readonly GuestAction[] _buf = new GuestAction[96];
     private int _n;
     private int _qid;
     private bool _ended;
@@ -96,7 +127,32 @@ public sealed class DedupThread : ScriptedProgram<DedupStep>
         _recv = new DedupRing(Math.Max(1, fetch));
         _sendA = new DedupRing(Math.Max(1, InsertLimit(SendKind)));
         _sendB = new DedupRing(Math.Max(1, s.ItemPerInsert));
+        _m = d.Malloc;
+        if (_m is not null)
+        {
+            _tc = new GlibcTcache(_m.Settings);
+            RwSemWaiter = new RwSemWaiter(d.Kernel, $"dedup.{stage}{tid}");
+        }
     }
+
+    /// <summary>
+    /// Simulation only: the heap size this thread's arena's chunk table is made for, so that it does not
+    /// grow (allocate) during the run: Compress arenas hold zlib's ~270 KB and the compressed buffers
+    /// Reorder has not freed yet (about 4.4 MiB each in the shipped scenario), FragmentRefine arenas the
+    /// unique chunks' chunk_t (never freed in the run), the others little.
+    /// </summary>
+    private int ArenaTableHint => Stage switch
+    {
+        DedupStage.Compress => 8 << 20,
+        DedupStage.Refine => 2 << 20,
+        _ => 0,
+    };
+
+    /// <summary>Arena mutex acquisitions of this thread (locked malloc, free and realloc paths).</summary>
+    public long ArenaLocks;
+
+    /// <summary>The thread's tcache (null without the allocator model).</summary>
+    public GlibcTcache? Tcache => _tc;
 
     public DedupStage Stage { get; }
     public int Tid { get; }
@@ -169,6 +225,207 @@ public sealed class DedupThread : ScriptedProgram<DedupStep>
         Put(Call(op, q));
     }
 
+    // ---- glibc malloc (GlibcMalloc): operations queued in program order, run as steps ----
+
+    protected override void EmitMm(in GuestAction a) => Put(a);
+
+    private void PutMem(MemKind kind, int bytes, int touch, int[] arena, int[] offset, int index)
+    {
+        if (_opCount == _ops.Length)
+            throw new InvalidOperationException("dedup: too many allocator operations queued");
+        int i = _opHead + _opCount;
+        if (i >= _ops.Length)
+            i -= _ops.Length;
+        _ops[i] = new MemOp { Kind = kind, Bytes = bytes, Touch = touch, Arena = arena, Offset = offset, Index = index };
+        _opCount++;
+        Put(Call(DedupStep.MemStart));
+    }
+
+    private void PutMalloc(int bytes, int touch, int[] arena, int[] offset, int index) => PutMem(MemKind.Malloc, bytes, touch, arena, offset, index);
+
+    private void PutFree(int[] arena, int[] offset, int index) => PutMem(MemKind.Free, 0, 0, arena, offset, index);
+
+    /// <summary>A system call's entry and exit, then the mmap path (mmap_sem for write).</summary>
+    private void PutSyscallMmap()
+    {
+        PutCompute(_d.Settings.Syscall.Ns, user: false);
+        EmitMmap(_d.Mm!);
+    }
+
+    /// <summary>
+    /// __libc_malloc / __libc_free / __libc_realloc up to the arena mutex (glibc 2.35): a malloc whose
+    /// chunk size is at or above mp_.mmap_threshold is an mmap; one the thread's tcache holds is taken
+    /// without a lock; the rest lock the thread's arena (made on its first malloc). A free of an mmapped
+    /// chunk moves the dynamic thresholds and munmaps; otherwise the chunk goes to the freeing thread's
+    /// tcache while its bin holds fewer than tcache_count, else to its arena's fastbin (an atomic push,
+    /// no lock) when it is at most max_fast, else _int_free locks the arena the chunk belongs to.
+    /// </summary>
+    private void MemStart()
+    {
+        var s = _d.Settings;
+        _op = _ops[_opHead];
+        _ops[_opHead] = default;
+        if (++_opHead == _ops.Length)
+            _opHead = 0;
+        _opCount--;
+        var m = _m!;
+        switch (_op.Kind)
+        {
+            case MemKind.Malloc:
+            {
+                _opNb = GlibcArena.Request2Size(_op.Bytes);
+                if (m.IsMmapped(_op.Bytes))
+                {
+                    long map = GlibcMalloc.MmappedSize(_op.Bytes);
+                    _op.Arena[_op.Index] = -1;
+                    _op.Offset[_op.Index] = (int)(map / GlibcMalloc.PageSize);
+                    PutSyscallMmap();
+                    int pages = (int)((Math.Min(_op.Touch, map) + GlibcMalloc.PageSize - 1) / GlibcMalloc.PageSize);
+                    PutFaults(-1, pages);
+                    break;
+                }
+                if (_tc!.TryGet(_opNb, out int a, out int off))
+                {
+                    _op.Arena[_op.Index] = a;
+                    _op.Offset[_op.Index] = off;
+                    PutCompute(s.MallocFast.Ns);
+                    break;
+                }
+                if (_tc.Arena < 0)
+                {
+                    // arena_get2 → _int_new_arena → new_heap: mmap of HEAP_MAX_SIZE (PROT_NONE), mprotect of the first part.
+                    m.AttachArena(_tc, ArenaTableHint);
+                    PutSyscallMmap();
+                }
+                _opArena = _tc.Arena;
+                ArenaLocks++;
+                PutLock(_d.ArenaMutexBase + _opArena);
+                Put(Call(DedupStep.MemLocked));
+                break;
+            }
+            case MemKind.Free:
+            {
+                int a = _op.Arena[_op.Index];
+                int off = _op.Offset[_op.Index];
+                bool cross = _tc!.Arena != a;
+                if (cross)
+                    _d.CrossThreadFrees++;
+                if (a < 0)
+                {
+                    // munmap_chunk of an mmapped chunk (its offset slot holds the mapping's pages).
+                    m.FreeMmapped((long)off * GlibcMalloc.PageSize);
+                    PutCompute(s.Syscall.Ns, user: false);
+                    EmitMunmap(_d.Mm!, off, m.Ptl[0]);
+                    break;
+                }
+                var arena = m.Arenas[a];
+                if (!arena.IsInUse(off))
+                    throw new InvalidOperationException($"dedup: {Stage}{Tid} frees {off} of arena {a}, not an allocated chunk (slot {_op.Index})");
+                int size = arena.ChunkSize(off);
+                if (_tc.TryPut(size, a, off))
+                {
+                    PutCompute(s.MallocFast.Ns);
+                    break;
+                }
+                if (size <= arena.Settings.MaxFast)
+                {
+                    arena.Free(off, m.TrimThreshold); // a fastbin push: never coalesces, never trims
+                    m.FastbinFrees++;
+                    PutCompute(s.MallocFast.Ns);
+                    break;
+                }
+                if (cross)
+                {
+                    _d.CrossThreadLockedFrees++;
+                    m.CrossThreadLockedFrees++;
+                }
+                _opArena = a;
+                _opOffset = off;
+                ArenaLocks++;
+                PutLock(_d.ArenaMutexBase + a);
+                Put(Call(DedupStep.MemLocked));
+                break;
+            }
+            default:
+            {
+                int a = _op.Arena[_op.Index];
+                if (a < 0)
+                    break; // mremap of an mmapped chunk: not modelled (only chunks above the mmap threshold)
+                _opArena = a;
+                _opOffset = _op.Offset[_op.Index];
+                ArenaLocks++;
+                PutLock(_d.ArenaMutexBase + a);
+                Put(Call(DedupStep.MemLocked));
+                break;
+            }
+        }
+    }
+
+    /// <summary>The part under the arena mutex: _int_malloc (and grow_heap's mprotect), _int_free (and heap_trim's madvise), or _int_realloc's split.</summary>
+    private void MemLocked()
+    {
+        var s = _d.Settings;
+        var m = _m!;
+        int a = _opArena;
+        var arena = m.Arenas[a];
+        int mutex = _d.ArenaMutexBase + a;
+        PutCompute(s.MallocArena.Ns);
+        switch (_op.Kind)
+        {
+            case MemKind.Malloc:
+            {
+                int mprotectBefore = arena.MprotectSize;
+                int off = arena.MallocChunk(_opNb);
+                _op.Arena[_op.Index] = a;
+                _op.Offset[_op.Index] = off;
+                if (arena.MprotectSize > mprotectBefore)
+                    PutSyscallMmap(); // grow_heap past h->mprotect_size: mprotect under mmap_sem for write
+                PutUnlock(mutex);
+                PutFaults(a, m.Touch(a, off + 16, _op.Touch));
+                break;
+            }
+            case MemKind.Free:
+            {
+                m.LockedFrees++;
+                PutTrim(a, m.FreeLocked(a, _opOffset));
+                PutUnlock(mutex);
+                break;
+            }
+            default:
+            {
+                int rem = arena.ShrinkInPlace(_opOffset, _op.Bytes);
+                if (rem >= 0)
+                {
+                    // _int_free(av, remainder, have_lock = 1): the tcache first, then fastbin or the bins.
+                    int size = arena.ChunkSize(rem);
+                    if (!_tc!.TryPut(size, a, rem))
+                        PutTrim(a, m.FreeLocked(a, rem));
+                }
+                PutUnlock(mutex);
+                break;
+            }
+        }
+    }
+
+    /// <summary>heap_trim → shrink_heap: madvise(MADV_DONTNEED) of the heap's tail, under the arena mutex (a TLB shootdown).</summary>
+    private void PutTrim(int arena, int presentPages)
+    {
+        if (presentPages < 0)
+            return;
+        _d.HeapTrims++;
+        PutCompute(_d.Settings.Syscall.Ns, user: false);
+        EmitMadviseDontneed(_d.Mm!, presentPages, _m!.Ptl[arena]);
+    }
+
+    /// <summary>First touches of fresh pages, one anonymous page fault each (a chain of steps).</summary>
+    private void PutFaults(int arena, int pages)
+    {
+        if (pages <= 0)
+            return;
+        _faultArena = arena;
+        Put(Call(DedupStep.Fault, Math.Min(pages, MaxArg)));
+    }
+
     // ---- the stage bodies ----
 
     protected override void Plan(GuestThread thread)
@@ -218,6 +475,8 @@ public sealed class DedupThread : ScriptedProgram<DedupStep>
             // copied in (first touch of its pages), then the old buffer's tail piece freed.
             int b = ++_blockStarted;
             long bytes = inp.BlockCopyBytes[b];
+            if (_m is not null)
+                PutSyscallMmap(); // mbuffer_create: malloc(MAXBUF + bytes_left) is above the mmap threshold: an mmap
             PutCompute((s.CopyNsPerByte * bytes) + (s.PageFirstTouch.Ns * (double)((bytes + 4095) / 4096)));
             if (inp.BlockFreesPrevious[b])
             {
@@ -230,6 +489,12 @@ public sealed class DedupThread : ScriptedProgram<DedupStep>
         PutCompute((s.RabinNsPerByte * inp.CoarseScanBytes[k]) + (split ? s.ChunkAlloc.Ns : 0));
         if (split)
             PutSpin(_d.BlockLocks[inp.CoarseBlock[k]]);
+        if (_m is not null && inp.CoarseCount[k] > 0)
+        {
+            // The coarse chunk's chunk_t (Fragment's arena): the first fine chunk FragmentRefine cuts keeps it.
+            int sz = s.ChunkStructBytes;
+            PutMalloc(sz, sz, _d.ChunkArena, _d.ChunkOffset, inp.CoarseFirst[k]);
+        }
         _cur = k;
         Put(Call(DedupStep.FragmentInsert));
         _coarse++;
@@ -257,7 +522,12 @@ public sealed class DedupThread : ScriptedProgram<DedupStep>
             bool last = _fine == _fineEnd;
             PutCompute((s.RabinNsPerByte * inp.Size[c]) + (last ? 0 : s.ChunkAlloc.Ns));
             if (!last)
+            {
                 PutSpin(_d.BlockLocks[inp.ChunkBlock[c]]);
+                // temp = malloc(sizeof(chunk_t)) takes the rest of the coarse chunk: the next fine chunk's chunk_t.
+                if (_m is not null)
+                    PutMalloc(s.ChunkStructBytes, s.ChunkStructBytes, _d.ChunkArena, _d.ChunkOffset, c + 1);
+            }
             _cur = c;
             Put(Call(DedupStep.RefineInsert));
             if (last)
@@ -468,13 +738,25 @@ public sealed class DedupThread : ScriptedProgram<DedupStep>
                 break;
             }
             case DedupStep.MbufferFree:
-                if (_d.FreePiece(arg))
+            {
+                bool last = _d.FreePiece(arg);
+                if (last && _m is not null)
                 {
-                    // free() of the MAXBUF buffer: an mmapped chunk, so munmap and a TLB shootdown of the process's CPUs.
+                    // free() of the MAXBUF buffer: an mmapped chunk (above DEFAULT_MMAP_THRESHOLD_MAX, so the
+                    // thresholds stay), munmap_chunk → munmap: mmap_sem for write, zap, TLB shootdown.
+                    long map = GlibcMalloc.MmappedSize(inp.BlockCopyBytes[arg]);
+                    _m.FreeMmapped(map);
+                    PutCompute(s.Syscall.Ns, user: false);
+                    EmitMunmap(_d.Mm!, (int)(map / GlibcMalloc.PageSize), _d.BlockPtl[arg]);
+                }
+                else if (last)
+                {
+                    // Without the allocator model: the munmap's page cost and a TLB shootdown of the process's CPUs.
                     PutCompute(s.MunmapPerPage.Ns * (double)((inp.BlockCopyBytes[arg] + 4095) / 4096), user: false);
                     Put(GuestAction.Shootdown());
                 }
                 break;
+            }
             case DedupStep.FragmentInsert:
                 _sendA.Add(_cur);
                 _d.CoarseChunks++;
@@ -498,7 +780,11 @@ public sealed class DedupThread : ScriptedProgram<DedupStep>
                 break;
             case DedupStep.Lookup:
                 if (_d.LookupAndInsert(_cur))
+                {
                     PutCompute(s.HashLookup.Ns + s.HashInsert.Ns);
+                    if (_m is not null)
+                        PutMalloc(s.HashEntryBytes, s.HashEntryBytes, _sinkArena, _sinkOff, 0); // hashtable_insert's entry (never freed in the run)
+                }
                 else
                 {
                     // Cache hit: the chunk's data is freed at once (mbuffer_free), under the bucket lock.
@@ -530,7 +816,30 @@ public sealed class DedupThread : ScriptedProgram<DedupStep>
                 // sub_Compress: the chunk's lock is held across compress() and the free of its data.
                 _slot = _d.ChunkPool.Acquire(_cur);
                 PutLock(_d.ChunkMutexBase + _slot);
-                PutCompute(s.DeflateCall.Ns + (s.DeflateNsPerByte * inp.Size[_cur]));
+                int size = inp.Size[_cur];
+                int outBytes = Math.Max(1, (int)(size * s.CompressedFraction));
+                if (_m is not null)
+                {
+                    // mbuffer_create(compressed_data, n + (n >> 9) + 12): the buffer and its mcb_t; compress()
+                    // → deflateInit2_'s five zcalloc blocks (the head is cleared whole; window, prev and
+                    // pending_buf are touched about as far as the chunk's bytes reach: assumption).
+                    PutMalloc(size + (size >> 9) + 12, outBytes, _d.BufArena, _d.BufOffset, _cur);
+                    PutMalloc(s.McbBytes, s.McbBytes, _d.McbArena, _d.McbOffset, _cur);
+                    int w = s.ZlibWindowBytes;
+                    PutMalloc(s.ZlibStateBytes, s.ZlibStateBytes, _zArena, _zOff, 0);
+                    PutMalloc(w, Math.Min(w, size), _zArena, _zOff, 1);              // window: 2 × w_size bytes
+                    PutMalloc(w, Math.Min(w, 2 * size), _zArena, _zOff, 2);          // prev: w_size Pos
+                    PutMalloc(w, w, _zArena, _zOff, 3);                              // head: hash_size Pos, zeroed
+                    PutMalloc(w, Math.Min(w, 4 * size), _zArena, _zOff, 4);          // pending_buf: lit_bufsize × 4
+                }
+                PutCompute(s.DeflateCall.Ns + (s.DeflateNsPerByte * size));
+                if (_m is not null)
+                {
+                    // deflateEnd: pending_buf, head, prev, window, then the state; then realloc to the compressed size.
+                    for (int z = 4; z >= 0; z--)
+                        PutFree(_zArena, _zOff, z);
+                    PutMem(MemKind.Shrink, outBytes, 0, _d.BufArena, _d.BufOffset, _cur);
+                }
                 int b = inp.ChunkBlock[_cur];
                 PutSpin(_d.BlockLocks[b]);
                 Put(Call(DedupStep.MbufferFree, b));
@@ -581,12 +890,21 @@ public sealed class DedupThread : ScriptedProgram<DedupStep>
                 else
                     body += 20;
                 PutCompute((3.0 * s.WriteCall.Ns) + (s.CopyNsPerByte * body), user: false);
+                if (st == DedupChunkState.Compressed && _m is not null)
+                {
+                    // mbuffer_free(&chunk->compressed_data) under the chunk's lock: the buffer and its mcb_t go
+                    // back to the Compress thread's arena that allocated them.
+                    PutFree(_d.BufArena, _d.BufOffset, _o);
+                    PutFree(_d.McbArena, _d.McbOffset, _o);
+                }
                 PutUnlock(_d.ChunkMutexBase + _slot);
                 Put(Call(DedupStep.WriteDone));
                 break;
             }
             case DedupStep.WriteDone:
                 _d.ChunkPool.Release(_slot);
+                if (_m is not null && _d.Original[_w] >= 0)
+                    PutFree(_d.ChunkArena, _d.ChunkOffset, _w); // Reorder: free(chunk) of a written duplicate
                 _d.Written++;
                 _d.WrittenBytes += inp.Size[_w];
                 _next++;
@@ -603,13 +921,26 @@ public sealed class DedupThread : ScriptedProgram<DedupStep>
             case DedupStep.Finish:
                 _d.Finished();
                 break;
+            case DedupStep.MemStart:
+                MemStart();
+                break;
+            case DedupStep.MemLocked:
+                MemLocked();
+                break;
+            case DedupStep.Fault:
+                EmitPageFault(_d.Mm!, _m!.Ptl[Math.Max(0, _faultArena)]);
+                if (arg > 1)
+                    Put(Call(DedupStep.Fault, arg - 1));
+                break;
         }
         Flush();
     }
 
     private void Contended(int m)
     {
-        if (m >= _d.ChunkMutexBase)
+        if (m >= _d.ArenaMutexBase && _m is not null)
+            _d.ArenaContended++;
+        else if (m >= _d.ChunkMutexBase)
         {
             if (Stage == DedupStage.Reorder)
                 _d.ChunkLockContended++;

@@ -114,6 +114,44 @@ public sealed record DedupSettings
     /// <summary>Hold of an mbuffer reference-count spinlock (increment or decrement of <c>mcb->i</c>).</summary>
     public SimDuration MbufferLockHold { get; init; } = SimDuration.FromNanoseconds(20);
 
+    // ---- glibc malloc (decision 0054 addendum): which thread allocates and frees what ----
+
+    /// <summary>Whether the threads' mallocs and frees go through the glibc allocator model (<see cref="GlibcMalloc"/>); false: the allocator is left out, as before.</summary>
+    public bool ModelMalloc { get; init; } = true;
+
+    /// <summary>The allocator's tunables (glibc 2.35 defaults; the guest's C library is an assumption, docs/dedup.md).</summary>
+    public GlibcMallocSettings Malloc { get; init; } = new();
+
+    /// <summary>A malloc or free that needs no arena lock: a tcache hit or put, an atomic fastbin push (user mode; assumption).</summary>
+    public SimDuration MallocFast { get; init; } = SimDuration.FromNanoseconds(20);
+
+    /// <summary>_int_malloc / _int_free / _int_realloc's work under the arena mutex (bins, boundary tags; user mode; assumption).</summary>
+    public SimDuration MallocArena { get; init; } = SimDuration.FromNanoseconds(80);
+
+    /// <summary>System-call entry and exit around mmap, munmap, madvise and mprotect (assumption, as ebizzy's).</summary>
+    public SimDuration Syscall { get; init; } = SimDuration.FromNanoseconds(200);
+
+    /// <summary>The guest mm paths' costs (page fault, madvise, munmap; <c>ZapPerPage</c> is <see cref="MunmapPerPage"/>).</summary>
+    public MmCosts Mm { get; init; } = new();
+
+    /// <summary>sizeof(chunk_t) on x86_64 for the pthreads build (dedupdef.h: header with mutex and condvar, SHA-1, two mbuffer_t, the reference, sequence, isLastL2Chunk): 200 bytes.</summary>
+    public int ChunkStructBytes { get; init; } = 200;
+
+    /// <summary>sizeof(mcb_t) (mbuffer.h: reference count and pointer): 16 bytes.</summary>
+    public int McbBytes { get; init; } = 16;
+
+    /// <summary>sizeof(struct hash_entry) (hashtable_private.h: key, value, hash, next): 32 bytes.</summary>
+    public int HashEntryBytes { get; init; } = 32;
+
+    /// <summary>
+    /// zlib's deflateInit2_ allocations for compress() (level 6: windowBits 15, memLevel 8; deflate.c): the
+    /// deflate_state (about 5.9 KB on 64-bit: assumption), window 2 × 32 KiB, prev 32 Ki × 2, head 32 Ki × 2,
+    /// pending_buf 16 Ki × 4 bytes — each a malloc through zcalloc, freed by deflateEnd in the order
+    /// pending_buf, head, prev, window, state.
+    /// </summary>
+    public int ZlibStateBytes { get; init; } = 5936;
+    public int ZlibWindowBytes { get; init; } = 65536;
+
     /// <summary>The hash table's length: the first prime of hashtable.c's table above <see cref="HashTableMinSize"/> (98317 for 65536).</summary>
     public int HashTableLength
     {

@@ -32,6 +32,16 @@ public sealed record GlibcArenaSettings
 
     /// <summary>Simulation only: heap size the chunk tables are allocated for up front (they grow past it, allocating).</summary>
     public int PreallocatedHeapBytes { get; init; } = 4 << 20;
+
+    /// <summary>
+    /// heap_trim's test of the top chunk against mp_.trim_threshold. false: glibc 2.12's heap_trim (no
+    /// test; extra = ((top − pad − MINSIZE + page − 1) / page − 1) pages). true: the heap_trim of later
+    /// glibc (the test is there at 2.22 and 2.35, absent at 2.17: arena.c): nothing unless the top
+    /// chunk is at least the trim threshold, then extra = ALIGN_DOWN(top − MINSIZE − 1 − pad, page).
+    /// The threshold itself is process-wide and moves (mp_.trim_threshold): it is passed to
+    /// <see cref="GlibcArena.Free(int, int)"/>.
+    /// </summary>
+    public bool HeapTrimThresholdTest { get; init; }
 }
 
 /// <summary>
@@ -179,6 +189,13 @@ public sealed class GlibcArena : IDisposable
         return n < MinSize ? MinSize : n & ~(Align - 1);
     }
 
+    /// <summary>Whether <paramref name="offset"/> is an allocated chunk (in use, not in a fastbin or bin).</summary>
+    public bool IsInUse(int offset)
+    {
+        int p = offset / Align;
+        return offset % Align == 0 && p >= _firstUnit && p < _top && _u[p].State == InUse && _u[p].Size != 0;
+    }
+
     /// <summary>Chunk size of an allocated chunk (from its offset).</summary>
     public int ChunkSize(int offset) => _u[offset / Align].Size;
 
@@ -269,7 +286,9 @@ public sealed class GlibcArena : IDisposable
             if (small)
             {
                 // The binmap: one bit per non-empty small bin.
-                ulong above = _binmap & (~0UL << (nb / Align + 1));
+                // (a 1008-byte request is the last small bin: no small bin above it; C#'s 64-bit shift would wrap to 0)
+                int firstAbove = (nb / Align) + 1;
+                ulong above = firstAbove >= 64 ? 0 : _binmap & (~0UL << firstAbove);
                 if (above != 0)
                     victim = _headBk[System.Numerics.BitOperations.TrailingZeroCount(above)];
             }
@@ -307,7 +326,13 @@ public sealed class GlibcArena : IDisposable
     /// _int_free of the chunk at <paramref name="offset"/>. Returns the bytes heap_trim gave back to
     /// the kernel with madvise(MADV_DONTNEED) (0 if it did not shrink the heap).
     /// </summary>
-    public int Free(int offset)
+    public int Free(int offset) => Free(offset, 0);
+
+    /// <summary>
+    /// <see cref="Free(int)"/> with the process's current mp_.trim_threshold, which heap_trim tests when
+    /// <see cref="GlibcArenaSettings.HeapTrimThresholdTest"/> is set (later glibc).
+    /// </summary>
+    public int Free(int offset, int trimThreshold)
     {
         int p = offset / Align;
         if (offset % Align != 0 || p < _firstUnit || p >= _top || _u[p].State != InUse || _u[p].Size == 0)
@@ -332,9 +357,31 @@ public sealed class GlibcArena : IDisposable
             if (_haveFastChunks)
                 Consolidate();
             // Non-main arena: always try heap_trim (no trim threshold in 2.12), pad = mp_.top_pad.
-            return HeapTrim(_topPad);
+            return HeapTrim(_topPad, trimThreshold);
         }
         return 0;
+    }
+
+    /// <summary>
+    /// realloc to a smaller size in place (_int_realloc, glibc 2.35 malloc.c: the new size fits the old
+    /// chunk): when the rest is at least MINSIZE it is split off as a chunk marked in use, whose offset is
+    /// returned for the caller to free (_int_realloc calls _int_free on it, which in 2.26+ first tries the
+    /// thread's tcache); −1 when nothing was split off.
+    /// </summary>
+    public int ShrinkInPlace(int offset, int bytes)
+    {
+        int p = offset / Align;
+        if (offset % Align != 0 || p < _firstUnit || p >= _top || _u[p].State != InUse || _u[p].Size == 0)
+            throw new InvalidOperationException($"realloc of {offset}: not an allocated chunk");
+        int nb = Request2Size(bytes);
+        int size = _u[p].Size;
+        if (nb > size)
+            throw new InvalidOperationException($"realloc of {offset} (a {size}-byte chunk) to {bytes} bytes: only shrinking is modelled");
+        if (size - nb < MinSize)
+            return -1;
+        int rem = Split(p, nb);
+        _u[rem].State = InUse;
+        return rem * Align;
     }
 
     /// <summary>malloc_consolidate: every fastbin chunk is coalesced with its free neighbours (or into top) and put in the unsorted bin.</summary>
@@ -356,14 +403,30 @@ public sealed class GlibcArena : IDisposable
     }
 
     /// <summary>heap_trim (arena.c 2.12) for a single heap: keep pad + MINSIZE and round to pages; shrink_heap madvises the rest away.</summary>
-    private int HeapTrim(int pad)
+    private int HeapTrim(int pad, int trimThreshold)
     {
         TrimAttempts++;
         long page = _s.PageSize;
         long topSize = TopSize;
-        long extra = ((topSize - pad - MinSize + (page - 1)) / page - 1) * page; // C division truncates toward zero, as here
-        if (extra < page)
-            return 0;
+        long extra;
+        if (_s.HeapTrimThresholdTest)
+        {
+            // Later glibc (2.22 … 2.35 arena.c heap_trim): the same logic as systrim for the main arena.
+            if (topSize < trimThreshold)
+                return 0;
+            long topArea = topSize - MinSize - 1;
+            if (topArea <= pad)
+                return 0;
+            extra = (topArea - pad) & ~(page - 1);
+            if (extra == 0)
+                return 0;
+        }
+        else
+        {
+            extra = ((topSize - pad - MinSize + (page - 1)) / page - 1) * page; // C division truncates toward zero, as here
+            if (extra < page)
+                return 0;
+        }
         // shrink_heap: not __libc_enable_secure → madvise(MADV_DONTNEED); h->size shrinks, mprotect_size stays.
         HeapSize -= (int)extra;
         Trims++;

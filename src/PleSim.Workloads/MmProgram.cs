@@ -17,6 +17,12 @@ public abstract class MmProgram<TStep> : ScriptedProgram<TStep>, IActionSink
     void IActionSink.EmitNow(params ReadOnlySpan<GuestAction> actions) => EmitNow(actions);
 
     /// <summary>
+    /// Where the mm paths below put their actions: after everything planned (<c>Emit</c>) unless a
+    /// program that collects a step's actions before inserting them (dedup's threads) says otherwise.
+    /// </summary>
+    protected virtual void EmitMm(in GuestAction a) => Emit(a);
+
+    /// <summary>
     /// One anonymous page fault (2.6.39 arch/x86/mm/fault.c <c>do_page_fault</c>: down_read(mmap_sem),
     /// find_vma, mm/memory.c <c>handle_mm_fault</c> → <c>do_anonymous_page</c>: alloc_zeroed_user_highpage
     /// (buddy allocator + clear_page) outside the PTE lock, then <c>pte_offset_map_lock</c>, set_pte_at,
@@ -26,23 +32,23 @@ public abstract class MmProgram<TStep> : ScriptedProgram<TStep>, IActionSink
     {
         var c = mm.Costs;
         mm.Faults++;
-        Emit(GuestAction.Compute(c.PageFault.Ns));
-        Emit(mm.MmapSem.DownRead);
-        Emit(mm.Zone.AllocPage);
-        Emit(GuestAction.Compute(c.ClearPage.Ns));
-        Emit(GuestAction.Acquire(pte));
-        Emit(GuestAction.Compute(c.SetPte.Ns));
-        Emit(GuestAction.Release(pte));
-        Emit(mm.MmapSem.UpRead);
+        EmitMm(GuestAction.Compute(c.PageFault.Ns));
+        EmitMm(mm.MmapSem.DownRead);
+        EmitMm(mm.Zone.AllocPage);
+        EmitMm(GuestAction.Compute(c.ClearPage.Ns));
+        EmitMm(GuestAction.Acquire(pte));
+        EmitMm(GuestAction.Compute(c.SetPte.Ns));
+        EmitMm(GuestAction.Release(pte));
+        EmitMm(mm.MmapSem.UpRead);
     }
 
     /// <summary><c>sys_mmap_pgoff</c> (2.6.39 mm/mmap.c): down_write(mmap_sem), <c>do_mmap_pgoff</c>, up_write. Pages are faulted in later.</summary>
     protected void EmitMmap(GuestMm mm)
     {
         mm.Mmaps++;
-        Emit(mm.MmapSem.DownWrite);
-        Emit(GuestAction.Compute(mm.Costs.Mmap.Ns));
-        Emit(mm.MmapSem.UpWrite);
+        EmitMm(mm.MmapSem.DownWrite);
+        EmitMm(GuestAction.Compute(mm.Costs.Mmap.Ns));
+        EmitMm(mm.MmapSem.UpWrite);
     }
 
     /// <summary>
@@ -54,10 +60,10 @@ public abstract class MmProgram<TStep> : ScriptedProgram<TStep>, IActionSink
     protected void EmitMunmap(GuestMm mm, int pages, GuestSpinLock pte)
     {
         mm.Munmaps++;
-        Emit(mm.MmapSem.DownWrite);
-        Emit(GuestAction.Compute(mm.Costs.Munmap.Ns));
+        EmitMm(mm.MmapSem.DownWrite);
+        EmitMm(GuestAction.Compute(mm.Costs.Munmap.Ns));
         EmitZapFlushFree(mm, pages, pte);
-        Emit(mm.MmapSem.UpWrite);
+        EmitMm(mm.MmapSem.UpWrite);
     }
 
     /// <summary>
@@ -68,10 +74,10 @@ public abstract class MmProgram<TStep> : ScriptedProgram<TStep>, IActionSink
     protected void EmitMadviseDontneed(GuestMm mm, int pages, GuestSpinLock pte)
     {
         mm.Madvises++;
-        Emit(mm.MmapSem.DownRead);
-        Emit(GuestAction.Compute(mm.Costs.Madvise.Ns));
+        EmitMm(mm.MmapSem.DownRead);
+        EmitMm(GuestAction.Compute(mm.Costs.Madvise.Ns));
         EmitZapFlushFree(mm, pages, pte);
-        Emit(mm.MmapSem.UpRead);
+        EmitMm(mm.MmapSem.UpRead);
     }
 
     /// <summary>
@@ -81,7 +87,7 @@ public abstract class MmProgram<TStep> : ScriptedProgram<TStep>, IActionSink
     /// </summary>
     protected void EmitExitMmap(GuestMm mm, int pages, GuestSpinLock pte)
     {
-        Emit(GuestAction.Compute(mm.Costs.Munmap.Ns));
+        EmitMm(GuestAction.Compute(mm.Costs.Munmap.Ns));
         EmitZapFlushFree(mm, pages, pte);
     }
 
@@ -90,12 +96,12 @@ public abstract class MmProgram<TStep> : ScriptedProgram<TStep>, IActionSink
         mm.PagesZapped += pages;
         if (pages > 0)
         {
-            Emit(GuestAction.Acquire(pte));
-            Emit(GuestAction.Compute(mm.Costs.ZapPerPage.Ns * pages));
-            Emit(GuestAction.Release(pte));
+            EmitMm(GuestAction.Acquire(pte));
+            EmitMm(GuestAction.Compute(mm.Costs.ZapPerPage.Ns * pages));
+            EmitMm(GuestAction.Release(pte));
         }
-        Emit(GuestAction.Shootdown());
+        EmitMm(GuestAction.Shootdown());
         if (pages > 0)
-            Emit(mm.Zone.FreePages(pages));
+            EmitMm(mm.Zone.FreePages(pages));
     }
 }

@@ -108,6 +108,24 @@ public class KvmLaterVersionTests
     }
 
     [Fact]
+    public void A_pv_kick_within_the_poll_ends_the_poll_so_it_is_not_lost_when_the_poll_would_run_out()
+    {
+        var (kit, vm, _) = Halter(new HaltPollSettings { HaltPollNs = 100_000 });
+        var v = vm.Vcpus[0];
+        long t0 = UntilHalting(kit, v);
+        Assert.True(v.HaltPolling);
+        kit.Sim.RunUntil(new SimTime(t0 + 50_000));
+        // KVM_HC_KICK_CPU (a PV lock's unlocker): kvm_vcpu_check_block sees pv_unhalted in the poll.
+        kit.Kvm.PvKickCpu(v, vm.Vcpus[0]);
+        Assert.False(v.HaltPolling);
+        Assert.False(v.PvUnhalted);
+        kit.RunUs(200); // past where the poll would have run out
+        Assert.Equal(1, v.Stats.HaltPollSuccessful);
+        Assert.Equal(0, v.Stats.Halts);
+        Assert.NotEqual(VcpuMode.Halted, v.Mode);
+    }
+
+    [Fact]
     public void A_kick_within_the_poll_ends_the_poll_without_a_block_or_a_wake_up_and_the_poll_time_is_charged()
     {
         var (kit, vm, g) = Halter(new HaltPollSettings { HaltPollNs = 100_000 });

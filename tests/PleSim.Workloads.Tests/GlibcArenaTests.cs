@@ -24,6 +24,22 @@ public class GlibcArenaTests
         => Assert.Equal(chunk, GlibcArena.Request2Size(request));
 
     [Fact]
+    public void A_request_of_the_last_small_bin_never_takes_a_smaller_binned_chunk()
+    {
+        // 1000 bytes → a 1008-byte chunk, small bin 63: no small bin lies above it, so the binmap scan
+        // finds nothing and the chunk comes from top (found by dedup's compressed buffers).
+        var a = NewArena();
+        int small = a.Malloc(200);
+        a.Malloc(100); // keeps the 208-byte chunk off top
+        a.Free(small);
+        a.Malloc(2000); // the unsorted scan bins the 208-byte chunk
+        int p = a.Malloc(1000);
+        Assert.Equal(1008, a.ChunkSize(p));
+        Assert.NotEqual(small, p);
+        a.CheckHeap();
+    }
+
+    [Fact]
     public void A_new_arena_has_a_top_pad_heap_and_splits_chunks_off_top_in_address_order()
     {
         var a = NewArena();

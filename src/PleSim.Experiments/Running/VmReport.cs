@@ -220,7 +220,7 @@ internal static class VmReport
             }
             if (vm.BootStorm is { } b)
                 result.AddMetric(p + "completion_time_ms", b.CompletedAt >= 0 ? b.CompletedAt / 1e6 : double.NaN);
-            if (vm.Ebizzy is not null || vm.Kernbench is not null)
+            if (vm.Ebizzy is not null || vm.Kernbench is not null || vm.Dedup?.Mm is not null)
             {
                 // The guest mm paths (decision 0026): faults, mmap_sem acquisitions that had to queue,
                 // TLB shootdowns and their flush IPIs, zone->lock batches.
@@ -364,6 +364,15 @@ internal static class VmReport
                 result.AddMetric(p + "dedup_queue_full_waits_per_chunk", D("dedup.queue_full_waits") * per);
                 result.AddMetric(p + "dedup_reorder_chunk_waits_per_chunk", (D("dedup.chunk_lock_contended") + D("dedup.chunk_cond_waits")) * per);
                 result.AddMetric(p + "dedup_futex_sleeps_per_chunk", (D("futex.wait_calls") - D("futex.would_block")) * per);
+                if (dd.Malloc is not null)
+                {
+                    // glibc malloc (decision 0054 addendum): frees of another thread's chunks, those that took the
+                    // owner arena's mutex, arena mutexes found taken, heap_trim madvises.
+                    result.AddMetric(p + "dedup_cross_thread_frees_per_chunk", D("dedup.cross_thread_frees") * per);
+                    result.AddMetric(p + "dedup_cross_thread_locked_frees_per_chunk", D("dedup.cross_thread_locked_frees") * per);
+                    result.AddMetric(p + "dedup_arena_contended_per_chunk", D("dedup.arena_contended") * per);
+                    result.AddMetric(p + "dedup_heap_trims_per_chunk", D("dedup.heap_trims") * per);
+                }
             }
             if (vm.Sysbench is { } sb)
             {

@@ -405,6 +405,12 @@ public sealed class VmRuntime : IDisposable
             Add("dedup.chunk_lock_contended", dd.ChunkLockContended);
             Add("dedup.chunk_cond_waits", dd.ChunkCondWaits);
             Add("dedup.queue_full_waits", dd.QueueFullWaits());
+            Add("dedup.cross_thread_frees", dd.CrossThreadFrees);
+            Add("dedup.cross_thread_locked_frees", dd.CrossThreadLockedFrees);
+            Add("dedup.arena_contended", dd.ArenaContended);
+            Add("dedup.heap_trims", dd.HeapTrims);
+            if (dd.Mm is { } dm)
+                AddMm(dm, dd.Zone);
             foreach (var k in Enum.GetValues<DedupQueueKind>())
             {
                 Add("dedup." + Dedup.QueueName(k) + ".empty_waits", dd.QueueEmptyWaits(k));

@@ -218,6 +218,19 @@ internal static partial class SystemSections
             ReorderCacheRemove = w.Get("reorder_cache_remove", small, d.ReorderCacheRemove),
             WriteCall = w.Get("write_call", small, d.WriteCall),
             MbufferLockHold = w.Get("mbuffer_lock_hold", small, d.MbufferLockHold),
+            ModelMalloc = w.Get("model_malloc", Kinds.Bool, d.ModelMalloc),
+            MallocFast = w.Get("malloc_fast", small, d.MallocFast),
+            MallocArena = w.Get("malloc_arena", small, d.MallocArena),
+            Syscall = w.Get("syscall", small, d.Syscall),
+            Malloc = d.Malloc with
+            {
+                TcacheCount = w.Get("glibc_tcache_count", Kinds.Int(0, 65535), d.Malloc.TcacheCount),
+                MmapThreshold = w.Get("glibc_mmap_threshold", Kinds.Int(4096, 32 << 20), d.Malloc.MmapThreshold),
+                TrimThreshold = w.Get("glibc_trim_threshold", Kinds.Int(0, 1 << 30), d.Malloc.TrimThreshold),
+                DynamicThreshold = w.Get("glibc_dynamic_threshold", Kinds.Bool, d.Malloc.DynamicThreshold),
+                ArenaMax = w.Get("glibc_arena_max", Kinds.Int(0, 4096), d.Malloc.ArenaMax),
+                Arena = d.Malloc.Arena with { TopPad = w.Get("glibc_top_pad", Kinds.Int(0, 1 << 26), d.Malloc.Arena.TopPad) },
+            },
         };
         if (s.AnchorJump >= s.MaxBuf)
             w.Error("anchor_jump", $"anchor_jump ({s.AnchorJump}) must be below maxbuf ({s.MaxBuf}): Fragment could never cut a coarse chunk");
