@@ -160,16 +160,22 @@ public sealed partial class GuestCpu
         // default_idle/safe_halt is "sti; hlt", so a pending interrupt ends the halt at once.
         if (!_if || LocksHeld != 0)
             throw new InvalidOperationException($"{this}: HLT with interrupts disabled or a spinlock held");
+        if (NeedResched)
+        {
+            // need_resched is set but nothing is queued here: the thread a wake-up enqueued (and
+            // flagged this CPU for) was pulled by another CPU before this one scheduled, or a poll
+            // ended on the flag. The idle loop never halts with the flag set: do_idle (6.1
+            // kernel/sched/idle.c; cpu_idle's `while (!need_resched())` in 2.6.39
+            // arch/x86/kernel/process_64.c) leaves its loop and schedule_idle() / schedule() picks
+            // the idle task again, clearing the flag, before the next idle round. Halting with it
+            // set loses the next wake-up: resched_curr (6.1 kernel/sched/core.c; resched_task in
+            // 2.6.39) sends no IPI to a CPU whose flag is already set, so a thread enqueued here
+            // later would wait for the next tick — forever on a tickless idle CPU.
+            PushSchedule();
+            return;
+        }
         if (S.Haltpoll)
         {
-            if (NeedResched)
-            {
-                // The poll ended on need_resched but the thread went elsewhere (pulled by another
-                // CPU): do_idle leaves its loop and schedule_idle() picks the idle task again,
-                // clearing the flag, before the next cpuidle round.
-                PushSchedule();
-                return;
-            }
             if (HaltpollSelectsPoll())
             {
                 // poll_idle (drivers/cpuidle/poll_state.c): TIF_POLLING_NRFLAG on, then cpu_relax()
