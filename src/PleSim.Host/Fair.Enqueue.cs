@@ -44,7 +44,12 @@ public sealed partial class HostScheduler
         if ((flags & EnqueueFlags.Wakeup) != 0)
             PlaceEntity(cfsRq, se, false);
 
-        if ((_checkPlacement || _sim.Invariants.Enabled) && se.Vruntime - (cfsRq.MinVruntime - SleeperCredit) < 0)
+        // Only a wake-up is placed (place_entity), so only a wake-up is bounded by the sleeper credit.
+        // A task moved while queued keeps the vruntime it had relative to its old queue, and 2.6.39's
+        // dequeue_entity makes it relative after update_min_vruntime, which may already have moved
+        // min_vruntime up to the running task: such a task can land further behind than the credit
+        // on its new queue, in the kernel as here.
+        if ((_checkPlacement || _sim.Invariants.Enabled) && (flags & EnqueueFlags.Wakeup) != 0 && se.Vruntime - (cfsRq.MinVruntime - SleeperCredit) < 0)
             throw new InvalidOperationException($"{se} enqueued {cfsRq.MinVruntime - se.Vruntime} ns behind min_vruntime on {cfsRq}, more than the sleeper credit");
 
         if (se != cfsRq.Curr)
