@@ -617,21 +617,8 @@ public sealed partial class GuestRwSem : IEventHandler
             }
             return hs == OwnerNull ? SpinStep.Acquired : SpinStep.GiveUp; // OWNER_NULL: trylock again
         }
-        int pos = _osq!.IndexOf(cpu);
-        if (pos > 0)
-        {
-            if (cpu.NeedResched)
-            {
-                SpinGiveUps++;
-                return SpinStep.GiveUp;
-            }
-            if (Preempted(_osq[pos - 1].Index))
-            {
-                SpinGiveUpsVcpuPreempted++;
-                return SpinStep.GiveUp;
-            }
-            return SpinStep.KeepSpinning;
-        }
+        if (OsqWaiterStep(cpu) is SpinStep waiting)
+            return waiting;
         bool writer = mode == ModeWriter;
         byte state = OwnerState53(!writer, writer);
         if (state == OwnerNonspinnable)

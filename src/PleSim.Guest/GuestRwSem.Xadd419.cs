@@ -129,6 +129,29 @@ public sealed partial class GuestRwSem : IOwnerSpin
 
     private bool Preempted(int cpu) => S.VcpuIsPreemptedCheck && GuestCpu.VcpuIsPreempted(_k.Cpus[cpu]);
 
+    /// <summary>
+    /// <c>osq_lock</c>'s loop for a spinner queued behind the OSQ head (4.19, 5.3 and 6.1 alike): it
+    /// leaves on need_resched or when its predecessor's VCPU is preempted (4.10), else keeps waiting.
+    /// Null for the head, which spins on the owner instead.
+    /// </summary>
+    private SpinStep? OsqWaiterStep(GuestCpu cpu)
+    {
+        int pos = _osq!.IndexOf(cpu);
+        if (pos <= 0)
+            return null;
+        if (cpu.NeedResched)
+        {
+            SpinGiveUps++;
+            return SpinStep.GiveUp;
+        }
+        if (Preempted(_osq[pos - 1].Index))
+        {
+            SpinGiveUpsVcpuPreempted++;
+            return SpinStep.GiveUp;
+        }
+        return SpinStep.KeepSpinning;
+    }
+
     private void Run419(GuestThread thread, IActionSink sink, int code, long atomic)
     {
         switch (code)
@@ -424,21 +447,8 @@ public sealed partial class GuestRwSem : IOwnerSpin
     /// </summary>
     private SpinStep Step(GuestCpu cpu)
     {
-        int pos = _osq!.IndexOf(cpu);
-        if (pos > 0)
-        {
-            if (cpu.NeedResched)
-            {
-                SpinGiveUps++;
-                return SpinStep.GiveUp;
-            }
-            if (Preempted(_osq[pos - 1].Index))
-            {
-                SpinGiveUpsVcpuPreempted++;
-                return SpinStep.GiveUp;
-            }
-            return SpinStep.KeepSpinning;
-        }
+        if (OsqWaiterStep(cpu) is SpinStep waiting)
+            return waiting;
         if (_readerOwned)
         {
             SpinGiveUps++; // !is_rwsem_owner_spinnable: readers own it

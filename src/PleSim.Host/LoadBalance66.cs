@@ -125,14 +125,7 @@ public sealed partial class HostScheduler
         {
             if (!env.Cpus.Contains(i))
                 continue;
-            var rq = Rqs[i];
-            sgs.GroupLoad += CpuLoadPelt(i);
-            sgs.GroupUtil += CpuUtilCfs(i);
-            sgs.GroupRunnable += CpuRunnable(i);
-            sgs.SumHNrRunning += rq.Cfs.HNrRunning;
-            sgs.SumNrRunning += rq.NrRunning;
-            if (rq.NrRunning == 0 && IdleCpu(i))
-                sgs.IdleCpus++;
+            AddCpuStats(ref sgs, i);
         }
         sgs.GroupCapacity = group.CpuPower;
         sgs.GroupWeight = group.GroupWeight;
@@ -253,6 +246,19 @@ public sealed partial class HostScheduler
     }
 
     /// <summary><c>calculate_imbalance</c> (v6.6): what to migrate and how much.</summary>
+    /// <summary>One CPU's share of a group's statistics, as both update_sg_lb_stats and update_sg_wakeup_stats (v6.6) add it.</summary>
+    private void AddCpuStats(ref SgLbStats66 sgs, int cpu)
+    {
+        var rq = Rqs[cpu];
+        sgs.GroupLoad += CpuLoadPelt(cpu);
+        sgs.GroupUtil += CpuUtilCfs(cpu);
+        sgs.GroupRunnable += CpuRunnable(cpu);
+        sgs.SumHNrRunning += rq.Cfs.HNrRunning;
+        sgs.SumNrRunning += rq.NrRunning;
+        if (rq.NrRunning == 0 && IdleCpu(cpu))
+            sgs.IdleCpus++;
+    }
+
     internal static void CalculateImbalance66(ref LbEnv66 env, ref SdLbStats66 sds)
     {
         ref var local = ref sds.LocalStat;

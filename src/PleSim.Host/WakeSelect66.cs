@@ -265,16 +265,7 @@ public sealed partial class HostScheduler
     {
         ref readonly var cpus = ref group.Cpus;
         for (int i = cpus.First; i >= 0; i = cpus.Next(i + 1))
-        {
-            var rq = Rqs[i];
-            sgs.GroupLoad += CpuLoadPelt(i);
-            sgs.GroupUtil += CpuUtilCfs(i);
-            sgs.GroupRunnable += CpuRunnable(i);
-            sgs.SumHNrRunning += rq.Cfs.HNrRunning;
-            sgs.SumNrRunning += rq.NrRunning;
-            if (rq.NrRunning == 0 && IdleCpu(i))
-                sgs.IdleCpus++;
-        }
+            AddCpuStats(ref sgs, i);
         sgs.GroupCapacity = group.CpuPower;
         sgs.GroupWeight = group.GroupWeight;
         sgs.GroupType = GroupClassify(sd.ImbalancePct, group, sgs);
