@@ -153,14 +153,8 @@ public sealed partial class GuestRwSem : IEventHandler
                 ReadQueue53(thread, sink);
                 break;
             case Op53ReadWoken:
-            {
-                var w = sink.RwSemWaiter!;
-                if (!w.Granted)
-                    sink.EmitNow(GuestAction.Wait(w.Queue), GuestAction.Call(this, Op53ReadWoken));
-                else
-                    w.Thread = null;
+                ReaderWaitStep(sink, Op53ReadWoken);
                 break;
-            }
             case Op53WakeReadOwned:
                 // The spinning reader took the lock with waiters queued: wake readers (RWSEM_WAKE_READ_OWNED).
                 if (_count > 0)

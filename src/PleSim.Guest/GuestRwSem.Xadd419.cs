@@ -130,6 +130,19 @@ public sealed partial class GuestRwSem : IOwnerSpin
     private bool Preempted(int cpu) => S.VcpuIsPreemptedCheck && GuestCpu.VcpuIsPreempted(_k.Cpus[cpu]);
 
     /// <summary>
+    /// A woken reader's wait loop (4.19, 5.3 and 6.1 alike): sleep again on the queue until the grant
+    /// cleared waiter.task, then leave the loop; <paramref name="again"/> is the step that comes back here.
+    /// </summary>
+    private void ReaderWaitStep(IActionSink sink, int again)
+    {
+        var w = sink.RwSemWaiter!;
+        if (!w.Granted)
+            sink.EmitNow(GuestAction.Wait(w.Queue), GuestAction.Call(this, again));
+        else
+            w.Thread = null;
+    }
+
+    /// <summary>
     /// <c>osq_lock</c>'s loop for a spinner queued behind the OSQ head (4.19, 5.3 and 6.1 alike): it
     /// leaves on need_resched or when its predecessor's VCPU is preempted (4.10), else keeps waiting.
     /// Null for the head, which spins on the owner instead.
@@ -183,15 +196,8 @@ public sealed partial class GuestRwSem : IOwnerSpin
                 break;
             }
             case OpReadWoken:
-            {
-                // The wait loop: sleep again until the grant cleared waiter.task.
-                var w = sink.RwSemWaiter!;
-                if (!w.Granted)
-                    sink.EmitNow(GuestAction.Wait(w.Queue), GuestAction.Call(this, OpReadWoken));
-                else
-                    w.Thread = null;
+                ReaderWaitStep(sink, OpReadWoken);
                 break;
-            }
             case OpDownWrite:
                 WriteAcquisitions++;
                 if (Writer is null && Readers == 0 && _count == 0)

@@ -243,17 +243,27 @@ public sealed partial class HostScheduler
                 continue;
             }
             cpu = newCpu;
-            int weight = sd.SpanWeight;
-            sd = null;
-            foreach (var tmp in Rqs[cpu].Domains)
-            {
-                if (weight <= tmp.SpanWeight)
-                    break;
-                if ((tmp.Flags & sdFlag) != 0)
-                    sd = tmp;
-            }
+            sd = HighestDomainBelow(cpu, sd.SpanWeight, sdFlag);
         }
         return newCpu;
+    }
+
+    /// <summary>
+    /// The slow path's step down (<c>select_task_rq_fair</c>'s find-idlest loop, 2.6.39 and 6.6 alike):
+    /// on <paramref name="cpu"/>, the largest domain narrower than <paramref name="weight"/> CPUs that
+    /// has <paramref name="flag"/>, or null.
+    /// </summary>
+    private SchedDomain? HighestDomainBelow(int cpu, int weight, SdFlags flag)
+    {
+        SchedDomain? sd = null;
+        foreach (var tmp in Rqs[cpu].Domains)
+        {
+            if (weight <= tmp.SpanWeight)
+                break;
+            if ((tmp.Flags & flag) != 0)
+                sd = tmp;
+        }
+        return sd;
     }
 
     /// <summary><c>effective_load</c>: how adding <paramref name="wl"/> to a group on <paramref name="cpu"/> changes the load seen at the root.</summary>

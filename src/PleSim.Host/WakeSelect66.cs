@@ -424,15 +424,7 @@ public sealed partial class HostScheduler
                 continue;
             }
             cpu = newCpu;
-            int weight = sd.SpanWeight;
-            sd = null;
-            foreach (var tmp in Rqs[cpu].Domains)
-            {
-                if (weight <= tmp.SpanWeight)
-                    break;
-                if (tmp.Has(SdFlags.BalanceFork))
-                    sd = tmp;
-            }
+            sd = HighestDomainBelow(cpu, sd.SpanWeight, SdFlags.BalanceFork);
         }
         return newCpu;
     }
