@@ -117,7 +117,7 @@ public sealed class QpiddHeap : IDisposable
         {
             if (_count == capacity)
             {
-                _ring = GrowRing(_ring, _head * _perMessage, _count * _perMessage);
+                _ring = GrowRing(_ring, capacity * _perMessage, _head * _perMessage, _count * _perMessage);
                 _head = 0;
                 capacity = _ring.Length / _perMessage;
             }
@@ -139,7 +139,7 @@ public sealed class QpiddHeap : IDisposable
                 long nodeCapacity = _nodeRing.Length / 2;
                 if (_nodeCount == nodeCapacity)
                 {
-                    _nodeRing = GrowRing(_nodeRing, _nodeHead * 2, _nodeCount * 2);
+                    _nodeRing = GrowRing(_nodeRing, nodeCapacity * 2, _nodeHead * 2, _nodeCount * 2);
                     _nodeHead = 0;
                     nodeCapacity = _nodeRing.Length / 2;
                 }
@@ -211,11 +211,19 @@ public sealed class QpiddHeap : IDisposable
         return 1;
     }
 
-    private static int[] GrowRing(int[] ring, long head, long count)
+    /// <summary>
+    /// A ring twice as long holding the <paramref name="count"/> ints that start at
+    /// <paramref name="head"/> of a ring whose entries fill its first <paramref name="used"/> ints,
+    /// in order. <paramref name="used"/> can be less than the array's length: a ring rented from
+    /// <see cref="RunArrays{T}"/> may be longer than asked for and not a multiple of the entry size
+    /// (a run of another message shape returned it), and the tail past the last whole entry is never
+    /// part of the ring.
+    /// </summary>
+    private static int[] GrowRing(int[] ring, long used, long head, long count)
     {
-        var b = new int[ring.Length * 2];
+        var b = new int[used * 2];
         for (long i = 0; i < count; i++)
-            b[i] = ring[(head + i) % ring.Length];
+            b[i] = ring[(head + i) % used];
         return b;
     }
 }

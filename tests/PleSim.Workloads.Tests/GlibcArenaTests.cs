@@ -308,6 +308,52 @@ public class QpiddHeapTests
         Assert.True(a.Free(c) > 0);
         Assert.InRange(a.TopSize, 131072 + 32, 131072 + 32 + 4096);
     }
+
+    [Fact]
+    public void A_message_ring_rented_from_a_run_of_another_message_shape_still_wraps_and_grows_in_fifo_order()
+    {
+        // A run with one request per message (two ints per ring entry) grows its ring twice and
+        // returns it; a run with five requests (six ints per entry) on the same thread then rents
+        // that 131,072-int ring, whose length is not a multiple of six. Found by the riel-2011
+        // uncertainty study (eighth session): the ring's growth copied by the array's length, not by
+        // the entries it holds, and freed chunks that were never allocated. A new thread starts
+        // with no spare arrays.
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                RentAfterAnotherMessageShape();
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        thread.Start();
+        thread.Join();
+        Assert.Null(failure);
+    }
+
+    private static void RentAfterAnotherMessageShape()
+    {
+        var first = new QpiddHeap(1, new GlibcArenaSettings(), [24], 0, 24);
+        first.Enqueue(0, 60_000);
+        first.Dequeue(60_000);
+        first.Dispose();
+        var h = new QpiddHeap(1, new GlibcArenaSettings(), [440, 72, 264, 40, 24], 0, 24);
+        for (int round = 0; round < 3; round++)
+        {
+            h.Enqueue(0, 15_000);
+            h.Dequeue(10_000);
+        }
+        h.Enqueue(0, 20_000); // 35,000 outstanding: the ring (21,845 entries) grows while wrapped
+        Assert.Equal(35_000, h.Outstanding);
+        h.Dequeue(35_000);
+        Assert.Equal(h.Arenas[0].Mallocs, h.Arenas[0].Frees);
+        h.Arenas[0].CheckHeap();
+        h.Dispose();
+    }
 }
 
 public class GlibcArenaReuseTests
