@@ -82,7 +82,8 @@ public sealed partial class HostScheduler
 
     // ---------------------------------------------------------------- load helpers
 
-    public long WeightedCpuload(int cpu) => Rqs[cpu].Load.Weight;
+    /// <summary><c>weighted_cpuload</c>: the CPU's queued weight (2.6.39), or its runnable_load_avg with the 4.19 balancer (decision 0053).</summary>
+    public long WeightedCpuload(int cpu) => _lb419 ? WeightedCpuload419(cpu) : Rqs[cpu].Load.Weight;
 
     /// <summary><c>source_load</c>: a low guess (min of the decayed index and now) at a source CPU's load.</summary>
     public long SourceLoad(int cpu, int type)
@@ -105,7 +106,7 @@ public sealed partial class HostScheduler
     private long CpuAvgLoadPerTask(int cpu)
     {
         var rq = Rqs[cpu];
-        return rq.NrRunning != 0 ? rq.Load.Weight / rq.NrRunning : 0;
+        return rq.NrRunning != 0 ? WeightedCpuload(cpu) / rq.NrRunning : 0;
     }
 
     private bool IdleCpu(int cpu) => Rqs[cpu].IsIdle;
