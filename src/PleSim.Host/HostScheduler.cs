@@ -37,6 +37,7 @@ public sealed partial class HostScheduler
     private readonly bool _wake66;
     private readonly bool _pelt419;
     private readonly bool _lb419;
+    private readonly bool _wake419;
 
     /// <summary>The effective (CPU-scaled) granularities.</summary>
     public EffectiveTunables Tun { get; }
@@ -57,6 +58,9 @@ public sealed partial class HostScheduler
         _lb419 = _features.LoadBalance419;
         if (_lb419 && !_pelt419)
             throw new ArgumentException("the 4.19 load balancer (decision 0053) needs 4.19 PELT load tracking", nameof(features));
+        _wake419 = _features.WakeSelect419;
+        if (_wake419 && !_lb419)
+            throw new ArgumentException("4.19 wake-up placement (decision 0053) reads the 4.19 balancer's loads: it needs the 4.19 load balancer", nameof(features));
         _lb66 = _features.LoadBalance66;
         if (_lb66 && !_features.Pelt)
             throw new ArgumentException("the 6.6 load balancer (decision 0056) needs PELT load tracking", nameof(features));

@@ -193,7 +193,7 @@ public sealed partial class HostScheduler
         if ((sdFlag & SdFlags.BalanceWake) != 0)
         {
             if (p.AllowedOn(cpu) && _features.AffineWakeups)
-                wantAffine = true;
+                wantAffine = !_wake419 || WantAffine419(p, thisCpu); // 4.19: !wake_wide (WakeSelect419.cs)
             newCpu = prevCpu;
         }
         foreach (var tmp in Rqs[cpu].Domains)
@@ -216,6 +216,8 @@ public sealed partial class HostScheduler
 
         if (affineSd is not null)
         {
+            if (_wake419)
+                return SelectIdleSibling(p, cpu == prevCpu ? cpu : WakeAffine419(affineSd, p, thisCpu, prevCpu, sync), thisCpu);
             if (cpu == prevCpu || WakeAffine(affineSd, p, sync, thisCpu))
                 return SelectIdleSibling(p, cpu, thisCpu);
             return SelectIdleSibling(p, prevCpu, thisCpu);

@@ -102,6 +102,13 @@ public sealed record SchedFeatures
     /// </summary>
     public bool LoadBalance419 { get; init; }
 
+    /// <summary>
+    /// Wake-up placement of 4.19 (<c>host.wake_placement: "4.19"</c>; decision 0053): want_affine
+    /// with wake_wide, wake_affine_idle/wake_affine_weight on 4.19 loads (2.6.39's
+    /// select_idle_sibling after it). Needs <see cref="LoadBalance419"/>.
+    /// </summary>
+    public bool WakeSelect419 { get; init; }
+
     /// <summary>The names accepted in scenario files (kernel spelling).</summary>
     public static readonly string[] Names =
     [

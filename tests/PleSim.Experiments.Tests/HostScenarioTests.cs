@@ -278,13 +278,14 @@ public class Cfs419BalancerScenarioTests
         var f = ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=cfs-4.19")]).Host;
         Assert.Equal("4.19", f.LoadTracking);
         Assert.Equal("4.19", f.LoadBalance);
-        Assert.Equal("2.6.39", f.WakePlacement);
-        Assert.True(f.Features.Pelt419 && f.Features.LoadBalance419 && !f.Features.Pelt);
+        Assert.Equal("4.19", f.WakePlacement);
+        Assert.True(f.Features.Pelt419 && f.Features.LoadBalance419 && f.Features.WakeSelect419 && !f.Features.Pelt);
         var old = ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=cfs-4.19"), Override.Parse("host.load_tracking=2.6.39")]).Host;
         Assert.Equal("2.6.39", old.LoadBalance); // the 4.19 balancer's default follows the tracking
         Assert.False(old.Features.Pelt419 || old.Features.LoadBalance419);
         var mixed = ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=cfs-4.19"), Override.Parse("host.load_balance=2.6.39")]).Host;
-        Assert.True(mixed.Features.Pelt419 && !mixed.Features.LoadBalance419);
+        Assert.True(mixed.Features.Pelt419 && !mixed.Features.LoadBalance419 && !mixed.Features.WakeSelect419);
+        Assert.Equal("2.6.39", mixed.WakePlacement);
         var base2639 = ScenarioLoader.LoadFile(File("nice-weights.yaml")).Host;
         Assert.Equal("2.6.39", base2639.LoadTracking);
         Assert.False(base2639.Features.Pelt419 || base2639.Features.LoadBalance419);
@@ -299,6 +300,8 @@ public class Cfs419BalancerScenarioTests
         Assert.Contains("load_balance", e2.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
         var e3 = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=eevdf-6.6"), Override.Parse("host.load_balance=4.19")]));
         Assert.Contains("load_balance", e3.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+        var e4 = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=cfs-4.19"), Override.Parse("host.load_balance=2.6.39"), Override.Parse("host.wake_placement=4.19")]));
+        Assert.Contains("wake_placement", e4.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -205,3 +205,33 @@ public class LoadBalance419Tests
         Assert.Equal(RunOnce(), RunOnce());
     }
 }
+
+/// <summary>4.19 wake_affine (decision 0053): an idle waking CPU takes a wakee whose previous CPU is busy; weights decide otherwise.</summary>
+public class WakeSelect419Tests
+{
+    [Fact]
+    public void A_wakee_of_a_busy_cpu_woken_from_an_idle_cpu_comes_to_the_idle_cpu()
+    {
+        // wake_affine_idle: this CPU idle and sharing the cache with prev (one package), prev busy
+        // ⇒ this CPU; 2.6.39's select_idle_sibling then keeps it (idle).
+        var kit = new HostKit(2, new SchedTunables { TickJitter = SimDuration.Zero, ContextSwitchCost = SimDuration.Zero },
+            new SchedFeatures { Class = FairClass.Cfs419, Pelt419 = true, LoadBalance419 = true, WakeSelect419 = true });
+        kit.Hog("busy", HostKit.Cpu(0));
+        var s = kit.Hog("s", HostKit.Cpu(0));
+        kit.RunMs(50);
+        while (!s.OnCpu)
+            kit.RunMs(1);
+        kit.Host.Block(s);
+        kit.Settle();
+        kit.Host.SetAffinity(s, HostKit.Cpu(0, 1), 0);
+        Assert.True(kit.Host.Rqs[1].IsIdle);
+        kit.Host.TryToWakeUp(s, 1);
+        Assert.Equal(1, s.Cpu);
+    }
+
+    [Fact]
+    public void The_419_wake_placement_needs_the_419_balancer()
+    {
+        Assert.Throws<ArgumentException>(() => new HostKit(1, null, new SchedFeatures { Class = FairClass.Cfs419, Pelt419 = true, WakeSelect419 = true }));
+    }
+}

@@ -31,12 +31,13 @@ public sealed record HostSettings
     /// <summary>
     /// <c>host.wake_placement</c> (decision 0056): 2.6.39's select_task_rq_fair for wake-ups, or
     /// 6.6's (wake_affine on PELT loads, select_idle_sibling with SIS_UTIL; needs load_balance 6.6,
-    /// whose default it follows).
+    /// whose default it follows), or 4.19's wake_affine (wake_affine_idle/wake_affine_weight on 4.19
+    /// loads; needs load_balance 4.19, whose default it follows; decision 0053).
     /// </summary>
     public string WakePlacement { get; init; } = "2.6.39";
 
     /// <summary>The values of <c>host.wake_placement</c>.</summary>
-    public static readonly string[] WakePlacements = ["2.6.39", "6.6"];
+    public static readonly string[] WakePlacements = ["2.6.39", "4.19", "6.6"];
 
     /// <summary>The values of <c>host.load_balance</c>.</summary>
     public static readonly string[] LoadBalancers = ["2.6.39", "4.19", "6.6"];

@@ -49,7 +49,9 @@ internal static partial class SystemSections
         bool pelt419 = tracking == "4.19" && cfs419;
         bool lb419 = balance == "4.19" && pelt419;
         bool lb66 = balance == "6.6" && tracking == "pelt-6.6" && eevdf;
-        var wake = r.Get("wake_placement", Kinds.Choice(HostSettings.WakePlacements), lb66 ? "6.6" : "2.6.39");
+        var wake = r.Get("wake_placement", Kinds.Choice(HostSettings.WakePlacements), lb66 ? "6.6" : lb419 ? "4.19" : "2.6.39");
+        if (wake == "4.19" && !lb419 && !r.Failed("load_balance") && !r.Failed("load_tracking") && !r.Failed("scheduler"))
+            r.Error("wake_placement", $"4.19 wake-up placement reads the 4.19 balancer's loads (runnable_load_avg through cpu_load[]): it needs host.load_balance 4.19 (with load_tracking 4.19 and host.scheduler cfs-4.19), not '{balance}'");
         if (wake == "6.6" && !lb66 && !r.Failed("load_balance") && !r.Failed("load_tracking") && !r.Failed("scheduler"))
             r.Error("wake_placement", $"6.6 wake-up placement reads PELT loads and the 6.6 balancer's SIS_UTIL scan depth: it needs host.load_balance 6.6 (with pelt-6.6 and an eevdf-* scheduler), not '{balance}'");
         settings = settings with
@@ -57,7 +59,7 @@ internal static partial class SystemSections
             LoadTracking = tracking,
             LoadBalance = balance,
             WakePlacement = wake,
-            Features = settings.Features with { Pelt = tracking == "pelt-6.6" && eevdf, LoadBalance66 = lb66, WakeSelect66 = wake == "6.6" && lb66, Pelt419 = pelt419, LoadBalance419 = lb419 },
+            Features = settings.Features with { Pelt = tracking == "pelt-6.6" && eevdf, LoadBalance66 = lb66, WakeSelect66 = wake == "6.6" && lb66, Pelt419 = pelt419, LoadBalance419 = lb419, WakeSelect419 = wake == "4.19" && lb419 },
         };
         if (debooster && !r.Failed("scheduler") && !settings.Features.Class.IsEevdf())
             r.Error("yield_to_debooster", $"the vCPU debooster patches EEVDF's yield_to_task_fair (deadline, base slice; the series is based on 6.19-rc1): it needs host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
