@@ -62,6 +62,9 @@ public sealed class CfsRq
     public long RemovedLoadAvg, RemovedUtilAvg, RemovedRunnableAvg;
     public int HNrRunning;
 
+    /// <summary>v4.19 <c>cfs_rq->runnable_weight</c>: Σ runnable_weight of the queued entities (decision 0053).</summary>
+    public long RunnableWeight;
+
     /// <summary>Hierarchical load (<c>h_load</c>), computed by <c>update_h_load</c> for balancing.</summary>
     public long HLoad;
 

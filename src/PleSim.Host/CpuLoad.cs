@@ -41,7 +41,10 @@ public sealed partial class HostScheduler
     /// </summary>
     internal void UpdateCpuLoad(RunQueue rq)
     {
-        long thisLoad = rq.Load.Weight;
+        // 4.19 feeds cpu_load[] with weighted_cpuload (runnable_load_avg; decision 0053). Its
+        // cpu_load_update also re-adds the "tickless_load" of a CPU that stopped its tick while busy
+        // (NO_HZ_FULL); an idle CPU enters NOHZ with no runnable load, so that term is 0 here.
+        long thisLoad = WeightedCpuload(rq.Cpu);
         long currJiffies = Jiffies;
         if (currJiffies == rq.LastLoadUpdateTick)
             return;

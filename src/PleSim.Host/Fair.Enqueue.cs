@@ -37,9 +37,21 @@ public sealed partial class HostScheduler
             se.Vruntime += cfsRq.MinVruntime;
 
         UpdateCurr(cfsRq);
-        UpdateCfsLoad(cfsRq, false);
-        AccountEntityEnqueue(cfsRq, se);
-        UpdateCfsShares(cfsRq);
+        if (_pelt419)
+        {
+            // 4.19: sync and attach the load averages, reweight a group entity from its queue's
+            // share, add the runnable load, then the weight (decision 0053).
+            UpdateLoadAvg419(cfsRq, se, UpdateLoadFlags.UpdateTg | UpdateLoadFlags.DoAttach);
+            UpdateCfsGroup419(se);
+            EnqueueRunnableLoadAvg419(cfsRq, se);
+            AccountEntityEnqueue(cfsRq, se);
+        }
+        else
+        {
+            UpdateCfsLoad(cfsRq, false);
+            AccountEntityEnqueue(cfsRq, se);
+            UpdateCfsShares(cfsRq);
+        }
 
         if ((flags & EnqueueFlags.Wakeup) != 0)
             PlaceEntity(cfsRq, se, false);
@@ -60,7 +72,12 @@ public sealed partial class HostScheduler
         se.OnRq = true;
 
         if (cfsRq.NrRunning == 1)
-            ListAddLeafCfsRq(cfsRq);
+        {
+            if (_pelt419)
+                ListAddLeafCfsRqPelt(cfsRq); // 4.10+ tmp_alone_branch order, as 6.6
+            else
+                ListAddLeafCfsRq(cfsRq);
+        }
     }
 
     private void ClearBuddiesLast(SchedEntity se)
@@ -110,16 +127,32 @@ public sealed partial class HostScheduler
     private void DequeueEntity(CfsRq cfsRq, SchedEntity se, DequeueFlags flags)
     {
         UpdateCurr(cfsRq);
+        if (_pelt419)
+        {
+            UpdateLoadAvg419(cfsRq, se, UpdateLoadFlags.UpdateTg);
+            DequeueRunnableLoadAvg419(cfsRq, se);
+        }
         if (se != cfsRq.Curr)
             WaitEnd(se);
         ClearBuddies(cfsRq, se);
         if (se != cfsRq.Curr)
             cfsRq.Remove(se);
         se.OnRq = false;
-        UpdateCfsLoad(cfsRq, false);
-        AccountEntityDequeue(cfsRq, se);
-        UpdateMinVruntime(cfsRq);
-        UpdateCfsShares(cfsRq);
+        if (_pelt419)
+        {
+            // 4.19 order: account, then update_cfs_group. The vruntime normalisation stays 2.6.39's
+            // (update_min_vruntime before it; 4.19 moved it after — decision 0053, not modelled).
+            AccountEntityDequeue(cfsRq, se);
+            UpdateMinVruntime(cfsRq);
+            UpdateCfsGroup419(se);
+        }
+        else
+        {
+            UpdateCfsLoad(cfsRq, false);
+            AccountEntityDequeue(cfsRq, se);
+            UpdateMinVruntime(cfsRq);
+            UpdateCfsShares(cfsRq);
+        }
 
         // Normalise after min_vruntime was updated (it may follow ->curr).
         if ((flags & DequeueFlags.Sleep) == 0)
@@ -148,8 +181,16 @@ public sealed partial class HostScheduler
         }
         for (; se is not null; se = se.Parent)
         {
-            UpdateCfsLoad(se.CfsRq, false);
-            UpdateCfsShares(se.CfsRq);
+            if (_pelt419)
+            {
+                UpdateLoadAvg419(se.CfsRq, se, UpdateLoadFlags.UpdateTg);
+                UpdateCfsGroup419(se);
+            }
+            else
+            {
+                UpdateCfsLoad(se.CfsRq, false);
+                UpdateCfsShares(se.CfsRq);
+            }
         }
     }
 
@@ -175,6 +216,23 @@ public sealed partial class HostScheduler
                 break;
             }
             flags |= DequeueFlags.Sleep;
+        }
+        if (_pelt419)
+        {
+            // 4.19: "avoid re-evaluating load for this entity" — carry on from the parent.
+            for (se = se?.Parent; se is not null; se = se.Parent)
+            {
+                UpdateLoadAvg419(se.CfsRq, se, UpdateLoadFlags.UpdateTg);
+                UpdateCfsGroup419(se);
+            }
+            // A queued task moved to another CPU: migrate_task_rq_fair (4.19), which follows the
+            // dequeue, detaches it from its old queue (detach_entity_cfs_rq).
+            if ((flags & DequeueFlags.Migrating) != 0)
+            {
+                DetachEntityCfsRq419(p.Se);
+                p.Se.Avg.LastUpdateTime = 0;
+            }
+            return;
         }
         for (; se is not null; se = se.Parent)
         {

@@ -415,6 +415,11 @@ public sealed partial class HostScheduler
     /// </summary>
     private void UpdateBlockedAverages(int cpu)
     {
+        if (_pelt419)
+        {
+            UpdateBlockedAverages419(cpu);
+            return;
+        }
         var rq = Rqs[cpu];
         var list = rq.LeafCfsRqs;
         long now = ClockPelt(rq);

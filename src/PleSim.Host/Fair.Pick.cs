@@ -16,6 +16,8 @@ public sealed partial class HostScheduler
         {
             WaitEnd(se);
             cfsRq.Remove(se);
+            if (_pelt419)
+                UpdateLoadAvg419(cfsRq, se, UpdateLoadFlags.UpdateTg);
         }
         se.ExecStart = ClockTask(cfsRq.Rq);
         cfsRq.Curr = se;
@@ -74,6 +76,8 @@ public sealed partial class HostScheduler
             UpdateCurr(cfsRq);
             prev.WaitStart = _sim.Now.Ns;
             cfsRq.Insert(prev);
+            if (_pelt419)
+                UpdateLoadAvg419(cfsRq, prev, UpdateLoadFlags.None); // put_prev_entity (4.19)
         }
         cfsRq.Curr = null;
     }
@@ -92,6 +96,13 @@ public sealed partial class HostScheduler
             cfsRq = se.MyQ!;
         }
         while (cfsRq is not null);
+        if (_lb419 && se.Task is { } p)
+        {
+            // pick_next_task_fair (4.19): "move the next running task to the front of the list,
+            // so our cfs_tasks list becomes MRU one".
+            rq.CfsTasks.Remove(p);
+            rq.CfsTasks.Insert(0, p);
+        }
         return se.Task;
     }
 

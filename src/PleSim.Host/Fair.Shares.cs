@@ -18,8 +18,8 @@ public sealed partial class HostScheduler
         if (se.Task is { } t)
         {
             cfsRq.Tasks.Insert(0, t); // list_add at the head
-            if (_lb66)
-                cfsRq.Rq.CfsTasks.Insert(0, t); // 6.x: rq->cfs_tasks
+            if (_lb66 || _lb419)
+                cfsRq.Rq.CfsTasks.Insert(0, t); // 4.19/6.x: rq->cfs_tasks
         }
         cfsRq.NrRunning++;
     }
@@ -32,7 +32,7 @@ public sealed partial class HostScheduler
         if (se.Task is { } t)
         {
             cfsRq.Tasks.Remove(t);
-            if (_lb66)
+            if (_lb66 || _lb419)
                 cfsRq.Rq.CfsTasks.Remove(t);
         }
         cfsRq.NrRunning--;

@@ -142,7 +142,15 @@ public sealed partial class HostScheduler
     private void EntityTick(CfsRq cfsRq, SchedEntity curr)
     {
         UpdateCurr(cfsRq);
-        UpdateEntitySharesTick(cfsRq);
+        if (_pelt419)
+        {
+            UpdateLoadAvg419(cfsRq, curr, UpdateLoadFlags.UpdateTg); // entity_tick (4.19)
+            UpdateCfsGroup419(curr);
+        }
+        else
+        {
+            UpdateEntitySharesTick(cfsRq);
+        }
         if (cfsRq.NrRunning > 1 || !_features.WakeupPreempt)
             CheckPreemptTick(cfsRq, curr);
     }

@@ -61,7 +61,9 @@ public sealed partial class HostScheduler
         if (p.Started)
             throw new InvalidOperationException($"{p} was already started");
         p.Started = true;
-        if (_pelt)
+        if (_pelt419)
+            InitEntityRunnableAverage419(p.Se); // sched_fork (4.19)
+        else if (_pelt)
             InitEntityRunnableAverage(p.Se); // sched_fork (6.x)
         // sched_fork: the child starts on the parent's CPU with the parent queue's placement.
         int startCpu = p.AllowedOn(parentCpu) ? parentCpu : FirstAllowed(p);
@@ -87,7 +89,9 @@ public sealed partial class HostScheduler
             SetTaskCpu(p, cpu, MigrationCause.Fork);
         p.State = TaskState.Running;
         var rq = Rqs[cpu];
-        if (_pelt)
+        if (_pelt419)
+            PostInitEntityUtilAvg419(p.Se);
+        else if (_pelt)
             PostInitEntityUtilAvg(p.Se);
         ActivateTask(rq, p, _eevdf ? EnqueueFlags.Initial : EnqueueFlags.None);
         CheckPreemptCurr(rq, p, parentCpu);

@@ -35,6 +35,9 @@ public sealed partial class HostScheduler
     private readonly bool _pelt;
     private readonly bool _lb66;
     private readonly bool _wake66;
+    private readonly bool _pelt419;
+    private readonly bool _lb419;
+    private readonly bool _wake419;
 
     /// <summary>The effective (CPU-scaled) granularities.</summary>
     public EffectiveTunables Tun { get; }
@@ -46,11 +49,20 @@ public sealed partial class HostScheduler
         _tunables = tunables ?? new SchedTunables();
         _features = features ?? new SchedFeatures();
         _eevdf = _features.Class.IsEevdf();
-        _pelt = _features.Pelt;
-        if (_pelt && !_eevdf)
+        _pelt419 = _features.Pelt419;
+        if (_pelt419 && (_features.Class != FairClass.Cfs419 || _features.Pelt))
+            throw new ArgumentException("4.19 PELT load tracking (decision 0053) is modelled for cfs-4.19 only", nameof(features));
+        _pelt = _features.Pelt || _pelt419; // the PELT hooks shared by 6.6 and 4.19 branch on _pelt419 where they differ
+        if (_features.Pelt && !_eevdf)
             throw new ArgumentException("PELT load tracking (decision 0056) is modelled for the EEVDF hosts only", nameof(features));
+        _lb419 = _features.LoadBalance419;
+        if (_lb419 && !_pelt419)
+            throw new ArgumentException("the 4.19 load balancer (decision 0053) needs 4.19 PELT load tracking", nameof(features));
+        _wake419 = _features.WakeSelect419;
+        if (_wake419 && !_lb419)
+            throw new ArgumentException("4.19 wake-up placement (decision 0053) reads the 4.19 balancer's loads: it needs the 4.19 load balancer", nameof(features));
         _lb66 = _features.LoadBalance66;
-        if (_lb66 && !_pelt)
+        if (_lb66 && !_features.Pelt)
             throw new ArgumentException("the 6.6 load balancer (decision 0056) needs PELT load tracking", nameof(features));
         _wake66 = _features.WakeSelect66;
         if (_wake66 && !_lb66)
@@ -160,7 +172,9 @@ public sealed partial class HostScheduler
                 CfsRq = parentSe?.MyQ ?? rq.Cfs,
             };
             se.Load.Set(0);
-            if (_pelt)
+            if (_pelt419)
+                InitGroupEntityPelt419(se); // 4.19: weight NICE_0_LOAD, attached with empty sums
+            else if (_pelt)
                 InitGroupEntityPelt(se); // 6.x: weight NICE_0_LOAD, attached with empty sums
             tg.Se[cpu] = se;
         }
@@ -190,7 +204,7 @@ public sealed partial class HostScheduler
             foreach (var q in g.CfsRq)
                 q?.Reserve(_tasks.Count);
         }
-        if (_lb66)
+        if (_lb66 || _lb419)
         {
             foreach (var rq in Rqs)
                 rq.CfsTasks.EnsureCapacity(_tasks.Count);
@@ -240,7 +254,9 @@ public sealed partial class HostScheduler
                 p.Se.NrMigrations++;
                 Observer?.Migrate(p, p.Cpu, newCpu, cause);
                 // migrate_task_rq_fair (6.6); wake_up_new_task places with __set_task_cpu, which does not call it.
-                if (_pelt && cause != MigrationCause.Fork)
+                if (_pelt419 && cause != MigrationCause.Fork)
+                    MigrateTaskRqPelt419(p); // migrate_task_rq_fair (4.19)
+                else if (_pelt && cause != MigrationCause.Fork)
                     MigrateTaskRqPelt(p);
             }
         }

@@ -51,7 +51,7 @@ public sealed partial class HostScheduler
                 break;
             }
         }
-        if (sd is not null && (_lb66 ? DetachOneTask66(targetRq, busiestRq, sd, busiestCpu) : MoveOneTask(targetRq, busiestRq, sd, busiestCpu)))
+        if (sd is not null && (_lb66 ? DetachOneTask66(targetRq, busiestRq, sd, busiestCpu) : _lb419 ? DetachOneTask419(targetRq, busiestRq, sd, busiestCpu) : MoveOneTask(targetRq, busiestRq, sd, busiestCpu)))
             sd.AlbPushed++;
         // The stopper finishes; the CPU picks its next task.
         Schedule(busiestCpu, voluntary: false);

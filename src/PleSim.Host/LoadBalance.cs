@@ -82,7 +82,8 @@ public sealed partial class HostScheduler
 
     // ---------------------------------------------------------------- load helpers
 
-    public long WeightedCpuload(int cpu) => Rqs[cpu].Load.Weight;
+    /// <summary><c>weighted_cpuload</c>: the CPU's queued weight (2.6.39), or its runnable_load_avg with the 4.19 balancer (decision 0053).</summary>
+    public long WeightedCpuload(int cpu) => _lb419 ? WeightedCpuload419(cpu) : Rqs[cpu].Load.Weight;
 
     /// <summary><c>source_load</c>: a low guess (min of the decayed index and now) at a source CPU's load.</summary>
     public long SourceLoad(int cpu, int type)
@@ -105,7 +106,7 @@ public sealed partial class HostScheduler
     private long CpuAvgLoadPerTask(int cpu)
     {
         var rq = Rqs[cpu];
-        return rq.NrRunning != 0 ? rq.Load.Weight / rq.NrRunning : 0;
+        return rq.NrRunning != 0 ? WeightedCpuload(cpu) / rq.NrRunning : 0;
     }
 
     private bool IdleCpu(int cpu) => Rqs[cpu].IsIdle;
@@ -192,7 +193,7 @@ public sealed partial class HostScheduler
         if ((sdFlag & SdFlags.BalanceWake) != 0)
         {
             if (p.AllowedOn(cpu) && _features.AffineWakeups)
-                wantAffine = true;
+                wantAffine = !_wake419 || WantAffine419(p, thisCpu); // 4.19: !wake_wide (WakeSelect419.cs)
             newCpu = prevCpu;
         }
         foreach (var tmp in Rqs[cpu].Domains)
@@ -215,6 +216,8 @@ public sealed partial class HostScheduler
 
         if (affineSd is not null)
         {
+            if (_wake419)
+                return SelectIdleSibling(p, cpu == prevCpu ? cpu : WakeAffine419(affineSd, p, thisCpu, prevCpu, sync), thisCpu);
             if (cpu == prevCpu || WakeAffine(affineSd, p, sync, thisCpu))
                 return SelectIdleSibling(p, cpu, thisCpu);
             return SelectIdleSibling(p, prevCpu, thisCpu);

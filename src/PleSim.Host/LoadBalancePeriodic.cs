@@ -28,6 +28,8 @@ public sealed partial class HostScheduler
     {
         if (_lb66)
             return LoadBalance66(thisCpu, sd, idle, out balance, balancingCpu);
+        if (_lb419)
+            return LoadBalance419(thisCpu, sd, idle, out balance, balancingCpu);
         var thisRq = Rqs[thisCpu];
         var cpus = Topology.AllMask;
         bool allPinned = false, activeBalance = false, ldMoved = false;
@@ -120,6 +122,11 @@ public sealed partial class HostScheduler
         }
         else if (thisRq.AvgIdle < _tunables.MigrationCostNs.Ns)
         {
+            return;
+        }
+        else if (_lb419 && !RootDomainOverloaded())
+        {
+            // idle_balance (4.19): also skipped while no CPU has a second task (rd->overload).
             return;
         }
         if (_pelt)

@@ -3,7 +3,9 @@ namespace PleSim.Host;
 /// <summary>
 /// <c>struct sched_avg</c> (Linux v6.6 include/linux/sched.h): the per-entity and per-queue load
 /// tracking sums and averages of PELT. Times are the PELT clock in nanoseconds; the sums are
-/// geometric series over 1024 µs periods with y^32 = 1/2 (decision 0056).
+/// geometric series over 1024 µs periods with y^32 = 1/2 (decision 0056). With 4.19's load tracking
+/// (decision 0053) <see cref="RunnableSum"/>/<see cref="RunnableAvg"/> hold v4.19's
+/// <c>runnable_load_sum</c>/<c>runnable_load_avg</c> (the load of the entity while queued).
 /// </summary>
 public struct SchedAvg
 {
@@ -92,7 +94,7 @@ public static class Pelt
     }
 
     /// <summary><c>accumulate_sum</c>: decay the sums over crossed periods and add this update's contribution. Returns the periods crossed.</summary>
-    private static long AccumulateSum(long delta, ref SchedAvg sa, long load, long runnable, bool running)
+    private static long AccumulateSum(long delta, ref SchedAvg sa, long load, long runnable, bool running, int runnableShift)
     {
         long contrib = delta; // no period crossed: delta < 1024
         delta += sa.PeriodContrib;
@@ -110,7 +112,7 @@ public static class Pelt
         if (load != 0)
             sa.LoadSum += load * contrib;
         if (runnable != 0)
-            sa.RunnableSum += (runnable * contrib) << SchedCapacityShift;
+            sa.RunnableSum += (runnable * contrib) << runnableShift;
         if (running)
             sa.UtilSum += contrib << SchedCapacityShift;
         return periods;
@@ -120,7 +122,13 @@ public static class Pelt
     /// <c>___update_load_sum</c>: advance the sums to <paramref name="now"/> in 1024 ns units;
     /// returns true when a period boundary was crossed (the averages need refreshing).
     /// </summary>
-    public static bool UpdateLoadSum(long now, ref SchedAvg sa, long load, long runnable, bool running)
+    /// <remarks>
+    /// <paramref name="runnableShift"/>: 6.6 accumulates the runnable sum scaled by the capacity
+    /// (<c>runnable * contrib &lt;&lt; SCHED_CAPACITY_SHIFT</c>, 5.7+); 4.19 accumulates its
+    /// <c>runnable_load_sum</c> as <c>runnable * contrib</c> (the runnable weight, unscaled; pass 0).
+    /// The rest of the arithmetic is the same in both versions.
+    /// </remarks>
+    public static bool UpdateLoadSum(long now, ref SchedAvg sa, long load, long runnable, bool running, int runnableShift = SchedCapacityShift)
     {
         long delta = now - sa.LastUpdateTime;
         if (delta < 0)
@@ -137,7 +145,7 @@ public static class Pelt
             runnable = 0;
             running = false;
         }
-        return AccumulateSum(delta, ref sa, load, runnable, running) != 0;
+        return AccumulateSum(delta, ref sa, load, runnable, running, runnableShift) != 0;
     }
 
     /// <summary><c>get_pelt_divider</c>: the maximum a sum can hold at this point of the period.</summary>
@@ -149,6 +157,19 @@ public static class Pelt
         long divider = GetPeltDivider(sa);
         sa.LoadAvg = load * sa.LoadSum / divider;
         sa.RunnableAvg = sa.RunnableSum / divider;
+        sa.UtilAvg = sa.UtilSum / divider;
+    }
+
+    /// <summary>
+    /// <c>___update_load_avg(sa, load, runnable)</c> as kernel/sched/pelt.c has it at v4.19: load_avg
+    /// = load · load_sum / divider, runnable_load_avg = runnable · runnable_load_sum / divider (kept in
+    /// <see cref="SchedAvg.RunnableAvg"/>/<see cref="SchedAvg.RunnableSum"/>), util_avg = util_sum / divider.
+    /// </summary>
+    public static void UpdateLoadAvg419(ref SchedAvg sa, long load, long runnable)
+    {
+        long divider = GetPeltDivider(sa);
+        sa.LoadAvg = load * sa.LoadSum / divider;
+        sa.RunnableAvg = runnable * sa.RunnableSum / divider;
         sa.UtilAvg = sa.UtilSum / divider;
     }
 }

@@ -89,6 +89,26 @@ public sealed record SchedFeatures
     /// </summary>
     public bool WakeSelect66 { get; init; }
 
+    /// <summary>
+    /// Load tracking and group shares of 4.19 (<c>host.load_tracking: "4.19"</c>; decision 0053):
+    /// PELT with runnable_load_avg, calc_group_shares/calc_group_runnable, kernel/sched/fair.c at
+    /// v4.19. <see cref="FairClass.Cfs419"/> only; PleSim's own switch, not a sched_feat flag.
+    /// </summary>
+    public bool Pelt419 { get; init; }
+
+    /// <summary>
+    /// The load balancer of 4.19 (<c>host.load_balance: "4.19"</c>; decision 0053): group_type,
+    /// avg_load/load_per_task, fix_small_imbalance, on 4.19's PELT loads. Needs <see cref="Pelt419"/>.
+    /// </summary>
+    public bool LoadBalance419 { get; init; }
+
+    /// <summary>
+    /// Wake-up placement of 4.19 (<c>host.wake_placement: "4.19"</c>; decision 0053): want_affine
+    /// with wake_wide, wake_affine_idle/wake_affine_weight on 4.19 loads (2.6.39's
+    /// select_idle_sibling after it). Needs <see cref="LoadBalance419"/>.
+    /// </summary>
+    public bool WakeSelect419 { get; init; }
+
     /// <summary>The names accepted in scenario files (kernel spelling).</summary>
     public static readonly string[] Names =
     [

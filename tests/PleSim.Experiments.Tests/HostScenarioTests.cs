@@ -266,3 +266,61 @@ public class EevdfScenarioTests
         Assert.Equal(0, bytes);
     }
 }
+
+/// <summary>cfs-4.19 with 4.19's load tracking and balancer (decision 0053): key defaults, located errors, shares, allocation-freedom.</summary>
+public class Cfs419BalancerScenarioTests
+{
+    private static string File(string name) => HostScenarioTests.Repo("scenarios", "host", name);
+
+    [Fact]
+    public void Cfs_4_19_defaults_to_4_19_tracking_and_balancing_and_cfs_2_6_39_keeps_its_own()
+    {
+        var f = ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=cfs-4.19")]).Host;
+        Assert.Equal("4.19", f.LoadTracking);
+        Assert.Equal("4.19", f.LoadBalance);
+        Assert.Equal("4.19", f.WakePlacement);
+        Assert.True(f.Features.Pelt419 && f.Features.LoadBalance419 && f.Features.WakeSelect419 && !f.Features.Pelt);
+        var old = ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=cfs-4.19"), Override.Parse("host.load_tracking=2.6.39")]).Host;
+        Assert.Equal("2.6.39", old.LoadBalance); // the 4.19 balancer's default follows the tracking
+        Assert.False(old.Features.Pelt419 || old.Features.LoadBalance419);
+        var mixed = ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=cfs-4.19"), Override.Parse("host.load_balance=2.6.39")]).Host;
+        Assert.True(mixed.Features.Pelt419 && !mixed.Features.LoadBalance419 && !mixed.Features.WakeSelect419);
+        Assert.Equal("2.6.39", mixed.WakePlacement);
+        var base2639 = ScenarioLoader.LoadFile(File("nice-weights.yaml")).Host;
+        Assert.Equal("2.6.39", base2639.LoadTracking);
+        Assert.False(base2639.Features.Pelt419 || base2639.Features.LoadBalance419);
+    }
+
+    [Fact]
+    public void The_4_19_keys_are_errors_at_their_key_off_cfs_4_19()
+    {
+        var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.load_tracking=4.19")]));
+        Assert.Contains("load_tracking", e.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+        var e2 = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=cfs-4.19"), Override.Parse("host.load_tracking=2.6.39"), Override.Parse("host.load_balance=4.19")]));
+        Assert.Contains("load_balance", e2.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+        var e3 = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=eevdf-6.6"), Override.Parse("host.load_balance=4.19")]));
+        Assert.Contains("load_balance", e3.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+        var e4 = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=cfs-4.19"), Override.Parse("host.load_balance=2.6.39"), Override.Parse("host.wake_placement=4.19")]));
+        Assert.Contains("wake_placement", e4.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Equal_groups_get_equal_halves_with_4_19_group_shares()
+    {
+        var s = ScenarioLoader.LoadFile(File("groups-equal-shares.yaml"), [Override.Parse("host.scheduler=cfs-4.19")]);
+        var r = Runner.RunMany(s, Runner.Seeds(s, 1), new RunOptions { CheckInvariantsEvery = 7 })[0];
+        Assert.True(r.Error is null, r.Error);
+        Assert.InRange(r.Metric("group_share./a")!.Value, 0.47, 0.53);
+    }
+
+    [Fact]
+    public void A_cfs_4_19_host_with_groups_allocates_nothing_per_event_in_steady_state()
+    {
+        var s = ScenarioLoader.LoadFile(File("groups-equal-shares.yaml"), [Override.Parse("host.scheduler=cfs-4.19"), Override.Parse("host.cpus=2")]);
+        Assert.True(s.Host.Features.LoadBalance419);
+        var model = new SystemRun(s, 3);
+        var (bytes, events) = SteadyState.Measure(model, 1_000_000_000, 3_000_000_000);
+        Assert.True(events > 1_000);
+        Assert.Equal(0, bytes);
+    }
+}

@@ -14,31 +14,36 @@ public sealed record HostSettings
 
     /// <summary>
     /// <c>host.load_tracking</c> (decision 0056): 2.6.39's update_cfs_load/update_cfs_shares, or
-    /// PELT with calc_group_shares as fair.c has them at v6.6 (EEVDF hosts only; their default).
+    /// PELT with calc_group_shares as fair.c has them at v6.6 (EEVDF hosts only; their default), or
+    /// 4.19's PELT with runnable_load_avg and calc_group_shares/calc_group_runnable (cfs-4.19 only;
+    /// its default; decision 0053).
     /// </summary>
     public string LoadTracking { get; init; } = "2.6.39";
 
     /// <summary>
     /// <c>host.load_balance</c> (decision 0056): 2.6.39's load balancer, or 6.6's (group and
-    /// migration types on PELT loads; needs pelt-6.6; the EEVDF hosts' default).
+    /// migration types on PELT loads; needs pelt-6.6; the EEVDF hosts' default), or 4.19's (group_type,
+    /// avg_load/load_per_task, fix_small_imbalance on 4.19 PELT loads; needs load_tracking 4.19;
+    /// cfs-4.19's default; decision 0053).
     /// </summary>
     public string LoadBalance { get; init; } = "2.6.39";
 
     /// <summary>
     /// <c>host.wake_placement</c> (decision 0056): 2.6.39's select_task_rq_fair for wake-ups, or
     /// 6.6's (wake_affine on PELT loads, select_idle_sibling with SIS_UTIL; needs load_balance 6.6,
-    /// whose default it follows).
+    /// whose default it follows), or 4.19's wake_affine (wake_affine_idle/wake_affine_weight on 4.19
+    /// loads; needs load_balance 4.19, whose default it follows; decision 0053).
     /// </summary>
     public string WakePlacement { get; init; } = "2.6.39";
 
     /// <summary>The values of <c>host.wake_placement</c>.</summary>
-    public static readonly string[] WakePlacements = ["2.6.39", "6.6"];
+    public static readonly string[] WakePlacements = ["2.6.39", "4.19", "6.6"];
 
     /// <summary>The values of <c>host.load_balance</c>.</summary>
-    public static readonly string[] LoadBalancers = ["2.6.39", "6.6"];
+    public static readonly string[] LoadBalancers = ["2.6.39", "4.19", "6.6"];
 
     /// <summary>The values of <c>host.load_tracking</c>.</summary>
-    public static readonly string[] LoadTrackings = ["2.6.39", "pelt-6.6"];
+    public static readonly string[] LoadTrackings = ["2.6.39", "4.19", "pelt-6.6"];
     public SchedTunables Sched { get; init; } = new();
     public SchedFeatures Features { get; init; } = new();
     public IReadOnlyList<CgroupSettings> Cgroups { get; init; } = [];

@@ -34,14 +34,24 @@ internal static partial class SystemSections
         settings = settings with { Features = features with { Class = HostSettings.ClassOf(settings.Scheduler), VcpuDebooster = debooster } };
         // Decision 0056: load tracking and group shares by kernel version (PELT of 6.6 on the EEVDF hosts).
         bool eevdf = settings.Features.Class.IsEevdf();
-        var tracking = r.Get("load_tracking", Kinds.Choice(HostSettings.LoadTrackings), eevdf ? "pelt-6.6" : "2.6.39");
+        // Decision 0053: 4.19's PELT and balancer for cfs-4.19 (its defaults); cfs-2.6.39 keeps 2.6.39's.
+        bool cfs419 = settings.Features.Class == FairClass.Cfs419;
+        var tracking = r.Get("load_tracking", Kinds.Choice(HostSettings.LoadTrackings), eevdf ? "pelt-6.6" : cfs419 ? "4.19" : "2.6.39");
         if (tracking == "pelt-6.6" && !eevdf && !r.Failed("scheduler"))
             r.Error("load_tracking", $"PELT load tracking (pelt-6.6) is modelled with the EEVDF classes only: it needs host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
-        var balance = r.Get("load_balance", Kinds.Choice(HostSettings.LoadBalancers), eevdf && tracking == "pelt-6.6" ? "6.6" : "2.6.39");
+        if (tracking == "4.19" && !cfs419 && !r.Failed("scheduler"))
+            r.Error("load_tracking", $"4.19 load tracking (PELT with runnable_load_avg) is modelled with the 4.19 CFS class only: it needs host.scheduler cfs-4.19, not '{settings.Scheduler}'");
+        var balance = r.Get("load_balance", Kinds.Choice(HostSettings.LoadBalancers), eevdf && tracking == "pelt-6.6" ? "6.6" : cfs419 && tracking == "4.19" ? "4.19" : "2.6.39");
         if (balance == "6.6" && tracking != "pelt-6.6" && !r.Failed("load_tracking") && !r.Failed("scheduler"))
             r.Error("load_balance", $"the 6.6 load balancer reads PELT loads: it needs host.load_tracking pelt-6.6 (and an eevdf-* scheduler), not '{tracking}'");
+        if (balance == "4.19" && tracking != "4.19" && !r.Failed("load_tracking") && !r.Failed("scheduler"))
+            r.Error("load_balance", $"the 4.19 load balancer reads 4.19 PELT loads (runnable_load_avg): it needs host.load_tracking 4.19 (and host.scheduler cfs-4.19), not '{tracking}'");
+        bool pelt419 = tracking == "4.19" && cfs419;
+        bool lb419 = balance == "4.19" && pelt419;
         bool lb66 = balance == "6.6" && tracking == "pelt-6.6" && eevdf;
-        var wake = r.Get("wake_placement", Kinds.Choice(HostSettings.WakePlacements), lb66 ? "6.6" : "2.6.39");
+        var wake = r.Get("wake_placement", Kinds.Choice(HostSettings.WakePlacements), lb66 ? "6.6" : lb419 ? "4.19" : "2.6.39");
+        if (wake == "4.19" && !lb419 && !r.Failed("load_balance") && !r.Failed("load_tracking") && !r.Failed("scheduler"))
+            r.Error("wake_placement", $"4.19 wake-up placement reads the 4.19 balancer's loads (runnable_load_avg through cpu_load[]): it needs host.load_balance 4.19 (with load_tracking 4.19 and host.scheduler cfs-4.19), not '{balance}'");
         if (wake == "6.6" && !lb66 && !r.Failed("load_balance") && !r.Failed("load_tracking") && !r.Failed("scheduler"))
             r.Error("wake_placement", $"6.6 wake-up placement reads PELT loads and the 6.6 balancer's SIS_UTIL scan depth: it needs host.load_balance 6.6 (with pelt-6.6 and an eevdf-* scheduler), not '{balance}'");
         settings = settings with
@@ -49,7 +59,7 @@ internal static partial class SystemSections
             LoadTracking = tracking,
             LoadBalance = balance,
             WakePlacement = wake,
-            Features = settings.Features with { Pelt = tracking == "pelt-6.6" && eevdf, LoadBalance66 = lb66, WakeSelect66 = wake == "6.6" && lb66 },
+            Features = settings.Features with { Pelt = tracking == "pelt-6.6" && eevdf, LoadBalance66 = lb66, WakeSelect66 = wake == "6.6" && lb66, Pelt419 = pelt419, LoadBalance419 = lb419, WakeSelect419 = wake == "4.19" && lb419 },
         };
         if (debooster && !r.Failed("scheduler") && !settings.Features.Class.IsEevdf())
             r.Error("yield_to_debooster", $"the vCPU debooster patches EEVDF's yield_to_task_fair (deadline, base slice; the series is based on 6.19-rc1): it needs host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
