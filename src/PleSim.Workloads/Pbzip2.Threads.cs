@@ -394,8 +394,8 @@ public sealed class Pbzip2Thread : MmProgram<Pbzip2Step>
         // (bytes) and the quadrant (2 × (bytes + overshoot)), ftab in full.
         int n = s.Bwt100k * 100_000;
         PutMalloc(s.EStateBytes, s.EStateBytes, _zArena, _zOff, 0);
-        PutMalloc(4 * n, 4 * bytes, _zArena, _zOff, 1);
-        PutMalloc(4 * (n + s.NOvershoot), Math.Min(4 * (n + s.NOvershoot), bytes + (2 * (bytes + s.NOvershoot))), _zArena, _zOff, 2);
+        PutMalloc(4 * n, 4 * Math.Min(n, bytes), _zArena, _zOff, 1); // a block beyond n is sorted in several BWT blocks of n
+        PutMalloc(4 * (n + s.NOvershoot), Math.Min(n, bytes) + (2 * (Math.Min(n, bytes) + s.NOvershoot)), _zArena, _zOff, 2);
         PutMalloc(65537 * 4, 65537 * 4, _zArena, _zOff, 3);
         PutCompute(bytes * (1000.0 / s.CompressMBPerS));
         Put(Call(Pbzip2Step.ConsumerCompressed));

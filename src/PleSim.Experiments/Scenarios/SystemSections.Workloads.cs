@@ -272,8 +272,6 @@ internal static partial class SystemSections
         long blocks = (s.InputBytes + s.BlockSize - 1) / s.BlockSize;
         if (blocks > 10_000_000)
             w.Error("input_bytes", $"input_bytes ({s.InputBytes}) makes {blocks} blocks of block_size ({s.BlockSize}); at most 10,000,000 are modelled");
-        if (s.BlockSize > s.Bwt100k * 100_000 * 4)
-            w.Error("block_size", $"block_size ({s.BlockSize}) larger than libbzip2's arrays for bwt_block_size {s.Bwt100k} hold");
         return s;
     }
 
