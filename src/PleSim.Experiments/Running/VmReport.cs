@@ -220,7 +220,7 @@ internal static class VmReport
             }
             if (vm.BootStorm is { } b)
                 result.AddMetric(p + "completion_time_ms", b.CompletedAt >= 0 ? b.CompletedAt / 1e6 : double.NaN);
-            if (vm.Ebizzy is not null || vm.Kernbench is not null || vm.Dedup?.Mm is not null)
+            if (vm.Ebizzy is not null || vm.Kernbench is not null || vm.Dedup?.Mm is not null || vm.Pbzip2 is not null)
             {
                 // The guest mm paths (decision 0026): faults, mmap_sem acquisitions that had to queue,
                 // TLB shootdowns and their flush IPIs, zone->lock batches.
@@ -373,6 +373,28 @@ internal static class VmReport
                     result.AddMetric(p + "dedup_arena_contended_per_chunk", D("dedup.arena_contended") * per);
                     result.AddMetric(p + "dedup_heap_trims_per_chunk", D("dedup.heap_trims") * per);
                 }
+            }
+            if (vm.Pbzip2 is { } pb)
+            {
+                // pbzip2 (decision 0061): input MB (10^6 bytes) of the blocks fileWriter wrote per second (until
+                // it finished, or over the window), and where the threads waited.
+                bool done = pb.Done;
+                double elapsedS = done ? pb.CompletedAt / 1e9 : seconds;
+                double blocks = done ? pb.BlocksWritten : D("pbzip2.blocks_written");
+                double bytes = done ? pb.BytesProcessed : D("pbzip2.bytes_processed");
+                double per = D("pbzip2.blocks_written") > 0 ? 1 / D("pbzip2.blocks_written") : double.NaN;
+                result.AddMetric(p + "pbzip2_elapsed_s", done ? elapsedS : double.NaN);
+                result.AddMetric(p + "pbzip2_mb_per_s", 1e-6 * bytes / elapsedS);
+                result.AddMetric(p + "pbzip2_blocks_per_s", blocks / elapsedS);
+                result.AddMetric(p + "pbzip2_queue_full_waits_per_block", D("pbzip2.producer_full_waits") * per);
+                result.AddMetric(p + "pbzip2_queue_empty_waits_per_block", D("pbzip2.consumer_empty_waits") * per);
+                result.AddMetric(p + "pbzip2_writer_waits_per_block", D("pbzip2.writer_waits") * per);
+                result.AddMetric(p + "pbzip2_throttle_waits_per_block", D("pbzip2.throttle_waits") * per);
+                result.AddMetric(p + "pbzip2_mutex_contended_per_block", D("pbzip2.mutex_contended") * per);
+                result.AddMetric(p + "pbzip2_arena_contended_per_block", D("pbzip2.arena_contended") * per);
+                result.AddMetric(p + "pbzip2_heap_trims_per_block", D("pbzip2.heap_trims") * per);
+                result.AddMetric(p + "pbzip2_munmaps_per_block", D("pbzip2.mmapped_frees") * per);
+                result.AddMetric(p + "pbzip2_futex_sleeps_per_block", (D("futex.wait_calls") - D("futex.would_block")) * per);
             }
             if (vm.Sysbench is { } sb)
             {

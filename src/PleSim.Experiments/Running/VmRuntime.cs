@@ -79,6 +79,10 @@ public sealed class VmRuntime : IDisposable
                 // A fixed amount of work: the run ends when Reorder has written the last chunk.
                 Dedup = new Dedup(Kernel, w.Dedup, run.Streams.Get($"vm.{settings.Name}.dedup"), FinishCallback(run));
                 break;
+            case "pbzip2":
+                // A fixed amount of work: the run ends when fileWriter has written the last block.
+                Pbzip2 = new Pbzip2(Kernel, w.Pbzip2, FinishCallback(run));
+                break;
             case "sysbench":
                 // sysbench exits when every thread is done (max-requests handed out, or the mutex test's one request each).
                 Sysbench = new Sysbench(Kernel, w.Sysbench, run.Streams.Get($"vm.{settings.Name}.sysbench"), FinishCallback(run));
@@ -121,6 +125,7 @@ public sealed class VmRuntime : IDisposable
     public TcpRr? TcpRr { get; }
     public Dbench? Dbench { get; }
     public Dedup? Dedup { get; }
+    public Pbzip2? Pbzip2 { get; }
     public List<GuestHog> Hogs { get; } = [];
     public List<LockLoop> LockLoops { get; } = [];
     public string Name => Settings.Name;
@@ -416,6 +421,21 @@ public sealed class VmRuntime : IDisposable
                 Add("dedup." + Dedup.QueueName(k) + ".empty_waits", dd.QueueEmptyWaits(k));
                 Add("dedup." + Dedup.QueueName(k) + ".mutex_contended", dd.QueueMutexContended(k));
             }
+        }
+        if (Pbzip2 is { } pb)
+        {
+            Add("pbzip2.blocks_written", pb.BlocksWritten);
+            Add("pbzip2.bytes_processed", pb.BytesProcessed);
+            Add("pbzip2.producer_full_waits", pb.ProducerFullWaits);
+            Add("pbzip2.consumer_empty_waits", pb.ConsumerEmptyWaits);
+            Add("pbzip2.writer_waits", pb.WriterWaits);
+            Add("pbzip2.throttle_waits", pb.ThrottleWaits);
+            Add("pbzip2.mutex_contended", pb.MutexContended);
+            Add("pbzip2.arena_contended", pb.ArenaContended);
+            Add("pbzip2.cross_thread_locked_frees", pb.CrossThreadLockedFrees);
+            Add("pbzip2.heap_trims", pb.HeapTrims);
+            Add("pbzip2.mmapped_frees", pb.MmappedFrees);
+            AddMm(pb.Mm, pb.Zone);
         }
         if (Sysbench is { } sb)
         {

@@ -53,6 +53,7 @@ public static class ScenarioSchema
           - {name: v10, guest: {timers: [{name: t}]}, workload: {kind: tcp-rr}}
           - {name: v11, workload: {kind: dbench}}
           - {name: v12, workload: {kind: dedup}}
+          - {name: v13, workload: {kind: pbzip2}}
         """,
         """
         name: s

@@ -60,6 +60,9 @@ internal static partial class SystemSections
             case "dedup":
                 settings = settings with { Dedup = ReadDedup(w) };
                 break;
+            case "pbzip2":
+                settings = settings with { Pbzip2 = ReadPbzip2(w) };
+                break;
         }
         w.Done();
         return settings;
@@ -234,6 +237,41 @@ internal static partial class SystemSections
         };
         if (s.AnchorJump >= s.MaxBuf)
             w.Error("anchor_jump", $"anchor_jump ({s.AnchorJump}) must be below maxbuf ({s.MaxBuf}): Fragment could never cut a coarse chunk");
+        return s;
+    }
+
+    /// <summary>pbzip2 1.1.x: <c>-p</c>, <c>-b</c>, <c>-m</c>, the BWT block size, the input's size and the costs (decision 0061).</summary>
+    private static Pbzip2Settings ReadPbzip2(MapReader w)
+    {
+        var d = new Pbzip2Settings();
+        var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(10));
+        var s = new Pbzip2Settings
+        {
+            Threads = w.Get("threads", Kinds.Int(0, 4096), d.Threads),
+            InputBytes = w.Get("input_bytes", Kinds.Integer(1, 64L << 30), d.InputBytes),
+            BlockSize = w.Get("block_size", Kinds.Int(100_000, 1_000_000_000), d.BlockSize),
+            Bwt100k = w.Get("bwt_block_size", Kinds.Int(1, 9), d.Bwt100k),
+            MaxMemory = w.Get("max_memory", Kinds.Integer(1_000_000, 16_000_000_000), d.MaxMemory),
+            CompressMBPerS = w.Get("compress_mb_per_s", Kinds.Number(0.001, 1e6), d.CompressMBPerS),
+            CompressedFraction = w.Get("compressed_fraction", Kinds.Number(0, 2), d.CompressedFraction),
+            CopyNsPerByte = w.Get("copy_ns_per_byte", Kinds.Number(0, 10_000), d.CopyNsPerByte),
+            Syscall = w.Get("syscall", small, d.Syscall),
+            MallocFast = w.Get("malloc_fast", small, d.MallocFast),
+            MallocArena = w.Get("malloc_arena", small, d.MallocArena),
+            QueueItem = w.Get("queue_item", small, d.QueueItem),
+            Malloc = d.Malloc with
+            {
+                TcacheCount = w.Get("glibc_tcache_count", Kinds.Int(0, 65535), d.Malloc.TcacheCount),
+                MmapThreshold = w.Get("glibc_mmap_threshold", Kinds.Int(4096, 32 << 20), d.Malloc.MmapThreshold),
+                TrimThreshold = w.Get("glibc_trim_threshold", Kinds.Int(0, 1 << 30), d.Malloc.TrimThreshold),
+                DynamicThreshold = w.Get("glibc_dynamic_threshold", Kinds.Bool, d.Malloc.DynamicThreshold),
+                ArenaMax = w.Get("glibc_arena_max", Kinds.Int(0, 4096), d.Malloc.ArenaMax),
+                Arena = d.Malloc.Arena with { TopPad = w.Get("glibc_top_pad", Kinds.Int(0, 1 << 26), d.Malloc.Arena.TopPad) },
+            },
+        };
+        long blocks = (s.InputBytes + s.BlockSize - 1) / s.BlockSize;
+        if (blocks > 10_000_000)
+            w.Error("input_bytes", $"input_bytes ({s.InputBytes}) makes {blocks} blocks of block_size ({s.BlockSize}); at most 10,000,000 are modelled");
         return s;
     }
 

@@ -35,7 +35,7 @@ public sealed record VmSettings
 /// <summary>What runs in a VM.</summary>
 public sealed record WorkloadSettings
 {
-    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm", "ebizzy", "kernbench", "hackbench", "sysbench", "pingpong", "tcp-rr", "dbench", "dedup"];
+    public static readonly string[] Kinds = ["idle", "hog", "amqp-perftest", "lock-bench", "boot-storm", "ebizzy", "kernbench", "hackbench", "sysbench", "pingpong", "tcp-rr", "dbench", "dedup", "pbzip2"];
 
     public string Kind { get; init; } = "idle";
 
@@ -72,6 +72,9 @@ public sealed record WorkloadSettings
 
     /// <summary>dedup: PARSEC 3.0's deduplication pipeline (<c>dedup -c -p -t N</c>; decision 0054, docs/dedup.md).</summary>
     public DedupSettings Dedup { get; init; } = new();
+
+    /// <summary>pbzip2: pbzip2 1.1.x compressing one file (producer, numCPU consumers, fileWriter; decision 0061).</summary>
+    public Pbzip2Settings Pbzip2 { get; init; } = new();
     /// <summary>lock-bench: the lock the threads take — a spinlock, or a kernel mutex (<c>mutex</c>, decision 0025).</summary>
     public string LockType { get; init; } = "spinlock";
 }
