@@ -73,6 +73,8 @@ public sealed partial class Vcpu
             // (decision 0060): the interrupt is taken in guest mode. The CPU's posted-interrupt
             // processing first moves the PIR into the virtual IRR (a no-op for s390). One being
             // handled, or none pending any more, leaves nothing to do now.
+            if (PiDesc.Pir != 0)
+                PiStats.DeliveredWithoutExit += System.Numerics.BitOperations.PopCount((uint)PiDesc.Pir);
             SyncPirToIrr();
             if (_irqVector >= 0 || _pending == 0)
                 return;
@@ -82,8 +84,6 @@ public sealed partial class Vcpu
                     NoteDeferred(); // delivered by the CPU when the guest sets RFLAGS.IF
                 return;
             }
-            if (_kvm.Settings.Apicv)
-                PiStats.TakenWithoutExit++;
             Freeze();
             Run();
             return;

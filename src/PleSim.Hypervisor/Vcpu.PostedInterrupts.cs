@@ -133,8 +133,12 @@ public sealed class PostedInterruptStats
     /// <summary>Times a non-empty PIR was moved into the virtual IRR (at VM entry, in the halt checks, or by notification processing).</summary>
     public long PirSyncs;
 
-    /// <summary>Interrupts the guest took in guest mode on a notification, without a VM exit.</summary>
-    public long TakenWithoutExit;
+    /// <summary>
+    /// Vectors the CPU's posted-interrupt processing moved into the virtual IRR in guest mode (a
+    /// notification that arrived while the VCPU was still in the guest): delivered without a VM exit,
+    /// taken at once or when the guest next sets RFLAGS.IF.
+    /// </summary>
+    public long DeliveredWithoutExit;
 
     /// <summary>
     /// Measurement, with or without APICv: IPIs whose guest handler started, and the summed time from

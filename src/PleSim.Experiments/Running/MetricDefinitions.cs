@@ -102,7 +102,7 @@ public static class MetricDefinitions
         new("*.lock_handoffs_to_descheduled_waiter_per_second", "1/s", "lock releases whose next waiter was not running, per second"),
         new("*.posted_interrupts_per_second", "1/s", "APICv (kvm.apicv given): interrupts posted in a VCPU's posted-interrupt descriptor (vmx_deliver_posted_interrupt, new PIR bit), per second"),
         new("*.pi_notifications_per_second", "1/s", "APICv: posted-interrupt notification vectors sent to a VCPU in guest mode (no VM exit on the receiver), per second"),
-        new("*.pi_taken_without_exit_per_second", "1/s", "APICv: notifications whose interrupt the guest took at once in guest mode (IF set, no handler running), per second"),
+        new("*.pi_delivered_without_exit_per_second", "1/s", "APICv: interrupts the CPU's posted-interrupt processing delivered in guest mode (a notification that found the VCPU in the guest: no VM exit), per second"),
         new("*.external_exits_per_second", "1/s", "external-interrupt exits (kicks that force a VCPU out of guest mode, host timer interrupts), per second (reported with kvm.apicv given)"),
         new("*.ipi_latency_us", "µs", "mean time from KVM's delivery of an IPI (end of the sender's ICR-write / PV send-IPI handler) to the start of the guest's handler (reported with kvm.apicv given)"),
         new("*.dy_user_mode_pending_interrupt_per_second", "1/s", "directed-yield candidates preempted in user mode that the 5.13 rule kept because they had a posted interrupt pending, per second"),

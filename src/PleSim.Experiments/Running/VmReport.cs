@@ -157,7 +157,7 @@ internal static class VmReport
                 // the IPI delivery latency, and the 5.13 walk's user-mode candidates kept for a pending one.
                 result.AddMetric(p + "posted_interrupts_per_second", D("pi.posted") / seconds);
                 result.AddMetric(p + "pi_notifications_per_second", D("pi.notifications") / seconds);
-                result.AddMetric(p + "pi_taken_without_exit_per_second", D("pi.taken_without_exit") / seconds);
+                result.AddMetric(p + "pi_delivered_without_exit_per_second", D("pi.delivered_without_exit") / seconds);
                 result.AddMetric(p + "external_exits_per_second", D("external_exits") / seconds);
                 result.AddMetric(p + "ipi_latency_us", D("ipis_taken") > 0 ? D("ipi_latency_ns") / D("ipis_taken") / 1e3 : double.NaN);
                 result.AddMetric(p + "dy_user_mode_pending_interrupt_per_second", D("dy_user_mode_pending_interrupt") / seconds);

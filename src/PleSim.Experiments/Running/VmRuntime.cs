@@ -171,7 +171,7 @@ public sealed class VmRuntime : IDisposable
             Add("pi.coalesced", pi.Coalesced);
             Add("pi.notifications", pi.Notifications);
             Add("pi.kicks", pi.Kicks);
-            Add("pi.taken_without_exit", pi.TakenWithoutExit);
+            Add("pi.delivered_without_exit", pi.DeliveredWithoutExit);
             Add("ipis_taken", pi.IpisTaken);
             Add("ipi_latency_ns", pi.IpiLatencyNs);
         }
