@@ -22,7 +22,7 @@ public enum YieldCandidateTier
     /// <summary>Priority 1: a confirmed IPI receiver of the spinner inside the recency window.</summary>
     IpiReceiver,
 
-    /// <summary>Priority 2: <c>kvm_arch_dy_has_pending_interrupt</c> (x86: only with APICv — never here).</summary>
+    /// <summary>Priority 2: <c>kvm_arch_dy_has_pending_interrupt</c> (x86: only with APICv, <c>kvm.apicv</c>, decision 0060).</summary>
     PendingInterrupt,
 
     /// <summary>Priority 3: preempted (and preempted in kernel mode when yielding to kernel mode).</summary>
@@ -121,7 +121,7 @@ public static class IpiAwareYield
     /// Patch 8, <c>kvm_vcpu_is_good_yield_candidate(me, vcpu, yield_to_kernel_mode)</c>, in its
     /// order: (1) a recent IPI receiver of <paramref name="me"/>; (2) the arch's fast
     /// pending-interrupt hint — on x86 <c>kvm_arch_dy_has_pending_interrupt</c> reads the posted
-    /// interrupt descriptor, i.e. needs APICv, which this model does not have: always false;
+    /// interrupt descriptor, i.e. needs APICv (<c>kvm.apicv</c>; false without it, decision 0060);
     /// (3) preempted, and with <paramref name="yieldToKernelMode"/> preempted in kernel mode;
     /// otherwise rejected. Replaces 6.19's single test (skip a preempted user-mode candidate
     /// without a pending interrupt), so a candidate that is ready but not preempted (woken, not
@@ -140,6 +140,6 @@ public static class IpiAwareYield
         return YieldCandidateTier.Preempted;
     }
 
-    /// <summary>x86 <c>kvm_arch_dy_has_pending_interrupt</c>: APICv active and the posted-interrupt descriptor has one; no APICv in this model.</summary>
-    public static bool DyHasPendingInterrupt(Vcpu vcpu) => false;
+    /// <summary>x86 <c>kvm_arch_dy_has_pending_interrupt</c>: APICv active and ON set in the posted-interrupt descriptor (<see cref="Vcpu.ArchDyHasPendingInterrupt"/>).</summary>
+    public static bool DyHasPendingInterrupt(Vcpu vcpu) => vcpu.ArchDyHasPendingInterrupt();
 }

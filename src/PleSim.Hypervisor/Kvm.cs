@@ -164,8 +164,18 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
     /// active (halted or PLE-sleeping), or force it out of guest mode with a host IPI if it runs
     /// on another CPU; otherwise it is injected at the next VM entry.
     /// </summary>
-    public void Kick(Vcpu target, int vector, Vcpu? from) =>
-        Deliver(target, vector, from, from?.Task.Cpu ?? target.Task.Cpu, from is null ? SimDuration.Zero : Settings.Costs.KickIpiLatency);
+    public void Kick(Vcpu target, int vector, Vcpu? from)
+    {
+        // APICv (decision 0060): an IPI is posted. The guest's LAPIC timer (from null) keeps its path:
+        // its host hrtimer interrupt exits the VCPU anyway and apic_timer_expired queues it for the
+        // next entry (lapic_timer.pending), where it reaches the virtual IRR as before.
+        if (from is not null)
+            target.NoteIpiSent(vector);
+        if (from is not null && Settings.Apicv)
+            VmxDeliverPostedInterrupt(target, vector, from, from.Task.Cpu, Settings.Costs.KickIpiLatency);
+        else
+            Deliver(target, vector, from, from?.Task.Cpu ?? target.Task.Cpu, from is null ? SimDuration.Zero : Settings.Costs.KickIpiLatency);
+    }
 
     /// <summary>
     /// An MSI through an irqfd (virt/kvm/eventfd.c <c>irqfd_wakeup</c>, 4.2: an MSI route is
@@ -174,14 +184,59 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
     /// task running on <paramref name="fromCpu"/> (a vhost worker's <c>vhost_signal</c>): wakes a halted
     /// VCPU from that CPU, ends a halt poll, or forces a running VCPU out with a host IPI.
     /// </summary>
-    public void InjectMsi(Vcpu target, int vector, int fromCpu) =>
-        Deliver(target, vector, null, fromCpu, fromCpu == target.Task.Cpu ? SimDuration.Zero : Settings.Costs.KickIpiLatency);
+    public void InjectMsi(Vcpu target, int vector, int fromCpu)
+    {
+        var latency = fromCpu == target.Task.Cpu ? SimDuration.Zero : Settings.Costs.KickIpiLatency;
+        // APICv: __apic_accept_irq posts a fixed MSI like an IPI (decision 0060).
+        if (Settings.Apicv)
+            VmxDeliverPostedInterrupt(target, vector, null, fromCpu, latency);
+        else
+            Deliver(target, vector, null, fromCpu, latency);
+    }
 
     private void Deliver(Vcpu target, int vector, Vcpu? from, int fromCpu, SimDuration ipiLatency)
     {
         target.SetPending(vector);
         target.Stats.Kicks++;
         Observer?.Kick(from, target, vector);
+        VcpuKick(target, from, fromCpu, ipiLatency);
+    }
+
+    /// <summary>
+    /// APICv delivery of a fixed interrupt (arch/x86/kvm/vmx/vmx.c, 5.13, <c>vmx_deliver_posted_interrupt</c>;
+    /// decision 0060): set the vector in the target's PIR (already set: done) and ON (already set: a
+    /// notification is outstanding, done); then <c>kvm_vcpu_trigger_posted_interrupt</c>: a target in
+    /// guest mode on its CPU gets POSTED_INTR_VECTOR and takes the interrupt without a VM exit;
+    /// otherwise <c>kvm_vcpu_kick</c>: a halted target is woken, a polling one stops polling, a
+    /// preempted or exiting one finds the PIR at its next entry (<c>vmx_sync_pir_to_irr</c>).
+    /// </summary>
+    internal void VmxDeliverPostedInterrupt(Vcpu target, int vector, Vcpu? from, int fromCpu, SimDuration ipiLatency)
+    {
+        target.Stats.Kicks++;
+        Observer?.Kick(from, target, vector);
+        if (target.PiTestAndSetPir(vector) || target.PiTestAndSetOn())
+        {
+            target.PiStats.Coalesced++;
+            return;
+        }
+        target.PiStats.Posted++;
+        // vcpu != kvm_get_running_vcpu(): a self-IPI is synced at this VCPU's own entry.
+        if (target != from && target.InGuestMode)
+        {
+            target.SendPostedInterruptNotification(ipiLatency);
+            return;
+        }
+        target.PiStats.Kicks++;
+        // Halted with RFLAGS.IF clear: the kick's wake-up finds nothing runnable in kvm_vcpu_check_block,
+        // whose kvm_cpu_has_interrupt has synced the PIR (ON is clear again); the model skips the wake-up.
+        if (target.WaitQueueActive && target.Mode == VcpuMode.Halted && !target.Guest.InterruptsEnabled(target))
+            target.SyncPirToIrr();
+        VcpuKick(target, from, fromCpu, ipiLatency);
+    }
+
+    /// <summary>The wake-up part of <c>kvm_vcpu_kick</c> once the interrupt is pending (IRR or PIR).</summary>
+    private void VcpuKick(Vcpu target, Vcpu? from, int fromCpu, SimDuration ipiLatency)
+    {
         // A VCPU halted with RFLAGS.IF clear (the PV lock slow path's halt() under an irqsave
         // lock) is not runnable for an interrupt: kvm_arch_vcpu_runnable requires
         // kvm_arch_interrupt_allowed. Only KVM_HC_KICK_CPU (pv_unhalted) wakes it.

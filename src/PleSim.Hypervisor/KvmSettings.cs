@@ -207,6 +207,26 @@ public sealed record KvmSettings
     public bool RelaxedBoost { get; init; } = true;
 
     /// <summary>
+    /// APICv (Intel VMX "virtual-interrupt delivery" + "process posted interrupts"; kvm-intel's
+    /// <c>enable_apicv</c>, decision 0060): a fixed interrupt KVM delivers to a VCPU (an IPI from an
+    /// ICR write, a PV send-IPI destination, an irqfd MSI) is posted in the target's posted-interrupt
+    /// descriptor (vmx.c 5.13 <c>vmx_deliver_posted_interrupt</c>); a target in guest mode takes it
+    /// without a VM exit (the notification vector, <c>kvm_vcpu_trigger_posted_interrupt</c>), any other
+    /// gets it at its next VM entry (<c>vmx_sync_pir_to_irr</c>), a halted one is woken by
+    /// <c>kvm_vcpu_kick</c>; no interrupt-window exits (the CPU delivers when RFLAGS.IF is set). The
+    /// sender's ICR write still exits (no IPI virtualization). False (default): the 2.6.39 injection.
+    /// Intel only (AMD's AVIC is not modelled).
+    /// </summary>
+    public bool Apicv { get; init; }
+
+    /// <summary>
+    /// <c>kvm.apicv</c> was given in the scenario (either value): the posted-interrupt metrics and the
+    /// IPI delivery latency are reported, so runs with APICv off and on compare. Reporting only; absent,
+    /// a scenario's outputs are what they were before the key existed.
+    /// </summary>
+    public bool ReportApicv { get; init; }
+
+    /// <summary>
     /// The machine offers the SIGP interpretation facility (<c>sclp.has_sigpif</c>) and KVM turns it on
     /// for every VCPU (arch/s390/kvm/kvm-s390.c, 6.17: <c>kvm_s390_vcpu_setup</c> sets ECA_SIGPI). Then
     /// a SIGP EXTERNAL CALL runs without an intercept unless its target waits (<see cref="Kvm.SigpExternalCall"/>).
@@ -335,6 +355,7 @@ public sealed record DirectedYieldOverrides
     public bool? ReadyCandidates { get; init; }
     public bool? SingleWalk { get; init; }
     public bool? SingleWalkStoresCounter { get; init; }
+    public bool? BoostPendingInterruptUserMode { get; init; }
 
     /// <summary>The preset with these overrides applied.</summary>
     public DirectedYieldOptions Apply(DirectedYieldOptions preset) => preset with
@@ -349,6 +370,7 @@ public sealed record DirectedYieldOverrides
         ReadyCandidates = ReadyCandidates ?? preset.ReadyCandidates,
         SingleWalk = SingleWalk ?? preset.SingleWalk,
         SingleWalkStoresCounter = SingleWalkStoresCounter ?? preset.SingleWalkStoresCounter,
+        BoostPendingInterruptUserMode = BoostPendingInterruptUserMode ?? preset.BoostPendingInterruptUserMode,
     };
 
     /// <summary>These overrides where set, else <paramref name="fallback"/>'s (explicit keys over a version preset).</summary>
@@ -364,5 +386,6 @@ public sealed record DirectedYieldOverrides
         ReadyCandidates = ReadyCandidates ?? fallback.ReadyCandidates,
         SingleWalk = SingleWalk ?? fallback.SingleWalk,
         SingleWalkStoresCounter = SingleWalkStoresCounter ?? fallback.SingleWalkStoresCounter,
+        BoostPendingInterruptUserMode = BoostPendingInterruptUserMode ?? fallback.BoostPendingInterruptUserMode,
     };
 }

@@ -59,6 +59,9 @@ public static class KvmVersions
     // 6.12 kvm_main.c: halt_poll_ns_shrink = 2 ("halves"); x86 default 200000; grow 2, grow_start 10000.
     private static readonly HaltPollSettings Poll612 = Poll510 with { Shrink = 2 };
 
+    // 5.13 kvm_vcpu_on_spin: the user-mode skip tests kvm_arch_dy_has_pending_interrupt (52acd22faa1a).
+    private static readonly DirectedYieldOverrides Boost513 = new() { BoostPendingInterruptUserMode = true };
+
     /// <summary>The releases, oldest first.</summary>
     public static readonly KvmVersion[] All =
     [
@@ -78,9 +81,13 @@ public static class KvmVersions
         // yield and the vcpu->ready test in kvm_sched_yield; 5.14 adds the single_task_running() bail-out.
         new() { Version = "5.3", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll43, KickYield = true },
         new() { Version = "5.10", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll510, KickYield = true },
-        new() { Version = "6.1", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
-        new() { Version = "6.12", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
-        new() { Version = "6.13", PleHandler = "directed-yield-6.13", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
+        // 5.13: 52acd22faa1a ("KVM: Boost vCPU candidate in user mode which is delivering interrupt",
+        // in the 5.13 merge-window pull; decision 0060): a preempted user-mode candidate with a pending
+        // posted interrupt is not skipped. It matters only with kvm.apicv.
+        new() { Version = "5.13", PleHandler = "directed-yield-5.3", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll510, KickYield = true },
+        new() { Version = "6.1", PleHandler = "directed-yield-5.3", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
+        new() { Version = "6.12", PleHandler = "directed-yield-5.3", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
+        new() { Version = "6.13", PleHandler = "directed-yield-6.13", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
     ];
 
     /// <summary>The version names, for the scenario key's choices.</summary>

@@ -190,6 +190,15 @@ public sealed record DirectedYieldOptions
     /// </summary>
     public bool SingleWalkStoresCounter { get; init; }
 
+    /// <summary>
+    /// 5.13 (commit 52acd22faa1a, "KVM: Boost vCPU candidate in user mode which is delivering
+    /// interrupt", Wanpeng Li; decision 0060): the <see cref="YieldToKernelMode"/> skip spares a
+    /// preempted user-mode candidate when <c>kvm_arch_dy_has_pending_interrupt</c> is true (x86: APICv
+    /// active and ON set in its posted-interrupt descriptor, <see cref="Vcpu.ArchDyHasPendingInterrupt"/>).
+    /// Without <see cref="KvmSettings.Apicv"/> the test never passes.
+    /// </summary>
+    public bool BoostPendingInterruptUserMode { get; init; }
+
     public static readonly DirectedYieldOptions Linux2639 = new();
     public static readonly DirectedYieldOptions Linux36 = new() { InclusiveSkip = true };
     public static readonly DirectedYieldOptions Linux37 = Linux36 with { DyEligible = true };
@@ -200,7 +209,7 @@ public sealed record DirectedYieldOptions
     public static readonly DirectedYieldOptions Linux317 = Linux310 with { EsrchReadsAsSuccess = false };
     public static readonly DirectedYieldOptions Linux414 = Linux317 with { YieldToKernelMode = true };
     public static readonly DirectedYieldOptions Linux53 = Linux414 with { ReadyCandidates = true };
-    public static readonly DirectedYieldOptions Linux613 = Linux53 with { SingleWalk = true, SingleWalkStoresCounter = true };
+    public static readonly DirectedYieldOptions Linux613 = Linux53 with { SingleWalk = true, SingleWalkStoresCounter = true, BoostPendingInterruptUserMode = true };
 }
 
 /// <summary>
@@ -299,11 +308,16 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
                         continue;
                     }
                 }
-                // 4.14: a candidate preempted while its guest ran user code cannot hold a kernel lock.
+                // 4.14: a candidate preempted while its guest ran user code cannot hold a kernel lock;
+                // 5.13: unless it has an interrupt to deliver (kvm_arch_dy_has_pending_interrupt, decision 0060).
                 else if (toKernel && v.Preempted && !v.PreemptedInKernel)
                 {
-                    vm.Stats.SkippedUserMode++;
-                    continue;
+                    if (!(Options.BoostPendingInterruptUserMode && v.ArchDyHasPendingInterrupt()))
+                    {
+                        vm.Stats.SkippedUserMode++;
+                        continue;
+                    }
+                    vm.Stats.UserModePendingInterruptCandidates++;
                 }
                 if (Options.DyEligible && !Eligible(v))
                 {

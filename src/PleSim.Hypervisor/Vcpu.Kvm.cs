@@ -69,10 +69,21 @@ public sealed partial class Vcpu
             return; // not in guest mode: the interrupt is injected at the next entry
         if (!exit)
         {
-            // s390, an interpreted SIGP (PresentInSie): the interrupt is taken in guest mode. One being
+            // s390, an interpreted SIGP (PresentInSie), or an APICv posted-interrupt notification
+            // (decision 0060): the interrupt is taken in guest mode. The CPU's posted-interrupt
+            // processing first moves the PIR into the virtual IRR (a no-op for s390). One being
             // handled, or none pending any more, leaves nothing to do now.
-            if (_irqVector >= 0 || _pending == 0 || !Guest.InterruptsEnabled(this))
+            if (PiDesc.Pir != 0)
+                PiStats.DeliveredWithoutExit += System.Numerics.BitOperations.PopCount((uint)PiDesc.Pir);
+            SyncPirToIrr();
+            if (_irqVector >= 0 || _pending == 0)
                 return;
+            if (!Guest.InterruptsEnabled(this))
+            {
+                if (_kvm.Settings.Apicv)
+                    NoteDeferred(); // delivered by the CPU when the guest sets RFLAGS.IF
+                return;
+            }
             Freeze();
             Run();
             return;

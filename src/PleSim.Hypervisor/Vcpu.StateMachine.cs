@@ -257,7 +257,13 @@ public sealed partial class Vcpu
                 // vcpu_enter_guest → inject_pending_event (arch/x86/kvm/x86.c, 2.6.39): an interrupt
                 // the guest cannot take now (RFLAGS.IF = 0) stays in the IRR and KVM asks for an
                 // exit as soon as the guest can (vmx.c enable_irq_window: VIRTUAL_INTR_PENDING).
-                if (_pending != 0 && !Guest.InterruptsEnabled(this))
+                // APICv (decision 0060): vcpu_enter_guest first syncs the PIR (vmx_sync_pir_to_irr);
+                // virtual-interrupt delivery then takes the interrupt when the guest sets IF, with no
+                // window exit (kvm_cpu_has_injectable_intr is false for the LAPIC with APICv active).
+                bool apicv = _kvm.Settings.Apicv;
+                if (apicv)
+                    SyncPirToIrr();
+                if (_pending != 0 && !apicv && !Guest.InterruptsEnabled(this))
                     _irqWindowArmed = true;
                 Account();
                 return true;
@@ -267,6 +273,7 @@ public sealed partial class Vcpu
                 return true;
             case ExitKind.Hlt:
                 _op = GuestOp.None; // HLT retired; the next instruction runs after an interrupt
+                SyncPirToIrr(); // APICv: kvm_cpu_has_interrupt syncs the PIR first (no-op without posted interrupts)
                 // kvm_arch_vcpu_runnable: an interrupt the guest can take (IF set), or pv_unhalted.
                 if ((_pending != 0 && Guest.InterruptsEnabled(this)) || PvUnhalted)
                 {
@@ -529,8 +536,11 @@ public sealed partial class Vcpu
         // The guest's handler acknowledges the LAPIC first (x86 ack_APIC_irq at the entry of the
         // IPI and timer handlers): with the IPI-aware directed yield (decision 0052) KVM's EOI
         // emulation runs the series' clearing (v2 patch 7; assumes no PV EOI and no APICv).
-        if (_kvm.Settings.IpiAwareYield)
+        // With APICv the EOI of an edge-triggered vector is virtualized (no EOI-induced exit), so
+        // KVM sees no EOI to run it on (decision 0060).
+        if (_kvm.Settings.IpiAwareYield && !_kvm.Settings.Apicv)
             IpiAwareYield.ClearIpiOnEoi(this, _kvm.Sim.Now.Ns, _kvm.Settings.IpiWindow.Ns, _kvm.Settings.IpiTracking);
+        NoteIpiTaken(v);
         _irqRemaining = Guest.OnInterrupt(this, v);
         Stats.Interrupts++;
         Account();

@@ -141,6 +141,9 @@ public sealed class VmStats
     /// <summary>4.14: candidates skipped because they were preempted in guest user mode (yield_to_kernel_mode).</summary>
     public long SkippedUserMode;
 
+    /// <summary>5.13 (decision 0060): preempted user-mode candidates not skipped because they had a posted interrupt pending (ON set).</summary>
+    public long UserModePendingInterruptCandidates;
+
     /// <summary>Candidates a plug-in candidate filter (<c>kvm.candidate_filter</c>) rejected.</summary>
     public long SkippedByFilter;
 

@@ -150,6 +150,18 @@ internal static class VmReport
                 result.AddMetric(p + "kick_yield_not_ready_rate", ky > 0 ? D("kick_yield.not_ready") / ky : double.NaN);
                 result.AddMetric(p + "kick_yield_failed_rate", ky > 0 ? D("kick_yield.yield_to_failed") / ky : double.NaN);
             }
+            if (vm.Kernel.Kvm.Settings.ReportApicv)
+            {
+                // APICv posted interrupts (kvm.apicv given, either value; decision 0060): posts, the
+                // notifications that reached a VCPU in guest mode, the interrupts taken without an exit,
+                // the IPI delivery latency, and the 5.13 walk's user-mode candidates kept for a pending one.
+                result.AddMetric(p + "posted_interrupts_per_second", D("pi.posted") / seconds);
+                result.AddMetric(p + "pi_notifications_per_second", D("pi.notifications") / seconds);
+                result.AddMetric(p + "pi_delivered_without_exit_per_second", D("pi.delivered_without_exit") / seconds);
+                result.AddMetric(p + "external_exits_per_second", D("external_exits") / seconds);
+                result.AddMetric(p + "ipi_latency_us", D("ipis_taken") > 0 ? D("ipi_latency_ns") / D("ipis_taken") / 1e3 : double.NaN);
+                result.AddMetric(p + "dy_user_mode_pending_interrupt_per_second", D("dy_user_mode_pending_interrupt") / seconds);
+            }
             if (vm.Kernel.Kvm.Settings.IpiAwareYield)
             {
                 // IPI-aware directed yield (decision 0052): what the series did in this VM's walks.

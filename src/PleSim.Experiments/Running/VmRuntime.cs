@@ -171,6 +171,14 @@ public sealed class VmRuntime : IDisposable
             Add("host_yields_kept_cpu", v.Task.NrYieldsKeptCpu);
             Add("host_stint_ns", v.Task.StintNs);
             Add("host_stint_ns_squared", v.Task.StintNsSquared);
+            var pi = v.PiStats; // APICv posted interrupts (decision 0060), and the IPI delivery latency
+            Add("pi.posted", pi.Posted);
+            Add("pi.coalesced", pi.Coalesced);
+            Add("pi.notifications", pi.Notifications);
+            Add("pi.kicks", pi.Kicks);
+            Add("pi.delivered_without_exit", pi.DeliveredWithoutExit);
+            Add("ipis_taken", pi.IpisTaken);
+            Add("ipi_latency_ns", pi.IpiLatencyNs);
         }
         var st = Vm.Stats;
         Add("split_ns", Vm.SplitNs(Kernel.Kvm.Sim.Now.Ns));
@@ -188,6 +196,7 @@ public sealed class VmRuntime : IDisposable
         Add("dy_skipped_not_preempted", st.SkippedNotPreempted);
         Add("dy_skipped_ineligible", st.SkippedIneligible);
         Add("dy_skipped_user_mode", st.SkippedUserMode);
+        Add("dy_user_mode_pending_interrupt", st.UserModePendingInterruptCandidates);
         if (Kernel.Kvm.Settings.CandidateFilter is not null)
             Add("dy_skipped_by_filter", st.SkippedByFilter);
         foreach (var label in GroundTruth.Labels)

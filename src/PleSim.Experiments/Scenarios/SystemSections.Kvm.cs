@@ -54,6 +54,8 @@ internal static partial class SystemSections
             ReadyCandidates = dy.Has("ready") ? dy.Get("ready", Kinds.Bool, false) : null,
             SingleWalk = dy.Has("single_walk") ? dy.Get("single_walk", Kinds.Bool, false) : null,
             SingleWalkStoresCounter = dy.Has("single_walk_stores_counter") ? dy.Get("single_walk_stores_counter", Kinds.Bool, false) : null,
+            // 5.13 (decision 0060): a preempted user-mode candidate with a pending posted interrupt is not skipped.
+            BoostPendingInterruptUserMode = dy.Has("boost_pending_interrupt_user_mode") ? dy.Get("boost_pending_interrupt_user_mode", Kinds.Bool, false) : null,
         }.Over(d.DirectedYield);
         dy.Done();
         var dw = d.PleWindowPolicy;
@@ -108,7 +110,12 @@ internal static partial class SystemSections
             RelaxedBoost = r.Get("relaxed_boost", Kinds.Bool, d.RelaxedBoost),
             // The SIGP interpretation facility (sclp.has_sigpif → ECA_SIGPI, kvm-s390.c 6.17; decision 0055 addendum).
             SigpInterpretation = r.Get("sigp_interpretation", Kinds.Bool, d.SigpInterpretation),
+            // kvm-intel's enable_apicv with hardware that has it (decision 0060): posted interrupts.
+            Apicv = r.Get("apicv", Kinds.Bool, d.Apicv),
+            ReportApicv = r.Has("apicv"),
         };
+        if (settings.Apicv && vendor != PleSim.Hypervisor.CpuVendor.Intel)
+            r.Error("apicv", "kvm.apicv models Intel APICv (posted interrupts); it needs kvm.vendor intel (AMD's AVIC is not modelled)");
         if (!settings.IpiAwareYield)
         {
             foreach (var knob in new[] { "ipi_tracking", "ipi_window", "relaxed_boost" })
