@@ -100,7 +100,7 @@ public sealed partial class GuestSpinLock
     /// <summary>Waiter <paramref name="i"/> reads the lock word now: its VCPU runs its spin loop, and the algorithm has it spin on the lock word.</summary>
     private bool ReadsLine(ReadOnlySpan<Waiter> ws, int i)
     {
-        if (Kind is SpinlockKind.Queued or SpinlockKind.PvQueued && i != 0)
+        if ((Kind is SpinlockKind.Queued or SpinlockKind.PvQueued) && i != 0)
             return false; // behind the head: spinning on its own MCS node
         return ws[i].Vcpu.ExecutingSpinOn(this);
     }
@@ -167,7 +167,7 @@ public sealed partial class GuestSpinLock
         long storeDone = Math.Max(now, _lineFreeAt) + OwnershipNs(p);
         _lineCpu = p;
         long sum = RereadsNs(p, out int readers);
-        long start = Kind is SpinlockKind.Queued or SpinlockKind.PvQueued ? Math.Max(storeDone, _mcsReadyAt) : storeDone;
+        long start = readers > 0 && (Kind is SpinlockKind.Queued or SpinlockKind.PvQueued) ? Math.Max(storeDone, _mcsReadyAt) : storeDone;
         var ws = CollectionsMarshal.AsSpan(_waiters);
         for (int i = 0; i < ws.Length; i++)
         {
@@ -238,7 +238,7 @@ public sealed partial class GuestSpinLock
                 _lineCpu = q;
             }
         }
-        if (Kind is SpinlockKind.Queued or SpinlockKind.PvQueued && _waiters.Count > 0)
+        if ((Kind is SpinlockKind.Queued or SpinlockKind.PvQueued) && _waiters.Count > 0)
         {
             // arch_mcs_spin_unlock_contended(&next->locked): a store to the successor's node, which
             // it sees after the ownership transfer and its re-read; only then does it spin on the lock word.
