@@ -408,9 +408,11 @@ public sealed partial class GuestCpu : IGuestCpu
         {
             _k.Observer?.Acquired(Curr, this, _spinningOn);
             _spinningOn.SavedIf = _spinSavedIf;
+            // The hand-off: guest.costs.lock_handover, or the modelled cache-line traffic (decision 0059).
+            long handoff = _spinningOn.HandoffNs(S.Costs.LockHandover.Ns);
             _spinningOn = null;
             LocksHeld++;
-            PushFront(new Op { Kind = Micro.Compute, Ns = S.Costs.LockHandover.Ns });
+            PushFront(new Op { Kind = Micro.Compute, Ns = handoff });
         }
         if (_halting)
         {
@@ -488,7 +490,8 @@ public sealed partial class GuestCpu : IGuestCpu
                     op.Lock.SavedIf = saved;
                     LocksHeld++;
                     _k.Observer?.Acquired(Curr, this, op.Lock);
-                    Vcpu.Compute(S.Costs.LockAcquire.Ns);
+                    // guest.cache_coherence: directory (decision 0059): the atomic waited for the line.
+                    Vcpu.Compute(S.Costs.LockAcquire.Ns + op.Lock.FastPathStallNs());
                 }
                 else
                 {
@@ -558,7 +561,8 @@ public sealed partial class GuestCpu : IGuestCpu
         }
         if (next is { } kick)
             PushFront(new Op { Kind = Micro.Hypercall, Cpu = kick, Vector = (int)Hypercall.KickCpu });
-        Vcpu.Compute(S.Costs.LockRelease.Ns);
+        // A PV unlock is a locked instruction: it waits for the line (decision 0059; 0 without the model).
+        Vcpu.Compute(S.Costs.LockRelease.Ns + op.Lock.ReleaseStallNs);
         return true;
     }
 

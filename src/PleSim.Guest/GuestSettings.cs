@@ -68,6 +68,20 @@ public enum SpinlockKind
     S390,
 }
 
+/// <summary><c>guest.cache_coherence</c> (decision 0059): what the guest's spinlock words cost in cache-line traffic.</summary>
+public enum CacheCoherence
+{
+    /// <summary>Nothing (the model before decision 0059).</summary>
+    None,
+
+    /// <summary>
+    /// Each lock word is one cache line kept coherent by a directory that serves one request at a
+    /// time: the VCPUs spinning on it re-read it after every write, and a waiter's look or atomic
+    /// queues behind theirs.
+    /// </summary>
+    Directory,
+}
+
 /// <summary>The CPU topology QEMU shows the guest, which decides the guest's idle-CPU search on wake-up.</summary>
 public enum GuestTopology
 {
@@ -156,6 +170,29 @@ public sealed record GuestSettings
     /// loop takes is KVM's <c>PauseLoopCycles</c> (the same PAUSE loop PLE counts).
     /// </summary>
     public int SpinThresholdLoops { get; init; } = 1 << 15;
+
+    /// <summary>
+    /// <c>guest.cache_coherence</c> (decision 0059): whether the lock words of the guest's spinlocks
+    /// cost cache-line transfers. <see cref="CacheCoherence.None"/>: no (the model before 0059: a
+    /// contended acquisition costs <see cref="GuestCosts.LockHandover"/>, whatever the lock and the
+    /// number of spinners).
+    /// </summary>
+    public CacheCoherence CacheCoherence { get; init; } = CacheCoherence.None;
+
+    /// <summary>
+    /// One transfer of a lock word's cache line between two cores of the same package (a read miss
+    /// served by the core that last wrote it, or the invalidations of an ownership request), with
+    /// <see cref="CacheCoherence.Directory"/>. Assumption (decision 0059): the order of the same-package
+    /// cache-to-cache latencies measured on Nehalem-EP (Molka et al., PACT 2009; the figures were not
+    /// re-read for this decision): a few tens of nanoseconds, more than the L3's 30-40 cycles.
+    /// </summary>
+    public SimDuration CacheLineLocal { get; init; } = SimDuration.FromNanoseconds(30);
+
+    /// <summary>
+    /// The same transfer between cores of different packages (host NUMA nodes: one package each).
+    /// Assumption (decision 0059): about 100 ns across one QPI hop on Nehalem-EP (same source, same caveat).
+    /// </summary>
+    public SimDuration CacheLineRemote { get; init; } = SimDuration.FromNanoseconds(100);
 
     /// <summary>
     /// <c>guest.pv_qspinlock_steal</c> (<see cref="SpinlockKind.PvQueued"/> only; decision 0058): a

@@ -36,7 +36,7 @@ public enum LockIrq
 /// strictly FIFO, so a preempted next waiter holds everyone up. Test-and-set: on release all
 /// spinners look, and the first to see it free takes it.
 /// </summary>
-public sealed class GuestSpinLock : ISpinTarget
+public sealed partial class GuestSpinLock : ISpinTarget
 {
     private readonly GuestKernel _kernel;
     private readonly List<Waiter> _waiters;
@@ -58,6 +58,7 @@ public sealed class GuestSpinLock : ISpinTarget
         public long SpinAtJoin;  // its VCPU's guest-mode spin time when it joined (the loop iterations of this wait are counted from it)
         public long HeadSeen;    // preemptable ticket: the head its timeout was last computed from
         public bool Spinning;    // preemptable ticket: past the preemptable loop, spinning on the lock word (xchg)
+        public long SeesFreeAt;  // guest.cache_coherence: directory: when its re-read after the last release returns (-1: it did not re-read; decision 0059)
     }
 
     internal GuestSpinLock(GuestKernel kernel, string name, SpinlockKind kind, LockIrq irq, int index = 0)
@@ -71,6 +72,11 @@ public sealed class GuestSpinLock : ISpinTarget
         // of a lock in the middle of a run does not allocate.
         _waiters = new List<Waiter>(kernel.Cpus.Length);
         _scratch = new Waiter[Math.Max(8, kernel.Cpus.Length)];
+        // Decision 0059: the lock word's cache line (not for s390, whose machine these x86 latencies are not).
+        _coherent = kernel.Settings.CacheCoherence == CacheCoherence.Directory && kind != SpinlockKind.S390;
+        _lineLocalNs = kernel.Settings.CacheLineLocal.Ns;
+        _lineRemoteNs = kernel.Settings.CacheLineRemote.Ns;
+        _topo = kernel.Kvm.Host.Topology;
     }
 
     public string Name { get; }
@@ -288,6 +294,8 @@ public sealed class GuestSpinLock : ISpinTarget
     /// <summary>The fast path: take the lock now, or join the waiters (returning the ticket to spin for).</summary>
     internal bool TryFast(GuestCpu cpu, out long token)
     {
+        if (_coherent)
+            LineAtomic(cpu); // the xadd / cmpxchg / xchg on the lock word, whatever it finds
         if (IsTicket)
         {
             token = _tail++;
@@ -352,7 +360,7 @@ public sealed class GuestSpinLock : ISpinTarget
         {
             Cpu = cpu, Vcpu = cpu.Vcpu, VcpuIndex = cpu.Vcpu.Index, Ticket = token, Since = Now,
             BusyAtStall = _stalledSince >= 0 ? Busy(cpu) : 0, SpinAtJoin = cpu.Vcpu.GuestSpinNsNow,
-            HeadSeen = _head, Spinning = IsPreemptable && token == _head,
+            HeadSeen = _head, Spinning = IsPreemptable && token == _head, SeesFreeAt = -1,
         });
         return false;
     }
@@ -373,6 +381,8 @@ public sealed class GuestSpinLock : ISpinTarget
             return false;
         var w = _waiters[i];
         _waiters.RemoveAt(i);
+        if (_coherent)
+            LineAcquire(in w);
         SpinNs += Now - w.Since;
         CountSpinIterations(w);
         if (IsPreemptable && w.Ticket > _head)
@@ -588,6 +598,8 @@ public sealed class GuestSpinLock : ISpinTarget
         Owner = null;
         _locked = false;
         ReclassifyWaiters();
+        if (_coherent)
+            LineRelease(cpu); // before any waiter looks: their looks queue behind the store
         if (IsPreemptable)
         {
             // pmtlock unlock: the head moves on, the lock word is cleared. Every waiter looks: those in

@@ -252,6 +252,14 @@ public sealed partial class Vcpu
     public bool GuestTimerArmed => _guestTimer.IsArmed;
     public SimTime GuestTimerExpires => _guestTimer.Expires;
 
+    /// <summary>
+    /// The hardware's view (decision 0059): this VCPU is executing its PAUSE loop on
+    /// <paramref name="target"/> right now — in guest mode on its host CPU, not in an interrupt
+    /// handler, an exit, a halt or off its CPU — so it keeps reading the target's cache line.
+    /// </summary>
+    public bool ExecutingSpinOn(ISpinTarget target) =>
+        _op == GuestOp.Spin && ReferenceEquals(_spinTarget, target) && Mode == VcpuMode.Guest && _irqVector < 0 && IsExecuting && !CoStopped;
+
     /// <summary>The lock this VCPU spins on may have changed: look again (after a cache-line transfer if it gets it).</summary>
     public void NotifySpinRelease()
     {

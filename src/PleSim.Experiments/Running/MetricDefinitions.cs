@@ -62,6 +62,9 @@ public static class MetricDefinitions
         new("*.vcpu_stint_ms", "ms", "time-weighted mean length of a VCPU's uninterrupted stay on a host CPU, from switch-in to switch-out (Σ stint² / Σ stint over the stints that ended in the window): the host slice a VCPU actually got"),
         new("*.yields_kept_cpu_rate", "fraction", "share of the VM's VCPU yields that reached schedule() (successful yield_to, sched_yield) after which the host picked the yielder again; high under EEVDF 6.6-6.14, where a yield only pushes the yielder's deadline (decision 0044)"),
         new("*.lock_stalled_on_descheduled_waiter", "fraction of the window", "time a released lock waited for its next, descheduled, waiter"),
+        new("*.lock_handoff_mean_ns", "ns", "guest.cache_coherence: directory only: mean time from a contended spinlock waiter's look at the lock (at or after the release) until the lock word told it the lock was free and, for a locked claim, the line was its own (decision 0059)"),
+        new("*.lock_line_readers_at_release", "VCPUs", "guest.cache_coherence: directory only: mean number of VCPUs executing their spin loop on the lock word's line at a spinlock release (all running waiters of a ticket or test-and-set lock; at most the queue head of a queued lock)"),
+        new("*.frac_lock_line_stall", "share of VCPU time", "guest.cache_coherence: directory only: VCPU time the fast-path atomics and the PV unlocks' locked instructions waited for a spinlock word's line"),
         // per VM: rates
         new("*.pause_exits_per_second", "1/s", "PAUSE-loop exits of the VM's VCPUs, per second"),
         new("*.lock_holder_preemptions_per_second", "1/s", "preemptions of a VCPU holding a guest lock, per second (sum of lhp.*)"),

@@ -230,6 +230,14 @@ internal static class VmReport
                 result.AddMetric(p + "lock_stalled_on_descheduled_waiter", D("lock_stalled_on_descheduled_waiter_ns") / (seconds * 1e9));
                 result.AddMetric(p + "frac_spin_behind_descheduled_waiter", D("lock_spin_behind_descheduled_waiter_ns") / vcpuNs);
             }
+            if (vm.Kernel.Settings.CacheCoherence == CacheCoherence.Directory)
+            {
+                // Cache-line traffic on the spinlock words (guest.cache_coherence: directory, decision 0059);
+                // reported only with the model on, so that runs without it print what they printed before.
+                result.AddMetric(p + "lock_handoff_mean_ns", D("lock_line_handoffs") > 0 ? D("lock_line_handoff_ns") / D("lock_line_handoffs") : double.NaN);
+                result.AddMetric(p + "lock_line_readers_at_release", D("lock_line_releases") > 0 ? D("lock_line_readers_at_release") / D("lock_line_releases") : double.NaN);
+                result.AddMetric(p + "frac_lock_line_stall", D("lock_line_stall_ns") / vcpuNs);
+            }
             if (vm.BootStorm is { } b)
                 result.AddMetric(p + "completion_time_ms", b.CompletedAt >= 0 ? b.CompletedAt / 1e6 : double.NaN);
             if (vm.Ebizzy is not null || vm.Kernbench is not null || vm.Dedup?.Mm is not null || vm.Pbzip2 is not null)

@@ -271,6 +271,11 @@ public sealed class VmRuntime : IDisposable
             Add("lock_steals", l.Steals);
             Add("lock_pmtlock_timeouts", l.PreemptableTimeouts);
             Add("lock_out_of_order_acquisitions", l.OutOfOrderAcquisitions);
+            Add("lock_line_handoffs", l.LineHandoffs);
+            Add("lock_line_handoff_ns", l.LineHandoffNs);
+            Add("lock_line_releases", l.LineReleases);
+            Add("lock_line_readers_at_release", l.LineReadersAtRelease);
+            Add("lock_line_stall_ns", l.LineStallNs);
             for (int bucket = 0; bucket < GuestSpinLock.SpinIterationBuckets; bucket++)
                 Add(SpinIterationCounterNames[bucket], l.SpinIterationsLog2[bucket]);
         }

@@ -123,6 +123,13 @@ internal static partial class SystemSections
             },
             SpinlockPlugin = spinlock.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? spinlock[PleSim.Hypervisor.PluginRegistry.Prefix.Length..] : null,
             SpinThresholdLoops = g.Get("spin_threshold", Kinds.Int(1, 1 << 24), d.SpinThresholdLoops),
+            // Cache-line traffic on the spinlock words (decision 0059): off by default; the per-transfer
+            // latencies within a package and across packages (host NUMA nodes) are assumptions.
+            CacheCoherence = g.Get("cache_coherence", Kinds.Choice("none", "directory"), d.CacheCoherence == CacheCoherence.Directory ? "directory" : "none") == "directory"
+                ? CacheCoherence.Directory
+                : CacheCoherence.None,
+            CacheLineLocal = g.Get("cache_line_local", Kinds.Duration(SimDuration.Zero, SimDuration.FromMicroseconds(10)), d.CacheLineLocal),
+            CacheLineRemote = g.Get("cache_line_remote", Kinds.Duration(SimDuration.Zero, SimDuration.FromMicroseconds(10)), d.CacheLineRemote),
             // The PV queued spinlock's lock stealing and pv_wait_early (decision 0058; guest.kernel sets both per version).
             PvQspinlockSteal = g.Get("pv_qspinlock_steal", Kinds.Bool, d.PvQspinlockSteal),
             PvQspinlockWaitEarly = g.Get("pv_qspinlock_wait_early", Kinds.Choice("off", "halted", "halted-or-preempted"), WaitEarlyName(d.PvQspinlockWaitEarly)) switch
