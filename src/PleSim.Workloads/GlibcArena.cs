@@ -96,11 +96,6 @@ public sealed class GlibcArena : IDisposable
     private int _lastRemainder = -1;
     private bool _haveFastChunks;
     private ulong _binmap;       // bit b: small bin b holds a chunk (glibc's binmap, exact here)
-    // Speed only: the last chunks put in the unsorted bin since the last scan (a ring; entries may
-    // since have left the bin), prefetched together before the next scan walks the list.
-    private const int RecentUnsorted = 32;
-    private readonly int[] _recentUnsorted = new int[RecentUnsorted];
-    private int _recentUnsortedCount;
 
     public GlibcArena(GlibcArenaSettings settings)
     {
@@ -267,7 +262,6 @@ public sealed class GlibcArena : IDisposable
             // The unsorted chunks, oldest first: an exact fit is taken, the last remainder is split
             // for a small request when it is the only one, everything else goes into its bin.
             int iters = 0;
-            PrefetchRecentUnsorted(reset: true);
             while ((victim = _headBk[UnsortedList]) >= 0)
             {
                 int size = _u[victim].Size;
@@ -543,8 +537,6 @@ public sealed class GlibcArena : IDisposable
         else
             _headBk[list] = c;
         _headFd[list] = c;
-        if (list == UnsortedList)
-            _recentUnsorted[_recentUnsortedCount++ & (RecentUnsorted - 1)] = c;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -603,21 +595,6 @@ public sealed class GlibcArena : IDisposable
     }
 
     /// <summary>
-    /// Simulation speed only: <see cref="Prefetch"/> of the chunks put in the unsorted bin since the
-    /// last scan (at most <see cref="RecentUnsorted"/>), so that the misses of a scan's walk overlap
-    /// instead of following the list one by one.
-    /// </summary>
-    private void PrefetchRecentUnsorted(bool reset)
-    {
-        int n = Math.Min(_recentUnsortedCount, RecentUnsorted);
-        var recent = _recentUnsorted;
-        for (int i = 0; i < n; i++)
-            PrefetchChunk(recent[i]);
-        if (reset)
-            _recentUnsortedCount = 0;
-    }
-
-    /// <summary>
     /// Simulation speed only: <see cref="Prefetch"/> of what mallocs of the chunk sizes
     /// <paramref name="chunkSizes"/> will read first: the oldest unsorted chunk, and for each size
     /// its fastbin's first chunk or its small bin's last one. Issued together, the misses overlap.
@@ -625,7 +602,6 @@ public sealed class GlibcArena : IDisposable
     internal void PrefetchForMallocs(int[] chunkSizes)
     {
         PrefetchChunk(_headBk[UnsortedList]);
-        PrefetchRecentUnsorted(reset: false);
         foreach (int nb in chunkSizes)
         {
             if (nb < 0)
