@@ -577,42 +577,6 @@ public sealed class GlibcArena : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void PrefetchOffset(int offset) => PrefetchChunk(offset >> 4);
 
-    /// <summary>
-    /// Simulation speed only: for the allocated chunk at heap offset <paramref name="offset"/>, about to
-    /// be freed (its record already prefetched), <see cref="Prefetch"/> of the physical neighbours
-    /// whose state the free's coalescing reads.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void PrefetchNeighbours(int offset)
-    {
-        int p = offset >> 4;
-        var u = _u;
-        if ((uint)p >= (uint)u.Length)
-            return;
-        ref var c = ref u[p];
-        Prefetch(c.Prev);
-        Prefetch(p + (c.Size >> 4));
-    }
-
-    /// <summary>
-    /// Simulation speed only: <see cref="Prefetch"/> of what mallocs of the chunk sizes
-    /// <paramref name="chunkSizes"/> will read first: the oldest unsorted chunk, and for each size
-    /// its fastbin's first chunk or its small bin's last one. Issued together, the misses overlap.
-    /// </summary>
-    internal void PrefetchForMallocs(int[] chunkSizes)
-    {
-        PrefetchChunk(_headBk[UnsortedList]);
-        foreach (int nb in chunkSizes)
-        {
-            if (nb < 0)
-                continue;
-            if (nb <= _maxFast)
-                Prefetch(_fast[FastIndex(nb)] + 1);
-            else if (nb < MinLargeSize)
-                PrefetchChunk(_headBk[nb >> 4]);
-        }
-    }
-
     private ref int Fd(int c) => ref _u[c + 1].Size;
     private ref int Bk(int c) => ref _u[c + 1].Prev;
 

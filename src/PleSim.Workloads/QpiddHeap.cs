@@ -113,7 +113,6 @@ public sealed class QpiddHeap : IDisposable
     public void Enqueue(int thread, long n)
     {
         var a = _arenas[thread];
-        a.PrefetchForMallocs(_chunkSizes); // speed only
         long capacity = _ring.Length / _perMessage;
         for (long i = 0; i < n; i++)
         {
@@ -167,23 +166,14 @@ public sealed class QpiddHeap : IDisposable
         for (long i = 0; i < n && _count > 0; i++)
         {
             long slot = _head * _perMessage;
-            if (_count > 2 * PrefetchAhead)
+            if (_count > PrefetchAhead)
             {
-                // Speed only: start loading the chunk records of the message 2 × PrefetchAhead places
-                // ahead, and the neighbours of those of the message PrefetchAhead places ahead (their
-                // records were loaded PrefetchAhead messages ago).
+                // Speed only: start loading the chunk records of a message a few places ahead.
                 long ahead = _head + PrefetchAhead;
                 if (ahead >= capacity)
                     ahead -= capacity;
                 long aslot = ahead * _perMessage;
                 var pa = _arenas[_ring[aslot]];
-                for (int r = 1; r < _perMessage; r++)
-                    pa.PrefetchNeighbours(_ring[aslot + r]);
-                ahead += PrefetchAhead;
-                if (ahead >= capacity)
-                    ahead -= capacity;
-                aslot = ahead * _perMessage;
-                pa = _arenas[_ring[aslot]];
                 for (int r = 1; r < _perMessage; r++)
                     pa.PrefetchOffset(_ring[aslot + r]);
             }
