@@ -1,6 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 using PleSim.Engine;
 
 namespace PleSim.Workloads;
@@ -231,9 +229,7 @@ public sealed class GlibcArena : IDisposable
             victim = _fast[fi];
             if (victim >= 0)
             {
-                int next = Fd(victim);
-                _fast[fi] = next;
-                Prefetch(next + 1); // the next malloc of this size pops it and reads its fd
+                _fast[fi] = Fd(victim);
                 _u[victim].State = InUse;
                 return victim * Align;
             }
@@ -247,7 +243,6 @@ public sealed class GlibcArena : IDisposable
             if (victim >= 0)
             {
                 Unlink(victim);
-                PrefetchChunk(_headBk[bin]); // the next malloc from this bin takes it
                 _u[victim].State = InUse;
                 return victim * Align;
             }
@@ -265,7 +260,6 @@ public sealed class GlibcArena : IDisposable
             while ((victim = _headBk[UnsortedList]) >= 0)
             {
                 int size = _u[victim].Size;
-                Prefetch(Bk(victim)); // the next chunk of the scan
                 if (small && Bk(victim) < 0 && victim == _lastRemainder && size > nb + MinSize)
                 {
                     Unlink(victim);
@@ -550,32 +544,6 @@ public sealed class GlibcArena : IDisposable
             _binmap &= ~(1UL << list);
         _u[c].State = InUse;
     }
-
-    /// <summary>
-    /// Simulation speed only, no effect on results: asks the CPU to start loading the chunk table's
-    /// cache line of <paramref name="unit"/> (nothing for an index outside the table, such as −1 for
-    /// "no chunk"). The broker's arena traffic is mostly cache misses on units last touched many
-    /// events earlier (bench/RESULTS.md); a prefetch issued when the next unit is known hides part of it.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private unsafe void Prefetch(int unit)
-    {
-        var u = _u;
-        if (Sse.IsSupported && (uint)unit < (uint)u.Length)
-            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(u), unit)));
-    }
-
-    /// <summary><see cref="Prefetch"/> of a chunk's header and link units.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void PrefetchChunk(int unit)
-    {
-        Prefetch(unit);
-        Prefetch(unit + 1);
-    }
-
-    /// <summary>Simulation speed only: <see cref="Prefetch"/> of the chunk at heap offset <paramref name="offset"/>, about to be freed.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void PrefetchOffset(int offset) => PrefetchChunk(offset >> 4);
 
     private ref int Fd(int c) => ref _u[c + 1].Size;
     private ref int Bk(int c) => ref _u[c + 1].Prev;

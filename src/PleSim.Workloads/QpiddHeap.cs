@@ -16,7 +16,6 @@ namespace PleSim.Workloads;
 /// </summary>
 public sealed class QpiddHeap : IDisposable
 {
-    private const int PrefetchAhead = 4; // messages
     private readonly GlibcArena[] _arenas;
     private readonly int[] _requests;
     private readonly int[] _chunkSizes;  // request2size of each request, or -1 for one the arena does not model (Malloc throws then)
@@ -166,17 +165,6 @@ public sealed class QpiddHeap : IDisposable
         for (long i = 0; i < n && _count > 0; i++)
         {
             long slot = _head * _perMessage;
-            if (_count > PrefetchAhead)
-            {
-                // Speed only: start loading the chunk records of a message a few places ahead.
-                long ahead = _head + PrefetchAhead;
-                if (ahead >= capacity)
-                    ahead -= capacity;
-                long aslot = ahead * _perMessage;
-                var pa = _arenas[_ring[aslot]];
-                for (int r = 1; r < _perMessage; r++)
-                    pa.PrefetchOffset(_ring[aslot + r]);
-            }
             var a = _arenas[_ring[slot]];
             for (int r = 0; r < _requests.Length; r++)
                 trims += Count(a.Free(_ring[slot + 1 + r]));
