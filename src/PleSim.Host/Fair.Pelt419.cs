@@ -45,25 +45,7 @@ public sealed partial class HostScheduler
     /// v4.19 <c>post_init_entity_util_avg</c>: the utilisation part as 6.6 (the caller attaches at
     /// enqueue, which is the same instant); runnable_load_avg keeps the weight.
     /// </summary>
-    private static void PostInitEntityUtilAvg419(SchedEntity se)
-    {
-        var cfsRq = se.CfsRq;
-        long cap = (Pelt.SchedCapacityScale - cfsRq.Avg.UtilAvg) / 2;
-        if (cap > 0)
-        {
-            if (cfsRq.Avg.UtilAvg != 0)
-            {
-                // se->load.weight is the scaled weight on 64-bit kernels (×1024).
-                se.Avg.UtilAvg = cfsRq.Avg.UtilAvg * (se.Load.Weight << 10) / (cfsRq.Avg.LoadAvg + 1);
-                if (se.Avg.UtilAvg > cap)
-                    se.Avg.UtilAvg = cap;
-            }
-            else
-            {
-                se.Avg.UtilAvg = cap;
-            }
-        }
-    }
+    private static void PostInitEntityUtilAvg419(SchedEntity se) => PostInitEntityUtil(se);
 
     /// <summary>
     /// v4.19 <c>init_tg_cfs_entry</c> + <c>online_fair_sched_group</c>: a group entity weighs
@@ -251,27 +233,15 @@ public sealed partial class HostScheduler
         }
     }
 
-    /// <summary>v4.19 <c>propagate_entity_load_avg</c>.</summary>
-    private static bool PropagateEntityLoadAvg419(SchedEntity se)
-    {
-        if (se.MyQ is not { } gcfsRq || !gcfsRq.Propagate)
-            return false;
-        gcfsRq.Propagate = false;
-        var cfsRq = se.CfsRq;
-        AddTgCfsPropagate(cfsRq, gcfsRq.PropRunnableSum);
-        UpdateTgCfsUtil419(cfsRq, se, gcfsRq);
-        UpdateTgCfsRunnable419(cfsRq, se, gcfsRq);
-        return true;
-    }
-
     /// <summary>v4.19 <c>update_load_avg</c> (UPDATE_TG, SKIP_AGE_LOAD, DO_ATTACH; no DO_DETACH).</summary>
+    // Kept apart from UpdateLoadAvg: each step is the version's own (4.19's sums and runnable load), and 4.19 has no DO_DETACH branch.
     private void UpdateLoadAvg419(CfsRq cfsRq, SchedEntity se, UpdateLoadFlags flags)
     {
         long now = ClockPelt(cfsRq.Rq);
         if (se.Avg.LastUpdateTime != 0 && (flags & UpdateLoadFlags.SkipAgeLoad) == 0)
             UpdateLoadAvgSe419(now, cfsRq, se);
         bool decayed = UpdateCfsRqLoadAvg419(now, cfsRq);
-        decayed |= PropagateEntityLoadAvg419(se);
+        decayed |= PropagateEntityLoadAvg(se, pelt419: true);
         if (se.Avg.LastUpdateTime == 0 && (flags & UpdateLoadFlags.DoAttach) != 0)
         {
             AttachEntityLoadAvg419(cfsRq, se);
@@ -388,35 +358,6 @@ public sealed partial class HostScheduler
     }
 
     // ---------------------------------------------------------------- blocked load (v4.19)
-
-    /// <summary>
-    /// v4.19 <c>update_blocked_averages</c>: bottom-up over the leaf list, decay each queue
-    /// (publishing to tg->load_avg), update the group entity above without flags unless
-    /// <c>skip_blocked_update</c>, and drop fully decayed queues.
-    /// </summary>
-    private void UpdateBlockedAverages419(int cpu)
-    {
-        var rq = Rqs[cpu];
-        var list = rq.LeafCfsRqs;
-        long now = ClockPelt(rq);
-        for (int i = 0; i < list.Count; i++)
-        {
-            var cfsRq = list[i];
-            if (UpdateCfsRqLoadAvg419(now, cfsRq))
-                UpdateTgLoadAvg(cfsRq);
-            if (!cfsRq.Tg.IsRoot)
-            {
-                var se = cfsRq.Tg.Se[cpu];
-                if (!SkipBlockedUpdate(se))
-                    UpdateLoadAvg419(se.CfsRq, se, UpdateLoadFlags.None);
-            }
-            if (CfsRqIsDecayed419(cfsRq))
-            {
-                ListDelLeafCfsRqPelt(cfsRq);
-                i--;
-            }
-        }
-    }
 
     /// <summary>v4.19 <c>cfs_rq_is_decayed</c>: no weight and the load, util and runnable load sums all zero.</summary>
     private static bool CfsRqIsDecayed419(CfsRq cfsRq) =>
