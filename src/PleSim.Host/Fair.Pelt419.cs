@@ -91,6 +91,7 @@ public sealed partial class HostScheduler
     /// v4.19 <c>update_cfs_rq_load_avg</c>: fold out the load and utilisation of tasks that left
     /// while asleep (the removed runnable sum — their load_sum — is propagated up), then decay.
     /// </summary>
+    // Kept apart from UpdateCfsRqLoadAvg: 4.19 removes no runnable average, clamps no sum at PELT_MIN_DIVIDER (5.13+) and propagates the removed load_sum as is.
     private static bool UpdateCfsRqLoadAvg419(long now, CfsRq cfsRq)
     {
         bool decayed = false;
@@ -147,6 +148,7 @@ public sealed partial class HostScheduler
     /// divider; load_sum = divider · load_avg / weight (the unweighted runnable time), and the
     /// runnable_load_sum the same; add load and util to the queue; propagate load_sum up.
     /// </summary>
+    // Kept apart from AttachEntityLoadAvg: 4.19 rebuilds load_sum as divider·load_avg/weight and sets runnable_load_sum from it, where 6.6 attaches a runnable_avg.
     private static void AttachEntityLoadAvg419(CfsRq cfsRq, SchedEntity se)
     {
         long divider = Pelt.GetPeltDivider(cfsRq.Avg);
@@ -191,6 +193,7 @@ public sealed partial class HostScheduler
     /// estimated from the queue's load_sum per unit of weight; never below its running sum), then
     /// its load and — when queued — its runnable load, in the parent queue too.
     /// </summary>
+    // Kept apart from UpdateTgCfsLoad (5.7+ split): 4.19 clips at LOAD_AVG_MAX, divides by it, and also moves the runnable load when queued.
     private static void UpdateTgCfsRunnable419(CfsRq cfsRq, SchedEntity se, CfsRq gcfsRq)
     {
         long runnableSum = gcfsRq.PropRunnableSum;
@@ -287,6 +290,7 @@ public sealed partial class HostScheduler
     /// after its dequeue (<see cref="DequeueTaskFair"/>). Then "tell new CPU we are migrated"
     /// (last_update_time = 0) and "no longer consider this task hot" (exec_start = 0).
     /// </summary>
+    // Kept apart from MigrateTaskRqPelt: 4.19 syncs to the old queue's last update (no migrate_se_pelt_lag), and removes its load_sum as the runnable_sum.
     private void MigrateTaskRqPelt419(HostTask p)
     {
         var se = p.Se;

@@ -495,6 +495,7 @@ public sealed partial class HostScheduler
     /// task can_migrate_task accepts (hotness is ignored because load_balance set nr_balance_failed
     /// above cache_nice_tries); on success the failure count is reset.
     /// </summary>
+    // Kept apart from DetachOneTask66: 4.19 has no LBF_ACTIVE_LB (hotness passes through the forced nr_balance_failed) and resets nr_balance_failed on success.
     private bool DetachOneTask419(RunQueue target, RunQueue busiest, SchedDomain sd, int balancingCpu)
     {
         var env = new LbEnv419 { Sd = sd, DstCpu = target.Cpu, SrcCpu = busiest.Cpu, BalancingCpu = balancingCpu, Idle = CpuIdleType.Idle, Cpus = sd.Span };
