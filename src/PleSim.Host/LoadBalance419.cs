@@ -20,8 +20,8 @@ public enum GroupType419
 /// </summary>
 public sealed partial class HostScheduler
 {
-    /// <summary><c>LBF_DST_PINNED</c> (v4.19) is not modelled: a task pinned away from this CPU is not retried on another CPU of the local group.</summary>
-    private const int SchedNrMigrateBreak419 = 32;
+    // LBF_DST_PINNED (v4.19) is not modelled: a task pinned away from this CPU is not retried on another CPU of the local group.
+    // The loop break is SchedNrMigrateBreak (LoadBalance66.cs): v4.19's sched_nr_migrate_break is the same 32.
 
     /// <summary>Whether the 4.19 load balancer runs (<c>host.load_balance</c>).</summary>
     public bool UsesLoadBalance419 => _lb419;
@@ -353,7 +353,7 @@ public sealed partial class HostScheduler
                 break;
             if (env.Loop > env.LoopBreak)
             {
-                env.LoopBreak += SchedNrMigrateBreak419;
+                env.LoopBreak += SchedNrMigrateBreak;
                 env.Flags |= LbfNeedBreak;
                 break;
             }
@@ -405,7 +405,7 @@ public sealed partial class HostScheduler
             BalancingCpu = balancingCpu,
             Idle = idle,
             Cpus = sd.Span,
-            LoopBreak = SchedNrMigrateBreak419,
+            LoopBreak = SchedNrMigrateBreak,
         };
         continueBalancing = true;
         int ldMoved = 0;
@@ -450,7 +450,7 @@ public sealed partial class HostScheduler
                 if (!LocalGroupCovers(sd, env.Cpus))
                 {
                     env.Loop = 0;
-                    env.LoopBreak = SchedNrMigrateBreak419;
+                    env.LoopBreak = SchedNrMigrateBreak;
                     goto redo;
                 }
                 goto outAllPinned;

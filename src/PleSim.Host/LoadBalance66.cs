@@ -33,7 +33,7 @@ public enum MigrationType
 /// </summary>
 public sealed partial class HostScheduler
 {
-    /// <summary>SCHED_NR_MIGRATE_BREAK (v6.6; 8 on PREEMPT_RT).</summary>
+    /// <summary>SCHED_NR_MIGRATE_BREAK (v6.6; 8 on PREEMPT_RT); v4.19's sched_nr_migrate_break, the same 32, for the 4.19 balancer too.</summary>
     private const int SchedNrMigrateBreak = 32;
 
     // lb_env flags (v6.6).
