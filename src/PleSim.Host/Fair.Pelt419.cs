@@ -22,7 +22,9 @@ namespace PleSim.Host;
 /// <item><c>cfs_rq_is_decayed</c> checks weight and the three sums only (no child check, 5.x).</item>
 /// </list>
 /// The leaf list (<c>list_add_leaf_cfs_rq</c> with <c>tmp_alone_branch</c>, 4.10+) and
-/// <c>calc_group_shares</c> (4.15+) are the same functions in 4.19 and 6.6 and are shared.
+/// <c>calc_group_shares</c> (4.15+) are the same functions in 4.19 and 6.6 and are shared, as are
+/// post_init_entity_util_avg's utilisation part, the skeleton of <c>propagate_entity_load_avg</c>
+/// and the loop of <c>update_blocked_averages</c> (Fair.Pelt.cs, with a 4.19 switch).
 /// </summary>
 public sealed partial class HostScheduler
 {
