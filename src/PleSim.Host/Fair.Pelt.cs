@@ -73,6 +73,13 @@ public sealed partial class HostScheduler
     /// </summary>
     private static void PostInitEntityUtilAvg(SchedEntity se)
     {
+        PostInitEntityUtil(se);
+        se.Avg.RunnableAvg = se.Avg.UtilAvg;
+    }
+
+    /// <summary>The utilisation part of <c>post_init_entity_util_avg</c>, the same in 4.19 and 6.6.</summary>
+    private static void PostInitEntityUtil(SchedEntity se)
+    {
         var cfsRq = se.CfsRq;
         long cap = (Pelt.SchedCapacityScale - cfsRq.Avg.UtilAvg) / 2;
         if (cap > 0)
@@ -88,7 +95,6 @@ public sealed partial class HostScheduler
                 se.Avg.UtilAvg = cap;
             }
         }
-        se.Avg.RunnableAvg = se.Avg.UtilAvg;
     }
 
     /// <summary>
@@ -289,14 +295,24 @@ public sealed partial class HostScheduler
         cfsRq.Avg.LoadSum = Math.Max(cfsRq.Avg.LoadSum, cfsRq.Avg.LoadAvg * Pelt.PeltMinDivider);
     }
 
-    /// <summary><c>propagate_entity_load_avg</c>: carry a group queue's pending attach/detach to its entity and one level up.</summary>
-    private static bool PropagateEntityLoadAvg(SchedEntity se)
+    /// <summary>
+    /// <c>propagate_entity_load_avg</c> (4.19 and 6.6): carry a group queue's pending attach/detach
+    /// to its entity and one level up. The update_tg_cfs_* steps are the version's: 4.19's
+    /// update_tg_cfs_runnable moves load and runnable load; 6.6 has runnable and load steps.
+    /// </summary>
+    private static bool PropagateEntityLoadAvg(SchedEntity se, bool pelt419)
     {
         if (se.MyQ is not { } gcfsRq || !gcfsRq.Propagate)
             return false;
         gcfsRq.Propagate = false;
         var cfsRq = se.CfsRq;
         AddTgCfsPropagate(cfsRq, gcfsRq.PropRunnableSum);
+        if (pelt419)
+        {
+            UpdateTgCfsUtil419(cfsRq, se, gcfsRq);
+            UpdateTgCfsRunnable419(cfsRq, se, gcfsRq);
+            return true;
+        }
         UpdateTgCfsUtil(cfsRq, se, gcfsRq);
         UpdateTgCfsRunnable(cfsRq, se, gcfsRq);
         UpdateTgCfsLoad(cfsRq, se, gcfsRq);
@@ -326,7 +342,7 @@ public sealed partial class HostScheduler
         if (se.Avg.LastUpdateTime != 0 && (flags & UpdateLoadFlags.SkipAgeLoad) == 0)
             UpdateLoadAvgSe(now, cfsRq, se);
         bool decayed = UpdateCfsRqLoadAvg(now, cfsRq);
-        decayed |= PropagateEntityLoadAvg(se);
+        decayed |= PropagateEntityLoadAvg(se, pelt419: false);
         if (se.Avg.LastUpdateTime == 0 && (flags & UpdateLoadFlags.DoAttach) != 0)
         {
             AttachEntityLoadAvg(cfsRq, se);
@@ -411,30 +427,32 @@ public sealed partial class HostScheduler
     /// <summary>
     /// <c>update_blocked_averages</c> / <c>__update_blocked_fair</c>: bottom-up over the leaf list,
     /// decay each queue (publishing to tg->load_avg), propagate to the group entity above, and drop
-    /// fully decayed queues from the list. Called where 2.6.39 calls update_shares.
+    /// fully decayed queues from the list. Called where 2.6.39 calls update_shares. The same loop in
+    /// 4.19 (with 4.19's PELT steps, and update_load_avg without UPDATE_TG: 4.19 passes 0).
     /// </summary>
     private void UpdateBlockedAverages(int cpu)
     {
-        if (_pelt419)
-        {
-            UpdateBlockedAverages419(cpu);
-            return;
-        }
+        bool pelt419 = _pelt419;
         var rq = Rqs[cpu];
         var list = rq.LeafCfsRqs;
         long now = ClockPelt(rq);
         for (int i = 0; i < list.Count; i++)
         {
             var cfsRq = list[i];
-            if (UpdateCfsRqLoadAvg(now, cfsRq))
+            if (pelt419 ? UpdateCfsRqLoadAvg419(now, cfsRq) : UpdateCfsRqLoadAvg(now, cfsRq))
                 UpdateTgLoadAvg(cfsRq);
             if (!cfsRq.Tg.IsRoot)
             {
                 var se = cfsRq.Tg.Se[cpu];
                 if (!SkipBlockedUpdate(se))
-                    UpdateLoadAvg(se.CfsRq, se, UpdateLoadFlags.UpdateTg);
+                {
+                    if (pelt419)
+                        UpdateLoadAvg419(se.CfsRq, se, UpdateLoadFlags.None);
+                    else
+                        UpdateLoadAvg(se.CfsRq, se, UpdateLoadFlags.UpdateTg);
+                }
             }
-            if (CfsRqIsDecayed(cfsRq))
+            if (pelt419 ? CfsRqIsDecayed419(cfsRq) : CfsRqIsDecayed(cfsRq))
             {
                 ListDelLeafCfsRqPelt(cfsRq);
                 i--;

@@ -22,7 +22,9 @@ namespace PleSim.Host;
 /// <item><c>cfs_rq_is_decayed</c> checks weight and the three sums only (no child check, 5.x).</item>
 /// </list>
 /// The leaf list (<c>list_add_leaf_cfs_rq</c> with <c>tmp_alone_branch</c>, 4.10+) and
-/// <c>calc_group_shares</c> (4.15+) are the same functions in 4.19 and 6.6 and are shared.
+/// <c>calc_group_shares</c> (4.15+) are the same functions in 4.19 and 6.6 and are shared, as are
+/// post_init_entity_util_avg's utilisation part, the skeleton of <c>propagate_entity_load_avg</c>
+/// and the loop of <c>update_blocked_averages</c> (Fair.Pelt.cs, with a 4.19 switch).
 /// </summary>
 public sealed partial class HostScheduler
 {
@@ -45,25 +47,7 @@ public sealed partial class HostScheduler
     /// v4.19 <c>post_init_entity_util_avg</c>: the utilisation part as 6.6 (the caller attaches at
     /// enqueue, which is the same instant); runnable_load_avg keeps the weight.
     /// </summary>
-    private static void PostInitEntityUtilAvg419(SchedEntity se)
-    {
-        var cfsRq = se.CfsRq;
-        long cap = (Pelt.SchedCapacityScale - cfsRq.Avg.UtilAvg) / 2;
-        if (cap > 0)
-        {
-            if (cfsRq.Avg.UtilAvg != 0)
-            {
-                // se->load.weight is the scaled weight on 64-bit kernels (×1024).
-                se.Avg.UtilAvg = cfsRq.Avg.UtilAvg * (se.Load.Weight << 10) / (cfsRq.Avg.LoadAvg + 1);
-                if (se.Avg.UtilAvg > cap)
-                    se.Avg.UtilAvg = cap;
-            }
-            else
-            {
-                se.Avg.UtilAvg = cap;
-            }
-        }
-    }
+    private static void PostInitEntityUtilAvg419(SchedEntity se) => PostInitEntityUtil(se);
 
     /// <summary>
     /// v4.19 <c>init_tg_cfs_entry</c> + <c>online_fair_sched_group</c>: a group entity weighs
@@ -109,6 +93,7 @@ public sealed partial class HostScheduler
     /// v4.19 <c>update_cfs_rq_load_avg</c>: fold out the load and utilisation of tasks that left
     /// while asleep (the removed runnable sum — their load_sum — is propagated up), then decay.
     /// </summary>
+    // Kept apart from UpdateCfsRqLoadAvg: 4.19 removes no runnable average, clamps no sum at PELT_MIN_DIVIDER (5.13+) and propagates the removed load_sum as is.
     private static bool UpdateCfsRqLoadAvg419(long now, CfsRq cfsRq)
     {
         bool decayed = false;
@@ -165,6 +150,7 @@ public sealed partial class HostScheduler
     /// divider; load_sum = divider · load_avg / weight (the unweighted runnable time), and the
     /// runnable_load_sum the same; add load and util to the queue; propagate load_sum up.
     /// </summary>
+    // Kept apart from AttachEntityLoadAvg: 4.19 rebuilds load_sum as divider·load_avg/weight and sets runnable_load_sum from it, where 6.6 attaches a runnable_avg.
     private static void AttachEntityLoadAvg419(CfsRq cfsRq, SchedEntity se)
     {
         long divider = Pelt.GetPeltDivider(cfsRq.Avg);
@@ -209,6 +195,7 @@ public sealed partial class HostScheduler
     /// estimated from the queue's load_sum per unit of weight; never below its running sum), then
     /// its load and — when queued — its runnable load, in the parent queue too.
     /// </summary>
+    // Kept apart from UpdateTgCfsLoad (5.7+ split): 4.19 clips at LOAD_AVG_MAX, divides by it, and also moves the runnable load when queued.
     private static void UpdateTgCfsRunnable419(CfsRq cfsRq, SchedEntity se, CfsRq gcfsRq)
     {
         long runnableSum = gcfsRq.PropRunnableSum;
@@ -251,27 +238,15 @@ public sealed partial class HostScheduler
         }
     }
 
-    /// <summary>v4.19 <c>propagate_entity_load_avg</c>.</summary>
-    private static bool PropagateEntityLoadAvg419(SchedEntity se)
-    {
-        if (se.MyQ is not { } gcfsRq || !gcfsRq.Propagate)
-            return false;
-        gcfsRq.Propagate = false;
-        var cfsRq = se.CfsRq;
-        AddTgCfsPropagate(cfsRq, gcfsRq.PropRunnableSum);
-        UpdateTgCfsUtil419(cfsRq, se, gcfsRq);
-        UpdateTgCfsRunnable419(cfsRq, se, gcfsRq);
-        return true;
-    }
-
     /// <summary>v4.19 <c>update_load_avg</c> (UPDATE_TG, SKIP_AGE_LOAD, DO_ATTACH; no DO_DETACH).</summary>
+    // Kept apart from UpdateLoadAvg: each step is the version's own (4.19's sums and runnable load), and 4.19 has no DO_DETACH branch.
     private void UpdateLoadAvg419(CfsRq cfsRq, SchedEntity se, UpdateLoadFlags flags)
     {
         long now = ClockPelt(cfsRq.Rq);
         if (se.Avg.LastUpdateTime != 0 && (flags & UpdateLoadFlags.SkipAgeLoad) == 0)
             UpdateLoadAvgSe419(now, cfsRq, se);
         bool decayed = UpdateCfsRqLoadAvg419(now, cfsRq);
-        decayed |= PropagateEntityLoadAvg419(se);
+        decayed |= PropagateEntityLoadAvg(se, pelt419: true);
         if (se.Avg.LastUpdateTime == 0 && (flags & UpdateLoadFlags.DoAttach) != 0)
         {
             AttachEntityLoadAvg419(cfsRq, se);
@@ -317,6 +292,7 @@ public sealed partial class HostScheduler
     /// after its dequeue (<see cref="DequeueTaskFair"/>). Then "tell new CPU we are migrated"
     /// (last_update_time = 0) and "no longer consider this task hot" (exec_start = 0).
     /// </summary>
+    // Kept apart from MigrateTaskRqPelt: 4.19 syncs to the old queue's last update (no migrate_se_pelt_lag), and removes its load_sum as the runnable_sum.
     private void MigrateTaskRqPelt419(HostTask p)
     {
         var se = p.Se;
@@ -388,35 +364,6 @@ public sealed partial class HostScheduler
     }
 
     // ---------------------------------------------------------------- blocked load (v4.19)
-
-    /// <summary>
-    /// v4.19 <c>update_blocked_averages</c>: bottom-up over the leaf list, decay each queue
-    /// (publishing to tg->load_avg), update the group entity above without flags unless
-    /// <c>skip_blocked_update</c>, and drop fully decayed queues.
-    /// </summary>
-    private void UpdateBlockedAverages419(int cpu)
-    {
-        var rq = Rqs[cpu];
-        var list = rq.LeafCfsRqs;
-        long now = ClockPelt(rq);
-        for (int i = 0; i < list.Count; i++)
-        {
-            var cfsRq = list[i];
-            if (UpdateCfsRqLoadAvg419(now, cfsRq))
-                UpdateTgLoadAvg(cfsRq);
-            if (!cfsRq.Tg.IsRoot)
-            {
-                var se = cfsRq.Tg.Se[cpu];
-                if (!SkipBlockedUpdate(se))
-                    UpdateLoadAvg419(se.CfsRq, se, UpdateLoadFlags.None);
-            }
-            if (CfsRqIsDecayed419(cfsRq))
-            {
-                ListDelLeafCfsRqPelt(cfsRq);
-                i--;
-            }
-        }
-    }
 
     /// <summary>v4.19 <c>cfs_rq_is_decayed</c>: no weight and the load, util and runnable load sums all zero.</summary>
     private static bool CfsRqIsDecayed419(CfsRq cfsRq) =>

@@ -7,14 +7,24 @@ namespace PleSim.Host;
 /// </summary>
 public sealed partial class HostScheduler
 {
-    /// <summary><c>task_hot</c>: a buddy (when the balancing CPU is busy) or a task that ran within sched_migration_cost.</summary>
-    private bool TaskHot(HostTask p, long now, int balancingCpu)
+    /// <summary>
+    /// <c>task_hot</c> (2.6.39, and 4.19's, which reads the destination's queue where 2.6.39 reads
+    /// this_rq(): <paramref name="busyCpu"/> is the balancing CPU in 2.6.39, env->dst_cpu in 4.19): a
+    /// buddy (when that CPU is busy) or a task that ran within sched_migration_cost.
+    /// </summary>
+    private bool TaskHot(HostTask p, long now, int busyCpu)
     {
-        if (_features.CacheHotBuddy && Rqs[balancingCpu].NrRunning != 0
+        if (_features.CacheHotBuddy && Rqs[busyCpu].NrRunning != 0
             && (p.Se == p.Se.CfsRq.Next || p.Se == p.Se.CfsRq.Last))
         {
             return true;
         }
+        return RanWithinMigrationCost(p, now);
+    }
+
+    /// <summary>The tail of <c>task_hot</c> (2.6.39, 4.19, 6.6 alike): the task ran less than sched_migration_cost ago (never, when that is 0).</summary>
+    private bool RanWithinMigrationCost(HostTask p, long now)
+    {
         long cost = _tunables.MigrationCostNs.Ns;
         if (cost == 0)
             return false;
@@ -33,6 +43,30 @@ public sealed partial class HostScheduler
         return !hot || sd.NrBalanceFailed > sd.CacheNiceTries;
     }
 
+    /// <summary>What a balancing pass of this idle type records as the cause of the migrations it makes (all balancer versions).</summary>
+    private static MigrationCause BalanceMigrationCause(CpuIdleType idle) => idle switch
+    {
+        CpuIdleType.NewlyIdle => MigrationCause.NewIdleBalance,
+        CpuIdleType.Idle => MigrationCause.IdleBalance,
+        _ => MigrationCause.PeriodicBalance,
+    };
+
+    /// <summary>
+    /// The head of <c>can_migrate_task</c> as 4.19 and 6.6 have it: a task not allowed on the
+    /// destination marks LBF_SOME_PINNED and stays; any other clears LBF_ALL_PINNED; a running task
+    /// stays. True when the version's cache-hotness test is to decide.
+    /// </summary>
+    private static bool CanMigrateTaskAffinity(HostTask p, int dstCpu, ref int flags)
+    {
+        if (!p.AllowedOn(dstCpu))
+        {
+            flags |= LbfSomePinned;
+            return false;
+        }
+        flags &= ~LbfAllPinned;
+        return !p.OnCpu;
+    }
+
     /// <summary><c>pull_task</c>.</summary>
     private void PullTask(RunQueue src, HostTask p, RunQueue thisRq, int balancingCpu, MigrationCause cause)
     {
@@ -49,12 +83,7 @@ public sealed partial class HostScheduler
             return 0;
         int loops = 0;
         long remLoadMove = maxLoadMove;
-        var cause = idle switch
-        {
-            CpuIdleType.NewlyIdle => MigrationCause.NewIdleBalance,
-            CpuIdleType.Idle => MigrationCause.IdleBalance,
-            _ => MigrationCause.PeriodicBalance,
-        };
+        var cause = BalanceMigrationCause(idle);
         var list = busiestCfsRq.Tasks;
         for (int i = 0; i < list.Count; i++)
         {

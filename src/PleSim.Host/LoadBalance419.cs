@@ -20,8 +20,8 @@ public enum GroupType419
 /// </summary>
 public sealed partial class HostScheduler
 {
-    /// <summary><c>LBF_DST_PINNED</c> (v4.19) is not modelled: a task pinned away from this CPU is not retried on another CPU of the local group.</summary>
-    private const int SchedNrMigrateBreak419 = 32;
+    // LBF_DST_PINNED (v4.19) is not modelled: a task pinned away from this CPU is not retried on another CPU of the local group.
+    // The loop break is SchedNrMigrateBreak (LoadBalance66.cs): v4.19's sched_nr_migrate_break is the same 32.
 
     /// <summary>Whether the 4.19 load balancer runs (<c>host.load_balance</c>).</summary>
     public bool UsesLoadBalance419 => _lb419;
@@ -316,32 +316,16 @@ public sealed partial class HostScheduler
 
     // ---------------------------------------------------------------- moving tasks
 
-    /// <summary><c>task_hot</c> (v4.19): a next or last buddy when the destination is busy (CACHE_HOT_BUDDY), else ran within sched_migration_cost.</summary>
-    private bool TaskHot419(HostTask p, in LbEnv419 env)
-    {
-        if (_features.CacheHotBuddy && Rqs[env.DstCpu].NrRunning != 0
-            && (p.Se == p.Se.CfsRq.Next || p.Se == p.Se.CfsRq.Last))
-        {
-            return true;
-        }
-        long cost = _tunables.MigrationCostNs.Ns;
-        if (cost == 0)
-            return false;
-        return _sim.Now.Ns - p.Se.ExecStart < cost;
-    }
-
-    /// <summary><c>can_migrate_task</c> (v4.19, without the LBF_DST_PINNED retry on another CPU of the local group).</summary>
+    /// <summary>
+    /// <c>can_migrate_task</c> (v4.19, without the LBF_DST_PINNED retry on another CPU of the local
+    /// group); its <c>task_hot</c> is 2.6.39's (next or last buddy when the destination is busy,
+    /// else ran within sched_migration_cost).
+    /// </summary>
     private bool CanMigrateTask419(HostTask p, ref LbEnv419 env)
     {
-        if (!p.AllowedOn(env.DstCpu))
-        {
-            env.Flags |= LbfSomePinned;
+        if (!CanMigrateTaskAffinity(p, env.DstCpu, ref env.Flags))
             return false;
-        }
-        env.Flags &= ~LbfAllPinned;
-        if (p.OnCpu)
-            return false;
-        return !TaskHot419(p, env) || env.Sd.NrBalanceFailed > env.Sd.CacheNiceTries;
+        return !TaskHot(p, _sim.Now.Ns, env.DstCpu) || env.Sd.NrBalanceFailed > env.Sd.CacheNiceTries;
     }
 
     /// <summary>
@@ -350,6 +334,7 @@ public sealed partial class HostScheduler
     /// remaining imbalance, until it is used up. Built without CONFIG_PREEMPT (distribution 4.19
     /// kernels use PREEMPT_VOLUNTARY; assumption), so a new-idle pass does not stop after one task.
     /// </summary>
+    // Kept apart from DetachTasks66: 4.19 has one migration type (load, never relaxed by nr_balance_failed), stops at loop_max even when all pinned, and no PREEMPTION new-idle stop.
     private int DetachTasks419(ref LbEnv419 env, RunQueue src)
     {
         var tasks = src.CfsTasks;
@@ -357,12 +342,7 @@ public sealed partial class HostScheduler
         int detached = 0;
         if (env.Imbalance <= 0)
             return 0;
-        var cause = env.Idle switch
-        {
-            CpuIdleType.NewlyIdle => MigrationCause.NewIdleBalance,
-            CpuIdleType.Idle => MigrationCause.IdleBalance,
-            _ => MigrationCause.PeriodicBalance,
-        };
+        var cause = BalanceMigrationCause(env.Idle);
         while (tasks.Count != 0)
         {
             if (env.Idle != CpuIdleType.NotIdle && src.NrRunning <= 1)
@@ -373,7 +353,7 @@ public sealed partial class HostScheduler
                 break;
             if (env.Loop > env.LoopBreak)
             {
-                env.LoopBreak += SchedNrMigrateBreak419;
+                env.LoopBreak += SchedNrMigrateBreak;
                 env.Flags |= LbfNeedBreak;
                 break;
             }
@@ -414,6 +394,7 @@ public sealed partial class HostScheduler
     }
 
     /// <summary><c>load_balance</c> (v4.19) of <paramref name="thisCpu"/> at <paramref name="sd"/>, run on <paramref name="balancingCpu"/>.</summary>
+    // Kept apart from LoadBalance66 (5.5+ rework): 4.19 marks all-pinned only for a busy source, always redoes on need_break, forces nr_balance_failed and backs off the interval after a kick.
     private bool LoadBalance419(int thisCpu, SchedDomain sd, CpuIdleType idle, out bool continueBalancing, int balancingCpu)
     {
         var thisRq = Rqs[thisCpu];
@@ -424,7 +405,7 @@ public sealed partial class HostScheduler
             BalancingCpu = balancingCpu,
             Idle = idle,
             Cpus = sd.Span,
-            LoopBreak = SchedNrMigrateBreak419,
+            LoopBreak = SchedNrMigrateBreak,
         };
         continueBalancing = true;
         int ldMoved = 0;
@@ -469,7 +450,7 @@ public sealed partial class HostScheduler
                 if (!LocalGroupCovers(sd, env.Cpus))
                 {
                     env.Loop = 0;
-                    env.LoopBreak = SchedNrMigrateBreak419;
+                    env.LoopBreak = SchedNrMigrateBreak;
                     goto redo;
                 }
                 goto outAllPinned;
@@ -487,14 +468,7 @@ public sealed partial class HostScheduler
                     env.Flags |= LbfAllPinned;
                     goto outOnePinned;
                 }
-                if (!busiest.ActiveBalance)
-                {
-                    busiest.ActiveBalance = true;
-                    busiest.PushCpu = thisCpu;
-                    activeBalance = true;
-                }
-                if (activeBalance)
-                    StopOneCpuNowait(busiest.Cpu, balancingCpu);
+                activeBalance = KickActiveBalance(busiest, thisCpu, balancingCpu);
                 sd.NrBalanceFailed = sd.CacheNiceTries + 1; // "we've kicked active balancing, force task migration"
             }
         }
@@ -502,10 +476,7 @@ public sealed partial class HostScheduler
         {
             sd.NrBalanceFailed = 0;
         }
-        if (!activeBalance)
-            sd.BalanceInterval = sd.MinInterval;
-        else if (sd.BalanceInterval < sd.MaxInterval)
-            sd.BalanceInterval *= 2;
+        UpdateBalanceIntervalAfterPass(sd, activeBalance);
         return ldMoved > 0;
 
     outBalanced:
@@ -515,8 +486,7 @@ public sealed partial class HostScheduler
         sd.LbBalanced++;
         sd.NrBalanceFailed = 0;
     outOnePinned:
-        if (((env.Flags & LbfAllPinned) != 0 && sd.BalanceInterval < MaxPinnedInterval) || sd.BalanceInterval < sd.MaxInterval)
-            sd.BalanceInterval *= 2;
+        BackOffBalanceInterval(sd, (env.Flags & LbfAllPinned) != 0);
         return false;
     }
 
@@ -525,6 +495,7 @@ public sealed partial class HostScheduler
     /// task can_migrate_task accepts (hotness is ignored because load_balance set nr_balance_failed
     /// above cache_nice_tries); on success the failure count is reset.
     /// </summary>
+    // Kept apart from DetachOneTask66: 4.19 has no LBF_ACTIVE_LB (hotness passes through the forced nr_balance_failed) and resets nr_balance_failed on success.
     private bool DetachOneTask419(RunQueue target, RunQueue busiest, SchedDomain sd, int balancingCpu)
     {
         var env = new LbEnv419 { Sd = sd, DstCpu = target.Cpu, SrcCpu = busiest.Cpu, BalancingCpu = balancingCpu, Idle = CpuIdleType.Idle, Cpus = sd.Span };

@@ -33,7 +33,7 @@ public enum MigrationType
 /// </summary>
 public sealed partial class HostScheduler
 {
-    /// <summary>SCHED_NR_MIGRATE_BREAK (v6.6; 8 on PREEMPT_RT).</summary>
+    /// <summary>SCHED_NR_MIGRATE_BREAK (v6.6; 8 on PREEMPT_RT); v4.19's sched_nr_migrate_break, the same 32, for the 4.19 balancer too.</summary>
     private const int SchedNrMigrateBreak = 32;
 
     // lb_env flags (v6.6).
@@ -448,22 +448,13 @@ public sealed partial class HostScheduler
             return false;
         if (_features.CacheHotBuddy && Rqs[env.DstCpu].NrRunning != 0 && p.Se == p.Se.CfsRq.Next)
             return true;
-        long cost = _tunables.MigrationCostNs.Ns;
-        if (cost == 0)
-            return false;
-        return _sim.Now.Ns - p.Se.ExecStart < cost;
+        return RanWithinMigrationCost(p, _sim.Now.Ns);
     }
 
     /// <summary><c>can_migrate_task</c> (v6.6, without the LBF_DST_PINNED retry on another destination CPU).</summary>
     private bool CanMigrateTask66(HostTask p, ref LbEnv66 env)
     {
-        if (!p.AllowedOn(env.DstCpu))
-        {
-            env.Flags |= LbfSomePinned;
-            return false;
-        }
-        env.Flags &= ~LbfAllPinned;
-        if (p.OnCpu)
+        if (!CanMigrateTaskAffinity(p, env.DstCpu, ref env.Flags))
             return false;
         if ((env.Flags & LbfActiveLb) != 0)
             return true;
@@ -489,12 +480,7 @@ public sealed partial class HostScheduler
         }
         if (env.Imbalance <= 0)
             return 0;
-        var cause = env.Idle switch
-        {
-            CpuIdleType.NewlyIdle => MigrationCause.NewIdleBalance,
-            CpuIdleType.Idle => MigrationCause.IdleBalance,
-            _ => MigrationCause.PeriodicBalance,
-        };
+        var cause = BalanceMigrationCause(env.Idle);
         while (tasks.Count != 0)
         {
             if (env.Idle != CpuIdleType.NotIdle && src.NrRunning <= 1)
@@ -653,14 +639,7 @@ public sealed partial class HostScheduler
                 if (!busiest.Curr.AllowedOn(thisCpu) || busiest.Curr.IsIdle)
                     goto outOnePinned;
                 env.Flags &= ~LbfAllPinned;
-                if (!busiest.ActiveBalance)
-                {
-                    busiest.ActiveBalance = true;
-                    busiest.PushCpu = thisCpu;
-                    activeBalance = true;
-                }
-                if (activeBalance)
-                    StopOneCpuNowait(busiest.Cpu, balancingCpu);
+                activeBalance = KickActiveBalance(busiest, thisCpu, balancingCpu);
             }
         }
         else
@@ -680,8 +659,7 @@ public sealed partial class HostScheduler
     outOnePinned:
         if (idle == CpuIdleType.NewlyIdle)
             return false;
-        if (((env.Flags & LbfAllPinned) != 0 && sd.BalanceInterval < MaxPinnedInterval) || sd.BalanceInterval < sd.MaxInterval)
-            sd.BalanceInterval *= 2;
+        BackOffBalanceInterval(sd, (env.Flags & LbfAllPinned) != 0);
         return false;
     }
 

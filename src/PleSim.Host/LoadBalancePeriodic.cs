@@ -21,6 +21,43 @@ public sealed partial class HostScheduler
     }
 
     /// <summary>
+    /// <c>load_balance</c>'s active-balance kick (2.6.39, 4.19, 6.6 alike): unless the busiest CPU's
+    /// stopper is already pushing, mark it, point it at this CPU and queue the stopper. True when
+    /// this pass started it.
+    /// </summary>
+    private bool KickActiveBalance(RunQueue busiest, int thisCpu, int balancingCpu)
+    {
+        if (busiest.ActiveBalance)
+            return false;
+        busiest.ActiveBalance = true;
+        busiest.PushCpu = thisCpu;
+        StopOneCpuNowait(busiest.Cpu, balancingCpu);
+        return true;
+    }
+
+    /// <summary>
+    /// <c>load_balance</c>'s interval after a pass that found an imbalance (2.6.39 and 4.19; 6.6
+    /// always resets): back to min_interval, or doubled up to max_interval when it kicked active balancing.
+    /// </summary>
+    private static void UpdateBalanceIntervalAfterPass(SchedDomain sd, bool activeBalance)
+    {
+        if (!activeBalance)
+            sd.BalanceInterval = sd.MinInterval;
+        else if (sd.BalanceInterval < sd.MaxInterval)
+            sd.BalanceInterval *= 2;
+    }
+
+    /// <summary>
+    /// <c>load_balance</c>'s <c>out_one_pinned</c> back-off (all versions): double the interval up to
+    /// max_interval, or up to MAX_PINNED_INTERVAL when every task was pinned.
+    /// </summary>
+    private static void BackOffBalanceInterval(SchedDomain sd, bool allPinned)
+    {
+        if ((allPinned && sd.BalanceInterval < MaxPinnedInterval) || sd.BalanceInterval < sd.MaxInterval)
+            sd.BalanceInterval *= 2;
+    }
+
+    /// <summary>
     /// <c>load_balance</c> of <paramref name="thisCpu"/> at domain <paramref name="sd"/>, executed on
     /// <paramref name="balancingCpu"/> (itself, or the NOHZ idle balancer). Returns whether tasks moved.
     /// </summary>
@@ -71,14 +108,7 @@ public sealed partial class HostScheduler
                         allPinned = true;
                         goto outOnePinned;
                     }
-                    if (!busiest.ActiveBalance)
-                    {
-                        busiest.ActiveBalance = true;
-                        busiest.PushCpu = thisCpu;
-                        activeBalance = true;
-                    }
-                    if (activeBalance)
-                        StopOneCpuNowait(busiest.Cpu, balancingCpu);
+                    activeBalance = KickActiveBalance(busiest, thisCpu, balancingCpu);
                     sd.NrBalanceFailed = sd.CacheNiceTries + 1;
                 }
             }
@@ -86,10 +116,7 @@ public sealed partial class HostScheduler
             {
                 sd.NrBalanceFailed = 0;
             }
-            if (!activeBalance)
-                sd.BalanceInterval = sd.MinInterval;
-            else if (sd.BalanceInterval < sd.MaxInterval)
-                sd.BalanceInterval *= 2;
+            UpdateBalanceIntervalAfterPass(sd, activeBalance);
             return ldMoved;
         }
 
@@ -97,8 +124,7 @@ public sealed partial class HostScheduler
         sd.LbBalanced++;
         sd.NrBalanceFailed = 0;
     outOnePinned:
-        if ((allPinned && sd.BalanceInterval < MaxPinnedInterval) || sd.BalanceInterval < sd.MaxInterval)
-            sd.BalanceInterval *= 2;
+        BackOffBalanceInterval(sd, allPinned);
         return false;
     }
 

@@ -21,51 +21,17 @@ public sealed partial class HostScheduler
         return !WakeWide(waker, p, thisCpu);
     }
 
-    /// <summary>v4.19 <c>wake_affine_idle</c>: an idle waking CPU sharing the cache takes the wakee unless the previous CPU is idle; a sync waker alone on its CPU takes it.</summary>
-    private int WakeAffineIdle419(int thisCpu, int prevCpu, bool sync)
-    {
-        if (IdleCpu(thisCpu) && CpusShareCache(thisCpu, prevCpu))
-            return IdleCpu(prevCpu) ? prevCpu : thisCpu;
-        if (sync && Rqs[thisCpu].NrRunning == 1)
-            return thisCpu;
-        return -1;
-    }
-
     /// <summary>
-    /// v4.19 <c>wake_affine_weight</c>: this CPU's target_load (wake_idx) plus the wakee's
-    /// task_h_load (minus a sync waker's), ×100 × prev's capacity, against prev's source_load minus
-    /// the wakee's, × (100 + (imbalance_pct − 100)/2) × this CPU's capacity.
+    /// v4.19 <c>wake_affine</c>: the waking CPU when wake_affine_idle or wake_affine_weight says so,
+    /// else the previous CPU. Both are shared with 6.6 (WakeSelect66.cs): wake_affine_idle without
+    /// 5.x's idle-previous-CPU test, wake_affine_weight on target_load/source_load at wake_idx.
     /// </summary>
-    private int WakeAffineWeight419(SchedDomain sd, HostTask p, int thisCpu, int prevCpu, bool sync)
-    {
-        long thisEffLoad = TargetLoad(thisCpu, sd.WakeIdx);
-        if (sync)
-        {
-            var current = Rqs[thisCpu].Curr;
-            long currentLoad = current.IsIdle ? 0 : TaskHLoad(current);
-            if (currentLoad > thisEffLoad)
-                return thisCpu;
-            thisEffLoad -= currentLoad;
-        }
-        long taskLoad = TaskHLoad(p);
-        thisEffLoad += taskLoad;
-        thisEffLoad *= 100;
-        thisEffLoad *= CpuPower(prevCpu);
-        long prevEffLoad = SourceLoad(prevCpu, sd.WakeIdx);
-        prevEffLoad -= taskLoad;
-        prevEffLoad *= 100 + ((sd.ImbalancePct - 100) / 2);
-        prevEffLoad *= CpuPower(thisCpu);
-        if (sync)
-            prevEffLoad += 1;
-        return thisEffLoad < prevEffLoad ? thisCpu : -1;
-    }
-
-    /// <summary>v4.19 <c>wake_affine</c>: the waking CPU when wake_affine_idle or wake_affine_weight says so, else the previous CPU.</summary>
+    // Kept apart from WakeAffine66: 4.19 returns whatever CPU the checks chose (prev_cpu when none did); 6.6 returns prev_cpu unless the choice is this CPU.
     private int WakeAffine419(SchedDomain sd, HostTask p, int thisCpu, int prevCpu, bool sync)
     {
-        int target = WakeAffineIdle419(thisCpu, prevCpu, sync);
+        int target = WakeAffineIdle(thisCpu, prevCpu, sync, idlePrev: false);
         if (target < 0)
-            target = WakeAffineWeight419(sd, p, thisCpu, prevCpu, sync);
+            target = WakeAffineWeight(sd, p, thisCpu, prevCpu, sync, TargetLoad(thisCpu, sd.WakeIdx), SourceLoad(prevCpu, sd.WakeIdx));
         return target < 0 ? prevCpu : target;
     }
 }

@@ -68,22 +68,30 @@ public sealed partial class HostScheduler
         return slave >= factor && master >= slave * factor;
     }
 
-    /// <summary><c>wake_affine_idle</c>: -1 when it has no opinion.</summary>
-    private int WakeAffineIdle(int thisCpu, int prevCpu, bool sync)
+    /// <summary>
+    /// <c>wake_affine_idle</c> (4.19 and 6.6): -1 when it has no opinion. <paramref name="idlePrev"/>:
+    /// the last test, an idle previous CPU keeps the wakee (5.x+; 4.19 has no such test).
+    /// </summary>
+    private int WakeAffineIdle(int thisCpu, int prevCpu, bool sync, bool idlePrev)
     {
         if (IdleCpu(thisCpu) && CpusShareCache(thisCpu, prevCpu))
             return IdleCpu(prevCpu) ? prevCpu : thisCpu;
         if (sync && Rqs[thisCpu].NrRunning == 1)
             return thisCpu;
-        if (IdleCpu(prevCpu))
+        if (idlePrev && IdleCpu(prevCpu))
             return prevCpu;
         return -1;
     }
 
-    /// <summary><c>wake_affine_weight</c> (WA_BIAS on): this CPU if its load with the wakee stays below the previous CPU's without it, biased by half of imbalance_pct.</summary>
-    private int WakeAffineWeight(SchedDomain sd, HostTask p, int thisCpu, int prevCpu, bool sync)
+    /// <summary>
+    /// <c>wake_affine_weight</c> (WA_BIAS on; 4.19 and 6.6): this CPU if its load with the wakee
+    /// stays below the previous CPU's without it, biased by half of imbalance_pct. The loads are the
+    /// version's: <paramref name="thisLoad"/>/<paramref name="prevLoad"/> are 6.6's cpu_load, 4.19's
+    /// target_load/source_load at the domain's wake_idx.
+    /// </summary>
+    private int WakeAffineWeight(SchedDomain sd, HostTask p, int thisCpu, int prevCpu, bool sync, long thisLoad, long prevLoad)
     {
-        long thisEffLoad = CpuLoadPelt(thisCpu);
+        long thisEffLoad = thisLoad;
         if (sync)
         {
             var current = Rqs[thisCpu].Curr;
@@ -96,7 +104,7 @@ public sealed partial class HostScheduler
         thisEffLoad += taskLoad;
         thisEffLoad *= 100;
         thisEffLoad *= CpuPower(prevCpu);
-        long prevEffLoad = CpuLoadPelt(prevCpu);
+        long prevEffLoad = prevLoad;
         prevEffLoad -= taskLoad;
         prevEffLoad *= 100 + ((sd.ImbalancePct - 100) / 2);
         prevEffLoad *= CpuPower(thisCpu);
@@ -108,9 +116,9 @@ public sealed partial class HostScheduler
     /// <summary><c>wake_affine</c> (WA_IDLE, WA_WEIGHT on): this CPU or the previous one.</summary>
     private int WakeAffine66(SchedDomain sd, HostTask p, int thisCpu, int prevCpu, bool sync)
     {
-        int target = WakeAffineIdle(thisCpu, prevCpu, sync);
+        int target = WakeAffineIdle(thisCpu, prevCpu, sync, idlePrev: true);
         if (target == -1)
-            target = WakeAffineWeight(sd, p, thisCpu, prevCpu, sync);
+            target = WakeAffineWeight(sd, p, thisCpu, prevCpu, sync, CpuLoadPelt(thisCpu), CpuLoadPelt(prevCpu));
         return target != thisCpu ? prevCpu : target;
     }
 
