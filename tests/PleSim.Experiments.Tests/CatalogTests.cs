@@ -1,3 +1,4 @@
+using PleSim.Engine;
 using PleSim.Experiments.Catalog;
 using PleSim.Experiments.Running;
 using PleSim.Experiments.Scenarios;
@@ -239,6 +240,19 @@ public class CatalogTests
         Assert.All(cases, c => Assert.Matches("^[0-9a-f]{40}$", c.PreregisteredCommit));
         Assert.All(cases.Where(c => !c.IsExpressible), c => Assert.NotEmpty(c.CannotExpress));
         Assert.Contains(cases, c => c.Name == "riel-2011" && c.Expression?.Builtin == "riel-2011");
+    }
+
+    [Fact]
+    public void A_cases_calibrated_value_is_the_one_its_scenario_carries()
+    {
+        // The scorecard prints a case's calibrate: value; it must be what the runs use. riel-2011's
+        // stage C was refitted (4050 -> 4275 ns, seventh session) in the scenario while the case file
+        // still said 4050 (found in the eighth session).
+        var riel = CaseLoader.BuiltIn().Single(c => c.Name == "riel-2011");
+        var k = Assert.IsType<CaseCalibration>(riel.Calibrate);
+        var scenario = ScenarioLoader.LoadFile(Repo("scenarios", "riel-2011", "amqp.yaml"));
+        var entry = EffectiveScenario.Entries(scenario).Single(e => e.Path == k.Key);
+        Assert.Equal(SimDuration.Parse(k.Value), SimDuration.Parse(entry.Value));
     }
 
     [Fact]
