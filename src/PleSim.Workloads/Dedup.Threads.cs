@@ -12,17 +12,11 @@ public enum DedupStage
     Reorder,
 }
 
-/// <summary>The steps of a dedup thread (glibc lock and condition-variable paths — <see cref="PthreadStep"/>, first — queue.c, the stage bodies).</summary>
+/// <summary>The own steps of a dedup thread (queue.c, the stage bodies, malloc); glibc's mutex and condition-variable steps are the <see cref="PthreadStep"/>s before them.</summary>
 public enum DedupStep
 {
-    LockTry,
-    LockWait,
-    Unlock,
-    CondRelock,
-    CondWait,
-    CondSignal,
-    CondBroadcast,
-    DequeueCheck,
+    // 0..6: the pthread steps (PthreadStep), run by GlibcPthreadProgram.
+    DequeueCheck = (int)PthreadStep.CondBroadcast + 1,
     EnqueueCheck,
     Terminate,
     MbufferFree,

@@ -5,8 +5,9 @@ namespace PleSim.Workloads;
 
 /// <summary>
 /// The steps glibc's pthread mutex and condition-variable paths take on their futex words, shared by
-/// the programs built on <see cref="GlibcPthreadProgram{TStep}"/>: a program's step enum starts with
-/// these seven, in this order and with these names (checked once per program instance).
+/// the programs built on <see cref="GlibcPthreadProgram{TStep}"/>: they travel as the values 0..6 of the
+/// program's step enum, whose own steps start at <c>(int)PthreadStep.CondBroadcast + 1</c> (checked once
+/// per program instance).
 /// </summary>
 public enum PthreadStep
 {
@@ -39,7 +40,7 @@ public enum PthreadStep
 /// <c>_broadcast</c> over FUTEX_WAIT / FUTEX_WAKE) of its process, indexed into the process's arrays.
 /// A step's actions are collected with <see cref="Put(in GuestAction)"/> and inserted before anything
 /// already planned by <see cref="Flush"/> (dedup's and pbzip2's threads). The first seven values of
-/// <typeparamref name="TStep"/> are the <see cref="PthreadStep"/>s; <see cref="RunPthread"/> runs them.
+/// <typeparamref name="TStep"/> are left to the <see cref="PthreadStep"/>s; <see cref="RunPthread"/> runs them.
 /// </summary>
 public abstract class GlibcPthreadProgram<TStep> : MmProgram<TStep>
     where TStep : unmanaged, Enum
@@ -54,10 +55,10 @@ public abstract class GlibcPthreadProgram<TStep> : MmProgram<TStep>
     protected GlibcPthreadProgram(PthreadMutex[] mutexes, PthreadCond[] conds, GuestCosts costs, int bufferSize)
     {
         // Checked once per program instance (when the model is built), not per step.
-        foreach (var p in Enum.GetValues<PthreadStep>())
+        foreach (var v in Enum.GetValues<TStep>())
         {
-            if (Enum.GetName(typeof(TStep), (int)p) != p.ToString())
-                throw new InvalidOperationException($"{typeof(TStep).Name}: value {(int)p} must be the pthread step {p}");
+            if (Unsafe.As<TStep, int>(ref Unsafe.AsRef(in v)) <= (int)PthreadStep.CondBroadcast)
+                throw new InvalidOperationException($"{typeof(TStep).Name}.{v}: a program's own steps start after the pthread steps ({(int)PthreadStep.CondBroadcast + 1})");
         }
         _mutexes = mutexes;
         _conds = conds;
@@ -131,13 +132,16 @@ public abstract class GlibcPthreadProgram<TStep> : MmProgram<TStep>
     /// </summary>
     protected bool RunPthread(TStep step, int arg)
     {
-        switch ((PthreadStep)Unsafe.As<TStep, int>(ref step))
+        int i = Unsafe.As<TStep, int>(ref step);
+        if (i > (int)PthreadStep.CondBroadcast)
+            return false;
+        switch ((PthreadStep)i)
         {
             case PthreadStep.LockTry:
             case PthreadStep.CondRelock:
             {
                 // CondRelock: __pthread_mutex_cond_lock's lll_cond_lock (cmpxchg 0 → 2).
-                if (_mutexes[arg].TryLock(out bool sawWaiters, condLock: Unsafe.As<TStep, int>(ref step) == (int)PthreadStep.CondRelock))
+                if (_mutexes[arg].TryLock(out bool sawWaiters, condLock: i == (int)PthreadStep.CondRelock))
                     return true;
                 Contended(arg);
                 if (sawWaiters)

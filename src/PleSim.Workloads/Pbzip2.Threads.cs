@@ -10,17 +10,11 @@ public enum Pbzip2Role
     Writer,
 }
 
-/// <summary>The steps of a pbzip2 thread (glibc mutex and condition-variable paths — <see cref="PthreadStep"/>, first — malloc, the thread bodies).</summary>
+/// <summary>The own steps of a pbzip2 thread (malloc, the thread bodies); glibc's mutex and condition-variable steps are the <see cref="PthreadStep"/>s before them.</summary>
 public enum Pbzip2Step
 {
-    LockTry,
-    LockWait,
-    Unlock,
-    CondRelock,
-    CondWait,
-    CondSignal,
-    CondBroadcast,
-    MemStart,
+    // 0..6: the pthread steps (PthreadStep), run by GlibcPthreadProgram.
+    MemStart = (int)PthreadStep.CondBroadcast + 1,
     MemLocked,
     Fault,
     ProducerRead,
