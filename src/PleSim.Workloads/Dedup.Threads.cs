@@ -12,17 +12,11 @@ public enum DedupStage
     Reorder,
 }
 
-/// <summary>The steps of a dedup thread (glibc lock and condition-variable paths, queue.c, the stage bodies).</summary>
+/// <summary>The own steps of a dedup thread (queue.c, the stage bodies, malloc); glibc's mutex and condition-variable steps are the <see cref="PthreadStep"/>s before them.</summary>
 public enum DedupStep
 {
-    LockTry,
-    LockWait,
-    Unlock,
-    CondRelock,
-    CondWait,
-    CondSignal,
-    CondBroadcast,
-    DequeueCheck,
+    // 0..6: the pthread steps (PthreadStep), run by GlibcPthreadProgram.
+    DequeueCheck = (int)PthreadStep.CondBroadcast + 1,
     EnqueueCheck,
     Terminate,
     MbufferFree,
@@ -50,9 +44,9 @@ public enum DedupStep
 /// the thread's ring buffer, signal notFull, unlock; <c>queue_enqueue</c> the mirror image;
 /// <c>queue_terminate</c>: count the producer, broadcast notEmpty when it was the last); pthread mutexes are
 /// glibc's low-level lock on a futex word (<see cref="PthreadMutex"/>) and condition variables
-/// <see cref="PthreadCond"/>.
+/// <see cref="PthreadCond"/>, their steps run by <see cref="GlibcPthreadProgram{TStep}"/>.
 /// </summary>
-public sealed class DedupThread : MmProgram<DedupStep>
+public sealed class DedupThread : GlibcPthreadProgram<DedupStep>
 {
     private enum MemKind : byte
     {
@@ -83,16 +77,12 @@ public sealed class DedupThread : MmProgram<DedupStep>
     private readonly int[] _sinkArena = new int[1], _sinkOff = new int[1]; // allocations the run never frees
 
     private readonly Dedup _d;
-    private readonly GuestCosts _c;
     private readonly DedupRing _recv;
     private readonly DedupRing _sendA;
     private readonly DedupRing _sendB;
-    private readonly GuestAction[] _buf = new GuestAction[96];
-    private int _n;
     private int _qid;
     private bool _ended;
     private int _phase;          // 0: working; 1: draining send buffers and terminating; 2: exiting
-    private int _condMutex;      // the mutex a pthread_cond_wait releases and re-takes
     private int _cur = -1;       // the chunk in hand
     private int _slot;           // its pool slot (bucket or chunk lock)
     // Fragment
@@ -110,9 +100,9 @@ public sealed class DedupThread : MmProgram<DedupStep>
     private int _cachedNow;
 
     internal DedupThread(Dedup d, DedupStage stage, int tid)
+        : base(d.Mutexes, d.Conds, d.Kernel.Settings.Costs, bufferSize: 96)
     {
         _d = d;
-        _c = d.Kernel.Settings.Costs;
         Stage = stage;
         Tid = tid;
         var s = d.Settings;
@@ -177,39 +167,6 @@ public sealed class DedupThread : MmProgram<DedupStep>
 
     private DedupRing SendFor(DedupQueueKind k) => Stage == DedupStage.Deduplicate && k == DedupQueueKind.Reorder ? _sendB : _sendA;
 
-    // ---- planning helpers: actions are collected, then inserted before anything already planned ----
-
-    private void Put(in GuestAction a) => _buf[_n++] = a;
-
-    private void Flush()
-    {
-        if (_n == 0)
-            return;
-        EmitNow(_buf.AsSpan(0, _n));
-        _n = 0;
-    }
-
-    private void PutCompute(double ns, bool user = true)
-    {
-        long v = (long)ns;
-        if (v > 0)
-            Put(GuestAction.Compute(v, userMode: user));
-    }
-
-    /// <summary><c>pthread_mutex_lock</c>: <c>lll_lock</c>'s <c>lock cmpxchg</c>, then the step that looks at the word.</summary>
-    private void PutLock(int m)
-    {
-        Put(GuestAction.Compute(_c.LockAcquire.Ns, userMode: true));
-        Put(Call(DedupStep.LockTry, m));
-    }
-
-    /// <summary><c>pthread_mutex_unlock</c>: <c>lll_unlock</c>'s <c>lock decl</c>, FUTEX_WAKE if the word said waiters.</summary>
-    private void PutUnlock(int m)
-    {
-        Put(GuestAction.Compute(_c.LockRelease.Ns, userMode: true));
-        Put(Call(DedupStep.Unlock, m));
-    }
-
     /// <summary>An mbuffer reference-count update under its <c>pthread_spin_lock</c>.</summary>
     private void PutSpin(GuestSpinLock l)
     {
@@ -226,8 +183,6 @@ public sealed class DedupThread : MmProgram<DedupStep>
     }
 
     // ---- glibc malloc (GlibcMalloc): operations queued in program order, run as steps ----
-
-    protected override void EmitMm(in GuestAction a) => Put(a);
 
     private void PutMem(MemKind kind, int bytes, int touch, int[] arena, int[] offset, int index)
     {
@@ -656,70 +611,15 @@ public sealed class DedupThread : MmProgram<DedupStep>
 
     protected override void Run(GuestThread thread, DedupStep step, int arg)
     {
+        if (RunPthread(step, arg))
+        {
+            Flush();
+            return;
+        }
         var s = _d.Settings;
         var inp = _d.Input;
         switch (step)
         {
-            case DedupStep.LockTry:
-            case DedupStep.CondRelock:
-            {
-                // CondRelock: __pthread_mutex_cond_lock's lll_cond_lock (cmpxchg 0 → 2).
-                if (_d.Mutexes[arg].TryLock(out bool sawWaiters, condLock: step == DedupStep.CondRelock))
-                    return;
-                Contended(arg);
-                if (sawWaiters)
-                    PutFutexWaitLock(arg);
-                else
-                    LockWait(arg);
-                break;
-            }
-            case DedupStep.LockWait:
-                LockWait(arg);
-                break;
-            case DedupStep.Unlock:
-            {
-                var m = _d.Mutexes[arg];
-                if (m.Unlock())
-                    Put(GuestAction.FutexWake(m.Word, 1)); // __lll_unlock_wake
-                break;
-            }
-            case DedupStep.CondWait:
-            {
-                // pthread_cond_wait: register, release the mutex, sleep on the sequence word unless it moved.
-                var c = _d.Conds[arg];
-                c.Waiters++;
-                c.Waits++;
-                int seq = c.Word.Value;
-                PutUnlock(_condMutex);
-                Put(GuestAction.FutexWait(c.Word, seq));
-                Put(GuestAction.Compute(_c.LockAcquire.Ns, userMode: true));
-                Put(Call(DedupStep.CondRelock, _condMutex));
-                break;
-            }
-            case DedupStep.CondSignal:
-            {
-                var c = _d.Conds[arg];
-                if (c.Waiters > 0)
-                {
-                    c.Waiters--;
-                    c.Word.Value++;
-                    c.Signals++;
-                    Put(GuestAction.FutexWake(c.Word, 1));
-                }
-                break;
-            }
-            case DedupStep.CondBroadcast:
-            {
-                var c = _d.Conds[arg];
-                if (c.Waiters > 0)
-                {
-                    c.Waiters = 0;
-                    c.Word.Value++;
-                    c.Broadcasts++;
-                    Put(GuestAction.FutexWake(c.Word, int.MaxValue));
-                }
-                break;
-            }
             case DedupStep.DequeueCheck:
                 DequeueCheck(arg);
                 break;
@@ -733,7 +633,7 @@ public sealed class DedupThread : MmProgram<DedupStep>
                     throw new InvalidOperationException($"dedup: {Dedup.QueueName(q.Kind)}[{q.Index}] terminated more often than it has producers");
                 q.Terminated++;
                 if (q.IsTerminated)
-                    Put(Call(DedupStep.CondBroadcast, q.NotEmpty));
+                    PutCondBroadcast(q.NotEmpty);
                 PutUnlock(q.Mutex);
                 break;
             }
@@ -851,7 +751,7 @@ public sealed class DedupThread : MmProgram<DedupStep>
                     throw new InvalidOperationException($"dedup: chunk {_cur} compressed twice");
                 _d.State[_cur] = DedupChunkState.Compressed;
                 _d.Compressed++;
-                Put(Call(DedupStep.CondBroadcast, _d.ChunkCondBase + _slot));
+                PutCondBroadcast(_d.ChunkCondBase + _slot);
                 PutUnlock(_d.ChunkMutexBase + _slot);
                 Put(Call(DedupStep.CompressRoute));
                 break;
@@ -874,8 +774,7 @@ public sealed class DedupThread : MmProgram<DedupStep>
                 if (st == DedupChunkState.Uncompressed)
                 {
                     _d.ChunkCondWaits++;
-                    _condMutex = _d.ChunkMutexBase + _slot;
-                    Put(Call(DedupStep.CondWait, _d.ChunkCondBase + _slot));
+                    PutCondWait(_d.ChunkCondBase + _slot, _d.ChunkMutexBase + _slot);
                     Put(Call(DedupStep.WriteCheck));
                     break;
                 }
@@ -936,7 +835,7 @@ public sealed class DedupThread : MmProgram<DedupStep>
         Flush();
     }
 
-    private void Contended(int m)
+    protected override void Contended(int m)
     {
         if (m >= _d.ArenaMutexBase && _m is not null)
             _d.ArenaContended++;
@@ -949,28 +848,13 @@ public sealed class DedupThread : MmProgram<DedupStep>
             _d.BucketContended++;
     }
 
-    private void PutFutexWaitLock(int m)
-    {
-        Put(GuestAction.FutexWait(_d.Mutexes[m].Word, 2));
-        Put(GuestAction.Compute(_c.LockAcquire.Ns, userMode: true));
-        Put(Call(DedupStep.LockWait, m));
-    }
-
-    /// <summary><c>__lll_lock_wait</c>'s loop: <c>xchg</c> 2; 0 back means the lock is ours, else FUTEX_WAIT(word, 2) and again.</summary>
-    private void LockWait(int m)
-    {
-        if (!_d.Mutexes[m].ExchangeTwo())
-            PutFutexWaitLock(m);
-    }
-
     private void DequeueCheck(int qi)
     {
         var q = _d.Queues[qi];
         if (q.Count == 0 && !q.IsTerminated)
         {
             q.EmptyWaits++;
-            _condMutex = q.Mutex;
-            Put(Call(DedupStep.CondWait, q.NotEmpty));
+            PutCondWait(q.NotEmpty, q.Mutex);
             Put(Call(DedupStep.DequeueCheck, qi));
             return;
         }
@@ -986,7 +870,7 @@ public sealed class DedupThread : MmProgram<DedupStep>
             }
             q.Dequeues++;
             PutCompute(_d.Settings.QueueItem.Ns * (double)moved);
-            Put(Call(DedupStep.CondSignal, q.NotFull));
+            PutCondSignal(q.NotFull);
         }
         PutUnlock(q.Mutex);
         if (Stage == DedupStage.Reorder)
@@ -1009,8 +893,7 @@ public sealed class DedupThread : MmProgram<DedupStep>
         if (q.IsFull)
         {
             q.FullWaits++;
-            _condMutex = q.Mutex;
-            Put(Call(DedupStep.CondWait, q.NotFull));
+            PutCondWait(q.NotFull, q.Mutex);
             Put(Call(DedupStep.EnqueueCheck, qi));
             return;
         }
@@ -1022,7 +905,7 @@ public sealed class DedupThread : MmProgram<DedupStep>
             moved++;
         }
         PutCompute(_d.Settings.QueueItem.Ns * (double)moved);
-        Put(Call(DedupStep.CondSignal, q.NotEmpty));
+        PutCondSignal(q.NotEmpty);
         PutUnlock(q.Mutex);
         if (send.Count > 0)
         {

@@ -10,17 +10,11 @@ public enum Pbzip2Role
     Writer,
 }
 
-/// <summary>The steps of a pbzip2 thread (glibc mutex and condition-variable paths, malloc, the thread bodies).</summary>
+/// <summary>The own steps of a pbzip2 thread (malloc, the thread bodies); glibc's mutex and condition-variable steps are the <see cref="PthreadStep"/>s before them.</summary>
 public enum Pbzip2Step
 {
-    LockTry,
-    LockWait,
-    Unlock,
-    CondRelock,
-    CondWait,
-    CondSignal,
-    CondBroadcast,
-    MemStart,
+    // 0..6: the pthread steps (PthreadStep), run by GlibcPthreadProgram.
+    MemStart = (int)PthreadStep.CondBroadcast + 1,
     MemLocked,
     Fault,
     ProducerRead,
@@ -43,9 +37,10 @@ public enum Pbzip2Step
 /// <c>outputBufferAdd</c>, <c>fileWriter</c>), including the small mutexes it takes on every pass
 /// (<c>syncGetTerminateFlag</c>, <c>syncGetProducerDone</c>, ProgressIndicatorsMutex); pthread mutexes are
 /// glibc's low-level lock on a futex word (<see cref="PthreadMutex"/>), condition variables
-/// <see cref="PthreadCond"/>, and every malloc / free goes through <see cref="GlibcMalloc"/> as in dedup.
+/// <see cref="PthreadCond"/> (their steps run by <see cref="GlibcPthreadProgram{TStep}"/>), and every malloc / free
+/// goes through <see cref="GlibcMalloc"/> as in dedup.
 /// </summary>
-public sealed class Pbzip2Thread : MmProgram<Pbzip2Step>
+public sealed class Pbzip2Thread : GlibcPthreadProgram<Pbzip2Step>
 {
     private enum MemKind : byte
     {
@@ -64,7 +59,6 @@ public sealed class Pbzip2Thread : MmProgram<Pbzip2Step>
     }
 
     private readonly Pbzip2 _p;
-    private readonly GuestCosts _c;
     private readonly GlibcMalloc _m;
     private readonly GlibcTcache _tc;
     private readonly MemOp[] _ops = new MemOp[32];
@@ -74,9 +68,6 @@ public sealed class Pbzip2Thread : MmProgram<Pbzip2Step>
     private int _faultArena;
     private readonly int[] _zArena = new int[4], _zOff = new int[4]; // libbzip2's EState, arr1, arr2, ftab
     private readonly int[] _eofArena = new int[1], _eofOff = new int[1]; // the producer's last buffer (read() returned 0)
-    private readonly GuestAction[] _buf = new GuestAction[64];
-    private int _n;
-    private int _condMutex;
     private bool _exit;
     private int _b = -1;        // the block in hand
     private int _next;          // producer: the next block to read
@@ -85,9 +76,9 @@ public sealed class Pbzip2Thread : MmProgram<Pbzip2Step>
     private int _outPos;        // writer: outBufferPos
 
     internal Pbzip2Thread(Pbzip2 p, Pbzip2Role role, int tid)
+        : base(p.Mutexes, p.Conds, p.Kernel.Settings.Costs, bufferSize: 64)
     {
         _p = p;
-        _c = p.Kernel.Settings.Costs;
         _m = p.Malloc;
         _tc = new GlibcTcache(_m.Settings);
         Role = role;
@@ -116,35 +107,6 @@ public sealed class Pbzip2Thread : MmProgram<Pbzip2Step>
 
     // ---- planning helpers (as dedup's: collected, then inserted before anything already planned) ----
 
-    private void Put(in GuestAction a) => _buf[_n++] = a;
-
-    private void Flush()
-    {
-        if (_n == 0)
-            return;
-        EmitNow(_buf.AsSpan(0, _n));
-        _n = 0;
-    }
-
-    private void PutCompute(double ns, bool user = true)
-    {
-        long v = (long)ns;
-        if (v > 0)
-            Put(GuestAction.Compute(v, userMode: user));
-    }
-
-    private void PutLock(int m)
-    {
-        Put(GuestAction.Compute(_c.LockAcquire.Ns, userMode: true));
-        Put(Call(Pbzip2Step.LockTry, m));
-    }
-
-    private void PutUnlock(int m)
-    {
-        Put(GuestAction.Compute(_c.LockRelease.Ns, userMode: true));
-        Put(Call(Pbzip2Step.Unlock, m));
-    }
-
     /// <summary>A mutex taken and given back at once (syncGetTerminateFlag and friends).</summary>
     private void PutLockUnlock(int m)
     {
@@ -152,18 +114,16 @@ public sealed class Pbzip2Thread : MmProgram<Pbzip2Step>
         PutUnlock(m);
     }
 
-    private void PutCondWait(int cond, int mutex)
-    {
-        _condMutex = mutex;
-        Put(Call(Pbzip2Step.CondWait, cond));
-    }
-
     /// <summary>A system call with <paramref name="bytes"/> copied between the page cache and user memory (read, write).</summary>
     private void PutCopySyscall(long bytes) => PutCompute(_p.Settings.Syscall.Ns + (_p.Settings.CopyNsPerByte * bytes), user: false);
 
-    // ---- glibc malloc (as DedupThread: operations queued in program order, run as steps) ----
+    protected override void Contended(int m)
+    {
+        if (m >= Pbzip2.ArenaMutexBase)
+            _p.ArenaContended++;
+    }
 
-    protected override void EmitMm(in GuestAction a) => Put(a);
+    // ---- glibc malloc (as DedupThread: operations queued in program order, run as steps) ----
 
     private void PutMem(MemKind kind, int bytes, int touch, int[] arena, int[] offset, int index)
     {
@@ -355,7 +315,7 @@ public sealed class Pbzip2Thread : MmProgram<Pbzip2Step>
             Put(Call(Pbzip2Step.ProducerDone));
             PutUnlock(Pbzip2.ProducerDoneMut);
             PutLock(Pbzip2.FifoMut);
-            Put(Call(Pbzip2Step.CondBroadcast, Pbzip2.NotEmpty));
+            PutCondBroadcast(Pbzip2.NotEmpty);
             PutUnlock(Pbzip2.FifoMut);
             _exit = true;
             return;
@@ -416,68 +376,14 @@ public sealed class Pbzip2Thread : MmProgram<Pbzip2Step>
 
     protected override void Run(GuestThread thread, Pbzip2Step step, int arg)
     {
+        if (RunPthread(step, arg))
+        {
+            Flush();
+            return;
+        }
         var s = _p.Settings;
         switch (step)
         {
-            case Pbzip2Step.LockTry:
-            case Pbzip2Step.CondRelock:
-            {
-                if (_p.Mutexes[arg].TryLock(out bool sawWaiters, condLock: step == Pbzip2Step.CondRelock))
-                    break;
-                if (arg >= Pbzip2.ArenaMutexBase)
-                    _p.ArenaContended++;
-                if (sawWaiters)
-                    PutFutexWaitLock(arg);
-                else
-                    LockWait(arg);
-                break;
-            }
-            case Pbzip2Step.LockWait:
-                LockWait(arg);
-                break;
-            case Pbzip2Step.Unlock:
-            {
-                var m = _p.Mutexes[arg];
-                if (m.Unlock())
-                    Put(GuestAction.FutexWake(m.Word, 1));
-                break;
-            }
-            case Pbzip2Step.CondWait:
-            {
-                var c = _p.Conds[arg];
-                c.Waiters++;
-                c.Waits++;
-                int seq = c.Word.Value;
-                PutUnlock(_condMutex);
-                Put(GuestAction.FutexWait(c.Word, seq));
-                Put(GuestAction.Compute(_c.LockAcquire.Ns, userMode: true));
-                Put(Call(Pbzip2Step.CondRelock, _condMutex));
-                break;
-            }
-            case Pbzip2Step.CondSignal:
-            {
-                var c = _p.Conds[arg];
-                if (c.Waiters > 0)
-                {
-                    c.Waiters--;
-                    c.Word.Value++;
-                    c.Signals++;
-                    Put(GuestAction.FutexWake(c.Word, 1));
-                }
-                break;
-            }
-            case Pbzip2Step.CondBroadcast:
-            {
-                var c = _p.Conds[arg];
-                if (c.Waiters > 0)
-                {
-                    c.Waiters = 0;
-                    c.Word.Value++;
-                    c.Broadcasts++;
-                    Put(GuestAction.FutexWake(c.Word, int.MaxValue));
-                }
-                break;
-            }
             case Pbzip2Step.MemStart:
                 MemStart();
                 break;
@@ -514,7 +420,7 @@ public sealed class Pbzip2Thread : MmProgram<Pbzip2Step>
                 _p.QueueAdd(_b);
                 _p.NumBlocks++;
                 PutCompute(s.QueueItem.Ns);
-                Put(Call(Pbzip2Step.CondSignal, Pbzip2.NotEmpty));
+                PutCondSignal(Pbzip2.NotEmpty);
                 PutLockUnlock(Pbzip2.ProgressMut);
                 PutUnlock(Pbzip2.FifoMut);
                 break;
@@ -526,7 +432,7 @@ public sealed class Pbzip2Thread : MmProgram<Pbzip2Step>
                 {
                     _b = _p.QueueRemove();
                     PutCompute(s.QueueItem.Ns);
-                    Put(Call(Pbzip2Step.CondSignal, Pbzip2.NotFull));
+                    PutCondSignal(Pbzip2.NotFull);
                     PutUnlock(Pbzip2.FifoMut);
                     PutCompress();
                     break;
@@ -568,7 +474,7 @@ public sealed class Pbzip2Thread : MmProgram<Pbzip2Step>
                 }
                 PutCompute(s.QueueItem.Ns);
                 if (_p.OutputAdd(_b))
-                    Put(Call(Pbzip2Step.CondSignal, Pbzip2.OutBufferHeadNotEmpty));
+                    PutCondSignal(Pbzip2.OutBufferHeadNotEmpty);
                 PutUnlock(Pbzip2.OutMut);
                 // delete fileData (the queue element the producer allocated).
                 PutFree(_p.ElemArena, _p.ElemOffset, _b);
@@ -626,7 +532,7 @@ public sealed class Pbzip2Thread : MmProgram<Pbzip2Step>
             case Pbzip2Step.WriterAdvance:
                 // ++NextBlockToWrite; broadcast notTooMuchNumBuffered (and ErrStateChangeCond, which nobody waits on when compressing).
                 _p.Advance(_outPos);
-                Put(Call(Pbzip2Step.CondBroadcast, Pbzip2.NotTooMuchNumBuffered));
+                PutCondBroadcast(Pbzip2.NotTooMuchNumBuffered);
                 PutUnlock(Pbzip2.OutMut);
                 break;
             case Pbzip2Step.WriterFinish:
@@ -641,26 +547,13 @@ public sealed class Pbzip2Thread : MmProgram<Pbzip2Step>
     {
         PutCompute(_p.Settings.Syscall.Ns, user: false);
         PutLock(Pbzip2.FifoMut);
-        Put(Call(Pbzip2Step.CondBroadcast, Pbzip2.NotEmpty));
-        Put(Call(Pbzip2Step.CondBroadcast, Pbzip2.NotFull));
+        PutCondBroadcast(Pbzip2.NotEmpty);
+        PutCondBroadcast(Pbzip2.NotFull);
         PutUnlock(Pbzip2.FifoMut);
         PutLock(Pbzip2.OutMut);
-        Put(Call(Pbzip2Step.CondBroadcast, Pbzip2.NotTooMuchNumBuffered));
+        PutCondBroadcast(Pbzip2.NotTooMuchNumBuffered);
         PutUnlock(Pbzip2.OutMut);
         Put(Call(Pbzip2Step.WriterFinish));
         _exit = true;
-    }
-
-    private void PutFutexWaitLock(int m)
-    {
-        Put(GuestAction.FutexWait(_p.Mutexes[m].Word, 2));
-        Put(GuestAction.Compute(_c.LockAcquire.Ns, userMode: true));
-        Put(Call(Pbzip2Step.LockWait, m));
-    }
-
-    private void LockWait(int m)
-    {
-        if (!_p.Mutexes[m].ExchangeTwo())
-            PutFutexWaitLock(m);
     }
 }
