@@ -225,20 +225,23 @@ internal static partial class SystemSections
             MallocFast = w.Get("malloc_fast", small, d.MallocFast),
             MallocArena = w.Get("malloc_arena", small, d.MallocArena),
             Syscall = w.Get("syscall", small, d.Syscall),
-            Malloc = d.Malloc with
-            {
-                TcacheCount = w.Get("glibc_tcache_count", Kinds.Int(0, 65535), d.Malloc.TcacheCount),
-                MmapThreshold = w.Get("glibc_mmap_threshold", Kinds.Int(4096, 32 << 20), d.Malloc.MmapThreshold),
-                TrimThreshold = w.Get("glibc_trim_threshold", Kinds.Int(0, 1 << 30), d.Malloc.TrimThreshold),
-                DynamicThreshold = w.Get("glibc_dynamic_threshold", Kinds.Bool, d.Malloc.DynamicThreshold),
-                ArenaMax = w.Get("glibc_arena_max", Kinds.Int(0, 4096), d.Malloc.ArenaMax),
-                Arena = d.Malloc.Arena with { TopPad = w.Get("glibc_top_pad", Kinds.Int(0, 1 << 26), d.Malloc.Arena.TopPad) },
-            },
+            Malloc = ReadGlibcMalloc(w, d.Malloc),
         };
         if (s.AnchorJump >= s.MaxBuf)
             w.Error("anchor_jump", $"anchor_jump ({s.AnchorJump}) must be below maxbuf ({s.MaxBuf}): Fragment could never cut a coarse chunk");
         return s;
     }
+
+    /// <summary>The <c>glibc_*</c> tunables of a workload that runs glibc 2.35's malloc (dedup, pbzip2): tcache count, mmap and trim thresholds, the dynamic threshold, arena_max, top_pad.</summary>
+    private static GlibcMallocSettings ReadGlibcMalloc(MapReader w, GlibcMallocSettings d) => d with
+    {
+        TcacheCount = w.Get("glibc_tcache_count", Kinds.Int(0, 65535), d.TcacheCount),
+        MmapThreshold = w.Get("glibc_mmap_threshold", Kinds.Int(4096, 32 << 20), d.MmapThreshold),
+        TrimThreshold = w.Get("glibc_trim_threshold", Kinds.Int(0, 1 << 30), d.TrimThreshold),
+        DynamicThreshold = w.Get("glibc_dynamic_threshold", Kinds.Bool, d.DynamicThreshold),
+        ArenaMax = w.Get("glibc_arena_max", Kinds.Int(0, 4096), d.ArenaMax),
+        Arena = d.Arena with { TopPad = w.Get("glibc_top_pad", Kinds.Int(0, 1 << 26), d.Arena.TopPad) },
+    };
 
     /// <summary>pbzip2 1.1.x: <c>-p</c>, <c>-b</c>, <c>-m</c>, the BWT block size, the input's size and the costs (decision 0061).</summary>
     private static Pbzip2Settings ReadPbzip2(MapReader w)
@@ -259,15 +262,7 @@ internal static partial class SystemSections
             MallocFast = w.Get("malloc_fast", small, d.MallocFast),
             MallocArena = w.Get("malloc_arena", small, d.MallocArena),
             QueueItem = w.Get("queue_item", small, d.QueueItem),
-            Malloc = d.Malloc with
-            {
-                TcacheCount = w.Get("glibc_tcache_count", Kinds.Int(0, 65535), d.Malloc.TcacheCount),
-                MmapThreshold = w.Get("glibc_mmap_threshold", Kinds.Int(4096, 32 << 20), d.Malloc.MmapThreshold),
-                TrimThreshold = w.Get("glibc_trim_threshold", Kinds.Int(0, 1 << 30), d.Malloc.TrimThreshold),
-                DynamicThreshold = w.Get("glibc_dynamic_threshold", Kinds.Bool, d.Malloc.DynamicThreshold),
-                ArenaMax = w.Get("glibc_arena_max", Kinds.Int(0, 4096), d.Malloc.ArenaMax),
-                Arena = d.Malloc.Arena with { TopPad = w.Get("glibc_top_pad", Kinds.Int(0, 1 << 26), d.Malloc.Arena.TopPad) },
-            },
+            Malloc = ReadGlibcMalloc(w, d.Malloc),
         };
         long blocks = (s.InputBytes + s.BlockSize - 1) / s.BlockSize;
         if (blocks > 10_000_000)
