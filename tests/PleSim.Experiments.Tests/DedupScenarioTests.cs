@@ -40,8 +40,7 @@ public class DedupScenarioTests
     [Fact]
     public void Dedup_allocates_nothing_per_event_in_steady_state()
     {
-        var model = new SystemRun(Load(), 1);
-        var (bytes, events) = SteadyState.Measure(model, 80_000_000, 180_000_000);
+        var (bytes, events) = SteadyState.MeasureOnNewThread(() => new SystemRun(Load(), 1), 80_000_000, 180_000_000);
         Assert.True(events > 10_000);
         Assert.Equal(0, bytes);
     }

@@ -25,4 +25,32 @@ internal static class SteadyState
         long a2 = GC.GetAllocatedBytesForCurrentThread();
         return (Math.Min(a1 - a0, a2 - a1), model.Sim.EventsFired - e0);
     }
+
+    /// <summary>
+    /// <see cref="Measure"/> on a new thread that also builds the model. Models that rent their
+    /// large arrays from the thread's pool (<c>RunArrays</c>: the glibc arena chunk tables) get a
+    /// spare array left by whichever test ran before on a pool thread, of any size, so whether a
+    /// table grows inside the window depended on test order; a new thread has no spares.
+    /// </summary>
+    public static (long Bytes, long Events) MeasureOnNewThread(Func<SystemRun> build, long warmUpToNs, long measureToNs)
+    {
+        (long, long) result = default;
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                result = Measure(build(), warmUpToNs, measureToNs);
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        thread.Start();
+        thread.Join();
+        if (failure is not null)
+            throw new InvalidOperationException("the measured run failed", failure);
+        return result;
+    }
 }
