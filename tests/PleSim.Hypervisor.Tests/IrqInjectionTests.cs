@@ -69,6 +69,7 @@ public class IrqInjectionTests
         Assert.Equal(1, t.Stats.ExternalExits);
         Assert.Equal(0, t.Stats.IrqWindowExits);
         Assert.Equal((1L, c.KickIpiLatency.Ns + c.Exit.Ns + c.Entry.Ns), (t.PiStats.IpisTaken, t.PiStats.IpiLatencyNs));
+        Assert.Equal((1L, t.PiStats.IpiLatencyNs), (t.PiStats.IpisTakenFromGuestMode, t.PiStats.IpiLatencyFromGuestModeNs));
     }
 
     [Fact]
