@@ -80,7 +80,9 @@ public sealed partial class GuestCpu
             return false;
         _if = true;
         Vcpu.Vm.ReclassifySpinners(Vcpu);
-        if (!Vcpu.HasPendingInterrupt)
+        // Only an interrupt KVM injected at the last entry (or APICv / s390 interpretation delivered
+        // in guest mode) is visible to the guest; one still in flight waits for its exit (decision 0062).
+        if (!Vcpu.HasInjectableInterrupt)
             return false;
         IrqRestoresWithPending++;
         return Vcpu.OnInterruptsEnabled();

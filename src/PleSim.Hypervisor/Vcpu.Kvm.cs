@@ -29,10 +29,21 @@ public sealed partial class Vcpu
     /// <summary>A wake-up through the wait queue succeeded: <c>autoremove_wake_function</c> took the thread off it.</summary>
     internal void RemovedFromWaitQueue() => _onWaitQueue = false;
 
-    /// <summary>Marks <paramref name="vector"/> pending; the caller wakes or kicks the VCPU as needed.</summary>
+    /// <summary>
+    /// Marks <paramref name="vector"/> pending in KVM's IRR (<c>__apic_accept_irq</c>); the caller wakes or
+    /// kicks the VCPU as needed. A VCPU in guest mode does not see it: it is injected at the next VM
+    /// entry (<c>vcpu_enter_guest</c> → <c>inject_pending_event</c>, decision 0062).
+    /// </summary>
     internal void SetPending(int vector) => _pending |= 1 << vector;
 
+    /// <summary>An interrupt is pending in KVM's IRR (injected or not yet).</summary>
     public bool HasPendingInterrupt => _pending != 0;
+
+    /// <summary>
+    /// An interrupt the guest can take in guest mode: injected at the last VM entry (or delivered in
+    /// guest mode by APICv's posted-interrupt processing or s390's SIGP interpretation) and not taken yet.
+    /// </summary>
+    public bool HasInjectableInterrupt => _injectable != 0;
 
     /// <summary>Forces a running VCPU out of guest mode after the IPI latency (kick).</summary>
     internal void ForceExit(SimDuration after)
@@ -50,6 +61,7 @@ public sealed partial class Vcpu
     /// </summary>
     internal void PresentInSie(SimDuration after)
     {
+        _sieExtCallPresented = true;
         var when = _kvm.Sim.Now + after;
         if (!_kickTimer.IsArmed || _kickTimer.Expires > when)
             _kickTimer.Start(when);
@@ -65,18 +77,26 @@ public sealed partial class Vcpu
     {
         bool exit = _kickForExit;
         _kickForExit = false;
+        bool sie = _sieExtCallPresented;
+        _sieExtCallPresented = false;
         if (Mode != VcpuMode.Guest || !IsExecuting)
             return; // not in guest mode: the interrupt is injected at the next entry
         if (!exit)
         {
             // s390, an interpreted SIGP (PresentInSie), or an APICv posted-interrupt notification
             // (decision 0060): the interrupt is taken in guest mode. The CPU's posted-interrupt
-            // processing first moves the PIR into the virtual IRR (a no-op for s390). One being
-            // handled, or none pending any more, leaves nothing to do now.
-            if (PiDesc.Pir != 0)
-                PiStats.DeliveredWithoutExit += System.Numerics.BitOperations.PopCount((uint)PiDesc.Pir);
+            // processing first moves the PIR into the virtual IRR (a no-op for s390); what it moved,
+            // or the external call the machine presents, becomes visible to the guest now (the only
+            // ways an interrupt reaches a VCPU in guest mode without an exit, decision 0062). One being
+            // handled, or none visible, leaves nothing to do now.
+            int visible = PiDesc.Pir;
+            if (visible != 0)
+                PiStats.DeliveredWithoutExit += System.Numerics.BitOperations.PopCount((uint)visible);
+            if (sie)
+                visible |= 1 << Vectors.Reschedule;
             SyncPirToIrr();
-            if (_irqVector >= 0 || _pending == 0)
+            _injectable |= visible & _pending;
+            if (_irqVector >= 0 || _injectable == 0)
                 return;
             if (!Guest.InterruptsEnabled(this))
             {

@@ -24,6 +24,9 @@ public sealed partial class Vcpu
     // Per vector: when the oldest IPI still undelivered was sent (KVM's delivery), -1: none (measurement only).
     private readonly long[] _ipiSentAt = NewIpiSentAt();
 
+    // Per vector: the oldest undelivered IPI found this VCPU in guest mode when KVM delivered it (measurement only).
+    private readonly bool[] _ipiSentInGuestMode = new bool[Vectors.Count];
+
     private static long[] NewIpiSentAt()
     {
         var a = new long[Vectors.Count];
@@ -35,7 +38,10 @@ public sealed partial class Vcpu
     internal void NoteIpiSent(int vector)
     {
         if (_ipiSentAt[vector] < 0)
+        {
             _ipiSentAt[vector] = _kvm.Sim.Now.Ns;
+            _ipiSentInGuestMode[vector] = InGuestMode;
+        }
     }
 
     /// <summary>Measurement: the guest's handler for <paramref name="vector"/> starts; an IPI's delivery latency is counted.</summary>
@@ -47,6 +53,11 @@ public sealed partial class Vcpu
         _ipiSentAt[vector] = -1;
         PiStats.IpisTaken++;
         PiStats.IpiLatencyNs += _kvm.Sim.Now.Ns - at;
+        if (_ipiSentInGuestMode[vector])
+        {
+            PiStats.IpisTakenFromGuestMode++;
+            PiStats.IpiLatencyFromGuestModeNs += _kvm.Sim.Now.Ns - at;
+        }
     }
 
     /// <summary>Counters of posted-interrupt delivery (zero without APICv).</summary>
@@ -145,4 +156,10 @@ public sealed class PostedInterruptStats
     /// KVM's delivery (end of the sender's ICR-write or PV send-IPI handler) to the handler's start (ns).
     /// </summary>
     public long IpisTaken, IpiLatencyNs;
+
+    /// <summary>
+    /// The same for the IPIs whose target was running in guest mode when KVM delivered them (decision
+    /// 0062: without APICv at least the kick latency plus one exit and one entry).
+    /// </summary>
+    public long IpisTakenFromGuestMode, IpiLatencyFromGuestModeNs;
 }

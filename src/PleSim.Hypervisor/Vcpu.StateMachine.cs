@@ -119,7 +119,10 @@ public sealed partial class Vcpu
                             return;
                         continue;
                     }
-                    if (_pending != 0)
+                    // Only an interrupt injected at the last VM entry (or delivered in guest mode by
+                    // APICv / s390 SIGP interpretation) is visible here: one KVM marked pending since
+                    // then waits for the kick's exit and the next entry (decision 0062).
+                    if (_injectable != 0)
                     {
                         if (Guest.InterruptsEnabled(this))
                         {
@@ -263,6 +266,10 @@ public sealed partial class Vcpu
                 bool apicv = _kvm.Settings.Apicv;
                 if (apicv)
                     SyncPirToIrr();
+                // Decision 0062: this entry is where everything in the IRR becomes visible to the
+                // guest (inject_pending_event injects the highest vector; the model lets the guest take
+                // the rest one after the other, standing for the EOI exits it does not charge).
+                _injectable = _pending;
                 if (_pending != 0 && !apicv && !Guest.InterruptsEnabled(this))
                     _irqWindowArmed = true;
                 Account();
@@ -520,8 +527,9 @@ public sealed partial class Vcpu
 
     private void TakeInterrupt()
     {
-        int v = System.Numerics.BitOperations.TrailingZeroCount(_pending);
+        int v = System.Numerics.BitOperations.TrailingZeroCount(_injectable);
         _pending &= ~(1 << v);
+        _injectable &= ~(1 << v);
         if ((_deferredMask & (1 << v)) != 0)
         {
             _deferredMask &= ~(1 << v);
@@ -547,12 +555,14 @@ public sealed partial class Vcpu
     }
 
     /// <summary>
-    /// Pending interrupts the guest, executing in guest mode, could not take because its
-    /// RFLAGS.IF is clear: from now on they wait for the guest to re-enable (counted per VM).
+    /// Injected interrupts the guest, executing in guest mode, could not take because its
+    /// RFLAGS.IF is clear: from now on they wait for the guest to re-enable (counted per VM). One
+    /// KVM marked pending while the VCPU stayed in guest mode counts only from the entry that
+    /// made it visible (decision 0062).
     /// </summary>
     private void NoteDeferred()
     {
-        int fresh = _pending & ~_deferredMask;
+        int fresh = _injectable & ~_deferredMask;
         if (fresh == 0)
             return;
         long now = _kvm.Sim.Now.Ns;
@@ -568,12 +578,15 @@ public sealed partial class Vcpu
     /// The guest set RFLAGS.IF again (<c>sti</c>/<c>popf</c> of <c>local_irq_restore</c>). A pending
     /// interrupt held back by IF = 0 is taken at once: if KVM armed interrupt-window exiting at the
     /// last entry, the guest first exits (<c>handle_interrupt_window</c>) and the interrupt is
-    /// injected on re-entry; otherwise it is delivered directly. Returns true if a delivery
-    /// started: the guest must then not start an operation (it continues after the handler).
+    /// injected on re-entry; otherwise (a further vector injected at the last entry, APICv's
+    /// virtual-interrupt delivery, s390 SIGP interpretation) it is delivered directly. An interrupt
+    /// KVM marked pending while the VCPU stayed in guest mode is not visible here: it waits for the
+    /// kick's exit and the next entry (decision 0062). Returns true if a delivery started: the guest
+    /// must then not start an operation (it continues after the handler).
     /// </summary>
     public bool OnInterruptsEnabled()
     {
-        if (_pending == 0 || Mode != VcpuMode.Guest || _irqVector >= 0 || !IsExecuting)
+        if (_injectable == 0 || Mode != VcpuMode.Guest || _irqVector >= 0 || !IsExecuting)
             return false;
         if (_irqWindowArmed)
         {

@@ -173,7 +173,9 @@ public sealed partial class Vcpu : ITaskBody
     private bool _kickForExit;       // the armed kick timer forces an exit (else: an interrupt presented in SIE, s390)
     private int _irqVector = -1;
     private long _irqRemaining;
-    private int _pending;
+    private int _pending;            // KVM's IRR (the software LAPIC; with APICv, the virtual IRR after a PIR sync)
+    private int _injectable;         // the part of _pending the guest can take in guest mode (decision 0062)
+    private bool _sieExtCallPresented; // s390: the armed kick timer presents the external call in SIE (PresentInSie)
     private bool _irqWindowArmed;
     private int _deferredMask;
     private readonly long[] _deferredSince = new long[Vectors.Count];

@@ -132,6 +132,33 @@ public class S390SmpTests
         Assert.True(v1.InGuestMode || v1.Mode == VcpuMode.Guest);
     }
 
+    [Fact]
+    public void Without_interpretation_an_external_call_to_a_running_vcpu_is_delivered_at_the_entry_after_the_intercept()
+    {
+        // Decision 0062: __inject_extcall sets the pending bit and CPUSTAT_EXT_INT; the SIE is left
+        // (modelled as the kick's exit) and kvm_s390_deliver_pending_interrupts delivers before the next
+        // SIE entry. The guest does not see the call while it stays in SIE.
+        var kit = new GuestKit(2, 2, handler: "none", guest: S390(), kvm: new KvmSettings { PleHandler = "none", SigpInterpretation = false });
+        kit.Kernel.CreateThread("c", new ListProgram(GuestAction.Compute(50_000_000)), 1, pinned: true);
+        kit.Start();
+        kit.RunUs(100);
+        var (v0, v1) = (kit.Vm.Vcpus[0], kit.Vm.Vcpus[1]);
+        Assert.True(v1.InGuestMode);
+        long exits = v1.Stats.ExternalExits, irqs = v1.Stats.Interrupts;
+        var sim = kit.Kvm.Sim;
+        long t0 = sim.Now.Ns;
+        kit.Kvm.SigpIntercepted(v0, v1);
+        Assert.True(v1.HasPendingInterrupt);
+        Assert.False(v1.HasInjectableInterrupt);
+        var c = kit.Kvm.Settings.Costs;
+        long expected = t0 + c.KickIpiLatency.Ns + c.Exit.Ns + c.Entry.Ns;
+        sim.RunUntil(new SimTime(expected - 1));
+        Assert.Equal(irqs, v1.Stats.Interrupts);
+        sim.RunUntil(new SimTime(expected));
+        Assert.Equal(irqs + 1, v1.Stats.Interrupts);
+        Assert.Equal(exits + 1, v1.Stats.ExternalExits);
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

@@ -108,6 +108,7 @@ public static class MetricDefinitions
         new("*.pi_delivered_without_exit_per_second", "1/s", "APICv: interrupts the CPU's posted-interrupt processing delivered in guest mode (a notification that found the VCPU in the guest: no VM exit), per second"),
         new("*.external_exits_per_second", "1/s", "external-interrupt exits (kicks that force a VCPU out of guest mode, host timer interrupts), per second (reported with kvm.apicv given)"),
         new("*.ipi_latency_us", "µs", "mean time from KVM's delivery of an IPI (end of the sender's ICR-write / PV send-IPI handler) to the start of the guest's handler (reported with kvm.apicv given)"),
+        new("*.ipi_latency_guest_mode_us", "µs", "ipi_latency_us for the IPIs whose target was running in guest mode when KVM delivered them (without APICv: the kick's exit and the next entry, decision 0062; reported with kvm.apicv given)"),
         new("*.dy_user_mode_pending_interrupt_per_second", "1/s", "directed-yield candidates preempted in user mode that the 5.13 rule kept because they had a posted interrupt pending, per second"),
         new("*.ipi_aware_ipis_tracked_per_second", "1/s", "unicast fixed IPIs (ICR writes) the IPI-aware directed yield recorded at delivery (kvm.ipi_aware_yield), per second"),
         new("*.ipi_aware_sender_clears_per_second", "1/s", "EOIs whose second stage cleared the sender's pending IPI (receiver matched, inside kvm.ipi_window), per second"),

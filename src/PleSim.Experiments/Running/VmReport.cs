@@ -160,6 +160,7 @@ internal static class VmReport
                 result.AddMetric(p + "pi_delivered_without_exit_per_second", D("pi.delivered_without_exit") / seconds);
                 result.AddMetric(p + "external_exits_per_second", D("external_exits") / seconds);
                 result.AddMetric(p + "ipi_latency_us", D("ipis_taken") > 0 ? D("ipi_latency_ns") / D("ipis_taken") / 1e3 : double.NaN);
+                result.AddMetric(p + "ipi_latency_guest_mode_us", D("ipis_taken_guest_mode") > 0 ? D("ipi_latency_guest_mode_ns") / D("ipis_taken_guest_mode") / 1e3 : double.NaN);
                 result.AddMetric(p + "dy_user_mode_pending_interrupt_per_second", D("dy_user_mode_pending_interrupt") / seconds);
             }
             if (vm.Kernel.Kvm.Settings.IpiAwareYield)

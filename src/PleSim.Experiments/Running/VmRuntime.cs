@@ -179,6 +179,8 @@ public sealed class VmRuntime : IDisposable
             Add("pi.delivered_without_exit", pi.DeliveredWithoutExit);
             Add("ipis_taken", pi.IpisTaken);
             Add("ipi_latency_ns", pi.IpiLatencyNs);
+            Add("ipis_taken_guest_mode", pi.IpisTakenFromGuestMode);
+            Add("ipi_latency_guest_mode_ns", pi.IpiLatencyFromGuestModeNs);
         }
         var st = Vm.Stats;
         Add("split_ns", Vm.SplitNs(Kernel.Kvm.Sim.Now.Ns));
