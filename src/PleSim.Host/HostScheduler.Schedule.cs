@@ -101,8 +101,8 @@ public sealed partial class HostScheduler
             Observer?.Switch(cpu, prev, next, reason);
             if (next.IsIdle)
             {
-                if (_wake66)
-                    UpdateIdleCore(rq.Cpu); // set_next_task_idle (6.x)
+                if (_wake66 || _sis419)
+                    UpdateIdleCore(rq.Cpu); // set_next_task_idle (6.x); pick_next_task_idle (4.19)
                 EnterIdle(rq);
             }
             else

@@ -38,7 +38,15 @@ public sealed partial class HostScheduler
         {
             long delta = _sim.Now.Ns - rq.IdleStamp;
             long max = 2 * _tunables.MigrationCostNs.Ns;
-            if (delta > max)
+            if (_sis419)
+            {
+                // ttwu_do_wakeup (4.19): average first, then cap at 2 × max_idle_balance_cost (which
+                // stays sysctl_sched_migration_cost: balancing costs no time here). Decision 0064.
+                UpdateAvg(ref rq.AvgIdle, delta);
+                if (rq.AvgIdle > max)
+                    rq.AvgIdle = max;
+            }
+            else if (delta > max)
                 rq.AvgIdle = max;
             else
                 UpdateAvg(ref rq.AvgIdle, delta);

@@ -38,6 +38,7 @@ public sealed partial class HostScheduler
     private readonly bool _pelt419;
     private readonly bool _lb419;
     private readonly bool _wake419;
+    private readonly bool _sis419;
 
     /// <summary>The effective (CPU-scaled) granularities.</summary>
     public EffectiveTunables Tun { get; }
@@ -61,13 +62,18 @@ public sealed partial class HostScheduler
         _wake419 = _features.WakeSelect419;
         if (_wake419 && !_lb419)
             throw new ArgumentException("4.19 wake-up placement (decision 0053) reads the 4.19 balancer's loads: it needs the 4.19 load balancer", nameof(features));
+        if (_features.Domains419 && _features.Class != FairClass.Cfs419)
+            throw new ArgumentException("4.19's scheduling domains (decision 0064) are built for cfs-4.19 only", nameof(features));
+        _sis419 = _features.IdleSearch419;
+        if (_sis419 && !_wake419)
+            throw new ArgumentException("4.19's select_idle_sibling and fork slow path (decision 0064) follow 4.19's wake_affine and read its loads: they need 4.19 wake-up placement", nameof(features));
         _lb66 = _features.LoadBalance66;
         if (_lb66 && !_features.Pelt)
             throw new ArgumentException("the 6.6 load balancer (decision 0056) needs PELT load tracking", nameof(features));
         _wake66 = _features.WakeSelect66;
         if (_wake66 && !_lb66)
             throw new ArgumentException("6.6 wake-up placement (decision 0056) needs the 6.6 load balancer", nameof(features));
-        if (_wake66)
+        if (_wake66 || _sis419)
         {
             _llcHasIdleCores = new bool[topology.NrCpus];
             _llcNrIdleScan = new int[topology.NrCpus];

@@ -73,7 +73,7 @@ public sealed partial class HostScheduler
         long threadPower = SchedDomainBuilder.CpuPower(topo, _features.Class);
         for (int c = 0; c < n; c++)
             _cpuPower[c] = threadPower;
-        var domains = SchedDomainBuilder.Build(topo, _features.Class, _cpuPower);
+        var domains = SchedDomainBuilder.Build(topo, _features.Class, _cpuPower, _features.Domains419);
         for (int cpu = 0; cpu < n; cpu++)
             Rqs[cpu].Domains = domains[cpu];
     }
@@ -184,6 +184,8 @@ public sealed partial class HostScheduler
     {
         if (_wake66)
             return (sdFlag & SdFlags.BalanceWake) != 0 ? SelectTaskRqWake66(p, sync, thisCpu) : SelectTaskRqFork66(p, thisCpu);
+        if (_sis419)
+            return SelectTaskRqFair419(p, sdFlag, sync, thisCpu); // IdleSearch419.cs (decision 0064)
         SchedDomain? affineSd = null, sd = null;
         int cpu = thisCpu;
         int prevCpu = p.Cpu;

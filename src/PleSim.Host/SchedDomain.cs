@@ -92,6 +92,9 @@ public sealed class SchedDomain
     /// <summary>Current balance interval in ms (doubles on balanced passes up to <see cref="MaxInterval"/>).</summary>
     public long BalanceInterval = 1;
 
+    /// <summary><c>sd-&gt;avg_scan_cost</c> (4.19, SIS_PROP): the decaying average cost of select_idle_cpu's scans through this (LLC) domain, ns.</summary>
+    public long AvgScanCost;
+
     public int NrBalanceFailed;
 
     // Statistics.

@@ -13,6 +13,11 @@ namespace PleSim.Host;
 /// topology table, and <c>sched_init_numa</c>): SMT, MC, DIE (6.6; PKG from 6.7), NODE (the
 /// node itself) and one NUMA level per further distinct distance of the SLIT, stopping at the
 /// first level that spans every CPU; then <c>imb_numa_nr</c>.</item>
+/// <item>4.19 (decision 0064; kernel/sched/topology.c at v4.19): the same levels as 6.x (x86_topology
+/// SMT, MC, DIE; <c>sched_init_numa</c>'s NODE and NUMA levels, its distances read from node 0's
+/// row of the SLIT) with 4.19's <c>sd_init</c> parameters (busy_factor 32, imbalance_pct 125/117/110,
+/// the busy/idle load indexes, SD_PREFER_SIBLING on the non-NUMA levels) and 4.19's
+/// <c>sd_degenerate</c>/<c>sd_parent_degenerate</c> flag lists; no imb_numa_nr.</item>
 /// </list>
 /// Only built once per host: allocation here is fine (the event loop never calls it).
 /// </summary>
@@ -33,10 +38,12 @@ public static class SchedDomainBuilder
         !cls.IsEevdf() && topo.ThreadsPerCore > 1 ? SmtGain / topo.ThreadsPerCore : Weights.Nice0Load;
 
     /// <summary>The domains of every CPU, lowest level first, after degenerate levels are removed.</summary>
-    public static SchedDomain[][] Build(HostTopology topo, FairClass cls, long[] cpuPower)
+    public static SchedDomain[][] Build(HostTopology topo, FairClass cls, long[] cpuPower, bool domains419 = false)
     {
+        if (domains419 && cls != FairClass.Cfs419)
+            throw new ArgumentException("4.19's scheduling domains (decision 0064) are built for cfs-4.19 only", nameof(domains419));
         var b = new Builder(topo, cls, cpuPower);
-        return cls.IsEevdf() ? b.Build6x() : b.Build2639();
+        return cls.IsEevdf() ? b.Build6x(v419: false) : domains419 ? b.Build6x(v419: true) : b.Build2639();
     }
 
     /// <summary>A domain under construction (the kernel's struct before cpu_attach_domain).</summary>
@@ -150,7 +157,7 @@ public static class SchedDomainBuilder
                     chain.Add(allnodes);
                 }
                 Link(chain);
-                result[cpu] = Attach(chain[0], nodes, sixX: false);
+                result[cpu] = Attach(chain[0], nodes, Flavour.V2639);
             }
             return result;
         }
@@ -229,18 +236,21 @@ public static class SchedDomainBuilder
 
         // ------------------------------------------------------------ 6.x
 
-        public SchedDomain[][] Build6x()
+        /// <summary>6.x's domains, or 4.19's when <paramref name="v419"/> (same levels, 4.19's sd_init and degenerate rules).</summary>
+        public SchedDomain[][] Build6x(bool v419)
         {
             int nodes = topo.NrNodes;
             // sched_init_numa: the distinct SLIT values, ascending (level 0 = LOCAL_DISTANCE).
+            // 4.19 reads them from node 0's row only (without sched_debug it trusts node 0 to be representative).
             var distances = new SortedSet<int>();
-            for (int i = 0; i < nodes; i++)
+            for (int i = 0; i < (v419 ? 1 : nodes); i++)
             {
                 for (int j = 0; j < nodes; j++)
                     distances.Add(topo.Distance(i, j));
             }
             var numaDistance = distances.ToArray();
-            string pkg = cls == FairClass.Eevdf66 ? "DIE" : "PKG"; // renamed in v6.7
+            string pkg = cls is FairClass.Eevdf66 or FairClass.Cfs419 ? "DIE" : "PKG"; // renamed in v6.7
+            Func<string, CpuMask, SdFlags, int, int, Proto> sdInit = v419 ? SdInit419 : SdInit;
             var all = topo.AllMask;
             var levels = new List<Proto?[]>();
             var bottoms = new Proto[_n];
@@ -249,11 +259,11 @@ public static class SchedDomainBuilder
                 int node = topo.NodeOf(cpu);
                 var chain = new List<Proto>();
                 // x86_topology (arch/x86/kernel/smpboot.c): SMT (x86_smt_flags), MC (x86_core_flags), DIE/PKG (cpu_cpu_mask = the node).
-                chain.Add(SdInit("SMT", topo.SiblingMask(cpu), SdFlags.ShareCpupower | SdFlags.SharePkgResources, -1, 0));
+                chain.Add(sdInit("SMT", topo.SiblingMask(cpu), SdFlags.ShareCpupower | SdFlags.SharePkgResources, -1, 0));
                 if (!Spans(chain, all))
-                    chain.Add(SdInit("MC", topo.NodeMask(node), SdFlags.SharePkgResources, -1, 0));
+                    chain.Add(sdInit("MC", topo.NodeMask(node), SdFlags.SharePkgResources, -1, 0));
                 if (!Spans(chain, all))
-                    chain.Add(SdInit(pkg, topo.NodeMask(node), SdFlags.None, -1, 0));
+                    chain.Add(sdInit(pkg, topo.NodeMask(node), SdFlags.None, -1, 0));
                 for (int lvl = 0; lvl < numaDistance.Length && !Spans(chain, all); lvl++)
                 {
                     var mask = default(CpuMask);
@@ -264,8 +274,8 @@ public static class SchedDomainBuilder
                     }
                     // Level 0 is the NODE identity level (no topology flags); the others carry SD_NUMA and overlap.
                     var p = lvl == 0
-                        ? SdInit("NODE", mask, SdFlags.None, 0, numaDistance[0])
-                        : SdInit("NUMA", mask, SdFlags.Numa, lvl, numaDistance[lvl]);
+                        ? sdInit("NODE", mask, SdFlags.None, 0, numaDistance[0])
+                        : sdInit("NUMA", mask, SdFlags.Numa, lvl, numaDistance[lvl]);
                     if (lvl > 0)
                         p.Flags |= SdFlags.Overlap;
                     chain.Add(p);
@@ -285,12 +295,13 @@ public static class SchedDomainBuilder
             {
                 int l = 0;
                 for (var sd = bottoms[cpu]; sd is not null; sd = sd.Parent, l++)
-                    sd.Groups = (sd.Flags & SdFlags.Overlap) != 0 ? OverlapGroups(sd, cpu, levels[l]) : Groups6x(sd, cpu, levels[l]);
+                    sd.Groups = (sd.Flags & SdFlags.Overlap) != 0 ? OverlapGroups(sd, cpu, levels[l], v419) : Groups6x(sd, cpu, levels[l]);
             }
-            ComputeImbNumaNr(bottoms);
+            if (!v419)
+                ComputeImbNumaNr(bottoms); // imb_numa_nr arrived in v5.16
             var result = new SchedDomain[_n][];
             for (int cpu = 0; cpu < _n; cpu++)
-                result[cpu] = Attach(bottoms[cpu], nodes, sixX: true);
+                result[cpu] = Attach(bottoms[cpu], nodes, v419 ? Flavour.V419 : Flavour.V6x);
             return result;
         }
 
@@ -339,6 +350,64 @@ public static class SchedDomainBuilder
             return p;
         }
 
+        /// <summary>
+        /// <c>sd_init</c> of v4.19: min/max_interval = weight and twice it, busy_factor 32,
+        /// imbalance_pct 125, SD_LOAD_BALANCE, SD_BALANCE_NEWIDLE/EXEC/FORK and SD_WAKE_AFFINE; then
+        /// SMT (SD_SHARE_CPUCAPACITY): SD_PREFER_SIBLING, imbalance_pct 110 (smt_gain 1178);
+        /// MC (SD_SHARE_PKG_RESOURCES): SD_PREFER_SIBLING, 117, cache_nice_tries 1, busy_idx 2;
+        /// NUMA: cache_nice_tries 2, busy_idx 3, idle_idx 2, SD_SERIALIZE, and no EXEC/FORK/WAKE_AFFINE
+        /// beyond RECLAIM_DISTANCE; any other level (DIE, NODE): SD_PREFER_SIBLING, cache_nice_tries 1,
+        /// busy_idx 2, idle_idx 1. newidle_idx, wake_idx and forkexec_idx are 0 everywhere.
+        /// </summary>
+        private static Proto SdInit419(string name, CpuMask span, SdFlags topologyFlags, int numaLevel, int numaDistance)
+        {
+            int w = span.Count;
+            var p = new Proto
+            {
+                Name = name,
+                Span = span,
+                MinInterval = w,
+                MaxInterval = 2 * w,
+                BusyFactor = 32,
+                ImbalancePct = 125,
+                CacheNiceTries = 0,
+                BusyIdx = 0, IdleIdx = 0, NewidleIdx = 0, WakeIdx = 0, ForkexecIdx = 0,
+                Flags = SdFlags.LoadBalance | SdFlags.BalanceNewidle | SdFlags.BalanceExec | SdFlags.BalanceFork
+                    | SdFlags.WakeAffine | topologyFlags,
+                BalanceInterval = w,
+                NumaLevel = numaLevel,
+            };
+            if ((p.Flags & SdFlags.ShareCpupower) != 0)
+            {
+                p.Flags |= SdFlags.PreferSibling;
+                p.ImbalancePct = 110;
+            }
+            else if ((p.Flags & SdFlags.SharePkgResources) != 0)
+            {
+                p.Flags |= SdFlags.PreferSibling;
+                p.ImbalancePct = 117;
+                p.CacheNiceTries = 1;
+                p.BusyIdx = 2;
+            }
+            else if ((p.Flags & SdFlags.Numa) != 0)
+            {
+                p.CacheNiceTries = 2;
+                p.BusyIdx = 3;
+                p.IdleIdx = 2;
+                p.Flags |= SdFlags.Serialize;
+                if (numaDistance > HostTopology.ReclaimDistance)
+                    p.Flags &= ~(SdFlags.BalanceExec | SdFlags.BalanceFork | SdFlags.WakeAffine);
+            }
+            else
+            {
+                p.Flags |= SdFlags.PreferSibling;
+                p.CacheNiceTries = 1;
+                p.BusyIdx = 2;
+                p.IdleIdx = 1;
+            }
+            return p;
+        }
+
         private SchedGroup[] Groups6x(Proto sd, int cpu, Proto?[] level)
         {
             var groups = new List<SchedGroup>();
@@ -355,7 +424,8 @@ public static class SchedDomainBuilder
             return groups.ToArray();
         }
 
-        private SchedGroup[] OverlapGroups(Proto sd, int cpu, Proto?[] level)
+        /// <summary><c>build_overlap_sched_groups</c>; 4.19 has no find_descended_sibling (v5.16) and takes the sibling's child span as it is.</summary>
+        private SchedGroup[] OverlapGroups(Proto sd, int cpu, Proto?[] level, bool v419)
         {
             var groups = new List<SchedGroup>();
             var covered = default(CpuMask);
@@ -366,7 +436,7 @@ public static class SchedDomainBuilder
                 var sibling = level[i];
                 if (sibling is null || !sibling.Span.Contains(i))
                     continue;
-                if (sibling.Child is { } c && (c.Span & sd.Span) != c.Span)
+                if (!v419 && sibling.Child is { } c && (c.Span & sd.Span) != c.Span)
                     sibling = FindDescendedSibling(sd, sibling);
                 var span = sibling.Child?.Span ?? sibling.Span;
                 covered.Or(span);
@@ -439,7 +509,14 @@ public static class SchedDomainBuilder
             }
         }
 
-        /// <summary>Flags that need at least two groups: 2.6.39's list in sd_degenerate, 6.x's SDF_NEEDS_GROUPS (sd_flags.h).</summary>
+        /// <summary>Which kernel's degenerate rules <see cref="Attach"/> applies.</summary>
+        private enum Flavour { V2639, V419, V6x }
+
+        /// <summary>
+        /// Flags that need at least two groups: 2.6.39's list in sd_degenerate (4.19's is the same
+        /// for these flags, SD_ASYM_CPUCAPACITY and SD_SHARE_POWERDOMAIN being unset here), 6.x's
+        /// SDF_NEEDS_GROUPS (sd_flags.h).
+        /// </summary>
         private static SdFlags NeedsGroups(bool sixX) => sixX
             ? SdFlags.LoadBalance | SdFlags.BalanceNewidle | SdFlags.BalanceExec | SdFlags.BalanceFork | SdFlags.BalanceWake
                 | SdFlags.ShareCpupower | SdFlags.SharePkgResources | SdFlags.Serialize | SdFlags.AsymPacking
@@ -448,6 +525,8 @@ public static class SchedDomainBuilder
                 | SdFlags.ShareCpupower | SdFlags.SharePkgResources;
 
         /// <summary><c>sd_degenerate</c>.</summary>
+        private static bool Degenerate(Proto sd, Flavour f) => Degenerate(sd, f == Flavour.V6x);
+
         private static bool Degenerate(Proto sd, bool sixX)
         {
             if (sd.SpanWeight == 1)
@@ -457,9 +536,10 @@ public static class SchedDomainBuilder
             return (sd.Flags & SdFlags.WakeAffine) == 0;
         }
 
-        /// <summary><c>sd_parent_degenerate</c>.</summary>
-        private static bool ParentDegenerate(Proto sd, Proto parent, int nrNodes, bool sixX)
+        /// <summary><c>sd_parent_degenerate</c> (4.19 also ignores a one-group parent's SD_PREFER_SIBLING).</summary>
+        private static bool ParentDegenerate(Proto sd, Proto parent, int nrNodes, Flavour f)
         {
+            bool sixX = f == Flavour.V6x;
             if (Degenerate(parent, sixX))
                 return true;
             if (sd.Span != parent.Span)
@@ -469,26 +549,29 @@ public static class SchedDomainBuilder
             if (parent.Groups.Length == 1)
             {
                 pflags &= ~NeedsGroups(sixX);
+                if (f == Flavour.V419)
+                    pflags &= ~SdFlags.PreferSibling;
                 if (!sixX && nrNodes == 1)
                     pflags &= ~SdFlags.Serialize;
             }
             return (~cflags & pflags) == 0;
         }
 
-        /// <summary><c>cpu_attach_domain</c>: drop degenerate parents (6.x hands SD_PREFER_SIBLING down), then a degenerate base.</summary>
-        private static SchedDomain[] Attach(Proto? sd, int nrNodes, bool sixX)
+        /// <summary><c>cpu_attach_domain</c>: drop degenerate parents (4.19 and 6.x hand SD_PREFER_SIBLING down), then a degenerate base.</summary>
+        private static SchedDomain[] Attach(Proto? sd, int nrNodes, Flavour f)
         {
+            bool sixX = f == Flavour.V6x;
             for (var tmp = sd; tmp is not null;)
             {
                 var parent = tmp.Parent;
                 if (parent is null)
                     break;
-                if (ParentDegenerate(tmp, parent, nrNodes, sixX))
+                if (ParentDegenerate(tmp, parent, nrNodes, f))
                 {
                     tmp.Parent = parent.Parent;
                     if (parent.Parent is not null)
                         parent.Parent.Child = tmp;
-                    if (sixX && (parent.Flags & SdFlags.PreferSibling) != 0)
+                    if (f != Flavour.V2639 && (parent.Flags & SdFlags.PreferSibling) != 0)
                         tmp.Flags |= SdFlags.PreferSibling;
                 }
                 else

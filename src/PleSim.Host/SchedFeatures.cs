@@ -109,6 +109,20 @@ public sealed record SchedFeatures
     /// </summary>
     public bool WakeSelect419 { get; init; }
 
+    /// <summary>
+    /// The scheduling domains of 4.19 (<c>host.sched_domains: "4.19"</c>; decision 0064): SMT, MC,
+    /// DIE, NODE and the NUMA levels of <c>sched_init_numa</c>, parameterised by 4.19's
+    /// <c>sd_init</c> (kernel/sched/topology.c at v4.19). <see cref="FairClass.Cfs419"/> only.
+    /// </summary>
+    public bool Domains419 { get; init; }
+
+    /// <summary>
+    /// The idle-CPU search and fork slow path of 4.19 (<c>host.idle_search: "4.19"</c>; decision
+    /// 0064): select_idle_sibling with recent_used_cpu, select_idle_core/cpu/smt (SIS_PROP), and
+    /// find_idlest_group/find_idlest_group_cpu. Needs <see cref="WakeSelect419"/>.
+    /// </summary>
+    public bool IdleSearch419 { get; init; }
+
     /// <summary>The names accepted in scenario files (kernel spelling).</summary>
     public static readonly string[] Names =
     [

@@ -366,11 +366,12 @@ public sealed partial class HostScheduler
     }
 
     /// <summary>
-    /// <c>find_idlest_group_cpu</c> (v6.6, no cpuidle states): the most recently idled allowed CPU,
-    /// else the least loaded one. A CPU idle since before the run counts as idled at boot (idle
-    /// stamp 1, the oldest).
+    /// <c>find_idlest_group_cpu</c> (v6.6, and v4.19 with <paramref name="v419"/>; no cpuidle
+    /// states): the most recently idled allowed CPU, else the least loaded one — by cpu_load (6.6)
+    /// or weighted_cpuload, the runnable_load_avg (4.19). A CPU idle since before the run counts as
+    /// idled at boot (idle stamp 1, the oldest).
     /// </summary>
-    private int FindIdlestGroupCpu(SchedGroup group, HostTask p, int thisCpu)
+    private int FindIdlestGroupCpu(SchedGroup group, HostTask p, int thisCpu, bool v419 = false)
     {
         if (group.GroupWeight == 1)
             return group.FirstCpu;
@@ -393,7 +394,7 @@ public sealed partial class HostScheduler
             }
             else if (shallowestIdle == -1)
             {
-                long load = CpuLoadPelt(i);
+                long load = v419 ? WeightedCpuload419(i) : CpuLoadPelt(i);
                 if (load < minLoad)
                 {
                     minLoad = load;

@@ -305,6 +305,29 @@ public class Cfs419BalancerScenarioTests
     }
 
     [Fact]
+    public void Sched_domains_and_idle_search_default_to_4_19_on_cfs_4_19_only_and_are_errors_at_their_key_elsewhere()
+    {
+        var f = ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=cfs-4.19")]).Host;
+        Assert.Equal(("4.19", "4.19"), (f.SchedDomains, f.IdleSearch));
+        Assert.True(f.Features.Domains419 && f.Features.IdleSearch419);
+        var ablated = ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=cfs-4.19"), Override.Parse("host.sched_domains=2.6.39"), Override.Parse("host.idle_search=2.6.39")]).Host;
+        Assert.False(ablated.Features.Domains419 || ablated.Features.IdleSearch419);
+        Assert.True(ablated.Features.WakeSelect419);
+        var old = ScenarioLoader.LoadFile(File("nice-weights.yaml")).Host;
+        Assert.Equal(("2.6.39", "2.6.39"), (old.SchedDomains, old.IdleSearch));
+        Assert.False(old.Features.Domains419 || old.Features.IdleSearch419);
+        var eevdf = ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=eevdf-6.6")]).Host;
+        Assert.Equal(("6.x", "6.6"), (eevdf.SchedDomains, eevdf.IdleSearch));
+        Assert.False(eevdf.Features.Domains419 || eevdf.Features.IdleSearch419);
+        var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.sched_domains=4.19")]));
+        Assert.Contains("sched_domains", e.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+        var e2 = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=cfs-4.19"), Override.Parse("host.wake_placement=2.6.39"), Override.Parse("host.idle_search=4.19")]));
+        Assert.Contains("idle_search", e2.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+        var e3 = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(File("nice-weights.yaml"), [Override.Parse("host.scheduler=eevdf-6.6"), Override.Parse("host.sched_domains=2.6.39")]));
+        Assert.Contains("sched_domains", e3.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Equal_groups_get_equal_halves_with_4_19_group_shares()
     {
         var s = ScenarioLoader.LoadFile(File("groups-equal-shares.yaml"), [Override.Parse("host.scheduler=cfs-4.19")]);

@@ -88,8 +88,12 @@ public static class HostBenchmark
                 LoadTracking = HostSettings.ClassOf(scheduler).IsEevdf() ? "pelt-6.6" : "2.6.39",
                 LoadBalance = HostSettings.ClassOf(scheduler).IsEevdf() ? "6.6" : "2.6.39",
                 WakePlacement = HostSettings.ClassOf(scheduler).IsEevdf() ? "6.6" : "2.6.39",
+                SchedDomains = HostSettings.ClassOf(scheduler).IsEevdf() ? "6.x" : "2.6.39",
+                IdleSearch = HostSettings.ClassOf(scheduler).IsEevdf() ? "6.6" : "2.6.39",
                 Features = s.Host.Features with
                 {
+                    Domains419 = false,
+                    IdleSearch419 = false,
                     Class = HostSettings.ClassOf(scheduler),
                     Pelt = HostSettings.ClassOf(scheduler).IsEevdf(),
                     LoadBalance66 = HostSettings.ClassOf(scheduler).IsEevdf(),

@@ -36,6 +36,28 @@ public sealed record HostSettings
     /// </summary>
     public string WakePlacement { get; init; } = "2.6.39";
 
+    /// <summary>
+    /// <c>host.sched_domains</c> (decision 0064): the scheduling-domain set-up — 2.6.39's (SIBLING,
+    /// MC, CPU, NODE, ALLNODES with SD_*_INIT), 4.19's (SMT, MC, DIE, NODE, NUMA from sd_init and
+    /// sched_init_numa; cfs-4.19's default and only there), or 6.x's (the EEVDF hosts', fixed).
+    /// </summary>
+    public string SchedDomains { get; init; } = "2.6.39";
+
+    /// <summary>
+    /// <c>host.idle_search</c> (decision 0064): the idle-CPU search after wake_affine and the fork
+    /// slow path — 2.6.39's select_idle_sibling and find_idlest_group/cpu, 4.19's
+    /// (select_idle_sibling with recent_used_cpu, select_idle_core/cpu/smt with SIS_PROP;
+    /// find_idlest_group/find_idlest_group_cpu; needs wake_placement 4.19, whose default it
+    /// follows), or 6.6's (part of wake_placement 6.6, fixed).
+    /// </summary>
+    public string IdleSearch { get; init; } = "2.6.39";
+
+    /// <summary>The values of <c>host.sched_domains</c>.</summary>
+    public static readonly string[] SchedDomainSets = ["2.6.39", "4.19", "6.x"];
+
+    /// <summary>The values of <c>host.idle_search</c>.</summary>
+    public static readonly string[] IdleSearches = ["2.6.39", "4.19", "6.6"];
+
     /// <summary>The values of <c>host.wake_placement</c>.</summary>
     public static readonly string[] WakePlacements = ["2.6.39", "4.19", "6.6"];
 

@@ -54,12 +54,40 @@ internal static partial class SystemSections
             r.Error("wake_placement", $"4.19 wake-up placement reads the 4.19 balancer's loads (runnable_load_avg through cpu_load[]): it needs host.load_balance 4.19 (with load_tracking 4.19 and host.scheduler cfs-4.19), not '{balance}'");
         if (wake == "6.6" && !lb66 && !r.Failed("load_balance") && !r.Failed("load_tracking") && !r.Failed("scheduler"))
             r.Error("wake_placement", $"6.6 wake-up placement reads PELT loads and the 6.6 balancer's SIS_UTIL scan depth: it needs host.load_balance 6.6 (with pelt-6.6 and an eevdf-* scheduler), not '{balance}'");
+        // Decision 0064: 4.19's scheduling domains and idle search, cfs-4.19's defaults; the EEVDF hosts keep 6.x's.
+        bool wake419 = wake == "4.19" && lb419;
+        var domains = r.Get("sched_domains", Kinds.Choice(HostSettings.SchedDomainSets), eevdf ? "6.x" : cfs419 ? "4.19" : "2.6.39");
+        if (!r.Failed("scheduler"))
+        {
+            if (domains == "4.19" && !cfs419)
+                r.Error("sched_domains", $"4.19's scheduling domains (sd_init, sched_init_numa) are modelled with the 4.19 CFS class only: they need host.scheduler cfs-4.19, not '{settings.Scheduler}'");
+            else if (domains == "6.x" && !eevdf)
+                r.Error("sched_domains", $"6.x's scheduling domains come with the EEVDF classes: they need host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
+            else if (domains != "6.x" && eevdf)
+                r.Error("sched_domains", $"the EEVDF hosts build 6.x's scheduling domains: '{domains}' is not available with host.scheduler {settings.Scheduler}");
+        }
+        var search = r.Get("idle_search", Kinds.Choice(HostSettings.IdleSearches), wake419 ? "4.19" : wake == "6.6" ? "6.6" : "2.6.39");
+        if (!r.Failed("wake_placement") && !r.Failed("load_balance") && !r.Failed("load_tracking") && !r.Failed("scheduler"))
+        {
+            if (search == "4.19" && !wake419)
+                r.Error("idle_search", $"4.19's select_idle_sibling and fork slow path follow 4.19's wake_affine and read its loads: they need host.wake_placement 4.19 (with cfs-4.19's 4.19 balancer), not '{wake}'");
+            else if (search == "6.6" && wake != "6.6")
+                r.Error("idle_search", $"6.6's idle search is part of 6.6 wake-up placement: it needs host.wake_placement 6.6, not '{wake}'");
+            else if (search != "6.6" && wake == "6.6")
+                r.Error("idle_search", $"6.6 wake-up placement brings its own idle search (SIS_UTIL): '{search}' is not available with host.wake_placement 6.6");
+        }
         settings = settings with
         {
             LoadTracking = tracking,
             LoadBalance = balance,
             WakePlacement = wake,
-            Features = settings.Features with { Pelt = tracking == "pelt-6.6" && eevdf, LoadBalance66 = lb66, WakeSelect66 = wake == "6.6" && lb66, Pelt419 = pelt419, LoadBalance419 = lb419, WakeSelect419 = wake == "4.19" && lb419 },
+            SchedDomains = domains,
+            IdleSearch = search,
+            Features = settings.Features with
+            {
+                Pelt = tracking == "pelt-6.6" && eevdf, LoadBalance66 = lb66, WakeSelect66 = wake == "6.6" && lb66, Pelt419 = pelt419, LoadBalance419 = lb419, WakeSelect419 = wake419,
+                Domains419 = domains == "4.19" && cfs419, IdleSearch419 = search == "4.19" && wake419,
+            },
         };
         if (debooster && !r.Failed("scheduler") && !settings.Features.Class.IsEevdf())
             r.Error("yield_to_debooster", $"the vCPU debooster patches EEVDF's yield_to_task_fair (deadline, base slice; the series is based on 6.19-rc1): it needs host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
