@@ -36,7 +36,16 @@ internal static partial class SystemSections
         }
         var hostSection = root.Section("host");
         var host = ReadHost(hostSection);
-        var kvm = ReadKvm(root.Section("kvm"));
+        var kvmSection = root.Section("kvm");
+        var kvm = ReadKvm(kvmSection);
+        // Decision 0063: a Xen host has no yield_to, so no directed yield; Xen's handler needs the Xen host.
+        bool xen = host.Scheduler == HostSettings.XenCredit;
+        if (xen && !kvmSection.Failed("ple_handler") && kvm.PleHandler is not ("none" or "yield" or PleSim.Hypervisor.XenYield2009.HandlerName))
+            kvmSection.Error("ple_handler", $"host.scheduler {HostSettings.XenCredit} has no yield_to (Xen 3.4 has no directed yield): use kvm.ple_handler {PleSim.Hypervisor.XenYield2009.HandlerName}, yield or none, not '{kvm.PleHandler}'");
+        if (!xen && !kvmSection.Failed("ple_handler") && !hostSection.Failed("scheduler") && kvm.PleHandler == PleSim.Hypervisor.XenYield2009.HandlerName)
+            kvmSection.Error("ple_handler", $"{PleSim.Hypervisor.XenYield2009.HandlerName} is Xen's PAUSE-exit handler: it needs host.scheduler {HostSettings.XenCredit}, not '{host.Scheduler}'");
+        if (xen && host.Coscheduling.Mode != PleSim.Hypervisor.CoschedulingMode.None)
+            hostSection.Error("coscheduling", $"coscheduling is not modelled on host.scheduler {HostSettings.XenCredit}");
         var hostGroups = new HashSet<string>(host.Cgroups.Select(c => c.Path)) { "/" };
         // When host.cpus is invalid, CPU numbers are checked against the largest host instead, so that one bad value gives one error.
         int cpuLimit = hostSection.Failed("cpus") ? MaxCpus : host.Cpus;
