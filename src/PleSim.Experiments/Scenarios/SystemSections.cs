@@ -44,6 +44,8 @@ internal static partial class SystemSections
             kvmSection.Error("ple_handler", $"host.scheduler {HostSettings.XenCredit} has no yield_to (Xen 3.4 has no directed yield): use kvm.ple_handler {PleSim.Hypervisor.XenYield2009.HandlerName}, yield or none, not '{kvm.PleHandler}'");
         if (!xen && !kvmSection.Failed("ple_handler") && !hostSection.Failed("scheduler") && kvm.PleHandler == PleSim.Hypervisor.XenYield2009.HandlerName)
             kvmSection.Error("ple_handler", $"{PleSim.Hypervisor.XenYield2009.HandlerName} is Xen's PAUSE-exit handler: it needs host.scheduler {HostSettings.XenCredit}, not '{host.Scheduler}'");
+        if (xen && host.Background.Enabled && (host.Background.Preset != "none" || host.Background.Threads.Count > 0))
+            hostSection.Error("background", $"host.background models a Linux KVM host's threads; host.scheduler {HostSettings.XenCredit} has no dom0 or host threads in PleSim (decision 0063): leave it at preset none");
         if (xen && host.Coscheduling.Mode != PleSim.Hypervisor.CoschedulingMode.None)
             hostSection.Error("coscheduling", $"coscheduling is not modelled on host.scheduler {HostSettings.XenCredit}");
         var hostGroups = new HashSet<string>(host.Cgroups.Select(c => c.Path)) { "/" };
