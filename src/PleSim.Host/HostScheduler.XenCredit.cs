@@ -159,6 +159,27 @@ public sealed partial class HostScheduler
         XenRaiseSoftirq(tickle, oldCpu);
     }
 
+    /// <summary>
+    /// schedule.c <c>__vcpu_set_affinity</c> for a vcpu whose processor left its affinity: mark it
+    /// _VPF_migrating, then <c>vcpu_sleep_nosync</c> (a running vcpu's pCPU reschedules, and
+    /// <c>context_saved</c> migrates it; a queued one leaves its runq) and <c>vcpu_migrate</c>.
+    /// </summary>
+    private void XenSetAffinity(HostTask p, int callerCpu)
+    {
+        _xenMigrating[p.Id] = true;
+        var rq = Rqs[p.Cpu];
+        if (p.OnCpu)
+        {
+            ReschedTask(rq, callerCpu);
+            return;
+        }
+        if (p.Se.OnRq)
+        {
+            DeactivateTask(rq, p, DequeueFlags.Migrating);
+        }
+        XenVcpuMigrate(p, p.Cpu);
+    }
+
     /// <summary><c>cpumask_raise_softirq(mask, SCHEDULE_SOFTIRQ)</c> from <paramref name="thisCpu"/>.</summary>
     private void XenRaiseSoftirq(in CpuMask mask, int thisCpu)
     {

@@ -298,6 +298,11 @@ public sealed partial class HostScheduler
         p.Affinity = mask;
         if (!p.Started || p.AllowedOn(p.Cpu))
             return;
+        if (_xen)
+        {
+            XenSetAffinity(p, callerCpu); // decision 0063
+            return;
+        }
         int dest = mask.First;
         var rq = Rqs[p.Cpu];
         if (p.OnCpu)

@@ -269,4 +269,20 @@ public class XenCreditTests
         var curr = a.OnCpu ? a : b;
         Assert.Throws<InvalidOperationException>(() => kit.Host.YieldTo(curr, curr == a ? b : a, true));
     }
+
+    [Fact]
+    public void An_affinity_change_away_from_its_pcpu_migrates_a_running_vcpu_after_its_pcpu_reschedules()
+    {
+        var (kit, xc) = NewHost(2);
+        var a = kit.Host.CreateTask("a", new HogBody(), xenDomain: "A");
+        kit.Host.WakeUpNewTask(a);
+        kit.Settle();
+        Assert.True(a.OnCpu);
+        int from = a.Cpu;
+        kit.Host.SetAffinity(a, HostKit.Cpu(1 - from), from);
+        kit.Settle();
+        Assert.True(a.OnCpu);
+        Assert.Equal(1 - from, a.Cpu);
+        Assert.True(xc.IsIdler(from));
+    }
 }
