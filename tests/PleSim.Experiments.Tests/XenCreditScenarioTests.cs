@@ -35,4 +35,14 @@ public class XenCreditScenarioTests
         Assert.Equal(r1.Metric("bench.lock_iterations_per_second"), r2.Metric("bench.lock_iterations_per_second"));
         Assert.Equal(r1.Metric("bench.pause_exits_per_second"), r2.Metric("bench.pause_exits_per_second"));
     }
+
+    [Fact]
+    public void On_a_xen_host_the_handler_defaults_to_xens_and_a_kvm_version_is_refused()
+    {
+        var host = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "host", "six-hogs-four-cpus.yaml"), [Override.Parse("host.scheduler=xen-credit-3.4")]);
+        Assert.Equal("xen-yield-2009", host.Kvm.PleHandler);
+        Assert.Equal("directed-yield-2011", ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "host", "six-hogs-four-cpus.yaml"), []).Kvm.PleHandler);
+        var e = Assert.Throws<ScenarioException>(() => Load("host.scheduler=xen-credit-3.4", "kvm.ple_handler=xen-yield-2009", "kvm.version=4.19"));
+        Assert.EndsWith("version", e.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+    }
 }

@@ -40,6 +40,10 @@ internal static partial class SystemSections
         var kvm = ReadKvm(kvmSection);
         // Decision 0063: a Xen host has no yield_to, so no directed yield; Xen's handler needs the Xen host.
         bool xen = host.Scheduler == HostSettings.XenCredit;
+        if (xen && kvm.Version is not null && !kvmSection.Failed("version"))
+            kvmSection.Error("version", $"kvm.version {kvm.Version} is a Linux/KVM release; host.scheduler {HostSettings.XenCredit} is Xen 3.4 (decision 0063)");
+        else if (xen && !kvmSection.Has("ple_handler"))
+            kvm = kvm with { PleHandler = PleSim.Hypervisor.XenYield2009.HandlerName }; // a Xen host's default: Xen's own handler
         if (xen && !kvmSection.Failed("ple_handler") && kvm.PleHandler is not ("none" or "yield" or PleSim.Hypervisor.XenYield2009.HandlerName))
             kvmSection.Error("ple_handler", $"host.scheduler {HostSettings.XenCredit} has no yield_to (Xen 3.4 has no directed yield): use kvm.ple_handler {PleSim.Hypervisor.XenYield2009.HandlerName}, yield or none, not '{kvm.PleHandler}'");
         if (!xen && !kvmSection.Failed("ple_handler") && !hostSection.Failed("scheduler") && kvm.PleHandler == PleSim.Hypervisor.XenYield2009.HandlerName)
