@@ -15,6 +15,13 @@ public enum FairClass
     /// </summary>
     Cfs419,
 
+    /// <summary>
+    /// Not a Linux class: Xen's credit scheduler (xen/common/sched_credit.c, Xen 3.4/4.0-unstable at
+    /// commit b67758cda13b, 2009) runs the host's pCPUs instead of CFS (XenCredit.cs,
+    /// HostScheduler.XenCredit.cs; decision 0063). <c>host.scheduler: xen-credit-3.4</c>.
+    /// </summary>
+    XenCredit34,
+
     /// <summary>EEVDF, kernel/sched/fair.c at v6.6: NEXT_BUDDY (off) gates picking the next buddy.</summary>
     Eevdf66,
 

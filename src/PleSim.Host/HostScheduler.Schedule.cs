@@ -64,15 +64,24 @@ public sealed partial class HostScheduler
         }
         _reschedTimers[cpu].Cancel();
 
-        if (!prev.IsIdle && prev.State != TaskState.Running)
-            DeactivateTask(rq, prev, DequeueFlags.Sleep);
+        HostTask next;
+        HostTask? xenMigrate = null;
+        if (_xen)
+        {
+            next = CschedSchedule(rq, prev, out xenMigrate) ?? rq.Idle; // decision 0063
+        }
+        else
+        {
+            if (!prev.IsIdle && prev.State != TaskState.Running)
+                DeactivateTask(rq, prev, DequeueFlags.Sleep);
 
-        if (rq.NrRunning == 0)
-            IdleBalance(cpu, rq);
+            if (rq.NrRunning == 0)
+                IdleBalance(cpu, rq);
 
-        if (!prev.IsIdle)
-            PutPrevTask(rq, prev);
-        var next = (_eevdf ? PickNextTaskEevdf(rq) : PickNextTaskFair(rq)) ?? rq.Idle;
+            if (!prev.IsIdle)
+                PutPrevTask(rq, prev);
+            next = (_eevdf ? PickNextTaskEevdf(rq) : PickNextTaskFair(rq)) ?? rq.Idle;
+        }
         rq.NeedResched = false;
 
         if (!ReferenceEquals(prev, next))
@@ -128,6 +137,8 @@ public sealed partial class HostScheduler
                 _sim.Schedule(_sim.Now, _resumeId, cpu);
             }
         }
+        if (xenMigrate is not null)
+            XenVcpuMigrate(xenMigrate, cpu);
         if (rq.IsIdle && rq.NrRunning > 0)
             throw new InvalidOperationException($"cpu{cpu} went idle with {rq.NrRunning} runnable tasks");
     }

@@ -18,6 +18,11 @@ public sealed partial class HostScheduler
     /// <summary><c>scheduler_tick</c> + the tick's return-from-interrupt preemption point.</summary>
     private void SchedulerTick(int cpu)
     {
+        if (_xen)
+        {
+            CschedTick(cpu); // decision 0063
+            return;
+        }
         var rq = Rqs[cpu];
         UpdateCpuLoad(rq);
         if (!rq.IsIdle)

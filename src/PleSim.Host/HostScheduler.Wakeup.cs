@@ -20,9 +20,10 @@ public sealed partial class HostScheduler
         p.State = TaskState.Waking;
         // task_waking_fair: normalise against the old queue; enqueue adds the new queue's min_vruntime.
         // (6.6+: no normalisation; the lag saved at dequeue places the task on any queue.)
-        if (!_eevdf)
+        if (!_eevdf && !_xen)
             p.Se.Vruntime -= p.Se.CfsRq.MinVruntime;
-        int cpu = SelectTaskRq(p, SdFlags.BalanceWake, sync, wakerCpu);
+        // Xen's vcpu_wake queues the vcpu on its processor: no placement choice (decision 0063).
+        int cpu = _xen ? origCpu : SelectTaskRq(p, SdFlags.BalanceWake, sync, wakerCpu);
         if (cpu != origCpu)
         {
             SetTaskCpu(p, cpu, MigrationCause.Wakeup);
@@ -69,6 +70,11 @@ public sealed partial class HostScheduler
         if (p.Started)
             throw new InvalidOperationException($"{p} was already started");
         p.Started = true;
+        if (_xen)
+        {
+            XenWakeUpNewTask(p, parentCpu);
+            return;
+        }
         if (_pelt419)
             InitEntityRunnableAverage419(p.Se); // sched_fork (4.19)
         else if (_pelt)
@@ -118,7 +124,9 @@ public sealed partial class HostScheduler
     /// <summary><c>check_preempt_curr</c>: the idle task is always preempted; otherwise CFS decides.</summary>
     private void CheckPreemptCurr(RunQueue rq, HostTask p, int thisCpu)
     {
-        if (rq.Curr.IsIdle)
+        if (_xen)
+            XenTickle(rq, p, thisCpu);
+        else if (rq.Curr.IsIdle)
             ReschedTask(rq, thisCpu);
         else if (_eevdf)
             CheckPreemptWakeupFair(rq, p, thisCpu);

@@ -12,7 +12,12 @@ public sealed partial class HostScheduler
         RequireCurrent(task);
         var rq = Rqs[task.Cpu];
         task.NrYields++;
-        if (_eevdf)
+        if (_xen)
+        {
+            // Xen 3.4 do_yield (SCHEDOP_yield): only raise SCHEDULE_SOFTIRQ; csched_schedule puts the
+            // yielder back behind the vcpus of its own priority (decision 0063).
+        }
+        else if (_eevdf)
             YieldTaskEevdf(rq);
         else
             YieldTaskFair(rq);
@@ -33,6 +38,8 @@ public sealed partial class HostScheduler
     /// </summary>
     public YieldToResult YieldTo(HostTask curr, HostTask p, bool preempt, bool undercommitCheck = false)
     {
+        if (_xen)
+            throw new InvalidOperationException("yield_to is a Linux call: Xen 3.4's credit scheduler has no directed yield (decision 0063)");
         RequireCurrent(curr);
         var rq = Rqs[curr.Cpu];
         var pRq = Rqs[p.Cpu < 0 ? curr.Cpu : p.Cpu];

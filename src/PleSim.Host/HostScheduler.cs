@@ -50,6 +50,9 @@ public sealed partial class HostScheduler
         _tunables = tunables ?? new SchedTunables();
         _features = features ?? new SchedFeatures();
         _eevdf = _features.Class.IsEevdf();
+        _xen = _features.Class == FairClass.XenCredit34;
+        if (_xen && (_features.Pelt || _features.Pelt419 || _features.VcpuDebooster))
+            throw new ArgumentException("Xen's credit scheduler (decision 0063) has no Linux load tracking or debooster", nameof(features));
         _pelt419 = _features.Pelt419;
         if (_pelt419 && (_features.Class != FairClass.Cfs419 || _features.Pelt))
             throw new ArgumentException("4.19 PELT load tracking (decision 0053) is modelled for cfs-4.19 only", nameof(features));
@@ -110,10 +113,20 @@ public sealed partial class HostScheduler
             _switchTimers[cpu] = new HrTimer(sim, switchDone, cpu);
         }
         BuildSchedDomains();
-        for (int cpu = 0; cpu < n; cpu++)
+        if (_xen)
         {
-            // Ticks of all CPUs are aligned on jiffies, as in 2.6.39 (no sched_skew_tick yet).
-            ArmTick(cpu, 1);
+            _xc = new XenCredit(topology);
+            _xenSliceTimers = new HrTimer[n];
+            _xenAcctTimer = new HrTimer(sim, new XenAcctHandler(this), 0);
+            InitXenCredit(n);
+        }
+        else
+        {
+            for (int cpu = 0; cpu < n; cpu++)
+            {
+                // Ticks of all CPUs are aligned on jiffies, as in 2.6.39 (no sched_skew_tick yet).
+                ArmTick(cpu, 1);
+            }
         }
         sim.Invariants.Register(new SchedulerInvariants(this));
     }
@@ -194,7 +207,8 @@ public sealed partial class HostScheduler
     }
 
     /// <summary>Creates a task (not yet runnable: call <see cref="WakeUpNewTask"/>).</summary>
-    public HostTask CreateTask(string name, ITaskBody body, int nice = 0, CpuMask? affinity = null, TaskGroup? group = null)
+    /// <remarks><paramref name="xenDomain"/>: under Xen's credit scheduler, the domain (VM) the vcpu belongs to (decision 0063); ignored otherwise.</remarks>
+    public HostTask CreateTask(string name, ITaskBody body, int nice = 0, CpuMask? affinity = null, TaskGroup? group = null, object? xenDomain = null)
     {
         var mask = Topology.AllMask;
         if (affinity is { } a)
@@ -203,6 +217,8 @@ public sealed partial class HostScheduler
             throw new ArgumentException($"task '{name}' has an empty CPU affinity on a {NrCpus}-CPU host", nameof(affinity));
         var t = new HostTask(_tasks.Count, name, nice, mask, group ?? RootGroup, body);
         _tasks.Add(t);
+        if (_xen)
+            XenVcpuInit(t, xenDomain);
         // Every queue the task can be on (its group's and each ancestor's, on every CPU) gets room
         // for all tasks at once, so a burst of wake-ups in a run never grows an array mid-run.
         for (var g = t.Group; g is not null; g = g.Parent)
@@ -222,7 +238,9 @@ public sealed partial class HostScheduler
 
     private void ActivateTask(RunQueue rq, HostTask p, EnqueueFlags flags)
     {
-        if (_eevdf)
+        if (_xen)
+            XenEnqueue(rq, p);
+        else if (_eevdf)
             EnqueueTaskEevdf(rq, p, flags);
         else
             EnqueueTaskFair(rq, p, flags);
@@ -232,7 +250,9 @@ public sealed partial class HostScheduler
 
     private void DeactivateTask(RunQueue rq, HostTask p, DequeueFlags flags)
     {
-        if (_eevdf)
+        if (_xen)
+            XenDequeue(p);
+        else if (_eevdf)
             DequeueTaskEevdf(rq, p, flags);
         else
             DequeueTaskFair(rq, p, flags);
@@ -284,6 +304,11 @@ public sealed partial class HostScheduler
         p.Affinity = mask;
         if (!p.Started || p.AllowedOn(p.Cpu))
             return;
+        if (_xen)
+        {
+            XenSetAffinity(p, callerCpu); // decision 0063
+            return;
+        }
         int dest = mask.First;
         var rq = Rqs[p.Cpu];
         if (p.OnCpu)
@@ -338,7 +363,7 @@ public sealed partial class HostScheduler
     internal long CpuTimeNowNs(HostTask t)
     {
         var se = t.Se;
-        long pending = ReferenceEquals(se.CfsRq?.Curr, se) ? _sim.Now.Ns - se.ExecStart : 0;
+        long pending = (_xen ? t.OnCpu : ReferenceEquals(se.CfsRq?.Curr, se)) ? _sim.Now.Ns - se.ExecStart : 0;
         return se.SumExecRuntime + Math.Max(0, pending);
     }
 
@@ -348,7 +373,12 @@ public sealed partial class HostScheduler
         foreach (var rq in Rqs)
         {
             AccountCpu(rq);
-            if (!rq.IsIdle)
+            if (_xen)
+            {
+                if (!rq.IsIdle)
+                    XenUpdateCurr(rq.Curr);
+            }
+            else if (!rq.IsIdle)
             {
                 for (SchedEntity? se = rq.Curr.Se; se is not null; se = se.Parent)
                     UpdateCurr(se.CfsRq);

@@ -130,6 +130,8 @@ public sealed partial class HostScheduler
     /// <summary>The CPU switched to its idle task: stop the tick if NOHZ allows it.</summary>
     private void EnterIdle(RunQueue rq)
     {
+        if (_xen)
+            return; // Xen's credit tickers keep running on idle pCPUs (decision 0063)
         if (_tunables.NoHz && !rq.TickStopped && CanStopTick(rq))
         {
             _tickTimers[rq.Cpu].Cancel();
@@ -141,7 +143,7 @@ public sealed partial class HostScheduler
     /// <summary>The CPU leaves idle: restart its tick (<c>tick_nohz_restart_sched_tick</c>).</summary>
     private void ExitIdle(RunQueue rq)
     {
-        if (rq.TickStopped)
+        if (rq.TickStopped && !_xen)
         {
             SelectNohzLoadBalancer(rq.Cpu, stopTick: false);
             RestartTick(rq);

@@ -138,7 +138,7 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
         for (int i = 0; i < vcpus; i++)
         {
             var v = new Vcpu(this, vm, i) { PleWindow = BaseWindow, HaltPollNs = Settings.HaltPoll.Adaptive ? 0 : Settings.HaltPoll.HaltPollNs };
-            var task = Host.CreateTask($"{name}/vcpu{i}", v, 0, affinity, vm.Group);
+            var task = Host.CreateTask($"{name}/vcpu{i}", v, 0, affinity, vm.Group, xenDomain: vm);
             task.Owner = v;
             v.Task = task;
             vm.Vcpus.Add(v);

@@ -25,6 +25,7 @@ public static class PleHandlers
     [
         "none", "sleep", "yield", "directed-yield-2011", "directed-yield-3.6", "directed-yield-3.7", "directed-yield-3.9", "directed-yield-3.10",
         "directed-yield-3.17", "directed-yield-4.14", "directed-yield-5.3", "directed-yield-6.13", OracleHandler.HandlerName,
+        XenYield2009.HandlerName,
     ];
 
     /// <summary>True for a name <see cref="Create(string, DirectedYieldOverrides?, PleSim.Engine.RandomStreams?, string?)"/> accepts: a built-in or <c>plugin:NAME</c> of a loaded plug-in.</summary>
@@ -81,6 +82,7 @@ public static class PleHandlers
             "directed-yield-5.3" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux53)),
             "directed-yield-6.13" => new DirectedYield(name, o.Apply(DirectedYieldOptions.Linux613)),
             OracleHandler.HandlerName => new OracleHandler(),
+            XenYield2009.HandlerName => new XenYield2009(),
             _ => throw new ArgumentException($"unknown PLE handler '{name}' (valid: {string.Join(", ", Names)})", nameof(name)),
         };
     }
@@ -122,6 +124,32 @@ public sealed class YieldHandler : IPleHandler
         me.Vm.Stats.PlainYields++;
         me.ContinueAfterPauseHandler(0);
         kvm.Host.Yield(me.Task);
+        return false;
+    }
+}
+
+/// <summary>
+/// Xen's PAUSE-exit handler as commit b67758cda13b ("vmx: Add support for Pause-Loop Exiting",
+/// 2009-07-07) adds it to <c>vmx_vmexit_handler</c>: on EXIT_REASON_PAUSE_INSTRUCTION count the
+/// exit and call <c>do_sched_op_compat(SCHEDOP_yield, 0)</c>, i.e. <c>do_yield</c>, which only
+/// raises SCHEDULE_SOFTIRQ: the credit scheduler then re-picks with the yielder queued behind the
+/// vcpus of its own priority (possibly picking it again). No target, no candidate walk. Needs
+/// <c>host.scheduler: xen-credit-3.4</c> (decision 0063). The exit is counted as a plain yield.
+/// </summary>
+public sealed class XenYield2009 : IPleHandler
+{
+    public const string HandlerName = "xen-yield-2009";
+
+    public string Name => HandlerName;
+    public bool PleEnabled => true;
+
+    public bool OnPauseExit(Kvm kvm, Vcpu me)
+    {
+        if (!kvm.Host.IsXenCredit)
+            throw new InvalidOperationException($"{HandlerName} is Xen's handler: it needs host.scheduler xen-credit-3.4");
+        me.Vm.Stats.PlainYields++; // perfc_incr(pauseloop_exits)
+        me.ContinueAfterPauseHandler(0);
+        kvm.Host.Yield(me.Task); // do_yield: raise_softirq(SCHEDULE_SOFTIRQ)
         return false;
     }
 }

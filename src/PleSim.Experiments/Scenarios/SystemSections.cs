@@ -36,7 +36,22 @@ internal static partial class SystemSections
         }
         var hostSection = root.Section("host");
         var host = ReadHost(hostSection);
-        var kvm = ReadKvm(root.Section("kvm"));
+        var kvmSection = root.Section("kvm");
+        var kvm = ReadKvm(kvmSection);
+        // Decision 0063: a Xen host has no yield_to, so no directed yield; Xen's handler needs the Xen host.
+        bool xen = host.Scheduler == HostSettings.XenCredit;
+        if (xen && kvm.Version is not null && !kvmSection.Failed("version"))
+            kvmSection.Error("version", $"kvm.version {kvm.Version} is a Linux/KVM release; host.scheduler {HostSettings.XenCredit} is Xen 3.4 (decision 0063)");
+        else if (xen && !kvmSection.Has("ple_handler"))
+            kvm = kvm with { PleHandler = PleSim.Hypervisor.XenYield2009.HandlerName }; // a Xen host's default: Xen's own handler
+        if (xen && !kvmSection.Failed("ple_handler") && kvm.PleHandler is not ("none" or "yield" or PleSim.Hypervisor.XenYield2009.HandlerName))
+            kvmSection.Error("ple_handler", $"host.scheduler {HostSettings.XenCredit} has no yield_to (Xen 3.4 has no directed yield): use kvm.ple_handler {PleSim.Hypervisor.XenYield2009.HandlerName}, yield or none, not '{kvm.PleHandler}'");
+        if (!xen && !kvmSection.Failed("ple_handler") && !hostSection.Failed("scheduler") && kvm.PleHandler == PleSim.Hypervisor.XenYield2009.HandlerName)
+            kvmSection.Error("ple_handler", $"{PleSim.Hypervisor.XenYield2009.HandlerName} is Xen's PAUSE-exit handler: it needs host.scheduler {HostSettings.XenCredit}, not '{host.Scheduler}'");
+        if (xen && host.Background.Enabled && (host.Background.Preset != "none" || host.Background.Threads.Count > 0))
+            hostSection.Error("background", $"host.background models a Linux KVM host's threads; host.scheduler {HostSettings.XenCredit} has no dom0 or host threads in PleSim (decision 0063): leave it at preset none");
+        if (xen && host.Coscheduling.Mode != PleSim.Hypervisor.CoschedulingMode.None)
+            hostSection.Error("coscheduling", $"coscheduling is not modelled on host.scheduler {HostSettings.XenCredit}");
         var hostGroups = new HashSet<string>(host.Cgroups.Select(c => c.Path)) { "/" };
         // When host.cpus is invalid, CPU numbers are checked against the largest host instead, so that one bad value gives one error.
         int cpuLimit = hostSection.Failed("cpus") ? MaxCpus : host.Cpus;
