@@ -70,22 +70,29 @@ public sealed class GlibcArena : IDisposable
     private const int UnsortedList = 0;    // list id of the unsorted bin (smallbin index 0 is unused in glibc too)
     private const int MaxIters = 10000;    // MAX_ITERS of the unsorted scan
 
-    private const byte InUse = 0, Fast = 1, Binned = 2;
+    private const int InUse = 0, Fast = 1, Binned = 2;
 
     private readonly GlibcArenaSettings _s;
     private readonly int _maxFast, _consolidationThreshold, _topPad; // the settings read on every call, kept next to the bins
-    /// <summary>What the model keeps per 16-byte unit; one array so a chunk's fields share a cache line.</summary>
+    /// <summary>
+    /// What the model keeps per 16-byte unit: 8 bytes, so a chunk's header unit and its link unit (the
+    /// next one) share a cache line far more often than with separate state and list fields. At a
+    /// chunk's unit, <see cref="Head"/> packs the chunk size in bytes (a multiple of 16) with the state in
+    /// bits 0–1 and, in bit 2, whether the chunk sits in the unsorted bin (a binned chunk's list is
+    /// otherwise its size's: the small bin size / 16, or the large list, and a binned chunk's size does
+    /// not change until it is unlinked).
+    /// </summary>
     private struct Unit
     {
-        public int Size;   // chunk size in bytes, at the chunk's unit
-        public int Prev;   // unit of the physically preceding chunk (-1 for the first)
-        public byte State;
-        public byte List;
+        public int Head;   // at a chunk's unit: size | unsorted bit | state; in a free chunk's second unit: fd
+        public int Prev;   // at a chunk's unit: unit of the physically preceding chunk (-1 for the first); in the second unit: bk
     }
+
+    private const int StateMask = 3, UnsortedBit = 4, FlagMask = Align - 1;
 
     private Unit[] _u;
     // List links of a free chunk live in its second unit, as glibc keeps fd/bk in the chunk's
-    // user data: Fd(c) = _u[c + 1].Size, Bk(c) = _u[c + 1].Prev (every chunk spans ≥ 2 units).
+    // user data: Fd(c) = _u[c + 1].Head, Bk(c) = _u[c + 1].Prev (every chunk spans ≥ 2 units).
     private readonly int[] _headFd = new int[LargeList + 1];
     private readonly int[] _headBk = new int[LargeList + 1];
     private readonly int[] _fast = new int[NFastBins];
@@ -193,11 +200,11 @@ public sealed class GlibcArena : IDisposable
     public bool IsInUse(int offset)
     {
         int p = offset / Align;
-        return offset % Align == 0 && p >= _firstUnit && p < _top && _u[p].State == InUse && _u[p].Size != 0;
+        return offset % Align == 0 && p >= _firstUnit && p < _top && StateOf(p) == InUse && SizeOf(p) != 0;
     }
 
     /// <summary>Chunk size of an allocated chunk (from its offset).</summary>
-    public int ChunkSize(int offset) => _u[offset / Align].Size;
+    public int ChunkSize(int offset) => SizeOf(offset / Align);
 
     public bool HaveFastChunks => _haveFastChunks;
 
@@ -230,7 +237,7 @@ public sealed class GlibcArena : IDisposable
             if (victim >= 0)
             {
                 _fast[fi] = Fd(victim);
-                _u[victim].State = InUse;
+                SetState(victim, InUse);
                 return victim * Align;
             }
         }
@@ -243,7 +250,7 @@ public sealed class GlibcArena : IDisposable
             if (victim >= 0)
             {
                 Unlink(victim);
-                _u[victim].State = InUse;
+                SetState(victim, InUse);
                 return victim * Align;
             }
         }
@@ -259,20 +266,20 @@ public sealed class GlibcArena : IDisposable
             int iters = 0;
             while ((victim = _headBk[UnsortedList]) >= 0)
             {
-                int size = _u[victim].Size;
+                int size = SizeOf(victim);
                 if (small && Bk(victim) < 0 && victim == _lastRemainder && size > nb + MinSize)
                 {
                     Unlink(victim);
                     int rem = Split(victim, nb);
                     InsertFront(UnsortedList, rem);
                     _lastRemainder = rem;
-                    _u[victim].State = InUse;
+                    SetState(victim, InUse);
                     return victim * Align;
                 }
                 Unlink(victim);
                 if (size == nb)
                 {
-                    _u[victim].State = InUse;
+                    SetState(victim, InUse);
                     return victim * Align;
                 }
                 InsertFront(size < MinLargeSize ? size / Align : LargeList, victim);
@@ -297,14 +304,14 @@ public sealed class GlibcArena : IDisposable
             if (victim >= 0)
             {
                 Unlink(victim);
-                if (_u[victim].Size - nb >= MinSize)
+                if (SizeOf(victim) - nb >= MinSize)
                 {
                     int rem = Split(victim, nb);
                     InsertFront(UnsortedList, rem);
                     if (small)
                         _lastRemainder = rem;
                 }
-                _u[victim].State = InUse;
+                SetState(victim, InUse);
                 return victim * Align;
             }
 
@@ -335,10 +342,10 @@ public sealed class GlibcArena : IDisposable
     public int Free(int offset, int trimThreshold)
     {
         int p = offset / Align;
-        if (offset % Align != 0 || p < _firstUnit || p >= _top || _u[p].State != InUse || _u[p].Size == 0)
+        if (offset % Align != 0 || p < _firstUnit || p >= _top || StateOf(p) != InUse || SizeOf(p) == 0)
             throw new InvalidOperationException($"free of {offset}: not an allocated chunk (double free or corruption)");
         Frees++;
-        int size = _u[p].Size;
+        int size = SizeOf(p);
 
         if (size <= _maxFast)
         {
@@ -346,7 +353,7 @@ public sealed class GlibcArena : IDisposable
             int fi = FastIndex(size);
             Fd(p) = _fast[fi];
             _fast[fi] = p;
-            _u[p].State = Fast;
+            SetState(p, Fast);
             _haveFastChunks = true;
             return 0;
         }
@@ -371,16 +378,16 @@ public sealed class GlibcArena : IDisposable
     public int ShrinkInPlace(int offset, int bytes)
     {
         int p = offset / Align;
-        if (offset % Align != 0 || p < _firstUnit || p >= _top || _u[p].State != InUse || _u[p].Size == 0)
+        if (offset % Align != 0 || p < _firstUnit || p >= _top || StateOf(p) != InUse || SizeOf(p) == 0)
             throw new InvalidOperationException($"realloc of {offset}: not an allocated chunk");
         int nb = Request2Size(bytes);
-        int size = _u[p].Size;
+        int size = SizeOf(p);
         if (nb > size)
             throw new InvalidOperationException($"realloc of {offset} (a {size}-byte chunk) to {bytes} bytes: only shrinking is modelled");
         if (size - nb < MinSize)
             return -1;
         int rem = Split(p, nb);
-        _u[rem].State = InUse;
+        SetState(rem, InUse);
         return rem * Align;
     }
 
@@ -396,7 +403,7 @@ public sealed class GlibcArena : IDisposable
             while (p >= 0)
             {
                 int next = Fd(p);
-                Coalesce(p, _u[p].Size);
+                Coalesce(p, SizeOf(p));
                 p = next;
             }
         }
@@ -452,28 +459,27 @@ public sealed class GlibcArena : IDisposable
     {
         int next = p + size / Align;
         int prev = _u[p].Prev;
-        if (prev >= 0 && _u[prev].State == Binned)
+        if (prev >= 0 && StateOf(prev) == Binned)
         {
             Unlink(prev);
-            size += _u[prev].Size;
-            _u[p].Size = 0;
+            size += SizeOf(prev);
+            SetSize(p, 0);
             p = prev;
         }
         if (next == _top)
         {
-            _u[p].Size = 0;
+            SetSize(p, 0);
             _top = p;
-            _u[p].State = InUse;
+            SetState(p, InUse);
             return size + (HeapSize - next * Align);
         }
-        if (_u[next].State == Binned)
+        if (StateOf(next) == Binned)
         {
             Unlink(next);
-            size += _u[next].Size;
-            _u[next].Size = 0;
+            size += SizeOf(next);
+            SetSize(next, 0);
         }
-        _u[p].Size = size;
-        _u[p].State = Binned;
+        _u[p].Head = size | Binned;
         int after = p + size / Align;
         _u[after].Prev = p;
         InsertFront(UnsortedList, p);
@@ -483,8 +489,7 @@ public sealed class GlibcArena : IDisposable
     private int SplitTop(int nb)
     {
         int victim = _top;
-        _u[victim].Size = nb;
-        _u[victim].State = InUse;
+        _u[victim].Head = nb | InUse;
         _top = victim + nb / Align;
         _u[_top].Prev = victim;
         EnsureUnits(_top + 2);
@@ -494,12 +499,11 @@ public sealed class GlibcArena : IDisposable
     /// <summary>Cuts <paramref name="victim"/> to <paramref name="nb"/> bytes; returns the remainder chunk (free, not linked).</summary>
     private int Split(int victim, int nb)
     {
-        int size = _u[victim].Size;
+        int size = SizeOf(victim);
         int rem = victim + nb / Align;
-        _u[victim].Size = nb;
-        _u[rem].Size = size - nb;
+        SetSize(victim, nb);
+        _u[rem].Head = (size - nb) | Binned;
         _u[rem].Prev = victim;
-        _u[rem].State = Binned;
         int after = rem + (size - nb) / Align;
         _u[after].Prev = rem;
         return rem;
@@ -510,7 +514,7 @@ public sealed class GlibcArena : IDisposable
         int best = -1;
         for (int c = _headFd[LargeList]; c >= 0; c = Fd(c))
         {
-            if (_u[c].Size >= nb && (best < 0 || _u[c].Size < _u[best].Size))
+            if (SizeOf(c) >= nb && (best < 0 || SizeOf(c) < SizeOf(best)))
                 best = c;
         }
         return best;
@@ -519,8 +523,7 @@ public sealed class GlibcArena : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void InsertFront(int list, int c)
     {
-        _u[c].List = (byte)list;
-        _u[c].State = Binned;
+        _u[c].Head = (_u[c].Head & ~FlagMask) | Binned | (list == UnsortedList ? UnsortedBit : 0);
         if (list != UnsortedList && list != LargeList)
             _binmap |= 1UL << list;
         int first = _headFd[list];
@@ -536,17 +539,40 @@ public sealed class GlibcArena : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Unlink(int c)
     {
-        int list = _u[c].List;
+        int list = ListOf(c);
         int f = Fd(c), b = Bk(c);
         if (b >= 0) Fd(b) = f; else _headFd[list] = f;
         if (f >= 0) Bk(f) = b; else _headBk[list] = b;
         if (_headFd[list] < 0 && list != UnsortedList && list != LargeList)
             _binmap &= ~(1UL << list);
-        _u[c].State = InUse;
+        _u[c].Head &= ~FlagMask; // InUse, out of the unsorted bin
     }
 
-    private ref int Fd(int c) => ref _u[c + 1].Size;
+    private ref int Fd(int c) => ref _u[c + 1].Head;
     private ref int Bk(int c) => ref _u[c + 1].Prev;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int SizeOf(int c) => _u[c].Head & ~FlagMask;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int StateOf(int c) => _u[c].Head & StateMask;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void SetSize(int c, int size) => _u[c].Head = (_u[c].Head & FlagMask) | size;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void SetState(int c, int state) => _u[c].Head = (_u[c].Head & ~StateMask) | state;
+
+    /// <summary>The list a binned chunk is in: the unsorted bin, or its size's small bin or the large list.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int ListOf(int c)
+    {
+        int head = _u[c].Head;
+        if ((head & UnsortedBit) != 0)
+            return UnsortedList;
+        int size = head & ~FlagMask;
+        return size < MinLargeSize ? size / Align : LargeList;
+    }
 
     private static int FastIndex(int size) => (size >> 4) - 2;
 
@@ -565,10 +591,10 @@ public sealed class GlibcArena : IDisposable
         long sum = TopSize;
         for (int fi = 0; fi < NFastBins; fi++)
             for (int c = _fast[fi]; c >= 0; c = Fd(c))
-                sum += _u[c].Size;
+                sum += SizeOf(c);
         for (int l = 0; l <= LargeList; l++)
             for (int c = _headFd[l]; c >= 0; c = Fd(c))
-                sum += _u[c].Size;
+                sum += SizeOf(c);
         return sum;
     }
 
@@ -580,15 +606,15 @@ public sealed class GlibcArena : IDisposable
         bool prevFree = false;
         while (c < _top)
         {
-            int size = _u[c].Size;
+            int size = SizeOf(c);
             if (size < MinSize || size % Align != 0)
                 throw new InvalidOperationException($"chunk at {c * Align}: bad size {size}");
             if (_u[c].Prev != prev)
                 throw new InvalidOperationException($"chunk at {c * Align}: prev link {_u[c].Prev} ≠ {prev}");
-            bool free = _u[c].State == Binned;
+            bool free = StateOf(c) == Binned;
             if (free && prevFree)
                 throw new InvalidOperationException($"chunk at {c * Align}: two adjacent free chunks were not coalesced");
-            if (_u[c].State == InUse)
+            if (StateOf(c) == InUse)
                 inUse += size;
             prevFree = free;
             prev = c;
