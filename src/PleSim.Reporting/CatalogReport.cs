@@ -116,7 +116,8 @@ public static class CatalogReport
     /// <summary>
     /// One line per cell whose seeds disagree (<see cref="CaseCell.SeedsDisagree"/>): the compared
     /// metric of every seed (for a relative case its base, the variant and the change), so a wide
-    /// interval shows whether the runs scatter or split into groups.
+    /// interval shows whether the runs scatter or split into groups; and one per cell whose runs
+    /// succeeded without a value, saying why (<see cref="CaseCell.WhyNoValue"/>).
     /// </summary>
     public static IReadOnlyList<string> SeedSplits(CaseResult r)
     {
@@ -124,6 +125,12 @@ public static class CatalogReport
         foreach (var cell in r.Cells)
         {
             bool relative = r.Case.Expression?.RelativeOf(cell.Row) is not null;
+            if (cell.WhyNoValue() is { } why)
+            {
+                lines.Add($"No value in {cell.Row} @ {cell.Column}: {why}"
+                    + (relative ? $"; base {Range(cell.BaseMetricValues)}, with the change {Range(cell.MetricValues)}." : "."));
+                continue;
+            }
             if (!cell.SeedsDisagree(relative))
                 continue;
             var seeds = new List<string>();

@@ -430,4 +430,31 @@ public class CatalogTests
             dir = Path.GetDirectoryName(dir) ?? throw new InvalidOperationException("repository root not found");
         return Path.Combine([dir, .. parts]);
     }
+
+    [Fact]
+    public void A_cell_whose_runs_succeeded_without_a_value_says_why_and_is_not_a_failed_run()
+    {
+        // zhai-2009 (ninth session): with PLE on no guest finished its build inside the 20 s run, so
+        // guest1.elapsed_s was NaN in every run; the cell printed "(no value)" and the case "runs failed".
+        RunResult Ok(ulong seed, double? elapsed)
+        {
+            var r = new RunResult { Seed = seed };
+            if (elapsed is double v)
+                r.Metrics.Add(new("guest1.elapsed_s", v));
+            return r;
+        }
+        double[] own = [double.NaN, double.NaN], bases = [0.17, 0.21];
+        var cell = new CaseCell("kernel build", "2x", [], [Ok(1, double.NaN), Ok(2, double.NaN), Ok(1, 0.17), Ok(2, 0.21)],
+            MetricSummary.Of("change", []))
+        { Values = [double.NaN, double.NaN], MetricValues = own, BaseMetricValues = bases, MetricName = "guest1.elapsed_s" };
+        var why = cell.WhyNoValue();
+        Assert.NotNull(why);
+        Assert.Contains("missing in 2 of 2 runs with the change and 0 of 2 base runs", why);
+        Assert.Contains("NaN if not within the run", why); // the metric's own definition
+
+        var failed = cell with { Runs = [new RunResult { Seed = 1, Error = "boom" }, Ok(2, double.NaN), Ok(1, 0.17), Ok(2, 0.21)] };
+        Assert.Null(failed.WhyNoValue());
+        var valued = cell with { Summary = MetricSummary.Of("change", [1.0]) };
+        Assert.Null(valued.WhyNoValue());
+    }
 }

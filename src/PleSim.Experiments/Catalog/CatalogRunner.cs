@@ -23,6 +23,24 @@ public sealed record CaseCell(string Row, string Column, IReadOnlyList<string> O
     public int Failed => Runs.Count(r => r.Error is not null);
 
     /// <summary>
+    /// Why the cell has no value, when its runs succeeded but the metric was missing (e.g. a
+    /// run-to-completion time of a workload that did not finish inside the run): how many of the
+    /// cell's own runs and, for a relative case, of its base runs gave no value, and the metric's
+    /// definition. Null when the cell has a value or some run failed.
+    /// </summary>
+    public string? WhyNoValue()
+    {
+        if (Summary.N > 0 || Failed > 0 || MetricValues.Length == 0)
+            return null;
+        int n = MetricValues.Length;
+        int own = MetricValues.Count(v => !double.IsFinite(v));
+        string text = BaseMetricValues.Length > 0
+            ? $"{MetricName} missing in {own} of {n} runs with the change and {BaseMetricValues.Count(v => !double.IsFinite(v))} of {n} base runs"
+            : $"{MetricName} missing in {own} of {n} runs";
+        return MetricDefinitions.Of(MetricName) is { } d ? $"{text} ({d.Meaning})" : text;
+    }
+
+    /// <summary>
     /// Whether the seeds disagree so much that the interval says little on its own: for a relative
     /// case, some seed gains and another loses, each by more than <paramref name="minChange"/> percent;
     /// for an absolute one, the largest value is at least <paramref name="minRatio"/> times the smallest
@@ -221,7 +239,10 @@ public static class CatalogRunner
             };
         }).ToList();
         var preds = Judge(c, cref => cells.FirstOrDefault(x => x.Row == cref.Row && x.Column == cref.Column)?.Values, ran: true);
-        string verdict = cells.Any(x => x.Value is null) ? Verdicts.Failed : Verdicts.Of(preds.Select(p => p.OnSimulated));
+        // "runs failed" only when runs failed; a cell whose runs succeeded without a value (the
+        // metric was not reported) leaves its predicates without value: inconclusive, with the reason
+        // printed under the table (WhyNoValue).
+        string verdict = cells.Any(x => x.Value is null && x.WhyNoValue() is null) ? Verdicts.Failed : Verdicts.Of(preds.Select(p => p.OnSimulated));
         return new CaseResult(c, verdict, cells, preds, n, plan.Quick, wallSeconds, plan.Sweep.Base.Digest);
     }
 
