@@ -203,6 +203,9 @@ public sealed partial class Vcpu
 
         /// <summary>A spin with a loop budget (the paravirtual locks' SPIN_THRESHOLD) ran out.</summary>
         SpinLimit = 5,
+
+        /// <summary>IPIv: the wake-up notification vector reaches the CPU a blocked VCPU waits on (decision 0066).</summary>
+        PiWakeup = 6,
     }
 
     private sealed class Handlers(Vcpu v) : IEventHandler
@@ -228,6 +231,9 @@ public sealed partial class Vcpu
                     break;
                 case VcpuTimer.SpinLimit:
                     v.OnSpinLimit();
+                    break;
+                case VcpuTimer.PiWakeup:
+                    v.OnPiWakeup();
                     break;
             }
         }

@@ -11,6 +11,7 @@ public sealed partial class Vcpu
     public void OnRun(HostTask task, int cpu, bool switched)
     {
         _switchPending = false;
+        VmxVcpuPiLoad(); // IPIv: clear SN (decision 0066)
         Preempted = false;
         Ready = false; // kvm_sched_in (5.3)
         if (switched)
@@ -74,6 +75,7 @@ public sealed partial class Vcpu
     {
         Freeze();
         _switchPending = true;
+        VmxVcpuPiPut(reason != StopReason.Blocked); // IPIv: SN while runnable (kvm_sched_out's current->on_rq)
         if (reason != StopReason.Blocked)
         {
             Preempted = reason == StopReason.Preempted;

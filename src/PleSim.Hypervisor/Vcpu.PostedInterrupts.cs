@@ -3,8 +3,9 @@ namespace PleSim.Hypervisor;
 /// <summary>
 /// The posted-interrupt descriptor of a VCPU (<c>struct pi_desc</c>, arch/x86/kvm/vmx/posted_intr.h,
 /// 5.13): the posted-interrupt requests (PIR, one bit per vector) and the outstanding-notification bit
-/// ON. The SN/NV/NDST fields serve VT-d device posting and the blocked-VCPU wake-up vector, which this
-/// model does not need (decision 0060).
+/// ON. The SN/NV/NDST fields serve VT-d device posting and the blocked-VCPU wake-up vector; only IPI
+/// virtualization (decision 0066) needs SN here (NV and NDST follow from the VCPU's state: the wake-up
+/// vector while it is blocked with interrupts enabled, else POSTED_INTR_VECTOR to the CPU it last ran on).
 /// </summary>
 public struct PiDesc
 {
@@ -13,6 +14,13 @@ public struct PiDesc
 
     /// <summary>ON: a notification is outstanding (set by the poster, cleared when the PIR is synced).</summary>
     public bool On;
+
+    /// <summary>
+    /// SN (suppress notification): set by <c>vmx_vcpu_pi_put</c> (posted_intr.c, 5.19) when the VCPU is
+    /// scheduled out still runnable (<c>vcpu->preempted</c>), cleared by <c>vmx_vcpu_pi_load</c>. Only
+    /// maintained with IPIv (<c>vmx_needs_pi_wakeup</c>; without it, or VT-d posting, both return early).
+    /// </summary>
+    public bool Sn;
 }
 
 /// <summary>A VCPU: APICv posted interrupts (decision 0060; only with <see cref="KvmSettings.Apicv"/>).</summary>
@@ -70,9 +78,12 @@ public sealed partial class Vcpu
     /// x86 <c>kvm_arch_dy_has_pending_interrupt</c> (arch/x86/kvm/x86.c, 5.13; the 5.3 test of
     /// <c>kvm_arch_dy_runnable</c> it was split out of): <c>vcpu->arch.apicv_active</c> and
     /// <c>vmx_dy_apicv_has_pending_interrupt</c>, i.e. <c>pi_test_on(vcpu_to_pi_desc(vcpu))</c>.
-    /// A lockless peek at another VCPU's descriptor, as in the kernel.
+    /// A lockless peek at another VCPU's descriptor, as in the kernel. Since 5.8 (Wanpeng Li's
+    /// <c>vmx_dy_apicv_has_pending_interrupt</c>, later <c>pi_has_pending_interrupt</c>, posted_intr.c
+    /// 5.16+) also true when SN is set and the PIR is not empty: the IPIv case of a preempted target,
+    /// whose posts set no ON (decision 0066). SN is never set without IPIv.
     /// </summary>
-    public bool ArchDyHasPendingInterrupt() => _kvm.Settings.Apicv && PiDesc.On;
+    public bool ArchDyHasPendingInterrupt() => _kvm.Settings.Apicv && (PiDesc.On || (PiDesc.Sn && PiDesc.Pir != 0));
 
     /// <summary><c>pi_test_and_set_pir</c>: posts <paramref name="vector"/>; true when it was already posted.</summary>
     internal bool PiTestAndSetPir(int vector)
@@ -124,6 +135,58 @@ public sealed partial class Vcpu
         if (!_kickTimer.IsArmed || _kickTimer.Expires > when)
             _kickTimer.Start(when);
     }
+
+    /// <summary>
+    /// <c>vmx_vcpu_pi_put</c> with IPIv (posted_intr.c, 5.19): a VCPU scheduled out still runnable
+    /// (<c>vcpu->preempted</c>) gets SN, so the CPU posts IPIs to it without notifications. (A blocking
+    /// one with interrupts enabled gets the wake-up vector instead, <c>pi_enable_wakeup_handler</c>; the
+    /// model derives that from the VCPU's state when an IPI is posted, <see cref="Kvm.IpivSendIpi"/>.)
+    /// </summary>
+    private void VmxVcpuPiPut(bool stillRunnable)
+    {
+        if (_kvm.Settings.Ipiv && stillRunnable)
+            PiDesc.Sn = true;
+    }
+
+    /// <summary>
+    /// <c>vmx_vcpu_pi_load</c> with IPIv (posted_intr.c, 5.19): clear SN, then set ON if the PIR is not
+    /// empty (what was posted while SN was set), so the entry's <c>vmx_sync_pir_to_irr</c> moves it.
+    /// </summary>
+    private void VmxVcpuPiLoad()
+    {
+        if (!PiDesc.Sn)
+            return;
+        PiDesc.Sn = false;
+        if (PiDesc.Pir != 0)
+            PiDesc.On = true;
+    }
+
+    // The POSTED_INTR_WAKEUP_VECTOR reaching the CPU a blocked VCPU waits on (IPIv only; null otherwise).
+    private readonly PleSim.Engine.HrTimer? _piWakeupTimer;
+
+    /// <summary>
+    /// IPIv: the CPU sent the wake-up vector to the CPU this VCPU blocked on; <c>pi_wakeup_handler</c>
+    /// runs there after <paramref name="after"/>.
+    /// </summary>
+    internal void SendPiWakeupVector(PleSim.Engine.SimDuration after)
+    {
+        var when = _kvm.Sim.Now + after;
+        if (!_piWakeupTimer!.IsArmed || _piWakeupTimer.Expires > when)
+            _piWakeupTimer.Start(when);
+    }
+
+    /// <summary>
+    /// <c>pi_wakeup_handler</c> (posted_intr.c, 5.19) on the CPU the VCPU blocked on: for each VCPU on
+    /// that CPU's wake-up list with ON set, <c>kvm_vcpu_wake_up</c>. A VCPU no longer blocked (woken
+    /// otherwise, or its ON consumed by a sync) is left alone.
+    /// </summary>
+    private void OnPiWakeup()
+    {
+        if (!PiDesc.On || !WaitQueueActive || Mode != VcpuMode.Halted)
+            return;
+        PiStats.IpivWakeups++;
+        _kvm.KvmVcpuWakeUp(this, Task.Cpu);
+    }
 }
 
 /// <summary>Per-VCPU counters of APICv posted-interrupt delivery (decision 0060).</summary>
@@ -150,6 +213,12 @@ public sealed class PostedInterruptStats
     /// taken at once or when the guest next sets RFLAGS.IF.
     /// </summary>
     public long DeliveredWithoutExit;
+
+    /// <summary>IPIv (decision 0066), on the sender: ICR writes the CPU virtualized (no VM exit).</summary>
+    public long IpivSent;
+
+    /// <summary>IPIv, on the target: IPIs the CPU posted (new or not), those that found SN set (PIR only, synced at the next entry), and wake-ups by the wake-up vector.</summary>
+    public long IpivPosted, IpivSuppressed, IpivWakeups;
 
     /// <summary>
     /// Measurement, with or without APICv: IPIs whose guest handler started, and the summed time from

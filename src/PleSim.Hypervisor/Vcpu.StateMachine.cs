@@ -192,6 +192,18 @@ public sealed partial class Vcpu
                 Stats.HltExits++;
                 return true;
             case GuestOp.SendIpi:
+                if (_kvm.Settings.Ipiv)
+                {
+                    // IPIv (decision 0066): the guest's ICR write is a unicast, fixed, physical-mode IPI
+                    // (x2APIC WRMSR, no shorthand), which the CPU virtualizes: no exit, the instruction's
+                    // own time in guest mode; the CPU posts it into the target's descriptor now.
+                    var ipivTarget = _ipiTarget!;
+                    _ipiTarget = null;
+                    _kvm.IpivSendIpi(this, ipivTarget, _ipiVector);
+                    _op = GuestOp.Compute;
+                    _opRemaining = Costs.IcrWriteVirtualized.Ns;
+                    return true;
+                }
                 EnterExit(ExitKind.IcrWrite, Costs.Exit.Ns + Costs.IcrWriteHandler.Ns);
                 Stats.IpiExits++;
                 return true;

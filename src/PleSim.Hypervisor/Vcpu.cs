@@ -206,6 +206,9 @@ public sealed partial class Vcpu : ITaskBody
         _kickTimer = new HrTimer(sim, h, (long)VcpuTimer.KickArrival);
         _guestTimer = new HrTimer(sim, h, (long)VcpuTimer.GuestApicTimer);
         _spinLimitTimer = new HrTimer(sim, h, (long)VcpuTimer.SpinLimit);
+        // Only with IPIv (decision 0066): registering a timer otherwise would shift later timers' ids.
+        if (kvm.Settings.Ipiv)
+            _piWakeupTimer = new HrTimer(sim, h, (long)VcpuTimer.PiWakeup);
         vm.AddPresence();
     }
 

@@ -163,6 +163,14 @@ internal static class VmReport
                 result.AddMetric(p + "ipi_latency_guest_mode_us", D("ipis_taken_guest_mode") > 0 ? D("ipi_latency_guest_mode_ns") / D("ipis_taken_guest_mode") / 1e3 : double.NaN);
                 result.AddMetric(p + "dy_user_mode_pending_interrupt_per_second", D("dy_user_mode_pending_interrupt") / seconds);
             }
+            if (vm.Kernel.Kvm.Settings.Ipiv)
+            {
+                // IPI virtualization (kvm.ipiv, decision 0066): ICR writes without an exit, the posts
+                // that found SN set (target preempted), and the wake-ups by the wake-up vector.
+                result.AddMetric(p + "ipiv_ipis_per_second", D("pi.ipiv_sent") / seconds);
+                result.AddMetric(p + "ipiv_suppressed_per_second", D("pi.ipiv_suppressed") / seconds);
+                result.AddMetric(p + "ipiv_wakeups_per_second", D("pi.ipiv_wakeups") / seconds);
+            }
             if (vm.Kernel.Kvm.Settings.IpiAwareYield)
             {
                 // IPI-aware directed yield (decision 0052): what the series did in this VM's walks.

@@ -177,6 +177,9 @@ public sealed class VmRuntime : IDisposable
             Add("pi.notifications", pi.Notifications);
             Add("pi.kicks", pi.Kicks);
             Add("pi.delivered_without_exit", pi.DeliveredWithoutExit);
+            Add("pi.ipiv_sent", pi.IpivSent); // IPIv (decision 0066)
+            Add("pi.ipiv_suppressed", pi.IpivSuppressed);
+            Add("pi.ipiv_wakeups", pi.IpivWakeups);
             Add("ipis_taken", pi.IpisTaken);
             Add("ipi_latency_ns", pi.IpiLatencyNs);
             Add("ipis_taken_guest_mode", pi.IpisTakenFromGuestMode);

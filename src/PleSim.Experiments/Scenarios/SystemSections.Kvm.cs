@@ -38,6 +38,8 @@ internal static partial class SystemSections
             // s390 guests' SIGP (decision 0055 addendum): the intercept handler and the interpreted instruction.
             SigpHandler = c.Get("sigp_handler", small, dc.SigpHandler),
             SigpInterpreted = c.Get("sigp_interpreted", small, dc.SigpInterpreted),
+            // IPI virtualization (decision 0066): the sender's virtualized ICR write.
+            IcrWriteVirtualized = c.Get("icr_write_virtualized", small, dc.IcrWriteVirtualized),
         };
         c.Done();
         // Per-option overrides of the directed-yield preset the handler name selects (absent = preset).
@@ -113,9 +115,13 @@ internal static partial class SystemSections
             // kvm-intel's enable_apicv with hardware that has it (decision 0060): posted interrupts.
             Apicv = r.Get("apicv", Kinds.Bool, d.Apicv),
             ReportApicv = r.Has("apicv"),
+            // kvm-intel's enable_ipiv (5.19) with hardware that has it (decision 0066): IPI virtualization.
+            Ipiv = r.Get("ipiv", Kinds.Bool, d.Ipiv),
         };
         if (settings.Apicv && vendor != PleSim.Hypervisor.CpuVendor.Intel)
             r.Error("apicv", "kvm.apicv models Intel APICv (posted interrupts); it needs kvm.vendor intel (AMD's AVIC is not modelled)");
+        if (settings.Ipiv && !settings.Apicv && !r.Failed("apicv"))
+            r.Error("ipiv", "kvm.ipiv models Intel IPI virtualization, which kvm-intel enables only on top of APICv (enable_ipiv needs enable_apicv): it needs kvm.apicv: true");
         if (!settings.IpiAwareYield)
         {
             foreach (var knob in new[] { "ipi_tracking", "ipi_window", "relaxed_boost" })
