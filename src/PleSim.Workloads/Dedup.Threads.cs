@@ -610,6 +610,7 @@ public sealed class DedupThread : GlibcMallocProgram<DedupStep>
             _d.BucketContended++;
     }
 
+    /// <summary>dedup counts cross-thread frees and trims; its mmapped chunks show in <see cref="GlibcMalloc.MmappedFrees"/> and the mm's counters.</summary>
     protected override void Count(MallocEvent e)
     {
         switch (e)
