@@ -12,11 +12,11 @@ public enum DedupStage
     Reorder,
 }
 
-/// <summary>The own steps of a dedup thread (queue.c, the stage bodies, malloc); glibc's mutex and condition-variable steps are the <see cref="PthreadStep"/>s before them.</summary>
+/// <summary>The own steps of a dedup thread (queue.c, the stage bodies); glibc's mutex and condition-variable steps are the <see cref="PthreadStep"/>s before them, its malloc steps the <see cref="MallocStep"/>s.</summary>
 public enum DedupStep
 {
-    // 0..6: the pthread steps (PthreadStep), run by GlibcPthreadProgram.
-    DequeueCheck = (int)PthreadStep.CondBroadcast + 1,
+    // 0..6: the pthread steps (PthreadStep), run by GlibcPthreadProgram; 7..9: the malloc steps (MallocStep), run by GlibcMallocProgram.
+    DequeueCheck = (int)MallocStep.Fault + 1,
     EnqueueCheck,
     Terminate,
     MbufferFree,
@@ -32,9 +32,6 @@ public enum DedupStep
     WriteCheck,
     WriteDone,
     Finish,
-    MemStart,
-    MemLocked,
-    Fault,
 }
 
 /// <summary>
@@ -44,35 +41,13 @@ public enum DedupStep
 /// the thread's ring buffer, signal notFull, unlock; <c>queue_enqueue</c> the mirror image;
 /// <c>queue_terminate</c>: count the producer, broadcast notEmpty when it was the last); pthread mutexes are
 /// glibc's low-level lock on a futex word (<see cref="PthreadMutex"/>) and condition variables
-/// <see cref="PthreadCond"/>, their steps run by <see cref="GlibcPthreadProgram{TStep}"/>.
+/// <see cref="PthreadCond"/>, their steps run by <see cref="GlibcPthreadProgram{TStep}"/>; mallocs, frees and
+/// realloc shrinks go through <see cref="GlibcMalloc"/> (the steps run by <see cref="GlibcMallocProgram{TStep}"/>)
+/// unless the allocator model is off.
 /// </summary>
-public sealed class DedupThread : GlibcPthreadProgram<DedupStep>
+public sealed class DedupThread : GlibcMallocProgram<DedupStep>
 {
-    private enum MemKind : byte
-    {
-        Malloc,
-        Free,
-        Shrink,
-    }
-
-    /// <summary>One malloc, free or realloc of the thread, queued in program order: where the chunk's (arena, offset) is kept, the request, the bytes the caller then touches.</summary>
-    private struct MemOp
-    {
-        public MemKind Kind;
-        public int Bytes;
-        public int Touch;
-        public int[] Arena;
-        public int[] Offset;
-        public int Index;
-    }
-
     private readonly GlibcMalloc? _m;
-    private readonly GlibcTcache? _tc;
-    private readonly MemOp[] _ops = new MemOp[32];
-    private int _opHead, _opCount;
-    private MemOp _op;              // the operation between MemStart and MemLocked
-    private int _opArena, _opOffset, _opNb;
-    private int _faultArena;        // the arena (or −1 − buffer) whose pages the Fault chain touches
     private readonly int[] _zArena = new int[5], _zOff = new int[5]; // zlib's five deflateInit blocks
     private readonly int[] _sinkArena = new int[1], _sinkOff = new int[1]; // allocations the run never frees
 
@@ -100,7 +75,9 @@ public sealed class DedupThread : GlibcPthreadProgram<DedupStep>
     private int _cachedNow;
 
     internal DedupThread(Dedup d, DedupStage stage, int tid)
-        : base(d.Mutexes, d.Conds, d.Kernel.Settings.Costs, bufferSize: 96)
+        : base(d.Mutexes, d.Conds, d.Kernel.Settings.Costs, bufferSize: 96,
+            d.Malloc, d.Mm, d.ArenaMutexBase, mainArena: -1, // the model's threads never use main_arena (GlibcMalloc.AttachArena)
+            new MallocCosts(d.Settings.Syscall, d.Settings.MallocFast, d.Settings.MallocArena))
     {
         _d = d;
         Stage = stage;
@@ -120,7 +97,6 @@ public sealed class DedupThread : GlibcPthreadProgram<DedupStep>
         _m = d.Malloc;
         if (_m is not null)
         {
-            _tc = new GlibcTcache(_m.Settings);
             RwSemWaiter = new RwSemWaiter(d.Kernel, $"dedup.{stage}{tid}");
         }
     }
@@ -131,21 +107,17 @@ public sealed class DedupThread : GlibcPthreadProgram<DedupStep>
     /// Reorder has not freed yet (about 4.4 MiB each in the shipped scenario), FragmentRefine arenas the
     /// unique chunks' chunk_t (never freed in the run), the others little.
     /// </summary>
-    private int ArenaTableHint => Stage switch
+    protected override int ArenaTableHint => Stage switch
     {
         DedupStage.Compress => 8 << 20,
         DedupStage.Refine => 2 << 20,
         _ => 0,
     };
 
-    /// <summary>Arena mutex acquisitions of this thread (locked malloc, free and realloc paths).</summary>
-    public long ArenaLocks;
-
-    /// <summary>The thread's tcache (null without the allocator model).</summary>
-    public GlibcTcache? Tcache => _tc;
-
     public DedupStage Stage { get; }
     public int Tid { get; }
+
+    protected override string Name => $"dedup: {Stage}{Tid}";
 
     /// <summary>The queue kind this thread's main send buffer feeds.</summary>
     private DedupQueueKind SendKind => Stage switch
@@ -180,205 +152,6 @@ public sealed class DedupThread : GlibcPthreadProgram<DedupStep>
         int q = QueueIndex(k, qid);
         PutLock(_d.Queues[q].Mutex);
         Put(Call(op, q));
-    }
-
-    // ---- glibc malloc (GlibcMalloc): operations queued in program order, run as steps ----
-
-    private void PutMem(MemKind kind, int bytes, int touch, int[] arena, int[] offset, int index)
-    {
-        if (_opCount == _ops.Length)
-            throw new InvalidOperationException("dedup: too many allocator operations queued");
-        int i = _opHead + _opCount;
-        if (i >= _ops.Length)
-            i -= _ops.Length;
-        _ops[i] = new MemOp { Kind = kind, Bytes = bytes, Touch = touch, Arena = arena, Offset = offset, Index = index };
-        _opCount++;
-        Put(Call(DedupStep.MemStart));
-    }
-
-    private void PutMalloc(int bytes, int touch, int[] arena, int[] offset, int index) => PutMem(MemKind.Malloc, bytes, touch, arena, offset, index);
-
-    private void PutFree(int[] arena, int[] offset, int index) => PutMem(MemKind.Free, 0, 0, arena, offset, index);
-
-    /// <summary>A system call's entry and exit, then the mmap path (mmap_sem for write).</summary>
-    private void PutSyscallMmap()
-    {
-        PutCompute(_d.Settings.Syscall.Ns, user: false);
-        EmitMmap(_d.Mm!);
-    }
-
-    /// <summary>
-    /// __libc_malloc / __libc_free / __libc_realloc up to the arena mutex (glibc 2.35): a malloc whose
-    /// chunk size is at or above mp_.mmap_threshold is an mmap; one the thread's tcache holds is taken
-    /// without a lock; the rest lock the thread's arena (made on its first malloc). A free of an mmapped
-    /// chunk moves the dynamic thresholds and munmaps; otherwise the chunk goes to the freeing thread's
-    /// tcache while its bin holds fewer than tcache_count, else to its arena's fastbin (an atomic push,
-    /// no lock) when it is at most max_fast, else _int_free locks the arena the chunk belongs to.
-    /// </summary>
-    private void MemStart()
-    {
-        var s = _d.Settings;
-        _op = _ops[_opHead];
-        _ops[_opHead] = default;
-        if (++_opHead == _ops.Length)
-            _opHead = 0;
-        _opCount--;
-        var m = _m!;
-        switch (_op.Kind)
-        {
-            case MemKind.Malloc:
-            {
-                _opNb = GlibcArena.Request2Size(_op.Bytes);
-                if (m.IsMmapped(_op.Bytes))
-                {
-                    long map = GlibcMalloc.MmappedSize(_op.Bytes);
-                    _op.Arena[_op.Index] = -1;
-                    _op.Offset[_op.Index] = (int)(map / GlibcMalloc.PageSize);
-                    PutSyscallMmap();
-                    int pages = (int)((Math.Min(_op.Touch, map) + GlibcMalloc.PageSize - 1) / GlibcMalloc.PageSize);
-                    PutFaults(-1, pages);
-                    break;
-                }
-                if (_tc!.TryGet(_opNb, out int a, out int off))
-                {
-                    _op.Arena[_op.Index] = a;
-                    _op.Offset[_op.Index] = off;
-                    PutCompute(s.MallocFast.Ns);
-                    break;
-                }
-                if (_tc.Arena < 0)
-                {
-                    // arena_get2 → _int_new_arena → new_heap: mmap of HEAP_MAX_SIZE (PROT_NONE), mprotect of the first part.
-                    m.AttachArena(_tc, ArenaTableHint);
-                    PutSyscallMmap();
-                }
-                _opArena = _tc.Arena;
-                ArenaLocks++;
-                PutLock(_d.ArenaMutexBase + _opArena);
-                Put(Call(DedupStep.MemLocked));
-                break;
-            }
-            case MemKind.Free:
-            {
-                int a = _op.Arena[_op.Index];
-                int off = _op.Offset[_op.Index];
-                bool cross = _tc!.Arena != a;
-                if (cross)
-                    _d.CrossThreadFrees++;
-                if (a < 0)
-                {
-                    // munmap_chunk of an mmapped chunk (its offset slot holds the mapping's pages).
-                    m.FreeMmapped((long)off * GlibcMalloc.PageSize);
-                    PutCompute(s.Syscall.Ns, user: false);
-                    EmitMunmap(_d.Mm!, off, m.Ptl[0]);
-                    break;
-                }
-                var arena = m.Arenas[a];
-                if (!arena.IsInUse(off))
-                    throw new InvalidOperationException($"dedup: {Stage}{Tid} frees {off} of arena {a}, not an allocated chunk (slot {_op.Index})");
-                int size = arena.ChunkSize(off);
-                if (_tc.TryPut(size, a, off))
-                {
-                    PutCompute(s.MallocFast.Ns);
-                    break;
-                }
-                if (size <= arena.Settings.MaxFast)
-                {
-                    arena.Free(off, m.TrimThreshold); // a fastbin push: never coalesces, never trims
-                    m.FastbinFrees++;
-                    PutCompute(s.MallocFast.Ns);
-                    break;
-                }
-                if (cross)
-                {
-                    _d.CrossThreadLockedFrees++;
-                    m.CrossThreadLockedFrees++;
-                }
-                _opArena = a;
-                _opOffset = off;
-                ArenaLocks++;
-                PutLock(_d.ArenaMutexBase + a);
-                Put(Call(DedupStep.MemLocked));
-                break;
-            }
-            default:
-            {
-                int a = _op.Arena[_op.Index];
-                if (a < 0)
-                    break; // mremap of an mmapped chunk: not modelled (only chunks above the mmap threshold)
-                _opArena = a;
-                _opOffset = _op.Offset[_op.Index];
-                ArenaLocks++;
-                PutLock(_d.ArenaMutexBase + a);
-                Put(Call(DedupStep.MemLocked));
-                break;
-            }
-        }
-    }
-
-    /// <summary>The part under the arena mutex: _int_malloc (and grow_heap's mprotect), _int_free (and heap_trim's madvise), or _int_realloc's split.</summary>
-    private void MemLocked()
-    {
-        var s = _d.Settings;
-        var m = _m!;
-        int a = _opArena;
-        var arena = m.Arenas[a];
-        int mutex = _d.ArenaMutexBase + a;
-        PutCompute(s.MallocArena.Ns);
-        switch (_op.Kind)
-        {
-            case MemKind.Malloc:
-            {
-                int mprotectBefore = arena.MprotectSize;
-                int off = arena.MallocChunk(_opNb);
-                _op.Arena[_op.Index] = a;
-                _op.Offset[_op.Index] = off;
-                if (arena.MprotectSize > mprotectBefore)
-                    PutSyscallMmap(); // grow_heap past h->mprotect_size: mprotect under mmap_sem for write
-                PutUnlock(mutex);
-                PutFaults(a, m.Touch(a, off + 16, _op.Touch));
-                break;
-            }
-            case MemKind.Free:
-            {
-                m.LockedFrees++;
-                PutTrim(a, m.FreeLocked(a, _opOffset));
-                PutUnlock(mutex);
-                break;
-            }
-            default:
-            {
-                int rem = arena.ShrinkInPlace(_opOffset, _op.Bytes);
-                if (rem >= 0)
-                {
-                    // _int_free(av, remainder, have_lock = 1): the tcache first, then fastbin or the bins.
-                    int size = arena.ChunkSize(rem);
-                    if (!_tc!.TryPut(size, a, rem))
-                        PutTrim(a, m.FreeLocked(a, rem));
-                }
-                PutUnlock(mutex);
-                break;
-            }
-        }
-    }
-
-    /// <summary>heap_trim → shrink_heap: madvise(MADV_DONTNEED) of the heap's tail, under the arena mutex (a TLB shootdown).</summary>
-    private void PutTrim(int arena, int presentPages)
-    {
-        if (presentPages < 0)
-            return;
-        _d.HeapTrims++;
-        PutCompute(_d.Settings.Syscall.Ns, user: false);
-        EmitMadviseDontneed(_d.Mm!, presentPages, _m!.Ptl[arena]);
-    }
-
-    /// <summary>First touches of fresh pages, one anonymous page fault each (a chain of steps).</summary>
-    private void PutFaults(int arena, int pages)
-    {
-        if (pages <= 0)
-            return;
-        _faultArena = arena;
-        Put(Call(DedupStep.Fault, Math.Min(pages, MaxArg)));
     }
 
     // ---- the stage bodies ----
@@ -611,7 +384,7 @@ public sealed class DedupThread : GlibcPthreadProgram<DedupStep>
 
     protected override void Run(GuestThread thread, DedupStep step, int arg)
     {
-        if (RunPthread(step, arg))
+        if (RunPthread(step, arg) || RunMalloc(step, arg))
         {
             Flush();
             return;
@@ -738,7 +511,7 @@ public sealed class DedupThread : GlibcPthreadProgram<DedupStep>
                     // deflateEnd: pending_buf, head, prev, window, then the state; then realloc to the compressed size.
                     for (int z = 4; z >= 0; z--)
                         PutFree(_zArena, _zOff, z);
-                    PutMem(MemKind.Shrink, outBytes, 0, _d.BufArena, _d.BufOffset, _cur);
+                    PutReallocShrink(outBytes, _d.BufArena, _d.BufOffset, _cur); // mbuffer_realloc
                 }
                 int b = inp.ChunkBlock[_cur];
                 PutSpin(_d.BlockLocks[b]);
@@ -820,17 +593,6 @@ public sealed class DedupThread : GlibcPthreadProgram<DedupStep>
             case DedupStep.Finish:
                 _d.Finished();
                 break;
-            case DedupStep.MemStart:
-                MemStart();
-                break;
-            case DedupStep.MemLocked:
-                MemLocked();
-                break;
-            case DedupStep.Fault:
-                EmitPageFault(_d.Mm!, _m!.Ptl[Math.Max(0, _faultArena)]);
-                if (arg > 1)
-                    Put(Call(DedupStep.Fault, arg - 1));
-                break;
         }
         Flush();
     }
@@ -846,6 +608,23 @@ public sealed class DedupThread : GlibcPthreadProgram<DedupStep>
         }
         else if (m >= _d.BucketBase)
             _d.BucketContended++;
+    }
+
+    /// <summary>dedup counts cross-thread frees and trims; its mmapped chunks show in <see cref="GlibcMalloc.MmappedFrees"/> and the mm's counters.</summary>
+    protected override void Count(MallocEvent e)
+    {
+        switch (e)
+        {
+            case MallocEvent.CrossThreadFree:
+                _d.CrossThreadFrees++;
+                break;
+            case MallocEvent.CrossThreadLockedFree:
+                _d.CrossThreadLockedFrees++;
+                break;
+            case MallocEvent.HeapTrim:
+                _d.HeapTrims++;
+                break;
+        }
     }
 
     private void DequeueCheck(int qi)

@@ -10,14 +10,11 @@ public enum Pbzip2Role
     Writer,
 }
 
-/// <summary>The own steps of a pbzip2 thread (malloc, the thread bodies); glibc's mutex and condition-variable steps are the <see cref="PthreadStep"/>s before them.</summary>
+/// <summary>The own steps of a pbzip2 thread (the thread bodies); glibc's mutex and condition-variable steps are the <see cref="PthreadStep"/>s before them, its malloc steps the <see cref="MallocStep"/>s.</summary>
 public enum Pbzip2Step
 {
-    // 0..6: the pthread steps (PthreadStep), run by GlibcPthreadProgram.
-    MemStart = (int)PthreadStep.CondBroadcast + 1,
-    MemLocked,
-    Fault,
-    ProducerRead,
+    // 0..6: the pthread steps (PthreadStep), run by GlibcPthreadProgram; 7..9: the malloc steps (MallocStep), run by GlibcMallocProgram.
+    ProducerRead = (int)MallocStep.Fault + 1,
     ProducerEnqueue,
     ProducerAdd,
     ProducerDone,
@@ -38,34 +35,11 @@ public enum Pbzip2Step
 /// (<c>syncGetTerminateFlag</c>, <c>syncGetProducerDone</c>, ProgressIndicatorsMutex); pthread mutexes are
 /// glibc's low-level lock on a futex word (<see cref="PthreadMutex"/>), condition variables
 /// <see cref="PthreadCond"/> (their steps run by <see cref="GlibcPthreadProgram{TStep}"/>), and every malloc / free
-/// goes through <see cref="GlibcMalloc"/> as in dedup.
+/// goes through <see cref="GlibcMalloc"/> as in dedup (the steps run by <see cref="GlibcMallocProgram{TStep}"/>).
 /// </summary>
-public sealed class Pbzip2Thread : GlibcPthreadProgram<Pbzip2Step>
+public sealed class Pbzip2Thread : GlibcMallocProgram<Pbzip2Step>
 {
-    private enum MemKind : byte
-    {
-        Malloc,
-        Free,
-    }
-
-    private struct MemOp
-    {
-        public MemKind Kind;
-        public int Bytes;
-        public int Touch;
-        public int[] Arena;
-        public int[] Offset;
-        public int Index;
-    }
-
     private readonly Pbzip2 _p;
-    private readonly GlibcMalloc _m;
-    private readonly GlibcTcache _tc;
-    private readonly MemOp[] _ops = new MemOp[32];
-    private int _opHead, _opCount;
-    private MemOp _op;
-    private int _opArena, _opOffset, _opNb;
-    private int _faultArena;
     private readonly int[] _zArena = new int[4], _zOff = new int[4]; // libbzip2's EState, arr1, arr2, ftab
     private readonly int[] _eofArena = new int[1], _eofOff = new int[1]; // the producer's last buffer (read() returned 0)
     private bool _exit;
@@ -76,11 +50,11 @@ public sealed class Pbzip2Thread : GlibcPthreadProgram<Pbzip2Step>
     private int _outPos;        // writer: outBufferPos
 
     internal Pbzip2Thread(Pbzip2 p, Pbzip2Role role, int tid)
-        : base(p.Mutexes, p.Conds, p.Kernel.Settings.Costs, bufferSize: 64)
+        : base(p.Mutexes, p.Conds, p.Kernel.Settings.Costs, bufferSize: 64,
+            p.Malloc, p.Mm, Pbzip2.ArenaMutexBase, mainArena: 0, // the producer is main(): its arena, arena 0, is main_arena
+            new MallocCosts(p.Settings.Syscall, p.Settings.MallocFast, p.Settings.MallocArena))
     {
         _p = p;
-        _m = p.Malloc;
-        _tc = new GlibcTcache(_m.Settings);
         Role = role;
         Tid = tid;
         RwSemWaiter = new RwSemWaiter(p.Kernel, $"pbzip2.{role}{tid}");
@@ -88,13 +62,11 @@ public sealed class Pbzip2Thread : GlibcPthreadProgram<Pbzip2Step>
 
     public Pbzip2Role Role { get; }
     public int Tid { get; }
-    public GlibcTcache Tcache => _tc;
 
-    /// <summary>Arena mutex acquisitions of this thread.</summary>
-    public long ArenaLocks;
+    protected override string Name => $"pbzip2: {Role}{Tid}";
 
     /// <summary>Simulation only: heap bytes a consumer arena's chunk table is made for (libbzip2's arrays and a few output buffers), so the run does not grow it.</summary>
-    private int ArenaTableHint
+    protected override int ArenaTableHint
     {
         get
         {
@@ -123,155 +95,26 @@ public sealed class Pbzip2Thread : GlibcPthreadProgram<Pbzip2Step>
             _p.ArenaContended++;
     }
 
-    // ---- glibc malloc (as DedupThread: operations queued in program order, run as steps) ----
-
-    private void PutMem(MemKind kind, int bytes, int touch, int[] arena, int[] offset, int index)
+    protected override void Count(MallocEvent e)
     {
-        if (_opCount == _ops.Length)
-            throw new InvalidOperationException("pbzip2: too many allocator operations queued");
-        int i = _opHead + _opCount;
-        if (i >= _ops.Length)
-            i -= _ops.Length;
-        _ops[i] = new MemOp { Kind = kind, Bytes = bytes, Touch = touch, Arena = arena, Offset = offset, Index = index };
-        _opCount++;
-        Put(Call(Pbzip2Step.MemStart));
-    }
-
-    private void PutMalloc(int bytes, int touch, int[] arena, int[] offset, int index) => PutMem(MemKind.Malloc, bytes, touch, arena, offset, index);
-
-    private void PutFree(int[] arena, int[] offset, int index) => PutMem(MemKind.Free, 0, 0, arena, offset, index);
-
-    private void PutSyscallMmap()
-    {
-        PutCompute(_p.Settings.Syscall.Ns, user: false);
-        EmitMmap(_p.Mm);
-    }
-
-    /// <summary>__libc_malloc / __libc_free up to the arena mutex (glibc 2.35), as <see cref="DedupThread"/>'s.</summary>
-    private void MemStart()
-    {
-        var s = _p.Settings;
-        _op = _ops[_opHead];
-        _ops[_opHead] = default;
-        if (++_opHead == _ops.Length)
-            _opHead = 0;
-        _opCount--;
-        var m = _m;
-        if (_op.Kind == MemKind.Malloc)
+        switch (e)
         {
-            _opNb = GlibcArena.Request2Size(_op.Bytes);
-            if (m.IsMmapped(_op.Bytes))
-            {
-                // sysmalloc: a chunk at or above mp_.mmap_threshold is mmapped on its own.
-                long map = GlibcMalloc.MmappedSize(_op.Bytes);
-                _op.Arena[_op.Index] = -1;
-                _op.Offset[_op.Index] = (int)(map / GlibcMalloc.PageSize);
+            case MallocEvent.CrossThreadFree:
+                _p.CrossThreadFrees++;
+                break;
+            case MallocEvent.CrossThreadLockedFree:
+                _p.CrossThreadLockedFrees++;
+                break;
+            case MallocEvent.HeapTrim:
+                _p.HeapTrims++;
+                break;
+            case MallocEvent.MmappedMalloc:
                 _p.MmappedMallocs++;
-                PutSyscallMmap();
-                PutFaults(-1, (int)((Math.Min(_op.Touch, map) + GlibcMalloc.PageSize - 1) / GlibcMalloc.PageSize));
-                return;
-            }
-            if (_tc.TryGet(_opNb, out int a, out int off))
-            {
-                _op.Arena[_op.Index] = a;
-                _op.Offset[_op.Index] = off;
-                PutCompute(s.MallocFast.Ns);
-                return;
-            }
-            if (_tc.Arena < 0)
-            {
-                // arena_get2 → _int_new_arena → new_heap: mmap of HEAP_MAX_SIZE, mprotect of its start.
-                m.AttachArena(_tc, ArenaTableHint);
-                PutSyscallMmap();
-            }
-            _opArena = _tc.Arena;
-            ArenaLocks++;
-            PutLock(Pbzip2.ArenaMutexBase + _opArena);
-            Put(Call(Pbzip2Step.MemLocked));
-            return;
+                break;
+            case MallocEvent.MmappedFree:
+                _p.MmappedFrees++;
+                break;
         }
-        int fa = _op.Arena[_op.Index];
-        int fo = _op.Offset[_op.Index];
-        bool cross = _tc.Arena != fa;
-        if (cross)
-            _p.CrossThreadFrees++;
-        if (fa < 0)
-        {
-            // munmap_chunk: the dynamic threshold update, then munmap (mmap_sem for write, zap, TLB shootdown).
-            m.FreeMmapped((long)fo * GlibcMalloc.PageSize);
-            _p.MmappedFrees++;
-            PutCompute(s.Syscall.Ns, user: false);
-            EmitMunmap(_p.Mm, fo, m.Ptl[0]);
-            return;
-        }
-        var arena = m.Arenas[fa];
-        if (!arena.IsInUse(fo))
-            throw new InvalidOperationException($"pbzip2: {Role}{Tid} frees {fo} of arena {fa}, not an allocated chunk (slot {_op.Index})");
-        int size = arena.ChunkSize(fo);
-        if (_tc.TryPut(size, fa, fo))
-        {
-            PutCompute(s.MallocFast.Ns);
-            return;
-        }
-        if (size <= arena.Settings.MaxFast)
-        {
-            arena.Free(fo, m.TrimThreshold); // a fastbin push: never coalesces, never trims
-            m.FastbinFrees++;
-            PutCompute(s.MallocFast.Ns);
-            return;
-        }
-        if (cross)
-        {
-            _p.CrossThreadLockedFrees++;
-            m.CrossThreadLockedFrees++;
-        }
-        _opArena = fa;
-        _opOffset = fo;
-        ArenaLocks++;
-        PutLock(Pbzip2.ArenaMutexBase + fa);
-        Put(Call(Pbzip2Step.MemLocked));
-    }
-
-    /// <summary>Under the arena mutex: _int_malloc (and the heap's growth), or _int_free (and a trim).</summary>
-    private void MemLocked()
-    {
-        var m = _m;
-        int a = _opArena;
-        var arena = m.Arenas[a];
-        int mutex = Pbzip2.ArenaMutexBase + a;
-        PutCompute(_p.Settings.MallocArena.Ns);
-        if (_op.Kind == MemKind.Malloc)
-        {
-            int before = arena.MprotectSize;
-            int off = arena.MallocChunk(_opNb);
-            _op.Arena[_op.Index] = a;
-            _op.Offset[_op.Index] = off;
-            if (arena.MprotectSize > before)
-                PutSyscallMmap(); // grow_heap's mprotect (or, for the main arena, brk): mmap_sem for write
-            PutUnlock(mutex);
-            PutFaults(a, m.Touch(a, off + 16, _op.Touch));
-            return;
-        }
-        m.LockedFrees++;
-        int pages = m.FreeLocked(a, _opOffset);
-        if (pages >= 0)
-        {
-            _p.HeapTrims++;
-            PutCompute(_p.Settings.Syscall.Ns, user: false);
-            if (a == 0)
-                EmitMunmap(_p.Mm, pages, m.Ptl[0]); // main arena: systrim → brk(−extra) → do_munmap (mmap_sem for write)
-            else
-                EmitMadviseDontneed(_p.Mm, pages, m.Ptl[a]); // heap_trim → shrink_heap → madvise(MADV_DONTNEED)
-        }
-        PutUnlock(mutex);
-    }
-
-    private void PutFaults(int arena, int pages)
-    {
-        if (pages <= 0)
-            return;
-        _faultArena = arena;
-        Put(Call(Pbzip2Step.Fault, Math.Min(pages, MaxArg)));
     }
 
     // ---- the thread bodies ----
@@ -376,7 +219,7 @@ public sealed class Pbzip2Thread : GlibcPthreadProgram<Pbzip2Step>
 
     protected override void Run(GuestThread thread, Pbzip2Step step, int arg)
     {
-        if (RunPthread(step, arg))
+        if (RunPthread(step, arg) || RunMalloc(step, arg))
         {
             Flush();
             return;
@@ -384,17 +227,6 @@ public sealed class Pbzip2Thread : GlibcPthreadProgram<Pbzip2Step>
         var s = _p.Settings;
         switch (step)
         {
-            case Pbzip2Step.MemStart:
-                MemStart();
-                break;
-            case Pbzip2Step.MemLocked:
-                MemLocked();
-                break;
-            case Pbzip2Step.Fault:
-                EmitPageFault(_p.Mm, _m.Ptl[Math.Max(0, _faultArena)]);
-                if (arg > 1)
-                    Put(Call(Pbzip2Step.Fault, arg - 1));
-                break;
             case Pbzip2Step.ProducerRead:
                 if (_p.Read[_b])
                     throw new InvalidOperationException($"pbzip2: block {_b} read twice");

@@ -145,7 +145,7 @@ public sealed class Pbzip2
         // that can be in flight (the queue's numCPU, one per consumer, the one being read).
         int cpus = kernel.Cpus.Length;
         var producer = new Pbzip2Thread(this, Pbzip2Role.Producer, 0);
-        Malloc.AttachArena(producer.Tcache, (int)Math.Min(1L << 30, ((2L * n) + 4) * (settings.BlockSize + 4096L) + (1L << 20)));
+        Malloc.AttachArena(producer.Tcache!, (int)Math.Min(1L << 30, ((2L * n) + 4) * (settings.BlockSize + 4096L) + (1L << 20)));
         int created = 0;
         void Create(Pbzip2Thread t, string name)
         {
