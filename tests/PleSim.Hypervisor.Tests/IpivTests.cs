@@ -77,6 +77,50 @@ public class IpivTests
         Assert.False(t.PiDesc.On);
     }
 
+    [Fact]
+    public void A_halted_target_takes_the_ipi_sooner_with_ipiv_than_after_the_senders_icr_write_exit()
+    {
+        // Decision 0066, 2026-11-26 section: the wake-up vector's handler wakes the VCPU from its own CPU
+        // after the notification's latency; without IPIv KVM wakes it from the sender's CPU at the end of
+        // the ICR-write exit. From the guest's ICR write to the target's handler, IPIv must not be slower.
+        long Latency(bool ipiv)
+        {
+            var (vm, g, _) = IpiToVcpu1(Ipiv(ipiv), halted: true);
+            Assert.Equal(1, vm.Vcpus[1].Stats.WakeFromHalt);
+            var irq = Assert.Single(g[1].Interrupts, i => i.Vector == Vectors.Reschedule);
+            return irq.At - g[0].OpsDoneAt[1];
+        }
+        long withIpiv = Latency(true), withExit = Latency(false);
+        Assert.True(withIpiv < withExit, $"IPIv {withIpiv} ns, ICR-write exit {withExit} ns");
+    }
+
+    [Fact]
+    public void A_post_that_lands_during_the_targets_hlt_exit_is_not_lost()
+    {
+        // vcpu1 issues HLT 300 ns before vcpu0's ICR write (vcpu1 enters its guest about 2 µs after vcpu0, the
+        // second task's start; the first assertion checks the timing): the post finds it in the HLT exit, neither in
+        // guest mode nor blocked (NV still POSTED_INTR_VECTOR, ignored by the host). kvm_vcpu_check_block's
+        // kvm_cpu_has_interrupt syncs the PIR, so the VCPU must not block; it re-enters and takes the IPI.
+        var settings = Ipiv();
+        var c = settings.Costs;
+        var kit = new KvmKit(2, "directed-yield-2011", settings);
+        var (vm, g) = kit.Vm("vm", 2);
+        g[0].Then(v => v.Compute(100_000)).Then(v => v.SendIpi(vm.Vcpus[1], Vectors.Reschedule)).Then(v => v.Compute(1_000_000));
+        g[1].Then(v => v.Compute(100_000 - 2_000 - 300)).Then(v => v.Halt()).Then(v => v.Compute(1_000_000));
+        kit.Kvm.Start(vm);
+        kit.Host.SetAffinity(vm.Vcpus[0].Task, KvmKit.Cpu(0), 0);
+        kit.Host.SetAffinity(vm.Vcpus[1].Task, KvmKit.Cpu(1), 0);
+        kit.RunUs(300);
+        var t = vm.Vcpus[1];
+        long written = g[0].OpsDoneAt[1], halted = g[1].OpsDoneAt[1];
+        Assert.True(halted < written && written < halted + c.Exit.Ns + c.HltHandler.Ns, $"HLT at {halted}, ICR write at {written}");
+        Assert.Equal((1L, 0L, 0L), (t.Stats.HltExits, t.Stats.Halts, t.PiStats.IpivWakeups));
+        var irq = Assert.Single(g[1].Interrupts, i => i.Vector == Vectors.Reschedule);
+        Assert.True(irq.At <= halted + c.Exit.Ns + c.HltHandler.Ns + c.Entry.Ns, $"{irq.At}");
+        Assert.False(t.PiDesc.On);
+        Assert.Equal(0, t.PiDesc.Pir);
+    }
+
     /// <summary>vcpu0 halts on CPU 0; vcpu1 computes on CPU 1 until a nice −20 hog preempts it.</summary>
     private static (KvmKit Kit, Vm Vm, ScriptGuest[] G) PreemptedVcpu1(KvmSettings settings)
     {
