@@ -91,24 +91,8 @@ public class ApicvTests
         Assert.Equal(1, t.PiStats.DeliveredWithoutExit); // into the virtual IRR in guest mode; taken at the sti
     }
 
-    /// <summary>vcpu0 halts on CPU 0; vcpu1 computes (guest mode <paramref name="kernel"/>) on CPU 1 until a nice −20 hog preempts it.</summary>
-    private static (KvmKit Kit, Vm Vm, ScriptGuest[] G) PreemptedVcpu1(KvmSettings settings, string handler, bool kernel)
-    {
-        var kit = new KvmKit(2, handler, settings);
-        var (vm, g) = kit.Vm("vm", 2);
-        g[0].Then(v => v.Halt()).Then(v => v.Spin(new TestLock(), 0));
-        g[1].KernelMode = kernel;
-        kit.Kvm.Start(vm);
-        kit.Host.SetAffinity(vm.Vcpus[0].Task, KvmKit.Cpu(0), 0);
-        kit.Host.SetAffinity(vm.Vcpus[1].Task, KvmKit.Cpu(1), 0);
-        kit.RunUs(100);
-        kit.UrgentHogs(1);
-        for (int k = 0; k < 1000 && !(vm.Vcpus[1].Preempted && !vm.Vcpus[1].Task.OnCpu); k++)
-            kit.RunUs(100);
-        Assert.True(vm.Vcpus[1].Preempted);
-        Assert.Equal(kernel, vm.Vcpus[1].PreemptedInKernel);
-        return (kit, vm, g);
-    }
+    private static (KvmKit Kit, Vm Vm, ScriptGuest[] G) PreemptedVcpu1(KvmSettings settings, string handler, bool kernel) =>
+        KvmKit.PreemptedVcpu1(handler, settings, kernel);
 
     [Fact]
     public void An_ipi_to_a_preempted_apicv_target_stays_posted_and_is_synced_at_its_next_entry()

@@ -121,23 +121,8 @@ public class IpivTests
         Assert.Equal(0, t.PiDesc.Pir);
     }
 
-    /// <summary>vcpu0 halts on CPU 0; vcpu1 computes on CPU 1 until a nice −20 hog preempts it.</summary>
-    private static (KvmKit Kit, Vm Vm, ScriptGuest[] G) PreemptedVcpu1(KvmSettings settings)
-    {
-        var kit = new KvmKit(2, "directed-yield-2011", settings);
-        var (vm, g) = kit.Vm("vm", 2);
-        g[0].Then(v => v.Halt()).Then(v => v.Spin(new TestLock(), 0));
-        g[1].KernelMode = true;
-        kit.Kvm.Start(vm);
-        kit.Host.SetAffinity(vm.Vcpus[0].Task, KvmKit.Cpu(0), 0);
-        kit.Host.SetAffinity(vm.Vcpus[1].Task, KvmKit.Cpu(1), 0);
-        kit.RunUs(100);
-        kit.UrgentHogs(1);
-        for (int k = 0; k < 1000 && !(vm.Vcpus[1].Preempted && !vm.Vcpus[1].Task.OnCpu); k++)
-            kit.RunUs(100);
-        Assert.True(vm.Vcpus[1].Preempted);
-        return (kit, vm, g);
-    }
+    private static (KvmKit Kit, Vm Vm, ScriptGuest[] G) PreemptedVcpu1(KvmSettings settings) =>
+        KvmKit.PreemptedVcpu1("directed-yield-2011", settings, kernel: true);
 
     [Fact]
     public void A_preempted_target_has_sn_set_gets_the_pir_only_and_takes_it_at_its_next_entry()

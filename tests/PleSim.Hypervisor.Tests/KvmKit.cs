@@ -124,5 +124,27 @@ internal sealed class KvmKit
         Assert.Equal(1, vm.Stats.DirectedYieldWalks);
     }
 
+    /// <summary>
+    /// Two VCPUs on two CPUs: vcpu0 (CPU 0) halts, then spins on a lock nobody frees; vcpu1 (CPU 1)
+    /// computes in guest kernel or user mode (<paramref name="kernel"/>) until a nice −20 hog preempts it.
+    /// </summary>
+    public static (KvmKit Kit, Vm Vm, ScriptGuest[] G) PreemptedVcpu1(string handler, KvmSettings? settings, bool kernel)
+    {
+        var kit = new KvmKit(2, handler, settings);
+        var (vm, g) = kit.Vm("vm", 2);
+        g[0].Then(v => v.Halt()).Then(v => v.Spin(new TestLock(), 0));
+        g[1].KernelMode = kernel;
+        kit.Kvm.Start(vm);
+        kit.Host.SetAffinity(vm.Vcpus[0].Task, Cpu(0), 0);
+        kit.Host.SetAffinity(vm.Vcpus[1].Task, Cpu(1), 0);
+        kit.RunUs(100);
+        kit.UrgentHogs(1);
+        for (int k = 0; k < 1000 && !(vm.Vcpus[1].Preempted && !vm.Vcpus[1].Task.OnCpu); k++)
+            kit.RunUs(100);
+        Assert.True(vm.Vcpus[1].Preempted);
+        Assert.Equal(kernel, vm.Vcpus[1].PreemptedInKernel);
+        return (kit, vm, g);
+    }
+
     public static ulong Cpu(params int[] cpus) => cpus.Aggregate(0UL, (m, c) => m | (1UL << c));
 }

@@ -223,19 +223,7 @@ public class KvmLaterVersionTests
     /// </summary>
     private static Vm PreemptedCandidate(string handler, bool vcpu1Kernel)
     {
-        var kit = new KvmKit(2, handler);
-        var (vm, g) = kit.Vm("vm", 2);
-        g[0].Then(v => v.Halt()).Then(v => v.Spin(new TestLock(), 0));
-        g[1].KernelMode = vcpu1Kernel;
-        kit.Kvm.Start(vm);
-        kit.Host.SetAffinity(vm.Vcpus[0].Task, KvmKit.Cpu(0), 0);
-        kit.Host.SetAffinity(vm.Vcpus[1].Task, KvmKit.Cpu(1), 0);
-        kit.RunUs(100);
-        kit.UrgentHogs(1);
-        for (int k = 0; k < 1000 && !(vm.Vcpus[1].Preempted && !vm.Vcpus[1].Task.OnCpu); k++)
-            kit.RunUs(100);
-        Assert.True(vm.Vcpus[1].Preempted);
-        Assert.Equal(vcpu1Kernel, vm.Vcpus[1].PreemptedInKernel);
+        var (kit, vm, _) = KvmKit.PreemptedVcpu1(handler, null, vcpu1Kernel);
         kit.KickAndRunOneWalk(vm);
         return vm;
     }
