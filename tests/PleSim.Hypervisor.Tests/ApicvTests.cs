@@ -61,25 +61,7 @@ public class ApicvTests
     [Fact]
     public void With_interrupts_disabled_the_posted_ipi_is_taken_at_the_sti_without_a_window_exit()
     {
-        var kit = new KvmKit(2, settings: new KvmSettings { Apicv = true });
-        var (vm, g) = kit.Vm("vm", 2);
-        long reenabledAt = -1;
-        bool delivering = false;
-        g[0].Then(v => v.Compute(10_000)).Then(v => v.SendIpi(vm.Vcpus[1], Vectors.Reschedule));
-        g[1].Then(v =>
-        {
-            g[1].IrqEnabled = false; // cli
-            v.Compute(100_000);
-        }).Then(v =>
-        {
-            g[1].IrqEnabled = true;  // sti
-            reenabledAt = kit.Sim.Now.Ns;
-            delivering = v.OnInterruptsEnabled();
-            if (!delivering)
-                v.Compute(1_000_000);
-        });
-        kit.Kvm.Start(vm);
-        kit.RunUs(300);
+        var (kit, vm, g, reenabledAt, delivering) = KvmKit.IpiDuringIrqsOff(new KvmSettings { Apicv = true });
         Assert.True(delivering);
         var t = vm.Vcpus[1];
         Assert.Equal(0, t.Stats.ExternalExits);

@@ -40,25 +40,7 @@ public class HaltIpiTests
     [Fact]
     public void An_ipi_to_a_vcpu_with_interrupts_disabled_waits_for_the_re_enable_and_costs_an_interrupt_window_exit()
     {
-        var kit = new KvmKit(2);
-        var (vm, g) = kit.Vm("vm", 2);
-        long reenabledAt = -1;
-        bool delivering = false;
-        g[0].Then(v => v.Compute(10_000)).Then(v => v.SendIpi(vm.Vcpus[1], Vectors.Reschedule));
-        g[1].Then(v =>
-        {
-            g[1].IrqEnabled = false; // cli
-            v.Compute(100_000);
-        }).Then(v =>
-        {
-            g[1].IrqEnabled = true;  // sti
-            reenabledAt = kit.Sim.Now.Ns;
-            delivering = v.OnInterruptsEnabled();
-            if (!delivering)
-                v.Compute(1_000_000);
-        });
-        kit.Kvm.Start(vm);
-        kit.RunUs(300);
+        var (kit, vm, g, reenabledAt, delivering) = KvmKit.IpiDuringIrqsOff(null);
         var costs = kit.Kvm.Settings.Costs;
         Assert.True(delivering);
         Assert.Equal(1, vm.Vcpus[1].Stats.ExternalExits);  // the kick still forces an exit ...

@@ -146,5 +146,34 @@ internal sealed class KvmKit
         return (kit, vm, g);
     }
 
+    /// <summary>
+    /// vcpu0 computes 10 µs and sends vcpu1 a reschedule IPI while vcpu1 runs a 100 µs section with
+    /// interrupts disabled (cli … sti); runs 300 µs. Returns when vcpu1 set IF again and whether an
+    /// interrupt was deliverable at that sti (<c>OnInterruptsEnabled</c>).
+    /// </summary>
+    public static (KvmKit Kit, Vm Vm, ScriptGuest[] G, long ReenabledAt, bool Delivering) IpiDuringIrqsOff(KvmSettings? settings)
+    {
+        var kit = new KvmKit(2, settings: settings);
+        var (vm, g) = kit.Vm("vm", 2);
+        long reenabledAt = -1;
+        bool delivering = false;
+        g[0].Then(v => v.Compute(10_000)).Then(v => v.SendIpi(vm.Vcpus[1], Vectors.Reschedule));
+        g[1].Then(v =>
+        {
+            g[1].IrqEnabled = false; // cli
+            v.Compute(100_000);
+        }).Then(v =>
+        {
+            g[1].IrqEnabled = true;  // sti
+            reenabledAt = kit.Sim.Now.Ns;
+            delivering = v.OnInterruptsEnabled();
+            if (!delivering)
+                v.Compute(1_000_000);
+        });
+        kit.Kvm.Start(vm);
+        kit.RunUs(300);
+        return (kit, vm, g, reenabledAt, delivering);
+    }
+
     public static ulong Cpu(params int[] cpus) => cpus.Aggregate(0UL, (m, c) => m | (1UL << c));
 }
