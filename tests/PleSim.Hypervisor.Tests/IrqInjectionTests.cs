@@ -77,37 +77,15 @@ public class IrqInjectionTests
     {
         // vcpu1 runs with IF clear; as soon as the IPI is in its IRR (the model's view, not the
         // guest's) it sets IF again, before the host IPI has arrived: nothing is visible to take.
-        bool delivering = true;
-        long stiAt = -1;
-        var (kit, vm, g) = Setup(apicv: false, (vm, g1) =>
-        {
-            Action<Vcpu>? loop = null;
-            loop = v =>
-            {
-                if (!vm.Vcpus[1].HasPendingInterrupt)
-                {
-                    Step(g1, v, loop!);
-                    return;
-                }
-                g1.IrqEnabled = true; // sti
-                stiAt = SimOf(vm).Now.Ns;
-                delivering = v.OnInterruptsEnabled();
-                if (!delivering)
-                    Step(g1, v, w => w.Compute(Chunk));
-            };
-            g1.Then(v =>
-            {
-                g1.IrqEnabled = false; // cli
-                Step(g1, v, loop);
-            });
-        });
+        var cli = new CliSection(sinceSeenNs => true);
+        var (kit, vm, g) = Setup(apicv: false, cli.Run);
         kit.RunUs(300);
 
         var c = kit.Kvm.Settings.Costs;
         long delivered = Delivered(kit, g);
         var t = vm.Vcpus[1];
-        Assert.False(delivering);
-        Assert.True(stiAt >= delivered && stiAt < delivered + c.KickIpiLatency.Ns, $"sti at {stiAt}, delivered at {delivered}");
+        Assert.False(cli.Delivering);
+        Assert.True(cli.StiAt >= delivered && cli.StiAt < delivered + c.KickIpiLatency.Ns, $"sti at {cli.StiAt}, delivered at {delivered}");
         var irq = Assert.Single(g[1].Interrupts, i => i.Vector == Vectors.Reschedule);
         // IF is set at the re-entry after the kick's exit: injected there, no window.
         Assert.Equal(delivered + c.KickIpiLatency.Ns + c.Exit.Ns + c.Entry.Ns, irq.At);
@@ -120,40 +98,17 @@ public class IrqInjectionTests
     public void With_if_clear_at_the_reentry_the_ipi_waits_for_the_interrupt_window_exit()
     {
         // vcpu1 keeps IF clear for 20 µs after the IPI reached its IRR, past the kick's exit and entry.
-        bool delivering = false;
-        long stiAt = -1, seenAt = -1;
-        var (kit, vm, g) = Setup(apicv: false, (vm, g1) =>
-        {
-            Action<Vcpu>? loop = null;
-            loop = v =>
-            {
-                long now = SimOf(vm).Now.Ns;
-                if (!vm.Vcpus[1].HasPendingInterrupt || (seenAt < 0 ? (seenAt = now) >= 0 : now < seenAt + 20_000))
-                {
-                    Step(g1, v, loop!);
-                    return;
-                }
-                g1.IrqEnabled = true; // sti
-                stiAt = now;
-                delivering = v.OnInterruptsEnabled();
-                if (!delivering)
-                    Step(g1, v, w => w.Compute(Chunk));
-            };
-            g1.Then(v =>
-            {
-                g1.IrqEnabled = false; // cli
-                Step(g1, v, loop);
-            });
-        });
+        var cli = new CliSection(sinceSeenNs => sinceSeenNs >= 20_000);
+        var (kit, vm, g) = Setup(apicv: false, cli.Run);
         kit.RunUs(300);
 
         var c = kit.Kvm.Settings.Costs;
         var t = vm.Vcpus[1];
-        Assert.True(delivering);
-        Assert.True(stiAt > Delivered(kit, g) + c.KickIpiLatency.Ns + c.Exit.Ns + c.Entry.Ns);
+        Assert.True(cli.Delivering);
+        Assert.True(cli.StiAt > Delivered(kit, g) + c.KickIpiLatency.Ns + c.Exit.Ns + c.Entry.Ns);
         var irq = Assert.Single(g[1].Interrupts, i => i.Vector == Vectors.Reschedule);
         // handle_interrupt_window: one exit, then the injecting entry.
-        Assert.Equal(stiAt + c.Exit.Ns + c.Entry.Ns, irq.At);
+        Assert.Equal(cli.StiAt + c.Exit.Ns + c.Entry.Ns, irq.At);
         Assert.Equal(1, t.Stats.ExternalExits);
         Assert.Equal(1, t.Stats.IrqWindowExits);
         Assert.Equal(1, vm.Stats.IrqsDeferred);
@@ -192,6 +147,44 @@ public class IrqInjectionTests
         var irq = Assert.Single(g[0].Interrupts, i => i.Vector == Vectors.Timer);
         Assert.Equal(expiry + c.Exit.Ns + c.Entry.Ns, irq.At);
         Assert.Equal(1, vm.Vcpus[0].Stats.ExternalExits);
+    }
+
+    /// <summary>
+    /// vcpu1's part in the two IF tests: <c>cli</c>, then 100 ns operations until the IPI has been in its
+    /// IRR (the model's view, never the guest's) for as long as <paramref name="stiAfter"/> wants, then
+    /// <c>sti</c> and the guest's check for a deliverable interrupt.
+    /// </summary>
+    private sealed class CliSection(Func<long, bool> stiAfter)
+    {
+        public bool Delivering;
+        public long StiAt = -1;
+        private long _seenAt = -1;
+
+        public void Run(Vm vm, ScriptGuest g1)
+        {
+            Action<Vcpu>? loop = null;
+            loop = v =>
+            {
+                long now = SimOf(vm).Now.Ns;
+                if (_seenAt < 0 && vm.Vcpus[1].HasPendingInterrupt)
+                    _seenAt = now;
+                if (_seenAt < 0 || !stiAfter(now - _seenAt))
+                {
+                    Step(g1, v, loop!);
+                    return;
+                }
+                g1.IrqEnabled = true; // sti
+                StiAt = now;
+                Delivering = v.OnInterruptsEnabled();
+                if (!Delivering)
+                    Step(g1, v, w => w.Compute(Chunk));
+            };
+            g1.Then(v =>
+            {
+                g1.IrqEnabled = false; // cli
+                Step(g1, v, loop);
+            });
+        }
     }
 
     /// <summary>The simulator, as the scripted guests hold it (for the guest programs built before the kit returns).</summary>
