@@ -47,6 +47,28 @@ public sealed class MetricNameCliTests : IDisposable
     }
 
     [Fact]
+    public void Run_leaves_out_with_a_warning_a_listed_metric_that_only_a_set_switched_off()
+    {
+        // dedup.yaml lists the allocator's metrics; without the malloc model nothing reports them.
+        var dedup = CliTests.Repo("scenarios", "workloads", "dedup.yaml");
+        var (code, output, err) = SweepCliTests.Plesim("run", dedup, "--set", "vms[0].workload.model_malloc=false", "--set", "duration=2ms",
+            "--set", "vms[0].workload.input_bytes=1000000");
+        Assert.Equal(0, code);
+        Assert.Matches(@"dedup\.yaml:\d+:\d+: warning: metrics\[\d+\]: 'dedup\.dedup_heap_trims_per_chunk' is reported with the file's own settings but not with --set vms\[0\]\.workload\.model_malloc=false", err);
+        Assert.DoesNotContain("error", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("dedup_heap_trims_per_chunk", output, StringComparison.Ordinal);
+        Assert.Contains("dedup.dedup_mb_per_s", output, StringComparison.Ordinal);
+
+        // A name no setting reports stays an error, --set or not.
+        var bad = Path.Combine(_dir, "dedup-typo.yaml");
+        File.WriteAllText(bad, File.ReadAllText(dedup).Replace("dedup.dedup_mb_per_s", "dedup.dedup_mb_per_sec", StringComparison.Ordinal));
+        (code, _, err) = SweepCliTests.Plesim("run", bad, "--set", "vms[0].workload.model_malloc=false", "--set", "duration=2ms");
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("error: metrics[", err, StringComparison.Ordinal);
+        Assert.Contains("'dedup.dedup_mb_per_sec' is not a metric this scenario reports", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Sweep_refuses_an_unknown_metric_option_before_the_first_run()
     {
         var outDir = Path.Combine(_dir, "sweep");

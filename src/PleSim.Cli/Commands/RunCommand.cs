@@ -40,13 +40,21 @@ public static class RunCommand
             var scenario = CommonOptions.LoadOrReport(ctx, parse.GetValue(file)!, overrides);
             if (scenario is null)
                 return ExitCodes.BadInput;
-            // The metrics it names (metrics:, compare_metric) must be ones its model reports.
-            if (MetricNames.Check(scenario) is { Count: > 0 } unknownMetrics)
+            // The metrics it names (metrics:, compare_metric) must be ones its model reports; one that
+            // only a --set switched off is left out with a warning.
+            var (checkedScenario, unknownMetrics, leftOut) = overrides.Count == 0
+                ? (scenario, MetricNames.Check(scenario), [])
+                : MetricNames.CheckWithOverrides(scenario, () => ScenarioLoader.LoadFile(parse.GetValue(file)!),
+                    string.Join(" ", overrides.Select(o => o.OriginText)));
+            foreach (var w in leftOut)
+                ctx.Err.WriteLine("plesim: " + w);
+            if (unknownMetrics.Count > 0)
             {
                 foreach (var d in unknownMetrics)
                     ctx.Err.WriteLine(d.ToString());
                 return ExitCodes.BadInput;
             }
+            scenario = checkedScenario;
             int? n = parse.GetValue(runs);
             if (n is <= 0)
                 throw new CliInputException($"--runs must be positive, got {n}");

@@ -66,6 +66,47 @@ public static class MetricNames
     }
 
     /// <summary>
+    /// <see cref="Check"/> for a scenario loaded with <c>--set</c> overrides. A metric the file's
+    /// <c>metrics:</c> list names that the file's own settings report but the overridden ones do not —
+    /// a <c>--set</c> switched off the model part that reports it, e.g. dedup's allocator metrics with
+    /// <c>vms[0].workload.model_malloc=false</c> — is left out of the scenario's list and returned as a
+    /// warning instead of an error. <paramref name="fileAlone"/> loads the file without the overrides;
+    /// it is called only when there is a problem to sort.
+    /// </summary>
+    public static (Scenario Scenario, IReadOnlyList<ScenarioDiagnostic> Errors, IReadOnlyList<string> Warnings) CheckWithOverrides(
+        Scenario scenario, Func<Scenario> fileAlone, string overridesText)
+    {
+        var problems = Check(scenario);
+        if (problems.Count == 0)
+            return (scenario, problems, []);
+        var alone = fileAlone();
+        var fileReports = new HashSet<string>(Of(alone) ?? [], StringComparer.Ordinal);
+        var errors = new List<ScenarioDiagnostic>();
+        var warnings = new List<string>();
+        var leftOut = new HashSet<int>();
+        foreach (var d in problems)
+        {
+            int i = ListIndex(d.KeyPath, "metrics");
+            if (i >= 0 && i < scenario.Metrics.Count && fileReports.Contains(scenario.Metrics[i]))
+            {
+                leftOut.Add(i);
+                var where = d.Line > 0 ? $"{d.File}:{d.Line}:{d.Column}" : d.File;
+                warnings.Add($"{where}: warning: {d.KeyPath}: '{YamlGuard.Clip(scenario.Metrics[i])}' is reported with the file's own settings " +
+                    $"but not with {YamlGuard.Clip(overridesText)}; left out of this run's tables");
+            }
+            else
+                errors.Add(d);
+        }
+        var kept = scenario.Metrics.Where((_, i) => !leftOut.Contains(i)).ToList();
+        return (scenario with { Metrics = kept }, errors, warnings);
+    }
+
+    /// <summary>The index in a key path <c>NAME[i]</c>, or -1 when it is not one.</summary>
+    private static int ListIndex(string keyPath, string name) =>
+        keyPath.StartsWith(name + "[", StringComparison.Ordinal) && keyPath.EndsWith(']')
+        && int.TryParse(keyPath.AsSpan(name.Length + 1, keyPath.Length - name.Length - 2), out int i) ? i : -1;
+
+    /// <summary>
     /// Names given on the command line (<paramref name="names"/>: the name and the option that gave
     /// it, e.g. <c>--metric</c>) that the model of <paramref name="scenario"/> does not produce, each
     /// as one line: "OPTION: 'name' is not a metric …; did you mean …?". Empty when all are valid
