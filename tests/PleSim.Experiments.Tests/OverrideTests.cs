@@ -50,6 +50,41 @@ public class OverrideTests
     }
 
     [Fact]
+    public void A_star_index_sets_the_key_in_every_item_and_the_scenario_records_the_assignment_as_given()
+    {
+        var text = Hold + "\nmetrics: [events, pending, events]\n";
+        var s = ScenarioLoader.LoadText(text, "h.yaml", [Override.Parse("metrics[*]=watchdog_fires")]);
+        Assert.Equal(["watchdog_fires", "watchdog_fires", "watchdog_fires"], s.Metrics);
+        var o = Assert.Single(s.Overrides);
+        Assert.Equal("metrics[*]", o.Path);
+        Assert.True(o.Sets("metrics[2]"));
+        Assert.False(o.Sets("metrics"));
+        Assert.False(o.Sets("metrics[x]"));
+        // The same scenario as the assignments written out one by one.
+        var byIndex = ScenarioLoader.LoadText(text, "h.yaml", [Override.Parse("metrics[0]=watchdog_fires"), Override.Parse("metrics[1]=watchdog_fires"), Override.Parse("metrics[2]=watchdog_fires")]);
+        Assert.Equal(byIndex.Digest, s.Digest);
+    }
+
+    [Fact]
+    public void A_star_index_needs_a_list_in_the_file_and_reports_each_items_problem_under_the_assignment_given()
+    {
+        var e = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadText(Hold, "h.yaml", [Override.Parse("engine_hold[*].population=7")]));
+        var d = Assert.Single(e.Diagnostics);
+        Assert.Equal("--set engine_hold[*].population=7", d.File);
+        Assert.Contains("the file has no list at 'engine_hold'", d.Message, StringComparison.Ordinal);
+
+        // lock-bench.yaml: two VMs (bench, loops) of 4 VCPUs.
+        var lockBench = HostScenarioTests.Repo("scenarios", "kvm", "lock-bench.yaml");
+        var twoVms = File.ReadAllText(lockBench);
+        var ok = ScenarioLoader.LoadText(twoVms, "v.yaml", [Override.Parse("vms[*].vcpus=5")]);
+        Assert.Equal(2, ok.Vms.Count);
+        Assert.All(ok.Vms, vm => Assert.Equal(5, vm.Vcpus));
+        e = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadText(twoVms, "v.yaml", [Override.Parse("vms[*].vcpuz=2")]));
+        Assert.Equal(["vms[0].vcpuz", "vms[1].vcpuz"], e.Diagnostics.Select(x => x.KeyPath).Order(StringComparer.Ordinal));
+        Assert.All(e.Diagnostics, x => Assert.Equal("--set vms[*].vcpuz=2", x.File));
+    }
+
+    [Fact]
     public void List_items_can_be_overridden_by_index()
     {
         var text = Hold + "\nmetrics: [events, pending]\n";

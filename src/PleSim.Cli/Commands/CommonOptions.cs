@@ -8,7 +8,7 @@ public static class CommonOptions
 {
     public static Option<string[]> Set() => new("--set")
     {
-        Description = "Override a scenario key, e.g. --set kvm.ple_window=8192 (repeatable)",
+        Description = "Override a scenario key, e.g. --set kvm.ple_window=8192, or in every list item: --set vms[*].cgroup=own (repeatable)",
         AllowMultipleArgumentsPerToken = false,
         Arity = ArgumentArity.ZeroOrMore,
     };

@@ -136,7 +136,7 @@ public static class Riel2011
             throw new ScenarioException(new ScenarioDiagnostic(scenario.SourceFile, 0, 0, "vms",
                 $"riel-2011 needs a system scenario whose vms[0] runs the amqp-perftest workload and vms[1] the hog workload (its grid sets {string.Join(", ", GridKeys)}); this one has {shape}"));
         }
-        var clashes = scenario.Overrides.Where(o => GridKeys.Contains(o.Path))
+        var clashes = scenario.Overrides.Where(o => GridKeys.Any(o.Sets))
             .Select(o => new ScenarioDiagnostic(o.OriginText, 0, 0, o.Path,
                 $"the reproduction sets this key in every cell (its grid: {string.Join(", ", GridKeys)}); use 'plesim sweep' to vary it"))
             .ToList();

@@ -88,7 +88,7 @@ public sealed class Riel2011Uncertainty
             {
                 if (Riel2011.GridKeys.Contains(k))
                     problems.Add(new ScenarioDiagnostic(u.Origin, 0, 0, k, "the reproduction sets this key in every cell; it cannot be an unknown"));
-                if (baseScenario.Overrides.Any(o => o.Path == k))
+                if (baseScenario.Overrides.Any(o => o.Sets(k)))
                     problems.Add(new ScenarioDiagnostic(u.Origin, 0, 0, k, "the key is also fixed by --set; drop one of the two"));
             }
         }

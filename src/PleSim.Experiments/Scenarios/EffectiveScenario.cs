@@ -19,7 +19,6 @@ public static class EffectiveScenario
     /// <summary>The entries in reading order. Origin: <c>file</c>, <c>--set</c>, <c>default</c>, or the preset that supplied the value.</summary>
     public static IReadOnlyList<Entry> Entries(Scenario s)
     {
-        var overridden = new HashSet<string>(s.Overrides.Select(o => o.Path), StringComparer.Ordinal);
         var values = s.Effective.ToDictionary(e => e.Path, e => e, StringComparer.Ordinal);
         string? kvmVersion = values.TryGetValue("kvm.version", out var v) && v.FromFile ? v.Value : null;
         var list = new List<Entry>(s.Effective.Count);
@@ -28,7 +27,7 @@ public static class EffectiveScenario
             if (NotPartOfTheScenario.Any(p => e.Path == p || e.Path.StartsWith(p + ".", StringComparison.Ordinal) || e.Path.StartsWith(p + "[", StringComparison.Ordinal)))
                 continue;
             string origin;
-            if (overridden.Contains(e.Path))
+            if (s.Overrides.Any(o => o.Sets(e.Path)))
                 origin = "--set";
             else if (e.FromFile)
                 origin = "file";

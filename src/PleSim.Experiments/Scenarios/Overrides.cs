@@ -56,6 +56,54 @@ public sealed partial record Override(string Path, string Value)
     }
 
     /// <summary>
+    /// This assignment once for every item of a list its path names with <c>[*]</c>
+    /// (<c>vms[*].cgroup=own</c>: each VM of the file, as <c>vms[0].cgroup=own</c>, <c>vms[1].cgroup=own</c>,
+    /// …; several <c>[*]</c> expand in turn), or itself when there is none. The list must be in the file
+    /// (<paramref name="root"/>) at that full path; otherwise nothing, and a problem.
+    /// </summary>
+    internal IReadOnlyList<Override> Expand(YamlMappingNode root, out string? problem)
+    {
+        problem = null;
+        int star = Path.IndexOf("[*]", StringComparison.Ordinal);
+        if (star < 0)
+            return [this];
+        string prefix = Path[..star], rest = Path[(star + 3)..];
+        var segments = SplitPath(prefix);
+        YamlNode? current = segments is { Count: > 0 } ? root : null;
+        foreach (var (key, indexes) in segments ?? [])
+        {
+            if (current is not YamlMappingNode map || !map.Children.TryGetValue(new YamlScalarNode(key), out current))
+                break;
+            foreach (int i in indexes)
+                current = current is YamlSequenceNode s && i < s.Children.Count ? s.Children[i] : null;
+        }
+        if (current is not YamlSequenceNode list)
+        {
+            problem = $"'{YamlGuard.Clip(Path)}': [*] stands for every item of a list, and the file has no list at '{YamlGuard.Clip(prefix)}'" +
+                " (write the full path from the top, e.g. vms[*].cgroup)";
+            return [];
+        }
+        var expanded = new List<Override>();
+        for (int i = 0; i < list.Children.Count; i++)
+        {
+            var one = this with { Path = $"{prefix}[{i}]{rest}", Origin = OriginText };
+            expanded.AddRange(one.Expand(root, out problem));
+            if (problem is not null)
+                return [];
+        }
+        return expanded;
+    }
+
+    /// <summary>Whether this assignment sets <paramref name="fullPath"/>: the same path, or one its <c>[*]</c> stand for.</summary>
+    public bool Sets(string fullPath)
+    {
+        if (!Path.Contains("[*]", StringComparison.Ordinal))
+            return Path == fullPath;
+        var pattern = "^" + Regex.Escape(Path).Replace(@"\[\*]", @"\[\d+]", StringComparison.Ordinal) + "$";
+        return Regex.IsMatch(fullPath, pattern, RegexOptions.CultureInvariant);
+    }
+
+    /// <summary>
     /// The full path this assignment names in <paramref name="root"/>: itself when its first key is
     /// in the file, else the one existing path it is the tail of. Returns null (and a problem) when the
     /// tail is ambiguous; unknown paths are returned unchanged for the binder to report.

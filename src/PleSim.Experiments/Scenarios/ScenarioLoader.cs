@@ -83,17 +83,27 @@ public static class ScenarioLoader
             if (o.Path == "kvm.version")
                 SystemSections.DropVersionCoveredKeys(root);
         }
+        // resolved: one per assignment given, with its full path (what the scenario records); applied:
+        // what was written into the tree, where vms[*].key stands for the key in every VM of the file.
         var resolved = new List<Override>(overrides.Count);
+        var applied = new List<Override>(overrides.Count);
         foreach (var o in overrides)
         {
-            var problem = o.ApplyTo(root);
-            if (problem is not null)
-                ctx.Diagnostics.Add(new ScenarioDiagnostic(o.OriginText, 0, 0, o.Path, problem));
-            resolved.Add(o.Resolve(root, out _) is { } full && full != o.Path ? o with { Path = full } : o);
+            var parts = o.Expand(root, out var listProblem);
+            if (listProblem is not null)
+                ctx.Diagnostics.Add(new ScenarioDiagnostic(o.OriginText, 0, 0, o.Path, listProblem));
+            foreach (var part in parts)
+            {
+                var problem = part.ApplyTo(root);
+                if (problem is not null)
+                    ctx.Diagnostics.Add(new ScenarioDiagnostic(part.OriginText, 0, 0, part.Path, problem));
+                applied.Add(part.Resolve(root, out _) is { } full && full != part.Path ? part with { Path = full } : part);
+            }
+            resolved.Add(parts is [var only] && ReferenceEquals(only, o) ? applied[^1] : o);
         }
         var scenario = Bind(root, ctx);
         if (ctx.Diagnostics.Count > 0)
-            throw new ScenarioException(AttributeToOverrides(ctx.Diagnostics, resolved, fileName).OrderBy(d => d.Line).ThenBy(d => d.Column).ToList());
+            throw new ScenarioException(AttributeToOverrides(ctx.Diagnostics, applied, fileName).OrderBy(d => d.Line).ThenBy(d => d.Column).ToList());
         var canonical = Canonical(root);
         return scenario with
         {
