@@ -202,8 +202,7 @@ public sealed class VmRuntime : IDisposable
         Add("dy_skipped_ineligible", st.SkippedIneligible);
         Add("dy_skipped_user_mode", st.SkippedUserMode);
         Add("dy_user_mode_pending_interrupt", st.UserModePendingInterruptCandidates);
-        if (Kernel.Kvm.Settings.CandidateFilter is not null)
-            Add("dy_skipped_by_filter", st.SkippedByFilter);
+        Add("dy_skipped_by_filter", st.SkippedByFilter);
         foreach (var label in GroundTruth.Labels)
             Add("yield_to_label." + GroundTruth.Name(label), st.YieldToLabels[(int)label]);
         foreach (var cause in GroundTruth.Causes)
@@ -483,11 +482,17 @@ public sealed class VmRuntime : IDisposable
         }
     }
 
-    /// <summary>Skip reasons of the directed-yield walk's candidate loop (metric suffix, counter).</summary>
+    /// <summary>
+    /// Skip reasons of the directed-yield walk's candidate loop (metric suffix, counter): every reason
+    /// <c>PleHandlers</c> and the IPI-aware walk can skip a candidate for, so that candidates = skips +
+    /// yield_to calls holds for every handler (GroundTruthTests).
+    /// </summary>
     public static readonly (string Name, string Counter)[] SkipReasons =
     [
         ("self", "dy_skipped_self"), ("halted", "dy_skipped_halted"), ("no_pid", "dy_skipped_no_pid"),
         ("in_guest", "dy_skipped_in_guest"), ("not_preempted", "dy_skipped_not_preempted"), ("ineligible", "dy_skipped_ineligible"),
+        ("user_mode", "dy_skipped_user_mode"), ("by_filter", "dy_skipped_by_filter"),
+        ("ipi_aware_rejected", "ipi_aware.tier.rejected"), ("ipi_aware_relaxed_not_preempted", "ipi_aware.relaxed_skipped_not_preempted"),
     ];
 
     public static string TimeName(VcpuTime t) => t switch
