@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using PleSim.Host;
 
 namespace PleSim.Guest;
@@ -113,7 +112,7 @@ public sealed partial class GuestSpinLock
     private long OwnershipNs(int cpu)
     {
         long c = Transfer(cpu, _lineCpu);
-        var ws = CollectionsMarshal.AsSpan(_waiters);
+        var ws = _waiters.AsSpan();
         for (int i = 0; i < ws.Length; i++)
         {
             if (ReadsLine(ws, i))
@@ -127,7 +126,7 @@ public sealed partial class GuestSpinLock
     {
         long sum = 0;
         readers = 0;
-        var ws = CollectionsMarshal.AsSpan(_waiters);
+        var ws = _waiters.AsSpan();
         for (int i = 0; i < ws.Length; i++)
         {
             if (!ReadsLine(ws, i))
@@ -168,7 +167,7 @@ public sealed partial class GuestSpinLock
         _lineCpu = p;
         long sum = RereadsNs(p, out int readers);
         long start = readers > 0 && (Kind is SpinlockKind.Queued or SpinlockKind.PvQueued) ? Math.Max(storeDone, _mcsReadyAt) : storeDone;
-        var ws = CollectionsMarshal.AsSpan(_waiters);
+        var ws = _waiters.AsSpan();
         for (int i = 0; i < ws.Length; i++)
         {
             if (!ReadsLine(ws, i))
@@ -228,7 +227,7 @@ public sealed partial class GuestSpinLock
         if (Kind is SpinlockKind.TestAndSet or SpinlockKind.PreemptableTicket)
         {
             // The losers saw it free too: each one's failed atomic takes the line, then it re-reads.
-            var ws = CollectionsMarshal.AsSpan(_waiters);
+            var ws = _waiters.AsSpan();
             for (int i = 0; i < ws.Length; i++)
             {
                 if (!ReadsLine(ws, i) || (Kind == SpinlockKind.PreemptableTicket && !ws[i].Spinning))

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using PleSim.Engine;
 using PleSim.Hypervisor;
 using PleSim.Plugins;
@@ -39,7 +38,7 @@ public enum LockIrq
 public sealed partial class GuestSpinLock : ISpinTarget
 {
     private readonly GuestKernel _kernel;
-    private readonly List<Waiter> _waiters;
+    private readonly WaiterQueue _waiters;
     private Waiter[] _scratch;
     private long _head;
     private long _tail;
@@ -70,7 +69,7 @@ public sealed partial class GuestSpinLock : ISpinTarget
         Irq = irq;
         // At most one waiter per guest CPU: room for all of them up front, so the first contention
         // of a lock in the middle of a run does not allocate.
-        _waiters = new List<Waiter>(kernel.Cpus.Length);
+        _waiters = new WaiterQueue(kernel.Cpus.Length);
         _scratch = new Waiter[Math.Max(8, kernel.Cpus.Length)];
         // Decision 0059: the lock word's cache line (not for s390, whose machine these x86 latencies are not).
         _coherent = kernel.Settings.CacheCoherence == CacheCoherence.Directory && kind != SpinlockKind.S390;
@@ -237,7 +236,7 @@ public sealed partial class GuestSpinLock : ISpinTarget
     {
         if (Owner?.Vcpu == candidate)
             return SpinRelation.Holder;
-        var ws = CollectionsMarshal.AsSpan(_waiters);
+        var ws = _waiters.AsSpan();
         for (int i = 0; i < ws.Length; i++)
         {
             ref var w = ref ws[i];
@@ -262,7 +261,7 @@ public sealed partial class GuestSpinLock : ISpinTarget
         // ReclassifySpin does nothing unless the VCPU's time is accounted as spinning, which is
         // what the VM's spinning mask records: test the mask instead of reading every waiter's VCPU.
         var vm = _kernel.Vm;
-        var ws = CollectionsMarshal.AsSpan(_waiters);
+        var ws = _waiters.AsSpan();
         // Cause(spinner, token) once for all of them: it depends on the spinner only through
         // "is it the first waiter" (which, on a free lock, is plain contention).
         Vcpu? first = null;
@@ -613,7 +612,7 @@ public sealed partial class GuestSpinLock : ISpinTarget
             int m = _waiters.Count;
             if (_scratch.Length < m)
                 _scratch = new Waiter[m * 2];
-            _waiters.CopyTo(_scratch);
+            _waiters.AsSpan().CopyTo(_scratch);
             for (int k = 0; k < m; k++)
                 _scratch[k].Vcpu.NotifySpinRelease();
             return null;
@@ -639,7 +638,7 @@ public sealed partial class GuestSpinLock : ISpinTarget
         int n = _waiters.Count;
         if (_scratch.Length < n)
             _scratch = new Waiter[n * 2];
-        _waiters.CopyTo(_scratch);
+        _waiters.AsSpan().CopyTo(_scratch);
         for (int i = 0; i < n && !_locked; i++)
             _scratch[i].Cpu.Vcpu.NotifySpinRelease();
         return null;
@@ -661,7 +660,7 @@ public sealed partial class GuestSpinLock : ISpinTarget
     /// <summary>Preemptable ticket lock: the index of the waiter holding the head's ticket, if any.</summary>
     private int? HeadWaiter()
     {
-        var ws = CollectionsMarshal.AsSpan(_waiters);
+        var ws = _waiters.AsSpan();
         for (int i = 0; i < ws.Length; i++)
         {
             if (ws[i].Ticket == _head)
@@ -720,7 +719,7 @@ public sealed partial class GuestSpinLock : ISpinTarget
 
     private int IndexOf(Vcpu vcpu)
     {
-        var ws = CollectionsMarshal.AsSpan(_waiters);
+        var ws = _waiters.AsSpan();
         for (int i = 0; i < ws.Length; i++)
         {
             if (ws[i].Vcpu == vcpu)

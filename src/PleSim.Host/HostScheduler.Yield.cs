@@ -39,8 +39,19 @@ public sealed partial class HostScheduler
     public YieldToResult YieldTo(HostTask curr, HostTask p, bool preempt, bool undercommitCheck = false)
     {
         if (_xen)
-            throw new InvalidOperationException("yield_to is a Linux call: Xen 3.4's credit scheduler has no directed yield (decision 0063)");
+            ThrowXenYieldTo();
         RequireCurrent(curr);
+        return YieldToCurrent(curr, p, preempt, undercommitCheck);
+    }
+
+    private static void ThrowXenYieldTo() =>
+        throw new InvalidOperationException("yield_to is a Linux call: Xen 3.4's credit scheduler has no directed yield (decision 0063)");
+
+    // YieldTo with curr already checked to be its CPU's current task.
+    private YieldToResult YieldToCurrent(HostTask curr, HostTask p, bool preempt, bool undercommitCheck)
+    {
+        if (_xen)
+            ThrowXenYieldTo();
         var rq = Rqs[curr.Cpu];
         var pRq = Rqs[p.Cpu < 0 ? curr.Cpu : p.Cpu];
         YieldToResult result;
@@ -147,11 +158,14 @@ public sealed partial class HostScheduler
     public YieldToResult YieldTo(HostTask curr, HostTask p, bool preempt, bool undercommitCheck, long startNs, long acquireNs, long holdNs, out long doneNs)
     {
         RequireCurrent(curr);
-        var rq = Rqs[curr.Cpu];
-        var pRq = Rqs[p.Cpu < 0 ? curr.Cpu : p.Cpu];
-        doneNs = undercommitCheck && rq.NrRunning == 1 && pRq.NrRunning == 1
+        // Rqs[c].Cpu is c: the CPU numbers are taken from the tasks, so the call reaches the target's
+        // run queue object only when the 3.9 test needs it (a walk's yield_to touches a different,
+        // usually cold, run queue per call).
+        int cpu = curr.Cpu;
+        int pCpu = p.Cpu < 0 ? cpu : p.Cpu;
+        doneNs = undercommitCheck && Rqs[cpu].NrRunning == 1 && Rqs[pCpu].NrRunning == 1
             ? startNs
-            : DoubleRqLock(rq.Cpu, pRq.Cpu, startNs, acquireNs, holdNs);
-        return YieldTo(curr, p, preempt, undercommitCheck);
+            : DoubleRqLock(cpu, pCpu, startNs, acquireNs, holdNs);
+        return YieldToCurrent(curr, p, preempt, undercommitCheck);
     }
 }
