@@ -104,12 +104,18 @@ public static class CatalogReport
             : $"Verdict: CANNOT EXPRESS YET — missing: {c.CannotExpress}");
         lines.Add($"Pre-registered in commit {c.PreregisteredCommit}" + (c.PreregistrationNote.Length > 0 ? $" ({c.PreregistrationNote})" : "."));
         lines.AddRange(SeedSplits(r));
-        if (c.Explanations.Count > 0)
-        {
-            lines.Add("Explained after the result was seen (not part of the prediction; the verdict stands):");
-            foreach (var x in c.Explanations)
-                lines.Add($"  - {x.Text}" + (x.Doc.Length > 0 ? $" ({x.Doc})" : ""));
-        }
+        lines.AddRange(ExplanationLines(c.Explanations));
+        return lines;
+    }
+
+    /// <summary>A case's explanations, written after its result was seen, under a heading that says so (nothing when there are none).</summary>
+    public static IReadOnlyList<string> ExplanationLines(IReadOnlyList<CaseExplanation> explanations)
+    {
+        if (explanations.Count == 0)
+            return [];
+        var lines = new List<string> { "Explained after the result was seen (not part of the prediction; the verdict stands):" };
+        foreach (var x in explanations)
+            lines.Add($"  - {x.Text}" + (x.Doc.Length > 0 ? $" ({x.Doc})" : ""));
         return lines;
     }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using PleSim.Experiments.Catalog;
 using PleSim.Experiments.Reproduce;
 using PleSim.Experiments.Scenarios;
 using PleSim.Experiments.Sweeps;
@@ -109,6 +110,13 @@ public static class ReproduceCommand
                     console.WriteLine(line);
                 foreach (var line in ReproduceReport.BasisAndShape(cells))
                     console.WriteLine(line);
+                // What the catalog's riel-2011 case says about the shape, written after it was seen: for the
+                // shipped set-up only (a variant, cgroups or another scenario is a different experiment).
+                if (variant.Count == 0 && !cg && parse.GetValue(scenario) is null && ReproduceReport.Shape(cells).Checks.Any(c => !c.Agrees))
+                {
+                    foreach (var line in CatalogReport.ExplanationLines(CaseLoader.BuiltIn().Single(c => c.Name == "riel-2011").Explanations))
+                        console.WriteLine(line);
+                }
                 console.WriteLine($"Compared metric: {cells[0].Metric} (messages delivered to the subscriber per second). {cells.Sum(c => c.Runs.Length)} runs in {sw.Elapsed.TotalSeconds:0.0} s wall time on {Environment.ProcessorCount} cores.");
             }
             if (parse.GetValue(json))
