@@ -127,18 +127,27 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
     /// <summary>Largest VM the model holds: its VCPU bitmaps (spinning mask, PV send-IPI, guest cpumasks) are <see cref="CpuMask"/>s.</summary>
     public const int MaxVcpus = CpuMask.NrCpus;
 
-    /// <summary>Creates a VM with <paramref name="vcpus"/> VCPU threads allowed on <paramref name="affinity"/>, in <paramref name="group"/>.</summary>
-    public Vm CreateVm(string name, int vcpus, CpuMask affinity, TaskGroup? group = null)
+    /// <summary>
+    /// Creates a VM with <paramref name="vcpus"/> VCPU threads allowed on <paramref name="affinity"/>, in <paramref name="group"/>.
+    /// <paramref name="vcpuAffinity"/>, when given, holds one mask per VCPU thread that replaces
+    /// <paramref name="affinity"/> for that thread: per-VCPU pinning as libvirt's <c>&lt;vcpupin&gt;</c>
+    /// (<c>virsh vcpupin</c>) sets it, one <c>sched_setaffinity</c> per VCPU thread before the guest runs.
+    /// The host scheduler honours each thread's own mask on every path (Linux 2.6.39 kernel/sched_fair.c
+    /// select_task_rq_fair and can_migrate_task, kernel/sched.c set_cpus_allowed_ptr).
+    /// </summary>
+    public Vm CreateVm(string name, int vcpus, CpuMask affinity, TaskGroup? group = null, IReadOnlyList<CpuMask>? vcpuAffinity = null)
     {
         // KVM_MAX_VCPUS was 64 on x86 in 2.6.39 (arch/x86/include/asm/kvm_host.h); later kernels
         // raised it. The model's limit is the capacity of its VCPU bitmaps (CpuMask.NrCpus, decision 0038).
         if (vcpus < 1 || vcpus > MaxVcpus)
             throw new ArgumentOutOfRangeException(nameof(vcpus), vcpus, $"a VM has 1 to {MaxVcpus} VCPUs");
+        if (vcpuAffinity is not null && vcpuAffinity.Count != vcpus)
+            throw new ArgumentException($"{vcpuAffinity.Count} per-VCPU masks for {vcpus} VCPUs", nameof(vcpuAffinity));
         var vm = new Vm(_vms.Count, name, group ?? Host.RootGroup);
         for (int i = 0; i < vcpus; i++)
         {
             var v = new Vcpu(this, vm, i) { PleWindow = BaseWindow, HaltPollNs = Settings.HaltPoll.Adaptive ? 0 : Settings.HaltPoll.HaltPollNs };
-            var task = Host.CreateTask($"{name}/vcpu{i}", v, 0, affinity, vm.Group, xenDomain: vm);
+            var task = Host.CreateTask($"{name}/vcpu{i}", v, 0, vcpuAffinity?[i] ?? affinity, vm.Group, xenDomain: vm);
             task.Owner = v;
             v.Task = task;
             vm.Vcpus.Add(v);

@@ -16,7 +16,7 @@ public sealed class VmRuntime : IDisposable
         var host = run.Host;
         _host = host;
         var affinity = settings.Affinity?.Mask ?? host.Topology.AllMask;
-        Vm = kvm.CreateVm(settings.Name, settings.Vcpus, affinity, group);
+        Vm = kvm.CreateVm(settings.Name, settings.Vcpus, affinity, group, settings.VcpuAffinity?.Select(c => c.Mask).ToArray());
         Kernel = new GuestKernel(kvm, Vm, settings.Guest, run.Streams);
         var w = settings.Workload;
         switch (w.Kind)

@@ -29,11 +29,13 @@ internal static partial class SystemSections
         int vcpus = v.Get("vcpus", Kinds.Int(1, MaxVcpus), 4);
         if (v.Failed("vcpus"))
             vcpus = MaxVcpus; // checks that depend on the VCPU count (workload.loops) then stay quiet
+        var affinity = v.Has("affinity") ? v.Get("affinity", Kinds.CpuList(hostCpus), CpuSet.All(hostCpus)) : (CpuSet?)null;
         var settings = new VmSettings
         {
             Name = name,
             Vcpus = vcpus,
-            Affinity = v.Has("affinity") ? v.Get("affinity", Kinds.CpuList(hostCpus), CpuSet.All(hostCpus)) : null,
+            Affinity = affinity,
+            VcpuAffinity = ReadVcpuAffinity(v, vcpus, !v.Failed("vcpus"), v.Failed("affinity") ? null : affinity, hostCpus),
             Cgroup = cgroup,
             CgroupShares = v.Get("cgroup_shares", Kinds.Integer(Weights.MinShares, Weights.MaxShares), Weights.Nice0Load),
             StartCpu = v.Get("start_cpu", Kinds.Int(0, hostCpus - 1), 0),
@@ -42,6 +44,44 @@ internal static partial class SystemSections
             Workload = ReadWorkload(v.Section("workload"), vcpus, hostCpus),
         };
         return settings;
+    }
+
+    /// <summary>
+    /// <c>vms[].vcpu_affinity</c>: one CPU list per VCPU thread, entry i for VCPU i (libvirt's
+    /// <c>&lt;vcpupin vcpu='i' cpuset='…'/&gt;</c>, <c>virsh vcpupin</c>). Each list must lie within the
+    /// VM's <c>affinity</c> when the file gives one: the VM's CPU set stays the one its metrics
+    /// (<c>host_c0_share</c>) are taken over, and a pin outside it would contradict it. Null when absent.
+    /// </summary>
+    private static IReadOnlyList<CpuSet>? ReadVcpuAffinity(MapReader v, int vcpus, bool vcpusKnown, CpuSet? affinity, int hostCpus)
+    {
+        int before = v.Context.Diagnostics.Count;
+        var cpuList = Kinds.CpuList(hostCpus);
+        var perVcpu = new ValueKind<CpuSet>($"a CPU list (one per VCPU, entry i for VCPU i) like 0-3 or 0,2 with CPUs below {hostCpus}, or 'all'", cpuList.Parse);
+        var sets = v.ScalarList("vcpu_affinity", perVcpu);
+        if (!v.Has("vcpu_affinity") || v.Context.Diagnostics.Count != before)
+            return null;
+        if (vcpusKnown && sets.Count != vcpus)
+        {
+            v.Error("vcpu_affinity", $"{sets.Count} CPU list{(sets.Count == 1 ? "" : "s")} for {vcpus} VCPUs: give one per VCPU, entry i for VCPU i (e.g. [{string.Join(", ", Enumerable.Range(0, Math.Min(vcpus, 4)))}{(vcpus > 4 ? ", …" : "")}])");
+            return null;
+        }
+        if (affinity is { } a)
+        {
+            var items = v.RawNode?.Children[new YamlDotNet.RepresentationModel.YamlScalarNode("vcpu_affinity")] as YamlDotNet.RepresentationModel.YamlSequenceNode;
+            bool ok = true;
+            for (int i = 0; i < sets.Count; i++)
+            {
+                var m = sets[i].Mask;
+                if ((m & a.Mask) != m)
+                {
+                    v.Context.Error(items?.Children[i], $"{v.Path}.vcpu_affinity[{i}]", $"VCPU {i}'s CPUs {sets[i]} are not all within the VM's affinity {a}: pin each VCPU inside it, or drop affinity");
+                    ok = false;
+                }
+            }
+            if (!ok)
+                return null;
+        }
+        return sets;
     }
 
     /// <summary>The <c>guest.rwsem</c> value of an algorithm (decisions 0050, 0057).</summary>

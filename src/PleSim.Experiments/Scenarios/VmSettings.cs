@@ -13,6 +13,13 @@ public sealed record VmSettings
     public int Vcpus { get; init; } = 4;
     public CpuSet? Affinity { get; init; }
 
+    /// <summary>
+    /// <c>vms[].vcpu_affinity</c>: one CPU list per VCPU thread (entry i pins VCPU i), as libvirt's
+    /// <c>&lt;vcpupin vcpu='i' cpuset='…'/&gt;</c> or <c>virsh vcpupin</c> sets it. Each entry lies within
+    /// <see cref="Affinity"/> when that is given. Null (the default): every VCPU thread takes <see cref="Affinity"/>.
+    /// </summary>
+    public IReadOnlyList<CpuSet>? VcpuAffinity { get; init; }
+
     /// <summary>Host cgroup of its VCPU threads: "/" (root, the seed's setup), "own" (a new /NAME), or a path from host.cgroups.</summary>
     public string Cgroup { get; init; } = "/";
 
