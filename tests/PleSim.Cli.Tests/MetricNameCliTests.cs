@@ -69,6 +69,19 @@ public sealed class MetricNameCliTests : IDisposable
     }
 
     [Fact]
+    public void Sweep_leaves_out_with_a_warning_a_listed_metric_that_only_a_fixed_set_switched_off()
+    {
+        var dedup = CliTests.Repo("scenarios", "workloads", "dedup.yaml");
+        var outDir = Path.Combine(_dir, "sweep-dedup");
+        var (code, _, err) = SweepCliTests.Plesim(["sweep", dedup, "--set", "vms[0].workload.model_malloc=false", "--set", "duration=2ms",
+            "--set", "vms[0].workload.input_bytes=1000000,2000000", "--out", outDir, "--quiet"]);
+        Assert.True(code == 0, err);
+        Assert.Contains("warning: metrics[", err, StringComparison.Ordinal);
+        Assert.Contains("'dedup.dedup_heap_trims_per_chunk' is reported with the file's own settings but not with this sweep's fixed --set values", err, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(outDir, "results.sqlite")));
+    }
+
+    [Fact]
     public void Sweep_refuses_an_unknown_metric_option_before_the_first_run()
     {
         var outDir = Path.Combine(_dir, "sweep");

@@ -62,6 +62,7 @@ public static class SweepCommand
                 throw new CliInputException(e.Message);
             }
             string dir;
+            Scenario? fromFile = null;
             if (fromStore)
             {
                 // plesim sweep --resume --out DIR: the grid is the store's.
@@ -106,7 +107,7 @@ public static class SweepCommand
             {
                 try
                 {
-                    var fromFile = ScenarioLoader.LoadFile(path!);
+                    fromFile = ScenarioLoader.LoadFile(path!);
                     plan = SweepPlan.Create(fromFile, axes, parse.GetValue(zip) ? SweepMode.Zip : null, parse.GetValue(runs), parse.GetValue(seed), adaptive);
                 }
                 catch (ScenarioException e)
@@ -119,7 +120,14 @@ public static class SweepCommand
             }
             // Every metric named (in the file, by --metric, by --target-ci) must be one the model
             // reports: checked against a probe run of the base scenario before the first run.
-            var located = fromStore ? [] : MetricNames.Check(plan.Base);
+            // One that only the sweep's fixed --set values switch off is left out with a warning (the
+            // tables show only the metrics the runs report).
+            IReadOnlyList<ScenarioDiagnostic> located = [];
+            IReadOnlyList<string> leftOut = [];
+            if (fromFile is { } file0)
+                (_, located, leftOut) = MetricNames.CheckWithOverrides(plan.Base, () => file0, "this sweep's fixed --set values");
+            foreach (var w in leftOut)
+                ctx.Err.WriteLine("plesim: " + w);
             foreach (var d in located)
                 ctx.Err.WriteLine(d.ToString());
             var named = (parse.GetValue(metric) ?? []).Select(m => (m, "--metric")).ToList();

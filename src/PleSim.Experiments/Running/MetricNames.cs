@@ -92,7 +92,7 @@ public static class MetricNames
                 leftOut.Add(i);
                 var where = d.Line > 0 ? $"{d.File}:{d.Line}:{d.Column}" : d.File;
                 warnings.Add($"{where}: warning: {d.KeyPath}: '{YamlGuard.Clip(scenario.Metrics[i])}' is reported with the file's own settings " +
-                    $"but not with {YamlGuard.Clip(overridesText)}; left out of this run's tables");
+                    $"but not with {YamlGuard.Clip(overridesText)}; left out of the tables");
             }
             else
                 errors.Add(d);
