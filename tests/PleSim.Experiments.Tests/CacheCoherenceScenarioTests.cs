@@ -8,7 +8,7 @@ namespace PleSim.Experiments.Tests;
 public class CacheCoherenceScenarioTests
 {
     private static Scenario Bench(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "kvm", "lock-bench.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("kvm", "lock-bench.yaml", overrides);
 
     [Fact]
     public void The_keys_default_to_no_model_and_are_read()

@@ -7,7 +7,7 @@ namespace PleSim.Experiments.Tests;
 public class DbenchScenarioTests
 {
     private static Scenario Load(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "workloads", "dbench.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("workloads", "dbench.yaml", overrides);
 
     private static double M(RunResult r, string m) => r.Metric(m) ?? throw new Xunit.Sdk.XunitException($"no metric {m}");
 

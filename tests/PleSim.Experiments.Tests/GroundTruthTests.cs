@@ -13,7 +13,7 @@ namespace PleSim.Experiments.Tests;
 public class GroundTruthTests
 {
     private static Scenario Load(string dir, string file, params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", dir, file), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped(dir, file, overrides);
 
     private static double M(RunResult r, string m) => r.Metric(m) ?? throw new Xunit.Sdk.XunitException($"no metric {m}");
 

@@ -8,7 +8,7 @@ namespace PleSim.Experiments.Tests;
 public class HackbenchScenarioTests
 {
     private static Scenario Hb(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "workloads", "hackbench.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("workloads", "hackbench.yaml", overrides);
 
     [Fact]
     public void The_keys_are_read_in_hackbenchs_spelling_and_the_presets_set_pv_send_ipi_only()

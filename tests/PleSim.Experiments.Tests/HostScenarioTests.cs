@@ -14,6 +14,10 @@ public class HostScenarioTests
         return Path.Combine([dir, .. parts]);
     }
 
+    /// <summary>The shipped scenario scenarios/<paramref name="dir"/>/<paramref name="file"/>, loaded with <c>--set</c>-style overrides.</summary>
+    internal static Scenario Shipped(string dir, string file, params string[] overrides) =>
+        ScenarioLoader.LoadFile(Repo("scenarios", dir, file), overrides.Select(Override.Parse).ToList());
+
     private static RunResult[] Run(string file, int runs = 1, long invariantsEvery = 7, params string[] overrides)
     {
         var s = ScenarioLoader.LoadFile(Repo("scenarios", "host", file), overrides.Select(Override.Parse).ToList());

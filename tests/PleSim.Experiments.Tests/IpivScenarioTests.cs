@@ -11,7 +11,7 @@ namespace PleSim.Experiments.Tests;
 public class IpivScenarioTests
 {
     private static Scenario Load(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "workloads", "hackbench.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("workloads", "hackbench.yaml", overrides);
 
     private static double M(RunResult r, string m) => r.Metric(m) ?? throw new Xunit.Sdk.XunitException($"no metric {m}");
 

@@ -8,7 +8,7 @@ namespace PleSim.Experiments.Tests;
 public class KickYieldScenarioTests
 {
     private static Scenario Bench(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "kvm", "lock-bench.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("kvm", "lock-bench.yaml", overrides);
 
     [Fact]
     public void Kvm_version_sets_kick_yield_from_5_3_and_an_explicit_key_overrides_it()

@@ -7,7 +7,7 @@ namespace PleSim.Experiments.Tests;
 public class KvmScenarioTests
 {
     private static Scenario Load(string dir, string file, params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", dir, file), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped(dir, file, overrides);
 
     private static RunResult RunOk(Scenario s, ulong seed, long invariantsEvery = 0)
     {

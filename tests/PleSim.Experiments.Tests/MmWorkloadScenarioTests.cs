@@ -7,7 +7,7 @@ namespace PleSim.Experiments.Tests;
 public class MmWorkloadScenarioTests
 {
     private static Scenario Load(string file, params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "workloads", file), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("workloads", file, overrides);
 
     private static double M(RunResult r, string m) => r.Metric(m) ?? throw new Xunit.Sdk.XunitException($"no metric {m}");
 

@@ -8,7 +8,7 @@ public class NumaScenarioTests
 {
     private static RunResult[] Run(params string[] overrides)
     {
-        var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "host", "numa-balance.yaml"), overrides.Select(Override.Parse).ToList());
+        var s = HostScenarioTests.Shipped("host", "numa-balance.yaml", overrides);
         var results = Runner.RunMany(s, Runner.Seeds(s, 1), new RunOptions { CheckInvariantsEvery = 13 });
         foreach (var r in results)
             Assert.True(r.Error is null, r.Error);

@@ -8,7 +8,7 @@ namespace PleSim.Experiments.Tests;
 public class ParavirtScenarioTests
 {
     private static Scenario Bench(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "kvm", "lock-bench.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("kvm", "lock-bench.yaml", overrides);
 
     [Fact]
     public void Guest_kernel_picks_a_preset_and_the_individual_keys_override_it()

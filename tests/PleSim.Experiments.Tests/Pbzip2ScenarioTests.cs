@@ -7,7 +7,7 @@ namespace PleSim.Experiments.Tests;
 public class Pbzip2ScenarioTests
 {
     private static Scenario Load(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "workloads", "pbzip2.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("workloads", "pbzip2.yaml", overrides);
 
     private static double M(RunResult r, string m) => r.Metric(m) ?? throw new Xunit.Sdk.XunitException($"no metric {m}");
 

@@ -9,7 +9,7 @@ namespace PleSim.Experiments.Tests;
 public class PingPongScenarioTests
 {
     private static Scenario Pp(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "workloads", "pingpong.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("workloads", "pingpong.yaml", overrides);
 
     private static double M(RunResult r, string name) => r.Metrics.Single(kv => kv.Key == name).Value;
 

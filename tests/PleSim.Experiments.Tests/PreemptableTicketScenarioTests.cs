@@ -8,7 +8,7 @@ namespace PleSim.Experiments.Tests;
 public class PreemptableTicketScenarioTests
 {
     private static Scenario Bench(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "kvm", "lock-bench.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("kvm", "lock-bench.yaml", overrides);
 
     [Fact]
     public void The_keys_parse_and_a_bad_unit_is_a_located_error()

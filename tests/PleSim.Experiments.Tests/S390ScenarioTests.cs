@@ -8,10 +8,10 @@ namespace PleSim.Experiments.Tests;
 public class S390ScenarioTests
 {
     private static Scenario S390Bench(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "kvm", "s390-lock-bench.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("kvm", "s390-lock-bench.yaml", overrides);
 
     private static Scenario X86Bench(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "kvm", "lock-bench.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("kvm", "lock-bench.yaml", overrides);
 
     [Fact]
     public void The_keys_parse_with_the_kernel_defaults()

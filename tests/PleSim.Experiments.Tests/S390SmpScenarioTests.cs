@@ -12,7 +12,7 @@ namespace PleSim.Experiments.Tests;
 public class S390SmpScenarioTests
 {
     private static Scenario Load(string dir, string file, params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", dir, file), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped(dir, file, overrides);
 
     [Fact]
     public void The_keys_parse_and_a_bad_value_is_a_located_error()

@@ -13,7 +13,7 @@ namespace PleSim.Experiments.Tests;
 public class SemanticsAwareYieldScenarioTests
 {
     private static Scenario Load(string dir, string file, params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", dir, file), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped(dir, file, overrides);
 
     [Fact]
     public void The_keys_default_to_the_kernel_without_the_series_and_to_the_patches_module_parameters()

@@ -9,7 +9,7 @@ namespace PleSim.Experiments.Tests;
 public class SysbenchScenarioTests
 {
     private static Scenario Load(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "workloads", "sysbench.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("workloads", "sysbench.yaml", overrides);
 
     private static double M(RunResult r, string m) => r.Metric(m) ?? throw new Xunit.Sdk.XunitException($"no metric {m}");
 

@@ -18,7 +18,7 @@ public class TcpRrScenarioTests
         ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "workloads", "tcp-rr.yaml"), new[] { "vms[0].workload.vhost.peer=50us" }.Concat(overrides).Select(Override.Parse).ToList());
 
     private static Scenario Idle(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "workloads", "idle-timers.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("workloads", "idle-timers.yaml", overrides);
 
     private static double M(RunResult r, string name) => r.Metrics.Single(kv => kv.Key == name).Value;
 

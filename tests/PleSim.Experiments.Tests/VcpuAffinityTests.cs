@@ -13,10 +13,10 @@ namespace PleSim.Experiments.Tests;
 public class VcpuAffinityTests
 {
     private static Scenario LockBench(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "kvm", "lock-bench.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("kvm", "lock-bench.yaml", overrides);
 
     private static Scenario Amqp(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "riel-2011", "amqp.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("riel-2011", "amqp.yaml", overrides);
 
     /// <summary>Every host CPU each task was switched in on, every CPU it was woken or migrated to.</summary>
     private sealed class Placements : IHostObserver

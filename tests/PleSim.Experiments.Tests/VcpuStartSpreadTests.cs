@@ -8,7 +8,7 @@ namespace PleSim.Experiments.Tests;
 public class VcpuStartSpreadTests
 {
     private static Scenario LockBench(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "kvm", "lock-bench.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("kvm", "lock-bench.yaml", overrides);
 
     /// <summary>The instants (ns) at which each VCPU thread of <paramref name="vm"/> was forked, stepping the model 100 µs at a time.</summary>
     private static long[] ForkTimes(Scenario s, ulong seed, int vm, long untilNs)

@@ -11,7 +11,7 @@ namespace PleSim.Experiments.Tests;
 public class XenCreditScenarioTests
 {
     private static Scenario Load(params string[] overrides) =>
-        ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "kvm", "lock-bench.yaml"), overrides.Select(Override.Parse).ToList());
+        HostScenarioTests.Shipped("kvm", "lock-bench.yaml", overrides);
 
     [Theory]
     [InlineData("host.scheduler=xen-credit-3.4;kvm.ple_handler=directed-yield-2011", "ple_handler")]
