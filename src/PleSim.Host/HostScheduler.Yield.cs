@@ -47,11 +47,9 @@ public sealed partial class HostScheduler
     private static void ThrowXenYieldTo() =>
         throw new InvalidOperationException("yield_to is a Linux call: Xen 3.4's credit scheduler has no directed yield (decision 0063)");
 
-    // YieldTo with curr already checked to be its CPU's current task.
+    // YieldTo with curr already checked to be its CPU's current task (and the host not Xen).
     private YieldToResult YieldToCurrent(HostTask curr, HostTask p, bool preempt, bool undercommitCheck)
     {
-        if (_xen)
-            ThrowXenYieldTo();
         var rq = Rqs[curr.Cpu];
         var pRq = Rqs[p.Cpu < 0 ? curr.Cpu : p.Cpu];
         YieldToResult result;
@@ -157,6 +155,8 @@ public sealed partial class HostScheduler
     /// </summary>
     public YieldToResult YieldTo(HostTask curr, HostTask p, bool preempt, bool undercommitCheck, long startNs, long acquireNs, long holdNs, out long doneNs)
     {
+        if (_xen)
+            ThrowXenYieldTo();
         RequireCurrent(curr);
         // Rqs[c].Cpu is c: the CPU numbers are taken from the tasks, so the call reaches the target's
         // run queue object only when the 3.9 test needs it (a walk's yield_to touches a different,
