@@ -51,5 +51,11 @@ public class Pbzip2ScenarioTests
         Assert.Contains("threads", e.Message);
         var e2 = Assert.Throws<ScenarioException>(() => Load("vms[0].workload.bwt_block_size=10"));
         Assert.Contains("bwt_block_size", e2.Message);
+        // A refused block_size (found by the fuzz test: it divided by zero) is a located error too.
+        foreach (var bad in new[] { "vms[0].workload.block_size=ssss", "vms[0].workload.block_size=0" })
+        {
+            var e3 = Assert.Throws<ScenarioException>(() => Load(bad));
+            Assert.EndsWith("block_size", e3.Diagnostics.Single().KeyPath, StringComparison.Ordinal);
+        }
     }
 }

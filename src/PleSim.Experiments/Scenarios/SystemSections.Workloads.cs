@@ -264,6 +264,9 @@ internal static partial class SystemSections
             QueueItem = w.Get("queue_item", small, d.QueueItem),
             Malloc = ReadGlibcMalloc(w, d.Malloc),
         };
+        // A refused block_size or input_bytes reads as 0 (its error is already recorded): no block count then.
+        if (s.BlockSize <= 0 || s.InputBytes <= 0)
+            return s;
         long blocks = (s.InputBytes + s.BlockSize - 1) / s.BlockSize;
         if (blocks > 10_000_000)
             w.Error("input_bytes", $"input_bytes ({s.InputBytes}) makes {blocks} blocks of block_size ({s.BlockSize}); at most 10,000,000 are modelled");
