@@ -21,7 +21,7 @@ public enum ActionKind
     /// <summary><see cref="Signal"/> with the wait-queue lock already held (e.g. <c>wake_up_locked</c> under ep->lock).</summary>
     SignalLocked,
 
-    /// <summary>IPI every other busy VCPU (call-function) and spin until each has acknowledged (TLB shootdown).</summary>
+    /// <summary>IPI the other VCPUs holding the address space (call-function) and spin until each has acknowledged (TLB shootdown); <see cref="GuestAction.Code"/> 1 = page tables were freed.</summary>
     Shootdown,
 
     /// <summary>An I/O exit to QEMU userspace of <see cref="GuestAction.Ns"/>.</summary>
@@ -153,7 +153,15 @@ public readonly record struct GuestAction
     public static GuestAction Signal(WaitQueue q) => new(ActionKind.Signal, Queue: q);
     public static GuestAction Wait(WaitQueue q) => new(ActionKind.Wait, Queue: q);
     public static GuestAction SignalLocked(WaitQueue q) => new(ActionKind.SignalLocked, Queue: q);
-    public static GuestAction Shootdown() => new(ActionKind.Shootdown);
+    /// <summary>
+    /// A TLB shootdown of the other CPUs that hold the current thread's address space
+    /// (<c>flush_tlb_mm_range</c>). <paramref name="freedTables"/> is x86's
+    /// <c>flush_tlb_info.freed_tables</c> (Linux 4.20+): the flush also freed page-table pages —
+    /// always so for <c>flush_tlb_mm</c> (fork's <c>dup_mmap</c>, exit), never for
+    /// <c>flush_tlb_range</c> (madvise) — and must then reach CPUs in lazy TLB mode too
+    /// (<see cref="GuestSettings.LazyTlbSkip"/>). Kept in <see cref="Code"/>.
+    /// </summary>
+    public static GuestAction Shootdown(bool freedTables) => new(ActionKind.Shootdown, Code: freedTables ? 1 : 0);
     public static GuestAction IoExit(long ns) => new(ActionKind.IoExit, ns);
     public static readonly GuestAction YieldCpu = new(ActionKind.Yield);
     public static readonly GuestAction Exit = new(ActionKind.Exit);

@@ -83,7 +83,7 @@ public sealed partial class GuestCpu
                 Push(Micro.BlockIfSleeping);
                 break;
             case ActionKind.Shootdown:
-                Push(Micro.Shootdown);
+                PushBack(new Op { Kind = Micro.Shootdown, Flag = a.Code != 0 });
                 break;
             case ActionKind.IoExit:
                 Push(Micro.IoExit, a.Ns);

@@ -15,9 +15,11 @@ public sealed partial class GuestCpu
     /// <c>flush_tlb_others</c> (arch/x86/mm/tlb.c, 2.6.32): IPI every other VCPU in the mm's
     /// cpumask — those running a thread of this address space and idle ones still holding it
     /// lazily (a halted VCPU must be woken and scheduled by the host to acknowledge) — and spin
-    /// (cpu_relax, visible to PLE) until all have flushed.
+    /// (cpu_relax, visible to PLE) until all have flushed. With <see cref="GuestSettings.LazyTlbSkip"/>
+    /// (4.20+ <c>native_flush_tlb_others</c>) the idle ones are left out unless
+    /// <paramref name="freedTables"/>: <c>tlb_is_not_lazy</c> is false for them.
     /// </summary>
-    private void StartShootdown()
+    private void StartShootdown(bool freedTables)
     {
         if (IsS390)
         {
@@ -35,6 +37,14 @@ public sealed partial class GuestCpu
         {
             if (c == this || c.ActiveMm != mm)
                 continue;
+            // 4.20+: an idle CPU holding the mm is in lazy TLB mode (enter_lazy_tlb); a flush that
+            // freed no page tables skips it. It stays in the cpumask and catches up at its next
+            // switch_mm_irqs_off (tlb_gen check), which this model folds into the switch's cost.
+            if (S.LazyTlbSkip && !freedTables && c.Curr is null)
+            {
+                LazyTlbSkips++;
+                continue;
+            }
             // PV TLB flush (4.16 kvm_flush_tlb_others): a VCPU whose steal-time area says
             // preempted gets KVM_VCPU_FLUSH_TLB set there instead of an IPI; it flushes at its
             // next entry and owes no acknowledgement.

@@ -162,7 +162,8 @@ public sealed partial class GuestCpu : IGuestCpu
     /// <summary>
     /// The address space loaded on this VCPU (x86 <c>cpu_tlbstate.active_mm</c>, 2.6.32): that of
     /// the thread running, or — lazy TLB — of the last one when idle; -1 after an idle VCPU left
-    /// it (<c>leave_mm</c> on a flush IPI). The VCPU is in that mm's <c>mm_cpumask</c>.
+    /// it (<c>leave_mm</c> on a flush IPI, which 4.20+ sends a lazy CPU only when page tables
+    /// were freed). The VCPU is in that mm's <c>mm_cpumask</c>.
     /// </summary>
     public int ActiveMm { get; private set; } = -1;
 
@@ -174,6 +175,9 @@ public sealed partial class GuestCpu : IGuestCpu
 
     /// <summary>TLB-shootdown IPIs this VCPU received while idle in lazy-TLB mode.</summary>
     public long LazyTlbFlushes { get; private set; }
+
+    /// <summary>Idle lazy-TLB VCPUs this CPU's shootdowns left out (<see cref="GuestSettings.LazyTlbSkip"/>).</summary>
+    public long LazyTlbSkips { get; private set; }
     public bool NeedResched { get; internal set; }
     public long MinVruntime { get; private set; }
 
@@ -641,7 +645,7 @@ public sealed partial class GuestCpu : IGuestCpu
                 Pick();
                 return false;
             case Micro.Shootdown:
-                StartShootdown();
+                StartShootdown(freedTables: op.Flag);
                 return false;
             case Micro.WaitBarrier:
                 if (_barrier.Remaining == 0)

@@ -49,6 +49,10 @@ public static class GuestKernelPresets
         // select_idle_sibling's available_idle_cpu (vcpu_is_preempted), read in v4.19; commit
         // 943d355d7fee came after 4.16 was released.
         AvailableIdleCpu = Array.IndexOf(Versions, version) >= Array.IndexOf(Versions, "5.3"),
+        // x86 flushes that freed no page tables skip lazy TLB CPUs from 4.20 (Rik van Riel's "make
+        // lazy TLB mode lazier" series; 4.19's native_flush_tlb_others still IPIs the whole cpumask
+        // and its lazy CPUs switch to init_mm): every preset from 5.3 on (decision 0067).
+        LazyTlbSkip = Array.IndexOf(Versions, version) >= Array.IndexOf(Versions, "5.3"),
         // rw_semaphore: writer optimistic spinning (3.16 rwsem_optimistic_spin) and write lock
         // stealing (3.10) from 4.2 on, the 4.19 rwsem-xadd.c model (decision 0050) — exact for 4.16
         // (reader-owned marking since 4.9, vcpu_is_preempted since 4.10, both as in 4.19); 4.2

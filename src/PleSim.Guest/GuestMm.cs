@@ -129,6 +129,19 @@ public sealed class GuestZone : IGuestCallback
 /// </summary>
 public sealed class GuestMm
 {
+    /// <summary>PTEs in one page-table page on x86-64 (<c>PTRS_PER_PTE</c>): a PTE page maps 2 MiB.</summary>
+    public const int PtesPerTable = 512;
+
+    /// <summary>
+    /// Whether a munmap of <paramref name="pages"/> frees page-table pages, which makes its flush one
+    /// with <c>freed_tables</c> set (<see cref="GuestAction.Shootdown"/>). <c>free_pgtables</c> →
+    /// <c>free_pgd_range</c> (mm/memory.c) frees a PTE page only when the whole 2 MiB it maps lies
+    /// between the neighbouring mappings (floor, ceiling). PleSim does not lay out the address space;
+    /// assumption (decision 0067): mappings are packed by the top-down mmap allocator, so a region
+    /// frees a table when it spans a whole 2 MiB — taken as at least <see cref="PtesPerTable"/> pages.
+    /// </summary>
+    public static bool UnmapFreesPageTables(long pages) => pages >= PtesPerTable;
+
     public GuestMm(GuestKernel kernel, int id, GuestZone zone)
     {
         Id = id;

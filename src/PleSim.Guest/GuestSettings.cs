@@ -245,6 +245,18 @@ public sealed record GuestSettings
     public SimDuration S390TlbFlushCost { get; init; } = SimDuration.FromMicroseconds(1);
 
     /// <summary>
+    /// Lazy TLB CPUs skipped by flushes that freed no page tables (Linux 4.20
+    /// arch/x86/mm/tlb.c <c>native_flush_tlb_others</c>: <c>on_each_cpu_cond_mask(tlb_is_not_lazy, …)</c>
+    /// unless <c>info->freed_tables</c>; 5.10 the same, 6.x <c>native_flush_tlb_multi</c>). A VCPU
+    /// idle with the address space still loaded gets no IPI and owes no acknowledgement; it stays in
+    /// the mm's cpumask and catches up at its next <c>switch_mm_irqs_off</c> (a local flush, part of
+    /// the context-switch cost here). Off (2.6.32–4.19): every CPU in the cpumask gets the IPI, and a
+    /// lazy one leaves the mm (<c>leave_mm</c> / 4.19 <c>switch_mm_irqs_off(NULL, &amp;init_mm)</c>).
+    /// <c>guest.kernel</c> sets it from 5.3 on (decision 0067).
+    /// </summary>
+    public bool LazyTlbSkip { get; init; }
+
+    /// <summary>
     /// PV TLB flush (4.16 <c>kvm_flush_tlb_others</c>): a shootdown skips VCPUs whose steal-time
     /// area says preempted, marking them KVM_VCPU_FLUSH_TLB instead; they flush at their next entry.
     /// </summary>

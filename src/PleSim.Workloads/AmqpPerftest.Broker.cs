@@ -131,7 +131,7 @@ internal sealed class BrokerWorker(AmqpPerftest m, int index) : ScriptedProgram<
         for (int i = 0; i < trims; i++)
         {
             m.BrokerTrims++;
-            EmitNow(GuestAction.Compute(m.Settings.Madvise.Ns), GuestAction.Shootdown());
+            EmitNow(GuestAction.Compute(m.Settings.Madvise.Ns), GuestAction.Shootdown(freedTables: false));
         }
     }
 
@@ -201,7 +201,7 @@ internal sealed class BrokerWorker(AmqpPerftest m, int index) : ScriptedProgram<
             {
                 m.FreedSinceTrim %= s.TrimFreeBytes;
                 m.BrokerTrims++;
-                EmitNow(GuestAction.Compute(s.Madvise.Ns), GuestAction.Shootdown());
+                EmitNow(GuestAction.Compute(s.Madvise.Ns), GuestAction.Shootdown(freedTables: false));
             }
         }
     }

@@ -426,7 +426,7 @@ public sealed class DedupThread : GlibcMallocProgram<DedupStep>
                 {
                     // Without the allocator model: the munmap's page cost and a TLB shootdown of the process's CPUs.
                     PutCompute(s.MunmapPerPage.Ns * (double)((inp.BlockCopyBytes[arg] + 4095) / 4096), user: false);
-                    Put(GuestAction.Shootdown());
+                    Put(GuestAction.Shootdown(GuestMm.UnmapFreesPageTables((inp.BlockCopyBytes[arg] + 4095) / 4096)));
                 }
                 break;
             }

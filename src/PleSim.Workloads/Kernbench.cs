@@ -146,7 +146,7 @@ internal sealed class MakeProcess : MmProgram<MakeStep>
             var mm = _b.MakeMm;
             Emit(mm.MmapSem.DownWrite);
             Emit(GuestAction.Compute(s.Fork.Ns));
-            Emit(GuestAction.Shootdown());
+            Emit(GuestAction.Shootdown(freedTables: true)); // flush_tlb_mm passes freed_tables (4.20+ x86 tlbflush.h)
             Emit(mm.MmapSem.UpWrite);
             Emit(GuestAction.Signal(c.Start));
             return;

@@ -62,7 +62,7 @@ public abstract class MmProgram<TStep> : ScriptedProgram<TStep>, IActionSink
         mm.Munmaps++;
         EmitMm(mm.MmapSem.DownWrite);
         EmitMm(GuestAction.Compute(mm.Costs.Munmap.Ns));
-        EmitZapFlushFree(mm, pages, pte);
+        EmitZapFlushFree(mm, pages, pte, GuestMm.UnmapFreesPageTables(pages));
         EmitMm(mm.MmapSem.UpWrite);
     }
 
@@ -76,22 +76,23 @@ public abstract class MmProgram<TStep> : ScriptedProgram<TStep>, IActionSink
         mm.Madvises++;
         EmitMm(mm.MmapSem.DownRead);
         EmitMm(GuestAction.Compute(mm.Costs.Madvise.Ns));
-        EmitZapFlushFree(mm, pages, pte);
+        EmitZapFlushFree(mm, pages, pte, freedTables: false); // zap_page_range frees no page tables
         EmitMm(mm.MmapSem.UpRead);
     }
 
     /// <summary>
     /// <c>exit_mmap</c> (2.6.39 mm/mmap.c, the last user gone, no mmap_sem): <c>unmap_vmas</c> over
     /// every page, <c>free_pgtables</c>, <c>tlb_finish_mmu</c> (the flush reaches CPUs that still
-    /// hold this mm lazily), the pages back to the allocator.
+    /// hold this mm lazily — a full-mm flush with page tables freed, so in 4.20+ too), the pages back
+    /// to the allocator.
     /// </summary>
     protected void EmitExitMmap(GuestMm mm, int pages, GuestSpinLock pte)
     {
         EmitMm(GuestAction.Compute(mm.Costs.Munmap.Ns));
-        EmitZapFlushFree(mm, pages, pte);
+        EmitZapFlushFree(mm, pages, pte, freedTables: true);
     }
 
-    private void EmitZapFlushFree(GuestMm mm, int pages, GuestSpinLock pte)
+    private void EmitZapFlushFree(GuestMm mm, int pages, GuestSpinLock pte, bool freedTables)
     {
         mm.PagesZapped += pages;
         if (pages > 0)
@@ -100,7 +101,7 @@ public abstract class MmProgram<TStep> : ScriptedProgram<TStep>, IActionSink
             EmitMm(GuestAction.Compute(mm.Costs.ZapPerPage.Ns * pages));
             EmitMm(GuestAction.Release(pte));
         }
-        EmitMm(GuestAction.Shootdown());
+        EmitMm(GuestAction.Shootdown(freedTables));
         if (pages > 0)
             EmitMm(mm.Zone.FreePages(pages));
     }

@@ -14,7 +14,7 @@ public class GuestIpiHaltpollTests
     private static GuestKit Shootdown(bool pv, int targets)
     {
         var kit = new GuestKit(4, 4, handler: "none", guest: new GuestSettings { PvSendIpi = pv });
-        kit.Kernel.CreateThread("a", new ListProgram(GuestAction.Compute(1_000_000), kit.Mark(0), GuestAction.Shootdown(), kit.Mark(1), GuestAction.Compute(100_000_000)), 0, pinned: true, mm: 1);
+        kit.Kernel.CreateThread("a", new ListProgram(GuestAction.Compute(1_000_000), kit.Mark(0), GuestAction.Shootdown(freedTables: false), kit.Mark(1), GuestAction.Compute(100_000_000)), 0, pinned: true, mm: 1);
         for (int i = 1; i <= targets; i++)
             kit.Kernel.CreateThread($"b{i}", new ListProgram(GuestAction.Compute(100_000_000)), i, pinned: true, mm: 1);
         kit.Start();
@@ -161,7 +161,7 @@ public class GuestIpiHaltpollTests
     {
         var kit = new GuestKit(4, 4, handler: "directed-yield-2011", guest: new GuestSettings { PvSendIpi = true, Haltpoll = true });
         var q = kit.Kernel.NewWaitQueue("q");
-        kit.Kernel.CreateThread("a", new Loop(GuestAction.Compute(50_000), GuestAction.Shootdown()), 0, pinned: true, mm: 1);
+        kit.Kernel.CreateThread("a", new Loop(GuestAction.Compute(50_000), GuestAction.Shootdown(freedTables: false)), 0, pinned: true, mm: 1);
         kit.Kernel.CreateThread("b", new Loop(GuestAction.Compute(100_000)), 1, pinned: true, mm: 1);
         kit.Kernel.CreateThread("c", new Loop(GuestAction.Compute(30_000), GuestAction.Signal(q)), 2, pinned: true, mm: 1);
         kit.Kernel.CreateThread("w", new Loop(GuestAction.Wait(q), GuestAction.Compute(5_000)), 3, pinned: true, mm: 2);

@@ -39,7 +39,7 @@ public class IrqTests
             GuestAction.Compute(10_000), GuestAction.Acquire(lk), GuestAction.Call(probe, Got), GuestAction.Compute(50_000),
             GuestAction.Release(lk), GuestAction.Call(probe, Released), GuestAction.Compute(1_000_000)), 1, pinned: true);
         kit.Kernel.CreateThread("sender", new ListProgram(
-            GuestAction.Compute(50_000), GuestAction.Call(probe, ShootStart), GuestAction.Shootdown(), GuestAction.Call(probe, Acked), GuestAction.Compute(1_000_000)), 2, pinned: true);
+            GuestAction.Compute(50_000), GuestAction.Call(probe, ShootStart), GuestAction.Shootdown(freedTables: false), GuestAction.Call(probe, Acked), GuestAction.Compute(1_000_000)), 2, pinned: true);
         kit.Start();
         return (kit, probe, lk);
     }
@@ -124,7 +124,7 @@ public class IrqTests
             // A plain lock held around an irqsave section: the restore turns interrupts back on.
             GuestAction.Acquire(p), GuestAction.Acquire(b), GuestAction.Call(probe, 6), GuestAction.Release(b), GuestAction.Call(probe, 7), GuestAction.Release(p),
             GuestAction.Compute(1_000_000)), 0, pinned: true);
-        kit.Kernel.CreateThread("sender", new ListProgram(GuestAction.Compute(50_000), GuestAction.Shootdown(), GuestAction.Compute(1_000_000)), 1, pinned: true);
+        kit.Kernel.CreateThread("sender", new ListProgram(GuestAction.Compute(50_000), GuestAction.Shootdown(freedTables: false), GuestAction.Compute(1_000_000)), 1, pinned: true);
         kit.Start();
         kit.RunUs(1_000);
         Assert.True(probe[0].If);
@@ -171,7 +171,7 @@ public class IrqTests
                 1 => GuestAction.Compute(3_000),
                 2 => GuestAction.Release(lk),
                 3 => GuestAction.Compute(2_000, userMode: true),
-                _ => shoot && (_step % 20 == 0) ? GuestAction.Shootdown() : GuestAction.Compute(500),
+                _ => shoot && (_step % 20 == 0) ? GuestAction.Shootdown(freedTables: false) : GuestAction.Compute(500),
             };
         }
     }

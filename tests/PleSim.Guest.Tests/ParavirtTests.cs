@@ -173,7 +173,7 @@ public class ParavirtTests
     private static (GuestKit Kit, long Gap) Shootdown(GuestSettings g, Func<GuestKit, bool>? afterMark = null)
     {
         var kit = new GuestKit(1, 2, handler: "none", guest: g);
-        kit.Kernel.CreateThread("a", new ListProgram(GuestAction.Compute(5_000_000), kit.Mark(0), GuestAction.Shootdown(), kit.Mark(1), GuestAction.Compute(100_000_000)), 0, pinned: true, mm: 1);
+        kit.Kernel.CreateThread("a", new ListProgram(GuestAction.Compute(5_000_000), kit.Mark(0), GuestAction.Shootdown(freedTables: false), kit.Mark(1), GuestAction.Compute(100_000_000)), 0, pinned: true, mm: 1);
         kit.Kernel.CreateThread("b", new ListProgram(GuestAction.Compute(100_000_000)), 1, pinned: true, mm: 1);
         kit.Start();
         for (int i = 0; i < 100_000 && kit.Marker.Hits.Count == 0; i++)

@@ -116,7 +116,7 @@ public class RwSemTests
     {
         var kit = new GuestKit(4, 4);
         // mm 1 on VCPUs 0 and 1, mm 2 on VCPUs 2 and 3; VCPU 0 flushes mm 1.
-        kit.Kernel.CreateThread("a0", new ListProgram(GuestAction.Compute(20_000), GuestAction.Shootdown(), GuestAction.Compute(200_000)), 0, pinned: true, mm: 1);
+        kit.Kernel.CreateThread("a0", new ListProgram(GuestAction.Compute(20_000), GuestAction.Shootdown(freedTables: false), GuestAction.Compute(200_000)), 0, pinned: true, mm: 1);
         kit.Kernel.CreateThread("a1", new ListProgram(GuestAction.Compute(300_000)), 1, pinned: true, mm: 1);
         kit.Kernel.CreateThread("b2", new ListProgram(GuestAction.Compute(300_000)), 2, pinned: true, mm: 2);
         kit.Kernel.CreateThread("b3", new ListProgram(GuestAction.Compute(300_000)), 3, pinned: true, mm: 2);

@@ -20,7 +20,7 @@ public class S390SmpTests
     private static (GuestKit Kit, long FlushNs) Flush(GuestSettings g, int targets, int cpus = 4)
     {
         var kit = new GuestKit(cpus, 4, handler: "none", guest: g);
-        kit.Kernel.CreateThread("a", new ListProgram(GuestAction.Compute(1_000_000), kit.Mark(0), GuestAction.Shootdown(), kit.Mark(1), GuestAction.Compute(100_000_000)), 0, pinned: true, mm: 1);
+        kit.Kernel.CreateThread("a", new ListProgram(GuestAction.Compute(1_000_000), kit.Mark(0), GuestAction.Shootdown(freedTables: false), kit.Mark(1), GuestAction.Compute(100_000_000)), 0, pinned: true, mm: 1);
         for (int i = 1; i <= targets; i++)
             kit.Kernel.CreateThread($"b{i}", new ListProgram(GuestAction.Compute(100_000_000)), i, pinned: true, mm: 1);
         kit.Start();

@@ -65,7 +65,7 @@ public class WakeupTests
         var kit = new GuestKit(3, 3);
         kit.Kernel.CreateThread("busy1", new ListProgram(GuestAction.Compute(2_000_000, userMode: true)), 1, pinned: true);
         kit.Kernel.CreateThread("busy2", new ListProgram(GuestAction.Compute(2_000_000, userMode: true)), 2, pinned: true);
-        kit.Kernel.CreateThread("initiator", new ListProgram(GuestAction.Compute(50_000), GuestAction.Shootdown(), kit.Mark(0)), 0, pinned: true);
+        kit.Kernel.CreateThread("initiator", new ListProgram(GuestAction.Compute(50_000), GuestAction.Shootdown(freedTables: false), kit.Mark(0)), 0, pinned: true);
         kit.Start();
         kit.RunUs(300);
         Assert.Single(kit.Marker.Hits);
@@ -80,7 +80,7 @@ public class WakeupTests
         kit.Kernel.CreateThread("same-mm", new ListProgram(GuestAction.Compute(20_000)), 1, pinned: true, mm: 0);
         kit.Kernel.CreateThread("other-mm", new ListProgram(GuestAction.Compute(20_000)), 2, pinned: true, mm: 1);
         kit.Kernel.CreateThread("initiator", new ListProgram(
-            GuestAction.Compute(100_000), GuestAction.Shootdown(), kit.Mark(0), GuestAction.Shootdown(), kit.Mark(1)), 0, pinned: true, mm: 0);
+            GuestAction.Compute(100_000), GuestAction.Shootdown(freedTables: false), kit.Mark(0), GuestAction.Shootdown(freedTables: false), kit.Mark(1)), 0, pinned: true, mm: 0);
         kit.Start();
         kit.RunUs(400);
         Assert.Equal([0, 1], kit.Marker.Hits.Select(h => h.Code));
@@ -93,6 +93,66 @@ public class WakeupTests
         Assert.Equal(1, kit.Kernel.Cpus[2].ActiveMm);
         Assert.Equal(1, kit.Vm.Vcpus[0].Stats.IpiExits);
     }
+
+    [Fact]
+    public void With_the_4_20_lazy_tlb_skip_a_flush_that_freed_no_page_tables_leaves_an_idle_lazy_vcpu_alone()
+    {
+        // The same set-up as above with guest.lazy_tlb_skip (4.20 native_flush_tlb_others:
+        // tlb_is_not_lazy): VCPU 1 idles holding mm 0 and gets neither flush's IPI; it stays in the
+        // mm's cpumask, so each flush skips it again. The busy VCPU of the same mm is still a target.
+        var kit = new GuestKit(4, 4, guest: new GuestSettings { LazyTlbSkip = true });
+        kit.Kernel.CreateThread("same-mm", new ListProgram(GuestAction.Compute(20_000)), 1, pinned: true, mm: 0);
+        kit.Kernel.CreateThread("other-mm", new ListProgram(GuestAction.Compute(20_000)), 2, pinned: true, mm: 1);
+        kit.Kernel.CreateThread("busy", new ListProgram(GuestAction.Compute(2_000_000, userMode: true)), 3, pinned: true, mm: 0);
+        kit.Kernel.CreateThread("initiator", new ListProgram(
+            GuestAction.Compute(100_000), GuestAction.Shootdown(freedTables: false), kit.Mark(0), GuestAction.Shootdown(freedTables: false), kit.Mark(1)), 0, pinned: true, mm: 0);
+        kit.Start();
+        kit.RunUs(400);
+        Assert.Equal([0, 1], kit.Marker.Hits.Select(h => h.Code));
+        Assert.Equal(VcpuMode.Halted, kit.Vm.Vcpus[1].Mode);
+        Assert.Equal(0, kit.Kernel.Cpus[1].LazyTlbFlushes);
+        Assert.Equal(0, kit.Kernel.Cpus[1].ActiveMm);
+        Assert.Equal(2, kit.Kernel.Cpus[0].LazyTlbSkips);
+        // Two flush IPIs in all, both to the busy VCPU 3.
+        Assert.Equal(2, kit.Kernel.Cpus[0].ShootdownIpis);
+        Assert.Equal(2, kit.Vm.Vcpus[0].Stats.IpiExits);
+        Assert.Equal(2, kit.Kernel.Cpus[3].CallFunctionsHandled);
+    }
+
+    [Fact]
+    public void With_the_4_20_lazy_tlb_skip_a_flush_that_freed_page_tables_still_reaches_the_lazy_vcpu_which_leaves_the_mm()
+    {
+        var kit = new GuestKit(3, 3, guest: new GuestSettings { LazyTlbSkip = true });
+        kit.Kernel.CreateThread("same-mm", new ListProgram(GuestAction.Compute(20_000)), 1, pinned: true, mm: 0);
+        kit.Kernel.CreateThread("initiator", new ListProgram(
+            GuestAction.Compute(100_000), GuestAction.Shootdown(freedTables: true), kit.Mark(0), GuestAction.Shootdown(freedTables: false), kit.Mark(1)), 0, pinned: true, mm: 0);
+        kit.Start();
+        kit.RunUs(400);
+        Assert.Equal([0, 1], kit.Marker.Hits.Select(h => h.Code));
+        Assert.Equal(1, kit.Kernel.Cpus[1].LazyTlbFlushes);
+        Assert.Equal(-1, kit.Kernel.Cpus[1].ActiveMm);
+        Assert.True(kit.Vm.Vcpus[1].Stats.WakeFromHalt >= 1);
+        // After leave_mm it is out of the cpumask: the second flush neither IPIs nor skips it.
+        Assert.Equal(0, kit.Kernel.Cpus[0].LazyTlbSkips);
+        Assert.Equal(1, kit.Kernel.Cpus[0].ShootdownIpis);
+    }
+
+    [Theory]
+    [InlineData("2.6.39", false)]
+    [InlineData("4.16", false)]
+    [InlineData("5.3", true)]
+    [InlineData("5.10", true)]
+    [InlineData("6.1", true)]
+    public void The_lazy_tlb_skip_comes_with_the_guest_kernels_after_4_19(string version, bool skip) =>
+        Assert.Equal(skip, GuestKernelPresets.Apply(new GuestSettings(), version).LazyTlbSkip);
+
+    [Theory]
+    [InlineData(128, false)]
+    [InlineData(511, false)]
+    [InlineData(512, true)]
+    [InlineData(32_768, true)]
+    public void A_munmap_frees_page_tables_only_when_it_spans_a_whole_page_table(long pages, bool freed) =>
+        Assert.Equal(freed, GuestMm.UnmapFreesPageTables(pages));
 
     [Fact]
     public void In_a_tickless_guest_the_nohz_balancer_keeps_ticking_and_spreads_queued_threads_to_idle_vcpus()

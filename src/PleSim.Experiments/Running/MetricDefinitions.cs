@@ -192,6 +192,8 @@ public static class MetricDefinitions
         new("*.mmap_sem_slow_fraction", "fraction", "ebizzy/kernbench: mmap_sem acquisitions (read and write) that had to queue on the wait list"),
         new("*.shootdowns_per_s", "1/s", "TLB shootdowns started in the guest (flush_tlb_others calls), per second"),
         new("*.shootdown_ipis_per_s", "1/s", "TLB-flush IPIs the guest's shootdowns sent, per second"),
+        new("*.lazy_tlb_skips_per_s", "1/s", "idle lazy-TLB VCPUs the guest's shootdowns left out because no page tables were freed (4.20+ tlb_is_not_lazy; guest.lazy_tlb_skip), per second"),
+        new("*.lazy_tlb_leaves_per_s", "1/s", "flush IPIs taken by an idle lazy-TLB VCPU, which then left the address space (leave_mm), per second"),
         new("*.zone_lock_batches_per_s", "1/s", "ebizzy/kernbench: zone->lock batches (per-CPU list refills and drains), per second"),
         new("*.messages_per_second", "messages/s", "hackbench: messages delivered per second of elapsed time"),
         new("*.sender_sleeps_per_message", "sleeps/message", "hackbench: senders that found the socket buffer (or pipe) full and slept, per message"),

@@ -139,6 +139,13 @@ internal static class VmReport
             }
             SpinIterationMetrics(p, D, result);
             result.AddMetric(p + "pv_tlb_flush_skips_per_second", D("guest_pv_tlb_flush_skips") / seconds);
+            if (vm.Kernel.Settings.LazyTlbSkip && vm.Kernel.Settings.Spinlock != SpinlockKind.S390)
+            {
+                // x86 4.20+ (decision 0067): idle lazy-TLB VCPUs left out of flushes that freed no page tables,
+                // and flush IPIs that still reached one (page tables freed) and made it leave the mm.
+                result.AddMetric(p + "lazy_tlb_skips_per_s", D("guest_lazy_tlb_skips") / seconds);
+                result.AddMetric(p + "lazy_tlb_leaves_per_s", D("guest_lazy_tlb_flushes") / seconds);
+            }
             result.AddMetric(p + "pv_sched_yields_per_second", D("guest_pv_sched_yields") / seconds);
             if (vm.Kernel.Kvm.Settings.KickYield)
             {

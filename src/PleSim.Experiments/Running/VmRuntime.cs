@@ -290,6 +290,7 @@ public sealed class VmRuntime : IDisposable
             Add("guest_pulls", g.Pulls);
             Add("guest_resched_ipis", g.ReschedIpisSent);
             Add("guest_lazy_tlb_flushes", g.LazyTlbFlushes);
+            Add("guest_lazy_tlb_skips", g.LazyTlbSkips);
             Add("guest_pv_kicks", g.PvKicksSent);
             Add("guest_pv_tlb_flush_skips", g.PvTlbFlushSkips);
             Add("guest_pv_sched_yields", g.PvSchedYieldsSent);

@@ -186,6 +186,8 @@ internal static partial class SystemSections
             S390SpinLoopCycles = g.Get("s390_spin_loop_cycles", Kinds.Integer(1, 100_000), d.S390SpinLoopCycles),
             // s390's broadcast TLB flush on the flushing CPU (assumption; decision 0055 addendum).
             S390TlbFlushCost = g.Get("s390_tlb_flush_cost", Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1)), d.S390TlbFlushCost),
+            // 4.20+ x86: flushes that freed no page tables skip idle lazy-TLB CPUs (decision 0067; guest.kernel sets it).
+            LazyTlbSkip = g.Get("lazy_tlb_skip", Kinds.Bool, d.LazyTlbSkip),
             PvTlbFlush = g.Get("pv_tlb_flush", Kinds.Bool, d.PvTlbFlush),
             PvSchedYield = g.Get("pv_sched_yield", Kinds.Bool, d.PvSchedYield),
             PvSendIpi = g.Get("pv_send_ipi", Kinds.Bool, d.PvSendIpi),
