@@ -37,20 +37,21 @@ public sealed partial class GuestCpu
         {
             if (c == this || c.ActiveMm != mm)
                 continue;
-            // 4.20+: an idle CPU holding the mm is in lazy TLB mode (enter_lazy_tlb); a flush that
-            // freed no page tables skips it. It stays in the cpumask and catches up at its next
-            // switch_mm_irqs_off (tlb_gen check), which this model folds into the switch's cost.
-            if (S.LazyTlbSkip && !freedTables && c.Curr is null)
-            {
-                LazyTlbSkips++;
-                continue;
-            }
             // PV TLB flush (4.16 kvm_flush_tlb_others): a VCPU whose steal-time area says
             // preempted gets KVM_VCPU_FLUSH_TLB set there instead of an IPI; it flushes at its
             // next entry and owes no acknowledgement.
             if (S.PvTlbFlush && c.Vcpu.TrySetFlushTlbAtEntry())
             {
                 PvTlbFlushSkips++;
+                continue;
+            }
+            // 4.20+ native_flush_tlb_others, on the mask kvm_flush_tlb_others left: an idle CPU
+            // holding the mm is in lazy TLB mode (enter_lazy_tlb), and a flush that freed no page
+            // tables skips it. It stays in the cpumask and catches up at its next
+            // switch_mm_irqs_off (tlb_gen check), which this model folds into the switch's cost.
+            if (S.LazyTlbSkip && !freedTables && c.Curr is null)
+            {
+                LazyTlbSkips++;
                 continue;
             }
             _barrier.Remaining++;
