@@ -97,6 +97,7 @@ public sealed partial class GuestCpu
                 case GuestMutex.SpinStep.KeepSpinning:
                     _mutexSpinning = m;
                     m.AddSpinner(this);
+                    _k.Observer?.OwnerSpinStart(t, this, m.Name, OwnerSpinKind.Mutex, queued: false);
                     Vcpu.Spin(m, 0);
                     return true;
             }

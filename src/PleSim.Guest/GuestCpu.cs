@@ -397,6 +397,7 @@ public sealed partial class GuestCpu : IGuestCpu
             // for the slow path: wait_lock, wait_list, and maybe sleep.
             _mutexSpinning = null;
             MutexSpinOwner = null;
+            _k.Observer?.OwnerSpinEnd(Curr, this, MutexSpinAcquired);
             if (MutexSpinAcquired)
                 PushFront(new Op { Kind = Micro.Compute, Ns = S.Costs.LockHandover.Ns });
             else

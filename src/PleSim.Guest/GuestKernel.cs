@@ -424,6 +424,35 @@ public interface IGuestObserver
     void SpinStart(GuestThread? thread, GuestCpu cpu, GuestSpinLock lk) { }
     void Acquired(GuestThread? thread, GuestCpu cpu, GuestSpinLock lk) { }
     void Released(GuestThread? thread, GuestCpu cpu, GuestSpinLock lk) { }
+
+    /// <summary>
+    /// A sleeping lock's optimistic spin started on <paramref name="cpu"/> (<c>mutex_spin_on_owner</c>'s
+    /// loop, <c>rwsem_optimistic_spin</c>, the hand-off writer's <c>rwsem_spin_on_owner</c>);
+    /// <paramref name="queued"/>: the spinner waits in the OSQ behind another node (<c>osq_lock</c>).
+    /// </summary>
+    void OwnerSpinStart(GuestThread thread, GuestCpu cpu, string lockName, OwnerSpinKind kind, bool queued) { }
+
+    /// <summary>The OSQ node of <paramref name="cpu"/> became the queue's head: it spins on the owner from now.</summary>
+    void OsqHead(GuestCpu cpu) { }
+
+    /// <summary>The owner spin of <paramref name="cpu"/> ended, with the lock or not (a spin that ended as it began was never started).</summary>
+    void OwnerSpinEnd(GuestThread? thread, GuestCpu cpu, bool acquired) { }
+}
+
+/// <summary>What an owner spin (<see cref="IGuestObserver.OwnerSpinStart"/>) is, for trace names.</summary>
+public enum OwnerSpinKind
+{
+    /// <summary>A mutex waiter in <c>__mutex_lock_common</c>'s owner-spin loop.</summary>
+    Mutex,
+
+    /// <summary>A writer in <c>rwsem_optimistic_spin</c> (4.19, 5.3, 6.1).</summary>
+    RwsemWriter,
+
+    /// <summary>A reader in <c>rwsem_optimistic_spin</c> (5.3–5.10).</summary>
+    RwsemReader,
+
+    /// <summary>The hand-off writer spinning on the owner in <c>rwsem_down_write_slowpath</c> (5.3, 6.1).</summary>
+    RwsemHandoff,
 }
 
 /// <summary>A guest's invariants: a thread runs on at most one VCPU, runnable threads are queued exactly once, a lock has at most one owner which holds it.</summary>

@@ -234,6 +234,8 @@ public sealed partial class GuestRwSem : IEventHandler
                 if (Readers <= 0)
                     throw new InvalidOperationException($"{thread}: up_read on {Name} without a reader");
                 Readers--;
+                if (Readers == 0 && _handoff)
+                    ReclassifySpinners(); // ground truth: the lock is free and reserved by the hand-off bit
                 if (!Locked53 && _count > 0)
                 {
                     ClearNonspinnable();
@@ -283,7 +285,8 @@ public sealed partial class GuestRwSem : IEventHandler
             _readBias--;
             Readers++;
             w.Thread = null;
-            SetReaderOwned53(thread);
+            if (!SetReaderOwned53(thread) && _handoff)
+                ReclassifySpinners(); // ground truth: held again, no longer free and reserved
             sink.EmitNow(GuestAction.Release(WaitLock));
             return;
         }
@@ -351,6 +354,7 @@ public sealed partial class GuestRwSem : IEventHandler
                 return false;
             _handoff = true;
             HandoffsSetByWriter++;
+            ReclassifySpinners(); // ground truth: a free lock (only biases in the count) is now reserved
             return false;
         }
         _handoff = false; // took it: the hand-off bit (if any) is cleared with the same cmpxchg
@@ -455,8 +459,11 @@ public sealed partial class GuestRwSem : IEventHandler
             }
         }
         _count = kept;
-        if (n > 0)
+        if (n > 0 && _handoff)
+        {
             _handoff = false;
+            ReclassifySpinners(); // ground truth: readers hold it now, no longer reserved
+        }
         Grants += n;
         NotifySpinners();
         for (int i = n - 1; i >= 0; i--)
@@ -560,7 +567,10 @@ public sealed partial class GuestRwSem : IEventHandler
             _osq!.Add(cpu);
         }
         if (!TryAcquire53(cpu))
+        {
+            TraceSpinStart(cpu, w.SpinMode switch { ModeHandoff => OwnerSpinKind.RwsemHandoff, ModeReader => OwnerSpinKind.RwsemReader, _ => OwnerSpinKind.RwsemWriter });
             return true;
+        }
         SpinEnded53(cpu);
         return false;
     }
@@ -692,6 +702,7 @@ public sealed partial class GuestRwSem : IEventHandler
         int c = cpu.Index;
         bool acquired = _spinResult![c] == ResultAcquired;
         _spinResult[c] = ResultGiveUp;
+        _k.Observer?.OwnerSpinEnd(cpu.Curr, cpu, acquired);
         switch (_spinMode![c])
         {
             case ModeHandoff:
@@ -821,6 +832,7 @@ public sealed partial class GuestRwSem : IEventHandler
             _handoff = true;
             first.HandoffSet = true;
             HandoffsSetByWriter++;
+            ReclassifySpinners(); // ground truth, as in TryWriteLock53
             return false;
         }
         _handoff = false;

@@ -410,7 +410,10 @@ public sealed partial class GuestRwSem : IOwnerSpin
         _k.EnsureStealPoll();
         _osq!.Add(cpu); // osq_lock: xchg the tail; the head is the lock's spinner
         if (Step(cpu) == SpinStep.KeepSpinning)
+        {
+            TraceSpinStart(cpu, OwnerSpinKind.RwsemWriter);
             return true;
+        }
         Leave(cpu);
         ((IOwnerSpin)this).SpinEnded(cpu);
         return false;
@@ -423,6 +426,7 @@ public sealed partial class GuestRwSem : IOwnerSpin
             SpinEnded53(cpu);
             return;
         }
+        _k.Observer?.OwnerSpinEnd(cpu.Curr, cpu, _spinAcquired![cpu.Index]);
         if (_spinAcquired![cpu.Index])
         {
             // The cmpxchg that took it pulled the count's cache line over.
@@ -497,9 +501,15 @@ public sealed partial class GuestRwSem : IOwnerSpin
     {
         int pos = _osq!.IndexOf(cpu);
         _osq.RemoveAt(pos);
+        if (pos == 0 && _osq.Count > 0)
+            _k.Observer?.OsqHead(_osq[0]); // osq_unlock handed the queue to the next node (traces)
         if (pos < _osq.Count)
             _osq[pos].Vcpu.NotifySpinRelease();
     }
+
+    /// <summary>Traces: the spin of <paramref name="cpu"/> started (and was not decided at once); queued when it is not the OSQ's head.</summary>
+    private void TraceSpinStart(GuestCpu cpu, OwnerSpinKind kind) =>
+        _k.Observer?.OwnerSpinStart(cpu.Curr!, cpu, Name, kind, queued: kind != OwnerSpinKind.RwsemHandoff && _osq!.IndexOf(cpu) > 0);
 
     /// <summary>The owner field or the count changed: spinners re-classify (ground truth) and look again.</summary>
     private void OwnerChanged()
@@ -577,8 +587,18 @@ public sealed partial class GuestRwSem : IOwnerSpin
 
     public bool WaitsOn(Vcpu spinner, long token, Vcpu candidate) => _k.IsOwnerVcpu(_owner, candidate);
 
-    /// <summary>Ground truth (oracle, read-only): the writer owner, as for the mutex (<see cref="GuestKernel.OwnerSpinCause"/>).</summary>
-    public SpinCause Cause(Vcpu spinner, long token) => _k.OwnerSpinCause(_owner);
+    /// <summary>
+    /// Ground truth (oracle, read-only): the writer owner, as for the mutex (<see cref="GuestKernel.OwnerSpinCause"/>);
+    /// 5.3 family: a spinner in <c>rwsem_optimistic_spin</c> on a lock nobody holds while RWSEM_FLAG_HANDOFF
+    /// reserves it for the first waiter gets <see cref="SpinCause.HandoffReserved"/> (the hand-off writer's
+    /// own spin on the owner keeps the owner's cause).
+    /// </summary>
+    public SpinCause Cause(Vcpu spinner, long token) =>
+        HandoffReservedFor(spinner) ? SpinCause.HandoffReserved : _k.OwnerSpinCause(_owner);
+
+    /// <summary>5.3 family: the lock is free (no writer, no reader holding it), the hand-off bit is set, and <paramref name="spinner"/> is not the hand-off writer spinning on the owner.</summary>
+    private bool HandoffReservedFor(Vcpu spinner) =>
+        _v53 && _handoff && Writer is null && Readers == 0 && _spinMode is { } mode && mode[((GuestCpu)spinner.Guest).Index] != ModeHandoff;
 
     public SpinRelation Relation(Vcpu spinner, long token, Vcpu candidate)
     {

@@ -59,6 +59,15 @@ public enum SpinCause
     /// </summary>
     MutexOwnerPreempted,
 
+    /// <summary>
+    /// A sleeping lock's optimistic spin on a <c>rw_semaphore</c> (5.3 family, <c>rwsem_optimistic_spin</c>)
+    /// that nobody holds but whose RWSEM_FLAG_HANDOFF reserves it for the first waiter in the queue:
+    /// no spinner can take it (<c>rwsem_try_read_lock_unqueued</c> and <c>rwsem_try_write_lock_unqueued</c>
+    /// refuse) until that waiter has. In Linux 5.3–5.10 the waiter can be asleep with nobody left to
+    /// wake it (docs/anomalies/rwsem-5-3-reader-spin-lost-wakeup.md).
+    /// </summary>
+    HandoffReserved,
+
     /// <summary>The spin target does not classify (none of the shipped targets).</summary>
     Other,
 }
@@ -216,6 +225,7 @@ public static class GroundTruth
         SpinCause.Contention => "contention",
         SpinCause.MutexOwnerRunning => "mutex_owner_running",
         SpinCause.MutexOwnerPreempted => "mutex_owner_preempted",
+        SpinCause.HandoffReserved => "handoff_reserved",
         _ => "other",
     };
 

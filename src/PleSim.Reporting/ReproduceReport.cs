@@ -133,6 +133,7 @@ public static class ReproduceReport
         SpinCause.Contention => "contention",
         SpinCause.MutexOwnerRunning => "mutex: owner running",
         SpinCause.MutexOwnerPreempted => "mutex: owner preempted",
+        SpinCause.HandoffReserved => "rwsem: reserved by hand-off",
         _ => "other",
     };
 

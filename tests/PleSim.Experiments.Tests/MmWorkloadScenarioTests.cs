@@ -108,4 +108,19 @@ public class MmWorkloadScenarioTests
         Assert.True(events > 10_000);
         Assert.Equal(0, bytes);
     }
+
+    [Fact]
+    public void The_5_3_rwsem_with_reader_spinning_and_its_handoff_ground_truth_allocates_nothing_per_event()
+    {
+        // ebizzy in a 5.10 guest (5.3's rwsem, decision 0057): readers and writers spin on mmap_sem,
+        // and the spin-cause re-classifications of decision 0068 run; none allocates per event.
+        var s = Load("ebizzy.yaml", "vms[0].guest.kernel=5.10");
+        var model = new SystemRun(s, 1);
+        var (bytes, events) = SteadyState.Measure(model, 100_000_000, 300_000_000);
+        var sem = model.Vms[0].Kernel.RwSems.Single(x => x.Name == "mm1.mmap_sem");
+        Assert.True(sem.Rwsem53);
+        Assert.True(sem.ReaderSpins > 0 && sem.Spins > 0, $"{sem.ReaderSpins} reader and {sem.Spins} writer spins");
+        Assert.True(events > 10_000);
+        Assert.Equal(0, bytes);
+    }
 }

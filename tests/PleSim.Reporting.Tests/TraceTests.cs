@@ -95,12 +95,18 @@ public sealed class TraceTests : IDisposable
         return null;
     }
 
-    /// <summary>Scenarios and windows (ms); boot-storm's directed-yield walks write ~15 MB of trace per simulated ms.</summary>
+    /// <summary>
+    /// Scenarios and windows (ms); boot-storm's directed-yield walks write ~15 MB of trace per simulated
+    /// ms. The last two spin on sleeping locks: lock-bench with a mutex (owner spinning, decision 0025),
+    /// ebizzy with a 5.10 guest (mmap_sem: 5.3's reader and writer rwsem_optimistic_spin with the OSQ).
+    /// </summary>
     public static TheoryData<string, string, string[], long, long> Scenarios => new()
     {
         { "kvm", "lock-bench.yaml", new[] { "duration=200ms", "warmup=50ms" }, 0, 250 },
         { "riel-2011", "amqp.yaml", new[] { "duration=300ms", "warmup=100ms", "vms[1].workload.loops=4" }, 0, 400 },
         { "kvm", "boot-storm.yaml", new[] { "duration=40ms" }, 20, 5 },
+        { "kvm", "lock-bench.yaml", new[] { "duration=60ms", "warmup=10ms", "vms[0].workload.lock_type=mutex" }, 0, 65 },
+        { "workloads", "ebizzy.yaml", new[] { "duration=150ms", "warmup=10ms", "vms[0].guest.kernel=5.10" }, 0, 155 },
     };
 
     [Theory]
@@ -112,7 +118,8 @@ public sealed class TraceTests : IDisposable
         var (recorder, result) = Trace(s, path, fromMs, lengthMs);
         Assert.Null(result.Error);
         var slices = Slices(path, out _);
-        var locks = slices.Where(x => x.Name.StartsWith("hold ", StringComparison.Ordinal) || x.Name.StartsWith("spin ", StringComparison.Ordinal)).ToList();
+        var locks = slices.Where(x => x.Name.StartsWith("hold ", StringComparison.Ordinal) || x.Name.StartsWith("spin ", StringComparison.Ordinal)
+            || x.Name.StartsWith("osq ", StringComparison.Ordinal)).ToList();
         Assert.Contains(locks, x => x.Name.StartsWith("hold ", StringComparison.Ordinal));
         Assert.True(recorder.Events >= slices.Count);
 
@@ -133,11 +140,28 @@ public sealed class TraceTests : IDisposable
         // -> finish_task_switch), and it sits on the CPU's track, never on a thread's.
         foreach (var x in locks)
         {
-            bool rq = x.Name.StartsWith("hold rq", StringComparison.Ordinal) || x.Name.StartsWith("spin rq", StringComparison.Ordinal);
+            bool rq = (x.Name.StartsWith("hold rq", StringComparison.Ordinal) || x.Name.StartsWith("spin rq", StringComparison.Ordinal)) && x.Name.EndsWith(".lock", StringComparison.Ordinal);
             if (x.TakenBy is not null && x.TakenBy != x.ReleasedBy)
                 Assert.True(rq, $"{x} changes hands without a context switch");
             Assert.Equal(rq, x.Tid >= 200_000);
         }
+
+        // Owner spins of sleeping locks are slices too, each OSQ wait inside its spin, on the same track.
+        var ownerSpins = locks.Where(x => x.Name.EndsWith(")", StringComparison.Ordinal) && x.Name.StartsWith("spin ", StringComparison.Ordinal)).ToList();
+        foreach (var osq in locks.Where(x => x.Name.StartsWith("osq ", StringComparison.Ordinal)))
+        {
+            string lk = osq.Name["osq ".Length..];
+            Assert.Contains(ownerSpins, x => x.Pid == osq.Pid && x.Tid == osq.Tid && x.Start <= osq.Start && osq.End <= x.End
+                && x.Name.StartsWith($"spin {lk} (rwsem ", StringComparison.Ordinal));
+        }
+        if (file == "ebizzy.yaml")
+        {
+            Assert.Contains(ownerSpins, x => x.Name == "spin mm1.mmap_sem (rwsem reader)");
+            Assert.Contains(ownerSpins, x => x.Name == "spin mm1.mmap_sem (rwsem writer)");
+            Assert.Contains(locks, x => x.Name == "osq mm1.mmap_sem");
+        }
+        if (overrides.Contains("vms[0].workload.lock_type=mutex"))
+            Assert.Contains(ownerSpins, x => x.Name == "spin bench.mutex0 (mutex owner)");
     }
 
     [Fact]

@@ -253,6 +253,8 @@ public static class MetricDefinitions
         new("*.sysbench_total_time_s", "s", "sysbench: time from the start until every thread finished (sysbench's total time; NaN if not within the run)"),
         // per VM: ground truth (counts in the window; docs/ground-truth.md)
         new("*.spin_ns", "ns", "VCPU time spinning on guest locks in the window"),
+        new("*.spin_ns.handoff_reserved", "ns", "spin time in a 5.3/5.10/6.1 rw_semaphore's optimistic spin while nobody holds it and RWSEM_FLAG_HANDOFF reserves it for the first waiter"),
+        new("*.spin_share.handoff_reserved", "fraction of spin", "share of spin_ns on a free rw_semaphore reserved by the hand-off bit (5.3-5.10: can be a lost wake-up)"),
         new("*.spin_ns.*", "ns", "spin time by the cause the spinner waited on (they add up to spin_ns)"),
         new("*.spin_share.*", "fraction of spin", "share of spin_ns with this cause"),
         new("*.pause_exits", "count", "PAUSE-loop exits in the window"),

@@ -5,7 +5,9 @@ namespace PleSim.Reporting.Trace;
 
 /// <summary>
 /// Records a guest into a <see cref="ChromeTrace"/>: one process per VM with a track per guest
-/// thread holding "spin L" and "hold L" slices, and a "cpuN locks" track per guest CPU for the
+/// thread holding "spin L" and "hold L" slices, the optimistic spins of sleeping locks
+/// ("spin M (mutex owner)", "spin S (rwsem reader|writer|hand-off)", with an "osq S" slice inside
+/// while the spinner waits behind another OSQ node), and a "cpuN locks" track per guest CPU for the
 /// run-queue locks (and for locks taken with no thread current); PAUSE exits and interrupts sent
 /// (with their target) as instant events on the host CPU track where the VCPU runs. Ground truth
 /// (docs/ground-truth.md): a "spin cause" track per VCPU whose slices are named by the cause the
@@ -26,6 +28,12 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
     private readonly Dictionary<(GuestCpu, GuestSpinLock), (long Since, int Tid)> _spinSince = [];
     private readonly Dictionary<GuestSpinLock, (long Since, int Tid, string Taker)> _holdSince = [];
 
+    // Open owner spins and OSQ waits, one per guest CPU (a spinner stays on its CPU: preemption is off).
+    private readonly long[] _ownerSpinSince, _osqSince;
+    private readonly int[] _ownerSpinTid;
+    private readonly string?[] _ownerSpinName, _osqName;
+    private readonly Dictionary<(string Lock, OwnerSpinKind Kind), (string Spin, string Osq)> _ownerSpinNames = [];
+
     public GuestTraceObserver(GuestKernel kernel, ChromeTrace trace)
     {
         _kernel = kernel;
@@ -41,7 +49,23 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
             _cpuTrackLocks.Add(c.RqLock);
             trace.NameThread(_pid, CpuTid(c), $"cpu{c.Index} locks");
         }
+        int n = kernel.Cpus.Length;
+        _ownerSpinSince = new long[n];
+        _osqSince = new long[n];
+        _ownerSpinTid = new int[n];
+        _ownerSpinName = new string?[n];
+        _osqName = new string?[n];
     }
+
+    /// <summary>The slice names of an owner spin: "spin L (mutex owner)" / "spin L (rwsem reader|writer|hand-off)", and "osq L".</summary>
+    public static (string Spin, string Osq) OwnerSpinNames(string lockName, OwnerSpinKind kind) =>
+        ($"spin {lockName} ({kind switch
+        {
+            OwnerSpinKind.Mutex => "mutex owner",
+            OwnerSpinKind.RwsemReader => "rwsem reader",
+            OwnerSpinKind.RwsemHandoff => "rwsem hand-off",
+            _ => "rwsem writer",
+        }})", $"osq {lockName}");
 
     /// <summary>Spin-cause tracks sit after the thread tracks.</summary>
     private static int SpinCauseTid(Vcpu v) => 100_000 + v.Index;
@@ -75,6 +99,39 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
             ? ChromeTrace.Args(("vcpu", cpu.Index), ("thread", by))
             : ChromeTrace.Args(("vcpu", cpu.Index), ("taken_by", hold.Taker), ("released_by", by));
         _trace.Slice(_pid, hold.Tid, "hold " + lk.Name, "lock", hold.Since, Now, args);
+    }
+
+    public void OwnerSpinStart(GuestThread thread, GuestCpu cpu, string lockName, OwnerSpinKind kind, bool queued)
+    {
+        if (!_ownerSpinNames.TryGetValue((lockName, kind), out var names))
+            _ownerSpinNames[(lockName, kind)] = names = OwnerSpinNames(lockName, kind);
+        int c = cpu.Index;
+        _ownerSpinSince[c] = Now;
+        _ownerSpinTid[c] = thread.Id;
+        _ownerSpinName[c] = names.Spin;
+        _osqName[c] = queued ? names.Osq : null;
+        _osqSince[c] = Now;
+    }
+
+    public void OsqHead(GuestCpu cpu) => CloseOsq(cpu.Index, cpu.Curr);
+
+    private void CloseOsq(int c, GuestThread? thread)
+    {
+        if (_osqName[c] is not { } name)
+            return;
+        _trace.Slice(_pid, _ownerSpinTid[c], name, "lock", _osqSince[c], Now, ChromeTrace.Args(("vcpu", c), ("thread", Who(thread))));
+        _osqName[c] = null;
+    }
+
+    public void OwnerSpinEnd(GuestThread? thread, GuestCpu cpu, bool acquired)
+    {
+        int c = cpu.Index;
+        if (_ownerSpinName[c] is not { } name)
+            return; // decided at once: no spin
+        CloseOsq(c, thread);
+        _trace.Slice(_pid, _ownerSpinTid[c], name, "lock", _ownerSpinSince[c], Now,
+            ChromeTrace.Args(("vcpu", c), ("thread", Who(thread)), ("acquired", acquired)));
+        _ownerSpinName[c] = null;
     }
 
     public void PauseExit(Vcpu vcpu)
@@ -117,6 +174,14 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
             _trace.Slice(_pid, hold.Tid, "hold " + lk.Name, "lock", hold.Since, Now);
         foreach (var ((_, lk), spin) in _spinSince)
             _trace.Slice(_pid, spin.Tid, "spin " + lk.Name, "lock", spin.Since, Now);
+        for (int c = 0; c < _ownerSpinName.Length; c++)
+        {
+            if (_osqName[c] is { } osq)
+                _trace.Slice(_pid, _ownerSpinTid[c], osq, "lock", _osqSince[c], Now, ChromeTrace.Args(("vcpu", c)));
+            if (_ownerSpinName[c] is { } spin)
+                _trace.Slice(_pid, _ownerSpinTid[c], spin, "lock", _ownerSpinSince[c], Now, ChromeTrace.Args(("vcpu", c)));
+            _osqName[c] = _ownerSpinName[c] = null;
+        }
         _holdSince.Clear();
         _spinSince.Clear();
     }
