@@ -84,7 +84,7 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
     private void GrowPleWindow(Vcpu v)
     {
         var p = Settings.PleWindowPolicy;
-        long next = PleWindowPolicy.GrowWindow(v.PleWindow, BaseWindow, p.Grow, p.Max);
+        long next = p.Grown(v.PleWindow, BaseWindow);
         if (next != v.PleWindow)
         {
             v.PleWindow = next;

@@ -278,18 +278,47 @@ public sealed record PleWindowPolicy
     public long Shrink { get; init; }
 
     /// <summary>
-    /// <c>ple_window_max</c> in cycles (VMX; 3.18: INT_MAX, clamped so that one more grow cannot
-    /// overflow; 4.18: UINT_MAX) or <c>pause_filter_count_max</c> in PAUSEs (SVM: USHRT_MAX).
+    /// <c>ple_window_max</c> in cycles (VMX; 3.18–4.17 vmx.c: INT_MAX / 2, i.e.
+    /// KVM_VMX_DEFAULT_PLE_WINDOW_MAX = INT_MAX / KVM_VMX_DEFAULT_PLE_WINDOW_GROW; 4.18 x86.h:
+    /// UINT_MAX) or <c>pause_filter_count_max</c> in PAUSEs (SVM: USHRT_MAX).
     /// </summary>
     public long Max { get; init; } = int.MaxValue;
 
-    /// <summary><c>__grow_ple_window</c> (x86.h, 4.18; vmx.c 3.18 is the same with the max applied before the multiply).</summary>
+    /// <summary>
+    /// 3.18–4.17 vmx.c: <c>__grow_ple_window</c> clamps the window to <c>ple_window_actual_max</c>
+    /// (<c>update_ple_window_actual_max</c>: <c>ple_window_max</c> shrunk once by the grow modifier,
+    /// so that the grow cannot overflow an int) <em>before</em> it grows it, and nothing clamps
+    /// after: with the defaults the window tops out at 2 × (INT_MAX / 2 / 2) = 1,073,741,822 cycles.
+    /// False: 4.18's common x86.h helper, which clamps the grown window to the max.
+    /// </summary>
+    public bool ClampBeforeGrow { get; init; }
+
+    /// <summary>The next window after a PAUSE exit under this policy (<see cref="GrowWindow"/> or its 3.18 form).</summary>
+    public long Grown(long val, long baseWindow) => ClampBeforeGrow
+        ? GrowWindowVmx318(val, baseWindow, Grow, Max)
+        : GrowWindow(val, baseWindow, Grow, Max);
+
+    /// <summary><c>__grow_ple_window</c> (x86.h, 4.18): grow, then clamp to the max.</summary>
     public static long GrowWindow(long val, long baseWindow, long modifier, long max)
     {
         if (modifier < 1)
             return baseWindow;
         long ret = modifier < baseWindow ? val * modifier : val + modifier;
         return Math.Min(ret, max);
+    }
+
+    /// <summary>
+    /// <c>__grow_ple_window</c> of 3.18–4.17 vmx.c: clamp to <c>ple_window_actual_max</c> =
+    /// <c>__shrink_ple_window(max(ple_window_max, ple_window), ple_window_grow, INT_MIN)</c>, then grow.
+    /// </summary>
+    public static long GrowWindowVmx318(long val, long baseWindow, long modifier, long max)
+    {
+        if (modifier < 1)
+            return baseWindow;
+        long top = Math.Max(max, baseWindow);
+        long actualMax = modifier < baseWindow ? top / modifier : top - modifier;
+        val = Math.Min(val, actualMax);
+        return modifier < baseWindow ? val * modifier : val + modifier;
     }
 
     /// <summary><c>__shrink_ple_window</c>: the floor is the base window.</summary>

@@ -37,11 +37,12 @@ public sealed record KvmVersion
 /// <summary>The <c>kvm.version</c> presets: each release switches on exactly what it had (as far as verified).</summary>
 public static class KvmVersions
 {
-    // 3.18 vmx.c: ple_window_grow = 2, ple_window_shrink = 0, ple_window_max = INT_MAX (kept below the overflow by ple_window_actual_max).
-    private static readonly PleWindowPolicy Vmx318 = new() { Dynamic = true, Grow = 2, Shrink = 0, Max = int.MaxValue };
+    // 3.18 vmx.c: ple_window_grow = 2, ple_window_shrink = 0, ple_window_max = INT_MAX / 2, and the
+    // window clamped to ple_window_actual_max before each grow (read in a 4.1x-era vmx.c; decision 0069).
+    private static readonly PleWindowPolicy Vmx318 = new() { Dynamic = true, Grow = 2, Shrink = 0, Max = int.MaxValue / 2, ClampBeforeGrow = true };
 
-    // 4.18 (common x86.h helpers): KVM_VMX_DEFAULT_PLE_WINDOW_MAX = UINT_MAX.
-    private static readonly PleWindowPolicy Vmx418 = Vmx318 with { Max = uint.MaxValue };
+    // 4.18 (common x86.h helpers): KVM_VMX_DEFAULT_PLE_WINDOW_MAX = UINT_MAX, clamped after the grow.
+    private static readonly PleWindowPolicy Vmx418 = Vmx318 with { Max = uint.MaxValue, ClampBeforeGrow = false };
 
     // 4.18 svm.c: pause_filter_count_grow = 2, _shrink = 0, _max = KVM_SVM_DEFAULT_PLE_WINDOW_MAX (USHRT_MAX).
     private static readonly PleWindowPolicy Svm418 = new() { Dynamic = true, Grow = 2, Shrink = 0, Max = ushort.MaxValue };

@@ -42,6 +42,29 @@ public class KvmLaterVersionTests
     }
 
     [Fact]
+    public void The_3_18_window_is_clamped_before_it_grows_and_tops_out_below_2_to_the_30_cycles()
+    {
+        // 3.18–4.17 vmx.c: ple_window_max = INT_MAX / 2 = 1,073,741,823; ple_window_actual_max =
+        // that / 2 = 536,870,911; each grow takes min(window, actual max) and doubles it, with no
+        // clamp after: 4096 · 2^18 = 2^30 is never reached, the ceiling is 1,073,741,822.
+        var p = KvmVersions.Get("3.18").IntelWindow;
+        Assert.True(p.ClampBeforeGrow);
+        Assert.Equal(int.MaxValue / 2, p.Max);
+        long w = 4096;
+        for (int i = 0; i < 40; i++)
+            w = p.Grown(w, 4096);
+        Assert.Equal(1_073_741_822, w);
+        Assert.Equal(536_870_912, p.Grown(268_435_456, 4096)); // below the clamp: a plain doubling
+        // 4.18's helper clamps after the grow, at UINT_MAX.
+        var q = KvmVersions.Get("4.19").IntelWindow;
+        Assert.False(q.ClampBeforeGrow);
+        long u = 4096;
+        for (int i = 0; i < 40; i++)
+            u = q.Grown(u, 4096);
+        Assert.Equal(uint.MaxValue, u);
+    }
+
+    [Fact]
     public void The_dynamic_window_doubles_on_each_pause_exit_up_to_the_max_and_resets_when_the_vcpu_is_scheduled_in()
     {
         var settings = new KvmSettings { PleWindowPolicy = new PleWindowPolicy { Dynamic = true, Grow = 2, Shrink = 0, Max = 4096 * 8 } };
@@ -312,7 +335,7 @@ public class KvmLaterVersionTests
 
         var v318 = KvmVersions.Apply("3.18", intel);
         Assert.True(v318.PleWindowPolicy.Dynamic);
-        Assert.Equal(int.MaxValue, v318.PleWindowPolicy.Max);
+        Assert.Equal(int.MaxValue / 2, v318.PleWindowPolicy.Max); // KVM_VMX_DEFAULT_PLE_WINDOW_MAX = INT_MAX / 2 (decision 0069)
         Assert.Equal(0, v318.HaltPoll.HaltPollNs);
         Assert.Equal(DirectedYieldOptions.Linux310 with { EsrchReadsAsSuccess = false }, Options(v318));
 

@@ -67,6 +67,7 @@ internal static partial class SystemSections
             Grow = r.Get("ple_window_grow", Kinds.Integer(0, 1L << 31), dw.Grow),
             Shrink = r.Get("ple_window_shrink", Kinds.Integer(0, 1L << 31), dw.Shrink),
             Max = r.Get("ple_window_max", Kinds.Integer(1, uint.MaxValue), dw.Max),
+            ClampBeforeGrow = dw.ClampBeforeGrow, // the version's arithmetic (3.18–4.17 vmx.c), decision 0069
         };
         var dp = d.HaltPoll;
         var poll = new PleSim.Hypervisor.HaltPollSettings
