@@ -77,13 +77,8 @@ public class WakeupTests
     public void A_tlb_shootdown_also_wakes_an_idle_vcpu_holding_the_mm_lazily_and_only_once()
     {
         var kit = new GuestKit(3, 3);
-        kit.Kernel.CreateThread("same-mm", new ListProgram(GuestAction.Compute(20_000)), 1, pinned: true, mm: 0);
         kit.Kernel.CreateThread("other-mm", new ListProgram(GuestAction.Compute(20_000)), 2, pinned: true, mm: 1);
-        kit.Kernel.CreateThread("initiator", new ListProgram(
-            GuestAction.Compute(100_000), GuestAction.Shootdown(freedTables: false), kit.Mark(0), GuestAction.Shootdown(freedTables: false), kit.Mark(1)), 0, pinned: true, mm: 0);
-        kit.Start();
-        kit.RunUs(400);
-        Assert.Equal([0, 1], kit.Marker.Hits.Select(h => h.Code));
+        IdleLazyVcpuThenTwoFlushes(kit, firstFreedTables: false);
         // VCPU 1 went idle still holding mm 0 (lazy TLB): the first flush had to wake it from HLT.
         Assert.Equal(1, kit.Kernel.Cpus[1].LazyTlbFlushes);
         Assert.Equal(-1, kit.Kernel.Cpus[1].ActiveMm);
@@ -101,14 +96,9 @@ public class WakeupTests
         // tlb_is_not_lazy): VCPU 1 idles holding mm 0 and gets neither flush's IPI; it stays in the
         // mm's cpumask, so each flush skips it again. The busy VCPU of the same mm is still a target.
         var kit = new GuestKit(4, 4, guest: new GuestSettings { LazyTlbSkip = true });
-        kit.Kernel.CreateThread("same-mm", new ListProgram(GuestAction.Compute(20_000)), 1, pinned: true, mm: 0);
         kit.Kernel.CreateThread("other-mm", new ListProgram(GuestAction.Compute(20_000)), 2, pinned: true, mm: 1);
         kit.Kernel.CreateThread("busy", new ListProgram(GuestAction.Compute(2_000_000, userMode: true)), 3, pinned: true, mm: 0);
-        kit.Kernel.CreateThread("initiator", new ListProgram(
-            GuestAction.Compute(100_000), GuestAction.Shootdown(freedTables: false), kit.Mark(0), GuestAction.Shootdown(freedTables: false), kit.Mark(1)), 0, pinned: true, mm: 0);
-        kit.Start();
-        kit.RunUs(400);
-        Assert.Equal([0, 1], kit.Marker.Hits.Select(h => h.Code));
+        IdleLazyVcpuThenTwoFlushes(kit, firstFreedTables: false);
         Assert.Equal(VcpuMode.Halted, kit.Vm.Vcpus[1].Mode);
         Assert.Equal(0, kit.Kernel.Cpus[1].LazyTlbFlushes);
         Assert.Equal(0, kit.Kernel.Cpus[1].ActiveMm);
@@ -123,18 +113,28 @@ public class WakeupTests
     public void With_the_4_20_lazy_tlb_skip_a_flush_that_freed_page_tables_still_reaches_the_lazy_vcpu_which_leaves_the_mm()
     {
         var kit = new GuestKit(3, 3, guest: new GuestSettings { LazyTlbSkip = true });
-        kit.Kernel.CreateThread("same-mm", new ListProgram(GuestAction.Compute(20_000)), 1, pinned: true, mm: 0);
-        kit.Kernel.CreateThread("initiator", new ListProgram(
-            GuestAction.Compute(100_000), GuestAction.Shootdown(freedTables: true), kit.Mark(0), GuestAction.Shootdown(freedTables: false), kit.Mark(1)), 0, pinned: true, mm: 0);
-        kit.Start();
-        kit.RunUs(400);
-        Assert.Equal([0, 1], kit.Marker.Hits.Select(h => h.Code));
+        IdleLazyVcpuThenTwoFlushes(kit, firstFreedTables: true);
         Assert.Equal(1, kit.Kernel.Cpus[1].LazyTlbFlushes);
         Assert.Equal(-1, kit.Kernel.Cpus[1].ActiveMm);
         Assert.True(kit.Vm.Vcpus[1].Stats.WakeFromHalt >= 1);
         // After leave_mm it is out of the cpumask: the second flush neither IPIs nor skips it.
         Assert.Equal(0, kit.Kernel.Cpus[0].LazyTlbSkips);
         Assert.Equal(1, kit.Kernel.Cpus[0].ShootdownIpis);
+    }
+
+    /// <summary>
+    /// VCPU 1 runs a thread of mm 0 for 20 µs and goes idle still holding the mm (lazy TLB); at
+    /// 100 µs VCPU 0, in mm 0, shoots down twice (the first flush freeing page tables or not),
+    /// marking 0 and 1 after each; both flushes complete within the 400 µs run.
+    /// </summary>
+    private static void IdleLazyVcpuThenTwoFlushes(GuestKit kit, bool firstFreedTables)
+    {
+        kit.Kernel.CreateThread("same-mm", new ListProgram(GuestAction.Compute(20_000)), 1, pinned: true, mm: 0);
+        kit.Kernel.CreateThread("initiator", new ListProgram(
+            GuestAction.Compute(100_000), GuestAction.Shootdown(firstFreedTables), kit.Mark(0), GuestAction.Shootdown(freedTables: false), kit.Mark(1)), 0, pinned: true, mm: 0);
+        kit.Start();
+        kit.RunUs(400);
+        Assert.Equal([0, 1], kit.Marker.Hits.Select(h => h.Code));
     }
 
     [Theory]
