@@ -21,6 +21,8 @@ public sealed partial class GuestCpu
         {
             case Vectors.Timer:
                 TicksHandled++;
+                if (Curr is null)
+                    _idleBalanceDue = true; // rebalance_domains from the idle tick's SCHED_SOFTIRQ
                 TickCheckPreempt();
                 if (S.TicklessIdle)
                     NohzTick();
@@ -33,6 +35,8 @@ public sealed partial class GuestCpu
                 }
                 if (_queue.Count > 0)
                     NeedResched = true;
+                if (Curr is null)
+                    _idleBalanceDue = true; // the sender's need_resched ends the idle loop: schedule() balances
                 break;
             case Vectors.CallFunction:
                 CallFunctionsHandled++;

@@ -83,6 +83,8 @@ public sealed partial class GuestCpu
     {
         if ((_ecHandling & EcSchedule) != 0 && _queue.Count > 0)
             NeedResched = true;
+        if ((_ecHandling & EcSchedule) != 0 && Curr is null)
+            _idleBalanceDue = true; // as x86's reschedule IPI: schedule() from the idle loop balances
         if ((_ecHandling & EcCallFunctionSingle) != 0)
             CallFunctionsHandled++;
         _ecHandling = 0;

@@ -72,6 +72,7 @@ public sealed partial class GuestCpu
         if (next != prev)
             Switches++;
         Curr = next;
+        _idleBalanceDue = next is null; // going idle: the idle balance that follows the pick
         if (prev is not null && next != prev && prev.MutexesHeld > 0)
             _k.MutexOwnerSwitchedOut(prev); // owner->on_cpu is now 0: its owner-spinners stop
         if (prev is not null && next != prev && _k.RwSems.Count > 0)
@@ -147,7 +148,16 @@ public sealed partial class GuestCpu
             if (kicked)
                 return;
         }
-        if (S.IdlePull && _k.FindPull(this) is var (t, src) && t is not null)
+        // The idle loop balances only where the kernel does: in schedule() going idle (idle_balance,
+        // 2.6.39 kernel/sched.c; newidle_balance from pick_next_task_fair, 6.1 kernel/sched/fair.c),
+        // in rebalance_domains from an idle tick's SCHED_SOFTIRQ, and in the schedule() that a
+        // reschedule IPI's need_resched forces (cpu_idle's `while (!need_resched())` in 2.6.39
+        // arch/x86/kernel/process_64.c, do_idle in 6.1 kernel/sched/idle.c). Any other interrupt —
+        // a TLB-flush IPI, a device interrupt whose softirq woke nothing here — returns to the
+        // same loop, which halts again without balancing (decision 0070).
+        bool balance = _idleBalanceDue;
+        _idleBalanceDue = false;
+        if (balance && S.IdlePull && _k.FindPull(this) is var (t, src) && t is not null)
         {
             Pulls++;
             Push(Micro.Lock, lk: src!.RqLock);

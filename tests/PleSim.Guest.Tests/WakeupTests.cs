@@ -137,6 +137,32 @@ public class WakeupTests
         Assert.Equal([0, 1], kit.Marker.Hits.Select(h => h.Code));
     }
 
+    [Fact]
+    public void A_tlb_flush_ipi_wakes_an_idle_vcpu_that_halts_again_and_pulls_only_at_its_next_tick()
+    {
+        // VCPU 1 runs a thread of mm 0 for 20 µs and idles holding the mm (lazy TLB). On VCPU 0 a
+        // second thread waits behind the pinned initiator; it turns cache-cold at 500 µs. At 600 µs
+        // the initiator's flush IPI wakes VCPU 1: its idle loop handles the flush and halts again
+        // (no schedule(), so no balancing, decision 0070); the pull comes with VCPU 1's next tick.
+        var kit = new GuestKit(2, 2);
+        kit.Kernel.CreateThread("same-mm", new ListProgram(GuestAction.Compute(20_000)), 1, pinned: true, mm: 0);
+        kit.Kernel.CreateThread("initiator", new ListProgram(
+            GuestAction.Compute(600_000), GuestAction.Shootdown(freedTables: false), kit.Mark(0), GuestAction.Compute(5_000_000)), 0, pinned: true, mm: 0);
+        kit.Kernel.CreateThread("queued", new ListProgram(GuestAction.Compute(5_000_000, userMode: true)), 0, mm: 0);
+        kit.Start();
+        kit.RunUs(700);
+        Assert.Single(kit.Marker.Hits);
+        Assert.Equal(1, kit.Kernel.Cpus[1].CallFunctionsHandled);
+        Assert.Equal(0, kit.Kernel.Cpus[1].Pulls);
+        Assert.Null(kit.Kernel.Cpus[1].Curr);
+        Assert.Equal(VcpuMode.Halted, kit.Vm.Vcpus[1].Mode);
+        long ticksAtFlush = kit.Kernel.Cpus[1].TicksHandled;
+        kit.RunUs(1_800);
+        Assert.Equal(1, kit.Kernel.Cpus[1].Pulls);
+        Assert.Equal("queued", kit.Kernel.Cpus[1].Curr?.Name);
+        Assert.True(kit.Kernel.Cpus[1].TicksHandled > ticksAtFlush, "the pull followed an idle tick");
+    }
+
     [Theory]
     [InlineData("2.6.39", false)]
     [InlineData("4.16", false)]
