@@ -6,8 +6,11 @@
 #   scripts/install-plesim.sh --single-file [DEST]   publish one self-contained linux-x64
 #       executable DEST/plesim (default DEST: ./plesim-linux-x64); needs no .NET on the target.
 # The scenarios and catalog cases reproduce needs are embedded in the program, so either form runs
-# outside the repository. Only NuGet is contacted (restore).
+# outside the repository. Only NuGet is contacted (restore). PLESIM_CONFIGURATION (default Release)
+# picks the build configuration; the install test passes the one the test suite was built with, so
+# that packing reuses that build instead of compiling everything again.
 set -euo pipefail
+config="${PLESIM_CONFIGURATION:-Release}"
 
 mode=tool
 case "${1:-}" in
@@ -22,7 +25,7 @@ project="$repo/src/PleSim.Cli/PleSim.Cli.csproj"
 
 if [[ "$mode" == single-file ]]; then
   dest="${dest:-$PWD/plesim-linux-x64}"
-  dotnet publish "$project" -c Release -r linux-x64 --self-contained -p:PublishSingleFile=true -o "$dest"
+  dotnet publish "$project" -c "$config" -r linux-x64 --self-contained -p:PublishSingleFile=true -o "$dest"
   echo "installed: $dest/plesim"
   "$dest/plesim" --version
   exit 0
@@ -30,7 +33,7 @@ fi
 
 feed="$(mktemp -d)"
 trap 'rm -rf "$feed"' EXIT
-dotnet pack "$project" -c Release -o "$feed"
+dotnet pack "$project" -c "$config" -o "$feed"
 if [[ -n "$dest" ]]; then
   # Reinstalling the same version replaces it.
   dotnet tool uninstall --tool-path "$dest" PleSim >/dev/null 2>&1 || true

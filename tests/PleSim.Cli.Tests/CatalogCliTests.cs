@@ -3,8 +3,36 @@ using PleSim.Cli;
 
 namespace PleSim.Cli.Tests;
 
+/// <summary>
+/// One quick run of the whole catalog (<c>reproduce all --quick --runs 2 -j 2 --out DIR</c>), shared by
+/// the tests that read its scorecard, its files and its JSON: running every case is the slowest thing
+/// the suite does, so it is done once.
+/// </summary>
+public sealed class QuickCatalogFixture : IDisposable
+{
+    public QuickCatalogFixture()
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        Code = PlesimCli.Run(["reproduce", "all", "--quick", "--runs", "2", "-j", "2", "--out", Dir], o, e);
+        Out = o.ToString();
+        Err = e.ToString();
+    }
+
+    public string Dir { get; } = Path.Combine(Path.GetTempPath(), $"plesim-cat-{Guid.NewGuid():N}");
+    public int Code { get; }
+    public string Out { get; }
+    public string Err { get; }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(Dir))
+            Directory.Delete(Dir, true);
+    }
+}
+
 /// <summary><c>plesim reproduce --list / NAME / all</c>: the catalog of published results on the command line.</summary>
-public class CatalogCliTests
+public class CatalogCliTests(QuickCatalogFixture quickCatalog) : IClassFixture<QuickCatalogFixture>
 {
     private static (int Code, string Out, string Err) Plesim(params string[] args)
     {
@@ -73,9 +101,9 @@ public class CatalogCliTests
     [Fact]
     public void Reproduce_all_quick_json_has_a_scorecard_entry_per_case()
     {
-        var (code, output, err) = Plesim("reproduce", "all", "--quick", "--runs", "2", "--json", "-j", "2");
-        Assert.True(code == 0, err);
-        using var doc = JsonDocument.Parse(output);
+        // The catalog.json that --out writes is what --json prints (report --json is checked against it below).
+        Assert.True(quickCatalog.Code == 0, quickCatalog.Err);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(quickCatalog.Dir, "catalog.json")));
         var results = doc.RootElement.GetProperty("results").EnumerateArray().ToList();
         Assert.Equal(CaseFiles(), results.Select(r => r.GetProperty("name").GetString()!).Order(StringComparer.Ordinal).ToList());
         var totals = doc.RootElement.GetProperty("totals");
@@ -299,22 +327,23 @@ public class CatalogCliTests
     [Fact]
     public void Reproduce_all_text_ends_with_the_scorecard_and_totals()
     {
-        var dir = Path.Combine(Path.GetTempPath(), $"plesim-cat-{Guid.NewGuid():N}");
+        var (code, output, err) = (quickCatalog.Code, quickCatalog.Out, quickCatalog.Err);
+        var dir = quickCatalog.Dir;
+        Assert.True(code == 0, err);
+        Assert.Contains("catalog scorecard", output, StringComparison.Ordinal);
+        Assert.Matches(@"\d+ cases: \d+ match, \d+ do not match, \d+ inconclusive, \d+ cannot express yet\.", output);
+        foreach (var name in CaseFiles())
+            Assert.Contains(name.Length > 34 ? name[..34] : name, output, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(dir, "catalog.json")));
+        Assert.Contains("catalog scorecard", File.ReadAllText(Path.Combine(dir, "catalog.txt")), StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(dir, "riel-2011", "results.sqlite")));
+        Assert.True(File.Exists(Path.Combine(dir, "riel-2011-boot", "results.sqlite")));
+
+        // plesim report judges the catalog again from its stores: the same JSON, and an HTML scorecard
+        // (written beside the stores, so the other test's reading of catalog.json is not disturbed).
+        var html = Path.Combine(Path.GetTempPath(), $"plesim-cat-{Guid.NewGuid():N}.html");
         try
         {
-            var (code, output, err) = Plesim("reproduce", "all", "--quick", "--runs", "2", "-j", "2", "--out", dir);
-            Assert.True(code == 0, err);
-            Assert.Contains("catalog scorecard", output, StringComparison.Ordinal);
-            Assert.Matches(@"\d+ cases: \d+ match, \d+ do not match, \d+ inconclusive, \d+ cannot express yet\.", output);
-            foreach (var name in CaseFiles())
-                Assert.Contains(name.Length > 34 ? name[..34] : name, output, StringComparison.Ordinal);
-            Assert.True(File.Exists(Path.Combine(dir, "catalog.json")));
-            Assert.Contains("catalog scorecard", File.ReadAllText(Path.Combine(dir, "catalog.txt")), StringComparison.Ordinal);
-            Assert.True(File.Exists(Path.Combine(dir, "riel-2011", "results.sqlite")));
-            Assert.True(File.Exists(Path.Combine(dir, "riel-2011-boot", "results.sqlite")));
-
-            // plesim report judges the catalog again from its stores: the same JSON, and an HTML scorecard.
-            var html = Path.Combine(dir, "catalog.html");
             (code, var report, err) = Plesim("report", dir, "--json", "--html", html);
             Assert.True(code == 0, err);
             Assert.Equal(WithoutTimings(File.ReadAllText(Path.Combine(dir, "catalog.json"))), WithoutTimings(report));
@@ -325,8 +354,7 @@ public class CatalogCliTests
         }
         finally
         {
-            if (Directory.Exists(dir))
-                Directory.Delete(dir, true);
+            File.Delete(html);
         }
     }
 

@@ -1,11 +1,12 @@
 using System.Diagnostics;
+using System.Reflection;
 using System.Text.Json;
 
 namespace PleSim.Cli.Tests;
 
 /// <summary>
 /// plesim installs and runs outside the repository: as a .NET tool from a locally packed package
-/// (always run; ~1 min on 2 cores) and as a self-contained single file (another ~1 min, so only
+/// (always run) and as a self-contained single file (another ~1 min, so only
 /// with PLESIM_SLOW_TESTS=1). Both go through scripts/install-plesim.sh, the command users run.
 /// </summary>
 public sealed class InstallTests : IDisposable
@@ -14,6 +15,9 @@ public sealed class InstallTests : IDisposable
 
     public void Dispose() => Directory.Delete(_tmp, recursive: true);
 
+    private static readonly string BuildConfiguration =
+        typeof(InstallTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
+
     private static (int Code, string Output) Run(string file, string workDir, params string[] args)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workDir };
@@ -21,6 +25,9 @@ public sealed class InstallTests : IDisposable
             psi.ArgumentList.Add(a);
         // The pack/publish inside the script must not leave MSBuild worker nodes behind the test.
         psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+        // Pack the configuration this suite was built in (Debug under plain `dotnet test`): the
+        // script's pack then reuses that build instead of compiling a Release one (decision 0071).
+        psi.Environment["PLESIM_CONFIGURATION"] = BuildConfiguration;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

@@ -415,10 +415,12 @@ public class CatalogTests
     {
         const string table = "published:\n  unit: \"%\"\n  columns: [c]\n  rows:\n    - {name: a, values: [5]}\n";
         var text = Case("  - {claim: a improves, positive: \"a @ c\"}\n", table, tail:
-            "expression:\n  scenario: s.yaml\n  metric: m\n  runs: 2\n  quick: {runs: 2, set: [\"vms[*].workload.loops=2\"]}\n" +
+            "expression:\n  scenario: s.yaml\n  metric: m\n  runs: 2\n  quick: {runs: 2, set: [\"vms[*].workload.loops=2\", \"vms[x].workload.loops=2\"]}\n" +
             "  rows: {a: [\"vms[0].workload.loops=4\"]}\n  columns: {c: [\"kvm..ple_window=2\"]}\n");
         var d = Errors(text);
-        Assert.Contains(d, e => e.KeyPath == "expression.quick.set" && e.Message.Contains("vms[*]", StringComparison.Ordinal));
+        // [*] (every VM of whichever scenario a cell runs) is a key path; [x] is not.
+        Assert.Contains(d, e => e.KeyPath == "expression.quick.set" && e.Message.Contains("vms[x]", StringComparison.Ordinal));
+        Assert.DoesNotContain(d, e => e.Message.Contains("vms[*]", StringComparison.Ordinal));
         Assert.Contains(d, e => e.KeyPath == "expression.columns.c");
         Assert.DoesNotContain(d, e => e.KeyPath == "expression.rows.a");
     }

@@ -357,8 +357,9 @@ public static partial class CaseLoader
         {
             try
             {
-                // The path's shape is checked here, not first when a cell is run (vms[*] is not a key path).
-                if (Override.SplitPath(Override.Parse(o).Path) is null)
+                // The path's shape is checked here, not first when a cell is run; [*] (every item of a
+                // list, expanded against each scenario when it is loaded) has the shape of an index.
+                if (Override.SplitPath(Override.Parse(o).Path.Replace("[*]", "[0]", StringComparison.Ordinal)) is null)
                     ctx.Error(node, path, $"'{YamlGuard.Clip(o)}': the left side is not a key path (expected e.g. kvm.ple_window or vms[1].workload.loops)");
             }
             catch (FormatException ex)
