@@ -316,9 +316,8 @@ public sealed record PleWindowPolicy
         if (modifier < 1)
             return baseWindow;
         long top = Math.Max(max, baseWindow);
-        long actualMax = modifier < baseWindow ? top / modifier : top - modifier;
-        val = Math.Min(val, actualMax);
-        return modifier < baseWindow ? val * modifier : val + modifier;
+        long actualMax = modifier < baseWindow ? top / modifier : top - modifier; // the shrink, floored at INT_MIN
+        return GrowWindow(Math.Min(val, actualMax), baseWindow, modifier, long.MaxValue); // no clamp after the grow
     }
 
     /// <summary><c>__shrink_ple_window</c>: the floor is the base window.</summary>

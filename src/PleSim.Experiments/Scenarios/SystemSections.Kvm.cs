@@ -61,13 +61,13 @@ internal static partial class SystemSections
         }.Over(d.DirectedYield);
         dy.Done();
         var dw = d.PleWindowPolicy;
-        var window = new PleSim.Hypervisor.PleWindowPolicy
+        // The version's own arithmetic (ClampBeforeGrow, 3.18–4.17 vmx.c, decision 0069) comes with the preset.
+        var window = dw with
         {
             Dynamic = r.Get("ple_window_dynamic", Kinds.Bool, dw.Dynamic),
             Grow = r.Get("ple_window_grow", Kinds.Integer(0, 1L << 31), dw.Grow),
             Shrink = r.Get("ple_window_shrink", Kinds.Integer(0, 1L << 31), dw.Shrink),
             Max = r.Get("ple_window_max", Kinds.Integer(1, uint.MaxValue), dw.Max),
-            ClampBeforeGrow = dw.ClampBeforeGrow, // the version's arithmetic (3.18–4.17 vmx.c), decision 0069
         };
         var dp = d.HaltPoll;
         var poll = new PleSim.Hypervisor.HaltPollSettings
