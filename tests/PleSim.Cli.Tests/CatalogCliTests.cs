@@ -10,14 +10,8 @@ namespace PleSim.Cli.Tests;
 /// </summary>
 public sealed class QuickCatalogFixture : IDisposable
 {
-    public QuickCatalogFixture()
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        Code = PlesimCli.Run(["reproduce", "all", "--quick", "--runs", "2", "-j", "2", "--out", Dir], o, e);
-        Out = o.ToString();
-        Err = e.ToString();
-    }
+    public QuickCatalogFixture() =>
+        (Code, Out, Err) = CatalogCliTests.Plesim("reproduce", "all", "--quick", "--runs", "2", "-j", "2", "--out", Dir);
 
     public string Dir { get; } = Path.Combine(Path.GetTempPath(), $"plesim-cat-{Guid.NewGuid():N}");
     public int Code { get; }
@@ -34,7 +28,7 @@ public sealed class QuickCatalogFixture : IDisposable
 /// <summary><c>plesim reproduce --list / NAME / all</c>: the catalog of published results on the command line.</summary>
 public class CatalogCliTests(QuickCatalogFixture quickCatalog) : IClassFixture<QuickCatalogFixture>
 {
-    private static (int Code, string Out, string Err) Plesim(params string[] args)
+    internal static (int Code, string Out, string Err) Plesim(params string[] args)
     {
         var o = new StringWriter();
         var e = new StringWriter();
