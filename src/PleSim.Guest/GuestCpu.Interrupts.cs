@@ -21,9 +21,16 @@ public sealed partial class GuestCpu
         {
             case Vectors.Timer:
                 TicksHandled++;
+                UpdateCpuLoad();
                 if (Curr is null)
+                {
                     _idleBalanceDue = true; // rebalance_domains from the idle tick's SCHED_SOFTIRQ
+                    if (S.BusyBalance)
+                        IdleTickBalanceStamp();
+                }
                 TickCheckPreempt();
+                if (Curr is not null)
+                    TriggerLoadBalance(); // a busy tick: rebalance_domains(CPU_NOT_IDLE) when due (decision 0072)
                 if (S.TicklessIdle)
                     NohzTick();
                 break;

@@ -9,7 +9,11 @@ public sealed partial class GuestCpu
 {
     // ------------------------------------------------------------------ scheduling
 
-    internal void EnqueueInitial(GuestThread t) => Enqueue(t);
+    internal void EnqueueInitial(GuestThread t)
+    {
+        t.ListSeq = ++_k.TaskListSeq;
+        Enqueue(t);
+    }
 
     internal void ReserveQueue(int threads) => _queue.EnsureCapacity(threads);
 
@@ -67,6 +71,8 @@ public sealed partial class GuestCpu
             next.State = ThreadState.Running;
             next.ExecStart = Now;
             next.SliceStart = Now;
+            if (_k.SchedDomain.Balancer == GuestLoadBalancer.Reworked)
+                next.ListSeq = ++_k.TaskListSeq; // list_move to the head of rq->cfs_tasks
             MinVruntime = Math.Max(MinVruntime, next.Vruntime);
         }
         if (next != prev)
@@ -215,10 +221,17 @@ public sealed partial class GuestCpu
     {
         if (t.State != ThreadState.Runnable || t.Cpu != src.Index || !src._queue.Remove(t))
             return; // it ran meanwhile
+        MoveHere(t, src);
+    }
+
+    /// <summary><c>pull_task</c>: a queued thread taken off <paramref name="src"/>'s queue joins this one, keeping its vruntime lag.</summary>
+    private void MoveHere(GuestThread t, GuestCpu src)
+    {
         long rel = t.Vruntime - src.MinVruntime;
         t.Cpu = Index;
         t.Migrations++;
         t.Vruntime = rel + MinVruntime;
+        t.ListSeq = ++_k.TaskListSeq; // activate_task: list_add at the head
         Enqueue(t);
     }
 

@@ -75,6 +75,7 @@ public sealed partial class GuestCpu
         t.Wakeups++;
         long v = rel + target.MinVruntime;
         t.Vruntime = Math.Max(v, target.MinVruntime - (S.Latency.Ns / 2));
+        t.ListSeq = ++_k.TaskListSeq;
         target.Enqueue(t);
         bool preempt;
         if (target.Curr is null)

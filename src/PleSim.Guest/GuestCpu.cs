@@ -48,6 +48,7 @@ public sealed partial class GuestCpu : IGuestCpu
         Notify,
         SoftIrq,
         OwnerSpin,
+        MoveTasks,
     }
 
     // An op names at most one object besides a CPU (a lock, a wait queue, a mutex, a futex, a
@@ -128,6 +129,7 @@ public sealed partial class GuestCpu : IGuestCpu
         // idle_balance runs under it from schedule()).
         RqLock = kernel.NewLock($"rq{index}.lock", LockIrq.IrqSave);
         _barrier.Initiator = this;
+        _balanceIntervalMs = kernel.SchedDomain.MinIntervalMs; // sd->balance_interval starts at min_interval
         _acksOwed = new List<ShootdownBarrier>(vcpu.Vm.Vcpus.Count); // one per other sender at most: no growth when the first flush IPI comes late
 
         _pollTarget = new PollState(this);
@@ -666,6 +668,8 @@ public sealed partial class GuestCpu : IGuestCpu
             case Micro.PullDo:
                 PullDo(op.Thread!, op.Cpu!);
                 return false;
+            case Micro.MoveTasks:
+                return MoveTasks(op.Cpu!, op.Ns);
             case Micro.PvSendIpi:
                 PvSendIpisSent++;
                 PvSendIpiExitsSaved += _pvSendIpiMask.Count - 1;

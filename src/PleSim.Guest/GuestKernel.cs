@@ -41,6 +41,7 @@ public sealed class GuestKernel
             LockPlugin.Initialize(streams?.Get(stream) ?? new RandomStream(0, stream),
                 new GuestKernelInfo(vm.Index, vm.Vcpus.Count, settings.SpinThresholdLoops, loopNs, settings.VcpuIsPreemptedCheck));
         }
+        SchedDomain = GuestSchedDomain.For(settings.KernelVersion, settings.Topology, vm.Vcpus.Count);
         Cpus = new GuestCpu[vm.Vcpus.Count];
         for (int i = 0; i < Cpus.Length; i++)
         {
@@ -51,6 +52,15 @@ public sealed class GuestKernel
     }
 
     public Kvm Kvm { get; }
+
+    /// <summary>The scheduling domain the VCPUs share: its periodic-balancing parameters (decision 0072).</summary>
+    public GuestSchedDomain SchedDomain { get; }
+
+    /// <summary>The last <see cref="GuestThread.ListSeq"/> handed out.</summary>
+    internal long TaskListSeq;
+
+    /// <summary>The busy balancer's copy of a run queue's task list (reused: no allocation per balance).</summary>
+    internal readonly List<GuestThread> BalanceScratch = [];
 
     /// <summary>The spinlock policy plug-in of <see cref="SpinlockKind.Plugin"/> locks (decision 0041); null otherwise.</summary>
     internal IGuestSpinlockPlugin? LockPlugin { get; }

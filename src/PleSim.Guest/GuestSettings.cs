@@ -339,6 +339,14 @@ public sealed record GuestSettings
     /// <summary>An idle VCPU pulls a queued thread from another VCPU before halting (new-idle balancing).</summary>
     public bool IdlePull { get; init; } = true;
 
+    /// <summary>
+    /// A busy VCPU's periodic load balancing (<c>scheduler_tick</c> → <c>trigger_load_balance</c> →
+    /// SCHED_SOFTIRQ → <c>rebalance_domains(cpu, CPU_NOT_IDLE)</c>, every kernel since 2.6.x):
+    /// it pulls queued threads from the busiest VCPU when the loads differ enough (decision 0072).
+    /// False: only idle VCPUs pull (the model before 0072).
+    /// </summary>
+    public bool BusyBalance { get; init; } = true;
+
     /// <summary>Guest sched_migration_cost: a thread that ran this recently is cache hot and is not pulled (task_hot).</summary>
     public SimDuration MigrationCost { get; init; } = SimDuration.FromMicroseconds(500);
 

@@ -52,6 +52,14 @@ public sealed class GuestThread
     internal long ExecStart;
     internal long SliceStart;
 
+    /// <summary>
+    /// Its place in its run queue's task list (<c>cfs_rq->tasks</c> in 2.6.39, <c>rq->cfs_tasks</c>
+    /// later), larger = nearer the head: set when it is enqueued (<c>account_entity_enqueue</c>'s
+    /// list_add) and, from 3.x, when it is picked (<c>pick_next_task_fair</c>'s list_move to the
+    /// head, which makes the list most-recently-run first). The busy balancer walks the list.
+    /// </summary>
+    internal long ListSeq;
+
     /// <summary>Spinlocks held now (a guest kernel does not preempt a lock holder).</summary>
     public int LocksHeld { get; internal set; }
 

@@ -86,6 +86,13 @@ internal static class VmReport
             result.AddMetric(p + "irqs_deferred_per_second", D("irqs_deferred") / seconds);
             result.AddMetric(p + "irq_deferred_mean_us", D("irqs_deferred") > 0 ? D("irq_deferred_ns") / D("irqs_deferred") / 1e3 : double.NaN);
             result.AddMetric(p + "irq_window_exits_per_second", D("irq_window_exits") / seconds);
+            // The guest scheduler's balancing: idle VCPUs' pulls, and busy VCPUs' periodic balances,
+            // those that found an imbalance and the threads they moved (decision 0072).
+            result.AddMetric(p + "guest_idle_pulls_per_second", D("guest_pulls") / seconds);
+            result.AddMetric(p + "guest_busy_balances_per_second", D("guest_busy_balances") / seconds);
+            result.AddMetric(p + "guest_busy_balance_imbalanced_per_second", D("guest_busy_balance_imbalanced") / seconds);
+            result.AddMetric(p + "guest_busy_balance_pulls_per_second", D("guest_busy_balance_pulls") / seconds);
+            result.AddMetric(p + "guest_active_balances_not_modelled", D("guest_active_balances_not_modelled"));
             if (run.Kvm?.Coscheduler is not null)
             {
                 // Co-scheduling comparator (decision 0040): VCPU time co-stopped, and how often a VCPU was.

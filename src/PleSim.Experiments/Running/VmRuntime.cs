@@ -288,6 +288,10 @@ public sealed class VmRuntime : IDisposable
             Add("guest_switches", g.Switches);
             Add("guest_idle_halts", g.IdleHalts);
             Add("guest_pulls", g.Pulls);
+            Add("guest_busy_balances", g.BusyBalances);
+            Add("guest_busy_balance_imbalanced", g.BusyBalanceImbalanced);
+            Add("guest_busy_balance_pulls", g.BusyBalancePulls);
+            Add("guest_active_balances_not_modelled", g.ActiveBalancesNotModelled);
             Add("guest_resched_ipis", g.ReschedIpisSent);
             Add("guest_lazy_tlb_flushes", g.LazyTlbFlushes);
             Add("guest_lazy_tlb_skips", g.LazyTlbSkips);

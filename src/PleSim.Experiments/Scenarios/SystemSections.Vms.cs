@@ -217,6 +217,8 @@ internal static partial class SystemSections
             MinGranularity = g.Get("min_granularity", gran, d.MinGranularity),
             WakeupGranularity = g.Get("wakeup_granularity", gran, d.WakeupGranularity),
             IdlePull = g.Get("idle_pull", Kinds.Bool, d.IdlePull),
+            // A busy VCPU's periodic rebalance_domains (decision 0072); its domain's parameters follow guest.kernel and guest.topology.
+            BusyBalance = g.Get("busy_balance", Kinds.Bool, d.BusyBalance),
             MigrationCost = g.Get("migration_cost", gran, d.MigrationCost),
             Timers = ReadGuestTimers(g),
             Costs = costs,

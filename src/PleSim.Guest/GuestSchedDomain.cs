@@ -1,0 +1,90 @@
+namespace PleSim.Guest;
+
+/// <summary>Which <c>load_balance</c> a guest kernel runs on a busy VCPU.</summary>
+public enum GuestLoadBalancer
+{
+    /// <summary>
+    /// Load-based, before the 5.5 rework: <c>find_busiest_group</c> compares loads against
+    /// imbalance_pct and <c>calculate_imbalance</c> / <c>fix_small_imbalance</c> decide how much to
+    /// pull (2.6.39 kernel/sched_fair.c; 4.19 kernel/sched/fair.c gives the same answers for
+    /// single-VCPU groups of equal-weight threads). A task is skipped when half its weight exceeds
+    /// what is left to move.
+    /// </summary>
+    Legacy,
+
+    /// <summary>
+    /// The 5.5 rework (Vincent Guittot): groups classified by type (has_spare, fully_busy,
+    /// overloaded); a fully busy or overloaded local group pulls load (<c>migrate_load</c>) only from
+    /// an overloaded one; <c>detach_tasks</c> skips a task whose load, shifted right by
+    /// nr_balance_failed, exceeds the imbalance (5.10 and 6.1 kernel/sched/fair.c).
+    /// </summary>
+    Reworked,
+}
+
+/// <summary>
+/// The one scheduling domain a guest's VCPUs share, as the guest kernel builds it for the topology
+/// QEMU shows (<see cref="GuestTopology"/>): its periodic-balancing parameters (decision 0072).
+/// With <c>-smp N</c> as N sockets the domain is the package level (2.6.39 SD_CPU_INIT; the "else"
+/// branch of sd_init from 3.16); as one socket of N cores it is MC (SD_SHARE_PKG_RESOURCES).
+/// </summary>
+public sealed record GuestSchedDomain
+{
+    /// <summary>sd->min_interval (ms): the balance interval after a balance that found an imbalance.</summary>
+    public int MinIntervalMs { get; init; } = 1;
+
+    /// <summary>sd->max_interval (ms): the interval doubles up to this while the domain stays balanced.</summary>
+    public int MaxIntervalMs { get; init; } = 4;
+
+    /// <summary>sd->busy_factor: a busy CPU balances this many times less often.</summary>
+    public int BusyFactor { get; init; } = 64;
+
+    /// <summary>sd->imbalance_pct: the busiest load must exceed this CPU's by this percentage.</summary>
+    public int ImbalancePct { get; init; } = 125;
+
+    /// <summary>sd->cache_nice_tries: failed balances after which cache-hot threads may move too.</summary>
+    public int CacheNiceTries { get; init; } = 1;
+
+    /// <summary>sd->busy_idx: the rq->cpu_load[] index a busy balance reads (0: the instantaneous load; cpu_load[] went in 5.3).</summary>
+    public int BusyIdx { get; init; } = 2;
+
+    public GuestLoadBalancer Balancer { get; init; } = GuestLoadBalancer.Legacy;
+
+    /// <summary>
+    /// The domain of <paramref name="vcpus"/> VCPUs for a guest kernel version (null: the 2.6.3x
+    /// default) and topology.
+    /// <list type="bullet">
+    /// <item>2.6.32–3.12 (include/linux/topology.h SD_CPU_INIT; x86's SD_MC_INIT has the same
+    /// numbers): intervals 1–4 ms, busy_factor 64, imbalance_pct 125, cache_nice_tries 1, busy_idx 2.</item>
+    /// <item>4.2–5.3 (kernel/sched/topology.c sd_init, from 3.16): intervals = the span's weight and
+    /// twice it (ms), busy_factor 32, imbalance_pct 125 (117 for MC), cache_nice_tries 1,
+    /// busy_idx 2; 5.3 has no cpu_load[] (commit 55627e3cd22c).</item>
+    /// <item>5.10 and 6.1: busy_factor 16 and imbalance_pct 117 at every non-SMT level (Vincent
+    /// Guittot's September 2020 series), the reworked balancer of 5.5.</item>
+    /// </list>
+    /// </summary>
+    public static GuestSchedDomain For(string? kernelVersion, GuestTopology topology, int vcpus)
+    {
+        bool mc = topology == GuestTopology.Cores;
+        return kernelVersion switch
+        {
+            null or "2.6.32" or "2.6.39" or "3.12" => new GuestSchedDomain(),
+            "4.2" or "4.16" or "5.3" => new GuestSchedDomain
+            {
+                MinIntervalMs = vcpus,
+                MaxIntervalMs = 2 * vcpus,
+                BusyFactor = 32,
+                ImbalancePct = mc ? 117 : 125,
+                BusyIdx = kernelVersion == "5.3" ? 0 : 2,
+            },
+            _ => new GuestSchedDomain
+            {
+                MinIntervalMs = vcpus,
+                MaxIntervalMs = 2 * vcpus,
+                BusyFactor = 16,
+                ImbalancePct = 117,
+                BusyIdx = 0,
+                Balancer = GuestLoadBalancer.Reworked,
+            },
+        };
+    }
+}
