@@ -256,8 +256,8 @@ public sealed partial class GuestCpu
 
     /// <summary>
     /// <c>move_tasks</c> (2.6.39) / <c>detach_tasks</c> (5.10, 6.1) under both run-queue locks:
-    /// walk the busiest VCPU's task list — from the head (most recently enqueued first) in 2.6.39,
-    /// from the tail (least recently run first) in the reworked balancer — and pull each thread that
+    /// walk the busiest VCPU's task list (<see cref="GuestSchedDomain.TasksListMru"/>: least recently
+    /// run first from 4.16; most recently enqueued first in 2.6.39) and pull each thread that
     /// may run here and is not cache hot (<c>can_migrate_task</c>; hot ones too after cache_nice_tries
     /// failed balances) until the imbalance is covered; then <c>check_preempt_curr</c> for each.
     /// Returns true when it started the migration's cost.
@@ -272,7 +272,7 @@ public sealed partial class GuestCpu
             var list = _k.BalanceScratch;
             list.Clear();
             list.AddRange(busiest._queue);
-            list.Sort(reworked ? ByListSeqTailFirst : ByListSeqHeadFirst);
+            list.Sort(dom.TasksListMru ? ByListSeqTailFirst : ByListSeqHeadFirst);
             long rem = imbalance;
             int loops = 0;
             // 2.6.39 balance_tasks stops when loops++ > sysctl_sched_nr_migrate; 5.10 detach_tasks
@@ -288,7 +288,8 @@ public sealed partial class GuestCpu
                 if (hot && _nrBalanceFailed <= dom.CacheNiceTries)
                     continue;
                 long load = Weights.Nice0Load;
-                // 2.6.39: (weight >> 1) > rem_load_move; 5.10/6.1: shr_bound(load, nr_balance_failed) > imbalance.
+                // 2.6.39: (weight >> 1) > rem_load_move (4.16, 5.3: load / 2 > imbalance); 5.10/6.1:
+                // load >> nr_balance_failed > imbalance (shr_bound from 5.13 and the 5.10.y backports).
                 if (reworked ? (load >> Math.Min(_nrBalanceFailed, 63)) > rem : (load >> 1) > rem)
                     continue;
                 busiest._queue.Remove(t);

@@ -71,7 +71,7 @@ public sealed partial class GuestCpu
             next.State = ThreadState.Running;
             next.ExecStart = Now;
             next.SliceStart = Now;
-            if (_k.SchedDomain.Balancer == GuestLoadBalancer.Reworked)
+            if (_k.SchedDomain.TasksListMru)
                 next.ListSeq = ++_k.TaskListSeq; // list_move to the head of rq->cfs_tasks
             MinVruntime = Math.Max(MinVruntime, next.Vruntime);
         }

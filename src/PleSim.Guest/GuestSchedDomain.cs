@@ -50,11 +50,22 @@ public sealed record GuestSchedDomain
     public GuestLoadBalancer Balancer { get; init; } = GuestLoadBalancer.Legacy;
 
     /// <summary>
+    /// The run queue's task list is kept most-recently-run first (<c>pick_next_task_fair</c> moves
+    /// the picked task to its head) and the balancer walks it from the tail, least recently run
+    /// first (<c>detach_tasks</c>' <c>list_last_entry</c>; read in 4.16, 5.3, 5.10 and 6.1
+    /// kernel/sched/fair.c). False: 2.6.39's order, the most recently enqueued first
+    /// (<c>balance_tasks</c> walks <c>cfs_rq->tasks</c> from the head, where
+    /// <c>account_entity_enqueue</c> adds).
+    /// </summary>
+    public bool TasksListMru { get; init; }
+
+    /// <summary>
     /// The domain of <paramref name="vcpus"/> VCPUs for a guest kernel version (null: the 2.6.3x
     /// default) and topology.
     /// <list type="bullet">
     /// <item>2.6.32–3.12 (include/linux/topology.h SD_CPU_INIT; x86's SD_MC_INIT has the same
-    /// numbers): intervals 1–4 ms, busy_factor 64, imbalance_pct 125, cache_nice_tries 1, busy_idx 2.</item>
+    /// numbers): intervals 1–4 ms, busy_factor 64, imbalance_pct 125, cache_nice_tries 1, busy_idx 2.
+    /// 3.12's task-list order is taken as 2.6.39's (not read at the tag).</item>
     /// <item>4.2–5.3 (kernel/sched/topology.c sd_init, from 3.16): intervals = the span's weight and
     /// twice it (ms), busy_factor 32, imbalance_pct 125 (117 for MC), cache_nice_tries 1,
     /// busy_idx 2; 5.3 has no cpu_load[] (commit 55627e3cd22c).</item>
@@ -75,6 +86,7 @@ public sealed record GuestSchedDomain
                 BusyFactor = 32,
                 ImbalancePct = mc ? 117 : 125,
                 BusyIdx = kernelVersion == "5.3" ? 0 : 2,
+                TasksListMru = kernelVersion != "4.2",
             },
             _ => new GuestSchedDomain
             {
@@ -84,6 +96,7 @@ public sealed record GuestSchedDomain
                 ImbalancePct = 117,
                 BusyIdx = 0,
                 Balancer = GuestLoadBalancer.Reworked,
+                TasksListMru = true,
             },
         };
     }

@@ -55,8 +55,8 @@ public sealed class GuestThread
     /// <summary>
     /// Its place in its run queue's task list (<c>cfs_rq->tasks</c> in 2.6.39, <c>rq->cfs_tasks</c>
     /// later), larger = nearer the head: set when it is enqueued (<c>account_entity_enqueue</c>'s
-    /// list_add) and, from 3.x, when it is picked (<c>pick_next_task_fair</c>'s list_move to the
-    /// head, which makes the list most-recently-run first). The busy balancer walks the list.
+    /// list_add) and, where <see cref="GuestSchedDomain.TasksListMru"/> (4.16 on), when it is picked
+    /// (<c>pick_next_task_fair</c>'s list_move to the head). The busy balancer walks the list.
     /// </summary>
     internal long ListSeq;
 

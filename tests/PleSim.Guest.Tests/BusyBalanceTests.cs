@@ -106,18 +106,19 @@ public class BusyBalanceTests
         Assert.Equal(expected, GuestCpu.CalculateImbalanceLegacy(maxLoad, avgLoad, thisLoad, busiestWeighted, busiestNr, thisWeighted, thisNr));
 
     [Theory]
-    [InlineData(null, 1, 4, 64, 125, 2, GuestLoadBalancer.Legacy)]
-    [InlineData("2.6.39", 1, 4, 64, 125, 2, GuestLoadBalancer.Legacy)]
-    [InlineData("3.12", 1, 4, 64, 125, 2, GuestLoadBalancer.Legacy)]
-    [InlineData("4.16", 8, 16, 32, 125, 2, GuestLoadBalancer.Legacy)]
-    [InlineData("5.3", 8, 16, 32, 125, 0, GuestLoadBalancer.Legacy)]
-    [InlineData("5.10", 8, 16, 16, 117, 0, GuestLoadBalancer.Reworked)]
-    [InlineData("6.1", 8, 16, 16, 117, 0, GuestLoadBalancer.Reworked)]
+    [InlineData(null, 1, 4, 64, 125, 2, GuestLoadBalancer.Legacy, false)]
+    [InlineData("2.6.39", 1, 4, 64, 125, 2, GuestLoadBalancer.Legacy, false)]
+    [InlineData("3.12", 1, 4, 64, 125, 2, GuestLoadBalancer.Legacy, false)]
+    [InlineData("4.2", 8, 16, 32, 125, 2, GuestLoadBalancer.Legacy, false)]
+    [InlineData("4.16", 8, 16, 32, 125, 2, GuestLoadBalancer.Legacy, true)]
+    [InlineData("5.3", 8, 16, 32, 125, 0, GuestLoadBalancer.Legacy, true)]
+    [InlineData("5.10", 8, 16, 16, 117, 0, GuestLoadBalancer.Reworked, true)]
+    [InlineData("6.1", 8, 16, 16, 117, 0, GuestLoadBalancer.Reworked, true)]
     public void The_domain_of_eight_vcpus_as_sockets_has_each_versions_parameters(
-        string? version, int min, int max, int busyFactor, int pct, int busyIdx, GuestLoadBalancer balancer)
+        string? version, int min, int max, int busyFactor, int pct, int busyIdx, GuestLoadBalancer balancer, bool mru)
     {
         var d = GuestSchedDomain.For(version, GuestTopology.Sockets, 8);
-        Assert.Equal((min, max, busyFactor, pct, busyIdx, balancer, 1), (d.MinIntervalMs, d.MaxIntervalMs, d.BusyFactor, d.ImbalancePct, d.BusyIdx, d.Balancer, d.CacheNiceTries));
+        Assert.Equal((min, max, busyFactor, pct, busyIdx, balancer, 1, mru), (d.MinIntervalMs, d.MaxIntervalMs, d.BusyFactor, d.ImbalancePct, d.BusyIdx, d.Balancer, d.CacheNiceTries, d.TasksListMru));
     }
 
     [Fact]
