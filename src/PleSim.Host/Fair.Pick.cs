@@ -82,17 +82,31 @@ public sealed partial class HostScheduler
         cfsRq.Curr = null;
     }
 
-    /// <summary><c>pick_next_task_fair</c>: pick down the hierarchy.</summary>
-    private HostTask? PickNextTaskFair(RunQueue rq)
+    /// <summary>
+    /// <c>pick_next_task_fair</c>: pick down the hierarchy. <paramref name="prev"/> is the task that
+    /// was running (null if the idle task was). 2.6.39 puts the previous task back and calls
+    /// <c>set_next_entity</c> at every level, which starts a new slice
+    /// (<c>prev_sum_exec_runtime</c>) even for an entity picked again. 4.19 with
+    /// CONFIG_FAIR_GROUP_SCHED (kernel/sched/fair.c, the <c>prev != p</c> block, since 3.15's
+    /// 678d5718d8d0) leaves an entity that stays current at its level alone: only the levels below
+    /// where the old and new hierarchies meet get <c>put_prev_entity</c> / <c>set_next_entity</c>,
+    /// and a task picked again keeps its slice — a <c>yield_to</c> whose buddy was refused does not
+    /// hand the yielder a fresh slice (decision 0073).
+    /// </summary>
+    private HostTask? PickNextTaskFair(RunQueue rq, HostTask? prev)
     {
         var cfsRq = rq.Cfs;
         if (cfsRq.NrRunning == 0)
             return null;
+        bool keepCurrent = _features.Class == FairClass.Cfs419 && prev is not null;
         SchedEntity se;
         do
         {
             se = PickNextEntity(cfsRq);
+            long slice = se.PrevSumExecRuntime;
             SetNextEntity(cfsRq, se);
+            if (keepCurrent && IsOnPath(se, prev!))
+                se.PrevSumExecRuntime = slice; // it was cfs_rq->curr and stays so: no set_next_entity in 4.19
             cfsRq = se.MyQ!;
         }
         while (cfsRq is not null);
@@ -104,6 +118,17 @@ public sealed partial class HostScheduler
             rq.CfsTasks.Insert(0, p);
         }
         return se.Task;
+    }
+
+    /// <summary>Whether <paramref name="se"/> is <paramref name="task"/>'s entity or one of its group ancestors.</summary>
+    private static bool IsOnPath(SchedEntity se, HostTask task)
+    {
+        for (SchedEntity? e = task.Se; e is not null; e = e.Parent)
+        {
+            if (ReferenceEquals(e, se))
+                return true;
+        }
+        return false;
     }
 
     /// <summary><c>put_prev_task_fair</c>.</summary>

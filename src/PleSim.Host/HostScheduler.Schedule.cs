@@ -80,7 +80,7 @@ public sealed partial class HostScheduler
 
             if (!prev.IsIdle)
                 PutPrevTask(rq, prev);
-            next = (_eevdf ? PickNextTaskEevdf(rq) : PickNextTaskFair(rq)) ?? rq.Idle;
+            next = (_eevdf ? PickNextTaskEevdf(rq) : PickNextTaskFair(rq, prev.IsIdle ? null : prev)) ?? rq.Idle;
         }
         rq.NeedResched = false;
 

@@ -175,4 +175,53 @@ public class Cfs419Tests
                 Next = entity;
         }
     }
+
+    /// <summary>
+    /// One CPU, A running and leftmost by 5 ms, B and C queued 1 and 2 ms ahead of that mark; A runs
+    /// 3 ms, then yields to C. C is more than a wake-up granularity (1 ms) right of the leftmost (A,
+    /// the skip buddy, and B within a granularity of it is not), so B or A is picked; here A's lead
+    /// keeps B out too, and A is picked again. Returns A's slice start before and after.
+    /// </summary>
+    private static (long Before, long After, long Ran, HostTask Curr, HostTask A) YieldToRefusedThenRepicked(FairClass cls, bool groups)
+    {
+        var kit = Kit(cls);
+        TaskGroup? ga = groups ? kit.Host.CreateGroup("/a") : null;
+        TaskGroup? gb = groups ? kit.Host.CreateGroup("/b") : null;
+        var a = kit.Hog("A", group: ga);
+        kit.Settle();
+        var b = kit.Hog("B", group: gb);
+        var c = kit.Hog("C", group: gb);
+        kit.Settle();
+        Assert.True(a.OnCpu);
+        var seA = a.Se.Parent ?? a.Se;
+        var q = seA.CfsRq;
+        long mark = q.MinVruntime;
+        HostScheduler.SetVruntimeForTest(seA, mark - 5_000_000);
+        HostScheduler.SetVruntimeForTest(b.Se.Parent ?? b.Se, mark + 1_000_000);
+        if (!groups)
+            HostScheduler.SetVruntimeForTest(c.Se, mark + 2_000_000);
+        kit.RunMs(3);
+        Assert.True(a.OnCpu);
+        long before = a.Se.PrevSumExecRuntime;
+        Assert.Equal(YieldToResult.Success, kit.Host.YieldTo(a, c, preempt: true));
+        kit.Settle();
+        return (before, a.Se.PrevSumExecRuntime, a.Se.SumExecRuntime - before, kit.Host.Rqs[0].Curr, a);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_task_picked_again_after_a_refused_yield_to_keeps_its_slice_in_4_19_and_starts_a_new_one_in_2_6_39(bool groups)
+    {
+        // 4.19 pick_next_task_fair (CONFIG_FAIR_GROUP_SCHED): set_next_entity only when prev != p;
+        // 2.6.39 calls it for every pick (decision 0073).
+        var old = YieldToRefusedThenRepicked(FairClass.Cfs2639, groups);
+        Assert.Same(old.A, old.Curr);
+        Assert.True(old.After > old.Before, "2.6.39 restarts the slice of the task it picks again, at the yield");
+
+        var now = YieldToRefusedThenRepicked(FairClass.Cfs419, groups);
+        Assert.Same(now.A, now.Curr);
+        Assert.Equal(now.Before, now.After);
+        Assert.True(now.Ran >= 3_000_000, $"A ran {now.Ran} ns of this slice");
+    }
 }
