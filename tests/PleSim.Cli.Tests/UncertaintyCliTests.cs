@@ -111,4 +111,26 @@ public class UncertaintyCliTests
             Directory.Delete(root, true);
         }
     }
+
+    [Fact]
+    public void An_existing_study_store_is_refused_before_the_study_is_planned()
+    {
+        var root = Directory.CreateTempSubdirectory("plesim-unx").FullName;
+        try
+        {
+            var scenario = TinyScenario(root);
+            var dir = Path.Combine(root, "a");
+            Directory.CreateDirectory(dir);
+            var store = Path.Combine(dir, "results.sqlite");
+            File.WriteAllBytes(store, [1, 2, 3]);
+            var (code, _, err) = SweepCliTests.Plesim(Args(scenario, dir));
+            Assert.Equal(2, code);
+            Assert.Contains("already exists: continue that study with --resume", err, StringComparison.Ordinal);
+            Assert.Equal([1, 2, 3], File.ReadAllBytes(store));
+        }
+        finally
+        {
+            Directory.Delete(root, true);
+        }
+    }
 }

@@ -18,6 +18,9 @@ internal static class UncertaintyCommand
     {
         Riel2011Uncertainty study;
         var sw = Stopwatch.StartNew();
+        var storePath = Path.Combine(dir, sh.StoreFileName);
+        const string advice = "continue that study with --resume";
+        ResultStore.RefuseExisting(storePath, resume, advice); // before the plan, which takes seconds to build
         try
         {
             study = Riel2011Uncertainty.Create(s, options);
@@ -29,8 +32,7 @@ internal static class UncertaintyCommand
             return ExitCodes.BadInput;
         }
         var plan = study.Plan;
-        var storePath = Path.Combine(dir, sh.StoreFileName);
-        var store = ResultStore.OpenFor(storePath, plan, sh, resume, "continue that study with --resume");
+        var store = ResultStore.OpenFor(storePath, plan, sh, resume, advice);
         using (store)
         {
             ctx.Err.WriteLine($"plesim: riel-2011 uncertainty: {study.Unknowns.Count} unknowns, {study.DesignPoints} sampled points × {study.Cells.Count} cells × {plan.Runs} run(s) " +

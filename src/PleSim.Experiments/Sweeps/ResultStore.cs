@@ -100,16 +100,9 @@ public sealed class ResultStore : IDisposable
     /// </summary>
     public static ResultStore OpenFor(string path, SweepPlan plan, Shard shard, bool resume, string resumeAdvice)
     {
+        RefuseExisting(path, resume, resumeAdvice);
         if (!File.Exists(path))
             return Create(path, plan, shard);
-        if (!resume)
-        {
-            // Being written right now says more than "already exists".
-            using (StoreLock.Acquire(path))
-            {
-            }
-            throw new StoreException($"{path} already exists: {resumeAdvice}, or choose another --out directory");
-        }
         var store = Open(path);
         try
         {
@@ -121,6 +114,22 @@ public sealed class ResultStore : IDisposable
             throw;
         }
         return store;
+    }
+
+    /// <summary>
+    /// Throws the error <see cref="OpenFor"/> gives for an existing store at <paramref name="path"/>
+    /// without <paramref name="resume"/>: a job whose plan takes long to build calls it first, so
+    /// that the refusal comes before any work.
+    /// </summary>
+    public static void RefuseExisting(string path, bool resume, string resumeAdvice)
+    {
+        if (resume || !File.Exists(path))
+            return;
+        // Being written right now says more than "already exists".
+        using (StoreLock.Acquire(path))
+        {
+        }
+        throw new StoreException($"{path} already exists: {resumeAdvice}, or choose another --out directory");
     }
 
     /// <summary>Creates a new store for <paramref name="plan"/> (atomically: a temporary file renamed into place). Refuses an existing file.</summary>
