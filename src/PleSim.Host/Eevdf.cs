@@ -522,8 +522,20 @@ public sealed partial class HostScheduler
         cfsRq.Curr = null;
     }
 
-    /// <summary><c>pick_next_task_fair</c> (6.6, the put-prev-first path): pick down the hierarchy.</summary>
-    private HostTask? PickNextTaskEevdf(RunQueue rq)
+    /// <summary>
+    /// <c>pick_next_task_fair</c>: pick down the hierarchy. PleSim has put <paramref name="prev"/>
+    /// back first (null if the idle task was running) and calls <c>set_next_entity</c> at every
+    /// level, but an entity on <paramref name="prev"/>'s path that is picked again keeps the
+    /// RUN_TO_PARITY stash (vlag, equal to the deadline it was picked with) and its slice start,
+    /// because no EEVDF kernel calls <c>set_next_entity</c> for it: 6.6 kernel/sched/fair.c
+    /// <c>pick_next_task_fair</c> with CONFIG_FAIR_GROUP_SCHED touches only the levels below where
+    /// the old and new hierarchies meet, and only <c>if (prev != p)</c>; from 6.12 the pick
+    /// (<c>pick_task_fair</c>) is apart from the switch, and <c>put_prev_set_next_task</c> returns
+    /// at once when next == prev (decision 0074). So a task whose request was renewed
+    /// (<c>update_deadline</c>) or pushed (<c>yield_task_fair</c>) and which is picked again is
+    /// not protected: an eligible waking entity with an earlier deadline preempts it.
+    /// </summary>
+    private HostTask? PickNextTaskEevdf(RunQueue rq, HostTask? prev)
     {
         var cfsRq = rq.Cfs;
         if (cfsRq.NrRunning == 0)
@@ -532,7 +544,17 @@ public sealed partial class HostScheduler
         do
         {
             se = PickNextEntityEevdf(cfsRq);
-            SetNextEntityEevdf(cfsRq, se);
+            if (StaysCurrent(se, prev))
+            {
+                long vlag = se.Vlag, slice = se.PrevSumExecRuntime;
+                SetNextEntityEevdf(cfsRq, se);
+                se.Vlag = vlag; // it was cfs_rq->curr and stays so: no set_next_entity
+                se.PrevSumExecRuntime = slice;
+            }
+            else
+            {
+                SetNextEntityEevdf(cfsRq, se);
+            }
             cfsRq = se.MyQ!;
         }
         while (cfsRq is not null);

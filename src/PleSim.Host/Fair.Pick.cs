@@ -98,14 +98,14 @@ public sealed partial class HostScheduler
         var cfsRq = rq.Cfs;
         if (cfsRq.NrRunning == 0)
             return null;
-        bool keepCurrent = _features.Class == FairClass.Cfs419 && prev is not null;
+        bool keepCurrent = _features.Class == FairClass.Cfs419;
         SchedEntity se;
         do
         {
             se = PickNextEntity(cfsRq);
             long slice = se.PrevSumExecRuntime;
             SetNextEntity(cfsRq, se);
-            if (keepCurrent && IsOnPath(se, prev!))
+            if (keepCurrent && StaysCurrent(se, prev))
                 se.PrevSumExecRuntime = slice; // it was cfs_rq->curr and stays so: no set_next_entity in 4.19
             cfsRq = se.MyQ!;
         }
@@ -119,6 +119,17 @@ public sealed partial class HostScheduler
         }
         return se.Task;
     }
+
+    /// <summary>
+    /// Whether the entity a pick chose was <c>cfs_rq->curr</c> before <c>schedule()</c> and stays
+    /// so: <paramref name="se"/> is on the path of <paramref name="prev"/> (the task that was
+    /// running; null if the idle task was). For such an entity 4.19 with CONFIG_FAIR_GROUP_SCHED
+    /// (decision 0073) and every EEVDF version (decision 0074) call no <c>set_next_entity</c>, so
+    /// whatever that function starts — the slice (<c>prev_sum_exec_runtime</c>) and, in EEVDF,
+    /// the RUN_TO_PARITY protection — carries on. PleSim puts the previous task back and picks
+    /// down the whole hierarchy, so the classes that keep it undo the restart for these entities.
+    /// </summary>
+    private static bool StaysCurrent(SchedEntity se, HostTask? prev) => prev is not null && IsOnPath(se, prev);
 
     /// <summary>Whether <paramref name="se"/> is <paramref name="task"/>'s entity or one of its group ancestors.</summary>
     private static bool IsOnPath(SchedEntity se, HostTask task)

@@ -80,7 +80,8 @@ public sealed partial class HostScheduler
 
             if (!prev.IsIdle)
                 PutPrevTask(rq, prev);
-            next = (_eevdf ? PickNextTaskEevdf(rq) : PickNextTaskFair(rq, prev.IsIdle ? null : prev)) ?? rq.Idle;
+            var prevTask = prev.IsIdle ? null : prev;
+            next = (_eevdf ? PickNextTaskEevdf(rq, prevTask) : PickNextTaskFair(rq, prevTask)) ?? rq.Idle;
         }
         rq.NeedResched = false;
 

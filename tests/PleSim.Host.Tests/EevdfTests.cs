@@ -323,6 +323,47 @@ public class EevdfTests
         Assert.Same(d, kit.Host.Rqs[0].Curr);
     }
 
+    [Theory]
+    [InlineData(FairClass.Eevdf66)]
+    [InlineData(FairClass.Eevdf612)]
+    [InlineData(FairClass.Eevdf614)]
+    [InlineData(FairClass.Eevdf617)]
+    public void A_task_picked_again_after_a_new_request_is_not_protected_and_an_earlier_deadline_preempts_it(FairClass cls)
+    {
+        // No EEVDF kernel calls set_next_entity for a task picked again (6.6 pick_next_task_fair,
+        // `prev != p`; from 6.12 put_prev_set_next_task returns when next == prev), so the
+        // RUN_TO_PARITY stash (vlag == deadline) stays the old deadline (decision 0074).
+        // A (1024) and B (nice 5, 335; 1 ms of it is ≈3.06e6 of virtual time), as in the nice-5
+        // test above: A [0,1) ms, B [1,2), A picked at 2 ms with v=1e6, deadline 1.75e6 ⇒ vlag
+        // 1.75e6, slice start at 1e6 ns of runtime. The 3 ms tick: A at v=2e6 ≥ 1.75e6 ⇒ new
+        // request, deadline 2.75e6, resched; V=(2e6·1024 + ≈3.06e6·335)/1359 ≈ 2.26e6, A eligible,
+        // B ineligible ⇒ A picked again; its vlag stays 1.75e6 ≠ 2.75e6 and its slice start stays.
+        // (The previous model re-ran set_next_entity: vlag 2.75e6 = deadline, slice start 2e6.)
+        // At 3.1 ms (A at v=2.1e6, V ≈ (2.1e6·1024 + 3.06e6·335)/1359 ≈ 2.34e6) D (nice 0) is
+        // forked at V with deadline V + 0.375e6 ≈ 2.71e6, earlier than A's 2.75e6. pick_eevdf:
+        // A is eligible but unprotected; the tree's eligible entities are D (B is ineligible) ⇒ D
+        // has the earliest deadline ⇒ D preempts at once. Protected, A would run to the 4 ms tick.
+        var kit = Kit(cls);
+        var a = kit.Hog("A");
+        kit.Hog("B", nice: 5);
+        At(kit, 2500);
+        Assert.Same(a, kit.Host.Rqs[0].Curr);
+        Assert.Equal(M + 1_750_000, a.Se.Vlag);
+        Assert.Equal(1_000_000, a.Se.PrevSumExecRuntime);
+        At(kit, 3050);
+        Assert.Same(a, kit.Host.Rqs[0].Curr);
+        Assert.Equal(1, a.NrStints); // only [0,1) has ended: the 3 ms pick switched nothing
+        Assert.Equal(M + 2_750_000, a.Se.Deadline);
+        Assert.Equal(M + 1_750_000, a.Se.Vlag);
+        Assert.Equal(1_000_000, a.Se.PrevSumExecRuntime);
+        At(kit, 3100);
+        var d = kit.Hog("D");
+        Assert.True(d.Se.Deadline - a.Se.Deadline < 0);
+        Assert.True(HostScheduler.EntityEligible(a.Se.CfsRq, a.Se));
+        At(kit, 3110);
+        Assert.Same(d, kit.Host.Rqs[0].Curr);
+    }
+
     [Fact]
     public void Groups_share_by_shares_and_lag_sums_stay_consistent()
     {
