@@ -15,7 +15,7 @@ namespace PleSim.Guest;
 public sealed partial class GuestCpu
 {
     // sched_domain state of this CPU's copy of the domain, and rq->cpu_load[].
-    private readonly long[] _cpuLoad = new long[5];
+    private readonly long[] _cpuLoad = new long[RunQueue.CpuLoadIdxMax];
     private long _lastLoadUpdateTick;
     private long _balanceIntervalMs;   // sd->balance_interval (ms)
     private long _lastBalance;         // sd->last_balance (jiffies)
@@ -51,17 +51,7 @@ public sealed partial class GuestCpu
         if (pending <= 0)
             return;
         _lastLoadUpdateTick = jiffies;
-        long thisLoad = WeightedCpuload;
-        _cpuLoad[0] = thisLoad;
-        long scale = 2;
-        for (int i = 1; i < _cpuLoad.Length; i++, scale += scale)
-        {
-            long oldLoad = HostScheduler.DecayLoadMissed(_cpuLoad[i], pending - 1, i);
-            long newLoad = thisLoad;
-            if (newLoad > oldLoad)
-                newLoad += scale - 1;
-            _cpuLoad[i] = ((oldLoad * (scale - 1)) + newLoad) >> i;
-        }
+        HostScheduler.UpdateCpuLoadIndexes(_cpuLoad, WeightedCpuload, pending);
     }
 
     /// <summary><c>source_load</c>: a low guess of a remote CPU's load (the smaller of cpu_load[busy_idx] and now).</summary>
@@ -77,14 +67,22 @@ public sealed partial class GuestCpu
     private void IdleTickBalanceStamp()
     {
         long jiffies = Jiffies;
-        long interval = Math.Clamp(MsecsToJiffies(_balanceIntervalMs), 1, MaxLoadBalanceInterval);
+        long interval = BalanceInterval(busy: false);
         if (jiffies - (_lastBalance + interval) >= 0)
             _lastBalance = jiffies;
         _nextBalance = _lastBalance + interval;
     }
 
-    /// <summary>max_load_balance_interval: HZ × online CPUs / 10 jiffies.</summary>
-    private long MaxLoadBalanceInterval => Math.Max(1, (long)S.Hz * _k.Cpus.Length / 10);
+    /// <summary>
+    /// The domain's balance interval in jiffies (6.x <c>get_sd_balance_interval</c>; inline in 2.6.39
+    /// <c>rebalance_domains</c>): balance_interval ms, × busy_factor when busy, clamped to
+    /// [1, max_load_balance_interval = HZ × online CPUs / 10].
+    /// </summary>
+    private long BalanceInterval(bool busy)
+    {
+        long ms = busy ? _balanceIntervalMs * Domain.BusyFactor : _balanceIntervalMs;
+        return Math.Clamp(MsecsToJiffies(ms), 1, Math.Max(1, (long)S.Hz * _k.Cpus.Length / 10));
+    }
 
     /// <summary>
     /// From a busy tick: <c>trigger_load_balance</c> raises SCHED_SOFTIRQ once rq->next_balance has
@@ -111,7 +109,7 @@ public sealed partial class GuestCpu
     private void RebalanceDomains()
     {
         long jiffies = Jiffies;
-        long interval = Math.Clamp(MsecsToJiffies(_balanceIntervalMs * Domain.BusyFactor), 1, MaxLoadBalanceInterval);
+        long interval = BalanceInterval(busy: true);
         if (jiffies - (_lastBalance + interval) >= 0)
         {
             LoadBalance();

@@ -50,15 +50,26 @@ public sealed partial class HostScheduler
             return;
         long pending = currJiffies - rq.LastLoadUpdateTick;
         rq.LastLoadUpdateTick = currJiffies;
-        rq.CpuLoad[0] = thisLoad;
+        UpdateCpuLoadIndexes(rq.CpuLoad, thisLoad, pending);
+    }
+
+    /// <summary>
+    /// <c>update_cpu_load</c>'s arithmetic on one CPU's <paramref name="cpuLoad"/> (cpu_load[0..4]):
+    /// index 0 takes <paramref name="thisLoad"/>; index i decays over the
+    /// <paramref name="pending"/> − 1 ticks it missed, then blends in the new load with weight 2^-i.
+    /// Shared with the guest kernel's copy (GuestCpu.UpdateCpuLoad).
+    /// </summary>
+    public static void UpdateCpuLoadIndexes(Span<long> cpuLoad, long thisLoad, long pending)
+    {
+        cpuLoad[0] = thisLoad;
         long scale = 2;
-        for (int i = 1; i < RunQueue.CpuLoadIdxMax; i++, scale += scale)
+        for (int i = 1; i < cpuLoad.Length; i++, scale += scale)
         {
-            long oldLoad = DecayLoadMissed(rq.CpuLoad[i], pending - 1, i);
+            long oldLoad = DecayLoadMissed(cpuLoad[i], pending - 1, i);
             long newLoad = thisLoad;
             if (newLoad > oldLoad)
                 newLoad += scale - 1;
-            rq.CpuLoad[i] = ((oldLoad * (scale - 1)) + newLoad) >> i;
+            cpuLoad[i] = ((oldLoad * (scale - 1)) + newLoad) >> i;
         }
     }
 }

@@ -492,8 +492,12 @@ public sealed partial class HostScheduler
         return PickEevdf(cfsRq)!;
     }
 
-    /// <summary><c>set_next_entity</c> (6.6): out of the tree; the deadline is stashed in vlag for RUN_TO_PARITY.</summary>
-    private void SetNextEntityEevdf(CfsRq cfsRq, SchedEntity se)
+    /// <summary>
+    /// <c>set_next_entity</c> (6.6): out of the tree; the deadline is stashed in vlag for
+    /// RUN_TO_PARITY. <paramref name="newSlice"/> false: <paramref name="se"/> stays
+    /// <c>cfs_rq->curr</c> (<see cref="StaysCurrent"/>), so neither the stash nor the slice start is renewed.
+    /// </summary>
+    private void SetNextEntityEevdf(CfsRq cfsRq, SchedEntity se, bool newSlice = true)
     {
         if (se.OnRq)
         {
@@ -501,11 +505,13 @@ public sealed partial class HostScheduler
             DequeueTreeEevdf(cfsRq, se);
             if (_pelt)
                 UpdateLoadAvg(cfsRq, se, UpdateLoadFlags.UpdateTg);
-            se.Vlag = se.Deadline;
+            if (newSlice)
+                se.Vlag = se.Deadline;
         }
         se.ExecStart = ClockTask(cfsRq.Rq);
         cfsRq.Curr = se;
-        se.PrevSumExecRuntime = se.SumExecRuntime;
+        if (newSlice)
+            se.PrevSumExecRuntime = se.SumExecRuntime;
     }
 
     /// <summary><c>put_prev_entity</c> (6.6).</summary>
@@ -544,17 +550,7 @@ public sealed partial class HostScheduler
         do
         {
             se = PickNextEntityEevdf(cfsRq);
-            if (StaysCurrent(se, prev))
-            {
-                long vlag = se.Vlag, slice = se.PrevSumExecRuntime;
-                SetNextEntityEevdf(cfsRq, se);
-                se.Vlag = vlag; // it was cfs_rq->curr and stays so: no set_next_entity
-                se.PrevSumExecRuntime = slice;
-            }
-            else
-            {
-                SetNextEntityEevdf(cfsRq, se);
-            }
+            SetNextEntityEevdf(cfsRq, se, newSlice: !StaysCurrent(se, prev));
             cfsRq = se.MyQ!;
         }
         while (cfsRq is not null);

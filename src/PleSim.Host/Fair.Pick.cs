@@ -9,8 +9,13 @@ public sealed partial class HostScheduler
 {
     // ---------------------------------------------------------------- picking
 
-    /// <summary><c>set_next_entity</c>.</summary>
-    private void SetNextEntity(CfsRq cfsRq, SchedEntity se)
+    /// <summary>
+    /// <c>set_next_entity</c>. <paramref name="newSlice"/> false: <paramref name="se"/> was
+    /// <c>cfs_rq->curr</c> before PleSim put it back and stays so, where the kernel calls no
+    /// <c>set_next_entity</c> (<see cref="StaysCurrent"/>): it goes back out of the tree but keeps
+    /// its slice start.
+    /// </summary>
+    private void SetNextEntity(CfsRq cfsRq, SchedEntity se, bool newSlice = true)
     {
         if (se.OnRq)
         {
@@ -21,7 +26,8 @@ public sealed partial class HostScheduler
         }
         se.ExecStart = ClockTask(cfsRq.Rq);
         cfsRq.Curr = se;
-        se.PrevSumExecRuntime = se.SumExecRuntime;
+        if (newSlice)
+            se.PrevSumExecRuntime = se.SumExecRuntime;
     }
 
     /// <summary><c>wakeup_gran</c>: the wake-up granularity in <paramref name="se"/>'s virtual time.</summary>
@@ -103,10 +109,7 @@ public sealed partial class HostScheduler
         do
         {
             se = PickNextEntity(cfsRq);
-            long slice = se.PrevSumExecRuntime;
-            SetNextEntity(cfsRq, se);
-            if (keepCurrent && StaysCurrent(se, prev))
-                se.PrevSumExecRuntime = slice; // it was cfs_rq->curr and stays so: no set_next_entity in 4.19
+            SetNextEntity(cfsRq, se, newSlice: !(keepCurrent && StaysCurrent(se, prev)));
             cfsRq = se.MyQ!;
         }
         while (cfsRq is not null);
@@ -127,7 +130,7 @@ public sealed partial class HostScheduler
     /// (decision 0073) and every EEVDF version (decision 0074) call no <c>set_next_entity</c>, so
     /// whatever that function starts — the slice (<c>prev_sum_exec_runtime</c>) and, in EEVDF,
     /// the RUN_TO_PARITY protection — carries on. PleSim puts the previous task back and picks
-    /// down the whole hierarchy, so the classes that keep it undo the restart for these entities.
+    /// down the whole hierarchy, so the classes that keep it pass newSlice: false to set_next_entity for these entities.
     /// </summary>
     private static bool StaysCurrent(SchedEntity se, HostTask? prev) => prev is not null && IsOnPath(se, prev);
 
