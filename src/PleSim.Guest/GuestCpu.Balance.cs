@@ -282,8 +282,7 @@ public sealed partial class GuestCpu
                     break;
                 if (!t.AllowedOn(Index))
                     continue;
-                bool hot = Now - t.ExecStart < S.MigrationCost.Ns;
-                if (hot && _nrBalanceFailed <= dom.CacheNiceTries)
+                if (TaskHot(t) && _nrBalanceFailed <= dom.CacheNiceTries)
                     continue;
                 long load = Weights.Nice0Load;
                 // 2.6.39: (weight >> 1) > rem_load_move (4.16, 5.3: load / 2 > imbalance); 5.10/6.1:
@@ -294,13 +293,8 @@ public sealed partial class GuestCpu
                 MoveHere(t, busiest);
                 moved++;
                 BusyBalancePulls++;
-                if (Curr is not null)
-                {
-                    // check_preempt_curr → check_preempt_wakeup, as for a woken thread.
-                    UpdateCurr();
-                    if (Curr.Vruntime - t.Vruntime > S.WakeupGranularity.Ns)
-                        NeedResched = true;
-                }
+                if (Curr is not null && CurrPreemptedBy(t))
+                    NeedResched = true; // pull_task → check_preempt_curr, as for a woken thread
                 rem -= load;
                 if (rem <= 0)
                     break;

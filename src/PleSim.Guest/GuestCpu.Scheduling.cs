@@ -238,14 +238,25 @@ public sealed partial class GuestCpu
     /// <summary>A queued thread this idle CPU may pull (new-idle balancing), from the busiest queue.</summary>
     internal GuestThread? Pullable(GuestCpu to)
     {
-        long now = Now;
         foreach (var t in _queue)
         {
-            // task_hot: a thread that ran within sched_migration_cost stays where its cache is.
-            if (t.AllowedOn(to.Index) && now - t.ExecStart >= S.MigrationCost.Ns)
+            if (t.AllowedOn(to.Index) && !TaskHot(t))
                 return t;
         }
         return null;
+    }
+
+    /// <summary><c>task_hot</c>: a thread that ran within sched_migration_cost stays where its cache is.</summary>
+    private bool TaskHot(GuestThread t) => Now - t.ExecStart < S.MigrationCost.Ns;
+
+    /// <summary>
+    /// <c>check_preempt_wakeup</c> for a thread just enqueued here beside the current one: the current
+    /// thread's vruntime (brought up to date) leads by more than the wake-up granularity.
+    /// </summary>
+    private bool CurrPreemptedBy(GuestThread t)
+    {
+        UpdateCurr();
+        return Curr!.Vruntime - t.Vruntime > S.WakeupGranularity.Ns;
     }
 
     internal int QueuedCount => _queue.Count;

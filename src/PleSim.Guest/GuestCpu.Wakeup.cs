@@ -77,16 +77,7 @@ public sealed partial class GuestCpu
         t.Vruntime = Math.Max(v, target.MinVruntime - (S.Latency.Ns / 2));
         t.ListSeq = ++_k.TaskListSeq;
         target.Enqueue(t);
-        bool preempt;
-        if (target.Curr is null)
-        {
-            preempt = true;
-        }
-        else
-        {
-            target.UpdateCurr();
-            preempt = target.Curr.Vruntime - t.Vruntime > S.WakeupGranularity.Ns;
-        }
+        bool preempt = target.Curr is null || target.CurrPreemptedBy(t);
         if (preempt && !target.NeedResched)
         {
             target.NeedResched = true;
