@@ -35,20 +35,53 @@ public static class Progress
         long lastPrint = -10_000;
         bool finished = false;
         var gate = new object();
+        var eta = new EtaEstimate();
         var r = work((done, total) =>
         {
             lock (gate)
             {
                 long ms = sw.ElapsedMilliseconds;
+                eta.Observe(ms, done);
                 if ((done != total && ms - lastPrint < 5_000) || finished)
                     return;
                 finished = done == total;
                 lastPrint = ms;
-                double secs = ms / 1000.0;
-                string eta = done > 0 && done < total ? $", ~{TimeSpan.FromSeconds(secs / done * (total - done)):m\\:ss} left" : "";
-                ctx.Err.WriteLine($"{label}: {done}/{total} {unit}, {secs:0} s elapsed{eta}");
+                string left = done < total && eta.SecondsLeft(total) is double s ? $", ~{TimeSpan.FromSeconds(s):m\\:ss} left" : "";
+                ctx.Err.WriteLine($"{label}: {done}/{total} {unit}, {ms / 1000.0:0} s elapsed{left}");
             }
         });
         return r;
+    }
+}
+
+/// <summary>
+/// The time left of a job from its rate since the first report: the time before that report
+/// (start-up, JIT, planning, a first unit that takes longer than the rest) is left out, so a run
+/// whose first report comes after a second of start-up does not predict minutes when it needs
+/// seconds. No estimate until two reports with different progress have been seen.
+/// </summary>
+public sealed class EtaEstimate
+{
+    private long _firstMs = -1, _lastMs;
+    private int _firstDone, _lastDone;
+
+    public void Observe(long elapsedMs, int done)
+    {
+        if (_firstMs < 0)
+        {
+            _firstMs = elapsedMs;
+            _firstDone = done;
+        }
+        _lastMs = elapsedMs;
+        _lastDone = done;
+    }
+
+    /// <summary>Seconds left to reach <paramref name="total"/> at the rate seen since the first report; null before a rate exists.</summary>
+    public double? SecondsLeft(int total)
+    {
+        int units = _lastDone - _firstDone;
+        if (_firstMs < 0 || units <= 0 || _lastDone >= total)
+            return null;
+        return (_lastMs - _firstMs) / 1000.0 / units * (total - _lastDone);
     }
 }
