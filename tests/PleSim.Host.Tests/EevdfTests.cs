@@ -489,6 +489,41 @@ public class EevdfTests
         Assert.Same(b, kit.Host.Rqs[0].Curr);
     }
 
+    [Theory]
+    [InlineData(FairClass.Eevdf66)]
+    [InlineData(FairClass.Eevdf612)]
+    [InlineData(FairClass.Eevdf614)]
+    [InlineData(FairClass.Eevdf617)]
+    [InlineData(FairClass.Eevdf618)]
+    public void The_pick_at_schedule_keeps_a_protected_group_entity_of_the_previous_task(FairClass cls)
+    {
+        // The kernel picks with the previous task's entities still cfs_rq->curr (6.6
+        // pick_next_task_fair's group loop, 6.12+ pick_task_fair), so pick_eevdf keeps one that is
+        // queued, eligible and protected. Group /g holds g1 and g2; G, its entity, is alone at the
+        // top from t=0: v=0, deadline one slice later (0.75e6), picked at 0 (protected: vlag ==
+        // deadline, or 6.17+ vprot = deadline); g1 runs. At 0.1 ms F is forked at the top: V = v_G
+        // = 0.1e6, so F gets v=0.1e6, deadline 0.475e6, earlier than G's; its wake-up does not
+        // preempt (pick_eevdf keeps G: eligible at V, protected). At the same instant g1 blocks;
+        // /g still has g2, so G stays queued and, being eligible and protected, is kept by the pick
+        // at schedule() ⇒ g2 runs. Picked from the tree without that test, F (eligible, earlier
+        // deadline) would run. (6.14+ reach g2 through PICK_BUDDY too: a sleeping task's busy group
+        // becomes the next buddy.)
+        var kit = Kit(cls);
+        var g = kit.Host.CreateGroup("/g");
+        var g1 = kit.Hog("g1", group: g);
+        var g2 = kit.Hog("g2", group: g);
+        At(kit, 100);
+        Assert.Same(g1, kit.Host.Rqs[0].Curr);
+        var f = kit.Hog("F");
+        Assert.Same(g1, kit.Host.Rqs[0].Curr);
+        var gse = g1.Se.Parent!;
+        Assert.True(f.Se.Deadline - gse.Deadline < 0);
+        Assert.True(HostScheduler.EntityEligible(gse.CfsRq, f.Se));
+        kit.Host.Block(g1);
+        kit.Settle();
+        Assert.Same(g2, kit.Host.Rqs[0].Curr);
+    }
+
     [Fact]
     public void Groups_share_by_shares_and_lag_sums_stay_consistent()
     {
