@@ -35,11 +35,23 @@ public enum FairClass
     Eevdf614,
 
     /// <summary>
-    /// EEVDF at v6.17 with NO_DELAY_DEQUEUE: as 6.14, and <c>yield_task_fair</c> forfeits an
-    /// eligible yielder's remaining request (commit 79104becf42b, "sched/fair: Forfeit vruntime on
-    /// yield", merged for 6.17 and taken into 6.12.y stable).
+    /// EEVDF at v6.17 with NO_DELAY_DEQUEUE: as 6.14 for picking the next buddy and for yield (the
+    /// deadline is pushed, the vruntime kept), with the slice protection of Vincent Guittot's 2025
+    /// series (052c3d87c82e, 0b9ca2dcabc3 and others, merged for 6.17): <c>set_next_entity</c> sets
+    /// <c>se->vprot</c> (<c>set_protect_slice</c>), <c>pick_eevdf</c> keeps an eligible current entity
+    /// while its vruntime is below it (<c>protect_slice</c>), and <c>update_curr</c> reschedules
+    /// whenever the current entity has others queued beside it and is no longer protected
+    /// (decision 0075).
     /// </summary>
     Eevdf617,
+
+    /// <summary>
+    /// EEVDF at v6.18 as the 6.18.y stable series has it from 6.18.2 (the tree read; decision 0075):
+    /// 6.17's protection and reschedule rules, and <c>yield_task_fair</c> forfeits an eligible
+    /// yielder's remaining request (commit 79104becf42b, "sched/fair: Forfeit vruntime on yield",
+    /// merged for 6.19-rc1 and taken into 6.18.2, 6.12.63 and 6.6.y stable; 6.18.0 does not have it).
+    /// </summary>
+    Eevdf618,
 }
 
 /// <summary>
@@ -168,23 +180,32 @@ public sealed partial class HostScheduler
 
     // ---------------------------------------------------------------- update_curr, deadlines, lag
 
-    /// <summary><c>update_deadline</c>: once vruntime reaches the deadline, a new request of one base slice; reschedule if anyone else is queued.</summary>
-    private void UpdateDeadline(CfsRq cfsRq, SchedEntity se)
+    /// <summary>
+    /// <c>update_deadline</c>: once vruntime reaches the deadline, a new request of one base slice;
+    /// returns whether it did ("the task has consumed its request, reschedule"). The caller,
+    /// <see cref="UpdateCurrEevdf"/>, decides the reschedule (6.6 inside this function, 6.12+ in
+    /// <c>update_curr</c>; the order is immaterial to PleSim).
+    /// </summary>
+    private bool UpdateDeadline(SchedEntity se)
     {
         if (se.Vruntime - se.Deadline < 0)
-            return;
+            return false;
         se.Slice = BaseSliceNs;
         se.Deadline = se.Vruntime + Weights.CalcDeltaFair(se.Slice, ref se.Load);
-        if (cfsRq.NrRunning > 1)
-        {
-            // resched_curr: the tick (the usual caller) runs on this CPU; a remote caller's IPI
-            // latency is not modelled here (decision 0024).
-            ReschedTask(cfsRq.Rq, cfsRq.Rq.Cpu);
-            ClearBuddiesEevdf(cfsRq, se);
-        }
+        return true;
     }
 
-    /// <summary><c>update_curr</c> (6.6): charge the running entity, then <c>update_deadline</c> and <c>update_min_vruntime</c>.</summary>
+    /// <summary>
+    /// <c>update_curr</c>: charge the running entity, then <c>update_deadline</c> and
+    /// <c>update_min_vruntime</c>, then the reschedule rule of the version, all only when others are
+    /// queued beside the running entity (<c>nr_running</c>/<c>nr_queued</c> &gt; 1):
+    /// 6.6 kernel/sched/fair.c <c>update_deadline</c>: when the request was renewed;
+    /// 6.12 and 6.14 <c>update_curr</c>: also when PREEMPT_SHORT's <c>did_preempt_short</c> holds —
+    /// the running entity is not protected (vlag ≠ deadline) and not eligible;
+    /// 6.17 and 6.18 <c>update_curr</c>: also whenever it is not protected (<c>!protect_slice</c>;
+    /// commit 0b9ca2dcabc3, "Always trigger resched at the end of a protected period").
+    /// The reschedule also clears the running entity's next-buddy mark (<c>clear_buddies</c>).
+    /// </summary>
     private void UpdateCurrEevdf(CfsRq cfsRq)
     {
         var curr = cfsRq.Curr;
@@ -197,7 +218,7 @@ public sealed partial class HostScheduler
         curr.ExecStart = now;
         curr.SumExecRuntime += delta;
         curr.Vruntime += Weights.CalcDeltaFair(delta, ref curr.Load);
-        UpdateDeadline(cfsRq, curr);
+        bool resched = UpdateDeadline(curr);
         UpdateMinVruntimeEevdf(cfsRq);
         cfsRq.LoadUnaccExecTime += delta;
         if (curr.Task is { } t)
@@ -205,6 +226,98 @@ public sealed partial class HostScheduler
             for (var g = t.Group; g is not null; g = g.Parent)
                 g.CpuTimeNs += delta;
         }
+        if (cfsRq.NrRunning <= 1)
+            return;
+        var cls = _features.Class;
+        if (cls >= FairClass.Eevdf617)
+            resched |= !ProtectSlice(curr);
+        else if (cls >= FairClass.Eevdf612)
+            resched |= DidPreemptShort(cfsRq, curr);
+        if (resched)
+        {
+            // resched_curr(_lazy): the tick (the usual caller) runs on this CPU; a remote caller's IPI
+            // latency is not modelled here (decision 0024).
+            ReschedTask(cfsRq.Rq, cfsRq.Rq.Cpu);
+            ClearBuddiesEevdf(cfsRq, curr);
+        }
+    }
+
+    /// <summary>
+    /// <c>did_preempt_short</c> (6.12 and 6.14 kernel/sched/fair.c; removed in 6.17 by 9de74a9850b9,
+    /// "Remove spurious shorter slice preemption"): with PREEMPT_SHORT, a running entity that lost
+    /// its protection (vlag no longer equals the deadline stashed at pick) and is not eligible is
+    /// rescheduled by <c>update_curr</c>. Despite the name it does not look at slices: the
+    /// protection is lost when a shorter-slice wakee cancelled it, and — what matters in PleSim,
+    /// where every entity has the base slice — when the entity was picked again after its request
+    /// was renewed or pushed (decision 0074).
+    /// </summary>
+    private bool DidPreemptShort(CfsRq cfsRq, SchedEntity curr)
+    {
+        if (!_features.PreemptShort)
+            return false;
+        if (curr.Vlag == curr.Deadline)
+            return false;
+        return !EntityEligible(cfsRq, curr);
+    }
+
+    // ---------------------------------------------------------------- slice protection
+
+    /// <summary>
+    /// Whether <paramref name="se"/>, as the running entity, is protected from being replaced by the
+    /// pick: 6.6–6.14 RUN_TO_PARITY and vlag still equal to the deadline stashed by
+    /// <c>set_next_entity</c>; 6.17+ <c>protect_slice</c>.
+    /// </summary>
+    private bool SliceProtected(SchedEntity se) =>
+        _features.Class >= FairClass.Eevdf617 ? ProtectSlice(se) : _features.RunToParity && se.Vlag == se.Deadline;
+
+    /// <summary><c>protect_slice</c> (6.17 and 6.18 kernel/sched/fair.c): vruntime has not reached vprot.</summary>
+    private static bool ProtectSlice(SchedEntity se) => se.Vprot - se.Vruntime > 0;
+
+    /// <summary>
+    /// <c>cfs_rq_min_slice</c> (6.12+): the smallest slice among the running entity (if queued) and
+    /// the tree (the kernel keeps it in the augmented tree; PleSim scans its array).
+    /// </summary>
+    private static long CfsRqMinSlice(CfsRq cfsRq)
+    {
+        long min = long.MaxValue;
+        if (cfsRq.Curr is { OnRq: true } curr)
+            min = curr.Slice;
+        int n = cfsRq.TreeCount;
+        for (int i = 0; i < n; i++)
+            min = Math.Min(min, cfsRq.TreeAt(i).Slice);
+        return min;
+    }
+
+    /// <summary>
+    /// <c>set_protect_slice</c> (6.17 and 6.18 kernel/sched/fair.c, called by <c>set_next_entity</c>
+    /// for a queued entity): vprot is the deadline, cut to vruntime + the virtual time of a shorter
+    /// slice when one applies — with RUN_TO_PARITY the smallest slice queued here
+    /// (<c>cfs_rq_min_slice</c>), without it the normalized base slice, either only when smaller
+    /// than the entity's own. PleSim gives every entity the base slice, so with RUN_TO_PARITY
+    /// vprot is the deadline.
+    /// </summary>
+    private void SetProtectSlice(CfsRq cfsRq, SchedEntity se)
+    {
+        long slice = _features.RunToParity ? CfsRqMinSlice(cfsRq) : _tunables.MinGranularityNs.Ns;
+        slice = Math.Min(slice, se.Slice);
+        long vprot = se.Deadline;
+        if (slice != se.Slice)
+            vprot = MinVruntimeOf(vprot, se.Vruntime + Weights.CalcDeltaFair(slice, ref se.Load));
+        se.Vprot = vprot;
+    }
+
+    /// <summary><c>update_protect_slice</c> (6.17+): cut vprot to vruntime + the virtual time of the smallest queued slice.</summary>
+    private static void UpdateProtectSlice(CfsRq cfsRq, SchedEntity se)
+    {
+        long slice = CfsRqMinSlice(cfsRq);
+        se.Vprot = MinVruntimeOf(se.Vprot, se.Vruntime + Weights.CalcDeltaFair(slice, ref se.Load));
+    }
+
+    /// <summary><c>cancel_protect_slice</c> (6.17+): a protected entity's vprot drops to its vruntime.</summary>
+    private static void CancelProtectSlice(SchedEntity se)
+    {
+        if (ProtectSlice(se))
+            se.Vprot = se.Vruntime;
     }
 
     /// <summary><c>update_entity_lag</c>: vlag = V − vruntime, clamped to the virtual time of max(2 slices, a tick).</summary>
@@ -446,19 +559,20 @@ public sealed partial class HostScheduler
     // ---------------------------------------------------------------- picking
 
     /// <summary>
-    /// <c>pick_eevdf</c>: the eligible entity with the earliest virtual deadline, the running one
-    /// included while it is queued and eligible; with RUN_TO_PARITY the running entity stays
-    /// while it is eligible and still on the request it was picked with (vlag == deadline).
-    /// The kernel searches an augmented red-black tree; PleSim scans its sorted array (queues
-    /// hold a handful of entities). Ties go to the smaller vruntime, and the running entity wins
-    /// only with a strictly earlier deadline, as in 6.6.
+    /// <c>pick_eevdf</c> (<c>__pick_eevdf(cfs_rq, protect)</c> in 6.17+): the eligible entity with
+    /// the earliest virtual deadline, the running one included while it is queued and eligible;
+    /// with <paramref name="protect"/> the running entity stays while it is eligible and still
+    /// protected (<see cref="SliceProtected"/>: 6.6–6.14 RUN_TO_PARITY and vlag == deadline, 6.17+
+    /// <c>protect_slice</c>). The kernel searches an augmented red-black tree; PleSim scans its
+    /// sorted array (queues hold a handful of entities). Ties go to the smaller vruntime, and the
+    /// running entity wins only with a strictly earlier deadline, as in 6.6.
     /// </summary>
-    internal SchedEntity? PickEevdf(CfsRq cfsRq)
+    internal SchedEntity? PickEevdf(CfsRq cfsRq, bool protect = true)
     {
         var curr = cfsRq.Curr;
         if (curr is not null && (!curr.OnRq || !EntityEligible(cfsRq, curr)))
             curr = null;
-        if (_features.RunToParity && curr is not null && curr.Vlag == curr.Deadline)
+        if (protect && curr is not null && SliceProtected(curr))
             return curr;
 
         long avg = cfsRq.AvgVruntime;
@@ -484,18 +598,38 @@ public sealed partial class HostScheduler
         return best ?? cfsRq.First;
     }
 
-    /// <summary><c>pick_next_entity</c> (6.6): an eligible next buddy if the version honours it (see <see cref="PickNextBuddy"/>), else <c>pick_eevdf</c>.</summary>
-    private SchedEntity PickNextEntityEevdf(CfsRq cfsRq)
+    /// <summary>
+    /// <c>pick_next_entity</c>: an eligible next buddy if the version honours it (see
+    /// <see cref="PickNextBuddy"/>), else <c>pick_eevdf</c>. At <c>schedule()</c> the kernel picks
+    /// with the previous task's entities still <c>cfs_rq->curr</c> (6.6 <c>pick_next_task_fair</c>'s
+    /// group-scheduling loop; 6.12+ <c>pick_task_fair</c>, "might not have done put_prev_entity()"),
+    /// so <c>pick_eevdf</c>'s protection test applies to the entity of <paramref name="prev"/>'s
+    /// path queued here: if it is still queued, eligible and protected, it is picked again. PleSim
+    /// has already put it back into the tree, so it makes that test here (decision 0075).
+    /// </summary>
+    private SchedEntity PickNextEntityEevdf(CfsRq cfsRq, HostTask? prev)
     {
         if (PickNextBuddy && cfsRq.Next is { } next && EntityEligible(cfsRq, next))
             return next;
+        if (prev is not null && cfsRq.NrRunning > 1)
+        {
+            for (SchedEntity? e = prev.Se; e is not null; e = e.Parent)
+            {
+                if (!ReferenceEquals(e.CfsRq, cfsRq))
+                    continue;
+                if (e.OnRq && EntityEligible(cfsRq, e) && SliceProtected(e))
+                    return e;
+                break;
+            }
+        }
         return PickEevdf(cfsRq)!;
     }
 
     /// <summary>
-    /// <c>set_next_entity</c> (6.6): out of the tree; the deadline is stashed in vlag for
-    /// RUN_TO_PARITY. <paramref name="newSlice"/> false: <paramref name="se"/> stays
-    /// <c>cfs_rq->curr</c> (<see cref="StaysCurrent"/>), so neither the stash nor the slice start is renewed.
+    /// <c>set_next_entity</c>: out of the tree, and the protection armed for a queued entity —
+    /// 6.6–6.14: the deadline stashed in vlag for RUN_TO_PARITY; 6.17+: <c>set_protect_slice</c>.
+    /// <paramref name="newSlice"/> false: <paramref name="se"/> stays <c>cfs_rq->curr</c>
+    /// (<see cref="StaysCurrent"/>), so neither the protection nor the slice start is renewed.
     /// </summary>
     private void SetNextEntityEevdf(CfsRq cfsRq, SchedEntity se, bool newSlice = true)
     {
@@ -506,7 +640,12 @@ public sealed partial class HostScheduler
             if (_pelt)
                 UpdateLoadAvg(cfsRq, se, UpdateLoadFlags.UpdateTg);
             if (newSlice)
-                se.Vlag = se.Deadline;
+            {
+                if (_features.Class >= FairClass.Eevdf617)
+                    SetProtectSlice(cfsRq, se);
+                else
+                    se.Vlag = se.Deadline;
+            }
         }
         se.ExecStart = ClockTask(cfsRq.Rq);
         cfsRq.Curr = se;
@@ -549,7 +688,7 @@ public sealed partial class HostScheduler
         SchedEntity se;
         do
         {
-            se = PickNextEntityEevdf(cfsRq);
+            se = PickNextEntityEevdf(cfsRq, prev);
             SetNextEntityEevdf(cfsRq, se, newSlice: !StaysCurrent(se, prev));
             cfsRq = se.MyQ!;
         }
@@ -598,7 +737,11 @@ public sealed partial class HostScheduler
     /// <summary>
     /// <c>check_preempt_wakeup</c> (6.6; <c>check_preempt_wakeup_fair</c> from 6.7): at the level
     /// where the two hierarchies meet, preempt when <c>pick_eevdf</c> would now choose the woken
-    /// side. NEXT_BUDDY (off by default) marks it as the next buddy first.
+    /// side. NEXT_BUDDY (off by default) marks it as the next buddy first. PREEMPT_SHORT (6.12+)
+    /// acts only for a wakee with a shorter slice than the running entity, which PleSim never has
+    /// (every entity runs the base slice): 6.12/6.14 <c>do_preempt_short</c> then drops the running
+    /// entity's protection (vlag = deadline + 1); 6.17+ picks without the protection, and cancels it
+    /// (<c>cancel_protect_slice</c>) on preemption or shortens it (<c>update_protect_slice</c>) otherwise.
     /// </summary>
     private void CheckPreemptWakeupFair(RunQueue rq, HostTask p, int thisCpu)
     {
@@ -616,17 +759,49 @@ public sealed partial class HostScheduler
         FindMatchingSe(ref se, ref pse);
         var cfsRq = se.CfsRq;
         UpdateCurr(cfsRq);
+        var cls = _features.Class;
+        if (cls >= FairClass.Eevdf617)
+        {
+            bool preemptShort = _features.PreemptShort && pse.Slice < se.Slice;
+            if (PickEevdf(cfsRq, protect: !preemptShort) == pse)
+            {
+                if (preemptShort)
+                    CancelProtectSlice(se);
+                ReschedTask(rq, thisCpu);
+            }
+            else if (_features.RunToParity && preemptShort)
+            {
+                UpdateProtectSlice(cfsRq, se);
+            }
+            return;
+        }
+        if (cls >= FairClass.Eevdf612 && DoPreemptShort(cfsRq, pse, se) && se.Vlag == se.Deadline)
+            se.Vlag = se.Deadline + 1;
         if (PickEevdf(cfsRq) == pse)
             ReschedTask(rq, thisCpu);
+    }
+
+    /// <summary><c>do_preempt_short</c> (6.12 and 6.14): the wakee has a shorter slice, is eligible, and has an earlier deadline or the running entity is not eligible.</summary>
+    private bool DoPreemptShort(CfsRq cfsRq, SchedEntity pse, SchedEntity se)
+    {
+        if (!_features.PreemptShort || pse.Slice >= se.Slice)
+            return false;
+        if (!EntityEligible(cfsRq, pse))
+            return false;
+        return pse.Deadline - se.Deadline < 0 || !EntityEligible(cfsRq, se);
     }
 
     // ---------------------------------------------------------------- yield
 
     /// <summary>
-    /// <c>yield_task_fair</c>: clear buddies, update_curr, then (6.6–6.14) push the deadline one
-    /// request further (no skip buddy any more), or (6.17) forfeit the rest of the request if the
-    /// yielder is eligible — its vruntime jumps to its deadline, the deadline moves one request on
-    /// and min_vruntime follows; an ineligible yielder keeps both (the other entity is picked anyway).
+    /// <c>yield_task_fair</c>: clear buddies, update_curr, then (6.6–6.17) push the deadline one
+    /// request further (no skip buddy any more; vprot and the vlag stash are not touched), or
+    /// (6.18 from 6.18.2, commit 79104becf42b) forfeit the rest of the request if the yielder is
+    /// eligible — its vruntime jumps to its deadline, the deadline moves one request on and
+    /// min_vruntime follows; an ineligible yielder keeps both (the other entity is picked anyway).
+    /// With 6.17's protection a pushed, eligible yielder is still protected (vruntime below vprot)
+    /// and <c>pick_eevdf</c> keeps it unless a next buddy is picked; in 6.18 the forfeit takes
+    /// vruntime to the old deadline, which is where vprot stands, so it is no longer protected.
     /// </summary>
     private void YieldTaskEevdf(RunQueue rq)
     {
@@ -637,7 +812,7 @@ public sealed partial class HostScheduler
             return;
         ClearBuddiesEevdf(cfsRq, se);
         UpdateCurr(cfsRq);
-        if (_features.Class < FairClass.Eevdf617)
+        if (_features.Class < FairClass.Eevdf618)
         {
             se.Deadline += Weights.CalcDeltaFair(se.Slice, ref se.Load);
             return;
@@ -650,7 +825,7 @@ public sealed partial class HostScheduler
         }
     }
 
-    /// <summary><c>yield_to_task_fair</c> (6.6–6.17): next buddy up the target's hierarchy, then yield. Whether the pick honours the buddy depends on the version.</summary>
+    /// <summary><c>yield_to_task_fair</c> (6.6–6.18): next buddy up the target's hierarchy, then yield. Whether the pick honours the buddy depends on the version.</summary>
     private bool YieldToTaskEevdf(RunQueue rq, HostTask p)
     {
         if (!p.Se.OnRq)

@@ -20,6 +20,10 @@ public sealed class SchedEntity
     public long Slice;
     public long Vlag;
 
+    // EEVDF 6.17+ (se->vprot, set_protect_slice): the vruntime up to which the entity, once picked,
+    // is protected from being replaced by the pick (decision 0075). Unused before 6.17.
+    public long Vprot;
+
     // PELT (6.x; host.load_tracking pelt-6.6, decision 0056): the entity's load tracking
     // (<c>se->avg</c>) and, for a group entity, its runnable weight (<c>runnable_weight</c> =
     // the group queue's h_nr_running, se_update_runnable).

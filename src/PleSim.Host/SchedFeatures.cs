@@ -53,6 +53,14 @@ public sealed record SchedFeatures
     public bool RunToParity { get; init; } = true;
 
     /// <summary>
+    /// EEVDF 6.12+: PREEMPT_SHORT (features.h, default on; decision 0075). 6.12–6.14: a waking
+    /// entity with a shorter slice cancels the running entity's protection, and <c>update_curr</c>
+    /// reschedules a running entity that is neither protected nor eligible (<c>did_preempt_short</c>).
+    /// 6.17+: only the shorter-slice wake-up part is left. Not used by 6.6.
+    /// </summary>
+    public bool PreemptShort { get; init; } = true;
+
+    /// <summary>
     /// EEVDF 6.14+: pick the next buddy (set by yield_to, wake-up with NEXT_BUDDY, a group's
     /// dequeue) when it is eligible (commit 2a77e4be12cb, "Untangle NEXT_BUDDY and
     /// pick_next_task()"). Before 6.14 the NEXT_BUDDY feature (off) decided it.

@@ -231,15 +231,16 @@ public class EevdfTests
     }
 
     [Fact]
-    public void From_6_17_an_eligible_yielder_forfeits_the_rest_of_its_request()
+    public void From_6_18_an_eligible_yielder_forfeits_the_rest_of_its_request()
     {
-        // yield_task_fair with 79104becf42b (6.17): an eligible yielder's vruntime jumps to its
+        // yield_task_fair with 79104becf42b (6.18.2 stable, 6.19-rc1): an eligible yielder's vruntime jumps to its
         // deadline and the deadline moves one request on. Same start as the 6.6–6.14 case above:
         // at 1.2 ms B (v=0.2e6, d=0.375e6) yields while eligible (V=0.6e6) ⇒ v=0.375e6, d=1.125e6;
         // V=(1e6+0.375e6)/2=0.6875e6 leaves A ineligible, so B runs on. At 1.4 ms B (v=0.575e6,
         // V=0.7875e6) yields again ⇒ v=1.125e6, d=1.875e6; now V=1.0625e6 and only A (v=1e6) is
-        // eligible ⇒ A runs from 1.4 ms, where 6.6–6.14 keep B until the 3 ms tick.
-        var kit = Kit(FairClass.Eevdf617);
+        // eligible ⇒ A runs from 1.4 ms, where 6.6–6.14 keep B until the 3 ms tick. (B's vprot,
+        // 0.375e6 from its pick at 1 ms, is reached by the first forfeit: no protection after it.)
+        var kit = Kit(FairClass.Eevdf618);
         var a = kit.Hog("A");
         var b = kit.Hog("B");
         At(kit, 1200);
@@ -260,12 +261,14 @@ public class EevdfTests
 
     [Theory]
     [InlineData(FairClass.Eevdf614, 375_000 + 750_000)]
-    [InlineData(FairClass.Eevdf617, 375_000)]
-    public void An_ineligible_yielder_keeps_its_deadline_from_6_17_and_pushes_it_before(FairClass cls, long deadline)
+    [InlineData(FairClass.Eevdf617, 375_000 + 750_000)]
+    [InlineData(FairClass.Eevdf618, 375_000)]
+    public void An_ineligible_yielder_keeps_its_deadline_from_6_18_and_pushes_it_before(FairClass cls, long deadline)
     {
-        // A at 0.2 ms (v=0.2e6) is ahead of B (v=0, V=0.1e6): ineligible. 6.6–6.14 push its
-        // deadline one request (0.375e6 → 1.125e6); 6.17 leaves vruntime and deadline alone.
-        // Either way pick_eevdf takes B.
+        // A at 0.2 ms (v=0.2e6) is ahead of B (v=0, V=0.1e6): ineligible. 6.6–6.17 push its
+        // deadline one request (0.375e6 → 1.125e6); 6.18 leaves vruntime and deadline alone.
+        // Either way pick_eevdf takes B (in 6.17 A is still protected, vprot 0.375e6 > 0.2e6, but
+        // the protection keeps only an eligible entity).
         var kit = Kit(cls);
         var a = kit.Hog("A");
         var b = kit.Hog("B");
@@ -327,7 +330,6 @@ public class EevdfTests
     [InlineData(FairClass.Eevdf66)]
     [InlineData(FairClass.Eevdf612)]
     [InlineData(FairClass.Eevdf614)]
-    [InlineData(FairClass.Eevdf617)]
     public void A_task_picked_again_after_a_new_request_is_not_protected_and_an_earlier_deadline_preempts_it(FairClass cls)
     {
         // No EEVDF kernel calls set_next_entity for a task picked again (6.6 pick_next_task_fair,
@@ -362,6 +364,164 @@ public class EevdfTests
         Assert.True(HostScheduler.EntityEligible(a.Se.CfsRq, a.Se));
         At(kit, 3110);
         Assert.Same(d, kit.Host.Rqs[0].Curr);
+    }
+
+
+    [Theory]
+    [InlineData(FairClass.Eevdf617)]
+    [InlineData(FairClass.Eevdf618)]
+    public void From_6_17_the_protection_is_vprot_set_at_pick_and_kept_by_a_task_picked_again(FairClass cls)
+    {
+        // 6.17 set_next_entity → set_protect_slice: every entity has the base slice, so vprot is
+        // the deadline at pick and vlag is not touched. Same schedule as the 6.6–6.14 test above:
+        // A picked at 2 ms with v=1e6, deadline 1.75e6 ⇒ vprot 1.75e6; the 3 ms tick renews the
+        // request (deadline 2.75e6) and A is picked again without set_next_entity: vprot stays
+        // 1.75e6 < v, A is unprotected; D forked at 3.1 ms (eligible, deadline ≈2.71e6) preempts.
+        var kit = Kit(cls);
+        var a = kit.Hog("A");
+        kit.Hog("B", nice: 5);
+        At(kit, 2500);
+        Assert.Same(a, kit.Host.Rqs[0].Curr);
+        Assert.Equal(M + 1_750_000, a.Se.Vprot);
+        Assert.Equal(M + 1_750_000, a.Se.Deadline);
+        Assert.NotEqual(a.Se.Deadline, a.Se.Vlag);
+        At(kit, 3050);
+        Assert.Same(a, kit.Host.Rqs[0].Curr);
+        Assert.Equal(1, a.NrStints);
+        Assert.Equal(M + 2_750_000, a.Se.Deadline);
+        Assert.Equal(M + 1_750_000, a.Se.Vprot);
+        At(kit, 3100);
+        var d = kit.Hog("D");
+        Assert.True(d.Se.Deadline - a.Se.Deadline < 0);
+        At(kit, 3110);
+        Assert.Same(d, kit.Host.Rqs[0].Curr);
+    }
+
+    [Theory]
+    [InlineData(FairClass.Eevdf614, 2)]
+    [InlineData(FairClass.Eevdf617, 1)]
+    public void From_6_17_update_curr_reschedules_an_unprotected_task_before_its_deadline(FairClass cls, int bStintMs)
+    {
+        // The start of the 6.6–6.14 yield case: A [0,1), B picked at 1 ms (v=0, deadline and, in
+        // 6.17, vprot 0.375e6). At 1.2 ms B (v=0.2e6, protected) yields: the deadline goes to
+        // 1.125e6, and B, eligible (V=0.6e6), is picked again. At 1.4 ms B (v=0.4e6) yields again:
+        // deadline 1.875e6; V=0.7e6, A (v=1e6) ineligible ⇒ B again. 6.17's update_curr at the
+        // 2 ms tick: B at v=1e6 has not reached its deadline, but vruntime passed vprot (0.375e6)
+        // and A is queued ⇒ resched (0b9ca2dcabc3); V=1e6, both eligible, A's deadline 1.75e6 is
+        // the earlier ⇒ A runs from 2 ms. 6.14 has no such rule for an eligible entity, so B runs
+        // until its deadline passes at the 3 ms tick.
+        var kit = Kit(cls);
+        var a = kit.Hog("A");
+        var b = kit.Hog("B");
+        At(kit, 1200);
+        Assert.Same(b, kit.Host.Rqs[0].Curr);
+        kit.Host.Yield(b);
+        At(kit, 1400);
+        Assert.Same(b, kit.Host.Rqs[0].Curr);
+        kit.Host.Yield(b);
+        Assert.Equal(M + 1_875_000, b.Se.Deadline);
+        Assert.Equal(M + 400_000, b.Se.Vruntime);
+        Assert.Equal(2, b.NrYieldsKeptCpu);
+        At(kit, 1000 + bStintMs * 1000 + 500);
+        Assert.Same(a, kit.Host.Rqs[0].Curr);
+        Assert.Equal(1, b.NrStints);
+        Assert.Equal(bStintMs * 1_000_000L, b.StintNs);
+    }
+
+    [Theory]
+    [InlineData(FairClass.Eevdf614, false)]
+    [InlineData(FairClass.Eevdf617, true)]
+    [InlineData(FairClass.Eevdf618, false)]
+    public void In_6_17_a_yielder_still_protected_is_picked_again_at_schedule(FairClass cls, bool kept)
+    {
+        // Three hogs, v=0 and deadline 0.375e6 each. A [0,1): at the 1 ms tick A is at v=1e6,
+        // deadline 1.75e6; V=1e6/3 ⇒ B (first of the two eligible, equal deadlines), vprot 0.375e6.
+        // At 1.1 ms B (v=0.1e6) yields. The kernel picks with B still cfs_rq->curr (pick_task_fair),
+        // and pick_eevdf returns an eligible, protected curr at once:
+        // 6.14: the deadline push (0.375e6 → 1.125e6) broke the vlag == deadline stash ⇒ not
+        //   protected; C (v=0, deadline 0.375e6, eligible) has the earliest deadline ⇒ C.
+        // 6.17: deadline pushed to 1.125e6, but v=0.1e6 < vprot=0.375e6 and B is eligible
+        //   (V=(1e6+0.1e6+0)/3≈0.37e6) ⇒ B is kept.
+        // 6.18: B forfeits: v=0.375e6 = vprot ⇒ not protected; V≈0.46e6, C eligible and earlier ⇒ C.
+        var kit = Kit(cls);
+        kit.Hog("A");
+        var b = kit.Hog("B");
+        var c = kit.Hog("C");
+        At(kit, 1100);
+        Assert.Same(b, kit.Host.Rqs[0].Curr);
+        kit.Host.Yield(b);
+        Assert.Equal(M + 1_125_000, b.Se.Deadline);
+        At(kit, 1150);
+        Assert.Same(kept ? b : c, kit.Host.Rqs[0].Curr);
+        Assert.Equal(kept ? 1 : 0, b.NrYieldsKeptCpu);
+    }
+
+
+    [Theory]
+    [InlineData(FairClass.Eevdf66, false)]
+    [InlineData(FairClass.Eevdf612, true)]
+    [InlineData(FairClass.Eevdf614, true)]
+    public void From_6_12_preempt_short_reschedules_a_task_picked_again_once_it_is_ineligible(FairClass cls, bool resched)
+    {
+        // 6.12/6.14 update_curr: did_preempt_short — PREEMPT_SHORT, not protected (vlag ≠ the
+        // deadline stashed at pick) and not eligible ⇒ resched; 6.6 has no such rule.
+        // A (nice 0) and B (nice 5): A [0,1), B [1,2) (v_B ≈ 3.06e6, deadline ≈ 5.35e6), A picked
+        // at 2 ms (vlag 1.75e6), renewed and picked again at the 3 and 4 ms ticks (deadline 3.75e6
+        // from 4 ms, vlag still 1.75e6). At 4.5 ms A is at v=3.5e6 > v_B: not eligible, deadline not
+        // reached. W (nice 19, weight 15) is forked then: placed at V ≈ 3.39e6 with a deadline
+        // ≈ 25e6 later, so pick_eevdf never prefers it and its wake-up preempts nobody. But its
+        // enqueue runs update_curr: in 6.12/6.14 A is rescheduled, and the pick (A ineligible,
+        // B eligible with the earlier deadline) runs B; in 6.6 A runs on to the 5 ms tick.
+        var kit = Kit(cls);
+        var a = kit.Hog("A");
+        var b = kit.Hog("B", nice: 5);
+        At(kit, 4500);
+        Assert.Same(a, kit.Host.Rqs[0].Curr);
+        Assert.Equal(M + 3_750_000, a.Se.Deadline);
+        Assert.Equal(M + 1_750_000, a.Se.Vlag);
+        // (A's vruntime is charged up to 4.5 ms only by the update_curr of W's enqueue.)
+        var w = kit.Hog("W", nice: 19);
+        Assert.False(HostScheduler.EntityEligible(a.Se.CfsRq, a.Se));
+        Assert.NotSame(w, kit.Host.Rqs[0].Curr);
+        At(kit, 4550);
+        Assert.Same(resched ? b : a, kit.Host.Rqs[0].Curr);
+        At(kit, 5100);
+        Assert.Same(b, kit.Host.Rqs[0].Curr);
+    }
+
+    [Theory]
+    [InlineData(FairClass.Eevdf66)]
+    [InlineData(FairClass.Eevdf612)]
+    [InlineData(FairClass.Eevdf614)]
+    [InlineData(FairClass.Eevdf617)]
+    [InlineData(FairClass.Eevdf618)]
+    public void The_pick_at_schedule_keeps_a_protected_group_entity_of_the_previous_task(FairClass cls)
+    {
+        // The kernel picks with the previous task's entities still cfs_rq->curr (6.6
+        // pick_next_task_fair's group loop, 6.12+ pick_task_fair), so pick_eevdf keeps one that is
+        // queued, eligible and protected. Group /g holds g1 and g2; G, its entity, is alone at the
+        // top from t=0: v=0, deadline one slice later (0.75e6), picked at 0 (protected: vlag ==
+        // deadline, or 6.17+ vprot = deadline); g1 runs. At 0.1 ms F is forked at the top: V = v_G
+        // = 0.1e6, so F gets v=0.1e6, deadline 0.475e6, earlier than G's; its wake-up does not
+        // preempt (pick_eevdf keeps G: eligible at V, protected). At the same instant g1 blocks;
+        // /g still has g2, so G stays queued and, being eligible and protected, is kept by the pick
+        // at schedule() ⇒ g2 runs. Picked from the tree without that test, F (eligible, earlier
+        // deadline) would run. (6.14+ reach g2 through PICK_BUDDY too: a sleeping task's busy group
+        // becomes the next buddy.)
+        var kit = Kit(cls);
+        var g = kit.Host.CreateGroup("/g");
+        var g1 = kit.Hog("g1", group: g);
+        var g2 = kit.Hog("g2", group: g);
+        At(kit, 100);
+        Assert.Same(g1, kit.Host.Rqs[0].Curr);
+        var f = kit.Hog("F");
+        Assert.Same(g1, kit.Host.Rqs[0].Curr);
+        var gse = g1.Se.Parent!;
+        Assert.True(f.Se.Deadline - gse.Deadline < 0);
+        Assert.True(HostScheduler.EntityEligible(gse.CfsRq, f.Se));
+        kit.Host.Block(g1);
+        kit.Settle();
+        Assert.Same(g2, kit.Host.Rqs[0].Curr);
     }
 
     [Fact]

@@ -20,7 +20,7 @@ public static class BenchCommand
         what.AcceptOnlyFromAmong("engine", "host", "scale", "all");
         var json = new Option<bool>("--json") { Description = "Print results as JSON" };
         var quick = new Option<bool>("--quick") { Description = "Fewer events and trials (a smoke test, not a measurement)" };
-        var scheduler = new Option<string>("--scheduler") { Description = "host.scheduler for the host measurements (cfs-2.6.39, cfs-4.19, eevdf-6.6, eevdf-6.12, eevdf-6.14, eevdf-6.17)", DefaultValueFactory = _ => "cfs-2.6.39" };
+        var scheduler = new Option<string>("--scheduler") { Description = "host.scheduler for the host measurements (cfs-2.6.39, cfs-4.19, eevdf-6.6, eevdf-6.12, eevdf-6.14, eevdf-6.17, eevdf-6.18)", DefaultValueFactory = _ => "cfs-2.6.39" };
         scheduler.AcceptOnlyFromAmong(PleSim.Experiments.Scenarios.HostSettings.Schedulers);
         var kvmVersion = new Option<string>("--kvm-version") { Description = "kvm.version for the scale measurements instead of the 2011 directed yield (e.g. 6.12)", DefaultValueFactory = _ => "2.6.39" };
         kvmVersion.AcceptOnlyFromAmong(PleSim.Hypervisor.KvmVersions.Names);

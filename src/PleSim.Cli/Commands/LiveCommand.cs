@@ -12,7 +12,7 @@ namespace PleSim.Cli.Commands;
 /// </summary>
 public static class LiveCommand
 {
-    public const string DefaultModelScheduler = "eevdf-6.17";
+    public const string DefaultModelScheduler = "eevdf-6.18";
 
     public static Command Create(CliContext ctx)
     {

@@ -102,8 +102,8 @@ public sealed record HostSettings
         }
     }
 
-    /// <summary>The values of <c>host.scheduler</c>: CFS of 2.6.39 and 4.19 (decision 0049), or EEVDF as fair.c has it at 6.6, 6.12, 6.14 and 6.17 (decision 0024).</summary>
-    public static readonly string[] Schedulers = ["cfs-2.6.39", "cfs-4.19", "eevdf-6.6", "eevdf-6.12", "eevdf-6.14", "eevdf-6.17", XenCredit];
+    /// <summary>The values of <c>host.scheduler</c>: CFS of 2.6.39 and 4.19 (decision 0049), or EEVDF as fair.c has it at 6.6, 6.12, 6.14, 6.17 and 6.18 (decisions 0024, 0075).</summary>
+    public static readonly string[] Schedulers = ["cfs-2.6.39", "cfs-4.19", "eevdf-6.6", "eevdf-6.12", "eevdf-6.14", "eevdf-6.17", "eevdf-6.18", XenCredit];
 
     /// <summary>Xen 3.4's credit scheduler as the host (decision 0063).</summary>
     public const string XenCredit = "xen-credit-3.4";
@@ -115,6 +115,7 @@ public sealed record HostSettings
         "eevdf-6.12" => FairClass.Eevdf612,
         "eevdf-6.14" => FairClass.Eevdf614,
         "eevdf-6.17" => FairClass.Eevdf617,
+        "eevdf-6.18" => FairClass.Eevdf618,
         XenCredit => FairClass.XenCredit34,
         _ => FairClass.Cfs2639,
     };

@@ -38,7 +38,7 @@ internal static partial class SystemSections
         bool cfs419 = settings.Features.Class == FairClass.Cfs419;
         var tracking = r.Get("load_tracking", Kinds.Choice(HostSettings.LoadTrackings), eevdf ? "pelt-6.6" : cfs419 ? "4.19" : "2.6.39");
         if (tracking == "pelt-6.6" && !eevdf && !r.Failed("scheduler"))
-            r.Error("load_tracking", $"PELT load tracking (pelt-6.6) is modelled with the EEVDF classes only: it needs host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
+            r.Error("load_tracking", $"PELT load tracking (pelt-6.6) is modelled with the EEVDF classes only: it needs host.scheduler eevdf-6.6 … eevdf-6.18, not '{settings.Scheduler}'");
         if (tracking == "4.19" && !cfs419 && !r.Failed("scheduler"))
             r.Error("load_tracking", $"4.19 load tracking (PELT with runnable_load_avg) is modelled with the 4.19 CFS class only: it needs host.scheduler cfs-4.19, not '{settings.Scheduler}'");
         var balance = r.Get("load_balance", Kinds.Choice(HostSettings.LoadBalancers), eevdf && tracking == "pelt-6.6" ? "6.6" : cfs419 && tracking == "4.19" ? "4.19" : "2.6.39");
@@ -62,7 +62,7 @@ internal static partial class SystemSections
             if (domains == "4.19" && !cfs419)
                 r.Error("sched_domains", $"4.19's scheduling domains (sd_init, sched_init_numa) are modelled with the 4.19 CFS class only: they need host.scheduler cfs-4.19, not '{settings.Scheduler}'");
             else if (domains == "6.x" && !eevdf)
-                r.Error("sched_domains", $"6.x's scheduling domains come with the EEVDF classes: they need host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
+                r.Error("sched_domains", $"6.x's scheduling domains come with the EEVDF classes: they need host.scheduler eevdf-6.6 … eevdf-6.18, not '{settings.Scheduler}'");
             else if (domains != "6.x" && eevdf)
                 r.Error("sched_domains", $"the EEVDF hosts build 6.x's scheduling domains: '{domains}' is not available with host.scheduler {settings.Scheduler}");
         }
@@ -90,7 +90,7 @@ internal static partial class SystemSections
             },
         };
         if (debooster && !r.Failed("scheduler") && !settings.Features.Class.IsEevdf())
-            r.Error("yield_to_debooster", $"the vCPU debooster patches EEVDF's yield_to_task_fair (deadline, base slice; the series is based on 6.19-rc1): it needs host.scheduler eevdf-6.6 … eevdf-6.17, not '{settings.Scheduler}'");
+            r.Error("yield_to_debooster", $"the vCPU debooster patches EEVDF's yield_to_task_fair (deadline, base slice; the series is based on 6.19-rc1): it needs host.scheduler eevdf-6.6 … eevdf-6.18, not '{settings.Scheduler}'");
         var cgroups = r.List("cgroups", (c, _) =>
         {
             var path = c.Require("path", Kinds.Text, "/x");
