@@ -20,11 +20,18 @@ public sealed partial class GuestCpu
         switch (vector)
         {
             case Vectors.Timer:
+            {
                 TicksHandled++;
                 UpdateCpuLoad();
+                // trigger_load_balance: whether this CPU's own rq->next_balance has come (2.6.39
+                // kicks an idle balancer only when it has not, decision 0076).
+                bool ownBalanceDue = Jiffies - _nextBalance >= 0;
                 if (Curr is null)
                 {
                     _idleBalanceDue = true; // rebalance_domains from the idle tick's SCHED_SOFTIRQ
+                    // 2.6.39: a kick that found this CPU busy stayed pending; an idle tick's softirq runs it.
+                    if (_nohzBalanceKick && !_nohzIdleBalanceDue && ownBalanceDue && IdleCpu)
+                        StartNohzIdleBalance();
                     if (S.BusyBalance)
                         IdleTickBalanceStamp();
                 }
@@ -32,14 +39,17 @@ public sealed partial class GuestCpu
                 if (Curr is not null)
                     TriggerLoadBalance(); // a busy tick: rebalance_domains(CPU_NOT_IDLE) when due (decision 0072)
                 if (S.TicklessIdle)
-                    NohzTick();
+                    NohzTick(S.BusyBalance && _k.Cpus.Length > 1 && ownBalanceDue);
                 break;
+            }
             case Vectors.Reschedule:
                 if (IsS390)
                 {
                     S390ExtCallDone(); // s390 external call (decision 0055 addendum)
                     break;
                 }
+                if (_nohzBalanceKick && !_nohzIdleBalanceDue)
+                    OnNohzKick(); // a NOHZ idle-balance kick (decision 0076)
                 if (_queue.Count > 0)
                     NeedResched = true;
                 if (Curr is null)

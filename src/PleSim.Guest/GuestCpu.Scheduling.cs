@@ -89,6 +89,8 @@ public sealed partial class GuestCpu
             // Leaving the idle loop: tick_nohz_restart_sched_tick → select_nohz_load_balancer(0).
             if (S.TicklessIdle)
                 _k.NohzExit(this);
+            if (_nohzIdleBalanceDue)
+                AbortNohzIdleBalance(); // nohz_idle_balance: need_resched stops the walk
         }
         NeedResched = false;
     }
@@ -105,9 +107,14 @@ public sealed partial class GuestCpu
             NeedResched = true;
     }
 
-    /// <summary>trigger_load_balance's NOHZ part (2.6.32), at a guest tick of a tickless guest.</summary>
-    private void NohzTick()
+    /// <summary>trigger_load_balance's NOHZ part (2.6.32; the push model of 2.6.36+ in GuestCpu.Nohz.cs), at a guest tick of a tickless guest.</summary>
+    private void NohzTick(bool ownBalanceDue)
     {
+        if (_k.NohzPush)
+        {
+            PushNohzTick(ownBalanceDue);
+            return;
+        }
         if (Curr is null)
         {
             _nohzBalanceDue = S.IdlePull && _k.NohzBalancer == Index;
@@ -154,6 +161,10 @@ public sealed partial class GuestCpu
             if (kicked)
                 return;
         }
+        // The push model's kicked balancer (decision 0076): 4.16+ balance the other idle CPUs before
+        // their own rebalance_domains; 2.6.39 balances itself first (run_rebalance_domains).
+        if (_nohzIdleBalanceDue && !(_idleBalanceDue && _k.NohzModel == GuestNohzBalance.Push2639) && NohzIdleBalanceStep())
+            return;
         // The idle loop balances only where the kernel does: in schedule() going idle (idle_balance,
         // 2.6.39 kernel/sched.c; newidle_balance from pick_next_task_fair, 6.1 kernel/sched/fair.c),
         // in rebalance_domains from an idle tick's SCHED_SOFTIRQ, and in the schedule() that a
@@ -163,7 +174,11 @@ public sealed partial class GuestCpu
         // same loop, which halts again without balancing (decision 0070).
         bool balance = _idleBalanceDue;
         _idleBalanceDue = false;
-        if (balance && S.IdlePull && _k.FindPull(this) is var (t, src) && t is not null)
+        // The kicked NOHZ balancer's own balance takes only from an overloaded queue, as its
+        // balances for the other idle VCPUs (decision 0076).
+        bool overloadedOnly = _nohzOwnBalance;
+        _nohzOwnBalance = _nohzIdleBalanceDue;
+        if (balance && S.IdlePull && _k.FindPull(this, overloadedOnly) is var (t, src) && t is not null)
         {
             Pulls++;
             Push(Micro.Lock, lk: src!.RqLock);
@@ -172,6 +187,8 @@ public sealed partial class GuestCpu
             Push(Micro.Unlock, lk: src.RqLock);
             return;
         }
+        if (_nohzIdleBalanceDue && NohzIdleBalanceStep())
+            return;
         // Nothing to run: the idle loop halts (interrupts enabled, TIF_POLLING clear): x86
         // default_idle/safe_halt is "sti; hlt", so a pending interrupt ends the halt at once.
         if (!_if || LocksHeld != 0)
@@ -211,6 +228,8 @@ public sealed partial class GuestCpu
         {
             // tick_nohz_stop_sched_tick: the tick stops unless this VCPU is the NOHZ balancer.
             _inNohzRecently = true;
+            if (_k.NohzPush)
+                SdStateBusy = false; // nohz_balance_enter_idle → set_cpu_sd_state_idle (3.3+)
             if (!_k.NohzEnter(this))
                 StopTick();
         }

@@ -49,6 +49,7 @@ public sealed partial class GuestCpu : IGuestCpu
         SoftIrq,
         OwnerSpin,
         MoveTasks,
+        NohzPullDo,
     }
 
     // An op names at most one object besides a CPU (a lock, a wait queue, a mutex, a futex, a
@@ -670,6 +671,9 @@ public sealed partial class GuestCpu : IGuestCpu
                 return false;
             case Micro.MoveTasks:
                 return MoveTasks(op.Cpu!, op.Ns);
+            case Micro.NohzPullDo:
+                NohzPullDo(op.Thread!, op.Cpu!, _k.Cpus[op.Vector]);
+                return false;
             case Micro.PvSendIpi:
                 PvSendIpisSent++;
                 PvSendIpiExitsSaved += _pvSendIpiMask.Count - 1;

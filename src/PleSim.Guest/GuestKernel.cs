@@ -42,6 +42,7 @@ public sealed class GuestKernel
                 new GuestKernelInfo(vm.Index, vm.Vcpus.Count, settings.SpinThresholdLoops, loopNs, settings.VcpuIsPreemptedCheck));
         }
         SchedDomain = GuestSchedDomain.For(settings.KernelVersion, settings.Topology, vm.Vcpus.Count);
+        NohzModel = GuestNohz.For(settings.KernelVersion);
         Cpus = new GuestCpu[vm.Vcpus.Count];
         for (int i = 0; i < Cpus.Length; i++)
         {
@@ -379,19 +380,52 @@ public sealed class GuestKernel
     // 2.6.32 kernel/sched.c select_nohz_load_balancer / trigger_load_balance: tickless idle CPUs
     // are in nohz.cpu_mask; one of them, nohz.load_balancer, keeps its tick and balances on behalf
     // of the others (here it kicks an idle VCPU that has work to pull, which then pulls it).
+    // From 2.6.36 (GuestNohzBalance.Push*, decision 0076) every idle CPU stops its tick and a busy
+    // CPU's tick kicks one of them to balance for all (GuestCpu.Nohz.cs).
 
-    /// <summary><c>nohz.load_balancer</c>: the idle VCPU that keeps its tick for idle balancing, or -1.</summary>
+    /// <summary>Which NOHZ idle balancing the guest kernel does (decision 0076).</summary>
+    public GuestNohzBalance NohzModel { get; }
+
+    /// <summary>The push model of 2.6.36+ (every idle CPU stops its tick; busy ticks kick an idle balancer).</summary>
+    internal bool NohzPush => NohzModel != GuestNohzBalance.Owner;
+
+    /// <summary>
+    /// <c>nohz.load_balancer</c>: the idle VCPU that keeps its tick for idle balancing (2.6.32), or
+    /// the one a busy CPU kicks first (2.6.39, whose tick stops too); -1 for none.
+    /// </summary>
     public int NohzBalancer { get; private set; } = -1;
 
-    /// <summary><c>nohz.cpu_mask</c>: tickless idle VCPUs (a bit each).</summary>
+    /// <summary><c>nohz.cpu_mask</c> (2.6.32) / <c>nohz.idle_cpus_mask</c> (2.6.39+): tickless idle VCPUs (a bit each).</summary>
     public ref readonly CpuMask NohzMask => ref _nohzMask;
 
     private CpuMask _nohzMask;
 
-    /// <summary><c>select_nohz_load_balancer(1)</c>: true if <paramref name="c"/> must keep its tick (it is the balancer).</summary>
+    /// <summary><c>nohz.next_balance</c> (jiffies): no busy tick kicks an idle balancer before it.</summary>
+    internal long NohzNextBalance;
+
+    /// <summary>2.6.39 <c>nohz.first_pick_cpu</c> / <c>nohz.second_pick_cpu</c> (-1: none).</summary>
+    internal int NohzFirstPick = -1, NohzSecondPick = -1;
+
+    /// <summary>
+    /// <c>select_nohz_load_balancer(1)</c> (2.6.32, 2.6.39) / <c>nohz_balance_enter_idle</c> (4.x+):
+    /// <paramref name="c"/> stops its tick. True if it must keep its tick (the 2.6.32 balancer).
+    /// </summary>
     internal bool NohzEnter(GuestCpu c)
     {
         _nohzMask.Set(c.Index);
+        if (NohzPush)
+        {
+            if (NohzModel == GuestNohzBalance.Push2639)
+            {
+                if (NohzFirstPick == c.Index)
+                    NohzFirstPick = -1;
+                if (NohzSecondPick == c.Index)
+                    NohzSecondPick = -1;
+                if (NohzBalancer == -1)
+                    NohzBalancer = c.Index; // find_new_ilb only differs with power-savings balancing (off)
+            }
+            return false;
+        }
         if (_nohzMask.Count == Cpus.Length)
         {
             // Every VCPU idle: nothing to balance, the owner sleeps too.
@@ -404,21 +438,46 @@ public sealed class GuestKernel
         return NohzBalancer == c.Index;
     }
 
-    /// <summary><c>select_nohz_load_balancer(0)</c>: <paramref name="c"/> leaves idle.</summary>
+    /// <summary>
+    /// <c>select_nohz_load_balancer(0)</c>: <paramref name="c"/> leaves idle (2.6.32, 2.6.39; from
+    /// 3.x a CPU leaves the mask only at its first busy tick, <see cref="NohzBalanceExitIdle"/>).
+    /// </summary>
     internal void NohzExit(GuestCpu c)
     {
+        if (NohzModel is not (GuestNohzBalance.Owner or GuestNohzBalance.Push2639))
+            return;
         _nohzMask.Clear(c.Index);
         if (NohzBalancer == c.Index)
             NohzBalancer = -1;
     }
 
-    /// <summary>An idle CPU's pull candidate: a queued thread of the busiest other queue.</summary>
-    internal (GuestThread? Thread, GuestCpu? From) FindPull(GuestCpu idle)
+    /// <summary><c>nohz_balance_exit_idle</c> (4.16, 5.x, 6.1): the first busy tick after idle takes <paramref name="c"/> out of the mask.</summary>
+    internal void NohzBalanceExitIdle(GuestCpu c) => _nohzMask.Clear(c.Index);
+
+    /// <summary><c>sd_llc_shared->nr_busy_cpus</c>: VCPUs whose domain state is busy (<c>set_cpu_sd_state_busy</c> / <c>_idle</c>).</summary>
+    internal int NrBusyCpus
+    {
+        get
+        {
+            int n = 0;
+            foreach (var c in Cpus)
+                n += c.SdStateBusy ? 1 : 0;
+            return n;
+        }
+    }
+
+    /// <summary>
+    /// An idle CPU's pull candidate: a queued thread of the busiest other queue. With
+    /// <paramref name="overloadedOnly"/> (the push model's NOHZ idle balance, decision 0076) a queue
+    /// whose one thread waits for its idle VCPU to schedule it is no candidate: load_balance takes
+    /// only from an overloaded group, and find_busiest_queue skips a run queue with one task.
+    /// </summary>
+    internal (GuestThread? Thread, GuestCpu? From) FindPull(GuestCpu idle, bool overloadedOnly = false)
     {
         GuestCpu? busiest = null;
         foreach (var c in Cpus)
         {
-            if (c == idle || c.QueuedCount == 0)
+            if (c == idle || c.QueuedCount == 0 || (overloadedOnly && c.NrRunning < 2))
                 continue;
             if (busiest is null || c.QueuedCount > busiest.QueuedCount)
                 busiest = c;
