@@ -61,16 +61,20 @@ public sealed partial class GuestCpu
     private long TargetLoad() => Domain.BusyIdx == 0 ? WeightedCpuload : Math.Max(_cpuLoad[Domain.BusyIdx], WeightedCpuload);
 
     /// <summary>
-    /// An idle tick's <c>rebalance_domains(cpu, CPU_IDLE)</c> balances at the domain's own interval
-    /// (no busy_factor) and stamps sd->last_balance; the pull itself is <see cref="IdleStep"/>'s.
+    /// <c>rebalance_domains(cpu, CPU_IDLE)</c>'s interval check for this VCPU's one domain — from an
+    /// idle tick, or from the NOHZ idle balancer on its behalf: at the domain's own interval (no
+    /// busy_factor); true if sd->last_balance + the interval has come (then stamped now);
+    /// rq->next_balance follows. The pull itself is <see cref="IdleStep"/>'s (or the balancer's).
     /// </summary>
-    private void IdleTickBalanceStamp()
+    private bool StampIdleBalance()
     {
         long jiffies = Jiffies;
         long interval = BalanceInterval(busy: false);
-        if (jiffies - (_lastBalance + interval) >= 0)
+        bool due = jiffies - (_lastBalance + interval) >= 0;
+        if (due)
             _lastBalance = jiffies;
         _nextBalance = _lastBalance + interval;
+        return due;
     }
 
     /// <summary>

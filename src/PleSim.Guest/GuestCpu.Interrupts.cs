@@ -33,7 +33,7 @@ public sealed partial class GuestCpu
                     if (_nohzBalanceKick && !_nohzIdleBalanceDue && ownBalanceDue && IdleCpu)
                         StartNohzIdleBalance();
                     if (S.BusyBalance)
-                        IdleTickBalanceStamp();
+                        StampIdleBalance();
                 }
                 TickCheckPreempt();
                 if (Curr is not null)

@@ -227,41 +227,15 @@ public sealed partial class GuestCpu
         return false;
     }
 
-    /// <summary>
-    /// <c>rebalance_domains(cpu, CPU_IDLE)</c>'s interval check for this VCPU's one domain: true if
-    /// sd->last_balance + the idle interval has come (then stamped now); rq->next_balance follows.
-    /// </summary>
-    private bool StampIdleBalance()
-    {
-        long jiffies = Jiffies;
-        long interval = BalanceInterval(busy: false);
-        bool due = jiffies - (_lastBalance + interval) >= 0;
-        if (due)
-            _lastBalance = jiffies;
-        _nextBalance = _lastBalance + interval;
-        return due;
-    }
-
     /// <summary>The balancer's move of <paramref name="t"/> from <paramref name="src"/> to the idle VCPU <paramref name="dst"/> (pull_task / attach_task).</summary>
     private void NohzPullDo(GuestThread t, GuestCpu src, GuestCpu dst)
     {
         if (t.State != ThreadState.Runnable || t.Cpu != src.Index || !src._queue.Remove(t))
             return; // it ran meanwhile
         dst.MoveHere(t, src);
-        // check_preempt_curr on the idle VCPU: resched_curr, an IPI unless it polls or is flagged.
+        // attach_task → check_preempt_curr on the idle VCPU.
         if (dst.NeedResched || (dst.Curr is not null && !dst.CurrPreemptedBy(t)))
             return;
-        dst.NeedResched = true;
-        if (dst == this)
-            return;
-        if (dst._polling)
-        {
-            dst.PollingWakeups++;
-            dst.Vcpu.NotifySpinRelease();
-        }
-        else
-        {
-            PushFront(new Op { Kind = Micro.Ipi, Cpu = dst, Vector = Vectors.Reschedule });
-        }
+        ReschedCurr(dst);
     }
 }

@@ -77,28 +77,33 @@ public sealed partial class GuestCpu
         t.Vruntime = Math.Max(v, target.MinVruntime - (S.Latency.Ns / 2));
         t.ListSeq = ++_k.TaskListSeq;
         target.Enqueue(t);
+        // check_preempt_curr (the test runs update_curr even when the flag is already set).
         bool preempt = target.Curr is null || target.CurrPreemptedBy(t);
         if (preempt && !target.NeedResched)
-        {
-            target.NeedResched = true;
-            // resched_task on another CPU sends the IPI here, inside the run-queue lock (and the
-            // caller's wait-queue lock): the idle VCPU has to be woken out of HLT.
-            if (target != this)
-            {
-                if (target._polling)
-                {
-                    // resched_task → tsk_is_polling: the target's idle loop polls need_resched
-                    // (TIF_POLLING_NRFLAG, poll_idle), so no IPI: it sees the flag on its next look.
-                    target.PollingWakeups++;
-                    target.Vcpu.NotifySpinRelease();
-                }
-                else
-                {
-                    PushFront(new Op { Kind = Micro.Ipi, Cpu = target, Vector = Vectors.Reschedule });
-                }
-            }
-        }
+            ReschedCurr(target);
         Vcpu.Compute(S.Costs.Enqueue.Ns);
         return true;
+    }
+
+    /// <summary>
+    /// <c>resched_task</c> / <c>resched_curr</c>: set need_resched on <paramref name="target"/>. On
+    /// another CPU this sends the reschedule IPI from here, inside the run-queue lock (and a waker's
+    /// wait-queue lock), to wake the VCPU out of HLT — unless its idle loop polls need_resched
+    /// (<c>tsk_is_polling</c>: TIF_POLLING_NRFLAG, poll_idle), which then sees the flag on its next look.
+    /// </summary>
+    private void ReschedCurr(GuestCpu target)
+    {
+        target.NeedResched = true;
+        if (target == this)
+            return;
+        if (target._polling)
+        {
+            target.PollingWakeups++;
+            target.Vcpu.NotifySpinRelease();
+        }
+        else
+        {
+            PushFront(new Op { Kind = Micro.Ipi, Cpu = target, Vector = Vectors.Reschedule });
+        }
     }
 }
