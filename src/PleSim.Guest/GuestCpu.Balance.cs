@@ -28,6 +28,17 @@ public sealed partial class GuestCpu
     /// <summary>Busy balances that failed often enough to start an active balance (the migration thread pushing the running thread), which the model does not do.</summary>
     public long ActiveBalancesNotModelled;
 
+    /// <summary>Idle-tick balances (CPU_IDLE, due) that found an overloaded VCPU and took nothing (its queued threads cache hot): sd->nr_balance_failed++ (decision 0077).</summary>
+    public long IdleBalanceFailures;
+
+    /// <summary>Idle pulls that took a cache-hot thread because nr_balance_failed exceeded cache_nice_tries (decision 0077).</summary>
+    public long IdleHotPulls;
+
+    /// <summary>Idle-tick balances that failed often enough for an active balance, which the model does not do (decision 0077; not in <see cref="ActiveBalancesNotModelled"/>, which counts busy balances).</summary>
+    public long IdleActiveBalancesNotModelled;
+
+    private bool _idleLoadBalanceDue;  // the idle tick's rebalance_domains found the domain due: the next pull attempt is load_balance(CPU_IDLE)
+
     /// <summary>sysctl_sched_nr_migrate (2.6.39–6.1): at most this many tasks are looked at per balance.</summary>
     private const int SchedNrMigrate = 32;
 
@@ -75,6 +86,50 @@ public sealed partial class GuestCpu
             _lastBalance = jiffies;
         _nextBalance = _lastBalance + interval;
         return due;
+    }
+
+    /// <summary>
+    /// <c>can_migrate_task</c>'s escape from <c>task_hot</c> for an idle pull: the domain's periodic
+    /// balances failed more than cache_nice_tries times in a row (2.6.39 kernel/sched_fair.c, 4.16
+    /// kernel/sched/fair.c; the counter is the one the busy balance uses, decision 0077).
+    /// </summary>
+    private bool IdlePullMayTakeHot => S.BusyBalance && _nrBalanceFailed > Domain.CacheNiceTries;
+
+    /// <summary>
+    /// The end of an idle VCPU's pull attempt (decision 0077), as <c>load_balance</c> ends: a thread
+    /// moved clears sd->nr_balance_failed (any idle type, new-idle included); at an idle tick whose
+    /// balance was due (CPU_IDLE), an overloaded VCPU whose queued threads could not be taken (all
+    /// cache hot) counts a failure — after more than cache_nice_tries + 2 of them, an active balance,
+    /// which the model does not run (counted, and the counter set to cache_nice_tries + 1 as the
+    /// kernel does). Finding no overloaded VCPU is out_balanced (the counter cleared) for any idle
+    /// type; new-idle and reschedule-IPI balances (CPU_NEWLY_IDLE) that fail leave the counter alone.
+    /// </summary>
+    private void IdlePullDone(bool moved, bool periodic)
+    {
+        if (!S.BusyBalance)
+            return;
+        if (moved)
+        {
+            _nrBalanceFailed = 0;
+            return;
+        }
+        bool overloaded = false;
+        foreach (var c in _k.Cpus)
+            overloaded |= c != this && c.NrRunning > 1 && c.QueuedCount > 0;
+        if (!overloaded)
+        {
+            _nrBalanceFailed = 0; // out_balanced, whatever the idle type
+            return;
+        }
+        if (!periodic)
+            return; // CPU_NEWLY_IDLE: "Increment the failure counter only on periodic balance"
+        IdleBalanceFailures++;
+        _nrBalanceFailed++;
+        if (_nrBalanceFailed > Domain.CacheNiceTries + 2)
+        {
+            IdleActiveBalancesNotModelled++;
+            _nrBalanceFailed = Domain.CacheNiceTries + 1;
+        }
     }
 
     /// <summary>

@@ -32,8 +32,9 @@ public sealed partial class GuestCpu
                     // 2.6.39: a kick that found this CPU busy stayed pending; an idle tick's softirq runs it.
                     if (_nohzBalanceKick && !_nohzIdleBalanceDue && ownBalanceDue && IdleCpu)
                         StartNohzIdleBalance();
-                    if (S.BusyBalance)
-                        StampIdleBalance();
+                    // A due domain makes this tick's pull load_balance(CPU_IDLE), whose failures count (decision 0077).
+                    if (S.BusyBalance && StampIdleBalance())
+                        _idleLoadBalanceDue = true;
                 }
                 TickCheckPreempt();
                 if (Curr is not null)

@@ -199,8 +199,16 @@ public sealed partial class GuestCpu
             bool due = c.StampIdleBalance();
             _nohzIlbLooked = true;
             _nohzIlbNextBalance = Math.Min(_nohzIlbNextBalance, c._nextBalance);
-            if (due && S.IdlePull && _k.FindPull(c, overloadedOnly: true) is var (t, src) && t is not null)
+            if (!due || !S.IdlePull)
+                continue;
+            // load_balance(CPU_IDLE) for c, with c's own sd->nr_balance_failed (decision 0077).
+            bool mayTakeHot = c.IdlePullMayTakeHot;
+            var (t, src) = _k.FindPull(c, overloadedOnly: true, mayTakeHot);
+            c.IdlePullDone(t is not null, periodic: true);
+            if (t is not null)
             {
+                if (mayTakeHot && TaskHot(t))
+                    c.IdleHotPulls++;
                 NohzIdleBalancePulls++;
                 var (first, second) = src!.Index < c.Index ? (src, c) : (c, src);
                 RunNext(
@@ -213,8 +221,10 @@ public sealed partial class GuestCpu
                 return true;
             }
         }
-        // The balancer's own rebalance_domains(CPU_IDLE) stamps its domain; its pull is IdleStep's.
-        StampIdleBalance();
+        // The balancer's own rebalance_domains(CPU_IDLE) stamps its domain; its pull is IdleStep's,
+        // a periodic one when the domain was due (decision 0077).
+        if (StampIdleBalance())
+            _idleLoadBalanceDue = true;
         // 2.6.39: nohz.next_balance = this_rq->next_balance, the minimum over all; 4.16+: the
         // minimum over the CPUs looked at (if any), lowered by the balancer's own next balance.
         long next = _nohzIlbLooked ? Math.Min(_nohzIlbNextBalance, _nextBalance) : _nextBalance;

@@ -140,6 +140,7 @@ public sealed partial class GuestCpu
     {
         if (_queue.Count > 0)
         {
+            _idleLoadBalanceDue = false;
             PushSchedule();
             return;
         }
@@ -178,14 +179,24 @@ public sealed partial class GuestCpu
         // balances for the other idle VCPUs (decision 0076).
         bool overloadedOnly = _nohzOwnBalance;
         _nohzOwnBalance = _nohzIdleBalanceDue;
-        if (balance && S.IdlePull && _k.FindPull(this, overloadedOnly) is var (t, src) && t is not null)
+        bool periodic = _idleLoadBalanceDue;
+        _idleLoadBalanceDue = false;
+        if (balance && S.IdlePull)
         {
-            Pulls++;
-            Push(Micro.Lock, lk: src!.RqLock);
-            Push(Micro.Compute, S.Costs.Migrate.Ns);
-            Push(Micro.PullDo, t: t, cpu: src);
-            Push(Micro.Unlock, lk: src.RqLock);
-            return;
+            bool mayTakeHot = IdlePullMayTakeHot;
+            var (t, src) = _k.FindPull(this, overloadedOnly, mayTakeHot);
+            IdlePullDone(t is not null, periodic);
+            if (t is not null)
+            {
+                if (mayTakeHot && TaskHot(t))
+                    IdleHotPulls++;
+                Pulls++;
+                Push(Micro.Lock, lk: src!.RqLock);
+                Push(Micro.Compute, S.Costs.Migrate.Ns);
+                Push(Micro.PullDo, t: t, cpu: src);
+                Push(Micro.Unlock, lk: src.RqLock);
+                return;
+            }
         }
         if (_nohzIdleBalanceDue && NohzIdleBalanceStep())
             return;
@@ -254,12 +265,15 @@ public sealed partial class GuestCpu
         Enqueue(t);
     }
 
-    /// <summary>A queued thread this idle CPU may pull (new-idle balancing), from the busiest queue.</summary>
-    internal GuestThread? Pullable(GuestCpu to)
+    /// <summary>
+    /// A queued thread this idle CPU may pull (new-idle balancing), from the busiest queue; a cache-hot
+    /// one only with <paramref name="mayTakeHot"/> (nr_balance_failed past cache_nice_tries, decision 0077).
+    /// </summary>
+    internal GuestThread? Pullable(GuestCpu to, bool mayTakeHot = false)
     {
         foreach (var t in _queue)
         {
-            if (t.AllowedOn(to.Index) && !TaskHot(t))
+            if (t.AllowedOn(to.Index) && (mayTakeHot || !TaskHot(t)))
                 return t;
         }
         return null;

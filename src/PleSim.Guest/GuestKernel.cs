@@ -472,7 +472,7 @@ public sealed class GuestKernel
     /// whose one thread waits for its idle VCPU to schedule it is no candidate: load_balance takes
     /// only from an overloaded group, and find_busiest_queue skips a run queue with one task.
     /// </summary>
-    internal (GuestThread? Thread, GuestCpu? From) FindPull(GuestCpu idle, bool overloadedOnly = false)
+    internal (GuestThread? Thread, GuestCpu? From) FindPull(GuestCpu idle, bool overloadedOnly = false, bool mayTakeHot = false)
     {
         GuestCpu? busiest = null;
         foreach (var c in Cpus)
@@ -482,7 +482,7 @@ public sealed class GuestKernel
             if (busiest is null || c.QueuedCount > busiest.QueuedCount)
                 busiest = c;
         }
-        var t = busiest?.Pullable(idle);
+        var t = busiest?.Pullable(idle, mayTakeHot);
         return t is null ? (null, null) : (t, busiest);
     }
 }
