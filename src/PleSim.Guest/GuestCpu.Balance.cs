@@ -28,16 +28,16 @@ public sealed partial class GuestCpu
     /// <summary>Busy balances that failed often enough to start an active balance (the migration thread pushing the running thread), which the model does not do.</summary>
     public long ActiveBalancesNotModelled;
 
-    /// <summary>Idle-tick balances (CPU_IDLE, due) that found an overloaded VCPU and took nothing (its queued threads cache hot): sd->nr_balance_failed++ (decision 0077).</summary>
+    /// <summary>Periodic idle balances (CPU_IDLE, due: at an idle tick or run by the NOHZ balancer) that found an overloaded VCPU and took nothing (its queued threads cache hot): sd->nr_balance_failed++ (decision 0077).</summary>
     public long IdleBalanceFailures;
 
     /// <summary>Idle pulls that took a cache-hot thread because nr_balance_failed exceeded cache_nice_tries (decision 0077).</summary>
     public long IdleHotPulls;
 
-    /// <summary>Idle-tick balances that failed often enough for an active balance, which the model does not do (decision 0077; not in <see cref="ActiveBalancesNotModelled"/>, which counts busy balances).</summary>
+    /// <summary>Periodic idle balances that failed often enough for an active balance, which the model does not do (decision 0077; not in <see cref="ActiveBalancesNotModelled"/>, which counts busy balances).</summary>
     public long IdleActiveBalancesNotModelled;
 
-    private bool _idleLoadBalanceDue;  // the idle tick's rebalance_domains found the domain due: the next pull attempt is load_balance(CPU_IDLE)
+    private bool _idleLoadBalanceDue;  // rebalance_domains (idle tick, or the NOHZ balancer's own) found the domain due: the next pull attempt is load_balance(CPU_IDLE)
 
     /// <summary>sysctl_sched_nr_migrate (2.6.39–6.1): at most this many tasks are looked at per balance.</summary>
     private const int SchedNrMigrate = 32;
@@ -98,7 +98,7 @@ public sealed partial class GuestCpu
     /// <summary>
     /// The end of an idle VCPU's pull attempt (decision 0077), as <c>load_balance</c> ends: a thread
     /// moved clears sd->nr_balance_failed (any idle type, new-idle included); at an idle tick whose
-    /// balance was due (CPU_IDLE), an overloaded VCPU whose queued threads could not be taken (all
+    /// or NOHZ balance that was due (CPU_IDLE), an overloaded VCPU whose queued threads could not be taken (all
     /// cache hot) counts a failure — after more than cache_nice_tries + 2 of them, an active balance,
     /// which the model does not run (counted, and the counter set to cache_nice_tries + 1 as the
     /// kernel does). Finding no overloaded VCPU is out_balanced (the counter cleared) for any idle
