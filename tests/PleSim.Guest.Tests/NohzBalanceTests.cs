@@ -1,4 +1,5 @@
 using PleSim.Guest;
+using PleSim.Engine;
 
 namespace PleSim.Guest.Tests;
 
@@ -135,6 +136,53 @@ public class NohzBalanceTests
         Assert.Equal(0, cpus[b].NohzIdleBalances); // aborted by need_resched
         kit.RunUs(30_000);
         Assert.Equal(3, cpus.Count(c => c.NrRunning == 1));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_guest_timer_expiry_is_a_full_idle_tick_that_runs_a_pending_2_6_39_kick(bool timers)
+    {
+        // 2.6.39 tick_nohz_stop_sched_tick programs a stopped tick for the next timer
+        // (get_next_timer_interrupt); when it fires, tick_sched_timer → update_process_times →
+        // scheduler_tick sets rq->idle_at_tick and trigger_load_balance raises SCHED_SOFTIRQ once the
+        // idle CPU's own rq->next_balance has come; run_rebalance_domains(CPU_IDLE) then runs
+        // nohz_idle_balance, which clears nohz_balance_kick at its end (2.6.39 kernel/sched_fair.c).
+        // The flag is set by hand on the halted balancer, as a kick that found it busy would have
+        // left it (docs/anomalies/amqp-2639-guests-after-nohz-push.md). One busy VCPU with one
+        // thread kicks nobody, so only a tick of the balancer's own can clear it.
+        var guest = GuestKernelPresets.Apply(new GuestSettings
+        {
+            TicklessIdle = true,
+            Timers = timers ? [new GuestTimer("wake", SimDuration.FromMilliseconds(10), SimDuration.FromMicroseconds(2))] : [],
+        }, "2.6.39");
+        var kit = new GuestKit(4, 4, guest: guest);
+        kit.Kernel.CreateThread("hog", new ListProgram(GuestAction.Compute(10_000_000_000, userMode: true)), 0);
+        kit.Start();
+        kit.RunUs(5_000);
+        var cpus = kit.Kernel.Cpus;
+        int b = kit.Kernel.NohzBalancer;
+        Assert.True(b >= 1, $"balancer {b}");
+        var ilb = cpus[b];
+        Assert.True(ilb.IdleCpu);
+        var flag = typeof(GuestCpu).GetField("_nohzBalanceKick", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        flag.SetValue(ilb, true);
+        long ticks = ilb.TicksHandled;
+        kit.RunUs(35_000); // 40 ms: three or four expiries of a 10 ms timer
+        Assert.Equal(0, cpus[0].NohzKicks);
+        if (timers)
+        {
+            Assert.True(ilb.TimerExpiries >= 3, $"expiries {ilb.TimerExpiries}");
+            Assert.True(ilb.TicksHandled - ticks >= 3, $"ticks {ilb.TicksHandled - ticks}");
+            Assert.True(ilb.NohzIdleBalances >= 1, $"nohz_idle_balance runs {ilb.NohzIdleBalances}");
+            Assert.False((bool)flag.GetValue(ilb)!);
+        }
+        else
+        {
+            Assert.Equal(ticks, ilb.TicksHandled); // no timer: the stopped tick never fires
+            Assert.Equal(0, ilb.NohzIdleBalances);
+            Assert.True((bool)flag.GetValue(ilb)!); // the stale flag lasts
+        }
     }
 
     [Fact]
