@@ -99,18 +99,26 @@ public sealed partial class GuestCpu
     /// <summary>
     /// A tickless idle CPU stops its tick: the local APIC timer is programmed for the next timer
     /// expiry instead (<c>tick_nohz_stop_sched_tick</c>: <c>get_next_timer_interrupt</c>, rounded up
-    /// to a jiffy of the tick grid), or stopped when no timer is armed.
+    /// to a jiffy of the tick grid), or stopped when no timer is armed. Deferrable timers are not
+    /// looked at (<c>__next_timer_interrupt</c> skips them, decision 0078): they wait for a wake-up.
     /// </summary>
     private void StopTick()
     {
-        if (_timerNext is null)
+        long next = long.MaxValue;
+        if (_timerNext is not null)
+        {
+            var timers = S.Timers;
+            for (int i = 0; i < _timerNext.Length; i++)
+            {
+                if (!timers[i].Deferrable)
+                    next = Math.Min(next, _timerNext[i]);
+            }
+        }
+        if (next == long.MaxValue)
         {
             Vcpu.SetGuestTimer(SimDuration.Zero);
             return;
         }
-        long next = long.MaxValue;
-        foreach (long t in _timerNext)
-            next = Math.Min(next, t);
         long tick = S.TickPeriod.Ns;
         long phase = Vcpu.GuestTimerPhase.Ns;
         long since = next - phase;

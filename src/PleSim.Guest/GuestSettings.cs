@@ -128,11 +128,15 @@ public sealed record GuestCosts
 
 /// <summary>
 /// A periodic kernel timer of every guest CPU (<c>guest.timers</c>, decision 0045): a timer-wheel
-/// timer or delayed work (vmstat_update, a watchdog, writeback) whose function costs
+/// timer or delayed work (a watchdog, writeback, vmstat_update) whose function costs
 /// <see cref="Cost"/> of guest time every <see cref="Period"/>. It runs from the tick's timer
-/// softirq; a tickless idle CPU programs its APIC timer for it, so it wakes the idle VCPU.
+/// softirq; a tickless idle CPU programs its APIC timer for it, so it wakes the idle VCPU — unless
+/// it is <see cref="Deferrable"/> (TIMER_DEFERRABLE, <c>INIT_DELAYED_WORK_DEFERRABLE</c>): the
+/// next-event search of a CPU stopping its tick skips such timers (2.6.39 kernel/timer.c
+/// <c>__next_timer_interrupt</c>; 4.8+ keep them in a base of their own), so they never wake an
+/// idle CPU and run at the first tick after something else woke it (decision 0078).
 /// </summary>
-public readonly record struct GuestTimer(string Name, SimDuration Period, SimDuration Cost);
+public readonly record struct GuestTimer(string Name, SimDuration Period, SimDuration Cost, bool Deferrable = false);
 
 /// <summary>The guest kernel model: tick, idle, topology, spinlock kind, its scheduler's granularities, costs.</summary>
 public sealed record GuestSettings

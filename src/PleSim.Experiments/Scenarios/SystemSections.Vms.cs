@@ -227,7 +227,7 @@ internal static partial class SystemSections
         return settings;
     }
 
-    /// <summary><c>guest.timers</c>: periodic kernel timers of every VCPU (name, period, cost; decision 0045).</summary>
+    /// <summary><c>guest.timers</c>: periodic kernel timers of every VCPU (name, period, cost, deferrable; decisions 0045 and 0078).</summary>
     private static IReadOnlyList<GuestTimer> ReadGuestTimers(MapReader g)
     {
         var timers = g.List("timers", (m, _) =>
@@ -237,7 +237,8 @@ internal static partial class SystemSections
             var cost = m.Require("cost", Kinds.Duration(new SimDuration(1), SimDuration.FromMilliseconds(10)), SimDuration.FromMicroseconds(1));
             if (cost >= period)
                 m.Error("cost", $"a timer function of {cost} every {period} never lets the VCPU idle: the cost must be shorter than the period");
-            return new GuestTimer(name, period, cost);
+            var deferrable = m.Get("deferrable", Kinds.Bool, false);
+            return new GuestTimer(name, period, cost, deferrable);
         });
         var dup = timers.GroupBy(t => t.Name).FirstOrDefault(x => x.Count() > 1);
         if (dup is not null)
