@@ -353,7 +353,7 @@ public sealed partial class GuestSpinLock : ISpinTarget
             }
         }
         Contended++;
-        if (Owner is { } o && o.Vcpu.Preempted)
+        if (Owner is { } o && o.Vcpu.PreemptedByHost)
             HolderPreemptedAtSpin++;
         _waiters.Add(new Waiter
         {

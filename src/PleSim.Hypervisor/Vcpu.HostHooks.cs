@@ -13,6 +13,7 @@ public sealed partial class Vcpu
         _switchPending = false;
         VmxVcpuPiLoad(); // IPIv: clear SN (decision 0066)
         Preempted = false;
+        PreemptedByHost = false;
         Ready = false; // kvm_sched_in (5.3)
         if (switched)
             _kvm.OnSchedIn(this); // vmx_sched_in → shrink_ple_window (3.18)
@@ -78,17 +79,17 @@ public sealed partial class Vcpu
         VmxVcpuPiPut(reason != StopReason.Blocked); // IPIv: SN while runnable (kvm_sched_out's current->on_rq)
         if (reason != StopReason.Blocked)
         {
-            Preempted = reason == StopReason.Preempted;
-            if (Preempted)
-            {
-                Ready = true; // kvm_sched_out (5.3)
-                // kvm_arch_vcpu_put (4.14): preempted_in_kernel = CPL 0. Only while in guest mode
-                // does the guest's own mode matter; preempted in an exit it is past the guest's instruction.
-                // An interrupt handler in progress runs at CPL 0 whatever it interrupted.
-                PreemptedInKernel = _irqVector >= 0 || (_op == GuestOp.Spin ? !_spinUser : Guest.InKernelMode(this));
-            }
+            // kvm_sched_out (3.10 preempted, 5.3 ready): the outgoing task is still TASK_RUNNING, both
+            // when the host preempted it and after its own yield_to/sched_yield (decision 0079).
+            Preempted = true;
+            Ready = true;
+            PreemptedByHost = reason == StopReason.Preempted;
+            // kvm_arch_vcpu_put (4.14): preempted_in_kernel = CPL 0. Only while in guest mode
+            // does the guest's own mode matter; preempted in an exit it is past the guest's instruction.
+            // An interrupt handler in progress runs at CPL 0 whatever it interrupted.
+            PreemptedInKernel = _irqVector >= 0 || (_op == GuestOp.Spin ? !_spinUser : Guest.InKernelMode(this));
             StealTimePreempted = true; // kvm_arch_vcpu_put → kvm_steal_time_set_preempted
-            if (Preempted && Guest.HoldsSpinlock(this))
+            if (PreemptedByHost && Guest.HoldsSpinlock(this))
                 _lhpSince = _kvm.Sim.Now.Ns;
         }
         Account();

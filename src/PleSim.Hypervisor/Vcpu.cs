@@ -228,8 +228,18 @@ public sealed partial class Vcpu : ITaskBody
     /// <summary><c>vcpu->pid</c>: the thread that last ran KVM_RUN for it (null until its first run).</summary>
     public HostTask? Pid { get; private set; }
 
-    /// <summary>The host scheduled it out while it was runnable (what 3.10 calls <c>vcpu->preempted</c>).</summary>
+    /// <summary>
+    /// <c>vcpu->preempted</c> (3.10): scheduled out while still runnable — preempted by the host, or
+    /// put after its own <c>yield_to</c>/<c>sched_yield</c>, which leave the task TASK_RUNNING
+    /// (<c>kvm_sched_out</c>; decision 0079). What the directed-yield walks read.
+    /// </summary>
     public bool Preempted { get; private set; }
+
+    /// <summary>
+    /// Scheduled out by the host while runnable, not by its own yield (<see cref="StopReason.Preempted"/>).
+    /// For diagnostics only (lock-holder preemption counts); no KVM decision reads it.
+    /// </summary>
+    public bool PreemptedByHost { get; private set; }
 
     /// <summary>
     /// Loaded on a host CPU: scheduled in and past the context switch (from <c>kvm_sched_in</c> →
@@ -261,8 +271,9 @@ public sealed partial class Vcpu : ITaskBody
     public bool DyEligible { get; internal set; }
 
     /// <summary>
-    /// 5.3 <c>vcpu->ready</c>: set when the thread is preempted (<c>kvm_sched_out</c> with the task
-    /// still running) and when <c>kvm_vcpu_wake_up</c> wakes it; cleared when it is scheduled in.
+    /// 5.3 <c>vcpu->ready</c>: set when the thread is scheduled out still runnable (<c>kvm_sched_out</c>
+    /// with the task TASK_RUNNING: preempted, or after its own yield; decision 0079) and when
+    /// <c>kvm_vcpu_wake_up</c> wakes it; cleared when it is scheduled in.
     /// </summary>
     public bool Ready { get; internal set; }
 

@@ -170,6 +170,30 @@ public class DirectedYieldVersionTests
         Assert.False(v0.DyEligible);
     }
 
+    [Theory]
+    [InlineData("directed-yield-2011")]
+    [InlineData("directed-yield-3.10")]
+    [InlineData("directed-yield-5.3")]
+    public void A_vcpu_put_after_its_own_successful_yield_to_is_marked_preempted_and_ready(string handler)
+    {
+        // kvm_sched_out (3.10 vcpu->preempted, 5.3 vcpu->ready) tests current->state == TASK_RUNNING,
+        // which yield_to leaves unchanged: a yielder that is switched out is marked like a preempted
+        // VCPU (decision 0079), so another spinner's 3.10+ walk may boost it back. Only the host's
+        // own preemptions count as lock-holder preemption diagnostics (PreemptedByHost).
+        var kit = new KvmKit(1, handler);
+        var (vm, g) = kit.Vm("vm", 2);
+        g[0].Then(v => v.Compute(2_000_000)).Then(v => v.Spin(new TestLock(), 0));
+        kit.Kvm.Start(vm);
+        var v0 = vm.Vcpus[0];
+        for (int k = 0; k < 200_000 && vm.Stats.YieldToResults[(int)YieldToResult.Success] == 0; k++)
+            kit.Sim.RunUntil(kit.Sim.Now + SimDuration.FromMicroseconds(1));
+        Assert.True(vm.Stats.YieldToResults[(int)YieldToResult.Success] > 0);
+        Assert.False(v0.Task.OnCpu);
+        Assert.True(v0.Preempted, "a yielder scheduled out is still TASK_RUNNING: vcpu->preempted");
+        Assert.True(v0.Ready, "vcpu->ready (5.3) is set by the same kvm_sched_out");
+        Assert.False(v0.PreemptedByHost);
+    }
+
     /// <summary>Three CPUs: vcpu0 and vcpu1 spin on a lock nobody frees; vcpu2 computes and is preempted by a hog.</summary>
     private static Vm TwoSpinners(string handler, long runUs)
     {
