@@ -148,11 +148,10 @@ public class DirectedYieldVersionTests
         Assert.Equal(Calls(log), Calls(logO));
     }
 
-    [Fact]
-    public void The_spinner_stays_in_its_spin_loop_while_descheduled_in_a_successful_yield_to_until_its_handler_returns()
+    /// <summary>One CPU, two VCPUs: vcpu0 spins on a lock nobody frees and yields to vcpu1; returned once the first yield_to succeeded and vcpu0 is off its CPU.</summary>
+    private static (KvmKit Kit, Vm Vm, Vcpu Yielder) AfterFirstSuccessfulYield(string handler)
     {
-        // One CPU, two VCPUs: vcpu0 spins on a lock nobody frees and yields to vcpu1.
-        var kit = new KvmKit(1, "directed-yield-3.7");
+        var kit = new KvmKit(1, handler);
         var (vm, g) = kit.Vm("vm", 2);
         g[0].Then(v => v.Compute(2_000_000)).Then(v => v.Spin(new TestLock(), 0));
         kit.Kvm.Start(vm);
@@ -161,6 +160,13 @@ public class DirectedYieldVersionTests
             kit.Sim.RunUntil(kit.Sim.Now + SimDuration.FromMicroseconds(1));
         Assert.True(vm.Stats.YieldToResults[(int)YieldToResult.Success] > 0);
         Assert.False(v0.Task.OnCpu);
+        return (kit, vm, v0);
+    }
+
+    [Fact]
+    public void The_spinner_stays_in_its_spin_loop_while_descheduled_in_a_successful_yield_to_until_its_handler_returns()
+    {
+        var (kit, vm, v0) = AfterFirstSuccessfulYield("directed-yield-3.7");
         Assert.True(v0.InSpinLoop, "in_spin_loop must stay set while the yielder is descheduled");
         // It runs again (tick preemption of vcpu1), finishes the handler and re-enters: flag clear.
         for (int k = 0; k < 1_000_000 && !(v0.Task.OnCpu && v0.Mode == VcpuMode.Guest); k++)
@@ -180,15 +186,7 @@ public class DirectedYieldVersionTests
         // which yield_to leaves unchanged: a yielder that is switched out is marked like a preempted
         // VCPU (decision 0079), so another spinner's 3.10+ walk may boost it back. Only the host's
         // own preemptions count as lock-holder preemption diagnostics (PreemptedByHost).
-        var kit = new KvmKit(1, handler);
-        var (vm, g) = kit.Vm("vm", 2);
-        g[0].Then(v => v.Compute(2_000_000)).Then(v => v.Spin(new TestLock(), 0));
-        kit.Kvm.Start(vm);
-        var v0 = vm.Vcpus[0];
-        for (int k = 0; k < 200_000 && vm.Stats.YieldToResults[(int)YieldToResult.Success] == 0; k++)
-            kit.Sim.RunUntil(kit.Sim.Now + SimDuration.FromMicroseconds(1));
-        Assert.True(vm.Stats.YieldToResults[(int)YieldToResult.Success] > 0);
-        Assert.False(v0.Task.OnCpu);
+        var (_, _, v0) = AfterFirstSuccessfulYield(handler);
         Assert.True(v0.Preempted, "a yielder scheduled out is still TASK_RUNNING: vcpu->preempted");
         Assert.True(v0.Ready, "vcpu->ready (5.3) is set by the same kvm_sched_out");
         Assert.False(v0.PreemptedByHost);
