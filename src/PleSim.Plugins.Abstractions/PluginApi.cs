@@ -8,8 +8,8 @@ namespace PleSim.Plugins;
 /// truth (who holds a lock) is reserved for the built-in <c>oracle</c> handler.
 /// </summary>
 /// <param name="Index">The VCPU's index in its VM (<c>vcpu->vcpu_idx</c>).</param>
-/// <param name="Preempted"><c>vcpu->preempted</c>: its thread was preempted while runnable (3.10+ candidate test).</param>
-/// <param name="Ready"><c>vcpu->ready</c>: preempted or just woken by <c>kvm_vcpu_wake_up</c>, not yet scheduled in (5.3+).</param>
+/// <param name="Preempted"><c>vcpu->preempted</c>: its thread was scheduled out while runnable — preempted, or after its own <c>yield_to</c>/<c>sched_yield</c> (<c>kvm_sched_out</c>; 3.10+ candidate test).</param>
+/// <param name="Ready"><c>vcpu->ready</c>: scheduled out while runnable or just woken by <c>kvm_vcpu_wake_up</c>, not yet scheduled in (5.3+).</param>
 /// <param name="WaitQueueActive">Blocked on its wait queue (halted, or in the pre-2011 PLE sleep).</param>
 /// <param name="InGuestMode">On a CPU and executing guest code.</param>
 /// <param name="HasPid">Its thread has entered <c>KVM_RUN</c> once (<c>vcpu->pid</c> is set).</param>
