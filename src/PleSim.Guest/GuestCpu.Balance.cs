@@ -96,15 +96,16 @@ public sealed partial class GuestCpu
     private bool IdlePullMayTakeHot => S.BusyBalance && _nrBalanceFailed > Domain.CacheNiceTries;
 
     /// <summary>
-    /// The end of an idle VCPU's pull attempt (decision 0077), as <c>load_balance</c> ends: a thread
-    /// moved clears sd->nr_balance_failed (any idle type, new-idle included); at an idle tick whose
-    /// or NOHZ balance that was due (CPU_IDLE), an overloaded VCPU whose queued threads could not be taken (all
-    /// cache hot) counts a failure — after more than cache_nice_tries + 2 of them, an active balance,
+    /// The end of an idle VCPU's pull attempt (decision 0077), as <c>load_balance</c> ends, with what
+    /// <see cref="GuestKernel.FindPull"/> saw (<paramref name="overloaded"/>): a thread
+    /// moved clears sd->nr_balance_failed (any idle type, new-idle included); at a periodic balance
+    /// that was due (CPU_IDLE: an idle tick's, or the NOHZ balancer's), an overloaded VCPU whose
+    /// queued threads could not be taken (all cache hot) counts a failure — after more than cache_nice_tries + 2 of them, an active balance,
     /// which the model does not run (counted, and the counter set to cache_nice_tries + 1 as the
     /// kernel does). Finding no overloaded VCPU is out_balanced (the counter cleared) for any idle
     /// type; new-idle and reschedule-IPI balances (CPU_NEWLY_IDLE) that fail leave the counter alone.
     /// </summary>
-    private void IdlePullDone(bool moved, bool periodic)
+    private void IdlePullDone(bool moved, bool overloaded, bool periodic)
     {
         if (!S.BusyBalance)
             return;
@@ -113,9 +114,6 @@ public sealed partial class GuestCpu
             _nrBalanceFailed = 0;
             return;
         }
-        bool overloaded = false;
-        foreach (var c in _k.Cpus)
-            overloaded |= c != this && c.NrRunning > 1 && c.QueuedCount > 0;
         if (!overloaded)
         {
             _nrBalanceFailed = 0; // out_balanced, whatever the idle type

@@ -203,8 +203,8 @@ public sealed partial class GuestCpu
                 continue;
             // load_balance(CPU_IDLE) for c, with c's own sd->nr_balance_failed (decision 0077).
             bool mayTakeHot = c.IdlePullMayTakeHot;
-            var (t, src) = _k.FindPull(c, overloadedOnly: true, mayTakeHot);
-            c.IdlePullDone(t is not null, periodic: true);
+            var (t, src, overloaded) = _k.FindPull(c, overloadedOnly: true, mayTakeHot);
+            c.IdlePullDone(t is not null, overloaded, periodic: true);
             if (t is not null)
             {
                 if (mayTakeHot && TaskHot(t))

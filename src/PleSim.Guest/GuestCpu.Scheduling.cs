@@ -184,8 +184,8 @@ public sealed partial class GuestCpu
         if (balance && S.IdlePull)
         {
             bool mayTakeHot = IdlePullMayTakeHot;
-            var (t, src) = _k.FindPull(this, overloadedOnly, mayTakeHot);
-            IdlePullDone(t is not null, periodic);
+            var (t, src, overloaded) = _k.FindPull(this, overloadedOnly, mayTakeHot);
+            IdlePullDone(t is not null, overloaded, periodic);
             if (t is not null)
             {
                 if (mayTakeHot && TaskHot(t))

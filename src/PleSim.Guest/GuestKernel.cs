@@ -471,19 +471,25 @@ public sealed class GuestKernel
     /// <paramref name="overloadedOnly"/> (the push model's NOHZ idle balance, decision 0076) a queue
     /// whose one thread waits for its idle VCPU to schedule it is no candidate: load_balance takes
     /// only from an overloaded group, and find_busiest_queue skips a run queue with one task.
+    /// <c>Overloaded</c>: some other VCPU has two runnable threads and one queued (what decides
+    /// load_balance's out_balanced for the failure count, decision 0077).
     /// </summary>
-    internal (GuestThread? Thread, GuestCpu? From) FindPull(GuestCpu idle, bool overloadedOnly = false, bool mayTakeHot = false)
+    internal (GuestThread? Thread, GuestCpu? From, bool Overloaded) FindPull(GuestCpu idle, bool overloadedOnly = false, bool mayTakeHot = false)
     {
         GuestCpu? busiest = null;
+        bool overloaded = false;
         foreach (var c in Cpus)
         {
-            if (c == idle || c.QueuedCount == 0 || (overloadedOnly && c.NrRunning < 2))
+            if (c == idle || c.QueuedCount == 0)
+                continue;
+            overloaded |= c.NrRunning > 1;
+            if (overloadedOnly && c.NrRunning < 2)
                 continue;
             if (busiest is null || c.QueuedCount > busiest.QueuedCount)
                 busiest = c;
         }
         var t = busiest?.Pullable(idle, mayTakeHot);
-        return t is null ? (null, null) : (t, busiest);
+        return t is null ? (null, null, overloaded) : (t, busiest, overloaded);
     }
 }
 
