@@ -454,6 +454,9 @@ public sealed partial class HostScheduler
     /// <summary><c>can_migrate_task</c> (v6.6, without the LBF_DST_PINNED retry on another destination CPU).</summary>
     private bool CanMigrateTask66(HostTask p, ref LbEnv66 env)
     {
+        // 6.14+ can_migrate_task: "delayed dequeued unless we migrate load" (decision 0083); 6.12 moves them.
+        if (p.Se.SchedDelayed && _features.Class >= FairClass.Eevdf614 && env.MigrationType != MigrationType.Load)
+            return false;
         if (!CanMigrateTaskAffinity(p, env.DstCpu, ref env.Flags))
             return false;
         if ((env.Flags & LbfActiveLb) != 0)
