@@ -638,7 +638,7 @@ public sealed partial class HostScheduler
     /// <summary>
     /// <c>dequeue_entities(rq, se, DEQUEUE_SLEEP | DEQUEUE_DELAYED)</c> (6.12): the pick met a delayed
     /// entity — finish its dequeue and go on up the hierarchy as a sleeping dequeue does. For a
-    /// task's entity the task leaves the run queue (<c>__block_task</c>). Decision 0080.
+    /// task's entity the task leaves the run queue (<c>__block_task</c>). Decision 0083.
     /// </summary>
     private void DequeueDelayedEntity(RunQueue rq, SchedEntity se)
     {
