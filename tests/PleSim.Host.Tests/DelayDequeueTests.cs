@@ -245,4 +245,27 @@ public class DelayDequeueTests
         Assert.Equal(1, kit.Host.Rqs[0].NrRunning);
         Assert.Equal(1, kit.Host.DelayedPickDequeues);
     }
+
+    [Theory]
+    [InlineData(FairClass.Eevdf612, MigrationType.Task, true)]
+    [InlineData(FairClass.Eevdf614, MigrationType.Task, false)]
+    [InlineData(FairClass.Eevdf618, MigrationType.Util, false)]
+    [InlineData(FairClass.Eevdf618, MigrationType.Load, true)]
+    public void From_6_14_the_balancer_moves_a_delayed_task_only_when_it_migrates_load(FairClass cls, MigrationType type, bool movable)
+    {
+        // can_migrate_task: 6.14/6.18 "if (p->se.sched_delayed && env->migration_type != migrate_load)
+        // return 0" comes first; 6.12 has no such test. LBF_ACTIVE_LB skips the cache-hot test, so only
+        // the delayed rule and the affinity decide here.
+        var kit = new HostKit(2, new SchedTunables { TickJitter = SimDuration.Zero, ContextSwitchCost = SimDuration.Zero },
+            new SchedFeatures { Class = cls, DelayDequeue = true, Pelt = true, LoadBalance66 = true });
+        var a = kit.Hog("A", affinity: HostKit.Cpu(0));
+        kit.Hog("B", affinity: HostKit.Cpu(0));
+        At(kit, 500);
+        Assert.Same(a, kit.Host.Rqs[0].Curr);
+        kit.Host.Block(a);
+        Assert.True(a.Se.SchedDelayed);
+        kit.Host.SetAffinity(a, HostKit.Cpu(0, 1), callerCpu: 0);
+        var env = new HostScheduler.LbEnv66 { DstCpu = 1, SrcCpu = 0, MigrationType = type, Flags = HostScheduler.LbfActiveLb };
+        Assert.Equal(movable, kit.Host.CanMigrateTask66(a, ref env));
+    }
 }
