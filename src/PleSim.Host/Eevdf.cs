@@ -75,6 +75,16 @@ public sealed partial class HostScheduler
     /// <summary><c>sysctl_sched_base_slice</c>: 0.75 ms normalized, scaled like min_granularity was (it replaced it in 6.6).</summary>
     public long BaseSliceNs => Tun.MinGranularityNs;
 
+    /// <summary>DELAY_DEQUEUE is on (6.12+ EEVDF, <c>host.sched.features.DELAY_DEQUEUE</c>; decision 0083).</summary>
+    public bool UsesDelayDequeue => _delayDequeue;
+
+    /// <summary>
+    /// DELAY_DEQUEUE's counters (decision 0083): entities (tasks and groups) whose sleep was delayed;
+    /// delayed entities whose dequeue a pick finished; delayed entities requeued (a delayed task woken
+    /// by <c>ttwu_runnable</c>, or a delayed group entity a task below it was enqueued under).
+    /// </summary>
+    public long DelayedDequeues, DelayedPickDequeues, DelayedRequeues;
+
     /// <summary>Whether <c>pick_next_entity</c> takes an eligible next buddy: NEXT_BUDDY up to 6.13, PICK_BUDDY from 6.14.</summary>
     private bool PickNextBuddy => _features.Class >= FairClass.Eevdf614 ? _features.PickBuddy : _features.NextBuddy;
 
@@ -439,10 +449,26 @@ public sealed partial class HostScheduler
         }
     }
 
-    /// <summary><c>dequeue_entity</c> (6.6): save the lag, leave the tree and the average, then min_vruntime may advance.</summary>
-    private void DequeueEntityEevdf(CfsRq cfsRq, SchedEntity se, DequeueFlags flags)
+    /// <summary>
+    /// <c>dequeue_entity</c> (6.6): save the lag, leave the tree and the average, then min_vruntime may
+    /// advance. 6.12+ with DELAY_DEQUEUE (decision 0083): an entity going to sleep that is not eligible
+    /// is not dequeued but marked <c>sched_delayed</c> (its next-buddy mark cleared) and false is
+    /// returned; <see cref="DequeueFlags.Delayed"/> finishes the dequeue of such an entity
+    /// (<c>finish_delayed_dequeue_entity</c>: DELAY_ZERO clips a positive lag to 0).
+    /// </summary>
+    private bool DequeueEntityEevdf(CfsRq cfsRq, SchedEntity se, DequeueFlags flags)
     {
         UpdateCurr(cfsRq);
+        if (_delayDequeue && (flags & (DequeueFlags.Delayed | DequeueFlags.Sleep)) == DequeueFlags.Sleep && !EntityEligible(cfsRq, se))
+        {
+            if (cfsRq.Next == se)
+                cfsRq.Next = null;
+            if (_pelt)
+                UpdateLoadAvg(cfsRq, se, UpdateLoadFlags.None);
+            se.SchedDelayed = true;
+            DelayedDequeues++;
+            return false;
+        }
         if (_pelt)
         {
             // 6.6: a queued task moving to another CPU leaves the queue's averages (DO_DETACH).
@@ -473,16 +499,66 @@ public sealed partial class HostScheduler
             UpdateCfsShares(cfsRq);
         }
         UpdateMinVruntimeEevdf(cfsRq);
+        if ((flags & DequeueFlags.Delayed) != 0)
+        {
+            se.SchedDelayed = false;
+            if (_features.DelayZero && se.Vlag > 0)
+                se.Vlag = 0;
+        }
+        return true;
     }
 
-    /// <summary><c>enqueue_task_fair</c> (6.6).</summary>
+    /// <summary>
+    /// <c>requeue_delayed_entity</c> (6.12): a delayed entity (still queued) is wanted again — its
+    /// task woke (<c>ttwu_runnable</c>), or a task below a delayed group entity was enqueued. With
+    /// DELAY_ZERO a positive lag is dropped and the entity placed again at V; a negative lag is kept.
+    /// </summary>
+    private void RequeueDelayedEntity(SchedEntity se)
+    {
+        var cfsRq = se.CfsRq;
+        if (!se.SchedDelayed || !se.OnRq)
+            throw new InvalidOperationException("requeue of an entity that is not delayed");
+        if (_features.DelayZero)
+        {
+            UpdateEntityLag(cfsRq, se);
+            if (se.Vlag > 0)
+            {
+                bool queued = se != cfsRq.Curr;
+                if (queued)
+                    DequeueTreeEevdf(cfsRq, se);
+                se.Vlag = 0;
+                PlaceEntityEevdf(cfsRq, se, initial: false);
+                if (queued)
+                    EnqueueTreeEevdf(cfsRq, se);
+            }
+        }
+        if (_pelt)
+            UpdateLoadAvg(cfsRq, se, UpdateLoadFlags.None);
+        se.SchedDelayed = false;
+        DelayedRequeues++;
+    }
+
+    /// <summary>
+    /// <c>enqueue_task_fair</c> (6.6). 6.12+ (decision 0083): <see cref="EnqueueFlags.Delayed"/>
+    /// requeues the task's delayed entity in place and stops; a delayed group entity met on the way
+    /// up is requeued.
+    /// </summary>
     private void EnqueueTaskEevdf(RunQueue rq, HostTask p, EnqueueFlags flags)
     {
+        if ((flags & EnqueueFlags.Delayed) != 0)
+        {
+            RequeueDelayedEntity(p.Se);
+            return;
+        }
         SchedEntity? se = p.Se;
         for (; se is not null; se = se.Parent)
         {
             if (se.OnRq)
+            {
+                if (se.SchedDelayed)
+                    RequeueDelayedEntity(se);
                 break;
+            }
             EnqueueEntityEevdf(se.CfsRq, se, flags);
             se.CfsRq.HNrRunning++;
             flags = EnqueueFlags.Wakeup;
@@ -505,18 +581,27 @@ public sealed partial class HostScheduler
     }
 
     /// <summary>
-    /// <c>dequeue_task_fair</c> (6.6): up the hierarchy while queues empty; when a sleeping task's
-    /// group still has others queued, the group becomes the next buddy one level up ("bias
-    /// pick_next to pick a task from this cfs_rq").
+    /// <c>dequeue_task_fair</c> (6.6; <c>dequeue_entities</c> 6.12): up the hierarchy while queues
+    /// empty; when a sleeping task's group still has others queued, the group becomes the next buddy
+    /// one level up ("bias pick_next to pick a task from this cfs_rq"). Returns false when the
+    /// task's own entity was delayed (DELAY_DEQUEUE, decision 0083): it stays queued. A group entity
+    /// that is delayed stays queued too, and the walk goes on from it (h_nr_running above it drops).
     /// </summary>
-    private void DequeueTaskEevdf(RunQueue rq, HostTask p, DequeueFlags flags)
+    private bool DequeueTaskEevdf(RunQueue rq, HostTask p, DequeueFlags flags)
     {
         bool taskSleep = (flags & DequeueFlags.Sleep) != 0;
         SchedEntity? se = p.Se;
+        bool groupDelayed = false;
         for (; se is not null; se = se.Parent)
         {
             var cfsRq = se.CfsRq;
-            DequeueEntityEevdf(cfsRq, se, flags);
+            if (!DequeueEntityEevdf(cfsRq, se, flags))
+            {
+                if (se == p.Se)
+                    return false;
+                groupDelayed = true; // dequeue_entities: the second loop starts at the delayed group entity
+                break;
+            }
             cfsRq.HNrRunning--;
             if (cfsRq.Load.Weight != 0)
             {
@@ -524,26 +609,76 @@ public sealed partial class HostScheduler
                     SetNextBuddy(se.Parent);
                 break;
             }
-            flags &= ~DequeueFlags.Migrating; // only the task's own entity is detached
+            flags &= ~(DequeueFlags.Migrating | DequeueFlags.Delayed); // only the task's own entity is detached
+            if (_delayDequeue)
+                flags |= DequeueFlags.Sleep; // 6.12 dequeue_entities: every level above goes to sleep
         }
         if (_pelt)
         {
             // 6.6: "avoid re-evaluating load for this entity" — carry on from the parent.
-            for (se = se?.Parent; se is not null; se = se.Parent)
+            for (se = groupDelayed ? se : se?.Parent; se is not null; se = se.Parent)
             {
                 UpdateLoadAvg(se.CfsRq, se, UpdateLoadFlags.UpdateTg);
                 SeUpdateRunnable(se);
                 UpdateCfsGroup(se);
                 se.CfsRq.HNrRunning--;
             }
-            return;
+            return true;
         }
-        for (var a = se?.Parent; a is not null; a = a.Parent)
+        for (var a = groupDelayed ? se : se?.Parent; a is not null; a = a.Parent)
             a.CfsRq.HNrRunning--;
         for (; se is not null; se = se.Parent)
         {
             UpdateCfsLoad(se.CfsRq, false);
             UpdateCfsShares(se.CfsRq);
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// <c>dequeue_entities(rq, se, DEQUEUE_SLEEP | DEQUEUE_DELAYED)</c> (6.12): the pick met a delayed
+    /// entity — finish its dequeue and go on up the hierarchy as a sleeping dequeue does. For a
+    /// task's entity the task leaves the run queue (<c>__block_task</c>). Decision 0083.
+    /// </summary>
+    private void DequeueDelayedEntity(RunQueue rq, SchedEntity se)
+    {
+        if (se.Task is { } p)
+        {
+            DequeueTaskEevdf(rq, p, DequeueFlags.Sleep | DequeueFlags.Delayed);
+            p.Se.OnRq = false;
+            rq.NrRunning--;
+            return;
+        }
+        // A delayed group entity has no task queued below it: nothing below to take off h_nr_running.
+        var flags = DequeueFlags.Sleep | DequeueFlags.Delayed;
+        SchedEntity? e = se;
+        for (; e is not null; e = e.Parent)
+        {
+            var cfsRq = e.CfsRq;
+            if (!DequeueEntityEevdf(cfsRq, e, flags))
+                break; // an ancestor going idle was delayed in its turn
+            if (cfsRq.Load.Weight != 0)
+            {
+                if (e.Parent is not null)
+                    SetNextBuddy(e.Parent);
+                e = e.Parent;
+                break;
+            }
+            flags = DequeueFlags.Sleep;
+        }
+        for (; e is not null; e = e.Parent)
+        {
+            if (_pelt)
+            {
+                UpdateLoadAvg(e.CfsRq, e, UpdateLoadFlags.UpdateTg);
+                SeUpdateRunnable(e);
+                UpdateCfsGroup(e);
+            }
+            else
+            {
+                UpdateCfsLoad(e.CfsRq, false);
+                UpdateCfsShares(e.CfsRq);
+            }
         }
     }
 
@@ -686,13 +821,22 @@ public sealed partial class HostScheduler
         if (cfsRq.NrRunning == 0)
             return null;
         SchedEntity se;
-        do
+        if (_delayDequeue)
         {
-            se = PickNextEntityEevdf(cfsRq, prev);
-            SetNextEntityEevdf(cfsRq, se, newSlice: !StaysCurrent(se, prev));
-            cfsRq = se.MyQ!;
+            se = PickPathSkippingDelayed(rq, prev)!;
+            if (se is null)
+                return null;
         }
-        while (cfsRq is not null);
+        else
+        {
+            do
+            {
+                se = PickNextEntityEevdf(cfsRq, prev);
+                SetNextEntityEevdf(cfsRq, se, newSlice: !StaysCurrent(se, prev));
+                cfsRq = se.MyQ!;
+            }
+            while (cfsRq is not null);
+        }
         if (_lb66 && se.Task is { } p)
         {
             // "Move the next running task to the front of the list, so our cfs_tasks list becomes MRU one."
@@ -700,6 +844,42 @@ public sealed partial class HostScheduler
             rq.CfsTasks.Insert(0, p);
         }
         return se.Task;
+    }
+
+    private readonly List<SchedEntity> _pickPath = [];
+
+    /// <summary>
+    /// 6.12 <c>pick_task_fair</c> with DELAY_DEQUEUE (decision 0083): pick down the hierarchy, and
+    /// when the entity picked at some level is delayed, finish its dequeue
+    /// (<c>pick_next_entity</c> → <c>dequeue_entities(DEQUEUE_SLEEP | DEQUEUE_DELAYED)</c>) and start
+    /// again from the top; null when the queue runs empty that way. The levels are then set as
+    /// running, top down, as <see cref="PickNextTaskEevdf"/> does without the feature (picking a
+    /// level does not read the levels above it, so the picks are the same).
+    /// </summary>
+    private SchedEntity? PickPathSkippingDelayed(RunQueue rq, HostTask? prev)
+    {
+    again:
+        _pickPath.Clear();
+        var cfsRq = rq.Cfs;
+        if (cfsRq.NrRunning == 0)
+            return null;
+        SchedEntity se;
+        do
+        {
+            se = PickNextEntityEevdf(cfsRq, prev);
+            if (se.SchedDelayed)
+            {
+                DequeueDelayedEntity(rq, se);
+                DelayedPickDequeues++;
+                goto again;
+            }
+            _pickPath.Add(se);
+            cfsRq = se.MyQ!;
+        }
+        while (cfsRq is not null);
+        foreach (var e in _pickPath)
+            SetNextEntityEevdf(e.CfsRq, e, newSlice: !StaysCurrent(e, prev));
+        return se;
     }
 
     /// <summary><c>put_prev_task_fair</c> of the class in use.</summary>

@@ -8,6 +8,7 @@ public enum EnqueueFlags
     Wakeup = 1,   // ENQUEUE_WAKEUP
     Waking = 4,   // ENQUEUE_WAKING
     Initial = 0x80, // ENQUEUE_INITIAL (6.6+: a new task; EEVDF only)
+    Delayed = 0x200, // ENQUEUE_DELAYED (6.12+): ttwu_runnable's requeue of a delayed task (decision 0083)
 }
 
 [Flags]
@@ -16,6 +17,7 @@ public enum DequeueFlags
     None = 0,
     Sleep = 1,    // DEQUEUE_SLEEP
     Migrating = 0x100, // PleSim's stand-in for task_on_rq_migrating(): a queued task moved to another CPU (PELT detaches it)
+    Delayed = 0x200, // DEQUEUE_DELAYED (6.12+): finish the dequeue of a delayed entity (decision 0083)
 }
 
 /// <summary>

@@ -75,13 +75,22 @@ public sealed partial class HostScheduler
             if (!prev.IsIdle && prev.State != TaskState.Running)
                 DeactivateTask(rq, prev, DequeueFlags.Sleep);
 
-            if (rq.NrRunning == 0)
+            bool newIdleBalanced = rq.NrRunning == 0;
+            if (newIdleBalanced)
                 IdleBalance(cpu, rq);
 
             if (!prev.IsIdle)
                 PutPrevTask(rq, prev);
             var prevTask = prev.IsIdle ? null : prev;
-            next = (_eevdf ? PickNextTaskEevdf(rq, prevTask) : PickNextTaskFair(rq, prevTask)) ?? rq.Idle;
+            var picked = _eevdf ? PickNextTaskEevdf(rq, prevTask) : PickNextTaskFair(rq, prevTask);
+            if (picked is null && _delayDequeue && !newIdleBalanced)
+            {
+                // 6.12 pick_next_task_fair: the pick dequeued the delayed tasks and found nothing,
+                // so the CPU goes idle through sched_balance_newidle, and picks again if it pulled.
+                IdleBalance(cpu, rq);
+                picked = PickNextTaskEevdf(rq, prevTask);
+            }
+            next = picked ?? rq.Idle;
         }
         rq.NeedResched = false;
 

@@ -15,6 +15,11 @@ public sealed partial class HostScheduler
     {
         if (p.State == TaskState.Running || !p.Started)
             return false;
+        if (p.Se.SchedDelayed)
+        {
+            TtwuRunnable(p, wakerCpu);
+            return true;
+        }
         var rq = Rqs[p.Cpu];
         int origCpu = p.Cpu;
         p.State = TaskState.Waking;
@@ -55,6 +60,24 @@ public sealed partial class HostScheduler
         }
         Observer?.Wakeup(p, cpu, wakerCpu, !wasResched && rq.NeedResched);
         return true;
+    }
+
+    /// <summary>
+    /// <c>ttwu_runnable</c> (6.12) for a task whose sleep was delayed (DELAY_DEQUEUE; decision 0083):
+    /// still queued, it wakes where it is — no CPU selection — requeued in place
+    /// (<c>enqueue_task(ENQUEUE_DELAYED)</c>), then wake-up preemption as for a preempted task.
+    /// </summary>
+    private void TtwuRunnable(HostTask p, int wakerCpu)
+    {
+        var rq = Rqs[p.Cpu];
+        EnqueueTaskEevdf(rq, p, EnqueueFlags.Delayed);
+        p.NrWakeups++;
+        p.NrDelayedWakeups++;
+        bool wasResched = rq.NeedResched;
+        if (!p.OnCpu)
+            CheckPreemptCurr(rq, p, wakerCpu);
+        p.State = TaskState.Running;
+        Observer?.Wakeup(p, p.Cpu, wakerCpu, !wasResched && rq.NeedResched);
     }
 
     /// <summary><c>update_avg</c>: avg += (sample − avg) / 8.</summary>

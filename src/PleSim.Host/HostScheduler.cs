@@ -39,6 +39,7 @@ public sealed partial class HostScheduler
     private readonly bool _lb419;
     private readonly bool _wake419;
     private readonly bool _sis419;
+    private readonly bool _delayDequeue;
 
     /// <summary>The effective (CPU-scaled) granularities.</summary>
     public EffectiveTunables Tun { get; }
@@ -70,6 +71,9 @@ public sealed partial class HostScheduler
         _sis419 = _features.IdleSearch419;
         if (_sis419 && !_wake419)
             throw new ArgumentException("4.19's select_idle_sibling and fork slow path (decision 0064) follow 4.19's wake_affine and read its loads: they need 4.19 wake-up placement", nameof(features));
+        _delayDequeue = _features.DelayDequeue;
+        if (_delayDequeue && _features.Class < FairClass.Eevdf612)
+            throw new ArgumentException("DELAY_DEQUEUE (decision 0083) is an EEVDF feature of 6.12 and later", nameof(features));
         _lb66 = _features.LoadBalance66;
         if (_lb66 && !_features.Pelt)
             throw new ArgumentException("the 6.6 load balancer (decision 0056) needs PELT load tracking", nameof(features));
@@ -253,7 +257,12 @@ public sealed partial class HostScheduler
         if (_xen)
             XenDequeue(p);
         else if (_eevdf)
-            DequeueTaskEevdf(rq, p, flags);
+        {
+            // 6.12+ DELAY_DEQUEUE: a sleeping task that is not eligible stays queued (block_task is
+            // skipped: it stays on_rq and counted in nr_running until picked or woken; decision 0083).
+            if (!DequeueTaskEevdf(rq, p, flags))
+                return;
+        }
         else
             DequeueTaskFair(rq, p, flags);
         p.Se.OnRq = false;

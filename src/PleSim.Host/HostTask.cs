@@ -89,6 +89,9 @@ public sealed class HostTask
     public long NrWakeups;
     public long NrWakeupsMigrate;
 
+    /// <summary>Wake-ups of a task whose sleep was delayed (DELAY_DEQUEUE, decision 0083): requeued where it was, by <c>ttwu_runnable</c>.</summary>
+    public long NrDelayedWakeups;
+
     // 6.x wake-up placement (decision 0056): record_wakee's flips and select_idle_sibling's hint.
     public long WakeeFlips;
     public long WakeeFlipDecayTs;

@@ -40,7 +40,7 @@ public sealed partial class HostScheduler
     private const int LbfAllPinned = 0x01;
     private const int LbfNeedBreak = 0x02;
     private const int LbfSomePinned = 0x08;
-    private const int LbfActiveLb = 0x20;
+    internal const int LbfActiveLb = 0x20;
 
     /// <summary>Per-run counts of 6.6 balancing passes that found an imbalance, by migration type (index = <see cref="MigrationType"/>).</summary>
     public readonly long[] Lb66ImbalanceByType = new long[4];
@@ -452,8 +452,11 @@ public sealed partial class HostScheduler
     }
 
     /// <summary><c>can_migrate_task</c> (v6.6, without the LBF_DST_PINNED retry on another destination CPU).</summary>
-    private bool CanMigrateTask66(HostTask p, ref LbEnv66 env)
+    internal bool CanMigrateTask66(HostTask p, ref LbEnv66 env)
     {
+        // 6.14+ can_migrate_task: "delayed dequeued unless we migrate load" (decision 0083); 6.12 moves them.
+        if (p.Se.SchedDelayed && _features.Class >= FairClass.Eevdf614 && env.MigrationType != MigrationType.Load)
+            return false;
         if (!CanMigrateTaskAffinity(p, env.DstCpu, ref env.Flags))
             return false;
         if ((env.Flags & LbfActiveLb) != 0)

@@ -24,6 +24,13 @@ public sealed class SchedEntity
     // is protected from being replaced by the pick (decision 0075). Unused before 6.17.
     public long Vprot;
 
+    /// <summary>
+    /// EEVDF 6.12+ with DELAY_DEQUEUE (<c>se->sched_delayed</c>; decision 0083): the entity went to
+    /// sleep while not eligible and stays queued, competing, until it is picked (then it is
+    /// dequeued) or its task wakes (then it is requeued in place). Never set otherwise.
+    /// </summary>
+    public bool SchedDelayed;
+
     // PELT (6.x; host.load_tracking pelt-6.6, decision 0056): the entity's load tracking
     // (<c>se->avg</c>) and, for a group entity, its runnable weight (<c>runnable_weight</c> =
     // the group queue's h_nr_running, se_update_runnable).

@@ -68,6 +68,16 @@ public sealed record SchedFeatures
     public bool PickBuddy { get; init; } = true;
 
     /// <summary>
+    /// EEVDF 6.12+: DELAY_DEQUEUE (features.h, on by default in the kernel since 6.12; decision 0083).
+    /// A task going to sleep while not eligible stays queued as <c>sched_delayed</c> until it is
+    /// picked or woken. PleSim's default is off, unlike the kernel's (decision 0083 says why).
+    /// </summary>
+    public bool DelayDequeue { get; init; }
+
+    /// <summary>EEVDF 6.12+: DELAY_ZERO (default on): a delayed entity's positive lag is clipped to 0 when its dequeue finishes or it is requeued.</summary>
+    public bool DelayZero { get; init; } = true;
+
+    /// <summary>
     /// The vCPU debooster of Wanpeng Li's unmerged series "sched/kvm: Semantics-aware vCPU
     /// scheduling for oversubscribed KVM" (v2, 2025-12-19, patches 1-5; decision 0052): with the
     /// patches applied (and their sysctl <c>vcpu_debooster_enabled</c> at its default 1),
@@ -136,7 +146,7 @@ public sealed record SchedFeatures
     [
         "GENTLE_FAIR_SLEEPERS", "START_DEBIT", "WAKEUP_PREEMPT", "AFFINE_WAKEUPS", "NEXT_BUDDY",
         "LAST_BUDDY", "CACHE_HOT_BUDDY", "LB_BIAS", "HIERARCHICAL_BUDDIES",
-        "PLACE_LAG", "PLACE_DEADLINE_INITIAL", "RUN_TO_PARITY", "PICK_BUDDY",
+        "PLACE_LAG", "PLACE_DEADLINE_INITIAL", "RUN_TO_PARITY", "PICK_BUDDY", "DELAY_DEQUEUE", "DELAY_ZERO",
     ];
 
     public SchedFeatures With(string name, bool on) => name switch
@@ -154,6 +164,8 @@ public sealed record SchedFeatures
         "PLACE_DEADLINE_INITIAL" => this with { PlaceDeadlineInitial = on },
         "RUN_TO_PARITY" => this with { RunToParity = on },
         "PICK_BUDDY" => this with { PickBuddy = on },
+        "DELAY_DEQUEUE" => this with { DelayDequeue = on },
+        "DELAY_ZERO" => this with { DelayZero = on },
         _ => throw new ArgumentException($"unknown scheduler feature '{name}'", nameof(name)),
     };
 }

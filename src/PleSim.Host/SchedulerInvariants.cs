@@ -42,8 +42,10 @@ internal sealed class SchedulerInvariants(HostScheduler s) : IInvariant
                 return $"{t} claims to be on cpu{t.Cpu} but is not its current task";
             if (t.Se.OnRq)
                 perCpu[t.Cpu]++;
-            if (t.Se.OnRq != (t.State == TaskState.Running && t.Started))
-                return $"{t}: on_rq={t.Se.OnRq} but state={t.State}";
+            if (t.Se.OnRq != ((t.State == TaskState.Running || t.Se.SchedDelayed) && t.Started))
+                return $"{t}: on_rq={t.Se.OnRq} but state={t.State}{(t.Se.SchedDelayed ? " (delayed)" : "")}";
+            if (t.Se.SchedDelayed && t.State == TaskState.Running)
+                return $"{t}: delayed but running";
         }
         if (taskTime != busy)
             return $"task CPU time {taskTime} != CPU busy time {busy}";

@@ -15,6 +15,9 @@ public sealed class HostStats
     /// <summary>The 6.6 balancer's counters (decision 0056): passes with an imbalance, then tasks moved, by migration type (load, util, task); empty with the 2.6.39 balancer.</summary>
     public long[] Lb66 = [];
 
+    /// <summary>DELAY_DEQUEUE's counters (decision 0083): delayed dequeues, dequeues finished at a pick, requeues; empty when the feature is off.</summary>
+    public long[] Delayed = [];
+
     public static HostStats Take(HostScheduler host)
     {
         host.SyncAccounting();
@@ -37,6 +40,7 @@ public sealed class HostStats
                 ? [host.Deboost.Attempts, host.Deboost.Applied, host.Deboost.RateLimited, host.Deboost.OtherRq, host.Deboost.NoContention, host.Deboost.Debounced, host.Deboost.PenaltyNs]
                 : [],
             Lb66 = host.UsesLoadBalance66 ? [.. host.Lb66ImbalanceByType[..3], .. host.Lb66TasksMovedByType[..3]] : [],
+            Delayed = host.UsesDelayDequeue ? [host.DelayedDequeues, host.DelayedPickDequeues, host.DelayedRequeues] : [],
         };
 
         long WaitNow(HostTask x) => x.Se.WaitSum + (x.Se.WaitStart != 0 ? host.Sim.Now.Ns - x.Se.WaitStart : 0);
@@ -102,6 +106,12 @@ public sealed class HostStats
             result.AddMetric("host.yield_deboost_no_contention_per_second", Db(4) / seconds);
             result.AddMetric("host.yield_deboost_debounced_per_second", Db(5) / seconds);
             result.AddMetric("host.yield_deboost_mean_penalty_us", Db(1) > 0 ? Db(6) / (double)Db(1) / 1e3 : double.NaN);
+        }
+        if (end.Delayed.Length > 0)
+        {
+            result.AddMetric("host.delayed_dequeues_per_second", (end.Delayed[0] - start.Delayed[0]) / seconds);
+            result.AddMetric("host.delayed_pick_dequeues_per_second", (end.Delayed[1] - start.Delayed[1]) / seconds);
+            result.AddMetric("host.delayed_requeues_per_second", (end.Delayed[2] - start.Delayed[2]) / seconds);
         }
         if (end.Lb66.Length > 0)
         {

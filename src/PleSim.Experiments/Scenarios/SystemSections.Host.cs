@@ -89,6 +89,8 @@ internal static partial class SystemSections
                 Domains419 = domains == "4.19" && cfs419, IdleSearch419 = search == "4.19" && wake419,
             },
         };
+        if (settings.Features.DelayDequeue && !r.Failed("scheduler") && settings.Features.Class < FairClass.Eevdf612)
+            r.Error("sched", $"host.sched.features DELAY_DEQUEUE is an EEVDF feature of 6.12 and later (decision 0083): it needs host.scheduler eevdf-6.12 … eevdf-6.18, not '{settings.Scheduler}'");
         if (debooster && !r.Failed("scheduler") && !settings.Features.Class.IsEevdf())
             r.Error("yield_to_debooster", $"the vCPU debooster patches EEVDF's yield_to_task_fair (deadline, base slice; the series is based on 6.19-rc1): it needs host.scheduler eevdf-6.6 … eevdf-6.18, not '{settings.Scheduler}'");
         var cgroups = r.List("cgroups", (c, _) =>
