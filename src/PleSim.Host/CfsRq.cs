@@ -62,6 +62,13 @@ public sealed class CfsRq
     public long RemovedLoadAvg, RemovedUtilAvg, RemovedRunnableAvg;
     public int HNrRunning;
 
+    /// <summary>
+    /// Tasks queued here and below whose sleep was delayed (DELAY_DEQUEUE, decision 0083): counted in
+    /// <see cref="HNrRunning"/> (6.12's h_nr_running; 6.14's h_nr_queued) but not in 6.14+'s
+    /// h_nr_runnable = <see cref="HNrRunning"/> − this.
+    /// </summary>
+    public int HNrDelayed;
+
     /// <summary>v4.19 <c>cfs_rq->runnable_weight</c>: Σ runnable_weight of the queued entities (decision 0053).</summary>
     public long RunnableWeight;
 

@@ -75,6 +75,14 @@ public sealed partial class HostScheduler
     /// <summary><c>sysctl_sched_base_slice</c>: 0.75 ms normalized, scaled like min_granularity was (it replaced it in 6.6).</summary>
     public long BaseSliceNs => Tun.MinGranularityNs;
 
+    /// <summary>
+    /// The runnable count PELT and the balancer read: 6.12's <c>h_nr_running</c> counts delayed tasks;
+    /// 6.14+ read <c>h_nr_runnable</c>, which does not (commit "sched/fair: Introduce cfs_rq->h_nr_runnable"
+    /// and its users in <c>se_update_runnable</c>, <c>__update_load_avg_cfs_rq</c>,
+    /// <c>update_sg_lb_stats</c>, <c>sched_balance_find_src_rq</c>; decision 0083). Equal without DELAY_DEQUEUE.
+    /// </summary>
+    internal int HNrRunnable(CfsRq q) => _features.Class >= FairClass.Eevdf614 ? q.HNrRunning - q.HNrDelayed : q.HNrRunning;
+
     /// <summary>DELAY_DEQUEUE is on (6.12+ EEVDF, <c>host.sched.features.DELAY_DEQUEUE</c>; decision 0083).</summary>
     public bool UsesDelayDequeue => _delayDequeue;
 
@@ -548,8 +556,11 @@ public sealed partial class HostScheduler
         if ((flags & EnqueueFlags.Delayed) != 0)
         {
             RequeueDelayedEntity(p.Se);
+            for (var e = p.Se; e is not null; e = e.Parent)
+                e.CfsRq.HNrDelayed--; // clear_delayed (6.14+): runnable again at every level
             return;
         }
+        int delayed = p.Se.SchedDelayed ? 1 : 0; // a delayed task moved by the balancer arrives delayed (6.14: h_nr_runnable = 0)
         SchedEntity? se = p.Se;
         for (; se is not null; se = se.Parent)
         {
@@ -561,6 +572,7 @@ public sealed partial class HostScheduler
             }
             EnqueueEntityEevdf(se.CfsRq, se, flags);
             se.CfsRq.HNrRunning++;
+            se.CfsRq.HNrDelayed += delayed;
             flags = EnqueueFlags.Wakeup;
         }
         for (; se is not null; se = se.Parent)
@@ -577,6 +589,7 @@ public sealed partial class HostScheduler
                 UpdateCfsShares(se.CfsRq);
             }
             se.CfsRq.HNrRunning++;
+            se.CfsRq.HNrDelayed += delayed;
         }
     }
 
@@ -590,6 +603,7 @@ public sealed partial class HostScheduler
     private bool DequeueTaskEevdf(RunQueue rq, HostTask p, DequeueFlags flags)
     {
         bool taskSleep = (flags & DequeueFlags.Sleep) != 0;
+        int delayed = p.Se.SchedDelayed ? 1 : 0; // finishing (or migrating) a delayed task
         SchedEntity? se = p.Se;
         bool groupDelayed = false;
         for (; se is not null; se = se.Parent)
@@ -598,11 +612,16 @@ public sealed partial class HostScheduler
             if (!DequeueEntityEevdf(cfsRq, se, flags))
             {
                 if (se == p.Se)
+                {
+                    for (var e = p.Se; e is not null; e = e.Parent)
+                        e.CfsRq.HNrDelayed++; // set_delayed (6.14+): no longer runnable at any level
                     return false;
+                }
                 groupDelayed = true; // dequeue_entities: the second loop starts at the delayed group entity
                 break;
             }
             cfsRq.HNrRunning--;
+            cfsRq.HNrDelayed -= delayed;
             if (cfsRq.Load.Weight != 0)
             {
                 if (taskSleep && se.Parent is not null)
@@ -622,11 +641,15 @@ public sealed partial class HostScheduler
                 SeUpdateRunnable(se);
                 UpdateCfsGroup(se);
                 se.CfsRq.HNrRunning--;
+                se.CfsRq.HNrDelayed -= delayed;
             }
             return true;
         }
         for (var a = groupDelayed ? se : se?.Parent; a is not null; a = a.Parent)
+        {
             a.CfsRq.HNrRunning--;
+            a.CfsRq.HNrDelayed -= delayed;
+        }
         for (; se is not null; se = se.Parent)
         {
             UpdateCfsLoad(se.CfsRq, false);

@@ -49,11 +49,11 @@ public sealed partial class HostScheduler
     /// <summary><c>se_runnable</c>: 1 for a queued task, the group queue's h_nr_running for a group entity.</summary>
     private static long SeRunnable(SchedEntity se) => se.IsTask ? (se.OnRq ? 1 : 0) : se.RunnableWeight;
 
-    /// <summary><c>se_update_runnable</c>.</summary>
-    private static void SeUpdateRunnable(SchedEntity se)
+    /// <summary><c>se_update_runnable</c>: the group queue's h_nr_running (6.12) / h_nr_runnable (6.14+, decision 0083).</summary>
+    private void SeUpdateRunnable(SchedEntity se)
     {
         if (se.MyQ is { } q)
-            se.RunnableWeight = q.HNrRunning;
+            se.RunnableWeight = HNrRunnable(q);
     }
 
     // ---------------------------------------------------------------- initialisation
@@ -126,10 +126,10 @@ public sealed partial class HostScheduler
             Pelt.UpdateLoadAvg(ref se.Avg, se.Load.Weight);
     }
 
-    /// <summary><c>__update_load_avg_cfs_rq</c>: load = the queue's weight, runnable = h_nr_running, running = curr set.</summary>
-    private static bool UpdateLoadAvgCfsRq(long now, CfsRq cfsRq)
+    /// <summary><c>__update_load_avg_cfs_rq</c>: load = the queue's weight, runnable = h_nr_running (6.14+: h_nr_runnable), running = curr set.</summary>
+    private bool UpdateLoadAvgCfsRq(long now, CfsRq cfsRq)
     {
-        if (!Pelt.UpdateLoadSum(now, ref cfsRq.Avg, cfsRq.Load.Weight, cfsRq.HNrRunning, cfsRq.Curr is not null))
+        if (!Pelt.UpdateLoadSum(now, ref cfsRq.Avg, cfsRq.Load.Weight, HNrRunnable(cfsRq), cfsRq.Curr is not null))
             return false;
         Pelt.UpdateLoadAvg(ref cfsRq.Avg, 1);
         return true;
@@ -138,7 +138,7 @@ public sealed partial class HostScheduler
     // ---------------------------------------------------------------- fair.c
 
     /// <summary><c>update_cfs_rq_load_avg</c>: fold in the load of tasks that left while asleep, then decay/accumulate.</summary>
-    private static bool UpdateCfsRqLoadAvg(long now, CfsRq cfsRq)
+    private bool UpdateCfsRqLoadAvg(long now, CfsRq cfsRq)
     {
         bool decayed = false;
         ref var sa = ref cfsRq.Avg;

@@ -253,7 +253,7 @@ public sealed partial class HostScheduler
         sgs.GroupLoad += CpuLoadPelt(cpu);
         sgs.GroupUtil += CpuUtilCfs(cpu);
         sgs.GroupRunnable += CpuRunnable(cpu);
-        sgs.SumHNrRunning += rq.Cfs.HNrRunning;
+        sgs.SumHNrRunning += HNrRunnable(rq.Cfs); // 6.14+: h_nr_runnable (decision 0083)
         sgs.SumNrRunning += rq.NrRunning;
         if (rq.NrRunning == 0 && IdleCpu(cpu))
             sgs.IdleCpus++;
@@ -379,7 +379,7 @@ public sealed partial class HostScheduler
             if (!env.Cpus.Contains(i))
                 continue;
             var rq = Rqs[i];
-            long nrRunning = rq.Cfs.HNrRunning;
+            long nrRunning = HNrRunnable(rq.Cfs); // 6.14+: h_nr_runnable (decision 0083)
             if (nrRunning == 0)
                 continue;
             long capacity = CpuPower(i);

@@ -53,6 +53,13 @@ internal sealed class SchedulerInvariants(HostScheduler s) : IInvariant
         {
             if (perCpu[rq.Cpu] != rq.NrRunning)
                 return $"cpu{rq.Cpu}: nr_running {rq.NrRunning} but {perCpu[rq.Cpu]} queued tasks";
+            if (!s.Features.Class.IsEevdf() || s.Features.Class == FairClass.XenCredit34)
+                continue;
+            int delayed = 0;
+            foreach (var t in s.Tasks)
+                delayed += t.Se.SchedDelayed && t.Se.OnRq && t.Cpu == rq.Cpu ? 1 : 0;
+            if (delayed != rq.Cfs.HNrDelayed)
+                return $"cpu{rq.Cpu}: {delayed} delayed tasks queued but the root queue counts {rq.Cfs.HNrDelayed}";
         }
         foreach (var g in s.Groups)
         {
@@ -62,6 +69,8 @@ internal sealed class SchedulerInvariants(HostScheduler s) : IInvariant
                     return $"{q}: the running entity is also in the tree";
                 if (q.TreeCount + (q.Curr is { OnRq: true } ? 1 : 0) != q.NrRunning)
                     return $"{q}: nr_running {q.NrRunning} but {q.TreeCount} queued + running";
+                if (q.HNrDelayed < 0 || q.HNrDelayed > q.HNrRunning)
+                    return $"{q}: {q.HNrDelayed} delayed tasks of h_nr_running {q.HNrRunning}";
                 if (s.Features.Class.IsEevdf())
                 {
                     // EEVDF: avg_vruntime/avg_load are the tree's Σ key·w and Σ w.

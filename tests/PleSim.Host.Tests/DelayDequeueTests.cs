@@ -268,4 +268,26 @@ public class DelayDequeueTests
         var env = new HostScheduler.LbEnv66 { DstCpu = 1, SrcCpu = 0, MigrationType = type, Flags = HostScheduler.LbfActiveLb };
         Assert.Equal(movable, kit.Host.CanMigrateTask66(a, ref env));
     }
+
+    [Theory]
+    [InlineData(FairClass.Eevdf612, 2)]
+    [InlineData(FairClass.Eevdf614, 1)]
+    [InlineData(FairClass.Eevdf618, 1)]
+    public void From_6_14_the_runnable_count_pelt_and_the_balancer_read_leaves_delayed_tasks_out(FairClass cls, int runnable)
+    {
+        // h_nr_running (6.12) counts a delayed task; 6.14's h_nr_runnable does not (set_delayed).
+        var kit = Kit(delay: true, cls);
+        var a = kit.Hog("A");
+        kit.Hog("B");
+        At(kit, 500);
+        kit.Host.Block(a);
+        var root = kit.Host.Rqs[0].Cfs;
+        Assert.True(a.Se.SchedDelayed);
+        Assert.Equal(2, root.HNrRunning);
+        Assert.Equal(1, root.HNrDelayed);
+        Assert.Equal(runnable, kit.Host.HNrRunnable(root));
+        Assert.True(kit.Host.TryToWakeUp(a, 0));
+        Assert.Equal(0, root.HNrDelayed);
+        Assert.Equal(2, kit.Host.HNrRunnable(root));
+    }
 }
