@@ -13,13 +13,13 @@ namespace PleSim.Guest.Tests;
 public class IdlePullSingleTaskTests
 {
     /// <summary>
-    /// Three VCPUs on three host CPUs, a host hog sharing CPU 1 with VCPU 1. "w" (free to run
-    /// anywhere) sleeps on VCPU 1 from the start; "a", pinned to VCPU 1, computes 20 ms (40 ms of
-    /// host time beside the hog) and then wakes "s" on VCPU 0 and sleeps; "s" wakes "w". VCPU 1 is
-    /// idle then and "w"'s previous VCPU, so "w" is queued there, and VCPU 1's host thread, whose
-    /// vruntime is level with the hog's, waits for the hog's slice (about 3 ms): VCPU 1's run queue
-    /// holds one task while its guest CPU is idle. VCPU 2 is idle throughout and ticks every
-    /// millisecond; "w" has not run for 40 ms, so it is cache cold.
+    /// Three VCPUs on three host CPUs, a host hog sharing CPU 1 with VCPU 1 from 0.2 ms. "w" (free
+    /// to run anywhere) sleeps on VCPU 1 from the start; "a", pinned to VCPU 1, computes 20 ms (about
+    /// 32 ms of host time beside the hog) and then wakes "s" on VCPU 0 and sleeps; "s" wakes "w".
+    /// VCPU 1 is idle then and "w"'s previous VCPU, so "w" is queued there, and VCPU 1's host thread,
+    /// whose vruntime is level with the hog's, waits for the hog's slice (about 3 ms): VCPU 1's run
+    /// queue holds one task while its guest CPU is idle. VCPU 2 is idle throughout and ticks every
+    /// millisecond; "w" has not run for about 32 ms, so it is cache cold.
     /// </summary>
     private static (GuestKit Kit, GuestThread W) WokenOntoIdleVcpuWaitingForTheHost(string version)
     {
