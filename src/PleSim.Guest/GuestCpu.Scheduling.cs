@@ -176,8 +176,13 @@ public sealed partial class GuestCpu
         bool balance = _idleBalanceDue;
         _idleBalanceDue = false;
         // The kicked NOHZ balancer's own balance takes only from an overloaded queue, as its
-        // balances for the other idle VCPUs (decision 0076).
-        bool overloadedOnly = _nohzOwnBalance;
+        // balances for the other idle VCPUs (decision 0076). So does every idle pull of a guest with
+        // the reworked balancer (decision 0082): from 5.5, find_busiest_group finds a busiest group
+        // that is not overloaded and has one runnable task out_balanced ("busiest doesn't have any
+        // tasks waiting to run", 5.10 and 6.1 kernel/sched/fair.c), whatever the idle type — an
+        // idle VCPU leaves a thread woken onto another idle VCPU to that VCPU, even while the host
+        // has not run it yet.
+        bool overloadedOnly = _nohzOwnBalance || Domain.Balancer == GuestLoadBalancer.Reworked;
         _nohzOwnBalance = _nohzIdleBalanceDue;
         bool periodic = _idleLoadBalanceDue;
         _idleLoadBalanceDue = false;
