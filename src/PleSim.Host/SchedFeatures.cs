@@ -70,7 +70,8 @@ public sealed record SchedFeatures
     /// <summary>
     /// EEVDF 6.12+: DELAY_DEQUEUE (features.h, on by default in the kernel since 6.12; decision 0083).
     /// A task going to sleep while not eligible stays queued as <c>sched_delayed</c> until it is
-    /// picked or woken. PleSim's default is off, unlike the kernel's (decision 0083 says why).
+    /// picked or woken. Off in this record (a bare <see cref="HostScheduler"/>); scenarios turn it on
+    /// for <c>eevdf-6.12</c> … <c>eevdf-6.18</c> unless <c>host.sched.features</c> says otherwise.
     /// </summary>
     public bool DelayDequeue { get; init; }
 

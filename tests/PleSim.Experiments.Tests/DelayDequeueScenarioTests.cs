@@ -5,9 +5,9 @@ using PleSim.Host;
 namespace PleSim.Experiments.Tests;
 
 /// <summary>
-/// DELAY_DEQUEUE in scenarios (decision 0083): <c>host.sched.features.DELAY_DEQUEUE</c> reaches the
-/// host on the 6.12+ EEVDF classes only, is off by default, and a run with it is deterministic,
-/// reports its counters and differs from the run without it. Mechanisms only.
+/// DELAY_DEQUEUE in scenarios (decision 0083): on by default on the 6.12+ EEVDF classes, as the
+/// kernel has it, refused before 6.12, and a run with it is deterministic, reports its counters and
+/// differs from the run without it. Mechanisms only.
 /// </summary>
 public class DelayDequeueScenarioTests
 {
@@ -16,13 +16,19 @@ public class DelayDequeueScenarioTests
 
     private static readonly string[] Today = ["host.scheduler=eevdf-6.18", "kvm.version=6.12", "vms[1].workload.loops=4", "duration=150ms", "warmup=20ms"];
 
-    [Fact]
-    public void The_feature_is_off_by_default_and_on_when_the_file_says_so()
+    [Theory]
+    [InlineData("eevdf-6.6", false)]
+    [InlineData("eevdf-6.12", true)]
+    [InlineData("eevdf-6.14", true)]
+    [InlineData("eevdf-6.18", true)]
+    [InlineData("cfs-4.19", false)]
+    public void The_feature_follows_the_kernel_default_from_6_12_and_a_file_may_turn_it_off(string scheduler, bool on)
     {
-        Assert.False(Load(Today).Host.Features.DelayDequeue);
-        var on = Load([.. Today, "host.sched.features.DELAY_DEQUEUE=true"]);
-        Assert.True(on.Host.Features.DelayDequeue);
-        Assert.True(on.Host.Features.DelayZero);
+        var s = Load([.. Today, $"host.scheduler={scheduler}"]);
+        Assert.Equal(on, s.Host.Features.DelayDequeue);
+        Assert.True(s.Host.Features.DelayZero);
+        if (on)
+            Assert.False(Load([.. Today, $"host.scheduler={scheduler}", "host.sched.features.DELAY_DEQUEUE=false"]).Host.Features.DelayDequeue);
     }
 
     [Theory]
@@ -38,8 +44,8 @@ public class DelayDequeueScenarioTests
     [Fact]
     public void A_run_with_delayed_dequeues_is_deterministic_and_counts_them()
     {
-        var off = Runner.RunOne(Load(Today), 1, new RunOptions());
-        var s = Load([.. Today, "host.sched.features.DELAY_DEQUEUE=true"]);
+        var off = Runner.RunOne(Load([.. Today, "host.sched.features.DELAY_DEQUEUE=false"]), 1, new RunOptions());
+        var s = Load(Today);
         var on = Runner.RunOne(s, 1, new RunOptions { CheckInvariantsEvery = 1 });
         var again = Runner.RunOne(s, 1, new RunOptions());
         Assert.True(on.Error is null, on.Error);

@@ -26,12 +26,16 @@ internal static partial class SystemSections
                 Mode = CoschedSettings.Parse(r.Get("coscheduling", Kinds.Choice(CoschedSettings.Names), "none")),
                 SkewThreshold = r.Get("coscheduling_skew_threshold", Kinds.Duration(SimDuration.FromMicroseconds(1), SimDuration.FromSeconds(10)), SimDuration.FromMilliseconds(3)),
             },
-            Sched = ReadSched(r.Section("sched"), out var features),
+            Sched = ReadSched(r.Section("sched"), out var features, out bool delayDequeueGiven),
             Features = features,
         };
         // Decision 0052: part 1 (the vCPU debooster) of Wanpeng Li's unmerged series (v2, 2025-12-19).
         bool debooster = r.Get("yield_to_debooster", Kinds.Bool, false);
-        settings = settings with { Features = features with { Class = HostSettings.ClassOf(settings.Scheduler), VcpuDebooster = debooster } };
+        var fairClass = HostSettings.ClassOf(settings.Scheduler);
+        // Decision 0083: DELAY_DEQUEUE is on by default from 6.12, as features.h has it; a file may turn it off.
+        if (!delayDequeueGiven)
+            features = features with { DelayDequeue = fairClass is >= FairClass.Eevdf612 and <= FairClass.Eevdf618 };
+        settings = settings with { Features = features with { Class = fairClass, VcpuDebooster = debooster } };
         // Decision 0056: load tracking and group shares by kernel version (PELT of 6.6 on the EEVDF hosts).
         bool eevdf = settings.Features.Class.IsEevdf();
         // Decision 0053: 4.19's PELT and balancer for cfs-4.19 (its defaults); cfs-2.6.39 keeps 2.6.39's.
@@ -179,7 +183,7 @@ internal static partial class SystemSections
         return null;
     }
 
-    private static SchedTunables ReadSched(MapReader r, out SchedFeatures features)
+    private static SchedTunables ReadSched(MapReader r, out SchedFeatures features, out bool delayDequeueGiven)
     {
         var d = new SchedTunables();
         var max = SimDuration.FromSeconds(10);
@@ -207,8 +211,12 @@ internal static partial class SystemSections
             SerializedBalanceHold = r.Get("serialized_balance_hold", Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(1)), d.SerializedBalanceHold),
         };
         features = new SchedFeatures();
+        delayDequeueGiven = false;
         foreach (var (name, on) in r.Map("features", Kinds.Bool, SchedFeatures.Names))
+        {
             features = features.With(name, on);
+            delayDequeueGiven |= name == "DELAY_DEQUEUE";
+        }
         r.Done();
         return t;
     }
