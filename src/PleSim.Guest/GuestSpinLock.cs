@@ -45,6 +45,14 @@ public sealed partial class GuestSpinLock : ISpinTarget
     private bool _locked;
     private long _acquiredAt;
 
+    // PV queued lock, 4.5+: the pending byte the queue head sets in its active loop (decision 0080).
+    // Linux 4.5 kernel/locking/qspinlock_paravirt.h pv_wait_head_or_lock: set_pending at the top of
+    // each round of SPIN_THRESHOLD loops, cleared by trylock_clear_pending when the head takes the
+    // lock and by clear_pending before it hashes and halts. A node reaches that loop only after it
+    // saw node->locked in pv_wait_node (qspinlock.c queued_spin_lock_slowpath), i.e. only by running:
+    // a node made head while its VCPU is off its CPU, in an exit or halted has not set it.
+    private bool _pending;
+
     private struct Waiter
     {
         public GuestCpu Cpu;
@@ -331,11 +339,13 @@ public sealed partial class GuestSpinLock : ISpinTarget
             // 4.5+ (commit 1c4941fd53af, pv_queued_spin_steal_lock): entering the PV slow path, one
             // trylock that succeeds when neither the locked nor the pending byte is set, even with a
             // queue. The queue head sets pending while it spins in pv_wait_head_or_lock and clears it
-            // before it halts: stealing is possible only while the head is halted (or not yet back on
-            // its CPU after the kick). A head whose VCPU is preempted mid-spin keeps pending set.
-            // 4.2-4.4: only a wholly zero lock word (no tail) is taken, as the native lock.
+            // before it halts (_pending, decision 0080): stealing is possible while the head is halted
+            // or not yet back on its CPU after the kick, and while a node made head when its VCPU was
+            // not executing has not yet run its head loop. A head whose VCPU is preempted mid-spin in
+            // that loop keeps pending set. 4.2-4.4: only a wholly zero lock word (no tail) is taken,
+            // as the native lock.
             token = _tail++;
-            if (!_locked && (_waiters.Count == 0 || (_kernel.Settings.PvQspinlockSteal && _waiters[0].Slowpath)))
+            if (!_locked && (_waiters.Count == 0 || (_kernel.Settings.PvQspinlockSteal && !_pending)))
             {
                 if (_waiters.Count > 0)
                     Steals++;
@@ -367,6 +377,9 @@ public sealed partial class GuestSpinLock : ISpinTarget
     /// <summary>The spin loop's check: ticket: is the head ours? test-and-set: is it free?</summary>
     public bool TryAcquire(Vcpu vcpu, long token)
     {
+        // The PV queued lock's head runs its loop: set_pending (4.5+ pv_wait_head_or_lock; decision 0080).
+        if (Kind == SpinlockKind.PvQueued && _waiters.Count > 0 && ReferenceEquals(_waiters[0].Vcpu, vcpu))
+            _pending = true;
         // The lock word alone says no (CanTake for any waiter): no need to find the spinner among
         // the waiters first. Not for the preemptable ticket lock, whose loop looks at the head first.
         if (LockWordBusy(token))
@@ -380,6 +393,13 @@ public sealed partial class GuestSpinLock : ISpinTarget
             return false;
         var w = _waiters[i];
         _waiters.RemoveAt(i);
+        if (Kind == SpinlockKind.PvQueued)
+        {
+            // trylock_clear_pending took the lock and cleared pending; the next node, made head by the
+            // MCS hand-off (next->locked), sets it once it runs its head loop — at once if its VCPU is
+            // executing its pv_wait_node loop now, else when it next runs (decision 0080).
+            _pending = _waiters.Count > 0 && _waiters[0].Vcpu.ExecutingSpinOn(this);
+        }
         if (_coherent)
             LineAcquire(in w);
         SpinNs += Now - w.Since;
@@ -546,6 +566,8 @@ public sealed partial class GuestSpinLock : ISpinTarget
         if (i < 0)
             throw new InvalidOperationException($"{cpu} enters the slow path of {Name} without waiting on it");
         PvSlowpaths++;
+        if (Kind == SpinlockKind.PvQueued && i == 0)
+            _pending = false; // pv_wait_head_or_lock: clear_pending after the round, before hashing and halting (decision 0080)
         if (CanTake(i, token))
             return false; // "check again make sure it didn't become free while we weren't looking"
         var w = _waiters[i];

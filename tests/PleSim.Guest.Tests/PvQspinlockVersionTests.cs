@@ -106,6 +106,53 @@ public class PvQspinlockVersionTests
         Assert.True(seen);
     }
 
+
+    [Fact]
+    public void A_node_made_head_while_its_vcpu_is_preempted_has_not_set_pending_so_a_newcomer_steals()
+    {
+        // Decision 0080 (4.5 pv_wait_head_or_lock: set_pending only in the head's own loop, which a
+        // node enters after it saw node->locked, i.e. by running). "head" waits behind the holder, w2
+        // behind "head"; a host hog on w2's CPU preempts w2's VCPU for a CFS slice some 18 ms later. Of a few
+        // hold times, the first where w2's VCPU is off its CPU from before "head" takes the lock until
+        // after the newcomer's one steal attempt is used (checked): w2 became the queue head without
+        // running, so locked and pending are both clear once "head" releases, and the newcomer steals.
+        // Nobody halts (a huge SPIN_THRESHOLD): before 0080 only a halted head opened the window.
+        bool seen = false;
+        for (long hold = 15_000_000; hold <= 40_000_000 && !seen; hold += 500_000)
+        {
+            var kit = new GuestKit(4, 4, handler: "none", guest: Pv(true, PvWaitEarly.Off, loops: 1 << 24));
+            var lk = kit.Kernel.NewLock("L");
+            kit.Kernel.CreateThread("holder", new ListProgram(GuestAction.Acquire(lk), GuestAction.Compute(hold), GuestAction.Release(lk)), 0, pinned: true);
+            kit.Kernel.CreateThread("head", new ListProgram(GuestAction.Compute(20_000), GuestAction.Acquire(lk), kit.Mark(1), GuestAction.Compute(200_000), GuestAction.Release(lk)), 1, pinned: true);
+            kit.Kernel.CreateThread("w2", new ListProgram(GuestAction.Compute(40_000), GuestAction.Acquire(lk), kit.Mark(2), GuestAction.Release(lk)), 2, pinned: true);
+            kit.Kernel.CreateThread("newcomer", new ListProgram(GuestAction.Compute(hold + 300_000), GuestAction.Acquire(lk), kit.Mark(3), GuestAction.Release(lk)), 3, pinned: true);
+            kit.Start();
+            kit.Pin([0, 1, 2, 3]);
+            kit.RunUs(100);
+            Assert.Equal(2, lk.Waiting); // "head" and w2 queued, both spinning, before the hog comes
+            kit.Pin([0, 1, 2, 3], 2);
+            kit.RunUs(hold / 1000 - 100);
+            if (kit.Vm.Vcpus[2].Task.OnCpu)
+                continue; // w2's VCPU runs just before the hand-off: it would see node->locked and set pending
+            long w2Spin = kit.Vm.Vcpus[2].TimeIn(VcpuTime.GuestSpin);
+            kit.RunUs(120);
+            if (kit.Marker.Hits.Count != 1 || kit.Vm.Vcpus[2].Task.OnCpu)
+                continue;
+            kit.RunUs(260); // "head" released at about hold + 200 us; the newcomer asks at hold + 300 us
+            if (kit.Vm.Vcpus[2].Task.OnCpu || kit.Vm.Vcpus[2].TimeIn(VcpuTime.GuestSpin) != w2Spin || lk.Owner is not null)
+                continue; // w2's loop ran meanwhile (it would have set pending), or the lock is not free
+            kit.RunUs(30);
+            if (kit.Vm.Vcpus[2].TimeIn(VcpuTime.GuestSpin) != w2Spin)
+                continue;
+            seen = true;
+            Assert.Equal(1, lk.Steals); // pv_queued_spin_steal_lock: neither locked nor pending set
+            kit.RunUs(30_000);
+            Assert.Equal([1, 3, 2], kit.Marker.Hits.Select(h => h.Code));
+            Assert.Equal(0, lk.PvHalts);
+        }
+        Assert.True(seen);
+    }
+
     [Fact]
     public void Wait_early_halts_a_node_behind_a_halted_predecessor_on_a_check_iteration()
     {
