@@ -577,19 +577,28 @@ public sealed partial class HostScheduler
         }
         for (; se is not null; se = se.Parent)
         {
-            if (_pelt)
-            {
-                UpdateLoadAvg(se.CfsRq, se, UpdateLoadFlags.UpdateTg);
-                SeUpdateRunnable(se);
-                UpdateCfsGroup(se);
-            }
-            else
-            {
-                UpdateCfsLoad(se.CfsRq, false);
-                UpdateCfsShares(se.CfsRq);
-            }
+            UpdateQueuedEntityLoad(se);
             se.CfsRq.HNrRunning++;
             se.CfsRq.HNrDelayed += delayed;
+        }
+    }
+
+    /// <summary>
+    /// A level above the one that changed, still queued: 6.6's <c>update_load_avg(UPDATE_TG)</c>,
+    /// <c>se_update_runnable</c>, <c>update_cfs_group</c>, or 2.6.39's load and shares updates.
+    /// </summary>
+    private void UpdateQueuedEntityLoad(SchedEntity se)
+    {
+        if (_pelt)
+        {
+            UpdateLoadAvg(se.CfsRq, se, UpdateLoadFlags.UpdateTg);
+            SeUpdateRunnable(se);
+            UpdateCfsGroup(se);
+        }
+        else
+        {
+            UpdateCfsLoad(se.CfsRq, false);
+            UpdateCfsShares(se.CfsRq);
         }
     }
 
@@ -690,19 +699,7 @@ public sealed partial class HostScheduler
             flags = DequeueFlags.Sleep;
         }
         for (; e is not null; e = e.Parent)
-        {
-            if (_pelt)
-            {
-                UpdateLoadAvg(e.CfsRq, e, UpdateLoadFlags.UpdateTg);
-                SeUpdateRunnable(e);
-                UpdateCfsGroup(e);
-            }
-            else
-            {
-                UpdateCfsLoad(e.CfsRq, false);
-                UpdateCfsShares(e.CfsRq);
-            }
-        }
+            UpdateQueuedEntityLoad(e);
     }
 
     // ---------------------------------------------------------------- buddies
