@@ -676,9 +676,7 @@ public sealed partial class HostScheduler
     {
         if (se.Task is { } p)
         {
-            DequeueTaskEevdf(rq, p, DequeueFlags.Sleep | DequeueFlags.Delayed);
-            p.Se.OnRq = false;
-            rq.NrRunning--;
+            DeactivateTask(rq, p, DequeueFlags.Sleep | DequeueFlags.Delayed);
             return;
         }
         // A delayed group entity has no task queued below it: nothing below to take off h_nr_running.
@@ -843,9 +841,9 @@ public sealed partial class HostScheduler
         SchedEntity se;
         if (_delayDequeue)
         {
-            se = PickPathSkippingDelayed(rq, prev)!;
-            if (se is null)
+            if (PickPathSkippingDelayed(rq, prev) is not { } picked)
                 return null;
+            se = picked;
         }
         else
         {
