@@ -353,8 +353,11 @@ public sealed class GuestKernel
     /// Whether <paramref name="c"/> can take a woken thread at once: <c>idle_cpu</c>, and from 4.19
     /// (<see cref="GuestSettings.AvailableIdleCpu"/>) also not <c>vcpu_is_preempted</c>
     /// (kernel/sched/core.c v4.19 <c>available_idle_cpu</c>, which <c>select_idle_sibling</c> and the
-    /// idle-core/idle-CPU scans call; commit 943d355d7fee). A halted VCPU is not preempted (its
-    /// thread blocked), so this passes over only idle VCPUs the host preempted before they halted.
+    /// idle-core/idle-CPU scans call; commit 943d355d7fee). On a 5.19+ host a halted VCPU is not
+    /// preempted (its thread blocked), so this passes over only idle VCPUs the host preempted before
+    /// they halted; on a 4.10–5.18 host KVM marks a VCPU preempted at every put, a block on HLT
+    /// included (<see cref="PleSim.Hypervisor.KvmSettings.StealTimePreemptedOnBlock"/>, decision
+    /// 0081), so it passes over halted idle VCPUs too.
     /// </summary>
     internal bool AvailableIdleCpu(GuestCpu c) =>
         c.IsIdle && !(Settings.AvailableIdleCpu && GuestCpu.VcpuIsPreempted(c));

@@ -183,6 +183,18 @@ public sealed record KvmSettings
     public bool SchedYieldSingleTaskBail { get; init; }
 
     /// <summary>
+    /// <c>kvm_arch_vcpu_put</c> sets the steal-time <c>preempted</c> byte at every put of the VCPU,
+    /// also when its thread blocks (a HLT in <c>kvm_vcpu_block</c>), not only when it is switched out
+    /// while runnable. x86 KVM did so from the byte's introduction (4.10) until 5.19-rc2 ("KVM: x86:
+    /// do not set st->preempted when going back to user space", 54aa83c90198), which put the write
+    /// under <c>if (vcpu->preempted)</c>: read unconditional in arch/x86/kvm/x86.c of 4.16.13, 5.3.1
+    /// and 5.10, conditional in 6.6. The guest then sees a halted VCPU as preempted
+    /// (<c>vcpu_is_preempted</c>): a PV TLB flush defers to its next entry instead of waiting for it,
+    /// <c>available_idle_cpu</c> (4.19+ guests) passes it over. On in the 4.14–5.13 presets (decision 0081).
+    /// </summary>
+    public bool StealTimePreemptedOnBlock { get; init; }
+
+    /// <summary>
     /// KVM offers KVM_FEATURE_PV_UNHALT (with KVM_HC_KICK_CPU; 3.12, the host half of the PV ticketlock
     /// series). A guest's <c>kvm_spinlock_init</c> (arch/x86/kernel/kvm.c, 3.12 and later) returns
     /// without installing the paravirtual lock ops when the feature is missing, so its PV ticket or PV

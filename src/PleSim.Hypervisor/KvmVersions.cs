@@ -32,6 +32,9 @@ public sealed record KvmVersion
 
     /// <summary><c>kvm_sched_yield</c>'s <c>single_task_running()</c> bail-out (5.14+; decision 0043).</summary>
     public bool SchedYieldSingleTaskBail { get; init; }
+
+    /// <summary>The steal-time <c>preempted</c> byte is also set when the VCPU blocks (4.10 to 5.18; decision 0081).</summary>
+    public bool StealTimePreemptedOnBlock { get; init; }
 }
 
 /// <summary>The <c>kvm.version</c> presets: each release switches on exactly what it had (as far as verified).</summary>
@@ -63,6 +66,10 @@ public static class KvmVersions
     // 5.13 kvm_vcpu_on_spin: the user-mode skip tests kvm_arch_dy_has_pending_interrupt (52acd22faa1a).
     private static readonly DirectedYieldOverrides Boost513 = new() { BoostPendingInterruptUserMode = true };
 
+    // StealTimePreemptedOnBlock: kvm_arch_vcpu_put writes the steal-time preempted byte at every put
+    // from 4.10 (the byte's introduction) until 5.19-rc2 (54aa83c90198); the presets from 4.14 to 5.13
+    // carry it (decision 0081). Before 4.10 there is no byte for a guest to read.
+
     /// <summary>The releases, oldest first.</summary>
     public static readonly KvmVersion[] All =
     [
@@ -75,17 +82,17 @@ public static class KvmVersions
         new() { Version = "4.0", PleHandler = "directed-yield-3.17", IntelWindow = Vmx318, HaltPoll = Poll40 },
         new() { Version = "4.2", PleHandler = "directed-yield-3.17", IntelWindow = Vmx318, HaltPoll = Poll40 },
         new() { Version = "4.3", PleHandler = "directed-yield-3.17", IntelWindow = Vmx318, HaltPoll = Poll43 },
-        new() { Version = "4.14", PleHandler = "directed-yield-4.14", IntelWindow = Vmx318, HaltPoll = Poll43 },
-        new() { Version = "4.15", PleHandler = "directed-yield-4.14", IntelWindow = Vmx318, HaltPoll = Poll43 },
-        new() { Version = "4.19", PleHandler = "directed-yield-4.14", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll43 },
+        new() { Version = "4.14", PleHandler = "directed-yield-4.14", IntelWindow = Vmx318, HaltPoll = Poll43, StealTimePreemptedOnBlock = true },
+        new() { Version = "4.15", PleHandler = "directed-yield-4.14", IntelWindow = Vmx318, HaltPoll = Poll43, StealTimePreemptedOnBlock = true },
+        new() { Version = "4.19", PleHandler = "directed-yield-4.14", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll43, StealTimePreemptedOnBlock = true },
         // 5.3: 266e85a5ec91 (posted and applied 24 July 2019, after 5.2 was released) adds the kick
         // yield and the vcpu->ready test in kvm_sched_yield; 5.14 adds the single_task_running() bail-out.
-        new() { Version = "5.3", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll43, KickYield = true },
-        new() { Version = "5.10", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll510, KickYield = true },
+        new() { Version = "5.3", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll43, KickYield = true, StealTimePreemptedOnBlock = true },
+        new() { Version = "5.10", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll510, KickYield = true, StealTimePreemptedOnBlock = true },
         // 5.13: 52acd22faa1a ("KVM: Boost vCPU candidate in user mode which is delivering interrupt",
         // in the 5.13 merge-window pull; decision 0060): a preempted user-mode candidate with a pending
         // posted interrupt is not skipped. It matters only with kvm.apicv.
-        new() { Version = "5.13", PleHandler = "directed-yield-5.3", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll510, KickYield = true },
+        new() { Version = "5.13", PleHandler = "directed-yield-5.3", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll510, KickYield = true, StealTimePreemptedOnBlock = true },
         new() { Version = "6.1", PleHandler = "directed-yield-5.3", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
         new() { Version = "6.12", PleHandler = "directed-yield-5.3", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
         new() { Version = "6.13", PleHandler = "directed-yield-6.13", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
@@ -132,6 +139,7 @@ public static class KvmVersions
             HaltPoll = v.HaltPoll,
             KickYield = v.KickYield,
             SchedYieldSingleTaskBail = v.SchedYieldSingleTaskBail,
+            StealTimePreemptedOnBlock = v.StealTimePreemptedOnBlock,
         };
     }
 }

@@ -88,12 +88,20 @@ public sealed partial class Vcpu
             // does the guest's own mode matter; preempted in an exit it is past the guest's instruction.
             // An interrupt handler in progress runs at CPL 0 whatever it interrupted.
             PreemptedInKernel = _irqVector >= 0 || (_op == GuestOp.Spin ? !_spinUser : Guest.InKernelMode(this));
-            StealTimePreempted = true; // kvm_arch_vcpu_put → kvm_steal_time_set_preempted
             if (PreemptedByHost && Guest.HoldsSpinlock(this))
                 _lhpSince = _kvm.Sim.Now.Ns;
         }
+        // kvm_arch_vcpu_put → kvm_steal_time_set_preempted: from 5.19 only under vcpu->preempted (a
+        // runnable put); before it at every put, a block on HLT included (decision 0081).
+        bool markPreempted = reason != StopReason.Blocked || _kvm.Settings.StealTimePreemptedOnBlock;
+        if (markPreempted)
+        {
+            StealTimePreempted = true;
+            if (reason == StopReason.Blocked)
+                Stats.BlocksMarkedPreempted++;
+        }
         Account();
-        if (reason != StopReason.Blocked)
+        if (markPreempted)
             Guest.OnStealTimePreempted(this);
     }
 }

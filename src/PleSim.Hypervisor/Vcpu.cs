@@ -320,7 +320,8 @@ public sealed partial class Vcpu : ITaskBody
     /// <summary>
     /// The <c>preempted</c> byte of the steal-time area (KVM_VCPU_PREEMPTED, 4.10+): set by
     /// <c>kvm_steal_time_set_preempted</c> when the VCPU thread is put while still runnable
-    /// (preempted or yielded: <c>kvm_sched_out</c> with the task RUNNING), cleared by
+    /// (preempted or yielded: <c>kvm_sched_out</c> with the task RUNNING) — and before 5.19 also when
+    /// it blocks (<see cref="KvmSettings.StealTimePreemptedOnBlock"/>, decision 0081) — cleared by
     /// <c>record_steal_time</c> at its next entry. What the guest's <c>vcpu_is_preempted</c> reads.
     /// </summary>
     public bool StealTimePreempted { get; private set; }
@@ -350,6 +351,9 @@ public sealed class VcpuStats
 
     /// <summary>VMCALLs (paravirtual hypercalls) and the PV TLB flushes done at entry instead of by IPI.</summary>
     public long Hypercalls, PvTlbFlushesAtEntry;
+
+    /// <summary>Blocks (halts) at which KVM marked the VCPU preempted in steal time (<see cref="KvmSettings.StealTimePreemptedOnBlock"/>, decision 0081).</summary>
+    public long BlocksMarkedPreempted;
 
     /// <summary>KVM_HC_SEND_IPI hypercalls this VCPU made, and the destinations they carried (each would have been one ICR-write exit).</summary>
     public long PvSendIpis, PvSendIpiTargets;

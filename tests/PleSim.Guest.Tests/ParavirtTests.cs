@@ -169,6 +169,103 @@ public class ParavirtTests
         Assert.Equal(VcpuMode.Halted, cpus[2].Vcpu.Mode);
     }
 
+    /// <summary>
+    /// Two VCPUs on two CPUs: VCPU 1 runs a 20 µs thread of mm 0 and idles (HLT: its thread blocks),
+    /// holding the mm lazily; at 100 µs VCPU 0 shoots down mm 0's TLB with the PV flush. Returns the
+    /// halted VCPU's steal-time flag just before the flush, and the kit after the flush.
+    /// </summary>
+    private static (bool HaltedMarked, GuestKit Kit) FlushToHaltedVcpu(bool preemptedOnBlock)
+    {
+        var kvm = new KvmSettings { PleHandler = "none", StealTimePreemptedOnBlock = preemptedOnBlock };
+        var kit = new GuestKit(2, 2, guest: new GuestSettings { PvTlbFlush = true }, kvm: kvm);
+        kit.Kernel.CreateThread("same-mm", new ListProgram(GuestAction.Compute(20_000)), 1, pinned: true, mm: 0);
+        kit.Kernel.CreateThread("initiator", new ListProgram(
+            GuestAction.Compute(100_000), GuestAction.Shootdown(freedTables: false), kit.Mark(0), GuestAction.Compute(1_000_000)), 0, pinned: true, mm: 0);
+        kit.Start();
+        kit.RunUs(90);
+        Assert.Equal(VcpuMode.Halted, kit.Vm.Vcpus[1].Mode);
+        Assert.False(kit.Vm.Vcpus[1].Task.OnCpu);
+        bool marked = GuestCpu.VcpuIsPreempted(kit.Kernel.Cpus[1]);
+        kit.RunUs(400);
+        Assert.Single(kit.Marker.Hits);
+        return (marked, kit);
+    }
+
+    [Fact]
+    public void Before_5_19_kvm_marks_a_vcpu_that_blocks_on_hlt_preempted_and_a_pv_flush_defers_to_its_entry()
+    {
+        // 5.19+ (kvm_arch_vcpu_put writes the byte only under vcpu->preempted): the halted VCPU is not
+        // preempted, so the PV flush sends it the IPI, which wakes it from HLT.
+        var (marked, kit) = FlushToHaltedVcpu(preemptedOnBlock: false);
+        Assert.False(marked);
+        Assert.Equal(0, kit.Vm.Vcpus[1].Stats.BlocksMarkedPreempted);
+        Assert.Equal(0, kit.Kernel.Cpus[0].PvTlbFlushSkips);
+        Assert.Equal(1, kit.Vm.Vcpus[0].Stats.IpiExits);
+        Assert.Equal(1, kit.Vm.Vcpus[1].Stats.WakeFromHalt);
+
+        // 4.10–5.18 (the byte written at every put): the halted VCPU reads as preempted, the flush
+        // swaps in KVM_VCPU_FLUSH_TLB instead of an IPI and the VCPU sleeps on.
+        (marked, kit) = FlushToHaltedVcpu(preemptedOnBlock: true);
+        Assert.True(marked);
+        Assert.True(kit.Vm.Vcpus[1].Stats.BlocksMarkedPreempted >= 1);
+        Assert.Equal(1, kit.Kernel.Cpus[0].PvTlbFlushSkips);
+        Assert.Equal(0, kit.Vm.Vcpus[0].Stats.IpiExits);
+        Assert.Equal(0, kit.Vm.Vcpus[1].Stats.WakeFromHalt);
+        Assert.True(kit.Vm.Vcpus[1].FlushTlbAtEntryPending);
+        Assert.Equal(VcpuMode.Halted, kit.Vm.Vcpus[1].Mode);
+    }
+
+    [Fact]
+    public void A_vcpu_marked_preempted_at_its_halt_is_unmarked_at_its_next_entry()
+    {
+        // The flag set at the block is cleared by record_steal_time when the VCPU is next run, and
+        // the deferred flush is done then.
+        var kvm = new KvmSettings { PleHandler = "none", StealTimePreemptedOnBlock = true };
+        var kit = new GuestKit(2, 2, guest: new GuestSettings { PvTlbFlush = true }, kvm: kvm);
+        var q = kit.Kernel.NewWaitQueue("q");
+        kit.Kernel.CreateThread("same-mm", new ListProgram(GuestAction.Compute(20_000), GuestAction.Wait(q), GuestAction.Compute(1_000_000)), 1, pinned: true, mm: 0);
+        kit.Kernel.CreateThread("initiator", new ListProgram(
+            GuestAction.Compute(100_000), GuestAction.Shootdown(freedTables: false), GuestAction.Compute(50_000), GuestAction.Signal(q), kit.Mark(0), GuestAction.Compute(1_000_000)), 0, pinned: true, mm: 0);
+        kit.Start();
+        kit.RunUs(120);
+        var b = kit.Vm.Vcpus[1];
+        Assert.True(GuestCpu.VcpuIsPreempted(kit.Kernel.Cpus[1]));
+        Assert.True(b.FlushTlbAtEntryPending);
+        kit.RunUs(200); // the wake-up IPI at ~150 µs runs VCPU 1 again
+        Assert.Single(kit.Marker.Hits);
+        Assert.True(b.Task.OnCpu);
+        Assert.False(GuestCpu.VcpuIsPreempted(kit.Kernel.Cpus[1]));
+        Assert.False(b.FlushTlbAtEntryPending);
+        Assert.Equal(1, b.Stats.PvTlbFlushesAtEntry);
+    }
+
+    [Theory]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    public void Available_idle_cpu_passes_over_a_halted_vcpu_only_when_kvm_marked_it_preempted_at_the_block(bool preemptedOnBlock, bool available)
+    {
+        var kvm = new KvmSettings { PleHandler = "none", StealTimePreemptedOnBlock = preemptedOnBlock };
+        var kit = new GuestKit(2, 2, guest: new GuestSettings { AvailableIdleCpu = true }, kvm: kvm);
+        kit.Kernel.CreateThread("short", new ListProgram(GuestAction.Compute(20_000)), 1, pinned: true);
+        kit.Kernel.CreateThread("busy", new ListProgram(GuestAction.Compute(1_000_000)), 0, pinned: true);
+        kit.Start();
+        kit.RunUs(100);
+        var c1 = kit.Kernel.Cpus[1];
+        Assert.True(c1.IsIdle);
+        Assert.Equal(VcpuMode.Halted, c1.Vcpu.Mode);
+        Assert.Equal(available, kit.Kernel.AvailableIdleCpu(c1));
+    }
+
+    [Theory]
+    [InlineData("4.3", false)]  // no steal-time preempted byte before 4.10
+    [InlineData("4.14", true)]
+    [InlineData("4.19", true)]
+    [InlineData("5.13", true)]
+    [InlineData("6.1", false)]  // 54aa83c90198 (5.19-rc2): only under vcpu->preempted
+    [InlineData("6.13", false)]
+    public void The_kvm_presets_mark_a_blocking_vcpu_preempted_from_4_10_until_5_19(string version, bool marks) =>
+        Assert.Equal(marks, KvmVersions.Apply(version, new KvmSettings()).StealTimePreemptedOnBlock);
+
     /// <summary>One CPU, two VCPUs of one address space: "b" computes; "a" shoots down the TLB while b's VCPU is preempted.</summary>
     private static (GuestKit Kit, long Gap) Shootdown(GuestSettings g, Func<GuestKit, bool>? afterMark = null)
     {

@@ -91,6 +91,7 @@ public static class MetricDefinitions
         new("*.spin_iterations_log2.*", "count", "contended spinlock acquisitions in log2 bucket b of PAUSE-loop iterations: b = 0 none, b >= 1 [2^(b-1), 2^b); only non-empty buckets are listed"),
         new("*.pv_tlb_flush_skips_per_second", "1/s", "TLB-flush IPIs skipped for preempted VCPUs (PV TLB flush), per second"),
         new("*.pv_sched_yields_per_second", "1/s", "SCHED_YIELD hypercalls, per second"),
+        new("*.halts_marked_preempted_per_second", "1/s", "blocks on HLT at which KVM set the VCPU's steal-time preempted byte (kvm.steal_time_preempted_on_block, KVM before 5.19; decision 0081), per second"),
         new("*.diag9c_calls", "count", "s390 guest: DIAGNOSE 0x9c (directed yield) calls of the VM's VCPUs in the window (KVM's instruction_diagnose_9c)"),
         new("*.diag9c_calls_per_second", "1/s", "s390 guest: DIAGNOSE 0x9c (directed yield) calls, per second"),
         new("*.diag9c_yield_rate", "fraction", "s390 guest: diag 9c calls whose yield_to() to the named VCPU succeeded"),

@@ -154,6 +154,11 @@ internal static class VmReport
                 result.AddMetric(p + "lazy_tlb_leaves_per_s", D("guest_lazy_tlb_flushes") / seconds);
             }
             result.AddMetric(p + "pv_sched_yields_per_second", D("guest_pv_sched_yields") / seconds);
+            if (vm.Kernel.Kvm.Settings.StealTimePreemptedOnBlock)
+            {
+                // Before 5.19 KVM marks a VCPU that blocks on HLT preempted in steal time (decision 0081).
+                result.AddMetric(p + "halts_marked_preempted_per_second", D("blocks_marked_preempted") / seconds);
+            }
             if (vm.Kernel.Kvm.Settings.KickYield)
             {
                 // The kick yield (decision 0043): kvm_sched_yield calls from KVM_HC_KICK_CPU, the share

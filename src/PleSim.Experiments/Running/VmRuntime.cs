@@ -159,6 +159,7 @@ public sealed class VmRuntime : IDisposable
             Add("interrupts", s.Interrupts);
             Add("kicks", s.Kicks);
             Add("wakes_from_halt", s.WakeFromHalt);
+            Add("blocks_marked_preempted", s.BlocksMarkedPreempted);
             Add("irq_window_exits", s.IrqWindowExits);
             Add("halt_poll_attempts", s.HaltPollAttempts);
             Add("halt_poll_successful", s.HaltPollSuccessful);

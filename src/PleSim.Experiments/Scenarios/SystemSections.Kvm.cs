@@ -99,6 +99,8 @@ internal static partial class SystemSections
             // single_task_running() bail-out (5.14+).
             KickYield = r.Get("kick_yield", Kinds.Bool, d.KickYield),
             SchedYieldSingleTaskBail = r.Get("sched_yield_single_task_bail", Kinds.Bool, d.SchedYieldSingleTaskBail),
+            // Decision 0081: before 5.19 kvm_arch_vcpu_put also marks a VCPU that blocks (HLT) preempted.
+            StealTimePreemptedOnBlock = r.Get("steal_time_preempted_on_block", Kinds.Bool, d.StealTimePreemptedOnBlock),
             // Decision 0048: without KVM_FEATURE_PV_UNHALT the guests' PV spinlocks stay native.
             PvUnhalt = r.Get("pv_unhalt", Kinds.Bool, d.PvUnhalt),
             // kvm-s390's diag9c_forwarding_hz (6.17, default 0 = off): forwards of a diag 9c naming a

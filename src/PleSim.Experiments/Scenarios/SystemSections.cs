@@ -67,7 +67,7 @@ internal static partial class SystemSections
     [
         "ple_handler", "directed_yield", "ple_window_dynamic", "ple_window_grow", "ple_window_shrink", "ple_window_max",
         "pause_filter_thresh", "halt_poll_ns", "halt_poll_adaptive", "halt_poll_ns_grow", "halt_poll_ns_shrink", "halt_poll_ns_grow_start",
-        "kick_yield", "sched_yield_single_task_bail",
+        "kick_yield", "sched_yield_single_task_bail", "steal_time_preempted_on_block",
     ];
 
     /// <summary>Removes the file's values of <see cref="VersionCoveredKeys"/> (a version given from outside the file replaces them).</summary>
