@@ -105,29 +105,75 @@ public sealed partial class GuestCpu
     /// kernel does). Finding no overloaded VCPU is out_balanced (the counter cleared) for any idle
     /// type; new-idle and reschedule-IPI balances (CPU_NEWLY_IDLE) that fail leave the counter alone.
     /// </summary>
+    /// <remarks>
+    /// Decision 0085: the attempt also retunes sd->balance_interval as <c>load_balance</c> does — a
+    /// pass that found an overloaded VCPU (moved or not) resets it to min_interval, an active balance
+    /// and a balanced pass (out_balanced) double it up to max_interval. A periodic pass always does;
+    /// a new-idle one as the version's <see cref="GuestSchedDomain.NewIdleTunesInterval"/> and
+    /// <see cref="GuestSchedDomain.NewIdleDoublesInterval"/> say.
+    /// </remarks>
     private void IdlePullDone(bool moved, bool overloaded, bool periodic)
     {
         if (!S.BusyBalance)
             return;
+        var dom = Domain;
+        bool tune = periodic || dom.NewIdleTunesInterval;
         if (moved)
         {
             _nrBalanceFailed = 0;
+            if (tune)
+                _balanceIntervalMs = dom.MinIntervalMs; // "We were unbalanced, so reset the balancing interval"
             return;
         }
         if (!overloaded)
         {
             _nrBalanceFailed = 0; // out_balanced, whatever the idle type
+            if ((periodic || (tune && dom.NewIdleDoublesInterval)) && _balanceIntervalMs < dom.MaxIntervalMs)
+                _balanceIntervalMs *= 2; // "tune up the balancing interval"
             return;
         }
         if (!periodic)
-            return; // CPU_NEWLY_IDLE: "Increment the failure counter only on periodic balance"
+        {
+            // CPU_NEWLY_IDLE: "Increment the failure counter only on periodic balance"
+            if (tune)
+                _balanceIntervalMs = dom.MinIntervalMs;
+            return;
+        }
         IdleBalanceFailures++;
         _nrBalanceFailed++;
-        if (_nrBalanceFailed > Domain.CacheNiceTries + 2)
+        if (_nrBalanceFailed > dom.CacheNiceTries + 2)
         {
             IdleActiveBalancesNotModelled++;
-            _nrBalanceFailed = Domain.CacheNiceTries + 1;
+            _nrBalanceFailed = dom.CacheNiceTries + 1;
+            if (_balanceIntervalMs < dom.MaxIntervalMs)
+                _balanceIntervalMs *= 2; // an active balance started: the interval grows
+            return;
         }
+        _balanceIntervalMs = dom.MinIntervalMs;
+    }
+
+    /// <summary>
+    /// The end of the new-idle balance (<c>idle_balance</c>; <c>newidle_balance</c> from 5.x): rq->next_balance
+    /// from the domain's idle interval after the pass retuned it, at most a second (HZ jiffies) away.
+    /// 4.16 on lower rq->next_balance to it whenever it is sooner; 2.6.32 and 2.6.39 set it only when a
+    /// thread was pulled or rq->next_balance has passed, so a VCPU going idle keeps the next balance its
+    /// last busy balance set (decision 0085).
+    /// </summary>
+    private void NewIdleNextBalance(bool pulled)
+    {
+        if (!S.BusyBalance)
+            return;
+        long jiffies = Jiffies;
+        long next = _lastBalance + BalanceInterval(busy: false);
+        if (next - (jiffies + S.Hz) > 0)
+            next = jiffies + S.Hz;
+        if (Domain.NewIdleAlwaysLowersNextBalance)
+        {
+            if (_nextBalance - next > 0)
+                _nextBalance = next;
+        }
+        else if (pulled || jiffies - _nextBalance > 0)
+            _nextBalance = next;
     }
 
     /// <summary>

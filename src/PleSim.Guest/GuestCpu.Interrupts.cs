@@ -28,13 +28,23 @@ public sealed partial class GuestCpu
                 bool ownBalanceDue = Jiffies - _nextBalance >= 0;
                 if (Curr is null)
                 {
-                    _idleBalanceDue = true; // rebalance_domains from the idle tick's SCHED_SOFTIRQ
                     // 2.6.39: a kick that found this CPU busy stayed pending; an idle tick's softirq runs it.
                     if (_nohzBalanceKick && !_nohzIdleBalanceDue && ownBalanceDue && IdleCpu)
                         StartNohzIdleBalance();
-                    // A due domain makes this tick's pull load_balance(CPU_IDLE), whose failures count (decision 0077).
-                    if (S.BusyBalance && StampIdleBalance())
+                    if (!S.BusyBalance)
+                    {
+                        _idleBalanceDue = true; // no sched_domain state (guest.busy_balance: false): every idle tick pulls
+                    }
+                    else if (ownBalanceDue && StampIdleBalance())
+                    {
+                        // trigger_load_balance raises SCHED_SOFTIRQ only once rq->next_balance has come,
+                        // and rebalance_domains(CPU_IDLE) balances only a domain whose last_balance +
+                        // balance_interval has come (2.6.32 kernel/sched.c; 2.6.39 kernel/sched_fair.c;
+                        // 4.16–6.12 kernel/sched/fair.c): the pull is load_balance(CPU_IDLE), whose
+                        // outcome retunes the interval and counts failures (decisions 0077, 0085).
+                        _idleBalanceDue = true;
                         _idleLoadBalanceDue = true;
+                    }
                 }
                 TickCheckPreempt();
                 if (Curr is not null)

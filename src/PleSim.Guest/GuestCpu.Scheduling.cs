@@ -117,7 +117,10 @@ public sealed partial class GuestCpu
         }
         if (Curr is null)
         {
-            _nohzBalanceDue = S.IdlePull && _k.NohzBalancer == Index;
+            // 2.6.32 trigger_load_balance: the balancer's idle tick raises SCHED_SOFTIRQ only once its
+            // rq->next_balance (the earliest of its own and, after each walk, the other idle CPUs')
+            // has come; run_rebalance_domains then balances itself and walks the others (decision 0085).
+            _nohzBalanceDue = S.IdlePull && _k.NohzBalancer == Index && (ownBalanceDue || !S.BusyBalance);
             return;
         }
         // A busy VCPU that was tickless recently and sees no balancer kicks the first idle one,
@@ -147,17 +150,37 @@ public sealed partial class GuestCpu
         if (_nohzBalanceDue)
         {
             // The balancer's idle tick: every other tickless idle VCPU that could pull a queued
-            // thread is kicked (rebalance_domains on its behalf ends in resched_cpu).
+            // thread is kicked (rebalance_domains on its behalf ends in resched_cpu). With the domain
+            // state (decision 0085), as 2.6.32 run_rebalance_domains: rebalance_domains(balance_cpu,
+            // CPU_IDLE) balances only a VCPU whose domain is due, and that VCPU's pull is then its
+            // load_balance(CPU_IDLE) — a balanced or failed one is counted in its domain at once;
+            // the balancer's rq->next_balance becomes the earliest of the VCPUs walked.
             _nohzBalanceDue = false;
             bool kicked = false;
             foreach (var c in _k.Cpus)
             {
-                if (c != this && _k.NohzMask.Contains(c.Index) && _k.FindPull(c).Thread is not null)
+                if (c == this || !_k.NohzMask.Contains(c.Index))
+                    continue;
+                if (S.BusyBalance)
                 {
-                    NohzKicks++;
-                    kicked = true;
-                    Push(Micro.Ipi, cpu: c, vector: Vectors.Reschedule);
+                    bool due = c.StampIdleBalance();
+                    if (_nextBalance - c._nextBalance > 0)
+                        _nextBalance = c._nextBalance;
+                    if (!due)
+                        continue;
+                    var (t, _, overloaded) = _k.FindPull(c, mayTakeHot: c.IdlePullMayTakeHot);
+                    if (t is null)
+                    {
+                        c.IdlePullDone(false, overloaded, periodic: true);
+                        continue;
+                    }
+                    c._idleLoadBalanceDue = true;
                 }
+                else if (_k.FindPull(c).Thread is null)
+                    continue;
+                NohzKicks++;
+                kicked = true;
+                Push(Micro.Ipi, cpu: c, vector: Vectors.Reschedule);
             }
             if (kicked)
                 return;
@@ -182,7 +205,8 @@ public sealed partial class GuestCpu
         // tasks waiting to run", 5.10 and 6.1 kernel/sched/fair.c), whatever the idle type — an
         // idle VCPU leaves a thread woken onto another idle VCPU to that VCPU, even while the host
         // has not run it yet.
-        bool overloadedOnly = _nohzOwnBalance || Domain.Balancer == GuestLoadBalancer.Reworked;
+        bool nohzOwn = _nohzOwnBalance;
+        bool overloadedOnly = nohzOwn || Domain.Balancer == GuestLoadBalancer.Reworked;
         _nohzOwnBalance = _nohzIdleBalanceDue;
         bool periodic = _idleLoadBalanceDue;
         _idleLoadBalanceDue = false;
@@ -191,6 +215,8 @@ public sealed partial class GuestCpu
             bool mayTakeHot = IdlePullMayTakeHot;
             var (t, src, overloaded) = _k.FindPull(this, overloadedOnly, mayTakeHot);
             IdlePullDone(t is not null, overloaded, periodic);
+            if (!periodic && !nohzOwn)
+                NewIdleNextBalance(t is not null); // idle_balance's rq->next_balance (decision 0085)
             if (t is not null)
             {
                 if (mayTakeHot && TaskHot(t))

@@ -110,7 +110,7 @@ public sealed partial class GuestCpu : IGuestCpu
     private bool _halting;
     private bool _inNohzRecently;     // rq->in_nohz_recently
     private bool _nohzBalanceDue;     // an idle tick of the NOHZ balancer
-    private bool _idleBalanceDue = true; // the idle loop may pull: schedule() went idle, an idle tick or a reschedule IPI (decision 0070)
+    private bool _idleBalanceDue = true; // the idle loop may pull: schedule() went idle, a due idle tick (decision 0085) or a reschedule IPI (decision 0070)
     private readonly ShootdownBarrier _barrier = new();
     private readonly List<ShootdownBarrier> _acksOwed;
     private readonly PollState _pollTarget;

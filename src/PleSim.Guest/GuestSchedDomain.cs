@@ -50,6 +50,30 @@ public sealed record GuestSchedDomain
     public GuestLoadBalancer Balancer { get; init; } = GuestLoadBalancer.Legacy;
 
     /// <summary>
+    /// The new-idle balance (<c>idle_balance</c> from <c>schedule()</c> going idle) retunes
+    /// sd->balance_interval as a periodic balance does: back to min_interval when it found a busiest
+    /// VCPU (decision 0085). False for 2.6.32, whose <c>load_balance_newidle</c> (kernel/sched.c) leaves the
+    /// interval alone; true from 2.6.39, where <c>idle_balance</c> calls <c>load_balance(CPU_NEWLY_IDLE)</c>.
+    /// </summary>
+    public bool NewIdleTunesInterval { get; init; } = true;
+
+    /// <summary>
+    /// With <see cref="NewIdleTunesInterval"/>: a balanced new-idle pass (out_balanced) also doubles
+    /// sd->balance_interval (2.6.39, 4.16). False from 5.2 (5.3, 5.10, 6.x kernel/sched/fair.c
+    /// <c>load_balance</c> skips the increase for CPU_NEWLY_IDLE).
+    /// </summary>
+    public bool NewIdleDoublesInterval { get; init; } = true;
+
+    /// <summary>
+    /// The new-idle balance always lowers rq->next_balance to the domain's idle interval (4.16, 5.x, 6.x
+    /// <c>idle_balance</c> / <c>newidle_balance</c>: "if (time_after(this_rq->next_balance,
+    /// next_balance))"). False for 2.6.32 and 2.6.39, whose <c>idle_balance</c> sets it only when a task
+    /// was pulled or rq->next_balance has already passed — so a VCPU going idle keeps the next balance
+    /// its last busy balance set, busy_factor times the idle interval (decision 0085).
+    /// </summary>
+    public bool NewIdleAlwaysLowersNextBalance { get; init; } = true;
+
+    /// <summary>
     /// The run queue's task list is kept most-recently-run first (<c>pick_next_task_fair</c> moves
     /// the picked task to its head) and the balancer walks it from the tail, least recently run
     /// first (<c>detach_tasks</c>' <c>list_last_entry</c>; read in 4.16, 5.3, 5.10 and 6.1
@@ -69,6 +93,11 @@ public sealed record GuestSchedDomain
     /// <item>4.2–5.3 (kernel/sched/topology.c sd_init, from 3.16): intervals = the span's weight and
     /// twice it (ms), busy_factor 32, imbalance_pct 125 (117 for MC), cache_nice_tries 1,
     /// busy_idx 2; 5.3 has no cpu_load[] (commit 55627e3cd22c).</item>
+    /// <item>The new-idle balance and the domain's interval (decision 0085): 2.6.32's
+    /// <c>load_balance_newidle</c> leaves sd->balance_interval alone; 2.6.39–4.16 retune it as a
+    /// periodic pass does; 5.3 on reset it but never double it. 2.6.32 and 2.6.39 lower
+    /// rq->next_balance at new-idle only when a task was pulled or it has passed; 4.16 on always.
+    /// 3.12 is taken as 2.6.39 and 4.2 as 4.16 (not read at those tags).</item>
     /// <item>5.10 and 6.1: busy_factor 16 and imbalance_pct 117 at every non-SMT level (Vincent
     /// Guittot's September 2020 series), the reworked balancer of 5.5.</item>
     /// </list>
@@ -78,7 +107,8 @@ public sealed record GuestSchedDomain
         bool mc = topology == GuestTopology.Cores;
         return kernelVersion switch
         {
-            null or "2.6.32" or "2.6.39" or "3.12" => new GuestSchedDomain(),
+            null or "2.6.32" => new GuestSchedDomain { NewIdleTunesInterval = false, NewIdleDoublesInterval = false, NewIdleAlwaysLowersNextBalance = false },
+            "2.6.39" or "3.12" => new GuestSchedDomain { NewIdleAlwaysLowersNextBalance = false },
             "4.2" or "4.16" or "5.3" => new GuestSchedDomain
             {
                 MinIntervalMs = vcpus,
@@ -87,6 +117,7 @@ public sealed record GuestSchedDomain
                 ImbalancePct = mc ? 117 : 125,
                 BusyIdx = kernelVersion == "5.3" ? 0 : 2,
                 TasksListMru = kernelVersion != "4.2",
+                NewIdleDoublesInterval = kernelVersion != "5.3",
             },
             _ => new GuestSchedDomain
             {
@@ -97,6 +128,7 @@ public sealed record GuestSchedDomain
                 BusyIdx = 0,
                 Balancer = GuestLoadBalancer.Reworked,
                 TasksListMru = true,
+                NewIdleDoublesInterval = false,
             },
         };
     }

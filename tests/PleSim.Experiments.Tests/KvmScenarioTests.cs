@@ -100,7 +100,9 @@ public class KvmScenarioTests
     public void Without_overcommit_the_ple_handlers_are_within_two_percent_of_no_ple()
     {
         // Full-length windows: the subscriber receives whole 64 KB buffers, so short windows are coarse.
-        double Rate(string h) => Enumerable.Range(0, 2).Average(i => M(RunOk(Amqp($"kvm.ple_handler={h}", "duration=1s", "warmup=200ms"), (ulong)(2011 + i)), "amqp.subscribe_rate"));
+        // Six seeds: since the guests' idle balancing follows the domain's interval (decision 0085) the
+        // 1x rate varies by about ±5% from seed to seed, and two seeds no longer bound the ratio.
+        double Rate(string h) => Enumerable.Range(0, 6).Average(i => M(RunOk(Amqp($"kvm.ple_handler={h}", "duration=1s", "warmup=200ms"), (ulong)(2011 + i)), "amqp.subscribe_rate"));
         double none = Rate("none");
         foreach (var h in new[] { "directed-yield-2011", "sleep" })
             Assert.InRange(Rate(h) / none, 0.98, 1.02);

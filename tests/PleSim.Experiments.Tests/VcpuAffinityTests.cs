@@ -123,11 +123,11 @@ public class VcpuAffinityTests
     public void A_vcpu_pinned_to_one_cpu_runs_only_there_through_forks_wakeups_and_balancing()
     {
         // The seed's 1.5x cell with PLE: 8 VCPU threads (2 of the loops guest's busy) and the host's
-        // background threads on 4 CPUs; the AMQP guest halts and is woken thousands of times, the
+        // background threads on 4 CPUs; the AMQP guest halts and is woken hundreds of times, the
         // balancer runs every tick.
         var pinned = Amqp("vms[1].workload.loops=2", "vms[0].vcpu_affinity=[0, 1, 2, 3]", "vms[1].vcpu_affinity=[3, 2, 1, 0]");
         var seen = Run(pinned, 300);
-        Assert.True(seen.Wakeups > 1000, $"{seen.Wakeups} wake-ups");
+        Assert.True(seen.Wakeups > 500, $"{seen.Wakeups} wake-ups"); // 945 since decision 0085 (fewer idle-balance pulls)
         Assert.True(seen.Migrations > 0, "the background threads still migrate");
         foreach (var (task, cpus) in seen.Ran.Where(kv => kv.Key.Name.Contains("/vcpu", StringComparison.Ordinal)))
         {
