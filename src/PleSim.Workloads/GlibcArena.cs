@@ -386,7 +386,7 @@ public sealed class GlibcArena : IDisposable
     {
         int head = _r[h].Head;
         if ((head & StateMask) != InUse || (head & ~FlagMask) == 0 || h == Top)
-            throw new InvalidOperationException($"free of {_r[h].Unit * Align}: not an allocated chunk (double free or corruption)");
+            ThrowNotAllocated(h);
         Frees++;
         int size = head & ~FlagMask;
 
@@ -412,6 +412,11 @@ public sealed class GlibcArena : IDisposable
         }
         return 0;
     }
+
+    /// <summary>Kept out of <see cref="FreeHandle"/>, which is inlined into the broker's dequeue loop (the message's formatting state would be set up on every call).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowNotAllocated(int h)
+        => throw new InvalidOperationException($"free of {_r[h].Unit * Align}: not an allocated chunk (double free or corruption)");
 
     /// <summary>
     /// realloc to a smaller size in place (_int_realloc, glibc 2.35 malloc.c: the new size fits the old
