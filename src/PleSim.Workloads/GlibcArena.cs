@@ -50,13 +50,24 @@ public sealed record GlibcArenaSettings
 /// chunk, fastbins, the unsorted bin, small bins and the large chunks, following
 /// <c>_int_malloc</c>, <c>_int_free</c>, <c>malloc_consolidate</c>, <c>sYSMALLOc</c> (non-main
 /// arena branch → <c>grow_heap</c>) and <c>heap_trim</c> → <c>shrink_heap</c> of malloc/malloc.c and
-/// malloc/arena.c at glibc-2.12. Chunks are named by their offset in the heap in 16-byte units.
+/// malloc/arena.c at glibc-2.12. Callers name chunks by their offset in the heap (a multiple of 16).
 /// Simplifications (documented in docs/decisions/0014): one sub-heap (a request beyond
 /// HEAP_MAX_SIZE throws instead of creating a second heap, so heap_trim's "heap goes away" loop
 /// never applies); the large bins are one set searched best-fit (smallest chunk that fits, which is
 /// what glibc's sorted large bins and binmap scan pick, up to ties); no mmap()ed chunks.
-/// Allocation-free after construction except when the heap reaches a new high-water mark. The
-/// chunk table is rented from the thread's <see cref="RunArrays{T}"/> and goes back on
+/// <para>
+/// Representation (a simulation choice; the decisions and their order are glibc's): each chunk and
+/// the top chunk is a 24-byte record in a dense table — its header (size and state), its offset, its
+/// physical neighbours (what glibc finds from the boundary tags: chunk + size and prev_size) and, while
+/// free, its list links (glibc's fd/bk in the chunk's user data). A chunk keeps its record until it is
+/// split or merged; dead records are reused last-freed first. Records sit close together whatever the
+/// heap's size, so the broker's six chunks of a message take under two cache lines instead of the five
+/// to seven of a table with one entry per 16 heap bytes (bench/RESULTS.md, 2026-11-27, seventeenth
+/// session). A second table maps a chunk's offset (in 16-byte units) to its record, for callers that
+/// name chunks by offset; <see cref="QpiddHeap"/> keeps the record numbers (handles) instead.
+/// </para>
+/// Allocation-free after construction except when the heap or the number of chunks reaches a new
+/// high-water mark. The tables are rented from the thread's <see cref="RunArrays{T}"/> and go back on
 /// <see cref="Dispose"/> (the arena is unusable afterwards; its counters stay readable).
 /// </summary>
 public sealed class GlibcArena : IDisposable
@@ -74,31 +85,36 @@ public sealed class GlibcArena : IDisposable
 
     private readonly GlibcArenaSettings _s;
     private readonly int _maxFast, _consolidationThreshold, _topPad; // the settings read on every call, kept next to the bins
+
     /// <summary>
-    /// What the model keeps per 16-byte unit: 8 bytes, so a chunk's header unit and its link unit (the
-    /// next one) share a cache line far more often than with separate state and list fields. At a
-    /// chunk's unit, <see cref="Head"/> packs the chunk size in bytes (a multiple of 16) with the state in
-    /// bits 0–1 and, in bit 2, whether the chunk sits in the unsorted bin (a binned chunk's list is
-    /// otherwise its size's: the small bin size / 16, or the large list, and a binned chunk's size does
-    /// not change until it is unlinked).
+    /// One chunk (or the top chunk, record <see cref="Top"/>). <see cref="Head"/> packs the chunk size
+    /// in bytes (a multiple of 16) with the state in bits 0–1 and, in bit 2, whether the chunk sits in
+    /// the unsorted bin (a binned chunk's list is otherwise its size's: the small bin size / 16, or the
+    /// large list, and a binned chunk's size does not change until it is unlinked). A dead record has
+    /// Head 0 and is linked through <see cref="Fd"/> on the spare stack.
     /// </summary>
-    private struct Unit
+    private struct Rec
     {
-        public int Head;   // at a chunk's unit: size | unsorted bit | state; in a free chunk's second unit: fd
-        public int Prev;   // at a chunk's unit: unit of the physically preceding chunk (-1 for the first); in the second unit: bk
+        public int Head;  // size | unsorted bit | state
+        public int Unit;  // offset in the heap / 16
+        public int Prev;  // record of the physically preceding chunk (-1 for the first)
+        public int Next;  // record of the physically following chunk (Top for the last)
+        public int Fd;    // list links while free (glibc's fd/bk)
+        public int Bk;
     }
 
     private const int StateMask = 3, UnsortedBit = 4, FlagMask = Align - 1;
+    private const int Top = 0; // the top chunk's record; its Head is unused, its size is HeapSize − its offset
 
-    private Unit[] _u;
-    // List links of a free chunk live in its second unit, as glibc keeps fd/bk in the chunk's
-    // user data: Fd(c) = _u[c + 1].Head, Bk(c) = _u[c + 1].Prev (every chunk spans ≥ 2 units).
+    private Rec[] _r;
+    private int _recs = 1;       // records ever used (the high-water mark; record 0 is top)
+    private int _spareRec = -1;  // dead records, linked through Fd
+    private int[] _map;          // offset / 16 → record of the chunk that starts there (stale entries are checked against Rec.Unit)
     private readonly int[] _headFd = new int[LargeList + 1];
     private readonly int[] _headBk = new int[LargeList + 1];
     private readonly int[] _fast = new int[NFastBins];
     private readonly int _firstUnit;
-    private int _top;            // unit of the top chunk
-    private int _lastRemainder = -1;
+    private int _lastRemainder = -1; // av->last_remainder: an address (unit), not a record, since records are reused
     private bool _haveFastChunks;
     private ulong _binmap;       // bit b: small bin b holds a chunk (glibc's binmap, exact here)
 
@@ -138,32 +154,35 @@ public sealed class GlibcArena : IDisposable
             first += Align - misalign;
         _firstUnit = first / Align;
         int units = Math.Max(HeapSize, settings.PreallocatedHeapBytes) / Align + 2;
-        _u = RunArrays<Unit>.Rent(units);
-        _top = _firstUnit;
-        _u[_top].Prev = -1;
+        _map = RunArrays<int>.Rent(units);
+        // Records: one per chunk; a heap of broker-sized chunks (≥ 32 bytes, most ≥ 48) needs well under units / 4.
+        _r = RunArrays<Rec>.Rent(Math.Max(64, units / 8));
+        _r[Top].Unit = _firstUnit;
+        _r[Top].Prev = -1;
     }
 
     public GlibcArenaSettings Settings => _s;
 
     /// <summary>
-    /// Returns the chunk table to the thread's spares. Every unit the arena wrote lies below the
-    /// highest heap end it reached (<see cref="MprotectSize"/>) plus one unit (the top chunk's
-    /// header is written at most at HeapSize / 16 − 2, a boundary tag one past a chunk at most at
-    /// top), so that prefix is what gets cleared.
+    /// Returns the tables to the thread's spares. Every map entry the arena wrote lies below the
+    /// highest heap end it reached (<see cref="MprotectSize"/>) plus one unit, and every record it
+    /// wrote below its high-water mark, so those prefixes are what gets cleared.
     /// </summary>
     public void Dispose()
     {
-        if (_u is null)
+        if (_r is null)
             return;
-        RunArrays<Unit>.Return(_u, MprotectSize / Align + 2);
-        _u = null!;
+        RunArrays<Rec>.Return(_r, _recs);
+        RunArrays<int>.Return(_map, MprotectSize / Align + 2);
+        _r = null!;
+        _map = null!;
     }
 
-    /// <summary>For tests: the calling thread's spare chunk tables are all zero (the dirty bound above held).</summary>
-    internal static bool SpareTablesAreClear() => RunArrays<Unit>.SparesAreClear();
+    /// <summary>For tests: the calling thread's spare tables (records and offset maps) are all zero (the dirty bounds above held).</summary>
+    internal static bool SpareTablesAreClear() => RunArrays<Rec>.SparesAreClear() && RunArrays<int>.SparesAreClear();
 
-    /// <summary>For tests: how many spare chunk tables the calling thread holds.</summary>
-    internal static int SpareTables => RunArrays<Unit>.SpareCount;
+    /// <summary>For tests: how many spare record tables the calling thread holds.</summary>
+    internal static int SpareTables => RunArrays<Rec>.SpareCount;
 
     /// <summary>h->size: bytes of the sub-heap that are mapped read-write and not trimmed.</summary>
     public int HeapSize { get; private set; }
@@ -174,8 +193,8 @@ public sealed class GlibcArena : IDisposable
     public int MaxHeapSize { get; private set; }
 
     /// <summary>Offset of the top chunk in the heap, and its size.</summary>
-    public int TopOffset => _top * Align;
-    public int TopSize => HeapSize - _top * Align;
+    public int TopOffset => _r[Top].Unit * Align;
+    public int TopSize => HeapSize - _r[Top].Unit * Align;
 
     /// <summary>heap_trim calls that shrank the heap (each is one madvise(MADV_DONTNEED)), and the bytes given back.</summary>
     public long Trims { get; private set; }
@@ -197,14 +216,16 @@ public sealed class GlibcArena : IDisposable
     }
 
     /// <summary>Whether <paramref name="offset"/> is an allocated chunk (in use, not in a fastbin or bin).</summary>
-    public bool IsInUse(int offset)
-    {
-        int p = offset / Align;
-        return offset % Align == 0 && p >= _firstUnit && p < _top && StateOf(p) == InUse && SizeOf(p) != 0;
-    }
+    public bool IsInUse(int offset) => Lookup(offset) >= 0;
 
-    /// <summary>Chunk size of an allocated chunk (from its offset).</summary>
-    public int ChunkSize(int offset) => SizeOf(offset / Align);
+    /// <summary>Chunk size of the chunk at <paramref name="offset"/> (allocated or free).</summary>
+    public int ChunkSize(int offset)
+    {
+        int h = LookupAny(offset);
+        if (h < 0)
+            throw new InvalidOperationException($"{offset}: no chunk starts there");
+        return SizeOf(h);
+    }
 
     public bool HaveFastChunks => _haveFastChunks;
 
@@ -213,7 +234,7 @@ public sealed class GlibcArena : IDisposable
     {
         if (!Models(bytes))
             throw new ArgumentOutOfRangeException(nameof(bytes), "requests of mmap size are not modelled");
-        return MallocChunk(Request2Size(bytes));
+        return OffsetOf(Alloc(Request2Size(bytes)));
     }
 
     /// <summary>Whether <see cref="Malloc"/> models a request of <paramref name="bytes"/> (not an mmap()ed chunk).</summary>
@@ -222,25 +243,44 @@ public sealed class GlibcArena : IDisposable
     /// <summary>
     /// <see cref="Malloc"/> of a request <see cref="Models"/> accepts, given as its chunk size
     /// <paramref name="nb"/> = <see cref="Request2Size"/>(bytes), what _int_malloc computes first
-    /// (checked_request2size). The broker's requests are the same for every message, so their chunk
-    /// sizes are computed once (<see cref="QpiddHeap"/>).
+    /// (checked_request2size). Returns the chunk's offset.
     /// </summary>
-    internal int MallocChunk(int nb)
-    {
-        Mallocs++;
-        int victim;
+    internal int MallocChunk(int nb) => OffsetOf(Alloc(nb));
 
+    /// <summary>The offset of the allocated chunk whose handle <see cref="Alloc"/> returned (the handle stays valid until the chunk is freed).</summary>
+    internal int OffsetOf(int handle) => _r[handle].Unit * Align;
+
+    /// <summary>
+    /// _int_malloc of a chunk of <paramref name="nb"/> = <see cref="Request2Size"/>(bytes) bytes, as
+    /// <see cref="MallocChunk"/>, returning the chunk's record (a handle for <see cref="FreeHandle"/>)
+    /// instead of its offset. The broker's requests are the same for every message, so their chunk
+    /// sizes are computed once, and it keeps handles (<see cref="QpiddHeap"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal int Alloc(int nb)
+    {
         if (nb <= _maxFast)
         {
             int fi = FastIndex(nb);
-            victim = _fast[fi];
+            int victim = _fast[fi];
             if (victim >= 0)
             {
-                _fast[fi] = Fd(victim);
-                SetState(victim, InUse);
-                return victim * Align;
+                Mallocs++;
+                ref Rec v = ref _r[victim];
+                _fast[fi] = v.Fd;
+                v.Head &= ~StateMask; // InUse
+                return victim;
             }
         }
+        return AllocPastFastbin(nb);
+    }
+
+    /// <summary>The rest of _int_malloc once the fastbin (if <paramref name="nb"/> is a fastbin size) is empty.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int AllocPastFastbin(int nb)
+    {
+        Mallocs++;
+        int victim;
 
         bool small = nb < MinLargeSize;
         if (small)
@@ -250,8 +290,7 @@ public sealed class GlibcArena : IDisposable
             if (victim >= 0)
             {
                 Unlink(victim);
-                SetState(victim, InUse);
-                return victim * Align;
+                return victim;
             }
         }
         else if (_haveFastChunks)
@@ -267,21 +306,17 @@ public sealed class GlibcArena : IDisposable
             while ((victim = _headBk[UnsortedList]) >= 0)
             {
                 int size = SizeOf(victim);
-                if (small && Bk(victim) < 0 && victim == _lastRemainder && size > nb + MinSize)
+                if (small && _r[victim].Bk < 0 && _r[victim].Unit == _lastRemainder && size > nb + MinSize)
                 {
                     Unlink(victim);
                     int rem = Split(victim, nb);
                     InsertFront(UnsortedList, rem);
-                    _lastRemainder = rem;
-                    SetState(victim, InUse);
-                    return victim * Align;
+                    _lastRemainder = _r[rem].Unit;
+                    return victim;
                 }
                 Unlink(victim);
                 if (size == nb)
-                {
-                    SetState(victim, InUse);
-                    return victim * Align;
-                }
+                    return victim;
                 InsertFront(size < MinLargeSize ? size / Align : LargeList, victim);
                 if (++iters >= MaxIters)
                     break;
@@ -309,10 +344,9 @@ public sealed class GlibcArena : IDisposable
                     int rem = Split(victim, nb);
                     InsertFront(UnsortedList, rem);
                     if (small)
-                        _lastRemainder = rem;
+                        _lastRemainder = _r[rem].Unit;
                 }
-                SetState(victim, InUse);
-                return victim * Align;
+                return victim;
             }
 
             // use_top
@@ -341,24 +375,34 @@ public sealed class GlibcArena : IDisposable
     /// </summary>
     public int Free(int offset, int trimThreshold)
     {
-        int p = offset / Align;
-        if (offset % Align != 0 || p < _firstUnit || p >= _top || StateOf(p) != InUse || SizeOf(p) == 0)
+        int h = Lookup(offset);
+        if (h < 0)
             throw new InvalidOperationException($"free of {offset}: not an allocated chunk (double free or corruption)");
+        return FreeHandle(h, trimThreshold);
+    }
+
+    /// <summary><see cref="Free(int, int)"/> of the chunk whose handle <see cref="Alloc"/> returned.</summary>
+    internal int FreeHandle(int h, int trimThreshold)
+    {
+        int head = _r[h].Head;
+        if ((head & StateMask) != InUse || (head & ~FlagMask) == 0 || h == Top)
+            ThrowNotAllocated(h);
         Frees++;
-        int size = SizeOf(p);
+        int size = head & ~FlagMask;
 
         if (size <= _maxFast)
         {
             // TRIM_FASTBINS is 0: even a chunk bordering top goes to its fastbin.
             int fi = FastIndex(size);
-            Fd(p) = _fast[fi];
-            _fast[fi] = p;
-            SetState(p, Fast);
+            ref Rec p = ref _r[h];
+            p.Fd = _fast[fi];
+            p.Head = head | Fast;
+            _fast[fi] = h;
             _haveFastChunks = true;
             return 0;
         }
 
-        size = Coalesce(p, size);
+        size = Coalesce(h, size);
         if (size >= _consolidationThreshold)
         {
             if (_haveFastChunks)
@@ -369,6 +413,11 @@ public sealed class GlibcArena : IDisposable
         return 0;
     }
 
+    /// <summary>Kept out of <see cref="FreeHandle"/>, which is inlined into the broker's dequeue loop (the message's formatting state would be set up on every call).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowNotAllocated(int h)
+        => throw new InvalidOperationException($"free of {_r[h].Unit * Align}: not an allocated chunk (double free or corruption)");
+
     /// <summary>
     /// realloc to a smaller size in place (_int_realloc, glibc 2.35 malloc.c: the new size fits the old
     /// chunk): when the rest is at least MINSIZE it is split off as a chunk marked in use, whose offset is
@@ -377,8 +426,8 @@ public sealed class GlibcArena : IDisposable
     /// </summary>
     public int ShrinkInPlace(int offset, int bytes)
     {
-        int p = offset / Align;
-        if (offset % Align != 0 || p < _firstUnit || p >= _top || StateOf(p) != InUse || SizeOf(p) == 0)
+        int p = Lookup(offset);
+        if (p < 0)
             throw new InvalidOperationException($"realloc of {offset}: not an allocated chunk");
         int nb = Request2Size(bytes);
         int size = SizeOf(p);
@@ -388,7 +437,7 @@ public sealed class GlibcArena : IDisposable
             return -1;
         int rem = Split(p, nb);
         SetState(rem, InUse);
-        return rem * Align;
+        return OffsetOf(rem);
     }
 
     /// <summary>malloc_consolidate: every fastbin chunk is coalesced with its free neighbours (or into top) and put in the unsorted bin.</summary>
@@ -402,7 +451,7 @@ public sealed class GlibcArena : IDisposable
             _fast[fi] = -1;
             while (p >= 0)
             {
-                int next = Fd(p);
+                int next = _r[p].Fd;
                 Coalesce(p, SizeOf(p));
                 p = next;
             }
@@ -450,69 +499,94 @@ public sealed class GlibcArena : IDisposable
             MprotectSize = (int)newSize; // mprotect(PROT_READ|PROT_WRITE): no TLB flush needed
         HeapSize = (int)newSize;
         MaxHeapSize = Math.Max(MaxHeapSize, HeapSize);
-        EnsureUnits(HeapSize / Align + 2);
+        EnsureMap(HeapSize / Align + 2);
         Grows++;
     }
 
     /// <summary>Coalesces a chunk being freed with free neighbours (in bins, not fastbins) or into top; returns the resulting size.</summary>
     private int Coalesce(int p, int size)
     {
-        int next = p + size / Align;
-        int prev = _u[p].Prev;
+        int next = _r[p].Next;
+        int prev = _r[p].Prev;
         if (prev >= 0 && StateOf(prev) == Binned)
         {
             Unlink(prev);
             size += SizeOf(prev);
-            SetSize(p, 0);
+            Kill(p);
             p = prev;
         }
-        if (next == _top)
+        if (next == Top)
         {
-            SetSize(p, 0);
-            _top = p;
-            SetState(p, InUse);
-            return size + (HeapSize - next * Align);
+            // The chunk (with a free predecessor) becomes the start of top.
+            ref Rec top = ref _r[Top];
+            int topUnit = top.Unit;
+            top.Unit = _r[p].Unit;
+            int before = _r[p].Prev;
+            top.Prev = before;
+            if (before >= 0)
+                _r[before].Next = Top;
+            Kill(p);
+            return size + (HeapSize - topUnit * Align);
         }
         if (StateOf(next) == Binned)
         {
             Unlink(next);
             size += SizeOf(next);
-            SetSize(next, 0);
+            int after = _r[next].Next;
+            Kill(next);
+            next = after;
         }
-        _u[p].Head = size | Binned;
-        int after = p + size / Align;
-        _u[after].Prev = p;
+        ref Rec c = ref _r[p];
+        c.Head = size | Binned;
+        c.Next = next;
+        _r[next].Prev = p;
         InsertFront(UnsortedList, p);
         return size;
     }
 
     private int SplitTop(int nb)
     {
-        int victim = _top;
-        _u[victim].Head = nb | InUse;
-        _top = victim + nb / Align;
-        _u[_top].Prev = victim;
-        EnsureUnits(_top + 2);
-        return victim * Align;
+        int victim = NewRec();
+        ref Rec top = ref _r[Top];
+        int unit = top.Unit;
+        int before = top.Prev;
+        top.Unit = unit + nb / Align;
+        top.Prev = victim;
+        ref Rec v = ref _r[victim];
+        v.Head = nb | InUse;
+        v.Unit = unit;
+        v.Prev = before;
+        v.Next = Top;
+        if (before >= 0)
+            _r[before].Next = victim;
+        EnsureMap(unit + nb / Align + 2);
+        _map[unit] = victim;
+        return victim;
     }
 
     /// <summary>Cuts <paramref name="victim"/> to <paramref name="nb"/> bytes; returns the remainder chunk (free, not linked).</summary>
     private int Split(int victim, int nb)
     {
-        int size = SizeOf(victim);
-        int rem = victim + nb / Align;
-        SetSize(victim, nb);
-        _u[rem].Head = (size - nb) | Binned;
-        _u[rem].Prev = victim;
-        int after = rem + (size - nb) / Align;
-        _u[after].Prev = rem;
+        int rem = NewRec();
+        ref Rec v = ref _r[victim];
+        int size = v.Head & ~FlagMask;
+        v.Head = (v.Head & FlagMask) | nb;
+        int after = v.Next;
+        v.Next = rem;
+        ref Rec r = ref _r[rem];
+        r.Head = (size - nb) | Binned;
+        r.Unit = v.Unit + nb / Align;
+        r.Prev = victim;
+        r.Next = after;
+        _r[after].Prev = rem;
+        _map[r.Unit] = rem;
         return rem;
     }
 
     private int SmallestLargeFit(int nb)
     {
         int best = -1;
-        for (int c = _headFd[LargeList]; c >= 0; c = Fd(c))
+        for (int c = _headFd[LargeList]; c >= 0; c = _r[c].Fd)
         {
             if (SizeOf(c) >= nb && (best < 0 || SizeOf(c) < SizeOf(best)))
                 best = c;
@@ -523,51 +597,92 @@ public sealed class GlibcArena : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void InsertFront(int list, int c)
     {
-        _u[c].Head = (_u[c].Head & ~FlagMask) | Binned | (list == UnsortedList ? UnsortedBit : 0);
+        ref Rec r = ref _r[c];
+        r.Head = (r.Head & ~FlagMask) | Binned | (list == UnsortedList ? UnsortedBit : 0);
         if (list != UnsortedList && list != LargeList)
             _binmap |= 1UL << list;
         int first = _headFd[list];
-        Fd(c) = first;
-        Bk(c) = -1;
+        r.Fd = first;
+        r.Bk = -1;
         if (first >= 0)
-            Bk(first) = c;
+            _r[first].Bk = c;
         else
             _headBk[list] = c;
         _headFd[list] = c;
     }
 
+    /// <summary>Takes a binned chunk off its list; it is then in use (state InUse, out of the unsorted bin).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Unlink(int c)
     {
-        int list = ListOf(c);
-        int f = Fd(c), b = Bk(c);
-        if (b >= 0) Fd(b) = f; else _headFd[list] = f;
-        if (f >= 0) Bk(f) = b; else _headBk[list] = b;
+        ref Rec r = ref _r[c];
+        int list = ListOf(r.Head);
+        int f = r.Fd, b = r.Bk;
+        if (b >= 0) _r[b].Fd = f; else _headFd[list] = f;
+        if (f >= 0) _r[f].Bk = b; else _headBk[list] = b;
         if (_headFd[list] < 0 && list != UnsortedList && list != LargeList)
             _binmap &= ~(1UL << list);
-        _u[c].Head &= ~FlagMask; // InUse, out of the unsorted bin
+        r.Head &= ~FlagMask; // InUse, out of the unsorted bin
     }
 
-    private ref int Fd(int c) => ref _u[c + 1].Head;
-    private ref int Bk(int c) => ref _u[c + 1].Prev;
-
+    /// <summary>A record for a new chunk: the last one that died, else the next never used (the table grows, allocating, past its size).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int SizeOf(int c) => _u[c].Head & ~FlagMask;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int StateOf(int c) => _u[c].Head & StateMask;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void SetSize(int c, int size) => _u[c].Head = (_u[c].Head & FlagMask) | size;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void SetState(int c, int state) => _u[c].Head = (_u[c].Head & ~StateMask) | state;
-
-    /// <summary>The list a binned chunk is in: the unsorted bin, or its size's small bin or the large list.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int ListOf(int c)
+    private int NewRec()
     {
-        int head = _u[c].Head;
+        int h = _spareRec;
+        if (h >= 0)
+        {
+            _spareRec = _r[h].Fd;
+            return h;
+        }
+        h = _recs++;
+        if (h >= _r.Length)
+            Array.Resize(ref _r, _r.Length * 2);
+        return h;
+    }
+
+    /// <summary>A chunk merged into a neighbour or top: its record dies (Head 0, so a stale offset map entry or handle is no chunk).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Kill(int h)
+    {
+        ref Rec r = ref _r[h];
+        r.Head = 0;
+        r.Fd = _spareRec;
+        _spareRec = h;
+    }
+
+    /// <summary>The record of the allocated chunk at <paramref name="offset"/>, or −1 if none starts there.</summary>
+    private int Lookup(int offset)
+    {
+        int h = LookupAny(offset);
+        return h >= 0 && StateOf(h) == InUse ? h : -1;
+    }
+
+    /// <summary>The record of the chunk (allocated or free, not top) at <paramref name="offset"/>, or −1 if none starts there.</summary>
+    private int LookupAny(int offset)
+    {
+        int p = offset / Align;
+        if (offset % Align != 0 || p < _firstUnit || p >= _r[Top].Unit || p >= _map.Length)
+            return -1;
+        int h = _map[p];
+        if (h <= Top || h >= _recs)
+            return -1;
+        return _r[h].Unit == p && (_r[h].Head & ~FlagMask) != 0 ? h : -1;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int SizeOf(int c) => _r[c].Head & ~FlagMask;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int StateOf(int c) => _r[c].Head & StateMask;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void SetState(int c, int state) => _r[c].Head = (_r[c].Head & ~StateMask) | state;
+
+    /// <summary>The list a binned chunk with header <paramref name="head"/> is in: the unsorted bin, or its size's small bin or the large list.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int ListOf(int head)
+    {
         if ((head & UnsortedBit) != 0)
             return UnsortedList;
         int size = head & ~FlagMask;
@@ -578,11 +693,11 @@ public sealed class GlibcArena : IDisposable
 
     private int PageUp(long bytes) => (int)((bytes + _s.PageSize - 1) & ~(long)(_s.PageSize - 1));
 
-    private void EnsureUnits(int units)
+    private void EnsureMap(int units)
     {
-        if (units < _u.Length)
+        if (units < _map.Length)
             return;
-        Array.Resize(ref _u, Math.Max(units + 1, _u.Length * 2));
+        Array.Resize(ref _map, Math.Max(units + 1, _map.Length * 2));
     }
 
     /// <summary>Free bytes held in fastbins, bins and top (for tests and invariants).</summary>
@@ -590,10 +705,10 @@ public sealed class GlibcArena : IDisposable
     {
         long sum = TopSize;
         for (int fi = 0; fi < NFastBins; fi++)
-            for (int c = _fast[fi]; c >= 0; c = Fd(c))
+            for (int c = _fast[fi]; c >= 0; c = _r[c].Fd)
                 sum += SizeOf(c);
         for (int l = 0; l <= LargeList; l++)
-            for (int c = _headFd[l]; c >= 0; c = Fd(c))
+            for (int c = _headFd[l]; c >= 0; c = _r[c].Fd)
                 sum += SizeOf(c);
         return sum;
     }
@@ -602,25 +717,31 @@ public sealed class GlibcArena : IDisposable
     public long CheckHeap()
     {
         long inUse = 0;
-        int c = _firstUnit, prev = -1;
+        int unit = _firstUnit, prev = -1;
+        int c = _r[Top].Unit == _firstUnit ? Top : _map[_firstUnit];
         bool prevFree = false;
-        while (c < _top)
+        while (c != Top)
         {
+            if (c <= Top || c >= _recs || _r[c].Unit != unit)
+                throw new InvalidOperationException($"chunk at {unit * Align}: no record starts there");
             int size = SizeOf(c);
             if (size < MinSize || size % Align != 0)
-                throw new InvalidOperationException($"chunk at {c * Align}: bad size {size}");
-            if (_u[c].Prev != prev)
-                throw new InvalidOperationException($"chunk at {c * Align}: prev link {_u[c].Prev} ≠ {prev}");
+                throw new InvalidOperationException($"chunk at {unit * Align}: bad size {size}");
+            if (_r[c].Prev != prev)
+                throw new InvalidOperationException($"chunk at {unit * Align}: prev link {_r[c].Prev} ≠ {prev}");
+            if (_map[unit] != c)
+                throw new InvalidOperationException($"chunk at {unit * Align}: the offset map names record {_map[unit]}, not {c}");
             bool free = StateOf(c) == Binned;
             if (free && prevFree)
-                throw new InvalidOperationException($"chunk at {c * Align}: two adjacent free chunks were not coalesced");
+                throw new InvalidOperationException($"chunk at {unit * Align}: two adjacent free chunks were not coalesced");
             if (StateOf(c) == InUse)
                 inUse += size;
             prevFree = free;
             prev = c;
-            c += size / Align;
+            unit += size / Align;
+            c = _r[c].Next;
         }
-        if (c != _top || _u[_top].Prev != prev)
+        if (unit != _r[Top].Unit || _r[Top].Prev != prev)
             throw new InvalidOperationException("the last chunk does not end at top");
         if (prevFree)
             throw new InvalidOperationException("a free chunk borders top");

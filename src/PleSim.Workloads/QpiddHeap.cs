@@ -21,11 +21,11 @@ public sealed class QpiddHeap : IDisposable
     private readonly int[] _chunkSizes;  // request2size of each request, or -1 for one the arena does not model (Malloc throws then)
     private readonly int _nodeChunkSize;
     private readonly int _perMessage; // ints per ring entry: arena, then one chunk offset per request
-    private int[] _ring;
+    private int[] _ring;              // per message: arena, then one chunk handle (GlibcArena.Alloc) per request
     private long _head, _count;       // message ring (oldest at _head)
     private readonly int _nodeBytes;
     private readonly int _nodeMessages;
-    private int[] _nodeRing;          // per deque node: arena, offset
+    private int[] _nodeRing;          // per deque node: arena, chunk handle
     private long _nodeHead, _nodeCount;
     private long _popped;
     private long _pushesToNextNode, _popsToNodeEnd; // countdowns to the next node boundary (no division per message)
@@ -128,7 +128,7 @@ public sealed class QpiddHeap : IDisposable
             _ring[slot] = thread;
             var sizes = _chunkSizes;
             for (int r = 0; r < sizes.Length; r++)
-                _ring[slot + 1 + r] = sizes[r] >= 0 ? a.MallocChunk(sizes[r]) : a.Malloc(_requests[r]);
+                _ring[slot + 1 + r] = sizes[r] >= 0 ? a.Alloc(sizes[r]) : Unmodelled(a, _requests[r]);
             _count++;
             if (_count > MaxOutstanding)
                 MaxOutstanding = _count;
@@ -147,7 +147,7 @@ public sealed class QpiddHeap : IDisposable
                 if (node >= nodeCapacity)
                     node -= nodeCapacity;
                 _nodeRing[node * 2] = thread;
-                _nodeRing[node * 2 + 1] = _nodeChunkSize >= 0 ? a.MallocChunk(_nodeChunkSize) : a.Malloc(_nodeBytes);
+                _nodeRing[node * 2 + 1] = _nodeChunkSize >= 0 ? a.Alloc(_nodeChunkSize) : Unmodelled(a, _nodeBytes);
                 _nodeCount++;
             }
         }
@@ -167,7 +167,7 @@ public sealed class QpiddHeap : IDisposable
             long slot = _head * _perMessage;
             var a = _arenas[_ring[slot]];
             for (int r = 0; r < _requests.Length; r++)
-                trims += Count(a.Free(_ring[slot + 1 + r]));
+                trims += Count(a.FreeHandle(_ring[slot + 1 + r], 0));
             if (++_head == capacity)
                 _head = 0;
             _count--;
@@ -181,7 +181,7 @@ public sealed class QpiddHeap : IDisposable
                 if (_popped >= 2 * _nodeMessages && _nodeCount > 0)
                 {
                     long ns = _nodeHead * 2;
-                    trims += Count(_arenas[_nodeRing[ns]].Free(_nodeRing[ns + 1]));
+                    trims += Count(_arenas[_nodeRing[ns]].FreeHandle(_nodeRing[ns + 1], 0));
                     if (++_nodeHead == _nodeRing.Length / 2)
                         _nodeHead = 0;
                     _nodeCount--;
@@ -200,6 +200,13 @@ public sealed class QpiddHeap : IDisposable
     {
         var a = _arenas[thread];
         return Count(a.Free(a.Malloc(bytes)));
+    }
+
+    /// <summary>A request the arena does not model (of mmap size): <see cref="GlibcArena.Malloc"/> throws for it, as before.</summary>
+    private static int Unmodelled(GlibcArena a, int bytes)
+    {
+        a.Malloc(bytes);
+        throw new InvalidOperationException($"a {bytes}-byte request is not modelled");
     }
 
     private int Count(int bytes)

@@ -127,6 +127,32 @@ public class GlibcArenaTests
     }
 
     [Fact]
+    public void The_last_remainder_is_known_by_its_address_after_the_chunk_there_was_merged_away()
+    {
+        // glibc compares the unsorted chunk with av->last_remainder, a pointer. Here the remainder at
+        // 2432 is merged back into its neighbour (the model reuses its record for the next chunk, at
+        // 3264); a later unsorted chunk at 3264 is not the last remainder, so a small request bins it and
+        // takes the 1008-byte chunk the binmap finds (glibc 2.12 malloc.c _int_malloc).
+        var a = NewArena();
+        int big = a.Malloc(1000);                // 1008 bytes at 2224
+        a.Malloc(24);                            // keeps it off top
+        a.Free(big);                             // unsorted
+        int v = a.Malloc(200);                   // bins it, splits it: 208 at 2224, remainder 800 at 2432
+        Assert.Equal(2224, v);
+        a.Free(v);                               // merges with the remainder: 1008 at 2224 again
+        Assert.False(a.IsInUse(2432));
+        int x = a.Malloc(1500);                  // a large request: bins the 1008, splits top at 3264
+        Assert.Equal(3264, x);
+        a.Malloc(1100);                          // keeps x off top (large: no small bin is touched)
+        Assert.False(a.IsInUse(2432));           // the old remainder's offset names no chunk
+        Assert.Throws<InvalidOperationException>(() => a.Free(2432));
+        a.Free(x);                               // the only unsorted chunk
+        Assert.Equal(1520, a.ChunkSize(x));
+        Assert.Equal(2224, a.Malloc(200));       // not a split of x
+        Assert.Equal(208 + 32 + 1120, a.CheckHeap());
+    }
+
+    [Fact]
     public void The_heap_grows_by_whole_pages_and_heap_trim_shrinks_only_what_exceeds_top_pad_plus_minsize_and_a_page()
     {
         var a = NewArena();
