@@ -662,8 +662,9 @@ public sealed partial class GuestSpinLock : ISpinTarget
 
     /// <summary>
     /// spin_unlock: hand over (ticket) or free (test-and-set, queued), and let the waiters look.
-    /// Returns the waiter the unlocker must kick with KVM_HC_KICK_CPU (a PV lock whose next waiter
-    /// is in the slow path: 3.12 <c>kvm_unlock_kick</c>, qspinlock <c>__pv_queued_spin_unlock_slowpath</c>), else null.
+    /// Returns the waiter the unlocker must kick with KVM_HC_KICK_CPU, else null: a PV ticket lock's
+    /// next waiter in the slow path (3.12 <c>kvm_unlock_kick</c>); a PV queued lock's hashed node when
+    /// the locked byte is <c>_Q_SLOW_VAL</c> (<c>__pv_queued_spin_unlock_slowpath</c>, decision 0084).
     /// </summary>
     internal GuestCpu? Release(GuestCpu cpu)
     {

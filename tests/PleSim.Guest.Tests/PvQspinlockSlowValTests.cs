@@ -99,4 +99,32 @@ public class PvQspinlockSlowValTests
         Assert.Equal(2, lk.PvHalts);
         Assert.False(lk.SlowVal);
     }
+
+    [Fact]
+    public void The_unlock_kicks_the_hashed_head_even_when_a_tick_has_woken_it_and_it_spins()
+    {
+        // 4.4 and 4.5+ __pv_queued_spin_unlock kick the hashed node whenever the byte is _Q_SLOW_VAL,
+        // "halted or not". The head (4.2-4.4 lock) hashes and halts after its first round; the 1000 Hz
+        // tick wakes it from safe_halt at 1 ms and 2 ms (a spurious wakeup: the byte is still
+        // _Q_SLOW_VAL, so after a round it halts again, hashing nothing new). The holder releases half
+        // a round after the 2 ms tick, while the head spins: the release still kicks it (one kick; the
+        // head takes the lock in that round, two halts in all). Before decision 0084 only a head
+        // marked halted was kicked: no kick.
+        var kit = new GuestKit(4, 4, handler: "none", guest: Pv(steal: false));
+        long round = LoopsNs(kit, Loops);
+        var lk = kit.Kernel.NewLock("L");
+        kit.Kernel.CreateThread("holder", new ListProgram(GuestAction.Acquire(lk), GuestAction.Compute(2_000_000 + round / 2), GuestAction.Release(lk)), 0, pinned: true);
+        kit.Kernel.CreateThread("head", new ListProgram(GuestAction.Compute(20_000), GuestAction.Acquire(lk), kit.Mark(1), GuestAction.Release(lk)), 1, pinned: true);
+        kit.Start();
+        Assert.InRange(round, 2_000, 100_000); // a round fits well between two ticks
+        kit.RunUs(1_900);
+        Assert.Equal(2, lk.PvHalts); // halted after the first round, and again after the 1 ms tick's round
+        Assert.True(lk.SlowVal);
+        kit.RunUs(300);
+        Assert.Equal([1], kit.Marker.Hits.Select(h => h.Code));
+        Assert.Equal(2, lk.PvHalts);   // the head did not halt a third time: it got the lock in its round
+        Assert.Equal(1, Kicks(kit));   // the holder's unlock kicked the spinning, hashed head
+        Assert.Equal(0, lk.PvWaitsReturnedAtOnce);
+        Assert.False(lk.SlowVal);
+    }
 }
