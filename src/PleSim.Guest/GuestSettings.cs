@@ -30,7 +30,9 @@ public enum SpinlockKind
     /// <summary>
     /// Paravirtual queued spinlock (kernel/locking/qspinlock_paravirt.h): queued waiters spin
     /// SPIN_THRESHOLD loops then <c>pv_wait</c> (halt); the head, too, halts after SPIN_THRESHOLD with
-    /// the lock hashed, and the unlocker <c>pv_kick</c>s it. Per version (decision 0058): from 4.5 a
+    /// the lock hashed (once per wait) and the locked byte <c>_Q_SLOW_VAL</c>, and the unlocker that
+    /// finds that byte <c>pv_kick</c>s it; a hashed head halts again only while the byte is still
+    /// <c>_Q_SLOW_VAL</c> (decision 0084). Per version (decision 0058): from 4.5 a
     /// newcomer takes a free lock ahead of the queue unless the queue head is actively spinning (the
     /// pending bit; <see cref="GuestSettings.PvQspinlockSteal"/>), and a queued node halts early when its
     /// predecessor is not running (<see cref="GuestSettings.PvQspinlockWaitEarly"/>).

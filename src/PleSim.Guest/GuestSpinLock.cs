@@ -53,6 +53,16 @@ public sealed partial class GuestSpinLock : ISpinTarget
     // a node made head while its VCPU is off its CPU, in an exit or halted has not set it.
     private bool _pending;
 
+    // PV queued lock (4.2+; decision 0084): the locked byte holds _Q_SLOW_VAL, and the node the
+    // lock's hash entry names. Set by the queue head's one-time hashing in pv_wait_head_or_lock
+    // (4.5+; pv_wait_head in 4.2-4.4: `if (!lp)`, then the byte is made _Q_SLOW_VAL) and by
+    // pv_kick_node for a halted node made head (4.3+: state vcpu_hashed, byte _Q_SLOW_VAL, hashed).
+    // Cleared only by __pv_queued_spin_unlock's slow path, which unhashes, stores 0 and pv_kicks the
+    // hashed node whether it is halted or not. A release that finds the byte _Q_LOCKED_VAL (a
+    // stealer's, or any hold nobody hashed) is the fast-path cmpxchg: no kick.
+    private bool _slowVal;
+    private GuestCpu? _hashedNode;
+
     private struct Waiter
     {
         public GuestCpu Cpu;
@@ -61,7 +71,8 @@ public sealed partial class GuestSpinLock : ISpinTarget
         public long Ticket;
         public long Since;
         public long BusyAtStall; // its VCPU's spin + PAUSE-exit time when the current stall began (or it joined it)
-        public bool Slowpath;    // PV: registered to be kicked (kvm_lock_spinning's waiting_cpus / a halted, hashed pv node)
+        public bool Slowpath;    // PV: registered to be kicked (kvm_lock_spinning's waiting_cpus / a halted pv node)
+        public bool Hashed;      // PV queued head: the lock was hashed for it in this wait (pv_wait_head_or_lock's lp, or pv_kick_node's vcpu_hashed; decision 0084)
         public long SpinAtJoin;  // its VCPU's guest-mode spin time when it joined (the loop iterations of this wait are counted from it)
         public long HeadSeen;    // preemptable ticket: the head its timeout was last computed from
         public bool Spinning;    // preemptable ticket: past the preemptable loop, spinning on the lock word (xchg)
@@ -119,6 +130,15 @@ public sealed partial class GuestSpinLock : ISpinTarget
 
     /// <summary>Newcomers that took a free PV queued lock ahead of its queue (lock stealing).</summary>
     public long Steals;
+
+    /// <summary>
+    /// PV queued lock: rounds after which an already-hashed queue head found the locked byte not
+    /// <c>_Q_SLOW_VAL</c>, so its <c>pv_wait</c> returned without halting (decision 0084; what follows a steal).
+    /// </summary>
+    public long PvWaitsReturnedAtOnce;
+
+    /// <summary>PV queued lock: whether the locked byte holds <c>_Q_SLOW_VAL</c> (its unlock will kick the hashed node; decision 0084).</summary>
+    internal bool SlowVal => _slowVal;
 
     /// <summary>PV queued lock: queued nodes that halted before SPIN_THRESHOLD because their predecessor was not running (<c>pv_wait_early</c>; qstat pv_wait_early).</summary>
     public long PvWaitEarlies;
@@ -399,6 +419,16 @@ public sealed partial class GuestSpinLock : ISpinTarget
             // MCS hand-off (next->locked), sets it once it runs its head loop — at once if its VCPU is
             // executing its pv_wait_node loop now, else when it next runs (decision 0080).
             _pending = _waiters.Count > 0 && _waiters[0].Vcpu.ExecutingSpinOn(this);
+            // pv_kick_node (4.3+; 4.5+ qspinlock_paravirt.h, called by queued_spin_lock_slowpath right
+            // after the MCS hand-off): a new head still halted in pv_wait_node is not kicked now;
+            // its state becomes vcpu_hashed, the taker's locked byte _Q_SLOW_VAL and the lock is
+            // hashed for it, so the taker's unlock kicks it (decision 0084).
+            if (_waiters.Count > 0 && _waiters[0].Slowpath)
+            {
+                _waiters[0].Hashed = true;
+                _slowVal = true;
+                _hashedNode = _waiters[0].Cpu;
+            }
         }
         if (_coherent)
             LineAcquire(in w);
@@ -566,11 +596,35 @@ public sealed partial class GuestSpinLock : ISpinTarget
         if (i < 0)
             throw new InvalidOperationException($"{cpu} enters the slow path of {Name} without waiting on it");
         PvSlowpaths++;
+        var w = _waiters[i];
         if (Kind == SpinlockKind.PvQueued && i == 0)
+        {
             _pending = false; // pv_wait_head_or_lock: clear_pending after the round, before hashing and halting (decision 0080)
+            if (!w.Hashed)
+            {
+                // `if (!lp)`: the first unsuccessful round of this wait hashes the lock, then makes
+                // the locked byte _Q_SLOW_VAL (4.5+ xchg; 4.2-4.4 cmpxchg from _Q_LOCKED_VAL); a byte
+                // that was 0 means the lock was free: the head owns it (here: spins and takes it).
+                w.Hashed = true;
+                _waiters[i] = w;
+                if (CanTake(i, token))
+                    return false;
+                _slowVal = true;
+                _hashedNode = cpu;
+            }
+            else if (!_slowVal)
+            {
+                // Hashed before, and the byte is no longer _Q_SLOW_VAL (an unlock cleared it and a
+                // newcomer stole the lock, or it is free): pv_wait (x86 kvm_wait) halts only while the
+                // byte equals _Q_SLOW_VAL, so it returns at once and the head spins another round
+                // (decision 0084).
+                PvWaitsReturnedAtOnce++;
+                return false;
+            }
+        }
         if (CanTake(i, token))
             return false; // "check again make sure it didn't become free while we weren't looking"
-        var w = _waiters[i];
+        w = _waiters[i];
         w.Slowpath = true;
         _waiters[i] = w;
         PvHalts++;
@@ -608,8 +662,9 @@ public sealed partial class GuestSpinLock : ISpinTarget
 
     /// <summary>
     /// spin_unlock: hand over (ticket) or free (test-and-set, queued), and let the waiters look.
-    /// Returns the waiter the unlocker must kick with KVM_HC_KICK_CPU (a PV lock whose next waiter
-    /// is in the slow path: 3.12 <c>kvm_unlock_kick</c>, qspinlock <c>__pv_queued_spin_unlock_slowpath</c>), else null.
+    /// Returns the waiter the unlocker must kick with KVM_HC_KICK_CPU, else null: a PV ticket lock's
+    /// next waiter in the slow path (3.12 <c>kvm_unlock_kick</c>); a PV queued lock's hashed node when
+    /// the locked byte is <c>_Q_SLOW_VAL</c> (<c>__pv_queued_spin_unlock_slowpath</c>, decision 0084).
     /// </summary>
     internal GuestCpu? Release(GuestCpu cpu)
     {
@@ -648,11 +703,30 @@ public sealed partial class GuestSpinLock : ISpinTarget
                 if (IsTicket ? _waiters[i].Ticket != _head : i != 0)
                     continue;
                 var next = _waiters[i].Cpu;
-                bool kick = HasSlowpath && _waiters[i].Slowpath;
+                GuestCpu? kickCpu;
+                if (Kind == SpinlockKind.PvQueued)
+                {
+                    // __pv_queued_spin_unlock (4.4, 4.5+): the cmpxchg from _Q_LOCKED_VAL to 0 is the
+                    // whole unlock unless the byte is _Q_SLOW_VAL; then unhash, store 0 and pv_kick
+                    // the hashed node, halted or not (decision 0084).
+                    kickCpu = _slowVal ? _hashedNode : null;
+                    _slowVal = false;
+                    _hashedNode = null;
+                }
+                else
+                {
+                    kickCpu = HasSlowpath && _waiters[i].Slowpath ? next : null;
+                }
                 if (!next.Vcpu.Task.OnCpu)
                     StartStall();
                 next.Vcpu.NotifySpinRelease();
-                return kick ? next : null;
+                return kickCpu;
+            }
+            if (Kind == SpinlockKind.PvQueued)
+            {
+                // No queue: the byte cannot be _Q_SLOW_VAL (only a queued head is hashed).
+                _slowVal = false;
+                _hashedNode = null;
             }
             return null;
         }
