@@ -149,8 +149,12 @@ public sealed partial class HostScheduler
         }
         if (xenMigrate is not null)
             XenVcpuMigrate(xenMigrate, cpu);
-        if (rq.IsIdle && rq.NrRunning > 0)
-            throw new InvalidOperationException($"cpu{cpu} went idle with {rq.NrRunning} runnable tasks");
+        // A vcpu that context_saved → vcpu_migrate puts back on this pCPU (csched_cpu_pick may choose
+        // the pCPU it just left idle) is queued with SCHEDULE_SOFTIRQ raised here: the idle vcpu runs
+        // only until that softirq, as in Xen. Any other idle pCPU with runnable work is a model bug.
+        bool migratedHere = xenMigrate is not null && xenMigrate.Cpu == cpu && rq.NeedResched;
+        if (rq.IsIdle && rq.NrRunning > 0 && !migratedHere)
+            throw new InvalidOperationException($"cpu{cpu} went idle with {rq.NrRunning} runnable tasks (prev {prev.Name}, {prev.State}; migrated {xenMigrate?.Name ?? "none"} to cpu{xenMigrate?.Cpu ?? -1}; need_resched {rq.NeedResched})");
     }
 
     private sealed class SwitchDoneHandler(HostScheduler s) : IEventHandler

@@ -37,6 +37,20 @@ public class XenCreditScenarioTests
     }
 
     [Fact]
+    public void A_vcpu_that_vcpu_migrate_puts_back_on_the_pcpu_it_left_idle_runs_there_after_the_softirq()
+    {
+        // The catalog's zhai-2009 stand-in, PLE off, seed 2: at 170 ms csched_vcpu_acct marks guest1/vcpu6
+        // on pCPU 11 for migration; schedule() leaves pCPU 11 idle, and context_saved → vcpu_migrate's
+        // csched_cpu_pick then picks pCPU 11 itself, queueing the vcpu there with SCHEDULE_SOFTIRQ raised.
+        // Before the fix the idle-with-work check threw at that instant (the seventeenth session's catalog).
+        var s = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "catalog", "zhai-2009", "kernel-build.yaml"),
+            [Override.Parse("kvm.ple_handler=none"), Override.Parse("duration=200ms"), Override.Parse("warmup=20ms")]);
+        var r = Runner.RunOne(s, 2, new RunOptions { CheckInvariantsEvery = 101 });
+        Assert.True(r.Error is null, r.Error);
+        Assert.True(r.Metric("guest1.cpus_used") > 0);
+    }
+
+    [Fact]
     public void On_a_xen_host_the_handler_defaults_to_xens_and_a_kvm_version_is_refused()
     {
         var host = ScenarioLoader.LoadFile(HostScenarioTests.Repo("scenarios", "host", "six-hogs-four-cpus.yaml"), [Override.Parse("host.scheduler=xen-credit-3.4")]);
