@@ -163,7 +163,12 @@ public class KvmScenarioTests
         Assert.True(Mean("none", "amqp.lazy_tlb_flushes_per_second") > 5);
         double spinWith = Mean("none", "amqp.frac_spin");
         double spinWithout = Mean("none", "amqp.frac_spin", allocator: "none");
-        Assert.True(spinWith > 0.04 && spinWith > 2 * spinWithout, $"spin {spinWith:P2} with trims, {spinWithout:P2} without");
+        Assert.True(spinWith > 0.04 && spinWith > spinWithout, $"spin {spinWith:P2} with trims, {spinWithout:P2} without");
+        // The added spin is the shootdowns': waiting for acknowledgements owed by preempted flush targets,
+        // which without trims (no shootdowns) is none. (Since decision 0085 the 2x guest also spins on
+        // preempted ticket waiters without trims, 2-13% of its time, so the totals are no longer 2:1.)
+        Assert.True(Mean("none", "amqp.spin_share.ack_owed_preempted") > 0.2);
+        Assert.Equal(0, Mean("none", "amqp.spin_share.ack_owed_preempted", allocator: "none"));
         // The boosted VCPU is mostly one the spinner waits on: a flush target that owes its ack.
         Assert.True(Mean("directed-yield-2011", "amqp.yield_to_hit_rate") > 0.5);
         Assert.Null(RunOk(Amqp([.. at2x, "duration=100ms", "warmup=20ms", "vms[0].workload.allocator=summing-what-if"]), 2011, invariantsEvery: 1).Error);
