@@ -301,12 +301,16 @@ public class ReproduceTests
             var e = new StringWriter();
             Assert.True(PlesimCli.Run(["reproduce", "riel-2011", "--quick", "--runs", "2", "--out", dir], new StringWriter(), e) == 0, e.ToString());
             string text = File.ReadAllText(Path.Combine(dir, "reproduce.txt"));
-            var explanation = Assert.Single(PleSim.Experiments.Catalog.CaseLoader.BuiltIn().Single(c => c.Name == "riel-2011").Explanations);
+            var explanations = PleSim.Experiments.Catalog.CaseLoader.BuiltIn().Single(c => c.Name == "riel-2011").Explanations;
+            Assert.NotEmpty(explanations);
             if (text.Contains("  differs: ", StringComparison.Ordinal))
             {
                 Assert.Contains("Explained after the result was seen (not part of the prediction; the verdict stands):", text, StringComparison.Ordinal);
-                Assert.Contains($"({explanation.Doc})", text, StringComparison.Ordinal);
-                Assert.True(File.Exists(CliTests.Repo(explanation.Doc)), explanation.Doc);
+                foreach (var explanation in explanations)
+                {
+                    Assert.Contains($"({explanation.Doc})", text, StringComparison.Ordinal);
+                    Assert.True(File.Exists(CliTests.Repo(explanation.Doc)), explanation.Doc);
+                }
             }
             else
                 Assert.DoesNotContain("Explained after the result was seen", text, StringComparison.Ordinal);
