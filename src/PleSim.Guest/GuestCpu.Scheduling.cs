@@ -210,15 +210,20 @@ public sealed partial class GuestCpu
         _nohzOwnBalance = _nohzIdleBalanceDue;
         bool periodic = _idleLoadBalanceDue;
         _idleLoadBalanceDue = false;
+        bool newIdle = !periodic && !nohzOwn; // idle_balance from schedule(), not a CPU_IDLE rebalance_domains
+        if (balance && S.IdlePull && newIdle && NewIdleSkipped())
+            balance = false;
         if (balance && S.IdlePull)
         {
             bool mayTakeHot = IdlePullMayTakeHot;
             var (t, src, overloaded) = _k.FindPull(this, overloadedOnly, mayTakeHot);
             IdlePullDone(t is not null, overloaded, periodic);
-            if (!periodic && !nohzOwn)
+            if (newIdle)
                 NewIdleNextBalance(t is not null); // idle_balance's rq->next_balance (decision 0085)
             if (t is not null)
             {
+                if (newIdle)
+                    _idleStamp = 0; // "pulled_task": this idle period ends now, not at a wake-up
                 if (mayTakeHot && TaskHot(t))
                     IdleHotPulls++;
                 Pulls++;
@@ -276,6 +281,38 @@ public sealed partial class GuestCpu
                 StopTick();
         }
         Vcpu.Halt();
+    }
+
+    /// <summary>
+    /// The start of <c>idle_balance</c> (2.6.32 kernel/sched.c, 2.6.39 kernel/sched_fair.c, 4.16–5.10
+    /// kernel/sched/fair.c): rq->idle_stamp is set, and while the VCPU's average idle period is shorter
+    /// than sched_migration_cost the balance is skipped — "no time to balance" before the next
+    /// wake-up. 2.6.32 and 2.6.39 return at once; 4.16 on still lower rq->next_balance to the domain's
+    /// idle interval (<c>update_next_balance</c>). Decision 0086.
+    /// </summary>
+    private bool NewIdleSkipped()
+    {
+        NewIdleBalances++;
+        _idleStamp = Math.Max(Now, 1);
+        if (!Domain.NewIdleAvgIdleGate || _avgIdle >= S.MigrationCost.Ns)
+            return false;
+        NewIdleAvgIdleSkips++;
+        if (Domain.NewIdleAlwaysLowersNextBalance)
+            NewIdleNextBalance(false);
+        return true;
+    }
+
+    /// <summary>
+    /// <c>try_to_wake_up</c>'s update of <c>rq->avg_idle</c> for a thread woken onto this VCPU: the
+    /// idle period since <c>idle_balance</c> stamped it (2.6.32 out_running; 4.16 on
+    /// <c>ttwu_do_wakeup</c>), bounded by twice sched_migration_cost. Decision 0086.
+    /// </summary>
+    private void TtwuAvgIdle()
+    {
+        if (_idleStamp == 0)
+            return;
+        AvgIdle.OnWakeup(ref _avgIdle, Now - _idleStamp, 2 * S.MigrationCost.Ns, Domain.AvgIdleCapAfterAverage);
+        _idleStamp = 0;
     }
 
     private void PullDo(GuestThread t, GuestCpu src)

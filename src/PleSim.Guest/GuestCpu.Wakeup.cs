@@ -39,6 +39,7 @@ public sealed partial class GuestCpu
         {
             t.State = ThreadState.Running;
             t.Wakeups++;
+            locked.TtwuAvgIdle(); // 2.6.32 out_running / 4.16 ttwu_remote → ttwu_do_wakeup
             PushFront(new Op { Kind = Micro.Unlock, Lock = locked.RqLock });
             return;
         }
@@ -77,6 +78,7 @@ public sealed partial class GuestCpu
         t.Vruntime = Math.Max(v, target.MinVruntime - (S.Latency.Ns / 2));
         t.ListSeq = ++_k.TaskListSeq;
         target.Enqueue(t);
+        target.TtwuAvgIdle();
         // check_preempt_curr (the test runs update_curr even when the flag is already set).
         bool preempt = target.Curr is null || target.CurrPreemptedBy(t);
         if (preempt && !target.NeedResched)

@@ -111,6 +111,8 @@ public sealed partial class GuestCpu : IGuestCpu
     private bool _inNohzRecently;     // rq->in_nohz_recently
     private bool _nohzBalanceDue;     // an idle tick of the NOHZ balancer
     private bool _idleBalanceDue = true; // the idle loop may pull: schedule() went idle, a due idle tick (decision 0085) or a reschedule IPI (decision 0070)
+    private long _idleStamp;           // rq->idle_stamp: when idle_balance last ran with nothing pulled (0: none)
+    private long _avgIdle;             // rq->avg_idle (decision 0086)
     private readonly ShootdownBarrier _barrier = new();
     private readonly List<ShootdownBarrier> _acksOwed;
     private readonly PollState _pollTarget;
@@ -131,6 +133,7 @@ public sealed partial class GuestCpu : IGuestCpu
         RqLock = kernel.NewLock($"rq{index}.lock", LockIrq.IrqSave);
         _barrier.Initiator = this;
         _balanceIntervalMs = kernel.SchedDomain.MinIntervalMs; // sd->balance_interval starts at min_interval
+        _avgIdle = 2 * kernel.Settings.MigrationCost.Ns; // sched_init: rq->avg_idle = 2 × sysctl_sched_migration_cost
         _acksOwed = new List<ShootdownBarrier>(vcpu.Vm.Vcpus.Count); // one per other sender at most: no growth when the first flush IPI comes late
 
         _pollTarget = new PollState(this);
@@ -199,6 +202,15 @@ public sealed partial class GuestCpu : IGuestCpu
 
     // Statistics.
     public long Switches, IdleHalts, Pulls, ReschedIpisSent, TicksHandled;
+
+    /// <summary>
+    /// New-idle balances (<c>idle_balance</c> from <c>schedule()</c> going idle), and those skipped because
+    /// the VCPU's average idle period was shorter than sched_migration_cost (decision 0086).
+    /// </summary>
+    public long NewIdleBalances, NewIdleAvgIdleSkips;
+
+    /// <summary><c>rq->avg_idle</c> in ns (decision 0086).</summary>
+    public long AvgIdleNs => _avgIdle;
 
     /// <summary>KVM_HC_KICK_CPU hypercalls this CPU's unlocks made; shootdown targets skipped by PV TLB flush; KVM_HC_SCHED_YIELD calls.</summary>
     public long PvKicksSent, PvTlbFlushSkips, PvSchedYieldsSent;

@@ -42,6 +42,8 @@ public sealed class GuestKernel
                 new GuestKernelInfo(vm.Index, vm.Vcpus.Count, settings.SpinThresholdLoops, loopNs, settings.VcpuIsPreemptedCheck));
         }
         SchedDomain = GuestSchedDomain.For(settings.KernelVersion, settings.Topology, vm.Vcpus.Count);
+        if (settings.NewIdleAvgIdleGate is bool gate)
+            SchedDomain = SchedDomain with { NewIdleAvgIdleGate = gate }; // guest.newidle_avg_idle_gate overrides the version's rule
         NohzModel = GuestNohz.For(settings.KernelVersion);
         Cpus = new GuestCpu[vm.Vcpus.Count];
         for (int i = 0; i < Cpus.Length; i++)

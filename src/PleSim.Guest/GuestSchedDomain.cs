@@ -74,6 +74,23 @@ public sealed record GuestSchedDomain
     public bool NewIdleAlwaysLowersNextBalance { get; init; } = true;
 
     /// <summary>
+    /// The new-idle balance is skipped while this VCPU's average idle period (<c>rq->avg_idle</c>) is
+    /// shorter than sysctl_sched_migration_cost: 2.6.32 and 2.6.39 <c>idle_balance</c> return at once
+    /// (rq->next_balance untouched); 4.16, 5.3 and 5.10 only lower rq->next_balance to the domain's
+    /// idle interval (decision 0086). False for 6.1, whose <c>newidle_balance</c> compares avg_idle
+    /// with sd->max_newidle_lb_cost, the longest new-idle balance measured — zero here, as the model
+    /// charges the search no time.
+    /// </summary>
+    public bool NewIdleAvgIdleGate { get; init; } = true;
+
+    /// <summary>
+    /// <c>try_to_wake_up</c> averages the idle period in and then caps avg_idle at twice the migration
+    /// cost (4.x <c>ttwu_do_wakeup</c>); false: 2.6.32–3.12 set the cap outright after a longer period
+    /// (<see cref="PleSim.Host.AvgIdle.OnWakeup"/>).
+    /// </summary>
+    public bool AvgIdleCapAfterAverage { get; init; }
+
+    /// <summary>
     /// The run queue's task list is kept most-recently-run first (<c>pick_next_task_fair</c> moves
     /// the picked task to its head) and the balancer walks it from the tail, least recently run
     /// first (<c>detach_tasks</c>' <c>list_last_entry</c>; read in 4.16, 5.3, 5.10 and 6.1
@@ -98,6 +115,8 @@ public sealed record GuestSchedDomain
     /// periodic pass does; 5.3 on reset it but never double it. 2.6.32 and 2.6.39 lower
     /// rq->next_balance at new-idle only when a task was pulled or it has passed; 4.16 on always.
     /// 3.12 is taken as 2.6.39 and 4.2 as 4.16 (not read at those tags).</item>
+    /// <item>The avg_idle gate of the new-idle balance (decision 0086): against
+    /// sysctl_sched_migration_cost up to 5.10; 6.1's test against max_newidle_lb_cost never holds here.</item>
     /// <item>5.10 and 6.1: busy_factor 16 and imbalance_pct 117 at every non-SMT level (Vincent
     /// Guittot's September 2020 series), the reworked balancer of 5.5.</item>
     /// </list>
@@ -118,6 +137,7 @@ public sealed record GuestSchedDomain
                 BusyIdx = kernelVersion == "5.3" ? 0 : 2,
                 TasksListMru = kernelVersion != "4.2",
                 NewIdleDoublesInterval = kernelVersion != "5.3",
+                AvgIdleCapAfterAverage = true,
             },
             _ => new GuestSchedDomain
             {
@@ -129,6 +149,8 @@ public sealed record GuestSchedDomain
                 Balancer = GuestLoadBalancer.Reworked,
                 TasksListMru = true,
                 NewIdleDoublesInterval = false,
+                NewIdleAvgIdleGate = kernelVersion == "5.10",
+                AvgIdleCapAfterAverage = true,
             },
         };
     }

@@ -353,7 +353,14 @@ public sealed record GuestSettings
     /// </summary>
     public bool BusyBalance { get; init; } = true;
 
-    /// <summary>Guest sched_migration_cost: a thread that ran this recently is cache hot and is not pulled (task_hot).</summary>
+    /// <summary>
+    /// Whether the new-idle balance is skipped while the VCPU's average idle period is shorter than
+    /// <see cref="MigrationCost"/> (<c>idle_balance</c>'s avg_idle test, decision 0086). Null: as the
+    /// guest kernel version has it (2.6.32–5.10 yes, 6.1 no).
+    /// </summary>
+    public bool? NewIdleAvgIdleGate { get; init; }
+
+    /// <summary>Guest sched_migration_cost: a thread that ran this recently is cache hot and is not pulled (task_hot); also the avg_idle bound of the new-idle balance.</summary>
     public SimDuration MigrationCost { get; init; } = SimDuration.FromMicroseconds(500);
 
     public GuestCosts Costs { get; init; } = new();

@@ -42,20 +42,9 @@ public sealed partial class HostScheduler
         p.State = TaskState.Running;
         if (rq.IdleStamp != 0)
         {
-            long delta = _sim.Now.Ns - rq.IdleStamp;
-            long max = 2 * _tunables.MigrationCostNs.Ns;
-            if (_sis419)
-            {
-                // ttwu_do_wakeup (4.19): average first, then cap at 2 × max_idle_balance_cost (which
-                // stays sysctl_sched_migration_cost: balancing costs no time here). Decision 0064.
-                UpdateAvg(ref rq.AvgIdle, delta);
-                if (rq.AvgIdle > max)
-                    rq.AvgIdle = max;
-            }
-            else if (delta > max)
-                rq.AvgIdle = max;
-            else
-                UpdateAvg(ref rq.AvgIdle, delta);
+            // try_to_wake_up (2.6.39) / ttwu_do_wakeup (4.19; average then cap, decision 0064): the
+            // cap stays 2 × sysctl_sched_migration_cost as balancing costs no time here.
+            AvgIdle.OnWakeup(ref rq.AvgIdle, _sim.Now.Ns - rq.IdleStamp, 2 * _tunables.MigrationCostNs.Ns, capAfterAverage: _sis419);
             rq.IdleStamp = 0;
         }
         Observer?.Wakeup(p, cpu, wakerCpu, !wasResched && rq.NeedResched);
@@ -78,13 +67,6 @@ public sealed partial class HostScheduler
             CheckPreemptCurr(rq, p, wakerCpu);
         p.State = TaskState.Running;
         Observer?.Wakeup(p, p.Cpu, wakerCpu, !wasResched && rq.NeedResched);
-    }
-
-    /// <summary><c>update_avg</c>: avg += (sample − avg) / 8.</summary>
-    private static void UpdateAvg(ref long avg, long sample)
-    {
-        long diff = sample - avg;
-        avg += diff >> 3;
     }
 
     /// <summary><c>wake_up_new_task</c>: a new task's first placement (fork balancing) and enqueue with START_DEBIT.</summary>

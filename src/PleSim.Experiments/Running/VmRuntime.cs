@@ -289,6 +289,8 @@ public sealed class VmRuntime : IDisposable
             Add("guest_switches", g.Switches);
             Add("guest_idle_halts", g.IdleHalts);
             Add("guest_pulls", g.Pulls);
+            Add("guest_newidle_balances", g.NewIdleBalances);
+            Add("guest_newidle_avg_idle_skips", g.NewIdleAvgIdleSkips);
             Add("guest_busy_balances", g.BusyBalances);
             Add("guest_busy_balance_imbalanced", g.BusyBalanceImbalanced);
             Add("guest_busy_balance_pulls", g.BusyBalancePulls);

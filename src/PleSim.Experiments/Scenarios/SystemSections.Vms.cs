@@ -220,6 +220,8 @@ internal static partial class SystemSections
             // A busy VCPU's periodic rebalance_domains (decision 0072); its domain's parameters follow guest.kernel and guest.topology.
             BusyBalance = g.Get("busy_balance", Kinds.Bool, d.BusyBalance),
             MigrationCost = g.Get("migration_cost", gran, d.MigrationCost),
+            // idle_balance's avg_idle test (decision 0086); absent: the guest kernel version's rule.
+            NewIdleAvgIdleGate = g.Has("newidle_avg_idle_gate") ? g.Get("newidle_avg_idle_gate", Kinds.Bool, true) : null,
             Timers = ReadGuestTimers(g),
             Costs = costs,
         };
