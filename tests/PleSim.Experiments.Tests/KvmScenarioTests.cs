@@ -100,12 +100,22 @@ public class KvmScenarioTests
     public void Without_overcommit_the_ple_handlers_are_within_two_percent_of_no_ple()
     {
         // Full-length windows: the subscriber receives whole 64 KB buffers, so short windows are coarse.
-        // Six seeds: since the guests' idle balancing follows the domain's interval (decision 0085) the
-        // 1x rate varies by about ±5% from seed to seed, and two seeds no longer bound the ratio.
-        double Rate(string h) => Enumerable.Range(0, 6).Average(i => M(RunOk(Amqp($"kvm.ple_handler={h}", "duration=1s", "warmup=200ms"), (ulong)(2011 + i)), "amqp.subscribe_rate"));
-        double none = Rate("none");
+        // Twelve seeds: since the guests' idle balancing follows the domain's interval (decision 0085)
+        // the 1x rate varies by about ±5% from seed to seed (one seed of six moved the ratio by 3% after
+        // decision 0086), so fewer seeds do not bound the ratio. The handlers have almost nothing to
+        // do here: fewer than 100 PAUSE exits a second (thousands at 1.5x).
+        (double Rate, double Exits) Run(string h)
+        {
+            var runs = Enumerable.Range(0, 12).Select(i => RunOk(Amqp($"kvm.ple_handler={h}", "duration=1s", "warmup=200ms"), (ulong)(2011 + i))).ToList();
+            return (runs.Average(r => M(r, "amqp.subscribe_rate")), runs.Average(r => M(r, "amqp.pause_exits_per_second")));
+        }
+        double none = Run("none").Rate;
         foreach (var h in new[] { "directed-yield-2011", "sleep" })
-            Assert.InRange(Rate(h) / none, 0.98, 1.02);
+        {
+            var (rate, exits) = Run(h);
+            Assert.InRange(rate / none, 0.98, 1.02);
+            Assert.InRange(exits, 0, 100);
+        }
     }
 
     [Fact]
