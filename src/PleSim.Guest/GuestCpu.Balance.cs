@@ -225,6 +225,7 @@ public sealed partial class GuestCpu
     private void LoadBalance()
     {
         BusyBalances++;
+        _k.UpdateRdOverload(); // update_sd_lb_stats at the root domain (decision 0087)
         var (busiest, imbalance) = Domain.Balancer == GuestLoadBalancer.Reworked ? FindBusiestReworked() : FindBusiestLegacy();
         if (busiest is null)
         {

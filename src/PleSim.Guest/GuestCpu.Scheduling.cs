@@ -13,6 +13,7 @@ public sealed partial class GuestCpu
     {
         t.ListSeq = ++_k.TaskListSeq;
         Enqueue(t);
+        AddNrRunning();
     }
 
     internal void ReserveQueue(int threads) => _queue.EnsureCapacity(threads);
@@ -23,6 +24,17 @@ public sealed partial class GuestCpu
         while (i > 0 && t.Vruntime < _queue[i - 1].Vruntime)
             i--;
         _queue.Insert(i, t);
+    }
+
+    /// <summary>
+    /// <c>add_nr_running</c> (3.16+): a run queue that goes from one runnable thread to two sets the root
+    /// domain's overload flag (decision 0087). Called after a thread joins this queue — a wake-up, a
+    /// pull, a new thread — not when schedule() puts the previous thread back.
+    /// </summary>
+    private void AddNrRunning()
+    {
+        if (NrRunning == 2)
+            _k.RdOverload = true;
     }
 
     internal void UpdateCurr()
@@ -288,15 +300,19 @@ public sealed partial class GuestCpu
     /// kernel/sched/fair.c): rq->idle_stamp is set, and while the VCPU's average idle period is shorter
     /// than sched_migration_cost the balance is skipped — "no time to balance" before the next
     /// wake-up. 2.6.32 and 2.6.39 return at once; 4.16 on still lower rq->next_balance to the domain's
-    /// idle interval (<c>update_next_balance</c>). Decision 0086.
+    /// idle interval (<c>update_next_balance</c>). Decision 0086. From 4.2 the pass is also skipped while
+    /// the root domain is not overloaded (decision 0087).
     /// </summary>
     private bool NewIdleSkipped()
     {
         NewIdleBalances++;
         _idleStamp = Math.Max(Now, 1);
-        if (!Domain.NewIdleAvgIdleGate || _avgIdle >= S.MigrationCost.Ns)
+        if (Domain.NewIdleAvgIdleGate && _avgIdle < S.MigrationCost.Ns)
+            NewIdleAvgIdleSkips++;
+        else if (Domain.NewIdleRdOverloadGate && !_k.RdOverload)
+            NewIdleNotOverloadedSkips++; // "|| !this_rq->rd->overload" (4.16 idle_balance; decision 0087)
+        else
             return false;
-        NewIdleAvgIdleSkips++;
         if (Domain.NewIdleAlwaysLowersNextBalance)
             NewIdleNextBalance(false);
         return true;
@@ -331,6 +347,7 @@ public sealed partial class GuestCpu
         t.Vruntime = rel + MinVruntime;
         t.ListSeq = ++_k.TaskListSeq; // activate_task: list_add at the head
         Enqueue(t);
+        AddNrRunning();
     }
 
     /// <summary>

@@ -78,6 +78,7 @@ public sealed partial class GuestCpu
         t.Vruntime = Math.Max(v, target.MinVruntime - (S.Latency.Ns / 2));
         t.ListSeq = ++_k.TaskListSeq;
         target.Enqueue(t);
+        target.AddNrRunning();
         target.TtwuAvgIdle();
         // check_preempt_curr (the test runs update_curr even when the flag is already set).
         bool preempt = target.Curr is null || target.CurrPreemptedBy(t);

@@ -205,9 +205,10 @@ public sealed partial class GuestCpu : IGuestCpu
 
     /// <summary>
     /// New-idle balances (<c>idle_balance</c> from <c>schedule()</c> going idle), and those skipped because
-    /// the VCPU's average idle period was shorter than sched_migration_cost (decision 0086).
+    /// the VCPU's average idle period was shorter than sched_migration_cost (decision 0086) or, from 4.2,
+    /// because no VCPU was overloaded (decision 0087).
     /// </summary>
-    public long NewIdleBalances, NewIdleAvgIdleSkips;
+    public long NewIdleBalances, NewIdleAvgIdleSkips, NewIdleNotOverloadedSkips;
 
     /// <summary><c>rq->avg_idle</c> in ns (decision 0086).</summary>
     public long AvgIdleNs => _avgIdle;

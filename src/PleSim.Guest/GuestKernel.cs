@@ -59,6 +59,22 @@ public sealed class GuestKernel
     /// <summary>The scheduling domain the VCPUs share: its periodic-balancing parameters (decision 0072).</summary>
     public GuestSchedDomain SchedDomain { get; }
 
+    /// <summary>
+    /// <c>rq->rd->overload</c> (3.16+): some VCPU went from one to two runnable threads since the last
+    /// balance pass, which rewrites it from what it saw (decision 0087). Kept for every version; read
+    /// only where <see cref="GuestSchedDomain.NewIdleRdOverloadGate"/> says so.
+    /// </summary>
+    public bool RdOverload { get; internal set; }
+
+    /// <summary><c>update_sd_lb_stats</c>' overload indicator at the root domain: whether any VCPU has more than one runnable thread.</summary>
+    internal void UpdateRdOverload()
+    {
+        bool overload = false;
+        foreach (var c in Cpus)
+            overload |= c.NrRunning > 1;
+        RdOverload = overload;
+    }
+
     /// <summary>The last <see cref="GuestThread.ListSeq"/> handed out.</summary>
     internal long TaskListSeq;
 
@@ -493,6 +509,7 @@ public sealed class GuestKernel
             if (busiest is null || c.QueuedCount > busiest.QueuedCount)
                 busiest = c;
         }
+        RdOverload = overloaded; // update_sd_lb_stats at the root domain (decision 0087); the idle CPU has none
         var t = busiest?.Pullable(idle, mayTakeHot);
         return t is null ? (null, null, overloaded) : (t, busiest, overloaded);
     }

@@ -91,6 +91,16 @@ public sealed record GuestSchedDomain
     public bool AvgIdleCapAfterAverage { get; init; }
 
     /// <summary>
+    /// The new-idle balance is also skipped while the root domain is not overloaded
+    /// (<c>!rq->rd->overload</c>: no VCPU had a second runnable thread since the last balance pass
+    /// that looked), as 4.16 <c>idle_balance</c> and 5.3–6.1 <c>newidle_balance</c> test beside avg_idle
+    /// (from 3.16, commit 4486edd12b5a). The flag is set when a VCPU's run queue goes from one to two
+    /// threads (<c>add_nr_running</c>) and rewritten by every <c>load_balance</c>
+    /// (<c>update_sd_lb_stats</c> at the root domain). False for 2.6.32–3.12. Decision 0087.
+    /// </summary>
+    public bool NewIdleRdOverloadGate { get; init; }
+
+    /// <summary>
     /// The run queue's task list is kept most-recently-run first (<c>pick_next_task_fair</c> moves
     /// the picked task to its head) and the balancer walks it from the tail, least recently run
     /// first (<c>detach_tasks</c>' <c>list_last_entry</c>; read in 4.16, 5.3, 5.10 and 6.1
@@ -116,7 +126,8 @@ public sealed record GuestSchedDomain
     /// rq->next_balance at new-idle only when a task was pulled or it has passed; 4.16 on always.
     /// 3.12 is taken as 2.6.39 and 4.2 as 4.16 (not read at those tags).</item>
     /// <item>The avg_idle gate of the new-idle balance (decision 0086): against
-    /// sysctl_sched_migration_cost up to 5.10; 6.1's test against max_newidle_lb_cost never holds here.</item>
+    /// sysctl_sched_migration_cost up to 5.10; 6.1's test against max_newidle_lb_cost never holds here.
+    /// From 4.2 the root domain's overload flag gates it too (decision 0087).</item>
     /// <item>5.10 and 6.1: busy_factor 16 and imbalance_pct 117 at every non-SMT level (Vincent
     /// Guittot's September 2020 series), the reworked balancer of 5.5.</item>
     /// </list>
@@ -138,6 +149,7 @@ public sealed record GuestSchedDomain
                 TasksListMru = kernelVersion != "4.2",
                 NewIdleDoublesInterval = kernelVersion != "5.3",
                 AvgIdleCapAfterAverage = true,
+                NewIdleRdOverloadGate = true,
             },
             _ => new GuestSchedDomain
             {
@@ -151,6 +163,7 @@ public sealed record GuestSchedDomain
                 NewIdleDoublesInterval = false,
                 NewIdleAvgIdleGate = kernelVersion == "5.10",
                 AvgIdleCapAfterAverage = true,
+                NewIdleRdOverloadGate = true,
             },
         };
     }

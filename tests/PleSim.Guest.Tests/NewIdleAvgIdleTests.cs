@@ -43,11 +43,11 @@ public class NewIdleAvgIdleTests
         GuestKernelPresets.Apply(new GuestSettings(), version) with { MigrationCost = SimDuration.FromNanoseconds(Mc), NewIdleAvgIdleGate = gate };
 
     [Theory]
-    [InlineData("2.6.32")]
-    [InlineData("2.6.39")]
-    [InlineData("4.16")]
-    [InlineData("5.10")]
-    public void Short_idle_periods_lower_avg_idle_until_the_new_idle_balance_is_skipped(string version)
+    [InlineData("2.6.32", 0)]
+    [InlineData("2.6.39", 0)]
+    [InlineData("4.16", 4)]
+    [InlineData("5.10", 4)]
+    public void Short_idle_periods_lower_avg_idle_until_the_new_idle_balance_is_skipped(string version, int notOverloadedSkips)
     {
         var kit = Run(Preset(version), 1_650);
         var c1 = kit.Kernel.Cpus[1];
@@ -60,6 +60,12 @@ public class NewIdleAvgIdleTests
         // (a few µs more: each wake-up also waits for the reschedule IPI).
         Assert.Equal(8, c1.NewIdleBalances);
         Assert.Equal(2, c1.NewIdleAvgIdleSkips);
+        // 4.16 and 5.10 also skip while no VCPU is overloaded (decision 0087): the first pass sees "h" and
+        // "s" both on VCPU 0 (the flag set when the second was queued; nothing taken, both cache hot at
+        // the start), the second sees VCPU 0 with one thread and clears the flag, passes 3-6 are
+        // skipped as not overloaded (7-8 by avg_idle first); "s" waking "h" at the end sets it again.
+        Assert.Equal(notOverloadedSkips, c1.NewIdleNotOverloadedSkips);
+        Assert.True(kit.Kernel.RdOverload);
         Assert.InRange(c1.AvgIdleNs, 775_000, 800_000);
         Assert.Equal(0, c1.Pulls); // nothing was queued on VCPU 0 meanwhile
     }
@@ -100,18 +106,58 @@ public class NewIdleAvgIdleTests
     }
 
     [Theory]
-    [InlineData("2.6.32", true, false)]
-    [InlineData("2.6.39", true, false)]
-    [InlineData("3.12", true, false)]
-    [InlineData("4.2", true, true)]
-    [InlineData("4.16", true, true)]
-    [InlineData("5.3", true, true)]
-    [InlineData("5.10", true, true)]
-    [InlineData("6.1", false, true)]
-    public void The_versions_rules(string version, bool gate, bool capAfterAverage)
+    [InlineData("2.6.32", true, false, false)]
+    [InlineData("2.6.39", true, false, false)]
+    [InlineData("3.12", true, false, false)]
+    [InlineData("4.2", true, true, true)]
+    [InlineData("4.16", true, true, true)]
+    [InlineData("5.3", true, true, true)]
+    [InlineData("5.10", true, true, true)]
+    [InlineData("6.1", false, true, true)]
+    public void The_versions_rules(string version, bool gate, bool capAfterAverage, bool overloadGate)
     {
         var d = GuestSchedDomain.For(version, GuestTopology.Sockets, 4);
         Assert.Equal(gate, d.NewIdleAvgIdleGate);
         Assert.Equal(capAfterAverage, d.AvgIdleCapAfterAverage);
+        Assert.Equal(overloadGate, d.NewIdleRdOverloadGate);
+    }
+
+    [Theory]
+    [InlineData("4.16", 0, 1)]
+    [InlineData("5.3", 0, 1)]
+    [InlineData("2.6.39", 1, 0)]
+    public void A_lone_thread_queued_on_an_idle_vcpu_is_left_there_while_no_vcpu_is_overloaded(string version, int pulls, int skips)
+    {
+        // The set-up of IdlePullSingleTaskTests (decision 0082): "w" is woken onto idle VCPU 1, whose host
+        // thread waits ~3 ms behind a hog, so VCPU 1's queue holds one thread its guest CPU has not run.
+        // Here "s" also wakes "z" (pinned to VCPU 2, idle since the start), which computes 100 µs and
+        // exits: VCPU 2 goes idle through schedule() while "w" waits. Its avg_idle is at the bound (the
+        // 32 ms idle period), so only the root domain's overload flag can stop the new-idle balance:
+        // no VCPU has had two runnable threads since VCPU 2's idle ticks last balanced, so 4.16 and 5.3
+        // skip it (decision 0087), where 2.6.39 — no such flag — takes the cache-cold "w" at once.
+        var guest = GuestKernelPresets.Apply(new GuestSettings(), version);
+        var kit = new GuestKit(3, 3, handler: "none", guest: guest);
+        var q = kit.Kernel.NewWaitQueue("q");
+        var qs = kit.Kernel.NewWaitQueue("qs");
+        var qa = kit.Kernel.NewWaitQueue("qa");
+        var qz = kit.Kernel.NewWaitQueue("qz");
+        var w = kit.Kernel.CreateThread("w", new ListProgram(GuestAction.Wait(q), GuestAction.Compute(5_000_000)), 1);
+        kit.Kernel.CreateThread("a", new ListProgram(GuestAction.Compute(20_000_000), GuestAction.Signal(qs), GuestAction.Wait(qa)), 1, pinned: true);
+        kit.Kernel.CreateThread("s", new ListProgram(GuestAction.Wait(qs), GuestAction.Signal(q), GuestAction.Signal(qz), GuestAction.Compute(50_000_000)), 0, pinned: true);
+        kit.Kernel.CreateThread("z", new ListProgram(GuestAction.Wait(qz), GuestAction.Compute(100_000), kit.Mark(0)), 2, pinned: true);
+        kit.Start();
+        kit.RunUs(1);
+        kit.Pin([0, 1, 2]);
+        kit.RunUs(200);
+        kit.Pin([0, 1, 2], 1);
+        for (int i = 0; i < 100_000 && kit.Marker.Hits.Count == 0; i++)
+            kit.RunUs(1);
+        kit.RunUs(50);
+        var c2 = kit.Kernel.Cpus[2];
+        Assert.Equal(pulls == 0 ? 1 : 2, w.Cpu); // left queued on VCPU 1, or taken by VCPU 2
+        Assert.Null(kit.Kernel.Cpus[1].Curr);
+        Assert.Equal(pulls, c2.Pulls);
+        Assert.Equal(skips, c2.NewIdleNotOverloadedSkips);
+        Assert.Equal(0, c2.NewIdleAvgIdleSkips);
     }
 }

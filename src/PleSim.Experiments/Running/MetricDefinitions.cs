@@ -75,6 +75,7 @@ public static class MetricDefinitions
         new("*.guest_idle_pulls_per_second", "1/s", "threads an idle guest VCPU pulled from another VCPU's queue (idle and new-idle balancing), per second"),
         new("*.guest_newidle_balances_per_second", "1/s", "new-idle balances (idle_balance from schedule() as a guest VCPU goes idle, skipped ones included), per second"),
         new("*.guest_newidle_skips_per_second", "1/s", "new-idle balances a guest VCPU going idle skipped because its average idle period (rq->avg_idle) was shorter than sched_migration_cost (2.6.32–5.10 idle_balance), per second"),
+        new("*.guest_newidle_not_overloaded_skips_per_second", "1/s", "new-idle balances a guest VCPU going idle skipped because no VCPU had a second runnable thread since the last balance pass (!rq->rd->overload, 4.2+ guests), per second"),
         new("*.guest_busy_balances_per_second", "1/s", "periodic load balances a busy guest VCPU ran (rebalance_domains from a busy tick), per second"),
         new("*.guest_busy_balance_imbalanced_per_second", "1/s", "busy guest balances that found a busiest VCPU worth pulling from, per second"),
         new("*.guest_busy_balance_pulls_per_second", "1/s", "threads busy guest balances moved, per second"),

@@ -91,6 +91,7 @@ internal static class VmReport
             result.AddMetric(p + "guest_idle_pulls_per_second", D("guest_pulls") / seconds);
             result.AddMetric(p + "guest_newidle_balances_per_second", D("guest_newidle_balances") / seconds);
             result.AddMetric(p + "guest_newidle_skips_per_second", D("guest_newidle_avg_idle_skips") / seconds); // decision 0086
+            result.AddMetric(p + "guest_newidle_not_overloaded_skips_per_second", D("guest_newidle_not_overloaded_skips") / seconds); // decision 0087
             result.AddMetric(p + "guest_busy_balances_per_second", D("guest_busy_balances") / seconds);
             result.AddMetric(p + "guest_busy_balance_imbalanced_per_second", D("guest_busy_balance_imbalanced") / seconds);
             result.AddMetric(p + "guest_busy_balance_pulls_per_second", D("guest_busy_balance_pulls") / seconds);

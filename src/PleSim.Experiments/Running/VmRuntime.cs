@@ -291,6 +291,7 @@ public sealed class VmRuntime : IDisposable
             Add("guest_pulls", g.Pulls);
             Add("guest_newidle_balances", g.NewIdleBalances);
             Add("guest_newidle_avg_idle_skips", g.NewIdleAvgIdleSkips);
+            Add("guest_newidle_not_overloaded_skips", g.NewIdleNotOverloadedSkips);
             Add("guest_busy_balances", g.BusyBalances);
             Add("guest_busy_balance_imbalanced", g.BusyBalanceImbalanced);
             Add("guest_busy_balance_pulls", g.BusyBalancePulls);
