@@ -62,10 +62,25 @@ public sealed class HostBalanceProbe : IHostObserver
             _blockedAt[prev] = _now();
     }
 
+    /// <summary>From the start of the record: each AMQP VCPU thread sampled at the ticks of its CPU, and how many of those samples found it halted (neither running nor queued).</summary>
+    public long AmqpTickSamples { get; private set; }
+
+    public long AmqpTickHalted { get; private set; }
+
     public void Tick(int cpu)
     {
         _tickWeights[cpu][_tickPos[cpu]] = _host.Rqs[cpu].CpuLoad[0];
         _tickPos[cpu] = (_tickPos[cpu] + 1) % TickHistory;
+        if (_now() < _from)
+            return;
+        foreach (var t in _host.Tasks)
+        {
+            if (t.Cpu != cpu || !t.Name.StartsWith("amqp/vcpu", StringComparison.Ordinal))
+                continue;
+            AmqpTickSamples++;
+            if (!t.Se.OnRq)
+                AmqpTickHalted++;
+        }
     }
 
     public void Migrate(HostTask task, int from, int to, MigrationCause cause)

@@ -96,7 +96,7 @@ public class HostBalanceProbeTests
             foreach (var line in HostBalanceProbe.Lines(seed.ToString(System.Globalization.CultureInfo.InvariantCulture), p!.Moves).Skip(header ? 0 : 1))
                 w.WriteLine(line);
             header = false;
-            w.WriteLine($"# seed {seed} subscribe_rate {r.Metric("amqp.subscribe_rate")} digest {r.EventDigest} window_ms {windowMs}");
+            w.WriteLine($"# seed {seed} subscribe_rate {r.Metric("amqp.subscribe_rate")} digest {r.EventDigest} frac_halted {r.Metric("amqp.frac_halted")} halted_at_own_ticks {(double)p.AmqpTickHalted / p.AmqpTickSamples} window_ms {windowMs}");
         }
     }
 }
