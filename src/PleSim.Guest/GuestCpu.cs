@@ -486,8 +486,15 @@ public sealed partial class GuestCpu : IGuestCpu
             if (Expand(_currProgram!.Next(Curr)))
                 return;
         }
-        throw new InvalidOperationException($"{this}: no progress (the program keeps returning zero-time actions)");
+        ThrowNoProgress();
     }
+
+    // Out of line: the interpolated message's formatting state, built in OnOpDone itself, was a
+    // frame slot the JIT zeroed on every op.
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void ThrowNoProgress() =>
+        throw new InvalidOperationException($"{this}: no progress (the program keeps returning zero-time actions)");
 
     public bool HoldsSpinlock(Vcpu vcpu) => LocksHeld > 0;
 
