@@ -342,7 +342,12 @@ public sealed partial class GuestCpu : IGuestCpu
 
     // ------------------------------------------------------------------ IGuestCpu
 
-    public void OnOpDone(Vcpu vcpu)
+    /// <summary>
+    /// The part of <see cref="OnOpDone"/> before its dispatch loop: the end of a poll, a PV halt,
+    /// a spin, an owner spin or a halt. Returns true when the op's end was fully handled here.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private bool OnOpDoneInState()
     {
         if (_polling)
         {
@@ -365,26 +370,26 @@ public sealed partial class GuestCpu : IGuestCpu
                 PluginLockWait(continuing: false);
             else
                 PvSpinStart(_spinningOn);
-            return;
+            return true;
         }
         if (_spinningOn is { Kind: SpinlockKind.Plugin } && Vcpu.SpinTimedOut)
         {
             // A plug-in lock's spin budget ran out: ask the plug-in again.
             _waitLoops += _waitBudgetLoops;
             PluginLockWait(continuing: true);
-            return;
+            return true;
         }
         if (_diag9cThenSpin)
         {
             // Back from the s390 lock's diag 9c (decision 0055): the wait loop resumes.
             S390AfterDiag();
-            return;
+            return true;
         }
         if (_spinningOn is { Kind: SpinlockKind.S390 } && Vcpu.SpinTimedOut)
         {
             // spin_retry + 2 looks at a held s390 lock: diag 9c to its owner (decision 0055).
             S390RetryExpired(_spinningOn);
-            return;
+            return true;
         }
         if (_spinningOn is { Kind: SpinlockKind.PreemptableTicket } && Vcpu.SpinTimedOut)
         {
@@ -392,7 +397,7 @@ public sealed partial class GuestCpu : IGuestCpu
             // the lock word — or, if the head moved, the loop goes on with the new timeout. To the
             // hardware it is one PAUSE loop throughout.
             Vcpu.ContinueSpin(_spinningOn, _spinToken, _spinningOn.UserSpace, _spinningOn.PreemptableTimeout(this));
-            return;
+            return true;
         }
         if (_spinningOn is not null && Vcpu.SpinTimedOut)
         {
@@ -403,10 +408,10 @@ public sealed partial class GuestCpu : IGuestCpu
             {
                 // pv_wait_node between two pv_wait_early checks (decision 0058): the loop goes on.
                 PvNodeSpin(_spinningOn, continuing: true);
-                return;
+                return true;
             }
             PvEnterSlowpath(_spinningOn);
-            return;
+            return true;
         }
         if (_mutexSpinning is { } sm)
         {
@@ -450,6 +455,20 @@ public sealed partial class GuestCpu : IGuestCpu
                 Vcpu.SetGuestTimer(S.TickPeriod);
             PushFront(new Op { Kind = Micro.Compute, Ns = S.Costs.IdleExit.Ns });
         }
+        return false;
+    }
+
+    public void OnOpDone(Vcpu vcpu)
+    {
+        // The states an op can end in besides plain running are handled out of line, so the
+        // common path (the next op of the current thread) does not carry their Op temporaries,
+        // which the JIT zeroes on every call (a speed choice: the same checks in the same order).
+        if ((_polling | _pvHalting | _diag9cThenSpin | _halting)
+            || _spinningOn is not null || _mutexSpinning is not null || _ownerSpinning is not null)
+        {
+            if (OnOpDoneInState())
+                return;
+        }
         for (int guard = 0; guard < 1000; guard++)
         {
             if (_count > 0)
@@ -480,8 +499,15 @@ public sealed partial class GuestCpu : IGuestCpu
             if (Expand(_currProgram!.Next(Curr)))
                 return;
         }
-        throw new InvalidOperationException($"{this}: no progress (the program keeps returning zero-time actions)");
+        ThrowNoProgress();
     }
+
+    // Out of line: the interpolated message's formatting state, built in OnOpDone itself, was a
+    // frame slot the JIT zeroed on every op.
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void ThrowNoProgress() =>
+        throw new InvalidOperationException($"{this}: no progress (the program keeps returning zero-time actions)");
 
     public bool HoldsSpinlock(Vcpu vcpu) => LocksHeld > 0;
 
