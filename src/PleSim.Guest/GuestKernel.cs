@@ -44,6 +44,8 @@ public sealed class GuestKernel
         SchedDomain = GuestSchedDomain.For(settings.KernelVersion, settings.Topology, vm.Vcpus.Count);
         if (settings.NewIdleAvgIdleGate is bool gate)
             SchedDomain = SchedDomain with { NewIdleAvgIdleGate = gate }; // guest.newidle_avg_idle_gate overrides the version's rule
+        if (settings.NewIdleRdOverloadGate is bool overloadGate)
+            SchedDomain = SchedDomain with { NewIdleRdOverloadGate = overloadGate }; // guest.newidle_rd_overload_gate
         NohzModel = GuestNohz.For(settings.KernelVersion);
         Cpus = new GuestCpu[vm.Vcpus.Count];
         for (int i = 0; i < Cpus.Length; i++)

@@ -360,6 +360,12 @@ public sealed record GuestSettings
     /// </summary>
     public bool? NewIdleAvgIdleGate { get; init; }
 
+    /// <summary>
+    /// Whether the new-idle balance is skipped while no VCPU is overloaded (<c>!rq->rd->overload</c>,
+    /// decision 0087). Null: as the guest kernel version has it (4.2 and later yes).
+    /// </summary>
+    public bool? NewIdleRdOverloadGate { get; init; }
+
     /// <summary>Guest sched_migration_cost: a thread that ran this recently is cache hot and is not pulled (task_hot); also the avg_idle bound of the new-idle balance.</summary>
     public SimDuration MigrationCost { get; init; } = SimDuration.FromMicroseconds(500);
 

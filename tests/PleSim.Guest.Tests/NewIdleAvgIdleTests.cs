@@ -123,10 +123,11 @@ public class NewIdleAvgIdleTests
     }
 
     [Theory]
-    [InlineData("4.16", 0, 1)]
-    [InlineData("5.3", 0, 1)]
-    [InlineData("2.6.39", 1, 0)]
-    public void A_lone_thread_queued_on_an_idle_vcpu_is_left_there_while_no_vcpu_is_overloaded(string version, int pulls, int skips)
+    [InlineData("4.16", null, 0, 1)]
+    [InlineData("5.3", null, 0, 1)]
+    [InlineData("2.6.39", null, 1, 0)]
+    [InlineData("4.16", false, 1, 0)] // guest.newidle_rd_overload_gate: false — the model before decision 0087
+    public void A_lone_thread_queued_on_an_idle_vcpu_is_left_there_while_no_vcpu_is_overloaded(string version, bool? overloadGate, int pulls, int skips)
     {
         // The set-up of IdlePullSingleTaskTests (decision 0082): "w" is woken onto idle VCPU 1, whose host
         // thread waits ~3 ms behind a hog, so VCPU 1's queue holds one thread its guest CPU has not run.
@@ -135,7 +136,7 @@ public class NewIdleAvgIdleTests
         // 32 ms idle period), so only the root domain's overload flag can stop the new-idle balance:
         // no VCPU has had two runnable threads since VCPU 2's idle ticks last balanced, so 4.16 and 5.3
         // skip it (decision 0087), where 2.6.39 — no such flag — takes the cache-cold "w" at once.
-        var guest = GuestKernelPresets.Apply(new GuestSettings(), version);
+        var guest = GuestKernelPresets.Apply(new GuestSettings(), version) with { NewIdleRdOverloadGate = overloadGate };
         var kit = new GuestKit(3, 3, handler: "none", guest: guest);
         var q = kit.Kernel.NewWaitQueue("q");
         var qs = kit.Kernel.NewWaitQueue("qs");

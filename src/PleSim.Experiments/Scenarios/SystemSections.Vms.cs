@@ -222,6 +222,8 @@ internal static partial class SystemSections
             MigrationCost = g.Get("migration_cost", gran, d.MigrationCost),
             // idle_balance's avg_idle test (decision 0086); absent: the guest kernel version's rule.
             NewIdleAvgIdleGate = g.Has("newidle_avg_idle_gate") ? g.Get("newidle_avg_idle_gate", Kinds.Bool, true) : null,
+            // idle_balance's rd->overload test (decision 0087); absent: the guest kernel version's rule.
+            NewIdleRdOverloadGate = g.Has("newidle_rd_overload_gate") ? g.Get("newidle_rd_overload_gate", Kinds.Bool, true) : null,
             Timers = ReadGuestTimers(g),
             Costs = costs,
         };
