@@ -19,18 +19,24 @@ public class IdlePullSingleTaskTests
     /// VCPU 1 is idle then and "w"'s previous VCPU, so "w" is queued there, and VCPU 1's host thread,
     /// whose vruntime is level with the hog's, waits for the hog's slice (about 3 ms): VCPU 1's run
     /// queue holds one task while its guest CPU is idle. VCPU 2 is idle throughout and ticks every
-    /// millisecond; "w" has not run for about 32 ms, so it is cache cold.
+    /// millisecond; "w" has not run for about 32 ms, so it is cache cold. With
+    /// <paramref name="alsoWakeVcpu2"/>, "s" also wakes "z" (pinned to VCPU 2, waiting from the start),
+    /// which computes 100 µs, passes mark 2 and exits, so VCPU 2 goes idle through schedule() while "w"
+    /// waits (NewIdleAvgIdleTests, decision 0087).
     /// </summary>
-    private static (GuestKit Kit, GuestThread W) WokenOntoIdleVcpuWaitingForTheHost(string version)
+    internal static (GuestKit Kit, GuestThread W) WokenOntoIdleVcpuWaitingForTheHost(GuestSettings guest, bool alsoWakeVcpu2 = false)
     {
-        var guest = GuestKernelPresets.Apply(new GuestSettings(), version);
         var kit = new GuestKit(3, 3, handler: "none", guest: guest);
         var q = kit.Kernel.NewWaitQueue("q");
         var qs = kit.Kernel.NewWaitQueue("qs");
         var qa = kit.Kernel.NewWaitQueue("qa");
+        var qz = alsoWakeVcpu2 ? kit.Kernel.NewWaitQueue("qz") : null;
         var w = kit.Kernel.CreateThread("w", new ListProgram(GuestAction.Wait(q), kit.Mark(1), GuestAction.Compute(5_000_000)), 1);
         kit.Kernel.CreateThread("a", new ListProgram(GuestAction.Compute(20_000_000), GuestAction.Signal(qs), GuestAction.Wait(qa)), 1, pinned: true);
-        kit.Kernel.CreateThread("s", new ListProgram(GuestAction.Wait(qs), GuestAction.Signal(q), kit.Mark(0), GuestAction.Compute(50_000_000)), 0, pinned: true);
+        GuestAction[] wakeZ = qz is null ? [] : [GuestAction.Signal(qz)];
+        kit.Kernel.CreateThread("s", new ListProgram([GuestAction.Wait(qs), GuestAction.Signal(q), .. wakeZ, kit.Mark(0), GuestAction.Compute(50_000_000)]), 0, pinned: true);
+        if (qz is not null)
+            kit.Kernel.CreateThread("z", new ListProgram(GuestAction.Wait(qz), GuestAction.Compute(100_000), kit.Mark(2)), 2, pinned: true);
         kit.Start();
         kit.RunUs(1);
         kit.Pin([0, 1, 2]);
@@ -58,7 +64,7 @@ public class IdlePullSingleTaskTests
     [InlineData("6.1")]
     public void After_the_5_5_rework_an_idle_vcpu_leaves_a_thread_queued_alone_on_another_idle_vcpu(string version)
     {
-        var (kit, w) = WokenOntoIdleVcpuWaitingForTheHost(version);
+        var (kit, w) = WokenOntoIdleVcpuWaitingForTheHost(GuestKernelPresets.Apply(new GuestSettings(), version));
         RunToTheWakeUp(kit, w);
         long pulls = kit.Kernel.Cpus[2].Pulls;
         long ticks = kit.Kernel.Cpus[2].TicksHandled;
@@ -81,7 +87,7 @@ public class IdlePullSingleTaskTests
     {
         // Not changed by decision 0082 (the legacy balancer's answer for this case was not worked
         // out from its sources): VCPU 2's next idle tick takes "w".
-        var (kit, w) = WokenOntoIdleVcpuWaitingForTheHost(version);
+        var (kit, w) = WokenOntoIdleVcpuWaitingForTheHost(GuestKernelPresets.Apply(new GuestSettings(), version));
         RunToTheWakeUp(kit, w);
         kit.RunUs(2_000);
         Assert.Equal(2, w.Cpu);

@@ -129,7 +129,7 @@ public class NewIdleAvgIdleTests
     [InlineData("4.16", false, 1, 0)] // guest.newidle_rd_overload_gate: false — the model before decision 0087
     public void A_lone_thread_queued_on_an_idle_vcpu_is_left_there_while_no_vcpu_is_overloaded(string version, bool? overloadGate, int pulls, int skips)
     {
-        // The set-up of IdlePullSingleTaskTests (decision 0082): "w" is woken onto idle VCPU 1, whose host
+        // IdlePullSingleTaskTests' set-up (decision 0082): "w" is woken onto idle VCPU 1, whose host
         // thread waits ~3 ms behind a hog, so VCPU 1's queue holds one thread its guest CPU has not run.
         // Here "s" also wakes "z" (pinned to VCPU 2, idle since the start), which computes 100 µs and
         // exits: VCPU 2 goes idle through schedule() while "w" waits. Its avg_idle is at the bound (the
@@ -137,21 +137,8 @@ public class NewIdleAvgIdleTests
         // no VCPU has had two runnable threads since VCPU 2's idle ticks last balanced, so 4.16 and 5.3
         // skip it (decision 0087), where 2.6.39 — no such flag — takes the cache-cold "w" at once.
         var guest = GuestKernelPresets.Apply(new GuestSettings(), version) with { NewIdleRdOverloadGate = overloadGate };
-        var kit = new GuestKit(3, 3, handler: "none", guest: guest);
-        var q = kit.Kernel.NewWaitQueue("q");
-        var qs = kit.Kernel.NewWaitQueue("qs");
-        var qa = kit.Kernel.NewWaitQueue("qa");
-        var qz = kit.Kernel.NewWaitQueue("qz");
-        var w = kit.Kernel.CreateThread("w", new ListProgram(GuestAction.Wait(q), GuestAction.Compute(5_000_000)), 1);
-        kit.Kernel.CreateThread("a", new ListProgram(GuestAction.Compute(20_000_000), GuestAction.Signal(qs), GuestAction.Wait(qa)), 1, pinned: true);
-        kit.Kernel.CreateThread("s", new ListProgram(GuestAction.Wait(qs), GuestAction.Signal(q), GuestAction.Signal(qz), GuestAction.Compute(50_000_000)), 0, pinned: true);
-        kit.Kernel.CreateThread("z", new ListProgram(GuestAction.Wait(qz), GuestAction.Compute(100_000), kit.Mark(0)), 2, pinned: true);
-        kit.Start();
-        kit.RunUs(1);
-        kit.Pin([0, 1, 2]);
-        kit.RunUs(200);
-        kit.Pin([0, 1, 2], 1);
-        for (int i = 0; i < 100_000 && kit.Marker.Hits.Count == 0; i++)
+        var (kit, w) = IdlePullSingleTaskTests.WokenOntoIdleVcpuWaitingForTheHost(guest, alsoWakeVcpu2: true);
+        for (int i = 0; i < 100_000 && !kit.Marker.Hits.Any(h => h.Code == 2); i++)
             kit.RunUs(1);
         kit.RunUs(50);
         var c2 = kit.Kernel.Cpus[2];
