@@ -72,7 +72,11 @@ public static class FairClasses
 
 public sealed partial class HostScheduler
 {
-    /// <summary><c>sysctl_sched_base_slice</c>: 0.75 ms normalized, scaled like min_granularity was (it replaced it in 6.6).</summary>
+    /// <summary>
+    /// <c>sysctl_sched_base_slice</c>: <c>host.sched.min_granularity_ns</c> scaled like min_granularity
+    /// was (it replaced it in 6.6); by default 0.75 ms normalized up to 6.14 and 0.70 ms for 6.17/6.18
+    /// (<see cref="SchedTunables.BaseSlice615"/>, decision 0088).
+    /// </summary>
     public long BaseSliceNs => Tun.MinGranularityNs;
 
     /// <summary>

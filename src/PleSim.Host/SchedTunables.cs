@@ -20,6 +20,16 @@ public sealed record SchedTunables
 {
     public SimDuration LatencyNs { get; init; } = SimDuration.FromMilliseconds(6);
     public SimDuration MinGranularityNs { get; init; } = SimDuration.FromMicroseconds(750);
+
+    /// <summary>
+    /// <c>normalized_sysctl_sched_base_slice</c> from Linux 6.15 (kernel/sched/fair.c; commit
+    /// 2ae891b82695, "sched: Reduce the default slice to avoid tasks getting an extra tick"; absent from
+    /// the 6.14 tree read, present in the 6.17 and 6.18 trees): 0.70 ms,
+    /// so that at HZ 1000 a task's slice ends before, not just after, its last tick. The default of
+    /// <see cref="MinGranularityNs"/> for the 6.17 and 6.18 EEVDF hosts (decision 0088); 2.6.39's
+    /// min_granularity, 4.19's and the 6.6–6.14 base slice are 0.75 ms.
+    /// </summary>
+    public static readonly SimDuration BaseSlice615 = SimDuration.FromMicroseconds(700);
     public SimDuration WakeupGranularityNs { get; init; } = SimDuration.FromMilliseconds(1);
     public TunableScaling TunableScaling { get; init; } = TunableScaling.Log;
 

@@ -15,18 +15,22 @@ internal static partial class SystemSections
         int threads = r.Get("threads_per_core", Kinds.Int(1, 4), 1);
         if (!r.Failed("cpus") && !r.Failed("threads_per_core") && cpus % threads != 0)
             r.Error("threads_per_core", $"{cpus} CPUs do not divide into cores of {threads} threads");
+        // Read in the file's documented order (plesim show lists keys as read); the scheduler comes
+        // before its sched section, whose base-slice default depends on the version.
+        var tscMhz = r.Get("tsc_mhz", Kinds.Integer(100, 10_000), 2900);
+        var scheduler = r.Get("scheduler", Kinds.Choice(HostSettings.Schedulers), "cfs-2.6.39");
         var settings = new HostSettings
         {
             Cpus = cpus,
             ThreadsPerCore = threads,
-            TscMhz = r.Get("tsc_mhz", Kinds.Integer(100, 10_000), 2900),
-            Scheduler = r.Get("scheduler", Kinds.Choice(HostSettings.Schedulers), "cfs-2.6.39"),
+            TscMhz = tscMhz,
+            Scheduler = scheduler,
             Coscheduling = new CoschedSettings
             {
                 Mode = CoschedSettings.Parse(r.Get("coscheduling", Kinds.Choice(CoschedSettings.Names), "none")),
                 SkewThreshold = r.Get("coscheduling_skew_threshold", Kinds.Duration(SimDuration.FromMicroseconds(1), SimDuration.FromSeconds(10)), SimDuration.FromMilliseconds(3)),
             },
-            Sched = ReadSched(r.Section("sched"), out var features, out bool delayDequeueGiven),
+            Sched = ReadSched(r.Section("sched"), HostSettings.ClassOf(scheduler), out var features, out bool delayDequeueGiven),
             Features = features,
         };
         // Decision 0052: part 1 (the vCPU debooster) of Wanpeng Li's unmerged series (v2, 2025-12-19).
@@ -183,9 +187,14 @@ internal static partial class SystemSections
         return null;
     }
 
-    private static SchedTunables ReadSched(MapReader r, out SchedFeatures features, out bool delayDequeueGiven)
+    private static SchedTunables ReadSched(MapReader r, FairClass fairClass, out SchedFeatures features, out bool delayDequeueGiven)
     {
         var d = new SchedTunables();
+        // Decision 0088: the EEVDF base slice (min_granularity_ns's successor) is 0.70 ms from 6.15
+        // (commit 2ae891b82695, "sched: Reduce the default slice to avoid tasks getting an extra
+        // tick"), so the 6.17 and 6.18 classes start from it; earlier versions keep 0.75 ms.
+        if (fairClass >= FairClass.Eevdf617)
+            d = d with { MinGranularityNs = SchedTunables.BaseSlice615 };
         var max = SimDuration.FromSeconds(10);
         var t = new SchedTunables
         {
