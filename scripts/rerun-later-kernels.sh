@@ -13,27 +13,10 @@ G=()
 if [ "${GATES_OFF:-0}" = 1 ]; then
   G=(--set 'vms[*].guest.newidle_avg_idle_gate=false' --set 'vms[*].guest.newidle_rd_overload_gate=false')
 fi
+SCALE128=scenarios/bench/scale-128-cpus.yaml
 r() { local name=$1; shift; echo "== $name: plesim $*" > "$OUT/$name.txt"; $P "$@" -o "$OUT/$name.d" >> "$OUT/$name.txt" 2>&1; }
 
-# The 128-CPU scenario of `plesim bench scale` (HostBenchmark.ScaleFourGuestsTwoX), written out as a file.
-cat > "$OUT/scale128.yaml" <<'YAML'
-name: bench-scale-128-cpus-4x64-vcpus
-description: 128 CPUs, four 64-VCPU guests (2 lock-bench, 2 hog), 2x overcommit, directed yield
-kind: system
-seed: 1
-runs: 1
-duration: 1s
-warmup: 0
-host:
-  cpus: 128
-kvm:
-  ple_handler: directed-yield-2011
-vms:
-  - {name: lock0, vcpus: 64, workload: {kind: lock-bench, threads: 64, locks: 4, hold: 2us, think: 5us}}
-  - {name: lock1, vcpus: 64, workload: {kind: lock-bench, threads: 64, locks: 4, hold: 2us, think: 5us}}
-  - {name: hog0, vcpus: 64, workload: {kind: hog, loops: 64}}
-  - {name: hog1, vcpus: 64, workload: {kind: hog, loops: 64}}
-YAML
+# The 128-CPU scenario of `plesim bench scale` is shipped as scenarios/bench/scale-128-cpus.yaml.
 
 # Host only (no guest): PELT/6.6 balancer, cfs-4.19, Xen credit, NUMA spill.
 r threehogs run scenarios/live/three-hogs-two-cpus.yaml --runs 4 -j 2
@@ -81,9 +64,9 @@ r dd-on run scenarios/riel-2011/amqp.yaml --set 'vms[1].workload.loops=4' "${ST[
 r dd-off run scenarios/riel-2011/amqp.yaml --set 'vms[1].workload.loops=4' "${ST[@]}" --set host.sched.features.DELAY_DEQUEUE=false --set seed=2011 --runs 20 -j 2 "${G[@]}"
 
 # The 128-CPU big host (about 40 s of CPU per 10 runs; the staggered runs about five times that).
-r scale-cfs run "$OUT/scale128.yaml" --set kvm.version=6.12 --set duration=1s --runs 10 -j 2 "${G[@]}"
-r scale-spread run "$OUT/scale128.yaml" --set kvm.version=6.12 --set duration=1s --runs 10 -j 2 --set 'vms[*].vcpu_start_spread=10ms' "${G[@]}"
+r scale-cfs run "$SCALE128" --set kvm.version=6.12 --set duration=1s --runs 10 -j 2 "${G[@]}"
+r scale-spread run "$SCALE128" --set kvm.version=6.12 --set duration=1s --runs 10 -j 2 --set 'vms[*].vcpu_start_spread=10ms' "${G[@]}"
 for S in eevdf-6.12 eevdf-6.14; do
-  r scale-$S run "$OUT/scale128.yaml" --set kvm.version=6.12 --set duration=1s --set host.scheduler=$S --runs 3 -j 2 "${G[@]}"
+  r scale-$S run "$SCALE128" --set kvm.version=6.12 --set duration=1s --set host.scheduler=$S --runs 3 -j 2 "${G[@]}"
 done
 echo "done: $OUT"
