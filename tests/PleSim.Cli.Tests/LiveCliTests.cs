@@ -23,7 +23,7 @@ public class LiveCliTests
     }
 
     [Fact]
-    public void Unknown_model_schedulers_and_bad_durations_are_refused()
+    public void Unknown_model_schedulers_bad_durations_and_bad_phase_counts_are_refused()
     {
         var file = CliTests.Repo("scenarios", "live", "nice-0-vs-5.yaml");
         var (code, _, err) = Plesim("live", file, "--model-scheduler", "cfs-9.9");
@@ -35,6 +35,12 @@ public class LiveCliTests
         (code, _, err) = Plesim("live", file, "--duration", "ten");
         Assert.Equal(2, code);
         Assert.Contains("--duration", err, StringComparison.Ordinal);
+        foreach (var n in new[] { "0", "33", "-1" })
+        {
+            (code, _, err) = Plesim("live", file, "--model-phases", n);
+            Assert.Equal(2, code);
+            Assert.Contains("--model-phases", err, StringComparison.Ordinal);
+        }
     }
 
     [SkippableFact]

@@ -288,4 +288,36 @@ public class LiveTests
             Assert.Throws<LiveException>(() => LiveRunner.Run(plan, 0, 1_000_000, 1));
         }
     }
+
+    /// <summary>
+    /// <c>--model-phases</c>: the model at several start phases against the tick. The shipped
+    /// hog-and-sleeper has two steady cycles (docs/anomalies/live-hog-and-sleeper-bistable.md): as
+    /// written it locks into the one where a wake-up in four waits for a tick, shifted by a quarter of
+    /// a tick or more it runs every wake-up at once.
+    /// </summary>
+    [Fact]
+    public void The_model_at_several_start_phases_shows_each_steady_cycle()
+    {
+        var scenario = HostScenarioTests.Shipped("live", "hog-and-sleeper.yaml", "duration=1s", "warmup=100ms");
+        var phases = LiveComparison.ModelPhases(scenario, 1, 4);
+        Assert.Equal([0.0, 1.0, 2.0, 3.0], phases.Select(p => p.ShiftMs));
+        var first = LiveComparison.RunModel(scenario, 1);
+        double total = first.Result.Tasks.Sum(r => (double)(long)r["cpu_ns"]!);
+        var sleeper0 = first.Result.Tasks.Single(r => (string)r["task"]! == "sleeper");
+        Assert.Equal((long)sleeper0["cpu_ns"]! / total, phases[0].Tasks["sleeper"].OfTotal, 12);
+        Assert.True(phases[0].Tasks["sleeper"].P99Us > 3000, "phase 0 locks: a wake-up in four waits for a tick");
+        Assert.True(phases[0].Tasks["sleeper"].OfTotal < 0.17);
+        Assert.Contains(phases, p => p.Tasks["sleeper"].OfTotal > 0.19 && p.Tasks["sleeper"].P99Us < 100);
+        Assert.Null(phases[0].Tasks["hog"].P99Us);
+
+        var plan = LivePlan.From(scenario, 2);
+        var live = FakeLive(plan, 1.0, t => t.Name == "hog" ? (800_000_000, 0, 200, []) : (200_000_000, 200, 0, [20_000, 30_000]));
+        var c = LiveComparison.Build(scenario, first, live) with { Phases = phases };
+        Assert.Contains("model at 4 start phases", c.ToText(), StringComparison.Ordinal);
+        using var doc = JsonDocument.Parse(c.ToJson());
+        var json = doc.RootElement.GetProperty("model_phases");
+        Assert.Equal(4, json.GetArrayLength());
+        Assert.Equal(2.0, json[2].GetProperty("start_shift_ms").GetDouble());
+        Assert.False(LiveComparison.Build(scenario, first, live).ToJson().Contains("model_phases", StringComparison.Ordinal));
+    }
 }

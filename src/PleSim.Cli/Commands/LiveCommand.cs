@@ -28,9 +28,14 @@ public static class LiveCommand
         model.AcceptOnlyFromAmong(HostSettings.Schedulers);
         var seed = new Option<ulong?>("--seed", "-s") { Description = "The model's seed (default: the file's 'seed'); live jitter draws use it too" };
         var json = new Option<bool>("--json") { Description = "Print the comparison as JSON on standard output instead of tables" };
+        var phases = new Option<int>("--model-phases")
+        {
+            Description = "Also run the model at N start phases (every task's start_at shifted by k/N of a tick, k = 0..N-1) and print each: a live run's phase against the tick is unknown, and some systems have more than one steady cycle (1-32; default 1)",
+            DefaultValueFactory = _ => 1,
+        };
         var cmd = new Command("live", "Run a host-only scenario as real threads on this Linux machine and print the measurement beside the model's prediction (not deterministic)")
         {
-            file, duration, warmup, set, model, seed, json,
+            file, duration, warmup, set, model, seed, json, phases,
         };
         cmd.SetAction(parse =>
         {
@@ -61,7 +66,11 @@ public static class LiveCommand
             if (LiveRunner.Unsupported() is { } why)
                 throw new CliInputException(why);
             ulong s = parse.GetValue(seed) ?? scenario.Seed;
+            int n = parse.GetValue(phases);
+            if (n < 1 || n > 32)
+                throw new CliInputException($"--model-phases: expected 1 to 32 start phases, not {n}");
             var modelSide = LiveComparison.RunModel(scenario, s);
+            var modelPhases = n > 1 ? LiveComparison.ModelPhases(scenario, s, n) : [];
             if (!parse.GetValue(json))
                 ctx.Err.WriteLine($"plesim: running {plan.Tasks.Count} live task(s) for {scenario.Warmup} warm-up + {scenario.Duration} on this machine…");
             LiveRun live;
@@ -74,7 +83,7 @@ public static class LiveCommand
                 ctx.Error(e.Message);
                 return ExitCodes.RunFailed;
             }
-            var comparison = LiveComparison.Build(scenario, modelSide, live);
+            var comparison = LiveComparison.Build(scenario, modelSide, live) with { Phases = modelPhases };
             if (parse.GetValue(json))
                 ctx.Out.Write(comparison.ToJson());
             else

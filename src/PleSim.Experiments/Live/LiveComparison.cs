@@ -90,6 +90,14 @@ public sealed record ComparisonRow
 /// <summary>The model's run of the scenario (deterministic) and its per-task wake-up latencies.</summary>
 public sealed record ModelSide(RunResult Result, IReadOnlyDictionary<string, long[]> Latencies, string Scheduler, double Seconds);
 
+/// <summary>
+/// One model run with every task's start shifted by <paramref name="ShiftMs"/> (a fraction of the
+/// scheduler tick): each task's share of the tasks' CPU time and its wake-up p99 (null without wake-ups).
+/// A system with more than one steady cycle (docs/anomalies/live-hog-and-sleeper-bistable.md) can
+/// settle into a different one at another start phase; a live run's phase against the tick is unknown.
+/// </summary>
+public sealed record ModelPhase(double ShiftMs, IReadOnlyDictionary<string, (double OfTotal, double? P99Us)> Tasks);
+
 /// <summary>The comparison <c>plesim live</c> prints: one row per task, plus the conditions of both sides.</summary>
 public sealed record LiveComparison
 {
@@ -100,6 +108,9 @@ public sealed record LiveComparison
     public required double WarmupSeconds { get; init; }
     public required LiveRun Live { get; init; }
     public required IReadOnlyList<ComparisonRow> Rows { get; init; }
+
+    /// <summary>The model at several start phases (<see cref="ModelPhases"/>); empty unless asked for.</summary>
+    public IReadOnlyList<ModelPhase> Phases { get; init; } = [];
 
     public const string NotDeterministic =
         "The live side is a wall-clock measurement on a shared machine: it is NOT deterministic and changes from run to run " +
@@ -123,6 +134,33 @@ public sealed record LiveComparison
             lat[task] = a;
         }
         return new ModelSide(result, lat, scenario.Host.Scheduler, scenario.Duration.TotalSeconds);
+    }
+
+    /// <summary>
+    /// The model run at <paramref name="phases"/> start phases: phase k shifts every task's
+    /// <c>start_at</c> by k/<paramref name="phases"/> of the tick period (<c>host.sched.hz</c>).
+    /// Phase 0 is the scenario as written.
+    /// </summary>
+    public static IReadOnlyList<ModelPhase> ModelPhases(Scenario scenario, ulong seed, int phases)
+    {
+        var list = new List<ModelPhase>(phases);
+        long tick = scenario.Host.Sched.TickPeriod.Ns;
+        for (int k = 0; k < phases; k++)
+        {
+            var shift = new SimDuration(tick * k / phases);
+            var shifted = scenario with { Host = scenario.Host with { Tasks = scenario.Host.Tasks.Select(t => t with { StartAt = t.StartAt + shift }).ToList() } };
+            var side = RunModel(shifted, seed);
+            double total = side.Result.Tasks.Sum(r => (double)(long)r["cpu_ns"]!);
+            var tasks = new Dictionary<string, (double, double?)>(StringComparer.Ordinal);
+            foreach (var rec in side.Result.Tasks)
+            {
+                var name = (string)rec["task"]!;
+                double? p99 = side.Latencies.TryGetValue(name, out var lat) && LatencySummary.Of(lat) is { } v ? v.P99Us : null;
+                tasks[name] = (total > 0 ? (long)rec["cpu_ns"]! / total : 0, p99);
+            }
+            list.Add(new ModelPhase(shift.Ns / 1e6, tasks));
+        }
+        return list;
     }
 
     /// <summary>Matches the model's task rows with the live tasks by name.</summary>
@@ -234,6 +272,29 @@ public sealed record LiveComparison
                 sb.Append(HistogramLine("".PadRight(w), "live", r.LiveHistogram));
             }
         }
+        if (Phases.Count > 1)
+        {
+            sb.Append('\n');
+            sb.Append(Inv($"model at {Phases.Count} start phases (every task's start_at shifted by k/{Phases.Count} of a tick; phase 0 is the run above): of total, and wake-up p99 in µs, per phase\n"));
+            sb.Append(Inv($"{"task".PadRight(w)}  {"shift ms",-8}"));
+            foreach (var ph in Phases)
+                sb.Append(Inv($" {ph.ShiftMs,9:0.###}"));
+            sb.Append('\n');
+            foreach (var r in Rows)
+            {
+                sb.Append(Inv($"{r.Task.PadRight(w)}  {"of total",-8}"));
+                foreach (var ph in Phases)
+                    sb.Append(Inv($" {(ph.Tasks.TryGetValue(r.Task, out var v) ? Pct(v.OfTotal) : "-"),9}"));
+                sb.Append('\n');
+                if (Phases.Any(ph => ph.Tasks.TryGetValue(r.Task, out var v) && v.P99Us is not null))
+                {
+                    sb.Append(Inv($"{"".PadRight(w)}  {"p99 µs",-8}"));
+                    foreach (var ph in Phases)
+                        sb.Append(Inv($" {(ph.Tasks.TryGetValue(r.Task, out var v) && v.P99Us is { } p ? p.ToString("0.0", CultureInfo.InvariantCulture) : "-"),9}"));
+                    sb.Append('\n');
+                }
+            }
+        }
         var dropped = Live.Tasks.Where(t => t.LatenciesDropped > 0).ToList();
         foreach (var t in dropped)
             sb.Append(Inv($"warning: {t.Spec.Name}: {t.LatenciesDropped} wake-ups did not fit the latency buffer and are not counted\n"));
@@ -305,6 +366,28 @@ public sealed record LiveComparison
                 j.WriteEndObject();
             }
             j.WriteEndArray();
+            if (Phases.Count > 1)
+            {
+                j.WriteStartArray("model_phases");
+                foreach (var ph in Phases)
+                {
+                    j.WriteStartObject();
+                    j.WriteNumber("start_shift_ms", ph.ShiftMs);
+                    j.WriteStartArray("tasks");
+                    foreach (var (task, v) in ph.Tasks.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                    {
+                        j.WriteStartObject();
+                        j.WriteString("task", task);
+                        j.WriteNumber("cpu_of_total", v.OfTotal);
+                        if (v.P99Us is { } p)
+                            j.WriteNumber("wakeup_p99_us", p);
+                        j.WriteEndObject();
+                    }
+                    j.WriteEndArray();
+                    j.WriteEndObject();
+                }
+                j.WriteEndArray();
+            }
             j.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
