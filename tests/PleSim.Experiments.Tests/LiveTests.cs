@@ -299,9 +299,9 @@ public class LiveTests
     public void The_model_at_several_start_phases_shows_each_steady_cycle()
     {
         var scenario = HostScenarioTests.Shipped("live", "hog-and-sleeper.yaml", "duration=1s", "warmup=100ms");
-        var phases = LiveComparison.ModelPhases(scenario, 1, 4);
-        Assert.Equal([0.0, 1.0, 2.0, 3.0], phases.Select(p => p.ShiftMs));
         var first = LiveComparison.RunModel(scenario, 1);
+        var phases = LiveComparison.ModelPhases(scenario, first, 4);
+        Assert.Equal([0.0, 1.0, 2.0, 3.0], phases.Select(p => p.ShiftMs));
         double total = first.Result.Tasks.Sum(r => (double)(long)r["cpu_ns"]!);
         var sleeper0 = first.Result.Tasks.Single(r => (string)r["task"]! == "sleeper");
         Assert.Equal((long)sleeper0["cpu_ns"]! / total, phases[0].Tasks["sleeper"].OfTotal, 12);

@@ -70,7 +70,7 @@ public static class LiveCommand
             if (n < 1 || n > 32)
                 throw new CliInputException($"--model-phases: expected 1 to 32 start phases, not {n}");
             var modelSide = LiveComparison.RunModel(scenario, s);
-            var modelPhases = n > 1 ? LiveComparison.ModelPhases(scenario, s, n) : [];
+            var modelPhases = n > 1 ? LiveComparison.ModelPhases(scenario, modelSide, n) : [];
             if (!parse.GetValue(json))
                 ctx.Err.WriteLine($"plesim: running {plan.Tasks.Count} live task(s) for {scenario.Warmup} warm-up + {scenario.Duration} on this machine…");
             LiveRun live;

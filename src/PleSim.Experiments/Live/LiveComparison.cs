@@ -137,30 +137,35 @@ public sealed record LiveComparison
     }
 
     /// <summary>
-    /// The model run at <paramref name="phases"/> start phases: phase k shifts every task's
+    /// The model at <paramref name="phases"/> start phases: phase k shifts every task's
     /// <c>start_at</c> by k/<paramref name="phases"/> of the tick period (<c>host.sched.hz</c>).
-    /// Phase 0 is the scenario as written.
+    /// Phase 0 is <paramref name="asWritten"/>, the run of the scenario as written
+    /// (<see cref="RunModel"/>); the others are run here with its seed.
     /// </summary>
-    public static IReadOnlyList<ModelPhase> ModelPhases(Scenario scenario, ulong seed, int phases)
+    public static IReadOnlyList<ModelPhase> ModelPhases(Scenario scenario, ModelSide asWritten, int phases)
     {
-        var list = new List<ModelPhase>(phases);
+        var list = new List<ModelPhase>(phases) { PhaseOf(asWritten, 0) };
         long tick = scenario.Host.Sched.TickPeriod.Ns;
-        for (int k = 0; k < phases; k++)
+        for (int k = 1; k < phases; k++)
         {
             var shift = new SimDuration(tick * k / phases);
             var shifted = scenario with { Host = scenario.Host with { Tasks = scenario.Host.Tasks.Select(t => t with { StartAt = t.StartAt + shift }).ToList() } };
-            var side = RunModel(shifted, seed);
-            double total = side.Result.Tasks.Sum(r => (double)(long)r["cpu_ns"]!);
-            var tasks = new Dictionary<string, (double, double?)>(StringComparer.Ordinal);
-            foreach (var rec in side.Result.Tasks)
-            {
-                var name = (string)rec["task"]!;
-                double? p99 = side.Latencies.TryGetValue(name, out var lat) && LatencySummary.Of(lat) is { } v ? v.P99Us : null;
-                tasks[name] = (total > 0 ? (long)rec["cpu_ns"]! / total : 0, p99);
-            }
-            list.Add(new ModelPhase(shift.Ns / 1e6, tasks));
+            list.Add(PhaseOf(RunModel(shifted, asWritten.Result.Seed), shift.Ns / 1e6));
         }
         return list;
+    }
+
+    private static ModelPhase PhaseOf(ModelSide side, double shiftMs)
+    {
+        double total = side.Result.Tasks.Sum(r => (double)(long)r["cpu_ns"]!);
+        var tasks = new Dictionary<string, (double, double?)>(StringComparer.Ordinal);
+        foreach (var rec in side.Result.Tasks)
+        {
+            var name = (string)rec["task"]!;
+            double? p99 = side.Latencies.TryGetValue(name, out var lat) && LatencySummary.Of(lat) is { } v ? v.P99Us : null;
+            tasks[name] = (total > 0 ? (long)rec["cpu_ns"]! / total : 0, p99);
+        }
+        return new ModelPhase(shiftMs, tasks);
     }
 
     /// <summary>Matches the model's task rows with the live tasks by name.</summary>
