@@ -645,6 +645,8 @@ public sealed partial class GuestCpu : IGuestCpu
             case Micro.SignalDo:
                 if (op.Queue!.Waiters.Count > 0)
                     PushFront(new Op { Kind = Micro.WakeSelect, Thread = op.Queue.Waiters.Dequeue() });
+                else if (op.Queue.TaskState)
+                    op.Queue.Pending = 1; // the task is awake: its state becomes TASK_RUNNING (once)
                 else
                     op.Queue.Pending++;
                 return false;

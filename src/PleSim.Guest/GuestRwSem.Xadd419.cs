@@ -281,8 +281,7 @@ public sealed partial class GuestRwSem : IOwnerSpin
     private RwSemWaiter Waiter(GuestThread thread, IActionSink sink, bool writer)
     {
         var w = sink.RwSemWaiter ?? throw new InvalidOperationException($"{thread}: {Name}'s slow path needs an RwSemWaiter");
-        w.Writer = writer;
-        w.Thread = thread;
+        w.Begin(thread, writer);
         return w;
     }
 

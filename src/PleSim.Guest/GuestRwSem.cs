@@ -23,7 +23,24 @@ public interface IActionSink
 /// </summary>
 public sealed class RwSemWaiter
 {
-    public RwSemWaiter(GuestKernel kernel, string name) => Queue = kernel.NewWaitQueue(name + ".rwsem_wait");
+    public RwSemWaiter(GuestKernel kernel, string name)
+    {
+        Queue = kernel.NewWaitQueue(name + ".rwsem_wait");
+        Queue.TaskState = true;
+    }
+
+    /// <summary>
+    /// The slow path's start: the task fills in its waiter and sets its state for the wait
+    /// (<c>set_current_state(TASK_UNINTERRUPTIBLE)</c> in every version's slow path), which drops any
+    /// wake-up left over from an earlier wait (decision 0089). Nobody can grant this wait before
+    /// the waiter is queued, which comes after this.
+    /// </summary>
+    internal void Begin(GuestThread thread, bool writer)
+    {
+        Writer = writer;
+        Thread = thread;
+        Queue.Pending = 0;
+    }
 
     public WaitQueue Queue { get; }
     internal bool Writer;
@@ -202,8 +219,7 @@ public sealed partial class GuestRwSem : IGuestCallback
     private void SlowPath(GuestThread thread, IActionSink sink, bool writer, long atomic)
     {
         var w = sink.RwSemWaiter ?? throw new InvalidOperationException($"{thread}: {Name}'s slow path needs an RwSemWaiter");
-        w.Writer = writer;
-        w.Thread = thread;
+        w.Begin(thread, writer);
         sink.EmitNow(GuestAction.Compute(atomic), GuestAction.Acquire(WaitLock), GuestAction.Call(this, OpSlow), GuestAction.Release(WaitLock), GuestAction.Wait(w.Queue));
     }
 

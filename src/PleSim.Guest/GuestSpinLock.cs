@@ -829,7 +829,10 @@ public sealed partial class GuestSpinLock : ISpinTarget
 
 /// <summary>
 /// A wait queue with a pending count: futex, condition variable and epoll wake-ups in one shape.
-/// Signalling with no sleeper leaves a pending wake-up that the next Wait consumes (no lost wake-ups).
+/// Signalling with no sleeper leaves a pending wake-up that the next Wait consumes (no lost wake-ups):
+/// for a shared queue a banked wake-up stands for "the condition already holds" (a futex word
+/// changed, an epoll item ready), so they add up. A <see cref="TaskState"/> queue is one task's own
+/// sleep instead (decision 0089).
 /// </summary>
 public sealed class WaitQueue
 {
@@ -845,6 +848,16 @@ public sealed class WaitQueue
     public GuestSpinLock Lock { get; }
 
     public long Pending { get; internal set; }
+
+    /// <summary>
+    /// The queue is one task's own sleep (<c>wake_up_process(task)</c>, as an rw_semaphore waiter is
+    /// woken), not a shared wait queue: a wake-up that finds the task awake only makes its state
+    /// TASK_RUNNING, so its next <c>schedule()</c> returns at once — one such wake-up at most, however
+    /// many arrive (kernel/sched/core.c <c>try_to_wake_up</c>: a running task is only marked running).
+    /// The task drops it when it sets its state for a new wait (<see cref="RwSemWaiter.Begin"/>).
+    /// Decision 0089.
+    /// </summary>
+    public bool TaskState { get; internal set; }
     internal readonly Queue<GuestThread> Waiters = new(4); // allocated up front: a queue whose first sleeper comes late does not allocate in the event loop
     public int Sleepers => Waiters.Count;
 

@@ -142,6 +142,24 @@ public class RwSemTests
         Assert.Equal(7, kit.Kernel.Threads[0].Mm);
     }
 
+    [Fact]
+    public void A_wake_up_left_from_before_the_slow_path_does_not_end_its_wait()
+    {
+        // Decision 0089: r is woken while it runs (a stale wake_up_process), then finds the semaphore
+        // write-held. Its slow path sets its state first, so it sleeps until the writer's grant.
+        var kit = new GuestKit(3, 3);
+        var sem = new GuestRwSem(kit.Kernel, "sem");
+        var r = new SinkProgram(kit.Kernel, "r", GuestAction.Compute(50_000), sem.DownRead, kit.Mark(1), sem.UpRead);
+        Thread(kit, "w", 0, sem.DownWrite, GuestAction.Compute(200_000), kit.Mark(2), sem.UpWrite);
+        Thread(kit, "s", 1, GuestAction.Signal(r.RwSemWaiter!.Queue));
+        kit.Kernel.CreateThread("r", r, 2, pinned: true);
+        kit.Start();
+        kit.RunUs(1_000);
+        Assert.True(At(kit, 1) > At(kit, 2), "the reader got the semaphore only after the writer released it");
+        Assert.Equal(1, sem.ReadSlow);
+        Assert.Equal(0, r.RwSemWaiter.Queue.Pending);
+    }
+
     private sealed class ExecCallback(GuestKernel k, int mm) : IGuestCallback
     {
         public void Run(GuestThread thread, int code) => k.ExecMm(thread, mm);

@@ -19,6 +19,26 @@ public class WakeupTests
         Assert.Equal(0, q.Pending);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_shared_queue_keeps_every_early_wake_up_but_a_tasks_own_sleep_keeps_one(bool taskState)
+    {
+        // Decision 0089: two wake-ups before the waiter sleeps. A shared queue (futex, epoll) banks
+        // both, so both waits return; a task woken by wake_up_process is only made TASK_RUNNING once.
+        var kit = new GuestKit(2, 2);
+        var q = taskState ? new RwSemWaiter(kit.Kernel, "t").Queue : kit.Kernel.NewWaitQueue("q");
+        Assert.Equal(taskState, q.TaskState);
+        kit.Kernel.CreateThread("signaller", new ListProgram(GuestAction.Signal(q), GuestAction.Signal(q)), 0, pinned: true);
+        kit.Kernel.CreateThread("waiter", new ListProgram(
+            GuestAction.Compute(50_000), GuestAction.Wait(q), kit.Mark(1), GuestAction.Wait(q), kit.Mark(2)), 1, pinned: true);
+        kit.Start();
+        kit.RunUs(1_000);
+        Assert.Equal(taskState ? [1] : [1, 2], kit.Marker.Hits.Select(h => h.Code).ToArray());
+        Assert.Equal(taskState ? 1 : 0, q.Sleepers);
+        Assert.Equal(0, q.Pending);
+    }
+
     [Fact]
     public void Waking_a_thread_on_a_halted_vcpu_sends_a_reschedule_ipi_inside_the_locks_and_wakes_the_vcpu()
     {
