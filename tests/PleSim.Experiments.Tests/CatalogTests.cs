@@ -243,6 +243,21 @@ public class CatalogTests
     }
 
     [Fact]
+    public void One_built_in_case_loads_alone_as_it_does_with_the_rest()
+    {
+        // reproduce riel-2011 prints that case's explanations without parsing the whole catalog.
+        var all = CaseLoader.BuiltIn();
+        foreach (var name in new[] { "riel-2011", "wanpeng-2025-semantics-aware-yield" })
+        {
+            var alone = CaseLoader.BuiltIn(name);
+            var withRest = all.Single(c => c.Name == name);
+            Assert.Equal(name, alone.Name);
+            Assert.Equal(withRest.Explanations.Select(x => x.Text), alone.Explanations.Select(x => x.Text));
+        }
+        Assert.Throws<ArgumentException>(() => CaseLoader.BuiltIn("no-such-case"));
+    }
+
+    [Fact]
     public void A_cases_calibrated_value_is_the_one_its_scenario_carries()
     {
         // The scorecard prints a case's calibrate: value; it must be what the runs use. riel-2011's

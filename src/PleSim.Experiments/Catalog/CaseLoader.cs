@@ -29,6 +29,15 @@ public static partial class CaseLoader
         return cases.OrderBy(c => c.Source.Date, StringComparer.Ordinal).ThenBy(c => c.Name, StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>The one built-in case named <paramref name="name"/>, without parsing the others.</summary>
+    public static CatalogCase BuiltIn(string name)
+    {
+        string res = $"cases/{name}.yaml";
+        using var s = typeof(CaseLoader).Assembly.GetManifestResourceStream(res) ?? throw new ArgumentException($"no built-in case '{name}'", nameof(name));
+        using var r = new StreamReader(s);
+        return LoadText(r.ReadToEnd(), res);
+    }
+
     public static CatalogCase LoadFile(string path)
     {
         string text;
