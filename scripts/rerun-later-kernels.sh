@@ -4,11 +4,11 @@
 # OUT/NAME.d/results.json. Outputs are deterministic, so any build gives the same files; wall times
 # mean little on a shared machine. Usage: scripts/rerun-later-kernels.sh [OUT] (default /tmp/later-kernels),
 # from the repository root after `dotnet build -c Release`. About 15 CPU-minutes; the 128-CPU runs are
-# most of it. Set GATES_OFF=1 to add both new-idle gates off (decisions 0086/0087) to the guest runs.
+# most of it. PLESIM_DLL picks another build (e.g. a copy of an older commit) to compare outputs. Set GATES_OFF=1 to add both new-idle gates off (decisions 0086/0087) to the guest runs.
 set -u
 OUT=${1:-/tmp/later-kernels}
 mkdir -p "$OUT"
-P="dotnet src/PleSim.Cli/bin/Release/net10.0/plesim.dll"
+P="dotnet ${PLESIM_DLL:-src/PleSim.Cli/bin/Release/net10.0/plesim.dll}"
 G=()
 if [ "${GATES_OFF:-0}" = 1 ]; then
   G=(--set 'vms[*].guest.newidle_avg_idle_gate=false' --set 'vms[*].guest.newidle_rd_overload_gate=false')
