@@ -1,7 +1,7 @@
 #!/bin/bash
 # Re-runs the commands of README's "Later kernels" section that the nineteenth session (helper rl20,
 # 2026-11-27) re-ran after decisions 0086/0087; each run's tables go to OUT/NAME.txt and its JSON to
-# OUT/NAME.d/results.json. Outputs are deterministic, so any build gives the same files; wall times
+# OUT/NAME.d/results.json. Outputs are deterministic, so two runs of one build give the same files; wall times
 # mean little on a shared machine. Usage: scripts/rerun-later-kernels.sh [OUT] (default /tmp/later-kernels),
 # from the repository root after `dotnet build -c Release`. About 15 CPU-minutes; the 128-CPU runs are
 # most of it. PLESIM_DLL picks another build (e.g. a copy of an older commit) to compare outputs. Set GATES_OFF=1 to add both new-idle gates off (decisions 0086/0087) to the guest runs.
