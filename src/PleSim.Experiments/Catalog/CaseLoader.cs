@@ -18,22 +18,22 @@ public static partial class CaseLoader
     /// <summary>The embedded case files (the repository's <c>cases/</c> directory at build time), by name.</summary>
     public static IReadOnlyList<CatalogCase> BuiltIn()
     {
-        var asm = typeof(CaseLoader).Assembly;
         var cases = new List<CatalogCase>();
-        foreach (var res in asm.GetManifestResourceNames().Where(n => n.StartsWith("cases/", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
-        {
-            using var s = asm.GetManifestResourceStream(res)!;
-            using var r = new StreamReader(s);
-            cases.Add(LoadText(r.ReadToEnd(), res));
-        }
+        foreach (var res in typeof(CaseLoader).Assembly.GetManifestResourceNames().Where(n => n.StartsWith("cases/", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+            cases.Add(LoadResource(res)!); // listed, so present
         return cases.OrderBy(c => c.Source.Date, StringComparer.Ordinal).ThenBy(c => c.Name, StringComparer.Ordinal).ToList();
     }
 
     /// <summary>The one built-in case named <paramref name="name"/>, without parsing the others.</summary>
-    public static CatalogCase BuiltIn(string name)
+    public static CatalogCase BuiltIn(string name) =>
+        LoadResource($"cases/{name}.yaml") ?? throw new ArgumentException($"no built-in case '{name}'", nameof(name));
+
+    /// <summary>A case embedded in this assembly under the resource name <paramref name="res"/>; null if there is none.</summary>
+    private static CatalogCase? LoadResource(string res)
     {
-        string res = $"cases/{name}.yaml";
-        using var s = typeof(CaseLoader).Assembly.GetManifestResourceStream(res) ?? throw new ArgumentException($"no built-in case '{name}'", nameof(name));
+        using var s = typeof(CaseLoader).Assembly.GetManifestResourceStream(res);
+        if (s is null)
+            return null;
         using var r = new StreamReader(s);
         return LoadText(r.ReadToEnd(), res);
     }
