@@ -44,6 +44,33 @@ public class RwSemSpinTests
     }
 
     [Fact]
+    public void A_head_writer_woken_twice_keeps_one_wake_up_and_its_next_slow_path_sleeps_at_once()
+    {
+        // Decision 0089. r0 reads 0..100 µs; w queues behind it at 10 µs and sleeps. r0's up_read wakes
+        // the head writer (ANY), and r1, arriving 2 µs later while w is on its way back, finds nothing
+        // active and wakes it again from its own slow path: two wake-ups for one sleep. w takes the
+        // lock (the readers queued behind it wait), releases it — which grants r1 — and at once wants
+        // it again: r1 reads, so w queues and sleeps. The second wake-up of its first wait must not end
+        // this wait early (before 0089 it did, and w came back only to find the reader and sleep again).
+        var kit = new GuestKit(3, 3, handler: "none", guest: V419());
+        var sem = new GuestRwSem(kit.Kernel, "sem");
+        Thread(kit, "r0", 0, sem.DownRead, GuestAction.Compute(100_000), sem.UpRead);
+        var w = new SinkProgram(kit.Kernel, "w", GuestAction.Compute(10_000), sem.DownWrite, GuestAction.Compute(20_000), sem.UpWrite,
+            GuestAction.Compute(2_000), sem.DownWrite, kit.Mark(1), sem.UpWrite);
+        kit.Kernel.CreateThread("w", w, 1, pinned: true);
+        Thread(kit, "r1", 2, GuestAction.Compute(102_000), sem.DownRead, GuestAction.Compute(50_000), kit.Mark(2), sem.UpRead);
+        kit.Start();
+        kit.Pin([0, 1, 2]);
+        kit.RunUs(1_000);
+        var q = w.RwSemWaiter!.Queue;
+        Assert.True(q.Signals >= q.Sleeps + 1, $"w was woken {q.Signals} times for {q.Sleeps} sleeps"); // a wake-up found it awake
+        Assert.Equal(2, sem.WriteSlow);
+        Assert.Equal(0, sem.WriterRetriesLost);
+        Assert.Equal(2, q.Sleeps); // one per contended down_write, none spurious
+        Assert.True(At(kit, 1) > At(kit, 2), "w got the lock again only after r1's read");
+    }
+
+    [Fact]
     public void The_2_6_39_semaphore_never_spins_the_same_writer_sleeps()
     {
         var kit = new GuestKit(2, 2, handler: "none", guest: new GuestSettings { VcpuIsPreemptedCheck = true });
