@@ -41,13 +41,8 @@ public static class HostBenchmark
     public static readonly string ScaleFourGuestsTwoX = Shipped("scenarios/bench/scale-128-cpus.yaml");
 
     /// <summary>The text of a shipped scenario file (embedded in this assembly under its repository path).</summary>
-    private static string Shipped(string path)
-    {
-        using var stream = typeof(HostBenchmark).Assembly.GetManifestResourceStream(path)
-            ?? throw new InvalidOperationException($"the shipped scenario '{path}' is not embedded");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
+    private static string Shipped(string path) =>
+        EmbeddedText.TryRead(path) ?? throw new InvalidOperationException($"the shipped scenario '{path}' is not embedded");
 
     /// <summary>
     /// A scale scenario with its 2011 directed yield replaced by a KVM release, as

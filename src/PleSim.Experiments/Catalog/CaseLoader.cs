@@ -29,14 +29,8 @@ public static partial class CaseLoader
         LoadResource($"cases/{name}.yaml") ?? throw new ArgumentException($"no built-in case '{name}'", nameof(name));
 
     /// <summary>A case embedded in this assembly under the resource name <paramref name="res"/>; null if there is none.</summary>
-    private static CatalogCase? LoadResource(string res)
-    {
-        using var s = typeof(CaseLoader).Assembly.GetManifestResourceStream(res);
-        if (s is null)
-            return null;
-        using var r = new StreamReader(s);
-        return LoadText(r.ReadToEnd(), res);
-    }
+    private static CatalogCase? LoadResource(string res) =>
+        EmbeddedText.TryRead(res) is { } text ? LoadText(text, res) : null;
 
     public static CatalogCase LoadFile(string path)
     {

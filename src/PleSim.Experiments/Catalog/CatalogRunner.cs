@@ -278,13 +278,11 @@ public static class CatalogRunner
                 break;
             }
         }
-        var asm = typeof(CatalogRunner).Assembly;
         // The riel-2011 scenario is built in under its own name (Riel2011.LoadScenario).
-        using var s = asm.GetManifestResourceStream(path)
-            ?? (path == "scenarios/riel-2011/amqp.yaml" ? asm.GetManifestResourceStream("riel-2011-amqp.yaml") : null)
+        var text = EmbeddedText.TryRead(path)
+            ?? (path == "scenarios/riel-2011/amqp.yaml" ? EmbeddedText.TryRead("riel-2011-amqp.yaml") : null)
             ?? throw new ScenarioException(new ScenarioDiagnostic(path, 0, 0, "expression.scenario", "no such scenario file (neither in the repository nor built in)"));
-        using var reader = new StreamReader(s);
         sourceName = path + " (built in)";
-        return reader.ReadToEnd();
+        return text;
     }
 }

@@ -123,10 +123,8 @@ public static class Riel2011
         }
         else
         {
-            using var s = typeof(Riel2011).Assembly.GetManifestResourceStream("riel-2011-amqp.yaml")
-                ?? throw new InvalidOperationException("the built-in riel-2011 scenario is missing");
-            using var reader = new StreamReader(s);
-            scenario = ScenarioLoader.LoadText(reader.ReadToEnd(), "scenarios/riel-2011/amqp.yaml (built in)", extra);
+            var text = EmbeddedText.TryRead("riel-2011-amqp.yaml") ?? throw new InvalidOperationException("the built-in riel-2011 scenario is missing");
+            scenario = ScenarioLoader.LoadText(text, "scenarios/riel-2011/amqp.yaml (built in)", extra);
         }
         // The grid sets vms[0].workload.payload and vms[1].workload.loops: the scenario must have that shape.
         if (scenario.Kind != "system" || scenario.Vms.Count < 2 || scenario.Vms[0].Workload.Kind != "amqp-perftest" || scenario.Vms[1].Workload.Kind != "hog")
@@ -220,9 +218,7 @@ public static class Riel2011
     {
         if (!baseScenario.SourceFile.EndsWith("(built in)", StringComparison.Ordinal))
             return ScenarioLoader.LoadFile(baseScenario.SourceFile, [.. baseScenario.Overrides, .. c.Overrides]);
-        using var s = typeof(Riel2011).Assembly.GetManifestResourceStream("riel-2011-amqp.yaml")!;
-        using var reader = new StreamReader(s);
-        return ScenarioLoader.LoadText(reader.ReadToEnd(), baseScenario.SourceFile, [.. baseScenario.Overrides, .. c.Overrides]);
+        return ScenarioLoader.LoadText(EmbeddedText.TryRead("riel-2011-amqp.yaml")!, baseScenario.SourceFile, [.. baseScenario.Overrides, .. c.Overrides]);
     }
 
     /// <summary>Throughput relative to the same row's no-overcommit cell (simulated, and the published).</summary>
