@@ -22,6 +22,30 @@ public class ParavirtScenarioTests
         Assert.Null(Bench().Vms[0].Guest.KernelVersion);
     }
 
+    [Theory]
+    [InlineData(1, 6_000, 750, 1_000)]
+    [InlineData(2, 12_000, 1_500, 2_000)]
+    [InlineData(3, 12_000, 1_500, 2_000)]
+    [InlineData(4, 18_000, 2_250, 3_000)]
+    [InlineData(8, 24_000, 3_000, 4_000)]
+    [InlineData(64, 24_000, 3_000, 4_000)]
+    public void A_guests_granularities_scale_with_its_vcpu_count_as_its_kernel_sets_them_at_boot(int vcpus, long latencyUs, long minGranUs, long wakeupGranUs)
+    {
+        // sched_init_granularity → update_sysctl: normalized 6 / 0.75 / 1 ms × (1 + ilog2(min(ncpus, 8))) (decision 0090).
+        foreach (var kernel in new[] { "", "vms[0].guest.kernel=2.6.39", "vms[0].guest.kernel=6.1" })
+        {
+            var g = Bench([$"vms[0].vcpus={vcpus}", .. kernel.Length > 0 ? [kernel] : Array.Empty<string>()]).Vms[0].Guest;
+            Assert.Equal((latencyUs, minGranUs, wakeupGranUs), (g.Latency.Ns / 1000, g.MinGranularity.Ns / 1000, g.WakeupGranularity.Ns / 1000));
+        }
+    }
+
+    [Fact]
+    public void A_granularity_the_file_sets_is_kept_whatever_the_vcpu_count()
+    {
+        var g = Bench("vms[0].vcpus=16", "vms[0].guest.wakeup_granularity=5ms", "vms[0].guest.latency=18ms").Vms[0].Guest;
+        Assert.Equal((18_000_000L, 3_000_000L, 5_000_000L), (g.Latency.Ns, g.MinGranularity.Ns, g.WakeupGranularity.Ns));
+    }
+
     [Fact]
     public void A_bad_kernel_or_spinlock_value_is_a_located_error()
     {

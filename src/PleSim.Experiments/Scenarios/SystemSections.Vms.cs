@@ -40,7 +40,7 @@ internal static partial class SystemSections
             CgroupShares = v.Get("cgroup_shares", Kinds.Integer(Weights.MinShares, Weights.MaxShares), Weights.Nice0Load),
             StartCpu = v.Get("start_cpu", Kinds.Int(0, hostCpus - 1), 0),
             VcpuStartSpread = v.Get("vcpu_start_spread", Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(60)), SimDuration.Zero),
-            Guest = ReadGuest(v.Section("guest"), kvm),
+            Guest = ReadGuest(v.Section("guest"), kvm, vcpus),
             Workload = ReadWorkload(v.Section("workload"), vcpus, hostCpus),
         };
         return settings;
@@ -111,9 +111,11 @@ internal static partial class SystemSections
         _ => "halted",
     };
 
-    private static GuestSettings ReadGuest(MapReader g, PleSim.Hypervisor.KvmSettings kvm)
+    private static GuestSettings ReadGuest(MapReader g, PleSim.Hypervisor.KvmSettings kvm, int vcpus)
     {
-        var d = new GuestSettings();
+        // The guest kernel scales its granularities by its own CPU count at boot (decision 0090).
+        var (latency, minGranularity, wakeupGranularity) = GuestSettings.Scaled(vcpus);
+        var d = new GuestSettings { Latency = latency, MinGranularity = minGranularity, WakeupGranularity = wakeupGranularity };
         var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(10));
         var gran = Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(1));
         var c = g.Section("costs");
