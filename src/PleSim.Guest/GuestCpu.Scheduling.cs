@@ -88,7 +88,10 @@ public sealed partial class GuestCpu
             MinVruntime = Math.Max(MinVruntime, next.Vruntime);
         }
         if (next != prev)
+        {
             Switches++;
+            _k.Observer?.Switched(this, prev, next);
+        }
         Curr = next;
         _idleBalanceDue = next is null; // going idle: the idle balance that follows the pick
         if (prev is not null && next != prev && prev.MutexesHeld > 0)

@@ -82,6 +82,7 @@ public sealed partial class GuestCpu
         target.TtwuAvgIdle();
         // check_preempt_curr (the test runs update_curr even when the flag is already set).
         bool preempt = target.Curr is null || target.CurrPreemptedBy(t);
+        _k.Observer?.Woken(t, this, target, preempt);
         if (preempt && !target.NeedResched)
             ReschedCurr(target);
         Vcpu.Compute(S.Costs.Enqueue.Ns);

@@ -536,6 +536,20 @@ public interface IGuestObserver
 
     /// <summary>The owner spin of <paramref name="cpu"/> ended, with the lock or not (a spin that ended as it began was never started).</summary>
     void OwnerSpinEnd(GuestThread? thread, GuestCpu cpu, bool acquired) { }
+
+    /// <summary>
+    /// <c>schedule()</c> on <paramref name="cpu"/> switched from <paramref name="prev"/> to
+    /// <paramref name="next"/> (null: the idle task); <paramref name="prev"/>'s state says why it left
+    /// (runnable: preempted or yielded; blocked: it went to sleep).
+    /// </summary>
+    void Switched(GuestCpu cpu, GuestThread? prev, GuestThread? next) { }
+
+    /// <summary>
+    /// <c>try_to_wake_up</c> run on <paramref name="waker"/> queued <paramref name="thread"/> on
+    /// <paramref name="target"/> (<c>activate_task</c>); <paramref name="preempt"/>: <c>check_preempt_curr</c>
+    /// asked the target's current thread to reschedule (always when the target was idle).
+    /// </summary>
+    void Woken(GuestThread thread, GuestCpu waker, GuestCpu target, bool preempt) { }
 }
 
 /// <summary>What an owner spin (<see cref="IGuestObserver.OwnerSpinStart"/>) is, for trace names.</summary>

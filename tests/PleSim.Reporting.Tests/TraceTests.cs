@@ -165,6 +165,45 @@ public sealed class TraceTests : IDisposable
     }
 
     [Fact]
+    public void Guest_cpu_thread_tracks_show_each_thread_on_one_cpu_at_a_time_and_wake_ups_are_instants()
+    {
+        var s = Load(["workloads", "ebizzy.yaml"], "duration=60ms", "warmup=10ms", "vms[0].guest.kernel=5.10", "vms[0].workload.always_mmap=true");
+        var path = Path.Combine(_dir, "t.json");
+        var (_, result) = Trace(s, path, 0, 60);
+        Assert.Null(result.Error);
+        var runs = Slices(path, out _).Where(x => x.Tid >= 300_000).ToList();
+        Assert.NotEmpty(runs);
+        // A guest CPU runs one thread at a time: its track is a sequence of disjoint stays.
+        foreach (var cpu in runs.GroupBy(x => (x.Pid, x.Tid)))
+        {
+            var ordered = cpu.OrderBy(x => x.Start).ToList();
+            for (int i = 1; i < ordered.Count; i++)
+                Assert.True(ordered[i].Start >= ordered[i - 1].End, $"{ordered[i - 1]} overlaps {ordered[i]}");
+        }
+        // A thread runs on one guest CPU at a time, and the stays name ebizzy's threads.
+        foreach (var thread in runs.GroupBy(x => (x.Pid, x.Name)))
+        {
+            if (thread.Key.Pid == 10) // the first VM's process (GuestTraceObserver: 10 + VM index)
+                Assert.StartsWith("ebizzy", thread.Key.Name, StringComparison.Ordinal);
+            var ordered = thread.OrderBy(x => x.Start).ToList();
+            for (int i = 1; i < ordered.Count; i++)
+                Assert.True(ordered[i].Start >= ordered[i - 1].End, $"{thread.Key.Name} on two CPUs: {ordered[i - 1]} and {ordered[i]}");
+        }
+        Assert.Contains(runs, x => x.Vcpu is not null);
+
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        var wakeups = doc.RootElement.GetProperty("traceEvents").EnumerateArray()
+            .Where(e => e.GetProperty("ph").GetString() == "i" && e.GetProperty("name").GetString()!.StartsWith("woken onto cpu", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(wakeups);
+        Assert.All(wakeups, e => Assert.True(e.GetProperty("args").TryGetProperty("preempts", out _)));
+        // Stays end because the thread blocked or was preempted (rwsem sleeps give both).
+        var left = doc.RootElement.GetProperty("traceEvents").EnumerateArray()
+            .Where(e => e.GetProperty("ph").GetString() == "X" && e.GetProperty("tid").GetInt32() >= 300_000 && e.TryGetProperty("args", out var a) && a.TryGetProperty("left", out _))
+            .Select(e => e.GetProperty("args").GetProperty("left").GetString()).ToHashSet();
+        Assert.Contains("blocked", left);
+    }
+
+    [Fact]
     public void The_trace_is_streamed_memory_stays_flat_in_the_window_length()
     {
         var s = Load(Amqp, "duration=2s", "warmup=100ms");

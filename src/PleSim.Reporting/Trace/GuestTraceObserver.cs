@@ -8,7 +8,10 @@ namespace PleSim.Reporting.Trace;
 /// thread holding "spin L" and "hold L" slices, the optimistic spins of sleeping locks
 /// ("spin M (mutex owner)", "spin S (rwsem reader|writer|hand-off)", with an "osq S" slice inside
 /// while the spinner waits behind another OSQ node), and a "cpuN locks" track per guest CPU for the
-/// run-queue locks (and for locks taken with no thread current); PAUSE exits and interrupts sent
+/// run-queue locks (and for locks taken with no thread current), a "cpuN threads" track per guest
+/// CPU with one slice per stay of a guest thread on it (what the guest's <c>schedule()</c> ran, and why
+/// it left: "preempted" or "blocked"), each wake-up as an instant on the woken thread's track (on
+/// which CPU it was queued, by whom, and whether it asked for a preemption); PAUSE exits and interrupts sent
 /// (with their target) as instant events on the host CPU track where the VCPU runs. Ground truth
 /// (docs/ground-truth.md): a "spin cause" track per VCPU whose slices are named by the cause the
 /// spin time was charged to, and each yield_to of a directed-yield walk as an instant event with
@@ -34,6 +37,10 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
     private readonly string?[] _ownerSpinName, _osqName;
     private readonly Dictionary<(string Lock, OwnerSpinKind Kind), (string Spin, string Osq)> _ownerSpinNames = [];
 
+    // The guest thread each guest CPU runs since when (null: the idle task).
+    private readonly GuestThread?[] _runThread;
+    private readonly long[] _runSince;
+
     public GuestTraceObserver(GuestKernel kernel, ChromeTrace trace)
     {
         _kernel = kernel;
@@ -48,6 +55,7 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
         {
             _cpuTrackLocks.Add(c.RqLock);
             trace.NameThread(_pid, CpuTid(c), $"cpu{c.Index} locks");
+            trace.NameThread(_pid, RunTid(c), $"cpu{c.Index} threads");
         }
         int n = kernel.Cpus.Length;
         _ownerSpinSince = new long[n];
@@ -55,6 +63,8 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
         _ownerSpinTid = new int[n];
         _ownerSpinName = new string?[n];
         _osqName = new string?[n];
+        _runThread = new GuestThread?[n];
+        _runSince = new long[n];
     }
 
     /// <summary>The slice names of an owner spin: "spin L (mutex owner)" / "spin L (rwsem reader|writer|hand-off)", and "osq L".</summary>
@@ -72,6 +82,9 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
 
     /// <summary>Per-guest-CPU lock tracks sit after the spin-cause tracks.</summary>
     public static int CpuTid(GuestCpu c) => 200_000 + c.Index;
+
+    /// <summary>Per-guest-CPU thread tracks sit after the lock tracks.</summary>
+    public static int RunTid(GuestCpu c) => 300_000 + c.Index;
 
     private long Now => _kernel.Kvm.Sim.Now.Ns;
 
@@ -134,6 +147,28 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
         _ownerSpinName[c] = null;
     }
 
+    public void Switched(GuestCpu cpu, GuestThread? prev, GuestThread? next)
+    {
+        int c = cpu.Index;
+        if (_runThread[c] is { } ran)
+        {
+            string why = prev != ran ? "" : prev.State switch
+            {
+                PleSim.Guest.ThreadState.Blocked => "blocked",
+                PleSim.Guest.ThreadState.Runnable => "preempted",
+                var st => st.ToString().ToLowerInvariant(),
+            };
+            _trace.Slice(_pid, RunTid(cpu), ran.Name, "guest_sched", _runSince[c], Now, ChromeTrace.Args(("vcpu", c), ("thread", ran.Name), ("left", why)));
+        }
+        _runThread[c] = next;
+        _runSince[c] = Now;
+    }
+
+    public void Woken(GuestThread thread, GuestCpu waker, GuestCpu target, bool preempt) =>
+        _trace.Instant(_pid, thread.Id, $"woken onto cpu{target.Index}", "guest_sched", Now,
+            ChromeTrace.Args(("cpu", target.Index), ("waker", Who(waker.Curr)), ("waker_cpu", waker.Index),
+                ("preempts", preempt), ("target_running", Who(target.Curr))));
+
     public void PauseExit(Vcpu vcpu)
     {
         if (vcpu.Vm == _kernel.Vm)
@@ -184,5 +219,11 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
         }
         _holdSince.Clear();
         _spinSince.Clear();
+        foreach (var c in _kernel.Cpus)
+        {
+            if (_runThread[c.Index] is { } ran)
+                _trace.Slice(_pid, RunTid(c), ran.Name, "guest_sched", _runSince[c.Index], Now, ChromeTrace.Args(("vcpu", c.Index), ("thread", ran.Name)));
+            _runThread[c.Index] = null;
+        }
     }
 }
