@@ -110,6 +110,7 @@ public sealed partial class GuestCpu
         NeedResched = false;
     }
 
+    /// <summary><c>check_preempt_tick</c> at a guest tick, for the current thread against the leftmost queued one.</summary>
     private void TickCheckPreempt()
     {
         if (Curr is null || _queue.Count == 0)
@@ -117,10 +118,20 @@ public sealed partial class GuestCpu
         UpdateCurr();
         int nr = _queue.Count + 1;
         long period = PleSim.Host.HostScheduler.SchedPeriod(nr, S.Latency.Ns, S.MinGranularity.Ns, PleSim.Host.SchedTunables.DefaultNrLatency);
-        long ideal = period / nr;
-        if (Now - Curr.SliceStart > ideal || Curr.Vruntime - _queue[0].Vruntime > ideal)
+        if (TickPreempts(Now - Curr.SliceStart, period / nr, Curr.Vruntime - _queue[0].Vruntime, S.MinGranularity.Ns))
             NeedResched = true;
     }
+
+    /// <summary>
+    /// <c>check_preempt_tick</c>'s decision (2.6.32–6.5 kernel/sched_fair.c / kernel/sched/fair.c, equal
+    /// weights): preempt once the thread has run its ideal slice since it was picked
+    /// (<paramref name="deltaExecNs"/> = sum_exec_runtime − prev_sum_exec_runtime); otherwise, once it
+    /// has run at least <c>sysctl_sched_min_granularity</c>, when its vruntime leads the leftmost
+    /// queued thread's by more than that slice ("a task that missed wakeup preemption by a narrow
+    /// margin doesn't have to wait for a full slice"). Decision 0091 added the minimum-granularity gate.
+    /// </summary>
+    internal static bool TickPreempts(long deltaExecNs, long idealNs, long vruntimeLeadNs, long minGranularityNs) =>
+        deltaExecNs > idealNs || (deltaExecNs >= minGranularityNs && vruntimeLeadNs > idealNs);
 
     /// <summary>trigger_load_balance's NOHZ part (2.6.32; the push model of 2.6.36+ in GuestCpu.Nohz.cs), at a guest tick of a tickless guest.</summary>
     private void NohzTick(bool ownBalanceDue)
