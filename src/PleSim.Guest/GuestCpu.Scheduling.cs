@@ -41,7 +41,7 @@ public sealed partial class GuestCpu
     {
         if (Curr is null)
             return;
-        long now = Now;
+        long now = ClockTask;
         long d = now - Curr.ExecStart;
         if (d <= 0)
             return;
@@ -81,8 +81,8 @@ public sealed partial class GuestCpu
             next = _queue[0];
             _queue.RemoveAt(0);
             next.State = ThreadState.Running;
-            next.ExecStart = Now;
-            next.SliceStart = Now;
+            next.ExecStart = ClockTask;
+            next.SliceStart = next.ExecStart;
             if (_k.SchedDomain.TasksListMru)
                 next.ListSeq = ++_k.TaskListSeq; // list_move to the head of rq->cfs_tasks
             MinVruntime = Math.Max(MinVruntime, next.Vruntime);
@@ -118,7 +118,7 @@ public sealed partial class GuestCpu
         UpdateCurr();
         int nr = _queue.Count + 1;
         long period = PleSim.Host.HostScheduler.SchedPeriod(nr, S.Latency.Ns, S.MinGranularity.Ns, PleSim.Host.SchedTunables.DefaultNrLatency);
-        if (TickPreempts(Now - Curr.SliceStart, period / nr, Curr.Vruntime - _queue[0].Vruntime, S.MinGranularity.Ns))
+        if (TickPreempts(ClockTask - Curr.SliceStart, period / nr, Curr.Vruntime - _queue[0].Vruntime, S.MinGranularity.Ns))
             NeedResched = true;
     }
 
@@ -379,7 +379,22 @@ public sealed partial class GuestCpu
     }
 
     /// <summary><c>task_hot</c>: a thread that ran within sched_migration_cost stays where its cache is.</summary>
-    private bool TaskHot(GuestThread t) => Now - t.ExecStart < S.MigrationCost.Ns;
+    private bool TaskHot(GuestThread t) => ClockTask - t.ExecStart < S.MigrationCost.Ns;
+
+    /// <summary>
+    /// <c>rq_clock_task</c>: the time the scheduler charges threads with — wall time, less the VCPU's
+    /// steal time (its host task's time runnable but not running) with <see cref="GuestSettings.StealTimeAccounting"/>.
+    /// </summary>
+    private long ClockTask
+    {
+        get
+        {
+            if (!S.StealTimeAccounting)
+                return Now;
+            var se = Vcpu.Task.Se;
+            return Now - se.WaitSum - (se.WaitStart != 0 ? Now - se.WaitStart : 0);
+        }
+    }
 
     /// <summary>
     /// <c>check_preempt_wakeup</c> for a thread just enqueued here beside the current one: the current

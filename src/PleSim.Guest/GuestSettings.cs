@@ -362,6 +362,16 @@ public sealed record GuestSettings
         return (new SimDuration(Normalized.Latency.Ns * f), new SimDuration(Normalized.MinGranularity.Ns * f), new SimDuration(Normalized.WakeupGranularity.Ns * f));
     }
 
+    /// <summary>
+    /// <c>guest.steal_time_accounting</c>: the guest's task clock leaves out the time its VCPU waited
+    /// runnable on the host (KVM steal time read through <c>paravirt_steal_clock</c> by
+    /// <c>update_rq_clock_task</c>, with CONFIG_PARAVIRT_TIME_ACCOUNTING=y in a 3.1+ KVM guest), so a
+    /// thread's vruntime, slice and cache-hot age do not advance while its VCPU is preempted. Off by
+    /// default (the model before it: wall time); 3.x rounds steal down to whole ticks, the model does
+    /// not. Which guests had it on depends on their build configuration, which no case states.
+    /// </summary>
+    public bool StealTimeAccounting { get; init; }
+
     /// <summary>An idle VCPU pulls a queued thread from another VCPU before halting (new-idle balancing).</summary>
     public bool IdlePull { get; init; } = true;
 

@@ -218,6 +218,8 @@ internal static partial class SystemSections
             Latency = g.Get("latency", gran, d.Latency),
             MinGranularity = g.Get("min_granularity", gran, d.MinGranularity),
             WakeupGranularity = g.Get("wakeup_granularity", gran, d.WakeupGranularity),
+            // update_rq_clock_task's steal-time subtraction (CONFIG_PARAVIRT_TIME_ACCOUNTING); off: wall time.
+            StealTimeAccounting = g.Get("steal_time_accounting", Kinds.Bool, d.StealTimeAccounting),
             IdlePull = g.Get("idle_pull", Kinds.Bool, d.IdlePull),
             // A busy VCPU's periodic rebalance_domains (decision 0072); its domain's parameters follow guest.kernel and guest.topology.
             BusyBalance = g.Get("busy_balance", Kinds.Bool, d.BusyBalance),
