@@ -385,16 +385,7 @@ public sealed partial class GuestCpu
     /// <c>rq_clock_task</c>: the time the scheduler charges threads with — wall time, less the VCPU's
     /// steal time (its host task's time runnable but not running) with <see cref="GuestSettings.StealTimeAccounting"/>.
     /// </summary>
-    private long ClockTask
-    {
-        get
-        {
-            if (!S.StealTimeAccounting)
-                return Now;
-            var se = Vcpu.Task.Se;
-            return Now - se.WaitSum - (se.WaitStart != 0 ? Now - se.WaitStart : 0);
-        }
-    }
+    private long ClockTask => S.StealTimeAccounting ? Now - Vcpu.Task.Se.WaitSumAt(Now) : Now;
 
     /// <summary>
     /// <c>check_preempt_wakeup</c> for a thread just enqueued here beside the current one: the current

@@ -346,20 +346,17 @@ public sealed record GuestSettings
     /// <summary>Guest <c>sysctl_sched_wakeup_granularity</c> (scaled as <see cref="Latency"/>): <c>check_preempt_wakeup</c>'s margin.</summary>
     public SimDuration WakeupGranularity { get; init; } = SimDuration.FromMilliseconds(3);
 
-    /// <summary>The normalized (one-CPU) defaults of the three granularities: 6 ms, 0.75 ms, 1 ms (<c>normalized_sysctl_sched_*</c>, 2.6.39 kernel/sched_fair.c to 6.1 kernel/sched/fair.c).</summary>
-    public static readonly (SimDuration Latency, SimDuration MinGranularity, SimDuration WakeupGranularity) Normalized =
-        (SimDuration.FromMilliseconds(6), SimDuration.FromMicroseconds(750), SimDuration.FromMilliseconds(1));
-
     /// <summary>
     /// The three granularities a guest kernel sets at boot on <paramref name="vcpus"/> VCPUs:
-    /// <c>sched_init_granularity</c> → <c>update_sysctl</c> multiplies each normalized default by
+    /// <c>sched_init_granularity</c> → <c>update_sysctl</c> multiplies each normalized default (the
+    /// host's <see cref="PleSim.Host.SchedTunables"/> defaults, 6 / 0.75 / 1 ms) by
     /// <c>get_update_sysctl_factor()</c>, 1 + ilog2(min(vcpus, 8)) — 6/0.75/1 ms on 1 VCPU, 12/1.5/2 ms
     /// on 2, 18/2.25/3 ms on 4, 24/3/4 ms on 8 or more (decision 0090).
     /// </summary>
     public static (SimDuration Latency, SimDuration MinGranularity, SimDuration WakeupGranularity) Scaled(int vcpus)
     {
-        int f = PleSim.Host.SchedTunables.LogFactor(vcpus);
-        return (new SimDuration(Normalized.Latency.Ns * f), new SimDuration(Normalized.MinGranularity.Ns * f), new SimDuration(Normalized.WakeupGranularity.Ns * f));
+        var t = PleSim.Host.EffectiveTunables.For(new PleSim.Host.SchedTunables(), vcpus);
+        return (new SimDuration(t.LatencyNs), new SimDuration(t.MinGranularityNs), new SimDuration(t.WakeupGranularityNs));
     }
 
     /// <summary>

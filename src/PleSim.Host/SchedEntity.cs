@@ -58,6 +58,9 @@ public sealed class SchedEntity
     public long WaitSum;
     public long WaitCount;
 
+    /// <summary>Time spent runnable but waiting up to <paramref name="nowNs"/>, a wait in progress included (schedstats' <c>wait_sum</c>; for a task, <c>sched_info.run_delay</c>).</summary>
+    public long WaitSumAt(long nowNs) => WaitSum + (WaitStart != 0 ? nowNs - WaitStart : 0);
+
     public bool IsTask => MyQ is null;
 
     /// <summary>Depth in the group hierarchy (<c>depth_se</c>): 0 for an entity on a CPU's root queue.</summary>

@@ -83,20 +83,17 @@ public sealed record SchedTunables
     public SimDuration TickPeriod => new(1_000_000_000L / Hz);
 
     /// <summary><c>get_update_sysctl_factor()</c> for <paramref name="cpus"/> online CPUs.</summary>
-    public long Factor(int cpus) => TunableScaling switch
+    /// <remarks>The guest kernels scale their own granularities by it, with the VM's VCPU count (decision 0090).</remarks>
+    public long Factor(int cpus)
     {
-        TunableScaling.None => 1,
-        TunableScaling.Linear => Math.Min(cpus, 8),
-        _ => LogFactor(cpus),
-    };
-
-    /// <summary>
-    /// <c>get_update_sysctl_factor()</c> under the default SCHED_TUNABLESCALING_LOG: 1 + ilog2 of the
-    /// online CPUs, counted up to 8 (<c>min_t(unsigned int, num_online_cpus(), 8)</c>; 2.6.39
-    /// kernel/sched.c, 4.19–6.1 kernel/sched/fair.c). The guest kernels scale their own granularities
-    /// by it, with the VM's VCPU count (decision 0090).
-    /// </summary>
-    public static int LogFactor(int cpus) => 1 + Weights.Ilog2(Math.Min(Math.Max(cpus, 1), 8));
+        int c = Math.Min(cpus, 8);
+        return TunableScaling switch
+        {
+            TunableScaling.None => 1,
+            TunableScaling.Linear => c,
+            _ => 1 + Weights.Ilog2(c),
+        };
+    }
 }
 
 /// <summary>The effective (scaled) values the scheduler uses at run time.</summary>

@@ -43,7 +43,7 @@ public sealed class HostStats
             Delayed = host.UsesDelayDequeue ? [host.DelayedDequeues, host.DelayedPickDequeues, host.DelayedRequeues] : [],
         };
 
-        long WaitNow(HostTask x) => x.Se.WaitSum + (x.Se.WaitStart != 0 ? host.Sim.Now.Ns - x.Se.WaitStart : 0);
+        long WaitNow(HostTask x) => x.Se.WaitSumAt(host.Sim.Now.Ns);
     }
 
     /// <summary>Per-CPU, per-task and per-group tables of the window between <paramref name="start"/> and <paramref name="end"/>, and host metrics.</summary>
