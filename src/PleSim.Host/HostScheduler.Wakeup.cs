@@ -113,6 +113,7 @@ public sealed partial class HostScheduler
         else if (_pelt)
             PostInitEntityUtilAvg(p.Se);
         ActivateTask(rq, p, _eevdf ? EnqueueFlags.Initial : EnqueueFlags.None);
+        Observer?.NewTask(p, cpu);
         CheckPreemptCurr(rq, p, parentCpu);
     }
 

@@ -214,6 +214,7 @@ public sealed partial class HostScheduler
         p.State = TaskState.Running;
         var rq = Rqs[cpu];
         ActivateTask(rq, p, EnqueueFlags.None);
+        Observer?.NewTask(p, cpu);
         CheckPreemptCurr(rq, p, parentCpu);
     }
 }

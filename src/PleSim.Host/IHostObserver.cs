@@ -42,6 +42,9 @@ public interface IHostObserver
 {
     void Switch(int cpu, HostTask prev, HostTask next, StopReason prevReason) { }
     void Wakeup(HostTask task, int targetCpu, int wakerCpu, bool preemptsCurrent) { }
+
+    /// <summary>A new task was queued on <paramref name="cpu"/> for the first time (<c>wake_up_new_task</c>).</summary>
+    void NewTask(HostTask task, int cpu) { }
     void Migrate(HostTask task, int from, int to, MigrationCause cause) { }
     void Yield(HostTask task, int cpu) { }
     void YieldTo(HostTask yielder, HostTask target, YieldToResult result) { }
@@ -64,6 +67,12 @@ internal sealed class FanOutObserver(IHostObserver[] observers) : IHostObserver
     {
         foreach (var o in observers)
             o.Wakeup(task, targetCpu, wakerCpu, preemptsCurrent);
+    }
+
+    public void NewTask(HostTask task, int cpu)
+    {
+        foreach (var o in observers)
+            o.NewTask(task, cpu);
     }
 
     public void Migrate(HostTask task, int from, int to, MigrationCause cause)

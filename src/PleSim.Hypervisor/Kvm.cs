@@ -26,6 +26,22 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
         host.RqLockSectionFloorNs = settings.Costs.RqLockAcquire.Ns + settings.Costs.YieldTo.Ns;
         host.AddTimerSource(this);
         host.AddObserver(this);
+        Sim.Invariants.Register(new PlacementInvariant(this));
+    }
+
+    private sealed class PlacementInvariant(Kvm kvm) : PleSim.Engine.IInvariant
+    {
+        public string Name => "VCPU placement (ground truth)";
+
+        public string? Check()
+        {
+            foreach (var vm in kvm._vms)
+            {
+                if (vm.CheckPlacement() is { } error)
+                    return error;
+            }
+            return null;
+        }
     }
 
     public HostScheduler Host { get; }
@@ -143,7 +159,7 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
             throw new ArgumentOutOfRangeException(nameof(vcpus), vcpus, $"a VM has 1 to {MaxVcpus} VCPUs");
         if (vcpuAffinity is not null && vcpuAffinity.Count != vcpus)
             throw new ArgumentException($"{vcpuAffinity.Count} per-VCPU masks for {vcpus} VCPUs", nameof(vcpuAffinity));
-        var vm = new Vm(_vms.Count, name, group ?? Host.RootGroup);
+        var vm = new Vm(_vms.Count, name, group ?? Host.RootGroup, Host.NrCpus);
         for (int i = 0; i < vcpus; i++)
         {
             var v = new Vcpu(this, vm, i) { PleWindow = BaseWindow, HaltPollNs = Settings.HaltPoll.Adaptive ? 0 : Settings.HaltPoll.HaltPollNs };
@@ -430,9 +446,38 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
 
     // ------------------------------------------------------------------ IHostObserver
 
-    /// <summary>Classifies lock-holder preemptions by what took the CPU.</summary>
+    // Where each VM's runnable VCPU threads are queued (ground truth for Vm.StackedNs): a VCPU thread
+    // is queued when it is started or woken, moves with its migrations while runnable, and leaves
+    // its CPU when it blocks.
+
+    public void NewTask(HostTask task, int cpu)
+    {
+        if (task.Owner is Vcpu v)
+            v.Vm.VcpuQueued(v, cpu, Sim.Now.Ns);
+    }
+
+    public void Wakeup(HostTask task, int targetCpu, int wakerCpu, bool preemptsCurrent)
+    {
+        if (task.Owner is not Vcpu v || v.QueuedOnCpu == targetCpu)
+            return;
+        if (v.QueuedOnCpu >= 0)
+            v.Vm.VcpuUnqueued(v, Sim.Now.Ns);
+        v.Vm.VcpuQueued(v, targetCpu, Sim.Now.Ns);
+    }
+
+    public void Migrate(HostTask task, int from, int to, MigrationCause cause)
+    {
+        if (task.Owner is not Vcpu v || v.QueuedOnCpu < 0)
+            return;
+        v.Vm.VcpuUnqueued(v, Sim.Now.Ns);
+        v.Vm.VcpuQueued(v, to, Sim.Now.Ns);
+    }
+
+    /// <summary>Classifies lock-holder preemptions by what took the CPU; a VCPU thread that blocks leaves its CPU's queue.</summary>
     public void Switch(int cpu, HostTask prev, HostTask next, StopReason prevReason)
     {
+        if (prevReason == StopReason.Blocked && prev.Owner is Vcpu b && b.QueuedOnCpu >= 0)
+            b.Vm.VcpuUnqueued(b, Sim.Now.Ns);
         if (prevReason != StopReason.Preempted || prev.Owner is not Vcpu v || v.Guest is null || !v.Guest.HoldsSpinlock(v))
             return;
         var cause = next.Owner switch

@@ -5,11 +5,12 @@ namespace PleSim.Hypervisor;
 /// <summary>A KVM virtual machine: its VCPUs (host tasks) and VM-wide state (<c>struct kvm</c>).</summary>
 public sealed class Vm
 {
-    internal Vm(int index, string name, TaskGroup group)
+    internal Vm(int index, string name, TaskGroup group, int hostCpus)
     {
         Index = index;
         Name = name;
         Group = group;
+        _queuedOnCpu = new int[hostCpus];
     }
 
     public int Index { get; }
@@ -102,6 +103,62 @@ public sealed class Vm
     /// spin on a preempted one. A VM whose VCPUs the host happens to run together has little of it.
     /// </summary>
     public long SplitNs(long now) => _splitNs + (IsSplit ? now - _splitSince : 0);
+
+    // Ground truth: per host CPU, how many of this VM's runnable VCPU threads are queued there
+    // (running or waiting), fed by KVM's host observer (Kvm.Wakeup/NewTask/Migrate/Switch); the
+    // number of CPUs holding two or more; and the time there was at least one such CPU (StackedNs).
+    private readonly int[] _queuedOnCpu;
+    private int _cpusStacked;
+    private long _stackedNs;
+    private long _stackedSince;
+
+    internal void VcpuQueued(Vcpu v, int cpu, long now)
+    {
+        v.QueuedOnCpu = cpu;
+        if (++_queuedOnCpu[cpu] == 2 && _cpusStacked++ == 0)
+            _stackedSince = now;
+    }
+
+    internal void VcpuUnqueued(Vcpu v, long now)
+    {
+        int cpu = v.QueuedOnCpu;
+        v.QueuedOnCpu = -1;
+        if (_queuedOnCpu[cpu]-- == 2 && --_cpusStacked == 0)
+            _stackedNs += now - _stackedSince;
+    }
+
+    /// <summary>
+    /// Ground truth: wall time (ns, up to <paramref name="now"/>) during which two or more of this
+    /// VM's runnable VCPU threads were queued on one host CPU, so that one of them could run only
+    /// when the other stopped. Placements like that can last a whole run (README, "Known problems");
+    /// with no more runnable VCPUs than CPUs the VM may use, a host that spread them would have none.
+    /// </summary>
+    public long StackedNs(long now) => _stackedNs + (_cpusStacked > 0 ? now - _stackedSince : 0);
+
+    /// <summary>The invariant behind <see cref="StackedNs"/>: a started VCPU thread is counted on its CPU exactly while it is runnable, and the per-CPU counts add up.</summary>
+    internal string? CheckPlacement()
+    {
+        var counts = new int[_queuedOnCpu.Length];
+        foreach (var v in Vcpus)
+        {
+            bool runnable = v.Task.Started && v.Task.State == TaskState.Running;
+            if (runnable != (v.QueuedOnCpu >= 0))
+                return $"{v} is {(runnable ? "runnable" : "not runnable")} but {(v.QueuedOnCpu >= 0 ? $"counted on CPU {v.QueuedOnCpu}" : "not counted")}";
+            if (runnable && v.QueuedOnCpu != v.Task.Cpu)
+                return $"{v} is queued on CPU {v.Task.Cpu} but counted on CPU {v.QueuedOnCpu}";
+            if (runnable)
+                counts[v.QueuedOnCpu]++;
+        }
+        int stacked = 0;
+        for (int c = 0; c < counts.Length; c++)
+        {
+            if (counts[c] != _queuedOnCpu[c])
+                return $"{this}: CPU {c} holds {counts[c]} runnable VCPUs, counted {_queuedOnCpu[c]}";
+            if (counts[c] >= 2)
+                stacked++;
+        }
+        return stacked == _cpusStacked ? null : $"{this}: {stacked} CPUs hold two or more VCPUs, counted {_cpusStacked}";
+    }
 
     public override string ToString() => Name;
 }

@@ -152,6 +152,10 @@ public static class CatalogReport
                 : "";
             lines.Add($"Seeds disagree in {cell.Row} @ {cell.Column} — {cell.MetricName} per seed"
                 + (relative ? " (base → with the change, change)" : "") + $": {string.Join(", ", seeds)}{spread}.");
+            int n = cell.Values.Length;
+            if (relative && cell.Runs.Length == 2 * n)
+                lines.AddRange(PlacementNotes.Short(cell.Runs[n..], "base: "));
+            lines.AddRange(PlacementNotes.Short(cell.Runs[..n], relative ? "with the change: " : ""));
         }
         return lines;
     }

@@ -140,14 +140,15 @@ public static class ReproduceReport
     /// <summary>
     /// The ground truth behind "where the time went" (docs/ground-truth.md), part 1: why the
     /// guest's VCPUs spun, as shares of their spin time (pooled over runs, so a row adds up to
-    /// 100%), next to the share of time the VM was split (some VCPUs running, some preempted).
+    /// 100%), next to the share of time the VM was split (some VCPUs running, some preempted) and
+    /// the share of time two or more of its runnable VCPUs were queued on one host CPU (stacked).
     /// </summary>
     public static FitTable SpinCauseTable(IReadOnlyList<CellResult> cells, string vm = "amqp")
     {
         var causes = ShownCauses(cells, vm);
         var t = new FitTable(keyColumns: 3).Border(TableBorder.Simple)
-            .Title($"[bold]why the {vm} guest spun[/] (ground truth; VM split = time some of its VCPUs ran while others were preempted; spin = share of VCPU time; causes = share of spin time)");
-        var heads = new List<string> { "payload", "handler", "load", "VM split", "spin" };
+            .Title($"[bold]why the {vm} guest spun[/] (ground truth; VM split = time some of its VCPUs ran while others were preempted; stacked = time two or more of its VCPUs were queued on one host CPU; spin = share of VCPU time; causes = share of spin time)");
+        var heads = new List<string> { "payload", "handler", "load", "VM split", "stacked", "spin" };
         heads.AddRange(causes.Select(CauseHeader));
         foreach (var h in heads)
             t.AddColumn(h == "handler" ? h : Markup.Escape(h), rightAligned: true);
@@ -155,7 +156,7 @@ public static class ReproduceReport
         {
             double M(string m) => c.Mean($"{vm}.{m}");
             double spin = M("spin_ns");
-            var row = new List<string> { c.Spec.Payload + " B", Markup.Escape(c.Spec.Handler), c.Spec.Overcommit, P(M("frac_time_split")), P(M("frac_spin")) };
+            var row = new List<string> { c.Spec.Payload + " B", Markup.Escape(c.Spec.Handler), c.Spec.Overcommit, P(M("frac_time_split")), P(M("frac_vcpus_stacked")), P(M("frac_spin")) };
             row.AddRange(causes.Select(k => P(spin > 0 ? M("spin_ns." + GroundTruth.Name(k)) / spin : double.NaN)));
             t.AddRow(row.ToArray());
         }
@@ -264,6 +265,7 @@ public static class ReproduceReport
         double M(string m) => c.Mean($"{vm}.{m}");
         w.WriteStartObject(vm);
         ResultJson.WriteNumber(w, "frac_time_split", M("frac_time_split"));
+        ResultJson.WriteNumber(w, "frac_vcpus_stacked", M("frac_vcpus_stacked"));
         ResultJson.WriteNumber(w, "spin_ns", M("spin_ns"));
         w.WriteStartObject("spin_ns_by_cause");
         foreach (var k in GroundTruth.Causes)

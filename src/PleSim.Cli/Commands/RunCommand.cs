@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Spectre.Console;
 using PleSim.Experiments.Running;
 using PleSim.Experiments.Scenarios;
 using PleSim.Engine;
@@ -121,6 +122,8 @@ public static class RunCommand
                 ctx.Console_.Write(RunTables.Runs(scenario, results));
                 if (results.Length > 1)
                     ctx.Console_.Write(RunTables.Summary(scenario, results));
+                foreach (var line in PlacementNotes.Lines(results))
+                    ctx.Console_.WriteLine(line);
                 if (parse.GetValue(details) && results.Length > 0)
                 {
                     var r = results[0];

@@ -188,6 +188,7 @@ public sealed class VmRuntime : IDisposable
         }
         var st = Vm.Stats;
         Add("split_ns", Vm.SplitNs(Kernel.Kvm.Sim.Now.Ns));
+        Add("stacked_ns", Vm.StackedNs(Kernel.Kvm.Sim.Now.Ns));
         Add("yield_to_calls", st.YieldToCalls);
         Add("yield_to_hits", st.YieldToHits);
         foreach (var r in Enum.GetValues<YieldToResult>())

@@ -1,0 +1,63 @@
+using System.Globalization;
+using PleSim.Experiments.Running;
+
+namespace PleSim.Reporting;
+
+/// <summary>
+/// Says when the seeds of one set-up landed in different VCPU placements: a VM whose VCPUs were
+/// stacked (two or more queued on one host CPU, <c>VM.frac_vcpus_stacked</c>) for much of the window
+/// in some seeds and hardly at all in others. Such placements can last a whole run, so those seeds
+/// sample placement states rather than scatter around one mean (README, "Known problems").
+/// </summary>
+public static class PlacementNotes
+{
+    /// <summary>The metric's suffix, after the VM's name.</summary>
+    public const string Metric = "frac_vcpus_stacked";
+
+    /// <summary>Seeds disagree when the stacked shares of a VM span at least this much of the window.</summary>
+    public const double SplitSpan = 0.3;
+
+    /// <summary>
+    /// Per VM whose stacked share spans <see cref="SplitSpan"/> or more over the successful
+    /// <paramref name="runs"/>: the VM's name and each run's seed and share, in run order.
+    /// </summary>
+    public static IReadOnlyList<(string Vm, IReadOnlyList<(ulong Seed, double Share)> BySeed)> Splits(IReadOnlyList<RunResult> runs)
+    {
+        var ok = runs.Where(r => r.Error is null).ToList();
+        var splits = new List<(string, IReadOnlyList<(ulong, double)>)>();
+        if (ok.Count < 2)
+            return splits;
+        string suffix = "." + Metric;
+        var vms = ok.SelectMany(r => r.Metrics.Select(m => m.Key)).Where(k => k.EndsWith(suffix, StringComparison.Ordinal)).Distinct();
+        foreach (var key in vms)
+        {
+            var bySeed = ok.Where(r => r.Metric(key) is double v && double.IsFinite(v)).Select(r => (r.Seed, r.Metric(key)!.Value)).ToList();
+            if (bySeed.Count >= 2 && bySeed.Max(s => s.Value) - bySeed.Min(s => s.Value) >= SplitSpan)
+                splits.Add((key[..^suffix.Length], bySeed));
+        }
+        return splits;
+    }
+
+    /// <summary>One line per VM that <see cref="Splits"/> finds, with every seed's share (at most <paramref name="maxSeeds"/> listed).</summary>
+    public static IReadOnlyList<string> Lines(IReadOnlyList<RunResult> runs, int maxSeeds = 12)
+    {
+        var lines = new List<string>();
+        foreach (var (vm, bySeed) in Splits(runs))
+        {
+            string list = string.Join(", ", bySeed.Take(maxSeeds).Select(s => $"{s.Seed} {Pct(s.Share)}"));
+            if (bySeed.Count > maxSeeds)
+                list += $", … ({bySeed.Count} seeds)";
+            lines.Add($"Placement differs between seeds: {vm}'s VCPUs were stacked (two or more queued on one host CPU, "
+                + $"{vm}.{Metric}) for {Pct(bySeed.Min(s => s.Share))}–{Pct(bySeed.Max(s => s.Share))} of the window — by seed: {list}. "
+                + "Such placements can last a whole run, so these seeds sample placement states rather than scatter around one mean: read each seed's results beside its share (README, Known problems).");
+        }
+        return lines;
+    }
+
+    /// <summary>The short form under a catalog cell whose seeds disagree: "  {side}{vm}'s VCPUs stacked … by seed: …", one line per VM that <see cref="Splits"/> finds.</summary>
+    public static IEnumerable<string> Short(IReadOnlyList<RunResult> runs, string side = "") =>
+        Splits(runs).Select(s => $"  {side}{s.Vm}'s VCPUs were stacked on one host CPU ({Metric}) by seed: "
+            + string.Join(", ", s.BySeed.Select(x => $"{x.Seed} {Pct(x.Share)}")) + ".");
+
+    private static string Pct(double share) => (share * 100).ToString("0.#", CultureInfo.InvariantCulture) + "%";
+}
