@@ -306,10 +306,10 @@ public sealed partial class Vcpu : ITaskBody
 
     /// <summary>The last VCPU this one kicked out of HLT (to classify lock-holder preemptions).</summary>
     public Vcpu? LastWoken { get; internal set; }
+    public long LastWokenAt { get; internal set; }
 
     /// <summary>Ground truth: the host CPU whose queue this VCPU's thread is on while runnable, -1 while it is blocked (<see cref="Vm.StackedNs"/>).</summary>
     internal int QueuedOnCpu = -1;
-    public long LastWokenAt { get; internal set; }
 
     public VcpuStats Stats { get; } = new();
 

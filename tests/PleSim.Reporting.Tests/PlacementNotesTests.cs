@@ -1,0 +1,49 @@
+using PleSim.Experiments.Running;
+
+namespace PleSim.Reporting.Tests;
+
+/// <summary>The placement note: printed for a VM whose stacked share spans 0.3 or more between successful runs, never otherwise.</summary>
+public class PlacementNotesTests
+{
+    private static RunResult Run(ulong seed, double amqp, double loops, string? error = null)
+    {
+        var r = new RunResult { Seed = seed, Error = error };
+        if (error is null)
+        {
+            r.Metrics.Add(new("amqp.frac_vcpus_stacked", amqp));
+            r.Metrics.Add(new("amqp.subscribe_rate", 1e5));
+            r.Metrics.Add(new("loops.frac_vcpus_stacked", loops));
+        }
+        return r;
+    }
+
+    [Fact]
+    public void A_vm_whose_seeds_split_gets_one_line_with_every_seed()
+    {
+        var runs = new[] { Run(1, 0.30, 0.10), Run(2, 0.0, 0.12), Run(3, 0.46, 0.11) };
+        var line = Assert.Single(PlacementNotes.Lines(runs));
+        Assert.Contains("amqp's VCPUs were stacked", line, StringComparison.Ordinal);
+        Assert.Contains("0%–46% of the window", line, StringComparison.Ordinal);
+        Assert.Contains("by seed: 1 30%, 2 0%, 3 46%.", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("loops", line, StringComparison.Ordinal);
+        Assert.Equal("  base: amqp's VCPUs were stacked on one host CPU (frac_vcpus_stacked) by seed: 1 30%, 2 0%, 3 46%.",
+            Assert.Single(PlacementNotes.Short(runs, "base: ")));
+    }
+
+    [Fact]
+    public void Shares_within_the_span_failed_runs_and_a_single_run_give_no_note()
+    {
+        Assert.Empty(PlacementNotes.Lines([Run(1, 0.10, 0), Run(2, 0.39, 0)]));
+        Assert.Empty(PlacementNotes.Lines([Run(1, 0.0, 0), Run(2, 0, 0, error: "boom"), Run(3, 0.05, 0)]));
+        Assert.Empty(PlacementNotes.Lines([Run(1, 0.9, 0)]));
+        Assert.Single(PlacementNotes.Lines([Run(1, 0.10, 0), Run(2, 0.40, 0)]));
+    }
+
+    [Fact]
+    public void Long_seed_lists_are_cut_and_counted()
+    {
+        var runs = Enumerable.Range(1, 20).Select(i => Run((ulong)i, i % 2 == 0 ? 0.5 : 0.0, 0)).ToArray();
+        var line = Assert.Single(PlacementNotes.Lines(runs, maxSeeds: 4));
+        Assert.Contains("by seed: 1 0%, 2 50%, 3 0%, 4 50%, … (20 seeds).", line, StringComparison.Ordinal);
+    }
+}
