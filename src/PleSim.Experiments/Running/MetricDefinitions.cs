@@ -59,7 +59,7 @@ public static class MetricDefinitions
         new("*.costops_per_second", "1/s", "times a VCPU of the VM blocked co-stopped (host.coscheduling gang or relaxed), per second"),
         new("*.frac_spin_behind_descheduled_waiter", "share of VCPU time", "VCPU time spinning behind a ticket waiter that is not running"),
         new("*.frac_time_split", "share of the window", "time some of the VM's VCPUs were on a CPU while others were runnable but off-CPU (the only time a VCPU can spin on a preempted one)"),
-        new("*.frac_vcpus_stacked", "share of the window", "time two or more of the VM's runnable VCPU threads were queued on one host CPU, so that one could run only when the other stopped (placements like this can last a whole run; README, Known problems)"),
+        new("*.frac_vcpus_stacked", "share of the window", "time two or more of the VM's runnable VCPU threads were queued on one host CPU, so that one could run only when the other stopped (unavoidable when more of its VCPUs are runnable than it has CPUs; otherwise a placement that can last a whole run: README, Known problems)"),
         new("*.vcpu_stint_ms", "ms", "time-weighted mean length of a VCPU's uninterrupted stay on a host CPU, from switch-in to switch-out (Σ stint² / Σ stint over the stints that ended in the window): the host slice a VCPU actually got"),
         new("*.yields_kept_cpu_rate", "fraction", "share of the VM's VCPU yields that reached schedule() (successful yield_to, sched_yield) after which the host picked the yielder again; high under EEVDF 6.6-6.14, where a yield only pushes the yielder's deadline (decision 0044)"),
         new("*.lock_stalled_on_descheduled_waiter", "fraction of the window", "time a released lock waited for its next, descheduled, waiter"),
