@@ -59,5 +59,25 @@ public static class PlacementNotes
         Splits(runs).Select(s => $"  {side}{s.Vm}'s VCPUs were stacked on one host CPU ({Metric}) by seed: "
             + string.Join(", ", s.BySeed.Select(x => $"{x.Seed} {Pct(x.Share)}")) + ".");
 
+    /// <summary>Below this stacked share a run counts as "kept apart" in <see cref="ByPlacement"/>.</summary>
+    public const double ApartShare = 0.1;
+
+    /// <summary>
+    /// The successful runs split by <paramref name="vm"/>'s stacked share (below <see cref="ApartShare"/>:
+    /// kept apart; otherwise stacked): count and mean of <paramref name="metric"/> and of the VM's spin
+    /// share in each group. Null when a group is empty.
+    /// </summary>
+    public static ((int N, double Mean, double Spin) Apart, (int N, double Mean, double Spin) Stacked)? ByPlacement(IReadOnlyList<RunResult> runs, string vm, string metric)
+    {
+        var ok = runs.Where(r => r.Error is null && r.Metric($"{vm}.{Metric}") is double s && double.IsFinite(s) && r.Metric(metric) is double m && double.IsFinite(m)).ToList();
+        var apart = ok.Where(r => r.Metric($"{vm}.{Metric}") < ApartShare).ToList();
+        var stacked = ok.Where(r => r.Metric($"{vm}.{Metric}") >= ApartShare).ToList();
+        if (apart.Count == 0 || stacked.Count == 0)
+            return null;
+        (int, double, double) Group(List<RunResult> g) =>
+            (g.Count, g.Average(r => r.Metric(metric)!.Value), g.Average(r => r.Metric($"{vm}.frac_spin") ?? double.NaN));
+        return (Group(apart), Group(stacked));
+    }
+
     private static string Pct(double share) => (share * 100).ToString("0.#", CultureInfo.InvariantCulture) + "%";
 }

@@ -223,6 +223,25 @@ public static class ReproduceReport
     }
 
     /// <summary>
+    /// The cells whose runs split by placement (<see cref="PlacementNotes.ByPlacement"/>): how many
+    /// seeds kept the AMQP guest's VCPUs apart and what they and the stacked seeds gave.
+    /// </summary>
+    public static IReadOnlyList<string> PlacementSplits(IReadOnlyList<CellResult> cells)
+    {
+        var lines = new List<string>();
+        foreach (var c in Overcommitted(cells))
+        {
+            if (PlacementNotes.ByPlacement(c.Runs, "amqp", c.Metric) is not { } g)
+                continue;
+            if (lines.Count == 0)
+                lines.Add($"Seeds split by placement (ground truth amqp.{PlacementNotes.Metric}: its VCPUs kept apart = two or more on one host CPU for less than {PlacementNotes.ApartShare:0%} of the window):");
+            lines.Add($"  {c.Spec.Payload} B {c.Spec.Handler} {c.Spec.Overcommit}: {g.Apart.N} of {g.Apart.N + g.Stacked.N} runs kept apart gave {N(g.Apart.Mean)} " +
+                $"({P(g.Apart.Spin)} of VCPU time spinning); the other {g.Stacked.N} gave {N(g.Stacked.Mean)} ({P(g.Stacked.Spin)}).");
+        }
+        return lines;
+    }
+
+    /// <summary>
     /// What the split says against the seed's two remarks on it: without cgroups the guests "got
     /// close to the same amount of CPU time"; with cgroups one guest often got 80% and the other 320%.
     /// </summary>

@@ -46,4 +46,22 @@ public class PlacementNotesTests
         var line = Assert.Single(PlacementNotes.Lines(runs, maxSeeds: 4));
         Assert.Contains("by seed: 1 0%, 2 50%, 3 0%, 4 50%, … (20 seeds).", line, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Runs_group_into_kept_apart_and_stacked_with_their_means()
+    {
+        static RunResult R(ulong seed, double stacked, double rate, double spin)
+        {
+            var r = new RunResult { Seed = seed };
+            r.Metrics.Add(new("amqp.frac_vcpus_stacked", stacked));
+            r.Metrics.Add(new("amqp.frac_spin", spin));
+            r.Metrics.Add(new("amqp.subscribe_rate", rate));
+            return r;
+        }
+        var g = PlacementNotes.ByPlacement([R(1, 0.0, 140, 0.01), R(2, 0.09, 150, 0.03), R(3, 0.1, 100, 0.07), R(4, 0.5, 120, 0.05)], "amqp", "amqp.subscribe_rate");
+        Assert.NotNull(g);
+        Assert.Equal((2, 145.0, 0.02), (g.Value.Apart.N, g.Value.Apart.Mean, Math.Round(g.Value.Apart.Spin, 9)));
+        Assert.Equal((2, 110.0, 0.06), (g.Value.Stacked.N, g.Value.Stacked.Mean, Math.Round(g.Value.Stacked.Spin, 9)));
+        Assert.Null(PlacementNotes.ByPlacement([R(1, 0.2, 1, 0), R(2, 0.3, 1, 0)], "amqp", "amqp.subscribe_rate"));
+    }
 }

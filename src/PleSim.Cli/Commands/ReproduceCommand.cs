@@ -106,6 +106,8 @@ public static class ReproduceCommand
                 console.Write(ReproduceReport.Explain(cells));
                 console.Write(ReproduceReport.SpinCauseTable(cells));
                 console.Write(ReproduceReport.YieldLabelTable(cells));
+                foreach (var line in ReproduceReport.PlacementSplits(cells))
+                    console.WriteLine(line);
                 console.Write(ReproduceReport.Split(cells, cg));
                 foreach (var line in ReproduceReport.SplitVerdict(cells, cg))
                     console.WriteLine(line);
