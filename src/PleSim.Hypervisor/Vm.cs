@@ -135,6 +135,9 @@ public sealed class Vm
     /// </summary>
     public long StackedNs(long now) => _stackedNs + (_cpusStacked > 0 ? now - _stackedSince : 0);
 
+    /// <summary>Ground truth: how many host CPUs hold two or more of this VM's runnable VCPU threads now.</summary>
+    public int CpusStacked => _cpusStacked;
+
     /// <summary>The invariant behind <see cref="StackedNs"/>: a started VCPU thread is counted on its CPU exactly while it is runnable, and the per-CPU counts add up.</summary>
     internal string? CheckPlacement()
     {

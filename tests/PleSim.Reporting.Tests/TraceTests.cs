@@ -288,4 +288,30 @@ public sealed class TraceTests : IDisposable
         using var doc = JsonDocument.Parse(text);
         Assert.Equal(3, doc.RootElement.GetProperty("traceEvents").GetArrayLength());
     }
+
+    [Fact]
+    public void The_stacking_counter_integrates_to_the_runs_stacked_share()
+    {
+        // The measured window is [warmup, warmup + duration): trace exactly that, at 2x where the AMQP
+        // guest's VCPUs stack part of the time (seed 2011, decision 0093).
+        var s = Load(Amqp, "vms[1].workload.loops=4", "warmup=300ms", "duration=100ms");
+        var path = Path.Combine(_dir, "stacked.json");
+        var (_, result) = Trace(s, path, 300, 100);
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        var points = doc.RootElement.GetProperty("traceEvents").EnumerateArray()
+            .Where(e => e.GetProperty("ph").GetString() == "C" && e.GetProperty("name").GetString() == "VCPUs stacked" && e.GetProperty("pid").GetInt32() == 10)
+            .Select(e => (At: e.GetProperty("ts").GetDouble(), Cpus: e.GetProperty("args").GetProperty("host CPUs with two or more").GetInt32()))
+            .ToList();
+        Assert.True(points.Count > 2, $"{points.Count} counter events");
+        Assert.All(points, p => Assert.InRange(p.Cpus, 0, 2));
+        double stackedUs = 0, endUs = 400_000;
+        for (int i = 0; i < points.Count; i++)
+        {
+            if (points[i].Cpus > 0)
+                stackedUs += (i + 1 < points.Count ? points[i + 1].At : endUs) - points[i].At;
+        }
+        double share = result.Metric("amqp.frac_vcpus_stacked")!.Value;
+        Assert.InRange(share, 0.01, 0.99);
+        Assert.Equal(share, stackedUs / 100_000, 2);
+    }
 }

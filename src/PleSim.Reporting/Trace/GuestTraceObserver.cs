@@ -41,12 +41,15 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
     private readonly GuestThread?[] _runThread;
     private readonly long[] _runSince;
 
+    /// <summary>The trace process of a VM's guest (its tracks and counters).</summary>
+    internal static int Pid(PleSim.Hypervisor.Vm vm) => 10 + vm.Index;
+
     public GuestTraceObserver(GuestKernel kernel, ChromeTrace trace)
     {
         _kernel = kernel;
         _trace = trace;
-        _pid = 10 + kernel.Vm.Index;
-        trace.NameProcess(_pid, $"guest {kernel.Name}", 10 + kernel.Vm.Index);
+        _pid = Pid(kernel.Vm);
+        trace.NameProcess(_pid, $"guest {kernel.Name}", _pid);
         foreach (var t in kernel.Threads)
             trace.NameThread(_pid, t.Id, t.Name);
         foreach (var v in kernel.Vm.Vcpus)

@@ -37,9 +37,40 @@ public sealed class TraceRecorder
             for (int i = 0; i < observers.Count; i++)
                 sr.Vms[i].Kernel.Observer = observers[i];
             sr.Kvm.Observer = new FanOutKvm(observers);
+            sr.Host.AddObserver(new StackingCounter(sr.Kvm.Vms, trace, () => sr.Sim.Now.Ns));
             return () => observers.ForEach(o => o.Finish());
         },
     ];
+
+    /// <summary>
+    /// A "VCPUs stacked" counter per guest (ground truth, decision 0093): how many host CPUs hold two
+    /// or more of its runnable VCPU threads, written whenever it changes and at the first scheduler
+    /// event inside the window. Attached after KVM's own observer, so it reads the updated counts.
+    /// </summary>
+    private sealed class StackingCounter(IReadOnlyList<PleSim.Hypervisor.Vm> vms, ChromeTrace trace, Func<long> now) : PleSim.Host.IHostObserver
+    {
+        private readonly int[] _last = Enumerable.Repeat(-1, vms.Count).ToArray();
+
+        private void Update()
+        {
+            long t = now();
+            if (!trace.InWindow(t, t))
+                return;
+            for (int i = 0; i < vms.Count; i++)
+            {
+                int v = vms[i].CpusStacked;
+                if (v == _last[i])
+                    continue;
+                _last[i] = v;
+                trace.Counter(GuestTraceObserver.Pid(vms[i]), "VCPUs stacked", t, "host CPUs with two or more", v);
+            }
+        }
+
+        public void Switch(int cpu, PleSim.Host.HostTask prev, PleSim.Host.HostTask next, PleSim.Host.StopReason prevReason) => Update();
+        public void Wakeup(PleSim.Host.HostTask task, int targetCpu, int wakerCpu, bool preemptsCurrent) => Update();
+        public void NewTask(PleSim.Host.HostTask task, int cpu) => Update();
+        public void Migrate(PleSim.Host.HostTask task, int from, int to, PleSim.Host.MigrationCause cause) => Update();
+    }
 
     private sealed class FanOutKvm(List<GuestTraceObserver> all) : PleSim.Hypervisor.IKvmObserver
     {
