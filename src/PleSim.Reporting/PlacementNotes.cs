@@ -17,6 +17,9 @@ public static class PlacementNotes
     /// <summary>Seeds disagree when the stacked shares of a VM span at least this much of the window.</summary>
     public const double SplitSpan = 0.3;
 
+    /// <summary>Below this stacked share a run counts as "kept apart" in <see cref="ByPlacement"/>.</summary>
+    public const double ApartShare = 0.1;
+
     /// <summary>
     /// Per VM whose stacked share spans <see cref="SplitSpan"/> or more over the successful
     /// <paramref name="runs"/>: the VM's name and each run's seed and share, in run order.
@@ -58,9 +61,6 @@ public static class PlacementNotes
     public static IEnumerable<string> Short(IReadOnlyList<RunResult> runs, string side = "") =>
         Splits(runs).Select(s => $"  {side}{s.Vm}'s VCPUs were stacked on one host CPU ({Metric}) by seed: "
             + string.Join(", ", s.BySeed.Select(x => $"{x.Seed} {Pct(x.Share)}")) + ".");
-
-    /// <summary>Below this stacked share a run counts as "kept apart" in <see cref="ByPlacement"/>.</summary>
-    public const double ApartShare = 0.1;
 
     /// <summary>
     /// The successful runs split by <paramref name="vm"/>'s stacked share (below <see cref="ApartShare"/>:
