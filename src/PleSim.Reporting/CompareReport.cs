@@ -16,18 +16,21 @@ public static class CompareReport
     ];
 
     /// <summary>One row per policy: throughput with CI, paired gain over the first, spin by cause, exits/s, yield_to precision.</summary>
-    public static Table Table(PolicyComparisonResult c)
+    public static FitTable Table(PolicyComparisonResult c)
     {
-        var t = new Table().Border(TableBorder.Rounded)
+        var t = new FitTable(keyColumns: 1).Border(TableBorder.Rounded)
             .Title($"[bold]{Markup.Escape(c.ScenarioName)}[/] — {c.Seeds.Count} paired run(s) per policy, seeds {c.Seeds[0]}…{c.Seeds[^1]}");
         t.AddColumn("policy");
-        t.AddColumn(new TableColumn(Markup.Escape(c.Metric) + "\n(mean ± 95% CI)").RightAligned());
-        t.AddColumn(new TableColumn($"gain vs {Markup.Escape(c.Outcomes[0].Policy.Name)}\n(± paired 95% CI)").RightAligned());
-        t.AddColumn(new TableColumn("spin\nms/s").RightAligned());
+        t.AddColumn(Markup.Escape(c.Metric) + "\n(mean ± 95% CI)", rightAligned: true);
+        t.AddColumn($"gain vs {Markup.Escape(c.Outcomes[0].Policy.Name)}\n(± paired 95% CI)", rightAligned: true);
+        t.AddColumn("spin\nms/s", rightAligned: true);
         foreach (var (col, _) in SpinGroups)
-            t.AddColumn(new TableColumn(col + "\nms/s").RightAligned());
-        t.AddColumn(new TableColumn("PAUSE\nexits/s").RightAligned());
-        t.AddColumn(new TableColumn("yield_to\nprecision").RightAligned());
+            t.AddColumn(col + "\nms/s", rightAligned: true);
+        t.AddColumn("PAUSE\nexits/s", rightAligned: true);
+        t.AddColumn("yield_to\nprecision", rightAligned: true);
+        var vm = c.MeasuredVm;
+        if (vm is not null)
+            t.AddColumn($"{Markup.Escape(vm)}\nstacked", rightAligned: true);
         for (int i = 0; i < c.Outcomes.Count; i++)
         {
             var o = c.Outcomes[i];
@@ -48,9 +51,12 @@ public static class CompareReport
             cells.Add(Formats.Number(o.MeanOverVms("pause_exits_per_second")));
             var (hits, calls, precision) = o.YieldToPrecision();
             cells.Add(calls > 0 ? $"{Formats.Percent(precision)} ({hits.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)}/{calls.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)})" : "–");
+            if (vm is not null)
+                cells.Add(Formats.Percent(o.StackedShare(vm)));
             t.AddRow(cells.ToArray());
         }
-        t.Caption("spin: VCPU-ms spent spinning per simulated second, all VMs, by ground-truth cause; yield_to precision: calls that boosted a VCPU the spinner waited on / all calls (every run, every VM)");
+        t.Caption("spin: VCPU-ms spent spinning per simulated second, all VMs, by ground-truth cause; yield_to precision: calls that boosted a VCPU the spinner waited on / all calls (every run, every VM)"
+            + (vm is null ? "" : $"; {vm} stacked: mean share of the window with two or more of its runnable VCPUs queued on one host CPU (ground truth)"));
         return t;
     }
 

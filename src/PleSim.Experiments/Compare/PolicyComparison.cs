@@ -36,6 +36,13 @@ public sealed record PolicyOutcome(PolicySpec Policy, Scenario Scenario, RunResu
         return sum;
     }
 
+    /// <summary>Mean over successful runs of <paramref name="vm"/>'s <c>frac_vcpus_stacked</c> (ground truth, decision 0093); NaN when no run has it.</summary>
+    public double StackedShare(string vm)
+    {
+        var v = Runs.Where(r => r.Error is null).Select(r => r.Metric(vm + ".frac_vcpus_stacked")).OfType<double>().ToList();
+        return v.Count == 0 ? double.NaN : v.Average();
+    }
+
     /// <summary>Spin time of all VCPUs, by ground-truth cause, in VCPU-milliseconds per simulated second (mean over runs).</summary>
     public IReadOnlyList<(string Cause, double MsPerSecond)> SpinByCause()
     {
@@ -66,6 +73,16 @@ public sealed record PolicyOutcome(PolicySpec Policy, Scenario Scenario, RunResu
 /// <summary>The result of <c>plesim compare</c>: the same scenario under each policy, runs paired by seed.</summary>
 public sealed record PolicyComparisonResult(string ScenarioFile, string ScenarioName, string Metric, IReadOnlyList<ulong> Seeds, IReadOnlyList<PolicyOutcome> Outcomes)
 {
+    /// <summary>The VM the compared metric belongs to (its name before the first dot), or null when the metric is not a VM's.</summary>
+    public string? MeasuredVm
+    {
+        get
+        {
+            int dot = Metric.IndexOf('.', StringComparison.Ordinal);
+            return dot > 0 && Outcomes.Count > 0 && Outcomes[0].Scenario.Vms.Any(v => v.Name == Metric[..dot]) ? Metric[..dot] : null;
+        }
+    }
+
     /// <summary>Gain of policy <paramref name="i"/> over the first on the metric, paired by seed (null for the first).</summary>
     public (double Gain, double Low, double High, int Pairs)? Gain(int i)
     {
@@ -144,6 +161,11 @@ public sealed record PolicyComparisonResult(string ScenarioFile, string Scenario
         Num(w, "yield_to_calls", calls);
         Num(w, "yield_to_hits", hits);
         Num(w, "yield_to_precision", precision);
+        if (MeasuredVm is { } vm)
+        {
+            w.WriteString("stacked_vm", vm);
+            Num(w, "frac_vcpus_stacked", o.StackedShare(vm));
+        }
         w.WriteStartObject("yield_to_labels");
         foreach (var (label, n) in o.YieldToLabels())
             Num(w, label, n);
@@ -182,7 +204,8 @@ public sealed record PolicyComparisonResult(string ScenarioFile, string Scenario
         sb.Append("policy,kind,runs,failed,").Append(Metric).Append("_mean,").Append(Metric).Append("_ci95_low,").Append(Metric).Append("_ci95_high,gain,gain_ci95_low,gain_ci95_high,spin_ms_per_s");
         foreach (var c in causes)
             sb.Append(",spin_ms_per_s.").Append(c);
-        sb.Append(",pause_exits_per_s,yield_to_calls,yield_to_hits,yield_to_precision\n");
+        sb.Append(",pause_exits_per_s,yield_to_calls,yield_to_hits,yield_to_precision,frac_vcpus_stacked\n");
+        var vm = MeasuredVm;
         string F(double v) => double.IsFinite(v) ? v.ToString("R", ci) : "";
         for (int i = 0; i < Outcomes.Count; i++)
         {
@@ -197,7 +220,8 @@ public sealed record PolicyComparisonResult(string ScenarioFile, string Scenario
             sb.Append(',').Append(F(spin.Sum(s => s.MsPerSecond)));
             foreach (var (_, v) in spin)
                 sb.Append(',').Append(F(v));
-            sb.Append(',').Append(F(o.MeanOverVms("pause_exits_per_second"))).Append(',').Append(F(calls)).Append(',').Append(F(hits)).Append(',').Append(F(precision)).Append('\n');
+            sb.Append(',').Append(F(o.MeanOverVms("pause_exits_per_second"))).Append(',').Append(F(calls)).Append(',').Append(F(hits)).Append(',').Append(F(precision));
+            sb.Append(',').Append(vm is null ? "" : F(o.StackedShare(vm))).Append('\n');
         }
         return sb.ToString();
     }
