@@ -12,7 +12,7 @@ namespace PleSim.Reporting;
 public static class PlacementNotes
 {
     /// <summary>The metric's suffix, after the VM's name.</summary>
-    public const string Metric = "frac_vcpus_stacked";
+    public const string Metric = MetricDefinitions.VcpusStacked;
 
     /// <summary>Seeds disagree when the stacked shares of a VM span at least this much of the window.</summary>
     public const double SplitSpan = 0.3;

@@ -156,7 +156,7 @@ public static class ReproduceReport
         {
             double M(string m) => c.Mean($"{vm}.{m}");
             double spin = M("spin_ns");
-            var row = new List<string> { c.Spec.Payload + " B", Markup.Escape(c.Spec.Handler), c.Spec.Overcommit, P(M("frac_time_split")), P(M("frac_vcpus_stacked")), P(M("frac_spin")) };
+            var row = new List<string> { c.Spec.Payload + " B", Markup.Escape(c.Spec.Handler), c.Spec.Overcommit, P(M("frac_time_split")), P(M(MetricDefinitions.VcpusStacked)), P(M("frac_spin")) };
             row.AddRange(causes.Select(k => P(spin > 0 ? M("spin_ns." + GroundTruth.Name(k)) / spin : double.NaN)));
             t.AddRow(row.ToArray());
         }
@@ -284,7 +284,7 @@ public static class ReproduceReport
         double M(string m) => c.Mean($"{vm}.{m}");
         w.WriteStartObject(vm);
         ResultJson.WriteNumber(w, "frac_time_split", M("frac_time_split"));
-        ResultJson.WriteNumber(w, "frac_vcpus_stacked", M("frac_vcpus_stacked"));
+        ResultJson.WriteNumber(w, MetricDefinitions.VcpusStacked, M(MetricDefinitions.VcpusStacked));
         ResultJson.WriteNumber(w, "spin_ns", M("spin_ns"));
         w.WriteStartObject("spin_ns_by_cause");
         foreach (var k in GroundTruth.Causes)

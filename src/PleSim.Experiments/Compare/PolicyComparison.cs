@@ -39,7 +39,7 @@ public sealed record PolicyOutcome(PolicySpec Policy, Scenario Scenario, RunResu
     /// <summary>Mean over successful runs of <paramref name="vm"/>'s <c>frac_vcpus_stacked</c> (ground truth, decision 0093); NaN when no run has it.</summary>
     public double StackedShare(string vm)
     {
-        var v = Runs.Where(r => r.Error is null).Select(r => r.Metric(vm + ".frac_vcpus_stacked")).OfType<double>().ToList();
+        var v = Runs.Where(r => r.Error is null).Select(r => r.Metric(vm + "." + MetricDefinitions.VcpusStacked)).OfType<double>().ToList();
         return v.Count == 0 ? double.NaN : v.Average();
     }
 
@@ -164,7 +164,7 @@ public sealed record PolicyComparisonResult(string ScenarioFile, string Scenario
         if (MeasuredVm is { } vm)
         {
             w.WriteString("stacked_vm", vm);
-            Num(w, "frac_vcpus_stacked", o.StackedShare(vm));
+            Num(w, MetricDefinitions.VcpusStacked, o.StackedShare(vm));
         }
         w.WriteStartObject("yield_to_labels");
         foreach (var (label, n) in o.YieldToLabels())

@@ -8,6 +8,9 @@ namespace PleSim.Experiments.Running;
 /// </summary>
 public static class MetricDefinitions
 {
+    /// <summary>The per-VM stacking ground truth's name after the VM's (decision 0093), which reports read back.</summary>
+    public const string VcpusStacked = "frac_vcpus_stacked";
+
     /// <summary>One family of metrics.</summary>
     public sealed record Definition(string Pattern, string Unit, string Meaning);
 

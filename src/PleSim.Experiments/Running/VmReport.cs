@@ -224,7 +224,7 @@ internal static class VmReport
             if (vm.Kernel.Kvm.Settings.CandidateFilter is not null)
                 result.AddMetric(p + "dy_skipped.by_filter", D("dy_skipped_by_filter"));
             result.AddMetric(p + "frac_time_split", D("split_ns") / (seconds * 1e9));
-            result.AddMetric(p + "frac_vcpus_stacked", D("stacked_ns") / (seconds * 1e9));
+            result.AddMetric(p + MetricDefinitions.VcpusStacked, D("stacked_ns") / (seconds * 1e9));
             // How long a VCPU stayed on its CPU once switched in (time-weighted: Σ stint² / Σ stint,
             // over stints that ended in the window), and the share of its yields after which the host
             // picked it again (decision 0044: under EEVDF 6.6–6.14 a yield only moves the deadline).
