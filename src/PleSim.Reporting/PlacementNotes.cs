@@ -65,18 +65,21 @@ public static class PlacementNotes
     /// <summary>
     /// The successful runs split by <paramref name="vm"/>'s stacked share (below <see cref="ApartShare"/>:
     /// kept apart; otherwise stacked): count and mean of <paramref name="metric"/> and of the VM's spin
-    /// share in each group. Null when a group is empty.
+    /// share in each group (NaN means for an empty group).
     /// </summary>
-    public static ((int N, double Mean, double Spin) Apart, (int N, double Mean, double Spin) Stacked)? ByPlacement(IReadOnlyList<RunResult> runs, string vm, string metric)
+    public static ((int N, double Mean, double Spin) Apart, (int N, double Mean, double Spin) Stacked) Groups(IReadOnlyList<RunResult> runs, string vm, string metric)
     {
         var ok = runs.Where(r => r.Error is null && r.Metric($"{vm}.{Metric}") is double s && double.IsFinite(s) && r.Metric(metric) is double m && double.IsFinite(m)).ToList();
-        var apart = ok.Where(r => r.Metric($"{vm}.{Metric}") < ApartShare).ToList();
-        var stacked = ok.Where(r => r.Metric($"{vm}.{Metric}") >= ApartShare).ToList();
-        if (apart.Count == 0 || stacked.Count == 0)
-            return null;
-        (int, double, double) Group(List<RunResult> g) =>
-            (g.Count, g.Average(r => r.Metric(metric)!.Value), g.Average(r => r.Metric($"{vm}.frac_spin") ?? double.NaN));
-        return (Group(apart), Group(stacked));
+        (int, double, double) Group(List<RunResult> g) => g.Count == 0 ? (0, double.NaN, double.NaN)
+            : (g.Count, g.Average(r => r.Metric(metric)!.Value), g.Average(r => r.Metric($"{vm}.frac_spin") ?? double.NaN));
+        return (Group(ok.Where(r => r.Metric($"{vm}.{Metric}") < ApartShare).ToList()), Group(ok.Where(r => r.Metric($"{vm}.{Metric}") >= ApartShare).ToList()));
+    }
+
+    /// <summary><see cref="Groups"/> when both groups have runs, else null (the runs do not split by placement).</summary>
+    public static ((int N, double Mean, double Spin) Apart, (int N, double Mean, double Spin) Stacked)? ByPlacement(IReadOnlyList<RunResult> runs, string vm, string metric)
+    {
+        var g = Groups(runs, vm, metric);
+        return g.Apart.N == 0 || g.Stacked.N == 0 ? null : g;
     }
 
     private static string Pct(double share) => (share * 100).ToString("0.#", CultureInfo.InvariantCulture) + "%";

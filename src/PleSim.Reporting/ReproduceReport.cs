@@ -285,6 +285,19 @@ public static class ReproduceReport
         w.WriteStartObject(vm);
         ResultJson.WriteNumber(w, "frac_time_split", M("frac_time_split"));
         ResultJson.WriteNumber(w, MetricDefinitions.VcpusStacked, M(MetricDefinitions.VcpusStacked));
+        // The runs grouped by placement, as printed under the ground-truth tables (decision 0093).
+        var (apart, stacked) = PlacementNotes.Groups(c.Runs, vm, c.Metric);
+        w.WriteStartObject("placement");
+        ResultJson.WriteNumber(w, "kept_apart_below", PlacementNotes.ApartShare);
+        foreach (var (name, g) in new[] { ("kept_apart", apart), ("stacked", stacked) })
+        {
+            w.WriteStartObject(name);
+            w.WriteNumber("runs", g.N);
+            ResultJson.WriteNumber(w, "mean", g.Mean);
+            ResultJson.WriteNumber(w, "frac_spin", g.Spin);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
         ResultJson.WriteNumber(w, "spin_ns", M("spin_ns"));
         w.WriteStartObject("spin_ns_by_cause");
         foreach (var k in GroundTruth.Causes)

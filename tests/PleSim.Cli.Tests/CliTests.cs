@@ -285,6 +285,11 @@ public class ReproduceTests
                 Assert.True(spin > 0, "the AMQP guest spins when overcommitted");
             if (cell.GetProperty("handler").GetString() == "none")
                 Assert.Equal(0, calls);
+            // Every run is in one placement group (decision 0093), and the stacked share is a share.
+            Assert.InRange(g.GetProperty("frac_vcpus_stacked").GetDouble(), 0, 1);
+            var placement = g.GetProperty("placement");
+            Assert.Equal(cell.GetProperty("n").GetInt32(),
+                placement.GetProperty("kept_apart").GetProperty("runs").GetInt32() + placement.GetProperty("stacked").GetProperty("runs").GetInt32());
         }
         // The spin time of the ground truth is the spin time of "where the time went".
         double frac = cell.GetProperty("amqp_vcpu_time").GetProperty("spin").GetDouble();
