@@ -47,9 +47,7 @@ public static class PlacementNotes
         var lines = new List<string>();
         foreach (var (vm, bySeed) in Splits(runs))
         {
-            string list = string.Join(", ", bySeed.Take(maxSeeds).Select(s => $"{s.Seed} {Pct(s.Share)}"));
-            if (bySeed.Count > maxSeeds)
-                list += $", … ({bySeed.Count} seeds)";
+            string list = SeedList(bySeed, maxSeeds);
             lines.Add($"Placement differs between seeds: {vm}'s VCPUs were stacked (two or more queued on one host CPU, "
                 + $"{vm}.{Metric}) for {Pct(bySeed.Min(s => s.Share))}–{Pct(bySeed.Max(s => s.Share))} of the window — by seed: {list}. "
                 + "Such placements can last a whole run, so these seeds sample placement states rather than scatter around one mean: read each seed's results beside its share (README, Known problems).");
@@ -59,8 +57,11 @@ public static class PlacementNotes
 
     /// <summary>The short form under a catalog cell whose seeds disagree: "  {side}{vm}'s VCPUs stacked … by seed: …", one line per VM that <see cref="Splits"/> finds.</summary>
     public static IEnumerable<string> Short(IReadOnlyList<RunResult> runs, string side = "") =>
-        Splits(runs).Select(s => $"  {side}{s.Vm}'s VCPUs were stacked on one host CPU ({Metric}) by seed: "
-            + string.Join(", ", s.BySeed.Select(x => $"{x.Seed} {Pct(x.Share)}")) + ".");
+        Splits(runs).Select(s => $"  {side}{s.Vm}'s VCPUs were stacked on one host CPU ({Metric}) by seed: {SeedList(s.BySeed, int.MaxValue)}.");
+
+    /// <summary>"seed share, …" for the first <paramref name="max"/> seeds, and how many there were when some are left out.</summary>
+    private static string SeedList(IReadOnlyList<(ulong Seed, double Share)> bySeed, int max) =>
+        string.Join(", ", bySeed.Take(max).Select(s => $"{s.Seed} {Pct(s.Share)}")) + (bySeed.Count > max ? $", … ({bySeed.Count} seeds)" : "");
 
     /// <summary>
     /// The successful runs split by <paramref name="vm"/>'s stacked share (below <see cref="ApartShare"/>:
@@ -69,10 +70,11 @@ public static class PlacementNotes
     /// </summary>
     public static ((int N, double Mean, double Spin) Apart, (int N, double Mean, double Spin) Stacked) Groups(IReadOnlyList<RunResult> runs, string vm, string metric)
     {
-        var ok = runs.Where(r => r.Error is null && r.Metric($"{vm}.{Metric}") is double s && double.IsFinite(s) && r.Metric(metric) is double m && double.IsFinite(m)).ToList();
+        string stackedKey = $"{vm}.{Metric}", spinKey = $"{vm}.frac_spin";
+        var ok = runs.Where(r => r.Error is null && r.Metric(stackedKey) is double s && double.IsFinite(s) && r.Metric(metric) is double m && double.IsFinite(m)).ToList();
         (int, double, double) Group(List<RunResult> g) => g.Count == 0 ? (0, double.NaN, double.NaN)
-            : (g.Count, g.Average(r => r.Metric(metric)!.Value), g.Average(r => r.Metric($"{vm}.frac_spin") ?? double.NaN));
-        return (Group(ok.Where(r => r.Metric($"{vm}.{Metric}") < ApartShare).ToList()), Group(ok.Where(r => r.Metric($"{vm}.{Metric}") >= ApartShare).ToList()));
+            : (g.Count, g.Average(r => r.Metric(metric)!.Value), g.Average(r => r.Metric(spinKey) ?? double.NaN));
+        return (Group(ok.Where(r => r.Metric(stackedKey) < ApartShare).ToList()), Group(ok.Where(r => r.Metric(stackedKey) >= ApartShare).ToList()));
     }
 
     /// <summary><see cref="Groups"/> when both groups have runs, else null (the runs do not split by placement).</summary>

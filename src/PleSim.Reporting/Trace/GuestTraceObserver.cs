@@ -161,11 +161,15 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
                 PleSim.Guest.ThreadState.Runnable => "preempted",
                 var st => st.ToString().ToLowerInvariant(),
             };
-            _trace.Slice(_pid, RunTid(cpu), ran.Name, "guest_sched", _runSince[c], Now, ChromeTrace.Args(("vcpu", c), ("thread", ran.Name), ("left", why)));
+            EndStay(cpu, ran, ChromeTrace.Args(("vcpu", c), ("thread", ran.Name), ("left", why)));
         }
         _runThread[c] = next;
         _runSince[c] = Now;
     }
+
+    /// <summary>Closes <paramref name="ran"/>'s stay on <paramref name="cpu"/>'s "threads" track, from when it was switched in to now.</summary>
+    private void EndStay(GuestCpu cpu, GuestThread ran, string args) =>
+        _trace.Slice(_pid, RunTid(cpu), ran.Name, "guest_sched", _runSince[cpu.Index], Now, args);
 
     public void Woken(GuestThread thread, GuestCpu waker, GuestCpu target, bool preempt) =>
         _trace.Instant(_pid, thread.Id, $"woken onto cpu{target.Index}", "guest_sched", Now,
@@ -225,7 +229,7 @@ public sealed class GuestTraceObserver : IGuestObserver, IKvmObserver
         foreach (var c in _kernel.Cpus)
         {
             if (_runThread[c.Index] is { } ran)
-                _trace.Slice(_pid, RunTid(c), ran.Name, "guest_sched", _runSince[c.Index], Now, ChromeTrace.Args(("vcpu", c.Index), ("thread", ran.Name)));
+                EndStay(c, ran, ChromeTrace.Args(("vcpu", c.Index), ("thread", ran.Name)));
             _runThread[c.Index] = null;
         }
     }
