@@ -62,6 +62,22 @@ public class GroundTruthTests
             Assert.Equal(0, M(r, "bench.yield_to_calls"));
     }
 
+    [Fact]
+    public void The_vms_records_name_the_walk_share_apart_from_the_walk_count_and_use_snake_case_keys()
+    {
+        var s = Load("kvm", "lock-bench.yaml", "kvm.ple_handler=directed-yield-2011", "duration=100ms", "warmup=20ms");
+        var r = Runner.RunOne(s, 1, new RunOptions());
+        Assert.True(r.Error is null, r.Error);
+        var bench = r.Vms.Single(v => (string)v["vm"]! == "bench");
+        var keys = bench.Fields.Select(f => f.Key).ToList();
+        // The record's share of walks is not the metric's count of the same name.
+        Assert.DoesNotContain("dy_walks_without_yield", keys);
+        double share = (double)bench["frac_dy_walks_without_yield"]!;
+        Assert.Equal(M(r, "bench.dy_walks_without_yield") / M(r, "bench.dy_walks"), share, 12);
+        Assert.Contains("yield_to.success", keys);
+        Assert.All(keys, k => Assert.Matches("^[a-z0-9_./]+$", k));
+    }
+
     [Theory]
     [InlineData("4.19")]
     [InlineData("6.12")]

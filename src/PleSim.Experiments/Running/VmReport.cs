@@ -36,7 +36,8 @@ internal static class VmReport
                 .Add("yield_to_per_s", yieldCalls / seconds)
                 .Add("yield_to_success_rate", yieldCalls > 0 ? yieldOk / yieldCalls : double.NaN)
                 .Add("yield_to_hit_rate", yieldOk > 0 ? D("yield_to_hits") / yieldOk : double.NaN)
-                .Add("dy_walks_without_yield", D("dy_walks") > 0 ? D("dy_walks_without_yield") / D("dy_walks") : double.NaN)
+                // A share of the walks (the metric <vm>.dy_walks_without_yield is their count).
+                .Add("frac_dy_walks_without_yield", D("dy_walks") > 0 ? D("dy_walks_without_yield") / D("dy_walks") : double.NaN)
                 .Add("halts_per_s", D("halts") / seconds)
                 .Add("ipis_per_s", D("ipi_exits") / seconds)
                 .Add("lock_contended_fraction", D("lock_acquisitions") > 0 ? D("lock_contended") / D("lock_acquisitions") : double.NaN)
@@ -539,7 +540,20 @@ internal static class VmReport
         {
             double n = d("yield_to." + r);
             if (n > 0)
-                yield return new("yield_to." + r, n);
+                yield return new("yield_to." + SnakeCase(r.ToString()), n);
         }
+    }
+
+    /// <summary>"TargetRunning" → "target_running": the JSON contract's key style for an enum member's name.</summary>
+    public static string SnakeCase(string name)
+    {
+        var b = new System.Text.StringBuilder(name.Length + 4);
+        for (int i = 0; i < name.Length; i++)
+        {
+            if (char.IsUpper(name[i]) && i > 0)
+                b.Append('_');
+            b.Append(char.ToLowerInvariant(name[i]));
+        }
+        return b.ToString();
     }
 }
