@@ -61,6 +61,7 @@ public static class CatalogReport
         t.AddColumn("row");
         foreach (var col in c.Published.Columns)
             t.AddColumn(Markup.Escape(col), rightAligned: true);
+        bool marked = false;
         foreach (var row in c.Published.Rows)
         {
             var cells = new List<string> { Markup.Escape(row.Name) };
@@ -70,13 +71,35 @@ public static class CatalogReport
                 var sim = r.Simulated(new CellRef(row.Name, c.Published.Columns[i]));
                 // A cell whose runs all gave the same value (every cost fixed, no random input) says so
                 // rather than printing a zero-width interval, as the run and sweep tables do.
-                string s = sim is { } x ? (x.Low == x.High ? $"{Num(x.Mean)} {Formats.AllRunsEqual}" : $"{Num(x.Mean)} [{Num(x.Low)}, {Num(x.High)}]")
+                string s = sim is { } x ? (x.Low == x.High ? $"{Num(x.Mean)} {EqualNote(r, row.Name, c.Published.Columns[i])}"
+                        : Bounds.Marked($"{Num(x.Mean)} {Formats.Interval(x.Low, x.High)}", CellRange(r, row.Name, c.Published.Columns[i]), x.Low, x.High))
                     : r.Case.IsExpressible ? "(no value)" : "(not simulated)";
+                marked |= s.EndsWith(Bounds.Mark, StringComparison.Ordinal);
                 cells.Add(Markup.Escape($"{pub}\n{s}"));
             }
             t.AddRow(cells.ToArray());
         }
+        if (marked)
+            t.Caption(Markup.Escape(Bounds.Note));
         return t;
+    }
+
+    /// <summary>What a cell whose runs agree says: a quantised metric's cell says the equality is a quantisation (a relative one's change is not a count).</summary>
+    private static string EqualNote(CaseResult r, string row, string column) =>
+        r.Case.Expression?.RelativeOf(row) is null && r.Cells.FirstOrDefault(x => x.Row == row && x.Column == column) is { } cell
+            ? Formats.AllRunsEqualFor(cell.MetricName)
+            : Formats.AllRunsEqual;
+
+    /// <summary>The physical range of a cell's value: its metric's, or for a relative case a change in percent (≥ −100% of a never-negative metric).</summary>
+    private static Bounds.Range CellRange(CaseResult r, string row, string column)
+    {
+        var cell = r.Cells.FirstOrDefault(x => x.Row == row && x.Column == column);
+        if (cell is null)
+            return Bounds.Range.Any;
+        var range = Bounds.Of(cell.MetricName);
+        if (r.Case.Expression?.RelativeOf(row) is not null)
+            return range.Min >= 0 ? Bounds.Range.GainPercent : Bounds.Range.Any;
+        return range;
     }
 
     /// <summary>The lines under a case's table: each shape predicate judged on the published and the simulated numbers, the verdict, calibration, pre-registration.</summary>
@@ -476,16 +499,10 @@ public static class CatalogReport
     };
 
     private static string Vals(Interval[] values, bool ci) =>
-        string.Join(" vs ", values.Select(v => ci && v.Low != v.High ? $"{Num(v.Mean)} [{Num(v.Low)}, {Num(v.High)}]" : Num(v.Mean)));
+        string.Join(" vs ", values.Select(v => ci && v.Low != v.High ? $"{Num(v.Mean)} {Formats.Interval(v.Low, v.High)}" : Num(v.Mean)));
 
     private static string Short(string commit) => commit.Length > 12 ? commit[..12] : commit;
 
-    /// <summary>Numbers as people read them: thousands separators for large values, four significant digits for small ones.</summary>
-    public static string Num(double v)
-    {
-        if (!double.IsFinite(v))
-            return double.IsNaN(v) ? "NaN" : v > 0 ? "∞" : "−∞";
-        double a = Math.Abs(v);
-        return a >= 1000 ? v.ToString("#,0", Inv) : a >= 1 ? v.ToString("0.###", Inv) : v.ToString("0.####", Inv);
-    }
+    /// <summary>Numbers as people read them: the shared <see cref="Formats.Number"/>, "NaN" for a missing value.</summary>
+    public static string Num(double v) => double.IsNaN(v) ? "NaN" : Formats.Number(v);
 }

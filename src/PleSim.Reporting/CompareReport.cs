@@ -31,13 +31,21 @@ public static class CompareReport
         var vm = c.MeasuredVm;
         if (vm is not null)
             t.AddColumn($"{Markup.Escape(vm)}\nstacked", rightAligned: true);
+        bool marked = false;
         for (int i = 0; i < c.Outcomes.Count; i++)
         {
             var o = c.Outcomes[i];
             var s = o.Throughput(c.Metric);
             // Student-t intervals are symmetric: mean ± half-width.
-            string tp = s.N == 0 ? "no runs" : $"{Formats.Number(s.Mean)} ± {Formats.Number(s.Ci95HalfWidth)}";
-            string gain = c.Gain(i) is { } g ? $"{Formats.SignedPercent(g.Gain)} ± {Formats.Percent((g.High - g.Low) / 2)}" : "(baseline)";
+            var range = Bounds.Of(c.Metric, o.Scenario.Host.Cpus);
+            string tp = s.N == 0 ? "no runs" : Formats.PlusMinus(s.Mean, s.Ci95HalfWidth, Formats.AllRunsEqualFor(c.Metric, PleSim.Experiments.Running.MetricDefinitions.ResolutionOf(c.Metric, o.Scenario)));
+            if (s.N > 1)
+                tp = Bounds.Marked(tp, range, s.Ci95Low, s.Ci95High);
+            // A gain of a quantity that cannot be negative cannot be below −100%.
+            string gain = c.Gain(i) is { } g
+                ? Bounds.Marked(Formats.SignedPercentPlusMinus(g.Gain, (g.High - g.Low) / 2), range.Min >= 0 ? Bounds.Range.Gain : Bounds.Range.Any, g.Low, g.High)
+                : "(baseline)";
+            marked |= tp.EndsWith(Bounds.Mark, StringComparison.Ordinal) || gain.EndsWith(Bounds.Mark, StringComparison.Ordinal);
             var spin = o.SpinByCause().ToDictionary(x => x.Cause, x => x.MsPerSecond);
             var cells = new List<string>
             {
@@ -55,8 +63,9 @@ public static class CompareReport
                 cells.Add(Formats.Percent(o.StackedShare(vm)));
             t.AddRow(cells.ToArray());
         }
-        t.Caption("spin: VCPU-ms spent spinning per simulated second, all VMs, by ground-truth cause; yield_to precision: calls that boosted a VCPU the spinner waited on / all calls (every run, every VM)"
-            + (vm is null ? "" : $"; {vm} stacked: mean share of the window with two or more of its runnable VCPUs queued on one host CPU (ground truth)"));
+        t.Caption("spin: VCPU-ms spent spinning per simulated second, all VMs, by ground-truth cause; yield_to precision: calls that boosted a VCPU the spinner waited on / all calls, failed ones included (every run, every VM; reproduce's \"yield_to hit\" divides by the successful calls only)"
+            + (vm is null ? "" : $"; {vm} stacked: mean share of the window with two or more of its runnable VCPUs queued on one host CPU (ground truth)")
+            + (marked ? "\n" + Markup.Escape(Bounds.Note) : ""));
         return t;
     }
 

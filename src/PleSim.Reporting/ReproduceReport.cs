@@ -25,13 +25,18 @@ public static class ReproduceReport
     };
 
     /// <summary>Published value, simulated mean, 95% CI, relative error, basis (calibrated/informed/predicted) — per payload, handler and overcommit.</summary>
-    public static FitTable Main(IReadOnlyList<CellResult> cells, int payload)
+    /// <remarks>
+    /// With <paramref name="scenario"/> (the base scenario the cells vary), a cell whose runs all gave
+    /// the same rate says the rate's resolution at the cell's payload and window (decision 0094).
+    /// </remarks>
+    public static FitTable Main(IReadOnlyList<CellResult> cells, int payload, PleSim.Experiments.Scenarios.Scenario? scenario = null)
     {
         var t = new FitTable(keyColumns: 1).Border(TableBorder.Rounded)
             .Title($"[bold]{payload}-byte payload[/] — {Markup.Escape(cells[0].Metric)} (published | simulated mean [[95% CI]] | error basis)");
         t.AddColumn("handler");
         foreach (var l in Riel2011.Loops)
             t.AddColumn(new CellSpec(payload, "none", l).Overcommit + " overcommit", rightAligned: true);
+        bool marked = false;
         foreach (var h in Riel2011.Handlers)
         {
             var row = new List<string> { Markup.Escape(HandlerLabel(h)) };
@@ -43,12 +48,25 @@ public static class ReproduceReport
                 string tag = c.Basis is { } b ? $" [{BasisColour(b.Kind)}]{b.Kind}[/]" : "";
                 string err = c.PublishedValue is null ? "" : $" {Formats.SignedPercent(c.RelError)}";
                 string fails = c.Failed > 0 ? $" [red]{c.Failed} failed[/]" : "";
-                row.Add($"{seed}\n{N(s.Mean)} {(s.AllRunsEqual ? Formats.AllRunsEqual : $"[[{N(s.Ci95Low)}, {N(s.Ci95High)}]]")}\n{err}{tag}{fails}");
+                string ci = s.AllRunsEqual ? Markup.Escape(Formats.AllRunsEqualFor(s.Metric, scenario is null ? null : MetricDefinitions.ResolutionOf(s.Metric, AtPayload(scenario, c.Spec.Payload))))
+                    : Bounds.Marked(Markup.Escape(Formats.Interval(s.Ci95Low, s.Ci95High)), Bounds.Of(s.Metric), s.Ci95Low, s.Ci95High);
+                marked |= ci.EndsWith(Bounds.Mark, StringComparison.Ordinal);
+                row.Add($"{seed}\n{N(s.Mean)} {ci}\n{err}{tag}{fails}");
             }
             t.AddRow(row.ToArray());
         }
+        if (marked)
+            t.Caption(Markup.Escape(Bounds.Note));
         return t;
     }
+
+    /// <summary>The base scenario with every AMQP guest's payload set to a cell's.</summary>
+    private static PleSim.Experiments.Scenarios.Scenario AtPayload(PleSim.Experiments.Scenarios.Scenario s, int payload) => s with
+    {
+        Vms = [.. s.Vms.Select(v => v.Workload.Kind == "amqp-perftest"
+            ? v with { Workload = v.Workload with { Amqp = v.Workload.Amqp with { PayloadBytes = payload } } }
+            : v)],
+    };
 
     /// <summary>Throughput relative to no overcommit, and the gain of each PLE handler over no PLE (paired, same seeds).</summary>
     public static FitTable Ratios(IReadOnlyList<CellResult> cells)
@@ -92,7 +110,7 @@ public static class ReproduceReport
     public static FitTable Explain(IReadOnlyList<CellResult> cells)
     {
         var t = new FitTable(keyColumns: 3).Border(TableBorder.Simple).Title("[bold]where the time went[/] (means over runs; AMQP guest VCPU time as fractions of 4 VCPUs)");
-        foreach (var h in new[] { "payload", "handler", "load", "CPUs amqp", "CPUs loops", "amqp VCPU busy", "spin", "PAUSE exit", "halted", "preempted", "holder preempted", "PAUSE exits/s", "yield_to ok", "yield_to hit", "LHP/s (woken by holder / same VM / other VM)" })
+        foreach (var h in new[] { "payload", "handler", "load", "CPUs amqp", "CPUs loops", "amqp VCPU busy", "spin", "PAUSE exit", "halted", "preempted", "preempted holding a lock", "PAUSE exits/s", "yield_to ok", "yield_to hit", "LHP/s (woken by holder / same VM / other VM)" })
             t.AddColumn(h, rightAligned: true);
         foreach (var c in cells)
         {
@@ -113,8 +131,22 @@ public static class ReproduceReport
                 P(c.Mean("amqp.yield_to_hit_rate")),
                 $"{N(c.Mean("amqp.lhp.woken_by_holder"))} / {N(c.Mean("amqp.lhp.same_vm"))} / {N(c.Mean("amqp.lhp.other_vm"))}");
         }
+        t.Caption(Markup.Escape(ExplainCaption));
         return t;
     }
+
+    /// <summary>What the columns of <see cref="Explain"/> count.</summary>
+    public const string ExplainCaption =
+        "amqp VCPU busy: host CPU time of its VCPU threads (CPUs amqp / 4); spin and PAUSE exit are parts of busy, halted and preempted are not; " +
+        "preempted holding a lock: VCPU time preempted while holding a guest lock (part of preempted; the ground-truth tables' \"holder preempted\" is a share of spin time instead); " +
+        "yield_to ok: share of the PAUSE handler's yield_to calls that succeeded; yield_to hit: share of the successful calls whose target the spinner waited on " +
+        "(compare's \"yield_to precision\" is a share of all calls); LHP/s: preemptions of a VCPU holding a guest lock per second, by who preempted it: " +
+        "a VCPU of the same VM the holder had just woken / another VCPU of the same VM / a VCPU of the other VM";
+
+    /// <summary>What the columns of <see cref="YieldLabelTable"/> count.</summary>
+    public const string YieldLabelCaption =
+        "walks w/o yield: directed-yield walks that went over every candidate without a successful yield_to (each candidate skipped or its yield_to failed); " +
+        "→ ack debtor: a VCPU that owed the spinner a TLB-flush or call-function acknowledgement";
 
     /// <summary>Spin causes shown in the ground-truth table: every cause some cell spent time on.</summary>
     private static List<SpinCause> ShownCauses(IReadOnlyList<CellResult> cells, string vm) =>
@@ -192,6 +224,7 @@ public static class ReproduceReport
             row.Add(N0(failed - running));
             t.AddRow(row.ToArray());
         }
+        t.Caption(Markup.Escape(YieldLabelCaption));
         return t;
     }
 

@@ -62,18 +62,11 @@ public static class RunTables
         return t;
     }
 
-    /// <summary>Marks a lower 95% bound below 0 of a quantity no run had below 0 (see <see cref="BelowZeroNote"/>).</summary>
-    public const string BelowZeroMark = "†";
-
-    /// <summary>Why such a bound is printed, and how to read it.</summary>
-    public const string BelowZeroNote =
-        "† the interval reaches below 0 though no run was below 0: Student's t with few runs is wide (t = 12.71 for 2 runs, " +
-        "2.78 for 5), and it does not know the quantity cannot be negative; read the bound as 0, or narrow it with more runs (--runs N)";
-
     /// <summary>
     /// Mean, spread and 95% CI of each shown metric. Identical runs say so instead of a zero-width
-    /// interval; a lower bound below 0 for a quantity whose runs are all ≥ 0 (a rate or a share on
-    /// a few seeds) is marked, and the table's caption says why.
+    /// interval; an interval that crosses the quantity's physical range (<see cref="Bounds"/>: below 0,
+    /// a share above 1, more CPUs than the host has) is marked, and the table's caption says why.
+    /// A metric without a definition is taken as never negative when none of its runs was.
     /// </summary>
     public static FitTable Summary(Scenario scenario, IReadOnlyList<RunResult> runs)
     {
@@ -85,21 +78,28 @@ public static class RunTables
         bool marked = false;
         foreach (var s in MetricSummary.OfRuns(runs).Where(s => shown.Contains(s.Metric)))
         {
-            string low;
+            string low, high;
             if (s.AllRunsEqual)
-                low = Markup.Escape(Formats.AllRunsEqual);
-            else if (s.Ci95Low < 0 && NoRunBelowZero(runs, s.Metric))
             {
-                low = Formats.Number(s.Ci95Low) + " " + BelowZeroMark;
-                marked = true;
+                low = Markup.Escape(Formats.AllRunsEqualFor(s.Metric, MetricDefinitions.ResolutionOf(s.Metric, scenario)));
+                high = "—";
             }
             else
+            {
+                var range = Bounds.Of(s.Metric, scenario.Host.Cpus, NoRunBelowZero(runs, s.Metric));
                 low = Formats.Number(s.Ci95Low);
+                high = Formats.Number(s.Ci95High);
+                if (s.Ci95Low < range.Min)
+                    low += " " + Bounds.Mark;
+                if (s.Ci95High > range.Max)
+                    high += " " + Bounds.Mark;
+                marked |= range.CrossedBy(s.Ci95Low, s.Ci95High);
+            }
             t.AddRow(Markup.Escape(s.Metric), s.N.ToString(System.Globalization.CultureInfo.InvariantCulture), Formats.Number(s.Mean), Formats.Number(s.Stdev),
-                low, s.AllRunsEqual ? "—" : Formats.Number(s.Ci95High), Formats.Number(s.Median));
+                low, high, Formats.Number(s.Median));
         }
         if (marked)
-            t.Caption(Markup.Escape(BelowZeroNote));
+            t.Caption(Markup.Escape(Bounds.Note));
         return t;
     }
 
@@ -114,6 +114,16 @@ public static class RunTables
     }
 
     /// <summary>
+    /// A record field's column header, with its unit where the bare name misleads: <c>cpu_share</c> is
+    /// CPU time over the window in CPUs (a cgroup's 4 is four CPUs' worth, not 400%).
+    /// </summary>
+    public static string Header(string field) => field switch
+    {
+        "cpu_share" => "cpu_share (CPUs)",
+        _ => field,
+    };
+
+    /// <summary>
     /// A table of records (CPUs, tasks, VMs), with the given title. Too wide for the console, it is
     /// transposed (a row per field, a column per record) or split into groups of columns (<see cref="FitTable"/>).
     /// </summary>
@@ -124,7 +134,7 @@ public static class RunTables
             return t.AddColumn("(none)");
         var cols = records[0].Fields.Select(f => f.Key).ToList();
         foreach (var c in cols)
-            t.AddColumn(Markup.Escape(c));
+            t.AddColumn(Markup.Escape(Header(c)));
         foreach (var r in records)
             t.AddRow(cols.Select(c => Markup.Escape(Formats.Value(r[c]))).ToArray());
         return t;

@@ -52,14 +52,19 @@ public static class SweepTables
         t.AddColumn("runs", rightAligned: true);
         foreach (var m in metrics)
             t.AddColumn(Markup.Escape(m), rightAligned: true);
+        bool marked = false;
         foreach (var p in view.Points)
         {
             var cells = new List<string> { p.Point.Point.ToString(CultureInfo.InvariantCulture) };
             cells.AddRange(r.Varied.Select(a => Markup.Escape(p.Point.ValueOf(a.Path) ?? "")));
             cells.Add(p.Failed > 0 ? $"{p.Ok} [red]+{p.Failed} failed[/]" : p.Ok.ToString(CultureInfo.InvariantCulture));
-            cells.AddRange(metrics.Select(m => Markup.Escape(MeanCi(p.Of(m)))));
+            var shown = metrics.Select(m => MeanCi(p.Of(m))).ToList();
+            marked |= shown.Any(x => x.EndsWith(Bounds.Mark, StringComparison.Ordinal));
+            cells.AddRange(shown.Select(Markup.Escape));
             t.AddRow(cells.ToArray());
         }
+        if (marked)
+            t.Caption(Markup.Escape(Bounds.Note));
         return t;
     }
 
@@ -80,7 +85,7 @@ public static class SweepTables
         {
             var ci = c.Difference.AllRunsEqual
                 ? $"= {Formats.Number(c.Difference.Mean)}, all pairs equal"
-                : $"[{Formats.Number(c.Difference.Ci95Low)}, {Formats.Number(c.Difference.Ci95High)}]";
+                : Formats.Interval(c.Difference.Ci95Low, c.Difference.Ci95High);
             t.AddRow(Markup.Escape(c.Metric), Markup.Escape(c.Context.Length == 0 ? "—" : c.Context), Markup.Escape(c.Value),
                 c.Difference.N.ToString(CultureInfo.InvariantCulture), Formats.Number(c.BaselineMean), Formats.Number(c.Difference.Mean),
                 Markup.Escape(ci) + (c.Significant ? " *" : ""), Formats.SignedPercent(c.Relative));
@@ -90,12 +95,16 @@ public static class SweepTables
         return t;
     }
 
-    /// <summary><c>mean ± half-width</c>, or the mean alone for one run, <c>mean (all runs equal)</c> when the runs agree exactly, or – without data.</summary>
+    /// <summary>
+    /// <c>mean ± half-width</c>, or the mean alone for one run, <c>mean (all runs equal)</c> when the
+    /// runs agree exactly, or – without data; an interval crossing the metric's range
+    /// (<see cref="Bounds"/>) is marked.
+    /// </summary>
     public static string MeanCi(PleSim.Experiments.Running.MetricSummary? s) =>
         s is null || s.N == 0 ? "–"
         : s.N == 1 ? Formats.Number(s.Mean)
-        : s.AllRunsEqual ? $"{Formats.Number(s.Mean)} {Formats.AllRunsEqual}"
-        : $"{Formats.Number(s.Mean)} ± {Formats.Number(s.Ci95HalfWidth)}";
+        : s.AllRunsEqual ? $"{Formats.Number(s.Mean)} {Formats.AllRunsEqualFor(s.Metric)}"
+        : Bounds.Marked(Formats.PlusMinus(s.Mean, s.Ci95HalfWidth), Bounds.Of(s.Metric), s.Ci95Low, s.Ci95High);
 }
 
 /// <summary>CSV exports of a sweep: points × metrics (long form), runs (wide), comparisons.</summary>

@@ -80,9 +80,25 @@ public sealed class PlotTests : IDisposable
     [Theory]
     [InlineData(219778.4, "219,778")]
     [InlineData(0.0228, "0.0228")]
-    [InlineData(-0.0000123, "-1.23E-5")]
+    [InlineData(-0.0000123, "-0.0000123")]
+    [InlineData(0.000726, "0.000726")]
+    [InlineData(1.5e-9, "1.5E-9")]
+    [InlineData(16.915, "16.92")]
+    [InlineData(-25109.2, "-25,109")]
     [InlineData(0, "0")]
     [InlineData(double.NaN, "–")]
     public void Numbers_for_people_keep_small_values_visible(double v, string expected) =>
         Assert.Equal(expected, Formats.Number(v));
+
+    [Fact]
+    public void Percentages_group_thousands_and_a_zero_spread_reads_the_same_everywhere()
+    {
+        Assert.Equal("+81,329.5%", Formats.SignedPercent(813.295));
+        Assert.Equal("3,407.6%", Formats.Percent(34.076));
+        Assert.Equal($"220.0 {Formats.AllRunsEqual}", Formats.PlusMinus(220, 0));
+        Assert.Equal("220.0 ± 1.5", Formats.PlusMinus(220, 1.5));
+        Assert.Equal($"+5.0% {Formats.AllRunsEqual}", Formats.SignedPercentPlusMinus(0.05, 0));
+        // No three-decimal value beside comma-grouped ones: "[-25,109, 16.915]" read as 16,915.
+        Assert.Equal("[-25,109, 16.92]", Formats.Interval(-25109, 16.915));
+    }
 }

@@ -12,7 +12,17 @@ public static class MetricDefinitions
     public const string VcpusStacked = "frac_vcpus_stacked";
 
     /// <summary>One family of metrics.</summary>
-    public sealed record Definition(string Pattern, string Unit, string Meaning);
+    /// <remarks>
+    /// <see cref="Quantum"/>, for a metric counted in whole batches: how it moves in steps (in words),
+    /// and <see cref="Resolution"/> the step in the metric's unit for a scenario's VM and window, so
+    /// that a table can say equal runs are a quantisation.
+    /// </remarks>
+    public sealed record Definition(string Pattern, string Unit, string Meaning)
+    {
+        public string? Quantum { get; init; }
+
+        public Func<Scenarios.Scenario, string, double?>? Resolution { get; init; }
+    }
 
     /// <summary>The table. "VCPU time" is the VM's VCPU-thread time in the measured window (VCPUs × window).</summary>
     public static readonly IReadOnlyList<Definition> All =
@@ -154,7 +164,11 @@ public static class MetricDefinitions
         new("*.yield_to_hit_rate", "fraction", "successful yield_to() calls whose target was a VCPU the yielder was waiting on (ground truth)"),
         // per VM: workloads
         new("*.publish_rate", "messages/s", "AMQP messages published per second"),
-        new("*.subscribe_rate", "messages/s", "AMQP messages consumed per second"),
+        new("*.subscribe_rate", "messages/s", "AMQP messages consumed per second")
+        {
+            Quantum = "counted in whole subscriber batches, in the steady state full client buffers of buffer_bytes / (payload + frame_overhead_bytes) messages: the rate moves in steps of that many messages per window",
+            Resolution = AmqpBufferPerWindow,
+        },
         new("*.total_transfers_per_second", "messages/s", "AMQP messages published plus consumed, per second"),
         new("*.mean_batch", "messages", "mean messages per consumer batch"),
         new("*.tlb_shootdowns_per_second", "1/s", "broker heap trims that shoot down TLBs, per second"),
@@ -282,6 +296,26 @@ public static class MetricDefinitions
         new("*.dy_candidates", "count", "VCPUs the directed-yield walks looked at"),
         new("*.dy_skipped.*", "count", "directed-yield candidates skipped, by reason"),
     ];
+
+    /// <summary>
+    /// The step of an AMQP rate: one client buffer of messages (the model's
+    /// <c>AmqpPerftest.MessagesPerBuffer</c>) per measured window, for the VM named in
+    /// <paramref name="metric"/>; null when that VM does not run amqp-perftest.
+    /// </summary>
+    private static double? AmqpBufferPerWindow(Scenarios.Scenario s, string metric)
+    {
+        int dot = metric.IndexOf('.', StringComparison.Ordinal);
+        var vm = s.Vms.FirstOrDefault(v => dot > 0 && v.Name == metric[..dot]);
+        if (vm is null || vm.Workload.Kind != "amqp-perftest" || s.Duration.Ns <= 0)
+            return null;
+        var a = vm.Workload.Amqp;
+        long messages = Math.Max(1, a.BufferBytes / Math.Max(1, a.PayloadBytes + a.FrameOverheadBytes));
+        return messages / s.Duration.TotalSeconds;
+    }
+
+    /// <summary>The step <paramref name="metric"/> moves in for <paramref name="scenario"/> (<see cref="Definition.Resolution"/>), or null.</summary>
+    public static double? ResolutionOf(string metric, Scenarios.Scenario scenario) =>
+        Of(metric)?.Resolution is { } r ? r(scenario, metric) : null;
 
     /// <summary>The definition of <paramref name="metric"/>, or null when no row covers it.</summary>
     public static Definition? Of(string metric)
