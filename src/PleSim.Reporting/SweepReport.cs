@@ -119,7 +119,7 @@ public static class SweepReport
             {
                 h.Append(CultureInfo.InvariantCulture, $"<tr{(c.Significant ? " class=\"sig\"" : "")}><td>{E(c.Metric)}</td><td>{E(c.Context.Length == 0 ? "—" : c.Context)}</td><td>{E(c.Value)}</td>");
                 h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\">{c.Difference.N}</td><td class=\"num\">{N(c.BaselineMean)}</td><td class=\"num\" data-diff=\"{Raw(c.Difference.Mean)}\">{N(c.Difference.Mean)}</td>");
-                h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\">{(c.Difference.AllRunsEqual ? E($"= {N(c.Difference.Mean)}, all pairs equal") : $"[{N(c.Difference.Ci95Low)}, {N(c.Difference.Ci95High)}]")}</td><td class=\"num\">{E(Formats.SignedPercent(c.Relative))}</td></tr>\n");
+                h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\">{(c.Difference.AllRunsEqual ? E($"= {N(c.Difference.Mean)}, all pairs equal") : $"{E(Formats.Interval(c.Difference.Ci95Low, c.Difference.Ci95High))}")}</td><td class=\"num\">{E(Formats.SignedPercent(c.Relative))}</td></tr>\n");
             }
             h.Append("</tbody>\n</table></div>\n");
         }
@@ -168,6 +168,7 @@ public static class SweepReport
         foreach (var m in view.KeyMetrics)
             h.Append(CultureInfo.InvariantCulture, $"<th>{E(m)}</th>");
         h.Append("</tr></thead>\n<tbody>\n");
+        bool marked = false;
         foreach (var p in view.Points)
         {
             h.Append(CultureInfo.InvariantCulture, $"<tr data-point=\"{p.Point.Point}\"><td class=\"num\">{p.Point.Point}</td>");
@@ -177,11 +178,15 @@ public static class SweepReport
             foreach (var m in view.KeyMetrics)
             {
                 var s = p.Of(m);
-                h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\" data-metric=\"{E(m)}\" data-mean=\"{Raw(s?.Mean ?? double.NaN)}\">{E(SweepTables.MeanCi(s))}</td>");
+                string cell = SweepTables.MeanCi(s);
+                marked |= cell.EndsWith(Bounds.Mark, StringComparison.Ordinal);
+                h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\" data-metric=\"{E(m)}\" data-mean=\"{Raw(s?.Mean ?? double.NaN)}\">{E(cell)}</td>");
             }
             h.Append("</tr>\n");
         }
         h.Append("</tbody>\n</table></div>\n");
+        if (marked)
+            h.Append(CultureInfo.InvariantCulture, $"<p>{E(Bounds.Note)}</p>\n");
 
         if (view.Comparisons.Count > 0)
         {
@@ -219,7 +224,7 @@ public static class SweepReport
             foreach (var s in p.Metrics)
             {
                 h.Append(CultureInfo.InvariantCulture, $"<tr><td>{E(s.Metric)}</td><td class=\"num\">{s.N}</td><td class=\"num\">{N(s.Mean)}</td><td class=\"num\">{N(s.Stdev)}</td>");
-                h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\">[{N(s.Ci95Low)}, {N(s.Ci95High)}]</td><td class=\"num\">{N(s.Median)}</td><td class=\"num\">{N(s.P5)}</td><td class=\"num\">{N(s.P95)}</td></tr>\n");
+                h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\">{E(Bounds.Marked(Formats.Interval(s.Ci95Low, s.Ci95High), Bounds.Of(s.Metric), s.Ci95Low, s.Ci95High))}</td><td class=\"num\">{N(s.Median)}</td><td class=\"num\">{N(s.P5)}</td><td class=\"num\">{N(s.P95)}</td></tr>\n");
             }
             h.Append("</tbody></table></div>\n");
             h.Append(CultureInfo.InvariantCulture, $"<p>Seeds: {E(string.Join(", ", p.Seeds))}. Scenario digest: <code>{E(p.Point.ScenarioDigest)}</code></p>\n</details>\n");
