@@ -46,6 +46,27 @@ public class CompareTests
     }
 
     [Fact]
+    public void Two_parts_of_one_policy_that_set_the_same_key_differently_are_refused_but_a_later_narrower_part_may_override_a_stack()
+    {
+        var e = Assert.Throws<ArgumentException>(() => ComparePolicies.Resolve("sleep+yield", 2));
+        Assert.Contains("'sleep+yield' sets kvm.ple_handler twice", e.Message, StringComparison.Ordinal);
+        Assert.Contains("kvm.ple_handler=sleep", e.Message, StringComparison.Ordinal);
+        Assert.Contains("kvm.ple_handler=yield", e.Message, StringComparison.Ordinal);
+        var stacks = Assert.Throws<ArgumentException>(() => ComparePolicies.Resolve("stack-2011+stack-today", 2));
+        Assert.Contains("host.scheduler=cfs-2.6.39", stacks.Message, StringComparison.Ordinal);
+        Assert.Contains("host.scheduler=eevdf-6.18", stacks.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => ComparePolicies.Resolve("kvm.ple_window=4096+kvm.ple_window=8192", 2));
+        Assert.Throws<ArgumentException>(() => ComparePolicies.Resolve("pv-ticket+guest-6.1", 2)); // the guest kernel would silently undo the lock
+        Assert.Throws<ArgumentException>(() => ComparePolicies.Resolve("guest-2.6.39+guest-6.1", 2));
+        // The same value twice is no contradiction; a narrower later part overrides a stack or a guest kernel.
+        Assert.Equal("kvm.ple_handler=oracle kvm.ple_handler=oracle", ComparePolicies.Resolve("oracle+oracle", 2).Describe());
+        Assert.EndsWith("host.scheduler=eevdf-6.6", ComparePolicies.Resolve("stack-today+host.scheduler=eevdf-6.6", 2).Describe(), StringComparison.Ordinal);
+        Assert.EndsWith("vms[1].guest.spinlock=ticket", ComparePolicies.Resolve("stack-2014+ticket", 2).Describe(), StringComparison.Ordinal);
+        Assert.EndsWith("vms[1].guest.spinlock=ticket", ComparePolicies.Resolve("guest-6.1+ticket", 2).Describe(), StringComparison.Ordinal);
+        Assert.Contains("vms[0].guest.kernel=6.1", ComparePolicies.Resolve("stack-2011+guest-6.1", 2).Describe(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_gain_is_paired_by_seed()
     {
         // Runs that differ from the baseline by the same amount in every pair: the paired CI has no width,
