@@ -67,6 +67,22 @@ public class CompareTests
     }
 
     [Fact]
+    public void Two_policies_whose_runs_are_identical_on_every_seed_are_named_in_a_note()
+    {
+        static RunResult R(ulong seed, double v, ulong digest) => new RunResult { Seed = seed, Events = 10, EventDigest = digest }.AddMetric("x", v).AddMetric("y", 1);
+        static PolicyOutcome O(string name, params RunResult[] runs) => new(new PolicySpec(name, "ple_handler", []), null!, runs);
+        var result = new PolicyComparisonResult("f.yaml", "f", "x", [1, 2], [
+            O("none", R(1, 100, 7), R(2, 200, 8)),
+            O("directed-yield-2011", R(1, 110, 9), R(2, 210, 10)),
+            O("pv-ticket", R(1, 110, 11), R(2, 210, 12).AddMetric("pv_kicks", 0)), // other events, an extra metric: the same results
+            O("ticket", R(1, 110, 9), R(2, 210.0000001, 10)), // one metric differs in one run: not identical
+        ]);
+        Assert.Equal([(1, 2)], result.IdenticalPairs());
+        var note = Assert.Single(result.IdenticalNotes());
+        Assert.StartsWith("Note: pv-ticket and directed-yield-2011 gave identical results on every seed (2 seeds;", note, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_gain_is_paired_by_seed()
     {
         // Runs that differ from the baseline by the same amount in every pair: the paired CI has no width,
