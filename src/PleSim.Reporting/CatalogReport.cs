@@ -108,6 +108,8 @@ public static class CatalogReport
         lines.Add(PreregistrationLine(c));
         lines.AddRange(SeedSplits(r));
         lines.AddRange(ExplanationLines(c.Explanations));
+        if (r.Quick && c.Explanations.Count > 0 && c.Expression is { } e)
+            lines.Add(QuickExplanationNote(e.QuickRuns, e.QuickSet));
         return lines;
     }
 
@@ -126,6 +128,15 @@ public static class CatalogReport
 
     /// <summary>The line under the explanations' heading: their figures are historical, the table above is this run's.</summary>
     public const string ExplanationsHeader = "  (Each explanation keeps the figures of the build it was written on, dated in brackets; the table and verdict above are from this run and current.)";
+
+    /// <summary>
+    /// Under a <c>--quick</c> run: the explanations were written about the full expression, and the
+    /// quick one is a different, smaller run (fewer seeds and the case's own <c>quick.set</c>, e.g. a
+    /// smaller machine), so a figure or "no value" in them need not hold for the table above.
+    /// </summary>
+    public static string QuickExplanationNote(int quickRuns, IReadOnlyList<string> quickSet) =>
+        $"  (This was a --quick run: {quickRuns} runs per cell" + (quickSet.Count > 0 ? $" with {string.Join(" ", quickSet)}" : "") +
+        "; the explanations describe the full runs, which --quick does not repeat.)";
 
     /// <summary>A case's explanations, written after its result was seen, under a heading that says so (nothing when there are none).</summary>
     public static IReadOnlyList<string> ExplanationLines(IReadOnlyList<CaseExplanation> explanations)

@@ -128,6 +128,20 @@ public class ExplanationLinesTests
         Assert.Equal("  - [written 2026-11-26, commit 233bbe3, decisions up to 0066] old figures (docs/anomalies/x.md)", lines[2]);
         Assert.Equal("  - [written: date not recorded] undated", lines[3]);
     }
+
+    [Fact]
+    public void Under_a_quick_run_the_explanations_are_said_to_describe_the_full_runs()
+    {
+        // zhai-2009's explanation says the full 16-VCPU build never ends (no value); --quick runs two 4-VCPU guests, whose builds end.
+        var c = CaseLoader.BuiltIn("zhai-2009-intel-ple");
+        var e = c.Expression!;
+        Assert.DoesNotContain(e.QuickSet, s => s.StartsWith("duration", StringComparison.Ordinal));
+        CaseResult Result(bool quick) => new(c, Verdicts.Matches, [], [], 2, quick, 1.0, "");
+        var quick = CatalogReport.Verdict(Result(true));
+        Assert.Contains("  (This was a --quick run: 2 runs per cell with host.cpus=4 vms[0].vcpus=4", string.Join("\n", quick), StringComparison.Ordinal);
+        Assert.EndsWith("the explanations describe the full runs, which --quick does not repeat.)", quick[^1], StringComparison.Ordinal);
+        Assert.DoesNotContain(CatalogReport.Verdict(Result(false)), l => l.Contains("--quick run", StringComparison.Ordinal));
+    }
 }
 
 /// <summary>The catalog's verdict lines state their rule and print gains as percentages, as <c>reproduce riel-2011</c> does.</summary>
