@@ -127,7 +127,7 @@ public static class CatalogReport
     }
 
     /// <summary>The line under the explanations' heading: their figures are historical, the table above is this run's.</summary>
-    public const string ExplanationsHeader = "  (Each explanation keeps the figures of the build it was written on, dated in brackets; the table and verdict above are from this run and current.)";
+    public const string ExplanationsHeader = "  (Each keeps the figures of the build it was written on, dated in brackets; the table above is this run's.)";
 
     /// <summary>
     /// Under a <c>--quick</c> run: the explanations were written about the full expression, and the
@@ -513,8 +513,7 @@ public static class CatalogReport
     /// The rule of a case's verdict in one line. <c>reproduce riel-2011</c>'s own shape verdict reads
     /// the signs of cell means instead (<see cref="ReproduceReport.ShapeRule"/>); the README says why both exist.
     /// </summary>
-    public const string ShapeRule = "Rule: on the simulated runs a claim holds or fails only when the 95% CI of its per-seed (paired) difference, " +
-        "or of its one operand, settles it; otherwise it is inconclusive. Gains are relative changes, in %; a difference of gains in points (pt).";
+    public const string ShapeRule = "Rule: simulated, a claim holds or fails only if the 95% CI of its per-seed difference settles it; gains in %.";
 
     /// <summary>Each operand's value: a gain as a signed percentage, as <c>reproduce riel-2011</c> prints it; other operands as numbers.</summary>
     private static string Vals(Interval[] values, IReadOnlyList<Operand> ops, bool ci) =>

@@ -365,8 +365,7 @@ public static class ReproduceReport
     /// The rule of this shape verdict in one line, and how it differs from the catalog case's
     /// (<c>cases/riel-2011.yaml</c>, judged by <c>Shape.JudgePaired</c> in <c>reproduce all</c>).
     /// </summary>
-    public const string ShapeRule = "Rule: signs and orders of the cell means, with no confidence interval; the catalog case riel-2011 (plesim reproduce all) " +
-        "judges its eight claims on the 95% CI of per-seed differences and says inconclusive where that interval includes zero.";
+    public const string ShapeRule = "Rule: signs of cell-mean gains, no CI (the catalog's riel-2011 case needs the 95% CI of per-seed differences).";
 
     /// <summary>The <c>--json</c> document: one entry per cell with everything the tables show.</summary>
     public static string Json(IReadOnlyList<CellResult> cells, int runs, string scenarioDigest, bool cgroups, IReadOnlyList<string>? variant = null)

@@ -314,7 +314,7 @@ public class ReproduceTests
                 Assert.Contains("Explained after the result was seen (not part of the prediction; the verdict stands):", text, StringComparison.Ordinal);
                 Assert.Contains(PleSim.Reporting.CatalogReport.ExplanationsHeader, text, StringComparison.Ordinal);
                 foreach (var explanation in explanations)
-                    Assert.Contains($"[written {explanation.Written}]", text, StringComparison.Ordinal);
+                    Assert.Contains($"  - [written {explanation.Written.Split(',')[0]}, ", text, StringComparison.Ordinal); // the date (long lines wrap at 120 columns)
                 foreach (var explanation in explanations)
                 {
                     Assert.Contains($"({explanation.Doc})", text, StringComparison.Ordinal);

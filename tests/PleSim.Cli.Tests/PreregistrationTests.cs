@@ -124,7 +124,7 @@ public class ExplanationLinesTests
         ]);
         Assert.Equal("Explained after the result was seen (not part of the prediction; the verdict stands):", lines[0]);
         Assert.Contains("keeps the figures of the build it was written on", lines[1], StringComparison.Ordinal);
-        Assert.Contains("above are from this run", lines[1], StringComparison.Ordinal);
+        Assert.Contains("the table above is this run", lines[1], StringComparison.Ordinal);
         Assert.Equal("  - [written 2026-11-26, commit 233bbe3, decisions up to 0066] old figures (docs/anomalies/x.md)", lines[2]);
         Assert.Equal("  - [written: date not recorded] undated", lines[3]);
     }
@@ -163,6 +163,6 @@ public class CatalogVerdictLinesTests
         Assert.DoesNotContain("0.1314", text, StringComparison.Ordinal);
         // The main job's rule names the catalog's, so the two verdicts on the same claims are not read as one rule.
         Assert.Contains("95% CI of per-seed differences", ReproduceReport.ShapeRule, StringComparison.Ordinal);
-        Assert.Contains("no confidence interval", ReproduceReport.ShapeRule, StringComparison.Ordinal);
+        Assert.Contains("no CI", ReproduceReport.ShapeRule, StringComparison.Ordinal);
     }
 }
