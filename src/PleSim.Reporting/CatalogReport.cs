@@ -123,7 +123,7 @@ public static class CatalogReport
         var head = check.State == PreregistrationState.Verified
             ? $"Pre-registered in commit {c.PreregisteredCommit} ({check.Detail})"
             : $"Pre-registration commit recorded: {c.PreregisteredCommit} ({check.Detail})";
-        return head + (c.PreregistrationNote.Length > 0 ? $"; {c.PreregistrationNote}" : ".");
+        return head + (c.PreregistrationNote.Length > 0 ? $". {c.PreregistrationNote}" : ".");
     }
 
     /// <summary>The line under the explanations' heading: their figures are historical, the table above is this run's.</summary>
