@@ -112,12 +112,15 @@ public static class CatalogReport
             $"Set-up: {c.Setup}",
             $"Measured: {c.Measured}" + (c.Published.Note.Length > 0 ? $" ({c.Published.Note})" : ""),
             "Expected shape (published | simulated):",
+            "  " + ShapeRule,
         };
         foreach (var p in r.Predicates)
         {
-            string pub = p.OnPublished == Judgement.NoValue ? "no numbers" : $"{Word(p.OnPublished)} on {Vals(p.PublishedValues, false)}";
-            string sim = !c.IsExpressible ? "not simulated" : p.OnSimulated == Judgement.NoValue ? "no value" : $"{Word(p.OnSimulated)} on {Vals(p.SimulatedValues, true)}"
-                + (p.SimulatedDifference is { } d ? $", paired difference {Num(d.Mean)} {(d.Low == d.High ? "(all pairs equal)" : $"[{Num(d.Low)}, {Num(d.High)}]")}" : "");
+            var ops = p.Predicate.Operands;
+            bool gains = ops.Count > 0 && ops.All(o => o.Kind == Operand.Gain);
+            string pub = p.OnPublished == Judgement.NoValue ? "no numbers" : $"{Word(p.OnPublished)} on {Vals(p.PublishedValues, ops, false)}";
+            string sim = !c.IsExpressible ? "not simulated" : p.OnSimulated == Judgement.NoValue ? "no value" : $"{Word(p.OnSimulated)} on {Vals(p.SimulatedValues, ops, true)}"
+                + (p.SimulatedDifference is { } d ? $", paired difference {Diff(d.Mean, gains)} {(d.Low == d.High ? "(all pairs equal)" : $"[{Diff(d.Low, gains)}, {Diff(d.High, gains)}]")}" : "");
             lines.Add($"  {p.Predicate.Claim}: {p.Predicate} — published: {pub} | simulated: {sim}");
         }
         if (c.Calibrate is { } k)
@@ -125,20 +128,51 @@ public static class CatalogReport
         lines.Add(c.IsExpressible
             ? $"Verdict: {r.Verdict.ToUpperInvariant()} ({r.Holding} of {r.Predicates.Count} predicates hold; {r.RunsPerCell} runs per cell{(r.Quick ? ", --quick" : "")}, {r.WallSeconds.ToString("0.0", Inv)} s)."
             : $"Verdict: CANNOT EXPRESS YET — missing: {c.CannotExpress}");
-        lines.Add($"Pre-registered in commit {c.PreregisteredCommit}" + (c.PreregistrationNote.Length > 0 ? $" ({c.PreregistrationNote})" : "."));
+        lines.Add(PreregistrationLine(c));
         lines.AddRange(SeedSplits(r));
         lines.AddRange(ExplanationLines(c.Explanations));
+        if (r.Quick && c.Explanations.Count > 0 && c.Expression is { } e)
+            lines.Add(QuickExplanationNote(e.QuickRuns, e.QuickSet));
         return lines;
     }
+
+    /// <summary>
+    /// The pre-registration line: "Pre-registered in commit X" only when git confirmed that the
+    /// commit exists and holds the case file; otherwise the recorded commit and why it was not verified.
+    /// </summary>
+    public static string PreregistrationLine(CatalogCase c)
+    {
+        var check = c.PreregistrationCheck;
+        var head = check.State == PreregistrationState.Verified
+            ? $"Pre-registered in commit {c.PreregisteredCommit} ({check.Detail})"
+            : $"Pre-registration commit recorded: {c.PreregisteredCommit} ({check.Detail})";
+        return head + (c.PreregistrationNote.Length > 0 ? $". {c.PreregistrationNote}" : ".");
+    }
+
+    /// <summary>The line under the explanations' heading: their figures are historical, the table above is this run's.</summary>
+    public const string ExplanationsHeader = "  (Each keeps the figures of the build it was written on, dated in brackets; the table above is this run's.)";
+
+    /// <summary>
+    /// Under a <c>--quick</c> run: the explanations were written about the full expression, and the
+    /// quick one is a different, smaller run (fewer seeds and the case's own <c>quick.set</c>, e.g. a
+    /// smaller machine), so a figure or "no value" in them need not hold for the table above.
+    /// </summary>
+    public static string QuickExplanationNote(int quickRuns, IReadOnlyList<string> quickSet) =>
+        $"  (This was a --quick run: {quickRuns} runs per cell" + (quickSet.Count > 0 ? $" with {string.Join(" ", quickSet)}" : "") +
+        "; the explanations describe the full runs, which --quick does not repeat.)";
 
     /// <summary>A case's explanations, written after its result was seen, under a heading that says so (nothing when there are none).</summary>
     public static IReadOnlyList<string> ExplanationLines(IReadOnlyList<CaseExplanation> explanations)
     {
         if (explanations.Count == 0)
             return [];
-        var lines = new List<string> { "Explained after the result was seen (not part of the prediction; the verdict stands):" };
+        var lines = new List<string>
+        {
+            "Explained after the result was seen (not part of the prediction; the verdict stands):",
+            ExplanationsHeader,
+        };
         foreach (var x in explanations)
-            lines.Add($"  - {x.Text}" + (x.Doc.Length > 0 ? $" ({x.Doc})" : ""));
+            lines.Add($"  - [{(x.Written.Length > 0 ? "written " + x.Written : "written: date not recorded")}] {x.Text}" + (x.Doc.Length > 0 ? $" ({x.Doc})" : ""));
         return lines;
     }
 
@@ -498,8 +532,25 @@ public static class CatalogReport
         _ => "no value",
     };
 
-    private static string Vals(Interval[] values, bool ci) =>
-        string.Join(" vs ", values.Select(v => ci && v.Low != v.High ? $"{Num(v.Mean)} {Formats.Interval(v.Low, v.High)}" : Num(v.Mean)));
+    /// <summary>
+    /// The rule of a case's verdict in one line. <c>reproduce riel-2011</c>'s own shape verdict reads
+    /// the signs of cell means instead (<see cref="ReproduceReport.ShapeRule"/>); the README says why both exist.
+    /// </summary>
+    public const string ShapeRule = "Rule: simulated, a claim holds or fails only if the 95% CI of its per-seed difference settles it; gains in %.";
+
+    /// <summary>Each operand's value: a gain as a signed percentage, as <c>reproduce riel-2011</c> prints it; other operands as numbers.</summary>
+    private static string Vals(Interval[] values, IReadOnlyList<Operand> ops, bool ci) =>
+        string.Join(" vs ", values.Select((v, i) =>
+        {
+            Func<double, string> f = i < ops.Count && ops[i].Kind == Operand.Gain ? Pct : Num;
+            return ci && v.Low != v.High ? $"{f(v.Mean)} [{f(v.Low)}, {f(v.High)}]" : f(v.Mean);
+        }));
+
+    /// <summary>A paired difference: of two gains in percentage points, else as a number.</summary>
+    private static string Diff(double v, bool gains) => gains && double.IsFinite(v) ? Pct(v)[..^1] + " pt" : Num(v);
+
+    /// <summary>A relative change as a signed percentage with one decimal (0.1314 → +13.1%).</summary>
+    public static string Pct(double v) => !double.IsFinite(v) ? Num(v) : Formats.SignedPercent(v);
 
     private static string Short(string commit) => commit.Length > 12 ? commit[..12] : commit;
 

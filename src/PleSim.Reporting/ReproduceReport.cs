@@ -388,10 +388,17 @@ public static class ReproduceReport
         var shape = Shape(cells);
         lines.Add($"Shape verdict (simulated | published; a report, not a test): {shape.Agreeing} of {shape.Checks.Count} properties agree; " +
             $"{shape.CellsWithin} of {shape.CellsCompared} published cells within {shape.Tolerance:0%}.");
+        lines.Add("  " + ShapeRule);
         foreach (var ch in shape.Checks)
             lines.Add($"  {(ch.Agrees ? "agrees" : "differs")}: {ch.Property}: {ch.Simulated} | {ch.Published}");
         return lines;
     }
+
+    /// <summary>
+    /// The rule of this shape verdict in one line, and how it differs from the catalog case's
+    /// (<c>cases/riel-2011.yaml</c>, judged by <c>Shape.JudgePaired</c> in <c>reproduce all</c>).
+    /// </summary>
+    public const string ShapeRule = "Rule: signs of cell-mean gains, no CI (the catalog's riel-2011 case needs the 95% CI of per-seed differences).";
 
     /// <summary>The <c>--json</c> document: one entry per cell with everything the tables show.</summary>
     public static string Json(IReadOnlyList<CellResult> cells, int runs, string scenarioDigest, bool cgroups, IReadOnlyList<string>? variant = null)

@@ -308,9 +308,13 @@ public class ReproduceTests
             string text = File.ReadAllText(Path.Combine(dir, "reproduce.txt"));
             var explanations = PleSim.Experiments.Catalog.CaseLoader.BuiltIn().Single(c => c.Name == "riel-2011").Explanations;
             Assert.NotEmpty(explanations);
+            Assert.Contains(PleSim.Reporting.ReproduceReport.ShapeRule, text, StringComparison.Ordinal);
             if (text.Contains("  differs: ", StringComparison.Ordinal))
             {
                 Assert.Contains("Explained after the result was seen (not part of the prediction; the verdict stands):", text, StringComparison.Ordinal);
+                Assert.Contains(PleSim.Reporting.CatalogReport.ExplanationsHeader, text, StringComparison.Ordinal);
+                foreach (var explanation in explanations)
+                    Assert.Contains($"  - [written {explanation.Written.Split(',')[0]}, ", text, StringComparison.Ordinal); // the date (long lines wrap at 120 columns)
                 foreach (var explanation in explanations)
                 {
                     Assert.Contains($"({explanation.Doc})", text, StringComparison.Ordinal);

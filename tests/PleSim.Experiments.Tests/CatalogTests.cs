@@ -377,6 +377,20 @@ public class CatalogTests
     }
 
     [Fact]
+    public void An_explanation_may_say_when_it_was_written_and_every_shipped_one_does()
+    {
+        const string table = "published:\n  unit: ops\n  columns: [c]\n  rows:\n    - {name: a, values: [1]}\n";
+        const string expr = "expression:\n  scenario: scenarios/kvm/lock-bench.yaml\n  metric: bench.cpus_used\n  runs: 2\n" +
+            "  rows: {a: []}\n  columns: {c: []}\n";
+        var c = CaseLoader.LoadText(Case("  - {claim: x, positive: \"a @ c\"}\n", table, tail: expr +
+            "explanations:\n  - {written: \"2026-11-28, decisions up to 0094\", text: \"the runs split\"}\n  - {text: \"undated\"}\n"), "demo.yaml");
+        Assert.Equal("2026-11-28, decisions up to 0094", c.Explanations[0].Written);
+        Assert.Equal("", c.Explanations[1].Written);
+        foreach (var shipped in CaseLoader.BuiltIn())
+            Assert.All(shipped.Explanations, x => Assert.False(string.IsNullOrWhiteSpace(x.Written), $"{shipped.Name}: an explanation without written:"));
+    }
+
+    [Fact]
     public void Every_shipped_explanation_names_a_document_that_exists()
     {
         var docs = CaseLoader.BuiltIn().SelectMany(c => c.Explanations).Where(x => x.Doc.Length > 0).ToList();

@@ -46,6 +46,43 @@ public class CompareTests
     }
 
     [Fact]
+    public void Two_parts_of_one_policy_that_set_the_same_key_differently_are_refused_but_a_later_narrower_part_may_override_a_stack()
+    {
+        var e = Assert.Throws<ArgumentException>(() => ComparePolicies.Resolve("sleep+yield", 2));
+        Assert.Contains("'sleep+yield' sets kvm.ple_handler twice", e.Message, StringComparison.Ordinal);
+        Assert.Contains("kvm.ple_handler=sleep", e.Message, StringComparison.Ordinal);
+        Assert.Contains("kvm.ple_handler=yield", e.Message, StringComparison.Ordinal);
+        var stacks = Assert.Throws<ArgumentException>(() => ComparePolicies.Resolve("stack-2011+stack-today", 2));
+        Assert.Contains("host.scheduler=cfs-2.6.39", stacks.Message, StringComparison.Ordinal);
+        Assert.Contains("host.scheduler=eevdf-6.18", stacks.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => ComparePolicies.Resolve("kvm.ple_window=4096+kvm.ple_window=8192", 2));
+        Assert.Throws<ArgumentException>(() => ComparePolicies.Resolve("pv-ticket+guest-6.1", 2)); // the guest kernel would silently undo the lock
+        Assert.Throws<ArgumentException>(() => ComparePolicies.Resolve("guest-2.6.39+guest-6.1", 2));
+        // The same value twice is no contradiction; a narrower later part overrides a stack or a guest kernel.
+        Assert.Equal("kvm.ple_handler=oracle kvm.ple_handler=oracle", ComparePolicies.Resolve("oracle+oracle", 2).Describe());
+        Assert.EndsWith("host.scheduler=eevdf-6.6", ComparePolicies.Resolve("stack-today+host.scheduler=eevdf-6.6", 2).Describe(), StringComparison.Ordinal);
+        Assert.EndsWith("vms[1].guest.spinlock=ticket", ComparePolicies.Resolve("stack-2014+ticket", 2).Describe(), StringComparison.Ordinal);
+        Assert.EndsWith("vms[1].guest.spinlock=ticket", ComparePolicies.Resolve("guest-6.1+ticket", 2).Describe(), StringComparison.Ordinal);
+        Assert.Contains("vms[0].guest.kernel=6.1", ComparePolicies.Resolve("stack-2011+guest-6.1", 2).Describe(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Two_policies_whose_runs_are_identical_on_every_seed_are_named_in_a_note()
+    {
+        static RunResult R(ulong seed, double v, ulong digest) => new RunResult { Seed = seed, Events = 10, EventDigest = digest }.AddMetric("x", v).AddMetric("y", 1);
+        static PolicyOutcome O(string name, params RunResult[] runs) => new(new PolicySpec(name, "ple_handler", []), null!, runs);
+        var result = new PolicyComparisonResult("f.yaml", "f", "x", [1, 2], [
+            O("none", R(1, 100, 7), R(2, 200, 8)),
+            O("directed-yield-2011", R(1, 110, 9), R(2, 210, 10)),
+            O("pv-ticket", R(1, 110, 11), R(2, 210, 12).AddMetric("pv_kicks", 0)), // other events, an extra metric: the same results
+            O("ticket", R(1, 110, 9), R(2, 210.0000001, 10)), // one metric differs in one run: not identical
+        ]);
+        Assert.Equal([(1, 2)], result.IdenticalPairs());
+        var note = Assert.Single(result.IdenticalNotes());
+        Assert.StartsWith("Note: pv-ticket and directed-yield-2011 gave identical results on every seed (2 seeds;", note, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_gain_is_paired_by_seed()
     {
         // Runs that differ from the baseline by the same amount in every pair: the paired CI has no width,

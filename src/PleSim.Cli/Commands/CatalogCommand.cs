@@ -110,6 +110,17 @@ public static class CatalogCommand
         selected = SkipPending(selected, name.EndsWith(".yaml", StringComparison.Ordinal) ? name : null, ctx.Out, ctx.Err);
         if (selected.Count == 0)
             return ExitCodes.Ok;
+        if (name.EndsWith(".yaml", StringComparison.Ordinal))
+        {
+            // A case file: its recorded commit must exist and hold it, where git can tell (decision 0095).
+            var check = Preregistration.Check(name, selected[0].PreregisteredCommit);
+            if (check.State == PreregistrationState.Refused)
+            {
+                ctx.Err.WriteLine($"{name}: not run: the case '{selected[0].Name}' is not pre-registered: {check.Detail}.");
+                return ExitCodes.BadInput;
+            }
+            selected = [selected[0] with { PreregistrationCheck = check }];
+        }
         bool quick = parse.GetValue(o.Quick);
         int? runs = parse.GetValue(o.Runs);
         if (runs is < 2)

@@ -88,6 +88,8 @@ public static class CompareCommand
                 console.Write(CompareReport.Table(result));
                 foreach (var o in result.Outcomes)
                     console.WriteLine($"  {o.Policy.Name} ({o.Policy.Kind}): {(o.Policy.Overrides.Count == 0 ? "(no change)" : o.Policy.Describe())}");
+                foreach (var note in result.IdenticalNotes())
+                    console.WriteLine(note);
             }
             if (parse.GetValue(json))
                 ctx.Out.Write(jsonText);

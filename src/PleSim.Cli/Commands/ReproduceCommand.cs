@@ -117,8 +117,11 @@ public static class ReproduceCommand
                 // shipped set-up only (a variant, cgroups or another scenario is a different experiment).
                 if (variant.Count == 0 && !cg && parse.GetValue(scenario) is null && ReproduceReport.Shape(cells).Checks.Any(c => !c.Agrees))
                 {
-                    foreach (var line in CatalogReport.ExplanationLines(CaseLoader.BuiltIn("riel-2011").Explanations))
+                    var riel = CaseLoader.BuiltIn("riel-2011");
+                    foreach (var line in CatalogReport.ExplanationLines(riel.Explanations))
                         console.WriteLine(line);
+                    if (q && riel.Expression is { } e)
+                        console.WriteLine(CatalogReport.QuickExplanationNote(e.QuickRuns, e.QuickSet));
                 }
                 console.WriteLine($"Compared metric: {cells[0].Metric} (messages delivered to the subscriber per second). {cells.Sum(c => c.Runs.Length)} runs in {sw.Elapsed.TotalSeconds:0.0} s wall time on {Environment.ProcessorCount} cores.");
             }

@@ -136,9 +136,10 @@ public static partial class CaseLoader
         {
             var text = item.Require("text", Kinds.Text, "");
             var doc = item.Get("doc", Kinds.Text, "");
+            var written = item.Get("written", Kinds.Text, "");
             if (doc.Length > 0 && (Path.IsPathRooted(doc) || !doc.StartsWith("docs/", StringComparison.Ordinal) || doc.Contains("..", StringComparison.Ordinal)))
                 ctx.Error(Node(root, "explanations", i, "doc"), $"explanations[{i}].doc", $"'{doc}' must be a path inside the repository's docs/ folder (e.g. docs/anomalies/NAME.md)");
-            return new CaseExplanation(text.Trim(), doc);
+            return new CaseExplanation(text.Trim(), doc) { Written = written.Trim() };
         });
         if (explanations.Count > 0 && expression is null)
             ctx.Error(Node(root, "explanations"), "explanations", "only a case with an expression has a result to explain");

@@ -83,7 +83,14 @@ public sealed record RelativeCells(IReadOnlyList<string> Base, bool LowerIsBette
 /// An explanation of a case's result written after the result was seen: what the simulator's ground
 /// truth shows happened, and where it is documented. It never changes the verdict.
 /// </summary>
-public sealed record CaseExplanation(string Text, string Doc);
+public sealed record CaseExplanation(string Text, string Doc)
+{
+    /// <summary>
+    /// When it was written (optional <c>written:</c>): the date, the commit and the newest decision
+    /// then, so a reader can tell which build its figures come from ("" when the file does not say).
+    /// </summary>
+    public string Written { get; init; } = "";
+}
 
 /// <summary>A calibrated value the case declares: which column it was fitted on, which key, the value and where the fit is described.</summary>
 public sealed record CaseCalibration(string Column, string Key, string Value, string Note);
@@ -116,6 +123,12 @@ public sealed record CatalogCase
 
     /// <summary>Anything a reader must know about how blind the pre-registration was (e.g. the model had run this scenario before).</summary>
     public string PreregistrationNote { get; init; } = "";
+
+    /// <summary>
+    /// Whether <see cref="PreregisteredCommit"/> was checked against git (<see cref="Preregistration.Check"/>)
+    /// and with what result; a built-in case cannot be, and says so.
+    /// </summary>
+    public PreregistrationResult PreregistrationCheck { get; init; } = new(PreregistrationState.Unverified, Preregistration.BuiltInDetail);
 
     /// <summary>Explanations of the result, written after it was seen (empty until then).</summary>
     public IReadOnlyList<CaseExplanation> Explanations { get; init; } = [];

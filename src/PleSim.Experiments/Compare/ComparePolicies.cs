@@ -25,7 +25,8 @@ public sealed record PolicySpec(string Name, string Kind, IReadOnlyList<Override
 /// co-scheduling comparator (<c>gang</c>, <c>relaxed-cosched</c>: <c>host.coscheduling</c>), a
 /// KVM release (<c>kvm-VERSION</c>), a guest kernel (<c>guest-VERSION</c>), a stack preset
 /// (<see cref="Stacks"/>), a raw <c>key=value</c>, or several joined with '+'
-/// (<c>eevdf-6.6+oracle</c>; later parts win).
+/// (<c>eevdf-6.6+oracle</c>). A later part may override a key of an earlier stack preset or
+/// guest kernel (<c>stack-2014+ticket</c>); any other key set twice with different values is refused.
 /// </summary>
 public static class ComparePolicies
 {
@@ -69,14 +70,38 @@ public static class ComparePolicies
         var parts = policy.Split('+', StringSplitOptions.TrimEntries);
         var overrides = new List<Override>();
         var kinds = new List<string>();
+        var setBy = new Dictionary<string, (string Value, string Part, string Kind)>(StringComparer.Ordinal);
         foreach (var part in parts)
         {
             var (kind, sets) = ResolveOne(part, vmCount);
+            foreach (var o in sets)
+            {
+                if (setBy.TryGetValue(o.Path, out var earlier) && earlier.Value != o.Value && Breadth(earlier.Kind) <= Breadth(kind))
+                {
+                    throw new ArgumentException($"policy '{policy}' sets {o.Path} twice: '{earlier.Part}' sets {o.Path}={earlier.Value} and '{part}' sets {o.Path}={o.Value}. " +
+                        "Only a later narrower part may override a key of an earlier stack preset or guest-VERSION (e.g. stack-2014+ticket, stack-today+host.scheduler=eevdf-6.6); " +
+                        "otherwise choose one value or compare the two as separate policies (',')");
+                }
+                setBy[o.Path] = (o.Value, part, kind);
+            }
             kinds.Add(kind);
             overrides.AddRange(sets.Select(o => o with { Origin = $"--policies {policy}: {o}", Source = $"plesim compare policy '{policy}'" }));
         }
         return new PolicySpec(policy, string.Join("+", kinds), overrides);
     }
+
+    /// <summary>
+    /// How many keys a part of a policy bundles: a stack preset (host, KVM and guest) is broader
+    /// than a guest kernel (its lock and PV switches), which is broader than any single-key part.
+    /// A later part may override a key of an earlier, broader part; any other key set twice with
+    /// different values is a contradiction.
+    /// </summary>
+    private static int Breadth(string kind) => kind switch
+    {
+        "stack" => 2,
+        "guest_kernel" => 1,
+        _ => 0,
+    };
 
     private static (string Kind, List<Override> Sets) ResolveOne(string part, int vmCount)
     {

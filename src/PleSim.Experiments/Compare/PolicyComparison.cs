@@ -92,6 +92,53 @@ public sealed record PolicyComparisonResult(string ScenarioFile, string Scenario
         return MetricSummary.PairedGain(Outcomes[i].Runs, baseline.Runs, Metric, baseline.Throughput(Metric).Mean);
     }
 
+    /// <summary>
+    /// Pairs of policies whose results were identical on every seed: no failure, the compared metric
+    /// reported, and every metric both runs report equal bit for bit (the event digests may differ:
+    /// a policy can add events, such as a different lock's, that change no result). Two different
+    /// policies that never differ in a result usually mean what differs between them was never exercised.
+    /// </summary>
+    public IReadOnlyList<(int A, int B)> IdenticalPairs()
+    {
+        var pairs = new List<(int, int)>();
+        for (int a = 0; a < Outcomes.Count; a++)
+        {
+            for (int b = a + 1; b < Outcomes.Count; b++)
+            {
+                if (Identical(Outcomes[a].Runs, Outcomes[b].Runs))
+                    pairs.Add((a, b));
+            }
+        }
+        return pairs;
+    }
+
+    private bool Identical(RunResult[] x, RunResult[] y)
+    {
+        if (x.Length == 0 || x.Length != y.Length)
+            return false;
+        for (int k = 0; k < x.Length; k++)
+        {
+            var (p, q) = (x[k], y[k]);
+            if (p.Error is not null || q.Error is not null || p.Seed != q.Seed || p.Metric(Metric) is null || q.Metric(Metric) is null)
+                return false;
+            var other = new Dictionary<string, double>(StringComparer.Ordinal);
+            foreach (var (key, value) in q.Metrics)
+                other[key] = value;
+            foreach (var (key, value) in p.Metrics)
+            {
+                if (other.TryGetValue(key, out var v) && BitConverter.DoubleToInt64Bits(v) != BitConverter.DoubleToInt64Bits(value))
+                    return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>One note per pair of <see cref="IdenticalPairs"/>, printed under the table.</summary>
+    public IReadOnlyList<string> IdenticalNotes() =>
+        IdenticalPairs().Select(p =>
+            $"Note: {Outcomes[p.B].Policy.Name} and {Outcomes[p.A].Policy.Name} gave identical results on every seed ({Seeds.Count} seeds; every metric both report equal): " +
+            "what differs between them was never exercised here; look for why before reading the two rows as a comparison.").ToList();
+
     /// <summary>The JSON report (every policy: overrides, runs with seeds and digests, the summary columns, every cause and label).</summary>
     public string ToJson()
     {
