@@ -2,7 +2,7 @@ using PleSim.Cli.Commands;
 
 namespace PleSim.Cli.Tests;
 
-/// <summary><c>plesim status DIR</c>: one short line per axis, however many values the sweep zips.</summary>
+/// <summary><c>plesim status DIR</c> and <c>plesim report DIR</c> on stores with many points: short lines, no table per sample.</summary>
 public sealed class StatusCliTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), $"plesim-status-{Guid.NewGuid():N}");
@@ -21,6 +21,22 @@ public sealed class StatusCliTests : IDisposable
         Assert.Equal("0.000123456789, 0.001123456789, 0.002123456789, 0.003123456789, 0.004123456789, … (300 values)", line);
         Assert.Equal("a, b, c", StatusCommand.ValueList(["a", "b", "c"]));
         Assert.EndsWith("…", StatusCommand.ValueList([new string('x', 500)]), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Report_of_an_uncertainty_study_prints_its_analysis_not_a_table_per_point()
+    {
+        var (code, _, err) = SweepCliTests.Plesim(["sweep", CliTests.Repo("scenarios", "kvm", "lock-bench.yaml"), "--set", "runs=2", "--set", "duration=2ms",
+            "--set", "warmup=0", "--set", "kvm.ple_window=1024,2048", "--out", _dir, "--quiet", "-j", "1"]);
+        Assert.True(code == 0, err);
+        // What reproduce riel-2011 --uncertainty writes beside its store.
+        File.WriteAllText(Path.Combine(_dir, "uncertainty.txt"), "the study's bands and effects\n");
+        File.WriteAllText(Path.Combine(_dir, "uncertainty.json"), "{}");
+        (code, var output, err) = SweepCliTests.Plesim("report", _dir, "--no-plots");
+        Assert.True(code == 0, err);
+        Assert.Equal("the study's bands and effects\n", output);
+        Assert.Contains("holds an uncertainty study (2 sampled points)", err, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(_dir, "points.csv")));
     }
 
     [Fact]

@@ -169,8 +169,15 @@ public static class StatusCommand
         string Values(JsonElement a) => ValueList(a.GetProperty("values").EnumerateArray().Select(v => v.GetString() ?? "").ToList());
         if (varied.Count == 0)
             yield return "swept keys: none (one point)";
-        else
+        else if (varied.Count <= 3)
             yield return $"swept keys ({meta.GetValueOrDefault("mode", "cartesian")}): " + string.Join("; ", varied.Select(a => $"{a.GetProperty("path").GetString()} = {Values(a)}"));
+        else
+        {
+            // Many keys (an uncertainty study's unknowns): one line each.
+            yield return $"swept keys ({meta.GetValueOrDefault("mode", "cartesian")}), {varied.Count}:";
+            foreach (var a in varied)
+                yield return $"  {a.GetProperty("path").GetString()} = {Values(a)}";
+        }
         if (fixedKeys.Count > 0)
             yield return "fixed: " + string.Join(", ", fixedKeys.Select(a => $"{a.GetProperty("path").GetString()}={Values(a)}"));
     }
