@@ -38,6 +38,8 @@ public class CliTests
         // The newest host scheduler the model has (eevdf-6.18) is named.
         Assert.Contains("EEVDF of 6.6-6.18", output, StringComparison.Ordinal);
         Assert.DoesNotContain("6.6-6.17", output, StringComparison.Ordinal);
+        // The listing writes every argument as <name>; the metrics line says its scenario is optional.
+        Assert.Contains("the scenario is optional", output, StringComparison.Ordinal);
         (code, output, _) = Plesim("reproduce", "--help");
         Assert.Equal(0, code);
         // --quick is 3 runs for riel-2011 only; a catalog case has its own quick settings.
