@@ -91,7 +91,8 @@ public static class OutputPaths
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new CliInputException($"{option} {given}: cannot write in {dir}: {Reason(e)}");
+            // The probe is our own file: name the user's directory, not it.
+            throw new CliInputException($"{option} {given}: cannot write in {dir}: {Reason(e).Replace(probe, dir, StringComparison.Ordinal)}");
         }
         finally
         {
@@ -110,6 +111,7 @@ public static class OutputPaths
     internal static string Reason(Exception e) => e switch
     {
         UnauthorizedAccessException => "permission denied (or a read-only file system)",
+        FileNotFoundException or DirectoryNotFoundException => "the file system there does not allow creating files",
         IOException io when io.HResult == 28 || io.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase) => "no space left on the device",
         IOException io when io.Message.Contains("Read-only file system", StringComparison.OrdinalIgnoreCase) => "read-only file system",
         _ => e.Message,

@@ -11,7 +11,7 @@ public static partial class PlesimCli
     {
         var ctx = new CliContext(stdout, stderr);
         var root = new RootCommand(
-            "PleSim: a deterministic simulator of KVM guests on a Linux host scheduler (CFS of 2.6.39 and 4.19, EEVDF of 6.6-6.17) or Xen 3.4's credit scheduler, " +
+            "PleSim: a deterministic simulator of KVM guests on a Linux host scheduler (CFS of 2.6.39 and 4.19, EEVDF of 6.6-6.18) or Xen 3.4's credit scheduler, " +
             "with Pause-Loop Exiting and KVM's handlers from the 2011 directed yield to today's, and guest kernels from 2.6.39 to 6.x " +
             "(ticket, paravirtual and queued spin locks, IPIs, halts). " + ExitCodes.Help);
         root.Subcommands.Add(ValidateCommand.Create(ctx));

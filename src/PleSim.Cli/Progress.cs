@@ -33,7 +33,7 @@ public static class Progress
         }
         var sw = Stopwatch.StartNew();
         long lastPrint = -10_000;
-        bool finished = false;
+        int finishedTotal = -1; // the total last reported as reached (adaptive runs can raise it again)
         var gate = new object();
         var eta = new EtaEstimate();
         var r = work((done, total) =>
@@ -42,9 +42,10 @@ public static class Progress
             {
                 long ms = sw.ElapsedMilliseconds;
                 eta.Observe(ms, done);
-                if ((done != total && ms - lastPrint < 5_000) || finished)
+                if ((done != total && ms - lastPrint < 5_000) || (done == total && total == finishedTotal))
                     return;
-                finished = done == total;
+                if (done == total)
+                    finishedTotal = total;
                 lastPrint = ms;
                 string left = done < total && eta.SecondsLeft(total) is double s ? $", ~{TimeSpan.FromSeconds(s):m\\:ss} left" : "";
                 ctx.Err.WriteLine($"{label}: {done}/{total} {unit}, {ms / 1000.0:0} s elapsed{left}");

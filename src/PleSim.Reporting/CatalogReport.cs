@@ -102,6 +102,20 @@ public static class CatalogReport
         return range;
     }
 
+    /// <summary>
+    /// The runs behind the numbers: the published note (about the published measurement) and, apart
+    /// from it, the runs simulated here, so "mean of 30 runs" is not read as what a --quick run did.
+    /// </summary>
+    private static string MeasuredNote(CaseResult r)
+    {
+        var parts = new List<string>();
+        if (r.Case.Published.Note.Length > 0)
+            parts.Add(r.Case.IsExpressible ? $"published: {r.Case.Published.Note}" : r.Case.Published.Note);
+        if (r.Case.IsExpressible)
+            parts.Add($"simulated: {r.RunsPerCell} runs per cell{(r.Quick ? ", --quick" : "")}");
+        return parts.Count == 0 ? "" : $" ({string.Join("; ", parts)})";
+    }
+
     /// <summary>The lines under a case's table: each shape predicate judged on the published and the simulated numbers, the verdict, calibration, pre-registration.</summary>
     public static IReadOnlyList<string> Verdict(CaseResult r)
     {
@@ -110,7 +124,7 @@ public static class CatalogReport
         {
             $"Source: {SourceLine(c.Source)}",
             $"Set-up: {c.Setup}",
-            $"Measured: {c.Measured}" + (c.Published.Note.Length > 0 ? $" ({c.Published.Note})" : ""),
+            $"Measured: {c.Measured}" + MeasuredNote(r),
             "Expected shape (published | simulated):",
             "  " + ShapeRule,
         };

@@ -18,10 +18,7 @@ public sealed record SweepView(SweepResults Results, IReadOnlyList<PointSummary>
         if (metrics is { Count: > 0 })
         {
             foreach (var m in metrics.Where(m => !results.AllMetrics.Contains(m)))
-            {
-                var guess = PleSim.Experiments.Scenarios.Suggestions.Closest(m, results.AllMetrics);
-                throw new StoreException($"no run reports metric '{m}'{(guess is null ? "" : $"; did you mean '{guess}'?")} (metrics: {string.Join(", ", results.AllMetrics)})");
-            }
+                throw new StoreException(PleSim.Experiments.Running.MetricNames.Unknown(m, results.AllMetrics.ToList(), "the stored runs report"));
             keys = metrics;
         }
         else

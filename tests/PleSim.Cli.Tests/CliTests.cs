@@ -31,6 +31,23 @@ public class CliTests
     }
 
     [Fact]
+    public void Help_agrees_with_the_model_and_the_catalog()
+    {
+        var (code, output, _) = Plesim("--help");
+        Assert.Equal(0, code);
+        // The newest host scheduler the model has (eevdf-6.18) is named.
+        Assert.Contains("EEVDF of 6.6-6.18", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("6.6-6.17", output, StringComparison.Ordinal);
+        // The listing writes every argument as <name>; the metrics line says its scenario is optional.
+        Assert.Contains("the scenario is optional", output, StringComparison.Ordinal);
+        (code, output, _) = Plesim("reproduce", "--help");
+        Assert.Equal(0, code);
+        // --quick is 3 runs for riel-2011 only; a catalog case has its own quick settings.
+        Assert.DoesNotContain("--quick: 3)", output, StringComparison.Ordinal);
+        Assert.Contains("its own quick settings", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Run_timeline_prints_each_metric_per_slice_and_writes_timeline_csv()
     {
         var dir = Directory.CreateTempSubdirectory("plesim-timeline").FullName;

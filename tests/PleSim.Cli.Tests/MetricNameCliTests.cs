@@ -109,6 +109,28 @@ public sealed class MetricNameCliTests : IDisposable
     }
 
     [Fact]
+    public void Compare_refuses_an_unknown_metric_before_the_first_run_with_the_closest_names()
+    {
+        var (code, output, err) = SweepCliTests.Plesim(["compare", LockBench, "--policies", "none,sleep", "--runs", "2", "--set", "duration=5ms", "--metric", "bench.lock_iter"]);
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Equal("", output);
+        Assert.Contains("--metric: 'bench.lock_iter' is not a metric this scenario reports; did you mean 'bench.lock_iterations_per_second'?", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("compare (", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Names_starting_with_the_given_one_come_first_and_a_long_list_is_not_dumped()
+    {
+        string[] valid = ["bench.spin_iterations_p50", "bench.spin_iterations_p99", "bench.lock_iterations_per_second", "bench.frac_spin", "events"];
+        Assert.Equal(["bench.lock_iterations_per_second"], MetricNames.NearMatches("bench.lock_iterations", valid));
+        string[] many = [.. Enumerable.Range(0, 50).Select(i => $"bench.other_metric_{i:00}"), "bench.lock_iterations_per_second"];
+        var message = MetricNames.Unknown("bench.lock_iters", many);
+        Assert.Contains("the closest: bench.lock_iterations_per_second, ", message, StringComparison.Ordinal);
+        Assert.Contains("lists all 51", message, StringComparison.Ordinal);
+        Assert.True(many.Count(m => message.Contains(m, StringComparison.Ordinal)) <= 5, message);
+    }
+
+    [Fact]
     public void Validate_also_checks_compare_metric()
     {
         var s = ScenarioLoader.LoadText(File.ReadAllText(LockBench).Replace("kvm:\n", "compare_metric: nope\nkvm:\n", StringComparison.Ordinal), "f.yaml");

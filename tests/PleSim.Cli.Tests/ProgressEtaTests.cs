@@ -3,6 +3,26 @@ namespace PleSim.Cli.Tests;
 public class ProgressEtaTests
 {
     [Fact]
+    public void A_total_that_grows_after_it_was_reached_is_reported_again()
+    {
+        // An adaptive sweep: the first round's 4 runs are done, then 6 more are added.
+        var err = new StringWriter();
+        var ctx = new CliContext(new StringWriter(), err);
+        Progress.Run(ctx, "sweep x", report =>
+        {
+            for (int i = 0; i <= 4; i++)
+                report(i, 4);
+            for (int i = 4; i <= 10; i++)
+                report(i, 10);
+            return 0;
+        });
+        var lines = err.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(lines, l => l.StartsWith("sweep x: 4/4 runs", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("sweep x: 10/10 runs", StringComparison.Ordinal));
+        Assert.Single(lines, l => l.StartsWith("sweep x: 10/10 runs", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void NoEstimateBeforeARateIsSeen()
     {
         var eta = new EtaEstimate();

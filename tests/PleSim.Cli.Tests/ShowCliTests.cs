@@ -45,6 +45,29 @@ public class ShowCliTests
     }
 
     [Fact]
+    public void Show_of_value_source_keys_prints_each_key_once()
+    {
+        var amqp = CliTests.Repo("scenarios", "riel-2011", "amqp.yaml");
+        var (code, output, err) = Plesim("show", amqp);
+        Assert.True(code == 0, err);
+        Assert.DoesNotContain("source:", output, StringComparison.Ordinal);
+        Assert.Contains("cpus: 4  # file: seed: ", output, StringComparison.Ordinal);
+        // Parses as YAML: YamlDotNet refuses a duplicate key in a mapping.
+        var stream = new YamlDotNet.RepresentationModel.YamlStream();
+        stream.Load(new StringReader(output));
+
+        var (jcode, json, jerr) = Plesim("show", amqp, "--json");
+        Assert.True(jcode == 0, jerr);
+        using var doc = JsonDocument.Parse(json);
+        var keys = doc.RootElement.GetProperty("settings").EnumerateArray().Select(e => e.GetProperty("key").GetString()!).ToList();
+        Assert.DoesNotContain(keys, k => k.EndsWith(".source", StringComparison.Ordinal) || k.EndsWith(".value", StringComparison.Ordinal));
+        Assert.Equal(keys.Count, keys.Distinct(StringComparer.Ordinal).Count());
+        var cpus = doc.RootElement.GetProperty("settings").EnumerateArray().Single(e => e.GetProperty("key").GetString() == "host.cpus");
+        Assert.Equal("4", cpus.GetProperty("value").GetString());
+        Assert.StartsWith("seed: ", cpus.GetProperty("source").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Show_names_the_kvm_version_preset_and_a_file_source()
     {
         var dir = Directory.CreateTempSubdirectory("plesim-show-");

@@ -45,6 +45,31 @@ public class ValidateInputTests
     }
 
     [Fact]
+    public void An_unknown_key_made_by_set_is_blamed_on_the_set_argument()
+    {
+        var lockBench = CliTests.Repo("scenarios", "kvm", "lock-bench.yaml");
+        var (code, _, err) = Plesim("validate", lockBench);
+        Assert.Equal(0, code);
+        (code, _, err) = Plesim("run", lockBench, "--set", "foo.bar=1");
+        Assert.Equal(2, code);
+        Assert.Contains("--set foo.bar=1: error: foo: unknown key 'foo'", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("lock-bench.yaml:1:1", err, StringComparison.Ordinal);
+        (code, _, err) = Plesim("show", lockBench, "--set", "hypervisor.ple_window=1");
+        Assert.Equal(2, code);
+        Assert.Contains("--set hypervisor.ple_window=1: error: hypervisor: unknown key 'hypervisor'; did you mean 'kvm.ple_window'?", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_directory_is_named_as_one_not_as_access_denied()
+    {
+        var dir = CliTests.Repo("scenarios", "kvm");
+        var (code, _, err) = Plesim("validate", dir);
+        Assert.Equal(2, code);
+        Assert.Contains($"{dir}: error: this is a directory, not a scenario file", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("denied", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_unknown_metric_is_refused_with_a_suggestion()
     {
         var file = Path.Combine(Path.GetTempPath(), $"plesim-metric-{Guid.NewGuid():N}.yaml");

@@ -64,6 +64,15 @@ public static class CompareCommand
             var first = prepared[0].Scenario;
             var m = parse.GetValue(metric) ?? first.CompareMetric
                 ?? throw new CliInputException($"{path} has no compare_metric; name the throughput metric with --metric");
+            // The metric must be one the model reports (checked, as run and sweep do, before the first
+            // run): refused when no policy's scenario reports it, with the closest names.
+            string label = parse.GetValue(metric) is null ? $"{first.SourceFile}: compare_metric" : "--metric";
+            var unknownMetric = prepared.Select(p => MetricNames.CheckNames(p.Scenario, [(m, label)])).ToList();
+            if (unknownMetric.All(u => u.Count > 0))
+            {
+                ctx.Error(unknownMetric[0][0]);
+                return ExitCodes.BadInput;
+            }
             int n = parse.GetValue(runs) ?? first.Runs;
             if (n < 2)
                 throw new CliInputException($"--runs must be at least 2 (a confidence interval needs two runs), got {n}");

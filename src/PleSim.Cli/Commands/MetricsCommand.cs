@@ -10,7 +10,7 @@ public static class MetricsCommand
     {
         var file = new Argument<string?>("scenario") { Description = "Scenario file (YAML); without it, every metric family is listed", Arity = ArgumentArity.ZeroOrOne };
         var set = CommonOptions.Set();
-        var cmd = new Command("metrics", "List metrics with their unit and definition: the names a scenario reports (from a short probe run of its model), or every family")
+        var cmd = new Command("metrics", "List metrics with their unit and definition; the scenario is optional: with one, the names it reports (from a short probe run of its model), without, every family")
         {
             file, set,
         };

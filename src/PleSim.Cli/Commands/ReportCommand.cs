@@ -63,6 +63,14 @@ public static class ReportCommand
             {
                 ctx.Out.Write(SweepJson.Write(results, view.Comparisons));
             }
+            else if (UncertaintyAnalysis(outDir) is { } analysis)
+            {
+                // An uncertainty study's points are samples, one per zipped set of unknowns: a table per
+                // point would be hundreds of columns wide. Its analysis is what to read.
+                ctx.Out.Write(analysis);
+                ctx.Err.WriteLine($"plesim: {dir} holds an uncertainty study ({results.Points.Count} sampled points): shown is its analysis (uncertainty.txt), " +
+                    "not a table per point; the points are in points.csv, and plesim reproduce riel-2011 --uncertainty ... --out DIR --resume analyses the store again");
+            }
             else
             {
                 ctx.Console_.Write(SweepTables.Points(view));
@@ -76,5 +84,12 @@ public static class ReportCommand
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>The text analysis an uncertainty study wrote beside its store (<c>uncertainty.txt</c> with <c>uncertainty.json</c>), or null.</summary>
+    private static string? UncertaintyAnalysis(string dir)
+    {
+        var text = Path.Combine(dir, "uncertainty.txt");
+        return File.Exists(text) && File.Exists(Path.Combine(dir, "uncertainty.json")) ? File.ReadAllText(text) : null;
     }
 }

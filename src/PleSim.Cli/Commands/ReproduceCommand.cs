@@ -16,8 +16,8 @@ public static class ReproduceCommand
     {
         var experiment = new Argument<string?>("experiment") { Description = "riel-2011 (the seed's full experiment), a case of the catalog of published results, 'all' (the scorecard), or a case file (NAME.yaml) to check and run", Arity = ArgumentArity.ZeroOrOne };
         var list = new Option<bool>("--list") { Description = "List the catalog of published results: name, source, set-up, what was measured, whether PleSim can express it" };
-        var runs = new Option<int?>("--runs", "-n") { Description = "Runs per cell (default: the scenario's, 30; --quick: 3); with --uncertainty, runs per sampled point and cell (default 3; --quick: 1)" };
-        var quick = new Option<bool>("--quick") { Description = "3 runs per cell of 300 ms: a quick look, well under a minute on 2 cores (with --uncertainty: 2 trajectories, 8 band points, 1 run of 300 ms)" };
+        var runs = new Option<int?>("--runs", "-n") { Description = "Runs per cell (default: the case's, 30 for riel-2011; --quick: the case's quick runs, 3 for riel-2011); with --uncertainty, runs per sampled point and cell (default 3; --quick: 1)" };
+        var quick = new Option<bool>("--quick") { Description = "A quick look, well under a minute on 2 cores: riel-2011 runs 3 runs per cell of 300 ms, a catalog case its own quick settings (expression.quick: fewer, shorter runs) (with --uncertainty: 2 trajectories, 8 band points, 1 run of 300 ms)" };
         var json = new Option<bool>("--json") { Description = "Print the cells as JSON on standard output" };
         var outDir = new Option<string?>("--out", "-o") { Description = "Also write reproduce.json and reproduce.txt into this directory (--uncertainty: the study's results.sqlite, uncertainty.json and uncertainty.txt; a catalog case or all: every run in DIR/CASE/results.sqlite, then catalog.json and catalog.txt)" };
         var cgroups = new Option<bool>("--cgroups") { Description = "Put each VM in its own cpu cgroup (the seed's 80%/320% observation)" };

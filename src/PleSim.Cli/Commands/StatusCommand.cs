@@ -148,17 +148,36 @@ public static class StatusCommand
         }
     }
 
+    /// <summary>
+    /// An axis's values for one line: all of a short list; of a long one (an uncertainty study zips
+    /// hundreds of sampled values per key) the first few and how many there are.
+    /// </summary>
+    internal static string ValueList(IReadOnlyList<string> values, int shown = 5)
+    {
+        static string Clip(string v) => v.Length <= 40 ? v : v[..39] + "…";
+        return values.Count <= shown + 1
+            ? string.Join(", ", values.Select(Clip))
+            : string.Join(", ", values.Take(shown).Select(Clip)) + $", … ({values.Count} values)";
+    }
+
     /// <summary>The swept keys with their values, then the keys fixed by a single value.</summary>
     private static IEnumerable<string> Axes(IReadOnlyDictionary<string, string> meta)
     {
         var axes = JsonSerializer.Deserialize<List<JsonElement>>(meta["axes"]) ?? [];
         var varied = axes.Where(a => a.GetProperty("varied").GetBoolean()).ToList();
         var fixedKeys = axes.Where(a => !a.GetProperty("varied").GetBoolean()).ToList();
-        string Values(JsonElement a) => string.Join(", ", a.GetProperty("values").EnumerateArray().Select(v => v.GetString()));
+        string Values(JsonElement a) => ValueList(a.GetProperty("values").EnumerateArray().Select(v => v.GetString() ?? "").ToList());
         if (varied.Count == 0)
             yield return "swept keys: none (one point)";
-        else
+        else if (varied.Count <= 3)
             yield return $"swept keys ({meta.GetValueOrDefault("mode", "cartesian")}): " + string.Join("; ", varied.Select(a => $"{a.GetProperty("path").GetString()} = {Values(a)}"));
+        else
+        {
+            // Many keys (an uncertainty study's unknowns): one line each.
+            yield return $"swept keys ({meta.GetValueOrDefault("mode", "cartesian")}), {varied.Count}:";
+            foreach (var a in varied)
+                yield return $"  {a.GetProperty("path").GetString()} = {Values(a)}";
+        }
         if (fixedKeys.Count > 0)
             yield return "fixed: " + string.Join(", ", fixedKeys.Select(a => $"{a.GetProperty("path").GetString()}={Values(a)}"));
     }

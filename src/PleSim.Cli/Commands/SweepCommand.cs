@@ -149,7 +149,7 @@ public static class SweepCommand
                     $"{(sh.IsAll ? "" : $", shard {sh}")} → {storePath}");
                 var options = new RunOptions { CheckInvariantsEvery = parse.GetValue(invariants) ? 1 : 0 };
                 using var signals = new StopSignals();
-                var outcome = Progress.Run(ctx, $"sweep {plan.Base.Name}{(sh.IsAll ? "" : $" shard {sh}")}",
+                var outcome = Progress.Run(ctx, $"sweep {plan.Base.Name}{(sh.IsAll ? "" : $" shard {sh}")}{(plan.Adaptive is null ? "" : " (adaptive: the total grows)")}",
                     report => SweepRunner.Run(plan, store, sh, parse.GetValue(parallel), options, report, signals.Token),
                     quiet: parse.GetValue(quiet));
                 ctx.Err.WriteLine($"plesim: {outcome.Ran} run(s) done now, {outcome.AlreadyStored} were already stored" +

@@ -41,11 +41,17 @@ public static class CatalogStore
     public static IReadOnlyList<CaseResult> Load(string outDir, IReadOnlyList<CatalogCase> cases)
     {
         var results = new List<CaseResult>();
+        // Cases that cannot be expressed are counted only where they were asked for: a whole-catalog
+        // run (reproduce all) lists them in DIR/catalog.json; without that file, when every case that
+        // can be expressed has its directory.
+        var listed = ListedCases(outDir);
+        bool wholeCatalog = listed is null && cases.Where(c => c.IsExpressible).All(c => Directory.Exists(CaseDirectory(outDir, c)));
         foreach (var c in cases)
         {
             if (!c.IsExpressible)
             {
-                results.Add(CatalogRunner.NotExpressible(c, false));
+                if (listed?.Contains(c.Name) == true || wholeCatalog)
+                    results.Add(CatalogRunner.NotExpressible(c, false));
                 continue;
             }
             var dir = CaseDirectory(outDir, c);
@@ -66,11 +72,47 @@ public static class CatalogStore
             var stored = store.Runs();
             if (stored.Count < plan.Sweep.Points.Count * plan.Runs)
                 throw new StoreException($"{path} holds {stored.Count} of the {plan.Sweep.Points.Count * plan.Runs} runs of {c.Name}: continue it with: {store.Meta.GetValueOrDefault("resume_with", "plesim reproduce all --out DIR --resume")}");
-            results.Add(CatalogRunner.FromStore(plan, stored, 0));
+            results.Add(CatalogRunner.FromStore(plan, stored, StoredWallSeconds(stored)));
         }
         // Cases that cannot be expressed were "run" with the same --quick as the stored ones.
         bool quick = results.Any(r => r.Case.IsExpressible && r.Quick);
         return results.Select(r => r.Case.IsExpressible ? r : r with { Quick = quick }).ToList();
+    }
+
+    /// <summary>The case names of DIR/catalog.json (what the command that wrote the directory ran), or null without a readable one.</summary>
+    private static HashSet<string>? ListedCases(string outDir)
+    {
+        var path = Path.Combine(outDir, "catalog.json");
+        if (!File.Exists(path))
+            return null;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+            if (!doc.RootElement.TryGetProperty("results", out var results) || results.ValueKind != System.Text.Json.JsonValueKind.Array)
+                return null;
+            return results.EnumerateArray()
+                .Select(r => r.TryGetProperty("name", out var n) && n.ValueKind == System.Text.Json.JsonValueKind.String ? n.GetString() : null)
+                .OfType<string>().ToHashSet(StringComparer.Ordinal);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The wall time of a case's stored runs: from the start of the first to the end of the last
+    /// (runs in parallel overlap), at most their summed run times (so the gap before a --resume is not counted).
+    /// </summary>
+    public static double StoredWallSeconds(IReadOnlyList<StoredRun> runs)
+    {
+        double sum = runs.Sum(r => r.WallSeconds);
+        var ends = runs.Select(r => (Ok: DateTime.TryParse(r.FinishedUtc, System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AdjustToUniversal | System.Globalization.DateTimeStyles.AssumeUniversal, out var t), End: t, r.WallSeconds)).ToList();
+        if (ends.Count == 0 || ends.Any(e => !e.Ok))
+            return sum;
+        double span = (ends.Max(e => e.End) - ends.Min(e => e.End.AddSeconds(-e.WallSeconds))).TotalSeconds;
+        return Math.Max(0, Math.Min(span, sum));
     }
 
     /// <summary>

@@ -121,8 +121,8 @@ public static class MetricNames
         return list.Where(n => !known.Contains(n.Name)).Select(n => $"{n.Where}: {Unknown(n.Name, valid)}").ToList();
     }
 
-    /// <summary>"'name' is not a metric this scenario reports; did you mean …?", or the names it reports when none is close.</summary>
-    public static string Unknown(string name, IReadOnlyList<string> valid)
+    /// <summary>"'name' is not a metric this scenario reports; did you mean …?", or the few names closest to it when none is close enough to be a likely typo.</summary>
+    public static string Unknown(string name, IReadOnlyList<string> valid, string reportedBy = "this scenario reports")
     {
         var near = NearMatches(name, valid);
         var hint = near.Count switch
@@ -131,21 +131,48 @@ public static class MetricNames
             1 => $"; did you mean '{near[0]}'?",
             _ => $"; did you mean {string.Join(", ", near.Take(near.Count - 1).Select(n => $"'{n}'"))} or '{near[^1]}'?",
         };
-        // With near matches, the full list would bury them: it is one command away.
+        // The full list would bury the names that matter (it is one command away): a short list is
+        // shown whole, a long one by the names closest to the one given.
         var listed = near.Count > 0 ? $"'plesim metrics SCENARIO' lists all {valid.Count}"
-            : "it reports: " + (valid.Count <= 40 ? string.Join(", ", valid) : string.Join(", ", valid.Take(40)) + $", … ({valid.Count} in all; 'plesim metrics SCENARIO' lists them)");
-        return $"'{YamlGuard.Clip(name)}' is not a metric this scenario reports{hint} ({listed})";
+            : valid.Count <= 10 ? "it reports: " + string.Join(", ", valid)
+            : "the closest: " + string.Join(", ", Closest(name, valid, 5)) + $"; 'plesim metrics SCENARIO' lists all {valid.Count}";
+        return $"'{YamlGuard.Clip(name)}' is not a metric {reportedBy}{hint} ({listed})";
+    }
+
+    /// <summary>The <paramref name="max"/> valid names nearest to <paramref name="name"/>: longest common start first, then edit distance.</summary>
+    public static IReadOnlyList<string> Closest(string name, IReadOnlyList<string> valid, int max)
+    {
+        var lower = name.ToLowerInvariant();
+        return valid
+            .Select(v => (Name: v, Common: CommonPrefix(lower, v.ToLowerInvariant()), Distance: Suggestions.Distance(lower, v.ToLowerInvariant())))
+            .OrderByDescending(t => t.Common).ThenBy(t => t.Distance).ThenBy(t => t.Name, StringComparer.Ordinal)
+            .Take(max).Select(t => t.Name).ToList();
+    }
+
+    private static int CommonPrefix(string a, string b)
+    {
+        int n = 0;
+        while (n < a.Length && n < b.Length && a[n] == b[n])
+            n++;
+        return n;
     }
 
     /// <summary>
     /// Up to <paramref name="max"/> valid names close to <paramref name="name"/>, from the first of
-    /// these that has any: names that end with it as whole segments (<c>frac_spin</c> →
-    /// <c>bench.frac_spin</c>, <c>loops.frac_spin</c>); likely typos (edit distance at most a third of
-    /// the length, at least 2; only those within 2 of the closest); names that contain it.
+    /// these that has any: names that start with it (<c>bench.lock_iterations</c> →
+    /// <c>bench.lock_iterations_per_second</c>), shortest first; names that end with it as whole
+    /// segments (<c>frac_spin</c> → <c>bench.frac_spin</c>, <c>loops.frac_spin</c>); likely typos (edit
+    /// distance at most a third of the length, at least 2; only those within 2 of the closest); names
+    /// that contain it.
     /// </summary>
     public static IReadOnlyList<string> NearMatches(string name, IReadOnlyList<string> valid, int max = 3)
     {
         var lower = name.ToLowerInvariant();
+        if (lower.Length == 0)
+            return [];
+        var prefix = valid.Where(v => v.StartsWith(lower, StringComparison.OrdinalIgnoreCase)).OrderBy(v => v.Length).ThenBy(v => v, StringComparer.Ordinal).ToList();
+        if (prefix.Count > 0)
+            return prefix.Take(max).ToList();
         var tail = valid.Where(v => v.EndsWith("." + lower, StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal).ToList();
         if (tail.Count > 0)
             return tail.Take(max).ToList();

@@ -12,6 +12,8 @@ public static class ScenarioLoader
     /// <summary>Reads <paramref name="path"/>; overrides (<c>--set</c>) are applied before checking.</summary>
     public static Scenario LoadFile(string path, IReadOnlyList<Override>? overrides = null)
     {
+        if (Directory.Exists(path))
+            throw new ScenarioException(new ScenarioDiagnostic(path, 0, 0, "", "this is a directory, not a scenario file (name the files, e.g. " + Path.Combine(path, "*.yaml") + ")"));
         string text;
         try
         {
@@ -103,7 +105,7 @@ public static class ScenarioLoader
         }
         var scenario = Bind(root, ctx);
         if (ctx.Diagnostics.Count > 0)
-            throw new ScenarioException(AttributeToOverrides(ctx.Diagnostics, applied, fileName).OrderBy(d => d.Line).ThenBy(d => d.Column).ToList());
+            throw new ScenarioException(AttributeToOverrides(ctx.Diagnostics, applied, fileName, ctx.KnownPaths).OrderBy(d => d.Line).ThenBy(d => d.Column).ToList());
         var canonical = Canonical(root);
         return scenario with
         {
@@ -124,15 +126,39 @@ public static class ScenarioLoader
     /// A problem in a value that an override put there is not in the file: name the override
     /// (<c>--set …</c> or the sweep entry) instead of a position.
     /// </summary>
-    private static IEnumerable<ScenarioDiagnostic> AttributeToOverrides(IEnumerable<ScenarioDiagnostic> diagnostics, IReadOnlyList<Override> overrides, string fileName)
+    private static IEnumerable<ScenarioDiagnostic> AttributeToOverrides(IEnumerable<ScenarioDiagnostic> diagnostics, IReadOnlyList<Override> overrides, string fileName, IReadOnlyCollection<string> knownPaths)
     {
         foreach (var d in diagnostics)
         {
             var o = d.File == fileName
                 ? overrides.LastOrDefault(o => d.KeyPath == o.Path || d.KeyPath.StartsWith(o.Path + ".", StringComparison.Ordinal) || d.KeyPath.StartsWith(o.Path + "[", StringComparison.Ordinal))
                 : null;
-            yield return o is null ? d : d with { File = o.OriginText, Line = 0, Column = 0 };
+            // An unknown key the override created on its way (foo in --set foo.bar=1): the override's,
+            // with the closest whole key path when the key alone has no close name.
+            bool unknownKey = d.Message.StartsWith("unknown key ", StringComparison.Ordinal);
+            if (o is null && d.File == fileName && unknownKey)
+                o = overrides.LastOrDefault(o => o.Path.StartsWith(d.KeyPath + ".", StringComparison.Ordinal) || o.Path.StartsWith(d.KeyPath + "[", StringComparison.Ordinal));
+            if (o is null)
+            {
+                yield return d;
+                continue;
+            }
+            var message = d.Message;
+            if (unknownKey && !message.Contains("did you mean", StringComparison.Ordinal) && ClosestPath(o.Path, knownPaths) is { } guess)
+            {
+                int list = message.IndexOf(" (", StringComparison.Ordinal);
+                message = message.Insert(list < 0 ? message.Length : list, $"; did you mean '{guess}'?");
+            }
+            yield return d with { File = o.OriginText, Line = 0, Column = 0, Message = message };
         }
+    }
+
+    /// <summary>The key path an unknown path most likely meant: the one known path with the same last key, else the closest spelling.</summary>
+    private static string? ClosestPath(string path, IReadOnlyCollection<string> knownPaths)
+    {
+        var last = path[(path.LastIndexOf('.') + 1)..];
+        var sameKey = knownPaths.Where(k => k == last || k.EndsWith("." + last, StringComparison.Ordinal)).ToList();
+        return sameKey.Count == 1 ? sameKey[0] : Suggestions.Closest(path, knownPaths);
     }
 
     /// <summary>Parses YAML text into its root mapping, reporting syntax errors with their position.</summary>

@@ -399,7 +399,9 @@ public sealed class MapReader
         {
             var inner = new MapReader(m, path, _ctx);
             inner.Know("value");
-            var source = inner.Get("source", Kinds.Text, "");
+            inner.Know("source");
+            // Read directly, not with Get: the source is the value's annotation, not a setting of its own (plesim show).
+            var source = inner._entries.TryGetValue("source", out var sourceNode) ? inner.ReadLeaf("source", sourceNode, Kinds.Text, "") : "";
             if (source.Length > 0)
                 _ctx.Provenance[path] = source;
             inner.Done();
