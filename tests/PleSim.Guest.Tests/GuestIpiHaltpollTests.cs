@@ -169,9 +169,7 @@ public class GuestIpiHaltpollTests
         kit.Sim.Invariants.Disable(); // the checks themselves allocate
         kit.RunUs(20_000);
         long pv0 = kit.Kernel.Cpus[0].PvSendIpisSent, polls0 = kit.Kernel.Cpus[3].HaltPolls;
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        kit.RunUs(40_000);
-        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        long bytes = kit.RunUsAllocatedBytes(40_000);
         Assert.True(kit.Kernel.Cpus[0].PvSendIpisSent > pv0);
         Assert.True(kit.Kernel.Cpus[3].HaltPolls > polls0);
         Assert.Equal(0, bytes);

@@ -86,5 +86,21 @@ internal sealed class GuestKit
 
     public void RunUs(long us) => Sim.RunUntil(Sim.Now + SimDuration.FromMicroseconds(us));
 
+    /// <summary>
+    /// Runs <paramref name="us"/> microseconds in two equal halves and returns the bytes this thread
+    /// allocated in the half that allocated less. A per-event allocation shows in both halves; a
+    /// one-time effect of the process (a type initialised for the first time, depending on which tests
+    /// ran before and on when the tiered JIT recompiled what) in one only.
+    /// </summary>
+    public long RunUsAllocatedBytes(long us)
+    {
+        long a0 = GC.GetAllocatedBytesForCurrentThread();
+        RunUs(us / 2);
+        long a1 = GC.GetAllocatedBytesForCurrentThread();
+        RunUs(us - us / 2);
+        long a2 = GC.GetAllocatedBytesForCurrentThread();
+        return Math.Min(a1 - a0, a2 - a1);
+    }
+
     public GuestAction Mark(int code) => GuestAction.Call(Marker, code);
 }

@@ -187,10 +187,8 @@ public class IrqTests
         kit.Start();
         kit.RunUs(200_000);
         long deferredBefore = kit.Vm.Stats.IrqsDeferred;
-        long before = GC.GetAllocatedBytesForCurrentThread();
         long e0 = kit.Sim.EventsFired;
-        kit.RunUs(300_000);
-        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        long bytes = kit.RunUsAllocatedBytes(300_000);
         Assert.True(kit.Sim.EventsFired - e0 > 10_000, $"{kit.Sim.EventsFired - e0} events");
         Assert.True(kit.Vm.Stats.IrqsDeferred > deferredBefore, "no interrupt was deferred in the measured window");
         Assert.Equal(0, bytes);

@@ -223,11 +223,9 @@ public class MutexFutexTests
         kit.Pin([0, 1, 1], 0);
         kit.RunUs(200_000);
         kit.Sim.Invariants.Disable(); // the invariant checks themselves allocate; they ran during the warm-up
-        long before = GC.GetAllocatedBytesForCurrentThread();
         long e0 = kit.Sim.EventsFired;
         long a0 = m.Acquisitions, s0 = m.Sleeps, sp0 = m.Spins;
-        kit.RunUs(200_000);
-        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        long bytes = kit.RunUsAllocatedBytes(200_000);
         Assert.True(kit.Sim.EventsFired - e0 > 5_000);
         Assert.True(m.Acquisitions > a0 && m.Sleeps > s0 && m.Spins > sp0, $"acq {m.Acquisitions - a0}, sleeps {m.Sleeps - s0}, spins {m.Spins - sp0}");
         Assert.True(f.WaitCalls > 0 && f.WouldBlock == f.WaitCalls);
