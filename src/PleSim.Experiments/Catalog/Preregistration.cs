@@ -44,6 +44,8 @@ public static class Preregistration
         return new(PreregistrationState.Verified, $"verified: the commit exists and contains {inRepo}");
     }
 
+    private const int GitTimeoutMs = 10_000;
+
     private static (int Code, string Out)? Git(string dir, params string[] args)
     {
         var psi = new ProcessStartInfo("git") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -58,7 +60,11 @@ public static class Preregistration
                 return null;
             var stdout = p.StandardOutput.ReadToEndAsync();
             var stderr = p.StandardError.ReadToEndAsync();
-            p.WaitForExit();
+            if (!p.WaitForExit(GitTimeoutMs))
+            {
+                p.Kill(entireProcessTree: true);
+                return null; // a git that does not answer counts as no git: the commit is "not verified"
+            }
             stderr.Wait();
             return (p.ExitCode, stdout.Result.Trim());
         }
