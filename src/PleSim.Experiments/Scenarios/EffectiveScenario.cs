@@ -51,36 +51,161 @@ public static class EffectiveScenario
         return values.TryGetValue(path[..g] + ".guest.kernel", out var k) && k.FromFile ? k.Value : null;
     }
 
-    /// <summary>The effective scenario as YAML, nested by section, each value followed by a comment naming its origin (and source).</summary>
+    /// <summary>
+    /// The effective scenario as YAML, nested by section (lists as YAML sequences), each value followed
+    /// by a comment naming its origin (and source), so that the text is itself a scenario
+    /// (<c>plesim show S &gt; s.yaml; plesim run s.yaml</c>). A default the reader would refuse when
+    /// written out — an unset value (<c>null</c>), or a parameter of a feature the scenario leaves off
+    /// (e.g. <c>kvm.ipi_window</c> without <c>kvm.ipi_aware_yield</c>) — is printed as a comment line:
+    /// each round reads the text back and comments out the defaults it refused, at most a few rounds.
+    /// </summary>
     public static string ToYaml(Scenario s)
     {
-        var sb = new StringBuilder();
-        sb.Append("# effective scenario of ").Append(s.SourceFile);
+        var entries = Entries(s);
+        var header = new StringBuilder("# effective scenario of ").Append(s.SourceFile);
         if (s.Overrides.Count > 0)
-            sb.Append(" with ").Append(string.Join(" ", s.Overrides.Select(o => o.OriginText)));
-        sb.Append('\n');
-        var open = new List<string>(); // the path segments of the mappings currently open
-        foreach (var e in Entries(s))
+            header.Append(" with ").Append(string.Join(" ", s.Overrides.Select(o => o.OriginText)));
+        header.Append('\n');
+        var shownAsComment = new HashSet<Entry>(entries.Where(e => e.Value == "null"));
+        string text = "";
+        for (int round = 0; round < 8; round++)
         {
-            var segments = Split(e.Path);
-            int common = 0;
-            while (common < open.Count && common < segments.Count - 1 && open[common] == segments[common])
-                common++;
-            open.RemoveRange(common, open.Count - common);
-            for (int i = common; i < segments.Count - 1; i++)
+            var lineOf = new Dictionary<int, Entry>();
+            text = header + Write(BuildTree(entries), shownAsComment, lineOf);
+            IReadOnlyList<ScenarioDiagnostic> refused;
+            try
             {
-                WriteKey(sb, segments, i);
-                sb.Append('\n');
-                open.Add(segments[i]);
+                ScenarioLoader.LoadText(text, s.SourceFile);
+                break;
             }
-            WriteKey(sb, segments, segments.Count - 1);
-            sb.Append(' ').Append(Scalar(e.Value)).Append("  # ").Append(e.Origin);
+            catch (ScenarioException e)
+            {
+                refused = e.Diagnostics;
+            }
+            int before = shownAsComment.Count;
+            foreach (var d in refused)
+            {
+                // A diagnostic's line is 1-based; the header is line 1.
+                if (lineOf.TryGetValue(d.Line - 2, out var entry) && entry.Origin != "file" && entry.Origin != "--set")
+                    shownAsComment.Add(entry);
+            }
+            if (shownAsComment.Count == before)
+                break; // what is left is the file's own or an override's: shown as it is
+        }
+        return text;
+    }
+
+    /// <summary>A mapping (ordered keys) or a sequence (items by index) of the effective scenario, with its entries at the leaves.</summary>
+    private sealed class Node
+    {
+        public readonly List<(string Key, Node? Child, Entry? Leaf)> Items = [];
+
+        public bool IsSequence;
+
+        public Node Child(string key, bool sequence)
+        {
+            foreach (var (k, c, _) in Items)
+            {
+                if (k == key && c is not null)
+                    return c;
+            }
+            var n = new Node { IsSequence = sequence };
+            Items.Add((key, n, null));
+            return n;
+        }
+    }
+
+    /// <summary>vms[1].guest.hz → vms (a sequence) → item 1 → guest → hz.</summary>
+    private static Node BuildTree(IReadOnlyList<Entry> entries)
+    {
+        var root = new Node();
+        foreach (var e in entries)
+        {
+            var node = root;
+            var segments = e.Path.Split('.');
+            for (int i = 0; i < segments.Length; i++)
+            {
+                var seg = segments[i];
+                int bracket = seg.IndexOf('[', StringComparison.Ordinal);
+                bool last = i == segments.Length - 1;
+                if (bracket > 0 && seg.EndsWith(']'))
+                {
+                    var list = node.Child(seg[..bracket], sequence: true);
+                    var index = seg[(bracket + 1)..^1];
+                    if (last)
+                        list.Items.Add((index, null, e));
+                    else
+                        node = list.Child(index, sequence: false);
+                }
+                else if (last)
+                    node.Items.Add((seg, null, e));
+                else
+                    node = node.Child(seg, sequence: false);
+            }
+        }
+        return root;
+    }
+
+    /// <summary>Writes <paramref name="root"/>; <paramref name="lineOf"/> gets each leaf's 0-based line (after the header).</summary>
+    private static string Write(Node root, HashSet<Entry> asComment, Dictionary<int, Entry> lineOf)
+    {
+        var sb = new StringBuilder();
+        int line = 0;
+        void Leaf(int depth, string prefix, Entry e)
+        {
+            bool comment = asComment.Contains(e);
+            sb.Append(' ', 2 * depth);
+            if (comment)
+                sb.Append("# ");
+            sb.Append(prefix).Append(Scalar(e.Value)).Append("  # ").Append(e.Origin);
+            if (comment && e.Value != "null")
+                sb.Append(" (not written out: the scenario reader refuses it here)");
             if (e.Source is not null)
                 sb.Append(": ").Append(e.Source.Replace('\n', ' '));
             sb.Append('\n');
+            lineOf[line++] = e;
         }
+        bool AllComment(Node n) => n.Items.All(i => i.Leaf is { } l ? asComment.Contains(l) : AllComment(i.Child!));
+        void Mapping(Node n, int depth, bool hidden)
+        {
+            foreach (var (key, child, leaf) in n.Items)
+            {
+                if (leaf is not null)
+                {
+                    Leaf(depth, KeyText(key) + ": ", leaf);
+                    continue;
+                }
+                bool hide = hidden || AllComment(child!);
+                sb.Append(' ', 2 * depth).Append(hide ? "# " : "").Append(KeyText(key)).Append(':').Append('\n');
+                line++;
+                if (child!.IsSequence)
+                    Sequence(child, depth + 1, hide);
+                else
+                    Mapping(child, depth + 1, hide);
+            }
+        }
+        void Sequence(Node n, int depth, bool hidden)
+        {
+            foreach (var (index, child, leaf) in n.Items)
+            {
+                if (leaf is not null)
+                {
+                    Leaf(depth, "- ", leaf);
+                    continue;
+                }
+                // "- # [i]" then the item's keys, indented under it: a block sequence entry holding a mapping.
+                bool hide = hidden || AllComment(child!);
+                sb.Append(' ', 2 * depth).Append(hide ? "# " : "").Append("- # [").Append(index).Append(']').Append('\n');
+                line++;
+                Mapping(child!, depth + 1, hide);
+            }
+        }
+        Mapping(root, 0, false);
         return sb.ToString();
     }
+
+    private static string KeyText(string key) =>
+        key.Length > 0 && (char.IsLetter(key[0]) || key[0] == '_') && key.All(c => char.IsLetterOrDigit(c) || c is '_' or '-') ? key : Quote(key);
 
     /// <summary>The effective scenario as JSON: the file, the overrides, and one object per key in reading order.</summary>
     public static string ToJson(Scenario s)
@@ -110,18 +235,6 @@ public static class EffectiveScenario
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray()) + "\n";
-    }
-
-    // vms[1].guest.hz → ["vms[1]", "guest", "hz"]; a list item is written "- " under its list key.
-    private static List<string> Split(string path) => [.. path.Split('.')];
-
-    private static void WriteKey(StringBuilder sb, List<string> segments, int depth)
-    {
-        sb.Append(' ', 2 * depth);
-        var seg = segments[depth];
-        int bracket = seg.IndexOf('[', StringComparison.Ordinal);
-        // A list item is shown as a key "vms[0]" (a flat, stable form that still reads as YAML).
-        sb.Append(bracket > 0 ? Quote(seg) : seg).Append(':');
     }
 
     private static string Scalar(string value)

@@ -101,7 +101,7 @@ internal static partial class SystemSections
                 return (false, sizes, $"'{parts[i]}' is not a request size between 1 and 131071 bytes");
         }
         return (true, sizes, null);
-    });
+    }, sizes => string.Join(",", sizes));
 
     private static readonly ValueKind<int> MaxFastKind = new("a fastbin chunk limit: a multiple of 16 from 32 to 160", text =>
     {
@@ -128,7 +128,7 @@ internal static partial class SystemSections
                 sets.Add(set);
             }
             return (true, sets, null);
-        });
+        }, sets => string.Join("; ", sets!.Select(x => x.ToString())));
 
     /// <summary>The SLIT, rows separated by ';', entries by spaces: <c>10 20; 20 10</c>.</summary>
     private static readonly ValueKind<int[][]?> DistanceTableKind = new(
@@ -147,7 +147,7 @@ internal static partial class SystemSections
                 }
             }
             return (true, table, null);
-        });
+        }, table => string.Join("; ", table!.Select(row => string.Join(" ", row))));
 
     internal static string ParentPath(string path)
     {

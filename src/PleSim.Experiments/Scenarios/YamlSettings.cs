@@ -10,17 +10,25 @@ namespace PleSim.Experiments.Scenarios;
 public sealed class ValueKind<T>
 {
     private readonly Func<string, (bool Ok, T Value, string? Problem)> _parse;
+    private readonly Func<T, string>? _format;
 
-    public ValueKind(string expected, Func<string, (bool Ok, T Value, string? Problem)> parse)
+    /// <param name="format">How a value is written back as scenario text (<c>plesim show</c>), when the
+    /// generic form (<see cref="EffectiveSetting.Format"/>: lists as <c>[a, b]</c>) is not what
+    /// <paramref name="parse"/> reads.</param>
+    public ValueKind(string expected, Func<string, (bool Ok, T Value, string? Problem)> parse, Func<T, string>? format = null)
     {
         Expected = expected;
         _parse = parse;
+        _format = format;
     }
 
     /// <summary>What a valid value looks like, for error messages ("an integer in [0, 65536]").</summary>
     public string Expected { get; }
 
     public (bool Ok, T Value, string? Problem) Parse(string text) => _parse(text);
+
+    /// <summary><paramref name="value"/> as scenario text that <see cref="Parse"/> reads back.</summary>
+    public string Format(T value) => _format is not null && value is not null ? _format(value) : EffectiveSetting.Format(value);
 }
 
 /// <summary>The value kinds scenario files use.</summary>
@@ -158,9 +166,12 @@ public sealed class ReadContext
     private readonly Dictionary<string, int> _effectiveIndex = new(StringComparer.Ordinal);
 
     /// <summary>Records the value bound to <paramref name="path"/>; a later read of the same path replaces the earlier one.</summary>
-    public void RecordEffective(string path, object? value, bool fromFile)
+    public void RecordEffective(string path, object? value, bool fromFile) => RecordEffectiveText(path, EffectiveSetting.Format(value), fromFile);
+
+    /// <summary>Records the value bound to <paramref name="path"/>, already written as scenario text.</summary>
+    public void RecordEffectiveText(string path, string text, bool fromFile)
     {
-        var e = new EffectiveSetting(path, EffectiveSetting.Format(value), fromFile);
+        var e = new EffectiveSetting(path, text, fromFile);
         if (_effectiveIndex.TryGetValue(path, out var i))
         {
             Effective[i] = e;
@@ -271,11 +282,11 @@ public sealed class MapReader
         _ctx.Expected[Join(key)] = kind.Expected;
         if (!_entries.TryGetValue(key, out var node))
         {
-            _ctx.RecordEffective(Join(key), defaultValue, fromFile: false);
+            _ctx.RecordEffectiveText(Join(key), kind.Format(defaultValue), fromFile: false);
             return defaultValue;
         }
         var value = ReadLeaf(key, node, kind, fallback ?? defaultValue);
-        _ctx.RecordEffective(Join(key), value, fromFile: true);
+        _ctx.RecordEffectiveText(Join(key), kind.Format(value), fromFile: true);
         return value;
     }
 
@@ -290,7 +301,7 @@ public sealed class MapReader
             return fallback;
         }
         var value = ReadLeaf(key, node, kind, fallback);
-        _ctx.RecordEffective(Join(key), value, fromFile: true);
+        _ctx.RecordEffectiveText(Join(key), kind.Format(value), fromFile: true);
         return value;
     }
 
