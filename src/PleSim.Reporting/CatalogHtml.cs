@@ -93,11 +93,13 @@ public static class CatalogHtml
                 Meta("calibrated", $"{Str(cal, "key")} = {Str(cal, "value")}, fitted on column {Str(cal, "column")} ({Str(cal, "note")})");
             if (c.GetProperty("cannot_express") is { ValueKind: JsonValueKind.String } missing)
                 Meta("cannot express yet", missing.GetString()!);
-            Meta("pre-registered", Str(r, "preregistered_commit") + (Str(c, "preregistration_note") is { Length: > 0 } pn ? $" ({pn})" : ""));
+            Meta("pre-registered", Str(r, "preregistered_commit")
+                + (c.TryGetProperty("preregistration_check", out var pc) ? $" ({Str(pc, "state")}: {Str(pc, "detail")})" : "")
+                + (Str(c, "preregistration_note") is { Length: > 0 } pn ? $" ({pn})" : ""));
             // Written after the result was seen; a catalog.json of an older PleSim has none.
             if (c.TryGetProperty("explanations", out var ex) && ex.GetArrayLength() > 0)
                 Meta("explained after the result", "", "<ul class=\"explanations\">" + string.Concat(ex.EnumerateArray().Select(x =>
-                    $"<li>{E(Str(x, "text"))}{(Str(x, "doc") is { Length: > 0 } d ? $" (<code>{E(d)}</code>)" : "")}</li>")) + "</ul>");
+                    $"<li>{(Str(x, "written") is { Length: > 0 } wr ? $"<em>[written {E(wr)}; its figures are of that build]</em> " : "")}{E(Str(x, "text"))}{(Str(x, "doc") is { Length: > 0 } d ? $" (<code>{E(d)}</code>)" : "")}</li>")) + "</ul>");
             h.Append("</dl>\n");
 
             // The published table with the simulated cells beside each published value.

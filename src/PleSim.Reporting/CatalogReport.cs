@@ -518,12 +518,17 @@ public static class CatalogReport
         }
         w.WriteString("preregistered_commit", c.PreregisteredCommit);
         w.WriteString("preregistration_note", c.PreregistrationNote);
+        w.WriteStartObject("preregistration_check");
+        w.WriteString("state", c.PreregistrationCheck.State.ToString().ToLowerInvariant());
+        w.WriteString("detail", c.PreregistrationCheck.Detail);
+        w.WriteEndObject();
         w.WriteStartArray("explanations");
         foreach (var x in c.Explanations)
         {
             w.WriteStartObject();
             w.WriteString("text", x.Text);
             w.WriteString("doc", x.Doc);
+            w.WriteString("written", x.Written);
             w.WriteEndObject();
         }
         w.WriteEndArray();
