@@ -21,6 +21,12 @@ public sealed record AmqpSettings
     /// <summary>Write and read buffer size (qpid's 64 KB I/O buffers).</summary>
     public int BufferBytes { get; init; } = 65536;
 
+    /// <summary>Bytes of one message on the wire: payload and frame overhead.</summary>
+    public int WireBytes => PayloadBytes + FrameOverheadBytes;
+
+    /// <summary>Messages in one full I/O buffer: the batch the broker and the clients move at once (at least one).</summary>
+    public long MessagesPerBuffer => Math.Max(1, BufferBytes / Math.Max(1, WireBytes));
+
     /// <summary>Client I/O threads sharing one epoll set (min(connections, CPUs)).</summary>
     public int ClientIoThreads { get; init; } = 3;
 

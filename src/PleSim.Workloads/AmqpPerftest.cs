@@ -123,8 +123,8 @@ public sealed class AmqpPerftest : IDisposable
     public long Batches { get; internal set; }
     public long BatchedMessages { get; internal set; }
 
-    internal int WireBytes => Settings.PayloadBytes + Settings.FrameOverheadBytes;
-    internal long MessagesPerBuffer => Math.Max(1, Settings.BufferBytes / WireBytes);
+    internal int WireBytes => Settings.WireBytes;
+    internal long MessagesPerBuffer => Settings.MessagesPerBuffer;
     internal long WriteNs(long messages) => Settings.WriteFixed.Ns + (long)(messages * WireBytes * Settings.WriteNsPerByte);
     internal long ReadNs(long messages) => Settings.ReadFixed.Ns + (long)(messages * WireBytes * Settings.ReadNsPerByte);
     internal bool PublisherOverLimit => PubPending * WireBytes > Settings.PublisherLimitBytes;

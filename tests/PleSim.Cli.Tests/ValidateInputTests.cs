@@ -86,3 +86,36 @@ public class ValidateInputTests
         }
     }
 }
+
+/// <summary>Inputs a run could not survive, refused before it; a failed run's reproduce hint is the whole command.</summary>
+public class RunInputTests
+{
+    private static (int Code, string Out, string Err) Plesim(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = PlesimCli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public void An_amqp_message_of_zero_bytes_on_the_wire_is_refused_before_the_first_run()
+    {
+        // It used to run and fail every seed with a division by zero (buffers are counted in messages).
+        var (code, _, err) = Plesim("run", CliTests.Repo("scenarios", "riel-2011", "amqp.yaml"), "--set", "runs=2", "--set", "duration=50ms",
+            "--set", "vms[0].workload.payload=0", "--set", "vms[0].workload.frame_overhead_bytes=0");
+        Assert.Equal(2, code);
+        Assert.Contains("a message must take at least one byte on the wire", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("DivideByZero", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_reproduce_hint_of_a_failed_run_repeats_every_set_quoted()
+    {
+        var file = CliTests.Repo("scenarios", "riel-2011", "amqp.yaml");
+        var s = PleSim.Experiments.Scenarios.ScenarioLoader.LoadFile(file,
+            [PleSim.Experiments.Scenarios.Override.Parse("vms[1].workload.loops=4"), PleSim.Experiments.Scenarios.Override.Parse("kvm.ple_handler=none")]);
+        var line = PleSim.Cli.Commands.RunCommand.ReproduceCommandLine(s, 2013);
+        Assert.Equal($"plesim run {file} --set 'vms[1].workload.loops=4' --set 'kvm.ple_handler=none' --runs 1 --seed 2013", line);
+    }
+}

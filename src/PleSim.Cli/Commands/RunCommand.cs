@@ -143,7 +143,7 @@ public static class RunCommand
             if (recorder is { Events: 0 })
                 ctx.Err.WriteLine($"plesim: warning: the trace window {recorder.From}..{recorder.To} caught no events (does it lie outside the run?)");
             foreach (var f in results.Where(r => r.Error is not null))
-                ctx.Err.WriteLine($"plesim: run with seed {f.Seed} failed: {f.Error} (reproduce: plesim run {scenario.SourceFile} --runs 1 --seed {f.Seed})");
+                ctx.Err.WriteLine($"plesim: run with seed {f.Seed} failed: {f.Error} (reproduce: {ReproduceCommandLine(scenario, f.Seed)})");
             return results.Any(r => r.Error is not null) ? ExitCodes.RunFailed : ExitCodes.Ok;
         });
         return cmd;
@@ -190,5 +190,17 @@ public static class RunCommand
             report((int)Math.Min(totalMs, int.MaxValue), (int)Math.Min(totalMs, int.MaxValue));
             return results;
         }, unit: "simulated ms");
+    }
+
+    /// <summary>
+    /// The command that runs one seed of <paramref name="scenario"/> again: its file, every <c>--set</c>
+    /// it was run with (quoted for a POSIX shell; without them it would be another scenario), the seed.
+    /// </summary>
+    public static string ReproduceCommandLine(Scenario scenario, ulong seed)
+    {
+        var sets = string.Concat(scenario.Overrides.Select(o => o.OriginText).Distinct(StringComparer.Ordinal)
+            .Where(t => t.StartsWith("--set ", StringComparison.Ordinal))
+            .Select(t => " --set '" + t["--set ".Length..].Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
+        return $"plesim run {scenario.SourceFile}{sets} --runs 1 --seed {seed}";
     }
 }

@@ -299,7 +299,7 @@ public static class MetricDefinitions
 
     /// <summary>
     /// The step of an AMQP rate: one client buffer of messages (the model's
-    /// <c>AmqpPerftest.MessagesPerBuffer</c>) per measured window, for the VM named in
+    /// <c>AmqpSettings.MessagesPerBuffer</c>) per measured window, for the VM named in
     /// <paramref name="metric"/>; null when that VM does not run amqp-perftest.
     /// </summary>
     private static double? AmqpBufferPerWindow(Scenarios.Scenario s, string metric)
@@ -308,9 +308,7 @@ public static class MetricDefinitions
         var vm = s.Vms.FirstOrDefault(v => dot > 0 && v.Name == metric[..dot]);
         if (vm is null || vm.Workload.Kind != "amqp-perftest" || s.Duration.Ns <= 0)
             return null;
-        var a = vm.Workload.Amqp;
-        long messages = Math.Max(1, a.BufferBytes / Math.Max(1, a.PayloadBytes + a.FrameOverheadBytes));
-        return messages / s.Duration.TotalSeconds;
+        return vm.Workload.Amqp.MessagesPerBuffer / s.Duration.TotalSeconds;
     }
 
     /// <summary>The step <paramref name="metric"/> moves in for <paramref name="scenario"/> (<see cref="Definition.Resolution"/>), or null.</summary>

@@ -398,7 +398,7 @@ internal static partial class SystemSections
         var d = new AmqpSettings();
         var small = Kinds.Duration(SimDuration.Zero, SimDuration.FromMilliseconds(100));
         var perByte = Kinds.Number(0, 100);
-        return new AmqpSettings
+        var amqp = new AmqpSettings
         {
             PayloadBytes = w.Get("payload", Kinds.Int(0, 1 << 20), d.PayloadBytes),
             FrameOverheadBytes = w.Get("frame_overhead_bytes", Kinds.Int(0, 4096), d.FrameOverheadBytes),
@@ -442,5 +442,9 @@ internal static partial class SystemSections
             },
             Madvise = w.Get("madvise", small, d.Madvise),
         };
+        // Buffers, publisher limits and rates are counted in messages of payload + frame overhead bytes.
+        if (amqp.WireBytes < 1 && !w.Failed("payload") && !w.Failed("frame_overhead_bytes"))
+            w.Error("payload", "payload and frame_overhead_bytes are both 0: a message must take at least one byte on the wire");
+        return amqp;
     }
 }
