@@ -85,18 +85,6 @@ public class ValidateInputTests
             File.Delete(file);
         }
     }
-}
-
-/// <summary>Inputs a run could not survive, refused before it; a failed run's reproduce hint is the whole command.</summary>
-public class RunInputTests
-{
-    private static (int Code, string Out, string Err) Plesim(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = PlesimCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     [Fact]
     public void An_amqp_message_of_zero_bytes_on_the_wire_is_refused_before_the_first_run()
