@@ -65,6 +65,9 @@ public static class Bounds
         return double.IsNegativeInfinity(r.Min) && noneNegative ? Range.NonNegative : r;
     }
 
+    /// <summary>Whether <paramref name="text"/> was marked by <see cref="Marked"/> (a table then prints <see cref="Note"/>).</summary>
+    public static bool IsMarked(string text) => text.EndsWith(Mark, StringComparison.Ordinal);
+
     /// <summary><paramref name="text"/> followed by <see cref="Mark"/> when the interval crosses <paramref name="range"/>.</summary>
     public static string Marked(string text, Range range, double low, double high) =>
         range.CrossedBy(low, high) ? text + " " + Mark : text;

@@ -68,13 +68,14 @@ public static class CatalogReport
             for (int i = 0; i < c.Published.Columns.Count; i++)
             {
                 string pub = row.Values[i] is double v ? Num(v) : "–";
-                var sim = r.Simulated(new CellRef(row.Name, c.Published.Columns[i]));
+                var cell = r.Cells.FirstOrDefault(x => x.Row == row.Name && x.Column == c.Published.Columns[i]);
+                bool relative = c.Expression?.RelativeOf(row.Name) is not null;
                 // A cell whose runs all gave the same value (every cost fixed, no random input) says so
                 // rather than printing a zero-width interval, as the run and sweep tables do.
-                string s = sim is { } x ? (x.Low == x.High ? $"{Num(x.Mean)} {EqualNote(r, row.Name, c.Published.Columns[i])}"
-                        : Bounds.Marked($"{Num(x.Mean)} {Formats.Interval(x.Low, x.High)}", CellRange(r, row.Name, c.Published.Columns[i]), x.Low, x.High))
+                string s = cell?.Value is { } x ? (x.Low == x.High ? $"{Num(x.Mean)} {EqualNote(cell, relative)}"
+                        : Bounds.Marked($"{Num(x.Mean)} {Formats.Interval(x.Low, x.High)}", CellRange(cell, relative), x.Low, x.High))
                     : r.Case.IsExpressible ? "(no value)" : "(not simulated)";
-                marked |= s.EndsWith(Bounds.Mark, StringComparison.Ordinal);
+                marked |= Bounds.IsMarked(s);
                 cells.Add(Markup.Escape($"{pub}\n{s}"));
             }
             t.AddRow(cells.ToArray());
@@ -84,22 +85,15 @@ public static class CatalogReport
         return t;
     }
 
-    /// <summary>What a cell whose runs agree says: a quantised metric's cell says the equality is a quantisation (a relative one's change is not a count).</summary>
-    private static string EqualNote(CaseResult r, string row, string column) =>
-        r.Case.Expression?.RelativeOf(row) is null && r.Cells.FirstOrDefault(x => x.Row == row && x.Column == column) is { } cell
-            ? Formats.AllRunsEqualFor(cell.MetricName)
-            : Formats.AllRunsEqual;
+    /// <summary>What a cell whose runs agree says: a quantised metric's cell says the equality is a quantisation (a relative cell's change is not a count).</summary>
+    private static string EqualNote(CaseCell cell, bool relative) =>
+        relative ? Formats.AllRunsEqual : Formats.AllRunsEqualFor(cell.MetricName);
 
-    /// <summary>The physical range of a cell's value: its metric's, or for a relative case a change in percent (≥ −100% of a never-negative metric).</summary>
-    private static Bounds.Range CellRange(CaseResult r, string row, string column)
+    /// <summary>The physical range of a cell's value: its metric's, or for a relative cell a change in percent (≥ −100% of a never-negative metric).</summary>
+    private static Bounds.Range CellRange(CaseCell cell, bool relative)
     {
-        var cell = r.Cells.FirstOrDefault(x => x.Row == row && x.Column == column);
-        if (cell is null)
-            return Bounds.Range.Any;
         var range = Bounds.Of(cell.MetricName);
-        if (r.Case.Expression?.RelativeOf(row) is not null)
-            return range.Min >= 0 ? Bounds.Range.GainPercent : Bounds.Range.Any;
-        return range;
+        return !relative ? range : range.Min >= 0 ? Bounds.Range.GainPercent : Bounds.Range.Any;
     }
 
     /// <summary>

@@ -45,7 +45,7 @@ public static class CompareReport
             string gain = c.Gain(i) is { } g
                 ? Bounds.Marked(Formats.SignedPercentPlusMinus(g.Gain, (g.High - g.Low) / 2), range.Min >= 0 ? Bounds.Range.Gain : Bounds.Range.Any, g.Low, g.High)
                 : "(baseline)";
-            marked |= tp.EndsWith(Bounds.Mark, StringComparison.Ordinal) || gain.EndsWith(Bounds.Mark, StringComparison.Ordinal);
+            marked |= Bounds.IsMarked(tp) || Bounds.IsMarked(gain);
             var spin = o.SpinByCause().ToDictionary(x => x.Cause, x => x.MsPerSecond);
             var cells = new List<string>
             {

@@ -26,10 +26,10 @@ public static class ReproduceReport
 
     /// <summary>Published value, simulated mean, 95% CI, relative error, basis (calibrated/informed/predicted) — per payload, handler and overcommit.</summary>
     /// <remarks>
-    /// With <paramref name="scenario"/> (the base scenario the cells vary), a cell whose runs all gave
-    /// the same rate says the rate's resolution at the cell's payload and window (decision 0094).
+    /// A cell whose runs all gave the same rate says the rate's resolution at that cell's scenario
+    /// (its payload and window; decision 0094).
     /// </remarks>
-    public static FitTable Main(IReadOnlyList<CellResult> cells, int payload, PleSim.Experiments.Scenarios.Scenario? scenario = null)
+    public static FitTable Main(IReadOnlyList<CellResult> cells, int payload)
     {
         var t = new FitTable(keyColumns: 1).Border(TableBorder.Rounded)
             .Title($"[bold]{payload}-byte payload[/] — {Markup.Escape(cells[0].Metric)} (published | simulated mean [[95% CI]] | error basis)");
@@ -48,9 +48,9 @@ public static class ReproduceReport
                 string tag = c.Basis is { } b ? $" [{BasisColour(b.Kind)}]{b.Kind}[/]" : "";
                 string err = c.PublishedValue is null ? "" : $" {Formats.SignedPercent(c.RelError)}";
                 string fails = c.Failed > 0 ? $" [red]{c.Failed} failed[/]" : "";
-                string ci = s.AllRunsEqual ? Markup.Escape(Formats.AllRunsEqualFor(s.Metric, scenario is null ? null : MetricDefinitions.ResolutionOf(s.Metric, AtPayload(scenario, c.Spec.Payload))))
+                string ci = s.AllRunsEqual ? Markup.Escape(Formats.AllRunsEqualFor(s.Metric, c.Scenario is null ? null : MetricDefinitions.ResolutionOf(s.Metric, c.Scenario)))
                     : Bounds.Marked(Markup.Escape(Formats.Interval(s.Ci95Low, s.Ci95High)), Bounds.Of(s.Metric), s.Ci95Low, s.Ci95High);
-                marked |= ci.EndsWith(Bounds.Mark, StringComparison.Ordinal);
+                marked |= Bounds.IsMarked(ci);
                 row.Add($"{seed}\n{N(s.Mean)} {ci}\n{err}{tag}{fails}");
             }
             t.AddRow(row.ToArray());
@@ -59,14 +59,6 @@ public static class ReproduceReport
             t.Caption(Markup.Escape(Bounds.Note));
         return t;
     }
-
-    /// <summary>The base scenario with every AMQP guest's payload set to a cell's.</summary>
-    private static PleSim.Experiments.Scenarios.Scenario AtPayload(PleSim.Experiments.Scenarios.Scenario s, int payload) => s with
-    {
-        Vms = [.. s.Vms.Select(v => v.Workload.Kind == "amqp-perftest"
-            ? v with { Workload = v.Workload with { Amqp = v.Workload.Amqp with { PayloadBytes = payload } } }
-            : v)],
-    };
 
     /// <summary>Throughput relative to no overcommit, and the gain of each PLE handler over no PLE (paired, same seeds).</summary>
     public static FitTable Ratios(IReadOnlyList<CellResult> cells)

@@ -179,7 +179,7 @@ public static class SweepReport
             {
                 var s = p.Of(m);
                 string cell = SweepTables.MeanCi(s);
-                marked |= cell.EndsWith(Bounds.Mark, StringComparison.Ordinal);
+                marked |= Bounds.IsMarked(cell);
                 h.Append(CultureInfo.InvariantCulture, $"<td class=\"num\" data-metric=\"{E(m)}\" data-mean=\"{Raw(s?.Mean ?? double.NaN)}\">{E(cell)}</td>");
             }
             h.Append("</tr>\n");

@@ -56,7 +56,7 @@ public static class SweepTables
             cells.AddRange(r.Varied.Select(a => Markup.Escape(p.Point.ValueOf(a.Path) ?? "")));
             cells.Add(p.Failed > 0 ? $"{p.Ok} [red]+{p.Failed} failed[/]" : p.Ok.ToString(CultureInfo.InvariantCulture));
             var shown = metrics.Select(m => MeanCi(p.Of(m))).ToList();
-            marked |= shown.Any(x => x.EndsWith(Bounds.Mark, StringComparison.Ordinal));
+            marked |= shown.Any(Bounds.IsMarked);
             cells.AddRange(shown.Select(Markup.Escape));
             t.AddRow(cells.ToArray());
         }

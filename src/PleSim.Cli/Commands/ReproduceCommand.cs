@@ -101,7 +101,7 @@ public static class ReproduceCommand
                 if (variant.Count > 0)
                     console.WriteLine($"What-if variant: {string.Join(" ", variant.Select(v => "--set " + v))} in every cell (the no-overcommit cells were calibrated without it).");
                 foreach (var p in Riel2011.Payloads)
-                    console.Write(ReproduceReport.Main(cells, p, s));
+                    console.Write(ReproduceReport.Main(cells, p));
                 console.Write(ReproduceReport.Ratios(cells));
                 console.Write(ReproduceReport.Explain(cells));
                 console.Write(ReproduceReport.SpinCauseTable(cells));

@@ -50,6 +50,9 @@ public sealed class CellResult(CellSpec spec, double? publishedValue, CellBasis?
 
     public RunResult[] Runs { get; } = runs;
     public string Metric { get; } = metric;
+
+    /// <summary>The scenario the cell's runs ran (the base with the cell's grid keys), when known.</summary>
+    public Scenario? Scenario { get; init; }
     public MetricSummary Summary => MetricSummary.Of(Metric, Values(Metric));
 
     public double RelError => PublishedValue is double s ? (Summary.Mean - s) / s : double.NaN;
@@ -188,7 +191,7 @@ public static class Riel2011
         });
         string metric = baseScenario.CompareMetric ?? "amqp.subscribe_rate";
         return grid.Select((c, i) => new CellResult(c, PublishedValue(c.Payload, c.Handler, c.Loops), BasisOf(baseScenario, c),
-            Enumerable.Range(0, runs).Select(r => results[i, r]).ToArray(), metric)).ToList();
+            Enumerable.Range(0, runs).Select(r => results[i, r]).ToArray(), metric) { Scenario = scenarios[i] }).ToList();
     }
 
     /// <summary>
