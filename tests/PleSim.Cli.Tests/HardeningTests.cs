@@ -23,8 +23,14 @@ public sealed class HardeningTests : IDisposable
 
     private static string[] Grid => SweepCliTests.Grid;
 
-    /// <summary>A sweep long enough to be caught mid-way: 2 points × 6 runs of 60 ms, one at a time.</summary>
+    /// <summary>A small sweep: 2 points × 6 runs of 60 ms.</summary>
     private static readonly string[] Slow = ["--set", "engine_hold.population=1000,2000", "--set", "duration=60ms", "--runs", "6", "--quiet"];
+
+    /// <summary>A sweep long enough to be caught mid-way even on a loaded machine (2 points × 50 runs of 60 ms, about 7 ms each).</summary>
+    private static readonly string[] Longer = ["--set", "engine_hold.population=1000,2000", "--set", "duration=60ms", "--runs", "50", "--quiet"];
+
+    /// <summary>A sweep that outlasts any test (2 points × 5,000 runs); the test ends it with SIGTERM.</summary>
+    private static readonly string[] Endless = ["--set", "engine_hold.population=1000,2000", "--set", "duration=60ms", "--runs", "5000", "--quiet"];
 
     private string Out(string name) => Path.Combine(_dir, name);
 
@@ -101,42 +107,53 @@ public sealed class HardeningTests : IDisposable
 
     // ---- one writer per store --------------------------------------------------------------
 
-    [Fact]
+    [SkippableFact]
     public void A_second_writer_is_refused_naming_the_first_and_the_first_is_not_disturbed()
     {
-        var (child, childErr) = StartSweep(Out("w"));
+        Skip.If(OperatingSystem.IsWindows(), "the first writer is ended with SIGTERM, a POSIX signal");
+        var (child, childErr) = StartSweep(Out("w"), Endless);
         using var _ = child;
-        var store = Path.Combine(Out("w"), ResultStore.FileName);
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline && !child.HasExited && CountRows(store) < 1)
-            Thread.Sleep(20);
-        Assert.False(child.HasExited, "the sweep finished before a second writer could try; make it longer");
-
-        // The same sweep again, with and without --resume, and a store opened for writing in-process.
-        foreach (var extra in new[] { Array.Empty<string>(), ["--resume"] })
+        try
         {
-            var (code, _, err) = Plesim(["sweep", Hold, .. Slow, "--out", Out("w"), .. extra]);
-            Assert.Equal(2, code);
-            Assert.Contains($"{store} is being written by another plesim (pid {child.Id} on ", err, StringComparison.Ordinal);
-            NoTrace(err);
-        }
-        var e = Assert.Throws<StoreException>(() => ResultStore.Open(store));
-        Assert.Contains($"(pid {child.Id} on ", e.Message, StringComparison.Ordinal);
-        // A store still being written is not merged half done.
-        var merge = Plesim("merge", store, "--out", Out("w-merged"));
-        Assert.Equal(2, merge.Code);
-        Assert.Contains($"{store} is still being written by a plesim sweep (pid {child.Id} on ", merge.Err, StringComparison.Ordinal);
-        // Readers are not writers: status and the store read-only still work meanwhile.
-        var status = Plesim("status", Out("w"));
-        Assert.True(status.Code == 0, status.Err);
-        Assert.Contains("being written now", status.Out, StringComparison.Ordinal);
+            var store = Path.Combine(Out("w"), ResultStore.FileName);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (DateTime.UtcNow < deadline && !child.HasExited && CountRows(store) < 1)
+                Thread.Sleep(20);
+            Assert.False(child.HasExited, "the sweep ended before a second writer could try\n" + Text(childErr));
 
-        Assert.True(child.WaitForExit(120_000), "the first sweep did not finish");
-        child.WaitForExit();
-        Assert.True(child.ExitCode == 0, Text(childErr));
-        Assert.Equal(12, SweepCliTests.Rows(store).Count);
-        // Once it is done the store can be written again.
-        Assert.Equal(0, Plesim(["sweep", Hold, .. Slow, "--out", Out("w"), "--resume"]).Code);
+            // The same sweep again, with and without --resume, and a store opened for writing in-process.
+            foreach (var extra in new[] { Array.Empty<string>(), ["--resume"] })
+            {
+                var (code, _, err) = Plesim(["sweep", Hold, .. Endless, "--out", Out("w"), .. extra]);
+                Assert.Equal(2, code);
+                Assert.Contains($"{store} is being written by another plesim (pid {child.Id} on ", err, StringComparison.Ordinal);
+                NoTrace(err);
+            }
+            var e = Assert.Throws<StoreException>(() => ResultStore.Open(store));
+            Assert.Contains($"(pid {child.Id} on ", e.Message, StringComparison.Ordinal);
+            // A store still being written is not merged half done.
+            var merge = Plesim("merge", store, "--out", Out("w-merged"));
+            Assert.Equal(2, merge.Code);
+            Assert.Contains($"{store} is still being written by a plesim sweep (pid {child.Id} on ", merge.Err, StringComparison.Ordinal);
+            // Readers are not writers: status and the store read-only still work meanwhile.
+            var status = Plesim("status", Out("w"));
+            Assert.True(status.Code == 0, status.Err);
+            Assert.Contains("being written now", status.Out, StringComparison.Ordinal);
+            Assert.False(child.HasExited, "the first sweep ended while it was being checked\n" + Text(childErr));
+
+            // The first writer was not disturbed: stopped now, it closes its store as it always does.
+            Terminate(child);
+            Assert.True(child.ExitCode == 143, $"exit {child.ExitCode}\n{Text(childErr)}");
+            Assert.Contains("interrupted by SIGTERM", Text(childErr), StringComparison.Ordinal);
+            Assert.DoesNotContain("error", Text(childErr), StringComparison.OrdinalIgnoreCase);
+            // Once it has stopped the store can be written again.
+            using (ResultStore.Open(store)) { }
+        }
+        finally
+        {
+            if (!child.HasExited)
+                child.Kill();
+        }
     }
 
     /// <summary>Two sweeps started together on a new directory: one runs the whole sweep, the other is refused.</summary>
@@ -234,17 +251,14 @@ public sealed class HardeningTests : IDisposable
     {
         Skip.If(OperatingSystem.IsWindows(), "SIGTERM is a POSIX signal");
         var dir = Out("term");
-        var (child, childErr) = StartSweep(dir);
+        var (child, childErr) = StartSweep(dir, Longer);
         using var _ = child;
         var store = Path.Combine(dir, ResultStore.FileName);
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline && !child.HasExited && CountRows(store) < 2)
             Thread.Sleep(20);
         Assert.False(child.HasExited, "the sweep finished before SIGTERM; make it longer");
-        using (var kill = Process.Start("kill", ["-TERM", child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-            kill.WaitForExit();
-        Assert.True(child.WaitForExit(60_000), "the sweep did not stop after SIGTERM");
-        child.WaitForExit(); // and its output is read to the end
+        Terminate(child);
         var err = Text(childErr);
         Assert.True(child.ExitCode == 143, $"exit {child.ExitCode}\n{err}");
         Assert.Contains("interrupted by SIGTERM", err, StringComparison.Ordinal);
@@ -253,13 +267,13 @@ public sealed class HardeningTests : IDisposable
         Assert.False(File.Exists(store + "-wal"), "a -wal file was left");
         Assert.False(File.Exists(store + "-shm"), "a -shm file was left");
         int atStop = CountRows(store);
-        Assert.InRange(atStop, 2, 11);
+        Assert.InRange(atStop, 2, 99);
 
         // Resumed from the store alone: no scenario file, no --set.
         var (code, _, resumeErr) = Plesim("sweep", "--resume", "--out", dir, "--quiet");
         Assert.True(code == 0, resumeErr);
-        Assert.Contains($"{12 - atStop} run(s) done now, {atStop} were already stored", resumeErr, StringComparison.Ordinal);
-        Assert.Equal(0, Plesim(["sweep", Hold, .. Slow, "--out", Out("whole")]).Code);
+        Assert.Contains($"{100 - atStop} run(s) done now, {atStop} were already stored", resumeErr, StringComparison.Ordinal);
+        Assert.Equal(0, Plesim(["sweep", Hold, .. Longer, "--out", Out("whole")]).Code);
         Assert.Equal(SweepCliTests.Rows(Path.Combine(Out("whole"), ResultStore.FileName)), SweepCliTests.Rows(store));
         Assert.Equal(File.ReadAllText(Path.Combine(Out("whole"), "points.json")), File.ReadAllText(Path.Combine(dir, "points.json")));
     }
@@ -404,11 +418,20 @@ public sealed class HardeningTests : IDisposable
         Assert.Contains("counted from 1", output, StringComparison.Ordinal);
     }
 
-    /// <summary>Starts <c>plesim sweep</c> of <see cref="Slow"/> in a child process, one run at a time; its standard error is collected.</summary>
-    private static (Process Child, System.Text.StringBuilder Err) StartSweep(string dir)
+    /// <summary>Sends SIGTERM and waits until the process has exited and its output is read to the end.</summary>
+    private static void Terminate(Process child)
+    {
+        using (var kill = Process.Start("kill", ["-TERM", child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            kill.WaitForExit();
+        Assert.True(child.WaitForExit(60_000), "the sweep did not stop after SIGTERM");
+        child.WaitForExit();
+    }
+
+    /// <summary>Starts <c>plesim sweep</c> (of <see cref="Slow"/> unless told) in a child process, one run at a time; its standard error is collected.</summary>
+    private static (Process Child, System.Text.StringBuilder Err) StartSweep(string dir, string[]? sweep = null)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "plesim.dll"), "sweep", Hold, .. Slow, "--out", dir, "-j", "1"])
+        foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "plesim.dll"), "sweep", Hold, .. sweep ?? Slow, "--out", dir, "-j", "1"])
             psi.ArgumentList.Add(a);
         var err = new System.Text.StringBuilder();
         var child = new Process { StartInfo = psi };

@@ -38,7 +38,28 @@ public class OverrideTests
     {
         var e = Assert.Throws<ScenarioException>(() =>
             ScenarioLoader.LoadText(Hold, "h.yaml", [Override.Parse("engine_hold.populaton=7")]));
-        Assert.Contains("did you mean 'population'?", e.Diagnostics.Single().Message, StringComparison.Ordinal);
+        var d = e.Diagnostics.Single();
+        Assert.Contains("did you mean 'population'?", d.Message, StringComparison.Ordinal);
+        Assert.True(d.UnknownKey);
+        Assert.Equal("--set engine_hold.populaton=7", d.File);
+    }
+
+    [Fact]
+    public void An_unknown_section_made_on_the_way_is_blamed_on_its_override_and_a_bad_value_is_not_an_unknown_key()
+    {
+        // 'engine_holdx' is created by the override itself: the problem is the --set's, with the whole key path it meant.
+        var e = Assert.Throws<ScenarioException>(() =>
+            ScenarioLoader.LoadText(Hold, "h.yaml", [Override.Parse("engine_holdx.population=7")]));
+        var d = e.Diagnostics.Single();
+        Assert.True(d.UnknownKey);
+        Assert.Equal("--set engine_holdx.population=7", d.File);
+        Assert.Contains("did you mean", d.Message, StringComparison.Ordinal);
+        // A known key with a bad value is blamed on the --set too, but is not an unknown key.
+        e = Assert.Throws<ScenarioException>(() =>
+            ScenarioLoader.LoadText(Hold, "h.yaml", [Override.Parse("engine_hold.population=-3")]));
+        d = e.Diagnostics.Single();
+        Assert.False(d.UnknownKey);
+        Assert.Equal("--set engine_hold.population=-3", d.File);
     }
 
     [Fact]

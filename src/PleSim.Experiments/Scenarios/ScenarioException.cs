@@ -15,6 +15,9 @@ public sealed record ScenarioDiagnostic(string File, int Line, int Column, strin
 
     public string Message { get; init; } = YamlGuard.Clip(Message, MaxMessageChars);
 
+    /// <summary>The problem is a key the section does not take (so an override that created it can be blamed and a closer key path offered).</summary>
+    public bool UnknownKey { get; init; }
+
     /// <summary><c>file:line:column: error: key.path: message</c>, the form compilers use, so editors can jump to it.</summary>
     public override string ToString()
     {

@@ -135,7 +135,7 @@ public static class ScenarioLoader
                 : null;
             // An unknown key the override created on its way (foo in --set foo.bar=1): the override's,
             // with the closest whole key path when the key alone has no close name.
-            bool unknownKey = d.Message.StartsWith("unknown key ", StringComparison.Ordinal);
+            bool unknownKey = d.UnknownKey;
             if (o is null && d.File == fileName && unknownKey)
                 o = overrides.LastOrDefault(o => o.Path.StartsWith(d.KeyPath + ".", StringComparison.Ordinal) || o.Path.StartsWith(d.KeyPath + "[", StringComparison.Ordinal));
             if (o is null)

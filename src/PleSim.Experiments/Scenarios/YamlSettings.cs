@@ -392,7 +392,8 @@ public sealed class MapReader
             var guess = Suggestions.Closest(s.Value, _known);
             var hint = guess is null ? "" : $"; did you mean '{guess}'?";
             var valid = _known.Count == 0 ? "this section takes no keys" : "valid keys here: " + string.Join(", ", _known);
-            _ctx.Error(s, Join(s.Value), $"unknown key '{YamlGuard.Clip(s.Value)}'{hint} ({valid})");
+            _ctx.Diagnostics.Add(new ScenarioDiagnostic(_ctx.File, (int)s.Start.Line, (int)s.Start.Column, Join(s.Value),
+                $"unknown key '{YamlGuard.Clip(s.Value)}'{hint} ({valid})") { UnknownKey = true });
         }
     }
 
