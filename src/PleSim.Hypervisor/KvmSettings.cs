@@ -378,8 +378,20 @@ public sealed record HaltPollSettings
         return Math.Min(next, HaltPollNs);
     }
 
-    /// <summary><c>shrink_halt_poll_ns</c>: divide, or reset to 0 when the divisor is 0.</summary>
-    public long ShrinkPoll(long val) => Shrink == 0 ? 0 : val / Shrink;
+    /// <summary>
+    /// 5.15+ (ed08e8854e1a's mainline original, "KVM: do not shrink halt_poll_ns below grow_start", posted
+    /// 2021-09-02 and taken into 5.4.152 and 5.10.72 stables): <c>shrink_halt_poll_ns</c> resets a
+    /// shrunk poll time below <c>halt_poll_ns_grow_start</c> to 0, as <c>grow_halt_poll_ns</c> never
+    /// produces one. It matters only with a non-zero shrink.
+    /// </summary>
+    public bool ShrinkFloor { get; init; }
+
+    /// <summary><c>shrink_halt_poll_ns</c>: divide, or reset to 0 when the divisor is 0; with <see cref="ShrinkFloor"/>, 0 below the grow start.</summary>
+    public long ShrinkPoll(long val)
+    {
+        long next = Shrink == 0 ? 0 : val / Shrink;
+        return ShrinkFloor && next < GrowStart ? 0 : next;
+    }
 
     /// <summary>
     /// The adjustment at the end of <c>kvm_vcpu_block</c> (4.3+): <paramref name="blockNs"/> is the

@@ -54,14 +54,22 @@ public static class KvmVersions
     private static readonly HaltPollSettings Poll40 = new() { HaltPollNs = 0, Adaptive = false };
 
     // 4.3 dynamic halt-polling: per-VCPU halt_poll_ns, grow 2 (from 10 µs), shrink 0 (reset); x86
-    // default 400000 ns (assumption: the value before the later 200000; not read at a 4.x tag).
+    // default 400000 ns (assumption: not read at a 4.3 or 4.14 tag; 4.15 already has 200000, below).
     private static readonly HaltPollSettings Poll43 = new() { HaltPollNs = 400_000, Adaptive = true, Grow = 2, Shrink = 0, GrowStart = 10_000 };
 
-    // 5.x x86 KVM_HALT_POLL_NS_DEFAULT 200000 (seen in a 2021 x86 kvm_host.h); shrink still 0 (assumption for 5.10).
-    private static readonly HaltPollSettings Poll510 = Poll43 with { HaltPollNs = 200_000 };
+    // x86 KVM_HALT_POLL_NS_DEFAULT 200000: read in a 4.15-era arch/x86/include/asm/kvm_host.h (it has
+    // user_fpu, not yet UMIP emulation), in a 4.19 tree's and in 5.x/6.x copies; shrink still 0
+    // (decision 0097: the 4.15, 4.19 and 5.3 presets had 400000 until the twenty-fourth session).
+    private static readonly HaltPollSettings Poll415 = Poll43 with { HaltPollNs = 200_000 };
 
-    // 6.12 kvm_main.c: halt_poll_ns_shrink = 2 ("halves"); x86 default 200000; grow 2, grow_start 10000.
-    private static readonly HaltPollSettings Poll612 = Poll510 with { Shrink = 2 };
+    // 5.15: shrink_halt_poll_ns resets a poll below grow_start to 0 ("KVM: do not shrink halt_poll_ns
+    // below grow_start", 2021); shrink still 0 until 6.11, so 6.1 polls as 5.10 does.
+    private static readonly HaltPollSettings Poll515 = Poll415 with { ShrinkFloor = true };
+
+    // 6.11 kvm_main.c: halt_poll_ns_shrink = 2 (aeb1b22a3ac8, "KVM: Enable halt polling shrink parameter
+    // by default", in the KVM generic pull for 6.11; decision 0097); 6.12 listing: x86 default 200000,
+    // grow 2, grow_start 10000.
+    private static readonly HaltPollSettings Poll611 = Poll515 with { Shrink = 2 };
 
     // 5.13 kvm_vcpu_on_spin: the user-mode skip tests kvm_arch_dy_has_pending_interrupt (52acd22faa1a).
     private static readonly DirectedYieldOverrides Boost513 = new() { BoostPendingInterruptUserMode = true };
@@ -83,19 +91,19 @@ public static class KvmVersions
         new() { Version = "4.2", PleHandler = "directed-yield-3.17", IntelWindow = Vmx318, HaltPoll = Poll40 },
         new() { Version = "4.3", PleHandler = "directed-yield-3.17", IntelWindow = Vmx318, HaltPoll = Poll43 },
         new() { Version = "4.14", PleHandler = "directed-yield-4.14", IntelWindow = Vmx318, HaltPoll = Poll43, StealTimePreemptedOnBlock = true },
-        new() { Version = "4.15", PleHandler = "directed-yield-4.14", IntelWindow = Vmx318, HaltPoll = Poll43, StealTimePreemptedOnBlock = true },
-        new() { Version = "4.19", PleHandler = "directed-yield-4.14", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll43, StealTimePreemptedOnBlock = true },
+        new() { Version = "4.15", PleHandler = "directed-yield-4.14", IntelWindow = Vmx318, HaltPoll = Poll415, StealTimePreemptedOnBlock = true },
+        new() { Version = "4.19", PleHandler = "directed-yield-4.14", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll415, StealTimePreemptedOnBlock = true },
         // 5.3: 266e85a5ec91 (posted and applied 24 July 2019, after 5.2 was released) adds the kick
         // yield and the vcpu->ready test in kvm_sched_yield; 5.14 adds the single_task_running() bail-out.
-        new() { Version = "5.3", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll43, KickYield = true, StealTimePreemptedOnBlock = true },
-        new() { Version = "5.10", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll510, KickYield = true, StealTimePreemptedOnBlock = true },
+        new() { Version = "5.3", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll415, KickYield = true, StealTimePreemptedOnBlock = true },
+        new() { Version = "5.10", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll415, KickYield = true, StealTimePreemptedOnBlock = true },
         // 5.13: 52acd22faa1a ("KVM: Boost vCPU candidate in user mode which is delivering interrupt",
         // in the 5.13 merge-window pull; decision 0060): a preempted user-mode candidate with a pending
         // posted interrupt is not skipped. It matters only with kvm.apicv.
-        new() { Version = "5.13", PleHandler = "directed-yield-5.3", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll510, KickYield = true, StealTimePreemptedOnBlock = true },
-        new() { Version = "6.1", PleHandler = "directed-yield-5.3", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
-        new() { Version = "6.12", PleHandler = "directed-yield-5.3", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
-        new() { Version = "6.13", PleHandler = "directed-yield-6.13", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll612, KickYield = true, SchedYieldSingleTaskBail = true },
+        new() { Version = "5.13", PleHandler = "directed-yield-5.3", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll415, KickYield = true, StealTimePreemptedOnBlock = true },
+        new() { Version = "6.1", PleHandler = "directed-yield-5.3", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll515, KickYield = true, SchedYieldSingleTaskBail = true },
+        new() { Version = "6.12", PleHandler = "directed-yield-5.3", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll611, KickYield = true, SchedYieldSingleTaskBail = true },
+        new() { Version = "6.13", PleHandler = "directed-yield-6.13", DirectedYield = Boost513, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll611, KickYield = true, SchedYieldSingleTaskBail = true },
     ];
 
     /// <summary>The version names, for the scenario key's choices.</summary>

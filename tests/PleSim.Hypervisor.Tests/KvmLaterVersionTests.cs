@@ -217,6 +217,40 @@ public class KvmLaterVersionTests
     }
 
     [Fact]
+    public void From_5_15_a_shrink_below_the_grow_start_resets_the_poll_to_zero()
+    {
+        var hp = new HaltPollSettings { HaltPollNs = 200_000, Adaptive = true, Grow = 2, Shrink = 2, GrowStart = 10_000 };
+        // Before: 10 us halves to 5 us, a poll grow_halt_poll_ns could never have made.
+        Assert.Equal(5_000, hp.ShrinkPoll(10_000));
+        Assert.Equal(5_000, hp.Adjust(10_000, 300_000));
+        var floored = hp with { ShrinkFloor = true };
+        Assert.Equal(0, floored.ShrinkPoll(10_000));
+        Assert.Equal(0, floored.Adjust(10_000, 300_000));
+        Assert.Equal(10_000, floored.ShrinkPoll(20_000)); // the start value itself stays
+        Assert.Equal(20_000, floored.Adjust(40_000, 300_000));
+        Assert.Equal(0, (floored with { Shrink = 0 }).ShrinkPoll(40_000)); // shrink 0 resets either way
+    }
+
+    [Fact]
+    public void The_presets_poll_as_their_release_did()
+    {
+        var d = new KvmSettings();
+        HaltPollSettings P(string version) => KvmVersions.Apply(version, d).HaltPoll;
+        Assert.Equal(0, P("4.2").HaltPollNs);
+        Assert.Equal(400_000, P("4.3").HaltPollNs);   // an assumption (not read at a 4.3 tag)
+        Assert.Equal(400_000, P("4.14").HaltPollNs);  // the same assumption
+        foreach (var v in new[] { "4.15", "4.19", "5.3", "5.10", "5.13", "6.1", "6.12", "6.13" })
+            Assert.Equal(200_000, P(v).HaltPollNs);     // x86 KVM_HALT_POLL_NS_DEFAULT
+        foreach (var v in new[] { "4.19", "5.10", "6.1" })
+            Assert.Equal(0, P(v).Shrink);              // reset until 6.11
+        Assert.Equal(2, P("6.12").Shrink);
+        Assert.Equal(2, P("6.13").Shrink);
+        Assert.False(P("5.10").ShrinkFloor);
+        Assert.True(P("6.1").ShrinkFloor);
+        Assert.True(P("6.12").ShrinkFloor);
+    }
+
+    [Fact]
     public void With_the_adaptive_poll_repeated_30us_halts_grow_the_poll_until_it_catches_the_kick()
     {
         var (kit, vm, _) = Halter(new HaltPollSettings { HaltPollNs = 200_000, Adaptive = true, Grow = 2, Shrink = 0, GrowStart = 10_000 }, halts: 4);

@@ -40,7 +40,7 @@ public static class ComparePolicies
         new("stack-2011", "cfs-2.6.39", "2.6.39", "2.6.39", "the seed: CFS 2.6.39, KVM 2.6.39 directed yield, ticket-lock guest"),
         new("stack-2014", "cfs-4.19", "3.18", "3.12", "KVM 3.18 (dynamic PLE window, 3.10 candidate rules), PV ticket-lock guest 3.12; host CFS with 4.19's wake-up and buddy rules"),
         new("stack-2019", "cfs-4.19", "4.19", "4.16", "CFS 4.19 host (wake-up and buddy rules), KVM 4.19 (kernel-mode candidates, halt polling), PV qspinlock + PV TLB flush guest 4.16"),
-        new("stack-2024", "eevdf-6.6", "6.1", "6.1", "EEVDF 6.6 host, KVM 6.1 (ready candidates, halt polling with shrink), PV qspinlock + PV TLB flush + PV sched yield guest 6.1"),
+        new("stack-2024", "eevdf-6.6", "6.1", "6.1", "EEVDF 6.6 host, KVM 6.1 (ready candidates, halt polling reset to 0 after a long halt; the shrink by 2 came in 6.11), PV qspinlock + PV TLB flush + PV sched yield guest 6.1"),
         new("stack-today", "eevdf-6.18", "6.13", "6.1", "EEVDF 6.18.2+ host (vprot slice protection, reschedule when unprotected; yield forfeits the rest of the request), KVM 6.13 (single-loop candidate walk), guest 6.1 (the latest guest preset)"),
     ];
 

@@ -77,6 +77,7 @@ internal static partial class SystemSections
             Grow = r.Get("halt_poll_ns_grow", Kinds.Integer(0, 1000), dp.Grow),
             Shrink = r.Get("halt_poll_ns_shrink", Kinds.Integer(0, 1000), dp.Shrink),
             GrowStart = r.Get("halt_poll_ns_grow_start", Kinds.Integer(1, 1_000_000_000), dp.GrowStart),
+            ShrinkFloor = r.Get("halt_poll_shrink_floor", Kinds.Bool, dp.ShrinkFloor),
         };
         var settings = new PleSim.Hypervisor.KvmSettings
         {

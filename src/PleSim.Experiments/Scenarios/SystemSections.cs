@@ -66,7 +66,7 @@ internal static partial class SystemSections
     public static readonly string[] VersionCoveredKeys =
     [
         "ple_handler", "directed_yield", "ple_window_dynamic", "ple_window_grow", "ple_window_shrink", "ple_window_max",
-        "pause_filter_thresh", "halt_poll_ns", "halt_poll_adaptive", "halt_poll_ns_grow", "halt_poll_ns_shrink", "halt_poll_ns_grow_start",
+        "pause_filter_thresh", "halt_poll_ns", "halt_poll_adaptive", "halt_poll_ns_grow", "halt_poll_ns_shrink", "halt_poll_ns_grow_start", "halt_poll_shrink_floor",
         "kick_yield", "sched_yield_single_task_bail", "steal_time_preempted_on_block",
     ];
 
