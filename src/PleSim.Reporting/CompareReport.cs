@@ -31,6 +31,9 @@ public static class CompareReport
         var vm = c.MeasuredVm;
         if (vm is not null)
             t.AddColumn($"{Markup.Escape(vm)}\nstacked", rightAligned: true);
+        var vms = c.Outcomes[0].Scenario.Vms.Select(v => v.Name).ToList();
+        if (vms.Count > 1)
+            t.AddColumn("CPUs\nby VM", rightAligned: true);
         bool marked = false;
         for (int i = 0; i < c.Outcomes.Count; i++)
         {
@@ -61,13 +64,57 @@ public static class CompareReport
             cells.Add(calls > 0 ? $"{Formats.Percent(precision)} ({hits.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)}/{calls.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)})" : "–");
             if (vm is not null)
                 cells.Add(Formats.Percent(o.StackedShare(vm)));
+            if (vms.Count > 1)
+                cells.Add(Markup.Escape(string.Join("\n", vms.Select(n => $"{n} {Cpus(o.CpusUsed(n))}"))));
             t.AddRow(cells.ToArray());
         }
         t.Caption("spin: VCPU-ms spent spinning per simulated second, all VMs, by ground-truth cause; yield_to precision: calls that boosted a VCPU the spinner waited on / all calls, failed ones included (every run, every VM; reproduce's \"yield_to hit\" divides by the successful calls only)"
             + (vm is null ? "" : $"; {vm} stacked: mean share of the window with two or more of its runnable VCPUs queued on one host CPU (ground truth)")
+            + (vms.Count > 1 ? "; CPUs by VM: host CPU time of each VM's VCPU threads, in CPUs (mean over runs)" : "")
             + (marked ? "\n" + Markup.Escape(Bounds.Note) : ""));
         return t;
     }
+
+    /// <summary>A policy's share of the host moves between VMs by at least this many CPUs before <see cref="CpuShiftNotes"/> names it.</summary>
+    public const double CpuShiftNoted = 0.1;
+
+    /// <summary>
+    /// Where a policy gave the measured VM host CPU time that another VM lost (or the reverse),
+    /// part of its gain or loss is CPU share rather than efficiency: one line per such policy,
+    /// against the first, with every VM whose mean <c>cpus_used</c> moved by
+    /// <see cref="CpuShiftNoted"/> or more.
+    /// </summary>
+    public static IReadOnlyList<string> CpuShiftNotes(PolicyComparisonResult c)
+    {
+        var lines = new List<string>();
+        var vm = c.MeasuredVm;
+        var vms = c.Outcomes[0].Scenario.Vms.Select(v => v.Name).ToList();
+        if (vm is null || vms.Count < 2)
+            return lines;
+        var baseline = c.Outcomes[0];
+        for (int i = 1; i < c.Outcomes.Count; i++)
+        {
+            var o = c.Outcomes[i];
+            double mine = o.CpusUsed(vm) - baseline.CpusUsed(vm);
+            if (!double.IsFinite(mine) || Math.Abs(mine) < CpuShiftNoted)
+                continue;
+            var others = vms.Where(n => n != vm)
+                .Select(n => (Name: n, Delta: o.CpusUsed(n) - baseline.CpusUsed(n)))
+                .Where(x => double.IsFinite(x.Delta) && Math.Abs(x.Delta) >= CpuShiftNoted && Math.Sign(x.Delta) != Math.Sign(mine))
+                .ToList();
+            if (others.Count == 0)
+                continue;
+            static string D(double d) => (d >= 0 ? "+" : "−") + Cpus(Math.Abs(d));
+            lines.Add($"Under {o.Policy.Name}, {vm} used {D(mine)} CPUs against {baseline.Policy.Name} "
+                + $"({Cpus(baseline.CpusUsed(vm))} → {Cpus(o.CpusUsed(vm))}) and "
+                + string.Join(", ", others.Select(x => $"{x.Name} {D(x.Delta)}"))
+                + $": part of the difference in {c.Metric} is host CPU moved between the VMs, not work done better with the same CPU.");
+        }
+        return lines;
+    }
+
+    /// <summary>A number of CPUs with two decimals ("–" when there is none).</summary>
+    private static string Cpus(double v) => double.IsFinite(v) ? v.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) : "–";
 
     /// <summary>The plot: the throughput metric per policy with its 95% CI.</summary>
     public static ScottPlot.Plot Plot(PolicyComparisonResult c)

@@ -99,6 +99,8 @@ public static class CompareCommand
                     console.WriteLine($"  {o.Policy.Name} ({o.Policy.Kind}): {(o.Policy.Overrides.Count == 0 ? "(no change)" : o.Policy.Describe())}");
                 foreach (var note in result.IdenticalNotes())
                     console.WriteLine(note);
+                foreach (var note in CompareReport.CpuShiftNotes(result))
+                    console.WriteLine(note);
             }
             if (parse.GetValue(json))
                 ctx.Out.Write(jsonText);

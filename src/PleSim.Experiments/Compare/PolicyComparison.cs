@@ -43,6 +43,13 @@ public sealed record PolicyOutcome(PolicySpec Policy, Scenario Scenario, RunResu
         return v.Count == 0 ? double.NaN : v.Average();
     }
 
+    /// <summary>Mean over successful runs of <paramref name="vm"/>'s <c>cpus_used</c> (host CPU time of its VCPU threads, in CPUs); NaN when no run has it.</summary>
+    public double CpusUsed(string vm)
+    {
+        var v = Runs.Where(r => r.Error is null).Select(r => r.Metric(vm + ".cpus_used")).OfType<double>().Where(double.IsFinite).ToList();
+        return v.Count == 0 ? double.NaN : v.Average();
+    }
+
     /// <summary>Spin time of all VCPUs, by ground-truth cause, in VCPU-milliseconds per simulated second (mean over runs).</summary>
     public IReadOnlyList<(string Cause, double MsPerSecond)> SpinByCause()
     {
@@ -213,6 +220,10 @@ public sealed record PolicyComparisonResult(string ScenarioFile, string Scenario
             w.WriteString("stacked_vm", vm);
             Num(w, MetricDefinitions.VcpusStacked, o.StackedShare(vm));
         }
+        w.WriteStartObject("cpus_used");
+        foreach (var v in o.Scenario.Vms)
+            Num(w, v.Name, o.CpusUsed(v.Name));
+        w.WriteEndObject();
         w.WriteStartObject("yield_to_labels");
         foreach (var (label, n) in o.YieldToLabels())
             Num(w, label, n);
@@ -251,7 +262,11 @@ public sealed record PolicyComparisonResult(string ScenarioFile, string Scenario
         sb.Append("policy,kind,runs,failed,").Append(Metric).Append("_mean,").Append(Metric).Append("_ci95_low,").Append(Metric).Append("_ci95_high,gain,gain_ci95_low,gain_ci95_high,spin_ms_per_s");
         foreach (var c in causes)
             sb.Append(",spin_ms_per_s.").Append(c);
-        sb.Append(",pause_exits_per_s,yield_to_calls,yield_to_hits,yield_to_precision,frac_vcpus_stacked\n");
+        sb.Append(",pause_exits_per_s,yield_to_calls,yield_to_hits,yield_to_precision,frac_vcpus_stacked");
+        var vmNames = Outcomes[0].Scenario.Vms.Select(v => v.Name).ToList();
+        foreach (var n in vmNames)
+            sb.Append(',').Append(Csv(n + ".cpus_used"));
+        sb.Append('\n');
         var vm = MeasuredVm;
         string F(double v) => double.IsFinite(v) ? v.ToString("R", ci) : "";
         for (int i = 0; i < Outcomes.Count; i++)
@@ -268,7 +283,10 @@ public sealed record PolicyComparisonResult(string ScenarioFile, string Scenario
             foreach (var (_, v) in spin)
                 sb.Append(',').Append(F(v));
             sb.Append(',').Append(F(o.MeanOverVms("pause_exits_per_second"))).Append(',').Append(F(calls)).Append(',').Append(F(hits)).Append(',').Append(F(precision));
-            sb.Append(',').Append(vm is null ? "" : F(o.StackedShare(vm))).Append('\n');
+            sb.Append(',').Append(vm is null ? "" : F(o.StackedShare(vm)));
+            foreach (var n in vmNames)
+                sb.Append(',').Append(F(o.CpusUsed(n)));
+            sb.Append('\n');
         }
         return sb.ToString();
     }
