@@ -84,5 +84,46 @@ public static class PlacementNotes
         return g.Apart.N == 0 || g.Stacked.N == 0 ? null : g;
     }
 
+    /// <summary>A VM counts as run in one group when its VCPUs were preempted at least this share of their time…</summary>
+    public const double GroupPreempted = 0.2;
+
+    /// <summary>…while some of them ran and others waited for at most this share of the window.</summary>
+    public const double GroupSplit = 0.02;
+
+    /// <summary>
+    /// VMs whose VCPUs were preempted for much of their time (<c>frac_preempted</c> at least
+    /// <see cref="GroupPreempted"/>) yet almost never split (<c>frac_time_split</c> at most
+    /// <see cref="GroupSplit"/>), averaged over the successful runs: they ran and waited all together,
+    /// as if gang-scheduled, so their spinners seldom wait on a preempted VCPU. A quiet model host can
+    /// lock such phases in for a whole run (docs/lock-bench.md); a real host's other activity may
+    /// break them. One line per such VM.
+    /// </summary>
+    public static IReadOnlyList<string> GroupLines(IReadOnlyList<RunResult> runs)
+    {
+        var ok = runs.Where(r => r.Error is null).ToList();
+        var lines = new List<string>();
+        if (ok.Count == 0)
+            return lines;
+        const string splitSuffix = ".frac_time_split", preemptedSuffix = ".frac_preempted";
+        var vms = ok.SelectMany(r => r.Metrics.Select(m => m.Key)).Where(k => k.EndsWith(splitSuffix, StringComparison.Ordinal))
+            .Select(k => k[..^splitSuffix.Length]).Distinct().ToList();
+        foreach (var vm in vms)
+        {
+            double Mean(string suffix)
+            {
+                var v = ok.Select(r => r.Metric(vm + suffix)).OfType<double>().Where(double.IsFinite).ToList();
+                return v.Count == ok.Count ? v.Average() : double.NaN;
+            }
+            double split = Mean(splitSuffix), preempted = Mean(preemptedSuffix);
+            if (!(preempted >= GroupPreempted && split <= GroupSplit))
+                continue;
+            lines.Add($"{vm}'s VCPUs ran and waited as one group: preempted {Pct(preempted)} of their time ({vm}.frac_preempted) "
+                + $"but split for only {Pct(split)} of the window ({vm}.frac_time_split: some on a CPU while others waited){(ok.Count > 1 ? $", mean of {ok.Count} runs" : "")}. "
+                + "Its spinners then seldom wait on a preempted VCPU. The model's quiet host can keep such a phase for a whole run; "
+                + "a real host's other activity may break it (docs/lock-bench.md) — try vms[*].vcpu_start_spread or a longer run.");
+        }
+        return lines;
+    }
+
     private static string Pct(double share) => (share * 100).ToString("0.#", CultureInfo.InvariantCulture) + "%";
 }

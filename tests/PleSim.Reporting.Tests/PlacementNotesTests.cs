@@ -64,4 +64,33 @@ public class PlacementNotesTests
         Assert.Equal((2, 110.0, 0.06), (g.Value.Stacked.N, g.Value.Stacked.Mean, Math.Round(g.Value.Stacked.Spin, 9)));
         Assert.Null(PlacementNotes.ByPlacement([R(1, 0.2, 1, 0), R(2, 0.3, 1, 0)], "amqp", "amqp.subscribe_rate"));
     }
+
+    private static RunResult Group(ulong seed, double preempted, double split, string? error = null)
+    {
+        var r = new RunResult { Seed = seed, Error = error };
+        if (error is null)
+        {
+            r.Metrics.Add(new("bench.frac_preempted", preempted));
+            r.Metrics.Add(new("bench.frac_time_split", split));
+        }
+        return r;
+    }
+
+    [Fact]
+    public void A_vm_preempted_often_but_never_split_is_named_as_run_in_one_group()
+    {
+        var line = Assert.Single(PlacementNotes.GroupLines([Group(1, 0.5, 0.001), Group(2, 0.48, 0.003)]));
+        Assert.StartsWith("bench's VCPUs ran and waited as one group: preempted 49% of their time (bench.frac_preempted) but split for only 0.2% of the window", line, StringComparison.Ordinal);
+        Assert.Contains("mean of 2 runs", line, StringComparison.Ordinal);
+        Assert.Contains("docs/lock-bench.md", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_vm_that_splits_or_is_seldom_preempted_gets_no_group_note()
+    {
+        Assert.Empty(PlacementNotes.GroupLines([Group(1, 0.5, 0.3)]));      // split: the usual case
+        Assert.Empty(PlacementNotes.GroupLines([Group(1, 0.05, 0.0)]));     // hardly preempted: nothing to say
+        Assert.Empty(PlacementNotes.GroupLines([Group(1, 0.5, 0.0, error: "boom")]));
+        Assert.Empty(PlacementNotes.GroupLines([Group(1, 0.5, 0.0), Group(2, 0.5, 0.2)])); // on average it split
+    }
 }

@@ -101,6 +101,11 @@ public static class CompareCommand
                     console.WriteLine(note);
                 foreach (var note in CompareReport.CpuShiftNotes(result))
                     console.WriteLine(note);
+                foreach (var o in result.Outcomes)
+                {
+                    foreach (var note in PlacementNotes.GroupLines(o.Runs))
+                        console.WriteLine($"{o.Policy.Name}: {note}");
+                }
             }
             if (parse.GetValue(json))
                 ctx.Out.Write(jsonText);
