@@ -361,8 +361,8 @@ public static class CatalogReport
     public static string Totals(IReadOnlyList<CaseResult> results)
     {
         int Count(string v) => results.Count(r => r.Verdict == v);
-        return $"{results.Count} cases: {Count(Verdicts.Matches)} match in shape ({MatchesWithinSize(results)} of them also within {Factor} of the published size in every compared quantity), " +
-               $"{Count(Verdicts.DoesNotMatch)} do not match in shape, " +
+        return $"{results.Count} cases: {Count(Verdicts.Matches)} match in shape ({MatchesWithinSize(results)} of them also within {Factor} in size), " +
+               $"{Count(Verdicts.DoesNotMatch)} do not match, " +
                $"{Count(Verdicts.Inconclusive)} inconclusive, {Count(Verdicts.CannotExpress)} cannot express yet" +
                (Count(Verdicts.Failed) > 0 ? $", {Count(Verdicts.Failed)} with failed runs" : "") + ".";
     }

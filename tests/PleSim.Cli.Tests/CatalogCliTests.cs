@@ -346,7 +346,7 @@ public class CatalogCliTests(QuickCatalogFixture quickCatalog) : IClassFixture<Q
         var dir = quickCatalog.Dir;
         Assert.True(code == 0, err);
         Assert.Contains("catalog scorecard", output, StringComparison.Ordinal);
-        Assert.Matches(@"\d+ cases: \d+ match in shape \(\d+ of them also within 2× of the published size in every compared quantity\), \d+ do not match in shape, \d+ inconclusive, \d+ cannot express yet\.", output);
+        Assert.Matches(@"\d+ cases: \d+ match in shape \(\d+ of them also within 2× in size\), \d+ do not match, \d+ inconclusive, \d+ cannot express yet\.", output);
         Assert.Contains("size within 2×", output, StringComparison.Ordinal);
         foreach (var name in CaseFiles())
             Assert.Contains(name.Length > 34 ? name[..34] : name, output, StringComparison.Ordinal);

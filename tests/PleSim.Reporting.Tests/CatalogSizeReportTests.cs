@@ -98,7 +98,7 @@ public class CatalogSizeReportTests
     public void The_scorecard_totals_count_the_matches_within_size_and_the_html_page_shows_the_size_check()
     {
         var results = new[] { Result(12, 400), Result(11, 44), Result(30, 5, Verdicts.DoesNotMatch) };
-        Assert.Equal("3 cases: 2 match in shape (1 of them also within 2× of the published size in every compared quantity), 1 do not match in shape, 0 inconclusive, 0 cannot express yet.",
+        Assert.Equal("3 cases: 2 match in shape (1 of them also within 2× in size), 1 do not match, 0 inconclusive, 0 cannot express yet.",
             CatalogReport.Totals(results));
         var page = CatalogHtml.Render(CatalogReport.ResultsJson(results), "test");
         string H(string text) => System.Net.WebUtility.HtmlEncode(text);
