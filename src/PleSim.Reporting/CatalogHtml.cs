@@ -49,13 +49,16 @@ public static class CatalogHtml
 
             """);
         h.Append("<h1>Catalog of published results: scorecard</h1>\n");
-        h.Append(Inv, $"<p id=\"origin\">From {E(origin)}. A case <em>matches</em> when every predicate of its pre-registered shape holds on the simulated runs (judged on the 95% CI of per-seed differences), <em>does not match</em> when one fails, is <em>inconclusive</em> when the intervals do not settle it.</p>\n");
+        h.Append(Inv, $"<p id=\"origin\">From {E(origin)}. A case <em>matches</em> (in shape) when every predicate of its pre-registered shape holds on the simulated runs (judged on the 95% CI of per-seed differences), <em>does not match</em> when one fails, is <em>inconclusive</em> when the intervals do not settle it. The predicates check signs, orderings and stated ranges, not the published sizes; the size check, apart from the verdict, says how many compared quantities are within {SizeFactor} of the published value{(root.TryGetProperty("size_totals", out var st0) && st0.ValueKind == JsonValueKind.Object ? $" ({E(Str(st0, "rule").TrimEnd('.'))})" : "")}.</p>\n");
         h.Append("<dl class=\"meta\" id=\"totals\">\n");
         foreach (var t in root.GetProperty("totals").EnumerateObject())
             h.Append(Inv, $"<dt>{E(t.Name)}</dt><dd data-verdict=\"{E(t.Name)}\">{t.Value.GetInt32()}</dd>\n");
+        // A catalog.json of an older PleSim has no size check.
+        if (root.TryGetProperty("size_totals", out var st) && st.ValueKind == JsonValueKind.Object)
+            h.Append(Inv, $"<dt>matches, within {SizeFactor} in size</dt><dd data-size=\"matches-within-size\">{st.GetProperty("matches_within_size").GetInt32()}</dd>\n");
         h.Append("</dl>\n");
 
-        h.Append("<div class=\"wide\"><table id=\"scorecard\">\n<thead><tr><th>case</th><th>date</th><th>verdict</th><th>shape holds</th><th>runs/cell</th><th>pre-registered</th><th>missing feature / calibration</th></tr></thead>\n<tbody>\n");
+        h.Append(Inv, $"<div class=\"wide\"><table id=\"scorecard\">\n<thead><tr><th>case</th><th>date</th><th>shape verdict</th><th>shape holds</th><th>size within {SizeFactor}</th><th>runs/cell</th><th>pre-registered</th><th>missing feature / calibration</th></tr></thead>\n<tbody>\n");
         foreach (var r in results)
         {
             var c = r.GetProperty("case");
@@ -69,6 +72,7 @@ public static class CatalogHtml
                 : Str(c, "cannot_express");
             h.Append(Inv, $"<tr data-case=\"{E(name)}\" data-verdict=\"{E(verdict)}\"><td><a href=\"#case-{E(name)}\">{E(name)}</a></td><td>{E(Str(c.GetProperty("source"), "date"))}</td>");
             h.Append(Inv, $"<td class=\"v-{E(verdict.Replace(' ', '-'))}\">{E(verdict)}</td><td class=\"num\">{(expressible ? $"{holds}/{preds.Count}" : "–")}</td>");
+            h.Append(Inv, $"<td class=\"num\">{(Size(r) is { } sz && sz.GetProperty("quantities").GetInt32() > 0 ? $"{sz.GetProperty("within").GetInt32()}/{sz.GetProperty("quantities").GetInt32()}" : "–")}</td>");
             h.Append(Inv, $"<td class=\"num\">{(expressible ? r.GetProperty("runs_per_cell").GetInt32().ToString(Inv) : "–")}</td><td><code>{E(Short(Str(r, "preregistered_commit")))}</code></td><td>{E(note)}</td></tr>\n");
         }
         h.Append("</tbody>\n</table></div>\n");
@@ -89,6 +93,8 @@ public static class CatalogHtml
             Meta("set-up", Str(c, "setup"));
             Meta("measured", Str(c, "measured"));
             Meta("verdict", "", $"<span class=\"v-{E(Str(r, "verdict").Replace(' ', '-'))}\" data-verdict=\"{E(Str(r, "verdict"))}\">{E(Str(r, "verdict"))}</span>");
+            if (Size(r) is { } size)
+                Meta($"size (apart from the verdict)", Str(size, "summary"));
             if (c.GetProperty("calibrate") is { ValueKind: JsonValueKind.Object } cal)
                 Meta("calibrated", $"{Str(cal, "key")} = {Str(cal, "value")}, fitted on column {Str(cal, "column")} ({Str(cal, "note")})");
             if (c.GetProperty("cannot_express") is { ValueKind: JsonValueKind.String } missing)
@@ -148,11 +154,30 @@ public static class CatalogHtml
                 h.Append(Inv, $"<tr data-judgement=\"{E(onSim)}\"><td>{E(Str(p, "claim"))}</td><td><code>{E(Str(p, "predicate"))}</code></td><td>{E(Str(p, "on_published"))} on {Intervals("published_values")}</td>");
                 h.Append(Inv, $"<td>{E(onSim)}</td><td>{Intervals("simulated_values")}</td><td>{Intervals("simulated_paired_difference")}</td></tr>\n");
             }
-            h.Append("</tbody>\n</table></div>\n</section>\n");
+            h.Append("</tbody>\n</table></div>\n");
+            if (Size(r) is { } sizes && sizes.GetProperty("comparisons").GetArrayLength() > 0)
+            {
+                h.Append(Inv, $"<div class=\"wide\"><table class=\"sizes\" id=\"sizes-{E(name)}\">\n<thead><tr><th>quantity (size, apart from the verdict)</th><th>published</th><th>simulated mean</th><th>simulated / published</th><th>size</th></tr></thead>\n<tbody>\n");
+                foreach (var x in sizes.GetProperty("comparisons").EnumerateArray())
+                {
+                    string unit = Str(x, "unit");
+                    string V(double? v) => v is double d ? (unit == "%" ? E(d.ToString("+#,##0.##;-#,##0.##;0", Inv)) + "%" : $"{N(d)} {E(unit)}") : "–";
+                    h.Append(Inv, $"<tr data-outcome=\"{E(Str(x, "outcome"))}\"><td><code>{E(Str(x, "quantity"))}</code></td><td class=\"num\">{V(Num(x, "published"))}</td><td class=\"num\">{V(Num(x, "simulated"))}</td>");
+                    h.Append(Inv, $"<td class=\"num\">{(Num(x, "ratio") is double ratio && ratio >= 0 ? E(CatalogReport.Ratio(ratio)) : "–")}</td><td>{E(Str(x, "outcome"))}</td></tr>\n");
+                }
+                h.Append("</tbody>\n</table></div>\n");
+            }
+            h.Append("</section>\n");
         }
         h.Append("</body>\n</html>\n");
         return h.ToString();
     }
+
+    private static readonly string SizeFactor = WebUtility.HtmlEncode(CatalogReport.Factor);
+
+    /// <summary>A result's size check, or null (a case not simulated, or a catalog.json of an older PleSim).</summary>
+    private static JsonElement? Size(JsonElement result) =>
+        result.TryGetProperty("size", out var s) && s.ValueKind == JsonValueKind.Object ? s : null;
 
     private static string Short(string commit) => commit.Length > 12 ? commit[..12] : commit;
 }

@@ -134,8 +134,10 @@ public static class CatalogReport
         if (c.Calibrate is { } k)
             lines.Add($"Calibrated: {k.Key} = {k.Value}, fitted on column {k.Column} ({k.Note}).");
         lines.Add(c.IsExpressible
-            ? $"Verdict: {r.Verdict.ToUpperInvariant()} ({r.Holding} of {r.Predicates.Count} predicates hold; {r.RunsPerCell} runs per cell{(r.Quick ? ", --quick" : "")}, {r.WallSeconds.ToString("0.0", Inv)} s)."
+            ? $"Verdict: {VerdictLabel(r.Verdict)} ({r.Holding} of {r.Predicates.Count} pre-registered predicates hold; {PredicatesCheck}; {r.RunsPerCell} runs per cell{(r.Quick ? ", --quick" : "")}, {r.WallSeconds.ToString("0.0", Inv)} s)."
             : $"Verdict: CANNOT EXPRESS YET — missing: {c.CannotExpress}");
+        if (c.IsExpressible)
+            lines.AddRange(SizeLines(SizeCheck.Of(r), c));
         lines.Add(PreregistrationLine(c));
         lines.AddRange(SeedSplits(r));
         lines.AddRange(ExplanationLines(c.Explanations));
@@ -143,6 +145,91 @@ public static class CatalogReport
             lines.Add(QuickExplanationNote(e.QuickRuns, e.QuickSet));
         return lines;
     }
+
+    /// <summary>What the verdict's predicates check, said in its line so "matches" is not read as "the published sizes were reproduced" (decision 0098).</summary>
+    public const string PredicatesCheck = "they check signs, orderings and stated ranges, not the published sizes, which the Size line compares";
+
+    /// <summary>
+    /// The verdict as printed: the pre-registered verdict (unchanged, as in the JSON's <c>verdict</c>)
+    /// with what it is about — "MATCHES IN SHAPE" — so it is not read as a match of sizes.
+    /// </summary>
+    public static string VerdictLabel(string verdict) =>
+        verdict is Verdicts.Matches or Verdicts.DoesNotMatch or Verdicts.Inconclusive
+            ? verdict.ToUpperInvariant() + " IN SHAPE"
+            : verdict.ToUpperInvariant();
+
+    /// <summary>The heading of the size line: the size check is not part of the verdict.</summary>
+    public const string SizeHeading = "Size (apart from the verdict)";
+
+    /// <summary>
+    /// The size check under the verdict (decision 0098): one summary line, the rule, and with more
+    /// than one quantity a line per quantity.
+    /// </summary>
+    public static IReadOnlyList<string> SizeLines(SizeCheck size, CatalogCase c)
+    {
+        var lines = new List<string> { $"{SizeHeading}: {SizeSummary(size, c)}" };
+        if (size.Comparisons.Count == 0)
+            return lines;
+        lines.Add("  Rule: " + SizeCheck.Rule);
+        if (size.Comparisons.Count > 1)
+        {
+            foreach (var x in size.Comparisons)
+                lines.Add($"  {Describe(x, c.Published.Unit)}");
+        }
+        return lines;
+    }
+
+    /// <summary>
+    /// The size check in one sentence: how many quantities are within size and the furthest, e.g.
+    /// "0 of 1 quantities within 2× of the published; furthest: ebizzy @ over-subscribed, simulated +69.9% vs published +17% (4.1×)."
+    /// </summary>
+    public static string SizeSummary(SizeCheck size, CatalogCase c)
+    {
+        if (size.Comparisons.Count == 0)
+            return c.Published.Qualitative
+                ? "nothing to compare: the publication gives no numbers."
+                : "nothing to compare: no published number has a simulated counterpart.";
+        var notes = new List<string>();
+        void Note(SizeOutcome o, string what)
+        {
+            if (size.Count(o) is int n and > 0)
+                notes.Add($"{n} {what}");
+        }
+        Note(SizeOutcome.OppositeSign, "of opposite sign");
+        Note(SizeOutcome.PublishedNearZero, "where the published change is ≈ 0");
+        Note(SizeOutcome.NoSimulatedValue, "without a simulated value");
+        var text = $"{size.Within} of {size.Comparisons.Count} quantities within {Factor} of the published"
+            + (notes.Count > 0 ? $" ({string.Join(", ", notes)})" : "");
+        if (size.Furthest is { } f)
+            text += $"; {(size.Comparisons.Count == 1 ? "" : "furthest: ")}{Describe(f, c.Published.Unit)}";
+        return text + ".";
+    }
+
+    /// <summary>One quantity: "NAME: simulated +69.9% vs published +17% (4.1×)".</summary>
+    public static string Describe(SizeComparison x, string unit)
+    {
+        string Value(double v, bool simulated) => x.IsPercent
+            ? v.ToString(simulated ? "+#,##0.0;-#,##0.0;0.0" : "+#,##0.##;-#,##0.##;0", Inv) + "%"
+            : $"{Num(v)} {unit}";
+        string sim = x.Simulated is double s ? $"simulated {Value(s, true)}" : "no simulated value";
+        string how = x.Outcome switch
+        {
+            SizeOutcome.Within => x.Ratio is double r && r >= 1 / SizeCheck.Factor && r <= SizeCheck.Factor ? $"{Ratio(r)}, within"
+                : $"within {SizeCheck.NearZeroPoints.ToString("0.##", Inv)} pt",
+            SizeOutcome.Outside => Ratio(x.Ratio!.Value),
+            SizeOutcome.OppositeSign => "opposite sign",
+            SizeOutcome.PublishedNearZero => "published ≈ 0",
+            _ => "not compared",
+        };
+        return $"{x.Quantity}: {sim} vs published {Value(x.Published, false)} ({how})";
+    }
+
+    /// <summary>The size tolerance as printed: "2×".</summary>
+    public static readonly string Factor = SizeCheck.Factor.ToString("0.##", CultureInfo.InvariantCulture) + "×";
+
+    /// <summary>A size ratio: "23×", "4.1×", "0.82×", "&lt;0.01×", "0×".</summary>
+    public static string Ratio(double r) =>
+        (r == 0 ? "0" : r >= 10 ? r.ToString("#,##0", Inv) : r >= 1 ? r.ToString("0.0", Inv) : r >= 0.01 ? r.ToString("0.0#", Inv) : "<0.01") + "×";
 
     /// <summary>
     /// The pre-registration line: "Pre-registered in commit X" only when git confirmed that the
@@ -243,8 +330,9 @@ public static class CatalogReport
         var t = new FitTable(keyColumns: 1).Border(TableBorder.Rounded).Title("catalog scorecard");
         t.AddColumn("case");
         t.AddColumn("date");
-        t.AddColumn("verdict");
+        t.AddColumn("shape verdict");
         t.AddColumn("shape holds", rightAligned: true);
+        t.AddColumn($"size within {Factor}", rightAligned: true);
         t.AddColumn("runs/cell", rightAligned: true);
         t.AddColumn("wall s", rightAligned: true);
         t.AddColumn("pre-registered");
@@ -257,6 +345,7 @@ public static class CatalogReport
                 Markup.Escape(c.Source.Date),
                 Markup.Escape(r.Verdict),
                 c.IsExpressible ? $"{r.Holding}/{r.Predicates.Count}" : "–",
+                c.IsExpressible && SizeCheck.Of(r) is { Comparisons.Count: > 0 } size ? $"{size.Within}/{size.Comparisons.Count}" : "–",
                 c.IsExpressible ? r.RunsPerCell.ToString(Inv) : "–",
                 c.IsExpressible ? r.WallSeconds.ToString("0.0", Inv) : "–",
                 Markup.Escape(Short(c.PreregisteredCommit)),
@@ -265,13 +354,22 @@ public static class CatalogReport
         return t;
     }
 
+    /// <summary>
+    /// The totals line: the verdicts, and how many of the cases that match in shape are also within
+    /// size in every compared quantity (<see cref="SizeCheck.AllWithin"/>; decision 0098).
+    /// </summary>
     public static string Totals(IReadOnlyList<CaseResult> results)
     {
         int Count(string v) => results.Count(r => r.Verdict == v);
-        return $"{results.Count} cases: {Count(Verdicts.Matches)} match, {Count(Verdicts.DoesNotMatch)} do not match, " +
+        return $"{results.Count} cases: {Count(Verdicts.Matches)} match in shape ({MatchesWithinSize(results)} of them also within {Factor} in size), " +
+               $"{Count(Verdicts.DoesNotMatch)} do not match, " +
                $"{Count(Verdicts.Inconclusive)} inconclusive, {Count(Verdicts.CannotExpress)} cannot express yet" +
                (Count(Verdicts.Failed) > 0 ? $", {Count(Verdicts.Failed)} with failed runs" : "") + ".";
     }
+
+    /// <summary>The cases that match in shape and are within size in every compared quantity.</summary>
+    public static int MatchesWithinSize(IReadOnlyList<CaseResult> results) =>
+        results.Count(r => r.Verdict == Verdicts.Matches && SizeCheck.Of(r).AllWithin == true);
 
     /// <summary><c>--list --json</c>: every case with every field of its file.</summary>
     public static string ListJson(IReadOnlyList<CatalogCase> cases) => Write(w =>
@@ -292,12 +390,25 @@ public static class CatalogReport
         foreach (var v in new[] { Verdicts.Matches, Verdicts.DoesNotMatch, Verdicts.Inconclusive, Verdicts.CannotExpress, Verdicts.Failed })
             w.WriteNumber(v, results.Count(r => r.Verdict == v));
         w.WriteEndObject();
+        // The size check is apart from the verdicts (decision 0098): its counts are not in "totals".
+        w.WriteStartObject("size_totals");
+        w.WriteString("rule", SizeCheck.Rule);
+        w.WriteNumber("factor", SizeCheck.Factor);
+        w.WriteNumber("cases_compared", results.Count(r => r.Case.IsExpressible && SizeCheck.Of(r).Comparisons.Count > 0));
+        w.WriteNumber("cases_within_size", results.Count(r => r.Case.IsExpressible && SizeCheck.Of(r).AllWithin == true));
+        w.WriteNumber("matches_within_size", MatchesWithinSize(results));
+        w.WriteEndObject();
         w.WriteStartArray("results");
         foreach (var r in results)
         {
             w.WriteStartObject();
             w.WriteString("name", r.Case.Name);
             w.WriteString("verdict", r.Verdict);
+            w.WriteString("verdict_checks", "the pre-registered shape predicates on the simulated runs' 95% CIs: " + PredicatesCheck);
+            if (r.Case.IsExpressible)
+                WriteSize(w, SizeCheck.Of(r), r.Case);
+            else
+                w.WriteNull("size");
             w.WriteString("preregistered_commit", r.Case.PreregisteredCommit);
             w.WriteNumber("runs_per_cell", r.RunsPerCell);
             w.WriteBoolean("quick", r.Quick);
@@ -376,6 +487,53 @@ public static class CatalogReport
         w.WriteEndArray();
         w.WriteEndObject();
     });
+
+    private static void WriteSize(Utf8JsonWriter w, SizeCheck size, CatalogCase c)
+    {
+        w.WriteStartObject("size");
+        w.WriteString("summary", SizeSummary(size, c));
+        w.WriteString("rule", SizeCheck.Rule);
+        w.WriteNumber("factor", SizeCheck.Factor);
+        w.WriteNumber("near_zero_points", SizeCheck.NearZeroPoints);
+        w.WriteNumber("quantities", size.Comparisons.Count);
+        w.WriteNumber("within", size.Within);
+        if (size.AllWithin is bool all)
+            w.WriteBoolean("all_within", all);
+        else
+            w.WriteNull("all_within");
+        w.WriteStartArray("comparisons");
+        foreach (var x in size.Comparisons)
+        {
+            w.WriteStartObject();
+            w.WriteString("quantity", x.Quantity);
+            w.WriteString("kind", x.Kind);
+            w.WriteString("unit", x.IsPercent ? "%" : c.Published.Unit);
+            w.WriteNumber("published", x.Published);
+            if (x.Simulated is double s)
+                w.WriteNumber("simulated", s);
+            else
+                w.WriteNull("simulated");
+            if (x.Ratio is double r)
+                w.WriteNumber("ratio", r);
+            else
+                w.WriteNull("ratio");
+            w.WriteString("outcome", Outcome(x.Outcome));
+            w.WriteString("text", Describe(x, c.Published.Unit));
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    /// <summary>A size outcome as the JSON and the HTML page name it.</summary>
+    public static string Outcome(SizeOutcome o) => o switch
+    {
+        SizeOutcome.Within => "within",
+        SizeOutcome.Outside => "outside",
+        SizeOutcome.OppositeSign => "opposite sign",
+        SizeOutcome.PublishedNearZero => "published near zero",
+        _ => "no simulated value",
+    };
 
     private static void WriteValues(Utf8JsonWriter w, string name, double[] values)
     {

@@ -204,6 +204,24 @@ public class CatalogCliTests(QuickCatalogFixture quickCatalog) : IClassFixture<Q
             Assert.Empty(cells);
             Assert.False(string.IsNullOrWhiteSpace(r.GetProperty("missing_feature").GetString()));
         }
+        // The size check, apart from the verdict (decision 0098): its counts agree with its comparisons.
+        var size = r.GetProperty("size");
+        if (!expressible)
+        {
+            Assert.Equal(JsonValueKind.Null, size.ValueKind);
+        }
+        else
+        {
+            var comparisons = size.GetProperty("comparisons").EnumerateArray().ToList();
+            Assert.Equal(comparisons.Count, size.GetProperty("quantities").GetInt32());
+            Assert.Equal(comparisons.Count(x => x.GetProperty("outcome").GetString() == "within"), size.GetProperty("within").GetInt32());
+            foreach (var x in comparisons)
+            {
+                if (x.GetProperty("ratio").ValueKind == JsonValueKind.Number)
+                    Assert.Equal(x.GetProperty("simulated").GetDouble() / x.GetProperty("published").GetDouble(), x.GetProperty("ratio").GetDouble(), 9);
+                Assert.Contains(x.GetProperty("outcome").GetString(), new[] { "within", "outside", "opposite sign", "published near zero", "no simulated value" });
+            }
+        }
         var shape = c.GetProperty("shape").EnumerateArray().ToList();
         var predicates = r.GetProperty("predicates").EnumerateArray().ToList();
         Assert.NotEmpty(predicates);
@@ -328,7 +346,8 @@ public class CatalogCliTests(QuickCatalogFixture quickCatalog) : IClassFixture<Q
         var dir = quickCatalog.Dir;
         Assert.True(code == 0, err);
         Assert.Contains("catalog scorecard", output, StringComparison.Ordinal);
-        Assert.Matches(@"\d+ cases: \d+ match, \d+ do not match, \d+ inconclusive, \d+ cannot express yet\.", output);
+        Assert.Matches(@"\d+ cases: \d+ match in shape \(\d+ of them also within 2× in size\), \d+ do not match, \d+ inconclusive, \d+ cannot express yet\.", output);
+        Assert.Contains("size within 2×", output, StringComparison.Ordinal);
         foreach (var name in CaseFiles())
             Assert.Contains(name.Length > 34 ? name[..34] : name, output, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(dir, "catalog.json")));
@@ -371,6 +390,42 @@ public class CatalogCliTests(QuickCatalogFixture quickCatalog) : IClassFixture<Q
         finally
         {
             File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void A_case_says_its_verdict_is_about_the_shape_and_prints_the_size_check_under_it()
+    {
+        // Decision 0098: "matches" is the pre-registered shape; the size check is stated apart, right under it.
+        var dir = Path.Combine(Path.GetTempPath(), $"plesim-size-{Guid.NewGuid():N}");
+        try
+        {
+            var (code, output, err) = Plesim("reproduce", "wanpeng-2019-pv-sched-yield", "--quick", "--out", dir);
+            Assert.True(code == 0, err);
+            var text = System.Text.RegularExpressions.Regex.Replace(output, @" *\n *", " ");
+            Assert.Matches(@"Verdict: [A-Z ]+ IN SHAPE \(\d+ of \d+ pre-registered predicates hold; they check signs, orderings and stated ranges, not the published sizes, [^)]*\)\. " +
+                @"Size \(apart from the verdict\): \d+ of 1 quantities within 2× of the published; ebizzy @ over-subscribed: simulated [+-][0-9,.]+% vs published [+-][0-9.]+% \(", text);
+            Assert.Contains("  Rule: " + PleSim.Experiments.Catalog.SizeCheck.Rule.Split(' ')[0], output, StringComparison.Ordinal);
+
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "catalog.json")));
+            var r = doc.RootElement.GetProperty("results")[0];
+            var size = r.GetProperty("size");
+            var x = Assert.Single(size.GetProperty("comparisons").EnumerateArray());
+            var cell = Assert.Single(r.GetProperty("cells").EnumerateArray());
+            // The size compares the cell's simulated mean with its published value, by the stated rule.
+            Assert.Equal(cell.GetProperty("mean").GetDouble(), x.GetProperty("simulated").GetDouble());
+            Assert.Equal(cell.GetProperty("published").GetDouble(), x.GetProperty("published").GetDouble());
+            var (outcome, ratio) = PleSim.Experiments.Catalog.SizeCheck.Judge(x.GetProperty("published").GetDouble(), x.GetProperty("simulated").GetDouble(), percent: true);
+            Assert.Equal(PleSim.Reporting.CatalogReport.Outcome(outcome), x.GetProperty("outcome").GetString());
+            Assert.Equal(ratio, x.GetProperty("ratio").GetDouble());
+            Assert.Equal(outcome == PleSim.Experiments.Catalog.SizeOutcome.Within ? 1 : 0, size.GetProperty("within").GetInt32());
+            static string Squeezed(string t) => System.Text.RegularExpressions.Regex.Replace(t, @"\s+", "");
+            Assert.Contains(Squeezed(x.GetProperty("text").GetString()!), Squeezed(output), StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, true);
         }
     }
 
