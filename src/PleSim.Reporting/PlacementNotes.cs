@@ -93,7 +93,7 @@ public static class PlacementNotes
     /// <summary>
     /// VMs whose VCPUs were preempted for much of their time (<c>frac_preempted</c> at least
     /// <see cref="GroupPreempted"/>) yet almost never split (<c>frac_time_split</c> at most
-    /// <see cref="GroupSplit"/>), averaged over the successful runs: they ran and waited all together,
+    /// <see cref="GroupSplit"/>), averaged over the successful runs, and that spun at all (<c>frac_spin</c>): they ran and waited all together,
     /// as if gang-scheduled, so their spinners seldom wait on a preempted VCPU. A quiet model host can
     /// lock such phases in for a whole run (docs/lock-bench.md); a real host's other activity may
     /// break them. One line per such VM.
@@ -114,8 +114,9 @@ public static class PlacementNotes
                 var v = ok.Select(r => r.Metric(vm + suffix)).OfType<double>().Where(double.IsFinite).ToList();
                 return v.Count == ok.Count ? v.Average() : double.NaN;
             }
-            double split = Mean(splitSuffix), preempted = Mean(preemptedSuffix);
-            if (!(preempted >= GroupPreempted && split <= GroupSplit))
+            double split = Mean(splitSuffix), preempted = Mean(preemptedSuffix), spin = Mean(".frac_spin");
+            // A VM that never spins (hogs, loops) has no spinners for the grouping to matter to.
+            if (!(preempted >= GroupPreempted && split <= GroupSplit && spin > 0))
                 continue;
             lines.Add($"{vm}'s VCPUs ran and waited as one group: preempted {Pct(preempted)} of their time ({vm}.frac_preempted) "
                 + $"but split for only {Pct(split)} of the window ({vm}.frac_time_split: some on a CPU while others waited){(ok.Count > 1 ? $", mean of {ok.Count} runs" : "")}. "

@@ -65,13 +65,14 @@ public class PlacementNotesTests
         Assert.Null(PlacementNotes.ByPlacement([R(1, 0.2, 1, 0), R(2, 0.3, 1, 0)], "amqp", "amqp.subscribe_rate"));
     }
 
-    private static RunResult Group(ulong seed, double preempted, double split, string? error = null)
+    private static RunResult Group(ulong seed, double preempted, double split, string? error = null, double spin = 0.05)
     {
         var r = new RunResult { Seed = seed, Error = error };
         if (error is null)
         {
             r.Metrics.Add(new("bench.frac_preempted", preempted));
             r.Metrics.Add(new("bench.frac_time_split", split));
+            r.Metrics.Add(new("bench.frac_spin", spin));
         }
         return r;
     }
@@ -92,5 +93,6 @@ public class PlacementNotesTests
         Assert.Empty(PlacementNotes.GroupLines([Group(1, 0.05, 0.0)]));     // hardly preempted: nothing to say
         Assert.Empty(PlacementNotes.GroupLines([Group(1, 0.5, 0.0, error: "boom")]));
         Assert.Empty(PlacementNotes.GroupLines([Group(1, 0.5, 0.0), Group(2, 0.5, 0.2)])); // on average it split
+        Assert.Empty(PlacementNotes.GroupLines([Group(1, 0.5, 0.0, spin: 0)]));  // a VM that never spins (hogs)
     }
 }
