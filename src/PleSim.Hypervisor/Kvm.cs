@@ -199,7 +199,8 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
         if (from is not null && Settings.Apicv)
             VmxDeliverPostedInterrupt(target, vector, from, from.Task.Cpu, Settings.Costs.KickIpiLatency);
         else
-            Deliver(target, vector, from, from?.Task.Cpu ?? target.Task.Cpu, from is null ? SimDuration.Zero : Settings.Costs.KickIpiLatency);
+            Deliver(target, vector, from, from?.Task.Cpu ?? target.Task.Cpu, from is null ? SimDuration.Zero : Settings.Costs.KickIpiLatency,
+                requestEvent: !(from is null && vector == Vectors.Timer)); // the LAPIC timer (Vcpu.OnGuestTimer) makes no KVM_REQ_EVENT
     }
 
     /// <summary>
@@ -216,12 +217,20 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
         if (Settings.Apicv)
             VmxDeliverPostedInterrupt(target, vector, null, fromCpu, latency);
         else
-            Deliver(target, vector, null, fromCpu, latency);
+            Deliver(target, vector, null, fromCpu, latency, requestEvent: true);
     }
 
-    private void Deliver(Vcpu target, int vector, Vcpu? from, int fromCpu, SimDuration ipiLatency)
+    /// <summary>
+    /// An interrupt into the IRR and <c>kvm_vcpu_kick</c>. <paramref name="requestEvent"/>: KVM_REQ_EVENT
+    /// is made first (<c>__apic_accept_irq</c> for an IPI or an MSI); false for the LAPIC timer, whose
+    /// <c>apic_timer_expired</c> makes only the pending-timer request before its kick (5.10 lapic.c:
+    /// KVM_REQ_PENDING_TIMER; 6.x: KVM_REQ_UNBLOCK) — what <see cref="Vcpu.DyRunnable"/> tells apart.
+    /// </summary>
+    private void Deliver(Vcpu target, int vector, Vcpu? from, int fromCpu, SimDuration ipiLatency, bool requestEvent)
     {
         target.SetPending(vector);
+        if (requestEvent)
+            target.EventRequested = true;
         target.Stats.Kicks++;
         Observer?.Kick(from, target, vector);
         VcpuKick(target, from, fromCpu, ipiLatency);

@@ -430,6 +430,8 @@ public sealed record DirectedYieldOverrides
     public bool? SingleWalk { get; init; }
     public bool? SingleWalkStoresCounter { get; init; }
     public bool? BoostPendingInterruptUserMode { get; init; }
+    public bool? BlockingUntilRun { get; init; }
+    public bool? EsrchSkipsSecondPass { get; init; }
 
     /// <summary>The preset with these overrides applied.</summary>
     public DirectedYieldOptions Apply(DirectedYieldOptions preset) => preset with
@@ -445,6 +447,8 @@ public sealed record DirectedYieldOverrides
         SingleWalk = SingleWalk ?? preset.SingleWalk,
         SingleWalkStoresCounter = SingleWalkStoresCounter ?? preset.SingleWalkStoresCounter,
         BoostPendingInterruptUserMode = BoostPendingInterruptUserMode ?? preset.BoostPendingInterruptUserMode,
+        BlockingUntilRun = BlockingUntilRun ?? preset.BlockingUntilRun,
+        EsrchSkipsSecondPass = EsrchSkipsSecondPass ?? preset.EsrchSkipsSecondPass,
     };
 
     /// <summary>These overrides where set, else <paramref name="fallback"/>'s (explicit keys over a version preset).</summary>
@@ -461,5 +465,7 @@ public sealed record DirectedYieldOverrides
         SingleWalk = SingleWalk ?? fallback.SingleWalk,
         SingleWalkStoresCounter = SingleWalkStoresCounter ?? fallback.SingleWalkStoresCounter,
         BoostPendingInterruptUserMode = BoostPendingInterruptUserMode ?? fallback.BoostPendingInterruptUserMode,
+        BlockingUntilRun = BlockingUntilRun ?? fallback.BlockingUntilRun,
+        EsrchSkipsSecondPass = EsrchSkipsSecondPass ?? fallback.EsrchSkipsSecondPass,
     };
 }

@@ -56,6 +56,7 @@ public sealed partial class Vcpu
                 PvUnhalted = false; // __vcpu_run leaving KVM_MP_STATE_HALTED (3.12)
             }
             _onWaitQueue = false; // finish_wait
+            _rcuwaitActive = false; // 5.8+ finish_rcuwait, run by the woken thread itself
             _sleepTimer.Cancel();
             Mode = VcpuMode.Exit;
             _exitKind = ExitKind.Entry;

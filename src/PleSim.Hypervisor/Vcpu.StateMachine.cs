@@ -268,6 +268,7 @@ public sealed partial class Vcpu
             case ExitKind.Entry:
                 Mode = VcpuMode.Guest;
                 _exitKind = ExitKind.None;
+                EventRequested = false; // vcpu_enter_guest: kvm_check_request(KVM_REQ_EVENT)
                 _inPauseEpisode = false;
                 // vcpu_enter_guest → inject_pending_event (arch/x86/kvm/x86.c, 2.6.39): an interrupt
                 // the guest cannot take now (RFLAGS.IF = 0) stays in the IRR and KVM asks for an
@@ -327,6 +328,7 @@ public sealed partial class Vcpu
     {
         Mode = VcpuMode.Halted;
         _onWaitQueue = true; // prepare_to_wait
+        _rcuwaitActive = true; // 5.8+ prepare_to_rcuwait: set until this thread runs finish_rcuwait
         Stats.Halts++;
         Account();
         _kvm.Host.Block(Task);

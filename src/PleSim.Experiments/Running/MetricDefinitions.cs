@@ -295,6 +295,8 @@ public static class MetricDefinitions
         new("*.dy_walks_without_yield", "count", "directed-yield walks that yielded to nobody"),
         new("*.dy_candidates", "count", "VCPUs the directed-yield walks looked at"),
         new("*.dy_skipped.*", "count", "directed-yield candidates skipped, by reason"),
+        new("*.dy_blocking_dy_runnable", "count", "5.8+ walks: candidates blocking on their rcuwait (halted, or woken and not yet run) kept because vcpu_dy_runnable (decision 0097)"),
+        new("*.dy_walks_ended_before_pass1", "count", "3.17–6.12 walks that ended after pass 0 because its last yield_to returned -ESRCH (decision 0097)"),
     ];
 
     /// <summary>

@@ -532,6 +532,8 @@ internal static class VmReport
         result.AddMetric(p + "dy_candidates", d("dy_candidates"));
         foreach (var (name, counter) in VmRuntime.SkipReasons)
             result.AddMetric(p + "dy_skipped." + name, d(counter));
+        result.AddMetric(p + "dy_blocking_dy_runnable", d("dy_blocking_dy_runnable"));
+        result.AddMetric(p + "dy_walks_ended_before_pass1", d("dy_walks_ended_before_pass1"));
     }
 
     private static IEnumerable<KeyValuePair<string, object>> YieldResults(Func<string, double> d)
