@@ -461,12 +461,16 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
 
     public void NewTask(HostTask task, int cpu)
     {
+        TaskQueuedOn(cpu);
         if (task.Owner is Vcpu v)
             v.Vm.VcpuQueued(v, cpu, Sim.Now.Ns);
     }
 
     public void Wakeup(HostTask task, int targetCpu, int wakerCpu, bool preemptsCurrent)
     {
+        // A wake-up that preempts a polling VCPU takes its CPU; its poll is re-tested when it runs again.
+        if (!preemptsCurrent)
+            TaskQueuedOn(targetCpu);
         if (task.Owner is not Vcpu v || v.QueuedOnCpu == targetCpu)
             return;
         if (v.QueuedOnCpu >= 0)
@@ -476,10 +480,27 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
 
     public void Migrate(HostTask task, int from, int to, MigrationCause cause)
     {
+        // A wake-up's or a fork's placement is followed by Wakeup / NewTask; a balancer's or an
+        // affinity change's move is queued on `to` right after this call.
+        if (cause is not (MigrationCause.Wakeup or MigrationCause.Fork))
+            TaskQueuedOn(to);
         if (task.Owner is not Vcpu v || v.QueuedOnCpu < 0)
             return;
         v.Vm.VcpuUnqueued(v, Sim.Now.Ns);
         v.Vm.VcpuQueued(v, to, Sim.Now.Ns);
+    }
+
+    /// <summary>
+    /// A task is (about to be) queued on <paramref name="cpu"/>: if a VCPU halt-polls there, its poll
+    /// loop's next <c>single_task_running()</c> fails and the poll ends (decision 0097;
+    /// <see cref="HaltPollSettings.RecheckSingleTask"/>).
+    /// </summary>
+    private void TaskQueuedOn(int cpu)
+    {
+        if (Settings.HaltPoll.HaltPollNs == 0 || !Settings.HaltPoll.RecheckSingleTask)
+            return;
+        if (Host.Rqs[cpu].Curr.Owner is Vcpu poller && poller.HaltPolling)
+            poller.EndHaltPollForQueuedTask();
     }
 
     /// <summary>Classifies lock-holder preemptions by what took the CPU; a VCPU thread that blocks leaves its CPU's queue.</summary>

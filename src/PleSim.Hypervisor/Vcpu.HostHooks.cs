@@ -66,8 +66,9 @@ public sealed partial class Vcpu
         {
             // Preempted while polling: the loop resumes only while before its wall-clock stop and
             // while single_task_running() (kvm_vcpu_block); otherwise it ends now and blocks.
+            // A poll that already saw another task queued (decision 0097) goes on to block.
             long now = _kvm.Sim.Now.Ns;
-            _exitRemaining = now >= _pollStop || _kvm.Host.Rqs[cpu].NrRunning > 1 ? 0 : _pollStop - now;
+            _exitRemaining = _pollEndedByTask || now >= _pollStop || _kvm.Host.Rqs[cpu].NrRunning > 1 ? 0 : _pollStop - now;
         }
         Account();
         Run();

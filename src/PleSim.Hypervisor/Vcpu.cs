@@ -192,6 +192,7 @@ public sealed partial class Vcpu : ITaskBody
     private long _haltStart = -1;
     private long _pollStart;
     private long _pollStop;
+    private bool _pollEndedByTask;   // a task was queued on this CPU mid-poll: the poll ends (decision 0097)
     private long _gangWaitSince;
 
     internal Vcpu(Kvm kvm, Vm vm, int index)
@@ -408,6 +409,9 @@ public sealed class VcpuStats
 
     /// <summary>Halt polling (4.0+): polls started, polls that saw a wake-up condition (no block, no wake-up), time spent polling (ns).</summary>
     public long HaltPollAttempts, HaltPollSuccessful, HaltPollNs;
+
+    /// <summary>Polls ended because another task was queued on the poller's CPU (<c>single_task_running()</c> false; decision 0097); they block as a poll that ran out does.</summary>
+    public long HaltPollEndedByTask;
 
     /// <summary>Co-scheduling (decision 0040): times the thread blocked co-stopped, and times it was co-started from it.</summary>
     public long CoStops, CoStarts;

@@ -4,9 +4,9 @@ using PleSim.Experiments.Scenarios;
 namespace PleSim.Experiments.Tests;
 
 /// <summary>
-/// Decision 0097 through the scenario file: <c>kvm.directed_yield.blocking_until_run</c> (5.8+) and
-/// <c>kvm.directed_yield.esrch_skips_second_pass</c> (3.9–6.12), their <c>kvm.version</c> defaults, and a
-/// run where the 5.8+ skip happens.
+/// Decision 0097 through the scenario file: <c>kvm.directed_yield.blocking_until_run</c> (5.8+),
+/// <c>kvm.directed_yield.esrch_skips_second_pass</c> (3.9–6.12) and <c>kvm.halt_poll_recheck_single_task</c>,
+/// their <c>kvm.version</c> defaults, and a run where the 5.8+ skip happens.
 /// </summary>
 public class KvmWalkAsReleasedScenarioTests
 {
@@ -32,11 +32,15 @@ public class KvmWalkAsReleasedScenarioTests
         Assert.False(EsrchSkipsSecondPass(Bench()));
         Assert.True(EsrchSkipsSecondPass(Bench("kvm.version=6.12")));
         Assert.False(EsrchSkipsSecondPass(Bench("kvm.version=6.12", "kvm.directed_yield.esrch_skips_second_pass=false")));
+        // Halt polling re-tests single_task_running() in every release; the key turns it off.
+        Assert.True(Bench("kvm.version=4.3").Kvm.HaltPoll.RecheckSingleTask);
+        Assert.False(Bench("kvm.version=4.3", "kvm.halt_poll_recheck_single_task=false").Kvm.HaltPoll.RecheckSingleTask);
     }
 
     [Theory]
     [InlineData("kvm.directed_yield.blocking_until_run=2", "blocking_until_run")]
     [InlineData("kvm.directed_yield.esrch_skips_second_pass=maybe", "esrch_skips_second_pass")]
+    [InlineData("kvm.halt_poll_recheck_single_task=sometimes", "halt_poll_recheck_single_task")]
     public void A_bad_value_is_an_error_at_its_key(string set, string key)
     {
         var e = Assert.Throws<ScenarioException>(() => Bench(set));

@@ -164,6 +164,7 @@ public sealed class VmRuntime : IDisposable
             Add("halt_poll_attempts", s.HaltPollAttempts);
             Add("halt_poll_successful", s.HaltPollSuccessful);
             Add("halt_poll_ns", s.HaltPollNs);
+            Add("halt_poll_ended_by_task", s.HaltPollEndedByTask);
             Add("lock_holder_preempted_ns", s.LockHolderPreemptedNs);
             Add("costops", s.CoStops);
             Add("gang_wait_ns", s.GangWaitNs);

@@ -82,6 +82,8 @@ internal static partial class SystemSections
             Shrink = r.Get("halt_poll_ns_shrink", Kinds.Integer(0, 1000), dp.Shrink),
             GrowStart = r.Get("halt_poll_ns_grow_start", Kinds.Integer(1, 1_000_000_000), dp.GrowStart),
             ShrinkFloor = r.Get("halt_poll_shrink_floor", Kinds.Bool, dp.ShrinkFloor),
+            // Decision 0097: the poll ends as soon as another task is queued on its CPU (every poll iteration tests single_task_running()).
+            RecheckSingleTask = r.Get("halt_poll_recheck_single_task", Kinds.Bool, dp.RecheckSingleTask),
         };
         var settings = new PleSim.Hypervisor.KvmSettings
         {
