@@ -199,7 +199,8 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
         if (from is not null && Settings.Apicv)
             VmxDeliverPostedInterrupt(target, vector, from, from.Task.Cpu, Settings.Costs.KickIpiLatency);
         else
-            Deliver(target, vector, from, from?.Task.Cpu ?? target.Task.Cpu, from is null ? SimDuration.Zero : Settings.Costs.KickIpiLatency);
+            Deliver(target, vector, from, from?.Task.Cpu ?? target.Task.Cpu, from is null ? SimDuration.Zero : Settings.Costs.KickIpiLatency,
+                requestEvent: !(from is null && vector == Vectors.Timer)); // the LAPIC timer (Vcpu.OnGuestTimer) makes no KVM_REQ_EVENT
     }
 
     /// <summary>
@@ -216,12 +217,20 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
         if (Settings.Apicv)
             VmxDeliverPostedInterrupt(target, vector, null, fromCpu, latency);
         else
-            Deliver(target, vector, null, fromCpu, latency);
+            Deliver(target, vector, null, fromCpu, latency, requestEvent: true);
     }
 
-    private void Deliver(Vcpu target, int vector, Vcpu? from, int fromCpu, SimDuration ipiLatency)
+    /// <summary>
+    /// An interrupt into the IRR and <c>kvm_vcpu_kick</c>. <paramref name="requestEvent"/>: KVM_REQ_EVENT
+    /// is made first (<c>__apic_accept_irq</c> for an IPI or an MSI); false for the LAPIC timer, whose
+    /// <c>apic_timer_expired</c> makes only the pending-timer request before its kick (5.10 lapic.c:
+    /// KVM_REQ_PENDING_TIMER; 6.x: KVM_REQ_UNBLOCK) — what <see cref="Vcpu.DyRunnable"/> tells apart.
+    /// </summary>
+    private void Deliver(Vcpu target, int vector, Vcpu? from, int fromCpu, SimDuration ipiLatency, bool requestEvent)
     {
         target.SetPending(vector);
+        if (requestEvent)
+            target.EventRequested = true;
         target.Stats.Kicks++;
         Observer?.Kick(from, target, vector);
         VcpuKick(target, from, fromCpu, ipiLatency);
@@ -452,12 +461,16 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
 
     public void NewTask(HostTask task, int cpu)
     {
+        TaskQueuedOn(cpu);
         if (task.Owner is Vcpu v)
             v.Vm.VcpuQueued(v, cpu, Sim.Now.Ns);
     }
 
     public void Wakeup(HostTask task, int targetCpu, int wakerCpu, bool preemptsCurrent)
     {
+        // A wake-up that preempts a polling VCPU takes its CPU; its poll is re-tested when it runs again.
+        if (!preemptsCurrent)
+            TaskQueuedOn(targetCpu);
         if (task.Owner is not Vcpu v || v.QueuedOnCpu == targetCpu)
             return;
         if (v.QueuedOnCpu >= 0)
@@ -467,10 +480,27 @@ public sealed partial class Kvm : IHostTimerSource, IHostObserver
 
     public void Migrate(HostTask task, int from, int to, MigrationCause cause)
     {
+        // A wake-up's or a fork's placement is followed by Wakeup / NewTask; a balancer's or an
+        // affinity change's move is queued on `to` right after this call.
+        if (cause is not (MigrationCause.Wakeup or MigrationCause.Fork))
+            TaskQueuedOn(to);
         if (task.Owner is not Vcpu v || v.QueuedOnCpu < 0)
             return;
         v.Vm.VcpuUnqueued(v, Sim.Now.Ns);
         v.Vm.VcpuQueued(v, to, Sim.Now.Ns);
+    }
+
+    /// <summary>
+    /// A task is (about to be) queued on <paramref name="cpu"/>: if a VCPU halt-polls there, its poll
+    /// loop's next <c>single_task_running()</c> fails and the poll ends (decision 0097;
+    /// <see cref="HaltPollSettings.RecheckSingleTask"/>).
+    /// </summary>
+    private void TaskQueuedOn(int cpu)
+    {
+        if (Settings.HaltPoll.HaltPollNs == 0 || !Settings.HaltPoll.RecheckSingleTask)
+            return;
+        if (Host.Rqs[cpu].Curr.Owner is Vcpu poller && poller.HaltPolling)
+            poller.EndHaltPollForQueuedTask();
     }
 
     /// <summary>Classifies lock-holder preemptions by what took the CPU; a VCPU thread that blocks leaves its CPU's queue.</summary>

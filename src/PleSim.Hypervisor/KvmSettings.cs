@@ -386,6 +386,16 @@ public sealed record HaltPollSettings
     /// </summary>
     public bool ShrinkFloor { get; init; }
 
+    /// <summary>
+    /// The poll loop re-tests <c>single_task_running()</c> on every iteration (4.0–5.15
+    /// <c>kvm_vcpu_block</c>: <c>while (single_task_running() &amp;&amp; ktime_before(cur, stop))</c>; 5.16+
+    /// <c>kvm_vcpu_halt</c> through <c>kvm_vcpu_can_poll</c>, which also tests <c>!need_resched()</c>), so
+    /// a task queued on the poller's CPU ends the poll at once and the VCPU blocks (decision 0097).
+    /// Every release with halt polling has it; false is the model before decision 0097, which tested
+    /// only when the poll started and when a preempted poller ran again (decision 0022).
+    /// </summary>
+    public bool RecheckSingleTask { get; init; } = true;
+
     /// <summary><c>shrink_halt_poll_ns</c>: divide, or reset to 0 when the divisor is 0; with <see cref="ShrinkFloor"/>, 0 below the grow start.</summary>
     public long ShrinkPoll(long val)
     {
@@ -430,6 +440,8 @@ public sealed record DirectedYieldOverrides
     public bool? SingleWalk { get; init; }
     public bool? SingleWalkStoresCounter { get; init; }
     public bool? BoostPendingInterruptUserMode { get; init; }
+    public bool? BlockingUntilRun { get; init; }
+    public bool? EsrchSkipsSecondPass { get; init; }
 
     /// <summary>The preset with these overrides applied.</summary>
     public DirectedYieldOptions Apply(DirectedYieldOptions preset) => preset with
@@ -445,6 +457,8 @@ public sealed record DirectedYieldOverrides
         SingleWalk = SingleWalk ?? preset.SingleWalk,
         SingleWalkStoresCounter = SingleWalkStoresCounter ?? preset.SingleWalkStoresCounter,
         BoostPendingInterruptUserMode = BoostPendingInterruptUserMode ?? preset.BoostPendingInterruptUserMode,
+        BlockingUntilRun = BlockingUntilRun ?? preset.BlockingUntilRun,
+        EsrchSkipsSecondPass = EsrchSkipsSecondPass ?? preset.EsrchSkipsSecondPass,
     };
 
     /// <summary>These overrides where set, else <paramref name="fallback"/>'s (explicit keys over a version preset).</summary>
@@ -461,5 +475,7 @@ public sealed record DirectedYieldOverrides
         SingleWalk = SingleWalk ?? fallback.SingleWalk,
         SingleWalkStoresCounter = SingleWalkStoresCounter ?? fallback.SingleWalkStoresCounter,
         BoostPendingInterruptUserMode = BoostPendingInterruptUserMode ?? fallback.BoostPendingInterruptUserMode,
+        BlockingUntilRun = BlockingUntilRun ?? fallback.BlockingUntilRun,
+        EsrchSkipsSecondPass = EsrchSkipsSecondPass ?? fallback.EsrchSkipsSecondPass,
     };
 }

@@ -71,8 +71,14 @@ public static class KvmVersions
     // grow 2, grow_start 10000.
     private static readonly HaltPollSettings Poll611 = Poll515 with { Shrink = 2 };
 
+    // 5.8 (da4ad88cab58, "kvm: Replace vcpu->swait with rcuwait"): the walk's blocking test reads the
+    // rcuwait, which stays set from kvm_vcpu_block's prepare_to_rcuwait until the woken thread runs
+    // finish_rcuwait; a VCPU woken but not yet run is skipped unless vcpu_dy_runnable (decision 0097).
+    // The first preset at or after 5.8 is 5.10; the directed-yield-6.13 handler has it in its own preset.
+    private static readonly DirectedYieldOverrides Rcuwait58 = new() { BlockingUntilRun = true };
+
     // 5.13 kvm_vcpu_on_spin: the user-mode skip tests kvm_arch_dy_has_pending_interrupt (52acd22faa1a).
-    private static readonly DirectedYieldOverrides Boost513 = new() { BoostPendingInterruptUserMode = true };
+    private static readonly DirectedYieldOverrides Boost513 = Rcuwait58 with { BoostPendingInterruptUserMode = true };
 
     // StealTimePreemptedOnBlock: kvm_arch_vcpu_put writes the steal-time preempted byte at every put
     // from 4.10 (the byte's introduction) until 5.19-rc2 (54aa83c90198); the presets from 4.14 to 5.13
@@ -96,7 +102,7 @@ public static class KvmVersions
         // 5.3: 266e85a5ec91 (posted and applied 24 July 2019, after 5.2 was released) adds the kick
         // yield and the vcpu->ready test in kvm_sched_yield; 5.14 adds the single_task_running() bail-out.
         new() { Version = "5.3", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll415, KickYield = true, StealTimePreemptedOnBlock = true },
-        new() { Version = "5.10", PleHandler = "directed-yield-5.3", IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll415, KickYield = true, StealTimePreemptedOnBlock = true },
+        new() { Version = "5.10", PleHandler = "directed-yield-5.3", DirectedYield = Rcuwait58, IntelWindow = Vmx418, AmdWindow = Svm418, PauseFilterThresh = 128, HaltPoll = Poll415, KickYield = true, StealTimePreemptedOnBlock = true },
         // 5.13: 52acd22faa1a ("KVM: Boost vCPU candidate in user mode which is delivering interrupt",
         // in the 5.13 merge-window pull; decision 0060): a preempted user-mode candidate with a pending
         // posted interrupt is not skipped. It matters only with kvm.apicv.

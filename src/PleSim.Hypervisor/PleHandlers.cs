@@ -208,7 +208,7 @@ public sealed record DirectedYieldOptions
     /// <summary>
     /// 6.13 ("KVM: Rework core loop of kvm_vcpu_on_spin() to use a single for-loop", commit
     /// 7e513617da71): one walk over last_boosted_vcpu+1 … last_boosted_vcpu−1, wrapping, the
-    /// spinner's own index skipped; replaces the two passes of <see cref="DirectedYield.WalkOrder"/>.
+    /// spinner's own index skipped; replaces the two passes of <see cref="DirectedYield.WalkOrder(int, int, bool, Span{int})"/>.
     /// </summary>
     public bool SingleWalk { get; init; }
 
@@ -227,17 +227,42 @@ public sealed record DirectedYieldOptions
     /// </summary>
     public bool BoostPendingInterruptUserMode { get; init; }
 
+    /// <summary>
+    /// 5.8 (da4ad88cab58, "kvm: Replace vcpu->swait with rcuwait", committed 2020-05-14 for the 5.8
+    /// merge window; decision 0097): the halted-candidate skip reads the VCPU's rcuwait
+    /// (<c>rcuwait_active(&amp;vcpu->wait) &amp;&amp; !vcpu_dy_runnable(vcpu)</c>; 5.16+ spells it
+    /// <c>kvm_vcpu_is_blocking</c>). <c>rcuwait_wake_up</c> only wakes the task; the pointer is
+    /// cleared by <c>finish_rcuwait</c>, which the woken thread runs itself, so a VCPU woken from
+    /// HLT that has not run yet still counts as blocking (<see cref="Vcpu.RcuwaitActive"/>) and is
+    /// skipped unless <see cref="Vcpu.DyRunnable"/> (x86 <c>kvm_arch_dy_runnable</c>: pv_unhalted, a
+    /// pending KVM_REQ_NMI/SMI/EVENT, or APICv ON). False (2.6.39–5.7): the wait queue, which a
+    /// wake-up leaves at once (<c>autoremove_wake_function</c>; 4.x–5.7 <c>swake_up_one</c> →
+    /// <c>swake_up_locked</c> deletes the entry), so a woken VCPU is a candidate at once.
+    /// </summary>
+    public bool BlockingUntilRun { get; init; }
+
+    /// <summary>
+    /// 3.9–6.12 (the loop of c45c528e8995, "kvm: Handle yield_to failure return code for potential
+    /// undercommit case"; decision 0097): <c>for (pass = 0; pass &lt; 2 &amp;&amp; !yielded &amp;&amp; try; pass++)</c>
+    /// keeps the result of the last <c>kvm_vcpu_yield_to</c> in <c>yielded</c>, so when the last call
+    /// of pass 0 returned -ESRCH (negative; <c>try</c> not yet 0) pass 1 never starts. A later call
+    /// that returned 0 (a failed <c>yield_to</c>, or no task for the pid) clears it. Moot while
+    /// <see cref="EsrchReadsAsSuccess"/> (3.9, 3.10: -ESRCH ends the walk anyway) and with
+    /// <see cref="SingleWalk"/> (6.13: one pass).
+    /// </summary>
+    public bool EsrchSkipsSecondPass { get; init; }
+
     public static readonly DirectedYieldOptions Linux2639 = new();
     public static readonly DirectedYieldOptions Linux36 = new() { InclusiveSkip = true };
     public static readonly DirectedYieldOptions Linux37 = Linux36 with { DyEligible = true };
-    public static readonly DirectedYieldOptions Linux39 = Linux37 with { UndercommitExit = true };
+    public static readonly DirectedYieldOptions Linux39 = Linux37 with { UndercommitExit = true, EsrchSkipsSecondPass = true };
     public static readonly DirectedYieldOptions Linux310 = Linux39 with { PreemptedOnly = true };
 
     /// <summary>3.10 with <c>yield_to</c> returning int (the 2014 signedness fix): -ESRCH counts down <c>try</c>.</summary>
     public static readonly DirectedYieldOptions Linux317 = Linux310 with { EsrchReadsAsSuccess = false };
     public static readonly DirectedYieldOptions Linux414 = Linux317 with { YieldToKernelMode = true };
     public static readonly DirectedYieldOptions Linux53 = Linux414 with { ReadyCandidates = true };
-    public static readonly DirectedYieldOptions Linux613 = Linux53 with { SingleWalk = true, SingleWalkStoresCounter = true, BoostPendingInterruptUserMode = true };
+    public static readonly DirectedYieldOptions Linux613 = Linux53 with { SingleWalk = true, SingleWalkStoresCounter = true, BoostPendingInterruptUserMode = true, BlockingUntilRun = true };
 }
 
 /// <summary>
@@ -276,7 +301,10 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
         if (Options.DyEligible)
             me.InSpinLoop = true;
         Span<int> order = stackalloc int[2 * n + 1];
-        int count = Options.SingleWalk ? SingleWalkOrder(n, last, order) : WalkOrder(n, last, Options.InclusiveSkip, order);
+        int pass1Start = -1;
+        int count = Options.SingleWalk ? SingleWalkOrder(n, last, order) : WalkOrder(n, last, Options.InclusiveSkip, order, out pass1Start);
+        // 3.9–6.12: pass 1 starts only while the last kvm_vcpu_yield_to result (yielded) is not negative.
+        bool esrchSkipsPass1 = Options.EsrchSkipsSecondPass && Options.UndercommitExit && !Options.EsrchReadsAsSuccess && !Options.SingleWalk;
         // yield_to_kernel_mode (4.14): VMX passes true (PLE exits only at CPL 0); SVM passes CPL == 0.
         bool toKernel = Options.YieldToKernelMode && !me.SpinningInUserMode;
         // IPI-aware directed yield (unmerged series v2 patches 8-9, decision 0052): the first walk
@@ -298,8 +326,16 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
                 ipiStats.RelaxedRounds++;
             }
             exhausted = false;
+            bool lastEsrch = false; // yielded < 0: the last kvm_vcpu_yield_to returned -ESRCH
             for (int k = 0; k < count; k++)
             {
+                if (k == pass1Start && lastEsrch && esrchSkipsPass1)
+                {
+                    // The outer loop's !yielded test fails: no pass 1 (the walk ends, boosting nobody).
+                    vm.Stats.WalksEndedBeforePass1++;
+                    me.ContinueAfterPauseHandler(cost);
+                    return true;
+                }
                 int i = order[k];
                 var v = vm.Vcpus[i];
                 cost += costs.YieldCandidate.Ns;
@@ -315,7 +351,24 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
                     vm.Stats.SkippedSelf++;
                     continue;
                 }
-                if (v.WaitQueueActive)
+                // 2.6.39–5.7: the wait queue is active (a wake-up takes the VCPU off it at once). 5.8+:
+                // rcuwait_active && !vcpu_dy_runnable, where the rcuwait stays set until the woken VCPU runs.
+                if (Options.BlockingUntilRun)
+                {
+                    if (v.WaitQueueActive || v.RcuwaitActive)
+                    {
+                        if (!v.DyRunnable)
+                        {
+                            if (v.WaitQueueActive)
+                                vm.Stats.SkippedWaitQueue++;
+                            else
+                                vm.Stats.SkippedWokenNotRun++;
+                            continue;
+                        }
+                        vm.Stats.BlockingDyRunnableCandidates++;
+                    }
+                }
+                else if (v.WaitQueueActive)
                 {
                     vm.Stats.SkippedWaitQueue++;
                     continue;
@@ -360,12 +413,16 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
                 var task = v.Pid;
                 if (task is null)
                 {
+                    // kvm_vcpu_yield_to returns 0 without a task: yielded = 0.
+                    lastEsrch = false;
                     vm.Stats.SkippedNoPid++;
                     continue;
                 }
                 cost += costs.GetPidTask.Ns;
                 if (v.InGuestMode)
                 {
+                    // A running target's yield_to fails (3.x's PF_VCPU test, later task_running): yielded = 0.
+                    lastEsrch = false;
                     vm.Stats.SkippedInGuest++;
                     continue;
                 }
@@ -395,6 +452,7 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
                     vm.LastBoostedVcpu = Options.SingleWalkStoresCounter ? SingleWalkCounter(n, last, i) : i;
                     return false;
                 }
+                lastEsrch = r == YieldToResult.BothQueuesSingle;
                 if (r == YieldToResult.BothQueuesSingle)
                 {
                     if (Options.EsrchReadsAsSuccess)
@@ -430,11 +488,17 @@ public sealed class DirectedYield(string name, DirectedYieldOptions options) : I
     /// with last_boosted_vcpu = 0 the 2.6.39 walk starts at 0 and visits it twice. Pass 1 runs
     /// from 0 up to last_boosted_vcpu. (The caller stops at the first successful yield.)
     /// </summary>
-    public static int WalkOrder(int n, int last, bool inclusiveSkip, Span<int> order)
+    public static int WalkOrder(int n, int last, bool inclusiveSkip, Span<int> order) => WalkOrder(n, last, inclusiveSkip, order, out _);
+
+    /// <summary>As <see cref="WalkOrder(int, int, bool, Span{int})"/>; <paramref name="pass1Start"/> is the position in <paramref name="order"/> where pass 1 begins.</summary>
+    public static int WalkOrder(int n, int last, bool inclusiveSkip, Span<int> order, out int pass1Start)
     {
         int count = 0;
+        pass1Start = 0;
         for (int pass = 0; pass < 2; pass++)
         {
+            if (pass == 1)
+                pass1Start = count;
             for (int i = 0; i < n; i++)
             {
                 if (pass == 0 && (inclusiveSkip ? i <= last : i < last))

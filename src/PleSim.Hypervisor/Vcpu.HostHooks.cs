@@ -56,6 +56,7 @@ public sealed partial class Vcpu
                 PvUnhalted = false; // __vcpu_run leaving KVM_MP_STATE_HALTED (3.12)
             }
             _onWaitQueue = false; // finish_wait
+            _rcuwaitActive = false; // 5.8+ finish_rcuwait, run by the woken thread itself
             _sleepTimer.Cancel();
             Mode = VcpuMode.Exit;
             _exitKind = ExitKind.Entry;
@@ -65,8 +66,9 @@ public sealed partial class Vcpu
         {
             // Preempted while polling: the loop resumes only while before its wall-clock stop and
             // while single_task_running() (kvm_vcpu_block); otherwise it ends now and blocks.
+            // A poll that already saw another task queued (decision 0097) goes on to block.
             long now = _kvm.Sim.Now.Ns;
-            _exitRemaining = now >= _pollStop || _kvm.Host.Rqs[cpu].NrRunning > 1 ? 0 : _pollStop - now;
+            _exitRemaining = _pollEndedByTask || now >= _pollStop || _kvm.Host.Rqs[cpu].NrRunning > 1 ? 0 : _pollStop - now;
         }
         Account();
         Run();

@@ -268,6 +268,7 @@ public sealed partial class Vcpu
             case ExitKind.Entry:
                 Mode = VcpuMode.Guest;
                 _exitKind = ExitKind.None;
+                EventRequested = false; // vcpu_enter_guest: kvm_check_request(KVM_REQ_EVENT)
                 _inPauseEpisode = false;
                 // vcpu_enter_guest → inject_pending_event (arch/x86/kvm/x86.c, 2.6.39): an interrupt
                 // the guest cannot take now (RFLAGS.IF = 0) stays in the IRR and KVM asks for an
@@ -306,6 +307,7 @@ public sealed partial class Vcpu
                 if (poll > 0 && PollControl && _kvm.Host.Rqs[Task.Cpu].NrRunning == 1)
                 {
                     Stats.HaltPollAttempts++;
+                    _pollEndedByTask = false;
                     _pollStart = _haltStart;
                     _pollStop = _haltStart + poll;
                     EnterExit(ExitKind.HaltPoll, poll);
@@ -313,8 +315,14 @@ public sealed partial class Vcpu
                 }
                 return BlockHalted();
             case ExitKind.HaltPoll:
-                // The poll ran out (ktime past stop) with no wake-up condition: block.
+                // The poll ran out (ktime past stop), or another task was queued on this CPU
+                // (single_task_running() false), with no wake-up condition: block.
                 Stats.HaltPollNs += _kvm.Sim.Now.Ns - _pollStart;
+                if (_pollEndedByTask)
+                {
+                    _pollEndedByTask = false;
+                    Stats.HaltPollEndedByTask++;
+                }
                 return BlockHalted();
             default:
                 return FinishExitRest();
@@ -327,6 +335,7 @@ public sealed partial class Vcpu
     {
         Mode = VcpuMode.Halted;
         _onWaitQueue = true; // prepare_to_wait
+        _rcuwaitActive = true; // 5.8+ prepare_to_rcuwait: set until this thread runs finish_rcuwait
         Stats.Halts++;
         Account();
         _kvm.Host.Block(Task);
@@ -427,6 +436,23 @@ public sealed partial class Vcpu
             HaltPollNs = hp.Adjust(HaltPollNs, blockNs);
     }
 
+    /// <summary>
+    /// A task was queued on this VCPU's CPU while the VCPU polls there (a wake-up that does not
+    /// preempt it, a migration, a new task; <see cref="Kvm"/>'s host observer): the poll loop's next
+    /// <c>single_task_running()</c> test fails (4.0+ <c>kvm_vcpu_block</c>, 5.16+ <c>kvm_vcpu_can_poll</c>),
+    /// so the poll ends now and the VCPU blocks as after a poll that ran out (decision 0097). The end
+    /// is a zero-delay segment, so it happens after the host scheduler's own operation completes.
+    /// </summary>
+    internal void EndHaltPollForQueuedTask()
+    {
+        if (!HaltPolling || !IsExecuting || _pollEndedByTask || _seg != Seg.Exit)
+            return;
+        Freeze();
+        _exitRemaining = 0;
+        _pollEndedByTask = true;
+        StartSeg(Seg.Exit, 0);
+    }
+
     /// <summary>True while the VCPU polls in <c>kvm_vcpu_block</c> (on or off its CPU).</summary>
     public bool HaltPolling => Mode == VcpuMode.Exit && _exitKind == ExitKind.HaltPoll;
 
@@ -441,6 +467,7 @@ public sealed partial class Vcpu
             return;
         if (IsExecuting)
             Freeze();
+        _pollEndedByTask = false;
         Stats.HaltPollSuccessful++;
         Stats.HaltPollNs += _kvm.Sim.Now.Ns - _pollStart;
         EndHalt();

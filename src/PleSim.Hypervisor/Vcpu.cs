@@ -188,9 +188,11 @@ public sealed partial class Vcpu : ITaskBody
     private long _guestTimerPhase;
     private long _lhpSince = -1;
     private bool _onWaitQueue;
+    private bool _rcuwaitActive;
     private long _haltStart = -1;
     private long _pollStart;
     private long _pollStop;
+    private bool _pollEndedByTask;   // a task was queued on this CPU mid-poll: the poll ends (decision 0097)
     private long _gangWaitSince;
 
     internal Vcpu(Kvm kvm, Vm vm, int index)
@@ -261,6 +263,37 @@ public sealed partial class Vcpu : ITaskBody
     /// not run yet is therefore not "waiting" (kvm_vcpu_block, 2.6.39).
     /// </summary>
     public bool WaitQueueActive => _onWaitQueue;
+
+    /// <summary>
+    /// 5.8+ <c>rcuwait_active(&amp;vcpu->wait)</c> (5.16+ <c>kvm_vcpu_is_blocking</c>): the task pointer is
+    /// set by <c>prepare_to_rcuwait</c> when the halt blocks (after any poll) and cleared only by
+    /// <c>finish_rcuwait</c>, which the VCPU thread runs itself once it is scheduled again;
+    /// <c>rcuwait_wake_up</c> leaves it set (kernel/exit.c, include/linux/rcuwait.h). So it stays true
+    /// from the block until the woken thread runs, unlike <see cref="WaitQueueActive"/>. What the
+    /// walk reads with <see cref="DirectedYieldOptions.BlockingUntilRun"/> (decision 0097).
+    /// </summary>
+    public bool RcuwaitActive => _rcuwaitActive;
+
+    /// <summary>Woken from HLT (the wake-up succeeded) but not yet run: <see cref="RcuwaitActive"/> without <see cref="WaitQueueActive"/>.</summary>
+    public bool WokenNotRun => _rcuwaitActive && !_onWaitQueue;
+
+    /// <summary>
+    /// A KVM_REQ_EVENT request is pending: <c>__apic_accept_irq</c> makes it before it kicks for an
+    /// interrupt KVM puts in the IRR (an IPI, an MSI; not a posted one), and <c>vcpu_enter_guest</c>
+    /// consumes it at the next entry. The LAPIC timer's expiry does not make it
+    /// (<c>apic_timer_expired</c>: KVM_REQ_PENDING_TIMER, 6.x KVM_REQ_UNBLOCK, then the kick; the
+    /// timer interrupt is accepted by the VCPU itself when it runs). Read by <see cref="DyRunnable"/>.
+    /// </summary>
+    public bool EventRequested { get; internal set; }
+
+    /// <summary>
+    /// <c>vcpu_dy_runnable</c> → x86 <c>kvm_arch_dy_runnable</c> (arch/x86/kvm/x86.c, 5.3 and 6.x alike):
+    /// <c>pv_unhalted</c>; a pending KVM_REQ_NMI, KVM_REQ_SMI or KVM_REQ_EVENT request (the model makes
+    /// only the last, <see cref="EventRequested"/>); or <c>kvm_arch_dy_has_pending_interrupt</c> (APICv and
+    /// ON in the posted-interrupt descriptor). The async-PF "done" list the generic function also reads
+    /// is not modelled.
+    /// </summary>
+    public bool DyRunnable => PvUnhalted || EventRequested || ArchDyHasPendingInterrupt();
 
     /// <summary>
     /// 3.7's dy_eligible bookkeeping (<c>vcpu->spin_loop</c>): in a spin loop from the start of the
@@ -376,6 +409,9 @@ public sealed class VcpuStats
 
     /// <summary>Halt polling (4.0+): polls started, polls that saw a wake-up condition (no block, no wake-up), time spent polling (ns).</summary>
     public long HaltPollAttempts, HaltPollSuccessful, HaltPollNs;
+
+    /// <summary>Polls ended because another task was queued on the poller's CPU (<c>single_task_running()</c> false; decision 0097); they block as a poll that ran out does.</summary>
+    public long HaltPollEndedByTask;
 
     /// <summary>Co-scheduling (decision 0040): times the thread blocked co-stopped, and times it was co-started from it.</summary>
     public long CoStops, CoStarts;

@@ -207,6 +207,19 @@ public sealed class VmStats
     /// <summary>Candidates a plug-in candidate filter (<c>kvm.candidate_filter</c>) rejected.</summary>
     public long SkippedByFilter;
 
+    /// <summary>
+    /// 5.8+ (<see cref="DirectedYieldOptions.BlockingUntilRun"/>, decision 0097): candidates skipped because
+    /// they were woken from HLT but had not run yet (the rcuwait still set) and were not dy_runnable.
+    /// Candidates still waiting on the halt count as <see cref="SkippedWaitQueue"/>.
+    /// </summary>
+    public long SkippedWokenNotRun;
+
+    /// <summary>5.8+: blocking candidates (waiting, or woken and not yet run) kept because <see cref="Vcpu.DyRunnable"/>.</summary>
+    public long BlockingDyRunnableCandidates;
+
+    /// <summary>3.17–6.12 (<see cref="DirectedYieldOptions.EsrchSkipsSecondPass"/>, decision 0097): walks that ended after pass 0 because its last yield_to returned -ESRCH.</summary>
+    public long WalksEndedBeforePass1;
+
     /// <summary>Time the walks' yield_to calls waited for run-queue locks other callers held (ns).</summary>
     public long RqLockWaitNs;
 

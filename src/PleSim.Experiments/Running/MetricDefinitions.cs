@@ -233,6 +233,7 @@ public static class MetricDefinitions
         new("*.hlt_exits_per_message", "exits/message", "hackbench, pingpong: HLT exits of the VM, per message"),
         new("*.kvm_halt_poll_success_rate", "fraction", "pingpong, tcp-rr: KVM halt polls (kvm.halt_poll_ns) ended by a wake-up before the limit, of those started"),
         new("*.frac_kvm_halt_poll", "fraction of VCPU time", "pingpong, tcp-rr: VCPU time KVM spent polling a halted VCPU for a wake-up"),
+        new("*.kvm_halt_poll_task_end_rate", "fraction", "pingpong, tcp-rr: KVM halt polls ended because another task became runnable on the poller's CPU (single_task_running() false), of those started (decision 0097)"),
         new("*.tcp_rr_transactions_per_second", "1/s", "tcp-rr: netperf TCP_RR transactions of all streams per second (over the window, or until the last stream finished its transactions)"),
         new("*.tcp_rr_latency_us", "µs", "tcp-rr: mean transaction time, send() called to recv() returned with the response (decision 0045)"),
         new("*.vhost_notifies_per_transaction", "1/transaction", "tcp-rr: virtqueue notifications (ioeventfd exits) reaching the vhost worker, per transaction"),
@@ -295,6 +296,8 @@ public static class MetricDefinitions
         new("*.dy_walks_without_yield", "count", "directed-yield walks that yielded to nobody"),
         new("*.dy_candidates", "count", "VCPUs the directed-yield walks looked at"),
         new("*.dy_skipped.*", "count", "directed-yield candidates skipped, by reason"),
+        new("*.dy_blocking_dy_runnable", "count", "5.8+ walks: candidates blocking on their rcuwait (halted, or woken and not yet run) kept because vcpu_dy_runnable (decision 0097)"),
+        new("*.dy_walks_ended_before_pass1", "count", "3.17–6.12 walks that ended after pass 0 because its last yield_to returned -ESRCH (decision 0097)"),
     ];
 
     /// <summary>

@@ -63,6 +63,7 @@ internal static class VmReport
             {
                 result.AddMetric(p + "kvm_halt_poll_success_rate", D("halt_poll_attempts") > 0 ? D("halt_poll_successful") / D("halt_poll_attempts") : double.NaN);
                 result.AddMetric(p + "frac_kvm_halt_poll", D("halt_poll_ns") / vcpuNs);
+                result.AddMetric(p + "kvm_halt_poll_task_end_rate", D("halt_poll_attempts") > 0 ? D("halt_poll_ended_by_task") / D("halt_poll_attempts") : double.NaN);
             }
             result.AddMetric(p + "cpus_used", cpuNs / (seconds * 1e9));
             result.AddMetric(p + "frac_spin", D("time.spin") / vcpuNs);
@@ -532,6 +533,8 @@ internal static class VmReport
         result.AddMetric(p + "dy_candidates", d("dy_candidates"));
         foreach (var (name, counter) in VmRuntime.SkipReasons)
             result.AddMetric(p + "dy_skipped." + name, d(counter));
+        result.AddMetric(p + "dy_blocking_dy_runnable", d("dy_blocking_dy_runnable"));
+        result.AddMetric(p + "dy_walks_ended_before_pass1", d("dy_walks_ended_before_pass1"));
     }
 
     private static IEnumerable<KeyValuePair<string, object>> YieldResults(Func<string, double> d)

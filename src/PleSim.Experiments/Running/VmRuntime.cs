@@ -164,6 +164,7 @@ public sealed class VmRuntime : IDisposable
             Add("halt_poll_attempts", s.HaltPollAttempts);
             Add("halt_poll_successful", s.HaltPollSuccessful);
             Add("halt_poll_ns", s.HaltPollNs);
+            Add("halt_poll_ended_by_task", s.HaltPollEndedByTask);
             Add("lock_holder_preempted_ns", s.LockHolderPreemptedNs);
             Add("costops", s.CoStops);
             Add("gang_wait_ns", s.GangWaitNs);
@@ -205,6 +206,9 @@ public sealed class VmRuntime : IDisposable
         Add("dy_skipped_user_mode", st.SkippedUserMode);
         Add("dy_user_mode_pending_interrupt", st.UserModePendingInterruptCandidates);
         Add("dy_skipped_by_filter", st.SkippedByFilter);
+        Add("dy_skipped_woken_not_run", st.SkippedWokenNotRun); // 5.8+ rcuwait (decision 0097)
+        Add("dy_blocking_dy_runnable", st.BlockingDyRunnableCandidates);
+        Add("dy_walks_ended_before_pass1", st.WalksEndedBeforePass1); // 3.17–6.12 -ESRCH quirk (decision 0097)
         foreach (var label in GroundTruth.Labels)
             Add("yield_to_label." + GroundTruth.Name(label), st.YieldToLabels[(int)label]);
         foreach (var cause in GroundTruth.Causes)
@@ -501,7 +505,7 @@ public sealed class VmRuntime : IDisposable
     [
         ("self", "dy_skipped_self"), ("halted", "dy_skipped_halted"), ("no_pid", "dy_skipped_no_pid"),
         ("in_guest", "dy_skipped_in_guest"), ("not_preempted", "dy_skipped_not_preempted"), ("ineligible", "dy_skipped_ineligible"),
-        ("user_mode", "dy_skipped_user_mode"), ("by_filter", "dy_skipped_by_filter"),
+        ("user_mode", "dy_skipped_user_mode"), ("by_filter", "dy_skipped_by_filter"), ("woken_not_run", "dy_skipped_woken_not_run"),
         ("ipi_aware_rejected", "ipi_aware.tier.rejected"), ("ipi_aware_relaxed_not_preempted", "ipi_aware.relaxed_skipped_not_preempted"),
     ];
 

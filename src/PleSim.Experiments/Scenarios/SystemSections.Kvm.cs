@@ -58,6 +58,10 @@ internal static partial class SystemSections
             SingleWalkStoresCounter = dy.Has("single_walk_stores_counter") ? dy.Get("single_walk_stores_counter", Kinds.Bool, false) : null,
             // 5.13 (decision 0060): a preempted user-mode candidate with a pending posted interrupt is not skipped.
             BoostPendingInterruptUserMode = dy.Has("boost_pending_interrupt_user_mode") ? dy.Get("boost_pending_interrupt_user_mode", Kinds.Bool, false) : null,
+            // 5.8+ (decision 0097): a VCPU woken from HLT stays "blocking" (rcuwait) until it runs.
+            BlockingUntilRun = dy.Has("blocking_until_run") ? dy.Get("blocking_until_run", Kinds.Bool, false) : null,
+            // 3.9–6.12 (decision 0097): a last -ESRCH in pass 0 keeps pass 1 from starting.
+            EsrchSkipsSecondPass = dy.Has("esrch_skips_second_pass") ? dy.Get("esrch_skips_second_pass", Kinds.Bool, false) : null,
         }.Over(d.DirectedYield);
         dy.Done();
         var dw = d.PleWindowPolicy;
@@ -78,6 +82,8 @@ internal static partial class SystemSections
             Shrink = r.Get("halt_poll_ns_shrink", Kinds.Integer(0, 1000), dp.Shrink),
             GrowStart = r.Get("halt_poll_ns_grow_start", Kinds.Integer(1, 1_000_000_000), dp.GrowStart),
             ShrinkFloor = r.Get("halt_poll_shrink_floor", Kinds.Bool, dp.ShrinkFloor),
+            // Decision 0097: the poll ends as soon as another task is queued on its CPU (every poll iteration tests single_task_running()).
+            RecheckSingleTask = r.Get("halt_poll_recheck_single_task", Kinds.Bool, dp.RecheckSingleTask),
         };
         var settings = new PleSim.Hypervisor.KvmSettings
         {
