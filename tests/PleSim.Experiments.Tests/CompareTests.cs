@@ -132,13 +132,17 @@ public class CompareTests
             // The compared metric is the amqp VM's: its stacking is reported beside it (decision 0093).
             Assert.Equal("amqp", p.GetProperty("stacked_vm").GetString());
             Assert.InRange(p.GetProperty("frac_vcpus_stacked").GetDouble(), 0, 1);
+            // Every VM's host CPUs; together at most the host's.
+            var cpus = p.GetProperty("cpus_used");
+            Assert.Equal(["amqp", "loops"], cpus.EnumerateObject().Select(c => c.Name));
+            Assert.InRange(cpus.EnumerateObject().Sum(c => c.Value.GetDouble()), 0.5, 4.0 + 1e-9);
         }
         // PLE off: no PAUSE exits, no yield_to; the oracle exits and boosts.
         Assert.Equal(0, policies[0].GetProperty("yield_to_calls").GetDouble());
         Assert.True(policies[1].GetProperty("pause_exits_per_s").GetDouble() > 0);
         var csv = a.ToCsv().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(3, csv.Length);
-        Assert.EndsWith(",frac_vcpus_stacked", csv[0], StringComparison.Ordinal);
+        Assert.EndsWith(",frac_vcpus_stacked,amqp.cpus_used,loops.cpus_used", csv[0], StringComparison.Ordinal);
         Assert.All(csv[1..], row => Assert.Equal(csv[0].Count(ch => ch == ','), row.Count(ch => ch == ',')));
         Assert.StartsWith("oracle,", csv[2], StringComparison.Ordinal);
     }
