@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Read-only analysis of `plesim run ... --trace FILE` traces of the riel-2011 AMQP scenario.
+
+Written for docs/anomalies/amqp-no-ple-1.75x.md. Uses scripts/trace-placement.py's reader (a hog is
+a loops VCPU that ran more than 30% of the window; a task "lives" on the CPU it last ran on or was
+migrated to). Summed over the trace files given, it prints:
+
+  configs  per 100 us sample, which tasks live on each host CPU, written per CPU as H (a hog) and
+           A (an AMQP VCPU), the CPUs sorted: the share of samples of the commonest configurations,
+           and the share of samples by (number of CPUs without a hog, AMQP VCPUs living on them).
+  moves    every migration of an AMQP VCPU, by cause, whether it put it next to another AMQP VCPU
+           ("stacks"), took it away from one ("unstacks"), both or neither, and whether its
+           destination has a hog; every migration of a hog by cause and by how many AMQP VCPUs
+           lived on its source and destination CPUs. Per second of traced window.
+
+Usage: scripts/trace-hogfree.py configs|moves TRACE.json [TRACE.json ...]
+"""
+import collections
+import importlib.util
+import os
+import sys
+
+_spec = importlib.util.spec_from_file_location(
+    "trace_placement", os.path.join(os.path.dirname(os.path.abspath(__file__)), "trace-placement.py"))
+tp = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tp)
+
+
+def configs(paths):
+    cfg, free, n = collections.Counter(), collections.Counter(), 0
+    for path in paths:
+        t = tp.Trace(path)
+        cpus_seen = max(e["tid"] for e in t.sched) + 1
+        ts = t.t0
+        while ts < t.t1:
+            hogs, amqp = collections.Counter(), collections.Counter()
+            for h in t.hogs:
+                c = t.home(h, ts)
+                if c is not None:
+                    hogs[c] += 1
+            for a in t.amqp:
+                c = t.home(a, ts)
+                if c is not None:
+                    amqp[c] += 1
+            per = [("H" * hogs[c] + "A" * amqp[c]) or "-" for c in range(cpus_seen)]
+            cfg[" ".join(sorted(per, key=lambda s: (-s.count("H"), -len(s), s)))] += 1
+            free[(sum(1 for c in range(cpus_seen) if hogs[c] == 0),
+                  sum(amqp[c] for c in range(cpus_seen) if hogs[c] == 0))] += 1
+            n += 1
+            ts += 100
+    print("configuration (per CPU: H hog, A AMQP VCPU)  share of samples")
+    for k, v in cfg.most_common(10):
+        print("  %-24s %.3f" % (k, v / n))
+    print("(CPUs without a hog, AMQP VCPUs living on them)  share of samples")
+    for k, v in sorted(free.items()):
+        if v / n >= 0.005:
+            print("  %-24s %.3f" % (k, v / n))
+
+
+def moves(paths):
+    c, span = collections.Counter(), 0.0
+    for path in paths:
+        t = tp.Trace(path)
+        span += t.span / 1e6
+        for e in t.ev:
+            if e.get("cat") != "migrate":
+                continue
+            a = e["args"]
+            task, fr, to, cause, ts = a["task"], a["from"], a["to"], a["cause"], e["ts"]
+            if task in t.amqp:
+                others = [t.home(x, ts, strict=True) for x in t.amqp if x != task]
+                hogs_to = sum(1 for h in t.hogs if t.home(h, ts, strict=True) == to)
+                stack, unstack = to in others, fr in others
+                kind = "both" if stack and unstack else "stacks" if stack else "unstacks" if unstack else "neither"
+                c[("AMQP", cause, kind, "to a hog-free CPU" if hogs_to == 0 else "to a hog's CPU")] += 1
+            elif task in t.hogs:
+                amqp_to = sum(1 for x in t.amqp if t.home(x, ts, strict=True) == to)
+                amqp_fr = sum(1 for x in t.amqp if t.home(x, ts, strict=True) == fr)
+                c[("hog", cause, "src AMQP=%d" % amqp_fr, "dest AMQP=%d" % amqp_to)] += 1
+    for k, v in sorted(c.items(), key=lambda kv: -kv[1]):
+        print("%-5s %-16s %-11s %-18s %6.2f/s" % (*k, v / span))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3 or sys.argv[1] not in ("configs", "moves"):
+        sys.exit(__doc__)
+    (configs if sys.argv[1] == "configs" else moves)(sys.argv[2:])
