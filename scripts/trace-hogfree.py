@@ -12,9 +12,14 @@ migrated to). Summed over the trace files given, it prints:
            ("stacks"), took it away from one ("unstacks"), both or neither, and whether its
            destination has a hog; every migration of a hog by cause and by how many AMQP VCPUs
            lived on its source and destination CPUs. Per second of traced window.
+  work     per 100 us sample, the placement class (how many CPUs have no hog; the most AMQP VCPUs
+           living on one CPU) and, per class, its share of samples, how many AMQP VCPUs were on a
+           CPU, how many of them were spinning (a ground-truth spin-cause slice was open) and the
+           difference, "working" (running and not spinning).
 
-Usage: scripts/trace-hogfree.py configs|moves TRACE.json [TRACE.json ...]
+Usage: scripts/trace-hogfree.py configs|moves|work TRACE.json [TRACE.json ...]
 """
+import bisect
 import collections
 import importlib.util
 import os
@@ -81,7 +86,56 @@ def moves(paths):
         print("%-5s %-16s %-11s %-18s %6.2f/s" % (*k, v / span))
 
 
+def work(paths):
+    acc, n_all = collections.defaultdict(lambda: [0, 0, 0]), 0
+    for path in paths:
+        t = tp.Trace(path)
+        cpus_seen = max(e["tid"] for e in t.sched) + 1
+        runs = {c: sorted(v) for c, v in t.runs.items()}
+        starts = {c: [r[0] for r in v] for c, v in runs.items()}
+        spins = collections.defaultdict(list)
+        for e in t.ev:
+            if e.get("cat") == "spin_cause":
+                spins[e["args"]["vcpu"]].append((e["ts"], e["ts"] + e["dur"]))
+        for k in spins:
+            spins[k].sort()
+        spin_starts = {k: [s for s, _ in v] for k, v in spins.items()}
+        ts = t.t0
+        while ts < t.t1:
+            hogs, amqp = collections.Counter(), collections.Counter()
+            for h in t.hogs:
+                c = t.home(h, ts)
+                if c is not None:
+                    hogs[c] += 1
+            for a in t.amqp:
+                c = t.home(a, ts)
+                if c is not None:
+                    amqp[c] += 1
+            key = (sum(1 for c in range(cpus_seen) if hogs[c] == 0), max(amqp[c] for c in range(cpus_seen)))
+            running = 0
+            for c in range(cpus_seen):
+                i = bisect.bisect_right(starts.get(c, []), ts) - 1
+                if i >= 0 and runs[c][i][1] > ts and runs[c][i][2].startswith("amqp/vcpu"):
+                    running += 1
+            spinning = 0
+            for a in t.amqp:
+                i = bisect.bisect_right(spin_starts.get(a, []), ts) - 1
+                if i >= 0 and spins[a][i][1] > ts:
+                    spinning += 1
+            acc[key][0] += 1
+            acc[key][1] += running
+            acc[key][2] += spinning
+            n_all += 1
+            ts += 100
+    print("hog-free CPUs, most AMQP VCPUs on one CPU   share   AMQP VCPUs on a CPU   spinning   working")
+    tot = [0, 0, 0]
+    for k, (n, r, s) in sorted(acc.items()):
+        print("  %d, %d %40.1f%% %21.2f %10.2f %9.2f" % (k[0], k[1], 100 * n / n_all, r / n, s / n, (r - s) / n))
+        tot = [tot[0] + n, tot[1] + r, tot[2] + s]
+    print("  all %39.1f%% %21.2f %10.2f %9.2f" % (100, tot[1] / tot[0], tot[2] / tot[0], (tot[1] - tot[2]) / tot[0]))
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] not in ("configs", "moves"):
+    if len(sys.argv) < 3 or sys.argv[1] not in ("configs", "moves", "work"):
         sys.exit(__doc__)
-    (configs if sys.argv[1] == "configs" else moves)(sys.argv[2:])
+    {"configs": configs, "moves": moves, "work": work}[sys.argv[1]](sys.argv[2:])
