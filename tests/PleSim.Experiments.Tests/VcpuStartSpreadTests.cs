@@ -59,4 +59,17 @@ public class VcpuStartSpreadTests
         var e = Assert.Throws<ScenarioException>(() => LockBench("vms[0].vcpu_start_spread=-1ms"));
         Assert.Contains(e.Diagnostics, d => d.KeyPath == "vms[0].vcpu_start_spread");
     }
+    [Fact]
+    public void A_window_that_opens_before_every_vcpu_has_run_counts_the_wait_as_not_started()
+    {
+        // frac_not_started: VCPU time in the window before the thread's first run. With the bench VM's
+        // threads forked over 20 ms and the window from 0, a share of its VCPU time is before a first run;
+        // a window opening after the spread has none, in either VM.
+        var early = Runner.RunOne(LockBench("duration=40ms", "warmup=0", "vms[0].vcpu_start_spread=20ms"), 1, new RunOptions());
+        Assert.True(early.Error is null, early.Error);
+        Assert.InRange(early.Metric("bench.frac_not_started")!.Value, 0.1, 1);
+        var late = Runner.RunOne(LockBench("duration=40ms", "warmup=30ms", "vms[0].vcpu_start_spread=20ms"), 1, new RunOptions());
+        Assert.Equal(0, late.Metric("bench.frac_not_started"));
+        Assert.Equal(0, late.Metric("loops.frac_not_started"));
+    }
 }

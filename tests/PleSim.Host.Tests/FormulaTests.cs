@@ -148,6 +148,31 @@ public class FormulaTests
         Assert.Equal(2_998_537, b.Se.Vruntime - min);
     }
 
+    [Fact]
+    public void Tasks_forked_at_one_instant_are_placed_in_reverse_order_and_the_first_forked_runs_last()
+    {
+        // task_fork_fair with no running parent: each child starts at min_vruntime + sched_vslice of
+        // the fork queue with the child counted in. The children already queued there enlarge the
+        // period's load, so each later child gets a smaller debit than the one before: 6 ms alone,
+        // then half and a third of it (docs/anomalies/multi-vm-start-up.md).
+        var kit = new HostKit(1);
+        var tasks = new[] { "first", "second", "third" }
+            .Select(n => kit.Host.CreateTask(n, new Workloads.HogBody(), affinity: HostKit.Cpu(0))).ToArray();
+        foreach (var t in tasks)
+            kit.Host.WakeUpNewTask(t);
+        long min = tasks[0].Se.CfsRq.MinVruntime;
+        var debits = tasks.Select(t => t.Se.Vruntime - min).ToArray();
+        Assert.True(debits[0] > debits[1] && debits[1] > debits[2], string.Join(", ", debits));
+        Assert.InRange(debits[0], 5_990_000, 6_000_000);
+        Assert.InRange(debits[1], 2_990_000, 3_000_000);
+        Assert.InRange(debits[2], 1_990_000, 2_000_000);
+        // The last forked runs first; the first forked waits until the others have caught up.
+        kit.RunMs(1);
+        Assert.True(tasks[2].CpuTimeNs > 0 && tasks[0].CpuTimeNs == 0);
+        kit.RunMs(4);
+        Assert.Equal(0, tasks[0].CpuTimeNs);
+    }
+
     [Theory]
     [InlineData(1000, 1, 1, 500)]
     [InlineData(1000, 1, 8, 0)]

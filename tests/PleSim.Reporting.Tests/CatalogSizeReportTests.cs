@@ -12,7 +12,7 @@ namespace PleSim.Reporting.Tests;
 public class CatalogSizeReportTests
 {
     /// <summary>A relative case of two cells (published +10% and +40%), judged "matches", with the simulated changes given.</summary>
-    private static CaseResult Result(double first, double second, string verdict = Verdicts.Matches)
+    private static CaseResult Result(double first, double second, string verdict = Verdicts.Matches, RunResult[]? secondRuns = null)
     {
         var c = CaseLoader.LoadText(
             "name: demo\n" +
@@ -25,9 +25,9 @@ public class CatalogSizeReportTests
             "cannot_express: a workload kind\n" +
             "preregistered_commit: 0123456789abcdef0123456789abcdef01234567\n", "demo.yaml");
         c = c with { Expression = new CaseExpression("s.yaml", "m", 2, 2, [], [], [], "") { Relative = new RelativeCells(["x=1"], false) }, CannotExpress = "" };
-        CaseCell Cell(string column, double v) =>
-            new("gain", column, [], [], MetricSummary.Of("change of m over the base (%)", [v, v]));
-        return new CaseResult(c, verdict, [Cell("1x", first), Cell("2x", second)], [], 2, true, 1.0, "");
+        CaseCell Cell(string column, double v, RunResult[]? runs = null) =>
+            new("gain", column, [], runs ?? [], MetricSummary.Of("change of m over the base (%)", [v, v]));
+        return new CaseResult(c, verdict, [Cell("1x", first), Cell("2x", second, secondRuns)], [], 2, true, 1.0, "");
     }
 
     [Fact]
@@ -43,6 +43,21 @@ public class CatalogSizeReportTests
         Assert.Equal("  Rule: " + SizeCheck.Rule, lines[v + 2]);
         Assert.Equal("  gain @ 1x: simulated +12.0% vs published +10% (1.2×, within)", lines[v + 3]);
         Assert.Equal("  gain @ 2x: simulated +400.0% vs published +40% (10×)", lines[v + 4]);
+    }
+
+    [Fact]
+    public void A_cell_whose_window_opened_before_a_vm_had_started_gets_a_start_up_line()
+    {
+        static RunResult Run(ulong seed, double notStarted)
+        {
+            var r = new RunResult { Seed = seed };
+            r.Metrics.Add(new("guest1.frac_not_started", notStarted));
+            return r;
+        }
+        var lines = CatalogReport.Verdict(Result(first: 12, second: 40, secondRuns: [Run(1, 0.2), Run(2, 0.4)]));
+        Assert.Equal("Start-up in the window, gain @ 2x: guest1's VCPU threads had not yet run for 30% of their time (guest1.frac_not_started, up to 40%; docs/anomalies/multi-vm-start-up.md).",
+            Assert.Single(lines, l => l.StartsWith("Start-up", StringComparison.Ordinal)));
+        Assert.DoesNotContain(CatalogReport.Verdict(Result(first: 12, second: 40)), l => l.StartsWith("Start-up", StringComparison.Ordinal));
     }
 
     [Theory]

@@ -11,6 +11,9 @@ public static class MetricDefinitions
     /// <summary>The per-VM stacking ground truth's name after the VM's (decision 0093), which reports read back.</summary>
     public const string VcpusStacked = "frac_vcpus_stacked";
 
+    /// <summary>Per-VM share of VCPU time in the window before each VCPU thread first ran.</summary>
+    public const string NotStarted = "frac_not_started";
+
     /// <summary>One family of metrics.</summary>
     /// <remarks>
     /// <see cref="Quantum"/>, for a metric counted in whole batches: how it moves in steps (in words),
@@ -61,6 +64,7 @@ public static class MetricDefinitions
         new("*.frac_pause_exit", "share of VCPU time", "VCPU time in PAUSE-loop exits (exit, handler, entry)"),
         new("*.frac_halted", "share of VCPU time", "VCPU time halted in the guest (idle or waiting)"),
         new("*.frac_preempted", "share of VCPU time", "VCPU time runnable but not running on the host (preempted)"),
+        new("*.frac_not_started", "share of VCPU time", "VCPU time in the window before the VCPU thread first ran on a host CPU (forked but still queued, or not yet forked under vms[].vcpu_start_spread); above zero, the window includes the VM's start-up: lengthen warmup"),
         new("*.frac_lock_holder_preempted", "share of VCPU time", "VCPU time preempted while holding a guest lock"),
         new("*.frac_rq_lock_wait", "share of VCPU time", "VCPU time waiting for a host runqueue lock in the directed-yield walk"),
         new("*.frac_guest_run", "share of VCPU time", "VCPU time running guest code"),

@@ -70,6 +70,9 @@ internal static class VmReport
             result.AddMetric(p + "frac_pause_exit", D("time.pause_exit") / vcpuNs);
             result.AddMetric(p + "frac_halted", D("time.halted") / vcpuNs);
             result.AddMetric(p + "frac_preempted", D("time.preempted") / vcpuNs);
+            // VCPU time before a VCPU thread first ran (forked but still queued, or not forked yet under
+            // vms[].vcpu_start_spread): above zero, the window includes the VM's start-up.
+            result.AddMetric(p + MetricDefinitions.NotStarted, D("time.not_started") / vcpuNs);
             result.AddMetric(p + "frac_lock_holder_preempted", D("lock_holder_preempted_ns") / vcpuNs);
             result.AddMetric(p + "pause_exits_per_second", D("pause_exits") / seconds);
             result.AddMetric(p + "yield_to_success_rate", yieldCalls > 0 ? yieldOk / yieldCalls : double.NaN);

@@ -1,0 +1,38 @@
+using PleSim.Experiments.Running;
+
+namespace PleSim.Reporting.Tests;
+
+/// <summary>The start-up note: a VM whose VCPU threads had not all run when the window opened is named, with its share; others are not.</summary>
+public class StartupNotesTests
+{
+    private static RunResult Run(ulong seed, double guest1, double guest2, string? error = null)
+    {
+        var r = new RunResult { Seed = seed, Error = error };
+        if (error is null)
+        {
+            r.Metrics.Add(new("guest1.frac_not_started", guest1));
+            r.Metrics.Add(new("guest2.frac_not_started", guest2));
+        }
+        return r;
+    }
+
+    [Fact]
+    public void A_vm_not_yet_started_in_the_window_is_named_with_its_mean_and_largest_share()
+    {
+        var runs = new[] { Run(1, 0.30, 0), Run(2, 0.36, 0.0004), Run(3, 0, 0, error: "boom") };
+        var line = Assert.Single(StartupNotes.Lines(runs));
+        Assert.StartsWith("guest1's VCPU threads had not yet run for 33% of their time in the window (guest1.frac_not_started, mean of 2 runs, up to 36%)", line, StringComparison.Ordinal);
+        Assert.Contains("lengthen warmup", line, StringComparison.Ordinal);
+        Assert.Equal("Start-up in the window, 4th row @ base: guest1's VCPU threads had not yet run for 33% of their time (guest1.frac_not_started, up to 36%; docs/anomalies/multi-vm-start-up.md).",
+            Assert.Single(StartupNotes.Short(runs, "4th row @ base")));
+    }
+
+    [Fact]
+    public void Started_vms_runs_without_the_metric_and_failed_runs_give_no_note()
+    {
+        Assert.Empty(StartupNotes.Lines([Run(1, 0, 0), Run(2, 0.0009, 0)]));
+        Assert.Empty(StartupNotes.Lines([new RunResult { Seed = 1 }]));
+        Assert.Empty(StartupNotes.Lines([Run(1, 0.5, 0, error: "boom")]));
+        Assert.Equal("guest1", Assert.Single(StartupNotes.Late([Run(1, 0.001, 0)])).Vm);
+    }
+}
