@@ -377,6 +377,19 @@ public sealed partial class HostScheduler
     }
 
     /// <summary>Brings every counter up to the current time (call before reading statistics).</summary>
+    /// <summary>
+    /// A task's CPU time up to now without charging it (no <c>update_curr</c>): its
+    /// <c>sum_exec_runtime</c> plus, while it is its CPU's current task, the time since
+    /// <c>exec_start</c>. For observers that must not change the run (decision-free reads).
+    /// </summary>
+    public long CpuTimeNow(HostTask t)
+    {
+        long ns = t.Se.SumExecRuntime;
+        if (t.Cpu >= 0 && ReferenceEquals(Rqs[t.Cpu].Curr, t))
+            ns += _sim.Now.Ns - t.Se.ExecStart;
+        return ns;
+    }
+
     public void SyncAccounting()
     {
         foreach (var rq in Rqs)

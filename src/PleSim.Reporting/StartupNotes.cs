@@ -45,5 +45,39 @@ public static class StartupNotes
     public static IEnumerable<string> Short(IReadOnlyList<RunResult> runs, string where) =>
         Late(runs).Select(l => $"Start-up in the window, {where}: {l.Vm}'s VCPU threads had not yet run for {Pct(l.Mean)} of their time ({l.Vm}.{Metric}, up to {Pct(l.Max)}; docs/anomalies/multi-vm-start-up.md).");
 
+    /// <summary>The drift metric's suffix, after the VM's name.</summary>
+    public const string DriftMetric = MetricDefinitions.HostShareDrift;
+
+    /// <summary>A VM is named when the mean of its drift over the runs is at least this share of the host, either way.</summary>
+    public const double DriftThreshold = 0.05;
+
+    /// <summary>Per VM whose mean <c>host_share_drift</c> over the successful runs is at least <see cref="DriftThreshold"/> in size: its name, the mean and how many runs.</summary>
+    public static IReadOnlyList<(string Vm, double Mean, int Runs)> Drifts(IReadOnlyList<RunResult> runs)
+    {
+        var ok = runs.Where(r => r.Error is null).ToList();
+        var drifts = new List<(string, double, int)>();
+        string suffix = "." + DriftMetric;
+        var keys = ok.SelectMany(r => r.Metrics.Select(m => m.Key)).Where(k => k.EndsWith(suffix, StringComparison.Ordinal)).Distinct();
+        foreach (var key in keys)
+        {
+            var v = ok.Select(r => r.Metric(key)).OfType<double>().Where(double.IsFinite).ToList();
+            if (v.Count > 0 && Math.Abs(v.Average()) >= DriftThreshold)
+                drifts.Add((key[..^suffix.Length], v.Average(), v.Count));
+        }
+        return drifts;
+    }
+
+    /// <summary>One line per VM that <see cref="Drifts"/> finds, for <c>run</c> and <c>compare</c>.</summary>
+    public static IReadOnlyList<string> DriftLines(IReadOnlyList<RunResult> runs) =>
+        Drifts(runs).Select(d => $"The window is not steady: {d.Vm}'s share of the host's CPUs moved by {Points(d.Mean)} from the window's first half to its second "
+            + $"({d.Vm}.{DriftMetric}{(d.Runs > 1 ? $", mean of {d.Runs} runs" : "")}): a start-up still under way or a placement that changed. "
+            + "Lengthen warmup or look at run --timeline (docs/anomalies/wanpeng-2017-halt-poll-after-0097.md).").ToList();
+
+    /// <summary>The short form under a catalog cell.</summary>
+    public static IEnumerable<string> DriftShort(IReadOnlyList<RunResult> runs, string where) =>
+        Drifts(runs).Select(d => $"Not steady, {where}: {d.Vm}'s share of the host's CPUs moved by {Points(d.Mean)} between the window's halves ({d.Vm}.{DriftMetric}, mean of {d.Runs} runs).");
+
+    private static string Points(double share) => (share * 100).ToString("+0.#;-0.#;0", CultureInfo.InvariantCulture) + " points";
+
     private static string Pct(double share) => (share * 100).ToString("0.#", CultureInfo.InvariantCulture) + "%";
 }

@@ -52,12 +52,15 @@ public class CatalogSizeReportTests
         {
             var r = new RunResult { Seed = seed };
             r.Metrics.Add(new("guest1.frac_not_started", notStarted));
+            r.Metrics.Add(new("guest1.host_share_drift", -notStarted));
             return r;
         }
         var lines = CatalogReport.Verdict(Result(first: 12, second: 40, secondRuns: [Run(1, 0.2), Run(2, 0.4)]));
         Assert.Equal("Start-up in the window, gain @ 2x: guest1's VCPU threads had not yet run for 30% of their time (guest1.frac_not_started, up to 40%; docs/anomalies/multi-vm-start-up.md).",
             Assert.Single(lines, l => l.StartsWith("Start-up", StringComparison.Ordinal)));
-        Assert.DoesNotContain(CatalogReport.Verdict(Result(first: 12, second: 40)), l => l.StartsWith("Start-up", StringComparison.Ordinal));
+        Assert.Equal("Not steady, gain @ 2x: guest1's share of the host's CPUs moved by -30 points between the window's halves (guest1.host_share_drift, mean of 2 runs).",
+            Assert.Single(lines, l => l.StartsWith("Not steady", StringComparison.Ordinal)));
+        Assert.DoesNotContain(CatalogReport.Verdict(Result(first: 12, second: 40)), l => l.StartsWith("Start-up", StringComparison.Ordinal) || l.StartsWith("Not steady", StringComparison.Ordinal));
     }
 
     [Theory]

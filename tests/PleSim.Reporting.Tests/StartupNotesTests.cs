@@ -35,4 +35,24 @@ public class StartupNotesTests
         Assert.Empty(StartupNotes.Lines([Run(1, 0.5, 0, error: "boom")]));
         Assert.Equal("guest1", Assert.Single(StartupNotes.Late([Run(1, 0.001, 0)])).Vm);
     }
+    private static RunResult Drift(ulong seed, double guest1, double guest2)
+    {
+        var r = new RunResult { Seed = seed };
+        r.Metrics.Add(new("guest1.host_share_drift", guest1));
+        r.Metrics.Add(new("guest2.host_share_drift", guest2));
+        return r;
+    }
+
+    [Fact]
+    public void A_vm_whose_host_share_moves_between_the_halves_on_average_is_named_either_way()
+    {
+        var runs = new[] { Drift(1, -0.08, 0.06), Drift(2, -0.06, -0.05) };
+        var line = Assert.Single(StartupNotes.DriftLines(runs));
+        Assert.StartsWith("The window is not steady: guest1's share of the host's CPUs moved by -7 points from the window's first half to its second (guest1.host_share_drift, mean of 2 runs)", line, StringComparison.Ordinal);
+        Assert.Equal("Not steady, 2VM @ vanilla: guest1's share of the host's CPUs moved by -7 points between the window's halves (guest1.host_share_drift, mean of 2 runs).",
+            Assert.Single(StartupNotes.DriftShort(runs, "2VM @ vanilla")));
+        Assert.Single(StartupNotes.DriftLines([Drift(1, 0.05, 0)]));
+        Assert.Empty(StartupNotes.DriftLines([Drift(1, 0.06, 0), Drift(2, -0.06, 0)])); // drifts that cancel: no systematic move
+        Assert.Empty(StartupNotes.DriftLines([new RunResult { Seed = 1 }]));
+    }
 }

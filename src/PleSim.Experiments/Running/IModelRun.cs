@@ -11,6 +11,12 @@ public interface IModelRun
     /// <summary>Called at the end of the warm-up: statistics start from here.</summary>
     void ResetStatistics();
 
+    /// <summary>
+    /// Called halfway through the measured window (not when the run stopped before it), so that
+    /// <see cref="Collect"/> can say how much the window's two halves differ (<c>VM.host_share_drift</c>).
+    /// </summary>
+    void MarkMidWindow() { }
+
     /// <summary>Writes the metrics and tables of the measured window into <paramref name="result"/>.</summary>
     void Collect(RunResult result, SimDuration measured);
 }

@@ -14,6 +14,9 @@ public static class MetricDefinitions
     /// <summary>Per-VM share of VCPU time in the window before each VCPU thread first ran.</summary>
     public const string NotStarted = "frac_not_started";
 
+    /// <summary>Per-VM change of its share of the host's CPUs from the window's first half to its second.</summary>
+    public const string HostShareDrift = "host_share_drift";
+
     /// <summary>One family of metrics.</summary>
     /// <remarks>
     /// <see cref="Quantum"/>, for a metric counted in whole batches: how it moves in steps (in words),
@@ -65,6 +68,7 @@ public static class MetricDefinitions
         new("*.frac_halted", "share of VCPU time", "VCPU time halted in the guest (idle or waiting)"),
         new("*.frac_preempted", "share of VCPU time", "VCPU time runnable but not running on the host (preempted)"),
         new("*.frac_not_started", "share of VCPU time", "VCPU time in the window before the VCPU thread first ran on a host CPU (forked but still queued, or not yet forked under vms[].vcpu_start_spread); above zero, the window includes the VM's start-up: lengthen warmup"),
+        new("*.host_share_drift", "share of the host", "the VM's share of the host's CPUs in the second half of the window minus its share in the first half; far from 0, the window is not steady (a start-up still under way, a placement that changed): lengthen warmup or look at run --timeline"),
         new("*.frac_lock_holder_preempted", "share of VCPU time", "VCPU time preempted while holding a guest lock"),
         new("*.frac_rq_lock_wait", "share of VCPU time", "VCPU time waiting for a host runqueue lock in the directed-yield walk"),
         new("*.frac_guest_run", "share of VCPU time", "VCPU time running guest code"),

@@ -22,7 +22,15 @@ public static class Runner
             var warmEnd = SimTime.Zero + scenario.Warmup;
             Advance(model.Sim, warmEnd, seed, options);
             model.ResetStatistics();
-            Advance(model.Sim, warmEnd + scenario.Duration, seed, options);
+            // Two halves, with a mark between them: the same events in the same order as one advance.
+            // A run that stopped in the first half (a benchmark that finished) ends there: a new
+            // advance would clear the stop.
+            Advance(model.Sim, warmEnd + new SimDuration(scenario.Duration.Ns / 2), seed, options);
+            if (!model.Sim.StopRequested)
+            {
+                model.MarkMidWindow();
+                Advance(model.Sim, warmEnd + scenario.Duration, seed, options);
+            }
             if (options.CheckInvariantsEvery > 0)
                 model.Sim.Invariants.CheckAll();
             options.AfterRun?.Invoke(model, seed);

@@ -111,6 +111,8 @@ public sealed class SystemRun : IModelRun, IEventHandler, IDisposable
     }
     private Dictionary<string, double>[] _vmAtReset = [];
     private long _resetAt;
+    private double[]? _vmCpuAtMid; // each VM's VCPU CPU time halfway through the window (MarkMidWindow)
+    private long _midAt;
 
     /// <summary>
     /// A VM's workload finished its fixed amount of work (boot storm, kernbench, hackbench, a
@@ -301,6 +303,34 @@ public sealed class SystemRun : IModelRun, IEventHandler, IDisposable
         }
     }
 
+    /// <summary>Each VM's VCPU threads' CPU time now, read without charging the running ones.</summary>
+    private double[] VmCpuNow() => Vms.Select(v => (double)v.Vm.Vcpus.Sum(c => Host.CpuTimeNow(c.Task))).ToArray();
+
+    public void MarkMidWindow()
+    {
+        _vmCpuAtMid = VmCpuNow();
+        _midAt = Sim.Now.Ns;
+    }
+
+    /// <summary>
+    /// <c>VM.host_share_drift</c>: the VM's share of the host's CPUs in the window's second half minus
+    /// its share in the first. Far from zero, the window is not steady (a start-up still under way, a
+    /// placement that changed): docs/anomalies/wanpeng-2017-halt-poll-after-0097.md.
+    /// </summary>
+    private void ReportDrift(RunResult result)
+    {
+        if (_vmCpuAtMid is null || _midAt <= _resetAt || Sim.Now.Ns <= _midAt)
+            return;
+        var end = VmCpuNow();
+        double first = (_midAt - _resetAt) * (double)Host.NrCpus, second = (Sim.Now.Ns - _midAt) * (double)Host.NrCpus;
+        for (int i = 0; i < Vms.Count; i++)
+        {
+            double atReset = i < _vmAtReset.Length ? _vmAtReset[i].GetValueOrDefault("cpu_ns") : 0;
+            result.AddMetric(Vms[i].Name + "." + MetricDefinitions.HostShareDrift,
+                (end[i] - _vmCpuAtMid[i]) / second - (_vmCpuAtMid[i] - atReset) / first);
+        }
+    }
+
     public void Collect(RunResult result, SimDuration measured)
     {
         var end = HostStats.Take(Host);
@@ -317,6 +347,7 @@ public sealed class SystemRun : IModelRun, IEventHandler, IDisposable
             seconds = measured.TotalSeconds;
         HostStats.Report(Host, start, end, seconds, result);
         VmReport.Report(this, _vmAtReset, seconds, result);
+        ReportDrift(result);
         foreach (var rec in result.Tasks.Where(t => Host.Tasks.First(x => x.Name == (string)t["task"]!).Owner is null))
             result.AddMetric($"cpu_share.{rec["task"]}", (double)rec["cpu_share"]!);
         foreach (var rec in result.Groups.Where(g => (string)g["group"]! != "/"))
