@@ -31,6 +31,16 @@ tp = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(tp)
 
 
+def placement_at(t, ts):
+    """Per CPU, how many hogs and how many AMQP VCPUs live there at time ts."""
+    hogs, amqp = collections.Counter(), collections.Counter()
+    for group, counter in ((t.hogs, hogs), (t.amqp, amqp)):
+        for task in group:
+            c = t.home(task, ts)
+            if c is not None:
+                counter[c] += 1
+    return hogs, amqp
+
 def configs(paths):
     cfg, free, n = collections.Counter(), collections.Counter(), 0
     for path in paths:
@@ -38,15 +48,7 @@ def configs(paths):
         cpus_seen = max(e["tid"] for e in t.sched) + 1
         ts = t.t0
         while ts < t.t1:
-            hogs, amqp = collections.Counter(), collections.Counter()
-            for h in t.hogs:
-                c = t.home(h, ts)
-                if c is not None:
-                    hogs[c] += 1
-            for a in t.amqp:
-                c = t.home(a, ts)
-                if c is not None:
-                    amqp[c] += 1
+            hogs, amqp = placement_at(t, ts)
             per = [("H" * hogs[c] + "A" * amqp[c]) or "-" for c in range(cpus_seen)]
             cfg[" ".join(sorted(per, key=lambda s: (-s.count("H"), -len(s), s)))] += 1
             free[(sum(1 for c in range(cpus_seen) if hogs[c] == 0),
@@ -102,15 +104,7 @@ def work(paths):
         spin_starts = {k: [s for s, _ in v] for k, v in spins.items()}
         ts = t.t0
         while ts < t.t1:
-            hogs, amqp = collections.Counter(), collections.Counter()
-            for h in t.hogs:
-                c = t.home(h, ts)
-                if c is not None:
-                    hogs[c] += 1
-            for a in t.amqp:
-                c = t.home(a, ts)
-                if c is not None:
-                    amqp[c] += 1
+            hogs, amqp = placement_at(t, ts)
             key = (sum(1 for c in range(cpus_seen) if hogs[c] == 0), max(amqp[c] for c in range(cpus_seen)))
             running = 0
             for c in range(cpus_seen):
