@@ -8,7 +8,9 @@ namespace PleSim.Reporting;
 /// (<c>VM.frac_not_started</c> above zero): the window then measures the VM's start-up, not its
 /// steady state. Threads forked at one instant get START_DEBIT placements up to a slice apart
 /// (kernel/sched/fair.c <c>task_fork_fair</c> → <c>place_entity</c>), so the VM forked first can
-/// wait tens of milliseconds for its first run (docs/anomalies/multi-vm-start-up.md).
+/// wait tens of milliseconds for its first run (docs/anomalies/multi-vm-start-up.md). Also says when a
+/// VM's share of the host moved between the window's halves (<c>VM.host_share_drift</c>), which a
+/// start that goes on after every thread has run once shows.
 /// </summary>
 public static class StartupNotes
 {
@@ -19,19 +21,22 @@ public static class StartupNotes
     public const double Threshold = 0.001;
 
     /// <summary>Per VM at or above <see cref="Threshold"/> over the successful runs: its name, mean and largest share, and how many runs.</summary>
-    public static IReadOnlyList<(string Vm, double Mean, double Max, int Runs)> Late(IReadOnlyList<RunResult> runs)
+    public static IReadOnlyList<(string Vm, double Mean, double Max, int Runs)> Late(IReadOnlyList<RunResult> runs) =>
+        PerVm(runs, Metric).Where(m => m.Values.Average() >= Threshold)
+            .Select(m => (m.Vm, m.Values.Average(), m.Values.Max(), m.Values.Count)).ToList();
+
+    /// <summary>Per VM reporting <paramref name="metric"/> in the successful runs: its name and the finite values.</summary>
+    private static IEnumerable<(string Vm, List<double> Values)> PerVm(IReadOnlyList<RunResult> runs, string metric)
     {
         var ok = runs.Where(r => r.Error is null).ToList();
-        var late = new List<(string, double, double, int)>();
-        string suffix = "." + Metric;
+        string suffix = "." + metric;
         var keys = ok.SelectMany(r => r.Metrics.Select(m => m.Key)).Where(k => k.EndsWith(suffix, StringComparison.Ordinal)).Distinct();
         foreach (var key in keys)
         {
             var v = ok.Select(r => r.Metric(key)).OfType<double>().Where(double.IsFinite).ToList();
-            if (v.Count > 0 && v.Average() >= Threshold)
-                late.Add((key[..^suffix.Length], v.Average(), v.Max(), v.Count));
+            if (v.Count > 0)
+                yield return (key[..^suffix.Length], v);
         }
-        return late;
     }
 
     /// <summary>One line per VM that <see cref="Late"/> finds, for <c>run</c> and <c>compare</c>.</summary>
@@ -52,20 +57,9 @@ public static class StartupNotes
     public const double DriftThreshold = 0.05;
 
     /// <summary>Per VM whose mean <c>host_share_drift</c> over the successful runs is at least <see cref="DriftThreshold"/> in size: its name, the mean and how many runs.</summary>
-    public static IReadOnlyList<(string Vm, double Mean, int Runs)> Drifts(IReadOnlyList<RunResult> runs)
-    {
-        var ok = runs.Where(r => r.Error is null).ToList();
-        var drifts = new List<(string, double, int)>();
-        string suffix = "." + DriftMetric;
-        var keys = ok.SelectMany(r => r.Metrics.Select(m => m.Key)).Where(k => k.EndsWith(suffix, StringComparison.Ordinal)).Distinct();
-        foreach (var key in keys)
-        {
-            var v = ok.Select(r => r.Metric(key)).OfType<double>().Where(double.IsFinite).ToList();
-            if (v.Count > 0 && Math.Abs(v.Average()) >= DriftThreshold)
-                drifts.Add((key[..^suffix.Length], v.Average(), v.Count));
-        }
-        return drifts;
-    }
+    public static IReadOnlyList<(string Vm, double Mean, int Runs)> Drifts(IReadOnlyList<RunResult> runs) =>
+        PerVm(runs, DriftMetric).Where(m => Math.Abs(m.Values.Average()) >= DriftThreshold)
+            .Select(m => (m.Vm, m.Values.Average(), m.Values.Count)).ToList();
 
     /// <summary>One line per VM that <see cref="Drifts"/> finds, for <c>run</c> and <c>compare</c>.</summary>
     public static IReadOnlyList<string> DriftLines(IReadOnlyList<RunResult> runs) =>
