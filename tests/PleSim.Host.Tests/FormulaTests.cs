@@ -185,8 +185,10 @@ public class FormulaTests
         // task = L. b's first thread sees one task on CPU 0 (L/2), the others two (L/3). Each CPU
         // then holds an a-thread at L and a b-thread at L/3 (CPU 0: L/2). The b-thread runs first,
         // and the a-thread only once the b-thread's vruntime has passed L: not before 12 ms of
-        // running on CPUs 1-3 (9 ms on CPU 0); the next preemption point then decides when (at 12
-        // ms with cfs-2.6.39 here, at 18 ms with cfs-4.19), so the test only checks 11 and 22 ms.
+        // running on CPUs 1-3 (9 ms on CPU 0). The next preemption point decides when: at 12 ms
+        // with cfs-4.19 (a re-pick of the same task does not restart its slice, so every tick after
+        // the first slice is one), at 18 ms with cfs-2.6.39 (the re-pick at 10 ms starts a new
+        // 9 ms slice), so the test only checks 11 and 22 ms.
         var kit = new HostKit(4, features: new SchedFeatures { Class = cls });
         long l = kit.Host.Tun.LatencyNs;
         Assert.Equal(18_000_000, l);
