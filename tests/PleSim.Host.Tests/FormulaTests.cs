@@ -174,6 +174,81 @@ public class FormulaTests
     }
 
     [Theory]
+    [InlineData(FairClass.Cfs2639)]
+    [InlineData(FairClass.Cfs419)]
+    public void Two_vms_forked_at_one_instant_the_first_gets_a_whole_latency_of_debit_and_runs_last(FairClass cls)
+    {
+        // Hand-worked (docs/anomalies/multi-vm-start-up.md): 4 CPUs, sched_latency L = 6 ms × (1 +
+        // ilog2 4) = 18 ms. VM "a" forks 4 threads from CPU 0, then VM "b" forks 4, all at t = 0 with
+        // no parent running. Fork balancing sends a's threads to CPUs 1, 2, 3 and only the last to
+        // CPU 0, so every one of them is placed with an empty fork queue: debit = sched_slice of one
+        // task = L. b's first thread sees one task on CPU 0 (L/2), the others two (L/3). Each CPU
+        // then holds an a-thread at L and a b-thread at L/3 (CPU 0: L/2). The b-thread runs first,
+        // and the a-thread only once the b-thread's vruntime has passed L: not before 12 ms of
+        // running on CPUs 1-3 (9 ms on CPU 0). The next preemption point decides when: at 12 ms
+        // with cfs-4.19 (a re-pick of the same task does not restart its slice, so every tick after
+        // the first slice is one), at 18 ms with cfs-2.6.39 (the re-pick at 10 ms starts a new
+        // 9 ms slice), so the test only checks 11 and 22 ms.
+        var kit = new HostKit(4, features: new SchedFeatures { Class = cls });
+        long l = kit.Host.Tun.LatencyNs;
+        Assert.Equal(18_000_000, l);
+        HostTask[] Fork(string vm) => Enumerable.Range(0, 4).Select(i =>
+        {
+            var t = kit.Host.CreateTask($"{vm}{i}", new Workloads.HogBody());
+            kit.Host.WakeUpNewTask(t, 0);
+            return t;
+        }).ToArray();
+        var a = Fork("a");
+        var b = Fork("b");
+        Assert.Equal(new[] { 0, 1, 2, 3 }, a.Select(t => t.Cpu).Order());
+        Assert.Equal(new[] { 0, 1, 2, 3 }, b.Select(t => t.Cpu).Order());
+        long Debit(HostTask t) => t.Se.Vruntime - t.Se.CfsRq.MinVruntime;
+        foreach (var t in a)
+            Assert.InRange(Debit(t), l - l / 100, l);
+        Assert.InRange(Debit(b[0]), l / 2 - l / 100, l / 2);
+        foreach (var t in b.Skip(1))
+            Assert.InRange(Debit(t), l / 3 - l / 100, l / 3);
+        kit.RunMs(8);
+        Assert.All(b, t => Assert.True(t.CpuTimeNs > 0, t.Name));
+        Assert.All(a, t => Assert.Equal(0, t.CpuTimeNs));
+        kit.RunMs(3);
+        Assert.All(a.Where(t => t.Cpu != 0), t => Assert.Equal(0, t.CpuTimeNs));
+        kit.RunMs(11);
+        Assert.All(a, t => Assert.True(t.CpuTimeNs > 0, t.Name));
+    }
+
+    [Theory]
+    [InlineData(FairClass.Cfs2639)]
+    [InlineData(FairClass.Cfs419)]
+    public void A_thread_that_runs_alone_absorbs_its_fork_debit_so_a_vm_forked_later_waits_instead(FairClass cls)
+    {
+        // The same two VMs, but with time between them, as when QEMU starts one VM after another:
+        // while a's thread runs alone, update_curr -> update_min_vruntime raises the queue's
+        // min_vruntime to the thread's vruntime, so the debit of L is gone. b's thread forked 1 ms
+        // later lands one debit behind it (L/2 for the first, L/3 for the others) and waits.
+        var kit = new HostKit(4, features: new SchedFeatures { Class = cls });
+        long l = kit.Host.Tun.LatencyNs;
+        HostTask[] Fork(string vm) => Enumerable.Range(0, 4).Select(i =>
+        {
+            var t = kit.Host.CreateTask($"{vm}{i}", new Workloads.HogBody());
+            kit.Host.WakeUpNewTask(t, 0);
+            return t;
+        }).ToArray();
+        var a = Fork("a");
+        kit.RunMs(1);
+        Assert.All(a, t => Assert.Equal(t.Se.CfsRq.MinVruntime, t.Se.Vruntime));
+        var b = Fork("b");
+        foreach (var t in b)
+        {
+            long ahead = t.Se.Vruntime - a.Single(x => x.Cpu == t.Cpu).Se.Vruntime;
+            Assert.InRange(ahead, l / 3 - l / 100, l / 2);
+        }
+        kit.RunMs(4);
+        Assert.All(b, t => Assert.Equal(0, t.CpuTimeNs));
+        Assert.All(a, t => Assert.InRange(t.CpuTimeNs, 4_900_000, 5_000_000));
+    }
+
+    [Theory]
     [InlineData(1000, 1, 1, 500)]
     [InlineData(1000, 1, 8, 0)]
     [InlineData(1024, 2, 3, 1024 * 27 / 64)]
