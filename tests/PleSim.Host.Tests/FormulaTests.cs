@@ -173,6 +173,14 @@ public class FormulaTests
         Assert.Equal(0, tasks[0].CpuTimeNs);
     }
 
+    /// <summary>A VM of four hog threads forked from CPU 0 with no parent running, as a scenario's VM start does.</summary>
+    private static HostTask[] ForkVm(HostKit kit, string vm) => Enumerable.Range(0, 4).Select(i =>
+    {
+        var t = kit.Host.CreateTask($"{vm}{i}", new Workloads.HogBody());
+        kit.Host.WakeUpNewTask(t, 0);
+        return t;
+    }).ToArray();
+
     [Theory]
     [InlineData(FairClass.Cfs2639)]
     [InlineData(FairClass.Cfs419)]
@@ -192,14 +200,8 @@ public class FormulaTests
         var kit = new HostKit(4, features: new SchedFeatures { Class = cls });
         long l = kit.Host.Tun.LatencyNs;
         Assert.Equal(18_000_000, l);
-        HostTask[] Fork(string vm) => Enumerable.Range(0, 4).Select(i =>
-        {
-            var t = kit.Host.CreateTask($"{vm}{i}", new Workloads.HogBody());
-            kit.Host.WakeUpNewTask(t, 0);
-            return t;
-        }).ToArray();
-        var a = Fork("a");
-        var b = Fork("b");
+        var a = ForkVm(kit, "a");
+        var b = ForkVm(kit, "b");
         Assert.Equal(new[] { 0, 1, 2, 3 }, a.Select(t => t.Cpu).Order());
         Assert.Equal(new[] { 0, 1, 2, 3 }, b.Select(t => t.Cpu).Order());
         long Debit(HostTask t) => t.Se.Vruntime - t.Se.CfsRq.MinVruntime;
@@ -228,16 +230,10 @@ public class FormulaTests
         // later lands one debit behind it (L/2 for the first, L/3 for the others) and waits.
         var kit = new HostKit(4, features: new SchedFeatures { Class = cls });
         long l = kit.Host.Tun.LatencyNs;
-        HostTask[] Fork(string vm) => Enumerable.Range(0, 4).Select(i =>
-        {
-            var t = kit.Host.CreateTask($"{vm}{i}", new Workloads.HogBody());
-            kit.Host.WakeUpNewTask(t, 0);
-            return t;
-        }).ToArray();
-        var a = Fork("a");
+        var a = ForkVm(kit, "a");
         kit.RunMs(1);
         Assert.All(a, t => Assert.Equal(t.Se.CfsRq.MinVruntime, t.Se.Vruntime));
-        var b = Fork("b");
+        var b = ForkVm(kit, "b");
         foreach (var t in b)
         {
             long ahead = t.Se.Vruntime - a.Single(x => x.Cpu == t.Cpu).Se.Vruntime;
