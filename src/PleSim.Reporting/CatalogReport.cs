@@ -141,10 +141,7 @@ public static class CatalogReport
         lines.Add(PreregistrationLine(c));
         lines.AddRange(SeedSplits(r));
         foreach (var cell in r.Cells)
-        {
             lines.AddRange(StartupNotes.Short(cell.Runs, $"{cell.Row} @ {cell.Column}"));
-            lines.AddRange(StartupNotes.DriftShort(cell.Runs, $"{cell.Row} @ {cell.Column}"));
-        }
         lines.AddRange(ExplanationLines(c.Explanations));
         if (r.Quick && c.Explanations.Count > 0 && c.Expression is { } e)
             lines.Add(QuickExplanationNote(e.QuickRuns, e.QuickSet));

@@ -126,5 +126,6 @@ public static class PlacementNotes
         return lines;
     }
 
-    private static string Pct(double share) => (share * 100).ToString("0.#", CultureInfo.InvariantCulture) + "%";
+    /// <summary>A share as a percentage with at most one decimal ("12.5%"), as the run notes print it.</summary>
+    internal static string Pct(double share) => (share * 100).ToString("0.#", CultureInfo.InvariantCulture) + "%";
 }

@@ -39,16 +39,20 @@ public static class StartupNotes
         }
     }
 
-    /// <summary>One line per VM that <see cref="Late"/> finds, for <c>run</c> and <c>compare</c>.</summary>
-    public static IReadOnlyList<string> Lines(IReadOnlyList<RunResult> runs) =>
-        Late(runs).Select(l => $"{l.Vm}'s VCPU threads had not yet run for {Pct(l.Mean)} of their time in the window "
-            + $"({l.Vm}.{Metric}{(l.Runs > 1 ? $", mean of {l.Runs} runs, up to {Pct(l.Max)}" : "")}): the window opened before all of them had "
-            + "first run, so it includes the VM's start-up. Threads forked at one instant are placed up to a START_DEBIT slice apart, "
-            + "and the VM forked first can wait tens of milliseconds; lengthen warmup (docs/anomalies/multi-vm-start-up.md).").ToList();
+    /// <summary>The notes under <c>run</c> and <c>compare</c>: one line per VM that <see cref="Late"/> finds, then one per VM that <see cref="Drifts"/> finds.</summary>
+    public static IReadOnlyList<string> Lines(IReadOnlyList<RunResult> runs) => LateLines(runs).Concat(DriftLines(runs)).ToList();
 
-    /// <summary>The short form under a catalog cell: "  {where}: {vm}'s VCPU threads had not yet run for …".</summary>
-    public static IEnumerable<string> Short(IReadOnlyList<RunResult> runs, string where) =>
-        Late(runs).Select(l => $"Start-up in the window, {where}: {l.Vm}'s VCPU threads had not yet run for {Pct(l.Mean)} of their time ({l.Vm}.{Metric}, up to {Pct(l.Max)}; docs/anomalies/multi-vm-start-up.md).");
+    /// <summary>The short forms under a catalog cell: "Start-up in the window, {where}: …" per late VM, then "Not steady, {where}: …" per drifting VM.</summary>
+    public static IEnumerable<string> Short(IReadOnlyList<RunResult> runs, string where) => LateShort(runs, where).Concat(DriftShort(runs, where));
+
+    private static IEnumerable<string> LateLines(IReadOnlyList<RunResult> runs) =>
+        Late(runs).Select(l => $"{l.Vm}'s VCPU threads had not yet run for {PlacementNotes.Pct(l.Mean)} of their time in the window "
+            + $"({l.Vm}.{Metric}{(l.Runs > 1 ? $", mean of {l.Runs} runs, up to {PlacementNotes.Pct(l.Max)}" : "")}): the window opened before all of them had "
+            + "first run, so it includes the VM's start-up. Threads forked at one instant are placed up to a START_DEBIT slice apart, "
+            + "and the VM forked first can wait tens of milliseconds; lengthen warmup (docs/anomalies/multi-vm-start-up.md).");
+
+    private static IEnumerable<string> LateShort(IReadOnlyList<RunResult> runs, string where) =>
+        Late(runs).Select(l => $"Start-up in the window, {where}: {l.Vm}'s VCPU threads had not yet run for {PlacementNotes.Pct(l.Mean)} of their time ({l.Vm}.{Metric}, up to {PlacementNotes.Pct(l.Max)}; docs/anomalies/multi-vm-start-up.md).");
 
     /// <summary>The drift metric's suffix, after the VM's name.</summary>
     public const string DriftMetric = MetricDefinitions.HostShareDrift;
@@ -61,17 +65,13 @@ public static class StartupNotes
         PerVm(runs, DriftMetric).Where(m => Math.Abs(m.Values.Average()) >= DriftThreshold)
             .Select(m => (m.Vm, m.Values.Average(), m.Values.Count)).ToList();
 
-    /// <summary>One line per VM that <see cref="Drifts"/> finds, for <c>run</c> and <c>compare</c>.</summary>
-    public static IReadOnlyList<string> DriftLines(IReadOnlyList<RunResult> runs) =>
+    private static IEnumerable<string> DriftLines(IReadOnlyList<RunResult> runs) =>
         Drifts(runs).Select(d => $"The window is not steady: {d.Vm}'s share of the host's CPUs moved by {Points(d.Mean)} from the window's first half to its second "
             + $"({d.Vm}.{DriftMetric}{(d.Runs > 1 ? $", mean of {d.Runs} runs" : "")}): a start-up still under way or a placement that changed. "
-            + "Lengthen warmup or look at run --timeline (docs/anomalies/wanpeng-2017-halt-poll-after-0097.md).").ToList();
+            + "Lengthen warmup or look at run --timeline (docs/anomalies/wanpeng-2017-halt-poll-after-0097.md).");
 
-    /// <summary>The short form under a catalog cell.</summary>
-    public static IEnumerable<string> DriftShort(IReadOnlyList<RunResult> runs, string where) =>
+    private static IEnumerable<string> DriftShort(IReadOnlyList<RunResult> runs, string where) =>
         Drifts(runs).Select(d => $"Not steady, {where}: {d.Vm}'s share of the host's CPUs moved by {Points(d.Mean)} between the window's halves ({d.Vm}.{DriftMetric}, mean of {d.Runs} runs).");
 
     private static string Points(double share) => (share * 100).ToString("+0.#;-0.#;0", CultureInfo.InvariantCulture) + " points";
-
-    private static string Pct(double share) => (share * 100).ToString("0.#", CultureInfo.InvariantCulture) + "%";
 }

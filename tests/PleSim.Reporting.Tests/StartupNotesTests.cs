@@ -47,12 +47,12 @@ public class StartupNotesTests
     public void A_vm_whose_host_share_moves_between_the_halves_on_average_is_named_either_way()
     {
         var runs = new[] { Drift(1, -0.08, 0.06), Drift(2, -0.06, -0.05) };
-        var line = Assert.Single(StartupNotes.DriftLines(runs));
+        var line = Assert.Single(StartupNotes.Lines(runs));
         Assert.StartsWith("The window is not steady: guest1's share of the host's CPUs moved by -7 points from the window's first half to its second (guest1.host_share_drift, mean of 2 runs)", line, StringComparison.Ordinal);
         Assert.Equal("Not steady, 2VM @ vanilla: guest1's share of the host's CPUs moved by -7 points between the window's halves (guest1.host_share_drift, mean of 2 runs).",
-            Assert.Single(StartupNotes.DriftShort(runs, "2VM @ vanilla")));
-        Assert.Single(StartupNotes.DriftLines([Drift(1, 0.05, 0)]));
-        Assert.Empty(StartupNotes.DriftLines([Drift(1, 0.06, 0), Drift(2, -0.06, 0)])); // drifts that cancel: no systematic move
-        Assert.Empty(StartupNotes.DriftLines([new RunResult { Seed = 1 }]));
+            Assert.Single(StartupNotes.Short(runs, "2VM @ vanilla")));
+        Assert.Single(StartupNotes.Lines([Drift(1, 0.05, 0)]));
+        Assert.Empty(StartupNotes.Lines([Drift(1, 0.06, 0), Drift(2, -0.06, 0)])); // drifts that cancel: no systematic move
+        Assert.Empty(StartupNotes.Lines([new RunResult { Seed = 1 }]));
     }
 }

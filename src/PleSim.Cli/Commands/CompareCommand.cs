@@ -103,7 +103,7 @@ public static class CompareCommand
                     console.WriteLine(note);
                 foreach (var o in result.Outcomes)
                 {
-                    foreach (var note in PlacementNotes.GroupLines(o.Runs).Concat(StartupNotes.Lines(o.Runs)).Concat(StartupNotes.DriftLines(o.Runs)))
+                    foreach (var note in PlacementNotes.GroupLines(o.Runs).Concat(StartupNotes.Lines(o.Runs)))
                         console.WriteLine($"{o.Policy.Name}: {note}");
                 }
             }

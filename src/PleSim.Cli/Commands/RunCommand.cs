@@ -122,7 +122,7 @@ public static class RunCommand
                 ctx.Console_.Write(RunTables.Runs(scenario, results));
                 if (results.Length > 1)
                     ctx.Console_.Write(RunTables.Summary(scenario, results));
-                foreach (var line in PlacementNotes.Lines(results).Concat(PlacementNotes.GroupLines(results)).Concat(StartupNotes.Lines(results)).Concat(StartupNotes.DriftLines(results)))
+                foreach (var line in PlacementNotes.Lines(results).Concat(PlacementNotes.GroupLines(results)).Concat(StartupNotes.Lines(results)))
                     ctx.Console_.WriteLine(line);
                 if (parse.GetValue(details) && results.Length > 0)
                 {
