@@ -105,13 +105,13 @@ public sealed partial class HostScheduler
         UpdateCurr(cfsRq);
         if (_features.Class < FairClass.Eevdf618)
         {
-            se.Deadline += Weights.CalcDeltaFair(se.Slice, ref se.Load);
+            se.Deadline += CalcDeltaFair(se.Slice, ref se.Load);
             return;
         }
         if (EntityEligible(cfsRq, se))
         {
             se.Vruntime = se.Deadline;
-            se.Deadline += Weights.CalcDeltaFair(se.Slice, ref se.Load);
+            se.Deadline += CalcDeltaFair(se.Slice, ref se.Load);
             UpdateMinVruntimeEevdf(cfsRq);
         }
     }

@@ -10,8 +10,10 @@ public enum FairClass
     /// CFS as kernel/sched/fair.c has it at v4.19, for what changed since 2.6.39 in wake-up
     /// preemption, buddies and yield: a wake-up preemption makes the wakee the next buddy and
     /// updates the entity where the two hierarchies meet, and a task going to sleep makes its
-    /// parent group entity the next buddy. Load tracking (PELT), group shares, domains and the load
-    /// balancer stay 2.6.39's (decision 0049).
+    /// parent group entity the next buddy (decision 0049); 3.16's <c>__calc_delta</c> arithmetic and
+    /// 4.19's min_vruntime tracking and re-normalisation order (decision 0099). Load tracking,
+    /// balancing and wake-up placement are 4.19's by default and 2.6.39's on request (decisions
+    /// 0053, 0064).
     /// </summary>
     Cfs419,
 
@@ -213,7 +215,7 @@ public sealed partial class HostScheduler
         if (se.Vruntime - se.Deadline < 0)
             return false;
         se.Slice = BaseSliceNs;
-        se.Deadline = se.Vruntime + Weights.CalcDeltaFair(se.Slice, ref se.Load);
+        se.Deadline = se.Vruntime + CalcDeltaFair(se.Slice, ref se.Load);
         return true;
     }
 
@@ -239,7 +241,7 @@ public sealed partial class HostScheduler
             return;
         curr.ExecStart = now;
         curr.SumExecRuntime += delta;
-        curr.Vruntime += Weights.CalcDeltaFair(delta, ref curr.Load);
+        curr.Vruntime += CalcDeltaFair(delta, ref curr.Load);
         bool resched = UpdateDeadline(curr);
         UpdateMinVruntimeEevdf(cfsRq);
         cfsRq.LoadUnaccExecTime += delta;
@@ -324,15 +326,15 @@ public sealed partial class HostScheduler
         slice = Math.Min(slice, se.Slice);
         long vprot = se.Deadline;
         if (slice != se.Slice)
-            vprot = MinVruntimeOf(vprot, se.Vruntime + Weights.CalcDeltaFair(slice, ref se.Load));
+            vprot = MinVruntimeOf(vprot, se.Vruntime + CalcDeltaFair(slice, ref se.Load));
         se.Vprot = vprot;
     }
 
     /// <summary><c>update_protect_slice</c> (6.17+): cut vprot to vruntime + the virtual time of the smallest queued slice.</summary>
-    private static void UpdateProtectSlice(CfsRq cfsRq, SchedEntity se)
+    private void UpdateProtectSlice(CfsRq cfsRq, SchedEntity se)
     {
         long slice = CfsRqMinSlice(cfsRq);
-        se.Vprot = MinVruntimeOf(se.Vprot, se.Vruntime + Weights.CalcDeltaFair(slice, ref se.Load));
+        se.Vprot = MinVruntimeOf(se.Vprot, se.Vruntime + CalcDeltaFair(slice, ref se.Load));
     }
 
     /// <summary><c>cancel_protect_slice</c> (6.17+): a protected entity's vprot drops to its vruntime.</summary>
@@ -346,7 +348,7 @@ public sealed partial class HostScheduler
     private void UpdateEntityLag(CfsRq cfsRq, SchedEntity se)
     {
         long lag = AvgVruntimeOf(cfsRq) - se.Vruntime;
-        long limit = Weights.CalcDeltaFair(Math.Max(2 * se.Slice, _tunables.TickPeriod.Ns), ref se.Load);
+        long limit = CalcDeltaFair(Math.Max(2 * se.Slice, _tunables.TickPeriod.Ns), ref se.Load);
         se.Vlag = Math.Clamp(lag, -limit, limit);
     }
 
@@ -360,7 +362,7 @@ public sealed partial class HostScheduler
         long vruntime = AvgVruntimeOf(cfsRq);
         long lag = 0;
         se.Slice = BaseSliceNs;
-        long vslice = Weights.CalcDeltaFair(se.Slice, ref se.Load);
+        long vslice = CalcDeltaFair(se.Slice, ref se.Load);
         if (_features.PlaceLag && cfsRq.NrRunning != 0)
         {
             lag = se.Vlag;

@@ -32,11 +32,26 @@ public sealed partial class HostScheduler
 
     private void EnqueueEntity(CfsRq cfsRq, SchedEntity se, EnqueueFlags flags)
     {
-        // Renormalise before update_curr() moves min_vruntime.
-        if ((flags & EnqueueFlags.Wakeup) == 0 || (flags & EnqueueFlags.Waking) != 0)
-            se.Vruntime += cfsRq.MinVruntime;
-
-        UpdateCurr(cfsRq);
+        if (_renorm419)
+        {
+            // 4.19 (from "sched/fair: Fix fairness issue on migration", 4.6): a wake-up is made
+            // relative only when it migrated; the current entity is renormalised before update_curr,
+            // any other after it, so it is placed against the queue's min_vruntime of now.
+            bool renorm = (flags & EnqueueFlags.Wakeup) == 0 || (flags & EnqueueFlags.Migrated) != 0;
+            bool curr = se == cfsRq.Curr;
+            if (renorm && curr)
+                se.Vruntime += cfsRq.MinVruntime;
+            UpdateCurr(cfsRq);
+            if (renorm && !curr)
+                se.Vruntime += cfsRq.MinVruntime;
+        }
+        else
+        {
+            // 2.6.39: renormalise before update_curr() moves min_vruntime.
+            if ((flags & EnqueueFlags.Wakeup) == 0 || (flags & EnqueueFlags.Waking) != 0)
+                se.Vruntime += cfsRq.MinVruntime;
+            UpdateCurr(cfsRq);
+        }
         if (_pelt419)
         {
             // 4.19: sync and attach the load averages, reweight a group entity from its queue's
@@ -60,7 +75,7 @@ public sealed partial class HostScheduler
         // A task moved while queued keeps the vruntime it had relative to its old queue, and 2.6.39's
         // dequeue_entity makes it relative after update_min_vruntime, which may already have moved
         // min_vruntime up to the running task: such a task can land further behind than the credit
-        // on its new queue, in the kernel as here.
+        // on its new queue, in the kernel as here (4.19 normalises first; decision 0099).
         if ((_checkPlacement || _sim.Invariants.Enabled) && (flags & EnqueueFlags.Wakeup) != 0 && se.Vruntime - (cfsRq.MinVruntime - SleeperCredit) < 0)
             throw new InvalidOperationException($"{se} enqueued {cfsRq.MinVruntime - se.Vruntime} ns behind min_vruntime on {cfsRq}, more than the sleeper credit");
 
@@ -140,23 +155,31 @@ public sealed partial class HostScheduler
         se.OnRq = false;
         if (_pelt419)
         {
-            // 4.19 order: account, then update_cfs_group. The vruntime normalisation stays 2.6.39's
-            // (update_min_vruntime before it; 4.19 moved it after — decision 0053, not modelled).
+            // 4.19 order: account, then update_cfs_group.
             AccountEntityDequeue(cfsRq, se);
-            UpdateMinVruntime(cfsRq);
             UpdateCfsGroup419(se);
         }
         else
         {
             UpdateCfsLoad(cfsRq, false);
             AccountEntityDequeue(cfsRq, se);
-            UpdateMinVruntime(cfsRq);
             UpdateCfsShares(cfsRq);
         }
-
-        // Normalise after min_vruntime was updated (it may follow ->curr).
-        if ((flags & DequeueFlags.Sleep) == 0)
-            se.Vruntime -= cfsRq.MinVruntime;
+        if (_renorm419)
+        {
+            // 4.19 ("sched/fair: Fix min_vruntime tracking"): normalise against the min_vruntime
+            // update_curr left, then advance it past the leaving entity (decision 0099).
+            if ((flags & DequeueFlags.Sleep) == 0)
+                se.Vruntime -= cfsRq.MinVruntime;
+            UpdateMinVruntime(cfsRq);
+        }
+        else
+        {
+            // 2.6.39: normalise after min_vruntime was updated (it may follow ->curr).
+            UpdateMinVruntime(cfsRq);
+            if ((flags & DequeueFlags.Sleep) == 0)
+                se.Vruntime -= cfsRq.MinVruntime;
+        }
     }
 
     private void WaitEnd(SchedEntity se)

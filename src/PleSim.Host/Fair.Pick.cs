@@ -35,7 +35,7 @@ public sealed partial class HostScheduler
     {
         long gran = Tun.WakeupGranularityNs;
         if (se.Load.Weight != Weights.Nice0Load)
-            gran = Weights.CalcDeltaFair(gran, ref se.Load);
+            gran = CalcDeltaFair(gran, ref se.Load);
         return gran;
     }
 

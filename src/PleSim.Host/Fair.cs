@@ -6,7 +6,8 @@ public enum EnqueueFlags
 {
     None = 0,
     Wakeup = 1,   // ENQUEUE_WAKEUP
-    Waking = 4,   // ENQUEUE_WAKING
+    Waking = 4,   // ENQUEUE_WAKING (2.6.39: task_waking_fair made the vruntime relative)
+    Migrated = 0x40, // ENQUEUE_MIGRATED (4.19: a wake-up that changed CPU, made relative by migrate_task_rq_fair)
     Initial = 0x80, // ENQUEUE_INITIAL (6.6+: a new task; EEVDF only)
     Delayed = 0x200, // ENQUEUE_DELAYED (6.12+): ttwu_runnable's requeue of a delayed task (decision 0083)
 }
@@ -52,33 +53,49 @@ public sealed partial class HostScheduler
             var q = e.CfsRq;
             if (e.OnRq)
             {
-                slice = Weights.CalcDeltaMine(slice, e.Load.Weight, ref q.Load);
+                slice = CalcDelta(slice, e.Load.Weight, ref q.Load);
             }
             else
             {
                 var lw = q.Load;
                 lw.Add(e.Load.Weight);
-                slice = Weights.CalcDeltaMine(slice, e.Load.Weight, ref lw);
+                slice = CalcDelta(slice, e.Load.Weight, ref lw);
             }
         }
         return slice;
     }
 
     /// <summary><c>sched_vslice</c>: the slice in the entity's virtual time.</summary>
-    public long SchedVslice(CfsRq cfsRq, SchedEntity se) => Weights.CalcDeltaFair(SchedSlice(cfsRq, se), ref se.Load);
+    public long SchedVslice(CfsRq cfsRq, SchedEntity se) => CalcDeltaFair(SchedSlice(cfsRq, se), ref se.Load);
+
+    /// <summary>
+    /// delta × weight / lw.weight in the kernel's fixed point of this host's version: 2.6.39's
+    /// <c>calc_delta_mine</c> (rounded) on cfs-2.6.39, 3.16's <c>__calc_delta</c> (truncated) on
+    /// every later class (decision 0099).
+    /// </summary>
+    internal long CalcDelta(long delta, long weight, ref LoadWeight lw) =>
+        _calcDelta316 ? Weights.CalcDelta316(delta, weight, ref lw) : Weights.CalcDeltaMine(delta, weight, ref lw);
+
+    /// <summary><c>calc_delta_fair</c>: delta in the virtual time of an entity of load <paramref name="lw"/>.</summary>
+    internal long CalcDeltaFair(long delta, ref LoadWeight lw) =>
+        lw.Weight != Weights.Nice0Load ? CalcDelta(delta, Weights.Nice0Load, ref lw) : delta;
 
     private static long MaxVruntime(long minVruntime, long vruntime) => vruntime - minVruntime > 0 ? vruntime : minVruntime;
     private static long MinVruntimeOf(long minVruntime, long vruntime) => vruntime - minVruntime < 0 ? vruntime : minVruntime;
 
     /// <summary><c>update_min_vruntime</c>: monotonic, follows min(curr, leftmost).</summary>
-    private static void UpdateMinVruntime(CfsRq cfsRq)
+    private void UpdateMinVruntime(CfsRq cfsRq)
     {
         long vruntime = cfsRq.MinVruntime;
-        if (cfsRq.Curr is not null)
-            vruntime = cfsRq.Curr.Vruntime;
+        var curr = cfsRq.Curr;
+        // 4.19 leaves out a current entity that is being dequeued (decision 0099); 2.6.39 counts it.
+        if (curr is not null && _renorm419 && !curr.OnRq)
+            curr = null;
+        if (curr is not null)
+            vruntime = curr.Vruntime;
         var left = cfsRq.First;
         if (left is not null)
-            vruntime = cfsRq.Curr is null ? left.Vruntime : MinVruntimeOf(vruntime, left.Vruntime);
+            vruntime = curr is null ? left.Vruntime : MinVruntimeOf(vruntime, left.Vruntime);
         cfsRq.MinVruntime = MaxVruntime(cfsRq.MinVruntime, vruntime);
     }
 
@@ -98,7 +115,7 @@ public sealed partial class HostScheduler
         if (delta == 0)
             return;
         curr.SumExecRuntime += delta;
-        curr.Vruntime += Weights.CalcDeltaFair(delta, ref curr.Load);
+        curr.Vruntime += CalcDeltaFair(delta, ref curr.Load);
         UpdateMinVruntime(cfsRq);
         cfsRq.LoadUnaccExecTime += delta;
         curr.ExecStart = now;

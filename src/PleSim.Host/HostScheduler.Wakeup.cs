@@ -23,20 +23,30 @@ public sealed partial class HostScheduler
         var rq = Rqs[p.Cpu];
         int origCpu = p.Cpu;
         p.State = TaskState.Waking;
-        // task_waking_fair: normalise against the old queue; enqueue adds the new queue's min_vruntime.
-        // (6.6+: no normalisation; the lag saved at dequeue places the task on any queue.)
-        if (!_eevdf && !_xen)
+        // 2.6.39's task_waking_fair: normalise against the old queue; enqueue adds the new queue's
+        // min_vruntime. (4.19: only a wake-up that migrates is normalised, by migrate_task_rq_fair
+        // below; 6.6+: no normalisation, the lag saved at dequeue places the task on any queue.)
+        var wakeFlags = EnqueueFlags.Wakeup;
+        if (!_eevdf && !_xen && !_renorm419)
+        {
             p.Se.Vruntime -= p.Se.CfsRq.MinVruntime;
+            wakeFlags |= EnqueueFlags.Waking;
+        }
         // Xen's vcpu_wake queues the vcpu on its processor: no placement choice (decision 0063).
         int cpu = _xen ? origCpu : SelectTaskRq(p, SdFlags.BalanceWake, sync, wakerCpu);
         if (cpu != origCpu)
         {
+            if (_renorm419)
+            {
+                p.Se.Vruntime -= p.Se.CfsRq.MinVruntime; // migrate_task_rq_fair, TASK_WAKING (4.19)
+                wakeFlags |= EnqueueFlags.Migrated;
+            }
             SetTaskCpu(p, cpu, MigrationCause.Wakeup);
             p.NrWakeupsMigrate++;
         }
         rq = Rqs[cpu];
         p.NrWakeups++;
-        ActivateTask(rq, p, EnqueueFlags.Wakeup | EnqueueFlags.Waking);
+        ActivateTask(rq, p, wakeFlags);
         bool wasResched = rq.NeedResched;
         CheckPreemptCurr(rq, p, wakerCpu);
         p.State = TaskState.Running;

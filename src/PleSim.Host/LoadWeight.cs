@@ -104,9 +104,46 @@ public static class Weights
         return (long)Math.Min(tmp, (ulong)long.MaxValue);
     }
 
-    /// <summary><c>calc_delta_fair</c>: delta scaled to NICE_0 virtual time for an entity of load <paramref name="lw"/>.</summary>
+    /// <summary><c>calc_delta_fair</c> (2.6.39): delta scaled to NICE_0 virtual time for an entity of load <paramref name="lw"/>.</summary>
     public static long CalcDeltaFair(long delta, ref LoadWeight lw) =>
         lw.Weight != Nice0Load ? CalcDeltaMine(delta, Nice0Load, ref lw) : delta;
+
+    /// <summary>WMULT_CONST from 3.16 on: ~0U, 2^32 − 1.</summary>
+    public const long WmultConst316 = uint.MaxValue;
+
+    /// <summary>
+    /// <c>__calc_delta</c> with <c>__update_inv_weight</c>, as kernel/sched/fair.c has them from 3.16
+    /// ("sched/fair: Rework sched_fair time accounting") through 4.19 and the EEVDF kernels: the
+    /// queue's inverse is (2^32 − 1) / weight, truncated, where 2.6.39 rounds
+    /// 1 + (2^32 − weight/2) / (weight + 1); the factor weight × inverse is shifted down until it fits
+    /// 32 bits, lowering the final shift by as much, and the product with delta is truncated
+    /// (<c>mul_u64_u32_shr</c>), where 2.6.39 rounds (SRR). Weights are unscaled (decision 0056), so
+    /// <c>scale_load_down</c> is the identity. Task weights take the same precomputed inverses
+    /// (<c>sched_prio_to_wmult</c> equals 2.6.39's <c>prio_to_wmult</c>).
+    /// </summary>
+    public static long CalcDelta316(long deltaExec, long weight, ref LoadWeight lw)
+    {
+        if (lw.InvWeight == 0)
+        {
+            long w = lw.Weight;
+            lw.InvWeight = w >= WmultConst316 ? 1 : w == 0 ? WmultConst316 : WmultConst316 / w;
+        }
+        ulong fact = (ulong)weight;
+        int shift = WmultShift;
+        while (fact >> 32 != 0)
+        {
+            fact >>= 1;
+            shift--;
+        }
+        fact = (ulong)(uint)fact * (ulong)lw.InvWeight;
+        while (fact >> 32 != 0)
+        {
+            fact >>= 1;
+            shift--;
+        }
+        var product = ((UInt128)(ulong)deltaExec * fact) >> shift; // mul_u64_u32_shr
+        return product > long.MaxValue ? long.MaxValue : (long)(ulong)product;
+    }
 
     /// <summary><c>ilog2</c> of a positive integer.</summary>
     public static int Ilog2(long x) => 63 - System.Numerics.BitOperations.LeadingZeroCount((ulong)x);

@@ -189,7 +189,7 @@ public sealed partial class HostScheduler
             // would update_curr() and shift an entity in the tree, which this model cannot do in place.
             return;
         }
-        long gran = Weights.CalcDeltaFair(BaseSliceNs, ref seY.Load);
+        long gran = CalcDeltaFair(BaseSliceNs, ref seY.Load);
         bool reverse = state.ReversePair(yielder.Id, target.Id, now);
         long penalty = VcpuDebooster.CalculatePenalty(gran, seY.Vruntime, seT.Vruntime, hNrQueued, reverse);
         if (reverse && penalty < VcpuDebooster.CalculatePenalty(gran, seY.Vruntime, seT.Vruntime, hNrQueued, false))
@@ -198,7 +198,7 @@ public sealed partial class HostScheduler
         if (seY.Vruntime > long.MaxValue - penalty)
             return;
         seY.Vruntime += penalty;
-        seY.Deadline = seY.Vruntime + Weights.CalcDeltaFair(seY.Slice, ref seY.Load);
+        seY.Deadline = seY.Vruntime + CalcDeltaFair(seY.Slice, ref seY.Load);
         stats.Applied++;
         stats.PenaltyNs += penalty;
     }
