@@ -67,7 +67,7 @@ public static class MetricDefinitions
         new("*.frac_pause_exit", "share of VCPU time", "VCPU time in PAUSE-loop exits (exit, handler, entry)"),
         new("*.frac_halted", "share of VCPU time", "VCPU time halted in the guest (idle or waiting)"),
         new("*.frac_preempted", "share of VCPU time", "VCPU time runnable but not running on the host (preempted)"),
-        new("*.frac_not_started", "share of VCPU time", "VCPU time in the window before the VCPU thread first ran on a host CPU (forked but still queued, or not yet forked under vms[].vcpu_start_spread); above zero, the window includes the VM's start-up: lengthen warmup"),
+        new("*.frac_not_started", "share of VCPU time", "VCPU time in the window before the VCPU thread first ran on a host CPU (forked but still queued, or not yet forked under vms[].start_at or vcpu_start_spread); above zero, the window includes the VM's start-up: lengthen warmup"),
         new("*.host_share_drift", "share of the host", "the VM's share of the host's CPUs in the second half of the window minus its share in the first half; far from 0, the window is not steady (a start-up still under way, a placement that changed): lengthen warmup or look at run --timeline"),
         new("*.frac_lock_holder_preempted", "share of VCPU time", "VCPU time preempted while holding a guest lock"),
         new("*.frac_rq_lock_wait", "share of VCPU time", "VCPU time waiting for a host runqueue lock in the directed-yield walk"),

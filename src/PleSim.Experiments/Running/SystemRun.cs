@@ -63,16 +63,21 @@ public sealed class SystemRun : IModelRun, IEventHandler, IDisposable
             foreach (var vm in Vms)
             {
                 var spread = vm.Settings.VcpuStartSpread.Ns;
-                if (spread == 0)
+                var startAt = vm.Settings.StartAt;
+                if (spread == 0 && startAt.Ns == 0)
                 {
                     Kvm.Start(vm.Vm, vm.Settings.StartCpu);
                     continue;
                 }
-                // vcpu_start_spread (decision 0051): each VCPU thread forked at its own instant,
-                // from the VM's start CPU, through the same start events as host tasks.
-                var rng = Streams.Get($"vm.{vm.Settings.Name}.vcpu_start");
+                // start_at, vcpu_start_spread (decision 0051): the VM's VCPU threads forked later, each
+                // at its own instant under a spread, from the VM's start CPU, through the same start
+                // events as host tasks.
+                var rng = spread == 0 ? null : Streams.Get($"vm.{vm.Settings.Name}.vcpu_start");
                 foreach (var v in vm.Vm.Vcpus)
-                    _starts.Add((v.Task, SimDuration.FromNanoseconds((long)(rng.NextUInt64() % (ulong)spread)), vm.Settings.StartCpu));
+                {
+                    var at = rng is null ? startAt : startAt + SimDuration.FromNanoseconds((long)(rng.NextUInt64() % (ulong)spread));
+                    _starts.Add((v.Task, at, vm.Settings.StartCpu));
+                }
             }
         }
         AddBackground(h);

@@ -71,7 +71,7 @@ internal static class VmReport
             result.AddMetric(p + "frac_halted", D("time.halted") / vcpuNs);
             result.AddMetric(p + "frac_preempted", D("time.preempted") / vcpuNs);
             // VCPU time before a VCPU thread first ran (forked but still queued, or not forked yet under
-            // vms[].vcpu_start_spread): above zero, the window includes the VM's start-up.
+            // vms[].start_at or vcpu_start_spread): above zero, the window includes the VM's start-up.
             result.AddMetric(p + MetricDefinitions.NotStarted, D("time.not_started") / vcpuNs);
             result.AddMetric(p + "frac_lock_holder_preempted", D("lock_holder_preempted_ns") / vcpuNs);
             result.AddMetric(p + "pause_exits_per_second", D("pause_exits") / seconds);

@@ -40,6 +40,7 @@ internal static partial class SystemSections
             CgroupShares = v.Get("cgroup_shares", Kinds.Integer(Weights.MinShares, Weights.MaxShares), Weights.Nice0Load),
             StartCpu = v.Get("start_cpu", Kinds.Int(0, hostCpus - 1), 0),
             VcpuStartSpread = v.Get("vcpu_start_spread", Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(60)), SimDuration.Zero),
+            StartAt = v.Get("start_at", Kinds.Duration(SimDuration.Zero, SimDuration.FromSeconds(3600)), SimDuration.Zero),
             Guest = ReadGuest(v.Section("guest"), kvm, vcpus),
             Workload = ReadWorkload(v.Section("workload"), vcpus, hostCpus),
         };

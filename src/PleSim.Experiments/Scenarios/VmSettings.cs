@@ -35,6 +35,14 @@ public sealed record VmSettings
     /// </summary>
     public SimDuration VcpuStartSpread { get; init; }
 
+    /// <summary>
+    /// <c>vms[].start_at</c>: the instant the VM's VCPU threads are forked, as for a VM started after
+    /// the others (with <see cref="VcpuStartSpread"/>, each thread at its own instant after it).
+    /// 0 (the default) keeps every VM's threads at t = 0 (decision 0044). Until then the VM's VCPUs
+    /// do not run, as in the spread (decision 0051); <c>frac_not_started</c> counts that time.
+    /// </summary>
+    public SimDuration StartAt { get; init; }
+
     public GuestSettings Guest { get; init; } = new();
     public WorkloadSettings Workload { get; init; } = new();
 }
