@@ -49,7 +49,8 @@ public static class StartupNotes
         Late(runs).Select(l => $"{l.Vm}'s VCPU threads had not yet run for {PlacementNotes.Pct(l.Mean)} of their time in the window "
             + $"({l.Vm}.{Metric}{(l.Runs > 1 ? $", mean of {l.Runs} runs, up to {PlacementNotes.Pct(l.Max)}" : "")}): the window opened before all of them had "
             + "first run, so it includes the VM's start-up. Threads forked at one instant are placed up to a START_DEBIT slice apart, "
-            + "and the VM forked first can wait tens of milliseconds; lengthen warmup (docs/anomalies/multi-vm-start-up.md).");
+            + "and the VM forked first can wait tens of milliseconds; lengthen warmup, or create the VMs one after another "
+            + "with vms[].start_at (docs/anomalies/multi-vm-start-up.md).");
 
     private static IEnumerable<string> LateShort(IReadOnlyList<RunResult> runs, string where) =>
         Late(runs).Select(l => $"Start-up in the window, {where}: {l.Vm}'s VCPU threads had not yet run for {PlacementNotes.Pct(l.Mean)} of their time ({l.Vm}.{Metric}, up to {PlacementNotes.Pct(l.Max)}; docs/anomalies/multi-vm-start-up.md).");

@@ -23,6 +23,7 @@ public class StartupNotesTests
         var line = Assert.Single(StartupNotes.Lines(runs));
         Assert.StartsWith("guest1's VCPU threads had not yet run for 33% of their time in the window (guest1.frac_not_started, mean of 2 runs, up to 36%)", line, StringComparison.Ordinal);
         Assert.Contains("lengthen warmup", line, StringComparison.Ordinal);
+        Assert.Contains("vms[].start_at", line, StringComparison.Ordinal);
         Assert.Equal("Start-up in the window, 4th row @ base: guest1's VCPU threads had not yet run for 33% of their time (guest1.frac_not_started, up to 36%; docs/anomalies/multi-vm-start-up.md).",
             Assert.Single(StartupNotes.Short(runs, "4th row @ base")));
     }
