@@ -161,8 +161,11 @@ public sealed partial class HostScheduler
         }
         else
         {
+            // 2.6.39 order (update_min_vruntime between the account and the shares).
             UpdateCfsLoad(cfsRq, false);
             AccountEntityDequeue(cfsRq, se);
+            if (!_renorm419)
+                UpdateMinVruntime(cfsRq);
             UpdateCfsShares(cfsRq);
         }
         if (_renorm419)
@@ -173,12 +176,10 @@ public sealed partial class HostScheduler
                 se.Vruntime -= cfsRq.MinVruntime;
             UpdateMinVruntime(cfsRq);
         }
-        else
+        else if ((flags & DequeueFlags.Sleep) == 0)
         {
             // 2.6.39: normalise after min_vruntime was updated (it may follow ->curr).
-            UpdateMinVruntime(cfsRq);
-            if ((flags & DequeueFlags.Sleep) == 0)
-                se.Vruntime -= cfsRq.MinVruntime;
+            se.Vruntime -= cfsRq.MinVruntime;
         }
     }
 
