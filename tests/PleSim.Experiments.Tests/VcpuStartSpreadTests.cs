@@ -129,5 +129,10 @@ public class VcpuStartSpreadTests
         Assert.InRange(r.Metric("loops.frac_not_started")!.Value, 0, 0.001); // forked at 0: its first picks only
         var e = Assert.Throws<ScenarioException>(() => LockBench("vms[1].start_at=-2ms"));
         Assert.Contains(e.Diagnostics, d => d.KeyPath == "vms[1].start_at");
+        // A VM that would start after the run ends is refused, naming the run's end.
+        e = Assert.Throws<ScenarioException>(() => LockBench("duration=40ms", "warmup=10ms", "vms[0].start_at=50ms"));
+        var d = Assert.Single(e.Diagnostics, d => d.KeyPath == "vms[0].start_at");
+        Assert.Contains("never run", d.Message, StringComparison.Ordinal);
+        LockBench("duration=40ms", "warmup=10ms", "vms[0].start_at=49ms"); // just before the end: accepted
     }
 }

@@ -17,7 +17,7 @@ internal static partial class SystemSections
             text.StartsWith(PleSim.Hypervisor.PluginRegistry.Prefix, StringComparison.Ordinal) ? PluginName(text, PleSim.Hypervisor.PluginRegistry.GuestLockNames) : builtin.Parse(text));
     }
 
-    private static VmSettings ReadVm(MapReader v, int hostCpus, HashSet<string> hostGroups, PleSim.Hypervisor.KvmSettings kvm)
+    private static VmSettings ReadVm(MapReader v, int hostCpus, HashSet<string> hostGroups, PleSim.Hypervisor.KvmSettings kvm, SimDuration runEnd)
     {
         var name = v.Require("name", Kinds.Text, "vm");
         var cgroup = v.Get("cgroup", Kinds.Text, "/");
@@ -44,6 +44,8 @@ internal static partial class SystemSections
             Guest = ReadGuest(v.Section("guest"), kvm, vcpus),
             Workload = ReadWorkload(v.Section("workload"), vcpus, hostCpus),
         };
+        if (settings.StartAt.Ns >= runEnd.Ns && !v.Failed("start_at"))
+            v.Error("start_at", $"{settings.StartAt} is not before the run's end (warmup + duration = {runEnd}): the VM would never run");
         return settings;
     }
 

@@ -55,7 +55,7 @@ internal static partial class SystemSections
         var hostGroups = new HashSet<string>(host.Cgroups.Select(c => c.Path)) { "/" };
         // When host.cpus is invalid, CPU numbers are checked against the largest host instead, so that one bad value gives one error.
         int cpuLimit = hostSection.Failed("cpus") ? MaxCpus : host.Cpus;
-        var vms = root.List("vms", (v, i) => ReadVm(v, cpuLimit, hostGroups, kvm));
+        var vms = root.List("vms", (v, i) => ReadVm(v, cpuLimit, hostGroups, kvm, scenario.Warmup + scenario.Duration));
         foreach (var dup in vms.GroupBy(v => v.Name).Where(g => g.Count() > 1))
             root.Error("vms", $"two VMs are called '{dup.Key}'");
         var compare = root.Has("compare_metric") ? root.Get("compare_metric", Kinds.Text, "") : null;
