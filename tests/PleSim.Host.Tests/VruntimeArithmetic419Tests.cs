@@ -60,6 +60,25 @@ public class VruntimeArithmetic419Tests
     }
 
     /// <summary>
+    /// Hogs a and b pinned to CPU 0 and h pinned to CPU 1, run for 20 ms, then to the first whole
+    /// millisecond with <paramref name="runningOnCpu0"/> on CPU 0, then 0.5 ms more: the tick's
+    /// update_curr last charged both running tasks 0.5 ms ago.
+    /// </summary>
+    private static (HostKit Kit, HostTask A, HostTask B, HostTask H) HalfAMillisecondAfterATick(FairClass cls, string runningOnCpu0)
+    {
+        var kit = Kit(cls, cpus: 2);
+        var a = kit.Hog("a", HostKit.Cpu(0));
+        var b = kit.Hog("b", HostKit.Cpu(0));
+        var h = kit.Hog("h", HostKit.Cpu(1));
+        var running = runningOnCpu0 == "a" ? a : b;
+        kit.RunMs(20);
+        while (!running.OnCpu)
+            kit.RunMs(1); // whole milliseconds: the tick has just updated both queues
+        kit.RunFor(SimDuration.FromMicroseconds(500));
+        return (kit, a, b, h);
+    }
+
+    /// <summary>
     /// CPU 0: hog A running, task B queued 0.3 ms of vruntime left of A's current vruntime; CPU 1: hog
     /// H running alone, 0.5 ms after the tick's update_curr. B is moved to CPU 1 (affinity). Returns
     /// B's vruntime on CPU 1 right after the move, CPU 1's min_vruntime before it, and H's vruntime
@@ -67,14 +86,7 @@ public class VruntimeArithmetic419Tests
     /// </summary>
     private static (long BAfter, long Min1Before, long HBefore, long HUnaccounted) MoveQueuedLeftmost(FairClass cls)
     {
-        var kit = Kit(cls, cpus: 2);
-        var a = kit.Hog("a", HostKit.Cpu(0));
-        var b = kit.Hog("b", HostKit.Cpu(0));
-        var h = kit.Hog("h", HostKit.Cpu(1));
-        kit.RunMs(20);
-        while (!a.OnCpu)
-            kit.RunMs(1); // whole milliseconds: the tick has just updated both queues
-        kit.RunFor(SimDuration.FromMicroseconds(500));
+        var (kit, a, b, h) = HalfAMillisecondAfterATick(cls, runningOnCpu0: "a");
         long now = kit.Sim.Now.Ns;
         Assert.Equal(500_000, now - a.Se.ExecStart);
         Assert.True(h.OnCpu);
@@ -112,14 +124,7 @@ public class VruntimeArithmetic419Tests
         // has run alone since that tick. The wake-up moves it: 2.6.39's task_waking_fair and 4.19's
         // migrate_task_rq_fair both subtract CPU 0's min_vruntime as it stands; 2.6.39 adds CPU 1's
         // before update_curr (H's vruntime at the tick), 4.19 after it (H's vruntime of now).
-        var kit = Kit(cls, cpus: 2);
-        var a = kit.Hog("a", HostKit.Cpu(0));
-        var b = kit.Hog("b", HostKit.Cpu(0));
-        var h = kit.Hog("h", HostKit.Cpu(1));
-        kit.RunMs(20);
-        while (!b.OnCpu)
-            kit.RunMs(1);
-        kit.RunFor(SimDuration.FromMicroseconds(500));
+        var (kit, a, b, h) = HalfAMillisecondAfterATick(cls, runningOnCpu0: "b");
         // B's vruntime as it blocks (after update_curr charges its 0.5 ms) equals waiting A's.
         HostScheduler.SetVruntimeForTest(b.Se, a.Se.Vruntime - 500_000);
         kit.Host.Block(b);
