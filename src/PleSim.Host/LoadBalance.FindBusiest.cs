@@ -8,7 +8,7 @@ namespace PleSim.Host;
 public sealed partial class HostScheduler
 {
     /// <summary><c>fix_small_imbalance</c>: move one task's worth of load when that gains throughput.</summary>
-    private long FixSmallImbalance(ref SdLbStats sds, int thisCpu)
+    internal long FixSmallImbalance(ref SdLbStats sds, int thisCpu)
     {
         long imbn = 2;
         if (sds.ThisNrRunning != 0)
@@ -24,7 +24,10 @@ public sealed partial class HostScheduler
         long busiestPower = sds.Busiest!.CpuPower;
         long thisPower = sds.This!.CpuPower;
         long scaledBusyLoadPerTask = sds.BusiestLoadPerTask * Weights.Nice0Load / busiestPower;
-        if (sds.MaxLoad - sds.ThisLoad + scaledBusyLoadPerTask >= scaledBusyLoadPerTask * imbn)
+        // unsigned long in the kernel: when this group is the busier one (reachable through group_imb
+        // or the new-idle capacity test, which skip find_busiest_group's "this_load >= max_load" exit)
+        // max_load − this_load wraps, the sum is huge and one task's load is pulled (decision 0100).
+        if (unchecked((ulong)(sds.MaxLoad - sds.ThisLoad + scaledBusyLoadPerTask)) >= (ulong)(scaledBusyLoadPerTask * imbn))
             return sds.BusiestLoadPerTask;
 
         long pwrNow = 0, pwrMove = 0;
@@ -47,7 +50,7 @@ public sealed partial class HostScheduler
     }
 
     /// <summary><c>calculate_imbalance</c>: how much weighted load to pull (kernel arithmetic, unsigned semantics kept where it matters).</summary>
-    private long CalculateImbalance(ref SdLbStats sds, int thisCpu)
+    internal long CalculateImbalance(ref SdLbStats sds, int thisCpu)
     {
         long loadAboveCapacity = long.MaxValue;
         sds.BusiestLoadPerTask /= sds.BusiestNrRunning;
@@ -63,10 +66,13 @@ public sealed partial class HostScheduler
                 ? long.MaxValue
                 : above * (Weights.Nice0Load * Weights.Nice0Load) / sds.Busiest!.CpuPower;
         }
-        long maxPull = Math.Min(sds.MaxLoad - sds.AvgLoad, loadAboveCapacity);
-        long imbalance = Math.Min(
-            SatMul(maxPull, sds.Busiest!.CpuPower),
-            (sds.AvgLoad - sds.ThisLoad) * sds.This!.CpuPower) / Weights.Nice0Load;
+        long maxPull = Math.Min(sds.MaxLoad - sds.AvgLoad, loadAboveCapacity); // ≥ 0: max_load ≥ avg_load here
+        // unsigned long in the kernel: a local group above the domain average (reachable through group_imb
+        // or the new-idle capacity test, which skip the "this_load >= avg_load" exit) wraps
+        // avg_load − this_load to a huge value, and max_pull alone sets the pull (decision 0100).
+        ulong pull = unchecked((ulong)maxPull * (ulong)sds.Busiest!.CpuPower);
+        ulong toAverage = unchecked((ulong)(sds.AvgLoad - sds.ThisLoad) * (ulong)sds.This!.CpuPower);
+        long imbalance = (long)(Math.Min(pull, toAverage) / (ulong)Weights.Nice0Load);
         if (imbalance < sds.BusiestLoadPerTask)
             return FixSmallImbalance(ref sds, thisCpu);
         return imbalance;

@@ -8,7 +8,7 @@ namespace PleSim.Host;
 public sealed partial class HostScheduler
 {
     /// <summary>Statistics of one domain level gathered by <c>update_sd_lb_stats</c>.</summary>
-    private struct SdLbStats
+    internal struct SdLbStats
     {
         public SchedGroup? Busiest, This;
         public long TotalLoad, TotalPwr, AvgLoad;
