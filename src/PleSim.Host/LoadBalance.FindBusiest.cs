@@ -78,8 +78,6 @@ public sealed partial class HostScheduler
         return imbalance;
     }
 
-    private static long SatMul(long a, long b) => a > long.MaxValue / Math.Max(b, 1) ? long.MaxValue : a * b;
-
     /// <summary><c>find_busiest_group</c>: the busiest group of the domain if pulling from it is worth it, and the imbalance.</summary>
     private SchedGroup? FindBusiestGroup(SchedDomain sd, int thisCpu, out long imbalance, CpuIdleType idle, in CpuMask cpus, out bool balance)
     {

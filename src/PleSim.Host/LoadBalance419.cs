@@ -203,6 +203,8 @@ public sealed partial class HostScheduler
     /// capacity) and the local group's room under it — or fix_small_imbalance's one task when that
     /// is less than a busiest task's load or the averages are the wrong way round.
     /// </summary>
+    private static long SatMul(long a, long b) => a > long.MaxValue / Math.Max(b, 1) ? long.MaxValue : a * b;
+
     internal static long CalculateImbalance419(ref SdLbStats419 sds, long dstCpuAvgLoadPerTask)
     {
         const long scale = Pelt.SchedCapacityScale;
