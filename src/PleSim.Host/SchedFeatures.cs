@@ -15,7 +15,11 @@ public sealed record SchedFeatures
     /// <summary>Wake-up preemption and the tick's "leads the leftmost by a slice" check.</summary>
     public bool WakeupPreempt { get; init; } = true;
 
-    /// <summary>Use <c>wake_affine</c> in wake-up CPU selection.</summary>
+    /// <summary>
+    /// Use <c>wake_affine</c> in wake-up CPU selection. A what-if switch: 2.6.39 declares the
+    /// AFFINE_WAKEUPS feature but no longer reads it (and 4.19 has none), so turning it off gives a
+    /// behaviour no kernel of those versions has (docs/kernel-map.md, the wake-up placement audit).
+    /// </summary>
     public bool AffineWakeups { get; init; } = true;
 
     /// <summary>Set the next buddy on wake-up (off in 2.6.39; <c>yield_to</c> sets it regardless).</summary>
