@@ -24,21 +24,25 @@ public static class PlacementNotes
     /// Per VM whose stacked share spans <see cref="SplitSpan"/> or more over the successful
     /// <paramref name="runs"/>: the VM's name and each run's seed and share, in run order.
     /// </summary>
-    public static IReadOnlyList<(string Vm, IReadOnlyList<(ulong Seed, double Share)> BySeed)> Splits(IReadOnlyList<RunResult> runs)
+    public static IReadOnlyList<(string Vm, IReadOnlyList<(ulong Seed, double Share)> BySeed)> Splits(IReadOnlyList<RunResult> runs) =>
+        PerVm(runs, Metric).Where(m => m.BySeed.Count >= 2 && m.BySeed.Max(s => s.Value) - m.BySeed.Min(s => s.Value) >= SplitSpan)
+            .Select(m => (m.Vm, (IReadOnlyList<(ulong, double)>)m.BySeed)).ToList();
+
+    /// <summary>
+    /// Per VM reporting the per-VM <paramref name="metric"/> (<c>VM.metric</c>) in the successful
+    /// <paramref name="runs"/>: the VM's name and each such run's seed and finite value, in run order.
+    /// </summary>
+    internal static IEnumerable<(string Vm, List<(ulong Seed, double Value)> BySeed)> PerVm(IReadOnlyList<RunResult> runs, string metric)
     {
         var ok = runs.Where(r => r.Error is null).ToList();
-        var splits = new List<(string, IReadOnlyList<(ulong, double)>)>();
-        if (ok.Count < 2)
-            return splits;
-        string suffix = "." + Metric;
-        var vms = ok.SelectMany(r => r.Metrics.Select(m => m.Key)).Where(k => k.EndsWith(suffix, StringComparison.Ordinal)).Distinct();
-        foreach (var key in vms)
+        string suffix = "." + metric;
+        var keys = ok.SelectMany(r => r.Metrics.Select(m => m.Key)).Where(k => k.EndsWith(suffix, StringComparison.Ordinal)).Distinct();
+        foreach (var key in keys)
         {
             var bySeed = ok.Where(r => r.Metric(key) is double v && double.IsFinite(v)).Select(r => (r.Seed, r.Metric(key)!.Value)).ToList();
-            if (bySeed.Count >= 2 && bySeed.Max(s => s.Value) - bySeed.Min(s => s.Value) >= SplitSpan)
-                splits.Add((key[..^suffix.Length], bySeed));
+            if (bySeed.Count > 0)
+                yield return (key[..^suffix.Length], bySeed);
         }
-        return splits;
     }
 
     /// <summary>One line per VM that <see cref="Splits"/> finds, with every seed's share (at most <paramref name="maxSeeds"/> listed).</summary>

@@ -26,18 +26,8 @@ public static class StartupNotes
             .Select(m => (m.Vm, m.Values.Average(), m.Values.Max(), m.Values.Count)).ToList();
 
     /// <summary>Per VM reporting <paramref name="metric"/> in the successful runs: its name and the finite values.</summary>
-    private static IEnumerable<(string Vm, List<double> Values)> PerVm(IReadOnlyList<RunResult> runs, string metric)
-    {
-        var ok = runs.Where(r => r.Error is null).ToList();
-        string suffix = "." + metric;
-        var keys = ok.SelectMany(r => r.Metrics.Select(m => m.Key)).Where(k => k.EndsWith(suffix, StringComparison.Ordinal)).Distinct();
-        foreach (var key in keys)
-        {
-            var v = ok.Select(r => r.Metric(key)).OfType<double>().Where(double.IsFinite).ToList();
-            if (v.Count > 0)
-                yield return (key[..^suffix.Length], v);
-        }
-    }
+    private static IEnumerable<(string Vm, List<double> Values)> PerVm(IReadOnlyList<RunResult> runs, string metric) =>
+        PlacementNotes.PerVm(runs, metric).Select(m => (m.Vm, m.BySeed.Select(s => s.Value).ToList()));
 
     /// <summary>The notes under <c>run</c> and <c>compare</c>: one line per VM that <see cref="Late"/> finds, then one per VM that <see cref="Drifts"/> finds.</summary>
     public static IReadOnlyList<string> Lines(IReadOnlyList<RunResult> runs) => LateLines(runs).Concat(DriftLines(runs)).ToList();
