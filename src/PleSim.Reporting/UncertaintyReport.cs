@@ -30,9 +30,7 @@ public static class UncertaintyReport
         foreach (var c in cells)
         {
             var b = c.Band;
-            string inside = c.Published is double p
-                ? (b.Contains(p) ? (b.ContainsP5P95(p) ? "[green]yes (p5–p95)[/]" : "[yellow]yes (min–max only)[/]") : "[red]no[/]")
-                : "–";
+            string inside = Inside(c.Published, b);
             t.AddRow(c.Spec.Payload + " B", Handler(c.Spec.Handler), c.Spec.Overcommit, c.Published is double q ? N(q) : "–", N(b.Mean),
                 $"{N(b.Min)} – {N(b.Max)}", $"{N(b.P5)} – {N(b.P95)}", inside + (c.FailedRuns > 0 ? $" [red]{c.FailedRuns} failed[/]" : ""));
         }
@@ -85,10 +83,70 @@ public static class UncertaintyReport
         else
             lines.Add("Noise floor: the μ* two independent means of the same point would give (pooled within-point variance); paired seeds make the real floor lower or equal.");
         lines.Add("Unknowns (name: keys = values or range — source):");
-        foreach (var u in study.Unknowns)
-            lines.Add($"  {u.Name}: {string.Join(", ", u.Keys)} = {u.Describe()} — {u.Source}");
+        lines.AddRange(UnknownLines(study.Unknowns));
         return lines;
     }
+
+    /// <summary>The <c>unknowns</c> array of a study's JSON: name, keys, kind, values or range, source.</summary>
+    internal static void WriteUnknowns(Utf8JsonWriter w, IReadOnlyList<Unknown> unknowns)
+    {
+        w.WriteStartArray("unknowns");
+        foreach (var u in unknowns)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", u.Name);
+            w.WriteStartArray("keys");
+            foreach (var k in u.Keys)
+                w.WriteStringValue(k);
+            w.WriteEndArray();
+            w.WriteString("kind", u.Kind switch
+            {
+                UnknownKind.Set => "set",
+                UnknownKind.IntegerRange => "integer-range",
+                UnknownKind.DurationRange => "duration-range",
+                _ => "number-range",
+            });
+            if (u.Kind == UnknownKind.Set)
+            {
+                w.WriteStartArray("values");
+                foreach (var v in u.Values)
+                    w.WriteStringValue(v);
+                w.WriteEndArray();
+            }
+            else
+            {
+                w.WriteStartArray("range");
+                w.WriteStringValue(u.ValueAt(0));
+                w.WriteStringValue(u.ValueAt(1));
+                w.WriteEndArray();
+            }
+            w.WriteString("source", u.Source);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    /// <summary>A cell's <c>band</c> object: mean, min, max, p5, p95 and the number of draws.</summary>
+    internal static void WriteBand(Utf8JsonWriter w, CellBand band)
+    {
+        w.WriteStartObject("band");
+        ResultJson.WriteNumber(w, "mean", band.Mean);
+        ResultJson.WriteNumber(w, "min", band.Min);
+        ResultJson.WriteNumber(w, "max", band.Max);
+        ResultJson.WriteNumber(w, "p5", band.P5);
+        ResultJson.WriteNumber(w, "p95", band.P95);
+        w.WriteNumber("points", band.Points);
+        w.WriteEndObject();
+    }
+
+    /// <summary>The lines naming every unknown with its keys, values and source.</summary>
+    internal static IEnumerable<string> UnknownLines(IReadOnlyList<Unknown> unknowns) =>
+        unknowns.Select(u => $"  {u.Name}: {string.Join(", ", u.Keys)} = {u.Describe()} — {u.Source}");
+
+    /// <summary>Whether a published value lies in a band, in words (with markup).</summary>
+    internal static string Inside(double? published, CellBand b) => published is double p
+        ? (b.Contains(p) ? (b.ContainsP5P95(p) ? "[green]yes (p5–p95)[/]" : "[yellow]yes (min–max only)[/]") : "[red]no[/]")
+        : "–";
 
     /// <summary>The <c>--json</c> document of the study.</summary>
     public static string Json(Riel2011Uncertainty study, IReadOnlyList<UncertainCell> cells)
@@ -113,40 +171,7 @@ public static class UncertaintyReport
             w.WriteNumber("first_seed", study.Base.Seed);
             w.WriteString("description", study.MethodText());
             w.WriteEndObject();
-            w.WriteStartArray("unknowns");
-            foreach (var u in study.Unknowns)
-            {
-                w.WriteStartObject();
-                w.WriteString("name", u.Name);
-                w.WriteStartArray("keys");
-                foreach (var k in u.Keys)
-                    w.WriteStringValue(k);
-                w.WriteEndArray();
-                w.WriteString("kind", u.Kind switch
-                {
-                    UnknownKind.Set => "set",
-                    UnknownKind.IntegerRange => "integer-range",
-                    UnknownKind.DurationRange => "duration-range",
-                    _ => "number-range",
-                });
-                if (u.Kind == UnknownKind.Set)
-                {
-                    w.WriteStartArray("values");
-                    foreach (var v in u.Values)
-                        w.WriteStringValue(v);
-                    w.WriteEndArray();
-                }
-                else
-                {
-                    w.WriteStartArray("range");
-                    w.WriteStringValue(u.ValueAt(0));
-                    w.WriteStringValue(u.ValueAt(1));
-                    w.WriteEndArray();
-                }
-                w.WriteString("source", u.Source);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            WriteUnknowns(w, study.Unknowns);
             w.WriteStartArray("cells");
             foreach (var c in cells)
             {
@@ -159,14 +184,7 @@ public static class UncertaintyReport
                     w.WriteNumber("published_value", p);
                 else
                     w.WriteNull("published_value");
-                w.WriteStartObject("band");
-                ResultJson.WriteNumber(w, "mean", c.Band.Mean);
-                ResultJson.WriteNumber(w, "min", c.Band.Min);
-                ResultJson.WriteNumber(w, "max", c.Band.Max);
-                ResultJson.WriteNumber(w, "p5", c.Band.P5);
-                ResultJson.WriteNumber(w, "p95", c.Band.P95);
-                w.WriteNumber("points", c.Band.Points);
-                w.WriteEndObject();
+                WriteBand(w, c.Band);
                 w.WriteBoolean("published_inside", c.Published is double a && c.Band.Contains(a));
                 w.WriteBoolean("published_inside_p5_p95", c.Published is double b && c.Band.ContainsP5P95(b));
                 ResultJson.WriteNumber(w, "noise_mu_star", c.NoiseMuStar);

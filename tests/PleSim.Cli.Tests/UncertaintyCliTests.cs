@@ -133,4 +133,79 @@ public class UncertaintyCliTests
             Directory.Delete(root, true);
         }
     }
+
+    /// <summary>A two-row case file on a copy of the lock benchmark with one unknown (the guests' HZ).</summary>
+    private static string TinyCaseFile(string dir)
+    {
+        var scenario = Path.Combine(dir, "bench.yaml");
+        File.WriteAllText(scenario, File.ReadAllText(CliTests.Repo("scenarios", "kvm", "lock-bench.yaml")) + """
+
+            unknowns:
+              - name: guest HZ
+                keys:
+                  - vms[0].guest.hz
+                  - vms[1].guest.hz
+                values: [100, 1000]
+                source: "test"
+            """);
+        var file = Path.Combine(dir, "demo.yaml");
+        File.WriteAllText(file,
+            "name: demo\ntitle: a demo\n" +
+            "source: {authors: A. Author, title: A patch, venue: LKML, date: 2012-07-10, url: https://example.org/x}\n" +
+            "setup: two guests\nmeasured: lock iterations\n" +
+            "published:\n  unit: ops\n  columns: [c1]\n  rows:\n    - {name: a, values: [100000]}\n    - {name: b, values: [150000]}\n" +
+            "shape:\n  - {claim: b beats a, greater: [\"b @ c1\", \"a @ c1\"]}\n" +
+            $"expression:\n  scenario: {scenario}\n  metric: bench.lock_iterations_per_second\n  runs: 4\n" +
+            "  quick: {runs: 2, set: [duration=20ms, warmup=5ms]}\n" +
+            "  rows: {a: [\"kvm.ple_handler=none\"], b: [\"kvm.ple_handler=directed-yield-2011\"]}\n" +
+            "  columns: {c1: []}\n" +
+            "preregistered_commit: 0123456789abcdef0123456789abcdef01234567\n");
+        return file;
+    }
+
+    [Fact]
+    public void A_catalog_case_study_reports_bands_and_statements_and_resumes_to_the_same_document()
+    {
+        var root = Directory.CreateTempSubdirectory("plesim-cunc").FullName;
+        try
+        {
+            var file = TinyCaseFile(root);
+            var dir = Path.Combine(root, "a");
+            string[] args = ["reproduce", file, "--uncertainty", "--quick", "--trajectories", "1", "--band-points", "2", "--runs", "2", "--out", dir, "-j", "2"];
+            var (code, text, err) = SweepCliTests.Plesim(args);
+            Assert.True(code == 0, err);
+            Assert.Contains("1 unknowns, 4 draws × 2 cell(s) × 2 run(s) = 16 runs", err, StringComparison.Ordinal);
+            Assert.Contains("demo: band over the unknowns", text, StringComparison.Ordinal);
+            Assert.Contains("the case's statements over the draws", text, StringComparison.Ordinal);
+            Assert.Contains("The case's verdict in each of the band's draws:", text, StringComparison.Ordinal);
+            Assert.Contains("does not change the case's verdict", text, StringComparison.Ordinal);
+            var json = File.ReadAllText(Path.Combine(dir, "uncertainty.json"));
+            using (var doc = System.Text.Json.JsonDocument.Parse(json))
+            {
+                var r = doc.RootElement;
+                Assert.Equal("demo", r.GetProperty("experiment").GetString());
+                Assert.Equal(2, r.GetProperty("cells").GetArrayLength());
+                var st = r.GetProperty("statements")[0];
+                Assert.Equal(2, st.GetProperty("draws").GetInt32());
+                Assert.Equal(2, st.GetProperty("holds").GetInt32() + st.GetProperty("fails").GetInt32() + st.GetProperty("unsettled").GetInt32());
+                Assert.Equal(2, r.GetProperty("verdicts").EnumerateObject().Sum(v => v.Value.GetInt32()));
+            }
+            (code, _, err) = SweepCliTests.Plesim([.. args, "--resume"]);
+            Assert.True(code == 0, err);
+            Assert.Contains("0 run(s) done now", err, StringComparison.Ordinal);
+            Assert.Equal(json, File.ReadAllText(Path.Combine(dir, "uncertainty.json")));
+
+            // One case at a time; the study's options need --uncertainty.
+            (code, _, err) = SweepCliTests.Plesim("reproduce", "all", "--uncertainty", "--quick");
+            Assert.Equal(2, code);
+            Assert.Contains("one case at a time", err, StringComparison.Ordinal);
+            (code, _, err) = SweepCliTests.Plesim("reproduce", file, "--quick", "--trajectories", "2");
+            Assert.Equal(2, code);
+            Assert.Contains("belong to --uncertainty", err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(root, true);
+        }
+    }
 }

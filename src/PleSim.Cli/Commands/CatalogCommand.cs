@@ -1,5 +1,6 @@
 using System.CommandLine;
 using PleSim.Experiments.Catalog;
+using PleSim.Experiments.Reproduce;
 using PleSim.Experiments.Scenarios;
 using PleSim.Experiments.Sweeps;
 using PleSim.Reporting;
@@ -19,6 +20,10 @@ public sealed record CatalogOptions(
     Option<bool> Resume,
     Option<string?> Shard,
     Option<int?> ShardCount,
+    Option<bool> Uncertainty,
+    Option<int?> Trajectories,
+    Option<int?> Levels,
+    Option<int?> BandPoints,
     IReadOnlyList<Option> RielOnly);
 
 /// <summary>
@@ -123,6 +128,10 @@ public static class CatalogCommand
         }
         bool quick = parse.GetValue(o.Quick);
         int? runs = parse.GetValue(o.Runs);
+        if (parse.GetValue(o.Uncertainty))
+            return Uncertainty(ctx, parse, o, name, selected[0], quick, runs);
+        if (parse.GetValue(o.Trajectories) is not null || parse.GetValue(o.Levels) is not null || parse.GetValue(o.BandPoints) is not null)
+            throw new CliInputException("--trajectories, --levels and --band-points belong to --uncertainty");
         if (runs is < 2)
             throw new CliInputException($"--runs must be at least 2 (a confidence interval needs two runs), got {runs}");
         var outDir = parse.GetValue(o.Out);
@@ -226,6 +235,39 @@ public static class CatalogCommand
         if (failed > 0)
             ctx.Err.WriteLine($"plesim: {failed} runs failed; their seeds and errors are in the JSON output");
         return failed > 0 ? ExitCodes.RunFailed : ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// <c>plesim reproduce CASE --uncertainty</c> (decision 0101): the unknowns study of one case,
+    /// sized like riel-2011's (<c>--quick</c>: the case's quick window and 2 trajectories, 8 band draws, 1 run).
+    /// </summary>
+    private static int Uncertainty(CliContext ctx, ParseResult parse, CatalogOptions o, string name, CatalogCase c, bool quick, int? runs)
+    {
+        if (name == "all")
+            throw new CliInputException("--uncertainty studies one case at a time: name it (plesim reproduce --list shows the catalog)");
+        if (!c.IsExpressible)
+            throw new CliInputException($"{c.Name} cannot be expressed yet ({c.CannotExpress}): there is nothing to study");
+        if (runs is < 1)
+            throw new CliInputException($"--runs with --uncertainty is the runs per draw and must be at least 1, got {runs}");
+        var d = quick ? UncertaintyOptions.Quick : UncertaintyOptions.Full;
+        var options = new UncertaintyOptions(parse.GetValue(o.Trajectories) ?? d.Trajectories, parse.GetValue(o.Levels) ?? d.Levels,
+            parse.GetValue(o.BandPoints) ?? d.LhsPoints, runs ?? d.Runs);
+        Shard sh;
+        try
+        {
+            sh = parse.GetValue(o.Shard) is { } sv ? Shard.Parse(sv) : Shard.FromEnvironment(Environment.GetEnvironmentVariable, parse.GetValue(o.ShardCount)) ?? Shard.All;
+        }
+        catch (FormatException e)
+        {
+            throw new CliInputException(e.Message);
+        }
+        var command = $"plesim reproduce {name} --uncertainty{(quick ? " --quick" : "")}" +
+            (parse.GetValue(o.Runs) is int r ? $" --runs {r}" : "") +
+            (parse.GetValue(o.Trajectories) is int t ? $" --trajectories {t}" : "") +
+            (parse.GetValue(o.Levels) is int l ? $" --levels {l}" : "") +
+            (parse.GetValue(o.BandPoints) is int b ? $" --band-points {b}" : "");
+        var dir = parse.GetValue(o.Out) ?? Path.Combine("out", $"{c.Name}-uncertainty{(quick ? "-quick" : "")}");
+        return UncertaintyCommand.Run(ctx, c, quick, options, command, dir, parse.GetValue(o.Resume), sh, parse.GetValue(o.Parallel), parse.GetValue(o.Json));
     }
 
     /// <summary>The cases built into the program, or null after printing why they cannot be read.</summary>

@@ -23,7 +23,7 @@ public static class ReproduceCommand
         var cgroups = new Option<bool>("--cgroups") { Description = "Put each VM in its own cpu cgroup (the seed's 80%/320% observation)" };
         var scenario = new Option<string?>("--scenario") { Description = "Scenario file to use instead of the built-in scenarios/riel-2011/amqp.yaml" };
         var parallel = CommonOptions.Parallel();
-        var uncertainty = new Option<bool>("--uncertainty") { Description = "Sample the scenario's unknowns (Morris elementary effects + a Latin-hypercube band) over the published cells; resumable store in --out (default out/riel-2011-uncertainty)" };
+        var uncertainty = new Option<bool>("--uncertainty") { Description = "Sample the scenario's unknowns (Morris elementary effects + a Latin-hypercube band) over the published cells; resumable store in --out (default out/riel-2011-uncertainty, out/CASE-uncertainty). A catalog case needs 'unknowns:' in its scenario" };
         var trajectories = new Option<int?>("--trajectories") { Description = "--uncertainty: Morris trajectories (default 10; --quick: 2)" };
         var levels = new Option<int?>("--levels") { Description = "--uncertainty: Morris grid levels p, even (default 4)" };
         var bandPoints = new Option<int?>("--band-points") { Description = "--uncertainty: Latin-hypercube points for the band (default 64; --quick: 8; 0: the band comes from the Morris points)" };
@@ -43,7 +43,7 @@ public static class ReproduceCommand
             if (parse.GetValue(outDir) is { } outPath)
                 OutputPaths.CheckDirectory(outPath, "--out");
             if (CatalogCommand.Dispatch(ctx, parse, new CatalogOptions(experiment, list, runs, quick, json, parallel, outDir, resume, shard, shardCount,
-                [cgroups, scenario, set, uncertainty, trajectories, levels, bandPoints])) is int code)
+                uncertainty, trajectories, levels, bandPoints, [cgroups, scenario, set])) is int code)
                 return code;
             bool q = parse.GetValue(quick);
             bool cg = parse.GetValue(cgroups);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using PleSim.Experiments.Catalog;
 using PleSim.Experiments.Reproduce;
 using PleSim.Experiments.Scenarios;
 using PleSim.Experiments.Sweeps;
@@ -8,22 +9,67 @@ using Spectre.Console;
 namespace PleSim.Cli.Commands;
 
 /// <summary>
-/// <c>plesim reproduce riel-2011 --uncertainty</c>: the unknowns study, run as a sweep into
-/// <c>DIR/results.sqlite</c> (resumable with <c>--resume</c>, shardable with <c>--shard</c>), then
-/// analysed from the store.
+/// <c>plesim reproduce riel-2011 --uncertainty</c> and <c>plesim reproduce CASE --uncertainty</c>:
+/// an unknowns study, run as a sweep into <c>DIR/results.sqlite</c> (resumable with <c>--resume</c>,
+/// shardable with <c>--shard</c>), then analysed from the store.
 /// </summary>
 internal static class UncertaintyCommand
 {
-    public static int Run(CliContext ctx, Scenario s, UncertaintyOptions options, string dir, bool resume, Shard sh, int parallel, bool json)
+    /// <summary>One study as the command runs it: its sweep, a line that sizes it, and its analysis of a complete store.</summary>
+    private sealed record Study(string Name, SweepPlan Plan, string Size, Func<IReadOnlyList<StoredRun>, (Action<IAnsiConsole> Render, string Json)> Analyse);
+
+    /// <summary>The riel-2011 study of the scenario <paramref name="s"/>.</summary>
+    public static int Run(CliContext ctx, Scenario s, UncertaintyOptions options, string dir, bool resume, Shard sh, int parallel, bool json) =>
+        Run(ctx, "riel-2011", "plesim reproduce riel-2011 --uncertainty ...", dir, resume, sh, parallel, json, () =>
+        {
+            var study = Riel2011Uncertainty.Create(s, options);
+            return new Study("riel-2011", study.Plan, $"{study.Unknowns.Count} unknowns, {study.DesignPoints} sampled points × {study.Cells.Count} cells", stored =>
+            {
+                var cells = study.Analyse(stored);
+                return (console =>
+                {
+                    console.Write(UncertaintyReport.Bands(study, cells));
+                    foreach (var p in Riel2011.Payloads)
+                        console.Write(UncertaintyReport.Effects(study, cells, p));
+                    foreach (var line in UncertaintyReport.Summary(study, cells))
+                        console.WriteLine(line);
+                }, UncertaintyReport.Json(study, cells));
+            });
+        });
+
+    /// <summary>The study of a catalog case (decision 0101); <paramref name="command"/> is the command line that continues it.</summary>
+    public static int Run(CliContext ctx, CatalogCase c, bool quick, UncertaintyOptions options, string command, string dir, bool resume, Shard sh, int parallel, bool json) =>
+        Run(ctx, c.Name, command, dir, resume, sh, parallel, json, () =>
+        {
+            var study = CaseUncertainty.Create(c, options, quick, command + " --resume");
+            return new Study(c.Name, study.Plan,
+                $"{study.Unknowns.Count} unknowns, {study.DesignPoints} draws × {study.CasePlan.Grid.Count} cell(s){(study.CasePlan.Sides == 2 ? " × 2 (cell and base)" : "")}", stored =>
+            {
+                var draws = study.Draws(stored);
+                var cells = study.Cells(draws);
+                var statements = study.Statements(draws);
+                var verdicts = study.VerdictCounts(draws);
+                return (console =>
+                {
+                    console.Write(CaseUncertaintyReport.Bands(study, cells));
+                    console.Write(CaseUncertaintyReport.Statements(statements));
+                    console.Write(CaseUncertaintyReport.Effects(study, cells));
+                    foreach (var line in CaseUncertaintyReport.Summary(study, cells, verdicts))
+                        console.WriteLine(line);
+                }, CaseUncertaintyReport.Json(study, cells, statements, verdicts));
+            });
+        });
+
+    private static int Run(CliContext ctx, string name, string command, string dir, bool resume, Shard sh, int parallel, bool json, Func<Study> create)
     {
-        Riel2011Uncertainty study;
+        Study study;
         var sw = Stopwatch.StartNew();
         var storePath = Path.Combine(dir, sh.StoreFileName);
         const string advice = "continue that study with --resume";
         ResultStore.RefuseExisting(storePath, resume, advice); // before the plan, which takes seconds to build
         try
         {
-            study = Riel2011Uncertainty.Create(s, options);
+            study = create();
         }
         catch (ScenarioException e)
         {
@@ -35,20 +81,20 @@ internal static class UncertaintyCommand
         var store = ResultStore.OpenFor(storePath, plan, sh, resume, advice);
         using (store)
         {
-            ctx.Err.WriteLine($"plesim: riel-2011 uncertainty: {study.Unknowns.Count} unknowns, {study.DesignPoints} sampled points × {study.Cells.Count} cells × {plan.Runs} run(s) " +
+            ctx.Err.WriteLine($"plesim: {name} uncertainty: {study.Size} × {plan.Runs} run(s) " +
                 $"= {plan.Points.Count * plan.Runs} runs{(sh.IsAll ? "" : $", shard {sh}")} → {storePath} (planned in {sw.Elapsed.TotalSeconds:0.0} s)");
             using var signals = new StopSignals();
             var runSw = Stopwatch.StartNew();
-            var outcome = Progress.Run(ctx, $"riel-2011 uncertainty{(sh.IsAll ? "" : $" shard {sh}")}",
+            var outcome = Progress.Run(ctx, $"{name} uncertainty{(sh.IsAll ? "" : $" shard {sh}")}",
                 report => SweepRunner.Run(plan, store, sh, parallel, null, report, signals.Token), quiet: json && !ctx.IsErrTerminal);
             runSw.Stop();
             ctx.Err.WriteLine($"plesim: {outcome.Ran} run(s) done now in {runSw.Elapsed.TotalSeconds:0.0} s, {outcome.AlreadyStored} were already stored" +
                 (outcome.Failed.Count > 0 ? $", {outcome.Failed.Count} failed" : ""));
             foreach (var f in outcome.Failed.Take(10))
-                ctx.Err.WriteLine($"plesim: point {f.Point} run {f.Run} (seed {f.Seed}) failed: {f.Error}");
+                ctx.Err.WriteLine($"plesim: point {f.Point} ({plan.Points[f.Point].Label}) run {f.Run} (seed {f.Seed}) failed: {f.Error}");
             if (outcome.Interrupted)
             {
-                ctx.Err.WriteLine($"plesim: interrupted{signals.By}; the finished runs are stored; continue with: plesim reproduce riel-2011 --uncertainty ... --out {SweepCommand.Quote(dir)} --resume");
+                ctx.Err.WriteLine($"plesim: interrupted{signals.By}; the finished runs are stored; continue with: {command} --out {SweepCommand.Quote(dir)} --resume");
                 return signals.ExitCode;
             }
             if (!sh.IsAll)
@@ -57,17 +103,12 @@ internal static class UncertaintyCommand
                 return outcome.Failed.Count > 0 ? ExitCodes.RunFailed : ExitCodes.Ok;
             }
             var stored = store.Runs();
-            var cells = study.Analyse(stored);
+            var (render, jsonText) = study.Analyse(stored);
             long events = stored.Sum(r => r.Events);
-            var jsonText = UncertaintyReport.Json(study, cells);
             var text = new StringWriter();
             foreach (var console in ctx.ReportConsoles(text, json))
             {
-                console.Write(UncertaintyReport.Bands(study, cells));
-                foreach (var p in Riel2011.Payloads)
-                    console.Write(UncertaintyReport.Effects(study, cells, p));
-                foreach (var line in UncertaintyReport.Summary(study, cells))
-                    console.WriteLine(line);
+                render(console);
                 console.WriteLine($"{plan.Points.Count * plan.Runs} runs, {events:N0} events ({outcome.Ran} runs now, {runSw.Elapsed.TotalSeconds:0.0} s wall on {Environment.ProcessorCount} cores); store: {storePath}.");
             }
             if (json)

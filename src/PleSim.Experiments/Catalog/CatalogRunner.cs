@@ -146,6 +146,21 @@ public static class CatalogRunner
     {
         var e = c.Expression ?? throw new InvalidOperationException($"{c.Name} cannot be expressed: {c.CannotExpress}");
         int n = runs ?? (quick ? e.QuickRuns : e.Runs);
+        var (baseScenario, grid, points) = PlanPoints(c, quick);
+        var sweep = SweepPlan.FromPoints(baseScenario, points, n,
+            resumeWith ?? $"plesim reproduce {c.Name}{(quick ? " --quick" : "")}{(runs is int r ? $" --runs {r}" : "")} --out DIR --resume");
+        return new CasePlan(c, quick, n, grid, sweep);
+    }
+
+    /// <summary>
+    /// What <see cref="Plan"/> sweeps, before any point is loaded: the case's scenario (with
+    /// <c>--quick</c>'s overrides), its cells, and one point per cell — two for a relative case, the
+    /// cell and then its base (the cell's overrides, then the base's) — each with its overrides and,
+    /// for a row measured on another scenario file, that file's text and name.
+    /// </summary>
+    public static (Scenario Base, List<CaseCellSpec> Grid, List<(string Label, IReadOnlyList<Override> Set, (string Text, string File)? Source)> Points) PlanPoints(CatalogCase c, bool quick)
+    {
+        var e = c.Expression ?? throw new InvalidOperationException($"{c.Name} cannot be expressed: {c.CannotExpress}");
         IReadOnlyList<string> quickSet = quick ? e.QuickSet : [];
         var grid = (from row in e.Rows from col in e.Columns
                     select new CaseCellSpec(row.Name, col.Name, [.. row.Set, .. col.Set, .. quickSet])).ToList();
@@ -158,8 +173,8 @@ public static class CatalogRunner
         }
         var (text, sourceName) = TextOf(e.Scenario);
         var baseScenario = ScenarioLoader.LoadText(text, sourceName, quickSet.Select(Override.Parse).ToList());
-        // A relative case runs each cell twice, the cell and then its base (the cell's overrides,
-        // then the base's), with the same seeds: the change is paired per seed.
+        // A relative case runs each cell twice, the cell and then its base, with the same seeds: the
+        // change is paired per seed.
         var points = new List<(string, IReadOnlyList<Override>, (string, string)?)>();
         foreach (var g in grid)
         {
@@ -168,9 +183,7 @@ public static class CatalogRunner
             if (e.Relative is { } rel)
                 points.Add(($"{g.Row} @ {g.Column} (base)", Parse([.. g.Set, .. rel.Base], $"{c.Name}: {g.Row} @ {g.Column} (base)"), source));
         }
-        var sweep = SweepPlan.FromPoints(baseScenario, points, n,
-            resumeWith ?? $"plesim reproduce {c.Name}{(quick ? " --quick" : "")}{(runs is int r ? $" --runs {r}" : "")} --out DIR --resume");
-        return new CasePlan(c, quick, n, grid, sweep);
+        return (baseScenario, grid, points);
     }
 
     private static List<Override> Parse(IReadOnlyList<string> set, string origin) =>
@@ -181,11 +194,12 @@ public static class CatalogRunner
     /// or merged store). Nothing is run. The cells, predicates and verdict are computed exactly as
     /// after an in-memory run: from each run's seed, error and metric value.
     /// </summary>
-    public static CaseResult FromStore(CasePlan plan, IReadOnlyList<StoredRun> stored, double wallSeconds)
+    /// <param name="pointOffset">Where the plan's point 0 sits in the store (a study that sweeps the whole case once per draw stores draw d's points from d × points).</param>
+    public static CaseResult FromStore(CasePlan plan, IReadOnlyList<StoredRun> stored, double wallSeconds, int pointOffset = 0)
     {
         var byKey = new Dictionary<(int, int), StoredRun>();
         foreach (var r in stored)
-            byKey[(r.Point, r.Run)] = r;
+            byKey[(r.Point - pointOffset, r.Run)] = r;
         return Assemble(plan, (i, k) =>
         {
             if (!byKey.TryGetValue((i, k), out var s))
