@@ -195,6 +195,12 @@ public class UncertaintyCliTests
             Assert.Contains("0 run(s) done now", err, StringComparison.Ordinal);
             Assert.Equal(json, File.ReadAllText(Path.Combine(dir, "uncertainty.json")));
 
+            // plesim report shows the analysis and names the command that continues the study.
+            (code, text, err) = SweepCliTests.Plesim("report", dir, "--no-plots");
+            Assert.True(code == 0, err);
+            Assert.Contains("demo: band over the unknowns", text, StringComparison.Ordinal);
+            Assert.Contains($"plesim reproduce {file} --uncertainty --quick --runs 2 --trajectories 1 --band-points 2 --out ", err, StringComparison.Ordinal);
+
             // One case at a time; the study's options need --uncertainty.
             (code, _, err) = SweepCliTests.Plesim("reproduce", "all", "--uncertainty", "--quick");
             Assert.Equal(2, code);

@@ -69,7 +69,7 @@ public static class ReportCommand
                 // point would be hundreds of columns wide. Its analysis is what to read.
                 ctx.Out.Write(analysis);
                 ctx.Err.WriteLine($"plesim: {dir} holds an uncertainty study ({results.Points.Count} sampled points): shown is its analysis (uncertainty.txt), " +
-                    "not a table per point; the points are in points.csv, and plesim reproduce riel-2011 --uncertainty ... --out DIR --resume analyses the store again");
+                    $"not a table per point; the points are in points.csv, and {results.Meta.GetValueOrDefault("resume_with", "plesim reproduce riel-2011 --uncertainty ... --out DIR --resume")} analyses the store again");
             }
             else
             {

@@ -41,7 +41,7 @@ internal static class UncertaintyCommand
     public static int Run(CliContext ctx, CatalogCase c, bool quick, UncertaintyOptions options, string command, string dir, bool resume, Shard sh, int parallel, bool json) =>
         Run(ctx, c.Name, command, dir, resume, sh, parallel, json, () =>
         {
-            var study = CaseUncertainty.Create(c, options, quick, command + " --resume");
+            var study = CaseUncertainty.Create(c, options, quick, $"{command} --out {SweepCommand.Quote(dir)} --resume");
             return new Study(c.Name, study.Plan,
                 $"{study.Unknowns.Count} unknowns, {study.DesignPoints} draws × {study.CasePlan.Grid.Count} cell(s){(study.CasePlan.Sides == 2 ? " × 2 (cell and base)" : "")}", stored =>
             {
