@@ -28,20 +28,22 @@ public sealed partial class HostScheduler
     /// <summary>
     /// <c>check_preempt_wakeup</c> (6.6; <c>check_preempt_wakeup_fair</c> from 6.7): at the level
     /// where the two hierarchies meet, preempt when <c>pick_eevdf</c> would now choose the woken
-    /// side. NEXT_BUDDY (off by default) marks it as the next buddy first. PREEMPT_SHORT (6.12+)
+    /// side. NEXT_BUDDY (off by default) marks it as the next buddy first, unless it is a new task
+    /// (<paramref name="fork"/>, WF_FORK). 6.12+ also skip a delayed entity there; that test is
+    /// not modelled (a woken entity is requeued before it gets here). PREEMPT_SHORT (6.12+)
     /// acts only for a wakee with a shorter slice than the running entity, which PleSim never has
     /// (every entity runs the base slice): 6.12/6.14 <c>do_preempt_short</c> then drops the running
     /// entity's protection (vlag = deadline + 1); 6.17+ picks without the protection, and cancels it
     /// (<c>cancel_protect_slice</c>) on preemption or shortens it (<c>update_protect_slice</c>) otherwise.
     /// </summary>
-    private void CheckPreemptWakeupFair(RunQueue rq, HostTask p, int thisCpu)
+    private void CheckPreemptWakeupFair(RunQueue rq, HostTask p, int thisCpu, bool fork)
     {
         var curr = rq.Curr;
         var se = curr.Se;
         var pse = p.Se;
         if (se == pse)
             return;
-        if (_features.NextBuddy)
+        if (_features.NextBuddy && !fork)
             SetNextBuddy(pse);
         if (rq.NeedResched)
             return;

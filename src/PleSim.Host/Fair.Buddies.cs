@@ -58,8 +58,11 @@ public sealed partial class HostScheduler
     /// the two hierarchies meet. 4.19 (<see cref="FairClass.Cfs419"/>) updates the queue where they
     /// meet, so a group entity is compared with its current vruntime, and a preempting wakee becomes
     /// the next buddy ("bias pick_next to pick the sched entity that is triggering this preemption").
+    /// NEXT_BUDDY marks the wakee first unless it is a new task (<paramref name="fork"/>, WF_FORK):
+    /// 2.6.39 and 4.19 both leave a forked child unmarked there. 4.19's marking of a preempting
+    /// wakee has no such test, so a child that preempts is still marked on that path.
     /// </summary>
-    private void CheckPreemptWakeup(RunQueue rq, HostTask p, int thisCpu)
+    private void CheckPreemptWakeup(RunQueue rq, HostTask p, int thisCpu, bool fork)
     {
         var curr = rq.Curr;
         var se = curr.Se;
@@ -69,7 +72,7 @@ public sealed partial class HostScheduler
         if (se == pse)
             return;
         bool nextBuddyMarked = false;
-        if (_features.NextBuddy && scale)
+        if (_features.NextBuddy && scale && !fork)
         {
             SetNextBuddy(pse);
             nextBuddyMarked = true;

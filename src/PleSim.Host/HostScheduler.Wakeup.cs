@@ -124,7 +124,7 @@ public sealed partial class HostScheduler
             PostInitEntityUtilAvg(p.Se);
         ActivateTask(rq, p, _eevdf ? EnqueueFlags.Initial : EnqueueFlags.None);
         Observer?.NewTask(p, cpu);
-        CheckPreemptCurr(rq, p, parentCpu);
+        CheckPreemptCurr(rq, p, parentCpu, fork: true); // wake_up_new_task passes WF_FORK
     }
 
     private int FirstAllowed(HostTask p)
@@ -137,16 +137,21 @@ public sealed partial class HostScheduler
         throw new InvalidOperationException($"{p} may run nowhere");
     }
 
-    /// <summary><c>check_preempt_curr</c>: the idle task is always preempted; otherwise CFS decides.</summary>
-    private void CheckPreemptCurr(RunQueue rq, HostTask p, int thisCpu)
+    /// <summary>
+    /// <c>check_preempt_curr</c>: the idle task is always preempted; otherwise CFS decides.
+    /// <paramref name="fork"/> is the WF_FORK wake flag, which only <c>wake_up_new_task</c> passes
+    /// (every other caller passes 0 or WF_SYNC, which the class's test does not read); Xen's tickle
+    /// has no use for it.
+    /// </summary>
+    private void CheckPreemptCurr(RunQueue rq, HostTask p, int thisCpu, bool fork = false)
     {
         if (_xen)
             XenTickle(rq, p, thisCpu);
         else if (rq.Curr.IsIdle)
             ReschedTask(rq, thisCpu);
         else if (_eevdf)
-            CheckPreemptWakeupFair(rq, p, thisCpu);
+            CheckPreemptWakeupFair(rq, p, thisCpu, fork);
         else
-            CheckPreemptWakeup(rq, p, thisCpu);
+            CheckPreemptWakeup(rq, p, thisCpu, fork);
     }
 }

@@ -308,13 +308,15 @@ public sealed partial class HostScheduler
         long thisLoad = TargetLoad(thisCpu, idx);
         if (sync)
         {
+            // Also when the waking CPU runs its idle task (2.6.39 wake_affine has no such test): the
+            // idle task is in the root group, where effective_load returns its wl unchanged, and it
+            // weighs nice 0 (sched_init's set_load_weight(&init_task), inherited by the forked idle
+            // threads; PleSim's swapper tasks are nice 0 in RootGroup). So this_load drops by
+            // Weights.Nice0Load, possibly below zero (s64 in the kernel), and load is unchanged.
             var current = Rqs[thisCpu].Curr;
-            if (!current.IsIdle)
-            {
-                long weight0 = current.Se.Load.Weight;
-                thisLoad += EffectiveLoad(current.Group, thisCpu, -weight0, -weight0);
-                load += EffectiveLoad(current.Group, prevCpu, 0, -weight0);
-            }
+            long weight0 = current.Se.Load.Weight;
+            thisLoad += EffectiveLoad(current.Group, thisCpu, -weight0, -weight0);
+            load += EffectiveLoad(current.Group, prevCpu, 0, -weight0);
         }
         var tg = p.Group;
         long weight = p.Se.Load.Weight;
