@@ -10,10 +10,10 @@ namespace PleSim.Reporting;
 /// <summary>Tables and JSON of <c>plesim reproduce CASE --uncertainty</c> for a catalog case (decision 0101).</summary>
 public static class CaseUncertaintyReport
 {
-    /// <summary>A value in the cell's own unit, with as many digits as its size needs.</summary>
-    private static string Num(double v) => !double.IsFinite(v) ? "–"
+    /// <summary>A value in the cell's own unit, with as many digits as its size needs (a change in % with one decimal).</summary>
+    private static string Num(double v, bool percent = false) => !double.IsFinite(v) ? "–"
+        : percent || (Math.Abs(v) >= 10 && Math.Abs(v) < 1000) ? v.ToString("0.0", CultureInfo.InvariantCulture)
         : Math.Abs(v) >= 1000 ? v.ToString("N0", CultureInfo.InvariantCulture)
-        : Math.Abs(v) >= 10 ? v.ToString("0.0", CultureInfo.InvariantCulture)
         : v.ToString("0.###", CultureInfo.InvariantCulture);
 
     private static string Unit(CaseUncertainty study) => study.CasePlan.Sides == 2 ? "change over the base, %" : study.Case.Expression!.Metric;
@@ -26,11 +26,12 @@ public static class CaseUncertaintyReport
                 $"({(study.Lhs.Length > 0 ? $"{study.Lhs.Length}-point Latin hypercube" : "the Morris draws")}, cell means of {study.Options.Runs} run(s))");
         foreach (var h in new[] { "row", "column", "published", "band mean", "min – max", "p5 – p95", "published inside" })
             t.AddColumn(h, rightAligned: true);
+        bool pc = study.CasePlan.Sides == 2;
         foreach (var c in cells)
         {
             var b = c.Band;
-            t.AddRow(Markup.Escape(c.Row), Markup.Escape(c.Column), c.Published is double q ? Num(q) : "–", Num(b.Mean),
-                $"{Num(b.Min)} – {Num(b.Max)}", $"{Num(b.P5)} – {Num(b.P95)}",
+            t.AddRow(Markup.Escape(c.Row), Markup.Escape(c.Column), c.Published is double q ? Num(q, pc) : "–", Num(b.Mean, pc),
+                $"{Num(b.Min, pc)} – {Num(b.Max, pc)}", $"{Num(b.P5, pc)} – {Num(b.P95, pc)}",
                 UncertaintyReport.Inside(c.Published, b) + (c.FailedRuns > 0 ? $" [red]{c.FailedRuns} failed[/]" : ""));
         }
         return t;
@@ -53,17 +54,18 @@ public static class CaseUncertaintyReport
         foreach (var c in cells)
             t.AddColumn(Markup.Escape($"{c.Row} @ {c.Column}"), rightAligned: true);
         var order = Ranking(cells, study.Unknowns.Count);
+        bool pc = study.CasePlan.Sides == 2;
         for (int r = 0; r < order.Count; r++)
         {
             int i = order[r];
             var row = new List<string> { (r + 1).ToString(CultureInfo.InvariantCulture), Markup.Escape(study.Unknowns[i].Name) };
             foreach (var c in cells)
-                row.Add($"{Num(c.Effects[i].MuStar)} ({Num(c.Effects[i].Sigma)})");
+                row.Add($"{Num(c.Effects[i].MuStar, pc)} ({Num(c.Effects[i].Sigma, pc)})");
             t.AddRow(row.ToArray());
         }
         var noise = new List<string> { "", "[grey]noise floor (μ* from run-to-run noise alone)[/]" };
         foreach (var c in cells)
-            noise.Add($"[grey]{Num(c.NoiseMuStar)}[/]");
+            noise.Add($"[grey]{Num(c.NoiseMuStar, pc)}[/]");
         t.AddRow(noise.ToArray());
         return t;
     }
