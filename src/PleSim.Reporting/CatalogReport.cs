@@ -17,7 +17,8 @@ public static class CatalogReport
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     /// <summary>One paragraph per case: name, source, set-up, what was measured, whether PleSim can express it, pre-registration.</summary>
-    public static string List(IReadOnlyList<CatalogCase> cases)
+    /// <param name="unknowns">Per case name, how many unknowns its scenario declares (<see cref="CaseUncertainty.DeclaredUnknowns"/>); a case missing from it declares none.</param>
+    public static string List(IReadOnlyList<CatalogCase> cases, IReadOnlyDictionary<string, int>? unknowns = null)
     {
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"{cases.Count} cases in the catalog of published results ({cases.Count(c => c.IsExpressible)} expressible, {cases.Count(c => !c.IsExpressible)} not yet).\n");
@@ -30,6 +31,8 @@ public static class CatalogReport
             sb.Append(CultureInfo.InvariantCulture, $"  measured:  {c.Measured}\n");
             sb.Append(CultureInfo.InvariantCulture, $"  published: {c.Published.Rows.Count} row(s) x {c.Published.Columns.Count} column(s) in {c.Published.Unit}{(c.Published.Approximate ? " (approximate)" : "")}{(c.Published.Qualitative ? " (a claim without numbers)" : "")}; shape: {c.Shape.Count} predicate(s)\n");
             sb.Append(CultureInfo.InvariantCulture, $"  status:    {Status(c)}\n");
+            if (unknowns?.GetValueOrDefault(c.Name) is int k and > 0)
+                sb.Append(CultureInfo.InvariantCulture, $"  unknowns:  {k} declared in its scenario (plesim reproduce {c.Name} --uncertainty; decision 0101)\n");
             sb.Append(CultureInfo.InvariantCulture, $"  pre-registered in commit {c.PreregisteredCommit}\n");
         }
         return sb.ToString();
@@ -374,12 +377,12 @@ public static class CatalogReport
         results.Count(r => r.Verdict == Verdicts.Matches && SizeCheck.Of(r).AllWithin == true);
 
     /// <summary><c>--list --json</c>: every case with every field of its file.</summary>
-    public static string ListJson(IReadOnlyList<CatalogCase> cases) => Write(w =>
+    public static string ListJson(IReadOnlyList<CatalogCase> cases, IReadOnlyDictionary<string, int>? unknowns = null) => Write(w =>
     {
         w.WriteStartObject();
         w.WriteStartArray("cases");
         foreach (var c in cases)
-            WriteCase(w, c);
+            WriteCase(w, c, unknowns?.GetValueOrDefault(c.Name) ?? 0);
         w.WriteEndArray();
         w.WriteEndObject();
     });
@@ -564,7 +567,8 @@ public static class CatalogReport
         w.WriteEndArray();
     }
 
-    private static void WriteCase(Utf8JsonWriter w, CatalogCase c)
+    /// <param name="unknowns">How many unknowns the case's scenario declares; -1 (results) leaves the field out.</param>
+    private static void WriteCase(Utf8JsonWriter w, CatalogCase c, int unknowns = -1)
     {
         w.WriteStartObject();
         w.WriteString("name", c.Name);
@@ -672,6 +676,8 @@ public static class CatalogReport
         }
         w.WriteString("preregistered_commit", c.PreregisteredCommit);
         w.WriteString("preregistration_note", c.PreregistrationNote);
+        if (unknowns >= 0)
+            w.WriteNumber("unknowns", unknowns);
         w.WriteStartObject("preregistration_check");
         w.WriteString("state", c.PreregistrationCheck.State.ToString().ToLowerInvariant());
         w.WriteString("detail", c.PreregistrationCheck.Detail);

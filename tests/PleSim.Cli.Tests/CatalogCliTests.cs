@@ -52,6 +52,8 @@ public class CatalogCliTests(QuickCatalogFixture quickCatalog) : IClassFixture<Q
             Assert.Equal(CaseFiles().Count, output.Split('\n').Count(l => l.StartsWith(label, StringComparison.Ordinal)));
         Assert.Contains("cannot express yet: ", output, StringComparison.Ordinal);
         Assert.Contains("expressible: scenarios/riel-2011/amqp.yaml", output, StringComparison.Ordinal);
+        // A case whose scenario declares unknowns says so and names the study (decision 0101).
+        Assert.Contains("  unknowns:  5 declared in its scenario (plesim reproduce wanpeng-2019-pv-sched-yield --uncertainty; decision 0101)", output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -77,7 +79,10 @@ public class CatalogCliTests(QuickCatalogFixture quickCatalog) : IClassFixture<Q
             bool expressible = c.GetProperty("expressible").GetBoolean();
             Assert.Equal(expressible, c.GetProperty("expression").ValueKind == JsonValueKind.Object);
             Assert.Equal(!expressible, c.GetProperty("cannot_express").ValueKind == JsonValueKind.String);
+            Assert.True(c.GetProperty("unknowns").GetInt32() >= 0);
         }
+        Assert.Equal(36, cases.Single(c => c.GetProperty("name").GetString() == "riel-2011").GetProperty("unknowns").GetInt32());
+        Assert.Equal(0, cases.Single(c => c.GetProperty("name").GetString() == "wanpeng-2026-lag-credit-v3").GetProperty("unknowns").GetInt32());
     }
 
     [Fact]

@@ -71,10 +71,11 @@ public static class CatalogCommand
         {
             if (name is not null)
                 throw new CliInputException("--list takes no experiment name (it lists them all)");
+            var unknowns = cases.ToDictionary(c => c.Name, CaseUncertainty.DeclaredUnknowns);
             if (json)
-                ctx.Out.Write(CatalogReport.ListJson(cases));
+                ctx.Out.Write(CatalogReport.ListJson(cases, unknowns));
             else
-                ctx.Out.Write(CatalogReport.List(cases));
+                ctx.Out.Write(CatalogReport.List(cases, unknowns));
             return ExitCodes.Ok;
         }
         if (name is null)

@@ -114,6 +114,9 @@ public sealed class CaseUncertainty
         return new CaseUncertainty(c, casePlan, options, morris, lhs, plan);
     }
 
+    /// <summary>How many unknowns the case's scenario declares (0 for a case that cannot be expressed yet).</summary>
+    public static int DeclaredUnknowns(CatalogCase c) => c.IsExpressible ? CatalogRunner.PlanPoints(c, quick: false).Base.Unknowns.Count : 0;
+
     /// <summary>The case's result in every draw (cells, statements and verdict, exactly as <c>plesim reproduce CASE</c> computes them), from a complete store.</summary>
     public IReadOnlyList<CaseResult> Draws(IReadOnlyList<StoredRun> runs)
     {
