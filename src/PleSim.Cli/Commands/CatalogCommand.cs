@@ -1,6 +1,5 @@
 using System.CommandLine;
 using PleSim.Experiments.Catalog;
-using PleSim.Experiments.Reproduce;
 using PleSim.Experiments.Scenarios;
 using PleSim.Experiments.Sweeps;
 using PleSim.Reporting;
@@ -250,18 +249,8 @@ public static class CatalogCommand
             throw new CliInputException($"{c.Name} cannot be expressed yet ({c.CannotExpress}): there is nothing to study");
         if (runs is < 1)
             throw new CliInputException($"--runs with --uncertainty is the runs per draw and must be at least 1, got {runs}");
-        var d = quick ? UncertaintyOptions.Quick : UncertaintyOptions.Full;
-        var options = new UncertaintyOptions(parse.GetValue(o.Trajectories) ?? d.Trajectories, parse.GetValue(o.Levels) ?? d.Levels,
-            parse.GetValue(o.BandPoints) ?? d.LhsPoints, runs ?? d.Runs);
-        Shard sh;
-        try
-        {
-            sh = parse.GetValue(o.Shard) is { } sv ? Shard.Parse(sv) : Shard.FromEnvironment(Environment.GetEnvironmentVariable, parse.GetValue(o.ShardCount)) ?? Shard.All;
-        }
-        catch (FormatException e)
-        {
-            throw new CliInputException(e.Message);
-        }
+        var options = UncertaintyCommand.OptionsFrom(quick, parse.GetValue(o.Trajectories), parse.GetValue(o.Levels), parse.GetValue(o.BandPoints), runs);
+        var sh = UncertaintyCommand.ShardFrom(parse.GetValue(o.Shard), parse.GetValue(o.ShardCount));
         var command = $"plesim reproduce {name} --uncertainty{(quick ? " --quick" : "")}" +
             (parse.GetValue(o.Runs) is int r ? $" --runs {r}" : "") +
             (parse.GetValue(o.Trajectories) is int t ? $" --trajectories {t}" : "") +

@@ -61,18 +61,8 @@ public static class ReproduceCommand
             }
             if (parse.GetValue(uncertainty))
             {
-                var d = q ? UncertaintyOptions.Quick : UncertaintyOptions.Full;
-                var options = new UncertaintyOptions(parse.GetValue(trajectories) ?? d.Trajectories, parse.GetValue(levels) ?? d.Levels,
-                    parse.GetValue(bandPoints) ?? d.LhsPoints, parse.GetValue(runs) ?? d.Runs);
-                Shard sh;
-                try
-                {
-                    sh = parse.GetValue(shard) is { } sv ? Shard.Parse(sv) : Shard.FromEnvironment(Environment.GetEnvironmentVariable, parse.GetValue(shardCount)) ?? Shard.All;
-                }
-                catch (FormatException e)
-                {
-                    throw new CliInputException(e.Message);
-                }
+                var options = UncertaintyCommand.OptionsFrom(q, parse.GetValue(trajectories), parse.GetValue(levels), parse.GetValue(bandPoints), parse.GetValue(runs));
+                var sh = UncertaintyCommand.ShardFrom(parse.GetValue(shard), parse.GetValue(shardCount));
                 return UncertaintyCommand.Run(ctx, s, options, parse.GetValue(outDir) ?? Path.Combine("out", q ? "riel-2011-uncertainty-quick" : "riel-2011-uncertainty"),
                     parse.GetValue(resume), sh, parse.GetValue(parallel), parse.GetValue(json));
             }

@@ -18,6 +18,26 @@ internal static class UncertaintyCommand
     /// <summary>One study as the command runs it: its sweep, a line that sizes it, and its analysis of a complete store.</summary>
     private sealed record Study(string Name, SweepPlan Plan, string Size, Func<IReadOnlyList<StoredRun>, (Action<IAnsiConsole> Render, string Json)> Analyse);
 
+    /// <summary>The study's size from the command line: the full or <c>--quick</c> defaults, each overridden when given.</summary>
+    public static UncertaintyOptions OptionsFrom(bool quick, int? trajectories, int? levels, int? bandPoints, int? runs)
+    {
+        var d = quick ? UncertaintyOptions.Quick : UncertaintyOptions.Full;
+        return new UncertaintyOptions(trajectories ?? d.Trajectories, levels ?? d.Levels, bandPoints ?? d.LhsPoints, runs ?? d.Runs);
+    }
+
+    /// <summary>The shard to run: <c>--shard K/N</c>, else one from the environment (Slurm, Kubernetes) with <c>--shard-count</c>, else all.</summary>
+    public static Shard ShardFrom(string? shard, int? shardCount)
+    {
+        try
+        {
+            return shard is { } sv ? Shard.Parse(sv) : Shard.FromEnvironment(Environment.GetEnvironmentVariable, shardCount) ?? Shard.All;
+        }
+        catch (FormatException e)
+        {
+            throw new CliInputException(e.Message);
+        }
+    }
+
     /// <summary>The riel-2011 study of the scenario <paramref name="s"/>.</summary>
     public static int Run(CliContext ctx, Scenario s, UncertaintyOptions options, string dir, bool resume, Shard sh, int parallel, bool json) =>
         Run(ctx, "riel-2011", "plesim reproduce riel-2011 --uncertainty ...", dir, resume, sh, parallel, json, () =>
