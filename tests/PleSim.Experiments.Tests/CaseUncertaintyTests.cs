@@ -158,6 +158,27 @@ public sealed class CaseUncertaintyTests : IDisposable
         Assert.Contains(e.Diagnostics, d => d.ToString().Contains("declares no unknowns", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// Every shipped case whose scenario declares unknowns can be studied, full and quick: every value
+    /// loads into every row's scenario (rows on other files included) and no unknown sets a key a cell,
+    /// its base or the quick window sets. Nothing runs.
+    /// </summary>
+    [Fact]
+    public void Every_shipped_case_with_unknowns_plans_its_study()
+    {
+        var studied = CaseLoader.BuiltIn().Where(c => CaseUncertainty.DeclaredUnknowns(c) > 0).ToList();
+        Assert.Contains(studied, c => c.Name == "wanpeng-2019-pv-sched-yield");
+        Assert.Contains(studied, c => c.Name == "raghavendra-2012-dy-eligible"); // rows on three scenario files
+        foreach (var c in studied)
+        {
+            foreach (bool quick in new[] { false, true })
+            {
+                var study = CaseUncertainty.Create(c, new UncertaintyOptions(1, 2, 1, 1), quick, "resume");
+                Assert.Equal((study.Unknowns.Count + 2) * study.PointsPerDraw, study.Plan.Points.Count);
+            }
+        }
+    }
+
     [Fact]
     public void Pooled_variance_ignores_groups_of_one_and_non_finite_values()
     {
