@@ -157,22 +157,20 @@ public sealed class CaseUncertainty
     public IReadOnlyList<PredicateSpread> Statements(IReadOnlyList<CaseResult> draws)
     {
         var band = BandDraws(draws);
+        // Judged on the means alone: every cell's runs replaced by its mean twice (an interval of width 0).
+        var onMeans = band.Select(r => CatalogRunner.Judge(Case, cref => r.Cells.FirstOrDefault(x => x.Row == cref.Row && x.Column == cref.Column) is { Summary.N: > 0 } cell
+            ? [cell.Summary.Mean, cell.Summary.Mean] : null, ran: true)).ToList();
         var list = new List<PredicateSpread>();
         for (int i = 0; i < Case.Shape.Count; i++)
         {
-            int holdsMeans = 0, failsMeans = 0, holds = 0, fails = 0, unsettled = 0;
-            foreach (var r in band)
-            {
-                var onMeans = CatalogRunner.Judge(Case, cref => r.Cells.FirstOrDefault(x => x.Row == cref.Row && x.Column == cref.Column) is { Summary.N: > 0 } cell
-                    ? [cell.Summary.Mean, cell.Summary.Mean] : null, ran: true)[i].OnSimulated;
-                holdsMeans += onMeans == Judgement.Holds ? 1 : 0;
-                failsMeans += onMeans == Judgement.Fails ? 1 : 0;
-                var j = r.Predicates[i].OnSimulated;
-                holds += j == Judgement.Holds ? 1 : 0;
-                fails += j == Judgement.Fails ? 1 : 0;
-                unsettled += j is Judgement.Inconclusive or Judgement.NoValue ? 1 : 0;
-            }
-            list.Add(new PredicateSpread(Case.Shape[i], band.Count, holdsMeans, failsMeans, holds, fails, unsettled, Options.Runs >= 2));
+            int Count(Func<int, bool> of) => Enumerable.Range(0, band.Count).Count(of);
+            list.Add(new PredicateSpread(Case.Shape[i], band.Count,
+                HoldsOnMeans: Count(d => onMeans[d][i].OnSimulated == Judgement.Holds),
+                FailsOnMeans: Count(d => onMeans[d][i].OnSimulated == Judgement.Fails),
+                Holds: Count(d => band[d].Predicates[i].OnSimulated == Judgement.Holds),
+                Fails: Count(d => band[d].Predicates[i].OnSimulated == Judgement.Fails),
+                Unsettled: Count(d => band[d].Predicates[i].OnSimulated is Judgement.Inconclusive or Judgement.NoValue),
+                Settleable: Options.Runs >= 2));
         }
         return list;
     }
