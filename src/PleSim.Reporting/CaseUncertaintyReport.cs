@@ -53,20 +53,10 @@ public static class CaseUncertaintyReport
         t.AddColumn("unknown");
         foreach (var c in cells)
             t.AddColumn(Markup.Escape($"{c.Row} @ {c.Column}"), rightAligned: true);
-        var order = Ranking(cells, study.Unknowns.Count);
         bool pc = study.CasePlan.Sides == 2;
-        for (int r = 0; r < order.Count; r++)
-        {
-            int i = order[r];
-            var row = new List<string> { (r + 1).ToString(CultureInfo.InvariantCulture), Markup.Escape(study.Unknowns[i].Name) };
-            foreach (var c in cells)
-                row.Add($"{Num(c.Effects[i].MuStar, pc)} ({Num(c.Effects[i].Sigma, pc)})");
-            t.AddRow(row.ToArray());
-        }
-        var noise = new List<string> { "", "[grey]noise floor (μ* from run-to-run noise alone)[/]" };
-        foreach (var c in cells)
-            noise.Add($"[grey]{Num(c.NoiseMuStar, pc)}[/]");
-        t.AddRow(noise.ToArray());
+        UncertaintyReport.AddEffectRows(t, study.Unknowns, Ranking(cells, study.Unknowns.Count), cells.Count,
+            (c, i) => $"{Num(cells[c].Effects[i].MuStar, pc)} ({Num(cells[c].Effects[i].Sigma, pc)})",
+            c => Num(cells[c].NoiseMuStar, pc));
         return t;
     }
 

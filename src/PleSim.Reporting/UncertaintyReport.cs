@@ -54,20 +54,30 @@ public static class UncertaintyReport
         t.AddColumn("unknown");
         foreach (var c in mine)
             t.AddColumn(Markup.Escape($"{Handler(c.Spec.Handler)} {c.Spec.Overcommit}"), rightAligned: true);
-        var order = Ranking(mine, study.Unknowns.Count);
+        AddEffectRows(t, study.Unknowns, Ranking(mine, study.Unknowns.Count), mine.Count,
+            (c, i) => $"{Rel(mine[c].Effects[i].MuStar, mine[c].Band.Mean)} ({Rel(mine[c].Effects[i].Sigma, mine[c].Band.Mean)})",
+            c => Rel(mine[c].NoiseMuStar, mine[c].Band.Mean));
+        return t;
+    }
+
+    /// <summary>
+    /// The rows of an effects table: one per unknown in <paramref name="order"/> (rank, name, then
+    /// <paramref name="effect"/>(cell, unknown) per cell), then the noise floor of every cell.
+    /// </summary>
+    internal static void AddEffectRows(FitTable t, IReadOnlyList<Unknown> unknowns, IReadOnlyList<int> order, int cells, Func<int, int, string> effect, Func<int, string> noiseFloor)
+    {
         for (int r = 0; r < order.Count; r++)
         {
             int i = order[r];
-            var row = new List<string> { (r + 1).ToString(CultureInfo.InvariantCulture), Markup.Escape(study.Unknowns[i].Name) };
-            foreach (var c in mine)
-                row.Add($"{Rel(c.Effects[i].MuStar, c.Band.Mean)} ({Rel(c.Effects[i].Sigma, c.Band.Mean)})");
+            var row = new List<string> { (r + 1).ToString(CultureInfo.InvariantCulture), Markup.Escape(unknowns[i].Name) };
+            for (int c = 0; c < cells; c++)
+                row.Add(effect(c, i));
             t.AddRow(row.ToArray());
         }
         var noise = new List<string> { "", "[grey]noise floor (μ* from run-to-run noise alone)[/]" };
-        foreach (var c in mine)
-            noise.Add($"[grey]{Rel(c.NoiseMuStar, c.Band.Mean)}[/]");
+        for (int c = 0; c < cells; c++)
+            noise.Add($"[grey]{noiseFloor(c)}[/]");
         t.AddRow(noise.ToArray());
-        return t;
     }
 
     /// <summary>The lines under the tables: method, unknowns and their sources, the inclusion summary.</summary>

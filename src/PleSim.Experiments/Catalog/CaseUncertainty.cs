@@ -1,5 +1,4 @@
 using System.Globalization;
-using PleSim.Engine;
 using PleSim.Experiments.Reproduce;
 using PleSim.Experiments.Scenarios;
 using PleSim.Experiments.Sweeps;
@@ -82,19 +81,7 @@ public sealed class CaseUncertainty
                     problems.Add(new ScenarioDiagnostic(u.Origin, 0, 0, k, $"a cell of {c.Name} (or its base, or --quick) sets this key; it cannot be an unknown"));
             }
         }
-        foreach (var d in UnknownValues.Check(baseScenario))
-        {
-            if (!problems.Contains(d))
-                problems.Add(d);
-        }
-        if (options.Trajectories < 1 || options.Levels < 2 || options.Levels % 2 != 0 || options.LhsPoints < 0 || options.Runs < 1)
-            problems.Add(new ScenarioDiagnostic("--uncertainty", 0, 0, "", $"need ≥ 1 trajectory, an even number ≥ 2 of levels, ≥ 0 band points and ≥ 1 run; got {options}"));
-        if (problems.Count > 0)
-            throw new ScenarioException(problems);
-
-        var rng = new RandomStream(baseScenario.Seed, "uncertainty-design");
-        var morris = MorrisDesign.Create(unknowns.Count, options.Levels, options.Trajectories, rng);
-        var lhs = options.LhsPoints > 0 ? LatinHypercube.Create(options.LhsPoints, unknowns.Count, rng) : [];
+        var (morris, lhs) = UncertaintyDesign.Create(baseScenario, options, problems);
         int designPoints = morris.Points.Count + lhs.Length;
         var points = new List<(string, IReadOnlyList<Override>, (string, string)?)>(designPoints * casePoints.Count);
         for (int d = 0; d < designPoints; d++)

@@ -1,5 +1,4 @@
 using System.Globalization;
-using PleSim.Engine;
 using PleSim.Experiments.Scenarios;
 using PleSim.Experiments.Sweeps;
 using PleSim.Experiments.Uncertainty;
@@ -92,20 +91,7 @@ public sealed class Riel2011Uncertainty
                     problems.Add(new ScenarioDiagnostic(u.Origin, 0, 0, k, "the key is also fixed by --set; drop one of the two"));
             }
         }
-        // Every value of a set and both ends of a range, loaded into the scenario.
-        foreach (var d in UnknownValues.Check(baseScenario))
-        {
-            if (!problems.Contains(d))
-                problems.Add(d);
-        }
-        if (options.Trajectories < 1 || options.Levels < 2 || options.Levels % 2 != 0 || options.LhsPoints < 0 || options.Runs < 1)
-            problems.Add(new ScenarioDiagnostic("--uncertainty", 0, 0, "", $"need ≥ 1 trajectory, an even number ≥ 2 of levels, ≥ 0 band points and ≥ 1 run; got {options}"));
-        if (problems.Count > 0)
-            throw new ScenarioException(problems);
-
-        var rng = new RandomStream(baseScenario.Seed, "uncertainty-design");
-        var morris = MorrisDesign.Create(unknowns.Count, options.Levels, options.Trajectories, rng);
-        var lhs = options.LhsPoints > 0 ? LatinHypercube.Create(options.LhsPoints, unknowns.Count, rng) : [];
+        var (morris, lhs) = UncertaintyDesign.Create(baseScenario, options, problems);
         cells ??= Riel2011.Grid().Where(c => Riel2011.PublishedValue(c.Payload, c.Handler, c.Loops) is not null).ToList();
         int designPoints = morris.Points.Count + lhs.Length;
         double[] Coord(int d) => d < morris.Points.Count ? morris.Points[d] : lhs[d - morris.Points.Count];

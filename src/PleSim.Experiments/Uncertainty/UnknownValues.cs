@@ -1,3 +1,5 @@
+using PleSim.Engine;
+using PleSim.Experiments.Reproduce;
 using PleSim.Experiments.Scenarios;
 
 namespace PleSim.Experiments.Uncertainty;
@@ -34,5 +36,32 @@ public static class UnknownValues
                 problems.Add(d);
         }
         return problems;
+    }
+}
+
+/// <summary>The designs every unknowns study draws from: a Morris design for the ranking, then a Latin hypercube for the band.</summary>
+public static class UncertaintyDesign
+{
+    /// <summary>
+    /// Adds to <paramref name="problems"/> what every study checks (each unknown's values load into
+    /// <paramref name="baseScenario"/>; the study's size is valid) and throws them all together if any;
+    /// else draws the two designs from the stream <c>uncertainty-design</c> of the scenario's seed.
+    /// </summary>
+    public static (MorrisDesign Morris, double[][] Lhs) Create(Scenario baseScenario, UncertaintyOptions options, List<ScenarioDiagnostic> problems)
+    {
+        // Every value of a set and both ends of a range, loaded into the scenario.
+        foreach (var d in UnknownValues.Check(baseScenario))
+        {
+            if (!problems.Contains(d))
+                problems.Add(d);
+        }
+        if (options.Trajectories < 1 || options.Levels < 2 || options.Levels % 2 != 0 || options.LhsPoints < 0 || options.Runs < 1)
+            problems.Add(new ScenarioDiagnostic("--uncertainty", 0, 0, "", $"need ≥ 1 trajectory, an even number ≥ 2 of levels, ≥ 0 band points and ≥ 1 run; got {options}"));
+        if (problems.Count > 0)
+            throw new ScenarioException(problems);
+        var rng = new RandomStream(baseScenario.Seed, "uncertainty-design");
+        var morris = MorrisDesign.Create(baseScenario.Unknowns.Count, options.Levels, options.Trajectories, rng);
+        var lhs = options.LhsPoints > 0 ? LatinHypercube.Create(options.LhsPoints, baseScenario.Unknowns.Count, rng) : [];
+        return (morris, lhs);
     }
 }
