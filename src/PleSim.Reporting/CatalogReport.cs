@@ -32,7 +32,7 @@ public static class CatalogReport
             sb.Append(CultureInfo.InvariantCulture, $"  published: {c.Published.Rows.Count} row(s) x {c.Published.Columns.Count} column(s) in {c.Published.Unit}{(c.Published.Approximate ? " (approximate)" : "")}{(c.Published.Qualitative ? " (a claim without numbers)" : "")}; shape: {c.Shape.Count} predicate(s)\n");
             sb.Append(CultureInfo.InvariantCulture, $"  status:    {Status(c)}\n");
             if (unknowns?.GetValueOrDefault(c.Name) is int k and > 0)
-                sb.Append(CultureInfo.InvariantCulture, $"  unknowns:  {k} declared in its scenario (plesim reproduce {c.Name} --uncertainty; decision 0101)\n");
+                sb.Append(CultureInfo.InvariantCulture, $"  unknowns:  {k} declared in its scenario (plesim reproduce {c.Name} --uncertainty)\n");
             sb.Append(CultureInfo.InvariantCulture, $"  pre-registered in commit {c.PreregisteredCommit}\n");
         }
         return sb.ToString();
