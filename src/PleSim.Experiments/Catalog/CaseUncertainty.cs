@@ -66,7 +66,8 @@ public sealed class CaseUncertainty
     /// </summary>
     public static CaseUncertainty Create(CatalogCase c, UncertaintyOptions options, bool quick, string resumeWith)
     {
-        var e = c.Expression ?? throw new ScenarioException(new ScenarioDiagnostic(c.File, 0, 0, "expression", $"{c.Name} cannot be expressed yet ({c.CannotExpress}): there is nothing to study"));
+        if (!c.IsExpressible)
+            throw new ScenarioException(new ScenarioDiagnostic(c.File, 0, 0, "expression", $"{c.Name} cannot be expressed yet ({c.CannotExpress}): there is nothing to study"));
         var (baseScenario, _, casePoints) = CatalogRunner.PlanPoints(c, quick);
         var unknowns = baseScenario.Unknowns;
         var problems = new List<ScenarioDiagnostic>();
@@ -127,10 +128,7 @@ public sealed class CaseUncertainty
         {
             var y = draws.Select(r => r.Cells[g].Summary.N > 0 ? r.Cells[g].Summary.Mean : double.NaN).ToArray();
             var effects = Morris.Analyse(y[..nm]);
-            var sample = (Lhs.Length > 0 ? y[nm..] : y[..nm]).Where(double.IsFinite).Order().ToArray();
-            var band = sample.Length == 0
-                ? new CellBand(double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, 0)
-                : new CellBand(sample[0], sample[^1], Riel2011Uncertainty.Percentile(sample, 0.05), Riel2011Uncertainty.Percentile(sample, 0.95), sample.Average(), sample.Length);
+            var band = CellBand.Of(Lhs.Length > 0 ? y[nm..] : y[..nm]);
             double variance = PooledVariance(draws.Select(r => r.Cells[g].Values));
             double noise = Math.Sqrt(2 / Math.PI) * Math.Sqrt(2.0 * variance / Options.Runs) / Morris.Delta;
             var spec = CasePlan.Grid[g];

@@ -25,6 +25,15 @@ public sealed record CellBand(double Min, double Max, double P5, double P95, dou
     public bool Contains(double v) => v >= Min && v <= Max;
 
     public bool ContainsP5P95(double v) => v >= P5 && v <= P95;
+
+    /// <summary>The band of a sample of cell means (non-finite values, from draws without a value, left out; all NaN when none is left).</summary>
+    public static CellBand Of(IEnumerable<double> sample)
+    {
+        var s = sample.Where(double.IsFinite).Order().ToArray();
+        return s.Length == 0
+            ? new CellBand(double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, 0)
+            : new CellBand(s[0], s[^1], Riel2011Uncertainty.Percentile(s, 0.05), Riel2011Uncertainty.Percentile(s, 0.95), s.Average(), s.Length);
+    }
 }
 
 /// <summary>One cell's result: its band, and every unknown's elementary effects (same order as the study's unknowns).</summary>
@@ -175,10 +184,7 @@ public sealed class Riel2011Uncertainty
             var means = PointMeans(Plan, mine, metric, out int failed, out double variance);
             var y = Enumerable.Range(0, DesignPoints).Select(d => means[(d * Cells.Count) + c]).ToArray();
             var effects = Morris.Analyse(y[..nm]);
-            var bandSample = (Lhs.Length > 0 ? y[nm..] : y[..nm]).Where(double.IsFinite).Order().ToArray();
-            var band = bandSample.Length == 0
-                ? new CellBand(double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, 0)
-                : new CellBand(bandSample[0], bandSample[^1], Percentile(bandSample, 0.05), Percentile(bandSample, 0.95), bandSample.Average(), bandSample.Length);
+            var band = CellBand.Of(Lhs.Length > 0 ? y[nm..] : y[..nm]);
             // What |EE| noise alone gives: two independent means of n runs differ by N(0, 2s²/n); E|.| = sqrt(2/π)·sqrt(2/n)·s; over Δ.
             double noise = Math.Sqrt(2 / Math.PI) * Math.Sqrt(2.0 * variance / Options.Runs) / Morris.Delta;
             var spec = Cells[c];
