@@ -130,28 +130,7 @@ public static class CaseUncertaintyReport
                 w.WriteStartObject();
                 w.WriteString("row", c.Row);
                 w.WriteString("column", c.Column);
-                if (c.Published is double p)
-                    w.WriteNumber("published_value", p);
-                else
-                    w.WriteNull("published_value");
-                UncertaintyReport.WriteBand(w, c.Band);
-                w.WriteBoolean("published_inside", c.Published is double a && c.Band.Contains(a));
-                w.WriteBoolean("published_inside_p5_p95", c.Published is double b && c.Band.ContainsP5P95(b));
-                ResultJson.WriteNumber(w, "noise_mu_star", c.NoiseMuStar);
-                w.WriteNumber("failed_runs", c.FailedRuns);
-                w.WriteStartArray("effects");
-                foreach (var i in Enumerable.Range(0, study.Unknowns.Count).OrderByDescending(i => double.IsFinite(c.Effects[i].MuStar) ? c.Effects[i].MuStar : -1).ThenBy(i => i))
-                {
-                    var e = c.Effects[i];
-                    w.WriteStartObject();
-                    w.WriteString("unknown", study.Unknowns[i].Name);
-                    ResultJson.WriteNumber(w, "mu_star", e.MuStar);
-                    ResultJson.WriteNumber(w, "mu", e.Mu);
-                    ResultJson.WriteNumber(w, "sigma", e.Sigma);
-                    w.WriteNumber("effects", e.Count);
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
+                UncertaintyReport.WriteCellFigures(w, c.Published, c.Band, c.NoiseMuStar, c.FailedRuns, study.Unknowns, c.Effects, muStarRelative: false);
                 w.WriteEndObject();
             }
             w.WriteEndArray();

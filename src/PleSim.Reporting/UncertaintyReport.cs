@@ -4,6 +4,7 @@ using System.Text.Json;
 using PleSim.Experiments.Reproduce;
 using PleSim.Experiments.Running;
 using PleSim.Experiments.Scenarios;
+using PleSim.Experiments.Uncertainty;
 using Spectre.Console;
 
 namespace PleSim.Reporting;
@@ -158,6 +159,40 @@ public static class UncertaintyReport
         ? (b.Contains(p) ? (b.ContainsP5P95(p) ? "[green]yes (p5–p95)[/]" : "[yellow]yes (min–max only)[/]") : "[red]no[/]")
         : "–";
 
+    /// <summary>
+    /// What both studies write per cell after its labels: the published value, the band, whether the
+    /// published value lies in it, the noise floor, failed runs and every unknown's effects (largest μ*
+    /// first; with <paramref name="muStarRelative"/>, μ* as a share of the band mean too).
+    /// </summary>
+    internal static void WriteCellFigures(Utf8JsonWriter w, double? published, CellBand band, double noiseMuStar, int failedRuns,
+        IReadOnlyList<Unknown> unknowns, IReadOnlyList<ElementaryEffects> effects, bool muStarRelative)
+    {
+        if (published is double p)
+            w.WriteNumber("published_value", p);
+        else
+            w.WriteNull("published_value");
+        WriteBand(w, band);
+        w.WriteBoolean("published_inside", published is double a && band.Contains(a));
+        w.WriteBoolean("published_inside_p5_p95", published is double b && band.ContainsP5P95(b));
+        ResultJson.WriteNumber(w, "noise_mu_star", noiseMuStar);
+        w.WriteNumber("failed_runs", failedRuns);
+        w.WriteStartArray("effects");
+        foreach (var i in Enumerable.Range(0, unknowns.Count).OrderByDescending(i => double.IsFinite(effects[i].MuStar) ? effects[i].MuStar : -1).ThenBy(i => i))
+        {
+            var e = effects[i];
+            w.WriteStartObject();
+            w.WriteString("unknown", unknowns[i].Name);
+            ResultJson.WriteNumber(w, "mu_star", e.MuStar);
+            ResultJson.WriteNumber(w, "mu", e.Mu);
+            ResultJson.WriteNumber(w, "sigma", e.Sigma);
+            if (muStarRelative)
+                ResultJson.WriteNumber(w, "mu_star_relative", e.MuStar / Math.Abs(band.Mean));
+            w.WriteNumber("effects", e.Count);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
     /// <summary>The <c>--json</c> document of the study.</summary>
     public static string Json(Riel2011Uncertainty study, IReadOnlyList<UncertainCell> cells)
     {
@@ -190,29 +225,7 @@ public static class UncertaintyReport
                 w.WriteString("handler", c.Spec.Handler);
                 w.WriteString("overcommit", c.Spec.Overcommit);
                 w.WriteNumber("loops", c.Spec.Loops);
-                if (c.Published is double p)
-                    w.WriteNumber("published_value", p);
-                else
-                    w.WriteNull("published_value");
-                WriteBand(w, c.Band);
-                w.WriteBoolean("published_inside", c.Published is double a && c.Band.Contains(a));
-                w.WriteBoolean("published_inside_p5_p95", c.Published is double b && c.Band.ContainsP5P95(b));
-                ResultJson.WriteNumber(w, "noise_mu_star", c.NoiseMuStar);
-                w.WriteNumber("failed_runs", c.FailedRuns);
-                w.WriteStartArray("effects");
-                foreach (var i in Enumerable.Range(0, study.Unknowns.Count).OrderByDescending(i => double.IsFinite(c.Effects[i].MuStar) ? c.Effects[i].MuStar : -1).ThenBy(i => i))
-                {
-                    var e = c.Effects[i];
-                    w.WriteStartObject();
-                    w.WriteString("unknown", study.Unknowns[i].Name);
-                    ResultJson.WriteNumber(w, "mu_star", e.MuStar);
-                    ResultJson.WriteNumber(w, "mu", e.Mu);
-                    ResultJson.WriteNumber(w, "sigma", e.Sigma);
-                    ResultJson.WriteNumber(w, "mu_star_relative", e.MuStar / Math.Abs(c.Band.Mean));
-                    w.WriteNumber("effects", e.Count);
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
+                WriteCellFigures(w, c.Published, c.Band, c.NoiseMuStar, c.FailedRuns, study.Unknowns, c.Effects, muStarRelative: true);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
