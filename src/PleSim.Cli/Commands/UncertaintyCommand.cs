@@ -16,7 +16,7 @@ namespace PleSim.Cli.Commands;
 internal static class UncertaintyCommand
 {
     /// <summary>One study as the command runs it: its sweep, a line that sizes it, and its analysis of a complete store.</summary>
-    private sealed record Study(string Name, SweepPlan Plan, string Size, Func<IReadOnlyList<StoredRun>, (Action<IAnsiConsole> Render, string Json)> Analyse);
+    private sealed record Study(SweepPlan Plan, string Size, Func<IReadOnlyList<StoredRun>, (Action<IAnsiConsole> Render, string Json)> Analyse);
 
     /// <summary>The study's size from the command line: the full or <c>--quick</c> defaults, each overridden when given.</summary>
     public static UncertaintyOptions OptionsFrom(bool quick, int? trajectories, int? levels, int? bandPoints, int? runs)
@@ -43,7 +43,7 @@ internal static class UncertaintyCommand
         Run(ctx, "riel-2011", "plesim reproduce riel-2011 --uncertainty ...", dir, resume, sh, parallel, json, () =>
         {
             var study = Riel2011Uncertainty.Create(s, options);
-            return new Study("riel-2011", study.Plan, $"{study.Unknowns.Count} unknowns, {study.DesignPoints} sampled points × {study.Cells.Count} cells", stored =>
+            return new Study(study.Plan, $"{study.Unknowns.Count} unknowns, {study.DesignPoints} sampled points × {study.Cells.Count} cells", stored =>
             {
                 var cells = study.Analyse(stored);
                 return (console =>
@@ -62,7 +62,7 @@ internal static class UncertaintyCommand
         Run(ctx, c.Name, command, dir, resume, sh, parallel, json, () =>
         {
             var study = CaseUncertainty.Create(c, options, quick, $"{command} --out {SweepCommand.Quote(dir)} --resume");
-            return new Study(c.Name, study.Plan,
+            return new Study(study.Plan,
                 $"{study.Unknowns.Count} unknowns, {study.DesignPoints} draws × {study.CasePlan.Grid.Count} cell(s){(study.CasePlan.Sides == 2 ? " × 2 (cell and base)" : "")}", stored =>
             {
                 var draws = study.Draws(stored);
