@@ -111,18 +111,7 @@ public static class CaseUncertaintyReport
             w.WriteString("study", "uncertainty");
             w.WriteString("compared", Unit(study));
             w.WriteString("sweep_digest", study.Plan.Digest);
-            w.WriteStartObject("method");
-            w.WriteString("ranking", "morris-elementary-effects");
-            w.WriteNumber("trajectories", study.Morris.Trajectories);
-            w.WriteNumber("levels", study.Morris.Levels);
-            w.WriteNumber("delta", study.Morris.Delta);
-            w.WriteNumber("morris_draws", study.Morris.Points.Count);
-            w.WriteString("band_sample", study.Lhs.Length > 0 ? "latin-hypercube" : "morris-points");
-            w.WriteNumber("band_draws", study.Lhs.Length > 0 ? study.Lhs.Length : study.Morris.Points.Count);
-            w.WriteNumber("runs_per_point", study.Options.Runs);
-            w.WriteNumber("first_seed", study.CasePlan.Sweep.Base.Seed);
-            w.WriteString("description", study.MethodText());
-            w.WriteEndObject();
+            UncertaintyReport.WriteMethod(w, study.Morris, study.Lhs.Length, study.Options.Runs, study.CasePlan.Sweep.Base.Seed, study.MethodText());
             UncertaintyReport.WriteUnknowns(w, study.Unknowns);
             w.WriteStartArray("cells");
             foreach (var c in cells)

@@ -98,6 +98,23 @@ public static class UncertaintyReport
         return lines;
     }
 
+    /// <summary>The <c>method</c> object of a study's JSON: the Morris design, the band's sample, runs per point, first seed and the method in words.</summary>
+    internal static void WriteMethod(Utf8JsonWriter w, MorrisDesign morris, int lhsPoints, int runs, ulong firstSeed, string description)
+    {
+        w.WriteStartObject("method");
+        w.WriteString("ranking", "morris-elementary-effects");
+        w.WriteNumber("trajectories", morris.Trajectories);
+        w.WriteNumber("levels", morris.Levels);
+        w.WriteNumber("delta", morris.Delta);
+        w.WriteNumber("morris_points", morris.Points.Count);
+        w.WriteString("band_sample", lhsPoints > 0 ? "latin-hypercube" : "morris-points");
+        w.WriteNumber("band_points", lhsPoints > 0 ? lhsPoints : morris.Points.Count);
+        w.WriteNumber("runs_per_point", runs);
+        w.WriteNumber("first_seed", firstSeed);
+        w.WriteString("description", description);
+        w.WriteEndObject();
+    }
+
     /// <summary>The <c>unknowns</c> array of a study's JSON: name, keys, kind, values or range, source.</summary>
     internal static void WriteUnknowns(Utf8JsonWriter w, IReadOnlyList<Unknown> unknowns)
     {
@@ -204,18 +221,7 @@ public static class UncertaintyReport
             w.WriteString("study", "uncertainty");
             w.WriteString("metric", study.Base.CompareMetric ?? "amqp.subscribe_rate");
             w.WriteString("sweep_digest", study.Plan.Digest);
-            w.WriteStartObject("method");
-            w.WriteString("ranking", "morris-elementary-effects");
-            w.WriteNumber("trajectories", study.Morris.Trajectories);
-            w.WriteNumber("levels", study.Morris.Levels);
-            w.WriteNumber("delta", study.Morris.Delta);
-            w.WriteNumber("morris_points", study.Morris.Points.Count);
-            w.WriteString("band_sample", study.Lhs.Length > 0 ? "latin-hypercube" : "morris-points");
-            w.WriteNumber("band_points", study.Lhs.Length > 0 ? study.Lhs.Length : study.Morris.Points.Count);
-            w.WriteNumber("runs_per_point", study.Options.Runs);
-            w.WriteNumber("first_seed", study.Base.Seed);
-            w.WriteString("description", study.MethodText());
-            w.WriteEndObject();
+            WriteMethod(w, study.Morris, study.Lhs.Length, study.Options.Runs, study.Base.Seed, study.MethodText());
             WriteUnknowns(w, study.Unknowns);
             w.WriteStartArray("cells");
             foreach (var c in cells)
