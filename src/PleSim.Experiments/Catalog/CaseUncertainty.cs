@@ -68,7 +68,8 @@ public sealed class CaseUncertainty
     {
         if (!c.IsExpressible)
             throw new ScenarioException(new ScenarioDiagnostic(c.File, 0, 0, "expression", $"{c.Name} cannot be expressed yet ({c.CannotExpress}): there is nothing to study"));
-        var (baseScenario, _, casePoints) = CatalogRunner.PlanPoints(c, quick);
+        var planned = CatalogRunner.PlanPoints(c, quick);
+        var (baseScenario, _, casePoints) = planned;
         var unknowns = baseScenario.Unknowns;
         var problems = new List<ScenarioDiagnostic>();
         if (unknowns.Count == 0)
@@ -98,7 +99,7 @@ public sealed class CaseUncertainty
                 points.Add(($"draw {d}: {p.Label}", [.. drawn, .. p.Set], p.Source));
         }
         var plan = SweepPlan.FromPoints(baseScenario, points, options.Runs, resumeWith);
-        var casePlan = CatalogRunner.Plan(c, quick, options.Runs, resumeWith);
+        var casePlan = CatalogRunner.Plan(c, quick, options.Runs, planned, resumeWith);
         return new CaseUncertainty(c, casePlan, options, morris, lhs, plan);
     }
 

@@ -146,14 +146,17 @@ public static class CatalogRunner
     {
         var e = c.Expression ?? throw new InvalidOperationException($"{c.Name} cannot be expressed: {c.CannotExpress}");
         int n = runs ?? (quick ? e.QuickRuns : e.Runs);
-        var (baseScenario, grid, points) = PlanPoints(c, quick);
-        var sweep = SweepPlan.FromPoints(baseScenario, points, n,
+        return Plan(c, quick, n, PlanPoints(c, quick),
             resumeWith ?? $"plesim reproduce {c.Name}{(quick ? " --quick" : "")}{(runs is int r ? $" --runs {r}" : "")} --out DIR --resume");
-        return new CasePlan(c, quick, n, grid, sweep);
     }
 
+    /// <summary>The plan of <paramref name="planned"/> (<see cref="PlanPoints"/>'s result), for a caller that already holds it.</summary>
+    internal static CasePlan Plan(CatalogCase c, bool quick, int runs,
+        (Scenario Base, List<CaseCellSpec> Grid, List<(string Label, IReadOnlyList<Override> Set, (string Text, string File)? Source)> Points) planned, string resumeWith) =>
+        new(c, quick, runs, planned.Grid, SweepPlan.FromPoints(planned.Base, planned.Points, runs, resumeWith));
+
     /// <summary>
-    /// What <see cref="Plan"/> sweeps, before any point is loaded: the case's scenario (with
+    /// What <see cref="Plan(CatalogCase, bool, int?, string?)"/> sweeps, before any point is loaded: the case's scenario (with
     /// <c>--quick</c>'s overrides), its cells, and one point per cell — two for a relative case, the
     /// cell and then its base (the cell's overrides, then the base's) — each with its overrides and,
     /// for a row measured on another scenario file, that file's text and name.
