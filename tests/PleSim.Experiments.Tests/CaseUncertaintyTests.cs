@@ -158,6 +158,46 @@ public sealed class CaseUncertaintyTests : IDisposable
         Assert.Contains(e.Diagnostics, d => d.ToString().Contains("declares no unknowns", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void A_star_key_sets_every_vm_of_the_drawn_scenario_and_may_not_cover_a_key_a_cell_sets()
+    {
+        var star = ScenarioWithUnknowns("""
+            unknowns:
+              - name: guest HZ
+                key: vms[*].guest.hz
+                values: [100, 1000]
+                source: "test"
+            """);
+        var study = CaseUncertainty.Create(TinyCase(star), Tiny, quick: true, "resume");
+        foreach (var point in study.Plan.Points)
+        {
+            var hz = point.Assignments.Single(o => o.Path == "vms[*].guest.hz").Value;
+            Assert.All(point.Scenario.Vms, vm => Assert.Equal(int.Parse(hz, System.Globalization.CultureInfo.InvariantCulture), vm.Guest.Hz));
+        }
+
+        // vms[*].guest.hz covers a cell's vms[1].guest.hz: refused, as the exact key would be.
+        var caseText =
+            "name: demo2\ntitle: a demo\n" +
+            "source: {authors: A. Author, title: A patch, venue: LKML, date: 2012-07-10, url: https://example.org/x}\n" +
+            "setup: two guests\nmeasured: lock iterations\n" +
+            "published:\n  unit: ops\n  columns: [c1]\n  rows:\n    - {name: a, values: [100000]}\n" +
+            "shape:\n  - {claim: a is positive, positive: \"a @ c1\"}\n" +
+            $"expression:\n  scenario: {star}\n  metric: bench.lock_iterations_per_second\n  runs: 4\n" +
+            "  quick: {runs: 2, set: [duration=20ms, warmup=5ms]}\n" +
+            "  rows: {a: [\"vms[1].guest.hz=250\"]}\n  columns: {c1: []}\n" +
+            "preregistered_commit: 0123456789abcdef0123456789abcdef01234567\n";
+        var e = Assert.Throws<ScenarioException>(() => CaseUncertainty.Create(CaseLoader.LoadText(caseText, "demo2.yaml"), Tiny, quick: true, "resume"));
+        Assert.Contains(e.Diagnostics, d => d.ToString().Contains("vms[*].guest.hz", StringComparison.Ordinal) && d.ToString().Contains("sets this key", StringComparison.Ordinal));
+
+        // Two unknowns may not name the same key, through [*] either (this rewrites the scenario file).
+        var twice = Assert.Throws<ScenarioException>(() => ScenarioLoader.LoadFile(ScenarioWithUnknowns("""
+            unknowns:
+              - {name: all, key: "vms[*].guest.hz", values: [100, 1000], source: test}
+              - {name: one, key: "vms[1].guest.hz", values: [250, 1000], source: test}
+            """)));
+        Assert.Contains(twice.Diagnostics, d => d.ToString().Contains("'vms[1].guest.hz' is already set by unknowns[0]", StringComparison.Ordinal));
+    }
+
     /// <summary>
     /// Every shipped case whose scenario declares unknowns can be studied, full and quick: every value
     /// loads into every row's scenario (rows on other files included) and no unknown sets a key a cell,

@@ -86,6 +86,23 @@ public class OverrideTests
         Assert.Equal(byIndex.Digest, s.Digest);
     }
 
+    [Theory]
+    [InlineData("vms[0].guest.hz", "vms[0].guest.hz", true)]
+    [InlineData("vms[*].guest.hz", "vms[1].guest.hz", true)]
+    [InlineData("vms[2].guest.hz", "vms[*].guest.hz", true)]
+    [InlineData("vms[*].guest.hz", "vms[*].guest.hz", true)]
+    [InlineData("vms[*].cpus[0]", "vms[1].cpus[*]", true)]
+    [InlineData("vms[0].guest.hz", "vms[1].guest.hz", false)]
+    [InlineData("vms[*].guest.hz", "vms[*].guest.kernel", false)]
+    [InlineData("vms[*].guest.hz", "vms.guest.hz", false)]
+    [InlineData("vms[*].workload.threads", "vms[0].workload", false)]
+    [InlineData("host.cpus", "host.cpus_per_node", false)]
+    public void Two_paths_overlap_when_a_star_index_can_stand_for_the_others_index(string a, string b, bool overlap)
+    {
+        Assert.Equal(overlap, Override.PathsOverlap(a, b));
+        Assert.Equal(overlap, Override.PathsOverlap(b, a));
+    }
+
     [Fact]
     public void A_star_index_needs_a_list_in_the_file_and_reports_each_items_problem_under_the_assignment_given()
     {

@@ -79,7 +79,7 @@ public sealed class CaseUncertainty
         {
             foreach (var k in u.Keys)
             {
-                if (cellKeys.Any(o => o.Sets(k)))
+                if (cellKeys.Any(o => Override.PathsOverlap(o.Path, k)))
                     problems.Add(new ScenarioDiagnostic(u.Origin, 0, 0, k, $"a cell of {c.Name} (or its base, or --quick) sets this key; it cannot be an unknown"));
             }
         }

@@ -94,9 +94,9 @@ public sealed class Riel2011Uncertainty
         {
             foreach (var k in u.Keys)
             {
-                if (Riel2011.GridKeys.Contains(k))
+                if (Riel2011.GridKeys.Any(g => Override.PathsOverlap(g, k)))
                     problems.Add(new ScenarioDiagnostic(u.Origin, 0, 0, k, "the reproduction sets this key in every cell; it cannot be an unknown"));
-                if (baseScenario.Overrides.Any(o => o.Sets(k)))
+                if (baseScenario.Overrides.Any(o => Override.PathsOverlap(o.Path, k)))
                     problems.Add(new ScenarioDiagnostic(u.Origin, 0, 0, k, "the key is also fixed by --set; drop one of the two"));
             }
         }

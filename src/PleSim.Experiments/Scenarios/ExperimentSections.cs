@@ -191,10 +191,11 @@ internal static class ExperimentSections
                 ctx.Error(itemNode, path, "required key 'key' is missing: expected the scenario key path this unknown sets (or 'keys' for several)");
             foreach (var k in keys)
             {
-                if (Override.SplitPath(k) is null)
-                    ctx.Error(itemNode, path, $"'{k}' is not a key path (expected e.g. host.cpus or vms[0].guest.hz)");
-                else if (seen.TryGetValue(k, out var other))
-                    ctx.Error(itemNode, path, $"'{k}' is already set by {other}: an unknown key may appear once");
+                // [*] (every item of the list in each scenario the unknown is applied to) is allowed, as in --set.
+                if (Override.SplitPath(k.Replace("[*]", "[0]", StringComparison.Ordinal)) is null)
+                    ctx.Error(itemNode, path, $"'{k}' is not a key path (expected e.g. host.cpus, vms[0].guest.hz or vms[*].guest.hz)");
+                else if (seen.FirstOrDefault(e => Override.PathsOverlap(e.Key, k)) is { Key: not null } other)
+                    ctx.Error(itemNode, path, $"'{k}' is already set by {other.Value} ('{other.Key}'): an unknown key may appear once");
                 else
                     seen[k] = path;
             }

@@ -94,6 +94,30 @@ public sealed partial record Override(string Path, string Value)
         return expanded;
     }
 
+    /// <summary>
+    /// Whether two key paths can name the same key: equal, or equal once a <c>[*]</c> in either stands
+    /// for the other's index there (<c>vms[*].guest.hz</c> and <c>vms[1].guest.hz</c> overlap).
+    /// </summary>
+    public static bool PathsOverlap(string a, string b)
+    {
+        if (a == b)
+            return true;
+        var x = IndexSplit().Split(a);
+        var y = IndexSplit().Split(b);
+        if (x.Length != y.Length)
+            return false;
+        for (int i = 0; i < x.Length; i++)
+        {
+            bool index = x[i].StartsWith('[') && y[i].StartsWith('[');
+            if (x[i] != y[i] && !(index && (x[i] == "[*]" || y[i] == "[*]")))
+                return false;
+        }
+        return true;
+    }
+
+    [GeneratedRegex(@"(\[(?:\d+|\*)\])")]
+    private static partial Regex IndexSplit();
+
     /// <summary>Whether this assignment sets <paramref name="fullPath"/>: the same path, or one its <c>[*]</c> stand for.</summary>
     public bool Sets(string fullPath)
     {
