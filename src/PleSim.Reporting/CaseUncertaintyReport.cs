@@ -32,7 +32,8 @@ public static class CaseUncertaintyReport
             var b = c.Band;
             t.AddRow(Markup.Escape(c.Row), Markup.Escape(c.Column), c.Published is double q ? Num(q, pc) : "–", Num(b.Mean, pc),
                 $"{Num(b.Min, pc)} – {Num(b.Max, pc)}", $"{Num(b.P5, pc)} – {Num(b.P95, pc)}",
-                UncertaintyReport.Inside(c.Published, b) + (c.FailedRuns > 0 ? $" [red]{c.FailedRuns} failed[/]" : ""));
+                UncertaintyReport.Inside(c.Published, b) + (c.FailedRuns > 0 ? $" [red]{c.FailedRuns} failed[/]" : "")
+                    + (c.NoValueRuns > 0 ? $" [yellow]{c.NoValueRuns} run(s) without a value[/]" : ""));
         }
         return t;
     }
@@ -86,8 +87,10 @@ public static class CaseUncertaintyReport
                 ? "With one run per draw no statement is settled by an interval; the verdicts per draw are not computed (give --runs 2 or more)."
                 : $"The case's verdict in each of the band's draws: {string.Join(", ", verdicts.Select(v => $"{v.Verdict} {v.Draws}"))} " +
                   $"(of {verdicts.Sum(v => v.Draws)}; with {study.Options.Runs} run(s) per draw, against the case's {study.Case.Expression!.Runs}).",
-            $"The published value lies inside the band (min–max) in {cells.Count(c => c.Published is double p && c.Band.Contains(p))} of {published} cells, " +
-                $"inside p5–p95 in {cells.Count(c => c.Published is double p && c.Band.ContainsP5P95(p))}.",
+            published == 0
+                ? "The publication gives no numbers: no published value to place in a band; the statements above are the comparison."
+                : $"The published value lies inside the band (min–max) in {cells.Count(c => c.Published is double p && c.Band.Contains(p))} of {published} cells, " +
+                  $"inside p5–p95 in {cells.Count(c => c.Published is double p && c.Band.ContainsP5P95(p))}.",
             "This study does not change the case's verdict: its unknowns were declared after the case's results were seen (decision 0101). " +
                 "It says how far the set-up the publication leaves unsaid could move each cell.",
             "Method: " + study.MethodText(),
@@ -96,6 +99,15 @@ public static class CaseUncertaintyReport
                 : "Noise floor: the μ* two independent means of the same draw would give (pooled within-draw variance); paired seeds make the real floor lower or equal.",
             "Unknowns (name: keys = values or range — source):",
         };
+        var noValue = cells.Where(c => c.NoValueRuns > 0).ToList();
+        int bandDraws = study.Lhs.Length > 0 ? study.Lhs.Length : study.Morris.Points.Count;
+        if (noValue.Count > 0)
+        {
+            lines.Insert(2, "Runs without a value (they succeeded, but the cell's metric was missing: " +
+                "e.g. work that did not finish inside the window): " +
+                string.Join(", ", noValue.Select(c => $"{c.Row} @ {c.Column} {c.NoValueRuns} of {study.DesignPoints * study.Options.Runs}, band over {c.Band.Points} of {bandDraws} draws")) +
+                ". A draw's mean is over the runs that gave a value; a draw with none is left out of the band and of the Morris effects it enters.");
+        }
         lines.AddRange(UncertaintyReport.UnknownLines(study.Unknowns));
         return lines;
     }
@@ -119,6 +131,7 @@ public static class CaseUncertaintyReport
                 w.WriteStartObject();
                 w.WriteString("row", c.Row);
                 w.WriteString("column", c.Column);
+                w.WriteNumber("runs_without_value", c.NoValueRuns);
                 UncertaintyReport.WriteCellFigures(w, c.Published, c.Band, c.NoiseMuStar, c.FailedRuns, study.Unknowns, c.Effects, muStarRelative: false);
                 w.WriteEndObject();
             }

@@ -164,6 +164,51 @@ public class UncertaintyCliTests
     }
 
     [Fact]
+    public void A_study_of_a_claim_without_numbers_whose_runs_give_no_value_says_both()
+    {
+        var root = Directory.CreateTempSubdirectory("plesim-cunc").FullName;
+        try
+        {
+            // The boot storm in a 1-ms window: no boot completes, so boot.completion_time_ms is missing in every run.
+            var scenario = Path.Combine(root, "boot.yaml");
+            var text = File.ReadAllText(CliTests.Repo("scenarios", "kvm", "boot-storm.yaml"));
+            File.WriteAllText(scenario, text[..text.IndexOf("\nunknowns:", StringComparison.Ordinal)] + """
+
+                unknowns:
+                  - name: hold
+                    key: vms[0].workload.hold
+                    values: [1us, 2us]
+                    source: "test"
+                """);
+            var file = Path.Combine(root, "boot-demo.yaml");
+            File.WriteAllText(file,
+                "name: boot-demo\ntitle: a demo\n" +
+                "source: {authors: A. Author, title: A patch, venue: LKML, date: 2011-01-26, url: https://example.org/x}\n" +
+                "setup: one guest\nmeasured: boot time\n" +
+                "published:\n  unit: ms\n  columns: [c1]\n  rows:\n    - {name: a, values: [~]}\n    - {name: b, values: [~]}\n  qualitative: true\n" +
+                "shape:\n  - {claim: a slower than b, greater: [\"a @ c1\", \"b @ c1\"]}\n" +
+                $"expression:\n  scenario: {scenario}\n  metric: boot.completion_time_ms\n  runs: 2\n" +
+                "  quick: {runs: 2, set: [duration=1ms]}\n" +
+                "  rows: {a: [\"kvm.ple_handler=sleep\"], b: [\"kvm.ple_handler=directed-yield-2011\"]}\n" +
+                "  columns: {c1: []}\n" +
+                "preregistered_commit: 0123456789abcdef0123456789abcdef01234567\n");
+            var dir = Path.Combine(root, "a");
+            var (code, output, err) = SweepCliTests.Plesim("reproduce", file, "--uncertainty", "--quick", "--trajectories", "1", "--band-points", "2", "--runs", "2", "--out", dir, "-j", "2");
+            Assert.True(code == 0, err);
+            Assert.Contains("The publication gives no numbers", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("lies inside the band", output, StringComparison.Ordinal);
+            // 1 trajectory × 2 draws + 2 band draws = 4 draws × 2 runs, none with a value, in both cells.
+            Assert.Contains("a @ c1 8 of 8, band over 0 of 2 draws, b @ c1 8 of 8, band over 0 of 2 draws", output.ReplaceLineEndings(" "), StringComparison.Ordinal);
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "uncertainty.json")));
+            Assert.All(doc.RootElement.GetProperty("cells").EnumerateArray(), c => Assert.Equal(8, c.GetProperty("runs_without_value").GetInt32()));
+        }
+        finally
+        {
+            Directory.Delete(root, true);
+        }
+    }
+
+    [Fact]
     public void A_catalog_case_study_reports_bands_and_statements_and_resumes_to_the_same_document()
     {
         var root = Directory.CreateTempSubdirectory("plesim-cunc").FullName;

@@ -7,7 +7,12 @@ using PleSim.Experiments.Uncertainty;
 namespace PleSim.Experiments.Catalog;
 
 /// <summary>One cell of a case under the unknowns: its band over the draws, the published value, and every unknown's elementary effects.</summary>
-public sealed record CaseUncertainCell(string Row, string Column, double? Published, CellBand Band, IReadOnlyList<ElementaryEffects> Effects, double NoiseMuStar, int FailedRuns);
+/// <remarks>
+/// <see cref="NoValueRuns"/> counts the runs over all draws that succeeded but gave the cell no value (its
+/// metric missing, e.g. a run-to-completion time of work that did not finish inside the window); a draw's
+/// mean is over the runs that gave one, and a draw none of whose runs did is left out of the band.
+/// </remarks>
+public sealed record CaseUncertainCell(string Row, string Column, double? Published, CellBand Band, IReadOnlyList<ElementaryEffects> Effects, double NoiseMuStar, int FailedRuns, int NoValueRuns = 0);
 
 /// <summary>
 /// How one shape statement fares over the band's draws: judged on each draw's cell means alone
@@ -134,7 +139,8 @@ public sealed class CaseUncertainty
             double noise = Math.Sqrt(2 / Math.PI) * Math.Sqrt(2.0 * variance / Options.Runs) / Morris.Delta;
             var spec = CasePlan.Grid[g];
             result.Add(new CaseUncertainCell(spec.Row, spec.Column, Case.Published.Value(spec.Row, spec.Column), band, effects, noise,
-                draws.Sum(r => r.Cells[g].Failed)));
+                draws.Sum(r => r.Cells[g].Failed),
+                draws.Sum(r => r.Cells[g].Values.Count(v => !double.IsFinite(v)) - r.Cells[g].Failed)));
         }
         return result;
     }
