@@ -122,4 +122,45 @@ public class Wake419AuditTests
         Assert.Equal(3, p.Cpu);
         Assert.Equal(15, swapper3.WakeeFlips);
     }
+
+    [Fact]
+    public void Task_h_load_uses_the_h_load_cached_earlier_in_the_jiffy()
+    {
+        // One CPU: a hog h in the root group and a hog p in group /g, running for 50 ms.
+        var kit = Kit(1);
+        var g = kit.Host.CreateGroup("/g");
+        var h = kit.Hog("h");
+        var p = kit.Hog("p", group: g);
+        kit.RunMs(50);
+        var root = kit.Host.Rqs[0].Cfs;
+        var gq = g.CfsRq[0];
+        var gse = g.Se[0];
+
+        // v4.19 task_h_load(h): update_cfs_rq_h_load(root) sets root->h_load = its load_avg (l1) for
+        // this jiffy; h's share = h.load_avg × l1 / (l1 + 1).
+        long l1 = root.Avg.LoadAvg;
+        Assert.Equal(h.Se.Avg.LoadAvg * l1 / (l1 + 1), kit.Host.TaskHLoad(h));
+
+        // At the same instant (same jiffy) a new task forks onto the CPU: its enqueue attaches its
+        // load_avg (1024, init_entity_runnable_average) to the root at once (DO_ATTACH), l2 > l1.
+        var c = kit.Host.CreateTask("c", new HogBody());
+        kit.Host.WakeUpNewTask(c, 0);
+        long l2 = root.Avg.LoadAvg;
+        Assert.True(l2 >= l1 + 1000);
+
+        // task_h_load(h) again: root->last_h_load_update == jiffies, so h_load stays l1 while the
+        // divisor is today's l2 + 1.
+        Assert.Equal(h.Se.Avg.LoadAvg * l1 / (l2 + 1), kit.Host.TaskHLoad(h));
+
+        // task_h_load(p): /g's queue was not updated this jiffy, so the walk goes up from /g's
+        // entity to the root, which was (break), and comes down from the root's cached l1:
+        // /g's h_load = l1 × gse.load_avg / (l2 + 1); p's share = p.load_avg × that / (/g's load_avg + 1).
+        long gHLoad = l1 * gse.Avg.LoadAvg / (l2 + 1);
+        Assert.Equal(p.Se.Avg.LoadAvg * gHLoad / (gq.Avg.LoadAvg + 1), kit.Host.TaskHLoad(p));
+
+        // A jiffy later the root's h_load is its load_avg of then.
+        kit.RunFor(kit.Host.Tunables.TickPeriod);
+        long l3 = root.Avg.LoadAvg;
+        Assert.Equal(h.Se.Avg.LoadAvg * l3 / (l3 + 1), kit.Host.TaskHLoad(h));
+    }
 }
