@@ -163,4 +163,36 @@ public class Wake419AuditTests
         long l3 = root.Avg.LoadAvg;
         Assert.Equal(h.Se.Avg.LoadAvg * l3 / (l3 + 1), kit.Host.TaskHLoad(h));
     }
+
+    [Theory]
+    [InlineData(FairClass.Cfs419, false)]
+    [InlineData(FairClass.Cfs2639, true)]
+    public void A_tick_that_finds_a_task_queued_behind_the_idle_task_is_not_an_idle_tick(FairClass cls, bool idleAtTick)
+    {
+        // scheduler_tick sets rq->idle_balance (4.19; 2.6.39: idle_at_tick) = idle_cpu(cpu): the
+        // balancer's idle type for this tick. Ticks keep running on idle CPUs (no NOHZ).
+        var tun = new SchedTunables { TickJitter = SimDuration.Zero, ContextSwitchCost = SimDuration.Zero, NoHz = false };
+        var kit = cls == FairClass.Cfs419 ? new HostKit(new HostTopology(4, 1), tun, Full419) : new HostKit(new HostTopology(4, 1), tun);
+        kit.Hog("h0", HostKit.Cpu(0), startCpu: 0);
+        var w = kit.Host.CreateTask("w", new HogBody(), affinity: HostKit.Cpu(3));
+        kit.Host.WakeUpNewTask(w, 3);
+        kit.RunMs(5);
+        while (!w.OnCpu)
+            kit.RunMs(1);
+        kit.Host.Block(w);
+        kit.RunMs(2);
+        var rq3 = kit.Host.Rqs[3];
+        Assert.True(rq3.IsIdle);
+
+        // 1 µs before CPU 3's next tick, CPU 0 wakes w onto CPU 3; the reschedule reaches CPU 3
+        // IdleExitLatency (2 µs) later, so the tick finds the idle task running and w queued.
+        long period = kit.Host.Tunables.TickPeriod.Ns;
+        long nextTick = (kit.Sim.Now.Ns / period + 1) * period;
+        kit.Sim.RunUntil(new SimTime(nextTick - 1_000));
+        Assert.True(kit.Host.TryToWakeUp(w, 0));
+        kit.Sim.RunUntil(new SimTime(nextTick + 500));
+        Assert.True(rq3.IsIdle);
+        Assert.Equal(1, rq3.NrRunning);
+        Assert.Equal(idleAtTick, rq3.IdleAtTick);
+    }
 }
