@@ -75,6 +75,14 @@ public sealed class CfsRq
     /// <summary>Hierarchical load (<c>h_load</c>), computed by <c>update_h_load</c> for balancing.</summary>
     public long HLoad;
 
+    /// <summary>
+    /// v4.19 <c>cfs_rq->h_load</c>, <c>->last_h_load_update</c> (jiffies; −1: never) and
+    /// <c>->h_load_next</c>: <c>update_cfs_rq_h_load</c>'s once-a-jiffy cache (decision 0102).
+    /// </summary>
+    public long HLoad419;
+    public long LastHLoadUpdate419 = -1;
+    public SchedEntity? HLoadNext419;
+
     /// <summary>On the rq's leaf list (<c>on_list</c>, list_add_leaf_cfs_rq).</summary>
     public bool OnList;
 

@@ -32,7 +32,7 @@ public sealed partial class HostScheduler
             else
                 TaskTickFair(rq, rq.Curr);
         }
-        rq.IdleAtTick = rq.IsIdle;
+        rq.IdleAtTick = IdleCpu(cpu); // rq->idle_at_tick (2.6.39) / rq->idle_balance (4.19) = idle_cpu(cpu)
         Observer?.Tick(cpu);
         TriggerLoadBalance(rq, cpu);
         // The tick re-arms unless this CPU is idle and may go tickless now (irq_exit re-evaluates NOHZ).

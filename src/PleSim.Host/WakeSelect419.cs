@@ -6,17 +6,21 @@ namespace PleSim.Host;
 /// (shared with 6.6), and <c>wake_affine</c> = <c>wake_affine_idle</c> then <c>wake_affine_weight</c>
 /// (WA_IDLE, WA_WEIGHT, WA_BIAS on) on 4.19's loads — target_load/source_load at the domain's
 /// wake_idx over runnable_load_avg, and task_h_load — instead of 2.6.39's effective_load. The
-/// idle-CPU search after it stays 2.6.39's <c>select_idle_sibling</c>: 4.19's (recent_used_cpu,
-/// select_idle_core/cpu/smt with SIS_PROP's measured scan cost) is not modelled.
+/// idle-CPU search after it is 2.6.39's <c>select_idle_sibling</c> unless <c>host.idle_search:
+/// "4.19"</c> (cfs-4.19's default) asks for 4.19's (IdleSearch419.cs, decision 0064).
 /// </summary>
 public sealed partial class HostScheduler
 {
-    /// <summary>v4.19 <c>want_affine</c> = !wake_wide(p) (wake_cap is 0 on symmetric CPUs): the waker records its wakee first.</summary>
+    /// <summary>
+    /// v4.19 <c>want_affine</c> = !wake_wide(p) (wake_cap is 0 on symmetric CPUs): the waker records
+    /// its wakee first. The waker is <c>current</c> on the waking CPU, so a wake-up from an interrupt
+    /// on an idle CPU is recorded on that CPU's idle task (swapper/N), whose flips count like any
+    /// task's — v4.19 <c>select_task_rq_fair</c> calls <c>record_wakee</c> and <c>wake_wide</c> with
+    /// no idle test (decision 0102).
+    /// </summary>
     private bool WantAffine419(HostTask p, int thisCpu)
     {
         var waker = Rqs[thisCpu].Curr;
-        if (waker.IsIdle)
-            return true; // woken from an interrupt on an idle CPU: "current" is the idle task, whose flips stay 0
         RecordWakee(waker, p);
         return !WakeWide(waker, p, thisCpu);
     }
