@@ -195,7 +195,7 @@ internal static class ExperimentSections
                 if (Override.SplitPath(k.Replace("[*]", "[0]", StringComparison.Ordinal)) is null)
                     ctx.Error(itemNode, path, $"'{k}' is not a key path (expected e.g. host.cpus, vms[0].guest.hz or vms[*].guest.hz)");
                 else if (seen.FirstOrDefault(e => Override.PathsOverlap(e.Key, k)) is { Key: not null } other)
-                    ctx.Error(itemNode, path, $"'{k}' is already set by {other.Value} ('{other.Key}'): an unknown key may appear once");
+                    ctx.Error(itemNode, path, $"'{k}' is already set by {other.Value}{(other.Key == k ? "" : $" ('{other.Key}')")}: an unknown key may appear once");
                 else
                     seen[k] = path;
             }
