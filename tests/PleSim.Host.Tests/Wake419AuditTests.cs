@@ -60,10 +60,9 @@ public class Wake419AuditTests
         Assert.Equal(2, kit.Host.SelectIdleSibling419ForTest(p, prev: 2, target: 2, thisCpu: 0));
     }
 
-    [Fact]
-    public void A_wakeup_from_an_idle_cpu_is_recorded_on_its_idle_task_and_wake_wide_keeps_the_wakee_near_prev()
+    /// <summary>4 CPUs in one LLC, a hog on CPU 0, and p, which ran on CPU 0, now sleeps and may run on any CPU.</summary>
+    private static (HostKit Kit, HostTask P) SleeperThatLastRanOnCpu0()
     {
-        // 4 CPUs in one LLC (sd_llc_size 4). A hog on 0; p last ran on 0 and sleeps; 1, 2, 3 idle.
         var kit = Kit(4);
         kit.Hog("h0", HostKit.Cpu(0), startCpu: 0);
         var p = kit.Host.CreateTask("p", new HogBody(), affinity: HostKit.Cpu(0));
@@ -74,6 +73,14 @@ public class Wake419AuditTests
         kit.Host.Block(p);
         kit.Settle();
         p.Affinity = HostKit.Cpu(0, 1, 2, 3);
+        return (kit, p);
+    }
+
+    [Fact]
+    public void A_wakeup_from_an_idle_cpu_is_recorded_on_its_idle_task_and_wake_wide_keeps_the_wakee_near_prev()
+    {
+        // 4 CPUs in one LLC (sd_llc_size 4). A hog on 0; p last ran on 0 and sleeps; 1, 2, 3 idle.
+        var (kit, p) = SleeperThatLastRanOnCpu0();
         Assert.Equal(0, p.Cpu);
         Assert.Equal(0, p.RecentUsedCpu); // wake_up_new_task: task_cpu(p), the parent's CPU
 
@@ -104,16 +111,7 @@ public class Wake419AuditTests
         // As above with swapper/3 at 14 flips (15 after the record, < 4 × 4): not wide, so
         // wake_affine → wake_affine_idle(3, 0): CPU 3 is idle and shares the cache with busy 0 ⇒ 3;
         // select_idle_sibling(p, 0, 3): 3 is idle ⇒ 3.
-        var kit = Kit(4);
-        kit.Hog("h0", HostKit.Cpu(0), startCpu: 0);
-        var p = kit.Host.CreateTask("p", new HogBody(), affinity: HostKit.Cpu(0));
-        kit.Host.WakeUpNewTask(p, 0);
-        kit.RunMs(5);
-        while (!p.OnCpu)
-            kit.RunMs(1);
-        kit.Host.Block(p);
-        kit.Settle();
-        p.Affinity = HostKit.Cpu(0, 1, 2, 3);
+        var (kit, p) = SleeperThatLastRanOnCpu0();
         var swapper3 = kit.Host.Rqs[3].Idle;
         p.WakeeFlips = 4;
         swapper3.WakeeFlips = 14;
