@@ -11,12 +11,13 @@ namespace PleSim.Host.Tests;
 /// </summary>
 public class IdleSearch419Tests
 {
-    private static readonly SchedFeatures Full419 = new()
+    /// <summary>cfs-4.19 with all its 4.19 parts (PELT, balancer, wake-up, domains, idle search); also used by <see cref="Wake419AuditTests"/>.</summary>
+    internal static readonly SchedFeatures Full419 = new()
     {
         Class = FairClass.Cfs419, Pelt419 = true, LoadBalance419 = true, WakeSelect419 = true, Domains419 = true, IdleSearch419 = true,
     };
 
-    private static HostKit Kit(HostTopology topo) =>
+    internal static HostKit Kit(HostTopology topo) =>
         new(topo, new SchedTunables { TickJitter = SimDuration.Zero, ContextSwitchCost = SimDuration.Zero }, Full419);
 
     private const SdFlags Base = SdFlags.LoadBalance | SdFlags.BalanceNewidle | SdFlags.BalanceExec | SdFlags.BalanceFork | SdFlags.WakeAffine;

@@ -5,22 +5,30 @@ using PleSim.Host.Workloads;
 namespace PleSim.Host.Tests;
 
 /// <summary>
-/// Two departures of cfs-4.19's wake-up placement found by the source audit of v4.19
+/// The departures of cfs-4.19's wake-up placement found by the source audit of v4.19
 /// kernel/sched/fair.c and kernel/sched/core.c (docs/kernel-map.md, "Audits"; decision 0102),
 /// each worked by hand from the kernel's functions: <c>idle_cpu</c> wants an empty run queue, not
-/// only the idle task running; and <c>select_task_rq_fair</c> records the wakee on
-/// <c>current</c> even when that is a CPU's idle task, so <c>wake_wide</c> can turn an
-/// interrupt's wake-up away from the idle waking CPU.
+/// only the idle task running (and the tick asks it too); <c>select_task_rq_fair</c> records the
+/// wakee on <c>current</c> even when that is a CPU's idle task, so <c>wake_wide</c> can turn an
+/// interrupt's wake-up away from the idle waking CPU; and <c>task_h_load</c> uses
+/// <c>update_cfs_rq_h_load</c>'s once-a-jiffy cache.
 /// </summary>
 public class Wake419AuditTests
 {
-    private static readonly SchedFeatures Full419 = new()
-    {
-        Class = FairClass.Cfs419, Pelt419 = true, LoadBalance419 = true, WakeSelect419 = true, Domains419 = true, IdleSearch419 = true,
-    };
+    private static HostKit Kit(int cpus) => IdleSearch419Tests.Kit(new HostTopology(cpus, 1));
 
-    private static HostKit Kit(int cpus) =>
-        new(new HostTopology(cpus, 1), new SchedTunables { TickJitter = SimDuration.Zero, ContextSwitchCost = SimDuration.Zero }, Full419);
+    /// <summary>Runs a new task pinned to <paramref name="cpu"/> until it has been on it, then puts it to sleep there.</summary>
+    private static HostTask SleeperThatRanOn(HostKit kit, string name, int cpu)
+    {
+        var t = kit.Host.CreateTask(name, new HogBody(), affinity: HostKit.Cpu(cpu));
+        kit.Host.WakeUpNewTask(t, cpu);
+        kit.RunMs(5);
+        while (!t.OnCpu)
+            kit.RunMs(1);
+        kit.Host.Block(t);
+        kit.Settle();
+        return t;
+    }
 
     [Fact]
     public void A_cpu_still_in_its_idle_task_with_a_task_queued_on_it_is_not_idle()
@@ -29,13 +37,7 @@ public class Wake419AuditTests
         var kit = Kit(4);
         kit.Hog("h0", HostKit.Cpu(0), startCpu: 0);
         kit.Hog("h1", HostKit.Cpu(1), startCpu: 1);
-        var w = kit.Host.CreateTask("w", new HogBody(), affinity: HostKit.Cpu(3));
-        kit.Host.WakeUpNewTask(w, 3);
-        kit.RunMs(5);
-        while (!w.OnCpu)
-            kit.RunMs(1);
-        kit.Host.Block(w);
-        kit.Settle();
+        var w = SleeperThatRanOn(kit, "w", 3);
         var rq3 = kit.Host.Rqs[3];
         Assert.True(rq3.IsIdle);
 
@@ -65,13 +67,7 @@ public class Wake419AuditTests
     {
         var kit = Kit(4);
         kit.Hog("h0", HostKit.Cpu(0), startCpu: 0);
-        var p = kit.Host.CreateTask("p", new HogBody(), affinity: HostKit.Cpu(0));
-        kit.Host.WakeUpNewTask(p, 0);
-        kit.RunMs(5);
-        while (!p.OnCpu)
-            kit.RunMs(1);
-        kit.Host.Block(p);
-        kit.Settle();
+        var p = SleeperThatRanOn(kit, "p", 0);
         p.Affinity = HostKit.Cpu(0, 1, 2, 3);
         return (kit, p);
     }
@@ -170,7 +166,7 @@ public class Wake419AuditTests
         // scheduler_tick sets rq->idle_balance (4.19; 2.6.39: idle_at_tick) = idle_cpu(cpu): the
         // balancer's idle type for this tick. Ticks keep running on idle CPUs (no NOHZ).
         var tun = new SchedTunables { TickJitter = SimDuration.Zero, ContextSwitchCost = SimDuration.Zero, NoHz = false };
-        var kit = cls == FairClass.Cfs419 ? new HostKit(new HostTopology(4, 1), tun, Full419) : new HostKit(new HostTopology(4, 1), tun);
+        var kit = cls == FairClass.Cfs419 ? new HostKit(new HostTopology(4, 1), tun, IdleSearch419Tests.Full419) : new HostKit(new HostTopology(4, 1), tun);
         kit.Hog("h0", HostKit.Cpu(0), startCpu: 0);
         var w = kit.Host.CreateTask("w", new HogBody(), affinity: HostKit.Cpu(3));
         kit.Host.WakeUpNewTask(w, 3);
