@@ -91,6 +91,17 @@ public static class CaseUncertaintyReport
                 ? "The publication gives no numbers: no published value to place in a band; the statements above are the comparison."
                 : $"The published value lies inside the band (min–max) in {cells.Count(c => c.Published is double p && c.Band.Contains(p))} of {published} cells, " +
                   $"inside p5–p95 in {cells.Count(c => c.Published is double p && c.Band.ContainsP5P95(p))}.",
+        };
+        var noValue = cells.Where(c => c.NoValueRuns > 0).ToList();
+        if (noValue.Count > 0)
+        {
+            lines.Add("Runs without a value (they succeeded, but the cell's metric was missing: " +
+                "e.g. work that did not finish inside the window): " +
+                string.Join(", ", noValue.Select(c => $"{c.Row} @ {c.Column} {c.NoValueRuns} of {study.DesignPoints * study.Options.Runs}, band over {c.Band.Points} of {study.BandDrawCount} draws")) +
+                ". A draw's mean is over the runs that gave a value; a draw with none is left out of the band and of the Morris effects it enters.");
+        }
+        lines.AddRange(
+        [
             "This study does not change the case's verdict: its unknowns were declared after the case's results were seen (decision 0101). " +
                 "It says how far the set-up the publication leaves unsaid could move each cell.",
             "Method: " + study.MethodText(),
@@ -98,16 +109,7 @@ public static class CaseUncertaintyReport
                 ? "Noise floor: not estimated (one run per point); effects below the run-to-run spread of a cell cannot be told from noise."
                 : "Noise floor: the μ* two independent means of the same draw would give (pooled within-draw variance); paired seeds make the real floor lower or equal.",
             "Unknowns (name: keys = values or range — source):",
-        };
-        var noValue = cells.Where(c => c.NoValueRuns > 0).ToList();
-        int bandDraws = study.Lhs.Length > 0 ? study.Lhs.Length : study.Morris.Points.Count;
-        if (noValue.Count > 0)
-        {
-            lines.Insert(2, "Runs without a value (they succeeded, but the cell's metric was missing: " +
-                "e.g. work that did not finish inside the window): " +
-                string.Join(", ", noValue.Select(c => $"{c.Row} @ {c.Column} {c.NoValueRuns} of {study.DesignPoints * study.Options.Runs}, band over {c.Band.Points} of {bandDraws} draws")) +
-                ". A draw's mean is over the runs that gave a value; a draw with none is left out of the band and of the Morris effects it enters.");
-        }
+        ]);
         lines.AddRange(UncertaintyReport.UnknownLines(study.Unknowns));
         return lines;
     }

@@ -175,6 +175,9 @@ public sealed class CaseUncertainty
         return order.Select(v => (v, band.Count(r => r.Verdict == v))).Where(x => x.Item2 > 0).ToList();
     }
 
+    /// <summary>How many draws the band is over: the Latin hypercube's, or the Morris draws when there is none.</summary>
+    public int BandDrawCount => Lhs.Length > 0 ? Lhs.Length : Morris.Points.Count;
+
     private IReadOnlyList<CaseResult> BandDraws(IReadOnlyList<CaseResult> draws) =>
         Lhs.Length > 0 ? draws.Skip(Morris.Points.Count).ToList() : draws.Take(Morris.Points.Count).ToList();
 
