@@ -76,12 +76,13 @@ public sealed class CfsRq
     public long HLoad;
 
     /// <summary>
-    /// v4.19 <c>cfs_rq->h_load</c>, <c>->last_h_load_update</c> (jiffies; −1: never) and
-    /// <c>->h_load_next</c>: <c>update_cfs_rq_h_load</c>'s once-a-jiffy cache (decision 0102).
+    /// 4.19's and 6.x's <c>cfs_rq->h_load</c> (from PELT loads), <c>->last_h_load_update</c>
+    /// (jiffies; −1: never) and <c>->h_load_next</c>: <c>update_cfs_rq_h_load</c>'s once-a-jiffy
+    /// cache (decisions 0102, 0103). 2.6.39's h_load is <see cref="HLoad"/>.
     /// </summary>
-    public long HLoad419;
-    public long LastHLoadUpdate419 = -1;
-    public SchedEntity? HLoadNext419;
+    public long PeltHLoad;
+    public long LastHLoadUpdate = -1;
+    public SchedEntity? HLoadNext;
 
     /// <summary>On the rq's leaf list (<c>on_list</c>, list_add_leaf_cfs_rq).</summary>
     public bool OnList;

@@ -42,8 +42,7 @@ public sealed partial class HostScheduler
     private readonly bool _delayDequeue;
     private readonly bool _calcDelta316; // __calc_delta's arithmetic (decision 0099): every class but cfs-2.6.39
     private readonly bool _renorm419;    // 4.19's min_vruntime tracking and re-normalisation order (decision 0099): cfs-4.19
-    private readonly bool _idleCpu419;   // 4.19's idle_cpu, which also wants an empty run queue (decision 0102): cfs-4.19
-    private readonly bool _hLoadPerJiffy419; // 4.19's update_cfs_rq_h_load cache, once a jiffy (decision 0102): cfs-4.19
+    private readonly bool _idleCpuNrRunning; // idle_cpu also wants an empty run queue (4.19+; decisions 0102, 0103): cfs-4.19 and the EEVDF hosts
 
     /// <summary>The effective (CPU-scaled) granularities.</summary>
     public EffectiveTunables Tun { get; }
@@ -58,8 +57,7 @@ public sealed partial class HostScheduler
         _xen = _features.Class == FairClass.XenCredit34;
         _calcDelta316 = _features.Class != FairClass.Cfs2639;
         _renorm419 = _features.Class == FairClass.Cfs419;
-        _idleCpu419 = _features.Class == FairClass.Cfs419;
-        _hLoadPerJiffy419 = _features.Class == FairClass.Cfs419;
+        _idleCpuNrRunning = _features.Class == FairClass.Cfs419 || _eevdf;
         if (_xen && (_features.Pelt || _features.Pelt419 || _features.VcpuDebooster))
             throw new ArgumentException("Xen's credit scheduler (decision 0063) has no Linux load tracking or debooster", nameof(features));
         _pelt419 = _features.Pelt419;

@@ -114,13 +114,14 @@ public sealed partial class HostScheduler
     /// 2.6.39 (kernel/sched.c) asks only whether the CPU runs its idle task. 4.19 (kernel/sched/core.c)
     /// also wants no queued task (and an empty wake_list, which PleSim does not have: TTWU_QUEUE is
     /// not modelled), so a CPU that a wake-up has just been queued on, and that is still in its idle
-    /// task until the reschedule reaches it, is busy (decision 0102). 6.6's idle_cpu has the same
-    /// test; the EEVDF hosts keep 2.6.39's here for now (see the decision).
+    /// task until the reschedule reaches it, is busy (decision 0102). 6.6's and 6.18's idle_cpu (core.c,
+    /// then syscalls.c) have the same test, with ttwu_pending for the wake_list: the EEVDF hosts too
+    /// (decision 0103).
     /// </summary>
     private bool IdleCpu(int cpu)
     {
         var rq = Rqs[cpu];
-        return rq.IsIdle && (!_idleCpu419 || rq.NrRunning == 0);
+        return rq.IsIdle && (!_idleCpuNrRunning || rq.NrRunning == 0);
     }
 
     /// <summary><c>update_h_load</c> / <c>tg_load_down</c>: each group's hierarchical load on <paramref name="cpu"/>, top-down.</summary>

@@ -423,65 +423,50 @@ public sealed partial class HostScheduler
 
     /// <summary>
     /// <c>task_h_load</c> (4.19 and 6.x): the task's load_avg scaled by its queue's share of the
-    /// root's load (h_load from PELT loads). On cfs-4.19 the queue's h_load is
-    /// <c>update_cfs_rq_h_load</c>'s, cached for the rest of the jiffy (decision 0102); the EEVDF
-    /// hosts compute it afresh.
+    /// root's load, with the queue's h_load as <c>update_cfs_rq_h_load</c> last set it — at most
+    /// once a jiffy (decisions 0102, 0103) — over the queue's load_avg of now.
     /// </summary>
     public long TaskHLoad(HostTask p)
     {
         var cfsRq = p.Se.CfsRq;
-        if (_hLoadPerJiffy419)
-        {
-            UpdateCfsRqHLoad419(cfsRq);
-            return p.Se.Avg.LoadAvg * cfsRq.HLoad419 / (cfsRq.Avg.LoadAvg + 1);
-        }
-        return p.Se.Avg.LoadAvg * CfsRqHLoad(cfsRq) / (cfsRq.Avg.LoadAvg + 1);
+        UpdateCfsRqPeltHLoad(cfsRq);
+        return p.Se.Avg.LoadAvg * cfsRq.PeltHLoad / (cfsRq.Avg.LoadAvg + 1);
     }
 
     /// <summary>
-    /// v4.19 <c>update_cfs_rq_h_load</c>: at most once a jiffy per queue. Walk up from the queue's
+    /// <c>update_cfs_rq_h_load</c> (v4.19; the same at v6.6 and v6.18.2): at most once a jiffy per queue. Walk up from the queue's
     /// group entity, noting the way down, until a queue already updated this jiffy (or past the
     /// root, whose h_load is its load_avg); then down again, each queue's h_load = its parent's ×
     /// the group entity's load_avg / (the parent's load_avg + 1). A queue updated earlier in the
     /// jiffy keeps its h_load although the loads have moved since.
     /// </summary>
-    private void UpdateCfsRqHLoad419(CfsRq cfsRq)
+    private void UpdateCfsRqPeltHLoad(CfsRq cfsRq)
     {
         long now = Jiffies;
-        if (cfsRq.LastHLoadUpdate419 == now)
+        if (cfsRq.LastHLoadUpdate == now)
             return;
-        cfsRq.HLoadNext419 = null;
+        cfsRq.HLoadNext = null;
         var q = cfsRq;
         SchedEntity? se = q.Tg.IsRoot ? null : q.Tg.Se[q.Rq.Cpu];
         for (; se is not null; se = se.Parent)
         {
             q = se.CfsRq;
-            q.HLoadNext419 = se;
-            if (q.LastHLoadUpdate419 == now)
+            q.HLoadNext = se;
+            if (q.LastHLoadUpdate == now)
                 break;
         }
         if (se is null)
         {
-            q.HLoad419 = q.Avg.LoadAvg;
-            q.LastHLoadUpdate419 = now;
+            q.PeltHLoad = q.Avg.LoadAvg;
+            q.LastHLoadUpdate = now;
         }
-        while ((se = q.HLoadNext419) is not null)
+        while ((se = q.HLoadNext) is not null)
         {
-            long load = q.HLoad419 * se.Avg.LoadAvg / (q.Avg.LoadAvg + 1);
+            long load = q.PeltHLoad * se.Avg.LoadAvg / (q.Avg.LoadAvg + 1);
             q = se.MyQ!;
-            q.HLoad419 = load;
-            q.LastHLoadUpdate419 = now;
+            q.PeltHLoad = load;
+            q.LastHLoadUpdate = now;
         }
-    }
-
-    /// <summary><c>update_cfs_rq_h_load</c> (6.x), computed afresh (the kernel caches it per jiffy).</summary>
-    private long CfsRqHLoad(CfsRq cfsRq)
-    {
-        if (cfsRq.Tg.IsRoot)
-            return cfsRq.Avg.LoadAvg;
-        var se = cfsRq.Tg.Se[cfsRq.Rq.Cpu];
-        var parent = se.CfsRq;
-        return CfsRqHLoad(parent) * se.Avg.LoadAvg / (parent.Avg.LoadAvg + 1);
     }
 
     /// <summary>

@@ -235,18 +235,12 @@ public sealed partial class HostScheduler
     {
         int prevCpu = p.Cpu;
         int newCpu = prevCpu;
+        // record_wakee on current with no idle test: a wake-up from an interrupt on an idle CPU is
+        // recorded on that CPU's idle task (swapper/N), whose flips count like any task's (v6.6,
+        // v6.18.2 select_task_rq_fair; decision 0103).
         var waker = Rqs[thisCpu].Curr;
-        bool wantAffine = false;
-        if (!waker.IsIdle)
-        {
-            RecordWakee(waker, p);
-            wantAffine = !WakeWide(waker, p, thisCpu) && p.AllowedOn(thisCpu);
-        }
-        else
-        {
-            // Woken from an interrupt on an idle CPU: "current" is the idle task, whose flips stay 0.
-            wantAffine = p.AllowedOn(thisCpu);
-        }
+        RecordWakee(waker, p);
+        bool wantAffine = !WakeWide(waker, p, thisCpu) && p.AllowedOn(thisCpu);
         foreach (var tmp in Rqs[thisCpu].Domains)
         {
             if (wantAffine && tmp.Has(SdFlags.WakeAffine) && tmp.SpanContains(prevCpu))
@@ -495,4 +489,10 @@ public sealed partial class HostScheduler
 
     /// <summary>Test hook: the LLC's SIS_UTIL scan depth and idle-core hint of <paramref name="cpu"/>.</summary>
     internal (int NrIdleScan, bool HasIdleCores) LlcSharedForTest(int cpu) => (_llcNrIdleScan[LlcId(cpu)], _llcHasIdleCores[LlcId(cpu)]);
+
+    /// <summary>Test hook: sets the LLC's SIS_UTIL scan depth of <paramref name="cpu"/> (the periodic balance would).</summary>
+    internal void SetNrIdleScanForTest(int cpu, int nr) => _llcNrIdleScan[LlcId(cpu)] = nr;
+
+    /// <summary>Test hook: 6.6's <c>select_idle_sibling</c>.</summary>
+    internal int SelectIdleSibling66ForTest(HostTask p, int prev, int target) => SelectIdleSibling66(p, prev, target);
 }
