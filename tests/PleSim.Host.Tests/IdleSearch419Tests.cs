@@ -11,7 +11,7 @@ namespace PleSim.Host.Tests;
 /// </summary>
 public class IdleSearch419Tests
 {
-    /// <summary>cfs-4.19 with all its 4.19 parts (PELT, balancer, wake-up, domains, idle search); also used by <see cref="Wake419AuditTests"/>.</summary>
+    /// <summary>cfs-4.19 with all its 4.19 parts (PELT, balancer, wake-up, domains, idle search); also used by <see cref="WakeAuditTests"/>.</summary>
     internal static readonly SchedFeatures Full419 = new()
     {
         Class = FairClass.Cfs419, Pelt419 = true, LoadBalance419 = true, WakeSelect419 = true, Domains419 = true, IdleSearch419 = true,
