@@ -40,7 +40,7 @@ public sealed partial class HostScheduler
         if (wake)
         {
             // record_wakee, then !wake_wide (wake_cap is 0 on symmetric CPUs) and this CPU allowed.
-            wantAffine = WantAffine419(p, thisCpu) && p.AllowedOn(cpu) && _features.AffineWakeups;
+            wantAffine = RecordWakeeNotWide(p, thisCpu) && p.AllowedOn(cpu) && _features.AffineWakeups;
         }
         SchedDomain? sd = null;
         foreach (var tmp in Rqs[cpu].Domains)

@@ -208,7 +208,7 @@ public sealed partial class HostScheduler
         if ((sdFlag & SdFlags.BalanceWake) != 0)
         {
             if (p.AllowedOn(cpu) && _features.AffineWakeups)
-                wantAffine = !_wake419 || WantAffine419(p, thisCpu); // 4.19: !wake_wide (WakeSelect419.cs)
+                wantAffine = !_wake419 || RecordWakeeNotWide(p, thisCpu); // 4.19: !wake_wide (WakeSelect419.cs)
             newCpu = prevCpu;
         }
         foreach (var tmp in Rqs[cpu].Domains)

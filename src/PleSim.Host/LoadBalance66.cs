@@ -434,11 +434,11 @@ public sealed partial class HostScheduler
     }
 
     /// <summary>
-    /// <c>update_cfs_rq_h_load</c> (v4.19; the same at v6.6 and v6.18.2): at most once a jiffy per queue. Walk up from the queue's
-    /// group entity, noting the way down, until a queue already updated this jiffy (or past the
-    /// root, whose h_load is its load_avg); then down again, each queue's h_load = its parent's ×
-    /// the group entity's load_avg / (the parent's load_avg + 1). A queue updated earlier in the
-    /// jiffy keeps its h_load although the loads have moved since.
+    /// <c>update_cfs_rq_h_load</c> (v4.19; the same at v6.6 and 6.18.2): at most once a jiffy per
+    /// queue. Walk up from the queue's group entity, noting the way down, until a queue already
+    /// updated this jiffy (or past the root, whose h_load is its load_avg); then down again, each
+    /// queue's h_load = its parent's × the group entity's load_avg / (the parent's load_avg + 1). A
+    /// queue updated earlier in the jiffy keeps its h_load although the loads have moved since.
     /// </summary>
     private void UpdateCfsRqPeltHLoad(CfsRq cfsRq)
     {

@@ -12,13 +12,13 @@ namespace PleSim.Host;
 public sealed partial class HostScheduler
 {
     /// <summary>
-    /// v4.19 <c>want_affine</c> = !wake_wide(p) (wake_cap is 0 on symmetric CPUs): the waker records
-    /// its wakee first. The waker is <c>current</c> on the waking CPU, so a wake-up from an interrupt
-    /// on an idle CPU is recorded on that CPU's idle task (swapper/N), whose flips count like any
-    /// task's — v4.19 <c>select_task_rq_fair</c> calls <c>record_wakee</c> and <c>wake_wide</c> with
-    /// no idle test (decision 0102).
+    /// The wake-up half of <c>want_affine</c> in <c>select_task_rq_fair</c> (v4.19, v6.6, 6.18.2):
+    /// the waker records its wakee, then !wake_wide(p) (4.19's wake_cap is 0 on symmetric CPUs; the
+    /// callers add "this CPU allowed"). The waker is <c>current</c> on the waking CPU, so a wake-up
+    /// from an interrupt on an idle CPU is recorded on that CPU's idle task (swapper/N), whose flips
+    /// count like any task's: there is no idle test (decisions 0102, 0103).
     /// </summary>
-    private bool WantAffine419(HostTask p, int thisCpu)
+    private bool RecordWakeeNotWide(HostTask p, int thisCpu)
     {
         var waker = Rqs[thisCpu].Curr;
         RecordWakee(waker, p);

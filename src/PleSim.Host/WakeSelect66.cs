@@ -235,12 +235,7 @@ public sealed partial class HostScheduler
     {
         int prevCpu = p.Cpu;
         int newCpu = prevCpu;
-        // record_wakee on current with no idle test: a wake-up from an interrupt on an idle CPU is
-        // recorded on that CPU's idle task (swapper/N), whose flips count like any task's (v6.6,
-        // v6.18.2 select_task_rq_fair; decision 0103).
-        var waker = Rqs[thisCpu].Curr;
-        RecordWakee(waker, p);
-        bool wantAffine = !WakeWide(waker, p, thisCpu) && p.AllowedOn(thisCpu);
+        bool wantAffine = RecordWakeeNotWide(p, thisCpu) && p.AllowedOn(thisCpu);
         foreach (var tmp in Rqs[thisCpu].Domains)
         {
             if (wantAffine && tmp.Has(SdFlags.WakeAffine) && tmp.SpanContains(prevCpu))
