@@ -115,29 +115,7 @@ public sealed class Simulator
         _stopRequested = false;
         long popped = 0;
         long staleBefore = _stalePopped;
-        // The loop runs in batches so that a long run enters FireBatch again and again: the JIT then
-        // gives it its fully optimised tier rather than the on-stack-replacement code a single
-        // long-running loop would stay in. The events fired and their order are the same.
-        while (true)
-        {
-            int n = FireBatch(limit.Ns, BatchEvents);
-            popped += n;
-            if (_stopRequested)
-                return Account(popped, staleBefore);
-            if (n < BatchEvents)
-                break;
-        }
-        Now = limit;
-        return Account(popped, staleBefore);
-    }
-
-    private const int BatchEvents = 4096;
-
-    /// <summary>Fires at most <paramref name="max"/> events with time ≤ <paramref name="limitNs"/>; returns how many were taken from the queue (stopping early after <see cref="Stop"/>).</summary>
-    private int FireBatch(long limitNs, int max)
-    {
-        int popped = 0;
-        while (popped < max && _heap.TryPopUntil(limitNs, out var e))
+        while (_heap.TryPopUntil(limit.Ns, out var e))
         {
             Now = new SimTime(e.Time);
             _digest = (_digest ^ (ulong)e.Time) * 1099511628211UL;
@@ -151,9 +129,10 @@ public sealed class Simulator
                 _invariantCountdown = Invariants.Interval;
             }
             if (_stopRequested)
-                break;
+                return Account(popped, staleBefore);
         }
-        return popped;
+        Now = limit;
+        return Account(popped, staleBefore);
     }
 
     private long Account(long popped, long staleBefore)
