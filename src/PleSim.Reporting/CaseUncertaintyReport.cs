@@ -95,8 +95,8 @@ public static class CaseUncertaintyReport
         var noValue = cells.Where(c => c.NoValueRuns > 0).ToList();
         if (noValue.Count > 0)
         {
-            lines.Add("Runs without a value (they succeeded, but the cell's metric was missing: " +
-                "e.g. work that did not finish inside the window): " +
+            lines.Add("Runs without a value (they succeeded, but gave the cell no finite value: its metric missing, " +
+                "e.g. work that did not finish inside the window, or a change over a base of zero): " +
                 string.Join(", ", noValue.Select(c => $"{c.Row} @ {c.Column} {c.NoValueRuns} of {study.DesignPoints * study.Options.Runs}, band over {c.Band.Points} of {study.BandDrawCount} draws")) +
                 ". A draw's mean is over the runs that gave a value; a draw with none is left out of the band and of the Morris effects it enters.");
         }

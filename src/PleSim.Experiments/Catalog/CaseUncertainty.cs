@@ -8,8 +8,9 @@ namespace PleSim.Experiments.Catalog;
 
 /// <summary>One cell of a case under the unknowns: its band over the draws, the published value, and every unknown's elementary effects.</summary>
 /// <remarks>
-/// <see cref="NoValueRuns"/> counts the runs over all draws that succeeded but gave the cell no value (its
-/// metric missing, e.g. a run-to-completion time of work that did not finish inside the window); a draw's
+/// <see cref="NoValueRuns"/> counts the runs over all draws that succeeded but gave the cell no finite value
+/// (its metric missing, e.g. a run-to-completion time of work that did not finish inside the window, or a
+/// change over a base run whose metric is zero); a draw's
 /// mean is over the runs that gave one, and a draw none of whose runs did is left out of the band.
 /// </remarks>
 public sealed record CaseUncertainCell(string Row, string Column, double? Published, CellBand Band, IReadOnlyList<ElementaryEffects> Effects, double NoiseMuStar, int FailedRuns, int NoValueRuns = 0);
