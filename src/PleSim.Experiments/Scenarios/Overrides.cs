@@ -118,14 +118,8 @@ public sealed partial record Override(string Path, string Value)
     [GeneratedRegex(@"(\[(?:\d+|\*)\])")]
     private static partial Regex IndexSplit();
 
-    /// <summary>Whether this assignment sets <paramref name="fullPath"/>: the same path, or one its <c>[*]</c> stand for.</summary>
-    public bool Sets(string fullPath)
-    {
-        if (!Path.Contains("[*]", StringComparison.Ordinal))
-            return Path == fullPath;
-        var pattern = "^" + Regex.Escape(Path).Replace(@"\[\*]", @"\[\d+]", StringComparison.Ordinal) + "$";
-        return Regex.IsMatch(fullPath, pattern, RegexOptions.CultureInvariant);
-    }
+    /// <summary>Whether this assignment sets <paramref name="fullPath"/> (a path with numeric indexes): the same path, or one its <c>[*]</c> stand for.</summary>
+    public bool Sets(string fullPath) => PathsOverlap(Path, fullPath);
 
     /// <summary>
     /// The full path this assignment names in <paramref name="root"/>: itself when its first key is
